@@ -1,0 +1,83 @@
+#include "config.hpp"
+
+#include <set>
+#include <toml.hpp>
+
+namespace hawser::app {
+
+namespace {
+
+void check_keys(const toml::value& table, const std::set<std::string>& known, const std::string& where) {
+    for (const auto& [key, value] : table.as_table())
+        if (!known.count(key))
+            throw std::runtime_error("unknown key '" + key + "'" + (where.empty() ? "" : " in [" + where + "]"));
+}
+
+template <class T>
+void read(const toml::value& table, const char* key, T& out) {
+    if (table.contains(key)) out = toml::find<T>(table, key);
+}
+
+void read_ms(const toml::value& table, const char* key, Milliseconds& out) {
+    if (table.contains(key)) {
+        auto v = toml::find<std::int64_t>(table, key);
+        if (v < 0) throw std::runtime_error(std::string(key) + " must not be negative");
+        out = Milliseconds(v);
+    }
+}
+
+}  // namespace
+
+Result<ProtocolMark> parse_mark(const std::string& head, const std::string& tail) {
+    if (head.size() != 4 || tail.size() != 4)
+        return Error{Errc::invalid_argument, "protocol marks are exactly 4 bytes each"};
+    ProtocolMark m;
+    std::copy(head.begin(), head.end(), m.head.begin());
+    std::copy(tail.begin(), tail.end(), m.tail.begin());
+    return m;
+}
+
+Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
+    try {
+        auto root = toml::parse(path);
+        check_keys(root, {"listen", "io_threads", "worker_threads", "reuse_port", "backlog", "max_connections",
+                          "mark", "limits", "timeouts"},
+                   "");
+        read(root, "listen", o.listen);
+        read(root, "io_threads", o.io_threads);
+        read(root, "worker_threads", o.worker_threads);
+        read(root, "reuse_port", o.reuse_port);
+        read(root, "backlog", o.backlog);
+        read(root, "max_connections", o.max_connections);
+        if (root.contains("mark")) {
+            const auto& m = toml::find(root, "mark");
+            check_keys(m, {"head", "tail"}, "mark");
+            auto mark = parse_mark(toml::find<std::string>(m, "head"), toml::find<std::string>(m, "tail"));
+            if (!mark) return Error{Errc::invalid_argument, path + ": " + mark.error().message};
+            o.mark = *mark;
+        }
+        if (root.contains("limits")) {
+            const auto& l = toml::find(root, "limits");
+            check_keys(l, {"max_frame_bytes", "max_pending_calls", "max_send_queue_bytes"}, "limits");
+            read(l, "max_frame_bytes", o.limits.max_frame_bytes);
+            read(l, "max_pending_calls", o.limits.max_pending_calls);
+            read(l, "max_send_queue_bytes", o.limits.max_send_queue_bytes);
+            o.limits.dataframe.max_bytes = o.limits.max_frame_bytes;
+        }
+        if (root.contains("timeouts")) {
+            const auto& t = toml::find(root, "timeouts");
+            check_keys(t, {"call_ms", "idle_ms", "heartbeat_ms", "shutdown_ms"}, "timeouts");
+            read_ms(t, "call_ms", o.timeouts.call);
+            read_ms(t, "idle_ms", o.timeouts.idle);
+            read_ms(t, "heartbeat_ms", o.timeouts.heartbeat);
+            read_ms(t, "shutdown_ms", o.timeouts.shutdown);
+        }
+    } catch (const std::exception& e) {
+        return Error{Errc::invalid_argument, path + ": " + e.what()};
+    }
+    if (o.listen.empty()) return Error{Errc::invalid_argument, path + ": listen must name at least one address"};
+    if (o.limits.max_frame_bytes < 64) return Error{Errc::invalid_argument, path + ": max_frame_bytes below 64"};
+    return o;
+}
+
+}  // namespace hawser::app

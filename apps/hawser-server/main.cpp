@@ -1,0 +1,96 @@
+// hawser-server: a Hawser server with the demo commands of the README tour.
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "config.hpp"
+#include "hawser/hawser.hpp"
+
+namespace {
+
+void register_demo_commands(hawser::Commands& commands) {
+    using hawser::DataFrame;
+    using hawser::Request;
+    commands.console("hello", [](const Request&, std::string_view name) { return "hello, " + std::string(name); });
+    commands.console("echo", [](const Request&, std::string_view text) { return std::string(text); });
+    commands.stream("echo.frame", [](const Request&, DataFrame& in) { return in; });
+    // Sums every integer in the frame: a typed-error demo too (a string in it fails the call).
+    commands.stream("sum", [](const Request&, DataFrame& in) {
+        std::int64_t total = 0;
+        while (!in.at_end()) total += in.get<std::int64_t>();
+        DataFrame out;
+        out << total;
+        return out;
+    });
+    commands.direct_console("log", [](const Request& req, std::string_view text) {
+        spdlog::info("log from {}: {}", req.connection().remote_address(), text);
+    });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App cli{"Hawser server"};
+    std::string config_path, mark_head, mark_tail, log_level = "info";
+    std::vector<std::string> listen;
+    std::size_t threads = 0, max_connections = 0;
+    bool has_threads = false;
+    cli.add_option("-c,--config", config_path, "TOML configuration file")->check(CLI::ExistingFile);
+    cli.add_option("-l,--listen", listen, "address to listen on, e.g. [::]:7100 (repeatable)");
+    cli.add_option("-t,--threads", threads, "IO threads (0 = one per core)")->each([&](const std::string&) { has_threads = true; });
+    cli.add_option("--max-connections", max_connections, "refuse connections beyond this many (0 = no limit)");
+    cli.add_option("--mark-head", mark_head, "4-byte protocol mark before each frame");
+    cli.add_option("--mark-tail", mark_tail, "4-byte protocol mark after each frame");
+    cli.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+    CLI11_PARSE(cli, argc, argv);
+    spdlog::set_level(spdlog::level::from_str(log_level));
+
+    hawser::ServerOptions options;
+    if (!config_path.empty()) {
+        auto loaded = hawser::app::load_config(config_path);
+        if (!loaded) {
+            spdlog::error("configuration: {}", loaded.error().message);
+            return 2;
+        }
+        options = *loaded;
+    }
+    if (!listen.empty()) options.listen = listen;
+    if (has_threads) options.io_threads = threads;
+    if (max_connections) options.max_connections = max_connections;
+    if (!mark_head.empty() || !mark_tail.empty()) {
+        auto mark = hawser::app::parse_mark(mark_head.empty() ? "HWSR" : mark_head, mark_tail.empty() ? "hwsr" : mark_tail);
+        if (!mark) {
+            spdlog::error("{}", mark.error().message);
+            return 2;
+        }
+        options.mark = *mark;
+    }
+
+    // Signals are taken by a dedicated thread, which then shuts the server down gracefully.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    hawser::Server server(options);
+    register_demo_commands(server.commands());
+    if (auto started = server.start(); !started) {
+        spdlog::error("cannot start: {}", started.error().message);
+        return 1;
+    }
+    std::thread waiter([&] {
+        int sig = 0;
+        sigwait(&signals, &sig);
+        spdlog::info("signal {}: shutting down", sig);
+        server.shutdown();
+    });
+    server.wait();
+    waiter.join();
+    auto stats = server.stats();
+    spdlog::info("served {} connections; bye", stats.opened);
+    return 0;
+}

@@ -1,0 +1,69 @@
+// Hello world: a server and a client in one process, all four kinds of command, each called in
+// the three styles (callback, coroutine, blocking).
+#include <cstdio>
+#include <future>
+
+#include "hawser/hawser.hpp"
+
+using namespace hawser;
+
+Task<std::string> greet_twice(Connection conn) {
+    // Coroutine style: co_await a call, then another.
+    auto a = co_await conn.call_console("hello", "coroutine");
+    auto b = co_await conn.call_console("hello", "again");
+    co_return a.value() + " / " + b.value();
+}
+
+int main() {
+    ServerOptions so;
+    so.listen = {"127.0.0.1:0"};  // any free port
+    Server server(so);
+    server.commands()
+        .console("hello", [](const Request&, std::string_view who) { return "hello, " + std::string(who); })
+        .stream("add", [](const Request&, DataFrame& in) {
+            DataFrame out;
+            out << in.get<std::int64_t>() + in.get<std::int64_t>();
+            return out;
+        })
+        .direct_console("note", [](const Request&, std::string_view text) { std::printf("server got note: %.*s\n", int(text.size()), text.data()); })
+        .direct_stream("point", [](const Request&, DataFrame& in) {
+            auto x = in.get<double>(), y = in.get<double>();
+            std::printf("server got point: %g,%g\n", x, y);
+        });
+    server.start().value();
+
+    ClientOptions co;
+    co.endpoints = {"127.0.0.1:" + std::to_string(server.ports()[0])};
+    Client client(co);
+    client.connect().value();
+    Connection conn = client.connection();
+
+    // 1. Blocking.
+    std::printf("%s\n", conn.wait_console("hello", "blocking").value().c_str());
+    DataFrame args;
+    args << 40 << 2;
+    std::printf("40 + 2 = %lld\n", (long long)conn.wait_stream("add", args).value().get<std::int64_t>());
+
+    // 2. Callback.
+    std::promise<void> done;
+    conn.call_console("hello", "callback", [&](Result<std::string> r) {
+        std::printf("%s\n", r.value().c_str());
+        done.set_value();
+    });
+    done.get_future().wait();
+
+    // 3. Coroutine.
+    std::promise<std::string> result;
+    spawn([](Connection c, std::promise<std::string>& out) -> Task<void> {
+        out.set_value(co_await greet_twice(c));
+    }(conn, result));
+    std::printf("%s\n", result.get_future().get().c_str());
+
+    // Direct (one-way) commands.
+    (void)conn.send_console("note", "fire and forget");
+    DataFrame point;
+    point << 1.5 << -2.0;
+    (void)conn.send_stream("point", point);
+    conn.wait_console("hello", "flush").value();  // replies come in order after the directs
+    return 0;
+}

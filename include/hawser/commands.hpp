@@ -1,0 +1,221 @@
+// Commands: the table of named handlers a server (or a client, for server→client calls) serves.
+// Four kinds, as ZServer4D users know them: console (string → string), stream (DataFrame →
+// DataFrame), and their one-way "direct" variants. Register before start(); the table is
+// read-only once connections use it.
+//
+// A handler for a call may be written in three ways (all run on the connection's IO thread
+// unless CommandOptions::on_worker is set):
+//   sync:      std::string (const Request&, std::string_view)        DataFrame (const Request&, DataFrame&)
+//   coroutine: Task<std::string> (Request, std::string)             Task<DataFrame> (Request, DataFrame)
+//   delayed:   void (const Request&, std::string, Responder<std::string>)   (reply later, any thread)
+// A handler that throws replies Errc::handler_error with the exception's text; the connection
+// survives.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <concepts>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+
+#include "hawser/connection.hpp"
+#include "hawser/dataframe.hpp"
+#include "hawser/error.hpp"
+#include "hawser/task.hpp"
+
+namespace hawser {
+
+namespace detail {
+class ReplySlot;
+struct CommandStatsCell;
+enum class Kind : std::uint8_t;
+}  // namespace detail
+
+// What a handler knows about the call it serves. A small value: copy it into coroutines freely.
+class Request {
+public:
+    Request(Connection connection, std::string_view command) : connection_(std::move(connection)), command_(command) {}
+    const Connection& connection() const noexcept { return connection_; }
+    std::string_view command() const noexcept { return command_; }
+
+private:
+    Connection connection_;
+    std::string_view command_;  // points into the command table, which outlives every call
+};
+
+// The reply end of one call: complete it once, from any thread, whenever the answer is ready.
+// If every copy is dropped without a reply, the caller gets Errc::handler_error.
+template <class T>
+class Responder {
+public:
+    explicit Responder(std::shared_ptr<detail::ReplySlot> slot) : slot_(std::move(slot)) {}
+    void reply(T value) const;
+    void fail(Errc code, std::string message) const;
+
+private:
+    std::shared_ptr<detail::ReplySlot> slot_;
+};
+
+struct CommandOptions {
+    bool on_worker = false;  // run on the worker pool: for blocking or heavy handlers
+};
+
+class Commands {
+public:
+    // The uniform shape every handler is adapted to: the payload bytes and a reply slot
+    // (null for direct commands).
+    using Invoke = std::function<void(const Request&, std::string&& payload,
+                                      std::shared_ptr<detail::ReplySlot>)>;
+    struct Entry {
+        std::string name;
+        detail::Kind kind;
+        CommandOptions options;
+        Invoke invoke;
+        std::shared_ptr<detail::CommandStatsCell> stats;
+    };
+
+    Commands();
+    ~Commands();
+    Commands(const Commands&) = delete;
+    Commands& operator=(const Commands&) = delete;
+
+    template <class F>
+    Commands& console(std::string name, F&& handler, CommandOptions options = {});
+    template <class F>
+    Commands& stream(std::string name, F&& handler, CommandOptions options = {});
+    // F: void (const Request&, std::string_view)
+    template <class F>
+    Commands& direct_console(std::string name, F&& handler, CommandOptions options = {});
+    // F: void (const Request&, DataFrame&)
+    template <class F>
+    Commands& direct_stream(std::string name, F&& handler, CommandOptions options = {});
+
+    const Entry* find(std::string_view name) const;
+    bool contains(std::string_view name) const { return find(name) != nullptr; }
+    void for_each(const std::function<void(const std::string&, const Entry&)>& f) const;
+
+    // Called by servers and clients when they start: later registrations throw.
+    void freeze() noexcept { frozen_.store(true); }
+
+    // Turns a payload into the handler's argument type; stream payloads are checked DataFrames.
+    void set_decode_limits(const DecodeLimits& limits) { limits_ = limits; }
+
+private:
+    void add(std::string name, detail::Kind kind, CommandOptions options, Invoke invoke);
+
+    template <class T, class F>
+    static Invoke adapt_call(F&& handler, const DecodeLimits* limits);
+
+    struct Hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+    std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
+    std::atomic<bool> frozen_{false};
+    DecodeLimits limits_;
+};
+
+namespace detail {
+
+// Reply plumbing, implemented in the library.
+void reply_ok(const std::shared_ptr<ReplySlot>& slot, std::string payload);
+void reply_error(const std::shared_ptr<ReplySlot>& slot, Errc code, std::string message);
+Kind kind_console();
+Kind kind_stream();
+Kind kind_direct_console();
+Kind kind_direct_stream();
+std::string describe_exception(std::exception_ptr e);
+
+template <class T>
+std::string to_payload(T&& value) {
+    if constexpr (std::is_same_v<std::decay_t<T>, DataFrame>) return std::move(value).take_bytes();
+    else return std::string(std::forward<T>(value));
+}
+
+template <class T>
+Result<T> from_payload(std::string&& payload, const DecodeLimits& limits) {
+    if constexpr (std::is_same_v<T, DataFrame>) return DataFrame::decode(payload, limits);
+    else return std::move(payload);
+}
+
+}  // namespace detail
+
+template <class T>
+void Responder<T>::reply(T value) const {
+    detail::reply_ok(slot_, detail::to_payload(std::move(value)));
+}
+
+template <class T>
+void Responder<T>::fail(Errc code, std::string message) const {
+    detail::reply_error(slot_, code, std::move(message));
+}
+
+template <class T, class F>
+Commands::Invoke Commands::adapt_call(F&& handler, const DecodeLimits* limits) {
+    using Arg = std::conditional_t<std::is_same_v<T, DataFrame>, DataFrame&, std::string_view>;
+    return [h = std::forward<F>(handler), limits](const Request& req, std::string&& payload,
+                                                  std::shared_ptr<detail::ReplySlot> slot) mutable {
+        auto arg = detail::from_payload<T>(std::move(payload), *limits);
+        if (!arg) return detail::reply_error(slot, arg.error().code, arg.error().message);
+        if constexpr (std::is_invocable_v<F&, const Request&, T, Responder<T>>) {
+            h(req, std::move(*arg), Responder<T>(std::move(slot)));  // delayed reply
+        } else if constexpr (std::is_invocable_r_v<Task<T>, F&, Request, T>) {
+            detail::run_detached(h(req, std::move(*arg)),
+                                 [slot = std::move(slot)](std::optional<T> v, std::exception_ptr e) {
+                                     if (e) detail::reply_error(slot, Errc::handler_error, detail::describe_exception(e));
+                                     else detail::reply_ok(slot, detail::to_payload(std::move(*v)));
+                                 });
+        } else {
+            static_assert(std::is_invocable_v<F&, const Request&, Arg>,
+                          "handler must be T(const Request&, arg), Task<T>(Request, T) or "
+                          "void(const Request&, T, Responder<T>)");
+            T& value = *arg;
+            if constexpr (std::is_invocable_v<F&, const Request&, T&>)
+                detail::reply_ok(slot, detail::to_payload(h(req, value)));
+            else
+                detail::reply_ok(slot, detail::to_payload(h(req, static_cast<Arg>(value))));
+        }
+    };
+}
+
+template <class F>
+Commands& Commands::console(std::string name, F&& handler, CommandOptions options) {
+    add(std::move(name), detail::kind_console(), options,
+        adapt_call<std::string>(std::forward<F>(handler), &limits_));
+    return *this;
+}
+
+template <class F>
+Commands& Commands::stream(std::string name, F&& handler, CommandOptions options) {
+    add(std::move(name), detail::kind_stream(), options,
+        adapt_call<DataFrame>(std::forward<F>(handler), &limits_));
+    return *this;
+}
+
+template <class F>
+Commands& Commands::direct_console(std::string name, F&& handler, CommandOptions options) {
+    add(std::move(name), detail::kind_direct_console(), options,
+        [h = std::forward<F>(handler)](const Request& req, std::string&& payload,
+                                       std::shared_ptr<detail::ReplySlot>) mutable {
+            h(req, std::string_view(payload));
+        });
+    return *this;
+}
+
+template <class F>
+Commands& Commands::direct_stream(std::string name, F&& handler, CommandOptions options) {
+    add(std::move(name), detail::kind_direct_stream(), options,
+        [h = std::forward<F>(handler), limits = &limits_](const Request& req, std::string&& payload,
+                                                          std::shared_ptr<detail::ReplySlot>) mutable {
+            auto df = DataFrame::decode(payload, *limits);
+            if (!df) throw Exception(df.error());
+            h(req, *df);
+        });
+    return *this;
+}
+
+}  // namespace hawser

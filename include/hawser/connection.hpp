@@ -1,0 +1,115 @@
+// Connection: a handle to one live connection, on the server or the client side.
+// Copyable and cheap (a weak reference and an id); it never keeps a closed connection alive.
+// Thread safety: every method may be called from any thread, except the *_context accessors,
+// which belong to the connection's IO thread (the thread that runs its handlers and callbacks).
+#pragma once
+
+#include <any>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "hawser/dataframe.hpp"
+#include "hawser/error.hpp"
+#include "hawser/task.hpp"
+
+namespace hawser {
+
+namespace detail {
+class Conn;
+}
+
+// Never reused within a process; the low byte names the IO thread that owns the connection.
+using ConnectionId = std::uint64_t;
+
+struct CallOptions {
+    std::chrono::milliseconds timeout{0};  // 0 = the connection's default call timeout
+};
+
+using ConsoleCallback = std::function<void(Result<std::string>)>;
+using StreamCallback = std::function<void(Result<DataFrame>)>;
+
+// Cancels a call in flight; its callback then completes with Errc::cancelled (unless the reply
+// won the race). Safe from any thread, any number of times.
+class CallHandle {
+public:
+    CallHandle() = default;
+    CallHandle(std::weak_ptr<detail::Conn> conn, std::uint64_t id) : conn_(std::move(conn)), id_(id) {}
+    void cancel() const;
+    std::uint64_t id() const noexcept { return id_; }
+
+private:
+    std::weak_ptr<detail::Conn> conn_;
+    std::uint64_t id_ = 0;
+};
+
+class Connection {
+public:
+    Connection() = default;
+    explicit Connection(const std::shared_ptr<detail::Conn>& conn);
+
+    ConnectionId id() const noexcept { return id_; }
+    bool valid() const noexcept { return id_ != 0; }
+    bool connected() const;            // a snapshot: it may close the next moment
+    std::string remote_address() const;  // "ip:port"
+
+    // Calls with a reply. The callback runs once on this connection's IO thread, never inside
+    // the call itself: with the reply, or a typed error (timeout, disconnected, ...).
+    CallHandle call_console(std::string_view command, std::string argument, ConsoleCallback done,
+                            CallOptions options = {}) const;
+    CallHandle call_stream(std::string_view command, DataFrame argument, StreamCallback done,
+                           CallOptions options = {}) const;
+
+    // The same calls for coroutines: `auto r = co_await conn.call_console("cmd", "arg");`
+    auto call_console(std::string_view command, std::string argument, CallOptions options = {}) const {
+        auto start = [self = *this, cmd = std::string(command), arg = std::move(argument),
+                      options](auto done) mutable {
+            self.call_console(cmd, std::move(arg), ConsoleCallback(std::move(done)), options);
+        };
+        return detail::CallbackAwaiter<Result<std::string>, decltype(start)>{std::move(start), {}};
+    }
+    auto call_stream(std::string_view command, DataFrame argument, CallOptions options = {}) const {
+        auto start = [self = *this, cmd = std::string(command), arg = std::move(argument),
+                      options](auto done) mutable {
+            self.call_stream(cmd, std::move(arg), StreamCallback(std::move(done)), options);
+        };
+        return detail::CallbackAwaiter<Result<DataFrame>, decltype(start)>{std::move(start), {}};
+    }
+
+    // Blocking calls for threads that are not IO threads (Errc::would_deadlock on an IO thread).
+    Result<std::string> wait_console(std::string_view command, std::string argument,
+                                     CallOptions options = {}) const;
+    Result<DataFrame> wait_stream(std::string_view command, DataFrame argument,
+                                  CallOptions options = {}) const;
+
+    // One-way ("direct") commands: no reply, no deadline. Fails only if the connection is gone.
+    Result<void> send_console(std::string_view command, std::string argument) const;
+    Result<void> send_stream(std::string_view command, const DataFrame& argument) const;
+
+    // Sends a goodbye and closes once queued bytes are written. Pending calls fail `disconnected`.
+    void close() const;
+
+    // Per-connection state, created on first use. IO thread only. One slot is the application's,
+    // the other belongs to services built on Hawser (cloud, zdb); they never collide.
+    template <class T>
+    T& context() const { return slot<T>(app_slot()); }
+    template <class T>
+    T& service_context() const { return slot<T>(service_slot()); }
+
+private:
+    template <class T>
+    static T& slot(std::any& a) {
+        if (!a.has_value()) a.emplace<T>();
+        return std::any_cast<T&>(a);
+    }
+    std::any& app_slot() const;
+    std::any& service_slot() const;
+
+    std::weak_ptr<detail::Conn> conn_;
+    ConnectionId id_ = 0;
+};
+
+}  // namespace hawser

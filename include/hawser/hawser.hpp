@@ -1,0 +1,13 @@
+// Everything a Hawser application needs.
+#pragma once
+
+#include "hawser/client.hpp"
+#include "hawser/commands.hpp"
+#include "hawser/connection.hpp"
+#include "hawser/dataframe.hpp"
+#include "hawser/error.hpp"
+#include "hawser/options.hpp"
+#include "hawser/runtime.hpp"
+#include "hawser/server.hpp"
+#include "hawser/stats.hpp"
+#include "hawser/task.hpp"

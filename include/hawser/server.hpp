@@ -1,0 +1,75 @@
+// Server: accepts connections on IPv4 and IPv6, serves Commands, and can call its clients.
+// Ownership: the Server owns its listeners and, unless given one, its Runtime. Connections are
+// owned by their IO thread; the Server refers to them by ConnectionId.
+// Thread safety: configure (commands, hooks) before start(); after that every method is safe
+// from any thread. Hooks run on the connection's IO thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hawser/commands.hpp"
+#include "hawser/connection.hpp"
+#include "hawser/options.hpp"
+#include "hawser/runtime.hpp"
+#include "hawser/stats.hpp"
+
+namespace hawser {
+
+namespace detail {
+class Host;
+class Listener;
+}  // namespace detail
+
+class Server {
+public:
+    explicit Server(ServerOptions options = {});
+    Server(Runtime& runtime, ServerOptions options);
+    ~Server();  // shutdown() with the configured grace period
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    Commands& commands();
+    void on_connect(std::function<void(const Connection&)> hook);
+    void on_disconnect(std::function<void(const Connection&, CloseReason)> hook);
+
+    // Binds every listen address and starts accepting. Errors name the address that failed.
+    Result<void> start();
+    // The ports actually bound, in the order of options.listen (useful with port 0).
+    std::vector<std::uint16_t> ports() const;
+
+    // Stops accepting, refuses new calls (Errc::shutting_down), lets calls in flight finish
+    // until `grace` passes, then says goodbye and closes every connection. Blocking; idempotent.
+    void shutdown(std::optional<Milliseconds> grace = std::nullopt);
+    // Blocks until shutdown() has completed (from another thread or a signal handler thread).
+    void wait();
+
+    // Registry of live connections.
+    std::optional<Connection> find(ConnectionId id) const;
+    std::vector<ConnectionId> connection_ids() const;
+    std::size_t connection_count() const;
+    // Visits every live connection on its own IO thread; returns once all were visited.
+    // Must not be called from an IO thread (it waits for them).
+    void for_each(const std::function<void(const Connection&)>& visit) const;
+    // One-way command to every connection; the frame is encoded once per IO thread.
+    // Fails only on a bad command name or a message over the frame limit.
+    Result<void> broadcast_console(std::string_view command, std::string_view argument) const;
+    Result<void> broadcast_stream(std::string_view command, const DataFrame& argument) const;
+
+    Stats stats() const;
+    const ServerOptions& options() const;
+
+private:
+    std::unique_ptr<Runtime> owned_runtime_;
+    Runtime* runtime_;
+    std::shared_ptr<detail::Host> host_;
+    std::vector<std::shared_ptr<detail::Listener>> listeners_;
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+}  // namespace hawser

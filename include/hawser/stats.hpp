@@ -1,0 +1,37 @@
+// Statistics snapshots: read with Server::stats() / Client::stats() from any thread.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hawser/error.hpp"
+
+namespace hawser {
+
+struct CommandStats {
+    std::string name;
+    std::uint64_t calls = 0;      // handler invocations (calls and directs)
+    std::uint64_t errors = 0;     // handler threw or replied an error
+    std::uint64_t bytes_in = 0;   // argument payload bytes
+    std::uint64_t bytes_out = 0;  // reply payload bytes
+    // Handler time in microseconds, from receipt to reply (a delayed reply counts its wait).
+    double p50_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
+};
+
+struct Stats {
+    std::uint64_t connections = 0;  // open now
+    std::uint64_t opened = 0;       // since start
+    std::uint64_t refused = 0;      // accepted then closed at once (max_connections)
+    std::array<std::uint64_t, close_reason_count> closed_by_reason{};
+    std::uint64_t frames_in = 0, frames_out = 0;
+    std::uint64_t bytes_in = 0, bytes_out = 0;
+    std::uint64_t calls_out = 0;     // calls this side made
+    std::uint64_t late_replies = 0;  // replies to calls that had timed out or been cancelled
+    std::vector<CommandStats> commands;
+
+    std::uint64_t closed(CloseReason r) const { return closed_by_reason[static_cast<std::size_t>(r)]; }
+};
+
+}  // namespace hawser

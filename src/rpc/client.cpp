@@ -1,0 +1,199 @@
+#include "hawser/client.hpp"
+
+#include <future>
+#include <random>
+#include <spdlog/spdlog.h>
+
+#include "rpc/conn.hpp"
+#include "rpc/connector.hpp"
+
+namespace hawser {
+
+namespace detail {
+
+// The client's state on its loop: the current connection, a connect in progress, reconnects.
+// Thread affinity: loop-only except connection() and connected(), which lock mu_.
+class ClientCore : public std::enable_shared_from_this<ClientCore> {
+public:
+    ClientCore(RuntimeImpl& runtime, ClientOptions options)
+        : options(std::move(options)),
+          host(std::make_shared<Host>(runtime, this->options.mark, this->options.limits, this->options.timeouts)),
+          loop(runtime.next_loop()),
+          reconnect_timer_(loop.context()) {}
+
+    void init() {
+        host->on_closed = [weak = weak_from_this()](Conn& c, CloseReason reason) {
+            if (auto self = weak.lock()) self->on_closed(c, reason);
+        };
+    }
+
+    const ClientOptions options;
+    const std::shared_ptr<Host> host;
+    Loop& loop;
+
+    void connect(std::function<void(Result<void>)> done) {
+        loop.dispatch([self = shared_from_this(), done = std::move(done)]() mutable {
+            self->user_closed_ = false;
+            self->connect_on_loop(std::move(done));
+        });
+    }
+
+    void close() {
+        user_closed_ = true;
+        reconnect_timer_.cancel();
+        if (connector_) connector_->cancel();
+        if (auto c = current()) c->close_gracefully(CloseReason::local_close);
+    }
+
+    std::shared_ptr<Conn> current() const {
+        std::lock_guard lock(mu_);
+        return conn_;
+    }
+
+private:
+    void connect_on_loop(std::function<void(Result<void>)> done) {
+        if (auto c = current(); c && c->is_open()) {
+            if (done) done({});
+            return;
+        }
+        if (done) waiters_.push_back(std::move(done));
+        if (connector_) return;  // already under way
+        reconnect_timer_.cancel();
+        connector_ = std::make_shared<Connector>(
+            loop, options.endpoints, options.happy_eyeballs_delay, options.timeouts.connect,
+            [weak = weak_from_this()](Result<asio::ip::tcp::socket> socket) {
+                if (auto self = weak.lock()) self->on_connect_result(std::move(socket));
+            });
+        connector_->start();
+    }
+
+    void on_connect_result(Result<asio::ip::tcp::socket> socket) {
+        connector_.reset();
+        auto waiters = std::move(waiters_);
+        waiters_.clear();
+        if (!socket) {
+            host->counters.closed[std::size_t(CloseReason::connect_failed)].fetch_add(1);
+            for (auto& w : waiters) w(socket.error());
+            if (options.reconnect.enabled && !user_closed_) schedule_reconnect();
+            return;
+        }
+        if (user_closed_) {
+            for (auto& w : waiters) w(Error{Errc::cancelled, "client closed while connecting"});
+            return;
+        }
+        auto conn = std::make_shared<Conn>(loop, host, std::move(*socket));
+        {
+            std::lock_guard lock(mu_);
+            conn_ = conn;
+        }
+        attempt_ = 0;
+        conn->start();
+        for (auto& w : waiters) {
+            if (conn->is_open()) w({});
+            else w(Error{Errc::disconnected, "connection closed at once"});
+        }
+    }
+
+    void on_closed(Conn& c, CloseReason reason) {
+        {
+            std::lock_guard lock(mu_);
+            if (conn_.get() != &c) return;
+            conn_.reset();
+        }
+        if (options.reconnect.enabled && !user_closed_) {
+            spdlog::info("hawser: client disconnected ({}); reconnecting", to_string(reason));
+            schedule_reconnect();
+        }
+    }
+
+    void schedule_reconnect() {
+        using namespace std::chrono;
+        thread_local std::minstd_rand rng{std::random_device{}()};
+        auto base = options.reconnect.min_delay * (1LL << std::min(attempt_, 20u));
+        auto capped = std::min<milliseconds>(duration_cast<milliseconds>(base), options.reconnect.max_delay);
+        // Full jitter over the upper half spreads a reconnect storm after a server restart.
+        auto delay = milliseconds(capped.count() / 2 + std::uniform_int_distribution<long long>(0, capped.count() / 2)(rng));
+        ++attempt_;
+        reconnect_timer_.expires_after(delay);
+        reconnect_timer_.async_wait([weak = weak_from_this()](std::error_code ec) {
+            if (ec) return;
+            if (auto self = weak.lock(); self && !self->user_closed_) self->connect_on_loop(nullptr);
+        });
+    }
+
+    mutable std::mutex mu_;
+    std::shared_ptr<Conn> conn_;
+    std::shared_ptr<Connector> connector_;
+    std::vector<std::function<void(Result<void>)>> waiters_;
+    asio::steady_timer reconnect_timer_;
+    unsigned attempt_ = 0;
+    bool user_closed_ = false;
+};
+
+}  // namespace detail
+
+namespace {
+std::shared_ptr<detail::ClientCore> make_core(Runtime& runtime, ClientOptions options) {
+    auto core = std::make_shared<detail::ClientCore>(runtime.impl(), std::move(options));
+    core->init();
+    return core;
+}
+}  // namespace
+
+Client::Client(ClientOptions options)
+    : owned_runtime_(std::make_unique<Runtime>(RuntimeOptions{1, 1})),
+      core_(make_core(*owned_runtime_, std::move(options))) {}
+
+Client::Client(Runtime& runtime, ClientOptions options) : core_(make_core(runtime, std::move(options))) {}
+
+Client::~Client() {
+    close();
+    if (!Runtime::on_io_thread()) {
+        (void)core_->host->wait_empty(std::chrono::steady_clock::now() + std::chrono::seconds(6));
+        // Hooks may capture objects that die with the caller: none runs after this point.
+        std::promise<void> cleared;
+        core_->loop.dispatch([core = core_, &cleared] {
+            core->host->on_connect = nullptr;
+            core->host->on_disconnect = nullptr;
+            if (auto c = core->current()) c->close(CloseReason::local_close);
+            cleared.set_value();
+        });
+        cleared.get_future().wait();
+    }
+}
+
+Commands& Client::commands() { return core_->host->commands; }
+void Client::on_connect(std::function<void(const Connection&)> hook) { core_->host->on_connect = std::move(hook); }
+void Client::on_disconnect(std::function<void(const Connection&, CloseReason)> hook) {
+    core_->host->on_disconnect = std::move(hook);
+}
+
+Result<void> Client::connect() {
+    if (Runtime::on_io_thread())
+        return Error{Errc::would_deadlock, "blocking connect on an IO thread; use the callback or co_await"};
+    std::promise<Result<void>> promise;
+    auto future = promise.get_future();
+    connect([&promise](Result<void> r) { promise.set_value(std::move(r)); });
+    return future.get();
+}
+
+void Client::connect(std::function<void(Result<void>)> done) {
+    core_->host->commands.freeze();
+    core_->connect(std::move(done));
+}
+
+void Client::close() {
+    core_->loop.dispatch([core = core_] { core->close(); });
+}
+
+bool Client::connected() const {
+    auto c = core_->current();
+    return c && c->is_open();
+}
+
+Connection Client::connection() const { return Connection(core_->current()); }
+
+Stats Client::stats() const { return core_->host->stats(); }
+const ClientOptions& Client::options() const { return core_->options; }
+
+}  // namespace hawser

@@ -1,0 +1,111 @@
+// Conn: one live TCP connection — socket readiness, framing, the send queue, calls in flight
+// each way, and dispatch to the command table.
+// Ownership: created by a Listener or a Connector on its Loop, owned by the Host registry while
+// open and by the async operations in flight; it dies when the last of them lets go, after
+// close(). Other threads hold weak references (Connection, ReplySlot) and post to its loop.
+// Thread affinity: every member function except the const snapshots runs on loop().
+#pragma once
+
+#include <any>
+#include <asio/ip/tcp.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "rpc/host.hpp"
+#include "rpc/loop.hpp"
+#include "wire/frame.hpp"
+#include "wire/message.hpp"
+
+namespace hawser::detail {
+
+// Completion of an outgoing call with the raw reply payload.
+using RawCallback = std::function<void(Result<std::string>)>;
+
+class Conn : public std::enable_shared_from_this<Conn> {
+public:
+    Conn(Loop& loop, std::shared_ptr<Host> host, asio::ip::tcp::socket socket);
+    ~Conn();
+
+    Loop& loop() const noexcept { return loop_; }
+    Host& host() const noexcept { return *host_; }
+    ConnectionId id() const noexcept { return id_; }
+    bool is_open() const noexcept { return open_.load(std::memory_order_relaxed); }
+    const asio::ip::tcp::endpoint& remote() const noexcept { return remote_; }
+
+    // Registers with the host and the loop, fires on_connect and starts reading.
+    void start();
+
+    // Outgoing traffic. `id` comes from reserve_call_id() so callers on other threads know it.
+    std::uint64_t reserve_call_id() noexcept { return next_call_id_.fetch_add(1, std::memory_order_relaxed); }
+    void start_call(std::uint64_t id, Kind kind, std::string_view command, std::string payload,
+                    std::chrono::milliseconds timeout, RawCallback done);
+    void cancel_call(std::uint64_t id);
+    void expire_call(std::uint64_t id);  // from the loop's deadline timer
+    Result<void> send_direct(Kind kind, std::string_view command, std::string_view payload);
+    void send_encoded(const std::vector<std::uint8_t>& frames);  // pre-encoded (broadcast)
+
+    // The reply of an incoming call, from its ReplySlot.
+    void finish_call(std::uint64_t id, Errc code, const std::string& payload_or_message);
+
+    // Says goodbye, flushes, then closes (bounded by the shutdown timeout).
+    void close_gracefully(CloseReason reason);
+    // Server shutdown: no new calls; goodbye once the calls in flight have been answered.
+    void begin_drain(std::chrono::steady_clock::time_point deadline);
+    // Closes now: pending calls fail `disconnected`, hooks run, the registry forgets it.
+    void close(CloseReason reason);
+
+    void on_sweep(Clock::time_point now);
+
+    std::any& app_context() noexcept { return app_context_; }
+    std::any& service_context() noexcept { return service_context_; }
+
+private:
+    enum class State : std::uint8_t { open, draining, closing, closed };
+    struct PendingCall {
+        RawCallback done;
+        Loop::Deadlines::iterator deadline;
+    };
+
+    void wait_readable();
+    void on_readable(std::error_code ec);
+    bool on_frame(std::span<const std::uint8_t> body);
+    void on_call(const MessageView& m);
+    void on_direct(const MessageView& m);
+    void on_reply(const MessageView& m);
+    void complete_call(std::uint64_t id, Result<std::string> result);
+    void send_message(Kind kind, std::uint64_t id, std::string_view name,
+                      std::span<const std::uint8_t> payload);
+    void send_coded(Kind kind, std::uint64_t id, std::uint16_t code, std::string_view text);
+    void schedule_flush();
+    void flush();
+    void protocol_close(CloseReason reason, std::string_view detail);
+
+    Loop& loop_;
+    std::shared_ptr<Host> host_;
+    asio::ip::tcp::socket socket_;
+    asio::ip::tcp::endpoint remote_;
+    ConnectionId id_;
+    FrameDecoder decoder_;
+    std::vector<std::uint8_t> out_;  // encoded frames not yet written; empty and unallocated when idle
+    std::size_t out_offset_ = 0;
+    std::unordered_map<std::uint64_t, PendingCall> calls_;
+    std::atomic<std::uint64_t> next_call_id_{1};
+    Clock::time_point last_recv_;
+    Clock::time_point last_ping_{};
+    Clock::time_point deadline_{};  // for draining and closing states
+    std::uint32_t handlers_in_flight_ = 0;
+    State state_ = State::open;
+    CloseReason reason_ = CloseReason::none;
+    bool reading_ = false, writing_ = false, flush_posted_ = false;
+    std::atomic<bool> open_{false};
+    std::any app_context_;
+    std::any service_context_;
+};
+
+}  // namespace hawser::detail

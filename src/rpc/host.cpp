@@ -1,0 +1,110 @@
+#include "rpc/host.hpp"
+
+#include "rpc/command_stats.hpp"
+#include "rpc/conn.hpp"
+
+namespace hawser::detail {
+
+Host::Host(RuntimeImpl& rt, const ProtocolMark& mark, const Limits& limits, const Timeouts& timeouts)
+    : runtime(rt),
+      frame{mark, limits.max_frame_bytes},
+      limits(limits),
+      timeouts(timeouts),
+      shards_(std::make_unique<Shard[]>(rt.size())),
+      shard_count_(rt.size()) {
+    commands.set_decode_limits(limits.dataframe);
+}
+
+ConnectionId Host::next_id(std::uint8_t loop_index) noexcept {
+    static std::atomic<std::uint64_t> sequence{1};
+    return sequence.fetch_add(1, std::memory_order_relaxed) << 8 | loop_index;
+}
+
+void Host::add(const std::shared_ptr<Conn>& conn) {
+    auto& shard = shards_[conn->loop().index() % shard_count_];
+    {
+        std::lock_guard lock(shard.mu);
+        shard.conns.emplace(conn->id(), conn);
+    }
+    count_.fetch_add(1);
+    counters.opened.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Host::remove(const Conn& conn, CloseReason reason) {
+    auto& shard = shards_[conn.loop().index() % shard_count_];
+    std::shared_ptr<Conn> last;  // released outside the lock
+    {
+        std::lock_guard lock(shard.mu);
+        auto it = shard.conns.find(conn.id());
+        if (it == shard.conns.end()) return;
+        last = std::move(it->second);
+        shard.conns.erase(it);
+    }
+    counters.closed[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+    {
+        std::lock_guard lock(empty_mu_);
+        count_.fetch_sub(1);
+    }
+    empty_cv_.notify_all();
+}
+
+std::shared_ptr<Conn> Host::find(ConnectionId id) const {
+    auto& shard = shards_[(id & 0xff) % shard_count_];
+    std::lock_guard lock(shard.mu);
+    auto it = shard.conns.find(id);
+    return it == shard.conns.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<Conn>> Host::snapshot(std::size_t loop_index) const {
+    auto& shard = shards_[loop_index % shard_count_];
+    std::lock_guard lock(shard.mu);
+    std::vector<std::shared_ptr<Conn>> out;
+    out.reserve(shard.conns.size());
+    for (auto& [id, c] : shard.conns) out.push_back(c);
+    return out;
+}
+
+std::vector<ConnectionId> Host::ids() const {
+    std::vector<ConnectionId> out;
+    for (std::size_t i = 0; i < shard_count_; ++i) {
+        std::lock_guard lock(shards_[i].mu);
+        for (auto& [id, c] : shards_[i].conns) out.push_back(id);
+    }
+    return out;
+}
+
+bool Host::wait_empty(std::chrono::steady_clock::time_point deadline) const {
+    std::unique_lock lock(empty_mu_);
+    return empty_cv_.wait_until(lock, deadline, [this] { return count_.load() == 0; });
+}
+
+Stats Host::stats() const {
+    Stats s;
+    s.connections = count_.load();
+    s.opened = counters.opened.load();
+    s.refused = counters.refused.load();
+    for (std::size_t i = 0; i < close_reason_count; ++i) s.closed_by_reason[i] = counters.closed[i].load();
+    s.frames_in = counters.frames_in.load();
+    s.frames_out = counters.frames_out.load();
+    s.bytes_in = counters.bytes_in.load();
+    s.bytes_out = counters.bytes_out.load();
+    s.calls_out = counters.calls_out.load();
+    s.late_replies = counters.late_replies.load();
+    commands.for_each([&](const std::string& name, const Commands::Entry& e) {
+        const auto& c = *e.stats;
+        CommandStats cs;
+        cs.name = name;
+        cs.calls = c.calls.load();
+        cs.errors = c.errors.load();
+        cs.bytes_in = c.bytes_in.load();
+        cs.bytes_out = c.bytes_out.load();
+        cs.p50_us = double(c.handler_ns.quantile(0.5)) / 1e3;
+        cs.p99_us = double(c.handler_ns.quantile(0.99)) / 1e3;
+        cs.p999_us = double(c.handler_ns.quantile(0.999)) / 1e3;
+        cs.max_us = double(c.handler_ns.max()) / 1e3;
+        s.commands.push_back(std::move(cs));
+    });
+    return s;
+}
+
+}  // namespace hawser::detail

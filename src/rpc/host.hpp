@@ -1,0 +1,78 @@
+// Host: what the connections of one Server (or one Client) share — the command table, hooks,
+// limits, the registry of live connections and the counters.
+// Ownership: shared by the Server/Client and by each of its connections, so a connection that
+// outlives its Server (a late handler, a queued callback) still finds valid state.
+// Thread safety: registry and counters are thread-safe; configuration is written before start.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "core/log.hpp"
+#include "hawser/commands.hpp"
+#include "hawser/options.hpp"
+#include "hawser/stats.hpp"
+#include "wire/frame.hpp"
+
+namespace hawser::detail {
+
+class Conn;
+class RuntimeImpl;
+
+struct Counters {
+    std::atomic<std::uint64_t> opened{0}, refused{0};
+    std::array<std::atomic<std::uint64_t>, close_reason_count> closed{};
+    std::atomic<std::uint64_t> frames_in{0}, frames_out{0}, bytes_in{0}, bytes_out{0};
+    std::atomic<std::uint64_t> calls_out{0}, late_replies{0};
+};
+
+class Host {
+public:
+    Host(RuntimeImpl& runtime, const ProtocolMark& mark, const Limits& limits, const Timeouts& timeouts);
+
+    RuntimeImpl& runtime;
+    const FrameConfig frame;
+    const Limits limits;
+    const Timeouts timeouts;
+    Commands commands;
+    std::function<void(const Connection&)> on_connect;
+    std::function<void(const Connection&, CloseReason)> on_disconnect;
+    std::function<void(Conn&, CloseReason)> on_closed;  // the owner's own hook (client reconnect)
+    Counters counters;
+    RateLimitedLog log;
+    std::atomic<bool> draining{false};
+
+    static ConnectionId next_id(std::uint8_t loop_index) noexcept;
+
+    // Registry, sharded by IO thread. add/remove on the connection's loop; the rest anywhere.
+    void add(const std::shared_ptr<Conn>& conn);
+    void remove(const Conn& conn, CloseReason reason);
+    std::shared_ptr<Conn> find(ConnectionId id) const;
+    std::vector<std::shared_ptr<Conn>> snapshot(std::size_t loop_index) const;
+    std::vector<ConnectionId> ids() const;
+    std::size_t count() const noexcept { return count_.load(); }
+    // Blocks until no connection is left or the deadline passes; true when none is left.
+    bool wait_empty(std::chrono::steady_clock::time_point deadline) const;
+
+    Stats stats() const;
+
+private:
+    struct Shard {
+        mutable std::mutex mu;
+        std::unordered_map<ConnectionId, std::shared_ptr<Conn>> conns;
+    };
+    std::unique_ptr<Shard[]> shards_;
+    std::size_t shard_count_;
+    std::atomic<std::size_t> count_{0};
+    mutable std::mutex empty_mu_;
+    mutable std::condition_variable empty_cv_;
+};
+
+}  // namespace hawser::detail

@@ -1,0 +1,88 @@
+#include "rpc/listener.hpp"
+
+#include <asio/ip/v6_only.hpp>
+#include <asio/socket_base.hpp>
+#include <future>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include "rpc/conn.hpp"
+
+namespace hawser::detail {
+
+using reuse_port_option = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+Listener::Listener(Loop& loop, std::shared_ptr<Host> host, std::size_t max_connections)
+    : loop_(loop),
+      host_(std::move(host)),
+      max_connections_(max_connections),
+      acceptor_(loop.context()),
+      retry_timer_(loop.context()) {}
+
+Result<void> Listener::open(const asio::ip::tcp::endpoint& ep, bool reuse_port, int backlog) {
+    std::error_code ec;
+    auto fail = [&](const char* what) {
+        std::error_code ignored;
+        acceptor_.close(ignored);
+        return Error{Errc::invalid_argument, std::string(what) + " " + ep.address().to_string() + ":" +
+                                                 std::to_string(ep.port()) + ": " + ec.message()};
+    };
+    acceptor_.open(ep.protocol(), ec);
+    if (ec) return fail("cannot open");
+    acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (reuse_port) acceptor_.set_option(reuse_port_option(true), ec);
+    if (ec) return fail("cannot set SO_REUSEPORT on");
+    // "::" accepts IPv4 too (dual stack); a specific v6 address stays v6-only.
+    if (ep.address().is_v6()) acceptor_.set_option(asio::ip::v6_only(!ep.address().is_unspecified()), ec);
+    acceptor_.bind(ep, ec);
+    if (ec) return fail("cannot bind");
+    acceptor_.listen(backlog, ec);
+    if (ec) return fail("cannot listen on");
+    port_ = acceptor_.local_endpoint(ec).port();
+    return {};
+}
+
+void Listener::start() {
+    loop_.post([self = shared_from_this()] { self->accept(); });
+}
+
+void Listener::accept() {
+    Loop& target = host_->runtime.next_loop();
+    acceptor_.async_accept(target.context(), [self = shared_from_this(), &target](
+                                                 std::error_code ec, asio::ip::tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
+        if (ec) {
+            // Out of file descriptors or a transient error: pause instead of spinning.
+            self->host_->log.warn("accept", "hawser: accept failed: " + ec.message());
+            self->retry_timer_.expires_after(std::chrono::milliseconds(100));
+            self->retry_timer_.async_wait([self](std::error_code e) {
+                if (!e) self->accept();
+            });
+            return;
+        }
+        if (self->max_connections_ && self->host_->count() >= self->max_connections_) {
+            self->host_->counters.refused.fetch_add(1, std::memory_order_relaxed);
+            self->host_->log.warn("max_connections", "hawser: refusing a connection: max_connections reached");
+            std::error_code ignored;
+            socket.close(ignored);
+        } else {
+            target.post([host = self->host_, &target, socket = std::move(socket)]() mutable {
+                std::make_shared<Conn>(target, host, std::move(socket))->start();
+            });
+        }
+        self->accept();
+    });
+}
+
+void Listener::close() {
+    std::promise<void> closed;
+    loop_.dispatch([self = shared_from_this(), &closed] {
+        std::error_code ec;
+        self->acceptor_.close(ec);
+        self->retry_timer_.cancel();
+        closed.set_value();
+    });
+    closed.get_future().wait();
+}
+
+}  // namespace hawser::detail

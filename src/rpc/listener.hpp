@@ -1,0 +1,38 @@
+// Listener: one listening socket. Accepts on its own loop and hands each new socket to the
+// next IO thread in turn, where the connection lives for life.
+// Ownership: shared by the Server and its pending accept; close() stops it.
+#pragma once
+
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <memory>
+
+#include "hawser/error.hpp"
+#include "rpc/host.hpp"
+#include "rpc/loop.hpp"
+
+namespace hawser::detail {
+
+class Listener : public std::enable_shared_from_this<Listener> {
+public:
+    Listener(Loop& loop, std::shared_ptr<Host> host, std::size_t max_connections);
+
+    // Binds and listens (any thread, before start()).
+    Result<void> open(const asio::ip::tcp::endpoint& endpoint, bool reuse_port, int backlog);
+    std::uint16_t port() const noexcept { return port_; }
+    void start();
+    // Stops accepting; returns once the listening socket is closed (call from a non-IO thread).
+    void close();
+
+private:
+    void accept();
+
+    Loop& loop_;
+    std::shared_ptr<Host> host_;
+    std::size_t max_connections_;
+    asio::ip::tcp::acceptor acceptor_;
+    asio::steady_timer retry_timer_;
+    std::uint16_t port_ = 0;
+};
+
+}  // namespace hawser::detail

@@ -1,0 +1,103 @@
+#include "rpc/loop.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "rpc/conn.hpp"
+
+namespace hawser::detail {
+
+namespace {
+thread_local Loop* t_current = nullptr;
+constexpr std::size_t read_buffer_bytes = 64 * 1024;
+}  // namespace
+
+Loop::Loop(std::uint8_t index) : index_(index), read_buffer_(read_buffer_bytes) {}
+
+Loop::~Loop() { stop(); }
+
+Loop* Loop::current() noexcept { return t_current; }
+
+void Loop::start() {
+    work_.emplace(ctx_.get_executor());
+    post([this] { arm_sweep(); });
+    thread_ = std::thread([this] {
+        t_current = this;
+        for (;;) {
+            try {
+                ctx_.run();
+                break;
+            } catch (const std::exception& e) {
+                // A handler let an exception escape: the loop must survive it.
+                spdlog::error("hawser: IO thread {} caught: {}", index_, e.what());
+            }
+        }
+        t_current = nullptr;
+    });
+}
+
+void Loop::stop() {
+    if (!thread_.joinable()) return;
+    work_.reset();
+    ctx_.stop();
+    thread_.join();
+}
+
+Loop::Deadlines::iterator Loop::add_deadline(Clock::time_point at, Conn* conn, std::uint64_t id) {
+    assert(in_loop());
+    auto it = deadlines_.emplace(at, Deadline{conn, id});
+    if (it == deadlines_.begin()) arm_deadline_timer();
+    return it;
+}
+
+void Loop::remove_deadline(Deadlines::iterator it) {
+    assert(in_loop());
+    deadlines_.erase(it);
+}
+
+void Loop::arm_deadline_timer() {
+    deadline_timer_.expires_at(deadlines_.begin()->first);
+    deadline_timer_.async_wait([this](std::error_code ec) {
+        if (ec != asio::error::operation_aborted) on_deadlines();
+    });
+}
+
+void Loop::on_deadlines() {
+    auto now = Clock::now();
+    while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+        auto d = deadlines_.begin()->second;
+        deadlines_.erase(deadlines_.begin());
+        d.conn->expire_call(d.call_id);
+    }
+    if (!deadlines_.empty()) arm_deadline_timer();
+}
+
+void Loop::arm_sweep() {
+    sweep_timer_.expires_after(sweep_period);
+    sweep_timer_.async_wait([this](std::error_code ec) {
+        if (ec) return;
+        if (!conns_.empty()) {
+            auto now = Clock::now();
+            // Sweeping may close connections, which detach themselves: walk a snapshot.
+            std::vector<std::shared_ptr<Conn>> snapshot;
+            snapshot.reserve(conns_.size());
+            for (Conn* c : conns_) snapshot.push_back(c->shared_from_this());
+            for (auto& c : snapshot) c->on_sweep(now);
+        }
+        arm_sweep();
+    });
+}
+
+RuntimeImpl::RuntimeImpl(RuntimeOptions options)
+    : workers_(options.worker_threads ? options.worker_threads : 1) {
+    std::size_t n = options.io_threads ? options.io_threads : std::max(1u, std::thread::hardware_concurrency());
+    if (n > 255) n = 255;  // the low byte of a ConnectionId names the loop
+    for (std::size_t i = 0; i < n; ++i) loops_.push_back(std::make_unique<Loop>(static_cast<std::uint8_t>(i)));
+    for (auto& l : loops_) l->start();
+}
+
+RuntimeImpl::~RuntimeImpl() {
+    for (auto& l : loops_) l->stop();
+    workers_.join();
+}
+
+}  // namespace hawser::detail

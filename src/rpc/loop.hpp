@@ -1,0 +1,105 @@
+// Loop: one IO thread with its io_context. Everything a connection does happens on its loop.
+// The loop also owns what would otherwise cost memory per connection: the read buffer, the
+// call deadlines (one timer for all) and the idle/heartbeat sweep (one timer for all).
+// Thread affinity: loop-only methods assert in_loop(); other threads use post().
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/thread_pool.hpp>
+#include <atomic>
+#include <cassert>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "hawser/runtime.hpp"
+
+namespace hawser::detail {
+
+class Conn;
+using Clock = std::chrono::steady_clock;
+
+class Loop {
+public:
+    struct Deadline {
+        Conn* conn;
+        std::uint64_t call_id;
+    };
+    using Deadlines = std::multimap<Clock::time_point, Deadline>;
+
+    explicit Loop(std::uint8_t index);
+    ~Loop();
+
+    asio::io_context& context() noexcept { return ctx_; }
+    std::uint8_t index() const noexcept { return index_; }
+    bool in_loop() const noexcept { return current() == this; }
+    static Loop* current() noexcept;
+
+    template <class F>
+    void post(F&& f) {
+        asio::post(ctx_, std::forward<F>(f));
+    }
+    // Runs f now if called on this loop, else posts it.
+    template <class F>
+    void dispatch(F&& f) {
+        if (in_loop()) f();
+        else post(std::forward<F>(f));
+    }
+
+    // Shared by every connection of this loop: valid until the reading handler returns.
+    std::span<std::uint8_t> read_buffer() noexcept { return read_buffer_; }
+
+    // Call deadlines: one timer for the whole loop. Loop thread only.
+    Deadlines::iterator add_deadline(Clock::time_point at, Conn* conn, std::uint64_t call_id);
+    void remove_deadline(Deadlines::iterator it);
+
+    // Connections swept for idle timeouts and heartbeats. Loop thread only.
+    void attach(Conn* conn) { conns_.insert(conn); }
+    void detach(Conn* conn) { conns_.erase(conn); }
+
+    void start();
+    void stop();
+
+private:
+    void arm_deadline_timer();
+    void on_deadlines();
+    void arm_sweep();
+
+    std::uint8_t index_;
+    asio::io_context ctx_{1};
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+    std::thread thread_;
+    std::vector<std::uint8_t> read_buffer_;
+    Deadlines deadlines_;
+    asio::steady_timer deadline_timer_{ctx_};
+    asio::steady_timer sweep_timer_{ctx_};
+    std::unordered_set<Conn*> conns_;
+};
+
+inline constexpr std::chrono::milliseconds sweep_period{250};
+
+class RuntimeImpl {
+public:
+    explicit RuntimeImpl(RuntimeOptions options);
+    ~RuntimeImpl();
+
+    std::size_t size() const noexcept { return loops_.size(); }
+    Loop& loop(std::size_t i) noexcept { return *loops_[i]; }
+    Loop& next_loop() noexcept { return *loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]; }
+    asio::thread_pool& workers() noexcept { return workers_; }
+
+private:
+    std::vector<std::unique_ptr<Loop>> loops_;
+    std::atomic<std::size_t> next_{0};
+    asio::thread_pool workers_;
+};
+
+}  // namespace hawser::detail

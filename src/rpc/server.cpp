@@ -1,0 +1,198 @@
+#include "hawser/server.hpp"
+
+#include <asio/ip/tcp.hpp>
+#include <condition_variable>
+#include <latch>
+#include <mutex>
+#include <spdlog/spdlog.h>
+
+#include "rpc/address.hpp"
+#include "rpc/broadcast.hpp"
+#include "rpc/conn.hpp"
+#include "rpc/listener.hpp"
+
+namespace hawser {
+
+using detail::Conn;
+
+struct Server::State {
+    explicit State(ServerOptions o) : options(std::move(o)) {}
+    ServerOptions options;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool started = false;
+    bool stopping = false;
+    bool stopped = false;
+};
+
+namespace {
+
+RuntimeOptions runtime_options(const ServerOptions& o) { return {o.io_threads, o.worker_threads}; }
+
+Result<std::vector<asio::ip::tcp::endpoint>> resolve(const std::string& address) {
+    auto hp = detail::parse_host_port(address);
+    if (!hp) return hp.error();
+    auto port = static_cast<std::uint16_t>(std::stoul(hp->port));
+    std::error_code ec;
+    auto ip = asio::ip::make_address(hp->host, ec);
+    if (!ec) return std::vector{asio::ip::tcp::endpoint(ip, port)};
+    asio::io_context ctx;
+    asio::ip::tcp::resolver resolver(ctx);
+    auto results = resolver.resolve(hp->host, hp->port, asio::ip::tcp::resolver::passive, ec);
+    if (ec) return Error{Errc::invalid_argument, "cannot resolve '" + hp->host + "': " + ec.message()};
+    std::vector<asio::ip::tcp::endpoint> out;
+    for (const auto& r : results) out.push_back(r.endpoint());
+    return out;
+}
+
+}  // namespace
+
+Server::Server(ServerOptions options)
+    : owned_runtime_(std::make_unique<Runtime>(runtime_options(options))),
+      runtime_(owned_runtime_.get()),
+      host_(std::make_shared<detail::Host>(runtime_->impl(), options.mark, options.limits, options.timeouts)),
+      state_(std::make_unique<State>(std::move(options))) {}
+
+Server::Server(Runtime& runtime, ServerOptions options)
+    : runtime_(&runtime),
+      host_(std::make_shared<detail::Host>(runtime_->impl(), options.mark, options.limits, options.timeouts)),
+      state_(std::make_unique<State>(std::move(options))) {}
+
+Server::~Server() {
+    shutdown();
+    // Hooks may capture objects that die with the caller: none runs after this point.
+    host_->on_connect = nullptr;
+    host_->on_disconnect = nullptr;
+}
+
+Commands& Server::commands() { return host_->commands; }
+void Server::on_connect(std::function<void(const Connection&)> hook) { host_->on_connect = std::move(hook); }
+void Server::on_disconnect(std::function<void(const Connection&, CloseReason)> hook) {
+    host_->on_disconnect = std::move(hook);
+}
+const ServerOptions& Server::options() const { return state_->options; }
+
+Result<void> Server::start() {
+    std::lock_guard lock(state_->mu);
+    if (state_->started) return Error{Errc::invalid_argument, "server already started"};
+    if (state_->options.listen.empty()) return Error{Errc::invalid_argument, "no listen address"};
+    auto capacity = raise_file_limit();
+    host_->commands.freeze();
+    std::vector<std::shared_ptr<detail::Listener>> listeners;
+    std::size_t next_loop = 0;
+    for (const auto& address : state_->options.listen) {
+        auto endpoints = resolve(address);
+        if (!endpoints) return endpoints.error();
+        for (const auto& ep : *endpoints) {
+            auto& loop = runtime_->impl().loop(next_loop++ % runtime_->io_threads());
+            auto l = std::make_shared<detail::Listener>(loop, host_, state_->options.max_connections);
+            if (auto r = l->open(ep, state_->options.reuse_port, state_->options.backlog); !r) {
+                for (auto& opened : listeners) opened->close();
+                return r.error();
+            }
+            listeners.push_back(std::move(l));
+        }
+    }
+    listeners_ = std::move(listeners);
+    for (auto& l : listeners_) l->start();
+    state_->started = true;
+    spdlog::info("hawser: listening on {} (ports {}), {} IO threads, file limit {} (~{} connections)",
+                 fmt::join(state_->options.listen, ", "), fmt::join(ports(), ","), runtime_->io_threads(),
+                 capacity, capacity > 64 ? capacity - 64 : 0);
+    return {};
+}
+
+std::vector<std::uint16_t> Server::ports() const {
+    std::vector<std::uint16_t> out;
+    for (const auto& l : listeners_) out.push_back(l->port());
+    return out;
+}
+
+void Server::shutdown(std::optional<Milliseconds> grace) {
+    if (Runtime::on_io_thread())
+        throw Exception({Errc::would_deadlock, "Server::shutdown waits for IO threads; call it from another thread"});
+    {
+        std::lock_guard lock(state_->mu);
+        if (state_->stopping) return;
+        state_->stopping = true;
+    }
+    auto wait = grace.value_or(state_->options.timeouts.shutdown);
+    host_->draining.store(true);
+    for (auto& l : listeners_) l->close();
+    auto deadline = std::chrono::steady_clock::now() + wait;
+    for (std::size_t i = 0; i < runtime_->io_threads(); ++i) {
+        runtime_->impl().loop(i).post([host = host_, i, deadline] {
+            for (auto& c : host->snapshot(i)) c->begin_drain(deadline);
+        });
+    }
+    // Draining ends with a goodbye at the deadline, and closing is bounded too; then force it.
+    if (!host_->wait_empty(deadline + std::chrono::seconds(6))) {
+        spdlog::warn("hawser: {} connections did not close in time; closing them", host_->count());
+        for (std::size_t i = 0; i < runtime_->io_threads(); ++i)
+            runtime_->impl().loop(i).post([host = host_, i] {
+                for (auto& c : host->snapshot(i)) c->close(CloseReason::shutdown);
+            });
+        (void)host_->wait_empty(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+    }
+    {
+        std::lock_guard lock(state_->mu);
+        state_->stopped = true;
+    }
+    state_->cv.notify_all();
+}
+
+void Server::wait() {
+    std::unique_lock lock(state_->mu);
+    state_->cv.wait(lock, [this] { return state_->stopped; });
+}
+
+std::optional<Connection> Server::find(ConnectionId id) const {
+    auto c = host_->find(id);
+    if (!c) return std::nullopt;
+    return Connection(c);
+}
+
+std::vector<ConnectionId> Server::connection_ids() const { return host_->ids(); }
+std::size_t Server::connection_count() const { return host_->count(); }
+
+void Server::for_each(const std::function<void(const Connection&)>& visit) const {
+    if (Runtime::on_io_thread())
+        throw Exception({Errc::would_deadlock, "Server::for_each waits for IO threads; call it from another thread"});
+    std::latch done(static_cast<std::ptrdiff_t>(runtime_->io_threads()));
+    for (std::size_t i = 0; i < runtime_->io_threads(); ++i) {
+        runtime_->impl().loop(i).post([this, i, &visit, &done] {
+            for (auto& c : host_->snapshot(i))
+                if (c->is_open()) visit(Connection(c));
+            done.count_down();
+        });
+    }
+    done.wait();
+}
+
+namespace {
+Result<void> broadcast(Runtime& runtime, const std::shared_ptr<detail::Host>& host, detail::Kind kind,
+                       std::string_view command, std::string_view payload) {
+    if (command.empty() || command.size() > detail::max_command_name)
+        return Error{Errc::invalid_argument, "command names are 1 to 255 bytes"};
+    if (detail::header_size(0, command) + payload.size() > host->frame.max_body)
+        return Error{Errc::limit_exceeded, "broadcast over the frame size limit"};
+    auto frame = detail::encode_direct(host->frame.mark, kind, command, payload);
+    for (std::size_t i = 0; i < runtime.io_threads(); ++i)
+        runtime.impl().loop(i).post([host, i, frame] {
+            for (auto& c : host->snapshot(i)) c->send_encoded(*frame);
+        });
+    return {};
+}
+}  // namespace
+
+Result<void> Server::broadcast_console(std::string_view command, std::string_view argument) const {
+    return broadcast(*runtime_, host_, detail::Kind::direct_console, command, argument);
+}
+
+Result<void> Server::broadcast_stream(std::string_view command, const DataFrame& argument) const {
+    return broadcast(*runtime_, host_, detail::Kind::direct_stream, command, argument.bytes());
+}
+
+Stats Server::stats() const { return host_->stats(); }
+
+}  // namespace hawser

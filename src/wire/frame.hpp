@@ -1,0 +1,118 @@
+// Framing: mark(4) | length(4, big-endian) | body | mark(4). Incremental, bounded decoder.
+// Pure code: no sockets, no threads; one decoder per connection, used by its IO thread.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "hawser/options.hpp"
+
+namespace hawser::detail {
+
+inline constexpr std::size_t frame_head_bytes = 8;
+inline constexpr std::size_t frame_tail_bytes = 4;
+inline constexpr std::size_t frame_overhead = frame_head_bytes + frame_tail_bytes;
+
+struct FrameConfig {
+    ProtocolMark mark;
+    std::uint32_t max_body = 16u << 20;
+};
+
+enum class FrameError { none, bad_mark, too_large };
+
+inline void put_u32(std::uint8_t* p, std::uint32_t v) {
+    p[0] = std::uint8_t(v >> 24), p[1] = std::uint8_t(v >> 16), p[2] = std::uint8_t(v >> 8),
+    p[3] = std::uint8_t(v);
+}
+inline std::uint32_t get_u32(const std::uint8_t* p) {
+    return std::uint32_t(p[0]) << 24 | std::uint32_t(p[1]) << 16 | std::uint32_t(p[2]) << 8 | p[3];
+}
+
+// Reassembles frames from arbitrary read boundaries. Holds only the bytes of an unfinished frame,
+// and nothing at all between frames, so an idle connection costs no buffer.
+class FrameDecoder {
+public:
+    // Calls on_frame(std::span<const uint8_t> body) for each complete frame, in order; on_frame
+    // returns false to stop (the connection closed). Returns the first framing error, if any;
+    // after an error the decoder must not be fed again.
+    template <class OnFrame>
+    FrameError feed(std::span<const std::uint8_t> in, const FrameConfig& cfg, OnFrame&& on_frame);
+
+    std::size_t buffered() const noexcept { return partial_.size(); }
+
+private:
+    // Checks what is known of a frame's head; `n` bytes of it are available.
+    static FrameError check_head(const std::uint8_t* p, std::size_t n, const FrameConfig& cfg);
+    static bool tail_ok(const std::uint8_t* frame, std::uint32_t body, const FrameConfig& cfg) {
+        return std::memcmp(frame + frame_head_bytes + body, cfg.mark.tail.data(), 4) == 0;
+    }
+
+    std::vector<std::uint8_t> partial_;
+};
+
+inline FrameError FrameDecoder::check_head(const std::uint8_t* p, std::size_t n,
+                                           const FrameConfig& cfg) {
+    if (std::memcmp(p, cfg.mark.head.data(), n < 4 ? n : 4) != 0) return FrameError::bad_mark;
+    if (n >= frame_head_bytes && get_u32(p + 4) > cfg.max_body) return FrameError::too_large;
+    return FrameError::none;
+}
+
+template <class OnFrame>
+FrameError FrameDecoder::feed(std::span<const std::uint8_t> in, const FrameConfig& cfg,
+                              OnFrame&& on_frame) {
+    // Finish a frame started in an earlier read first.
+    if (!partial_.empty()) {
+        if (partial_.size() < frame_head_bytes) {
+            std::size_t take = std::min(frame_head_bytes - partial_.size(), in.size());
+            partial_.insert(partial_.end(), in.begin(), in.begin() + take);
+            in = in.subspan(take);
+            if (auto e = check_head(partial_.data(), partial_.size(), cfg); e != FrameError::none)
+                return e;
+            if (partial_.size() < frame_head_bytes) return FrameError::none;
+        }
+        std::uint32_t body = get_u32(partial_.data() + 4);
+        std::size_t need = frame_head_bytes + body + frame_tail_bytes;
+        partial_.reserve(need);
+        std::size_t take = std::min(need - partial_.size(), in.size());
+        partial_.insert(partial_.end(), in.begin(), in.begin() + take);
+        in = in.subspan(take);
+        if (partial_.size() < need) return FrameError::none;
+        if (!tail_ok(partial_.data(), body, cfg)) return FrameError::bad_mark;
+        std::vector<std::uint8_t> frame;
+        frame.swap(partial_);  // releases the buffer before the handler runs
+        if (!on_frame(std::span<const std::uint8_t>(frame.data() + frame_head_bytes, body)))
+            return FrameError::none;
+    }
+    // Whole frames straight from the caller's buffer, no copy.
+    while (!in.empty()) {
+        if (auto e = check_head(in.data(), in.size(), cfg); e != FrameError::none) return e;
+        if (in.size() < frame_head_bytes) break;
+        std::uint32_t body = get_u32(in.data() + 4);
+        std::size_t need = frame_head_bytes + body + frame_tail_bytes;
+        if (in.size() < need) break;
+        if (!tail_ok(in.data(), body, cfg)) return FrameError::bad_mark;
+        if (!on_frame(in.subspan(frame_head_bytes, body))) return FrameError::none;
+        in = in.subspan(need);
+    }
+    if (!in.empty()) partial_.assign(in.begin(), in.end());
+    else if (partial_.capacity() != 0) std::vector<std::uint8_t>().swap(partial_);
+    return FrameError::none;
+}
+
+// Appends one frame holding `body_size` bytes written by fill(uint8_t* body) to `out`.
+template <class Fill>
+void append_frame(std::vector<std::uint8_t>& out, const ProtocolMark& mark, std::size_t body_size,
+                  Fill&& fill) {
+    std::size_t at = out.size();
+    out.resize(at + frame_overhead + body_size);
+    std::uint8_t* p = out.data() + at;
+    std::memcpy(p, mark.head.data(), 4);
+    put_u32(p + 4, static_cast<std::uint32_t>(body_size));
+    fill(p + frame_head_bytes);
+    std::memcpy(p + frame_head_bytes + body_size, mark.tail.data(), 4);
+}
+
+}  // namespace hawser::detail
