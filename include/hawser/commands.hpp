@@ -164,11 +164,12 @@ Commands::Invoke Commands::adapt_call(F&& handler, const DecodeLimits* limits) {
         if constexpr (std::is_invocable_v<F&, const Request&, T, Responder<T>>) {
             h(req, std::move(*arg), Responder<T>(std::move(slot)));  // delayed reply
         } else if constexpr (std::is_invocable_r_v<Task<T>, F&, Request, T>) {
-            detail::run_detached(h(req, std::move(*arg)),
-                                 [slot = std::move(slot)](std::optional<T> v, std::exception_ptr e) {
-                                     if (e) detail::reply_error(slot, Errc::handler_error, detail::describe_exception(e));
-                                     else detail::reply_ok(slot, detail::to_payload(std::move(*v)));
-                                 });
+            using Done = std::function<void(std::optional<T>, std::exception_ptr)>;
+            detail::run_detached<T>(h(req, std::move(*arg)),
+                                    Done([slot = std::move(slot)](std::optional<T> v, std::exception_ptr e) {
+                                        if (e) detail::reply_error(slot, Errc::handler_error, detail::describe_exception(e));
+                                        else detail::reply_ok(slot, detail::to_payload(std::move(*v)));
+                                    }));
         } else {
             static_assert(std::is_invocable_v<F&, const Request&, Arg>,
                           "handler must be T(const Request&, arg), Task<T>(Request, T) or "

@@ -62,7 +62,11 @@ Result<Value> to_value(const msgpack::object& o) {
     switch (o.type) {
         case object_type::NIL: return Value(nullptr);
         case object_type::BOOLEAN: return Value(o.via.boolean);
-        case object_type::POSITIVE_INTEGER: return Value(o.via.u64);
+        case object_type::POSITIVE_INTEGER:
+            // MessagePack does not keep signedness: integers read back signed when they fit.
+            if (o.via.u64 <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+                return Value(static_cast<std::int64_t>(o.via.u64));
+            return Value(o.via.u64);
         case object_type::NEGATIVE_INTEGER: return Value(o.via.i64);
         case object_type::FLOAT32:
         case object_type::FLOAT64: return Value(o.via.f64);

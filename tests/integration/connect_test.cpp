@@ -1,0 +1,134 @@
+// Client connect: IPv6, dual stack, Happy Eyeballs, failover, reconnect.
+#include "rpc/connector.hpp"
+
+#include <asio/ip/address.hpp>
+
+#include "support.hpp"
+
+using namespace hawser;
+using namespace hawser::test;
+
+namespace {
+bool has_ipv6_loopback() {
+    int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
+    if (fd < 0) return false;
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_loopback;
+    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    return ok;
+}
+
+std::uint16_t unused_port() {
+    Server s(loopback_server(1));
+    s.start().value();
+    return s.ports()[0];  // closed again when s goes
+}
+}  // namespace
+
+TEST(Connect, InterleavesAddressFamilies) {
+    using asio::ip::make_address;
+    using asio::ip::tcp;
+    std::vector<tcp::endpoint> in{{make_address("::1"), 1}, {make_address("::2"), 1}, {make_address("::3"), 1},
+                                  {make_address("127.0.0.1"), 1}, {make_address("127.0.0.2"), 1}};
+    auto out = detail::Connector::interleave(in);
+    ASSERT_EQ(out.size(), 5u);
+    EXPECT_EQ(out[0].address().to_string(), "::1");
+    EXPECT_EQ(out[1].address().to_string(), "127.0.0.1");
+    EXPECT_EQ(out[2].address().to_string(), "::2");
+    EXPECT_EQ(out[3].address().to_string(), "127.0.0.2");
+    EXPECT_EQ(out[4].address().to_string(), "::3");
+}
+
+TEST(Connect, OverIPv6) {
+    if (!has_ipv6_loopback()) GTEST_SKIP() << "no IPv6 loopback here";
+    auto so = loopback_server();
+    so.listen = {"[::1]:0"};
+    Server server(so);
+    echo_commands(server.commands());
+    server.start().value();
+    ClientOptions co;
+    co.endpoints = {"[::1]:" + std::to_string(server.ports()[0])};
+    Client client(co);
+    client.connect().value();
+    EXPECT_EQ(client.connection().wait_console("echo", "v6").value(), "v6");
+    EXPECT_EQ(server.find(server.connection_ids().at(0))->remote_address().rfind("[::1]:", 0), 0u);
+}
+
+TEST(Connect, DualStackListenerAcceptsIPv4) {
+    if (!has_ipv6_loopback()) GTEST_SKIP() << "no IPv6 here";
+    auto so = loopback_server();
+    so.listen = {"[::]:0"};
+    Server server(so);
+    echo_commands(server.commands());
+    server.start().value();
+    ClientOptions co;
+    co.endpoints = {"127.0.0.1:" + std::to_string(server.ports()[0])};
+    Client client(co);
+    client.connect().value();
+    EXPECT_EQ(client.connection().wait_console("echo", "v4 on ::").value(), "v4 on ::");
+}
+
+TEST(Connect, HostNameRacesItsAddresses) {
+    // "localhost" may resolve to ::1 and 127.0.0.1; only IPv4 listens, so whichever order the
+    // resolver gives, the client ends up on 127.0.0.1.
+    Server server(loopback_server());
+    echo_commands(server.commands());
+    server.start().value();
+    ClientOptions co;
+    co.endpoints = {"localhost:" + std::to_string(server.ports()[0])};
+    co.happy_eyeballs_delay = 50ms;
+    Client client(co);
+    client.connect().value();
+    EXPECT_EQ(client.connection().wait_console("echo", "he").value(), "he");
+}
+
+TEST(Connect, FailsOverToTheNextEndpoint) {
+    Server server(loopback_server());
+    echo_commands(server.commands());
+    server.start().value();
+    ClientOptions co;
+    co.endpoints = {"127.0.0.1:" + std::to_string(unused_port()), "not an address",
+                    "127.0.0.1:" + std::to_string(server.ports()[0])};
+    Client client(co);
+    client.connect().value();
+    EXPECT_EQ(client.connection().wait_console("echo", "second").value(), "second");
+}
+
+TEST(Connect, NoEndpointAnswersIsAClearError) {
+    ClientOptions co;
+    co.endpoints = {"127.0.0.1:" + std::to_string(unused_port())};
+    Client client(co);
+    auto r = client.connect();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::not_connected);
+    EXPECT_NE(r.error().message.find("refused"), std::string::npos) << r.error().message;
+    EXPECT_FALSE(client.connected());
+    EXPECT_EQ(client.connection().wait_console("x", "").error().code, Errc::disconnected);
+}
+
+TEST(Connect, ReconnectsAfterTheServerRestarts) {
+    auto so = loopback_server();
+    auto first = std::make_unique<Server>(so);
+    echo_commands(first->commands());
+    first->start().value();
+    auto port = first->ports()[0];
+    ClientOptions co;
+    co.endpoints = {"127.0.0.1:" + std::to_string(port)};
+    co.reconnect = {.enabled = true, .min_delay = 20ms, .max_delay = 200ms};
+    Client client(co);
+    std::atomic<int> connects{0};
+    client.on_connect([&](const Connection&) { ++connects; });
+    client.connect().value();
+    first->shutdown(1s);
+    first.reset();
+    ASSERT_TRUE(eventually([&] { return !client.connected(); }));
+    so.listen = {"127.0.0.1:" + std::to_string(port)};
+    Server second(so);
+    echo_commands(second.commands());
+    second.start().value();
+    ASSERT_TRUE(eventually([&] { return client.connected(); }));
+    EXPECT_EQ(connects.load(), 2);
+    EXPECT_EQ(client.connection().wait_console("echo", "back").value(), "back");
+}

@@ -1,0 +1,181 @@
+// Connection lifecycle: registry, broadcast, many clients, idle timeout, heartbeat, shutdown.
+#include <atomic>
+#include <latch>
+#include <set>
+
+#include "support.hpp"
+
+using namespace hawser;
+using namespace hawser::test;
+
+TEST(Lifecycle, RegistryFindsVisitsAndBroadcasts) {
+    Server server(loopback_server());
+    server.start().value();
+    Runtime runtime;
+    std::atomic<int> heard{0};
+    std::vector<std::unique_ptr<Client>> clients;
+    for (int i = 0; i < 5; ++i) {
+        auto c = std::make_unique<Client>(runtime, client_for(server));
+        c->commands().direct_console("news", [&](const Request&, std::string_view s) {
+            if (s == "extra") ++heard;
+        });
+        c->connect().value();
+        clients.push_back(std::move(c));
+    }
+    ASSERT_TRUE(eventually([&] { return server.connection_count() == 5; }));
+    auto ids = server.connection_ids();
+    EXPECT_EQ(ids.size(), 5u);
+    EXPECT_EQ(std::set(ids.begin(), ids.end()).size(), 5u);
+    for (auto id : ids) {
+        auto c = server.find(id);
+        ASSERT_TRUE(c);
+        EXPECT_EQ(c->id(), id);
+        EXPECT_TRUE(c->connected());
+        EXPECT_EQ(c->remote_address().rfind("127.0.0.1:", 0), 0u);
+    }
+    EXPECT_FALSE(server.find(12345));
+    std::atomic<int> visited{0};
+    server.for_each([&](const Connection& c) {
+        EXPECT_TRUE(Runtime::on_io_thread());
+        EXPECT_TRUE(c.connected());
+        ++visited;
+    });
+    EXPECT_EQ(visited.load(), 5);
+    server.broadcast_console("news", "extra").value();
+    ASSERT_TRUE(eventually([&] { return heard == 5; }));
+    EXPECT_EQ(server.broadcast_console(std::string(300, 'n'), "x").error().code, Errc::invalid_argument);
+}
+
+TEST(Lifecycle, ClosedConnectionsLeaveTheRegistryAndIdsAreNotReused) {
+    Server server(loopback_server());
+    Slot<ConnectionId> first;
+    server.on_connect([&](const Connection& c) {
+        if (!first.has()) first.set(c.id());
+    });
+    server.start().value();
+    {
+        Client c(client_for(server));
+        c.connect().value();
+        first.get();
+    }
+    ASSERT_TRUE(eventually([&] { return server.connection_count() == 0; }));
+    EXPECT_FALSE(server.find(first.get()));
+    Client again(client_for(server));
+    again.connect().value();
+    ASSERT_TRUE(eventually([&] { return server.connection_count() == 1; }));
+    EXPECT_NE(server.connection_ids().at(0), first.get());
+    EXPECT_EQ(server.stats().closed(CloseReason::local_close), 1u);  // the client's goodbye says why
+}
+
+TEST(Lifecycle, AThousandConcurrentClients) {
+    auto so = loopback_server();
+    Server server(so);
+    echo_commands(server.commands());
+    server.start().value();
+    Runtime runtime({.io_threads = 2});
+    constexpr int n = 1000;
+    std::vector<std::unique_ptr<Client>> clients;
+    std::latch connected(n);
+    std::atomic<int> failures{0};
+    for (int i = 0; i < n; ++i) {
+        clients.push_back(std::make_unique<Client>(runtime, client_for(server)));
+        clients.back()->connect([&](Result<void> r) {
+            if (!r) ++failures;
+            connected.count_down();
+        });
+    }
+    connected.wait();
+    ASSERT_EQ(failures.load(), 0);
+    EXPECT_EQ(server.connection_count(), std::size_t(n));
+    std::latch answered(n);
+    std::atomic<int> right{0};
+    for (int i = 0; i < n; ++i)
+        clients[i]->connection().call_console("echo", std::to_string(i), [&, i](Result<std::string> r) {
+            if (r && *r == std::to_string(i)) ++right;
+            answered.count_down();
+        });
+    answered.wait();
+    EXPECT_EQ(right.load(), n);
+    clients.clear();
+    EXPECT_TRUE(eventually([&] { return server.connection_count() == 0; }));
+}
+
+TEST(Lifecycle, IdleConnectionsAreClosed) {
+    auto so = loopback_server();
+    so.timeouts.idle = 300ms;
+    Server server(so);
+    server.start().value();
+    RawSocket silent(server.ports()[0]);
+    auto bytes = silent.read_until_closed();
+    EXPECT_EQ(goodbye_reason(bytes), int(CloseReason::idle_timeout));
+    EXPECT_EQ(server.stats().closed(CloseReason::idle_timeout), 1u);
+}
+
+TEST(Lifecycle, HeartbeatKeepsAQuietClientConnected) {
+    auto so = loopback_server();
+    so.timeouts.idle = 400ms;
+    Server server(so);
+    Slot<CloseReason> closed;
+    server.on_disconnect([&](const Connection&, CloseReason r) { closed.set(r); });
+    server.start().value();
+    auto co = client_for(server);
+    co.timeouts.heartbeat = 100ms;
+    Client client(co);
+    client.connect().value();
+    // Three idle timeouts pass in silence but for the pings.
+    EXPECT_THROW(closed.get(1200ms), std::runtime_error);
+    EXPECT_TRUE(client.connected());
+    EXPECT_GT(server.stats().frames_in, 3u);
+}
+
+TEST(Lifecycle, GracefulShutdownLetsCallsInFlightFinish) {
+    Slot<Responder<std::string>> held;
+    Fixture f([&](Commands& c) {
+        echo_commands(c);
+        c.console("slow", [&](const Request&, std::string, Responder<std::string> r) { held.set(r); });
+    });
+    Slot<Result<std::string>> slow_result;
+    f.to_server.call_console("slow", "", [&](Result<std::string> r) { slow_result.set(r); });
+    held.get();
+    Slot<CloseReason> client_saw;
+    f.client->on_disconnect([&](const Connection&, CloseReason r) { client_saw.set(r); });
+    std::thread stopper([&] { f.server->shutdown(5s); });
+    // While draining, new calls are refused but the one in flight may finish.
+    ASSERT_TRUE(eventually([&] {
+        auto r = f.to_server.wait_console("echo", "x");
+        return !r && r.error().code == Errc::shutting_down;
+    }));
+    held.get().reply("finished");
+    EXPECT_EQ(slow_result.get().value(), "finished");
+    EXPECT_EQ(client_saw.get(), CloseReason::shutdown);
+    stopper.join();
+    EXPECT_EQ(f.server->connection_count(), 0u);
+    // No longer accepting.
+    Client late(client_for(*f.server));
+    EXPECT_FALSE(late.connect());
+}
+
+TEST(Lifecycle, ShutdownGraceIsBounded) {
+    Slot<Responder<std::string>> held;
+    Fixture f([&](Commands& c) { c.console("forever", [&](const Request&, std::string, Responder<std::string> r) { held.set(r); }); });
+    Slot<Errc> code;
+    f.to_server.call_console("forever", "", [&](Result<std::string> r) { code.set(r ? Errc::ok : r.error().code); });
+    held.get();
+    f.server->shutdown(200ms);
+    EXPECT_EQ(code.get(), Errc::disconnected);
+    EXPECT_EQ(f.server->connection_count(), 0u);
+}
+
+TEST(Lifecycle, HooksSeeConnectAndDisconnectWithReason) {
+    Server server(loopback_server());
+    std::atomic<int> connects{0};
+    Slot<CloseReason> reason;
+    server.on_connect([&](const Connection&) { ++connects; });
+    server.on_disconnect([&](const Connection&, CloseReason r) { reason.set(r); });
+    server.start().value();
+    {
+        RawSocket s(server.ports()[0]);
+        ASSERT_TRUE(eventually([&] { return connects == 1; }));
+    }
+    EXPECT_EQ(reason.get(), CloseReason::peer_closed);
+}

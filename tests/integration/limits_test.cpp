@@ -1,0 +1,90 @@
+// Limits: pending calls, slow consumers, maximum connections.
+#include <atomic>
+#include <latch>
+
+#include "support.hpp"
+
+using namespace hawser;
+using namespace hawser::test;
+
+TEST(Limits, PendingCallsPerConnectionAreBounded) {
+    std::vector<Responder<std::string>> held;
+    std::mutex mu;
+    Fixture f([&](Commands& c) {
+        c.console("stall", [&](const Request&, std::string, Responder<std::string> r) {
+            std::lock_guard l(mu);
+            held.push_back(r);
+        });
+    }, {}, loopback_server(), [](ClientOptions& o) { o.limits.max_pending_calls = 8; });
+    std::latch done(9);
+    std::atomic<int> too_many{0};
+    for (int i = 0; i < 9; ++i)
+        f.to_server.call_console("stall", "", [&](Result<std::string> r) {
+            if (!r && r.error().code == Errc::too_many_pending) ++too_many;
+            done.count_down();
+        });
+    ASSERT_TRUE(eventually([&] {
+        std::lock_guard l(mu);
+        return held.size() == 8;
+    }));
+    EXPECT_EQ(too_many.load(), 1);
+    {
+        std::lock_guard l(mu);
+        for (auto& r : held) r.reply("ok");
+    }
+    done.wait();
+}
+
+TEST(Limits, ServerBoundsHandlersInFlightPerConnection) {
+    auto so = loopback_server();
+    so.limits.max_pending_calls = 4;
+    std::vector<Responder<std::string>> held;
+    std::mutex mu;
+    Fixture f([&](Commands& c) {
+        c.console("stall", [&](const Request&, std::string, Responder<std::string> r) {
+            std::lock_guard l(mu);
+            held.push_back(r);
+        });
+    }, {}, so);
+    std::latch done(5);
+    std::atomic<int> refused{0};
+    for (int i = 0; i < 5; ++i)
+        f.to_server.call_console("stall", "", [&](Result<std::string> r) {
+            if (!r && r.error().code == Errc::too_many_pending) ++refused;
+            done.count_down();
+        });
+    ASSERT_TRUE(eventually([&] { return refused == 1; }));
+    std::lock_guard l(mu);
+    for (auto& r : held) r.reply("ok");
+    done.wait();
+}
+
+TEST(Limits, SlowConsumerIsCutOff) {
+    auto so = loopback_server();
+    so.limits.max_send_queue_bytes = 1u << 20;
+    Server server(so);
+    Slot<CloseReason> reason;
+    server.on_disconnect([&](const Connection&, CloseReason r) { reason.set(r); });
+    server.start().value();
+    RawSocket reader_that_never_reads(server.ports()[0], 4096);
+    ASSERT_TRUE(eventually([&] { return server.connection_count() == 1; }));
+    std::string chunk(64 * 1024, 'x');
+    // Broadcast until the kernel buffers fill and the send queue passes its limit.
+    for (int i = 0; i < 200 && !reason.has(); ++i) server.broadcast_console("spam", chunk).value();
+    EXPECT_EQ(reason.get(), CloseReason::slow_consumer);
+    EXPECT_EQ(server.stats().closed(CloseReason::slow_consumer), 1u);
+}
+
+TEST(Limits, MaxConnectionsRefusesTheExtraOnes) {
+    auto so = loopback_server();
+    so.max_connections = 3;
+    Server server(so);
+    server.start().value();
+    std::vector<std::unique_ptr<RawSocket>> held;
+    for (int i = 0; i < 3; ++i) held.push_back(std::make_unique<RawSocket>(server.ports()[0]));
+    ASSERT_TRUE(eventually([&] { return server.connection_count() == 3; }));
+    RawSocket extra(server.ports()[0]);
+    extra.read_until_closed();  // the server closes it at once
+    EXPECT_EQ(server.stats().refused, 1u);
+    EXPECT_EQ(server.connection_count(), 3u);
+}

@@ -1,0 +1,179 @@
+// Helpers for loopback integration tests: servers on ephemeral ports, clients for them, and a
+// raw socket for speaking bytes that no Hawser client would send.
+#pragma once
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "hawser/hawser.hpp"
+#include "wire/frame.hpp"
+#include "wire/message.hpp"
+
+namespace hawser::test {
+
+using namespace std::chrono_literals;
+
+inline ServerOptions loopback_server(std::size_t threads = 2) {
+    ServerOptions o;
+    o.listen = {"127.0.0.1:0"};
+    o.io_threads = threads;
+    o.worker_threads = 2;
+    return o;
+}
+
+inline ClientOptions client_for(const Server& s, std::size_t index = 0) {
+    ClientOptions o;
+    o.endpoints = {"127.0.0.1:" + std::to_string(s.ports().at(index))};
+    return o;
+}
+
+// Waits for a condition that other threads make true; fails the test at the deadline.
+inline bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds limit = 10s) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!cond()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(2ms);
+    }
+    return true;
+}
+
+// A value set once by another thread.
+template <class T>
+class Slot {
+public:
+    void set(T v) {
+        {
+            std::lock_guard l(mu_);
+            value_ = std::move(v);
+        }
+        cv_.notify_all();
+    }
+    T get(std::chrono::milliseconds limit = 10s) {
+        std::unique_lock l(mu_);
+        if (!cv_.wait_for(l, limit, [&] { return value_.has_value(); })) throw std::runtime_error("Slot: timed out");
+        return *value_;
+    }
+    bool has() {
+        std::lock_guard l(mu_);
+        return value_.has_value();
+    }
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::optional<T> value_;
+};
+
+// A plain blocking TCP socket to the server.
+class RawSocket {
+public:
+    explicit RawSocket(std::uint16_t port, int rcvbuf = 0) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        if (rcvbuf) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("connect");
+    }
+    ~RawSocket() { ::close(fd_); }
+    void send(const void* data, std::size_t n) {
+        auto p = static_cast<const char*>(data);
+        while (n) {
+            auto k = ::send(fd_, p, n, MSG_NOSIGNAL);
+            if (k <= 0) return;
+            p += k, n -= static_cast<std::size_t>(k);
+        }
+    }
+    void send(const std::vector<std::uint8_t>& b) { send(b.data(), b.size()); }
+    void send(std::string_view s) { send(s.data(), s.size()); }
+    // Reads until the peer closes (or the limit passes); returns everything read.
+    std::string read_until_closed(std::chrono::milliseconds limit = 10s) {
+        std::string out;
+        auto deadline = std::chrono::steady_clock::now() + limit;
+        for (;;) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) throw std::runtime_error("peer did not close");
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+            char buf[4096];
+            auto n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0) return out;
+            out.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    int fd() const { return fd_; }
+
+private:
+    int fd_;
+};
+
+// Encodes a message as the wire carries it.
+inline std::vector<std::uint8_t> encode_message(detail::Kind kind, std::uint64_t id, std::string_view name,
+                                                std::string_view payload, const ProtocolMark& mark = {}) {
+    std::vector<std::uint8_t> out;
+    detail::append_frame(out, mark, detail::header_size(id, name) + payload.size(), [&](std::uint8_t* p) {
+        p = detail::write_header(p, kind, 0, id, name);
+        std::copy(payload.begin(), payload.end(), p);
+    });
+    return out;
+}
+
+// The reason code in a goodbye frame found in `bytes`, or -1.
+inline int goodbye_reason(const std::string& bytes) {
+    detail::FrameDecoder d;
+    int reason = -1;
+    d.feed(std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()), detail::FrameConfig{},
+           [&](std::span<const std::uint8_t> body) {
+               auto m = detail::parse_message(body);
+               if (m && m->kind == detail::Kind::goodbye) {
+                   if (auto c = detail::parse_coded(m->payload)) reason = c->first;
+               }
+               return true;
+           });
+    return reason;
+}
+
+// Builds a connected server/client pair; handlers are registered before start.
+struct Fixture {
+    std::unique_ptr<Server> server;
+    std::unique_ptr<Client> client;
+    Connection to_server, to_client;
+
+    Fixture(const std::function<void(Commands&)>& server_commands,
+            const std::function<void(Commands&)>& client_commands = {}, ServerOptions so = loopback_server(),
+            const std::function<void(ClientOptions&)>& tweak_client = {}) {
+        server = std::make_unique<Server>(so);
+        if (server_commands) server_commands(server->commands());
+        auto joined = std::make_shared<Slot<ConnectionId>>();
+        server->on_connect([joined](const Connection& c) { joined->set(c.id()); });
+        server->start().value();
+        auto co = client_for(*server);
+        if (tweak_client) tweak_client(co);
+        client = std::make_unique<Client>(co);
+        if (client_commands) client_commands(client->commands());
+        client->connect().value();
+        to_server = client->connection();
+        to_client = server->find(joined->get()).value();
+    }
+};
+
+inline Commands& echo_commands(Commands& c) {
+    c.console("echo", [](const Request&, std::string_view s) { return std::string(s); });
+    c.stream("echo.frame", [](const Request&, DataFrame& in) { return in; });
+    return c;
+}
+
+}  // namespace hawser::test

@@ -1,0 +1,67 @@
+#include "config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+using namespace hawser;
+
+namespace {
+std::string write_temp(const std::string& text) {
+    std::string path = ::testing::TempDir() + "hawser_config_" + std::to_string(std::rand()) + ".toml";
+    std::ofstream(path) << text;
+    return path;
+}
+}  // namespace
+
+TEST(Config, ReadsEveryKey) {
+    auto path = write_temp(R"(
+listen = ["127.0.0.1:7200", "[::1]:7200"]
+io_threads = 3
+max_connections = 100
+[mark]
+head = "ABCD"
+tail = "abcd"
+[limits]
+max_frame_bytes = 65536
+max_pending_calls = 10
+[timeouts]
+call_ms = 1500
+idle_ms = 0
+)");
+    auto o = app::load_config(path);
+    ASSERT_TRUE(o) << o.error().message;
+    EXPECT_EQ(o->listen.size(), 2u);
+    EXPECT_EQ(o->io_threads, 3u);
+    EXPECT_EQ(o->max_connections, 100u);
+    EXPECT_EQ(o->mark.head[0], 'A');
+    EXPECT_EQ(o->limits.max_frame_bytes, 65536u);
+    EXPECT_EQ(o->limits.max_pending_calls, 10u);
+    EXPECT_EQ(o->timeouts.call, std::chrono::milliseconds(1500));
+    EXPECT_EQ(o->timeouts.idle, std::chrono::milliseconds(0));
+    std::remove(path.c_str());
+}
+
+TEST(Config, BadFilesGetAClearError) {
+    struct Case {
+        const char* text;
+        const char* mentions;
+    } cases[] = {
+        {"listen = [\"a:1\"]\nlisen = 3\n", "lisen"},
+        {"io_threads = \"many\"\n", "io_threads"},
+        {"[mark]\nhead = \"AB\"\ntail = \"abcd\"\n", "4 bytes"},
+        {"[timeouts]\ncall_ms = -5\n", "negative"},
+        {"listen = [\n", ""},
+        {"listen = []\n", "listen"},
+    };
+    for (const auto& c : cases) {
+        auto path = write_temp(c.text);
+        auto o = app::load_config(path);
+        EXPECT_FALSE(o) << c.text;
+        if (!o) {
+            EXPECT_NE(o.error().message.find(c.mentions), std::string::npos) << o.error().message;
+        }
+        std::remove(path.c_str());
+    }
+}

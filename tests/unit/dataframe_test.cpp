@@ -1,0 +1,117 @@
+#include "hawser/dataframe.hpp"
+
+#include <gtest/gtest.h>
+
+#include <limits>
+
+using namespace hawser;
+
+TEST(DataFrame, RoundTripsEveryType) {
+    DataFrame nested;
+    nested << "inner" << 7;
+    Map map{{"name", Value("ada")}, {"age", Value(36)}, {"tags", Value(Array{Value("x"), Value(true)})}};
+    DataFrame df;
+    df << true << -42 << std::uint64_t(std::numeric_limits<std::uint64_t>::max()) << 3.25 << "text"
+       << Bytes{0, 1, 255} << nested << std::vector<std::int64_t>{1, -2, 3} << std::vector<double>{0.5, 1.5}
+       << map << Value(nullptr);
+    EXPECT_EQ(df.size(), 11u);
+
+    auto decoded = DataFrame::decode(df.bytes());
+    ASSERT_TRUE(decoded) << decoded.error().message;
+    DataFrame& in = *decoded;
+    EXPECT_EQ(in.size(), 11u);
+    EXPECT_EQ(in.read_bool().value(), true);
+    EXPECT_EQ(in.read_int().value(), -42);
+    EXPECT_EQ(in.read_uint().value(), std::numeric_limits<std::uint64_t>::max());
+    EXPECT_EQ(in.read_double().value(), 3.25);
+    EXPECT_EQ(in.read_string().value(), "text");
+    EXPECT_EQ(in.read_bytes().value(), (Bytes{0, 1, 255}));
+    auto inner = in.read_frame().value();
+    EXPECT_EQ(inner.size(), 2u);
+    EXPECT_EQ(inner.read_string().value(), "inner");
+    EXPECT_EQ(inner.read_int().value(), 7);
+    EXPECT_TRUE(inner.at_end());
+    EXPECT_EQ(in.read_ints().value(), (std::vector<std::int64_t>{1, -2, 3}));
+    EXPECT_EQ(in.read_doubles().value(), (std::vector<double>{0.5, 1.5}));
+    EXPECT_EQ(in.read_map().value(), map);
+    EXPECT_TRUE(in.read_value().value().is<std::nullptr_t>());
+    EXPECT_TRUE(in.at_end());
+}
+
+TEST(DataFrame, TypeMismatchIsATypedErrorAndDoesNotAdvance) {
+    DataFrame df;
+    df << "not a number" << 5;
+    auto bad = df.read_int();
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().code, Errc::type_mismatch);
+    EXPECT_NE(bad.error().message.find("string"), std::string::npos);
+    EXPECT_EQ(df.read_string().value(), "not a number");  // still there
+    EXPECT_EQ(df.read_int().value(), 5);
+    auto end = df.read_int();
+    ASSERT_FALSE(end);
+    EXPECT_EQ(end.error().code, Errc::end_of_data);
+}
+
+TEST(DataFrame, IntegerSignednessFollowsMessagePack) {
+    DataFrame df;
+    df << std::uint64_t(1) << std::int64_t(-1) << std::uint64_t(1ull << 63);
+    EXPECT_EQ(df.read_int().value(), 1);  // a small unsigned reads as signed
+    EXPECT_EQ(df.read_uint().error().code, Errc::type_mismatch);  // negative as unsigned
+    df.read_int().value();
+    EXPECT_EQ(df.read_int().error().code, Errc::type_mismatch);  // does not fit int64
+    EXPECT_EQ(df.read_uint().value(), 1ull << 63);
+}
+
+TEST(DataFrame, GetThrowsOnMismatch) {
+    DataFrame df;
+    df << 1.5;
+    EXPECT_THROW(df.get<std::string>(), Exception);
+    EXPECT_EQ(df.get<double>(), 1.5);
+}
+
+TEST(DataFrame, RejectsTruncatedAndMalformedInput) {
+    DataFrame df;
+    df << "hello world";
+    auto bytes = df.bytes();
+    auto truncated = DataFrame::decode(std::string_view(bytes).substr(0, bytes.size() - 3));
+    ASSERT_FALSE(truncated);
+    EXPECT_EQ(truncated.error().code, Errc::bad_payload);
+    // 0xc1 is never used in MessagePack.
+    EXPECT_FALSE(DataFrame::decode(std::string("\xc1", 1)));
+    // ext types are not part of DataFrame.
+    EXPECT_FALSE(DataFrame::decode(std::string("\xd4\x01\x00", 3)));
+    // A map with a non-string key decodes (it is valid MessagePack) but reads as a typed error.
+    auto m = DataFrame::decode(std::string("\x81\x01\x02", 3));
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->read_map().error().code, Errc::type_mismatch);
+}
+
+TEST(DataFrame, DecodingIsBounded) {
+    // An array header claiming 2^32-1 elements in five bytes must not allocate for them.
+    auto huge = DataFrame::decode(std::string("\xdd\xff\xff\xff\xff", 5));
+    ASSERT_FALSE(huge);
+    EXPECT_EQ(huge.error().code, Errc::limit_exceeded);
+
+    std::string deep(40, '\x91');  // 40 nested one-element arrays
+    deep += '\x00';
+    auto too_deep = DataFrame::decode(deep);
+    ASSERT_FALSE(too_deep);
+    EXPECT_EQ(too_deep.error().code, Errc::limit_exceeded);
+
+    DataFrame many;
+    for (int i = 0; i < 100; ++i) many << i;
+    DecodeLimits limits;
+    limits.max_elements = 50;
+    EXPECT_EQ(DataFrame::decode(many.bytes(), limits).error().code, Errc::limit_exceeded);
+    limits = {};
+    limits.max_bytes = 10;
+    EXPECT_EQ(DataFrame::decode(many.bytes(), limits).error().code, Errc::limit_exceeded);
+    EXPECT_TRUE(DataFrame::decode(many.bytes()));
+}
+
+TEST(DataFrame, EmptyFrame) {
+    auto df = DataFrame::decode("");
+    ASSERT_TRUE(df);
+    EXPECT_TRUE(df->empty());
+    EXPECT_EQ(df->read_bool().error().code, Errc::end_of_data);
+}
