@@ -179,3 +179,32 @@ TEST(Lifecycle, HooksSeeConnectAndDisconnectWithReason) {
     }
     EXPECT_EQ(reason.get(), CloseReason::peer_closed);
 }
+
+TEST(Lifecycle, TwoServersShareAPortWithReusePort) {
+    Server first(loopback_server(1));
+    echo_commands(first.commands());
+    first.start().value();
+    auto so = loopback_server(1);
+    so.listen = {"127.0.0.1:" + std::to_string(first.ports()[0])};
+    Server second(so);
+    echo_commands(second.commands());
+    ASSERT_TRUE(second.start());
+    // The kernel spreads connections over both; every one is served.
+    Runtime runtime;  // outlives the clients built on it
+    std::vector<std::unique_ptr<Client>> clients;
+    for (int i = 0; i < 40; ++i) {
+        clients.push_back(std::make_unique<Client>(runtime, client_for(first)));
+        clients.back()->connect().value();
+        EXPECT_EQ(clients.back()->connection().wait_console("echo", "x").value(), "x");
+    }
+    EXPECT_EQ(first.connection_count() + second.connection_count(), 40u);
+    EXPECT_GT(second.connection_count(), 0u);
+
+    auto taken = loopback_server(1);
+    taken.listen = so.listen;
+    taken.reuse_port = false;
+    Server third(taken);
+    auto r = third.start();
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("bind"), std::string::npos) << r.error().message;
+}
