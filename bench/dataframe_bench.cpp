@@ -5,7 +5,8 @@
 
 static hawser::DataFrame sample() {
     hawser::DataFrame df;
-    df << std::int64_t(42) << "player-1234" << 3.14159 << true << std::vector<std::int64_t>{1, 2, 3, 4, 5, 6, 7, 8};
+    df << std::int64_t(42) << "player-1234" << 3.14159 << true
+       << std::vector<std::int64_t>{1, 2, 3, 4, 5, 6, 7, 8};
     return df;
 }
 

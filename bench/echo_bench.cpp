@@ -2,8 +2,8 @@
 // with the same message size, interleaved runs, medians. Prints rates, latency percentiles and
 // the Hawser / raw ratio.
 //   echo_bench [--seconds S] [--runs N] [--size BYTES] [--depth IN_FLIGHT]
-#include <asio.hpp>
 #include <algorithm>
+#include <asio.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -21,7 +21,7 @@ using asio::ip::tcp;
 namespace {
 
 struct Result {
-    double rate = 0;  // round trips per second
+    double rate = 0;                    // round trips per second
     double p50 = 0, p99 = 0, p999 = 0;  // microseconds
 };
 
@@ -30,7 +30,9 @@ Result summarize(std::vector<std::uint32_t>& ns, double seconds) {
     r.rate = double(ns.size()) / seconds;
     if (ns.empty()) return r;
     std::sort(ns.begin(), ns.end());
-    auto at = [&](double q) { return ns[std::min(ns.size() - 1, std::size_t(q * double(ns.size())))] / 1e3; };
+    auto at = [&](double q) {
+        return ns[std::min(ns.size() - 1, std::size_t(q * double(ns.size())))] / 1e3;
+    };
     r.p50 = at(0.5), r.p99 = at(0.99), r.p999 = at(0.999);
     return r;
 }
@@ -38,19 +40,20 @@ Result summarize(std::vector<std::uint32_t>& ns, double seconds) {
 // --- baseline: the classic asio echo server, and a client speaking length-prefixed messages ---
 
 class RawEchoSession : public std::enable_shared_from_this<RawEchoSession> {
-public:
+  public:
     explicit RawEchoSession(tcp::socket s) : socket_(std::move(s)) {}
     void start() { read(); }
 
-private:
+  private:
     void read() {
-        socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](std::error_code ec, std::size_t n) {
-            if (ec) return;
-            asio::async_write(self->socket_, asio::buffer(self->buf_, n),
-                              [self](std::error_code ec, std::size_t) {
-                                  if (!ec) self->read();
-                              });
-        });
+        socket_.async_read_some(asio::buffer(buf_),
+                                [self = shared_from_this()](std::error_code ec, std::size_t n) {
+                                    if (ec) return;
+                                    asio::async_write(self->socket_, asio::buffer(self->buf_, n),
+                                                      [self](std::error_code ec, std::size_t) {
+                                                          if (!ec) self->read();
+                                                      });
+                                });
     }
     tcp::socket socket_;
     std::array<char, 65536> buf_;
@@ -67,8 +70,9 @@ void raw_accept(tcp::acceptor& acceptor) {
 
 // Keeps `depth` length-prefixed messages in flight; replies are parsed from the stream.
 class RawClient {
-public:
-    RawClient(asio::io_context& ctx, std::uint16_t port, std::size_t size, std::size_t depth, steady_clock::time_point end)
+  public:
+    RawClient(asio::io_context& ctx, std::uint16_t port, std::size_t size, std::size_t depth,
+              steady_clock::time_point end)
         : socket_(ctx), size_(size), depth_(depth), end_(end) {
         socket_.connect({asio::ip::make_address("127.0.0.1"), port});
         socket_.set_option(tcp::no_delay(true));
@@ -82,7 +86,7 @@ public:
     }
     std::vector<std::uint32_t> latencies;
 
-private:
+  private:
     void send(std::size_t count) {
         auto now = steady_clock::now();
         for (std::size_t i = 0; i < count; ++i) {
@@ -109,12 +113,15 @@ private:
             auto now = steady_clock::now();
             while (in_.size() - at >= 4 + size_) {
                 at += 4 + size_;
-                latencies.push_back(std::uint32_t(duration_cast<nanoseconds>(now - sent_at_[received_++]).count()));
+                latencies.push_back(
+                    std::uint32_t(duration_cast<nanoseconds>(now - sent_at_[received_++]).count()));
                 ++done;
             }
             in_.erase(0, at);
-            if (now < end_) send(done);
-            else if (received_ == sent_at_.size()) return;  // drained
+            if (now < end_)
+                send(done);
+            else if (received_ == sent_at_.size())
+                return;  // drained
             read();
         });
     }
@@ -156,8 +163,10 @@ Result run_hawser(hawser::Connection conn, std::size_t size, std::size_t depth, 
             auto now = steady_clock::now();
             if (!r) std::fprintf(stderr, "call failed: %s\n", r.error().message.c_str());
             latencies.push_back(std::uint32_t(duration_cast<nanoseconds>(now - sent).count()));
-            if (now < end) issue();
-            else if (--outstanding == 0) finished.set_value();
+            if (now < end)
+                issue();
+            else if (--outstanding == 0)
+                finished.set_value();
         });
     };
     for (std::size_t i = 0; i < depth; ++i) issue();
@@ -171,7 +180,8 @@ Result median(std::vector<Result> v) {
 }
 
 double spread(const std::vector<Result>& v) {
-    auto [lo, hi] = std::minmax_element(v.begin(), v.end(), [](auto& a, auto& b) { return a.rate < b.rate; });
+    auto [lo, hi] =
+        std::minmax_element(v.begin(), v.end(), [](auto& a, auto& b) { return a.rate < b.rate; });
     return (hi->rate - lo->rate) / median(v).rate * 100;
 }
 
@@ -184,10 +194,14 @@ int main(int argc, char** argv) {
     std::vector<std::size_t> depths{1, 64};
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string a = argv[i];
-        if (a == "--seconds") seconds = std::stod(argv[i + 1]);
-        else if (a == "--runs") runs = std::stoi(argv[i + 1]);
-        else if (a == "--size") size = std::stoul(argv[i + 1]);
-        else if (a == "--depth") depths = {std::stoul(argv[i + 1])};
+        if (a == "--seconds")
+            seconds = std::stod(argv[i + 1]);
+        else if (a == "--runs")
+            runs = std::stoi(argv[i + 1]);
+        else if (a == "--size")
+            size = std::stoul(argv[i + 1]);
+        else if (a == "--depth")
+            depths = {std::stoul(argv[i + 1])};
     }
 
     // Raw server: one IO thread.
@@ -202,14 +216,16 @@ int main(int argc, char** argv) {
     so.listen = {"127.0.0.1:0"};
     so.io_threads = 1;
     hawser::Server server(so);
-    server.commands().console("echo", [](const hawser::Request&, std::string_view s) { return std::string(s); });
+    server.commands().console(
+        "echo", [](const hawser::Request&, std::string_view s) { return std::string(s); });
     server.start().value();
     hawser::ClientOptions co;
     co.endpoints = {"127.0.0.1:" + std::to_string(server.ports()[0])};
     hawser::Client client(co);
     client.connect().value();
 
-    std::printf("echo_bench: %zu-byte messages, %d interleaved runs of %.1fs each, medians\n", size, runs, seconds);
+    std::printf("echo_bench: %zu-byte messages, %d interleaved runs of %.1fs each, medians\n", size,
+                runs, seconds);
     for (auto depth : depths) {
         std::vector<Result> raw, hw;
         run_raw(raw_port, size, depth, 0.2);  // warm-up
@@ -219,10 +235,14 @@ int main(int argc, char** argv) {
             hw.push_back(run_hawser(client.connection(), size, depth, seconds));
         }
         auto a = median(raw), b = median(hw);
-        std::printf("in flight %3zu  raw asio: %9.0f rt/s  p50 %7.1fus p99 %7.1fus p999 %7.1fus  (spread %4.1f%%)\n",
-                    depth, a.rate, a.p50, a.p99, a.p999, spread(raw));
-        std::printf("in flight %3zu  hawser:   %9.0f rt/s  p50 %7.1fus p99 %7.1fus p999 %7.1fus  (spread %4.1f%%)\n",
-                    depth, b.rate, b.p50, b.p99, b.p999, spread(hw));
+        std::printf(
+            "in flight %3zu  raw asio: %9.0f rt/s  p50 %7.1fus p99 %7.1fus p999 %7.1fus  (spread "
+            "%4.1f%%)\n",
+            depth, a.rate, a.p50, a.p99, a.p999, spread(raw));
+        std::printf(
+            "in flight %3zu  hawser:   %9.0f rt/s  p50 %7.1fus p99 %7.1fus p999 %7.1fus  (spread "
+            "%4.1f%%)\n",
+            depth, b.rate, b.p50, b.p99, b.p999, spread(hw));
         std::printf("in flight %3zu  ratio hawser/raw: %.2f\n", depth, b.rate / a.rate);
     }
     raw_ctx.stop();

@@ -35,7 +35,9 @@ long rss_kib(pid_t pid) {
     return -1;
 }
 
-void write_u32(int fd, std::uint32_t v) { (void)!::write(fd, &v, 4); }
+void write_u32(int fd, std::uint32_t v) {
+    (void)!::write(fd, &v, 4);
+}
 std::uint32_t read_u32(int fd) {
     std::uint32_t v = 0;
     (void)!::read(fd, &v, 4);
@@ -49,11 +51,13 @@ std::uint32_t read_u32(int fd) {
     so.io_threads = 2;
     so.timeouts.idle = std::chrono::milliseconds(0);
     hawser::Server server(so);
-    server.commands().console("echo", [](const hawser::Request&, std::string_view s) { return std::string(s); });
+    server.commands().console(
+        "echo", [](const hawser::Request&, std::string_view s) { return std::string(s); });
     server.start().value();
     write_u32(to_parent, server.ports()[0]);
     auto target = read_u32(from_parent);
-    while (server.connection_count() < target) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    while (server.connection_count() < target)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
     write_u32(to_parent, 1);
     read_u32(from_parent);  // quit
     _exit(0);
@@ -89,8 +93,10 @@ std::uint32_t read_u32(int fd) {
                 }
             } else {
                 auto k = ::read(events[i].data.fd, buf, sizeof buf);
-                if (k > 0) (void)!::write(events[i].data.fd, buf, static_cast<std::size_t>(k));
-                else ::close(events[i].data.fd);
+                if (k > 0)
+                    (void)!::write(events[i].data.fd, buf, static_cast<std::size_t>(k));
+                else
+                    ::close(events[i].data.fd);
             }
         }
     }
@@ -101,8 +107,10 @@ std::uint32_t read_u32(int fd) {
         int n = ::epoll_wait(ep, events, 64, -1);
         for (int i = 0; i < n; ++i) {
             auto k = ::read(events[i].data.fd, buf, sizeof buf);
-            if (k > 0) (void)!::write(events[i].data.fd, buf, static_cast<std::size_t>(k));
-            else ::close(events[i].data.fd);
+            if (k > 0)
+                (void)!::write(events[i].data.fd, buf, static_cast<std::size_t>(k));
+            else
+                ::close(events[i].data.fd);
         }
     }
 }
@@ -128,9 +136,11 @@ Measurement measure(bool hawser_mode, std::size_t n, const char* source_ip) {
 
     auto frame = [&] {
         std::vector<std::uint8_t> out;
-        hawser::detail::append_frame(out, hawser::ProtocolMark{}, hawser::detail::header_size(1, "echo") + 16,
+        hawser::detail::append_frame(out, hawser::ProtocolMark{},
+                                     hawser::detail::header_size(1, "echo") + 16,
                                      [](std::uint8_t* p) {
-                                         p = hawser::detail::write_header(p, hawser::detail::Kind::call_console, 0, 1, "echo");
+                                         p = hawser::detail::write_header(
+                                             p, hawser::detail::Kind::call_console, 0, 1, "echo");
                                          std::memset(p, 'x', 16);
                                      });
         return out;
@@ -145,7 +155,8 @@ Measurement measure(bool hawser_mode, std::size_t n, const char* source_ip) {
     for (std::size_t i = 0; i < n; ++i) {
         int fd = ::socket(AF_INET, SOCK_STREAM, 0);
         int one = 1;
-        ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);  // port chosen at connect
+        ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+                     sizeof one);     // port chosen at connect
         linger abort_on_close{1, 0};  // no TIME_WAIT left behind for the next run
         ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close);
         timeval five_seconds{5, 0};
@@ -187,10 +198,11 @@ int main(int argc, char** argv) {
     auto floor = measure(false, n, "127.0.0.3");
     auto hw = measure(true, n, "127.0.0.2");
     std::printf("idle_memory_bench: %zu idle connections, server RSS delta per connection\n", n);
-    std::printf("  bare epoll: %6.0f bytes  (RSS %ld -> %ld KiB)\n", floor.bytes_per_connection, floor.rss_before_kib,
-                floor.rss_after_kib);
-    std::printf("  hawser:     %6.0f bytes  (RSS %ld -> %ld KiB)  target <= 1024\n", hw.bytes_per_connection,
-                hw.rss_before_kib, hw.rss_after_kib);
-    std::printf("  hawser - epoll floor: %.0f bytes per connection\n", hw.bytes_per_connection - floor.bytes_per_connection);
+    std::printf("  bare epoll: %6.0f bytes  (RSS %ld -> %ld KiB)\n", floor.bytes_per_connection,
+                floor.rss_before_kib, floor.rss_after_kib);
+    std::printf("  hawser:     %6.0f bytes  (RSS %ld -> %ld KiB)  target <= 1024\n",
+                hw.bytes_per_connection, hw.rss_before_kib, hw.rss_after_kib);
+    std::printf("  hawser - epoll floor: %.0f bytes per connection\n",
+                hw.bytes_per_connection - floor.bytes_per_connection);
     return 0;
 }

@@ -13,7 +13,8 @@ int main() {
     so.listen = {"127.0.0.1:0"};
     Server server(so);
     server.commands().console("say", [&](const Request& req, std::string_view text) {
-        (void)server.broadcast_console("heard", "#" + std::to_string(req.connection().id()) + ": " + std::string(text));
+        (void)server.broadcast_console(
+            "heard", "#" + std::to_string(req.connection().id()) + ": " + std::string(text));
         return std::string("sent");
     });
     server.start().value();

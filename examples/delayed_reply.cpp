@@ -14,13 +14,15 @@ int main() {
     so.listen = {"127.0.0.1:0"};
     Server server(so);
     std::vector<std::thread> jobs;
-    server.commands().console("slow", [&](const Request&, std::string job, Responder<std::string> reply) {
-        jobs.emplace_back([job, reply] {
-            std::this_thread::sleep_for(std::chrono::milliseconds(200));  // a slow back end
-            reply.reply("done: " + job);
+    server.commands().console(
+        "slow", [&](const Request&, std::string job, Responder<std::string> reply) {
+            jobs.emplace_back([job, reply] {
+                std::this_thread::sleep_for(std::chrono::milliseconds(200));  // a slow back end
+                reply.reply("done: " + job);
+            });
         });
-    });
-    server.commands().console("fast", [](const Request&, std::string_view) { return std::string("fast"); });
+    server.commands().console("fast",
+                              [](const Request&, std::string_view) { return std::string("fast"); });
     server.start().value();
 
     ClientOptions co;
@@ -33,7 +35,8 @@ int main() {
         std::printf("%s\n", r.value().c_str());
         slow_done.set_value();
     });
-    std::printf("%s (answered while 'slow' waits)\n", conn.wait_console("fast", "").value().c_str());
+    std::printf("%s (answered while 'slow' waits)\n",
+                conn.wait_console("fast", "").value().c_str());
     slow_done.get_future().wait();
     for (auto& j : jobs) j.join();
     return 0;

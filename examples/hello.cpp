@@ -19,13 +19,18 @@ int main() {
     so.listen = {"127.0.0.1:0"};  // any free port
     Server server(so);
     server.commands()
-        .console("hello", [](const Request&, std::string_view who) { return "hello, " + std::string(who); })
-        .stream("add", [](const Request&, DataFrame& in) {
-            DataFrame out;
-            out << in.get<std::int64_t>() + in.get<std::int64_t>();
-            return out;
-        })
-        .direct_console("note", [](const Request&, std::string_view text) { std::printf("server got note: %.*s\n", int(text.size()), text.data()); })
+        .console("hello",
+                 [](const Request&, std::string_view who) { return "hello, " + std::string(who); })
+        .stream("add",
+                [](const Request&, DataFrame& in) {
+                    DataFrame out;
+                    out << in.get<std::int64_t>() + in.get<std::int64_t>();
+                    return out;
+                })
+        .direct_console("note",
+                        [](const Request&, std::string_view text) {
+                            std::printf("server got note: %.*s\n", int(text.size()), text.data());
+                        })
         .direct_stream("point", [](const Request&, DataFrame& in) {
             auto x = in.get<double>(), y = in.get<double>();
             std::printf("server got point: %g,%g\n", x, y);
@@ -42,7 +47,8 @@ int main() {
     std::printf("%s\n", conn.wait_console("hello", "blocking").value().c_str());
     DataFrame args;
     args << 40 << 2;
-    std::printf("40 + 2 = %lld\n", (long long)conn.wait_stream("add", args).value().get<std::int64_t>());
+    std::printf("40 + 2 = %lld\n",
+                (long long)conn.wait_stream("add", args).value().get<std::int64_t>());
 
     // 2. Callback.
     std::promise<void> done;

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
     // A one-way message, and an unknown command to show a typed error.
     (void)conn.send_console("log", "hello from hello_client");
     auto missing = conn.wait_console("no.such.command", "");
-    std::printf("unknown command -> %s\n", std::string(hawser::to_string(missing.error().code)).c_str());
+    std::printf("unknown command -> %s\n",
+                std::string(hawser::to_string(missing.error().code)).c_str());
     return 0;
 }

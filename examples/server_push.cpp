@@ -17,7 +17,8 @@ int main() {
     ClientOptions co;
     co.endpoints = {"127.0.0.1:" + std::to_string(server.ports()[0])};
     Client client(co);
-    client.commands().console("whoami", [](const Request&, std::string_view) { return std::string("client-7"); });
+    client.commands().console(
+        "whoami", [](const Request&, std::string_view) { return std::string("client-7"); });
     client.commands().direct_console("notify", [](const Request&, std::string_view text) {
         std::printf("client notified: %.*s\n", int(text.size()), text.data());
     });

@@ -5,7 +5,8 @@
 #include "hawser/dataframe.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    auto df = hawser::DataFrame::decode(std::string_view(reinterpret_cast<const char*>(data), size));
+    auto df =
+        hawser::DataFrame::decode(std::string_view(reinterpret_cast<const char*>(data), size));
     if (!df) return 0;
     // Read every value with every reader; each either succeeds or returns a typed error.
     while (!df->at_end()) {

@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
         if (!std::filesystem::exists(p)) continue;
         auto add = [&](const std::filesystem::path& f) {
             std::ifstream in(f, std::ios::binary);
-            seeds.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+            seeds.emplace_back(std::istreambuf_iterator<char>(in),
+                               std::istreambuf_iterator<char>());
         };
         if (std::filesystem::is_directory(p)) {
             for (auto& e : std::filesystem::directory_iterator(p))
@@ -37,14 +38,16 @@ int main(int argc, char** argv) {
             auto input = seed;
             switch (rng() % 4) {
                 case 0:
-                    if (!input.empty()) input[rng() % input.size()] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
+                    if (!input.empty())
+                        input[rng() % input.size()] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
                     break;
                 case 1:
                     input.resize(input.empty() ? 0 : rng() % input.size());
                     break;
                 case 2: {
                     const auto& other = seeds[rng() % seeds.size()];
-                    input.insert(input.begin() + (input.empty() ? 0 : rng() % input.size()), other.begin(), other.end());
+                    input.insert(input.begin() + (input.empty() ? 0 : rng() % input.size()),
+                                 other.begin(), other.end());
                     break;
                 }
                 default:

@@ -7,10 +7,12 @@ namespace hawser::app {
 
 namespace {
 
-void check_keys(const toml::value& table, const std::set<std::string>& known, const std::string& where) {
+void check_keys(const toml::value& table, const std::set<std::string>& known,
+                const std::string& where) {
     for (const auto& [key, value] : table.as_table())
         if (!known.count(key))
-            throw std::runtime_error("unknown key '" + key + "'" + (where.empty() ? "" : " in [" + where + "]"));
+            throw std::runtime_error("unknown key '" + key + "'" +
+                                     (where.empty() ? "" : " in [" + where + "]"));
 }
 
 template <class T>
@@ -40,8 +42,9 @@ Result<ProtocolMark> parse_mark(const std::string& head, const std::string& tail
 Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
     try {
         auto root = toml::parse(path);
-        check_keys(root, {"listen", "io_threads", "worker_threads", "reuse_port", "backlog", "max_connections",
-                          "mark", "limits", "timeouts"},
+        check_keys(root,
+                   {"listen", "io_threads", "worker_threads", "reuse_port", "backlog",
+                    "max_connections", "mark", "limits", "timeouts"},
                    "");
         read(root, "listen", o.listen);
         read(root, "io_threads", o.io_threads);
@@ -52,13 +55,15 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
         if (root.contains("mark")) {
             const auto& m = toml::find(root, "mark");
             check_keys(m, {"head", "tail"}, "mark");
-            auto mark = parse_mark(toml::find<std::string>(m, "head"), toml::find<std::string>(m, "tail"));
+            auto mark =
+                parse_mark(toml::find<std::string>(m, "head"), toml::find<std::string>(m, "tail"));
             if (!mark) return Error{Errc::invalid_argument, path + ": " + mark.error().message};
             o.mark = *mark;
         }
         if (root.contains("limits")) {
             const auto& l = toml::find(root, "limits");
-            check_keys(l, {"max_frame_bytes", "max_pending_calls", "max_send_queue_bytes"}, "limits");
+            check_keys(l, {"max_frame_bytes", "max_pending_calls", "max_send_queue_bytes"},
+                       "limits");
             read(l, "max_frame_bytes", o.limits.max_frame_bytes);
             read(l, "max_pending_calls", o.limits.max_pending_calls);
             read(l, "max_send_queue_bytes", o.limits.max_send_queue_bytes);
@@ -75,8 +80,10 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
     } catch (const std::exception& e) {
         return Error{Errc::invalid_argument, path + ": " + e.what()};
     }
-    if (o.listen.empty()) return Error{Errc::invalid_argument, path + ": listen must name at least one address"};
-    if (o.limits.max_frame_bytes < 64) return Error{Errc::invalid_argument, path + ": max_frame_bytes below 64"};
+    if (o.listen.empty())
+        return Error{Errc::invalid_argument, path + ": listen must name at least one address"};
+    if (o.limits.max_frame_bytes < 64)
+        return Error{Errc::invalid_argument, path + ": max_frame_bytes below 64"};
     return o;
 }
 

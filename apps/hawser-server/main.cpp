@@ -1,7 +1,7 @@
 // hawser-server: a Hawser server with the demo commands of the README tour.
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <csignal>
-#include <spdlog/spdlog.h>
 #include <thread>
 
 #include "config.hpp"
@@ -12,8 +12,11 @@ namespace {
 void register_demo_commands(hawser::Commands& commands) {
     using hawser::DataFrame;
     using hawser::Request;
-    commands.console("hello", [](const Request&, std::string_view name) { return "hello, " + std::string(name); });
-    commands.console("echo", [](const Request&, std::string_view text) { return std::string(text); });
+    commands.console("hello", [](const Request&, std::string_view name) {
+        return "hello, " + std::string(name);
+    });
+    commands.console("echo",
+                     [](const Request&, std::string_view text) { return std::string(text); });
     commands.stream("echo.frame", [](const Request&, DataFrame& in) { return in; });
     // Sums every integer in the frame: a typed-error demo too (a string in it fails the call).
     commands.stream("sum", [](const Request&, DataFrame& in) {
@@ -38,8 +41,10 @@ int main(int argc, char** argv) {
     bool has_threads = false;
     cli.add_option("-c,--config", config_path, "TOML configuration file")->check(CLI::ExistingFile);
     cli.add_option("-l,--listen", listen, "address to listen on, e.g. [::]:7100 (repeatable)");
-    cli.add_option("-t,--threads", threads, "IO threads (0 = one per core)")->each([&](const std::string&) { has_threads = true; });
-    cli.add_option("--max-connections", max_connections, "refuse connections beyond this many (0 = no limit)");
+    cli.add_option("-t,--threads", threads, "IO threads (0 = one per core)")
+        ->each([&](const std::string&) { has_threads = true; });
+    cli.add_option("--max-connections", max_connections,
+                   "refuse connections beyond this many (0 = no limit)");
     cli.add_option("--mark-head", mark_head, "4-byte protocol mark before each frame");
     cli.add_option("--mark-tail", mark_tail, "4-byte protocol mark after each frame");
     cli.add_option("--log-level", log_level, "trace, debug, info, warn, error")
@@ -60,7 +65,8 @@ int main(int argc, char** argv) {
     if (has_threads) options.io_threads = threads;
     if (max_connections) options.max_connections = max_connections;
     if (!mark_head.empty() || !mark_tail.empty()) {
-        auto mark = hawser::app::parse_mark(mark_head.empty() ? "HWSR" : mark_head, mark_tail.empty() ? "hwsr" : mark_tail);
+        auto mark = hawser::app::parse_mark(mark_head.empty() ? "HWSR" : mark_head,
+                                            mark_tail.empty() ? "hwsr" : mark_tail);
         if (!mark) {
             spdlog::error("{}", mark.error().message);
             return 2;

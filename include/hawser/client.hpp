@@ -22,7 +22,7 @@ class ClientCore;
 }
 
 class Client {
-public:
+  public:
     explicit Client(ClientOptions options = {});
     Client(Runtime& runtime, ClientOptions options);
     ~Client();  // closes; no reconnect after
@@ -38,7 +38,9 @@ public:
     Result<void> connect();
     void connect(std::function<void(Result<void>)> done);
     auto connect_async() {
-        auto start = [this](auto done) { connect(std::function<void(Result<void>)>(std::move(done))); };
+        auto start = [this](auto done) {
+            connect(std::function<void(Result<void>)>(std::move(done)));
+        };
         return detail::CallbackAwaiter<Result<void>, decltype(start)>{std::move(start), {}};
     }
 
@@ -52,7 +54,7 @@ public:
     Stats stats() const;
     const ClientOptions& options() const;
 
-private:
+  private:
     std::unique_ptr<Runtime> owned_runtime_;
     std::shared_ptr<detail::ClientCore> core_;
 };

@@ -5,9 +5,10 @@
 //
 // A handler for a call may be written in three ways (all run on the connection's IO thread
 // unless CommandOptions::on_worker is set):
-//   sync:      std::string (const Request&, std::string_view)        DataFrame (const Request&, DataFrame&)
-//   coroutine: Task<std::string> (Request, std::string)             Task<DataFrame> (Request, DataFrame)
-//   delayed:   void (const Request&, std::string, Responder<std::string>)   (reply later, any thread)
+//   sync:      std::string (const Request&, std::string_view)        DataFrame (const Request&,
+//   DataFrame&) coroutine: Task<std::string> (Request, std::string)             Task<DataFrame>
+//   (Request, DataFrame) delayed:   void (const Request&, std::string, Responder<std::string>)
+//   (reply later, any thread)
 // A handler that throws replies Errc::handler_error with the exception's text; the connection
 // survives.
 #pragma once
@@ -37,12 +38,13 @@ enum class Kind : std::uint8_t;
 
 // What a handler knows about the call it serves. A small value: copy it into coroutines freely.
 class Request {
-public:
-    Request(Connection connection, std::string_view command) : connection_(std::move(connection)), command_(command) {}
+  public:
+    Request(Connection connection, std::string_view command)
+        : connection_(std::move(connection)), command_(command) {}
     const Connection& connection() const noexcept { return connection_; }
     std::string_view command() const noexcept { return command_; }
 
-private:
+  private:
     Connection connection_;
     std::string_view command_;  // points into the command table, which outlives every call
 };
@@ -51,12 +53,12 @@ private:
 // If every copy is dropped without a reply, the caller gets Errc::handler_error.
 template <class T>
 class Responder {
-public:
+  public:
     explicit Responder(std::shared_ptr<detail::ReplySlot> slot) : slot_(std::move(slot)) {}
     void reply(T value) const;
     void fail(Errc code, std::string message) const;
 
-private:
+  private:
     std::shared_ptr<detail::ReplySlot> slot_;
 };
 
@@ -65,7 +67,7 @@ struct CommandOptions {
 };
 
 class Commands {
-public:
+  public:
     // The uniform shape every handler is adapted to: the payload bytes and a reply slot
     // (null for direct commands).
     using Invoke = std::function<void(const Request&, std::string&& payload,
@@ -104,7 +106,7 @@ public:
     // Turns a payload into the handler's argument type; stream payloads are checked DataFrames.
     void set_decode_limits(const DecodeLimits& limits) { limits_ = limits; }
 
-private:
+  private:
     void add(std::string name, detail::Kind kind, CommandOptions options, Invoke invoke);
 
     template <class T, class F>
@@ -112,7 +114,9 @@ private:
 
     struct Hash {
         using is_transparent = void;
-        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+        std::size_t operator()(std::string_view s) const noexcept {
+            return std::hash<std::string_view>{}(s);
+        }
     };
     std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
     std::atomic<bool> frozen_{false};
@@ -132,14 +136,18 @@ std::string describe_exception(std::exception_ptr e);
 
 template <class T>
 std::string to_payload(T&& value) {
-    if constexpr (std::is_same_v<std::decay_t<T>, DataFrame>) return std::move(value).take_bytes();
-    else return std::string(std::forward<T>(value));
+    if constexpr (std::is_same_v<std::decay_t<T>, DataFrame>)
+        return std::move(value).take_bytes();
+    else
+        return std::string(std::forward<T>(value));
 }
 
 template <class T>
 Result<T> from_payload(std::string&& payload, const DecodeLimits& limits) {
-    if constexpr (std::is_same_v<T, DataFrame>) return DataFrame::decode(payload, limits);
-    else return std::move(payload);
+    if constexpr (std::is_same_v<T, DataFrame>)
+        return DataFrame::decode(payload, limits);
+    else
+        return std::move(payload);
 }
 
 }  // namespace detail
@@ -165,11 +173,15 @@ Commands::Invoke Commands::adapt_call(F&& handler, const DecodeLimits* limits) {
             h(req, std::move(*arg), Responder<T>(std::move(slot)));  // delayed reply
         } else if constexpr (std::is_invocable_r_v<Task<T>, F&, Request, T>) {
             using Done = std::function<void(std::optional<T>, std::exception_ptr)>;
-            detail::run_detached<T>(h(req, std::move(*arg)),
-                                    Done([slot = std::move(slot)](std::optional<T> v, std::exception_ptr e) {
-                                        if (e) detail::reply_error(slot, Errc::handler_error, detail::describe_exception(e));
-                                        else detail::reply_ok(slot, detail::to_payload(std::move(*v)));
-                                    }));
+            detail::run_detached<T>(
+                h(req, std::move(*arg)),
+                Done([slot = std::move(slot)](std::optional<T> v, std::exception_ptr e) {
+                    if (e)
+                        detail::reply_error(slot, Errc::handler_error,
+                                            detail::describe_exception(e));
+                    else
+                        detail::reply_ok(slot, detail::to_payload(std::move(*v)));
+                }));
         } else {
             static_assert(std::is_invocable_v<F&, const Request&, Arg>,
                           "handler must be T(const Request&, arg), Task<T>(Request, T) or "
@@ -210,8 +222,8 @@ Commands& Commands::direct_console(std::string name, F&& handler, CommandOptions
 template <class F>
 Commands& Commands::direct_stream(std::string name, F&& handler, CommandOptions options) {
     add(std::move(name), detail::kind_direct_stream(), options,
-        [h = std::forward<F>(handler), limits = &limits_](const Request& req, std::string&& payload,
-                                                          std::shared_ptr<detail::ReplySlot>) mutable {
+        [h = std::forward<F>(handler), limits = &limits_](
+            const Request& req, std::string&& payload, std::shared_ptr<detail::ReplySlot>) mutable {
             auto df = DataFrame::decode(payload, *limits);
             if (!df) throw Exception(df.error());
             h(req, *df);

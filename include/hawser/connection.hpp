@@ -35,25 +35,26 @@ using StreamCallback = std::function<void(Result<DataFrame>)>;
 // Cancels a call in flight; its callback then completes with Errc::cancelled (unless the reply
 // won the race). Safe from any thread, any number of times.
 class CallHandle {
-public:
+  public:
     CallHandle() = default;
-    CallHandle(std::weak_ptr<detail::Conn> conn, std::uint64_t id) : conn_(std::move(conn)), id_(id) {}
+    CallHandle(std::weak_ptr<detail::Conn> conn, std::uint64_t id)
+        : conn_(std::move(conn)), id_(id) {}
     void cancel() const;
     std::uint64_t id() const noexcept { return id_; }
 
-private:
+  private:
     std::weak_ptr<detail::Conn> conn_;
     std::uint64_t id_ = 0;
 };
 
 class Connection {
-public:
+  public:
     Connection() = default;
     explicit Connection(const std::shared_ptr<detail::Conn>& conn);
 
     ConnectionId id() const noexcept { return id_; }
     bool valid() const noexcept { return id_ != 0; }
-    bool connected() const;            // a snapshot: it may close the next moment
+    bool connected() const;              // a snapshot: it may close the next moment
     std::string remote_address() const;  // "ip:port"
 
     // Calls with a reply. The callback runs once on this connection's IO thread, never inside
@@ -64,7 +65,8 @@ public:
                            CallOptions options = {}) const;
 
     // The same calls for coroutines: `auto r = co_await conn.call_console("cmd", "arg");`
-    auto call_console(std::string_view command, std::string argument, CallOptions options = {}) const {
+    auto call_console(std::string_view command, std::string argument,
+                      CallOptions options = {}) const {
         auto start = [self = *this, cmd = std::string(command), arg = std::move(argument),
                       options](auto done) mutable {
             self.call_console(cmd, std::move(arg), ConsoleCallback(std::move(done)), options);
@@ -95,11 +97,15 @@ public:
     // Per-connection state, created on first use. IO thread only. One slot is the application's,
     // the other belongs to services built on Hawser (cloud, zdb); they never collide.
     template <class T>
-    T& context() const { return slot<T>(app_slot()); }
+    T& context() const {
+        return slot<T>(app_slot());
+    }
     template <class T>
-    T& service_context() const { return slot<T>(service_slot()); }
+    T& service_context() const {
+        return slot<T>(service_slot());
+    }
 
-private:
+  private:
     template <class T>
     static T& slot(std::any& a) {
         if (!a.has_value()) a.emplace<T>();

@@ -35,8 +35,7 @@ struct Value {
     template <std::signed_integral I>
     Value(I i) : v(static_cast<std::int64_t>(i)) {}
     template <std::unsigned_integral U>
-        requires(!std::same_as<U, bool>)
-    Value(U u) : v(static_cast<std::uint64_t>(u)) {}
+    requires(!std::same_as<U, bool>) Value(U u) : v(static_cast<std::uint64_t>(u)) {}
     Value(double d) : v(d) {}
     Value(const char* s) : v(std::string(s)) {}
     Value(std::string_view s) : v(std::string(s)) {}
@@ -46,9 +45,13 @@ struct Value {
     Value(Map m) : v(std::move(m)) {}
 
     template <class T>
-    bool is() const { return std::holds_alternative<T>(v); }
+    bool is() const {
+        return std::holds_alternative<T>(v);
+    }
     template <class T>
-    const T& as() const { return std::get<T>(v); }
+    const T& as() const {
+        return std::get<T>(v);
+    }
     bool operator==(const Value&) const = default;
 };
 
@@ -61,7 +64,7 @@ struct DecodeLimits {
 };
 
 class DataFrame {
-public:
+  public:
     DataFrame() = default;
 
     // Decodes and validates a whole frame against the limits; the bytes are copied.
@@ -70,21 +73,28 @@ public:
     // --- writing: appends one value each ---
     DataFrame& operator<<(bool b);
     template <std::signed_integral I>
-    DataFrame& operator<<(I i) { return write_int(i); }
+    DataFrame& operator<<(I i) {
+        return write_int(i);
+    }
     template <std::unsigned_integral U>
-        requires(!std::same_as<U, bool>)
-    DataFrame& operator<<(U u) { return write_uint(u); }
+    requires(!std::same_as<U, bool>) DataFrame& operator<<(U u) { return write_uint(u); }
     DataFrame& operator<<(double d);
     DataFrame& operator<<(std::string_view s);
     DataFrame& operator<<(const char* s) { return *this << std::string_view(s); }
     DataFrame& operator<<(const std::string& s) { return *this << std::string_view(s); }
     DataFrame& operator<<(std::span<const std::uint8_t> bytes);
-    DataFrame& operator<<(const Bytes& bytes) { return *this << std::span<const std::uint8_t>(bytes); }
+    DataFrame& operator<<(const Bytes& bytes) {
+        return *this << std::span<const std::uint8_t>(bytes);
+    }
     DataFrame& operator<<(const DataFrame& nested);
     DataFrame& operator<<(std::span<const std::int64_t> numbers);
-    DataFrame& operator<<(const std::vector<std::int64_t>& n) { return *this << std::span<const std::int64_t>(n); }
+    DataFrame& operator<<(const std::vector<std::int64_t>& n) {
+        return *this << std::span<const std::int64_t>(n);
+    }
     DataFrame& operator<<(std::span<const double> numbers);
-    DataFrame& operator<<(const std::vector<double>& n) { return *this << std::span<const double>(n); }
+    DataFrame& operator<<(const std::vector<double>& n) {
+        return *this << std::span<const double>(n);
+    }
     DataFrame& operator<<(const Map& map);
     DataFrame& operator<<(const Value& value);
     DataFrame& write_int(std::int64_t i);
@@ -119,7 +129,7 @@ public:
 
     bool operator==(const DataFrame& o) const { return bytes_ == o.bytes_; }
 
-private:
+  private:
     friend struct DataFrameAccess;
     std::string bytes_;
     std::size_t count_ = 0;
@@ -128,18 +138,30 @@ private:
 
 template <class T>
 T DataFrame::get() {
-    if constexpr (std::same_as<T, bool>) return read_bool().value();
-    else if constexpr (std::signed_integral<T>) return static_cast<T>(read_int().value());
-    else if constexpr (std::unsigned_integral<T>) return static_cast<T>(read_uint().value());
-    else if constexpr (std::floating_point<T>) return static_cast<T>(read_double().value());
-    else if constexpr (std::same_as<T, std::string>) return read_string().value();
-    else if constexpr (std::same_as<T, Bytes>) return read_bytes().value();
-    else if constexpr (std::same_as<T, DataFrame>) return read_frame().value();
-    else if constexpr (std::same_as<T, std::vector<std::int64_t>>) return read_ints().value();
-    else if constexpr (std::same_as<T, std::vector<double>>) return read_doubles().value();
-    else if constexpr (std::same_as<T, Map>) return read_map().value();
-    else if constexpr (std::same_as<T, Value>) return read_value().value();
-    else static_assert(sizeof(T) == 0, "DataFrame::get: unsupported type");
+    if constexpr (std::same_as<T, bool>)
+        return read_bool().value();
+    else if constexpr (std::signed_integral<T>)
+        return static_cast<T>(read_int().value());
+    else if constexpr (std::unsigned_integral<T>)
+        return static_cast<T>(read_uint().value());
+    else if constexpr (std::floating_point<T>)
+        return static_cast<T>(read_double().value());
+    else if constexpr (std::same_as<T, std::string>)
+        return read_string().value();
+    else if constexpr (std::same_as<T, Bytes>)
+        return read_bytes().value();
+    else if constexpr (std::same_as<T, DataFrame>)
+        return read_frame().value();
+    else if constexpr (std::same_as<T, std::vector<std::int64_t>>)
+        return read_ints().value();
+    else if constexpr (std::same_as<T, std::vector<double>>)
+        return read_doubles().value();
+    else if constexpr (std::same_as<T, Map>)
+        return read_map().value();
+    else if constexpr (std::same_as<T, Value>)
+        return read_value().value();
+    else
+        static_assert(sizeof(T) == 0, "DataFrame::get: unsupported type");
 }
 
 }  // namespace hawser

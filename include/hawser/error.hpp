@@ -15,21 +15,21 @@ namespace hawser {
 // Why a call failed. The numbers travel in error replies (docs/protocol.md): never renumber.
 enum class Errc : std::uint16_t {
     ok = 0,
-    unknown_command = 1,   // no handler registered under that name
-    handler_error = 2,     // the handler threw or dropped its reply
-    wrong_kind = 3,        // console call to a stream command or the reverse
-    timeout = 4,           // the deadline passed before the reply came
-    cancelled = 5,         // the caller cancelled the call
-    disconnected = 6,      // the connection closed before the reply came
-    too_many_pending = 7,  // the per-connection limit on calls in flight was reached
-    shutting_down = 8,     // the peer is draining and takes no new calls
-    bad_payload = 9,       // a DataFrame could not be decoded
-    would_deadlock = 10,   // a blocking call was made on an IO thread
-    not_connected = 11,    // a client call with no live connection
-    type_mismatch = 12,    // a DataFrame value has another type than the one read
-    end_of_data = 13,      // a DataFrame has no more values
-    limit_exceeded = 14,   // a configured limit (size, depth, count) was exceeded
-    invalid_argument = 15, // the API was given something it cannot use
+    unknown_command = 1,    // no handler registered under that name
+    handler_error = 2,      // the handler threw or dropped its reply
+    wrong_kind = 3,         // console call to a stream command or the reverse
+    timeout = 4,            // the deadline passed before the reply came
+    cancelled = 5,          // the caller cancelled the call
+    disconnected = 6,       // the connection closed before the reply came
+    too_many_pending = 7,   // the per-connection limit on calls in flight was reached
+    shutting_down = 8,      // the peer is draining and takes no new calls
+    bad_payload = 9,        // a DataFrame could not be decoded
+    would_deadlock = 10,    // a blocking call was made on an IO thread
+    not_connected = 11,     // a client call with no live connection
+    type_mismatch = 12,     // a DataFrame value has another type than the one read
+    end_of_data = 13,       // a DataFrame has no more values
+    limit_exceeded = 14,    // a configured limit (size, depth, count) was exceeded
+    invalid_argument = 15,  // the API was given something it cannot use
 };
 std::string_view to_string(Errc code) noexcept;
 
@@ -59,21 +59,21 @@ struct Error {
 
 // Thrown only by the convenience accessors that say so (Result::value, DataFrame::get).
 class Exception : public std::runtime_error {
-public:
+  public:
     explicit Exception(Error error)
         : std::runtime_error(std::string(to_string(error.code)) +
                              (error.message.empty() ? "" : ": " + error.message)),
           error_(std::move(error)) {}
     const Error& error() const noexcept { return error_; }
 
-private:
+  private:
     Error error_;
 };
 
 // A value or an Error. Errors are values on the data path; value() throws for convenience.
 template <class T>
 class [[nodiscard]] Result {
-public:
+  public:
     Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
     Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}
     Result(Errc code, std::string message = {})
@@ -82,15 +82,24 @@ public:
     bool ok() const noexcept { return v_.index() == 0; }
     explicit operator bool() const noexcept { return ok(); }
     const Error& error() const { return std::get<1>(v_); }
-    T& value() & { check(); return std::get<0>(v_); }
-    const T& value() const& { check(); return std::get<0>(v_); }
-    T&& value() && { check(); return std::get<0>(std::move(v_)); }
+    T& value() & {
+        check();
+        return std::get<0>(v_);
+    }
+    const T& value() const& {
+        check();
+        return std::get<0>(v_);
+    }
+    T&& value() && {
+        check();
+        return std::get<0>(std::move(v_));
+    }
     T& operator*() & { return value(); }
     T&& operator*() && { return std::move(*this).value(); }
     T* operator->() { return &value(); }
     T value_or(T fallback) const { return ok() ? std::get<0>(v_) : std::move(fallback); }
 
-private:
+  private:
     void check() const {
         if (!ok()) throw Exception(std::get<1>(v_));
     }
@@ -99,7 +108,7 @@ private:
 
 template <>
 class [[nodiscard]] Result<void> {
-public:
+  public:
     Result() = default;
     Result(Error error) : error_(std::move(error)) {}
     Result(Errc code, std::string message = {}) : error_{code, std::move(message)} {}
@@ -111,7 +120,7 @@ public:
         if (!ok()) throw Exception(error_);
     }
 
-private:
+  private:
     Error error_;
 };
 

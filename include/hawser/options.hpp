@@ -25,18 +25,18 @@ struct ProtocolMark {
 };
 
 struct Limits {
-    std::uint32_t max_frame_bytes = 16u << 20;        // body of one frame
-    std::uint32_t max_pending_calls = 4096;           // calls in flight per connection, each way
-    std::size_t max_send_queue_bytes = 64u << 20;     // unsent bytes before `slow_consumer`
-    DecodeLimits dataframe;                           // for every DataFrame received
+    std::uint32_t max_frame_bytes = 16u << 20;     // body of one frame
+    std::uint32_t max_pending_calls = 4096;        // calls in flight per connection, each way
+    std::size_t max_send_queue_bytes = 64u << 20;  // unsent bytes before `slow_consumer`
+    DecodeLimits dataframe;                        // for every DataFrame received
 };
 
 struct Timeouts {
-    Milliseconds call{30s};       // default deadline of a call
-    Milliseconds idle{90s};       // close after receiving nothing this long; 0 = never
-    Milliseconds heartbeat{0};    // send a ping after this much quiet; 0 = never
-    Milliseconds shutdown{10s};   // graceful shutdown: how long in-flight calls may finish
-    Milliseconds connect{10s};    // client: whole connect attempt over every address
+    Milliseconds call{30s};      // default deadline of a call
+    Milliseconds idle{90s};      // close after receiving nothing this long; 0 = never
+    Milliseconds heartbeat{0};   // send a ping after this much quiet; 0 = never
+    Milliseconds shutdown{10s};  // graceful shutdown: how long in-flight calls may finish
+    Milliseconds connect{10s};   // client: whole connect attempt over every address
 };
 
 struct ServerOptions {

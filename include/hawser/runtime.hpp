@@ -20,7 +20,7 @@ struct RuntimeOptions {
 };
 
 class Runtime {
-public:
+  public:
     explicit Runtime(RuntimeOptions options = {});
     ~Runtime();  // stops the loops and joins the threads
     Runtime(const Runtime&) = delete;
@@ -32,7 +32,7 @@ public:
 
     detail::RuntimeImpl& impl() noexcept { return *impl_; }
 
-private:
+  private:
     std::unique_ptr<detail::RuntimeImpl> impl_;
 };
 

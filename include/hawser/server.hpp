@@ -26,7 +26,7 @@ class Listener;
 }  // namespace detail
 
 class Server {
-public:
+  public:
     explicit Server(ServerOptions options = {});
     Server(Runtime& runtime, ServerOptions options);
     ~Server();  // shutdown() with the configured grace period
@@ -63,7 +63,7 @@ public:
     Stats stats() const;
     const ServerOptions& options() const;
 
-private:
+  private:
     std::unique_ptr<Runtime> owned_runtime_;
     Runtime* runtime_;
     std::shared_ptr<detail::Host> host_;

@@ -31,7 +31,9 @@ struct Stats {
     std::uint64_t late_replies = 0;  // replies to calls that had timed out or been cancelled
     std::vector<CommandStats> commands;
 
-    std::uint64_t closed(CloseReason r) const { return closed_by_reason[static_cast<std::size_t>(r)]; }
+    std::uint64_t closed(CloseReason r) const {
+        return closed_by_reason[static_cast<std::size_t>(r)];
+    }
 };
 
 }  // namespace hawser

@@ -43,7 +43,7 @@ struct TaskResult<void> {
 
 template <class T>
 class [[nodiscard]] Task {
-public:
+  public:
     struct promise_type : detail::TaskResult<T> {
         std::coroutine_handle<> continuation = std::noop_coroutine();
         Task get_return_object() {
@@ -53,7 +53,8 @@ public:
         auto final_suspend() noexcept {
             struct Final {
                 bool await_ready() noexcept { return false; }
-                std::coroutine_handle<> await_suspend(std::coroutine_handle<promise_type> h) noexcept {
+                std::coroutine_handle<> await_suspend(
+                    std::coroutine_handle<promise_type> h) noexcept {
                     return h.promise().continuation;
                 }
                 void await_resume() noexcept {}
@@ -88,7 +89,7 @@ public:
         return Awaiter{h_};
     }
 
-private:
+  private:
     explicit Task(std::coroutine_handle<promise_type> h) : h_(h) {}
     std::coroutine_handle<promise_type> h_;
 };
@@ -107,7 +108,8 @@ struct Detached {
 };
 
 template <class T>
-Detached run_detached(Task<T> task, std::function<void(std::optional<T>, std::exception_ptr)> done) {
+Detached run_detached(Task<T> task,
+                      std::function<void(std::optional<T>, std::exception_ptr)> done) {
     std::exception_ptr error;
     std::optional<T> value;
     try {
@@ -153,8 +155,10 @@ struct CallbackAwaiter {
 inline void spawn(Task<void> task, std::function<void(std::exception_ptr)> on_error = {}) {
     detail::run_detached(std::move(task), [on_error = std::move(on_error)](std::exception_ptr e) {
         if (!e) return;
-        if (on_error) on_error(e);
-        else std::terminate();
+        if (on_error)
+            on_error(e);
+        else
+            std::terminate();
     });
 }
 

@@ -35,11 +35,16 @@ void pack_value(Packer& pk, const Value& value) {
     std::visit(
         [&](const auto& v) {
             using T = std::decay_t<decltype(v)>;
-            if constexpr (std::is_same_v<T, std::nullptr_t>) pk.pack_nil();
-            else if constexpr (std::is_same_v<T, bool>) v ? pk.pack_true() : pk.pack_false();
-            else if constexpr (std::is_same_v<T, std::int64_t>) pk.pack_int64(v);
-            else if constexpr (std::is_same_v<T, std::uint64_t>) pk.pack_uint64(v);
-            else if constexpr (std::is_same_v<T, double>) pk.pack_double(v);
+            if constexpr (std::is_same_v<T, std::nullptr_t>)
+                pk.pack_nil();
+            else if constexpr (std::is_same_v<T, bool>)
+                v ? pk.pack_true() : pk.pack_false();
+            else if constexpr (std::is_same_v<T, std::int64_t>)
+                pk.pack_int64(v);
+            else if constexpr (std::is_same_v<T, std::uint64_t>)
+                pk.pack_uint64(v);
+            else if constexpr (std::is_same_v<T, double>)
+                pk.pack_double(v);
             else if constexpr (std::is_same_v<T, std::string>) {
                 pk.pack_str(static_cast<std::uint32_t>(v.size()));
                 pk.pack_str_body(v.data(), static_cast<std::uint32_t>(v.size()));
@@ -60,17 +65,22 @@ void pack_value(Packer& pk, const Value& value) {
 Result<Value> to_value(const msgpack::object& o) {
     using msgpack::type::object_type;
     switch (o.type) {
-        case object_type::NIL: return Value(nullptr);
-        case object_type::BOOLEAN: return Value(o.via.boolean);
+        case object_type::NIL:
+            return Value(nullptr);
+        case object_type::BOOLEAN:
+            return Value(o.via.boolean);
         case object_type::POSITIVE_INTEGER:
             // MessagePack does not keep signedness: integers read back signed when they fit.
             if (o.via.u64 <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
                 return Value(static_cast<std::int64_t>(o.via.u64));
             return Value(o.via.u64);
-        case object_type::NEGATIVE_INTEGER: return Value(o.via.i64);
+        case object_type::NEGATIVE_INTEGER:
+            return Value(o.via.i64);
         case object_type::FLOAT32:
-        case object_type::FLOAT64: return Value(o.via.f64);
-        case object_type::STR: return Value(std::string(o.via.str.ptr, o.via.str.size));
+        case object_type::FLOAT64:
+            return Value(o.via.f64);
+        case object_type::STR:
+            return Value(std::string(o.via.str.ptr, o.via.str.size));
         case object_type::BIN: {
             auto p = reinterpret_cast<const std::uint8_t*>(o.via.bin.ptr);
             return Value(Bytes(p, p + o.via.bin.size));
@@ -98,7 +108,8 @@ Result<Value> to_value(const msgpack::object& o) {
             }
             return Value(std::move(m));
         }
-        default: return Error{Errc::type_mismatch, "unsupported MessagePack type (ext)"};
+        default:
+            return Error{Errc::type_mismatch, "unsupported MessagePack type (ext)"};
     }
 }
 
@@ -121,17 +132,26 @@ bool count_elements(const msgpack::object& o, std::size_t& count, std::size_t ma
 std::string_view type_name(msgpack::type::object_type t) {
     using msgpack::type::object_type;
     switch (t) {
-        case object_type::NIL: return "nil";
-        case object_type::BOOLEAN: return "bool";
+        case object_type::NIL:
+            return "nil";
+        case object_type::BOOLEAN:
+            return "bool";
         case object_type::POSITIVE_INTEGER:
-        case object_type::NEGATIVE_INTEGER: return "integer";
+        case object_type::NEGATIVE_INTEGER:
+            return "integer";
         case object_type::FLOAT32:
-        case object_type::FLOAT64: return "float";
-        case object_type::STR: return "string";
-        case object_type::BIN: return "bytes";
-        case object_type::ARRAY: return "array";
-        case object_type::MAP: return "map";
-        default: return "ext";
+        case object_type::FLOAT64:
+            return "float";
+        case object_type::STR:
+            return "string";
+        case object_type::BIN:
+            return "bytes";
+        case object_type::ARRAY:
+            return "array";
+        case object_type::MAP:
+            return "map";
+        default:
+            return "ext";
     }
 }
 
@@ -182,10 +202,10 @@ auto read_next(const std::string& bytes, std::size_t& offset, Convert&& convert)
 
 Result<DataFrame> DataFrame::decode(std::string_view bytes, const DecodeLimits& limits) {
     if (bytes.size() > limits.max_bytes)
-        return Error{Errc::limit_exceeded, "DataFrame of " + std::to_string(bytes.size()) +
-                                               " bytes is over the limit"};
-    const auto size_limit = static_cast<std::size_t>(std::min<std::size_t>(
-        bytes.size(), std::numeric_limits<std::uint32_t>::max()));
+        return Error{Errc::limit_exceeded,
+                     "DataFrame of " + std::to_string(bytes.size()) + " bytes is over the limit"};
+    const auto size_limit = static_cast<std::size_t>(
+        std::min<std::size_t>(bytes.size(), std::numeric_limits<std::uint32_t>::max()));
     // Array and map counts are bounded by the bytes left too: each element takes at least one byte.
     const std::size_t container = std::min<std::size_t>(limits.max_container, bytes.size());
     msgpack::unpack_limit limit(container, container, size_limit, size_limit, 0, limits.max_depth);
@@ -194,7 +214,8 @@ Result<DataFrame> DataFrame::decode(std::string_view bytes, const DecodeLimits& 
         while (offset < bytes.size()) {
             auto oh = msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, limit);
             if (!count_elements(oh.get(), elements, limits.max_elements))
-                return Error{Errc::limit_exceeded, "DataFrame holds too many values or an ext type"};
+                return Error{Errc::limit_exceeded,
+                             "DataFrame holds too many values or an ext type"};
             ++count;
         }
     } catch (const msgpack::insufficient_bytes&) {

@@ -6,10 +6,22 @@ namespace hawser {
 
 std::string_view to_string(Errc code) noexcept {
     static constexpr std::array<std::string_view, 16> names = {
-        "ok",           "unknown_command",  "handler_error", "wrong_kind",
-        "timeout",      "cancelled",        "disconnected",  "too_many_pending",
-        "shutting_down", "bad_payload",     "would_deadlock", "not_connected",
-        "type_mismatch", "end_of_data",     "limit_exceeded", "invalid_argument",
+        "ok",
+        "unknown_command",
+        "handler_error",
+        "wrong_kind",
+        "timeout",
+        "cancelled",
+        "disconnected",
+        "too_many_pending",
+        "shutting_down",
+        "bad_payload",
+        "would_deadlock",
+        "not_connected",
+        "type_mismatch",
+        "end_of_data",
+        "limit_exceeded",
+        "invalid_argument",
     };
     auto i = static_cast<std::size_t>(code);
     return i < names.size() ? names[i] : "unknown_error";
@@ -17,9 +29,10 @@ std::string_view to_string(Errc code) noexcept {
 
 std::string_view to_string(CloseReason reason) noexcept {
     static constexpr std::array<std::string_view, close_reason_count> names = {
-        "none",          "peer_closed",  "local_close",     "io_error",        "bad_mark",
-        "frame_too_large", "malformed",  "slow_consumer",   "idle_timeout",    "shutdown",
-        "max_connections", "protocol_error", "connect_failed",
+        "none",           "peer_closed",     "local_close",     "io_error",
+        "bad_mark",       "frame_too_large", "malformed",       "slow_consumer",
+        "idle_timeout",   "shutdown",        "max_connections", "protocol_error",
+        "connect_failed",
     };
     auto i = static_cast<std::size_t>(reason);
     return i < names.size() ? names[i] : "unknown_reason";

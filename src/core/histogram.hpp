@@ -10,14 +10,15 @@
 namespace hawser::detail {
 
 class Histogram {
-public:
+  public:
     static constexpr int sub_buckets = 4;
     static constexpr int bucket_count = 64 * sub_buckets;
 
     void record(std::uint64_t value) noexcept {
         buckets_[index(value)].fetch_add(1, std::memory_order_relaxed);
         std::uint64_t prev = max_.load(std::memory_order_relaxed);
-        while (value > prev && !max_.compare_exchange_weak(prev, value, std::memory_order_relaxed)) {
+        while (value > prev &&
+               !max_.compare_exchange_weak(prev, value, std::memory_order_relaxed)) {
         }
     }
 
@@ -39,7 +40,7 @@ public:
     }
     std::uint64_t max() const noexcept { return max_.load(std::memory_order_relaxed); }
 
-private:
+  private:
     static int index(std::uint64_t v) noexcept {
         if (v < 8) return static_cast<int>(v);
         int log = 63 - std::countl_zero(v);

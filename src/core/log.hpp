@@ -12,12 +12,13 @@
 namespace hawser::detail {
 
 class RateLimitedLog {
-public:
-    explicit RateLimitedLog(std::chrono::seconds period = std::chrono::seconds(10)) : period_(period) {}
+  public:
+    explicit RateLimitedLog(std::chrono::seconds period = std::chrono::seconds(10))
+        : period_(period) {}
     // Logs the first event of a kind, then at most one per period with the count suppressed.
     void warn(std::string_view kind, std::string_view message);
 
-private:
+  private:
     struct Entry {
         std::chrono::steady_clock::time_point last{};
         std::uint64_t suppressed = 0;

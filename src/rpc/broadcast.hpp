@@ -11,8 +11,10 @@
 
 namespace hawser::detail {
 
-inline std::shared_ptr<const std::vector<std::uint8_t>> encode_direct(
-    const ProtocolMark& mark, Kind kind, std::string_view command, std::string_view payload) {
+inline std::shared_ptr<const std::vector<std::uint8_t>> encode_direct(const ProtocolMark& mark,
+                                                                      Kind kind,
+                                                                      std::string_view command,
+                                                                      std::string_view payload) {
     auto frame = std::make_shared<std::vector<std::uint8_t>>();
     append_frame(*frame, mark, header_size(0, command) + payload.size(), [&](std::uint8_t* p) {
         p = write_header(p, kind, 0, 0, command);

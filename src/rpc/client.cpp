@@ -1,8 +1,8 @@
 #include "hawser/client.hpp"
 
+#include <spdlog/spdlog.h>
 #include <future>
 #include <random>
-#include <spdlog/spdlog.h>
 
 #include "rpc/conn.hpp"
 #include "rpc/connector.hpp"
@@ -14,10 +14,11 @@ namespace detail {
 // The client's state on its loop: the current connection, a connect in progress, reconnects.
 // Thread affinity: loop-only except connection() and connected(), which lock mu_.
 class ClientCore : public std::enable_shared_from_this<ClientCore> {
-public:
+  public:
     ClientCore(RuntimeImpl& runtime, ClientOptions options)
         : options(std::move(options)),
-          host(std::make_shared<Host>(runtime, this->options.mark, this->options.limits, this->options.timeouts)),
+          host(std::make_shared<Host>(runtime, this->options.mark, this->options.limits,
+                                      this->options.timeouts)),
           loop(runtime.next_loop()),
           reconnect_timer_(loop.context()) {}
 
@@ -50,7 +51,7 @@ public:
         return conn_;
     }
 
-private:
+  private:
     void connect_on_loop(std::function<void(Result<void>)> done) {
         if (auto c = current(); c && c->is_open()) {
             if (done) done({});
@@ -89,8 +90,10 @@ private:
         attempt_ = 0;
         conn->start();
         for (auto& w : waiters) {
-            if (conn->is_open()) w({});
-            else w(Error{Errc::disconnected, "connection closed at once"});
+            if (conn->is_open())
+                w({});
+            else
+                w(Error{Errc::disconnected, "connection closed at once"});
         }
     }
 
@@ -110,14 +113,17 @@ private:
         using namespace std::chrono;
         thread_local std::minstd_rand rng{std::random_device{}()};
         auto base = options.reconnect.min_delay * (1LL << std::min(attempt_, 20u));
-        auto capped = std::min<milliseconds>(duration_cast<milliseconds>(base), options.reconnect.max_delay);
+        auto capped =
+            std::min<milliseconds>(duration_cast<milliseconds>(base), options.reconnect.max_delay);
         // Full jitter over the upper half spreads a reconnect storm after a server restart.
-        auto delay = milliseconds(capped.count() / 2 + std::uniform_int_distribution<long long>(0, capped.count() / 2)(rng));
+        auto delay = milliseconds(capped.count() / 2 + std::uniform_int_distribution<long long>(
+                                                           0, capped.count() / 2)(rng));
         ++attempt_;
         reconnect_timer_.expires_after(delay);
         reconnect_timer_.async_wait([weak = weak_from_this()](std::error_code ec) {
             if (ec) return;
-            if (auto self = weak.lock(); self && !self->user_closed_) self->connect_on_loop(nullptr);
+            if (auto self = weak.lock(); self && !self->user_closed_)
+                self->connect_on_loop(nullptr);
         });
     }
 
@@ -144,7 +150,8 @@ Client::Client(ClientOptions options)
     : owned_runtime_(std::make_unique<Runtime>(RuntimeOptions{1, 1})),
       core_(make_core(*owned_runtime_, std::move(options))) {}
 
-Client::Client(Runtime& runtime, ClientOptions options) : core_(make_core(runtime, std::move(options))) {}
+Client::Client(Runtime& runtime, ClientOptions options)
+    : core_(make_core(runtime, std::move(options))) {}
 
 Client::~Client() {
     close();
@@ -162,15 +169,20 @@ Client::~Client() {
     }
 }
 
-Commands& Client::commands() { return core_->host->commands; }
-void Client::on_connect(std::function<void(const Connection&)> hook) { core_->host->on_connect = std::move(hook); }
+Commands& Client::commands() {
+    return core_->host->commands;
+}
+void Client::on_connect(std::function<void(const Connection&)> hook) {
+    core_->host->on_connect = std::move(hook);
+}
 void Client::on_disconnect(std::function<void(const Connection&, CloseReason)> hook) {
     core_->host->on_disconnect = std::move(hook);
 }
 
 Result<void> Client::connect() {
     if (Runtime::on_io_thread())
-        return Error{Errc::would_deadlock, "blocking connect on an IO thread; use the callback or co_await"};
+        return Error{Errc::would_deadlock,
+                     "blocking connect on an IO thread; use the callback or co_await"};
     std::promise<Result<void>> promise;
     auto future = promise.get_future();
     connect([&promise](Result<void> r) { promise.set_value(std::move(r)); });
@@ -191,9 +203,15 @@ bool Client::connected() const {
     return c && c->is_open();
 }
 
-Connection Client::connection() const { return Connection(core_->current()); }
+Connection Client::connection() const {
+    return Connection(core_->current());
+}
 
-Stats Client::stats() const { return core_->host->stats(); }
-const ClientOptions& Client::options() const { return core_->options; }
+Stats Client::stats() const {
+    return core_->host->stats();
+}
+const ClientOptions& Client::options() const {
+    return core_->options;
+}
 
 }  // namespace hawser

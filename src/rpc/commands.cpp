@@ -7,10 +7,18 @@ namespace hawser {
 
 namespace detail {
 
-Kind kind_console() { return Kind::call_console; }
-Kind kind_stream() { return Kind::call_stream; }
-Kind kind_direct_console() { return Kind::direct_console; }
-Kind kind_direct_stream() { return Kind::direct_stream; }
+Kind kind_console() {
+    return Kind::call_console;
+}
+Kind kind_stream() {
+    return Kind::call_stream;
+}
+Kind kind_direct_console() {
+    return Kind::direct_console;
+}
+Kind kind_direct_stream() {
+    return Kind::direct_stream;
+}
 
 std::string describe_exception(std::exception_ptr e) {
     try {
@@ -28,13 +36,16 @@ Commands::Commands() = default;
 Commands::~Commands() = default;
 
 void Commands::add(std::string name, detail::Kind kind, CommandOptions options, Invoke invoke) {
-    if (frozen_.load()) throw Exception({Errc::invalid_argument, "commands are registered before start()"});
+    if (frozen_.load())
+        throw Exception({Errc::invalid_argument, "commands are registered before start()"});
     if (name.empty() || name.size() > detail::max_command_name)
         throw Exception({Errc::invalid_argument, "command names are 1 to 255 bytes"});
-    if (entries_.count(name)) throw Exception({Errc::invalid_argument, "command '" + name + "' is already registered"});
+    if (entries_.count(name))
+        throw Exception({Errc::invalid_argument, "command '" + name + "' is already registered"});
     auto stats = std::make_shared<detail::CommandStatsCell>();
     std::string key = name;
-    entries_.emplace(std::move(key), Entry{std::move(name), kind, options, std::move(invoke), std::move(stats)});
+    entries_.emplace(std::move(key),
+                     Entry{std::move(name), kind, options, std::move(invoke), std::move(stats)});
 }
 
 const Commands::Entry* Commands::find(std::string_view name) const {

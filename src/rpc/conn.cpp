@@ -1,8 +1,8 @@
 #include "rpc/conn.hpp"
 
+#include <spdlog/spdlog.h>
 #include <asio/write.hpp>
 #include <cstring>
-#include <spdlog/spdlog.h>
 
 #include "rpc/command_stats.hpp"
 #include "rpc/reply_slot.hpp"
@@ -21,8 +21,10 @@ bool is_abnormal(CloseReason r) {
         case CloseReason::frame_too_large:
         case CloseReason::malformed:
         case CloseReason::slow_consumer:
-        case CloseReason::protocol_error: return true;
-        default: return false;
+        case CloseReason::protocol_error:
+            return true;
+        default:
+            return false;
     }
 }
 
@@ -83,10 +85,12 @@ void Conn::on_readable(std::error_code ec) {
         if (ec) return close(CloseReason::io_error);
         last_recv_ = Clock::now();
         host_->counters.bytes_in.fetch_add(n, std::memory_order_relaxed);
-        FrameError err = decoder_.feed(buffer.first(n), host_->frame,
-                                       [this](std::span<const std::uint8_t> body) { return on_frame(body); });
+        FrameError err =
+            decoder_.feed(buffer.first(n), host_->frame,
+                          [this](std::span<const std::uint8_t> body) { return on_frame(body); });
         if (state_ == State::closed) return;
-        if (err == FrameError::bad_mark) return protocol_close(CloseReason::bad_mark, "wrong protocol mark");
+        if (err == FrameError::bad_mark)
+            return protocol_close(CloseReason::bad_mark, "wrong protocol mark");
         if (err == FrameError::too_large)
             return protocol_close(CloseReason::frame_too_large, "frame over the size limit");
         if (n < buffer.size()) break;
@@ -107,13 +111,22 @@ bool Conn::on_frame(std::span<const std::uint8_t> body) {
     }
     switch (m->kind) {
         case Kind::call_console:
-        case Kind::call_stream: on_call(*m); break;
+        case Kind::call_stream:
+            on_call(*m);
+            break;
         case Kind::direct_console:
-        case Kind::direct_stream: on_direct(*m); break;
+        case Kind::direct_stream:
+            on_direct(*m);
+            break;
         case Kind::reply:
-        case Kind::error: on_reply(*m); break;
-        case Kind::ping: send_message(Kind::pong, m->id, {}, {}); break;
-        case Kind::pong: break;
+        case Kind::error:
+            on_reply(*m);
+            break;
+        case Kind::ping:
+            send_message(Kind::pong, m->id, {}, {});
+            break;
+        case Kind::pong:
+            break;
         case Kind::goodbye: {
             auto coded = parse_coded(m->payload);
             auto reason = coded && coded->first < close_reason_count ? CloseReason(coded->first)
@@ -129,14 +142,16 @@ bool Conn::on_frame(std::span<const std::uint8_t> body) {
 
 void Conn::on_call(const MessageView& m) {
     const Commands::Entry* entry = host_->commands.find(m.name);
-    if (!entry) return send_coded(Kind::error, m.id, std::uint16_t(Errc::unknown_command),
-                                  "no command named '" + std::string(m.name) + "'");
+    if (!entry)
+        return send_coded(Kind::error, m.id, std::uint16_t(Errc::unknown_command),
+                          "no command named '" + std::string(m.name) + "'");
     if (entry->kind != m.kind)
         return send_coded(Kind::error, m.id, std::uint16_t(Errc::wrong_kind),
                           "'" + std::string(m.name) + "' is a " +
                               (is_stream(entry->kind) ? "stream" : "console") + " command");
     if (state_ != State::open)
-        return send_coded(Kind::error, m.id, std::uint16_t(Errc::shutting_down), "server is shutting down");
+        return send_coded(Kind::error, m.id, std::uint16_t(Errc::shutting_down),
+                          "server is shutting down");
     if (handlers_in_flight_ >= host_->limits.max_pending_calls)
         return send_coded(Kind::error, m.id, std::uint16_t(Errc::too_many_pending),
                           "too many calls in flight on this connection");
@@ -153,8 +168,10 @@ void Conn::on_call(const MessageView& m) {
             slot->complete(Errc::handler_error, describe_exception(std::current_exception()));
         }
     };
-    if (entry->options.on_worker) asio::post(host_->runtime.workers(), std::move(run));
-    else run();
+    if (entry->options.on_worker)
+        asio::post(host_->runtime.workers(), std::move(run));
+    else
+        run();
 }
 
 void Conn::on_direct(const MessageView& m) {
@@ -168,7 +185,8 @@ void Conn::on_direct(const MessageView& m) {
     entry->stats->calls.fetch_add(1, std::memory_order_relaxed);
     entry->stats->bytes_in.fetch_add(m.payload.size(), std::memory_order_relaxed);
     auto run = [entry, req = Request(Connection(shared_from_this()), entry->name),
-                payload = std::string(reinterpret_cast<const char*>(m.payload.data()), m.payload.size()),
+                payload =
+                    std::string(reinterpret_cast<const char*>(m.payload.data()), m.payload.size()),
                 host = host_]() mutable {
         auto started = Clock::now();
         try {
@@ -182,8 +200,10 @@ void Conn::on_direct(const MessageView& m) {
         entry->stats->handler_ns.record(
             std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
     };
-    if (entry->options.on_worker) asio::post(host_->runtime.workers(), std::move(run));
-    else run();
+    if (entry->options.on_worker)
+        asio::post(host_->runtime.workers(), std::move(run));
+    else
+        run();
 }
 
 void Conn::finish_call(std::uint64_t id, Errc code, const std::string& payload) {
@@ -191,13 +211,15 @@ void Conn::finish_call(std::uint64_t id, Errc code, const std::string& payload) 
     if (state_ == State::closed) return;
     if (code == Errc::ok) {
         if (header_size(id, {}) + payload.size() > host_->frame.max_body)
-            send_coded(Kind::error, id, std::uint16_t(Errc::limit_exceeded), "reply over the frame size limit");
+            send_coded(Kind::error, id, std::uint16_t(Errc::limit_exceeded),
+                       "reply over the frame size limit");
         else
             send_message(Kind::reply, id, {}, as_bytes(payload));
     } else {
         send_coded(Kind::error, id, std::uint16_t(code), payload);
     }
-    if (state_ == State::draining && handlers_in_flight_ == 0) close_gracefully(CloseReason::shutdown);
+    if (state_ == State::draining && handlers_in_flight_ == 0)
+        close_gracefully(CloseReason::shutdown);
 }
 
 // --- outgoing calls ---
@@ -209,7 +231,8 @@ void Conn::start_call(std::uint64_t id, Kind kind, std::string_view command, std
         loop_.post([done = std::move(done), e = Error{code, std::move(message)}] { done(e); });
     };
     if (state_ != State::open) return fail(Errc::disconnected, "connection is closed");
-    if (command.size() > max_command_name) return fail(Errc::invalid_argument, "command name over 255 bytes");
+    if (command.size() > max_command_name)
+        return fail(Errc::invalid_argument, "command name over 255 bytes");
     if (header_size(id, command) + payload.size() > host_->frame.max_body)
         return fail(Errc::limit_exceeded, "call over the frame size limit");
     if (calls_.size() >= host_->limits.max_pending_calls)
@@ -248,7 +271,8 @@ void Conn::expire_call(std::uint64_t id) {
 
 void Conn::on_reply(const MessageView& m) {
     if (m.kind == Kind::reply) {
-        return complete_call(m.id, std::string(reinterpret_cast<const char*>(m.payload.data()), m.payload.size()));
+        return complete_call(
+            m.id, std::string(reinterpret_cast<const char*>(m.payload.data()), m.payload.size()));
     }
     auto coded = parse_coded(m.payload);
     if (!coded) return protocol_close(CloseReason::malformed, "error reply without a code");
@@ -258,7 +282,8 @@ void Conn::on_reply(const MessageView& m) {
 
 Result<void> Conn::send_direct(Kind kind, std::string_view command, std::string_view payload) {
     if (state_ != State::open) return Error{Errc::disconnected, "connection is closed"};
-    if (command.size() > max_command_name) return Error{Errc::invalid_argument, "command name over 255 bytes"};
+    if (command.size() > max_command_name)
+        return Error{Errc::invalid_argument, "command name over 255 bytes"};
     if (header_size(0, command) + payload.size() > host_->frame.max_body)
         return Error{Errc::limit_exceeded, "message over the frame size limit"};
     send_message(kind, 0, command, as_bytes(payload));
@@ -277,7 +302,8 @@ void Conn::send_message(Kind kind, std::uint64_t id, std::string_view name,
     });
     host_->counters.frames_out.fetch_add(1, std::memory_order_relaxed);
     if (out_.size() - out_offset_ > host_->limits.max_send_queue_bytes) {
-        host_->log.warn("slow_consumer", "hawser: closing a slow consumer (send queue over its limit)");
+        host_->log.warn("slow_consumer",
+                        "hawser: closing a slow consumer (send queue over its limit)");
         return close(CloseReason::slow_consumer);
     }
     schedule_flush();
@@ -318,12 +344,13 @@ void Conn::flush() {
             asio::buffer(out_.data() + out_offset_, out_.size() - out_offset_), ec);
         if (ec == asio::error::would_block || ec == asio::error::try_again) {
             writing_ = true;
-            socket_.async_wait(asio::socket_base::wait_write, [self = shared_from_this()](std::error_code ec) {
-                self->writing_ = false;
-                if (self->state_ == State::closed) return;
-                if (ec) return self->close(CloseReason::io_error);
-                self->flush();
-            });
+            socket_.async_wait(asio::socket_base::wait_write,
+                               [self = shared_from_this()](std::error_code ec) {
+                                   self->writing_ = false;
+                                   if (self->state_ == State::closed) return;
+                                   if (ec) return self->close(CloseReason::io_error);
+                                   self->flush();
+                               });
             return;
         }
         if (ec) return close(CloseReason::io_error);
@@ -340,7 +367,8 @@ void Conn::flush() {
 void Conn::protocol_close(CloseReason reason, std::string_view detail) {
     std::string who = remote_.address().to_string() + ":" + std::to_string(remote_.port());
     host_->log.warn(to_string(reason), "hawser: closing connection from " + who + ": " +
-                                           std::string(to_string(reason)) + " (" + std::string(detail) + ")");
+                                           std::string(to_string(reason)) + " (" +
+                                           std::string(detail) + ")");
     // Tell the peer why, best effort, then close without waiting for it.
     send_coded(Kind::goodbye, 0, std::uint16_t(reason), detail);
     if (state_ == State::closed) return;
@@ -355,7 +383,8 @@ void Conn::close_gracefully(CloseReason reason) {
     if (state_ == State::closed) return;
     state_ = State::closing;
     reason_ = reason;
-    deadline_ = Clock::now() + std::min<std::chrono::milliseconds>(host_->timeouts.shutdown, std::chrono::seconds(5));
+    deadline_ = Clock::now() + std::min<std::chrono::milliseconds>(host_->timeouts.shutdown,
+                                                                   std::chrono::seconds(5));
     if (out_offset_ == out_.size() && !flush_posted_) close(reason);
 }
 
@@ -378,7 +407,8 @@ void Conn::close(CloseReason reason) {
     auto self = shared_from_this();  // the registry may hold the last reference
     loop_.detach(this);
     host_->remove(*this, reason);
-    if (is_abnormal(reason)) spdlog::debug("hawser: connection {} closed: {}", id_, to_string(reason));
+    if (is_abnormal(reason))
+        spdlog::debug("hawser: connection {} closed: {}", id_, to_string(reason));
     // Every pending call completes exactly once.
     auto calls = std::move(calls_);
     calls_.clear();
@@ -400,7 +430,8 @@ void Conn::close(CloseReason reason) {
 void Conn::on_sweep(Clock::time_point now) {
     if (state_ == State::closed) return;
     if ((state_ == State::closing) && now >= deadline_) return close(reason_);
-    if (state_ == State::draining && now >= deadline_) return close_gracefully(CloseReason::shutdown);
+    if (state_ == State::draining && now >= deadline_)
+        return close_gracefully(CloseReason::shutdown);
     auto quiet = now - last_recv_;
     const auto& t = host_->timeouts;
     if (t.idle.count() > 0 && quiet >= t.idle) {

@@ -28,7 +28,7 @@ namespace hawser::detail {
 using RawCallback = std::function<void(Result<std::string>)>;
 
 class Conn : public std::enable_shared_from_this<Conn> {
-public:
+  public:
     Conn(Loop& loop, std::shared_ptr<Host> host, asio::ip::tcp::socket socket);
     ~Conn();
 
@@ -42,7 +42,9 @@ public:
     void start();
 
     // Outgoing traffic. `id` comes from reserve_call_id() so callers on other threads know it.
-    std::uint64_t reserve_call_id() noexcept { return next_call_id_.fetch_add(1, std::memory_order_relaxed); }
+    std::uint64_t reserve_call_id() noexcept {
+        return next_call_id_.fetch_add(1, std::memory_order_relaxed);
+    }
     void start_call(std::uint64_t id, Kind kind, std::string_view command, std::string payload,
                     std::chrono::milliseconds timeout, RawCallback done);
     void cancel_call(std::uint64_t id);
@@ -65,7 +67,7 @@ public:
     std::any& app_context() noexcept { return app_context_; }
     std::any& service_context() noexcept { return service_context_; }
 
-private:
+  private:
     enum class State : std::uint8_t { open, draining, closing, closed };
     struct PendingCall {
         RawCallback done;
@@ -92,7 +94,8 @@ private:
     asio::ip::tcp::endpoint remote_;
     ConnectionId id_;
     FrameDecoder decoder_;
-    std::vector<std::uint8_t> out_;  // encoded frames not yet written; empty and unallocated when idle
+    std::vector<std::uint8_t>
+        out_;  // encoded frames not yet written; empty and unallocated when idle
     std::size_t out_offset_ = 0;
     std::unordered_map<std::uint64_t, PendingCall> calls_;
     std::atomic<std::uint64_t> next_call_id_{1};

@@ -11,7 +11,9 @@ using detail::Kind;
 
 namespace {
 
-Error gone() { return Error{Errc::disconnected, "connection is closed"}; }
+Error gone() {
+    return Error{Errc::disconnected, "connection is closed"};
+}
 
 // Runs an operation on the connection's loop, or fails the callback if the connection is gone.
 template <class Op>
@@ -24,7 +26,8 @@ void on_loop(const std::weak_ptr<Conn>& weak, Op&& op, const std::function<void(
 template <class T>
 Result<T> wait_for(const std::function<void(std::function<void(Result<T>)>)>& start) {
     if (Runtime::on_io_thread())
-        return Error{Errc::would_deadlock, "blocking call on an IO thread; use a callback or co_await"};
+        return Error{Errc::would_deadlock,
+                     "blocking call on an IO thread; use a callback or co_await"};
     auto promise = std::make_shared<std::promise<Result<T>>>();
     auto future = promise->get_future();
     start([promise](Result<T> r) { promise->set_value(std::move(r)); });
@@ -38,7 +41,8 @@ void CallHandle::cancel() const {
         conn->loop().dispatch([conn, id = id_] { conn->cancel_call(id); });
 }
 
-Connection::Connection(const std::shared_ptr<Conn>& conn) : conn_(conn), id_(conn ? conn->id() : 0) {}
+Connection::Connection(const std::shared_ptr<Conn>& conn)
+    : conn_(conn), id_(conn ? conn->id() : 0) {}
 
 bool Connection::connected() const {
     auto c = conn_.lock();
@@ -63,13 +67,14 @@ CallHandle Connection::call_console(std::string_view command, std::string argume
     auto id = conn->reserve_call_id();
     conn->loop().dispatch([conn, id, cmd = std::string(command), arg = std::move(argument),
                            done = std::move(done), options]() mutable {
-        conn->start_call(id, Kind::call_console, cmd, std::move(arg), options.timeout, std::move(done));
+        conn->start_call(id, Kind::call_console, cmd, std::move(arg), options.timeout,
+                         std::move(done));
     });
     return CallHandle(conn, id);
 }
 
-CallHandle Connection::call_stream(std::string_view command, DataFrame argument, StreamCallback done,
-                                   CallOptions options) const {
+CallHandle Connection::call_stream(std::string_view command, DataFrame argument,
+                                   StreamCallback done, CallOptions options) const {
     auto conn = conn_.lock();
     if (!conn) {
         done(gone());
@@ -81,21 +86,25 @@ CallHandle Connection::call_stream(std::string_view command, DataFrame argument,
         if (!r) return done(r.error());
         done(DataFrame::decode(*r, *limits));
     };
-    conn->loop().dispatch([conn, id, cmd = std::string(command), arg = std::move(argument).take_bytes(),
-                           raw = std::move(raw), options]() mutable {
-        conn->start_call(id, Kind::call_stream, cmd, std::move(arg), options.timeout, std::move(raw));
+    conn->loop().dispatch([conn, id, cmd = std::string(command),
+                           arg = std::move(argument).take_bytes(), raw = std::move(raw),
+                           options]() mutable {
+        conn->start_call(id, Kind::call_stream, cmd, std::move(arg), options.timeout,
+                         std::move(raw));
     });
     return CallHandle(conn, id);
 }
 
 Result<std::string> Connection::wait_console(std::string_view command, std::string argument,
                                              CallOptions options) const {
-    return wait_for<std::string>([&](auto done) { call_console(command, std::move(argument), std::move(done), options); });
+    return wait_for<std::string>(
+        [&](auto done) { call_console(command, std::move(argument), std::move(done), options); });
 }
 
 Result<DataFrame> Connection::wait_stream(std::string_view command, DataFrame argument,
                                           CallOptions options) const {
-    return wait_for<DataFrame>([&](auto done) { call_stream(command, std::move(argument), std::move(done), options); });
+    return wait_for<DataFrame>(
+        [&](auto done) { call_stream(command, std::move(argument), std::move(done), options); });
 }
 
 Result<void> Connection::send_console(std::string_view command, std::string argument) const {
@@ -111,7 +120,8 @@ Result<void> Connection::send_console(std::string_view command, std::string argu
 Result<void> Connection::send_stream(std::string_view command, const DataFrame& argument) const {
     auto conn = conn_.lock();
     if (!conn || !conn->is_open()) return gone();
-    if (conn->loop().in_loop()) return conn->send_direct(Kind::direct_stream, command, argument.bytes());
+    if (conn->loop().in_loop())
+        return conn->send_direct(Kind::direct_stream, command, argument.bytes());
     conn->loop().post([conn, cmd = std::string(command), arg = argument.bytes()] {
         (void)conn->send_direct(Kind::direct_stream, cmd, arg);
     });
@@ -119,7 +129,8 @@ Result<void> Connection::send_stream(std::string_view command, const DataFrame& 
 }
 
 void Connection::close() const {
-    on_loop(conn_, [](Conn& c) { c.close_gracefully(CloseReason::local_close); }, [](Error) {});
+    on_loop(
+        conn_, [](Conn& c) { c.close_gracefully(CloseReason::local_close); }, [](Error) {});
 }
 
 std::any& Connection::app_slot() const {

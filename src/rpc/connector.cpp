@@ -6,8 +6,9 @@ namespace hawser::detail {
 
 using asio::ip::tcp;
 
-Connector::Connector(Loop& loop, std::vector<std::string> endpoints, std::chrono::milliseconds stagger,
-                     std::chrono::milliseconds timeout, Done done)
+Connector::Connector(Loop& loop, std::vector<std::string> endpoints,
+                     std::chrono::milliseconds stagger, std::chrono::milliseconds timeout,
+                     Done done)
     : loop_(loop),
       endpoints_(std::move(endpoints)),
       stagger_(stagger),
@@ -33,29 +34,36 @@ void Connector::start() {
     deadline_timer_.expires_after(timeout_);
     deadline_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
         if (!ec)
-            self->finish(Error{Errc::timeout, "connect timed out" +
-                                                  (self->last_error_.empty() ? "" : " (" + self->last_error_ + ")")});
+            self->finish(
+                Error{Errc::timeout,
+                      "connect timed out" +
+                          (self->last_error_.empty() ? "" : " (" + self->last_error_ + ")")});
     });
     next_endpoint();
 }
 
-void Connector::cancel() { finish(Error{Errc::cancelled, "connect cancelled"}); }
+void Connector::cancel() {
+    finish(Error{Errc::cancelled, "connect cancelled"});
+}
 
 void Connector::next_endpoint() {
     if (finished_) return;
     if (endpoint_index_ >= endpoints_.size())
-        return finish(Error{Errc::not_connected, "no endpoint answered" +
-                                                     (last_error_.empty() ? "" : ": " + last_error_)});
+        return finish(
+            Error{Errc::not_connected,
+                  "no endpoint answered" + (last_error_.empty() ? "" : ": " + last_error_)});
     auto hp = parse_host_port(endpoints_[endpoint_index_++]);
     if (!hp) {
         last_error_ = hp.error().message;
         return next_endpoint();
     }
     resolver_.async_resolve(hp->host, hp->port,
-                            [self = shared_from_this(), name = hp->host](std::error_code ec, tcp::resolver::results_type results) {
+                            [self = shared_from_this(), name = hp->host](
+                                std::error_code ec, tcp::resolver::results_type results) {
                                 if (self->finished_) return;
                                 if (ec) {
-                                    self->last_error_ = "cannot resolve " + name + ": " + ec.message();
+                                    self->last_error_ =
+                                        "cannot resolve " + name + ": " + ec.message();
                                     return self->next_endpoint();
                                 }
                                 std::vector<tcp::endpoint> addrs;
@@ -75,9 +83,9 @@ void Connector::launch() {
     std::size_t index = attempts_.size();
     attempts_.push_back(std::make_unique<tcp::socket>(loop_.context()));
     ++in_flight_;
-    attempts_.back()->async_connect(addrs_[addr_index_++], [self = shared_from_this(), index](std::error_code ec) {
-        self->on_attempt(index, ec);
-    });
+    attempts_.back()->async_connect(
+        addrs_[addr_index_++],
+        [self = shared_from_this(), index](std::error_code ec) { self->on_attempt(index, ec); });
     if (addr_index_ < addrs_.size()) {
         stagger_timer_.expires_after(stagger_);
         stagger_timer_.async_wait([self = shared_from_this()](std::error_code ec) {

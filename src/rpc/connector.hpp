@@ -18,7 +18,7 @@
 namespace hawser::detail {
 
 class Connector : public std::enable_shared_from_this<Connector> {
-public:
+  public:
     using Done = std::function<void(Result<asio::ip::tcp::socket>)>;
 
     Connector(Loop& loop, std::vector<std::string> endpoints, std::chrono::milliseconds stagger,
@@ -27,9 +27,10 @@ public:
     void cancel();
 
     // Orders addresses for racing: alternate families, starting with the first one listed.
-    static std::vector<asio::ip::tcp::endpoint> interleave(std::vector<asio::ip::tcp::endpoint> addrs);
+    static std::vector<asio::ip::tcp::endpoint> interleave(
+        std::vector<asio::ip::tcp::endpoint> addrs);
 
-private:
+  private:
     void next_endpoint();
     void launch();
     void on_attempt(std::size_t index, std::error_code ec);

@@ -5,7 +5,8 @@
 
 namespace hawser::detail {
 
-Host::Host(RuntimeImpl& rt, const ProtocolMark& mark, const Limits& limits, const Timeouts& timeouts)
+Host::Host(RuntimeImpl& rt, const ProtocolMark& mark, const Limits& limits,
+           const Timeouts& timeouts)
     : runtime(rt),
       frame{mark, limits.max_frame_bytes},
       limits(limits),
@@ -83,7 +84,8 @@ Stats Host::stats() const {
     s.connections = count_.load();
     s.opened = counters.opened.load();
     s.refused = counters.refused.load();
-    for (std::size_t i = 0; i < close_reason_count; ++i) s.closed_by_reason[i] = counters.closed[i].load();
+    for (std::size_t i = 0; i < close_reason_count; ++i)
+        s.closed_by_reason[i] = counters.closed[i].load();
     s.frames_in = counters.frames_in.load();
     s.frames_out = counters.frames_out.load();
     s.bytes_in = counters.bytes_in.load();

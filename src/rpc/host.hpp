@@ -6,8 +6,8 @@
 #pragma once
 
 #include <array>
-#include <chrono>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -34,8 +34,9 @@ struct Counters {
 };
 
 class Host {
-public:
-    Host(RuntimeImpl& runtime, const ProtocolMark& mark, const Limits& limits, const Timeouts& timeouts);
+  public:
+    Host(RuntimeImpl& runtime, const ProtocolMark& mark, const Limits& limits,
+         const Timeouts& timeouts);
 
     RuntimeImpl& runtime;
     const FrameConfig frame;
@@ -63,7 +64,7 @@ public:
 
     Stats stats() const;
 
-private:
+  private:
     struct Shard {
         mutable std::mutex mu;
         std::unordered_map<ConnectionId, std::shared_ptr<Conn>> conns;

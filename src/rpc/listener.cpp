@@ -1,10 +1,10 @@
 #include "rpc/listener.hpp"
 
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <asio/ip/v6_only.hpp>
 #include <asio/socket_base.hpp>
 #include <future>
-#include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
 #include "rpc/conn.hpp"
 
@@ -24,8 +24,9 @@ Result<void> Listener::open(const asio::ip::tcp::endpoint& ep, bool reuse_port, 
     auto fail = [&](const char* what) {
         std::error_code ignored;
         acceptor_.close(ignored);
-        return Error{Errc::invalid_argument, std::string(what) + " " + ep.address().to_string() + ":" +
-                                                 std::to_string(ep.port()) + ": " + ec.message()};
+        return Error{Errc::invalid_argument, std::string(what) + " " + ep.address().to_string() +
+                                                 ":" + std::to_string(ep.port()) + ": " +
+                                                 ec.message()};
     };
     acceptor_.open(ep.protocol(), ec);
     if (ec) return fail("cannot open");
@@ -33,7 +34,8 @@ Result<void> Listener::open(const asio::ip::tcp::endpoint& ep, bool reuse_port, 
     if (reuse_port) acceptor_.set_option(reuse_port_option(true), ec);
     if (ec) return fail("cannot set SO_REUSEPORT on");
     // "::" accepts IPv4 too (dual stack); a specific v6 address stays v6-only.
-    if (ep.address().is_v6()) acceptor_.set_option(asio::ip::v6_only(!ep.address().is_unspecified()), ec);
+    if (ep.address().is_v6())
+        acceptor_.set_option(asio::ip::v6_only(!ep.address().is_unspecified()), ec);
     acceptor_.bind(ep, ec);
     if (ec) return fail("cannot bind");
     acceptor_.listen(backlog, ec);
@@ -62,7 +64,8 @@ void Listener::accept() {
         }
         if (self->max_connections_ && self->host_->count() >= self->max_connections_) {
             self->host_->counters.refused.fetch_add(1, std::memory_order_relaxed);
-            self->host_->log.warn("max_connections", "hawser: refusing a connection: max_connections reached");
+            self->host_->log.warn("max_connections",
+                                  "hawser: refusing a connection: max_connections reached");
             std::error_code ignored;
             socket.close(ignored);
         } else {

@@ -14,7 +14,7 @@
 namespace hawser::detail {
 
 class Listener : public std::enable_shared_from_this<Listener> {
-public:
+  public:
     Listener(Loop& loop, std::shared_ptr<Host> host, std::size_t max_connections);
 
     // Binds and listens (any thread, before start()).
@@ -24,7 +24,7 @@ public:
     // Stops accepting; returns once the listening socket is closed (call from a non-IO thread).
     void close();
 
-private:
+  private:
     void accept();
 
     Loop& loop_;

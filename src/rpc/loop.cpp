@@ -13,9 +13,13 @@ constexpr std::size_t read_buffer_bytes = 64 * 1024;
 
 Loop::Loop(std::uint8_t index) : index_(index), read_buffer_(read_buffer_bytes) {}
 
-Loop::~Loop() { stop(); }
+Loop::~Loop() {
+    stop();
+}
 
-Loop* Loop::current() noexcept { return t_current; }
+Loop* Loop::current() noexcept {
+    return t_current;
+}
 
 void Loop::start() {
     work_.emplace(ctx_.get_executor());
@@ -89,9 +93,11 @@ void Loop::arm_sweep() {
 
 RuntimeImpl::RuntimeImpl(RuntimeOptions options)
     : workers_(options.worker_threads ? options.worker_threads : 1) {
-    std::size_t n = options.io_threads ? options.io_threads : std::max(1u, std::thread::hardware_concurrency());
+    std::size_t n =
+        options.io_threads ? options.io_threads : std::max(1u, std::thread::hardware_concurrency());
     if (n > 255) n = 255;  // the low byte of a ConnectionId names the loop
-    for (std::size_t i = 0; i < n; ++i) loops_.push_back(std::make_unique<Loop>(static_cast<std::uint8_t>(i)));
+    for (std::size_t i = 0; i < n; ++i)
+        loops_.push_back(std::make_unique<Loop>(static_cast<std::uint8_t>(i)));
     for (auto& l : loops_) l->start();
 }
 

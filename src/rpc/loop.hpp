@@ -28,7 +28,7 @@ class Conn;
 using Clock = std::chrono::steady_clock;
 
 class Loop {
-public:
+  public:
     struct Deadline {
         Conn* conn;
         std::uint64_t call_id;
@@ -50,8 +50,10 @@ public:
     // Runs f now if called on this loop, else posts it.
     template <class F>
     void dispatch(F&& f) {
-        if (in_loop()) f();
-        else post(std::forward<F>(f));
+        if (in_loop())
+            f();
+        else
+            post(std::forward<F>(f));
     }
 
     // Shared by every connection of this loop: valid until the reading handler returns.
@@ -68,7 +70,7 @@ public:
     void start();
     void stop();
 
-private:
+  private:
     void arm_deadline_timer();
     void on_deadlines();
     void arm_sweep();
@@ -87,16 +89,18 @@ private:
 inline constexpr std::chrono::milliseconds sweep_period{250};
 
 class RuntimeImpl {
-public:
+  public:
     explicit RuntimeImpl(RuntimeOptions options);
     ~RuntimeImpl();
 
     std::size_t size() const noexcept { return loops_.size(); }
     Loop& loop(std::size_t i) noexcept { return *loops_[i]; }
-    Loop& next_loop() noexcept { return *loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]; }
+    Loop& next_loop() noexcept {
+        return *loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
+    }
     asio::thread_pool& workers() noexcept { return workers_; }
 
-private:
+  private:
     std::vector<std::unique_ptr<Loop>> loops_;
     std::atomic<std::size_t> next_{0};
     asio::thread_pool workers_;

@@ -17,8 +17,10 @@ bool ReplySlot::complete(Errc code, std::string payload) {
     if (done_.exchange(true, std::memory_order_acq_rel)) return false;
     stats_->handler_ns.record(
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started_).count());
-    if (code != Errc::ok) stats_->errors.fetch_add(1, std::memory_order_relaxed);
-    else stats_->bytes_out.fetch_add(payload.size(), std::memory_order_relaxed);
+    if (code != Errc::ok)
+        stats_->errors.fetch_add(1, std::memory_order_relaxed);
+    else
+        stats_->bytes_out.fetch_add(payload.size(), std::memory_order_relaxed);
     auto conn = conn_.lock();
     if (!conn) return true;  // the caller is gone; nobody to answer
     if (conn->loop().in_loop()) {

@@ -17,8 +17,9 @@ class Conn;
 struct CommandStatsCell;
 
 class ReplySlot {
-public:
-    ReplySlot(std::weak_ptr<Conn> conn, std::uint64_t call_id, std::shared_ptr<CommandStatsCell> stats);
+  public:
+    ReplySlot(std::weak_ptr<Conn> conn, std::uint64_t call_id,
+              std::shared_ptr<CommandStatsCell> stats);
     ~ReplySlot();
     ReplySlot(const ReplySlot&) = delete;
     ReplySlot& operator=(const ReplySlot&) = delete;
@@ -27,7 +28,7 @@ public:
     bool complete(Errc code, std::string payload_or_message);
     bool done() const noexcept { return done_.load(std::memory_order_acquire); }
 
-private:
+  private:
     std::weak_ptr<Conn> conn_;
     std::uint64_t call_id_;
     std::shared_ptr<CommandStatsCell> stats_;

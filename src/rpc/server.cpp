@@ -1,10 +1,10 @@
 #include "hawser/server.hpp"
 
+#include <spdlog/spdlog.h>
 #include <asio/ip/tcp.hpp>
 #include <condition_variable>
 #include <latch>
 #include <mutex>
-#include <spdlog/spdlog.h>
 
 #include "rpc/address.hpp"
 #include "rpc/broadcast.hpp"
@@ -27,7 +27,9 @@ struct Server::State {
 
 namespace {
 
-RuntimeOptions runtime_options(const ServerOptions& o) { return {o.io_threads, o.worker_threads}; }
+RuntimeOptions runtime_options(const ServerOptions& o) {
+    return {o.io_threads, o.worker_threads};
+}
 
 Result<std::vector<asio::ip::tcp::endpoint>> resolve(const std::string& address) {
     auto hp = detail::parse_host_port(address);
@@ -39,7 +41,8 @@ Result<std::vector<asio::ip::tcp::endpoint>> resolve(const std::string& address)
     asio::io_context ctx;
     asio::ip::tcp::resolver resolver(ctx);
     auto results = resolver.resolve(hp->host, hp->port, asio::ip::tcp::resolver::passive, ec);
-    if (ec) return Error{Errc::invalid_argument, "cannot resolve '" + hp->host + "': " + ec.message()};
+    if (ec)
+        return Error{Errc::invalid_argument, "cannot resolve '" + hp->host + "': " + ec.message()};
     std::vector<asio::ip::tcp::endpoint> out;
     for (const auto& r : results) out.push_back(r.endpoint());
     return out;
@@ -50,12 +53,14 @@ Result<std::vector<asio::ip::tcp::endpoint>> resolve(const std::string& address)
 Server::Server(ServerOptions options)
     : owned_runtime_(std::make_unique<Runtime>(runtime_options(options))),
       runtime_(owned_runtime_.get()),
-      host_(std::make_shared<detail::Host>(runtime_->impl(), options.mark, options.limits, options.timeouts)),
+      host_(std::make_shared<detail::Host>(runtime_->impl(), options.mark, options.limits,
+                                           options.timeouts)),
       state_(std::make_unique<State>(std::move(options))) {}
 
 Server::Server(Runtime& runtime, ServerOptions options)
     : runtime_(&runtime),
-      host_(std::make_shared<detail::Host>(runtime_->impl(), options.mark, options.limits, options.timeouts)),
+      host_(std::make_shared<detail::Host>(runtime_->impl(), options.mark, options.limits,
+                                           options.timeouts)),
       state_(std::make_unique<State>(std::move(options))) {}
 
 Server::~Server() {
@@ -65,12 +70,18 @@ Server::~Server() {
     host_->on_disconnect = nullptr;
 }
 
-Commands& Server::commands() { return host_->commands; }
-void Server::on_connect(std::function<void(const Connection&)> hook) { host_->on_connect = std::move(hook); }
+Commands& Server::commands() {
+    return host_->commands;
+}
+void Server::on_connect(std::function<void(const Connection&)> hook) {
+    host_->on_connect = std::move(hook);
+}
 void Server::on_disconnect(std::function<void(const Connection&, CloseReason)> hook) {
     host_->on_disconnect = std::move(hook);
 }
-const ServerOptions& Server::options() const { return state_->options; }
+const ServerOptions& Server::options() const {
+    return state_->options;
+}
 
 Result<void> Server::start() {
     std::lock_guard lock(state_->mu);
@@ -85,7 +96,8 @@ Result<void> Server::start() {
         if (!endpoints) return endpoints.error();
         for (const auto& ep : *endpoints) {
             auto& loop = runtime_->impl().loop(next_loop++ % runtime_->io_threads());
-            auto l = std::make_shared<detail::Listener>(loop, host_, state_->options.max_connections);
+            auto l =
+                std::make_shared<detail::Listener>(loop, host_, state_->options.max_connections);
             if (auto r = l->open(ep, state_->options.reuse_port, state_->options.backlog); !r) {
                 for (auto& opened : listeners) opened->close();
                 return r.error();
@@ -96,9 +108,10 @@ Result<void> Server::start() {
     listeners_ = std::move(listeners);
     for (auto& l : listeners_) l->start();
     state_->started = true;
-    spdlog::info("hawser: listening on {} (ports {}), {} IO threads, file limit {} (~{} connections)",
-                 fmt::join(state_->options.listen, ", "), fmt::join(ports(), ","), runtime_->io_threads(),
-                 capacity, capacity > 64 ? capacity - 64 : 0);
+    spdlog::info(
+        "hawser: listening on {} (ports {}), {} IO threads, file limit {} (~{} connections)",
+        fmt::join(state_->options.listen, ", "), fmt::join(ports(), ","), runtime_->io_threads(),
+        capacity, capacity > 64 ? capacity - 64 : 0);
     return {};
 }
 
@@ -110,7 +123,8 @@ std::vector<std::uint16_t> Server::ports() const {
 
 void Server::shutdown(std::optional<Milliseconds> grace) {
     if (Runtime::on_io_thread())
-        throw Exception({Errc::would_deadlock, "Server::shutdown waits for IO threads; call it from another thread"});
+        throw Exception({Errc::would_deadlock,
+                         "Server::shutdown waits for IO threads; call it from another thread"});
     {
         std::lock_guard lock(state_->mu);
         if (state_->stopping) return;
@@ -152,12 +166,17 @@ std::optional<Connection> Server::find(ConnectionId id) const {
     return Connection(c);
 }
 
-std::vector<ConnectionId> Server::connection_ids() const { return host_->ids(); }
-std::size_t Server::connection_count() const { return host_->count(); }
+std::vector<ConnectionId> Server::connection_ids() const {
+    return host_->ids();
+}
+std::size_t Server::connection_count() const {
+    return host_->count();
+}
 
 void Server::for_each(const std::function<void(const Connection&)>& visit) const {
     if (Runtime::on_io_thread())
-        throw Exception({Errc::would_deadlock, "Server::for_each waits for IO threads; call it from another thread"});
+        throw Exception({Errc::would_deadlock,
+                         "Server::for_each waits for IO threads; call it from another thread"});
     std::latch done(static_cast<std::ptrdiff_t>(runtime_->io_threads()));
     for (std::size_t i = 0; i < runtime_->io_threads(); ++i) {
         runtime_->impl().loop(i).post([this, i, &visit, &done] {
@@ -170,8 +189,8 @@ void Server::for_each(const std::function<void(const Connection&)>& visit) const
 }
 
 namespace {
-Result<void> broadcast(Runtime& runtime, const std::shared_ptr<detail::Host>& host, detail::Kind kind,
-                       std::string_view command, std::string_view payload) {
+Result<void> broadcast(Runtime& runtime, const std::shared_ptr<detail::Host>& host,
+                       detail::Kind kind, std::string_view command, std::string_view payload) {
     if (command.empty() || command.size() > detail::max_command_name)
         return Error{Errc::invalid_argument, "command names are 1 to 255 bytes"};
     if (detail::header_size(0, command) + payload.size() > host->frame.max_body)
@@ -193,6 +212,8 @@ Result<void> Server::broadcast_stream(std::string_view command, const DataFrame&
     return broadcast(*runtime_, host_, detail::Kind::direct_stream, command, argument.bytes());
 }
 
-Stats Server::stats() const { return host_->stats(); }
+Stats Server::stats() const {
+    return host_->stats();
+}
 
 }  // namespace hawser

@@ -34,7 +34,7 @@ inline std::uint32_t get_u32(const std::uint8_t* p) {
 // Reassembles frames from arbitrary read boundaries. Holds only the bytes of an unfinished frame,
 // and nothing at all between frames, so an idle connection costs no buffer.
 class FrameDecoder {
-public:
+  public:
     // Calls on_frame(std::span<const uint8_t> body) for each complete frame, in order; on_frame
     // returns false to stop (the connection closed). Returns the first framing error, if any;
     // after an error the decoder must not be fed again.
@@ -43,7 +43,7 @@ public:
 
     std::size_t buffered() const noexcept { return partial_.size(); }
 
-private:
+  private:
     // Checks what is known of a frame's head; `n` bytes of it are available.
     static FrameError check_head(const std::uint8_t* p, std::size_t n, const FrameConfig& cfg);
     static bool tail_ok(const std::uint8_t* frame, std::uint32_t body, const FrameConfig& cfg) {
@@ -97,8 +97,10 @@ FrameError FrameDecoder::feed(std::span<const std::uint8_t> in, const FrameConfi
         if (!on_frame(in.subspan(frame_head_bytes, body))) return FrameError::none;
         in = in.subspan(need);
     }
-    if (!in.empty()) partial_.assign(in.begin(), in.end());
-    else if (partial_.capacity() != 0) std::vector<std::uint8_t>().swap(partial_);
+    if (!in.empty())
+        partial_.assign(in.begin(), in.end());
+    else if (partial_.capacity() != 0)
+        std::vector<std::uint8_t>().swap(partial_);
     return FrameError::none;
 }
 

@@ -40,9 +40,15 @@ struct MessageView {
     std::span<const std::uint8_t> payload;
 };
 
-inline bool is_call(Kind k) { return k == Kind::call_console || k == Kind::call_stream; }
-inline bool is_direct(Kind k) { return k == Kind::direct_console || k == Kind::direct_stream; }
-inline bool is_stream(Kind k) { return k == Kind::call_stream || k == Kind::direct_stream; }
+inline bool is_call(Kind k) {
+    return k == Kind::call_console || k == Kind::call_stream;
+}
+inline bool is_direct(Kind k) {
+    return k == Kind::direct_console || k == Kind::direct_stream;
+}
+inline bool is_stream(Kind k) {
+    return k == Kind::call_stream || k == Kind::direct_stream;
+}
 
 inline std::size_t header_size(std::uint64_t id, std::string_view name) {
     std::size_t varint = 1;
@@ -95,9 +101,9 @@ inline std::optional<MessageView> parse_message(std::span<const std::uint8_t> bo
 inline std::optional<std::pair<std::uint16_t, std::string_view>> parse_coded(
     std::span<const std::uint8_t> payload) {
     if (payload.size() < 2) return std::nullopt;
-    return std::pair{static_cast<std::uint16_t>(payload[0] << 8 | payload[1]),
-                     std::string_view(reinterpret_cast<const char*>(payload.data() + 2),
-                                      payload.size() - 2)};
+    return std::pair{
+        static_cast<std::uint16_t>(payload[0] << 8 | payload[1]),
+        std::string_view(reinterpret_cast<const char*>(payload.data() + 2), payload.size() - 2)};
 }
 
 }  // namespace hawser::detail

@@ -5,7 +5,8 @@ int main() {
     hawser::ServerOptions so;
     so.listen = {"127.0.0.1:0"};
     hawser::Server server(so);
-    server.commands().console("ping", [](const hawser::Request&, std::string_view) { return std::string("pong"); });
+    server.commands().console(
+        "ping", [](const hawser::Request&, std::string_view) { return std::string("pong"); });
     if (!server.start()) return 1;
     hawser::ClientOptions co;
     co.endpoints = {"127.0.0.1:" + std::to_string(server.ports()[0])};

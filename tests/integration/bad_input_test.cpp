@@ -52,7 +52,8 @@ TEST(BadInput, FrameOverTheLimit) {
 TEST(BadInput, MalformedMessageHeader) {
     Target t;
     std::vector<std::uint8_t> frame;
-    detail::append_frame(frame, ProtocolMark{}, 3, [](std::uint8_t* p) { p[0] = 99, p[1] = 0, p[2] = 0; });
+    detail::append_frame(frame, ProtocolMark{}, 3,
+                         [](std::uint8_t* p) { p[0] = 99, p[1] = 0, p[2] = 0; });
     EXPECT_EQ(t.send_and_read_reason(frame), int(CloseReason::malformed));
     auto flagged = encode_message(Kind::call_console, 1, "echo", "x");
     flagged[9] = 0x01;  // compression flag: not supported on a plaintext link yet
@@ -73,8 +74,8 @@ TEST(BadInput, UndecodableDataFrameFailsTheCallNotTheConnection) {
     // Both replies came back: an error for 7, the echo for 8.
     detail::FrameDecoder d;
     std::vector<std::pair<Kind, std::uint64_t>> got;
-    d.feed(std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()), detail::FrameConfig{},
-           [&](std::span<const std::uint8_t> body) {
+    d.feed(std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()),
+           detail::FrameConfig{}, [&](std::span<const std::uint8_t> body) {
                auto m = detail::parse_message(body);
                if (m) got.emplace_back(m->kind, m->id);
                return true;

@@ -94,7 +94,9 @@ TEST(Calls, ManyInFlightRepliesMatchedInAnyOrder) {
 TEST(Calls, UnknownCommandWrongKindAndThrowingHandlerAreTypedErrors) {
     Fixture f([](Commands& c) {
         echo_commands(c);
-        c.console("throws", [](const Request&, std::string_view) -> std::string { throw std::runtime_error("kaput"); });
+        c.console("throws", [](const Request&, std::string_view) -> std::string {
+            throw std::runtime_error("kaput");
+        });
         c.stream("bad.read", [](const Request&, DataFrame& in) {
             in.get<std::string>();  // the caller sends a number
             return DataFrame{};
@@ -113,7 +115,8 @@ TEST(Calls, UnknownCommandWrongKindAndThrowingHandlerAreTypedErrors) {
     // The connection survives all of it.
     EXPECT_EQ(f.to_server.wait_console("echo", "still here").value(), "still here");
     auto stats = f.server->stats();
-    auto it = std::find_if(stats.commands.begin(), stats.commands.end(), [](auto& c) { return c.name == "throws"; });
+    auto it = std::find_if(stats.commands.begin(), stats.commands.end(),
+                           [](auto& c) { return c.name == "throws"; });
     ASSERT_NE(it, stats.commands.end());
     EXPECT_EQ(it->calls, 1u);
     EXPECT_EQ(it->errors, 1u);
@@ -122,7 +125,8 @@ TEST(Calls, UnknownCommandWrongKindAndThrowingHandlerAreTypedErrors) {
 TEST(Calls, DeadlineExpiresAndTheLateReplyIsCounted) {
     Slot<Responder<std::string>> held;
     Fixture f([&](Commands& c) {
-        c.console("stall", [&](const Request&, std::string, Responder<std::string> r) { held.set(r); });
+        c.console("stall",
+                  [&](const Request&, std::string, Responder<std::string> r) { held.set(r); });
     });
     auto r = f.to_server.wait_console("stall", "", CallOptions{200ms});
     EXPECT_EQ(r.error().code, Errc::timeout);
@@ -132,14 +136,21 @@ TEST(Calls, DeadlineExpiresAndTheLateReplyIsCounted) {
 
 TEST(Calls, DefaultDeadlineComesFromOptions) {
     Slot<Responder<std::string>> held;
-    Fixture f([&](Commands& c) { c.console("stall", [&](const Request&, std::string, Responder<std::string> r) { held.set(r); }); },
-              {}, loopback_server(), [](ClientOptions& o) { o.timeouts.call = 150ms; });
+    Fixture f(
+        [&](Commands& c) {
+            c.console("stall",
+                      [&](const Request&, std::string, Responder<std::string> r) { held.set(r); });
+        },
+        {}, loopback_server(), [](ClientOptions& o) { o.timeouts.call = 150ms; });
     EXPECT_EQ(f.to_server.wait_console("stall", "").error().code, Errc::timeout);
 }
 
 TEST(Calls, CancelCompletesOnceWithCancelled) {
     Slot<Responder<std::string>> held;
-    Fixture f([&](Commands& c) { c.console("stall", [&](const Request&, std::string, Responder<std::string> r) { held.set(r); }); });
+    Fixture f([&](Commands& c) {
+        c.console("stall",
+                  [&](const Request&, std::string, Responder<std::string> r) { held.set(r); });
+    });
     std::atomic<int> completions{0};
     Slot<Errc> code;
     auto handle = f.to_server.call_console("stall", "", [&](Result<std::string> r) {
@@ -156,16 +167,8 @@ TEST(Calls, CancelCompletesOnceWithCancelled) {
 }
 
 TEST(Calls, DisconnectMidCallCompletesEveryPendingCallOnce) {
-    std::atomic<int> arrived{0};
-    std::vector<Responder<std::string>> held;
-    std::mutex mu;
-    Fixture f([&](Commands& c) {
-        c.console("stall", [&](const Request&, std::string, Responder<std::string> r) {
-            std::lock_guard l(mu);
-            held.push_back(r);
-            ++arrived;
-        });
-    });
+    HeldReplies held;
+    Fixture f([&](Commands& c) { c.console("stall", held.handler()); });
     constexpr int n = 50;
     std::atomic<int> disconnected{0}, other{0};
     std::latch done(n);
@@ -174,14 +177,12 @@ TEST(Calls, DisconnectMidCallCompletesEveryPendingCallOnce) {
             (r.ok() ? other : (r.error().code == Errc::disconnected ? disconnected : other))++;
             done.count_down();
         });
-    ASSERT_TRUE(eventually([&] { return arrived == n; }));
+    ASSERT_TRUE(eventually([&] { return held.size() == n; }));
     f.to_client.close();  // the server hangs up
     done.wait();
     EXPECT_EQ(disconnected.load(), n);
     EXPECT_EQ(other.load(), 0);
-    // Replies to a closed connection go nowhere, harmlessly.
-    std::lock_guard l(mu);
-    for (auto& r : held) r.reply("x");
+    held.reply_all("x");  // replies to a closed connection go nowhere, harmlessly
 }
 
 TEST(Calls, CoroutineHandlerCallsBackIntoTheClient) {
@@ -193,7 +194,9 @@ TEST(Calls, CoroutineHandlerCallsBackIntoTheClient) {
                 co_return "hello, " + name.value();
             });
         },
-        [](Commands& c) { c.console("name", [](const Request&, std::string_view) { return std::string("ada"); }); });
+        [](Commands& c) {
+            c.console("name", [](const Request&, std::string_view) { return std::string("ada"); });
+        });
     EXPECT_EQ(f.to_server.wait_console("greet", "").value(), "hello, ada");
 }
 
@@ -212,9 +215,15 @@ TEST(Calls, CoroutineClientStyle) {
 
 TEST(Calls, WorkerHandlersRunOffTheIOThreads) {
     Fixture f([](Commands& c) {
-        c.console("where", [](const Request&, std::string_view) { return std::string(Runtime::on_io_thread() ? "io" : "worker"); },
-                  CommandOptions{.on_worker = true});
-        c.console("where.io", [](const Request&, std::string_view) { return std::string(Runtime::on_io_thread() ? "io" : "worker"); });
+        c.console(
+            "where",
+            [](const Request&, std::string_view) {
+                return std::string(Runtime::on_io_thread() ? "io" : "worker");
+            },
+            CommandOptions{.on_worker = true});
+        c.console("where.io", [](const Request&, std::string_view) {
+            return std::string(Runtime::on_io_thread() ? "io" : "worker");
+        });
     });
     EXPECT_EQ(f.to_server.wait_console("where", "").value(), "worker");
     EXPECT_EQ(f.to_server.wait_console("where.io", "").value(), "io");
@@ -232,7 +241,9 @@ TEST(Calls, BlockingCallOnAnIOThreadFailsInsteadOfDeadlocking) {
 }
 
 TEST(Calls, DroppedResponderRepliesHandlerError) {
-    Fixture f([](Commands& c) { c.console("drop", [](const Request&, std::string, Responder<std::string>) {}); });
+    Fixture f([](Commands& c) {
+        c.console("drop", [](const Request&, std::string, Responder<std::string>) {});
+    });
     auto r = f.to_server.wait_console("drop", "");
     EXPECT_EQ(r.error().code, Errc::handler_error);
 }
@@ -240,7 +251,8 @@ TEST(Calls, DroppedResponderRepliesHandlerError) {
 TEST(Calls, BigPayloadsAndTheFrameLimit) {
     auto so = loopback_server();
     so.limits.max_frame_bytes = 8u << 20;
-    Fixture f([](Commands& c) { echo_commands(c); }, {}, so, [](ClientOptions& o) { o.limits.max_frame_bytes = 8u << 20; });
+    Fixture f([](Commands& c) { echo_commands(c); }, {}, so,
+              [](ClientOptions& o) { o.limits.max_frame_bytes = 8u << 20; });
     std::string big(6u << 20, 'z');
     big[12345] = 'a';
     EXPECT_EQ(f.to_server.wait_console("echo", big).value(), big);
@@ -268,7 +280,8 @@ TEST(Calls, StatisticsCountCallsBytesAndTimes) {
     Fixture f([](Commands& c) { echo_commands(c); });
     for (int i = 0; i < 20; ++i) f.to_server.wait_console("echo", "12345").value();
     auto s = f.server->stats();
-    auto it = std::find_if(s.commands.begin(), s.commands.end(), [](auto& c) { return c.name == "echo"; });
+    auto it = std::find_if(s.commands.begin(), s.commands.end(),
+                           [](auto& c) { return c.name == "echo"; });
     ASSERT_NE(it, s.commands.end());
     EXPECT_EQ(it->calls, 20u);
     EXPECT_EQ(it->bytes_in, 100u);

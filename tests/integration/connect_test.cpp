@@ -30,8 +30,11 @@ std::uint16_t unused_port() {
 TEST(Connect, InterleavesAddressFamilies) {
     using asio::ip::make_address;
     using asio::ip::tcp;
-    std::vector<tcp::endpoint> in{{make_address("::1"), 1}, {make_address("::2"), 1}, {make_address("::3"), 1},
-                                  {make_address("127.0.0.1"), 1}, {make_address("127.0.0.2"), 1}};
+    std::vector<tcp::endpoint> in{{make_address("::1"), 1},
+                                  {make_address("::2"), 1},
+                                  {make_address("::3"), 1},
+                                  {make_address("127.0.0.1"), 1},
+                                  {make_address("127.0.0.2"), 1}};
     auto out = detail::Connector::interleave(in);
     ASSERT_EQ(out.size(), 5u);
     EXPECT_EQ(out[0].address().to_string(), "::1");

@@ -43,7 +43,8 @@ TEST(Lifecycle, RegistryFindsVisitsAndBroadcasts) {
     EXPECT_EQ(visited.load(), 5);
     server.broadcast_console("news", "extra").value();
     ASSERT_TRUE(eventually([&] { return heard == 5; }));
-    EXPECT_EQ(server.broadcast_console(std::string(300, 'n'), "x").error().code, Errc::invalid_argument);
+    EXPECT_EQ(server.broadcast_console(std::string(300, 'n'), "x").error().code,
+              Errc::invalid_argument);
 }
 
 TEST(Lifecycle, ClosedConnectionsLeaveTheRegistryAndIdsAreNotReused) {
@@ -64,7 +65,8 @@ TEST(Lifecycle, ClosedConnectionsLeaveTheRegistryAndIdsAreNotReused) {
     again.connect().value();
     ASSERT_TRUE(eventually([&] { return server.connection_count() == 1; }));
     EXPECT_NE(server.connection_ids().at(0), first.get());
-    EXPECT_EQ(server.stats().closed(CloseReason::local_close), 1u);  // the client's goodbye says why
+    EXPECT_EQ(server.stats().closed(CloseReason::local_close),
+              1u);  // the client's goodbye says why
 }
 
 TEST(Lifecycle, AThousandConcurrentClients) {
@@ -90,10 +92,11 @@ TEST(Lifecycle, AThousandConcurrentClients) {
     std::latch answered(n);
     std::atomic<int> right{0};
     for (int i = 0; i < n; ++i)
-        clients[i]->connection().call_console("echo", std::to_string(i), [&, i](Result<std::string> r) {
-            if (r && *r == std::to_string(i)) ++right;
-            answered.count_down();
-        });
+        clients[i]->connection().call_console("echo", std::to_string(i),
+                                              [&, i](Result<std::string> r) {
+                                                  if (r && *r == std::to_string(i)) ++right;
+                                                  answered.count_down();
+                                              });
     answered.wait();
     EXPECT_EQ(right.load(), n);
     clients.clear();
@@ -132,7 +135,8 @@ TEST(Lifecycle, GracefulShutdownLetsCallsInFlightFinish) {
     Slot<Responder<std::string>> held;
     Fixture f([&](Commands& c) {
         echo_commands(c);
-        c.console("slow", [&](const Request&, std::string, Responder<std::string> r) { held.set(r); });
+        c.console("slow",
+                  [&](const Request&, std::string, Responder<std::string> r) { held.set(r); });
     });
     Slot<Result<std::string>> slow_result;
     f.to_server.call_console("slow", "", [&](Result<std::string> r) { slow_result.set(r); });
@@ -157,9 +161,13 @@ TEST(Lifecycle, GracefulShutdownLetsCallsInFlightFinish) {
 
 TEST(Lifecycle, ShutdownGraceIsBounded) {
     Slot<Responder<std::string>> held;
-    Fixture f([&](Commands& c) { c.console("forever", [&](const Request&, std::string, Responder<std::string> r) { held.set(r); }); });
+    Fixture f([&](Commands& c) {
+        c.console("forever",
+                  [&](const Request&, std::string, Responder<std::string> r) { held.set(r); });
+    });
     Slot<Errc> code;
-    f.to_server.call_console("forever", "", [&](Result<std::string> r) { code.set(r ? Errc::ok : r.error().code); });
+    f.to_server.call_console(
+        "forever", "", [&](Result<std::string> r) { code.set(r ? Errc::ok : r.error().code); });
     held.get();
     f.server->shutdown(200ms);
     EXPECT_EQ(code.get(), Errc::disconnected);

@@ -8,14 +8,9 @@ using namespace hawser;
 using namespace hawser::test;
 
 TEST(Limits, PendingCallsPerConnectionAreBounded) {
-    std::vector<Responder<std::string>> held;
-    std::mutex mu;
-    Fixture f([&](Commands& c) {
-        c.console("stall", [&](const Request&, std::string, Responder<std::string> r) {
-            std::lock_guard l(mu);
-            held.push_back(r);
-        });
-    }, {}, loopback_server(), [](ClientOptions& o) { o.limits.max_pending_calls = 8; });
+    HeldReplies held;
+    Fixture f([&](Commands& c) { c.console("stall", held.handler()); }, {}, loopback_server(),
+              [](ClientOptions& o) { o.limits.max_pending_calls = 8; });
     std::latch done(9);
     std::atomic<int> too_many{0};
     for (int i = 0; i < 9; ++i)
@@ -23,29 +18,17 @@ TEST(Limits, PendingCallsPerConnectionAreBounded) {
             if (!r && r.error().code == Errc::too_many_pending) ++too_many;
             done.count_down();
         });
-    ASSERT_TRUE(eventually([&] {
-        std::lock_guard l(mu);
-        return held.size() == 8;
-    }));
+    ASSERT_TRUE(eventually([&] { return held.size() == 8; }));
     EXPECT_EQ(too_many.load(), 1);
-    {
-        std::lock_guard l(mu);
-        for (auto& r : held) r.reply("ok");
-    }
+    held.reply_all("ok");
     done.wait();
 }
 
 TEST(Limits, ServerBoundsHandlersInFlightPerConnection) {
     auto so = loopback_server();
     so.limits.max_pending_calls = 4;
-    std::vector<Responder<std::string>> held;
-    std::mutex mu;
-    Fixture f([&](Commands& c) {
-        c.console("stall", [&](const Request&, std::string, Responder<std::string> r) {
-            std::lock_guard l(mu);
-            held.push_back(r);
-        });
-    }, {}, so);
+    HeldReplies held;
+    Fixture f([&](Commands& c) { c.console("stall", held.handler()); }, {}, so);
     std::latch done(5);
     std::atomic<int> refused{0};
     for (int i = 0; i < 5; ++i)
@@ -54,8 +37,7 @@ TEST(Limits, ServerBoundsHandlersInFlightPerConnection) {
             done.count_down();
         });
     ASSERT_TRUE(eventually([&] { return refused == 1; }));
-    std::lock_guard l(mu);
-    for (auto& r : held) r.reply("ok");
+    held.reply_all("ok");
     done.wait();
 }
 

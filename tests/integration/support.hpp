@@ -52,7 +52,7 @@ inline bool eventually(const std::function<bool()>& cond, std::chrono::milliseco
 // A value set once by another thread.
 template <class T>
 class Slot {
-public:
+  public:
     void set(T v) {
         {
             std::lock_guard l(mu_);
@@ -62,7 +62,8 @@ public:
     }
     T get(std::chrono::milliseconds limit = 10s) {
         std::unique_lock l(mu_);
-        if (!cv_.wait_for(l, limit, [&] { return value_.has_value(); })) throw std::runtime_error("Slot: timed out");
+        if (!cv_.wait_for(l, limit, [&] { return value_.has_value(); }))
+            throw std::runtime_error("Slot: timed out");
         return *value_;
     }
     bool has() {
@@ -70,7 +71,7 @@ public:
         return value_.has_value();
     }
 
-private:
+  private:
     std::mutex mu_;
     std::condition_variable cv_;
     std::optional<T> value_;
@@ -78,7 +79,7 @@ private:
 
 // A plain blocking TCP socket to the server.
 class RawSocket {
-public:
+  public:
     explicit RawSocket(std::uint16_t port, int rcvbuf = 0) {
         fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
         if (rcvbuf) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
@@ -86,7 +87,8 @@ public:
         a.sin_family = AF_INET;
         a.sin_port = htons(port);
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("connect");
+        if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+            throw std::runtime_error("connect");
     }
     ~RawSocket() { ::close(fd_); }
     void send(const void* data, std::size_t n) {
@@ -104,7 +106,8 @@ public:
         std::string out;
         auto deadline = std::chrono::steady_clock::now() + limit;
         for (;;) {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0) throw std::runtime_error("peer did not close");
             pollfd p{fd_, POLLIN, 0};
             if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -116,18 +119,20 @@ public:
     }
     int fd() const { return fd_; }
 
-private:
+  private:
     int fd_;
 };
 
 // Encodes a message as the wire carries it.
-inline std::vector<std::uint8_t> encode_message(detail::Kind kind, std::uint64_t id, std::string_view name,
-                                                std::string_view payload, const ProtocolMark& mark = {}) {
+inline std::vector<std::uint8_t> encode_message(detail::Kind kind, std::uint64_t id,
+                                                std::string_view name, std::string_view payload,
+                                                const ProtocolMark& mark = {}) {
     std::vector<std::uint8_t> out;
-    detail::append_frame(out, mark, detail::header_size(id, name) + payload.size(), [&](std::uint8_t* p) {
-        p = detail::write_header(p, kind, 0, id, name);
-        std::copy(payload.begin(), payload.end(), p);
-    });
+    detail::append_frame(out, mark, detail::header_size(id, name) + payload.size(),
+                         [&](std::uint8_t* p) {
+                             p = detail::write_header(p, kind, 0, id, name);
+                             std::copy(payload.begin(), payload.end(), p);
+                         });
     return out;
 }
 
@@ -135,8 +140,8 @@ inline std::vector<std::uint8_t> encode_message(detail::Kind kind, std::uint64_t
 inline int goodbye_reason(const std::string& bytes) {
     detail::FrameDecoder d;
     int reason = -1;
-    d.feed(std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()), detail::FrameConfig{},
-           [&](std::span<const std::uint8_t> body) {
+    d.feed(std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()),
+           detail::FrameConfig{}, [&](std::span<const std::uint8_t> body) {
                auto m = detail::parse_message(body);
                if (m && m->kind == detail::Kind::goodbye) {
                    if (auto c = detail::parse_coded(m->payload)) reason = c->first;
@@ -146,6 +151,29 @@ inline int goodbye_reason(const std::string& bytes) {
     return reason;
 }
 
+// Holds the Responders of calls that a test answers later, all at once.
+class HeldReplies {
+  public:
+    auto handler() {
+        return [this](const Request&, std::string, Responder<std::string> r) {
+            std::lock_guard l(mu_);
+            held_.push_back(std::move(r));
+        };
+    }
+    std::size_t size() {
+        std::lock_guard l(mu_);
+        return held_.size();
+    }
+    void reply_all(const std::string& text) {
+        std::lock_guard l(mu_);
+        for (auto& r : held_) r.reply(text);
+    }
+
+  private:
+    std::mutex mu_;
+    std::vector<Responder<std::string>> held_;
+};
+
 // Builds a connected server/client pair; handlers are registered before start.
 struct Fixture {
     std::unique_ptr<Server> server;
@@ -153,7 +181,8 @@ struct Fixture {
     Connection to_server, to_client;
 
     Fixture(const std::function<void(Commands&)>& server_commands,
-            const std::function<void(Commands&)>& client_commands = {}, ServerOptions so = loopback_server(),
+            const std::function<void(Commands&)>& client_commands = {},
+            ServerOptions so = loopback_server(),
             const std::function<void(ClientOptions&)>& tweak_client = {}) {
         server = std::make_unique<Server>(so);
         if (server_commands) server_commands(server->commands());

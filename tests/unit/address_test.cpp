@@ -16,7 +16,8 @@ TEST(Address, ParsesHostsAndPorts) {
 }
 
 TEST(Address, RejectsBadAddressesWithAReason) {
-    for (auto bad : {"", "localhost", "::1:7100", "[::1]7100", "[::1", "host:", "host:65536", "host:12x", ":7100"}) {
+    for (auto bad : {"", "localhost", "::1:7100", "[::1]7100", "[::1", "host:", "host:65536",
+                     "host:12x", ":7100"}) {
         auto r = parse_host_port(bad);
         EXPECT_FALSE(r) << bad;
         if (!r) {

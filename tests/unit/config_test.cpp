@@ -9,7 +9,8 @@ using namespace hawser;
 
 namespace {
 std::string write_temp(const std::string& text) {
-    std::string path = ::testing::TempDir() + "hawser_config_" + std::to_string(std::rand()) + ".toml";
+    std::string path =
+        ::testing::TempDir() + "hawser_config_" + std::to_string(std::rand()) + ".toml";
     std::ofstream(path) << text;
     return path;
 }

@@ -9,11 +9,13 @@ using namespace hawser;
 TEST(DataFrame, RoundTripsEveryType) {
     DataFrame nested;
     nested << "inner" << 7;
-    Map map{{"name", Value("ada")}, {"age", Value(36)}, {"tags", Value(Array{Value("x"), Value(true)})}};
+    Map map{{"name", Value("ada")},
+            {"age", Value(36)},
+            {"tags", Value(Array{Value("x"), Value(true)})}};
     DataFrame df;
     df << true << -42 << std::uint64_t(std::numeric_limits<std::uint64_t>::max()) << 3.25 << "text"
-       << Bytes{0, 1, 255} << nested << std::vector<std::int64_t>{1, -2, 3} << std::vector<double>{0.5, 1.5}
-       << map << Value(nullptr);
+       << Bytes{0, 1, 255} << nested << std::vector<std::int64_t>{1, -2, 3}
+       << std::vector<double>{0.5, 1.5} << map << Value(nullptr);
     EXPECT_EQ(df.size(), 11u);
 
     auto decoded = DataFrame::decode(df.bytes());

@@ -11,7 +11,8 @@ namespace {
 
 std::vector<std::uint8_t> frame_of(const std::string& body, const ProtocolMark& mark = {}) {
     std::vector<std::uint8_t> out;
-    append_frame(out, mark, body.size(), [&](std::uint8_t* p) { std::copy(body.begin(), body.end(), p); });
+    append_frame(out, mark, body.size(),
+                 [&](std::uint8_t* p) { std::copy(body.begin(), body.end(), p); });
     return out;
 }
 
@@ -50,7 +51,8 @@ TEST(FrameDecoder, AnySplitOfTheStreamGivesTheSameFrames) {
         Collector c;
         for (std::size_t at = 0; at < bytes.size(); at += chunk) {
             auto n = std::min(chunk, bytes.size() - at);
-            ASSERT_EQ(d.feed(std::span(bytes).subspan(at, n), FrameConfig{}, std::ref(c)), FrameError::none);
+            ASSERT_EQ(d.feed(std::span(bytes).subspan(at, n), FrameConfig{}, std::ref(c)),
+                      FrameError::none);
         }
         ASSERT_EQ(c.bodies.size(), 2u) << "chunk " << chunk;
         EXPECT_EQ(c.bodies[0], "alpha");

@@ -7,7 +7,8 @@
 using namespace hawser::detail;
 
 namespace {
-std::vector<std::uint8_t> encode(Kind kind, std::uint64_t id, std::string_view name, std::string_view payload) {
+std::vector<std::uint8_t> encode(Kind kind, std::uint64_t id, std::string_view name,
+                                 std::string_view payload) {
     std::vector<std::uint8_t> out(header_size(id, name) + payload.size());
     auto p = write_header(out.data(), kind, 0, id, name);
     std::copy(payload.begin(), payload.end(), p);
@@ -35,9 +36,11 @@ TEST(Message, RejectsMalformedHeaders) {
     EXPECT_FALSE(parse_message(zero_kind));
     std::vector<std::uint8_t> name_past_end{1, 0, 1, 10, 'a'};
     EXPECT_FALSE(parse_message(name_past_end));
-    std::vector<std::uint8_t> endless_varint{1, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0};
+    std::vector<std::uint8_t> endless_varint{1,    0,    0x80, 0x80, 0x80, 0x80, 0x80,
+                                             0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0};
     EXPECT_FALSE(parse_message(endless_varint));
-    std::vector<std::uint8_t> overflowing{1, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0};
+    std::vector<std::uint8_t> overflowing{1,    0,    0xff, 0xff, 0xff, 0xff, 0xff,
+                                          0xff, 0xff, 0xff, 0xff, 0x7f, 0};
     EXPECT_FALSE(parse_message(overflowing));
 }
 

@@ -7,8 +7,12 @@
 using namespace hawser;
 
 namespace {
-Task<int> answer() { co_return 42; }
-Task<int> add_one() { co_return (co_await answer()) + 1; }
+Task<int> answer() {
+    co_return 42;
+}
+Task<int> add_one() {
+    co_return (co_await answer()) + 1;
+}
 Task<int> fails() {
     throw std::runtime_error("boom");
     co_return 0;
@@ -35,9 +39,7 @@ TEST(Task, PropagatesExceptionsToTheAwaiter) {
 
 TEST(Task, SpawnReportsEscapingExceptions) {
     bool reported = false;
-    spawn([]() -> Task<void> {
-        co_await fails();
-    }(), [&](std::exception_ptr) { reported = true; });
+    spawn([]() -> Task<void> { co_await fails(); }(), [&](std::exception_ptr) { reported = true; });
     EXPECT_TRUE(reported);
 }
 
