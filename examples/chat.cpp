@@ -11,6 +11,7 @@ using namespace hawser;
 int main() {
     ServerOptions so;
     so.listen = {"127.0.0.1:0"};
+    so.data_dir = "";  // this demo keeps its server key in memory
     Server server(so);
     server.commands().console("say", [&](const Request& req, std::string_view text) {
         (void)server.broadcast_console(
@@ -26,6 +27,7 @@ int main() {
     for (int i = 0; i < members; ++i) {
         ClientOptions co;
         co.endpoints = {"127.0.0.1:" + std::to_string(server.ports()[0])};
+        co.server_public_key = server.public_key();  // pin the server's key
         auto c = std::make_unique<Client>(runtime, co);
         c->commands().direct_console("heard", [i, &heard](const Request&, std::string_view line) {
             std::printf("member %d heard %.*s\n", i, int(line.size()), line.data());

@@ -12,6 +12,7 @@ using namespace hawser;
 int main() {
     ServerOptions so;
     so.listen = {"127.0.0.1:0"};
+    so.data_dir = "";  // this demo keeps its server key in memory
     Server server(so);
     std::vector<std::thread> jobs;
     server.commands().console(
@@ -27,6 +28,7 @@ int main() {
 
     ClientOptions co;
     co.endpoints = {"127.0.0.1:" + std::to_string(server.ports()[0])};
+    co.server_public_key = server.public_key();  // pin the server's key
     Client client(co);
     client.connect().value();
     auto conn = client.connection();

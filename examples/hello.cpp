@@ -17,6 +17,7 @@ Task<std::string> greet_twice(Connection conn) {
 int main() {
     ServerOptions so;
     so.listen = {"127.0.0.1:0"};  // any free port
+    so.data_dir = "";             // this demo keeps its server key in memory
     Server server(so);
     server.commands()
         .console("hello",
@@ -39,6 +40,7 @@ int main() {
 
     ClientOptions co;
     co.endpoints = {"127.0.0.1:" + std::to_string(server.ports()[0])};
+    co.server_public_key = server.public_key();  // pin the server's key
     Client client(co);
     client.connect().value();
     Connection conn = client.connection();

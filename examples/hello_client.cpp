@@ -1,5 +1,7 @@
 // Talks to a running hawser-server (./scripts/run): the README tour's client.
-//   hello_client [host:port]
+//   hello_client [host:port [server-public-key]]
+// Without the key (hawser-server prints it at start) the client trusts the first server it
+// reaches and logs the key it accepted.
 #include <cstdio>
 
 #include "hawser/hawser.hpp"
@@ -7,6 +9,10 @@
 int main(int argc, char** argv) {
     hawser::ClientOptions options;
     options.endpoints = {argc > 1 ? argv[1] : "localhost:7100"};
+    if (argc > 2)
+        options.server_public_key = argv[2];
+    else
+        options.trust_on_first_use = true;
     hawser::Client client(options);
     if (auto r = client.connect(); !r) {
         std::fprintf(stderr, "connect: %s\n", r.error().message.c_str());

@@ -9,6 +9,7 @@ using namespace hawser;
 int main() {
     ServerOptions so;
     so.listen = {"127.0.0.1:0"};
+    so.data_dir = "";  // this demo keeps its server key in memory
     Server server(so);
     std::promise<ConnectionId> joined;
     server.on_connect([&](const Connection& c) { joined.set_value(c.id()); });
@@ -16,6 +17,7 @@ int main() {
 
     ClientOptions co;
     co.endpoints = {"127.0.0.1:" + std::to_string(server.ports()[0])};
+    co.server_public_key = server.public_key();  // pin the server's key
     Client client(co);
     client.commands().console(
         "whoami", [](const Request&, std::string_view) { return std::string("client-7"); });

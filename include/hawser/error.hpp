@@ -36,20 +36,27 @@ std::string_view to_string(Errc code) noexcept;
 // Why a connection closed. The numbers travel in goodbye messages: never renumber.
 enum class CloseReason : std::uint16_t {
     none = 0,
-    peer_closed = 1,       // the peer closed the socket
-    local_close = 2,       // this side called close()
-    io_error = 3,          // the socket failed
-    bad_mark = 4,          // a frame did not start or end with the configured protocol mark
-    frame_too_large = 5,   // a frame announced a body over the configured maximum
-    malformed = 6,         // a frame body is not a valid message
-    slow_consumer = 7,     // the send queue grew past its limit
-    idle_timeout = 8,      // nothing was received for the idle timeout
-    shutdown = 9,          // the server is shutting down
-    max_connections = 10,  // the server holds its maximum number of connections
-    protocol_error = 11,   // a valid message that breaks the protocol's rules
-    connect_failed = 12,   // a client could not reach any endpoint
+    peer_closed = 1,           // the peer closed the socket
+    local_close = 2,           // this side called close()
+    io_error = 3,              // the socket failed
+    bad_mark = 4,              // a frame did not start or end with the configured protocol mark
+    frame_too_large = 5,       // a frame announced a body over the configured maximum
+    malformed = 6,             // a frame body is not a valid message
+    slow_consumer = 7,         // the send queue grew past its limit
+    idle_timeout = 8,          // nothing was received for the idle timeout
+    shutdown = 9,              // the server is shutting down
+    max_connections = 10,      // the server holds its maximum number of connections
+    protocol_error = 11,       // a valid message that breaks the protocol's rules
+    connect_failed = 12,       // a client could not reach any endpoint
+    handshake_failed = 13,     // wrong key, wrong prologue (marks, version) or policy mismatch
+    handshake_timeout = 14,    // the handshake did not finish in time
+    bad_mac = 15,              // a transport message failed authentication
+    too_large = 16,            // a message grew past the limit (reassembly or decompression)
+    denied = 17,               // the source address is not allowed
+    rate_limited = 18,         // the source address connects too fast
+    too_many_handshakes = 19,  // handshakes in progress over the limit
 };
-inline constexpr std::size_t close_reason_count = 13;
+inline constexpr std::size_t close_reason_count = 20;
 std::string_view to_string(CloseReason reason) noexcept;
 
 struct Error {

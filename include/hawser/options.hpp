@@ -39,6 +39,31 @@ struct Timeouts {
     Milliseconds connect{10s};   // client: whole connect attempt over every address
 };
 
+enum class Compression : std::uint8_t { none = 0, zstd = 1, lz4 = 2 };
+
+// How messages travel once the connection is established. Both ends pick their own settings;
+// each receives whatever the other sends.
+struct TransportOptions {
+    // Plaintext only when both server and client say so (benchmarks, debugging). Fixed for the
+    // life of a connection: nothing downgrades it later.
+    bool insecure_plaintext = false;
+    std::uint64_t rekey_messages = 1u << 20;  // rekey the sending key after this many messages
+    Milliseconds rekey_interval{600s};        // ... or this much time, whichever comes first
+    Compression compression = Compression::zstd;
+    std::uint32_t compress_threshold = 512;  // payloads at least this big are compressed if it pays
+};
+
+// Refusals before a handshake: each has a CloseReason and a counter (docs/security.md).
+struct AdmissionOptions {
+    Milliseconds handshake_timeout{5s};
+    std::size_t max_handshakes = 4096;         // in progress, whole process
+    std::size_t max_handshakes_per_ip = 256;   // in progress, one source address
+    double connections_per_second_per_ip = 0;  // sustained rate; 0 = unlimited
+    double connection_burst_per_ip = 100;      // bucket size for that rate
+    std::vector<std::string> allow;            // CIDR ranges; empty = everyone not denied
+    std::vector<std::string> deny;             // CIDR ranges, checked first
+};
+
 struct ServerOptions {
     // "host:port" or "[v6]:port". "[::]:7100" is dual-stack (IPv4-mapped accepted too).
     std::vector<std::string> listen{"[::]:7100"};
@@ -50,6 +75,11 @@ struct ServerOptions {
     ProtocolMark mark;
     Limits limits;
     Timeouts timeouts;
+    TransportOptions transport;
+    AdmissionOptions admission;
+    // The server's static key pair lives in <data_dir>/server.key (mode 0600), generated on
+    // first start. An empty data_dir keeps a fresh key in memory only (tests).
+    std::string data_dir = "hawser-data";
 };
 
 struct ReconnectPolicy {
@@ -67,6 +97,12 @@ struct ClientOptions {
     ProtocolMark mark;
     Limits limits;
     Timeouts timeouts{.idle = 60s, .heartbeat = 20s};
+    TransportOptions transport;
+    // The server's static public key, 64 hex digits (hawser-server --print-public-key). The
+    // client refuses to connect without it unless trust_on_first_use is set, in which case it
+    // learns the key from the first server (Noise XX), logs it and pins it from then on.
+    std::string server_public_key;
+    bool trust_on_first_use = false;
 };
 
 }  // namespace hawser

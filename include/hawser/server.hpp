@@ -41,6 +41,8 @@ class Server {
     Result<void> start();
     // The ports actually bound, in the order of options.listen (useful with port 0).
     std::vector<std::uint16_t> ports() const;
+    // The static public key clients pin (64 hex digits); known once start() succeeded.
+    std::string public_key() const;
 
     // Stops accepting, refuses new calls (Errc::shutting_down), lets calls in flight finish
     // until `grace` passes, then says goodbye and closes every connection. Blocking; idempotent.

@@ -23,12 +23,14 @@ struct CommandStats {
 struct Stats {
     std::uint64_t connections = 0;  // open now
     std::uint64_t opened = 0;       // since start
-    std::uint64_t refused = 0;      // accepted then closed at once (max_connections)
+    std::uint64_t refused = 0;      // accepted then closed at once (max_connections, admission)
     std::array<std::uint64_t, close_reason_count> closed_by_reason{};
     std::uint64_t frames_in = 0, frames_out = 0;
     std::uint64_t bytes_in = 0, bytes_out = 0;
     std::uint64_t calls_out = 0;     // calls this side made
     std::uint64_t late_replies = 0;  // replies to calls that had timed out or been cancelled
+    std::uint64_t handshakes = 0;    // completed (plaintext agreements included)
+    std::uint64_t rekeys = 0;        // key rotations, sending and receiving
     std::vector<CommandStats> commands;
 
     std::uint64_t closed(CloseReason r) const {

@@ -29,10 +29,11 @@ std::string_view to_string(Errc code) noexcept {
 
 std::string_view to_string(CloseReason reason) noexcept {
     static constexpr std::array<std::string_view, close_reason_count> names = {
-        "none",           "peer_closed",     "local_close",     "io_error",
-        "bad_mark",       "frame_too_large", "malformed",       "slow_consumer",
-        "idle_timeout",   "shutdown",        "max_connections", "protocol_error",
-        "connect_failed",
+        "none",           "peer_closed",      "local_close",       "io_error",
+        "bad_mark",       "frame_too_large",  "malformed",         "slow_consumer",
+        "idle_timeout",   "shutdown",         "max_connections",   "protocol_error",
+        "connect_failed", "handshake_failed", "handshake_timeout", "bad_mac",
+        "too_large",      "denied",           "rate_limited",      "too_many_handshakes",
     };
     auto i = static_cast<std::size_t>(reason);
     return i < names.size() ? names[i] : "unknown_reason";

@@ -17,8 +17,8 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   public:
     ClientCore(RuntimeImpl& runtime, ClientOptions options)
         : options(std::move(options)),
-          host(std::make_shared<Host>(runtime, this->options.mark, this->options.limits,
-                                      this->options.timeouts)),
+          host(std::make_shared<Host>(runtime, true, this->options.mark, this->options.limits,
+                                      this->options.timeouts, this->options.transport)),
           loop(runtime.next_loop()),
           reconnect_timer_(loop.context()) {}
 
@@ -26,6 +26,19 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         host->on_closed = [weak = weak_from_this()](Conn& c, CloseReason reason) {
             if (auto self = weak.lock()) self->on_closed(c, reason);
         };
+        host->on_opened = [weak = weak_from_this()](Conn& c) {
+            if (auto self = weak.lock()) self->on_opened(c);
+        };
+        host->trust_on_first_use = options.trust_on_first_use;
+        host->handshake_timeout = options.timeouts.connect;
+        if (!options.server_public_key.empty()) {
+            host->server_key = noise::key_from_hex(options.server_public_key);
+            if (!host->server_key) config_error_ = "server_public_key must be 64 hex digits";
+        } else if (!options.transport.insecure_plaintext && !options.trust_on_first_use) {
+            config_error_ =
+                "no server_public_key: pin the server's key (hawser-server --print-public-key) "
+                "or set trust_on_first_use";
+        }
     }
 
     const ClientOptions options;
@@ -43,6 +56,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         user_closed_ = true;
         reconnect_timer_.cancel();
         if (connector_) connector_->cancel();
+        if (pending_) pending_->close(CloseReason::local_close);
         if (auto c = current()) c->close_gracefully(CloseReason::local_close);
     }
 
@@ -53,12 +67,16 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
 
   private:
     void connect_on_loop(std::function<void(Result<void>)> done) {
+        if (!config_error_.empty()) {
+            if (done) done(Error{Errc::invalid_argument, config_error_});
+            return;
+        }
         if (auto c = current(); c && c->is_open()) {
             if (done) done({});
             return;
         }
         if (done) waiters_.push_back(std::move(done));
-        if (connector_) return;  // already under way
+        if (connector_ || pending_) return;  // already under way
         reconnect_timer_.cancel();
         connector_ = std::make_shared<Connector>(
             loop, options.endpoints, options.happy_eyeballs_delay, options.timeouts.connect,
@@ -70,34 +88,43 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
 
     void on_connect_result(Result<asio::ip::tcp::socket> socket) {
         connector_.reset();
-        auto waiters = std::move(waiters_);
-        waiters_.clear();
         if (!socket) {
             host->counters.closed[std::size_t(CloseReason::connect_failed)].fetch_add(1);
-            for (auto& w : waiters) w(socket.error());
-            if (options.reconnect.enabled && !user_closed_) schedule_reconnect();
-            return;
+            return fail_waiters(socket.error());
         }
-        if (user_closed_) {
-            for (auto& w : waiters) w(Error{Errc::cancelled, "client closed while connecting"});
-            return;
-        }
-        auto conn = std::make_shared<Conn>(loop, host, std::move(*socket));
+        if (user_closed_)
+            return fail_waiters(Error{Errc::cancelled, "client closed while connecting"});
+        // The connection counts as connected once its handshake completes (on_opened).
+        pending_ = std::make_shared<Conn>(loop, host, std::move(*socket));
+        pending_->start();
+    }
+
+    void fail_waiters(const Error& error) {
+        auto waiters = std::move(waiters_);
+        waiters_.clear();
+        for (auto& w : waiters) w(error);
+        if (options.reconnect.enabled && !user_closed_) schedule_reconnect();
+    }
+
+    void on_opened(Conn& c) {
+        if (pending_.get() != &c) return;
         {
             std::lock_guard lock(mu_);
-            conn_ = conn;
+            conn_ = pending_;
         }
+        pending_.reset();
         attempt_ = 0;
-        conn->start();
-        for (auto& w : waiters) {
-            if (conn->is_open())
-                w({});
-            else
-                w(Error{Errc::disconnected, "connection closed at once"});
-        }
+        auto waiters = std::move(waiters_);
+        waiters_.clear();
+        for (auto& w : waiters) w({});
     }
 
     void on_closed(Conn& c, CloseReason reason) {
+        if (pending_.get() == &c) {  // the handshake failed
+            pending_.reset();
+            return fail_waiters(Error{Errc::not_connected,
+                                      "handshake failed (" + std::string(to_string(reason)) + ")"});
+        }
         {
             std::lock_guard lock(mu_);
             if (conn_.get() != &c) return;
@@ -130,6 +157,8 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     mutable std::mutex mu_;
     std::shared_ptr<Conn> conn_;
     std::shared_ptr<Connector> connector_;
+    std::shared_ptr<Conn> pending_;  // connected, handshake in progress
+    std::string config_error_;
     std::vector<std::function<void(Result<void>)>> waiters_;
     asio::steady_timer reconnect_timer_;
     unsigned attempt_ = 0;

@@ -6,6 +6,8 @@
 
 #include "rpc/command_stats.hpp"
 #include "rpc/reply_slot.hpp"
+#include "wire/compression.hpp"
+#include "wire/encode.hpp"
 
 namespace hawser::detail {
 
@@ -47,8 +49,47 @@ void Conn::start() {
     std::error_code ec;
     socket_.non_blocking(true, ec);
     socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-    open_.store(true);
     loop_.attach(this);
+    handshake_ = std::make_unique<Handshaking>();
+    handshake_->started = Clock::now();
+    if (host_->is_client) {
+        handshake_->client = std::make_unique<ClientHandshake>(ClientHandshake::Config{
+            host_->frame.mark, host_->transport.insecure_plaintext, host_->server_key});
+        send_raw_frame(handshake_->client->hello());
+    } else {
+        handshake_->server = std::make_unique<ServerHandshake>(
+            host_->frame.mark, host_->transport.insecure_plaintext, host_->static_keys);
+    }
+    if (state_ != State::closed) wait_readable();
+}
+
+void Conn::on_handshake_frame(std::span<const std::uint8_t> body) {
+    auto step = handshake_->client ? handshake_->client->on_frame(body)
+                                   : handshake_->server->on_frame(body);
+    if (!step) return protocol_close(CloseReason::handshake_failed, step.error().message);
+    if (!step->reply.empty()) send_raw_frame(step->reply);
+    if (!step->done) return;
+    auto now = Clock::now();
+    if (handshake_->client) {
+        secure_ = handshake_->client->transport(now);
+        if (secure_ && !host_->server_key) {
+            // Trust on first use: pin what this server proved it holds, for every later connect.
+            host_->server_key = handshake_->client->server_key();
+            spdlog::warn("hawser: trusting server key {} on first use",
+                         noise::to_hex(*host_->server_key));
+        }
+    } else {
+        secure_ = handshake_->server->transport(now);
+    }
+    become_open();
+}
+
+void Conn::become_open() {
+    if (!host_->is_client) host_->admission.release(remote_.address());
+    handshake_.reset();
+    state_ = State::open;
+    open_.store(true);
+    host_->counters.handshakes.fetch_add(1, std::memory_order_relaxed);
     host_->add(shared_from_this());
     if (host_->on_connect) {
         try {
@@ -57,8 +98,8 @@ void Conn::start() {
             spdlog::error("hawser: on_connect hook threw: {}", e.what());
         }
     }
-    if (state_ == State::closed) return;
-    wait_readable();
+    if (state_ != State::open) return;
+    if (host_->on_opened) host_->on_opened(*this);
     // Accepted just as the server began shutting down: it drains like the rest.
     if (host_->draining.load()) close_gracefully(CloseReason::shutdown);
 }
@@ -100,14 +141,54 @@ void Conn::on_readable(std::error_code ec) {
 
 bool Conn::on_frame(std::span<const std::uint8_t> body) {
     host_->counters.frames_in.fetch_add(1, std::memory_order_relaxed);
-    auto m = parse_message(body);
-    if (!m) {
-        protocol_close(CloseReason::malformed, "malformed message header");
-        return false;
+    if (state_ == State::handshaking) {
+        on_handshake_frame(body);
+    } else if (!secure_) {
+        on_message(body);
+    } else {
+        std::span<const std::uint8_t> message;
+        auto rekeys = secure_->rekeys();
+        switch (secure_->open(body, host_->limits.max_frame_bytes, loop_.open_scratch(), message)) {
+            case SecureTransport::Opened::need_more:
+                break;
+            case SecureTransport::Opened::message:
+                on_message(message);
+                break;
+            case SecureTransport::Opened::bad_mac:
+                // Nothing from this peer can be trusted any more, not even a goodbye.
+                host_->log.warn("bad_mac", "hawser: closing connection from " +
+                                               remote_.address().to_string() +
+                                               ": a message failed authentication (bad_mac)");
+                close(CloseReason::bad_mac);
+                break;
+            case SecureTransport::Opened::too_large:
+                protocol_close(CloseReason::too_large, "message over the size limit");
+                break;
+            case SecureTransport::Opened::malformed:
+                protocol_close(CloseReason::malformed, "malformed transport message");
+                break;
+        }
+        if (secure_ && secure_->rekeys() != rekeys)
+            host_->counters.rekeys.fetch_add(1, std::memory_order_relaxed);
     }
-    if (m->flags & ~flags_supported) {
-        protocol_close(CloseReason::malformed, "unsupported message flags");
-        return false;
+    return state_ != State::closed;
+}
+
+void Conn::on_message(std::span<const std::uint8_t> body) {
+    auto m = parse_message(body);
+    if (!m) return protocol_close(CloseReason::malformed, "malformed message header");
+    auto compression = m->flags & flag_compression_mask;
+    if ((m->flags & ~flag_compression_mask) || compression == flag_compression_mask)
+        return protocol_close(CloseReason::malformed, "unsupported message flags");
+    std::string unpacked;
+    if (compression) {
+        auto r = decompress(Compression(compression), m->payload, host_->limits.max_frame_bytes);
+        if (!r)
+            return protocol_close(r.error().code == Errc::limit_exceeded ? CloseReason::too_large
+                                                                         : CloseReason::malformed,
+                                  r.error().message);
+        unpacked = std::move(*r);
+        m->payload = as_bytes(unpacked);
     }
     switch (m->kind) {
         case Kind::call_console:
@@ -135,7 +216,6 @@ bool Conn::on_frame(std::span<const std::uint8_t> body) {
             break;
         }
     }
-    return state_ != State::closed;
 }
 
 // --- incoming calls ---
@@ -210,7 +290,7 @@ void Conn::finish_call(std::uint64_t id, Errc code, const std::string& payload) 
     if (handlers_in_flight_ > 0) --handlers_in_flight_;
     if (state_ == State::closed) return;
     if (code == Errc::ok) {
-        if (header_size(id, {}) + payload.size() > host_->frame.max_body)
+        if (header_size(id, {}) + payload.size() > host_->limits.max_frame_bytes)
             send_coded(Kind::error, id, std::uint16_t(Errc::limit_exceeded),
                        "reply over the frame size limit");
         else
@@ -233,7 +313,7 @@ void Conn::start_call(std::uint64_t id, Kind kind, std::string_view command, std
     if (state_ != State::open) return fail(Errc::disconnected, "connection is closed");
     if (command.size() > max_command_name)
         return fail(Errc::invalid_argument, "command name over 255 bytes");
-    if (header_size(id, command) + payload.size() > host_->frame.max_body)
+    if (header_size(id, command) + payload.size() > host_->limits.max_frame_bytes)
         return fail(Errc::limit_exceeded, "call over the frame size limit");
     if (calls_.size() >= host_->limits.max_pending_calls)
         return fail(Errc::too_many_pending, "too many calls in flight on this connection");
@@ -284,7 +364,7 @@ Result<void> Conn::send_direct(Kind kind, std::string_view command, std::string_
     if (state_ != State::open) return Error{Errc::disconnected, "connection is closed"};
     if (command.size() > max_command_name)
         return Error{Errc::invalid_argument, "command name over 255 bytes"};
-    if (header_size(0, command) + payload.size() > host_->frame.max_body)
+    if (header_size(0, command) + payload.size() > host_->limits.max_frame_bytes)
         return Error{Errc::limit_exceeded, "message over the frame size limit"};
     send_message(kind, 0, command, as_bytes(payload));
     return {};
@@ -295,11 +375,24 @@ Result<void> Conn::send_direct(Kind kind, std::string_view command, std::string_
 void Conn::send_message(Kind kind, std::uint64_t id, std::string_view name,
                         std::span<const std::uint8_t> payload) {
     if (state_ == State::closed) return;
-    std::size_t body = header_size(id, name) + payload.size();
-    append_frame(out_, host_->frame.mark, body, [&](std::uint8_t* p) {
-        p = write_header(p, kind, 0, id, name);
-        if (!payload.empty()) std::memcpy(p, payload.data(), payload.size());
-    });
+    auto& message = loop_.seal_scratch();
+    encode_message(message, kind, id, name, payload, host_->transport);
+    send_prepared(message);
+    if (message.capacity() > (1u << 20))
+        std::vector<std::uint8_t>().swap(message);  // after a big one
+}
+
+void Conn::send_prepared(std::span<const std::uint8_t> message) {
+    if (state_ == State::closed || state_ == State::handshaking) return;
+    if (secure_) {
+        auto rekeys = secure_->rekeys();
+        secure_->seal(message, out_, host_->frame.mark, host_->transport, Clock::now());
+        if (secure_->rekeys() != rekeys)
+            host_->counters.rekeys.fetch_add(1, std::memory_order_relaxed);
+    } else {
+        append_frame(out_, host_->frame.mark, message.size(),
+                     [&](std::uint8_t* p) { std::memcpy(p, message.data(), message.size()); });
+    }
     host_->counters.frames_out.fetch_add(1, std::memory_order_relaxed);
     if (out_.size() - out_offset_ > host_->limits.max_send_queue_bytes) {
         host_->log.warn("slow_consumer",
@@ -309,22 +402,18 @@ void Conn::send_message(Kind kind, std::uint64_t id, std::string_view name,
     schedule_flush();
 }
 
-void Conn::send_coded(Kind kind, std::uint64_t id, std::uint16_t code, std::string_view text) {
-    if (text.size() > 1024) text = text.substr(0, 1024);
-    std::string payload(2 + text.size(), '\0');
-    payload[0] = static_cast<char>(code >> 8);
-    payload[1] = static_cast<char>(code & 0xff);
-    std::memcpy(payload.data() + 2, text.data(), text.size());
-    send_message(kind, id, {}, as_bytes(payload));
+void Conn::send_raw_frame(std::span<const std::uint8_t> body) {
+    append_frame(out_, host_->frame.mark, body.size(), [&](std::uint8_t* p) {
+        if (!body.empty()) std::memcpy(p, body.data(), body.size());
+    });
+    host_->counters.frames_out.fetch_add(1, std::memory_order_relaxed);
+    schedule_flush();
 }
 
-void Conn::send_encoded(const std::vector<std::uint8_t>& frames) {
-    if (state_ != State::open) return;
-    out_.insert(out_.end(), frames.begin(), frames.end());
-    host_->counters.frames_out.fetch_add(1, std::memory_order_relaxed);
-    if (out_.size() - out_offset_ > host_->limits.max_send_queue_bytes)
-        return close(CloseReason::slow_consumer);
-    schedule_flush();
+void Conn::send_coded(Kind kind, std::uint64_t id, std::uint16_t code, std::string_view text) {
+    auto& message = loop_.seal_scratch();
+    encode_coded(message, kind, id, code, text);
+    send_prepared(message);
 }
 
 void Conn::schedule_flush() {
@@ -369,8 +458,15 @@ void Conn::protocol_close(CloseReason reason, std::string_view detail) {
     host_->log.warn(to_string(reason), "hawser: closing connection from " + who + ": " +
                                            std::string(to_string(reason)) + " (" +
                                            std::string(detail) + ")");
-    // Tell the peer why, best effort, then close without waiting for it.
-    send_coded(Kind::goodbye, 0, std::uint16_t(reason), detail);
+    // Tell the peer why, best effort, then close without waiting for it. Before the handshake
+    // completes there are no keys: the goodbye goes in clear.
+    if (state_ == State::handshaking) {
+        std::vector<std::uint8_t> goodbye;
+        encode_coded(goodbye, Kind::goodbye, 0, std::uint16_t(reason), detail);
+        send_raw_frame(goodbye);
+    } else {
+        send_coded(Kind::goodbye, 0, std::uint16_t(reason), detail);
+    }
     if (state_ == State::closed) return;
     std::error_code ec;
     socket_.write_some(asio::buffer(out_.data() + out_offset_, out_.size() - out_offset_), ec);
@@ -397,16 +493,19 @@ void Conn::begin_drain(Clock::time_point deadline) {
 
 void Conn::close(CloseReason reason) {
     if (state_ == State::closed) return;
+    if (state_ == State::handshaking && !host_->is_client)
+        host_->admission.release(remote_.address());
+    handshake_.reset();
     state_ = State::closed;
     reason_ = reason;
     open_.store(false);
+    auto self = shared_from_this();  // the registry may hold the last reference
+    loop_.detach(this);
+    host_->remove(*this, reason);  // counted before the peer can see the close
     std::error_code ec;
     socket_.close(ec);
     std::vector<std::uint8_t>().swap(out_);
     out_offset_ = 0;
-    auto self = shared_from_this();  // the registry may hold the last reference
-    loop_.detach(this);
-    host_->remove(*this, reason);
     if (is_abnormal(reason))
         spdlog::debug("hawser: connection {} closed: {}", id_, to_string(reason));
     // Every pending call completes exactly once.
@@ -429,6 +528,14 @@ void Conn::close(CloseReason reason) {
 
 void Conn::on_sweep(Clock::time_point now) {
     if (state_ == State::closed) return;
+    if (state_ == State::handshaking) {
+        if (now - handshake_->started >= host_->handshake_timeout) {
+            host_->log.warn("handshake_timeout",
+                            "hawser: handshake timed out with " + remote_.address().to_string());
+            close(CloseReason::handshake_timeout);
+        }
+        return;
+    }
     if ((state_ == State::closing) && now >= deadline_) return close(reason_);
     if (state_ == State::draining && now >= deadline_)
         return close_gracefully(CloseReason::shutdown);

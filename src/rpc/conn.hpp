@@ -21,6 +21,7 @@
 #include "rpc/loop.hpp"
 #include "wire/frame.hpp"
 #include "wire/message.hpp"
+#include "wire/secure_channel.hpp"
 
 namespace hawser::detail {
 
@@ -38,7 +39,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
     bool is_open() const noexcept { return open_.load(std::memory_order_relaxed); }
     const asio::ip::tcp::endpoint& remote() const noexcept { return remote_; }
 
-    // Registers with the host and the loop, fires on_connect and starts reading.
+    // Starts the handshake (the client speaks first). Once it completes the connection
+    // registers with the host, fires on_connect and carries messages.
     void start();
 
     // Outgoing traffic. `id` comes from reserve_call_id() so callers on other threads know it.
@@ -50,7 +52,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
     void cancel_call(std::uint64_t id);
     void expire_call(std::uint64_t id);  // from the loop's deadline timer
     Result<void> send_direct(Kind kind, std::string_view command, std::string_view payload);
-    void send_encoded(const std::vector<std::uint8_t>& frames);  // pre-encoded (broadcast)
+    // A message encoded once for many connections (broadcast): framed, or sealed, here.
+    void send_prepared(std::span<const std::uint8_t> message);
 
     // The reply of an incoming call, from its ReplySlot.
     void finish_call(std::uint64_t id, Errc code, const std::string& payload_or_message);
@@ -68,7 +71,12 @@ class Conn : public std::enable_shared_from_this<Conn> {
     std::any& service_context() noexcept { return service_context_; }
 
   private:
-    enum class State : std::uint8_t { open, draining, closing, closed };
+    enum class State : std::uint8_t { handshaking, open, draining, closing, closed };
+    struct Handshaking {
+        std::unique_ptr<ClientHandshake> client;
+        std::unique_ptr<ServerHandshake> server;
+        Clock::time_point started;
+    };
     struct PendingCall {
         RawCallback done;
         Loop::Deadlines::iterator deadline;
@@ -77,6 +85,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
     void wait_readable();
     void on_readable(std::error_code ec);
     bool on_frame(std::span<const std::uint8_t> body);
+    void on_handshake_frame(std::span<const std::uint8_t> body);
+    void become_open();
+    void on_message(std::span<const std::uint8_t> body);
+    void send_raw_frame(std::span<const std::uint8_t> body);
     void on_call(const MessageView& m);
     void on_direct(const MessageView& m);
     void on_reply(const MessageView& m);
@@ -94,6 +106,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
     asio::ip::tcp::endpoint remote_;
     ConnectionId id_;
     FrameDecoder decoder_;
+    std::unique_ptr<Handshaking> handshake_;   // only until the handshake completes
+    std::unique_ptr<SecureTransport> secure_;  // null in plaintext mode
     std::vector<std::uint8_t>
         out_;  // encoded frames not yet written; empty and unallocated when idle
     std::size_t out_offset_ = 0;
@@ -103,7 +117,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
     Clock::time_point last_ping_{};
     Clock::time_point deadline_{};  // for draining and closing states
     std::uint32_t handlers_in_flight_ = 0;
-    State state_ = State::open;
+    State state_ = State::handshaking;
     CloseReason reason_ = CloseReason::none;
     bool reading_ = false, writing_ = false, flush_posted_ = false;
     std::atomic<bool> open_{false};

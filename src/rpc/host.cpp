@@ -5,12 +5,18 @@
 
 namespace hawser::detail {
 
-Host::Host(RuntimeImpl& rt, const ProtocolMark& mark, const Limits& limits,
-           const Timeouts& timeouts)
+Host::Host(RuntimeImpl& rt, bool is_client, const ProtocolMark& mark, const Limits& limits,
+           const Timeouts& timeouts, const TransportOptions& transport)
     : runtime(rt),
-      frame{mark, limits.max_frame_bytes},
+      is_client(is_client),
+      // In the secure transport a frame carries one Noise message (at most 65,535 bytes); larger
+      // messages are chunked, so only the plaintext mode needs frames as large as messages.
+      frame{mark, transport.insecure_plaintext
+                      ? limits.max_frame_bytes
+                      : std::min<std::uint32_t>(limits.max_frame_bytes, 65535)},
       limits(limits),
       timeouts(timeouts),
+      transport(transport),
       shards_(std::make_unique<Shard[]>(rt.size())),
       shard_count_(rt.size()) {
     commands.set_decode_limits(limits.dataframe);
@@ -32,16 +38,16 @@ void Host::add(const std::shared_ptr<Conn>& conn) {
 }
 
 void Host::remove(const Conn& conn, CloseReason reason) {
+    counters.closed[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
     auto& shard = shards_[conn.loop().index() % shard_count_];
     std::shared_ptr<Conn> last;  // released outside the lock
     {
         std::lock_guard lock(shard.mu);
         auto it = shard.conns.find(conn.id());
-        if (it == shard.conns.end()) return;
+        if (it == shard.conns.end()) return;  // closed before its handshake completed
         last = std::move(it->second);
         shard.conns.erase(it);
     }
-    counters.closed[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
     {
         std::lock_guard lock(empty_mu_);
         count_.fetch_sub(1);
@@ -92,6 +98,8 @@ Stats Host::stats() const {
     s.bytes_out = counters.bytes_out.load();
     s.calls_out = counters.calls_out.load();
     s.late_replies = counters.late_replies.load();
+    s.handshakes = counters.handshakes.load();
+    s.rekeys = counters.rekeys.load();
     commands.for_each([&](const std::string& name, const Commands::Entry& e) {
         const auto& c = *e.stats;
         CommandStats cs;

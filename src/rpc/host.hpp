@@ -19,7 +19,9 @@
 #include "hawser/commands.hpp"
 #include "hawser/options.hpp"
 #include "hawser/stats.hpp"
+#include "rpc/admission.hpp"
 #include "wire/frame.hpp"
+#include "wire/noise.hpp"
 
 namespace hawser::detail {
 
@@ -31,17 +33,26 @@ struct Counters {
     std::array<std::atomic<std::uint64_t>, close_reason_count> closed{};
     std::atomic<std::uint64_t> frames_in{0}, frames_out{0}, bytes_in{0}, bytes_out{0};
     std::atomic<std::uint64_t> calls_out{0}, late_replies{0};
+    std::atomic<std::uint64_t> handshakes{0}, rekeys{0};
 };
 
 class Host {
   public:
-    Host(RuntimeImpl& runtime, const ProtocolMark& mark, const Limits& limits,
-         const Timeouts& timeouts);
+    Host(RuntimeImpl& runtime, bool is_client, const ProtocolMark& mark, const Limits& limits,
+         const Timeouts& timeouts, const TransportOptions& transport);
 
     RuntimeImpl& runtime;
+    const bool is_client;
     const FrameConfig frame;
     const Limits limits;
     const Timeouts timeouts;
+    const TransportOptions transport;
+    std::chrono::milliseconds handshake_timeout{5000};
+    noise::KeyPair static_keys;            // server: set by start()
+    std::optional<noise::Key> server_key;  // client: pinned, or learned on first use (loop thread)
+    bool trust_on_first_use = false;
+    Admission admission;                   // server
+    std::function<void(Conn&)> on_opened;  // the owner's own hook (client connect waiters)
     Commands commands;
     std::function<void(const Connection&)> on_connect;
     std::function<void(const Connection&, CloseReason)> on_disconnect;

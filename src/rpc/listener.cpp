@@ -62,10 +62,23 @@ void Listener::accept() {
             });
             return;
         }
-        if (self->max_connections_ && self->host_->count() >= self->max_connections_) {
-            self->host_->counters.refused.fetch_add(1, std::memory_order_relaxed);
-            self->host_->log.warn("max_connections",
-                                  "hawser: refusing a connection: max_connections reached");
+        std::error_code peer_ec;
+        auto peer = socket.remote_endpoint(peer_ec);
+        auto refusal = CloseReason::none;
+        if (peer_ec)
+            refusal = CloseReason::io_error;
+        else if (self->max_connections_ && self->host_->count() >= self->max_connections_)
+            refusal = CloseReason::max_connections;
+        else
+            refusal = self->host_->admission.admit(peer.address(), Clock::now());
+        if (refusal != CloseReason::none) {
+            auto& c = self->host_->counters;
+            c.refused.fetch_add(1, std::memory_order_relaxed);
+            c.closed[std::size_t(refusal)].fetch_add(1, std::memory_order_relaxed);
+            self->host_->log.warn(to_string(refusal),
+                                  "hawser: refusing a connection from " +
+                                      (peer_ec ? std::string("?") : peer.address().to_string()) +
+                                      ": " + std::string(to_string(refusal)));
             std::error_code ignored;
             socket.close(ignored);
         } else {

@@ -58,6 +58,9 @@ class Loop {
 
     // Shared by every connection of this loop: valid until the reading handler returns.
     std::span<std::uint8_t> read_buffer() noexcept { return read_buffer_; }
+    // Scratch space for decrypting one message and for building one message to encrypt.
+    std::vector<std::uint8_t>& open_scratch() noexcept { return open_scratch_; }
+    std::vector<std::uint8_t>& seal_scratch() noexcept { return seal_scratch_; }
 
     // Call deadlines: one timer for the whole loop. Loop thread only.
     Deadlines::iterator add_deadline(Clock::time_point at, Conn* conn, std::uint64_t call_id);
@@ -79,7 +82,7 @@ class Loop {
     asio::io_context ctx_{1};
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
     std::thread thread_;
-    std::vector<std::uint8_t> read_buffer_;
+    std::vector<std::uint8_t> read_buffer_, open_scratch_, seal_scratch_;
     Deadlines deadlines_;
     asio::steady_timer deadline_timer_{ctx_};
     asio::steady_timer sweep_timer_{ctx_};

@@ -9,6 +9,7 @@
 #include "rpc/address.hpp"
 #include "rpc/broadcast.hpp"
 #include "rpc/conn.hpp"
+#include "rpc/key_file.hpp"
 #include "rpc/listener.hpp"
 
 namespace hawser {
@@ -48,19 +49,24 @@ Result<std::vector<asio::ip::tcp::endpoint>> resolve(const std::string& address)
     return out;
 }
 
+std::shared_ptr<detail::Host> make_host(Runtime& runtime, const ServerOptions& o) {
+    auto host = std::make_shared<detail::Host>(runtime.impl(), false, o.mark, o.limits, o.timeouts,
+                                               o.transport);
+    host->handshake_timeout = o.admission.handshake_timeout;
+    return host;
+}
+
 }  // namespace
 
 Server::Server(ServerOptions options)
     : owned_runtime_(std::make_unique<Runtime>(runtime_options(options))),
       runtime_(owned_runtime_.get()),
-      host_(std::make_shared<detail::Host>(runtime_->impl(), options.mark, options.limits,
-                                           options.timeouts)),
+      host_(make_host(*runtime_, options)),
       state_(std::make_unique<State>(std::move(options))) {}
 
 Server::Server(Runtime& runtime, ServerOptions options)
     : runtime_(&runtime),
-      host_(std::make_shared<detail::Host>(runtime_->impl(), options.mark, options.limits,
-                                           options.timeouts)),
+      host_(make_host(*runtime_, options)),
       state_(std::make_unique<State>(std::move(options))) {}
 
 Server::~Server() {
@@ -87,6 +93,17 @@ Result<void> Server::start() {
     std::lock_guard lock(state_->mu);
     if (state_->started) return Error{Errc::invalid_argument, "server already started"};
     if (state_->options.listen.empty()) return Error{Errc::invalid_argument, "no listen address"};
+    if (auto r = host_->admission.configure(state_->options.admission); !r) return r.error();
+    if (state_->options.transport.insecure_plaintext) {
+        spdlog::warn(
+            "hawser: INSECURE plaintext mode: traffic is neither encrypted nor authenticated");
+    } else if (state_->options.data_dir.empty()) {
+        host_->static_keys = detail::noise::KeyPair::generate();  // in memory only
+    } else {
+        auto keys = detail::load_or_create_key(state_->options.data_dir);
+        if (!keys) return keys.error();
+        host_->static_keys = *keys;
+    }
     auto capacity = raise_file_limit();
     host_->commands.freeze();
     std::vector<std::shared_ptr<detail::Listener>> listeners;
@@ -108,11 +125,17 @@ Result<void> Server::start() {
     listeners_ = std::move(listeners);
     for (auto& l : listeners_) l->start();
     state_->started = true;
+    if (!state_->options.transport.insecure_plaintext)
+        spdlog::info("hawser: server public key {}", public_key());
     spdlog::info(
         "hawser: listening on {} (ports {}), {} IO threads, file limit {} (~{} connections)",
         fmt::join(state_->options.listen, ", "), fmt::join(ports(), ","), runtime_->io_threads(),
         capacity, capacity > 64 ? capacity - 64 : 0);
     return {};
+}
+
+std::string Server::public_key() const {
+    return detail::noise::to_hex(host_->static_keys.public_key);
 }
 
 std::vector<std::uint16_t> Server::ports() const {
@@ -193,12 +216,12 @@ Result<void> broadcast(Runtime& runtime, const std::shared_ptr<detail::Host>& ho
                        detail::Kind kind, std::string_view command, std::string_view payload) {
     if (command.empty() || command.size() > detail::max_command_name)
         return Error{Errc::invalid_argument, "command names are 1 to 255 bytes"};
-    if (detail::header_size(0, command) + payload.size() > host->frame.max_body)
+    if (detail::header_size(0, command) + payload.size() > host->limits.max_frame_bytes)
         return Error{Errc::limit_exceeded, "broadcast over the frame size limit"};
-    auto frame = detail::encode_direct(host->frame.mark, kind, command, payload);
+    auto frame = detail::encode_direct(host->transport, kind, command, payload);
     for (std::size_t i = 0; i < runtime.io_threads(); ++i)
         runtime.impl().loop(i).post([host, i, frame] {
-            for (auto& c : host->snapshot(i)) c->send_encoded(*frame);
+            for (auto& c : host->snapshot(i)) c->send_prepared(*frame);
         });
     return {};
 }

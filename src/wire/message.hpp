@@ -23,11 +23,9 @@ enum class Kind : std::uint8_t {
     // 10..15 are reserved for big streams (open, chunk, close, ack) and rekey.
 };
 
-// Flag bits. Compression (bits 0-1) and chunking (bit 2) are reserved for the secure wire;
-// a receiver that does not support a flag closes the connection as malformed.
+// Flag bits: 0-1 compression of the payload (0 none, 1 zstd, 2 lz4; 3 is invalid). The others
+// are zero; a receiver closes the connection as malformed on any it does not know.
 inline constexpr std::uint8_t flag_compression_mask = 0x03;
-inline constexpr std::uint8_t flag_last_chunk = 0x04;
-inline constexpr std::uint8_t flags_supported = 0x00;
 
 inline constexpr std::size_t max_command_name = 255;
 inline constexpr std::size_t max_message_header = 1 + 1 + 10 + 1 + max_command_name;

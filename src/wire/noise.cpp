@@ -71,6 +71,24 @@ void nonce_bytes(std::uint64_t n, std::uint8_t out[12]) {
 
 }  // namespace
 
+std::string to_hex(const Key& key) {
+    char out[2 * 32 + 1];
+    sodium_bin2hex(out, sizeof out, key.data(), key.size());
+    return out;
+}
+
+std::optional<Key> key_from_hex(std::string_view hex) {
+    ensure_sodium();
+    Key k;
+    std::size_t len = 0;
+    const char* end = nullptr;
+    if (hex.size() != 64 ||
+        sodium_hex2bin(k.data(), k.size(), hex.data(), hex.size(), nullptr, &len, &end) != 0 ||
+        len != 32)
+        return std::nullopt;
+    return k;
+}
+
 KeyPair KeyPair::generate() {
     ensure_sodium();
     Key priv;

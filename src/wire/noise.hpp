@@ -13,6 +13,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hawser/error.hpp"
@@ -77,6 +78,9 @@ class SymmetricState {
     Hash ck_{};
     Hash h_{};
 };
+
+std::string to_hex(const Key& key);
+std::optional<Key> key_from_hex(std::string_view hex);  // exactly 64 hex digits
 
 enum class Pattern : std::uint8_t { nk = 1, xx = 2 };
 std::string protocol_name(Pattern p);

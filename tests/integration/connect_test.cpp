@@ -2,6 +2,7 @@
 #include "rpc/connector.hpp"
 
 #include <asio/ip/address.hpp>
+#include <filesystem>
 
 #include "support.hpp"
 
@@ -53,6 +54,7 @@ TEST(Connect, OverIPv6) {
     server.start().value();
     ClientOptions co;
     co.endpoints = {"[::1]:" + std::to_string(server.ports()[0])};
+    co.server_public_key = server.public_key();
     Client client(co);
     client.connect().value();
     EXPECT_EQ(client.connection().wait_console("echo", "v6").value(), "v6");
@@ -68,6 +70,7 @@ TEST(Connect, DualStackListenerAcceptsIPv4) {
     server.start().value();
     ClientOptions co;
     co.endpoints = {"127.0.0.1:" + std::to_string(server.ports()[0])};
+    co.server_public_key = server.public_key();
     Client client(co);
     client.connect().value();
     EXPECT_EQ(client.connection().wait_console("echo", "v4 on ::").value(), "v4 on ::");
@@ -81,6 +84,7 @@ TEST(Connect, HostNameRacesItsAddresses) {
     server.start().value();
     ClientOptions co;
     co.endpoints = {"localhost:" + std::to_string(server.ports()[0])};
+    co.server_public_key = server.public_key();
     co.happy_eyeballs_delay = 50ms;
     Client client(co);
     client.connect().value();
@@ -94,6 +98,7 @@ TEST(Connect, FailsOverToTheNextEndpoint) {
     ClientOptions co;
     co.endpoints = {"127.0.0.1:" + std::to_string(unused_port()), "not an address",
                     "127.0.0.1:" + std::to_string(server.ports()[0])};
+    co.server_public_key = server.public_key();
     Client client(co);
     client.connect().value();
     EXPECT_EQ(client.connection().wait_console("echo", "second").value(), "second");
@@ -102,6 +107,7 @@ TEST(Connect, FailsOverToTheNextEndpoint) {
 TEST(Connect, NoEndpointAnswersIsAClearError) {
     ClientOptions co;
     co.endpoints = {"127.0.0.1:" + std::to_string(unused_port())};
+    co.server_public_key = std::string(64, 'a');
     Client client(co);
     auto r = client.connect();
     ASSERT_FALSE(r);
@@ -113,6 +119,9 @@ TEST(Connect, NoEndpointAnswersIsAClearError) {
 
 TEST(Connect, ReconnectsAfterTheServerRestarts) {
     auto so = loopback_server();
+    // Both servers read the key the first one generated: the restarted server is the same server.
+    so.data_dir = ::testing::TempDir() + "hawser_reconnect_" + std::to_string(::getpid());
+    std::filesystem::remove_all(so.data_dir);
     auto first = std::make_unique<Server>(so);
     echo_commands(first->commands());
     first->start().value();
@@ -120,6 +129,7 @@ TEST(Connect, ReconnectsAfterTheServerRestarts) {
     ClientOptions co;
     co.endpoints = {"127.0.0.1:" + std::to_string(port)};
     co.reconnect = {.enabled = true, .min_delay = 20ms, .max_delay = 200ms};
+    co.server_public_key = first->public_key();
     Client client(co);
     std::atomic<int> connects{0};
     client.on_connect([&](const Connection&) { ++connects; });
@@ -134,4 +144,6 @@ TEST(Connect, ReconnectsAfterTheServerRestarts) {
     ASSERT_TRUE(eventually([&] { return client.connected(); }));
     EXPECT_EQ(connects.load(), 2);
     EXPECT_EQ(client.connection().wait_console("echo", "back").value(), "back");
+    EXPECT_EQ(second.public_key(), co.server_public_key);
+    std::filesystem::remove_all(so.data_dir);
 }

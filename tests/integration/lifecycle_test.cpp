@@ -1,6 +1,8 @@
 // Connection lifecycle: registry, broadcast, many clients, idle timeout, heartbeat, shutdown.
 #include <atomic>
+#include <filesystem>
 #include <latch>
+#include <random>
 #include <set>
 
 #include "support.hpp"
@@ -71,6 +73,7 @@ TEST(Lifecycle, ClosedConnectionsLeaveTheRegistryAndIdsAreNotReused) {
 
 TEST(Lifecycle, AThousandConcurrentClients) {
     auto so = loopback_server();
+    so.admission.max_handshakes_per_ip = 1000;  // all of them come from 127.0.0.1 at once
     Server server(so);
     echo_commands(server.commands());
     server.start().value();
@@ -104,11 +107,12 @@ TEST(Lifecycle, AThousandConcurrentClients) {
 }
 
 TEST(Lifecycle, IdleConnectionsAreClosed) {
-    auto so = loopback_server();
+    auto so = plaintext_server();
     so.timeouts.idle = 300ms;
     Server server(so);
     server.start().value();
     RawSocket silent(server.ports()[0]);
+    silent.plaintext_hello();
     auto bytes = silent.read_until_closed();
     EXPECT_EQ(goodbye_reason(bytes), int(CloseReason::idle_timeout));
     EXPECT_EQ(server.stats().closed(CloseReason::idle_timeout), 1u);
@@ -175,7 +179,7 @@ TEST(Lifecycle, ShutdownGraceIsBounded) {
 }
 
 TEST(Lifecycle, HooksSeeConnectAndDisconnectWithReason) {
-    Server server(loopback_server());
+    Server server(plaintext_server());
     std::atomic<int> connects{0};
     Slot<CloseReason> reason;
     server.on_connect([&](const Connection&) { ++connects; });
@@ -183,16 +187,21 @@ TEST(Lifecycle, HooksSeeConnectAndDisconnectWithReason) {
     server.start().value();
     {
         RawSocket s(server.ports()[0]);
+        s.plaintext_hello();
         ASSERT_TRUE(eventually([&] { return connects == 1; }));
     }
     EXPECT_EQ(reason.get(), CloseReason::peer_closed);
 }
 
 TEST(Lifecycle, TwoServersShareAPortWithReusePort) {
-    Server first(loopback_server(1));
+    // Processes that share a port are one service: they share the static key (one data_dir).
+    auto shared = loopback_server(1);
+    shared.data_dir = ::testing::TempDir() + "hawser_reuseport_" + std::to_string(::getpid());
+    std::filesystem::remove_all(shared.data_dir);
+    Server first(shared);
     echo_commands(first.commands());
     first.start().value();
-    auto so = loopback_server(1);
+    auto so = shared;
     so.listen = {"127.0.0.1:" + std::to_string(first.ports()[0])};
     Server second(so);
     echo_commands(second.commands());
@@ -215,4 +224,5 @@ TEST(Lifecycle, TwoServersShareAPortWithReusePort) {
     auto r = third.start();
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().message.find("bind"), std::string::npos) << r.error().message;
+    std::filesystem::remove_all(shared.data_dir);
 }

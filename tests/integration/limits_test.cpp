@@ -1,6 +1,7 @@
 // Limits: pending calls, slow consumers, maximum connections.
 #include <atomic>
 #include <latch>
+#include <random>
 
 #include "support.hpp"
 
@@ -42,15 +43,18 @@ TEST(Limits, ServerBoundsHandlersInFlightPerConnection) {
 }
 
 TEST(Limits, SlowConsumerIsCutOff) {
-    auto so = loopback_server();
+    auto so = plaintext_server();
     so.limits.max_send_queue_bytes = 1u << 20;
     Server server(so);
     Slot<CloseReason> reason;
     server.on_disconnect([&](const Connection&, CloseReason r) { reason.set(r); });
     server.start().value();
     RawSocket reader_that_never_reads(server.ports()[0], 4096);
+    reader_that_never_reads.plaintext_hello();
     ASSERT_TRUE(eventually([&] { return server.connection_count() == 1; }));
-    std::string chunk(64 * 1024, 'x');
+    std::string chunk(64 * 1024, '\0');  // incompressible, so compression cannot shrink it
+    std::mt19937 rng(1);
+    for (auto& c : chunk) c = static_cast<char>(rng());
     // Broadcast until the kernel buffers fill and the send queue passes its limit.
     for (int i = 0; i < 200 && !reason.has(); ++i) server.broadcast_console("spam", chunk).value();
     EXPECT_EQ(reason.get(), CloseReason::slow_consumer);
@@ -58,12 +62,15 @@ TEST(Limits, SlowConsumerIsCutOff) {
 }
 
 TEST(Limits, MaxConnectionsRefusesTheExtraOnes) {
-    auto so = loopback_server();
+    auto so = plaintext_server();
     so.max_connections = 3;
     Server server(so);
     server.start().value();
     std::vector<std::unique_ptr<RawSocket>> held;
-    for (int i = 0; i < 3; ++i) held.push_back(std::make_unique<RawSocket>(server.ports()[0]));
+    for (int i = 0; i < 3; ++i) {
+        held.push_back(std::make_unique<RawSocket>(server.ports()[0]));
+        held.back()->plaintext_hello();
+    }
     ASSERT_TRUE(eventually([&] { return server.connection_count() == 3; }));
     RawSocket extra(server.ports()[0]);
     extra.read_until_closed();  // the server closes it at once

@@ -30,12 +30,21 @@ inline ServerOptions loopback_server(std::size_t threads = 2) {
     o.listen = {"127.0.0.1:0"};
     o.io_threads = threads;
     o.worker_threads = 2;
+    o.data_dir = "";  // a fresh static key in memory
+    return o;
+}
+
+// For tests that speak raw bytes at the message layer: no encryption on either side.
+inline ServerOptions plaintext_server(std::size_t threads = 2) {
+    auto o = loopback_server(threads);
+    o.transport.insecure_plaintext = true;
     return o;
 }
 
 inline ClientOptions client_for(const Server& s, std::size_t index = 0) {
     ClientOptions o;
     o.endpoints = {"127.0.0.1:" + std::to_string(s.ports().at(index))};
+    o.server_public_key = s.public_key();
     return o;
 }
 
@@ -100,6 +109,20 @@ class RawSocket {
         }
     }
     void send(const std::vector<std::uint8_t>& b) { send(b.data(), b.size()); }
+    // The plaintext-mode hello (version 1, mode 0) and the server's agreement, as a client
+    // configured insecure_plaintext would send and expect.
+    void plaintext_hello() {
+        std::vector<std::uint8_t> hello;
+        detail::append_frame(hello, ProtocolMark{}, 2, [](std::uint8_t* p) { p[0] = 1, p[1] = 0; });
+        send(hello);
+        char ack[14];
+        std::size_t got = 0;
+        while (got < sizeof ack) {
+            auto n = ::recv(fd_, ack + got, sizeof ack - got, 0);
+            if (n <= 0) throw std::runtime_error("no plaintext agreement from the server");
+            got += static_cast<std::size_t>(n);
+        }
+    }
     void send(std::string_view s) { send(s.data(), s.size()); }
     // Reads until the peer closes (or the limit passes); returns everything read.
     std::string read_until_closed(std::chrono::milliseconds limit = 10s) {

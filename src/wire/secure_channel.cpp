@@ -1,0 +1,188 @@
+#include "wire/secure_channel.hpp"
+
+#include <cstring>
+#include <string>
+
+#include "wire/frame.hpp"
+
+namespace hawser::detail {
+
+namespace {
+constexpr std::uint8_t chunk_last = 0, chunk_more = 1, chunk_rekey = 2;
+
+Error failed(std::string why) {
+    return Error{Errc::invalid_argument, std::move(why)};
+}
+}  // namespace
+
+std::vector<std::uint8_t> prologue(noise::Pattern pattern, const ProtocolMark& mark) {
+    std::string p =
+        "Hawser/" + std::to_string(wire_version) + " " + noise::protocol_name(pattern) + " ";
+    std::vector<std::uint8_t> out(p.begin(), p.end());
+    out.insert(out.end(), mark.head.begin(), mark.head.end());
+    out.insert(out.end(), mark.tail.begin(), mark.tail.end());
+    return out;
+}
+
+// --- transport ---
+
+void SecureTransport::seal_chunk(std::uint8_t type, std::span<const std::uint8_t> data,
+                                 std::vector<std::uint8_t>& out, const ProtocolMark& mark) {
+    append_frame(out, mark, 1 + data.size() + noise::tag_len, [&](std::uint8_t* p) {
+        p[0] = type;
+        if (!data.empty()) std::memcpy(p + 1, data.data(), data.size());
+        // In place: libsodium allows the ciphertext to overwrite the plaintext.
+        send_.encrypt_with_ad({}, std::span<const std::uint8_t>(p, 1 + data.size()), p);
+    });
+}
+
+void SecureTransport::seal(std::span<const std::uint8_t> message, std::vector<std::uint8_t>& out,
+                           const ProtocolMark& mark, const TransportOptions& policy,
+                           Clock::time_point now) {
+    if (sent_since_rekey_ >= policy.rekey_messages ||
+        (policy.rekey_interval.count() > 0 && now - last_rekey_ >= policy.rekey_interval)) {
+        seal_chunk(chunk_rekey, {}, out, mark);  // the peer rekeys its receiving side on reading it
+        send_.rekey();
+        last_rekey_ = now;
+        sent_since_rekey_ = 0;
+        ++rekeys_;
+    }
+    ++sent_since_rekey_;
+    while (message.size() > max_chunk) {
+        seal_chunk(chunk_more, message.first(max_chunk), out, mark);
+        message = message.subspan(max_chunk);
+    }
+    seal_chunk(chunk_last, message, out, mark);
+}
+
+SecureTransport::Opened SecureTransport::open(std::span<const std::uint8_t> body,
+                                              std::size_t max_message,
+                                              std::vector<std::uint8_t>& scratch,
+                                              std::span<const std::uint8_t>& message) {
+    if (body.size() < 1 + noise::tag_len || body.size() > noise::max_message)
+        return Opened::malformed;
+    scratch.resize(body.size() - noise::tag_len);
+    if (!recv_.decrypt_with_ad({}, body, scratch.data())) return Opened::bad_mac;
+    std::uint8_t type = scratch[0];
+    auto data = std::span<const std::uint8_t>(scratch).subspan(1);
+    switch (type) {
+        case chunk_rekey:
+            if (!data.empty()) return Opened::malformed;
+            recv_.rekey();
+            ++rekeys_;
+            return Opened::need_more;
+        case chunk_more:
+            if (partial_.size() + data.size() > max_message) return Opened::too_large;
+            partial_.insert(partial_.end(), data.begin(), data.end());
+            return Opened::need_more;
+        case chunk_last:
+            if (partial_.empty()) {
+                message = data;
+                return Opened::message;
+            }
+            if (partial_.size() + data.size() > max_message) return Opened::too_large;
+            partial_.insert(partial_.end(), data.begin(), data.end());
+            scratch.swap(partial_);  // the whole message now lives in scratch
+            std::vector<std::uint8_t>().swap(partial_);
+            message = scratch;
+            return Opened::message;
+        default:
+            return Opened::malformed;
+    }
+}
+
+// --- client ---
+
+ClientHandshake::ClientHandshake(Config config) : config_(std::move(config)) {}
+
+std::vector<std::uint8_t> ClientHandshake::hello() {
+    if (config_.plaintext) return {wire_version, std::uint8_t(HelloMode::plaintext)};
+    noise::HandshakeState::Config c;
+    c.initiator = true;
+    if (config_.server_key) {
+        c.pattern = noise::Pattern::nk;
+        c.remote_static = config_.server_key;
+    } else {
+        c.pattern = noise::Pattern::xx;
+        c.static_keys = noise::KeyPair::generate();  // an identity for this connection only
+    }
+    c.prologue = prologue(c.pattern, config_.mark);
+    hs_.emplace(std::move(c));
+    std::vector<std::uint8_t> out{wire_version,
+                                  std::uint8_t(config_.server_key ? HelloMode::nk : HelloMode::xx)};
+    (void)hs_->write_message({}, out);  // the first message cannot fail
+    return out;
+}
+
+Result<HandshakeStep> ClientHandshake::on_frame(std::span<const std::uint8_t> body) {
+    if (config_.plaintext) {
+        if (body.size() == 2 && body[0] == wire_version &&
+            body[1] == std::uint8_t(HelloMode::plaintext))
+            return HandshakeStep{{}, true};
+        return failed("the server did not agree to plaintext");
+    }
+    if (!hs_ || hs_->finished()) return failed("unexpected handshake message");
+    auto payload = hs_->read_message(body);
+    if (!payload) return failed("server handshake rejected: " + payload.error().message);
+    HandshakeStep step;
+    if (!hs_->finished()) {  // XX: -> s, se
+        if (auto w = hs_->write_message({}, step.reply); !w) return w.error();
+    }
+    step.done = hs_->finished();
+    return step;
+}
+
+std::unique_ptr<SecureTransport> ClientHandshake::transport(
+    SecureTransport::Clock::time_point now) {
+    if (!hs_) return nullptr;
+    auto [send, recv] = hs_->split();
+    auto t = std::make_unique<SecureTransport>(send, recv, now);
+    return t;
+}
+
+std::optional<noise::Key> ClientHandshake::server_key() const {
+    return hs_ ? hs_->remote_static() : std::nullopt;
+}
+
+// --- server ---
+
+Result<HandshakeStep> ServerHandshake::on_frame(std::span<const std::uint8_t> body) {
+    if (!hs_) {  // the hello
+        if (body.size() < 2) return failed("short hello");
+        if (body[0] != wire_version)
+            return failed("unsupported protocol version " + std::to_string(body[0]));
+        auto mode = HelloMode(body[1]);
+        if (mode == HelloMode::plaintext) {
+            if (!plaintext_) return failed("this server requires encryption");
+            return HandshakeStep{{wire_version, std::uint8_t(HelloMode::plaintext)}, true};
+        }
+        if (plaintext_) return failed("this server runs in plaintext mode");
+        if (mode != HelloMode::nk && mode != HelloMode::xx)
+            return failed("unknown handshake pattern");
+        noise::HandshakeState::Config c;
+        c.pattern = mode == HelloMode::nk ? noise::Pattern::nk : noise::Pattern::xx;
+        c.initiator = false;
+        c.static_keys = static_keys_;
+        c.prologue = prologue(c.pattern, mark_);
+        hs_.emplace(std::move(c));
+        body = body.subspan(2);
+    }
+    if (hs_->finished() || hs_->my_turn()) return failed("unexpected handshake message");
+    auto payload = hs_->read_message(body);
+    if (!payload) return failed("client handshake rejected: " + payload.error().message);
+    HandshakeStep step;
+    if (!hs_->finished()) {
+        if (auto w = hs_->write_message({}, step.reply); !w) return w.error();
+    }
+    step.done = hs_->finished();
+    return step;
+}
+
+std::unique_ptr<SecureTransport> ServerHandshake::transport(
+    SecureTransport::Clock::time_point now) {
+    if (!hs_) return nullptr;
+    auto [send, recv] = hs_->split();
+    return std::make_unique<SecureTransport>(send, recv, now);
+}
+
+}  // namespace hawser::detail

@@ -1,0 +1,96 @@
+// The secure wire under the message layer (docs/protocol.md, "Handshake" and "Transport").
+// ClientHandshake / ServerHandshake turn frame bodies into a SecureTransport (or a plaintext
+// agreement); SecureTransport seals messages into frames and opens frames into messages.
+// Framing and commands never see any of it. Pure code; one per connection, on its IO thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "hawser/error.hpp"
+#include "hawser/options.hpp"
+#include "wire/noise.hpp"
+
+namespace hawser::detail {
+
+inline constexpr std::uint8_t wire_version = 1;
+enum class HelloMode : std::uint8_t { plaintext = 0, nk = 1, xx = 2 };
+
+// Binds the handshake to this protocol, its version and the deployment's marks.
+std::vector<std::uint8_t> prologue(noise::Pattern pattern, const ProtocolMark& mark);
+
+class SecureTransport {
+  public:
+    using Clock = std::chrono::steady_clock;
+    // Data per chunk: a Noise message is at most 65535 bytes with the tag and a type byte.
+    static constexpr std::size_t max_chunk = noise::max_message - noise::tag_len - 1;
+    enum class Opened { need_more, message, bad_mac, too_large, malformed };
+
+    SecureTransport(noise::CipherState send, noise::CipherState recv, Clock::time_point now)
+        : send_(send), recv_(recv), last_rekey_(now) {}
+
+    // Appends the frames that carry `message` to out, rekeying first when the policy says so.
+    void seal(std::span<const std::uint8_t> message, std::vector<std::uint8_t>& out,
+              const ProtocolMark& mark, const TransportOptions& policy, Clock::time_point now);
+    // Decrypts one frame body. On Opened::message, `message` holds the whole plaintext, valid
+    // until the next call (it lives in `scratch` or in the reassembly buffer).
+    Opened open(std::span<const std::uint8_t> body, std::size_t max_message,
+                std::vector<std::uint8_t>& scratch, std::span<const std::uint8_t>& message);
+
+    std::uint64_t rekeys() const noexcept { return rekeys_; }
+
+  private:
+    void seal_chunk(std::uint8_t type, std::span<const std::uint8_t> data,
+                    std::vector<std::uint8_t>& out, const ProtocolMark& mark);
+
+    noise::CipherState send_, recv_;
+    std::vector<std::uint8_t> partial_;  // chunks of an unfinished message; empty when idle
+    Clock::time_point last_rekey_;
+    std::uint32_t sent_since_rekey_ = 0;
+    std::uint32_t rekeys_ = 0;
+};
+
+// What a handshake step produced: a frame body to send (maybe empty) and whether it is done.
+struct HandshakeStep {
+    std::vector<std::uint8_t> reply;
+    bool done = false;
+};
+
+class ClientHandshake {
+  public:
+    struct Config {
+        ProtocolMark mark;
+        bool plaintext = false;
+        std::optional<noise::Key> server_key;  // NK when set; otherwise XX (trust on first use)
+    };
+    explicit ClientHandshake(Config config);
+    std::vector<std::uint8_t> hello();  // the first frame body
+    Result<HandshakeStep> on_frame(std::span<const std::uint8_t> body);
+    // After done: null in plaintext mode.
+    std::unique_ptr<SecureTransport> transport(SecureTransport::Clock::time_point now);
+    std::optional<noise::Key> server_key() const;
+
+  private:
+    Config config_;
+    std::optional<noise::HandshakeState> hs_;
+};
+
+class ServerHandshake {
+  public:
+    ServerHandshake(ProtocolMark mark, bool plaintext, const noise::KeyPair& static_keys)
+        : mark_(mark), plaintext_(plaintext), static_keys_(static_keys) {}
+    Result<HandshakeStep> on_frame(std::span<const std::uint8_t> body);
+    std::unique_ptr<SecureTransport> transport(SecureTransport::Clock::time_point now);
+
+  private:
+    ProtocolMark mark_;
+    bool plaintext_;
+    const noise::KeyPair& static_keys_;
+    std::optional<noise::HandshakeState> hs_;
+};
+
+}  // namespace hawser::detail
