@@ -1,6 +1,7 @@
 // Echo round trips through Hawser against a minimal asio echo server and client, in one process,
-// with the same message size, interleaved runs, medians. Prints rates, latency percentiles and
-// the Hawser / raw ratio.
+// with the same message size, interleaved runs, medians. Three contenders: raw asio, Hawser in
+// plaintext mode, Hawser encrypted (Noise transport). Prints rates, latency percentiles and the
+// ratios plaintext/raw and encrypted/plaintext. Compression is off: payloads are random bytes.
 //   echo_bench [--seconds S] [--runs N] [--size BYTES] [--depth IN_FLIGHT]
 #include <algorithm>
 #include <asio.hpp>
@@ -148,7 +149,8 @@ Result run_raw(std::uint16_t port, std::size_t size, std::size_t depth, double s
 // --- Hawser: the same traffic as console calls ---
 
 Result run_hawser(hawser::Connection conn, std::size_t size, std::size_t depth, double seconds) {
-    std::string payload(size, 'x');
+    std::string payload(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) payload[i] = static_cast<char>(i * 2654435761u >> 13);
     std::vector<std::uint32_t> latencies;
     latencies.reserve(1 << 20);
     std::promise<void> finished;
@@ -211,39 +213,59 @@ int main(int argc, char** argv) {
     std::thread raw_thread([&] { raw_ctx.run(); });
     auto raw_port = acceptor.local_endpoint().port();
 
-    // Hawser server: one IO thread, plaintext (the secure wire is measured on its own).
-    hawser::ServerOptions so;
-    so.listen = {"127.0.0.1:0"};
-    so.io_threads = 1;
-    hawser::Server server(so);
-    server.commands().console(
-        "echo", [](const hawser::Request&, std::string_view s) { return std::string(s); });
-    server.start().value();
-    hawser::ClientOptions co;
-    co.endpoints = {"127.0.0.1:" + std::to_string(server.ports()[0])};
-    hawser::Client client(co);
-    client.connect().value();
+    // Hawser servers and clients: one IO thread each, compression off, plaintext and encrypted.
+    struct Side {
+        std::unique_ptr<hawser::Server> server;
+        std::unique_ptr<hawser::Client> client;
+    };
+    auto make_side = [](bool encrypted) {
+        hawser::ServerOptions so;
+        so.listen = {"127.0.0.1:0"};
+        so.io_threads = 1;
+        so.data_dir = "";
+        so.transport.insecure_plaintext = !encrypted;
+        so.transport.compression = hawser::Compression::none;
+        Side side;
+        side.server = std::make_unique<hawser::Server>(so);
+        side.server->commands().console(
+            "echo", [](const hawser::Request&, std::string_view s) { return std::string(s); });
+        side.server->start().value();
+        hawser::ClientOptions co;
+        co.endpoints = {"127.0.0.1:" + std::to_string(side.server->ports()[0])};
+        co.server_public_key = side.server->public_key();
+        co.transport = so.transport;
+        co.limits.max_frame_bytes = so.limits.max_frame_bytes;
+        side.client = std::make_unique<hawser::Client>(co);
+        side.client->connect().value();
+        return side;
+    };
+    auto plain = make_side(false);
+    auto secure = make_side(true);
 
     std::printf("echo_bench: %zu-byte messages, %d interleaved runs of %.1fs each, medians\n", size,
                 runs, seconds);
+    auto line = [](const char* who, std::size_t depth, const std::vector<Result>& v) {
+        auto m = median(v);
+        std::printf(
+            "in flight %3zu  %-10s %9.0f rt/s  p50 %7.1fus p99 %7.1fus p999 %7.1fus  (spread "
+            "%4.1f%%)\n",
+            depth, who, m.rate, m.p50, m.p99, m.p999, spread(v));
+        return m.rate;
+    };
     for (auto depth : depths) {
-        std::vector<Result> raw, hw;
+        std::vector<Result> raw, hp, hs;
         run_raw(raw_port, size, depth, 0.2);  // warm-up
-        run_hawser(client.connection(), size, depth, 0.2);
+        run_hawser(plain.client->connection(), size, depth, 0.2);
+        run_hawser(secure.client->connection(), size, depth, 0.2);
         for (int r = 0; r < runs; ++r) {
             raw.push_back(run_raw(raw_port, size, depth, seconds));
-            hw.push_back(run_hawser(client.connection(), size, depth, seconds));
+            hp.push_back(run_hawser(plain.client->connection(), size, depth, seconds));
+            hs.push_back(run_hawser(secure.client->connection(), size, depth, seconds));
         }
-        auto a = median(raw), b = median(hw);
-        std::printf(
-            "in flight %3zu  raw asio: %9.0f rt/s  p50 %7.1fus p99 %7.1fus p999 %7.1fus  (spread "
-            "%4.1f%%)\n",
-            depth, a.rate, a.p50, a.p99, a.p999, spread(raw));
-        std::printf(
-            "in flight %3zu  hawser:   %9.0f rt/s  p50 %7.1fus p99 %7.1fus p999 %7.1fus  (spread "
-            "%4.1f%%)\n",
-            depth, b.rate, b.p50, b.p99, b.p999, spread(hw));
-        std::printf("in flight %3zu  ratio hawser/raw: %.2f\n", depth, b.rate / a.rate);
+        double a = line("raw asio", depth, raw), b = line("plaintext", depth, hp),
+               c = line("encrypted", depth, hs);
+        std::printf("in flight %3zu  ratio plaintext/raw: %.2f   encrypted/plaintext: %.2f\n",
+                    depth, b / a, c / b);
     }
     raw_ctx.stop();
     raw_thread.join();

@@ -1,5 +1,6 @@
 // Server user-space memory per idle connection: (RSS with N idle connections − RSS with none) / N,
-// for a Hawser server and, as the floor, a bare epoll server that only accepts and registers.
+// for a Hawser server (plaintext and encrypted) and, as the floor, a bare epoll server that only
+// accepts and registers.
 // Each server runs in a child process (the file-descriptor limit is per process); this process
 // opens the N client sockets, makes one call on each (so every connection has been used), then
 // lets them sit idle.
@@ -24,6 +25,7 @@
 #include "hawser/hawser.hpp"
 #include "wire/frame.hpp"
 #include "wire/message.hpp"
+#include "wire/secure_channel.hpp"
 
 namespace {
 
@@ -45,16 +47,21 @@ std::uint32_t read_u32(int fd) {
 }
 
 // Child: a Hawser server with an echo command; reports its port, then waits for the target count.
-[[noreturn]] void serve_hawser(int to_parent, int from_parent) {
+[[noreturn]] void serve_hawser(int to_parent, int from_parent, bool encrypted) {
     hawser::ServerOptions so;
     so.listen = {"127.0.0.1:0"};
     so.io_threads = 2;
+    so.data_dir = "";
+    so.transport.insecure_plaintext = !encrypted;
+    so.admission.max_handshakes_per_ip = 1u << 20;
     so.timeouts.idle = std::chrono::milliseconds(0);
     hawser::Server server(so);
     server.commands().console(
         "echo", [](const hawser::Request&, std::string_view s) { return std::string(s); });
     server.start().value();
     write_u32(to_parent, server.ports()[0]);
+    auto key = hawser::detail::noise::key_from_hex(server.public_key()).value();
+    (void)!::write(to_parent, key.data(), key.size());
     auto target = read_u32(from_parent);
     while (server.connection_count() < target)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -120,16 +127,40 @@ struct Measurement {
     double bytes_per_connection;
 };
 
-Measurement measure(bool hawser_mode, std::size_t n, const char* source_ip) {
+enum class Mode { epoll, plaintext, encrypted };
+
+// Reads exactly n bytes or fails.
+bool read_exact(int fd, void* buf, std::size_t n) {
+    auto p = static_cast<char*>(buf);
+    while (n) {
+        auto k = ::read(fd, p, n);
+        if (k <= 0) return false;
+        p += k, n -= static_cast<std::size_t>(k);
+    }
+    return true;
+}
+
+std::vector<std::uint8_t> framed(std::span<const std::uint8_t> body) {
+    std::vector<std::uint8_t> out;
+    hawser::detail::append_frame(out, hawser::ProtocolMark{}, body.size(), [&](std::uint8_t* p) {
+        std::memcpy(p, body.data(), body.size());
+    });
+    return out;
+}
+
+Measurement measure(Mode mode, std::size_t n, const char* source_ip) {
+    bool hawser_mode = mode != Mode::epoll;
     int up[2], down[2];
     if (::pipe(up) != 0 || ::pipe(down) != 0) std::exit(1);
     pid_t pid = ::fork();
     if (pid == 0) {
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the measurement
-        if (hawser_mode) serve_hawser(up[1], down[0]);
+        if (hawser_mode) serve_hawser(up[1], down[0], mode == Mode::encrypted);
         serve_epoll(up[1], down[0]);
     }
     auto port = static_cast<std::uint16_t>(read_u32(up[0]));
+    hawser::detail::noise::Key server_key{};
+    if (hawser_mode) read_exact(up[0], server_key.data(), server_key.size());
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the server settle
     long before = rss_kib(pid);
     write_u32(down[1], static_cast<std::uint32_t>(n));
@@ -167,8 +198,30 @@ Measurement measure(bool hawser_mode, std::size_t n, const char* source_ip) {
             ::kill(pid, SIGKILL);
             std::exit(1);
         }
-        // One call each, answered, so every connection has been through a read and a write.
-        (void)!::write(fd, frame.data(), frame.size());
+        // The handshake a client would make (plaintext hello or Noise NK), then one call each,
+        // answered, so every connection has been through a read and a write.
+        std::vector<std::uint8_t> call = frame;
+        if (hawser_mode) {
+            hawser::detail::ClientHandshake hs(
+                {hawser::ProtocolMark{}, mode == Mode::plaintext,
+                 mode == Mode::plaintext ? std::nullopt : std::optional(server_key)});
+            auto hello = framed(hs.hello());
+            (void)!::write(fd, hello.data(), hello.size());
+            std::vector<std::uint8_t> reply(mode == Mode::plaintext ? 14 : 60);
+            if (!read_exact(fd, reply.data(), reply.size()) ||
+                !hs.on_frame(std::span(reply).subspan(8, reply.size() - 12))) {
+                std::fprintf(stderr, "handshake failed on connection %zu\n", i);
+                ::kill(pid, SIGKILL);
+                std::exit(1);
+            }
+            if (auto t = hs.transport(std::chrono::steady_clock::now())) {
+                call.clear();
+                std::span<const std::uint8_t> body(frame.data() + 8, frame.size() - 12);
+                t->seal(body, call, hawser::ProtocolMark{}, hawser::TransportOptions{},
+                        std::chrono::steady_clock::now());
+            }
+        }
+        (void)!::write(fd, call.data(), call.size());
         char reply[256];
         if (::read(fd, reply, sizeof reply) <= 0) {
             std::fprintf(stderr, "no reply on connection %zu\n", i);
@@ -195,14 +248,16 @@ int main(int argc, char** argv) {
     for (int i = 1; i + 1 < argc; i += 2)
         if (std::string(argv[i]) == "--connections") n = std::stoul(argv[i + 1]);
     hawser::raise_file_limit();
-    auto floor = measure(false, n, "127.0.0.3");
-    auto hw = measure(true, n, "127.0.0.2");
+    auto floor = measure(Mode::epoll, n, "127.0.0.3");
+    auto plain = measure(Mode::plaintext, n, "127.0.0.2");
+    auto secure = measure(Mode::encrypted, n, "127.0.0.4");
     std::printf("idle_memory_bench: %zu idle connections, server RSS delta per connection\n", n);
-    std::printf("  bare epoll: %6.0f bytes  (RSS %ld -> %ld KiB)\n", floor.bytes_per_connection,
-                floor.rss_before_kib, floor.rss_after_kib);
-    std::printf("  hawser:     %6.0f bytes  (RSS %ld -> %ld KiB)  target <= 1024\n",
-                hw.bytes_per_connection, hw.rss_before_kib, hw.rss_after_kib);
-    std::printf("  hawser - epoll floor: %.0f bytes per connection\n",
-                hw.bytes_per_connection - floor.bytes_per_connection);
+    auto row = [](const char* who, const Measurement& m, const char* target) {
+        std::printf("  %-18s %6.0f bytes  (RSS %ld -> %ld KiB)  %s\n", who, m.bytes_per_connection,
+                    m.rss_before_kib, m.rss_after_kib, target);
+    };
+    row("bare epoll", floor, "");
+    row("hawser plaintext", plain, "target <= 1024");
+    row("hawser encrypted", secure, "target <= 1536");
     return 0;
 }

@@ -42,10 +42,12 @@ Result<ProtocolMark> parse_mark(const std::string& head, const std::string& tail
 Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
     try {
         auto root = toml::parse(path);
-        check_keys(root,
-                   {"listen", "io_threads", "worker_threads", "reuse_port", "backlog",
-                    "max_connections", "mark", "limits", "timeouts"},
-                   "");
+        check_keys(
+            root,
+            {"listen", "io_threads", "worker_threads", "reuse_port", "backlog", "max_connections",
+             "data_dir", "mark", "limits", "timeouts", "transport", "admission"},
+            "");
+        read(root, "data_dir", o.data_dir);
         read(root, "listen", o.listen);
         read(root, "io_threads", o.io_threads);
         read(root, "worker_threads", o.worker_threads);
@@ -76,6 +78,45 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
             read_ms(t, "idle_ms", o.timeouts.idle);
             read_ms(t, "heartbeat_ms", o.timeouts.heartbeat);
             read_ms(t, "shutdown_ms", o.timeouts.shutdown);
+        }
+        if (root.contains("transport")) {
+            const auto& t = toml::find(root, "transport");
+            check_keys(t,
+                       {"insecure_plaintext", "rekey_messages", "rekey_interval_ms", "compression",
+                        "compress_threshold"},
+                       "transport");
+            read(t, "insecure_plaintext", o.transport.insecure_plaintext);
+            read(t, "rekey_messages", o.transport.rekey_messages);
+            read_ms(t, "rekey_interval_ms", o.transport.rekey_interval);
+            read(t, "compress_threshold", o.transport.compress_threshold);
+            if (t.contains("compression")) {
+                auto c = toml::find<std::string>(t, "compression");
+                if (c == "zstd")
+                    o.transport.compression = Compression::zstd;
+                else if (c == "lz4")
+                    o.transport.compression = Compression::lz4;
+                else if (c == "none")
+                    o.transport.compression = Compression::none;
+                else
+                    throw std::runtime_error("compression must be \"zstd\", \"lz4\" or \"none\"");
+            }
+            if (o.transport.rekey_messages == 0)
+                throw std::runtime_error("rekey_messages must be at least 1");
+        }
+        if (root.contains("admission")) {
+            const auto& a = toml::find(root, "admission");
+            check_keys(
+                a,
+                {"handshake_timeout_ms", "max_handshakes", "max_handshakes_per_ip",
+                 "connections_per_second_per_ip", "connection_burst_per_ip", "allow", "deny"},
+                "admission");
+            read_ms(a, "handshake_timeout_ms", o.admission.handshake_timeout);
+            read(a, "max_handshakes", o.admission.max_handshakes);
+            read(a, "max_handshakes_per_ip", o.admission.max_handshakes_per_ip);
+            read(a, "connections_per_second_per_ip", o.admission.connections_per_second_per_ip);
+            read(a, "connection_burst_per_ip", o.admission.connection_burst_per_ip);
+            read(a, "allow", o.admission.allow);
+            read(a, "deny", o.admission.deny);
         }
     } catch (const std::exception& e) {
         return Error{Errc::invalid_argument, path + ": " + e.what()};

@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <cstdio>
 #include <thread>
 
 #include "config.hpp"
@@ -38,7 +39,8 @@ int main(int argc, char** argv) {
     std::string config_path, mark_head, mark_tail, log_level = "info";
     std::vector<std::string> listen;
     std::size_t threads = 0, max_connections = 0;
-    bool has_threads = false;
+    bool has_threads = false, print_public_key = false, insecure_plaintext = false;
+    std::string data_dir;
     cli.add_option("-c,--config", config_path, "TOML configuration file")->check(CLI::ExistingFile);
     cli.add_option("-l,--listen", listen, "address to listen on, e.g. [::]:7100 (repeatable)");
     cli.add_option("-t,--threads", threads, "IO threads (0 = one per core)")
@@ -47,6 +49,11 @@ int main(int argc, char** argv) {
                    "refuse connections beyond this many (0 = no limit)");
     cli.add_option("--mark-head", mark_head, "4-byte protocol mark before each frame");
     cli.add_option("--mark-tail", mark_tail, "4-byte protocol mark after each frame");
+    cli.add_option("--data-dir", data_dir, "where the server key lives (default hawser-data)");
+    cli.add_flag("--print-public-key", print_public_key,
+                 "print the server's public key (creating it if needed) and exit");
+    cli.add_flag("--insecure-plaintext", insecure_plaintext,
+                 "no encryption (clients must agree); for benchmarks only");
     cli.add_option("--log-level", log_level, "trace, debug, info, warn, error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
     CLI11_PARSE(cli, argc, argv);
@@ -62,6 +69,17 @@ int main(int argc, char** argv) {
         options = *loaded;
     }
     if (!listen.empty()) options.listen = listen;
+    if (!data_dir.empty()) options.data_dir = data_dir;
+    if (insecure_plaintext) options.transport.insecure_plaintext = true;
+    if (print_public_key) {
+        auto key = hawser::Server::load_public_key(options.data_dir);
+        if (!key) {
+            spdlog::error("{}", key.error().message);
+            return 1;
+        }
+        std::printf("%s\n", key->c_str());
+        return 0;
+    }
     if (has_threads) options.io_threads = threads;
     if (max_connections) options.max_connections = max_connections;
     if (!mark_head.empty() || !mark_tail.empty()) {

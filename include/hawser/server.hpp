@@ -43,6 +43,8 @@ class Server {
     std::vector<std::uint16_t> ports() const;
     // The static public key clients pin (64 hex digits); known once start() succeeded.
     std::string public_key() const;
+    // The public key stored in <data_dir>/server.key, generating the key pair if there is none.
+    static Result<std::string> load_public_key(const std::string& data_dir);
 
     // Stops accepting, refuses new calls (Errc::shutting_down), lets calls in flight finish
     // until `grace` passes, then says goodbye and closes every connection. Blocking; idempotent.

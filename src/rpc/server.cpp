@@ -134,6 +134,12 @@ Result<void> Server::start() {
     return {};
 }
 
+Result<std::string> Server::load_public_key(const std::string& data_dir) {
+    auto keys = detail::load_or_create_key(data_dir);
+    if (!keys) return keys.error();
+    return detail::noise::to_hex(keys->public_key);
+}
+
 std::string Server::public_key() const {
     return detail::noise::to_hex(host_->static_keys.public_key);
 }

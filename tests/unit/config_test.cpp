@@ -30,6 +30,14 @@ max_pending_calls = 10
 [timeouts]
 call_ms = 1500
 idle_ms = 0
+[transport]
+compression = "lz4"
+rekey_messages = 1000
+rekey_interval_ms = 60000
+[admission]
+handshake_timeout_ms = 2000
+max_handshakes_per_ip = 8
+deny = ["192.0.2.0/24"]
 )");
     auto o = app::load_config(path);
     ASSERT_TRUE(o) << o.error().message;
@@ -41,6 +49,12 @@ idle_ms = 0
     EXPECT_EQ(o->limits.max_pending_calls, 10u);
     EXPECT_EQ(o->timeouts.call, std::chrono::milliseconds(1500));
     EXPECT_EQ(o->timeouts.idle, std::chrono::milliseconds(0));
+    EXPECT_EQ(o->transport.compression, Compression::lz4);
+    EXPECT_EQ(o->transport.rekey_messages, 1000u);
+    EXPECT_EQ(o->transport.rekey_interval, std::chrono::milliseconds(60000));
+    EXPECT_EQ(o->admission.handshake_timeout, std::chrono::milliseconds(2000));
+    EXPECT_EQ(o->admission.max_handshakes_per_ip, 8u);
+    EXPECT_EQ(o->admission.deny.at(0), "192.0.2.0/24");
     std::remove(path.c_str());
 }
 
@@ -55,6 +69,8 @@ TEST(Config, BadFilesGetAClearError) {
         {"[timeouts]\ncall_ms = -5\n", "negative"},
         {"listen = [\n", ""},
         {"listen = []\n", "listen"},
+        {"[transport]\ncompression = \"gzip\"\n", "compression"},
+        {"[admission]\nallow_list = []\n", "allow_list"},
     };
     for (const auto& c : cases) {
         auto path = write_temp(c.text);
