@@ -330,3 +330,48 @@ TEST(Secure, KeyIsStoredPrivatelyAndReused) {
     }
     std::filesystem::remove_all(dir);
 }
+
+TEST(Secure, GarbageTruncatedAndFlippedHandshakesLeaveOthersServed) {
+    auto so = loopback_server();
+    so.admission.handshake_timeout = 300ms;
+    Server server(so);
+    echo_commands(server.commands());
+    server.start().value();
+    auto key = detail::noise::key_from_hex(server.public_key());
+    auto hello_frame = [&] {
+        detail::ClientHandshake hs({ProtocolMark{}, false, key});
+        auto body = hs.hello();
+        std::vector<std::uint8_t> f;
+        detail::append_frame(f, ProtocolMark{}, body.size(),
+                             [&](std::uint8_t* p) { std::copy(body.begin(), body.end(), p); });
+        return f;
+    };
+    std::mt19937 rng(5);
+    std::vector<std::unique_ptr<RawSocket>> sockets;  // all at once, so the timeouts overlap
+    for (int round = 0; round < 30; ++round) {
+        auto frame = hello_frame();
+        switch (round % 3) {
+            case 0:  // a hello-sized frame of random bytes
+                for (std::size_t i = 8; i + 4 < frame.size(); ++i)
+                    frame[i] = static_cast<std::uint8_t>(rng());
+                break;
+            case 1:  // a real hello cut short: the server waits, then times out
+                frame.resize(8 + rng() % (frame.size() - 8));
+                break;
+            case 2:  // one flipped bit in the Noise message
+                frame[10 + rng() % 40] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
+                break;
+        }
+        sockets.push_back(std::make_unique<RawSocket>(server.ports()[0]));
+        sockets.back()->send(frame);
+    }
+    for (auto& s : sockets) s->read_until_closed();
+    auto stats = server.stats();
+    EXPECT_EQ(
+        stats.closed(CloseReason::handshake_failed) + stats.closed(CloseReason::handshake_timeout),
+        30u);
+    EXPECT_GE(stats.closed(CloseReason::handshake_timeout), 10u);
+    Client good(client_for(server));
+    good.connect().value();
+    EXPECT_EQ(good.connection().wait_console("echo", "unharmed").value(), "unharmed");
+}
