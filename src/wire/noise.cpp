@@ -221,18 +221,32 @@ bool HandshakeState::my_turn() const noexcept {
     return !finished() && ((step_ % 2 == 0) == initiator_);
 }
 
-bool HandshakeState::dh(const KeyPair& local, const Key& remote) {
+bool HandshakeState::dh(const std::optional<KeyPair>& local, const std::optional<Key>& remote) {
+    if (!local || !remote) return false;
     Key shared;
-    if (crypto_scalarmult_curve25519(shared.data(), local.private_key.data(), remote.data()) != 0)
-        return false;
+    if (crypto_scalarmult_curve25519(shared.data(), local->private_key.data(), remote->data()) != 0)
+        return false;  // a low-order point: all-zero output
     symmetric_.mix_key(shared);
     sodium_memzero(shared.data(), shared.size());
     return true;
 }
 
+bool HandshakeState::mix_dh(Token t) {
+    switch (t) {
+        case Token::ee:
+            return dh(e_, re_);
+        case Token::es:
+            return initiator_ ? dh(e_, rs_) : dh(s_, re_);
+        case Token::se:
+            return initiator_ ? dh(s_, re_) : dh(e_, rs_);
+        default:
+            return false;
+    }
+}
+
 // Tokens of each message, for both patterns (Noise spec 7.4).
 namespace {
-enum class Tok { e, s, ee, es, se };
+using Tok = HandshakeState::Token;
 std::span<const Tok> tokens(Pattern p, std::size_t step) {
     static constexpr Tok nk0[] = {Tok::e, Tok::es}, nk1[] = {Tok::e, Tok::ee};
     static constexpr Tok xx0[] = {Tok::e}, xx1[] = {Tok::e, Tok::ee, Tok::s, Tok::es},
@@ -263,15 +277,9 @@ Result<void> HandshakeState::write_message(std::span<const std::uint8_t> payload
                     return fail("nonce exhausted");
                 break;
             case Tok::ee:
-                if (!dh(*e_, *re_)) return fail("bad DH");
-                break;
             case Tok::es:
-                if (initiator_ ? !rs_ || !dh(*e_, *rs_) : !re_ || !dh(*s_, *re_))
-                    return fail("bad DH");
-                break;
             case Tok::se:
-                if (initiator_ ? !s_ || !dh(*s_, *re_) : !rs_ || !dh(*e_, *rs_))
-                    return fail("bad DH");
+                if (!mix_dh(t)) return fail("bad DH");
                 break;
         }
     }
@@ -306,15 +314,9 @@ Result<std::vector<std::uint8_t>> HandshakeState::read_message(std::span<const s
                 break;
             }
             case Tok::ee:
-                if (!dh(*e_, *re_)) return fail("bad DH");
-                break;
             case Tok::es:
-                if (initiator_ ? !rs_ || !dh(*e_, *rs_) : !s_ || !dh(*s_, *re_))
-                    return fail("bad DH");
-                break;
             case Tok::se:
-                if (initiator_ ? !s_ || !dh(*s_, *re_) : !rs_ || !dh(*e_, *rs_))
-                    return fail("bad DH");
+                if (!mix_dh(t)) return fail("bad DH");
                 break;
         }
     }

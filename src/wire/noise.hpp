@@ -109,9 +109,12 @@ class HandshakeState {
     const std::optional<Key>& remote_static() const noexcept { return rs_; }
     const Hash& handshake_hash() const noexcept { return symmetric_.handshake_hash(); }
 
+    enum class Token { e, s, ee, es, se };
+
   private:
     std::size_t steps() const noexcept { return pattern_ == Pattern::nk ? 2 : 3; }
-    bool dh(const KeyPair& local, const Key& remote);
+    bool dh(const std::optional<KeyPair>& local, const std::optional<Key>& remote);
+    bool mix_dh(Token token);  // ee, es, se: the same for writer and reader
 
     Pattern pattern_;
     bool initiator_;

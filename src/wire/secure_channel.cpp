@@ -13,6 +13,28 @@ constexpr std::uint8_t chunk_last = 0, chunk_more = 1, chunk_rekey = 2;
 Error failed(std::string why) {
     return Error{Errc::invalid_argument, std::move(why)};
 }
+
+// Reads the peer's handshake message and, unless that finished the handshake, writes ours.
+Result<HandshakeStep> advance(noise::HandshakeState& hs, std::span<const std::uint8_t> body,
+                              const char* peer) {
+    if (hs.finished() || hs.my_turn()) return failed("unexpected handshake message");
+    auto payload = hs.read_message(body);
+    if (!payload)
+        return failed(std::string(peer) + " handshake rejected: " + payload.error().message);
+    HandshakeStep step;
+    if (!hs.finished()) {
+        if (auto w = hs.write_message({}, step.reply); !w) return w.error();
+    }
+    step.done = hs.finished();
+    return step;
+}
+
+std::unique_ptr<SecureTransport> transport_of(const std::optional<noise::HandshakeState>& hs,
+                                              SecureTransport::Clock::time_point now) {
+    if (!hs) return nullptr;  // plaintext mode
+    auto [send, recv] = hs->split();
+    return std::make_unique<SecureTransport>(send, recv, now);
+}
 }  // namespace
 
 std::vector<std::uint8_t> prologue(noise::Pattern pattern, const ProtocolMark& mark) {
@@ -121,23 +143,13 @@ Result<HandshakeStep> ClientHandshake::on_frame(std::span<const std::uint8_t> bo
             return HandshakeStep{{}, true};
         return failed("the server did not agree to plaintext");
     }
-    if (!hs_ || hs_->finished()) return failed("unexpected handshake message");
-    auto payload = hs_->read_message(body);
-    if (!payload) return failed("server handshake rejected: " + payload.error().message);
-    HandshakeStep step;
-    if (!hs_->finished()) {  // XX: -> s, se
-        if (auto w = hs_->write_message({}, step.reply); !w) return w.error();
-    }
-    step.done = hs_->finished();
-    return step;
+    if (!hs_) return failed("unexpected handshake message");
+    return advance(*hs_, body, "server");  // XX answers with -> s, se
 }
 
 std::unique_ptr<SecureTransport> ClientHandshake::transport(
     SecureTransport::Clock::time_point now) {
-    if (!hs_) return nullptr;
-    auto [send, recv] = hs_->split();
-    auto t = std::make_unique<SecureTransport>(send, recv, now);
-    return t;
+    return transport_of(hs_, now);
 }
 
 std::optional<noise::Key> ClientHandshake::server_key() const {
@@ -167,22 +179,12 @@ Result<HandshakeStep> ServerHandshake::on_frame(std::span<const std::uint8_t> bo
         hs_.emplace(std::move(c));
         body = body.subspan(2);
     }
-    if (hs_->finished() || hs_->my_turn()) return failed("unexpected handshake message");
-    auto payload = hs_->read_message(body);
-    if (!payload) return failed("client handshake rejected: " + payload.error().message);
-    HandshakeStep step;
-    if (!hs_->finished()) {
-        if (auto w = hs_->write_message({}, step.reply); !w) return w.error();
-    }
-    step.done = hs_->finished();
-    return step;
+    return advance(*hs_, body, "client");
 }
 
 std::unique_ptr<SecureTransport> ServerHandshake::transport(
     SecureTransport::Clock::time_point now) {
-    if (!hs_) return nullptr;
-    auto [send, recv] = hs_->split();
-    return std::make_unique<SecureTransport>(send, recv, now);
+    return transport_of(hs_, now);
 }
 
 }  // namespace hawser::detail
