@@ -30,6 +30,8 @@ enum class Errc : std::uint16_t {
     end_of_data = 13,       // a DataFrame has no more values
     limit_exceeded = 14,    // a configured limit (size, depth, count) was exceeded
     invalid_argument = 15,  // the API was given something it cannot use
+    not_found = 16,         // no such record, attachment or database
+    storage_error = 17,     // the storage engine failed (disk full, corruption, I/O)
 };
 std::string_view to_string(Errc code) noexcept;
 

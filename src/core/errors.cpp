@@ -5,7 +5,7 @@
 namespace hawser {
 
 std::string_view to_string(Errc code) noexcept {
-    static constexpr std::array<std::string_view, 16> names = {
+    static constexpr std::array<std::string_view, 18> names = {
         "ok",
         "unknown_command",
         "handler_error",
@@ -22,6 +22,8 @@ std::string_view to_string(Errc code) noexcept {
         "end_of_data",
         "limit_exceeded",
         "invalid_argument",
+        "not_found",
+        "storage_error",
     };
     auto i = static_cast<std::size_t>(code);
     return i < names.size() ? names[i] : "unknown_error";

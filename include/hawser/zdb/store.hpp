@@ -1,0 +1,99 @@
+// ZDB: Hawser's embedded document store on RocksDB. One data directory (a Store) holds many
+// named databases; each database holds records — documents (string-keyed maps, stored as
+// MessagePack) under stable 64-bit ids assigned in increasing order and never reused — and named
+// binary attachments of any size, kept in RocksDB blob files apart from the documents so scans
+// never read them. Layout and choices: docs/zdb.md.
+// Thread safety: Store and Database are safe to use from any number of threads.
+// Ownership: Database handles are shared; a dropped database's handle fails with not_found.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hawser/dataframe.hpp"
+#include "hawser/error.hpp"
+
+namespace hawser::zdb {
+
+using RecordId = std::uint64_t;
+
+// How far an acknowledged write is protected.
+enum class Durability : std::uint8_t {
+    sync = 0,    // survives a crash and a power loss (WAL fsync'ed per write)
+    normal = 1,  // survives a process crash (WAL written, not fsync'ed)
+    fast = 2,    // no WAL: for bulk loads; lost on a crash until the next flush
+};
+
+struct StoreOptions {
+    std::string path;                            // created if missing
+    std::size_t block_cache_bytes = 256u << 20;  // LRU cache shared by every database
+    int max_open_files = 1024;
+};
+
+struct DatabaseOptions {
+    Durability durability = Durability::normal;
+};
+
+struct ScanOptions {
+    RecordId from = 0;  // first id visited (reverse: the last one); 0 = the start (or end)
+    bool reverse = false;
+};
+
+struct DatabaseStats {
+    std::uint64_t records = 0;
+    std::uint64_t next_id = 0;
+    std::uint64_t document_bytes = 0;  // on disk, estimated by RocksDB
+    std::uint64_t blob_bytes = 0;
+};
+
+class Database {
+  public:
+    virtual ~Database() = default;
+    virtual const std::string& name() const = 0;
+    virtual Durability durability() const = 0;
+
+    virtual Result<RecordId> insert(const Map& document) = 0;
+    virtual Result<std::vector<RecordId>> insert_batch(const std::vector<Map>& documents) = 0;
+    virtual Result<Map> get(RecordId id) const = 0;
+    virtual Result<void> replace(RecordId id, const Map& document) = 0;
+    // Sets the given top-level fields; a field set to nil is removed.
+    virtual Result<void> patch(RecordId id, const Map& fields) = 0;
+    // Deletes the record and its attachments.
+    virtual Result<void> remove(RecordId id) = 0;
+    virtual Result<bool> exists(RecordId id) const = 0;
+    virtual std::uint64_t count() const = 0;
+    // Visits records in id order; the visitor returns false to stop.
+    virtual Result<void> scan(const std::function<bool(RecordId, const Map&)>& visit,
+                              ScanOptions options = {}) const = 0;
+
+    virtual Result<void> put_attachment(RecordId id, std::string_view name,
+                                        std::span<const std::uint8_t> data) = 0;
+    virtual Result<Bytes> get_attachment(RecordId id, std::string_view name) const = 0;
+    virtual Result<void> remove_attachment(RecordId id, std::string_view name) = 0;
+    virtual Result<std::vector<std::string>> attachments(RecordId id) const = 0;
+
+    virtual DatabaseStats stats() const = 0;
+};
+
+class Store {
+  public:
+    static Result<std::unique_ptr<Store>> open(const StoreOptions& options);
+    virtual ~Store() = default;
+
+    // Names: 1-64 of [A-Za-z0-9_.-], not starting with "__".
+    virtual Result<std::shared_ptr<Database>> create(const std::string& name,
+                                                     DatabaseOptions options = {}) = 0;
+    virtual Result<std::shared_ptr<Database>> database(std::string_view name) const = 0;
+    virtual std::vector<std::string> list() const = 0;
+    virtual Result<void> drop(std::string_view name) = 0;
+    virtual Result<void> compact(std::string_view name) = 0;
+    // A consistent copy of the whole store in a new directory, taken online.
+    virtual Result<void> checkpoint(const std::string& directory) = 0;
+};
+
+}  // namespace hawser::zdb

@@ -1,0 +1,153 @@
+// ZDB storage against a real RocksDB in a scratch directory.
+#include "hawser/zdb/store.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+
+using namespace hawser;
+using namespace hawser::zdb;
+
+namespace {
+
+struct ScratchDir {
+    std::string path;
+    explicit ScratchDir(const std::string& name)
+        : path(::testing::TempDir() + "zdb_" + name + "_" + std::to_string(::getpid())) {
+        std::filesystem::remove_all(path);
+    }
+    ~ScratchDir() { std::filesystem::remove_all(path); }
+};
+
+Map doc(std::string name, std::int64_t level) {
+    return Map{{"name", Value(std::move(name))}, {"level", Value(level)}};
+}
+
+}  // namespace
+
+TEST(ZdbStore, InsertGetReplacePatchRemove) {
+    ScratchDir dir("crud");
+    auto store = Store::open({.path = dir.path}).value();
+    auto db = store->create("players").value();
+    auto id = db->insert(doc("ada", 3)).value();
+    EXPECT_EQ(id, 1u);
+    EXPECT_EQ(db->get(id).value(), doc("ada", 3));
+    EXPECT_TRUE(db->exists(id).value());
+    db->replace(id, doc("ada", 4)).value();
+    EXPECT_EQ(db->get(id)->at("level"), Value(4));
+    db->patch(id, Map{{"guild", Value("north")}, {"level", Value(nullptr)}}).value();
+    auto patched = db->get(id).value();
+    EXPECT_EQ(patched.count("level"), 0u);
+    EXPECT_EQ(patched.at("guild"), Value("north"));
+    EXPECT_EQ(db->count(), 1u);
+    db->remove(id).value();
+    EXPECT_FALSE(db->exists(id).value());
+    EXPECT_EQ(db->get(id).error().code, Errc::not_found);
+    EXPECT_EQ(db->remove(id).error().code, Errc::not_found);
+    EXPECT_EQ(db->replace(id, doc("x", 1)).error().code, Errc::not_found);
+    EXPECT_EQ(db->count(), 0u);
+}
+
+TEST(ZdbStore, IdsIncreaseAndAreNeverReusedAcrossRestarts) {
+    ScratchDir dir("ids");
+    std::vector<RecordId> first;
+    {
+        auto store = Store::open({.path = dir.path}).value();
+        auto db = store->create("log", {.durability = Durability::sync}).value();
+        first = db->insert_batch({doc("a", 1), doc("b", 2), doc("c", 3)}).value();
+        EXPECT_EQ(first, (std::vector<RecordId>{1, 2, 3}));
+        db->remove(3).value();  // the highest id is gone...
+    }
+    auto store = Store::open({.path = dir.path}).value();
+    auto db = store->database("log").value();
+    EXPECT_EQ(db->durability(), Durability::sync);
+    EXPECT_EQ(db->count(), 2u);
+    EXPECT_EQ(db->insert(doc("d", 4)).value(), 4u);  // ...and still never comes back
+}
+
+TEST(ZdbStore, ScansForwardReverseAndFromAnId) {
+    ScratchDir dir("scan");
+    auto store = Store::open({.path = dir.path}).value();
+    auto db = store->create("s").value();
+    std::vector<Map> docs;
+    for (int i = 0; i < 300; ++i) docs.push_back(doc("p" + std::to_string(i), i));
+    db->insert_batch(docs).value();
+    std::vector<RecordId> seen;
+    db->scan([&](RecordId id, const Map& m) {
+          EXPECT_EQ(m.at("level"), Value(std::int64_t(id - 1)));
+          seen.push_back(id);
+          return true;
+      }).value();
+    ASSERT_EQ(seen.size(), 300u);
+    EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+    seen.clear();
+    db->scan(
+          [&](RecordId id, const Map&) {
+              seen.push_back(id);
+              return seen.size() < 5;
+          },
+          {.from = 100, .reverse = true})
+        .value();
+    EXPECT_EQ(seen, (std::vector<RecordId>{100, 99, 98, 97, 96}));
+    seen.clear();
+    db->scan(
+          [&](RecordId id, const Map&) {
+              seen.push_back(id);
+              return true;
+          },
+          {.from = 298})
+        .value();
+    EXPECT_EQ(seen, (std::vector<RecordId>{298, 299, 300}));
+}
+
+TEST(ZdbStore, AttachmentsLiveApartAndGoWithTheirRecord) {
+    ScratchDir dir("blobs");
+    auto store = Store::open({.path = dir.path}).value();
+    auto db = store->create("files").value();
+    auto id = db->insert(doc("report", 1)).value();
+    Bytes big(2u << 20);
+    std::mt19937 rng(3);
+    for (auto& b : big) b = static_cast<std::uint8_t>(rng());
+    db->put_attachment(id, "pdf", big).value();
+    db->put_attachment(id, "thumb", Bytes{1, 2, 3}).value();
+    EXPECT_EQ(db->get_attachment(id, "pdf").value(), big);
+    EXPECT_EQ(db->attachments(id).value(), (std::vector<std::string>{"pdf", "thumb"}));
+    EXPECT_EQ(db->put_attachment(999, "x", Bytes{1}).error().code, Errc::not_found);
+    db->remove_attachment(id, "thumb").value();
+    EXPECT_EQ(db->get_attachment(id, "thumb").error().code, Errc::not_found);
+    db->remove(id).value();
+    EXPECT_EQ(db->get_attachment(id, "pdf").error().code, Errc::not_found);
+}
+
+TEST(ZdbStore, DatabasesAreListedDroppedCompactedAndCheckpointed) {
+    ScratchDir dir("admin"), copy("admin_copy");
+    auto store = Store::open({.path = dir.path}).value();
+    auto a = store->create("alpha").value();
+    store->create("beta").value();
+    EXPECT_EQ(store->list(), (std::vector<std::string>{"alpha", "beta"}));
+    EXPECT_EQ(store->create("alpha").error().code, Errc::invalid_argument);
+    for (const std::string& bad : {std::string(), std::string("__meta"), std::string("has space"),
+                                   std::string("x.blobs"), std::string(65, 'n')})
+        EXPECT_EQ(store->create(bad).error().code, Errc::invalid_argument) << bad;
+    a->insert(doc("kept", 1)).value();
+    store->compact("alpha").value();
+    store->checkpoint(copy.path).value();
+    store->drop("beta").value();
+    EXPECT_EQ(store->database("beta").error().code, Errc::not_found);
+    EXPECT_EQ(store->list(), (std::vector<std::string>{"alpha"}));
+    auto copied = Store::open({.path = copy.path}).value();
+    EXPECT_EQ(copied->list(), (std::vector<std::string>{"alpha", "beta"}));
+    EXPECT_EQ(copied->database("alpha").value()->get(1)->at("name"), Value("kept"));
+}
+
+TEST(ZdbStore, DroppedHandlesFailCleanly) {
+    ScratchDir dir("dropped");
+    auto store = Store::open({.path = dir.path}).value();
+    auto db = store->create("gone").value();
+    db->insert(doc("x", 1)).value();
+    store->drop("gone").value();
+    EXPECT_EQ(db->insert(doc("y", 2)).error().code, Errc::not_found);
+    EXPECT_EQ(db->get(1).error().code, Errc::not_found);
+}
