@@ -316,11 +316,13 @@ Result<void> DatabaseImpl::scan(const std::function<bool(RecordId, const Map&)>&
             it->SeekToLast();
     }
     for (; it->Valid(); options.reverse ? it->Prev() : it->Next()) {
+        RecordId id = key_id(it->key());
+        if (options.to && (options.reverse ? id <= options.to : id >= options.to)) break;
         auto doc = decode_document(it->value());
         if (!doc)
-            return Error{Errc::storage_error, "record " + std::to_string(key_id(it->key())) +
-                                                  " is corrupt: " + doc.error().message};
-        if (!visit(key_id(it->key()), *doc)) break;
+            return Error{Errc::storage_error,
+                         "record " + std::to_string(id) + " is corrupt: " + doc.error().message};
+        if (!visit(id, *doc)) break;
     }
     if (!it->status().ok()) return storage(it->status());
     return {};

@@ -40,7 +40,8 @@ struct DatabaseOptions {
 };
 
 struct ScanOptions {
-    RecordId from = 0;  // first id visited (reverse: the last one); 0 = the start (or end)
+    RecordId from = 0;  // first id visited (reverse: the highest); 0 = the start (or end)
+    RecordId to = 0;    // stop before this id (reverse: ids above it only); 0 = no bound
     bool reverse = false;
 };
 
