@@ -1,0 +1,90 @@
+#include "hawser/zdb/declarative_filter.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace hawser;
+using namespace hawser::zdb;
+
+namespace {
+
+Map player() {
+    return Map{{"name", Value("northwind")},
+               {"level", Value(42)},
+               {"score", Value(3.5)},
+               {"tags", Value(Array{Value("pvp"), Value("eu")})},
+               {"guild", Value(Map{{"name", Value("owls")}, {"size", Value(12)}})},
+               {"active", Value(true)}};
+}
+
+bool matches(const Map& filter) {
+    auto f = compile_filter(filter);
+    EXPECT_TRUE(f) << (f ? "" : f.error().message);
+    return f && (*f)(1, player(), {});
+}
+
+Map op(const char* field, const char* name, Value arg) {
+    return Map{{field, Value(Map{{name, std::move(arg)}})}};
+}
+
+}  // namespace
+
+TEST(DeclarativeFilter, EveryOperator) {
+    EXPECT_TRUE(matches({{"level", Value(42)}}));
+    EXPECT_TRUE(matches(op("level", "$eq", Value(42.0))));  // numbers compare across kinds
+    EXPECT_FALSE(matches(op("level", "$ne", Value(42))));
+    EXPECT_TRUE(matches(op("missing", "$ne", Value(1))));
+    EXPECT_TRUE(matches(op("level", "$gt", Value(41))));
+    EXPECT_FALSE(matches(op("level", "$gt", Value(42))));
+    EXPECT_TRUE(matches(op("level", "$gte", Value(42))));
+    EXPECT_TRUE(matches(op("score", "$lt", Value(4))));
+    EXPECT_TRUE(matches(op("score", "$lte", Value(3.5))));
+    EXPECT_FALSE(matches(op("name", "$gt", Value(5))));  // different kinds never order
+    EXPECT_TRUE(matches(op("name", "$gt", Value("a"))));
+    EXPECT_TRUE(matches(op("level", "$in", Value(Array{Value(1), Value(42)}))));
+    EXPECT_TRUE(matches(op("level", "$nin", Value(Array{Value(1), Value(2)}))));
+    EXPECT_TRUE(matches(op("guild.size", "$exists", Value(true))));
+    EXPECT_TRUE(matches(op("guild.rank", "$exists", Value(false))));
+    EXPECT_TRUE(matches(op("name", "$prefix", Value("north"))));
+    EXPECT_FALSE(matches(op("name", "$prefix", Value("wind"))));
+    EXPECT_TRUE(matches(op("name", "$contains", Value("thwi"))));
+    EXPECT_TRUE(matches(op("tags", "$contains", Value("eu"))));
+    EXPECT_TRUE(matches({{"guild.name", Value("owls")}}));
+    EXPECT_TRUE(matches({{"active", Value(true)}}));
+}
+
+TEST(DeclarativeFilter, LogicalOperators) {
+    Map level_ok = op("level", "$gte", Value(40)), level_bad = op("level", "$gte", Value(50));
+    EXPECT_TRUE(matches(
+        {{"$and", Value(Array{Value(level_ok), Value(op("name", "$prefix", Value("n")))})}}));
+    EXPECT_FALSE(matches({{"$and", Value(Array{Value(level_ok), Value(level_bad)})}}));
+    EXPECT_TRUE(matches({{"$or", Value(Array{Value(level_bad), Value(level_ok)})}}));
+    EXPECT_FALSE(matches({{"$or", Value(Array{Value(level_bad)})}}));
+    EXPECT_TRUE(matches({{"$not", Value(level_bad)}}));
+    // Several fields in one map are all required.
+    EXPECT_FALSE(matches({{"level", Value(42)}, {"name", Value("other")}}));
+    EXPECT_TRUE(matches({}));  // the empty filter matches everything
+}
+
+TEST(DeclarativeFilter, MalformedFiltersSayWhat) {
+    struct Case {
+        Map filter;
+        const char* mentions;
+    } cases[] = {
+        {op("level", "$between", Value(1)), "$between"},
+        {{{"$xor", Value(Array{})}}, "$xor"},
+        {{{"$or", Value(Array{})}}, "$or"},
+        {{{"$and", Value(5)}}, "$and"},
+        {{{"$or", Value(Array{Value(1)})}}, "filter maps"},
+        {{{"$not", Value("x")}}, "$not"},
+        {op("level", "$in", Value(3)), "$in"},
+        {op("level", "$exists", Value(1)), "$exists"},
+        {op("name", "$prefix", Value(3)), "$prefix"},
+        {{{"", Value(1)}}, "empty field"},
+    };
+    for (const auto& c : cases) {
+        auto f = compile_filter(c.filter);
+        ASSERT_FALSE(f) << c.mentions;
+        EXPECT_EQ(f.error().code, Errc::invalid_argument);
+        EXPECT_NE(f.error().message.find(c.mentions), std::string::npos) << f.error().message;
+    }
+}
