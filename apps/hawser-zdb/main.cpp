@@ -1,0 +1,189 @@
+// hawser-zdb: create, import, query, export and administer ZDB databases from the shell.
+//   hawser-zdb --store DIR <command> ...   (hawser-zdb --help lists the commands)
+// Errors go to stderr with what and where (file:line for imports); the exit code is non-zero.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "hawser/zdb/declarative_filter.hpp"
+#include "hawser/zdb/query.hpp"
+#include "hawser/zdb/store.hpp"
+#include "json_value.hpp"
+
+using namespace hawser;
+using namespace hawser::zdb;
+
+namespace {
+
+int fail(const std::string& message) {
+    std::fprintf(stderr, "hawser-zdb: %s\n", message.c_str());
+    return 1;
+}
+
+void progress(std::uint64_t done, std::uint64_t total_bytes, std::uint64_t read_bytes) {
+    if (!::isatty(2)) return;  // a bar only for people
+    int width = 30, filled = total_bytes ? int(width * read_bytes / total_bytes) : 0;
+    std::fprintf(stderr, "\r[%s%s] %llu records", std::string(filled, '#').c_str(),
+                 std::string(width - filled, ' ').c_str(), static_cast<unsigned long long>(done));
+}
+
+// Imports JSON Lines in batches. A bad line stops the import with its line number; every
+// batch before it is already committed.
+int import_lines(Database& db, const std::string& path, std::size_t batch_size) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return fail("cannot open " + path);
+    in.seekg(0, std::ios::end);
+    auto total = static_cast<std::uint64_t>(in.tellg());
+    in.seekg(0);
+    std::vector<Map> batch;
+    std::uint64_t imported = 0, line_no = 0;
+    auto flush = [&]() -> bool {
+        if (batch.empty()) return true;
+        auto r = db.insert_batch(batch);
+        if (!r) return false;
+        imported += batch.size();
+        batch.clear();
+        progress(imported, total, static_cast<std::uint64_t>(in.tellg()));
+        return true;
+    };
+    std::string line;
+    while (std::getline(in, line)) {
+        ++line_no;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_discarded() || !j.is_object()) {
+            flush();
+            if (::isatty(2)) std::fprintf(stderr, "\n");
+            return fail(path + ":" + std::to_string(line_no) + ": " +
+                        (j.is_discarded() ? "not valid JSON" : "not a JSON object") + "; " +
+                        std::to_string(imported) + " records before it were imported");
+        }
+        batch.push_back(zdb_tool::from_json(j).as<Map>());
+        if (batch.size() >= batch_size && !flush())
+            return fail("write failed at " + path + ":" + std::to_string(line_no));
+    }
+    if (!flush()) return fail("write failed at the end of " + path);
+    if (::isatty(2)) std::fprintf(stderr, "\n");
+    std::fprintf(stderr, "imported %llu records into '%s'\n",
+                 static_cast<unsigned long long>(imported), db.name().c_str());
+    return 0;
+}
+
+void print_record(RecordId id, const Map& record) {
+    auto j = zdb_tool::to_json(Value(record));
+    j["_id"] = id;
+    std::cout << j.dump() << '\n';
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App cli{"ZDB command-line tool"};
+    std::string store_path, name, file, filter_text = "{}", directory, durability = "normal";
+    std::size_t batch = 1000, limit = 0, threads = 0;
+    bool reverse = false;
+    cli.add_option("-s,--store", store_path, "store directory")->required();
+    cli.require_subcommand(1);
+    auto create = cli.add_subcommand("create", "create a database");
+    create->add_option("name", name)->required();
+    create->add_option("--durability", durability, "sync, normal or fast")
+        ->check(CLI::IsMember({"sync", "normal", "fast"}));
+    auto import = cli.add_subcommand("import", "import JSON Lines (one object per line)");
+    import->add_option("name", name)->required();
+    import->add_option("file", file)->required();
+    import->add_option("--batch", batch, "records per write")->check(CLI::Range(1, 1000000));
+    auto query = cli.add_subcommand("query", "print matching records as JSON Lines");
+    query->add_option("name", name)->required();
+    query->add_option("--filter", filter_text,
+                      "declarative filter as JSON, e.g. '{\"level\":{\"$gte\":10}}'");
+    query->add_option("--limit", limit, "at most this many records");
+    query->add_option("--threads", threads, "parallel workers (0 = one per core)");
+    query->add_flag("--reverse", reverse, "highest ids first");
+    auto exp = cli.add_subcommand("export", "print every record as JSON Lines, in id order");
+    exp->add_option("name", name)->required();
+    auto compact = cli.add_subcommand("compact", "compact a database");
+    compact->add_option("name", name)->required();
+    auto checkpoint = cli.add_subcommand("checkpoint", "consistent online copy of the whole store");
+    checkpoint->add_option("directory", directory)->required();
+    auto stats = cli.add_subcommand("stats", "records and sizes of every database");
+    auto list = cli.add_subcommand("list", "database names");
+    auto drop = cli.add_subcommand("drop", "delete a database and everything in it");
+    drop->add_option("name", name)->required();
+    CLI11_PARSE(cli, argc, argv);
+
+    auto store = Store::open({.path = store_path});
+    if (!store) return fail("cannot open store " + store_path + ": " + store.error().message);
+    auto& s = **store;
+
+    if (create->parsed()) {
+        auto d = durability == "sync"   ? Durability::sync
+                 : durability == "fast" ? Durability::fast
+                                        : Durability::normal;
+        auto db = s.create(name, {.durability = d});
+        return db ? 0 : fail(db.error().message);
+    }
+    if (list->parsed()) {
+        for (const auto& n : s.list()) std::cout << n << '\n';
+        return 0;
+    }
+    if (checkpoint->parsed()) {
+        auto r = s.checkpoint(directory);
+        return r ? 0 : fail(r.error().message);
+    }
+    if (stats->parsed()) {
+        for (const auto& n : s.list()) {
+            auto st = s.database(n).value()->stats();
+            std::cout << nlohmann::json{{"database", n},
+                                        {"records", st.records},
+                                        {"next_id", st.next_id},
+                                        {"document_bytes", st.document_bytes},
+                                        {"blob_bytes", st.blob_bytes}}
+                             .dump()
+                      << '\n';
+        }
+        return 0;
+    }
+    if (drop->parsed()) {
+        auto r = s.drop(name);
+        return r ? 0 : fail(r.error().message);
+    }
+    if (compact->parsed()) {
+        auto r = s.compact(name);
+        return r ? 0 : fail(r.error().message);
+    }
+    auto db = s.database(name);
+    if (!db) return fail(db.error().message);
+    if (import->parsed()) return import_lines(**db, file, batch);
+    if (exp->parsed()) {
+        auto r = (*db)->scan([](RecordId id, const Map& m) {
+            print_record(id, m);
+            return true;
+        });
+        return r ? 0 : fail(r.error().message);
+    }
+    // query
+    auto j = nlohmann::json::parse(filter_text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return fail("--filter: not a JSON object");
+    auto filter = compile_filter(zdb_tool::from_json(j).as<Map>());
+    if (!filter) return fail("--filter: " + filter.error().message);
+    QueryOptions o;
+    o.reverse = reverse;
+    o.ordered = true;
+    o.max_results = limit;
+    o.parallelism = threads;
+    auto q = run_query(*db, *filter, o, [](Fragment f) {
+        for (auto& [id, m] : f.records) print_record(id, m);
+    });
+    if (!q) return fail(q.error().message);
+    auto end = (*q)->wait();
+    std::cout.flush();
+    if (!end) return fail(end.error().message);
+    auto p = (*q)->progress();
+    std::fprintf(stderr, "%llu matched of %llu scanned in %.3fs\n",
+                 static_cast<unsigned long long>(p.matched),
+                 static_cast<unsigned long long>(p.scanned), p.seconds);
+    return 0;
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# hawser-zdb end to end: create, import (good and bad input), query, export, admin commands.
+#   zdb_tool_test.sh path/to/hawser-zdb
+set -uo pipefail
+zdb=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+check() {  # check "what" command...: the command must succeed
+    local what=$1; shift
+    if ! "$@" >/dev/null 2>&1; then echo "FAIL: $what"; failures=$((failures + 1)); fi
+}
+refuse() {  # refuse "what" expected-text command...: must fail and say expected-text
+    local what=$1 expected=$2; shift 2
+    local out
+    if out=$("$@" 2>&1); then echo "FAIL: $what (succeeded)"; failures=$((failures + 1)); return; fi
+    if [[ "$out" != *"$expected"* ]]; then echo "FAIL: $what: '$out' lacks '$expected'"; failures=$((failures + 1)); fi
+}
+s="$work/store"
+printf '{"name":"ada","level":3}\n{"name":"bob","level":12,"tags":["x"]}\n\n{"name":"cy","level":40,"big":18446744073709551615}\n' >"$work/good.jsonl"
+printf '{"name":"d","level":1}\n{"name":"e"}\n{oops\n{"name":"f"}\n' >"$work/bad.jsonl"
+printf '[1,2]\n' >"$work/array.jsonl"
+
+check "create" "$zdb" -s "$s" create players --durability sync
+refuse "create twice" "exists" "$zdb" -s "$s" create players
+check "import" "$zdb" -s "$s" import players "$work/good.jsonl"
+refuse "bad JSON names its line" "bad.jsonl:3: not valid JSON; 2 records before it were imported" \
+    "$zdb" -s "$s" import players "$work/bad.jsonl"
+refuse "a line that is not an object" "array.jsonl:1: not a JSON object" "$zdb" -s "$s" import players "$work/array.jsonl"
+refuse "missing file" "cannot open" "$zdb" -s "$s" import players "$work/nope.jsonl"
+refuse "unknown database" "no database 'ghosts'" "$zdb" -s "$s" query ghosts
+
+count=$("$zdb" -s "$s" export players 2>/dev/null | wc -l)
+[[ $count == 5 ]] || { echo "FAIL: export gave $count records, want 5 (3 + 2 before the bad line)"; failures=$((failures + 1)); }
+got=$("$zdb" -s "$s" query players --filter '{"level":{"$gte":10}}' 2>/dev/null)
+want=$'{"_id":2,"level":12,"name":"bob","tags":["x"]}\n{"_id":3,"big":18446744073709551615,"level":40,"name":"cy"}'
+[[ "$got" == "$want" ]] || { echo "FAIL: query gave '$got'"; failures=$((failures + 1)); }
+got=$("$zdb" -s "$s" query players --reverse --limit 1 2>/dev/null)
+[[ "$got" == *'"_id":5'* ]] || { echo "FAIL: reverse limit gave '$got'"; failures=$((failures + 1)); }
+refuse "bad filter" "unknown operator '\$between'" "$zdb" -s "$s" query players --filter '{"level":{"$between":1}}'
+refuse "filter not JSON" "--filter: not a JSON object" "$zdb" -s "$s" query players --filter '{level'
+
+check "compact" "$zdb" -s "$s" compact players
+check "checkpoint" "$zdb" -s "$s" checkpoint "$work/copy"
+[[ $("$zdb" -s "$work/copy" export players 2>/dev/null | wc -l) == 5 ]] || { echo "FAIL: checkpoint copy"; failures=$((failures + 1)); }
+[[ $("$zdb" -s "$s" stats) == *'"records":5'* ]] || { echo "FAIL: stats"; failures=$((failures + 1)); }
+check "drop" "$zdb" -s "$s" drop players
+[[ -z $("$zdb" -s "$s" list) ]] || { echo "FAIL: list after drop"; failures=$((failures + 1)); }
+
+echo "$((22 - failures)) passed, $failures failed"
+[[ $failures == 0 ]]
