@@ -1,5 +1,6 @@
 #include "hawser/dataframe.hpp"
 
+#include <cstring>
 #include <limits>
 
 #include "core/msgpack.hpp"
@@ -19,6 +20,17 @@ struct DataFrameAccess {
 };
 
 namespace {
+
+// Always a float64. msgpack-cxx's pack_double writes integral values (5.0) as integers, which
+// would read back as another type.
+void pack_float64(Packer& pk, double d) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &d, sizeof bits);
+    char out[9];
+    out[0] = static_cast<char>(0xcb);
+    for (int i = 0; i < 8; ++i) out[1 + i] = static_cast<char>(bits >> (56 - 8 * i));
+    pk.pack_bin_body(out, sizeof out);  // appends the bytes as they are
+}
 
 void pack_value(Packer& pk, const Value& value);
 
@@ -44,7 +56,7 @@ void pack_value(Packer& pk, const Value& value) {
             else if constexpr (std::is_same_v<T, std::uint64_t>)
                 pk.pack_uint64(v);
             else if constexpr (std::is_same_v<T, double>)
-                pk.pack_double(v);
+                pack_float64(pk, v);
             else if constexpr (std::is_same_v<T, std::string>) {
                 pk.pack_str(static_cast<std::uint32_t>(v.size()));
                 pk.pack_str_body(v.data(), static_cast<std::uint32_t>(v.size()));
@@ -254,7 +266,8 @@ DataFrame& DataFrame::write_uint(std::uint64_t u) {
 
 DataFrame& DataFrame::operator<<(double d) {
     StringSink sink{&bytes_};
-    Packer(sink).pack_double(d);
+    Packer pk(sink);
+    pack_float64(pk, d);
     ++count_;
     return *this;
 }
@@ -298,7 +311,7 @@ DataFrame& DataFrame::operator<<(std::span<const double> numbers) {
     StringSink sink{&bytes_};
     Packer pk(sink);
     pk.pack_array(static_cast<std::uint32_t>(numbers.size()));
-    for (auto n : numbers) pk.pack_double(n);
+    for (auto n : numbers) pack_float64(pk, n);
     ++count_;
     return *this;
 }

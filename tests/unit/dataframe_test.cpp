@@ -117,3 +117,12 @@ TEST(DataFrame, EmptyFrame) {
     EXPECT_TRUE(df->empty());
     EXPECT_EQ(df->read_bool().error().code, Errc::end_of_data);
 }
+
+TEST(DataFrame, WholeDoublesStayDoubles) {
+    DataFrame df;
+    df << 5.0 << Value(Map{{"score", Value(2.0)}}) << std::vector<double>{1.0, 2.5};
+    auto in = DataFrame::decode(df.bytes()).value();
+    EXPECT_TRUE(in.read_value()->is<double>());
+    EXPECT_TRUE(in.read_map()->at("score").is<double>());
+    EXPECT_EQ(in.read_value()->as<Array>().at(0), Value(1.0));
+}
