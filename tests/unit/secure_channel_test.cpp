@@ -238,3 +238,8 @@ TEST(Admission, RateAndHandshakeCaps) {
     EXPECT_EQ(a.admit(ip, t), CloseReason::rate_limited);
     EXPECT_EQ(a.admit(ip, t + std::chrono::seconds(1)), CloseReason::none);  // one token refilled
 }
+
+TEST(SecureTransport, PerConnectionStateStaysSmall) {
+    // Two cipher states, counters and the rekey clock; the handshake state is freed at completion.
+    EXPECT_LE(sizeof(SecureTransport), 160u);
+}

@@ -125,6 +125,26 @@ TEST(ZdbStore, AttachmentsLiveApartAndGoWithTheirRecord) {
     EXPECT_EQ(db->get_attachment(id, "pdf").error().code, Errc::not_found);
 }
 
+TEST(ZdbStore, A64MiBAttachmentRoundTripsAndScansNeverReadIt) {
+    ScratchDir dir("big_blob");
+    auto store = Store::open({.path = dir.path}).value();
+    auto db = store->create("media").value();
+    auto id = db->insert(doc("video", 1)).value();
+    Bytes big(64u << 20);
+    for (std::size_t i = 0; i < big.size(); ++i)
+        big[i] = static_cast<std::uint8_t>(i * 2654435761u >> 24);
+    db->put_attachment(id, "mp4", big).value();
+    EXPECT_EQ(db->get_attachment(id, "mp4").value(), big);
+    store->compact("media").value();  // flushes the memtable: values go to blob files
+    EXPECT_GE(db->stats().blob_bytes, big.size() / 2);
+    std::size_t visited = 0;
+    db->scan([&](RecordId, const Map& m) {
+          EXPECT_EQ(m.size(), 2u);  // the document only
+          return ++visited;
+      }).value();
+    EXPECT_EQ(visited, 1u);
+}
+
 TEST(ZdbStore, DatabasesAreListedDroppedCompactedAndCheckpointed) {
     ScratchDir dir("admin"), copy("admin_copy");
     auto store = Store::open({.path = dir.path}).value();
