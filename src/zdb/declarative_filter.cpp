@@ -81,7 +81,10 @@ Result<Predicate> compile_field(const std::string& path, const Value& condition)
         });
     }
     std::vector<Predicate> checks;
-    for (const auto& [op, arg] : condition.as<Map>()) {
+    for (const auto& entry : condition.as<Map>()) {
+        // Named copies, not structured bindings: lambdas below capture them (clang 14 cannot).
+        const std::string& op = entry.first;
+        const Value& arg = entry.second;
         auto ordered = [&](auto accept) -> Predicate {
             return [path, arg, accept](const Map& r) {
                 auto v = lookup(r, path);
