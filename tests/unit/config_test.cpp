@@ -11,8 +11,10 @@ using namespace hawser;
 
 namespace {
 std::string write_temp(const std::string& text) {
-    std::string path =
-        ::testing::TempDir() + "hawser_config_" + std::to_string(std::rand()) + ".toml";
+    // Unique per process and call: ctest runs test cases as parallel processes.
+    static int counter = 0;
+    std::string path = ::testing::TempDir() + "hawser_config_" + std::to_string(::getpid()) + "_" +
+                       std::to_string(counter++) + ".toml";
     std::ofstream(path) << text;
     return path;
 }
