@@ -17,19 +17,6 @@ std::span<const std::uint8_t> as_bytes(std::string_view s) {
     return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
 
-bool is_abnormal(CloseReason r) {
-    switch (r) {
-        case CloseReason::bad_mark:
-        case CloseReason::frame_too_large:
-        case CloseReason::malformed:
-        case CloseReason::slow_consumer:
-        case CloseReason::protocol_error:
-            return true;
-        default:
-            return false;
-    }
-}
-
 }  // namespace
 
 Conn::Conn(Loop& loop, std::shared_ptr<Host> host, asio::ip::tcp::socket socket)
@@ -458,6 +445,10 @@ void Conn::protocol_close(CloseReason reason, std::string_view detail) {
     host_->log.warn(to_string(reason), "hawser: closing connection from " + who + ": " +
                                            std::string(to_string(reason)) + " (" +
                                            std::string(detail) + ")");
+    goodbye_now(reason, detail);
+}
+
+void Conn::goodbye_now(CloseReason reason, std::string_view detail) {
     // Tell the peer why, best effort, then close without waiting for it. Before the handshake
     // completes there are no keys: the goodbye goes in clear.
     if (state_ == State::handshaking) {
@@ -506,8 +497,6 @@ void Conn::close(CloseReason reason) {
     socket_.close(ec);
     std::vector<std::uint8_t>().swap(out_);
     out_offset_ = 0;
-    if (is_abnormal(reason))
-        spdlog::debug("hawser: connection {} closed: {}", id_, to_string(reason));
     // Every pending call completes exactly once.
     auto calls = std::move(calls_);
     calls_.clear();
@@ -541,12 +530,8 @@ void Conn::on_sweep(Clock::time_point now) {
         return close_gracefully(CloseReason::shutdown);
     auto quiet = now - last_recv_;
     const auto& t = host_->timeouts;
-    if (t.idle.count() > 0 && quiet >= t.idle) {
-        send_coded(Kind::goodbye, 0, std::uint16_t(CloseReason::idle_timeout), "idle timeout");
-        std::error_code ec;
-        socket_.write_some(asio::buffer(out_.data() + out_offset_, out_.size() - out_offset_), ec);
-        return close(CloseReason::idle_timeout);
-    }
+    if (t.idle.count() > 0 && quiet >= t.idle)
+        return goodbye_now(CloseReason::idle_timeout, "idle timeout");
     if (t.heartbeat.count() > 0 && state_ == State::open && quiet >= t.heartbeat &&
         now - last_ping_ >= t.heartbeat) {
         last_ping_ = now;

@@ -98,7 +98,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
     void send_coded(Kind kind, std::uint64_t id, std::uint16_t code, std::string_view text);
     void schedule_flush();
     void flush();
+    // Logs (rate-limited) why the peer broke the protocol, then goodbye_now.
     void protocol_close(CloseReason reason, std::string_view detail);
+    // Sends a goodbye with the reason, tries one write, and closes without waiting.
+    void goodbye_now(CloseReason reason, std::string_view detail);
 
     Loop& loop_;
     std::shared_ptr<Host> host_;

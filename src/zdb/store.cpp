@@ -138,6 +138,15 @@ class DatabaseImpl final : public Database {
         return {};
     }
     void put_meta(rocksdb::WriteBatch& batch) const;
+    // Ok if the record exists; not_found (or the storage error) otherwise.
+    Result<void> require(RecordId id) const {
+        auto present = exists(id);
+        if (!present) return present.error();
+        if (!*present)
+            return Error{Errc::not_found,
+                         "no record " + std::to_string(id) + " in '" + name_ + "'"};
+        return {};
+    }
     rocksdb::DB& db() const;
 
     StoreImpl& store_;
@@ -256,10 +265,7 @@ Result<bool> DatabaseImpl::exists(RecordId id) const {
 
 Result<void> DatabaseImpl::replace(RecordId id, const Map& document) {
     std::lock_guard lock(write_mu_);
-    auto present = exists(id);
-    if (!present) return present.error();
-    if (!*present)
-        return Error{Errc::not_found, "no record " + std::to_string(id) + " in '" + name_ + "'"};
+    if (auto r = require(id); !r) return r;
     auto s = db().Put(write_options(), docs_, id_key(id), encode_document(document));
     if (!s.ok()) return storage(s);
     return {};
@@ -283,10 +289,7 @@ Result<void> DatabaseImpl::patch(RecordId id, const Map& fields) {
 
 Result<void> DatabaseImpl::remove(RecordId id) {
     std::lock_guard lock(write_mu_);
-    auto present = exists(id);
-    if (!present) return present.error();
-    if (!*present)
-        return Error{Errc::not_found, "no record " + std::to_string(id) + " in '" + name_ + "'"};
+    if (auto r = require(id); !r) return r;
     rocksdb::WriteBatch batch;
     batch.Delete(docs_, id_key(id));
     batch.DeleteRange(blobs_, id_key(id), id_key(id + 1));
@@ -333,10 +336,7 @@ Result<void> DatabaseImpl::put_attachment(RecordId id, std::string_view name,
     if (!valid_attachment_name(name))
         return Error{Errc::invalid_argument, "attachment names are 1-255 bytes"};
     std::lock_guard lock(write_mu_);
-    auto present = exists(id);
-    if (!present) return present.error();
-    if (!*present)
-        return Error{Errc::not_found, "no record " + std::to_string(id) + " in '" + name_ + "'"};
+    if (auto r = require(id); !r) return r;
     auto s = db().Put(write_options(), blobs_, id_key(id) + std::string(name),
                       rocksdb::Slice(reinterpret_cast<const char*>(data.data()), data.size()));
     if (!s.ok()) return storage(s);
