@@ -5,14 +5,22 @@
 // SQLite with the documents as JSON text and the equivalent json_extract query.
 #include <sqlite3.h>
 
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <random>
+#include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "hawser/zdb/declarative_filter.hpp"
 #include "hawser/zdb/query.hpp"
@@ -87,8 +95,15 @@ int main(int argc, char** argv) {
 
     // --- raw RocksDB: same encoded values, iterate and touch every value ---
     rocksdb::DB* raw_ptr = nullptr;
-    rocksdb::Options ro;
+    rocksdb::Options ro;  // the table options of ZDB's documents (store.cpp, table.cpp)
     ro.create_if_missing = true;
+    {
+        rocksdb::BlockBasedTableOptions table;
+        table.block_cache = rocksdb::NewLRUCache(StoreOptions{}.block_cache_bytes);
+        table.block_size = 16 * 1024;
+        ro.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+        ro.compression = rocksdb::kLZ4Compression;
+    }
     rocksdb::DB::Open(ro, dir + "/raw", &raw_ptr);
     std::unique_ptr<rocksdb::DB> raw(raw_ptr);
     {
@@ -108,12 +123,31 @@ int main(int argc, char** argv) {
         raw->Write(wo, &wb);
         raw->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr);
     }
-    auto raw_scan = [&] {
+    // Raw iteration over [lo, hi) of the key space, on `threads` threads.
+    auto raw_scan = [&](int threads) {
         auto start = Clock::now();
-        std::unique_ptr<rocksdb::Iterator> it(raw->NewIterator(rocksdb::ReadOptions()));
-        std::uint64_t bytes = 0, count = 0;
-        for (it->SeekToFirst(); it->Valid(); it->Next()) bytes += it->value().size(), ++count;
-        if (count != n) std::exit(1);
+        std::vector<std::thread> workers;
+        std::atomic<std::uint64_t> total{0};
+        for (int w = 0; w < threads; ++w)
+            workers.emplace_back([&, w] {
+                auto key = [](std::uint64_t id) {
+                    std::string k(8, '\0');
+                    for (int i = 0; i < 8; ++i) k[i] = char(id >> (56 - 8 * i));
+                    return k;
+                };
+                std::uint64_t span = (n + threads - 1) / threads;
+                auto upper = key(1 + (w + 1) * span);
+                rocksdb::Slice upper_slice(upper);
+                rocksdb::ReadOptions options;
+                options.iterate_upper_bound = &upper_slice;
+                std::unique_ptr<rocksdb::Iterator> it(raw->NewIterator(options));
+                std::uint64_t bytes = 0, count = 0;
+                for (it->Seek(key(1 + w * span)); it->Valid(); it->Next())
+                    bytes += it->value().size(), ++count;
+                total += count + (bytes == 0);
+            });
+        for (auto& w : workers) w.join();
+        if (total != n) std::exit(1);
         return n / since(start);
     };
 
@@ -152,14 +186,17 @@ int main(int argc, char** argv) {
         return std::pair{n / since(start), matched};
     };
 
-    auto zdb_scan = [&](const Map& filter_map, std::size_t workers) {
+    auto zdb_scan = [&](const Map& filter_map, std::size_t workers, bool decode = false,
+                        bool use_indexes = true) {
         auto filter = compile_filter(filter_map).value();
         QueryOptions o;
         o.parallelism = workers;
         o.fragment_records = 10000;
+        o.decode = decode;
+        o.use_indexes = use_indexes;
         std::uint64_t matched = 0;
         auto start = Clock::now();
-        auto q = run_query(db, filter, o, [&](Fragment f) { matched += f.records.size(); }).value();
+        auto q = run_query(db, filter, o, [&](Fragment f) { matched += f.size(); }).value();
         q->wait().value();
         return std::pair{n / since(start), matched};
     };
@@ -175,25 +212,96 @@ int main(int argc, char** argv) {
         {"broad (level >= 50, ~50%)", Map{{"level", Value(Map{{"$gte", Value(50)}})}},
          "json_extract(doc, '$.level') >= 50"},
     };
-    double raw_rate = raw_scan();  // warm
-    raw_rate = raw_scan();
-    std::printf("  scan     raw RocksDB iteration (no decode, no filter): %10.0f records/s\n",
-                raw_rate);
-    for (auto& c : cases) {
-        auto [one, m1] = zdb_scan(c.filter, 1);
-        auto [two, m2] = zdb_scan(c.filter, 2);
-        auto [lite_rate, m3] = sqlite_scan(c.where);
-        if (m1 != m2 || m1 != m3)
-            std::printf("  MISMATCH: %llu %llu %llu\n", (unsigned long long)m1,
-                        (unsigned long long)m2, (unsigned long long)m3);
-        std::printf("  %s: %llu matches\n", c.name, static_cast<unsigned long long>(m1));
-        std::printf("    zdb 1 worker  %10.0f records/s  (%.2f of raw, %.1fx sqlite)\n", one,
-                    one / raw_rate, one / lite_rate);
-        std::printf(
-            "    zdb 2 workers %10.0f records/s  (%.2f of raw, %.1fx sqlite, speed-up %.2fx)\n",
-            two, two / raw_rate, two / lite_rate, two / one);
-        std::printf("    sqlite        %10.0f records/s\n", lite_rate);
+    // Each measurement is taken `rounds` times, interleaved (one of each per round, after a
+    // warm-up round), and the median is reported with the spread.
+    constexpr int rounds = 5;
+    std::map<std::string, std::vector<double>> samples;
+    std::map<std::string, std::uint64_t> matches;
+    auto take = [&](const std::string& what, std::pair<double, std::uint64_t> result, int round) {
+        if (round >= 0) samples[what].push_back(result.first);
+        if (matches.count(what) == 0) matches[what] = result.second;
+    };
+    for (int round = -1; round < rounds; ++round) {
+        take("raw 1", {raw_scan(1), 0}, round);
+        take("raw 2", {raw_scan(2), 0}, round);
+        for (std::size_t c = 0; c < std::size(cases); ++c) {
+            auto k = std::to_string(c);
+            take(k + " zdb 1", zdb_scan(cases[c].filter, 1), round);
+            take(k + " zdb 2", zdb_scan(cases[c].filter, 2), round);
+            take(k + " zdb 2 decoded", zdb_scan(cases[c].filter, 2, true), round);
+            take(k + " sqlite", sqlite_scan(cases[c].where), round);
+        }
     }
+    struct Stat {
+        double median, low, high;
+    };
+    auto stat = [&](const std::string& what) {
+        auto v = samples[what];
+        std::sort(v.begin(), v.end());
+        return Stat{v[v.size() / 2], v.front(), v.back()};
+    };
+    auto line = [&](const char* label, const std::string& what) {
+        auto st = stat(what);
+        std::printf("    %-28s %10.0f records/s  (%.0f-%.0f)", label, st.median, st.low, st.high);
+        return st.median;
+    };
+    std::printf("  scans: median of %d interleaved rounds (min-max)\n", rounds);
+    std::printf("  raw RocksDB iteration (same table options, no decode, no filter):\n");
+    double raw1 = line("1 thread", "raw 1");
+    std::printf("\n");
+    double raw2 = line("2 threads", "raw 2");
+    std::printf("  speed-up %.2fx\n", raw2 / raw1);
+    for (std::size_t c = 0; c < std::size(cases); ++c) {
+        auto k = std::to_string(c);
+        std::set<std::uint64_t> counts{matches[k + " zdb 1"], matches[k + " zdb 2"],
+                                       matches[k + " zdb 2 decoded"], matches[k + " sqlite"]};
+        if (counts.size() != 1) std::printf("  MISMATCH in match counts\n");
+        std::printf("  %s: %llu matches\n", cases[c].name,
+                    static_cast<unsigned long long>(matches[k + " sqlite"]));
+        double lite = stat(k + " sqlite").median;
+        double one = line("zdb 1 worker", k + " zdb 1");
+        std::printf("  %.2f of raw, %.1fx sqlite\n", one / raw1, one / lite);
+        double two = line("zdb 2 workers", k + " zdb 2");
+        std::printf("  %.2f of raw (2 threads), %.1fx sqlite, speed-up %.2fx\n", two / raw2,
+                    two / lite, two / one);
+        double decoded = line("zdb 2 workers, decoded Maps", k + " zdb 2 decoded");
+        std::printf("  %.1fx sqlite\n", decoded / lite);
+        line("sqlite json_extract", k + " sqlite");
+        std::printf("\n");
+    }
+
+    // Indexed equality against the same query as a full scan.
+    t = Clock::now();
+    db->create_index("name").value();
+    std::printf("  index on name built in %.1f s\n", since(t));
+    auto lookup = [&](bool use_indexes) {
+        constexpr int lookups = 20;
+        auto start = Clock::now();
+        std::uint64_t found = 0;
+        for (int i = 0; i < lookups; ++i) {
+            Map f{{"name", Value("player" + std::to_string((i * 7919) % n))}};
+            auto filter = compile_filter(f).value();
+            QueryOptions o;
+            o.use_indexes = use_indexes;
+            o.decode = false;
+            auto q = run_query(db, filter, o, [&](Fragment fr) { found += fr.size(); }).value();
+            q->wait().value();
+            if (use_indexes && q->progress().index != "name") std::exit(2);
+            if (!use_indexes && i == 2) return std::pair{(i + 1) / since(start), found};
+        }
+        return std::pair{lookups / since(start), found};
+    };
+    auto [scan_lookups, f1] = lookup(false);
+    auto [index_lookups, f2] = lookup(true);
+    std::printf("  equality on name: full scan %.2f queries/s, indexed %.0f queries/s: %.0fx\n",
+                scan_lookups, index_lookups, index_lookups / scan_lookups);
+    if (f2 != 20)
+        std::printf("  MISMATCH: indexed lookups found %llu of 20\n", (unsigned long long)f2);
+    (void)f1;
+    auto st = store->stats();
+    std::printf("  block cache: %.0f MiB of %.0f MiB used, hit rate %.3f\n",
+                st.cache_usage_bytes / 1048576.0, st.cache_capacity_bytes / 1048576.0,
+                st.cache_hit_rate());
     sqlite3_close(lite);
     raw.reset();
     db.reset();

@@ -74,7 +74,9 @@ void pack_value(Packer& pk, const Value& value) {
         value.v);
 }
 
-Result<Value> to_value(const msgpack::object& o) {
+}  // namespace
+
+Result<Value> detail::to_value(const msgpack::object& o) {
     using msgpack::type::object_type;
     switch (o.type) {
         case object_type::NIL:
@@ -124,6 +126,10 @@ Result<Value> to_value(const msgpack::object& o) {
             return Error{Errc::type_mismatch, "unsupported MessagePack type (ext)"};
     }
 }
+
+namespace {
+
+using detail::to_value;
 
 // Counts every value in the tree, rejects what DataFrame cannot represent.
 bool count_elements(const msgpack::object& o, std::size_t& count, std::size_t max) {

@@ -8,6 +8,8 @@
 
 #include <string>
 
+#include "hawser/dataframe.hpp"
+
 namespace hawser::detail {
 
 // msgpack::packer writes into any type with write(const char*, size_t).
@@ -15,5 +17,8 @@ struct StringSink {
     std::string* out;
     void write(const char* data, std::size_t size) { out->append(data, size); }
 };
+
+// Converts a decoded MessagePack object (string map keys only, no ext) into a Value.
+Result<Value> to_value(const msgpack::object& o);
 
 }  // namespace hawser::detail

@@ -1,32 +1,24 @@
+// Declarative filters compile into predicates over the stored MessagePack bytes: each condition
+// looks its field up in place (RecordView), so a record that does not match is never decoded.
 #include "hawser/zdb/declarative_filter.hpp"
 
 #include <cmath>
 #include <optional>
 
+#include "zdb/compiled_filter.hpp"
+#include "zdb/index_key.hpp"
+#include "zdb/keys.hpp"
+
 namespace hawser::zdb {
 
 namespace {
 
-using Predicate = std::function<bool(const Map&)>;
+using Predicate = std::function<bool(RecordView&)>;
+using Check = std::function<bool(const std::optional<Field>&)>;
+using Kind = Field::Kind;
 
 Error bad(const std::string& why) {
     return Error{Errc::invalid_argument, "filter: " + why};
-}
-
-// The value at a dotted path, or nothing.
-const Value* lookup(const Map& record, const std::string& path) {
-    const Map* map = &record;
-    std::size_t start = 0;
-    for (;;) {
-        auto dot = path.find('.', start);
-        auto key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-        auto it = map->find(key);
-        if (it == map->end()) return nullptr;
-        if (dot == std::string::npos) return &it->second;
-        if (!it->second.is<Map>()) return nullptr;
-        map = &it->second.as<Map>();
-        start = dot + 1;
-    }
 }
 
 std::optional<double> number(const Value& v) {
@@ -36,148 +28,230 @@ std::optional<double> number(const Value& v) {
     return std::nullopt;
 }
 
-// -1, 0, 1, or nothing when the two cannot be ordered (different kinds).
-std::optional<int> compare(const Value& a, const Value& b) {
+// -1, 0, 1, or nothing when the two cannot be ordered (different kinds, NaN).
+std::optional<int> order(double x, double y) {
+    if (std::isnan(x) || std::isnan(y)) return std::nullopt;
+    return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+std::optional<int> compare_values(const Value& a, const Value& b) {
     auto x = number(a), y = number(b);
-    if (x && y) return *x < *y ? -1 : (*x > *y ? 1 : 0);
-    if (a.is<std::string>() && b.is<std::string>())
-        return a.as<std::string>().compare(b.as<std::string>()) < 0 ? -1 : (a == b ? 0 : 1);
+    if (x && y) return order(*x, *y);
+    if (a.is<std::string>() && b.is<std::string>()) {
+        auto c = a.as<std::string>().compare(b.as<std::string>());
+        return c < 0 ? -1 : (c > 0 ? 1 : 0);
+    }
     if (a.is<bool>() && b.is<bool>()) return int(a.as<bool>()) - int(b.as<bool>());
     if (a.v.index() == b.v.index()) return a == b ? std::optional(0) : std::nullopt;
     return std::nullopt;
 }
 
-bool equal(const Value& a, const Value& b) {
+std::optional<int> compare(const Field& a, const Value& b) {
+    if (a.is_number()) {
+        auto y = number(b);
+        return y ? order(a.number(), *y) : std::nullopt;
+    }
+    switch (a.kind) {
+        case Kind::string: {
+            if (!b.is<std::string>()) return std::nullopt;
+            auto c = a.text.compare(b.as<std::string>());
+            return c < 0 ? -1 : (c > 0 ? 1 : 0);
+        }
+        case Kind::boolean:
+            if (!b.is<bool>()) return std::nullopt;
+            return int(a.boolean) - int(b.as<bool>());
+        case Kind::nil:
+            return b.is<std::nullptr_t>() ? std::optional(0) : std::nullopt;
+        case Kind::binary:
+        case Kind::array:
+        case Kind::map: {
+            auto v = a.decode();
+            return v ? compare_values(*v, b) : std::nullopt;
+        }
+        default:
+            return std::nullopt;
+    }
+}
+
+bool equal(const Field& a, const Value& b) {
     auto c = compare(a, b);
     return c && *c == 0;
 }
 
-Result<Predicate> compile(const Map& filter);
+// The index ranges for one operator and argument, or nothing when no index can help.
+std::optional<std::vector<IndexRange>> ranges_for(const std::string& op, const Value& arg) {
+    if (op == "$in") {
+        if (!arg.is<Array>()) return std::nullopt;
+        std::vector<IndexRange> out;
+        for (const auto& v : arg.as<Array>()) {
+            auto r = ranges_for("$eq", v);
+            if (!r) return std::nullopt;
+            out.push_back(r->front());
+        }
+        return out;
+    }
+    if (op == "$prefix") {
+        if (!arg.is<std::string>()) return std::nullopt;
+        auto p = index_string_prefix_key(arg.as<std::string>());
+        return std::vector<IndexRange>{{p, prefix_end(p)}};
+    }
+    auto key = index_value_key(arg);
+    if (!key) return std::nullopt;
+    std::string kind_begin(1, key->front()), kind_end(1, char(key->front() + 1));
+    if (op == "$eq") return std::vector<IndexRange>{{*key, prefix_end(*key)}};
+    if (op == "$gt") return std::vector<IndexRange>{{prefix_end(*key), kind_end}};
+    if (op == "$gte") return std::vector<IndexRange>{{*key, kind_end}};
+    if (op == "$lt") return std::vector<IndexRange>{{kind_begin, *key}};
+    if (op == "$lte") return std::vector<IndexRange>{{kind_begin, prefix_end(*key)}};
+    return std::nullopt;
+}
 
-Result<Predicate> compile_list(const Value& v, const std::string& op, bool any) {
+// Adds what an index could answer for `op` on `field` to the conditions: equalities one each,
+// ranges on the same field narrowed into one.
+void note_condition(std::vector<IndexCondition>* conditions, const std::string& field,
+                    const std::string& op, const Value& arg) {
+    if (!conditions) return;
+    auto ranges = ranges_for(op, arg);
+    if (!ranges) return;
+    bool equality = op == "$eq" || op == "$in";
+    if (!equality) {
+        for (auto& c : *conditions) {
+            if (c.field != field || c.equality) continue;
+            auto& r = c.ranges.front();
+            r.from = std::max(r.from, ranges->front().from);
+            r.to = std::min(r.to, ranges->front().to);
+            if (r.to < r.from) r.to = r.from;  // empty: values of different kinds
+            return;
+        }
+    }
+    conditions->push_back({field, equality, std::move(*ranges)});
+}
+
+Result<Predicate> compile(const Map& filter, std::vector<IndexCondition>* conditions);
+
+Result<Predicate> compile_list(const Value& v, const std::string& op, bool any,
+                               std::vector<IndexCondition>* conditions) {
     if (!v.is<Array>() || v.as<Array>().empty())
         return bad(op + " takes a non-empty array of filters");
     std::vector<Predicate> parts;
     for (const auto& item : v.as<Array>()) {
         if (!item.is<Map>()) return bad(op + " takes an array of filter maps");
-        auto p = compile(item.as<Map>());
+        auto p = compile(item.as<Map>(), any ? nullptr : conditions);
         if (!p) return p.error();
         parts.push_back(std::move(*p));
     }
-    return Predicate([parts, any](const Map& r) {
+    return Predicate([parts, any](RecordView& r) {
         for (const auto& p : parts)
             if (p(r) == any) return any;
         return !any;
     });
 }
 
-Result<Predicate> compile_field(const std::string& path, const Value& condition) {
-    if (path.empty()) return bad("empty field name");
-    if (!condition.is<Map>() || condition.as<Map>().empty() ||
-        condition.as<Map>().begin()->first[0] != '$') {
-        return Predicate([path, condition](const Map& r) {  // a plain value: equality
-            auto v = lookup(r, path);
-            return v && equal(*v, condition);
+Result<Check> compile_operator(const std::string& path, const std::string& op, const Value& arg) {
+    auto ordered = [&](auto accept) -> Check {
+        return [arg, accept](const std::optional<Field>& v) {
+            if (!v) return false;
+            auto c = compare(*v, arg);
+            return c && accept(*c);
+        };
+    };
+    if (op == "$eq")
+        return Check([arg](const std::optional<Field>& v) { return v && equal(*v, arg); });
+    if (op == "$ne")
+        return Check([arg](const std::optional<Field>& v) { return !v || !equal(*v, arg); });
+    if (op == "$gt") return ordered([](int c) { return c > 0; });
+    if (op == "$gte") return ordered([](int c) { return c >= 0; });
+    if (op == "$lt") return ordered([](int c) { return c < 0; });
+    if (op == "$lte") return ordered([](int c) { return c <= 0; });
+    if (op == "$in" || op == "$nin") {
+        if (!arg.is<Array>()) return bad(op + " on '" + path + "' takes an array");
+        bool in = op == "$in";
+        return Check([arg, in](const std::optional<Field>& v) {
+            bool found = false;
+            if (v)
+                for (const auto& candidate : arg.as<Array>())
+                    if ((found = equal(*v, candidate))) break;
+            return found == in;
         });
     }
-    std::vector<Predicate> checks;
-    for (const auto& entry : condition.as<Map>()) {
-        // Named copies, not structured bindings: lambdas below capture them (clang 14 cannot).
-        const std::string& op = entry.first;
-        const Value& arg = entry.second;
-        auto ordered = [&](auto accept) -> Predicate {
-            return [path, arg, accept](const Map& r) {
-                auto v = lookup(r, path);
-                if (!v) return false;
-                auto c = compare(*v, arg);
-                return c && accept(*c);
-            };
-        };
-        if (op == "$eq")
-            checks.push_back([path, arg](const Map& r) {
-                auto v = lookup(r, path);
-                return v && equal(*v, arg);
-            });
-        else if (op == "$ne")
-            checks.push_back([path, arg](const Map& r) {
-                auto v = lookup(r, path);
-                return !v || !equal(*v, arg);
-            });
-        else if (op == "$gt")
-            checks.push_back(ordered([](int c) { return c > 0; }));
-        else if (op == "$gte")
-            checks.push_back(ordered([](int c) { return c >= 0; }));
-        else if (op == "$lt")
-            checks.push_back(ordered([](int c) { return c < 0; }));
-        else if (op == "$lte")
-            checks.push_back(ordered([](int c) { return c <= 0; }));
-        else if (op == "$in" || op == "$nin") {
-            if (!arg.is<Array>()) return bad(op + " on '" + path + "' takes an array");
-            bool in = op == "$in";
-            checks.push_back([path, arg, in](const Map& r) {
-                auto v = lookup(r, path);
-                bool found = false;
-                if (v)
-                    for (const auto& candidate : arg.as<Array>())
-                        found = found || equal(*v, candidate);
-                return found == in;
-            });
-        } else if (op == "$exists") {
-            if (!arg.is<bool>()) return bad("$exists on '" + path + "' takes true or false");
-            bool want = arg.as<bool>();
-            checks.push_back(
-                [path, want](const Map& r) { return (lookup(r, path) != nullptr) == want; });
-        } else if (op == "$prefix") {
-            if (!arg.is<std::string>()) return bad("$prefix on '" + path + "' takes a string");
-            checks.push_back([path, arg](const Map& r) {
-                auto v = lookup(r, path);
-                return v && v->is<std::string>() &&
-                       v->as<std::string>().rfind(arg.as<std::string>(), 0) == 0;
-            });
-        } else if (op == "$contains") {
-            checks.push_back([path, arg](const Map& r) {
-                auto v = lookup(r, path);
-                if (!v) return false;
-                if (v->is<std::string>() && arg.is<std::string>())
-                    return v->as<std::string>().find(arg.as<std::string>()) != std::string::npos;
-                if (v->is<Array>())
-                    for (const auto& e : v->as<Array>())
-                        if (equal(e, arg)) return true;
-                return false;
-            });
-        } else {
-            return bad("unknown operator '" + op + "' on '" + path + "'");
+    if (op == "$exists") {
+        if (!arg.is<bool>()) return bad("$exists on '" + path + "' takes true or false");
+        bool want = arg.as<bool>();
+        return Check([want](const std::optional<Field>& v) { return v.has_value() == want; });
+    }
+    if (op == "$prefix") {
+        if (!arg.is<std::string>()) return bad("$prefix on '" + path + "' takes a string");
+        return Check([prefix = arg.as<std::string>()](const std::optional<Field>& v) {
+            return v && v->kind == Kind::string && v->text.starts_with(prefix);
+        });
+    }
+    if (op == "$contains") {
+        return Check([arg](const std::optional<Field>& v) {
+            if (!v) return false;
+            if (v->kind == Kind::string && arg.is<std::string>())
+                return v->text.find(arg.as<std::string>()) != std::string_view::npos;
+            if (v->kind != Kind::array) return false;
+            auto array = v->decode();
+            if (!array) return false;
+            for (const auto& e : array->as<Array>())
+                if (auto c = compare_values(e, arg); c && *c == 0) return true;
+            return false;
+        });
+    }
+    return bad("unknown operator '" + op + "' on '" + path + "'");
+}
+
+Result<Predicate> compile_field(const std::string& path, const Value& condition,
+                                std::vector<IndexCondition>* conditions) {
+    if (path.empty()) return bad("empty field name");
+    auto field = split_path(path);
+    for (const auto& key : field)
+        if (key.empty()) return bad("field '" + path + "' has an empty step");
+    std::vector<Check> checks;
+    if (!condition.is<Map>() || condition.as<Map>().empty() ||
+        condition.as<Map>().begin()->first[0] != '$') {  // a plain value: equality
+        auto check = compile_operator(path, "$eq", condition);
+        checks.push_back(std::move(*check));
+        note_condition(conditions, path, "$eq", condition);
+    } else {
+        for (const auto& entry : condition.as<Map>()) {
+            auto check = compile_operator(path, entry.first, entry.second);
+            if (!check) return check.error();
+            checks.push_back(std::move(*check));
+            note_condition(conditions, path, entry.first, entry.second);
         }
     }
-    return Predicate([checks](const Map& r) {
+    return Predicate([field, checks](RecordView& r) {
+        auto v = r.find(field);  // once for every operator on this field
         for (const auto& c : checks)
-            if (!c(r)) return false;
+            if (!c(v)) return false;
         return true;
     });
 }
 
-Result<Predicate> compile(const Map& filter) {
+Result<Predicate> compile(const Map& filter, std::vector<IndexCondition>* conditions) {
     std::vector<Predicate> parts;
     for (const auto& [key, value] : filter) {
         Result<Predicate> p = Error{};
         if (key == "$and")
-            p = compile_list(value, key, false);
+            p = compile_list(value, key, false, conditions);
         else if (key == "$or")
-            p = compile_list(value, key, true);
+            p = compile_list(value, key, true, nullptr);
         else if (key == "$not") {
             if (!value.is<Map>()) return bad("$not takes a filter map");
-            auto inner = compile(value.as<Map>());
+            auto inner = compile(value.as<Map>(), nullptr);
             if (!inner) return inner.error();
-            p = Predicate([inner = std::move(*inner)](const Map& r) { return !inner(r); });
+            p = Predicate([inner = std::move(*inner)](RecordView& r) { return !inner(r); });
         } else if (!key.empty() && key[0] == '$') {
             return bad("unknown operator '" + key + "' at the top of a filter");
         } else {
-            p = compile_field(key, value);
+            p = compile_field(key, value, conditions);
         }
         if (!p) return p.error();
         parts.push_back(std::move(*p));
     }
-    return Predicate([parts](const Map& r) {
+    if (parts.size() == 1) return std::move(parts.front());
+    return Predicate([parts](RecordView& r) {
         for (const auto& p : parts)
             if (!p(r)) return false;
         return true;
@@ -187,10 +261,11 @@ Result<Predicate> compile(const Map& filter) {
 }  // namespace
 
 Result<Filter> compile_filter(const Map& filter) {
-    auto p = compile(filter);
+    auto compiled = std::make_shared<CompiledFilter>();
+    auto p = compile(filter, &compiled->conditions);
     if (!p) return p.error();
-    return Filter(
-        [p = std::move(*p)](RecordId, const Map& record, const Map&) { return p(record); });
+    compiled->match = std::move(*p);
+    return Filter(std::shared_ptr<const CompiledFilter>(std::move(compiled)));
 }
 
 }  // namespace hawser::zdb

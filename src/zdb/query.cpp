@@ -1,7 +1,9 @@
-// Parallel filter queries. The id range [1, next_id) is cut into one contiguous slice per
-// worker (reverse queries walk each slice downwards). Each worker batches its matches into
-// fragments; delivery to the sink is serialised. With `ordered`, a slice's fragments are held
-// until every slice before it has finished, so the sink sees ids in order.
+// Parallel filter queries on a snapshot. Without a usable index, the id range [1, next_id) is cut
+// into one contiguous slice per worker (reverse queries walk each slice downwards). With one,
+// the candidate ids read from the index are cut the same way and fetched by id. Each worker
+// batches its matches into fragments; delivery to the sink is serialised. With `ordered`, a
+// slice's fragments are held until every slice before it has finished, so the sink sees ids in
+// order.
 #include "hawser/zdb/query.hpp"
 
 #include <algorithm>
@@ -9,7 +11,11 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
+
+#include "zdb/compiled_filter.hpp"
+#include "zdb/database_impl.hpp"
 
 namespace hawser::zdb {
 
@@ -17,11 +23,19 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-class QueryImpl final : public Query, public std::enable_shared_from_this<QueryImpl> {
+// An index read that yields more candidates than this share of the records loses to a scan:
+// fetching by id costs several times a sequential read.
+constexpr std::uint64_t index_share_divisor = 8;
+constexpr std::uint64_t index_min_candidates = 1024;
+
+class QueryImpl final : public Query {
   public:
-    QueryImpl(std::shared_ptr<Database> db, Filter filter, QueryOptions options,
-              std::function<void(Fragment)> sink)
+    QueryImpl(std::shared_ptr<Database> db, std::shared_ptr<Table> table, Filter filter,
+              QueryOptions options, std::function<void(Fragment)> sink,
+              std::shared_ptr<Table> output)
         : db_(std::move(db)),
+          table_(std::move(table)),
+          output_(std::move(output)),
           filter_(std::move(filter)),
           options_(std::move(options)),
           sink_(std::move(sink)),
@@ -31,22 +45,39 @@ class QueryImpl final : public Query, public std::enable_shared_from_this<QueryI
         cancel();
         for (auto& t : workers_)
             if (t.joinable()) t.join();
+        if (snapshot_) table_->db().ReleaseSnapshot(snapshot_);
     }
 
-    void start() {
-        RecordId end = db_->stats().next_id;  // ids in [1, end)
+    Result<void> start() {
+        auto [snapshot, state] = table_->snapshot();
+        snapshot_ = snapshot;
+        source_next_id_ = state.next_id;
+        auto candidates = plan(state);
+        if (!candidates) return candidates.error();
         std::size_t n = options_.parallelism ? options_.parallelism
                                              : std::max(1u, std::thread::hardware_concurrency());
-        n = std::max<std::size_t>(1, std::min<std::size_t>(n, end > 1 ? end - 1 : 1));
-        RecordId span = end > 1 ? (end - 1 + n - 1) / n : 1;
-        for (std::size_t i = 0; i < n; ++i) {
-            RecordId lo = 1 + i * span, hi = std::min<RecordId>(end, lo + span);
-            slices_.push_back(Slice{lo, hi});
+        if (*candidates) {
+            candidates_ = std::move(**candidates);
+            std::size_t total = candidates_.size();
+            n = std::max<std::size_t>(1, std::min(n, total));
+            std::size_t span = (total + n - 1) / n;
+            for (std::size_t i = 0; i < n; ++i)
+                slices_.push_back(Slice{.first = std::min(total, i * span),
+                                        .last = std::min(total, (i + 1) * span)});
+        } else {
+            RecordId end = state.next_id;  // ids in [1, end)
+            n = std::max<std::size_t>(1, std::min<std::size_t>(n, end > 1 ? end - 1 : 1));
+            RecordId span = end > 1 ? (end - 1 + n - 1) / n : 1;
+            for (std::size_t i = 0; i < n; ++i) {
+                RecordId lo = 1 + i * span, hi = std::min<RecordId>(end, lo + span);
+                slices_.push_back(Slice{.lo = lo, .hi = std::max(lo, hi)});
+            }
+            // Slices in delivery order: ascending ids, or descending for reverse queries.
+            if (options_.reverse) std::reverse(slices_.begin(), slices_.end());
         }
-        // Slices in delivery order: ascending ids, or descending for reverse queries.
-        if (options_.reverse) std::reverse(slices_.begin(), slices_.end());
         for (std::size_t i = 0; i < slices_.size(); ++i)
             workers_.emplace_back([this, i] { run_slice(i); });
+        return {};
     }
 
     // pause, resume and cancel take no lock that delivery holds, so a sink may call them.
@@ -61,7 +92,7 @@ class QueryImpl final : public Query, public std::enable_shared_from_this<QueryI
     }
     QueryProgress progress() const override {
         return {scanned_.load(), matched_.load(),
-                std::chrono::duration<double>(Clock::now() - started_).count()};
+                std::chrono::duration<double>(Clock::now() - started_).count(), index_};
     }
     Result<QueryEnd> wait() override {
         for (auto& t : workers_)
@@ -73,20 +104,77 @@ class QueryImpl final : public Query, public std::enable_shared_from_this<QueryI
 
   private:
     struct Slice {
-        RecordId lo, hi;            // [lo, hi)
-        std::deque<Fragment> held;  // ordered mode: fragments waiting for earlier slices
+        RecordId lo = 0, hi = 0;          // a scan over [lo, hi), or
+        std::size_t first = 0, last = 0;  // candidates_[first, last)
+        std::deque<Fragment> held;        // ordered mode: waiting for earlier slices
         bool finished = false;
     };
 
+    // The candidate ids from the best index the filter can use, in delivery order; nothing
+    // when no index applies or it would not narrow the records enough.
+    using Candidates = std::optional<std::vector<RecordId>>;
+    Result<Candidates> plan(const TableState& state) {
+        const auto& compiled = filter_.compiled();
+        if (!options_.use_indexes || !compiled) return Candidates{};
+        const IndexCondition* best = nullptr;
+        std::uint16_t index = 0;
+        for (const auto& c : compiled->conditions) {
+            auto it = state.indexes.find(c.field);
+            if (it == state.indexes.end()) continue;
+            if (!best || (c.equality && !best->equality) ||
+                (c.equality == best->equality && c.ranges.size() < best->ranges.size()))
+                best = &c, index = it->second;
+        }
+        if (!best) return Candidates{};
+        auto limit = std::max(index_min_candidates, state.count / index_share_divisor);
+        std::vector<RecordId> ids;
+        bool too_many = false;
+        for (const auto& r : best->ranges) {
+            if (r.from >= r.to) continue;  // an empty range
+            auto read = table_->index_ids(index, r.from, r.to, snapshot_, [&](RecordId id) {
+                if (ids.size() >= limit) return !(too_many = true);
+                ids.push_back(id);
+                return true;
+            });
+            if (!read) return read.error();
+            if (too_many) return Candidates{};
+        }
+        std::sort(ids.begin(), ids.end());
+        ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+        if (options_.reverse) std::reverse(ids.begin(), ids.end());
+        index_ = best->field;
+        return Candidates(std::move(ids));
+    }
+
     void stop(QueryEnd why) {
         if (!stopped_.exchange(true)) end_.store(why);
+    }
+
+    void fail(Error error) {
+        std::lock_guard lock(mu_);
+        if (error_.message.empty()) error_ = std::move(error);
+        stopped_.store(true);
+    }
+
+    // Writes a fragment to the output database; false (and the error kept) on failure.
+    bool write_output(const Fragment& f) {
+        std::vector<std::pair<RecordId, std::string>> records;
+        records.reserve(f.size());
+        for (const auto& [id, doc] : f.records) records.emplace_back(id, encode_document(doc));
+        for (std::size_t i = 0; i < f.encoded.size(); ++i)
+            records.emplace_back(f.encoded.id(i), std::string(f.encoded.bytes(i)));
+        auto r = output_->put_encoded(records);
+        if (!r && error_.message.empty())
+            error_ = Error{r.error().code, "query output: " + r.error().message};
+        if (!r) stopped_.store(true);
+        return bool(r);
     }
 
     // Hands a fragment over (or holds it, in ordered mode); trims to max_results.
     void deliver(std::size_t slice, Fragment&& fragment, bool last) {
         std::unique_lock lock(mu_);
         auto& s = slices_[slice];
-        if (!fragment.records.empty()) s.held.push_back(std::move(fragment));
+        if (fragment.size()) s.held.push_back(std::move(fragment));
         if (last) s.finished = true;
         // Unordered: deliver this slice's fragments now. Ordered: deliver from the first slice
         // not yet drained, while the slices before it are finished.
@@ -97,71 +185,130 @@ class QueryImpl final : public Query, public std::enable_shared_from_this<QueryI
                 if (delivered_stopped_) continue;
                 if (options_.max_results) {
                     auto room = options_.max_results - matched_.load();
-                    if (f.records.size() >= room) {
-                        f.records.resize(room);
+                    if (f.size() >= room) {
+                        f.records.resize(std::min(f.records.size(), room));
+                        f.encoded.truncate(room);
                         delivered_stopped_ = true;
                         stop(QueryEnd::max_results);
                     }
                 }
-                matched_ += f.records.size();
-                if (!f.records.empty()) sink_(std::move(f));  // under the lock: one call at a time
+                if (f.size() == 0) continue;
+                if (output_ && !write_output(f)) {
+                    delivered_stopped_ = true;
+                    continue;
+                }
+                matched_ += f.size();
+                if (sink_) sink_(std::move(f));  // under the lock: one call at a time
             }
         };
-        if (!options_.ordered) return flush(s);
-        while (next_ < slices_.size()) {
-            flush(slices_[next_]);
-            if (!slices_[next_].finished) break;
-            ++next_;
+        if (!options_.ordered) {
+            flush(s);
+        } else {
+            while (next_ < slices_.size()) {
+                flush(slices_[next_]);
+                if (!slices_[next_].finished) break;
+                ++next_;
+            }
+        }
+        if (last && ++finished_ == slices_.size() && output_ && error_.message.empty()) {
+            // The output takes the source's id counter: ids the source gave out stay unused.
+            if (auto r = output_->reserve_ids(source_next_id_); !r) error_ = r.error();
         }
     }
 
     void run_slice(std::size_t index) {
-        auto [lo, hi] = std::pair{slices_[index].lo, slices_[index].hi};
+        const auto& slice = slices_[index];
+        const auto& compiled = filter_.compiled();
         Fragment fragment;
+        std::size_t fragment_bytes = 0;
         auto fragment_started = Clock::now();
-        ScanOptions scan;
-        scan.reverse = options_.reverse;
-        scan.from = options_.reverse ? hi - 1 : lo;
-        scan.to = options_.reverse ? lo - 1 : hi;
-        if (options_.reverse && lo == 1) scan.to = 0;  // 0 means unbounded; ids start at 1
-        auto result = db_->scan(
-            [&](RecordId id, const Map& record) {
-                if (stopped_.load()) return false;
-                while (paused_.load() && !stopped_.load()) {
-                    std::unique_lock lock(pause_mu_);
-                    cv_.wait_for(lock,
-                                 std::chrono::milliseconds(50));  // a missed notify costs 50 ms
+        // Without a max_scanned limit the shared counter is updated in steps: one atomic
+        // increment per record from every worker would bounce its cache line between cores.
+        const std::uint64_t publish_every = options_.max_scanned ? 1 : 256;
+        std::uint64_t unpublished = 0, since_clock = 0;
+        // Examines one record; false stops the slice.
+        auto step = [&](RecordId id, std::string_view bytes) {
+            if (stopped_.load(std::memory_order_relaxed)) return false;
+            while (paused_.load() && !stopped_.load()) {
+                std::unique_lock lock(pause_mu_);
+                cv_.wait_for(lock, std::chrono::milliseconds(50));  // a missed notify costs 50 ms
+            }
+            std::uint64_t scanned = 0;
+            if (++unpublished == publish_every) scanned = scanned_ += unpublished, unpublished = 0;
+            bool matched = false;
+            if (compiled) {
+                RecordView view(bytes);
+                matched = compiled->match(view);
+                if (view.corrupt()) return corrupt(id, "malformed MessagePack");
+            }
+            if (matched && !options_.decode) {
+                fragment.encoded.add(id, bytes);
+            } else if (matched || !compiled) {
+                auto doc = decode_document(bytes);
+                if (!doc) return corrupt(id, doc.error().message);
+                if (!compiled) matched = filter_.record_filter()(id, *doc, options_.params);
+                if (matched && options_.decode)
+                    fragment.records.emplace_back(id, std::move(*doc));
+                else if (matched)
+                    fragment.encoded.add(id, bytes);
+            }
+            if (matched) fragment_bytes += bytes.size();
+            if (options_.max_scanned && scanned >= options_.max_scanned)
+                stop(QueryEnd::max_scanned);
+            bool full = fragment.size() >= options_.fragment_records ||
+                        fragment_bytes >= options_.fragment_bytes;
+            // The clock is read every 64 records: the time bounds are not that fine.
+            if (!full && ++since_clock < 64) return true;
+            since_clock = 0;
+            auto now = Clock::now();
+            if (full || (fragment.size() && now - fragment_started >= options_.fragment_interval)) {
+                deliver(index, std::move(fragment), false);
+                fragment = {};
+                fragment_bytes = 0;
+                fragment_started = now;
+            }
+            if (options_.time_limit.count() && now - started_ >= options_.time_limit)
+                stop(QueryEnd::time_limit);
+            return !stopped_.load();
+        };
+        Result<void> result;
+        if (slice.last > slice.first) {
+            for (auto i = slice.first; i < slice.last; ++i) {
+                auto bytes = table_->get_encoded(candidates_[i], snapshot_);
+                if (!bytes) {
+                    result = bytes.error();
+                    break;
                 }
-                auto scanned = ++scanned_;
-                if (filter_(id, record, options_.params)) fragment.records.emplace_back(id, record);
-                auto now = Clock::now();
-                if (fragment.records.size() >= options_.fragment_records ||
-                    (!fragment.records.empty() &&
-                     now - fragment_started >= options_.fragment_interval)) {
-                    deliver(index, std::move(fragment), false);
-                    fragment = {};
-                    fragment_started = now;
-                }
-                if (options_.max_scanned && scanned >= options_.max_scanned)
-                    stop(QueryEnd::max_scanned);
-                if (options_.time_limit.count() && now - started_ >= options_.time_limit)
-                    stop(QueryEnd::time_limit);
-                return !stopped_.load();
-            },
-            scan);
-        if (!result) {
-            std::lock_guard lock(mu_);
-            error_ = result.error();
-            stopped_.store(true);
+                if (*bytes && !step(candidates_[i], **bytes)) break;
+            }
+        } else if (slice.hi > slice.lo) {
+            ScanOptions scan;
+            scan.reverse = options_.reverse;
+            scan.from = options_.reverse ? slice.hi - 1 : slice.lo;
+            scan.to = options_.reverse ? slice.lo - 1 : slice.hi;
+            result = table_->scan_encoded(scan, step, snapshot_);  // reverse to 0: unbounded
         }
+        scanned_ += unpublished;
+        if (!result) fail(result.error());
         deliver(index, std::move(fragment), true);
     }
 
-    std::shared_ptr<Database> db_;
+    bool corrupt(RecordId id, const std::string& why) {
+        fail(Error{Errc::storage_error, "record " + std::to_string(id) + " is corrupt: " + why});
+        return false;
+    }
+
+    std::shared_ptr<Database> db_;  // keeps the handle (and its name) alive
+    std::shared_ptr<Table> table_;
+    std::shared_ptr<Table> output_;
     Filter filter_;
     QueryOptions options_;
     std::function<void(Fragment)> sink_;
     Clock::time_point started_;
+    const rocksdb::Snapshot* snapshot_ = nullptr;
+    RecordId source_next_id_ = 1;
+    std::string index_;
+    std::vector<RecordId> candidates_;
     std::vector<Slice> slices_;
     std::vector<std::thread> workers_;
     std::mutex mu_;        // delivery and the error
@@ -172,21 +319,50 @@ class QueryImpl final : public Query, public std::enable_shared_from_this<QueryI
     std::atomic<QueryEnd> end_{QueryEnd::completed};
     Error error_;
     std::size_t next_ = 0;            // ordered delivery: the slice being drained
+    std::size_t finished_ = 0;        // slices done
     bool delivered_stopped_ = false;  // max_results reached: nothing more goes to the sink
 };
 
+Result<std::shared_ptr<Table>> table_of(const std::shared_ptr<Database>& database) {
+    auto* impl = dynamic_cast<DatabaseImpl*>(database.get());
+    if (!impl) return Error{Errc::invalid_argument, "not a database of a ZDB store"};
+    return impl->table();
+}
+
 }  // namespace
+
+bool Filter::operator()(RecordId id, const Map& record, const Map& params) const {
+    if (record_) return record_(id, record, params);
+    if (!compiled_) return false;
+    auto bytes = encode_document(record);
+    RecordView view(bytes);
+    return compiled_->match(view);
+}
 
 Result<std::shared_ptr<Query>> run_query(std::shared_ptr<Database> database, Filter filter,
                                          QueryOptions options, std::function<void(Fragment)> sink) {
     if (!database) return Error{Errc::invalid_argument, "no database"};
     if (!filter) return Error{Errc::invalid_argument, "no filter"};
-    if (!sink) return Error{Errc::invalid_argument, "no sink"};
-    if (options.fragment_records == 0)
-        return Error{Errc::invalid_argument, "fragment_records must be at least 1"};
-    auto q = std::make_shared<QueryImpl>(std::move(database), std::move(filter), std::move(options),
-                                         std::move(sink));
-    q->start();
+    if (!sink && !options.output) return Error{Errc::invalid_argument, "no sink"};
+    if (options.fragment_records == 0 || options.fragment_bytes == 0)
+        return Error{Errc::invalid_argument, "fragments must hold at least one record and byte"};
+    auto table = table_of(database);
+    if (!table) return table.error();
+    std::shared_ptr<Table> output;
+    if (options.output) {
+        auto out = table_of(options.output);
+        if (!out) return out.error();
+        if (*out == *table)
+            return Error{Errc::invalid_argument, "a query cannot write into its own database"};
+        auto state = (*out)->state();
+        if (state.count != 0 || state.next_id != 1)
+            return Error{Errc::invalid_argument,
+                         "the output database '" + options.output->name() + "' is not empty"};
+        output = std::move(*out);
+    }
+    auto q = std::make_shared<QueryImpl>(std::move(database), std::move(*table), std::move(filter),
+                                         std::move(options), std::move(sink), std::move(output));
+    if (auto r = q->start(); !r) return r.error();
     return std::shared_ptr<Query>(q);
 }
 

@@ -1,173 +1,71 @@
-// ZDB on RocksDB. Layout (docs/zdb.md): per database two column families, "<name>" for
-// documents keyed by the 8-byte big-endian id (so key order is id order) and "<name>.blobs" for
-// attachments keyed id | name, with blob files enabled so large values live outside the LSM
-// tree and scans of documents never touch them. "__meta" holds each database's id high-water
-// mark, record count and durability, updated in the same atomic batch as the records.
-#include "hawser/zdb/store.hpp"
-
+// ZDB's store: one RocksDB per data directory. Layout (docs/zdb.md):
+//   "__meta"              name/<database> -> table number; table/<N>/{next_id,count,durability,
+//                         index/<field>}; next_table
+//   "t<N>"                documents of table N, keyed by the 8-byte big-endian id
+//   "t<N>.blobs"          attachments, keyed id | name, in blob files
+//   "t<N>.index"          index entries, keyed index | value | id
+// A database name points at a table, so that copy and replace can build a table under no name
+// and then publish it with one atomic meta write. Tables no name points at (a copy or a drop
+// cut short by a crash) are removed when the store opens.
 #include <rocksdb/cache.h>
-#include <rocksdb/db.h>
+#include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
-#include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <map>
-#include <mutex>
+#include <set>
 #include <shared_mutex>
+
+#include "zdb/database_impl.hpp"
+#include "zdb/keys.hpp"
 
 namespace hawser::zdb {
 
 namespace {
 
-constexpr const char* meta_cf = "__meta";
-constexpr const char* blob_suffix = ".blobs";
+constexpr const char* meta_family = "__meta";
+constexpr std::size_t copy_batch_bytes = 4u << 20;
 
-Error storage(const rocksdb::Status& s) {
-    return Error{Errc::storage_error, s.ToString()};
+const char* const family_suffixes[] = {"", ".blobs", ".index"};
+
+std::string family_name(std::uint64_t table, int which) {
+    return "t" + std::to_string(table) + family_suffixes[which];
 }
 
-std::string id_key(RecordId id) {
-    std::string k(8, '\0');
-    for (int i = 0; i < 8; ++i) k[i] = static_cast<char>(id >> (56 - 8 * i));
-    return k;
+// The table number of a family name "t<N>[.blobs|.index]", or nothing for another name.
+std::optional<std::uint64_t> family_table(const std::string& name) {
+    if (name.size() < 2 || name[0] != 't') return std::nullopt;
+    auto dot = name.find('.');
+    auto digits = name.substr(1, dot == std::string::npos ? std::string::npos : dot - 1);
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos)
+        return std::nullopt;
+    return std::stoull(digits);
 }
 
-RecordId key_id(const rocksdb::Slice& k) {
-    RecordId id = 0;
-    for (int i = 0; i < 8 && i < static_cast<int>(k.size()); ++i)
-        id = id << 8 | static_cast<std::uint8_t>(k[i]);
-    return id;
-}
-
-std::string encode_u64(std::uint64_t v) {
-    return id_key(v);
-}
-std::uint64_t decode_u64(const std::string& s) {
-    return key_id(s);
-}
-
-std::string encode_document(const Map& document) {
-    DataFrame df;
-    df << document;
-    return std::move(df).take_bytes();
-}
-
-Result<Map> decode_document(const rocksdb::Slice& bytes) {
-    auto df = DataFrame::decode(std::string_view(bytes.data(), bytes.size()));
-    if (!df) return df.error();
-    return df->read_map();
-}
-
-bool is_blob_family(const std::string& name) {
-    return name.size() >= 6 && name.compare(name.size() - 6, 6, blob_suffix) == 0;
-}
-
-bool valid_name(const std::string& name) {
-    if (name.empty() || name.size() > 64 || name.rfind("__", 0) == 0 || is_blob_family(name))
-        return false;
+bool valid_name(std::string_view name) {
+    if (name.empty() || name.size() > 64 || name.rfind("__", 0) == 0) return false;
     for (char c : name)
         if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'))
             return false;
     return true;
 }
 
-bool valid_attachment_name(std::string_view name) {
-    return !name.empty() && name.size() <= 255;
+Error bad_name() {
+    return Error{Errc::invalid_argument,
+                 "database names are 1-64 of A-Z a-z 0-9 _ . -, not starting with __"};
+}
+
+Error no_database(std::string_view name) {
+    return Error{Errc::not_found, "no database '" + std::string(name) + "'"};
 }
 
 }  // namespace
 
-class StoreImpl;
-
-class DatabaseImpl final : public Database {
-  public:
-    DatabaseImpl(StoreImpl& store, std::string name, rocksdb::ColumnFamilyHandle* docs,
-                 rocksdb::ColumnFamilyHandle* blobs, Durability durability, RecordId next_id,
-                 std::uint64_t count)
-        : store_(store),
-          name_(std::move(name)),
-          docs_(docs),
-          blobs_(blobs),
-          durability_(durability),
-          next_id_(next_id),
-          count_(count) {}
-
-    const std::string& name() const override { return name_; }
-    Durability durability() const override { return durability_; }
-
-    Result<RecordId> insert(const Map& document) override {
-        auto ids = insert_batch({document});
-        if (!ids) return ids.error();
-        return ids->front();
-    }
-    Result<std::vector<RecordId>> insert_batch(const std::vector<Map>& documents) override;
-    Result<Map> get(RecordId id) const override;
-    Result<void> replace(RecordId id, const Map& document) override;
-    Result<void> patch(RecordId id, const Map& fields) override;
-    Result<void> remove(RecordId id) override;
-    Result<bool> exists(RecordId id) const override;
-    std::uint64_t count() const override {
-        std::lock_guard lock(write_mu_);
-        return count_;
-    }
-    Result<void> scan(const std::function<bool(RecordId, const Map&)>& visit,
-                      ScanOptions options) const override;
-    Result<void> put_attachment(RecordId id, std::string_view name,
-                                std::span<const std::uint8_t> data) override;
-    Result<Bytes> get_attachment(RecordId id, std::string_view name) const override;
-    Result<void> remove_attachment(RecordId id, std::string_view name) override;
-    Result<std::vector<std::string>> attachments(RecordId id) const override;
-    DatabaseStats stats() const override;
-
-    void mark_dropped() {
-        std::lock_guard lock(write_mu_);
-        dropped_ = true;
-    }
-    rocksdb::ColumnFamilyHandle* docs() const { return docs_; }
-    rocksdb::ColumnFamilyHandle* blobs() const { return blobs_; }
-
-  private:
-    rocksdb::WriteOptions write_options() const {
-        rocksdb::WriteOptions w;
-        w.sync = durability_ == Durability::sync;
-        w.disableWAL = durability_ == Durability::fast;
-        return w;
-    }
-    Result<void> check_alive() const {
-        if (dropped_) return Error{Errc::not_found, "database '" + name_ + "' was dropped"};
-        return {};
-    }
-    void put_meta(rocksdb::WriteBatch& batch) const;
-    // Ok if the record exists; not_found (or the storage error) otherwise.
-    Result<void> require(RecordId id) const {
-        auto present = exists(id);
-        if (!present) return present.error();
-        if (!*present)
-            return Error{Errc::not_found,
-                         "no record " + std::to_string(id) + " in '" + name_ + "'"};
-        return {};
-    }
-    rocksdb::DB& db() const;
-
-    StoreImpl& store_;
-    const std::string name_;
-    rocksdb::ColumnFamilyHandle* docs_;
-    rocksdb::ColumnFamilyHandle* blobs_;
-    const Durability durability_;
-    // Writes that change the id counter or the count are serialised so that the meta entries
-    // written with them are exact; RocksDB serialises its writes anyway.
-    mutable std::mutex write_mu_;
-    RecordId next_id_;
-    std::uint64_t count_;
-    bool dropped_ = false;
-};
-
 class StoreImpl final : public Store {
   public:
     ~StoreImpl() override {
-        std::unique_lock lock(mu_);
         for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
-        handles_.clear();
         db_.reset();
     }
 
@@ -178,307 +76,236 @@ class StoreImpl final : public Store {
     std::vector<std::string> list() const override;
     Result<void> drop(std::string_view name) override;
     Result<void> compact(std::string_view name) override;
+    Result<void> copy(std::string_view source, const std::string& destination) override;
+    Result<void> replace(std::string_view target, std::string_view source) override;
     Result<void> checkpoint(const std::string& directory) override;
-
-    rocksdb::DB& db() const { return *db_; }
-    rocksdb::ColumnFamilyHandle* meta() const { return meta_; }
+    StoreStats stats() const override;
 
   private:
-    rocksdb::ColumnFamilyOptions docs_options() const {
+    rocksdb::ColumnFamilyOptions family_options(int which) const {
         rocksdb::ColumnFamilyOptions o;
-        rocksdb::BlockBasedTableOptions t;
-        t.block_cache = cache_;
-        o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+        o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options(cache_)));
+        o.compression = rocksdb::kLZ4Compression;
+        o.write_buffer_size = write_buffer_bytes_;
+        if (which == 1) {  // attachments: values in blob files, so scans never read them
+            o.enable_blob_files = true;
+            o.min_blob_size = 0;
+            o.enable_blob_garbage_collection = true;
+        }
         return o;
     }
-    rocksdb::ColumnFamilyOptions blob_options() const {
-        auto o = docs_options();
-        o.enable_blob_files = true;
-        o.min_blob_size = 0;
-        o.enable_blob_garbage_collection = true;
-        return o;
-    }
-    Result<std::shared_ptr<DatabaseImpl>> load(const std::string& name,
-                                               rocksdb::ColumnFamilyHandle* docs,
-                                               rocksdb::ColumnFamilyHandle* blobs);
+    Result<std::shared_ptr<DatabaseImpl>> find(std::string_view name) const;
+    // Creates the families of a new table, unnamed and with no meta entries yet.
+    Result<TableFamilies> create_families(std::uint64_t table);
+    void drop_families(const TableFamilies& families);
+    Result<std::uint64_t> allocate_table();
+    Result<void> write_meta(rocksdb::WriteBatch& batch);
+    void put_table_meta(rocksdb::WriteBatch& batch, std::uint64_t table, Durability durability,
+                        const TableState& state) const;
+    // Removes tables no name points at, with their meta entries.
+    Result<void> collect_garbage(const std::set<std::uint64_t>& named);
+    Result<void> copy_family(rocksdb::ColumnFamilyHandle* from, rocksdb::ColumnFamilyHandle* to,
+                             const rocksdb::Snapshot* snapshot);
 
-    mutable std::shared_mutex mu_;
+    mutable std::shared_mutex mu_;  // the name map and the layout
     std::shared_ptr<rocksdb::Cache> cache_;
+    std::shared_ptr<rocksdb::Statistics> statistics_;
+    std::size_t write_buffer_bytes_ = 0;
     std::unique_ptr<rocksdb::DB> db_;
     rocksdb::ColumnFamilyHandle* meta_ = nullptr;
-    std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+    std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // destroyed with the store
+    std::map<std::uint64_t, TableFamilies> families_;    // every table's families, by number
     std::map<std::string, std::shared_ptr<DatabaseImpl>, std::less<>> databases_;
+    std::set<std::string, std::less<>> reserved_;  // names of copies in progress
+    std::uint64_t next_table_ = 1;
 };
-
-rocksdb::DB& DatabaseImpl::db() const {
-    return store_.db();
-}
-
-void DatabaseImpl::put_meta(rocksdb::WriteBatch& batch) const {
-    batch.Put(store_.meta(), name_ + "/next_id", encode_u64(next_id_));
-    batch.Put(store_.meta(), name_ + "/count", encode_u64(count_));
-}
-
-Result<std::vector<RecordId>> DatabaseImpl::insert_batch(const std::vector<Map>& documents) {
-    std::lock_guard lock(write_mu_);
-    if (auto a = check_alive(); !a) return a.error();
-    if (documents.empty()) return std::vector<RecordId>{};
-    rocksdb::WriteBatch batch;
-    std::vector<RecordId> ids;
-    ids.reserve(documents.size());
-    RecordId next = next_id_;
-    for (const auto& d : documents) {
-        batch.Put(docs_, id_key(next), encode_document(d));
-        ids.push_back(next++);
-    }
-    auto saved_next = next_id_;
-    auto saved_count = count_;
-    next_id_ = next;
-    count_ += documents.size();
-    put_meta(batch);
-    auto s = db().Write(write_options(), &batch);
-    if (!s.ok()) {
-        next_id_ = saved_next, count_ = saved_count;
-        return storage(s);
-    }
-    return ids;
-}
-
-Result<Map> DatabaseImpl::get(RecordId id) const {
-    if (auto a = check_alive(); !a) return a.error();
-    rocksdb::PinnableSlice value;
-    auto s = db().Get(rocksdb::ReadOptions(), docs_, id_key(id), &value);
-    if (s.IsNotFound())
-        return Error{Errc::not_found, "no record " + std::to_string(id) + " in '" + name_ + "'"};
-    if (!s.ok()) return storage(s);
-    return decode_document(value);
-}
-
-Result<bool> DatabaseImpl::exists(RecordId id) const {
-    if (auto a = check_alive(); !a) return a.error();
-    rocksdb::PinnableSlice value;
-    auto s = db().Get(rocksdb::ReadOptions(), docs_, id_key(id), &value);
-    if (s.IsNotFound()) return false;
-    if (!s.ok()) return storage(s);
-    return true;
-}
-
-Result<void> DatabaseImpl::replace(RecordId id, const Map& document) {
-    std::lock_guard lock(write_mu_);
-    if (auto r = require(id); !r) return r;
-    auto s = db().Put(write_options(), docs_, id_key(id), encode_document(document));
-    if (!s.ok()) return storage(s);
-    return {};
-}
-
-Result<void> DatabaseImpl::patch(RecordId id, const Map& fields) {
-    std::lock_guard lock(write_mu_);
-    if (auto a = check_alive(); !a) return a.error();
-    auto current = get(id);
-    if (!current) return current.error();
-    for (const auto& [key, value] : fields) {
-        if (value.is<std::nullptr_t>())
-            current->erase(key);
-        else
-            current->insert_or_assign(key, value);
-    }
-    auto s = db().Put(write_options(), docs_, id_key(id), encode_document(*current));
-    if (!s.ok()) return storage(s);
-    return {};
-}
-
-Result<void> DatabaseImpl::remove(RecordId id) {
-    std::lock_guard lock(write_mu_);
-    if (auto r = require(id); !r) return r;
-    rocksdb::WriteBatch batch;
-    batch.Delete(docs_, id_key(id));
-    batch.DeleteRange(blobs_, id_key(id), id_key(id + 1));
-    --count_;
-    put_meta(batch);
-    auto s = db().Write(write_options(), &batch);
-    if (!s.ok()) {
-        ++count_;
-        return storage(s);
-    }
-    return {};
-}
-
-Result<void> DatabaseImpl::scan(const std::function<bool(RecordId, const Map&)>& visit,
-                                ScanOptions options) const {
-    if (auto a = check_alive(); !a) return a.error();
-    std::unique_ptr<rocksdb::Iterator> it(db().NewIterator(rocksdb::ReadOptions(), docs_));
-    if (!options.reverse) {
-        if (options.from)
-            it->Seek(id_key(options.from));
-        else
-            it->SeekToFirst();
-    } else {
-        if (options.from)
-            it->SeekForPrev(id_key(options.from));
-        else
-            it->SeekToLast();
-    }
-    for (; it->Valid(); options.reverse ? it->Prev() : it->Next()) {
-        RecordId id = key_id(it->key());
-        if (options.to && (options.reverse ? id <= options.to : id >= options.to)) break;
-        auto doc = decode_document(it->value());
-        if (!doc)
-            return Error{Errc::storage_error,
-                         "record " + std::to_string(id) + " is corrupt: " + doc.error().message};
-        if (!visit(id, *doc)) break;
-    }
-    if (!it->status().ok()) return storage(it->status());
-    return {};
-}
-
-Result<void> DatabaseImpl::put_attachment(RecordId id, std::string_view name,
-                                          std::span<const std::uint8_t> data) {
-    if (!valid_attachment_name(name))
-        return Error{Errc::invalid_argument, "attachment names are 1-255 bytes"};
-    std::lock_guard lock(write_mu_);
-    if (auto r = require(id); !r) return r;
-    auto s = db().Put(write_options(), blobs_, id_key(id) + std::string(name),
-                      rocksdb::Slice(reinterpret_cast<const char*>(data.data()), data.size()));
-    if (!s.ok()) return storage(s);
-    return {};
-}
-
-Result<Bytes> DatabaseImpl::get_attachment(RecordId id, std::string_view name) const {
-    if (auto a = check_alive(); !a) return a.error();
-    rocksdb::PinnableSlice value;
-    auto s = db().Get(rocksdb::ReadOptions(), blobs_, id_key(id) + std::string(name), &value);
-    if (s.IsNotFound())
-        return Error{Errc::not_found,
-                     "no attachment '" + std::string(name) + "' on record " + std::to_string(id)};
-    if (!s.ok()) return storage(s);
-    auto p = reinterpret_cast<const std::uint8_t*>(value.data());
-    return Bytes(p, p + value.size());
-}
-
-Result<void> DatabaseImpl::remove_attachment(RecordId id, std::string_view name) {
-    if (auto a = check_alive(); !a) return a.error();
-    auto s = db().Delete(write_options(), blobs_, id_key(id) + std::string(name));
-    if (!s.ok()) return storage(s);
-    return {};
-}
-
-Result<std::vector<std::string>> DatabaseImpl::attachments(RecordId id) const {
-    if (auto a = check_alive(); !a) return a.error();
-    std::vector<std::string> names;
-    auto prefix = id_key(id);
-    rocksdb::ReadOptions ro;
-    std::unique_ptr<rocksdb::Iterator> it(db().NewIterator(ro, blobs_));
-    // Keys only: the values (blobs) are not read.
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
-        names.emplace_back(it->key().data() + 8, it->key().size() - 8);
-    if (!it->status().ok()) return storage(it->status());
-    return names;
-}
-
-DatabaseStats DatabaseImpl::stats() const {
-    DatabaseStats s;
-    {
-        std::lock_guard lock(write_mu_);
-        s.records = count_;
-        s.next_id = next_id_;
-    }
-    db().GetIntProperty(docs_, "rocksdb.estimate-live-data-size", &s.document_bytes);
-    std::uint64_t blob_bytes = 0;
-    if (db().GetIntProperty(blobs_, "rocksdb.total-blob-file-size", &blob_bytes))
-        s.blob_bytes = blob_bytes;
-    return s;
-}
-
-// --- store ---
 
 Result<void> StoreImpl::open(const StoreOptions& options) {
     if (options.path.empty()) return Error{Errc::invalid_argument, "store path is empty"};
     cache_ = rocksdb::NewLRUCache(options.block_cache_bytes);
+    statistics_ = rocksdb::CreateDBStatistics();
+    write_buffer_bytes_ = options.write_buffer_bytes;
     rocksdb::DBOptions dbo;
     dbo.create_if_missing = true;
     dbo.create_missing_column_families = true;
     dbo.max_open_files = options.max_open_files;
+    dbo.max_background_jobs = options.background_jobs;
+    dbo.statistics = statistics_;
     std::vector<std::string> names;
-    auto s = rocksdb::DB::ListColumnFamilies(dbo, options.path, &names);
-    if (!s.ok()) names = {rocksdb::kDefaultColumnFamilyName};  // a new store
-    if (std::find(names.begin(), names.end(), meta_cf) == names.end()) names.push_back(meta_cf);
+    if (!rocksdb::DB::ListColumnFamilies(dbo, options.path, &names).ok())
+        names = {rocksdb::kDefaultColumnFamilyName};  // a new store
+    if (std::find(names.begin(), names.end(), meta_family) == names.end())
+        names.push_back(meta_family);
     std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
     for (const auto& n : names) {
-        descriptors.emplace_back(n, is_blob_family(n) ? blob_options() : docs_options());
+        bool known = n == meta_family || n == rocksdb::kDefaultColumnFamilyName || family_table(n);
+        if (!known)
+            return Error{Errc::storage_error, "'" + options.path + "' holds column family '" + n +
+                                                  "', which is not ZDB's layout"};
+        bool blobs = n.size() > 6 && n.compare(n.size() - 6, 6, ".blobs") == 0;
+        descriptors.emplace_back(n, family_options(blobs ? 1 : 0));
     }
     rocksdb::DB* raw = nullptr;
-    s = rocksdb::DB::Open(dbo, options.path, descriptors, &handles_, &raw);
-    if (!s.ok()) return storage(s);
+    auto s = rocksdb::DB::Open(dbo, options.path, descriptors, &handles_, &raw);
+    if (!s.ok()) return storage_error(s);
     db_.reset(raw);
-    std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
-    for (auto* h : handles_) by_name[h->GetName()] = h;
-    meta_ = by_name.at(meta_cf);
-    for (const auto& [n, h] : by_name) {
-        if (n == meta_cf || n == rocksdb::kDefaultColumnFamilyName || is_blob_family(n)) continue;
-        auto blobs = by_name.find(n + blob_suffix);
-        if (blobs == by_name.end())
-            return Error{Errc::storage_error,
-                         "database '" + n + "' has no attachment column family"};
-        auto d = load(n, h, blobs->second);
-        if (!d) return d.error();
-        databases_.emplace(n, *d);
+    for (auto* h : handles_) {
+        if (h->GetName() == meta_family) meta_ = h;
+        auto table = family_table(h->GetName());
+        if (!table) continue;
+        auto& f = families_[*table];
+        auto& slot = h->GetName().ends_with(".blobs")   ? f.blobs
+                     : h->GetName().ends_with(".index") ? f.index
+                                                        : f.docs;
+        slot = h;
+        next_table_ = std::max(next_table_, *table + 1);
+    }
+
+    // Read the meta family: names, then each named table's state.
+    std::map<std::string, std::uint64_t> names_to_tables;
+    std::map<std::uint64_t, std::map<std::string, std::uint64_t>> table_meta;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        auto key = it->key().ToString();
+        auto value = decode_u64(std::string_view(it->value().data(), it->value().size()));
+        if (key.rfind("name/", 0) == 0) {
+            names_to_tables[key.substr(5)] = value;
+        } else if (key.rfind("table/", 0) == 0) {
+            auto slash = key.find('/', 6);
+            if (slash == std::string::npos) continue;
+            table_meta[std::stoull(key.substr(6, slash - 6))][key.substr(slash + 1)] = value;
+        } else if (key == "next_table") {
+            next_table_ = std::max(next_table_, value);
+        }
+    }
+    if (!it->status().ok()) return storage_error(it->status());
+    it.reset();
+    std::set<std::uint64_t> named;
+    for (const auto& [name, number] : names_to_tables) {
+        auto f = families_.find(number);
+        if (f == families_.end() || !f->second.docs || !f->second.blobs || !f->second.index)
+            return Error{Errc::storage_error, "database '" + name + "' (table " +
+                                                  std::to_string(number) +
+                                                  ") is missing column families"};
+        auto& meta = table_meta[number];
+        TableState state;
+        state.next_id = meta.count("next_id") ? meta["next_id"] : 1;
+        state.count = meta["count"];
+        for (const auto& [key, v] : meta)
+            if (key.rfind("index/", 0) == 0)
+                state.indexes.emplace(key.substr(6), static_cast<std::uint16_t>(v));
+        auto durability = Durability(meta.count("durability") ? meta["durability"] : 1);
+        auto table =
+            std::make_shared<Table>(*db_, meta_, number, f->second, durability, std::move(state));
+        databases_.emplace(name, std::make_shared<DatabaseImpl>(name, std::move(table)));
+        named.insert(number);
+    }
+    return collect_garbage(named);
+}
+
+Result<void> StoreImpl::collect_garbage(const std::set<std::uint64_t>& named) {
+    for (auto it = families_.begin(); it != families_.end();) {
+        if (named.count(it->first)) {
+            ++it;
+            continue;
+        }
+        rocksdb::WriteBatch batch;
+        auto prefix = table_meta_prefix(it->first);
+        batch.DeleteRange(meta_, prefix, prefix_end(prefix));
+        if (auto r = write_meta(batch); !r) return r;
+        drop_families(it->second);
+        it = families_.erase(it);
     }
     return {};
 }
 
-Result<std::shared_ptr<DatabaseImpl>> StoreImpl::load(const std::string& name,
-                                                      rocksdb::ColumnFamilyHandle* docs,
-                                                      rocksdb::ColumnFamilyHandle* blobs) {
-    auto read = [&](const std::string& key, std::uint64_t fallback) -> Result<std::uint64_t> {
-        std::string v;
-        auto s = db_->Get(rocksdb::ReadOptions(), meta_, name + "/" + key, &v);
-        if (s.IsNotFound()) return fallback;
-        if (!s.ok()) return storage(s);
-        return decode_u64(v);
-    };
-    auto next = read("next_id", 1), count = read("count", 0), durability = read("durability", 1);
-    if (!next) return next.error();
-    if (!count) return count.error();
-    if (!durability) return durability.error();
-    return std::make_shared<DatabaseImpl>(*this, name, docs, blobs, Durability(*durability), *next,
-                                          *count);
+Result<void> StoreImpl::write_meta(rocksdb::WriteBatch& batch) {
+    rocksdb::WriteOptions w;
+    w.sync = true;  // layout changes survive a power loss whatever the databases' durability
+    auto s = db_->Write(w, &batch);
+    if (!s.ok()) return storage_error(s);
+    return {};
+}
+
+void StoreImpl::put_table_meta(rocksdb::WriteBatch& batch, std::uint64_t table,
+                               Durability durability, const TableState& state) const {
+    auto prefix = table_meta_prefix(table);
+    batch.Put(meta_, prefix + "durability", encode_u64(static_cast<std::uint64_t>(durability)));
+    batch.Put(meta_, prefix + "next_id", encode_u64(state.next_id));
+    batch.Put(meta_, prefix + "count", encode_u64(state.count));
+    for (const auto& [path, n] : state.indexes)
+        batch.Put(meta_, prefix + "index/" + path, encode_u64(n));
+}
+
+Result<std::uint64_t> StoreImpl::allocate_table() {
+    auto number = next_table_++;
+    rocksdb::WriteBatch batch;
+    batch.Put(meta_, "next_table", encode_u64(next_table_));
+    if (auto r = write_meta(batch); !r) return r.error();
+    return number;
+}
+
+Result<TableFamilies> StoreImpl::create_families(std::uint64_t table) {
+    rocksdb::ColumnFamilyHandle* created[3] = {};
+    for (int which = 0; which < 3; ++which) {
+        auto s = db_->CreateColumnFamily(family_options(which), family_name(table, which),
+                                         &created[which]);
+        if (!s.ok()) {
+            for (int i = 0; i < which; ++i) {
+                db_->DropColumnFamily(created[i]);
+                db_->DestroyColumnFamilyHandle(created[i]);
+            }
+            return storage_error(s);
+        }
+    }
+    handles_.insert(handles_.end(), std::begin(created), std::end(created));
+    TableFamilies f{created[0], created[1], created[2]};
+    families_[table] = f;
+    return f;
+}
+
+void StoreImpl::drop_families(const TableFamilies& families) {
+    // The handles stay valid (RocksDB keeps dropped families readable until the handle is
+    // destroyed, with the store), so a query still running on the table finishes cleanly.
+    for (auto* h : {families.docs, families.blobs, families.index})
+        if (h) db_->DropColumnFamily(h);
 }
 
 Result<std::shared_ptr<Database>> StoreImpl::create(const std::string& name,
                                                     DatabaseOptions options) {
-    if (!valid_name(name))
-        return Error{Errc::invalid_argument,
-                     "database names are 1-64 of A-Z a-z 0-9 _ . -, not starting with __"};
+    if (!valid_name(name)) return bad_name();
     std::unique_lock lock(mu_);
-    if (databases_.count(name))
+    if (databases_.count(name) || reserved_.count(name))
         return Error{Errc::invalid_argument, "database '" + name + "' exists"};
-    rocksdb::ColumnFamilyHandle *docs = nullptr, *blobs = nullptr;
-    auto s = db_->CreateColumnFamily(docs_options(), name, &docs);
-    if (!s.ok()) return storage(s);
-    s = db_->CreateColumnFamily(blob_options(), name + blob_suffix, &blobs);
-    if (!s.ok()) {
-        db_->DropColumnFamily(docs);
-        db_->DestroyColumnFamilyHandle(docs);
-        return storage(s);
+    auto number = allocate_table();
+    if (!number) return number.error();
+    auto families = create_families(*number);
+    if (!families) return families.error();
+    rocksdb::WriteBatch batch;
+    put_table_meta(batch, *number, options.durability, TableState{});
+    batch.Put(meta_, "name/" + name, encode_u64(*number));
+    if (auto r = write_meta(batch); !r) {
+        drop_families(*families);
+        return r.error();
     }
-    rocksdb::WriteOptions w;
-    w.sync = true;
-    s = db_->Put(w, meta_, name + "/durability",
-                 encode_u64(static_cast<std::uint64_t>(options.durability)));
-    if (!s.ok()) return storage(s);
-    handles_.push_back(docs);
-    handles_.push_back(blobs);
-    auto d = std::make_shared<DatabaseImpl>(*this, name, docs, blobs, options.durability, 1, 0);
+    auto table =
+        std::make_shared<Table>(*db_, meta_, *number, *families, options.durability, TableState{});
+    auto d = std::make_shared<DatabaseImpl>(name, std::move(table));
     databases_.emplace(name, d);
     return std::shared_ptr<Database>(d);
 }
 
+Result<std::shared_ptr<DatabaseImpl>> StoreImpl::find(std::string_view name) const {
+    auto it = databases_.find(name);
+    if (it == databases_.end()) return no_database(name);
+    return it->second;
+}
+
 Result<std::shared_ptr<Database>> StoreImpl::database(std::string_view name) const {
     std::shared_lock lock(mu_);
-    auto it = databases_.find(name);
-    if (it == databases_.end())
-        return Error{Errc::not_found, "no database '" + std::string(name) + "'"};
-    return std::shared_ptr<Database>(it->second);
+    auto d = find(name);
+    if (!d) return d.error();
+    return std::shared_ptr<Database>(*d);
 }
 
 std::vector<std::string> StoreImpl::list() const {
@@ -490,45 +317,156 @@ std::vector<std::string> StoreImpl::list() const {
 
 Result<void> StoreImpl::drop(std::string_view name) {
     std::unique_lock lock(mu_);
-    auto it = databases_.find(name);
-    if (it == databases_.end())
-        return Error{Errc::not_found, "no database '" + std::string(name) + "'"};
-    auto d = it->second;
-    d->mark_dropped();
-    for (auto* h : {d->docs(), d->blobs()}) {
-        auto s = db_->DropColumnFamily(h);
-        if (!s.ok()) return storage(s);
-    }
+    auto d = find(name);
+    if (!d) return d.error();
+    auto table = (*d)->table();
+    if (!table) return table.error();
     rocksdb::WriteBatch batch;
-    for (auto key : {"/next_id", "/count", "/durability"})
-        batch.Delete(meta_, std::string(name) + key);
-    auto s = db_->Write(rocksdb::WriteOptions(), &batch);
-    if (!s.ok()) return storage(s);
-    databases_.erase(it);
-    // The handles stay valid (RocksDB keeps dropped families alive until destroyed); they are
-    // destroyed with the store, so a late reader through an old handle fails cleanly.
+    batch.Delete(meta_, "name/" + std::string(name));
+    auto prefix = table_meta_prefix((*table)->number());
+    batch.DeleteRange(meta_, prefix, prefix_end(prefix));
+    if (auto r = write_meta(batch); !r) return r;
+    (*table)->mark_dropped();
+    (*d)->unbind();
+    drop_families((*table)->families());
+    families_.erase((*table)->number());
+    databases_.erase(databases_.find(name));
     return {};
 }
 
 Result<void> StoreImpl::compact(std::string_view name) {
     auto d = database(name);
     if (!d) return d.error();
-    auto& impl = static_cast<DatabaseImpl&>(**d);
-    for (auto* h : {impl.docs(), impl.blobs()}) {
+    auto table = static_cast<DatabaseImpl&>(**d).table();
+    if (!table) return table.error();
+    const auto& f = (*table)->families();
+    for (auto* h : {f.docs, f.blobs, f.index}) {
         auto s = db_->CompactRange(rocksdb::CompactRangeOptions(), h, nullptr, nullptr);
-        if (!s.ok()) return storage(s);
+        if (!s.ok()) return storage_error(s);
     }
+    return {};
+}
+
+Result<void> StoreImpl::copy_family(rocksdb::ColumnFamilyHandle* from,
+                                    rocksdb::ColumnFamilyHandle* to,
+                                    const rocksdb::Snapshot* snapshot) {
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snapshot;
+    ro.fill_cache = false;  // a one-off pass should not evict what the application reads
+    rocksdb::WriteOptions w;
+    w.disableWAL = true;  // flushed before the copy is published
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, from));
+    rocksdb::WriteBatch batch;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        batch.Put(to, it->key(), it->value());
+        if (batch.GetDataSize() >= copy_batch_bytes) {
+            auto s = db_->Write(w, &batch);
+            if (!s.ok()) return storage_error(s);
+            batch.Clear();
+        }
+    }
+    if (!it->status().ok()) return storage_error(it->status());
+    auto s = db_->Write(w, &batch);
+    if (s.ok()) s = db_->Flush(rocksdb::FlushOptions(), to);
+    if (!s.ok()) return storage_error(s);
+    return {};
+}
+
+Result<void> StoreImpl::copy(std::string_view source, const std::string& destination) {
+    if (!valid_name(destination)) return bad_name();
+    std::shared_ptr<Table> from;
+    std::uint64_t number = 0;
+    TableFamilies to;
+    {
+        std::unique_lock lock(mu_);
+        auto d = find(source);
+        if (!d) return d.error();
+        auto t = (*d)->table();
+        if (!t) return t.error();
+        from = std::move(*t);
+        if (databases_.count(destination) || reserved_.count(destination))
+            return Error{Errc::invalid_argument, "database '" + destination + "' exists"};
+        auto n = allocate_table();
+        if (!n) return n.error();
+        auto f = create_families(*n);
+        if (!f) return f.error();
+        number = *n, to = *f;
+        reserved_.insert(destination);
+    }
+    // The copy runs without the store lock: readers and writers of other databases go on.
+    auto snapshot_and_state = from->snapshot();
+    auto* snapshot = snapshot_and_state.first;
+    auto state = std::move(snapshot_and_state.second);
+    Result<void> copied;
+    const auto& f = from->families();
+    for (auto [a, b] : {std::pair{f.docs, to.docs}, {f.blobs, to.blobs}, {f.index, to.index}}) {
+        copied = copy_family(a, b, snapshot);
+        if (!copied) break;
+    }
+    db_->ReleaseSnapshot(snapshot);
+    std::unique_lock lock(mu_);
+    reserved_.erase(destination);
+    rocksdb::WriteBatch batch;
+    put_table_meta(batch, number, from->durability(), state);
+    batch.Put(meta_, "name/" + destination, encode_u64(number));
+    if (copied) copied = write_meta(batch);
+    if (!copied) {
+        drop_families(to);
+        families_.erase(number);
+        return copied;
+    }
+    auto table = std::make_shared<Table>(*db_, meta_, number, to, from->durability(), state);
+    databases_.emplace(destination, std::make_shared<DatabaseImpl>(destination, std::move(table)));
+    return {};
+}
+
+Result<void> StoreImpl::replace(std::string_view target, std::string_view source) {
+    if (target == source) return Error{Errc::invalid_argument, "a database cannot replace itself"};
+    std::unique_lock lock(mu_);
+    auto t = find(target), s = find(source);
+    if (!t) return t.error();
+    if (!s) return s.error();
+    auto old_table = (*t)->table(), new_table = (*s)->table();
+    if (!old_table) return old_table.error();
+    if (!new_table) return new_table.error();
+    if ((*new_table)->durability() == Durability::fast) {
+        // Its latest writes are only in memtables: make them durable before publishing.
+        const auto& f = (*new_table)->families();
+        auto st = db_->Flush(rocksdb::FlushOptions(), {f.docs, f.blobs, f.index});
+        if (!st.ok()) return storage_error(st);
+    }
+    rocksdb::WriteBatch batch;
+    batch.Put(meta_, "name/" + std::string(target), encode_u64((*new_table)->number()));
+    batch.Delete(meta_, "name/" + std::string(source));
+    auto prefix = table_meta_prefix((*old_table)->number());
+    batch.DeleteRange(meta_, prefix, prefix_end(prefix));
+    if (auto r = write_meta(batch); !r) return r;
+    (*old_table)->mark_dropped();
+    (*t)->bind(*new_table);
+    (*s)->unbind();
+    drop_families((*old_table)->families());
+    families_.erase((*old_table)->number());
+    databases_.erase(databases_.find(source));
     return {};
 }
 
 Result<void> StoreImpl::checkpoint(const std::string& directory) {
     rocksdb::Checkpoint* raw = nullptr;
     auto s = rocksdb::Checkpoint::Create(db_.get(), &raw);
-    if (!s.ok()) return storage(s);
+    if (!s.ok()) return storage_error(s);
     std::unique_ptr<rocksdb::Checkpoint> cp(raw);
     s = cp->CreateCheckpoint(directory);
-    if (!s.ok()) return storage(s);
+    if (!s.ok()) return storage_error(s);
     return {};
+}
+
+StoreStats StoreImpl::stats() const {
+    StoreStats s;
+    s.cache_capacity_bytes = cache_->GetCapacity();
+    s.cache_usage_bytes = cache_->GetUsage();
+    s.cache_hits = statistics_->getTickerCount(rocksdb::BLOCK_CACHE_HIT);
+    s.cache_misses = statistics_->getTickerCount(rocksdb::BLOCK_CACHE_MISS);
+    return s;
 }
 
 Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {

@@ -153,7 +153,7 @@ TEST(ZdbStore, DatabasesAreListedDroppedCompactedAndCheckpointed) {
     EXPECT_EQ(store->list(), (std::vector<std::string>{"alpha", "beta"}));
     EXPECT_EQ(store->create("alpha").error().code, Errc::invalid_argument);
     for (const std::string& bad : {std::string(), std::string("__meta"), std::string("has space"),
-                                   std::string("x.blobs"), std::string(65, 'n')})
+                                   std::string("a/b"), std::string(65, 'n')})
         EXPECT_EQ(store->create(bad).error().code, Errc::invalid_argument) << bad;
     a->insert(doc("kept", 1)).value();
     store->compact("alpha").value();

@@ -5,6 +5,7 @@
 // never read them. Layout and choices: docs/zdb.md.
 // Thread safety: Store and Database are safe to use from any number of threads.
 // Ownership: Database handles are shared; a dropped database's handle fails with not_found.
+// A Store must outlive the handles and queries taken from it.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +33,9 @@ enum class Durability : std::uint8_t {
 struct StoreOptions {
     std::string path;                            // created if missing
     std::size_t block_cache_bytes = 256u << 20;  // LRU cache shared by every database
-    int max_open_files = 1024;
+    std::size_t write_buffer_bytes = 64u << 20;  // memtable size per column family
+    int max_open_files = 1024;                   // table files RocksDB keeps open
+    int background_jobs = 2;                     // flush and compaction threads
 };
 
 struct DatabaseOptions {
@@ -50,6 +53,20 @@ struct DatabaseStats {
     std::uint64_t next_id = 0;
     std::uint64_t document_bytes = 0;  // on disk, estimated by RocksDB
     std::uint64_t blob_bytes = 0;
+    std::uint64_t index_bytes = 0;
+    std::vector<std::string> indexes;  // indexed field paths
+};
+
+// The store's shared block cache: how full it is and how often reads found their block there.
+struct StoreStats {
+    std::uint64_t cache_capacity_bytes = 0;
+    std::uint64_t cache_usage_bytes = 0;
+    std::uint64_t cache_hits = 0;
+    std::uint64_t cache_misses = 0;
+    double cache_hit_rate() const {
+        auto all = cache_hits + cache_misses;
+        return all ? double(cache_hits) / double(all) : 0;
+    }
 };
 
 class Database {
@@ -78,6 +95,13 @@ class Database {
     virtual Result<void> remove_attachment(RecordId id, std::string_view name) = 0;
     virtual Result<std::vector<std::string>> attachments(RecordId id) const = 0;
 
+    // Secondary indexes on a field path (dotted for nested maps), for equality and ranges. The
+    // declarative filter uses one when a condition on the field narrows the records enough.
+    // Entries are written in the same atomic batch as the records. Building one scans the
+    // database; writes wait meanwhile.
+    virtual Result<void> create_index(const std::string& field) = 0;
+    virtual Result<void> drop_index(std::string_view field) = 0;
+
     virtual DatabaseStats stats() const = 0;
 };
 
@@ -93,8 +117,18 @@ class Store {
     virtual std::vector<std::string> list() const = 0;
     virtual Result<void> drop(std::string_view name) = 0;
     virtual Result<void> compact(std::string_view name) = 0;
+    // A new database `destination` holding a consistent copy of `source` as it was when the copy
+    // began: the same ids, attachments, indexes and durability. Nothing is visible under the new
+    // name until the copy is complete.
+    virtual Result<void> copy(std::string_view source, const std::string& destination) = 0;
+    // Atomically makes `target` name what `source` holds (records, attachments, indexes,
+    // durability) and removes the name `source`; target's old contents are dropped. Handles to
+    // `target` see the new contents; handles to `source` fail with not_found. Queries already
+    // running finish on what they started on.
+    virtual Result<void> replace(std::string_view target, std::string_view source) = 0;
     // A consistent copy of the whole store in a new directory, taken online.
     virtual Result<void> checkpoint(const std::string& directory) = 0;
+    virtual StoreStats stats() const = 0;
 };
 
 }  // namespace hawser::zdb

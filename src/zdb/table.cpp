@@ -1,0 +1,414 @@
+#include "zdb/table.hpp"
+
+#include <algorithm>
+#include <memory>
+
+#include "core/msgpack.hpp"
+#include "zdb/index_key.hpp"
+#include "zdb/keys.hpp"
+
+namespace hawser::zdb {
+
+namespace {
+
+constexpr std::size_t max_indexes = 64;
+constexpr std::size_t build_batch = 10000;  // index entries per write while building
+
+Error no_record(RecordId id) {
+    return Error{Errc::not_found, "no record " + std::to_string(id)};
+}
+
+rocksdb::ReadOptions reading(const rocksdb::Snapshot* snapshot) {
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snapshot;
+    return ro;
+}
+
+std::string_view view(const rocksdb::Slice& s) {
+    return {s.data(), s.size()};
+}
+
+}  // namespace
+
+rocksdb::BlockBasedTableOptions table_options(std::shared_ptr<rocksdb::Cache> cache) {
+    rocksdb::BlockBasedTableOptions t;
+    t.block_cache = std::move(cache);
+    t.block_size = 16 * 1024;
+    return t;
+}
+
+Error storage_error(const rocksdb::Status& s) {
+    return Error{Errc::storage_error, s.ToString()};
+}
+
+std::string encode_document(const Map& document) {
+    DataFrame df;
+    df << document;
+    return std::move(df).take_bytes();
+}
+
+Result<Map> decode_document(std::string_view bytes) {
+    Field f;
+    if (read_field(bytes, f) != bytes.size() || f.kind != Field::Kind::map)
+        return Error{Errc::bad_payload, "not a MessagePack map"};
+    auto v = f.decode();
+    if (!v) return v.error();
+    return std::get<Map>(std::move(v->v));
+}
+
+std::string table_meta_prefix(std::uint64_t number) {
+    return "table/" + std::to_string(number) + "/";
+}
+
+Table::Table(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta, std::uint64_t number,
+             TableFamilies families, Durability durability, TableState state)
+    : db_(db),
+      meta_(meta),
+      number_(number),
+      families_(families),
+      durability_(durability),
+      state_(std::move(state)) {
+    for (const auto& [path, n] : state_.indexes) index_defs_.push_back({n, split_path(path)});
+}
+
+TableState Table::state() const {
+    std::lock_guard lock(write_mu_);
+    return state_;
+}
+
+std::pair<const rocksdb::Snapshot*, TableState> Table::snapshot() const {
+    std::lock_guard lock(write_mu_);  // no write lands between the two
+    return {db_.GetSnapshot(), state_};
+}
+
+bool Table::dropped() const {
+    std::lock_guard lock(write_mu_);
+    return dropped_;
+}
+
+void Table::mark_dropped() {
+    std::lock_guard lock(write_mu_);
+    dropped_ = true;
+}
+
+rocksdb::WriteOptions Table::write_options() const {
+    rocksdb::WriteOptions w;
+    w.sync = durability_ == Durability::sync;
+    w.disableWAL = durability_ == Durability::fast;
+    return w;
+}
+
+void Table::put_counters(rocksdb::WriteBatch& batch) const {
+    auto prefix = table_meta_prefix(number_);
+    batch.Put(meta_, prefix + "next_id", encode_u64(state_.next_id));
+    batch.Put(meta_, prefix + "count", encode_u64(state_.count));
+}
+
+void Table::index_document(rocksdb::WriteBatch& batch, RecordId id, std::string_view document,
+                           bool put) const {
+    if (index_defs_.empty()) return;
+    RecordView record(document);
+    for (const auto& def : index_defs_) {
+        auto field = record.find(def.path);
+        if (!field) continue;
+        auto value = index_value_key(*field);
+        if (!value) continue;
+        auto key = index_prefix(def.number) + *value + encode_u64(id);
+        if (put)
+            batch.Put(families_.index, key, rocksdb::Slice());
+        else
+            batch.Delete(families_.index, key);
+    }
+}
+
+Result<void> Table::write(rocksdb::WriteBatch& batch) {
+    auto s = db_.Write(write_options(), &batch);
+    if (!s.ok()) return storage_error(s);
+    return {};
+}
+
+Result<void> Table::write_definition(rocksdb::WriteBatch& batch) {
+    rocksdb::WriteOptions w;
+    w.sync = true;  // definitions survive whatever the durability
+    auto s = db_.Write(w, &batch);
+    if (!s.ok()) return storage_error(s);
+    return {};
+}
+
+Result<std::vector<RecordId>> Table::insert(const std::vector<Map>& documents) {
+    std::lock_guard lock(write_mu_);
+    if (documents.empty()) return std::vector<RecordId>{};
+    auto saved = state_;
+    rocksdb::WriteBatch batch;
+    std::vector<RecordId> ids;
+    ids.reserve(documents.size());
+    for (const auto& d : documents) {
+        auto id = state_.next_id++;
+        auto bytes = encode_document(d);
+        index_document(batch, id, bytes, true);
+        batch.Put(families_.docs, encode_u64(id), bytes);
+        ids.push_back(id);
+    }
+    state_.count += documents.size();
+    put_counters(batch);
+    if (auto r = write(batch); !r) {
+        state_ = std::move(saved);
+        return r.error();
+    }
+    return ids;
+}
+
+Result<void> Table::put_encoded(const std::vector<std::pair<RecordId, std::string>>& records) {
+    std::lock_guard lock(write_mu_);
+    if (records.empty()) return {};
+    auto saved = state_;
+    rocksdb::WriteBatch batch;
+    for (const auto& [id, bytes] : records) {
+        if (id == 0) return Error{Errc::invalid_argument, "record ids start at 1"};
+        auto present = get_encoded(id);
+        if (!present) return present.error();
+        if (*present)
+            return Error{Errc::invalid_argument, "record " + std::to_string(id) + " exists"};
+        index_document(batch, id, bytes, true);
+        batch.Put(families_.docs, encode_u64(id), bytes);
+        state_.next_id = std::max(state_.next_id, id + 1);
+    }
+    state_.count += records.size();
+    put_counters(batch);
+    if (auto r = write(batch); !r) {
+        state_ = std::move(saved);
+        return r.error();
+    }
+    return {};
+}
+
+Result<void> Table::reserve_ids(RecordId next_id) {
+    std::lock_guard lock(write_mu_);
+    if (next_id <= state_.next_id) return {};
+    auto saved = state_.next_id;
+    state_.next_id = next_id;
+    rocksdb::WriteBatch batch;
+    put_counters(batch);
+    if (auto r = write(batch); !r) {
+        state_.next_id = saved;
+        return r.error();
+    }
+    return {};
+}
+
+Result<std::optional<std::string>> Table::get_encoded(RecordId id,
+                                                      const rocksdb::Snapshot* snapshot) const {
+    std::string value;
+    auto s = db_.Get(reading(snapshot), families_.docs, encode_u64(id), &value);
+    if (s.IsNotFound()) return std::optional<std::string>{};
+    if (!s.ok()) return storage_error(s);
+    return std::optional<std::string>(std::move(value));
+}
+
+Result<std::string> Table::current(RecordId id) const {
+    auto bytes = get_encoded(id);
+    if (!bytes) return bytes.error();
+    if (!*bytes) return no_record(id);
+    return std::move(**bytes);
+}
+
+Result<void> Table::rewrite(RecordId id, const std::string& old_document,
+                            std::string new_document) {
+    rocksdb::WriteBatch batch;
+    index_document(batch, id, old_document, false);
+    index_document(batch, id, new_document, true);
+    batch.Put(families_.docs, encode_u64(id), new_document);
+    return write(batch);
+}
+
+Result<void> Table::replace(RecordId id, const Map& document) {
+    std::lock_guard lock(write_mu_);
+    auto old = current(id);
+    if (!old) return old.error();
+    return rewrite(id, *old, encode_document(document));
+}
+
+Result<void> Table::patch(RecordId id, const Map& fields) {
+    std::lock_guard lock(write_mu_);
+    auto old = current(id);
+    if (!old) return old.error();
+    auto document = decode_document(*old);
+    if (!document) return document.error();
+    for (const auto& [key, value] : fields) {
+        if (value.is<std::nullptr_t>())
+            document->erase(key);
+        else
+            document->insert_or_assign(key, value);
+    }
+    return rewrite(id, *old, encode_document(*document));
+}
+
+Result<void> Table::remove(RecordId id) {
+    std::lock_guard lock(write_mu_);
+    auto old = current(id);
+    if (!old) return old.error();
+    rocksdb::WriteBatch batch;
+    index_document(batch, id, *old, false);
+    batch.Delete(families_.docs, encode_u64(id));
+    batch.DeleteRange(families_.blobs, encode_u64(id), encode_u64(id + 1));
+    --state_.count;
+    put_counters(batch);
+    if (auto r = write(batch); !r) {
+        ++state_.count;
+        return r;
+    }
+    return {};
+}
+
+Result<void> Table::scan_encoded(const ScanOptions& options,
+                                 const std::function<bool(RecordId, std::string_view)>& visit,
+                                 const rocksdb::Snapshot* snapshot) const {
+    auto ro = reading(snapshot);
+    std::string upper = !options.reverse && options.to ? encode_u64(options.to) : "";
+    rocksdb::Slice upper_slice(upper);  // outlives the iterator
+    if (!upper.empty()) ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(ro, families_.docs));
+    if (!options.reverse) {
+        if (options.from)
+            it->Seek(encode_u64(options.from));
+        else
+            it->SeekToFirst();
+    } else {
+        if (options.from)
+            it->SeekForPrev(encode_u64(options.from));
+        else
+            it->SeekToLast();
+    }
+    for (; it->Valid(); options.reverse ? it->Prev() : it->Next()) {
+        RecordId id = decode_u64(view(it->key()));
+        if (options.reverse && options.to && id <= options.to) break;
+        if (!visit(id, view(it->value()))) break;
+    }
+    if (!it->status().ok()) return storage_error(it->status());
+    return {};
+}
+
+Result<void> Table::put_attachment(RecordId id, std::string_view name,
+                                   std::span<const std::uint8_t> data) {
+    std::lock_guard lock(write_mu_);  // the record cannot go away between the check and the put
+    auto present = get_encoded(id);
+    if (!present) return present.error();
+    if (!*present) return no_record(id);
+    rocksdb::WriteBatch batch;
+    batch.Put(families_.blobs, encode_u64(id) + std::string(name),
+              rocksdb::Slice(reinterpret_cast<const char*>(data.data()), data.size()));
+    return write(batch);
+}
+
+Result<std::optional<Bytes>> Table::get_attachment(RecordId id, std::string_view name) const {
+    rocksdb::PinnableSlice value;
+    auto s = db_.Get(rocksdb::ReadOptions(), families_.blobs, encode_u64(id) + std::string(name),
+                     &value);
+    if (s.IsNotFound()) return std::optional<Bytes>{};
+    if (!s.ok()) return storage_error(s);
+    auto p = reinterpret_cast<const std::uint8_t*>(value.data());
+    return std::optional<Bytes>(Bytes(p, p + value.size()));
+}
+
+Result<void> Table::remove_attachment(RecordId id, std::string_view name) {
+    rocksdb::WriteBatch batch;
+    batch.Delete(families_.blobs, encode_u64(id) + std::string(name));
+    return write(batch);
+}
+
+Result<std::vector<std::string>> Table::attachments(RecordId id) const {
+    std::vector<std::string> names;
+    auto prefix = encode_u64(id);
+    std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(rocksdb::ReadOptions(), families_.blobs));
+    // Keys only: the values (blobs) are not read.
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+        names.emplace_back(it->key().data() + 8, it->key().size() - 8);
+    if (!it->status().ok()) return storage_error(it->status());
+    return names;
+}
+
+Result<void> Table::create_index(const std::string& path) {
+    if (path.empty() || path.front() == '.' || path.back() == '.' ||
+        path.find("..") != std::string::npos)
+        return Error{Errc::invalid_argument, "index field '" + path + "' is not a field path"};
+    std::lock_guard lock(write_mu_);
+    if (state_.indexes.count(path))
+        return Error{Errc::invalid_argument, "an index on '" + path + "' exists"};
+    if (state_.indexes.size() >= max_indexes)
+        return Error{Errc::limit_exceeded,
+                     "a database has at most " + std::to_string(max_indexes) + " indexes"};
+    std::uint16_t number = 1;
+    for (const auto& def : index_defs_) number = std::max<std::uint16_t>(number, def.number + 1);
+    IndexDef def{number, split_path(path)};
+    auto prefix = index_prefix(number);
+    // Entries a crash left from an earlier build under this number go first.
+    rocksdb::WriteBatch batch;
+    batch.DeleteRange(families_.index, prefix, prefix_end(prefix));
+    std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(rocksdb::ReadOptions(), families_.docs));
+    std::size_t pending = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        RecordView record(view(it->value()));
+        auto field = record.find(def.path);
+        auto value = field ? index_value_key(*field) : std::nullopt;
+        if (value) {
+            batch.Put(families_.index, prefix + *value + std::string(view(it->key())),
+                      rocksdb::Slice());
+            ++pending;
+        }
+        if (pending >= build_batch) {
+            if (auto r = write(batch); !r) return r;
+            batch.Clear();
+            pending = 0;
+        }
+    }
+    if (!it->status().ok()) return storage_error(it->status());
+    if (auto r = write(batch); !r) return r;
+    batch.Clear();
+    // Without a WAL the entries live in the memtable only: flush them before the definition.
+    if (durability_ == Durability::fast) {
+        auto s = db_.Flush(rocksdb::FlushOptions(), families_.index);
+        if (!s.ok()) return storage_error(s);
+    }
+    // The definition lands last: until then no query uses the index.
+    batch.Put(meta_, table_meta_prefix(number_) + "index/" + path, encode_u64(number));
+    if (auto r = write_definition(batch); !r) return r;
+    state_.indexes.emplace(path, number);
+    index_defs_.push_back(std::move(def));
+    return {};
+}
+
+Result<void> Table::drop_index(std::string_view path) {
+    std::lock_guard lock(write_mu_);
+    auto it = state_.indexes.find(path);
+    if (it == state_.indexes.end())
+        return Error{Errc::not_found, "no index on '" + std::string(path) + "'"};
+    auto prefix = index_prefix(it->second);
+    rocksdb::WriteBatch batch;
+    batch.Delete(meta_, table_meta_prefix(number_) + "index/" + std::string(path));
+    batch.DeleteRange(families_.index, prefix, prefix_end(prefix));
+    if (auto r = write_definition(batch); !r) return r;
+    std::erase_if(index_defs_, [&](const IndexDef& d) { return d.number == it->second; });
+    state_.indexes.erase(it);
+    return {};
+}
+
+Result<void> Table::index_ids(std::uint16_t index, const std::string& from, const std::string& to,
+                              const rocksdb::Snapshot* snapshot,
+                              const std::function<bool(RecordId)>& visit) const {
+    auto prefix = index_prefix(index);
+    auto lower = prefix + from;
+    auto upper = to.empty() ? prefix_end(prefix) : prefix + to;
+    rocksdb::Slice upper_slice(upper);
+    auto ro = reading(snapshot);
+    ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(ro, families_.index));
+    for (it->Seek(lower); it->Valid(); it->Next()) {
+        auto key = view(it->key());
+        if (key.size() < prefix.size() + 8) continue;
+        if (!visit(decode_u64(key.substr(key.size() - 8)))) break;
+    }
+    if (!it->status().ok()) return storage_error(it->status());
+    return {};
+}
+
+}  // namespace hawser::zdb
