@@ -110,26 +110,37 @@ class QueryImpl final : public Query {
         bool finished = false;
     };
 
-    // The candidate ids from the best index the filter can use, in delivery order; nothing
-    // when no index applies or it would not narrow the records enough.
+    // The candidate ids from the first index that narrows the records enough, in delivery
+    // order: equality conditions are tried before ranges. Nothing when no index helps.
     using Candidates = std::optional<std::vector<RecordId>>;
     Result<Candidates> plan(const TableState& state) {
         const auto& compiled = filter_.compiled();
         if (!options_.use_indexes || !compiled) return Candidates{};
-        const IndexCondition* best = nullptr;
-        std::uint16_t index = 0;
-        for (const auto& c : compiled->conditions) {
-            auto it = state.indexes.find(c.field);
-            if (it == state.indexes.end()) continue;
-            if (!best || (c.equality && !best->equality) ||
-                (c.equality == best->equality && c.ranges.size() < best->ranges.size()))
-                best = &c, index = it->second;
-        }
-        if (!best) return Candidates{};
+        std::vector<std::pair<const IndexCondition*, std::uint16_t>> usable;
+        for (const auto& c : compiled->conditions)
+            if (auto it = state.indexes.find(c.field); it != state.indexes.end())
+                usable.emplace_back(&c, it->second);
+        std::stable_sort(usable.begin(), usable.end(), [](const auto& a, const auto& b) {
+            return std::pair(!a.first->equality, a.first->ranges.size()) <
+                   std::pair(!b.first->equality, b.first->ranges.size());
+        });
         auto limit = std::max(index_min_candidates, state.count / index_share_divisor);
+        for (const auto& [condition, index] : usable) {
+            auto ids = read_index(*condition, index, limit);
+            if (!ids) return ids.error();
+            if (!*ids) continue;  // too broad
+            index_ = condition->field;
+            return ids;
+        }
+        return Candidates{};
+    }
+
+    // The ids in the condition's ranges, sorted for delivery; nothing past `limit` of them.
+    Result<Candidates> read_index(const IndexCondition& condition, std::uint16_t index,
+                                  std::uint64_t limit) {
         std::vector<RecordId> ids;
         bool too_many = false;
-        for (const auto& r : best->ranges) {
+        for (const auto& r : condition.ranges) {
             if (r.from >= r.to) continue;  // an empty range
             auto read = table_->index_ids(index, r.from, r.to, snapshot_, [&](RecordId id) {
                 if (ids.size() >= limit) return !(too_many = true);
@@ -142,7 +153,6 @@ class QueryImpl final : public Query {
         std::sort(ids.begin(), ids.end());
         ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
         if (options_.reverse) std::reverse(ids.begin(), ids.end());
-        index_ = best->field;
         return Candidates(std::move(ids));
     }
 

@@ -1,6 +1,8 @@
 // ZDB storage against a real RocksDB in a scratch directory.
 #include "hawser/zdb/store.hpp"
 
+#include "zdb_support.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,14 +18,7 @@ using namespace hawser::zdb;
 
 namespace {
 
-struct ScratchDir {
-    std::string path;
-    explicit ScratchDir(const std::string& name)
-        : path(::testing::TempDir() + "zdb_" + name + "_" + std::to_string(::getpid())) {
-        std::filesystem::remove_all(path);
-    }
-    ~ScratchDir() { std::filesystem::remove_all(path); }
-};
+using zdb_test::ScratchDir;
 
 Map doc(std::string name, std::int64_t level) {
     return Map{{"name", Value(std::move(name))}, {"level", Value(level)}};
