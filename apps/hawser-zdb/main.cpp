@@ -82,10 +82,12 @@ void print_record(RecordId id, const Map& record) {
 
 int main(int argc, char** argv) {
     CLI::App cli{"ZDB command-line tool"};
-    std::string store_path, name, file, filter_text = "{}", directory, durability = "normal";
-    std::size_t batch = 1000, limit = 0, threads = 0;
+    std::string store_path, name, other, field, file, filter_text = "{}", directory, into,
+                                                      durability = "normal";
+    std::size_t batch = 1000, limit = 0, threads = 0, cache_mib = 256;
     bool reverse = false;
     cli.add_option("-s,--store", store_path, "store directory")->required();
+    cli.add_option("--cache-mib", cache_mib, "block cache size")->check(CLI::Range(1, 1 << 20));
     cli.require_subcommand(1);
     auto create = cli.add_subcommand("create", "create a database");
     create->add_option("name", name)->required();
@@ -102,6 +104,7 @@ int main(int argc, char** argv) {
     query->add_option("--limit", limit, "at most this many records");
     query->add_option("--threads", threads, "parallel workers (0 = one per core)");
     query->add_flag("--reverse", reverse, "highest ids first");
+    query->add_option("--into", into, "also write the matches, same ids, into this new database");
     auto exp = cli.add_subcommand("export", "print every record as JSON Lines, in id order");
     exp->add_option("name", name)->required();
     auto compact = cli.add_subcommand("compact", "compact a database");
@@ -112,9 +115,22 @@ int main(int argc, char** argv) {
     auto list = cli.add_subcommand("list", "database names");
     auto drop = cli.add_subcommand("drop", "delete a database and everything in it");
     drop->add_option("name", name)->required();
+    auto copy = cli.add_subcommand("copy", "copy a database, consistently, under a new name");
+    copy->add_option("source", name)->required();
+    copy->add_option("destination", other)->required();
+    auto replace = cli.add_subcommand(
+        "replace", "atomically give <target> the contents of <source>, which goes away");
+    replace->add_option("target", name)->required();
+    replace->add_option("source", other)->required();
+    auto index = cli.add_subcommand("index", "index a field (dotted path) of a database");
+    index->add_option("name", name)->required();
+    index->add_option("field", field)->required();
+    auto drop_index = cli.add_subcommand("drop-index", "remove the index on a field");
+    drop_index->add_option("name", name)->required();
+    drop_index->add_option("field", field)->required();
     CLI11_PARSE(cli, argc, argv);
 
-    auto store = Store::open({.path = store_path});
+    auto store = Store::open({.path = store_path, .block_cache_bytes = cache_mib << 20});
     if (!store) return fail("cannot open store " + store_path + ": " + store.error().message);
     auto& s = **store;
 
@@ -140,10 +156,20 @@ int main(int argc, char** argv) {
                                         {"records", st.records},
                                         {"next_id", st.next_id},
                                         {"document_bytes", st.document_bytes},
-                                        {"blob_bytes", st.blob_bytes}}
+                                        {"blob_bytes", st.blob_bytes},
+                                        {"index_bytes", st.index_bytes},
+                                        {"indexes", st.indexes}}
                              .dump()
                       << '\n';
         }
+        auto st = s.stats();
+        std::cout << nlohmann::json{{"cache_capacity_bytes", st.cache_capacity_bytes},
+                                    {"cache_usage_bytes", st.cache_usage_bytes},
+                                    {"cache_hits", st.cache_hits},
+                                    {"cache_misses", st.cache_misses},
+                                    {"cache_hit_rate", st.cache_hit_rate()}}
+                         .dump()
+                  << '\n';
         return 0;
     }
     if (drop->parsed()) {
@@ -154,9 +180,21 @@ int main(int argc, char** argv) {
         auto r = s.compact(name);
         return r ? 0 : fail(r.error().message);
     }
+    if (copy->parsed()) {
+        auto r = s.copy(name, other);
+        return r ? 0 : fail(r.error().message);
+    }
+    if (replace->parsed()) {
+        auto r = s.replace(name, other);
+        return r ? 0 : fail(r.error().message);
+    }
     auto db = s.database(name);
     if (!db) return fail(db.error().message);
     if (import->parsed()) return import_lines(**db, file, batch);
+    if (index->parsed() || drop_index->parsed()) {
+        auto r = index->parsed() ? (*db)->create_index(field) : (*db)->drop_index(field);
+        return r ? 0 : fail(r.error().message);
+    }
     if (exp->parsed()) {
         auto r = (*db)->scan([](RecordId id, const Map& m) {
             print_record(id, m);
@@ -174,6 +212,11 @@ int main(int argc, char** argv) {
     o.ordered = true;
     o.max_results = limit;
     o.parallelism = threads;
+    if (!into.empty()) {
+        auto out = s.create(into, {.durability = (*db)->durability()});
+        if (!out) return fail("--into: " + out.error().message);
+        o.output = *out;
+    }
     auto q = run_query(*db, *filter, o, [](Fragment f) {
         for (auto& [id, m] : f.records) print_record(id, m);
     });
@@ -182,8 +225,9 @@ int main(int argc, char** argv) {
     std::cout.flush();
     if (!end) return fail(end.error().message);
     auto p = (*q)->progress();
-    std::fprintf(stderr, "%llu matched of %llu scanned in %.3fs\n",
+    std::fprintf(stderr, "%llu matched of %llu scanned in %.3fs (%s)\n",
                  static_cast<unsigned long long>(p.matched),
-                 static_cast<unsigned long long>(p.scanned), p.seconds);
+                 static_cast<unsigned long long>(p.scanned), p.seconds,
+                 p.index.empty() ? "full scan" : ("index on " + p.index).c_str());
     return 0;
 }

@@ -44,8 +44,29 @@ check "compact" "$zdb" -s "$s" compact players
 check "checkpoint" "$zdb" -s "$s" checkpoint "$work/copy"
 [[ $("$zdb" -s "$work/copy" export players 2>/dev/null | wc -l) == 5 ]] || { echo "FAIL: checkpoint copy"; failures=$((failures + 1)); }
 [[ $("$zdb" -s "$s" stats) == *'"records":5'* ]] || { echo "FAIL: stats"; failures=$((failures + 1)); }
+check "index" "$zdb" -s "$s" index players level
+refuse "index twice" "an index on 'level' exists" "$zdb" -s "$s" index players level
+[[ $("$zdb" -s "$s" stats) == *'"indexes":["level"]'* ]] || { echo "FAIL: stats lists the index"; failures=$((failures + 1)); }
+[[ $("$zdb" -s "$s" stats) == *'"cache_hit_rate"'* ]] || { echo "FAIL: stats shows the cache"; failures=$((failures + 1)); }
+out=$("$zdb" -s "$s" query players --filter '{"level":12}' 2>&1)
+[[ "$out" == *'"name":"bob"'*"(index on level)"* ]] || { echo "FAIL: indexed query gave '$out'"; failures=$((failures + 1)); }
+check "query into a new database" "$zdb" -s "$s" query players --filter '{"level":{"$lt":10}}' --into low
+got=$("$zdb" -s "$s" export low 2>/dev/null)
+want=$'{"_id":1,"level":3,"name":"ada"}\n{"_id":4,"level":1,"name":"d"}'
+[[ "$got" == "$want" ]] || { echo "FAIL: --into gave '$got'"; failures=$((failures + 1)); }
+refuse "--into an existing database" "exists" "$zdb" -s "$s" query players --into low
+check "copy" "$zdb" -s "$s" copy players backup
+refuse "copy onto an existing name" "exists" "$zdb" -s "$s" copy players low
+check "replace" "$zdb" -s "$s" replace players low
+[[ $("$zdb" -s "$s" list | tr '\n' ' ') == "backup players " ]] || { echo "FAIL: list after replace"; failures=$((failures + 1)); }
+[[ $("$zdb" -s "$s" export players 2>/dev/null | wc -l) == 2 ]] || { echo "FAIL: replaced contents"; failures=$((failures + 1)); }
+[[ $("$zdb" -s "$s" export backup 2>/dev/null | wc -l) == 5 ]] || { echo "FAIL: copy contents"; failures=$((failures + 1)); }
+refuse "replace from nothing" "no database 'ghosts'" "$zdb" -s "$s" replace players ghosts
+check "drop-index" "$zdb" -s "$s" drop-index backup level
+refuse "drop a missing index" "no index on 'level'" "$zdb" -s "$s" drop-index backup level
 check "drop" "$zdb" -s "$s" drop players
+check "drop the copy" "$zdb" -s "$s" drop backup
 [[ -z $("$zdb" -s "$s" list) ]] || { echo "FAIL: list after drop"; failures=$((failures + 1)); }
 
-echo "$((22 - failures)) passed, $failures failed"
+echo "$((39 - failures)) passed, $failures failed"
 [[ $failures == 0 ]]
