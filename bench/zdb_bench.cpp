@@ -1,5 +1,5 @@
 // ZDB against raw RocksDB iteration and SQLite, on the same generated records, in one run.
-//   zdb_bench [--records N] [--dir PATH]
+//   zdb_bench [--records N] [--dir PATH] [--cache-mib N]
 // Measures: batch insert rate; a selective and a broad filtered full scan with 1 and 2 workers;
 // raw RocksDB iteration over the same encoded records (the floor: no decoding, no filter);
 // SQLite with the documents as JSON text and the equivalent json_extract query.
@@ -63,19 +63,22 @@ void sql(sqlite3* db, const char* statement) {
 int main(int argc, char** argv) {
     std::uint64_t n = 10'000'000;
     std::string dir = "/tmp/hawser_zdb_bench";
+    std::size_t cache_bytes = StoreOptions{}.block_cache_bytes;  // ZDB's and raw RocksDB's
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string a = argv[i];
         if (a == "--records")
             n = std::stoull(argv[i + 1]);
         else if (a == "--dir")
             dir = argv[i + 1];
+        else if (a == "--cache-mib")
+            cache_bytes = std::stoull(argv[i + 1]) << 20;
     }
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     std::printf("zdb_bench: %llu records of 4 fields\n", static_cast<unsigned long long>(n));
 
     // --- ZDB insert ---
-    auto store = Store::open({.path = dir + "/zdb"}).value();
+    auto store = Store::open({.path = dir + "/zdb", .block_cache_bytes = cache_bytes}).value();
     auto db = store->create("bench", {.durability = Durability::fast}).value();
     std::mt19937 rng(1);
     auto t = Clock::now();
@@ -99,7 +102,7 @@ int main(int argc, char** argv) {
     ro.create_if_missing = true;
     {
         rocksdb::BlockBasedTableOptions table;
-        table.block_cache = rocksdb::NewLRUCache(StoreOptions{}.block_cache_bytes);
+        table.block_cache = rocksdb::NewLRUCache(cache_bytes);
         table.block_size = 16 * 1024;
         ro.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
         ro.compression = rocksdb::kLZ4Compression;

@@ -179,16 +179,35 @@ Byte skip(Byte p, Byte end, int depth) {
     return after;
 }
 
+// skip() with the kinds records are mostly made of handled inline: this runs for every field
+// a lookup passes over.
+Byte skip_value(Byte p, Byte end) {
+    if (p >= end) return nullptr;
+    const std::uint8_t c = *p;
+    if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) return p + 1;
+    if ((c & 0xe0) == 0xa0) {
+        std::size_t n = 1 + (c & 0x1f);
+        return n <= std::size_t(end - p) ? p + n : nullptr;
+    }
+    if (c == 0xcb) return end - p >= 9 ? p + 9 : nullptr;
+    return skip(p, end, 0);
+}
+
+// Reads the whole value at p into f; the position past it, or nullptr.
+Byte read_value(Byte p, Byte end, Field& f) {
+    Byte after = nullptr;
+    if (!read_head(p, end, f, after)) return nullptr;
+    if (f.kind == Kind::array || f.kind == Kind::map) after = skip(p, end, 0);
+    if (after) f.raw = std::string_view(reinterpret_cast<const char*>(p), std::size_t(after - p));
+    return after;
+}
+
 }  // namespace
 
 std::size_t read_field(std::string_view bytes, Field& field) {
-    auto begin = reinterpret_cast<Byte>(bytes.data()), end = begin + bytes.size();
-    Byte after = nullptr;
-    if (!read_head(begin, end, field, after)) return 0;
-    after = skip(begin, end, 0);
-    if (!after) return 0;
-    field.raw = std::string_view(bytes.data(), std::size_t(after - begin));
-    return field.raw.size();
+    auto begin = reinterpret_cast<Byte>(bytes.data());
+    auto after = read_value(begin, begin + bytes.size(), field);
+    return after ? std::size_t(after - begin) : 0;
 }
 
 Result<Value> Field::decode() const {
@@ -214,30 +233,37 @@ FieldPath split_path(std::string_view dotted) {
 
 std::optional<Field> RecordView::find(const FieldPath& path) {
     auto p = reinterpret_cast<Byte>(bytes_.data()), end = p + bytes_.size();
-    for (std::size_t step = 0; step < path.size(); ++step) {
+    for (const auto& wanted : path) {
         Field map;
         Byte at = nullptr;
         if (!read_head(p, end, map, at)) return corrupt_ = true, std::nullopt;
         if (map.kind != Kind::map) return std::nullopt;
         bool found = false;
-        for (std::uint32_t i = 0; i < map.count && !found; ++i) {
-            Field key;
+        for (std::uint32_t i = 0; i < map.count; ++i) {
+            if (at >= end) return corrupt_ = true, std::nullopt;
             Byte value = nullptr;
-            if (!read_head(at, end, key, value)) return corrupt_ = true, std::nullopt;
-            if (key.kind == Kind::string && key.text == path[step]) {
-                found = true;
+            if ((*at & 0xe0) == 0xa0) {  // a short string key, the usual case
+                std::size_t n = *at & 0x1f;
+                if (n >= std::size_t(end - at)) return corrupt_ = true, std::nullopt;
+                value = at + 1 + n;
+                found = std::string_view(reinterpret_cast<const char*>(at + 1), n) == wanted;
+            } else {
+                Field key;
+                if (!read_head(at, end, key, value)) return corrupt_ = true, std::nullopt;
+                found = key.kind == Kind::string && key.text == wanted;
+                if (!found) value = skip(at, end, 0);
+            }
+            if (found) {
                 p = value;
                 break;
             }
-            value = skip(at, end, 0);                    // the key
-            at = value ? skip(value, end, 0) : nullptr;  // and its value
+            at = value ? skip_value(value, end) : nullptr;
             if (!at) return corrupt_ = true, std::nullopt;
         }
         if (!found) return std::nullopt;
     }
     Field f;
-    auto rest = std::string_view(reinterpret_cast<const char*>(p), std::size_t(end - p));
-    if (!read_field(rest, f)) return corrupt_ = true, std::nullopt;
+    if (!read_value(p, end, f)) return corrupt_ = true, std::nullopt;
     return f;
 }
 

@@ -263,11 +263,9 @@ Result<void> Table::remove(RecordId id) {
 Result<void> Table::scan_encoded(const ScanOptions& options,
                                  const std::function<bool(RecordId, std::string_view)>& visit,
                                  const rocksdb::Snapshot* snapshot) const {
-    auto ro = reading(snapshot);
-    std::string upper = !options.reverse && options.to ? encode_u64(options.to) : "";
-    rocksdb::Slice upper_slice(upper);  // outlives the iterator
-    if (!upper.empty()) ro.iterate_upper_bound = &upper_slice;
-    std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(ro, families_.docs));
+    // The bound is checked on the decoded id, which costs less than iterate_upper_bound's
+    // comparator call per step.
+    std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(reading(snapshot), families_.docs));
     if (!options.reverse) {
         if (options.from)
             it->Seek(encode_u64(options.from));
@@ -281,7 +279,7 @@ Result<void> Table::scan_encoded(const ScanOptions& options,
     }
     for (; it->Valid(); options.reverse ? it->Prev() : it->Next()) {
         RecordId id = decode_u64(view(it->key()));
-        if (options.reverse && options.to && id <= options.to) break;
+        if (options.to && (options.reverse ? id <= options.to : id >= options.to)) break;
         if (!visit(id, view(it->value()))) break;
     }
     if (!it->status().ok()) return storage_error(it->status());

@@ -1,5 +1,6 @@
 // Helper for the crash test: opens a store, inserts records into a `sync` database as fast as it
-// can and prints each acknowledged id (one per line, flushed) until it is killed.
+// can (its index on "seq" updated in the same batches) and prints each acknowledged id (one per
+// line, flushed) until it is killed.
 //   zdb_crash_writer <store path>
 #include <cstdio>
 
@@ -12,7 +13,10 @@ int main(int argc, char** argv) {
     auto store = zdb::Store::open({.path = argv[1]});
     if (!store) return std::fprintf(stderr, "%s\n", store.error().message.c_str()), 1;
     auto db = (*store)->database("crash");
-    if (!db) db = (*store)->create("crash", {.durability = zdb::Durability::sync});
+    if (!db) {  // the first round: a sync database with an index, kept in the same batches
+        db = (*store)->create("crash", {.durability = zdb::Durability::sync});
+        if (db && !(*db)->create_index("seq")) return 1;
+    }
     if (!db) return std::fprintf(stderr, "%s\n", db.error().message.c_str()), 1;
     for (std::int64_t i = 0;; ++i) {
         // Alternate single inserts and small batches so both paths are cut mid-way.

@@ -1,4 +1,6 @@
 // ZDB storage against a real RocksDB in a scratch directory.
+#include "hawser/zdb/declarative_filter.hpp"
+#include "hawser/zdb/query.hpp"
 #include "hawser/zdb/store.hpp"
 
 #include "zdb_support.hpp"
@@ -219,11 +221,26 @@ TEST(ZdbStore, SyncWritesSurviveSigkill) {
         auto store = Store::open({.path = dir.path}).value();
         auto db = store->database("crash").value();
         std::set<RecordId> present;
+        std::map<std::int64_t, std::set<RecordId>> by_seq;
         db->scan([&](RecordId id, const Map& m) {
               EXPECT_TRUE(m.count("seq"));
               present.insert(id);
+              by_seq[m.at("seq").as<std::int64_t>()].insert(id);
               return true;
           }).value();
+        // The index agrees with the records, the newest ones included.
+        for (auto it = by_seq.rbegin(); it != by_seq.rend() && it != std::next(by_seq.rbegin(), 5);
+             ++it) {
+            std::set<RecordId> found;
+            auto q = run_query(db, compile_filter({{"seq", Value(it->first)}}).value(), {},
+                               [&](Fragment f) {
+                                   for (auto& [id, r] : f.records) found.insert(id);
+                               })
+                         .value();
+            ASSERT_TRUE(q->wait());
+            EXPECT_EQ(q->progress().index, "seq");
+            EXPECT_EQ(found, it->second) << "seq " << it->first << " in round " << round;
+        }
         for (auto id : acknowledged)
             ASSERT_TRUE(present.count(id))
                 << "acknowledged id " << id << " lost in round " << round;
