@@ -1,0 +1,60 @@
+// ZDB in one file: a database of players with an attachment and an index, a query streamed in
+// fragments, then the same data filtered into a new database that replaces the old one.
+//   example_zdb_players [store directory]   (default: a fresh directory under /tmp)
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include <hawser/zdb/declarative_filter.hpp>
+#include <hawser/zdb/query.hpp>
+#include <hawser/zdb/store.hpp>
+
+using namespace hawser;
+
+int main(int argc, char** argv) {
+    std::string path = argc > 1 ? argv[1] : "/tmp/hawser_example_zdb";
+    std::filesystem::remove_all(path);
+    auto store = zdb::Store::open({.path = path}).value();
+    auto players = store->create("players", {.durability = zdb::Durability::sync}).value();
+    std::vector<Map> batch;
+    for (int i = 0; i < 1000; ++i)
+        batch.push_back(Map{{"name", Value("player" + std::to_string(i))},
+                            {"level", Value(i % 50)},
+                            {"guild", Value(Map{{"name", Value(i % 3 ? "owls" : "hawks")}})}});
+    players->insert_batch(batch).value();
+    auto ada = players->insert(Map{{"name", Value("ada")}, {"level", Value(12)}}).value();
+    Bytes avatar(64 * 1024, 0x7f);
+    players->put_attachment(ada, "avatar", avatar).value();
+    players->create_index("level").value();
+
+    // Level 12 hawks: the index on level gives the candidates, the filter checks the rest.
+    auto filter =
+        zdb::compile_filter(Map{{"level", Value(12)}, {"guild.name", Value("hawks")}}).value();
+    std::size_t found = 0;
+    auto query = zdb::run_query(players, filter, {}, [&](zdb::Fragment f) {
+                     for (auto& [id, record] : f.records)
+                         std::printf("  %llu %s\n", static_cast<unsigned long long>(id),
+                                     record.at("name").as<std::string>().c_str());
+                     found += f.records.size();
+                 }).value();
+    query->wait().value();
+    std::printf("%zu level-12 hawks (%s)\n", found,
+                query->progress().index.empty() ? "full scan" : "index on level");
+
+    // Keep only players above level 40: filter into a new database, then swap it in.
+    auto high = store->create("players_high").value();
+    zdb::QueryOptions into;
+    into.output = high;
+    auto pipeline =
+        zdb::run_query(players,
+                       zdb::compile_filter(Map{{"level", Value(Map{{"$gt", Value(40)}})}}).value(),
+                       into, nullptr)
+            .value();
+    pipeline->wait().value();
+    store->replace("players", "players_high").value();
+    std::printf("players now holds %llu records; the next id is %llu\n",
+                static_cast<unsigned long long>(players->count()),
+                static_cast<unsigned long long>(players->stats().next_id));
+    std::filesystem::remove_all(path);
+    return found == 7 && players->count() == 180 ? 0 : 1;
+}
