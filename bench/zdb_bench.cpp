@@ -126,6 +126,9 @@ int main(int argc, char** argv) {
         raw->Write(wo, &wb);
         raw->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr);
     }
+    std::uint64_t raw_bytes = 0;
+    raw->GetIntProperty("rocksdb.estimate-live-data-size", &raw_bytes);
+    const bool fill_cache = raw_bytes < cache_bytes / 2;
     // Raw iteration over [lo, hi) of the key space, on `threads` threads.
     auto raw_scan = [&](int threads) {
         auto start = Clock::now();
@@ -141,8 +144,9 @@ int main(int argc, char** argv) {
                 std::uint64_t span = (n + threads - 1) / threads;
                 auto upper = key(1 + (w + 1) * span);
                 rocksdb::Slice upper_slice(upper);
-                rocksdb::ReadOptions options;
+                rocksdb::ReadOptions options;  // as ZDB reads: see Table::scans_fill_cache
                 options.iterate_upper_bound = &upper_slice;
+                options.fill_cache = fill_cache;
                 std::unique_ptr<rocksdb::Iterator> it(raw->NewIterator(options));
                 std::uint64_t bytes = 0, count = 0;
                 for (it->Seek(key(1 + w * span)); it->Valid(); it->Next())

@@ -265,7 +265,9 @@ Result<void> Table::scan_encoded(const ScanOptions& options,
                                  const rocksdb::Snapshot* snapshot) const {
     // The bound is checked on the decoded id, which costs less than iterate_upper_bound's
     // comparator call per step.
-    std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(reading(snapshot), families_.docs));
+    auto ro = reading(snapshot);
+    ro.fill_cache = scans_fill_cache();
+    std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(ro, families_.docs));
     if (!options.reverse) {
         if (options.from)
             it->Seek(encode_u64(options.from));
@@ -284,6 +286,14 @@ Result<void> Table::scan_encoded(const ScanOptions& options,
     }
     if (!it->status().ok()) return storage_error(it->status());
     return {};
+}
+
+bool Table::scans_fill_cache() const {
+    std::uint64_t documents = 0, capacity = 0;
+    if (!db_.GetIntProperty(families_.docs, "rocksdb.estimate-live-data-size", &documents) ||
+        !db_.GetIntProperty(families_.docs, "rocksdb.block-cache-capacity", &capacity))
+        return true;
+    return documents < capacity / 2;
 }
 
 Result<void> Table::put_attachment(RecordId id, std::string_view name,

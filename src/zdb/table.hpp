@@ -69,6 +69,10 @@ class Table {
     Result<void> scan_encoded(const ScanOptions& options,
                               const std::function<bool(RecordId, std::string_view)>& visit,
                               const rocksdb::Snapshot* snapshot = nullptr) const;
+    // Whether a full scan should keep the blocks it reads in the block cache: not when the
+    // documents are larger than half the cache, where a scan would only evict what point reads
+    // and smaller databases need (and pay for every insert and eviction).
+    bool scans_fill_cache() const;
 
     Result<void> put_attachment(RecordId id, std::string_view name,
                                 std::span<const std::uint8_t> data);

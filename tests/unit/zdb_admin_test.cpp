@@ -4,6 +4,7 @@
 #include <rocksdb/db.h>
 
 #include <algorithm>
+#include <random>
 
 #include "hawser/zdb/declarative_filter.hpp"
 #include "hawser/zdb/query.hpp"
@@ -181,4 +182,39 @@ TEST(ZdbAdmin, StatisticsCountCacheHitsAndMisses) {
     auto s = db->stats();
     EXPECT_EQ(s.records, 1000u);
     EXPECT_GT(s.document_bytes, 0u);
+}
+
+// A full scan of a database larger than half the cache reads around the cache, so the blocks
+// point reads keep hot stay there.
+TEST(ZdbAdmin, BigScansDoNotEvictHotRecords) {
+    ScratchDir dir("cache");
+    auto store = Store::open({.path = dir.path, .block_cache_bytes = 1u << 20}).value();
+    auto hot = store->create("hot").value();
+    auto big = store->create("big", {.durability = Durability::fast}).value();
+    hot->insert(player("hot", 1)).value();
+    std::mt19937 rng(4);
+    std::vector<Map> docs;
+    for (int i = 0; i < 4000; ++i) {
+        std::string noise(1000, ' ');  // incompressible: the table stays larger than the cache
+        for (auto& c : noise) c = char('a' + rng() % 26);
+        docs.push_back(Map{{"noise", Value(noise)}});
+    }
+    big->insert_batch(docs).value();
+    store->compact("hot").value();
+    store->compact("big").value();
+    hot->get(1).value();  // its block is now cached
+    auto before = store->stats();
+    std::size_t seen = 0;
+    auto q = run_query(big, compile_filter({}).value(), {.decode = false}, [&](Fragment f) {
+                 seen += f.size();
+             }).value();
+    ASSERT_EQ(q->wait().value(), QueryEnd::completed);
+    EXPECT_EQ(seen, 4000u);
+    auto after_scan = store->stats();
+    EXPECT_LT(after_scan.cache_usage_bytes, 512u << 10);
+    hot->get(1).value();
+    auto after = store->stats();
+    EXPECT_EQ(after.cache_hits, after_scan.cache_hits + 1) << "the hot block was evicted";
+    EXPECT_EQ(after.cache_misses, after_scan.cache_misses);
+    EXPECT_GT(after_scan.cache_misses, before.cache_misses);  // the scan did read blocks
 }
