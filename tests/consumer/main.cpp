@@ -1,5 +1,9 @@
-// Built against an installed Hawser: a server and a client that exchange one call.
+// Built against an installed Hawser: a server and a client that exchange one call, and a ZDB
+// store that keeps a record.
 #include <hawser/hawser.hpp>
+#include <hawser/zdb/store.hpp>
+
+#include <filesystem>
 
 int main() {
     hawser::ServerOptions so;
@@ -15,5 +19,18 @@ int main() {
     hawser::Client client(co);
     if (!client.connect()) return 2;
     auto r = client.connection().wait_console("ping", "");
-    return r && *r == "pong" ? 0 : 3;
+    if (!r || *r != "pong") return 3;
+
+    auto dir = std::filesystem::temp_directory_path() / "hawser_consumer_zdb";
+    std::filesystem::remove_all(dir);
+    auto store = hawser::zdb::Store::open({.path = dir.string()});
+    if (!store) return 4;
+    auto db = (*store)->create("kept");
+    if (!db) return 5;
+    auto id = (*db)->insert(hawser::Map{{"pong", hawser::Value(true)}});
+    bool ok = id && (*db)->get(*id) && (*db)->get(*id)->at("pong") == hawser::Value(true);
+    db->reset();  // handles go before the store
+    store->reset();
+    std::filesystem::remove_all(dir);
+    return ok ? 0 : 6;
 }
