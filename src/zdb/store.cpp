@@ -95,6 +95,17 @@ class StoreImpl final : public Store {
         return o;
     }
     Result<std::shared_ptr<DatabaseImpl>> find(std::string_view name) const;
+    struct NewTable {
+        std::uint64_t number = 0;
+        TableFamilies families;
+    };
+    // A new table, not yet named, for a database to be called `name` (mu_ held).
+    Result<NewTable> new_table(const std::string& name);
+    void discard(const NewTable& table);
+    // Names the table with one synchronous meta write and opens its handle; on failure the
+    // table is discarded (mu_ held).
+    Result<std::shared_ptr<DatabaseImpl>> publish(const std::string& name, const NewTable& table,
+                                                  Durability durability, const TableState& state);
     // Creates the families of a new table, unnamed and with no meta entries yet.
     Result<TableFamilies> create_families(std::uint64_t table);
     void drop_families(const TableFamilies& families);
@@ -271,28 +282,48 @@ void StoreImpl::drop_families(const TableFamilies& families) {
         if (h) db_->DropColumnFamily(h);
 }
 
-Result<std::shared_ptr<Database>> StoreImpl::create(const std::string& name,
-                                                    DatabaseOptions options) {
-    if (!valid_name(name)) return bad_name();
-    std::unique_lock lock(mu_);
+Result<StoreImpl::NewTable> StoreImpl::new_table(const std::string& name) {
     if (databases_.count(name) || reserved_.count(name))
         return Error{Errc::invalid_argument, "database '" + name + "' exists"};
     auto number = allocate_table();
     if (!number) return number.error();
     auto families = create_families(*number);
     if (!families) return families.error();
+    return NewTable{*number, *families};
+}
+
+void StoreImpl::discard(const NewTable& table) {
+    drop_families(table.families);
+    families_.erase(table.number);
+}
+
+Result<std::shared_ptr<DatabaseImpl>> StoreImpl::publish(const std::string& name,
+                                                         const NewTable& table,
+                                                         Durability durability,
+                                                         const TableState& state) {
     rocksdb::WriteBatch batch;
-    put_table_meta(batch, *number, options.durability, TableState{});
-    batch.Put(meta_, "name/" + name, encode_u64(*number));
+    put_table_meta(batch, table.number, durability, state);
+    batch.Put(meta_, "name/" + name, encode_u64(table.number));
     if (auto r = write_meta(batch); !r) {
-        drop_families(*families);
+        discard(table);
         return r.error();
     }
-    auto table =
-        std::make_shared<Table>(*db_, meta_, *number, *families, options.durability, TableState{});
-    auto d = std::make_shared<DatabaseImpl>(name, std::move(table));
+    auto d = std::make_shared<DatabaseImpl>(
+        name,
+        std::make_shared<Table>(*db_, meta_, table.number, table.families, durability, state));
     databases_.emplace(name, d);
-    return std::shared_ptr<Database>(d);
+    return d;
+}
+
+Result<std::shared_ptr<Database>> StoreImpl::create(const std::string& name,
+                                                    DatabaseOptions options) {
+    if (!valid_name(name)) return bad_name();
+    std::unique_lock lock(mu_);
+    auto table = new_table(name);
+    if (!table) return table.error();
+    auto d = publish(name, *table, options.durability, TableState{});
+    if (!d) return d.error();
+    return std::shared_ptr<Database>(*d);
 }
 
 Result<std::shared_ptr<DatabaseImpl>> StoreImpl::find(std::string_view name) const {
@@ -375,8 +406,7 @@ Result<void> StoreImpl::copy_family(rocksdb::ColumnFamilyHandle* from,
 Result<void> StoreImpl::copy(std::string_view source, const std::string& destination) {
     if (!valid_name(destination)) return bad_name();
     std::shared_ptr<Table> from;
-    std::uint64_t number = 0;
-    TableFamilies to;
+    NewTable to;
     {
         std::unique_lock lock(mu_);
         auto d = find(source);
@@ -384,39 +414,29 @@ Result<void> StoreImpl::copy(std::string_view source, const std::string& destina
         auto t = (*d)->table();
         if (!t) return t.error();
         from = std::move(*t);
-        if (databases_.count(destination) || reserved_.count(destination))
-            return Error{Errc::invalid_argument, "database '" + destination + "' exists"};
-        auto n = allocate_table();
-        if (!n) return n.error();
-        auto f = create_families(*n);
-        if (!f) return f.error();
-        number = *n, to = *f;
+        auto created = new_table(destination);
+        if (!created) return created.error();
+        to = *created;
         reserved_.insert(destination);
     }
     // The copy runs without the store lock: readers and writers of other databases go on.
-    auto snapshot_and_state = from->snapshot();
-    auto* snapshot = snapshot_and_state.first;
-    auto state = std::move(snapshot_and_state.second);
+    auto [snapshot, state] = from->snapshot();
     Result<void> copied;
     const auto& f = from->families();
-    for (auto [a, b] : {std::pair{f.docs, to.docs}, {f.blobs, to.blobs}, {f.index, to.index}}) {
+    const auto& t = to.families;
+    for (auto [a, b] : {std::pair{f.docs, t.docs}, {f.blobs, t.blobs}, {f.index, t.index}}) {
         copied = copy_family(a, b, snapshot);
         if (!copied) break;
     }
     db_->ReleaseSnapshot(snapshot);
     std::unique_lock lock(mu_);
     reserved_.erase(destination);
-    rocksdb::WriteBatch batch;
-    put_table_meta(batch, number, from->durability(), state);
-    batch.Put(meta_, "name/" + destination, encode_u64(number));
-    if (copied) copied = write_meta(batch);
     if (!copied) {
-        drop_families(to);
-        families_.erase(number);
+        discard(to);
         return copied;
     }
-    auto table = std::make_shared<Table>(*db_, meta_, number, to, from->durability(), state);
-    databases_.emplace(destination, std::make_shared<DatabaseImpl>(destination, std::move(table)));
+    auto d = publish(destination, to, from->durability(), state);
+    if (!d) return d.error();
     return {};
 }
 
