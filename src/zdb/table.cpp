@@ -81,14 +81,14 @@ std::pair<const rocksdb::Snapshot*, TableState> Table::snapshot() const {
     return {db_.GetSnapshot(), state_};
 }
 
-bool Table::dropped() const {
-    std::lock_guard lock(write_mu_);
-    return dropped_;
-}
-
 void Table::mark_dropped() {
     std::lock_guard lock(write_mu_);
     dropped_ = true;
+}
+
+Result<void> Table::writable() const {
+    if (dropped_) return Error{Errc::not_found, "the database was dropped or replaced"};
+    return {};
 }
 
 rocksdb::WriteOptions Table::write_options() const {
@@ -137,6 +137,7 @@ Result<void> Table::write_definition(rocksdb::WriteBatch& batch) {
 
 Result<std::vector<RecordId>> Table::insert(const std::vector<Map>& documents) {
     std::lock_guard lock(write_mu_);
+    if (auto w = writable(); !w) return w.error();
     if (documents.empty()) return std::vector<RecordId>{};
     auto saved = state_;
     rocksdb::WriteBatch batch;
@@ -160,6 +161,7 @@ Result<std::vector<RecordId>> Table::insert(const std::vector<Map>& documents) {
 
 Result<void> Table::put_encoded(const std::vector<std::pair<RecordId, std::string>>& records) {
     std::lock_guard lock(write_mu_);
+    if (auto w = writable(); !w) return w.error();
     if (records.empty()) return {};
     auto saved = state_;
     rocksdb::WriteBatch batch;
@@ -184,6 +186,7 @@ Result<void> Table::put_encoded(const std::vector<std::pair<RecordId, std::strin
 
 Result<void> Table::reserve_ids(RecordId next_id) {
     std::lock_guard lock(write_mu_);
+    if (auto w = writable(); !w) return w.error();
     if (next_id <= state_.next_id) return {};
     auto saved = state_.next_id;
     state_.next_id = next_id;
@@ -223,6 +226,7 @@ Result<void> Table::rewrite(RecordId id, const std::string& old_document,
 
 Result<void> Table::replace(RecordId id, const Map& document) {
     std::lock_guard lock(write_mu_);
+    if (auto w = writable(); !w) return w.error();
     auto old = current(id);
     if (!old) return old.error();
     return rewrite(id, *old, encode_document(document));
@@ -230,6 +234,7 @@ Result<void> Table::replace(RecordId id, const Map& document) {
 
 Result<void> Table::patch(RecordId id, const Map& fields) {
     std::lock_guard lock(write_mu_);
+    if (auto w = writable(); !w) return w.error();
     auto old = current(id);
     if (!old) return old.error();
     auto document = decode_document(*old);
@@ -245,6 +250,7 @@ Result<void> Table::patch(RecordId id, const Map& fields) {
 
 Result<void> Table::remove(RecordId id) {
     std::lock_guard lock(write_mu_);
+    if (auto w = writable(); !w) return w.error();
     auto old = current(id);
     if (!old) return old.error();
     rocksdb::WriteBatch batch;
@@ -299,6 +305,7 @@ bool Table::scans_fill_cache() const {
 Result<void> Table::put_attachment(RecordId id, std::string_view name,
                                    std::span<const std::uint8_t> data) {
     std::lock_guard lock(write_mu_);  // the record cannot go away between the check and the put
+    if (auto w = writable(); !w) return w.error();
     auto present = get_encoded(id);
     if (!present) return present.error();
     if (!*present) return no_record(id);
@@ -319,6 +326,8 @@ Result<std::optional<Bytes>> Table::get_attachment(RecordId id, std::string_view
 }
 
 Result<void> Table::remove_attachment(RecordId id, std::string_view name) {
+    std::lock_guard lock(write_mu_);
+    if (auto w = writable(); !w) return w.error();
     rocksdb::WriteBatch batch;
     batch.Delete(families_.blobs, encode_u64(id) + std::string(name));
     return write(batch);
@@ -340,6 +349,7 @@ Result<void> Table::create_index(const std::string& path) {
         path.find("..") != std::string::npos)
         return Error{Errc::invalid_argument, "index field '" + path + "' is not a field path"};
     std::lock_guard lock(write_mu_);
+    if (auto w = writable(); !w) return w.error();
     if (state_.indexes.count(path))
         return Error{Errc::invalid_argument, "an index on '" + path + "' exists"};
     if (state_.indexes.size() >= max_indexes)
@@ -387,6 +397,7 @@ Result<void> Table::create_index(const std::string& path) {
 
 Result<void> Table::drop_index(std::string_view path) {
     std::lock_guard lock(write_mu_);
+    if (auto w = writable(); !w) return w.error();
     auto it = state_.indexes.find(path);
     if (it == state_.indexes.end())
         return Error{Errc::not_found, "no index on '" + std::string(path) + "'"};

@@ -50,7 +50,7 @@ class Table {
     TableState state() const;
     // A RocksDB snapshot with the counters that match it (release it with the DB).
     std::pair<const rocksdb::Snapshot*, TableState> snapshot() const;
-    bool dropped() const;
+    // Writes fail with not_found from here on (readers finish what they started).
     void mark_dropped();
 
     Result<std::vector<RecordId>> insert(const std::vector<Map>& documents);
@@ -100,6 +100,7 @@ class Table {
                         bool put) const;
     void put_counters(rocksdb::WriteBatch& batch) const;
     Result<std::string> current(RecordId id) const;  // the stored bytes, or not_found
+    Result<void> writable() const;  // write_mu_ held
     Result<void> write(rocksdb::WriteBatch& batch);
     Result<void> write_definition(rocksdb::WriteBatch& batch);
     Result<void> rewrite(RecordId id, const std::string& old_document, std::string new_document);

@@ -272,6 +272,26 @@ TEST(ZdbQuery, OutputDatabaseReceivesTheMatchesUnderTheirIds) {
     EXPECT_EQ(f.db->insert(Map{{"level", Value(1)}}).value(), next);
 }
 
+// An output database dropped while the query writes into it ends the query with an error.
+TEST(ZdbQuery, AnOutputDroppedMidwayStopsTheQueryWithAnError) {
+    Fixture f(2000);
+    auto out = f.store->create("gone").value();
+    QueryOptions o;
+    o.output = out;
+    o.fragment_records = 10;
+    o.parallelism = 1;
+    bool dropped = false;
+    auto q = run_query(f.db, compile_filter({}).value(), o, [&](Fragment) {
+                 if (!dropped) dropped = bool(f.store->drop("gone"));
+             }).value();
+    auto end = q->wait();
+    EXPECT_TRUE(dropped);
+    ASSERT_FALSE(end);
+    EXPECT_EQ(end.error().code, Errc::not_found);
+    EXPECT_NE(end.error().message.find("query output"), std::string::npos) << end.error().message;
+    EXPECT_EQ(q->progress().matched, 10u);  // the first fragment, written before the drop
+}
+
 TEST(ZdbQuery, FragmentsAreBoundedByBytesAndCanStayEncoded) {
     Fixture f(1000);
     QueryOptions o;
