@@ -13,6 +13,7 @@
 #include <rocksdb/utilities/checkpoint.h>
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <set>
 #include <shared_mutex>
@@ -33,14 +34,21 @@ std::string family_name(std::uint64_t table, int which) {
     return "t" + std::to_string(table) + family_suffixes[which];
 }
 
-// The table number of a family name "t<N>[.blobs|.index]", or nothing for another name.
-std::optional<std::uint64_t> family_table(const std::string& name) {
-    if (name.size() < 2 || name[0] != 't') return std::nullopt;
-    auto dot = name.find('.');
-    auto digits = name.substr(1, dot == std::string::npos ? std::string::npos : dot - 1);
-    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos)
+std::optional<std::uint64_t> parse_number(std::string_view digits) {
+    std::uint64_t v = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+    if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size())
         return std::nullopt;
-    return std::stoull(digits);
+    return v;
+}
+
+// The table number of a family name "t<N>", "t<N>.blobs" or "t<N>.index"; nothing otherwise.
+std::optional<std::uint64_t> family_table(std::string_view name) {
+    if (!name.starts_with('t')) return std::nullopt;
+    auto dot = name.find('.');
+    auto suffix = dot == std::string_view::npos ? std::string_view() : name.substr(dot);
+    if (!suffix.empty() && suffix != ".blobs" && suffix != ".index") return std::nullopt;
+    return parse_number(name.substr(1, dot == std::string_view::npos ? dot : dot - 1));
 }
 
 bool valid_name(std::string_view name) {
@@ -183,8 +191,10 @@ Result<void> StoreImpl::open(const StoreOptions& options) {
             names_to_tables[key.substr(5)] = value;
         } else if (key.rfind("table/", 0) == 0) {
             auto slash = key.find('/', 6);
-            if (slash == std::string::npos) continue;
-            table_meta[std::stoull(key.substr(6, slash - 6))][key.substr(slash + 1)] = value;
+            auto table = parse_number(std::string_view(key).substr(6, slash - 6));
+            if (slash == std::string::npos || !table)
+                return Error{Errc::storage_error, "malformed ZDB meta entry '" + key + "'"};
+            table_meta[*table][key.substr(slash + 1)] = value;
         } else if (key == "next_table") {
             next_table_ = std::max(next_table_, value);
         }
