@@ -215,7 +215,10 @@ Result<void> StoreImpl::open(const StoreOptions& options) {
         for (const auto& [key, v] : meta)
             if (key.rfind("index/", 0) == 0)
                 state.indexes.emplace(key.substr(6), static_cast<std::uint16_t>(v));
-        auto durability = Durability(meta.count("durability") ? meta["durability"] : 1);
+        auto durability_code = meta.count("durability") ? meta["durability"] : 1;
+        if (durability_code > std::uint64_t(Durability::fast))
+            return Error{Errc::storage_error, "database '" + name + "' has an unknown durability"};
+        auto durability = Durability(durability_code);
         auto table =
             std::make_shared<Table>(*db_, meta_, number, f->second, durability, std::move(state));
         databases_.emplace(name, std::make_shared<DatabaseImpl>(name, std::move(table)));
