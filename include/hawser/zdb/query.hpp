@@ -1,6 +1,7 @@
-// ZDB queries: a filter runs over a database's records in parallel (the id range is split
-// among worker threads) and the matches come back in fragments to a sink, like ZServer4D's
-// filter queries, with progress, limits, pause, resume and cancel.
+// ZDB queries: a filter runs over a snapshot of a database's records in parallel (the id range,
+// or the candidates an index gives, split among worker threads) and the matches come back in
+// fragments to a sink, like ZServer4D's filter queries, with progress, limits, pause, resume,
+// cancel and optional output into another database.
 // Thread safety: a Query handle may be used from any thread; the sink is called from worker
 // threads, one call at a time.
 #pragma once
