@@ -1,6 +1,6 @@
 // ZDB's store: one RocksDB per data directory. Layout (docs/zdb.md):
 //   "__meta"              name/<database> -> table number; table/<N>/{next_id,count,durability,
-//                         index/<field>}; next_table
+//                         index/<field>}; next_table; open (set while a process has it open)
 //   "t<N>"                documents of table N, keyed by the 8-byte big-endian id
 //   "t<N>.blobs"          attachments, keyed id | name, in blob files
 //   "t<N>.index"          index entries, keyed index | value | id
@@ -73,6 +73,7 @@ Error no_database(std::string_view name) {
 class StoreImpl final : public Store {
   public:
     ~StoreImpl() override {
+        if (opened_) close_cleanly();
         for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
         db_.reset();
     }
@@ -123,6 +124,10 @@ class StoreImpl final : public Store {
                         const TableState& state) const;
     // Removes tables no name points at, with their meta entries.
     Result<void> collect_garbage(const std::set<std::uint64_t>& named);
+    // The "open" mark in __meta is set while a process has the store open: found at open, it
+    // says the last one stopped without closing, and `fast` tables are repaired.
+    Result<void> recover_after_crash();
+    void close_cleanly();
     Result<void> copy_family(rocksdb::ColumnFamilyHandle* from, rocksdb::ColumnFamilyHandle* to,
                              const rocksdb::Snapshot* snapshot);
 
@@ -137,6 +142,7 @@ class StoreImpl final : public Store {
     std::map<std::string, std::shared_ptr<DatabaseImpl>, std::less<>> databases_;
     std::set<std::string, std::less<>> reserved_;  // names of copies in progress
     std::uint64_t next_table_ = 1;
+    bool opened_ = false;  // open() succeeded: closing may clear the "open" mark
 };
 
 Result<void> StoreImpl::open(const StoreOptions& options) {
@@ -224,7 +230,43 @@ Result<void> StoreImpl::open(const StoreOptions& options) {
         databases_.emplace(name, std::make_shared<DatabaseImpl>(name, std::move(table)));
         named.insert(number);
     }
-    return collect_garbage(named);
+    if (auto r = collect_garbage(named); !r) return r;
+    if (auto r = recover_after_crash(); !r) return r;
+    opened_ = true;
+    return {};
+}
+
+Result<void> StoreImpl::recover_after_crash() {
+    std::string mark;
+    auto s = db_->Get(rocksdb::ReadOptions(), meta_, "open", &mark);
+    if (!s.ok() && !s.IsNotFound()) return storage_error(s);
+    if (s.ok()) {
+        for (const auto& [name, d] : databases_) {
+            auto table = d->table();
+            if (!table || (*table)->durability() != Durability::fast) continue;
+            if (auto r = (*table)->repair(); !r)
+                return Error{r.error().code,
+                             "repairing '" + name + "' after a crash: " + r.error().message};
+        }
+    }
+    rocksdb::WriteBatch batch;
+    batch.Put(meta_, "open", encode_u64(1));
+    return write_meta(batch);
+}
+
+void StoreImpl::close_cleanly() {
+    // `fast` tables' memtables are their only copy: flush them, then clear the mark.
+    std::vector<rocksdb::ColumnFamilyHandle*> unlogged;
+    for (const auto& [name, d] : databases_) {
+        auto table = d->table();
+        if (!table || (*table)->durability() != Durability::fast) continue;
+        const auto& f = (*table)->families();
+        unlogged.insert(unlogged.end(), {f.docs, f.blobs, f.index});
+    }
+    if (!unlogged.empty() && !db_->Flush(rocksdb::FlushOptions(), unlogged).ok()) return;
+    rocksdb::WriteBatch batch;
+    batch.Delete(meta_, "open");
+    (void)write_meta(batch);  // if this fails, the next open repairs what needs no repair
 }
 
 Result<void> StoreImpl::collect_garbage(const std::set<std::uint64_t>& named) {

@@ -358,8 +358,24 @@ Result<void> Table::create_index(const std::string& path) {
     std::uint16_t number = 1;
     for (const auto& def : index_defs_) number = std::max<std::uint16_t>(number, def.number + 1);
     IndexDef def{number, split_path(path)};
-    auto prefix = index_prefix(number);
-    // Entries a crash left from an earlier build under this number go first.
+    if (auto r = build_index(def); !r) return r;
+    // Without a WAL the entries live in the memtable only: flush them before the definition.
+    if (durability_ == Durability::fast) {
+        auto s = db_.Flush(rocksdb::FlushOptions(), families_.index);
+        if (!s.ok()) return storage_error(s);
+    }
+    // The definition lands last: until then no query uses the index.
+    rocksdb::WriteBatch batch;
+    batch.Put(meta_, table_meta_prefix(number_) + "index/" + path, encode_u64(number));
+    if (auto r = write_definition(batch); !r) return r;
+    state_.indexes.emplace(path, number);
+    index_defs_.push_back(std::move(def));
+    return {};
+}
+
+Result<void> Table::build_index(const IndexDef& def) {
+    auto prefix = index_prefix(def.number);
+    // Entries left under this number (by a crashed build, or stale ones) go first.
     rocksdb::WriteBatch batch;
     batch.DeleteRange(families_.index, prefix, prefix_end(prefix));
     std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(rocksdb::ReadOptions(), families_.docs));
@@ -380,18 +396,27 @@ Result<void> Table::create_index(const std::string& path) {
         }
     }
     if (!it->status().ok()) return storage_error(it->status());
-    if (auto r = write(batch); !r) return r;
-    batch.Clear();
-    // Without a WAL the entries live in the memtable only: flush them before the definition.
-    if (durability_ == Durability::fast) {
-        auto s = db_.Flush(rocksdb::FlushOptions(), families_.index);
-        if (!s.ok()) return storage_error(s);
-    }
-    // The definition lands last: until then no query uses the index.
-    batch.Put(meta_, table_meta_prefix(number_) + "index/" + path, encode_u64(number));
+    return write(batch);
+}
+
+Result<void> Table::repair() {
+    std::lock_guard lock(write_mu_);
+    std::uint64_t count = 0;
+    RecordId last = 0;
+    std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(rocksdb::ReadOptions(), families_.docs));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) ++count, last = decode_u64(view(it->key()));
+    if (!it->status().ok()) return storage_error(it->status());
+    it.reset();
+    for (const auto& def : index_defs_)
+        if (auto r = build_index(def); !r) return r;
+    state_.count = count;
+    state_.next_id = std::max(state_.next_id, last + 1);
+    rocksdb::WriteBatch batch;
+    put_counters(batch);
     if (auto r = write_definition(batch); !r) return r;
-    state_.indexes.emplace(path, number);
-    index_defs_.push_back(std::move(def));
+    // What was rebuilt is written without a WAL: flush it before the store calls it repaired.
+    auto s = db_.Flush(rocksdb::FlushOptions(), {families_.docs, families_.index});
+    if (!s.ok()) return storage_error(s);
     return {};
 }
 

@@ -90,6 +90,11 @@ class Table {
 
     rocksdb::WriteOptions write_options() const;
 
+    // After a crash, a `fast` table's column families may have been flushed at different points
+    // (no WAL ties their memtables together): recounts the records, moves the id counter past
+    // the highest and rebuilds every index from the records.
+    Result<void> repair();
+
   private:
     struct IndexDef {
         std::uint16_t number;
@@ -99,8 +104,9 @@ class Table {
     void index_document(rocksdb::WriteBatch& batch, RecordId id, std::string_view document,
                         bool put) const;
     void put_counters(rocksdb::WriteBatch& batch) const;
+    Result<void> build_index(const IndexDef& def);   // write_mu_ held
     Result<std::string> current(RecordId id) const;  // the stored bytes, or not_found
-    Result<void> writable() const;  // write_mu_ held
+    Result<void> writable() const;                   // write_mu_ held
     Result<void> write(rocksdb::WriteBatch& batch);
     Result<void> write_definition(rocksdb::WriteBatch& batch);
     Result<void> rewrite(RecordId id, const std::string& old_document, std::string new_document);

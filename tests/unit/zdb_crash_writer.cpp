@@ -1,24 +1,34 @@
-// Helper for the crash test: opens a store, inserts records into a `sync` database as fast as it
-// can (its index on "seq" updated in the same batches) and prints each acknowledged id (one per
-// line, flushed) until it is killed.
-//   zdb_crash_writer <store path>
+// Helper for the crash tests: opens a store, inserts records into a `sync` database (or a `fast`
+// one, with small memtables so that its column families flush at different moments, patching
+// older records too) as fast as it can, its index on "seq" updated in the same batches, and
+// prints each acknowledged id (one per line, flushed) until it is killed.
+//   zdb_crash_writer <store path> [fast]
 #include <cstdio>
+#include <string>
 
 #include "hawser/zdb/store.hpp"
 
 using namespace hawser;
 
 int main(int argc, char** argv) {
-    if (argc != 2) return 2;
-    auto store = zdb::Store::open({.path = argv[1]});
+    if (argc < 2 || argc > 3) return 2;
+    bool fast = argc == 3 && std::string(argv[2]) == "fast";
+    auto store =
+        zdb::Store::open({.path = argv[1], .write_buffer_bytes = fast ? 64u << 10 : 64u << 20});
     if (!store) return std::fprintf(stderr, "%s\n", store.error().message.c_str()), 1;
     auto db = (*store)->database("crash");
-    if (!db) {  // the first round: a sync database with an index, kept in the same batches
-        db = (*store)->create("crash", {.durability = zdb::Durability::sync});
+    if (!db) {  // the first round: a database with an index, kept in the same batches
+        db = (*store)->create("crash",
+                              {.durability = fast ? zdb::Durability::fast : zdb::Durability::sync});
         if (db && !(*db)->create_index("seq")) return 1;
     }
     if (!db) return std::fprintf(stderr, "%s\n", db.error().message.c_str()), 1;
     for (std::int64_t i = 0;; ++i) {
+        if (fast && i % 3 == 0 && i > 0) {  // move an older record's index entry
+            auto older = static_cast<zdb::RecordId>(1 + i / 2);
+            if ((*db)->exists(older).value_or(false))
+                (void)(*db)->patch(older, Map{{"seq", Value(-i)}});
+        }
         // Alternate single inserts and small batches so both paths are cut mid-way.
         if (i % 2) {
             auto id = (*db)->insert(Map{{"seq", Value(i)}, {"pad", Value(std::string(200, 'p'))}});
