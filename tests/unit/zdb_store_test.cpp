@@ -28,6 +28,19 @@ Map doc(std::string name, std::int64_t level) {
     return Map{{"name", Value(std::move(name))}, {"level", Value(level)}};
 }
 
+// Starts the crash writer with its output on the pipe; the parent keeps the reading end.
+pid_t start_writer(const std::string& store, const char* mode, int pipe_ends[2]) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(pipe_ends[1], 1);
+        ::close(pipe_ends[0]);
+        ::execl(ZDB_CRASH_WRITER, ZDB_CRASH_WRITER, store.c_str(), mode, nullptr);
+        ::_exit(127);
+    }
+    ::close(pipe_ends[1]);
+    return pid;
+}
+
 }  // namespace
 
 TEST(ZdbStore, InsertGetReplacePatchRemove) {
@@ -184,14 +197,7 @@ TEST(ZdbStore, SyncWritesSurviveSigkill) {
     for (int round = 0; round < 20; ++round) {
         int out[2];
         ASSERT_EQ(::pipe(out), 0);
-        pid_t pid = ::fork();
-        if (pid == 0) {
-            ::dup2(out[1], 1);
-            ::close(out[0]);
-            ::execl(ZDB_CRASH_WRITER, ZDB_CRASH_WRITER, dir.path.c_str(), nullptr);
-            ::_exit(127);
-        }
-        ::close(out[1]);
+        pid_t pid = start_writer(dir.path, nullptr, out);
         // Read acknowledgements until a random number has arrived, then kill mid-stream.
         std::size_t target = 20 + rng() % 400, got = 0;
         std::string pending;
@@ -261,14 +267,7 @@ TEST(ZdbStore, FastDatabasesAreRepairedAfterACrash) {
     for (int round = 0; round < 8; ++round) {
         int out[2];
         ASSERT_EQ(::pipe(out), 0);
-        pid_t pid = ::fork();
-        if (pid == 0) {
-            ::dup2(out[1], 1);
-            ::close(out[0]);
-            ::execl(ZDB_CRASH_WRITER, ZDB_CRASH_WRITER, dir.path.c_str(), "fast", nullptr);
-            ::_exit(127);
-        }
-        ::close(out[1]);
+        pid_t pid = start_writer(dir.path, "fast", out);
         std::size_t target = 500 + rng() % 3000, lines = 0;
         char buf[4096];
         while (lines < target) {
