@@ -3,7 +3,8 @@
 // the candidate ids read from the index are cut the same way and fetched by id. Each worker
 // batches its matches into fragments; delivery to the sink is serialised. With `ordered`, a
 // slice's fragments are held until every slice before it has finished, so the sink sees ids in
-// order.
+// order; a slice holds at most `ordered_lookahead` fragments (one more when it ends) before its
+// worker waits for its turn.
 #include "hawser/zdb/query.hpp"
 
 #include <algorithm>
@@ -92,7 +93,8 @@ class QueryImpl final : public Query {
     }
     QueryProgress progress() const override {
         return {scanned_.load(), matched_.load(),
-                std::chrono::duration<double>(Clock::now() - started_).count(), index_};
+                std::chrono::duration<double>(Clock::now() - started_).count(), index_,
+                held_records_.load()};
     }
     Result<QueryEnd> wait() override {
         for (auto& t : workers_)
@@ -184,7 +186,10 @@ class QueryImpl final : public Query {
     void deliver(std::size_t slice, Fragment&& fragment, bool last) {
         std::unique_lock lock(mu_);
         auto& s = slices_[slice];
-        if (fragment.size()) s.held.push_back(std::move(fragment));
+        if (fragment.size()) {
+            held_records_ += fragment.size();
+            s.held.push_back(std::move(fragment));
+        }
         if (last) s.finished = true;
         // Unordered: deliver this slice's fragments now. Ordered: deliver from the first slice
         // not yet drained, while the slices before it are finished.
@@ -192,6 +197,7 @@ class QueryImpl final : public Query {
             while (!from.held.empty()) {
                 auto f = std::move(from.held.front());
                 from.held.pop_front();
+                held_records_ -= f.size();
                 if (delivered_stopped_) continue;
                 if (options_.max_results) {
                     auto room = options_.max_results - matched_.load();
@@ -214,11 +220,18 @@ class QueryImpl final : public Query {
         if (!options_.ordered) {
             flush(s);
         } else {
+            auto before = next_;
             while (next_ < slices_.size()) {
                 flush(slices_[next_]);
                 if (!slices_[next_].finished) break;
                 ++next_;
             }
+            if (next_ != before) turn_.notify_all();
+            // Backpressure: a slice ahead of the one being delivered holds at most
+            // `ordered_lookahead` fragments, then its worker waits for its turn.
+            while (!last && slice > next_ && s.held.size() >= options_.ordered_lookahead &&
+                   !stopped_.load())
+                turn_.wait_for(lock, std::chrono::milliseconds(50));  // also sees cancel()
         }
         if (last && ++finished_ == slices_.size() && output_ && error_.message.empty()) {
             // The output takes the source's id counter: ids the source gave out stay unused.
@@ -325,7 +338,8 @@ class QueryImpl final : public Query {
     std::mutex pause_mu_;  // only for sleeping while paused
     std::condition_variable cv_;
     std::atomic<bool> paused_{false}, stopped_{false};
-    std::atomic<std::uint64_t> scanned_{0}, matched_{0};
+    std::atomic<std::uint64_t> scanned_{0}, matched_{0}, held_records_{0};
+    std::condition_variable turn_;  // ordered delivery: the slice being delivered moved on
     std::atomic<QueryEnd> end_{QueryEnd::completed};
     Error error_;
     std::size_t next_ = 0;            // ordered delivery: the slice being drained
@@ -356,6 +370,8 @@ Result<std::shared_ptr<Query>> run_query(std::shared_ptr<Database> database, Fil
     if (!sink && !options.output) return Error{Errc::invalid_argument, "no sink"};
     if (options.fragment_records == 0 || options.fragment_bytes == 0)
         return Error{Errc::invalid_argument, "fragments must hold at least one record and byte"};
+    if (options.ordered && options.ordered_lookahead == 0)
+        return Error{Errc::invalid_argument, "ordered_lookahead must be at least 1"};
     auto table = table_of(database);
     if (!table) return table.error();
     std::shared_ptr<Table> output;

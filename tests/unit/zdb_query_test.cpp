@@ -272,6 +272,35 @@ TEST(ZdbQuery, OutputDatabaseReceivesTheMatchesUnderTheirIds) {
     EXPECT_EQ(f.db->insert(Map{{"level", Value(1)}}).value(), next);
 }
 
+// Ordered delivery holds the fragments of later slices; their workers wait once they hold
+// `ordered_lookahead` of them, so memory stays bounded however far ahead they could run.
+TEST(ZdbQuery, OrderedQueriesHoldABoundedNumberOfFragments) {
+    Fixture f(4000);
+    QueryOptions o;
+    o.ordered = true;
+    o.parallelism = 4;
+    o.fragment_records = 10;
+    o.ordered_lookahead = 2;
+    std::promise<std::shared_ptr<Query>> started;
+    auto query = started.get_future().share();
+    std::uint64_t most_held = 0;
+    std::vector<RecordId> ids;
+    auto q = run_query(f.db, compile_filter({}).value(), o, [&](Fragment fr) {
+                 most_held = std::max(most_held, query.get()->progress().held);
+                 for (auto& [id, r] : fr.records) ids.push_back(id);
+             }).value();
+    started.set_value(q);
+    ASSERT_EQ(q->wait().value(), QueryEnd::completed);
+    EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+    EXPECT_EQ(ids.size(), f.reference.size());
+    // 3 slices ahead of the one delivered, each at most lookahead + its last fragment.
+    EXPECT_LE(most_held, 3u * (2 + 1) * 10);
+    EXPECT_EQ(q->progress().held, 0u);
+    o.ordered_lookahead = 0;
+    EXPECT_EQ(run_query(f.db, compile_filter({}).value(), o, [](Fragment) {}).error().code,
+              Errc::invalid_argument);
+}
+
 // An output database dropped while the query writes into it ends the query with an error.
 TEST(ZdbQuery, AnOutputDroppedMidwayStopsTheQueryWithAnError) {
     Fixture f(2000);

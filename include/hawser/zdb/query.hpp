@@ -53,9 +53,12 @@ class Filter {
 };
 
 struct QueryOptions {
-    Map params;                     // handed to the filter
-    bool reverse = false;           // highest ids first
-    bool ordered = false;           // deliver in id order (reverse: descending) across workers
+    Map params;            // handed to the filter
+    bool reverse = false;  // highest ids first
+    bool ordered = false;  // deliver in id order (reverse: descending) across workers
+    // Ordered: the fragments a worker ahead of the one being delivered may hold before it
+    // waits; bounds the memory of an ordered query to about this many fragments per worker.
+    std::size_t ordered_lookahead = 4;
     std::uint64_t max_results = 0;  // 0 = unlimited
     std::uint64_t max_scanned = 0;  // 0 = unlimited
     std::chrono::milliseconds time_limit{0};
@@ -113,6 +116,7 @@ struct QueryProgress {
     std::uint64_t matched = 0;  // delivered to the sink
     double seconds = 0;
     std::string index;  // the indexed field the query reads candidates from; empty: a full scan
+    std::uint64_t held = 0;  // ordered: matches waiting for earlier slices
     double records_per_second() const { return seconds > 0 ? double(scanned) / seconds : 0; }
 };
 
