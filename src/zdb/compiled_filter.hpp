@@ -1,5 +1,6 @@
 // A declarative filter after compilation: a predicate over stored record bytes, plus the
-// conditions an index could answer (the query picks one when the database has the index).
+// conditions indexes could answer (the query picks one, or one per branch of an $or, when the
+// database has the indexes).
 #pragma once
 
 #include <functional>
@@ -23,9 +24,20 @@ struct IndexCondition {
     std::vector<IndexRange> ranges;
 };
 
+// Every match satisfies all the conditions of at least one branch (a top-level $or).
+struct IndexUnion {
+    std::vector<std::vector<IndexCondition>> branches;
+};
+
+// What indexes could answer at one AND level of a filter.
+struct IndexHints {
+    std::vector<IndexCondition> conditions;  // each holds for every match
+    std::vector<IndexUnion> unions;
+};
+
 struct CompiledFilter {
     std::function<bool(RecordView&)> match;
-    std::vector<IndexCondition> conditions;
+    IndexHints hints;
 };
 
 }  // namespace hawser::zdb

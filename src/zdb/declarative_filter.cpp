@@ -2,6 +2,7 @@
 // looks its field up in place (RecordView), so a record that does not match is never decoded.
 #include "hawser/zdb/declarative_filter.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
@@ -108,9 +109,10 @@ std::optional<std::vector<IndexRange>> ranges_for(const std::string& op, const V
 
 // Adds what an index could answer for `op` on `field` to the conditions: equalities one each,
 // ranges on the same field narrowed into one.
-void note_condition(std::vector<IndexCondition>* conditions, const std::string& field,
-                    const std::string& op, const Value& arg) {
-    if (!conditions) return;
+void note_condition(IndexHints* hints, const std::string& field, const std::string& op,
+                    const Value& arg) {
+    if (!hints) return;
+    auto* conditions = &hints->conditions;
     auto ranges = ranges_for(op, arg);
     if (!ranges) return;
     bool equality = op == "$eq" || op == "$in";
@@ -127,19 +129,27 @@ void note_condition(std::vector<IndexCondition>* conditions, const std::string& 
     conditions->push_back({field, equality, std::move(*ranges)});
 }
 
-Result<Predicate> compile(const Map& filter, std::vector<IndexCondition>* conditions);
+Result<Predicate> compile(const Map& filter, IndexHints* hints);
 
-Result<Predicate> compile_list(const Value& v, const std::string& op, bool any,
-                               std::vector<IndexCondition>* conditions) {
+// $and passes the hints down: its conditions hold for every match. $or notes a union when
+// every branch has a condition an index could answer.
+Result<Predicate> compile_list(const Value& v, const std::string& op, bool any, IndexHints* hints) {
     if (!v.is<Array>() || v.as<Array>().empty())
         return bad(op + " takes a non-empty array of filters");
     std::vector<Predicate> parts;
+    IndexUnion either;
     for (const auto& item : v.as<Array>()) {
         if (!item.is<Map>()) return bad(op + " takes an array of filter maps");
-        auto p = compile(item.as<Map>(), any ? nullptr : conditions);
+        IndexHints branch;
+        auto p = compile(item.as<Map>(), any ? &branch : hints);
         if (!p) return p.error();
         parts.push_back(std::move(*p));
+        either.branches.push_back(std::move(branch.conditions));
     }
+    if (any && hints &&
+        std::none_of(either.branches.begin(), either.branches.end(),
+                     [](const auto& b) { return b.empty(); }))
+        hints->unions.push_back(std::move(either));
     return Predicate([parts, any](RecordView& r) {
         for (const auto& p : parts)
             if (p(r) == any) return any;
@@ -202,7 +212,7 @@ Result<Check> compile_operator(const std::string& path, const std::string& op, c
 }
 
 Result<Predicate> compile_field(const std::string& path, const Value& condition,
-                                std::vector<IndexCondition>* conditions) {
+                                IndexHints* hints) {
     if (path.empty()) return bad("empty field name");
     auto field = split_path(path);
     for (const auto& key : field)
@@ -212,13 +222,13 @@ Result<Predicate> compile_field(const std::string& path, const Value& condition,
         condition.as<Map>().begin()->first[0] != '$') {  // a plain value: equality
         auto check = compile_operator(path, "$eq", condition);
         checks.push_back(std::move(*check));
-        note_condition(conditions, path, "$eq", condition);
+        note_condition(hints, path, "$eq", condition);
     } else {
         for (const auto& entry : condition.as<Map>()) {
             auto check = compile_operator(path, entry.first, entry.second);
             if (!check) return check.error();
             checks.push_back(std::move(*check));
-            note_condition(conditions, path, entry.first, entry.second);
+            note_condition(hints, path, entry.first, entry.second);
         }
     }
     return Predicate([field, checks](RecordView& r) {
@@ -229,14 +239,14 @@ Result<Predicate> compile_field(const std::string& path, const Value& condition,
     });
 }
 
-Result<Predicate> compile(const Map& filter, std::vector<IndexCondition>* conditions) {
+Result<Predicate> compile(const Map& filter, IndexHints* hints) {
     std::vector<Predicate> parts;
     for (const auto& [key, value] : filter) {
         Result<Predicate> p = Error{};
         if (key == "$and")
-            p = compile_list(value, key, false, conditions);
+            p = compile_list(value, key, false, hints);
         else if (key == "$or")
-            p = compile_list(value, key, true, nullptr);
+            p = compile_list(value, key, true, hints);
         else if (key == "$not") {
             if (!value.is<Map>()) return bad("$not takes a filter map");
             auto inner = compile(value.as<Map>(), nullptr);
@@ -245,7 +255,7 @@ Result<Predicate> compile(const Map& filter, std::vector<IndexCondition>* condit
         } else if (!key.empty() && key[0] == '$') {
             return bad("unknown operator '" + key + "' at the top of a filter");
         } else {
-            p = compile_field(key, value, conditions);
+            p = compile_field(key, value, hints);
         }
         if (!p) return p.error();
         parts.push_back(std::move(*p));
@@ -262,7 +272,7 @@ Result<Predicate> compile(const Map& filter, std::vector<IndexCondition>* condit
 
 Result<Filter> compile_filter(const Map& filter) {
     auto compiled = std::make_shared<CompiledFilter>();
-    auto p = compile(filter, &compiled->conditions);
+    auto p = compile(filter, &compiled->hints);
     if (!p) return p.error();
     compiled->match = std::move(*p);
     return Filter(std::shared_ptr<const CompiledFilter>(std::move(compiled)));

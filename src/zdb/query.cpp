@@ -112,29 +112,60 @@ class QueryImpl final : public Query {
         bool finished = false;
     };
 
-    // The candidate ids from the first index that narrows the records enough, in delivery
-    // order: equality conditions are tried before ranges. Nothing when no index helps.
+    // The candidate ids, in delivery order, from the first indexed condition that narrows the
+    // records enough (equalities tried before ranges), or else from the union of one such
+    // condition per branch of an $or. Nothing when no index helps.
     using Candidates = std::optional<std::vector<RecordId>>;
     Result<Candidates> plan(const TableState& state) {
         const auto& compiled = filter_.compiled();
         if (!options_.use_indexes || !compiled) return Candidates{};
+        const auto limit = std::max(index_min_candidates, state.count / index_share_divisor);
+        auto ids = narrowest(compiled->hints.conditions, state, limit, index_);
+        if (!ids || *ids) return ids;
+        for (const auto& either : compiled->hints.unions) {
+            std::vector<RecordId> all;
+            std::vector<std::string> fields;
+            for (const auto& branch : either.branches) {
+                std::string field;
+                auto part = narrowest(branch, state, limit - all.size(), field);
+                if (!part) return part.error();
+                if (!*part) break;
+                all.insert(all.end(), (*part)->begin(), (*part)->end());
+                fields.push_back(std::move(field));
+            }
+            if (fields.size() != either.branches.size()) continue;
+            sort_for_delivery(all);
+            for (const auto& f : fields) index_ += (index_.empty() ? "" : " | ") + f;
+            return Candidates(std::move(all));
+        }
+        return Candidates{};
+    }
+
+    // The ids of the first usable condition (equalities first) with at most `limit` of them.
+    Result<Candidates> narrowest(const std::vector<IndexCondition>& conditions,
+                                 const TableState& state, std::uint64_t limit, std::string& field) {
         std::vector<std::pair<const IndexCondition*, std::uint16_t>> usable;
-        for (const auto& c : compiled->conditions)
+        for (const auto& c : conditions)
             if (auto it = state.indexes.find(c.field); it != state.indexes.end())
                 usable.emplace_back(&c, it->second);
         std::stable_sort(usable.begin(), usable.end(), [](const auto& a, const auto& b) {
             return std::pair(!a.first->equality, a.first->ranges.size()) <
                    std::pair(!b.first->equality, b.first->ranges.size());
         });
-        auto limit = std::max(index_min_candidates, state.count / index_share_divisor);
         for (const auto& [condition, index] : usable) {
             auto ids = read_index(*condition, index, limit);
             if (!ids) return ids.error();
             if (!*ids) continue;  // too broad
-            index_ = condition->field;
+            field = condition->field;
             return ids;
         }
         return Candidates{};
+    }
+
+    void sort_for_delivery(std::vector<RecordId>& ids) const {
+        std::sort(ids.begin(), ids.end());
+        ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+        if (options_.reverse) std::reverse(ids.begin(), ids.end());
     }
 
     // The ids in the condition's ranges, sorted for delivery; nothing past `limit` of them.
@@ -152,9 +183,7 @@ class QueryImpl final : public Query {
             if (!read) return read.error();
             if (too_many) return Candidates{};
         }
-        std::sort(ids.begin(), ids.end());
-        ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-        if (options_.reverse) std::reverse(ids.begin(), ids.end());
+        sort_for_delivery(ids);
         return Candidates(std::move(ids));
     }
 
