@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <memory>
 
-#include "core/msgpack.hpp"
 #include "zdb/index_key.hpp"
 #include "zdb/keys.hpp"
 
