@@ -76,7 +76,7 @@ Result<void> DatabaseImpl::remove(RecordId id) {
 
 std::uint64_t DatabaseImpl::count() const {
     auto t = table();
-    return t ? (*t)->state().count : 0;
+    return t ? (*t)->count() : 0;
 }
 
 Result<void> DatabaseImpl::scan(const std::function<bool(RecordId, const Map&)>& visit,

@@ -75,6 +75,11 @@ TableState Table::state() const {
     return state_;
 }
 
+std::uint64_t Table::count() const {
+    std::lock_guard lock(write_mu_);
+    return state_.count;
+}
+
 std::pair<const rocksdb::Snapshot*, TableState> Table::snapshot() const {
     std::lock_guard lock(write_mu_);  // no write lands between the two
     return {db_.GetSnapshot(), state_};

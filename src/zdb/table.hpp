@@ -48,6 +48,7 @@ class Table {
     const TableFamilies& families() const { return families_; }
     rocksdb::DB& db() const { return db_; }
     TableState state() const;
+    std::uint64_t count() const;  // state().count without copying the index definitions
     // A RocksDB snapshot with the counters that match it (release it with the DB).
     std::pair<const rocksdb::Snapshot*, TableState> snapshot() const;
     // Writes fail with not_found from here on (readers finish what they started).
