@@ -1,8 +1,9 @@
 // Client: one connection to a Hawser server, with failover across endpoints, Happy-Eyeballs
 // dual-stack connect and optional reconnect. The server can call the client's own Commands.
 // Ownership: owns its Runtime unless given one (share one Runtime among many clients).
-// Thread safety: configure (commands, hooks) before connect(); after that every method is
-// safe from any thread. Hooks and callbacks run on the connection's IO thread.
+// Thread safety: register commands before connect(); hooks may be set at any time (they are
+// installed on the client's IO thread). Every other method is safe from any thread. Hooks and
+// callbacks run on the connection's IO thread.
 #pragma once
 
 #include <functional>

@@ -54,22 +54,29 @@ struct TransportOptions {
 };
 
 // Refusals before a handshake: each has a CloseReason and a counter (docs/security.md).
+// A source address is an IPv4 /32 or an IPv6 /64.
 struct AdmissionOptions {
     Milliseconds handshake_timeout{5s};
-    std::size_t max_handshakes = 4096;         // in progress, whole process
-    std::size_t max_handshakes_per_ip = 256;   // in progress, one source address
-    double connections_per_second_per_ip = 0;  // sustained rate; 0 = unlimited
-    double connection_burst_per_ip = 100;      // bucket size for that rate
-    std::vector<std::string> allow;            // CIDR ranges; empty = everyone not denied
-    std::vector<std::string> deny;             // CIDR ranges, checked first
+    std::size_t max_handshakes = 4096;               // in progress, whole process
+    std::size_t max_handshakes_per_ip = 256;         // in progress, one source address
+    std::size_t max_connections_per_address = 4096;  // open at once, one source; 0 = no cap
+    double connections_per_second_per_ip = 200;      // sustained rate; 0 = unlimited
+    double connection_burst_per_ip = 1000;           // bucket size for that rate
+    // Sources with per-address state. When full, sources with nothing to remember are
+    // forgotten; new ones past that share one entry (limits apply to them as a group).
+    std::size_t max_tracked_addresses = 100000;
+    std::vector<std::string> allow;  // CIDR ranges; empty = everyone not denied
+    std::vector<std::string> deny;   // CIDR ranges, checked first
 };
 
 struct ServerOptions {
     // "host:port" or "[v6]:port". "[::]:7100" is dual-stack (IPv4-mapped accepted too).
     std::vector<std::string> listen{"[::]:7100"};
-    std::size_t io_threads = 0;      // 0 = one per core
-    std::size_t worker_threads = 2;  // for handlers marked on_worker
-    bool reuse_port = true;          // SO_REUSEPORT: several processes may share the port
+    std::size_t io_threads = 0;                 // 0 = one per core
+    std::size_t worker_threads = 2;             // for handlers marked on_worker
+    std::size_t max_worker_jobs = 65536;        // worker queue bound (RuntimeOptions)
+    std::size_t max_worker_bytes = 256u << 20;  // ... and in payload bytes
+    bool reuse_port = true;  // SO_REUSEPORT: several processes may share the port
     int backlog = 4096;
     std::size_t max_connections = 0;  // 0 = limited only by file descriptors
     ProtocolMark mark;

@@ -17,6 +17,10 @@ class RuntimeImpl;
 struct RuntimeOptions {
     std::size_t io_threads = 1;      // 0 = one per core
     std::size_t worker_threads = 1;  // for handlers marked on_worker
+    // The worker queue: jobs and payload bytes waiting or running. Past either, calls are
+    // answered Errc::overloaded and direct messages are dropped (and counted).
+    std::size_t max_worker_jobs = 65536;
+    std::size_t max_worker_bytes = 256u << 20;
 };
 
 class Runtime {

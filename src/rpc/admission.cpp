@@ -1,14 +1,27 @@
 #include "rpc/admission.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 namespace hawser::detail {
 
-namespace {
-constexpr std::size_t max_tracked_addresses = 100000;
-}
-
-std::array<std::uint8_t, 16> Admission::key(const asio::ip::address& a) {
+AddressKey Admission::key(const asio::ip::address& a) {
     if (a.is_v4()) return asio::ip::make_address_v6(asio::ip::v4_mapped, a.to_v4()).to_bytes();
     return a.to_v6().to_bytes();
+}
+
+AddressKey Admission::source(const asio::ip::address& a) {
+    auto k = key(a);
+    bool v4 = a.is_v4() || a.to_v6().is_v4_mapped();
+    if (!v4) std::fill(k.begin() + 8, k.end(), 0);  // one IPv6 /64 is one source
+    return k;
+}
+
+std::size_t Admission::KeyHash::operator()(const AddressKey& k) const noexcept {
+    std::uint64_t a, b;
+    std::memcpy(&a, k.data(), 8);
+    std::memcpy(&b, k.data() + 8, 8);
+    return std::hash<std::uint64_t>{}(a * 0x9e3779b97f4a7c15ull ^ b);
 }
 
 Result<Cidr> Cidr::parse(const std::string& text) {
@@ -35,7 +48,7 @@ Result<Cidr> Cidr::parse(const std::string& text) {
     return c;
 }
 
-bool Cidr::contains(const std::array<std::uint8_t, 16>& a) const {
+bool Cidr::contains(const AddressKey& a) const {
     int full = prefix / 8, rest = prefix % 8;
     for (int i = 0; i < full; ++i)
         if (a[i] != net[i]) return false;
@@ -56,11 +69,53 @@ Result<void> Admission::configure(const AdmissionOptions& options) {
         if (!c) return c.error();
         deny.push_back(*c);
     }
+    if (options.connections_per_second_per_ip < 0 || options.connection_burst_per_ip < 1)
+        return Error{Errc::invalid_argument,
+                     "admission: the rate must be >= 0 and the burst >= 1 connection"};
     std::lock_guard lock(mu_);
     options_ = options;
     allow_ = std::move(allow);
     deny_ = std::move(deny);
+    overflow_ = PerSource{};
+    overflow_.tokens = options.connection_burst_per_ip;
     return {};
+}
+
+void Admission::refill(PerSource& p, Clock::time_point now) const {
+    if (options_.connections_per_second_per_ip <= 0) return;
+    double elapsed = std::chrono::duration<double>(now - p.refilled).count();
+    p.tokens = std::min(options_.connection_burst_per_ip,
+                        p.tokens + elapsed * options_.connections_per_second_per_ip);
+    p.refilled = now;
+}
+
+Admission::PerSource* Admission::find(const AddressKey& source) {
+    auto it = sources_.find(source);
+    return it == sources_.end() ? nullptr : &it->second;
+}
+
+Admission::PerSource* Admission::find_or_track(const AddressKey& source, Clock::time_point now) {
+    if (auto p = find(source)) return p;
+    if (sources_.size() >= options_.max_tracked_addresses &&
+        now - last_eviction_ >= std::chrono::seconds(1)) {
+        // Forget only sources that carry no state: nothing open and a bucket that has refilled
+        // (a new entry would be the same). At most one pass a second, so a flood of new sources
+        // cannot make every accept walk the table.
+        last_eviction_ = now;
+        for (auto it = sources_.begin(); it != sources_.end();) {
+            auto& p = it->second;
+            refill(p, now);
+            bool stateless = p.connections == 0 &&
+                             (options_.connections_per_second_per_ip <= 0 ||
+                              p.tokens >= options_.connection_burst_per_ip);
+            it = stateless ? sources_.erase(it) : std::next(it);
+        }
+    }
+    if (sources_.size() >= options_.max_tracked_addresses) return &overflow_;
+    auto& p = sources_[source];
+    p.tokens = options_.connection_burst_per_ip;
+    p.refilled = now;
+    return &p;
 }
 
 CloseReason Admission::admit(const asio::ip::address& address, Clock::time_point now) {
@@ -68,41 +123,63 @@ CloseReason Admission::admit(const asio::ip::address& address, Clock::time_point
     std::lock_guard lock(mu_);
     for (const auto& c : deny_)
         if (c.contains(k)) return CloseReason::denied;
-    if (!allow_.empty()) {
-        bool allowed = false;
-        for (const auto& c : allow_) allowed = allowed || c.contains(k);
-        if (!allowed) return CloseReason::denied;
-    }
+    if (!allow_.empty() &&
+        std::none_of(allow_.begin(), allow_.end(), [&](const Cidr& c) { return c.contains(k); }))
+        return CloseReason::denied;
     if (handshakes_ >= options_.max_handshakes) return CloseReason::too_many_handshakes;
-    if (addresses_.size() >= max_tracked_addresses) {
-        // Forget addresses with nothing in progress rather than grow without bound.
-        std::erase_if(addresses_, [](const auto& e) { return e.second.handshakes == 0; });
-    }
-    auto [it, fresh] = addresses_.try_emplace(k);
-    auto& p = it->second;
-    if (fresh) p.tokens = options_.connection_burst_per_ip, p.refilled = now;
-    if (p.handshakes >= options_.max_handshakes_per_ip) return CloseReason::too_many_handshakes;
+    auto src = source(address);
+    PerSource* p = find_or_track(src, now);
+    auto refuse = [&](CloseReason r) {
+        forget_if_idle(src, *p);
+        return r;
+    };
+    if (options_.max_connections_per_address &&
+        p->connections >= options_.max_connections_per_address)
+        return refuse(CloseReason::too_many_per_address);
+    if (p->handshakes >= options_.max_handshakes_per_ip)
+        return refuse(CloseReason::too_many_handshakes);
     if (options_.connections_per_second_per_ip > 0) {
-        double elapsed = std::chrono::duration<double>(now - p.refilled).count();
-        p.tokens = std::min(options_.connection_burst_per_ip,
-                            p.tokens + elapsed * options_.connections_per_second_per_ip);
-        p.refilled = now;
-        if (p.tokens < 1) return CloseReason::rate_limited;
-        p.tokens -= 1;
+        refill(*p, now);
+        if (p->tokens < 1) return CloseReason::rate_limited;  // kept: the empty bucket matters
+        p->tokens -= 1;
     }
-    ++p.handshakes;
+    ++p->connections;
+    ++p->handshakes;
     ++handshakes_;
     return CloseReason::none;
 }
 
-void Admission::release(const asio::ip::address& address) {
+void Admission::forget_if_idle(const AddressKey& source, PerSource& p) {
+    if (&p == &overflow_ || p.connections || options_.connections_per_second_per_ip > 0) return;
+    sources_.erase(source);  // without a rate limit an idle entry holds nothing worth keeping
+}
+
+void Admission::handshake_done(const asio::ip::address& address) {
+    auto src = source(address);
     std::lock_guard lock(mu_);
-    auto it = addresses_.find(key(address));
-    if (it == addresses_.end() || it->second.handshakes == 0) return;
-    --it->second.handshakes;
+    PerSource* p = find(src);
+    if (!p) p = &overflow_;
+    if (p->handshakes == 0) return;
+    --p->handshakes;
     --handshakes_;
-    if (it->second.handshakes == 0 && options_.connections_per_second_per_ip <= 0)
-        addresses_.erase(it);
+}
+
+void Admission::closed(const asio::ip::address& address, bool was_handshaking) {
+    auto src = source(address);
+    std::lock_guard lock(mu_);
+    PerSource* p = find(src);
+    if (!p) p = &overflow_;
+    if (was_handshaking && p->handshakes > 0) {
+        --p->handshakes;
+        --handshakes_;
+    }
+    if (p->connections > 0) --p->connections;
+    forget_if_idle(src, *p);
+}
+
+std::size_t Admission::tracked() const {
+    std::lock_guard lock(mu_);
+    return sources_.size();
 }
 
 }  // namespace hawser::detail

@@ -1,13 +1,15 @@
-// Admission: who may start a handshake. Allow/deny lists of CIDR ranges, a token-bucket rate
-// per source address, and caps on handshakes in progress (whole process and per address).
-// Thread safety: all methods lock; called by listeners and by connections ending a handshake.
+// Admission: who may connect. Allow/deny lists of CIDR ranges, a token-bucket rate per source
+// address, a cap on open connections per source address, and caps on handshakes in progress
+// (whole process and per address). A source address is an IPv4 /32 or an IPv6 /64: one host or
+// one site's /64 is one source however many addresses it uses.
+// Thread safety: all methods lock; called by listeners and by connections on any loop.
 #pragma once
 
 #include <array>
 #include <asio/ip/address.hpp>
 #include <chrono>
-#include <map>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #include "hawser/error.hpp"
@@ -15,11 +17,13 @@
 
 namespace hawser::detail {
 
+using AddressKey = std::array<std::uint8_t, 16>;  // IPv4 as IPv4-mapped IPv6
+
 struct Cidr {
-    std::array<std::uint8_t, 16> net{};  // IPv4 as IPv4-mapped IPv6
-    int prefix = 0;                      // in IPv6 bits
+    AddressKey net{};
+    int prefix = 0;  // in IPv6 bits
     static Result<Cidr> parse(const std::string& text);
-    bool contains(const std::array<std::uint8_t, 16>& address) const;
+    bool contains(const AddressKey& address) const;
 };
 
 class Admission {
@@ -27,22 +31,42 @@ class Admission {
     using Clock = std::chrono::steady_clock;
     Result<void> configure(const AdmissionOptions& options);
 
-    // CloseReason::none admits and reserves a handshake slot, to be given back by release().
+    // CloseReason::none admits: the connection counts against its source until closed(), and
+    // holds a handshake slot until handshake_done() or closed().
     CloseReason admit(const asio::ip::address& address, Clock::time_point now);
-    void release(const asio::ip::address& address);
+    void handshake_done(const asio::ip::address& address);
+    void closed(const asio::ip::address& address, bool was_handshaking);
 
-    static std::array<std::uint8_t, 16> key(const asio::ip::address& address);
+    // The full address, for allow/deny lists.
+    static AddressKey key(const asio::ip::address& address);
+    // The source a connection counts against: IPv4 /32, IPv6 /64.
+    static AddressKey source(const asio::ip::address& address);
+
+    std::size_t tracked() const;
 
   private:
-    struct PerAddress {
-        std::size_t handshakes = 0;
+    struct PerSource {
+        std::uint32_t connections = 0;  // admitted and not yet closed (handshaking included)
+        std::uint32_t handshakes = 0;
         double tokens = 0;
         Clock::time_point refilled{};
     };
-    std::mutex mu_;
+    struct KeyHash {
+        std::size_t operator()(const AddressKey& k) const noexcept;
+    };
+    PerSource* find_or_track(const AddressKey& source, Clock::time_point now);
+    PerSource* find(const AddressKey& source);
+    void refill(PerSource& p, Clock::time_point now) const;
+    void forget_if_idle(const AddressKey& source, PerSource& p);
+
+    mutable std::mutex mu_;
     AdmissionOptions options_;
     std::vector<Cidr> allow_, deny_;
-    std::map<std::array<std::uint8_t, 16>, PerAddress> addresses_;
+    std::unordered_map<AddressKey, PerSource, KeyHash> sources_;
+    // Sources that arrive while the table is full share this entry: limits still apply to
+    // them as a group, and nobody already tracked is forgotten.
+    PerSource overflow_;
+    Clock::time_point last_eviction_{};
     std::size_t handshakes_ = 0;
 };
 

@@ -60,6 +60,18 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         if (auto c = current()) c->close_gracefully(CloseReason::local_close);
     }
 
+    // Hooks live on the client's loop, where its connections run: set there, at any time.
+    template <class Change>
+    void change_hooks(Change&& change) {
+        if (loop.in_loop()) return change(host->hooks_on(loop.index()));
+        std::promise<void> done;
+        loop.post([&] {
+            change(host->hooks_on(loop.index()));
+            done.set_value();
+        });
+        done.get_future().wait();
+    }
+
     std::shared_ptr<Conn> current() const {
         std::lock_guard lock(mu_);
         return conn_;
@@ -95,7 +107,9 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         if (user_closed_)
             return fail_waiters(Error{Errc::cancelled, "client closed while connecting"});
         // The connection counts as connected once its handshake completes (on_opened).
-        pending_ = std::make_shared<Conn>(loop, host, std::move(*socket));
+        std::error_code ec;
+        auto remote = socket->remote_endpoint(ec);
+        pending_ = std::make_shared<Conn>(loop, host, std::move(*socket), remote);
         pending_->start();
     }
 
@@ -176,7 +190,8 @@ std::shared_ptr<detail::ClientCore> make_core(Runtime& runtime, ClientOptions op
 }  // namespace
 
 Client::Client(ClientOptions options)
-    : owned_runtime_(std::make_unique<Runtime>(RuntimeOptions{1, 1})),
+    : owned_runtime_(
+          std::make_unique<Runtime>(RuntimeOptions{.io_threads = 1, .worker_threads = 1})),
       core_(make_core(*owned_runtime_, std::move(options))) {}
 
 Client::Client(Runtime& runtime, ClientOptions options)
@@ -189,8 +204,7 @@ Client::~Client() {
         // Hooks may capture objects that die with the caller: none runs after this point.
         std::promise<void> cleared;
         core_->loop.dispatch([core = core_, &cleared] {
-            core->host->on_connect = nullptr;
-            core->host->on_disconnect = nullptr;
+            core->host->clear_hooks_on(core->loop.index());
             if (auto c = core->current()) c->close(CloseReason::local_close);
             cleared.set_value();
         });
@@ -202,10 +216,10 @@ Commands& Client::commands() {
     return core_->host->commands;
 }
 void Client::on_connect(std::function<void(const Connection&)> hook) {
-    core_->host->on_connect = std::move(hook);
+    core_->change_hooks([&](detail::Host::Hooks& h) { h.on_connect = std::move(hook); });
 }
 void Client::on_disconnect(std::function<void(const Connection&, CloseReason)> hook) {
-    core_->host->on_disconnect = std::move(hook);
+    core_->change_hooks([&](detail::Host::Hooks& h) { h.on_disconnect = std::move(hook); });
 }
 
 Result<void> Client::connect() {

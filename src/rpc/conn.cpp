@@ -19,15 +19,14 @@ std::span<const std::uint8_t> as_bytes(std::string_view s) {
 
 }  // namespace
 
-Conn::Conn(Loop& loop, std::shared_ptr<Host> host, asio::ip::tcp::socket socket)
+Conn::Conn(Loop& loop, std::shared_ptr<Host> host, asio::ip::tcp::socket socket,
+           asio::ip::tcp::endpoint remote)
     : loop_(loop),
       host_(std::move(host)),
       socket_(std::move(socket)),
+      remote_(remote),
       id_(Host::next_id(loop.index())),
-      last_recv_(Clock::now()) {
-    std::error_code ec;
-    remote_ = socket_.remote_endpoint(ec);
-}
+      last_recv_(Clock::now()) {}
 
 Conn::~Conn() = default;
 
@@ -72,19 +71,14 @@ void Conn::on_handshake_frame(std::span<const std::uint8_t> body) {
 }
 
 void Conn::become_open() {
-    if (!host_->is_client) host_->admission.release(remote_.address());
+    if (!host_->is_client) host_->admission.handshake_done(remote_.address());
     handshake_.reset();
     state_ = State::open;
     open_.store(true);
     host_->counters.handshakes.fetch_add(1, std::memory_order_relaxed);
     host_->add(shared_from_this());
-    if (host_->on_connect) {
-        try {
-            host_->on_connect(Connection(shared_from_this()));
-        } catch (const std::exception& e) {
-            spdlog::error("hawser: on_connect hook threw: {}", e.what());
-        }
-    }
+    if (auto& hook = host_->hooks_on(loop_.index()).on_connect)
+        host_->run_user("on_connect hook", [&] { hook(Connection(shared_from_this())); });
     if (state_ != State::open) return;
     if (host_->on_opened) host_->on_opened(*this);
     // Accepted just as the server began shutting down: it drains like the rest.
@@ -95,6 +89,7 @@ void Conn::become_open() {
 
 void Conn::wait_readable() {
     if (reading_ || state_ == State::closed) return;
+    if (input_paused()) return;  // direct_done() resumes
     reading_ = true;
     socket_.async_wait(asio::socket_base::wait_read,
                        [self = shared_from_this()](std::error_code ec) { self->on_readable(ec); });
@@ -113,15 +108,34 @@ void Conn::on_readable(std::error_code ec) {
         if (ec) return close(CloseReason::io_error);
         last_recv_ = Clock::now();
         host_->counters.bytes_in.fetch_add(n, std::memory_order_relaxed);
-        FrameError err =
-            decoder_.feed(buffer.first(n), host_->frame,
-                          [this](std::span<const std::uint8_t> body) { return on_frame(body); });
-        if (state_ == State::closed) return;
-        if (err == FrameError::bad_mark)
-            return protocol_close(CloseReason::bad_mark, "wrong protocol mark");
-        if (err == FrameError::too_large)
-            return protocol_close(CloseReason::frame_too_large, "frame over the size limit");
+        if (!on_frames(decoder_.feed(buffer.first(n), host_->frame, frame_sink()))) return;
+        if (input_paused()) return;  // direct_done() resumes
         if (n < buffer.size()) break;
+    }
+    wait_readable();
+}
+
+bool Conn::on_frames(FrameError err) {
+    if (state_ == State::closed) return false;
+    if (err == FrameError::bad_mark) {
+        protocol_close(CloseReason::bad_mark, "wrong protocol mark");
+        return false;
+    }
+    if (err == FrameError::too_large) {
+        protocol_close(CloseReason::frame_too_large, "frame over the size limit");
+        return false;
+    }
+    return true;
+}
+
+void Conn::direct_done() {
+    --directs_in_flight_;
+    if (state_ == State::closed || reading_ || input_paused()) return;
+    // Deliver what the pause held back, then read again.
+    while (decoder_.buffered() && !input_paused()) {
+        auto before = decoder_.buffered();
+        if (!on_frames(decoder_.resume(host_->frame, frame_sink()))) return;
+        if (decoder_.buffered() == before) break;  // only an unfinished frame is left
     }
     wait_readable();
 }
@@ -158,7 +172,7 @@ bool Conn::on_frame(std::span<const std::uint8_t> body) {
         if (secure_ && secure_->rekeys() != rekeys)
             host_->counters.rekeys.fetch_add(1, std::memory_order_relaxed);
     }
-    return state_ != State::closed;
+    return state_ != State::closed && !input_paused();
 }
 
 void Conn::on_message(std::span<const std::uint8_t> body) {
@@ -222,10 +236,16 @@ void Conn::on_call(const MessageView& m) {
     if (handlers_in_flight_ >= host_->limits.max_pending_calls)
         return send_coded(Kind::error, m.id, std::uint16_t(Errc::too_many_pending),
                           "too many calls in flight on this connection");
+    auto pass = host_->handlers.enter();
+    if (!pass)
+        return send_coded(Kind::error, m.id, std::uint16_t(Errc::shutting_down),
+                          "server is shutting down");
     ++handlers_in_flight_;
     entry->stats->calls.fetch_add(1, std::memory_order_relaxed);
     entry->stats->bytes_in.fetch_add(m.payload.size(), std::memory_order_relaxed);
-    auto slot = std::make_shared<ReplySlot>(weak_from_this(), m.id, entry->stats);
+    // The slot keeps the host, and so `entry`, alive until the reply, wherever the handler runs.
+    auto slot =
+        std::make_shared<ReplySlot>(weak_from_this(), m.id, entry->stats, host_, std::move(*pass));
     std::string payload(reinterpret_cast<const char*>(m.payload.data()), m.payload.size());
     auto run = [entry, slot, req = Request(Connection(shared_from_this()), entry->name),
                 payload = std::move(payload)]() mutable {
@@ -235,10 +255,11 @@ void Conn::on_call(const MessageView& m) {
             slot->complete(Errc::handler_error, describe_exception(std::current_exception()));
         }
     };
-    if (entry->options.on_worker)
-        asio::post(host_->runtime.workers(), std::move(run));
-    else
-        run();
+    if (!entry->options.on_worker) return run();
+    if (!host_->runtime.workers().try_post(m.payload.size(), std::move(run))) {
+        host_->counters.overloaded.fetch_add(1, std::memory_order_relaxed);
+        slot->complete(Errc::overloaded, "the server's worker queue is full; try again later");
+    }
 }
 
 void Conn::on_direct(const MessageView& m) {
@@ -249,12 +270,14 @@ void Conn::on_direct(const MessageView& m) {
         return;
     }
     if (state_ != State::open) return;
+    auto pass = host_->handlers.enter();
+    if (!pass) return;
     entry->stats->calls.fetch_add(1, std::memory_order_relaxed);
     entry->stats->bytes_in.fetch_add(m.payload.size(), std::memory_order_relaxed);
     auto run = [entry, req = Request(Connection(shared_from_this()), entry->name),
                 payload =
                     std::string(reinterpret_cast<const char*>(m.payload.data()), m.payload.size()),
-                host = host_]() mutable {
+                host = host_, pass = std::move(*pass)]() mutable {
         auto started = Clock::now();
         try {
             entry->invoke(req, std::move(payload), nullptr);
@@ -267,10 +290,20 @@ void Conn::on_direct(const MessageView& m) {
         entry->stats->handler_ns.record(
             std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
     };
-    if (entry->options.on_worker)
-        asio::post(host_->runtime.workers(), std::move(run));
-    else
+    if (!entry->options.on_worker) return run();
+    // Direct messages waiting for a worker count against the same per-connection limit as calls;
+    // at the limit this connection stops reading until one finishes (wait_readable).
+    ++directs_in_flight_;
+    auto job = [run = std::move(run), weak = weak_from_this()]() mutable {
         run();
+        if (auto c = weak.lock()) c->loop().post([c] { c->direct_done(); });
+    };
+    if (!host_->runtime.workers().try_post(m.payload.size(), std::move(job))) {
+        --directs_in_flight_;
+        host_->counters.overloaded.fetch_add(1, std::memory_order_relaxed);
+        host_->log.warn("overloaded-direct", "hawser: dropping direct command '" + entry->name +
+                                                 "': the worker queue is full");
+    }
 }
 
 void Conn::finish_call(std::uint64_t id, Errc code, const std::string& payload) {
@@ -295,7 +328,9 @@ void Conn::start_call(std::uint64_t id, Kind kind, std::string_view command, std
                       std::chrono::milliseconds timeout, RawCallback done) {
     assert(loop_.in_loop());
     auto fail = [&](Errc code, std::string message) {
-        loop_.post([done = std::move(done), e = Error{code, std::move(message)}] { done(e); });
+        loop_.post([host = host_, done = std::move(done), e = Error{code, std::move(message)}] {
+            host->run_user("call callback", [&] { done(e); });
+        });
     };
     if (state_ != State::open) return fail(Errc::disconnected, "connection is closed");
     if (command.size() > max_command_name)
@@ -320,7 +355,7 @@ void Conn::complete_call(std::uint64_t id, Result<std::string> result) {
     auto done = std::move(it->second.done);
     loop_.remove_deadline(it->second.deadline);
     calls_.erase(it);
-    done(std::move(result));
+    host_->run_user("call callback", [&] { done(std::move(result)); });
 }
 
 void Conn::cancel_call(std::uint64_t id) {
@@ -333,7 +368,9 @@ void Conn::expire_call(std::uint64_t id) {
     if (it == calls_.end()) return;
     auto done = std::move(it->second.done);
     calls_.erase(it);
-    done(Error{Errc::timeout, "no reply before the deadline"});
+    host_->run_user("call callback", [&] {
+        done(Error{Errc::timeout, "no reply before the deadline"});
+    });
 }
 
 void Conn::on_reply(const MessageView& m) {
@@ -484,8 +521,7 @@ void Conn::begin_drain(Clock::time_point deadline) {
 
 void Conn::close(CloseReason reason) {
     if (state_ == State::closed) return;
-    if (state_ == State::handshaking && !host_->is_client)
-        host_->admission.release(remote_.address());
+    if (!host_->is_client) host_->admission.closed(remote_.address(), state_ == State::handshaking);
     handshake_.reset();
     state_ = State::closed;
     reason_ = reason;
@@ -503,15 +539,10 @@ void Conn::close(CloseReason reason) {
     std::string why = "connection closed (" + std::string(to_string(reason)) + ")";
     for (auto& [id, call] : calls) {
         loop_.remove_deadline(call.deadline);
-        call.done(Error{Errc::disconnected, why});
+        host_->run_user("call callback", [&] { call.done(Error{Errc::disconnected, why}); });
     }
-    if (host_->on_disconnect) {
-        try {
-            host_->on_disconnect(Connection(self), reason);
-        } catch (const std::exception& e) {
-            spdlog::error("hawser: on_disconnect hook threw: {}", e.what());
-        }
-    }
+    if (auto& hook = host_->hooks_on(loop_.index()).on_disconnect)
+        host_->run_user("on_disconnect hook", [&] { hook(Connection(self), reason); });
     if (host_->on_closed) host_->on_closed(*this, reason);
 }
 

@@ -30,7 +30,9 @@ using RawCallback = std::function<void(Result<std::string>)>;
 
 class Conn : public std::enable_shared_from_this<Conn> {
   public:
-    Conn(Loop& loop, std::shared_ptr<Host> host, asio::ip::tcp::socket socket);
+    // `remote` is the peer's address as taken when the socket was accepted or connected.
+    Conn(Loop& loop, std::shared_ptr<Host> host, asio::ip::tcp::socket socket,
+         asio::ip::tcp::endpoint remote);
     ~Conn();
 
     Loop& loop() const noexcept { return loop_; }
@@ -92,6 +94,17 @@ class Conn : public std::enable_shared_from_this<Conn> {
     void on_call(const MessageView& m);
     void on_direct(const MessageView& m);
     void on_reply(const MessageView& m);
+    void direct_done();
+    // Input stops while direct messages fill the per-connection limit; the frames of the last
+    // read wait in the decoder.
+    bool input_paused() const noexcept {
+        return directs_in_flight_ >= host_->limits.max_pending_calls;
+    }
+    auto frame_sink() {
+        return [this](std::span<const std::uint8_t> body) { return on_frame(body); };
+    }
+    // After feeding the decoder: closes on a framing error; false once closed.
+    bool on_frames(FrameError err);
     void complete_call(std::uint64_t id, Result<std::string> result);
     void send_message(Kind kind, std::uint64_t id, std::string_view name,
                       std::span<const std::uint8_t> payload);
@@ -118,8 +131,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
     std::atomic<std::uint64_t> next_call_id_{1};
     Clock::time_point last_recv_;
     Clock::time_point last_ping_{};
-    Clock::time_point deadline_{};  // for draining and closing states
-    std::uint32_t handlers_in_flight_ = 0;
+    Clock::time_point deadline_{};          // for draining and closing states
+    std::uint32_t handlers_in_flight_ = 0;  // calls dispatched and not yet answered
+    std::uint32_t directs_in_flight_ = 0;   // direct messages queued or running on workers
     State state_ = State::handshaking;
     CloseReason reason_ = CloseReason::none;
     bool reading_ = false, writing_ = false, flush_posted_ = false;

@@ -1,5 +1,7 @@
 #include "rpc/host.hpp"
 
+#include <latch>
+
 #include "rpc/command_stats.hpp"
 #include "rpc/conn.hpp"
 
@@ -17,9 +19,24 @@ Host::Host(RuntimeImpl& rt, bool is_client, const ProtocolMark& mark, const Limi
       limits(limits),
       timeouts(timeouts),
       transport(transport),
+      loop_hooks_(rt.size()),
       shards_(std::make_unique<Shard[]>(rt.size())),
       shard_count_(rt.size()) {
     commands.set_decode_limits(limits.dataframe);
+}
+
+void Host::publish_hooks() {
+    for (auto& h : loop_hooks_) h = hooks;
+}
+
+void Host::clear_hooks() {
+    std::latch cleared(static_cast<std::ptrdiff_t>(loop_hooks_.size()));
+    for (std::size_t i = 0; i < loop_hooks_.size(); ++i)
+        runtime.loop(i).dispatch([this, i, &cleared] {
+            loop_hooks_[i] = {};
+            cleared.count_down();
+        });
+    cleared.wait();
 }
 
 ConnectionId Host::next_id(std::uint8_t loop_index) noexcept {
@@ -80,6 +97,15 @@ std::vector<ConnectionId> Host::ids() const {
     return out;
 }
 
+void Host::user_threw(std::string_view what, std::exception_ptr e) noexcept {
+    counters.callback_errors.fetch_add(1, std::memory_order_relaxed);
+    try {
+        log.warn(std::string("throw:") + std::string(what),
+                 "hawser: " + std::string(what) + " threw: " + describe_exception(e));
+    } catch (...) {  // out of memory while logging: the count is kept
+    }
+}
+
 bool Host::wait_empty(std::chrono::steady_clock::time_point deadline) const {
     std::unique_lock lock(empty_mu_);
     return empty_cv_.wait_until(lock, deadline, [this] { return count_.load() == 0; });
@@ -100,6 +126,10 @@ Stats Host::stats() const {
     s.late_replies = counters.late_replies.load();
     s.handshakes = counters.handshakes.load();
     s.rekeys = counters.rekeys.load();
+    s.callback_errors = counters.callback_errors.load();
+    s.overloaded = counters.overloaded.load();
+    s.worker_jobs = runtime.workers().queued_jobs();
+    s.worker_bytes = runtime.workers().queued_bytes();
     commands.for_each([&](const std::string& name, const Commands::Entry& e) {
         const auto& c = *e.stats;
         CommandStats cs;

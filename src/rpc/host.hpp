@@ -1,8 +1,11 @@
 // Host: what the connections of one Server (or one Client) share — the command table, hooks,
 // limits, the registry of live connections and the counters.
-// Ownership: shared by the Server/Client and by each of its connections, so a connection that
-// outlives its Server (a late handler, a queued callback) still finds valid state.
-// Thread safety: registry and counters are thread-safe; configuration is written before start.
+// Ownership: shared by the Server/Client, by each of its connections and by every handler in
+// flight (a worker job, a coroutine, a delayed reply), so none of them outlives the command
+// table it runs from.
+// Thread safety: registry, counters and the handler gate are thread-safe; configuration is
+// written before start. Hooks are copied to each loop at start and read and cleared only on
+// that loop (hooks_on).
 #pragma once
 
 #include <array>
@@ -20,6 +23,7 @@
 #include "hawser/options.hpp"
 #include "hawser/stats.hpp"
 #include "rpc/admission.hpp"
+#include "rpc/gate.hpp"
 #include "wire/frame.hpp"
 #include "wire/noise.hpp"
 
@@ -34,6 +38,8 @@ struct Counters {
     std::atomic<std::uint64_t> frames_in{0}, frames_out{0}, bytes_in{0}, bytes_out{0};
     std::atomic<std::uint64_t> calls_out{0}, late_replies{0};
     std::atomic<std::uint64_t> handshakes{0}, rekeys{0};
+    std::atomic<std::uint64_t> callback_errors{0};
+    std::atomic<std::uint64_t> overloaded{0};
 };
 
 class Host {
@@ -54,14 +60,43 @@ class Host {
     Admission admission;                   // server
     std::function<void(Conn&)> on_opened;  // the owner's own hook (client connect waiters)
     Commands commands;
-    std::function<void(const Connection&)> on_connect;
-    std::function<void(const Connection&, CloseReason)> on_disconnect;
+    struct Hooks {
+        std::function<void(const Connection&)> on_connect;
+        std::function<void(const Connection&, CloseReason)> on_disconnect;
+    };
+    Hooks hooks;  // as configured; publish_hooks() hands a copy to every loop
     std::function<void(Conn&, CloseReason)> on_closed;  // the owner's own hook (client reconnect)
     Counters counters;
     RateLimitedLog log;
     std::atomic<bool> draining{false};
+    // Every handler in flight (from dispatch until its reply or, for a direct message, its end)
+    // holds a pass; shutdown closes the gate and waits for them.
+    Gate handlers;
+
+    // Before the first connection: gives every loop its own copy of the hooks.
+    void publish_hooks();
+    // The hooks of connections on loop `index`; read on that loop only.
+    const Hooks& hooks_on(std::size_t index) const noexcept { return loop_hooks_[index]; }
+    Hooks& hooks_on(std::size_t index) noexcept { return loop_hooks_[index]; }
+    // Clears every loop's hooks on that loop and returns once all are cleared; after it no hook
+    // runs. From a non-IO thread.
+    void clear_hooks();
+    // The same for one loop, on that loop.
+    void clear_hooks_on(std::size_t index) noexcept { loop_hooks_[index] = {}; }
 
     static ConnectionId next_id(std::uint8_t loop_index) noexcept;
+
+    // Runs application code (a call's callback, a hook). One that throws is caught, counted and
+    // logged at a rate limit, so a bug in it never stops a loop's timers or a connection's reads.
+    template <class F>
+    void run_user(std::string_view what, F&& f) noexcept {
+        try {
+            f();
+        } catch (...) {
+            user_threw(what, std::current_exception());
+        }
+    }
+    void user_threw(std::string_view what, std::exception_ptr e) noexcept;
 
     // Registry, sharded by IO thread. add/remove on the connection's loop; the rest anywhere.
     void add(const std::shared_ptr<Conn>& conn);
@@ -80,6 +115,7 @@ class Host {
         mutable std::mutex mu;
         std::unordered_map<ConnectionId, std::shared_ptr<Conn>> conns;
     };
+    std::vector<Hooks> loop_hooks_;
     std::unique_ptr<Shard[]> shards_;
     std::size_t shard_count_;
     std::atomic<std::size_t> count_{0};

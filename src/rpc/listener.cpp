@@ -82,8 +82,10 @@ void Listener::accept() {
             std::error_code ignored;
             socket.close(ignored);
         } else {
-            target.post([host = self->host_, &target, socket = std::move(socket)]() mutable {
-                std::make_shared<Conn>(target, host, std::move(socket))->start();
+            // The peer's address is taken once, here: admission gives the slot back under the
+            // same key even if the peer has reset the socket by the time the connection starts.
+            target.post([host = self->host_, &target, socket = std::move(socket), peer]() mutable {
+                std::make_shared<Conn>(target, host, std::move(socket), peer)->start();
             });
         }
         self->accept();

@@ -66,19 +66,26 @@ void Loop::arm_deadline_timer() {
 }
 
 void Loop::on_deadlines() {
+    // Re-armed however this returns: one failure must not stop every later deadline.
+    struct Rearm {
+        Loop& loop;
+        ~Rearm() {
+            if (!loop.deadlines_.empty()) loop.arm_deadline_timer();
+        }
+    } rearm{*this};
     auto now = Clock::now();
     while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
         auto d = deadlines_.begin()->second;
         deadlines_.erase(deadlines_.begin());
         d.conn->expire_call(d.call_id);
     }
-    if (!deadlines_.empty()) arm_deadline_timer();
 }
 
 void Loop::arm_sweep() {
     sweep_timer_.expires_after(sweep_period);
     sweep_timer_.async_wait([this](std::error_code ec) {
         if (ec) return;
+        arm_sweep();  // first: one failure must not stop every later sweep
         if (!conns_.empty()) {
             auto now = Clock::now();
             // Sweeping may close connections, which detach themselves: walk a snapshot.
@@ -87,12 +94,11 @@ void Loop::arm_sweep() {
             for (Conn* c : conns_) snapshot.push_back(c->shared_from_this());
             for (auto& c : snapshot) c->on_sweep(now);
         }
-        arm_sweep();
     });
 }
 
 RuntimeImpl::RuntimeImpl(RuntimeOptions options)
-    : workers_(options.worker_threads ? options.worker_threads : 1) {
+    : workers_(options.worker_threads, options.max_worker_jobs, options.max_worker_bytes) {
     std::size_t n =
         options.io_threads ? options.io_threads : std::max(1u, std::thread::hardware_concurrency());
     if (n > 255) n = 255;  // the low byte of a ConnectionId names the loop

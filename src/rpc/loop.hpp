@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "hawser/runtime.hpp"
+#include "rpc/worker_pool.hpp"
 
 namespace hawser::detail {
 
@@ -101,12 +102,12 @@ class RuntimeImpl {
     Loop& next_loop() noexcept {
         return *loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
     }
-    asio::thread_pool& workers() noexcept { return workers_; }
+    WorkerPool& workers() noexcept { return workers_; }
 
   private:
     std::vector<std::unique_ptr<Loop>> loops_;
     std::atomic<std::size_t> next_{0};
-    asio::thread_pool workers_;
+    WorkerPool workers_;
 };
 
 }  // namespace hawser::detail

@@ -6,8 +6,14 @@
 namespace hawser::detail {
 
 ReplySlot::ReplySlot(std::weak_ptr<Conn> conn, std::uint64_t call_id,
-                     std::shared_ptr<CommandStatsCell> stats)
-    : conn_(std::move(conn)), call_id_(call_id), stats_(std::move(stats)), started_(Clock::now()) {}
+                     std::shared_ptr<CommandStatsCell> stats, std::shared_ptr<Host> host,
+                     Gate::Pass pass)
+    : conn_(std::move(conn)),
+      call_id_(call_id),
+      stats_(std::move(stats)),
+      host_(std::move(host)),
+      pass_(std::move(pass)),
+      started_(Clock::now()) {}
 
 ReplySlot::~ReplySlot() {
     if (!done()) complete(Errc::handler_error, "the handler finished without replying");
@@ -21,6 +27,7 @@ bool ReplySlot::complete(Errc code, std::string payload) {
         stats_->errors.fetch_add(1, std::memory_order_relaxed);
     else
         stats_->bytes_out.fetch_add(payload.size(), std::memory_order_relaxed);
+    Gate::Pass leaving = std::move(pass_);  // the handler's work is done once this returns
     auto conn = conn_.lock();
     if (!conn) return true;  // the caller is gone; nobody to answer
     if (conn->loop().in_loop()) {

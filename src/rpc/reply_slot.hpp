@@ -10,16 +10,18 @@
 #include <string>
 
 #include "hawser/error.hpp"
+#include "rpc/gate.hpp"
 
 namespace hawser::detail {
 
 class Conn;
+class Host;
 struct CommandStatsCell;
 
 class ReplySlot {
   public:
     ReplySlot(std::weak_ptr<Conn> conn, std::uint64_t call_id,
-              std::shared_ptr<CommandStatsCell> stats);
+              std::shared_ptr<CommandStatsCell> stats, std::shared_ptr<Host> host, Gate::Pass pass);
     ~ReplySlot();
     ReplySlot(const ReplySlot&) = delete;
     ReplySlot& operator=(const ReplySlot&) = delete;
@@ -32,6 +34,8 @@ class ReplySlot {
     std::weak_ptr<Conn> conn_;
     std::uint64_t call_id_;
     std::shared_ptr<CommandStatsCell> stats_;
+    std::shared_ptr<Host> host_;  // keeps the command table alive while the handler runs
+    Gate::Pass pass_;             // given back when the reply is handed over
     std::chrono::steady_clock::time_point started_;
     std::atomic<bool> done_{false};
 };

@@ -29,7 +29,7 @@ struct Server::State {
 namespace {
 
 RuntimeOptions runtime_options(const ServerOptions& o) {
-    return {o.io_threads, o.worker_threads};
+    return {o.io_threads, o.worker_threads, o.max_worker_jobs, o.max_worker_bytes};
 }
 
 Result<std::vector<asio::ip::tcp::endpoint>> resolve(const std::string& address) {
@@ -71,19 +71,19 @@ Server::Server(Runtime& runtime, ServerOptions options)
 
 Server::~Server() {
     shutdown();
-    // Hooks may capture objects that die with the caller: none runs after this point.
-    host_->on_connect = nullptr;
-    host_->on_disconnect = nullptr;
+    // Hooks may capture objects that die with the caller: none runs after this point. Each
+    // loop clears its own copy, so no hook is torn down while a loop runs it.
+    host_->clear_hooks();
 }
 
 Commands& Server::commands() {
     return host_->commands;
 }
 void Server::on_connect(std::function<void(const Connection&)> hook) {
-    host_->on_connect = std::move(hook);
+    host_->hooks.on_connect = std::move(hook);
 }
 void Server::on_disconnect(std::function<void(const Connection&, CloseReason)> hook) {
-    host_->on_disconnect = std::move(hook);
+    host_->hooks.on_disconnect = std::move(hook);
 }
 const ServerOptions& Server::options() const {
     return state_->options;
@@ -106,6 +106,7 @@ Result<void> Server::start() {
     }
     auto capacity = raise_file_limit();
     host_->commands.freeze();
+    host_->publish_hooks();
     std::vector<std::shared_ptr<detail::Listener>> listeners;
     std::size_t next_loop = 0;
     for (const auto& address : state_->options.listen) {
@@ -177,6 +178,13 @@ void Server::shutdown(std::optional<Milliseconds> grace) {
             });
         (void)host_->wait_empty(std::chrono::steady_clock::now() + std::chrono::seconds(5));
     }
+    // Handlers still running (a worker job, a coroutine) finish within the grace period if they
+    // can. One that cannot keeps the command table alive by itself (its pass and reply slot
+    // hold the host), so returning is safe either way.
+    host_->handlers.close();
+    if (!host_->handlers.wait_until(deadline))
+        spdlog::warn("hawser: {} handlers still running after the shutdown grace period",
+                     host_->handlers.inside());
     {
         std::lock_guard lock(state_->mu);
         state_->stopped = true;

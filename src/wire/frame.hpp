@@ -32,14 +32,23 @@ inline std::uint32_t get_u32(const std::uint8_t* p) {
 }
 
 // Reassembles frames from arbitrary read boundaries. Holds only the bytes of an unfinished frame,
-// and nothing at all between frames, so an idle connection costs no buffer.
+// and nothing at all between frames, so an idle connection costs no buffer. A reader that pauses
+// (on_frame returns false) leaves the rest of the input held here until resume().
 class FrameDecoder {
   public:
     // Calls on_frame(std::span<const uint8_t> body) for each complete frame, in order; on_frame
-    // returns false to stop (the connection closed). Returns the first framing error, if any;
-    // after an error the decoder must not be fed again.
+    // returns false to stop (the connection closed or paused its input): the input not yet
+    // delivered is kept for resume(). Returns the first framing error, if any; after an error
+    // the decoder must not be fed again. Not to be fed while it holds frames (held_frames()).
     template <class OnFrame>
     FrameError feed(std::span<const std::uint8_t> in, const FrameConfig& cfg, OnFrame&& on_frame);
+    // Delivers what a pause held back, as feed() does.
+    template <class OnFrame>
+    FrameError resume(const FrameConfig& cfg, OnFrame&& on_frame) {
+        std::vector<std::uint8_t> held;
+        held.swap(partial_);
+        return feed_whole(held, cfg, on_frame);
+    }
 
     std::size_t buffered() const noexcept { return partial_.size(); }
 
@@ -49,6 +58,10 @@ class FrameDecoder {
     static bool tail_ok(const std::uint8_t* frame, std::uint32_t body, const FrameConfig& cfg) {
         return std::memcmp(frame + frame_head_bytes + body, cfg.mark.tail.data(), 4) == 0;
     }
+    // Whole frames straight from `in`, no copy; keeps what is left.
+    template <class OnFrame>
+    FrameError feed_whole(std::span<const std::uint8_t> in, const FrameConfig& cfg,
+                          OnFrame& on_frame);
 
     std::vector<std::uint8_t> partial_;
 };
@@ -83,10 +96,17 @@ FrameError FrameDecoder::feed(std::span<const std::uint8_t> in, const FrameConfi
         if (!tail_ok(partial_.data(), body, cfg)) return FrameError::bad_mark;
         std::vector<std::uint8_t> frame;
         frame.swap(partial_);  // releases the buffer before the handler runs
-        if (!on_frame(std::span<const std::uint8_t>(frame.data() + frame_head_bytes, body)))
+        if (!on_frame(std::span<const std::uint8_t>(frame.data() + frame_head_bytes, body))) {
+            partial_.assign(in.begin(), in.end());
             return FrameError::none;
+        }
     }
-    // Whole frames straight from the caller's buffer, no copy.
+    return feed_whole(in, cfg, on_frame);
+}
+
+template <class OnFrame>
+FrameError FrameDecoder::feed_whole(std::span<const std::uint8_t> in, const FrameConfig& cfg,
+                                    OnFrame& on_frame) {
     while (!in.empty()) {
         if (auto e = check_head(in.data(), in.size(), cfg); e != FrameError::none) return e;
         if (in.size() < frame_head_bytes) break;
@@ -94,8 +114,9 @@ FrameError FrameDecoder::feed(std::span<const std::uint8_t> in, const FrameConfi
         std::size_t need = frame_head_bytes + body + frame_tail_bytes;
         if (in.size() < need) break;
         if (!tail_ok(in.data(), body, cfg)) return FrameError::bad_mark;
-        if (!on_frame(in.subspan(frame_head_bytes, body))) return FrameError::none;
+        bool go_on = on_frame(in.subspan(frame_head_bytes, body));
         in = in.subspan(need);
+        if (!go_on) break;
     }
     if (!in.empty())
         partial_.assign(in.begin(), in.end());

@@ -42,6 +42,34 @@ TEST(FrameDecoder, WholeFramesInOneRead) {
     EXPECT_EQ(d.buffered(), 0u);
 }
 
+// A reader that pauses after each frame gets every frame, in order, one resume() at a time,
+// whether the pause comes in a whole-frame read or while finishing a split one.
+TEST(FrameDecoder, PausedInputIsHeldAndResumed) {
+    std::vector<std::uint8_t> bytes;
+    for (auto body : {"a", "bb", "ccc", "dddd"}) {
+        auto f = frame_of(body);
+        bytes.insert(bytes.end(), f.begin(), f.end());
+    }
+    for (std::size_t split : {std::size_t(0), std::size_t(5), std::size_t(20)}) {
+        FrameDecoder d;
+        std::vector<std::string> got;
+        auto pausing = [&](std::span<const std::uint8_t> b) {
+            got.emplace_back(b.begin(), b.end());
+            return false;
+        };
+        if (split) {
+            ASSERT_EQ(d.feed(std::span(bytes).first(split), FrameConfig{}, pausing),
+                      FrameError::none);
+        }
+        ASSERT_EQ(d.feed(std::span(bytes).subspan(split), FrameConfig{}, pausing),
+                  FrameError::none);
+        while (d.buffered()) {
+            ASSERT_EQ(d.resume(FrameConfig{}, pausing), FrameError::none);
+        }
+        EXPECT_EQ(got, (std::vector<std::string>{"a", "bb", "ccc", "dddd"})) << "split " << split;
+    }
+}
+
 TEST(FrameDecoder, AnySplitOfTheStreamGivesTheSameFrames) {
     auto bytes = frame_of("alpha");
     auto b2 = frame_of("beta-beta");

@@ -232,9 +232,9 @@ TEST(Admission, RateAndHandshakeCaps) {
     EXPECT_EQ(a.admit(ip, t), CloseReason::none);
     EXPECT_EQ(a.admit(ip, t), CloseReason::none);
     EXPECT_EQ(a.admit(ip, t), CloseReason::too_many_handshakes);
-    a.release(ip);
+    a.handshake_done(ip);
     EXPECT_EQ(a.admit(ip, t), CloseReason::none);  // third token of the burst
-    a.release(ip);
+    a.handshake_done(ip);
     EXPECT_EQ(a.admit(ip, t), CloseReason::rate_limited);
     EXPECT_EQ(a.admit(ip, t + std::chrono::seconds(1)), CloseReason::none);  // one token refilled
 }

@@ -1,0 +1,276 @@
+// Hardening: user callbacks that throw, handshake slots, per-address caps, the worker queue,
+// and servers destroyed while handlers still run.
+#include <atomic>
+#include <coroutine>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <latch>
+
+#include "rpc/loop.hpp"
+#include "support.hpp"
+
+using namespace hawser;
+using namespace hawser::test;
+
+// A callback that throws must not stop the loop's deadline timer: another call waiting on the
+// same loop still times out.
+TEST(Hardening, ThrowingTimeoutCallbackLeavesDeadlinesRunning) {
+    HeldReplies held;
+    Fixture f([&](Commands& c) { c.console("stall", held.handler()); });
+    Slot<Errc> second;
+    f.to_server.call_console("stall", "",
+                             [](Result<std::string>) { throw std::runtime_error("callback bug"); },
+                             {.timeout = 50ms});
+    f.to_server.call_console(
+        "stall", "", [&](Result<std::string> r) { second.set(r ? Errc::ok : r.error().code); },
+        {.timeout = 300ms});
+    EXPECT_EQ(second.get(), Errc::timeout);
+    EXPECT_GE(f.client->stats().callback_errors, 1u);
+    held.reply_all("late");
+}
+
+// A reply callback that throws must not stop the connection from reading the next reply.
+TEST(Hardening, ThrowingReplyCallbackLeavesTheConnectionReading) {
+    Fixture f([](Commands& c) { echo_commands(c); });
+    std::latch thrown(1);
+    f.to_server.call_console("echo", "one", [&](Result<std::string>) {
+        thrown.count_down();
+        throw std::runtime_error("callback bug");
+    });
+    thrown.wait();
+    EXPECT_EQ(f.to_server.wait_console("echo", "two").value(), "two");
+    EXPECT_TRUE(eventually([&] { return f.client->stats().callback_errors >= 1; }));
+}
+
+// A callback that throws while the sweep closes its connection (idle timeout) must not stop the
+// sweep: another idle connection on the same loop is still closed.
+TEST(Hardening, ThrowingCallbackOnCloseLeavesTheSweepRunning) {
+    HeldReplies held;
+    Server server(loopback_server(1));
+    server.commands().console("stall", held.handler());
+    server.start().value();
+    Runtime runtime({.io_threads = 1});
+    auto co = client_for(server);
+    co.timeouts.heartbeat = 0ms;
+    co.timeouts.idle = 300ms;
+    Client thrower(runtime, co);
+    thrower.connect().value();
+    co.timeouts.idle = 1200ms;
+    Client idle(runtime, co);
+    Slot<CloseReason> idle_closed;
+    idle.on_disconnect([&](const Connection&, CloseReason r) { idle_closed.set(r); });
+    idle.connect().value();
+    thrower.connection().call_console(
+        "stall", "", [](Result<std::string>) { throw std::runtime_error("callback bug"); },
+        {.timeout = 60s});
+    EXPECT_EQ(idle_closed.get(), CloseReason::idle_timeout);
+    EXPECT_GE(thrower.stats().callback_errors, 1u);
+    held.reply_all("late");
+}
+
+namespace {
+
+// Connections waiting in the kernel's accept queue of a loopback IPv4 listener (for a listening
+// socket, /proc/net/tcp's rx_queue column is the accept backlog).
+int accept_backlog(std::uint16_t port) {
+    std::ifstream in("/proc/net/tcp");
+    std::string line;
+    std::getline(in, line);
+    char local[64], remote[64];
+    unsigned state = 0, tx = 0, rx = 0;
+    while (std::getline(in, line)) {
+        if (std::sscanf(line.c_str(), "%*d: %63s %63s %x %x:%x", local, remote, &state, &tx, &rx) !=
+            5)
+            continue;
+        unsigned p = 0;
+        if (std::sscanf(std::strchr(local, ':') + 1, "%x", &p) == 1 && p == port && state == 0x0a)
+            return static_cast<int>(rx);
+    }
+    return -1;
+}
+
+void reset(RawSocket& s) {
+    linger l{1, 0};  // close with RST
+    ::setsockopt(s.fd(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    ::shutdown(s.fd(), SHUT_RDWR);
+}
+
+}  // namespace
+
+// A peer that resets right after the server accepted it, before its connection starts on its
+// IO thread, must give its handshake slot back. The IO thread is held busy so the reset lands
+// in between.
+TEST(Hardening, HandshakeSlotsSurviveResetsAfterAccept) {
+    Runtime runtime({.io_threads = 2});
+    auto so = loopback_server();
+    so.admission.max_handshakes_per_ip = 3;
+    Server server(runtime, so);
+    echo_commands(server.commands());
+    server.start().value();
+    auto port = server.ports()[0];
+    for (int i = 0; i < 8; ++i) {
+        auto release = std::make_shared<std::latch>(1);
+        runtime.impl().loop(1).post([release] { release->wait(); });  // the listener is on 0
+        {
+            RawSocket s(port);
+            ASSERT_TRUE(eventually([&] { return accept_backlog(port) == 0; }));
+            reset(s);
+        }
+        release->count_down();
+    }
+    Client client(client_for(server));
+    ASSERT_TRUE(client.connect());
+    EXPECT_EQ(client.connection().wait_console("echo", "still admitted").value(), "still admitted");
+}
+
+TEST(Hardening, ConnectionsPerAddressAreCapped) {
+    auto so = loopback_server();
+    so.admission.max_connections_per_address = 2;
+    Server server(so);
+    echo_commands(server.commands());
+    server.start().value();
+    auto one = std::make_unique<Client>(client_for(server));
+    Client two(client_for(server)), three(client_for(server));
+    ASSERT_TRUE(one->connect());
+    ASSERT_TRUE(two.connect());
+    EXPECT_FALSE(three.connect());
+    EXPECT_EQ(server.stats().closed(CloseReason::too_many_per_address), 1u);
+    one.reset();  // a closed connection frees its place
+    ASSERT_TRUE(eventually([&] { return server.connection_count() == 1; }));
+    ASSERT_TRUE(three.connect());
+    EXPECT_EQ(three.connection().wait_console("echo", "in").value(), "in");
+}
+
+namespace {
+
+// Parks a coroutine until the test resumes it from its own thread.
+struct Parking {
+    std::mutex mu;
+    std::coroutine_handle<> handle;
+    std::latch parked{1};
+    auto wait() {
+        struct Awaiter {
+            Parking& p;
+            bool await_ready() const noexcept { return false; }
+            void await_suspend(std::coroutine_handle<> h) {
+                {
+                    std::lock_guard l(p.mu);
+                    p.handle = h;
+                }
+                p.parked.count_down();
+            }
+            void await_resume() const noexcept {}
+        };
+        return Awaiter{*this};
+    }
+    void resume() {
+        std::coroutine_handle<> h;
+        {
+            std::lock_guard l(mu);
+            h = handle;
+        }
+        h.resume();
+    }
+};
+
+}  // namespace
+
+// Handlers running or queued on workers, and coroutine handlers suspended, when their Server is
+// destroyed: each still runs from a live command table (AddressSanitizer checks).
+TEST(Hardening, ServerDestroyedWhileHandlersAreInFlight) {
+    Runtime runtime({.io_threads = 1, .worker_threads = 1});
+    auto so = loopback_server();
+    so.timeouts.shutdown = 100ms;
+    auto server = std::make_unique<Server>(runtime, so);
+    auto started = std::make_shared<std::latch>(1);
+    auto release = std::make_shared<std::latch>(1);
+    auto parking = std::make_shared<Parking>();
+    std::string tail(100, 't');  // heap memory owned by the handlers
+    server->commands()
+        .console("block",
+                 [started, release, tail](const Request&, std::string_view s) {
+                     started->count_down();
+                     release->wait();
+                     return std::string(s) + tail;
+                 },
+                 {.on_worker = true})
+        .console("park", [parking, tail](Request, std::string s) -> Task<std::string> {
+            co_await parking->wait();
+            co_return s + tail;
+        });
+    server->start().value();
+    Client client(runtime, client_for(*server));
+    client.connect().value();
+    std::latch answered(3);
+    for (auto name : {"block", "block", "park"})
+        client.connection().call_console(name, "x",
+                                         [&](Result<std::string>) { answered.count_down(); });
+    started->wait();
+    parking->parked.wait();
+    server.reset();   // one handler running, one queued, one suspended
+    answered.wait();  // all three failed `disconnected` on the client
+    release->count_down();
+    parking->resume();
+}
+
+// The worker queue is bounded: past it, calls are answered `overloaded` at once.
+TEST(Hardening, AFullWorkerQueueAnswersOverloaded) {
+    auto so = loopback_server();
+    so.worker_threads = 1;
+    so.max_worker_jobs = 2;
+    auto release = std::make_shared<std::latch>(1);
+    Fixture f(
+        [&](Commands& c) {
+            c.console("block",
+                      [release](const Request&, std::string_view) {
+                          release->wait();
+                          return std::string("done");
+                      },
+                      {.on_worker = true});
+        },
+        {}, so);
+    std::latch done(4);
+    std::atomic<int> overloaded{0}, ok{0};
+    for (int i = 0; i < 4; ++i)
+        f.to_server.call_console("block", "", [&](Result<std::string> r) {
+            if (r)
+                ++ok;
+            else if (r.error().code == Errc::overloaded)
+                ++overloaded;
+            done.count_down();
+        });
+    ASSERT_TRUE(eventually([&] { return overloaded == 2; }));
+    EXPECT_EQ(f.server->stats().overloaded, 2u);
+    release->count_down();
+    done.wait();
+    EXPECT_EQ(ok, 2);
+}
+
+// Direct messages on workers count against the per-connection limit: at the limit the server
+// stops reading that connection instead of queueing more.
+TEST(Hardening, DirectMessagesOnWorkersAreBoundedPerConnection) {
+    auto so = loopback_server();
+    so.worker_threads = 1;
+    so.limits.max_pending_calls = 2;
+    auto release = std::make_shared<std::latch>(1);
+    std::atomic<int> ran{0};
+    Fixture f(
+        [&](Commands& c) {
+            echo_commands(c);
+            c.direct_console("work",
+                             [&, release](const Request&, std::string_view) {
+                                 release->wait();
+                                 ++ran;
+                             },
+                             {.on_worker = true});
+        },
+        {}, so);
+    for (int i = 0; i < 6; ++i) f.to_server.send_console("work", "").value();
+    std::atomic<bool> echoed{false};
+    f.to_server.call_console("echo", "after", [&](Result<std::string>) { echoed = true; });
+    // Unbounded, the server would queue all six and answer the echo at once.
+    EXPECT_FALSE(eventually([&] { return echoed || f.server->stats().worker_jobs > 2; }, 500ms));
+    release->count_down();
+    EXPECT_TRUE(eventually([&] { return echoed && ran == 6; }));
+}
