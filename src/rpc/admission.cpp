@@ -105,9 +105,8 @@ Admission::PerSource* Admission::find_or_track(const AddressKey& source, Clock::
         for (auto it = sources_.begin(); it != sources_.end();) {
             auto& p = it->second;
             refill(p, now);
-            bool stateless = p.connections == 0 &&
-                             (options_.connections_per_second_per_ip <= 0 ||
-                              p.tokens >= options_.connection_burst_per_ip);
+            bool stateless = p.connections == 0 && (options_.connections_per_second_per_ip <= 0 ||
+                                                    p.tokens >= options_.connection_burst_per_ip);
             it = stateless ? sources_.erase(it) : std::next(it);
         }
     }
