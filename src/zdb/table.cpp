@@ -29,6 +29,26 @@ std::string_view view(const rocksdb::Slice& s) {
 
 }  // namespace
 
+void FamilyHandles::add(rocksdb::ColumnFamilyHandle* handle) {
+    std::lock_guard lock(mu_);
+    open_.insert(handle);
+}
+
+void FamilyHandles::release(const TableFamilies& families) {
+    std::lock_guard lock(mu_);
+    if (!db_) return;
+    for (auto* h : {families.docs, families.blobs, families.index})
+        if (h && open_.erase(h)) db_->DestroyColumnFamilyHandle(h);
+}
+
+void FamilyHandles::close() {
+    std::lock_guard lock(mu_);
+    if (!db_) return;
+    for (auto* h : open_) db_->DestroyColumnFamilyHandle(h);
+    open_.clear();
+    db_ = nullptr;
+}
+
 rocksdb::BlockBasedTableOptions table_options(std::shared_ptr<rocksdb::Cache> cache) {
     rocksdb::BlockBasedTableOptions t;
     t.block_cache = std::move(cache);
@@ -59,15 +79,21 @@ std::string table_meta_prefix(std::uint64_t number) {
     return "table/" + std::to_string(number) + "/";
 }
 
-Table::Table(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta, std::uint64_t number,
-             TableFamilies families, Durability durability, TableState state)
+Table::Table(rocksdb::DB& db, std::shared_ptr<FamilyHandles> handles,
+             rocksdb::ColumnFamilyHandle* meta, std::uint64_t number, TableFamilies families,
+             Durability durability, TableState state)
     : db_(db),
+      handles_(std::move(handles)),
       meta_(meta),
       number_(number),
       families_(families),
       durability_(durability),
       state_(std::move(state)) {
     for (const auto& [path, n] : state_.indexes) index_defs_.push_back({n, split_path(path)});
+}
+
+Table::~Table() {
+    if (dropped_) handles_->release(families_);  // the last user is gone: RocksDB may delete
 }
 
 TableState Table::state() const {
