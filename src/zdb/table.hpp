@@ -161,5 +161,9 @@ rocksdb::BlockBasedTableOptions table_options(std::shared_ptr<rocksdb::Cache> ca
 Error storage_error(const rocksdb::Status& s);
 std::string encode_document(const Map& document);
 Result<Map> decode_document(std::string_view bytes);
+// What every write checks before storing a document, decoded or encoded, so that the reader
+// can read it back: limit_exceeded beyond max_document_depth levels.
+Result<void> check_document(const Map& document);
+Result<void> check_document(std::string_view encoded);
 
 }  // namespace hawser::zdb
