@@ -1,15 +1,20 @@
 // JSON text <-> hawser::Value for the hawser-zdb tool (nlohmann/json underneath).
+// Thread safety: plain functions; no shared state.
 #pragma once
 
+#include <cstddef>
 #include <nlohmann/json.hpp>
-#include <string>
+#include <string_view>
 
 #include "hawser/dataframe.hpp"
 
 namespace hawser::zdb_tool {
 
-// Objects become Maps, arrays Arrays; integers keep their sign; null is nil.
-Value from_json(const nlohmann::json& j);
+// Parses one JSON text without recursion: objects become Maps, arrays Arrays; integers keep
+// their sign; null is nil. Text nested deeper than `max_depth` objects and arrays stops the
+// parse there (limit_exceeded), so a line of a million '[' costs no stack; anything else that
+// is not JSON is bad_payload.
+Result<Value> parse_json(std::string_view text, std::size_t max_depth);
 // Bytes (which JSON lacks) come out as {"$hex": "..."}.
 nlohmann::json to_json(const Value& v);
 

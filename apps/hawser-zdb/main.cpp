@@ -30,8 +30,8 @@ void progress(std::uint64_t done, std::uint64_t total_bytes, std::uint64_t read_
                  std::string(width - filled, ' ').c_str(), static_cast<unsigned long long>(done));
 }
 
-// Imports JSON Lines in batches. A bad line stops the import with its line number; every
-// batch before it is already committed.
+// Imports JSON Lines in batches. A bad line (not JSON, not an object, nested deeper than a
+// document may be) stops the import with its line number; every batch before it is committed.
 int import_lines(Database& db, const std::string& path, std::size_t batch_size) {
     std::ifstream in(path, std::ios::binary);
     if (!in) return fail("cannot open " + path);
@@ -40,32 +40,36 @@ int import_lines(Database& db, const std::string& path, std::size_t batch_size) 
     in.seekg(0);
     std::vector<Map> batch;
     std::uint64_t imported = 0, line_no = 0;
-    auto flush = [&]() -> bool {
-        if (batch.empty()) return true;
+    auto flush = [&]() -> Result<void> {
+        if (batch.empty()) return {};
         auto r = db.insert_batch(batch);
-        if (!r) return false;
+        if (!r) return r.error();
         imported += batch.size();
         batch.clear();
         progress(imported, total, static_cast<std::uint64_t>(in.tellg()));
-        return true;
+        return {};
+    };
+    auto stop = [&](const std::string& where, const std::string& why) {
+        if (::isatty(2)) std::fprintf(stderr, "\n");
+        return fail(where + ": " + why + "; " + std::to_string(imported) +
+                    " records before it were imported");
     };
     std::string line;
     while (std::getline(in, line)) {
         ++line_no;
+        auto where = path + ":" + std::to_string(line_no);
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        auto j = nlohmann::json::parse(line, nullptr, false);
-        if (j.is_discarded() || !j.is_object()) {
-            flush();
-            if (::isatty(2)) std::fprintf(stderr, "\n");
-            return fail(path + ":" + std::to_string(line_no) + ": " +
-                        (j.is_discarded() ? "not valid JSON" : "not a JSON object") + "; " +
-                        std::to_string(imported) + " records before it were imported");
+        auto v = zdb_tool::parse_json(line, max_document_depth);
+        if (!v || !v->is<Map>()) {
+            if (auto r = flush(); !r)
+                return stop("write failed before " + where, r.error().message);
+            return stop(where, v ? "not a JSON object" : v.error().message);
         }
-        batch.push_back(zdb_tool::from_json(j).as<Map>());
-        if (batch.size() >= batch_size && !flush())
-            return fail("write failed at " + path + ":" + std::to_string(line_no));
+        batch.push_back(std::get<Map>(std::move(v->v)));
+        if (batch.size() >= batch_size)
+            if (auto r = flush(); !r) return stop("write failed at " + where, r.error().message);
     }
-    if (!flush()) return fail("write failed at the end of " + path);
+    if (auto r = flush(); !r) return stop("write failed at the end of " + path, r.error().message);
     if (::isatty(2)) std::fprintf(stderr, "\n");
     std::fprintf(stderr, "imported %llu records into '%s'\n",
                  static_cast<unsigned long long>(imported), db.name().c_str());
@@ -203,9 +207,10 @@ int main(int argc, char** argv) {
         return r ? 0 : fail(r.error().message);
     }
     // query
-    auto j = nlohmann::json::parse(filter_text, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return fail("--filter: not a JSON object");
-    auto filter = compile_filter(zdb_tool::from_json(j).as<Map>());
+    auto f = zdb_tool::parse_json(filter_text, max_document_depth);
+    if (!f && f.error().code == Errc::limit_exceeded) return fail("--filter: " + f.error().message);
+    if (!f || !f->is<Map>()) return fail("--filter: not a JSON object");
+    auto filter = compile_filter(f->as<Map>());
     if (!filter) return fail("--filter: " + filter.error().message);
     QueryOptions o;
     o.reverse = reverse;

@@ -11,7 +11,7 @@ namespace {
 
 using Byte = const std::uint8_t*;
 using Kind = Field::Kind;
-constexpr int max_depth = 32;
+constexpr int max_depth = int(max_document_depth);  // the writer checks the same limit
 
 std::uint64_t big_endian(Byte p, int n) {
     std::uint64_t v = 0;
@@ -166,16 +166,20 @@ bool read_head(Byte p, Byte end, Field& f, Byte& after) {
     }
 }
 
-// The position past the whole value at p, or nullptr when malformed.
-Byte skip(Byte p, Byte end, int depth) {
+// The position past the whole value at p, or nullptr when malformed or too deep (then
+// *too_deep is set, if given).
+Byte skip(Byte p, Byte end, int depth, bool* too_deep = nullptr) {
     Field f;
     Byte after = nullptr;
     if (!read_head(p, end, f, after)) return nullptr;
     if (f.kind != Kind::array && f.kind != Kind::map) return after;
-    if (depth >= max_depth) return nullptr;
+    if (depth >= max_depth) {
+        if (too_deep) *too_deep = true;
+        return nullptr;
+    }
     std::size_t n = f.kind == Kind::map ? 2 * std::size_t(f.count) : f.count;
     if (n > std::size_t(end - after)) return nullptr;  // every element takes a byte at least
-    for (std::size_t i = 0; i < n && after; ++i) after = skip(after, end, depth + 1);
+    for (std::size_t i = 0; i < n && after; ++i) after = skip(after, end, depth + 1, too_deep);
     return after;
 }
 
@@ -208,6 +212,15 @@ std::size_t read_field(std::string_view bytes, Field& field) {
     auto begin = reinterpret_cast<Byte>(bytes.data());
     auto after = read_value(begin, begin + bytes.size(), field);
     return after ? std::size_t(after - begin) : 0;
+}
+
+RecordCheck check_record(std::string_view bytes) {
+    auto begin = reinterpret_cast<Byte>(bytes.data()), end = begin + bytes.size();
+    if (begin == end || ((*begin & 0xf0) != 0x80 && *begin != 0xde && *begin != 0xdf))
+        return RecordCheck::malformed;  // not a map
+    bool too_deep = false;
+    if (skip(begin, end, 0, &too_deep) == end) return RecordCheck::ok;
+    return too_deep ? RecordCheck::too_deep : RecordCheck::malformed;
 }
 
 Result<Value> Field::decode() const {

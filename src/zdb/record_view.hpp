@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "hawser/dataframe.hpp"
+#include "hawser/zdb/store.hpp"
 
 namespace hawser::zdb {
 
@@ -52,8 +53,13 @@ struct Field {
 };
 
 // Reads the value starting at `bytes`: fills `field` and returns its encoded size, or 0 when the
-// bytes are malformed, truncated or nested deeper than 32 levels.
+// bytes are malformed, truncated or nested deeper than max_document_depth levels.
 std::size_t read_field(std::string_view bytes, Field& field);
+
+// Whether `bytes` are exactly one record the reader accepts: a map, well-formed, nested no
+// deeper than max_document_depth.
+enum class RecordCheck : std::uint8_t { ok, malformed, too_deep };
+RecordCheck check_record(std::string_view bytes);
 
 // A dotted field path split once into its keys.
 using FieldPath = std::vector<std::string>;

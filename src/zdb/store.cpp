@@ -6,7 +6,9 @@
 //   "t<N>.index"          index entries, keyed index | value | id
 // A database name points at a table, so that copy and replace can build a table under no name
 // and then publish it with one atomic meta write. Tables no name points at (a copy or a drop
-// cut short by a crash) are removed when the store opens.
+// cut short by a crash) are removed when the store opens. A dropped or replaced table's column
+// families are dropped at once and their handles destroyed when the last query or copy reading
+// the table ends, which is when RocksDB deletes their files (table.hpp, FamilyHandles).
 #include <rocksdb/cache.h>
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
@@ -74,7 +76,7 @@ class StoreImpl final : public Store {
   public:
     ~StoreImpl() override {
         if (opened_) close_cleanly();
-        for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+        if (handles_) handles_->close();
         db_.reset();
     }
 
@@ -137,8 +139,8 @@ class StoreImpl final : public Store {
     std::size_t write_buffer_bytes_ = 0;
     std::unique_ptr<rocksdb::DB> db_;
     rocksdb::ColumnFamilyHandle* meta_ = nullptr;
-    std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // destroyed with the store
-    std::map<std::uint64_t, TableFamilies> families_;    // every table's families, by number
+    std::shared_ptr<FamilyHandles> handles_;           // every family handle, shared with tables
+    std::map<std::uint64_t, TableFamilies> families_;  // every table's families, by number
     std::map<std::string, std::shared_ptr<DatabaseImpl>, std::less<>> databases_;
     std::set<std::string, std::less<>> reserved_;  // names of copies in progress
     std::uint64_t next_table_ = 1;
@@ -171,10 +173,13 @@ Result<void> StoreImpl::open(const StoreOptions& options) {
         descriptors.emplace_back(n, family_options(blobs ? 1 : 0));
     }
     rocksdb::DB* raw = nullptr;
-    auto s = rocksdb::DB::Open(dbo, options.path, descriptors, &handles_, &raw);
+    std::vector<rocksdb::ColumnFamilyHandle*> opened;
+    auto s = rocksdb::DB::Open(dbo, options.path, descriptors, &opened, &raw);
     if (!s.ok()) return storage_error(s);
     db_.reset(raw);
-    for (auto* h : handles_) {
+    handles_ = std::make_shared<FamilyHandles>(*db_);
+    for (auto* h : opened) handles_->add(h);
+    for (auto* h : opened) {
         if (h->GetName() == meta_family) meta_ = h;
         auto table = family_table(h->GetName());
         if (!table) continue;
@@ -225,8 +230,8 @@ Result<void> StoreImpl::open(const StoreOptions& options) {
         if (durability_code > std::uint64_t(Durability::fast))
             return Error{Errc::storage_error, "database '" + name + "' has an unknown durability"};
         auto durability = Durability(durability_code);
-        auto table =
-            std::make_shared<Table>(*db_, meta_, number, f->second, durability, std::move(state));
+        auto table = std::make_shared<Table>(*db_, handles_, meta_, number, f->second, durability,
+                                             std::move(state));
         databases_.emplace(name, std::make_shared<DatabaseImpl>(name, std::move(table)));
         named.insert(number);
     }
@@ -280,6 +285,7 @@ Result<void> StoreImpl::collect_garbage(const std::set<std::uint64_t>& named) {
         batch.DeleteRange(meta_, prefix, prefix_end(prefix));
         if (auto r = write_meta(batch); !r) return r;
         drop_families(it->second);
+        handles_->release(it->second);
         it = families_.erase(it);
     }
     return {};
@@ -324,15 +330,15 @@ Result<TableFamilies> StoreImpl::create_families(std::uint64_t table) {
             return storage_error(s);
         }
     }
-    handles_.insert(handles_.end(), std::begin(created), std::end(created));
+    for (auto* h : created) handles_->add(h);
     TableFamilies f{created[0], created[1], created[2]};
     families_[table] = f;
     return f;
 }
 
 void StoreImpl::drop_families(const TableFamilies& families) {
-    // The handles stay valid (RocksDB keeps dropped families readable until the handle is
-    // destroyed, with the store), so a query still running on the table finishes cleanly.
+    // The handles stay valid (RocksDB keeps dropped families readable until their handles are
+    // destroyed), so a query still running on the table finishes cleanly.
     for (auto* h : {families.docs, families.blobs, families.index})
         if (h) db_->DropColumnFamily(h);
 }
@@ -349,6 +355,7 @@ Result<StoreImpl::NewTable> StoreImpl::new_table(const std::string& name) {
 
 void StoreImpl::discard(const NewTable& table) {
     drop_families(table.families);
+    handles_->release(table.families);  // never published: nothing else reads it
     families_.erase(table.number);
 }
 
@@ -364,8 +371,8 @@ Result<std::shared_ptr<DatabaseImpl>> StoreImpl::publish(const std::string& name
         return r.error();
     }
     auto d = std::make_shared<DatabaseImpl>(
-        name,
-        std::make_shared<Table>(*db_, meta_, table.number, table.families, durability, state));
+        name, std::make_shared<Table>(*db_, handles_, meta_, table.number, table.families,
+                                      durability, state));
     databases_.emplace(name, d);
     return d;
 }
@@ -412,9 +419,9 @@ Result<void> StoreImpl::drop(std::string_view name) {
     auto prefix = table_meta_prefix((*table)->number());
     batch.DeleteRange(meta_, prefix, prefix_end(prefix));
     if (auto r = write_meta(batch); !r) return r;
-    (*table)->mark_dropped();
-    (*d)->unbind();
     drop_families((*table)->families());
+    (*table)->mark_dropped();  // its handles go with the last query still reading it
+    (*d)->unbind();
     families_.erase((*table)->number());
     databases_.erase(databases_.find(name));
     return {};
@@ -516,10 +523,10 @@ Result<void> StoreImpl::replace(std::string_view target, std::string_view source
     auto prefix = table_meta_prefix((*old_table)->number());
     batch.DeleteRange(meta_, prefix, prefix_end(prefix));
     if (auto r = write_meta(batch); !r) return r;
-    (*old_table)->mark_dropped();
+    drop_families((*old_table)->families());
+    (*old_table)->mark_dropped();  // its handles go with the last query still reading it
     (*t)->bind(*new_table);
     (*s)->unbind();
-    drop_families((*old_table)->families());
     families_.erase((*old_table)->number());
     databases_.erase(databases_.find(source));
     return {};

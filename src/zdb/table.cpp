@@ -27,7 +27,46 @@ std::string_view view(const rocksdb::Slice& s) {
     return {s.data(), s.size()};
 }
 
+// Whether `v` holds more than `levels` levels of maps and arrays; looks no deeper than that.
+bool deeper_than(const Value& v, std::size_t levels) {
+    if (const auto* a = std::get_if<Array>(&v.v))
+        return levels == 0 || std::any_of(a->begin(), a->end(), [&](const Value& e) {
+                   return deeper_than(e, levels - 1);
+               });
+    if (const auto* m = std::get_if<Map>(&v.v))
+        return levels == 0 || std::any_of(m->begin(), m->end(), [&](const auto& field) {
+                   return deeper_than(field.second, levels - 1);
+               });
+    return false;
+}
+
+Error too_deep() {
+    return Error{Errc::limit_exceeded, "the document nests deeper than " +
+                                           std::to_string(max_document_depth) +
+                                           " levels of maps and arrays (max_document_depth)"};
+}
+
 }  // namespace
+
+void FamilyHandles::add(rocksdb::ColumnFamilyHandle* handle) {
+    std::lock_guard lock(mu_);
+    open_.insert(handle);
+}
+
+void FamilyHandles::release(const TableFamilies& families) {
+    std::lock_guard lock(mu_);
+    if (!db_) return;
+    for (auto* h : {families.docs, families.blobs, families.index})
+        if (h && open_.erase(h)) db_->DestroyColumnFamilyHandle(h);
+}
+
+void FamilyHandles::close() {
+    std::lock_guard lock(mu_);
+    if (!db_) return;
+    for (auto* h : open_) db_->DestroyColumnFamilyHandle(h);
+    open_.clear();
+    db_ = nullptr;
+}
 
 rocksdb::BlockBasedTableOptions table_options(std::shared_ptr<rocksdb::Cache> cache) {
     rocksdb::BlockBasedTableOptions t;
@@ -55,19 +94,43 @@ Result<Map> decode_document(std::string_view bytes) {
     return std::get<Map>(std::move(v->v));
 }
 
+Result<void> check_document(const Map& document) {
+    for (const auto& [key, value] : document)
+        if (deeper_than(value, max_document_depth - 1)) return too_deep();
+    return {};
+}
+
+Result<void> check_document(std::string_view encoded) {
+    switch (check_record(encoded)) {
+        case RecordCheck::ok:
+            return {};
+        case RecordCheck::too_deep:
+            return too_deep();
+        case RecordCheck::malformed:
+            break;
+    }
+    return Error{Errc::bad_payload, "a document is not a well-formed MessagePack map"};
+}
+
 std::string table_meta_prefix(std::uint64_t number) {
     return "table/" + std::to_string(number) + "/";
 }
 
-Table::Table(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta, std::uint64_t number,
-             TableFamilies families, Durability durability, TableState state)
+Table::Table(rocksdb::DB& db, std::shared_ptr<FamilyHandles> handles,
+             rocksdb::ColumnFamilyHandle* meta, std::uint64_t number, TableFamilies families,
+             Durability durability, TableState state)
     : db_(db),
+      handles_(std::move(handles)),
       meta_(meta),
       number_(number),
       families_(families),
       durability_(durability),
       state_(std::move(state)) {
     for (const auto& [path, n] : state_.indexes) index_defs_.push_back({n, split_path(path)});
+}
+
+Table::~Table() {
+    if (dropped_) handles_->release(families_);  // the last user is gone: RocksDB may delete
 }
 
 TableState Table::state() const {
@@ -143,6 +206,14 @@ Result<std::vector<RecordId>> Table::insert(const std::vector<Map>& documents) {
     std::lock_guard lock(write_mu_);
     if (auto w = writable(); !w) return w.error();
     if (documents.empty()) return std::vector<RecordId>{};
+    for (std::size_t i = 0; i < documents.size(); ++i) {
+        auto checked = check_document(documents[i]);
+        if (!checked && documents.size() > 1)
+            return Error{checked.error().code, "document " + std::to_string(i + 1) + " of " +
+                                                   std::to_string(documents.size()) + ": " +
+                                                   checked.error().message};
+        if (!checked) return checked.error();
+    }
     auto saved = state_;
     rocksdb::WriteBatch batch;
     std::vector<RecordId> ids;
@@ -167,14 +238,20 @@ Result<void> Table::put_encoded(const std::vector<std::pair<RecordId, std::strin
     std::lock_guard lock(write_mu_);
     if (auto w = writable(); !w) return w.error();
     if (records.empty()) return {};
-    auto saved = state_;
-    rocksdb::WriteBatch batch;
+    // Everything is checked before the counters move: a refused batch leaves them as they were.
     for (const auto& [id, bytes] : records) {
         if (id == 0) return Error{Errc::invalid_argument, "record ids start at 1"};
+        if (auto checked = check_document(bytes); !checked)
+            return Error{checked.error().code,
+                         "record " + std::to_string(id) + ": " + checked.error().message};
         auto present = get_encoded(id);
         if (!present) return present.error();
         if (*present)
             return Error{Errc::invalid_argument, "record " + std::to_string(id) + " exists"};
+    }
+    auto saved = state_;
+    rocksdb::WriteBatch batch;
+    for (const auto& [id, bytes] : records) {
         index_document(batch, id, bytes, true);
         batch.Put(families_.docs, encode_u64(id), bytes);
         state_.next_id = std::max(state_.next_id, id + 1);
@@ -231,6 +308,7 @@ Result<void> Table::rewrite(RecordId id, const std::string& old_document,
 Result<void> Table::replace(RecordId id, const Map& document) {
     std::lock_guard lock(write_mu_);
     if (auto w = writable(); !w) return w.error();
+    if (auto checked = check_document(document); !checked) return checked;
     auto old = current(id);
     if (!old) return old.error();
     return rewrite(id, *old, encode_document(document));
@@ -249,6 +327,7 @@ Result<void> Table::patch(RecordId id, const Map& fields) {
         else
             document->insert_or_assign(key, value);
     }
+    if (auto checked = check_document(*document); !checked) return checked;
     return rewrite(id, *old, encode_document(*document));
 }
 

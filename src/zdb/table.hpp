@@ -2,6 +2,9 @@
 // ("t<N>", keyed by id), attachments ("t<N>.blobs", blob files) and index entries ("t<N>.index"),
 // with its counters and index definitions. A database name points at one table; copy and
 // replace move names between tables (docs/zdb.md, "Layout").
+// Ownership: shared by the database handle it is bound to and by the queries and copies
+// reading it. A dropped (or replaced) table gives its column family handles back when the last
+// of them lets it go, and RocksDB then deletes its files.
 // Thread safety: safe from any thread. Writes that change the counters, the indexes or the
 // index definitions hold write_mu_, so the meta entries written in the same batch are exact.
 #pragma once
@@ -15,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,6 +33,25 @@ struct TableFamilies {
     rocksdb::ColumnFamilyHandle* index = nullptr;
 };
 
+// Every column family handle of a store, shared by the store and its tables: a dropped table
+// releases its handles when it goes (RocksDB deletes a dropped family's files once its handles
+// are destroyed and no read uses it), and the store destroys every handle left when it closes.
+// Thread safety: safe from any thread.
+class FamilyHandles {
+  public:
+    explicit FamilyHandles(rocksdb::DB& db) : db_(&db) {}
+    void add(rocksdb::ColumnFamilyHandle* handle);
+    // Destroys these handles, unless the store has closed already.
+    void release(const TableFamilies& families);
+    // Destroys every handle left (before RocksDB closes); later releases do nothing.
+    void close();
+
+  private:
+    std::mutex mu_;
+    rocksdb::DB* db_;  // null once closed
+    std::set<rocksdb::ColumnFamilyHandle*> open_;
+};
+
 // The meta entries of table N live under "table/<N>/".
 std::string table_meta_prefix(std::uint64_t number);
 
@@ -40,8 +63,13 @@ struct TableState {
 
 class Table {
   public:
-    Table(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta, std::uint64_t number,
-          TableFamilies families, Durability durability, TableState state);
+    Table(rocksdb::DB& db, std::shared_ptr<FamilyHandles> handles,
+          rocksdb::ColumnFamilyHandle* meta, std::uint64_t number, TableFamilies families,
+          Durability durability, TableState state);
+    // A dropped table's column family handles go with it.
+    ~Table();
+    Table(const Table&) = delete;
+    Table& operator=(const Table&) = delete;
 
     std::uint64_t number() const { return number_; }
     Durability durability() const { return durability_; }
@@ -51,7 +79,8 @@ class Table {
     std::uint64_t count() const;  // state().count without copying the index definitions
     // A RocksDB snapshot with the counters that match it (release it with the DB).
     std::pair<const rocksdb::Snapshot*, TableState> snapshot() const;
-    // Writes fail with not_found from here on (readers finish what they started).
+    // Called once the store dropped the column families: writes fail with not_found from here
+    // on, readers finish what they started, and the handles go with the table.
     void mark_dropped();
 
     Result<std::vector<RecordId>> insert(const std::vector<Map>& documents);
@@ -113,6 +142,7 @@ class Table {
     Result<void> rewrite(RecordId id, const std::string& old_document, std::string new_document);
 
     rocksdb::DB& db_;
+    const std::shared_ptr<FamilyHandles> handles_;
     rocksdb::ColumnFamilyHandle* const meta_;
     const std::uint64_t number_;
     const TableFamilies families_;
@@ -131,5 +161,9 @@ rocksdb::BlockBasedTableOptions table_options(std::shared_ptr<rocksdb::Cache> ca
 Error storage_error(const rocksdb::Status& s);
 std::string encode_document(const Map& document);
 Result<Map> decode_document(std::string_view bytes);
+// What every write checks before storing a document, decoded or encoded, so that the reader
+// can read it back: limit_exceeded beyond max_document_depth levels.
+Result<void> check_document(const Map& document);
+Result<void> check_document(std::string_view encoded);
 
 }  // namespace hawser::zdb

@@ -20,6 +20,12 @@ s="$work/store"
 printf '{"name":"ada","level":3}\n{"name":"bob","level":12,"tags":["x"]}\n\n{"name":"cy","level":40,"big":18446744073709551615}\n' >"$work/good.jsonl"
 printf '{"name":"d","level":1}\n{"name":"e"}\n{oops\n{"name":"f"}\n' >"$work/bad.jsonl"
 printf '[1,2]\n' >"$work/array.jsonl"
+nest() {  # nest N: a JSON object whose field "a" opens N-1 more arrays (N levels in all)
+    printf '{"a":%s1%s}' "$(printf '%*s' $(($1 - 1)) '' | tr ' ' '[')" "$(printf '%*s' $(($1 - 1)) '' | tr ' ' ']')"
+}
+{ nest 32; echo; } >"$work/limit.jsonl"
+{ echo '{"name":"g"}'; nest 33; echo; } >"$work/deeper.jsonl"
+{ echo '{"name":"h"}'; nest 100000; echo; } >"$work/deepest.jsonl"
 
 check "create" "$zdb" -s "$s" create players --durability sync
 refuse "create twice" "exists" "$zdb" -s "$s" create players
@@ -27,6 +33,20 @@ check "import" "$zdb" -s "$s" import players "$work/good.jsonl"
 refuse "bad JSON names its line" "bad.jsonl:3: not valid JSON; 2 records before it were imported" \
     "$zdb" -s "$s" import players "$work/bad.jsonl"
 refuse "a line that is not an object" "array.jsonl:1: not a JSON object" "$zdb" -s "$s" import players "$work/array.jsonl"
+# Documents nest at most 32 levels (what ZDB's reader accepts); deeper lines stop the import.
+check "create deep" "$zdb" -s "$s" create deep
+check "a line 32 levels deep" "$zdb" -s "$s" import deep "$work/limit.jsonl"
+[[ $("$zdb" -s "$s" export deep 2>/dev/null) == *"$(nest 32 | cut -c 6-)"* ]] || { echo "FAIL: the 32-level record reads back"; failures=$((failures + 1)); }
+refuse "a line nested deeper than the limit names its line" \
+    "deeper.jsonl:2: nested deeper than 32 levels of objects and arrays; 1 records before it were imported" \
+    "$zdb" -s "$s" import deep "$work/deeper.jsonl"
+refuse "a line nested 100000 deep is refused, not a crash" \
+    "deepest.jsonl:2: nested deeper than 32 levels of objects and arrays; 1 records before it were imported" \
+    "$zdb" -s "$s" import deep "$work/deepest.jsonl"
+[[ $("$zdb" -s "$s" export deep 2>/dev/null | wc -l) == 3 ]] || { echo "FAIL: deep holds the lines before the deep ones"; failures=$((failures + 1)); }
+refuse "a deep filter is refused, not a crash" "--filter: nested deeper than 32" \
+    "$zdb" -s "$s" query deep --filter "$(nest 50000)"
+check "drop deep" "$zdb" -s "$s" drop deep
 refuse "missing file" "cannot open" "$zdb" -s "$s" import players "$work/nope.jsonl"
 refuse "unknown database" "no database 'ghosts'" "$zdb" -s "$s" query ghosts
 
@@ -68,5 +88,5 @@ check "drop" "$zdb" -s "$s" drop players
 check "drop the copy" "$zdb" -s "$s" drop backup
 [[ -z $("$zdb" -s "$s" list) ]] || { echo "FAIL: list after drop"; failures=$((failures + 1)); }
 
-echo "$((39 - failures)) passed, $failures failed"
+echo "$((47 - failures)) passed, $failures failed"
 [[ $failures == 0 ]]

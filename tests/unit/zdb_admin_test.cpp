@@ -4,6 +4,7 @@
 #include <rocksdb/db.h>
 
 #include <algorithm>
+#include <atomic>
 #include <random>
 
 #include "hawser/zdb/declarative_filter.hpp"
@@ -26,6 +27,34 @@ std::vector<std::string> column_families(const std::string& path) {
     EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
     std::sort(names.begin(), names.end());
     return names;
+}
+
+// Fills a database with about 6 MiB that does not compress (documents and attachments) and
+// compacts it, so that it all sits in table and blob files.
+void fill(Store& store, const std::string& name) {
+    auto db = store.database(name).value();
+    std::mt19937_64 random(7);
+    auto noise = [&](std::size_t n) {
+        std::string s(n, '\0');
+        for (auto& c : s) c = static_cast<char>(random());
+        return s;
+    };
+    std::vector<Map> batch;
+    for (int i = 0; i < 2000; ++i) batch.push_back(Map{{"noise", Value(noise(2000))}});
+    auto ids = db->insert_batch(batch).value();
+    for (int i = 0; i < 4; ++i) {
+        auto blob = noise(500'000);
+        db->put_attachment(ids[i], "blob",
+                           {reinterpret_cast<const std::uint8_t*>(blob.data()), blob.size()})
+            .value();
+    }
+    ASSERT_TRUE(store.compact(name));
+}
+
+// The store's data files shrink back to within 10% of the table's size over `before`.
+bool shrinks_back(const std::string& path, std::uint64_t before, std::uint64_t table) {
+    return zdb_test::eventually(
+        [&] { return zdb_test::data_file_bytes(path) < before + table / 10; });
 }
 
 }  // namespace
@@ -117,6 +146,59 @@ TEST(ZdbAdmin, QueriesRunningDuringAReplaceFinishOnWhatTheyStarted) {
     EXPECT_TRUE(replaced);
     EXPECT_EQ(seen, 2000u);
     EXPECT_EQ(live->count(), 0u);
+}
+
+// Dropping a database, or replacing it, gives its table's disk space back while the store stays
+// open.
+TEST(ZdbAdmin, DroppedAndReplacedTablesGiveBackTheirDiskSpace) {
+    ScratchDir dir("space");
+    auto store = Store::open({.path = dir.path}).value();
+    store->create("small").value()->insert(player("a", 1)).value();
+    ASSERT_TRUE(store->compact("small"));
+    auto base = zdb_test::data_file_bytes(dir.path);
+
+    store->create("big").value();
+    fill(*store, "big");
+    auto table = zdb_test::data_file_bytes(dir.path) - base;
+    ASSERT_GT(table, 5u << 20);
+    ASSERT_TRUE(store->drop("big"));
+    EXPECT_TRUE(shrinks_back(dir.path, base, table)) << zdb_test::data_file_bytes(dir.path);
+
+    auto live = store->create("live").value();
+    fill(*store, "live");
+    ASSERT_TRUE(store->replace("live", "small"));  // live's old table goes
+    EXPECT_TRUE(shrinks_back(dir.path, base, table)) << zdb_test::data_file_bytes(dir.path);
+    EXPECT_EQ(live->get(1).value(), player("a", 1));
+}
+
+// A query running on a database that is dropped reads on to its end; the space comes back once
+// the query is gone.
+TEST(ZdbAdmin, ADroppedTableStaysReadableForItsQueriesThenGoes) {
+    ScratchDir dir("space_query");
+    auto store = Store::open({.path = dir.path}).value();
+    auto base = zdb_test::data_file_bytes(dir.path);
+    auto db = store->create("big").value();
+    fill(*store, "big");
+    auto table = zdb_test::data_file_bytes(dir.path) - base;
+    QueryOptions o;
+    o.fragment_records = 100;
+    o.parallelism = 2;
+    std::atomic<std::size_t> seen{0};
+    std::atomic<bool> dropped{false};
+    std::uint64_t after_drop = 0;
+    auto q = run_query(db, compile_filter({}).value(), o, [&](Fragment f) {
+                 seen += f.size();
+                 if (dropped.exchange(true)) return;
+                 EXPECT_TRUE(store->drop("big"));
+                 after_drop = zdb_test::data_file_bytes(dir.path);
+             }).value();
+    ASSERT_EQ(q->wait().value(), QueryEnd::completed);
+    EXPECT_TRUE(dropped);
+    EXPECT_EQ(seen, 2000u);
+    EXPECT_GT(after_drop, base + table / 2);  // still there while the query reads it
+    EXPECT_EQ(db->get(1).error().code, Errc::not_found);
+    q.reset();
+    EXPECT_TRUE(shrinks_back(dir.path, base, table)) << zdb_test::data_file_bytes(dir.path);
 }
 
 TEST(ZdbAdmin, UnnamedTablesFromACrashAreRemovedAtOpen) {

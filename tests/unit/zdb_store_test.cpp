@@ -3,6 +3,7 @@
 #include "hawser/zdb/query.hpp"
 #include "hawser/zdb/store.hpp"
 
+#include "zdb/record_view.hpp"
 #include "zdb_support.hpp"
 
 #include <gtest/gtest.h>
@@ -26,6 +27,15 @@ using zdb_test::ScratchDir;
 
 Map doc(std::string name, std::int64_t level) {
     return Map{{"name", Value(std::move(name))}, {"level", Value(level)}};
+}
+
+// A document `levels` maps and arrays deep, itself the first level: maps and arrays in turn down
+// to a map {"x": 1}.
+Map nested(std::size_t levels) {
+    Value inner = Map{{"x", Value(1)}};
+    for (std::size_t level = 2; level < levels; ++level)
+        inner = level % 2 ? Value(Map{{"d", std::move(inner)}}) : Value(Array{std::move(inner)});
+    return Map{{"d", std::move(inner)}, {"levels", Value(std::int64_t(levels))}};
 }
 
 // Starts the crash writer with its output on the pipe; the parent keeps the reading end.
@@ -64,6 +74,56 @@ TEST(ZdbStore, InsertGetReplacePatchRemove) {
     EXPECT_EQ(db->remove(id).error().code, Errc::not_found);
     EXPECT_EQ(db->replace(id, doc("x", 1)).error().code, Errc::not_found);
     EXPECT_EQ(db->count(), 0u);
+}
+
+// Every write path refuses a document nested deeper than the reader accepts, and stores nothing;
+// one exactly at the limit is stored and read back by get, scans, queries and RecordView.
+TEST(ZdbStore, DocumentsDeeperThanTheReaderAcceptsAreRefused) {
+    ScratchDir dir("depth");
+    auto store = Store::open({.path = dir.path}).value();
+    auto db = store->create("deep").value();
+    const std::size_t limit = max_document_depth;
+    ASSERT_EQ(limit, 32u);  // what RecordView accepts
+
+    auto id = db->insert(nested(limit)).value();
+    EXPECT_EQ(db->get(id).value(), nested(limit));
+    std::size_t scanned = 0;
+    ASSERT_TRUE(db->scan([&](RecordId, const Map& m) { return ++scanned, m == nested(limit); }));
+    EXPECT_EQ(scanned, 1u);
+    QueryOptions o;
+    o.decode = false;
+    std::vector<std::string> stored;
+    auto q = run_query(db, compile_filter({{"levels", Value(std::int64_t(limit))}}).value(), o,
+                       [&](Fragment f) {
+                           for (std::size_t i = 0; i < f.encoded.size(); ++i)
+                               stored.emplace_back(f.encoded.bytes(i));
+                       })
+                 .value();
+    ASSERT_EQ(q->wait().value(), QueryEnd::completed);
+    ASSERT_EQ(stored.size(), 1u);
+    Field whole;
+    EXPECT_EQ(read_field(stored[0], whole), stored[0].size());
+    EXPECT_EQ(whole.decode().value(), Value(nested(limit)));
+
+    auto too_deep = [&](const auto& result) {
+        ASSERT_FALSE(result) << "a document deeper than " << limit << " levels was stored";
+        EXPECT_EQ(result.error().code, Errc::limit_exceeded);
+        EXPECT_NE(result.error().message.find(std::to_string(limit)), std::string::npos)
+            << result.error().message;
+    };
+    too_deep(db->insert(nested(limit + 1)));
+    too_deep(db->insert(nested(1000)));
+    too_deep(db->insert_batch({doc("fine", 1), nested(limit + 1)}));
+    too_deep(db->replace(id, nested(limit + 1)));
+    // Patching adds a level: the patched field sits inside the document.
+    too_deep(db->patch(id, Map{{"more", Value(nested(limit))}}));
+    EXPECT_EQ(db->count(), 1u);
+    EXPECT_FALSE(db->exists(id + 1).value());  // the batch's first document was not kept
+    EXPECT_EQ(db->get(id).value(), nested(limit));
+    db->patch(id, Map{{"more", Value(nested(limit - 1))}}).value();
+    EXPECT_EQ(db->get(id)->at("more"), Value(nested(limit - 1)));
+    db->replace(id, nested(limit)).value();
+    EXPECT_EQ(db->insert(doc("next", 2)).value(), id + 1);  // ids refused writes took are free
 }
 
 TEST(ZdbStore, IdsIncreaseAndAreNeverReusedAcrossRestarts) {

@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "hawser/dataframe.hpp"
 
@@ -26,6 +29,33 @@ struct ScratchDir {
     }
     ~ScratchDir() { std::filesystem::remove_all(path); }
 };
+
+// Waits for a condition that other threads make true (RocksDB deletes files from its own
+// threads); false at the deadline.
+inline bool eventually(const std::function<bool()>& cond,
+                       std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!cond()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return true;
+}
+
+// Bytes in the store's table and blob files: what holds records and attachments on disk.
+inline std::uint64_t data_file_bytes(const std::string& store) {
+    std::uint64_t total = 0;
+    std::error_code ec;  // files may go while we look: RocksDB deletes them in the background
+    for (std::filesystem::recursive_directory_iterator it(store, ec), end; !ec && it != end;
+         it.increment(ec)) {
+        auto ext = it->path().extension();
+        if (ext != ".sst" && ext != ".blob") continue;
+        auto size = std::filesystem::file_size(it->path(), ec);
+        if (!ec) total += size;
+        ec.clear();
+    }
+    return total;
+}
 
 // The reference: walks maps, compares numbers as doubles, strings byte-wise; nothing shared
 // with the library's compiled filters.

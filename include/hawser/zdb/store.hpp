@@ -23,6 +23,11 @@ namespace hawser::zdb {
 
 using RecordId = std::uint64_t;
 
+// Documents nest at most this many levels of maps and arrays, the document itself being the
+// first. Every write refuses a deeper document with limit_exceeded, and the reader (which
+// bounds its recursion with the same number) rejects deeper records.
+inline constexpr std::size_t max_document_depth = 32;
+
 // How far an acknowledged write is protected.
 enum class Durability : std::uint8_t {
     sync = 0,    // survives a crash and a power loss (WAL fsync'ed per write)
