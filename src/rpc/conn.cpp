@@ -373,7 +373,8 @@ void Conn::send_prepared(std::span<const std::uint8_t> message) {
     if (state_ == State::closed || state_ == State::handshaking) return;
     if (secure_) {
         auto rekeys = secure_->rekeys();
-        secure_->seal(message, out_, host_->frame.mark, host_->transport, Clock::now());
+        if (!secure_->seal(message, out_, host_->frame.mark, host_->transport, Clock::now()))
+            return seal_failed();
         if (secure_->rekeys() != rekeys)
             host_->counters.rekeys.fetch_add(1, std::memory_order_relaxed);
     } else {
@@ -387,6 +388,18 @@ void Conn::send_prepared(std::span<const std::uint8_t> message) {
         return close(CloseReason::slow_consumer);
     }
     schedule_flush();
+}
+
+void Conn::seal_failed() {
+    // Nothing of the failed message was queued, and nothing more can be sealed (not even a
+    // goodbye): write what is already sealed, best effort, and close.
+    host_->log.warn("internal_error", "hawser: closing connection with " +
+                                          remote_.address().to_string() +
+                                          ": a message could not be encrypted (internal_error)");
+    std::error_code ec;
+    if (out_offset_ < out_.size())
+        socket_.write_some(asio::buffer(out_.data() + out_offset_, out_.size() - out_offset_), ec);
+    close(CloseReason::internal_error);
 }
 
 void Conn::send_raw_frame(std::span<const std::uint8_t> body) {

@@ -87,6 +87,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
     bool on_frame(std::span<const std::uint8_t> body);
     void on_handshake_frame(std::span<const std::uint8_t> body);
     void become_open();
+    void seal_failed();  // closes with internal_error; the message is not sent
     void on_message(std::span<const std::uint8_t> body);
     void send_raw_frame(std::span<const std::uint8_t> body);
     void on_call(const MessageView& m);

@@ -33,6 +33,10 @@ std::unique_ptr<SecureTransport> transport_of(const std::optional<noise::Handsha
                                               SecureTransport::Clock::time_point now) {
     if (!hs) return nullptr;  // plaintext mode
     auto [send, recv] = hs->split();
+    if (auto n = testing::first_nonce.load(std::memory_order_relaxed)) {
+        send.set_nonce(n);
+        recv.set_nonce(n);
+    }
     return std::make_unique<SecureTransport>(send, recv, now);
 }
 }  // namespace
@@ -48,22 +52,31 @@ std::vector<std::uint8_t> prologue(noise::Pattern pattern, const ProtocolMark& m
 
 // --- transport ---
 
-void SecureTransport::seal_chunk(std::uint8_t type, std::span<const std::uint8_t> data,
+bool SecureTransport::seal_chunk(std::uint8_t type, std::span<const std::uint8_t> data,
                                  std::vector<std::uint8_t>& out, const ProtocolMark& mark) {
+    bool sealed = false;
     append_frame(out, mark, 1 + data.size() + noise::tag_len, [&](std::uint8_t* p) {
         p[0] = type;
         if (!data.empty()) std::memcpy(p + 1, data.data(), data.size());
         // In place: libsodium allows the ciphertext to overwrite the plaintext.
-        send_.encrypt_with_ad({}, std::span<const std::uint8_t>(p, 1 + data.size()), p);
+        sealed = send_.encrypt_with_ad({}, std::span<const std::uint8_t>(p, 1 + data.size()), p);
     });
+    return sealed;
 }
 
-void SecureTransport::seal(std::span<const std::uint8_t> message, std::vector<std::uint8_t>& out,
+bool SecureTransport::seal(std::span<const std::uint8_t> message, std::vector<std::uint8_t>& out,
                            const ProtocolMark& mark, const TransportOptions& policy,
                            Clock::time_point now) {
+    // A chunk that fails to seal holds plaintext: drop it and everything after `start`.
+    const std::size_t start = out.size();
+    auto failed = [&] {
+        out.resize(start);
+        return false;
+    };
     if (sent_since_rekey_ >= policy.rekey_messages ||
         (policy.rekey_interval.count() > 0 && now - last_rekey_ >= policy.rekey_interval)) {
-        seal_chunk(chunk_rekey, {}, out, mark);  // the peer rekeys its receiving side on reading it
+        // The peer rekeys its receiving side on reading this.
+        if (!seal_chunk(chunk_rekey, {}, out, mark)) return failed();
         send_.rekey();
         last_rekey_ = now;
         sent_since_rekey_ = 0;
@@ -71,10 +84,11 @@ void SecureTransport::seal(std::span<const std::uint8_t> message, std::vector<st
     }
     ++sent_since_rekey_;
     while (message.size() > max_chunk) {
-        seal_chunk(chunk_more, message.first(max_chunk), out, mark);
+        if (!seal_chunk(chunk_more, message.first(max_chunk), out, mark)) return failed();
         message = message.subspan(max_chunk);
     }
-    seal_chunk(chunk_last, message, out, mark);
+    if (!seal_chunk(chunk_last, message, out, mark)) return failed();
+    return true;
 }
 
 SecureTransport::Opened SecureTransport::open(std::span<const std::uint8_t> body,

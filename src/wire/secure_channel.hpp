@@ -4,6 +4,7 @@
 // Framing and commands never see any of it. Pure code; one per connection, on its IO thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -18,6 +19,13 @@
 namespace hawser::detail {
 
 inline constexpr std::uint8_t wire_version = 1;
+
+namespace testing {
+// Tests only: every new transport starts its nonces here, both directions (0, the spec's start,
+// in production), so a test reaches nonce exhaustion in a few messages.
+inline std::atomic<std::uint64_t> first_nonce{0};
+}  // namespace testing
+
 enum class HelloMode : std::uint8_t { plaintext = 0, nk = 1, xx = 2 };
 
 // Binds the handshake to this protocol, its version and the deployment's marks.
@@ -34,7 +42,9 @@ class SecureTransport {
         : send_(send), recv_(recv), last_rekey_(now) {}
 
     // Appends the frames that carry `message` to out, rekeying first when the policy says so.
-    void seal(std::span<const std::uint8_t> message, std::vector<std::uint8_t>& out,
+    // False when encryption failed (the nonce space is spent): out is left as it was and the
+    // connection must close, for nothing more can be sealed.
+    bool seal(std::span<const std::uint8_t> message, std::vector<std::uint8_t>& out,
               const ProtocolMark& mark, const TransportOptions& policy, Clock::time_point now);
     // Decrypts one frame body. On Opened::message, `message` holds the whole plaintext, valid
     // until the next call (it lives in `scratch` or in the reassembly buffer).
@@ -42,16 +52,19 @@ class SecureTransport {
                 std::vector<std::uint8_t>& scratch, std::span<const std::uint8_t>& message);
 
     std::uint64_t rekeys() const noexcept { return rekeys_; }
+    // Tests only: pretend n more messages went out since the last rekey.
+    void count_sent_for_test(std::uint64_t n) noexcept { sent_since_rekey_ += n; }
 
   private:
-    void seal_chunk(std::uint8_t type, std::span<const std::uint8_t> data,
+    bool seal_chunk(std::uint8_t type, std::span<const std::uint8_t> data,
                     std::vector<std::uint8_t>& out, const ProtocolMark& mark);
 
     noise::CipherState send_, recv_;
     std::vector<std::uint8_t> partial_;  // chunks of an unfinished message; empty when idle
     Clock::time_point last_rekey_;
-    std::uint32_t sent_since_rekey_ = 0;
-    std::uint32_t rekeys_ = 0;
+    // As wide as TransportOptions::rekey_messages: a narrower counter wraps before reaching it.
+    std::uint64_t sent_since_rekey_ = 0;
+    std::uint64_t rekeys_ = 0;
 };
 
 // What a handshake step produced: a frame body to send (maybe empty) and whether it is done.

@@ -50,8 +50,8 @@ struct HandshakenSocket {
     }
     std::vector<std::uint8_t> seal(const std::vector<std::uint8_t>& message) {
         std::vector<std::uint8_t> out;
-        transport->seal(message, out, ProtocolMark{}, TransportOptions{},
-                        std::chrono::steady_clock::now());
+        EXPECT_TRUE(transport->seal(message, out, ProtocolMark{}, TransportOptions{},
+                                    std::chrono::steady_clock::now()));
         return out;
     }
 };
@@ -374,4 +374,31 @@ TEST(Secure, GarbageTruncatedAndFlippedHandshakesLeaveOthersServed) {
     Client good(client_for(server));
     good.connect().value();
     EXPECT_EQ(good.connection().wait_console("echo", "unharmed").value(), "unharmed");
+}
+
+TEST(Secure, AFailedSealClosesTheConnectionWithoutSending) {
+    // Both ends start their nonces at 2^64-2: one message each way, then the nonce space is
+    // exhausted (2^64-1 is reserved) and the next seal must fail.
+    detail::testing::first_nonce = ~std::uint64_t{0} - 1;
+    struct Reset {
+        ~Reset() { detail::testing::first_nonce = 0; }
+    } reset;
+    Server server(loopback_server());
+    server.commands().console("twice", [](const Request& req, std::string_view arg) {
+        (void)req.connection().send_console("note", std::string(arg));  // the last nonce
+        return std::string(arg);  // this reply cannot be sealed
+    });
+    server.start().value();
+    Slot<CloseReason> client_closed;
+    Client client(client_for(server));
+    client.on_disconnect([&](const Connection&, CloseReason r) { client_closed.set(r); });
+    client.connect().value();
+    auto r = client.connection().wait_console("twice", "x");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::disconnected);
+    EXPECT_TRUE(
+        eventually([&] { return server.stats().closed(CloseReason::internal_error) == 1; }));
+    // The client saw the stream end: no unsealed bytes reached it, so nothing failed its MAC.
+    EXPECT_EQ(client_closed.get(), CloseReason::peer_closed);
+    EXPECT_EQ(client.stats().closed(CloseReason::bad_mac), 0u);
 }
