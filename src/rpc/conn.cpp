@@ -40,8 +40,9 @@ void Conn::start() {
     handshake_ = std::make_unique<Handshaking>();
     handshake_->started = Clock::now();
     if (host_->is_client) {
-        handshake_->client = std::make_unique<ClientHandshake>(ClientHandshake::Config{
-            host_->frame.mark, host_->transport.insecure_plaintext, host_->server_key});
+        handshake_->client = std::make_unique<ClientHandshake>(
+            ClientHandshake::Config{host_->frame.mark, host_->transport.insecure_plaintext,
+                                    host_->server_key, host_->client_static});
         send_raw_frame(handshake_->client->hello());
     } else {
         handshake_->server = std::make_unique<ServerHandshake>(
@@ -65,10 +66,28 @@ void Conn::on_handshake_frame(std::span<const std::uint8_t> body) {
             spdlog::warn("hawser: trusting server key {} on first use",
                          noise::to_hex(*host_->server_key));
         }
+        if (auto key = handshake_->client->server_key(); key && secure_)
+            peer_static_ = std::make_unique<const noise::Key>(*key);
     } else {
         secure_ = handshake_->server->transport(now);
+        auto key = handshake_->server->client_key();
+        if (key) peer_static_ = std::make_unique<const noise::Key>(*key);
+        if (secure_ && !host_->client_key_policy.admits(key)) return refuse_client_key();
     }
     become_open();
+}
+
+void Conn::refuse_client_key() {
+    // The handshake is complete, so the goodbye is sealed: the client learns the reason from
+    // the server it authenticated, and nobody on the path can forge it. The connection was
+    // never open: nothing registered it and no hook saw it open.
+    std::string detail = peer_static_ ? "client key " + noise::to_hex(*peer_static_) +
+                                            " is not on the server's allow-list"
+                                      : "this server requires a client key";
+    host_->admission.release(remote_.address());
+    handshake_.reset();
+    state_ = State::closing;
+    protocol_close(CloseReason::key_not_allowed, detail);
 }
 
 void Conn::become_open() {

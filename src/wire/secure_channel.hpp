@@ -78,7 +78,12 @@ class ClientHandshake {
     struct Config {
         ProtocolMark mark;
         bool plaintext = false;
-        std::optional<noise::Key> server_key;  // NK when set; otherwise XX (trust on first use)
+        // The server's pinned key. Checked by NK, or by comparing what XX received.
+        std::optional<noise::Key> server_key;
+        // The client's own static key: XX proves it to the server. Without it: NK when the
+        // server's key is pinned, otherwise XX with a key for this connection only (trust on
+        // first use).
+        std::optional<noise::KeyPair> static_keys;
     };
     explicit ClientHandshake(Config config);
     std::vector<std::uint8_t> hello();  // the first frame body
@@ -92,12 +97,21 @@ class ClientHandshake {
     std::optional<noise::HandshakeState> hs_;
 };
 
+// Which clients a server accepts by their static key (docs/security.md, "Client keys").
+struct ClientKeyPolicy {
+    bool required = false;            // clients without a static key (NK) are refused
+    std::vector<noise::Key> allowed;  // when not empty, only these keys (and a key is required)
+    bool admits(const std::optional<noise::Key>& client_key) const;
+};
+
 class ServerHandshake {
   public:
     ServerHandshake(ProtocolMark mark, bool plaintext, const noise::KeyPair& static_keys)
         : mark_(mark), plaintext_(plaintext), static_keys_(static_keys) {}
     Result<HandshakeStep> on_frame(std::span<const std::uint8_t> body);
     std::unique_ptr<SecureTransport> transport(SecureTransport::Clock::time_point now);
+    // After done: the static key the client proved it holds (XX); nullopt for NK and plaintext.
+    std::optional<noise::Key> client_key() const;
 
   private:
     ProtocolMark mark_;

@@ -239,6 +239,56 @@ TEST(Handshake, TrustOnFirstUseLearnsTheServerKeyOverXX) {
     EXPECT_EQ(client.server_key(), keys.public_key);
 }
 
+TEST(Handshake, AClientWithItsOwnKeyProvesItOverXXAndChecksThePin) {
+    auto server_keys = noise::KeyPair::generate();
+    auto client_keys = noise::KeyPair::generate();
+    ClientHandshake client({ProtocolMark{}, false, server_keys.public_key, client_keys});
+    ServerHandshake server(ProtocolMark{}, false, server_keys);
+    auto hello = client.hello();
+    ASSERT_GE(hello.size(), 2u);
+    EXPECT_EQ(hello[1], std::uint8_t(HelloMode::xx));
+    auto s1 = server.on_frame(hello);
+    ASSERT_TRUE(s1 && !s1->done);
+    EXPECT_EQ(server.client_key(), std::nullopt);  // not before the last message
+    auto c1 = client.on_frame(s1->reply);
+    ASSERT_TRUE(c1 && c1->done);
+    auto s2 = server.on_frame(c1->reply);
+    ASSERT_TRUE(s2 && s2->done);
+    EXPECT_EQ(server.client_key(), client_keys.public_key);
+    EXPECT_EQ(client.server_key(), server_keys.public_key);
+
+    // Another server's key: the client stops before sending its own static key.
+    ClientHandshake pinned_elsewhere(
+        {ProtocolMark{}, false, noise::KeyPair::generate().public_key, client_keys});
+    ServerHandshake real(ProtocolMark{}, false, server_keys);
+    auto r1 = real.on_frame(pinned_elsewhere.hello());
+    ASSERT_TRUE(r1);
+    auto refused = pinned_elsewhere.on_frame(r1->reply);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message.find("pinned"), std::string::npos);
+
+    // NK clients have no key to show.
+    ClientHandshake anonymous({ProtocolMark{}, false, server_keys.public_key});
+    ServerHandshake s3(ProtocolMark{}, false, server_keys);
+    auto a1 = s3.on_frame(anonymous.hello());
+    ASSERT_TRUE(a1 && a1->done);
+    EXPECT_EQ(s3.client_key(), std::nullopt);
+}
+
+TEST(Handshake, ClientKeyPolicyAdmits) {
+    auto k1 = noise::KeyPair::generate().public_key, k2 = noise::KeyPair::generate().public_key;
+    ClientKeyPolicy open;
+    EXPECT_TRUE(open.admits(std::nullopt));
+    EXPECT_TRUE(open.admits(k1));
+    ClientKeyPolicy required{.required = true, .allowed = {}};
+    EXPECT_FALSE(required.admits(std::nullopt));
+    EXPECT_TRUE(required.admits(k1));
+    ClientKeyPolicy listed{.required = true, .allowed = {k1}};
+    EXPECT_FALSE(listed.admits(std::nullopt));
+    EXPECT_TRUE(listed.admits(k1));
+    EXPECT_FALSE(listed.admits(k2));
+}
+
 TEST(Compression, RoundTripsAndSkipsWhatDoesNotShrink) {
     std::vector<std::uint8_t> text(10000, 'a');
     for (auto algo : {Compression::zstd, Compression::lz4}) {
