@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -56,6 +57,10 @@ class Connection {
     bool valid() const noexcept { return id_ != 0; }
     bool connected() const;              // a snapshot: it may close the next moment
     std::string remote_address() const;  // "ip:port"
+    // The peer's static public key (64 hex digits), proven by the handshake: on a server the
+    // client's (a client with client_key_file or client_private_key), on a client the server's.
+    // nullopt for a client without a key, in plaintext mode, and once the connection is gone.
+    std::optional<std::string> peer_static_key() const;
 
     // Calls with a reply. The callback runs once on this connection's IO thread, never inside
     // the call itself: with the reply, or a typed error (timeout, disconnected, ...).

@@ -87,6 +87,13 @@ struct ServerOptions {
     // The server's static key pair lives in <data_dir>/server.key (mode 0600), generated on
     // first start. An empty data_dir keeps a fresh key in memory only (tests).
     std::string data_dir = "hawser-data";
+    // Client authentication by static key (docs/security.md, "Client keys"). A client that
+    // fails it is closed with CloseReason::key_not_allowed.
+    // Public keys (64 hex digits) of the clients allowed in; when not empty, a client must
+    // present one of them. Checked at start().
+    std::vector<std::string> allowed_client_keys;
+    // Refuse clients that present no static key (NK) even when the list is empty.
+    bool require_client_key = false;
 };
 
 struct ReconnectPolicy {
@@ -110,6 +117,12 @@ struct ClientOptions {
     // learns the key from the first server (Noise XX), logs it and pins it from then on.
     std::string server_public_key;
     bool trust_on_first_use = false;
+    // The client's own static key, which proves who it is to the server (Noise XX; see
+    // docs/security.md). Either a key file — loaded, or created on first use like the server's
+    // (mode 0600, directory 0700) — or the private key itself as 64 hex digits. Not both.
+    // Without one the client stays anonymous (Noise NK).
+    std::string client_key_file;
+    std::string client_private_key;
 };
 
 }  // namespace hawser

@@ -6,6 +6,7 @@
 
 #include "rpc/conn.hpp"
 #include "rpc/connector.hpp"
+#include "rpc/key_file.hpp"
 
 namespace hawser {
 
@@ -39,6 +40,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
                 "no server_public_key: pin the server's key (hawser-server --print-public-key) "
                 "or set trust_on_first_use";
         }
+        if (config_error_.empty()) config_error_ = load_client_key();
     }
 
     const ClientOptions options;
@@ -78,6 +80,27 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     }
 
   private:
+    // The client's own static key from client_private_key or client_key_file; an error text.
+    std::string load_client_key() {
+        const auto& hex = options.client_private_key;
+        const auto& file = options.client_key_file;
+        if (hex.empty() && file.empty()) return {};
+        if (!hex.empty() && !file.empty())
+            return "set client_private_key or client_key_file, not both";
+        if (options.transport.insecure_plaintext)
+            return "a client key needs encryption, but insecure_plaintext is set";
+        if (!hex.empty()) {
+            auto key = noise::key_from_hex(hex);
+            if (!key) return "client_private_key must be 64 hex digits";
+            host->client_static = noise::KeyPair::from_private(*key);
+            return {};
+        }
+        auto keys = load_or_create_key_file(file);
+        if (!keys) return keys.error().message;
+        host->client_static = *keys;
+        return {};
+    }
+
     void connect_on_loop(std::function<void(Result<void>)> done) {
         if (!config_error_.empty()) {
             if (done) done(Error{Errc::invalid_argument, config_error_});

@@ -39,8 +39,9 @@ void Conn::start() {
     handshake_ = std::make_unique<Handshaking>();
     handshake_->started = Clock::now();
     if (host_->is_client) {
-        handshake_->client = std::make_unique<ClientHandshake>(ClientHandshake::Config{
-            host_->frame.mark, host_->transport.insecure_plaintext, host_->server_key});
+        handshake_->client = std::make_unique<ClientHandshake>(
+            ClientHandshake::Config{host_->frame.mark, host_->transport.insecure_plaintext,
+                                    host_->server_key, host_->client_static});
         send_raw_frame(handshake_->client->hello());
     } else {
         handshake_->server = std::make_unique<ServerHandshake>(
@@ -64,10 +65,28 @@ void Conn::on_handshake_frame(std::span<const std::uint8_t> body) {
             spdlog::warn("hawser: trusting server key {} on first use",
                          noise::to_hex(*host_->server_key));
         }
+        if (auto key = handshake_->client->server_key(); key && secure_)
+            peer_static_ = std::make_unique<const noise::Key>(*key);
     } else {
         secure_ = handshake_->server->transport(now);
+        auto key = handshake_->server->client_key();
+        if (key) peer_static_ = std::make_unique<const noise::Key>(*key);
+        if (secure_ && !host_->client_key_policy.admits(key)) return refuse_client_key();
     }
     become_open();
+}
+
+void Conn::refuse_client_key() {
+    // The handshake is complete, so the goodbye is sealed: the client learns the reason from
+    // the server it authenticated, and nobody on the path can forge it. The connection was
+    // never open: nothing registered it and no hook saw it open.
+    std::string detail = peer_static_ ? "client key " + noise::to_hex(*peer_static_) +
+                                            " is not on the server's allow-list"
+                                      : "this server requires a client key";
+    host_->admission.release(remote_.address());
+    handshake_.reset();
+    state_ = State::closing;
+    protocol_close(CloseReason::key_not_allowed, detail);
 }
 
 void Conn::become_open() {
@@ -410,7 +429,8 @@ void Conn::send_prepared(std::span<const std::uint8_t> message) {
     if (state_ == State::closed || state_ == State::handshaking) return;
     if (secure_) {
         auto rekeys = secure_->rekeys();
-        secure_->seal(message, out_, host_->frame.mark, host_->transport, Clock::now());
+        if (!secure_->seal(message, out_, host_->frame.mark, host_->transport, Clock::now()))
+            return seal_failed();
         if (secure_->rekeys() != rekeys)
             host_->counters.rekeys.fetch_add(1, std::memory_order_relaxed);
     } else {
@@ -424,6 +444,18 @@ void Conn::send_prepared(std::span<const std::uint8_t> message) {
         return close(CloseReason::slow_consumer);
     }
     schedule_flush();
+}
+
+void Conn::seal_failed() {
+    // Nothing of the failed message was queued, and nothing more can be sealed (not even a
+    // goodbye): write what is already sealed, best effort, and close.
+    host_->log.warn("internal_error", "hawser: closing connection with " +
+                                          remote_.address().to_string() +
+                                          ": a message could not be encrypted (internal_error)");
+    std::error_code ec;
+    if (out_offset_ < out_.size())
+        socket_.write_some(asio::buffer(out_.data() + out_offset_, out_.size() - out_offset_), ec);
+    close(CloseReason::internal_error);
 }
 
 void Conn::send_raw_frame(std::span<const std::uint8_t> body) {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -69,6 +70,11 @@ class Conn : public std::enable_shared_from_this<Conn> {
 
     void on_sweep(Clock::time_point now);
 
+    // The peer's static public key, proven by the handshake: the client's (XX) on a server,
+    // the server's on a client; null for anonymous (NK) clients and in plaintext. Set on the
+    // loop before the connection is visible to any other thread, never changed after.
+    const noise::Key* peer_static_key() const noexcept { return peer_static_.get(); }
+
     std::any& app_context() noexcept { return app_context_; }
     std::any& service_context() noexcept { return service_context_; }
 
@@ -89,6 +95,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
     bool on_frame(std::span<const std::uint8_t> body);
     void on_handshake_frame(std::span<const std::uint8_t> body);
     void become_open();
+    void refuse_client_key();  // server: closes with key_not_allowed after the handshake
+    void seal_failed();        // closes with internal_error; the message is not sent
     void on_message(std::span<const std::uint8_t> body);
     void send_raw_frame(std::span<const std::uint8_t> body);
     void on_call(const MessageView& m);
@@ -122,8 +130,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
     asio::ip::tcp::endpoint remote_;
     ConnectionId id_;
     FrameDecoder decoder_;
-    std::unique_ptr<Handshaking> handshake_;   // only until the handshake completes
-    std::unique_ptr<SecureTransport> secure_;  // null in plaintext mode
+    std::unique_ptr<Handshaking> handshake_;         // only until the handshake completes
+    std::unique_ptr<SecureTransport> secure_;        // null in plaintext mode
+    std::unique_ptr<const noise::Key> peer_static_;  // a pointer: most clients have none
     std::vector<std::uint8_t>
         out_;  // encoded frames not yet written; empty and unallocated when idle
     std::size_t out_offset_ = 0;

@@ -57,6 +57,12 @@ std::string Connection::remote_address() const {
     return (ep.address().is_v6() ? "[" + addr + "]" : addr) + ":" + std::to_string(ep.port());
 }
 
+std::optional<std::string> Connection::peer_static_key() const {
+    auto c = conn_.lock();
+    if (!c || !c->peer_static_key()) return std::nullopt;  // set before any handle exists
+    return detail::noise::to_hex(*c->peer_static_key());
+}
+
 CallHandle Connection::call_console(std::string_view command, std::string argument,
                                     ConsoleCallback done, CallOptions options) const {
     auto conn = conn_.lock();

@@ -26,6 +26,7 @@
 #include "rpc/gate.hpp"
 #include "wire/frame.hpp"
 #include "wire/noise.hpp"
+#include "wire/secure_channel.hpp"
 
 namespace hawser::detail {
 
@@ -56,6 +57,8 @@ class Host {
     std::chrono::milliseconds handshake_timeout{5000};
     noise::KeyPair static_keys;            // server: set by start()
     std::optional<noise::Key> server_key;  // client: pinned, or learned on first use (loop thread)
+    std::optional<noise::KeyPair> client_static;  // client: its own key (client_key_file, ...)
+    ClientKeyPolicy client_key_policy;            // server: which client keys are accepted
     bool trust_on_first_use = false;
     Admission admission;                   // server
     std::function<void(Conn&)> on_opened;  // the owner's own hook (client connect waiters)

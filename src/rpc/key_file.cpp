@@ -1,6 +1,8 @@
 #include "rpc/key_file.hpp"
 
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,45 +10,154 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 namespace hawser::detail {
 
 namespace {
-Error io_error(const std::string& what, const std::string& path) {
-    return Error{Errc::invalid_argument, what + " " + path + ": " + std::strerror(errno)};
+
+Error io_error(const std::string& what, const std::string& path, int err = errno) {
+    return Error{Errc::invalid_argument, what + " " + path + ": " + std::strerror(err)};
 }
+
+Error refused(const std::string& why) {
+    return Error{Errc::invalid_argument, why};
+}
+
+// Creates the missing directories of `dir`, each with mode 0700: the key's directory is private.
+Result<void> make_private_dirs(const std::filesystem::path& dir) {
+    std::filesystem::path at;
+    for (const auto& part : dir) {
+        at /= part;
+        struct stat st {};
+        if (::stat(at.c_str(), &st) == 0) continue;
+        if (errno != ENOENT) return io_error("cannot use", at.string());
+        if (::mkdir(at.c_str(), 0700) != 0 && errno != EEXIST)
+            return io_error("cannot create", at.string());
+    }
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) return io_error("cannot use", dir.string());
+    if (!S_ISDIR(st.st_mode)) return refused(dir.string() + " is not a directory");
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        spdlog::warn(
+            "hawser: {} is writable by others, who could replace the key in it; "
+            "chmod 700 it",
+            dir.string());
+    return {};
+}
+
+// The key in `path`; nullopt if the file does not exist.
+Result<std::optional<noise::KeyPair>> read_key(const std::string& path) {
+    // O_NOFOLLOW: a link planted under the name could point at a key the attacker knows.
+    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return std::optional<noise::KeyPair>{};
+        if (errno == ELOOP)
+            return refused(path +
+                           " is a symbolic link; refusing to follow it (give the real "
+                           "file's path, or replace the link with the file)");
+        return io_error("cannot read", path);
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        int err = errno;
+        ::close(fd);
+        return io_error("cannot read", path, err);
+    }
+    std::string text;
+    char buf[128];
+    ssize_t n = 0;
+    while (text.size() < 256 && (n = ::read(fd, buf, sizeof buf)) > 0)
+        text.append(buf, static_cast<std::size_t>(n));
+    int err = errno;
+    ::close(fd);
+    if (!S_ISREG(st.st_mode)) return refused(path + " is not a regular file");
+    if (st.st_uid != ::geteuid())
+        return refused(path + " belongs to uid " + std::to_string(st.st_uid) +
+                       ", not to this user (uid " + std::to_string(::geteuid()) +
+                       "); refusing a key another user controls");
+    if (st.st_mode & (S_IRWXG | S_IRWXO))
+        return refused(path + " is readable by others; chmod 600 it");
+    if (n < 0) return io_error("cannot read", path, err);
+    if (text.empty())
+        return refused(path +
+                       " is empty: it does not hold a key (64 hex digits). Restore it from a "
+                       "backup, or delete it to generate a new key (peers pinned to the old key "
+                       "will refuse the new one)");
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
+        text.pop_back();
+    auto key = noise::key_from_hex(text);
+    if (!key) return refused(path + " does not hold a key (64 hex digits)");
+    return std::optional<noise::KeyPair>(noise::KeyPair::from_private(*key));
+}
+
+void sync_directory(const std::filesystem::path& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0)
+        spdlog::warn("hawser: cannot sync directory {}: {}", dir.string(), std::strerror(errno));
+    if (fd >= 0) ::close(fd);
+}
+
+enum class Placed { yes, exists };
+
+// Writes `text` to a new temporary file beside `path`, syncs it, and gives it the name `path`
+// unless that exists. The temporary name is random, so a leftover from a crash is never in the
+// way (and never read).
+Result<Placed> place_new_file(const std::string& path, const std::string& text) {
+    std::string temp = path + ".tmp-XXXXXX";
+    int fd = ::mkostemp(temp.data(), O_CLOEXEC);  // O_CREAT | O_EXCL, mode 0600
+    if (fd < 0) return io_error("cannot create a temporary file beside", path);
+    bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                   ::fsync(fd) == 0;
+    int err = errno;
+    ::close(fd);
+    if (!written) {
+        ::unlink(temp.c_str());
+        return io_error("cannot write", temp, err);
+    }
+    // link() fails with EEXIST instead of replacing: the first creator wins.
+    int rc = ::link(temp.c_str(), path.c_str());
+    err = errno;
+    bool temp_gone = false;
+    if (rc != 0 && (err == EPERM || err == EOPNOTSUPP || err == ENOSYS)) {
+        // A file system without hard links: a rename that refuses to replace does the same.
+        rc = ::renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE);
+        err = errno;
+        temp_gone = rc == 0;
+    }
+    if (!temp_gone) ::unlink(temp.c_str());
+    if (rc != 0) {
+        if (err == EEXIST) return Placed::exists;
+        return io_error("cannot create", path, err);
+    }
+    return Placed::yes;
+}
+
 }  // namespace
 
-Result<noise::KeyPair> load_or_create_key(const std::string& data_dir) {
-    std::error_code ec;
-    std::filesystem::create_directories(data_dir, ec);
-    if (ec) return Error{Errc::invalid_argument, "cannot create " + data_dir + ": " + ec.message()};
-    std::string path = data_dir + "/server.key";
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        struct stat st {};
-        ::fstat(fd, &st);
-        char hex[65] = {};
-        auto n = ::read(fd, hex, 64);
-        ::close(fd);
-        if (st.st_mode & (S_IRWXG | S_IRWXO))
-            return Error{Errc::invalid_argument, path + " is readable by others; chmod 600 it"};
-        auto key = n == 64 ? noise::key_from_hex(std::string_view(hex, 64)) : std::nullopt;
-        if (!key)
-            return Error{Errc::invalid_argument, path + " does not hold a key (64 hex digits)"};
-        return noise::KeyPair::from_private(*key);
+Result<noise::KeyPair> load_or_create_key_file(const std::string& path) {
+    auto dir = std::filesystem::path(path).parent_path();
+    if (dir.empty()) dir = ".";
+    if (auto r = make_private_dirs(dir); !r) return r.error();
+    // Another process may create the file between our read and our link; then we read its key.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        auto existing = read_key(path);
+        if (!existing) return existing.error();
+        if (*existing) return **existing;
+        auto keys = noise::KeyPair::generate();
+        auto placed = place_new_file(path, noise::to_hex(keys.private_key) + "\n");
+        if (!placed) return placed.error();
+        if (*placed == Placed::yes) {
+            sync_directory(dir);  // the name survives a crash too
+            spdlog::info("hawser: generated a new key in {}", path);
+            return keys;
+        }
     }
-    if (errno != ENOENT) return io_error("cannot read", path);
-    auto keys = noise::KeyPair::generate();
-    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) return io_error("cannot create", path);
-    std::string text = noise::to_hex(keys.private_key) + "\n";
-    bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-              ::fsync(fd) == 0;
-    ::close(fd);
-    if (!ok) return io_error("cannot write", path);
-    spdlog::info("hawser: generated a new server key in {}", path);
-    return keys;
+    return refused("cannot create " + path + ": it keeps appearing and disappearing");
+}
+
+Result<noise::KeyPair> load_or_create_key(const std::string& data_dir) {
+    return load_or_create_key_file(data_dir + "/server.key");
 }
 
 }  // namespace hawser::detail

@@ -1,5 +1,11 @@
-// The server's static key pair on disk: <data_dir>/server.key, the private key as 64 hex
-// digits, mode 0600, created on first start. A key file others can read is refused, as ssh does.
+// Static key pairs on disk: the private key as 64 hex digits and a newline, in a file of mode
+// 0600 owned by this user, created on first use (the server's <data_dir>/server.key, a client's
+// client_key_file). Missing directories are created with mode 0700.
+// A new key is written to a temporary file in the same directory, synced, then linked to its
+// name, which fails if the name exists: a crash never leaves a partial key under the name, and
+// two processes creating at once both end up with the winner's key. A symbolic link, a file of
+// another user, or a file others can read is refused, as ssh does.
+// Blocking file IO: call it at start-up, on the caller's thread.
 #pragma once
 
 #include <string>
@@ -9,6 +15,9 @@
 
 namespace hawser::detail {
 
+// The key pair in `path`, created there if the file does not exist.
+Result<noise::KeyPair> load_or_create_key_file(const std::string& path);
+// The server's key: <data_dir>/server.key.
 Result<noise::KeyPair> load_or_create_key(const std::string& data_dir);
 
 }  // namespace hawser::detail

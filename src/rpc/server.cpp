@@ -49,6 +49,26 @@ Result<std::vector<asio::ip::tcp::endpoint>> resolve(const std::string& address)
     return out;
 }
 
+// allowed_client_keys and require_client_key, checked before anything touches the disk.
+Result<detail::ClientKeyPolicy> client_key_policy(const ServerOptions& o) {
+    detail::ClientKeyPolicy policy;
+    policy.required = o.require_client_key || !o.allowed_client_keys.empty();
+    for (std::size_t i = 0; i < o.allowed_client_keys.size(); ++i) {
+        auto key = detail::noise::key_from_hex(o.allowed_client_keys[i]);
+        if (!key)
+            return Error{Errc::invalid_argument,
+                         "allowed_client_keys[" + std::to_string(i) + "] ('" +
+                             o.allowed_client_keys[i].substr(0, 80) +
+                             "') is not a public key: 64 hex digits expected"};
+        policy.allowed.push_back(*key);
+    }
+    if (policy.required && o.transport.insecure_plaintext)
+        return Error{Errc::invalid_argument,
+                     "require_client_key / allowed_client_keys need encryption, but "
+                     "insecure_plaintext is set"};
+    return policy;
+}
+
 std::shared_ptr<detail::Host> make_host(Runtime& runtime, const ServerOptions& o) {
     auto host = std::make_shared<detail::Host>(runtime.impl(), false, o.mark, o.limits, o.timeouts,
                                                o.transport);
@@ -94,6 +114,10 @@ Result<void> Server::start() {
     if (state_->started) return Error{Errc::invalid_argument, "server already started"};
     if (state_->options.listen.empty()) return Error{Errc::invalid_argument, "no listen address"};
     if (auto r = host_->admission.configure(state_->options.admission); !r) return r.error();
+    if (auto r = client_key_policy(state_->options); !r)
+        return r.error();
+    else
+        host_->client_key_policy = std::move(*r);
     if (state_->options.transport.insecure_plaintext) {
         spdlog::warn(
             "hawser: INSECURE plaintext mode: traffic is neither encrypted nor authenticated");

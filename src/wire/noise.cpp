@@ -114,8 +114,9 @@ bool CipherState::encrypt_with_ad(std::span<const std::uint8_t> ad,
     std::uint8_t nonce[12];
     nonce_bytes(n_, nonce);
     unsigned long long clen = 0;
-    crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, pt.data(), pt.size(), ad.data(),
-                                              ad.size(), nullptr, nonce, k_.data());
+    if (crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, pt.data(), pt.size(), ad.data(),
+                                                  ad.size(), nullptr, nonce, k_.data()) != 0)
+        return false;
     ++n_;
     return true;
 }

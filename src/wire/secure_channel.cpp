@@ -1,5 +1,6 @@
 #include "wire/secure_channel.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -15,12 +16,16 @@ Error failed(std::string why) {
 }
 
 // Reads the peer's handshake message and, unless that finished the handshake, writes ours.
+// With `pinned`, the peer's static key must be that one before anything more is sent: an XX
+// client reveals its own static key only to the server it pinned.
 Result<HandshakeStep> advance(noise::HandshakeState& hs, std::span<const std::uint8_t> body,
-                              const char* peer) {
+                              const char* peer, const std::optional<noise::Key>& pinned = {}) {
     if (hs.finished() || hs.my_turn()) return failed("unexpected handshake message");
     auto payload = hs.read_message(body);
     if (!payload)
         return failed(std::string(peer) + " handshake rejected: " + payload.error().message);
+    if (pinned && hs.remote_static() != pinned)
+        return failed(std::string(peer) + " static key is not the pinned key");
     HandshakeStep step;
     if (!hs.finished()) {
         if (auto w = hs.write_message({}, step.reply); !w) return w.error();
@@ -33,6 +38,10 @@ std::unique_ptr<SecureTransport> transport_of(const std::optional<noise::Handsha
                                               SecureTransport::Clock::time_point now) {
     if (!hs) return nullptr;  // plaintext mode
     auto [send, recv] = hs->split();
+    if (auto n = testing::first_nonce.load(std::memory_order_relaxed)) {
+        send.set_nonce(n);
+        recv.set_nonce(n);
+    }
     return std::make_unique<SecureTransport>(send, recv, now);
 }
 }  // namespace
@@ -48,22 +57,31 @@ std::vector<std::uint8_t> prologue(noise::Pattern pattern, const ProtocolMark& m
 
 // --- transport ---
 
-void SecureTransport::seal_chunk(std::uint8_t type, std::span<const std::uint8_t> data,
+bool SecureTransport::seal_chunk(std::uint8_t type, std::span<const std::uint8_t> data,
                                  std::vector<std::uint8_t>& out, const ProtocolMark& mark) {
+    bool sealed = false;
     append_frame(out, mark, 1 + data.size() + noise::tag_len, [&](std::uint8_t* p) {
         p[0] = type;
         if (!data.empty()) std::memcpy(p + 1, data.data(), data.size());
         // In place: libsodium allows the ciphertext to overwrite the plaintext.
-        send_.encrypt_with_ad({}, std::span<const std::uint8_t>(p, 1 + data.size()), p);
+        sealed = send_.encrypt_with_ad({}, std::span<const std::uint8_t>(p, 1 + data.size()), p);
     });
+    return sealed;
 }
 
-void SecureTransport::seal(std::span<const std::uint8_t> message, std::vector<std::uint8_t>& out,
+bool SecureTransport::seal(std::span<const std::uint8_t> message, std::vector<std::uint8_t>& out,
                            const ProtocolMark& mark, const TransportOptions& policy,
                            Clock::time_point now) {
+    // A chunk that fails to seal holds plaintext: drop it and everything after `start`.
+    const std::size_t start = out.size();
+    auto failed = [&] {
+        out.resize(start);
+        return false;
+    };
     if (sent_since_rekey_ >= policy.rekey_messages ||
         (policy.rekey_interval.count() > 0 && now - last_rekey_ >= policy.rekey_interval)) {
-        seal_chunk(chunk_rekey, {}, out, mark);  // the peer rekeys its receiving side on reading it
+        // The peer rekeys its receiving side on reading this.
+        if (!seal_chunk(chunk_rekey, {}, out, mark)) return failed();
         send_.rekey();
         last_rekey_ = now;
         sent_since_rekey_ = 0;
@@ -71,10 +89,11 @@ void SecureTransport::seal(std::span<const std::uint8_t> message, std::vector<st
     }
     ++sent_since_rekey_;
     while (message.size() > max_chunk) {
-        seal_chunk(chunk_more, message.first(max_chunk), out, mark);
+        if (!seal_chunk(chunk_more, message.first(max_chunk), out, mark)) return failed();
         message = message.subspan(max_chunk);
     }
-    seal_chunk(chunk_last, message, out, mark);
+    if (!seal_chunk(chunk_last, message, out, mark)) return failed();
+    return true;
 }
 
 SecureTransport::Opened SecureTransport::open(std::span<const std::uint8_t> body,
@@ -121,7 +140,10 @@ std::vector<std::uint8_t> ClientHandshake::hello() {
     if (config_.plaintext) return {wire_version, std::uint8_t(HelloMode::plaintext)};
     noise::HandshakeState::Config c;
     c.initiator = true;
-    if (config_.server_key) {
+    if (config_.static_keys) {
+        c.pattern = noise::Pattern::xx;  // sends our static key; the pin is checked on reading
+        c.static_keys = config_.static_keys;
+    } else if (config_.server_key) {
         c.pattern = noise::Pattern::nk;
         c.remote_static = config_.server_key;
     } else {
@@ -129,9 +151,9 @@ std::vector<std::uint8_t> ClientHandshake::hello() {
         c.static_keys = noise::KeyPair::generate();  // an identity for this connection only
     }
     c.prologue = prologue(c.pattern, config_.mark);
+    auto mode = c.pattern == noise::Pattern::nk ? HelloMode::nk : HelloMode::xx;
     hs_.emplace(std::move(c));
-    std::vector<std::uint8_t> out{wire_version,
-                                  std::uint8_t(config_.server_key ? HelloMode::nk : HelloMode::xx)};
+    std::vector<std::uint8_t> out{wire_version, std::uint8_t(mode)};
     (void)hs_->write_message({}, out);  // the first message cannot fail
     return out;
 }
@@ -144,7 +166,7 @@ Result<HandshakeStep> ClientHandshake::on_frame(std::span<const std::uint8_t> bo
         return failed("the server did not agree to plaintext");
     }
     if (!hs_) return failed("unexpected handshake message");
-    return advance(*hs_, body, "server");  // XX answers with -> s, se
+    return advance(*hs_, body, "server", config_.server_key);  // XX answers with -> s, se
 }
 
 std::unique_ptr<SecureTransport> ClientHandshake::transport(
@@ -185,6 +207,16 @@ Result<HandshakeStep> ServerHandshake::on_frame(std::span<const std::uint8_t> bo
 std::unique_ptr<SecureTransport> ServerHandshake::transport(
     SecureTransport::Clock::time_point now) {
     return transport_of(hs_, now);
+}
+
+std::optional<noise::Key> ServerHandshake::client_key() const {
+    return hs_ && hs_->finished() ? hs_->remote_static() : std::nullopt;
+}
+
+bool ClientKeyPolicy::admits(const std::optional<noise::Key>& client_key) const {
+    if (!client_key) return !required && allowed.empty();
+    return allowed.empty() ||
+           std::find(allowed.begin(), allowed.end(), *client_key) != allowed.end();
 }
 
 }  // namespace hawser::detail

@@ -50,8 +50,8 @@ struct HandshakenSocket {
     }
     std::vector<std::uint8_t> seal(const std::vector<std::uint8_t>& message) {
         std::vector<std::uint8_t> out;
-        transport->seal(message, out, ProtocolMark{}, TransportOptions{},
-                        std::chrono::steady_clock::now());
+        EXPECT_TRUE(transport->seal(message, out, ProtocolMark{}, TransportOptions{},
+                                    std::chrono::steady_clock::now()));
         return out;
     }
 };
@@ -374,4 +374,193 @@ TEST(Secure, GarbageTruncatedAndFlippedHandshakesLeaveOthersServed) {
     Client good(client_for(server));
     good.connect().value();
     EXPECT_EQ(good.connection().wait_console("echo", "unharmed").value(), "unharmed");
+}
+
+TEST(Secure, AFailedSealClosesTheConnectionWithoutSending) {
+    // Both ends start their nonces at 2^64-2: one message each way, then the nonce space is
+    // exhausted (2^64-1 is reserved) and the next seal must fail.
+    detail::testing::first_nonce = ~std::uint64_t{0} - 1;
+    struct Reset {
+        ~Reset() { detail::testing::first_nonce = 0; }
+    } reset;
+    Server server(loopback_server());
+    server.commands().console("twice", [](const Request& req, std::string_view arg) {
+        (void)req.connection().send_console("note", std::string(arg));  // the last nonce
+        return std::string(arg);  // this reply cannot be sealed
+    });
+    server.start().value();
+    Slot<CloseReason> client_closed;
+    Client client(client_for(server));
+    client.on_disconnect([&](const Connection&, CloseReason r) { client_closed.set(r); });
+    client.connect().value();
+    auto r = client.connection().wait_console("twice", "x");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::disconnected);
+    EXPECT_TRUE(
+        eventually([&] { return server.stats().closed(CloseReason::internal_error) == 1; }));
+    // The client saw the stream end: no unsealed bytes reached it, so nothing failed its MAC.
+    EXPECT_EQ(client_closed.get(), CloseReason::peer_closed);
+    EXPECT_EQ(client.stats().closed(CloseReason::bad_mac), 0u);
+}
+
+// --- client keys: XX proves the client's static key; the server may require and filter it ---
+
+namespace {
+
+std::string hex(const detail::noise::Key& k) {
+    return detail::noise::to_hex(k);
+}
+
+// Replies with the caller's static key as the handler sees it.
+void whoami_command(Server& server) {
+    server.commands().console("whoami", [](const Request& req, std::string_view) {
+        return req.connection().peer_static_key().value_or("anonymous");
+    });
+}
+
+// Connects and waits for the connection to close; returns the close reason the client saw.
+CloseReason refusal(const ClientOptions& co) {
+    Slot<CloseReason> closed;
+    Client client(co);
+    client.on_disconnect([&](const Connection&, CloseReason r) { closed.set(r); });
+    (void)client.connect();  // the handshake may complete; the server's goodbye follows it
+    return closed.get();
+}
+
+}  // namespace
+
+TEST(ClientKeys, AnAllowedClientGetsInAndHandlersSeeItsKey) {
+    auto mine = detail::noise::KeyPair::generate();
+    auto so = loopback_server();
+    so.allowed_client_keys = {hex(detail::noise::KeyPair::generate().public_key),
+                              hex(mine.public_key)};
+    Server server(so);
+    whoami_command(server);
+    server.start().value();
+    auto co = client_for(server);
+    co.client_private_key = hex(mine.private_key);
+    Client client(co);
+    client.connect().value();
+    EXPECT_EQ(client.connection().wait_console("whoami", "").value(), hex(mine.public_key));
+    // The client sees the server's key, checked against its pin.
+    EXPECT_EQ(client.connection().peer_static_key(), server.public_key());
+    EXPECT_EQ(server.stats().closed(CloseReason::key_not_allowed), 0u);
+}
+
+TEST(ClientKeys, UnknownAndMissingKeysAreRefusedWithKeyNotAllowed) {
+    auto allowed = detail::noise::KeyPair::generate();
+    auto so = loopback_server();
+    so.allowed_client_keys = {hex(allowed.public_key)};
+    Server server(so);
+    whoami_command(server);
+    server.start().value();
+    auto stranger = client_for(server);
+    stranger.client_private_key = hex(detail::noise::KeyPair::generate().private_key);
+    EXPECT_EQ(refusal(stranger), CloseReason::key_not_allowed);
+    EXPECT_TRUE(
+        eventually([&] { return server.stats().closed(CloseReason::key_not_allowed) == 1; }));
+    // A client without a key of its own (NK) has nothing to show.
+    EXPECT_EQ(refusal(client_for(server)), CloseReason::key_not_allowed);
+    EXPECT_TRUE(
+        eventually([&] { return server.stats().closed(CloseReason::key_not_allowed) == 2; }));
+    EXPECT_EQ(server.stats().handshakes, 0u);  // neither was ever open
+    // The allowed key still gets in.
+    auto co = client_for(server);
+    co.client_private_key = hex(allowed.private_key);
+    Client client(co);
+    client.connect().value();
+    EXPECT_EQ(client.connection().wait_console("whoami", "").value(), hex(allowed.public_key));
+}
+
+TEST(ClientKeys, RequiredKeyRefusesOnlyAnonymousClients) {
+    auto so = loopback_server();
+    so.require_client_key = true;
+    Server server(so);
+    whoami_command(server);
+    server.start().value();
+    EXPECT_EQ(refusal(client_for(server)), CloseReason::key_not_allowed);
+    auto co = client_for(server);
+    auto any = detail::noise::KeyPair::generate();
+    co.client_private_key = hex(any.private_key);
+    Client client(co);
+    client.connect().value();
+    EXPECT_EQ(client.connection().wait_console("whoami", "").value(), hex(any.public_key));
+}
+
+TEST(ClientKeys, AnonymousClientsStayAnonymousWhenKeysAreOptional) {
+    Server server(loopback_server());
+    whoami_command(server);
+    server.start().value();
+    Client client(client_for(server));
+    client.connect().value();
+    EXPECT_EQ(client.connection().wait_console("whoami", "").value(), "anonymous");
+}
+
+TEST(ClientKeys, AKeyFileGivesTheSameIdentityToEveryClientUsingIt) {
+    auto dir = ::testing::TempDir() + "hawser_client_key_" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir);
+    auto so = loopback_server();
+    so.require_client_key = true;
+    Server server(so);
+    whoami_command(server);
+    server.start().value();
+    auto co = client_for(server);
+    co.client_key_file = dir + "/keys/client.key";
+    std::string first;
+    {
+        Client a(co);
+        a.connect().value();
+        first = a.connection().wait_console("whoami", "").value();
+    }
+    EXPECT_EQ(first.size(), 64u) << first;
+    struct stat st {};
+    ASSERT_EQ(::stat(co.client_key_file.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    ASSERT_EQ(::stat((dir + "/keys").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0700u);
+    {
+        Client b(co);
+        b.connect().value();
+        EXPECT_EQ(b.connection().wait_console("whoami", "").value(), first);
+    }
+    std::filesystem::remove_all(dir);
+}
+
+TEST(ClientKeys, AClientWithAKeyStillChecksThePinnedServerKey) {
+    Server server(loopback_server());
+    server.start().value();
+    auto co = client_for(server);
+    co.client_private_key = hex(detail::noise::KeyPair::generate().private_key);
+    co.server_public_key = hex(detail::noise::KeyPair::generate().public_key);
+    Client impostor_check(co);
+    auto r = impostor_check.connect();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(server.connection_ids().size(), 0u);
+}
+
+TEST(ClientKeys, BadKeySettingsAreClearErrors) {
+    auto so = loopback_server();
+    so.allowed_client_keys = {hex(detail::noise::KeyPair::generate().public_key), "abc123"};
+    Server bad_list(so);
+    auto r = bad_list.start();
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("allowed_client_keys[1]"), std::string::npos)
+        << r.error().message;
+    auto plain = plaintext_server();
+    plain.require_client_key = true;
+    Server contradiction(plain);
+    ASSERT_FALSE(contradiction.start());
+
+    Server server(loopback_server());
+    server.start().value();
+    auto co = client_for(server);
+    co.client_private_key = "not hex";
+    auto c1 = Client(co).connect();
+    ASSERT_FALSE(c1);
+    EXPECT_EQ(c1.error().code, Errc::invalid_argument);
+    EXPECT_NE(c1.error().message.find("client_private_key"), std::string::npos);
+    co.client_key_file = "/tmp/unused.key";
+    auto c2 = Client(co).connect();
+    ASSERT_FALSE(c2);
+    EXPECT_NE(c2.error().message.find("not both"), std::string::npos);
 }

@@ -55,7 +55,7 @@ TEST(SecureTransport, SealsAndOpensSmallAndChunkedMessages) {
          {0ul, 1ul, 100ul, SecureTransport::max_chunk, SecureTransport::max_chunk + 1, 300000ul}) {
         auto msg = random_bytes(size);
         std::vector<std::uint8_t> frames;
-        a->seal(msg, frames, ProtocolMark{}, policy, now);
+        EXPECT_TRUE(a->seal(msg, frames, ProtocolMark{}, policy, now));
         auto parts = bodies(frames);
         EXPECT_EQ(
             parts.size(),
@@ -77,8 +77,8 @@ TEST(SecureTransport, FlippedReplayedAndOversizedFramesAreRejected) {
     auto [a, b] = connected_pair(now);
     TransportOptions policy;
     std::vector<std::uint8_t> f1, f2;
-    a->seal(std::vector<std::uint8_t>{'o', 'n', 'e'}, f1, ProtocolMark{}, policy, now);
-    a->seal(std::vector<std::uint8_t>{'t', 'w', 'o'}, f2, ProtocolMark{}, policy, now);
+    EXPECT_TRUE(a->seal(std::vector<std::uint8_t>{'o', 'n', 'e'}, f1, ProtocolMark{}, policy, now));
+    EXPECT_TRUE(a->seal(std::vector<std::uint8_t>{'t', 'w', 'o'}, f2, ProtocolMark{}, policy, now));
     auto one = bodies(f1).at(0), two = bodies(f2).at(0);
     std::vector<std::uint8_t> scratch;
     std::span<const std::uint8_t> got;
@@ -91,7 +91,7 @@ TEST(SecureTransport, FlippedReplayedAndOversizedFramesAreRejected) {
     EXPECT_EQ(b->open(two, 1024, scratch, got), SecureTransport::Opened::message);
 
     std::vector<std::uint8_t> big;
-    a->seal(random_bytes(200000), big, ProtocolMark{}, policy, now);
+    EXPECT_TRUE(a->seal(random_bytes(200000), big, ProtocolMark{}, policy, now));
     SecureTransport::Opened last{};
     for (auto& part : bodies(big)) {
         last = b->open(part, 100000, scratch, got);
@@ -111,7 +111,8 @@ TEST(SecureTransport, RekeysByCountAndByTimeAndOldKeysStopWorking) {
     auto now = start;
     for (int i = 0; i < 10; ++i) {
         std::vector<std::uint8_t> frames;
-        a->seal(std::vector<std::uint8_t>{std::uint8_t(i)}, frames, ProtocolMark{}, policy, now);
+        EXPECT_TRUE(a->seal(std::vector<std::uint8_t>{std::uint8_t(i)}, frames, ProtocolMark{},
+                            policy, now));
         SecureTransport::Opened r{};
         for (auto& part : bodies(frames)) r = b->open(part, 1024, scratch, got);
         ASSERT_EQ(r, SecureTransport::Opened::message);
@@ -124,7 +125,7 @@ TEST(SecureTransport, RekeysByCountAndByTimeAndOldKeysStopWorking) {
     policy.rekey_messages = 1u << 20;
     now += 11min;
     std::vector<std::uint8_t> frames;
-    a->seal(std::vector<std::uint8_t>{'t'}, frames, ProtocolMark{}, policy, now);
+    EXPECT_TRUE(a->seal(std::vector<std::uint8_t>{'t'}, frames, ProtocolMark{}, policy, now));
     EXPECT_EQ(a->rekeys(), 4u);
     auto parts = bodies(frames);
     ASSERT_EQ(parts.size(), 2u);  // the rekey marker, then the message
@@ -132,6 +133,73 @@ TEST(SecureTransport, RekeysByCountAndByTimeAndOldKeysStopWorking) {
     auto [c, d] = connected_pair(start);
     (void)c;
     EXPECT_EQ(b->open(parts[1], 1024, scratch, got), SecureTransport::Opened::bad_mac);
+}
+
+// A transport whose sending nonce is `send_nonce` (both ends share the key, so the receiver
+// starts there too).
+std::pair<std::unique_ptr<SecureTransport>, std::unique_ptr<SecureTransport>> pair_at_nonce(
+    std::uint64_t send_nonce, SecureTransport::Clock::time_point now) {
+    noise::Key k{};
+    k[0] = 7;
+    noise::CipherState send, recv;
+    send.initialize_key(k);
+    recv.initialize_key(k);
+    send.set_nonce(send_nonce);
+    recv.set_nonce(send_nonce);
+    return {std::make_unique<SecureTransport>(send, noise::CipherState{}, now),
+            std::make_unique<SecureTransport>(noise::CipherState{}, recv, now)};
+}
+
+TEST(SecureTransport, AnExhaustedNonceFailsTheSealAndWritesNothing) {
+    auto now = SecureTransport::Clock::now();
+    TransportOptions policy;
+    // Nonce 2^64-2 is the last one a message may use; 2^64-1 is reserved (Noise spec 5.1).
+    auto [a, b] = pair_at_nonce(~std::uint64_t{0} - 1, now);
+    std::vector<std::uint8_t> out{0xAA};
+    EXPECT_TRUE(a->seal(std::vector<std::uint8_t>{'o', 'k'}, out, ProtocolMark{}, policy, now));
+    auto parts = bodies(std::vector<std::uint8_t>(out.begin() + 1, out.end()));
+    ASSERT_EQ(parts.size(), 1u);
+    std::vector<std::uint8_t> scratch;
+    std::span<const std::uint8_t> got;
+    EXPECT_EQ(b->open(parts[0], 1024, scratch, got), SecureTransport::Opened::message);
+    auto before = out;
+    EXPECT_FALSE(a->seal(std::vector<std::uint8_t>{'n', 'o'}, out, ProtocolMark{}, policy, now));
+    EXPECT_EQ(out, before);  // nothing appended: no plaintext can leave
+    // A message of several chunks that runs out half-way leaves nothing behind either.
+    auto [c, d] = pair_at_nonce(~std::uint64_t{0} - 2, now);
+    (void)d;
+    std::vector<std::uint8_t> out2{0xBB};
+    EXPECT_FALSE(
+        c->seal(random_bytes(3 * SecureTransport::max_chunk), out2, ProtocolMark{}, policy, now));
+    EXPECT_EQ(out2, std::vector<std::uint8_t>{0xBB});
+}
+
+TEST(SecureTransport, TheRekeyCounterIsAsWideAsItsOption) {
+    auto now = SecureTransport::Clock::now();
+    auto [a, b] = connected_pair(now);
+    TransportOptions policy;
+    policy.rekey_interval = 0ms;
+    policy.rekey_messages = (std::uint64_t{1} << 32) + 1;
+    std::vector<std::uint8_t> frames;
+    for (int i = 0; i < 3; ++i)
+        ASSERT_TRUE(a->seal(std::vector<std::uint8_t>{1}, frames, ProtocolMark{}, policy, now));
+    EXPECT_EQ(a->rekeys(), 0u);  // a truncated option (1) would rekey before message 2
+    // Past 2^32 messages a 32-bit counter wraps to zero and never reaches the option.
+    policy.rekey_messages = (std::uint64_t{1} << 32) + 2;
+    a->count_sent_for_test((std::uint64_t{1} << 32) - 1 - 3);  // 2^32 - 1 sent so far
+    for (int i = 0; i < 3; ++i)
+        ASSERT_TRUE(a->seal(std::vector<std::uint8_t>{1}, frames, ProtocolMark{}, policy, now));
+    EXPECT_EQ(a->rekeys(), 0u);  // 2^32 + 2 sent
+    ASSERT_TRUE(a->seal(std::vector<std::uint8_t>{1}, frames, ProtocolMark{}, policy, now));
+    EXPECT_EQ(a->rekeys(), 1u);
+    // The peer follows every message, the rekey marker included.
+    std::vector<std::uint8_t> scratch;
+    std::span<const std::uint8_t> got;
+    int messages = 0;
+    for (auto& part : bodies(frames))
+        if (b->open(part, 1024, scratch, got) == SecureTransport::Opened::message) ++messages;
+    EXPECT_EQ(messages, 7);
+    EXPECT_EQ(b->rekeys(), 1u);
 }
 
 TEST(Handshake, PolicyMismatchesFailWithAReason) {
@@ -169,6 +237,56 @@ TEST(Handshake, TrustOnFirstUseLearnsTheServerKeyOverXX) {
     auto s2 = server.on_frame(c1->reply);
     ASSERT_TRUE(s2 && s2->done);
     EXPECT_EQ(client.server_key(), keys.public_key);
+}
+
+TEST(Handshake, AClientWithItsOwnKeyProvesItOverXXAndChecksThePin) {
+    auto server_keys = noise::KeyPair::generate();
+    auto client_keys = noise::KeyPair::generate();
+    ClientHandshake client({ProtocolMark{}, false, server_keys.public_key, client_keys});
+    ServerHandshake server(ProtocolMark{}, false, server_keys);
+    auto hello = client.hello();
+    ASSERT_GE(hello.size(), 2u);
+    EXPECT_EQ(hello[1], std::uint8_t(HelloMode::xx));
+    auto s1 = server.on_frame(hello);
+    ASSERT_TRUE(s1 && !s1->done);
+    EXPECT_EQ(server.client_key(), std::nullopt);  // not before the last message
+    auto c1 = client.on_frame(s1->reply);
+    ASSERT_TRUE(c1 && c1->done);
+    auto s2 = server.on_frame(c1->reply);
+    ASSERT_TRUE(s2 && s2->done);
+    EXPECT_EQ(server.client_key(), client_keys.public_key);
+    EXPECT_EQ(client.server_key(), server_keys.public_key);
+
+    // Another server's key: the client stops before sending its own static key.
+    ClientHandshake pinned_elsewhere(
+        {ProtocolMark{}, false, noise::KeyPair::generate().public_key, client_keys});
+    ServerHandshake real(ProtocolMark{}, false, server_keys);
+    auto r1 = real.on_frame(pinned_elsewhere.hello());
+    ASSERT_TRUE(r1);
+    auto refused = pinned_elsewhere.on_frame(r1->reply);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message.find("pinned"), std::string::npos);
+
+    // NK clients have no key to show.
+    ClientHandshake anonymous({ProtocolMark{}, false, server_keys.public_key});
+    ServerHandshake s3(ProtocolMark{}, false, server_keys);
+    auto a1 = s3.on_frame(anonymous.hello());
+    ASSERT_TRUE(a1 && a1->done);
+    EXPECT_EQ(s3.client_key(), std::nullopt);
+}
+
+TEST(Handshake, ClientKeyPolicyAdmits) {
+    auto k1 = noise::KeyPair::generate().public_key, k2 = noise::KeyPair::generate().public_key;
+    ClientKeyPolicy open;
+    EXPECT_TRUE(open.admits(std::nullopt));
+    EXPECT_TRUE(open.admits(k1));
+    ClientKeyPolicy required{.required = true, .allowed = {}};
+    EXPECT_FALSE(required.admits(std::nullopt));
+    EXPECT_TRUE(required.admits(k1));
+    ClientKeyPolicy listed{.required = true, .allowed = {k1}};
+    EXPECT_FALSE(listed.admits(std::nullopt));
+    EXPECT_TRUE(listed.admits(k1));
+    EXPECT_FALSE(listed.admits(k2));
 }
 
 TEST(Compression, RoundTripsAndSkipsWhatDoesNotShrink) {
