@@ -27,6 +27,9 @@ using ConnectionId = std::uint64_t;
 
 struct CallOptions {
     std::chrono::milliseconds timeout{0};  // 0 = the connection's default call timeout
+    // false: the argument goes uncompressed, for arguments that mix text a third party chose
+    // with secrets (docs/security.md, "Compression and secrets").
+    bool compress = true;
 };
 
 using ConsoleCallback = std::function<void(Result<std::string>)>;

@@ -17,6 +17,12 @@ std::span<const std::uint8_t> as_bytes(std::string_view s) {
     return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
 
+// Every job this file gives the worker pool goes through here.
+template <class F>
+void post_to_workers(Host& host, F&& job) {
+    asio::post(host.runtime.workers(), std::forward<F>(job));
+}
+
 }  // namespace
 
 Conn::Conn(Loop& loop, std::shared_ptr<Host> host, asio::ip::tcp::socket socket)
@@ -169,7 +175,8 @@ void Conn::on_message(std::span<const std::uint8_t> body) {
         return protocol_close(CloseReason::malformed, "unsupported message flags");
     std::string unpacked;
     if (compression) {
-        auto r = decompress(Compression(compression), m->payload, host_->limits.max_frame_bytes);
+        auto r =
+            decompress(Compression(compression), m->payload, host_->limits.max_decompressed_bytes);
         if (!r)
             return protocol_close(r.error().code == Errc::limit_exceeded ? CloseReason::too_large
                                                                          : CloseReason::malformed,
@@ -207,6 +214,45 @@ void Conn::on_message(std::span<const std::uint8_t> body) {
 
 // --- incoming calls ---
 
+// Runs a command's handler: here, or on the worker pool when the command asks for it. A big
+// DataFrame is decoded on the worker pool first, so the IO thread never spends long on one
+// payload; the handler then runs where it would have run anyway (docs/design.md).
+template <class Run, class Fail>
+void Conn::dispatch(const Commands::Entry& entry, std::span<const std::uint8_t> bytes, Run run,
+                    Fail fail) {
+    std::string payload(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    const bool on_worker = entry.options.on_worker;
+    if (!is_stream(entry.kind) || payload.size() <= host_->limits.worker_decode_bytes) {
+        if (!on_worker) return run(Argument(std::move(payload)));
+        return post_to_workers(*host_, [run = std::move(run), p = std::move(payload)]() mutable {
+            run(Argument(std::move(p)));
+        });
+    }
+    // Payloads waiting for a worker are bounded per connection, like calls in flight.
+    const std::size_t size = payload.size();
+    if (worker_decode_bytes_ + size > host_->limits.max_worker_decode_bytes)
+        return fail(
+            Error{Errc::overloaded, "too much data waiting to be decoded on this connection"});
+    worker_decode_bytes_ += size;
+    post_to_workers(*host_, [self = weak_from_this(), host = host_, size, on_worker,
+                             payload = std::move(payload), run = std::move(run),
+                             fail = std::move(fail)]() mutable {
+        auto frame = DataFrame::decode(payload, host->commands.decode_limits());
+        std::string().swap(payload);
+        auto conn = self.lock();
+        if (!conn) return;  // closed meanwhile: nobody is waiting for the reply
+        if (!frame || on_worker) {
+            conn->loop().post([conn, size] { conn->worker_decode_bytes_ -= size; });
+            if (!frame) return fail(frame.error());
+            return run(Argument(std::move(*frame)));  // already where the handler wants to be
+        }
+        conn->loop().post([conn, size, run = std::move(run), frame = std::move(*frame)]() mutable {
+            conn->worker_decode_bytes_ -= size;
+            run(Argument(std::move(frame)));
+        });
+    });
+}
+
 void Conn::on_call(const MessageView& m) {
     const Commands::Entry* entry = host_->commands.find(m.name);
     if (!entry)
@@ -225,20 +271,18 @@ void Conn::on_call(const MessageView& m) {
     ++handlers_in_flight_;
     entry->stats->calls.fetch_add(1, std::memory_order_relaxed);
     entry->stats->bytes_in.fetch_add(m.payload.size(), std::memory_order_relaxed);
-    auto slot = std::make_shared<ReplySlot>(weak_from_this(), m.id, entry->stats);
-    std::string payload(reinterpret_cast<const char*>(m.payload.data()), m.payload.size());
-    auto run = [entry, slot, req = Request(Connection(shared_from_this()), entry->name),
-                payload = std::move(payload)]() mutable {
+    auto slot =
+        std::make_shared<ReplySlot>(weak_from_this(), m.id, entry->stats, entry->options.compress);
+    auto run = [entry, slot,
+                req = Request(Connection(shared_from_this()), entry->name)](Argument arg) mutable {
         try {
-            entry->invoke(req, std::move(payload), slot);
+            entry->invoke(req, std::move(arg), slot);
         } catch (...) {
-            slot->complete(Errc::handler_error, describe_exception(std::current_exception()));
+            reply_exception(slot, entry->name, std::current_exception());
         }
     };
-    if (entry->options.on_worker)
-        asio::post(host_->runtime.workers(), std::move(run));
-    else
-        run();
+    dispatch(*entry, m.payload, std::move(run),
+             [slot](const Error& e) { reply_error(slot, e.code, e.message); });
 }
 
 void Conn::on_direct(const MessageView& m) {
@@ -251,29 +295,26 @@ void Conn::on_direct(const MessageView& m) {
     if (state_ != State::open) return;
     entry->stats->calls.fetch_add(1, std::memory_order_relaxed);
     entry->stats->bytes_in.fetch_add(m.payload.size(), std::memory_order_relaxed);
+    auto failed = [entry, host = host_](std::string_view why) {
+        entry->stats->errors.fetch_add(1, std::memory_order_relaxed);
+        host->log.warn("direct-error:" + entry->name,
+                       "hawser: direct command '" + entry->name + "' failed: " + std::string(why));
+    };
     auto run = [entry, req = Request(Connection(shared_from_this()), entry->name),
-                payload =
-                    std::string(reinterpret_cast<const char*>(m.payload.data()), m.payload.size()),
-                host = host_]() mutable {
+                failed](Argument arg) mutable {
         auto started = Clock::now();
         try {
-            entry->invoke(req, std::move(payload), nullptr);
+            entry->invoke(req, std::move(arg), nullptr);
         } catch (...) {
-            entry->stats->errors.fetch_add(1, std::memory_order_relaxed);
-            host->log.warn("direct-error:" + entry->name,
-                           "hawser: direct command '" + entry->name +
-                               "' threw: " + describe_exception(std::current_exception()));
+            failed(describe_exception(std::current_exception()));
         }
         entry->stats->handler_ns.record(
             std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
     };
-    if (entry->options.on_worker)
-        asio::post(host_->runtime.workers(), std::move(run));
-    else
-        run();
+    dispatch(*entry, m.payload, std::move(run), [failed](const Error& e) { failed(e.message); });
 }
 
-void Conn::finish_call(std::uint64_t id, Errc code, const std::string& payload) {
+void Conn::finish_call(std::uint64_t id, Errc code, const std::string& payload, bool compress) {
     if (handlers_in_flight_ > 0) --handlers_in_flight_;
     if (state_ == State::closed) return;
     if (code == Errc::ok) {
@@ -281,7 +322,7 @@ void Conn::finish_call(std::uint64_t id, Errc code, const std::string& payload) 
             send_coded(Kind::error, id, std::uint16_t(Errc::limit_exceeded),
                        "reply over the frame size limit");
         else
-            send_message(Kind::reply, id, {}, as_bytes(payload));
+            send_message(Kind::reply, id, {}, as_bytes(payload), compress);
     } else {
         send_coded(Kind::error, id, std::uint16_t(code), payload);
     }
@@ -292,7 +333,7 @@ void Conn::finish_call(std::uint64_t id, Errc code, const std::string& payload) 
 // --- outgoing calls ---
 
 void Conn::start_call(std::uint64_t id, Kind kind, std::string_view command, std::string payload,
-                      std::chrono::milliseconds timeout, RawCallback done) {
+                      const CallOptions& options, RawCallback done) {
     assert(loop_.in_loop());
     auto fail = [&](Errc code, std::string message) {
         loop_.post([done = std::move(done), e = Error{code, std::move(message)}] { done(e); });
@@ -304,11 +345,11 @@ void Conn::start_call(std::uint64_t id, Kind kind, std::string_view command, std
         return fail(Errc::limit_exceeded, "call over the frame size limit");
     if (calls_.size() >= host_->limits.max_pending_calls)
         return fail(Errc::too_many_pending, "too many calls in flight on this connection");
-    if (timeout.count() <= 0) timeout = host_->timeouts.call;
+    auto timeout = options.timeout.count() > 0 ? options.timeout : host_->timeouts.call;
     auto deadline = loop_.add_deadline(Clock::now() + timeout, this, id);
     calls_.emplace(id, PendingCall{std::move(done), deadline});
     host_->counters.calls_out.fetch_add(1, std::memory_order_relaxed);
-    send_message(kind, id, command, as_bytes(payload));
+    send_message(kind, id, command, as_bytes(payload), options.compress);
 }
 
 void Conn::complete_call(std::uint64_t id, Result<std::string> result) {
@@ -360,10 +401,10 @@ Result<void> Conn::send_direct(Kind kind, std::string_view command, std::string_
 // --- sending: append to the queue, write once per loop iteration ---
 
 void Conn::send_message(Kind kind, std::uint64_t id, std::string_view name,
-                        std::span<const std::uint8_t> payload) {
+                        std::span<const std::uint8_t> payload, bool compress) {
     if (state_ == State::closed) return;
     auto& message = loop_.seal_scratch();
-    encode_message(message, kind, id, name, payload, host_->transport);
+    encode_message(message, kind, id, name, payload, host_->transport, compress);
     send_prepared(message);
     if (message.capacity() > (1u << 20))
         std::vector<std::uint8_t>().swap(message);  // after a big one
@@ -442,10 +483,13 @@ void Conn::flush() {
 
 void Conn::protocol_close(CloseReason reason, std::string_view detail) {
     std::string who = remote_.address().to_string() + ":" + std::to_string(remote_.port());
+    auto id = new_error_id();
     host_->log.warn(to_string(reason), "hawser: closing connection from " + who + ": " +
                                            std::string(to_string(reason)) + " (" +
-                                           std::string(detail) + ")");
-    goodbye_now(reason, detail);
+                                           std::string(detail) + ", error id " + id + ")");
+    // The peer learns the reason and the id, not what this side knows about it: before the
+    // handshake the goodbye travels in clear, and details describe this side's configuration.
+    goodbye_now(reason, peer_error_text(host_->send_error_details, describe(reason), detail, id));
 }
 
 void Conn::goodbye_now(CloseReason reason, std::string_view detail) {

@@ -67,8 +67,7 @@ CallHandle Connection::call_console(std::string_view command, std::string argume
     auto id = conn->reserve_call_id();
     conn->loop().dispatch([conn, id, cmd = std::string(command), arg = std::move(argument),
                            done = std::move(done), options]() mutable {
-        conn->start_call(id, Kind::call_console, cmd, std::move(arg), options.timeout,
-                         std::move(done));
+        conn->start_call(id, Kind::call_console, cmd, std::move(arg), options, std::move(done));
     });
     return CallHandle(conn, id);
 }
@@ -89,8 +88,7 @@ CallHandle Connection::call_stream(std::string_view command, DataFrame argument,
     conn->loop().dispatch([conn, id, cmd = std::string(command),
                            arg = std::move(argument).take_bytes(), raw = std::move(raw),
                            options]() mutable {
-        conn->start_call(id, Kind::call_stream, cmd, std::move(arg), options.timeout,
-                         std::move(raw));
+        conn->start_call(id, Kind::call_stream, cmd, std::move(arg), options, std::move(raw));
     });
     return CallHandle(conn, id);
 }

@@ -51,6 +51,7 @@ class Host {
     noise::KeyPair static_keys;            // server: set by start()
     std::optional<noise::Key> server_key;  // client: pinned, or learned on first use (loop thread)
     bool trust_on_first_use = false;
+    bool send_error_details = false;       // peers see error details, not only an error id
     Admission admission;                   // server
     std::function<void(Conn&)> on_opened;  // the owner's own hook (client connect waiters)
     Commands commands;
