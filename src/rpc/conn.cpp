@@ -388,13 +388,14 @@ void Conn::on_reply(const MessageView& m) {
     complete_call(m.id, Error{code, std::string(coded->second)});
 }
 
-Result<void> Conn::send_direct(Kind kind, std::string_view command, std::string_view payload) {
+Result<void> Conn::send_direct(Kind kind, std::string_view command, std::string_view payload,
+                               bool compress) {
     if (state_ != State::open) return Error{Errc::disconnected, "connection is closed"};
     if (command.size() > max_command_name)
         return Error{Errc::invalid_argument, "command name over 255 bytes"};
     if (header_size(0, command) + payload.size() > host_->limits.max_frame_bytes)
         return Error{Errc::limit_exceeded, "message over the frame size limit"};
-    send_message(kind, 0, command, as_bytes(payload));
+    send_message(kind, 0, command, as_bytes(payload), compress);
     return {};
 }
 

@@ -51,7 +51,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
                     const CallOptions& options, RawCallback done);
     void cancel_call(std::uint64_t id);
     void expire_call(std::uint64_t id);  // from the loop's deadline timer
-    Result<void> send_direct(Kind kind, std::string_view command, std::string_view payload);
+    Result<void> send_direct(Kind kind, std::string_view command, std::string_view payload,
+                             bool compress = true);
     // A message encoded once for many connections (broadcast): framed, or sealed, here.
     void send_prepared(std::span<const std::uint8_t> message);
 

@@ -105,23 +105,26 @@ Result<DataFrame> Connection::wait_stream(std::string_view command, DataFrame ar
         [&](auto done) { call_stream(command, std::move(argument), std::move(done), options); });
 }
 
-Result<void> Connection::send_console(std::string_view command, std::string argument) const {
+Result<void> Connection::send_console(std::string_view command, std::string argument,
+                                      bool compress) const {
     auto conn = conn_.lock();
     if (!conn || !conn->is_open()) return gone();
-    if (conn->loop().in_loop()) return conn->send_direct(Kind::direct_console, command, argument);
-    conn->loop().post([conn, cmd = std::string(command), arg = std::move(argument)] {
-        (void)conn->send_direct(Kind::direct_console, cmd, arg);
+    if (conn->loop().in_loop())
+        return conn->send_direct(Kind::direct_console, command, argument, compress);
+    conn->loop().post([conn, cmd = std::string(command), arg = std::move(argument), compress] {
+        (void)conn->send_direct(Kind::direct_console, cmd, arg, compress);
     });
     return {};
 }
 
-Result<void> Connection::send_stream(std::string_view command, const DataFrame& argument) const {
+Result<void> Connection::send_stream(std::string_view command, const DataFrame& argument,
+                                     bool compress) const {
     auto conn = conn_.lock();
     if (!conn || !conn->is_open()) return gone();
     if (conn->loop().in_loop())
-        return conn->send_direct(Kind::direct_stream, command, argument.bytes());
-    conn->loop().post([conn, cmd = std::string(command), arg = argument.bytes()] {
-        (void)conn->send_direct(Kind::direct_stream, cmd, arg);
+        return conn->send_direct(Kind::direct_stream, command, argument.bytes(), compress);
+    conn->loop().post([conn, cmd = std::string(command), arg = argument.bytes(), compress] {
+        (void)conn->send_direct(Kind::direct_stream, cmd, arg, compress);
     });
     return {};
 }

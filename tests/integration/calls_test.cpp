@@ -1,5 +1,6 @@
 // Calls of every kind, in both directions, over real loopback connections.
 #include <sys/socket.h>
+#include <array>
 #include <atomic>
 #include <latch>
 #include <random>
@@ -353,10 +354,16 @@ TEST(Calls, CompressionIsAPerCommandChoiceForReplies) {
 
 TEST(Calls, CompressionIsAPerCallAndPerBroadcastChoice) {
     std::atomic<int> received{0};
-    Fixture f([](Commands& c) { echo_commands(c); },
-              [&](Commands& c) {
-                  c.direct_console("news", [&](const Request&, std::string_view) { ++received; });
-              });
+    static std::atomic<int> sunk_total{0};
+    auto sink_count = [] { return sunk_total.load(); };
+    Fixture f(
+        [](Commands& c) {
+            echo_commands(c);
+            c.direct_console("sink", [](const Request&, std::string_view) { ++sunk_total; });
+        },
+        [&](Commands& c) {
+            c.direct_console("news", [&](const Request&, std::string_view) { ++received; });
+        });
     const std::string compressible(64u << 10, 'a');
     auto in_before = f.server->stats().bytes_in;
     ASSERT_TRUE(f.to_server.wait_console("echo", compressible));
@@ -366,6 +373,11 @@ TEST(Calls, CompressionIsAPerCallAndPerBroadcastChoice) {
     auto plain_in = f.server->stats().bytes_in - in_before;
     EXPECT_LT(packed_in, compressible.size() / 4);
     EXPECT_GT(plain_in, compressible.size());
+
+    in_before = f.server->stats().bytes_in;
+    ASSERT_TRUE(f.to_server.send_console("sink", compressible, /*compress=*/false));
+    ASSERT_TRUE(eventually([&] { return sink_count() == 1; }));
+    EXPECT_GT(f.server->stats().bytes_in - in_before, compressible.size());
 
     auto out_before = f.server->stats().bytes_out;
     ASSERT_TRUE(f.server->broadcast_console("news", compressible));
@@ -443,4 +455,43 @@ TEST(Calls, BigDataFramesReachTheirHandlersOnTheRightThread) {
         EXPECT_EQ(worker.get<std::string>(), "worker");
         EXPECT_EQ(worker.get<std::size_t>(), size);
     }
+}
+
+// Big DataFrames waiting for a worker to decode them are bounded per connection.
+TEST(Calls, BytesWaitingForAWorkerDecodeAreBounded) {
+    auto so = loopback_server();
+    so.worker_threads = 1;
+    so.limits.worker_decode_bytes = 1024;
+    so.limits.max_worker_decode_bytes = 100u << 10;
+    auto started = std::make_shared<Slot<bool>>();
+    auto release = std::make_shared<Slot<bool>>();
+    Fixture f(
+        [&](Commands& c) {
+            echo_commands(c);
+            c.console(
+                "block",
+                [started, release](const Request&, std::string_view) {
+                    started->set(true);
+                    release->get(30s);
+                    return std::string("done");
+                },
+                CommandOptions{.on_worker = true});
+        },
+        {}, so);
+    Slot<Result<std::string>> blocked;
+    f.to_server.call_console("block", "", [&](Result<std::string> r) { blocked.set(r); });
+    ASSERT_TRUE(started->get());  // the only worker is busy: decodes wait in its queue
+    DataFrame big;
+    big << std::string(40u << 10, 'x');
+    std::array<Slot<Result<DataFrame>>, 3> out;
+    for (auto& slot : out)
+        f.to_server.call_stream("echo.frame", big, [&slot](Result<DataFrame> r) { slot.set(r); });
+    auto third = out[2].get();
+    ASSERT_FALSE(third);
+    EXPECT_EQ(third.error().code, Errc::overloaded);
+    release->set(true);
+    EXPECT_EQ(blocked.get().value(), "done");
+    EXPECT_EQ(out[0].get().value(), big);
+    EXPECT_EQ(out[1].get().value(), big);
+    EXPECT_EQ(f.to_server.wait_stream("echo.frame", big).value(), big);  // budget released
 }
