@@ -5,8 +5,15 @@
 #include "hawser/dataframe.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    auto df =
-        hawser::DataFrame::decode(std::string_view(reinterpret_cast<const char*>(data), size));
+    std::string_view bytes(reinterpret_cast<const char*>(data), size);
+    // Tight limits too, so that mutations reach every refusal of the header pre-scan.
+    hawser::DecodeLimits tight;
+    tight.max_depth = 4;
+    tight.max_container = 16;
+    tight.max_elements = 256;
+    tight.max_decoded_bytes = 4096;
+    (void)hawser::DataFrame::decode(bytes, tight);
+    auto df = hawser::DataFrame::decode(bytes);
     if (!df) return 0;
     // Read every value with every reader; each either succeeds or returns a typed error.
     while (!df->at_end()) {

@@ -42,11 +42,11 @@ Result<ProtocolMark> parse_mark(const std::string& head, const std::string& tail
 Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
     try {
         auto root = toml::parse(path);
-        check_keys(
-            root,
-            {"listen", "io_threads", "worker_threads", "reuse_port", "backlog", "max_connections",
-             "data_dir", "mark", "limits", "timeouts", "transport", "admission"},
-            "");
+        check_keys(root,
+                   {"listen", "io_threads", "worker_threads", "reuse_port", "backlog",
+                    "max_connections", "data_dir", "send_error_details", "mark", "limits",
+                    "timeouts", "transport", "admission"},
+                   "");
         read(root, "data_dir", o.data_dir);
         read(root, "listen", o.listen);
         read(root, "io_threads", o.io_threads);
@@ -54,6 +54,7 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
         read(root, "reuse_port", o.reuse_port);
         read(root, "backlog", o.backlog);
         read(root, "max_connections", o.max_connections);
+        read(root, "send_error_details", o.send_error_details);
         if (root.contains("mark")) {
             const auto& m = toml::find(root, "mark");
             check_keys(m, {"head", "tail"}, "mark");
@@ -64,12 +65,20 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
         }
         if (root.contains("limits")) {
             const auto& l = toml::find(root, "limits");
-            check_keys(l, {"max_frame_bytes", "max_pending_calls", "max_send_queue_bytes"},
+            check_keys(l,
+                       {"max_frame_bytes", "max_pending_calls", "max_send_queue_bytes",
+                        "max_decompressed_bytes", "worker_decode_bytes", "max_worker_decode_bytes",
+                        "max_decoded_bytes"},
                        "limits");
             read(l, "max_frame_bytes", o.limits.max_frame_bytes);
             read(l, "max_pending_calls", o.limits.max_pending_calls);
             read(l, "max_send_queue_bytes", o.limits.max_send_queue_bytes);
             o.limits.dataframe.max_bytes = o.limits.max_frame_bytes;
+            o.limits.max_decompressed_bytes = o.limits.max_frame_bytes;  // unless set below
+            read(l, "max_decompressed_bytes", o.limits.max_decompressed_bytes);
+            read(l, "worker_decode_bytes", o.limits.worker_decode_bytes);
+            read(l, "max_worker_decode_bytes", o.limits.max_worker_decode_bytes);
+            read(l, "max_decoded_bytes", o.limits.dataframe.max_decoded_bytes);
         }
         if (root.contains("timeouts")) {
             const auto& t = toml::find(root, "timeouts");

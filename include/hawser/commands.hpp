@@ -9,8 +9,13 @@
 //   DataFrame&) coroutine: Task<std::string> (Request, std::string)             Task<DataFrame>
 //   (Request, DataFrame) delayed:   void (const Request&, std::string, Responder<std::string>)
 //   (reply later, any thread)
-// A handler that throws replies Errc::handler_error with the exception's text; the connection
-// survives.
+// A handler that throws replies Errc::handler_error with a generic text and an error id; the
+// server logs the exception's text under that id (ServerOptions::send_error_details sends the
+// text too, for development). Responder::fail sends the application's own text as given. The
+// connection survives.
+//
+// Stream-command payloads over Limits::worker_decode_bytes are decoded on the worker pool; the
+// handler then runs where it would have run anyway (docs/design.md, "Where decoding runs").
 #pragma once
 
 #include <atomic>
@@ -22,6 +27,7 @@
 #include <string_view>
 #include <type_traits>
 #include <unordered_map>
+#include <variant>
 
 #include "hawser/connection.hpp"
 #include "hawser/dataframe.hpp"
@@ -64,13 +70,23 @@ class Responder {
 
 struct CommandOptions {
     bool on_worker = false;  // run on the worker pool: for blocking or heavy handlers
+    // Compress this command's replies (when TransportOptions::compression is on and it pays).
+    // Turn it off when a reply mixes text a third party chose with secrets: compressed sizes
+    // then leak the secrets (CRIME/BREACH; docs/security.md, "Compression and secrets").
+    bool compress = true;
 };
+
+namespace detail {
+// A call's argument on its way to the handler: its bytes, or the DataFrame already decoded from
+// them on the worker pool.
+using Argument = std::variant<std::string, DataFrame>;
+}  // namespace detail
 
 class Commands {
   public:
-    // The uniform shape every handler is adapted to: the payload bytes and a reply slot
-    // (null for direct commands).
-    using Invoke = std::function<void(const Request&, std::string&& payload,
+    // The uniform shape every handler is adapted to: the argument and a reply slot (null for
+    // direct commands).
+    using Invoke = std::function<void(const Request&, detail::Argument&& argument,
                                       std::shared_ptr<detail::ReplySlot>)>;
     struct Entry {
         std::string name;
@@ -105,6 +121,7 @@ class Commands {
 
     // Turns a payload into the handler's argument type; stream payloads are checked DataFrames.
     void set_decode_limits(const DecodeLimits& limits) { limits_ = limits; }
+    const DecodeLimits& decode_limits() const noexcept { return limits_; }
 
   private:
     void add(std::string name, detail::Kind kind, CommandOptions options, Invoke invoke);
@@ -128,6 +145,10 @@ namespace detail {
 // Reply plumbing, implemented in the library.
 void reply_ok(const std::shared_ptr<ReplySlot>& slot, std::string payload);
 void reply_error(const std::shared_ptr<ReplySlot>& slot, Errc code, std::string message);
+// A handler failed with `e`: logs it under a fresh error id and replies handler_error with a
+// generic text naming that id.
+void reply_exception(const std::shared_ptr<ReplySlot>& slot, std::string_view command,
+                     std::exception_ptr e);
 Kind kind_console();
 Kind kind_stream();
 Kind kind_direct_console();
@@ -143,11 +164,13 @@ std::string to_payload(T&& value) {
 }
 
 template <class T>
-Result<T> from_payload(std::string&& payload, const DecodeLimits& limits) {
-    if constexpr (std::is_same_v<T, DataFrame>)
-        return DataFrame::decode(payload, limits);
-    else
-        return std::move(payload);
+Result<T> from_payload(Argument&& argument, const DecodeLimits& limits) {
+    if constexpr (std::is_same_v<T, DataFrame>) {
+        if (auto* decoded = std::get_if<DataFrame>(&argument)) return std::move(*decoded);
+        return DataFrame::decode(std::get<std::string>(argument), limits);
+    } else {
+        return std::get<std::string>(std::move(argument));
+    }
 }
 
 }  // namespace detail
@@ -165,7 +188,7 @@ void Responder<T>::fail(Errc code, std::string message) const {
 template <class T, class F>
 Commands::Invoke Commands::adapt_call(F&& handler, const DecodeLimits* limits) {
     using Arg = std::conditional_t<std::is_same_v<T, DataFrame>, DataFrame&, std::string_view>;
-    return [h = std::forward<F>(handler), limits](const Request& req, std::string&& payload,
+    return [h = std::forward<F>(handler), limits](const Request& req, detail::Argument&& payload,
                                                   std::shared_ptr<detail::ReplySlot> slot) mutable {
         auto arg = detail::from_payload<T>(std::move(payload), *limits);
         if (!arg) return detail::reply_error(slot, arg.error().code, arg.error().message);
@@ -174,11 +197,10 @@ Commands::Invoke Commands::adapt_call(F&& handler, const DecodeLimits* limits) {
         } else if constexpr (std::is_invocable_r_v<Task<T>, F&, Request, T>) {
             using Done = std::function<void(std::optional<T>, std::exception_ptr)>;
             detail::run_detached<T>(
-                h(req, std::move(*arg)),
-                Done([slot = std::move(slot)](std::optional<T> v, std::exception_ptr e) {
+                h(req, std::move(*arg)), Done([slot = std::move(slot), command = req.command()](
+                                                  std::optional<T> v, std::exception_ptr e) {
                     if (e)
-                        detail::reply_error(slot, Errc::handler_error,
-                                            detail::describe_exception(e));
+                        detail::reply_exception(slot, command, e);
                     else
                         detail::reply_ok(slot, detail::to_payload(std::move(*v)));
                 }));
@@ -212,9 +234,9 @@ Commands& Commands::stream(std::string name, F&& handler, CommandOptions options
 template <class F>
 Commands& Commands::direct_console(std::string name, F&& handler, CommandOptions options) {
     add(std::move(name), detail::kind_direct_console(), options,
-        [h = std::forward<F>(handler)](const Request& req, std::string&& payload,
+        [h = std::forward<F>(handler)](const Request& req, detail::Argument&& payload,
                                        std::shared_ptr<detail::ReplySlot>) mutable {
-            h(req, std::string_view(payload));
+            h(req, std::string_view(std::get<std::string>(payload)));
         });
     return *this;
 }
@@ -223,8 +245,9 @@ template <class F>
 Commands& Commands::direct_stream(std::string name, F&& handler, CommandOptions options) {
     add(std::move(name), detail::kind_direct_stream(), options,
         [h = std::forward<F>(handler), limits = &limits_](
-            const Request& req, std::string&& payload, std::shared_ptr<detail::ReplySlot>) mutable {
-            auto df = DataFrame::decode(payload, *limits);
+            const Request& req, detail::Argument&& payload,
+            std::shared_ptr<detail::ReplySlot>) mutable {
+            auto df = detail::from_payload<DataFrame>(std::move(payload), *limits);
             if (!df) throw Exception(df.error());
             h(req, *df);
         });

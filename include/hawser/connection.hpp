@@ -28,6 +28,9 @@ using ConnectionId = std::uint64_t;
 
 struct CallOptions {
     std::chrono::milliseconds timeout{0};  // 0 = the connection's default call timeout
+    // false: the argument goes uncompressed, for arguments that mix text a third party chose
+    // with secrets (docs/security.md, "Compression and secrets").
+    bool compress = true;
 };
 
 using ConsoleCallback = std::function<void(Result<std::string>)>;
@@ -93,8 +96,11 @@ class Connection {
                                   CallOptions options = {}) const;
 
     // One-way ("direct") commands: no reply, no deadline. Fails only if the connection is gone.
-    Result<void> send_console(std::string_view command, std::string argument) const;
-    Result<void> send_stream(std::string_view command, const DataFrame& argument) const;
+    // `compress = false` as for CallOptions::compress.
+    Result<void> send_console(std::string_view command, std::string argument,
+                              bool compress = true) const;
+    Result<void> send_stream(std::string_view command, const DataFrame& argument,
+                             bool compress = true) const;
 
     // Sends a goodbye and closes once queued bytes are written. Pending calls fail `disconnected`.
     void close() const;

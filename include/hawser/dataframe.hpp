@@ -56,11 +56,16 @@ struct Value {
 };
 
 // Bounds applied when decoding bytes from the network or from disk: nothing is trusted.
+// Every header is checked against these and against the bytes actually present before anything
+// is allocated for it (docs/security.md, "Decoding").
 struct DecodeLimits {
     std::uint32_t max_depth = 32;            // nesting of arrays and maps
     std::uint32_t max_container = 1u << 16;  // elements in one array or map
     std::uint32_t max_elements = 1u << 20;   // values in the whole frame, nested ones included
     std::size_t max_bytes = 16u << 20;       // encoded size
+    // Memory the decoded values may take while read: 24 bytes per value plus string and byte
+    // contents. The default is what max_bytes and max_elements allow together (16 + 24 MiB).
+    std::size_t max_decoded_bytes = 40u << 20;
 };
 
 class DataFrame {

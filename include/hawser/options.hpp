@@ -28,7 +28,14 @@ struct Limits {
     std::uint32_t max_frame_bytes = 16u << 20;     // body of one frame
     std::uint32_t max_pending_calls = 4096;        // calls in flight per connection, each way
     std::size_t max_send_queue_bytes = 64u << 20;  // unsent bytes before `slow_consumer`
-    DecodeLimits dataframe;                        // for every DataFrame received
+    // One compressed message may grow to this; checked against its announced size before
+    // anything is allocated. As large as a frame, so compression never changes what fits.
+    std::uint32_t max_decompressed_bytes = 16u << 20;
+    // Stream-command payloads over this are decoded on the worker pool, not the IO thread ...
+    std::uint32_t worker_decode_bytes = 64u << 10;
+    // ... and at most this many payload bytes per connection wait for that (more: `overloaded`).
+    std::size_t max_worker_decode_bytes = 64u << 20;
+    DecodeLimits dataframe;  // for every DataFrame received
 };
 
 struct Timeouts {
@@ -49,6 +56,9 @@ struct TransportOptions {
     bool insecure_plaintext = false;
     std::uint64_t rekey_messages = 1u << 20;  // rekey the sending key after this many messages
     Milliseconds rekey_interval{600s};        // ... or this much time, whichever comes first
+    // The algorithm. Whether a given message is compressed is also a per-command, per-call and
+    // per-broadcast choice (CommandOptions, CallOptions): see "Compression and secrets" in
+    // docs/security.md.
     Compression compression = Compression::zstd;
     std::uint32_t compress_threshold = 512;  // payloads at least this big are compressed if it pays
 };
@@ -84,6 +94,9 @@ struct ServerOptions {
     Timeouts timeouts;
     TransportOptions transport;
     AdmissionOptions admission;
+    // Errors sent to peers carry a generic text and an error id that the server logs with the
+    // details (a handler's exception, why a handshake failed). Development only: send the details.
+    bool send_error_details = false;
     // The server's static key pair lives in <data_dir>/server.key (mode 0600), generated on
     // first start. An empty data_dir keeps a fresh key in memory only (tests).
     std::string data_dir = "hawser-data";

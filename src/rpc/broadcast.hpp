@@ -10,10 +10,12 @@
 namespace hawser::detail {
 
 inline std::shared_ptr<const std::vector<std::uint8_t>> encode_direct(
-    const TransportOptions& policy, Kind kind, std::string_view command, std::string_view payload) {
+    const TransportOptions& policy, Kind kind, std::string_view command, std::string_view payload,
+    bool compress) {
     auto message = std::make_shared<std::vector<std::uint8_t>>();
     encode_message(*message, kind, 0, command,
-                   {reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()}, policy);
+                   {reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()}, policy,
+                   compress);
     return message;
 }
 

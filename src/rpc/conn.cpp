@@ -202,7 +202,8 @@ void Conn::on_message(std::span<const std::uint8_t> body) {
         return protocol_close(CloseReason::malformed, "unsupported message flags");
     std::string unpacked;
     if (compression) {
-        auto r = decompress(Compression(compression), m->payload, host_->limits.max_frame_bytes);
+        auto r =
+            decompress(Compression(compression), m->payload, host_->limits.max_decompressed_bytes);
         if (!r)
             return protocol_close(r.error().code == Errc::limit_exceeded ? CloseReason::too_large
                                                                          : CloseReason::malformed,
@@ -240,6 +241,56 @@ void Conn::on_message(std::span<const std::uint8_t> body) {
 
 // --- incoming calls ---
 
+// Runs a command's handler: here, or on the worker pool when the command asks for it. A big
+// DataFrame is decoded on the worker pool first, so the IO thread never spends long on one
+// payload; the handler then runs where it would have run anyway (docs/design.md).
+template <class Run, class Fail>
+void Conn::dispatch(const Commands::Entry& entry, std::span<const std::uint8_t> bytes, Run run,
+                    Fail fail) {
+    std::string payload(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    const bool on_worker = entry.options.on_worker;
+    const std::size_t size = payload.size();
+    auto full = [&](const auto& fail) {
+        host_->counters.overloaded.fetch_add(1, std::memory_order_relaxed);
+        fail(Error{Errc::overloaded, "the server's worker queue is full; try again later"});
+    };
+    auto& workers = host_->runtime.workers();
+    if (!is_stream(entry.kind) || size <= host_->limits.worker_decode_bytes) {
+        if (!on_worker) return run(Argument(std::move(payload)));
+        if (!workers.try_post(size, [run = std::move(run), p = std::move(payload)]() mutable {
+                run(Argument(std::move(p)));
+            }))
+            full(fail);
+        return;
+    }
+    // Payloads waiting for a worker are bounded per connection, like calls in flight.
+    if (worker_decode_bytes_ + size > host_->limits.max_worker_decode_bytes)
+        return fail(
+            Error{Errc::overloaded, "too much data waiting to be decoded on this connection"});
+    worker_decode_bytes_ += size;
+    bool queued = workers.try_post(size, [self = weak_from_this(), host = host_, size, on_worker,
+                                          payload = std::move(payload), run = std::move(run),
+                                          fail]() mutable {
+        auto frame = DataFrame::decode(payload, host->commands.decode_limits());
+        std::string().swap(payload);
+        auto conn = self.lock();
+        if (!conn) return;  // closed meanwhile: nobody is waiting for the reply
+        if (!frame || on_worker) {
+            conn->loop().post([conn, size] { conn->worker_decode_bytes_ -= size; });
+            if (!frame) return fail(frame.error());
+            return run(Argument(std::move(*frame)));  // already where the handler wants to be
+        }
+        conn->loop().post([conn, size, run = std::move(run), frame = std::move(*frame)]() mutable {
+            conn->worker_decode_bytes_ -= size;
+            run(Argument(std::move(frame)));
+        });
+    });
+    if (!queued) {
+        worker_decode_bytes_ -= size;
+        full(fail);
+    }
+}
+
 void Conn::on_call(const MessageView& m) {
     const Commands::Entry* entry = host_->commands.find(m.name);
     if (!entry)
@@ -263,22 +314,18 @@ void Conn::on_call(const MessageView& m) {
     entry->stats->calls.fetch_add(1, std::memory_order_relaxed);
     entry->stats->bytes_in.fetch_add(m.payload.size(), std::memory_order_relaxed);
     // The slot keeps the host, and so `entry`, alive until the reply, wherever the handler runs.
-    auto slot =
-        std::make_shared<ReplySlot>(weak_from_this(), m.id, entry->stats, host_, std::move(*pass));
-    std::string payload(reinterpret_cast<const char*>(m.payload.data()), m.payload.size());
-    auto run = [entry, slot, req = Request(Connection(shared_from_this()), entry->name),
-                payload = std::move(payload)]() mutable {
+    auto slot = std::make_shared<ReplySlot>(weak_from_this(), m.id, entry->stats, host_,
+                                            std::move(*pass), entry->options.compress);
+    auto run = [entry, slot,
+                req = Request(Connection(shared_from_this()), entry->name)](Argument arg) mutable {
         try {
-            entry->invoke(req, std::move(payload), slot);
+            entry->invoke(req, std::move(arg), slot);
         } catch (...) {
-            slot->complete(Errc::handler_error, describe_exception(std::current_exception()));
+            reply_exception(slot, entry->name, std::current_exception());
         }
     };
-    if (!entry->options.on_worker) return run();
-    if (!host_->runtime.workers().try_post(m.payload.size(), std::move(run))) {
-        host_->counters.overloaded.fetch_add(1, std::memory_order_relaxed);
-        slot->complete(Errc::overloaded, "the server's worker queue is full; try again later");
-    }
+    dispatch(*entry, m.payload, std::move(run),
+             [slot](const Error& e) { reply_error(slot, e.code, e.message); });
 }
 
 void Conn::on_direct(const MessageView& m) {
@@ -293,39 +340,44 @@ void Conn::on_direct(const MessageView& m) {
     if (!pass) return;
     entry->stats->calls.fetch_add(1, std::memory_order_relaxed);
     entry->stats->bytes_in.fetch_add(m.payload.size(), std::memory_order_relaxed);
-    auto run = [entry, req = Request(Connection(shared_from_this()), entry->name),
-                payload =
-                    std::string(reinterpret_cast<const char*>(m.payload.data()), m.payload.size()),
-                host = host_, pass = std::move(*pass)]() mutable {
+    auto failed = [entry, host = host_](std::string_view why) {
+        entry->stats->errors.fetch_add(1, std::memory_order_relaxed);
+        host->log.warn("direct-error:" + entry->name,
+                       "hawser: direct command '" + entry->name + "' failed: " + std::string(why));
+    };
+    auto run = [entry, req = Request(Connection(shared_from_this()), entry->name), failed,
+                pass = std::move(*pass)](Argument arg) mutable {
         auto started = Clock::now();
         try {
-            entry->invoke(req, std::move(payload), nullptr);
+            entry->invoke(req, std::move(arg), nullptr);
         } catch (...) {
-            entry->stats->errors.fetch_add(1, std::memory_order_relaxed);
-            host->log.warn("direct-error:" + entry->name,
-                           "hawser: direct command '" + entry->name +
-                               "' threw: " + describe_exception(std::current_exception()));
+            failed(describe_exception(std::current_exception()));
         }
         entry->stats->handler_ns.record(
             std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
     };
-    if (!entry->options.on_worker) return run();
-    // Direct messages waiting for a worker count against the same per-connection limit as calls;
-    // at the limit this connection stops reading until one finishes (wait_readable).
+    if (!entry->options.on_worker)
+        return dispatch(*entry, m.payload, std::move(run),
+                        [failed](const Error& e) { failed(e.message); });
+    // Direct messages for workers count against the same per-connection limit as calls; at the
+    // limit this connection stops reading until one finishes (input_paused).
     ++directs_in_flight_;
-    auto job = [run = std::move(run), weak = weak_from_this()]() mutable {
-        run();
+    auto done = [weak = weak_from_this()] {
         if (auto c = weak.lock()) c->loop().post([c] { c->direct_done(); });
     };
-    if (!host_->runtime.workers().try_post(m.payload.size(), std::move(job))) {
-        --directs_in_flight_;
-        host_->counters.overloaded.fetch_add(1, std::memory_order_relaxed);
-        host_->log.warn("overloaded-direct", "hawser: dropping direct command '" + entry->name +
-                                                 "': the worker queue is full");
-    }
+    dispatch(
+        *entry, m.payload,
+        [run = std::move(run), done](Argument arg) mutable {
+            run(std::move(arg));
+            done();
+        },
+        [failed, done](const Error& e) {
+            failed(e.message);
+            done();
+        });
 }
 
-void Conn::finish_call(std::uint64_t id, Errc code, const std::string& payload) {
+void Conn::finish_call(std::uint64_t id, Errc code, const std::string& payload, bool compress) {
     if (handlers_in_flight_ > 0) --handlers_in_flight_;
     if (state_ == State::closed) return;
     if (code == Errc::ok) {
@@ -333,7 +385,7 @@ void Conn::finish_call(std::uint64_t id, Errc code, const std::string& payload) 
             send_coded(Kind::error, id, std::uint16_t(Errc::limit_exceeded),
                        "reply over the frame size limit");
         else
-            send_message(Kind::reply, id, {}, as_bytes(payload));
+            send_message(Kind::reply, id, {}, as_bytes(payload), compress);
     } else {
         send_coded(Kind::error, id, std::uint16_t(code), payload);
     }
@@ -344,7 +396,7 @@ void Conn::finish_call(std::uint64_t id, Errc code, const std::string& payload) 
 // --- outgoing calls ---
 
 void Conn::start_call(std::uint64_t id, Kind kind, std::string_view command, std::string payload,
-                      std::chrono::milliseconds timeout, RawCallback done) {
+                      const CallOptions& options, RawCallback done) {
     assert(loop_.in_loop());
     auto fail = [&](Errc code, std::string message) {
         loop_.post([host = host_, done = std::move(done), e = Error{code, std::move(message)}] {
@@ -358,11 +410,11 @@ void Conn::start_call(std::uint64_t id, Kind kind, std::string_view command, std
         return fail(Errc::limit_exceeded, "call over the frame size limit");
     if (calls_.size() >= host_->limits.max_pending_calls)
         return fail(Errc::too_many_pending, "too many calls in flight on this connection");
-    if (timeout.count() <= 0) timeout = host_->timeouts.call;
+    auto timeout = options.timeout.count() > 0 ? options.timeout : host_->timeouts.call;
     auto deadline = loop_.add_deadline(Clock::now() + timeout, this, id);
     calls_.emplace(id, PendingCall{std::move(done), deadline});
     host_->counters.calls_out.fetch_add(1, std::memory_order_relaxed);
-    send_message(kind, id, command, as_bytes(payload));
+    send_message(kind, id, command, as_bytes(payload), options.compress);
 }
 
 void Conn::complete_call(std::uint64_t id, Result<std::string> result) {
@@ -403,23 +455,24 @@ void Conn::on_reply(const MessageView& m) {
     complete_call(m.id, Error{code, std::string(coded->second)});
 }
 
-Result<void> Conn::send_direct(Kind kind, std::string_view command, std::string_view payload) {
+Result<void> Conn::send_direct(Kind kind, std::string_view command, std::string_view payload,
+                               bool compress) {
     if (state_ != State::open) return Error{Errc::disconnected, "connection is closed"};
     if (command.size() > max_command_name)
         return Error{Errc::invalid_argument, "command name over 255 bytes"};
     if (header_size(0, command) + payload.size() > host_->limits.max_frame_bytes)
         return Error{Errc::limit_exceeded, "message over the frame size limit"};
-    send_message(kind, 0, command, as_bytes(payload));
+    send_message(kind, 0, command, as_bytes(payload), compress);
     return {};
 }
 
 // --- sending: append to the queue, write once per loop iteration ---
 
 void Conn::send_message(Kind kind, std::uint64_t id, std::string_view name,
-                        std::span<const std::uint8_t> payload) {
+                        std::span<const std::uint8_t> payload, bool compress) {
     if (state_ == State::closed) return;
     auto& message = loop_.seal_scratch();
-    encode_message(message, kind, id, name, payload, host_->transport);
+    encode_message(message, kind, id, name, payload, host_->transport, compress);
     send_prepared(message);
     if (message.capacity() > (1u << 20))
         std::vector<std::uint8_t>().swap(message);  // after a big one
@@ -511,10 +564,13 @@ void Conn::flush() {
 
 void Conn::protocol_close(CloseReason reason, std::string_view detail) {
     std::string who = remote_.address().to_string() + ":" + std::to_string(remote_.port());
+    auto id = new_error_id();
     host_->log.warn(to_string(reason), "hawser: closing connection from " + who + ": " +
                                            std::string(to_string(reason)) + " (" +
-                                           std::string(detail) + ")");
-    goodbye_now(reason, detail);
+                                           std::string(detail) + ", error id " + id + ")");
+    // The peer learns the reason and the id, not what this side knows about it: before the
+    // handshake the goodbye travels in clear, and details describe this side's configuration.
+    goodbye_now(reason, peer_error_text(host_->send_error_details, describe(reason), detail, id));
 }
 
 void Conn::goodbye_now(CloseReason reason, std::string_view detail) {

@@ -51,15 +51,17 @@ class Conn : public std::enable_shared_from_this<Conn> {
         return next_call_id_.fetch_add(1, std::memory_order_relaxed);
     }
     void start_call(std::uint64_t id, Kind kind, std::string_view command, std::string payload,
-                    std::chrono::milliseconds timeout, RawCallback done);
+                    const CallOptions& options, RawCallback done);
     void cancel_call(std::uint64_t id);
     void expire_call(std::uint64_t id);  // from the loop's deadline timer
-    Result<void> send_direct(Kind kind, std::string_view command, std::string_view payload);
+    Result<void> send_direct(Kind kind, std::string_view command, std::string_view payload,
+                             bool compress = true);
     // A message encoded once for many connections (broadcast): framed, or sealed, here.
     void send_prepared(std::span<const std::uint8_t> message);
 
     // The reply of an incoming call, from its ReplySlot.
-    void finish_call(std::uint64_t id, Errc code, const std::string& payload_or_message);
+    void finish_call(std::uint64_t id, Errc code, const std::string& payload_or_message,
+                     bool compress);
 
     // Says goodbye, flushes, then closes (bounded by the shutdown timeout).
     void close_gracefully(CloseReason reason);
@@ -113,9 +115,12 @@ class Conn : public std::enable_shared_from_this<Conn> {
     }
     // After feeding the decoder: closes on a framing error; false once closed.
     bool on_frames(FrameError err);
+    template <class Run, class Fail>
+    void dispatch(const Commands::Entry& entry, std::span<const std::uint8_t> payload, Run run,
+                  Fail fail);
     void complete_call(std::uint64_t id, Result<std::string> result);
     void send_message(Kind kind, std::uint64_t id, std::string_view name,
-                      std::span<const std::uint8_t> payload);
+                      std::span<const std::uint8_t> payload, bool compress = true);
     void send_coded(Kind kind, std::uint64_t id, std::uint16_t code, std::string_view text);
     void schedule_flush();
     void flush();
@@ -143,6 +148,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
     Clock::time_point deadline_{};          // for draining and closing states
     std::uint32_t handlers_in_flight_ = 0;  // calls dispatched and not yet answered
     std::uint32_t directs_in_flight_ = 0;   // direct messages queued or running on workers
+    std::size_t worker_decode_bytes_ = 0;   // payload bytes waiting for a worker to decode them
     State state_ = State::handshaking;
     CloseReason reason_ = CloseReason::none;
     bool reading_ = false, writing_ = false, flush_posted_ = false;

@@ -73,8 +73,7 @@ CallHandle Connection::call_console(std::string_view command, std::string argume
     auto id = conn->reserve_call_id();
     conn->loop().dispatch([conn, id, cmd = std::string(command), arg = std::move(argument),
                            done = std::move(done), options]() mutable {
-        conn->start_call(id, Kind::call_console, cmd, std::move(arg), options.timeout,
-                         std::move(done));
+        conn->start_call(id, Kind::call_console, cmd, std::move(arg), options, std::move(done));
     });
     return CallHandle(conn, id);
 }
@@ -95,8 +94,7 @@ CallHandle Connection::call_stream(std::string_view command, DataFrame argument,
     conn->loop().dispatch([conn, id, cmd = std::string(command),
                            arg = std::move(argument).take_bytes(), raw = std::move(raw),
                            options]() mutable {
-        conn->start_call(id, Kind::call_stream, cmd, std::move(arg), options.timeout,
-                         std::move(raw));
+        conn->start_call(id, Kind::call_stream, cmd, std::move(arg), options, std::move(raw));
     });
     return CallHandle(conn, id);
 }
@@ -113,23 +111,26 @@ Result<DataFrame> Connection::wait_stream(std::string_view command, DataFrame ar
         [&](auto done) { call_stream(command, std::move(argument), std::move(done), options); });
 }
 
-Result<void> Connection::send_console(std::string_view command, std::string argument) const {
+Result<void> Connection::send_console(std::string_view command, std::string argument,
+                                      bool compress) const {
     auto conn = conn_.lock();
     if (!conn || !conn->is_open()) return gone();
-    if (conn->loop().in_loop()) return conn->send_direct(Kind::direct_console, command, argument);
-    conn->loop().post([conn, cmd = std::string(command), arg = std::move(argument)] {
-        (void)conn->send_direct(Kind::direct_console, cmd, arg);
+    if (conn->loop().in_loop())
+        return conn->send_direct(Kind::direct_console, command, argument, compress);
+    conn->loop().post([conn, cmd = std::string(command), arg = std::move(argument), compress] {
+        (void)conn->send_direct(Kind::direct_console, cmd, arg, compress);
     });
     return {};
 }
 
-Result<void> Connection::send_stream(std::string_view command, const DataFrame& argument) const {
+Result<void> Connection::send_stream(std::string_view command, const DataFrame& argument,
+                                     bool compress) const {
     auto conn = conn_.lock();
     if (!conn || !conn->is_open()) return gone();
     if (conn->loop().in_loop())
-        return conn->send_direct(Kind::direct_stream, command, argument.bytes());
-    conn->loop().post([conn, cmd = std::string(command), arg = argument.bytes()] {
-        (void)conn->send_direct(Kind::direct_stream, cmd, arg);
+        return conn->send_direct(Kind::direct_stream, command, argument.bytes(), compress);
+    conn->loop().post([conn, cmd = std::string(command), arg = argument.bytes(), compress] {
+        (void)conn->send_direct(Kind::direct_stream, cmd, arg, compress);
     });
     return {};
 }

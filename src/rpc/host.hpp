@@ -60,6 +60,7 @@ class Host {
     std::optional<noise::KeyPair> client_static;  // client: its own key (client_key_file, ...)
     ClientKeyPolicy client_key_policy;            // server: which client keys are accepted
     bool trust_on_first_use = false;
+    bool send_error_details = false;       // peers see error details, not only an error id
     Admission admission;                   // server
     std::function<void(Conn&)> on_opened;  // the owner's own hook (client connect waiters)
     Commands commands;

@@ -1,5 +1,9 @@
 #include "rpc/reply_slot.hpp"
 
+#include <sodium.h>
+
+#include <cstdio>
+
 #include "rpc/command_stats.hpp"
 #include "rpc/conn.hpp"
 
@@ -7,13 +11,14 @@ namespace hawser::detail {
 
 ReplySlot::ReplySlot(std::weak_ptr<Conn> conn, std::uint64_t call_id,
                      std::shared_ptr<CommandStatsCell> stats, std::shared_ptr<Host> host,
-                     Gate::Pass pass)
+                     Gate::Pass pass, bool compress)
     : conn_(std::move(conn)),
       call_id_(call_id),
       stats_(std::move(stats)),
       host_(std::move(host)),
       pass_(std::move(pass)),
-      started_(Clock::now()) {}
+      started_(Clock::now()),
+      compress_(compress) {}
 
 ReplySlot::~ReplySlot() {
     if (!done()) complete(Errc::handler_error, "the handler finished without replying");
@@ -31,11 +36,12 @@ bool ReplySlot::complete(Errc code, std::string payload) {
     auto conn = conn_.lock();
     if (!conn) return true;  // the caller is gone; nobody to answer
     if (conn->loop().in_loop()) {
-        conn->finish_call(call_id_, code, payload);
+        conn->finish_call(call_id_, code, payload, compress_);
     } else {
-        conn->loop().post([conn, id = call_id_, code, payload = std::move(payload)] {
-            conn->finish_call(id, code, payload);
-        });
+        conn->loop().post(
+            [conn, id = call_id_, code, payload = std::move(payload), compress = compress_] {
+                conn->finish_call(id, code, payload, compress);
+            });
     }
     return true;
 }
@@ -46,6 +52,33 @@ void reply_ok(const std::shared_ptr<ReplySlot>& slot, std::string payload) {
 
 void reply_error(const std::shared_ptr<ReplySlot>& slot, Errc code, std::string message) {
     if (slot) slot->complete(code == Errc::ok ? Errc::handler_error : code, std::move(message));
+}
+
+std::string new_error_id() {
+    char id[9];
+    std::snprintf(id, sizeof id, "%08x", static_cast<unsigned>(randombytes_random()));
+    return id;
+}
+
+std::string peer_error_text(bool send_details, std::string_view generic, std::string_view details,
+                            std::string_view id) {
+    return std::string(send_details ? details : generic) + " (error id " + std::string(id) + ")";
+}
+
+void reply_exception(const std::shared_ptr<ReplySlot>& slot, std::string_view command,
+                     std::exception_ptr e) {
+    if (!slot) return;
+    auto what = describe_exception(e);
+    auto id = new_error_id();
+    bool details = false;
+    if (auto conn = slot->conn()) {
+        // A peer can make a handler fail at will: the log is rate-limited per command.
+        details = conn->host().send_error_details;
+        conn->host().log.warn(
+            "handler_error:" + std::string(command),
+            "hawser: command '" + std::string(command) + "' failed (error id " + id + "): " + what);
+    }
+    slot->complete(Errc::handler_error, peer_error_text(details, "handler failed", what, id));
 }
 
 }  // namespace hawser::detail

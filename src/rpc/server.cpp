@@ -73,6 +73,7 @@ std::shared_ptr<detail::Host> make_host(Runtime& runtime, const ServerOptions& o
     auto host = std::make_shared<detail::Host>(runtime.impl(), false, o.mark, o.limits, o.timeouts,
                                                o.transport);
     host->handshake_timeout = o.admission.handshake_timeout;
+    host->send_error_details = o.send_error_details;
     return host;
 }
 
@@ -251,12 +252,13 @@ void Server::for_each(const std::function<void(const Connection&)>& visit) const
 
 namespace {
 Result<void> broadcast(Runtime& runtime, const std::shared_ptr<detail::Host>& host,
-                       detail::Kind kind, std::string_view command, std::string_view payload) {
+                       detail::Kind kind, std::string_view command, std::string_view payload,
+                       bool compress) {
     if (command.empty() || command.size() > detail::max_command_name)
         return Error{Errc::invalid_argument, "command names are 1 to 255 bytes"};
     if (detail::header_size(0, command) + payload.size() > host->limits.max_frame_bytes)
         return Error{Errc::limit_exceeded, "broadcast over the frame size limit"};
-    auto frame = detail::encode_direct(host->transport, kind, command, payload);
+    auto frame = detail::encode_direct(host->transport, kind, command, payload, compress);
     for (std::size_t i = 0; i < runtime.io_threads(); ++i)
         runtime.impl().loop(i).post([host, i, frame] {
             for (auto& c : host->snapshot(i)) c->send_prepared(*frame);
@@ -265,12 +267,15 @@ Result<void> broadcast(Runtime& runtime, const std::shared_ptr<detail::Host>& ho
 }
 }  // namespace
 
-Result<void> Server::broadcast_console(std::string_view command, std::string_view argument) const {
-    return broadcast(*runtime_, host_, detail::Kind::direct_console, command, argument);
+Result<void> Server::broadcast_console(std::string_view command, std::string_view argument,
+                                       bool compress) const {
+    return broadcast(*runtime_, host_, detail::Kind::direct_console, command, argument, compress);
 }
 
-Result<void> Server::broadcast_stream(std::string_view command, const DataFrame& argument) const {
-    return broadcast(*runtime_, host_, detail::Kind::direct_stream, command, argument.bytes());
+Result<void> Server::broadcast_stream(std::string_view command, const DataFrame& argument,
+                                      bool compress) const {
+    return broadcast(*runtime_, host_, detail::Kind::direct_stream, command, argument.bytes(),
+                     compress);
 }
 
 Stats Server::stats() const {

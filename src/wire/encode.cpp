@@ -10,11 +10,11 @@ namespace hawser::detail {
 
 void encode_message(std::vector<std::uint8_t>& out, Kind kind, std::uint64_t id,
                     std::string_view name, std::span<const std::uint8_t> payload,
-                    const TransportOptions& policy) {
+                    const TransportOptions& policy, bool may_compress) {
     std::uint8_t flags = 0;
     std::optional<std::string> packed;
     bool compressible = is_call(kind) || is_direct(kind) || kind == Kind::reply;
-    if (compressible && policy.compression != Compression::none &&
+    if (may_compress && compressible && policy.compression != Compression::none &&
         payload.size() >= policy.compress_threshold) {
         packed = compress(policy.compression, payload);
         if (packed) {

@@ -12,10 +12,11 @@
 namespace hawser::detail {
 
 // Replaces `out` with the message; calls, directs and replies over the policy's threshold are
-// compressed when that makes them smaller.
+// compressed when that makes them smaller, unless `compress` is false (the message may mix
+// attacker-chosen text with secrets: docs/security.md).
 void encode_message(std::vector<std::uint8_t>& out, Kind kind, std::uint64_t id,
                     std::string_view name, std::span<const std::uint8_t> payload,
-                    const TransportOptions& policy);
+                    const TransportOptions& policy, bool compress = true);
 
 // Error replies and goodbyes: code (2) | text (at most 1 KiB of it).
 void encode_coded(std::vector<std::uint8_t>& out, Kind kind, std::uint64_t id, std::uint16_t code,

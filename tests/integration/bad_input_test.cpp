@@ -1,7 +1,11 @@
 // Bad bytes close one connection with a reason; the server keeps serving everyone else.
+#include <sys/resource.h>
+
+#include <map>
 #include <random>
 
 #include "support.hpp"
+#include "wire/compression.hpp"
 
 using namespace hawser;
 using namespace hawser::test;
@@ -119,4 +123,115 @@ TEST(BadInput, RandomTruncatedAndFlippedBytes) {
     }
     t.expect_still_serving();
     EXPECT_TRUE(eventually([&] { return t.server.connection_count() == 1; }));
+}
+
+namespace {
+
+long peak_rss_kib() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return u.ru_maxrss;
+}
+
+// A message whose payload is compressed with zstd, as a peer would send it.
+std::vector<std::uint8_t> compressed_message(Kind kind, std::uint64_t id, std::string_view name,
+                                             std::string_view payload) {
+    auto packed = detail::compress(
+        Compression::zstd, {reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()});
+    if (!packed) throw std::runtime_error("incompressible");
+    auto out = encode_message(kind, id, name, *packed);
+    out[9] = static_cast<std::uint8_t>(Compression::zstd);  // the flags byte after mark and length
+    return out;
+}
+
+// Reads replies from a raw socket until those with the given ids came; kind, code and text each.
+std::map<std::uint64_t, std::pair<Kind, std::string>> read_replies(RawSocket& s,
+                                                                   std::size_t count) {
+    detail::FrameDecoder d;
+    std::map<std::uint64_t, std::pair<Kind, std::string>> got;
+    char buf[65536];
+    while (got.size() < count) {
+        pollfd p{s.fd(), POLLIN, 0};
+        if (::poll(&p, 1, 30000) <= 0) throw std::runtime_error("no reply");
+        auto n = ::recv(s.fd(), buf, sizeof buf, 0);
+        if (n <= 0) throw std::runtime_error("closed before the replies came");
+        d.feed(std::span(reinterpret_cast<const std::uint8_t*>(buf), std::size_t(n)),
+               detail::FrameConfig{}, [&](std::span<const std::uint8_t> body) {
+                   auto m = detail::parse_message(body);
+                   if (m && m->kind == Kind::error) {
+                       auto coded = detail::parse_coded(m->payload);
+                       got[m->id] = {m->kind, std::to_string(coded->first) + " " +
+                                                  std::string(coded->second)};
+                   } else if (m) {
+                       got[m->id] = {m->kind, std::string(m->payload.begin(), m->payload.end())};
+                   }
+                   return true;
+               });
+    }
+    return got;
+}
+
+}  // namespace
+
+// A few KB of zstd that inflate to 16 MiB of nils nested in arrays: msgpack-cxx alone would
+// build ~400 MB of objects for it on the IO thread. The call fails with a clear error, the
+// server's memory barely moves, and the connection goes on.
+TEST(BadInput, CompressedDataFrameBombFailsTheCallCheaply) {
+    Target t;
+    std::string bomb = {'\xdc', char(64000 >> 8), char(64000 & 0xff)};
+    for (int i = 0; i < 64000; ++i) {
+        bomb += {'\xdc', '\x00', '\xff'};
+        bomb.append(255, '\xc0');
+    }
+    auto message = compressed_message(Kind::call_stream, 7, "echo.frame", bomb);
+    ASSERT_LT(message.size(), 100u << 10);
+    std::string().swap(bomb);
+    RawSocket s(t.server.ports()[0]);
+    s.plaintext_hello();
+    auto before = peak_rss_kib();
+    s.send(message);
+    s.send(encode_message(Kind::call_console, 8, "echo", "ok"));
+    auto replies = read_replies(s, 2);
+    auto grown_kib = peak_rss_kib() - before;
+    EXPECT_EQ(replies[7].first, Kind::error);
+    EXPECT_EQ(replies[7].second.rfind(std::to_string(int(Errc::limit_exceeded)) + " ", 0), 0u)
+        << replies[7].second;
+    EXPECT_NE(replies[7].second.find("values"), std::string::npos) << replies[7].second;
+    EXPECT_EQ(replies[8], std::pair(Kind::reply, std::string("ok")));
+    EXPECT_LT(grown_kib, 128 * 1024) << "the server grew by " << grown_kib << " KiB";
+    t.expect_still_serving();
+}
+
+TEST(BadInput, DecompressionHasItsOwnBudget) {
+    auto so = plaintext_server();
+    so.limits.max_decompressed_bytes = 1u << 20;
+    Server server(so);
+    echo_commands(server.commands());
+    server.start().value();
+    RawSocket s(server.ports()[0]);
+    s.plaintext_hello();
+    s.send(compressed_message(Kind::call_console, 1, "echo", std::string(2u << 20, 'a')));
+    EXPECT_EQ(goodbye_reason(s.read_until_closed()), int(CloseReason::too_large));
+}
+
+// Before the handshake everything is in clear: a refusal names the reason and an error id, not
+// what the server requires.
+TEST(BadInput, HandshakeRefusalsDoNotDescribeTheServer) {
+    auto refuse = [](ServerOptions so) {
+        Server server(so);
+        server.start().value();
+        RawSocket s(server.ports()[0]);
+        std::vector<std::uint8_t> hello;  // a plaintext-mode hello to an encrypted server
+        detail::append_frame(hello, ProtocolMark{}, 2, [](std::uint8_t* p) { p[0] = 1, p[1] = 0; });
+        s.send(hello);
+        return s.read_until_closed();
+    };
+    auto bytes = refuse(loopback_server());
+    EXPECT_EQ(goodbye_reason(bytes), int(CloseReason::handshake_failed));
+    EXPECT_EQ(bytes.find("encryption"), std::string::npos) << bytes;
+    EXPECT_EQ(bytes.find("plaintext"), std::string::npos) << bytes;
+    EXPECT_NE(bytes.find("error id "), std::string::npos) << bytes;
+    auto dev = loopback_server();
+    dev.send_error_details = true;
+    EXPECT_NE(refuse(dev).find("requires encryption"), std::string::npos);
 }

@@ -25,12 +25,16 @@ TEST(Config, ReadsEveryKey) {
 listen = ["127.0.0.1:7200", "[::1]:7200"]
 io_threads = 3
 max_connections = 100
+send_error_details = true
 [mark]
 head = "ABCD"
 tail = "abcd"
 [limits]
 max_frame_bytes = 65536
 max_pending_calls = 10
+worker_decode_bytes = 4096
+max_worker_decode_bytes = 1048576
+max_decoded_bytes = 2097152
 [timeouts]
 call_ms = 1500
 idle_ms = 0
@@ -51,6 +55,11 @@ deny = ["192.0.2.0/24"]
     EXPECT_EQ(o->mark.head[0], 'A');
     EXPECT_EQ(o->limits.max_frame_bytes, 65536u);
     EXPECT_EQ(o->limits.max_pending_calls, 10u);
+    EXPECT_EQ(o->limits.max_decompressed_bytes, 65536u);  // follows max_frame_bytes
+    EXPECT_EQ(o->limits.worker_decode_bytes, 4096u);
+    EXPECT_EQ(o->limits.max_worker_decode_bytes, 1048576u);
+    EXPECT_EQ(o->limits.dataframe.max_decoded_bytes, 2097152u);
+    EXPECT_TRUE(o->send_error_details);
     EXPECT_EQ(o->timeouts.call, std::chrono::milliseconds(1500));
     EXPECT_EQ(o->timeouts.idle, std::chrono::milliseconds(0));
     EXPECT_EQ(o->transport.compression, Compression::lz4);

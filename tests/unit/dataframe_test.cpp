@@ -1,6 +1,7 @@
 #include "hawser/dataframe.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <limits>
 
@@ -109,6 +110,60 @@ TEST(DataFrame, DecodingIsBounded) {
     limits.max_bytes = 10;
     EXPECT_EQ(DataFrame::decode(many.bytes(), limits).error().code, Errc::limit_exceeded);
     EXPECT_TRUE(DataFrame::decode(many.bytes()));
+}
+
+namespace {
+
+// The process's peak resident memory so far, in KiB.
+long peak_rss_kib() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return u.ru_maxrss;
+}
+
+// `outer` arrays of `inner` nils inside one array: every byte is a value.
+std::string nested_nils(std::uint32_t outer, std::uint8_t inner) {
+    std::string bytes = {'\xdc', char(outer >> 8), char(outer & 0xff)};
+    for (std::uint32_t i = 0; i < outer; ++i) {
+        bytes += {'\xdc', '\x00', char(inner)};
+        bytes.append(inner, '\xc0');
+    }
+    return bytes;
+}
+
+}  // namespace
+
+TEST(DataFrame, AmplifyingFramesAreRefusedBeforeAnythingIsAllocated) {
+    // 16 MiB of nils nested two deep: msgpack-cxx would build a 24-byte object per nil (~400 MB)
+    // before anyone counted them. The headers alone must be enough to refuse it.
+    auto bomb = nested_nils(64000, 255);
+    ASSERT_LE(bomb.size(), DecodeLimits{}.max_bytes);
+    auto before = peak_rss_kib();
+    auto r = DataFrame::decode(bomb);
+    auto grown_kib = peak_rss_kib() - before;
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::limit_exceeded);
+    EXPECT_LT(grown_kib, 32 * 1024) << "decode grew the process by " << grown_kib << " KiB";
+
+    // A header announcing 2^24 nils with a few bytes present, at the top and nested.
+    auto announced = DataFrame::decode(std::string("\xdd\x01\x00\x00\x00\xc0\xc0", 7));
+    ASSERT_FALSE(announced);
+    EXPECT_EQ(announced.error().code, Errc::limit_exceeded);
+    // Within max_container but more elements than bytes left: nothing is allocated for them.
+    auto short_array = DataFrame::decode(std::string("\x92\xdc\xff\x00\xc0\xc0\xc0", 7));
+    ASSERT_FALSE(short_array);
+    EXPECT_EQ(short_array.error().code, Errc::bad_payload);
+}
+
+TEST(DataFrame, DecodedMemoryHasItsOwnLimit) {
+    auto frame = nested_nils(100, 100);  // 10,100 values in about 10 KB
+    ASSERT_TRUE(DataFrame::decode(frame));
+    DecodeLimits limits;
+    limits.max_decoded_bytes = 100 * 1024;  // below the ~240 KB msgpack-cxx would build
+    auto r = DataFrame::decode(frame, limits);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::limit_exceeded);
+    EXPECT_NE(r.error().message.find("memory"), std::string::npos) << r.error().message;
 }
 
 TEST(DataFrame, EmptyFrame) {
