@@ -69,7 +69,9 @@ struct ServerOptions {
     std::vector<std::string> listen{"[::]:7100"};
     std::size_t io_threads = 0;      // 0 = one per core
     std::size_t worker_threads = 2;  // for handlers marked on_worker
-    bool reuse_port = true;          // SO_REUSEPORT: several processes may share the port
+    // SO_REUSEPORT, only when asked: processes that share a port are one service (same key).
+    // Off, a second server on a port in use fails at start instead of taking part of its load.
+    bool reuse_port = false;
     int backlog = 4096;
     std::size_t max_connections = 0;  // 0 = limited only by file descriptors
     ProtocolMark mark;
