@@ -61,7 +61,7 @@ int import_lines(Database& db, const std::string& path, std::size_t batch_size) 
                         (j.is_discarded() ? "not valid JSON" : "not a JSON object") + "; " +
                         std::to_string(imported) + " records before it were imported");
         }
-        batch.push_back(zdb_tool::from_json(j).as<Map>());
+        batch.push_back(app::from_json(j).as<Map>());
         if (batch.size() >= batch_size && !flush())
             return fail("write failed at " + path + ":" + std::to_string(line_no));
     }
@@ -73,7 +73,7 @@ int import_lines(Database& db, const std::string& path, std::size_t batch_size) 
 }
 
 void print_record(RecordId id, const Map& record) {
-    auto j = zdb_tool::to_json(Value(record));
+    auto j = app::to_json(Value(record));
     j["_id"] = id;
     std::cout << j.dump() << '\n';
 }
@@ -205,7 +205,7 @@ int main(int argc, char** argv) {
     // query
     auto j = nlohmann::json::parse(filter_text, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return fail("--filter: not a JSON object");
-    auto filter = compile_filter(zdb_tool::from_json(j).as<Map>());
+    auto filter = compile_filter(app::from_json(j).as<Map>());
     if (!filter) return fail("--filter: " + filter.error().message);
     QueryOptions o;
     o.reverse = reverse;

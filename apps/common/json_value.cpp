@@ -1,6 +1,6 @@
 #include "json_value.hpp"
 
-namespace hawser::zdb_tool {
+namespace hawser::app {
 
 Value from_json(const nlohmann::json& j) {
     switch (j.type()) {
@@ -59,4 +59,4 @@ nlohmann::json to_json(const Value& v) {
         v.v);
 }
 
-}  // namespace hawser::zdb_tool
+}  // namespace hawser::app
