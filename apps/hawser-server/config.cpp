@@ -3,6 +3,9 @@
 #include <set>
 #include <toml.hpp>
 
+#include "rpc/address.hpp"
+#include "rpc/admission.hpp"
+
 namespace hawser::app {
 
 namespace {
@@ -29,6 +32,27 @@ void read_ms(const toml::value& table, const char* key, Milliseconds& out) {
 }
 
 }  // namespace
+
+Result<void> validate(const ServerOptions& o) {
+    auto bad = [](std::string what) { return Error{Errc::invalid_argument, std::move(what)}; };
+    if (o.listen.empty()) return bad("listen must name at least one address");
+    for (const auto& address : o.listen)
+        if (auto hp = detail::parse_host_port(address); !hp) return hp.error();
+    if (o.io_threads > 1024) return bad("io_threads must be 0 (one per core) to 1024");
+    if (o.worker_threads > 1024) return bad("worker_threads must be at most 1024");
+    if (o.backlog < 1) return bad("backlog must be at least 1");
+    if (o.limits.max_frame_bytes < 64) return bad("max_frame_bytes below 64");
+    if (o.transport.rekey_messages == 0) return bad("rekey_messages must be at least 1");
+    const auto& a = o.admission;
+    if (!(a.connections_per_second_per_ip >= 0))
+        return bad("connections_per_second_per_ip must not be negative");
+    if (a.connections_per_second_per_ip > 0 && !(a.connection_burst_per_ip >= 1))
+        return bad("connection_burst_per_ip must be at least 1 when a rate is set");
+    for (const auto* list : {&a.allow, &a.deny})
+        for (const auto& range : *list)
+            if (auto c = detail::Cidr::parse(range); !c) return c.error();
+    return {};
+}
 
 Result<ProtocolMark> parse_mark(const std::string& head, const std::string& tail) {
     if (head.size() != 4 || tail.size() != 4)
@@ -109,8 +133,6 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
                 else
                     throw std::runtime_error("compression must be \"zstd\", \"lz4\" or \"none\"");
             }
-            if (o.transport.rekey_messages == 0)
-                throw std::runtime_error("rekey_messages must be at least 1");
         }
         if (root.contains("admission")) {
             const auto& a = toml::find(root, "admission");
@@ -130,10 +152,8 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
     } catch (const std::exception& e) {
         return Error{Errc::invalid_argument, path + ": " + e.what()};
     }
-    if (o.listen.empty())
-        return Error{Errc::invalid_argument, path + ": listen must name at least one address"};
-    if (o.limits.max_frame_bytes < 64)
-        return Error{Errc::invalid_argument, path + ": max_frame_bytes below 64"};
+    if (auto valid = validate(o); !valid)
+        return Error{Errc::invalid_argument, path + ": " + valid.error().message};
     return o;
 }
 

@@ -1,4 +1,5 @@
 // hawser-server: a Hawser server with the demo commands of the README tour.
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -39,7 +40,8 @@ int main(int argc, char** argv) {
     std::string config_path, mark_head, mark_tail, log_level = "info";
     std::vector<std::string> listen;
     std::size_t threads = 0, max_connections = 0;
-    bool has_threads = false, print_public_key = false, insecure_plaintext = false;
+    bool has_threads = false, print_public_key = false, insecure_plaintext = false,
+         reuse_port = false;
     std::string data_dir;
     cli.add_option("-c,--config", config_path, "TOML configuration file")->check(CLI::ExistingFile);
     cli.add_option("-l,--listen", listen, "address to listen on, e.g. [::]:7100 (repeatable)");
@@ -50,6 +52,9 @@ int main(int argc, char** argv) {
     cli.add_option("--mark-head", mark_head, "4-byte protocol mark before each frame");
     cli.add_option("--mark-tail", mark_tail, "4-byte protocol mark after each frame");
     cli.add_option("--data-dir", data_dir, "where the server key lives (default hawser-data)");
+    cli.add_flag("--reuse-port", reuse_port,
+                 "share the port with other hawser-server processes (SO_REUSEPORT); they must "
+                 "be one service with one key. Without it, a port in use fails the start");
     cli.add_flag("--print-public-key", print_public_key,
                  "print the server's public key (creating it if needed) and exit");
     cli.add_flag("--insecure-plaintext", insecure_plaintext,
@@ -71,15 +76,7 @@ int main(int argc, char** argv) {
     if (!listen.empty()) options.listen = listen;
     if (!data_dir.empty()) options.data_dir = data_dir;
     if (insecure_plaintext) options.transport.insecure_plaintext = true;
-    if (print_public_key) {
-        auto key = hawser::Server::load_public_key(options.data_dir);
-        if (!key) {
-            spdlog::error("{}", key.error().message);
-            return 1;
-        }
-        std::printf("%s\n", key->c_str());
-        return 0;
-    }
+    if (reuse_port) options.reuse_port = true;
     if (has_threads) options.io_threads = threads;
     if (max_connections) options.max_connections = max_connections;
     if (!mark_head.empty() || !mark_tail.empty()) {
@@ -90,6 +87,22 @@ int main(int argc, char** argv) {
             return 2;
         }
         options.mark = *mark;
+    }
+    // The whole configuration is checked before anything touches the disk or the network.
+    if (auto valid = hawser::app::validate(options); !valid) {
+        spdlog::error("configuration: {}", valid.error().message);
+        return 2;
+    }
+    if (print_public_key) {
+        // stdout carries the key alone, for $(hawser-server --print-public-key); logs go to stderr.
+        spdlog::set_default_logger(spdlog::stderr_color_mt("hawser-server"));
+        auto key = hawser::Server::load_public_key(options.data_dir);
+        if (!key) {
+            spdlog::error("{}", key.error().message);
+            return 1;
+        }
+        std::printf("%s\n", key->c_str());
+        return 0;
     }
 
     // Signals are taken by a dedicated thread, which then shuts the server down gracefully.

@@ -59,7 +59,7 @@ int import_lines(Database& db, const std::string& path, std::size_t batch_size) 
         ++line_no;
         auto where = path + ":" + std::to_string(line_no);
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        auto v = zdb_tool::parse_json(line, max_document_depth);
+        auto v = app::parse_json(line, max_document_depth);
         if (!v || !v->is<Map>()) {
             if (auto r = flush(); !r)
                 return stop("write failed before " + where, r.error().message);
@@ -77,7 +77,7 @@ int import_lines(Database& db, const std::string& path, std::size_t batch_size) 
 }
 
 void print_record(RecordId id, const Map& record) {
-    auto j = zdb_tool::to_json(Value(record));
+    auto j = app::to_json(Value(record));
     j["_id"] = id;
     std::cout << j.dump() << '\n';
 }
@@ -207,7 +207,7 @@ int main(int argc, char** argv) {
         return r ? 0 : fail(r.error().message);
     }
     // query
-    auto f = zdb_tool::parse_json(filter_text, max_document_depth);
+    auto f = app::parse_json(filter_text, max_document_depth);
     if (!f && f.error().code == Errc::limit_exceeded) return fail("--filter: " + f.error().message);
     if (!f || !f->is<Map>()) return fail("--filter: not a JSON object");
     auto filter = compile_filter(f->as<Map>());

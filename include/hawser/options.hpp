@@ -86,7 +86,9 @@ struct ServerOptions {
     std::size_t worker_threads = 2;             // for handlers marked on_worker
     std::size_t max_worker_jobs = 65536;        // worker queue bound (RuntimeOptions)
     std::size_t max_worker_bytes = 256u << 20;  // ... and in payload bytes
-    bool reuse_port = true;  // SO_REUSEPORT: several processes may share the port
+    // SO_REUSEPORT, only when asked: processes that share a port are one service (same key).
+    // Off, a second server on a port in use fails at start instead of taking part of its load.
+    bool reuse_port = false;
     int backlog = 4096;
     std::size_t max_connections = 0;  // 0 = limited only by file descriptors
     ProtocolMark mark;

@@ -83,7 +83,7 @@ void Conn::refuse_client_key() {
     std::string detail = peer_static_ ? "client key " + noise::to_hex(*peer_static_) +
                                             " is not on the server's allow-list"
                                       : "this server requires a client key";
-    host_->admission.release(remote_.address());
+    host_->admission.handshake_done(remote_.address());
     handshake_.reset();
     state_ = State::closing;
     protocol_close(CloseReason::key_not_allowed, detail);

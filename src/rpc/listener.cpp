@@ -30,13 +30,24 @@ Result<void> Listener::open(const asio::ip::tcp::endpoint& ep, bool reuse_port, 
     };
     acceptor_.open(ep.protocol(), ec);
     if (ec) return fail("cannot open");
+    // SO_REUSEADDR: a restarted server binds at once despite connections in TIME_WAIT.
     acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (ec) return fail("cannot set SO_REUSEADDR on");
     if (reuse_port) acceptor_.set_option(reuse_port_option(true), ec);
     if (ec) return fail("cannot set SO_REUSEPORT on");
     // "::" accepts IPv4 too (dual stack); a specific v6 address stays v6-only.
     if (ep.address().is_v6())
         acceptor_.set_option(asio::ip::v6_only(!ep.address().is_unspecified()), ec);
     acceptor_.bind(ep, ec);
+    // SO_REUSEADDR alone never lets two listeners share a port on Linux: this is the answer a
+    // second server gets unless both asked for reuse_port.
+    if (ec == asio::error::address_in_use && !reuse_port) {
+        auto r = fail("cannot bind");
+        r.message +=
+            " (another process listens there; servers that are one service may share "
+            "a port with reuse_port = true / --reuse-port)";
+        return r;
+    }
     if (ec) return fail("cannot bind");
     acceptor_.listen(backlog, ec);
     if (ec) return fail("cannot listen on");

@@ -113,41 +113,57 @@ const ServerOptions& Server::options() const {
 Result<void> Server::start() {
     std::lock_guard lock(state_->mu);
     if (state_->started) return Error{Errc::invalid_argument, "server already started"};
-    if (state_->options.listen.empty()) return Error{Errc::invalid_argument, "no listen address"};
-    if (auto r = host_->admission.configure(state_->options.admission); !r) return r.error();
-    if (auto r = client_key_policy(state_->options); !r)
+    const auto& o = state_->options;
+    // Everything that can be refused is checked, and every port bound, before the data
+    // directory is touched: a bad address or a port in use leaves no key behind.
+    if (o.listen.empty()) return Error{Errc::invalid_argument, "no listen address"};
+    if (o.backlog < 1) return Error{Errc::invalid_argument, "backlog must be at least 1"};
+    if (o.limits.max_frame_bytes < 64)
+        return Error{Errc::invalid_argument, "max_frame_bytes must be at least 64"};
+    if (o.transport.rekey_messages == 0)
+        return Error{Errc::invalid_argument, "rekey_messages must be at least 1"};
+    std::vector<asio::ip::tcp::endpoint> endpoints;
+    for (const auto& address : o.listen) {
+        auto resolved = resolve(address);
+        if (!resolved) return resolved.error();
+        endpoints.insert(endpoints.end(), resolved->begin(), resolved->end());
+    }
+    if (auto r = host_->admission.configure(o.admission); !r) return r.error();
+    if (auto r = client_key_policy(o); !r)
         return r.error();
     else
         host_->client_key_policy = std::move(*r);
-    if (state_->options.transport.insecure_plaintext) {
+    std::vector<std::shared_ptr<detail::Listener>> listeners;
+    auto close_all = [&] {
+        for (auto& opened : listeners) opened->close();
+    };
+    std::size_t next_loop = 0;
+    for (const auto& ep : endpoints) {
+        auto& loop = runtime_->impl().loop(next_loop++ % runtime_->io_threads());
+        auto l = std::make_shared<detail::Listener>(loop, host_, o.max_connections);
+        if (auto r = l->open(ep, o.reuse_port, o.backlog); !r) {
+            close_all();
+            return r.error();
+        }
+        listeners.push_back(std::move(l));
+    }
+    // Listeners accept nothing before start() below, so the key is in place before any handshake.
+    if (o.transport.insecure_plaintext) {
         spdlog::warn(
             "hawser: INSECURE plaintext mode: traffic is neither encrypted nor authenticated");
-    } else if (state_->options.data_dir.empty()) {
+    } else if (o.data_dir.empty()) {
         host_->static_keys = detail::noise::KeyPair::generate();  // in memory only
     } else {
-        auto keys = detail::load_or_create_key(state_->options.data_dir);
-        if (!keys) return keys.error();
+        auto keys = detail::load_or_create_key(o.data_dir);
+        if (!keys) {
+            close_all();
+            return keys.error();
+        }
         host_->static_keys = *keys;
     }
     auto capacity = raise_file_limit();
     host_->commands.freeze();
     host_->publish_hooks();
-    std::vector<std::shared_ptr<detail::Listener>> listeners;
-    std::size_t next_loop = 0;
-    for (const auto& address : state_->options.listen) {
-        auto endpoints = resolve(address);
-        if (!endpoints) return endpoints.error();
-        for (const auto& ep : *endpoints) {
-            auto& loop = runtime_->impl().loop(next_loop++ % runtime_->io_threads());
-            auto l =
-                std::make_shared<detail::Listener>(loop, host_, state_->options.max_connections);
-            if (auto r = l->open(ep, state_->options.reuse_port, state_->options.backlog); !r) {
-                for (auto& opened : listeners) opened->close();
-                return r.error();
-            }
-            listeners.push_back(std::move(l));
-        }
-    }
     listeners_ = std::move(listeners);
     for (auto& l : listeners_) l->start();
     state_->started = true;

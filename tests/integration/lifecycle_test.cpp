@@ -196,6 +196,7 @@ TEST(Lifecycle, HooksSeeConnectAndDisconnectWithReason) {
 TEST(Lifecycle, TwoServersShareAPortWithReusePort) {
     // Processes that share a port are one service: they share the static key (one data_dir).
     auto shared = loopback_server(1);
+    shared.reuse_port = true;
     shared.data_dir = ::testing::TempDir() + "hawser_reuseport_" + std::to_string(::getpid());
     std::filesystem::remove_all(shared.data_dir);
     Server first(shared);

@@ -84,6 +84,13 @@ TEST(Config, BadFilesGetAClearError) {
         {"listen = []\n", "listen"},
         {"[transport]\ncompression = \"gzip\"\n", "compression"},
         {"[admission]\nallow_list = []\n", "allow_list"},
+        {"listen = [\"nonsense\"]\n", "nonsense"},
+        {"listen = [\"127.0.0.1:70000\"]\n", "70000"},
+        {"backlog = 0\n", "backlog"},
+        {"io_threads = 100000\n", "io_threads"},
+        {"reuse_port = \"yes\"\n", "reuse_port"},
+        {"[admission]\ndeny = [\"10.0.0.0/40\"]\n", "10.0.0.0/40"},
+        {"[admission]\nconnections_per_second_per_ip = -1.5\n", "connections_per_second_per_ip"},
     };
     for (const auto& c : cases) {
         auto path = write_temp(c.text);
@@ -94,4 +101,30 @@ TEST(Config, BadFilesGetAClearError) {
         }
         std::remove(path.c_str());
     }
+}
+
+TEST(Config, ReusePortIsOffUnlessAsked) {
+    auto off = write_temp("listen = [\"127.0.0.1:7200\"]\n");
+    auto on = write_temp("reuse_port = true\n");
+    auto a = app::load_config(off);
+    auto b = app::load_config(on);
+    ASSERT_TRUE(a) << a.error().message;
+    ASSERT_TRUE(b) << b.error().message;
+    EXPECT_FALSE(a->reuse_port);
+    EXPECT_TRUE(b->reuse_port);
+    std::remove(off.c_str());
+    std::remove(on.c_str());
+}
+
+// Flags are merged after the file, so the merged options are checked again as a whole.
+TEST(Config, ValidateChecksMergedOptions) {
+    ServerOptions o;
+    EXPECT_TRUE(app::validate(o));
+    o.listen = {"[::]:7100", "nonsense"};
+    auto r = app::validate(o);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("nonsense"), std::string::npos) << r.error().message;
+    o.listen = {"[::]:7100"};
+    o.limits.max_frame_bytes = 10;
+    EXPECT_FALSE(app::validate(o));
 }

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-namespace hawser::zdb_tool {
+namespace hawser::app {
 
 namespace {
 
@@ -110,4 +110,4 @@ nlohmann::json to_json(const Value& v) {
         v.v);
 }
 
-}  // namespace hawser::zdb_tool
+}  // namespace hawser::app

@@ -1,5 +1,5 @@
-// JSON text <-> hawser::Value for the hawser-zdb tool (nlohmann/json underneath).
-// Thread safety: plain functions; no shared state.
+// JSON text <-> hawser::Value for the command-line tools, hawser-zdb and hawser-cli
+// (nlohmann/json underneath). Plain functions: any thread.
 #pragma once
 
 #include <cstddef>
@@ -8,7 +8,7 @@
 
 #include "hawser/dataframe.hpp"
 
-namespace hawser::zdb_tool {
+namespace hawser::app {
 
 // Parses one JSON text without recursion: objects become Maps, arrays Arrays; integers keep
 // their sign; null is nil. Text nested deeper than `max_depth` objects and arrays stops the
@@ -18,4 +18,4 @@ Result<Value> parse_json(std::string_view text, std::size_t max_depth);
 // Bytes (which JSON lacks) come out as {"$hex": "..."}.
 nlohmann::json to_json(const Value& v);
 
-}  // namespace hawser::zdb_tool
+}  // namespace hawser::app

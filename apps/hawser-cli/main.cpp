@@ -1,0 +1,176 @@
+// hawser-cli: calls one command on a Hawser server from the shell and prints the reply.
+// Console commands take and print text; stream commands take and print DataFrames as JSON.
+// Exit codes: 0 done, 1 the call (or the connection) failed, 2 bad usage. Runs on the main
+// thread with blocking calls; the client's IO thread does the networking.
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <sstream>
+
+#include "frame_json.hpp"
+#include "hawser/hawser.hpp"
+
+namespace {
+
+constexpr int exit_ok = 0, exit_call_failed = 1, exit_usage = 2;
+
+const char* const examples = R"(
+Examples (against ./scripts/run, which listens on port 7100):
+  key=$(./build/release/apps/hawser-server/hawser-server --print-public-key)
+  hawser-cli --key $key call hello world            # console: prints "hello, world"
+  hawser-cli --key $key call-stream sum '[1, 2, 39]' # stream: prints [42]
+  hawser-cli --key $key call-stream echo.frame '[{"name": "ada"}, [1, 2], null]'
+  hawser-cli --key $key send log "one-way, no reply"
+  hawser-cli --trust-first-use call hello me        # learns the key and prints it on stderr
+
+A stream argument is JSON: an array is the DataFrame's values in order, anything else is a
+frame of one value. The reply DataFrame is printed as a JSON array. Failures print
+"error: <code>: <message>" on stderr; exit status 0 = done, 1 = the call failed, 2 = bad usage.
+)";
+
+int usage_error(const std::string& message) {
+    std::fprintf(stderr, "hawser-cli: %s (see hawser-cli --help)\n", message.c_str());
+    return exit_usage;
+}
+
+int call_error(const hawser::Error& e) {
+    std::fprintf(stderr, "error: %s: %s\n", std::string(hawser::to_string(e.code)).c_str(),
+                 e.message.c_str());
+    return exit_call_failed;
+}
+
+// A key file holds the server's public key as hawser-server --print-public-key prints it.
+hawser::Result<std::string> read_key_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) return hawser::Error{hawser::Errc::invalid_argument, "cannot read " + path};
+    std::string key;
+    in >> key;
+    if (key.size() != 64 || key.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+        return hawser::Error{hawser::Errc::invalid_argument,
+                             path + " does not hold a public key (64 hex digits)"};
+    return key;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App cli{"hawser-cli: call a command on a Hawser server and print the reply."};
+    cli.footer(examples);
+    cli.require_subcommand(1);
+    cli.fallthrough();  // global options may come after the subcommand too
+
+    std::string endpoint = "localhost:7100", key, key_file;
+    bool trust_first_use = false;
+    double timeout_seconds = 10;
+    cli.add_option("-e,--endpoint", endpoint, "server address, host:port or [v6]:port")
+        ->capture_default_str();
+    auto* key_opt = cli.add_option("-k,--key", key,
+                                   "the server's public key, 64 hex digits "
+                                   "(hawser-server --print-public-key)");
+    auto* key_file_opt = cli.add_option(
+        "--key-file", key_file,
+        "a file holding the server's public key as --print-public-key prints it (not "
+        "server.key: that is the secret half)");
+    auto* tofu_opt = cli.add_flag("--trust-first-use", trust_first_use,
+                                  "accept whatever key the server has and print it on stderr");
+    key_opt->excludes(key_file_opt)->excludes(tofu_opt);
+    key_file_opt->excludes(tofu_opt);
+    cli.add_option("-t,--timeout", timeout_seconds, "seconds for connecting and for the call")
+        ->capture_default_str()
+        ->check(CLI::Range(0.001, 86400.0));
+
+    std::string command, argument;
+    auto add = [&](const char* name, const char* what, const char* arg_help) {
+        auto* sub = cli.add_subcommand(name, what);
+        sub->add_option("command", command, "command name")->required();
+        sub->add_option("argument", argument, arg_help);
+        return sub;
+    };
+    auto* call = add("call", "call a console command (text in, text out) and print the reply",
+                     "the text to send (default empty)");
+    auto* call_stream = add("call-stream", "call a stream command (DataFrame in and out, as JSON)",
+                            "JSON: an array of values, or one value (default: an empty frame)");
+    auto* send = add("send", "send a one-way console command (no reply, no error if unknown)",
+                     "the text to send (default empty)");
+    auto* send_stream = add("send-stream", "send a one-way stream command",
+                            "JSON: an array of values, or one value (default: an empty frame)");
+
+    try {
+        cli.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return cli.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return cli.exit(e);
+    } catch (const CLI::ParseError& e) {
+        (void)cli.exit(e);
+        return exit_usage;
+    }
+
+    // The arguments are checked before anything goes on the network.
+    bool stream = call_stream->parsed() || send_stream->parsed();
+    hawser::DataFrame frame;
+    if (stream) {
+        auto parsed = hawser::app::frame_from_json(argument);
+        if (!parsed) return usage_error("bad JSON argument: " + parsed.error().message);
+        frame = std::move(*parsed);
+    }
+    hawser::ClientOptions options;
+    options.endpoints = {endpoint};
+    auto timeout = std::chrono::milliseconds(std::llround(timeout_seconds * 1000));
+    options.timeouts.connect = timeout;
+    if (!key_file.empty()) {
+        auto k = read_key_file(key_file);
+        if (!k) return usage_error(k.error().message);
+        key = *k;
+    }
+    if (!key.empty())
+        options.server_public_key = key;
+    else if (trust_first_use)
+        options.trust_on_first_use = true;
+    else
+        return usage_error(
+            "give the server's key: --key HEX, --key-file PATH or --trust-first-use");
+
+    // The library logs on stderr only; the key learned on first use is its one warning.
+    auto log = spdlog::stderr_logger_mt("hawser-cli");
+    log->set_pattern("%v");
+    spdlog::set_default_logger(log);
+    spdlog::set_level(spdlog::level::warn);
+
+    // Declared before the client, which may still run its hook while it is destroyed.
+    std::promise<void> closed;
+    std::once_flag closed_once;
+    hawser::Client client(options);
+    client.on_disconnect([&](const hawser::Connection&, hawser::CloseReason) {
+        std::call_once(closed_once, [&] { closed.set_value(); });
+    });
+    if (auto r = client.connect(); !r) return call_error(r.error());
+    auto conn = client.connection();
+    hawser::CallOptions call_options{.timeout = timeout};
+
+    if (call->parsed()) {
+        auto reply = conn.wait_console(command, argument, call_options);
+        if (!reply) return call_error(reply.error());
+        std::cout << *reply << '\n';
+    } else if (call_stream->parsed()) {
+        auto reply = conn.wait_stream(command, std::move(frame), call_options);
+        if (!reply) return call_error(reply.error());
+        auto json = hawser::app::frame_to_json(std::move(*reply));
+        if (!json) return call_error(json.error());
+        std::cout << *json << '\n';
+    } else {
+        auto sent = send->parsed() ? conn.send_console(command, argument)
+                                   : conn.send_stream(command, frame);
+        if (!sent) return call_error(sent.error());
+        // close() writes what is queued before closing: wait for it so the message leaves.
+        conn.close();
+        if (closed.get_future().wait_for(timeout) != std::future_status::ready)
+            return call_error({hawser::Errc::timeout, "the message was not written in time"});
+    }
+    return exit_ok;
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# hawser-cli end to end against a real hawser-server on a loopback port: console and stream
+# calls, key pinning, typed errors, usage errors, exit codes. Also: a bad --listen is refused
+# before the server creates its data directory, and a second server on a port in use fails.
+#   cli_test.sh path/to/hawser-cli path/to/hawser-server
+set -uo pipefail
+cli=$1
+server=$2
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+    if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+expect() {  # expect "what" status expected-text command...: exit status and text in its output
+    local what=$1 status=$2 expected=$3; shift 3
+    local out rc
+    out=$("$@" 2>&1); rc=$?
+    [[ $rc == "$status" ]] || fail "$what: exit $rc, want $status: $out"
+    [[ "$out" == *"$expected"* ]] || fail "$what: '$out' lacks '$expected'"
+}
+
+# The server's key first (this creates it), then the server on a port the kernel picks; the
+# port is read from its start-up line, polled for rather than waited for.
+key=$("$server" --data-dir "$work/data" --print-public-key) || { echo "FAIL: --print-public-key"; exit 1; }
+"$server" --data-dir "$work/data" --listen 127.0.0.1:0 --threads 1 >"$work/server.log" 2>&1 &
+server_pid=$!
+port=
+for _ in $(seq 1 500); do
+    port=$(sed -n 's/.*listening on .*(ports \([0-9]*\)).*/\1/p' "$work/server.log")
+    [[ -n $port ]] && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.02
+done
+[[ -n $port ]] || { echo "FAIL: the server did not start:"; cat "$work/server.log"; exit 1; }
+ep="127.0.0.1:$port"
+
+expect "--help" 0 "call-stream" "$cli" --help
+expect "--help shows examples" 0 "Examples" "$cli" --help
+expect "console call" 0 "hello, world" "$cli" -e "$ep" --key "$key" call hello world
+got=$("$cli" -e "$ep" --key "$key" call-stream sum '[1, 2, 39]' 2>&1)
+[[ $got == "[42]" ]] || fail "stream call: '$got', want [42]"
+got=$("$cli" -e "$ep" --key "$key" call-stream echo.frame '[{"name":"ada","tags":["x"]}, -3, 2.5, null, true, "s"]' 2>&1)
+want='[{"name":"ada","tags":["x"]},-3,2.5,null,true,"s"]'
+[[ $got == "$want" ]] || fail "stream echo: '$got', want '$want'"
+got=$("$cli" -e "$ep" --key "$key" call-stream echo.frame '{"one":1}' 2>&1)
+[[ $got == '[{"one":1}]' ]] || fail "a single JSON value is a frame of one: '$got'"
+printf '%s\n' "$key" >"$work/key.txt"
+expect "--key-file" 0 "hello, file" "$cli" -e "$ep" --key-file "$work/key.txt" call hello file
+expect "options after the subcommand" 0 "hello, late" "$cli" call hello late -e "$ep" --key "$key"
+expect "send" 0 "" "$cli" -e "$ep" --key "$key" send log "from cli_test"
+expect "trust on first use prints the key" 0 "$key" "$cli" -e "$ep" --trust-first-use call hello tofu
+
+wrong=$(printf '%064d' 0 | tr 0 a)
+expect "wrong key" 1 "error: not_connected: handshake failed" "$cli" -e "$ep" --key "$wrong" call hello x
+expect "unknown command" 1 "error: unknown_command:" "$cli" -e "$ep" --key "$key" call no.such.command
+expect "console call to a stream command" 1 "error: wrong_kind:" "$cli" -e "$ep" --key "$key" call sum
+expect "handler error" 1 "error: " "$cli" -e "$ep" --key "$key" call-stream sum '["not a number"]'
+expect "bad JSON" 2 "bad JSON argument" "$cli" -e "$ep" --key "$key" call-stream sum '[1, 2'
+expect "too deep JSON" 2 "deeper than 32" "$cli" -e "$ep" --key "$key" call-stream sum "$(printf '[%.0s' $(seq 40))$(printf ']%.0s' $(seq 40))"
+expect "no key" 2 "--trust-first-use" "$cli" -e "$ep" call hello x
+expect "bad key file" 2 "64 hex digits" "$cli" -e "$ep" --key-file "$work/server.log" call hello x
+expect "no subcommand" 2 "" "$cli" -e "$ep" --key "$key"
+expect "unknown option" 2 "" "$cli" --bogus call hello
+expect "nobody listening" 1 "error: " "$cli" -e 127.0.0.1:1 --key "$key" --timeout 5 call hello x
+
+# hawser-server refuses a second server on the port in use, and names the option to share it.
+expect "second server on the port" 1 "reuse-port" "$server" --data-dir "$work/data" --listen "$ep"
+# A bad listen address is refused before the data directory (and its key) is created.
+expect "bad listen address" 2 "nonsense" "$server" --data-dir "$work/fresh" --listen nonsense
+[[ ! -e $work/fresh ]] || fail "a bad --listen created the data directory"
+
+if ((failures)); then echo "$failures failure(s)"; exit 1; fi
+echo "all hawser-cli checks passed"
