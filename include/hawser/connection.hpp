@@ -58,7 +58,10 @@ class Connection {
 
     ConnectionId id() const noexcept { return id_; }
     bool valid() const noexcept { return id_ != 0; }
-    bool connected() const;              // a snapshot: it may close the next moment
+    bool connected() const;  // a snapshot: it may close the next moment
+    // Over its soft send limit (Limits::send_queue_soft_bytes): the peer reads slower than it is
+    // sent to. Producers should skip or pause rather than queue more. A snapshot.
+    bool congested() const;
     std::string remote_address() const;  // "ip:port"
     // The peer's static public key (64 hex digits), proven by the handshake: on a server the
     // client's (a client with client_key_file or client_private_key), on a client the server's.

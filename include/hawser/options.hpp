@@ -25,9 +25,14 @@ struct ProtocolMark {
 };
 
 struct Limits {
-    std::uint32_t max_frame_bytes = 16u << 20;     // body of one frame
-    std::uint32_t max_pending_calls = 4096;        // calls in flight per connection, each way
-    std::size_t max_send_queue_bytes = 64u << 20;  // unsent bytes before `slow_consumer`
+    std::uint32_t max_frame_bytes = 16u << 20;  // body of one frame
+    std::uint32_t max_pending_calls = 4096;     // calls in flight per connection, each way
+    // Unsent bytes per connection. Past the hard limit: closed `slow_consumer` at once. Past the
+    // soft limit (0 = none) the connection is congested (broadcasts skip it, Connection::
+    // congested() tells producers) and is closed `slow_consumer` if it stays there for the grace.
+    std::size_t max_send_queue_bytes = 64u << 20;
+    std::size_t send_queue_soft_bytes = 8u << 20;
+    Milliseconds send_queue_soft_grace{10s};
     // One compressed message may grow to this; checked against its announced size before
     // anything is allocated. As large as a frame, so compression never changes what fits.
     std::uint32_t max_decompressed_bytes = 16u << 20;

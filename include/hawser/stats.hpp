@@ -34,6 +34,9 @@ struct Stats {
     std::uint64_t callback_errors = 0;  // user callbacks and hooks that threw (caught, logged)
     std::uint64_t overloaded = 0;  // calls refused and direct messages dropped: worker queue full
     std::uint64_t worker_jobs = 0, worker_bytes = 0;  // the runtime's worker queue, now
+    std::uint64_t send_queue_bytes = 0;   // unsent bytes queued on every connection, now
+    std::uint64_t send_buffer_bytes = 0;  // memory those queues hold, now
+    std::uint64_t broadcast_skipped = 0;  // broadcast deliveries skipped: connection congested
     std::vector<CommandStats> commands;
 
     std::uint64_t closed(CloseReason r) const {

@@ -482,16 +482,27 @@ void Conn::send_prepared(std::span<const std::uint8_t> message) {
     if (state_ == State::closed || state_ == State::handshaking) return;
     if (secure_) {
         auto rekeys = secure_->rekeys();
-        if (!secure_->seal(message, out_, host_->frame.mark, host_->transport, Clock::now()))
-            return seal_failed();
+        bool sealed = false;
+        change_queue([&] {
+            out_.append([&](std::vector<std::uint8_t>& out) {
+                sealed =
+                    secure_->seal(message, out, host_->frame.mark, host_->transport, Clock::now());
+            });
+        });
+        if (!sealed) return seal_failed();
         if (secure_->rekeys() != rekeys)
             host_->counters.rekeys.fetch_add(1, std::memory_order_relaxed);
     } else {
-        append_frame(out_, host_->frame.mark, message.size(),
-                     [&](std::uint8_t* p) { std::memcpy(p, message.data(), message.size()); });
+        change_queue([&] {
+            out_.append([&](std::vector<std::uint8_t>& out) {
+                append_frame(out, host_->frame.mark, message.size(), [&](std::uint8_t* p) {
+                    std::memcpy(p, message.data(), message.size());
+                });
+            });
+        });
     }
     host_->counters.frames_out.fetch_add(1, std::memory_order_relaxed);
-    if (out_.size() - out_offset_ > host_->limits.max_send_queue_bytes) {
+    if (out_.unsent() > host_->limits.max_send_queue_bytes) {
         host_->log.warn("slow_consumer",
                         "hawser: closing a slow consumer (send queue over its limit)");
         return close(CloseReason::slow_consumer);
@@ -506,14 +517,17 @@ void Conn::seal_failed() {
                                           remote_.address().to_string() +
                                           ": a message could not be encrypted (internal_error)");
     std::error_code ec;
-    if (out_offset_ < out_.size())
-        socket_.write_some(asio::buffer(out_.data() + out_offset_, out_.size() - out_offset_), ec);
+    write_queued(ec);
     close(CloseReason::internal_error);
 }
 
 void Conn::send_raw_frame(std::span<const std::uint8_t> body) {
-    append_frame(out_, host_->frame.mark, body.size(), [&](std::uint8_t* p) {
-        if (!body.empty()) std::memcpy(p, body.data(), body.size());
+    change_queue([&] {
+        out_.append([&](std::vector<std::uint8_t>& out) {
+            append_frame(out, host_->frame.mark, body.size(), [&](std::uint8_t* p) {
+                if (!body.empty()) std::memcpy(p, body.data(), body.size());
+            });
+        });
     });
     host_->counters.frames_out.fetch_add(1, std::memory_order_relaxed);
     schedule_flush();
@@ -523,6 +537,33 @@ void Conn::send_coded(Kind kind, std::uint64_t id, std::uint16_t code, std::stri
     auto& message = loop_.seal_scratch();
     encode_coded(message, kind, id, code, text);
     send_prepared(message);
+}
+
+template <class F>
+void Conn::change_queue(F&& f) {
+    auto unsent = out_.unsent(), allocated = out_.allocated();
+    f();
+    // Unsigned wrap-around makes these the signed differences.
+    host_->counters.send_queue_bytes.fetch_add(out_.unsent() - unsent, std::memory_order_relaxed);
+    host_->counters.send_buffer_bytes.fetch_add(out_.allocated() - allocated,
+                                                std::memory_order_relaxed);
+    auto soft = host_->limits.send_queue_soft_bytes;
+    bool over = soft != 0 && out_.unsent() > soft;
+    if (over != congested()) {
+        congested_.store(over, std::memory_order_relaxed);
+        if (over) over_soft_since_ = Clock::now();
+    }
+}
+
+std::size_t Conn::write_queued(std::error_code& ec) {
+    std::size_t n = 0;
+    change_queue([&] {
+        n = out_.write([&](std::span<const asio::const_buffer> buffers) {
+            return socket_.write_some(buffers, ec);
+        });
+    });
+    host_->counters.bytes_out.fetch_add(n, std::memory_order_relaxed);
+    return n;
 }
 
 void Conn::schedule_flush() {
@@ -536,10 +577,9 @@ void Conn::schedule_flush() {
 
 void Conn::flush() {
     if (state_ == State::closed || writing_) return;
-    while (out_offset_ < out_.size()) {
+    while (!out_.empty()) {
         std::error_code ec;
-        std::size_t n = socket_.write_some(
-            asio::buffer(out_.data() + out_offset_, out_.size() - out_offset_), ec);
+        write_queued(ec);
         if (ec == asio::error::would_block || ec == asio::error::try_again) {
             writing_ = true;
             socket_.async_wait(asio::socket_base::wait_write,
@@ -552,11 +592,7 @@ void Conn::flush() {
             return;
         }
         if (ec) return close(CloseReason::io_error);
-        host_->counters.bytes_out.fetch_add(n, std::memory_order_relaxed);
-        out_offset_ += n;
     }
-    std::vector<std::uint8_t>().swap(out_);  // an idle connection keeps no send buffer
-    out_offset_ = 0;
     if (state_ == State::closing) close(reason_);
 }
 
@@ -585,7 +621,7 @@ void Conn::goodbye_now(CloseReason reason, std::string_view detail) {
     }
     if (state_ == State::closed) return;
     std::error_code ec;
-    socket_.write_some(asio::buffer(out_.data() + out_offset_, out_.size() - out_offset_), ec);
+    write_queued(ec);
     close(reason);
 }
 
@@ -597,7 +633,7 @@ void Conn::close_gracefully(CloseReason reason) {
     reason_ = reason;
     deadline_ = Clock::now() + std::min<std::chrono::milliseconds>(host_->timeouts.shutdown,
                                                                    std::chrono::seconds(5));
-    if (out_offset_ == out_.size() && !flush_posted_) close(reason);
+    if (out_.empty() && !flush_posted_) close(reason);
 }
 
 void Conn::begin_drain(Clock::time_point deadline) {
@@ -619,8 +655,7 @@ void Conn::close(CloseReason reason) {
     host_->remove(*this, reason);  // counted before the peer can see the close
     std::error_code ec;
     socket_.close(ec);
-    std::vector<std::uint8_t>().swap(out_);
-    out_offset_ = 0;
+    change_queue([&] { out_.clear(); });
     // Every pending call completes exactly once.
     auto calls = std::move(calls_);
     calls_.clear();
@@ -647,6 +682,13 @@ void Conn::on_sweep(Clock::time_point now) {
     if ((state_ == State::closing) && now >= deadline_) return close(reason_);
     if (state_ == State::draining && now >= deadline_)
         return close_gracefully(CloseReason::shutdown);
+    if (congested() && now - over_soft_since_ >= host_->limits.send_queue_soft_grace) {
+        // A goodbye would wait behind the backlog that is the reason for closing.
+        host_->log.warn("slow_consumer",
+                        "hawser: closing a slow consumer (send queue over its "
+                        "soft limit for longer than its grace period)");
+        return close(CloseReason::slow_consumer);
+    }
     auto quiet = now - last_recv_;
     const auto& t = host_->timeouts;
     if (t.idle.count() > 0 && quiet >= t.idle)

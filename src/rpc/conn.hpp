@@ -20,6 +20,7 @@
 
 #include "rpc/host.hpp"
 #include "rpc/loop.hpp"
+#include "rpc/send_queue.hpp"
 #include "wire/frame.hpp"
 #include "wire/message.hpp"
 #include "wire/secure_channel.hpp"
@@ -40,6 +41,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
     Host& host() const noexcept { return *host_; }
     ConnectionId id() const noexcept { return id_; }
     bool is_open() const noexcept { return open_.load(std::memory_order_relaxed); }
+    // Over its soft send limit: producers (broadcast, streams) should skip or pause. Any thread.
+    bool congested() const noexcept { return congested_.load(std::memory_order_relaxed); }
     const asio::ip::tcp::endpoint& remote() const noexcept { return remote_; }
 
     // Starts the handshake (the client speaks first). Once it completes the connection
@@ -122,6 +125,12 @@ class Conn : public std::enable_shared_from_this<Conn> {
     void send_message(Kind kind, std::uint64_t id, std::string_view name,
                       std::span<const std::uint8_t> payload, bool compress = true);
     void send_coded(Kind kind, std::uint64_t id, std::uint16_t code, std::string_view text);
+    // Changes the send queue through f, then reports its size to the host's counters and
+    // checks the soft limit.
+    template <class F>
+    void change_queue(F&& f);
+    // One write of what is queued; the error, if any, in ec.
+    std::size_t write_queued(std::error_code& ec);
     void schedule_flush();
     void flush();
     // Logs (rate-limited) why the peer broke the protocol, then goodbye_now.
@@ -138,9 +147,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
     std::unique_ptr<Handshaking> handshake_;         // only until the handshake completes
     std::unique_ptr<SecureTransport> secure_;        // null in plaintext mode
     std::unique_ptr<const noise::Key> peer_static_;  // a pointer: most clients have none
-    std::vector<std::uint8_t>
-        out_;  // encoded frames not yet written; empty and unallocated when idle
-    std::size_t out_offset_ = 0;
+    SendQueue out_;                                  // sealed frames not yet written
+    Clock::time_point over_soft_since_{};            // when the queue went over its soft limit
     std::unordered_map<std::uint64_t, PendingCall> calls_;
     std::atomic<std::uint64_t> next_call_id_{1};
     Clock::time_point last_recv_;
@@ -153,6 +161,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
     CloseReason reason_ = CloseReason::none;
     bool reading_ = false, writing_ = false, flush_posted_ = false;
     std::atomic<bool> open_{false};
+    std::atomic<bool> congested_{false};  // over the soft send limit
     std::any app_context_;
     std::any service_context_;
 };

@@ -49,6 +49,11 @@ bool Connection::connected() const {
     return c && c->is_open();
 }
 
+bool Connection::congested() const {
+    auto c = conn_.lock();
+    return c && c->congested();
+}
+
 std::string Connection::remote_address() const {
     auto c = conn_.lock();
     if (!c) return {};

@@ -128,6 +128,9 @@ Stats Host::stats() const {
     s.rekeys = counters.rekeys.load();
     s.callback_errors = counters.callback_errors.load();
     s.overloaded = counters.overloaded.load();
+    s.send_queue_bytes = counters.send_queue_bytes.load();
+    s.send_buffer_bytes = counters.send_buffer_bytes.load();
+    s.broadcast_skipped = counters.broadcast_skipped.load();
     s.worker_jobs = runtime.workers().queued_jobs();
     s.worker_bytes = runtime.workers().queued_bytes();
     commands.for_each([&](const std::string& name, const Commands::Entry& e) {

@@ -5,8 +5,8 @@
 // Thread affinity: owned by one connection and used on its loop only.
 #pragma once
 
-#include <asio/buffer.hpp>
 #include <array>
+#include <asio/buffer.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <vector>

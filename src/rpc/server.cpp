@@ -277,7 +277,13 @@ Result<void> broadcast(Runtime& runtime, const std::shared_ptr<detail::Host>& ho
     auto frame = detail::encode_direct(host->transport, kind, command, payload, compress);
     for (std::size_t i = 0; i < runtime.io_threads(); ++i)
         runtime.impl().loop(i).post([host, i, frame] {
-            for (auto& c : host->snapshot(i)) c->send_prepared(*frame);
+            for (auto& c : host->snapshot(i)) {
+                if (c->congested()) {  // over its soft limit: a broadcast is not worth queueing
+                    host->counters.broadcast_skipped.fetch_add(1, std::memory_order_relaxed);
+                    continue;
+                }
+                c->send_prepared(*frame);
+            }
         });
     return {};
 }

@@ -1,0 +1,94 @@
+// The send queue: memory follows what is unsent, a soft limit closes a consumer that stays
+// behind, and producers can see a congested connection.
+#include <random>
+
+#include "support.hpp"
+
+using namespace hawser;
+using namespace hawser::test;
+
+namespace {
+
+std::string incompressible(std::size_t n, unsigned seed) {
+    std::string s(n, '\0');
+    std::mt19937 rng(seed);
+    for (auto& c : s) c = static_cast<char>(rng());
+    return s;
+}
+
+// Reads exactly n bytes (blocking).
+void read_bytes(RawSocket& s, std::size_t n) {
+    std::vector<char> buf(64 * 1024);
+    while (n) {
+        auto k = ::recv(s.fd(), buf.data(), std::min(n, buf.size()), 0);
+        if (k <= 0) throw std::runtime_error("peer closed");
+        n -= static_cast<std::size_t>(k);
+    }
+}
+
+struct PushedTo {
+    Server server;
+    std::unique_ptr<RawSocket> reader;
+    Connection conn;
+    Slot<CloseReason> closed;
+    explicit PushedTo(ServerOptions so) : server(so) {
+        Slot<ConnectionId> joined;
+        server.on_connect([&](const Connection& c) { joined.set(c.id()); });
+        server.on_disconnect([this](const Connection&, CloseReason r) { closed.set(r); });
+        server.start().value();
+        reader = std::make_unique<RawSocket>(server.ports()[0], 4096);
+        reader->plaintext_hello();
+        conn = server.find(joined.get()).value();
+    }
+};
+
+}  // namespace
+
+// A reader that keeps reading but stays behind: the server's send buffers hold what is unsent,
+// not everything sent since the queue last emptied.
+TEST(SendQueue, MemoryFollowsWhatIsUnsent) {
+    auto so = plaintext_server(1);
+    so.limits.send_queue_soft_bytes = 0;  // no soft limit: this test is about memory only
+    PushedTo p(so);
+    const std::string chunk = incompressible(32 * 1024, 7);
+    constexpr int messages = 512;  // 16 MiB
+    for (int i = 0; i < messages; ++i) p.conn.send_console("push", chunk).value();
+    ASSERT_TRUE(eventually([&] { return p.server.stats().send_queue_bytes >= 8u << 20; }));
+    // The reader catches up with most of it, in steps; the server writes more as it does.
+    for (int step = 0; step < 6; ++step) {
+        read_bytes(*p.reader, 2u << 20);
+        auto s = p.server.stats();
+        EXPECT_LE(s.send_buffer_bytes, 2 * s.send_queue_bytes + (256u << 10))
+            << "step " << step << ": " << s.send_buffer_bytes << " bytes held for "
+            << s.send_queue_bytes << " unsent";
+    }
+}
+
+// Over the soft limit for longer than its grace: closed as a slow consumer, though the hard
+// limit was never reached. Producers see the connection as congested meanwhile.
+TEST(SendQueue, StayingOverTheSoftLimitCloses) {
+    auto so = plaintext_server(1);
+    so.limits.send_queue_soft_bytes = 1u << 20;
+    so.limits.send_queue_soft_grace = 300ms;
+    so.limits.max_send_queue_bytes = 64u << 20;
+    PushedTo p(so);
+    const std::string chunk = incompressible(64 * 1024, 9);
+    for (int i = 0; i < 192; ++i) p.conn.send_console("push", chunk).value();  // 12 MiB
+    ASSERT_TRUE(eventually([&] { return p.conn.congested() || p.closed.has(); }));
+    EXPECT_EQ(p.closed.get(), CloseReason::slow_consumer);
+    EXPECT_LT(p.server.stats().send_queue_bytes, 1u << 20);  // its memory went with it
+}
+
+// Broadcast skips connections over their soft limit, and counts them.
+TEST(SendQueue, BroadcastSkipsCongestedConnections) {
+    auto so = plaintext_server(1);
+    so.limits.send_queue_soft_bytes = 1u << 20;
+    so.limits.send_queue_soft_grace = 60s;
+    PushedTo p(so);
+    const std::string chunk = incompressible(64 * 1024, 11);
+    for (int i = 0; i < 96; ++i) p.conn.send_console("push", chunk).value();
+    ASSERT_TRUE(eventually([&] { return p.conn.congested(); }));
+    p.server.broadcast_console("news", chunk).value();
+    EXPECT_TRUE(eventually([&] { return p.server.stats().broadcast_skipped == 1; }));
+    EXPECT_FALSE(p.closed.has());  // skipped, not cut off: the grace has not passed
+}
