@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 
 #include <unistd.h>
 
@@ -214,4 +215,65 @@ TEST(Config, ValidateChecksMergedOptions) {
     r = app::validate(o);
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().message.find("insecure_plaintext"), std::string::npos) << r.error().message;
+}
+
+// docs/configuration.md shows every key with its default: that example must load and give
+// exactly ServerOptions' defaults, so the docs cannot drift from options.hpp.
+TEST(Config, DocumentedExampleIsTheDefaults) {
+    std::ifstream doc(std::string(HAWSER_TEST_DATA) + "/../../docs/configuration.md");
+    ASSERT_TRUE(doc) << "docs/configuration.md not found";
+    std::string text((std::istreambuf_iterator<char>(doc)), std::istreambuf_iterator<char>());
+    auto begin = text.find("```toml\n");
+    ASSERT_NE(begin, std::string::npos);
+    begin += 8;
+    auto end = text.find("```", begin);
+    ASSERT_NE(end, std::string::npos);
+    auto path = write_temp(text.substr(begin, end - begin));
+    auto o = app::load_config(path);
+    std::remove(path.c_str());
+    ASSERT_TRUE(o) << o.error().message;
+    const ServerOptions d;
+    EXPECT_EQ(o->listen, d.listen);
+    EXPECT_EQ(o->io_threads, d.io_threads);
+    EXPECT_EQ(o->worker_threads, d.worker_threads);
+    EXPECT_EQ(o->max_worker_jobs, d.max_worker_jobs);
+    EXPECT_EQ(o->max_worker_bytes, d.max_worker_bytes);
+    EXPECT_EQ(o->reuse_port, d.reuse_port);
+    EXPECT_EQ(o->backlog, d.backlog);
+    EXPECT_EQ(o->max_connections, d.max_connections);
+    EXPECT_EQ(o->data_dir, d.data_dir);
+    EXPECT_EQ(o->send_error_details, d.send_error_details);
+    EXPECT_EQ(o->allowed_client_keys, d.allowed_client_keys);
+    EXPECT_EQ(o->require_client_key, d.require_client_key);
+    EXPECT_EQ(o->mark, d.mark);
+    EXPECT_EQ(o->limits.max_frame_bytes, d.limits.max_frame_bytes);
+    EXPECT_EQ(o->limits.max_pending_calls, d.limits.max_pending_calls);
+    EXPECT_EQ(o->limits.max_send_queue_bytes, d.limits.max_send_queue_bytes);
+    EXPECT_EQ(o->limits.max_decompressed_bytes, d.limits.max_decompressed_bytes);
+    EXPECT_EQ(o->limits.worker_decode_bytes, d.limits.worker_decode_bytes);
+    EXPECT_EQ(o->limits.max_worker_decode_bytes, d.limits.max_worker_decode_bytes);
+    EXPECT_EQ(o->limits.dataframe.max_depth, d.limits.dataframe.max_depth);
+    EXPECT_EQ(o->limits.dataframe.max_container, d.limits.dataframe.max_container);
+    EXPECT_EQ(o->limits.dataframe.max_elements, d.limits.dataframe.max_elements);
+    EXPECT_EQ(o->limits.dataframe.max_bytes, d.limits.dataframe.max_bytes);
+    EXPECT_EQ(o->limits.dataframe.max_decoded_bytes, d.limits.dataframe.max_decoded_bytes);
+    EXPECT_EQ(o->timeouts.call, d.timeouts.call);
+    EXPECT_EQ(o->timeouts.idle, d.timeouts.idle);
+    EXPECT_EQ(o->timeouts.heartbeat, d.timeouts.heartbeat);
+    EXPECT_EQ(o->timeouts.shutdown, d.timeouts.shutdown);
+    EXPECT_EQ(o->transport.insecure_plaintext, d.transport.insecure_plaintext);
+    EXPECT_EQ(o->transport.rekey_messages, d.transport.rekey_messages);
+    EXPECT_EQ(o->transport.rekey_interval, d.transport.rekey_interval);
+    EXPECT_EQ(o->transport.compression, d.transport.compression);
+    EXPECT_EQ(o->transport.compress_threshold, d.transport.compress_threshold);
+    const auto &a = o->admission, &da = d.admission;
+    EXPECT_EQ(a.handshake_timeout, da.handshake_timeout);
+    EXPECT_EQ(a.max_handshakes, da.max_handshakes);
+    EXPECT_EQ(a.max_handshakes_per_ip, da.max_handshakes_per_ip);
+    EXPECT_EQ(a.max_connections_per_address, da.max_connections_per_address);
+    EXPECT_EQ(a.connections_per_second_per_ip, da.connections_per_second_per_ip);
+    EXPECT_EQ(a.connection_burst_per_ip, da.connection_burst_per_ip);
+    EXPECT_EQ(a.max_tracked_addresses, da.max_tracked_addresses);
+    EXPECT_EQ(a.allow, da.allow);
+    EXPECT_EQ(a.deny, da.deny);
 }
