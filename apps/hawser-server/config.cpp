@@ -1,10 +1,13 @@
 #include "config.hpp"
 
+#include <limits>
 #include <set>
 #include <toml.hpp>
+#include <type_traits>
 
 #include "rpc/address.hpp"
 #include "rpc/admission.hpp"
+#include "wire/noise.hpp"
 
 namespace hawser::app {
 
@@ -20,7 +23,21 @@ void check_keys(const toml::value& table, const std::set<std::string>& known,
 
 template <class T>
 void read(const toml::value& table, const char* key, T& out) {
-    if (table.contains(key)) out = toml::find<T>(table, key);
+    if (!table.contains(key)) return;
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+        // toml11 casts without a range check: -1 would silently become 2^64 - 1.
+        auto v = toml::find<std::int64_t>(table, key);
+        if (v < 0) throw std::runtime_error(std::string(key) + " must not be negative");
+        if (static_cast<std::uint64_t>(v) > std::uint64_t(std::numeric_limits<T>::max()))
+            throw std::runtime_error(std::string(key) + " is too large (at most " +
+                                     std::to_string(std::numeric_limits<T>::max()) + ")");
+        out = static_cast<T>(v);
+    } else if constexpr (std::is_floating_point_v<T>) {
+        const auto& v = toml::find(table, key);
+        out = v.is_integer() ? static_cast<T>(v.as_integer()) : toml::get<T>(v);  // 200 or 200.0
+    } else {
+        out = toml::find<T>(table, key);
+    }
 }
 
 void read_ms(const toml::value& table, const char* key, Milliseconds& out) {
@@ -41,16 +58,38 @@ Result<void> validate(const ServerOptions& o) {
     if (o.io_threads > 1024) return bad("io_threads must be 0 (one per core) to 1024");
     if (o.worker_threads > 1024) return bad("worker_threads must be at most 1024");
     if (o.backlog < 1) return bad("backlog must be at least 1");
+    // A zero here would refuse every job, call or connection: almost surely a mistake.
+    if (o.max_worker_jobs < 1) return bad("max_worker_jobs must be at least 1");
+    if (o.max_worker_bytes < 1) return bad("max_worker_bytes must be at least 1");
     if (o.limits.max_frame_bytes < 64) return bad("max_frame_bytes below 64");
+    if (o.limits.max_pending_calls < 1) return bad("max_pending_calls must be at least 1");
+    if (o.limits.dataframe.max_depth < 1) return bad("max_dataframe_depth must be at least 1");
+    if (o.limits.dataframe.max_container < 1)
+        return bad("max_dataframe_container must be at least 1");
+    if (o.limits.dataframe.max_elements < 1)
+        return bad("max_dataframe_elements must be at least 1");
     if (o.transport.rekey_messages == 0) return bad("rekey_messages must be at least 1");
     const auto& a = o.admission;
+    if (a.max_handshakes < 1) return bad("max_handshakes must be at least 1");
+    if (a.max_handshakes_per_ip < 1) return bad("max_handshakes_per_ip must be at least 1");
+    if (a.max_tracked_addresses < 1) return bad("max_tracked_addresses must be at least 1");
     if (!(a.connections_per_second_per_ip >= 0))
         return bad("connections_per_second_per_ip must not be negative");
-    if (a.connections_per_second_per_ip > 0 && !(a.connection_burst_per_ip >= 1))
-        return bad("connection_burst_per_ip must be at least 1 when a rate is set");
+    // Admission::configure wants a whole connection in the bucket even without a rate.
+    if (!(a.connection_burst_per_ip >= 1)) return bad("connection_burst_per_ip must be at least 1");
     for (const auto* list : {&a.allow, &a.deny})
         for (const auto& range : *list)
             if (auto c = detail::Cidr::parse(range); !c) return c.error();
+    // The same checks Server::start makes (client_key_policy), before anything touches the disk.
+    for (std::size_t i = 0; i < o.allowed_client_keys.size(); ++i)
+        if (!detail::noise::key_from_hex(o.allowed_client_keys[i]))
+            return bad("allowed_client_keys[" + std::to_string(i) + "] ('" +
+                       o.allowed_client_keys[i].substr(0, 80) +
+                       "') is not a public key: 64 hex digits expected");
+    if ((o.require_client_key || !o.allowed_client_keys.empty()) && o.transport.insecure_plaintext)
+        return bad(
+            "require_client_key / allowed_client_keys need encryption, but "
+            "insecure_plaintext is set");
     return {};
 }
 
@@ -68,8 +107,9 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
         auto root = toml::parse(path);
         check_keys(root,
                    {"listen", "io_threads", "worker_threads", "reuse_port", "backlog",
-                    "max_connections", "data_dir", "send_error_details", "mark", "limits",
-                    "timeouts", "transport", "admission"},
+                    "max_connections", "max_worker_jobs", "max_worker_bytes", "data_dir",
+                    "send_error_details", "allowed_client_keys", "require_client_key", "mark",
+                    "limits", "timeouts", "transport", "admission"},
                    "");
         read(root, "data_dir", o.data_dir);
         read(root, "listen", o.listen);
@@ -78,7 +118,11 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
         read(root, "reuse_port", o.reuse_port);
         read(root, "backlog", o.backlog);
         read(root, "max_connections", o.max_connections);
+        read(root, "max_worker_jobs", o.max_worker_jobs);
+        read(root, "max_worker_bytes", o.max_worker_bytes);
         read(root, "send_error_details", o.send_error_details);
+        read(root, "allowed_client_keys", o.allowed_client_keys);
+        read(root, "require_client_key", o.require_client_key);
         if (root.contains("mark")) {
             const auto& m = toml::find(root, "mark");
             check_keys(m, {"head", "tail"}, "mark");
@@ -92,7 +136,8 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
             check_keys(l,
                        {"max_frame_bytes", "max_pending_calls", "max_send_queue_bytes",
                         "max_decompressed_bytes", "worker_decode_bytes", "max_worker_decode_bytes",
-                        "max_decoded_bytes"},
+                        "max_decoded_bytes", "max_dataframe_depth", "max_dataframe_container",
+                        "max_dataframe_elements"},
                        "limits");
             read(l, "max_frame_bytes", o.limits.max_frame_bytes);
             read(l, "max_pending_calls", o.limits.max_pending_calls);
@@ -103,6 +148,9 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
             read(l, "worker_decode_bytes", o.limits.worker_decode_bytes);
             read(l, "max_worker_decode_bytes", o.limits.max_worker_decode_bytes);
             read(l, "max_decoded_bytes", o.limits.dataframe.max_decoded_bytes);
+            read(l, "max_dataframe_depth", o.limits.dataframe.max_depth);
+            read(l, "max_dataframe_container", o.limits.dataframe.max_container);
+            read(l, "max_dataframe_elements", o.limits.dataframe.max_elements);
         }
         if (root.contains("timeouts")) {
             const auto& t = toml::find(root, "timeouts");
@@ -136,14 +184,16 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
         }
         if (root.contains("admission")) {
             const auto& a = toml::find(root, "admission");
-            check_keys(
-                a,
-                {"handshake_timeout_ms", "max_handshakes", "max_handshakes_per_ip",
-                 "connections_per_second_per_ip", "connection_burst_per_ip", "allow", "deny"},
-                "admission");
+            check_keys(a,
+                       {"handshake_timeout_ms", "max_handshakes", "max_handshakes_per_ip",
+                        "max_connections_per_address", "connections_per_second_per_ip",
+                        "connection_burst_per_ip", "max_tracked_addresses", "allow", "deny"},
+                       "admission");
             read_ms(a, "handshake_timeout_ms", o.admission.handshake_timeout);
             read(a, "max_handshakes", o.admission.max_handshakes);
             read(a, "max_handshakes_per_ip", o.admission.max_handshakes_per_ip);
+            read(a, "max_connections_per_address", o.admission.max_connections_per_address);
+            read(a, "max_tracked_addresses", o.admission.max_tracked_addresses);
             read(a, "connections_per_second_per_ip", o.admission.connections_per_second_per_ip);
             read(a, "connection_burst_per_ip", o.admission.connection_burst_per_ip);
             read(a, "allow", o.admission.allow);

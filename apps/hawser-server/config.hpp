@@ -12,7 +12,8 @@ namespace hawser::app {
 // Reads the file over `base` and validates the result.
 Result<ServerOptions> load_config(const std::string& path, ServerOptions base = {});
 // What the server would refuse: every listen address parses, numbers are in range, CIDR ranges
-// parse. Run again after command-line flags are merged.
+// and client keys parse, client keys are not combined with plaintext. Run again after
+// command-line flags are merged.
 Result<void> validate(const ServerOptions& options);
 Result<ProtocolMark> parse_mark(const std::string& head, const std::string& tail);
 

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 
 #include <unistd.h>
 
@@ -26,6 +27,10 @@ listen = ["127.0.0.1:7200", "[::1]:7200"]
 io_threads = 3
 max_connections = 100
 send_error_details = true
+max_worker_jobs = 128
+max_worker_bytes = 1048576
+allowed_client_keys = ["00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF"]
+require_client_key = true
 [mark]
 head = "ABCD"
 tail = "abcd"
@@ -35,6 +40,9 @@ max_pending_calls = 10
 worker_decode_bytes = 4096
 max_worker_decode_bytes = 1048576
 max_decoded_bytes = 2097152
+max_dataframe_depth = 8
+max_dataframe_container = 1000
+max_dataframe_elements = 5000
 [timeouts]
 call_ms = 1500
 idle_ms = 0
@@ -45,6 +53,10 @@ rekey_interval_ms = 60000
 [admission]
 handshake_timeout_ms = 2000
 max_handshakes_per_ip = 8
+max_connections_per_address = 16
+max_tracked_addresses = 500
+connections_per_second_per_ip = 50
+connection_burst_per_ip = 75.5
 deny = ["192.0.2.0/24"]
 )");
     auto o = app::load_config(path);
@@ -59,6 +71,14 @@ deny = ["192.0.2.0/24"]
     EXPECT_EQ(o->limits.worker_decode_bytes, 4096u);
     EXPECT_EQ(o->limits.max_worker_decode_bytes, 1048576u);
     EXPECT_EQ(o->limits.dataframe.max_decoded_bytes, 2097152u);
+    EXPECT_EQ(o->limits.dataframe.max_depth, 8u);
+    EXPECT_EQ(o->limits.dataframe.max_container, 1000u);
+    EXPECT_EQ(o->limits.dataframe.max_elements, 5000u);
+    EXPECT_EQ(o->max_worker_jobs, 128u);
+    EXPECT_EQ(o->max_worker_bytes, 1048576u);
+    ASSERT_EQ(o->allowed_client_keys.size(), 1u);
+    EXPECT_EQ(o->allowed_client_keys[0].size(), 64u);
+    EXPECT_TRUE(o->require_client_key);
     EXPECT_TRUE(o->send_error_details);
     EXPECT_EQ(o->timeouts.call, std::chrono::milliseconds(1500));
     EXPECT_EQ(o->timeouts.idle, std::chrono::milliseconds(0));
@@ -67,6 +87,10 @@ deny = ["192.0.2.0/24"]
     EXPECT_EQ(o->transport.rekey_interval, std::chrono::milliseconds(60000));
     EXPECT_EQ(o->admission.handshake_timeout, std::chrono::milliseconds(2000));
     EXPECT_EQ(o->admission.max_handshakes_per_ip, 8u);
+    EXPECT_EQ(o->admission.max_connections_per_address, 16u);
+    EXPECT_EQ(o->admission.max_tracked_addresses, 500u);
+    EXPECT_EQ(o->admission.connections_per_second_per_ip, 50.0);  // an integer is a rate too
+    EXPECT_EQ(o->admission.connection_burst_per_ip, 75.5);
     EXPECT_EQ(o->admission.deny.at(0), "192.0.2.0/24");
     std::remove(path.c_str());
 }
@@ -91,6 +115,35 @@ TEST(Config, BadFilesGetAClearError) {
         {"reuse_port = \"yes\"\n", "reuse_port"},
         {"[admission]\ndeny = [\"10.0.0.0/40\"]\n", "10.0.0.0/40"},
         {"[admission]\nconnections_per_second_per_ip = -1.5\n", "connections_per_second_per_ip"},
+        // Numbers that must not wrap: a negative count is an error, not 2^64 - 1.
+        {"[admission]\nmax_tracked_addresses = -1\n", "max_tracked_addresses must not be negative"},
+        {"[admission]\nmax_connections_per_address = -3\n", "max_connections_per_address"},
+        {"max_worker_bytes = -1\n", "max_worker_bytes must not be negative"},
+        {"[limits]\nmax_frame_bytes = 5000000000\n", "max_frame_bytes"},
+        {"backlog = 3000000000\n", "backlog"},
+        // Zero where it would refuse everything.
+        {"[admission]\nmax_tracked_addresses = 0\n", "max_tracked_addresses"},
+        {"[admission]\nmax_handshakes = 0\n", "max_handshakes"},
+        {"[admission]\nmax_handshakes_per_ip = 0\n", "max_handshakes_per_ip"},
+        {"[admission]\nconnection_burst_per_ip = 0.5\n", "connection_burst_per_ip"},
+        {"max_worker_jobs = 0\n", "max_worker_jobs"},
+        {"max_worker_bytes = 0\n", "max_worker_bytes"},
+        {"[limits]\nmax_pending_calls = 0\n", "max_pending_calls"},
+        {"[limits]\nmax_dataframe_depth = 0\n", "max_dataframe_depth"},
+        {"[limits]\nmax_dataframe_container = 0\n", "max_dataframe_container"},
+        {"[limits]\nmax_dataframe_elements = 0\n", "max_dataframe_elements"},
+        // Client keys: 64 hex digits each, and only with encryption.
+        {"allowed_client_keys = [\"xyz\"]\n", "allowed_client_keys[0]"},
+        {"allowed_client_keys = "
+         "[\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\", "
+         "\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeefg\"]\n",
+         "allowed_client_keys[1]"},
+        {"allowed_client_keys = "
+         "\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"\n",
+         "allowed_client_keys"},
+        {"require_client_key = 1\n", "require_client_key"},
+        {"require_client_key = true\n[transport]\ninsecure_plaintext = true\n",
+         "insecure_plaintext"},
     };
     for (const auto& c : cases) {
         auto path = write_temp(c.text);
@@ -116,6 +169,33 @@ TEST(Config, ReusePortIsOffUnlessAsked) {
     std::remove(on.c_str());
 }
 
+// An empty file gives ServerOptions' defaults, the hardening ones included.
+TEST(Config, EmptyFileKeepsTheDefaults) {
+    auto path = write_temp("");
+    auto o = app::load_config(path);
+    ASSERT_TRUE(o) << o.error().message;
+    EXPECT_EQ(o->admission.connections_per_second_per_ip, 200.0);
+    EXPECT_EQ(o->admission.connection_burst_per_ip, 1000.0);
+    EXPECT_EQ(o->admission.max_connections_per_address, 4096u);
+    EXPECT_EQ(o->admission.max_tracked_addresses, 100000u);
+    EXPECT_EQ(o->max_worker_jobs, 65536u);
+    EXPECT_EQ(o->max_worker_bytes, 256u << 20);
+    EXPECT_TRUE(o->allowed_client_keys.empty());
+    EXPECT_FALSE(o->require_client_key);
+    std::remove(path.c_str());
+}
+
+// 0 turns the per-address cap and the rate limit off; both are allowed.
+TEST(Config, ZeroTurnsOffThePerAddressCapAndTheRate) {
+    auto path = write_temp(
+        "[admission]\nmax_connections_per_address = 0\nconnections_per_second_per_ip = 0\n");
+    auto o = app::load_config(path);
+    ASSERT_TRUE(o) << o.error().message;
+    EXPECT_EQ(o->admission.max_connections_per_address, 0u);
+    EXPECT_EQ(o->admission.connections_per_second_per_ip, 0.0);
+    std::remove(path.c_str());
+}
+
 // Flags are merged after the file, so the merged options are checked again as a whole.
 TEST(Config, ValidateChecksMergedOptions) {
     ServerOptions o;
@@ -127,4 +207,73 @@ TEST(Config, ValidateChecksMergedOptions) {
     o.listen = {"[::]:7100"};
     o.limits.max_frame_bytes = 10;
     EXPECT_FALSE(app::validate(o));
+    // --insecure-plaintext over a file that requires client keys.
+    o = ServerOptions{};
+    o.require_client_key = true;
+    EXPECT_TRUE(app::validate(o));
+    o.transport.insecure_plaintext = true;
+    r = app::validate(o);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("insecure_plaintext"), std::string::npos) << r.error().message;
+}
+
+// docs/configuration.md shows every key with its default: that example must load and give
+// exactly ServerOptions' defaults, so the docs cannot drift from options.hpp.
+TEST(Config, DocumentedExampleIsTheDefaults) {
+    std::ifstream doc(std::string(HAWSER_TEST_DATA) + "/../../docs/configuration.md");
+    ASSERT_TRUE(doc) << "docs/configuration.md not found";
+    std::string text((std::istreambuf_iterator<char>(doc)), std::istreambuf_iterator<char>());
+    auto begin = text.find("```toml\n");
+    ASSERT_NE(begin, std::string::npos);
+    begin += 8;
+    auto end = text.find("```", begin);
+    ASSERT_NE(end, std::string::npos);
+    auto path = write_temp(text.substr(begin, end - begin));
+    auto o = app::load_config(path);
+    std::remove(path.c_str());
+    ASSERT_TRUE(o) << o.error().message;
+    const ServerOptions d;
+    EXPECT_EQ(o->listen, d.listen);
+    EXPECT_EQ(o->io_threads, d.io_threads);
+    EXPECT_EQ(o->worker_threads, d.worker_threads);
+    EXPECT_EQ(o->max_worker_jobs, d.max_worker_jobs);
+    EXPECT_EQ(o->max_worker_bytes, d.max_worker_bytes);
+    EXPECT_EQ(o->reuse_port, d.reuse_port);
+    EXPECT_EQ(o->backlog, d.backlog);
+    EXPECT_EQ(o->max_connections, d.max_connections);
+    EXPECT_EQ(o->data_dir, d.data_dir);
+    EXPECT_EQ(o->send_error_details, d.send_error_details);
+    EXPECT_EQ(o->allowed_client_keys, d.allowed_client_keys);
+    EXPECT_EQ(o->require_client_key, d.require_client_key);
+    EXPECT_EQ(o->mark, d.mark);
+    EXPECT_EQ(o->limits.max_frame_bytes, d.limits.max_frame_bytes);
+    EXPECT_EQ(o->limits.max_pending_calls, d.limits.max_pending_calls);
+    EXPECT_EQ(o->limits.max_send_queue_bytes, d.limits.max_send_queue_bytes);
+    EXPECT_EQ(o->limits.max_decompressed_bytes, d.limits.max_decompressed_bytes);
+    EXPECT_EQ(o->limits.worker_decode_bytes, d.limits.worker_decode_bytes);
+    EXPECT_EQ(o->limits.max_worker_decode_bytes, d.limits.max_worker_decode_bytes);
+    EXPECT_EQ(o->limits.dataframe.max_depth, d.limits.dataframe.max_depth);
+    EXPECT_EQ(o->limits.dataframe.max_container, d.limits.dataframe.max_container);
+    EXPECT_EQ(o->limits.dataframe.max_elements, d.limits.dataframe.max_elements);
+    EXPECT_EQ(o->limits.dataframe.max_bytes, d.limits.dataframe.max_bytes);
+    EXPECT_EQ(o->limits.dataframe.max_decoded_bytes, d.limits.dataframe.max_decoded_bytes);
+    EXPECT_EQ(o->timeouts.call, d.timeouts.call);
+    EXPECT_EQ(o->timeouts.idle, d.timeouts.idle);
+    EXPECT_EQ(o->timeouts.heartbeat, d.timeouts.heartbeat);
+    EXPECT_EQ(o->timeouts.shutdown, d.timeouts.shutdown);
+    EXPECT_EQ(o->transport.insecure_plaintext, d.transport.insecure_plaintext);
+    EXPECT_EQ(o->transport.rekey_messages, d.transport.rekey_messages);
+    EXPECT_EQ(o->transport.rekey_interval, d.transport.rekey_interval);
+    EXPECT_EQ(o->transport.compression, d.transport.compression);
+    EXPECT_EQ(o->transport.compress_threshold, d.transport.compress_threshold);
+    const auto &a = o->admission, &da = d.admission;
+    EXPECT_EQ(a.handshake_timeout, da.handshake_timeout);
+    EXPECT_EQ(a.max_handshakes, da.max_handshakes);
+    EXPECT_EQ(a.max_handshakes_per_ip, da.max_handshakes_per_ip);
+    EXPECT_EQ(a.max_connections_per_address, da.max_connections_per_address);
+    EXPECT_EQ(a.connections_per_second_per_ip, da.connections_per_second_per_ip);
+    EXPECT_EQ(a.connection_burst_per_ip, da.connection_burst_per_ip);
+    EXPECT_EQ(a.max_tracked_addresses, da.max_tracked_addresses);
+    EXPECT_EQ(a.allow, da.allow);
+    EXPECT_EQ(a.deny, da.deny);
 }
