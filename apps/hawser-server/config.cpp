@@ -133,15 +133,18 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
         }
         if (root.contains("limits")) {
             const auto& l = toml::find(root, "limits");
-            check_keys(l,
-                       {"max_frame_bytes", "max_pending_calls", "max_send_queue_bytes",
-                        "max_decompressed_bytes", "worker_decode_bytes", "max_worker_decode_bytes",
-                        "max_decoded_bytes", "max_dataframe_depth", "max_dataframe_container",
-                        "max_dataframe_elements"},
-                       "limits");
+            check_keys(
+                l,
+                {"max_frame_bytes", "max_pending_calls", "max_send_queue_bytes",
+                 "send_queue_soft_bytes", "send_queue_soft_grace_ms", "max_decompressed_bytes",
+                 "worker_decode_bytes", "max_worker_decode_bytes", "max_decoded_bytes",
+                 "max_dataframe_depth", "max_dataframe_container", "max_dataframe_elements"},
+                "limits");
             read(l, "max_frame_bytes", o.limits.max_frame_bytes);
             read(l, "max_pending_calls", o.limits.max_pending_calls);
             read(l, "max_send_queue_bytes", o.limits.max_send_queue_bytes);
+            read(l, "send_queue_soft_bytes", o.limits.send_queue_soft_bytes);
+            read_ms(l, "send_queue_soft_grace_ms", o.limits.send_queue_soft_grace);
             o.limits.dataframe.max_bytes = o.limits.max_frame_bytes;
             o.limits.max_decompressed_bytes = o.limits.max_frame_bytes;  // unless set below
             read(l, "max_decompressed_bytes", o.limits.max_decompressed_bytes);

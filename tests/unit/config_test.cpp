@@ -37,6 +37,8 @@ tail = "abcd"
 [limits]
 max_frame_bytes = 65536
 max_pending_calls = 10
+send_queue_soft_bytes = 1024
+send_queue_soft_grace_ms = 2500
 worker_decode_bytes = 4096
 max_worker_decode_bytes = 1048576
 max_decoded_bytes = 2097152
@@ -67,6 +69,8 @@ deny = ["192.0.2.0/24"]
     EXPECT_EQ(o->mark.head[0], 'A');
     EXPECT_EQ(o->limits.max_frame_bytes, 65536u);
     EXPECT_EQ(o->limits.max_pending_calls, 10u);
+    EXPECT_EQ(o->limits.send_queue_soft_bytes, 1024u);
+    EXPECT_EQ(o->limits.send_queue_soft_grace, 2500ms);
     EXPECT_EQ(o->limits.max_decompressed_bytes, 65536u);  // follows max_frame_bytes
     EXPECT_EQ(o->limits.worker_decode_bytes, 4096u);
     EXPECT_EQ(o->limits.max_worker_decode_bytes, 1048576u);
@@ -249,6 +253,8 @@ TEST(Config, DocumentedExampleIsTheDefaults) {
     EXPECT_EQ(o->limits.max_frame_bytes, d.limits.max_frame_bytes);
     EXPECT_EQ(o->limits.max_pending_calls, d.limits.max_pending_calls);
     EXPECT_EQ(o->limits.max_send_queue_bytes, d.limits.max_send_queue_bytes);
+    EXPECT_EQ(o->limits.send_queue_soft_bytes, d.limits.send_queue_soft_bytes);
+    EXPECT_EQ(o->limits.send_queue_soft_grace, d.limits.send_queue_soft_grace);
     EXPECT_EQ(o->limits.max_decompressed_bytes, d.limits.max_decompressed_bytes);
     EXPECT_EQ(o->limits.worker_decode_bytes, d.limits.worker_decode_bytes);
     EXPECT_EQ(o->limits.max_worker_decode_bytes, d.limits.max_worker_decode_bytes);
