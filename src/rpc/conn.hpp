@@ -27,6 +27,10 @@
 
 namespace hawser::detail {
 
+inline std::span<const std::uint8_t> as_bytes(std::string_view s) {
+    return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
 // Completion of an outgoing call with the raw reply payload.
 using RawCallback = std::function<void(Result<std::string>)>;
 
@@ -131,6 +135,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
     void change_queue(F&& f);
     // One write of what is queued; the error, if any, in ec.
     std::size_t write_queued(std::error_code& ec);
+    void clear_queue();
     void schedule_flush();
     void flush();
     // Logs (rate-limited) why the peer broke the protocol, then goodbye_now.

@@ -1,0 +1,253 @@
+// Conn, calls: dispatch of incoming calls and direct messages to their handlers (here or on
+// the worker pool), their replies, and the table of this side's outgoing calls.
+// Thread affinity: the connection's loop; handlers may run on workers and reply from any thread
+// through their ReplySlot.
+#include <spdlog/spdlog.h>
+
+#include "rpc/command_stats.hpp"
+#include "rpc/conn.hpp"
+#include "rpc/reply_slot.hpp"
+#include "wire/encode.hpp"
+
+namespace hawser::detail {
+
+// --- incoming calls ---
+
+// Runs a command's handler: here, or on the worker pool when the command asks for it. A big
+// DataFrame is decoded on the worker pool first, so the IO thread never spends long on one
+// payload; the handler then runs where it would have run anyway (docs/design.md).
+template <class Run, class Fail>
+void Conn::dispatch(const Commands::Entry& entry, std::span<const std::uint8_t> bytes, Run run,
+                    Fail fail) {
+    std::string payload(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    const bool on_worker = entry.options.on_worker;
+    const std::size_t size = payload.size();
+    auto full = [&](const auto& fail) {
+        host_->counters.overloaded.fetch_add(1, std::memory_order_relaxed);
+        fail(Error{Errc::overloaded, "the server's worker queue is full; try again later"});
+    };
+    auto& workers = host_->runtime.workers();
+    if (!is_stream(entry.kind) || size <= host_->limits.worker_decode_bytes) {
+        if (!on_worker) return run(Argument(std::move(payload)));
+        if (!workers.try_post(size, [run = std::move(run), p = std::move(payload)]() mutable {
+                run(Argument(std::move(p)));
+            }))
+            full(fail);
+        return;
+    }
+    // Payloads waiting for a worker are bounded per connection, like calls in flight.
+    if (worker_decode_bytes_ + size > host_->limits.max_worker_decode_bytes)
+        return fail(
+            Error{Errc::overloaded, "too much data waiting to be decoded on this connection"});
+    worker_decode_bytes_ += size;
+    bool queued = workers.try_post(size, [self = weak_from_this(), host = host_, size, on_worker,
+                                          payload = std::move(payload), run = std::move(run),
+                                          fail]() mutable {
+        auto frame = DataFrame::decode(payload, host->commands.decode_limits());
+        std::string().swap(payload);
+        auto conn = self.lock();
+        if (!conn) return;  // closed meanwhile: nobody is waiting for the reply
+        if (!frame || on_worker) {
+            conn->loop().post([conn, size] { conn->worker_decode_bytes_ -= size; });
+            if (!frame) return fail(frame.error());
+            return run(Argument(std::move(*frame)));  // already where the handler wants to be
+        }
+        conn->loop().post([conn, size, run = std::move(run), frame = std::move(*frame)]() mutable {
+            conn->worker_decode_bytes_ -= size;
+            run(Argument(std::move(frame)));
+        });
+    });
+    if (!queued) {
+        worker_decode_bytes_ -= size;
+        full(fail);
+    }
+}
+
+void Conn::on_call(const MessageView& m) {
+    const Commands::Entry* entry = host_->commands.find(m.name);
+    if (!entry)
+        return send_coded(Kind::error, m.id, std::uint16_t(Errc::unknown_command),
+                          "no command named '" + std::string(m.name) + "'");
+    if (entry->kind != m.kind)
+        return send_coded(Kind::error, m.id, std::uint16_t(Errc::wrong_kind),
+                          "'" + std::string(m.name) + "' is a " +
+                              (is_stream(entry->kind) ? "stream" : "console") + " command");
+    if (state_ != State::open)
+        return send_coded(Kind::error, m.id, std::uint16_t(Errc::shutting_down),
+                          "server is shutting down");
+    if (handlers_in_flight_ >= host_->limits.max_pending_calls)
+        return send_coded(Kind::error, m.id, std::uint16_t(Errc::too_many_pending),
+                          "too many calls in flight on this connection");
+    auto pass = host_->handlers.enter();
+    if (!pass)
+        return send_coded(Kind::error, m.id, std::uint16_t(Errc::shutting_down),
+                          "server is shutting down");
+    ++handlers_in_flight_;
+    entry->stats->calls.fetch_add(1, std::memory_order_relaxed);
+    entry->stats->bytes_in.fetch_add(m.payload.size(), std::memory_order_relaxed);
+    // The slot keeps the host, and so `entry`, alive until the reply, wherever the handler runs.
+    auto slot = std::make_shared<ReplySlot>(weak_from_this(), m.id, entry->stats, host_,
+                                            std::move(*pass), entry->options.compress);
+    auto run = [entry, slot,
+                req = Request(Connection(shared_from_this()), entry->name)](Argument arg) mutable {
+        try {
+            entry->invoke(req, std::move(arg), slot);
+        } catch (...) {
+            reply_exception(slot, entry->name, std::current_exception());
+        }
+    };
+    dispatch(*entry, m.payload, std::move(run),
+             [slot](const Error& e) { reply_error(slot, e.code, e.message); });
+}
+
+void Conn::on_direct(const MessageView& m) {
+    const Commands::Entry* entry = host_->commands.find(m.name);
+    if (!entry || entry->kind != m.kind) {
+        host_->log.warn("direct", "hawser: direct command '" + std::string(m.name) +
+                                      "' is not registered as such; ignored");
+        return;
+    }
+    if (state_ != State::open) return;
+    auto pass = host_->handlers.enter();
+    if (!pass) return;
+    entry->stats->calls.fetch_add(1, std::memory_order_relaxed);
+    entry->stats->bytes_in.fetch_add(m.payload.size(), std::memory_order_relaxed);
+    auto failed = [entry, host = host_](std::string_view why) {
+        entry->stats->errors.fetch_add(1, std::memory_order_relaxed);
+        host->log.warn("direct-error:" + entry->name,
+                       "hawser: direct command '" + entry->name + "' failed: " + std::string(why));
+    };
+    auto run = [entry, req = Request(Connection(shared_from_this()), entry->name), failed,
+                pass = std::move(*pass)](Argument arg) mutable {
+        auto started = Clock::now();
+        try {
+            entry->invoke(req, std::move(arg), nullptr);
+        } catch (...) {
+            failed(describe_exception(std::current_exception()));
+        }
+        entry->stats->handler_ns.record(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
+    };
+    if (!entry->options.on_worker)
+        return dispatch(*entry, m.payload, std::move(run),
+                        [failed](const Error& e) { failed(e.message); });
+    // Direct messages for workers count against the same per-connection limit as calls; at the
+    // limit this connection stops reading until one finishes (input_paused).
+    ++directs_in_flight_;
+    auto done = [weak = weak_from_this()] {
+        if (auto c = weak.lock()) c->loop().post([c] { c->direct_done(); });
+    };
+    dispatch(
+        *entry, m.payload,
+        [run = std::move(run), done](Argument arg) mutable {
+            run(std::move(arg));
+            done();
+        },
+        [failed, done](const Error& e) {
+            failed(e.message);
+            done();
+        });
+}
+
+void Conn::finish_call(std::uint64_t id, Errc code, const std::string& payload, bool compress) {
+    if (handlers_in_flight_ > 0) --handlers_in_flight_;
+    if (state_ == State::closed) return;
+    if (code == Errc::ok) {
+        if (header_size(id, {}) + payload.size() > host_->limits.max_frame_bytes)
+            send_coded(Kind::error, id, std::uint16_t(Errc::limit_exceeded),
+                       "reply over the frame size limit");
+        else
+            send_message(Kind::reply, id, {}, as_bytes(payload), compress);
+    } else {
+        send_coded(Kind::error, id, std::uint16_t(code), payload);
+    }
+    if (state_ == State::draining && handlers_in_flight_ == 0)
+        close_gracefully(CloseReason::shutdown);
+}
+
+// --- outgoing calls ---
+
+void Conn::start_call(std::uint64_t id, Kind kind, std::string_view command, std::string payload,
+                      const CallOptions& options, RawCallback done) {
+    assert(loop_.in_loop());
+    auto fail = [&](Errc code, std::string message) {
+        loop_.post([host = host_, done = std::move(done), e = Error{code, std::move(message)}] {
+            host->run_user("call callback", [&] { done(e); });
+        });
+    };
+    if (state_ != State::open) return fail(Errc::disconnected, "connection is closed");
+    if (command.size() > max_command_name)
+        return fail(Errc::invalid_argument, "command name over 255 bytes");
+    if (header_size(id, command) + payload.size() > host_->limits.max_frame_bytes)
+        return fail(Errc::limit_exceeded, "call over the frame size limit");
+    if (calls_.size() >= host_->limits.max_pending_calls)
+        return fail(Errc::too_many_pending, "too many calls in flight on this connection");
+    auto timeout = options.timeout.count() > 0 ? options.timeout : host_->timeouts.call;
+    auto deadline = loop_.add_deadline(Clock::now() + timeout, this, id);
+    calls_.emplace(id, PendingCall{std::move(done), deadline});
+    host_->counters.calls_out.fetch_add(1, std::memory_order_relaxed);
+    send_message(kind, id, command, as_bytes(payload), options.compress);
+}
+
+void Conn::complete_call(std::uint64_t id, Result<std::string> result) {
+    auto it = calls_.find(id);
+    if (it == calls_.end()) {
+        host_->counters.late_replies.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    auto done = std::move(it->second.done);
+    loop_.remove_deadline(it->second.deadline);
+    calls_.erase(it);
+    host_->run_user("call callback", [&] { done(std::move(result)); });
+}
+
+void Conn::cancel_call(std::uint64_t id) {
+    if (calls_.count(id)) complete_call(id, Error{Errc::cancelled, "cancelled by the caller"});
+}
+
+void Conn::expire_call(std::uint64_t id) {
+    // The loop already dropped the deadline entry; forget the iterator before completing.
+    auto it = calls_.find(id);
+    if (it == calls_.end()) return;
+    auto done = std::move(it->second.done);
+    calls_.erase(it);
+    host_->run_user("call callback", [&] {
+        done(Error{Errc::timeout, "no reply before the deadline"});
+    });
+}
+
+void Conn::on_reply(const MessageView& m) {
+    if (m.kind == Kind::reply) {
+        return complete_call(
+            m.id, std::string(reinterpret_cast<const char*>(m.payload.data()), m.payload.size()));
+    }
+    auto coded = parse_coded(m.payload);
+    if (!coded) return protocol_close(CloseReason::malformed, "error reply without a code");
+    auto code = coded->first == 0 ? Errc::handler_error : Errc(coded->first);
+    complete_call(m.id, Error{code, std::string(coded->second)});
+}
+
+Result<void> Conn::send_direct(Kind kind, std::string_view command, std::string_view payload,
+                               bool compress) {
+    if (state_ != State::open) return Error{Errc::disconnected, "connection is closed"};
+    if (command.size() > max_command_name)
+        return Error{Errc::invalid_argument, "command name over 255 bytes"};
+    if (header_size(0, command) + payload.size() > host_->limits.max_frame_bytes)
+        return Error{Errc::limit_exceeded, "message over the frame size limit"};
+    send_message(kind, 0, command, as_bytes(payload), compress);
+    return {};
+}
+
+void Conn::direct_done() {
+    --directs_in_flight_;
+    if (state_ == State::closed || reading_ || input_paused()) return;
+    // Deliver what the pause held back, then read again.
+    while (decoder_.buffered() && !input_paused()) {
+        auto before = decoder_.buffered();
+        if (!on_frames(decoder_.resume(host_->frame, frame_sink()))) return;
+        if (decoder_.buffered() == before) break;  // only an unfinished frame is left
+    }
+    wait_readable();
+}
+
+}  // namespace hawser::detail
