@@ -28,6 +28,10 @@ void read(const toml::value& table, const char* key, T& out) {
         // toml11 casts without a range check: -1 would silently become 2^64 - 1.
         auto v = toml::find<std::int64_t>(table, key);
         if (v < 0) throw std::runtime_error(std::string(key) + " must not be negative");
+        // Beyond this, clock arithmetic in nanoseconds would overflow (and 100 years is never).
+        constexpr std::int64_t max_ms = 100LL * 365 * 24 * 3600 * 1000;
+        if (v > max_ms)
+            throw std::runtime_error(std::string(key) + " is too large (at most 100 years)");
         if (static_cast<std::uint64_t>(v) > std::uint64_t(std::numeric_limits<T>::max()))
             throw std::runtime_error(std::string(key) + " is too large (at most " +
                                      std::to_string(std::numeric_limits<T>::max()) + ")");

@@ -117,7 +117,8 @@ Admission::PerSource* Admission::find_or_track(const AddressKey& source, Clock::
     return &p;
 }
 
-CloseReason Admission::admit(const asio::ip::address& address, Clock::time_point now) {
+CloseReason Admission::admit(const asio::ip::address& address, Clock::time_point now,
+                             bool* overflow) {
     auto k = key(address);
     std::lock_guard lock(mu_);
     for (const auto& c : deny_)
@@ -145,6 +146,7 @@ CloseReason Admission::admit(const asio::ip::address& address, Clock::time_point
     ++p->connections;
     ++p->handshakes;
     ++handshakes_;
+    if (overflow) *overflow = p == &overflow_;
     return CloseReason::none;
 }
 
@@ -153,27 +155,36 @@ void Admission::forget_if_idle(const AddressKey& source, PerSource& p) {
     sources_.erase(source);  // without a rate limit an idle entry holds nothing worth keeping
 }
 
-void Admission::handshake_done(const asio::ip::address& address) {
+Admission::PerSource& Admission::charged(const AddressKey& source, bool overflow) {
+    if (overflow) return overflow_;
+    auto p = find(source);  // tracked while it has a connection: never evicted before closed()
+    return p ? *p : overflow_;
+}
+
+void Admission::handshake_done(const asio::ip::address& address, bool overflow) {
     auto src = source(address);
     std::lock_guard lock(mu_);
-    PerSource* p = find(src);
-    if (!p) p = &overflow_;
-    if (p->handshakes == 0) return;
-    --p->handshakes;
+    auto& p = charged(src, overflow);
+    if (p.handshakes == 0) return;
+    --p.handshakes;
     --handshakes_;
 }
 
-void Admission::closed(const asio::ip::address& address, bool was_handshaking) {
+void Admission::closed(const asio::ip::address& address, bool was_handshaking, bool overflow) {
     auto src = source(address);
     std::lock_guard lock(mu_);
-    PerSource* p = find(src);
-    if (!p) p = &overflow_;
-    if (was_handshaking && p->handshakes > 0) {
-        --p->handshakes;
+    auto& p = charged(src, overflow);
+    if (was_handshaking && p.handshakes > 0) {
+        --p.handshakes;
         --handshakes_;
     }
-    if (p->connections > 0) --p->connections;
-    forget_if_idle(src, *p);
+    if (p.connections > 0) --p.connections;
+    forget_if_idle(src, p);
+}
+
+std::size_t Admission::handshakes() const {
+    std::lock_guard lock(mu_);
+    return handshakes_;
 }
 
 std::size_t Admission::tracked() const {

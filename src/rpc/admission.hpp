@@ -32,10 +32,13 @@ class Admission {
     Result<void> configure(const AdmissionOptions& options);
 
     // CloseReason::none admits: the connection counts against its source until closed(), and
-    // holds a handshake slot until handshake_done() or closed().
-    CloseReason admit(const asio::ip::address& address, Clock::time_point now);
-    void handshake_done(const asio::ip::address& address);
-    void closed(const asio::ip::address& address, bool was_handshaking);
+    // holds a handshake slot until handshake_done() or closed(). `overflow` tells whether it was
+    // counted in the shared entry of a full table; the caller hands it back to the other two,
+    // so they debit what admit() charged even if the source is tracked by then.
+    CloseReason admit(const asio::ip::address& address, Clock::time_point now,
+                      bool* overflow = nullptr);
+    void handshake_done(const asio::ip::address& address, bool overflow = false);
+    void closed(const asio::ip::address& address, bool was_handshaking, bool overflow = false);
 
     // The full address, for allow/deny lists.
     static AddressKey key(const asio::ip::address& address);
@@ -43,6 +46,7 @@ class Admission {
     static AddressKey source(const asio::ip::address& address);
 
     std::size_t tracked() const;
+    std::size_t handshakes() const;  // in progress, whole process
 
   private:
     struct PerSource {
@@ -56,6 +60,7 @@ class Admission {
     };
     PerSource* find_or_track(const AddressKey& source, Clock::time_point now);
     PerSource* find(const AddressKey& source);
+    PerSource& charged(const AddressKey& source, bool overflow);
     void refill(PerSource& p, Clock::time_point now) const;
     void forget_if_idle(const AddressKey& source, PerSource& p);
 

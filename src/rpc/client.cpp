@@ -32,6 +32,8 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         };
         host->trust_on_first_use = options.trust_on_first_use;
         host->handshake_timeout = options.timeouts.connect;
+        if (options.limits.max_pending_calls == 0)
+            config_error_ = "limits.max_pending_calls must be at least 1";
         if (!options.server_public_key.empty()) {
             host->server_key = noise::key_from_hex(options.server_public_key);
             if (!host->server_key) config_error_ = "server_public_key must be 64 hex digits";
@@ -139,7 +141,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     void fail_waiters(const Error& error) {
         auto waiters = std::move(waiters_);
         waiters_.clear();
-        for (auto& w : waiters) w(error);
+        for (auto& w : waiters) host->run_user("connect callback", [&] { w(error); });
         if (options.reconnect.enabled && !user_closed_) schedule_reconnect();
     }
 
@@ -153,7 +155,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         attempt_ = 0;
         auto waiters = std::move(waiters_);
         waiters_.clear();
-        for (auto& w : waiters) w({});
+        for (auto& w : waiters) host->run_user("connect callback", [&] { w({}); });
     }
 
     void on_closed(Conn& c, CloseReason reason) {

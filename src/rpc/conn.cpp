@@ -16,13 +16,14 @@
 namespace hawser::detail {
 
 Conn::Conn(Loop& loop, std::shared_ptr<Host> host, asio::ip::tcp::socket socket,
-           asio::ip::tcp::endpoint remote)
+           asio::ip::tcp::endpoint remote, bool admitted_to_overflow)
     : loop_(loop),
       host_(std::move(host)),
       socket_(std::move(socket)),
       remote_(remote),
       id_(Host::next_id(loop.index())),
-      last_recv_(Clock::now()) {}
+      last_recv_(Clock::now()),
+      admitted_to_overflow_(admitted_to_overflow) {}
 
 Conn::~Conn() = default;
 
@@ -79,20 +80,22 @@ void Conn::refuse_client_key() {
     std::string detail = peer_static_ ? "client key " + noise::to_hex(*peer_static_) +
                                             " is not on the server's allow-list"
                                       : "this server requires a client key";
-    host_->admission.handshake_done(remote_.address());
+    host_->admission.handshake_done(remote_.address(), admitted_to_overflow_);
     handshake_.reset();
     state_ = State::closing;
     protocol_close(CloseReason::key_not_allowed, detail);
 }
 
 void Conn::become_open() {
-    if (!host_->is_client) host_->admission.handshake_done(remote_.address());
+    if (!host_->is_client)
+        host_->admission.handshake_done(remote_.address(), admitted_to_overflow_);
     handshake_.reset();
     state_ = State::open;
     open_.store(true);
     host_->counters.handshakes.fetch_add(1, std::memory_order_relaxed);
     host_->add(shared_from_this());
-    if (auto& hook = host_->hooks_on(loop_.index()).on_connect)
+    // A copy: a hook may replace itself (a Client's hooks may change at any time).
+    if (auto hook = host_->hooks_on(loop_.index()).on_connect)
         host_->run_user("on_connect hook", [&] { hook(Connection(shared_from_this())); });
     if (state_ != State::open) return;
     if (host_->on_opened) host_->on_opened(*this);
@@ -270,7 +273,9 @@ void Conn::begin_drain(Clock::time_point deadline) {
 
 void Conn::close(CloseReason reason) {
     if (state_ == State::closed) return;
-    if (!host_->is_client) host_->admission.closed(remote_.address(), state_ == State::handshaking);
+    if (!host_->is_client)
+        host_->admission.closed(remote_.address(), state_ == State::handshaking,
+                                admitted_to_overflow_);
     handshake_.reset();
     state_ = State::closed;
     reason_ = reason;
@@ -289,7 +294,7 @@ void Conn::close(CloseReason reason) {
         loop_.remove_deadline(call.deadline);
         host_->run_user("call callback", [&] { call.done(Error{Errc::disconnected, why}); });
     }
-    if (auto& hook = host_->hooks_on(loop_.index()).on_disconnect)
+    if (auto hook = host_->hooks_on(loop_.index()).on_disconnect)
         host_->run_user("on_disconnect hook", [&] { hook(Connection(self), reason); });
     if (host_->on_closed) host_->on_closed(*this, reason);
 }
@@ -316,7 +321,8 @@ void Conn::on_sweep(Clock::time_point now) {
     }
     auto quiet = now - last_recv_;
     const auto& t = host_->timeouts;
-    if (t.idle.count() > 0 && quiet >= t.idle)
+    // While input is paused for direct messages the peer is not quiet, we are not listening.
+    if (t.idle.count() > 0 && quiet >= t.idle && !input_paused())
         return goodbye_now(CloseReason::idle_timeout, "idle timeout");
     if (t.heartbeat.count() > 0 && state_ == State::open && quiet >= t.heartbeat &&
         now - last_ping_ >= t.heartbeat) {

@@ -38,7 +38,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   public:
     // `remote` is the peer's address as taken when the socket was accepted or connected.
     Conn(Loop& loop, std::shared_ptr<Host> host, asio::ip::tcp::socket socket,
-         asio::ip::tcp::endpoint remote);
+         asio::ip::tcp::endpoint remote, bool admitted_to_overflow = false);
     ~Conn();
 
     Loop& loop() const noexcept { return loop_; }
@@ -165,6 +165,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
     State state_ = State::handshaking;
     CloseReason reason_ = CloseReason::none;
     bool reading_ = false, writing_ = false, flush_posted_ = false;
+    bool admitted_to_overflow_;  // where admission counted it (Admission::admit)
     std::atomic<bool> open_{false};
     std::atomic<bool> congested_{false};  // over the soft send limit
     std::any app_context_;

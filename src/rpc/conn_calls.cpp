@@ -40,23 +40,26 @@ void Conn::dispatch(const Commands::Entry& entry, std::span<const std::uint8_t> 
         return fail(
             Error{Errc::overloaded, "too much data waiting to be decoded on this connection"});
     worker_decode_bytes_ += size;
-    bool queued = workers.try_post(size, [self = weak_from_this(), host = host_, size, on_worker,
-                                          payload = std::move(payload), run = std::move(run),
-                                          fail]() mutable {
-        auto frame = DataFrame::decode(payload, host->commands.decode_limits());
-        std::string().swap(payload);
-        auto conn = self.lock();
-        if (!conn) return;  // closed meanwhile: nobody is waiting for the reply
-        if (!frame || on_worker) {
-            conn->loop().post([conn, size] { conn->worker_decode_bytes_ -= size; });
-            if (!frame) return fail(frame.error());
-            return run(Argument(std::move(*frame)));  // already where the handler wants to be
-        }
-        conn->loop().post([conn, size, run = std::move(run), frame = std::move(*frame)]() mutable {
-            conn->worker_decode_bytes_ -= size;
-            run(Argument(std::move(frame)));
+    bool queued = workers.try_post(
+        size, [self = weak_from_this(), host = host_, size, on_worker, payload = std::move(payload),
+               run = std::move(run), fail]() mutable {
+            auto frame = DataFrame::decode(payload, host->commands.decode_limits());
+            std::string().swap(payload);
+            auto conn = self.lock();
+            if (!conn) return;  // closed meanwhile: nobody is waiting for the reply
+            // References move to the loop: a connection is never destroyed off its loop.
+            auto& loop = conn->loop();
+            if (!frame || on_worker) {
+                loop.post([conn = std::move(conn), size] { conn->worker_decode_bytes_ -= size; });
+                if (!frame) return fail(frame.error());
+                return run(Argument(std::move(*frame)));  // already where the handler wants to be
+            }
+            loop.post([conn = std::move(conn), size, run = std::move(run),
+                       frame = std::move(*frame)]() mutable {
+                conn->worker_decode_bytes_ -= size;
+                run(Argument(std::move(frame)));
+            });
         });
-    });
     if (!queued) {
         worker_decode_bytes_ -= size;
         full(fail);
@@ -135,7 +138,10 @@ void Conn::on_direct(const MessageView& m) {
     // limit this connection stops reading until one finishes (input_paused).
     ++directs_in_flight_;
     auto done = [weak = weak_from_this()] {
-        if (auto c = weak.lock()) c->loop().post([c] { c->direct_done(); });
+        if (auto c = weak.lock()) {
+            auto& loop = c->loop();
+            loop.post([c = std::move(c)] { c->direct_done(); });
+        }
     };
     dispatch(
         *entry, m.payload,

@@ -49,7 +49,8 @@ Result<void> make_private_dirs(const std::filesystem::path& dir) {
 // The key in `path`; nullopt if the file does not exist.
 Result<std::optional<noise::KeyPair>> read_key(const std::string& path) {
     // O_NOFOLLOW: a link planted under the name could point at a key the attacker knows.
-    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+    // O_NONBLOCK: a FIFO planted there must not hang start-up before the regular-file check.
+    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT) return std::optional<noise::KeyPair>{};
         if (errno == ELOOP)

@@ -76,12 +76,13 @@ void Listener::accept() {
         std::error_code peer_ec;
         auto peer = socket.remote_endpoint(peer_ec);
         auto refusal = CloseReason::none;
+        bool overflow = false;
         if (peer_ec)
             refusal = CloseReason::io_error;
         else if (self->max_connections_ && self->host_->count() >= self->max_connections_)
             refusal = CloseReason::max_connections;
         else
-            refusal = self->host_->admission.admit(peer.address(), Clock::now());
+            refusal = self->host_->admission.admit(peer.address(), Clock::now(), &overflow);
         if (refusal != CloseReason::none) {
             auto& c = self->host_->counters;
             c.refused.fetch_add(1, std::memory_order_relaxed);
@@ -95,8 +96,9 @@ void Listener::accept() {
         } else {
             // The peer's address is taken once, here: admission gives the slot back under the
             // same key even if the peer has reset the socket by the time the connection starts.
-            target.post([host = self->host_, &target, socket = std::move(socket), peer]() mutable {
-                std::make_shared<Conn>(target, host, std::move(socket), peer)->start();
+            target.post([host = self->host_, &target, socket = std::move(socket), peer,
+                         overflow]() mutable {
+                std::make_shared<Conn>(target, host, std::move(socket), peer, overflow)->start();
             });
         }
         self->accept();

@@ -38,10 +38,10 @@ bool ReplySlot::complete(Errc code, std::string payload) {
     if (conn->loop().in_loop()) {
         conn->finish_call(call_id_, code, payload, compress_);
     } else {
-        conn->loop().post(
-            [conn, id = call_id_, code, payload = std::move(payload), compress = compress_] {
-                conn->finish_call(id, code, payload, compress);
-            });
+        // The reference moves to the loop: a connection is never destroyed off its loop.
+        auto& loop = conn->loop();
+        loop.post([conn = std::move(conn), id = call_id_, code, payload = std::move(payload),
+                   compress = compress_] { conn->finish_call(id, code, payload, compress); });
     }
     return true;
 }

@@ -95,6 +95,7 @@ Server::~Server() {
     // Hooks may capture objects that die with the caller: none runs after this point. Each
     // loop clears its own copy, so no hook is torn down while a loop runs it.
     host_->clear_hooks();
+    host_->hooks = {};  // the configured closures die here, not with the last handler in flight
 }
 
 Commands& Server::commands() {
@@ -120,6 +121,8 @@ Result<void> Server::start() {
     if (o.backlog < 1) return Error{Errc::invalid_argument, "backlog must be at least 1"};
     if (o.limits.max_frame_bytes < 64)
         return Error{Errc::invalid_argument, "max_frame_bytes must be at least 64"};
+    if (o.limits.max_pending_calls == 0)  // would refuse every call and never read
+        return Error{Errc::invalid_argument, "max_pending_calls must be at least 1"};
     if (o.transport.rekey_messages == 0)
         return Error{Errc::invalid_argument, "rekey_messages must be at least 1"};
     std::vector<asio::ip::tcp::endpoint> endpoints;

@@ -119,6 +119,11 @@ TEST(Hardening, HandshakeSlotsSurviveResetsAfterAccept) {
         }
         release->count_down();
     }
+    // Every reset connection has closed (refused at accept, or closed on its IO thread).
+    ASSERT_TRUE(eventually([&] {
+        auto st = server.stats();
+        return st.closed(CloseReason::io_error) + st.closed(CloseReason::peer_closed) == 8;
+    }));
     Client client(client_for(server));
     ASSERT_TRUE(client.connect());
     EXPECT_EQ(client.connection().wait_console("echo", "still admitted").value(), "still admitted");
@@ -273,4 +278,29 @@ TEST(Hardening, DirectMessagesOnWorkersAreBoundedPerConnection) {
     EXPECT_FALSE(eventually([&] { return echoed || f.server->stats().worker_jobs > 2; }, 500ms));
     release->count_down();
     EXPECT_TRUE(eventually([&] { return echoed && ran == 6; }));
+}
+
+// A hook may replace itself while it runs: it runs from a copy.
+TEST(Hardening, AClientHookMayReplaceItself) {
+    Fixture f([](Commands& c) { echo_commands(c); });
+    Slot<std::string> seen;
+    std::string tag(64, 'h');  // heap memory the running hook reads after replacing itself
+    f.client->on_disconnect([&, tag](const Connection&, CloseReason) {
+        f.client->on_disconnect(nullptr);
+        seen.set(tag);
+    });
+    f.to_client.close();
+    EXPECT_EQ(seen.get(), tag);
+}
+
+// A connect callback that throws must not leave the new connection deaf.
+TEST(Hardening, ThrowingConnectCallbackLeavesTheConnectionReading) {
+    Server server(loopback_server());
+    echo_commands(server.commands());
+    server.start().value();
+    Client client(client_for(server));
+    client.connect([](Result<void>) { throw std::runtime_error("callback bug"); });
+    ASSERT_TRUE(eventually([&] { return client.connected(); }));
+    EXPECT_EQ(client.connection().wait_console("echo", "heard", {.timeout = 5s}).value(), "heard");
+    EXPECT_GE(client.stats().callback_errors, 1u);
 }

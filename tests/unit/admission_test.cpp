@@ -79,3 +79,28 @@ TEST(Admission, BadOptionsAreRefused) {
     o.deny = {"10.0.0.0/33"};
     EXPECT_EQ(a.configure(o).error().code, Errc::invalid_argument);
 }
+
+// A connection counted in the shared entry of a full table is given back there, even when its
+// source has an entry of its own by the time it closes.
+TEST(Admission, OverflowConnectionsAreGivenBackWhereTheyWereCounted) {
+    auto o = options();
+    o.max_tracked_addresses = 1;
+    Admission a;
+    a.configure(o).value();
+    auto now = Admission::Clock::now();
+    bool first_overflow = false, second_overflow = true, third_overflow = true;
+    ASSERT_EQ(a.admit(ip("192.0.2.1"), now), CloseReason::none);  // fills the table
+    ASSERT_EQ(a.admit(ip("192.0.2.2"), now, &first_overflow), CloseReason::none);
+    EXPECT_TRUE(first_overflow);
+    a.closed(ip("192.0.2.1"), true);  // frees the table
+    ASSERT_EQ(a.admit(ip("192.0.2.2"), now + 2s, &second_overflow), CloseReason::none);
+    EXPECT_FALSE(second_overflow);
+    a.handshake_done(ip("192.0.2.2"), first_overflow);
+    a.handshake_done(ip("192.0.2.2"), second_overflow);
+    EXPECT_EQ(a.handshakes(), 0u);
+    a.closed(ip("192.0.2.2"), false, first_overflow);
+    a.closed(ip("192.0.2.2"), false, second_overflow);
+    EXPECT_EQ(a.tracked(), 0u);
+    ASSERT_EQ(a.admit(ip("192.0.2.3"), now + 2s, &third_overflow), CloseReason::none);
+    EXPECT_FALSE(third_overflow);
+}
