@@ -121,8 +121,8 @@ TEST(Lifecycle, IdleConnectionsAreClosed) {
 TEST(Lifecycle, HeartbeatKeepsAQuietClientConnected) {
     auto so = loopback_server();
     so.timeouts.idle = 800ms;  // pings come every ~250 ms (the sweep period): a wide margin
+    Slot<CloseReason> closed;  // before the server: its hook may still run while the client goes
     Server server(so);
-    Slot<CloseReason> closed;
     server.on_disconnect([&](const Connection&, CloseReason r) { closed.set(r); });
     server.start().value();
     auto co = client_for(server);

@@ -63,10 +63,9 @@ template <class T>
 class Slot {
   public:
     void set(T v) {
-        {
-            std::lock_guard l(mu_);
-            value_ = std::move(v);
-        }
+        // Notified under the lock: the waiter may destroy the Slot as soon as it sees the value.
+        std::lock_guard l(mu_);
+        value_ = std::move(v);
         cv_.notify_all();
     }
     T get(std::chrono::milliseconds limit = 10s) {
