@@ -47,6 +47,18 @@ class Conn : public std::enable_shared_from_this<Conn> {
     bool is_open() const noexcept { return open_.load(std::memory_order_relaxed); }
     // Over its soft send limit: producers (broadcast, streams) should skip or pause. Any thread.
     bool congested() const noexcept { return congested_.load(std::memory_order_relaxed); }
+    // Bytes handed to this connection from other threads and not yet applied on its loop are
+    // bounded by the hard send limit: a producer faster than the loop is refused, not queued.
+    // Any thread.
+    bool reserve_post(std::size_t bytes) noexcept {
+        auto before = posted_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+        if (before + bytes <= host_->limits.max_send_queue_bytes) return true;
+        posted_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+        return false;
+    }
+    void release_post(std::size_t bytes) noexcept {
+        posted_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+    }
     const asio::ip::tcp::endpoint& remote() const noexcept { return remote_; }
 
     // Starts the handshake (the client speaks first). Once it completes the connection
@@ -167,7 +179,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
     bool reading_ = false, writing_ = false, flush_posted_ = false;
     bool admitted_to_overflow_;  // where admission counted it (Admission::admit)
     std::atomic<bool> open_{false};
-    std::atomic<bool> congested_{false};  // over the soft send limit
+    std::atomic<bool> congested_{false};        // over the soft send limit
+    std::atomic<std::size_t> posted_bytes_{0};  // see reserve_post
     std::any app_context_;
     std::any service_context_;
 };

@@ -23,6 +23,24 @@ void on_loop(const std::weak_ptr<Conn>& weak, Op&& op, const std::function<void(
     conn->loop().dispatch([conn, op = std::forward<Op>(op)]() mutable { op(*conn); });
 }
 
+// Runs op on the connection's loop: now if already there, else posted and counted as `bytes`
+// until it runs, so that a producer faster than the loop gets `overloaded` instead of an
+// unbounded queue of posted work.
+template <class Op>
+Result<void> on_loop_counted(const std::shared_ptr<Conn>& conn, std::size_t bytes, Op&& op) {
+    if (conn->loop().in_loop()) {
+        op(*conn);
+        return {};
+    }
+    if (!conn->reserve_post(bytes))
+        return Error{Errc::overloaded, "too much is waiting for this connection's IO thread"};
+    conn->loop().post([conn, bytes, op = std::forward<Op>(op)]() mutable {
+        conn->release_post(bytes);
+        op(*conn);
+    });
+    return {};
+}
+
 template <class T>
 Result<T> wait_for(const std::function<void(std::function<void(Result<T>)>)>& start) {
     if (Runtime::on_io_thread())
@@ -76,10 +94,15 @@ CallHandle Connection::call_console(std::string_view command, std::string argume
         return {};
     }
     auto id = conn->reserve_call_id();
-    conn->loop().dispatch([conn, id, cmd = std::string(command), arg = std::move(argument),
-                           done = std::move(done), options]() mutable {
-        conn->start_call(id, Kind::call_console, cmd, std::move(arg), options, std::move(done));
-    });
+    auto size = argument.size();
+    auto refused = std::make_shared<ConsoleCallback>(std::move(done));  // back if not posted
+    auto r = on_loop_counted(conn, size,
+                             [id, cmd = std::string(command), arg = std::move(argument), refused,
+                              options](Conn& c) mutable {
+                                 c.start_call(id, Kind::call_console, cmd, std::move(arg), options,
+                                              std::move(*refused));
+                             });
+    if (!r) (*refused)(r.error());
     return CallHandle(conn, id);
 }
 
@@ -96,11 +119,16 @@ CallHandle Connection::call_stream(std::string_view command, DataFrame argument,
         if (!r) return done(r.error());
         done(DataFrame::decode(*r, *limits));
     };
-    conn->loop().dispatch([conn, id, cmd = std::string(command),
-                           arg = std::move(argument).take_bytes(), raw = std::move(raw),
-                           options]() mutable {
-        conn->start_call(id, Kind::call_stream, cmd, std::move(arg), options, std::move(raw));
-    });
+    auto bytes = std::move(argument).take_bytes();
+    auto size = bytes.size();
+    auto refused = std::make_shared<detail::RawCallback>(std::move(raw));  // back if not posted
+    auto r = on_loop_counted(conn, size,
+                             [id, cmd = std::string(command), arg = std::move(bytes), refused,
+                              options](Conn& c) mutable {
+                                 c.start_call(id, Kind::call_stream, cmd, std::move(arg), options,
+                                              std::move(*refused));
+                             });
+    if (!r) (*refused)(r.error());
     return CallHandle(conn, id);
 }
 
@@ -122,10 +150,11 @@ Result<void> Connection::send_console(std::string_view command, std::string argu
     if (!conn || !conn->is_open()) return gone();
     if (conn->loop().in_loop())
         return conn->send_direct(Kind::direct_console, command, argument, compress);
-    conn->loop().post([conn, cmd = std::string(command), arg = std::move(argument), compress] {
-        (void)conn->send_direct(Kind::direct_console, cmd, arg, compress);
-    });
-    return {};
+    auto size = argument.size();
+    return on_loop_counted(
+        conn, size, [cmd = std::string(command), arg = std::move(argument), compress](Conn& c) {
+            (void)c.send_direct(Kind::direct_console, cmd, arg, compress);
+        });
 }
 
 Result<void> Connection::send_stream(std::string_view command, const DataFrame& argument,
@@ -134,10 +163,10 @@ Result<void> Connection::send_stream(std::string_view command, const DataFrame& 
     if (!conn || !conn->is_open()) return gone();
     if (conn->loop().in_loop())
         return conn->send_direct(Kind::direct_stream, command, argument.bytes(), compress);
-    conn->loop().post([conn, cmd = std::string(command), arg = argument.bytes(), compress] {
-        (void)conn->send_direct(Kind::direct_stream, cmd, arg, compress);
-    });
-    return {};
+    return on_loop_counted(conn, argument.bytes().size(),
+                           [cmd = std::string(command), arg = argument.bytes(), compress](Conn& c) {
+                               (void)c.send_direct(Kind::direct_stream, cmd, arg, compress);
+                           });
 }
 
 void Connection::close() const {

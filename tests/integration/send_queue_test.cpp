@@ -1,6 +1,9 @@
 // The send queue: memory follows what is unsent, a soft limit closes a consumer that stays
 // behind, and producers can see a congested connection.
+#include <latch>
 #include <random>
+
+#include "rpc/loop.hpp"
 
 #include "support.hpp"
 
@@ -91,4 +94,39 @@ TEST(SendQueue, BroadcastSkipsCongestedConnections) {
     p.server.broadcast_console("news", chunk).value();
     EXPECT_TRUE(eventually([&] { return p.server.stats().broadcast_skipped == 1; }));
     EXPECT_FALSE(p.closed.has());  // skipped, not cut off: the grace has not passed
+}
+
+// Sends from another thread wait for the connection's IO thread; while it is busy they are
+// bounded by the hard send limit and refused `overloaded` past it, not queued without end.
+TEST(SendQueue, PostsFromOtherThreadsAreBounded) {
+    Runtime runtime({.io_threads = 1});
+    auto so = plaintext_server(1);
+    so.limits.max_send_queue_bytes = 1u << 20;
+    Server server(runtime, so);
+    Slot<ConnectionId> joined;
+    server.on_connect([&](const Connection& c) { joined.set(c.id()); });
+    server.start().value();
+    RawSocket reader(server.ports()[0]);
+    reader.plaintext_hello();
+    auto conn = server.find(joined.get()).value();
+    auto release = std::make_shared<std::latch>(1);
+    runtime.impl().loop(0).post([release] { release->wait(); });  // the IO thread is busy
+    const std::string chunk(1024, 'x');
+    int accepted = 0;
+    Errc refusal = Errc::ok;
+    for (int i = 0; i < 4096 && refusal == Errc::ok; ++i) {
+        auto r = conn.send_console("push", chunk);
+        if (r)
+            ++accepted;
+        else
+            refusal = r.error().code;
+    }
+    release->count_down();
+    EXPECT_EQ(refusal, Errc::overloaded);
+    EXPECT_LE(accepted, 1024);
+    Slot<Errc> call;
+    conn.call_console("x", "",
+                      [&](Result<std::string> r) { call.set(r ? Errc::ok : r.error().code); },
+                      {.timeout = 200ms});
+    EXPECT_NE(call.get(), Errc::ok);  // a call still goes through once the loop is free
 }
