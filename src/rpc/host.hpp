@@ -42,6 +42,7 @@ struct Counters {
     std::atomic<std::uint64_t> callback_errors{0};
     std::atomic<std::uint64_t> overloaded{0};
     std::atomic<std::uint64_t> send_queue_bytes{0}, send_buffer_bytes{0}, broadcast_skipped{0};
+    std::atomic<std::uint64_t> broadcast_pending_bytes{0};  // encoded, not yet delivered
 };
 
 class Host {

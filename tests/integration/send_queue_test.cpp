@@ -130,3 +130,29 @@ TEST(SendQueue, PostsFromOtherThreadsAreBounded) {
                       {.timeout = 200ms});
     EXPECT_NE(call.get(), Errc::ok);  // a call still goes through once the loop is free
 }
+
+// Broadcasts waiting for busy IO threads are bounded the same way.
+TEST(SendQueue, BroadcastsWaitingForTheLoopsAreBounded) {
+    Runtime runtime({.io_threads = 1});
+    auto so = plaintext_server(1);
+    so.limits.max_send_queue_bytes = 1u << 20;
+    Server server(runtime, so);
+    server.start().value();
+    auto release = std::make_shared<std::latch>(1);
+    runtime.impl().loop(0).post([release] { release->wait(); });  // the IO thread is busy
+    const std::string chunk = incompressible(64 * 1024, 13);
+    int accepted = 0;
+    Errc refusal = Errc::ok;
+    for (int i = 0; i < 1024 && refusal == Errc::ok; ++i) {
+        auto r = server.broadcast_console("news", chunk);
+        if (r)
+            ++accepted;
+        else
+            refusal = r.error().code;
+    }
+    release->count_down();
+    EXPECT_EQ(refusal, Errc::overloaded);
+    EXPECT_LE(accepted, 16);
+    // Once the loop has caught up, broadcasting works again.
+    EXPECT_TRUE(eventually([&] { return bool(server.broadcast_console("news", chunk)); }));
+}
