@@ -50,10 +50,6 @@ class Gate {
         std::lock_guard lock(mu_);
         closed_ = true;
     }
-    bool is_closed() const {
-        std::lock_guard lock(mu_);
-        return closed_;
-    }
     // True when nothing is in flight any more; false if the deadline came first.
     bool wait_until(std::chrono::steady_clock::time_point deadline) {
         std::unique_lock lock(mu_);

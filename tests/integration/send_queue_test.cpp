@@ -45,6 +45,26 @@ struct PushedTo {
     }
 };
 
+struct Pushed {
+    int accepted = 0;
+    Errc refusal = Errc::ok;
+};
+
+// Calls push() until it is refused or `limit` calls were accepted.
+template <class Push>
+Pushed push_until_refused(int limit, Push&& push) {
+    Pushed out;
+    while (out.accepted < limit) {
+        auto r = push();
+        if (!r) {
+            out.refusal = r.error().code;
+            break;
+        }
+        ++out.accepted;
+    }
+    return out;
+}
+
 }  // namespace
 
 // A reader that keeps reading but stays behind: the server's send buffers hold what is unsent,
@@ -112,18 +132,10 @@ TEST(SendQueue, PostsFromOtherThreadsAreBounded) {
     auto release = std::make_shared<std::latch>(1);
     runtime.impl().loop(0).post([release] { release->wait(); });  // the IO thread is busy
     const std::string chunk(1024, 'x');
-    int accepted = 0;
-    Errc refusal = Errc::ok;
-    for (int i = 0; i < 4096 && refusal == Errc::ok; ++i) {
-        auto r = conn.send_console("push", chunk);
-        if (r)
-            ++accepted;
-        else
-            refusal = r.error().code;
-    }
+    auto pushed = push_until_refused(4096, [&] { return conn.send_console("push", chunk); });
     release->count_down();
-    EXPECT_EQ(refusal, Errc::overloaded);
-    EXPECT_LE(accepted, 1024);
+    EXPECT_EQ(pushed.refusal, Errc::overloaded);
+    EXPECT_LE(pushed.accepted, 1024);
     Slot<Errc> call;
     conn.call_console("x", "",
                       [&](Result<std::string> r) { call.set(r ? Errc::ok : r.error().code); },
@@ -141,18 +153,10 @@ TEST(SendQueue, BroadcastsWaitingForTheLoopsAreBounded) {
     auto release = std::make_shared<std::latch>(1);
     runtime.impl().loop(0).post([release] { release->wait(); });  // the IO thread is busy
     const std::string chunk = incompressible(64 * 1024, 13);
-    int accepted = 0;
-    Errc refusal = Errc::ok;
-    for (int i = 0; i < 1024 && refusal == Errc::ok; ++i) {
-        auto r = server.broadcast_console("news", chunk);
-        if (r)
-            ++accepted;
-        else
-            refusal = r.error().code;
-    }
+    auto pushed = push_until_refused(1024, [&] { return server.broadcast_console("news", chunk); });
     release->count_down();
-    EXPECT_EQ(refusal, Errc::overloaded);
-    EXPECT_LE(accepted, 16);
+    EXPECT_EQ(pushed.refusal, Errc::overloaded);
+    EXPECT_LE(pushed.accepted, 16);
     // Once the loop has caught up, broadcasting works again.
     EXPECT_TRUE(eventually([&] { return bool(server.broadcast_console("news", chunk)); }));
 }
