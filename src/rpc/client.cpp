@@ -7,6 +7,7 @@
 #include "rpc/conn.hpp"
 #include "rpc/connector.hpp"
 #include "rpc/key_file.hpp"
+#include "rpc/tcp_transport.hpp"
 
 namespace hawser {
 
@@ -134,7 +135,8 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         // The connection counts as connected once its handshake completes (on_opened).
         std::error_code ec;
         auto remote = socket->remote_endpoint(ec);
-        pending_ = std::make_shared<Conn>(loop, host, std::move(*socket), remote);
+        pending_ = std::make_shared<Conn>(
+            loop, host, std::make_unique<TcpTransport>(std::move(*socket)), remote);
         pending_->start();
     }
 
@@ -225,7 +227,8 @@ Client::Client(Runtime& runtime, ClientOptions options)
 Client::~Client() {
     close();
     if (!Runtime::on_io_thread()) {
-        (void)core_->host->wait_empty(std::chrono::steady_clock::now() + std::chrono::seconds(6));
+        (void)core_->host->connections.wait_until(std::chrono::steady_clock::now() +
+                                                  std::chrono::seconds(6));
         // Hooks may capture objects that die with the caller: none runs after this point.
         std::promise<void> cleared;
         core_->loop.dispatch([core = core_, &cleared] {

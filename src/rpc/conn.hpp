@@ -1,5 +1,7 @@
-// Conn: one live TCP connection — socket readiness, framing, the send queue, calls in flight
-// each way, and dispatch to the command table.
+// Conn: the session of one connection, over its Transport (bytes) and its Channel (handshake,
+// framing, encryption): the connection's state from handshake to close, dispatch of arriving
+// messages by kind through the host's registry, the calls in flight each way, the send-queue
+// limits, idle timeout and heartbeats.
 // Ownership: created by a Listener or a Connector on its Loop, owned by the Host registry while
 // open and by the async operations in flight; it dies when the last of them lets go, after
 // close(). Other threads hold weak references (Connection, ReplySlot) and post to its loop.
@@ -15,15 +17,13 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
-#include <vector>
 
+#include "rpc/call_table.hpp"
+#include "rpc/channel.hpp"
 #include "rpc/host.hpp"
 #include "rpc/loop.hpp"
-#include "rpc/send_queue.hpp"
-#include "wire/frame.hpp"
+#include "rpc/transport.hpp"
 #include "wire/message.hpp"
-#include "wire/secure_channel.hpp"
 
 namespace hawser::detail {
 
@@ -31,13 +31,12 @@ inline std::span<const std::uint8_t> as_bytes(std::string_view s) {
     return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
 
-// Completion of an outgoing call with the raw reply payload.
-using RawCallback = std::function<void(Result<std::string>)>;
-
-class Conn : public std::enable_shared_from_this<Conn> {
+class Conn final : public std::enable_shared_from_this<Conn>,
+                   private TransportUser,
+                   private ChannelUser {
   public:
     // `remote` is the peer's address as taken when the socket was accepted or connected.
-    Conn(Loop& loop, std::shared_ptr<Host> host, asio::ip::tcp::socket socket,
+    Conn(Loop& loop, std::shared_ptr<Host> host, std::unique_ptr<Transport> transport,
          asio::ip::tcp::endpoint remote, bool admitted_to_overflow = false);
     ~Conn();
 
@@ -77,6 +76,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
                              bool compress = true);
     // A message encoded once for many connections (broadcast): framed, or sealed, here.
     void send_prepared(std::span<const std::uint8_t> message);
+    // One message of any kind (kinds registered by other parts use this).
+    void send_message(Kind kind, std::uint64_t id, std::string_view name,
+                      std::span<const std::uint8_t> payload, bool compress = true);
+    void send_coded(Kind kind, std::uint64_t id, std::uint16_t code, std::string_view text);
 
     // The reply of an incoming call, from its ReplySlot.
     void finish_call(std::uint64_t id, Errc code, const std::string& payload_or_message,
@@ -85,104 +88,97 @@ class Conn : public std::enable_shared_from_this<Conn> {
     // Says goodbye, flushes, then closes (bounded by the shutdown timeout).
     void close_gracefully(CloseReason reason);
     // Server shutdown: no new calls; goodbye once the calls in flight have been answered.
-    void begin_drain(std::chrono::steady_clock::time_point deadline);
+    void begin_drain(Clock::time_point deadline);
     // Closes now: pending calls fail `disconnected`, hooks run, the registry forgets it.
     void close(CloseReason reason);
+    // Logs (rate-limited) why the peer broke the protocol, then goodbye_now.
+    void protocol_close(CloseReason reason, std::string_view detail);
 
     void on_sweep(Clock::time_point now);
 
     // The peer's static public key, proven by the handshake: the client's (XX) on a server,
     // the server's on a client; null for anonymous (NK) clients and in plaintext. Set on the
     // loop before the connection is visible to any other thread, never changed after.
-    const noise::Key* peer_static_key() const noexcept { return peer_static_.get(); }
+    const noise::Key* peer_static_key() const noexcept { return channel_.peer_static_key(); }
 
-    std::any& app_context() noexcept { return app_context_; }
-    std::any& service_context() noexcept { return service_context_; }
+    std::any& app_context() noexcept { return contexts().app; }
+    std::any& service_context() noexcept { return contexts().service; }
 
-  private:
-    enum class State : std::uint8_t { handshaking, open, draining, closing, closed };
-    struct Handshaking {
-        std::unique_ptr<ClientHandshake> client;
-        std::unique_ptr<ServerHandshake> server;
-        Clock::time_point started;
-    };
-    struct PendingCall {
-        RawCallback done;
-        Loop::Deadlines::iterator deadline;
-    };
-
-    void wait_readable();
-    void on_readable(std::error_code ec);
-    bool on_frame(std::span<const std::uint8_t> body);
-    void on_handshake_frame(std::span<const std::uint8_t> body);
-    void become_open();
-    void refuse_client_key();  // server: closes with key_not_allowed after the handshake
-    void seal_failed();        // closes with internal_error; the message is not sent
-    void on_message(std::span<const std::uint8_t> body);
-    void send_raw_frame(std::span<const std::uint8_t> body);
+    // The message kinds every session speaks (registered by register_session_kinds).
     void on_call(const MessageView& m);
     void on_direct(const MessageView& m);
     void on_reply(const MessageView& m);
+
+  private:
+    enum class State : std::uint8_t { handshaking, open, draining, closing, closed };
+    struct Contexts {
+        std::any app, service;
+    };
+    Contexts& contexts() {
+        if (!contexts_) contexts_ = std::make_unique<Contexts>();
+        return *contexts_;
+    }
+
+    // TransportUser
+    void on_readable(std::error_code ec) override;
+    void on_writable(std::error_code ec) override;
+    // ChannelUser
+    bool on_established() override;
+    bool on_message(std::span<const std::uint8_t> body) override;
+    void on_wire_error(CloseReason reason, std::string_view detail, bool goodbye) override;
+
+    Channel::Input input() { return {*this, loop_.now(), loop_.open_scratch()}; }
+    // This connection as its transport's user, keeping it alive while a wait is pending.
+    std::shared_ptr<TransportUser> transport_user() {
+        return {shared_from_this(), static_cast<TransportUser*>(this)};
+    }
+    void wait_readable();
+    void refuse_client_key();  // server: closes with key_not_allowed after the handshake
+    void seal_failed();        // closes with internal_error; the message is not sent
     void direct_done();
     // Input stops while direct messages fill the per-connection limit; the frames of the last
-    // read wait in the decoder.
+    // read wait in the channel.
     bool input_paused() const noexcept {
         return directs_in_flight_ >= host_->limits.max_pending_calls;
     }
-    auto frame_sink() {
-        return [this](std::span<const std::uint8_t> body) { return on_frame(body); };
-    }
-    // After feeding the decoder: closes on a framing error; false once closed.
-    bool on_frames(FrameError err);
     template <class Run, class Fail>
     void dispatch(const Commands::Entry& entry, std::span<const std::uint8_t> payload, Run run,
                   Fail fail);
     void complete_call(std::uint64_t id, Result<std::string> result);
-    void send_message(Kind kind, std::uint64_t id, std::string_view name,
-                      std::span<const std::uint8_t> payload, bool compress = true);
-    void send_coded(Kind kind, std::uint64_t id, std::uint16_t code, std::string_view text);
-    // Changes the send queue through f, then reports its size to the host's counters and
-    // checks the soft limit.
-    template <class F>
-    void change_queue(F&& f);
+    // After the send queue changed: the soft limit (congested) and the hard limit (close).
+    void check_queue();
     // One write of what is queued; the error, if any, in ec.
     std::size_t write_queued(std::error_code& ec);
-    void clear_queue();
     void schedule_flush();
     void flush();
-    // Logs (rate-limited) why the peer broke the protocol, then goodbye_now.
-    void protocol_close(CloseReason reason, std::string_view detail);
     // Sends a goodbye with the reason, tries one write, and closes without waiting.
     void goodbye_now(CloseReason reason, std::string_view detail);
 
     Loop& loop_;
     std::shared_ptr<Host> host_;
-    asio::ip::tcp::socket socket_;
+    std::unique_ptr<Transport> transport_;
     asio::ip::tcp::endpoint remote_;
     ConnectionId id_;
-    FrameDecoder decoder_;
-    std::unique_ptr<Handshaking> handshake_;         // only until the handshake completes
-    std::unique_ptr<SecureTransport> secure_;        // null in plaintext mode
-    std::unique_ptr<const noise::Key> peer_static_;  // a pointer: most clients have none
-    SendQueue out_;                                  // sealed frames not yet written
-    Clock::time_point over_soft_since_{};            // when the queue went over its soft limit
-    std::unordered_map<std::uint64_t, PendingCall> calls_;
+    Channel channel_;
+    std::unique_ptr<CallTable> calls_;  // created on the first outgoing call
     std::atomic<std::uint64_t> next_call_id_{1};
     Clock::time_point last_recv_;
     Clock::time_point last_ping_{};
     Clock::time_point deadline_{};          // for draining and closing states
+    Clock::time_point over_soft_since_{};   // when the queue went over its soft limit
+    Gate::Pass registered_;                 // held while open: shutdown waits for it
     std::uint32_t handlers_in_flight_ = 0;  // calls dispatched and not yet answered
     std::uint32_t directs_in_flight_ = 0;   // direct messages queued or running on workers
     std::size_t worker_decode_bytes_ = 0;   // payload bytes waiting for a worker to decode them
     State state_ = State::handshaking;
     CloseReason reason_ = CloseReason::none;
     bool reading_ = false, writing_ = false, flush_posted_ = false;
+    bool attached_ = false;      // in the loop's sweep set
     bool admitted_to_overflow_;  // where admission counted it (Admission::admit)
     std::atomic<bool> open_{false};
     std::atomic<bool> congested_{false};        // over the soft send limit
     std::atomic<std::size_t> posted_bytes_{0};  // see reserve_post
-    std::any app_context_;
-    std::any service_context_;
+    std::unique_ptr<Contexts> contexts_;        // created on first use
 };
 
 }  // namespace hawser::detail

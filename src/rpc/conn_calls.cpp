@@ -186,39 +186,35 @@ void Conn::start_call(std::uint64_t id, Kind kind, std::string_view command, std
         return fail(Errc::invalid_argument, "command name over 255 bytes");
     if (header_size(id, command) + payload.size() > host_->limits.max_frame_bytes)
         return fail(Errc::limit_exceeded, "call over the frame size limit");
-    if (calls_.size() >= host_->limits.max_pending_calls)
+    if (!calls_) calls_ = std::make_unique<CallTable>(loop_);
+    if (calls_->size() >= host_->limits.max_pending_calls)
         return fail(Errc::too_many_pending, "too many calls in flight on this connection");
     auto timeout = options.timeout.count() > 0 ? options.timeout : host_->timeouts.call;
-    auto deadline = loop_.add_deadline(Clock::now() + timeout, this, id);
-    calls_.emplace(id, PendingCall{std::move(done), deadline});
-    host_->counters.calls_out.fetch_add(1, std::memory_order_relaxed);
+    calls_->add(id, std::move(done), loop_.now() + timeout, this);
+    Counters::add(host_->counters.calls_out);
     send_message(kind, id, command, as_bytes(payload), options.compress);
 }
 
 void Conn::complete_call(std::uint64_t id, Result<std::string> result) {
-    auto it = calls_.find(id);
-    if (it == calls_.end()) {
-        host_->counters.late_replies.fetch_add(1, std::memory_order_relaxed);
+    auto done = calls_ ? calls_->take(id) : std::nullopt;
+    if (!done) {
+        Counters::add(host_->counters.late_replies);
         return;
     }
-    auto done = std::move(it->second.done);
-    loop_.remove_deadline(it->second.deadline);
-    calls_.erase(it);
-    host_->run_user("call callback", [&] { done(std::move(result)); });
+    host_->run_user("call callback", [&] { (*done)(std::move(result)); });
 }
 
 void Conn::cancel_call(std::uint64_t id) {
-    if (calls_.count(id)) complete_call(id, Error{Errc::cancelled, "cancelled by the caller"});
+    if (calls_ && calls_->contains(id))
+        complete_call(id, Error{Errc::cancelled, "cancelled by the caller"});
 }
 
 void Conn::expire_call(std::uint64_t id) {
-    // The loop already dropped the deadline entry; forget the iterator before completing.
-    auto it = calls_.find(id);
-    if (it == calls_.end()) return;
-    auto done = std::move(it->second.done);
-    calls_.erase(it);
+    // The loop already dropped the deadline entry.
+    auto done = calls_ ? calls_->take_expired(id) : std::nullopt;
+    if (!done) return;
     host_->run_user("call callback", [&] {
-        done(Error{Errc::timeout, "no reply before the deadline"});
+        (*done)(Error{Errc::timeout, "no reply before the deadline"});
     });
 }
 
@@ -248,10 +244,12 @@ void Conn::direct_done() {
     --directs_in_flight_;
     if (state_ == State::closed || reading_ || input_paused()) return;
     // Deliver what the pause held back, then read again.
-    while (decoder_.buffered() && !input_paused()) {
-        auto before = decoder_.buffered();
-        if (!on_frames(decoder_.resume(host_->frame, frame_sink()))) return;
-        if (decoder_.buffered() == before) break;  // only an unfinished frame is left
+    while (channel_.held_input() && !input_paused()) {
+        auto before = channel_.held_input();
+        bool delivering = channel_.resume(input());
+        if (state_ == State::closed) return;
+        if (!delivering) return;                     // paused again
+        if (channel_.held_input() == before) break;  // only an unfinished frame is left
     }
     wait_readable();
 }

@@ -11,18 +11,19 @@ Host::Host(RuntimeImpl& rt, bool is_client, const ProtocolMark& mark, const Limi
            const Timeouts& timeouts, const TransportOptions& transport)
     : runtime(rt),
       is_client(is_client),
-      // In the secure transport a frame carries one Noise message (at most 65,535 bytes); larger
-      // messages are chunked, so only the plaintext mode needs frames as large as messages.
-      frame{mark, transport.insecure_plaintext
-                      ? limits.max_frame_bytes
-                      : std::min<std::uint32_t>(limits.max_frame_bytes, 65535)},
       limits(limits),
       timeouts(timeouts),
-      transport(transport),
+      // In the secure transport a frame carries one Noise message (at most 65,535 bytes); larger
+      // messages are chunked, so only the plaintext mode needs frames as large as messages.
+      channel{FrameConfig{mark, transport.insecure_plaintext
+                                    ? limits.max_frame_bytes
+                                    : std::min<std::uint32_t>(limits.max_frame_bytes, 65535)},
+              transport, limits.max_frame_bytes, counters},
       loop_hooks_(rt.size()),
       shards_(std::make_unique<Shard[]>(rt.size())),
       shard_count_(rt.size()) {
     commands.set_decode_limits(limits.dataframe);
+    register_session_kinds(kinds);
 }
 
 void Host::publish_hooks() {
@@ -65,11 +66,7 @@ void Host::remove(const Conn& conn, CloseReason reason) {
         last = std::move(it->second);
         shard.conns.erase(it);
     }
-    {
-        std::lock_guard lock(empty_mu_);
-        count_.fetch_sub(1);
-    }
-    empty_cv_.notify_all();
+    count_.fetch_sub(1);
 }
 
 std::shared_ptr<Conn> Host::find(ConnectionId id) const {
@@ -104,11 +101,6 @@ void Host::user_threw(std::string_view what, std::exception_ptr e) noexcept {
                  "hawser: " + std::string(what) + " threw: " + describe_exception(e));
     } catch (...) {  // out of memory while logging: the count is kept
     }
-}
-
-bool Host::wait_empty(std::chrono::steady_clock::time_point deadline) const {
-    std::unique_lock lock(empty_mu_);
-    return empty_cv_.wait_until(lock, deadline, [this] { return count_.load() == 0; });
 }
 
 Stats Host::stats() const {

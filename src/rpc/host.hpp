@@ -1,5 +1,8 @@
-// Host: what the connections of one Server (or one Client) share — the command table, hooks,
-// limits, the registry of live connections and the counters.
+// Host: what the connections of one Server (or one Client) share, in parts with one owner each:
+// the immutable configuration (limits, timeouts, the channel settings), the message-kind
+// registry and the command table (filled before start, read-only after), the hooks (one copy
+// per loop, owned and cleared by that loop), the registry of live connections, the counters, and
+// the gates that shutdown closes.
 // Ownership: shared by the Server/Client, by each of its connections and by every handler in
 // flight (a worker job, a coroutine, a delayed reply), so none of them outlives the command
 // table it runs from.
@@ -11,7 +14,6 @@
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -23,7 +25,10 @@
 #include "hawser/options.hpp"
 #include "hawser/stats.hpp"
 #include "rpc/admission.hpp"
+#include "rpc/channel.hpp"
+#include "rpc/counters.hpp"
 #include "rpc/gate.hpp"
+#include "rpc/message_kinds.hpp"
 #include "wire/frame.hpp"
 #include "wire/noise.hpp"
 #include "wire/secure_channel.hpp"
@@ -33,18 +38,6 @@ namespace hawser::detail {
 class Conn;
 class RuntimeImpl;
 
-struct Counters {
-    std::atomic<std::uint64_t> opened{0}, refused{0};
-    std::array<std::atomic<std::uint64_t>, close_reason_count> closed{};
-    std::atomic<std::uint64_t> frames_in{0}, frames_out{0}, bytes_in{0}, bytes_out{0};
-    std::atomic<std::uint64_t> calls_out{0}, late_replies{0};
-    std::atomic<std::uint64_t> handshakes{0}, rekeys{0};
-    std::atomic<std::uint64_t> callback_errors{0};
-    std::atomic<std::uint64_t> overloaded{0};
-    std::atomic<std::uint64_t> send_queue_bytes{0}, send_buffer_bytes{0}, broadcast_skipped{0};
-    std::atomic<std::uint64_t> broadcast_pending_bytes{0};  // encoded, not yet delivered
-};
-
 class Host {
   public:
     Host(RuntimeImpl& runtime, bool is_client, const ProtocolMark& mark, const Limits& limits,
@@ -52,10 +45,11 @@ class Host {
 
     RuntimeImpl& runtime;
     const bool is_client;
-    const FrameConfig frame;
     const Limits limits;
     const Timeouts timeouts;
-    const TransportOptions transport;
+    Counters counters;
+    const ChannelShared channel;  // frame and transport settings, and the counters
+    MessageKinds kinds;
     std::chrono::milliseconds handshake_timeout{5000};
     noise::KeyPair static_keys;            // server: set by start()
     std::optional<noise::Key> server_key;  // client: pinned, or learned on first use (loop thread)
@@ -72,11 +66,11 @@ class Host {
     };
     Hooks hooks;  // as configured; publish_hooks() hands a copy to every loop
     std::function<void(Conn&, CloseReason)> on_closed;  // the owner's own hook (client reconnect)
-    Counters counters;
     RateLimitedLog log;
-    std::atomic<bool> draining{false};
-    // Every handler in flight (from dispatch until its reply or, for a direct message, its end)
-    // holds a pass; shutdown closes the gate and waits for them.
+    // Every open connection holds a pass from `connections`, and every handler in flight (from
+    // dispatch until its reply or, for a direct message, its end) one from `handlers`. Shutdown
+    // closes a gate (nothing new enters) and waits for what is inside to leave.
+    Gate connections;
     Gate handlers;
 
     // Before the first connection: gives every loop its own copy of the hooks.
@@ -111,8 +105,6 @@ class Host {
     std::vector<std::shared_ptr<Conn>> snapshot(std::size_t loop_index) const;
     std::vector<ConnectionId> ids() const;
     std::size_t count() const noexcept { return count_.load(); }
-    // Blocks until no connection is left or the deadline passes; true when none is left.
-    bool wait_empty(std::chrono::steady_clock::time_point deadline) const;
 
     Stats stats() const;
 
@@ -125,8 +117,6 @@ class Host {
     std::unique_ptr<Shard[]> shards_;
     std::size_t shard_count_;
     std::atomic<std::size_t> count_{0};
-    mutable std::mutex empty_mu_;
-    mutable std::condition_variable empty_cv_;
 };
 
 }  // namespace hawser::detail

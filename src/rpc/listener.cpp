@@ -7,6 +7,7 @@
 #include <future>
 
 #include "rpc/conn.hpp"
+#include "rpc/tcp_transport.hpp"
 
 namespace hawser::detail {
 
@@ -98,7 +99,9 @@ void Listener::accept() {
             // same key even if the peer has reset the socket by the time the connection starts.
             target.post([host = self->host_, &target, socket = std::move(socket), peer,
                          overflow]() mutable {
-                std::make_shared<Conn>(target, host, std::move(socket), peer, overflow)->start();
+                std::make_shared<Conn>(
+                    target, host, std::make_unique<TcpTransport>(std::move(socket)), peer, overflow)
+                    ->start();
             });
         }
         self->accept();

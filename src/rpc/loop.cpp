@@ -11,7 +11,37 @@ thread_local Loop* t_current = nullptr;
 constexpr std::size_t read_buffer_bytes = 64 * 1024;
 }  // namespace
 
-Loop::Loop(std::uint8_t index) : index_(index), read_buffer_(read_buffer_bytes) {}
+Loop::Loop(std::uint8_t index, ClockMode clock)
+    : index_(index),
+      manual_(clock == ClockMode::manual),
+      manual_now_(Clock::now()),
+      read_buffer_(read_buffer_bytes) {}
+
+Loop::Entered::Entered(Loop& loop) : previous(t_current) {
+    assert(loop.manual_);
+    t_current = &loop;
+}
+Loop::Entered::~Entered() {
+    t_current = previous;
+}
+
+void Loop::poll_ready() {
+    ctx_.restart();
+    ctx_.poll();
+}
+
+void Loop::advance(Clock::duration by) {
+    Entered entered(*this);
+    poll_ready();
+    while (by > Clock::duration::zero()) {
+        auto step = std::min<Clock::duration>(by, sweep_period);
+        manual_now_ += step;
+        by -= step;
+        on_deadlines();
+        sweep();
+        poll_ready();
+    }
+}
 
 Loop::~Loop() {
     stop();
@@ -22,6 +52,7 @@ Loop* Loop::current() noexcept {
 }
 
 void Loop::start() {
+    if (manual_) return;  // driven by run_here() and advance()
     work_.emplace(ctx_.get_executor());
     post([this] { arm_sweep(); });
     thread_ = std::thread([this] {
@@ -49,7 +80,7 @@ void Loop::stop() {
 Loop::Deadlines::iterator Loop::add_deadline(Clock::time_point at, Conn* conn, std::uint64_t id) {
     assert(in_loop());
     auto it = deadlines_.emplace(at, Deadline{conn, id});
-    if (it == deadlines_.begin()) arm_deadline_timer();
+    if (it == deadlines_.begin() && !manual_) arm_deadline_timer();
     return it;
 }
 
@@ -70,10 +101,10 @@ void Loop::on_deadlines() {
     struct Rearm {
         Loop& loop;
         ~Rearm() {
-            if (!loop.deadlines_.empty()) loop.arm_deadline_timer();
+            if (!loop.deadlines_.empty() && !loop.manual_) loop.arm_deadline_timer();
         }
     } rearm{*this};
-    auto now = Clock::now();
+    auto now = this->now();
     while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
         auto d = deadlines_.begin()->second;
         deadlines_.erase(deadlines_.begin());
@@ -86,24 +117,27 @@ void Loop::arm_sweep() {
     sweep_timer_.async_wait([this](std::error_code ec) {
         if (ec) return;
         arm_sweep();  // first: one failure must not stop every later sweep
-        if (!conns_.empty()) {
-            auto now = Clock::now();
-            // Sweeping may close connections, which detach themselves: walk a snapshot.
-            std::vector<std::shared_ptr<Conn>> snapshot;
-            snapshot.reserve(conns_.size());
-            for (Conn* c : conns_) snapshot.push_back(c->shared_from_this());
-            for (auto& c : snapshot) c->on_sweep(now);
-        }
+        sweep();
     });
 }
 
-RuntimeImpl::RuntimeImpl(RuntimeOptions options)
+void Loop::sweep() {
+    if (conns_.empty()) return;
+    auto now = this->now();
+    // Sweeping may close connections, which detach themselves: walk a snapshot.
+    std::vector<std::shared_ptr<Conn>> snapshot;
+    snapshot.reserve(conns_.size());
+    for (Conn* c : conns_) snapshot.push_back(c->shared_from_this());
+    for (auto& c : snapshot) c->on_sweep(now);
+}
+
+RuntimeImpl::RuntimeImpl(RuntimeOptions options, Loop::ClockMode clock)
     : workers_(options.worker_threads, options.max_worker_jobs, options.max_worker_bytes) {
     std::size_t n =
         options.io_threads ? options.io_threads : std::max(1u, std::thread::hardware_concurrency());
     if (n > 255) n = 255;  // the low byte of a ConnectionId names the loop
     for (std::size_t i = 0; i < n; ++i)
-        loops_.push_back(std::make_unique<Loop>(static_cast<std::uint8_t>(i)));
+        loops_.push_back(std::make_unique<Loop>(static_cast<std::uint8_t>(i), clock));
     for (auto& l : loops_) l->start();
 }
 

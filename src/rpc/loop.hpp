@@ -1,6 +1,8 @@
 // Loop: one IO thread with its io_context. Everything a connection does happens on its loop.
 // The loop also owns what would otherwise cost memory per connection: the read buffer, the
-// call deadlines (one timer for all) and the idle/heartbeat sweep (one timer for all).
+// call deadlines (one timer for all) and the idle/heartbeat sweep (one timer for all), and the
+// clock they read. A loop with a manual clock (tests) has no thread: the test runs it with
+// run_here() and moves its time with advance(), so timeouts are tested without sleeping.
 // Thread affinity: loop-only methods assert in_loop(); other threads use post().
 #pragma once
 
@@ -36,8 +38,23 @@ class Loop {
     };
     using Deadlines = std::multimap<Clock::time_point, Deadline>;
 
-    explicit Loop(std::uint8_t index);
+    enum class ClockMode { real, manual };
+    explicit Loop(std::uint8_t index, ClockMode clock = ClockMode::real);
     ~Loop();
+
+    // The time connections on this loop go by. Loop thread only for a manual clock.
+    Clock::time_point now() const noexcept { return manual_ ? manual_now_ : Clock::now(); }
+    // Manual clock only, from the thread that drives the loop: runs f on this loop, then every
+    // handler that is ready.
+    template <class F>
+    void run_here(F&& f) {
+        Entered entered(*this);
+        f();
+        poll_ready();
+    }
+    // Manual clock only: moves time forward in sweep periods, running the deadlines and sweeps
+    // it passes and every handler that becomes ready.
+    void advance(Clock::duration by);
 
     asio::io_context& context() noexcept { return ctx_; }
     std::uint8_t index() const noexcept { return index_; }
@@ -75,26 +92,37 @@ class Loop {
     void stop();
 
   private:
+    struct Entered {  // marks the calling thread as this loop's while it drives a manual loop
+        explicit Entered(Loop& loop);
+        ~Entered();
+        Loop* previous;
+    };
+    void poll_ready();
+    void sweep();
     void arm_deadline_timer();
     void on_deadlines();
     void arm_sweep();
 
     std::uint8_t index_;
+    bool manual_;
+    Clock::time_point manual_now_;
+    // Declared before the io_context, so destroyed after it: handlers that die with the
+    // io_context may still drop the last reference to a connection, which detaches itself.
+    std::unordered_set<Conn*> conns_;
+    Deadlines deadlines_;
+    std::vector<std::uint8_t> read_buffer_, open_scratch_, seal_scratch_;
     asio::io_context ctx_{1};
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
     std::thread thread_;
-    std::vector<std::uint8_t> read_buffer_, open_scratch_, seal_scratch_;
-    Deadlines deadlines_;
     asio::steady_timer deadline_timer_{ctx_};
     asio::steady_timer sweep_timer_{ctx_};
-    std::unordered_set<Conn*> conns_;
 };
 
 inline constexpr std::chrono::milliseconds sweep_period{250};
 
 class RuntimeImpl {
   public:
-    explicit RuntimeImpl(RuntimeOptions options);
+    explicit RuntimeImpl(RuntimeOptions options, Loop::ClockMode clock = Loop::ClockMode::real);
     ~RuntimeImpl();
 
     std::size_t size() const noexcept { return loops_.size(); }

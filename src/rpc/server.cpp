@@ -205,7 +205,8 @@ void Server::shutdown(std::optional<Milliseconds> grace) {
         state_->stopping = true;
     }
     auto wait = grace.value_or(state_->options.timeouts.shutdown);
-    host_->draining.store(true);
+    // Connections that finish their handshake from now on are turned away with a goodbye.
+    host_->connections.close();
     for (auto& l : listeners_) l->close();
     auto deadline = std::chrono::steady_clock::now() + wait;
     for (std::size_t i = 0; i < runtime_->io_threads(); ++i) {
@@ -214,13 +215,14 @@ void Server::shutdown(std::optional<Milliseconds> grace) {
         });
     }
     // Draining ends with a goodbye at the deadline, and closing is bounded too; then force it.
-    if (!host_->wait_empty(deadline + std::chrono::seconds(6))) {
+    if (!host_->connections.wait_until(deadline + std::chrono::seconds(6))) {
         spdlog::warn("hawser: {} connections did not close in time; closing them", host_->count());
         for (std::size_t i = 0; i < runtime_->io_threads(); ++i)
             runtime_->impl().loop(i).post([host = host_, i] {
                 for (auto& c : host->snapshot(i)) c->close(CloseReason::shutdown);
             });
-        (void)host_->wait_empty(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+        (void)host_->connections.wait_until(std::chrono::steady_clock::now() +
+                                            std::chrono::seconds(5));
     }
     // Handlers still running (a worker job, a coroutine) finish within the grace period if they
     // can. One that cannot keeps the command table alive by itself (its pass and reply slot
@@ -277,7 +279,7 @@ Result<void> broadcast(Runtime& runtime, const std::shared_ptr<detail::Host>& ho
         return Error{Errc::invalid_argument, "command names are 1 to 255 bytes"};
     if (detail::header_size(0, command) + payload.size() > host->limits.max_frame_bytes)
         return Error{Errc::limit_exceeded, "broadcast over the frame size limit"};
-    auto frame = detail::encode_direct(host->transport, kind, command, payload, compress);
+    auto frame = detail::encode_direct(host->channel.transport, kind, command, payload, compress);
     // Broadcasts waiting for the IO threads are bounded like a connection's send queue: a
     // caller faster than the loops gets `overloaded` instead of an unbounded backlog.
     auto size = frame->size();

@@ -20,8 +20,10 @@ enum class Kind : std::uint8_t {
     ping = 7,
     pong = 8,
     goodbye = 9,
-    // 10..15 are reserved for big streams (open, chunk, close, ack) and rekey.
+    // 10..15 are reserved for big streams and cluster links, which register their own
+    // handlers (rpc/message_kinds.hpp).
 };
+inline constexpr std::size_t max_kind = 15;
 
 // Flag bits: 0-1 compression of the payload (0 none, 1 zstd, 2 lz4; 3 is invalid). The others
 // are zero; a receiver closes the connection as malformed on any it does not know.
@@ -69,14 +71,15 @@ inline std::uint8_t* write_header(std::uint8_t* p, Kind kind, std::uint8_t flags
     return p;
 }
 
-// Parses a frame body. nullopt means malformed: unknown kind, bad varint, name past the end.
+// Parses a frame body. nullopt means malformed: kind 0 or over 15, bad varint, name past the
+// end. Whether anyone handles the kind is the receiver's registry's business.
 inline std::optional<MessageView> parse_message(std::span<const std::uint8_t> body) {
     const std::uint8_t* p = body.data();
     const std::uint8_t* end = p + body.size();
     if (end - p < 4) return std::nullopt;
     MessageView m;
     std::uint8_t kind = *p++;
-    if (kind < 1 || kind > static_cast<std::uint8_t>(Kind::goodbye)) return std::nullopt;
+    if (kind < 1 || kind > max_kind) return std::nullopt;
     m.kind = static_cast<Kind>(kind);
     m.flags = *p++;
     for (int shift = 0;; shift += 7) {

@@ -1,0 +1,156 @@
+// Channel (see channel.hpp): the handshake, framing and the secure transport of one connection.
+// Thread affinity: the connection's loop.
+#include "rpc/channel.hpp"
+
+#include <cstring>
+
+namespace hawser::detail {
+
+void Channel::start_client(ClientHandshake::Config config, Clock::time_point now) {
+    handshake_ = std::make_unique<Handshaking>();
+    handshake_->started = now;
+    handshake_->client = std::make_unique<ClientHandshake>(std::move(config));
+    queue_frame(handshake_->client->hello());
+}
+
+void Channel::start_server(bool plaintext, const noise::KeyPair& static_keys,
+                           Clock::time_point now) {
+    handshake_ = std::make_unique<Handshaking>();
+    handshake_->started = now;
+    handshake_->server =
+        std::make_unique<ServerHandshake>(shared_.frame.mark, plaintext, static_keys);
+}
+
+// --- input ---
+
+bool Channel::feed(std::span<const std::uint8_t> bytes, const Input& in) {
+    bool delivering = true;
+    auto err = decoder_.feed(bytes, shared_.frame, [&](std::span<const std::uint8_t> body) {
+        return delivering = on_frame(body, in);
+    });
+    return after_frames(err, delivering, in.user);
+}
+
+bool Channel::resume(const Input& in) {
+    bool delivering = true;
+    auto err = decoder_.resume(shared_.frame, [&](std::span<const std::uint8_t> body) {
+        return delivering = on_frame(body, in);
+    });
+    return after_frames(err, delivering, in.user);
+}
+
+bool Channel::after_frames(FrameError err, bool delivering, ChannelUser& user) {
+    if (!delivering) return false;
+    if (err == FrameError::bad_mark) {
+        user.on_wire_error(CloseReason::bad_mark, "wrong protocol mark", true);
+        return false;
+    }
+    if (err == FrameError::too_large) {
+        user.on_wire_error(CloseReason::frame_too_large, "frame over the size limit", true);
+        return false;
+    }
+    return true;
+}
+
+bool Channel::on_frame(std::span<const std::uint8_t> body, const Input& in) {
+    Counters::add(shared_.counters.frames_in);
+    if (handshake_) return on_handshake_frame(body, in);
+    if (!secure_) return in.user.on_message(body);
+    return on_transport_frame(body, in);
+}
+
+bool Channel::on_handshake_frame(std::span<const std::uint8_t> body, const Input& in) {
+    auto step = handshake_->client ? handshake_->client->on_frame(body)
+                                   : handshake_->server->on_frame(body);
+    if (!step) {
+        in.user.on_wire_error(CloseReason::handshake_failed, step.error().message, true);
+        return false;
+    }
+    if (!step->reply.empty()) queue_frame(step->reply);
+    if (!step->done) return true;
+    std::optional<noise::Key> peer;
+    if (handshake_->client) {
+        secure_ = handshake_->client->transport(in.now);
+        peer = handshake_->client->server_key();
+    } else {
+        secure_ = handshake_->server->transport(in.now);
+        peer = handshake_->server->client_key();
+    }
+    if (peer && secure_) peer_static_ = std::make_unique<const noise::Key>(*peer);
+    handshake_.reset();
+    return in.user.on_established();
+}
+
+bool Channel::on_transport_frame(std::span<const std::uint8_t> body, const Input& in) {
+    std::span<const std::uint8_t> message;
+    auto rekeys = secure_->rekeys();
+    auto opened = secure_->open(body, shared_.max_message, in.scratch, message);
+    if (secure_->rekeys() != rekeys) Counters::add(shared_.counters.rekeys);
+    switch (opened) {
+        case SecureTransport::Opened::need_more:
+            return true;
+        case SecureTransport::Opened::message:
+            return in.user.on_message(message);
+        case SecureTransport::Opened::bad_mac:
+            in.user.on_wire_error(CloseReason::bad_mac, "a message failed authentication", false);
+            return false;
+        case SecureTransport::Opened::too_large:
+            in.user.on_wire_error(CloseReason::too_large, "message over the size limit", true);
+            return false;
+        case SecureTransport::Opened::malformed:
+            break;
+    }
+    in.user.on_wire_error(CloseReason::malformed, "malformed transport message", true);
+    return false;
+}
+
+// --- output ---
+
+bool Channel::send(std::span<const std::uint8_t> message, Clock::time_point now) {
+    auto before = queue_figures();
+    bool sealed = true;
+    if (secure_) {
+        auto rekeys = secure_->rekeys();
+        out_.append([&](std::vector<std::uint8_t>& out) {
+            sealed = secure_->seal(message, out, shared_.frame.mark, shared_.transport, now);
+        });
+        if (secure_->rekeys() != rekeys) Counters::add(shared_.counters.rekeys);
+    } else {
+        out_.append([&](std::vector<std::uint8_t>& out) {
+            append_frame(out, shared_.frame.mark, message.size(),
+                         [&](std::uint8_t* p) { std::memcpy(p, message.data(), message.size()); });
+        });
+    }
+    report(before);
+    if (sealed) Counters::add(shared_.counters.frames_out);
+    return sealed;
+}
+
+void Channel::send_clear(std::span<const std::uint8_t> body) {
+    queue_frame(body);
+}
+
+void Channel::queue_frame(std::span<const std::uint8_t> body) {
+    auto before = queue_figures();
+    out_.append([&](std::vector<std::uint8_t>& out) {
+        append_frame(out, shared_.frame.mark, body.size(), [&](std::uint8_t* p) {
+            if (!body.empty()) std::memcpy(p, body.data(), body.size());
+        });
+    });
+    report(before);
+    Counters::add(shared_.counters.frames_out);
+}
+
+void Channel::clear_output() {
+    auto before = queue_figures();
+    out_.clear();
+    report(before);
+}
+
+void Channel::report(QueueFigures before) noexcept {
+    // Unsigned wrap-around makes these the signed differences.
+    Counters::add(shared_.counters.send_queue_bytes, out_.unsent() - before.unsent);
+    Counters::add(shared_.counters.send_buffer_bytes, out_.allocated() - before.allocated);
+}
+
+}  // namespace hawser::detail

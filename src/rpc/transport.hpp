@@ -1,0 +1,45 @@
+// Transport: the byte stream under one connection — wait for readiness, read into the caller's
+// buffer, write a list of buffers, close (redis's ConnectionType is the model). TcpTransport is
+// the socket; MemoryTransport is an in-memory pair for tests; a WebSocket transport is another
+// implementation and nothing above the Channel changes for it.
+// Ownership: owned by its connection (unique_ptr). Thread affinity: the connection's loop.
+#pragma once
+
+#include <asio/buffer.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <system_error>
+
+namespace hawser::detail {
+
+// What a transport reports readiness to. Kept alive by the transport until it has reported.
+class TransportUser {
+  public:
+    virtual void on_readable(std::error_code ec) = 0;
+    virtual void on_writable(std::error_code ec) = 0;
+
+  protected:
+    ~TransportUser() = default;
+};
+
+class Transport {
+  public:
+    virtual ~Transport() = default;
+
+    // Calls user->on_readable once, when bytes, the end of the stream or an error are ready.
+    // At most one wait of each kind at a time.
+    virtual void wait_readable(std::shared_ptr<TransportUser> user) = 0;
+    // Calls user->on_writable once, when a write would make progress.
+    virtual void wait_writable(std::shared_ptr<TransportUser> user) = 0;
+    // Never blocks: asio::error::would_block when nothing is ready, asio::error::eof at the end.
+    virtual std::size_t read_some(std::span<std::uint8_t> into, std::error_code& ec) = 0;
+    // Never blocks: writes what it can of `buffers` (in order), would_block when nothing.
+    virtual std::size_t write_some(std::span<const asio::const_buffer> buffers,
+                                   std::error_code& ec) = 0;
+    // Closes the stream; a pending wait completes with an error or is dropped. Idempotent.
+    virtual void close() = 0;
+};
+
+}  // namespace hawser::detail

@@ -1,0 +1,275 @@
+// The session and channel layers over the in-memory transport, on a loop with a manual clock:
+// idle timeout, heartbeats, call deadlines, rekey-by-time, the kind registry and backpressure,
+// all without sockets and without sleeping. The test thread drives the one loop.
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hawser/commands.hpp"
+#include "rpc/conn.hpp"
+#include "rpc/host.hpp"
+#include "rpc/loop.hpp"
+#include "rpc/memory_transport.hpp"
+
+namespace hawser::detail {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Settings {
+    Timeouts server_timeouts, client_timeouts;
+    TransportOptions server_transport, client_transport;
+    Limits limits;
+    std::size_t pipe_capacity = 256 * 1024;
+};
+
+// A server and a client Host on one manual loop, joined by an in-memory pair.
+class Session {
+  public:
+    explicit Session(Settings s = {}, bool connect = true)
+        : settings_(std::move(s)),
+          runtime_(RuntimeOptions{1, 1}, Loop::ClockMode::manual),
+          loop(runtime_.loop(0)),
+          server_host(std::make_shared<Host>(runtime_, false, ProtocolMark{}, settings_.limits,
+                                             settings_.server_timeouts,
+                                             settings_.server_transport)),
+          client_host(std::make_shared<Host>(runtime_, true, ProtocolMark{}, settings_.limits,
+                                             settings_.client_timeouts,
+                                             settings_.client_transport)) {
+        server_host->static_keys = noise::KeyPair::generate();
+        client_host->server_key = server_host->static_keys.public_key;
+        (void)server_host->admission.configure({});
+        server_host->commands.console(
+            "echo", [](const Request&, std::string_view s) { return std::string(s); });
+        server_host->commands.console(
+            "hold", [this](const Request&, std::string, Responder<std::string> r) {
+                held.push_back(std::move(r));  // answered later, or never
+            });
+        if (connect) this->connect();
+    }
+
+    ~Session() {
+        loop.run_here([&] {
+            if (client) client->close(CloseReason::local_close);
+            if (server) server->close(CloseReason::local_close);
+        });
+        held.clear();
+    }
+
+    void connect() {
+        auto [a, b] = make_memory_pair(loop, loop, settings_.pipe_capacity);
+        server = accept(std::move(a));
+        client_host->publish_hooks();
+        client = std::make_shared<Conn>(loop, client_host, std::move(b), address());
+        loop.run_here([&] { client->start(); });
+    }
+
+    // A server connection on `transport`, admitted and started as a Listener does.
+    std::shared_ptr<Conn> accept(std::unique_ptr<Transport> transport) {
+        server_host->publish_hooks();
+        bool overflow = false;
+        EXPECT_EQ(server_host->admission.admit(address().address(), Clock::now(), &overflow),
+                  CloseReason::none);
+        auto conn =
+            std::make_shared<Conn>(loop, server_host, std::move(transport), address(), overflow);
+        loop.run_here([&] { conn->start(); });
+        return conn;
+    }
+
+    static asio::ip::tcp::endpoint address() { return {asio::ip::make_address("127.0.0.1"), 7100}; }
+
+    // Starts a call from the client; the result lands in the returned slot.
+    std::shared_ptr<std::optional<Result<std::string>>> call(std::string_view command,
+                                                             std::string payload,
+                                                             CallOptions options = {}) {
+        auto out = std::make_shared<std::optional<Result<std::string>>>();
+        loop.run_here([&] {
+            client->start_call(client->reserve_call_id(), Kind::call_console, command,
+                               std::move(payload), options,
+                               [out](Result<std::string> r) { *out = std::move(r); });
+        });
+        return out;
+    }
+
+    std::uint64_t closed(const Host& host, CloseReason reason) const {
+        return host.counters.closed[std::size_t(reason)].load();
+    }
+
+  private:
+    Settings settings_;
+    RuntimeImpl runtime_;
+
+  public:
+    Loop& loop;
+    std::shared_ptr<Host> server_host, client_host;
+    std::shared_ptr<Conn> server, client;
+    std::vector<Responder<std::string>> held;
+};
+
+TEST(Session, HandshakeAndCallOverTheMemoryTransport) {
+    Session s;
+    ASSERT_TRUE(s.server->is_open());
+    ASSERT_TRUE(s.client->is_open());
+    ASSERT_NE(s.client->peer_static_key(), nullptr);
+    EXPECT_EQ(*s.client->peer_static_key(), s.server_host->static_keys.public_key);
+    auto r = s.call("echo", "hello");
+    ASSERT_TRUE(r->has_value());
+    ASSERT_TRUE(**r) << (*r)->error().message;
+    EXPECT_EQ(***r, "hello");
+}
+
+TEST(Session, IdleTimeoutClosesAQuietPeerAtTheConfiguredTime) {
+    Settings settings;
+    settings.server_timeouts.idle = 10s;
+    settings.client_timeouts.idle = 0ms;
+    Session s(settings);
+    s.loop.advance(9500ms);
+    EXPECT_TRUE(s.server->is_open());
+    s.loop.advance(750ms);
+    EXPECT_FALSE(s.server->is_open());
+    EXPECT_EQ(s.closed(*s.server_host, CloseReason::idle_timeout), 1u);
+    // The client was told why before the server closed.
+    EXPECT_FALSE(s.client->is_open());
+}
+
+TEST(Session, TrafficPostponesTheIdleTimeout) {
+    Settings settings;
+    settings.server_timeouts.idle = 10s;
+    Session s(settings);
+    s.loop.advance(8s);
+    ASSERT_TRUE(s.call("echo", "x")->has_value());
+    s.loop.advance(8s);  // 16 s since connecting, 8 s since the call
+    EXPECT_TRUE(s.server->is_open());
+    s.loop.advance(2500ms);
+    EXPECT_FALSE(s.server->is_open());
+}
+
+TEST(Session, HeartbeatsKeepAQuietConnectionAlive) {
+    Settings settings;
+    settings.server_timeouts.idle = 10s;
+    settings.client_timeouts.heartbeat = 3s;
+    Session s(settings);
+    auto frames_before = s.server_host->counters.frames_in.load();
+    s.loop.advance(60s);
+    EXPECT_TRUE(s.server->is_open());
+    EXPECT_TRUE(s.client->is_open());
+    // One ping about every 3 s of quiet, each answered with a pong.
+    auto pings = s.server_host->counters.frames_in.load() - frames_before;
+    EXPECT_GE(pings, 15u);
+    EXPECT_LE(pings, 21u);
+    EXPECT_EQ(s.closed(*s.server_host, CloseReason::idle_timeout), 0u);
+}
+
+TEST(Session, WithoutHeartbeatsTheSameConnectionTimesOut) {
+    Settings settings;
+    settings.server_timeouts.idle = 10s;
+    Session s(settings);
+    s.loop.advance(60s);
+    EXPECT_FALSE(s.server->is_open());
+    EXPECT_EQ(s.closed(*s.server_host, CloseReason::idle_timeout), 1u);
+}
+
+TEST(Session, ACallFailsWithTimeoutAtItsDeadline) {
+    Session s;
+    auto r = s.call("hold", "x", CallOptions{.timeout = 2000ms});
+    s.loop.advance(1750ms);
+    ASSERT_EQ(s.held.size(), 1u);
+    EXPECT_FALSE(r->has_value());
+    s.loop.advance(500ms);
+    ASSERT_TRUE(r->has_value());
+    ASSERT_FALSE(**r);
+    EXPECT_EQ((*r)->error().code, Errc::timeout);
+    // A reply after the deadline is counted as late and dropped; the connection stays.
+    s.loop.run_here([&] { s.held[0].reply("too late"); });
+    EXPECT_EQ(s.client_host->counters.late_replies.load(), 1u);
+    EXPECT_TRUE(s.client->is_open());
+}
+
+TEST(Session, TheConnectionsDefaultCallTimeoutApplies) {
+    Settings settings;
+    settings.client_timeouts.call = 5s;
+    Session s(settings);
+    auto r = s.call("hold", "x");
+    s.loop.advance(4750ms);
+    EXPECT_FALSE(r->has_value());
+    s.loop.advance(500ms);
+    ASSERT_TRUE(r->has_value());
+    EXPECT_EQ((*r)->error().code, Errc::timeout);
+}
+
+TEST(Session, SendingKeysRotateAfterTheRekeyInterval) {
+    Settings settings;
+    settings.client_transport.rekey_interval = 60s;
+    settings.server_transport.rekey_interval = 3600s;
+    Session s(settings);
+    ASSERT_TRUE(s.call("echo", "before")->has_value());
+    EXPECT_EQ(s.client_host->counters.rekeys.load(), 0u);
+    s.loop.advance(59s);
+    ASSERT_TRUE(s.call("echo", "still the first key")->has_value());
+    EXPECT_EQ(s.client_host->counters.rekeys.load(), 0u);
+    s.loop.advance(2s);
+    auto r = s.call("echo", "after");
+    ASSERT_TRUE(r->has_value());
+    ASSERT_TRUE(**r);
+    EXPECT_EQ(***r, "after");
+    // The client rotated its sending key and the server followed; the server's own interval
+    // has not passed, so its sending key stayed.
+    EXPECT_EQ(s.client_host->counters.rekeys.load(), 1u);
+    EXPECT_EQ(s.server_host->counters.rekeys.load(), 1u);
+}
+
+int g_kind10_seen = 0;
+std::string g_kind10_payload;
+
+TEST(Session, AMessageKindNobodyRegisteredClosesAsMalformed) {
+    Session s;
+    s.loop.run_here([&] { s.client->send_message(Kind{10}, 0, {}, as_bytes("hi")); });
+    EXPECT_FALSE(s.server->is_open());
+    EXPECT_EQ(s.closed(*s.server_host, CloseReason::malformed), 1u);
+}
+
+TEST(Session, AKindRegisteredByAnotherPartIsDispatchedToIt) {
+    Session s({}, false);
+    s.server_host->kinds.add(Kind{10}, [](Conn&, const MessageView& m) {
+        ++g_kind10_seen;
+        g_kind10_payload.assign(reinterpret_cast<const char*>(m.payload.data()), m.payload.size());
+    });
+    s.connect();
+    g_kind10_seen = 0;
+    s.loop.run_here(
+        [&] { s.client->send_message(Kind{10}, 7, "part", as_bytes("payload"), false); });
+    EXPECT_EQ(g_kind10_seen, 1);
+    EXPECT_EQ(g_kind10_payload, "payload");
+    EXPECT_TRUE(s.server->is_open());
+}
+
+TEST(Session, AHandshakeThatNeverCompletesTimesOut) {
+    Session s({}, false);
+    s.server_host->handshake_timeout = 5s;
+    auto [server_end, silent_peer] = make_memory_pair(s.loop, s.loop);
+    auto server = s.accept(std::move(server_end));  // the peer never says hello
+    s.loop.advance(4750ms);
+    EXPECT_EQ(s.closed(*s.server_host, CloseReason::handshake_timeout), 0u);
+    EXPECT_EQ(s.server_host->admission.handshakes(), 1u);
+    s.loop.advance(500ms);
+    EXPECT_EQ(s.closed(*s.server_host, CloseReason::handshake_timeout), 1u);
+    EXPECT_EQ(s.server_host->admission.handshakes(), 0u);  // its slot is free again
+}
+
+TEST(Session, BackpressureAcrossATinyPipeLosesNothing) {
+    Settings settings;
+    settings.pipe_capacity = 4096;  // far below one message: every write waits for the reader
+    Session s(settings);
+    std::string big(300 * 1024, 'x');
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = char('a' + i * 7 % 26);
+    auto r = s.call("echo", big, CallOptions{.compress = false});
+    s.loop.advance(250ms);
+    ASSERT_TRUE(r->has_value());
+    ASSERT_TRUE(**r) << (*r)->error().message;
+    EXPECT_EQ(***r, big);
+}
+
+}  // namespace
+}  // namespace hawser::detail
