@@ -220,8 +220,10 @@ Measurement measure(Mode mode, std::size_t n, const char* source_ip) {
             if (auto t = hs.transport(std::chrono::steady_clock::now())) {
                 call.clear();
                 std::span<const std::uint8_t> body(frame.data() + 8, frame.size() - 12);
-                t->seal(body, call, hawser::ProtocolMark{}, hawser::TransportOptions{},
-                        std::chrono::steady_clock::now());
+                if (!t->add(body, call, hawser::ProtocolMark{}, hawser::TransportOptions{},
+                            std::chrono::steady_clock::now()) ||
+                    !t->seal_open(call, hawser::ProtocolMark{}))
+                    std::abort();
             }
         }
         (void)!::write(fd, call.data(), call.size());

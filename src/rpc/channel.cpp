@@ -23,17 +23,19 @@ void Channel::start_server(bool plaintext, const noise::KeyPair& static_keys,
 
 // --- input ---
 
-bool Channel::feed(std::span<const std::uint8_t> bytes, const Input& in) {
+bool Channel::feed(std::span<std::uint8_t> bytes, const Input& in) {
     bool delivering = true;
-    auto err = decoder_.feed(bytes, shared_.frame, [&](std::span<const std::uint8_t> body) {
+    auto err = decoder_.feed(bytes, shared_.frame, [&](std::span<std::uint8_t> body) {
         return delivering = on_frame(body, in);
     });
     return after_frames(err, delivering, in.user);
 }
 
 bool Channel::resume(const Input& in) {
+    // First the messages of a piece opened before the pause, then the frames after it.
+    if (secure_ && secure_->held() && !deliver(in)) return false;
     bool delivering = true;
-    auto err = decoder_.resume(shared_.frame, [&](std::span<const std::uint8_t> body) {
+    auto err = decoder_.resume(shared_.frame, [&](std::span<std::uint8_t> body) {
         return delivering = on_frame(body, in);
     });
     return after_frames(err, delivering, in.user);
@@ -52,7 +54,7 @@ bool Channel::after_frames(FrameError err, bool delivering, ChannelUser& user) {
     return true;
 }
 
-bool Channel::on_frame(std::span<const std::uint8_t> body, const Input& in) {
+bool Channel::on_frame(std::span<std::uint8_t> body, const Input& in) {
     Counters::add(shared_.counters.frames_in);
     if (handshake_) return on_handshake_frame(body, in);
     if (!secure_) return in.user.on_message(body);
@@ -81,46 +83,72 @@ bool Channel::on_handshake_frame(std::span<const std::uint8_t> body, const Input
     return in.user.on_established();
 }
 
-bool Channel::on_transport_frame(std::span<const std::uint8_t> body, const Input& in) {
-    std::span<const std::uint8_t> message;
+bool Channel::on_transport_frame(std::span<std::uint8_t> body, const Input& in) {
     auto rekeys = secure_->rekeys();
-    auto opened = secure_->open(body, shared_.max_message, in.scratch, message);
+    auto opened = secure_->open(body);
     if (secure_->rekeys() != rekeys) Counters::add(shared_.counters.rekeys);
-    switch (opened) {
-        case SecureTransport::Opened::need_more:
-            return true;
-        case SecureTransport::Opened::message:
-            return in.user.on_message(message);
-        case SecureTransport::Opened::bad_mac:
-            in.user.on_wire_error(CloseReason::bad_mac, "a message failed authentication", false);
-            return false;
-        case SecureTransport::Opened::too_large:
-            in.user.on_wire_error(CloseReason::too_large, "message over the size limit", true);
-            return false;
-        case SecureTransport::Opened::malformed:
-            break;
+    if (opened == SecureTransport::Opened::bad_mac) {
+        in.user.on_wire_error(CloseReason::bad_mac, "a message failed authentication", false);
+        return false;
     }
-    in.user.on_wire_error(CloseReason::malformed, "malformed transport message", true);
-    return false;
+    if (opened == SecureTransport::Opened::malformed) {
+        in.user.on_wire_error(CloseReason::malformed, "malformed transport message", true);
+        return false;
+    }
+    return deliver(in);
+}
+
+bool Channel::deliver(const Input& in) {
+    for (;;) {
+        std::span<const std::uint8_t> message;
+        switch (secure_->next(shared_.max_message, message)) {
+            case SecureTransport::Next::need_more:
+                return true;
+            case SecureTransport::Next::too_large:
+                in.user.on_wire_error(CloseReason::too_large, "message over the size limit", true);
+                return false;
+            case SecureTransport::Next::message:
+                if (in.user.on_message(message)) continue;
+                // Paused or closed: the rest of the piece lives in the buffer being read into.
+                secure_->hold();
+                return false;
+        }
+    }
 }
 
 // --- output ---
 
 bool Channel::send(std::span<const std::uint8_t> message, Clock::time_point now) {
     auto before = queue_figures();
-    bool sealed = true;
+    bool sent = true;
     if (secure_) {
         auto rekeys = secure_->rekeys();
-        out_.append([&](std::vector<std::uint8_t>& out) {
-            sealed = secure_->seal(message, out, shared_.frame.mark, shared_.transport, now);
-        });
+        out_.append(
+            [&](std::vector<std::uint8_t>& out) {
+                sent = secure_->add(message, out, shared_.frame.mark, shared_.transport, now);
+            },
+            secure_->piece_open());
         if (secure_->rekeys() != rekeys) Counters::add(shared_.counters.rekeys);
     } else {
         out_.append([&](std::vector<std::uint8_t>& out) {
             append_frame(out, shared_.frame.mark, message.size(),
                          [&](std::uint8_t* p) { std::memcpy(p, message.data(), message.size()); });
         });
+        Counters::add(shared_.counters.frames_out);
     }
+    report(before);
+    return sent;
+}
+
+bool Channel::seal() {
+    if (!secure_ || !secure_->piece_open()) return true;
+    auto before = queue_figures();
+    bool sealed = true;
+    out_.append(
+        [&](std::vector<std::uint8_t>& out) {
+            sealed = secure_->seal_open(out, shared_.frame.mark);
+        },
+        true);
     report(before);
     if (sealed) Counters::add(shared_.counters.frames_out);
     return sealed;
@@ -144,6 +172,7 @@ void Channel::queue_frame(std::span<const std::uint8_t> body) {
 void Channel::clear_output() {
     auto before = queue_figures();
     out_.clear();
+    if (secure_) secure_->forget_open();
     report(before);
 }
 

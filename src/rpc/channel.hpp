@@ -6,6 +6,7 @@
 // Ownership: a member of its connection. Thread affinity: the connection's loop.
 #pragma once
 
+#include <cassert>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -61,28 +62,37 @@ class Channel {
     bool encrypted() const noexcept { return secure_ != nullptr; }
 
     // --- input ---
-    // What the input side borrows from its loop: the time, and scratch space for decrypting.
+    // Who receives what the input side delivers, and the time.
     struct Input {
         ChannelUser& user;
         Clock::time_point now;
-        std::vector<std::uint8_t>& scratch;
     };
-    // Bytes read from the transport; false once delivery stopped (closed, failed or paused).
-    bool feed(std::span<const std::uint8_t> bytes, const Input& in);
+    // Bytes read from the transport, decrypted in place; false once delivery stopped (closed,
+    // failed or paused).
+    bool feed(std::span<std::uint8_t> bytes, const Input& in);
     // Delivers what a pause held back; false if delivery stopped again.
     bool resume(const Input& in);
-    // Complete frames held back by a pause (an unfinished frame does not count).
-    std::size_t held_input() const noexcept { return decoder_.buffered(); }
+    // Input held back by a pause: frames not yet opened and messages opened but not delivered.
+    std::size_t held_input() const noexcept {
+        return decoder_.buffered() + (secure_ ? secure_->held() : 0);
+    }
 
     // --- output ---
-    // Seals (or frames) one message into the send queue. False when it cannot be encrypted (the
-    // nonce space is spent): nothing of it was queued and the connection must close.
+    // Queues one message: framed at once in plaintext mode; encrypted, it joins the piece
+    // being filled, which is sealed when full or by seal(), so the messages of one loop turn
+    // share one seal. False when it cannot be encrypted (the nonce space is spent): the
+    // connection must close; the unsealed piece is dropped, never sent.
     [[nodiscard]] bool send(std::span<const std::uint8_t> message, Clock::time_point now);
     // One frame in clear: a goodbye before the handshake completes.
     void send_clear(std::span<const std::uint8_t> body);
-    // One gather write of what is queued through write_some(buffers) -> bytes written.
+    // Seals the piece being filled, in place in the send queue: before every write. False as
+    // for send().
+    [[nodiscard]] bool seal();
+    // One gather write of what is queued and sealed through write_some(buffers) -> bytes
+    // written. Call seal() first.
     template <class WriteSome>
     std::size_t write(WriteSome&& write_some) {
+        assert(!secure_ || !secure_->piece_open());
         auto before = queue_figures();
         std::size_t n = out_.write(std::forward<WriteSome>(write_some));
         report(before);
@@ -105,9 +115,11 @@ class Channel {
     QueueFigures queue_figures() const noexcept { return {out_.unsent(), out_.allocated()}; }
     // Reports how the queue changed since `before` to the host's counters.
     void report(QueueFigures before) noexcept;
-    bool on_frame(std::span<const std::uint8_t> body, const Input& in);
+    bool on_frame(std::span<std::uint8_t> body, const Input& in);
     bool on_handshake_frame(std::span<const std::uint8_t> body, const Input& in);
-    bool on_transport_frame(std::span<const std::uint8_t> body, const Input& in);
+    bool on_transport_frame(std::span<std::uint8_t> body, const Input& in);
+    // Hands the messages the secure transport has opened to the user; false when it stopped.
+    bool deliver(const Input& in);
     // After the decoder ran: reports a framing error; false when delivery stopped.
     bool after_frames(FrameError err, bool delivering, ChannelUser& user);
     void queue_frame(std::span<const std::uint8_t> body);

@@ -127,7 +127,7 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     bool on_message(std::span<const std::uint8_t> body) override;
     void on_wire_error(CloseReason reason, std::string_view detail, bool goodbye) override;
 
-    Channel::Input input() { return {*this, loop_.now(), loop_.open_scratch()}; }
+    Channel::Input input() { return {*this, loop_.now()}; }
     // This connection as its transport's user, keeping it alive while a wait is pending.
     std::shared_ptr<TransportUser> transport_user() {
         return {shared_from_this(), static_cast<TransportUser*>(this)};

@@ -35,13 +35,15 @@ void Conn::send_coded(Kind kind, std::uint64_t id, std::uint16_t code, std::stri
 }
 
 void Conn::seal_failed() {
-    // Nothing of the failed message was queued, and nothing more can be sealed (not even a
+    // The piece that failed was dropped unsent, and nothing more can be sealed (not even a
     // goodbye): write what is already sealed, best effort, and close.
     host_->log.warn("internal_error", "hawser: closing connection with " +
                                           remote_.address().to_string() +
                                           ": a message could not be encrypted (internal_error)");
     std::error_code ec;
-    write_queued(ec);
+    channel_.write([&](std::span<const asio::const_buffer> buffers) {
+        return transport_->write_some(buffers, ec);
+    });
     close(CloseReason::internal_error);
 }
 
@@ -61,6 +63,11 @@ void Conn::check_queue() {
 }
 
 std::size_t Conn::write_queued(std::error_code& ec) {
+    if (!channel_.seal()) {
+        seal_failed();
+        ec = asio::error::shut_down;
+        return 0;
+    }
     auto n = channel_.write([&](std::span<const asio::const_buffer> buffers) {
         return transport_->write_some(buffers, ec);
     });

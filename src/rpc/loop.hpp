@@ -76,8 +76,7 @@ class Loop {
 
     // Shared by every connection of this loop: valid until the reading handler returns.
     std::span<std::uint8_t> read_buffer() noexcept { return read_buffer_; }
-    // Scratch space for decrypting one message and for building one message to encrypt.
-    std::vector<std::uint8_t>& open_scratch() noexcept { return open_scratch_; }
+    // Scratch space for building one message to send.
     std::vector<std::uint8_t>& seal_scratch() noexcept { return seal_scratch_; }
 
     // Call deadlines: one timer for the whole loop. Loop thread only.
@@ -110,7 +109,7 @@ class Loop {
     // io_context may still drop the last reference to a connection, which detaches itself.
     std::unordered_set<Conn*> conns_;
     Deadlines deadlines_;
-    std::vector<std::uint8_t> read_buffer_, open_scratch_, seal_scratch_;
+    std::vector<std::uint8_t> read_buffer_, seal_scratch_;
     asio::io_context ctx_{1};
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
     std::thread thread_;

@@ -18,10 +18,13 @@ class SendQueue {
     // New frames go to a new chunk once the last one holds this much.
     static constexpr std::size_t chunk_bytes = 64 * 1024;
 
-    // Appends through fill(std::vector<std::uint8_t>& out), which appends to `out`.
+    // Appends through fill(std::vector<std::uint8_t>& out), which appends to `out`. With
+    // `same_chunk` the bytes go to the last chunk however full it is: the caller is extending
+    // something it left open there (the secure transport's open piece).
     template <class Fill>
-    void append(Fill&& fill) {
-        if (chunks_.empty() || chunks_.back().size() >= chunk_bytes) chunks_.emplace_back();
+    void append(Fill&& fill, bool same_chunk = false) {
+        if (chunks_.empty() || (!same_chunk && chunks_.back().size() >= chunk_bytes))
+            chunks_.emplace_back();
         auto& tail = chunks_.back();
         std::size_t before = tail.size(), capacity = tail.capacity();
         fill(tail);

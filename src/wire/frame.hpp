@@ -36,12 +36,13 @@ inline std::uint32_t get_u32(const std::uint8_t* p) {
 // (on_frame returns false) leaves the rest of the input held here until resume().
 class FrameDecoder {
   public:
-    // Calls on_frame(std::span<const uint8_t> body) for each complete frame, in order; on_frame
+    // Calls on_frame(std::span<uint8_t> body) for each complete frame, in order (the body is
+    // mutable: the secure transport decrypts it in place); on_frame
     // returns false to stop (the connection closed or paused its input): the input not yet
     // delivered is kept for resume(). Returns the first framing error, if any; after an error
     // the decoder must not be fed again. Not to be fed while it holds frames (held_frames()).
     template <class OnFrame>
-    FrameError feed(std::span<const std::uint8_t> in, const FrameConfig& cfg, OnFrame&& on_frame);
+    FrameError feed(std::span<std::uint8_t> in, const FrameConfig& cfg, OnFrame&& on_frame);
     // Delivers what a pause held back, as feed() does.
     template <class OnFrame>
     FrameError resume(const FrameConfig& cfg, OnFrame&& on_frame) {
@@ -60,8 +61,7 @@ class FrameDecoder {
     }
     // Whole frames straight from `in`, no copy; keeps what is left.
     template <class OnFrame>
-    FrameError feed_whole(std::span<const std::uint8_t> in, const FrameConfig& cfg,
-                          OnFrame& on_frame);
+    FrameError feed_whole(std::span<std::uint8_t> in, const FrameConfig& cfg, OnFrame& on_frame);
 
     std::vector<std::uint8_t> partial_;
 };
@@ -74,7 +74,7 @@ inline FrameError FrameDecoder::check_head(const std::uint8_t* p, std::size_t n,
 }
 
 template <class OnFrame>
-FrameError FrameDecoder::feed(std::span<const std::uint8_t> in, const FrameConfig& cfg,
+FrameError FrameDecoder::feed(std::span<std::uint8_t> in, const FrameConfig& cfg,
                               OnFrame&& on_frame) {
     // Finish a frame started in an earlier read first.
     if (!partial_.empty()) {
@@ -96,7 +96,7 @@ FrameError FrameDecoder::feed(std::span<const std::uint8_t> in, const FrameConfi
         if (!tail_ok(partial_.data(), body, cfg)) return FrameError::bad_mark;
         std::vector<std::uint8_t> frame;
         frame.swap(partial_);  // releases the buffer before the handler runs
-        if (!on_frame(std::span<const std::uint8_t>(frame.data() + frame_head_bytes, body))) {
+        if (!on_frame(std::span<std::uint8_t>(frame.data() + frame_head_bytes, body))) {
             partial_.assign(in.begin(), in.end());
             return FrameError::none;
         }
@@ -105,7 +105,7 @@ FrameError FrameDecoder::feed(std::span<const std::uint8_t> in, const FrameConfi
 }
 
 template <class OnFrame>
-FrameError FrameDecoder::feed_whole(std::span<const std::uint8_t> in, const FrameConfig& cfg,
+FrameError FrameDecoder::feed_whole(std::span<std::uint8_t> in, const FrameConfig& cfg,
                                     OnFrame& on_frame) {
     while (!in.empty()) {
         if (auto e = check_head(in.data(), in.size(), cfg); e != FrameError::none) return e;

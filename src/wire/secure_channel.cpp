@@ -9,8 +9,6 @@
 namespace hawser::detail {
 
 namespace {
-constexpr std::uint8_t chunk_last = 0, chunk_more = 1, chunk_rekey = 2;
-
 Error failed(std::string why) {
     return Error{Errc::invalid_argument, std::move(why)};
 }
@@ -53,83 +51,6 @@ std::vector<std::uint8_t> prologue(noise::Pattern pattern, const ProtocolMark& m
     out.insert(out.end(), mark.head.begin(), mark.head.end());
     out.insert(out.end(), mark.tail.begin(), mark.tail.end());
     return out;
-}
-
-// --- transport ---
-
-bool SecureTransport::seal_chunk(std::uint8_t type, std::span<const std::uint8_t> data,
-                                 std::vector<std::uint8_t>& out, const ProtocolMark& mark) {
-    bool sealed = false;
-    append_frame(out, mark, 1 + data.size() + noise::tag_len, [&](std::uint8_t* p) {
-        p[0] = type;
-        if (!data.empty()) std::memcpy(p + 1, data.data(), data.size());
-        // In place: libsodium allows the ciphertext to overwrite the plaintext.
-        sealed = send_.encrypt_with_ad({}, std::span<const std::uint8_t>(p, 1 + data.size()), p);
-    });
-    return sealed;
-}
-
-bool SecureTransport::seal(std::span<const std::uint8_t> message, std::vector<std::uint8_t>& out,
-                           const ProtocolMark& mark, const TransportOptions& policy,
-                           Clock::time_point now) {
-    // A chunk that fails to seal holds plaintext: drop it and everything after `start`.
-    const std::size_t start = out.size();
-    auto failed = [&] {
-        out.resize(start);
-        return false;
-    };
-    if (sent_since_rekey_ >= policy.rekey_messages ||
-        (policy.rekey_interval.count() > 0 && now - last_rekey_ >= policy.rekey_interval)) {
-        // The peer rekeys its receiving side on reading this.
-        if (!seal_chunk(chunk_rekey, {}, out, mark)) return failed();
-        send_.rekey();
-        last_rekey_ = now;
-        sent_since_rekey_ = 0;
-        ++rekeys_;
-    }
-    ++sent_since_rekey_;
-    while (message.size() > max_chunk) {
-        if (!seal_chunk(chunk_more, message.first(max_chunk), out, mark)) return failed();
-        message = message.subspan(max_chunk);
-    }
-    if (!seal_chunk(chunk_last, message, out, mark)) return failed();
-    return true;
-}
-
-SecureTransport::Opened SecureTransport::open(std::span<const std::uint8_t> body,
-                                              std::size_t max_message,
-                                              std::vector<std::uint8_t>& scratch,
-                                              std::span<const std::uint8_t>& message) {
-    if (body.size() < 1 + noise::tag_len || body.size() > noise::max_message)
-        return Opened::malformed;
-    scratch.resize(body.size() - noise::tag_len);
-    if (!recv_.decrypt_with_ad({}, body, scratch.data())) return Opened::bad_mac;
-    std::uint8_t type = scratch[0];
-    auto data = std::span<const std::uint8_t>(scratch).subspan(1);
-    switch (type) {
-        case chunk_rekey:
-            if (!data.empty()) return Opened::malformed;
-            recv_.rekey();
-            ++rekeys_;
-            return Opened::need_more;
-        case chunk_more:
-            if (partial_.size() + data.size() > max_message) return Opened::too_large;
-            partial_.insert(partial_.end(), data.begin(), data.end());
-            return Opened::need_more;
-        case chunk_last:
-            if (partial_.empty()) {
-                message = data;
-                return Opened::message;
-            }
-            if (partial_.size() + data.size() > max_message) return Opened::too_large;
-            partial_.insert(partial_.end(), data.begin(), data.end());
-            scratch.swap(partial_);  // the whole message now lives in scratch
-            std::vector<std::uint8_t>().swap(partial_);
-            message = scratch;
-            return Opened::message;
-        default:
-            return Opened::malformed;
-    }
 }
 
 // --- client ---

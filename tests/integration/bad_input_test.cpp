@@ -85,7 +85,7 @@ TEST(BadInput, UndecodableDataFrameFailsTheCallNotTheConnection) {
     // Both replies came back: an error for 7, the echo for 8.
     detail::FrameDecoder d;
     std::vector<std::pair<Kind, std::uint64_t>> got;
-    d.feed(std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()),
+    d.feed(std::span(reinterpret_cast<std::uint8_t*>(bytes.data()), bytes.size()),
            detail::FrameConfig{}, [&](std::span<const std::uint8_t> body) {
                auto m = detail::parse_message(body);
                if (m) got.emplace_back(m->kind, m->id);
@@ -155,7 +155,7 @@ std::map<std::uint64_t, std::pair<Kind, std::string>> read_replies(RawSocket& s,
         if (::poll(&p, 1, 30000) <= 0) throw std::runtime_error("no reply");
         auto n = ::recv(s.fd(), buf, sizeof buf, 0);
         if (n <= 0) throw std::runtime_error("closed before the replies came");
-        d.feed(std::span(reinterpret_cast<const std::uint8_t*>(buf), std::size_t(n)),
+        d.feed(std::span(reinterpret_cast<std::uint8_t*>(buf), std::size_t(n)),
                detail::FrameConfig{}, [&](std::span<const std::uint8_t> body) {
                    auto m = detail::parse_message(body);
                    if (m && m->kind == Kind::error) {
@@ -222,7 +222,8 @@ TEST(BadInput, HandshakeRefusalsDoNotDescribeTheServer) {
         server.start().value();
         RawSocket s(server.ports()[0]);
         std::vector<std::uint8_t> hello;  // a plaintext-mode hello to an encrypted server
-        detail::append_frame(hello, ProtocolMark{}, 2, [](std::uint8_t* p) { p[0] = 1, p[1] = 0; });
+        detail::append_frame(hello, ProtocolMark{}, 2,
+                             [](std::uint8_t* p) { p[0] = detail::wire_version, p[1] = 0; });
         s.send(hello);
         return s.read_until_closed();
     };

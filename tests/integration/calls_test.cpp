@@ -313,7 +313,7 @@ WireMessage read_message(RawSocket& s, std::uint64_t id) {
         if (::poll(&p, 1, 10000) <= 0) throw std::runtime_error("no message");
         auto n = ::recv(s.fd(), buf, sizeof buf, 0);
         if (n <= 0) throw std::runtime_error("closed before the message came");
-        decoder.feed(std::span(reinterpret_cast<const std::uint8_t*>(buf), std::size_t(n)),
+        decoder.feed(std::span(reinterpret_cast<std::uint8_t*>(buf), std::size_t(n)),
                      detail::FrameConfig{}, [&](std::span<const std::uint8_t> body) {
                          auto m = detail::parse_message(body);
                          if (m && m->id == id)

@@ -50,8 +50,9 @@ struct HandshakenSocket {
     }
     std::vector<std::uint8_t> seal(const std::vector<std::uint8_t>& message) {
         std::vector<std::uint8_t> out;
-        EXPECT_TRUE(transport->seal(message, out, ProtocolMark{}, TransportOptions{},
-                                    std::chrono::steady_clock::now()));
+        EXPECT_TRUE(transport->add(message, out, ProtocolMark{}, TransportOptions{},
+                                   std::chrono::steady_clock::now()));
+        EXPECT_TRUE(transport->seal_open(out, ProtocolMark{}));
         return out;
     }
 };
@@ -377,23 +378,26 @@ TEST(Secure, GarbageTruncatedAndFlippedHandshakesLeaveOthersServed) {
 }
 
 TEST(Secure, AFailedSealClosesTheConnectionWithoutSending) {
-    // Both ends start their nonces at 2^64-2: one message each way, then the nonce space is
+    // Both ends start their nonces at 2^64-2: one piece each way, then the nonce space is
     // exhausted (2^64-1 is reserved) and the next seal must fail.
     detail::testing::first_nonce = ~std::uint64_t{0} - 1;
     struct Reset {
         ~Reset() { detail::testing::first_nonce = 0; }
     } reset;
     Server server(loopback_server());
-    server.commands().console("twice", [](const Request& req, std::string_view arg) {
-        (void)req.connection().send_console("note", std::string(arg));  // the last nonce
-        return std::string(arg);  // this reply cannot be sealed
+    server.commands().console("big", [](const Request&, std::string_view) {
+        // Two pieces: the first takes the last nonce, the second cannot be sealed.
+        std::string reply(100000, '\0');
+        std::uint32_t x = 1;
+        for (auto& c : reply) c = static_cast<char>((x = x * 1664525u + 1013904223u) >> 24);
+        return reply;
     });
     server.start().value();
     Slot<CloseReason> client_closed;
     Client client(client_for(server));
     client.on_disconnect([&](const Connection&, CloseReason r) { client_closed.set(r); });
     client.connect().value();
-    auto r = client.connection().wait_console("twice", "x");
+    auto r = client.connection().wait_console("big", "x");
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, Errc::disconnected);
     EXPECT_TRUE(

@@ -20,6 +20,7 @@
 #include "hawser/hawser.hpp"
 #include "wire/frame.hpp"
 #include "wire/message.hpp"
+#include "wire/secure_channel.hpp"
 
 namespace hawser::test {
 
@@ -108,11 +109,12 @@ class RawSocket {
         }
     }
     void send(const std::vector<std::uint8_t>& b) { send(b.data(), b.size()); }
-    // The plaintext-mode hello (version 1, mode 0) and the server's agreement, as a client
+    // The plaintext-mode hello (this version, mode 0) and the server's agreement, as a client
     // configured insecure_plaintext would send and expect.
     void plaintext_hello() {
         std::vector<std::uint8_t> hello;
-        detail::append_frame(hello, ProtocolMark{}, 2, [](std::uint8_t* p) { p[0] = 1, p[1] = 0; });
+        detail::append_frame(hello, ProtocolMark{}, 2,
+                             [](std::uint8_t* p) { p[0] = detail::wire_version, p[1] = 0; });
         send(hello);
         char ack[14];
         std::size_t got = 0;
@@ -159,10 +161,10 @@ inline std::vector<std::uint8_t> encode_message(detail::Kind kind, std::uint64_t
 }
 
 // The reason code in a goodbye frame found in `bytes`, or -1.
-inline int goodbye_reason(const std::string& bytes) {
+inline int goodbye_reason(std::string bytes) {
     detail::FrameDecoder d;
     int reason = -1;
-    d.feed(std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()),
+    d.feed(std::span(reinterpret_cast<std::uint8_t*>(bytes.data()), bytes.size()),
            detail::FrameConfig{}, [&](std::span<const std::uint8_t> body) {
                auto m = detail::parse_message(body);
                if (m && m->kind == detail::Kind::goodbye) {

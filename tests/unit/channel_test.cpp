@@ -42,11 +42,11 @@ struct End {
     ChannelShared shared;
     Channel channel{shared};
     Recorder user;
-    std::vector<std::uint8_t> scratch;
 
     // Everything queued, as the transport would have written it.
     std::vector<std::uint8_t> take_output() {
         std::vector<std::uint8_t> out;
+        EXPECT_TRUE(channel.seal());
         channel.write([&](std::span<const asio::const_buffer> buffers) {
             std::size_t n = 0;
             for (auto& b : buffers) {
@@ -58,9 +58,12 @@ struct End {
         });
         return out;
     }
+    // Bytes as a transport would read them, into a buffer the channel may decrypt in place.
     bool feed(std::span<const std::uint8_t> bytes, Clock::time_point now) {
-        return channel.feed(bytes, {user, now, scratch});
+        read_buffer.assign(bytes.begin(), bytes.end());
+        return channel.feed(read_buffer, {user, now});
     }
+    std::vector<std::uint8_t> read_buffer;
 };
 
 class ChannelPair : public ::testing::Test {
@@ -107,20 +110,39 @@ TEST_F(ChannelPair, HandshakeThenMessagesBothWays) {
     EXPECT_EQ(client->user.messages, std::vector<std::string>{"to the client"});
 }
 
+TEST_F(ChannelPair, MessagesOfOneTurnTravelInOneSeal) {
+    connect();
+    auto frames_before = client->counters.frames_out.load();
+    for (auto m : {"one", "two", "three"}) ASSERT_TRUE(client->channel.send(bytes_of(m), now));
+    auto wire = client->take_output();
+    EXPECT_EQ(client->counters.frames_out.load() - frames_before, 1u);
+    EXPECT_TRUE(server->feed(wire, now));
+    EXPECT_EQ(server->user.messages, (std::vector<std::string>{"one", "two", "three"}));
+}
+
 TEST_F(ChannelPair, APausedChannelHoldsWhatItReadUntilResumed) {
     connect();
+    // Two turns: the first piece holds three messages, the second two.
     std::vector<std::uint8_t> wire;
-    for (auto m : {"one", "two", "three"}) {
-        auto part = transmit(*client, m);
+    for (auto turn : {std::vector<std::string>{"one", "two", "three"},
+                      std::vector<std::string>{"four", "five"}}) {
+        for (auto& m : turn) ASSERT_TRUE(client->channel.send(bytes_of(m), now));
+        auto part = client->take_output();
         wire.insert(wire.end(), part.begin(), part.end());
     }
     server->user.accept = 1;
     EXPECT_FALSE(server->feed(wire, now));
     EXPECT_EQ(server->user.messages.size(), 1u);
     EXPECT_GT(server->channel.held_input(), 0u);
+    // The loop reads the next connection's bytes into the same buffer.
+    std::fill(server->read_buffer.begin(), server->read_buffer.end(), 0xEE);
+    server->user.accept = 2;
+    EXPECT_FALSE(server->channel.resume({server->user, now}));
+    EXPECT_EQ(server->user.messages, (std::vector<std::string>{"one", "two"}));
     server->user.accept = SIZE_MAX;
-    EXPECT_TRUE(server->channel.resume({server->user, now, server->scratch}));
-    EXPECT_EQ(server->user.messages, (std::vector<std::string>{"one", "two", "three"}));
+    EXPECT_TRUE(server->channel.resume({server->user, now}));
+    EXPECT_EQ(server->user.messages,
+              (std::vector<std::string>{"one", "two", "three", "four", "five"}));
     EXPECT_EQ(server->channel.held_input(), 0u);
 }
 

@@ -28,76 +28,186 @@ std::pair<std::unique_ptr<SecureTransport>, std::unique_ptr<SecureTransport>> co
 }
 
 // Splits framed bytes into frame bodies.
-std::vector<std::vector<std::uint8_t>> bodies(const std::vector<std::uint8_t>& frames) {
+std::vector<std::vector<std::uint8_t>> bodies(std::vector<std::uint8_t> frames) {
     std::vector<std::vector<std::uint8_t>> out;
     FrameDecoder d;
-    d.feed(frames, FrameConfig{ProtocolMark{}, 1u << 20}, [&](std::span<const std::uint8_t> b) {
-        out.emplace_back(b.begin(), b.end());
-        return true;
-    });
+    auto err =
+        d.feed(frames, FrameConfig{ProtocolMark{}, 1u << 20}, [&](std::span<std::uint8_t> b) {
+            out.emplace_back(b.begin(), b.end());
+            return true;
+        });
+    EXPECT_EQ(err, FrameError::none);
+    EXPECT_EQ(d.buffered(), 0u) << "a partial frame was left";
     return out;
 }
 
-std::vector<std::uint8_t> random_bytes(std::size_t n) {
+std::vector<std::uint8_t> random_bytes(std::size_t n, unsigned seed = 42) {
     std::vector<std::uint8_t> v(n);
-    std::mt19937 rng(42);
+    std::mt19937 rng(seed);
     for (auto& b : v) b = static_cast<std::uint8_t>(rng());
     return v;
 }
 
+// Adds each message and seals the last piece: what one loop turn of a sender produces.
+bool seal(SecureTransport& t, const std::vector<std::vector<std::uint8_t>>& messages,
+          std::vector<std::uint8_t>& out, const TransportOptions& policy,
+          SecureTransport::Clock::time_point now) {
+    for (auto& m : messages)
+        if (!t.add(m, out, ProtocolMark{}, policy, now)) return false;
+    return t.seal_open(out, ProtocolMark{});
+}
+
+struct Received {
+    std::vector<std::vector<std::uint8_t>> messages;
+    enum Status { ok, bad_mac, malformed, too_large } status = ok;
+};
+
+// Opens each frame body in turn and takes every message out of it.
+Received open_all(SecureTransport& t, std::vector<std::vector<std::uint8_t>> parts,
+                  std::size_t max_message = 1u << 20) {
+    Received r;
+    for (auto& part : parts) {
+        auto opened = t.open(part);
+        if (opened == SecureTransport::Opened::bad_mac) return r.status = Received::bad_mac, r;
+        if (opened == SecureTransport::Opened::malformed) return r.status = Received::malformed, r;
+        std::span<const std::uint8_t> m;
+        for (;;) {
+            auto next = t.next(max_message, m);
+            if (next == SecureTransport::Next::need_more) break;
+            if (next == SecureTransport::Next::too_large) return r.status = Received::too_large, r;
+            r.messages.emplace_back(m.begin(), m.end());
+        }
+    }
+    return r;
+}
+
 }  // namespace
 
-TEST(SecureTransport, SealsAndOpensSmallAndChunkedMessages) {
+TEST(SecureTransport, SealsAndOpensMessagesOfEverySize) {
     auto now = SecureTransport::Clock::now();
     auto [a, b] = connected_pair(now);
     TransportOptions policy;
-    for (std::size_t size :
-         {0ul, 1ul, 100ul, SecureTransport::max_chunk, SecureTransport::max_chunk + 1, 300000ul}) {
+    constexpr auto piece = SecureTransport::max_piece;
+    for (std::size_t size : {0ul, 1ul, 100ul, piece - 4, piece - 3, piece, 300000ul}) {
         auto msg = random_bytes(size);
         std::vector<std::uint8_t> frames;
-        EXPECT_TRUE(a->seal(msg, frames, ProtocolMark{}, policy, now));
+        ASSERT_TRUE(seal(*a, {msg}, frames, policy, now));
         auto parts = bodies(frames);
-        EXPECT_EQ(
-            parts.size(),
-            size == 0 ? 1 : (size + SecureTransport::max_chunk - 1) / SecureTransport::max_chunk)
-            << size;
-        std::vector<std::uint8_t> scratch;
-        std::span<const std::uint8_t> got;
-        for (std::size_t i = 0; i < parts.size(); ++i) {
-            auto r = b->open(parts[i], 1u << 20, scratch, got);
-            EXPECT_EQ(r, i + 1 == parts.size() ? SecureTransport::Opened::message
-                                               : SecureTransport::Opened::need_more);
-        }
-        EXPECT_TRUE(std::equal(got.begin(), got.end(), msg.begin(), msg.end())) << size;
+        // The record is 4 bytes of length and the message, cut into pieces.
+        EXPECT_EQ(parts.size(), (size + 4 + piece - 1) / piece) << size;
+        auto got = open_all(*b, parts);
+        ASSERT_EQ(got.status, Received::ok) << size;
+        ASSERT_EQ(got.messages.size(), 1u) << size;
+        EXPECT_EQ(got.messages[0], msg) << size;
     }
 }
 
-TEST(SecureTransport, FlippedReplayedAndOversizedFramesAreRejected) {
+TEST(SecureTransport, MessagesOfOneTurnShareOnePieceAndOpenInPlace) {
+    auto now = SecureTransport::Clock::now();
+    auto [a, b] = connected_pair(now);
+    std::vector<std::vector<std::uint8_t>> messages;
+    for (unsigned i = 0; i < 100; ++i) messages.push_back(random_bytes(10 + i, i));
+    std::vector<std::uint8_t> frames;
+    ASSERT_TRUE(seal(*a, messages, frames, TransportOptions{}, now));
+    auto parts = bodies(frames);
+    ASSERT_EQ(parts.size(), 1u);  // one seal for the whole burst
+    ASSERT_EQ(b->open(parts[0]), SecureTransport::Opened::ok);
+    std::span<const std::uint8_t> m;
+    for (auto& expected : messages) {
+        ASSERT_EQ(b->next(1024, m), SecureTransport::Next::message);
+        EXPECT_TRUE(std::equal(m.begin(), m.end(), expected.begin(), expected.end()));
+        // Handed out where it was decrypted: no copy.
+        EXPECT_GE(m.data(), parts[0].data());
+        EXPECT_LE(m.data() + m.size(), parts[0].data() + parts[0].size());
+    }
+    EXPECT_EQ(b->next(1024, m), SecureTransport::Next::need_more);
+}
+
+TEST(SecureTransport, RecordsSpanPiecesInAnyMix) {
+    auto now = SecureTransport::Clock::now();
+    auto [a, b] = connected_pair(now);
+    std::vector<std::vector<std::uint8_t>> messages;
+    for (unsigned i = 0; i < 20; ++i) messages.push_back(random_bytes(i % 3 ? 17 : 40000, i));
+    std::vector<std::uint8_t> frames;
+    ASSERT_TRUE(seal(*a, messages, frames, TransportOptions{}, now));
+    auto parts = bodies(frames);
+    std::size_t total = 0;
+    for (auto& m : messages) total += 4 + m.size();
+    EXPECT_EQ(parts.size(), (total + SecureTransport::max_piece - 1) / SecureTransport::max_piece);
+    auto got = open_all(*b, parts);
+    ASSERT_EQ(got.status, Received::ok);
+    EXPECT_EQ(got.messages, messages);
+}
+
+TEST(SecureTransport, HeldMessagesSurviveTheReuseOfTheReadBuffer) {
+    auto now = SecureTransport::Clock::now();
+    auto [a, b] = connected_pair(now);
+    std::vector<std::vector<std::uint8_t>> messages{random_bytes(30, 1), random_bytes(70000, 2),
+                                                    random_bytes(5, 3)};
+    std::vector<std::uint8_t> frames;
+    ASSERT_TRUE(seal(*a, messages, frames, TransportOptions{}, now));
+    auto parts = bodies(frames);
+    ASSERT_EQ(parts.size(), 2u);
+    ASSERT_EQ(b->open(parts[0]), SecureTransport::Opened::ok);
+    std::span<const std::uint8_t> m;
+    ASSERT_EQ(b->next(1u << 20, m), SecureTransport::Next::message);
+    EXPECT_TRUE(std::equal(m.begin(), m.end(), messages[0].begin(), messages[0].end()));
+    // The reader pauses: the rest of the piece is copied out before its buffer is reused.
+    b->hold();
+    EXPECT_GT(b->held(), 0u);
+    std::fill(parts[0].begin(), parts[0].end(), 0xEE);
+    EXPECT_EQ(b->next(1u << 20, m), SecureTransport::Next::need_more);  // the big one goes on
+    ASSERT_EQ(b->open(parts[1]), SecureTransport::Opened::ok);
+    ASSERT_EQ(b->next(1u << 20, m), SecureTransport::Next::message);
+    EXPECT_TRUE(std::equal(m.begin(), m.end(), messages[1].begin(), messages[1].end()));
+    ASSERT_EQ(b->next(1u << 20, m), SecureTransport::Next::message);
+    EXPECT_TRUE(std::equal(m.begin(), m.end(), messages[2].begin(), messages[2].end()));
+    EXPECT_EQ(b->next(1u << 20, m), SecureTransport::Next::need_more);
+    EXPECT_EQ(b->held(), 0u);
+}
+
+TEST(SecureTransport, FlippedReplayedReorderedAndOversizedAreRejected) {
     auto now = SecureTransport::Clock::now();
     auto [a, b] = connected_pair(now);
     TransportOptions policy;
     std::vector<std::uint8_t> f1, f2;
-    EXPECT_TRUE(a->seal(std::vector<std::uint8_t>{'o', 'n', 'e'}, f1, ProtocolMark{}, policy, now));
-    EXPECT_TRUE(a->seal(std::vector<std::uint8_t>{'t', 'w', 'o'}, f2, ProtocolMark{}, policy, now));
+    ASSERT_TRUE(seal(*a, {{'o', 'n', 'e'}}, f1, policy, now));
+    ASSERT_TRUE(seal(*a, {{'t', 'w', 'o'}}, f2, policy, now));
     auto one = bodies(f1).at(0), two = bodies(f2).at(0);
-    std::vector<std::uint8_t> scratch;
-    std::span<const std::uint8_t> got;
     auto flipped = one;
     flipped[3] ^= 0x10;
-    EXPECT_EQ(b->open(flipped, 1024, scratch, got), SecureTransport::Opened::bad_mac);
-    EXPECT_EQ(b->open(two, 1024, scratch, got), SecureTransport::Opened::bad_mac);  // out of order
-    EXPECT_EQ(b->open(one, 1024, scratch, got), SecureTransport::Opened::message);
-    EXPECT_EQ(b->open(one, 1024, scratch, got), SecureTransport::Opened::bad_mac);  // replayed
-    EXPECT_EQ(b->open(two, 1024, scratch, got), SecureTransport::Opened::message);
+    EXPECT_EQ(open_all(*b, {flipped}).status, Received::bad_mac);
+    EXPECT_EQ(open_all(*b, {two}).status, Received::bad_mac);  // out of order
+    EXPECT_EQ(open_all(*b, {one}).messages.size(), 1u);
+    EXPECT_EQ(open_all(*b, {one}).status, Received::bad_mac);  // replayed
+    EXPECT_EQ(open_all(*b, {two}).messages.size(), 1u);
 
+    // An oversized record is refused on its first piece, from its length alone.
     std::vector<std::uint8_t> big;
-    EXPECT_TRUE(a->seal(random_bytes(200000), big, ProtocolMark{}, policy, now));
-    SecureTransport::Opened last{};
-    for (auto& part : bodies(big)) {
-        last = b->open(part, 100000, scratch, got);
-        if (last != SecureTransport::Opened::need_more) break;  // the connection closes here
+    ASSERT_TRUE(seal(*a, {random_bytes(200000)}, big, policy, now));
+    auto parts = bodies(big);
+    ASSERT_GT(parts.size(), 1u);
+    EXPECT_EQ(open_all(*b, {parts[0]}, 100000).status, Received::too_large);
+}
+
+TEST(SecureTransport, UnknownPieceTypesAreMalformed) {
+    auto now = SecureTransport::Clock::now();
+    noise::Key k{};
+    noise::CipherState send, recv;
+    send.initialize_key(k);
+    recv.initialize_key(k);
+    SecureTransport b(noise::CipherState{}, recv, now);
+    for (std::uint8_t type : {1, 3, 255}) {
+        std::vector<std::uint8_t> piece{type, 0, 0, 0, 0};
+        std::vector<std::uint8_t> body(piece.size() + noise::tag_len);
+        ASSERT_TRUE(send.encrypt_with_ad({}, piece, body.data()));
+        EXPECT_EQ(b.open(body), SecureTransport::Opened::malformed) << int(type);
     }
-    EXPECT_EQ(last, SecureTransport::Opened::too_large);
+    // A rekey piece carries no data.
+    std::vector<std::uint8_t> rekey{SecureTransport::piece_rekey, 1};
+    std::vector<std::uint8_t> body(rekey.size() + noise::tag_len);
+    ASSERT_TRUE(send.encrypt_with_ad({}, rekey, body.data()));
+    EXPECT_EQ(b.open(body), SecureTransport::Opened::malformed);
 }
 
 TEST(SecureTransport, RekeysByCountAndByTimeAndOldKeysStopWorking) {
@@ -106,33 +216,37 @@ TEST(SecureTransport, RekeysByCountAndByTimeAndOldKeysStopWorking) {
     TransportOptions policy;
     policy.rekey_messages = 3;
     policy.rekey_interval = 10min;
-    std::vector<std::uint8_t> scratch;
-    std::span<const std::uint8_t> got;
     auto now = start;
     for (int i = 0; i < 10; ++i) {
         std::vector<std::uint8_t> frames;
-        EXPECT_TRUE(a->seal(std::vector<std::uint8_t>{std::uint8_t(i)}, frames, ProtocolMark{},
-                            policy, now));
-        SecureTransport::Opened r{};
-        for (auto& part : bodies(frames)) r = b->open(part, 1024, scratch, got);
-        ASSERT_EQ(r, SecureTransport::Opened::message);
-        ASSERT_EQ(got[0], i);
+        ASSERT_TRUE(seal(*a, {{std::uint8_t(i)}}, frames, policy, now));
+        auto got = open_all(*b, bodies(frames));
+        ASSERT_EQ(got.status, Received::ok);
+        ASSERT_EQ(got.messages.size(), 1u);
+        ASSERT_EQ(got.messages[0][0], i);
     }
     EXPECT_EQ(a->rekeys(), 3u);  // before messages 4, 7 and 10
     EXPECT_EQ(b->rekeys(), 3u);
+
+    // A burst rekeys between its messages when the count is reached.
+    std::vector<std::uint8_t> burst;
+    ASSERT_TRUE(seal(*a, {{1}, {2}, {3}, {4}}, burst, policy, now));
+    EXPECT_EQ(a->rekeys(), 4u);  // inside the burst, before its 3rd message
+    auto got = open_all(*b, bodies(burst));
+    ASSERT_EQ(got.status, Received::ok);
+    EXPECT_EQ(got.messages, (std::vector<std::vector<std::uint8_t>>{{1}, {2}, {3}, {4}}));
+    EXPECT_EQ(b->rekeys(), 4u);
 
     // Time: the next message after the interval goes under a new key.
     policy.rekey_messages = 1u << 20;
     now += 11min;
     std::vector<std::uint8_t> frames;
-    EXPECT_TRUE(a->seal(std::vector<std::uint8_t>{'t'}, frames, ProtocolMark{}, policy, now));
-    EXPECT_EQ(a->rekeys(), 4u);
+    ASSERT_TRUE(seal(*a, {{'t'}}, frames, policy, now));
+    EXPECT_EQ(a->rekeys(), 5u);
     auto parts = bodies(frames);
-    ASSERT_EQ(parts.size(), 2u);  // the rekey marker, then the message
-    // A receiver that skipped the marker still holds the old key and cannot read the message.
-    auto [c, d] = connected_pair(start);
-    (void)c;
-    EXPECT_EQ(b->open(parts[1], 1024, scratch, got), SecureTransport::Opened::bad_mac);
+    ASSERT_EQ(parts.size(), 2u);  // the rekey piece, then the message
+    // A receiver that skipped the rekey piece still holds the old key and cannot read on.
+    EXPECT_EQ(open_all(*b, {parts[1]}).status, Received::bad_mac);
 }
 
 // A transport whose sending nonce is `send_nonce` (both ends share the key, so the receiver
@@ -150,28 +264,33 @@ std::pair<std::unique_ptr<SecureTransport>, std::unique_ptr<SecureTransport>> pa
             std::make_unique<SecureTransport>(noise::CipherState{}, recv, now)};
 }
 
-TEST(SecureTransport, AnExhaustedNonceFailsTheSealAndWritesNothing) {
+TEST(SecureTransport, AnExhaustedNonceFailsTheSealAndLeavesNoPlaintext) {
     auto now = SecureTransport::Clock::now();
     TransportOptions policy;
-    // Nonce 2^64-2 is the last one a message may use; 2^64-1 is reserved (Noise spec 5.1).
+    // Nonce 2^64-2 is the last one a piece may use; 2^64-1 is reserved (Noise spec 5.1).
     auto [a, b] = pair_at_nonce(~std::uint64_t{0} - 1, now);
     std::vector<std::uint8_t> out{0xAA};
-    EXPECT_TRUE(a->seal(std::vector<std::uint8_t>{'o', 'k'}, out, ProtocolMark{}, policy, now));
-    auto parts = bodies(std::vector<std::uint8_t>(out.begin() + 1, out.end()));
-    ASSERT_EQ(parts.size(), 1u);
-    std::vector<std::uint8_t> scratch;
-    std::span<const std::uint8_t> got;
-    EXPECT_EQ(b->open(parts[0], 1024, scratch, got), SecureTransport::Opened::message);
+    ASSERT_TRUE(seal(*a, {{'o', 'k'}}, out, policy, now));
     auto before = out;
-    EXPECT_FALSE(a->seal(std::vector<std::uint8_t>{'n', 'o'}, out, ProtocolMark{}, policy, now));
-    EXPECT_EQ(out, before);  // nothing appended: no plaintext can leave
-    // A message of several chunks that runs out half-way leaves nothing behind either.
+    auto got = open_all(*b, bodies(std::vector<std::uint8_t>(out.begin() + 1, out.end())));
+    ASSERT_EQ(got.messages.size(), 1u);
+    // The next message joins a piece that cannot be sealed: the piece is taken out again.
+    EXPECT_TRUE(a->add(std::vector<std::uint8_t>{'n', 'o'}, out, ProtocolMark{}, policy, now));
+    EXPECT_FALSE(a->seal_open(out, ProtocolMark{}));
+    EXPECT_EQ(out, before);
+    EXPECT_FALSE(a->add(std::vector<std::uint8_t>{'x'}, out, ProtocolMark{}, policy, now));
+    EXPECT_EQ(out, before);  // and nothing after it is accepted
+    // A message of several pieces that runs out half-way keeps only the pieces it sealed.
     auto [c, d] = pair_at_nonce(~std::uint64_t{0} - 2, now);
-    (void)d;
     std::vector<std::uint8_t> out2{0xBB};
-    EXPECT_FALSE(
-        c->seal(random_bytes(3 * SecureTransport::max_chunk), out2, ProtocolMark{}, policy, now));
-    EXPECT_EQ(out2, std::vector<std::uint8_t>{0xBB});
+    auto secret = random_bytes(3 * SecureTransport::max_piece);
+    EXPECT_FALSE(c->add(secret, out2, ProtocolMark{}, policy, now));
+    // Nonces 2^64-3 and 2^64-2 sealed two whole pieces; the third piece is gone.
+    ASSERT_EQ(out2.size(), 1 + 2 * (frame_overhead + noise::max_message));
+    auto third = secret.begin() + 2 * SecureTransport::max_piece;
+    EXPECT_EQ(std::search(out2.begin(), out2.end(), third, third + 64), out2.end());
+    auto rest = open_all(*d, bodies(std::vector<std::uint8_t>(out2.begin() + 1, out2.end())));
+    EXPECT_EQ(rest.status, Received::ok);
 }
 
 TEST(SecureTransport, TheRekeyCounterIsAsWideAsItsOption) {
@@ -181,24 +300,19 @@ TEST(SecureTransport, TheRekeyCounterIsAsWideAsItsOption) {
     policy.rekey_interval = 0ms;
     policy.rekey_messages = (std::uint64_t{1} << 32) + 1;
     std::vector<std::uint8_t> frames;
-    for (int i = 0; i < 3; ++i)
-        ASSERT_TRUE(a->seal(std::vector<std::uint8_t>{1}, frames, ProtocolMark{}, policy, now));
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(seal(*a, {{1}}, frames, policy, now));
     EXPECT_EQ(a->rekeys(), 0u);  // a truncated option (1) would rekey before message 2
     // Past 2^32 messages a 32-bit counter wraps to zero and never reaches the option.
     policy.rekey_messages = (std::uint64_t{1} << 32) + 2;
     a->count_sent_for_test((std::uint64_t{1} << 32) - 1 - 3);  // 2^32 - 1 sent so far
-    for (int i = 0; i < 3; ++i)
-        ASSERT_TRUE(a->seal(std::vector<std::uint8_t>{1}, frames, ProtocolMark{}, policy, now));
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(seal(*a, {{1}}, frames, policy, now));
     EXPECT_EQ(a->rekeys(), 0u);  // 2^32 + 2 sent
-    ASSERT_TRUE(a->seal(std::vector<std::uint8_t>{1}, frames, ProtocolMark{}, policy, now));
+    ASSERT_TRUE(seal(*a, {{1}}, frames, policy, now));
     EXPECT_EQ(a->rekeys(), 1u);
-    // The peer follows every message, the rekey marker included.
-    std::vector<std::uint8_t> scratch;
-    std::span<const std::uint8_t> got;
-    int messages = 0;
-    for (auto& part : bodies(frames))
-        if (b->open(part, 1024, scratch, got) == SecureTransport::Opened::message) ++messages;
-    EXPECT_EQ(messages, 7);
+    // The peer follows every message, the rekey piece included.
+    auto got = open_all(*b, bodies(frames));
+    EXPECT_EQ(got.status, Received::ok);
+    EXPECT_EQ(got.messages.size(), 7u);
     EXPECT_EQ(b->rekeys(), 1u);
 }
 
@@ -215,7 +329,7 @@ TEST(Handshake, PolicyMismatchesFailWithAReason) {
     EXPECT_FALSE(plaintext_server.on_frame(secure_client.hello()));
 
     ServerHandshake s2(ProtocolMark{}, false, keys);
-    std::vector<std::uint8_t> future_version{2, 1};
+    std::vector<std::uint8_t> future_version{wire_version + 1, 1};
     auto v = s2.on_frame(future_version);
     ASSERT_FALSE(v);
     EXPECT_NE(v.error().message.find("version"), std::string::npos);
@@ -358,6 +472,7 @@ TEST(Admission, RateAndHandshakeCaps) {
 }
 
 TEST(SecureTransport, PerConnectionStateStaysSmall) {
-    // Two cipher states, counters and the rekey clock; the handshake state is freed at completion.
+    // Two cipher states, counters, the rekey clock and the record being read; the handshake
+    // state is freed at completion, reassembly buffers exist only while a record spans pieces.
     EXPECT_LE(sizeof(SecureTransport), 160u);
 }
