@@ -1,3 +1,6 @@
+// Admission (see admission.hpp): CIDR lists, token buckets and caps per source address.
+// Thread safety: every method takes the one mutex; called by listeners and by connections on
+// any loop.
 #include "rpc/admission.hpp"
 
 #include <algorithm>

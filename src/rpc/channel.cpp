@@ -119,16 +119,22 @@ bool Channel::deliver(const Input& in) {
 // --- output ---
 
 bool Channel::send(std::span<const std::uint8_t> message, Clock::time_point now) {
+    // A piece left open in a full chunk (the end of a big message) is sealed as it is, so the
+    // chunk is not grown, and copied, for the messages after it.
+    if (secure_ && secure_->piece_open() && out_.tail_bytes() >= SendQueue::chunk_bytes && !seal())
+        return false;
     auto before = queue_figures();
     bool sent = true;
     if (secure_) {
         auto rekeys = secure_->rekeys();
+        auto sealed = secure_->pieces_sealed();
         out_.append(
             [&](std::vector<std::uint8_t>& out) {
                 sent = secure_->add(message, out, shared_.frame.mark, shared_.transport, now);
             },
             secure_->piece_open());
         if (secure_->rekeys() != rekeys) Counters::add(shared_.counters.rekeys);
+        Counters::add(shared_.counters.frames_out, secure_->pieces_sealed() - sealed);
     } else {
         out_.append([&](std::vector<std::uint8_t>& out) {
             append_frame(out, shared_.frame.mark, message.size(),

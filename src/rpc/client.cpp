@@ -1,3 +1,8 @@
+// Client: one logical connection to a server, with connect, reconnect (jittered backoff),
+// key pinning or trust on first use, and the Host it shares with its connection.
+// Ownership: the Client owns a ClientCore shared with its loop's pending operations.
+// Thread affinity: the public methods may be called from any thread and post to the loop;
+// the core's state lives on that loop.
 #include "hawser/client.hpp"
 
 #include <spdlog/spdlog.h>

@@ -1,3 +1,5 @@
+// Commands: the table of handlers by name, filled before start and read-only after (frozen),
+// so IO and worker threads read it without locks.
 #include "hawser/commands.hpp"
 
 #include "rpc/command_stats.hpp"

@@ -62,25 +62,24 @@ bool Conn::on_established() {
             return false;
         }
     }
-    state_ = State::open;
-    open_.store(true);
     Counters::add(host_->counters.handshakes);
     auto pass = host_->connections.enter();
+    if (!pass) {
+        // Its handshake completed after shutdown closed the gate: refused with a goodbye, never
+        // registered or shown to the hooks, so shutdown has nothing of it to wait for.
+        close_gracefully(CloseReason::shutdown);
+        return false;
+    }
+    registered_ = std::move(*pass);
+    state_ = State::open;
+    open_.store(true);
     host_->add(shared_from_this());
     // A copy: a hook may replace itself (a Client's hooks may change at any time).
     if (auto hook = host_->hooks_on(loop_.index()).on_connect)
         host_->run_user("on_connect hook", [&] { hook(Connection(shared_from_this())); });
     if (state_ != State::open) return false;
     if (host_->on_opened) host_->on_opened(*this);
-    if (state_ != State::open) return false;
-    if (pass) {
-        registered_ = std::move(*pass);
-    } else {
-        // Accepted just as the server began shutting down: it drains like the rest.
-        close_gracefully(CloseReason::shutdown);
-        return false;
-    }
-    return true;
+    return state_ == State::open;
 }
 
 void Conn::refuse_client_key() {
@@ -237,7 +236,8 @@ void Conn::close(CloseReason reason) {
         for (auto& done : calls_->take_all())
             host_->run_user("call callback", [&] { done(Error{Errc::disconnected, why}); });
     }
-    if (auto hook = host_->hooks_on(loop_.index()).on_disconnect)
+    // Only connections the hooks saw open (they hold a pass) are announced as closing.
+    if (auto hook = host_->hooks_on(loop_.index()).on_disconnect; hook && registered_)
         host_->run_user("on_disconnect hook", [&] { hook(Connection(self), reason); });
     if (host_->on_closed) host_->on_closed(*this, reason);
     registered_ = {};  // last: shutdown returns once every connection let go of its pass

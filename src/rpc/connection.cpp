@@ -1,3 +1,6 @@
+// Connection: the public handle of a connection, a weak reference plus the id. Every method
+// may be called from any thread: work is posted to the connection's loop (bounded by the
+// connection's send limit) or run inline when already on it.
 #include "hawser/connection.hpp"
 
 #include <future>

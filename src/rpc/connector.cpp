@@ -1,3 +1,5 @@
+// Connector (see connector.hpp): resolution and the Happy-Eyeballs race of one connect attempt.
+// Thread affinity: its loop.
 #include "rpc/connector.hpp"
 
 #include "rpc/address.hpp"

@@ -1,3 +1,5 @@
+// Host (see host.hpp): the registry of live connections (sharded by loop), the hooks copied
+// to each loop, statistics. Thread safety as in host.hpp.
 #include "rpc/host.hpp"
 
 #include <latch>
@@ -13,11 +15,10 @@ Host::Host(RuntimeImpl& rt, bool is_client, const ProtocolMark& mark, const Limi
       is_client(is_client),
       limits(limits),
       timeouts(timeouts),
-      // In the secure transport a frame carries one Noise message (at most 65,535 bytes); larger
-      // messages are chunked, so only the plaintext mode needs frames as large as messages.
-      channel{FrameConfig{mark, transport.insecure_plaintext
-                                    ? limits.max_frame_bytes
-                                    : std::min<std::uint32_t>(limits.max_frame_bytes, 65535)},
+      // In the secure transport a frame carries one Noise message of up to 65,535 bytes, full of
+      // records, whatever this side's max_frame_bytes: the limit applies to the messages in it.
+      channel{FrameConfig{mark, transport.insecure_plaintext ? limits.max_frame_bytes
+                                                             : std::uint32_t(noise::max_message)},
               transport, limits.max_frame_bytes, counters},
       loop_hooks_(rt.size()),
       shards_(std::make_unique<Shard[]>(rt.size())),

@@ -1,3 +1,5 @@
+// Key files (see key_file.hpp): written atomically (temporary file, fsync, rename), opened with
+// O_NOFOLLOW and checked for owner and mode. Any thread; no shared state.
 #include "rpc/key_file.hpp"
 
 #include <fcntl.h>

@@ -1,3 +1,5 @@
+// Listener (see listener.hpp): bind and listen, accept with admission, and hand each socket
+// to the next loop. Thread affinity: the listener's loop; close() from any non-IO thread.
 #include "rpc/listener.hpp"
 
 #include <spdlog/spdlog.h>

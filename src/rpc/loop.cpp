@@ -1,3 +1,5 @@
+// Loop and RuntimeImpl (see loop.hpp): the IO threads, their deadline timer and sweep, and
+// the manual clock for tests. Thread affinity: each loop's own thread (or the test driving it).
 #include "rpc/loop.hpp"
 
 #include <spdlog/spdlog.h>
@@ -45,6 +47,7 @@ void Loop::advance(Clock::duration by) {
 
 Loop::~Loop() {
     stop();
+    tearing_down_ = true;
 }
 
 Loop* Loop::current() noexcept {
@@ -85,7 +88,9 @@ Loop::Deadlines::iterator Loop::add_deadline(Clock::time_point at, Conn* conn, s
 }
 
 void Loop::remove_deadline(Deadlines::iterator it) {
-    assert(in_loop());
+    // Also while the io_context is torn down with this loop: connections still held by its
+    // handlers die then, on the destroying thread.
+    assert(in_loop() || tearing_down_);
     deadlines_.erase(it);
 }
 
@@ -108,6 +113,8 @@ void Loop::on_deadlines() {
     while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
         auto d = deadlines_.begin()->second;
         deadlines_.erase(deadlines_.begin());
+        // The timeout's callback may close the connection and drop every other reference.
+        auto keep = d.conn->shared_from_this();
         d.conn->expire_call(d.call_id);
     }
 }

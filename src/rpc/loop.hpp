@@ -104,6 +104,7 @@ class Loop {
 
     std::uint8_t index_;
     bool manual_;
+    bool tearing_down_ = false;  // the destructor has begun
     Clock::time_point manual_now_;
     // Declared before the io_context, so destroyed after it: handlers that die with the
     // io_context may still drop the last reference to a connection, which detaches itself.

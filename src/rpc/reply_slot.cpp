@@ -1,3 +1,5 @@
+// ReplySlot (see reply_slot.hpp): completes a call once from any thread and posts the reply
+// to the connection's loop.
 #include "rpc/reply_slot.hpp"
 
 #include <sodium.h>

@@ -1,3 +1,5 @@
+// Runtime: the public face of RuntimeImpl (loops and worker pool). Built and destroyed on one
+// non-IO thread.
 #include "hawser/runtime.hpp"
 
 #include "rpc/loop.hpp"

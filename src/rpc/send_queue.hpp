@@ -47,6 +47,8 @@ class SendQueue {
         return written;
     }
 
+    // Bytes in the last chunk, written or not.
+    std::size_t tail_bytes() const noexcept { return chunks_.empty() ? 0 : chunks_.back().size(); }
     std::size_t unsent() const noexcept { return unsent_; }
     std::size_t allocated() const noexcept { return allocated_; }
     bool empty() const noexcept { return unsent_ == 0; }

@@ -1,3 +1,7 @@
+// Server: listeners, the Host its connections share, start (everything checked before the
+// disk is touched), broadcast and shutdown through the gates.
+// Thread affinity: public methods from any non-IO thread (shutdown and for_each refuse to run
+// on an IO thread); connections live on their loops.
 #include "hawser/server.hpp"
 
 #include <spdlog/spdlog.h>

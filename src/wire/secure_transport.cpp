@@ -80,6 +80,7 @@ bool SecureTransport::seal_open(std::vector<std::uint8_t>& out, const ProtocolMa
         return fail(out);
     out.insert(out.end(), mark.tail.begin(), mark.tail.end());
     open_at_ = closed;
+    ++sealed_;
     return true;
 }
 
@@ -139,9 +140,14 @@ SecureTransport::Next SecureTransport::next(std::size_t max_message,
         }
         // It spans pieces: collect it, growing only by the bytes that arrived.
         if (!spill_) spill_ = std::make_unique<Spill>();
+        auto& partial = spill_->partial;
         std::size_t take = std::min<std::size_t>(record_left_, pending_.size());
-        spill_->partial.insert(spill_->partial.end(), pending_.begin(),
-                               pending_.begin() + static_cast<std::ptrdiff_t>(take));
+        if (partial.size() + take > partial.capacity())  // doubling, but never past the record
+            partial.reserve(
+                std::min<std::size_t>(std::max(partial.size() + take, 2 * partial.capacity()),
+                                      partial.size() + record_left_));
+        partial.insert(partial.end(), pending_.begin(),
+                       pending_.begin() + static_cast<std::ptrdiff_t>(take));
         pending_ = pending_.subspan(take);
         record_left_ -= static_cast<std::uint32_t>(take);
         if (record_left_ == 0) {

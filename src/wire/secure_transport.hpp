@@ -60,6 +60,7 @@ class SecureTransport {
     std::size_t held() const noexcept { return pending_.size(); }
 
     std::uint32_t rekeys() const noexcept { return rekeys_; }
+    std::uint32_t pieces_sealed() const noexcept { return sealed_; }  // wraps; for statistics
     // Tests only: pretend n more messages went out since the last rekey.
     void count_sent_for_test(std::uint64_t n) noexcept { sent_since_rekey_ += n; }
 
@@ -88,6 +89,7 @@ class SecureTransport {
     std::span<const std::uint8_t> pending_;
     std::unique_ptr<Spill> spill_;
     std::uint32_t rekeys_ = 0;       // both ways, for the statistics
+    std::uint32_t sealed_ = 0;       // pieces sealed, for the statistics
     std::uint32_t record_left_ = 0;  // body bytes of the current record still to come
     std::uint8_t header_[record_header]{};
     std::uint8_t header_have_ = 0;  // bytes of the current record's length read so far

@@ -474,5 +474,6 @@ TEST(Admission, RateAndHandshakeCaps) {
 TEST(SecureTransport, PerConnectionStateStaysSmall) {
     // Two cipher states, counters, the rekey clock and the record being read; the handshake
     // state is freed at completion, reassembly buffers exist only while a record spans pieces.
-    EXPECT_LE(sizeof(SecureTransport), 160u);
+    // 168 bytes is the same 176-byte malloc chunk as 160.
+    EXPECT_LE(sizeof(SecureTransport), 168u);
 }

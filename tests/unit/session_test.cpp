@@ -271,5 +271,60 @@ TEST(Session, BackpressureAcrossATinyPipeLosesNothing) {
     EXPECT_EQ(***r, big);
 }
 
+TEST(Session, PipelinedMessagesShareFramesWhateverTheFrameLimit) {
+    // Encrypted frames are Noise messages of up to 65,535 bytes whatever max_frame_bytes says:
+    // the limit applies to each message. 20 calls of 300 bytes travel in one 6 KB piece.
+    Settings settings;
+    settings.limits.max_frame_bytes = 4096;
+    Session s(settings);
+    std::vector<std::shared_ptr<std::optional<Result<std::string>>>> results;
+    s.loop.run_here([&] {
+        for (int i = 0; i < 20; ++i) {
+            auto out = std::make_shared<std::optional<Result<std::string>>>();
+            s.client->start_call(s.client->reserve_call_id(), Kind::call_console, "echo",
+                                 std::string(300, char('a' + i)), CallOptions{.compress = false},
+                                 [out](Result<std::string> r) { *out = std::move(r); });
+            results.push_back(out);
+        }
+    });
+    for (int i = 0; i < 20; ++i) {
+        ASSERT_TRUE(results[i]->has_value()) << i;
+        ASSERT_TRUE(**results[i]) << (*results[i])->error().message;
+        EXPECT_EQ(***results[i], std::string(300, char('a' + i)));
+    }
+    // A message of exactly the limit passes.
+    auto header = header_size(21, "echo");
+    auto r = s.call("echo", std::string(4096 - header, 'x'), CallOptions{.compress = false});
+    ASSERT_TRUE(r->has_value());
+    EXPECT_TRUE(**r) << (*r)->error().message;
+    EXPECT_TRUE(s.server->is_open());
+    // One byte more is refused by the sender itself.
+    r = s.call("echo", std::string(4096 - header + 1, 'x'), CallOptions{.compress = false});
+    ASSERT_TRUE(r->has_value());
+    ASSERT_FALSE(**r);
+    EXPECT_EQ((*r)->error().code, Errc::limit_exceeded);
+    EXPECT_TRUE(s.server->is_open());
+}
+
+TEST(Session, AHandshakeEndingAfterShutdownClosedTheGateIsRefusedUnannounced) {
+    Session s({}, false);
+    int connects = 0, disconnects = 0;
+    s.server_host->hooks.on_connect = [&](const Connection&) { ++connects; };
+    s.server_host->hooks.on_disconnect = [&](const Connection&, CloseReason) { ++disconnects; };
+    s.server_host->connections.close();  // shutdown has begun
+    s.connect();
+    s.loop.advance(1s);
+    EXPECT_FALSE(s.server->is_open());
+    EXPECT_EQ(s.closed(*s.server_host, CloseReason::shutdown), 1u);
+    EXPECT_EQ(s.server_host->count(), 0u);  // never registered
+    EXPECT_EQ(connects, 0);
+    EXPECT_EQ(disconnects, 0);
+    // Shutdown has nothing of it to wait for.
+    EXPECT_TRUE(s.server_host->connections.wait_until(Clock::now()));
+    // The client learned why.
+    EXPECT_FALSE(s.client->is_open());
+    EXPECT_EQ(s.closed(*s.client_host, CloseReason::shutdown), 1u);
+}
+
 }  // namespace
 }  // namespace hawser::detail
