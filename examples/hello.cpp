@@ -22,17 +22,17 @@ int main() {
     server.commands()
         .console("hello",
                  [](const Request&, std::string_view who) { return "hello, " + std::string(who); })
-        .stream("add",
-                [](const Request&, DataFrame& in) {
-                    DataFrame out;
-                    out << in.get<std::int64_t>() + in.get<std::int64_t>();
-                    return out;
-                })
+        .dataframe("add",
+                   [](const Request&, DataFrame& in) {
+                       DataFrame out;
+                       out << in.get<std::int64_t>() + in.get<std::int64_t>();
+                       return out;
+                   })
         .direct_console("note",
                         [](const Request&, std::string_view text) {
                             std::printf("server got note: %.*s\n", int(text.size()), text.data());
                         })
-        .direct_stream("point", [](const Request&, DataFrame& in) {
+        .direct_dataframe("point", [](const Request&, DataFrame& in) {
             auto x = in.get<double>(), y = in.get<double>();
             std::printf("server got point: %g,%g\n", x, y);
         });
@@ -50,7 +50,7 @@ int main() {
     DataFrame args;
     args << 40 << 2;
     std::printf("40 + 2 = %lld\n",
-                (long long)conn.wait_stream("add", args).value().get<std::int64_t>());
+                (long long)conn.wait_dataframe("add", args).value().get<std::int64_t>());
 
     // 2. Callback.
     std::promise<void> done;
@@ -71,7 +71,7 @@ int main() {
     (void)conn.send_console("note", "fire and forget");
     DataFrame point;
     point << 1.5 << -2.0;
-    (void)conn.send_stream("point", point);
+    (void)conn.send_dataframe("point", point);
     conn.wait_console("hello", "flush").value();  // replies come in order after the directs
     return 0;
 }

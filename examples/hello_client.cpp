@@ -25,10 +25,10 @@ int main(int argc, char** argv) {
     if (!hello) return std::fprintf(stderr, "hello: %s\n", hello.error().message.c_str()), 1;
     std::printf("%s\n", hello->c_str());
 
-    // Stream command with a DataFrame.
+    // DataFrame command with a DataFrame.
     hawser::DataFrame numbers;
     numbers << 1 << 2 << 3 << 36;
-    auto sum = conn.wait_stream("sum", numbers);
+    auto sum = conn.wait_dataframe("sum", numbers);
     if (!sum) return std::fprintf(stderr, "sum: %s\n", sum.error().message.c_str()), 1;
     std::printf("sum = %lld\n", static_cast<long long>(sum->get<std::int64_t>()));
 

@@ -1,5 +1,5 @@
 // hawser-cli: calls one command on a Hawser server from the shell and prints the reply.
-// Console commands take and print text; stream commands take and print DataFrames as JSON.
+// Console commands take and print text; DataFrame commands take and print DataFrames as JSON.
 // Exit codes: 0 done, 1 the call (or the connection) failed, 2 bad usage. Runs on the main
 // thread with blocking calls; the client's IO thread does the networking.
 #include <spdlog/sinks/stdout_sinks.h>
@@ -23,12 +23,12 @@ const char* const examples = R"(
 Examples (against ./scripts/run, which listens on port 7100):
   key=$(./build/release/apps/hawser-server/hawser-server --print-public-key)
   hawser-cli --key $key call hello world            # console: prints "hello, world"
-  hawser-cli --key $key call-stream sum '[1, 2, 39]' # stream: prints [42]
-  hawser-cli --key $key call-stream echo.frame '[{"name": "ada"}, [1, 2], null]'
+  hawser-cli --key $key call-dataframe sum '[1, 2, 39]' # DataFrame: prints [42]
+  hawser-cli --key $key call-dataframe echo.frame '[{"name": "ada"}, [1, 2], null]'
   hawser-cli --key $key send log "one-way, no reply"
   hawser-cli --trust-first-use call hello me        # learns the key and prints it on stderr
 
-A stream argument is JSON: an array is the DataFrame's values in order, anything else is a
+A DataFrame argument is JSON: an array is the DataFrame's values in order, anything else is a
 frame of one value. The reply DataFrame is printed as a JSON array. Failures print
 "error: <code>: <message>" on stderr; exit status 0 = done, 1 = the call failed, 2 = bad usage.
 )";
@@ -93,12 +93,13 @@ int main(int argc, char** argv) {
     };
     auto* call = add("call", "call a console command (text in, text out) and print the reply",
                      "the text to send (default empty)");
-    auto* call_stream = add("call-stream", "call a stream command (DataFrame in and out, as JSON)",
-                            "JSON: an array of values, or one value (default: an empty frame)");
+    auto* call_dataframe =
+        add("call-dataframe", "call a DataFrame command (DataFrame in and out, as JSON)",
+            "JSON: an array of values, or one value (default: an empty frame)");
     auto* send = add("send", "send a one-way console command (no reply, no error if unknown)",
                      "the text to send (default empty)");
-    auto* send_stream = add("send-stream", "send a one-way stream command",
-                            "JSON: an array of values, or one value (default: an empty frame)");
+    auto* send_dataframe = add("send-dataframe", "send a one-way DataFrame command",
+                               "JSON: an array of values, or one value (default: an empty frame)");
 
     try {
         cli.parse(argc, argv);
@@ -112,9 +113,9 @@ int main(int argc, char** argv) {
     }
 
     // The arguments are checked before anything goes on the network.
-    bool stream = call_stream->parsed() || send_stream->parsed();
+    bool dataframe = call_dataframe->parsed() || send_dataframe->parsed();
     hawser::DataFrame frame;
-    if (stream) {
+    if (dataframe) {
         auto parsed = hawser::app::frame_from_json(argument);
         if (!parsed) return usage_error("bad JSON argument: " + parsed.error().message);
         frame = std::move(*parsed);
@@ -157,15 +158,15 @@ int main(int argc, char** argv) {
         auto reply = conn.wait_console(command, argument, call_options);
         if (!reply) return call_error(reply.error());
         std::cout << *reply << '\n';
-    } else if (call_stream->parsed()) {
-        auto reply = conn.wait_stream(command, std::move(frame), call_options);
+    } else if (call_dataframe->parsed()) {
+        auto reply = conn.wait_dataframe(command, std::move(frame), call_options);
         if (!reply) return call_error(reply.error());
         auto json = hawser::app::frame_to_json(std::move(*reply));
         if (!json) return call_error(json.error());
         std::cout << *json << '\n';
     } else {
         auto sent = send->parsed() ? conn.send_console(command, argument)
-                                   : conn.send_stream(command, frame);
+                                   : conn.send_dataframe(command, frame);
         if (!sent) return call_error(sent.error());
         // close() writes what is queued before closing: wait for it so the message leaves.
         conn.close();

@@ -19,9 +19,9 @@ void register_demo_commands(hawser::Commands& commands) {
     });
     commands.console("echo",
                      [](const Request&, std::string_view text) { return std::string(text); });
-    commands.stream("echo.frame", [](const Request&, DataFrame& in) { return in; });
+    commands.dataframe("echo.frame", [](const Request&, DataFrame& in) { return in; });
     // Sums every integer in the frame: a typed-error demo too (a string in it fails the call).
-    commands.stream("sum", [](const Request&, DataFrame& in) {
+    commands.dataframe("sum", [](const Request&, DataFrame& in) {
         std::int64_t total = 0;
         while (!in.at_end()) total += in.get<std::int64_t>();
         DataFrame out;

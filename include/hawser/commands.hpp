@@ -1,20 +1,24 @@
 // Commands: the table of named handlers a server (or a client, for server→client calls) serves.
-// Four kinds, as ZServer4D users know them: console (string → string), stream (DataFrame →
-// DataFrame), and their one-way "direct" variants. Register before start(); the table is
-// read-only once connections use it.
+// Four kinds: console (string → string), DataFrame (DataFrame → DataFrame), and their one-way
+// "direct" variants (ZServer4D's console, stream and direct commands: docs/zserver4d.md).
+// Register before start(); the table is read-only once connections use it.
 //
 // A handler for a call may be written in three ways (all run on the connection's IO thread
 // unless CommandOptions::on_worker is set):
-//   sync:      std::string (const Request&, std::string_view)        DataFrame (const Request&,
-//   DataFrame&) coroutine: Task<std::string> (Request, std::string)             Task<DataFrame>
-//   (Request, DataFrame) delayed:   void (const Request&, std::string, Responder<std::string>)
-//   (reply later, any thread)
+//
+//     sync       std::string (const Request&, std::string_view)
+//                DataFrame (const Request&, DataFrame&)
+//     coroutine  Task<std::string> (Request, std::string)
+//                Task<DataFrame> (Request, DataFrame)
+//     delayed    void (const Request&, std::string, Responder<std::string>)
+//                (reply later, from any thread)
+//
 // A handler that throws replies Errc::handler_error with a generic text and an error id; the
 // server logs the exception's text under that id (ServerOptions::send_error_details sends the
 // text too, for development). Responder::fail sends the application's own text as given. The
 // connection survives.
 //
-// Stream-command payloads over Limits::worker_decode_bytes are decoded on the worker pool; the
+// DataFrame-command payloads over Limits::worker_decode_bytes are decoded on the worker pool; the
 // handler then runs where it would have run anyway (docs/design.md, "Where decoding runs").
 #pragma once
 
@@ -104,13 +108,13 @@ class Commands {
     template <class F>
     Commands& console(std::string name, F&& handler, CommandOptions options = {});
     template <class F>
-    Commands& stream(std::string name, F&& handler, CommandOptions options = {});
+    Commands& dataframe(std::string name, F&& handler, CommandOptions options = {});
     // F: void (const Request&, std::string_view)
     template <class F>
     Commands& direct_console(std::string name, F&& handler, CommandOptions options = {});
     // F: void (const Request&, DataFrame&)
     template <class F>
-    Commands& direct_stream(std::string name, F&& handler, CommandOptions options = {});
+    Commands& direct_dataframe(std::string name, F&& handler, CommandOptions options = {});
 
     const Entry* find(std::string_view name) const;
     bool contains(std::string_view name) const { return find(name) != nullptr; }
@@ -119,7 +123,7 @@ class Commands {
     // Called by servers and clients when they start: later registrations throw.
     void freeze() noexcept { frozen_.store(true); }
 
-    // Turns a payload into the handler's argument type; stream payloads are checked DataFrames.
+    // Turns a payload into the handler's argument type; DataFrame payloads are checked DataFrames.
     void set_decode_limits(const DecodeLimits& limits) { limits_ = limits; }
     const DecodeLimits& decode_limits() const noexcept { return limits_; }
 
@@ -150,9 +154,9 @@ void reply_error(const std::shared_ptr<ReplySlot>& slot, Errc code, std::string 
 void reply_exception(const std::shared_ptr<ReplySlot>& slot, std::string_view command,
                      std::exception_ptr e);
 Kind kind_console();
-Kind kind_stream();
+Kind kind_dataframe();
 Kind kind_direct_console();
-Kind kind_direct_stream();
+Kind kind_direct_dataframe();
 std::string describe_exception(std::exception_ptr e);
 
 template <class T>
@@ -225,8 +229,8 @@ Commands& Commands::console(std::string name, F&& handler, CommandOptions option
 }
 
 template <class F>
-Commands& Commands::stream(std::string name, F&& handler, CommandOptions options) {
-    add(std::move(name), detail::kind_stream(), options,
+Commands& Commands::dataframe(std::string name, F&& handler, CommandOptions options) {
+    add(std::move(name), detail::kind_dataframe(), options,
         adapt_call<DataFrame>(std::forward<F>(handler), &limits_));
     return *this;
 }
@@ -242,8 +246,8 @@ Commands& Commands::direct_console(std::string name, F&& handler, CommandOptions
 }
 
 template <class F>
-Commands& Commands::direct_stream(std::string name, F&& handler, CommandOptions options) {
-    add(std::move(name), detail::kind_direct_stream(), options,
+Commands& Commands::direct_dataframe(std::string name, F&& handler, CommandOptions options) {
+    add(std::move(name), detail::kind_direct_dataframe(), options,
         [h = std::forward<F>(handler), limits = &limits_](
             const Request& req, detail::Argument&& payload,
             std::shared_ptr<detail::ReplySlot>) mutable {

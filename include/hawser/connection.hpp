@@ -34,7 +34,7 @@ struct CallOptions {
 };
 
 using ConsoleCallback = std::function<void(Result<std::string>)>;
-using StreamCallback = std::function<void(Result<DataFrame>)>;
+using DataFrameCallback = std::function<void(Result<DataFrame>)>;
 
 // Cancels a call in flight; its callback then completes with Errc::cancelled (unless the reply
 // won the race). Safe from any thread, any number of times.
@@ -72,8 +72,8 @@ class Connection {
     // the call itself: with the reply, or a typed error (timeout, disconnected, ...).
     CallHandle call_console(std::string_view command, std::string argument, ConsoleCallback done,
                             CallOptions options = {}) const;
-    CallHandle call_stream(std::string_view command, DataFrame argument, StreamCallback done,
-                           CallOptions options = {}) const;
+    CallHandle call_dataframe(std::string_view command, DataFrame argument, DataFrameCallback done,
+                              CallOptions options = {}) const;
 
     // The same calls for coroutines: `auto r = co_await conn.call_console("cmd", "arg");`
     auto call_console(std::string_view command, std::string argument,
@@ -84,10 +84,11 @@ class Connection {
         };
         return detail::CallbackAwaiter<Result<std::string>, decltype(start)>{std::move(start), {}};
     }
-    auto call_stream(std::string_view command, DataFrame argument, CallOptions options = {}) const {
+    auto call_dataframe(std::string_view command, DataFrame argument,
+                        CallOptions options = {}) const {
         auto start = [self = *this, cmd = std::string(command), arg = std::move(argument),
                       options](auto done) mutable {
-            self.call_stream(cmd, std::move(arg), StreamCallback(std::move(done)), options);
+            self.call_dataframe(cmd, std::move(arg), DataFrameCallback(std::move(done)), options);
         };
         return detail::CallbackAwaiter<Result<DataFrame>, decltype(start)>{std::move(start), {}};
     }
@@ -95,15 +96,15 @@ class Connection {
     // Blocking calls for threads that are not IO threads (Errc::would_deadlock on an IO thread).
     Result<std::string> wait_console(std::string_view command, std::string argument,
                                      CallOptions options = {}) const;
-    Result<DataFrame> wait_stream(std::string_view command, DataFrame argument,
-                                  CallOptions options = {}) const;
+    Result<DataFrame> wait_dataframe(std::string_view command, DataFrame argument,
+                                     CallOptions options = {}) const;
 
     // One-way ("direct") commands: no reply, no deadline. Fails only if the connection is gone.
     // `compress = false` as for CallOptions::compress.
     Result<void> send_console(std::string_view command, std::string argument,
                               bool compress = true) const;
-    Result<void> send_stream(std::string_view command, const DataFrame& argument,
-                             bool compress = true) const;
+    Result<void> send_dataframe(std::string_view command, const DataFrame& argument,
+                                bool compress = true) const;
 
     // Sends a goodbye and closes once queued bytes are written. Pending calls fail `disconnected`.
     void close() const;

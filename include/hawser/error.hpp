@@ -18,7 +18,7 @@ namespace hawser {
     X(ok, 0, "success")                                                               \
     X(unknown_command, 1, "no handler registered under that name")                    \
     X(handler_error, 2, "the handler threw or dropped its reply")                     \
-    X(wrong_kind, 3, "console call to a stream command or the reverse")               \
+    X(wrong_kind, 3, "console call to a DataFrame command or the reverse")            \
     X(timeout, 4, "the deadline passed before the reply came")                        \
     X(cancelled, 5, "the caller cancelled the call")                                  \
     X(disconnected, 6, "the connection closed before the reply came")                 \

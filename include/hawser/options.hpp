@@ -36,7 +36,7 @@ struct Limits {
     // One compressed message may grow to this; checked against its announced size before
     // anything is allocated. As large as a frame, so compression never changes what fits.
     std::uint32_t max_decompressed_bytes = 16u << 20;
-    // Stream-command payloads over this are decoded on the worker pool, not the IO thread ...
+    // DataFrame-command payloads over this are decoded on the worker pool, not the IO thread ...
     std::uint32_t worker_decode_bytes = 64u << 10;
     // ... and at most this many payload bytes per connection wait for that (more: `overloaded`).
     std::size_t max_worker_decode_bytes = 64u << 20;

@@ -64,8 +64,8 @@ class Server {
     // sends it uncompressed: for messages that mix attacker-chosen text with secrets.
     Result<void> broadcast_console(std::string_view command, std::string_view argument,
                                    bool compress = true) const;
-    Result<void> broadcast_stream(std::string_view command, const DataFrame& argument,
-                                  bool compress = true) const;
+    Result<void> broadcast_dataframe(std::string_view command, const DataFrame& argument,
+                                     bool compress = true) const;
 
     Stats stats() const;
     const ServerOptions& options() const;

@@ -12,14 +12,14 @@ namespace detail {
 Kind kind_console() {
     return Kind::call_console;
 }
-Kind kind_stream() {
-    return Kind::call_stream;
+Kind kind_dataframe() {
+    return Kind::call_dataframe;
 }
 Kind kind_direct_console() {
     return Kind::direct_console;
 }
-Kind kind_direct_stream() {
-    return Kind::direct_stream;
+Kind kind_direct_dataframe() {
+    return Kind::direct_dataframe;
 }
 
 std::string describe_exception(std::exception_ptr e) {

@@ -27,7 +27,7 @@ void Conn::dispatch(const Commands::Entry& entry, std::span<const std::uint8_t> 
         fail(Error{Errc::overloaded, "the server's worker queue is full; try again later"});
     };
     auto& workers = host_->runtime.workers();
-    if (!is_stream(entry.kind) || size <= host_->limits.worker_decode_bytes) {
+    if (!is_dataframe(entry.kind) || size <= host_->limits.worker_decode_bytes) {
         if (!on_worker) return run(Argument(std::move(payload)));
         if (!workers.try_post(size, [run = std::move(run), p = std::move(payload)]() mutable {
                 run(Argument(std::move(p)));
@@ -74,7 +74,7 @@ void Conn::on_call(const MessageView& m) {
     if (entry->kind != m.kind)
         return send_coded(Kind::error, m.id, std::uint16_t(Errc::wrong_kind),
                           "'" + std::string(m.name) + "' is a " +
-                              (is_stream(entry->kind) ? "stream" : "console") + " command");
+                              (is_dataframe(entry->kind) ? "DataFrame" : "console") + " command");
     if (state_ != State::open)
         return send_coded(Kind::error, m.id, std::uint16_t(Errc::shutting_down),
                           "server is shutting down");

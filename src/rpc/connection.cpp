@@ -109,8 +109,8 @@ CallHandle Connection::call_console(std::string_view command, std::string argume
     return CallHandle(conn, id);
 }
 
-CallHandle Connection::call_stream(std::string_view command, DataFrame argument,
-                                   StreamCallback done, CallOptions options) const {
+CallHandle Connection::call_dataframe(std::string_view command, DataFrame argument,
+                                      DataFrameCallback done, CallOptions options) const {
     auto conn = conn_.lock();
     if (!conn) {
         done(gone());
@@ -128,8 +128,8 @@ CallHandle Connection::call_stream(std::string_view command, DataFrame argument,
     auto r = on_loop_counted(conn, size,
                              [id, cmd = std::string(command), arg = std::move(bytes), refused,
                               options](Conn& c) mutable {
-                                 c.start_call(id, Kind::call_stream, cmd, std::move(arg), options,
-                                              std::move(*refused));
+                                 c.start_call(id, Kind::call_dataframe, cmd, std::move(arg),
+                                              options, std::move(*refused));
                              });
     if (!r) (*refused)(r.error());
     return CallHandle(conn, id);
@@ -141,10 +141,10 @@ Result<std::string> Connection::wait_console(std::string_view command, std::stri
         [&](auto done) { call_console(command, std::move(argument), std::move(done), options); });
 }
 
-Result<DataFrame> Connection::wait_stream(std::string_view command, DataFrame argument,
-                                          CallOptions options) const {
+Result<DataFrame> Connection::wait_dataframe(std::string_view command, DataFrame argument,
+                                             CallOptions options) const {
     return wait_for<DataFrame>(
-        [&](auto done) { call_stream(command, std::move(argument), std::move(done), options); });
+        [&](auto done) { call_dataframe(command, std::move(argument), std::move(done), options); });
 }
 
 Result<void> Connection::send_console(std::string_view command, std::string argument,
@@ -160,15 +160,15 @@ Result<void> Connection::send_console(std::string_view command, std::string argu
         });
 }
 
-Result<void> Connection::send_stream(std::string_view command, const DataFrame& argument,
-                                     bool compress) const {
+Result<void> Connection::send_dataframe(std::string_view command, const DataFrame& argument,
+                                        bool compress) const {
     auto conn = conn_.lock();
     if (!conn || !conn->is_open()) return gone();
     if (conn->loop().in_loop())
-        return conn->send_direct(Kind::direct_stream, command, argument.bytes(), compress);
+        return conn->send_direct(Kind::direct_dataframe, command, argument.bytes(), compress);
     return on_loop_counted(conn, argument.bytes().size(),
                            [cmd = std::string(command), arg = argument.bytes(), compress](Conn& c) {
-                               (void)c.send_direct(Kind::direct_stream, cmd, arg, compress);
+                               (void)c.send_direct(Kind::direct_dataframe, cmd, arg, compress);
                            });
 }
 

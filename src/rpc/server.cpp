@@ -314,9 +314,9 @@ Result<void> Server::broadcast_console(std::string_view command, std::string_vie
     return broadcast(*runtime_, host_, detail::Kind::direct_console, command, argument, compress);
 }
 
-Result<void> Server::broadcast_stream(std::string_view command, const DataFrame& argument,
-                                      bool compress) const {
-    return broadcast(*runtime_, host_, detail::Kind::direct_stream, command, argument.bytes(),
+Result<void> Server::broadcast_dataframe(std::string_view command, const DataFrame& argument,
+                                         bool compress) const {
+    return broadcast(*runtime_, host_, detail::Kind::direct_dataframe, command, argument.bytes(),
                      compress);
 }
 

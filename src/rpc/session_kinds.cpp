@@ -33,9 +33,9 @@ void on_goodbye(Conn& conn, const MessageView& m) {
 
 void register_session_kinds(MessageKinds& kinds) {
     kinds.add(Kind::call_console, on_call);
-    kinds.add(Kind::call_stream, on_call);
+    kinds.add(Kind::call_dataframe, on_call);
     kinds.add(Kind::direct_console, on_direct);
-    kinds.add(Kind::direct_stream, on_direct);
+    kinds.add(Kind::direct_dataframe, on_direct);
     kinds.add(Kind::reply, on_reply);
     kinds.add(Kind::error, on_reply);
     kinds.add(Kind::ping, on_ping);

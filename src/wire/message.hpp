@@ -12,9 +12,9 @@ namespace hawser::detail {
 
 enum class Kind : std::uint8_t {
     call_console = 1,
-    call_stream = 2,
+    call_dataframe = 2,
     direct_console = 3,
-    direct_stream = 4,
+    direct_dataframe = 4,
     reply = 5,
     error = 6,
     ping = 7,
@@ -41,13 +41,13 @@ struct MessageView {
 };
 
 inline bool is_call(Kind k) {
-    return k == Kind::call_console || k == Kind::call_stream;
+    return k == Kind::call_console || k == Kind::call_dataframe;
 }
 inline bool is_direct(Kind k) {
-    return k == Kind::direct_console || k == Kind::direct_stream;
+    return k == Kind::direct_console || k == Kind::direct_dataframe;
 }
-inline bool is_stream(Kind k) {
-    return k == Kind::call_stream || k == Kind::direct_stream;
+inline bool is_dataframe(Kind k) {
+    return k == Kind::call_dataframe || k == Kind::direct_dataframe;
 }
 
 inline std::size_t header_size(std::uint64_t id, std::string_view name) {

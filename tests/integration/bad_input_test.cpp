@@ -78,7 +78,7 @@ TEST(BadInput, UndecodableDataFrameFailsTheCallNotTheConnection) {
     Target t;
     RawSocket s(t.server.ports()[0]);
     s.plaintext_hello();
-    s.send(encode_message(Kind::call_stream, 7, "echo.frame", std::string("\xc1", 1)));
+    s.send(encode_message(Kind::call_dataframe, 7, "echo.frame", std::string("\xc1", 1)));
     s.send(encode_message(Kind::call_console, 8, "echo", "ok"));
     ::shutdown(s.fd(), SHUT_WR);
     auto bytes = s.read_until_closed();
@@ -183,7 +183,7 @@ TEST(BadInput, CompressedDataFrameBombFailsTheCallCheaply) {
         bomb += {'\xdc', '\x00', '\xff'};
         bomb.append(255, '\xc0');
     }
-    auto message = compressed_message(Kind::call_stream, 7, "echo.frame", bomb);
+    auto message = compressed_message(Kind::call_dataframe, 7, "echo.frame", bomb);
     ASSERT_LT(message.size(), 100u << 10);
     std::string().swap(bomb);
     RawSocket s(t.server.ports()[0]);

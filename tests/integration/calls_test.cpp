@@ -11,23 +11,23 @@
 using namespace hawser;
 using namespace hawser::test;
 
-TEST(Calls, ConsoleAndStreamFromClientToServer) {
+TEST(Calls, ConsoleAndDataFrameFromClientToServer) {
     Fixture f([](Commands& c) { echo_commands(c); });
     EXPECT_EQ(f.to_server.wait_console("echo", "hi").value(), "hi");
     DataFrame df;
     df << "x" << 1 << 2.5;
-    auto r = f.to_server.wait_stream("echo.frame", df).value();
+    auto r = f.to_server.wait_dataframe("echo.frame", df).value();
     EXPECT_EQ(r.get<std::string>(), "x");
     EXPECT_EQ(r.get<int>(), 1);
     EXPECT_EQ(r.get<double>(), 2.5);
 }
 
-TEST(Calls, ConsoleAndStreamFromServerToClient) {
+TEST(Calls, ConsoleAndDataFrameFromServerToClient) {
     Fixture f({}, [](Commands& c) { echo_commands(c); });
     EXPECT_EQ(f.to_client.wait_console("echo", "push").value(), "push");
     DataFrame df;
     df << std::vector<std::int64_t>{1, 2, 3};
-    EXPECT_EQ(f.to_client.wait_stream("echo.frame", df).value().get<std::vector<std::int64_t>>(),
+    EXPECT_EQ(f.to_client.wait_dataframe("echo.frame", df).value().get<std::vector<std::int64_t>>(),
               (std::vector<std::int64_t>{1, 2, 3}));
 }
 
@@ -44,7 +44,7 @@ TEST(Calls, DirectCommandsBothWaysArriveInOrder) {
             });
         },
         [&](Commands& c) {
-            c.direct_stream("note.frame", [&](const Request&, DataFrame& in) {
+            c.direct_dataframe("note.frame", [&](const Request&, DataFrame& in) {
                 std::lock_guard l(mu);
                 at_client.push_back(in.get<std::string>());
                 if (at_client.size() == 100) client_done.set(true);
@@ -54,7 +54,7 @@ TEST(Calls, DirectCommandsBothWaysArriveInOrder) {
         ASSERT_TRUE(f.to_server.send_console("note", std::to_string(i)));
         DataFrame df;
         df << std::to_string(i);
-        ASSERT_TRUE(f.to_client.send_stream("note.frame", df));
+        ASSERT_TRUE(f.to_client.send_dataframe("note.frame", df));
     }
     server_done.get();
     client_done.get();
@@ -99,7 +99,7 @@ TEST(Calls, UnknownCommandWrongKindAndThrowingHandlerAreTypedErrors) {
         c.console("throws", [](const Request&, std::string_view) -> std::string {
             throw std::runtime_error("kaput");
         });
-        c.stream("bad.read", [](const Request&, DataFrame& in) {
+        c.dataframe("bad.read", [](const Request&, DataFrame& in) {
             in.get<std::string>();  // the caller sends a number
             return DataFrame{};
         });
@@ -107,13 +107,13 @@ TEST(Calls, UnknownCommandWrongKindAndThrowingHandlerAreTypedErrors) {
     auto unknown = f.to_server.wait_console("nope", "");
     EXPECT_EQ(unknown.error().code, Errc::unknown_command);
     EXPECT_NE(unknown.error().message.find("nope"), std::string::npos);
-    EXPECT_EQ(f.to_server.wait_stream("echo", DataFrame{}).error().code, Errc::wrong_kind);
+    EXPECT_EQ(f.to_server.wait_dataframe("echo", DataFrame{}).error().code, Errc::wrong_kind);
     auto thrown = f.to_server.wait_console("throws", "");
     EXPECT_EQ(thrown.error().code, Errc::handler_error);
     EXPECT_NE(thrown.error().message.find("error id"), std::string::npos);
     DataFrame number;
     number << 5;
-    EXPECT_EQ(f.to_server.wait_stream("bad.read", number).error().code, Errc::handler_error);
+    EXPECT_EQ(f.to_server.wait_dataframe("bad.read", number).error().code, Errc::handler_error);
     // The connection survives all of it.
     EXPECT_EQ(f.to_server.wait_console("echo", "still here").value(), "still here");
     auto stats = f.server->stats();
@@ -209,7 +209,7 @@ TEST(Calls, CoroutineClientStyle) {
         auto a = co_await conn.call_console("echo", "a");
         DataFrame df;
         df << "b";
-        auto b = co_await conn.call_stream("echo.frame", df);
+        auto b = co_await conn.call_dataframe("echo.frame", df);
         out.set(a.value() + b.value().get<std::string>());
     }(f.to_server, out));
     EXPECT_EQ(out.get(), "ab");
@@ -442,16 +442,16 @@ TEST(Calls, BigDataFramesReachTheirHandlersOnTheRightThread) {
             out << (Runtime::on_io_thread() ? "io" : "worker") << in.get<std::string>().size();
             return out;
         };
-        c.stream("where.io", where);
-        c.stream("where.worker", where, CommandOptions{.on_worker = true});
+        c.dataframe("where.io", where);
+        c.dataframe("where.worker", where, CommandOptions{.on_worker = true});
     });
     for (std::size_t size : {std::size_t(100), std::size_t(1u << 20)}) {
         DataFrame in;
         in << std::string(size, 'x');
-        auto io = f.to_server.wait_stream("where.io", in).value();
+        auto io = f.to_server.wait_dataframe("where.io", in).value();
         EXPECT_EQ(io.get<std::string>(), "io");
         EXPECT_EQ(io.get<std::size_t>(), size);
-        auto worker = f.to_server.wait_stream("where.worker", in).value();
+        auto worker = f.to_server.wait_dataframe("where.worker", in).value();
         EXPECT_EQ(worker.get<std::string>(), "worker");
         EXPECT_EQ(worker.get<std::size_t>(), size);
     }
@@ -485,7 +485,8 @@ TEST(Calls, BytesWaitingForAWorkerDecodeAreBounded) {
     big << std::string(40u << 10, 'x');
     std::array<Slot<Result<DataFrame>>, 3> out;
     for (auto& slot : out)
-        f.to_server.call_stream("echo.frame", big, [&slot](Result<DataFrame> r) { slot.set(r); });
+        f.to_server.call_dataframe("echo.frame", big,
+                                   [&slot](Result<DataFrame> r) { slot.set(r); });
     auto third = out[2].get();
     ASSERT_FALSE(third);
     EXPECT_EQ(third.error().code, Errc::overloaded);
@@ -493,5 +494,5 @@ TEST(Calls, BytesWaitingForAWorkerDecodeAreBounded) {
     EXPECT_EQ(blocked.get().value(), "done");
     EXPECT_EQ(out[0].get().value(), big);
     EXPECT_EQ(out[1].get().value(), big);
-    EXPECT_EQ(f.to_server.wait_stream("echo.frame", big).value(), big);  // budget released
+    EXPECT_EQ(f.to_server.wait_dataframe("echo.frame", big).value(), big);  // budget released
 }

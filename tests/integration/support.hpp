@@ -225,7 +225,7 @@ struct Fixture {
 
 inline Commands& echo_commands(Commands& c) {
     c.console("echo", [](const Request&, std::string_view s) { return std::string(s); });
-    c.stream("echo.frame", [](const Request&, DataFrame& in) { return in; });
+    c.dataframe("echo.frame", [](const Request&, DataFrame& in) { return in; });
     return c;
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# hawser-cli end to end against a real hawser-server on a loopback port: console and stream
+# hawser-cli end to end against a real hawser-server on a loopback port: console and DataFrame
 # calls, key pinning, typed errors, usage errors, exit codes. Also: a bad --listen is refused
 # before the server creates its data directory, and a second server on a port in use fails.
 #   cli_test.sh path/to/hawser-cli path/to/hawser-server
@@ -38,15 +38,15 @@ done
 [[ -n $port ]] || { echo "FAIL: the server did not start:"; cat "$work/server.log"; exit 1; }
 ep="127.0.0.1:$port"
 
-expect "--help" 0 "call-stream" "$cli" --help
+expect "--help" 0 "call-dataframe" "$cli" --help
 expect "--help shows examples" 0 "Examples" "$cli" --help
 expect "console call" 0 "hello, world" "$cli" -e "$ep" --key "$key" call hello world
-got=$("$cli" -e "$ep" --key "$key" call-stream sum '[1, 2, 39]' 2>&1)
-[[ $got == "[42]" ]] || fail "stream call: '$got', want [42]"
-got=$("$cli" -e "$ep" --key "$key" call-stream echo.frame '[{"name":"ada","tags":["x"]}, -3, 2.5, null, true, "s"]' 2>&1)
+got=$("$cli" -e "$ep" --key "$key" call-dataframe sum '[1, 2, 39]' 2>&1)
+[[ $got == "[42]" ]] || fail "DataFrame call: '$got', want [42]"
+got=$("$cli" -e "$ep" --key "$key" call-dataframe echo.frame '[{"name":"ada","tags":["x"]}, -3, 2.5, null, true, "s"]' 2>&1)
 want='[{"name":"ada","tags":["x"]},-3,2.5,null,true,"s"]'
-[[ $got == "$want" ]] || fail "stream echo: '$got', want '$want'"
-got=$("$cli" -e "$ep" --key "$key" call-stream echo.frame '{"one":1}' 2>&1)
+[[ $got == "$want" ]] || fail "DataFrame echo: '$got', want '$want'"
+got=$("$cli" -e "$ep" --key "$key" call-dataframe echo.frame '{"one":1}' 2>&1)
 [[ $got == '[{"one":1}]' ]] || fail "a single JSON value is a frame of one: '$got'"
 printf '%s\n' "$key" >"$work/key.txt"
 expect "--key-file" 0 "hello, file" "$cli" -e "$ep" --key-file "$work/key.txt" call hello file
@@ -57,10 +57,10 @@ expect "trust on first use prints the key" 0 "$key" "$cli" -e "$ep" --trust-firs
 wrong=$(printf '%064d' 0 | tr 0 a)
 expect "wrong key" 1 "error: not_connected: handshake failed" "$cli" -e "$ep" --key "$wrong" call hello x
 expect "unknown command" 1 "error: unknown_command:" "$cli" -e "$ep" --key "$key" call no.such.command
-expect "console call to a stream command" 1 "error: wrong_kind:" "$cli" -e "$ep" --key "$key" call sum
-expect "handler error" 1 "error: " "$cli" -e "$ep" --key "$key" call-stream sum '["not a number"]'
-expect "bad JSON" 2 "bad JSON argument" "$cli" -e "$ep" --key "$key" call-stream sum '[1, 2'
-expect "too deep JSON" 2 "deeper than 32" "$cli" -e "$ep" --key "$key" call-stream sum "$(printf '[%.0s' $(seq 40))$(printf ']%.0s' $(seq 40))"
+expect "console call to a DataFrame command" 1 "error: wrong_kind:" "$cli" -e "$ep" --key "$key" call sum
+expect "handler error" 1 "error: " "$cli" -e "$ep" --key "$key" call-dataframe sum '["not a number"]'
+expect "bad JSON" 2 "bad JSON argument" "$cli" -e "$ep" --key "$key" call-dataframe sum '[1, 2'
+expect "too deep JSON" 2 "deeper than 32" "$cli" -e "$ep" --key "$key" call-dataframe sum "$(printf '[%.0s' $(seq 40))$(printf ']%.0s' $(seq 40))"
 expect "no key" 2 "--trust-first-use" "$cli" -e "$ep" call hello x
 expect "bad key file" 2 "64 hex digits" "$cli" -e "$ep" --key-file "$work/server.log" call hello x
 expect "no subcommand" 2 "" "$cli" -e "$ep" --key "$key"

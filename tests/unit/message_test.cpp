@@ -18,10 +18,10 @@ std::vector<std::uint8_t> encode(Kind kind, std::uint64_t id, std::string_view n
 
 TEST(Message, RoundTripsHeaders) {
     for (std::uint64_t id : {0ull, 1ull, 127ull, 128ull, 300ull, 1ull << 35, ~0ull}) {
-        auto bytes = encode(Kind::call_stream, id, "user.login", "payload");
+        auto bytes = encode(Kind::call_dataframe, id, "user.login", "payload");
         auto m = parse_message(bytes);
         ASSERT_TRUE(m) << id;
-        EXPECT_EQ(m->kind, Kind::call_stream);
+        EXPECT_EQ(m->kind, Kind::call_dataframe);
         EXPECT_EQ(m->id, id);
         EXPECT_EQ(m->name, "user.login");
         EXPECT_EQ(std::string(m->payload.begin(), m->payload.end()), "payload");
