@@ -263,6 +263,6 @@ int main(int argc, char** argv) {
     };
     row("bare epoll", floor, "");
     row("hawser plaintext", plain, "target <= 1024");
-    row("hawser encrypted", secure, "target <= 1536");
+    row("hawser encrypted", secure, "target <= 1024");
     return 0;
 }

@@ -141,7 +141,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         std::error_code ec;
         auto remote = socket->remote_endpoint(ec);
         pending_ = std::make_shared<Conn>(
-            loop, host, std::make_unique<TcpTransport>(std::move(*socket)), remote);
+            loop, host, std::make_unique<TcpTransport>(loop.context(), std::move(*socket)), remote);
         pending_->start();
     }
 

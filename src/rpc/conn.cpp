@@ -18,10 +18,10 @@ Conn::Conn(Loop& loop, std::shared_ptr<Host> host, std::unique_ptr<Transport> tr
       host_(std::move(host)),
       transport_(std::move(transport)),
       remote_(remote),
+      admitted_to_overflow_(admitted_to_overflow),
       id_(Host::next_id(loop.index())),
       channel_(host_->channel),
-      last_recv_(loop.now()),
-      admitted_to_overflow_(admitted_to_overflow) {}
+      last_recv_(loop.now()) {}
 
 Conn::~Conn() {
     // Normally close() detached it; a connection never closed (its loop was torn down with it
@@ -257,7 +257,7 @@ void Conn::on_sweep(Clock::time_point now) {
     if ((state_ == State::closing) && now >= deadline_) return close(reason_);
     if (state_ == State::draining && now >= deadline_)
         return close_gracefully(CloseReason::shutdown);
-    if (congested() && now - over_soft_since_ >= host_->limits.send_queue_soft_grace) {
+    if (congested() && now - rare().over_soft_since >= host_->limits.send_queue_soft_grace) {
         // A goodbye would wait behind the backlog that is the reason for closing.
         host_->log.warn("slow_consumer",
                         "hawser: closing a slow consumer (send queue over its "
@@ -270,8 +270,8 @@ void Conn::on_sweep(Clock::time_point now) {
     if (t.idle.count() > 0 && quiet >= t.idle && !input_paused())
         return goodbye_now(CloseReason::idle_timeout, "idle timeout");
     if (t.heartbeat.count() > 0 && state_ == State::open && quiet >= t.heartbeat &&
-        now - last_ping_ >= t.heartbeat) {
-        last_ping_ = now;
+        now - deadline_ >= t.heartbeat) {
+        deadline_ = now;  // the last ping, while open
         send_message(Kind::ping, 0, {}, {});
     }
 }

@@ -101,8 +101,11 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     // loop before the connection is visible to any other thread, never changed after.
     const noise::Key* peer_static_key() const noexcept { return channel_.peer_static_key(); }
 
-    std::any& app_context() noexcept { return contexts().app; }
-    std::any& service_context() noexcept { return contexts().service; }
+    std::any& app_context() noexcept { return rare().app; }
+    std::any& service_context() noexcept { return rare().service; }
+
+    // This connection's place in its loop's sweep list (Loop::attach). Loop only.
+    Loop::SweepLink& sweep_link() noexcept { return sweep_link_; }
 
     // The message kinds every session speaks (registered by register_session_kinds).
     void on_call(const MessageView& m);
@@ -111,12 +114,15 @@ class Conn final : public std::enable_shared_from_this<Conn>,
 
   private:
     enum class State : std::uint8_t { handshaking, open, draining, closing, closed };
-    struct Contexts {
-        std::any app, service;
+    // What most connections never need, created on first use so an idle one pays a pointer.
+    struct Rare {
+        std::any app, service;                // the contexts
+        Clock::time_point over_soft_since{};  // when the queue went over its soft limit
+        std::size_t worker_decode_bytes = 0;  // payload bytes waiting for a worker to decode
     };
-    Contexts& contexts() {
-        if (!contexts_) contexts_ = std::make_unique<Contexts>();
-        return *contexts_;
+    Rare& rare() {
+        if (!rare_) rare_ = std::make_unique<Rare>();
+        return *rare_;
     }
 
     // TransportUser
@@ -158,27 +164,27 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     std::shared_ptr<Host> host_;
     std::unique_ptr<Transport> transport_;
     asio::ip::tcp::endpoint remote_;
-    ConnectionId id_;
-    Channel channel_;
-    std::unique_ptr<CallTable> calls_;  // created on the first outgoing call
-    std::atomic<std::uint64_t> next_call_id_{1};
-    Clock::time_point last_recv_;
-    Clock::time_point last_ping_{};
-    Clock::time_point deadline_{};          // for draining and closing states
-    Clock::time_point over_soft_since_{};   // when the queue went over its soft limit
-    Gate::Pass registered_;                 // held while open: shutdown waits for it
+    // Small fields next to the 28-byte address, where they fill what would be padding.
     std::uint32_t handlers_in_flight_ = 0;  // calls dispatched and not yet answered
     std::uint32_t directs_in_flight_ = 0;   // direct messages queued or running on workers
-    std::size_t worker_decode_bytes_ = 0;   // payload bytes waiting for a worker to decode them
     State state_ = State::handshaking;
     CloseReason reason_ = CloseReason::none;
     bool reading_ = false, writing_ = false, flush_posted_ = false;
     bool attached_ = false;      // in the loop's sweep set
     bool admitted_to_overflow_;  // where admission counted it (Admission::admit)
     std::atomic<bool> open_{false};
-    std::atomic<bool> congested_{false};        // over the soft send limit
+    std::atomic<bool> congested_{false};  // over the soft send limit
+    ConnectionId id_;
+    Channel channel_;
+    std::unique_ptr<CallTable> calls_;  // created on the first outgoing call
+    std::atomic<std::uint64_t> next_call_id_{1};
+    Clock::time_point last_recv_;
+    // Draining or closing: when to give up. Open: when the last heartbeat ping went out.
+    Clock::time_point deadline_{};
+    Gate::Pass registered_;  // held while open: shutdown waits for it
+    Loop::SweepLink sweep_link_;
     std::atomic<std::size_t> posted_bytes_{0};  // see reserve_post
-    std::unique_ptr<Contexts> contexts_;        // created on first use
+    std::unique_ptr<Rare> rare_;
 };
 
 }  // namespace hawser::detail

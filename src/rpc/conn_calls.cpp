@@ -36,32 +36,32 @@ void Conn::dispatch(const Commands::Entry& entry, std::span<const std::uint8_t> 
         return;
     }
     // Payloads waiting for a worker are bounded per connection, like calls in flight.
-    if (worker_decode_bytes_ + size > host_->limits.max_worker_decode_bytes)
+    if (rare().worker_decode_bytes + size > host_->limits.max_worker_decode_bytes)
         return fail(
             Error{Errc::overloaded, "too much data waiting to be decoded on this connection"});
-    worker_decode_bytes_ += size;
-    bool queued = workers.try_post(
-        size, [self = weak_from_this(), host = host_, size, on_worker, payload = std::move(payload),
-               run = std::move(run), fail]() mutable {
-            auto frame = DataFrame::decode(payload, host->commands.decode_limits());
-            std::string().swap(payload);
-            auto conn = self.lock();
-            if (!conn) return;  // closed meanwhile: nobody is waiting for the reply
-            // References move to the loop: a connection is never destroyed off its loop.
-            auto& loop = conn->loop();
-            if (!frame || on_worker) {
-                loop.post([conn = std::move(conn), size] { conn->worker_decode_bytes_ -= size; });
-                if (!frame) return fail(frame.error());
-                return run(Argument(std::move(*frame)));  // already where the handler wants to be
-            }
-            loop.post([conn = std::move(conn), size, run = std::move(run),
-                       frame = std::move(*frame)]() mutable {
-                conn->worker_decode_bytes_ -= size;
-                run(Argument(std::move(frame)));
-            });
+    rare().worker_decode_bytes += size;
+    bool queued = workers.try_post(size, [self = weak_from_this(), host = host_, size, on_worker,
+                                          payload = std::move(payload), run = std::move(run),
+                                          fail]() mutable {
+        auto frame = DataFrame::decode(payload, host->commands.decode_limits());
+        std::string().swap(payload);
+        auto conn = self.lock();
+        if (!conn) return;  // closed meanwhile: nobody is waiting for the reply
+        // References move to the loop: a connection is never destroyed off its loop.
+        auto& loop = conn->loop();
+        if (!frame || on_worker) {
+            loop.post([conn = std::move(conn), size] { conn->rare().worker_decode_bytes -= size; });
+            if (!frame) return fail(frame.error());
+            return run(Argument(std::move(*frame)));  // already where the handler wants to be
+        }
+        loop.post([conn = std::move(conn), size, run = std::move(run),
+                   frame = std::move(*frame)]() mutable {
+            conn->rare().worker_decode_bytes -= size;
+            run(Argument(std::move(frame)));
         });
+    });
     if (!queued) {
-        worker_decode_bytes_ -= size;
+        rare().worker_decode_bytes -= size;
         full(fail);
     }
 }

@@ -58,7 +58,7 @@ void Conn::check_queue() {
     bool over = soft != 0 && unsent > soft;
     if (over != congested()) {
         congested_.store(over, std::memory_order_relaxed);
-        if (over) over_soft_since_ = loop_.now();
+        if (over) rare().over_soft_since = loop_.now();
     }
 }
 

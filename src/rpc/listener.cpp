@@ -102,7 +102,9 @@ void Listener::accept() {
             target.post([host = self->host_, &target, socket = std::move(socket), peer,
                          overflow]() mutable {
                 std::make_shared<Conn>(
-                    target, host, std::make_unique<TcpTransport>(std::move(socket)), peer, overflow)
+                    target, host,
+                    std::make_unique<TcpTransport>(target.context(), std::move(socket)), peer,
+                    overflow)
                     ->start();
             });
         }

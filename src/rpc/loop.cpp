@@ -128,13 +128,29 @@ void Loop::arm_sweep() {
     });
 }
 
+void Loop::attach(Conn* conn) {
+    auto& link = conn->sweep_link();
+    link = {nullptr, swept_};
+    if (swept_) swept_->sweep_link().prev = conn;
+    swept_ = conn;
+    ++swept_count_;
+}
+
+void Loop::detach(Conn* conn) {
+    auto& link = conn->sweep_link();
+    (link.prev ? link.prev->sweep_link().next : swept_) = link.next;
+    if (link.next) link.next->sweep_link().prev = link.prev;
+    link = {};
+    --swept_count_;
+}
+
 void Loop::sweep() {
-    if (conns_.empty()) return;
+    if (!swept_) return;
     auto now = this->now();
     // Sweeping may close connections, which detach themselves: walk a snapshot.
     std::vector<std::shared_ptr<Conn>> snapshot;
-    snapshot.reserve(conns_.size());
-    for (Conn* c : conns_) snapshot.push_back(c->shared_from_this());
+    snapshot.reserve(swept_count_);
+    for (Conn* c = swept_; c; c = c->sweep_link().next) snapshot.push_back(c->shared_from_this());
     for (auto& c : snapshot) c->on_sweep(now);
 }
 

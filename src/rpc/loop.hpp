@@ -19,7 +19,6 @@
 #include <optional>
 #include <span>
 #include <thread>
-#include <unordered_set>
 #include <vector>
 
 #include "hawser/runtime.hpp"
@@ -83,9 +82,14 @@ class Loop {
     Deadlines::iterator add_deadline(Clock::time_point at, Conn* conn, std::uint64_t call_id);
     void remove_deadline(Deadlines::iterator it);
 
-    // Connections swept for idle timeouts and heartbeats. Loop thread only.
-    void attach(Conn* conn) { conns_.insert(conn); }
-    void detach(Conn* conn) { conns_.erase(conn); }
+    // Connections swept for idle timeouts and heartbeats, in an intrusive list (a set would
+    // cost a node and a bucket per connection). Loop thread only.
+    struct SweepLink {
+        Conn* prev = nullptr;
+        Conn* next = nullptr;
+    };
+    void attach(Conn* conn);
+    void detach(Conn* conn);
 
     void start();
     void stop();
@@ -108,7 +112,8 @@ class Loop {
     Clock::time_point manual_now_;
     // Declared before the io_context, so destroyed after it: handlers that die with the
     // io_context may still drop the last reference to a connection, which detaches itself.
-    std::unordered_set<Conn*> conns_;
+    Conn* swept_ = nullptr;  // the sweep list's head
+    std::size_t swept_count_ = 0;
     Deadlines deadlines_;
     std::vector<std::uint8_t> read_buffer_, seal_scratch_;
     asio::io_context ctx_{1};

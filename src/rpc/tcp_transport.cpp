@@ -1,10 +1,23 @@
 // TcpTransport (see tcp_transport.hpp). Thread affinity: the connection's loop.
 #include "rpc/tcp_transport.hpp"
 
+#include <unistd.h>
+
 namespace hawser::detail {
 
-TcpTransport::TcpTransport(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {
+TcpTransport::TcpTransport(asio::io_context& context, asio::ip::tcp::socket socket)
+    : socket_(context) {
     std::error_code ec;
+    // Sockets of different executor types cannot be moved into each other: hand the
+    // descriptor over. If that fails the socket stays closed and the first read says so.
+    auto local = socket.local_endpoint(ec);
+    if (!ec) {
+        auto fd = socket.release(ec);
+        if (!ec) {
+            socket_.assign(local.protocol(), fd, ec);
+            if (ec) ::close(fd);
+        }
+    }
     socket_.non_blocking(true, ec);
     socket_.set_option(asio::ip::tcp::no_delay(true), ec);
 }

@@ -3,6 +3,7 @@
 // Ownership: owned by its connection. Thread affinity: the connection's loop.
 #pragma once
 
+#include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 
 #include "rpc/transport.hpp"
@@ -11,8 +12,9 @@ namespace hawser::detail {
 
 class TcpTransport final : public Transport {
   public:
-    // Makes the socket non-blocking and turns Nagle off: messages are batched above.
-    explicit TcpTransport(asio::ip::tcp::socket socket);
+    // Takes over the connected `socket` on `context` (the connection's loop), non-blocking and
+    // with Nagle off: messages are batched above.
+    TcpTransport(asio::io_context& context, asio::ip::tcp::socket socket);
 
     void wait_readable(std::shared_ptr<TransportUser> user) override;
     void wait_writable(std::shared_ptr<TransportUser> user) override;
@@ -22,7 +24,10 @@ class TcpTransport final : public Transport {
     void close() override;
 
   private:
-    asio::ip::tcp::socket socket_;
+    // Bound to the io_context's own executor, not the type-erased any_io_executor: that saves
+    // 40 bytes in the socket and in every pending wait, per connection.
+    using Socket = asio::basic_stream_socket<asio::ip::tcp, asio::io_context::executor_type>;
+    Socket socket_;
 };
 
 }  // namespace hawser::detail

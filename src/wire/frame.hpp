@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -47,11 +48,12 @@ class FrameDecoder {
     template <class OnFrame>
     FrameError resume(const FrameConfig& cfg, OnFrame&& on_frame) {
         std::vector<std::uint8_t> held;
-        held.swap(partial_);
+        if (partial_) held.swap(*partial_);
+        partial_.reset();
         return feed_whole(held, cfg, on_frame);
     }
 
-    std::size_t buffered() const noexcept { return partial_.size(); }
+    std::size_t buffered() const noexcept { return partial_ ? partial_->size() : 0; }
 
   private:
     // Checks what is known of a frame's head; `n` bytes of it are available.
@@ -62,8 +64,13 @@ class FrameDecoder {
     // Whole frames straight from `in`, no copy; keeps what is left.
     template <class OnFrame>
     FrameError feed_whole(std::span<std::uint8_t> in, const FrameConfig& cfg, OnFrame& on_frame);
+    void keep(std::span<const std::uint8_t> rest) {
+        if (!partial_) partial_ = std::make_unique<std::vector<std::uint8_t>>();
+        partial_->assign(rest.begin(), rest.end());
+    }
 
-    std::vector<std::uint8_t> partial_;
+    // The bytes of an unfinished frame; a pointer, so an idle connection pays 8 bytes, not 24.
+    std::unique_ptr<std::vector<std::uint8_t>> partial_;
 };
 
 inline FrameError FrameDecoder::check_head(const std::uint8_t* p, std::size_t n,
@@ -77,27 +84,30 @@ template <class OnFrame>
 FrameError FrameDecoder::feed(std::span<std::uint8_t> in, const FrameConfig& cfg,
                               OnFrame&& on_frame) {
     // Finish a frame started in an earlier read first.
-    if (!partial_.empty()) {
-        if (partial_.size() < frame_head_bytes) {
-            std::size_t take = std::min(frame_head_bytes - partial_.size(), in.size());
-            partial_.insert(partial_.end(), in.begin(), in.begin() + take);
+    if (partial_ && !partial_->empty()) {
+        auto& p = *partial_;
+        if (p.size() < frame_head_bytes) {
+            std::size_t take = std::min(frame_head_bytes - p.size(), in.size());
+            p.insert(p.end(), in.begin(), in.begin() + take);
             in = in.subspan(take);
-            if (auto e = check_head(partial_.data(), partial_.size(), cfg); e != FrameError::none)
-                return e;
-            if (partial_.size() < frame_head_bytes) return FrameError::none;
+            if (auto e = check_head(p.data(), p.size(), cfg); e != FrameError::none) return e;
+            if (p.size() < frame_head_bytes) return FrameError::none;
         }
-        std::uint32_t body = get_u32(partial_.data() + 4);
+        std::uint32_t body = get_u32(p.data() + 4);
         std::size_t need = frame_head_bytes + body + frame_tail_bytes;
-        partial_.reserve(need);
-        std::size_t take = std::min(need - partial_.size(), in.size());
-        partial_.insert(partial_.end(), in.begin(), in.begin() + take);
+        // Grows with the bytes that arrive, never straight to the length announced.
+        std::size_t take = std::min(need - p.size(), in.size());
+        if (p.size() + take > p.capacity())
+            p.reserve(std::min(need, std::max(p.size() + take, 2 * p.capacity())));
+        p.insert(p.end(), in.begin(), in.begin() + take);
         in = in.subspan(take);
-        if (partial_.size() < need) return FrameError::none;
-        if (!tail_ok(partial_.data(), body, cfg)) return FrameError::bad_mark;
+        if (p.size() < need) return FrameError::none;
+        if (!tail_ok(p.data(), body, cfg)) return FrameError::bad_mark;
         std::vector<std::uint8_t> frame;
-        frame.swap(partial_);  // releases the buffer before the handler runs
+        frame.swap(p);  // releases the buffer before the handler runs
+        partial_.reset();
         if (!on_frame(std::span<std::uint8_t>(frame.data() + frame_head_bytes, body))) {
-            partial_.assign(in.begin(), in.end());
+            if (!in.empty()) keep(in);
             return FrameError::none;
         }
     }
@@ -119,9 +129,9 @@ FrameError FrameDecoder::feed_whole(std::span<std::uint8_t> in, const FrameConfi
         if (!go_on) break;
     }
     if (!in.empty())
-        partial_.assign(in.begin(), in.end());
-    else if (partial_.capacity() != 0)
-        std::vector<std::uint8_t>().swap(partial_);
+        keep(in);
+    else
+        partial_.reset();
     return FrameError::none;
 }
 
