@@ -118,32 +118,49 @@ bool Channel::deliver(const Input& in) {
 
 // --- output ---
 
-bool Channel::send(std::span<const std::uint8_t> message, Clock::time_point now) {
-    // A piece left open in a full chunk (the end of a big message) is sealed as it is, so the
-    // chunk is not grown, and copied, for the messages after it.
-    if (secure_ && secure_->piece_open() && out_.tail_bytes() >= SendQueue::chunk_bytes && !seal())
-        return false;
-    auto before = queue_figures();
-    bool sent = true;
-    if (secure_) {
-        auto rekeys = secure_->rekeys();
-        auto sealed = secure_->pieces_sealed();
-        out_.append(
-            [&](std::vector<std::uint8_t>& out) {
-                sent = secure_->add(message, out, shared_.frame.mark, shared_.transport, now);
-            },
-            secure_->piece_open());
-        if (secure_->rekeys() != rekeys) Counters::add(shared_.counters.rekeys);
-        Counters::add(shared_.counters.frames_out, secure_->pieces_sealed() - sealed);
-    } else {
+bool Channel::send(std::span<const std::uint8_t> message, Clock::time_point now,
+                   const std::function<bool()>& between_slices) {
+    if (!secure_) {
+        auto before = queue_figures();
         out_.append([&](std::vector<std::uint8_t>& out) {
             append_frame(out, shared_.frame.mark, message.size(),
                          [&](std::uint8_t* p) { std::memcpy(p, message.data(), message.size()); });
         });
+        report(before);
         Counters::add(shared_.counters.frames_out);
+        return true;
     }
-    report(before);
-    return sent;
+    // A piece left open in a full chunk (the end of a big message) is sealed as it is, so the
+    // chunk is not grown, and copied, for the messages after it.
+    if (secure_->piece_open() && out_.tail_bytes() >= SendQueue::chunk_bytes && !seal())
+        return false;
+    auto rekeys = secure_->rekeys();
+    auto sealed = secure_->pieces_sealed();
+    bool ok = true;
+    auto add = [&](auto&& step) {
+        auto before = queue_figures();
+        out_.append([&](std::vector<std::uint8_t>& out) { ok = step(out); }, secure_->piece_open());
+        report(before);
+    };
+    const auto& mark = shared_.frame.mark;
+    if (!between_slices || message.size() <= write_slice) {
+        add([&](auto& out) { return secure_->add(message, out, mark, shared_.transport, now); });
+    } else {
+        // A big message is sealed a slice at a time and each slice offered to the transport,
+        // so the peer opens the first while this side seals the next.
+        add([&](auto& out) {
+            return secure_->begin_record(message.size(), out, mark, shared_.transport, now);
+        });
+        while (ok && !message.empty()) {
+            auto part = message.first(std::min(write_slice, message.size()));
+            message = message.subspan(part.size());
+            add([&](auto& out) { return secure_->add_to_record(part, out, mark); });
+            if (ok && !message.empty() && !between_slices()) break;  // it closed meanwhile
+        }
+    }
+    if (secure_->rekeys() != rekeys) Counters::add(shared_.counters.rekeys);
+    Counters::add(shared_.counters.frames_out, secure_->pieces_sealed() - sealed);
+    return ok;
 }
 
 bool Channel::seal() {

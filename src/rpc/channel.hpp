@@ -8,6 +8,7 @@
 
 #include <cassert>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -82,7 +83,12 @@ class Channel {
     // being filled, which is sealed when full or by seal(), so the messages of one loop turn
     // share one seal. False when it cannot be encrypted (the nonce space is spent): the
     // connection must close; the unsealed piece is dropped, never sent.
-    [[nodiscard]] bool send(std::span<const std::uint8_t> message, Clock::time_point now);
+    // An encrypted message over write_slice is queued a slice at a time with
+    // between_slices() called after each (to write what is sealed); it returns false if the
+    // connection closed, and the rest is dropped.
+    [[nodiscard]] bool send(std::span<const std::uint8_t> message, Clock::time_point now,
+                            const std::function<bool()>& between_slices = {});
+    static constexpr std::size_t write_slice = 256 * 1024;
     // One frame in clear: a goodbye before the handshake completes.
     void send_clear(std::span<const std::uint8_t> body);
     // Seals the piece being filled, in place in the send queue: before every write. False as

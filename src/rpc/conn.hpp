@@ -155,6 +155,8 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     void check_queue();
     // One write of what is queued; the error, if any, in ec.
     std::size_t write_queued(std::error_code& ec);
+    // Writes what is sealed now, mid-message (big messages); false if that closed it.
+    bool write_early();
     void schedule_flush();
     void flush();
     // Sends a goodbye with the reason, tries one write, and closes without waiting.

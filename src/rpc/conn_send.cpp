@@ -23,7 +23,11 @@ void Conn::send_message(Kind kind, std::uint64_t id, std::string_view name,
 
 void Conn::send_prepared(std::span<const std::uint8_t> message) {
     if (state_ == State::closed || channel_.handshaking()) return;
-    if (!channel_.send(message, loop_.now())) return seal_failed();
+    bool sent = message.size() > Channel::write_slice
+                    ? channel_.send(message, loop_.now(), [this] { return write_early(); })
+                    : channel_.send(message, loop_.now());
+    if (!sent) return seal_failed();
+    if (state_ == State::closed) return;
     check_queue();
     if (state_ != State::closed) schedule_flush();
 }
@@ -73,6 +77,19 @@ std::size_t Conn::write_queued(std::error_code& ec) {
     });
     if (congested()) check_queue();
     return n;
+}
+
+bool Conn::write_early() {
+    if (writing_ || state_ == State::closed) return state_ != State::closed;
+    std::error_code ec;
+    write_queued(ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        writing_ = true;  // the rest is written when the socket drains (on_writable)
+        transport_->wait_writable(transport_user());
+    } else if (ec && state_ != State::closed) {
+        close(CloseReason::io_error);
+    }
+    return state_ != State::closed;
 }
 
 void Conn::schedule_flush() {

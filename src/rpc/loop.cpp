@@ -10,7 +10,9 @@ namespace hawser::detail {
 
 namespace {
 thread_local Loop* t_current = nullptr;
-constexpr std::size_t read_buffer_bytes = 64 * 1024;
+// Several whole encrypted frames (65,547 bytes each) per read, so fewer straddle two reads and
+// are copied; one buffer per loop, not per connection.
+constexpr std::size_t read_buffer_bytes = 256 * 1024;
 }  // namespace
 
 Loop::Loop(std::uint8_t index, ClockMode clock)

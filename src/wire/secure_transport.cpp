@@ -23,6 +23,13 @@ void release(std::vector<T>& v) {
 bool SecureTransport::add(std::span<const std::uint8_t> message, std::vector<std::uint8_t>& out,
                           const ProtocolMark& mark, const TransportOptions& policy,
                           Clock::time_point now) {
+    return begin_record(message.size(), out, mark, policy, now) &&
+           add_to_record(message, out, mark);
+}
+
+bool SecureTransport::begin_record(std::size_t size, std::vector<std::uint8_t>& out,
+                                   const ProtocolMark& mark, const TransportOptions& policy,
+                                   Clock::time_point now) {
     if (failed_) return false;
     if (sent_since_rekey_ >= policy.rekey_messages ||
         (policy.rekey_interval.count() > 0 && now - last_rekey_ >= policy.rekey_interval)) {
@@ -38,13 +45,19 @@ bool SecureTransport::add(std::span<const std::uint8_t> message, std::vector<std
     }
     ++sent_since_rekey_;
     std::uint8_t header[record_header];
-    put_u32(header, static_cast<std::uint32_t>(message.size()));
-    // One growth for the whole record, not one per piece.
-    std::size_t need = record_header + message.size() +
-                       (message.size() / max_piece + 2) * (frame_overhead + 1 + noise::tag_len);
+    put_u32(header, static_cast<std::uint32_t>(size));
+    return append(header, out, mark);
+}
+
+bool SecureTransport::add_to_record(std::span<const std::uint8_t> data,
+                                    std::vector<std::uint8_t>& out, const ProtocolMark& mark) {
+    if (failed_) return false;
+    // One growth for all of it, not one per piece.
+    std::size_t need =
+        data.size() + (data.size() / max_piece + 2) * (frame_overhead + 1 + noise::tag_len);
     if (out.capacity() - out.size() < need)
         out.reserve(std::max(out.size() + need, out.capacity() + out.capacity() / 2));
-    return append(header, out, mark) && append(message, out, mark);
+    return append(data, out, mark);
 }
 
 bool SecureTransport::append(std::span<const std::uint8_t> data, std::vector<std::uint8_t>& out,

@@ -39,6 +39,15 @@ class SecureTransport {
     [[nodiscard]] bool add(std::span<const std::uint8_t> message, std::vector<std::uint8_t>& out,
                            const ProtocolMark& mark, const TransportOptions& policy,
                            Clock::time_point now);
+    // The same, for a record handed over in parts (a big message written as it is sealed):
+    // begin_record() with the whole size, then add_to_record() until that many bytes went in,
+    // with nothing else added in between. The parts may go to different buffers, each sealed
+    // with seal_open() before the next part goes to another one.
+    [[nodiscard]] bool begin_record(std::size_t size, std::vector<std::uint8_t>& out,
+                                    const ProtocolMark& mark, const TransportOptions& policy,
+                                    Clock::time_point now);
+    [[nodiscard]] bool add_to_record(std::span<const std::uint8_t> data,
+                                     std::vector<std::uint8_t>& out, const ProtocolMark& mark);
     // Seals the open piece, if any, at the end of `out`. False as for add().
     [[nodiscard]] bool seal_open(std::vector<std::uint8_t>& out, const ProtocolMark& mark);
     bool piece_open() const noexcept { return open_at_ != closed; }

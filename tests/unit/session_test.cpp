@@ -326,5 +326,40 @@ TEST(Session, AHandshakeEndingAfterShutdownClosedTheGateIsRefusedUnannounced) {
     EXPECT_EQ(s.closed(*s.client_host, CloseReason::shutdown), 1u);
 }
 
+TEST(Session, ABigMessageIsWrittenWhileItIsBeingSealed) {
+    Settings settings;
+    settings.pipe_capacity = 256 * 1024;  // room for one slice until the peer reads
+    Session s(settings);
+    std::string big(1u << 20, '\0');
+    std::uint32_t x = 7;
+    for (auto& c : big) c = static_cast<char>((x = x * 1664525u + 1013904223u) >> 24);
+    std::shared_ptr<std::optional<Result<std::string>>> before, whole, after;
+    std::uint64_t queued_at_most = 0;
+    s.loop.run_here([&] {
+        auto call = [&](std::string payload) {
+            auto out = std::make_shared<std::optional<Result<std::string>>>();
+            s.client->start_call(s.client->reserve_call_id(), Kind::call_console, "echo",
+                                 std::move(payload), CallOptions{.compress = false},
+                                 [out](Result<std::string> r) { *out = std::move(r); });
+            return out;
+        };
+        before = call("before");
+        whole = call(big);
+        // The first slice went to the transport as soon as it was sealed: the queue never
+        // held the whole message.
+        queued_at_most = s.client_host->counters.send_queue_bytes.load();
+        after = call("after");
+    });
+    EXPECT_LT(queued_at_most, big.size() - 200 * 1024);
+    s.loop.advance(250ms);
+    for (auto* r : {&before, &whole, &after}) {
+        ASSERT_TRUE((*r)->has_value());
+        ASSERT_TRUE(***r) << (**r)->error().message;
+    }
+    EXPECT_EQ(***before, "before");
+    EXPECT_EQ(***whole, big);
+    EXPECT_EQ(***after, "after");
+}
+
 }  // namespace
 }  // namespace hawser::detail
