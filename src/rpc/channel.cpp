@@ -136,6 +136,10 @@ bool Channel::send(std::span<const std::uint8_t> message, Clock::time_point now,
         return false;
     auto rekeys = secure_->rekeys();
     auto sealed = secure_->pieces_sealed();
+    auto count_sealed = [&] {  // pieces add() sealed because they filled
+        Counters::add(shared_.counters.frames_out, secure_->pieces_sealed() - sealed);
+        sealed = secure_->pieces_sealed();
+    };
     bool ok = true;
     auto add = [&](auto&& step) {
         auto before = queue_figures();
@@ -155,11 +159,18 @@ bool Channel::send(std::span<const std::uint8_t> message, Clock::time_point now,
             auto part = message.first(std::min(write_slice, message.size()));
             message = message.subspan(part.size());
             add([&](auto& out) { return secure_->add_to_record(part, out, mark); });
-            if (ok && !message.empty() && !between_slices()) break;  // it closed meanwhile
+            if (!ok) break;
+            // Each slice ends its piece, so the next slice starts a chunk of its own instead of
+            // growing this one, even when the socket is full and nothing is written meanwhile.
+            count_sealed();
+            ok = seal();  // counts its own piece
+            sealed = secure_->pieces_sealed();
+            if (!ok || message.empty()) break;
+            if (!between_slices()) break;  // it closed meanwhile: the rest is dropped
         }
     }
     if (secure_->rekeys() != rekeys) Counters::add(shared_.counters.rekeys);
-    Counters::add(shared_.counters.frames_out, secure_->pieces_sealed() - sealed);
+    count_sealed();
     return ok;
 }
 

@@ -83,9 +83,10 @@ class Channel {
     // being filled, which is sealed when full or by seal(), so the messages of one loop turn
     // share one seal. False when it cannot be encrypted (the nonce space is spent): the
     // connection must close; the unsealed piece is dropped, never sent.
-    // An encrypted message over write_slice is queued a slice at a time with
-    // between_slices() called after each (to write what is sealed); it returns false if the
-    // connection closed, and the rest is dropped.
+    // An encrypted message over write_slice is queued a slice at a time, each slice sealed,
+    // with between_slices() called after each (to write what is sealed). between_slices()
+    // returns false if the connection closed meanwhile: the rest of the message is dropped
+    // and send() still returns true (nothing failed to seal).
     [[nodiscard]] bool send(std::span<const std::uint8_t> message, Clock::time_point now,
                             const std::function<bool()>& between_slices = {});
     static constexpr std::size_t write_slice = 256 * 1024;

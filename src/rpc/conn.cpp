@@ -225,7 +225,7 @@ void Conn::close(CloseReason reason) {
     reason_ = reason;
     open_.store(false);
     auto self = shared_from_this();  // the registry may hold the last reference
-    loop_.detach(this);
+    if (attached_) loop_.detach(this);
     attached_ = false;
     host_->remove(*this, reason);  // counted before the peer can see the close
     transport_->close();

@@ -37,7 +37,7 @@ struct Recorder final : ChannelUser {
 
 struct End {
     explicit End(const TransportOptions& transport)
-        : shared{FrameConfig{ProtocolMark{}, 65535}, transport, 1u << 20, counters} {}
+        : shared{FrameConfig{ProtocolMark{}, 65535}, transport, 8u << 20, counters} {}
     Counters counters;
     ChannelShared shared;
     Channel channel{shared};
@@ -201,6 +201,27 @@ TEST_F(ChannelPair, SendQueueBytesAreReportedAndReleased) {
     client->take_output();
     EXPECT_EQ(client->counters.send_queue_bytes.load(), 0u);
     EXPECT_TRUE(client->channel.nothing_to_send());
+}
+
+TEST_F(ChannelPair, ABigMessageIsSealedInSlicesOfTheirOwn) {
+    connect();
+    std::vector<std::uint8_t> big(4u << 20);
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = std::uint8_t(i * 131 >> 7);
+    int slices = 0;
+    double worst = 0;  // memory held per byte unsent, after each slice
+    ASSERT_TRUE(client->channel.send(big, now, [&] {
+        ++slices;
+        EXPECT_GT(client->counters.frames_out.load(), 0u);
+        double held = double(client->counters.send_buffer_bytes.load());
+        worst = std::max(worst, held / double(client->counters.send_queue_bytes.load()));
+        return true;  // the socket is full: nothing is written meanwhile
+    }));
+    EXPECT_EQ(slices, 15);  // 16 slices of 256 KiB, offered to the transport between them
+    // Each slice waits in a buffer of its own: nothing grown by copying.
+    EXPECT_LE(worst, 1.05);
+    EXPECT_TRUE(server->feed(client->take_output(), now));
+    ASSERT_EQ(server->user.messages.size(), 1u);
+    EXPECT_EQ(server->user.messages[0], std::string(big.begin(), big.end()));
 }
 
 }  // namespace

@@ -330,11 +330,11 @@ TEST(Session, ABigMessageIsWrittenWhileItIsBeingSealed) {
     Settings settings;
     settings.pipe_capacity = 256 * 1024;  // room for one slice until the peer reads
     Session s(settings);
-    std::string big(1u << 20, '\0');
+    std::string big(4u << 20, '\0');
     std::uint32_t x = 7;
     for (auto& c : big) c = static_cast<char>((x = x * 1664525u + 1013904223u) >> 24);
     std::shared_ptr<std::optional<Result<std::string>>> before, whole, after;
-    std::uint64_t queued_at_most = 0;
+    std::uint64_t queued_at_most = 0, held_at_most = 0;
     s.loop.run_here([&] {
         auto call = [&](std::string payload) {
             auto out = std::make_shared<std::optional<Result<std::string>>>();
@@ -348,9 +348,12 @@ TEST(Session, ABigMessageIsWrittenWhileItIsBeingSealed) {
         // The first slice went to the transport as soon as it was sealed: the queue never
         // held the whole message.
         queued_at_most = s.client_host->counters.send_queue_bytes.load();
+        held_at_most = s.client_host->counters.send_buffer_bytes.load();
         after = call("after");
     });
     EXPECT_LT(queued_at_most, big.size() - 200 * 1024);
+    // The rest waits in slices of their own, not in one buffer grown by copying.
+    EXPECT_LE(held_at_most, queued_at_most + queued_at_most / 10);
     s.loop.advance(250ms);
     for (auto* r : {&before, &whole, &after}) {
         ASSERT_TRUE((*r)->has_value());
