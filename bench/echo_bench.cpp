@@ -166,7 +166,7 @@ Result run_hawser(hawser::Connection conn, std::size_t size, std::size_t depth, 
     std::function<void()> issue;
     issue = [&] {
         auto sent = steady_clock::now();
-        conn.call_console("echo", payload, [&, sent](hawser::Result<std::string> r) {
+        conn.call("echo", payload, [&, sent](hawser::Result<std::string> r) {
             auto now = steady_clock::now();
             if (!r) std::fprintf(stderr, "call failed: %s\n", r.error().message.c_str());
             latencies.push_back(std::uint32_t(duration_cast<nanoseconds>(now - sent).count()));

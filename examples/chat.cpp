@@ -14,7 +14,7 @@ int main() {
     so.data_dir = "";  // this demo keeps its server key in memory
     Server server(so);
     server.commands().console("say", [&](const Request& req, std::string_view text) {
-        (void)server.broadcast_console(
+        (void)server.broadcast(
             "heard", "#" + std::to_string(req.connection().id()) + ": " + std::string(text));
         return std::string("sent");
     });
@@ -36,7 +36,7 @@ int main() {
         c->connect().value();
         clients.push_back(std::move(c));
     }
-    clients[0]->connection().wait_console("say", "hi all").value();
+    clients[0]->connection().call("say", "hi all", use_wait).value();
     heard.wait();
     return 0;
 }

@@ -33,12 +33,12 @@ int main() {
     client.connect().value();
     auto conn = client.connection();
     std::promise<void> slow_done;
-    conn.call_console("slow", "report", [&](Result<std::string> r) {
+    conn.call("slow", "report", [&](Result<std::string> r) {
         std::printf("%s\n", r.value().c_str());
         slow_done.set_value();
     });
     std::printf("%s (answered while 'slow' waits)\n",
-                conn.wait_console("fast", "").value().c_str());
+                conn.call("fast", "", use_wait).value().c_str());
     slow_done.get_future().wait();
     for (auto& j : jobs) j.join();
     return 0;

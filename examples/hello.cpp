@@ -9,8 +9,8 @@ using namespace hawser;
 
 Task<std::string> greet_twice(Connection conn) {
     // Coroutine style: co_await a call, then another.
-    auto a = co_await conn.call_console("hello", "coroutine");
-    auto b = co_await conn.call_console("hello", "again");
+    auto a = co_await conn.call("hello", "coroutine");
+    auto b = co_await conn.call("hello", "again");
     co_return a.value() + " / " + b.value();
 }
 
@@ -46,15 +46,15 @@ int main() {
     Connection conn = client.connection();
 
     // 1. Blocking.
-    std::printf("%s\n", conn.wait_console("hello", "blocking").value().c_str());
+    std::printf("%s\n", conn.call("hello", "blocking", use_wait).value().c_str());
     DataFrame args;
     args << 40 << 2;
     std::printf("40 + 2 = %lld\n",
-                (long long)conn.wait_dataframe("add", args).value().get<std::int64_t>());
+                (long long)conn.call("add", args, use_wait).value().get<std::int64_t>());
 
     // 2. Callback.
     std::promise<void> done;
-    conn.call_console("hello", "callback", [&](Result<std::string> r) {
+    conn.call("hello", "callback", [&](Result<std::string> r) {
         std::printf("%s\n", r.value().c_str());
         done.set_value();
     });
@@ -68,10 +68,10 @@ int main() {
     std::printf("%s\n", result.get_future().get().c_str());
 
     // Direct (one-way) commands.
-    (void)conn.send_console("note", "fire and forget");
+    (void)conn.send("note", "fire and forget");
     DataFrame point;
     point << 1.5 << -2.0;
-    (void)conn.send_dataframe("point", point);
-    conn.wait_console("hello", "flush").value();  // replies come in order after the directs
+    (void)conn.send("point", point);
+    conn.call("hello", "flush", use_wait).value();  // replies come in order after the directs
     return 0;
 }

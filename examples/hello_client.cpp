@@ -21,20 +21,20 @@ int main(int argc, char** argv) {
     auto conn = client.connection();
 
     // Console command, blocking style.
-    auto hello = conn.wait_console("hello", "world");
+    auto hello = conn.call("hello", "world", hawser::use_wait);
     if (!hello) return std::fprintf(stderr, "hello: %s\n", hello.error().message.c_str()), 1;
     std::printf("%s\n", hello->c_str());
 
     // DataFrame command with a DataFrame.
     hawser::DataFrame numbers;
     numbers << 1 << 2 << 3 << 36;
-    auto sum = conn.wait_dataframe("sum", numbers);
+    auto sum = conn.call("sum", numbers, hawser::use_wait);
     if (!sum) return std::fprintf(stderr, "sum: %s\n", sum.error().message.c_str()), 1;
     std::printf("sum = %lld\n", static_cast<long long>(sum->get<std::int64_t>()));
 
     // A one-way message, and an unknown command to show a typed error.
-    (void)conn.send_console("log", "hello from hello_client");
-    auto missing = conn.wait_console("no.such.command", "");
+    (void)conn.send("log", "hello from hello_client");
+    auto missing = conn.call("no.such.command", "", hawser::use_wait);
     std::printf("unknown command -> %s\n",
                 std::string(hawser::to_string(missing.error().code)).c_str());
     return 0;

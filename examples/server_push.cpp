@@ -28,8 +28,8 @@ int main() {
 
     auto id = joined.get_future().get();
     auto conn = server.find(id).value();
-    std::printf("the client says it is %s\n", conn.wait_console("whoami", "").value().c_str());
-    (void)conn.send_console("notify", "you have mail");
-    conn.wait_console("whoami", "").value();  // the notify arrived before this reply
+    std::printf("the client says it is %s\n", conn.call("whoami", "", use_wait).value().c_str());
+    (void)conn.send("notify", "you have mail");
+    conn.call("whoami", "", use_wait).value();  // the notify arrived before this reply
     return 0;
 }

@@ -155,18 +155,17 @@ int main(int argc, char** argv) {
     hawser::CallOptions call_options{.timeout = timeout};
 
     if (call->parsed()) {
-        auto reply = conn.wait_console(command, argument, call_options);
+        auto reply = conn.call(command, argument, hawser::use_wait, call_options);
         if (!reply) return call_error(reply.error());
         std::cout << *reply << '\n';
     } else if (call_dataframe->parsed()) {
-        auto reply = conn.wait_dataframe(command, std::move(frame), call_options);
+        auto reply = conn.call(command, std::move(frame), hawser::use_wait, call_options);
         if (!reply) return call_error(reply.error());
         auto json = hawser::app::frame_to_json(std::move(*reply));
         if (!json) return call_error(json.error());
         std::cout << *json << '\n';
     } else {
-        auto sent = send->parsed() ? conn.send_console(command, argument)
-                                   : conn.send_dataframe(command, frame);
+        auto sent = send->parsed() ? conn.send(command, argument) : conn.send(command, frame);
         if (!sent) return call_error(sent.error());
         // close() writes what is queued before closing: wait for it so the message leaves.
         conn.close();

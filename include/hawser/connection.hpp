@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "hawser/dataframe.hpp"
 #include "hawser/error.hpp"
@@ -35,6 +36,12 @@ struct CallOptions {
 
 using ConsoleCallback = std::function<void(Result<std::string>)>;
 using DataFrameCallback = std::function<void(Result<DataFrame>)>;
+
+// Completion tokens of Connection::call (see there).
+struct UseTask {};
+inline constexpr UseTask use_task{};  // co_await the call
+struct UseWait {};
+inline constexpr UseWait use_wait{};  // block until it completes (not on an IO thread)
 
 // Cancels a call in flight; its callback then completes with Errc::cancelled (unless the reply
 // won the race). Safe from any thread, any number of times.
@@ -68,43 +75,33 @@ class Connection {
     // nullopt for a client without a key, in plaintext mode, and once the connection is gone.
     std::optional<std::string> peer_static_key() const;
 
-    // Calls with a reply. The callback runs once on this connection's IO thread, never inside
-    // the call itself: with the reply, or a typed error (timeout, disconnected, ...).
-    CallHandle call_console(std::string_view command, std::string argument, ConsoleCallback done,
-                            CallOptions options = {}) const;
-    CallHandle call_dataframe(std::string_view command, DataFrame argument, DataFrameCallback done,
-                              CallOptions options = {}) const;
-
-    // The same calls for coroutines: `auto r = co_await conn.call_console("cmd", "arg");`
-    auto call_console(std::string_view command, std::string argument,
-                      CallOptions options = {}) const {
-        auto start = [self = *this, cmd = std::string(command), arg = std::move(argument),
-                      options](auto done) mutable {
-            self.call_console(cmd, std::move(arg), ConsoleCallback(std::move(done)), options);
-        };
-        return detail::CallbackAwaiter<Result<std::string>, decltype(start)>{std::move(start), {}};
+    // Calls `command` and hands back its reply, Result<R>: R is std::string for a console
+    // command, DataFrame for a DataFrame command (the argument's type says which). The last
+    // argument says how the reply comes back, as asio's completion tokens do:
+    //   a callable void(Result<R>)  runs once on this connection's IO thread, never inside the
+    //                               call itself; call() returns a CallHandle (to cancel)
+    //   use_task (the default)      call() returns an awaitable: auto r = co_await conn.call(..)
+    //   use_wait                    blocks this thread (never an IO thread: would_deadlock) and
+    //                               returns the Result
+    // The reply is an error on timeout, disconnect, cancel, refusal (typed: hawser::Errc).
+    template <class Token = UseTask>
+    auto call(std::string_view command, std::string argument, Token&& token = {},
+              CallOptions options = {}) const {
+        return complete<std::string>(command, std::move(argument), std::forward<Token>(token),
+                                     options);
     }
-    auto call_dataframe(std::string_view command, DataFrame argument,
-                        CallOptions options = {}) const {
-        auto start = [self = *this, cmd = std::string(command), arg = std::move(argument),
-                      options](auto done) mutable {
-            self.call_dataframe(cmd, std::move(arg), DataFrameCallback(std::move(done)), options);
-        };
-        return detail::CallbackAwaiter<Result<DataFrame>, decltype(start)>{std::move(start), {}};
+    template <class Token = UseTask>
+    auto call(std::string_view command, DataFrame argument, Token&& token = {},
+              CallOptions options = {}) const {
+        return complete<DataFrame>(command, std::move(argument), std::forward<Token>(token),
+                                   options);
     }
-
-    // Blocking calls for threads that are not IO threads (Errc::would_deadlock on an IO thread).
-    Result<std::string> wait_console(std::string_view command, std::string argument,
-                                     CallOptions options = {}) const;
-    Result<DataFrame> wait_dataframe(std::string_view command, DataFrame argument,
-                                     CallOptions options = {}) const;
 
     // One-way ("direct") commands: no reply, no deadline. Fails only if the connection is gone.
     // `compress = false` as for CallOptions::compress.
-    Result<void> send_console(std::string_view command, std::string argument,
-                              bool compress = true) const;
-    Result<void> send_dataframe(std::string_view command, const DataFrame& argument,
-                                bool compress = true) const;
+    Result<void> send(std::string_view command, std::string argument, bool compress = true) const;
+    Result<void> send(std::string_view command, const DataFrame& argument,
+                      bool compress = true) const;
 
     // Sends a goodbye and closes once queued bytes are written. Pending calls fail `disconnected`.
     void close() const;
@@ -121,6 +118,35 @@ class Connection {
     }
 
   private:
+    template <class R, class Argument, class Token>
+    auto complete(std::string_view command, Argument argument, Token&& token,
+                  CallOptions options) const {
+        using Done = std::function<void(Result<R>)>;
+        if constexpr (std::is_same_v<std::decay_t<Token>, UseTask>) {
+            auto start = [self = *this, cmd = std::string(command), arg = std::move(argument),
+                          options](auto done) mutable {
+                self.start_call(cmd, std::move(arg), Done(std::move(done)), options);
+            };
+            return detail::CallbackAwaiter<Result<R>, decltype(start)>{std::move(start), {}};
+        } else if constexpr (std::is_same_v<std::decay_t<Token>, UseWait>) {
+            return wait_call(command, std::move(argument), options);
+        } else {
+            static_assert(std::is_invocable_v<std::decay_t<Token>&, Result<R>>,
+                          "call()'s token is a callable taking Result<std::string> (console) or "
+                          "Result<DataFrame> (DataFrame), hawser::use_task or hawser::use_wait");
+            return start_call(command, std::move(argument), Done(std::forward<Token>(token)),
+                              options);
+        }
+    }
+    CallHandle start_call(std::string_view command, std::string argument, ConsoleCallback done,
+                          CallOptions options) const;
+    CallHandle start_call(std::string_view command, DataFrame argument, DataFrameCallback done,
+                          CallOptions options) const;
+    Result<std::string> wait_call(std::string_view command, std::string argument,
+                                  CallOptions options) const;
+    Result<DataFrame> wait_call(std::string_view command, DataFrame argument,
+                                CallOptions options) const;
+
     template <class T>
     static T& slot(std::any& a) {
         if (!a.has_value()) a.emplace<T>();

@@ -62,10 +62,10 @@ class Server {
     // One-way command to every connection; the frame is encoded once per IO thread.
     // Fails only on a bad command name or a message over the frame limit. `compress = false`
     // sends it uncompressed: for messages that mix attacker-chosen text with secrets.
-    Result<void> broadcast_console(std::string_view command, std::string_view argument,
-                                   bool compress = true) const;
-    Result<void> broadcast_dataframe(std::string_view command, const DataFrame& argument,
-                                     bool compress = true) const;
+    Result<void> broadcast(std::string_view command, std::string_view argument,
+                           bool compress = true) const;
+    Result<void> broadcast(std::string_view command, const DataFrame& argument,
+                           bool compress = true) const;
 
     Stats stats() const;
     const ServerOptions& options() const;

@@ -89,8 +89,8 @@ std::optional<std::string> Connection::peer_static_key() const {
     return detail::noise::to_hex(*c->peer_static_key());
 }
 
-CallHandle Connection::call_console(std::string_view command, std::string argument,
-                                    ConsoleCallback done, CallOptions options) const {
+CallHandle Connection::start_call(std::string_view command, std::string argument,
+                                  ConsoleCallback done, CallOptions options) const {
     auto conn = conn_.lock();
     if (!conn) {
         done(gone());  // no loop left to defer to
@@ -109,8 +109,8 @@ CallHandle Connection::call_console(std::string_view command, std::string argume
     return CallHandle(conn, id);
 }
 
-CallHandle Connection::call_dataframe(std::string_view command, DataFrame argument,
-                                      DataFrameCallback done, CallOptions options) const {
+CallHandle Connection::start_call(std::string_view command, DataFrame argument,
+                                  DataFrameCallback done, CallOptions options) const {
     auto conn = conn_.lock();
     if (!conn) {
         done(gone());
@@ -135,20 +135,21 @@ CallHandle Connection::call_dataframe(std::string_view command, DataFrame argume
     return CallHandle(conn, id);
 }
 
-Result<std::string> Connection::wait_console(std::string_view command, std::string argument,
-                                             CallOptions options) const {
-    return wait_for<std::string>(
-        [&](auto done) { call_console(command, std::move(argument), std::move(done), options); });
+Result<std::string> Connection::wait_call(std::string_view command, std::string argument,
+                                          CallOptions options) const {
+    return wait_for<std::string>([&](auto done) {
+        start_call(command, std::move(argument), ConsoleCallback(std::move(done)), options);
+    });
 }
 
-Result<DataFrame> Connection::wait_dataframe(std::string_view command, DataFrame argument,
-                                             CallOptions options) const {
-    return wait_for<DataFrame>(
-        [&](auto done) { call_dataframe(command, std::move(argument), std::move(done), options); });
+Result<DataFrame> Connection::wait_call(std::string_view command, DataFrame argument,
+                                        CallOptions options) const {
+    return wait_for<DataFrame>([&](auto done) {
+        start_call(command, std::move(argument), DataFrameCallback(std::move(done)), options);
+    });
 }
 
-Result<void> Connection::send_console(std::string_view command, std::string argument,
-                                      bool compress) const {
+Result<void> Connection::send(std::string_view command, std::string argument, bool compress) const {
     auto conn = conn_.lock();
     if (!conn || !conn->is_open()) return gone();
     if (conn->loop().in_loop())
@@ -160,8 +161,8 @@ Result<void> Connection::send_console(std::string_view command, std::string argu
         });
 }
 
-Result<void> Connection::send_dataframe(std::string_view command, const DataFrame& argument,
-                                        bool compress) const {
+Result<void> Connection::send(std::string_view command, const DataFrame& argument,
+                              bool compress) const {
     auto conn = conn_.lock();
     if (!conn || !conn->is_open()) return gone();
     if (conn->loop().in_loop())

@@ -276,9 +276,9 @@ void Server::for_each(const std::function<void(const Connection&)>& visit) const
 }
 
 namespace {
-Result<void> broadcast(Runtime& runtime, const std::shared_ptr<detail::Host>& host,
-                       detail::Kind kind, std::string_view command, std::string_view payload,
-                       bool compress) {
+Result<void> broadcast_to_all(Runtime& runtime, const std::shared_ptr<detail::Host>& host,
+                              detail::Kind kind, std::string_view command, std::string_view payload,
+                              bool compress) {
     if (command.empty() || command.size() > detail::max_command_name)
         return Error{Errc::invalid_argument, "command names are 1 to 255 bytes"};
     if (detail::header_size(0, command) + payload.size() > host->limits.max_frame_bytes)
@@ -309,15 +309,16 @@ Result<void> broadcast(Runtime& runtime, const std::shared_ptr<detail::Host>& ho
 }
 }  // namespace
 
-Result<void> Server::broadcast_console(std::string_view command, std::string_view argument,
-                                       bool compress) const {
-    return broadcast(*runtime_, host_, detail::Kind::direct_console, command, argument, compress);
+Result<void> Server::broadcast(std::string_view command, std::string_view argument,
+                               bool compress) const {
+    return broadcast_to_all(*runtime_, host_, detail::Kind::direct_console, command, argument,
+                            compress);
 }
 
-Result<void> Server::broadcast_dataframe(std::string_view command, const DataFrame& argument,
-                                         bool compress) const {
-    return broadcast(*runtime_, host_, detail::Kind::direct_dataframe, command, argument.bytes(),
-                     compress);
+Result<void> Server::broadcast(std::string_view command, const DataFrame& argument,
+                               bool compress) const {
+    return broadcast_to_all(*runtime_, host_, detail::Kind::direct_dataframe, command,
+                            argument.bytes(), compress);
 }
 
 Stats Server::stats() const {

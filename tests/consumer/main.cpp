@@ -18,7 +18,7 @@ int main() {
     co.server_public_key = server.public_key();  // pin the server's key
     hawser::Client client(co);
     if (!client.connect()) return 2;
-    auto r = client.connection().wait_console("ping", "");
+    auto r = client.connection().call("ping", "", hawser::use_wait);
     if (!r || *r != "pong") return 3;
 
     auto dir = std::filesystem::temp_directory_path() / "hawser_consumer_zdb";

@@ -27,7 +27,7 @@ struct Target {
         good->connect().value();
     }
     void expect_still_serving() {
-        EXPECT_EQ(good->connection().wait_console("echo", "fine").value(), "fine");
+        EXPECT_EQ(good->connection().call("echo", "fine", use_wait).value(), "fine");
     }
     // Sends bytes on a fresh raw connection and returns the reason in the server's goodbye.
     int send_and_read_reason(const std::vector<std::uint8_t>& bytes, bool hello = true) {

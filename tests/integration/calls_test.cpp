@@ -13,10 +13,10 @@ using namespace hawser::test;
 
 TEST(Calls, ConsoleAndDataFrameFromClientToServer) {
     Fixture f([](Commands& c) { echo_commands(c); });
-    EXPECT_EQ(f.to_server.wait_console("echo", "hi").value(), "hi");
+    EXPECT_EQ(f.to_server.call("echo", "hi", use_wait).value(), "hi");
     DataFrame df;
     df << "x" << 1 << 2.5;
-    auto r = f.to_server.wait_dataframe("echo.frame", df).value();
+    auto r = f.to_server.call("echo.frame", df, use_wait).value();
     EXPECT_EQ(r.get<std::string>(), "x");
     EXPECT_EQ(r.get<int>(), 1);
     EXPECT_EQ(r.get<double>(), 2.5);
@@ -24,10 +24,10 @@ TEST(Calls, ConsoleAndDataFrameFromClientToServer) {
 
 TEST(Calls, ConsoleAndDataFrameFromServerToClient) {
     Fixture f({}, [](Commands& c) { echo_commands(c); });
-    EXPECT_EQ(f.to_client.wait_console("echo", "push").value(), "push");
+    EXPECT_EQ(f.to_client.call("echo", "push", use_wait).value(), "push");
     DataFrame df;
     df << std::vector<std::int64_t>{1, 2, 3};
-    EXPECT_EQ(f.to_client.wait_dataframe("echo.frame", df).value().get<std::vector<std::int64_t>>(),
+    EXPECT_EQ(f.to_client.call("echo.frame", df, use_wait).value().get<std::vector<std::int64_t>>(),
               (std::vector<std::int64_t>{1, 2, 3}));
 }
 
@@ -51,10 +51,10 @@ TEST(Calls, DirectCommandsBothWaysArriveInOrder) {
             });
         });
     for (int i = 0; i < 100; ++i) {
-        ASSERT_TRUE(f.to_server.send_console("note", std::to_string(i)));
+        ASSERT_TRUE(f.to_server.send("note", std::to_string(i)));
         DataFrame df;
         df << std::to_string(i);
-        ASSERT_TRUE(f.to_client.send_dataframe("note.frame", df));
+        ASSERT_TRUE(f.to_client.send("note.frame", df));
     }
     server_done.get();
     client_done.get();
@@ -78,7 +78,7 @@ TEST(Calls, ManyInFlightRepliesMatchedInAnyOrder) {
     std::atomic<int> ok{0};
     std::latch done(n);
     for (int i = 0; i < n; ++i) {
-        f.to_server.call_console("later", std::to_string(i), [&, i](Result<std::string> r) {
+        f.to_server.call("later", std::to_string(i), [&, i](Result<std::string> r) {
             if (r && *r == "re:" + std::to_string(i)) ++ok;
             done.count_down();
         });
@@ -104,18 +104,18 @@ TEST(Calls, UnknownCommandWrongKindAndThrowingHandlerAreTypedErrors) {
             return DataFrame{};
         });
     });
-    auto unknown = f.to_server.wait_console("nope", "");
+    auto unknown = f.to_server.call("nope", "", use_wait);
     EXPECT_EQ(unknown.error().code, Errc::unknown_command);
     EXPECT_NE(unknown.error().message.find("nope"), std::string::npos);
-    EXPECT_EQ(f.to_server.wait_dataframe("echo", DataFrame{}).error().code, Errc::wrong_kind);
-    auto thrown = f.to_server.wait_console("throws", "");
+    EXPECT_EQ(f.to_server.call("echo", DataFrame{}, use_wait).error().code, Errc::wrong_kind);
+    auto thrown = f.to_server.call("throws", "", use_wait);
     EXPECT_EQ(thrown.error().code, Errc::handler_error);
     EXPECT_NE(thrown.error().message.find("error id"), std::string::npos);
     DataFrame number;
     number << 5;
-    EXPECT_EQ(f.to_server.wait_dataframe("bad.read", number).error().code, Errc::handler_error);
+    EXPECT_EQ(f.to_server.call("bad.read", number, use_wait).error().code, Errc::handler_error);
     // The connection survives all of it.
-    EXPECT_EQ(f.to_server.wait_console("echo", "still here").value(), "still here");
+    EXPECT_EQ(f.to_server.call("echo", "still here", use_wait).value(), "still here");
     auto stats = f.server->stats();
     auto it = std::find_if(stats.commands.begin(), stats.commands.end(),
                            [](auto& c) { return c.name == "throws"; });
@@ -130,7 +130,7 @@ TEST(Calls, DeadlineExpiresAndTheLateReplyIsCounted) {
         c.console("stall",
                   [&](const Request&, std::string, Responder<std::string> r) { held.set(r); });
     });
-    auto r = f.to_server.wait_console("stall", "", CallOptions{200ms});
+    auto r = f.to_server.call("stall", "", use_wait, CallOptions{200ms});
     EXPECT_EQ(r.error().code, Errc::timeout);
     held.get().reply("too late");
     EXPECT_TRUE(eventually([&] { return f.client->stats().late_replies == 1; }));
@@ -144,7 +144,7 @@ TEST(Calls, DefaultDeadlineComesFromOptions) {
                       [&](const Request&, std::string, Responder<std::string> r) { held.set(r); });
         },
         {}, loopback_server(), [](ClientOptions& o) { o.timeouts.call = 150ms; });
-    EXPECT_EQ(f.to_server.wait_console("stall", "").error().code, Errc::timeout);
+    EXPECT_EQ(f.to_server.call("stall", "", use_wait).error().code, Errc::timeout);
 }
 
 TEST(Calls, CancelCompletesOnceWithCancelled) {
@@ -155,7 +155,7 @@ TEST(Calls, CancelCompletesOnceWithCancelled) {
     });
     std::atomic<int> completions{0};
     Slot<Errc> code;
-    auto handle = f.to_server.call_console("stall", "", [&](Result<std::string> r) {
+    auto handle = f.to_server.call("stall", "", [&](Result<std::string> r) {
         ++completions;
         code.set(r ? Errc::ok : r.error().code);
     });
@@ -175,7 +175,7 @@ TEST(Calls, DisconnectMidCallCompletesEveryPendingCallOnce) {
     std::atomic<int> disconnected{0}, other{0};
     std::latch done(n);
     for (int i = 0; i < n; ++i)
-        f.to_server.call_console("stall", "", [&](Result<std::string> r) {
+        f.to_server.call("stall", "", [&](Result<std::string> r) {
             (r.ok() ? other : (r.error().code == Errc::disconnected ? disconnected : other))++;
             done.count_down();
         });
@@ -192,24 +192,24 @@ TEST(Calls, CoroutineHandlerCallsBackIntoTheClient) {
     Fixture f(
         [](Commands& c) {
             c.console("greet", [](Request req, std::string) -> Task<std::string> {
-                auto name = co_await req.connection().call_console("name", "");
+                auto name = co_await req.connection().call("name", "");
                 co_return "hello, " + name.value();
             });
         },
         [](Commands& c) {
             c.console("name", [](const Request&, std::string_view) { return std::string("ada"); });
         });
-    EXPECT_EQ(f.to_server.wait_console("greet", "").value(), "hello, ada");
+    EXPECT_EQ(f.to_server.call("greet", "", use_wait).value(), "hello, ada");
 }
 
 TEST(Calls, CoroutineClientStyle) {
     Fixture f([](Commands& c) { echo_commands(c); });
     Slot<std::string> out;
     spawn([](Connection conn, Slot<std::string>& out) -> Task<void> {
-        auto a = co_await conn.call_console("echo", "a");
+        auto a = co_await conn.call("echo", "a");
         DataFrame df;
         df << "b";
-        auto b = co_await conn.call_dataframe("echo.frame", df);
+        auto b = co_await conn.call("echo.frame", df);
         out.set(a.value() + b.value().get<std::string>());
     }(f.to_server, out));
     EXPECT_EQ(out.get(), "ab");
@@ -227,26 +227,26 @@ TEST(Calls, WorkerHandlersRunOffTheIOThreads) {
             return std::string(Runtime::on_io_thread() ? "io" : "worker");
         });
     });
-    EXPECT_EQ(f.to_server.wait_console("where", "").value(), "worker");
-    EXPECT_EQ(f.to_server.wait_console("where.io", "").value(), "io");
+    EXPECT_EQ(f.to_server.call("where", "", use_wait).value(), "worker");
+    EXPECT_EQ(f.to_server.call("where.io", "", use_wait).value(), "io");
 }
 
 TEST(Calls, BlockingCallOnAnIOThreadFailsInsteadOfDeadlocking) {
     Fixture f([](Commands& c) {
         echo_commands(c);
         c.console("nested", [](const Request& req, std::string_view) {
-            auto r = req.connection().wait_console("anything", "");
+            auto r = req.connection().call("anything", "", use_wait);
             return std::string(to_string(r.error().code));
         });
     });
-    EXPECT_EQ(f.to_server.wait_console("nested", "").value(), "would_deadlock");
+    EXPECT_EQ(f.to_server.call("nested", "", use_wait).value(), "would_deadlock");
 }
 
 TEST(Calls, DroppedResponderRepliesHandlerError) {
     Fixture f([](Commands& c) {
         c.console("drop", [](const Request&, std::string, Responder<std::string>) {});
     });
-    auto r = f.to_server.wait_console("drop", "");
+    auto r = f.to_server.call("drop", "", use_wait);
     EXPECT_EQ(r.error().code, Errc::handler_error);
 }
 
@@ -257,10 +257,10 @@ TEST(Calls, BigPayloadsAndTheFrameLimit) {
               [](ClientOptions& o) { o.limits.max_frame_bytes = 8u << 20; });
     std::string big(6u << 20, 'z');
     big[12345] = 'a';
-    EXPECT_EQ(f.to_server.wait_console("echo", big).value(), big);
-    auto over = f.to_server.wait_console("echo", std::string(9u << 20, 'z'));
+    EXPECT_EQ(f.to_server.call("echo", big, use_wait).value(), big);
+    auto over = f.to_server.call("echo", std::string(9u << 20, 'z'), use_wait);
     EXPECT_EQ(over.error().code, Errc::limit_exceeded);
-    EXPECT_EQ(f.to_server.wait_console("echo", "after").value(), "after");
+    EXPECT_EQ(f.to_server.call("echo", "after", use_wait).value(), "after");
 }
 
 TEST(Calls, PerConnectionContextSlots) {
@@ -274,13 +274,13 @@ TEST(Calls, PerConnectionContextSlots) {
             return std::to_string(++s.calls);
         });
     });
-    EXPECT_EQ(f.to_server.wait_console("count", "").value(), "1");
-    EXPECT_EQ(f.to_server.wait_console("count", "").value(), "2");
+    EXPECT_EQ(f.to_server.call("count", "", use_wait).value(), "1");
+    EXPECT_EQ(f.to_server.call("count", "", use_wait).value(), "2");
 }
 
 TEST(Calls, StatisticsCountCallsBytesAndTimes) {
     Fixture f([](Commands& c) { echo_commands(c); });
-    for (int i = 0; i < 20; ++i) f.to_server.wait_console("echo", "12345").value();
+    for (int i = 0; i < 20; ++i) f.to_server.call("echo", "12345", use_wait).value();
     auto s = f.server->stats();
     auto it = std::find_if(s.commands.begin(), s.commands.end(),
                            [](auto& c) { return c.name == "echo"; });
@@ -366,25 +366,25 @@ TEST(Calls, CompressionIsAPerCallAndPerBroadcastChoice) {
         });
     const std::string compressible(64u << 10, 'a');
     auto in_before = f.server->stats().bytes_in;
-    ASSERT_TRUE(f.to_server.wait_console("echo", compressible));
+    ASSERT_TRUE(f.to_server.call("echo", compressible, use_wait));
     auto packed_in = f.server->stats().bytes_in - in_before;
     in_before = f.server->stats().bytes_in;
-    ASSERT_TRUE(f.to_server.wait_console("echo", compressible, CallOptions{.compress = false}));
+    ASSERT_TRUE(f.to_server.call("echo", compressible, use_wait, CallOptions{.compress = false}));
     auto plain_in = f.server->stats().bytes_in - in_before;
     EXPECT_LT(packed_in, compressible.size() / 4);
     EXPECT_GT(plain_in, compressible.size());
 
     in_before = f.server->stats().bytes_in;
-    ASSERT_TRUE(f.to_server.send_console("sink", compressible, /*compress=*/false));
+    ASSERT_TRUE(f.to_server.send("sink", compressible, /*compress=*/false));
     ASSERT_TRUE(eventually([&] { return sink_count() == 1; }));
     EXPECT_GT(f.server->stats().bytes_in - in_before, compressible.size());
 
     auto out_before = f.server->stats().bytes_out;
-    ASSERT_TRUE(f.server->broadcast_console("news", compressible));
+    ASSERT_TRUE(f.server->broadcast("news", compressible));
     ASSERT_TRUE(eventually([&] { return received == 1; }));
     EXPECT_LT(f.server->stats().bytes_out - out_before, compressible.size() / 4);
     out_before = f.server->stats().bytes_out;
-    ASSERT_TRUE(f.server->broadcast_console("news", compressible, false));
+    ASSERT_TRUE(f.server->broadcast("news", compressible, false));
     ASSERT_TRUE(eventually([&] { return received == 2; }));
     EXPECT_TRUE(
         eventually([&] { return f.server->stats().bytes_out - out_before > compressible.size(); }));
@@ -408,23 +408,23 @@ TEST(Calls, HandlerFailuresReachThePeerAsAnErrorIdNotTheirText) {
     {
         Fixture f(commands);
         for (const char* name : {"throws", "co.throws"}) {
-            auto r = f.to_server.wait_console(name, "");
+            auto r = f.to_server.call(name, "", use_wait);
             ASSERT_FALSE(r) << name;
             EXPECT_EQ(r.error().code, Errc::handler_error) << name;
             EXPECT_EQ(r.error().message.find("hunter2"), std::string::npos) << r.error().message;
             EXPECT_NE(r.error().message.find("error id "), std::string::npos) << r.error().message;
         }
-        auto failed = f.to_server.wait_console("fails", "");
+        auto failed = f.to_server.call("fails", "", use_wait);
         EXPECT_EQ(failed.error().code, Errc::not_found);
         EXPECT_EQ(failed.error().message, "no such user");
-        EXPECT_EQ(f.to_server.wait_console("throws", "").error().code, Errc::handler_error);
+        EXPECT_EQ(f.to_server.call("throws", "", use_wait).error().code, Errc::handler_error);
     }
     {
         auto so = loopback_server();
         so.send_error_details = true;  // development
         Fixture f(commands, {}, so);
         for (const char* name : {"throws", "co.throws"}) {
-            auto r = f.to_server.wait_console(name, "");
+            auto r = f.to_server.call(name, "", use_wait);
             ASSERT_FALSE(r) << name;
             EXPECT_NE(r.error().message.find("secret: hunter2"), std::string::npos)
                 << r.error().message;
@@ -448,10 +448,10 @@ TEST(Calls, BigDataFramesReachTheirHandlersOnTheRightThread) {
     for (std::size_t size : {std::size_t(100), std::size_t(1u << 20)}) {
         DataFrame in;
         in << std::string(size, 'x');
-        auto io = f.to_server.wait_dataframe("where.io", in).value();
+        auto io = f.to_server.call("where.io", in, use_wait).value();
         EXPECT_EQ(io.get<std::string>(), "io");
         EXPECT_EQ(io.get<std::size_t>(), size);
-        auto worker = f.to_server.wait_dataframe("where.worker", in).value();
+        auto worker = f.to_server.call("where.worker", in, use_wait).value();
         EXPECT_EQ(worker.get<std::string>(), "worker");
         EXPECT_EQ(worker.get<std::size_t>(), size);
     }
@@ -479,14 +479,13 @@ TEST(Calls, BytesWaitingForAWorkerDecodeAreBounded) {
         },
         {}, so);
     Slot<Result<std::string>> blocked;
-    f.to_server.call_console("block", "", [&](Result<std::string> r) { blocked.set(r); });
+    f.to_server.call("block", "", [&](Result<std::string> r) { blocked.set(r); });
     ASSERT_TRUE(started->get());  // the only worker is busy: decodes wait in its queue
     DataFrame big;
     big << std::string(40u << 10, 'x');
     std::array<Slot<Result<DataFrame>>, 3> out;
     for (auto& slot : out)
-        f.to_server.call_dataframe("echo.frame", big,
-                                   [&slot](Result<DataFrame> r) { slot.set(r); });
+        f.to_server.call("echo.frame", big, [&slot](Result<DataFrame> r) { slot.set(r); });
     auto third = out[2].get();
     ASSERT_FALSE(third);
     EXPECT_EQ(third.error().code, Errc::overloaded);
@@ -494,5 +493,5 @@ TEST(Calls, BytesWaitingForAWorkerDecodeAreBounded) {
     EXPECT_EQ(blocked.get().value(), "done");
     EXPECT_EQ(out[0].get().value(), big);
     EXPECT_EQ(out[1].get().value(), big);
-    EXPECT_EQ(f.to_server.wait_dataframe("echo.frame", big).value(), big);  // budget released
+    EXPECT_EQ(f.to_server.call("echo.frame", big, use_wait).value(), big);  // budget released
 }

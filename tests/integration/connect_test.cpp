@@ -57,7 +57,7 @@ TEST(Connect, OverIPv6) {
     co.server_public_key = server.public_key();
     Client client(co);
     client.connect().value();
-    EXPECT_EQ(client.connection().wait_console("echo", "v6").value(), "v6");
+    EXPECT_EQ(client.connection().call("echo", "v6", use_wait).value(), "v6");
     EXPECT_EQ(server.find(server.connection_ids().at(0))->remote_address().rfind("[::1]:", 0), 0u);
 }
 
@@ -73,7 +73,7 @@ TEST(Connect, DualStackListenerAcceptsIPv4) {
     co.server_public_key = server.public_key();
     Client client(co);
     client.connect().value();
-    EXPECT_EQ(client.connection().wait_console("echo", "v4 on ::").value(), "v4 on ::");
+    EXPECT_EQ(client.connection().call("echo", "v4 on ::", use_wait).value(), "v4 on ::");
 }
 
 TEST(Connect, HostNameRacesItsAddresses) {
@@ -88,7 +88,7 @@ TEST(Connect, HostNameRacesItsAddresses) {
     co.happy_eyeballs_delay = 50ms;
     Client client(co);
     client.connect().value();
-    EXPECT_EQ(client.connection().wait_console("echo", "he").value(), "he");
+    EXPECT_EQ(client.connection().call("echo", "he", use_wait).value(), "he");
 }
 
 TEST(Connect, FailsOverToTheNextEndpoint) {
@@ -101,7 +101,7 @@ TEST(Connect, FailsOverToTheNextEndpoint) {
     co.server_public_key = server.public_key();
     Client client(co);
     client.connect().value();
-    EXPECT_EQ(client.connection().wait_console("echo", "second").value(), "second");
+    EXPECT_EQ(client.connection().call("echo", "second", use_wait).value(), "second");
 }
 
 TEST(Connect, NoEndpointAnswersIsAClearError) {
@@ -114,7 +114,7 @@ TEST(Connect, NoEndpointAnswersIsAClearError) {
     EXPECT_EQ(r.error().code, Errc::not_connected);
     EXPECT_NE(r.error().message.find("refused"), std::string::npos) << r.error().message;
     EXPECT_FALSE(client.connected());
-    EXPECT_EQ(client.connection().wait_console("x", "").error().code, Errc::disconnected);
+    EXPECT_EQ(client.connection().call("x", "", use_wait).error().code, Errc::disconnected);
 }
 
 TEST(Connect, ReconnectsAfterTheServerRestarts) {
@@ -143,7 +143,7 @@ TEST(Connect, ReconnectsAfterTheServerRestarts) {
     second.start().value();
     ASSERT_TRUE(eventually([&] { return client.connected(); }));
     EXPECT_EQ(connects.load(), 2);
-    EXPECT_EQ(client.connection().wait_console("echo", "back").value(), "back");
+    EXPECT_EQ(client.connection().call("echo", "back", use_wait).value(), "back");
     EXPECT_EQ(second.public_key(), co.server_public_key);
     std::filesystem::remove_all(so.data_dir);
 }

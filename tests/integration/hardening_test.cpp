@@ -19,12 +19,12 @@ TEST(Hardening, ThrowingTimeoutCallbackLeavesDeadlinesRunning) {
     HeldReplies held;
     Fixture f([&](Commands& c) { c.console("stall", held.handler()); });
     Slot<Errc> second;
-    f.to_server.call_console("stall", "",
-                             [](Result<std::string>) { throw std::runtime_error("callback bug"); },
-                             {.timeout = 50ms});
-    f.to_server.call_console(
-        "stall", "", [&](Result<std::string> r) { second.set(r ? Errc::ok : r.error().code); },
-        {.timeout = 300ms});
+    f.to_server.call("stall", "",
+                     [](Result<std::string>) { throw std::runtime_error("callback bug"); },
+                     {.timeout = 50ms});
+    f.to_server.call("stall", "",
+                     [&](Result<std::string> r) { second.set(r ? Errc::ok : r.error().code); },
+                     {.timeout = 300ms});
     EXPECT_EQ(second.get(), Errc::timeout);
     EXPECT_GE(f.client->stats().callback_errors, 1u);
     held.reply_all("late");
@@ -34,12 +34,12 @@ TEST(Hardening, ThrowingTimeoutCallbackLeavesDeadlinesRunning) {
 TEST(Hardening, ThrowingReplyCallbackLeavesTheConnectionReading) {
     Fixture f([](Commands& c) { echo_commands(c); });
     std::latch thrown(1);
-    f.to_server.call_console("echo", "one", [&](Result<std::string>) {
+    f.to_server.call("echo", "one", [&](Result<std::string>) {
         thrown.count_down();
         throw std::runtime_error("callback bug");
     });
     thrown.wait();
-    EXPECT_EQ(f.to_server.wait_console("echo", "two").value(), "two");
+    EXPECT_EQ(f.to_server.call("echo", "two", use_wait).value(), "two");
     EXPECT_TRUE(eventually([&] { return f.client->stats().callback_errors >= 1; }));
 }
 
@@ -61,9 +61,9 @@ TEST(Hardening, ThrowingCallbackOnCloseLeavesTheSweepRunning) {
     Slot<CloseReason> idle_closed;
     idle.on_disconnect([&](const Connection&, CloseReason r) { idle_closed.set(r); });
     idle.connect().value();
-    thrower.connection().call_console(
-        "stall", "", [](Result<std::string>) { throw std::runtime_error("callback bug"); },
-        {.timeout = 60s});
+    thrower.connection().call("stall", "",
+                              [](Result<std::string>) { throw std::runtime_error("callback bug"); },
+                              {.timeout = 60s});
     EXPECT_EQ(idle_closed.get(), CloseReason::idle_timeout);
     EXPECT_GE(thrower.stats().callback_errors, 1u);
     held.reply_all("late");
@@ -128,7 +128,8 @@ TEST(Hardening, HandshakeSlotsSurviveResetsAfterAccept) {
     }
     Client client(client_for(server));
     ASSERT_TRUE(client.connect());
-    EXPECT_EQ(client.connection().wait_console("echo", "still admitted").value(), "still admitted");
+    EXPECT_EQ(client.connection().call("echo", "still admitted", use_wait).value(),
+              "still admitted");
 }
 
 TEST(Hardening, ConnectionsPerAddressAreCapped) {
@@ -146,7 +147,7 @@ TEST(Hardening, ConnectionsPerAddressAreCapped) {
     one.reset();  // a closed connection frees its place
     ASSERT_TRUE(eventually([&] { return server.connection_count() == 1; }));
     ASSERT_TRUE(three.connect());
-    EXPECT_EQ(three.connection().wait_console("echo", "in").value(), "in");
+    EXPECT_EQ(three.connection().call("echo", "in", use_wait).value(), "in");
 }
 
 namespace {
@@ -211,8 +212,7 @@ TEST(Hardening, ServerDestroyedWhileHandlersAreInFlight) {
     client.connect().value();
     std::latch answered(3);
     for (auto name : {"block", "block", "park"})
-        client.connection().call_console(name, "x",
-                                         [&](Result<std::string>) { answered.count_down(); });
+        client.connection().call(name, "x", [&](Result<std::string>) { answered.count_down(); });
     started->wait();
     parking->parked.wait();
     server.reset();   // one handler running, one queued, one suspended
@@ -240,7 +240,7 @@ TEST(Hardening, AFullWorkerQueueAnswersOverloaded) {
     std::latch done(4);
     std::atomic<int> overloaded{0}, ok{0};
     for (int i = 0; i < 4; ++i)
-        f.to_server.call_console("block", "", [&](Result<std::string> r) {
+        f.to_server.call("block", "", [&](Result<std::string> r) {
             if (r)
                 ++ok;
             else if (r.error().code == Errc::overloaded)
@@ -273,9 +273,9 @@ TEST(Hardening, DirectMessagesOnWorkersAreBoundedPerConnection) {
                              {.on_worker = true});
         },
         {}, so);
-    for (int i = 0; i < 6; ++i) f.to_server.send_console("work", "").value();
+    for (int i = 0; i < 6; ++i) f.to_server.send("work", "").value();
     std::atomic<bool> echoed{false};
-    f.to_server.call_console("echo", "after", [&](Result<std::string>) { echoed = true; });
+    f.to_server.call("echo", "after", [&](Result<std::string>) { echoed = true; });
     // Unbounded, the server would queue all six and answer the echo at once.
     EXPECT_FALSE(eventually([&] { return echoed || f.server->stats().worker_jobs > 2; }, 500ms));
     release->count_down();
@@ -303,6 +303,7 @@ TEST(Hardening, ThrowingConnectCallbackLeavesTheConnectionReading) {
     Client client(client_for(server));
     client.connect([](Result<void>) { throw std::runtime_error("callback bug"); });
     ASSERT_TRUE(eventually([&] { return client.connected(); }));
-    EXPECT_EQ(client.connection().wait_console("echo", "heard", {.timeout = 5s}).value(), "heard");
+    EXPECT_EQ(client.connection().call("echo", "heard", use_wait, {.timeout = 5s}).value(),
+              "heard");
     EXPECT_GE(client.stats().callback_errors, 1u);
 }

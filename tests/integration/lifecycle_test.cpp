@@ -43,10 +43,9 @@ TEST(Lifecycle, RegistryFindsVisitsAndBroadcasts) {
         ++visited;
     });
     EXPECT_EQ(visited.load(), 5);
-    server.broadcast_console("news", "extra").value();
+    server.broadcast("news", "extra").value();
     ASSERT_TRUE(eventually([&] { return heard == 5; }));
-    EXPECT_EQ(server.broadcast_console(std::string(300, 'n'), "x").error().code,
-              Errc::invalid_argument);
+    EXPECT_EQ(server.broadcast(std::string(300, 'n'), "x").error().code, Errc::invalid_argument);
 }
 
 TEST(Lifecycle, ClosedConnectionsLeaveTheRegistryAndIdsAreNotReused) {
@@ -95,11 +94,10 @@ TEST(Lifecycle, AThousandConcurrentClients) {
     std::latch answered(n);
     std::atomic<int> right{0};
     for (int i = 0; i < n; ++i)
-        clients[i]->connection().call_console("echo", std::to_string(i),
-                                              [&, i](Result<std::string> r) {
-                                                  if (r && *r == std::to_string(i)) ++right;
-                                                  answered.count_down();
-                                              });
+        clients[i]->connection().call("echo", std::to_string(i), [&, i](Result<std::string> r) {
+            if (r && *r == std::to_string(i)) ++right;
+            answered.count_down();
+        });
     answered.wait();
     EXPECT_EQ(right.load(), n);
     clients.clear();
@@ -143,14 +141,14 @@ TEST(Lifecycle, GracefulShutdownLetsCallsInFlightFinish) {
                   [&](const Request&, std::string, Responder<std::string> r) { held.set(r); });
     });
     Slot<Result<std::string>> slow_result;
-    f.to_server.call_console("slow", "", [&](Result<std::string> r) { slow_result.set(r); });
+    f.to_server.call("slow", "", [&](Result<std::string> r) { slow_result.set(r); });
     held.get();
     Slot<CloseReason> client_saw;
     f.client->on_disconnect([&](const Connection&, CloseReason r) { client_saw.set(r); });
     std::thread stopper([&] { f.server->shutdown(5s); });
     // While draining, new calls are refused but the one in flight may finish.
     ASSERT_TRUE(eventually([&] {
-        auto r = f.to_server.wait_console("echo", "x");
+        auto r = f.to_server.call("echo", "x", use_wait);
         return !r && r.error().code == Errc::shutting_down;
     }));
     held.get().reply("finished");
@@ -170,8 +168,8 @@ TEST(Lifecycle, ShutdownGraceIsBounded) {
                   [&](const Request&, std::string, Responder<std::string> r) { held.set(r); });
     });
     Slot<Errc> code;
-    f.to_server.call_console(
-        "forever", "", [&](Result<std::string> r) { code.set(r ? Errc::ok : r.error().code); });
+    f.to_server.call("forever", "",
+                     [&](Result<std::string> r) { code.set(r ? Errc::ok : r.error().code); });
     held.get();
     f.server->shutdown(200ms);
     EXPECT_EQ(code.get(), Errc::disconnected);
@@ -213,7 +211,7 @@ TEST(Lifecycle, TwoServersShareAPortWithReusePort) {
     for (int i = 0; i < 40; ++i) {
         clients.push_back(std::make_unique<Client>(runtime, client_for(first)));
         clients.back()->connect().value();
-        EXPECT_EQ(clients.back()->connection().wait_console("echo", "x").value(), "x");
+        EXPECT_EQ(clients.back()->connection().call("echo", "x", use_wait).value(), "x");
     }
     EXPECT_EQ(first.connection_count() + second.connection_count(), 40u);
     EXPECT_GT(second.connection_count(), 0u);

@@ -15,7 +15,7 @@ TEST(Limits, PendingCallsPerConnectionAreBounded) {
     std::latch done(9);
     std::atomic<int> too_many{0};
     for (int i = 0; i < 9; ++i)
-        f.to_server.call_console("stall", "", [&](Result<std::string> r) {
+        f.to_server.call("stall", "", [&](Result<std::string> r) {
             if (!r && r.error().code == Errc::too_many_pending) ++too_many;
             done.count_down();
         });
@@ -33,7 +33,7 @@ TEST(Limits, ServerBoundsHandlersInFlightPerConnection) {
     std::latch done(5);
     std::atomic<int> refused{0};
     for (int i = 0; i < 5; ++i)
-        f.to_server.call_console("stall", "", [&](Result<std::string> r) {
+        f.to_server.call("stall", "", [&](Result<std::string> r) {
             if (!r && r.error().code == Errc::too_many_pending) ++refused;
             done.count_down();
         });
@@ -58,7 +58,7 @@ TEST(Limits, SlowConsumerIsCutOff) {
     // Broadcast until the kernel buffers fill and the send queue passes its limit.
     // (A broadcast refused `overloaded` waits for the IO thread to catch up: try again.)
     EXPECT_TRUE(eventually([&] {
-        auto r = server.broadcast_console("spam", chunk);
+        auto r = server.broadcast("spam", chunk);
         EXPECT_TRUE(r || r.error().code == Errc::overloaded);
         return reason.has();
     }));

@@ -66,7 +66,7 @@ TEST(Secure, ConnectionsAreEncryptedByDefault) {
     EXPECT_EQ(server.public_key().size(), 64u);
     Client client(client_for(server));
     client.connect().value();
-    EXPECT_EQ(client.connection().wait_console("echo", "secret").value(), "secret");
+    EXPECT_EQ(client.connection().call("echo", "secret", use_wait).value(), "secret");
     EXPECT_EQ(server.stats().handshakes, 1u);
     // A plaintext client is refused: the policy is the server's, not the client's to choose.
     auto co = client_for(server);
@@ -97,7 +97,7 @@ TEST(Secure, WrongPinnedKeyIsRefused) {
     // And the server keeps serving good clients.
     Client good(client_for(server));
     good.connect().value();
-    EXPECT_EQ(good.connection().wait_console("echo", "ok").value(), "ok");
+    EXPECT_EQ(good.connection().call("echo", "ok", use_wait).value(), "ok");
 }
 
 TEST(Secure, NoKeyAndNoTrustOnFirstUseRefusesToConnect) {
@@ -121,11 +121,11 @@ TEST(Secure, TrustOnFirstUsePinsTheKeyForReconnects) {
     co.reconnect = {.enabled = true, .min_delay = 10ms, .max_delay = 50ms};
     Client client(co);
     client.connect().value();
-    EXPECT_EQ(client.connection().wait_console("echo", "tofu").value(), "tofu");
+    EXPECT_EQ(client.connection().call("echo", "tofu", use_wait).value(), "tofu");
     // Drop the connection from the server; the client reconnects, now with the pinned key (NK).
     server.find(server.connection_ids().at(0))->close();
     ASSERT_TRUE(eventually([&] { return server.stats().handshakes == 2 && client.connected(); }));
-    EXPECT_EQ(client.connection().wait_console("echo", "again").value(), "again");
+    EXPECT_EQ(client.connection().call("echo", "again", use_wait).value(), "again");
 }
 
 TEST(Secure, PlaintextOnlyWhenBothSidesSaySo) {
@@ -138,7 +138,7 @@ TEST(Secure, PlaintextOnlyWhenBothSidesSaySo) {
     co.transport.insecure_plaintext = true;
     Client plain(co);
     plain.connect().value();
-    EXPECT_EQ(plain.connection().wait_console("echo", "clear").value(), "clear");
+    EXPECT_EQ(plain.connection().call("echo", "clear", use_wait).value(), "clear");
 }
 
 TEST(Secure, TrafficContinuesAcrossManyRekeys) {
@@ -152,7 +152,7 @@ TEST(Secure, TrafficContinuesAcrossManyRekeys) {
     Client client(co);
     client.connect().value();
     for (int i = 0; i < 100; ++i)
-        ASSERT_EQ(client.connection().wait_console("echo", std::to_string(i)).value(),
+        ASSERT_EQ(client.connection().call("echo", std::to_string(i), use_wait).value(),
                   std::to_string(i));
     // Each side counts the rekeys it sent and the ones it received.
     EXPECT_GE(client.stats().rekeys, 100u / 5 + 100u / 7 - 2);
@@ -170,11 +170,11 @@ TEST(Secure, LargeMessagesAreChunkedAndCompressedBothWays) {
     Client client(co);
     client.connect().value();
     auto random = random_text(3u << 20);  // incompressible: sent as 49 chunks
-    EXPECT_EQ(client.connection().wait_console("echo", random).value(), random);
+    EXPECT_EQ(client.connection().call("echo", random, use_wait).value(), random);
     auto before_in = server.stats().bytes_in;
     std::string text;
     while (text.size() < (2u << 20)) text += "the quick brown fox jumps over the lazy dog ";
-    EXPECT_EQ(client.connection().wait_console("echo", text).value(), text);
+    EXPECT_EQ(client.connection().call("echo", text, use_wait).value(), text);
     EXPECT_LT(server.stats().bytes_in - before_in, text.size() / 10);  // lz4 on the way in
 }
 
@@ -202,7 +202,7 @@ TEST(Secure, TamperedAndReplayedFramesCloseOnlyThatConnection) {
         s.socket.read_until_closed();
     }
     EXPECT_TRUE(eventually([&] { return server.stats().closed(CloseReason::bad_mac) == 2; }));
-    EXPECT_EQ(good.connection().wait_console("echo", "still fine").value(), "still fine");
+    EXPECT_EQ(good.connection().call("echo", "still fine", use_wait).value(), "still fine");
 }
 
 TEST(Secure, ZipBombClosesWithTooLarge) {
@@ -374,7 +374,7 @@ TEST(Secure, GarbageTruncatedAndFlippedHandshakesLeaveOthersServed) {
     EXPECT_GE(stats.closed(CloseReason::handshake_timeout), 10u);
     Client good(client_for(server));
     good.connect().value();
-    EXPECT_EQ(good.connection().wait_console("echo", "unharmed").value(), "unharmed");
+    EXPECT_EQ(good.connection().call("echo", "unharmed", use_wait).value(), "unharmed");
 }
 
 TEST(Secure, AFailedSealClosesTheConnectionWithoutSending) {
@@ -397,7 +397,7 @@ TEST(Secure, AFailedSealClosesTheConnectionWithoutSending) {
     Client client(client_for(server));
     client.on_disconnect([&](const Connection&, CloseReason r) { client_closed.set(r); });
     client.connect().value();
-    auto r = client.connection().wait_console("big", "x");
+    auto r = client.connection().call("big", "x", use_wait);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, Errc::disconnected);
     EXPECT_TRUE(
@@ -445,7 +445,7 @@ TEST(ClientKeys, AnAllowedClientGetsInAndHandlersSeeItsKey) {
     co.client_private_key = hex(mine.private_key);
     Client client(co);
     client.connect().value();
-    EXPECT_EQ(client.connection().wait_console("whoami", "").value(), hex(mine.public_key));
+    EXPECT_EQ(client.connection().call("whoami", "", use_wait).value(), hex(mine.public_key));
     // The client sees the server's key, checked against its pin.
     EXPECT_EQ(client.connection().peer_static_key(), server.public_key());
     EXPECT_EQ(server.stats().closed(CloseReason::key_not_allowed), 0u);
@@ -473,7 +473,7 @@ TEST(ClientKeys, UnknownAndMissingKeysAreRefusedWithKeyNotAllowed) {
     co.client_private_key = hex(allowed.private_key);
     Client client(co);
     client.connect().value();
-    EXPECT_EQ(client.connection().wait_console("whoami", "").value(), hex(allowed.public_key));
+    EXPECT_EQ(client.connection().call("whoami", "", use_wait).value(), hex(allowed.public_key));
 }
 
 TEST(ClientKeys, RequiredKeyRefusesOnlyAnonymousClients) {
@@ -488,7 +488,7 @@ TEST(ClientKeys, RequiredKeyRefusesOnlyAnonymousClients) {
     co.client_private_key = hex(any.private_key);
     Client client(co);
     client.connect().value();
-    EXPECT_EQ(client.connection().wait_console("whoami", "").value(), hex(any.public_key));
+    EXPECT_EQ(client.connection().call("whoami", "", use_wait).value(), hex(any.public_key));
 }
 
 TEST(ClientKeys, AnonymousClientsStayAnonymousWhenKeysAreOptional) {
@@ -497,7 +497,7 @@ TEST(ClientKeys, AnonymousClientsStayAnonymousWhenKeysAreOptional) {
     server.start().value();
     Client client(client_for(server));
     client.connect().value();
-    EXPECT_EQ(client.connection().wait_console("whoami", "").value(), "anonymous");
+    EXPECT_EQ(client.connection().call("whoami", "", use_wait).value(), "anonymous");
 }
 
 TEST(ClientKeys, AKeyFileGivesTheSameIdentityToEveryClientUsingIt) {
@@ -514,7 +514,7 @@ TEST(ClientKeys, AKeyFileGivesTheSameIdentityToEveryClientUsingIt) {
     {
         Client a(co);
         a.connect().value();
-        first = a.connection().wait_console("whoami", "").value();
+        first = a.connection().call("whoami", "", use_wait).value();
     }
     EXPECT_EQ(first.size(), 64u) << first;
     struct stat st {};
@@ -525,7 +525,7 @@ TEST(ClientKeys, AKeyFileGivesTheSameIdentityToEveryClientUsingIt) {
     {
         Client b(co);
         b.connect().value();
-        EXPECT_EQ(b.connection().wait_console("whoami", "").value(), first);
+        EXPECT_EQ(b.connection().call("whoami", "", use_wait).value(), first);
     }
     std::filesystem::remove_all(dir);
 }

@@ -75,7 +75,7 @@ TEST(SendQueue, MemoryFollowsWhatIsUnsent) {
     PushedTo p(so);
     const std::string chunk = incompressible(32 * 1024, 7);
     constexpr int messages = 512;  // 16 MiB
-    for (int i = 0; i < messages; ++i) p.conn.send_console("push", chunk).value();
+    for (int i = 0; i < messages; ++i) p.conn.send("push", chunk).value();
     ASSERT_TRUE(eventually([&] { return p.server.stats().send_queue_bytes >= 8u << 20; }));
     // The reader catches up with most of it, in steps; the server writes more as it does.
     for (int step = 0; step < 6; ++step) {
@@ -96,7 +96,7 @@ TEST(SendQueue, StayingOverTheSoftLimitCloses) {
     so.limits.max_send_queue_bytes = 64u << 20;
     PushedTo p(so);
     const std::string chunk = incompressible(64 * 1024, 9);
-    for (int i = 0; i < 192; ++i) p.conn.send_console("push", chunk).value();  // 12 MiB
+    for (int i = 0; i < 192; ++i) p.conn.send("push", chunk).value();  // 12 MiB
     ASSERT_TRUE(eventually([&] { return p.conn.congested() || p.closed.has(); }));
     EXPECT_EQ(p.closed.get(), CloseReason::slow_consumer);
     EXPECT_LT(p.server.stats().send_queue_bytes, 1u << 20);  // its memory went with it
@@ -109,9 +109,9 @@ TEST(SendQueue, BroadcastSkipsCongestedConnections) {
     so.limits.send_queue_soft_grace = 60s;
     PushedTo p(so);
     const std::string chunk = incompressible(64 * 1024, 11);
-    for (int i = 0; i < 96; ++i) p.conn.send_console("push", chunk).value();
+    for (int i = 0; i < 96; ++i) p.conn.send("push", chunk).value();
     ASSERT_TRUE(eventually([&] { return p.conn.congested(); }));
-    p.server.broadcast_console("news", chunk).value();
+    p.server.broadcast("news", chunk).value();
     EXPECT_TRUE(eventually([&] { return p.server.stats().broadcast_skipped == 1; }));
     EXPECT_FALSE(p.closed.has());  // skipped, not cut off: the grace has not passed
 }
@@ -132,14 +132,13 @@ TEST(SendQueue, PostsFromOtherThreadsAreBounded) {
     auto release = std::make_shared<std::latch>(1);
     runtime.impl().loop(0).post([release] { release->wait(); });  // the IO thread is busy
     const std::string chunk(1024, 'x');
-    auto pushed = push_until_refused(4096, [&] { return conn.send_console("push", chunk); });
+    auto pushed = push_until_refused(4096, [&] { return conn.send("push", chunk); });
     release->count_down();
     EXPECT_EQ(pushed.refusal, Errc::overloaded);
     EXPECT_LE(pushed.accepted, 1024);
     Slot<Errc> call;
-    conn.call_console("x", "",
-                      [&](Result<std::string> r) { call.set(r ? Errc::ok : r.error().code); },
-                      {.timeout = 200ms});
+    conn.call("x", "", [&](Result<std::string> r) { call.set(r ? Errc::ok : r.error().code); },
+              {.timeout = 200ms});
     EXPECT_NE(call.get(), Errc::ok);  // a call still goes through once the loop is free
 }
 
@@ -153,10 +152,10 @@ TEST(SendQueue, BroadcastsWaitingForTheLoopsAreBounded) {
     auto release = std::make_shared<std::latch>(1);
     runtime.impl().loop(0).post([release] { release->wait(); });  // the IO thread is busy
     const std::string chunk = incompressible(64 * 1024, 13);
-    auto pushed = push_until_refused(1024, [&] { return server.broadcast_console("news", chunk); });
+    auto pushed = push_until_refused(1024, [&] { return server.broadcast("news", chunk); });
     release->count_down();
     EXPECT_EQ(pushed.refusal, Errc::overloaded);
     EXPECT_LE(pushed.accepted, 16);
     // Once the loop has caught up, broadcasting works again.
-    EXPECT_TRUE(eventually([&] { return bool(server.broadcast_console("news", chunk)); }));
+    EXPECT_TRUE(eventually([&] { return bool(server.broadcast("news", chunk)); }));
 }
