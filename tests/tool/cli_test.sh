@@ -6,13 +6,7 @@
 set -uo pipefail
 cli=$1
 server=$2
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-    if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/start_server.sh"
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 expect() {  # expect "what" status expected-text command...: exit status and text in its output
@@ -26,16 +20,7 @@ expect() {  # expect "what" status expected-text command...: exit status and tex
 # The server's key first (this creates it), then the server on a port the kernel picks; the
 # port is read from its start-up line, polled for rather than waited for.
 key=$("$server" --data-dir "$work/data" --print-public-key) || { echo "FAIL: --print-public-key"; exit 1; }
-"$server" --data-dir "$work/data" --listen 127.0.0.1:0 --threads 1 >"$work/server.log" 2>&1 &
-server_pid=$!
-port=
-for _ in $(seq 1 500); do
-    port=$(sed -n 's/.*listening on .*(ports \([0-9]*\)).*/\1/p' "$work/server.log")
-    [[ -n $port ]] && break
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.02
-done
-[[ -n $port ]] || { echo "FAIL: the server did not start:"; cat "$work/server.log"; exit 1; }
+start_server "$server"
 ep="127.0.0.1:$port"
 
 expect "--help" 0 "call-dataframe" "$cli" --help
