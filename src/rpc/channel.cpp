@@ -121,13 +121,7 @@ bool Channel::deliver(const Input& in) {
 bool Channel::send(std::span<const std::uint8_t> message, Clock::time_point now,
                    const std::function<bool()>& between_slices) {
     if (!secure_) {
-        auto before = queue_figures();
-        out_.append([&](std::vector<std::uint8_t>& out) {
-            append_frame(out, shared_.frame.mark, message.size(),
-                         [&](std::uint8_t* p) { std::memcpy(p, message.data(), message.size()); });
-        });
-        report(before);
-        Counters::add(shared_.counters.frames_out);
+        queue_frame(message);  // plaintext: one frame per message
         return true;
     }
     // A piece left open in a full chunk (the end of a big message) is sealed as it is, so the
@@ -142,9 +136,7 @@ bool Channel::send(std::span<const std::uint8_t> message, Clock::time_point now,
     };
     bool ok = true;
     auto add = [&](auto&& step) {
-        auto before = queue_figures();
-        out_.append([&](std::vector<std::uint8_t>& out) { ok = step(out); }, secure_->piece_open());
-        report(before);
+        append([&](std::vector<std::uint8_t>& out) { ok = step(out); }, secure_->piece_open());
     };
     const auto& mark = shared_.frame.mark;
     if (!between_slices || message.size() <= write_slice) {
@@ -176,14 +168,12 @@ bool Channel::send(std::span<const std::uint8_t> message, Clock::time_point now,
 
 bool Channel::seal() {
     if (!secure_ || !secure_->piece_open()) return true;
-    auto before = queue_figures();
     bool sealed = true;
-    out_.append(
+    append(
         [&](std::vector<std::uint8_t>& out) {
             sealed = secure_->seal_open(out, shared_.frame.mark);
         },
         true);
-    report(before);
     if (sealed) Counters::add(shared_.counters.frames_out);
     return sealed;
 }
@@ -193,13 +183,11 @@ void Channel::send_clear(std::span<const std::uint8_t> body) {
 }
 
 void Channel::queue_frame(std::span<const std::uint8_t> body) {
-    auto before = queue_figures();
-    out_.append([&](std::vector<std::uint8_t>& out) {
+    append([&](std::vector<std::uint8_t>& out) {
         append_frame(out, shared_.frame.mark, body.size(), [&](std::uint8_t* p) {
             if (!body.empty()) std::memcpy(p, body.data(), body.size());
         });
     });
-    report(before);
     Counters::add(shared_.counters.frames_out);
 }
 

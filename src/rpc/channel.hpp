@@ -122,6 +122,13 @@ class Channel {
     QueueFigures queue_figures() const noexcept { return {out_.unsent(), out_.allocated()}; }
     // Reports how the queue changed since `before` to the host's counters.
     void report(QueueFigures before) noexcept;
+    // SendQueue::append, with the change reported.
+    template <class Fill>
+    void append(Fill&& fill, bool same_chunk = false) {
+        auto before = queue_figures();
+        out_.append(std::forward<Fill>(fill), same_chunk);
+        report(before);
+    }
     bool on_frame(std::span<std::uint8_t> body, const Input& in);
     bool on_handshake_frame(std::span<const std::uint8_t> body, const Input& in);
     bool on_transport_frame(std::span<std::uint8_t> body, const Input& in);

@@ -155,6 +155,9 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     void check_queue();
     // One write of what is queued; the error, if any, in ec.
     std::size_t write_queued(std::error_code& ec);
+    // One write of what is queued; false when no more can go now: the socket is full (the
+    // rest waits for on_writable) or the connection closed.
+    bool write_once();
     // Writes what is sealed now, mid-message (big messages); false if that closed it.
     bool write_early();
     void schedule_flush();

@@ -79,16 +79,23 @@ std::size_t Conn::write_queued(std::error_code& ec) {
     return n;
 }
 
-bool Conn::write_early() {
-    if (writing_ || state_ == State::closed) return state_ != State::closed;
+bool Conn::write_once() {
     std::error_code ec;
     write_queued(ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
         writing_ = true;  // the rest is written when the socket drains (on_writable)
         transport_->wait_writable(transport_user());
-    } else if (ec && state_ != State::closed) {
-        close(CloseReason::io_error);
+        return false;
     }
+    if (ec) {
+        close(CloseReason::io_error);  // a no-op if a failed seal closed it already
+        return false;
+    }
+    return true;
+}
+
+bool Conn::write_early() {
+    if (!writing_ && state_ != State::closed) write_once();
     return state_ != State::closed;
 }
 
@@ -103,16 +110,8 @@ void Conn::schedule_flush() {
 
 void Conn::flush() {
     if (state_ == State::closed || writing_) return;
-    while (!channel_.nothing_to_send()) {
-        std::error_code ec;
-        write_queued(ec);
-        if (ec == asio::error::would_block || ec == asio::error::try_again) {
-            writing_ = true;
-            transport_->wait_writable(transport_user());
-            return;
-        }
-        if (ec) return close(CloseReason::io_error);
-    }
+    while (!channel_.nothing_to_send())
+        if (!write_once()) return;
     if (state_ == State::closing) close(reason_);
 }
 
