@@ -5,7 +5,9 @@
 // random bytes. Also the AEAD bound: the round trips per second if a round trip cost nothing but
 // sealing and opening its bytes each way with ChaCha20-Poly1305 in 64 KiB pieces (libsodium,
 // measured in the same run), and the encrypted rate against it.
-//   echo_bench [--seconds S] [--runs N] [--size BYTES] [--depth IN_FLIGHT]
+//   echo_bench [--seconds S] [--runs N] [--size BYTES] [--depth IN_FLIGHT] [--only
+//   raw|plaintext|encrypted]
+// --only runs one contender alone (for a profiler or strace); it prints no ratios.
 #include <algorithm>
 #include <asio.hpp>
 #include <atomic>
@@ -230,6 +232,7 @@ int main(int argc, char** argv) {
     int runs = 5;
     std::size_t size = 64;
     std::vector<std::size_t> depths{1, 64};
+    std::string only;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string a = argv[i];
         if (a == "--seconds")
@@ -240,6 +243,8 @@ int main(int argc, char** argv) {
             size = std::stoul(argv[i + 1]);
         else if (a == "--depth")
             depths = {std::stoul(argv[i + 1])};
+        else if (a == "--only")
+            only = argv[i + 1];
     }
 
     // Raw server: one IO thread.
@@ -290,6 +295,16 @@ int main(int argc, char** argv) {
     };
     if (sodium_init() < 0) return 1;
     for (auto depth : depths) {
+        if (!only.empty()) {
+            std::vector<Result> v;
+            for (int r = 0; r < runs; ++r)
+                v.push_back(only == "raw" ? run_raw(raw_port, size, depth, seconds)
+                            : only == "plaintext"
+                                ? run_hawser(plain.client->connection(), size, depth, seconds)
+                                : run_hawser(secure.client->connection(), size, depth, seconds));
+            line(only.c_str(), depth, v);
+            continue;
+        }
         std::vector<Result> raw, hp, hs, bound;
         run_raw(raw_port, size, depth, 0.2);  // warm-up
         run_hawser(plain.client->connection(), size, depth, 0.2);

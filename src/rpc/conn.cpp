@@ -107,22 +107,42 @@ void Conn::on_readable(std::error_code ec) {
     reading_ = false;
     if (state_ == State::closed) return;
     if (ec) return close(CloseReason::io_error);
+    in_input_ = true;
+    bool more = read_input();
+    in_input_ = false;
+    // Replies and calls made while the input was handled go out in one write, now: the peer
+    // gets them before this loop spends syscalls on re-arming the read.
+    if (flush_wanted_) {
+        flush_wanted_ = false;
+        flush();
+    }
+    if (more && state_ != State::closed) wait_readable();
+}
+
+bool Conn::read_input() {
     auto buffer = loop_.read_buffer();
+    std::error_code ec;
     // A few reads per wakeup at most, so one busy peer cannot starve the rest of the loop.
     for (int round = 0; round < 4; ++round) {
         std::size_t n = transport_->read_some(buffer, ec);
         if (ec == asio::error::would_block || ec == asio::error::try_again) break;
-        if (ec == asio::error::eof) return close(CloseReason::peer_closed);
-        if (ec) return close(CloseReason::io_error);
+        if (ec == asio::error::eof) {
+            close(CloseReason::peer_closed);
+            return false;
+        }
+        if (ec) {
+            close(CloseReason::io_error);
+            return false;
+        }
         last_recv_ = loop_.now();
         Counters::add(host_->counters.bytes_in, n);
         bool delivering = channel_.feed(buffer.first(n), input());
-        if (state_ == State::closed) return;
+        if (state_ == State::closed) return false;
         if (!channel_.nothing_to_send()) schedule_flush();  // handshake replies
-        if (!delivering) return;                            // paused: direct_done() resumes
+        if (!delivering) return false;                      // paused: direct_done() resumes
         if (n < buffer.size()) break;
     }
-    wait_readable();
+    return true;
 }
 
 void Conn::on_wire_error(CloseReason reason, std::string_view detail, bool goodbye) {

@@ -139,6 +139,9 @@ class Conn final : public std::enable_shared_from_this<Conn>,
         return {shared_from_this(), static_cast<TransportUser*>(this)};
     }
     void wait_readable();
+    // Reads what is ready (a few reads at most) and feeds it through the channel; false when
+    // reading must not be re-armed now (closed, or input paused for direct messages).
+    bool read_input();
     void refuse_client_key();  // server: closes with key_not_allowed after the handshake
     void seal_failed();        // closes with internal_error; the message is not sent
     void direct_done();
@@ -175,6 +178,9 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     State state_ = State::handshaking;
     CloseReason reason_ = CloseReason::none;
     bool reading_ = false, writing_ = false, flush_posted_ = false;
+    // While input is delivered, sends only mark flush_wanted_: one write goes out when the
+    // read is done, before reading is re-armed (no posted turn, no epoll round before it).
+    bool in_input_ = false, flush_wanted_ = false;
     bool attached_ = false;      // in the loop's sweep set
     bool admitted_to_overflow_;  // where admission counted it (Admission::admit)
     std::atomic<bool> open_{false};

@@ -101,6 +101,10 @@ bool Conn::write_early() {
 
 void Conn::schedule_flush() {
     if (flush_posted_ || writing_) return;
+    if (in_input_) {
+        flush_wanted_ = true;  // on_readable writes when the input is handled
+        return;
+    }
     flush_posted_ = true;
     loop_.post([self = shared_from_this()] {
         self->flush_posted_ = false;

@@ -97,6 +97,11 @@ CallHandle Connection::start_call(std::string_view command, std::string argument
         return {};
     }
     auto id = conn->reserve_call_id();
+    if (conn->loop().in_loop()) {  // the common case in handlers and callbacks: nothing to post
+        conn->start_call(id, Kind::call_console, command, std::move(argument), options,
+                         std::move(done));
+        return CallHandle(conn, id);
+    }
     auto size = argument.size();
     auto refused = std::make_shared<ConsoleCallback>(std::move(done));  // back if not posted
     auto r = on_loop_counted(conn, size,
@@ -123,6 +128,11 @@ CallHandle Connection::start_call(std::string_view command, DataFrame argument,
         done(DataFrame::decode(*r, *limits));
     };
     auto bytes = std::move(argument).take_bytes();
+    if (conn->loop().in_loop()) {
+        conn->start_call(id, Kind::call_dataframe, command, std::move(bytes), options,
+                         std::move(raw));
+        return CallHandle(conn, id);
+    }
     auto size = bytes.size();
     auto refused = std::make_shared<detail::RawCallback>(std::move(raw));  // back if not posted
     auto r = on_loop_counted(conn, size,
