@@ -27,6 +27,9 @@ Examples (against ./scripts/run, which listens on port 7100):
   hawser-cli --key $key call-dataframe echo.frame '[{"name": "ada"}, [1, 2], null]'
   hawser-cli --key $key send log "one-way, no reply"
   hawser-cli --trust-first-use call hello me        # learns the key and prints it on stderr
+Against a cluster (./scripts/cluster), any node is an entry:
+  hawser-cli -e 127.0.0.1:7101 --key $key1 call-dataframe hawser.route   # where to go
+  hawser-cli -e 127.0.0.1:7101 --key $key1 --cluster call hello world    # go there, call
 
 A DataFrame argument is JSON: an array is the DataFrame's values in order, anything else is a
 frame of one value. The reply DataFrame is printed as a JSON array. Failures print
@@ -78,6 +81,10 @@ int main(int argc, char** argv) {
         "server.key: that is the secret half)");
     auto* tofu_opt = cli.add_flag("--trust-first-use", trust_first_use,
                                   "accept whatever key the server has and print it on stderr");
+    bool cluster = false;
+    cli.add_flag("--cluster", cluster,
+                 "the endpoint is a cluster entry node: go where it routes this client, then "
+                 "call there");
     key_opt->excludes(key_file_opt)->excludes(tofu_opt);
     key_file_opt->excludes(tofu_opt);
     cli.add_option("-t,--timeout", timeout_seconds, "seconds for connecting and for the call")
@@ -122,6 +129,7 @@ int main(int argc, char** argv) {
     }
     hawser::ClientOptions options;
     options.endpoints = {endpoint};
+    options.cluster = cluster;
     auto timeout = std::chrono::milliseconds(std::llround(timeout_seconds * 1000));
     options.timeouts.connect = timeout;
     if (!key_file.empty()) {

@@ -113,7 +113,7 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
                    {"listen", "io_threads", "worker_threads", "reuse_port", "backlog",
                     "max_connections", "max_worker_jobs", "max_worker_bytes", "data_dir",
                     "send_error_details", "allowed_client_keys", "require_client_key", "mark",
-                    "limits", "timeouts", "transport", "admission"},
+                    "limits", "timeouts", "transport", "admission", "cluster"},
                    "");
         read(root, "data_dir", o.data_dir);
         read(root, "listen", o.listen);
@@ -212,6 +212,40 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
     if (auto valid = validate(o); !valid)
         return Error{Errc::invalid_argument, path + ": " + valid.error().message};
     return o;
+}
+
+Result<std::optional<ClusterOptions>> load_cluster_config(const std::string& path) {
+    ClusterOptions c;
+    try {
+        auto root = toml::parse(path);
+        if (!root.contains("cluster")) return std::optional<ClusterOptions>();
+        const auto& t = toml::find(root, "cluster");
+        check_keys(
+            t,
+            {"nats", "node_name", "subject_prefix", "public_endpoints", "capacity", "nats_user",
+             "nats_password", "nats_token", "nats_nkey_seed_file", "nats_tls", "nats_tls_ca_file",
+             "report_interval_ms", "node_expiry_ms", "max_message_bytes"},
+            "cluster");
+        read(t, "nats", c.nats_urls);
+        read(t, "node_name", c.node_name);
+        read(t, "subject_prefix", c.subject_prefix);
+        read(t, "public_endpoints", c.public_endpoints);
+        read(t, "capacity", c.capacity);
+        read(t, "nats_user", c.nats_user);
+        read(t, "nats_password", c.nats_password);
+        read(t, "nats_token", c.nats_token);
+        read(t, "nats_nkey_seed_file", c.nats_nkey_seed_file);
+        read(t, "nats_tls", c.nats_tls);
+        read(t, "nats_tls_ca_file", c.nats_tls_ca_file);
+        read_ms(t, "report_interval_ms", c.report_interval);
+        read_ms(t, "node_expiry_ms", c.node_expiry);
+        read(t, "max_message_bytes", c.max_message_bytes);
+    } catch (const std::exception& e) {
+        return Error{Errc::invalid_argument, path + ": " + e.what()};
+    }
+    if (auto valid = Cluster::validate(c); !valid)
+        return Error{Errc::invalid_argument, path + ": " + valid.error().message};
+    return std::optional<ClusterOptions>(std::move(c));
 }
 
 }  // namespace hawser::app

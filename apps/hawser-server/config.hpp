@@ -4,6 +4,9 @@
 
 #include <string>
 
+#include <optional>
+
+#include "hawser/cluster.hpp"
 #include "hawser/error.hpp"
 #include "hawser/options.hpp"
 
@@ -15,6 +18,8 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions base = 
 // and client keys parse, client keys are not combined with plaintext. Run again after
 // command-line flags are merged.
 Result<void> validate(const ServerOptions& options);
+// The [cluster] table of the same file: nullopt when there is none (a single node).
+Result<std::optional<ClusterOptions>> load_cluster_config(const std::string& path);
 Result<ProtocolMark> parse_mark(const std::string& head, const std::string& tail);
 
 }  // namespace hawser::app

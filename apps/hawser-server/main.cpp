@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "config.hpp"
+#include "hawser/cluster.hpp"
 #include "hawser/hawser.hpp"
 
 namespace {
@@ -42,7 +43,8 @@ int main(int argc, char** argv) {
     std::size_t threads = 0, max_connections = 0;
     bool has_threads = false, print_public_key = false, insecure_plaintext = false,
          reuse_port = false;
-    std::string data_dir;
+    std::string data_dir, node_name;
+    std::vector<std::string> cluster_urls, public_endpoints;
     cli.add_option("-c,--config", config_path, "TOML configuration file")->check(CLI::ExistingFile);
     cli.add_option("-l,--listen", listen, "address to listen on, e.g. [::]:7100 (repeatable)");
     cli.add_option("-t,--threads", threads, "IO threads (0 = one per core)")
@@ -59,6 +61,14 @@ int main(int argc, char** argv) {
                  "print the server's public key (creating it if needed) and exit");
     cli.add_flag("--insecure-plaintext", insecure_plaintext,
                  "no encryption (clients must agree); for benchmarks only");
+    cli.add_option("--cluster", cluster_urls,
+                   "join a cluster over NATS, e.g. nats://127.0.0.1:4222 (repeatable: several "
+                   "NATS servers of one NATS cluster)");
+    cli.add_option("--node-name", node_name,
+                   "this node's name in the cluster (default <hostname>-<pid>)");
+    cli.add_option("--public-endpoint", public_endpoints,
+                   "where clients reach this node, host:port (repeatable; default: the listen "
+                   "addresses)");
     cli.add_option("--log-level", log_level, "trace, debug, info, warn, error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
     CLI11_PARSE(cli, argc, argv);
@@ -72,6 +82,30 @@ int main(int argc, char** argv) {
             return 2;
         }
         options = *loaded;
+    }
+    std::optional<hawser::ClusterOptions> cluster_options;
+    if (!config_path.empty()) {
+        auto loaded = hawser::app::load_cluster_config(config_path);
+        if (!loaded) {
+            spdlog::error("configuration: {}", loaded.error().message);
+            return 2;
+        }
+        cluster_options = *loaded;
+    }
+    if (!cluster_urls.empty()) {
+        if (!cluster_options) cluster_options.emplace();
+        cluster_options->nats_urls = cluster_urls;
+    }
+    if (cluster_options) {
+        if (!node_name.empty()) cluster_options->node_name = node_name;
+        if (!public_endpoints.empty()) cluster_options->public_endpoints = public_endpoints;
+        if (auto valid = hawser::Cluster::validate(*cluster_options); !valid) {
+            spdlog::error("configuration: {}", valid.error().message);
+            return 2;
+        }
+    } else if (!node_name.empty() || !public_endpoints.empty()) {
+        spdlog::error("configuration: --node-name and --public-endpoint need --cluster");
+        return 2;
     }
     if (!listen.empty()) options.listen = listen;
     if (!data_dir.empty()) options.data_dir = data_dir;
@@ -115,18 +149,30 @@ int main(int argc, char** argv) {
 
     hawser::Server server(options);
     register_demo_commands(server.commands());
+    std::unique_ptr<hawser::Cluster> cluster;
+    if (cluster_options) cluster = std::make_unique<hawser::Cluster>(server, *cluster_options);
     if (auto started = server.start(); !started) {
         spdlog::error("cannot start: {}", started.error().message);
         return 1;
+    }
+    if (cluster) {
+        if (auto joined = cluster->start(); !joined) {
+            spdlog::error("cannot join the cluster: {}", joined.error().message);
+            server.shutdown();
+            return 1;
+        }
     }
     std::thread waiter([&] {
         int sig = 0;
         sigwait(&signals, &sig);
         spdlog::info("signal {}: shutting down", sig);
+        // Routing stops sending clients here before the server says goodbye to its own.
+        if (cluster) cluster->set_draining(true);
         server.shutdown();
     });
     server.wait();
     waiter.join();
+    if (cluster) cluster->stop();  // the others drop this node now
     auto stats = server.stats();
     spdlog::info("served {} connections; bye", stats.opened);
     return 0;

@@ -33,7 +33,8 @@ namespace hawser {
     X(invalid_argument, 15, "the API was given something it cannot use")              \
     X(not_found, 16, "no such record, attachment or database")                        \
     X(storage_error, 17, "the storage engine failed (disk full, corruption, I/O)")    \
-    X(overloaded, 18, "the server's work queue is full; try again later")
+    X(overloaded, 18, "the server's work queue is full; try again later")             \
+    X(cluster_unavailable, 19, "the cluster (NATS) cannot be reached from this node now")
 
 enum class Errc : std::uint16_t {
 #define HAWSER_ERRC_ENUM(name, value, what) name = value,
@@ -45,31 +46,32 @@ std::string_view to_string(Errc code) noexcept;
 std::string_view describe(Errc code) noexcept;
 
 // Why a connection closed. The numbers travel in goodbye messages: never renumber.
-#define HAWSER_CLOSE_REASON_LIST(X)                                                           \
-    X(none, 0, "no reason")                                                                   \
-    X(peer_closed, 1, "the peer closed the socket")                                           \
-    X(local_close, 2, "this side called close()")                                             \
-    X(io_error, 3, "the socket failed")                                                       \
-    X(bad_mark, 4, "a frame did not start or end with the configured protocol mark")          \
-    X(frame_too_large, 5, "a frame announced a body over the configured maximum")             \
-    X(malformed, 6, "a frame body is not a valid message")                                    \
-    X(slow_consumer, 7, "the send queue stayed over its soft limit or passed its hard limit") \
-    X(idle_timeout, 8, "nothing was received for the idle timeout")                           \
-    X(shutdown, 9, "the server is shutting down")                                             \
-    X(max_connections, 10, "the server holds its maximum number of connections")              \
-    X(protocol_error, 11, "a valid message that breaks the protocol's rules")                 \
-    X(connect_failed, 12, "a client could not reach any endpoint")                            \
-    X(handshake_failed, 13, "wrong key, wrong prologue (marks, version) or policy mismatch")  \
-    X(handshake_timeout, 14, "the handshake did not finish in time")                          \
-    X(bad_mac, 15, "a transport message failed authentication")                               \
-    X(too_large, 16, "a message grew past the limit (reassembly or decompression)")           \
-    X(denied, 17, "the source address is not allowed")                                        \
-    X(rate_limited, 18, "the source address connects too fast")                               \
-    X(too_many_handshakes, 19, "handshakes in progress over the limit")                       \
-    X(too_many_per_address, 20,                                                               \
-      "the source address (IPv4 /32, IPv6 /64) holds its connection cap")                     \
-    X(key_not_allowed, 21, "the client's static key is not on the server's allow-list")       \
-    X(internal_error, 22, "this side failed (for example, encryption failed) and cannot go on")
+#define HAWSER_CLOSE_REASON_LIST(X)                                                             \
+    X(none, 0, "no reason")                                                                     \
+    X(peer_closed, 1, "the peer closed the socket")                                             \
+    X(local_close, 2, "this side called close()")                                               \
+    X(io_error, 3, "the socket failed")                                                         \
+    X(bad_mark, 4, "a frame did not start or end with the configured protocol mark")            \
+    X(frame_too_large, 5, "a frame announced a body over the configured maximum")               \
+    X(malformed, 6, "a frame body is not a valid message")                                      \
+    X(slow_consumer, 7, "the send queue stayed over its soft limit or passed its hard limit")   \
+    X(idle_timeout, 8, "nothing was received for the idle timeout")                             \
+    X(shutdown, 9, "the server is shutting down")                                               \
+    X(max_connections, 10, "the server holds its maximum number of connections")                \
+    X(protocol_error, 11, "a valid message that breaks the protocol's rules")                   \
+    X(connect_failed, 12, "a client could not reach any endpoint")                              \
+    X(handshake_failed, 13, "wrong key, wrong prologue (marks, version) or policy mismatch")    \
+    X(handshake_timeout, 14, "the handshake did not finish in time")                            \
+    X(bad_mac, 15, "a transport message failed authentication")                                 \
+    X(too_large, 16, "a message grew past the limit (reassembly or decompression)")             \
+    X(denied, 17, "the source address is not allowed")                                          \
+    X(rate_limited, 18, "the source address connects too fast")                                 \
+    X(too_many_handshakes, 19, "handshakes in progress over the limit")                         \
+    X(too_many_per_address, 20,                                                                 \
+      "the source address (IPv4 /32, IPv6 /64) holds its connection cap")                       \
+    X(key_not_allowed, 21, "the client's static key is not on the server's allow-list")         \
+    X(internal_error, 22, "this side failed (for example, encryption failed) and cannot go on") \
+    X(redirect, 23, "this cluster node is full or draining; the goodbye names where to go")
 
 enum class CloseReason : std::uint16_t {
 #define HAWSER_CLOSE_REASON_ENUM(name, value, what) name = value,

@@ -143,6 +143,11 @@ struct ClientOptions {
     // Without one the client stays anonymous (Noise NK).
     std::string client_key_file;
     std::string client_private_key;
+    // Cluster entry: `endpoints` are entry nodes of a Hawser cluster. After connecting to one,
+    // the client asks it where to go (Cluster::route_command) and moves to that node, trusting
+    // the node's key as vouched for by the entry node it authenticated. Reconnects start again
+    // at the entry endpoints, so a dead node's clients spread over the others.
+    bool cluster = false;
 };
 
 }  // namespace hawser

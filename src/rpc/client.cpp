@@ -9,6 +9,7 @@
 #include <future>
 #include <random>
 
+#include "hawser/cluster.hpp"
 #include "rpc/conn.hpp"
 #include "rpc/connector.hpp"
 #include "rpc/key_file.hpp"
@@ -49,6 +50,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
                 "or set trust_on_first_use";
         }
         if (config_error_.empty()) config_error_ = load_client_key();
+        entry_key_ = host->server_key;
     }
 
     const ClientOptions options;
@@ -121,8 +123,16 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         if (done) waiters_.push_back(std::move(done));
         if (connector_ || pending_) return;  // already under way
         reconnect_timer_.cancel();
+        // Every attempt starts at the entry endpoints with the entry key; a cluster client
+        // is then routed from there (on_opened).
+        hop_ = false;
+        if (entry_key_) host->server_key = entry_key_;
+        start_connector(options.endpoints);
+    }
+
+    void start_connector(const std::vector<std::string>& endpoints) {
         connector_ = std::make_shared<Connector>(
-            loop, options.endpoints, options.happy_eyeballs_delay, options.timeouts.connect,
+            loop, endpoints, options.happy_eyeballs_delay, options.timeouts.connect,
             [weak = weak_from_this()](Result<asio::ip::tcp::socket> socket) {
                 if (auto self = weak.lock()) self->on_connect_result(std::move(socket));
             });
@@ -154,6 +164,12 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
 
     void on_opened(Conn& c) {
         if (pending_.get() != &c) return;
+        if (!hop_) entry_key_ = host->server_key;  // learned here on first use, if it was
+        if (options.cluster && !hop_) return ask_route(c);
+        finish_connect();
+    }
+
+    void finish_connect() {
         {
             std::lock_guard lock(mu_);
             conn_ = pending_;
@@ -163,6 +179,71 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         auto waiters = std::move(waiters_);
         waiters_.clear();
         for (auto& w : waiters) host->run_user("connect callback", [&] { w({}); });
+    }
+
+    // Cluster entry: ask the node we reached where to go. Stays there if it is the answer, or
+    // if the server is not clustered or cannot answer; otherwise moves, once per attempt.
+    void ask_route(Conn& c) {
+        auto id = c.reserve_call_id();
+        std::weak_ptr<Conn> conn = c.weak_from_this();
+        CallOptions call;
+        call.timeout = options.timeouts.connect;
+        c.start_call(id, Kind::call_dataframe, Cluster::route_command, {}, call,
+                     [weak = weak_from_this(), conn](Result<std::string> r) {
+                         auto self = weak.lock();
+                         if (self && self->pending_ && self->pending_ == conn.lock())
+                             self->on_route(std::move(r));
+                     });
+    }
+
+    void on_route(Result<std::string> reply) {
+        struct Target {
+            std::string node, here, key;
+            std::vector<std::string> endpoints;
+        };
+        auto parse = [&]() -> Result<Target> {
+            if (!reply) return reply.error();
+            auto frame = DataFrame::decode(*reply, options.limits.dataframe);
+            if (!frame) return frame.error();
+            auto map = frame->read_map();
+            if (!map) return map.error();
+            Target t;
+            auto text = [&](const char* name) -> std::string {
+                auto it = map->find(name);
+                return it != map->end() && it->second.is<std::string>()
+                           ? it->second.as<std::string>()
+                           : std::string();
+            };
+            t.node = text("node");
+            t.here = text("here");
+            t.key = text("public_key");
+            if (auto it = map->find("endpoints"); it != map->end() && it->second.is<Array>())
+                for (const auto& e : it->second.as<Array>())
+                    if (e.is<std::string>()) t.endpoints.push_back(e.as<std::string>());
+            if (t.node.empty() || t.endpoints.empty())
+                return Error{Errc::bad_payload, "route reply without a node and endpoints"};
+            return t;
+        };
+        auto target = parse();
+        std::optional<noise::Key> key;
+        if (target && !options.transport.insecure_plaintext) {
+            key = noise::key_from_hex(target->key);
+            if (!key) target = Error{Errc::bad_payload, "route reply without a valid node key"};
+        }
+        if (!target || target->node == target->here) {
+            if (!target)
+                spdlog::warn("hawser: cluster route failed ({}); staying on the entry node",
+                             target.error().message);
+            return finish_connect();
+        }
+        // Move: the entry node vouches for the target's key over the channel it authenticated.
+        spdlog::info("hawser: routed to cluster node {} ({})", target->node,
+                     target->endpoints.front());
+        auto entry = std::move(pending_);
+        entry->close_gracefully(CloseReason::local_close);
+        hop_ = true;
+        if (key) host->server_key = key;
+        start_connector(target->endpoints);
     }
 
     void on_closed(Conn& c, CloseReason reason) {
@@ -203,7 +284,9 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     mutable std::mutex mu_;
     std::shared_ptr<Conn> conn_;
     std::shared_ptr<Connector> connector_;
-    std::shared_ptr<Conn> pending_;  // connected, handshake in progress
+    std::shared_ptr<Conn> pending_;        // connected, handshake (or cluster routing) in progress
+    std::optional<noise::Key> entry_key_;  // the key pinned for the entry endpoints
+    bool hop_ = false;  // this attempt goes where a cluster node sent it: no second route
     std::string config_error_;
     std::vector<std::function<void(Result<void>)>> waiters_;
     asio::steady_timer reconnect_timer_;

@@ -1,0 +1,406 @@
+// Cluster (see include/hawser/cluster.hpp): membership by load reports on NATS, routing, and
+// cluster broadcast. The registry is guarded by one mutex; NATS handlers run on nats.c's
+// threads, the reporter on its own thread, the route command on the server's IO threads.
+#include "hawser/cluster.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+#include "cluster/messages.hpp"
+#include "cluster/nats_link.hpp"
+#include "cluster/node_registry.hpp"
+#include "cluster/process_load.hpp"
+#include "hawser/runtime.hpp"
+#include "hawser/server.hpp"
+#include "rpc/address.hpp"
+
+namespace hawser {
+
+using detail::NodeRegistry;
+
+struct Cluster::Impl : std::enable_shared_from_this<Impl> {
+    Impl(Server& s, ClusterOptions o)
+        : server(s), options(std::move(o)), subjects(options.subject_prefix) {}
+
+    Server& server;
+    const ClusterOptions options;
+    const detail::ClusterSubjects subjects;
+    std::string name;
+
+    mutable std::mutex mu;  // guards what follows, up to the link
+    std::condition_variable wake;
+    NodeRegistry registry;
+    NodeInfo self;
+    bool started = false, stopping = false;
+    bool report_now = false;  // something the others should learn before the next interval
+    std::mt19937_64 rng{std::random_device{}()};
+
+    // The link is taken out under its own lock by stop(), and only used under it: publishing
+    // never waits on the registry's lock, and the registry never waits on NATS.
+    mutable std::mutex link_mu;
+    std::unique_ptr<detail::NatsLink> link;
+    std::thread reporter;
+
+    Result<void> publish(const std::string& subject, std::string_view data) {
+        std::lock_guard lock(link_mu);
+        if (!link) return Error{Errc::cluster_unavailable, "the cluster is not started"};
+        return link->publish(subject, data);
+    }
+
+    std::atomic<bool> draining{false};
+    struct Counters {
+        std::atomic<std::uint64_t> reports_sent{0}, reports_received{0}, broadcasts_sent{0},
+            broadcasts_received{0}, dropped{0}, routes{0}, disconnects{0}, reconnects{0};
+    } counters;
+
+    void fill_self();
+    void report(bool leaving);
+    void run_reporter();
+    void on_report(std::string_view subject, std::string_view data);
+    void on_broadcast(std::string_view data);
+    void dropped(std::string_view why);
+    Result<NodeInfo> route();
+};
+
+Result<void> Cluster::validate(const ClusterOptions& options) {
+    auto bad = [](std::string what) { return Error{Errc::invalid_argument, "cluster: " + what}; };
+    if (options.nats_urls.empty()) return bad("nats_urls is empty");
+    if (!options.node_name.empty() && !detail::valid_node_name(options.node_name))
+        return bad("node_name '" + options.node_name.substr(0, 80) +
+                   "': 1 to 64 letters, digits, '-' or '_'");
+    // The prefix is one or more subject tokens.
+    const auto& p = options.subject_prefix;
+    if (p.empty() || p.size() > 64 || p.front() == '.' || p.back() == '.' ||
+        p.find("..") != std::string::npos)
+        return bad("subject_prefix '" + p.substr(0, 80) + "' is not a NATS subject");
+    for (char c : p)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
+            return bad("subject_prefix '" + p.substr(0, 80) + "' is not a NATS subject");
+    if (options.report_interval.count() <= 0) return bad("report_interval must be positive");
+    if (options.node_expiry < 2 * options.report_interval)
+        return bad("node_expiry must be at least two report intervals");
+    if (options.max_message_bytes < 1024) return bad("max_message_bytes must be at least 1024");
+    if (options.nats_reconnect_wait.count() <= 0)
+        return bad("nats_reconnect_wait must be positive");
+    for (const auto& e : options.public_endpoints)
+        if (auto hp = detail::parse_host_port(e); !hp)
+            return bad("public_endpoints: " + hp.error().message);
+    int auth = !options.nats_user.empty() + !options.nats_token.empty() +
+               !options.nats_nkey_seed_file.empty();
+    if (auth > 1) return bad("set one of nats_user, nats_token and nats_nkey_seed_file");
+    return {};
+}
+
+// What does not change while the node runs: name, endpoints, key, capacity.
+void Cluster::Impl::fill_self() {
+    self.name = name;
+    self.public_key = server.options().transport.insecure_plaintext ? "" : server.public_key();
+    self.endpoints = options.public_endpoints;
+    if (self.endpoints.empty()) {
+        auto ports = server.ports();
+        const auto& listen = server.options().listen;
+        for (std::size_t i = 0; i < listen.size() && i < ports.size(); ++i) {
+            auto hp = detail::parse_host_port(listen[i]);
+            if (!hp) continue;
+            auto host = hp->host;
+            if (host == "::" || host == "0.0.0.0") host = "127.0.0.1";  // every interface
+            bool v6 = host.find(':') != std::string::npos;
+            self.endpoints.push_back((v6 ? "[" + host + "]" : host) + ":" +
+                                     std::to_string(ports[i]));
+        }
+    }
+    self.capacity = options.capacity;
+    if (self.capacity == 0) self.capacity = server.options().max_connections;
+    if (self.capacity == 0) {
+        auto files = raise_file_limit();  // already raised by start(); this reads it
+        self.capacity = files > 64 ? files - 64 : 0;
+    }
+}
+
+void Cluster::Impl::report(bool leaving) {
+    std::string bytes;
+    {
+        std::lock_guard lock(mu);
+        ++self.sequence;
+        bytes = detail::encode_report(self, leaving);
+    }
+    if (publish(subjects.node(name), bytes))
+        counters.reports_sent.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Cluster::Impl::run_reporter() {
+    detail::ProcessLoad load;
+    std::uint64_t last_handshakes = server.stats().handshakes;
+    auto last = std::chrono::steady_clock::now();
+    std::unique_lock lock(mu);
+    while (!stopping) {
+        lock.unlock();
+        auto now = std::chrono::steady_clock::now();
+        auto stats = server.stats();
+        double seconds = std::chrono::duration<double>(now - last).count();
+        double rate = seconds > 0 ? double(stats.handshakes - last_handshakes) / seconds : 0;
+        last_handshakes = stats.handshakes;
+        last = now;
+        double cpu = load.sample_cpu();
+        auto memory = detail::ProcessLoad::resident_bytes();
+        lock.lock();
+        self.connections = stats.connections;
+        self.handshakes_per_second = rate;
+        self.cpu = cpu;
+        self.memory_bytes = memory;
+        self.draining = draining.load();
+        // This node knows itself without NATS; the sequence moves first so that the
+        // registry takes the update.
+        ++self.sequence;
+        registry.update(self, now);
+        auto bytes = detail::encode_report(self, false);
+        for (const auto& gone : registry.expire(now, options.node_expiry))
+            spdlog::warn("hawser cluster: node {} went silent; dropped from routing", gone);
+        lock.unlock();
+        if (publish(subjects.node(name), bytes))
+            counters.reports_sent.fetch_add(1, std::memory_order_relaxed);
+        lock.lock();
+        wake.wait_for(lock, options.report_interval, [&] { return stopping || report_now; });
+        report_now = false;
+    }
+}
+
+void Cluster::Impl::dropped(std::string_view why) {
+    // A peer can send garbage at will: counted always, logged at most once a second.
+    counters.dropped.fetch_add(1, std::memory_order_relaxed);
+    static std::atomic<std::int64_t> last_log{0};
+    auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    auto before = last_log.load();
+    if (now - before > 1'000'000'000 && last_log.compare_exchange_strong(before, now))
+        spdlog::warn("hawser cluster: dropped a message: {}", why);
+}
+
+void Cluster::Impl::on_report(std::string_view subject, std::string_view data) {
+    auto sender = subjects.node_of(subject);
+    if (sender == name) return;  // our own, echoed
+    auto r = detail::decode_report(data);
+    if (!r) return dropped(r.error().message);
+    if (r->info.name != sender) return dropped("report names another node than its subject");
+    counters.reports_received.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard lock(mu);
+    if (r->leaving) {
+        if (registry.remove(sender)) spdlog::info("hawser cluster: node {} left", sender);
+        return;
+    }
+    bool known = registry.contains(sender);
+    if (registry.update(std::move(r->info), std::chrono::steady_clock::now()) && !known)
+        spdlog::info("hawser cluster: node {} joined", sender);
+}
+
+void Cluster::Impl::on_broadcast(std::string_view data) {
+    auto b = detail::decode_broadcast(data);
+    if (!b) return dropped(b.error().message);
+    {
+        std::lock_guard lock(mu);
+        if (b->origin != name && !registry.contains(b->origin))
+            return dropped("broadcast from unknown node " + b->origin);
+    }
+    counters.broadcasts_received.fetch_add(1, std::memory_order_relaxed);
+    Result<void> r;
+    if (b->dataframe) {
+        auto frame = DataFrame::decode(b->argument, server.options().limits.dataframe);
+        if (!frame) return dropped("broadcast DataFrame: " + frame.error().message);
+        r = server.broadcast(b->command, *frame, b->compress);
+    } else {
+        r = server.broadcast(b->command, b->argument, b->compress);
+    }
+    if (!r) dropped("broadcast '" + b->command + "': " + r.error().message);
+}
+
+Result<NodeInfo> Cluster::Impl::route() {
+    std::lock_guard lock(mu);
+    counters.routes.fetch_add(1, std::memory_order_relaxed);
+    if (auto best = registry.pick(rng())) {
+        registry.routed_to(best->name);
+        return *best;
+    }
+    return Error{Errc::overloaded, "every node of the cluster is full or draining"};
+}
+
+// --- Cluster ---
+
+Cluster::Cluster(Server& server, ClusterOptions options)
+    : impl_(std::make_shared<Impl>(server, std::move(options))) {
+    if (auto r = validate(impl_->options); !r) throw std::invalid_argument(r.error().message);
+    impl_->name = impl_->options.node_name;
+    if (impl_->name.empty()) {
+        char host[256] = {};
+        gethostname(host, sizeof host - 1);
+        std::string h;
+        for (char c : std::string(host))
+            if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') h += c;
+        impl_->name = (h.empty() ? "node" : h.substr(0, 40)) + "-" + std::to_string(getpid());
+    }
+    // Answered by every node, from its registry: a DataFrame holding one map.
+    std::weak_ptr<Impl> weak = impl_;
+    server.commands().dataframe(
+        std::string(route_command), [weak](const Request&, DataFrame, Responder<DataFrame> r) {
+            auto impl = weak.lock();
+            if (!impl) return r.fail(Errc::cluster_unavailable, "this node left the cluster");
+            auto node = impl->route();
+            if (!node) return r.fail(node.error().code, node.error().message);
+            Array endpoints;
+            for (auto& e : node->endpoints) endpoints.emplace_back(e);
+            DataFrame reply;
+            reply << Map{{"node", node->name},
+                         {"here", impl->name},
+                         {"endpoints", std::move(endpoints)},
+                         {"public_key", node->public_key}};
+            r.reply(std::move(reply));
+        });
+}
+
+Cluster::~Cluster() {
+    stop();
+}
+
+Result<void> Cluster::start() {
+    auto& impl = *impl_;
+    {
+        std::lock_guard lock(impl.mu);
+        if (impl.started) return {};
+        if (impl.stopping) return Error{Errc::invalid_argument, "cluster: stopped; make a new one"};
+        if (impl.server.ports().empty())
+            return Error{Errc::invalid_argument, "cluster: start the server first"};
+        impl.fill_self();
+        impl.registry.update(impl.self, std::chrono::steady_clock::now());
+    }
+    std::weak_ptr<Impl> weak = impl_;
+    detail::NatsLink::Events events;
+    events.connected = [weak] {
+        auto impl = weak.lock();
+        if (!impl) return;
+        impl->counters.reconnects.fetch_add(1, std::memory_order_relaxed);
+        spdlog::info("hawser cluster: node {} connected to NATS", impl->name);
+        std::lock_guard lock(impl->mu);
+        impl->report_now = true;  // the others learn of this node now, not in a second
+        impl->wake.notify_all();
+    };
+    events.disconnected = [weak] {
+        auto impl = weak.lock();
+        if (!impl) return;
+        impl->counters.disconnects.fetch_add(1, std::memory_order_relaxed);
+        spdlog::warn("hawser cluster: node {} lost NATS; serving locally, reconnecting",
+                     impl->name);
+    };
+    events.error = [](std::string what) { spdlog::warn("hawser cluster: NATS: {}", what); };
+    auto link = detail::NatsLink::open(impl.options, "hawser-" + impl.name, std::move(events));
+    if (!link) return link.error();
+    // The handlers use the Impl, which outlives the link: stop() destroys the link first.
+    auto on_report = [&impl](std::string_view subject, std::string_view data) {
+        impl.on_report(subject, data);
+    };
+    if (auto r = (*link)->subscribe(impl.subjects.nodes, on_report); !r) return r.error();
+    auto on_broadcast = [&impl](std::string_view, std::string_view data) {
+        impl.on_broadcast(data);
+    };
+    if (auto r = (*link)->subscribe(impl.subjects.broadcast, on_broadcast); !r) return r.error();
+    // When NATS is there, the server has the subscriptions before start() returns: whatever
+    // is published after that reaches this node.
+    (*link)->flush(std::chrono::seconds(2));
+    {
+        std::lock_guard lock(impl.link_mu);
+        impl.link = std::move(*link);
+    }
+    {
+        std::lock_guard lock(impl.mu);
+        impl.started = true;
+    }
+    impl.reporter = std::thread([&impl] { impl.run_reporter(); });
+    spdlog::info("hawser cluster: node {} joining over {} (endpoints {})", impl.name,
+                 fmt::join(impl.options.nats_urls, ","), fmt::join(impl.self.endpoints, ","));
+    return {};
+}
+
+void Cluster::stop() {
+    auto& impl = *impl_;
+    bool was_started;
+    {
+        std::lock_guard lock(impl.mu);
+        if (impl.stopping) return;
+        impl.stopping = true;
+        was_started = impl.started;
+        impl.wake.notify_all();
+    }
+    if (impl.reporter.joinable()) impl.reporter.join();
+    std::unique_ptr<detail::NatsLink> link;
+    {
+        if (was_started) impl.report(true);  // the others drop this node now, not at expiry
+        std::lock_guard lock(impl.link_mu);
+        link = std::move(impl.link);
+    }
+    if (link) link->flush(std::chrono::milliseconds(500));
+    link.reset();  // returns once no NATS handler runs
+}
+
+const std::string& Cluster::node_name() const {
+    return impl_->name;
+}
+
+bool Cluster::connected() const {
+    std::lock_guard lock(impl_->link_mu);
+    return impl_->link && impl_->link->connected();
+}
+
+std::vector<NodeInfo> Cluster::nodes() const {
+    std::lock_guard lock(impl_->mu);
+    return impl_->registry.nodes();
+}
+
+Result<NodeInfo> Cluster::route() const {
+    return impl_->route();
+}
+
+void Cluster::set_draining(bool draining) {
+    impl_->draining.store(draining);
+    std::lock_guard lock(impl_->mu);
+    impl_->report_now = true;  // the reporter updates this node's entry and tells the others now
+    impl_->wake.notify_all();
+}
+
+namespace {
+
+Result<void> publish_broadcast(Cluster::Impl& impl, detail::ClusterBroadcast b) {
+    if (b.command.empty() || b.command.size() > 255)
+        return Error{Errc::invalid_argument, "command names are 1 to 255 bytes"};
+    b.origin = impl.name;
+    if (auto r = impl.publish(impl.subjects.broadcast, detail::encode_broadcast(b)); !r) return r;
+    impl.counters.broadcasts_sent.fetch_add(1, std::memory_order_relaxed);
+    return {};
+}
+
+}  // namespace
+
+Result<void> Cluster::broadcast(std::string_view command, std::string_view argument,
+                                bool compress) {
+    return publish_broadcast(*impl_,
+                             {{}, std::string(command), false, compress, std::string(argument)});
+}
+
+Result<void> Cluster::broadcast(std::string_view command, const DataFrame& argument,
+                                bool compress) {
+    return publish_broadcast(*impl_, {{}, std::string(command), true, compress, argument.bytes()});
+}
+
+ClusterStats Cluster::stats() const {
+    const auto& c = impl_->counters;
+    auto get = [](const std::atomic<std::uint64_t>& a) {
+        return a.load(std::memory_order_relaxed);
+    };
+    return {get(c.reports_sent),        get(c.reports_received), get(c.broadcasts_sent),
+            get(c.broadcasts_received), get(c.dropped),          get(c.routes),
+            get(c.disconnects),         get(c.reconnects)};
+}
+
+}  // namespace hawser

@@ -1,0 +1,53 @@
+// The cluster's messages on NATS and their codecs: a node's load report (a DataFrame holding
+// one map, so it is decoded with the same bounds as anything from the network) and the
+// broadcast envelope. Decoders trust nothing: a message that fails is dropped and counted.
+// Thread affinity: none (pure functions).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "hawser/cluster.hpp"
+
+namespace hawser::detail {
+
+// Subjects, under the cluster's prefix (docs/cluster.md).
+struct ClusterSubjects {
+    explicit ClusterSubjects(std::string_view prefix)
+        : nodes(std::string(prefix) + ".node.*"),
+          broadcast(std::string(prefix) + ".broadcast"),
+          prefix_(prefix) {}
+    std::string node(std::string_view name) const { return prefix_ + ".node." + std::string(name); }
+    // The node name in a report's subject, or empty when the subject is not one.
+    std::string_view node_of(std::string_view subject) const;
+
+    const std::string nodes;      // every node's reports (a wildcard)
+    const std::string broadcast;  // cluster broadcasts
+
+  private:
+    std::string prefix_;
+};
+
+// A name usable as a node name: 1 to 64 letters, digits, '-' or '_'.
+bool valid_node_name(std::string_view name);
+
+struct NodeReport {
+    NodeInfo info;
+    bool leaving = false;  // the node is leaving: drop it now instead of at expiry
+};
+std::string encode_report(const NodeInfo& info, bool leaving);
+Result<NodeReport> decode_report(std::string_view bytes);
+
+// One broadcast: the sending node, the command, its kind and argument.
+struct ClusterBroadcast {
+    std::string origin;
+    std::string command;
+    bool dataframe = false;
+    bool compress = true;
+    std::string argument;
+};
+std::string encode_broadcast(const ClusterBroadcast& b);
+Result<ClusterBroadcast> decode_broadcast(std::string_view bytes);
+
+}  // namespace hawser::detail

@@ -1,0 +1,177 @@
+// NatsLink (see nats_link.hpp), on nats.c.
+#include "cluster/nats_link.hpp"
+
+#include <nats/nats.h>
+
+#include <chrono>
+
+namespace hawser::detail {
+
+namespace {
+
+// Per subscription, what may wait for its handler: bounded like every queue here. Past it
+// nats.c drops messages and reports a slow consumer (counted as an error event).
+constexpr int pending_messages = 65536;
+constexpr int pending_bytes = 64 << 20;
+
+Error nats_error(std::string_view what, natsStatus s) {
+    return Error{Errc::cluster_unavailable, std::string(what) + ": " + natsStatus_GetText(s) +
+                                                " (" + nats_GetLastError(nullptr) + ")"};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
+                                                 const std::string& client_name, Events events) {
+    std::unique_ptr<NatsLink> link(new NatsLink(std::move(events), o.max_message_bytes));
+    natsOptions* opts = nullptr;
+    if (auto s = natsOptions_Create(&opts); s != NATS_OK) return nats_error("NATS options", s);
+    struct Free {
+        natsOptions* o;
+        ~Free() { natsOptions_Destroy(o); }
+    } free_opts{opts};
+
+    std::vector<const char*> urls;
+    for (const auto& u : o.nats_urls) urls.push_back(u.c_str());
+    auto check = [](natsStatus s, std::string_view what) -> Result<void> {
+        if (s == NATS_OK) return {};
+        return Error{Errc::invalid_argument, "cluster: " + std::string(what) + ": " +
+                                                 natsStatus_GetText(s) + " (" +
+                                                 nats_GetLastError(nullptr) + ")"};
+    };
+    Result<void> r =
+        check(natsOptions_SetServers(opts, urls.data(), int(urls.size())), "nats_urls");
+    if (r) r = check(natsOptions_SetName(opts, client_name.c_str()), "name");
+    if (r) r = check(natsOptions_SetMaxReconnect(opts, -1), "reconnect");
+    if (r)
+        r = check(natsOptions_SetReconnectWait(opts, o.nats_reconnect_wait.count()),
+                  "reconnect wait");
+    if (r) r = check(natsOptions_SetReconnectJitter(opts, 100, 1000), "reconnect jitter");
+    // Publishing checks the connection first (a publish while NATS is away fails at once); the
+    // small buffer only holds what races with a disconnect.
+    if (r) r = check(natsOptions_SetReconnectBufSize(opts, 64 << 10), "reconnect buffer");
+    if (r) r = check(natsOptions_SetPingInterval(opts, 2000), "ping interval");
+    if (r) r = check(natsOptions_SetMaxPingsOut(opts, 2), "pings out");
+    if (r) r = check(natsOptions_SetTimeout(opts, 2000), "connect timeout");
+    if (r && !o.nats_user.empty())
+        r = check(natsOptions_SetUserInfo(opts, o.nats_user.c_str(), o.nats_password.c_str()),
+                  "user");
+    if (r && !o.nats_token.empty())
+        r = check(natsOptions_SetToken(opts, o.nats_token.c_str()), "token");
+    if (r && !o.nats_nkey_seed_file.empty())
+        r = check(
+            natsOptions_SetUserCredentialsFromFiles(opts, nullptr, o.nats_nkey_seed_file.c_str()),
+            "nkey seed file");
+    if (r && (o.nats_tls || !o.nats_tls_ca_file.empty())) {
+        r = check(natsOptions_SetSecure(opts, true), "tls");
+        if (r && !o.nats_tls_ca_file.empty())
+            r = check(natsOptions_LoadCATrustedCertificates(opts, o.nats_tls_ca_file.c_str()),
+                      "tls CA file");
+    }
+    if (!r) return r.error();
+
+    auto* self = link.get();
+    natsOptions_SetDisconnectedCB(
+        opts,
+        [](natsConnection*, void* c) {
+            auto* l = static_cast<NatsLink*>(c);
+            if (l->events_.disconnected) l->events_.disconnected();
+        },
+        self);
+    natsOptions_SetReconnectedCB(
+        opts,
+        [](natsConnection*, void* c) {
+            auto* l = static_cast<NatsLink*>(c);
+            if (l->events_.connected) l->events_.connected();
+        },
+        self);
+    natsOptions_SetClosedCB(
+        opts,
+        [](natsConnection*, void* c) {
+            auto* l = static_cast<NatsLink*>(c);
+            std::lock_guard lock(l->mu_);
+            l->closed_ = true;
+            l->cv_.notify_all();
+        },
+        self);
+    natsOptions_SetErrorHandler(
+        opts,
+        [](natsConnection*, natsSubscription*, natsStatus s, void* c) {
+            auto* l = static_cast<NatsLink*>(c);
+            if (l->events_.error) l->events_.error(natsStatus_GetText(s));
+        },
+        self);
+    // The first connect is retried in the background like a reconnect: a node starts (and
+    // serves its own clients) while NATS is down.
+    natsOptions_SetRetryOnFailedConnect(
+        opts, true,
+        [](natsConnection*, void* c) {
+            auto* l = static_cast<NatsLink*>(c);
+            if (l->events_.connected) l->events_.connected();
+        },
+        self);
+    auto s = natsConnection_Connect(&link->nc_, opts);
+    if (s == NATS_OK) {
+        if (link->events_.connected) link->events_.connected();
+    } else if (s != NATS_NOT_YET_CONNECTED) {
+        return nats_error("cannot start the NATS connection", s);
+    }
+    return link;
+}
+
+NatsLink::~NatsLink() {
+    if (!nc_) return;
+    // Closing the connection closes every subscription; each reports completion once its
+    // handler has returned for the last time, and the connection reports closed last.
+    natsConnection_Close(nc_);
+    {
+        std::unique_lock lock(mu_);
+        cv_.wait_for(lock, std::chrono::seconds(10),
+                     [&] { return closed_ && completed_ == subs_.size(); });
+    }
+    for (auto& sub : subs_) natsSubscription_Destroy(sub->sub);
+    natsConnection_Destroy(nc_);
+}
+
+bool NatsLink::connected() const {
+    return nc_ && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
+}
+
+Result<void> NatsLink::publish(const std::string& subject, std::string_view data) {
+    if (data.size() > max_message_bytes_)
+        return Error{Errc::limit_exceeded, "cluster message over max_message_bytes"};
+    if (!connected()) return Error{Errc::cluster_unavailable, "not connected to NATS"};
+    auto s = natsConnection_Publish(nc_, subject.c_str(), data.data(), int(data.size()));
+    if (s != NATS_OK) return nats_error("NATS publish", s);
+    return {};
+}
+
+void NatsLink::flush(std::chrono::milliseconds timeout) {
+    if (connected()) natsConnection_FlushTimeout(nc_, timeout.count());
+}
+
+Result<void> NatsLink::subscribe(const std::string& subject, Handler handler) {
+    auto sub = std::make_unique<Subscription>(Subscription{this, std::move(handler)});
+    auto on_message = [](natsConnection*, natsSubscription*, natsMsg* m, void* c) {
+        auto* s = static_cast<Subscription*>(c);
+        s->handler(natsMsg_GetSubject(m),
+                   std::string_view(natsMsg_GetData(m), std::size_t(natsMsg_GetDataLength(m))));
+        natsMsg_Destroy(m);
+    };
+    auto st = natsConnection_Subscribe(&sub->sub, nc_, subject.c_str(), on_message, sub.get());
+    if (st != NATS_OK) return nats_error("NATS subscribe to " + subject, st);
+    natsSubscription_SetPendingLimits(sub->sub, pending_messages, pending_bytes);
+    natsSubscription_SetOnCompleteCB(
+        sub->sub, [](void* c) { static_cast<Subscription*>(c)->link->on_complete(); }, sub.get());
+    std::lock_guard lock(mu_);
+    subs_.push_back(std::move(sub));
+    return {};
+}
+
+void NatsLink::on_complete() {
+    std::lock_guard lock(mu_);
+    ++completed_;
+    cv_.notify_all();
+}
+
+}  // namespace hawser::detail

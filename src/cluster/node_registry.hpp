@@ -1,0 +1,46 @@
+// NodeRegistry: the nodes of a cluster as this node knows them from their load reports, with
+// expiry (a node silent for the expiry is gone) and the routing choice. Pure: time is passed
+// in, so it is tested with a manual clock.
+// Ownership: owned by the Cluster. Thread affinity: none; the Cluster guards it with a mutex.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "hawser/cluster.hpp"
+
+namespace hawser::detail {
+
+class NodeRegistry {
+  public:
+    using Clock = std::chrono::steady_clock;
+
+    // Records a report. Reports older than the last one seen from the same node run (a lower
+    // sequence) are ignored, unless the node restarted (sequence 1). True if it was news.
+    bool update(NodeInfo info, Clock::time_point now);
+    // The node said it leaves. True if it was known.
+    bool remove(std::string_view name);
+    // Drops nodes not heard from within `expiry`; returns their names.
+    std::vector<std::string> expire(Clock::time_point now, Clock::duration expiry);
+
+    bool contains(std::string_view name) const;
+    std::size_t size() const noexcept { return nodes_.size(); }
+    std::vector<NodeInfo> nodes() const;  // by name
+
+    // Where a new client should go: a node drawn at random with odds in proportion to its
+    // free capacity, so the least loaded gets most clients and a reconnect storm between two
+    // reports does not all land on one node. Never a full or a draining node; nullopt if there
+    // is none. `random` is any uniformly drawn number.
+    std::optional<NodeInfo> pick(std::uint64_t random) const;
+    // A client was sent to `name`: count it there until its next report says better.
+    void routed_to(std::string_view name);
+
+  private:
+    std::unordered_map<std::string, NodeInfo> nodes_;
+};
+
+}  // namespace hawser::detail

@@ -1,0 +1,278 @@
+// Cluster nodes over a real nats-server on a loopback port: membership and leaving, expiry of a
+// silent node, routing (least loaded, never draining), a cluster client moved to where it is
+// sent, broadcast to every connection of every node exactly once, NATS going away and coming
+// back, and bad input on cluster subjects.
+#include <gtest/gtest.h>
+#include <nats/nats.h>
+
+#include <atomic>
+#include <map>
+
+#include "cluster/messages.hpp"
+#include "cluster/nats_server.hpp"
+#include "hawser/cluster.hpp"
+#include "integration/support.hpp"
+
+namespace hawser::test {
+namespace {
+
+ClusterOptions cluster_options(const NatsServer& nats, std::string name) {
+    ClusterOptions c;
+    c.nats_urls = {nats.url()};
+    c.node_name = std::move(name);
+    c.subject_prefix = "test";
+    c.report_interval = 100ms;
+    c.node_expiry = 1000ms;
+    c.nats_reconnect_wait = 50ms;
+    return c;
+}
+
+// One node: a server and its cluster membership, started.
+struct Node {
+    Node(const NatsServer& nats, std::string name,
+         const std::function<void(ClusterOptions&)>& adjust = {})
+        : server(loopback_server(1)), cluster(server, [&] {
+              auto c = cluster_options(nats, std::move(name));
+              if (adjust) adjust(c);
+              return c;
+          }()) {
+        server.commands().console(
+            "where", [this](const Request&, std::string_view) { return cluster.node_name(); });
+        EXPECT_TRUE(server.start());
+        EXPECT_TRUE(cluster.start());
+    }
+    Server server;
+    Cluster cluster;
+};
+
+bool sees(const Cluster& c, std::size_t n) {
+    return eventually([&] { return c.nodes().size() == n; });
+}
+
+// A plain NATS connection, for what no node would send.
+struct RawNats {
+    explicit RawNats(const NatsServer& s) {
+        if (natsConnection_ConnectTo(&nc, s.url().c_str()) != NATS_OK)
+            throw std::runtime_error("raw NATS connect failed");
+    }
+    ~RawNats() { natsConnection_Destroy(nc); }
+    void publish(const std::string& subject, std::string_view data) {
+        ASSERT_EQ(natsConnection_Publish(nc, subject.c_str(), data.data(), int(data.size())),
+                  NATS_OK);
+        ASSERT_EQ(natsConnection_FlushTimeout(nc, 5000), NATS_OK);
+    }
+    natsConnection* nc = nullptr;
+};
+
+TEST(Cluster, NodesSeeEachOtherAndALeavingNodeIsDroppedAtOnce) {
+    NatsServer nats;
+    // Expiry far away: only the leave message can drop a node within this test.
+    auto slow_expiry = [](ClusterOptions& c) { c.node_expiry = 60s; };
+    Node a(nats, "a", slow_expiry), b(nats, "b", slow_expiry);
+    auto c = std::make_unique<Node>(nats, "c", slow_expiry);
+    ASSERT_TRUE(sees(a.cluster, 3));
+    ASSERT_TRUE(sees(b.cluster, 3));
+    ASSERT_TRUE(sees(c->cluster, 3));
+    auto names = a.cluster.nodes();
+    EXPECT_EQ(names[0].name, "a");
+    EXPECT_EQ(names[1].name, "b");
+    EXPECT_EQ(names[2].name, "c");
+    EXPECT_EQ(names[2].endpoints.size(), 1u);
+    EXPECT_EQ(names[2].public_key, c->server.public_key());
+    c.reset();  // stops: says it leaves
+    EXPECT_TRUE(sees(a.cluster, 2));
+    EXPECT_TRUE(sees(b.cluster, 2));
+}
+
+TEST(Cluster, ASilentNodeExpires) {
+    NatsServer nats;
+    Node a(nats, "a");
+    RawNats raw(nats);
+    NodeInfo ghost;
+    ghost.name = "ghost";
+    ghost.endpoints = {"127.0.0.1:1"};
+    ghost.capacity = 10;
+    ghost.sequence = 1;
+    raw.publish("test.node.ghost", detail::encode_report(ghost, false));
+    ASSERT_TRUE(sees(a.cluster, 2));
+    // It never reports again and never says it leaves (as after a kill -9): only expiry
+    // (node_expiry, 1 s here) can drop it.
+    ASSERT_TRUE(sees(a.cluster, 1));
+    EXPECT_EQ(a.cluster.nodes()[0].name, "a");
+}
+
+TEST(Cluster, RoutingFavoursFreeCapacityAndSkipsDrainingNodes) {
+    NatsServer nats;
+    Node small(nats, "small", [](ClusterOptions& c) { c.capacity = 10; });
+    Node big(nats, "big", [](ClusterOptions& c) { c.capacity = 100000; });
+    Node draining(nats, "draining", [](ClusterOptions& c) { c.capacity = 100000; });
+    draining.cluster.set_draining(true);
+    ASSERT_TRUE(eventually([&] {
+        auto nodes = small.cluster.nodes();
+        return nodes.size() == 3 && nodes[1].draining;  // sorted: big, draining, small
+    }));
+    std::map<std::string, int> picks;
+    for (int i = 0; i < 200; ++i) {
+        auto r = small.cluster.route();
+        ASSERT_TRUE(r) << r.error().message;
+        ++picks[r->name];
+    }
+    EXPECT_EQ(picks["draining"], 0);
+    EXPECT_LE(picks["small"], 10);  // never past its capacity, by its own count
+    EXPECT_GE(picks["big"], 190);
+}
+
+TEST(Cluster, AClusterClientIsMovedWhereItIsSent) {
+    NatsServer nats;
+    Node entry(nats, "entry");
+    Node target(nats, "target");
+    entry.cluster.set_draining(true);  // so the only place to go is `target`
+    ASSERT_TRUE(eventually([&] {
+        auto nodes = entry.cluster.nodes();
+        return nodes.size() == 2 && nodes[0].draining;
+    }));
+    auto options = client_for(entry.server);  // pins the entry's key only
+    options.cluster = true;
+    Client client(options);
+    ASSERT_TRUE(client.connect());
+    auto where = client.connection().call("where", "", use_wait);
+    ASSERT_TRUE(where) << where.error().message;
+    EXPECT_EQ(*where, "target");
+    EXPECT_TRUE(eventually([&] { return entry.server.connection_count() == 0; }));
+    EXPECT_EQ(target.server.connection_count(), 1u);
+}
+
+TEST(Cluster, APlainClientStaysWhereItConnected) {
+    NatsServer nats;
+    Node entry(nats, "entry");
+    Node target(nats, "target");
+    entry.cluster.set_draining(true);
+    Client client(client_for(entry.server));  // cluster flag off
+    ASSERT_TRUE(client.connect());
+    auto where = client.connection().call("where", "", use_wait);
+    ASSERT_TRUE(where);
+    EXPECT_EQ(*where, "entry");
+}
+
+TEST(Cluster, BroadcastReachesEveryConnectionOnEveryNodeOnce) {
+    NatsServer nats;
+    std::vector<std::unique_ptr<Node>> nodes;
+    for (auto name : {"n1", "n2", "n3"}) nodes.push_back(std::make_unique<Node>(nats, name));
+    for (auto& n : nodes) ASSERT_TRUE(sees(n->cluster, 3));
+    struct Listener {
+        std::unique_ptr<Client> client;
+        std::atomic<int> news{0}, ends{0};
+    };
+    std::vector<std::unique_ptr<Listener>> listeners;
+    for (auto& n : nodes)
+        for (int i = 0; i < 2; ++i) {
+            auto l = std::make_unique<Listener>();
+            l->client = std::make_unique<Client>(client_for(n->server));
+            auto* raw = l.get();
+            l->client->commands().direct_console("news", [raw](const Request&, std::string_view t) {
+                if (t == "hello") ++raw->news;
+            });
+            l->client->commands().direct_console(
+                "end", [raw](const Request&, std::string_view) { ++raw->ends; });
+            ASSERT_TRUE(l->client->connect());
+            listeners.push_back(std::move(l));
+        }
+    for (auto& n : nodes)
+        ASSERT_TRUE(eventually([&] { return n->server.connection_count() == 2; }));
+    // From different nodes; every connection everywhere gets each exactly once.
+    ASSERT_TRUE(nodes[0]->cluster.broadcast("news", "hello"));
+    ASSERT_TRUE(nodes[1]->cluster.broadcast("news", "hello"));
+    ASSERT_TRUE(nodes[2]->cluster.broadcast("news", "hello", false));
+    // NATS keeps each publisher's order and a connection keeps the node's: once the marker from
+    // every node has arrived, nothing else is on its way.
+    for (auto& n : nodes) ASSERT_TRUE(n->cluster.broadcast("end", ""));
+    for (auto& l : listeners) {
+        ASSERT_TRUE(eventually([&] { return l->ends.load() == 3; }));
+        EXPECT_EQ(l->news.load(), 3);
+    }
+    EXPECT_EQ(nodes[0]->cluster.stats().broadcasts_received, 6u);
+}
+
+TEST(Cluster, WithoutNatsANodeServesLocallyAndClusterOperationsFailAtOnce) {
+    NatsServer nats;
+    Node a(nats, "a"), b(nats, "b");
+    ASSERT_TRUE(sees(a.cluster, 2));
+    Client client(client_for(a.server));
+    ASSERT_TRUE(client.connect());
+
+    nats.stop();
+    ASSERT_TRUE(eventually([&] { return !a.cluster.connected(); }));
+    auto started = std::chrono::steady_clock::now();
+    auto r = a.cluster.broadcast("news", "x");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::cluster_unavailable);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);     // fails, never hangs
+    auto where = client.connection().call("where", "", use_wait);  // local service goes on
+    ASSERT_TRUE(where);
+    EXPECT_EQ(*where, "a");
+    // Cut off, `a` forgets `b` at expiry and routes to itself.
+    ASSERT_TRUE(sees(a.cluster, 1));
+    auto route = a.cluster.route();
+    ASSERT_TRUE(route);
+    EXPECT_EQ(route->name, "a");
+
+    nats.restart();  // same port: both nodes reconnect and report by themselves
+    EXPECT_TRUE(eventually([&] { return a.cluster.connected() && b.cluster.connected(); }, 20s));
+    EXPECT_TRUE(sees(a.cluster, 2));
+    EXPECT_TRUE(sees(b.cluster, 2));
+    EXPECT_TRUE(a.cluster.broadcast("news", "x"));
+    EXPECT_GE(a.cluster.stats().nats_disconnects, 1u);
+}
+
+TEST(Cluster, BadInputOnClusterSubjectsIsDroppedAndCounted) {
+    NatsServer nats;
+    Node a(nats, "a");
+    Client client(client_for(a.server));
+    std::atomic<int> got{0};
+    client.commands().direct_console("news", [&](const Request&, std::string_view) { ++got; });
+    ASSERT_TRUE(client.connect());
+    RawNats raw(nats);
+    NodeInfo other;
+    other.name = "other";
+    other.endpoints = {"127.0.0.1:1"};
+    other.capacity = 1;
+    other.sequence = 1;
+    raw.publish("test.node.x", "garbage");
+    raw.publish("test.node.impostor", detail::encode_report(other, false));  // names another
+    raw.publish("test.broadcast", "\x01");
+    raw.publish("test.broadcast",
+                detail::encode_broadcast({"stranger", "news", false, true, "spoofed"}));
+    raw.publish("test.broadcast",
+                detail::encode_broadcast({"a", "news", true, true, "not a dataframe \xc1"}));
+    EXPECT_TRUE(eventually([&] { return a.cluster.stats().dropped_messages == 5; }));
+    EXPECT_EQ(a.cluster.nodes().size(), 1u);
+    // Still working: a real broadcast gets through.
+    ASSERT_TRUE(a.cluster.broadcast("news", "real"));
+    EXPECT_TRUE(eventually([&] { return got.load() == 1; }));
+}
+
+TEST(Cluster, BadOptionsAreRefusedBeforeAnythingRuns) {
+    auto check = [](auto change) {
+        ClusterOptions c;
+        change(c);
+        return Cluster::validate(c);
+    };
+    EXPECT_TRUE(check([](ClusterOptions&) {}));
+    EXPECT_FALSE(check([](ClusterOptions& c) { c.nats_urls.clear(); }));
+    EXPECT_FALSE(check([](ClusterOptions& c) { c.node_name = "a.b"; }));
+    EXPECT_FALSE(check([](ClusterOptions& c) { c.subject_prefix = "a..b"; }));
+    EXPECT_FALSE(check([](ClusterOptions& c) { c.subject_prefix = "a.*"; }));
+    EXPECT_FALSE(check([](ClusterOptions& c) { c.node_expiry = c.report_interval; }));
+    EXPECT_FALSE(check([](ClusterOptions& c) { c.public_endpoints = {"nonsense"}; }));
+    EXPECT_FALSE(check([](ClusterOptions& c) {
+        c.nats_user = "u";
+        c.nats_token = "t";
+    }));
+    Server server(loopback_server(1));
+    ClusterOptions bad;
+    bad.node_name = "has space";
+    EXPECT_THROW(Cluster(server, bad), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace hawser::test

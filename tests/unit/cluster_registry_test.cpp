@@ -1,0 +1,171 @@
+// The cluster's pure parts: the node registry (expiry, ordering, routing odds) and the codecs of
+// its NATS messages, with forged and broken input.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "cluster/messages.hpp"
+#include "cluster/node_registry.hpp"
+
+namespace hawser::detail {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = NodeRegistry::Clock;
+
+NodeInfo node(std::string name, std::uint64_t capacity, std::uint64_t connections,
+              std::uint64_t sequence = 1) {
+    NodeInfo n;
+    n.name = std::move(name);
+    n.endpoints = {"127.0.0.1:7100"};
+    n.capacity = capacity;
+    n.connections = connections;
+    n.sequence = sequence;
+    return n;
+}
+
+TEST(NodeRegistry, ExpiresSilentNodesOnly) {
+    NodeRegistry r;
+    auto t0 = Clock::time_point{} + 100s;
+    EXPECT_TRUE(r.update(node("a", 10, 0), t0));
+    EXPECT_TRUE(r.update(node("b", 10, 0), t0 + 2s));
+    EXPECT_TRUE(r.expire(t0 + 2999ms, 3s).empty());
+    auto gone = r.expire(t0 + 3s, 3s);
+    ASSERT_EQ(gone.size(), 1u);
+    EXPECT_EQ(gone[0], "a");
+    EXPECT_FALSE(r.contains("a"));
+    EXPECT_TRUE(r.contains("b"));
+}
+
+TEST(NodeRegistry, IgnoresOldReportsButTakesARestart) {
+    NodeRegistry r;
+    auto t = Clock::time_point{};
+    r.update(node("a", 10, 5, 7), t);
+    EXPECT_FALSE(r.update(node("a", 10, 1, 6), t));  // late
+    EXPECT_EQ(r.nodes()[0].connections, 5u);
+    EXPECT_TRUE(r.update(node("a", 10, 0, 1), t));  // restarted
+    EXPECT_EQ(r.nodes()[0].connections, 0u);
+}
+
+TEST(NodeRegistry, NeverRoutesToAFullOrDrainingNode) {
+    NodeRegistry r;
+    auto t = Clock::time_point{};
+    r.update(node("full", 10, 10), t);
+    auto draining = node("draining", 1000, 0);
+    draining.draining = true;
+    r.update(draining, t);
+    auto mute = node("mute", 1000, 0);
+    mute.endpoints.clear();
+    r.update(mute, t);
+    EXPECT_FALSE(r.pick(12345));
+    r.update(node("ok", 10, 9), t);
+    for (std::uint64_t draw : {0ull, 1ull, 999ull, ~0ull}) EXPECT_EQ(r.pick(draw)->name, "ok");
+}
+
+TEST(NodeRegistry, OddsFollowFreeCapacity) {
+    NodeRegistry r;
+    auto t = Clock::time_point{};
+    r.update(node("busy", 1000, 900), t);  // 100 free
+    r.update(node("idle", 1000, 100), t);  // 900 free
+    std::map<std::string, int> got;
+    for (std::uint64_t draw = 0; draw < 1000; ++draw) ++got[r.pick(draw)->name];
+    // Draws cover the total once: exactly in proportion.
+    EXPECT_EQ(got["busy"], 100);
+    EXPECT_EQ(got["idle"], 900);
+}
+
+TEST(NodeRegistry, CountsRoutedClientsUntilTheNextReport) {
+    NodeRegistry r;
+    auto t = Clock::time_point{};
+    r.update(node("a", 2, 0), t);
+    r.routed_to("a");
+    r.routed_to("a");
+    EXPECT_FALSE(r.pick(0));  // full by our own count
+    r.update(node("a", 2, 1, 2), t);
+    EXPECT_TRUE(r.pick(0));
+}
+
+TEST(ClusterMessages, ReportRoundTrip) {
+    auto n = node("node-1_x", 19000, 1234, 42);
+    n.public_key = std::string(64, 'a');
+    n.endpoints = {"10.0.0.1:7100", "[::1]:7100"};
+    n.handshakes_per_second = 12.5;
+    n.cpu = 0.75;
+    n.memory_bytes = 1u << 30;
+    n.draining = true;
+    auto r = decode_report(encode_report(n, true));
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_TRUE(r->leaving);
+    EXPECT_EQ(r->info.name, n.name);
+    EXPECT_EQ(r->info.endpoints, n.endpoints);
+    EXPECT_EQ(r->info.public_key, n.public_key);
+    EXPECT_EQ(r->info.capacity, 19000u);
+    EXPECT_EQ(r->info.connections, 1234u);
+    EXPECT_EQ(r->info.sequence, 42u);
+    EXPECT_DOUBLE_EQ(r->info.handshakes_per_second, 12.5);
+    EXPECT_DOUBLE_EQ(r->info.cpu, 0.75);
+    EXPECT_EQ(r->info.memory_bytes, 1u << 30);
+    EXPECT_TRUE(r->info.draining);
+}
+
+TEST(ClusterMessages, BadReportsAreRefused) {
+    EXPECT_FALSE(decode_report(""));
+    EXPECT_FALSE(decode_report("garbage"));
+    EXPECT_FALSE(decode_report(std::string(100000, '\x91')));  // deep nesting, oversized
+    auto with = [](auto change) {
+        auto n = node("ok", 1, 0);
+        change(n);
+        return decode_report(encode_report(n, false));
+    };
+    EXPECT_TRUE(with([](NodeInfo&) {}));
+    EXPECT_FALSE(with([](NodeInfo& n) { n.name = "has.dot"; }));  // a subject token
+    EXPECT_FALSE(with([](NodeInfo& n) { n.name = ""; }));
+    EXPECT_FALSE(with([](NodeInfo& n) { n.name = std::string(65, 'x'); }));
+    EXPECT_FALSE(with([](NodeInfo& n) { n.public_key = "abc"; }));
+    EXPECT_FALSE(with([](NodeInfo& n) { n.public_key = std::string(64, 'z'); }));
+    EXPECT_FALSE(with([](NodeInfo& n) { n.endpoints.assign(17, "h:1"); }));
+    EXPECT_FALSE(with([](NodeInfo& n) { n.endpoints = {std::string(301, 'h')}; }));
+    // A map with a field of the wrong type.
+    DataFrame f;
+    f << Map{{"name", "a"}, {"endpoints", Array{}}, {"public_key", ""}, {"capacity", "many"}};
+    EXPECT_FALSE(decode_report(f.bytes()));
+    // Two values where one map belongs.
+    DataFrame two;
+    two << Map{} << Map{};
+    EXPECT_FALSE(decode_report(two.bytes()));
+}
+
+TEST(ClusterMessages, BroadcastRoundTripAndBadInput) {
+    ClusterBroadcast b{"n1", "news", true, false, std::string("\x00\x01payload", 9)};
+    auto d = decode_broadcast(encode_broadcast(b));
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_EQ(d->origin, "n1");
+    EXPECT_EQ(d->command, "news");
+    EXPECT_TRUE(d->dataframe);
+    EXPECT_FALSE(d->compress);
+    EXPECT_EQ(d->argument, b.argument);
+    auto encoded = encode_broadcast(b);
+    for (std::size_t cut = 0; cut < 8; ++cut)  // every prefix short of the command fails
+        EXPECT_FALSE(decode_broadcast(encoded.substr(0, cut))) << cut;
+    auto bad_version = encoded;
+    bad_version[0] = 2;
+    EXPECT_FALSE(decode_broadcast(bad_version));
+    auto bad_flags = encoded;
+    bad_flags[1] = 8;
+    EXPECT_FALSE(decode_broadcast(bad_flags));
+    EXPECT_FALSE(decode_broadcast(encode_broadcast({"bad.origin", "x", false, true, ""})));
+    EXPECT_FALSE(decode_broadcast(encode_broadcast({"n1", "", false, true, ""})));
+}
+
+TEST(ClusterMessages, Subjects) {
+    ClusterSubjects s("app.prod");
+    EXPECT_EQ(s.node("n1"), "app.prod.node.n1");
+    EXPECT_EQ(s.node_of("app.prod.node.n1"), "n1");
+    EXPECT_EQ(s.node_of("app.prod.node."), "");
+    EXPECT_EQ(s.node_of("other.node.n1"), "");
+    EXPECT_EQ(s.nodes, "app.prod.node.*");
+    EXPECT_EQ(s.broadcast, "app.prod.broadcast");
+}
+
+}  // namespace
+}  // namespace hawser::detail
