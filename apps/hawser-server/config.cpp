@@ -45,11 +45,9 @@ void read(const toml::value& table, const char* key, T& out) {
 }
 
 void read_ms(const toml::value& table, const char* key, Milliseconds& out) {
-    if (table.contains(key)) {
-        auto v = toml::find<std::int64_t>(table, key);
-        if (v < 0) throw std::runtime_error(std::string(key) + " must not be negative");
-        out = Milliseconds(v);
-    }
+    std::int64_t v = 0;
+    read(table, key, v);  // the same range checks: not negative, at most 100 years
+    if (table.contains(key)) out = Milliseconds(v);
 }
 
 }  // namespace
@@ -220,12 +218,12 @@ Result<std::optional<ClusterOptions>> load_cluster_config(const std::string& pat
         auto root = toml::parse(path);
         if (!root.contains("cluster")) return std::optional<ClusterOptions>();
         const auto& t = toml::find(root, "cluster");
-        check_keys(
-            t,
-            {"nats", "node_name", "subject_prefix", "public_endpoints", "capacity", "nats_user",
-             "nats_password", "nats_token", "nats_nkey_seed_file", "nats_tls", "nats_tls_ca_file",
-             "report_interval_ms", "node_expiry_ms", "max_message_bytes"},
-            "cluster");
+        check_keys(t,
+                   {"nats", "node_name", "subject_prefix", "public_endpoints", "capacity",
+                    "nats_user", "nats_password", "nats_token", "nats_nkey", "nats_nkey_seed_file",
+                    "nats_credentials_file", "nats_tls", "nats_tls_ca_file", "report_interval_ms",
+                    "node_expiry_ms", "max_message_bytes"},
+                   "cluster");
         read(t, "nats", c.nats_urls);
         read(t, "node_name", c.node_name);
         read(t, "subject_prefix", c.subject_prefix);
@@ -234,7 +232,9 @@ Result<std::optional<ClusterOptions>> load_cluster_config(const std::string& pat
         read(t, "nats_user", c.nats_user);
         read(t, "nats_password", c.nats_password);
         read(t, "nats_token", c.nats_token);
+        read(t, "nats_nkey", c.nats_nkey);
         read(t, "nats_nkey_seed_file", c.nats_nkey_seed_file);
+        read(t, "nats_credentials_file", c.nats_credentials_file);
         read(t, "nats_tls", c.nats_tls);
         read(t, "nats_tls_ca_file", c.nats_tls_ca_file);
         read_ms(t, "report_interval_ms", c.report_interval);

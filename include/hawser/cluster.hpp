@@ -5,7 +5,8 @@
 // operations fail at once with Errc::cluster_unavailable, and it rejoins by itself.
 // Ownership: a Cluster refers to its Server (which must outlive it) and owns its NATS link.
 // Thread safety: construct before server.start() (it registers the route command), start()
-// after it; every other method is safe from any thread.
+// after it; start() and stop() from the thread that owns the Cluster; every other method is
+// safe from any thread.
 #pragma once
 
 #include <chrono>
@@ -32,13 +33,17 @@ struct ClusterOptions {
     // Every subject this cluster uses starts with it; clusters sharing a NATS differ here.
     std::string subject_prefix = "hawser";
     // Where clients reach this node ("host:port"), sent to them by route requests. Empty: the
-    // server's listen addresses with their bound ports (wildcards become 127.0.0.1).
+    // server's listen addresses with their bound ports, which must then be IP addresses, not
+    // wildcards ([::], 0.0.0.0) or names: a node cannot know how others reach those.
     std::vector<std::string> public_endpoints;
     // Connections this node takes; routing never sends clients to a node at capacity. 0: the
     // server's max_connections, or what its file limit allows.
     std::uint64_t capacity = 0;
-    // NATS authentication: user and password, a token, or an nkey seed file (one of them).
-    std::string nats_user, nats_password, nats_token, nats_nkey_seed_file;
+    // NATS authentication, one kind: user and password; a token; an nkey (its public key and
+    // the file holding its seed); or a credentials file (.creds: a user JWT and its seed).
+    std::string nats_user, nats_password, nats_token;
+    std::string nats_nkey, nats_nkey_seed_file;
+    std::string nats_credentials_file;
     // TLS to NATS: on when a CA file is given (or when tls is set, with the system's CAs).
     bool nats_tls = false;
     std::string nats_tls_ca_file;

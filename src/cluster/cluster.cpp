@@ -20,6 +20,8 @@
 #include "hawser/server.hpp"
 #include "rpc/address.hpp"
 
+#include <asio/ip/address.hpp>
+
 namespace hawser {
 
 using detail::NodeRegistry;
@@ -59,7 +61,7 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
             broadcasts_received{0}, dropped{0}, routes{0}, disconnects{0}, reconnects{0};
     } counters;
 
-    void fill_self();
+    Result<void> fill_self();
     void report(bool leaving);
     void run_reporter();
     void on_report(std::string_view subject, std::string_view data);
@@ -92,26 +94,40 @@ Result<void> Cluster::validate(const ClusterOptions& options) {
         if (auto hp = detail::parse_host_port(e); !hp)
             return bad("public_endpoints: " + hp.error().message);
     int auth = !options.nats_user.empty() + !options.nats_token.empty() +
-               !options.nats_nkey_seed_file.empty();
-    if (auth > 1) return bad("set one of nats_user, nats_token and nats_nkey_seed_file");
+               !options.nats_nkey.empty() + !options.nats_credentials_file.empty();
+    if (auth > 1)
+        return bad("set one of nats_user, nats_token, nats_nkey and nats_credentials_file");
+    if (options.nats_nkey.empty() != options.nats_nkey_seed_file.empty())
+        return bad("nats_nkey and nats_nkey_seed_file go together");
     return {};
 }
 
 // What does not change while the node runs: name, endpoints, key, capacity.
-void Cluster::Impl::fill_self() {
+Result<void> Cluster::Impl::fill_self() {
     self.name = name;
     self.public_key = server.options().transport.insecure_plaintext ? "" : server.public_key();
     self.endpoints = options.public_endpoints;
     if (self.endpoints.empty()) {
+        // The listen addresses, when they say how others reach this node: IP addresses, one
+        // listener each (a name may resolve to several listeners, a wildcard to any address).
         auto ports = server.ports();
         const auto& listen = server.options().listen;
-        for (std::size_t i = 0; i < listen.size() && i < ports.size(); ++i) {
+        auto unusable = [&](const std::string& why) {
+            return Error{Errc::invalid_argument,
+                         "cluster: " + why +
+                             ": set public_endpoints (--public-endpoint) to where clients reach "
+                             "this node"};
+        };
+        if (ports.size() != listen.size())
+            return unusable("a listen address names several listeners");
+        for (std::size_t i = 0; i < listen.size(); ++i) {
             auto hp = detail::parse_host_port(listen[i]);
-            if (!hp) continue;
-            auto host = hp->host;
-            if (host == "::" || host == "0.0.0.0") host = "127.0.0.1";  // every interface
-            bool v6 = host.find(':') != std::string::npos;
-            self.endpoints.push_back((v6 ? "[" + host + "]" : host) + ":" +
+            std::error_code ec;
+            auto ip = hp ? asio::ip::make_address(hp->host, ec) : asio::ip::address();
+            if (!hp || ec) return unusable("listen address '" + listen[i] + "' is a name");
+            if (ip.is_unspecified())
+                return unusable("listen address '" + listen[i] + "' is every interface");
+            self.endpoints.push_back((ip.is_v6() ? "[" + hp->host + "]" : hp->host) + ":" +
                                      std::to_string(ports[i]));
         }
     }
@@ -121,6 +137,7 @@ void Cluster::Impl::fill_self() {
         auto files = raise_file_limit();  // already raised by start(); this reads it
         self.capacity = files > 64 ? files - 64 : 0;
     }
+    return {};
 }
 
 void Cluster::Impl::report(bool leaving) {
@@ -194,6 +211,11 @@ void Cluster::Impl::on_report(std::string_view subject, std::string_view data) {
         return;
     }
     bool known = registry.contains(sender);
+    if (!known && r->info.public_key != self.public_key)
+        spdlog::warn(
+            "hawser cluster: node {} has another server key than this node: clients that pin one "
+            "key cannot use both as entry nodes (give every node the same server.key)",
+            sender);
     if (registry.update(std::move(r->info), std::chrono::steady_clock::now()) && !known)
         spdlog::info("hawser cluster: node {} joined", sender);
 }
@@ -201,11 +223,9 @@ void Cluster::Impl::on_report(std::string_view subject, std::string_view data) {
 void Cluster::Impl::on_broadcast(std::string_view data) {
     auto b = detail::decode_broadcast(data);
     if (!b) return dropped(b.error().message);
-    {
-        std::lock_guard lock(mu);
-        if (b->origin != name && !registry.contains(b->origin))
-            return dropped("broadcast from unknown node " + b->origin);
-    }
+    // The origin is not checked against the registry: reports and broadcasts come on
+    // different subscriptions, so a broadcast may arrive before its sender's first report.
+    // What keeps strangers off these subjects is NATS's authentication (docs/security.md).
     counters.broadcasts_received.fetch_add(1, std::memory_order_relaxed);
     Result<void> r;
     if (b->dataframe) {
@@ -220,6 +240,8 @@ void Cluster::Impl::on_broadcast(std::string_view data) {
 
 Result<NodeInfo> Cluster::Impl::route() {
     std::lock_guard lock(mu);
+    if (stopping)  // nothing keeps the registry current any more
+        return Error{Errc::cluster_unavailable, "this node left the cluster"};
     counters.routes.fetch_add(1, std::memory_order_relaxed);
     if (auto best = registry.pick(rng())) {
         registry.routed_to(best->name);
@@ -269,11 +291,11 @@ Result<void> Cluster::start() {
     auto& impl = *impl_;
     {
         std::lock_guard lock(impl.mu);
-        if (impl.started) return {};
+        if (impl.started || impl.reporter.joinable()) return {};
         if (impl.stopping) return Error{Errc::invalid_argument, "cluster: stopped; make a new one"};
         if (impl.server.ports().empty())
             return Error{Errc::invalid_argument, "cluster: start the server first"};
-        impl.fill_self();
+        if (auto r = impl.fill_self(); !r) return r;
         impl.registry.update(impl.self, std::chrono::steady_clock::now());
     }
     std::weak_ptr<Impl> weak = impl_;
@@ -287,12 +309,16 @@ Result<void> Cluster::start() {
         impl->report_now = true;  // the others learn of this node now, not in a second
         impl->wake.notify_all();
     };
-    events.disconnected = [weak] {
+    events.disconnected = [weak](std::string why) {
         auto impl = weak.lock();
         if (!impl) return;
+        {
+            std::lock_guard lock(impl->mu);
+            if (impl->stopping) return;  // our own close
+        }
         impl->counters.disconnects.fetch_add(1, std::memory_order_relaxed);
-        spdlog::warn("hawser cluster: node {} lost NATS; serving locally, reconnecting",
-                     impl->name);
+        spdlog::warn("hawser cluster: node {} lost NATS ({}); serving locally, reconnecting",
+                     impl->name, why.empty() ? "connection closed" : why);
     };
     events.error = [](std::string what) { spdlog::warn("hawser cluster: NATS: {}", what); };
     auto link = detail::NatsLink::open(impl.options, "hawser-" + impl.name, std::move(events));
@@ -374,6 +400,9 @@ namespace {
 Result<void> publish_broadcast(Cluster::Impl& impl, detail::ClusterBroadcast b) {
     if (b.command.empty() || b.command.size() > 255)
         return Error{Errc::invalid_argument, "command names are 1 to 255 bytes"};
+    // What every node's Server::broadcast would refuse is refused here, where the caller hears.
+    if (b.argument.size() + b.command.size() + 16 > impl.server.options().limits.max_frame_bytes)
+        return Error{Errc::limit_exceeded, "broadcast over the frame size limit"};
     b.origin = impl.name;
     if (auto r = impl.publish(impl.subjects.broadcast, detail::encode_broadcast(b)); !r) return r;
     impl.counters.broadcasts_sent.fetch_add(1, std::memory_order_relaxed);

@@ -53,15 +53,22 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
     if (r) r = check(natsOptions_SetPingInterval(opts, 2000), "ping interval");
     if (r) r = check(natsOptions_SetMaxPingsOut(opts, 2), "pings out");
     if (r) r = check(natsOptions_SetTimeout(opts, 2000), "connect timeout");
+    // A publish never blocks its caller (an IO thread, maybe) longer than this on a stalled
+    // NATS: past it the write fails and the connection reconnects.
+    if (r) r = check(natsOptions_SetWriteDeadline(opts, 2000), "write deadline");
     if (r && !o.nats_user.empty())
         r = check(natsOptions_SetUserInfo(opts, o.nats_user.c_str(), o.nats_password.c_str()),
                   "user");
     if (r && !o.nats_token.empty())
         r = check(natsOptions_SetToken(opts, o.nats_token.c_str()), "token");
-    if (r && !o.nats_nkey_seed_file.empty())
+    if (r && !o.nats_nkey.empty())
         r = check(
-            natsOptions_SetUserCredentialsFromFiles(opts, nullptr, o.nats_nkey_seed_file.c_str()),
-            "nkey seed file");
+            natsOptions_SetNKeyFromSeed(opts, o.nats_nkey.c_str(), o.nats_nkey_seed_file.c_str()),
+            "nkey");
+    if (r && !o.nats_credentials_file.empty())
+        r = check(
+            natsOptions_SetUserCredentialsFromFiles(opts, o.nats_credentials_file.c_str(), nullptr),
+            "credentials file");
     if (r && (o.nats_tls || !o.nats_tls_ca_file.empty())) {
         r = check(natsOptions_SetSecure(opts, true), "tls");
         if (r && !o.nats_tls_ca_file.empty())
@@ -73,9 +80,11 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
     auto* self = link.get();
     natsOptions_SetDisconnectedCB(
         opts,
-        [](natsConnection*, void* c) {
+        [](natsConnection* nc, void* c) {
             auto* l = static_cast<NatsLink*>(c);
-            if (l->events_.disconnected) l->events_.disconnected();
+            const char* why = nullptr;
+            natsConnection_GetLastError(nc, &why);
+            if (l->events_.disconnected) l->events_.disconnected(why ? why : "");
         },
         self);
     natsOptions_SetReconnectedCB(
@@ -113,7 +122,11 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
     auto s = natsConnection_Connect(&link->nc_, opts);
     if (s == NATS_OK) {
         if (link->events_.connected) link->events_.connected();
-    } else if (s != NATS_NOT_YET_CONNECTED) {
+    } else if (s == NATS_NOT_YET_CONNECTED) {
+        if (link->events_.error)
+            link->events_.error("not connected yet (" + std::string(nats_GetLastError(nullptr)) +
+                                "); retrying in the background");
+    } else {
         return nats_error("cannot start the NATS connection", s);
     }
     return link;
@@ -125,9 +138,9 @@ NatsLink::~NatsLink() {
     // handler has returned for the last time, and the connection reports closed last.
     natsConnection_Close(nc_);
     {
+        // No timeout: freeing what nats.c may still call into would be worse than waiting.
         std::unique_lock lock(mu_);
-        cv_.wait_for(lock, std::chrono::seconds(10),
-                     [&] { return closed_ && completed_ == subs_.size(); });
+        cv_.wait(lock, [&] { return closed_ && completed_ == subs_.size(); });
     }
     for (auto& sub : subs_) natsSubscription_Destroy(sub->sub);
     natsConnection_Destroy(nc_);
@@ -160,9 +173,18 @@ Result<void> NatsLink::subscribe(const std::string& subject, Handler handler) {
     };
     auto st = natsConnection_Subscribe(&sub->sub, nc_, subject.c_str(), on_message, sub.get());
     if (st != NATS_OK) return nats_error("NATS subscribe to " + subject, st);
-    natsSubscription_SetPendingLimits(sub->sub, pending_messages, pending_bytes);
-    natsSubscription_SetOnCompleteCB(
-        sub->sub, [](void* c) { static_cast<Subscription*>(c)->link->on_complete(); }, sub.get());
+    st = natsSubscription_SetPendingLimits(sub->sub, pending_messages, pending_bytes);
+    if (st == NATS_OK)
+        st = natsSubscription_SetOnCompleteCB(
+            sub->sub, [](void* c) { static_cast<Subscription*>(c)->link->on_complete(); },
+            sub.get());
+    if (st != NATS_OK) {
+        // Without the completion callback the destructor could not know when the handler is
+        // done: undo the subscription, and wait for its handler to finish before freeing it.
+        natsSubscription_Unsubscribe(sub->sub);
+        natsSubscription_Destroy(sub->sub);
+        return nats_error("NATS subscription settings for " + subject, st);
+    }
     std::lock_guard lock(mu_);
     subs_.push_back(std::move(sub));
     return {};

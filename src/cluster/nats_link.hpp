@@ -25,9 +25,9 @@ namespace hawser::detail {
 class NatsLink {
   public:
     struct Events {
-        std::function<void()> connected;         // the first connect and every reconnect
-        std::function<void()> disconnected;      // lost the server; reconnecting
-        std::function<void(std::string)> error;  // asynchronous errors (slow consumer, ...)
+        std::function<void()> connected;                // the first connect and every reconnect
+        std::function<void(std::string)> disconnected;  // lost the server (why); reconnecting
+        std::function<void(std::string)> error;         // asynchronous errors (slow consumer, ...)
     };
     using Handler = std::function<void(std::string_view subject, std::string_view data)>;
 

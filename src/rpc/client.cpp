@@ -125,9 +125,21 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         reconnect_timer_.cancel();
         // Every attempt starts at the entry endpoints with the entry key; a cluster client
         // is then routed from there (on_opened).
-        hop_ = false;
+        leg_ = Leg::entry;
         if (entry_key_) host->server_key = entry_key_;
         start_connector(options.endpoints);
+    }
+
+    // A routed move failed (the target is unreachable or refused the handshake, as a node that
+    // just died still is in the others' registries for a moment): back to the entry endpoints,
+    // and stay wherever that lands. False if this attempt already fell back.
+    bool fall_back_to_entry(const std::string& why) {
+        if (leg_ != Leg::hop || user_closed_) return false;
+        spdlog::warn("hawser: cluster node unreachable ({}); staying on an entry node", why);
+        leg_ = Leg::fallback;
+        if (entry_key_) host->server_key = entry_key_;
+        start_connector(options.endpoints);
+        return true;
     }
 
     void start_connector(const std::vector<std::string>& endpoints) {
@@ -143,6 +155,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         connector_.reset();
         if (!socket) {
             host->counters.closed[std::size_t(CloseReason::connect_failed)].fetch_add(1);
+            if (fall_back_to_entry(socket.error().message)) return;
             return fail_waiters(socket.error());
         }
         if (user_closed_)
@@ -164,8 +177,8 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
 
     void on_opened(Conn& c) {
         if (pending_.get() != &c) return;
-        if (!hop_) entry_key_ = host->server_key;  // learned here on first use, if it was
-        if (options.cluster && !hop_) return ask_route(c);
+        if (leg_ != Leg::hop) entry_key_ = host->server_key;  // learned here on first use, if so
+        if (options.cluster && leg_ == Leg::entry) return ask_route(c);
         finish_connect();
     }
 
@@ -191,7 +204,10 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         c.start_call(id, Kind::call_dataframe, Cluster::route_command, {}, call,
                      [weak = weak_from_this(), conn](Result<std::string> r) {
                          auto self = weak.lock();
-                         if (self && self->pending_ && self->pending_ == conn.lock())
+                         // A connection closing fails its calls before on_closed runs: then
+                         // on_closed, not this, decides what the connect attempt became.
+                         auto c = conn.lock();
+                         if (self && c && self->pending_ == c && c->is_open())
                              self->on_route(std::move(r));
                      });
     }
@@ -241,14 +257,15 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
                      target->endpoints.front());
         auto entry = std::move(pending_);
         entry->close_gracefully(CloseReason::local_close);
-        hop_ = true;
+        leg_ = Leg::hop;
         if (key) host->server_key = key;
         start_connector(target->endpoints);
     }
 
     void on_closed(Conn& c, CloseReason reason) {
-        if (pending_.get() == &c) {  // the handshake failed
+        if (pending_.get() == &c) {  // the handshake (or the route request) failed
             pending_.reset();
+            if (fall_back_to_entry(std::string(to_string(reason)))) return;
             return fail_waiters(Error{Errc::not_connected,
                                       "handshake failed (" + std::string(to_string(reason)) + ")"});
         }
@@ -286,7 +303,10 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     std::shared_ptr<Connector> connector_;
     std::shared_ptr<Conn> pending_;        // connected, handshake (or cluster routing) in progress
     std::optional<noise::Key> entry_key_;  // the key pinned for the entry endpoints
-    bool hop_ = false;  // this attempt goes where a cluster node sent it: no second route
+    // Which leg of a connect attempt is under way: to an entry endpoint (a cluster client then
+    // asks where to go), to where a cluster node sent it, or back to an entry after that failed.
+    enum class Leg { entry, hop, fallback };
+    Leg leg_ = Leg::entry;
     std::string config_error_;
     std::vector<std::function<void(Result<void>)>> waiters_;
     asio::steady_timer reconnect_timer_;

@@ -107,9 +107,15 @@ void Conn::on_readable(std::error_code ec) {
     reading_ = false;
     if (state_ == State::closed) return;
     if (ec) return close(CloseReason::io_error);
-    in_input_ = true;
-    bool more = read_input();
-    in_input_ = false;
+    bool more;
+    {
+        in_input_ = true;
+        struct InputEnds {  // even if a handler's exception escapes
+            bool& in;
+            ~InputEnds() { in = false; }
+        } ends{in_input_};
+        more = read_input();
+    }
     // Replies and calls made while the input was handled go out in one write, now: the peer
     // gets them before this loop spends syscalls on re-arming the read.
     if (flush_wanted_) {

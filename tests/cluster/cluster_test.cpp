@@ -241,7 +241,7 @@ TEST(Cluster, BadInputOnClusterSubjectsIsDroppedAndCounted) {
     raw.publish("test.node.impostor", detail::encode_report(other, false));  // names another
     raw.publish("test.broadcast", "\x01");
     raw.publish("test.broadcast",
-                detail::encode_broadcast({"stranger", "news", false, true, "spoofed"}));
+                detail::encode_broadcast({"bad.origin", "news", false, true, "spoofed"}));
     raw.publish("test.broadcast",
                 detail::encode_broadcast({"a", "news", true, true, "not a dataframe \xc1"}));
     EXPECT_TRUE(eventually([&] { return a.cluster.stats().dropped_messages == 5; }));
@@ -249,6 +249,54 @@ TEST(Cluster, BadInputOnClusterSubjectsIsDroppedAndCounted) {
     // Still working: a real broadcast gets through.
     ASSERT_TRUE(a.cluster.broadcast("news", "real"));
     EXPECT_TRUE(eventually([&] { return got.load() == 1; }));
+}
+
+TEST(Cluster, AClientSentToAnUnreachableNodeStaysOnAnEntryNode) {
+    NatsServer nats;
+    Node entry(nats, "entry");
+    entry.cluster.set_draining(true);
+    // A node that died a moment ago: still in the registry, with all the room there is.
+    RawNats raw(nats);
+    NodeInfo dead;
+    dead.name = "dead";
+    dead.endpoints = {"127.0.0.1:1"};
+    dead.public_key = entry.server.public_key();
+    dead.capacity = 1000000;
+    dead.sequence = 1;
+    raw.publish("test.node.dead", detail::encode_report(dead, false));
+    ASSERT_TRUE(eventually([&] {
+        auto r = entry.cluster.route();
+        return r && r->name == "dead";
+    }));
+    auto options = client_for(entry.server);
+    options.cluster = true;
+    Client client(options);
+    ASSERT_TRUE(client.connect());
+    auto where = client.connection().call("where", "", use_wait);
+    ASSERT_TRUE(where) << where.error().message;
+    EXPECT_EQ(*where, "entry");
+}
+
+TEST(Cluster, ANodeOnAWildcardAddressMustSayWhereClientsReachIt) {
+    NatsServer nats;
+    auto options = loopback_server(1);
+    options.listen = {"0.0.0.0:0"};
+    {
+        Server server(options);
+        Cluster cluster(server, cluster_options(nats, "wild"));
+        ASSERT_TRUE(server.start());
+        auto r = cluster.start();
+        ASSERT_FALSE(r);
+        EXPECT_NE(r.error().message.find("public_endpoints"), std::string::npos)
+            << r.error().message;
+    }
+    Server server(options);
+    auto c = cluster_options(nats, "wild");
+    c.public_endpoints = {"192.0.2.7:7100"};
+    Cluster cluster(server, c);
+    ASSERT_TRUE(server.start());
+    ASSERT_TRUE(cluster.start());
+    EXPECT_EQ(cluster.nodes().at(0).endpoints, c.public_endpoints);
 }
 
 TEST(Cluster, BadOptionsAreRefusedBeforeAnythingRuns) {
@@ -268,6 +316,7 @@ TEST(Cluster, BadOptionsAreRefusedBeforeAnythingRuns) {
         c.nats_user = "u";
         c.nats_token = "t";
     }));
+    EXPECT_FALSE(check([](ClusterOptions& c) { c.nats_nkey_seed_file = "seed"; }));
     Server server(loopback_server(1));
     ClusterOptions bad;
     bad.node_name = "has space";

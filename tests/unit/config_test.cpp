@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <utility>
+#include <vector>
 
 #include <unistd.h>
 
@@ -282,4 +284,65 @@ TEST(Config, DocumentedExampleIsTheDefaults) {
     EXPECT_EQ(a.max_tracked_addresses, da.max_tracked_addresses);
     EXPECT_EQ(a.allow, da.allow);
     EXPECT_EQ(a.deny, da.deny);
+}
+
+TEST(Config, ReadsTheClusterTable) {
+    auto path = write_temp(R"(
+listen = ["127.0.0.1:7200"]
+[cluster]
+nats = ["nats://10.0.0.2:4222", "nats://10.0.0.3:4222"]
+node_name = "edge-7"
+subject_prefix = "game.prod"
+public_endpoints = ["203.0.113.7:7200"]
+capacity = 15000
+nats_user = "hawser"
+nats_password = "secret"
+nats_tls_ca_file = "/etc/ssl/nats-ca.pem"
+report_interval_ms = 500
+node_expiry_ms = 2000
+max_message_bytes = 65536
+)");
+    auto server = app::load_config(path);
+    ASSERT_TRUE(server) << server.error().message;
+    auto c = app::load_cluster_config(path);
+    ASSERT_TRUE(c) << c.error().message;
+    ASSERT_TRUE(c->has_value());
+    const auto& o = **c;
+    EXPECT_EQ(o.nats_urls.size(), 2u);
+    EXPECT_EQ(o.node_name, "edge-7");
+    EXPECT_EQ(o.subject_prefix, "game.prod");
+    EXPECT_EQ(o.public_endpoints[0], "203.0.113.7:7200");
+    EXPECT_EQ(o.capacity, 15000u);
+    EXPECT_EQ(o.nats_user, "hawser");
+    EXPECT_EQ(o.nats_password, "secret");
+    EXPECT_EQ(o.nats_tls_ca_file, "/etc/ssl/nats-ca.pem");
+    EXPECT_EQ(o.report_interval, std::chrono::milliseconds(500));
+    EXPECT_EQ(o.node_expiry, std::chrono::milliseconds(2000));
+    EXPECT_EQ(o.max_message_bytes, 65536u);
+    std::remove(path.c_str());
+}
+
+TEST(Config, NoClusterTableIsASingleNode) {
+    auto path = write_temp("listen = [\"127.0.0.1:7200\"]\n");
+    auto c = app::load_cluster_config(path);
+    ASSERT_TRUE(c);
+    EXPECT_FALSE(c->has_value());
+    std::remove(path.c_str());
+}
+
+TEST(Config, BadClusterSettingsNameWhatIsWrong) {
+    for (auto [text, says] : std::vector<std::pair<std::string, std::string>>{
+             {"[cluster]\nnode_name = \"a.b\"\n", "node_name"},
+             {"[cluster]\nnats = []\n", "nats_urls"},
+             {"[cluster]\nsubject_prefix = \"a..b\"\n", "subject_prefix"},
+             {"[cluster]\nreport_interval_ms = 1000\nnode_expiry_ms = 1000\n", "node_expiry"},
+             {"[cluster]\nnats_token = \"t\"\nnats_user = \"u\"\n", "one of"},
+             {"[cluster]\nnode = \"typo\"\n", "unknown key 'node'"},
+         }) {
+        auto path = write_temp(text);
+        auto c = app::load_cluster_config(path);
+        ASSERT_FALSE(c) << text;
+        EXPECT_NE(c.error().message.find(says), std::string::npos) << c.error().message;
+        std::remove(path.c_str());
+    }
 }
