@@ -3,7 +3,35 @@
 
 #include <unistd.h>
 
+#include <asio/bind_allocator.hpp>
+#include <cstdlib>
+
 namespace hawser::detail {
+
+namespace {
+
+// The readiness wait of an idle connection is its one long-lived asio operation. asio's
+// default handler memory comes from a per-thread cache that hands out any block big enough,
+// so an idle connection could keep a block sized for some other operation; this allocator
+// takes exactly what the wait needs.
+template <class T>
+struct ExactAllocator {
+    using value_type = T;
+    ExactAllocator() = default;
+    template <class U>
+    ExactAllocator(const ExactAllocator<U>&) noexcept {}
+    T* allocate(std::size_t n) {
+        if (auto* p = std::malloc(n * sizeof(T))) return static_cast<T*>(p);
+        throw std::bad_alloc();
+    }
+    void deallocate(T* p, std::size_t) noexcept { std::free(p); }
+    template <class U>
+    bool operator==(const ExactAllocator<U>&) const noexcept {
+        return true;
+    }
+};
+
+}  // namespace
 
 TcpTransport::TcpTransport(asio::io_context& context, asio::ip::tcp::socket socket)
     : socket_(context) {
@@ -23,8 +51,11 @@ TcpTransport::TcpTransport(asio::io_context& context, asio::ip::tcp::socket sock
 }
 
 void TcpTransport::wait_readable(std::shared_ptr<TransportUser> user) {
-    socket_.async_wait(asio::socket_base::wait_read,
-                       [user = std::move(user)](std::error_code ec) { user->on_readable(ec); });
+    socket_.async_wait(
+        asio::socket_base::wait_read,
+        asio::bind_allocator(ExactAllocator<void>(), [user = std::move(user)](std::error_code ec) {
+            user->on_readable(ec);
+        }));
 }
 
 void TcpTransport::wait_writable(std::shared_ptr<TransportUser> user) {
