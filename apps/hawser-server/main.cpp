@@ -75,22 +75,17 @@ int main(int argc, char** argv) {
     spdlog::set_level(spdlog::level::from_str(log_level));
 
     hawser::ServerOptions options;
+    std::optional<hawser::ClusterOptions> cluster_options;
     if (!config_path.empty()) {
         auto loaded = hawser::app::load_config(config_path);
-        if (!loaded) {
-            spdlog::error("configuration: {}", loaded.error().message);
+        auto cluster = hawser::app::load_cluster_config(config_path);
+        if (!loaded || !cluster) {
+            spdlog::error("configuration: {}",
+                          (!loaded ? loaded.error() : cluster.error()).message);
             return 2;
         }
         options = *loaded;
-    }
-    std::optional<hawser::ClusterOptions> cluster_options;
-    if (!config_path.empty()) {
-        auto loaded = hawser::app::load_cluster_config(config_path);
-        if (!loaded) {
-            spdlog::error("configuration: {}", loaded.error().message);
-            return 2;
-        }
-        cluster_options = *loaded;
+        cluster_options = *cluster;
     }
     if (!cluster_urls.empty()) {
         if (!cluster_options) cluster_options.emplace();

@@ -64,6 +64,17 @@ struct RawNats {
     natsConnection* nc = nullptr;
 };
 
+// A load report no node of this process sent: a forged, dead or foreign node.
+NodeInfo fake_node(std::string name, std::uint64_t capacity, std::string key = {}) {
+    NodeInfo n;
+    n.name = std::move(name);
+    n.endpoints = {"127.0.0.1:1"};  // nothing listens there
+    n.public_key = std::move(key);
+    n.capacity = capacity;
+    n.sequence = 1;
+    return n;
+}
+
 TEST(Cluster, NodesSeeEachOtherAndALeavingNodeIsDroppedAtOnce) {
     NatsServer nats;
     // Expiry far away: only the leave message can drop a node within this test.
@@ -88,12 +99,7 @@ TEST(Cluster, ASilentNodeExpires) {
     NatsServer nats;
     Node a(nats, "a");
     RawNats raw(nats);
-    NodeInfo ghost;
-    ghost.name = "ghost";
-    ghost.endpoints = {"127.0.0.1:1"};
-    ghost.capacity = 10;
-    ghost.sequence = 1;
-    raw.publish("test.node.ghost", detail::encode_report(ghost, false));
+    raw.publish("test.node.ghost", detail::encode_report(fake_node("ghost", 10), false));
     ASSERT_TRUE(sees(a.cluster, 2));
     // It never reports again and never says it leaves (as after a kill -9): only expiry
     // (node_expiry, 1 s here) can drop it.
@@ -232,13 +238,9 @@ TEST(Cluster, BadInputOnClusterSubjectsIsDroppedAndCounted) {
     client.commands().direct_console("news", [&](const Request&, std::string_view) { ++got; });
     ASSERT_TRUE(client.connect());
     RawNats raw(nats);
-    NodeInfo other;
-    other.name = "other";
-    other.endpoints = {"127.0.0.1:1"};
-    other.capacity = 1;
-    other.sequence = 1;
     raw.publish("test.node.x", "garbage");
-    raw.publish("test.node.impostor", detail::encode_report(other, false));  // names another
+    raw.publish("test.node.impostor",  // names another node than its subject
+                detail::encode_report(fake_node("other", 1), false));
     raw.publish("test.broadcast", "\x01");
     raw.publish("test.broadcast",
                 detail::encode_broadcast({"bad.origin", "news", false, true, "spoofed"}));
@@ -257,13 +259,9 @@ TEST(Cluster, AClientSentToAnUnreachableNodeStaysOnAnEntryNode) {
     entry.cluster.set_draining(true);
     // A node that died a moment ago: still in the registry, with all the room there is.
     RawNats raw(nats);
-    NodeInfo dead;
-    dead.name = "dead";
-    dead.endpoints = {"127.0.0.1:1"};
-    dead.public_key = entry.server.public_key();
-    dead.capacity = 1000000;
-    dead.sequence = 1;
-    raw.publish("test.node.dead", detail::encode_report(dead, false));
+    raw.publish(
+        "test.node.dead",
+        detail::encode_report(fake_node("dead", 1000000, entry.server.public_key()), false));
     ASSERT_TRUE(eventually([&] {
         auto r = entry.cluster.route();
         return r && r->name == "dead";
