@@ -76,7 +76,7 @@ struct NodeInfo {
 struct ClusterStats {
     std::uint64_t reports_sent = 0, reports_received = 0;
     std::uint64_t broadcasts_sent = 0, broadcasts_received = 0;
-    std::uint64_t dropped_messages = 0;  // garbage, oversized, or from an unknown sender
+    std::uint64_t dropped_messages = 0;  // undecodable, misnamed, or refused by the server
     std::uint64_t routes_answered = 0;
     std::uint64_t nats_disconnects = 0, nats_reconnects = 0;
 };
