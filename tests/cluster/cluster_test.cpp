@@ -297,6 +297,59 @@ TEST(Cluster, ANodeOnAWildcardAddressMustSayWhereClientsReachIt) {
     EXPECT_EQ(cluster.nodes().at(0).endpoints, c.public_endpoints);
 }
 
+// A free loopback port, for the routes of a NATS cluster (they are named before they listen).
+int free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+        throw std::runtime_error("no free port");
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+TEST(Cluster, LosingOneServerOfA3ServerNatsClusterIsInvisibleToClients) {
+    std::vector<int> route_ports{free_port(), free_port(), free_port()};
+    std::string routes;
+    for (auto p : route_ports)
+        routes += (routes.empty() ? "" : ",") + ("nats://127.0.0.1:" + std::to_string(p));
+    std::vector<std::unique_ptr<NatsServer>> servers;
+    for (auto p : route_ports)
+        servers.push_back(std::make_unique<NatsServer>(
+            0,
+            std::vector<std::string>{"--cluster_name", "hawser-test", "--cluster",
+                                     "nats://127.0.0.1:" + std::to_string(p), "--routes", routes}));
+    // Each node starts on a different server, and knows all three.
+    auto urls_from = [&](std::size_t first) {
+        std::vector<std::string> urls;
+        for (std::size_t i = 0; i < servers.size(); ++i)
+            urls.push_back(servers[(first + i) % servers.size()]->url());
+        return urls;
+    };
+    Node a(*servers[0], "a", [&](ClusterOptions& c) { c.nats_urls = urls_from(0); });
+    Node b(*servers[1], "b", [&](ClusterOptions& c) { c.nats_urls = urls_from(1); });
+    ASSERT_TRUE(sees(a.cluster, 2)) << "the NATS servers did not form a cluster";
+    ASSERT_TRUE(sees(b.cluster, 2));
+    Client client(client_for(b.server));
+    std::atomic<int> got{0};
+    client.commands().direct_console("news", [&](const Request&, std::string_view) { ++got; });
+    ASSERT_TRUE(client.connect());
+
+    servers[0]->kill();  // the server `a` is most likely on
+    auto ok = [&] { return a.cluster.connected() && b.cluster.connected(); };
+    ASSERT_TRUE(eventually(ok, 20s));
+    // Nothing expired, nothing disconnected a client, and a broadcast from `a` reaches `b`'s.
+    ASSERT_TRUE(eventually([&] { return static_cast<bool>(a.cluster.broadcast("news", "x")); }));
+    EXPECT_TRUE(eventually([&] { return got.load() >= 1; }));
+    EXPECT_EQ(a.cluster.nodes().size(), 2u);
+    EXPECT_EQ(b.cluster.nodes().size(), 2u);
+    EXPECT_TRUE(client.connected());
+    EXPECT_EQ(b.server.stats().closed(CloseReason::peer_closed), 0u);
+}
+
 TEST(Cluster, BadOptionsAreRefusedBeforeAnythingRuns) {
     auto check = [](auto change) {
         ClusterOptions c;

@@ -1,0 +1,220 @@
+// The cluster against its baselines, in one process, on a nats-server it starts on a loopback
+// port: (1) a route request (hawser.route) against an echo call on the same connection;
+// (2) a 64-byte broadcast to N connections spread over 4 nodes (Cluster::broadcast: one NATS
+// publish, each node fans out) against the same N connections on one node (Server::broadcast).
+//   cluster_bench [--connections N] [--broadcasts M] [--calls K]
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "hawser/cluster.hpp"
+#include "hawser/hawser.hpp"
+
+extern char** environ;
+using namespace std::chrono;
+using namespace hawser;
+
+namespace {
+
+// nats-server on a port of its choosing; stopped at exit.
+struct Nats {
+    Nats() {
+        log =
+            std::filesystem::temp_directory_path() / ("cluster-bench-" + std::to_string(getpid()));
+        std::vector<std::string> args{"nats-server", "-a", "127.0.0.1", "-p",
+                                      "-1",          "-l", log.string()};
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        if (posix_spawnp(&pid, "nats-server", nullptr, nullptr, argv.data(), environ) != 0)
+            throw std::runtime_error("cannot start nats-server");
+        const std::string said = "Listening for client connections on ";
+        for (int i = 0; i < 2000 && port == 0; ++i) {
+            std::ifstream in(log);
+            std::stringstream text;
+            text << in.rdbuf();
+            auto s = text.str();
+            auto at = s.find(said);
+            if (s.find("Server is ready") != std::string::npos && at != std::string::npos) {
+                auto line = s.substr(at + said.size(), s.find('\n', at) - at - said.size());
+                port = std::atoi(line.c_str() + line.rfind(':') + 1);
+            } else {
+                std::this_thread::sleep_for(milliseconds(10));
+            }
+        }
+        if (port == 0) throw std::runtime_error("nats-server did not start");
+    }
+    ~Nats() {
+        ::kill(pid, SIGTERM);
+        ::waitpid(pid, nullptr, 0);
+        std::filesystem::remove(log);
+    }
+    std::string url() const { return "nats://127.0.0.1:" + std::to_string(port); }
+    pid_t pid = -1;
+    int port = 0;
+    std::filesystem::path log;
+};
+
+ServerOptions server_options() {
+    ServerOptions o;
+    o.listen = {"127.0.0.1:0"};
+    o.io_threads = 1;
+    o.data_dir = "";
+    o.admission.connections_per_second_per_ip = 0;
+    o.admission.max_handshakes_per_ip = 1u << 20;
+    o.admission.max_connections_per_address = 0;
+    return o;
+}
+
+struct Node {
+    Node(const Nats& nats, const std::string& name)
+        : server(server_options()), cluster(server, [&] {
+              ClusterOptions c;
+              c.nats_urls = {nats.url()};
+              c.node_name = name;
+              c.subject_prefix = "bench";
+              return c;
+          }()) {
+        server.commands().console(
+            "echo", [](const Request&, std::string_view s) { return std::string(s); });
+        server.start().value();
+        cluster.start().value();
+    }
+    Server server;
+    Cluster cluster;
+};
+
+template <class Call>
+double rate_of(int calls, Call&& call, std::vector<double>& us) {
+    auto start = steady_clock::now();
+    for (int i = 0; i < calls; ++i) {
+        auto t = steady_clock::now();
+        call();
+        us.push_back(duration<double, std::micro>(steady_clock::now() - t).count());
+    }
+    return calls / duration<double>(steady_clock::now() - start).count();
+}
+
+double percentile(std::vector<double> v, double q) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[std::min(v.size() - 1, std::size_t(q * double(v.size())))];
+}
+
+// Connects `n` clients to `servers` round-robin; each counts the "news" it gets.
+struct Listeners {
+    Listeners(Runtime& rt, const std::vector<Server*>& servers, std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i) {
+            auto* s = servers[i % servers.size()];
+            ClientOptions o;
+            o.endpoints = {"127.0.0.1:" + std::to_string(s->ports()[0])};
+            o.server_public_key = s->public_key();
+            clients.push_back(std::make_unique<Client>(rt, o));
+            clients.back()->commands().direct_console(
+                "news", [this](const Request&, std::string_view) { ++received; });
+            clients.back()->connect().value();
+        }
+    }
+    std::vector<std::unique_ptr<Client>> clients;
+    std::atomic<std::uint64_t> received{0};
+};
+
+// Sends `m` broadcasts with `send` and returns deliveries per second until all arrived.
+template <class Send>
+double fan_out(Listeners& l, std::size_t m, Send&& send) {
+    l.received = 0;
+    std::string payload(64, 'x');
+    auto start = steady_clock::now();
+    for (std::size_t i = 0; i < m; ++i) send(payload);
+    auto want = m * l.clients.size();
+    while (l.received.load() < want) {
+        if (steady_clock::now() - start > seconds(60)) {
+            std::fprintf(stderr, "broadcast: only %llu of %zu arrived\n",
+                         (unsigned long long)l.received.load(), want);
+            break;
+        }
+        std::this_thread::sleep_for(microseconds(200));
+    }
+    return double(l.received.load()) / duration<double>(steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::size_t connections = 2000, broadcasts = 200;
+    int calls = 5000;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        std::string a = argv[i];
+        if (a == "--connections") connections = std::stoul(argv[i + 1]);
+        if (a == "--broadcasts") broadcasts = std::stoul(argv[i + 1]);
+        if (a == "--calls") calls = std::stoi(argv[i + 1]);
+    }
+    spdlog::set_level(spdlog::level::warn);
+    Nats nats;
+    std::vector<std::unique_ptr<Node>> nodes;
+    for (int i = 0; i < 4; ++i)
+        nodes.push_back(std::make_unique<Node>(nats, "n" + std::to_string(i)));
+    while (nodes[0]->cluster.nodes().size() < 4) std::this_thread::sleep_for(milliseconds(10));
+
+    // (1) route request against echo, one at a time on one connection.
+    ClientOptions co;
+    co.endpoints = {"127.0.0.1:" + std::to_string(nodes[0]->server.ports()[0])};
+    co.server_public_key = nodes[0]->server.public_key();
+    Client client(co);
+    client.connect().value();
+    auto conn = client.connection();
+    std::vector<double> route_us, echo_us;
+    for (int round = 0; round < 2; ++round) {  // the first round warms up
+        route_us.clear();
+        echo_us.clear();
+        double echo = rate_of(
+            calls, [&] { conn.call("echo", "x", use_wait).value(); }, echo_us);
+        double route = rate_of(
+            calls, [&] { conn.call(Cluster::route_command, DataFrame(), use_wait).value(); },
+            route_us);
+        if (round == 1)
+            std::printf(
+                "route: %.0f/s p50 %.1fus p99 %.1fus; echo: %.0f/s p50 %.1fus; route/echo %.2f\n",
+                route, percentile(route_us, 0.5), percentile(route_us, 0.99), echo,
+                percentile(echo_us, 0.5), route / echo);
+    }
+
+    // (2) broadcast: 4 nodes through NATS against one node locally, the same N connections.
+    Runtime rt(RuntimeOptions{2});
+    double cluster_rate, local_rate;
+    {
+        std::vector<Server*> all;
+        for (auto& n : nodes) all.push_back(&n->server);
+        Listeners spread(rt, all, connections);
+        fan_out(spread, broadcasts / 4,
+                [&](auto& p) { (void)nodes[0]->cluster.broadcast("news", p); });
+        cluster_rate = fan_out(spread, broadcasts, [&](auto& p) {
+            while (!nodes[0]->cluster.broadcast("news", p)) std::this_thread::yield();
+        });
+    }
+    {
+        Listeners one(rt, {&nodes[0]->server}, connections);
+        fan_out(one, broadcasts / 4, [&](auto& p) { (void)nodes[0]->server.broadcast("news", p); });
+        local_rate = fan_out(one, broadcasts, [&](auto& p) {
+            while (!nodes[0]->server.broadcast("news", p)) std::this_thread::yield();
+        });
+    }
+    std::printf(
+        "broadcast 64 B x %zu to %zu connections: 4 nodes over NATS %.0f deliveries/s, one node "
+        "%.0f/s; cluster/local %.2f\n",
+        broadcasts, connections, cluster_rate, local_rate, cluster_rate / local_rate);
+    return 0;
+}
