@@ -1,7 +1,8 @@
 // The cluster against its baselines, in one process, on a nats-server it starts on a loopback
 // port: (1) a route request (hawser.route) against an echo call on the same connection;
-// (2) a 64-byte broadcast to N connections spread over 4 nodes (Cluster::broadcast: one NATS
-// publish, each node fans out) against the same N connections on one node (Server::broadcast).
+// (2) a 64-byte broadcast to N connections spread over 4 nodes (one IO thread each;
+// Cluster::broadcast: one NATS publish, each node fans out) against the same N connections on
+// one node with an IO thread per core (Server::broadcast).
 //   cluster_bench [--connections N] [--broadcasts M] [--calls K]
 #include <signal.h>
 #include <spawn.h>
@@ -206,10 +207,15 @@ int main(int argc, char** argv) {
         });
     }
     {
-        Listeners one(rt, {&nodes[0]->server}, connections);
-        fan_out(one, broadcasts / 4, [&](auto& p) { (void)nodes[0]->server.broadcast("news", p); });
+        // The baseline is one node as it would run alone: an IO thread per core.
+        auto options = server_options();
+        options.io_threads = 0;
+        Server single(options);
+        single.start().value();
+        Listeners one(rt, {&single}, connections);
+        fan_out(one, broadcasts / 4, [&](auto& p) { (void)single.broadcast("news", p); });
         local_rate = fan_out(one, broadcasts, [&](auto& p) {
-            while (!nodes[0]->server.broadcast("news", p)) std::this_thread::yield();
+            while (!single.broadcast("news", p)) std::this_thread::yield();
         });
     }
     std::printf(
