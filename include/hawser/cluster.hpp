@@ -1,8 +1,10 @@
 // Cluster: joins a Server to other Hawser nodes over NATS (docs/cluster.md). Each node reports
 // its load every second on a subject every node listens to; any node answers a client's route
-// request with the least-loaded node; a cluster broadcast is one publish that every node fans
-// out to its own connections. NATS down: the node keeps serving its own connections, cluster
-// operations fail at once with Errc::cluster_unavailable, and it rejoins by itself.
+// request with the least-loaded node, and a full or draining node redirects new connections;
+// a connection anywhere is reached by its ClusterAddress (send, call, find); a cluster
+// broadcast is one publish that every node fans out to its own connections; channels reach
+// their subscribers on every node. NATS down: the node keeps serving its own connections,
+// cluster operations fail at once with Errc::cluster_unavailable, and it rejoins by itself.
 // Ownership: a Cluster refers to its Server (which must outlive it) and owns its NATS link.
 // Thread safety: construct before server.start() (it registers the route command), start()
 // after it; start() and stop() from the thread that owns the Cluster; every other method is
@@ -11,14 +13,18 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <future>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "hawser/connection.hpp"
 #include "hawser/dataframe.hpp"
 #include "hawser/error.hpp"
 #include "hawser/options.hpp"
+#include "hawser/runtime.hpp"
 
 namespace hawser {
 
@@ -52,6 +58,35 @@ struct ClusterOptions {
     Milliseconds nats_reconnect_wait{250ms};
     // Bounds of one cluster message (a broadcast's command and argument included).
     std::uint32_t max_message_bytes = 1u << 20;
+    // Calls and finds to connections on other nodes waiting for their answer; past it they fail
+    // at once with Errc::overloaded.
+    std::size_t max_remote_requests = 65536;
+    // Channels: at most this many per connection, names at most 128 bytes. Interest changes (a
+    // channel's first local subscriber, or its last leaving) reach NATS in batches this often.
+    std::size_t max_channels_per_connection = 256;
+    Milliseconds interest_batch{10ms};
+    // Full (capacity reached) or draining: a new connection gets a goodbye (CloseReason::redirect)
+    // naming the node routing picks instead, when there is one.
+    bool redirect_when_full = true;
+};
+
+// A connection anywhere in the cluster: the node that holds it and its id there. Unique in the
+// cluster while node names are (a restarted node does not reuse the ids of its last run).
+// Text form "<id>@<node>".
+struct ClusterAddress {
+    std::string node;
+    ConnectionId id = 0;
+
+    std::string to_string() const;
+    static Result<ClusterAddress> parse(std::string_view text);
+    friend bool operator==(const ClusterAddress&, const ClusterAddress&) = default;
+};
+
+// Where a connection is, and since when.
+struct Presence {
+    ClusterAddress address;
+    std::string remote_address;                   // the peer's "ip:port", as its node sees it
+    std::chrono::system_clock::time_point since;  // when its handshake completed
 };
 
 // What a node reports about itself.
@@ -79,6 +114,14 @@ struct ClusterStats {
     std::uint64_t dropped_messages = 0;  // undecodable, misnamed, or refused by the server
     std::uint64_t routes_answered = 0;
     std::uint64_t nats_disconnects = 0, nats_reconnects = 0;
+    std::uint64_t redirects = 0;  // new connections sent elsewhere (full or draining)
+    // Requests to connections on other nodes: sent by this node, and answered here for others.
+    std::uint64_t remote_requests_sent = 0, remote_requests_served = 0;
+    std::uint64_t publications_sent = 0, publications_received = 0;
+    std::uint64_t deliveries = 0;             // publications handed to local subscribers
+    std::uint64_t deliveries_skipped = 0;     // to subscribers over their send soft limit
+    std::uint64_t channel_subscriptions = 0;  // NATS subscriptions held for channels, now
+    std::uint64_t interest_changes = 0;       // channel subscribe/unsubscribe sent to NATS
 };
 
 class Cluster {
@@ -117,8 +160,84 @@ class Cluster {
     Result<void> broadcast(std::string_view command, const DataFrame& argument,
                            bool compress = true);
 
+    // --- Connections anywhere ---
+    // This node's address of one of its connections.
+    ClusterAddress address_of(ConnectionId local) const;
+    // One-way command to a connection on any node. Succeeds once handed to the connection (this
+    // node) or to NATS (another node): a connection gone meanwhile drops it, as a local send
+    // would. Errc::not_found for a node the registry does not know; cluster_unavailable without
+    // NATS.
+    Result<void> send(const ClusterAddress& to, std::string_view command, std::string argument,
+                      bool compress = true);
+    Result<void> send(const ClusterAddress& to, std::string_view command, const DataFrame& argument,
+                      bool compress = true);
+    // Calls a connection on any node and hands back its reply, with the completion tokens of
+    // Connection::call (a callable, use_task, use_wait). A callable runs on this node's thread
+    // that received the answer (the connection's IO thread for a local connection), or before
+    // call() returns for an error found at once (unknown node, NATS away, too many requests).
+    template <class Token = UseTask>
+    auto call(const ClusterAddress& to, std::string_view command, std::string argument,
+              Token&& token = {}, CallOptions options = {}) {
+        return complete<std::string>(
+            [this, to, cmd = std::string(command), arg = std::move(argument),
+             options](std::function<void(Result<std::string>)> done) mutable {
+                start_call(to, cmd, std::move(arg), std::move(done), options);
+            },
+            std::forward<Token>(token));
+    }
+    template <class Token = UseTask>
+    auto call(const ClusterAddress& to, std::string_view command, DataFrame argument,
+              Token&& token = {}, CallOptions options = {}) {
+        return complete<DataFrame>(
+            [this, to, cmd = std::string(command), arg = std::move(argument),
+             options](std::function<void(Result<DataFrame>)> done) mutable {
+                start_call(to, cmd, std::move(arg), std::move(done), options);
+            },
+            std::forward<Token>(token));
+    }
+    // Presence: whether the connection is there, where it came from and since when; not_found
+    // once it is gone. Same tokens as call().
+    template <class Token = UseTask>
+    auto find(const ClusterAddress& of, Token&& token = {},
+              Milliseconds timeout = Milliseconds{5000}) {
+        return complete<Presence>(
+            [this, of, timeout](std::function<void(Result<Presence>)> done) {
+                start_find(of, std::move(done), timeout);
+            },
+            std::forward<Token>(token));
+    }
+
+    // --- Channels ---
+    // Channel names: 1 to 128 bytes of letters, digits and "-_:.", not starting or ending with
+    // '.' and without "..". A publication reaches every subscriber on every node once, and one
+    // publisher's publications on a channel arrive in the order they were published.
+    // Subscribes a connection of this node; it leaves its channels when it closes. `subscribed`
+    // (optional) runs once this node's interest in the channel has reached NATS: from then on
+    // a publication from any node reaches it. limit_exceeded past max_channels_per_connection.
+    Result<void> subscribe(ConnectionId local, std::string_view channel,
+                           std::function<void(Result<void>)> subscribed = {});
+    Result<void> unsubscribe(ConnectionId local, std::string_view channel);
+    // One-way command to every subscriber of `channel`, on every node (through NATS, also for
+    // this node's subscribers). Subscribers over their send soft limit are skipped and counted.
+    Result<void> publish(std::string_view channel, std::string_view command,
+                         std::string_view argument, bool compress = true);
+    Result<void> publish(std::string_view channel, std::string_view command,
+                         const DataFrame& argument, bool compress = true);
+    // This node's subscribers of a channel, and the channels of one connection.
+    std::vector<ConnectionId> subscribers(std::string_view channel) const;
+    std::vector<std::string> channels_of(ConnectionId local) const;
+    // Clients may subscribe themselves (commands hawser.subscribe and hawser.unsubscribe, a
+    // channel name as argument) when this hook, run on the connection's IO thread, allows it.
+    // Without a hook they may not. Set before server.start().
+    void on_subscribe(std::function<bool(const Connection&, std::string_view channel)> allow);
+    static bool valid_channel(std::string_view channel);
+
     ClusterStats stats() const;
 
+    // The console commands clients call to (un)subscribe themselves; the subscribe reply comes
+    // once this node's interest has reached NATS.
+    static constexpr std::string_view subscribe_command = "hawser.subscribe";
+    static constexpr std::string_view unsubscribe_command = "hawser.unsubscribe";
     // The DataFrame command clients call to be routed (ClientOptions::cluster). Its reply holds
     // one map: {"node": chosen node, "here": the answering node, "endpoints": [...],
     // "public_key": the chosen node's key}; `overloaded` when every node is full or draining.
@@ -127,7 +246,43 @@ class Cluster {
     struct Impl;
 
   private:
+    template <class R, class Start, class Token>
+    static auto complete(Start start, Token&& token) {
+        if constexpr (std::is_same_v<std::decay_t<Token>, UseTask>) {
+            auto begin = [start = std::move(start)](auto done) mutable {
+                start(std::function<void(Result<R>)>(std::move(done)));
+            };
+            return detail::CallbackAwaiter<Result<R>, decltype(begin)>{std::move(begin), {}};
+        } else if constexpr (std::is_same_v<std::decay_t<Token>, UseWait>) {
+            return wait_for<R>(std::move(start));
+        } else {
+            static_assert(std::is_invocable_v<std::decay_t<Token>&, Result<R>>,
+                          "the token is a callable taking the Result, hawser::use_task or "
+                          "hawser::use_wait");
+            start(std::function<void(Result<R>)>(std::forward<Token>(token)));
+        }
+    }
+    template <class R, class Start>
+    static Result<R> wait_for(Start start);
+    void start_call(const ClusterAddress& to, std::string_view command, std::string argument,
+                    std::function<void(Result<std::string>)> done, CallOptions options);
+    void start_call(const ClusterAddress& to, std::string_view command, DataFrame argument,
+                    std::function<void(Result<DataFrame>)> done, CallOptions options);
+    void start_find(const ClusterAddress& of, std::function<void(Result<Presence>)> done,
+                    Milliseconds timeout);
+
     std::shared_ptr<Impl> impl_;
 };
+
+template <class R, class Start>
+Result<R> Cluster::wait_for(Start start) {
+    if (Runtime::on_io_thread())
+        return Error{Errc::would_deadlock, "a blocking cluster call on an IO thread"};
+    std::promise<Result<R>> promise;
+    auto future = promise.get_future();
+    start(std::function<void(Result<R>)>(
+        [&promise](Result<R> r) { promise.set_value(std::move(r)); }));
+    return future.get();
+}
 
 }  // namespace hawser

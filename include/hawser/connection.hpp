@@ -70,6 +70,8 @@ class Connection {
     // sent to. Producers should skip or pause rather than queue more. A snapshot.
     bool congested() const;
     std::string remote_address() const;  // "ip:port"
+    // When its handshake completed; the epoch once the connection is gone.
+    std::chrono::system_clock::time_point connected_since() const;
     // The peer's static public key (64 hex digits), proven by the handshake: on a server the
     // client's (a client with client_key_file or client_private_key), on a client the server's.
     // nullopt for a client without a key, in plaintext mode, and once the connection is gone.

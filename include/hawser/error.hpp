@@ -14,27 +14,28 @@ namespace hawser {
 
 // Why a call failed. The numbers travel in error replies (docs/protocol.md): never renumber.
 // One list; the enum and its names are both generated from it.
-#define HAWSER_ERRC_LIST(X)                                                           \
-    X(ok, 0, "success")                                                               \
-    X(unknown_command, 1, "no handler registered under that name")                    \
-    X(handler_error, 2, "the handler threw or dropped its reply")                     \
-    X(wrong_kind, 3, "console call to a DataFrame command or the reverse")            \
-    X(timeout, 4, "the deadline passed before the reply came")                        \
-    X(cancelled, 5, "the caller cancelled the call")                                  \
-    X(disconnected, 6, "the connection closed before the reply came")                 \
-    X(too_many_pending, 7, "the per-connection limit on calls in flight was reached") \
-    X(shutting_down, 8, "the peer is draining and takes no new calls")                \
-    X(bad_payload, 9, "a DataFrame could not be decoded")                             \
-    X(would_deadlock, 10, "a blocking call was made on an IO thread")                 \
-    X(not_connected, 11, "a client call with no live connection")                     \
-    X(type_mismatch, 12, "a DataFrame value has another type than the one read")      \
-    X(end_of_data, 13, "a DataFrame has no more values")                              \
-    X(limit_exceeded, 14, "a configured limit (size, depth, count) was exceeded")     \
-    X(invalid_argument, 15, "the API was given something it cannot use")              \
-    X(not_found, 16, "no such record, attachment or database")                        \
-    X(storage_error, 17, "the storage engine failed (disk full, corruption, I/O)")    \
-    X(overloaded, 18, "the server's work queue is full; try again later")             \
-    X(cluster_unavailable, 19, "the cluster (NATS) cannot be reached from this node now")
+#define HAWSER_ERRC_LIST(X)                                                               \
+    X(ok, 0, "success")                                                                   \
+    X(unknown_command, 1, "no handler registered under that name")                        \
+    X(handler_error, 2, "the handler threw or dropped its reply")                         \
+    X(wrong_kind, 3, "console call to a DataFrame command or the reverse")                \
+    X(timeout, 4, "the deadline passed before the reply came")                            \
+    X(cancelled, 5, "the caller cancelled the call")                                      \
+    X(disconnected, 6, "the connection closed before the reply came")                     \
+    X(too_many_pending, 7, "the per-connection limit on calls in flight was reached")     \
+    X(shutting_down, 8, "the peer is draining and takes no new calls")                    \
+    X(bad_payload, 9, "a DataFrame could not be decoded")                                 \
+    X(would_deadlock, 10, "a blocking call was made on an IO thread")                     \
+    X(not_connected, 11, "a client call with no live connection")                         \
+    X(type_mismatch, 12, "a DataFrame value has another type than the one read")          \
+    X(end_of_data, 13, "a DataFrame has no more values")                                  \
+    X(limit_exceeded, 14, "a configured limit (size, depth, count) was exceeded")         \
+    X(invalid_argument, 15, "the API was given something it cannot use")                  \
+    X(not_found, 16, "no such record, attachment or database")                            \
+    X(storage_error, 17, "the storage engine failed (disk full, corruption, I/O)")        \
+    X(overloaded, 18, "the server's work queue is full; try again later")                 \
+    X(cluster_unavailable, 19, "the cluster (NATS) cannot be reached from this node now") \
+    X(not_allowed, 20, "the server's policy (a hook) refused the request")
 
 enum class Errc : std::uint16_t {
 #define HAWSER_ERRC_ENUM(name, value, what) name = value,

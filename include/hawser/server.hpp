@@ -20,9 +20,11 @@
 
 namespace hawser {
 
+class Server;
 namespace detail {
 class Host;
 class Listener;
+Host& host_of(Server& server);  // for services built on a Server (the cluster)
 }  // namespace detail
 
 class Server {
@@ -71,6 +73,7 @@ class Server {
     const ServerOptions& options() const;
 
   private:
+    friend detail::Host& detail::host_of(Server&);
     std::unique_ptr<Runtime> owned_runtime_;
     Runtime* runtime_;
     std::shared_ptr<detail::Host> host_;

@@ -1,74 +1,23 @@
-// Cluster (see include/hawser/cluster.hpp): membership by load reports on NATS, routing, and
-// cluster broadcast. The registry is guarded by one mutex; NATS handlers run on nats.c's
-// threads, the reporter on its own thread, the route command on the server's IO threads.
-#include "hawser/cluster.hpp"
-
+// Cluster (see include/hawser/cluster.hpp): lifecycle, membership by load reports on NATS,
+// routing and redirects, cluster broadcast, and the cluster thread that sends reports, expires
+// remote requests and sends channel interest in batches (cluster_impl.hpp says who runs where).
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <condition_variable>
-#include <mutex>
-#include <random>
+#include <charconv>
 #include <stdexcept>
-#include <thread>
 
-#include "cluster/messages.hpp"
-#include "cluster/nats_link.hpp"
-#include "cluster/node_registry.hpp"
+#include "cluster/cluster_impl.hpp"
 #include "cluster/process_load.hpp"
 #include "hawser/runtime.hpp"
-#include "hawser/server.hpp"
 #include "rpc/address.hpp"
+#include "rpc/host.hpp"
 
 #include <asio/ip/address.hpp>
 
 namespace hawser {
 
 using detail::NodeRegistry;
-
-struct Cluster::Impl : std::enable_shared_from_this<Impl> {
-    Impl(Server& s, ClusterOptions o)
-        : server(s), options(std::move(o)), subjects(options.subject_prefix) {}
-
-    Server& server;
-    const ClusterOptions options;
-    const detail::ClusterSubjects subjects;
-    std::string name;
-
-    mutable std::mutex mu;  // guards what follows, up to the link
-    std::condition_variable wake;
-    NodeRegistry registry;
-    NodeInfo self;
-    bool started = false, stopping = false;
-    bool report_now = false;  // something the others should learn before the next interval
-    std::mt19937_64 rng{std::random_device{}()};
-
-    // The link is taken out under its own lock by stop(), and only used under it: publishing
-    // never waits on the registry's lock, and the registry never waits on NATS.
-    mutable std::mutex link_mu;
-    std::unique_ptr<detail::NatsLink> link;
-    std::thread reporter;
-
-    Result<void> publish(const std::string& subject, std::string_view data) {
-        std::lock_guard lock(link_mu);
-        if (!link) return Error{Errc::cluster_unavailable, "the cluster is not started"};
-        return link->publish(subject, data);
-    }
-
-    std::atomic<bool> draining{false};
-    struct Counters {
-        std::atomic<std::uint64_t> reports_sent{0}, reports_received{0}, broadcasts_sent{0},
-            broadcasts_received{0}, dropped{0}, routes{0}, disconnects{0}, reconnects{0};
-    } counters;
-
-    Result<void> fill_self();
-    void report(bool leaving);
-    void run_reporter();
-    void on_report(std::string_view subject, std::string_view data);
-    void on_broadcast(std::string_view data);
-    void dropped(std::string_view why);
-    Result<NodeInfo> route();
-};
 
 Result<void> Cluster::validate(const ClusterOptions& options) {
     auto bad = [](std::string what) { return Error{Errc::invalid_argument, "cluster: " + what}; };
@@ -151,40 +100,58 @@ void Cluster::Impl::report(bool leaving) {
         counters.reports_sent.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Cluster::Impl::run_reporter() {
+void Cluster::Impl::run() {
     detail::ProcessLoad load;
     std::uint64_t last_handshakes = server.stats().handshakes;
-    auto last = std::chrono::steady_clock::now();
+    auto last = Clock::now();
+    auto next_report = last;
     std::unique_lock lock(mu);
     while (!stopping) {
+        auto now = Clock::now();
+        if (report_now || now >= next_report) {
+            report_now = false;
+            lock.unlock();
+            auto stats = server.stats();
+            double seconds = std::chrono::duration<double>(now - last).count();
+            double rate = seconds > 0 ? double(stats.handshakes - last_handshakes) / seconds : 0;
+            last_handshakes = stats.handshakes;
+            last = now;
+            double cpu = load.sample_cpu();
+            auto memory = detail::ProcessLoad::resident_bytes();
+            lock.lock();
+            self.connections = stats.connections;
+            self.handshakes_per_second = rate;
+            self.cpu = cpu;
+            self.memory_bytes = memory;
+            self.draining = draining.load();
+            // This node knows itself without NATS; the sequence moves first so that the
+            // registry takes the update.
+            ++self.sequence;
+            registry.update(self, now);
+            auto bytes = detail::encode_report(self, false);
+            for (const auto& gone : registry.expire(now, options.node_expiry))
+                spdlog::warn("hawser cluster: node {} went silent; dropped from routing", gone);
+            lock.unlock();
+            if (publish(subjects.node(name), bytes)) count(counters.reports_sent);
+            next_report = now + options.report_interval;
+            lock.lock();
+        }
+        bool interest = interest_due && now >= *interest_due;
+        if (interest) interest_due.reset();
+        recheck = false;  // before the deadlines are read: a later poke is not lost
         lock.unlock();
-        auto now = std::chrono::steady_clock::now();
-        auto stats = server.stats();
-        double seconds = std::chrono::duration<double>(now - last).count();
-        double rate = seconds > 0 ? double(stats.handshakes - last_handshakes) / seconds : 0;
-        last_handshakes = stats.handshakes;
-        last = now;
-        double cpu = load.sample_cpu();
-        auto memory = detail::ProcessLoad::resident_bytes();
+        expire_requests();
+        if (interest) apply_interest();
+        std::optional<Clock::time_point> deadline;
+        {
+            std::lock_guard requests_lock(requests_mu);
+            deadline = requests.next_deadline();
+        }
         lock.lock();
-        self.connections = stats.connections;
-        self.handshakes_per_second = rate;
-        self.cpu = cpu;
-        self.memory_bytes = memory;
-        self.draining = draining.load();
-        // This node knows itself without NATS; the sequence moves first so that the
-        // registry takes the update.
-        ++self.sequence;
-        registry.update(self, now);
-        auto bytes = detail::encode_report(self, false);
-        for (const auto& gone : registry.expire(now, options.node_expiry))
-            spdlog::warn("hawser cluster: node {} went silent; dropped from routing", gone);
-        lock.unlock();
-        if (publish(subjects.node(name), bytes))
-            counters.reports_sent.fetch_add(1, std::memory_order_relaxed);
-        lock.lock();
-        wake.wait_for(lock, options.report_interval, [&] { return stopping || report_now; });
-        report_now = false;
+        auto until = next_report;
+        if (deadline) until = std::min(until, *deadline);
+        if (interest_due) until = std::min(until, *interest_due);
+        wake.wait_until(lock, until, [&] { return stopping || report_now || recheck; });
     }
 }
 
@@ -220,24 +187,6 @@ void Cluster::Impl::on_report(std::string_view subject, std::string_view data) {
         spdlog::info("hawser cluster: node {} joined", sender);
 }
 
-void Cluster::Impl::on_broadcast(std::string_view data) {
-    auto b = detail::decode_broadcast(data);
-    if (!b) return dropped(b.error().message);
-    // The origin is not checked against the registry: reports and broadcasts come on
-    // different subscriptions, so a broadcast may arrive before its sender's first report.
-    // What keeps strangers off these subjects is NATS's authentication (docs/security.md).
-    counters.broadcasts_received.fetch_add(1, std::memory_order_relaxed);
-    Result<void> r;
-    if (b->dataframe) {
-        auto frame = DataFrame::decode(b->argument, server.options().limits.dataframe);
-        if (!frame) return dropped("broadcast DataFrame: " + frame.error().message);
-        r = server.broadcast(b->command, *frame, b->compress);
-    } else {
-        r = server.broadcast(b->command, b->argument, b->compress);
-    }
-    if (!r) dropped("broadcast '" + b->command + "': " + r.error().message);
-}
-
 Result<NodeInfo> Cluster::Impl::route() {
     std::lock_guard lock(mu);
     if (stopping)  // nothing keeps the registry current any more
@@ -248,6 +197,21 @@ Result<NodeInfo> Cluster::Impl::route() {
         return *best;
     }
     return Error{Errc::overloaded, "every node of the cluster is full or draining"};
+}
+
+std::optional<std::string> Cluster::Impl::redirect_for_new_connection() {
+    if (!options.redirect_when_full) return std::nullopt;
+    auto connections = server.connection_count();  // this one not yet among them
+    std::lock_guard lock(mu);
+    if (!started || stopping) return std::nullopt;
+    if (!draining.load() && connections < self.capacity) return std::nullopt;
+    auto best = registry.pick(rng(), name);
+    if (!best) return std::nullopt;  // nowhere better: keep it
+    registry.routed_to(best->name);
+    count(counters.redirects);
+    // docs/protocol.md, "Redirects": "<node> <public key or -> <endpoint>[,<endpoint>...]"
+    return best->name + " " + (best->public_key.empty() ? "-" : best->public_key) + " " +
+           fmt::format("{}", fmt::join(best->endpoints, ","));
 }
 
 // --- Cluster ---
@@ -281,6 +245,17 @@ Cluster::Cluster(Server& server, ClusterOptions options)
                          {"public_key", node->public_key}};
             r.reply(std::move(reply));
         });
+    // Redirects of new connections, and channels left when a connection closes.
+    detail::Host::ServiceHooks hooks;
+    hooks.redirect = [weak]() -> std::optional<std::string> {
+        auto impl = weak.lock();
+        return impl ? impl->redirect_for_new_connection() : std::nullopt;
+    };
+    hooks.closed = [weak](ConnectionId id) {
+        if (auto impl = weak.lock()) impl->connection_closed(id);
+    };
+    detail::host_of(server).services.push_back(std::move(hooks));
+    impl_->register_channel_commands();
 }
 
 Cluster::~Cluster() {
@@ -291,7 +266,7 @@ Result<void> Cluster::start() {
     auto& impl = *impl_;
     {
         std::lock_guard lock(impl.mu);
-        if (impl.started || impl.reporter.joinable()) return {};
+        if (impl.started || impl.thread.joinable()) return {};
         if (impl.stopping) return Error{Errc::invalid_argument, "cluster: stopped; make a new one"};
         if (impl.server.ports().empty())
             return Error{Errc::invalid_argument, "cluster: start the server first"};
@@ -332,6 +307,12 @@ Result<void> Cluster::start() {
         impl.on_broadcast(data);
     };
     if (auto r = (*link)->subscribe(impl.subjects.broadcast, on_broadcast); !r) return r.error();
+    auto on_request = [&impl](std::string_view, std::string_view data) { impl.on_request(data); };
+    if (auto r = (*link)->subscribe(impl.subjects.requests(impl.name), on_request); !r)
+        return r.error();
+    auto on_answer = [&impl](std::string_view, std::string_view data) { impl.on_answer(data); };
+    if (auto r = (*link)->subscribe(impl.subjects.answers(impl.name), on_answer); !r)
+        return r.error();
     // When NATS is there, the server has the subscriptions before start() returns: whatever
     // is published after that reaches this node.
     (*link)->flush(std::chrono::seconds(2));
@@ -343,7 +324,7 @@ Result<void> Cluster::start() {
         std::lock_guard lock(impl.mu);
         impl.started = true;
     }
-    impl.reporter = std::thread([&impl] { impl.run_reporter(); });
+    impl.thread = std::thread([&impl] { impl.run(); });
     spdlog::info("hawser cluster: node {} joining over {} (endpoints {})", impl.name,
                  fmt::join(impl.options.nats_urls, ","), fmt::join(impl.self.endpoints, ","));
     return {};
@@ -359,7 +340,7 @@ void Cluster::stop() {
         was_started = impl.started;
         impl.wake.notify_all();
     }
-    if (impl.reporter.joinable()) impl.reporter.join();
+    if (impl.thread.joinable()) impl.thread.join();
     std::unique_ptr<detail::NatsLink> link;
     {
         if (was_started) impl.report(true);  // the others drop this node now, not at expiry
@@ -368,6 +349,14 @@ void Cluster::stop() {
     }
     if (link) link->flush(std::chrono::milliseconds(500));
     link.reset();  // returns once no NATS handler runs
+    impl.fail_requests();
+    std::vector<std::function<void(Result<void>)>> waiters;
+    {
+        std::lock_guard lock(impl.channels_mu);
+        waiters = std::move(impl.interest_waiters);
+        impl.interest_waiters.clear();
+    }
+    for (auto& w : waiters) w(Error{Errc::cluster_unavailable, "this node left the cluster"});
 }
 
 const std::string& Cluster::node_name() const {
@@ -395,41 +384,30 @@ void Cluster::set_draining(bool draining) {
     impl_->wake.notify_all();
 }
 
-namespace {
-
-Result<void> publish_broadcast(Cluster::Impl& impl, detail::ClusterBroadcast b) {
-    if (b.command.empty() || b.command.size() > 255)
-        return Error{Errc::invalid_argument, "command names are 1 to 255 bytes"};
-    // What every node's Server::broadcast would refuse is refused here, where the caller hears.
-    if (b.argument.size() + b.command.size() + 16 > impl.server.options().limits.max_frame_bytes)
-        return Error{Errc::limit_exceeded, "broadcast over the frame size limit"};
-    b.origin = impl.name;
-    if (auto r = impl.publish(impl.subjects.broadcast, detail::encode_broadcast(b)); !r) return r;
-    impl.counters.broadcasts_sent.fetch_add(1, std::memory_order_relaxed);
-    return {};
-}
-
-}  // namespace
-
-Result<void> Cluster::broadcast(std::string_view command, std::string_view argument,
-                                bool compress) {
-    return publish_broadcast(*impl_,
-                             {{}, std::string(command), false, compress, std::string(argument)});
-}
-
-Result<void> Cluster::broadcast(std::string_view command, const DataFrame& argument,
-                                bool compress) {
-    return publish_broadcast(*impl_, {{}, std::string(command), true, compress, argument.bytes()});
-}
-
 ClusterStats Cluster::stats() const {
     const auto& c = impl_->counters;
     auto get = [](const std::atomic<std::uint64_t>& a) {
         return a.load(std::memory_order_relaxed);
     };
-    return {get(c.reports_sent),        get(c.reports_received), get(c.broadcasts_sent),
-            get(c.broadcasts_received), get(c.dropped),          get(c.routes),
-            get(c.disconnects),         get(c.reconnects)};
+    ClusterStats s;
+    s.reports_sent = get(c.reports_sent);
+    s.reports_received = get(c.reports_received);
+    s.broadcasts_sent = get(c.broadcasts_sent);
+    s.broadcasts_received = get(c.broadcasts_received);
+    s.dropped_messages = get(c.dropped);
+    s.routes_answered = get(c.routes);
+    s.nats_disconnects = get(c.disconnects);
+    s.nats_reconnects = get(c.reconnects);
+    s.redirects = get(c.redirects);
+    s.remote_requests_sent = get(c.requests_sent);
+    s.remote_requests_served = get(c.requests_served);
+    s.publications_sent = get(c.publications_sent);
+    s.publications_received = get(c.publications_received);
+    s.deliveries = get(c.deliveries);
+    s.deliveries_skipped = get(c.deliveries_skipped);
+    s.channel_subscriptions = get(c.channel_subscriptions);
+    s.interest_changes = get(c.interest_changes);
+    return s;
 }
 
 }  // namespace hawser

@@ -54,6 +54,12 @@ std::string_view ClusterSubjects::node_of(std::string_view subject) const {
     return subject.substr(head.size());
 }
 
+std::string_view ClusterSubjects::channel_of(std::string_view subject) const {
+    std::string head = prefix_ + ".ch.";
+    if (subject.size() <= head.size() || subject.substr(0, head.size()) != head) return {};
+    return subject.substr(head.size());
+}
+
 bool valid_node_name(std::string_view name) {
     if (name.empty() || name.size() > 64) return false;
     for (char c : name)

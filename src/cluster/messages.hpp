@@ -1,6 +1,7 @@
-// The cluster's messages on NATS and their codecs: a node's load report (a DataFrame holding
-// one map, so it is decoded with the same bounds as anything from the network) and the
-// broadcast envelope. Decoders trust nothing: a message that fails is dropped and counted.
+// The cluster's subjects on NATS, and the codecs of its membership and fan-out messages: a
+// node's load report (a DataFrame holding one map, so it is decoded with the same bounds as
+// anything from the network) and the broadcast envelope, which also carries channel
+// publications. Decoders trust nothing: a message that fails is dropped and counted.
 // Thread affinity: none (pure functions).
 #pragma once
 
@@ -21,6 +22,18 @@ struct ClusterSubjects {
     std::string node(std::string_view name) const { return prefix_ + ".node." + std::string(name); }
     // The node name in a report's subject, or empty when the subject is not one.
     std::string_view node_of(std::string_view subject) const;
+    // Requests to a node's connections, and the answers to a node's requests.
+    std::string requests(std::string_view node) const {
+        return prefix_ + ".conn." + std::string(node);
+    }
+    std::string answers(std::string_view node) const {
+        return prefix_ + ".answer." + std::string(node);
+    }
+    // A channel's publications; the channel a subject names (empty when it names none).
+    std::string channel(std::string_view name) const {
+        return prefix_ + ".ch." + std::string(name);
+    }
+    std::string_view channel_of(std::string_view subject) const;
 
     const std::string nodes;      // every node's reports (a wildcard)
     const std::string broadcast;  // cluster broadcasts

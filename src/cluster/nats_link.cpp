@@ -3,6 +3,7 @@
 
 #include <nats/nats.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace hawser::detail {
@@ -52,6 +53,9 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
     if (r) r = check(natsOptions_SetReconnectBufSize(opts, 64 << 10), "reconnect buffer");
     if (r) r = check(natsOptions_SetPingInterval(opts, 2000), "ping interval");
     if (r) r = check(natsOptions_SetMaxPingsOut(opts, 2), "pings out");
+    // Subscriptions share nats.c's delivery thread instead of one thread each: a node may hold
+    // a subscription per channel its connections are in.
+    if (r) r = check(natsOptions_UseGlobalMessageDelivery(opts, true), "global delivery");
     if (r) r = check(natsOptions_SetTimeout(opts, 2000), "connect timeout");
     // A publish never blocks its caller (an IO thread, maybe) longer than this on a stalled
     // NATS: past it the write fails and the connection reconnects.
@@ -140,9 +144,13 @@ NatsLink::~NatsLink() {
     {
         // No timeout: freeing what nats.c may still call into would be worse than waiting.
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return closed_ && completed_ == subs_.size(); });
+        cv_.wait(lock, [&] {
+            for (auto& [id, sub] : subs_)
+                if (!sub->complete) return false;
+            return closed_;
+        });
     }
-    for (auto& sub : subs_) natsSubscription_Destroy(sub->sub);
+    for (auto& [id, sub] : subs_) natsSubscription_Destroy(sub->sub);
     natsConnection_Destroy(nc_);
 }
 
@@ -163,7 +171,7 @@ void NatsLink::flush(std::chrono::milliseconds timeout) {
     if (connected()) natsConnection_FlushTimeout(nc_, timeout.count());
 }
 
-Result<void> NatsLink::subscribe(const std::string& subject, Handler handler) {
+Result<std::uint64_t> NatsLink::subscribe(const std::string& subject, Handler handler) {
     auto sub = std::make_unique<Subscription>(Subscription{this, std::move(handler)});
     auto on_message = [](natsConnection*, natsSubscription*, natsMsg* m, void* c) {
         auto* s = static_cast<Subscription*>(c);
@@ -176,7 +184,13 @@ Result<void> NatsLink::subscribe(const std::string& subject, Handler handler) {
     st = natsSubscription_SetPendingLimits(sub->sub, pending_messages, pending_bytes);
     if (st == NATS_OK)
         st = natsSubscription_SetOnCompleteCB(
-            sub->sub, [](void* c) { static_cast<Subscription*>(c)->link->on_complete(); },
+            sub->sub,
+            [](void* c) {
+                auto* s = static_cast<Subscription*>(c);
+                std::lock_guard lock(s->link->mu_);
+                s->complete = true;
+                s->link->cv_.notify_all();
+            },
             sub.get());
     if (st != NATS_OK) {
         // Without the completion callback the destructor could not know when the handler is
@@ -186,14 +200,37 @@ Result<void> NatsLink::subscribe(const std::string& subject, Handler handler) {
         return nats_error("NATS subscription settings for " + subject, st);
     }
     std::lock_guard lock(mu_);
-    subs_.push_back(std::move(sub));
-    return {};
+    reap();
+    sub->id = next_id_++;
+    auto id = sub->id;
+    subs_.emplace(id, std::move(sub));
+    return id;
 }
 
-void NatsLink::on_complete() {
+void NatsLink::unsubscribe(std::uint64_t id) {
+    // Outside the lock: the completion callback takes it. Nothing frees the subscription
+    // before its id is in unsubscribed_.
+    natsSubscription* sub = nullptr;
+    {
+        std::lock_guard lock(mu_);
+        if (auto it = subs_.find(id); it != subs_.end()) sub = it->second->sub;
+    }
+    if (!sub) return;
+    natsSubscription_Unsubscribe(sub);  // completion follows, on nats.c's delivery thread
     std::lock_guard lock(mu_);
-    ++completed_;
-    cv_.notify_all();
+    unsubscribed_.push_back(id);
+    reap();
+}
+
+void NatsLink::reap() {
+    std::erase_if(unsubscribed_, [&](std::uint64_t id) {
+        auto it = subs_.find(id);
+        if (it == subs_.end()) return true;
+        if (!it->second->complete) return false;
+        natsSubscription_Destroy(it->second->sub);
+        subs_.erase(it);
+        return true;
+    });
 }
 
 }  // namespace hawser::detail

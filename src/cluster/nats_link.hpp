@@ -3,7 +3,8 @@
 // cluster operations fail at once instead of piling up while NATS is away), and delivers
 // subscribed messages to handlers. Subscriptions survive reconnects (nats.c resends them).
 // Ownership: owned by the Cluster. Thread affinity: publish/subscribe from any thread;
-// handlers and events run on nats.c's threads, one thread per subscription, in order.
+// handlers run on nats.c's shared delivery thread (so thousands of channel subscriptions
+// cost no thread each), each subscription's messages in order; events on nats.c's threads.
 #pragma once
 
 #include <chrono>
@@ -13,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "hawser/cluster.hpp"
@@ -44,26 +46,34 @@ class NatsLink {
     // Waits until NATS has everything published so far (or the timeout passes).
     void flush(std::chrono::milliseconds timeout);
     // Handler runs for every message on `subject` (wildcards allowed), on a nats.c thread.
-    Result<void> subscribe(const std::string& subject, Handler handler);
+    // The id is for unsubscribe.
+    Result<std::uint64_t> subscribe(const std::string& subject, Handler handler);
+    // Stops a subscription; its handler may still be running, and returns soon after.
+    void unsubscribe(std::uint64_t id);
 
   private:
     struct Subscription {
         NatsLink* link;
         Handler handler;
+        std::uint64_t id = 0;
         __natsSubscription* sub = nullptr;
+        bool complete = false;  // its handler has returned for the last time
     };
+    // Frees subscriptions that were unsubscribed and are complete. Under mu_.
+    void reap();
     explicit NatsLink(Events events, std::uint32_t max_message_bytes)
         : events_(std::move(events)), max_message_bytes_(max_message_bytes) {}
-    void on_complete();  // a subscription's handler returned for the last time
 
     Events events_;
     std::uint32_t max_message_bytes_;
     __natsConnection* nc_ = nullptr;
     std::mutex mu_;
     std::condition_variable cv_;
-    std::vector<std::unique_ptr<Subscription>> subs_;
-    std::size_t completed_ = 0;  // subscriptions whose handlers are done for good
-    bool closed_ = false;        // nats.c reported the connection closed
+    // Live, or unsubscribed and not reaped, by id.
+    std::unordered_map<std::uint64_t, std::unique_ptr<Subscription>> subs_;
+    std::vector<std::uint64_t> unsubscribed_;  // ids waiting to be reaped
+    std::uint64_t next_id_ = 1;
+    bool closed_ = false;  // nats.c reported the connection closed
 };
 
 }  // namespace hawser::detail

@@ -52,9 +52,9 @@ std::vector<NodeInfo> NodeRegistry::nodes() const {
     return out;
 }
 
-std::optional<NodeInfo> NodeRegistry::pick(std::uint64_t random) const {
-    auto eligible = [](const NodeInfo& n) {
-        return !n.draining && n.free_capacity() > 0 && !n.endpoints.empty();
+std::optional<NodeInfo> NodeRegistry::pick(std::uint64_t random, std::string_view except) const {
+    auto eligible = [&](const NodeInfo& n) {
+        return !n.draining && n.free_capacity() > 0 && !n.endpoints.empty() && n.name != except;
     };
     // Sorted by name so that the same draw picks the same node whatever the map's order.
     std::vector<const NodeInfo*> candidates;

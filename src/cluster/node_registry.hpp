@@ -34,8 +34,9 @@ class NodeRegistry {
     // Where a new client should go: a node drawn at random with odds in proportion to its
     // free capacity, so the least loaded gets most clients and a reconnect storm between two
     // reports does not all land on one node. Never a full or a draining node; nullopt if there
-    // is none. `random` is any uniformly drawn number.
-    std::optional<NodeInfo> pick(std::uint64_t random) const;
+    // is none. `random` is any uniformly drawn number. `except`: a node not to pick (a full or
+    // draining node redirecting a client picks among the others).
+    std::optional<NodeInfo> pick(std::uint64_t random, std::string_view except = {}) const;
     // A client was sent to `name`: count it there until its next report says better.
     void routed_to(std::string_view name);
 

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "hawser/cluster.hpp"
+#include "rpc/cluster_hop.hpp"
 #include "rpc/conn.hpp"
 #include "rpc/connector.hpp"
 #include "rpc/key_file.hpp"
@@ -213,39 +214,9 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     }
 
     void on_route(Result<std::string> reply) {
-        struct Target {
-            std::string node, here, key;
-            std::vector<std::string> endpoints;
-        };
-        auto parse = [&]() -> Result<Target> {
-            if (!reply) return reply.error();
-            auto frame = DataFrame::decode(*reply, options.limits.dataframe);
-            if (!frame) return frame.error();
-            auto map = frame->read_map();
-            if (!map) return map.error();
-            Target t;
-            auto text = [&](const char* name) -> std::string {
-                auto it = map->find(name);
-                return it != map->end() && it->second.is<std::string>()
-                           ? it->second.as<std::string>()
-                           : std::string();
-            };
-            t.node = text("node");
-            t.here = text("here");
-            t.key = text("public_key");
-            if (auto it = map->find("endpoints"); it != map->end() && it->second.is<Array>())
-                for (const auto& e : it->second.as<Array>())
-                    if (e.is<std::string>()) t.endpoints.push_back(e.as<std::string>());
-            if (t.node.empty() || t.endpoints.empty())
-                return Error{Errc::bad_payload, "route reply without a node and endpoints"};
-            return t;
-        };
-        auto target = parse();
-        std::optional<noise::Key> key;
-        if (target && !options.transport.insecure_plaintext) {
-            key = noise::key_from_hex(target->key);
-            if (!key) target = Error{Errc::bad_payload, "route reply without a valid node key"};
-        }
+        auto target = reply ? parse_route_reply(*reply, options.limits.dataframe,
+                                                options.transport.insecure_plaintext)
+                            : Result<ClusterHop>(reply.error());
         if (!target || target->node == target->here) {
             if (!target)
                 spdlog::warn("hawser: cluster route failed ({}); staying on the entry node",
@@ -257,14 +228,35 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
                      target->endpoints.front());
         auto entry = std::move(pending_);
         entry->close_gracefully(CloseReason::local_close);
+        hop(*target);
+    }
+
+    void hop(const ClusterHop& target) {
         leg_ = Leg::hop;
-        if (key) host->server_key = key;
-        start_connector(target->endpoints);
+        if (target.key) host->server_key = target.key;
+        start_connector(target.endpoints);
+    }
+
+    // A full or draining cluster node refused the connection with a goodbye naming where to
+    // go. Followed from an entry endpoint only, once per attempt; false if it is not followed.
+    bool follow_redirect(const std::string& text) {
+        if (leg_ != Leg::entry || user_closed_) return false;
+        auto target = parse_redirect(text, options.transport.insecure_plaintext);
+        if (!target) {
+            spdlog::warn("hawser: unusable redirect from a cluster node: {}",
+                         target.error().message);
+            return false;
+        }
+        spdlog::info("hawser: cluster node redirected us to {} ({})", target->node,
+                     target->endpoints.front());
+        hop(*target);
+        return true;
     }
 
     void on_closed(Conn& c, CloseReason reason) {
         if (pending_.get() == &c) {  // the handshake (or the route request) failed
             pending_.reset();
+            if (reason == CloseReason::redirect && follow_redirect(c.redirect_text())) return;
             if (fall_back_to_entry(std::string(to_string(reason)))) return;
             return fail_waiters(Error{Errc::not_connected,
                                       "handshake failed (" + std::string(to_string(reason)) + ")"});
@@ -273,6 +265,13 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
             std::lock_guard lock(mu_);
             if (conn_.get() != &c) return;
             conn_.reset();
+        }
+        if (options.reconnect.enabled && !user_closed_ && reason == CloseReason::redirect) {
+            // Told where to go once open (a client that asks no route learns of a full node
+            // just after its handshake): reconnect there now, as NATS clients leave a server
+            // in lame-duck mode.
+            leg_ = Leg::entry;
+            if (follow_redirect(c.redirect_text())) return;
         }
         if (options.reconnect.enabled && !user_closed_) {
             spdlog::info("hawser: client disconnected ({}); reconnecting", to_string(reason));

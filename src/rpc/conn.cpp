@@ -63,6 +63,14 @@ bool Conn::on_established() {
         }
     }
     Counters::add(host_->counters.handshakes);
+    if (!host_->is_client)
+        for (auto& service : host_->services)
+            if (auto where = service.redirect ? service.redirect() : std::nullopt) {
+                // Sealed like every goodbye after the handshake: the client can trust where
+                // the server it authenticated sends it. Never opened, never shown to hooks.
+                close_gracefully(CloseReason::redirect, *where);
+                return false;
+            }
     auto pass = host_->connections.enter();
     if (!pass) {
         // Its handshake completed after shutdown closed the gate: refused with a goodbye, never
@@ -72,6 +80,7 @@ bool Conn::on_established() {
     }
     registered_ = std::move(*pass);
     state_ = State::open;
+    opened_at_ = std::chrono::system_clock::now();  // before the registry shows it to others
     open_.store(true);
     host_->add(shared_from_this());
     // A copy: a hook may replace itself (a Client's hooks may change at any time).
@@ -224,9 +233,9 @@ void Conn::goodbye_now(CloseReason reason, std::string_view detail) {
     close(reason);
 }
 
-void Conn::close_gracefully(CloseReason reason) {
+void Conn::close_gracefully(CloseReason reason, std::string_view text) {
     if (state_ == State::closed || state_ == State::closing) return;
-    send_coded(Kind::goodbye, 0, std::uint16_t(reason), to_string(reason));
+    send_coded(Kind::goodbye, 0, std::uint16_t(reason), text.empty() ? to_string(reason) : text);
     if (state_ == State::closed) return;
     state_ = State::closing;
     reason_ = reason;
@@ -265,6 +274,9 @@ void Conn::close(CloseReason reason) {
     // Only connections the hooks saw open (they hold a pass) are announced as closing.
     if (auto hook = host_->hooks_on(loop_.index()).on_disconnect; hook && registered_)
         host_->run_user("on_disconnect hook", [&] { hook(Connection(self), reason); });
+    if (registered_)
+        for (auto& service : host_->services)
+            if (service.closed) service.closed(id_);
     if (host_->on_closed) host_->on_closed(*this, reason);
     registered_ = {};  // last: shutdown returns once every connection let go of its pass
 }

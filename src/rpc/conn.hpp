@@ -85,8 +85,9 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     void finish_call(std::uint64_t id, Errc code, const std::string& payload_or_message,
                      bool compress);
 
-    // Says goodbye, flushes, then closes (bounded by the shutdown timeout).
-    void close_gracefully(CloseReason reason);
+    // Says goodbye (the reason's name, or `text`), flushes, then closes (bounded by the
+    // shutdown timeout).
+    void close_gracefully(CloseReason reason, std::string_view text = {});
     // Server shutdown: no new calls; goodbye once the calls in flight have been answered.
     void begin_drain(Clock::time_point deadline);
     // Closes now: pending calls fail `disconnected`, hooks run, the registry forgets it.
@@ -100,6 +101,15 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     // the server's on a client; null for anonymous (NK) clients and in plaintext. Set on the
     // loop before the connection is visible to any other thread, never changed after.
     const noise::Key* peer_static_key() const noexcept { return channel_.peer_static_key(); }
+
+    // When the handshake completed (the connection opened). Any thread once open.
+    std::chrono::system_clock::time_point opened_at() const noexcept { return opened_at_; }
+    // The text of a redirect goodbye the peer sent (client side), empty for other closes.
+    const std::string& redirect_text() const noexcept {
+        static const std::string none;
+        return rare_ ? rare_->redirect : none;
+    }
+    void set_redirect_text(std::string_view text) { rare().redirect = text; }
 
     std::any& app_context() noexcept { return rare().app; }
     std::any& service_context() noexcept { return rare().service; }
@@ -119,6 +129,7 @@ class Conn final : public std::enable_shared_from_this<Conn>,
         std::any app, service;                // the contexts
         Clock::time_point over_soft_since{};  // when the queue went over its soft limit
         std::size_t worker_decode_bytes = 0;  // payload bytes waiting for a worker to decode
+        std::string redirect;                 // a redirect goodbye's text
     };
     Rare& rare() {
         if (!rare_) rare_ = std::make_unique<Rare>();
@@ -190,6 +201,7 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     std::unique_ptr<CallTable> calls_;  // created on the first outgoing call
     std::atomic<std::uint64_t> next_call_id_{1};
     Clock::time_point last_recv_;
+    std::chrono::system_clock::time_point opened_at_{};
     // Draining or closing: when to give up. Open: when the last heartbeat ping went out.
     Clock::time_point deadline_{};
     Gate::Pass registered_;  // held while open: shutdown waits for it

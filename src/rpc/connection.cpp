@@ -83,6 +83,11 @@ std::string Connection::remote_address() const {
     return (ep.address().is_v6() ? "[" + addr + "]" : addr) + ":" + std::to_string(ep.port());
 }
 
+std::chrono::system_clock::time_point Connection::connected_since() const {
+    auto c = conn_.lock();
+    return c ? c->opened_at() : std::chrono::system_clock::time_point{};  // set before any handle
+}
+
 std::optional<std::string> Connection::peer_static_key() const {
     auto c = conn_.lock();
     if (!c || !c->peer_static_key()) return std::nullopt;  // set before any handle exists

@@ -42,7 +42,13 @@ void Host::clear_hooks() {
 }
 
 ConnectionId Host::next_id(std::uint8_t loop_index) noexcept {
-    static std::atomic<std::uint64_t> sequence{1};
+    // Counts up from the clock at first use, in microseconds: a restarted process does not
+    // hand out its last run's ids (unless that run opened more than one connection per
+    // microsecond of its life), so cluster addresses, node name and id, stay unique.
+    static std::atomic<std::uint64_t> sequence{
+        std::uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count())};
     return sequence.fetch_add(1, std::memory_order_relaxed) << 8 | loop_index;
 }
 

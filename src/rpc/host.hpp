@@ -17,6 +17,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -66,6 +68,15 @@ class Host {
     };
     Hooks hooks;  // as configured; publish_hooks() hands a copy to every loop
     std::function<void(Conn&, CloseReason)> on_closed;  // the owner's own hook (client reconnect)
+    // Services built on a Server (the cluster): added before start, read-only after; they run
+    // on the connection's loop. `redirect`, when a handshake completes and before the
+    // connection opens: a text refuses it with a redirect goodbye that carries the text.
+    // `closed`, after the application's on_disconnect, for connections that were open.
+    struct ServiceHooks {
+        std::function<std::optional<std::string>()> redirect;
+        std::function<void(ConnectionId)> closed;
+    };
+    std::vector<ServiceHooks> services;
     RateLimitedLog log;
     // Every open connection holds a pass from `connections`, and every handler in flight (from
     // dispatch until its reply or, for a direct message, its end) one from `handlers`. Shutdown

@@ -100,6 +100,11 @@ Server::~Server() {
     // loop clears its own copy, so no hook is torn down while a loop runs it.
     host_->clear_hooks();
     host_->hooks = {};  // the configured closures die here, not with the last handler in flight
+    host_->services.clear();
+}
+
+detail::Host& detail::host_of(Server& server) {
+    return *server.host_;
 }
 
 Commands& Server::commands() {

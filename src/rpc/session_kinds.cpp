@@ -26,6 +26,9 @@ void on_goodbye(Conn& conn, const MessageView& m) {
     auto coded = parse_coded(m.payload);
     auto reason = coded && coded->first < close_reason_count ? CloseReason(coded->first)
                                                              : CloseReason::peer_closed;
+    // Where a full or draining cluster node sends its client (the client's connect follows).
+    if (reason == CloseReason::redirect && conn.host().is_client)
+        conn.set_redirect_text(coded->second.substr(0, 4096));
     conn.close(reason == CloseReason::none ? CloseReason::peer_closed : reason);
 }
 

@@ -10,59 +10,12 @@
 
 #include "cluster/messages.hpp"
 #include "cluster/nats_server.hpp"
+#include "cluster/node.hpp"
 #include "hawser/cluster.hpp"
 #include "integration/support.hpp"
 
 namespace hawser::test {
 namespace {
-
-ClusterOptions cluster_options(const NatsServer& nats, std::string name) {
-    ClusterOptions c;
-    c.nats_urls = {nats.url()};
-    c.node_name = std::move(name);
-    c.subject_prefix = "test";
-    c.report_interval = 100ms;
-    c.node_expiry = 1000ms;
-    c.nats_reconnect_wait = 50ms;
-    return c;
-}
-
-// One node: a server and its cluster membership, started.
-struct Node {
-    Node(const NatsServer& nats, std::string name,
-         const std::function<void(ClusterOptions&)>& adjust = {})
-        : server(loopback_server(1)), cluster(server, [&] {
-              auto c = cluster_options(nats, std::move(name));
-              if (adjust) adjust(c);
-              return c;
-          }()) {
-        server.commands().console(
-            "where", [this](const Request&, std::string_view) { return cluster.node_name(); });
-        EXPECT_TRUE(server.start());
-        EXPECT_TRUE(cluster.start());
-    }
-    Server server;
-    Cluster cluster;
-};
-
-bool sees(const Cluster& c, std::size_t n) {
-    return eventually([&] { return c.nodes().size() == n; });
-}
-
-// A plain NATS connection, for what no node would send.
-struct RawNats {
-    explicit RawNats(const NatsServer& s) {
-        if (natsConnection_ConnectTo(&nc, s.url().c_str()) != NATS_OK)
-            throw std::runtime_error("raw NATS connect failed");
-    }
-    ~RawNats() { natsConnection_Destroy(nc); }
-    void publish(const std::string& subject, std::string_view data) {
-        ASSERT_EQ(natsConnection_Publish(nc, subject.c_str(), data.data(), int(data.size())),
-                  NATS_OK);
-        ASSERT_EQ(natsConnection_FlushTimeout(nc, 5000), NATS_OK);
-    }
-    natsConnection* nc = nullptr;
-};
 
 // A load report no node of this process sent: a forged, dead or foreign node.
 NodeInfo fake_node(std::string name, std::uint64_t capacity, std::string key = {}) {
@@ -130,7 +83,7 @@ TEST(Cluster, RoutingFavoursFreeCapacityAndSkipsDrainingNodes) {
 
 TEST(Cluster, AClusterClientIsMovedWhereItIsSent) {
     NatsServer nats;
-    Node entry(nats, "entry");
+    Node entry(nats, "entry", no_redirects);  // routed by its answer, not by a redirect
     Node target(nats, "target");
     entry.cluster.set_draining(true);  // so the only place to go is `target`
     ASSERT_TRUE(eventually([&] {
@@ -150,7 +103,7 @@ TEST(Cluster, AClusterClientIsMovedWhereItIsSent) {
 
 TEST(Cluster, APlainClientStaysWhereItConnected) {
     NatsServer nats;
-    Node entry(nats, "entry");
+    Node entry(nats, "entry", no_redirects);
     Node target(nats, "target");
     entry.cluster.set_draining(true);
     Client client(client_for(entry.server));  // cluster flag off
@@ -158,6 +111,47 @@ TEST(Cluster, APlainClientStaysWhereItConnected) {
     auto where = client.connection().call("where", "", use_wait);
     ASSERT_TRUE(where);
     EXPECT_EQ(*where, "entry");
+}
+
+TEST(Cluster, AFullOrDrainingNodeRedirectsNewConnections) {
+    NatsServer nats;
+    Node entry(nats, "entry", [](ClusterOptions& c) { c.capacity = 1; });
+    Node target(nats, "target");
+    ASSERT_TRUE(sees(entry.cluster, 2));
+    ASSERT_TRUE(sees(target.cluster, 2));
+    Client first(client_for(entry.server));  // room for one: it stays
+    ASSERT_TRUE(first.connect());
+    EXPECT_EQ(first.connection().call("where", "", use_wait).value(), "entry");
+    // Full: a cluster client is told where to go while it asks for a route, and goes.
+    auto cluster_client = client_for(entry.server);
+    cluster_client.cluster = true;
+    Client second(cluster_client);
+    ASSERT_TRUE(second.connect());
+    EXPECT_EQ(second.connection().call("where", "", use_wait).value(), "target");
+    EXPECT_EQ(entry.cluster.stats().redirects, 1u);
+    // A plain client asks nothing: the redirect comes just after its handshake, and one that
+    // reconnects goes where it is sent.
+    auto plain = client_for(entry.server);
+    plain.reconnect.enabled = true;
+    Client another(plain);
+    ASSERT_TRUE(another.connect());
+    EXPECT_TRUE(eventually([&] {
+        auto where = another.connection().call("where", "", use_wait);
+        return where && *where == "target";
+    }));
+    EXPECT_EQ(entry.cluster.stats().redirects, 2u);
+    EXPECT_EQ(entry.server.connection_count(), 1u);
+    // Draining, and the only other node full: nowhere better, so it stays.
+    target.cluster.set_draining(true);
+    ASSERT_TRUE(eventually([&] {
+        auto nodes = target.cluster.nodes();
+        return nodes.size() == 2 && nodes[1].draining && nodes[0].connections == 1 &&
+               nodes[0].free_capacity() == 0;
+    }));
+    Client third(client_for(target.server));
+    ASSERT_TRUE(third.connect());
+    EXPECT_EQ(third.connection().call("where", "", use_wait).value(), "target");
+    EXPECT_EQ(target.cluster.stats().redirects, 0u);
 }
 
 TEST(Cluster, BroadcastReachesEveryConnectionOnEveryNodeOnce) {
@@ -255,7 +249,7 @@ TEST(Cluster, BadInputOnClusterSubjectsIsDroppedAndCounted) {
 
 TEST(Cluster, AClientSentToAnUnreachableNodeStaysOnAnEntryNode) {
     NatsServer nats;
-    Node entry(nats, "entry");
+    Node entry(nats, "entry", no_redirects);
     entry.cluster.set_draining(true);
     // A node that died a moment ago: still in the registry, with all the room there is.
     RawNats raw(nats);

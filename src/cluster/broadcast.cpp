@@ -1,0 +1,110 @@
+// Cluster broadcast and channel publications: one NATS publish, and every node that receives it
+// fans it out to its own connections (all of them for a broadcast, a channel's subscribers for
+// a publication), each sealed per connection. Received on nats.c's delivery thread.
+#include "cluster/cluster_impl.hpp"
+
+namespace hawser {
+
+void Cluster::Impl::on_broadcast(std::string_view data) {
+    auto b = detail::decode_broadcast(data);
+    if (!b) return dropped(b.error().message);
+    // The origin is not checked against the registry: reports and broadcasts come on
+    // different subscriptions, so a broadcast may arrive before its sender's first report.
+    // What keeps strangers off these subjects is NATS's authentication (docs/security.md).
+    count(counters.broadcasts_received);
+    Result<void> r;
+    if (b->dataframe) {
+        auto frame = DataFrame::decode(b->argument, server.options().limits.dataframe);
+        if (!frame) return dropped("broadcast DataFrame: " + frame.error().message);
+        r = server.broadcast(b->command, *frame, b->compress);
+    } else {
+        r = server.broadcast(b->command, b->argument, b->compress);
+    }
+    if (!r) dropped("broadcast '" + b->command + "': " + r.error().message);
+}
+
+void Cluster::Impl::on_publication(std::string_view subject, std::string_view data) {
+    auto channel = subjects.channel_of(subject);
+    auto p = detail::decode_broadcast(data);
+    if (!p) return dropped(p.error().message);
+    count(counters.publications_received);
+    std::vector<ConnectionId> ids;
+    {
+        std::lock_guard lock(channels_mu);
+        ids = channels.subscribers(channel);
+    }
+    std::optional<DataFrame> frame;
+    if (p->dataframe) {
+        auto f = DataFrame::decode(p->argument, server.options().limits.dataframe);
+        if (!f) return dropped("publication DataFrame: " + f.error().message);
+        frame = std::move(*f);
+    }
+    // One thread hands a channel's publications to each connection's loop in the order NATS
+    // delivered them: one publisher's order holds for every subscriber.
+    for (auto id : ids) {
+        auto conn = server.find(id);
+        if (!conn) continue;  // closing: its channels are being left
+        if (conn->congested()) {
+            count(counters.deliveries_skipped);
+            continue;
+        }
+        auto sent = frame ? conn->send(p->command, *frame, p->compress)
+                          : conn->send(p->command, p->argument, p->compress);
+        if (sent) count(counters.deliveries);
+    }
+}
+
+namespace {
+
+Result<void> publish_fanout(Cluster::Impl& impl, const std::string& subject,
+                            detail::ClusterBroadcast b, std::atomic<std::uint64_t>& sent) {
+    if (b.command.empty() || b.command.size() > 255)
+        return Error{Errc::invalid_argument, "command names are 1 to 255 bytes"};
+    // What every node's connections would refuse is refused here, where the caller hears.
+    if (b.argument.size() + b.command.size() + 16 > impl.server.options().limits.max_frame_bytes)
+        return Error{Errc::limit_exceeded, "message over the frame size limit"};
+    b.origin = impl.name;
+    if (auto r = impl.publish(subject, detail::encode_broadcast(b)); !r) return r;
+    Cluster::Impl::count(sent);
+    return {};
+}
+
+Error bad_channel(std::string_view channel) {
+    return Error{Errc::invalid_argument,
+                 "channel '" + std::string(channel.substr(0, 80)) +
+                     "': 1 to 128 letters, digits or \"-_:.\", no empty part between dots"};
+}
+
+}  // namespace
+
+Result<void> Cluster::broadcast(std::string_view command, std::string_view argument,
+                                bool compress) {
+    return publish_fanout(*impl_, impl_->subjects.broadcast,
+                          {{}, std::string(command), false, compress, std::string(argument)},
+                          impl_->counters.broadcasts_sent);
+}
+
+Result<void> Cluster::broadcast(std::string_view command, const DataFrame& argument,
+                                bool compress) {
+    return publish_fanout(*impl_, impl_->subjects.broadcast,
+                          {{}, std::string(command), true, compress, argument.bytes()},
+                          impl_->counters.broadcasts_sent);
+}
+
+Result<void> Cluster::publish(std::string_view channel, std::string_view command,
+                              std::string_view argument, bool compress) {
+    if (!valid_channel(channel)) return bad_channel(channel);
+    return publish_fanout(*impl_, impl_->subjects.channel(channel),
+                          {{}, std::string(command), false, compress, std::string(argument)},
+                          impl_->counters.publications_sent);
+}
+
+Result<void> Cluster::publish(std::string_view channel, std::string_view command,
+                              const DataFrame& argument, bool compress) {
+    if (!valid_channel(channel)) return bad_channel(channel);
+    return publish_fanout(*impl_, impl_->subjects.channel(channel),
+                          {{}, std::string(command), true, compress, argument.bytes()},
+                          impl_->counters.publications_sent);
+}
+
+}  // namespace hawser

@@ -1,0 +1,197 @@
+// Channels: which of this node's connections are in which channel (ChannelTable), the NATS
+// subscription this node holds for each channel it has a subscriber in, and the commands that
+// let clients subscribe themselves. Interest changes (a channel's first local subscriber, or
+// its last leaving) are applied by the cluster thread in batches, every interest_batch at
+// most, so a subscribe/unsubscribe storm reaches NATS as its net change. Publications are
+// fanned out in broadcast.cpp.
+#include <spdlog/spdlog.h>
+
+#include "cluster/cluster_impl.hpp"
+
+namespace hawser {
+
+bool Cluster::valid_channel(std::string_view c) {
+    if (c.empty() || c.size() > 128 || c.front() == '.' || c.back() == '.' ||
+        c.find("..") != std::string_view::npos)
+        return false;
+    for (char ch : c)
+        if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == ':' ||
+              ch == '.'))
+            return false;
+    return true;
+}
+
+namespace {
+
+Error bad_channel(std::string_view channel) {
+    return Error{Errc::invalid_argument,
+                 "channel '" + std::string(channel.substr(0, 80)) +
+                     "': 1 to 128 letters, digits or \"-_:.\", no empty part between dots"};
+}
+
+// The next interest batch goes out within interest_batch (one already due keeps its time).
+void schedule_interest(Cluster::Impl& impl) {
+    std::lock_guard lock(impl.mu);
+    if (!impl.interest_due)
+        impl.interest_due = Cluster::Impl::Clock::now() + impl.options.interest_batch;
+    impl.recheck = true;
+    impl.wake.notify_all();
+}
+
+}  // namespace
+
+Result<void> Cluster::Impl::subscribe(ConnectionId id, std::string_view channel,
+                                      std::function<void(Result<void>)> subscribed) {
+    if (!valid_channel(channel)) return bad_channel(channel);
+    {
+        std::lock_guard lock(mu);
+        if (stopping) return Error{Errc::cluster_unavailable, "this node left the cluster"};
+    }
+    if (!server.find(id)) return Error{Errc::not_found, "no connection " + std::to_string(id)};
+    {
+        std::lock_guard lock(channels_mu);
+        auto added = channels.subscribe(id, channel, options.max_channels_per_connection);
+        if (added == detail::ChannelTable::Added::over_limit)
+            return Error{Errc::limit_exceeded,
+                         "the connection is in max_channels_per_connection channels"};
+        if (subscribed) interest_waiters.push_back(std::move(subscribed));
+    }
+    // It may have closed meanwhile, its channels left before this one was added: its hook
+    // has run (the registry forgets a connection before the hooks run), so leave for it.
+    if (!server.find(id)) connection_closed(id);
+    schedule_interest(*this);
+    return {};
+}
+
+void Cluster::Impl::connection_closed(ConnectionId id) {
+    bool changed;
+    {
+        std::lock_guard lock(channels_mu);
+        channels.remove(id);
+        changed = channels.changed();
+    }
+    if (changed) schedule_interest(*this);
+}
+
+void Cluster::Impl::apply_interest() {
+    std::vector<detail::ChannelTable::Interest> changes;
+    std::vector<std::function<void(Result<void>)>> waiters;
+    {
+        std::lock_guard lock(channels_mu);
+        changes = channels.take_changes();
+        waiters = std::move(interest_waiters);
+        interest_waiters.clear();
+    }
+    // On the cluster thread the link is stable: stop() takes it out only after joining.
+    detail::NatsLink* nats;
+    {
+        std::lock_guard lock(link_mu);
+        nats = link.get();
+    }
+    Result<void> outcome;
+    if (!nats) outcome = Error{Errc::cluster_unavailable, "the cluster is not started"};
+    for (auto& change : changes) {
+        if (!nats) break;
+        auto held = channel_subscriptions.find(change.channel);
+        if (change.wanted && held == channel_subscriptions.end()) {
+            auto sub = nats->subscribe(subjects.channel(change.channel),
+                                       [this](std::string_view subject, std::string_view data) {
+                                           on_publication(subject, data);
+                                       });
+            if (!sub) {
+                spdlog::warn("hawser cluster: cannot subscribe to channel {}: {}", change.channel,
+                             sub.error().message);
+                outcome = sub.error();
+                continue;
+            }
+            channel_subscriptions.emplace(change.channel, *sub);
+            count(counters.interest_changes);
+        } else if (!change.wanted && held != channel_subscriptions.end()) {
+            nats->unsubscribe(held->second);
+            channel_subscriptions.erase(held);
+            count(counters.interest_changes);
+        }
+    }
+    counters.channel_subscriptions.store(channel_subscriptions.size(), std::memory_order_relaxed);
+    if (nats && outcome) {
+        if (nats->connected())
+            nats->flush(std::chrono::seconds(2));  // NATS has the interest: publications reach us
+        else
+            outcome = Error{Errc::cluster_unavailable,
+                            "NATS is away; the subscription takes effect when it is back"};
+    }
+    for (auto& w : waiters) w(outcome);
+}
+
+void Cluster::Impl::register_channel_commands() {
+    std::weak_ptr<Impl> weak = weak_from_this();
+    auto refuse = [](Responder<std::string>& r) {
+        r.fail(Errc::cluster_unavailable, "this node left the cluster");
+    };
+    server.commands().console(
+        std::string(subscribe_command),
+        [weak, refuse](const Request& req, std::string channel, Responder<std::string> r) {
+            auto impl = weak.lock();
+            if (!impl) return refuse(r);
+            if (!valid_channel(channel))
+                return r.fail(Errc::invalid_argument, bad_channel(channel).message);
+            const auto& conn = req.connection();
+            if (!impl->subscribe_hook || !impl->subscribe_hook(conn, channel))
+                return r.fail(Errc::not_allowed, "subscribing to this channel is not allowed");
+            auto done = [r](Result<void> outcome) {
+                // The subscription stands either way; the reply says whether NATS has it yet.
+                if (outcome) return r.reply("");
+                r.fail(outcome.error().code, outcome.error().message);
+            };
+            if (auto s = impl->subscribe(conn.id(), channel, done); !s)
+                r.fail(s.error().code, s.error().message);
+        });
+    server.commands().console(
+        std::string(unsubscribe_command),
+        [weak, refuse](const Request& req, std::string channel, Responder<std::string> r) {
+            auto impl = weak.lock();
+            if (!impl) return refuse(r);
+            if (auto u = impl->unsubscribe(req.connection().id(), channel); !u)
+                return r.fail(u.error().code, u.error().message);
+            r.reply("");
+        });
+}
+
+Result<void> Cluster::Impl::unsubscribe(ConnectionId id, std::string_view channel) {
+    if (!valid_channel(channel)) return bad_channel(channel);
+    bool changed;
+    {
+        std::lock_guard lock(channels_mu);
+        channels.unsubscribe(id, channel);
+        changed = channels.changed();
+    }
+    if (changed) schedule_interest(*this);
+    return {};
+}
+
+// --- Cluster ---
+
+Result<void> Cluster::subscribe(ConnectionId local, std::string_view channel,
+                                std::function<void(Result<void>)> subscribed) {
+    return impl_->subscribe(local, channel, std::move(subscribed));
+}
+
+Result<void> Cluster::unsubscribe(ConnectionId local, std::string_view channel) {
+    return impl_->unsubscribe(local, channel);
+}
+
+std::vector<ConnectionId> Cluster::subscribers(std::string_view channel) const {
+    std::lock_guard lock(impl_->channels_mu);
+    return impl_->channels.subscribers(channel);
+}
+
+std::vector<std::string> Cluster::channels_of(ConnectionId local) const {
+    std::lock_guard lock(impl_->channels_mu);
+    return impl_->channels.channels_of(local);
+}
+
+void Cluster::on_subscribe(std::function<bool(const Connection&, std::string_view)> allow) {
+    impl_->subscribe_hook = std::move(allow);
+}
+
+}  // namespace hawser

@@ -1,0 +1,131 @@
+// Cluster::Impl: what one node's cluster membership holds, shared by the parts that implement it
+// (cluster.cpp: lifecycle, load reports, routing, broadcast, redirects; remote_connections.cpp:
+// send, call and find to connections on other nodes; channels.cpp: channels).
+// Ownership: shared by the Cluster and, weakly, by the commands and hooks it gives the Server;
+// owns the NATS link. Thread affinity: NATS handlers run on nats.c's delivery thread, the
+// cluster thread (reports, deadlines, interest batches) on its own, commands and hooks on the
+// server's IO threads. Each lock guards the group of members below it; none is held while
+// another is taken, except link_mu inside a publish.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include "cluster/channel_table.hpp"
+#include "cluster/messages.hpp"
+#include "cluster/nats_link.hpp"
+#include "cluster/node_registry.hpp"
+#include "cluster/pending_requests.hpp"
+#include "cluster/remote_messages.hpp"
+#include "hawser/cluster.hpp"
+#include "hawser/server.hpp"
+
+namespace hawser {
+
+struct Cluster::Impl : std::enable_shared_from_this<Impl> {
+    using Clock = std::chrono::steady_clock;
+
+    Impl(Server& s, ClusterOptions o)
+        : server(s),
+          options(std::move(o)),
+          subjects(options.subject_prefix),
+          requests(options.max_remote_requests) {}
+
+    Server& server;
+    const ClusterOptions options;
+    const detail::ClusterSubjects subjects;
+    std::string name;
+
+    // Membership, and the cluster thread's schedule.
+    mutable std::mutex mu;
+    std::condition_variable wake;
+    detail::NodeRegistry registry;
+    NodeInfo self;
+    bool started = false, stopping = false;
+    bool report_now = false;  // something the others should learn before the next interval
+    bool recheck = false;     // a new deadline or interest batch: the cluster thread looks again
+    std::optional<Clock::time_point> interest_due;  // when the next interest batch goes out
+    std::mt19937_64 rng{std::random_device{}()};
+
+    // The link is taken out under its own lock by stop(), and only used under it: publishing
+    // never waits on the registry's lock, and the registry never waits on NATS.
+    mutable std::mutex link_mu;
+    std::unique_ptr<detail::NatsLink> link;
+    std::thread thread;  // the cluster thread
+
+    // Requests this node made to connections on other nodes.
+    std::mutex requests_mu;
+    detail::PendingRequests requests;
+
+    // Channels: this node's subscribers, and (cluster thread only) its NATS subscriptions.
+    mutable std::mutex channels_mu;
+    detail::ChannelTable channels;
+    std::vector<std::function<void(Result<void>)>> interest_waiters;       // for the next batch
+    std::unordered_map<std::string, std::uint64_t> channel_subscriptions;  // cluster thread
+    // Set before the server starts, read-only after.
+    std::function<bool(const Connection&, std::string_view)> subscribe_hook;
+
+    std::atomic<bool> draining{false};
+    struct Counters {
+        std::atomic<std::uint64_t> reports_sent{0}, reports_received{0}, broadcasts_sent{0},
+            broadcasts_received{0}, dropped{0}, routes{0}, disconnects{0}, reconnects{0},
+            redirects{0}, requests_sent{0}, requests_served{0}, publications_sent{0},
+            publications_received{0}, deliveries{0}, deliveries_skipped{0},
+            channel_subscriptions{0}, interest_changes{0};
+    } counters;
+    static void count(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
+
+    Result<void> publish(const std::string& subject, std::string_view data) {
+        std::lock_guard lock(link_mu);
+        if (!link) return Error{Errc::cluster_unavailable, "the cluster is not started"};
+        return link->publish(subject, data);
+    }
+    // Wakes the cluster thread to look at its deadlines and batches again.
+    void poke() {
+        std::lock_guard lock(mu);
+        recheck = true;
+        wake.notify_all();
+    }
+    void dropped(std::string_view why);
+    bool knows(std::string_view node) const {
+        std::lock_guard lock(mu);
+        return registry.contains(node);
+    }
+
+    // cluster.cpp
+    Result<void> fill_self();
+    void report(bool leaving);
+    void run();  // the cluster thread
+    void on_report(std::string_view subject, std::string_view data);
+    void on_broadcast(std::string_view data);
+    Result<NodeInfo> route();
+    // A new connection at a full or draining node: the goodbye text naming where to go, or
+    // nullopt to keep it.
+    std::optional<std::string> redirect_for_new_connection();
+
+    // remote_connections.cpp
+    void on_request(std::string_view data);
+    void on_answer(std::string_view data);
+    void answer(const std::string& origin, detail::RemoteAnswer a);
+    // Sends a request to another node and completes `done` with its answer, or with an error.
+    void request(const ClusterAddress& to, detail::RemoteRequest r, Milliseconds timeout,
+                 std::function<void(detail::RemoteAnswer)> done);
+    void expire_requests();  // cluster thread
+    void fail_requests();    // stop: every waiting request fails
+
+    // channels.cpp
+    Result<void> subscribe(ConnectionId id, std::string_view channel,
+                           std::function<void(Result<void>)> subscribed);
+    Result<void> unsubscribe(ConnectionId id, std::string_view channel);
+    void connection_closed(ConnectionId id);
+    void on_publication(std::string_view subject, std::string_view data);
+    void apply_interest();  // cluster thread
+    void register_channel_commands();
+};
+
+}  // namespace hawser

@@ -1,0 +1,67 @@
+// PendingRequests: this node's requests to connections on other nodes that wait for an answer,
+// by id, each with a deadline. Bounded: past `max` a new one is refused.
+// Ownership: a value owned by the Cluster. Thread affinity: none; the Cluster guards it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "cluster/remote_messages.hpp"
+
+namespace hawser::detail {
+
+class PendingRequests {
+  public:
+    using Clock = std::chrono::steady_clock;
+    using Done = std::function<void(RemoteAnswer)>;
+
+    explicit PendingRequests(std::size_t max) : max_(max) {}
+
+    // The new request's id, or nullopt when `max` are waiting.
+    std::optional<std::uint64_t> add(Clock::time_point deadline, Done done) {
+        if (waiting_.size() >= max_) return std::nullopt;
+        auto id = next_id_++;
+        auto at = deadlines_.emplace(deadline, id);
+        waiting_.emplace(id, Entry{std::move(done), at});
+        return id;
+    }
+    // The request's completion, or an empty function if it already completed or expired.
+    Done take(std::uint64_t id) {
+        auto it = waiting_.find(id);
+        if (it == waiting_.end()) return {};
+        auto done = std::move(it->second.done);
+        deadlines_.erase(it->second.at);
+        waiting_.erase(it);
+        return done;
+    }
+    // Those whose deadline has passed, removed.
+    std::vector<Done> expire(Clock::time_point now) {
+        std::vector<Done> out;
+        while (!deadlines_.empty() && deadlines_.begin()->first <= now)
+            out.push_back(take(deadlines_.begin()->second));
+        return out;
+    }
+    std::vector<Done> take_all() { return expire(Clock::time_point::max()); }
+    std::optional<Clock::time_point> next_deadline() const {
+        if (deadlines_.empty()) return std::nullopt;
+        return deadlines_.begin()->first;
+    }
+    std::size_t size() const noexcept { return waiting_.size(); }
+
+  private:
+    struct Entry {
+        Done done;
+        std::multimap<Clock::time_point, std::uint64_t>::iterator at;
+    };
+    std::size_t max_;
+    std::uint64_t next_id_ = 1;
+    std::multimap<Clock::time_point, std::uint64_t> deadlines_;
+    std::unordered_map<std::uint64_t, Entry> waiting_;
+};
+
+}  // namespace hawser::detail

@@ -1,0 +1,113 @@
+// Codecs of requests to remote connections and their answers (see remote_messages.hpp).
+#include "cluster/remote_messages.hpp"
+
+#include <optional>
+
+#include "cluster/messages.hpp"
+
+namespace hawser::detail {
+
+namespace {
+
+Error bad(std::string what) {
+    return Error{Errc::bad_payload, "cluster message: " + std::move(what)};
+}
+
+void put_u64(std::string& out, std::uint64_t v) {
+    for (int i = 7; i >= 0; --i) out += char(v >> (8 * i));
+}
+
+// Reads from the front of a message; every take is bounds-checked.
+struct Reader {
+    std::string_view bytes;
+    std::optional<std::string_view> take(std::size_t n) {
+        if (bytes.size() < n) return std::nullopt;
+        auto part = bytes.substr(0, n);
+        bytes.remove_prefix(n);
+        return part;
+    }
+    std::optional<std::uint64_t> number(std::size_t n) {
+        auto b = take(n);
+        if (!b) return std::nullopt;
+        std::uint64_t v = 0;
+        for (char c : *b) v = v << 8 | std::uint8_t(c);
+        return v;
+    }
+    std::optional<std::string_view> short_text() {  // u8 length | bytes
+        auto n = number(1);
+        return n ? take(*n) : std::nullopt;
+    }
+};
+
+}  // namespace
+
+// u8 version (1) | u8 op | u8 flags (1 dataframe, 2 compress) | u64 request | u64 connection |
+// u32 timeout ms | u8 n | origin | u8 m | command | argument (the rest)
+std::string encode_request(const RemoteRequest& r) {
+    std::string out;
+    out.reserve(24 + r.origin.size() + r.command.size() + r.argument.size());
+    out += char(1);
+    out += char(r.op);
+    out += char((r.dataframe ? 1 : 0) | (r.compress ? 2 : 0));
+    put_u64(out, r.request);
+    put_u64(out, r.connection);
+    for (int i = 3; i >= 0; --i) out += char(r.timeout_ms >> (8 * i));
+    out += char(r.origin.size());
+    out += r.origin;
+    out += char(r.command.size());
+    out += r.command;
+    out += r.argument;
+    return out;
+}
+
+Result<RemoteRequest> decode_request(std::string_view bytes) {
+    Reader in{bytes};
+    auto version = in.number(1), op = in.number(1), flags = in.number(1);
+    auto request = in.number(8), connection = in.number(8), timeout = in.number(4);
+    if (!timeout) return bad("request too short");
+    if (*version != 1) return bad("request of an unknown version");
+    if (*op < 1 || *op > 3) return bad("request of an unknown kind");
+    if (*flags & ~3u) return bad("request with unknown flags");
+    RemoteRequest r;
+    r.op = RemoteRequest::Op(*op);
+    r.dataframe = *flags & 1;
+    r.compress = *flags & 2;
+    r.request = *request;
+    r.connection = *connection;
+    r.timeout_ms = std::uint32_t(*timeout);
+    auto origin = in.short_text();
+    if (!origin || !valid_node_name(*origin)) return bad("request without a valid origin");
+    r.origin = *origin;
+    auto command = in.short_text();
+    if (!command) return bad("request command cut short");
+    r.command = *command;
+    if (r.op != RemoteRequest::Op::find && r.command.empty())
+        return bad("request without a command");
+    if (r.op != RemoteRequest::Op::send && r.request == 0) return bad("request without an id");
+    r.argument = in.bytes;
+    return r;
+}
+
+// u8 version (1) | u64 request | u16 code | body (the rest)
+std::string encode_answer(const RemoteAnswer& a) {
+    std::string out;
+    out.reserve(11 + a.body.size());
+    out += char(1);
+    put_u64(out, a.request);
+    auto code = std::uint16_t(a.code);
+    out += char(code >> 8);
+    out += char(code & 0xff);
+    out += a.body;
+    return out;
+}
+
+Result<RemoteAnswer> decode_answer(std::string_view bytes) {
+    Reader in{bytes};
+    auto version = in.number(1), request = in.number(8), code = in.number(2);
+    if (!code) return bad("answer too short");
+    if (*version != 1) return bad("answer of an unknown version");
+    if (*code > std::uint64_t(Errc::not_allowed)) return bad("answer with an unknown code");
+    return RemoteAnswer{*request, Errc(*code), std::string(in.bytes)};
+}
+
+}  // namespace hawser::detail

@@ -1,0 +1,206 @@
+// Channels over a real nats-server: a publication reaches every subscriber on every node once,
+// in each publisher's order, and nobody else; a node holds a channel's NATS subscription only
+// while it has a subscriber there, a subscribe/unsubscribe storm reaches NATS as its net change,
+// clients subscribe themselves only when the hook allows, and limits and bad input are refused.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+
+#include "cluster/messages.hpp"
+#include "cluster/node.hpp"
+
+namespace hawser::test {
+namespace {
+
+// A client that records every "msg" it gets ("<publisher>:<n>") and counts "end"s.
+struct Listener {
+    explicit Listener(Node& node) : client(client_for(node.server)) {
+        client.commands().direct_console("msg", [this](const Request&, std::string_view t) {
+            std::lock_guard lock(mu);
+            got.emplace_back(t);
+        });
+        client.commands().direct_console("end",
+                                         [this](const Request&, std::string_view) { ++ends; });
+        auto before = node.server.connection_ids();
+        EXPECT_TRUE(client.connect());
+        EXPECT_TRUE(
+            eventually([&] { return node.server.connection_ids().size() > before.size(); }));
+        for (auto id : node.server.connection_ids())
+            if (std::find(before.begin(), before.end(), id) == before.end()) this->id = id;
+    }
+    std::vector<std::string> messages() {
+        std::lock_guard lock(mu);
+        return got;
+    }
+    Client client;
+    ConnectionId id = 0;
+    std::mutex mu;
+    std::vector<std::string> got;
+    std::atomic<int> ends{0};
+};
+
+// Subscribes and waits until NATS has this node's interest.
+void subscribe(Node& node, ConnectionId id, const std::string& channel) {
+    Slot<Result<void>> done;
+    ASSERT_TRUE(node.cluster.subscribe(id, channel, [&](Result<void> r) { done.set(r); }));
+    auto r = done.get();
+    ASSERT_TRUE(r) << r.error().message;
+}
+
+TEST(ClusterChannels, APublicationReachesEverySubscriberOnEveryNodeOnceAndInOrder) {
+    NatsServer nats;
+    std::vector<std::unique_ptr<Node>> nodes;
+    for (auto name : {"n1", "n2", "n3"}) nodes.push_back(std::make_unique<Node>(nats, name));
+    for (auto& n : nodes) ASSERT_TRUE(sees(n->cluster, 3));
+    std::vector<std::unique_ptr<Listener>> in, out;
+    for (auto& n : nodes) {
+        for (int i = 0; i < 2; ++i) {
+            in.push_back(std::make_unique<Listener>(*n));
+            subscribe(*n, in.back()->id, "room.1");
+            subscribe(*n, in.back()->id, "room.1");  // twice: still once
+        }
+        out.push_back(std::make_unique<Listener>(*n));  // in another channel only
+        subscribe(*n, out.back()->id, "room.2");
+    }
+    EXPECT_EQ(nodes[0]->cluster.subscribers("room.1").size(), 2u);
+    EXPECT_EQ(nodes[0]->cluster.channels_of(in[0]->id), std::vector<std::string>{"room.1"});
+    constexpr int per_publisher = 50;
+    for (int i = 0; i < per_publisher; ++i) {
+        ASSERT_TRUE(nodes[0]->cluster.publish("room.1", "msg", "n1:" + std::to_string(i)));
+        ASSERT_TRUE(nodes[1]->cluster.publish("room.1", "msg", "n2:" + std::to_string(i)));
+    }
+    for (auto& n : nodes) ASSERT_TRUE(n->cluster.publish("room.1", "end", ""));
+    for (auto& n : nodes) ASSERT_TRUE(n->cluster.publish("room.2", "end", ""));
+    for (auto& l : in) {
+        // Each publisher's marker comes after its publications: once all three are in, nothing
+        // else is on its way.
+        ASSERT_TRUE(eventually([&] { return l->ends.load() == 3; }));
+        std::map<std::string, int> next;
+        auto got = l->messages();
+        EXPECT_EQ(got.size(), 2u * per_publisher);
+        for (auto& m : got) {
+            auto colon = m.find(':');
+            auto publisher = m.substr(0, colon);
+            EXPECT_EQ(std::stoi(m.substr(colon + 1)), next[publisher]) << "out of order: " << m;
+            ++next[publisher];
+        }
+    }
+    for (auto& l : out) {
+        ASSERT_TRUE(eventually([&] { return l->ends.load() == 3; }));
+        EXPECT_TRUE(l->messages().empty());
+    }
+    auto s = nodes[2]->cluster.stats();
+    EXPECT_EQ(s.channel_subscriptions, 2u);
+    EXPECT_EQ(s.publications_received, 2u * per_publisher + 6);
+    EXPECT_EQ(s.deliveries, 2 * (2u * per_publisher + 3) + 3);
+}
+
+TEST(ClusterChannels, InterestIsWithdrawnWhenTheLastLocalSubscriberLeaves) {
+    NatsServer nats;
+    Node a(nats, "a"), b(nats, "b");
+    auto x = std::make_unique<Listener>(b);
+    Listener y(b), marker(b);
+    subscribe(b, x->id, "c");
+    subscribe(b, y.id, "c");
+    subscribe(b, marker.id, "m");
+    EXPECT_EQ(b.cluster.stats().channel_subscriptions, 2u);
+    ASSERT_TRUE(b.cluster.unsubscribe(y.id, "c"));
+    ASSERT_TRUE(a.cluster.publish("c", "msg", "a:0"));
+    ASSERT_TRUE(eventually([&] { return x->messages().size() == 1; }));
+    EXPECT_TRUE(y.messages().empty());
+    EXPECT_EQ(b.cluster.stats().channel_subscriptions, 2u);  // x is still in "c"
+
+    x.reset();  // its connection closes: it leaves "c", the last of this node there
+    ASSERT_TRUE(eventually([&] { return b.cluster.stats().channel_subscriptions == 1; }));
+    EXPECT_TRUE(b.cluster.subscribers("c").empty());
+    // NATS no longer sends "c" to b: after the marker on "m", b has seen nothing of "c".
+    auto received = b.cluster.stats().publications_received;
+    ASSERT_TRUE(a.cluster.publish("c", "msg", "a:1"));
+    ASSERT_TRUE(a.cluster.publish("m", "end", ""));
+    ASSERT_TRUE(eventually([&] { return marker.ends.load() == 1; }));
+    EXPECT_EQ(b.cluster.stats().publications_received, received + 1);
+    EXPECT_EQ(b.cluster.stats().interest_changes, 3u);  // c, m, then c withdrawn
+}
+
+TEST(ClusterChannels, ASubscribeStormReachesNatsAsItsNetChange) {
+    NatsServer nats;
+    Node a(nats, "a", [](ClusterOptions& c) { c.interest_batch = 200ms; });
+    Listener l(a);
+    auto started = std::chrono::steady_clock::now();
+    for (int i = 0; i < 1000; ++i) {
+        ASSERT_TRUE(a.cluster.subscribe(l.id, "storm"));
+        ASSERT_TRUE(a.cluster.unsubscribe(l.id, "storm"));
+    }
+    subscribe(a, l.id, "storm");
+    auto batches = (std::chrono::steady_clock::now() - started) / 200ms + 1;
+    // One batch makes at most one change per channel, whatever happened in between.
+    EXPECT_LE(a.cluster.stats().interest_changes, std::uint64_t(batches));
+    EXPECT_EQ(a.cluster.stats().channel_subscriptions, 1u);
+
+    // Many channels: one subscription each while the connection is in them.
+    for (int i = 0; i < 99; ++i)
+        ASSERT_TRUE(a.cluster.subscribe(l.id, "many." + std::to_string(i)));
+    subscribe(a, l.id, "many.99");  // the batch that carries it carries the others too
+    EXPECT_EQ(a.cluster.stats().channel_subscriptions, 101u);
+    l.client.close();
+    EXPECT_TRUE(eventually([&] { return a.cluster.stats().channel_subscriptions == 0; }));
+}
+
+TEST(ClusterChannels, ClientsSubscribeThemselvesOnlyWhereTheHookAllows) {
+    NatsServer nats;
+    Node open(nats, "open", {}, [](Node& n) {
+        n.cluster.on_subscribe([](const Connection&, std::string_view channel) {
+            return channel.starts_with("public.");
+        });
+    });
+    Node closed(nats, "closed");  // no hook: clients may not subscribe themselves
+    ASSERT_TRUE(sees(closed.cluster, 2));
+    Listener l(open), m(closed);
+    auto subscribe_self = [](Listener& who, std::string channel) {
+        return who.client.connection().call(Cluster::subscribe_command, std::move(channel),
+                                            use_wait);
+    };
+    auto r = subscribe_self(l, "public.news");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(subscribe_self(l, "private.x").error().code, Errc::not_allowed);
+    EXPECT_EQ(subscribe_self(l, "bad..name").error().code, Errc::invalid_argument);
+    EXPECT_EQ(subscribe_self(m, "public.news").error().code, Errc::not_allowed);
+
+    ASSERT_TRUE(closed.cluster.publish("public.news", "msg", "closed:0"));
+    ASSERT_TRUE(eventually([&] { return l.messages().size() == 1; }));
+    auto u = l.client.connection().call(Cluster::unsubscribe_command, std::string("public.news"),
+                                        use_wait);
+    ASSERT_TRUE(u) << u.error().message;
+    EXPECT_TRUE(open.cluster.subscribers("public.news").empty());
+    EXPECT_TRUE(m.messages().empty());
+}
+
+TEST(ClusterChannels, LimitsAndBadInputAreRefused) {
+    NatsServer nats;
+    Node a(nats, "a", [](ClusterOptions& c) { c.max_channels_per_connection = 3; });
+    Listener l(a);
+    for (auto name : {"one", "two", "three"}) ASSERT_TRUE(a.cluster.subscribe(l.id, name));
+    EXPECT_EQ(a.cluster.subscribe(l.id, "four").error().code, Errc::limit_exceeded);
+    EXPECT_TRUE(a.cluster.subscribe(l.id, "one"));  // already in it: no new slot
+    for (std::string bad : {"", ".a", "a.", "a..b", "a b", "a*", "a>", "\xc3\xa9"}) {
+        EXPECT_EQ(a.cluster.subscribe(l.id, bad).error().code, Errc::invalid_argument) << bad;
+        EXPECT_EQ(a.cluster.publish(bad, "msg", "x").error().code, Errc::invalid_argument) << bad;
+    }
+    EXPECT_EQ(a.cluster.subscribe(l.id, std::string(129, 'x')).error().code,
+              Errc::invalid_argument);
+    EXPECT_EQ(a.cluster.subscribe(987654321, "one").error().code, Errc::not_found);
+    EXPECT_EQ(a.cluster.publish("one", "", "x").error().code, Errc::invalid_argument);
+
+    subscribe(a, l.id, "one");  // NATS has the interest
+    RawNats raw(nats);
+    raw.publish("test.ch.one", "garbage");
+    raw.publish("test.ch.one", detail::encode_broadcast({"a", "msg", true, true, "\xc1"}));
+    EXPECT_TRUE(eventually([&] { return a.cluster.stats().dropped_messages == 2; }));
+    ASSERT_TRUE(a.cluster.publish("one", "msg", "a:0"));
+    EXPECT_TRUE(eventually([&] { return l.messages().size() == 1; }));
+}
+
+}  // namespace
+}  // namespace hawser::test
