@@ -2,8 +2,11 @@
 // port: (1) a route request (hawser.route) against an echo call on the same connection;
 // (2) a 64-byte broadcast to N connections spread over 4 nodes (one IO thread each;
 // Cluster::broadcast: one NATS publish, each node fans out) against the same N connections on
-// one node with an IO thread per core (Server::broadcast).
-//   cluster_bench [--connections N] [--broadcasts M] [--calls K]
+// one node with an IO thread per core (Server::broadcast); (3) channel publications from one
+// node to a subscriber on each of the 3 others (Cluster::publish), rate and one-at-a-time
+// latency, against NATS's own publish -> subscribe (nats.c, the same shape: one publishing
+// connection, 3 subscribing) on the same nats-server.
+//   cluster_bench [--connections N] [--broadcasts M] [--calls K] [--publications P]
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -15,11 +18,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <nats/nats.h>
 #include <spdlog/spdlog.h>
 
 #include "hawser/cluster.hpp"
@@ -152,16 +157,64 @@ double fan_out(Listeners& l, std::size_t m, Send&& send) {
     return double(l.received.load()) / duration<double>(steady_clock::now() - start).count();
 }
 
+std::int64_t now_ns() {
+    return duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+// What the subscribers of either kind record: how many arrived, and one-at-a-time latencies.
+struct Arrivals {
+    std::atomic<std::uint64_t> count{0};
+    std::atomic<std::int64_t> last_latency_ns{0};
+    void on(std::string_view payload) {
+        // The payload starts with the publisher's steady clock in nanoseconds.
+        last_latency_ns = now_ns() - std::atoll(std::string(payload.substr(0, 20)).c_str());
+        ++count;
+    }
+};
+
+// Publishes `m` 64-byte messages and waits until `subscribers` got each; deliveries per second.
+template <class Publish>
+double stream(Arrivals& a, std::size_t m, std::size_t subscribers, Publish&& publish) {
+    a.count = 0;
+    auto start = steady_clock::now();
+    for (std::size_t i = 0; i < m; ++i) {
+        auto p = std::to_string(now_ns());
+        p.resize(64, ' ');
+        publish(p);
+    }
+    while (a.count.load() < m * subscribers && steady_clock::now() - start < seconds(60))
+        std::this_thread::sleep_for(microseconds(100));
+    return double(a.count.load()) / duration<double>(steady_clock::now() - start).count();
+}
+
+// One message at a time, each waited for at every subscriber: its latency to the last one.
+template <class Publish>
+std::vector<double> one_at_a_time(Arrivals& a, int n, std::size_t subscribers, Publish&& publish) {
+    std::vector<double> us;
+    for (int i = 0; i < n; ++i) {
+        a.count = 0;
+        auto p = std::to_string(now_ns());
+        p.resize(64, ' ');
+        publish(p);
+        auto start = steady_clock::now();
+        while (a.count.load() < subscribers && steady_clock::now() - start < seconds(5))
+            std::this_thread::yield();
+        us.push_back(double(a.last_latency_ns.load()) / 1000);
+    }
+    return us;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::size_t connections = 2000, broadcasts = 200;
+    std::size_t connections = 2000, broadcasts = 200, publications = 100000;
     int calls = 5000;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string a = argv[i];
         if (a == "--connections") connections = std::stoul(argv[i + 1]);
         if (a == "--broadcasts") broadcasts = std::stoul(argv[i + 1]);
         if (a == "--calls") calls = std::stoi(argv[i + 1]);
+        if (a == "--publications") publications = std::stoul(argv[i + 1]);
     }
     spdlog::set_level(spdlog::level::warn);
     Nats nats;
@@ -222,5 +275,74 @@ int main(int argc, char** argv) {
         "broadcast 64 B x %zu to %zu connections: 4 nodes over NATS %.0f deliveries/s, one node "
         "%.0f/s; cluster/local %.2f\n",
         broadcasts, connections, cluster_rate, local_rate, cluster_rate / local_rate);
+
+    // (3) channels: a publisher on n0, one subscriber on each of n1..n3, against nats.c alone.
+    constexpr std::size_t subscribers = 3;
+    Arrivals channel;
+    std::vector<std::unique_ptr<Client>> subs;
+    for (std::size_t i = 1; i <= subscribers; ++i) {
+        auto& node = *nodes[i];
+        ClientOptions o;
+        o.endpoints = {"127.0.0.1:" + std::to_string(node.server.ports()[0])};
+        o.server_public_key = node.server.public_key();
+        subs.push_back(std::make_unique<Client>(rt, o));
+        subs.back()->commands().direct_console(
+            "pub", [&](const Request&, std::string_view t) { channel.on(t); });
+        subs.back()->connect().value();
+        while (node.server.connection_count() == 0) std::this_thread::sleep_for(milliseconds(1));
+        std::promise<Result<void>> subscribed;
+        node.cluster
+            .subscribe(node.server.connection_ids().at(0), "bench.room",
+                       [&](Result<void> r) { subscribed.set_value(r); })
+            .value();
+        subscribed.get_future().get().value();
+    }
+    auto publish = [&](const std::string& p) {
+        while (!nodes[0]->cluster.publish("bench.room", "pub", p)) std::this_thread::yield();
+    };
+    stream(channel, publications / 10, subscribers, publish);  // warm-up
+    double channel_rate = stream(channel, publications, subscribers, publish);
+    auto channel_us = one_at_a_time(channel, 2000, subscribers, publish);
+
+    Arrivals raw;
+    natsConnection* publisher = nullptr;
+    std::vector<natsConnection*> raw_subs(subscribers);
+    std::vector<natsSubscription*> raw_subscriptions(subscribers);
+    if (natsConnection_ConnectTo(&publisher, nats.url().c_str()) != NATS_OK) return 1;
+    for (std::size_t i = 0; i < subscribers; ++i) {
+        if (natsConnection_ConnectTo(&raw_subs[i], nats.url().c_str()) != NATS_OK) return 1;
+        natsConnection_Subscribe(
+            &raw_subscriptions[i], raw_subs[i], "raw.room",
+            [](natsConnection*, natsSubscription*, natsMsg* m, void* a) {
+                static_cast<Arrivals*>(a)->on(
+                    std::string_view(natsMsg_GetData(m), std::size_t(natsMsg_GetDataLength(m))));
+                natsMsg_Destroy(m);
+            },
+            &raw);
+        natsSubscription_SetPendingLimits(raw_subscriptions[i], -1, -1);
+        natsConnection_Flush(raw_subs[i]);
+    }
+    auto raw_publish = [&](const std::string& p) {
+        natsConnection_Publish(publisher, "raw.room", p.data(), int(p.size()));
+    };
+    auto raw_flushed = [&](const std::string& p) {
+        raw_publish(p);
+        natsConnection_Flush(publisher);
+    };
+    stream(raw, publications / 10, subscribers, raw_publish);
+    double raw_rate = stream(raw, publications, subscribers, raw_publish);
+    auto raw_us = one_at_a_time(raw, 2000, subscribers, raw_flushed);
+    for (std::size_t i = 0; i < subscribers; ++i) {
+        natsSubscription_Destroy(raw_subscriptions[i]);
+        natsConnection_Destroy(raw_subs[i]);
+    }
+    natsConnection_Destroy(publisher);
+    std::printf(
+        "channel 64 B x %zu, 1 publisher node -> 1 subscriber on each of %zu other nodes: %.0f "
+        "deliveries/s, p50 %.0fus p99 %.0fus; nats.c pub->sub alone %.0f/s, p50 %.0fus p99 "
+        "%.0fus; rate channel/nats %.2f\n",
+        publications, subscribers, channel_rate, percentile(channel_us, 0.5),
+        percentile(channel_us, 0.99), raw_rate, percentile(raw_us, 0.5), percentile(raw_us, 0.99),
+        channel_rate / raw_rate);
     return 0;
 }

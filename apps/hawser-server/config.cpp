@@ -222,7 +222,9 @@ Result<std::optional<ClusterOptions>> load_cluster_config(const std::string& pat
                    {"nats", "node_name", "subject_prefix", "public_endpoints", "capacity",
                     "nats_user", "nats_password", "nats_token", "nats_nkey", "nats_nkey_seed_file",
                     "nats_credentials_file", "nats_tls", "nats_tls_ca_file", "report_interval_ms",
-                    "node_expiry_ms", "max_message_bytes"},
+                    "node_expiry_ms", "max_message_bytes", "max_remote_requests",
+                    "max_channels_per_connection", "interest_batch_ms", "redirect_when_full",
+                    "client_channel_prefixes"},
                    "cluster");
         read(t, "nats", c.nats_urls);
         read(t, "node_name", c.node_name);
@@ -240,6 +242,11 @@ Result<std::optional<ClusterOptions>> load_cluster_config(const std::string& pat
         read_ms(t, "report_interval_ms", c.report_interval);
         read_ms(t, "node_expiry_ms", c.node_expiry);
         read(t, "max_message_bytes", c.max_message_bytes);
+        read(t, "max_remote_requests", c.max_remote_requests);
+        read(t, "max_channels_per_connection", c.max_channels_per_connection);
+        read_ms(t, "interest_batch_ms", c.interest_batch);
+        read(t, "redirect_when_full", c.redirect_when_full);
+        read(t, "client_channel_prefixes", c.client_channel_prefixes);
     } catch (const std::exception& e) {
         return Error{Errc::invalid_argument, path + ": " + e.what()};
     }

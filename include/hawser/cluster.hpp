@@ -65,6 +65,9 @@ struct ClusterOptions {
     // channel's first local subscriber, or its last leaving) reach NATS in batches this often.
     std::size_t max_channels_per_connection = 256;
     Milliseconds interest_batch{10ms};
+    // Clients may subscribe themselves (hawser.subscribe) to channels whose names start with
+    // one of these ("" allows every channel), unless an on_subscribe hook decides instead.
+    std::vector<std::string> client_channel_prefixes;
     // Full (capacity reached) or draining: a new connection gets a goodbye (CloseReason::redirect)
     // naming the node routing picks instead, when there is one.
     bool redirect_when_full = true;
@@ -228,7 +231,8 @@ class Cluster {
     std::vector<std::string> channels_of(ConnectionId local) const;
     // Clients may subscribe themselves (commands hawser.subscribe and hawser.unsubscribe, a
     // channel name as argument) when this hook, run on the connection's IO thread, allows it.
-    // Without a hook they may not. Set before server.start().
+    // Without a hook, ClusterOptions::client_channel_prefixes decides. Set before
+    // server.start().
     void on_subscribe(std::function<bool(const Connection&, std::string_view channel)> allow);
     static bool valid_channel(std::string_view channel);
 

@@ -57,22 +57,17 @@ void Cluster::Impl::on_publication(std::string_view subject, std::string_view da
 namespace {
 
 Result<void> publish_fanout(Cluster::Impl& impl, const std::string& subject,
-                            detail::ClusterBroadcast b, std::atomic<std::uint64_t>& sent) {
+                            detail::ClusterBroadcast b, std::atomic<std::uint64_t>& sent,
+                            bool channel = false) {
     if (b.command.empty() || b.command.size() > 255)
         return Error{Errc::invalid_argument, "command names are 1 to 255 bytes"};
     // What every node's connections would refuse is refused here, where the caller hears.
     if (b.argument.size() + b.command.size() + 16 > impl.server.options().limits.max_frame_bytes)
         return Error{Errc::limit_exceeded, "message over the frame size limit"};
     b.origin = impl.name;
-    if (auto r = impl.publish(subject, detail::encode_broadcast(b)); !r) return r;
+    if (auto r = impl.publish(subject, detail::encode_broadcast(b), channel); !r) return r;
     Cluster::Impl::count(sent);
     return {};
-}
-
-Error bad_channel(std::string_view channel) {
-    return Error{Errc::invalid_argument,
-                 "channel '" + std::string(channel.substr(0, 80)) +
-                     "': 1 to 128 letters, digits or \"-_:.\", no empty part between dots"};
 }
 
 }  // namespace
@@ -93,18 +88,18 @@ Result<void> Cluster::broadcast(std::string_view command, const DataFrame& argum
 
 Result<void> Cluster::publish(std::string_view channel, std::string_view command,
                               std::string_view argument, bool compress) {
-    if (!valid_channel(channel)) return bad_channel(channel);
+    if (!valid_channel(channel)) return detail::channel_error(channel);
     return publish_fanout(*impl_, impl_->subjects.channel(channel),
                           {{}, std::string(command), false, compress, std::string(argument)},
-                          impl_->counters.publications_sent);
+                          impl_->counters.publications_sent, true);
 }
 
 Result<void> Cluster::publish(std::string_view channel, std::string_view command,
                               const DataFrame& argument, bool compress) {
-    if (!valid_channel(channel)) return bad_channel(channel);
+    if (!valid_channel(channel)) return detail::channel_error(channel);
     return publish_fanout(*impl_, impl_->subjects.channel(channel),
                           {{}, std::string(command), true, compress, argument.bytes()},
-                          impl_->counters.publications_sent);
+                          impl_->counters.publications_sent, true);
 }
 
 }  // namespace hawser

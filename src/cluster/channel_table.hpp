@@ -32,6 +32,8 @@ class ChannelTable {
         bool wanted;
     };
     std::vector<Interest> take_changes();
+    // Looks at a channel's interest again in the next batch (applying it failed).
+    void retry(std::string_view channel) { dirty_.emplace(channel); }
     bool changed() const noexcept { return !dirty_.empty(); }
 
   private:

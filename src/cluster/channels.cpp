@@ -21,13 +21,13 @@ bool Cluster::valid_channel(std::string_view c) {
     return true;
 }
 
-namespace {
-
-Error bad_channel(std::string_view channel) {
+Error detail::channel_error(std::string_view channel) {
     return Error{Errc::invalid_argument,
                  "channel '" + std::string(channel.substr(0, 80)) +
                      "': 1 to 128 letters, digits or \"-_:.\", no empty part between dots"};
 }
+
+namespace {
 
 // The next interest batch goes out within interest_batch (one already due keeps its time).
 void schedule_interest(Cluster::Impl& impl) {
@@ -42,7 +42,7 @@ void schedule_interest(Cluster::Impl& impl) {
 
 Result<void> Cluster::Impl::subscribe(ConnectionId id, std::string_view channel,
                                       std::function<void(Result<void>)> subscribed) {
-    if (!valid_channel(channel)) return bad_channel(channel);
+    if (!valid_channel(channel)) return detail::channel_error(channel);
     {
         std::lock_guard lock(mu);
         if (stopping) return Error{Errc::cluster_unavailable, "this node left the cluster"};
@@ -50,6 +50,7 @@ Result<void> Cluster::Impl::subscribe(ConnectionId id, std::string_view channel,
     if (!server.find(id)) return Error{Errc::not_found, "no connection " + std::to_string(id)};
     {
         std::lock_guard lock(channels_mu);
+        if (channels_closed) return Error{Errc::cluster_unavailable, "this node left the cluster"};
         auto added = channels.subscribe(id, channel, options.max_channels_per_connection);
         if (added == detail::ChannelTable::Added::over_limit)
             return Error{Errc::limit_exceeded,
@@ -86,9 +87,10 @@ void Cluster::Impl::apply_interest() {
     detail::NatsLink* nats;
     {
         std::lock_guard lock(link_mu);
-        nats = link.get();
+        nats = channel_link.get();
     }
     Result<void> outcome;
+    std::vector<std::string> failed;
     if (!nats) outcome = Error{Errc::cluster_unavailable, "the cluster is not started"};
     for (auto& change : changes) {
         if (!nats) break;
@@ -99,9 +101,10 @@ void Cluster::Impl::apply_interest() {
                                            on_publication(subject, data);
                                        });
             if (!sub) {
-                spdlog::warn("hawser cluster: cannot subscribe to channel {}: {}", change.channel,
-                             sub.error().message);
+                spdlog::warn("hawser cluster: cannot subscribe to channel {}: {}; retrying",
+                             change.channel, sub.error().message);
                 outcome = sub.error();
+                failed.push_back(change.channel);
                 continue;
             }
             channel_subscriptions.emplace(change.channel, *sub);
@@ -113,14 +116,26 @@ void Cluster::Impl::apply_interest() {
         }
     }
     counters.channel_subscriptions.store(channel_subscriptions.size(), std::memory_order_relaxed);
-    if (nats && outcome) {
-        if (nats->connected())
-            nats->flush(std::chrono::seconds(2));  // NATS has the interest: publications reach us
-        else
-            outcome = Error{Errc::cluster_unavailable,
-                            "NATS is away; the subscription takes effect when it is back"};
+    if (!failed.empty()) {
+        {
+            std::lock_guard lock(channels_mu);
+            for (auto& channel : failed) channels.retry(channel);
+        }
+        std::lock_guard lock(mu);  // again in a second, not in a tight loop
+        if (!interest_due) interest_due = Clock::now() + std::chrono::seconds(1);
     }
-    for (auto& w : waiters) w(outcome);
+    if (nats && outcome && !nats->flush(std::chrono::seconds(2)))
+        outcome = Error{Errc::cluster_unavailable,
+                        "NATS is away; the subscription takes effect when it is back"};
+    for (std::size_t i = 0; i < waiters.size(); ++i)
+        complete(i, [w = std::move(waiters[i]), outcome] { w(outcome); });
+}
+
+bool Cluster::Impl::may_subscribe(const Connection& conn, std::string_view channel) const {
+    if (subscribe_hook) return subscribe_hook(conn, channel);
+    for (const auto& prefix : options.client_channel_prefixes)
+        if (channel.starts_with(prefix)) return true;
+    return false;
 }
 
 void Cluster::Impl::register_channel_commands() {
@@ -134,9 +149,9 @@ void Cluster::Impl::register_channel_commands() {
             auto impl = weak.lock();
             if (!impl) return refuse(r);
             if (!valid_channel(channel))
-                return r.fail(Errc::invalid_argument, bad_channel(channel).message);
+                return r.fail(Errc::invalid_argument, detail::channel_error(channel).message);
             const auto& conn = req.connection();
-            if (!impl->subscribe_hook || !impl->subscribe_hook(conn, channel))
+            if (!impl->may_subscribe(conn, channel))
                 return r.fail(Errc::not_allowed, "subscribing to this channel is not allowed");
             auto done = [r](Result<void> outcome) {
                 // The subscription stands either way; the reply says whether NATS has it yet.
@@ -151,6 +166,9 @@ void Cluster::Impl::register_channel_commands() {
         [weak, refuse](const Request& req, std::string channel, Responder<std::string> r) {
             auto impl = weak.lock();
             if (!impl) return refuse(r);
+            // What a client may join it may leave; channels the server put it in stay.
+            if (valid_channel(channel) && !impl->may_subscribe(req.connection(), channel))
+                return r.fail(Errc::not_allowed, "leaving this channel is not allowed");
             if (auto u = impl->unsubscribe(req.connection().id(), channel); !u)
                 return r.fail(u.error().code, u.error().message);
             r.reply("");
@@ -158,7 +176,7 @@ void Cluster::Impl::register_channel_commands() {
 }
 
 Result<void> Cluster::Impl::unsubscribe(ConnectionId id, std::string_view channel) {
-    if (!valid_channel(channel)) return bad_channel(channel);
+    if (!valid_channel(channel)) return detail::channel_error(channel);
     bool changed;
     {
         std::lock_guard lock(channels_mu);

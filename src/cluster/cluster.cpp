@@ -37,6 +37,11 @@ Result<void> Cluster::validate(const ClusterOptions& options) {
     if (options.node_expiry < 2 * options.report_interval)
         return bad("node_expiry must be at least two report intervals");
     if (options.max_message_bytes < 1024) return bad("max_message_bytes must be at least 1024");
+    if (options.max_remote_requests == 0) return bad("max_remote_requests must be at least 1");
+    if (options.interest_batch.count() <= 0 || options.interest_batch > 10s)
+        return bad("interest_batch must be between 1 ms and 10 s");
+    for (const auto& prefix : options.client_channel_prefixes)
+        if (prefix.size() > 128) return bad("client_channel_prefixes: at most 128 bytes each");
     if (options.nats_reconnect_wait.count() <= 0)
         return bad("nats_reconnect_wait must be positive");
     for (const auto& e : options.public_endpoints)
@@ -316,9 +321,20 @@ Result<void> Cluster::start() {
     // When NATS is there, the server has the subscriptions before start() returns: whatever
     // is published after that reaches this node.
     (*link)->flush(std::chrono::seconds(2));
+    // Channels on a connection of their own, delivered by nats.c's shared thread; each
+    // channel subscription holds less (there may be thousands).
+    detail::NatsLink::Events channel_events;
+    channel_events.error = [](std::string what) {
+        spdlog::warn("hawser cluster: NATS (channels): {}", what);
+    };
+    auto channel_link = detail::NatsLink::open(
+        impl.options, "hawser-" + impl.name + "-channels", std::move(channel_events),
+        detail::NatsLink::Delivery::shared, detail::NatsPending{8192, 8 << 20});
+    if (!channel_link) return channel_link.error();
     {
         std::lock_guard lock(impl.link_mu);
         impl.link = std::move(*link);
+        impl.channel_link = std::move(*channel_link);
     }
     {
         std::lock_guard lock(impl.mu);
@@ -341,22 +357,27 @@ void Cluster::stop() {
         impl.wake.notify_all();
     }
     if (impl.thread.joinable()) impl.thread.join();
-    std::unique_ptr<detail::NatsLink> link;
+    std::unique_ptr<detail::NatsLink> link, channel_link;
     {
         if (was_started) impl.report(true);  // the others drop this node now, not at expiry
         std::lock_guard lock(impl.link_mu);
         link = std::move(impl.link);
+        channel_link = std::move(impl.channel_link);
     }
     if (link) link->flush(std::chrono::milliseconds(500));
-    link.reset();  // returns once no NATS handler runs
+    channel_link.reset();  // each returns once no NATS handler of its runs
+    link.reset();
     impl.fail_requests();
     std::vector<std::function<void(Result<void>)>> waiters;
     {
         std::lock_guard lock(impl.channels_mu);
+        impl.channels_closed = true;
         waiters = std::move(impl.interest_waiters);
         impl.interest_waiters.clear();
     }
-    for (auto& w : waiters) w(Error{Errc::cluster_unavailable, "this node left the cluster"});
+    Error left{Errc::cluster_unavailable, "this node left the cluster"};
+    for (std::size_t i = 0; i < waiters.size(); ++i)
+        impl.complete(i, [w = std::move(waiters[i]), left] { w(left); });
 }
 
 const std::string& Cluster::node_name() const {

@@ -24,8 +24,13 @@
 #include "cluster/remote_messages.hpp"
 #include "hawser/cluster.hpp"
 #include "hawser/server.hpp"
+#include "rpc/host.hpp"
 
 namespace hawser {
+
+namespace detail {
+Error channel_error(std::string_view channel);  // what an invalid channel name is told
+}
 
 struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     using Clock = std::chrono::steady_clock;
@@ -52,10 +57,14 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     std::optional<Clock::time_point> interest_due;  // when the next interest batch goes out
     std::mt19937_64 rng{std::random_device{}()};
 
-    // The link is taken out under its own lock by stop(), and only used under it: publishing
-    // never waits on the registry's lock, and the registry never waits on NATS.
+    // Two NATS connections: `link` for membership, broadcasts and requests (a nats.c thread
+    // per subscription), `channel_link` for channels (a subscription per channel with a local
+    // subscriber, all on nats.c's shared delivery thread), so that a busy channel never
+    // delays the reports and answers that keep the cluster together. They are taken out
+    // under link_mu by stop(), and only used under it: publishing never waits on the
+    // registry's lock, and the registry never waits on NATS.
     mutable std::mutex link_mu;
-    std::unique_ptr<detail::NatsLink> link;
+    std::unique_ptr<detail::NatsLink> link, channel_link;
     std::thread thread;  // the cluster thread
 
     // Requests this node made to connections on other nodes.
@@ -66,6 +75,7 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     mutable std::mutex channels_mu;
     detail::ChannelTable channels;
     std::vector<std::function<void(Result<void>)>> interest_waiters;       // for the next batch
+    bool channels_closed = false;                                          // stop(): no waiters
     std::unordered_map<std::string, std::uint64_t> channel_subscriptions;  // cluster thread
     // Set before the server starts, read-only after.
     std::function<bool(const Connection&, std::string_view)> subscribe_hook;
@@ -80,10 +90,18 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     } counters;
     static void count(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
 
-    Result<void> publish(const std::string& subject, std::string_view data) {
+    Result<void> publish(const std::string& subject, std::string_view data,
+                         bool on_channel_link = false) {
         std::lock_guard lock(link_mu);
-        if (!link) return Error{Errc::cluster_unavailable, "the cluster is not started"};
-        return link->publish(subject, data);
+        auto* l = on_channel_link ? channel_link.get() : link.get();
+        if (!l) return Error{Errc::cluster_unavailable, "the cluster is not started"};
+        return l->publish(subject, data);
+    }
+    // Runs an application callback on one of the server's IO threads (key picks which),
+    // never on NATS's or the cluster's threads: a callback that blocks or throws there would
+    // stall or end the cluster.
+    void complete(std::size_t key, std::function<void()> f) {
+        detail::host_of(server).post_user(key, "cluster callback", std::move(f));
     }
     // Wakes the cluster thread to look at its deadlines and batches again.
     void poke() {
@@ -126,6 +144,7 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     void on_publication(std::string_view subject, std::string_view data);
     void apply_interest();  // cluster thread
     void register_channel_commands();
+    bool may_subscribe(const Connection& conn, std::string_view channel) const;
 };
 
 }  // namespace hawser

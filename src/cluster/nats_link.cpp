@@ -10,11 +10,6 @@ namespace hawser::detail {
 
 namespace {
 
-// Per subscription, what may wait for its handler: bounded like every queue here. Past it
-// nats.c drops messages and reports a slow consumer (counted as an error event).
-constexpr int pending_messages = 65536;
-constexpr int pending_bytes = 64 << 20;
-
 Error nats_error(std::string_view what, natsStatus s) {
     return Error{Errc::cluster_unavailable, std::string(what) + ": " + natsStatus_GetText(s) +
                                                 " (" + nats_GetLastError(nullptr) + ")"};
@@ -23,8 +18,9 @@ Error nats_error(std::string_view what, natsStatus s) {
 }  // namespace
 
 Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
-                                                 const std::string& client_name, Events events) {
-    std::unique_ptr<NatsLink> link(new NatsLink(std::move(events), o.max_message_bytes));
+                                                 const std::string& client_name, Events events,
+                                                 Delivery delivery, NatsPending pending) {
+    std::unique_ptr<NatsLink> link(new NatsLink(std::move(events), o.max_message_bytes, pending));
     natsOptions* opts = nullptr;
     if (auto s = natsOptions_Create(&opts); s != NATS_OK) return nats_error("NATS options", s);
     struct Free {
@@ -53,9 +49,8 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
     if (r) r = check(natsOptions_SetReconnectBufSize(opts, 64 << 10), "reconnect buffer");
     if (r) r = check(natsOptions_SetPingInterval(opts, 2000), "ping interval");
     if (r) r = check(natsOptions_SetMaxPingsOut(opts, 2), "pings out");
-    // Subscriptions share nats.c's delivery thread instead of one thread each: a node may hold
-    // a subscription per channel its connections are in.
-    if (r) r = check(natsOptions_UseGlobalMessageDelivery(opts, true), "global delivery");
+    if (r && delivery == Delivery::shared)
+        r = check(natsOptions_UseGlobalMessageDelivery(opts, true), "shared delivery");
     if (r) r = check(natsOptions_SetTimeout(opts, 2000), "connect timeout");
     // A publish never blocks its caller (an IO thread, maybe) longer than this on a stalled
     // NATS: past it the write fails and the connection reconnects.
@@ -167,8 +162,8 @@ Result<void> NatsLink::publish(const std::string& subject, std::string_view data
     return {};
 }
 
-void NatsLink::flush(std::chrono::milliseconds timeout) {
-    if (connected()) natsConnection_FlushTimeout(nc_, timeout.count());
+bool NatsLink::flush(std::chrono::milliseconds timeout) {
+    return connected() && natsConnection_FlushTimeout(nc_, timeout.count()) == NATS_OK;
 }
 
 Result<std::uint64_t> NatsLink::subscribe(const std::string& subject, Handler handler) {
@@ -181,28 +176,35 @@ Result<std::uint64_t> NatsLink::subscribe(const std::string& subject, Handler ha
     };
     auto st = natsConnection_Subscribe(&sub->sub, nc_, subject.c_str(), on_message, sub.get());
     if (st != NATS_OK) return nats_error("NATS subscribe to " + subject, st);
-    st = natsSubscription_SetPendingLimits(sub->sub, pending_messages, pending_bytes);
-    if (st == NATS_OK)
-        st = natsSubscription_SetOnCompleteCB(
-            sub->sub,
-            [](void* c) {
-                auto* s = static_cast<Subscription*>(c);
-                std::lock_guard lock(s->link->mu_);
-                s->complete = true;
-                s->link->cv_.notify_all();
-            },
-            sub.get());
+    st = natsSubscription_SetOnCompleteCB(
+        sub->sub,
+        [](void* c) {
+            auto* s = static_cast<Subscription*>(c);
+            std::lock_guard lock(s->link->mu_);
+            s->complete = true;
+            s->link->cv_.notify_all();
+        },
+        sub.get());
     if (st != NATS_OK) {
-        // Without the completion callback the destructor could not know when the handler is
-        // done: undo the subscription, and wait for its handler to finish before freeing it.
+        // Nothing would say when its handler is done for good: undo the subscription and let
+        // the small Subscription go unfreed rather than free it under a running handler.
         natsSubscription_Unsubscribe(sub->sub);
-        natsSubscription_Destroy(sub->sub);
+        (void)sub.release();
         return nats_error("NATS subscription settings for " + subject, st);
     }
+    // Outside the lock, as every unsubscribe: the completion callback takes it.
+    bool limited =
+        natsSubscription_SetPendingLimits(sub->sub, pending_.messages, pending_.bytes) == NATS_OK;
+    if (!limited) natsSubscription_Unsubscribe(sub->sub);
     std::lock_guard lock(mu_);
     reap();
     sub->id = next_id_++;
     auto id = sub->id;
+    if (!limited) {
+        unsubscribed_.push_back(id);  // freed by reap once complete
+        subs_.emplace(id, std::move(sub));
+        return nats_error("NATS pending limits for " + subject, NATS_ERR);
+    }
     subs_.emplace(id, std::move(sub));
     return id;
 }

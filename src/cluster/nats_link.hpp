@@ -3,8 +3,9 @@
 // cluster operations fail at once instead of piling up while NATS is away), and delivers
 // subscribed messages to handlers. Subscriptions survive reconnects (nats.c resends them).
 // Ownership: owned by the Cluster. Thread affinity: publish/subscribe from any thread;
-// handlers run on nats.c's shared delivery thread (so thousands of channel subscriptions
-// cost no thread each), each subscription's messages in order; events on nats.c's threads.
+// handlers run on nats.c's threads, each subscription's messages in order: a thread per
+// subscription, or (Delivery::shared, for thousands of channel subscriptions) nats.c's one
+// delivery thread for all of them; events on nats.c's threads.
 #pragma once
 
 #include <chrono>
@@ -24,6 +25,13 @@ struct __natsSubscription;
 
 namespace hawser::detail {
 
+// What may wait for one subscription's handler: past it nats.c drops messages and reports a
+// slow consumer (an error event).
+struct NatsPending {
+    int messages = 65536;
+    int bytes = 64 << 20;
+};
+
 class NatsLink {
   public:
     struct Events {
@@ -33,9 +41,12 @@ class NatsLink {
     };
     using Handler = std::function<void(std::string_view subject, std::string_view data)>;
 
+    enum class Delivery { per_subscription, shared };
     // Checks the options and starts connecting. NATS being unreachable is not an error.
     static Result<std::unique_ptr<NatsLink>> open(const ClusterOptions& options,
-                                                  const std::string& client_name, Events events);
+                                                  const std::string& client_name, Events events,
+                                                  Delivery delivery = Delivery::per_subscription,
+                                                  NatsPending pending = {});
     ~NatsLink();  // closes, and returns once no handler or event runs any more
     NatsLink(const NatsLink&) = delete;
     NatsLink& operator=(const NatsLink&) = delete;
@@ -43,8 +54,9 @@ class NatsLink {
     bool connected() const;
     // Errc::cluster_unavailable unless connected now; limit_exceeded over max_message_bytes.
     Result<void> publish(const std::string& subject, std::string_view data);
-    // Waits until NATS has everything published so far (or the timeout passes).
-    void flush(std::chrono::milliseconds timeout);
+    // Waits until NATS has everything published so far; false if not connected or the
+    // timeout passed first.
+    bool flush(std::chrono::milliseconds timeout);
     // Handler runs for every message on `subject` (wildcards allowed), on a nats.c thread.
     // The id is for unsubscribe.
     Result<std::uint64_t> subscribe(const std::string& subject, Handler handler);
@@ -61,11 +73,12 @@ class NatsLink {
     };
     // Frees subscriptions that were unsubscribed and are complete. Under mu_.
     void reap();
-    explicit NatsLink(Events events, std::uint32_t max_message_bytes)
-        : events_(std::move(events)), max_message_bytes_(max_message_bytes) {}
+    NatsLink(Events events, std::uint32_t max_message_bytes, NatsPending pending)
+        : events_(std::move(events)), max_message_bytes_(max_message_bytes), pending_(pending) {}
 
     Events events_;
     std::uint32_t max_message_bytes_;
+    NatsPending pending_;
     __natsConnection* nc_ = nullptr;
     std::mutex mu_;
     std::condition_variable cv_;

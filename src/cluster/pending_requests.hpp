@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <random>
 #include <unordered_map>
 #include <vector>
 
@@ -22,8 +23,8 @@ class PendingRequests {
 
     explicit PendingRequests(std::size_t max) : max_(max) {}
 
-    // The new request's id, or nullopt when `max` are waiting.
-    std::optional<std::uint64_t> add(Clock::time_point deadline, Done done) {
+    // The new request's id, or nullopt (`done` left with the caller) when `max` are waiting.
+    std::optional<std::uint64_t> add(Clock::time_point deadline, Done& done) {
         if (waiting_.size() >= max_) return std::nullopt;
         auto id = next_id_++;
         auto at = deadlines_.emplace(deadline, id);
@@ -59,7 +60,9 @@ class PendingRequests {
         std::multimap<Clock::time_point, std::uint64_t>::iterator at;
     };
     std::size_t max_;
-    std::uint64_t next_id_ = 1;
+    // Random: a node restarted under the same name does not take a late answer meant for its
+    // last run as the answer to a new request.
+    std::uint64_t next_id_ = std::random_device{}() | std::uint64_t(std::random_device{}()) << 32;
     std::multimap<Clock::time_point, std::uint64_t> deadlines_;
     std::unordered_map<std::uint64_t, Entry> waiting_;
 };

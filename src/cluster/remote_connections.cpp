@@ -4,6 +4,7 @@
 // subject; the requester matches the answer to its waiting request by id, or fails it at its
 // deadline (the cluster thread). Handlers run on nats.c's delivery thread; a call's reply is
 // answered from the connection's IO thread.
+#include <algorithm>
 #include <charconv>
 
 #include "cluster/cluster_impl.hpp"
@@ -118,19 +119,23 @@ void Cluster::Impl::on_answer(std::string_view data) {
         std::lock_guard lock(requests_mu);
         done = requests.take(a->request);
     }
-    if (done) done(std::move(*a));  // else: it timed out meanwhile
+    if (!done) return;  // it timed out meanwhile
+    auto key = a->request;
+    complete(key, [done = std::move(done), a = std::move(*a)]() mutable { done(std::move(a)); });
 }
 
 void Cluster::Impl::request(const ClusterAddress& to, RemoteRequest r, Milliseconds timeout,
                             std::function<void(RemoteAnswer)> done) {
+    // Errors found at once complete before the call returns, on the caller's thread.
     auto fail = [&](Errc code, std::string why) { done({0, code, std::move(why)}); };
     if (!knows(to.node)) return fail(Errc::not_found, "no node " + to.node + " in the cluster");
-    if (r.command.size() > 255)
+    if (r.op != RemoteRequest::Op::find && (r.command.empty() || r.command.size() > 255))
         return fail(Errc::invalid_argument, "command names are 1 to 255 bytes");
+    timeout = std::clamp<Milliseconds>(timeout, Milliseconds(1), Milliseconds(24h));
     std::optional<std::uint64_t> id;
     {
         std::lock_guard lock(requests_mu);
-        id = requests.add(Clock::now() + timeout, std::move(done));
+        id = requests.add(Clock::now() + timeout, done);  // takes `done` only on success
     }
     if (!id)
         return fail(Errc::overloaded,
@@ -159,8 +164,10 @@ void Cluster::Impl::expire_requests() {
         std::lock_guard lock(requests_mu);
         expired = requests.expire(Clock::now());
     }
-    for (auto& done : expired)
-        done({0, Errc::timeout, "no answer from the connection's node before the deadline"});
+    for (std::size_t i = 0; i < expired.size(); ++i)
+        complete(i, [done = std::move(expired[i])] {
+            done({0, Errc::timeout, "no answer from the connection's node before the deadline"});
+        });
 }
 
 void Cluster::Impl::fail_requests() {
@@ -169,7 +176,10 @@ void Cluster::Impl::fail_requests() {
         std::lock_guard lock(requests_mu);
         waiting = requests.take_all();
     }
-    for (auto& done : waiting) done({0, Errc::cluster_unavailable, "this node left the cluster"});
+    for (std::size_t i = 0; i < waiting.size(); ++i)
+        complete(i, [done = std::move(waiting[i])] {
+            done({0, Errc::cluster_unavailable, "this node left the cluster"});
+        });
 }
 
 // --- Cluster ---

@@ -189,6 +189,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
             conn_ = pending_;
         }
         pending_.reset();
+        opened_leg_ = leg_;
         attempt_ = 0;
         auto waiters = std::move(waiters_);
         waiters_.clear();
@@ -266,12 +267,18 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
             if (conn_.get() != &c) return;
             conn_.reset();
         }
-        if (options.reconnect.enabled && !user_closed_ && reason == CloseReason::redirect) {
+        if (reason != CloseReason::redirect) {
+            redirects_ = 0;
+        } else if (options.reconnect.enabled && !user_closed_) {
             // Told where to go once open (a client that asks no route learns of a full node
             // just after its handshake): reconnect there now, as NATS clients leave a server
-            // in lame-duck mode.
-            leg_ = Leg::entry;
-            if (follow_redirect(c.redirect_text())) return;
+            // in lame-duck mode. Only from an entry node and once in a row: a node that sends
+            // it back (out-of-date registries, a target that just died) gets the backoff.
+            if (++redirects_ == 1 && opened_leg_ == Leg::entry) {
+                leg_ = Leg::entry;
+                if (follow_redirect(c.redirect_text())) return;
+            }
+            attempt_ = std::max(attempt_, redirects_);
         }
         if (options.reconnect.enabled && !user_closed_) {
             spdlog::info("hawser: client disconnected ({}); reconnecting", to_string(reason));
@@ -306,6 +313,8 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     // asks where to go), to where a cluster node sent it, or back to an entry after that failed.
     enum class Leg { entry, hop, fallback };
     Leg leg_ = Leg::entry;
+    Leg opened_leg_ = Leg::entry;  // the leg of the connection now open
+    unsigned redirects_ = 0;       // redirect closes in a row
     std::string config_error_;
     std::vector<std::function<void(Result<void>)>> waiters_;
     asio::steady_timer reconnect_timer_;

@@ -52,6 +52,13 @@ ConnectionId Host::next_id(std::uint8_t loop_index) noexcept {
     return sequence.fetch_add(1, std::memory_order_relaxed) << 8 | loop_index;
 }
 
+void Host::post_user(std::size_t key, std::string_view what, std::function<void()> f) {
+    runtime.loop(key % runtime.size())
+        .post([this, self = shared_from_this(), what = std::string(what), f = std::move(f)] {
+            run_user(what, f);
+        });
+}
+
 void Host::add(const std::shared_ptr<Conn>& conn) {
     auto& shard = shards_[conn->loop().index() % shard_count_];
     {

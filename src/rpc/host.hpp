@@ -40,7 +40,7 @@ namespace hawser::detail {
 class Conn;
 class RuntimeImpl;
 
-class Host {
+class Host : public std::enable_shared_from_this<Host> {
   public:
     Host(RuntimeImpl& runtime, bool is_client, const ProtocolMark& mark, const Limits& limits,
          const Timeouts& timeouts, const TransportOptions& transport);
@@ -96,6 +96,11 @@ class Host {
     void clear_hooks_on(std::size_t index) noexcept { loop_hooks_[index] = {}; }
 
     static ConnectionId next_id(std::uint8_t loop_index) noexcept;
+
+    // Runs f on loop `key % loops` as application code (run_user): for services that complete
+    // the application's callbacks from threads of their own (the cluster's NATS threads), so
+    // that those callbacks run where callbacks run, on an IO thread.
+    void post_user(std::size_t key, std::string_view what, std::function<void()> f);
 
     // Runs application code (a call's callback, a hook). One that throws is caught, counted and
     // logged at a rate limit, so a bug in it never stops a loop's timers or a connection's reads.

@@ -100,7 +100,7 @@ Server::~Server() {
     // loop clears its own copy, so no hook is torn down while a loop runs it.
     host_->clear_hooks();
     host_->hooks = {};  // the configured closures die here, not with the last handler in flight
-    host_->services.clear();
+    // host_->services stay: a loop may still read them (they hold only weak references).
 }
 
 detail::Host& detail::host_of(Server& server) {

@@ -27,8 +27,10 @@ void on_goodbye(Conn& conn, const MessageView& m) {
     auto reason = coded && coded->first < close_reason_count ? CloseReason(coded->first)
                                                              : CloseReason::peer_closed;
     // Where a full or draining cluster node sends its client (the client's connect follows).
-    if (reason == CloseReason::redirect && conn.host().is_client)
-        conn.set_redirect_text(coded->second.substr(0, 4096));
+    // (16 endpoints of 300 bytes, a key and a name fit; a longer text is refused whole, never
+    // cut into a wrong address.)
+    if (reason == CloseReason::redirect && conn.host().is_client && coded->second.size() <= 8192)
+        conn.set_redirect_text(coded->second);
     conn.close(reason == CloseReason::none ? CloseReason::peer_closed : reason);
 }
 

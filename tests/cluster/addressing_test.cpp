@@ -58,11 +58,25 @@ TEST(ClusterAddressing, SendCallAndFindReachAConnectionOnAnotherNode) {
     auto sum = a.cluster.call(peer.address, "sum", std::move(numbers), use_wait);
     ASSERT_TRUE(sum) << sum.error().message;
     EXPECT_EQ(sum->read_int().value(), 42);
-    // The callback token, as on a Connection.
+    // The callback token, as on a Connection; it runs on an IO thread, never on NATS's.
     Slot<Result<std::string>> slot;
-    a.cluster.call(peer.address, "echo", std::string("cb"),
-                   [&](Result<std::string> r) { slot.set(std::move(r)); });
+    std::atomic<bool> on_io{false};
+    a.cluster.call(peer.address, "echo", std::string("cb"), [&](Result<std::string> r) {
+        on_io = Runtime::on_io_thread();
+        slot.set(std::move(r));
+    });
     EXPECT_EQ(slot.get().value(), "echo:cb");
+    EXPECT_TRUE(on_io.load());
+    // And the coroutine token.
+    Slot<std::string> from_task;
+    auto body = [](Cluster& c, ClusterAddress to, Slot<std::string>& out) -> Task<void> {
+        auto r = co_await c.call(to, "echo", std::string("task"));
+        out.set(r ? *r : r.error().message);
+    };  // parameters, not captures: they live in the coroutine's frame
+    spawn(body(a.cluster, peer.address, from_task));
+    EXPECT_EQ(from_task.get(), "echo:task");
+    EXPECT_EQ(a.cluster.call(peer.address, "", std::string(), use_wait).error().code,
+              Errc::invalid_argument);  // at once, not at the deadline
 
     auto presence = a.cluster.find(peer.address, use_wait);
     ASSERT_TRUE(presence) << presence.error().message;
@@ -112,6 +126,35 @@ TEST(ClusterAddressing, ACallToANodeThatNeverAnswersTimesOut) {
     EXPECT_EQ(r.error().code, Errc::timeout);
     auto found = a.cluster.find({"ghost", 5}, use_wait, 200ms);
     EXPECT_EQ(found.error().code, Errc::timeout);
+}
+
+TEST(ClusterAddressing, RequestsWaitingForOtherNodesAreBounded) {
+    NatsServer nats;
+    Node a(nats, "a", [](ClusterOptions& c) { c.max_remote_requests = 1; });
+    RawNats raw(nats);
+    NodeInfo ghost;
+    ghost.name = "ghost";
+    ghost.endpoints = {"127.0.0.1:1"};
+    ghost.capacity = 1;
+    ghost.sequence = 1;
+    raw.publish("test.node.ghost", detail::encode_report(ghost, false));
+    ASSERT_TRUE(sees(a.cluster, 2));
+    Slot<Result<std::string>> first;
+    CallOptions slow;
+    slow.timeout = 60s;
+    a.cluster.call(
+        {"ghost", 5}, "echo", std::string(),
+        [&](Result<std::string> r) { first.set(std::move(r)); }, slow);
+    // The table is full: the next one is refused at once, its callback run, nothing thrown.
+    Slot<Result<std::string>> second;
+    a.cluster.call(
+        {"ghost", 5}, "echo", std::string(),
+        [&](Result<std::string> r) { second.set(std::move(r)); }, slow);
+    ASSERT_TRUE(second.has());
+    EXPECT_EQ(second.get().error().code, Errc::overloaded);
+    EXPECT_FALSE(first.has());
+    a.cluster.stop();  // the waiting one fails, once
+    EXPECT_EQ(first.get().error().code, Errc::cluster_unavailable);
 }
 
 TEST(ClusterAddressing, WithoutNatsRequestsToOtherNodesFailAtOnce) {

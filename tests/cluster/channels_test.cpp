@@ -167,6 +167,21 @@ TEST(ClusterChannels, ClientsSubscribeThemselvesOnlyWhereTheHookAllows) {
     EXPECT_EQ(subscribe_self(l, "private.x").error().code, Errc::not_allowed);
     EXPECT_EQ(subscribe_self(l, "bad..name").error().code, Errc::invalid_argument);
     EXPECT_EQ(subscribe_self(m, "public.news").error().code, Errc::not_allowed);
+    // Without a hook, the configured prefixes decide (hawser-server's client_channel_prefixes).
+    Node prefixed(nats, "prefixed",
+                  [](ClusterOptions& c) { c.client_channel_prefixes = {"lobby:"}; });
+    Listener p(prefixed);
+    EXPECT_TRUE(subscribe_self(p, "lobby:1"));
+    EXPECT_EQ(subscribe_self(p, "public.news").error().code, Errc::not_allowed);
+
+    // What a client may not join it may not leave: the server put it there.
+    ASSERT_TRUE(open.cluster.subscribe(l.id, "private.x"));
+    EXPECT_EQ(l.client.connection()
+                  .call(Cluster::unsubscribe_command, std::string("private.x"), use_wait)
+                  .error()
+                  .code,
+              Errc::not_allowed);
+    EXPECT_EQ(open.cluster.subscribers("private.x").size(), 1u);
 
     ASSERT_TRUE(closed.cluster.publish("public.news", "msg", "closed:0"));
     ASSERT_TRUE(eventually([&] { return l.messages().size() == 1; }));

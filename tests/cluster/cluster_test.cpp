@@ -154,6 +154,32 @@ TEST(Cluster, AFullOrDrainingNodeRedirectsNewConnections) {
     EXPECT_EQ(target.cluster.stats().redirects, 0u);
 }
 
+TEST(Cluster, ARedirectToADeadNodeBacksOffInsteadOfLooping) {
+    NatsServer nats;
+    Node entry(nats, "entry", [](ClusterOptions& c) { c.capacity = 1; });
+    Client first(client_for(entry.server));
+    ASSERT_TRUE(first.connect());
+    // A node that died a moment ago: still in the registry, with room, nothing listening.
+    RawNats raw(nats);
+    raw.publish(
+        "test.node.dead",
+        detail::encode_report(fake_node("dead", 1000000, entry.server.public_key()), false));
+    ASSERT_TRUE(sees(entry.cluster, 2));
+    auto plain = client_for(entry.server);
+    plain.reconnect.enabled = true;
+    plain.reconnect.min_delay = 50ms;
+    Client second(plain);
+    (void)second.connect();  // redirected to "dead", back to the entry, redirected again ...
+    // ... until "dead" expires (node_expiry, 1 s here); then the full entry, with nowhere
+    // better, keeps it.
+    ASSERT_TRUE(eventually([&] {
+        auto where = second.connection().call("where", "", use_wait);
+        return where && *where == "entry";
+    }));
+    // With backoff a few rounds, not a handshake storm against the full node.
+    EXPECT_LT(entry.server.stats().handshakes, 40u);
+}
+
 TEST(Cluster, BroadcastReachesEveryConnectionOnEveryNodeOnce) {
     NatsServer nats;
     std::vector<std::unique_ptr<Node>> nodes;

@@ -80,13 +80,16 @@ TEST(PendingRequests, CompleteOnceExpireInOrderAndStayBounded) {
     auto t0 = Clock::now();
     std::vector<std::string> done;
     auto record = [&](std::string what) {
-        return [&done, what](RemoteAnswer) { done.push_back(what); };
+        return PendingRequests::Done([&done, what](RemoteAnswer) { done.push_back(what); });
     };
-    auto late = p.add(t0 + std::chrono::seconds(2), record("late"));
-    auto soon = p.add(t0 + std::chrono::seconds(1), record("soon"));
+    auto kept = record("kept");
+    auto late_done = record("late"), soon_done = record("soon");
+    auto late = p.add(t0 + std::chrono::seconds(2), late_done);
+    auto soon = p.add(t0 + std::chrono::seconds(1), soon_done);
     ASSERT_TRUE(late && soon);
     EXPECT_NE(*late, *soon);
-    EXPECT_FALSE(p.add(t0, record("over")));  // bounded
+    EXPECT_FALSE(p.add(t0, kept));  // bounded, and the refused completion stays the caller's
+    ASSERT_TRUE(kept);
     EXPECT_EQ(p.next_deadline(), t0 + std::chrono::seconds(1));
     EXPECT_TRUE(p.expire(t0).empty());
     for (auto& d : p.expire(t0 + std::chrono::seconds(1))) d({});
@@ -97,7 +100,8 @@ TEST(PendingRequests, CompleteOnceExpireInOrderAndStayBounded) {
     EXPECT_FALSE(p.take(*late));  // once
     EXPECT_EQ(p.size(), 0u);
     EXPECT_FALSE(p.next_deadline());
-    p.add(t0, record("a"));
+    auto last = record("a");
+    p.add(t0, last);
     EXPECT_EQ(p.take_all().size(), 1u);
 }
 

@@ -301,6 +301,11 @@ nats_tls_ca_file = "/etc/ssl/nats-ca.pem"
 report_interval_ms = 500
 node_expiry_ms = 2000
 max_message_bytes = 65536
+max_remote_requests = 1000
+max_channels_per_connection = 16
+interest_batch_ms = 50
+redirect_when_full = false
+client_channel_prefixes = ["public.", "lobby:"]
 )");
     auto server = app::load_config(path);
     ASSERT_TRUE(server) << server.error().message;
@@ -319,6 +324,11 @@ max_message_bytes = 65536
     EXPECT_EQ(o.report_interval, std::chrono::milliseconds(500));
     EXPECT_EQ(o.node_expiry, std::chrono::milliseconds(2000));
     EXPECT_EQ(o.max_message_bytes, 65536u);
+    EXPECT_EQ(o.max_remote_requests, 1000u);
+    EXPECT_EQ(o.max_channels_per_connection, 16u);
+    EXPECT_EQ(o.interest_batch, std::chrono::milliseconds(50));
+    EXPECT_FALSE(o.redirect_when_full);
+    EXPECT_EQ(o.client_channel_prefixes, (std::vector<std::string>{"public.", "lobby:"}));
     std::remove(path.c_str());
 }
 
@@ -338,6 +348,8 @@ TEST(Config, BadClusterSettingsNameWhatIsWrong) {
              {"[cluster]\nreport_interval_ms = 1000\nnode_expiry_ms = 1000\n", "node_expiry"},
              {"[cluster]\nnats_token = \"t\"\nnats_user = \"u\"\n", "one of"},
              {"[cluster]\nnode = \"typo\"\n", "unknown key 'node'"},
+             {"[cluster]\nmax_remote_requests = 0\n", "max_remote_requests"},
+             {"[cluster]\ninterest_batch_ms = 0\n", "interest_batch"},
          }) {
         auto path = write_temp(text);
         auto c = app::load_cluster_config(path);
