@@ -125,6 +125,7 @@ struct ClusterStats {
     std::uint64_t deliveries_skipped = 0;     // to subscribers over their send soft limit
     std::uint64_t channel_subscriptions = 0;  // NATS subscriptions held for channels, now
     std::uint64_t interest_changes = 0;       // channel subscribe/unsubscribe sent to NATS
+    std::uint64_t name_clashes = 0;           // reports under this node's name from another process
 };
 
 class Cluster {

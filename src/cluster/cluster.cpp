@@ -99,7 +99,7 @@ void Cluster::Impl::report(bool leaving) {
     {
         std::lock_guard lock(mu);
         ++self.sequence;
-        bytes = detail::encode_report(self, leaving);
+        bytes = detail::encode_report(self, leaving, run_id);
     }
     if (publish(subjects.node(name), bytes))
         counters.reports_sent.fetch_add(1, std::memory_order_relaxed);
@@ -133,7 +133,7 @@ void Cluster::Impl::run() {
             // registry takes the update.
             ++self.sequence;
             registry.update(self, now);
-            auto bytes = detail::encode_report(self, false);
+            auto bytes = detail::encode_report(self, false, run_id);
             for (const auto& gone : registry.expire(now, options.node_expiry))
                 spdlog::warn("hawser cluster: node {} went silent; dropped from routing", gone);
             lock.unlock();
@@ -172,9 +172,22 @@ void Cluster::Impl::dropped(std::string_view why) {
 
 void Cluster::Impl::on_report(std::string_view subject, std::string_view data) {
     auto sender = subjects.node_of(subject);
-    if (sender == name) return;  // our own, echoed
     auto r = detail::decode_report(data);
     if (!r) return dropped(r.error().message);
+    if (sender == name) {  // our own, echoed, unless another process took this node's name
+        if (r->run != run_id && r->info.name == name) {
+            count(counters.name_clashes);
+            static std::atomic<std::int64_t> last_log{0};
+            auto now = Clock::now().time_since_epoch().count();
+            auto before = last_log.load();
+            if (now - before > 10'000'000'000 && last_log.compare_exchange_strong(before, now))
+                spdlog::error(
+                    "hawser cluster: another process reports under this node's name '{}': node "
+                    "names must be unique (routing and addresses mix the two up)",
+                    name);
+        }
+        return;
+    }
     if (r->info.name != sender) return dropped("report names another node than its subject");
     counters.reports_received.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(mu);
@@ -428,6 +441,7 @@ ClusterStats Cluster::stats() const {
     s.deliveries_skipped = get(c.deliveries_skipped);
     s.channel_subscriptions = get(c.channel_subscriptions);
     s.interest_changes = get(c.interest_changes);
+    s.name_clashes = get(c.name_clashes);
     return s;
 }
 

@@ -45,6 +45,8 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     const ClusterOptions options;
     const detail::ClusterSubjects subjects;
     std::string name;
+    const std::uint64_t run_id = std::random_device{}() | std::uint64_t(std::random_device{}())
+                                                              << 32;
 
     // Membership, and the cluster thread's schedule.
     mutable std::mutex mu;
@@ -86,7 +88,7 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
             broadcasts_received{0}, dropped{0}, routes{0}, disconnects{0}, reconnects{0},
             redirects{0}, requests_sent{0}, requests_served{0}, publications_sent{0},
             publications_received{0}, deliveries{0}, deliveries_skipped{0},
-            channel_subscriptions{0}, interest_changes{0};
+            channel_subscriptions{0}, interest_changes{0}, name_clashes{0};
     } counters;
     static void count(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
 

@@ -67,7 +67,7 @@ bool valid_node_name(std::string_view name) {
     return true;
 }
 
-std::string encode_report(const NodeInfo& info, bool leaving) {
+std::string encode_report(const NodeInfo& info, bool leaving, std::uint64_t run) {
     Array endpoints;
     for (const auto& e : info.endpoints) endpoints.emplace_back(e);
     Map m{{"name", info.name},
@@ -80,7 +80,8 @@ std::string encode_report(const NodeInfo& info, bool leaving) {
           {"memory_bytes", info.memory_bytes},
           {"draining", info.draining},
           {"sequence", info.sequence},
-          {"leaving", leaving}};
+          {"leaving", leaving},
+          {"run", run}};
     DataFrame f;
     f << m;
     return std::move(f).take_bytes();
@@ -127,6 +128,7 @@ Result<NodeReport> decode_report(std::string_view bytes) {
     r.info.cpu = *cpu;
     r.info.draining = *draining;
     r.leaving = *leaving;
+    r.run = uint_field(m, "run").value_or(0);
     return r;
 }
 

@@ -48,8 +48,11 @@ bool valid_node_name(std::string_view name);
 struct NodeReport {
     NodeInfo info;
     bool leaving = false;  // the node is leaving: drop it now instead of at expiry
+    // Random per process (optional, 0 when absent): a report under this node's own name with
+    // another run is another process using the same name.
+    std::uint64_t run = 0;
 };
-std::string encode_report(const NodeInfo& info, bool leaving);
+std::string encode_report(const NodeInfo& info, bool leaving, std::uint64_t run = 0);
 Result<NodeReport> decode_report(std::string_view bytes);
 
 // One broadcast: the sending node, the command, its kind and argument.

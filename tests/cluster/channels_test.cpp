@@ -14,7 +14,8 @@
 namespace hawser::test {
 namespace {
 
-// A client that records every "msg" it gets ("<publisher>:<n>") and counts "end"s.
+// A client that records every "msg" it gets ("<publisher>:<n>"), counts "end"s and answers
+// "echo".
 struct Listener {
     explicit Listener(Node& node) : client(client_for(node.server)) {
         client.commands().direct_console("msg", [this](const Request&, std::string_view t) {
@@ -23,6 +24,8 @@ struct Listener {
         });
         client.commands().direct_console("end",
                                          [this](const Request&, std::string_view) { ++ends; });
+        client.commands().console(
+            "echo", [](const Request&, std::string_view t) { return std::string(t); });
         auto before = node.server.connection_ids();
         EXPECT_TRUE(client.connect());
         EXPECT_TRUE(
@@ -190,6 +193,41 @@ TEST(ClusterChannels, ClientsSubscribeThemselvesOnlyWhereTheHookAllows) {
     ASSERT_TRUE(u) << u.error().message;
     EXPECT_TRUE(open.cluster.subscribers("public.news").empty());
     EXPECT_TRUE(m.messages().empty());
+}
+
+TEST(ClusterChannels, ChannelsAndRemoteCallsResumeWhenNatsComesBack) {
+    NatsServer nats;
+    Node a(nats, "a"), b(nats, "b");
+    ASSERT_TRUE(sees(a.cluster, 2));
+    Listener l(b);
+    subscribe(b, l.id, "room");
+    auto address = b.cluster.address_of(l.id);
+
+    nats.stop();
+    ASSERT_TRUE(eventually([&] { return !a.cluster.connected(); }));
+    EXPECT_EQ(a.cluster.publish("room", "msg", "a:0").error().code, Errc::cluster_unavailable);
+    // A subscription made meanwhile stands, and says NATS does not have it yet.
+    Listener late(b);
+    Slot<Result<void>> pending;
+    ASSERT_TRUE(b.cluster.subscribe(late.id, "room", [&](Result<void> r) { pending.set(r); }));
+    EXPECT_EQ(pending.get().error().code, Errc::cluster_unavailable);
+
+    nats.restart();  // the nodes reconnect, report and re-subscribe by themselves
+    ASSERT_TRUE(eventually([&] { return a.cluster.connected() && b.cluster.connected(); }, 20s));
+    ASSERT_TRUE(sees(a.cluster, 2));
+    // Publications reach both subscribers again once NATS has b's subscription back: keep
+    // publishing until one arrives, then the next one reaches both, once.
+    ASSERT_TRUE(eventually(
+        [&] {
+            (void)a.cluster.publish("room", "msg", "a:probe");
+            return !l.messages().empty() && !late.messages().empty();
+        },
+        20s));
+    ASSERT_TRUE(a.cluster.publish("room", "end", ""));
+    ASSERT_TRUE(eventually([&] { return l.ends.load() == 1 && late.ends.load() == 1; }));
+    // Both were subscribers for every probe that reached b: the same ones, once each.
+    EXPECT_EQ(l.messages(), late.messages());
+    EXPECT_EQ(a.cluster.call(address, "echo", std::string("back"), use_wait).value(), "back");
 }
 
 TEST(ClusterChannels, LimitsAndBadInputAreRefused) {

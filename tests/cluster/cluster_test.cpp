@@ -273,6 +273,18 @@ TEST(Cluster, BadInputOnClusterSubjectsIsDroppedAndCounted) {
     EXPECT_TRUE(eventually([&] { return got.load() == 1; }));
 }
 
+TEST(Cluster, AnotherProcessUnderTheSameNodeNameIsDetected) {
+    NatsServer nats;
+    Node a(nats, "a");
+    RawNats raw(nats);
+    // Its own echoed reports are not clashes.
+    ASSERT_TRUE(eventually([&] { return a.cluster.stats().reports_sent >= 3; }));
+    EXPECT_EQ(a.cluster.stats().name_clashes, 0u);
+    raw.publish("test.node.a", detail::encode_report(fake_node("a", 10), false, 12345));
+    EXPECT_TRUE(eventually([&] { return a.cluster.stats().name_clashes == 1; }));
+    EXPECT_EQ(a.cluster.nodes().size(), 1u);
+}
+
 TEST(Cluster, AClientSentToAnUnreachableNodeStaysOnAnEntryNode) {
     NatsServer nats;
     Node entry(nats, "entry", no_redirects);
@@ -361,9 +373,14 @@ TEST(Cluster, LosingOneServerOfA3ServerNatsClusterIsInvisibleToClients) {
     servers[0]->kill();  // the server `a` is most likely on
     auto ok = [&] { return a.cluster.connected() && b.cluster.connected(); };
     ASSERT_TRUE(eventually(ok, 20s));
-    // Nothing expired, nothing disconnected a client, and a broadcast from `a` reaches `b`'s.
-    ASSERT_TRUE(eventually([&] { return static_cast<bool>(a.cluster.broadcast("news", "x")); }));
-    EXPECT_TRUE(eventually([&] { return got.load() >= 1; }));
+    // Nothing expired, nothing disconnected a client, and broadcasts from `a` reach `b`'s
+    // again. (Both may have moved: nats.c picks servers at random, so `b`'s interest may
+    // still be on its way between the NATS servers when `a` first publishes, and NATS drops
+    // what nobody is known to want: publish until one arrives.)
+    EXPECT_TRUE(eventually([&] {
+        (void)a.cluster.broadcast("news", "x");
+        return got.load() >= 1;
+    }));
     EXPECT_EQ(a.cluster.nodes().size(), 2u);
     EXPECT_EQ(b.cluster.nodes().size(), 2u);
     EXPECT_TRUE(client.connected());
