@@ -224,7 +224,7 @@ Result<std::optional<ClusterOptions>> load_cluster_config(const std::string& pat
                     "nats_credentials_file", "nats_tls", "nats_tls_ca_file", "report_interval_ms",
                     "node_expiry_ms", "max_message_bytes", "max_remote_requests",
                     "max_channels_per_connection", "interest_batch_ms", "redirect_when_full",
-                    "client_channel_prefixes"},
+                    "client_channel_prefixes", "nats_send_asap"},
                    "cluster");
         read(t, "nats", c.nats_urls);
         read(t, "node_name", c.node_name);
@@ -247,6 +247,7 @@ Result<std::optional<ClusterOptions>> load_cluster_config(const std::string& pat
         read_ms(t, "interest_batch_ms", c.interest_batch);
         read(t, "redirect_when_full", c.redirect_when_full);
         read(t, "client_channel_prefixes", c.client_channel_prefixes);
+        read(t, "nats_send_asap", c.nats_send_asap);
     } catch (const std::exception& e) {
         return Error{Errc::invalid_argument, path + ": " + e.what()};
     }

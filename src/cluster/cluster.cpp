@@ -160,6 +160,17 @@ void Cluster::Impl::run() {
     }
 }
 
+void Cluster::Impl::nats_error(bool slow_consumer, const std::string& what) {
+    // A slow consumer reports once per drop burst, maybe thousands a second: counted always,
+    // logged at most once a second.
+    if (slow_consumer) count(counters.slow_consumers);
+    static std::atomic<std::int64_t> last_log{0};
+    auto now = Clock::now().time_since_epoch().count();
+    auto before = last_log.load();
+    if (now - before > 1'000'000'000 && last_log.compare_exchange_strong(before, now))
+        spdlog::warn("hawser cluster: {}", what);
+}
+
 void Cluster::Impl::dropped(std::string_view why) {
     // A peer can send garbage at will: counted always, logged at most once a second.
     counters.dropped.fetch_add(1, std::memory_order_relaxed);
@@ -313,7 +324,9 @@ Result<void> Cluster::start() {
         spdlog::warn("hawser cluster: node {} lost NATS ({}); serving locally, reconnecting",
                      impl->name, why.empty() ? "connection closed" : why);
     };
-    events.error = [](std::string what) { spdlog::warn("hawser cluster: NATS: {}", what); };
+    events.error = [weak](bool slow_consumer, std::string what) {
+        if (auto impl = weak.lock()) impl->nats_error(slow_consumer, "NATS: " + what);
+    };
     auto link = detail::NatsLink::open(impl.options, "hawser-" + impl.name, std::move(events));
     if (!link) return link.error();
     // The handlers use the Impl, which outlives the link: stop() destroys the link first.
@@ -337,8 +350,8 @@ Result<void> Cluster::start() {
     // Channels on a connection of their own, delivered by nats.c's shared thread; each
     // channel subscription holds less (there may be thousands).
     detail::NatsLink::Events channel_events;
-    channel_events.error = [](std::string what) {
-        spdlog::warn("hawser cluster: NATS (channels): {}", what);
+    channel_events.error = [weak](bool slow_consumer, std::string what) {
+        if (auto impl = weak.lock()) impl->nats_error(slow_consumer, "NATS (channels): " + what);
     };
     auto channel_link = detail::NatsLink::open(
         impl.options, "hawser-" + impl.name + "-channels", std::move(channel_events),
@@ -442,6 +455,7 @@ ClusterStats Cluster::stats() const {
     s.channel_subscriptions = get(c.channel_subscriptions);
     s.interest_changes = get(c.interest_changes);
     s.name_clashes = get(c.name_clashes);
+    s.slow_consumer_events = get(c.slow_consumers);
     return s;
 }
 

@@ -88,7 +88,7 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
             broadcasts_received{0}, dropped{0}, routes{0}, disconnects{0}, reconnects{0},
             redirects{0}, requests_sent{0}, requests_served{0}, publications_sent{0},
             publications_received{0}, deliveries{0}, deliveries_skipped{0},
-            channel_subscriptions{0}, interest_changes{0}, name_clashes{0};
+            channel_subscriptions{0}, interest_changes{0}, name_clashes{0}, slow_consumers{0};
     } counters;
     static void count(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
 
@@ -112,6 +112,7 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
         wake.notify_all();
     }
     void dropped(std::string_view why);
+    void nats_error(bool slow_consumer, const std::string& what);
     bool knows(std::string_view node) const {
         std::lock_guard lock(mu);
         return registry.contains(node);

@@ -49,6 +49,7 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
     if (r) r = check(natsOptions_SetReconnectBufSize(opts, 64 << 10), "reconnect buffer");
     if (r) r = check(natsOptions_SetPingInterval(opts, 2000), "ping interval");
     if (r) r = check(natsOptions_SetMaxPingsOut(opts, 2), "pings out");
+    if (r) r = check(natsOptions_SetSendAsap(opts, o.nats_send_asap), "send asap");
     if (r && delivery == Delivery::shared)
         r = check(natsOptions_UseGlobalMessageDelivery(opts, true), "shared delivery");
     if (r) r = check(natsOptions_SetTimeout(opts, 2000), "connect timeout");
@@ -106,7 +107,7 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
         opts,
         [](natsConnection*, natsSubscription*, natsStatus s, void* c) {
             auto* l = static_cast<NatsLink*>(c);
-            if (l->events_.error) l->events_.error(natsStatus_GetText(s));
+            if (l->events_.error) l->events_.error(s == NATS_SLOW_CONSUMER, natsStatus_GetText(s));
         },
         self);
     // The first connect is retried in the background like a reconnect: a node starts (and
@@ -123,8 +124,9 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
         if (link->events_.connected) link->events_.connected();
     } else if (s == NATS_NOT_YET_CONNECTED) {
         if (link->events_.error)
-            link->events_.error("not connected yet (" + std::string(nats_GetLastError(nullptr)) +
-                                "); retrying in the background");
+            link->events_.error(false, "not connected yet (" +
+                                           std::string(nats_GetLastError(nullptr)) +
+                                           "); retrying in the background");
     } else {
         return nats_error("cannot start the NATS connection", s);
     }

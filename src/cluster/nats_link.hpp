@@ -37,7 +37,8 @@ class NatsLink {
     struct Events {
         std::function<void()> connected;                // the first connect and every reconnect
         std::function<void(std::string)> disconnected;  // lost the server (why); reconnecting
-        std::function<void(std::string)> error;         // asynchronous errors (slow consumer, ...)
+        // Asynchronous errors: (slow_consumer, text); slow_consumer: NATS dropped messages.
+        std::function<void(bool, std::string)> error;
     };
     using Handler = std::function<void(std::string_view subject, std::string_view data)>;
 

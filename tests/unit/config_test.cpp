@@ -306,6 +306,7 @@ max_channels_per_connection = 16
 interest_batch_ms = 50
 redirect_when_full = false
 client_channel_prefixes = ["public.", "lobby:"]
+nats_send_asap = false
 )");
     auto server = app::load_config(path);
     ASSERT_TRUE(server) << server.error().message;
@@ -329,6 +330,7 @@ client_channel_prefixes = ["public.", "lobby:"]
     EXPECT_EQ(o.interest_batch, std::chrono::milliseconds(50));
     EXPECT_FALSE(o.redirect_when_full);
     EXPECT_EQ(o.client_channel_prefixes, (std::vector<std::string>{"public.", "lobby:"}));
+    EXPECT_FALSE(o.nats_send_asap);
     std::remove(path.c_str());
 }
 
