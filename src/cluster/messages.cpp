@@ -1,6 +1,8 @@
 // The cluster's message codecs (see messages.hpp).
 #include "cluster/messages.hpp"
 
+#include "cluster/envelope_bytes.hpp"
+
 #include <cctype>
 #include <optional>
 
@@ -139,38 +141,28 @@ std::string encode_broadcast(const ClusterBroadcast& b) {
     out.reserve(4 + b.origin.size() + b.command.size() + b.argument.size());
     out += char(1);
     out += char((b.dataframe ? 1 : 0) | (b.compress ? 2 : 0));
-    out += char(b.origin.size());
-    out += b.origin;
-    out += char(b.command.size());
-    out += b.command;
+    put_short_text(out, b.origin);
+    put_short_text(out, b.command);
     out += b.argument;
     return out;
 }
 
 Result<ClusterBroadcast> decode_broadcast(std::string_view bytes) {
-    auto take = [&](std::size_t n) -> std::optional<std::string_view> {
-        if (bytes.size() < n) return std::nullopt;
-        auto part = bytes.substr(0, n);
-        bytes.remove_prefix(n);
-        return part;
-    };
-    auto head = take(3);
-    if (!head) return bad("broadcast too short");
-    if ((*head)[0] != 1) return bad("broadcast of an unknown version");
-    auto flags = std::uint8_t((*head)[1]);
-    if (flags & ~3u) return bad("broadcast with unknown flags");
+    EnvelopeReader in{bytes};
+    auto version = in.number(1), flags = in.number(1);
+    if (!flags) return bad("broadcast too short");
+    if (*version != 1) return bad("broadcast of an unknown version");
+    if (*flags & ~3u) return bad("broadcast with unknown flags");
     ClusterBroadcast b;
-    b.dataframe = flags & 1;
-    b.compress = flags & 2;
-    auto origin = take(std::uint8_t((*head)[2]));
+    b.dataframe = *flags & 1;
+    b.compress = *flags & 2;
+    auto origin = in.short_text();
     if (!origin || !valid_node_name(*origin)) return bad("broadcast without a valid origin");
     b.origin = *origin;
-    auto length = take(1);
-    if (!length || (*length)[0] == 0) return bad("broadcast without a command");
-    auto command = take(std::uint8_t((*length)[0]));
-    if (!command) return bad("broadcast command cut short");
+    auto command = in.short_text();
+    if (!command || command->empty()) return bad("broadcast without a command");
     b.command = *command;
-    b.argument = bytes;
+    b.argument = in.bytes;
     return b;
 }
 

@@ -3,6 +3,7 @@
 
 #include <optional>
 
+#include "cluster/envelope_bytes.hpp"
 #include "cluster/messages.hpp"
 
 namespace hawser::detail {
@@ -12,32 +13,6 @@ namespace {
 Error bad(std::string what) {
     return Error{Errc::bad_payload, "cluster message: " + std::move(what)};
 }
-
-void put_u64(std::string& out, std::uint64_t v) {
-    for (int i = 7; i >= 0; --i) out += char(v >> (8 * i));
-}
-
-// Reads from the front of a message; every take is bounds-checked.
-struct Reader {
-    std::string_view bytes;
-    std::optional<std::string_view> take(std::size_t n) {
-        if (bytes.size() < n) return std::nullopt;
-        auto part = bytes.substr(0, n);
-        bytes.remove_prefix(n);
-        return part;
-    }
-    std::optional<std::uint64_t> number(std::size_t n) {
-        auto b = take(n);
-        if (!b) return std::nullopt;
-        std::uint64_t v = 0;
-        for (char c : *b) v = v << 8 | std::uint8_t(c);
-        return v;
-    }
-    std::optional<std::string_view> short_text() {  // u8 length | bytes
-        auto n = number(1);
-        return n ? take(*n) : std::nullopt;
-    }
-};
 
 }  // namespace
 
@@ -49,19 +24,17 @@ std::string encode_request(const RemoteRequest& r) {
     out += char(1);
     out += char(r.op);
     out += char((r.dataframe ? 1 : 0) | (r.compress ? 2 : 0));
-    put_u64(out, r.request);
-    put_u64(out, r.connection);
-    for (int i = 3; i >= 0; --i) out += char(r.timeout_ms >> (8 * i));
-    out += char(r.origin.size());
-    out += r.origin;
-    out += char(r.command.size());
-    out += r.command;
+    put_number(out, r.request, 8);
+    put_number(out, r.connection, 8);
+    put_number(out, r.timeout_ms, 4);
+    put_short_text(out, r.origin);
+    put_short_text(out, r.command);
     out += r.argument;
     return out;
 }
 
 Result<RemoteRequest> decode_request(std::string_view bytes) {
-    Reader in{bytes};
+    EnvelopeReader in{bytes};
     auto version = in.number(1), op = in.number(1), flags = in.number(1);
     auto request = in.number(8), connection = in.number(8), timeout = in.number(4);
     if (!timeout) return bad("request too short");
@@ -93,16 +66,14 @@ std::string encode_answer(const RemoteAnswer& a) {
     std::string out;
     out.reserve(11 + a.body.size());
     out += char(1);
-    put_u64(out, a.request);
-    auto code = std::uint16_t(a.code);
-    out += char(code >> 8);
-    out += char(code & 0xff);
+    put_number(out, a.request, 8);
+    put_number(out, std::uint16_t(a.code), 2);
     out += a.body;
     return out;
 }
 
 Result<RemoteAnswer> decode_answer(std::string_view bytes) {
-    Reader in{bytes};
+    EnvelopeReader in{bytes};
     auto version = in.number(1), request = in.number(8), code = in.number(2);
     if (!code) return bad("answer too short");
     if (*version != 1) return bad("answer of an unknown version");

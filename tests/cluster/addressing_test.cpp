@@ -112,12 +112,8 @@ TEST(ClusterAddressing, ACallToANodeThatNeverAnswersTimesOut) {
     NatsServer nats;
     Node a(nats, "a");
     RawNats raw(nats);
-    NodeInfo ghost;  // in the registry, but nothing behind it answers
-    ghost.name = "ghost";
-    ghost.endpoints = {"127.0.0.1:1"};
-    ghost.capacity = 1;
-    ghost.sequence = 1;
-    raw.publish("test.node.ghost", detail::encode_report(ghost, false));
+    // In the registry, but nothing behind it answers.
+    raw.publish("test.node.ghost", detail::encode_report(fake_node("ghost", 1), false));
     ASSERT_TRUE(sees(a.cluster, 2));
     CallOptions quick;
     quick.timeout = 200ms;
@@ -132,12 +128,7 @@ TEST(ClusterAddressing, RequestsWaitingForOtherNodesAreBounded) {
     NatsServer nats;
     Node a(nats, "a", [](ClusterOptions& c) { c.max_remote_requests = 1; });
     RawNats raw(nats);
-    NodeInfo ghost;
-    ghost.name = "ghost";
-    ghost.endpoints = {"127.0.0.1:1"};
-    ghost.capacity = 1;
-    ghost.sequence = 1;
-    raw.publish("test.node.ghost", detail::encode_report(ghost, false));
+    raw.publish("test.node.ghost", detail::encode_report(fake_node("ghost", 1), false));
     ASSERT_TRUE(sees(a.cluster, 2));
     Slot<Result<std::string>> first;
     CallOptions slow;

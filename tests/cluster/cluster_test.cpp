@@ -17,17 +17,6 @@
 namespace hawser::test {
 namespace {
 
-// A load report no node of this process sent: a forged, dead or foreign node.
-NodeInfo fake_node(std::string name, std::uint64_t capacity, std::string key = {}) {
-    NodeInfo n;
-    n.name = std::move(name);
-    n.endpoints = {"127.0.0.1:1"};  // nothing listens there
-    n.public_key = std::move(key);
-    n.capacity = capacity;
-    n.sequence = 1;
-    return n;
-}
-
 TEST(Cluster, NodesSeeEachOtherAndALeavingNodeIsDroppedAtOnce) {
     NatsServer nats;
     // Expiry far away: only the leave message can drop a node within this test.

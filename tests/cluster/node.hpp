@@ -69,4 +69,15 @@ struct RawNats {
     natsConnection* nc = nullptr;
 };
 
+// A load report no node of this process sent: a forged, dead or foreign node.
+inline NodeInfo fake_node(std::string name, std::uint64_t capacity, std::string key = {}) {
+    NodeInfo n;
+    n.name = std::move(name);
+    n.endpoints = {"127.0.0.1:1"};  // nothing listens there
+    n.public_key = std::move(key);
+    n.capacity = capacity;
+    n.sequence = 1;
+    return n;
+}
+
 }  // namespace hawser::test
