@@ -182,9 +182,11 @@ class Cluster {
     Result<void> send(const ClusterAddress& to, std::string_view command, const DataFrame& argument,
                       bool compress = true);
     // Calls a connection on any node and hands back its reply, with the completion tokens of
-    // Connection::call (a callable, use_task, use_wait). A callable runs on this node's thread
-    // that received the answer (the connection's IO thread for a local connection), or before
-    // call() returns for an error found at once (unknown node, NATS away, too many requests).
+    // Connection::call (a callable, use_task, use_wait). A callable (or a coroutine after
+    // co_await) runs on an IO thread of the server: the calling thread's own when the call is
+    // made on one (a handler's connection's thread), the connection's for a local one; or
+    // before call() returns for an error found at once (unknown node, NATS away, too many
+    // requests). No callback runs after stop() returns (called off the IO threads).
     template <class Token = UseTask>
     auto call(const ClusterAddress& to, std::string_view command, std::string argument,
               Token&& token = {}, CallOptions options = {}) {
@@ -222,8 +224,10 @@ class Cluster {
     // '.' and without "..". A publication reaches every subscriber on every node once, and one
     // publisher's publications on a channel arrive in the order they were published.
     // Subscribes a connection of this node; it leaves its channels when it closes. `subscribed`
-    // (optional) runs once this node's interest in the channel has reached NATS: from then on
-    // a publication from any node reaches it. limit_exceeded past max_channels_per_connection.
+    // (optional) runs, on an IO thread as call()'s callbacks do, once this node's interest in
+    // the channel has reached NATS: from then on a publication from any node reaches it
+    // (cluster_unavailable: NATS is away; the subscription stands). limit_exceeded past
+    // max_channels_per_connection; cluster_unavailable before start() and after stop().
     Result<void> subscribe(ConnectionId local, std::string_view channel,
                            std::function<void(Result<void>)> subscribed = {});
     Result<void> unsubscribe(ConnectionId local, std::string_view channel);

@@ -46,6 +46,8 @@ Result<void> Cluster::Impl::subscribe(ConnectionId id, std::string_view channel,
     {
         std::lock_guard lock(mu);
         if (stopping) return Error{Errc::cluster_unavailable, "this node left the cluster"};
+        // Nothing would send the interest, or answer `subscribed`, before start().
+        if (!started) return Error{Errc::cluster_unavailable, "the cluster is not started"};
     }
     if (!server.find(id)) return Error{Errc::not_found, "no connection " + std::to_string(id)};
     {
@@ -55,7 +57,9 @@ Result<void> Cluster::Impl::subscribe(ConnectionId id, std::string_view channel,
         if (added == detail::ChannelTable::Added::over_limit)
             return Error{Errc::limit_exceeded,
                          "the connection is in max_channels_per_connection channels"};
-        if (subscribed) interest_waiters.push_back(std::move(subscribed));
+        if (subscribed)
+            interest_waiters.push_back(
+                {std::string(channel), caller_loop(), std::move(subscribed)});
     }
     // It may have closed meanwhile, its channels left before this one was added: its hook
     // has run (the registry forgets a connection before the hooks run), so leave for it.
@@ -76,7 +80,7 @@ void Cluster::Impl::connection_closed(ConnectionId id) {
 
 void Cluster::Impl::apply_interest() {
     std::vector<detail::ChannelTable::Interest> changes;
-    std::vector<std::function<void(Result<void>)>> waiters;
+    std::vector<InterestWaiter> waiters;
     {
         std::lock_guard lock(channels_mu);
         changes = channels.take_changes();
@@ -86,12 +90,10 @@ void Cluster::Impl::apply_interest() {
     // On the cluster thread the link is stable: stop() takes it out only after joining.
     detail::NatsLink* nats;
     {
-        std::lock_guard lock(link_mu);
+        std::shared_lock lock(link_mu);
         nats = channel_link.get();
     }
-    Result<void> outcome;
-    std::vector<std::string> failed;
-    if (!nats) outcome = Error{Errc::cluster_unavailable, "the cluster is not started"};
+    std::unordered_map<std::string, Error> failed;
     for (auto& change : changes) {
         if (!nats) break;
         auto held = channel_subscriptions.find(change.channel);
@@ -101,10 +103,9 @@ void Cluster::Impl::apply_interest() {
                                            on_publication(subject, data);
                                        });
             if (!sub) {
-                spdlog::warn("hawser cluster: cannot subscribe to channel {}: {}; retrying",
-                             change.channel, sub.error().message);
-                outcome = sub.error();
-                failed.push_back(change.channel);
+                nats_error(false, "cannot subscribe to channel " + change.channel + ": " +
+                                      sub.error().message + "; retrying");
+                failed.emplace(change.channel, sub.error());
                 continue;
             }
             channel_subscriptions.emplace(change.channel, *sub);
@@ -119,16 +120,22 @@ void Cluster::Impl::apply_interest() {
     if (!failed.empty()) {
         {
             std::lock_guard lock(channels_mu);
-            for (auto& channel : failed) channels.retry(channel);
+            for (auto& [channel, error] : failed) channels.retry(channel);
         }
         std::lock_guard lock(mu);  // again in a second, not in a tight loop
         if (!interest_due) interest_due = Clock::now() + std::chrono::seconds(1);
     }
-    if (nats && outcome && !nats->flush(std::chrono::seconds(2)))
-        outcome = Error{Errc::cluster_unavailable,
+    Result<void> flushed;
+    if (!nats)
+        flushed = Error{Errc::cluster_unavailable, "the cluster is not started"};
+    else if (!waiters.empty() && !nats->flush(std::chrono::seconds(2)))
+        flushed = Error{Errc::cluster_unavailable,
                         "NATS is away; the subscription takes effect when it is back"};
-    for (std::size_t i = 0; i < waiters.size(); ++i)
-        complete(i, [w = std::move(waiters[i]), outcome] { w(outcome); });
+    for (auto& w : waiters) {
+        auto f = failed.find(w.channel);
+        Result<void> outcome = f != failed.end() ? Result<void>(f->second) : flushed;
+        complete(w.loop, [done = std::move(w.done), outcome] { done(outcome); });
+    }
 }
 
 bool Cluster::Impl::may_subscribe(const Connection& conn, std::string_view channel) const {

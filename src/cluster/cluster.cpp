@@ -164,10 +164,9 @@ void Cluster::Impl::nats_error(bool slow_consumer, const std::string& what) {
     // A slow consumer reports once per drop burst, maybe thousands a second: counted always,
     // logged at most once a second.
     if (slow_consumer) count(counters.slow_consumers);
-    static std::atomic<std::int64_t> last_log{0};
     auto now = Clock::now().time_since_epoch().count();
-    auto before = last_log.load();
-    if (now - before > 1'000'000'000 && last_log.compare_exchange_strong(before, now))
+    auto before = last_nats_log.load();
+    if (now - before > 1'000'000'000 && last_nats_log.compare_exchange_strong(before, now))
         spdlog::warn("hawser cluster: {}", what);
 }
 
@@ -284,6 +283,7 @@ Cluster::Cluster(Server& server, ClusterOptions options)
         if (auto impl = weak.lock()) impl->connection_closed(id);
     };
     detail::host_of(server).services.push_back(std::move(hooks));
+    impl_->host = detail::host_of(server).shared_from_this();
     impl_->register_channel_commands();
 }
 
@@ -303,6 +303,32 @@ Result<void> Cluster::start() {
         impl.registry.update(impl.self, std::chrono::steady_clock::now());
     }
     std::weak_ptr<Impl> weak = impl_;
+    // Channels on a connection of their own, delivered by nats.c's shared thread; each
+    // channel subscription holds less (there may be thousands). Opened first: if it cannot
+    // be, the membership link never comes up to be torn down again.
+    detail::NatsLink::Events channel_events;
+    channel_events.connected = [weak] {
+        if (auto impl = weak.lock())
+            spdlog::info("hawser cluster: node {} connected to NATS (channels)", impl->name);
+    };
+    channel_events.disconnected = [weak](std::string why) {
+        auto impl = weak.lock();
+        if (!impl) return;
+        {
+            std::lock_guard lock(impl->mu);
+            if (impl->stopping) return;  // our own close
+        }
+        spdlog::warn("hawser cluster: node {} lost NATS for channels ({}); reconnecting",
+                     impl->name, why.empty() ? "connection closed" : why);
+    };
+    channel_events.error = [weak](bool slow_consumer, std::string what) {
+        if (auto impl = weak.lock()) impl->nats_error(slow_consumer, "NATS (channels): " + what);
+    };
+    auto channel_link = detail::NatsLink::open(
+        impl.options, "hawser-" + impl.name + "-channels", std::move(channel_events),
+        detail::NatsLink::Delivery::shared, detail::NatsPending{4096, 4 << 20});
+    if (!channel_link) return channel_link.error();
+
     detail::NatsLink::Events events;
     events.connected = [weak] {
         auto impl = weak.lock();
@@ -347,18 +373,8 @@ Result<void> Cluster::start() {
     // When NATS is there, the server has the subscriptions before start() returns: whatever
     // is published after that reaches this node.
     (*link)->flush(std::chrono::seconds(2));
-    // Channels on a connection of their own, delivered by nats.c's shared thread; each
-    // channel subscription holds less (there may be thousands).
-    detail::NatsLink::Events channel_events;
-    channel_events.error = [weak](bool slow_consumer, std::string what) {
-        if (auto impl = weak.lock()) impl->nats_error(slow_consumer, "NATS (channels): " + what);
-    };
-    auto channel_link = detail::NatsLink::open(
-        impl.options, "hawser-" + impl.name + "-channels", std::move(channel_events),
-        detail::NatsLink::Delivery::shared, detail::NatsPending{8192, 8 << 20});
-    if (!channel_link) return channel_link.error();
     {
-        std::lock_guard lock(impl.link_mu);
+        std::unique_lock lock(impl.link_mu);
         impl.link = std::move(*link);
         impl.channel_link = std::move(*channel_link);
     }
@@ -386,7 +402,7 @@ void Cluster::stop() {
     std::unique_ptr<detail::NatsLink> link, channel_link;
     {
         if (was_started) impl.report(true);  // the others drop this node now, not at expiry
-        std::lock_guard lock(impl.link_mu);
+        std::unique_lock lock(impl.link_mu);
         link = std::move(impl.link);
         channel_link = std::move(impl.channel_link);
     }
@@ -394,7 +410,7 @@ void Cluster::stop() {
     channel_link.reset();  // each returns once no NATS handler of its runs
     link.reset();
     impl.fail_requests();
-    std::vector<std::function<void(Result<void>)>> waiters;
+    std::vector<Impl::InterestWaiter> waiters;
     {
         std::lock_guard lock(impl.channels_mu);
         impl.channels_closed = true;
@@ -402,8 +418,38 @@ void Cluster::stop() {
         impl.interest_waiters.clear();
     }
     Error left{Errc::cluster_unavailable, "this node left the cluster"};
-    for (std::size_t i = 0; i < waiters.size(); ++i)
-        impl.complete(i, [w = std::move(waiters[i]), left] { w(left); });
+    for (auto& w : waiters) impl.complete(w.loop, [done = std::move(w.done), left] { done(left); });
+    // No callback of this cluster runs after stop() returns (unless it is called on an IO
+    // thread, which cannot wait for its own loop).
+    impl.wait_for_callbacks();
+}
+
+void Cluster::Impl::complete(std::size_t loop, std::function<void()> f) {
+    // Counted from here until the closure is gone, run or dropped with its loop.
+    class Ticket {
+      public:
+        explicit Ticket(std::shared_ptr<Inflight> in) : in_(std::move(in)) {
+            std::lock_guard lock(in_->mu);
+            ++in_->count;
+        }
+        Ticket(const Ticket&) = delete;
+        Ticket& operator=(const Ticket&) = delete;
+        ~Ticket() {
+            std::lock_guard lock(in_->mu);
+            if (--in_->count == 0) in_->cv.notify_all();
+        }
+
+      private:
+        std::shared_ptr<Inflight> in_;
+    };
+    auto ticket = std::make_shared<Ticket>(inflight);
+    host->post_user(loop, "cluster callback", [ticket, f = std::move(f)] { f(); });
+}
+
+void Cluster::Impl::wait_for_callbacks() {
+    if (Runtime::on_io_thread()) return;
+    std::unique_lock lock(inflight->mu);
+    inflight->cv.wait(lock, [&] { return inflight->count == 0; });
 }
 
 const std::string& Cluster::node_name() const {
@@ -411,8 +457,8 @@ const std::string& Cluster::node_name() const {
 }
 
 bool Cluster::connected() const {
-    std::lock_guard lock(impl_->link_mu);
-    return impl_->link && impl_->link->connected();
+    std::shared_lock lock(impl_->link_mu);
+    return impl_->link && impl_->link->connected() && impl_->channel_link->connected();
 }
 
 std::vector<NodeInfo> Cluster::nodes() const {

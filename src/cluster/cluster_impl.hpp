@@ -1,11 +1,13 @@
 // Cluster::Impl: what one node's cluster membership holds, shared by the parts that implement it
-// (cluster.cpp: lifecycle, load reports, routing, broadcast, redirects; remote_connections.cpp:
-// send, call and find to connections on other nodes; channels.cpp: channels).
+// (cluster.cpp: lifecycle, load reports, routing, redirects, the cluster thread; broadcast.cpp:
+// broadcast and channel fan-out; remote_connections.cpp: send, call and find to connections on
+// other nodes; channels.cpp: channel membership and interest).
 // Ownership: shared by the Cluster and, weakly, by the commands and hooks it gives the Server;
-// owns the NATS link. Thread affinity: NATS handlers run on nats.c's delivery thread, the
-// cluster thread (reports, deadlines, interest batches) on its own, commands and hooks on the
-// server's IO threads. Each lock guards the group of members below it; none is held while
-// another is taken, except link_mu inside a publish.
+// owns the two NATS links. Thread affinity: NATS handlers run on nats.c's threads, the cluster
+// thread (reports, deadlines, interest batches) on its own, commands and hooks on the server's
+// IO threads; application callbacks are posted to the server's IO threads (complete()), and
+// stop() waits for those on their way. Each lock guards the group of members below it; none is
+// held while another is taken, except link_mu (shared) inside a publish.
 #pragma once
 
 #include <atomic>
@@ -13,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <shared_mutex>
 #include <thread>
 #include <unordered_map>
 
@@ -62,10 +65,11 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     // Two NATS connections: `link` for membership, broadcasts and requests (a nats.c thread
     // per subscription), `channel_link` for channels (a subscription per channel with a local
     // subscriber, all on nats.c's shared delivery thread), so that a busy channel never
-    // delays the reports and answers that keep the cluster together. They are taken out
-    // under link_mu by stop(), and only used under it: publishing never waits on the
+    // delays the reports and answers that keep the cluster together. They are set and taken
+    // out under link_mu held exclusively (start, stop) and used under it held shared, so
+    // publishes on either link do not wait for each other; publishing never waits on the
     // registry's lock, and the registry never waits on NATS.
-    mutable std::mutex link_mu;
+    mutable std::shared_mutex link_mu;
     std::unique_ptr<detail::NatsLink> link, channel_link;
     std::thread thread;  // the cluster thread
 
@@ -76,7 +80,12 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     // Channels: this node's subscribers, and (cluster thread only) its NATS subscriptions.
     mutable std::mutex channels_mu;
     detail::ChannelTable channels;
-    std::vector<std::function<void(Result<void>)>> interest_waiters;       // for the next batch
+    struct InterestWaiter {
+        std::string channel;
+        std::size_t loop;  // where its callback runs
+        std::function<void(Result<void>)> done;
+    };
+    std::vector<InterestWaiter> interest_waiters;                          // for the next batch
     bool channels_closed = false;                                          // stop(): no waiters
     std::unordered_map<std::string, std::uint64_t> channel_subscriptions;  // cluster thread
     // Set before the server starts, read-only after.
@@ -94,17 +103,31 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
 
     Result<void> publish(const std::string& subject, std::string_view data,
                          bool on_channel_link = false) {
-        std::lock_guard lock(link_mu);
+        std::shared_lock lock(link_mu);
         auto* l = on_channel_link ? channel_link.get() : link.get();
         if (!l) return Error{Errc::cluster_unavailable, "the cluster is not started"};
         return l->publish(subject, data);
     }
-    // Runs an application callback on one of the server's IO threads (key picks which),
-    // never on NATS's or the cluster's threads: a callback that blocks or throws there would
-    // stall or end the cluster.
-    void complete(std::size_t key, std::function<void()> f) {
-        detail::host_of(server).post_user(key, "cluster callback", std::move(f));
+
+    // Application callbacks run on the server's IO threads, never on NATS's or the cluster's
+    // (a callback that blocks or throws there would stall or end the cluster): on the loop
+    // of the thread that made the request when that is one, so a coroutine handler resumes
+    // on its connection's thread. stop() waits until those on their way have run.
+    std::shared_ptr<detail::Host> host;  // the server's
+    struct Inflight {
+        std::mutex mu;
+        std::condition_variable cv;
+        std::size_t count = 0;
+    };
+    std::shared_ptr<Inflight> inflight = std::make_shared<Inflight>();
+    std::atomic<std::size_t> next_loop{0};
+    std::size_t caller_loop() {
+        auto here = detail::Host::current_loop_index();
+        return here ? *here : next_loop.fetch_add(1, std::memory_order_relaxed);
     }
+    void complete(std::size_t loop, std::function<void()> f);
+    void wait_for_callbacks();  // from a non-IO thread
+
     // Wakes the cluster thread to look at its deadlines and batches again.
     void poke() {
         std::lock_guard lock(mu);
@@ -113,6 +136,7 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     }
     void dropped(std::string_view why);
     void nats_error(bool slow_consumer, const std::string& what);
+    std::atomic<std::int64_t> last_nats_log{0};
     bool knows(std::string_view node) const {
         std::lock_guard lock(mu);
         return registry.contains(node);

@@ -119,9 +119,7 @@ void Cluster::Impl::on_answer(std::string_view data) {
         std::lock_guard lock(requests_mu);
         done = requests.take(a->request);
     }
-    if (!done) return;  // it timed out meanwhile
-    auto key = a->request;
-    complete(key, [done = std::move(done), a = std::move(*a)]() mutable { done(std::move(a)); });
+    if (done) done(std::move(*a));  // else: it timed out meanwhile
 }
 
 void Cluster::Impl::request(const ClusterAddress& to, RemoteRequest r, Milliseconds timeout,
@@ -132,14 +130,20 @@ void Cluster::Impl::request(const ClusterAddress& to, RemoteRequest r, Milliseco
     if (r.op != RemoteRequest::Op::find && (r.command.empty() || r.command.size() > 255))
         return fail(Errc::invalid_argument, "command names are 1 to 255 bytes");
     timeout = std::clamp<Milliseconds>(timeout, Milliseconds(1), Milliseconds(24h));
+    // What the answer, the deadline or stop() completes: the caller's callback, run on the
+    // caller's IO thread (or any IO thread for a caller that is not on one).
+    auto user = std::make_shared<std::function<void(RemoteAnswer)>>(std::move(done));
+    detail::PendingRequests::Done posted = [this, loop = caller_loop(), user](RemoteAnswer a) {
+        complete(loop, [user, a = std::move(a)]() mutable { (*user)(std::move(a)); });
+    };
     std::optional<std::uint64_t> id;
     {
         std::lock_guard lock(requests_mu);
-        id = requests.add(Clock::now() + timeout, done);  // takes `done` only on success
+        id = requests.add(Clock::now() + timeout, posted);  // takes it only on success
     }
     if (!id)
-        return fail(Errc::overloaded,
-                    "too many requests to other nodes waiting (max_remote_requests)");
+        return (*user)({0, Errc::overloaded,
+                        "too many requests to other nodes waiting (max_remote_requests)"});
     r.request = *id;
     r.connection = to.id;
     r.origin = name;
@@ -151,7 +155,7 @@ void Cluster::Impl::request(const ClusterAddress& to, RemoteRequest r, Milliseco
             std::lock_guard lock(requests_mu);
             taken = requests.take(*id);
         }
-        if (taken) taken({*id, sent.error().code, sent.error().message});
+        if (taken) (*user)({*id, sent.error().code, sent.error().message});  // at once, here
         return;
     }
     count(counters.requests_sent);
@@ -164,10 +168,8 @@ void Cluster::Impl::expire_requests() {
         std::lock_guard lock(requests_mu);
         expired = requests.expire(Clock::now());
     }
-    for (std::size_t i = 0; i < expired.size(); ++i)
-        complete(i, [done = std::move(expired[i])] {
-            done({0, Errc::timeout, "no answer from the connection's node before the deadline"});
-        });
+    for (auto& done : expired)
+        done({0, Errc::timeout, "no answer from the connection's node before the deadline"});
 }
 
 void Cluster::Impl::fail_requests() {
@@ -176,10 +178,7 @@ void Cluster::Impl::fail_requests() {
         std::lock_guard lock(requests_mu);
         waiting = requests.take_all();
     }
-    for (std::size_t i = 0; i < waiting.size(); ++i)
-        complete(i, [done = std::move(waiting[i])] {
-            done({0, Errc::cluster_unavailable, "this node left the cluster"});
-        });
+    for (auto& done : waiting) done({0, Errc::cluster_unavailable, "this node left the cluster"});
 }
 
 // --- Cluster ---

@@ -127,6 +127,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         // Every attempt starts at the entry endpoints with the entry key; a cluster client
         // is then routed from there (on_opened).
         leg_ = Leg::entry;
+        followed_redirect_ = false;  // a new attempt may follow one redirect
         if (entry_key_) host->server_key = entry_key_;
         start_connector(options.endpoints);
     }
@@ -189,7 +190,6 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
             conn_ = pending_;
         }
         pending_.reset();
-        opened_leg_ = leg_;
         attempt_ = 0;
         auto waiters = std::move(waiters_);
         waiters_.clear();
@@ -241,7 +241,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     // A full or draining cluster node refused the connection with a goodbye naming where to
     // go. Followed from an entry endpoint only, once per attempt; false if it is not followed.
     bool follow_redirect(const std::string& text) {
-        if (leg_ != Leg::entry || user_closed_) return false;
+        if (leg_ != Leg::entry || followed_redirect_ || user_closed_) return false;
         auto target = parse_redirect(text, options.transport.insecure_plaintext);
         if (!target) {
             spdlog::warn("hawser: unusable redirect from a cluster node: {}",
@@ -250,6 +250,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         }
         spdlog::info("hawser: cluster node redirected us to {} ({})", target->node,
                      target->endpoints.front());
+        followed_redirect_ = true;
         hop(*target);
         return true;
     }
@@ -272,9 +273,11 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         } else if (options.reconnect.enabled && !user_closed_) {
             // Told where to go once open (a client that asks no route learns of a full node
             // just after its handshake): reconnect there now, as NATS clients leave a server
-            // in lame-duck mode. Only from an entry node and once in a row: a node that sends
-            // it back (out-of-date registries, a target that just died) gets the backoff.
-            if (++redirects_ == 1 && opened_leg_ == Leg::entry) {
+            // in lame-duck mode. Once per connect attempt: sent on again within one (a target
+            // that redirects too, or that just died and sent us back), it waits for the
+            // backoff, which grows with the redirects in a row.
+            ++redirects_;
+            if (!followed_redirect_) {
                 leg_ = Leg::entry;
                 if (follow_redirect(c.redirect_text())) return;
             }
@@ -313,8 +316,8 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     // asks where to go), to where a cluster node sent it, or back to an entry after that failed.
     enum class Leg { entry, hop, fallback };
     Leg leg_ = Leg::entry;
-    Leg opened_leg_ = Leg::entry;  // the leg of the connection now open
-    unsigned redirects_ = 0;       // redirect closes in a row
+    bool followed_redirect_ = false;  // in this connect attempt
+    unsigned redirects_ = 0;          // redirect closes in a row: the backoff's exponent
     std::string config_error_;
     std::vector<std::function<void(Result<void>)>> waiters_;
     asio::steady_timer reconnect_timer_;

@@ -59,6 +59,11 @@ void Host::post_user(std::size_t key, std::string_view what, std::function<void(
         });
 }
 
+std::optional<std::size_t> Host::current_loop_index() noexcept {
+    auto* loop = Loop::current();
+    return loop ? std::optional<std::size_t>(loop->index()) : std::nullopt;
+}
+
 void Host::add(const std::shared_ptr<Conn>& conn) {
     auto& shard = shards_[conn->loop().index() % shard_count_];
     {

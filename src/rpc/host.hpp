@@ -101,6 +101,8 @@ class Host : public std::enable_shared_from_this<Host> {
     // the application's callbacks from threads of their own (the cluster's NATS threads), so
     // that those callbacks run where callbacks run, on an IO thread.
     void post_user(std::size_t key, std::string_view what, std::function<void()> f);
+    // The index of the IO loop this thread runs, if it runs one.
+    static std::optional<std::size_t> current_loop_index() noexcept;
 
     // Runs application code (a call's callback, a hook). One that throws is caught, counted and
     // logged at a rate limit, so a bug in it never stops a loop's timers or a connection's reads.
