@@ -1,7 +1,7 @@
 // Cluster::Impl: what one node's cluster membership holds, shared by the parts that implement it
-// (cluster.cpp: lifecycle, load reports, routing, redirects, the cluster thread; broadcast.cpp:
-// broadcast and channel fan-out; remote_connections.cpp: send, call and find to connections on
-// other nodes; channels.cpp: channel membership and interest).
+// (cluster.cpp: lifecycle and callbacks; membership.cpp: load reports, routing, redirects, the
+// cluster thread; broadcast.cpp: broadcast and channel fan-out; remote_connections.cpp: send,
+// call and find to connections on other nodes; channels.cpp: channel membership and interest).
 // Ownership: shared by the Cluster and, weakly, by the commands and hooks it gives the Server;
 // owns the two NATS links. Thread affinity: NATS handlers run on nats.c's threads, the cluster
 // thread (reports, deadlines, interest batches) on its own, commands and hooks on the server's
@@ -142,16 +142,19 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
         return registry.contains(node);
     }
 
-    // cluster.cpp
+    // membership.cpp
     Result<void> fill_self();
     void report(bool leaving);
     void run();  // the cluster thread
     void on_report(std::string_view subject, std::string_view data);
-    void on_broadcast(std::string_view data);
     Result<NodeInfo> route();
     // A new connection at a full or draining node: the goodbye text naming where to go, or
     // nullopt to keep it.
     std::optional<std::string> redirect_for_new_connection();
+
+    // broadcast.cpp
+    void on_broadcast(std::string_view data);
+    void on_publication(std::string_view subject, std::string_view data);
 
     // remote_connections.cpp
     void on_request(std::string_view data);
@@ -168,7 +171,6 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
                            std::function<void(Result<void>)> subscribed);
     Result<void> unsubscribe(ConnectionId id, std::string_view channel);
     void connection_closed(ConnectionId id);
-    void on_publication(std::string_view subject, std::string_view data);
     void apply_interest();  // cluster thread
     void register_channel_commands();
     bool may_subscribe(const Connection& conn, std::string_view channel) const;

@@ -1,8 +1,10 @@
 // Nodes as separate hawser-server processes on one nats-server: a node killed with SIGKILL
 // leaves every registry at node_expiry (3 s), and its clients, reconnecting by themselves from
-// the entry endpoints, are routed to the nodes still alive.
+// the entry endpoints, are routed to the nodes still alive; a full node redirects new clients
+// to a node with room.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
 
 #include "cluster/child_process.hpp"
@@ -21,48 +23,75 @@ std::string port_in(const std::string& log) {
     return log.substr(at + 7, end - at - 7);
 }
 
-TEST(ClusterProcesses, AKilledNodeLeavesTheRegistryAndItsClientsMoveToTheOthers) {
-    NatsServer nats;
-    // One key for the whole cluster (one data directory): a client pins it once for every
-    // entry endpoint.
-    auto data =
-        std::filesystem::temp_directory_path() / ("hawser-cluster-key-" + std::to_string(getpid()));
-    std::filesystem::create_directories(data);
-    {
+// One key for the whole cluster (one data directory): a client pins it once for every entry
+// endpoint. Removed with the test.
+struct ClusterKey {
+    ClusterKey() {
+        std::filesystem::create_directories(data);
         ChildProcess print;
         print.start({HAWSER_SERVER, "--data-dir", data.string(), "--print-public-key"});
         print.wait_for("\n");
+        key = Server::load_public_key(data.string()).value();
     }
-    auto key = Server::load_public_key(data.string());
-    ASSERT_TRUE(key) << key.error().message;
+    ~ClusterKey() {
+        std::error_code ec;
+        std::filesystem::remove_all(data, ec);
+    }
+    std::filesystem::path data =
+        std::filesystem::temp_directory_path() / ("hawser-cluster-key-" + std::to_string(getpid()));
+    std::string key;
+};
 
+// A hawser-server node on a loopback port; `extra`: more flags. Its endpoint goes to
+// `endpoints`.
+std::unique_ptr<ChildProcess> start_node(const NatsServer& nats, const ClusterKey& key,
+                                         const std::string& name,
+                                         std::vector<std::string>& endpoints,
+                                         std::vector<std::string> extra = {}) {
+    auto p = std::make_unique<ChildProcess>();
+    std::vector<std::string> args{HAWSER_SERVER,     "--listen",    "127.0.0.1:0", "--data-dir",
+                                  key.data.string(), "--threads",   "1",           "--cluster",
+                                  nats.url(),        "--node-name", name};
+    args.insert(args.end(), extra.begin(), extra.end());
+    p->start(args);
+    auto log = p->wait_for("joining over");
+    endpoints.push_back("127.0.0.1:" + port_in(log));
+    return p;
+}
+
+// A node in this process that watches the registry, draining so that no client is sent to it.
+struct Observer {
+    explicit Observer(const NatsServer& nats)
+        : server(loopback_server(1)), cluster(server, [&] {
+              ClusterOptions co;
+              co.nats_urls = {nats.url()};
+              co.node_name = "observer";
+              return co;
+          }()) {
+        EXPECT_TRUE(server.start());
+        EXPECT_TRUE(cluster.start());
+        cluster.set_draining(true);
+    }
+    Server server;
+    Cluster cluster;
+};
+
+TEST(ClusterProcesses, AKilledNodeLeavesTheRegistryAndItsClientsMoveToTheOthers) {
+    NatsServer nats;
+    ClusterKey key;
     std::vector<std::unique_ptr<ChildProcess>> nodes;
     std::vector<std::string> endpoints;
-    for (int i = 1; i <= 3; ++i) {
-        auto p = std::make_unique<ChildProcess>();
-        p->start({HAWSER_SERVER, "--listen", "127.0.0.1:0", "--data-dir", data.string(),
-                  "--threads", "1", "--cluster", nats.url(), "--node-name",
-                  "p" + std::to_string(i)});
-        auto log = p->wait_for("joining over");
-        endpoints.push_back("127.0.0.1:" + port_in(log));
-        nodes.push_back(std::move(p));
-    }
-    // An observer node in this process, draining so that no client is sent to it.
-    Server observer_server(loopback_server(1));
-    ClusterOptions co;
-    co.nats_urls = {nats.url()};
-    co.node_name = "observer";
-    Cluster observer(observer_server, co);
-    ASSERT_TRUE(observer_server.start());
-    ASSERT_TRUE(observer.start());
-    observer.set_draining(true);
+    for (int i = 1; i <= 3; ++i)
+        nodes.push_back(start_node(nats, key, "p" + std::to_string(i), endpoints));
+    Observer watch(nats);
+    auto& observer = watch.cluster;
     ASSERT_TRUE(eventually([&] { return observer.nodes().size() == 4; }, 15s));
 
     std::vector<std::unique_ptr<Client>> clients;
     for (int i = 0; i < 12; ++i) {
         ClientOptions o;
         o.endpoints = endpoints;
-        o.server_public_key = *key;
+        o.server_public_key = key.key;
         o.cluster = true;
         o.reconnect.enabled = true;
         o.reconnect.min_delay = 100ms;
@@ -111,8 +140,38 @@ TEST(ClusterProcesses, AKilledNodeLeavesTheRegistryAndItsClientsMoveToTheOthers)
     clients.clear();
     observer.stop();
     for (auto& n : nodes) n->end(SIGTERM);
-    std::error_code ec;
-    std::filesystem::remove_all(data, ec);
+}
+
+TEST(ClusterProcesses, AFullNodeRedirectsNewClientsToANodeWithRoom) {
+    NatsServer nats;
+    ClusterKey key;
+    auto config = key.data / "full.toml";
+    std::ofstream(config) << "[cluster]\ncapacity = 1\n";
+    std::vector<std::string> endpoints;
+    auto full = start_node(nats, key, "full", endpoints, {"--config", config.string()});
+    auto roomy = start_node(nats, key, "roomy", endpoints);
+    Observer watch(nats);
+    ASSERT_TRUE(eventually([&] { return watch.cluster.nodes().size() == 3; }, 15s));
+    auto plain = [&] {
+        ClientOptions o;
+        o.endpoints = {endpoints[0]};  // only the full node: no route asked, no other entry
+        o.server_public_key = key.key;
+        o.reconnect.enabled = true;
+        return o;
+    };
+    Client first(plain());
+    ASSERT_TRUE(first.connect());
+    EXPECT_EQ(first.connection().remote_address(), endpoints[0]);
+    Client second(plain());
+    ASSERT_TRUE(second.connect());  // its handshake succeeds; the redirect comes right after
+    ASSERT_TRUE(eventually([&] {
+        return second.connected() && second.connection().remote_address() == endpoints[1];
+    }));
+    EXPECT_EQ(second.connection().call("hello", "there", use_wait).value(), "hello, there");
+    EXPECT_EQ(first.connection().remote_address(), endpoints[0]);  // the one it had stays
+    watch.cluster.stop();
+    full->end(SIGTERM);
+    roomy->end(SIGTERM);
 }
 
 }  // namespace

@@ -1,0 +1,199 @@
+// Membership (see include/hawser/cluster.hpp): this node's load reports and the cluster thread
+// that sends them (and runs the deadlines of remote requests and the channel interest
+// batches), the reports of the others, routing and the redirects of full or draining nodes.
+#include <spdlog/spdlog.h>
+
+#include "cluster/cluster_impl.hpp"
+#include "cluster/process_load.hpp"
+#include "hawser/runtime.hpp"
+#include "rpc/address.hpp"
+
+#include <asio/ip/address.hpp>
+
+namespace hawser {
+
+// What does not change while the node runs: name, endpoints, key, capacity.
+Result<void> Cluster::Impl::fill_self() {
+    self.name = name;
+    self.public_key = server.options().transport.insecure_plaintext ? "" : server.public_key();
+    self.endpoints = options.public_endpoints;
+    if (self.endpoints.empty()) {
+        // The listen addresses, when they say how others reach this node: IP addresses, one
+        // listener each (a name may resolve to several listeners, a wildcard to any address).
+        auto ports = server.ports();
+        const auto& listen = server.options().listen;
+        auto unusable = [&](const std::string& why) {
+            return Error{Errc::invalid_argument,
+                         "cluster: " + why +
+                             ": set public_endpoints (--public-endpoint) to where clients reach "
+                             "this node"};
+        };
+        if (ports.size() != listen.size())
+            return unusable("a listen address names several listeners");
+        for (std::size_t i = 0; i < listen.size(); ++i) {
+            auto hp = detail::parse_host_port(listen[i]);
+            std::error_code ec;
+            auto ip = hp ? asio::ip::make_address(hp->host, ec) : asio::ip::address();
+            if (!hp || ec) return unusable("listen address '" + listen[i] + "' is a name");
+            if (ip.is_unspecified())
+                return unusable("listen address '" + listen[i] + "' is every interface");
+            self.endpoints.push_back((ip.is_v6() ? "[" + hp->host + "]" : hp->host) + ":" +
+                                     std::to_string(ports[i]));
+        }
+    }
+    self.capacity = options.capacity;
+    if (self.capacity == 0) self.capacity = server.options().max_connections;
+    if (self.capacity == 0) {
+        auto files = raise_file_limit();  // already raised by start(); this reads it
+        self.capacity = files > 64 ? files - 64 : 0;
+    }
+    return {};
+}
+
+void Cluster::Impl::report(bool leaving) {
+    std::string bytes;
+    {
+        std::lock_guard lock(mu);
+        ++self.sequence;
+        bytes = detail::encode_report(self, leaving, run_id);
+    }
+    if (publish(subjects.node(name), bytes))
+        counters.reports_sent.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Cluster::Impl::run() {
+    detail::ProcessLoad load;
+    std::uint64_t last_handshakes = server.stats().handshakes;
+    auto last = Clock::now();
+    auto next_report = last;
+    std::unique_lock lock(mu);
+    while (!stopping) {
+        auto now = Clock::now();
+        if (report_now || now >= next_report) {
+            report_now = false;
+            lock.unlock();
+            auto stats = server.stats();
+            double seconds = std::chrono::duration<double>(now - last).count();
+            double rate = seconds > 0 ? double(stats.handshakes - last_handshakes) / seconds : 0;
+            last_handshakes = stats.handshakes;
+            last = now;
+            double cpu = load.sample_cpu();
+            auto memory = detail::ProcessLoad::resident_bytes();
+            lock.lock();
+            self.connections = stats.connections;
+            self.handshakes_per_second = rate;
+            self.cpu = cpu;
+            self.memory_bytes = memory;
+            self.draining = draining.load();
+            // This node knows itself without NATS; the sequence moves first so that the
+            // registry takes the update.
+            ++self.sequence;
+            registry.update(self, now);
+            auto bytes = detail::encode_report(self, false, run_id);
+            for (const auto& gone : registry.expire(now, options.node_expiry))
+                spdlog::warn("hawser cluster: node {} went silent; dropped from routing", gone);
+            lock.unlock();
+            if (publish(subjects.node(name), bytes)) count(counters.reports_sent);
+            next_report = now + options.report_interval;
+            lock.lock();
+        }
+        bool interest = interest_due && now >= *interest_due;
+        if (interest) interest_due.reset();
+        recheck = false;  // before the deadlines are read: a later poke is not lost
+        lock.unlock();
+        expire_requests();
+        if (interest) apply_interest();
+        std::optional<Clock::time_point> deadline;
+        {
+            std::lock_guard requests_lock(requests_mu);
+            deadline = requests.next_deadline();
+        }
+        lock.lock();
+        auto until = next_report;
+        if (deadline) until = std::min(until, *deadline);
+        if (interest_due) until = std::min(until, *interest_due);
+        wake.wait_until(lock, until, [&] { return stopping || report_now || recheck; });
+    }
+}
+
+void Cluster::Impl::on_report(std::string_view subject, std::string_view data) {
+    auto sender = subjects.node_of(subject);
+    auto r = detail::decode_report(data);
+    if (!r) return dropped(r.error().message);
+    if (sender == name) {  // our own, echoed, unless another process took this node's name
+        if (r->run != run_id && r->info.name == name) {
+            count(counters.name_clashes);
+            static std::atomic<std::int64_t> last_log{0};
+            auto now = Clock::now().time_since_epoch().count();
+            auto before = last_log.load();
+            if (now - before > 10'000'000'000 && last_log.compare_exchange_strong(before, now))
+                spdlog::error(
+                    "hawser cluster: another process reports under this node's name '{}': node "
+                    "names must be unique (routing and addresses mix the two up)",
+                    name);
+        }
+        return;
+    }
+    if (r->info.name != sender) return dropped("report names another node than its subject");
+    counters.reports_received.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard lock(mu);
+    if (r->leaving) {
+        if (registry.remove(sender)) spdlog::info("hawser cluster: node {} left", sender);
+        return;
+    }
+    bool known = registry.contains(sender);
+    if (!known && r->info.public_key != self.public_key)
+        spdlog::warn(
+            "hawser cluster: node {} has another server key than this node: clients that pin one "
+            "key cannot use both as entry nodes (give every node the same server.key)",
+            sender);
+    if (registry.update(std::move(r->info), std::chrono::steady_clock::now()) && !known)
+        spdlog::info("hawser cluster: node {} joined", sender);
+}
+
+Result<NodeInfo> Cluster::Impl::route() {
+    std::lock_guard lock(mu);
+    if (stopping)  // nothing keeps the registry current any more
+        return Error{Errc::cluster_unavailable, "this node left the cluster"};
+    counters.routes.fetch_add(1, std::memory_order_relaxed);
+    if (auto best = registry.pick(rng())) {
+        registry.routed_to(best->name);
+        return *best;
+    }
+    return Error{Errc::overloaded, "every node of the cluster is full or draining"};
+}
+
+std::optional<std::string> Cluster::Impl::redirect_for_new_connection() {
+    if (!options.redirect_when_full) return std::nullopt;
+    auto connections = server.connection_count();  // this one not yet among them
+    std::lock_guard lock(mu);
+    if (!started || stopping) return std::nullopt;
+    if (!draining.load() && connections < self.capacity) return std::nullopt;
+    auto best = registry.pick(rng(), name);
+    if (!best) return std::nullopt;  // nowhere better: keep it
+    registry.routed_to(best->name);
+    count(counters.redirects);
+    // docs/protocol.md, "Redirects": "<node> <public key or -> <endpoint>[,<endpoint>...]"
+    return best->name + " " + (best->public_key.empty() ? "-" : best->public_key) + " " +
+           fmt::format("{}", fmt::join(best->endpoints, ","));
+}
+
+// --- Cluster ---
+
+std::vector<NodeInfo> Cluster::nodes() const {
+    std::lock_guard lock(impl_->mu);
+    return impl_->registry.nodes();
+}
+
+Result<NodeInfo> Cluster::route() const {
+    return impl_->route();
+}
+
+void Cluster::set_draining(bool draining) {
+    impl_->draining.store(draining);
+    std::lock_guard lock(impl_->mu);
+    impl_->report_now = true;  // the reporter updates this node's entry and tells the others now
+    impl_->wake.notify_all();
+}
+
+}  // namespace hawser
