@@ -1,6 +1,7 @@
 // Cluster broadcast and channel publications: one NATS publish, and every node that receives it
 // fans it out to its own connections (all of them for a broadcast, a channel's subscribers for
 // a publication), each sealed per connection. Received on nats.c's delivery thread.
+#include "rpc/broadcast.hpp"
 #include "cluster/cluster_impl.hpp"
 
 namespace hawser {
@@ -33,25 +34,23 @@ void Cluster::Impl::on_publication(std::string_view subject, std::string_view da
         std::lock_guard lock(channels_mu);
         ids = channels.subscribers(channel);
     }
-    std::optional<DataFrame> frame;
+    if (ids.empty()) return;  // its last subscriber left after NATS sent it
     if (p->dataframe) {
-        auto f = DataFrame::decode(p->argument, server.options().limits.dataframe);
-        if (!f) return dropped("publication DataFrame: " + f.error().message);
-        frame = std::move(*f);
+        if (auto f = DataFrame::decode(p->argument, server.options().limits.dataframe); !f)
+            return dropped("publication DataFrame: " + f.error().message);
     }
-    // One thread hands a channel's publications to each connection's loop in the order NATS
-    // delivered them: one publisher's order holds for every subscriber.
-    for (auto id : ids) {
-        auto conn = server.find(id);
-        if (!conn) continue;  // closing: its channels are being left
-        if (conn->congested()) {
-            count(counters.deliveries_skipped);
-            continue;
-        }
-        auto sent = frame ? conn->send(p->command, *frame, p->compress)
-                          : conn->send(p->command, p->argument, p->compress);
-        if (sent) count(counters.deliveries);
-    }
+    // Encoded once, then each IO thread hands it to its subscribers. One thread posts a
+    // channel's publications to each loop in the order NATS delivered them: one publisher's
+    // order holds for every subscriber.
+    detail::FanOut to;
+    to.only = &ids;
+    to.each = [self = shared_from_this()](bool sent) {
+        count(sent ? self->counters.deliveries : self->counters.deliveries_skipped);
+    };
+    auto kind = p->dataframe ? detail::Kind::direct_dataframe : detail::Kind::direct_console;
+    if (auto r = detail::fan_out(host, kind, p->command, p->argument, p->compress, std::move(to));
+        !r)
+        dropped("publication '" + p->command + "': " + r.error().message);
 }
 
 namespace {

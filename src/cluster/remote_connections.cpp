@@ -193,9 +193,23 @@ Error no_connection(const ClusterAddress& a) {
     return Error{Errc::not_found, "no connection " + a.to_string()};
 }
 
+// A command's argument as it travels: a console argument as it is, a DataFrame as its bytes.
+constexpr bool is_dataframe(const DataFrame&) {
+    return true;
+}
+constexpr bool is_dataframe(const std::string&) {
+    return false;
+}
+std::string argument_bytes(const DataFrame& argument) {
+    return argument.bytes();
+}
+std::string argument_bytes(std::string&& argument) {
+    return std::move(argument);
+}
+
 template <class Argument>
 Result<void> send_to(Cluster::Impl& impl, const ClusterAddress& to, std::string_view command,
-                     Argument&& argument, bool dataframe, bool compress) {
+                     Argument&& argument, bool compress) {
     if (to.node == impl.name) {
         auto conn = impl.server.find(to.id);
         if (!conn) return no_connection(to);
@@ -207,15 +221,12 @@ Result<void> send_to(Cluster::Impl& impl, const ClusterAddress& to, std::string_
         return Error{Errc::not_found, "no node " + to.node + " in the cluster"};
     RemoteRequest r;
     r.op = RemoteRequest::Op::send;
-    r.dataframe = dataframe;
+    r.dataframe = is_dataframe(argument);
     r.compress = compress;
     r.connection = to.id;
     r.origin = impl.name;
     r.command = command;
-    if constexpr (std::is_same_v<std::decay_t<Argument>, DataFrame>)
-        r.argument = argument.bytes();
-    else
-        r.argument = std::move(argument);
+    r.argument = argument_bytes(std::forward<Argument>(argument));
     if (auto sent = impl.publish(impl.subjects.requests(to.node), detail::encode_request(r)); !sent)
         return sent;
     Cluster::Impl::count(impl.counters.requests_sent);
@@ -226,53 +237,50 @@ Milliseconds call_timeout(const Cluster::Impl& impl, const CallOptions& options)
     return options.timeout.count() > 0 ? options.timeout : impl.server.options().timeouts.call;
 }
 
+// A call to a connection on any node; R is the reply's type, the argument's kind.
+template <class R>
+void call_to(Cluster::Impl& impl, const ClusterAddress& to, std::string_view command, R argument,
+             std::function<void(Result<R>)> done, const CallOptions& options) {
+    if (to.node == impl.name) {
+        auto conn = impl.server.find(to.id);
+        if (!conn) return done(no_connection(to));
+        conn->call(command, std::move(argument), std::move(done), options);
+        return;
+    }
+    RemoteRequest r{RemoteRequest::Op::call, is_dataframe(argument), options.compress};
+    r.command = command;
+    r.argument = argument_bytes(std::move(argument));
+    auto limits = impl.server.options().limits.dataframe;
+    impl.request(to, std::move(r), call_timeout(impl, options),
+                 [done = std::move(done), limits](RemoteAnswer a) {
+                     if (a.code != Errc::ok) return done(Error{a.code, std::move(a.body)});
+                     if constexpr (std::is_same_v<R, DataFrame>)
+                         done(DataFrame::decode(a.body, limits));
+                     else
+                         done(std::move(a.body));
+                 });
+}
+
 }  // namespace
 
 Result<void> Cluster::send(const ClusterAddress& to, std::string_view command, std::string argument,
                            bool compress) {
-    return send_to(*impl_, to, command, std::move(argument), false, compress);
+    return send_to(*impl_, to, command, std::move(argument), compress);
 }
 
 Result<void> Cluster::send(const ClusterAddress& to, std::string_view command,
                            const DataFrame& argument, bool compress) {
-    return send_to(*impl_, to, command, argument, true, compress);
+    return send_to(*impl_, to, command, argument, compress);
 }
 
 void Cluster::start_call(const ClusterAddress& to, std::string_view command, std::string argument,
                          std::function<void(Result<std::string>)> done, CallOptions options) {
-    if (to.node == impl_->name) {
-        auto conn = impl_->server.find(to.id);
-        if (!conn) return done(no_connection(to));
-        conn->call(command, std::move(argument), std::move(done), options);
-        return;
-    }
-    RemoteRequest r{RemoteRequest::Op::call, false, options.compress};
-    r.command = command;
-    r.argument = std::move(argument);
-    impl_->request(to, std::move(r), call_timeout(*impl_, options),
-                   [done = std::move(done)](RemoteAnswer a) {
-                       if (a.code != Errc::ok) return done(Error{a.code, std::move(a.body)});
-                       done(std::move(a.body));
-                   });
+    call_to(*impl_, to, command, std::move(argument), std::move(done), options);
 }
 
 void Cluster::start_call(const ClusterAddress& to, std::string_view command, DataFrame argument,
                          std::function<void(Result<DataFrame>)> done, CallOptions options) {
-    if (to.node == impl_->name) {
-        auto conn = impl_->server.find(to.id);
-        if (!conn) return done(no_connection(to));
-        conn->call(command, std::move(argument), std::move(done), options);
-        return;
-    }
-    RemoteRequest r{RemoteRequest::Op::call, true, options.compress};
-    r.command = command;
-    r.argument = argument.bytes();
-    auto limits = impl_->server.options().limits.dataframe;
-    impl_->request(to, std::move(r), call_timeout(*impl_, options),
-                   [done = std::move(done), limits](RemoteAnswer a) {
-                       if (a.code != Errc::ok) return done(Error{a.code, std::move(a.body)});
-                       done(DataFrame::decode(a.body, limits));
-                   });
+    call_to(*impl_, to, command, std::move(argument), std::move(done), options);
 }
 
 void Cluster::start_find(const ClusterAddress& of, std::function<void(Result<Presence>)> done,

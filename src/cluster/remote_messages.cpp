@@ -77,7 +77,7 @@ Result<RemoteAnswer> decode_answer(std::string_view bytes) {
     auto version = in.number(1), request = in.number(8), code = in.number(2);
     if (!code) return bad("answer too short");
     if (*version != 1) return bad("answer of an unknown version");
-    if (*code > std::uint64_t(Errc::not_allowed)) return bad("answer with an unknown code");
+    if (*code >= errc_count) return bad("answer with an unknown code");
     return RemoteAnswer{*request, Errc(*code), std::string(in.bytes)};
 }
 

@@ -1,22 +1,30 @@
-// Encodes a one-way command once (compressed once too), for many connections' send queues.
+// Fan-out of one one-way command to many connections: encoded (and compressed) once, then
+// each IO thread hands the same bytes to its own connections' send queues, skipping those over
+// their soft send limit. Server::broadcast sends to every connection; the cluster's channels to
+// their subscribers on this node.
+// Thread affinity: any thread; the sends happen on the connections' loops. Fan-outs waiting for
+// the loops are bounded in bytes (Limits::max_send_queue_bytes): past it, `overloaded`.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <vector>
 
-#include "wire/encode.hpp"
+#include "hawser/connection.hpp"
+#include "rpc/host.hpp"
 
 namespace hawser::detail {
 
-inline std::shared_ptr<const std::vector<std::uint8_t>> encode_direct(
-    const TransportOptions& policy, Kind kind, std::string_view command, std::string_view payload,
-    bool compress) {
-    auto message = std::make_shared<std::vector<std::uint8_t>>();
-    encode_message(*message, kind, 0, command,
-                   {reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()}, policy,
-                   compress);
-    return message;
-}
+struct FanOut {
+    // Only these connections (ids of `host`'s); every connection when null.
+    const std::vector<ConnectionId>* only = nullptr;
+    // Runs on the loop for each connection reached: true if the bytes were queued, false if it
+    // was skipped as congested. Empty: skips are counted in Stats::broadcast_skipped.
+    std::function<void(bool)> each;
+};
+
+Result<void> fan_out(const std::shared_ptr<Host>& host, Kind kind, std::string_view command,
+                     std::string_view payload, bool compress, FanOut to = {});
 
 }  // namespace hawser::detail

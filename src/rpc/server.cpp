@@ -280,50 +280,15 @@ void Server::for_each(const std::function<void(const Connection&)>& visit) const
     done.wait();
 }
 
-namespace {
-Result<void> broadcast_to_all(Runtime& runtime, const std::shared_ptr<detail::Host>& host,
-                              detail::Kind kind, std::string_view command, std::string_view payload,
-                              bool compress) {
-    if (command.empty() || command.size() > detail::max_command_name)
-        return Error{Errc::invalid_argument, "command names are 1 to 255 bytes"};
-    if (detail::header_size(0, command) + payload.size() > host->limits.max_frame_bytes)
-        return Error{Errc::limit_exceeded, "broadcast over the frame size limit"};
-    auto frame = detail::encode_direct(host->channel.transport, kind, command, payload, compress);
-    // Broadcasts waiting for the IO threads are bounded like a connection's send queue: a
-    // caller faster than the loops gets `overloaded` instead of an unbounded backlog.
-    auto size = frame->size();
-    auto& pending = host->counters.broadcast_pending_bytes;
-    if (pending.fetch_add(size) + size > host->limits.max_send_queue_bytes) {
-        pending.fetch_sub(size);
-        return Error{Errc::overloaded, "too many broadcasts are waiting for the IO threads"};
-    }
-    // Given back when the last IO thread is done with this broadcast.
-    auto held = std::shared_ptr<void>(
-        nullptr, [host, size](void*) { host->counters.broadcast_pending_bytes.fetch_sub(size); });
-    for (std::size_t i = 0; i < runtime.io_threads(); ++i)
-        runtime.impl().loop(i).post([host, i, frame, held] {
-            for (auto& c : host->snapshot(i)) {
-                if (c->congested()) {  // over its soft limit: a broadcast is not worth queueing
-                    host->counters.broadcast_skipped.fetch_add(1, std::memory_order_relaxed);
-                    continue;
-                }
-                c->send_prepared(*frame);
-            }
-        });
-    return {};
-}
-}  // namespace
-
 Result<void> Server::broadcast(std::string_view command, std::string_view argument,
                                bool compress) const {
-    return broadcast_to_all(*runtime_, host_, detail::Kind::direct_console, command, argument,
-                            compress);
+    return detail::fan_out(host_, detail::Kind::direct_console, command, argument, compress);
 }
 
 Result<void> Server::broadcast(std::string_view command, const DataFrame& argument,
                                bool compress) const {
-    return broadcast_to_all(*runtime_, host_, detail::Kind::direct_dataframe, command,
-                            argument.bytes(), compress);
+    return detail::fan_out(host_, detail::Kind::direct_dataframe, command, argument.bytes(),
+                           compress);
 }
 
 Stats Server::stats() const {
