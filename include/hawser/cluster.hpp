@@ -14,7 +14,6 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <future>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -263,22 +262,8 @@ class Cluster {
   private:
     template <class R, class Start, class Token>
     static auto complete(Start start, Token&& token) {
-        if constexpr (std::is_same_v<std::decay_t<Token>, UseTask>) {
-            auto begin = [start = std::move(start)](auto done) mutable {
-                start(std::function<void(Result<R>)>(std::move(done)));
-            };
-            return detail::CallbackAwaiter<Result<R>, decltype(begin)>{std::move(begin), {}};
-        } else if constexpr (std::is_same_v<std::decay_t<Token>, UseWait>) {
-            return wait_for<R>(std::move(start));
-        } else {
-            static_assert(std::is_invocable_v<std::decay_t<Token>&, Result<R>>,
-                          "the token is a callable taking the Result, hawser::use_task or "
-                          "hawser::use_wait");
-            start(std::function<void(Result<R>)>(std::forward<Token>(token)));
-        }
+        return detail::complete<R>(std::move(start), std::forward<Token>(token), "cluster");
     }
-    template <class R, class Start>
-    static Result<R> wait_for(Start start);
     void start_call(const ClusterAddress& to, std::string_view command, std::string argument,
                     std::function<void(Result<std::string>)> done, CallOptions options);
     void start_call(const ClusterAddress& to, std::string_view command, DataFrame argument,
@@ -288,16 +273,5 @@ class Cluster {
 
     std::shared_ptr<Impl> impl_;
 };
-
-template <class R, class Start>
-Result<R> Cluster::wait_for(Start start) {
-    if (Runtime::on_io_thread())
-        return Error{Errc::would_deadlock, "a blocking cluster call on an IO thread"};
-    std::promise<Result<R>> promise;
-    auto future = promise.get_future();
-    start(std::function<void(Result<R>)>(
-        [&promise](Result<R> r) { promise.set_value(std::move(r)); }));
-    return future.get();
-}
 
 }  // namespace hawser

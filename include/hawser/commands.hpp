@@ -116,6 +116,18 @@ class Commands {
     template <class F>
     Commands& direct_dataframe(std::string name, F&& handler, CommandOptions options = {});
 
+    // A big-stream handler (streams.hpp), F: void (const Request&, IncomingStream) or
+    // Task<void> (Request, IncomingStream). It runs on the connection's IO thread when the peer
+    // opens a stream named `name`, and accepts or rejects it (dropping it rejects it).
+    template <class F>
+    Commands& stream(std::string name, F&& handler);
+    using StreamHandler = std::function<void(const Request&, IncomingStream)>;
+    struct StreamEntry {
+        std::string name;
+        StreamHandler handler;
+    };
+    const StreamEntry* find_stream(std::string_view name) const;
+
     const Entry* find(std::string_view name) const;
     bool contains(std::string_view name) const { return find(name) != nullptr; }
     void for_each(const std::function<void(const std::string&, const Entry&)>& f) const;
@@ -139,7 +151,10 @@ class Commands {
             return std::hash<std::string_view>{}(s);
         }
     };
+    void add_stream(std::string name, StreamHandler handler);
+
     std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
+    std::unordered_map<std::string, StreamEntry, Hash, std::equal_to<>> streams_;
     std::atomic<bool> frozen_{false};
     DecodeLimits limits_;
 };
@@ -158,6 +173,9 @@ Kind kind_dataframe();
 Kind kind_direct_console();
 Kind kind_direct_dataframe();
 std::string describe_exception(std::exception_ptr e);
+// A coroutine stream handler threw: logged with an error id (the stream was rejected or
+// cancelled when its handles went).
+void log_stream_handler_exception(std::string_view name, std::exception_ptr e);
 
 template <class T>
 std::string to_payload(T&& value) {
@@ -255,6 +273,25 @@ Commands& Commands::direct_dataframe(std::string name, F&& handler, CommandOptio
             if (!df) throw Exception(df.error());
             h(req, *df);
         });
+    return *this;
+}
+
+template <class F>
+Commands& Commands::stream(std::string name, F&& handler) {
+    if constexpr (std::is_invocable_r_v<Task<void>, F&, Request, IncomingStream>) {
+        add_stream(std::move(name),
+                   [h = std::forward<F>(handler)](const Request& req, IncomingStream in) mutable {
+                       detail::run_detached(
+                           h(req, std::move(in)), [command = req.command()](std::exception_ptr e) {
+                               if (e) detail::log_stream_handler_exception(command, e);
+                           });
+                   });
+    } else {
+        static_assert(std::is_invocable_v<F&, const Request&, IncomingStream>,
+                      "a stream handler is void(const Request&, IncomingStream) or "
+                      "Task<void>(Request, IncomingStream)");
+        add_stream(std::move(name), StreamHandler(std::forward<F>(handler)));
+    }
     return *this;
 }
 

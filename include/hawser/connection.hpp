@@ -14,8 +14,10 @@
 #include <string_view>
 #include <type_traits>
 
+#include "hawser/completion.hpp"
 #include "hawser/dataframe.hpp"
 #include "hawser/error.hpp"
+#include "hawser/streams.hpp"
 #include "hawser/task.hpp"
 
 namespace hawser {
@@ -36,12 +38,6 @@ struct CallOptions {
 
 using ConsoleCallback = std::function<void(Result<std::string>)>;
 using DataFrameCallback = std::function<void(Result<DataFrame>)>;
-
-// Completion tokens of Connection::call (see there).
-struct UseTask {};
-inline constexpr UseTask use_task{};  // co_await the call
-struct UseWait {};
-inline constexpr UseWait use_wait{};  // block until it completes (not on an IO thread)
 
 // Cancels a call in flight; its callback then completes with Errc::cancelled (unless the reply
 // won the race). Safe from any thread, any number of times.
@@ -105,6 +101,41 @@ class Connection {
     Result<void> send(std::string_view command, const DataFrame& argument,
                       bool compress = true) const;
 
+    // Big streams (streams.hpp) to the peer's stream handler `name`, with the same tokens as
+    // call(). open_stream completes with a sink once the receiver accepted; send_stream and
+    // send_file complete once the receiver verified the whole content and kept it. Both of
+    // those resume from the offset the receiver asks for. `path` is opened here, read later.
+    template <class Token = UseTask>
+    auto open_stream(std::string_view name, Token&& token = {}, StreamOptions options = {}) const {
+        return detail::complete<StreamSink>(
+            [self = *this, name = std::string(name),
+             options = std::move(options)](std::function<void(Result<StreamSink>)> done) mutable {
+                self.start_open_stream(name, std::move(options), std::move(done));
+            },
+            std::forward<Token>(token), "Connection::open_stream");
+    }
+    template <class Token = UseTask>
+    auto send_stream(std::string_view name, std::string content, Token&& token = {},
+                     StreamOptions options = {}) const {
+        return detail::complete<void>(
+            [self = *this, name = std::string(name), content = std::move(content),
+             options = std::move(options)](std::function<void(Result<void>)> done) mutable {
+                self.start_send_stream(name, std::move(content), std::move(options),
+                                       std::move(done));
+            },
+            std::forward<Token>(token), "Connection::send_stream");
+    }
+    template <class Token = UseTask>
+    auto send_file(std::string_view name, std::string path, Token&& token = {},
+                   StreamOptions options = {}) const {
+        return detail::complete<void>(
+            [self = *this, name = std::string(name), path = std::move(path),
+             options = std::move(options)](std::function<void(Result<void>)> done) mutable {
+                self.start_send_file(name, path, std::move(options), std::move(done));
+            },
+            std::forward<Token>(token), "Connection::send_file");
+    }
+
     // Sends a goodbye and closes once queued bytes are written. Pending calls fail `disconnected`.
     void close() const;
 
@@ -148,6 +179,13 @@ class Connection {
                                   CallOptions options) const;
     Result<DataFrame> wait_call(std::string_view command, DataFrame argument,
                                 CallOptions options) const;
+
+    void start_open_stream(const std::string& name, StreamOptions options,
+                           std::function<void(Result<StreamSink>)> done) const;
+    void start_send_stream(const std::string& name, std::string content, StreamOptions options,
+                           std::function<void(Result<void>)> done) const;
+    void start_send_file(const std::string& name, const std::string& path, StreamOptions options,
+                         std::function<void(Result<void>)> done) const;
 
     template <class T>
     static T& slot(std::any& a) {

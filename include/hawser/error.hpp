@@ -35,7 +35,9 @@ namespace hawser {
     X(storage_error, 17, "the storage engine failed (disk full, corruption, I/O)")        \
     X(overloaded, 18, "the server's work queue is full; try again later")                 \
     X(cluster_unavailable, 19, "the cluster (NATS) cannot be reached from this node now") \
-    X(not_allowed, 20, "the server's policy (a hook) refused the request")
+    X(not_allowed, 20, "the server's policy (a hook) refused the request")                \
+    X(hash_mismatch, 21, "a stream's content differs from the hash its sender computed")  \
+    X(size_mismatch, 22, "a stream carried more or fewer bytes than its declared size")
 
 enum class Errc : std::uint16_t {
 #define HAWSER_ERRC_ENUM(name, value, what) name = value,

@@ -41,6 +41,16 @@ struct Limits {
     // ... and at most this many payload bytes per connection wait for that (more: `overloaded`).
     std::size_t max_worker_decode_bytes = 64u << 20;
     DecodeLimits dataframe;  // for every DataFrame received
+    // Big streams (streams.hpp). What this side grants each stream it receives, and all of them
+    // together: the most a peer may send ahead of what the application has read, so the bytes
+    // buffered here are bounded by these.
+    std::uint32_t stream_window_bytes = 1u << 20;
+    std::uint32_t stream_connection_window_bytes = 4u << 20;
+    // Sending: the most one data message carries. A call queued behind a stream waits for at
+    // most about this many bytes of it.
+    std::uint32_t stream_chunk_bytes = 32u << 10;
+    std::uint32_t max_incoming_streams = 64;    // open at once per connection (more: refused)
+    std::uint32_t max_outgoing_streams = 1024;  // open at once per connection (more: refused)
 };
 
 struct Timeouts {

@@ -166,6 +166,36 @@ bool Channel::send(std::span<const std::uint8_t> message, Clock::time_point now,
     return ok;
 }
 
+bool Channel::send_filled(std::span<const std::uint8_t> header, std::size_t size,
+                          const SecureTransport::Fill& fill, Clock::time_point now) {
+    if (!secure_) {
+        append([&](std::vector<std::uint8_t>& out) {
+            append_frame(out, shared_.frame.mark, header.size() + size, [&](std::uint8_t* p) {
+                std::memcpy(p, header.data(), header.size());
+                fill(std::span<std::uint8_t>(p + header.size(), size), 0);
+            });
+        });
+        Counters::add(shared_.counters.frames_out);
+        return true;
+    }
+    if (secure_->piece_open() && out_.tail_bytes() >= SendQueue::chunk_bytes && !seal())
+        return false;
+    auto rekeys = secure_->rekeys();
+    auto sealed = secure_->pieces_sealed();
+    bool ok = true;
+    const auto& mark = shared_.frame.mark;
+    append(
+        [&](std::vector<std::uint8_t>& out) {
+            ok = secure_->begin_record(header.size() + size, out, mark, shared_.transport, now) &&
+                 secure_->add_to_record(header, out, mark) &&
+                 secure_->add_filled(size, out, mark, fill);
+        },
+        secure_->piece_open());
+    if (secure_->rekeys() != rekeys) Counters::add(shared_.counters.rekeys);
+    Counters::add(shared_.counters.frames_out, secure_->pieces_sealed() - sealed);
+    return ok;
+}
+
 bool Channel::seal() {
     if (!secure_ || !secure_->piece_open()) return true;
     bool sealed = true;

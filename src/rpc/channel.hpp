@@ -90,6 +90,11 @@ class Channel {
     [[nodiscard]] bool send(std::span<const std::uint8_t> message, Clock::time_point now,
                             const std::function<bool()>& between_slices = {});
     static constexpr std::size_t write_slice = 256 * 1024;
+    // One message of `header` and `size` payload bytes that fill(into, at) writes in place
+    // (big-stream data: a file is read straight into the piece that is sealed). False as for
+    // send().
+    [[nodiscard]] bool send_filled(std::span<const std::uint8_t> header, std::size_t size,
+                                   const SecureTransport::Fill& fill, Clock::time_point now);
     // One frame in clear: a goodbye before the handshake completes.
     void send_clear(std::span<const std::uint8_t> body);
     // Seals the piece being filled, in place in the send queue: before every write. False as

@@ -2,7 +2,10 @@
 // so IO and worker threads read it without locks.
 #include "hawser/commands.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "rpc/command_stats.hpp"
+#include "rpc/reply_slot.hpp"
 #include "wire/message.hpp"
 
 namespace hawser {
@@ -32,6 +35,11 @@ std::string describe_exception(std::exception_ptr e) {
     }
 }
 
+void log_stream_handler_exception(std::string_view name, std::exception_ptr e) {
+    spdlog::error("hawser: stream handler '{}' threw (error id {}): {}", name, new_error_id(),
+                  describe_exception(e));
+}
+
 }  // namespace detail
 
 Commands::Commands() = default;
@@ -48,6 +56,22 @@ void Commands::add(std::string name, detail::Kind kind, CommandOptions options, 
     std::string key = name;
     entries_.emplace(std::move(key),
                      Entry{std::move(name), kind, options, std::move(invoke), std::move(stats)});
+}
+
+void Commands::add_stream(std::string name, StreamHandler handler) {
+    if (frozen_.load())
+        throw Exception({Errc::invalid_argument, "stream handlers are registered before start()"});
+    if (name.empty() || name.size() > detail::max_command_name)
+        throw Exception({Errc::invalid_argument, "stream names are 1 to 255 bytes"});
+    if (streams_.count(name))
+        throw Exception({Errc::invalid_argument, "stream '" + name + "' is already registered"});
+    std::string key = name;
+    streams_.emplace(std::move(key), StreamEntry{std::move(name), std::move(handler)});
+}
+
+const Commands::StreamEntry* Commands::find_stream(std::string_view name) const {
+    auto it = streams_.find(name);
+    return it == streams_.end() ? nullptr : &it->second;
 }
 
 const Commands::Entry* Commands::find(std::string_view name) const {

@@ -271,6 +271,9 @@ void Conn::close(CloseReason reason) {
         for (auto& done : calls_->take_all())
             host_->run_user("call callback", [&] { done(Error{Errc::disconnected, why}); });
     }
+    if (streams_)
+        streams_->fail_all(Error{Errc::disconnected,
+                                 "connection closed (" + std::string(to_string(reason)) + ")"});
     // Only connections the hooks saw open (they hold a pass) are announced as closing.
     if (auto hook = host_->hooks_on(loop_.index()).on_disconnect; hook && registered_)
         host_->run_user("on_disconnect hook", [&] { hook(Connection(self), reason); });
@@ -301,6 +304,10 @@ void Conn::on_sweep(Clock::time_point now) {
                         "hawser: closing a slow consumer (send queue over its "
                         "soft limit for longer than its grace period)");
         return close(CloseReason::slow_consumer);
+    }
+    if (streams_) {
+        streams_->on_sweep(now);
+        if (state_ == State::closed) return;
     }
     auto quiet = now - last_recv_;
     const auto& t = host_->timeouts;

@@ -22,6 +22,7 @@
 #include "rpc/channel.hpp"
 #include "rpc/host.hpp"
 #include "rpc/loop.hpp"
+#include "rpc/stream_table.hpp"
 #include "rpc/transport.hpp"
 #include "wire/message.hpp"
 
@@ -80,6 +81,20 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     void send_message(Kind kind, std::uint64_t id, std::string_view name,
                       std::span<const std::uint8_t> payload, bool compress = true);
     void send_coded(Kind kind, std::uint64_t id, std::uint16_t code, std::string_view text);
+    // One big-stream data message whose `size` payload bytes fill() writes where they are
+    // sealed (compressed: into a buffer first, then compressed).
+    void send_stream_data(std::uint64_t id, std::size_t size, const SecureTransport::Fill& fill,
+                          bool compress);
+
+    // Big streams: the table, created on first use; null if none was ever needed.
+    StreamTable& streams();
+    StreamTable* streams_if_any() noexcept { return streams_.get(); }
+    // Outgoing streams have data to send: they get the room the queue has on the next flush.
+    void wake_streams() { schedule_flush(); }
+    // The send queue is short enough for another chunk of stream data (calls went first).
+    bool stream_room() const noexcept;
+    // Runs application code on this loop in a later turn (a stream's callback).
+    void post_user(std::string_view what, std::function<void()> f);
 
     // The reply of an incoming call, from its ReplySlot.
     void finish_call(std::uint64_t id, Errc code, const std::string& payload_or_message,
@@ -198,7 +213,8 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     std::atomic<bool> congested_{false};  // over the soft send limit
     ConnectionId id_;
     Channel channel_;
-    std::unique_ptr<CallTable> calls_;  // created on the first outgoing call
+    std::unique_ptr<CallTable> calls_;      // created on the first outgoing call
+    std::unique_ptr<StreamTable> streams_;  // created on the first big stream
     std::atomic<std::uint64_t> next_call_id_{1};
     Clock::time_point last_recv_;
     std::chrono::system_clock::time_point opened_at_{};

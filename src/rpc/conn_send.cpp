@@ -6,6 +6,7 @@
 
 #include "rpc/conn.hpp"
 #include "wire/encode.hpp"
+#include "wire/stream_messages.hpp"
 
 namespace hawser::detail {
 
@@ -36,6 +37,36 @@ void Conn::send_coded(Kind kind, std::uint64_t id, std::uint16_t code, std::stri
     auto& message = loop_.seal_scratch();
     encode_coded(message, kind, id, code, text);
     send_prepared(message);
+}
+
+void Conn::send_stream_data(std::uint64_t id, std::size_t size, const SecureTransport::Fill& fill,
+                            bool compress) {
+    if (state_ == State::closed) return;
+    if (compress && host_->channel.transport.compression != Compression::none) {
+        std::vector<std::uint8_t> plain(size);
+        fill(plain, 0);
+        return send_message(kind_stream_data, id, {}, plain, true);
+    }
+    std::uint8_t header[max_message_header];
+    auto end = write_header(header, kind_stream_data, 0, id, {});
+    if (!channel_.send_filled(std::span(header, end), size, fill, loop_.now()))
+        return seal_failed();
+    check_queue();
+    if (state_ != State::closed) schedule_flush();
+}
+
+bool Conn::stream_room() const noexcept {
+    return (state_ == State::open || state_ == State::draining) && !writing_ &&
+           channel_.unsent() < host_->limits.stream_chunk_bytes;
+}
+
+StreamTable& Conn::streams() {
+    if (!streams_) streams_ = std::make_unique<StreamTable>(*this);
+    return *streams_;
+}
+
+void Conn::post_user(std::string_view what, std::function<void()> f) {
+    loop_.post([host = host_, what, f = std::move(f)] { host->run_user(what, f); });
 }
 
 void Conn::seal_failed() {
@@ -114,9 +145,15 @@ void Conn::schedule_flush() {
 
 void Conn::flush() {
     if (state_ == State::closed || writing_) return;
-    while (!channel_.nothing_to_send())
+    // Streams fill what room calls left, a chunk at a time, for a bounded number of writes per
+    // turn: a fast stream must not keep the loop from its other connections.
+    for (int round = 0;; ++round) {
+        if (streams_ && round < 16) streams_->pump();
+        if (channel_.nothing_to_send()) break;
         if (!write_once()) return;
-    if (state_ == State::closing) close(reason_);
+    }
+    if (state_ == State::closing) return close(reason_);
+    if (streams_ && streams_->has_ready() && stream_room()) schedule_flush();
 }
 
 void Conn::on_writable(std::error_code ec) {

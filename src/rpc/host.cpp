@@ -25,6 +25,7 @@ Host::Host(RuntimeImpl& rt, bool is_client, const ProtocolMark& mark, const Limi
       shard_count_(rt.size()) {
     commands.set_decode_limits(limits.dataframe);
     register_session_kinds(kinds);
+    register_stream_kinds(kinds);
 }
 
 void Host::publish_hooks() {

@@ -37,5 +37,7 @@ class MessageKinds {
 
 // The kinds every connection speaks: calls, direct messages, replies, ping/pong and goodbye.
 void register_session_kinds(MessageKinds& kinds);
+// Big streams: kinds 10-15 (stream_kinds.cpp).
+void register_stream_kinds(MessageKinds& kinds);
 
 }  // namespace hawser::detail

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "wire/compression.hpp"
+#include "wire/stream_messages.hpp"
 
 namespace hawser::detail {
 
@@ -13,7 +14,8 @@ void encode_message(std::vector<std::uint8_t>& out, Kind kind, std::uint64_t id,
                     const TransportOptions& policy, bool may_compress) {
     std::uint8_t flags = 0;
     std::optional<std::string> packed;
-    bool compressible = is_call(kind) || is_direct(kind) || kind == Kind::reply;
+    bool compressible =
+        is_call(kind) || is_direct(kind) || kind == Kind::reply || kind == kind_stream_data;
     if (may_compress && compressible && policy.compression != Compression::none &&
         payload.size() >= policy.compress_threshold) {
         packed = compress(policy.compression, payload);

@@ -60,6 +60,25 @@ bool SecureTransport::add_to_record(std::span<const std::uint8_t> data,
     return append(data, out, mark);
 }
 
+bool SecureTransport::add_filled(std::size_t size, std::vector<std::uint8_t>& out,
+                                 const ProtocolMark& mark, const Fill& fill) {
+    if (failed_) return false;
+    std::size_t need = size + (size / max_piece + 2) * (frame_overhead + 1 + noise::tag_len);
+    if (out.capacity() - out.size() < need)
+        out.reserve(std::max(out.size() + need, out.capacity() + out.capacity() / 2));
+    for (std::size_t at = 0; at < size;) {
+        if (!piece_open()) open_piece(out, mark, piece_data);
+        std::size_t room = max_piece - (out.size() - open_at_ - piece_head);
+        std::size_t take = std::min(room, size - at);
+        std::size_t end = out.size();
+        out.resize(end + take);
+        fill(std::span<std::uint8_t>(out.data() + end, take), at);
+        at += take;
+        if (take == room && !seal_open(out, mark)) return false;
+    }
+    return true;
+}
+
 bool SecureTransport::append(std::span<const std::uint8_t> data, std::vector<std::uint8_t>& out,
                              const ProtocolMark& mark) {
     while (!data.empty()) {

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -48,6 +49,11 @@ class SecureTransport {
                                     Clock::time_point now);
     [[nodiscard]] bool add_to_record(std::span<const std::uint8_t> data,
                                      std::vector<std::uint8_t>& out, const ProtocolMark& mark);
+    // add_to_record() for `size` bytes that fill(into, at) writes straight into the piece
+    // (`at`: how many of the `size` came before `into`): a file read lands where it is sealed.
+    using Fill = std::function<void(std::span<std::uint8_t> into, std::size_t at)>;
+    [[nodiscard]] bool add_filled(std::size_t size, std::vector<std::uint8_t>& out,
+                                  const ProtocolMark& mark, const Fill& fill);
     // Seals the open piece, if any, at the end of `out`. False as for add().
     [[nodiscard]] bool seal_open(std::vector<std::uint8_t>& out, const ProtocolMark& mark);
     bool piece_open() const noexcept { return open_at_ != closed; }

@@ -1,0 +1,53 @@
+// Files over big streams. The sending side is Connection::send_file (connection.hpp); the
+// receiving side's stream handler hands its IncomingStream to receive_file, which stores it as
+// `root/name`: the name is checked as a relative path (relative_path.hpp), the content is
+// written to `root/name.hawser-part` and renamed to its name only once its hash matched, and a
+// part left by an earlier attempt (a disconnect, a restart) is resumed from its size.
+//
+//     commands.stream("upload", [root](Request, IncomingStream in) -> Task<void> {
+//         auto name = in.metadata().get_string("name")...;
+//         auto stored = co_await receive_file(std::move(in), root, name);
+//     });
+//
+// Writes go to the page cache from the connection's IO thread (pwrite); nothing is fsynced.
+// Thread safety: any thread; the token's callback runs on the connection's IO thread.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "hawser/completion.hpp"
+#include "hawser/relative_path.hpp"
+#include "hawser/streams.hpp"
+
+namespace hawser {
+
+struct ReceiveFileOptions {
+    PathLimits limits;   // for the name
+    bool resume = true;  // false: a part left by an earlier attempt is discarded
+};
+
+namespace detail {
+void start_receive_file(IncomingStream stream, const std::filesystem::path& root,
+                        const std::string& name, const ReceiveFileOptions& options,
+                        std::function<void(Result<std::uint64_t>)> done);
+}
+
+// Completes with the file's size once it is stored; errors: invalid_argument (the name),
+// storage_error, and the stream's own (hash_mismatch, which also discards the part, cancelled,
+// disconnected, ...). A name whose last segment ends in ".hawser-part" is refused.
+template <class Token = UseTask>
+auto receive_file(IncomingStream stream, std::filesystem::path root, std::string_view name,
+                  Token&& token = {}, ReceiveFileOptions options = {}) {
+    return detail::complete<std::uint64_t>(
+        [stream = std::move(stream), root = std::move(root), name = std::string(name),
+         options](std::function<void(Result<std::uint64_t>)> done) mutable {
+            detail::start_receive_file(std::move(stream), root, name, options, std::move(done));
+        },
+        std::forward<Token>(token), "receive_file");
+}
+
+}  // namespace hawser

@@ -1,0 +1,113 @@
+// Validation and normal form of file names sent by a peer (see hawser/relative_path.hpp).
+// Thread safety: pure functions over their arguments; no shared state.
+#include "hawser/relative_path.hpp"
+
+#include <cstdio>
+#include <utility>
+
+namespace hawser {
+
+namespace {
+
+Error fail(std::string what) {
+    return Error{Errc::invalid_argument, "path: " + std::move(what)};
+}
+
+std::string hex(const char* format, unsigned long value) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, format, value);
+    return buf;
+}
+
+// Decodes the UTF-8 sequence starting at s[i] (a lead byte >= 0x80). Returns its length, or 0
+// if it is invalid: a stray continuation byte, an overlong form, a surrogate, a code point
+// above U+10FFFF, or a sequence cut short.
+std::size_t decode_utf8(std::string_view s, std::size_t i, char32_t& cp) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t len;
+    char32_t min;
+    if (c >= 0xC2 && c <= 0xDF) {  // 0xC0 and 0xC1 can only start overlong forms
+        len = 2, cp = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+        len = 3, cp = c & 0x0F, min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (s.size() - i < len) return 0;
+    for (std::size_t k = 1; k < len; ++k) {
+        auto b = static_cast<unsigned char>(s[i + k]);
+        if ((b & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (b & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return len;
+}
+
+// Characters that hide or disguise what a name is: bidi controls, zero-width characters, the
+// byte order mark, and lookalikes for '/' and '.'.
+bool deceptive(char32_t cp) {
+    return (cp >= 0x200B && cp <= 0x200F) ||  // zero-width space/non-joiner/joiner, LRM, RLM
+           (cp >= 0x202A && cp <= 0x202E) ||  // bidi embeddings and overrides
+           (cp >= 0x2066 && cp <= 0x2069) ||  // bidi isolates
+           cp == 0xFEFF ||                    // zero-width no-break space (BOM)
+           cp == 0x2044 || cp == 0x2215 ||    // fraction slash, division slash
+           cp == 0xFF0E || cp == 0xFF0F;      // fullwidth full stop, fullwidth solidus
+}
+
+// Checks the bytes name[begin, end) of one segment; offsets in messages count from the start of
+// the whole name. Returns an empty string if the segment is fine, else what is wrong.
+std::string check_bytes(std::string_view name, std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end;) {
+        auto c = static_cast<unsigned char>(name[i]);
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7F)
+                return hex("control character 0x%02lX", c) + " at byte " + std::to_string(i);
+            if (c == '\\') return "'\\' is not allowed (use '/' between segments)";
+            if (c == ':') return "':' is not allowed (drive letters, alternate streams)";
+            ++i;
+            continue;
+        }
+        char32_t cp = 0;
+        std::size_t len = decode_utf8(name.substr(0, end), i, cp);
+        if (len == 0) return "invalid UTF-8 at byte " + std::to_string(i);
+        if (deceptive(cp))
+            return hex("U+%04lX", cp) + " is not allowed (invisible, bidi or lookalike character)";
+        i += len;
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<std::string> normalise_relative_path(std::string_view name, const PathLimits& limits) {
+    if (name.empty()) return fail("the name is empty");
+    if (name.front() == '/') return fail("absolute paths are not allowed");
+    std::string out;
+    std::size_t depth = 0;
+    for (std::size_t pos = 0; pos < name.size();) {
+        std::size_t end = name.find('/', pos);
+        if (end == std::string_view::npos) end = name.size();
+        std::string_view segment = name.substr(pos, end - pos);
+        std::size_t begin = pos;
+        pos = end + 1;
+        if (segment.empty() || segment == ".") continue;
+        if (segment == "..") return fail("'..' is not allowed");
+        if (segment.size() > limits.max_component_bytes)
+            return fail("a segment is over max_component_bytes (" +
+                        std::to_string(limits.max_component_bytes) + ")");
+        if (auto what = check_bytes(name, begin, end); !what.empty()) return fail(std::move(what));
+        if (++depth > limits.max_depth)
+            return fail("more segments than max_depth (" + std::to_string(limits.max_depth) + ")");
+        if (out.size() + (out.empty() ? 0 : 1) + segment.size() > limits.max_bytes)
+            return fail("the normalised name is over max_bytes (" +
+                        std::to_string(limits.max_bytes) + ")");
+        if (!out.empty()) out += '/';
+        out += segment;
+    }
+    if (out.empty()) return fail("nothing is left once '.' segments and '/' are removed");
+    return out;
+}
+
+}  // namespace hawser

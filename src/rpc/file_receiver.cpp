@@ -1,0 +1,185 @@
+// receive_file (files.hpp): one incoming stream stored as a file under a root, through a part
+// file that is resumed from its size and renamed once the content's hash matched.
+// Ownership: a FileReceiver is owned by the read in flight (its callback) and dies with the
+// last one. Thread affinity: the connection's loop; the prefix hash runs on a worker.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <system_error>
+#include <vector>
+
+#include "hawser/files.hpp"
+#include "rpc/conn.hpp"
+#include "rpc/stream_state.hpp"
+
+namespace hawser::detail {
+
+namespace {
+
+constexpr std::string_view part_suffix = ".hawser-part";
+
+Error storage(const std::string& what, int err) {
+    return Error{Errc::storage_error, what + ": " + std::strerror(err)};
+}
+
+class FileReceiver : public std::enable_shared_from_this<FileReceiver> {
+  public:
+    using Done = std::function<void(Result<std::uint64_t>)>;
+    FileReceiver(int fd, std::filesystem::path target, std::filesystem::path part, Done done)
+        : fd_(fd), target_(std::move(target)), part_(std::move(part)), done_(std::move(done)) {}
+    ~FileReceiver() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+
+    void fail(Error e) { finish(std::move(e)); }
+
+    void start(StreamSource source) {
+        source_ = std::move(source);
+        offset_ = source_.offset();
+        next();
+    }
+
+  private:
+    void next() {
+        source_.read([self = shared_from_this()](Result<std::string> chunk) {
+            self->on_chunk(std::move(chunk));
+        });
+    }
+
+    void on_chunk(Result<std::string> chunk) {
+        if (!chunk) {
+            // A part that does not match its sender's content is of no use to a resume.
+            if (chunk.error().code == Errc::hash_mismatch ||
+                chunk.error().code == Errc::size_mismatch)
+                ::unlink(part_.c_str());
+            return finish(chunk.error());
+        }
+        if (chunk->empty()) return store();
+        for (std::size_t done = 0; done < chunk->size();) {
+            auto n =
+                ::pwrite(fd_, chunk->data() + done, chunk->size() - done, off_t(offset_ + done));
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                auto e = storage("writing " + part_.string(), errno);
+                source_.finish(Errc::storage_error, "the receiver could not write the file");
+                return finish(e);
+            }
+            done += std::size_t(n);
+        }
+        offset_ += chunk->size();
+        next();
+    }
+
+    void store() {
+        if (::rename(part_.c_str(), target_.c_str()) != 0) {
+            auto e = storage("renaming " + part_.string(), errno);
+            source_.finish(Errc::storage_error, "the receiver could not store the file");
+            return finish(e);
+        }
+        source_.finish(Errc::ok);
+        finish(offset_);
+    }
+
+    void finish(Result<std::uint64_t> r) {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+        source_ = {};
+        if (auto done = std::exchange(done_, nullptr)) done(std::move(r));
+    }
+
+    int fd_;
+    std::filesystem::path target_, part_;
+    Done done_;
+    StreamSource source_;
+    std::uint64_t offset_ = 0;
+};
+
+// Hashes the first `size` bytes of the file open as `fd`.
+Result<ContentHasher> hash_prefix(int fd, std::uint64_t size) {
+    ContentHasher hash;
+    std::vector<std::uint8_t> block(256 * 1024);
+    for (std::uint64_t at = 0; at < size;) {
+        auto want = std::size_t(std::min<std::uint64_t>(block.size(), size - at));
+        auto n = ::pread(fd, block.data(), want, off_t(at));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return Error{Errc::storage_error, "reading the partial file failed"};
+        hash.update(std::span(block.data(), std::size_t(n)));
+        at += std::size_t(n);
+    }
+    return hash;
+}
+
+}  // namespace
+
+void start_receive_file(IncomingStream stream, const std::filesystem::path& root,
+                        const std::string& name, const ReceiveFileOptions& options,
+                        std::function<void(Result<std::uint64_t>)> done) {
+    auto refuse = [&](Error e) {
+        stream.reject(e.code, e.message);
+        done(std::move(e));
+    };
+    auto normal = normalise_relative_path(name, options.limits);
+    if (!normal) return refuse(normal.error());
+    if (normal->size() >= part_suffix.size() &&
+        std::string_view(*normal).substr(normal->size() - part_suffix.size()) == part_suffix)
+        return refuse(
+            Error{Errc::invalid_argument,
+                  "path: names ending in " + std::string(part_suffix) + " are the receiver's own"});
+    auto target = root / *normal;
+    auto part = target;
+    part += part_suffix;
+    std::error_code ec;
+    std::filesystem::create_directories(target.parent_path(), ec);
+    if (ec)
+        return refuse(Error{Errc::storage_error,
+                            "creating " + target.parent_path().string() + ": " + ec.message()});
+    int fd = ::open(part.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) return refuse(storage("opening " + part.string(), errno));
+    struct stat st {};
+    ::fstat(fd, &st);
+    std::uint64_t have = std::uint64_t(st.st_size);
+    if (have > 0 &&
+        (!options.resume || !stream.resumable() || (stream.size() && have > *stream.size()))) {
+        if (::ftruncate(fd, 0) != 0) {
+            ::close(fd);
+            return refuse(storage("truncating " + part.string(), errno));
+        }
+        have = 0;
+    }
+    auto receiver = std::make_shared<FileReceiver>(fd, target, part, std::move(done));
+    if (have == 0) {
+        auto source = stream.accept();
+        if (!source) return receiver->fail(source.error());
+        return receiver->start(std::move(*source));
+    }
+    // The bytes already here are hashed on a worker: the end's hash covers the whole file.
+    const auto& ref = StreamAccess::ref(stream);
+    auto conn = ref ? ref->conn().lock() : nullptr;
+    if (!conn) return receiver->fail(Error{Errc::disconnected, "the connection is closed"});
+    auto shared = std::make_shared<IncomingStream>(std::move(stream));
+    std::weak_ptr<Conn> weak = conn;
+    bool posted = conn->host().runtime.workers().try_post(0, [weak, shared, receiver, fd, have] {
+        auto hash = hash_prefix(fd, have);
+        auto conn = weak.lock();
+        if (!conn) return receiver->fail(Error{Errc::disconnected, "the connection is closed"});
+        conn->loop().post([shared, receiver, hash = std::move(hash), have]() mutable {
+            if (!hash) {
+                shared->reject(Errc::storage_error, "the receiver could not read its part file");
+                return receiver->fail(hash.error());
+            }
+            auto source = shared->accept(have, &*hash);
+            if (!source) return receiver->fail(source.error());
+            receiver->start(std::move(*source));
+        });
+    });
+    if (!posted) {
+        shared->reject(Errc::overloaded, "the receiver's worker pool is full");
+        receiver->fail(Error{Errc::overloaded, "the worker pool is full"});
+    }
+}
+
+}  // namespace hawser::detail

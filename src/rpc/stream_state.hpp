@@ -1,0 +1,86 @@
+// The state of one big stream in its connection's StreamTable, each way, and StreamRef, what
+// the application's handles (StreamSink, StreamSource, IncomingStream) point to.
+// Ownership: Out and In belong to the table; a StreamRef is shared by the handles of one stream
+// and tells the table when the last one goes.
+// Thread affinity: Out and In on the connection's loop; StreamRef from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "hawser/streams.hpp"
+#include "rpc/stream_feed.hpp"
+#include "rpc/stream_table.hpp"
+
+namespace hawser::detail {
+
+struct StreamTable::Out {
+    enum class State : std::uint8_t { opening, hashing, sending, ended };
+    std::uint64_t id = 0;
+    State state = State::opening;
+    bool resumable = false, queued = false;
+    std::optional<std::uint64_t> size;
+    StreamOptions options;
+    std::shared_ptr<StreamFeed> feed;
+    SinkFeed* sink = nullptr;        // feed, when the application writes it
+    std::uint64_t position = 0;      // the next byte to send
+    std::uint64_t credit = 0;        // what the stream's window still lets out
+    std::uint64_t acknowledged = 0;  // window the receiver gave back: bytes it consumed
+    ContentHasher hash;
+    Clock::time_point accept_deadline;
+    std::function<void(Result<void>)> accepted, done;
+};
+
+struct StreamTable::In {
+    enum class State : std::uint8_t { offered, open, ended, failed };
+    std::uint64_t id = 0;
+    State state = State::offered;
+    bool resumable = false;
+    bool end_read = false;  // the reader was handed the end
+    std::optional<std::uint64_t> size;
+    std::uint64_t position = 0;  // bytes of the content received, from 0
+    std::uint32_t window = 0;    // granted to this stream
+    std::uint64_t left = 0;      // the peer may still send this much
+    std::uint64_t unreturned = 0;
+    std::size_t buffered = 0;  // bytes in chunks
+    std::deque<std::string> chunks;
+    ContentHasher hash;
+    Error error;  // why it failed
+    std::function<void(Result<std::string>)> reader;
+};
+
+class StreamRef {
+  public:
+    StreamRef(std::weak_ptr<Conn> conn, std::uint64_t id, std::uint64_t offset = 0)
+        : conn_(std::move(conn)), id_(id), offset_(offset) {}
+    ~StreamRef();
+    StreamRef(const StreamRef&) = delete;
+    StreamRef& operator=(const StreamRef&) = delete;
+
+    std::uint64_t id() const noexcept { return id_; }
+    std::uint64_t offset() const noexcept { return offset_; }
+    void set_offset(std::uint64_t offset) noexcept { offset_ = offset; }
+    std::weak_ptr<Conn> conn() const { return conn_; }
+    // Runs op(StreamTable&) on the connection's loop (now, when already there); false when the
+    // connection is gone.
+    bool on_loop(std::function<void(StreamTable&)> op) const;
+
+    static StreamSink sink(std::shared_ptr<StreamRef> ref) { return StreamSink(std::move(ref)); }
+
+  private:
+    std::weak_ptr<Conn> conn_;
+    std::uint64_t id_;
+    std::uint64_t offset_;
+};
+
+// Library code that needs what an IncomingStream refers to (receive_file: its worker pool).
+struct StreamAccess {
+    static const std::shared_ptr<StreamRef>& ref(const IncomingStream& s) { return s.ref_; }
+};
+
+}  // namespace hawser::detail

@@ -1,0 +1,121 @@
+// StreamTable: the big streams of one connection, both ways (docs/protocol.md, "Big streams").
+// Outgoing streams wait for the receiver's accept, send data as its windows allow, round-robin
+// between them and only when the send queue is short (calls always go first), then the end
+// with the content's hash, and complete when the receiver's verdict comes. Incoming streams go
+// to their handler, buffer at most the window granted until the application reads, hash what
+// arrives, and check the size and the hash at the end. Bad input from the peer closes the
+// connection (protocol_error) or resets that one stream.
+// Ownership: created by its connection on first use, owned by it. Application callbacks are
+// posted to the loop, never run inside the table's own calls.
+// Thread affinity: the connection's loop.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "hawser/streams.hpp"
+#include "rpc/stream_feed.hpp"
+#include "wire/message.hpp"
+#include "wire/stream_messages.hpp"
+
+namespace hawser::detail {
+
+class Conn;
+
+class StreamTable {
+  public:
+    using Clock = std::chrono::steady_clock;
+    explicit StreamTable(Conn& conn);
+    ~StreamTable();
+
+    // --- this side sends ---
+    struct Outgoing {
+        std::string name;
+        StreamOptions options;
+        std::shared_ptr<StreamFeed> feed;
+        bool resumable = false;
+        // Sinks: the stream was accepted (ok) or refused. Others leave it empty: a refusal
+        // goes to `done`.
+        std::function<void(Result<void>)> accepted;
+        std::function<void(Result<void>)> done;  // the receiver's verdict
+    };
+    // Opens a stream; its id, or the error (the callbacks are not called then).
+    Result<std::uint64_t> open(Outgoing outgoing);
+    void write(std::uint64_t id, std::string bytes, std::function<void(Result<void>)> done);
+    void finish(std::uint64_t id, std::function<void(Result<void>)> done);
+    void cancel(std::uint64_t id);
+    // Hands data to the connection, round-robin, while it has room (Conn::stream_room).
+    void pump();
+    bool has_ready() const noexcept { return !ready_.empty(); }
+
+    // --- the peer sends ---
+    void accept(std::uint64_t id, std::uint64_t offset, const ContentHasher* prefix);
+    void read(std::uint64_t id, std::function<void(Result<std::string>)> done);
+    // The application's verdict, or a reject before accept, or a cancel.
+    void finish_incoming(std::uint64_t id, Errc code, std::string_view text);
+
+    // The last handle of stream `id` went away.
+    void abandon(std::uint64_t id);
+
+    // --- messages (stream kinds registered in stream_kinds.cpp) ---
+    void on_open(const MessageView& m);
+    void on_accept(const MessageView& m);
+    void on_data(const MessageView& m);
+    void on_window(const MessageView& m);
+    void on_end(const MessageView& m);
+    void on_reset(const MessageView& m);
+
+    // A resumed stream's prefix was hashed on a worker.
+    void prefix_hashed(std::uint64_t id, Result<ContentHasher> hash);
+    void on_sweep(Clock::time_point now);
+    // The connection closed: every pending operation completes with `why`.
+    void fail_all(const Error& why);
+
+  private:
+    struct Out;
+    struct In;
+
+    Out* find_out(std::uint64_t id);
+    In* find_in(std::uint64_t id);
+    bool mine(std::uint64_t id) const noexcept { return (id & 1) == (next_id_ & 1); }
+    // A message names a stream it may not: the connection closes.
+    void violation(std::string_view what);
+    void post(std::function<void()> f);
+    void send_reset(std::uint64_t id, Errc code, std::string_view text);
+    void send_credit(std::uint64_t id, std::uint32_t credit);
+
+    // Outgoing
+    void wake(Out& s);
+    bool can_progress(const Out& s) const;
+    void send_some(Out& s);
+    void start_sending(Out& s, std::uint64_t offset);
+    // Ends an outgoing stream with an error: its callbacks fail, the entry goes.
+    void fail_out(std::uint64_t id, const Error& error, bool tell_peer);
+
+    // Incoming
+    void deliver(In& s);
+    void fail_in(In& s, Errc code, std::string text);  // resets the peer, keeps the error
+    void erase_in(std::uint64_t id);
+    void consumed(In& s, std::size_t n);  // the application took n bytes: credit back
+    void connection_consumed(std::size_t n);
+
+    Conn& conn_;
+    std::unordered_map<std::uint64_t, std::unique_ptr<Out>> out_;
+    std::unordered_map<std::uint64_t, std::unique_ptr<In>> in_;
+    std::deque<std::uint64_t> ready_;  // outgoing streams that can send, in turn
+    std::uint64_t next_id_;            // client: odd ids, server: even
+    std::uint64_t highest_in_id_ = 0;  // the peer's highest stream id so far
+    // Sending: what the peer's connection window lets out.
+    std::uint64_t send_credit_ = 0;
+    // Receiving: what the peer may still send before more is granted, and what the
+    // application consumed and was not granted back yet.
+    std::uint64_t recv_left_ = 0, recv_unreturned_ = 0;
+    bool granted_ = false;  // the first connection window went out
+    bool pumping_ = false;
+};
+
+}  // namespace hawser::detail
