@@ -140,7 +140,9 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
                 {"max_frame_bytes", "max_pending_calls", "max_send_queue_bytes",
                  "send_queue_soft_bytes", "send_queue_soft_grace_ms", "max_decompressed_bytes",
                  "worker_decode_bytes", "max_worker_decode_bytes", "max_decoded_bytes",
-                 "max_dataframe_depth", "max_dataframe_container", "max_dataframe_elements"},
+                 "max_dataframe_depth", "max_dataframe_container", "max_dataframe_elements",
+                 "stream_window_bytes", "stream_connection_window_bytes", "stream_chunk_bytes",
+                 "max_incoming_streams", "max_outgoing_streams"},
                 "limits");
             read(l, "max_frame_bytes", o.limits.max_frame_bytes);
             read(l, "max_pending_calls", o.limits.max_pending_calls);
@@ -156,6 +158,11 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
             read(l, "max_dataframe_depth", o.limits.dataframe.max_depth);
             read(l, "max_dataframe_container", o.limits.dataframe.max_container);
             read(l, "max_dataframe_elements", o.limits.dataframe.max_elements);
+            read(l, "stream_window_bytes", o.limits.stream_window_bytes);
+            read(l, "stream_connection_window_bytes", o.limits.stream_connection_window_bytes);
+            read(l, "stream_chunk_bytes", o.limits.stream_chunk_bytes);
+            read(l, "max_incoming_streams", o.limits.max_incoming_streams);
+            read(l, "max_outgoing_streams", o.limits.max_outgoing_streams);
         }
         if (root.contains("timeouts")) {
             const auto& t = toml::find(root, "timeouts");

@@ -25,17 +25,22 @@ inline constexpr UseWait use_wait{};  // block until it completes (not on an IO 
 namespace detail {
 
 // Blocks until start(done) calls done. Every operation completes (result, error, timeout or
-// disconnect), so this returns.
+// disconnect); one whose callback was dropped uncalled (its loop was stopped) ends the wait as
+// `disconnected` instead of blocking forever.
 template <class R, class Start>
 Result<R> wait_for(Start&& start, std::string_view what) {
     if (Runtime::on_io_thread())
         return Error{Errc::would_deadlock,
                      std::string(what) + ": blocking on an IO thread; use a callback or co_await"};
-    std::promise<Result<R>> promise;
-    auto future = promise.get_future();
+    auto promise = std::make_shared<std::promise<Result<R>>>();
+    auto future = promise->get_future();
     start(std::function<void(Result<R>)>(
-        [&promise](Result<R> r) { promise.set_value(std::move(r)); }));
-    return future.get();
+        [promise](Result<R> r) { promise->set_value(std::move(r)); }));
+    try {
+        return future.get();
+    } catch (const std::future_error&) {  // broken promise: the callback died uncalled
+        return Error{Errc::disconnected, std::string(what) + ": abandoned (shutdown)"};
+    }
 }
 
 // Starts an operation, start(std::function<void(Result<R>)>), the way `token` asks.

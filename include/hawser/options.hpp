@@ -44,8 +44,10 @@ struct Limits {
     // Big streams (streams.hpp). What this side grants each stream it receives, and all of them
     // together: the most a peer may send ahead of what the application has read, so the bytes
     // buffered here are bounded by these.
-    std::uint32_t stream_window_bytes = 1u << 20;
-    std::uint32_t stream_connection_window_bytes = 4u << 20;
+    // (On loopback a window of 64 KiB already reaches full speed, and the window is what a call
+    // may wait behind: docs/performance.md, "Big streams".)
+    std::uint32_t stream_window_bytes = 256u << 10;
+    std::uint32_t stream_connection_window_bytes = 1u << 20;
     // Sending: the most one data message carries. A call queued behind a stream waits for at
     // most about this many bytes of it.
     std::uint32_t stream_chunk_bytes = 32u << 10;

@@ -48,7 +48,13 @@ std::size_t decode_utf8(std::string_view s, std::size_t i, char32_t& cp) {
 // Characters that hide or disguise what a name is: bidi controls, zero-width characters, the
 // byte order mark, and lookalikes for '/' and '.'.
 bool deceptive(char32_t cp) {
-    return (cp >= 0x200B && cp <= 0x200F) ||  // zero-width space/non-joiner/joiner, LRM, RLM
+    return (cp >= 0x80 && cp <= 0x9F) ||      // C1 controls (0x9B is a terminal escape)
+           cp == 0x00AD || cp == 0x061C ||    // soft hyphen, Arabic letter mark
+           cp == 0x180E ||                    // Mongolian vowel separator
+           (cp >= 0x2060 && cp <= 0x2064) ||  // word joiner and invisible operators
+           cp == 0x2024 || cp == 0xFE52 ||    // one dot leader, small full stop
+           cp == 0x29F8 ||                    // big solidus
+           (cp >= 0x200B && cp <= 0x200F) ||  // zero-width space/non-joiner/joiner, LRM, RLM
            (cp >= 0x202A && cp <= 0x202E) ||  // bidi embeddings and overrides
            (cp >= 0x2066 && cp <= 0x2069) ||  // bidi isolates
            cp == 0xFEFF ||                    // zero-width no-break space (BOM)

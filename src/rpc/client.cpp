@@ -42,6 +42,8 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         host->handshake_timeout = options.timeouts.connect;
         if (options.limits.max_pending_calls == 0)
             config_error_ = "limits.max_pending_calls must be at least 1";
+        if (auto bad = StreamTable::check_limits(options.limits); !bad.empty())
+            config_error_ = "limits: " + bad;
         if (!options.server_public_key.empty()) {
             host->server_key = noise::key_from_hex(options.server_public_key);
             if (!host->server_key) config_error_ = "server_public_key must be 64 hex digits";

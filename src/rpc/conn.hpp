@@ -45,6 +45,8 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     Host& host() const noexcept { return *host_; }
     ConnectionId id() const noexcept { return id_; }
     bool is_open() const noexcept { return open_.load(std::memory_order_relaxed); }
+    // Open and not draining: new work (calls, streams) is taken. Loop only.
+    bool serving() const noexcept { return state_ == State::open; }
     // Over its soft send limit: producers (broadcast, streams) should skip or pause. Any thread.
     bool congested() const noexcept { return congested_.load(std::memory_order_relaxed); }
     // Bytes handed to this connection from other threads and not yet applied on its loop are

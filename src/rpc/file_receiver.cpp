@@ -3,9 +3,11 @@
 // Ownership: a FileReceiver is owned by the read in flight (its callback) and dies with the
 // last one. Thread affinity: the connection's loop; the prefix hash runs on a worker.
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -122,7 +124,10 @@ void start_receive_file(IncomingStream stream, const std::filesystem::path& root
         stream.reject(e.code, e.message);
         done(std::move(e));
     };
-    auto normal = normalise_relative_path(name, options.limits);
+    // The part file's name is the last segment plus the suffix: it must fit NAME_MAX too.
+    auto limits = options.limits;
+    limits.max_component_bytes = std::min(limits.max_component_bytes, 255 - part_suffix.size());
+    auto normal = normalise_relative_path(name, limits);
     if (!normal) return refuse(normal.error());
     if (normal->size() >= part_suffix.size() &&
         std::string_view(*normal).substr(normal->size() - part_suffix.size()) == part_suffix)
@@ -139,6 +144,11 @@ void start_receive_file(IncomingStream stream, const std::filesystem::path& root
                             "creating " + target.parent_path().string() + ": " + ec.message()});
     int fd = ::open(part.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) return refuse(storage("opening " + part.string(), errno));
+    // One receiver per part file: two uploads of one name at once would write into each other.
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        ::close(fd);
+        return refuse(Error{Errc::overloaded, "'" + *normal + "' is being received already"});
+    }
     struct stat st {};
     ::fstat(fd, &st);
     std::uint64_t have = std::uint64_t(st.st_size);
@@ -161,12 +171,14 @@ void start_receive_file(IncomingStream stream, const std::filesystem::path& root
     auto conn = ref ? ref->conn().lock() : nullptr;
     if (!conn) return receiver->fail(Error{Errc::disconnected, "the connection is closed"});
     auto shared = std::make_shared<IncomingStream>(std::move(stream));
-    std::weak_ptr<Conn> weak = conn;
-    bool posted = conn->host().runtime.workers().try_post(0, [weak, shared, receiver, fd, have] {
+    // The job holds the connection and hands it back to its loop, where the result is used
+    // and the application's callback runs.
+    auto& workers = conn->host().runtime.workers();
+    bool posted = workers.try_post(0, [conn, shared, receiver, fd, have]() mutable {
         auto hash = hash_prefix(fd, have);
-        auto conn = weak.lock();
-        if (!conn) return receiver->fail(Error{Errc::disconnected, "the connection is closed"});
-        conn->loop().post([shared, receiver, hash = std::move(hash), have]() mutable {
+        auto& loop = conn->loop();
+        loop.post([conn = std::move(conn), shared, receiver, hash = std::move(hash),
+                   have]() mutable {
             if (!hash) {
                 shared->reject(Errc::storage_error, "the receiver could not read its part file");
                 return receiver->fail(hash.error());

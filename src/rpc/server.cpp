@@ -134,6 +134,8 @@ Result<void> Server::start() {
         return Error{Errc::invalid_argument, "max_pending_calls must be at least 1"};
     if (o.transport.rekey_messages == 0)
         return Error{Errc::invalid_argument, "rekey_messages must be at least 1"};
+    if (auto bad = detail::StreamTable::check_limits(o.limits); !bad.empty())
+        return Error{Errc::invalid_argument, bad};
     std::vector<asio::ip::tcp::endpoint> endpoints;
     for (const auto& address : o.listen) {
         auto resolved = resolve(address);

@@ -7,13 +7,25 @@
 
 namespace hawser::detail {
 
+namespace {
+
+// Only data may be compressed (when its stream asked for it); the rest are a few bytes.
+template <void (StreamTable::*Handle)(const MessageView&)>
+void plain(Conn& c, const MessageView& m) {
+    if (m.flags != 0)
+        return c.protocol_close(CloseReason::malformed, "a compressed stream control");
+    (c.streams().*Handle)(m);
+}
+
+}  // namespace
+
 void register_stream_kinds(MessageKinds& kinds) {
-    kinds.add(kind_stream_open, [](Conn& c, const MessageView& m) { c.streams().on_open(m); });
-    kinds.add(kind_stream_accept, [](Conn& c, const MessageView& m) { c.streams().on_accept(m); });
+    kinds.add(kind_stream_open, plain<&StreamTable::on_open>);
+    kinds.add(kind_stream_accept, plain<&StreamTable::on_accept>);
     kinds.add(kind_stream_data, [](Conn& c, const MessageView& m) { c.streams().on_data(m); });
-    kinds.add(kind_stream_window, [](Conn& c, const MessageView& m) { c.streams().on_window(m); });
-    kinds.add(kind_stream_end, [](Conn& c, const MessageView& m) { c.streams().on_end(m); });
-    kinds.add(kind_stream_reset, [](Conn& c, const MessageView& m) { c.streams().on_reset(m); });
+    kinds.add(kind_stream_window, plain<&StreamTable::on_window>);
+    kinds.add(kind_stream_end, plain<&StreamTable::on_end>);
+    kinds.add(kind_stream_reset, plain<&StreamTable::on_reset>);
 }
 
 }  // namespace hawser::detail

@@ -23,8 +23,13 @@ Result<std::uint64_t> StreamTable::open(Outgoing outgoing) {
     s->sink = dynamic_cast<SinkFeed*>(s->feed.get());
     s->accepted = std::move(outgoing.accepted);
     s->done = std::move(outgoing.done);
-    auto timeout = outgoing.options.accept_timeout.count() > 0 ? outgoing.options.accept_timeout
-                                                               : conn_.host().timeouts.call;
+    // A receiver that resumes reads what it has first to hash it: a resumable stream waits
+    // longer for its accept by default.
+    auto timeout = outgoing.options.accept_timeout;
+    if (timeout.count() <= 0)
+        timeout = outgoing.resumable ? std::max<std::chrono::milliseconds>(
+                                           conn_.host().timeouts.call, std::chrono::minutes(5))
+                                     : conn_.host().timeouts.call;
     s->accept_deadline = conn_.loop().now() + timeout;
     std::vector<std::uint8_t> payload;
     encode_stream_open(payload, {s->size.value_or(unknown_stream_size), s->resumable,
@@ -45,27 +50,25 @@ void StreamTable::start_sending(Out& s, std::uint64_t offset) {
     // The end's hash covers the whole content: the bytes the receiver has are read and hashed
     // on a worker, not on this loop.
     s.state = Out::State::hashing;
-    auto conn = std::weak_ptr<Conn>(conn_.shared_from_this());
-    bool posted =
-        conn_.host().runtime.workers().try_post(0, [conn, id = s.id, feed = s.feed, offset] {
-            Result<ContentHasher> result = ContentHasher();
-            std::vector<std::uint8_t> block(256 * 1024);
-            for (std::uint64_t at = 0; at < offset && result;) {
-                auto n = std::size_t(std::min<std::uint64_t>(block.size(), offset - at));
-                auto span = std::span(block.data(), n);
-                if (auto r = feed->fill(at, span); !r)
-                    result = r.error();
-                else
-                    result->update(span);
-                at += n;
-            }
-            if (auto c = conn.lock())
-                c->loop().post([conn, id, result = std::move(result)]() mutable {
-                    if (auto c = conn.lock())
-                        if (auto* table = c->streams_if_any())
-                            table->prefix_hashed(id, std::move(result));
-                });
+    // The job holds the connection and hands it back to its loop: never released elsewhere.
+    auto job = [conn = conn_.shared_from_this(), id = s.id, feed = s.feed, offset]() mutable {
+        Result<ContentHasher> result = ContentHasher();
+        std::vector<std::uint8_t> block(256 * 1024);
+        for (std::uint64_t at = 0; at < offset && result;) {
+            auto n = std::size_t(std::min<std::uint64_t>(block.size(), offset - at));
+            auto span = std::span(block.data(), n);
+            if (auto r = feed->fill(at, span); !r)
+                result = r.error();
+            else
+                result->update(span);
+            at += n;
+        }
+        auto& loop = conn->loop();
+        loop.post([conn = std::move(conn), id, result = std::move(result)]() mutable {
+            if (auto* table = conn->streams_if_any()) table->prefix_hashed(id, std::move(result));
         });
+    };
+    bool posted = conn_.host().runtime.workers().try_post(0, std::move(job));
     if (!posted) fail_out(s.id, Error{Errc::overloaded, "the worker pool is full"}, true);
 }
 
@@ -82,10 +85,7 @@ void StreamTable::prefix_hashed(std::uint64_t id, Result<ContentHasher> hash) {
 void StreamTable::write(std::uint64_t id, std::string bytes,
                         std::function<void(Result<void>)> done) {
     auto* s = find_out(id);
-    if (!s || !s->sink)
-        return post([done = std::move(done)] {
-            done(Error{Errc::cancelled, "the stream is over"});
-        });
+    if (!s || !s->sink) return post([done = std::move(done), e = why_over(id)] { done(e); });
     if (s->sink->busy() || s->sink->finished())
         return post([done = std::move(done), finished = s->sink->finished()] {
             done(Error{Errc::invalid_argument,
@@ -99,13 +99,20 @@ void StreamTable::write(std::uint64_t id, std::string bytes,
 
 void StreamTable::finish(std::uint64_t id, std::function<void(Result<void>)> done) {
     auto* s = find_out(id);
-    if (!s || !s->sink || s->sink->finished() || s->done)
+    if (!s || !s->sink) return post([done = std::move(done), e = why_over(id)] { done(e); });
+    if (s->sink->finished() || s->done)
         return post([done = std::move(done)] {
-            done(Error{Errc::invalid_argument, "the stream is over or already finishing"});
+            done(Error{Errc::invalid_argument, "finish() was called already"});
         });
     s->sink->finish();
     s->done = std::move(done);
     wake(*s);
+}
+
+Error StreamTable::why_over(std::uint64_t id) const {
+    auto it = failed_sinks_.find(id);
+    return it != failed_sinks_.end() ? it->second
+                                     : Error{Errc::invalid_argument, "the stream is over"};
 }
 
 void StreamTable::cancel(std::uint64_t id) {
@@ -161,21 +168,26 @@ void StreamTable::send_some(Out& s) {
                         true);
     auto n = std::size_t(std::min<std::uint64_t>(
         {ready, s.credit, send_credit_, conn_.host().limits.stream_chunk_bytes}));
-    Result<void> filled;
-    conn_.send_stream_data(
-        s.id, n,
-        [&](std::span<std::uint8_t> into, std::uint64_t at) {
-            if (filled) filled = s.feed->fill(s.position + at, into);
-            s.hash.update(into);
-        },
-        s.options.compress);
+    // Accounted before sending: sending may close the connection, which frees `s`.
+    auto id = s.id;
+    auto base = s.position;
     s.position += n;
     s.credit -= n;
     send_credit_ -= n;
-    if (!filled) return fail_out(s.id, filled.error(), true);
-    s.feed->sent(s.position);
-    if (s.sink)
-        if (auto completed = s.sink->take_completed())
+    Result<void> filled;
+    conn_.send_stream_data(
+        id, n,
+        [&](std::span<std::uint8_t> into, std::uint64_t at) {  // runs before any close
+            if (filled) filled = s.feed->fill(base + at, into);
+            s.hash.update(into);
+        },
+        s.options.compress);
+    auto* again = find_out(id);
+    if (!again) return;
+    if (!filled) return fail_out(id, filled.error(), true);
+    again->feed->sent(again->position);
+    if (again->sink)
+        if (auto completed = again->sink->take_completed())
             post([completed = std::move(completed)] { completed(Result<void>{}); });
 }
 

@@ -5,6 +5,7 @@
 // Thread affinity: Out and In on the connection's loop; StreamRef from any thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -63,8 +64,13 @@ class StreamRef {
     StreamRef& operator=(const StreamRef&) = delete;
 
     std::uint64_t id() const noexcept { return id_; }
-    std::uint64_t offset() const noexcept { return offset_; }
-    void set_offset(std::uint64_t offset) noexcept { offset_ = offset; }
+    std::uint64_t offset() const noexcept { return offset_.load(std::memory_order_acquire); }
+    // An incoming stream is accepted or rejected once: the first caller, on any thread, wins.
+    bool claim(std::uint64_t offset) noexcept {
+        if (claimed_.exchange(true)) return false;
+        offset_.store(offset, std::memory_order_release);
+        return true;
+    }
     std::weak_ptr<Conn> conn() const { return conn_; }
     // Runs op(StreamTable&) on the connection's loop (now, when already there); false when the
     // connection is gone.
@@ -75,7 +81,8 @@ class StreamRef {
   private:
     std::weak_ptr<Conn> conn_;
     std::uint64_t id_;
-    std::uint64_t offset_;
+    std::atomic<std::uint64_t> offset_;
+    std::atomic<bool> claimed_{false};
 };
 
 // Library code that needs what an IncomingStream refers to (receive_file: its worker pool).

@@ -9,8 +9,23 @@
 
 namespace hawser::detail {
 
+namespace {
+// Buffered data that arrived in small messages is joined up to this size.
+constexpr std::size_t max_joined_chunk = 64 * 1024;
+}  // namespace
+
 StreamTable::StreamTable(Conn& conn) : conn_(conn), next_id_(conn.host().is_client ? 1 : 2) {}
 StreamTable::~StreamTable() = default;
+
+std::string StreamTable::check_limits(const Limits& l) {
+    if (l.stream_chunk_bytes < 1 || l.stream_chunk_bytes > (1u << 20) ||
+        l.stream_chunk_bytes + max_message_header > l.max_frame_bytes)
+        return "stream_chunk_bytes must be 1 byte to 1 MiB, and a chunk must fit in a frame";
+    for (auto window : {l.stream_window_bytes, l.stream_connection_window_bytes})
+        if (window < 1024 || window > max_stream_credit)
+            return "stream windows must be 1 KiB to 2 GiB";
+    return {};
+}
 
 StreamTable::Out* StreamTable::find_out(std::uint64_t id) {
     auto it = out_.find(id);
@@ -49,6 +64,7 @@ void StreamTable::on_open(const MessageView& m) {
         return violation("stream open with an id the peer may not use");
     highest_in_id_ = m.id;
     const auto& limits = conn_.host().limits;
+    if (!conn_.serving()) return send_reset(m.id, Errc::shutting_down, "the peer is shutting down");
     if (in_.size() >= limits.max_incoming_streams)
         return send_reset(m.id, Errc::limit_exceeded, "too many streams open on this connection");
     auto* entry = conn_.host().commands.find_stream(m.name);
@@ -100,23 +116,24 @@ void StreamTable::on_data(const MessageView& m) {
         return violation("stream data for a stream the peer never opened");
     if (n > recv_left_) return violation("stream data past the connection's window");
     recv_left_ -= n;
+    connection_consumed(n);
     auto* s = find_in(m.id);
-    if (!s || s->state == In::State::failed) {
-        connection_consumed(n);  // a stream this side reset: the data was in flight
-        return;
-    }
+    if (!s || s->state == In::State::failed) return;  // reset here while the data was in flight
     if (s->state == In::State::offered) return violation("stream data before the accept");
     if (s->state == In::State::ended) return violation("stream data after the end");
     if (n > s->left) return violation("stream data past the stream's window");
     s->left -= n;
-    if (s->size && s->position + n > *s->size) {
-        connection_consumed(n);
+    if (s->size && s->position + n > *s->size)
         return fail_in(*s, Errc::size_mismatch, "more bytes than the stream's declared size");
-    }
     s->hash.update(m.payload);
     s->position += n;
     s->buffered += n;
-    s->chunks.emplace_back(reinterpret_cast<const char*>(m.payload.data()), n);
+    // Small messages join the last chunk: what is buffered costs its bytes, not a string each.
+    auto bytes = std::string_view(reinterpret_cast<const char*>(m.payload.data()), n);
+    if (!s->chunks.empty() && s->chunks.back().size() + n <= max_joined_chunk)
+        s->chunks.back() += bytes;
+    else
+        s->chunks.emplace_back(bytes);
     deliver(*s);
 }
 
@@ -156,7 +173,6 @@ void StreamTable::deliver(In& s) {
     if (!s.chunks.empty()) {
         result = std::move(s.chunks.front());
         s.chunks.pop_front();
-        consumed(s, result->size());
     } else if (s.state == In::State::ended) {
         s.end_read = true;
     } else if (s.state == In::State::failed) {
@@ -164,14 +180,16 @@ void StreamTable::deliver(In& s) {
     } else {
         return;  // waits for data
     }
+    std::size_t n = result ? result->size() : 0;
     post([done = std::exchange(s.reader, nullptr), r = std::move(result)]() mutable {
         done(std::move(r));
     });
+    // Last: granting credit may close the connection, which fails `s` (it stays in the table).
+    if (n > 0) consumed(s, n);
 }
 
 void StreamTable::consumed(In& s, std::size_t n) {
     s.buffered -= n;
-    connection_consumed(n);
     if (s.state != In::State::open) return;
     s.unreturned += n;
     if (s.unreturned >= s.window / 4) {  // in batches: one window message per quarter window
@@ -195,7 +213,6 @@ void StreamTable::fail_in(In& s, Errc code, std::string text) {
     send_reset(s.id, code, text);
     s.state = In::State::failed;
     s.error = Error{code, std::move(text)};
-    connection_consumed(s.buffered);
     s.buffered = 0;
     s.chunks.clear();
     deliver(s);
@@ -226,7 +243,6 @@ void StreamTable::erase_in(std::uint64_t id) {
     auto it = in_.find(id);
     if (it == in_.end()) return;
     auto& s = *it->second;
-    connection_consumed(s.buffered);
     if (s.reader)
         post([done = std::move(s.reader)] {
             done(Error{Errc::cancelled, "the stream was cancelled"});
@@ -279,7 +295,7 @@ void StreamTable::on_reset(const MessageView& m) {
     auto coded = parse_coded(m.payload);
     if (!coded) return violation("malformed stream reset");
     auto code = Errc(coded->first);
-    std::string text(coded->second);
+    std::string text(coded->second.substr(0, 1024));  // kept until the handles go: bounded
     if (!mine(m.id)) {
         if (m.id > highest_in_id_) return violation("reset for a stream never opened");
         auto* s = find_in(m.id);
@@ -289,7 +305,6 @@ void StreamTable::on_reset(const MessageView& m) {
         s->state = In::State::failed;
         s->error = Error{code == Errc::ok ? Errc::cancelled : code,
                          text.empty() ? "the sender cancelled the stream" : text};
-        connection_consumed(s->buffered);
         s->buffered = 0;
         s->chunks.clear();
         return deliver(*s);
@@ -314,7 +329,12 @@ void StreamTable::fail_out(std::uint64_t id, const Error& error, bool tell_peer)
     if (it == out_.end()) return;
     auto s = std::move(it->second);
     out_.erase(it);
-    if (tell_peer) send_reset(id, error.code, error.message);
+    // Local failures (a file that could not be read) are the sender's business: the peer gets
+    // the code's generic text.
+    if (tell_peer)
+        send_reset(id, error.code,
+                   error.code == Errc::storage_error ? describe(error.code) : error.message);
+    if (s->sink) failed_sinks_[id] = error;  // later writes and finish() learn why
     std::vector<std::function<void(Result<void>)>> callbacks{std::move(s->accepted),
                                                              std::move(s->done)};
     if (auto* sink = dynamic_cast<SinkFeed*>(s->feed.get()))
@@ -334,6 +354,7 @@ void StreamTable::abandon(std::uint64_t id) {
                         {});
         return;
     }
+    failed_sinks_.erase(id);
     auto* s = find_out(id);
     // A sink dropped after finish() still waits for the verdict; before it, it is cancelled.
     if (!s || !s->sink || s->sink->finished()) return;

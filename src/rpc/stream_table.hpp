@@ -17,6 +17,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "hawser/options.hpp"
 #include "hawser/streams.hpp"
 #include "rpc/stream_feed.hpp"
 #include "wire/message.hpp"
@@ -31,6 +32,10 @@ class StreamTable {
     using Clock = std::chrono::steady_clock;
     explicit StreamTable(Conn& conn);
     ~StreamTable();
+
+    // What is wrong with the stream settings in `limits`, or empty (servers and clients refuse
+    // to start with bad ones).
+    static std::string check_limits(const Limits& limits);
 
     // --- this side sends ---
     struct Outgoing {
@@ -93,6 +98,8 @@ class StreamTable {
     bool can_progress(const Out& s) const;
     void send_some(Out& s);
     void start_sending(Out& s, std::uint64_t offset);
+    // Why a sink's stream is over: what ended it, for the writes and finish() that come later.
+    Error why_over(std::uint64_t id) const;
     // Ends an outgoing stream with an error: its callbacks fail, the entry goes.
     void fail_out(std::uint64_t id, const Error& error, bool tell_peer);
 
@@ -107,12 +114,16 @@ class StreamTable {
     std::unordered_map<std::uint64_t, std::unique_ptr<Out>> out_;
     std::unordered_map<std::uint64_t, std::unique_ptr<In>> in_;
     std::deque<std::uint64_t> ready_;  // outgoing streams that can send, in turn
+    // Sinks whose stream failed, until their handles go (one entry per live handle at most).
+    std::unordered_map<std::uint64_t, Error> failed_sinks_;
     std::uint64_t next_id_;            // client: odd ids, server: even
     std::uint64_t highest_in_id_ = 0;  // the peer's highest stream id so far
     // Sending: what the peer's connection window lets out.
     std::uint64_t send_credit_ = 0;
-    // Receiving: what the peer may still send before more is granted, and what the
-    // application consumed and was not granted back yet.
+    // Receiving: what the peer may still send on the connection before more is granted, and
+    // what arrived and was not granted back yet. The connection's window bounds bytes on the
+    // wire and is given back as data arrives; the streams' windows bound what is buffered
+    // (given back as the application reads), so one unread stream never blocks the others.
     std::uint64_t recv_left_ = 0, recv_unreturned_ = 0;
     bool granted_ = false;  // the first connection window went out
     bool pumping_ = false;

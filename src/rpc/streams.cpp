@@ -75,11 +75,19 @@ std::uint64_t StreamSink::id() const noexcept {
 
 void StreamSink::start_write(std::string bytes, std::function<void(Result<void>)> done) const {
     if (!ref_) return done(Error{Errc::invalid_argument, "an empty StreamSink"});
-    auto shared = std::make_shared<std::function<void(Result<void>)>>(std::move(done));
-    if (!ref_->on_loop([id = ref_->id(), bytes = std::move(bytes), shared](StreamTable& t) mutable {
-            t.write(id, std::move(bytes), std::move(*shared));
-        }))
-        (*shared)(gone());
+    auto conn = ref_->conn().lock();
+    if (!conn) return done(gone());
+    if (conn->loop().in_loop()) return conn->streams().write(ref_->id(), std::move(bytes), done);
+    // From another thread the bytes wait for the loop counted against the connection's send
+    // limit, as Connection::send's do: a writer that does not wait for completions is refused.
+    auto size = bytes.size();
+    if (!conn->reserve_post(size))
+        return done(Error{Errc::overloaded, "too much is waiting for this connection's IO thread"});
+    conn->loop().post(
+        [conn, size, id = ref_->id(), bytes = std::move(bytes), done = std::move(done)]() mutable {
+            conn->release_post(size);
+            conn->streams().write(id, std::move(bytes), std::move(done));
+        });
 }
 
 void StreamSink::start_finish(std::function<void(Result<void>)> done) const {
@@ -130,7 +138,7 @@ Connection IncomingStream::connection() const {
 }
 
 Result<StreamSource> IncomingStream::accept(std::uint64_t offset, const ContentHasher* prefix) {
-    if (!ref_) return Error{Errc::invalid_argument, "the stream was accepted or rejected already"};
+    if (!ref_) return Error{Errc::invalid_argument, "an empty IncomingStream"};
     if (offset > 0 && !resumable_)
         return Error{Errc::invalid_argument, "the sender cannot resume this stream"};
     if (size_ && offset > *size_)
@@ -138,20 +146,20 @@ Result<StreamSource> IncomingStream::accept(std::uint64_t offset, const ContentH
     if (offset > 0 && (!prefix || prefix->bytes() != offset))
         return Error{Errc::invalid_argument,
                      "resuming needs the hash of the bytes before the offset"};
+    if (!ref_->claim(offset))
+        return Error{Errc::invalid_argument, "the stream was accepted or rejected already"};
     std::optional<ContentHasher> hash;
     if (offset > 0) hash = *prefix;
-    ref_->set_offset(offset);
     ref_->on_loop([id = ref_->id(), offset, hash](StreamTable& t) {
         t.accept(id, offset, hash ? &*hash : nullptr);
     });
-    return StreamSource(std::move(ref_));
+    return StreamSource(ref_);
 }
 
 void IncomingStream::reject(Errc code, std::string text) {
-    if (!ref_) return;
+    if (!ref_ || !ref_->claim(0)) return;
     ref_->on_loop([id = ref_->id(), code = code == Errc::ok ? Errc::not_allowed : code,
                    text = std::move(text)](StreamTable& t) { t.finish_incoming(id, code, text); });
-    ref_.reset();
 }
 
 // --- Connection: sending ---

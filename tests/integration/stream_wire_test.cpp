@@ -47,6 +47,7 @@ class RawPeer {
     void send(Kind kind, std::uint64_t id, std::string_view name, std::string_view payload) {
         socket_.send(encode_message(kind, id, name, payload));
     }
+    void send_raw(std::string_view bytes) { socket_.send(bytes); }
     // The next message; throws if the connection closes or nothing comes in time.
     Msg next(std::chrono::milliseconds limit = 10s) {
         auto deadline = std::chrono::steady_clock::now() + limit;
@@ -271,4 +272,23 @@ TEST(StreamWire, StreamsOverTheLimitAndUnknownNamesAreRefused) {
     peer.open(7, "hold");
     peer.send(open_, 9, "hold", be(~0ull, 8) + std::string(1, '\0'));
     EXPECT_EQ(peer.reset_code(9), int(Errc::limit_exceeded));
+}
+
+TEST(StreamWire, TinyMessagesAreJoinedWhileTheyWait) {
+    // A peer that sends one byte per message must not make the receiver keep a buffer per
+    // message: what waits for the reader is joined.
+    HoldingServer s;
+    RawPeer peer(s.port());
+    peer.open(1, "hold");
+    std::string burst;
+    auto one = encode_message(data_, 1, "", "a");
+    for (int i = 0; i < 5000; ++i)
+        burst.append(reinterpret_cast<const char*>(one.data()), one.size());
+    peer.send_raw(burst);
+    peer.ping_pong(3);
+    std::lock_guard l(s.mu);
+    ASSERT_EQ(s.held.size(), 1u);
+    auto chunk = s.held[0].read(use_wait);
+    ASSERT_TRUE(chunk);
+    EXPECT_EQ(chunk->size(), 5000u);
 }

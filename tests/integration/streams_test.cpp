@@ -119,7 +119,7 @@ TEST(Streams, SinkFromServerToClientInSeveralWrites) {
     EXPECT_EQ(c.error.code, Errc::ok);
     EXPECT_EQ(c.content, all);
     EXPECT_FALSE(c.size);  // a sink's size is not known up front
-    EXPECT_EQ(sink->write("late", use_wait).error().code, Errc::cancelled);
+    EXPECT_EQ(sink->write("late", use_wait).error().code, Errc::invalid_argument);
 }
 
 TEST(Streams, RefusalsAreTypedErrors) {
@@ -155,7 +155,7 @@ TEST(Streams, SenderCancelReachesTheReader) {
     sink.cancel();
     auto c = got->get();
     EXPECT_EQ(c.error.code, Errc::cancelled);
-    EXPECT_EQ(sink.finish(use_wait).error().code, Errc::invalid_argument);
+    EXPECT_EQ(sink.finish(use_wait).error().code, Errc::cancelled);
 }
 
 TEST(Streams, ReceiverCancelStopsTheSender) {
@@ -366,4 +366,46 @@ TEST(Streams, BlockingOperationsRefuseOnAnIoThread) {
     });
     ASSERT_TRUE(f.to_server.call("try", "", use_wait));
     EXPECT_EQ(got->get(), Errc::would_deadlock);
+}
+
+TEST(Streams, ASinkLearnsWhyTheReceiverStopped) {
+    Fixture f([&](Commands& c) {
+        c.stream("full", [](Request, IncomingStream in) -> Task<void> {
+            auto source = in.accept().value();
+            (void)co_await source.read();
+            source.finish(Errc::storage_error, "disk full");
+        });
+    });
+    auto sink = f.to_server.open_stream("full", use_wait).value();
+    Result<void> r;
+    for (int i = 0; i < 2000 && r; ++i) r = sink.write(std::string(64 * 1024, 'z'), use_wait);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::storage_error);
+    EXPECT_EQ(r.error().message, "disk full");
+    EXPECT_EQ(sink.finish(use_wait).error().code, Errc::storage_error);
+}
+
+TEST(Streams, OneNameIsReceivedByOneStreamAtATime) {
+    auto root = scratch_dir("lock");
+    Fixture f([&](Commands& c) {
+        c.stream("upload", [root](Request, IncomingStream in) -> Task<void> {
+            (void)co_await receive_file(std::move(in), root, "same.bin");
+        });
+    });
+    auto first = f.to_server.open_stream("upload", use_wait).value();
+    ASSERT_TRUE(first.write("the first upload", use_wait));
+    auto second = f.to_server.send_stream("upload", "the second upload", use_wait);
+    EXPECT_EQ(second.error().code, Errc::overloaded);
+    ASSERT_TRUE(first.finish(use_wait));
+    EXPECT_EQ(read_file(root / "same.bin"), "the first upload");
+    std::filesystem::remove_all(root);
+}
+
+TEST(Streams, BadStreamLimitsAreRefusedAtStart) {
+    auto o = loopback_server();
+    o.limits.stream_chunk_bytes = 0;
+    EXPECT_EQ(Server(o).start().error().code, Errc::invalid_argument);
+    o = loopback_server();
+    o.limits.stream_window_bytes = 10;
+    EXPECT_EQ(Server(o).start().error().code, Errc::invalid_argument);
 }

@@ -47,6 +47,11 @@ max_decoded_bytes = 2097152
 max_dataframe_depth = 8
 max_dataframe_container = 1000
 max_dataframe_elements = 5000
+stream_window_bytes = 65536
+stream_connection_window_bytes = 131072
+stream_chunk_bytes = 16384
+max_incoming_streams = 4
+max_outgoing_streams = 5
 [timeouts]
 call_ms = 1500
 idle_ms = 0
@@ -80,6 +85,11 @@ deny = ["192.0.2.0/24"]
     EXPECT_EQ(o->limits.dataframe.max_depth, 8u);
     EXPECT_EQ(o->limits.dataframe.max_container, 1000u);
     EXPECT_EQ(o->limits.dataframe.max_elements, 5000u);
+    EXPECT_EQ(o->limits.stream_window_bytes, 65536u);
+    EXPECT_EQ(o->limits.stream_connection_window_bytes, 131072u);
+    EXPECT_EQ(o->limits.stream_chunk_bytes, 16384u);
+    EXPECT_EQ(o->limits.max_incoming_streams, 4u);
+    EXPECT_EQ(o->limits.max_outgoing_streams, 5u);
     EXPECT_EQ(o->max_worker_jobs, 128u);
     EXPECT_EQ(o->max_worker_bytes, 1048576u);
     ASSERT_EQ(o->allowed_client_keys.size(), 1u);
@@ -265,6 +275,11 @@ TEST(Config, DocumentedExampleIsTheDefaults) {
     EXPECT_EQ(o->limits.dataframe.max_elements, d.limits.dataframe.max_elements);
     EXPECT_EQ(o->limits.dataframe.max_bytes, d.limits.dataframe.max_bytes);
     EXPECT_EQ(o->limits.dataframe.max_decoded_bytes, d.limits.dataframe.max_decoded_bytes);
+    EXPECT_EQ(o->limits.stream_window_bytes, d.limits.stream_window_bytes);
+    EXPECT_EQ(o->limits.stream_connection_window_bytes, d.limits.stream_connection_window_bytes);
+    EXPECT_EQ(o->limits.stream_chunk_bytes, d.limits.stream_chunk_bytes);
+    EXPECT_EQ(o->limits.max_incoming_streams, d.limits.max_incoming_streams);
+    EXPECT_EQ(o->limits.max_outgoing_streams, d.limits.max_outgoing_streams);
     EXPECT_EQ(o->timeouts.call, d.timeouts.call);
     EXPECT_EQ(o->timeouts.idle, d.timeouts.idle);
     EXPECT_EQ(o->timeouts.heartbeat, d.timeouts.heartbeat);

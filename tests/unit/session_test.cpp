@@ -224,7 +224,10 @@ int g_kind10_seen = 0;
 std::string g_kind10_payload;
 
 TEST(Session, AMessageKindNobodyRegisteredClosesAsMalformed) {
-    Session s;
+    Session s({}, false);
+    s.server_host->kinds = MessageKinds{};  // without the big-stream kinds
+    register_session_kinds(s.server_host->kinds);
+    s.connect();
     s.loop.run_here([&] { s.client->send_message(Kind{10}, 0, {}, as_bytes("hi")); });
     EXPECT_FALSE(s.server->is_open());
     EXPECT_EQ(s.closed(*s.server_host, CloseReason::malformed), 1u);
@@ -232,6 +235,8 @@ TEST(Session, AMessageKindNobodyRegisteredClosesAsMalformed) {
 
 TEST(Session, AKindRegisteredByAnotherPartIsDispatchedToIt) {
     Session s({}, false);
+    s.server_host->kinds = MessageKinds{};  // kind 10 taken back from big streams
+    register_session_kinds(s.server_host->kinds);
     s.server_host->kinds.add(Kind{10}, [](Conn&, const MessageView& m) {
         ++g_kind10_seen;
         g_kind10_payload.assign(reinterpret_cast<const char*>(m.payload.data()), m.payload.size());

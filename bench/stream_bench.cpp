@@ -1,0 +1,184 @@
+// One big stream, encrypted, against the bound on this machine: the lower of raw loopback TCP
+// (a writer thread and a reader thread, 256 KiB writes) and ChaCha20-Poly1305 seal + open of the
+// same bytes in 64 KiB pieces (libsodium, one thread), both measured in the same run. Then the
+// latency of small calls on the same connection, idle and while a stream of the same size runs
+// on it: p50/p99 and the ratio busy/idle.
+// The receiver's window bounds the stream data a call can queue behind.
+//   stream_bench [--size BYTES (default 2 GiB)] [--calls N (default 2000)] [--window BYTES]
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+#include <vector>
+
+#include "hawser/hawser.hpp"
+
+using namespace std::chrono;
+
+namespace {
+
+double raw_tcp(std::size_t size) {
+    int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(listener, 1);
+    ::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+    int writer = ::socket(AF_INET, SOCK_STREAM, 0);
+    ::connect(writer, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    int reader = ::accept(listener, nullptr, nullptr);
+    auto start = steady_clock::now();
+    std::thread read_thread([&] {
+        std::vector<char> buf(256 * 1024);
+        for (std::size_t got = 0; got < size;) {
+            auto n = ::read(reader, buf.data(), buf.size());
+            if (n <= 0) break;
+            got += std::size_t(n);
+        }
+    });
+    std::vector<char> buf(256 * 1024, 'x');
+    for (std::size_t sent = 0; sent < size;) {
+        auto n = ::write(writer, buf.data(), std::min(buf.size(), size - sent));
+        if (n <= 0) break;
+        sent += std::size_t(n);
+    }
+    read_thread.join();
+    double s = duration<double>(steady_clock::now() - start).count();
+    ::close(writer), ::close(reader), ::close(listener);
+    return double(size) / s;
+}
+
+double aead_bound(std::size_t size) {
+    constexpr std::size_t piece = 65535 - 16 - 1;
+    std::vector<unsigned char> key(crypto_aead_chacha20poly1305_ietf_KEYBYTES, 7);
+    std::vector<unsigned char> buf(piece + 16, 1);
+    unsigned char nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES] = {};
+    auto start = steady_clock::now();
+    for (std::size_t left = size; left > 0;) {
+        std::size_t n = std::min(left, piece);
+        unsigned long long out = 0;
+        crypto_aead_chacha20poly1305_ietf_encrypt(buf.data(), &out, buf.data(), n, nullptr, 0,
+                                                  nullptr, nonce, key.data());
+        if (crypto_aead_chacha20poly1305_ietf_decrypt(buf.data(), &out, nullptr, buf.data(), n + 16,
+                                                      nullptr, 0, nonce, key.data()) != 0)
+            std::abort();
+        left -= n;
+    }
+    return double(size) / duration<double>(steady_clock::now() - start).count();
+}
+
+struct Pair {
+    std::unique_ptr<hawser::Server> server;
+    std::unique_ptr<hawser::Client> client;
+};
+
+Pair make_pair(std::uint32_t window) {
+    hawser::ServerOptions so;
+    so.listen = {"127.0.0.1:0"};
+    so.io_threads = 1;
+    so.data_dir = "";
+    so.transport.compression = hawser::Compression::none;
+    so.limits.stream_window_bytes = window;
+    so.limits.stream_connection_window_bytes = 4 * window;
+    Pair p;
+    p.server = std::make_unique<hawser::Server>(so);
+    p.server->commands().console(
+        "ping", [](const hawser::Request&, std::string_view) { return std::string("pong"); });
+    p.server->commands().stream(
+        "sink", [](hawser::Request, hawser::IncomingStream in) -> hawser::Task<void> {
+            auto source = in.accept().value();
+            for (;;) {
+                auto chunk = co_await source.read();
+                if (!chunk || chunk->empty()) break;
+            }
+        });
+    p.server->start().value();
+    hawser::ClientOptions co;
+    co.endpoints = {"127.0.0.1:" + std::to_string(p.server->ports()[0])};
+    co.server_public_key = p.server->public_key();
+    co.transport = so.transport;
+    p.client = std::make_unique<hawser::Client>(co);
+    p.client->connect().value();
+    return p;
+}
+
+// Sends `size` bytes from memory (filled before the clock starts); returns bytes per second.
+double transfer(const hawser::Connection& c, std::size_t size) {
+    std::string content(size, 'y');
+    auto start = steady_clock::now();
+    c.send_stream("sink", std::move(content), hawser::use_wait).value();
+    return double(size) / duration<double>(steady_clock::now() - start).count();
+}
+
+struct Latency {
+    double p50, p99;
+    std::size_t n;
+};
+
+Latency calls(const hawser::Connection& c, std::size_t count, const std::atomic<bool>* until) {
+    std::vector<double> us;
+    for (std::size_t i = 0; i < count || (until && !until->load()); ++i) {
+        if (until && until->load()) break;
+        auto t = steady_clock::now();
+        c.call("ping", "", hawser::use_wait).value();
+        us.push_back(duration<double, std::micro>(steady_clock::now() - t).count());
+    }
+    std::sort(us.begin(), us.end());
+    if (us.empty()) return {0, 0, 0};
+    return {us[us.size() / 2], us[std::min(us.size() - 1, us.size() * 99 / 100)], us.size()};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::size_t size = std::size_t(2) << 30, call_count = 2000;
+    std::uint32_t window = 1u << 20;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        std::string a = argv[i];
+        if (a == "--size") size = std::stoull(argv[i + 1]);
+        if (a == "--calls") call_count = std::stoull(argv[i + 1]);
+        if (a == "--window") window = std::uint32_t(std::stoul(argv[i + 1]));
+    }
+    if (sodium_init() < 0) return 1;
+    double gib = double(1 << 30);
+    double tcp = raw_tcp(size);
+    double aead = aead_bound(size);
+    double bound = std::min(tcp, aead);
+    auto p = make_pair(window);
+    auto c = p.client->connection();
+    double hawser_rate = transfer(c, size);
+    std::printf("one stream of %.2f GiB, encrypted, window %u KiB\n", double(size) / gib,
+                window / 1024);
+    std::printf("  raw loopback TCP        %8.2f GiB/s\n", tcp / gib);
+    std::printf("  AEAD seal+open bound    %8.2f GiB/s\n", aead / gib);
+    std::printf("  hawser stream           %8.2f GiB/s   ratio to the bound %.2f\n",
+                hawser_rate / gib, hawser_rate / bound);
+
+    auto idle = calls(c, call_count, nullptr);
+    std::atomic<bool> done{false};
+    double busy_rate = 0;
+    auto before = p.server->stats().bytes_in;
+    std::thread t([&] {
+        busy_rate = transfer(c, size);
+        done = true;
+    });
+    while (!done && p.server->stats().bytes_in < before + (std::uint64_t(4) << 20))
+        std::this_thread::yield();
+    auto busy = calls(c, 0, &done);
+    t.join();
+    std::printf("small calls on the same connection (%zu idle, %zu during the stream)\n", idle.n,
+                busy.n);
+    std::printf("  idle     p50 %7.1f us   p99 %7.1f us\n", idle.p50, idle.p99);
+    std::printf("  busy     p50 %7.1f us   p99 %7.1f us   p99 ratio busy/idle %.2f\n", busy.p50,
+                busy.p99, busy.p99 / idle.p99);
+    std::printf("  stream rate while calls ran %.2f GiB/s\n", busy_rate / gib);
+}
