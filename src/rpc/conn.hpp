@@ -91,8 +91,9 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     // Big streams: the table, created on first use; null if none was ever needed.
     StreamTable& streams();
     StreamTable* streams_if_any() noexcept { return streams_.get(); }
-    // Outgoing streams have data to send: they get the room the queue has on the next flush.
-    void wake_streams() { schedule_flush(); }
+    // Outgoing streams have data to send: the connection takes a turn in its loop's background
+    // queue (Loop::post_background), one chunk per turn, behind IO on every connection.
+    void wake_streams();
     // The send queue is short enough for another chunk of stream data (calls went first).
     bool stream_room() const noexcept;
     // Runs application code on this loop in a later turn (a stream's callback).
@@ -193,6 +194,7 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     bool write_early();
     void schedule_flush();
     void flush();
+    void stream_turn();  // one chunk of stream data, written, then back in line if more
     // Sends a goodbye with the reason, tries one write, and closes without waiting.
     void goodbye_now(CloseReason reason, std::string_view detail);
 
@@ -210,6 +212,7 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     // read is done, before reading is re-armed (no posted turn, no epoll round before it).
     bool in_input_ = false, flush_wanted_ = false;
     bool attached_ = false;      // in the loop's sweep set
+    bool pump_queued_ = false;   // a stream turn is in the loop's background queue
     bool admitted_to_overflow_;  // where admission counted it (Admission::admit)
     std::atomic<bool> open_{false};
     std::atomic<bool> congested_{false};  // over the soft send limit

@@ -51,8 +51,7 @@ void Conn::send_stream_data(std::uint64_t id, std::size_t size, const SecureTran
     auto end = write_header(header, kind_stream_data, 0, id, {});
     if (!channel_.send_filled(std::span(header, end), size, fill, loop_.now()))
         return seal_failed();
-    check_queue();
-    if (state_ != State::closed) schedule_flush();
+    check_queue();  // the stream turn that called this writes it
 }
 
 bool Conn::stream_room() const noexcept {
@@ -145,15 +144,25 @@ void Conn::schedule_flush() {
 
 void Conn::flush() {
     if (state_ == State::closed || writing_) return;
-    // Streams fill what room calls left, a chunk at a time, for a bounded number of writes per
-    // turn: a fast stream must not keep the loop from its other connections.
-    for (int round = 0;; ++round) {
-        if (streams_ && round < 16) streams_->pump();
-        if (channel_.nothing_to_send()) break;
+    while (!channel_.nothing_to_send())
         if (!write_once()) return;
-    }
     if (state_ == State::closing) return close(reason_);
-    if (streams_ && streams_->has_ready() && stream_room()) schedule_flush();
+    if (streams_ && streams_->has_ready()) wake_streams();  // the socket has room again
+}
+
+void Conn::wake_streams() {
+    if (pump_queued_ || state_ == State::closed) return;
+    pump_queued_ = true;
+    loop_.post_background([weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->stream_turn();
+    });
+}
+
+void Conn::stream_turn() {
+    pump_queued_ = false;
+    if (state_ == State::closed || writing_ || !streams_) return;  // on_writable wakes them
+    streams_->pump();  // fills the room calls left: about one chunk
+    flush();           // and back in line if more is ready
 }
 
 void Conn::on_writable(std::error_code ec) {

@@ -146,6 +146,19 @@ void Loop::detach(Conn* conn) {
     --swept_count_;
 }
 
+void Loop::run_background() {
+    background_posted_ = false;
+    if (background_.empty()) return;
+    auto task = std::move(background_.front());
+    background_.pop_front();
+    // Posted again before running, behind what is queued now: the IO poll comes in between.
+    if (!background_.empty()) {
+        background_posted_ = true;
+        post([this] { run_background(); });
+    }
+    task();
+}
+
 void Loop::sweep() {
     if (!swept_) return;
     auto now = this->now();

@@ -14,6 +14,8 @@
 #include <cassert>
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -73,6 +75,18 @@ class Loop {
             post(std::forward<F>(f));
     }
 
+    // Background work (big-stream data): one task per turn of the loop, in FIFO order, each
+    // followed by a poll for IO, so calls on any connection of this loop wait for at most one
+    // task (one chunk of stream data), not for every stream's share. A task that has more to do
+    // posts itself again. Loop thread only.
+    void post_background(std::function<void()> task) {
+        background_.push_back(std::move(task));
+        if (!background_posted_) {
+            background_posted_ = true;
+            post([this] { run_background(); });
+        }
+    }
+
     // Shared by every connection of this loop: valid until the reading handler returns.
     std::span<std::uint8_t> read_buffer() noexcept { return read_buffer_; }
     // Scratch space for building one message to send.
@@ -101,6 +115,7 @@ class Loop {
         Loop* previous;
     };
     void poll_ready();
+    void run_background();
     void sweep();
     void arm_deadline_timer();
     void on_deadlines();
@@ -116,6 +131,8 @@ class Loop {
     std::size_t swept_count_ = 0;
     Deadlines deadlines_;
     std::vector<std::uint8_t> read_buffer_, seal_scratch_;
+    std::deque<std::function<void()>> background_;
+    bool background_posted_ = false;
     asio::io_context ctx_{1};
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
     std::thread thread_;
