@@ -4,7 +4,7 @@
 // latency of small calls on the same connection, idle and while a stream of the same size runs
 // on it: p50/p99 and the ratio busy/idle.
 // The receiver's window bounds the stream data a call can queue behind.
-//   stream_bench [--size BYTES (default 2 GiB)] [--calls N (default 2000)] [--window BYTES]
+//   stream_bench [--size BYTES (2 GiB)] [--calls N (2000)] [--window BYTES] [--chunk BYTES]
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sodium.h>
@@ -76,18 +76,35 @@ double aead_bound(std::size_t size) {
     return double(size) / duration<double>(steady_clock::now() - start).count();
 }
 
+// BLAKE2b over the same bytes, one thread: what each end adds to verify the content.
+double hash_rate(std::size_t size) {
+    std::vector<unsigned char> buf(256 * 1024, 3);
+    crypto_generichash_state state;
+    crypto_generichash_init(&state, nullptr, 0, 32);
+    auto start = steady_clock::now();
+    for (std::size_t left = size; left > 0;) {
+        auto n = std::min(left, buf.size());
+        crypto_generichash_update(&state, buf.data(), n);
+        left -= n;
+    }
+    unsigned char out[32];
+    crypto_generichash_final(&state, out, sizeof out);
+    return double(size) / duration<double>(steady_clock::now() - start).count();
+}
+
 struct Pair {
     std::unique_ptr<hawser::Server> server;
     std::unique_ptr<hawser::Client> client;
 };
 
-Pair make_pair(std::uint32_t window) {
+Pair make_pair(std::uint32_t window, std::uint32_t chunk) {
     hawser::ServerOptions so;
     so.listen = {"127.0.0.1:0"};
     so.io_threads = 1;
     so.data_dir = "";
     so.transport.compression = hawser::Compression::none;
     so.limits.stream_window_bytes = window;
+    so.limits.stream_chunk_bytes = chunk;
     so.limits.stream_connection_window_bytes = std::max(4 * window, 1u << 20);
     Pair p;
     p.server = std::make_unique<hawser::Server>(so);
@@ -106,6 +123,7 @@ Pair make_pair(std::uint32_t window) {
     co.endpoints = {"127.0.0.1:" + std::to_string(p.server->ports()[0])};
     co.server_public_key = p.server->public_key();
     co.transport = so.transport;
+    co.limits = so.limits;
     p.client = std::make_unique<hawser::Client>(co);
     p.client->connect().value();
     return p;
@@ -142,24 +160,30 @@ Latency calls(const hawser::Connection& c, std::size_t count, const std::atomic<
 int main(int argc, char** argv) {
     std::size_t size = std::size_t(2) << 30, call_count = 2000;
     std::uint32_t window = hawser::Limits{}.stream_window_bytes;
+    std::uint32_t chunk = hawser::Limits{}.stream_chunk_bytes;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string a = argv[i];
         if (a == "--size") size = std::stoull(argv[i + 1]);
         if (a == "--calls") call_count = std::stoull(argv[i + 1]);
         if (a == "--window") window = std::uint32_t(std::stoul(argv[i + 1]));
+        if (a == "--chunk") chunk = std::uint32_t(std::stoul(argv[i + 1]));
     }
     if (sodium_init() < 0) return 1;
     double gib = double(1 << 30);
     double tcp = raw_tcp(size);
     double aead = aead_bound(size);
     double bound = std::min(tcp, aead);
-    auto p = make_pair(window);
+    double hash = hash_rate(size);
+    auto p = make_pair(window, chunk);
     auto c = p.client->connection();
     double hawser_rate = transfer(c, size);
-    std::printf("one stream of %.2f GiB, encrypted, window %u KiB\n", double(size) / gib,
-                window / 1024);
+    std::printf("one stream of %.2f GiB, encrypted, window %u KiB, chunk %u KiB\n",
+                double(size) / gib, window / 1024, chunk / 1024);
     std::printf("  raw loopback TCP        %8.2f GiB/s\n", tcp / gib);
     std::printf("  AEAD seal+open bound    %8.2f GiB/s\n", aead / gib);
+    std::printf(
+        "  BLAKE2b (each end)      %8.2f GiB/s   seal+open+2 hashes on one core: %.2f GiB/s\n",
+        hash / gib, 1 / (1 / aead + 2 / hash) / gib);
     std::printf("  hawser stream           %8.2f GiB/s   ratio to the bound %.2f\n",
                 hawser_rate / gib, hawser_rate / bound);
 
