@@ -41,9 +41,10 @@ struct Limits {
     // ... and at most this many payload bytes per connection wait for that (more: `overloaded`).
     std::size_t max_worker_decode_bytes = 64u << 20;
     DecodeLimits dataframe;  // for every DataFrame received
-    // Big streams (streams.hpp). What this side grants each stream it receives, and all of them
-    // together: the most a peer may send ahead of what the application has read, so the bytes
-    // buffered here are bounded by these.
+    // Big streams (streams.hpp). What this side grants each stream it receives: the most a peer
+    // may send ahead of what the application has read, so a connection buffers at most
+    // max_incoming_streams x stream_window_bytes; and what all of them together may have on the
+    // wire (given back as data arrives, so one unread stream never blocks the others).
     // (On loopback a window of 64 KiB already reaches full speed, and the window is what a call
     // may wait behind: docs/performance.md, "Big streams".)
     std::uint32_t stream_window_bytes = 256u << 10;

@@ -36,6 +36,7 @@ namespace hawser {
 class Connection;
 
 namespace detail {
+class Conn;
 class StreamRef;
 struct StreamAccess;
 }  // namespace detail
@@ -77,7 +78,9 @@ class StreamSink {
 
     // Queues `bytes`; completes once they are all handed to the connection, which is when the
     // receiver's windows allowed it. One write at a time: a second one before the first
-    // completed fails with invalid_argument.
+    // completed fails with invalid_argument. From a thread other than the connection's IO
+    // thread a write waits for the loop counted against Limits::max_send_queue_bytes, so one
+    // larger than that fails with overloaded (write in parts).
     template <class Token = UseTask>
     auto write(std::string bytes, Token&& token = {}) const {
         return detail::complete<void>(
@@ -161,6 +164,8 @@ class IncomingStream {
     IncomingStream(std::shared_ptr<detail::StreamRef> ref, std::string name, DataFrame metadata,
                    std::optional<std::uint64_t> size, bool resumable)
         : ref_(std::move(ref)),
+          id_(ref_id(ref_)),
+          conn_(ref_conn(ref_)),
           name_(std::move(name)),
           metadata_(std::move(metadata)),
           size_(size),
@@ -168,7 +173,11 @@ class IncomingStream {
 
   private:
     friend struct detail::StreamAccess;
-    std::shared_ptr<detail::StreamRef> ref_;
+    static std::uint64_t ref_id(const std::shared_ptr<detail::StreamRef>& ref);
+    static std::weak_ptr<detail::Conn> ref_conn(const std::shared_ptr<detail::StreamRef>& ref);
+    std::shared_ptr<detail::StreamRef> ref_;  // until accepted or rejected
+    std::uint64_t id_;
+    std::weak_ptr<detail::Conn> conn_;
     std::string name_;
     DataFrame metadata_;
     std::optional<std::uint64_t> size_;

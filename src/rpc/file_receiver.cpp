@@ -129,11 +129,14 @@ void start_receive_file(IncomingStream stream, const std::filesystem::path& root
     limits.max_component_bytes = std::min(limits.max_component_bytes, 255 - part_suffix.size());
     auto normal = normalise_relative_path(name, limits);
     if (!normal) return refuse(normal.error());
-    if (normal->size() >= part_suffix.size() &&
-        std::string_view(*normal).substr(normal->size() - part_suffix.size()) == part_suffix)
-        return refuse(
-            Error{Errc::invalid_argument,
-                  "path: names ending in " + std::string(part_suffix) + " are the receiver's own"});
+    for (auto at = normal->find(part_suffix); at != std::string::npos;
+         at = normal->find(part_suffix, at + 1)) {
+        auto end = at + part_suffix.size();
+        if (end == normal->size() || (*normal)[end] == '/')  // a segment ending in the suffix
+            return refuse(Error{
+                Errc::invalid_argument,
+                "path: names ending in " + std::string(part_suffix) + " are the receiver's own"});
+    }
     auto target = root / *normal;
     auto part = target;
     part += part_suffix;
@@ -145,12 +148,20 @@ void start_receive_file(IncomingStream stream, const std::filesystem::path& root
     int fd = ::open(part.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) return refuse(storage("opening " + part.string(), errno));
     // One receiver per part file: two uploads of one name at once would write into each other.
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    // The lock must be on the part that is still there: another receiver may have renamed it
+    // (stored) or unlinked it (mismatch) between this open and the lock.
+    struct stat st {
+    }, named{};
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0 || ::fstat(fd, &st) != 0 ||
+        ::lstat(part.c_str(), &named) != 0 || st.st_ino != named.st_ino ||
+        st.st_dev != named.st_dev || st.st_nlink == 0) {
         ::close(fd);
         return refuse(Error{Errc::overloaded, "'" + *normal + "' is being received already"});
     }
-    struct stat st {};
-    ::fstat(fd, &st);
+    if (!S_ISREG(st.st_mode)) {
+        ::close(fd);
+        return refuse(Error{Errc::storage_error, "'" + part.string() + "' is not a file"});
+    }
     std::uint64_t have = std::uint64_t(st.st_size);
     if (have > 0 &&
         (!options.resume || !stream.resumable() || (stream.size() && have > *stream.size()))) {

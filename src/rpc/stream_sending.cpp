@@ -134,18 +134,17 @@ void StreamTable::wake(Out& s) {
 }
 
 void StreamTable::pump() {
-    if (pumping_) return;
-    pumping_ = true;
+    // One chunk per turn, whatever it compresses to: the turn's cost is bounded.
     while (!ready_.empty() && conn_.stream_room()) {
         auto id = ready_.front();
         ready_.pop_front();
         auto* s = find_out(id);
-        if (!s) continue;
+        if (!s) continue;  // ended meanwhile
         s->queued = false;
         send_some(*s);
         if (auto* again = find_out(id)) wake(*again);  // to the back of the line
+        return;
     }
-    pumping_ = false;
 }
 
 void StreamTable::send_some(Out& s) {

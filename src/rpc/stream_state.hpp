@@ -25,6 +25,7 @@ struct StreamTable::Out {
     std::uint64_t id = 0;
     State state = State::opening;
     bool resumable = false, queued = false;
+    bool handle = false;  // a StreamSink refers to it (until its last copy goes)
     std::optional<std::uint64_t> size;
     StreamOptions options;
     std::shared_ptr<StreamFeed> feed;

@@ -264,6 +264,7 @@ void StreamTable::on_accept(const MessageView& m) {
     s->credit = accept->window;
     s->acknowledged = accept->offset;  // the receiver has those already
     if (s->accepted) {
+        s->handle = s->sink != nullptr;  // the callback makes the sink's handle
         auto accepted = std::exchange(s->accepted, nullptr);
         post([accepted = std::move(accepted)] { accepted(Result<void>{}); });
     }
@@ -334,7 +335,7 @@ void StreamTable::fail_out(std::uint64_t id, const Error& error, bool tell_peer)
     if (tell_peer)
         send_reset(id, error.code,
                    error.code == Errc::storage_error ? describe(error.code) : error.message);
-    if (s->sink) failed_sinks_[id] = error;  // later writes and finish() learn why
+    if (s->handle) failed_sinks_[id] = error;  // later writes and finish() learn why
     std::vector<std::function<void(Result<void>)>> callbacks{std::move(s->accepted),
                                                              std::move(s->done)};
     if (auto* sink = dynamic_cast<SinkFeed*>(s->feed.get()))
@@ -354,11 +355,12 @@ void StreamTable::abandon(std::uint64_t id) {
                         {});
         return;
     }
-    failed_sinks_.erase(id);
     auto* s = find_out(id);
+    if (s) s->handle = false;  // nobody is left to learn why it ends
     // A sink dropped after finish() still waits for the verdict; before it, it is cancelled.
-    if (!s || !s->sink || s->sink->finished()) return;
-    fail_out(id, Error{Errc::cancelled, "the stream's sink was dropped before finish()"}, true);
+    if (s && s->sink && !s->sink->finished())
+        fail_out(id, Error{Errc::cancelled, "the stream's sink was dropped before finish()"}, true);
+    failed_sinks_.erase(id);
 }
 
 void StreamTable::on_sweep(Clock::time_point now) {

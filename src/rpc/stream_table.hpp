@@ -53,7 +53,8 @@ class StreamTable {
     void write(std::uint64_t id, std::string bytes, std::function<void(Result<void>)> done);
     void finish(std::uint64_t id, std::function<void(Result<void>)> done);
     void cancel(std::uint64_t id);
-    // Hands data to the connection, round-robin, while it has room (Conn::stream_room).
+    // Hands one chunk (or the end) of the next stream in line to the connection, if it has
+    // room (Conn::stream_room); the stream goes to the back of the line.
     void pump();
     bool has_ready() const noexcept { return !ready_.empty(); }
 
@@ -126,7 +127,6 @@ class StreamTable {
     // (given back as the application reads), so one unread stream never blocks the others.
     std::uint64_t recv_left_ = 0, recv_unreturned_ = 0;
     bool granted_ = false;  // the first connection window went out
-    bool pumping_ = false;
 };
 
 }  // namespace hawser::detail

@@ -82,7 +82,9 @@ void StreamSink::start_write(std::string bytes, std::function<void(Result<void>)
     // limit, as Connection::send's do: a writer that does not wait for completions is refused.
     auto size = bytes.size();
     if (!conn->reserve_post(size))
-        return done(Error{Errc::overloaded, "too much is waiting for this connection's IO thread"});
+        return conn->post_user("stream callback", [done = std::move(done)] {
+            done(Error{Errc::overloaded, "too much is waiting for this connection's IO thread"});
+        });
     conn->loop().post(
         [conn, size, id = ref_->id(), bytes = std::move(bytes), done = std::move(done)]() mutable {
             conn->release_post(size);
@@ -129,12 +131,20 @@ void StreamSource::finish(Errc code, std::string text) const {
 
 // --- IncomingStream ---
 
+std::uint64_t IncomingStream::ref_id(const std::shared_ptr<StreamRef>& ref) {
+    return ref ? ref->id() : 0;
+}
+
+std::weak_ptr<Conn> IncomingStream::ref_conn(const std::shared_ptr<StreamRef>& ref) {
+    return ref ? ref->conn() : std::weak_ptr<Conn>();
+}
+
 std::uint64_t IncomingStream::id() const noexcept {
-    return ref_ ? ref_->id() : 0;
+    return id_;
 }
 
 Connection IncomingStream::connection() const {
-    return ref_ ? Connection(ref_->conn().lock()) : Connection();
+    return Connection(conn_.lock());
 }
 
 Result<StreamSource> IncomingStream::accept(std::uint64_t offset, const ContentHasher* prefix) {
@@ -153,13 +163,15 @@ Result<StreamSource> IncomingStream::accept(std::uint64_t offset, const ContentH
     ref_->on_loop([id = ref_->id(), offset, hash](StreamTable& t) {
         t.accept(id, offset, hash ? &*hash : nullptr);
     });
-    return StreamSource(ref_);
+    // The source holds the stream from now on: when its last copy goes, the stream is over.
+    return StreamSource(std::move(ref_));
 }
 
 void IncomingStream::reject(Errc code, std::string text) {
     if (!ref_ || !ref_->claim(0)) return;
     ref_->on_loop([id = ref_->id(), code = code == Errc::ok ? Errc::not_allowed : code,
                    text = std::move(text)](StreamTable& t) { t.finish_incoming(id, code, text); });
+    ref_.reset();
 }
 
 // --- Connection: sending ---

@@ -268,8 +268,8 @@ TEST(Streams, FileArrivesUnderItsRootAndTraversalIsRefused) {
     EXPECT_EQ(f.to_server.send_file("upload", source.string(), use_wait, o).error().code,
               Errc::invalid_argument);
     EXPECT_EQ(results->get().error().code, Errc::invalid_argument);
-    for (const auto& bad :
-         std::vector<std::string>{"../x", "/etc/passwd", std::string("a\0b", 3), "x.hawser-part"}) {
+    for (const auto& bad : std::vector<std::string>{"../x", "/etc/passwd", std::string("a\0b", 3),
+                                                    "x.hawser-part", "d.hawser-part/x"}) {
         auto slot = std::make_shared<Slot<Result<std::uint64_t>>>();
         results = slot;  // the handler captured the old one: check by the sender's result
         StreamOptions b;
@@ -408,4 +408,23 @@ TEST(Streams, BadStreamLimitsAreRefusedAtStart) {
     o = loopback_server();
     o.limits.stream_window_bytes = 10;
     EXPECT_EQ(Server(o).start().error().code, Errc::invalid_argument);
+}
+
+TEST(Streams, DroppingTheSourceCancelsTheStream) {
+    std::mutex mu;
+    std::vector<IncomingStream> kept;  // the handler's stream outlives the source it gave
+    Fixture f([&](Commands& c) {
+        c.stream("drop", [&](const Request&, IncomingStream in) {
+            auto source = in.accept();
+            EXPECT_TRUE(source);
+            std::lock_guard l(mu);
+            kept.push_back(std::move(in));
+        });  // the source goes here
+    });
+    auto r = f.to_server.send_stream("drop", random_bytes(8u << 20, 21), use_wait);
+    EXPECT_EQ(r.error().code, Errc::cancelled);
+    std::lock_guard l(mu);
+    ASSERT_EQ(kept.size(), 1u);
+    EXPECT_NE(kept[0].id(), 0u);  // still says which stream it was
+    EXPECT_EQ(kept[0].accept().error().code, Errc::invalid_argument);
 }
