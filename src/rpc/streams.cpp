@@ -178,16 +178,18 @@ void IncomingStream::reject(Errc code, std::string text) {
 
 namespace {
 
-// Opens an outgoing stream on the connection's loop; `fail` gets the error if it cannot.
+// Opens an outgoing stream on the connection's loop; `fail` gets the error if it cannot, and
+// `opened` (if any) the stream's id, on the loop, before anything can arrive for it.
 void open_on_loop(const std::weak_ptr<Conn>& weak, StreamTable::Outgoing outgoing,
-                  std::function<void(Error)> fail) {
+                  std::function<void(Error)> fail, std::function<void(std::uint64_t)> opened = {}) {
     auto conn = weak.lock();
     if (!conn) return fail(gone());
     auto shared = std::make_shared<StreamTable::Outgoing>(std::move(outgoing));
-    conn->loop().dispatch([conn, shared, fail = std::move(fail)] {
+    conn->loop().dispatch([conn, shared, fail = std::move(fail), opened = std::move(opened)] {
         if (!conn->is_open()) return conn->post_user("stream callback", [fail] { fail(gone()); });
         auto id = conn->streams().open(std::move(*shared));
-        if (!id) conn->post_user("stream callback", [fail, e = id.error()] { fail(e); });
+        if (!id) return conn->post_user("stream callback", [fail, e = id.error()] { fail(e); });
+        if (opened) opened(*id);
     });
 }
 
@@ -205,18 +207,9 @@ void Connection::start_open_stream(const std::string& name, StreamOptions option
         if (!r) return (*shared)(r.error());
         (*shared)(StreamRef::sink(std::make_shared<StreamRef>(weak, *id)));
     };
-    auto conn = conn_.lock();
-    if (!conn) return (*shared)(gone());
-    auto outgoing = std::make_shared<StreamTable::Outgoing>(std::move(out));
-    conn->loop().dispatch([conn, outgoing, shared, id] {
-        auto fail = [conn, shared](Error e) {
-            conn->post_user("stream callback", [shared, e] { (*shared)(e); });
-        };
-        if (!conn->is_open()) return fail(gone());
-        auto r = conn->streams().open(std::move(*outgoing));
-        if (!r) return fail(r.error());
-        *id = *r;
-    });
+    open_on_loop(
+        conn_, std::move(out), [shared](Error e) { (*shared)(std::move(e)); },
+        [id](std::uint64_t opened) { *id = opened; });
 }
 
 void Connection::start_send_stream(const std::string& name, std::string content,
