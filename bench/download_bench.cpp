@@ -3,7 +3,9 @@
 // and small calls on another connection, idle and while the downloads run (p99 ratio). The
 // server runs in a child process so its memory is measured alone; the file is sparse, so the
 // disk is not what is measured. Bounded in time by default; --full waits for every download.
+// --known-hash: the server hashes the file once at start and gives each send_file the hash.
 //   download_bench [--clients N (1000)] [--size BYTES (2 GiB)] [--seconds S (60)] [--full]
+//                  [--known-hash]
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,7 +39,18 @@ std::uint64_t rss_bytes(pid_t pid) {
 }
 
 // The server process: "download" starts a send_file of `path` to the caller; "ping" answers.
-[[noreturn]] void serve(const std::string& path, int report_fd, int stop_fd) {
+// With `known_hash` the file is hashed once, before serving, as a store that keeps its files'
+// hashes does: each download then only reads and seals.
+[[noreturn]] void serve(const std::string& path, bool known_hash, int report_fd, int stop_fd) {
+    hawser::StreamOptions options;
+    if (known_hash) {
+        hawser::ContentHasher hash;
+        std::ifstream in(path, std::ios::binary);
+        std::vector<char> block(1 << 20);
+        while (in.read(block.data(), std::streamsize(block.size())) || in.gcount() > 0)
+            hash.update(std::string_view(block.data(), std::size_t(in.gcount())));
+        options.content_hash = hash.digest();
+    }
     hawser::ServerOptions so;
     so.listen = {"127.0.0.1:0"};
     so.io_threads = 1;
@@ -47,10 +60,12 @@ std::uint64_t rss_bytes(pid_t pid) {
     hawser::Server server(so);
     server.commands().console(
         "ping", [](const hawser::Request&, std::string_view) { return std::string("pong"); });
-    server.commands().console("download", [path](const hawser::Request& req, std::string_view) {
-        req.connection().send_file("file", path, [](hawser::Result<void>) {});
-        return std::string("started");
-    });
+    server.commands().console("download",
+                              [path, options](const hawser::Request& req, std::string_view) {
+                                  req.connection().send_file(
+                                      "file", path, [](hawser::Result<void>) {}, options);
+                                  return std::string("started");
+                              });
     server.start().value();
     std::string hello = std::to_string(server.ports()[0]) + " " + server.public_key() + "\n";
     if (::write(report_fd, hello.data(), hello.size()) < 0) std::_Exit(1);
@@ -90,10 +105,11 @@ int main(int argc, char** argv) {
     std::size_t clients = 1000;
     std::uint64_t size = std::uint64_t(2) << 30;
     double seconds = 60;
-    bool full = false;
+    bool full = false, known_hash = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--full") full = true;
+        if (a == "--known-hash") known_hash = true;
         if (i + 1 >= argc) continue;
         if (a == "--clients") clients = std::stoul(argv[i + 1]);
         if (a == "--size") size = std::stoull(argv[i + 1]);
@@ -111,7 +127,7 @@ int main(int argc, char** argv) {
     if (child == 0) {
         ::close(report[0]);
         ::close(stop[1]);
-        serve(path, report[1], stop[0]);
+        serve(path, known_hash, report[1], stop[0]);
     }
     ::close(report[1]);
     ::close(stop[0]);
@@ -183,8 +199,9 @@ int main(int argc, char** argv) {
     double median = rates[rates.size() / 2];
     auto window = hawser::Limits{}.stream_window_bytes;
     double budget = double(clients) * window + 100e6;
-    std::printf("%zu downloads of a %.2f GiB file, encrypted, %.1f s (%s)\n", clients,
-                double(size) / double(1 << 30), elapsed, full ? "until all complete" : "bounded");
+    std::printf("%zu downloads of a %.2f GiB file, encrypted, %.1f s (%s), %s\n", clients,
+                double(size) / double(1 << 30), elapsed, full ? "until all complete" : "bounded",
+                known_hash ? "hash known to the server" : "the server hashes each download");
     std::printf("  completed %zu of %zu; %.2f GiB moved, %.1f MiB/s in all\n", complete, clients,
                 double(total) / double(1 << 30), double(total) / elapsed / double(1 << 20));
     std::printf("  per download: median %.2f MiB/s, slowest %.2f MiB/s, slowest/median %.2f\n",

@@ -4,10 +4,14 @@
 // latency of small calls on the same connection, idle and while a stream of the same size runs
 // on it: p50/p99 and the ratio busy/idle.
 // The receiver's window bounds the stream data a call can queue behind.
+// The stream runs twice: the sender hashing, and given the hash (StreamOptions::content_hash),
+// as a content-addressed store would; --known-hash 1 uses the latter for the calls part.
 //   stream_bench [--size BYTES (2 GiB)] [--calls N (2000)] [--window BYTES] [--chunk BYTES]
+//                [--known-hash 0|1]
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sodium.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -130,11 +134,29 @@ Pair make_pair(std::uint32_t window, std::uint32_t chunk) {
 }
 
 // Sends `size` bytes from memory (filled before the clock starts); returns bytes per second.
-double transfer(const hawser::Connection& c, std::size_t size) {
+// CPU time of the whole process, all threads.
+double cpu_seconds() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    auto s = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+    return s(u.ru_utime) + s(u.ru_stime);
+}
+
+double transfer(const hawser::Connection& c, std::size_t size, bool known_hash,
+                double* cores_busy = nullptr) {
     std::string content(size, 'y');
+    hawser::StreamOptions options;
+    if (known_hash) {
+        hawser::ContentHasher h;
+        h.update(content);
+        options.content_hash = h.digest();
+    }
+    auto cpu = cpu_seconds();
     auto start = steady_clock::now();
-    c.send_stream("sink", std::move(content), hawser::use_wait).value();
-    return double(size) / duration<double>(steady_clock::now() - start).count();
+    c.send_stream("sink", std::move(content), hawser::use_wait, options).value();
+    double seconds = duration<double>(steady_clock::now() - start).count();
+    if (cores_busy) *cores_busy = (cpu_seconds() - cpu) / seconds;
+    return double(size) / seconds;
 }
 
 struct Latency {
@@ -161,12 +183,14 @@ int main(int argc, char** argv) {
     std::size_t size = std::size_t(2) << 30, call_count = 2000;
     std::uint32_t window = hawser::Limits{}.stream_window_bytes;
     std::uint32_t chunk = hawser::Limits{}.stream_chunk_bytes;
+    bool known = false;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string a = argv[i];
         if (a == "--size") size = std::stoull(argv[i + 1]);
         if (a == "--calls") call_count = std::stoull(argv[i + 1]);
         if (a == "--window") window = std::uint32_t(std::stoul(argv[i + 1]));
         if (a == "--chunk") chunk = std::uint32_t(std::stoul(argv[i + 1]));
+        if (a == "--known-hash") known = argv[i + 1] == std::string("1");
     }
     if (sodium_init() < 0) return 1;
     double gib = double(1 << 30);
@@ -176,7 +200,9 @@ int main(int argc, char** argv) {
     double hash = hash_rate(size);
     auto p = make_pair(window, chunk);
     auto c = p.client->connection();
-    double hawser_rate = transfer(c, size);
+    double busy_cores = 0, known_cores = 0;
+    double hawser_rate = transfer(c, size, false, &busy_cores);
+    double known_rate = transfer(c, size, true, &known_cores);
     std::printf("one stream of %.2f GiB, encrypted, window %u KiB, chunk %u KiB\n",
                 double(size) / gib, window / 1024, chunk / 1024);
     std::printf("  raw loopback TCP        %8.2f GiB/s\n", tcp / gib);
@@ -184,15 +210,19 @@ int main(int argc, char** argv) {
     std::printf(
         "  BLAKE2b (each end)      %8.2f GiB/s   seal+open+2 hashes on one core: %.2f GiB/s\n",
         hash / gib, 1 / (1 / aead + 2 / hash) / gib);
-    std::printf("  hawser stream           %8.2f GiB/s   ratio to the bound %.2f\n",
-                hawser_rate / gib, hawser_rate / bound);
+    std::printf(
+        "  hawser stream           %8.2f GiB/s   ratio to the bound %.2f   cores busy %.2f\n",
+        hawser_rate / gib, hawser_rate / bound, busy_cores);
+    std::printf(
+        "  ... hash known (content_hash) %.2f GiB/s   ratio to the bound %.2f   cores busy %.2f\n",
+        known_rate / gib, known_rate / bound, known_cores);
 
     auto idle = calls(c, call_count, nullptr);
     std::atomic<bool> done{false};
     double busy_rate = 0;
     auto before = p.server->stats().bytes_in;
     std::thread t([&] {
-        busy_rate = transfer(c, size);
+        busy_rate = transfer(c, size, known);
         done = true;
     });
     while (!done && p.server->stats().bytes_in < before + (std::uint64_t(4) << 20))

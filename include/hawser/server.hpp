@@ -48,8 +48,9 @@ class Server {
     // The public key stored in <data_dir>/server.key, generating the key pair if there is none.
     static Result<std::string> load_public_key(const std::string& data_dir);
 
-    // Stops accepting, refuses new calls (Errc::shutting_down), lets calls in flight finish
-    // until `grace` passes, then says goodbye and closes every connection. Blocking; idempotent.
+    // Stops accepting, refuses new calls and streams (Errc::shutting_down), lets calls and big
+    // streams in flight finish until `grace` passes, then says goodbye and closes every
+    // connection. Blocking; idempotent.
     void shutdown(std::optional<Milliseconds> grace = std::nullopt);
     // Blocks until shutdown() has completed (from another thread or a signal handler thread).
     void wait();

@@ -14,7 +14,7 @@
 // Every operation takes a completion token (completion.hpp): a callback, use_task, use_wait.
 // Callbacks run on the connection's IO thread. Handles are cheap to copy and safe to use from
 // any thread; when the last copy of a sink or source is dropped before the stream is over, the
-// stream is cancelled (the peer sees Errc::cancelled).
+// stream is cancelled (the peer sees Errc::cancelled), as it is by StreamOptions::stop.
 #pragma once
 
 #include <array>
@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <stop_token>
 #include <string>
 #include <string_view>
 
@@ -63,10 +64,20 @@ struct StreamOptions {
     std::optional<std::uint64_t> size;  // the total, when known: the receiver holds the sender
                                         // to it (send_stream and send_file set it themselves)
     bool compress = false;  // per chunk, with the connection's codec: for compressible data
+    // The content's BLAKE2b-256 (ContentHasher) when the application knows it already, as a
+    // content-addressed store does: the sender then skips hashing (and, resuming, reading the
+    // prefix); the receiver still checks every byte against it.
+    std::optional<std::array<std::uint8_t, 32>> content_hash;
     // Bytes the receiver has taken, after each window it grants and at the end. IO thread.
     std::function<void(std::uint64_t acknowledged)> on_progress;
     // How long the receiver may take to accept; 0 = the connection's call timeout.
     std::chrono::milliseconds accept_timeout{0};
+    // Cancels the stream when a stop is requested, from any thread, at any point until its
+    // verdict: the receiver sees cancelled, and so does the completion (send_stream and
+    // send_file have no handle to cancel with otherwise). A stop after the end went out may
+    // find the receiver has kept the content already: cancelled then says only that this side
+    // stopped waiting for the verdict.
+    std::stop_token stop;
 };
 
 // The writing end of a stream this side opened.

@@ -248,7 +248,12 @@ void Conn::begin_drain(Clock::time_point deadline) {
     if (state_ != State::open) return;
     state_ = State::draining;
     deadline_ = deadline;
-    if (handlers_in_flight_ == 0) close_gracefully(CloseReason::shutdown);
+    drain_if_idle();
+}
+
+void Conn::drain_if_idle() {
+    if (state_ == State::draining && handlers_in_flight_ == 0 && (!streams_ || streams_->empty()))
+        close_gracefully(CloseReason::shutdown);
 }
 
 void Conn::close(CloseReason reason) {

@@ -106,8 +106,12 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     // Says goodbye (the reason's name, or `text`), flushes, then closes (bounded by the
     // shutdown timeout).
     void close_gracefully(CloseReason reason, std::string_view text = {});
-    // Server shutdown: no new calls; goodbye once the calls in flight have been answered.
+    // Server shutdown: no new calls or streams; goodbye once the calls in flight have been
+    // answered and the big streams either way are over (or at the deadline).
     void begin_drain(Clock::time_point deadline);
+    bool draining() const noexcept { return state_ == State::draining; }
+    // While draining: the goodbye, if nothing is in flight any more.
+    void drain_if_idle();
     // Closes now: pending calls fail `disconnected`, hooks run, the registry forgets it.
     void close(CloseReason reason);
     // Logs (rate-limited) why the peer broke the protocol, then goodbye_now.

@@ -167,8 +167,7 @@ void Conn::finish_call(std::uint64_t id, Errc code, const std::string& payload, 
     } else {
         send_coded(Kind::error, id, std::uint16_t(code), payload);
     }
-    if (state_ == State::draining && handlers_in_flight_ == 0)
-        close_gracefully(CloseReason::shutdown);
+    drain_if_idle();
 }
 
 // --- outgoing calls ---

@@ -12,6 +12,8 @@ namespace hawser::detail {
 Result<std::uint64_t> StreamTable::open(Outgoing outgoing) {
     if (outgoing.name.empty() || outgoing.name.size() > max_command_name)
         return Error{Errc::invalid_argument, "stream names are 1 to 255 bytes"};
+    if (outgoing.options.stop.stop_requested())
+        return Error{Errc::cancelled, "the stream was stopped before it opened"};
     if (out_.size() >= conn_.host().limits.max_outgoing_streams)
         return Error{Errc::limit_exceeded, "too many streams open on this connection"};
     auto s = std::make_unique<Out>();
@@ -37,13 +39,28 @@ Result<std::uint64_t> StreamTable::open(Outgoing outgoing) {
     s->options = std::move(outgoing.options);
     s->options.metadata = {};  // sent; not kept
     auto id = s->id;
+    if (s->options.stop.stop_possible()) {
+        // Runs on the thread that asks for the stop: the cancel waits for the loop, which gets
+        // the only strong reference taken here (the connection is never released elsewhere).
+        std::function<void()> cancel = [weak = conn_.weak_from_this(), id] {
+            if (auto conn = weak.lock()) {
+                auto& loop = conn->loop();
+                loop.post([conn = std::move(conn), id] {
+                    if (auto* table = conn->streams_if_any()) table->cancel(id);
+                });
+            }
+        };
+        s->on_stop = std::make_unique<std::stop_callback<std::function<void()>>>(s->options.stop,
+                                                                                 std::move(cancel));
+    }
     out_.emplace(id, std::move(s));
     conn_.send_message(kind_stream_open, id, outgoing.name, payload, false);
     return id;
 }
 
 void StreamTable::start_sending(Out& s, std::uint64_t offset) {
-    if (offset == 0) {
+    if (offset == 0 || s.options.content_hash) {
+        s.position = offset;
         s.state = Out::State::sending;
         return wake(s);
     }
@@ -51,10 +68,15 @@ void StreamTable::start_sending(Out& s, std::uint64_t offset) {
     // on a worker, not on this loop.
     s.state = Out::State::hashing;
     // The job holds the connection and hands it back to its loop: never released elsewhere.
-    auto job = [conn = conn_.shared_from_this(), id = s.id, feed = s.feed, offset]() mutable {
+    auto job = [conn = conn_.shared_from_this(), id = s.id, feed = s.feed, offset,
+                stop = s.options.stop]() mutable {
         Result<ContentHasher> result = ContentHasher();
         std::vector<std::uint8_t> block(256 * 1024);
         for (std::uint64_t at = 0; at < offset && result;) {
+            if (stop.stop_requested()) {  // a stopped stream's prefix is not worth reading
+                result = Error{Errc::cancelled, "the sender cancelled the stream"};
+                break;
+            }
             auto n = std::size_t(std::min<std::uint64_t>(block.size(), offset - at));
             auto span = std::span(block.data(), n);
             if (auto r = feed->fill(at, span); !r)
@@ -157,7 +179,7 @@ void StreamTable::send_some(Out& s) {
                 Error{Errc::size_mismatch, "the stream was given " + std::to_string(s.position) +
                                                " of " + std::to_string(*s.size) + " bytes"},
                 true);
-        auto digest = s.hash.digest();
+        auto digest = s.options.content_hash ? *s.options.content_hash : s.hash.digest();
         s.state = Out::State::ended;
         conn_.send_message(kind_stream_end, s.id, {}, digest, false);
         return;
@@ -178,7 +200,7 @@ void StreamTable::send_some(Out& s) {
         id, n,
         [&](std::span<std::uint8_t> into, std::uint64_t at) {  // runs before any close
             if (filled) filled = s.feed->fill(base + at, into);
-            s.hash.update(into);
+            if (!s.options.content_hash) s.hash.update(into);
         },
         s.options.compress);
     auto* again = find_out(id);

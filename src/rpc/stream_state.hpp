@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 
 #include "hawser/streams.hpp"
@@ -36,6 +37,8 @@ struct StreamTable::Out {
     ContentHasher hash;
     Clock::time_point accept_deadline;
     std::function<void(Result<void>)> accepted, done;
+    // Cancels the stream on options.stop; destroyed with the stream, on the loop.
+    std::unique_ptr<std::stop_callback<std::function<void()>>> on_stop;
 };
 
 struct StreamTable::In {

@@ -49,6 +49,11 @@ void StreamTable::send_reset(std::uint64_t id, Errc code, std::string_view text)
     conn_.send_coded(kind_stream_reset, id, std::uint16_t(code), text);
 }
 
+void StreamTable::stream_gone() {
+    if (conn_.draining())
+        conn_.loop().post([conn = conn_.shared_from_this()] { conn->drain_if_idle(); });
+}
+
 void StreamTable::send_credit(std::uint64_t id, std::uint32_t credit) {
     std::vector<std::uint8_t> payload;
     encode_stream_credit(payload, credit);
@@ -248,6 +253,7 @@ void StreamTable::erase_in(std::uint64_t id) {
             done(Error{Errc::cancelled, "the stream was cancelled"});
         });
     in_.erase(it);
+    stream_gone();
 }
 
 // --- messages about streams this side opened ---
@@ -323,6 +329,7 @@ void StreamTable::on_reset(const MessageView& m) {
         if (progress) progress(total);
         if (done) done(Result<void>{});
     });
+    stream_gone();
 }
 
 void StreamTable::fail_out(std::uint64_t id, const Error& error, bool tell_peer) {
@@ -342,6 +349,7 @@ void StreamTable::fail_out(std::uint64_t id, const Error& error, bool tell_peer)
         callbacks.push_back(sink->take_pending());
     for (auto& f : callbacks)
         if (f) post([f = std::move(f), error] { f(error); });
+    stream_gone();
 }
 
 void StreamTable::abandon(std::uint64_t id) {

@@ -57,6 +57,8 @@ class StreamTable {
     // room (Conn::stream_room); the stream goes to the back of the line.
     void pump();
     bool has_ready() const noexcept { return !ready_.empty(); }
+    // No stream either way (a draining connection waits for that).
+    bool empty() const noexcept { return out_.empty() && in_.empty(); }
 
     // --- the peer sends ---
     void accept(std::uint64_t id, std::uint64_t offset, const ContentHasher* prefix);
@@ -93,6 +95,9 @@ class StreamTable {
     void post(std::function<void()> f);
     void send_reset(std::uint64_t id, Errc code, std::string_view text);
     void send_credit(std::uint64_t id, std::uint32_t credit);
+    // A stream left the table: a draining connection may be done (checked on the next turn,
+    // not inside the table's own call).
+    void stream_gone();
 
     // Outgoing
     void wake(Out& s);

@@ -44,16 +44,21 @@ std::array<std::uint8_t, 32> ContentHasher::digest() const {
 namespace detail {
 
 StreamRef::~StreamRef() {
-    if (auto conn = conn_.lock())
-        conn->loop().post([conn, id = id_] {
+    // The loop gets the only strong reference taken here: the connection is never released
+    // on the application's thread.
+    if (auto conn = conn_.lock()) {
+        auto& loop = conn->loop();
+        loop.post([conn = std::move(conn), id = id_] {
             if (auto* table = conn->streams_if_any()) table->abandon(id);
         });
+    }
 }
 
 bool StreamRef::on_loop(std::function<void(StreamTable&)> op) const {
     auto conn = conn_.lock();
     if (!conn) return false;
-    conn->loop().dispatch([conn, op = std::move(op)] { op(conn->streams()); });
+    auto& loop = conn->loop();
+    loop.dispatch([conn = std::move(conn), op = std::move(op)] { op(conn->streams()); });
     return true;
 }
 
@@ -85,11 +90,12 @@ void StreamSink::start_write(std::string bytes, std::function<void(Result<void>)
         return conn->post_user("stream callback", [done = std::move(done)] {
             done(Error{Errc::overloaded, "too much is waiting for this connection's IO thread"});
         });
-    conn->loop().post(
-        [conn, size, id = ref_->id(), bytes = std::move(bytes), done = std::move(done)]() mutable {
-            conn->release_post(size);
-            conn->streams().write(id, std::move(bytes), std::move(done));
-        });
+    auto& loop = conn->loop();
+    loop.post([conn = std::move(conn), size, id = ref_->id(), bytes = std::move(bytes),
+               done = std::move(done)]() mutable {
+        conn->release_post(size);
+        conn->streams().write(id, std::move(bytes), std::move(done));
+    });
 }
 
 void StreamSink::start_finish(std::function<void(Result<void>)> done) const {
@@ -185,12 +191,15 @@ void open_on_loop(const std::weak_ptr<Conn>& weak, StreamTable::Outgoing outgoin
     auto conn = weak.lock();
     if (!conn) return fail(gone());
     auto shared = std::make_shared<StreamTable::Outgoing>(std::move(outgoing));
-    conn->loop().dispatch([conn, shared, fail = std::move(fail), opened = std::move(opened)] {
-        if (!conn->is_open()) return conn->post_user("stream callback", [fail] { fail(gone()); });
-        auto id = conn->streams().open(std::move(*shared));
-        if (!id) return conn->post_user("stream callback", [fail, e = id.error()] { fail(e); });
-        if (opened) opened(*id);
-    });
+    auto& loop = conn->loop();
+    loop.dispatch(
+        [conn = std::move(conn), shared, fail = std::move(fail), opened = std::move(opened)] {
+            if (!conn->is_open())
+                return conn->post_user("stream callback", [fail] { fail(gone()); });
+            auto id = conn->streams().open(std::move(*shared));
+            if (!id) return conn->post_user("stream callback", [fail, e = id.error()] { fail(e); });
+            if (opened) opened(*id);
+        });
 }
 
 }  // namespace

@@ -1,10 +1,14 @@
 // Big streams over real loopback connections: content verified both ways, sinks and sources,
-// refusals, cancels from each side, many at once, calls interleaved with a transfer, files with
-// resume after a cut connection and after a server restart, hash mismatch.
+// refusals, cancels from each side (and by a stop token), a shutdown that lets a stream finish,
+// many at once, calls interleaved with a
+// transfer, files with resume after a cut connection and after a server restart, hash mismatch, a
+// content hash the sender knows.
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <stop_token>
+#include <thread>
 
 #include "support.hpp"
 
@@ -69,6 +73,25 @@ std::string read_file(const std::filesystem::path& p) {
 void write_file(const std::filesystem::path& p, const std::string& content) {
     std::ofstream f(p, std::ios::binary | std::ios::trunc);
     f << content;
+}
+
+// A scratch root holding `content` as f.bin, and a store directory holding `part` as the part
+// file an earlier attempt at storing f.bin left.
+std::pair<std::filesystem::path, std::filesystem::path> stage_part(const std::string& name,
+                                                                   const std::string& content,
+                                                                   const std::string& part) {
+    auto root = scratch_dir(name);
+    auto store = root / "store";
+    std::filesystem::create_directories(store);
+    write_file(root / "f.bin", content);
+    write_file(store / "f.bin.hawser-part", part);
+    return {root, store};
+}
+
+std::array<std::uint8_t, 32> hash_of(std::string_view content) {
+    ContentHasher h;
+    h.update(content);
+    return h.digest();
 }
 
 }  // namespace
@@ -156,6 +179,116 @@ TEST(Streams, SenderCancelReachesTheReader) {
     auto c = got->get();
     EXPECT_EQ(c.error.code, Errc::cancelled);
     EXPECT_EQ(sink.finish(use_wait).error().code, Errc::cancelled);
+}
+
+TEST(Streams, AStopTokenCancelsASendFromAnyThread) {
+    // The server's handler reads one chunk, then waits until the test lets it go on: the
+    // sender is held at the window meanwhile, and the stop comes while it is.
+    Slot<Responder<std::string>> held;
+    auto reader_saw = std::make_shared<Slot<Errc>>();
+    Fixture f(
+        [&](Commands& c) {
+            c.stream("slow", [reader_saw](Request req, IncomingStream in) -> Task<void> {
+                auto source = in.accept().value();
+                bool asked = false;
+                for (;;) {
+                    auto chunk = co_await source.read();
+                    if (!chunk || chunk->empty()) {
+                        reader_saw->set(chunk ? Errc::ok : chunk.error().code);
+                        co_return;
+                    }
+                    if (!std::exchange(asked, true))
+                        (void)co_await req.connection().call("go", "", use_task);
+                }
+            });
+        },
+        [&](Commands& c) {
+            c.console("go",
+                      [&](const Request&, std::string, Responder<std::string> r) { held.set(r); });
+        });
+    std::stop_source stop;
+    StreamOptions o;
+    o.stop = stop.get_token();
+    auto sent = std::make_shared<Slot<Result<void>>>();
+    f.to_server.send_stream(
+        "slow", std::string(16u << 20, 'z'), [sent](Result<void> r) { sent->set(r); }, o);
+    auto go = held.get();
+    stop.request_stop();  // this thread is neither loop's
+    EXPECT_EQ(sent->get().error().code, Errc::cancelled);
+    go.reply("go on");
+    EXPECT_EQ(reader_saw->get(), Errc::cancelled);
+    // A token stopped before the send: the stream never opens.
+    StreamOptions stopped;
+    stopped.stop = stop.get_token();
+    EXPECT_EQ(f.to_server.send_stream("slow", "abc", use_wait, stopped).error().code,
+              Errc::cancelled);
+    EXPECT_TRUE(f.to_server.connected());
+}
+
+TEST(Streams, AStopAfterTheVerdictChangesNothing) {
+    std::vector<std::shared_ptr<Slot<Collected>>> got{std::make_shared<Slot<Collected>>(),
+                                                      std::make_shared<Slot<Collected>>()};
+    std::atomic<std::size_t> streams{0};
+    Fixture f([&](Commands& c) {
+        c.stream("store", [&](Request, IncomingStream in) -> Task<void> {
+            return collect(std::move(in), got.at(streams++));
+        });
+    });
+    auto stop = std::make_unique<std::stop_source>();
+    StreamOptions o;
+    o.stop = stop->get_token();
+    auto content = random_bytes(300'000, 32);
+    ASSERT_TRUE(f.to_server.send_stream("store", content, use_wait, o));
+    EXPECT_EQ(got[0]->get().content, content);
+    stop->request_stop();  // the stream's callback went with it: nothing runs
+    stop.reset();
+    ASSERT_TRUE(f.to_server.send_stream("store", content, use_wait));
+    EXPECT_EQ(got[1]->get().content, content);
+}
+
+TEST(Streams, ShutdownLetsAStreamInFlightFinish) {
+    // The server's handler stops after the first chunk until the test lets it go on: by then
+    // the server is draining.
+    Slot<Responder<std::string>> held;
+    auto received = std::make_shared<Slot<std::size_t>>();
+    Fixture f(
+        [&](Commands& c) {
+            echo_commands(c);
+            c.stream("store", [received](Request req, IncomingStream in) -> Task<void> {
+                auto source = in.accept().value();
+                std::size_t n = 0;
+                bool asked = false;
+                for (;;) {
+                    auto chunk = co_await source.read();
+                    if (!chunk || chunk->empty()) break;
+                    n += chunk->size();
+                    if (!std::exchange(asked, true))
+                        (void)co_await req.connection().call("go", "", use_task);
+                }
+                received->set(n);
+            });
+        },
+        [&](Commands& c) {
+            c.console("go",
+                      [&](const Request&, std::string, Responder<std::string> r) { held.set(r); });
+        });
+    auto content = random_bytes(4u << 20, 31);
+    auto sent = std::make_shared<Slot<Result<void>>>();
+    f.to_server.send_stream("store", content, [sent](Result<void> r) { sent->set(r); });
+    auto go = held.get();
+    std::jthread stopper([&] { f.server->shutdown(30s); });  // joined on every way out
+    ASSERT_TRUE(eventually([&] {
+        auto r = f.to_server.call("echo", "x", use_wait);
+        return !r && r.error().code == Errc::shutting_down;
+    }));
+    // A new stream is refused while the one in flight goes on.
+    EXPECT_EQ(f.to_server.send_stream("store", "late", use_wait).error().code, Errc::shutting_down);
+    go.reply("go on");
+    auto r = sent->get(30s);
+    EXPECT_TRUE(r) << r.error().message;
+    EXPECT_EQ(received->get(30s), content.size());
+    stopper.join();
+    EXPECT_EQ(f.server->connection_count(), 0u);
 }
 
 TEST(Streams, ReceiverCancelStopsTheSender) {
@@ -333,12 +466,9 @@ TEST(Streams, FileResumesAfterTheConnectionIsCutAndAfterARestart) {
 }
 
 TEST(Streams, APartThatDiffersFailsTheHashAndIsDiscarded) {
-    auto root = scratch_dir("mismatch");
-    auto store = root / "store";
-    std::filesystem::create_directories(store);
     auto content = random_bytes(3u << 20, 11);
-    write_file(root / "f.bin", content);
-    write_file(store / "f.bin.hawser-part", random_bytes(1u << 20, 12));  // not its start
+    auto [root, store] =
+        stage_part("mismatch", content, random_bytes(1u << 20, 12));  // not its start
     auto results = std::make_shared<Slot<Result<std::uint64_t>>>();
     std::atomic<int> attempt{0};
     Fixture f([&](Commands& c) {
@@ -352,6 +482,84 @@ TEST(Streams, APartThatDiffersFailsTheHashAndIsDiscarded) {
     EXPECT_EQ(results->get().error().code, Errc::hash_mismatch);
     EXPECT_FALSE(std::filesystem::exists(store / "f.bin.hawser-part"));
     ASSERT_TRUE(f.to_server.send_file("upload", (root / "f.bin").string(), use_wait));
+    EXPECT_EQ(read_file(store / "f.bin"), content);
+    std::filesystem::remove_all(root);
+}
+
+TEST(Streams, AContentHashTheSenderKnowsIsCheckedByTheReceiver) {
+    auto got = std::make_shared<Slot<Collected>>();
+    std::atomic<int> streams{0};
+    Fixture f([&](Commands& c) {
+        c.stream("store", [&, got](Request, IncomingStream in) -> Task<void> {
+            auto slot = ++streams == 1 ? got : std::make_shared<Slot<Collected>>();
+            return collect(std::move(in), slot);
+        });
+    });
+    auto content = random_bytes(2 * 1024 * 1024 + 5, 21);
+    StreamOptions right;
+    right.content_hash = hash_of(content);
+    ASSERT_TRUE(f.to_server.send_stream("store", content, use_wait, right));
+    auto c = got->get();
+    EXPECT_EQ(c.error.code, Errc::ok) << c.error.message;
+    EXPECT_EQ(c.content, content);
+    // A stated hash that is not the content's: the receiver refuses the content.
+    StreamOptions wrong;
+    wrong.content_hash = hash_of("something else");
+    auto r = f.to_server.send_stream("store", content, use_wait, wrong);
+    EXPECT_EQ(r.error().code, Errc::hash_mismatch);
+}
+
+TEST(Streams, AFileWithAKnownHashResumesWithoutRereadingItsPrefix) {
+    // The server sends and has no worker to hash a prefix with: only a sender that skips the
+    // prefix can resume. The client has part of the file already.
+    auto content = random_bytes(5u << 20, 22);
+    auto have = std::size_t(2u << 20) + 3;
+    auto [root, store] = stage_part("known", content, content.substr(0, have));
+    auto so = loopback_server();
+    so.max_worker_jobs = 0;
+    std::atomic<std::uint64_t> first_progress{0};
+    // One slot per attempt, each way: [0] without the hash, [1] with it.
+    std::vector<std::shared_ptr<Slot<Result<void>>>> sent{std::make_shared<Slot<Result<void>>>(),
+                                                          std::make_shared<Slot<Result<void>>>()};
+    std::vector<std::shared_ptr<Slot<Result<std::uint64_t>>>> received{
+        std::make_shared<Slot<Result<std::uint64_t>>>(),
+        std::make_shared<Slot<Result<std::uint64_t>>>()};
+    std::atomic<std::size_t> attempt{0};
+    auto path = (root / "f.bin").string();
+    Fixture f(
+        [&](Commands& c) {
+            c.console("fetch", [&](const Request& req, std::string_view how) {
+                StreamOptions o;
+                auto done = sent.at(how == "known");
+                if (how == "known") {
+                    o.content_hash = hash_of(content);
+                    o.on_progress = [&](std::uint64_t n) {
+                        std::uint64_t zero = 0;
+                        first_progress.compare_exchange_strong(zero, n);
+                    };
+                }
+                req.connection().send_file(
+                    "download", path, [done](Result<void> r) { done->set(r); }, o);
+                return std::string("started");
+            });
+        },
+        [&](Commands& c) {
+            c.stream("download", [&](Request, IncomingStream in) -> Task<void> {
+                auto slot = received.at(attempt++);
+                slot->set(co_await receive_file(std::move(in), store, "f.bin"));
+            });
+        },
+        so);
+    // Without the hash the server must read and hash the prefix, and cannot here.
+    ASSERT_TRUE(f.to_server.call("fetch", "unknown", use_wait));
+    EXPECT_EQ(sent[0]->get(30s).error().code, Errc::overloaded);
+    EXPECT_EQ(received[0]->get(30s).error().code, Errc::overloaded);
+    ASSERT_EQ(std::filesystem::file_size(store / "f.bin.hawser-part"), have);
+    ASSERT_TRUE(f.to_server.call("fetch", "known", use_wait));
+    auto r = sent[1]->get(30s);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(received[1]->get(30s).value(), content.size());
+    EXPECT_GE(first_progress.load(), have);
     EXPECT_EQ(read_file(store / "f.bin"), content);
     std::filesystem::remove_all(root);
 }
