@@ -14,6 +14,9 @@ Result<std::uint64_t> StreamTable::open(Outgoing outgoing) {
         return Error{Errc::invalid_argument, "stream names are 1 to 255 bytes"};
     if (outgoing.options.stop.stop_requested())
         return Error{Errc::cancelled, "the stream was stopped before it opened"};
+    if (!conn_.serving())  // as outgoing calls are: a draining connection only finishes work
+        return conn_.draining() ? Error{Errc::shutting_down, "the connection is shutting down"}
+                                : Error{Errc::disconnected, "the connection is closing"};
     if (out_.size() >= conn_.host().limits.max_outgoing_streams)
         return Error{Errc::limit_exceeded, "too many streams open on this connection"};
     auto s = std::make_unique<Out>();

@@ -86,11 +86,14 @@ void StreamSink::start_write(std::string bytes, std::function<void(Result<void>)
     // From another thread the bytes wait for the loop counted against the connection's send
     // limit, as Connection::send's do: a writer that does not wait for completions is refused.
     auto size = bytes.size();
-    if (!conn->reserve_post(size))
-        return conn->post_user("stream callback", [done = std::move(done)] {
-            done(Error{Errc::overloaded, "too much is waiting for this connection's IO thread"});
-        });
     auto& loop = conn->loop();
+    if (!conn->reserve_post(size))
+        return loop.post([conn = std::move(conn), done = std::move(done)] {
+            conn->post_user("stream callback", [done] {
+                done(
+                    Error{Errc::overloaded, "too much is waiting for this connection's IO thread"});
+            });
+        });
     loop.post([conn = std::move(conn), size, id = ref_->id(), bytes = std::move(bytes),
                done = std::move(done)]() mutable {
         conn->release_post(size);

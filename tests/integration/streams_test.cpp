@@ -240,7 +240,7 @@ TEST(Streams, AStopAfterTheVerdictChangesNothing) {
     auto content = random_bytes(300'000, 32);
     ASSERT_TRUE(f.to_server.send_stream("store", content, use_wait, o));
     EXPECT_EQ(got[0]->get().content, content);
-    stop->request_stop();  // the stream's callback went with it: nothing runs
+    stop->request_stop();  // the stream's callback went with it (ASan sees a use after free)
     stop.reset();
     ASSERT_TRUE(f.to_server.send_stream("store", content, use_wait));
     EXPECT_EQ(got[1]->get().content, content);
@@ -276,17 +276,25 @@ TEST(Streams, ShutdownLetsAStreamInFlightFinish) {
     auto sent = std::make_shared<Slot<Result<void>>>();
     f.to_server.send_stream("store", content, [sent](Result<void> r) { sent->set(r); });
     auto go = held.get();
-    std::jthread stopper([&] { f.server->shutdown(30s); });  // joined on every way out
+    // The grace is long: the drain must end when the stream does, not at its deadline.
+    Slot<bool> stopped;
+    std::jthread stopper([&] {  // joined on every way out
+        f.server->shutdown(120s);
+        stopped.set(true);
+    });
     ASSERT_TRUE(eventually([&] {
         auto r = f.to_server.call("echo", "x", use_wait);
         return !r && r.error().code == Errc::shutting_down;
     }));
     // A new stream is refused while the one in flight goes on.
     EXPECT_EQ(f.to_server.send_stream("store", "late", use_wait).error().code, Errc::shutting_down);
+    EXPECT_EQ(f.to_client.send_stream("anything", "late", use_wait).error().code,
+              Errc::shutting_down);
     go.reply("go on");
     auto r = sent->get(30s);
     EXPECT_TRUE(r) << r.error().message;
     EXPECT_EQ(received->get(30s), content.size());
+    EXPECT_TRUE(stopped.get(60s));
     stopper.join();
     EXPECT_EQ(f.server->connection_count(), 0u);
 }
