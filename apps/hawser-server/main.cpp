@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "bench_commands.hpp"
 #include "config.hpp"
 #include "hawser/cluster.hpp"
 #include "hawser/hawser.hpp"
@@ -42,7 +43,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> listen;
     std::size_t threads = 0, max_connections = 0;
     bool has_threads = false, print_public_key = false, insecure_plaintext = false,
-         reuse_port = false;
+         reuse_port = false, bench_commands = false;
     std::string data_dir, node_name;
     std::vector<std::string> cluster_urls, public_endpoints;
     cli.add_option("-c,--config", config_path, "TOML configuration file")->check(CLI::ExistingFile);
@@ -57,6 +58,9 @@ int main(int argc, char** argv) {
     cli.add_flag("--reuse-port", reuse_port,
                  "share the port with other hawser-server processes (SO_REUSEPORT); they must "
                  "be one service with one key. Without it, a port in use fails the start");
+    cli.add_flag("--bench-commands", bench_commands,
+                 "add hawser-bench's commands (any client may make the server broadcast): "
+                 "for benchmark servers only");
     cli.add_flag("--print-public-key", print_public_key,
                  "print the server's public key (creating it if needed) and exit");
     cli.add_flag("--insecure-plaintext", insecure_plaintext,
@@ -146,6 +150,13 @@ int main(int argc, char** argv) {
     register_demo_commands(server.commands());
     std::unique_ptr<hawser::Cluster> cluster;
     if (cluster_options) cluster = std::make_unique<hawser::Cluster>(server, *cluster_options);
+    if (bench_commands)
+        hawser::app::register_bench_commands(
+            server.commands(), [&](std::string_view command, std::string_view text) {
+                // Uncompressed: a benchmark's padding would compress to nothing.
+                return cluster ? cluster->broadcast(command, text, false)
+                               : server.broadcast(command, text, false);
+            });
     if (auto started = server.start(); !started) {
         spdlog::error("cannot start: {}", started.error().message);
         return 1;

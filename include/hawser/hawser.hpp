@@ -2,6 +2,7 @@
 #pragma once
 
 #include "hawser/client.hpp"
+#include "hawser/client_group.hpp"
 #include "hawser/commands.hpp"
 #include "hawser/completion.hpp"
 #include "hawser/connection.hpp"

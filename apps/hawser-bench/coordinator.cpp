@@ -1,0 +1,376 @@
+// The coordinator (see coordinator.hpp).
+#include "coordinator.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <thread>
+
+#include "clock.hpp"
+#include "control.hpp"
+#include "latency.hpp"
+#include "report.hpp"
+#include "servers.hpp"
+#include "worker.hpp"
+
+namespace hawser::bench {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Worker {
+    pid_t pid = 0;
+    Control control{-1};
+    Json latest;  // its last progress figures in the running phase
+};
+
+std::uint64_t meminfo_kib(const char* field) {
+    std::ifstream in("/proc/meminfo");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind(field, 0) == 0) return std::stoull(line.substr(std::string(field).size()));
+    return 0;
+}
+
+// The machine can run the plan, or what to change.
+std::optional<std::string> preflight(const Plan& p, std::size_t workers, std::size_t servers) {
+    if (workers > 250 * 250) return "too many workers for the 127.0.x.y source addresses";
+    std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+    std::size_t lo = 0, hi = 0;
+    range >> lo >> hi;
+    // Each worker has its own source address; its ports are per destination.
+    auto per_target = (p.per_worker + servers - 1) / servers;
+    if (hi > lo && per_target > hi - lo + 1)
+        return "each worker needs " + std::to_string(per_target) +
+               " ports towards each server but net.ipv4.ip_local_port_range has " +
+               std::to_string(hi - lo + 1) +
+               ": lower --per-worker, add servers, or widen it (sysctl -w "
+               "net.ipv4.ip_local_port_range=\"1024 65535\")";
+    if (p.endpoints.empty() && p.spawn_cluster * 19000 < p.connections)
+        return std::to_string(p.connections) + " connections need at least " +
+               std::to_string((p.connections + 18999) / 19000) +
+               " server processes (--spawn-cluster): a process holds at most ~19,000";
+    // Kernel ~10 KiB per loopback pair, client ~2 KiB, server ~1.5 KiB.
+    auto need_kib = p.connections * (10 + 2) + p.connections * 3 / 2;
+    auto available = meminfo_kib("MemAvailable:");
+    if (available && need_kib > available * 9 / 10)
+        return "about " + std::to_string(need_kib >> 20) + " GiB needed, " +
+               std::to_string(available >> 20) + " GiB available: fewer --connections";
+    return std::nullopt;
+}
+
+std::string source_for(std::size_t worker) {
+    return "127.0." + std::to_string(worker / 250) + "." + std::to_string(2 + worker % 250);
+}
+
+class Coordinator {
+  public:
+    explicit Coordinator(Plan plan) : plan_(std::move(plan)) {}
+
+    int run() {
+        if (plan_.per_worker == 0 || plan_.per_worker > 18000) {
+            std::fprintf(stderr,
+                         "hawser-bench: --per-worker must be 1 to 18000 (a process may open "
+                         "20,000 files)\n");
+            return 2;
+        }
+        auto workers =
+            std::max<std::size_t>(1, (plan_.connections + plan_.per_worker - 1) / plan_.per_worker);
+        auto servers = plan_.endpoints.empty() ? plan_.spawn_cluster : plan_.endpoints.size();
+        if (auto problem = preflight(plan_, workers, servers)) {
+            std::fprintf(stderr, "hawser-bench: %s\n", problem->c_str());
+            return 2;
+        }
+        if (!fork_workers(workers)) return 1;
+        start_ = Clock::now();
+        report_["plan"] = plan_json();
+        report_["machine"] = {{"cores", std::thread::hardware_concurrency()},
+                              {"memory_kib", meminfo_kib("MemTotal:")}};
+        report_["timeline"] = Json::array();
+        report_["ratios"] = Json::object();
+        int status = run_mode("hawser");
+        if (status == 0 && plan_.raw) status = run_mode("raw");
+        for (auto& w : workers_) w.control.send({{"cmd", "exit"}});
+        for (auto& w : workers_) ::waitpid(w.pid, nullptr, 0);
+        if (plan_.raw && report_["runs"].contains("raw"))
+            for (auto& [phase, s] : report_["runs"]["hawser"]["phases"].items()) {
+                auto h = headline(s);
+                auto& raw_phases = report_["runs"]["raw"]["phases"];
+                if (h.is_null() || !raw_phases.contains(phase)) continue;
+                auto r = headline(raw_phases[phase]);
+                if (!r.is_null() && r.get<double>() > 0)
+                    report_["ratios"][phase] = h.get<double>() / r.get<double>();
+            }
+        if (report_["runs"].contains("hawser")) {
+            auto dir = plan_.charts;
+            if (dir.empty()) {
+                auto slash = plan_.report.rfind('/');
+                dir = slash == std::string::npos ? "." : plan_.report.substr(0, slash);
+            }
+            report_["charts"] = write_charts(report_, dir);
+            std::fprintf(stdout, "\n%s", summary_table(report_).c_str());
+        }
+        std::ofstream(plan_.report) << report_.dump(2) << "\n";
+        std::fprintf(stdout, "report: %s\n", plan_.report.c_str());
+        return status;
+    }
+
+  private:
+    Json plan_json() const {
+        return {{"connections", plan_.connections},
+                {"connect_rate", plan_.connect_rate},
+                {"phases", plan_.phases},
+                {"hold_seconds", plan_.hold_seconds},
+                {"calls_in_flight", plan_.calls_in_flight},
+                {"call_seconds", plan_.call_seconds},
+                {"broadcasts", plan_.broadcasts},
+                {"broadcast_bytes", plan_.broadcast_bytes},
+                {"churn_rate", plan_.churn_rate},
+                {"churn_seconds", plan_.churn_seconds},
+                {"per_worker", plan_.per_worker},
+                {"workers", workers_.size()},
+                {"spawn_cluster", plan_.endpoints.empty() ? plan_.spawn_cluster : 0},
+                {"endpoints", plan_.endpoints},
+                {"plaintext", plan_.plaintext},
+                {"raw", plan_.raw},
+                {"heartbeat_ms", plan_.heartbeat_ms}};
+    }
+
+    bool fork_workers(std::size_t count) {
+        std::fflush(nullptr);
+        for (std::size_t i = 0; i < count; ++i) {
+            int sv[2];
+            if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return false;
+            pid_t pid = ::fork();
+            if (pid < 0) return false;
+            if (pid == 0) {
+                ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the coordinator
+                for (auto& w : workers_) ::close(w.control.fd());
+                ::close(sv[0]);
+                ::_exit(run_worker(sv[1]));
+            }
+            ::close(sv[1]);
+            workers_.push_back({pid, Control(sv[0]), {}});
+        }
+        return true;
+    }
+
+    // Sends one command to every worker (`args(i)` adds its own fields) and collects every
+    // result, showing progress meanwhile. Empty if a worker died.
+    std::optional<std::vector<Json>> step(const std::string& mode, const std::string& cmd,
+                                          const std::function<Json(std::size_t)>& args = {}) {
+        for (std::size_t i = 0; i < workers_.size(); ++i) {
+            Json c = args ? args(i) : Json::object();
+            c["cmd"] = cmd;
+            workers_[i].latest = Json();
+            if (!workers_[i].control.send(c)) return std::nullopt;
+        }
+        std::vector<std::optional<Json>> results(workers_.size());
+        std::size_t left = workers_.size();
+        auto next_sample = Clock::now();
+        std::vector<pollfd> fds(workers_.size());
+        while (left > 0) {
+            for (std::size_t i = 0; i < workers_.size(); ++i)
+                fds[i] = {workers_[i].control.fd(), short(results[i] ? 0 : POLLIN), 0};
+            ::poll(fds.data(), fds.size(), 250);
+            for (std::size_t i = 0; i < workers_.size(); ++i) {
+                if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+                if (!workers_[i].control.fill()) {
+                    std::fprintf(stderr, "\nhawser-bench: worker %zu exited\n", i);
+                    return std::nullopt;
+                }
+                while (auto m = workers_[i].control.next()) {
+                    if ((*m)["type"] == "progress") workers_[i].latest = (*m)["figures"];
+                    if ((*m)["type"] == "result" && !results[i]) {
+                        results[i] = std::move(*m);
+                        workers_[i].latest = *results[i];
+                        --left;
+                    }
+                }
+            }
+            if (Clock::now() >= next_sample) {
+                next_sample += std::chrono::milliseconds(500);
+                sample(mode, cmd);
+            }
+        }
+        sample(mode, cmd);
+        if (isatty(2)) std::fprintf(stderr, "\n");
+        std::vector<Json> out;
+        for (auto& r : results) out.push_back(std::move(*r));
+        return out;
+    }
+
+    // One point of the timeline, and the progress line.
+    void sample(const std::string& mode, const std::string& phase) {
+        std::uint64_t open = 0, ok = 0, failed = 0;
+        Latency latency;
+        for (auto& w : workers_) {
+            const auto& f = w.latest;
+            if (!f.is_object()) continue;
+            open += f.value("open", std::uint64_t(0));
+            ok += f.value("ok", std::uint64_t(0));
+            failed += f.value("failed", std::uint64_t(0));
+            if (f.contains("latency")) latency.merge(Latency::from_json(f["latency"]));
+        }
+        long server_rss = 0;
+        Json per_server = Json::object();
+        for (auto& p : servers_ ? servers_->processes : std::vector<ServerProcess>{}) {
+            auto kib = rss_kib(p.pid);
+            server_rss += std::max(0L, kib);
+            per_server[p.name] = kib;
+        }
+        double t = std::chrono::duration<double>(Clock::now() - start_).count();
+        report_["timeline"].push_back({{"t", t},
+                                       {"mode", mode},
+                                       {"phase", phase},
+                                       {"open", open},
+                                       {"ok", ok},
+                                       {"failed", failed},
+                                       {"p99_us", latency.quantile(0.99)},
+                                       {"server_rss_kib", server_rss},
+                                       {"servers_rss_kib", per_server}});
+        char line[256];
+        std::snprintf(line, sizeof line,
+                      "[%6.1fs %s %s] open %llu  done %llu  failed %llu  p99 %llu us  server RSS "
+                      "%ld MiB",
+                      t, mode.c_str(), phase.c_str(), (unsigned long long)open,
+                      (unsigned long long)ok, (unsigned long long)failed,
+                      (unsigned long long)latency.quantile(0.99), server_rss / 1024);
+        if (isatty(2)) {
+            std::fprintf(stderr, "\r%-110s", line);
+        } else if (Clock::now() >= next_line_) {
+            next_line_ = Clock::now() + std::chrono::seconds(2);
+            std::fprintf(stderr, "%s\n", line);
+        }
+    }
+
+    long servers_rss() const {
+        long total = 0;
+        if (servers_)
+            for (auto& p : servers_->processes) total += std::max(0L, rss_kib(p.pid));
+        return total;
+    }
+
+    int run_mode(const std::string& mode) {
+        Json run{{"phases", Json::object()}};
+        std::vector<std::string> endpoints = plan_.endpoints;
+        std::string key = plan_.key;
+        bool cluster = plan_.cluster;
+        auto nodes = plan_.endpoints.empty() ? plan_.spawn_cluster : plan_.endpoints.size();
+        auto dir = plan_.work_dir + "/" + mode;
+        if (mode == "raw" || plan_.endpoints.empty()) {
+            auto started = mode == "raw" ? Servers::start_raw(plan_.self, nodes, dir)
+                                         : Servers::start_hawser(plan_.server_binary, nodes,
+                                                                 plan_.plaintext, dir);
+            if (!started) {
+                std::fprintf(stderr, "hawser-bench: %s\n", started.error().message.c_str());
+                return 1;
+            }
+            servers_.emplace(std::move(*started));
+            endpoints = servers_->endpoints;
+            key = servers_->key;
+            cluster = servers_->cluster;
+            Json names = Json::array();
+            for (auto& p : servers_->processes) names.push_back(p.name);
+            run["servers"] = names;
+        }
+        run["endpoints"] = endpoints;
+        auto baseline = servers_rss();
+        run["server_rss_empty_kib"] = baseline;
+        auto setup = step(mode, "setup", [&](std::size_t i) {
+            return Json{{"mode", mode},
+                        {"endpoints", endpoints},
+                        {"key", key},
+                        {"plaintext", plan_.plaintext},
+                        {"cluster", cluster},
+                        {"source", source_for(i)},
+                        {"heartbeat_ms", plan_.heartbeat_ms},
+                        {"timeout_ms", plan_.timeout_ms},
+                        {"max_opening", plan_.max_opening}};
+        });
+        if (!setup) return 1;
+        for (auto& r : *setup)
+            if (r.contains("error")) {
+                std::fprintf(stderr, "hawser-bench: %s\n", r["error"].get<std::string>().c_str());
+                return 1;
+            }
+        auto n = workers_.size();
+        auto ms = [](double seconds) { return std::int64_t(seconds * 1000); };
+        for (const auto& phase : plan_.phases) {
+            std::optional<std::vector<Json>> results;
+            if (phase == "connect") {
+                results = step(mode, phase, [&](std::size_t i) {
+                    auto share = plan_.connections / n + (i < plan_.connections % n ? 1 : 0);
+                    return Json{{"count", share}, {"rate", plan_.connect_rate / double(n)}};
+                });
+            } else if (phase == "hold") {
+                results = step(mode, phase, [&](std::size_t) {
+                    return Json{{"ms", ms(plan_.hold_seconds)}};
+                });
+            } else if (phase == "ping") {
+                results = step(mode, phase);
+            } else if (phase == "call") {
+                results = step(mode, phase, [&](std::size_t) {
+                    return Json{{"in_flight", plan_.calls_in_flight},
+                                {"ms", ms(plan_.call_seconds)}};
+                });
+            } else if (phase == "broadcast") {
+                if (!step(mode, "arm")) return 1;
+                results = step(mode, phase, [&](std::size_t i) {
+                    return Json{{"trigger", i == 0},
+                                {"count", plan_.broadcasts},
+                                {"size", plan_.broadcast_bytes}};
+                });
+            } else if (phase == "churn") {
+                results = step(mode, phase, [&](std::size_t) {
+                    return Json{{"rate", plan_.churn_rate / double(n)},
+                                {"ms", ms(plan_.churn_seconds)}};
+                });
+            } else {
+                std::fprintf(stderr, "hawser-bench: unknown phase '%s'\n", phase.c_str());
+                return 2;
+            }
+            if (!results) return 1;
+            auto summary = summarize(phase, *results);
+            auto rss = servers_rss();
+            summary["server_rss_kib"] = rss;
+            run["phases"][phase] = summary;
+            // Memory per connection: the servers above their empty baseline, once connected.
+            auto open = summary["open"].get<std::uint64_t>();
+            if ((phase == "connect" || phase == "hold") && servers_ && open > 0) {
+                run["server_bytes_per_connection"] = double(rss - baseline) * 1024 / double(open);
+                run["server_connections"] = open;
+            }
+        }
+        report_["runs"][mode] = run;
+        if (!step(mode, "teardown")) return 1;
+        servers_.reset();
+        return 0;
+    }
+
+    Plan plan_;
+    std::vector<Worker> workers_;
+    std::optional<Servers> servers_;
+    Json report_;
+    Clock::time_point start_, next_line_;
+};
+
+}  // namespace
+
+int run_coordinator(const Plan& plan) {
+    std::signal(SIGPIPE, SIG_IGN);
+    return Coordinator(plan).run();
+}
+
+}  // namespace hawser::bench

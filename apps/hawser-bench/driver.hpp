@@ -1,0 +1,59 @@
+// Driver: the connections of one worker process and the phases run on them. Two kinds: Hawser
+// (a ClientGroup) and raw (plain epoll sockets, the baseline). Every phase returns its figures
+// as JSON (see report.hpp for the fields) and calls `progress` about four times a second.
+// Thread affinity: the worker's main thread; a Hawser driver's IO thread works underneath.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace hawser::bench {
+
+using Json = nlohmann::json;
+using Progress = std::function<void(const Json&)>;
+
+struct DriverSetup {
+    std::string mode;                    // "hawser" or "raw"
+    std::vector<std::string> endpoints;  // host:port of each server
+    std::string server_key;              // hawser: 64 hex digits ("" with plaintext)
+    bool plaintext = false;              // hawser
+    bool cluster = false;                // one broadcast reaches every endpoint's connections
+    std::string source_address;          // this worker's local address ("" = any)
+    std::chrono::milliseconds heartbeat{20000};  // hawser: ping after this much quiet
+    std::chrono::milliseconds timeout{30000};    // connect, call and phase deadlines
+    std::size_t max_opening = 512;               // connects in flight at once
+};
+
+class Driver {
+  public:
+    virtual ~Driver() = default;
+    // Opens `count` more connections at `rate` per second (0 = as fast as they complete).
+    virtual Json connect(std::size_t count, double rate, const Progress& progress) = 0;
+    // Keeps them open for `duration` (heartbeats flow); counts the ones that drop.
+    virtual Json hold(std::chrono::milliseconds duration, const Progress& progress) = 0;
+    // One round trip on every connection at once.
+    virtual Json ping(const Progress& progress) = 0;
+    // `in_flight` calls on every connection, each followed by the next, for `duration`.
+    virtual Json call(unsigned in_flight, std::chrono::milliseconds duration,
+                      const Progress& progress) = 0;
+    // Forgets the broadcasts counted so far: every worker arms before any triggers.
+    virtual void arm() = 0;
+    // Waits for `count` broadcasts of `size` bytes on every connection; `trigger`: this worker
+    // asks the server(s) to send them.
+    virtual Json broadcast(bool trigger, unsigned count, unsigned size,
+                           const Progress& progress) = 0;
+    // Closes `rate` connections per second and opens as many again, for `duration`.
+    virtual Json churn(double rate, std::chrono::milliseconds duration,
+                       const Progress& progress) = 0;
+    virtual std::size_t open_count() const = 0;
+};
+
+std::unique_ptr<Driver> make_hawser_driver(const DriverSetup& setup);
+std::unique_ptr<Driver> make_raw_driver(const DriverSetup& setup);
+
+}  // namespace hawser::bench

@@ -1,0 +1,104 @@
+// hawser-bench: opens, holds and drives many connections against Hawser servers from several
+// worker processes, runs the same phases on a raw epoll baseline in the same run, and reports
+// rates, latency percentiles and memory per connection (JSON, a table and SVG charts).
+//   hawser-bench --connections 50000 --spawn-cluster 3 --raw
+//   hawser-bench --endpoint 10.0.0.5:7100 --key <hex> --phases connect,hold,ping
+#include <unistd.h>
+#include <CLI/CLI.hpp>
+#include <filesystem>
+
+#include "coordinator.hpp"
+#include "raw_server.hpp"
+
+namespace {
+
+std::string sibling(const std::string& self, const std::string& name) {
+    namespace fs = std::filesystem;
+    auto dir = fs::path(self).parent_path();
+    for (auto candidate : {dir / name, dir / ".." / name / name})
+        if (fs::exists(candidate)) return fs::weakly_canonical(candidate).string();
+    return name;  // from PATH
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    hawser::bench::Plan plan;
+    CLI::App cli{"hawser-bench: many connections, phases, figures beside a raw baseline"};
+    cli.require_subcommand(0, 1);
+    std::string phases = "connect,hold,ping,broadcast";
+    cli.add_option("-n,--connections", plan.connections, "connections to open")
+        ->capture_default_str();
+    cli.add_option("--connect-rate", plan.connect_rate,
+                   "connects per second over all workers (0 = as fast as they complete)");
+    cli.add_option("--phases", phases,
+                   "comma-separated, in order: connect, hold, ping, call, broadcast, churn")
+        ->capture_default_str();
+    cli.add_option("--hold", plan.hold_seconds, "hold: seconds")->capture_default_str();
+    cli.add_option("--calls-in-flight", plan.calls_in_flight, "call: per connection")
+        ->capture_default_str();
+    cli.add_option("--call-seconds", plan.call_seconds, "call: seconds")->capture_default_str();
+    cli.add_option("--broadcasts", plan.broadcasts, "broadcast: messages")->capture_default_str();
+    cli.add_option("--broadcast-bytes", plan.broadcast_bytes, "broadcast: bytes each (32..)")
+        ->capture_default_str();
+    cli.add_option("--churn-rate", plan.churn_rate, "churn: closes and opens per second")
+        ->capture_default_str();
+    cli.add_option("--churn-seconds", plan.churn_seconds, "churn: seconds")->capture_default_str();
+    cli.add_option("--per-worker", plan.per_worker, "connections per worker process")
+        ->capture_default_str();
+    cli.add_option("--max-opening", plan.max_opening, "connects in flight per worker")
+        ->capture_default_str();
+    cli.add_option("--spawn-cluster", plan.spawn_cluster,
+                   "start this many hawser-server nodes (over a nats-server when more than one)")
+        ->capture_default_str();
+    cli.add_option("--endpoint", plan.endpoints,
+                   "a server it did not start, host:port (repeatable)");
+    cli.add_option("--key", plan.key, "those servers' public key (64 hex digits)");
+    cli.add_flag("--cluster", plan.cluster, "those endpoints are one cluster");
+    cli.add_flag("--plaintext", plan.plaintext, "no encryption (the servers must agree)");
+    cli.add_flag("--raw", plan.raw, "run the same phases on raw epoll servers too, for ratios");
+    cli.add_option("--heartbeat-ms", plan.heartbeat_ms, "client heartbeat (0 = none)")
+        ->capture_default_str();
+    cli.add_option("--timeout-ms", plan.timeout_ms, "connect, call and phase deadlines")
+        ->capture_default_str();
+    cli.add_option("--report", plan.report, "JSON report")->capture_default_str();
+    cli.add_option("--charts", plan.charts, "directory for the SVG charts (default: the report's)");
+    cli.add_option("--work-dir", plan.work_dir, "server logs and data")->capture_default_str();
+    cli.add_option("--server-binary", plan.server_binary, "hawser-server to start");
+
+    auto* raw_server = cli.add_subcommand("raw-server", "the raw baseline's server (internal)");
+    std::string listen;
+    raw_server->add_option("--listen", listen, "127.0.0.1:PORT")->required();
+    CLI11_PARSE(cli, argc, argv);
+
+    if (raw_server->parsed()) {
+        auto colon = listen.rfind(':');
+        if (colon == std::string::npos) return 2;
+        return hawser::bench::run_raw_server(listen.substr(0, colon),
+                                             std::uint16_t(std::stoul(listen.substr(colon + 1))));
+    }
+    plan.phases.clear();
+    for (std::size_t start = 0; start <= phases.size();) {
+        auto comma = phases.find(',', start);
+        if (comma == std::string::npos) comma = phases.size();
+        if (comma > start) plan.phases.push_back(phases.substr(start, comma - start));
+        start = comma + 1;
+    }
+    for (const auto& p : plan.phases)
+        if (p != "connect" && p != "hold" && p != "ping" && p != "call" && p != "broadcast" &&
+            p != "churn") {
+            std::fprintf(stderr, "hawser-bench: unknown phase '%s'\n", p.c_str());
+            return 2;
+        }
+    if (!plan.endpoints.empty() && plan.key.empty() && !plan.plaintext) {
+        std::fprintf(stderr, "hawser-bench: --endpoint needs --key (or --plaintext)\n");
+        return 2;
+    }
+    if (plan.broadcast_bytes < 32) {
+        std::fprintf(stderr, "hawser-bench: --broadcast-bytes must be at least 32\n");
+        return 2;
+    }
+    plan.self = std::filesystem::read_symlink("/proc/self/exe").string();
+    if (plan.server_binary.empty()) plan.server_binary = sibling(plan.self, "hawser-server");
+    return hawser::bench::run_coordinator(plan);
+}

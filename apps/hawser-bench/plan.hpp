@@ -1,0 +1,40 @@
+// Plan: what one hawser-bench run does, as given on the command line (main.cpp).
+// Plain value.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace hawser::bench {
+
+struct Plan {
+    std::size_t connections = 1000;
+    double connect_rate = 0;  // per second over all workers; 0 = as fast as they complete
+    std::vector<std::string> phases{"connect", "hold", "ping", "broadcast"};
+    double hold_seconds = 5;
+    unsigned calls_in_flight = 4;
+    double call_seconds = 5;
+    unsigned broadcasts = 10;
+    unsigned broadcast_bytes = 64;
+    double churn_rate = 100;  // closes and opens per second over all workers
+    double churn_seconds = 5;
+    std::size_t per_worker = 15000;  // connections per worker process (file limit: 20,000)
+    std::size_t max_opening = 512;   // connects in flight per worker
+    // Servers: started here (spawn_cluster nodes) unless endpoints are given.
+    std::size_t spawn_cluster = 1;
+    std::vector<std::string> endpoints;
+    std::string key;
+    bool cluster = false;  // the endpoints are one cluster: one broadcast reaches all
+    bool plaintext = false;
+    bool raw = false;  // the raw baseline too, in the same run
+    int heartbeat_ms = 20000;
+    int timeout_ms = 30000;
+    std::string report = "hawser-bench-report.json";
+    std::string charts;  // directory for the SVG charts ("" = next to the report)
+    std::string work_dir = "hawser-bench-work";
+    std::string server_binary;
+    std::string self;  // this program, for the raw servers
+};
+
+}  // namespace hawser::bench

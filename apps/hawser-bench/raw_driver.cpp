@@ -1,0 +1,387 @@
+// The raw driver: this worker's connections as plain non-blocking sockets on one epoll, driven
+// by the worker's main thread — the baseline each Hawser figure is divided by.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <deque>
+#include <map>
+
+#include "clock.hpp"
+#include "driver.hpp"
+#include "latency.hpp"
+#include "raw_wire.hpp"
+
+namespace hawser::bench {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto tick = std::chrono::milliseconds(250);
+
+struct Peer {
+    enum State : std::uint8_t { unused, connecting, open } state = unused;
+    std::uint8_t endpoint = 0;
+    std::string in;
+    std::deque<std::uint64_t> sent_us;  // pings in flight, oldest first
+};
+
+class RawDriver final : public Driver {
+  public:
+    explicit RawDriver(const DriverSetup& setup)
+        : setup_(setup), ep_(::epoll_create1(EPOLL_CLOEXEC)) {
+        for (const auto& e : setup.endpoints) {
+            auto colon = e.rfind(':');
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            a.sin_port = htons(std::uint16_t(std::stoul(e.substr(colon + 1))));
+            ::inet_pton(AF_INET, e.substr(0, colon).c_str(), &a.sin_addr);
+            targets_.push_back(a);
+        }
+        if (!setup.source_address.empty())
+            ::inet_pton(AF_INET, setup.source_address.c_str(), &source_);
+    }
+    ~RawDriver() override {
+        for (std::size_t fd = 0; fd < peers_.size(); ++fd)
+            if (peers_[fd].state != Peer::unused) ::close(int(fd));
+        ::close(ep_);
+    }
+
+    Json connect(std::size_t count, double rate, const Progress& progress) override {
+        reset();
+        auto start = Clock::now();
+        auto start_ns = now_ns();
+        for (std::size_t i = 0; i < count; ++i) {
+            auto at = rate > 0
+                          ? start + std::chrono::nanoseconds(std::int64_t(double(i) * 1e9 / rate))
+                          : Clock::now();
+            poll_until(at, progress, "connect");
+            while (opening_ >= setup_.max_opening) {
+                poll_once(50);
+                report(progress, "connect");
+            }
+            open_one(i % targets_.size());
+        }
+        poll_while([&] { return ok_ + failed_ < count; }, progress, "connect");
+        auto out = figures("connect");
+        out["start_ns"] = start_ns;
+        return out;
+    }
+
+    Json hold(std::chrono::milliseconds duration, const Progress& progress) override {
+        reset();
+        auto drops = drops_;
+        auto start_ns = now_ns();
+        poll_until(Clock::now() + duration, progress, "hold");
+        auto out = figures("hold");
+        out["start_ns"] = start_ns;
+        out["end_ns"] = now_ns();
+        out["drops"] = drops_ - drops;
+        return out;
+    }
+
+    Json ping(const Progress& progress) override {
+        reset();
+        auto start_ns = now_ns();
+        std::size_t sent = 0;
+        for_each_open([&](int fd) { sent += send_ping(fd); });
+        poll_while([&] { return ok_ + failed_ < sent; }, progress, "ping");
+        auto out = figures("ping");
+        out["start_ns"] = start_ns;
+        return out;
+    }
+
+    Json call(unsigned in_flight, std::chrono::milliseconds duration,
+              const Progress& progress) override {
+        reset();
+        auto start_ns = now_ns();
+        calls_until_ = Clock::now() + duration;
+        chaining_ = true;
+        for_each_open([&](int fd) {
+            for (unsigned i = 0; i < in_flight; ++i) send_ping(fd);
+        });
+        poll_until(calls_until_, progress, "call");
+        chaining_ = false;
+        poll_while([&] { return in_flight_ > 0; }, progress, "call");
+        auto out = figures("call");
+        out["start_ns"] = start_ns;
+        out["end_ns"] = now_ns();
+        return out;
+    }
+
+    void arm() override {
+        deliveries_ = first_delivery_ns_ = last_delivery_ns_ = 0;
+        delivery_latency_ = {};
+    }
+
+    Json broadcast(bool trigger, unsigned count, unsigned size, const Progress& progress) override {
+        std::size_t expected = std::size_t(count) * open_;
+        auto start_ns = now_ns();
+        if (trigger) {
+            // Raw servers are not a cluster: each endpoint is asked on one of its connections.
+            std::vector<bool> asked(targets_.size());
+            for_each_open([&](int fd) {
+                auto& p = peers_[std::size_t(fd)];
+                if (asked[p.endpoint]) return;
+                asked[p.endpoint] = true;
+                std::string frame;
+                raw::append_frame(frame, raw::trigger,
+                                  std::to_string(count) + " " + std::to_string(size));
+                write_all(fd, frame);
+            });
+        }
+        auto deadline = Clock::now() + setup_.timeout;
+        poll_while([&] { return deliveries_ < expected && Clock::now() < deadline; }, progress,
+                   "broadcast");
+        auto out = figures("broadcast");
+        out["start_ns"] = start_ns;
+        out["expected"] = expected;
+        out["deliveries"] = deliveries_;
+        out["first_ns"] = first_delivery_ns_;
+        out["end_ns"] = last_delivery_ns_;
+        out["latency"] = delivery_latency_.to_json();
+        return out;
+    }
+
+    Json churn(double rate, std::chrono::milliseconds duration, const Progress& progress) override {
+        reset();
+        auto start = Clock::now();
+        auto start_ns = now_ns();
+        std::size_t opened = 0;
+        for (std::size_t i = 0;; ++i) {
+            auto at = start + std::chrono::nanoseconds(std::int64_t(double(i) * 1e9 / rate));
+            if (at >= start + duration) break;
+            poll_until(at, progress, "churn");
+            if (!order_.empty()) {  // the oldest goes
+                int fd = order_.front();
+                order_.pop_front();
+                if (peers_[std::size_t(fd)].state == Peer::open) close_fd(fd, false);
+            }
+            open_one(i % targets_.size());
+            ++opened;
+        }
+        poll_while([&] { return ok_ + failed_ < opened; }, progress, "churn");
+        auto out = figures("churn");
+        out["start_ns"] = start_ns;
+        return out;
+    }
+
+    std::size_t open_count() const override { return open_; }
+
+  private:
+    void reset() {
+        ok_ = failed_ = 0;
+        errors_.clear();
+        latency_ = {};
+        last_ns_ = 0;
+    }
+
+    Json figures(const char* phase) const {
+        return {{"phase", phase},
+                {"ok", ok_},
+                {"failed", failed_},
+                {"errors", errors_},
+                {"open", open_},
+                {"end_ns", last_ns_},
+                {"latency", latency_.to_json()}};
+    }
+
+    void done(bool ok, std::uint64_t t0_us, const std::string& error = {}) {
+        if (ok) {
+            ++ok_;
+            latency_.record(now_us() - t0_us);
+        } else {
+            ++failed_;
+            ++errors_[error];
+        }
+        last_ns_ = now_ns();
+    }
+
+    Peer& peer(int fd) {
+        if (std::size_t(fd) >= peers_.size()) peers_.resize(std::size_t(fd) + 1);
+        return peers_[std::size_t(fd)];
+    }
+
+    template <class F>
+    void for_each_open(F&& f) {
+        for (std::size_t fd = 0; fd < peers_.size(); ++fd)
+            if (peers_[fd].state == Peer::open) f(int(fd));
+    }
+
+    void open_one(std::size_t endpoint) {
+        auto t0 = now_us();
+        int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) return done(false, t0, std::string("socket: ") + std::strerror(errno));
+        int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (source_.s_addr) {
+            ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            a.sin_addr = source_;
+            if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+                ::close(fd);
+                return done(false, t0, std::string("bind: ") + std::strerror(errno));
+            }
+        }
+        auto& target = targets_[endpoint];
+        if (::connect(fd, reinterpret_cast<const sockaddr*>(&target), sizeof target) != 0 &&
+            errno != EINPROGRESS) {
+            ::close(fd);
+            return done(false, t0, std::string("connect: ") + std::strerror(errno));
+        }
+        auto& p = peer(fd);
+        p.state = Peer::connecting;
+        p.endpoint = std::uint8_t(endpoint);
+        p.sent_us.assign(1, t0);
+        ++opening_;
+        epoll_event ev{};
+        ev.events = EPOLLOUT | EPOLLIN;
+        ev.data.fd = fd;
+        ::epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
+    }
+
+    void close_fd(int fd, bool dropped) {
+        auto& p = peers_[std::size_t(fd)];
+        if (p.state == Peer::open) --open_;
+        if (p.state == Peer::connecting) --opening_;
+        in_flight_ -= p.state == Peer::open ? p.sent_us.size() : 0;
+        if (dropped && p.state == Peer::open) ++drops_;
+        p = Peer{};
+        ::close(fd);
+    }
+
+    bool write_all(int fd, const std::string& frame) {
+        auto n = ::write(fd, frame.data(), frame.size());
+        if (n == long(frame.size())) return true;
+        // A baseline that never fills a socket: anything else is reported, not buffered.
+        ++errors_[n < 0 ? std::string("write: ") + std::strerror(errno) : "write: short"];
+        return false;
+    }
+
+    std::size_t send_ping(int fd) {
+        std::string frame;
+        raw::append_frame(frame, raw::ping, std::string_view("01234567", 8));
+        if (!write_all(fd, frame)) return 0;
+        peers_[std::size_t(fd)].sent_us.push_back(now_us());
+        ++in_flight_;
+        return 1;
+    }
+
+    void on_event(int fd, std::uint32_t events) {
+        auto& p = peers_[std::size_t(fd)];
+        if (p.state == Peer::connecting) {
+            if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+            int err = 0;
+            socklen_t len = sizeof err;
+            ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+            auto t0 = p.sent_us.front();
+            p.sent_us.clear();
+            if (err != 0) {
+                close_fd(fd, false);
+                return done(false, t0, std::string("connect: ") + std::strerror(err));
+            }
+            --opening_;
+            ++open_;
+            p.state = Peer::open;
+            order_.push_back(fd);
+            epoll_event ev{};
+            ev.events = EPOLLIN;
+            ev.data.fd = fd;
+            ::epoll_ctl(ep_, EPOLL_CTL_MOD, fd, &ev);
+            return done(true, t0);
+        }
+        char buf[64 << 10];
+        for (;;) {
+            auto n = ::read(fd, buf, sizeof buf);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return close_fd(fd, true);
+            if (n < 0) break;
+            p.in.append(buf, std::size_t(n));
+        }
+        std::size_t replies = 0;
+        auto used = raw::parse_frames(p.in, [&](raw::Type type, std::string_view payload) {
+            if (type == raw::pong) ++replies;
+            if (type == raw::message) on_message(payload);
+        });
+        if (used < 0) return close_fd(fd, true);
+        p.in.erase(0, std::size_t(used));
+        if (p.in.empty()) std::string().swap(p.in);
+        for (std::size_t i = 0; i < replies && !p.sent_us.empty(); ++i) {
+            auto t0 = p.sent_us.front();
+            p.sent_us.pop_front();
+            --in_flight_;
+            done(true, t0);
+            if (chaining_ && Clock::now() < calls_until_) send_ping(fd);
+        }
+    }
+
+    void on_message(std::string_view text) {
+        auto t = now_ns();
+        auto space = text.find(' ');
+        std::uint64_t sent = 0;
+        if (space != std::string_view::npos)
+            std::from_chars(text.data() + space + 1, text.data() + text.size(), sent);
+        if (sent && t > sent) delivery_latency_.record((t - sent) / 1000);
+        if (!first_delivery_ns_) first_delivery_ns_ = t;
+        last_delivery_ns_ = t;
+        ++deliveries_;
+    }
+
+    void poll_once(int timeout_ms) {
+        epoll_event events[1024];
+        int n = ::epoll_wait(ep_, events, 1024, timeout_ms);
+        for (int i = 0; i < n; ++i) on_event(events[i].data.fd, events[i].events);
+    }
+
+    void report(const Progress& progress, const char* phase) {
+        if (Clock::now() < next_report_) return;
+        next_report_ = Clock::now() + tick;
+        progress(figures(phase));
+    }
+
+    void poll_until(Clock::time_point at, const Progress& progress, const char* phase) {
+        do {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(at - Clock::now());
+            poll_once(int(std::clamp<long long>(left.count(), 0, 250)));
+            report(progress, phase);
+        } while (Clock::now() < at);
+    }
+
+    template <class Pred>
+    void poll_while(Pred&& more, const Progress& progress, const char* phase) {
+        auto deadline = Clock::now() + 2 * setup_.timeout;
+        while (more() && Clock::now() < deadline) {
+            poll_once(250);
+            report(progress, phase);
+        }
+    }
+
+    const DriverSetup setup_;
+    int ep_;
+    std::vector<sockaddr_in> targets_;
+    in_addr source_{};
+    std::vector<Peer> peers_;  // by fd
+    std::deque<int> order_;    // open sockets, oldest first (churn)
+    std::size_t open_ = 0, opening_ = 0, in_flight_ = 0;
+    std::uint64_t ok_ = 0, failed_ = 0, last_ns_ = 0, drops_ = 0;
+    std::map<std::string, std::uint64_t> errors_;
+    Latency latency_;
+    std::uint64_t deliveries_ = 0, first_delivery_ns_ = 0, last_delivery_ns_ = 0;
+    Latency delivery_latency_;
+    Clock::time_point calls_until_, next_report_;
+    bool chaining_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Driver> make_raw_driver(const DriverSetup& setup) {
+    return std::make_unique<RawDriver>(setup);
+}
+
+}  // namespace hawser::bench

@@ -1,0 +1,175 @@
+// The raw baseline's server: one thread, epoll, plain sockets, no framework. Answers pings and
+// broadcasts on request (raw_wire.hpp). It buffers what a socket cannot take yet, as any
+// hand-written server must. Runs as `hawser-bench raw-server --listen 127.0.0.1:PORT`.
+#include "raw_server.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "clock.hpp"
+#include "raw_wire.hpp"
+
+namespace hawser::bench {
+
+namespace {
+
+struct Peer {
+    bool open = false;
+    std::string in, out;
+};
+
+class RawServer {
+  public:
+    RawServer(int listener, int epoll) : lfd_(listener), ep_(epoll) {}
+
+    void run() {
+        std::vector<epoll_event> events(1024);
+        for (;;) {
+            int n = ::epoll_wait(ep_, events.data(), int(events.size()), -1);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) return;
+            for (int i = 0; i < n; ++i) {
+                int fd = events[i].data.fd;
+                if (fd == lfd_)
+                    accept_all();
+                else
+                    on_event(fd, events[i].events);
+            }
+        }
+    }
+
+  private:
+    Peer& peer(int fd) {
+        if (std::size_t(fd) >= peers_.size()) peers_.resize(std::size_t(fd) + 1);
+        return peers_[std::size_t(fd)];
+    }
+
+    void accept_all() {
+        for (;;) {
+            int fd = ::accept4(lfd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) return;
+            int one = 1;
+            ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            epoll_event ev{};
+            ev.events = EPOLLIN;
+            ev.data.fd = fd;
+            ::epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
+            peer(fd).open = true;
+            open_.push_back(fd);
+        }
+    }
+
+    void close_peer(int fd) {
+        ::close(fd);
+        auto& p = peer(fd);
+        p = Peer{};
+        std::erase(open_, fd);
+    }
+
+    void on_event(int fd, std::uint32_t events) {
+        if (events & EPOLLOUT) flush(fd);
+        if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
+        char buf[64 << 10];
+        auto& p = peer(fd);
+        for (;;) {
+            auto n = ::read(fd, buf, sizeof buf);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return close_peer(fd);
+            if (n < 0) break;
+            p.in.append(buf, std::size_t(n));
+        }
+        auto used = raw::parse_frames(p.in, [&](raw::Type type, std::string_view payload) {
+            if (type == raw::ping) raw::append_frame(p.out, raw::pong, payload);
+            if (type == raw::trigger) broadcast(payload);
+        });
+        if (used < 0) return close_peer(fd);
+        p.in.erase(0, std::size_t(used));
+        flush(fd);
+    }
+
+    void broadcast(std::string_view request) {
+        std::uint32_t count = 0, size = 0;
+        auto space = request.find(' ');
+        if (space == std::string_view::npos) return;
+        std::from_chars(request.data(), request.data() + space, count);
+        std::from_chars(request.data() + space + 1, request.data() + request.size(), size);
+        if (count == 0 || count > 10000 || size < 32 || size > raw::max_frame - 1) return;
+        for (std::uint32_t seq = 0; seq < count; ++seq) {
+            auto text = std::to_string(seq) + " " + std::to_string(now_ns()) + " ";
+            text.resize(size, 'x');
+            std::string frame;
+            raw::append_frame(frame, raw::message, text);
+            for (int fd : open_) {
+                auto& p = peer(fd);
+                p.out += frame;
+                if (p.out.size() == frame.size()) flush(fd);  // nothing was waiting before
+            }
+        }
+    }
+
+    void flush(int fd) {
+        auto& p = peer(fd);
+        if (!p.open) return;
+        while (!p.out.empty()) {
+            auto n = ::write(fd, p.out.data(), p.out.size());
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EAGAIN) {
+                epoll_event ev{};
+                ev.events = EPOLLIN | EPOLLOUT;
+                ev.data.fd = fd;
+                ::epoll_ctl(ep_, EPOLL_CTL_MOD, fd, &ev);
+                return;
+            }
+            if (n < 0) return close_peer(fd);
+            p.out.erase(0, std::size_t(n));
+        }
+        std::string().swap(p.out);
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = fd;
+        ::epoll_ctl(ep_, EPOLL_CTL_MOD, fd, &ev);
+    }
+
+    int lfd_, ep_;
+    std::vector<Peer> peers_;
+    std::vector<int> open_;
+};
+
+}  // namespace
+
+int run_raw_server(const std::string& host, std::uint16_t port) {
+    int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    if (::inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1) {
+        std::fprintf(stderr, "raw-server: '%s' is not an IPv4 address\n", host.c_str());
+        return 2;
+    }
+    if (::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(lfd, 4096) != 0) {
+        std::fprintf(stderr, "raw-server: cannot listen on %s:%u: %s\n", host.c_str(), port,
+                     std::strerror(errno));
+        return 1;
+    }
+    int ep = ::epoll_create1(EPOLL_CLOEXEC);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = lfd;
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+    RawServer(lfd, ep).run();
+    return 0;
+}
+
+}  // namespace hawser::bench

@@ -1,0 +1,227 @@
+// Merging, the summary table and the SVG charts (see report.hpp).
+#include "report.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "latency.hpp"
+
+namespace hawser::bench {
+
+namespace {
+
+std::uint64_t u64(const Json& j, const char* key) {
+    return j.contains(key) && j[key].is_number() ? j[key].get<std::uint64_t>() : 0;
+}
+
+std::string fmt(double v, int decimals = 0) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    return buf;
+}
+
+std::string duration_us(std::uint64_t us) {
+    if (us >= 10'000'000) return fmt(double(us) / 1e6, 1) + " s";
+    if (us >= 10'000) return fmt(double(us) / 1e3, 1) + " ms";
+    return std::to_string(us) + " us";
+}
+
+}  // namespace
+
+Json summarize(const std::string& phase, const std::vector<Json>& results) {
+    Json s{{"phase", phase}};
+    std::uint64_t ok = 0, failed = 0, open = 0, start = UINT64_MAX, end = 0, drops = 0,
+                  deliveries = 0, expected = 0, worker_rss = 0;
+    std::map<std::string, std::uint64_t> errors, drop_reasons;
+    Latency latency;
+    for (const auto& r : results) {
+        if (r.contains("error")) errors["worker: " + r["error"].get<std::string>()]++;
+        ok += u64(r, "ok");
+        failed += u64(r, "failed");
+        open += u64(r, "open");
+        drops += u64(r, "drops");
+        deliveries += u64(r, "deliveries");
+        expected += u64(r, "expected");
+        worker_rss += u64(r, "rss_kib");
+        if (auto t = u64(r, "start_ns")) start = std::min(start, t);
+        end = std::max(end, u64(r, "end_ns"));
+        if (r.contains("errors"))
+            for (auto& [k, v] : r["errors"].items()) errors[k] += v.get<std::uint64_t>();
+        if (r.contains("drop_reasons"))
+            for (auto& [k, v] : r["drop_reasons"].items())
+                drop_reasons[k] += v.get<std::uint64_t>();
+        if (r.contains("latency")) latency.merge(Latency::from_json(r["latency"]));
+    }
+    s["ok"] = ok;
+    s["failed"] = failed;
+    s["open"] = open;
+    s["errors"] = errors;
+    s["workers_rss_kib"] = worker_rss;
+    s["latency"] = latency.summary();
+    double seconds = start != UINT64_MAX && end > start ? double(end - start) / 1e9 : 0;
+    s["seconds"] = seconds;
+    if (phase == "hold") {
+        s["drops"] = drops;
+        s["drop_reasons"] = drop_reasons;
+    } else if (phase == "broadcast") {
+        // From the trigger (worker 0 asks) to the last delivery anywhere.
+        auto trigger = results.empty() ? 0 : u64(results[0], "start_ns");
+        double to_all = trigger && end > trigger ? double(end - trigger) / 1e9 : 0;
+        s["deliveries"] = deliveries;
+        s["expected"] = expected;
+        s["complete"] = deliveries == expected && expected > 0;
+        s["seconds"] = to_all;
+        s["deliveries_per_second"] = to_all > 0 ? double(deliveries) / to_all : 0.0;
+    } else {
+        s["per_second"] = seconds > 0 ? double(ok) / seconds : 0.0;
+    }
+    return s;
+}
+
+Json headline(const Json& summary) {
+    if (summary.contains("deliveries_per_second")) return summary["deliveries_per_second"];
+    if (summary.contains("per_second")) return summary["per_second"];
+    return nullptr;
+}
+
+namespace {
+
+std::string describe(const Json& s) {
+    if (s.is_null()) return "-";
+    const std::string phase = s["phase"];
+    auto lat = s["latency"];
+    std::string failed = s["failed"].get<std::uint64_t>()
+                             ? ", " + std::to_string(s["failed"].get<std::uint64_t>()) + " failed"
+                             : "";
+    if (phase == "hold")
+        return std::to_string(s["open"].get<std::uint64_t>()) + " held " +
+               fmt(s["seconds"].get<double>(), 1) + " s, " +
+               std::to_string(s["drops"].get<std::uint64_t>()) + " dropped";
+    if (phase == "broadcast")
+        return std::to_string(s["deliveries"].get<std::uint64_t>()) + "/" +
+               std::to_string(s["expected"].get<std::uint64_t>()) + " in " +
+               duration_us(std::uint64_t(s["seconds"].get<double>() * 1e6)) + ", " +
+               fmt(s["deliveries_per_second"].get<double>()) + "/s, p99 " +
+               duration_us(lat["p99_us"]);
+    return std::to_string(s["ok"].get<std::uint64_t>()) + failed + ", " +
+           fmt(s["per_second"].get<double>()) + "/s, p50 " + duration_us(lat["p50_us"]) + ", p99 " +
+           duration_us(lat["p99_us"]);
+}
+
+}  // namespace
+
+std::string summary_table(const Json& report) {
+    std::ostringstream out;
+    const auto& runs = report["runs"];
+    bool raw = runs.contains("raw");
+    char line[512];
+    std::snprintf(line, sizeof line, "%-10s | %-52s | %-44s | %s\n", "phase", "hawser",
+                  raw ? "raw" : "", raw ? "ratio" : "");
+    out << line << std::string(120, '-') << "\n";
+    for (const auto& name : report["plan"]["phases"]) {
+        const std::string phase = name;
+        if (!runs["hawser"]["phases"].contains(phase)) continue;
+        const auto& s = runs["hawser"]["phases"][phase];
+        Json r =
+            raw && runs["raw"]["phases"].contains(phase) ? runs["raw"]["phases"][phase] : Json();
+        std::string ratio;
+        if (report["ratios"].contains(phase)) ratio = fmt(report["ratios"][phase].get<double>(), 2);
+        std::snprintf(line, sizeof line, "%-10s | %-52s | %-44s | %s\n", phase.c_str(),
+                      describe(s).c_str(), raw ? describe(r).c_str() : "", ratio.c_str());
+        out << line;
+    }
+    for (const char* mode : {"hawser", "raw"}) {
+        if (!runs.contains(mode)) continue;
+        const auto& m = runs[mode];
+        if (m.contains("server_bytes_per_connection"))
+            out << mode << ": server memory per connection "
+                << fmt(m["server_bytes_per_connection"].get<double>()) << " B ("
+                << m["server_connections"].get<std::uint64_t>() << " connections, "
+                << m["servers"].size() << " server processes)\n";
+    }
+    return out.str();
+}
+
+namespace {
+
+struct Series {
+    std::string name;
+    std::vector<std::pair<double, double>> points;
+};
+
+const char* colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"};
+
+// A line chart: x in seconds from the start of the run, one polyline per series.
+std::string svg_chart(const std::string& title, const std::string& y_label,
+                      const std::vector<Series>& series) {
+    const double w = 800, h = 400, left = 70, right = 20, top = 40, bottom = 50;
+    double max_x = 1, max_y = 1;
+    for (auto& s : series)
+        for (auto& [x, y] : s.points) max_x = std::max(max_x, x), max_y = std::max(max_y, y);
+    max_y *= 1.05;
+    auto px = [&](double x) { return left + x / max_x * (w - left - right); };
+    auto py = [&](double y) { return h - bottom - y / max_y * (h - top - bottom); };
+    std::ostringstream o;
+    o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\"" << h
+      << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
+      << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      << "<text x=\"" << w / 2 << "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" << title
+      << "</text>\n";
+    for (int i = 0; i <= 4; ++i) {  // grid and y ticks
+        double y = max_y * i / 4;
+        o << "<line x1=\"" << left << "\" x2=\"" << w - right << "\" y1=\"" << py(y) << "\" y2=\""
+          << py(y) << "\" stroke=\"#ddd\"/>\n<text x=\"" << left - 6 << "\" y=\"" << py(y) + 4
+          << "\" text-anchor=\"end\">" << fmt(y, y < 10 ? 1 : 0) << "</text>\n";
+        double x = max_x * i / 4;
+        o << "<text x=\"" << px(x) << "\" y=\"" << h - bottom + 18 << "\" text-anchor=\"middle\">"
+          << fmt(x, 0) << " s</text>\n";
+    }
+    o << "<text x=\"16\" y=\"" << h / 2 << "\" transform=\"rotate(-90 16 " << h / 2
+      << ")\" text-anchor=\"middle\">" << y_label << "</text>\n";
+    for (std::size_t i = 0; i < series.size(); ++i) {
+        auto colour = colours[i % std::size(colours)];
+        o << "<polyline fill=\"none\" stroke=\"" << colour << "\" stroke-width=\"2\" points=\"";
+        for (auto& [x, y] : series[i].points) o << fmt(px(x), 1) << "," << fmt(py(y), 1) << " ";
+        o << "\"/>\n<text x=\"" << left + 10 + 140 * double(i) << "\" y=\"" << h - 12
+          << "\" fill=\"" << colour << "\">" << series[i].name << "</text>\n";
+    }
+    o << "</svg>\n";
+    return o.str();
+}
+
+}  // namespace
+
+std::vector<std::string> write_charts(const Json& report, const std::string& dir) {
+    std::filesystem::create_directories(dir);
+    std::map<std::string, Series> open, rss, p99;
+    for (const auto& t : report["timeline"]) {
+        std::string mode = t["mode"];
+        double x = t["t"];
+        open[mode].name = rss[mode].name = p99[mode].name = mode;
+        open[mode].points.emplace_back(x, t["open"].get<double>());
+        rss[mode].points.emplace_back(x, t["server_rss_kib"].get<double>() / 1024);
+        p99[mode].points.emplace_back(x, t["p99_us"].get<double>() / 1000);
+    }
+    auto values = [](auto& m) {
+        std::vector<Series> v;
+        for (auto& [k, s] : m) v.push_back(s);
+        return v;
+    };
+    std::vector<std::string> written;
+    auto write = [&](const std::string& name, const std::string& svg) {
+        auto path = dir + "/" + name;
+        std::ofstream(path) << svg;
+        written.push_back(path);
+    };
+    write("connections.svg", svg_chart("Connections open", "connections", values(open)));
+    write("rss.svg", svg_chart("Server memory (sum of the servers' RSS)", "MiB", values(rss)));
+    write("latency.svg", svg_chart("p99 latency of the running phase", "ms", values(p99)));
+    return written;
+}
+
+}  // namespace hawser::bench

@@ -1,0 +1,48 @@
+// Servers a run starts itself: a nats-server and hawser-server nodes (--spawn-cluster N), or
+// the raw baseline's servers, on loopback ports, with their logs in the work directory.
+// Ownership: a Servers stops (SIGTERM, then waits) every process it started when destroyed.
+// Thread affinity: the coordinator's thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "hawser/error.hpp"
+
+namespace hawser::bench {
+
+struct ServerProcess {
+    std::string name;
+    pid_t pid = 0;
+};
+
+class Servers {
+  public:
+    Servers() = default;
+    Servers(Servers&& other) noexcept;
+    Servers& operator=(Servers&&) = delete;
+    ~Servers();
+
+    // `nodes` hawser-server processes (one IO thread each, hawser-bench's commands on,
+    // admission limits off), joined over a nats-server when more than one, sharing one key.
+    static Result<Servers> start_hawser(const std::string& server_binary, std::size_t nodes,
+                                        bool plaintext, const std::string& work_dir);
+    // `nodes` raw baseline servers (this program's raw-server mode).
+    static Result<Servers> start_raw(const std::string& self, std::size_t nodes,
+                                     const std::string& work_dir);
+
+    std::vector<std::string> endpoints;
+    std::string key;  // hawser: the nodes' public key
+    bool cluster = false;
+    std::vector<ServerProcess> processes;  // the servers whose memory counts (not NATS)
+
+  private:
+    std::vector<pid_t> all_;  // everything started, NATS included
+};
+
+// Resident memory of a process in KiB; -1 if it is gone.
+long rss_kib(pid_t pid);
+
+}  // namespace hawser::bench

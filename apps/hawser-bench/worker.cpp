@@ -1,0 +1,88 @@
+// A worker process's command loop (see worker.hpp and control.hpp for the commands).
+#include "worker.hpp"
+
+#include <fstream>
+
+#include "control.hpp"
+#include "driver.hpp"
+#include "hawser/runtime.hpp"
+
+namespace hawser::bench {
+
+namespace {
+
+long self_rss_kib() {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return -1;
+}
+
+DriverSetup setup_from(const Json& j) {
+    DriverSetup s;
+    s.mode = j.at("mode");
+    s.endpoints = j.at("endpoints").get<std::vector<std::string>>();
+    s.server_key = j.value("key", "");
+    s.plaintext = j.value("plaintext", false);
+    s.cluster = j.value("cluster", false);
+    s.source_address = j.value("source", "");
+    s.heartbeat = std::chrono::milliseconds(j.value("heartbeat_ms", 20000));
+    s.timeout = std::chrono::milliseconds(j.value("timeout_ms", 30000));
+    s.max_opening = j.value("max_opening", std::size_t(512));
+    return s;
+}
+
+}  // namespace
+
+int run_worker(int control_fd) {
+    hawser::raise_file_limit();
+    Control control(control_fd);
+    std::unique_ptr<Driver> driver;
+    for (;;) {
+        auto command = control.receive();
+        if (!command) return 0;
+        const auto cmd = command->value("cmd", "");
+        auto progress = [&](const Json& figures) {
+            control.send({{"type", "progress"}, {"figures", figures}});
+        };
+        using ms = std::chrono::milliseconds;
+        Json result = Json::object();
+        try {
+            if (cmd == "exit") return 0;
+            if (cmd == "setup") {
+                auto setup = setup_from(*command);
+                driver = setup.mode == "raw" ? make_raw_driver(setup) : make_hawser_driver(setup);
+            } else if (cmd == "teardown") {
+                driver.reset();
+            } else if (!driver) {
+                result["error"] = "no setup before '" + cmd + "'";
+            } else if (cmd == "connect") {
+                result = driver->connect(command->at("count"), command->at("rate"), progress);
+            } else if (cmd == "hold") {
+                result = driver->hold(ms(command->at("ms")), progress);
+            } else if (cmd == "ping") {
+                result = driver->ping(progress);
+            } else if (cmd == "call") {
+                result = driver->call(command->at("in_flight"), ms(command->at("ms")), progress);
+            } else if (cmd == "arm") {
+                driver->arm();
+            } else if (cmd == "broadcast") {
+                result = driver->broadcast(command->at("trigger"), command->at("count"),
+                                           command->at("size"), progress);
+            } else if (cmd == "churn") {
+                result = driver->churn(command->at("rate"), ms(command->at("ms")), progress);
+            } else {
+                result["error"] = "unknown command '" + cmd + "'";
+            }
+        } catch (const std::exception& e) {
+            result["error"] = cmd + ": " + e.what();
+        }
+        result["type"] = "result";
+        result["rss_kib"] = self_rss_kib();
+        if (driver) result["open"] = driver->open_count();
+        if (!control.send(result)) return 1;
+    }
+}
+
+}  // namespace hawser::bench

@@ -1,0 +1,333 @@
+// ClientGroup (see client_group.hpp): many client connections on one Host. A connection's only
+// per-connection state until its handshake completes is its socket in the connect operation,
+// then its Conn and an entry in its loop's table of opens under way (the `done` callback).
+// Thread affinity: GroupCore's tables are per loop and touched only on that loop; the
+// configuration is immutable after construction.
+#include "hawser/client_group.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
+
+#include <asio/ip/tcp.hpp>
+#include <atomic>
+#include <future>
+#include <latch>
+#include <mutex>
+#include <unordered_map>
+
+#include "rpc/address.hpp"
+#include "rpc/conn.hpp"
+#include "rpc/key_file.hpp"
+#include "rpc/stream_table.hpp"
+#include "rpc/tcp_transport.hpp"
+
+namespace hawser::detail {
+
+using asio::ip::tcp;
+
+class GroupCore : public std::enable_shared_from_this<GroupCore> {
+  public:
+    using Done = std::function<void(Result<Connection>)>;
+
+    GroupCore(RuntimeImpl& runtime, ClientOptions o)
+        : options(std::move(o)),
+          host(std::make_shared<Host>(runtime, true, options.mark, options.limits, options.timeouts,
+                                      options.transport)),
+          opening_(runtime.size()) {}
+
+    void init() {
+        host->handshake_timeout = options.timeouts.connect;
+        host->on_opened = [weak = weak_from_this()](Conn& c) {
+            if (auto self = weak.lock()) self->finish(c, {});
+        };
+        host->on_closed = [weak = weak_from_this()](Conn& c, CloseReason reason) {
+            if (auto self = weak.lock()) self->finish(c, reason);
+        };
+        config_error_ = check();
+        if (!config_error_.empty()) return;
+        for (const auto& e : options.endpoints) {
+            auto addrs = resolve(e);
+            if (!addrs) {
+                config_error_ = addrs.error().message;
+                return;
+            }
+            endpoints_.push_back(std::move(*addrs));
+        }
+    }
+
+    const ClientOptions options;
+    const std::shared_ptr<Host> host;
+
+    void open(Done done, const GroupOpenOptions& o) {
+        host->commands.freeze();
+        std::call_once(hooks_published_, [&] { host->publish_hooks(); });
+        auto& loop = host->runtime.next_loop();
+        auto fail = [&](Errc code, std::string text) {
+            loop.post([self = shared_from_this(), done = std::move(done),
+                       e = Error{code, std::move(text)}] {
+                if (!self->closed_) self->host->run_user("open callback", [&] { done(e); });
+            });
+        };
+        if (!config_error_.empty()) return fail(Errc::invalid_argument, config_error_);
+        if (o.endpoint != GroupOpenOptions::any_endpoint && o.endpoint >= endpoints_.size())
+            return fail(Errc::invalid_argument, "endpoint " + std::to_string(o.endpoint) + " of " +
+                                                    std::to_string(endpoints_.size()));
+        std::optional<asio::ip::address> source;
+        if (!o.source_address.empty()) {
+            std::error_code ec;
+            source = asio::ip::make_address(o.source_address, ec);
+            if (ec)
+                return fail(Errc::invalid_argument,
+                            "source address '" + o.source_address + "' is not an IP address");
+        }
+        auto index =
+            o.endpoint != GroupOpenOptions::any_endpoint
+                ? o.endpoint
+                : next_endpoint_.fetch_add(1, std::memory_order_relaxed) % endpoints_.size();
+        auto target = pick(endpoints_[index], source);
+        opening_count_.fetch_add(1, std::memory_order_relaxed);
+        loop.post(
+            [self = shared_from_this(), &loop, target, source, done = std::move(done)]() mutable {
+                self->connect(loop, target, source, std::move(done));
+            });
+    }
+
+    void close_all() {
+        for (std::size_t i = 0; i < host->runtime.size(); ++i)
+            host->runtime.loop(i).dispatch([self = shared_from_this(), i] {
+                // Copies: closing a connection edits these tables.
+                for (auto& c : self->host->snapshot(i))
+                    c->close_gracefully(CloseReason::local_close);
+                std::vector<std::shared_ptr<Conn>> opening;
+                for (auto& [conn, entry] : self->opening_[i]) opening.push_back(entry.conn);
+                for (auto& c : opening) c->close(CloseReason::local_close);
+            });
+    }
+
+    // From a non-IO thread, after close_all(): waits for the connections to go, then clears the
+    // hooks and closes what is left, so no hook runs after it returns.
+    void finish_closing() {
+        (void)host->connections.wait_until(Clock::now() + options.timeouts.shutdown);
+        std::latch done(static_cast<std::ptrdiff_t>(host->runtime.size()));
+        for (std::size_t i = 0; i < host->runtime.size(); ++i)
+            host->runtime.loop(i).dispatch([self = shared_from_this(), i, &done] {
+                self->closed_ = true;
+                self->host->clear_hooks_on(i);
+                for (auto& c : self->host->snapshot(i)) c->close(CloseReason::local_close);
+                // Their callbacks run now (cancelled), before the destructor returns.
+                std::vector<std::shared_ptr<Conn>> opening;
+                for (auto& [conn, entry] : self->opening_[i]) opening.push_back(entry.conn);
+                for (auto& c : opening) c->close(CloseReason::local_close);
+                done.count_down();
+            });
+        done.wait();
+    }
+
+    std::size_t opening() const noexcept { return opening_count_.load(); }
+
+  private:
+    struct Opening {
+        std::shared_ptr<Conn> conn;  // kept alive until the handshake ends either way
+        Done done;
+    };
+
+    std::string check() const {
+        if (options.reconnect.enabled)
+            return "a ClientGroup does not reconnect: open again from on_disconnect";
+        if (options.cluster) return "a ClientGroup does not follow cluster routes";
+        if (options.trust_on_first_use)
+            return "a ClientGroup needs server_public_key (no trust on first use)";
+        if (options.endpoints.empty()) return "no endpoints";
+        if (options.limits.max_pending_calls == 0)
+            return "limits.max_pending_calls must be at least 1";
+        if (auto bad = StreamTable::check_limits(options.limits); !bad.empty())
+            return "limits: " + bad;
+        if (!options.server_public_key.empty()) {
+            host->server_key = noise::key_from_hex(options.server_public_key);
+            if (!host->server_key) return "server_public_key must be 64 hex digits";
+        } else if (!options.transport.insecure_plaintext) {
+            return "no server_public_key: pin the server's key (hawser-server "
+                   "--print-public-key)";
+        }
+        const auto& hex = options.client_private_key;
+        const auto& file = options.client_key_file;
+        if (!hex.empty() && !file.empty())
+            return "set client_private_key or client_key_file, not both";
+        if ((!hex.empty() || !file.empty()) && options.transport.insecure_plaintext)
+            return "a client key needs encryption, but insecure_plaintext is set";
+        if (!hex.empty()) {
+            auto key = noise::key_from_hex(hex);
+            if (!key) return "client_private_key must be 64 hex digits";
+            host->client_static = noise::KeyPair::from_private(*key);
+        } else if (!file.empty()) {
+            auto keys = load_or_create_key_file(file);
+            if (!keys) return keys.error().message;
+            host->client_static = *keys;
+        }
+        return {};
+    }
+
+    static Result<std::vector<tcp::endpoint>> resolve(const std::string& endpoint) {
+        auto hp = parse_host_port(endpoint);
+        if (!hp) return hp.error();
+        asio::io_context ctx;
+        tcp::resolver resolver(ctx);
+        std::error_code ec;
+        auto results = resolver.resolve(hp->host, hp->port, ec);
+        if (ec || results.empty())
+            return Error{Errc::invalid_argument,
+                         "cannot resolve '" + endpoint + "': " + ec.message()};
+        std::vector<tcp::endpoint> out;
+        for (const auto& r : results) out.push_back(r.endpoint());
+        return out;
+    }
+
+    // The first address of the source's family (any, without a source).
+    static tcp::endpoint pick(const std::vector<tcp::endpoint>& addrs,
+                              const std::optional<asio::ip::address>& source) {
+        if (source)
+            for (const auto& a : addrs)
+                if (a.address().is_v6() == source->is_v6()) return a;
+        return addrs.front();
+    }
+
+    // SYN retries bound a connect to a silent address (the kernel waits 1, 2, 4, ... s
+    // between them): as few as make the total at least timeouts.connect.
+    int syn_retries() const {
+        auto seconds =
+            std::chrono::duration_cast<std::chrono::seconds>(options.timeouts.connect).count();
+        int n = 1;
+        while (n < 6 && (1LL << (n + 1)) - 1 < seconds) ++n;
+        return n;
+    }
+
+    void connect(Loop& loop, tcp::endpoint target, std::optional<asio::ip::address> source,
+                 Done done) {
+        auto fail = [&](Errc code, std::string text) {
+            opening_count_.fetch_sub(1, std::memory_order_relaxed);
+            host->counters.closed[std::size_t(CloseReason::connect_failed)].fetch_add(1);
+            host->run_user("open callback", [&] { done(Error{code, std::move(text)}); });
+        };
+        if (closed_) {  // the group is gone: no callback runs any more
+            opening_count_.fetch_sub(1, std::memory_order_relaxed);
+            return;
+        }
+        auto socket = std::make_unique<tcp::socket>(loop.context());
+        std::error_code ec;
+        socket->open(target.protocol(), ec);
+        if (ec) return fail(Errc::not_connected, "socket: " + ec.message());
+        int retries = syn_retries();
+        ::setsockopt(socket->native_handle(), IPPROTO_TCP, TCP_SYNCNT, &retries, sizeof retries);
+        if (source) {
+            // The port is chosen at connect, per destination, not at bind: one source address
+            // then serves ~28,000 connections to every server port, not to all of them together.
+            int on = 1;
+            if (source->is_v4())
+                ::setsockopt(socket->native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on,
+                             sizeof on);
+            socket->bind(tcp::endpoint(*source, 0), ec);
+            if (ec)
+                return fail(Errc::not_connected,
+                            "bind to " + source->to_string() + ": " + ec.message());
+        }
+        auto* raw = socket.get();
+        raw->async_connect(
+            target, [self = shared_from_this(), &loop, target, socket = std::move(socket),
+                     done = std::move(done)](std::error_code ec) mutable {
+                self->on_connected(loop, target, std::move(*socket), ec, std::move(done));
+            });
+    }
+
+    void on_connected(Loop& loop, const tcp::endpoint& target, tcp::socket socket,
+                      std::error_code ec, Done done) {
+        if (closed_) {  // the group is gone: no callback runs any more
+            opening_count_.fetch_sub(1, std::memory_order_relaxed);
+            return;
+        }
+        if (ec) {
+            opening_count_.fetch_sub(1, std::memory_order_relaxed);
+            host->counters.closed[std::size_t(CloseReason::connect_failed)].fetch_add(1);
+            auto code = ec == asio::error::timed_out ? Errc::timeout : Errc::not_connected;
+            auto text = "connect to " + target.address().to_string() + ":" +
+                        std::to_string(target.port()) + ": " + ec.message();
+            host->run_user("open callback", [&] { done(Error{code, text}); });
+            return;
+        }
+        auto conn = std::make_shared<Conn>(
+            loop, host, std::make_unique<TcpTransport>(loop.context(), std::move(socket)), target);
+        opening_[loop.index()].emplace(conn.get(), Opening{conn, std::move(done)});
+        conn->start();
+    }
+
+    // The handshake of a connection this group opened ended: open (no reason) or closed.
+    void finish(Conn& c, std::optional<CloseReason> reason) {
+        auto& table = opening_[c.loop().index()];
+        auto it = table.find(&c);
+        if (it == table.end()) return;  // an open connection closing later
+        auto entry = std::move(it->second);
+        table.erase(it);
+        opening_count_.fetch_sub(1, std::memory_order_relaxed);
+        Result<Connection> result = Connection(entry.conn);
+        if (reason)
+            result = Error{*reason == CloseReason::handshake_timeout ? Errc::timeout
+                           : *reason == CloseReason::local_close     ? Errc::cancelled
+                                                                     : Errc::not_connected,
+                           "handshake failed (" + std::string(to_string(*reason)) + ")"};
+        host->run_user("open callback", [&] { entry.done(std::move(result)); });
+    }
+
+    std::string config_error_;
+    std::vector<std::vector<tcp::endpoint>> endpoints_;
+    std::atomic<std::size_t> next_endpoint_{0};
+    std::once_flag hooks_published_;
+    std::atomic<std::size_t> opening_count_{0};
+    std::vector<std::unordered_map<Conn*, Opening>> opening_;  // per loop, on that loop
+    bool closed_ = false;                                      // set on every loop at the end
+};
+
+}  // namespace hawser::detail
+
+namespace hawser {
+
+ClientGroup::ClientGroup(Runtime& runtime, ClientOptions options)
+    : core_(std::make_shared<detail::GroupCore>(runtime.impl(), std::move(options))) {
+    core_->init();
+}
+
+ClientGroup::~ClientGroup() {
+    core_->close_all();
+    if (!Runtime::on_io_thread()) core_->finish_closing();
+}
+
+Commands& ClientGroup::commands() {
+    return core_->host->commands;
+}
+void ClientGroup::on_connect(std::function<void(const Connection&)> hook) {
+    core_->host->hooks.on_connect = std::move(hook);
+}
+void ClientGroup::on_disconnect(std::function<void(const Connection&, CloseReason)> hook) {
+    core_->host->hooks.on_disconnect = std::move(hook);
+}
+
+void ClientGroup::open(std::function<void(Result<Connection>)> done, GroupOpenOptions options) {
+    core_->open(std::move(done), options);
+}
+
+std::size_t ClientGroup::size() const {
+    return core_->host->count();
+}
+std::size_t ClientGroup::opening() const {
+    return core_->opening();
+}
+void ClientGroup::close_all() {
+    core_->close_all();
+}
+Stats ClientGroup::stats() const {
+    return core_->host->stats();
+}
+const ClientOptions& ClientGroup::options() const {
+    return core_->options;
+}
+
+}  // namespace hawser

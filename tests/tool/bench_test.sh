@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# hawser-bench end to end at a small scale, so the tool cannot rot: three worker processes,
+# a two-node cluster it starts itself over a nats-server, every phase, the raw baseline; then
+# the report is checked (every connection opened, held, pinged and reached by every broadcast,
+# ratios and charts written). Also: plans the machine cannot run are refused with a reason.
+#   bench_test.sh path/to/hawser-bench path/to/hawser-server
+set -uo pipefail
+bench=$1
+server=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+cd "$work"
+"$bench" --connections 300 --per-worker 100 --spawn-cluster 2 --server-binary "$server" --raw \
+    --phases connect,hold,ping,call,broadcast,churn --hold 1 --call-seconds 1 --calls-in-flight 2 \
+    --broadcasts 5 --churn-rate 30 --churn-seconds 1 --timeout-ms 20000 \
+    --report "$work/report.json" >"$work/out.txt" 2>"$work/err.txt"
+rc=$?
+[[ $rc == 0 ]] || { fail "run exited $rc"; cat "$work/out.txt" "$work/err.txt"; }
+grep -q "ratio" "$work/out.txt" || fail "no summary table: $(cat "$work/out.txt")"
+
+node - "$work/report.json" <<'JS' || failures=$((failures + 1))
+const fs = require('fs');
+const r = JSON.parse(fs.readFileSync(process.argv[2]));
+const bad = [];
+const check = (ok, what) => { if (!ok) bad.push(what); };
+check(r.plan.workers === 3, `3 workers, got ${r.plan.workers}`);
+for (const mode of ['hawser', 'raw']) {
+  const p = r.runs[mode].phases;
+  check(p.connect.ok === 300 && p.connect.failed === 0, `${mode} connect: ${JSON.stringify(p.connect)}`);
+  check(p.connect.per_second > 0 && p.connect.latency.count === 300, `${mode} connect rate and latency`);
+  check(p.hold.open === 300 && p.hold.drops === 0, `${mode} hold: ${JSON.stringify(p.hold)}`);
+  check(p.ping.ok === 300 && p.ping.failed === 0, `${mode} ping: ${JSON.stringify(p.ping)}`);
+  check(p.call.ok > 600 && p.call.failed === 0, `${mode} call: ${JSON.stringify(p.call)}`);
+  check(p.broadcast.complete && p.broadcast.deliveries === 1500,
+        `${mode} broadcast: ${JSON.stringify(p.broadcast)}`);
+  check(p.broadcast.latency.count === 1500, `${mode} broadcast latency samples`);
+  check(p.churn.ok === 30 && p.churn.failed === 0 && p.churn.open === 300,
+        `${mode} churn: ${JSON.stringify(p.churn)}`);
+  check(r.runs[mode].server_bytes_per_connection > 0, `${mode} memory per connection`);
+}
+check(r.runs.hawser.servers.length === 2, 'two hawser nodes');
+for (const phase of ['connect', 'ping', 'call', 'broadcast', 'churn'])
+  check(r.ratios[phase] > 0, `ratio for ${phase}`);
+check(r.timeline.length > 4, 'a timeline');
+for (const chart of r.charts)
+  check(fs.readFileSync(chart, 'utf8').startsWith('<svg'), `chart ${chart}`);
+check(r.charts.length === 3, 'three charts');
+if (bad.length) { console.log('FAIL: report: ' + bad.join('\n  ')); process.exit(1); }
+JS
+
+# Plans this machine cannot run: exit 2 and a reason, before any process starts.
+out=$("$bench" --connections 100000 --spawn-cluster 1 --server-binary "$server" 2>&1); rc=$?
+[[ $rc == 2 && $out == *"--spawn-cluster"* ]] || fail "too few servers: exit $rc: $out"
+out=$("$bench" --per-worker 0 2>&1); rc=$?
+[[ $rc == 2 && $out == *"--per-worker"* ]] || fail "per-worker 0: exit $rc: $out"
+out=$("$bench" --endpoint 127.0.0.1:1 2>&1); rc=$?
+[[ $rc == 2 && $out == *"--key"* ]] || fail "endpoint without key: exit $rc: $out"
+out=$("$bench" --connections 10 --phases connect,dance --server-binary "$server" 2>&1); rc=$?
+[[ $rc == 2 && $out == *"unknown phase 'dance'"* ]] || fail "unknown phase: exit $rc: $out"
+
+((failures == 0)) && echo "bench tool: all checks passed"
+exit $((failures > 0))
