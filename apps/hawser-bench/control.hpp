@@ -20,7 +20,8 @@ class Control {
     int fd() const noexcept { return fd_; }
 
     bool send(const nlohmann::json& message) {
-        auto line = message.dump() + "\n";
+        // Error texts may carry bytes that are not UTF-8: replaced, not thrown on.
+        auto line = message.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
         std::size_t off = 0;
         while (off < line.size()) {
             auto n = ::write(fd_, line.data() + off, line.size() - off);

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -63,6 +64,12 @@ std::optional<std::string> preflight(const Plan& p, std::size_t workers, std::si
                " server processes (--spawn-cluster): a process holds at most ~19,000";
     // Kernel ~10 KiB per loopback pair, client ~2 KiB, server ~1.5 KiB.
     auto need_kib = p.connections * (10 + 2) + p.connections * 3 / 2;
+    rlimit files{};
+    ::getrlimit(RLIMIT_NOFILE, &files);
+    if (files.rlim_max != RLIM_INFINITY && files.rlim_max < p.per_worker + 100)
+        return "a worker needs " + std::to_string(p.per_worker + 100) +
+               " open files but the hard limit is " + std::to_string(files.rlim_max) +
+               ": lower --per-worker or raise the limit (ulimit -Hn)";
     auto available = meminfo_kib("MemAvailable:");
     if (available && need_kib > available * 9 / 10)
         return "about " + std::to_string(need_kib >> 20) + " GiB needed, " +
@@ -101,8 +108,13 @@ class Coordinator {
         report_["ratios"] = Json::object();
         int status = run_mode("hawser");
         if (status == 0 && plan_.raw) status = run_mode("raw");
-        for (auto& w : workers_) w.control.send({{"cmd", "exit"}});
+        if (status == 0) {
+            for (auto& w : workers_) w.control.send({{"cmd", "exit"}});
+        } else {  // they may be mid-phase, blocked on progress nobody reads
+            for (auto& w : workers_) ::kill(w.pid, SIGKILL);
+        }
         for (auto& w : workers_) ::waitpid(w.pid, nullptr, 0);
+        servers_.reset();
         if (plan_.raw && report_["runs"].contains("raw"))
             for (auto& [phase, s] : report_["runs"]["hawser"]["phases"].items()) {
                 auto h = headline(s);
@@ -118,7 +130,11 @@ class Coordinator {
                 auto slash = plan_.report.rfind('/');
                 dir = slash == std::string::npos ? "." : plan_.report.substr(0, slash);
             }
-            report_["charts"] = write_charts(report_, dir);
+            try {
+                report_["charts"] = write_charts(report_, dir);
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "hawser-bench: charts: %s\n", e.what());
+            }
             std::fprintf(stdout, "\n%s", summary_table(report_).c_str());
         }
         std::ofstream(plan_.report) << report_.dump(2) << "\n";
@@ -149,13 +165,15 @@ class Coordinator {
 
     bool fork_workers(std::size_t count) {
         std::fflush(nullptr);
+        const pid_t parent = ::getpid();
         for (std::size_t i = 0; i < count; ++i) {
             int sv[2];
             if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return false;
             pid_t pid = ::fork();
             if (pid < 0) return false;
             if (pid == 0) {
-                ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the coordinator
+                ::prctl(PR_SET_PDEATHSIG, SIGKILL);     // never outlive the coordinator
+                if (::getppid() != parent) ::_exit(1);  // it died before that took effect
                 for (auto& w : workers_) ::close(w.control.fd());
                 ::close(sv[0]);
                 ::_exit(run_worker(sv[1]));
@@ -191,8 +209,9 @@ class Coordinator {
                     return std::nullopt;
                 }
                 while (auto m = workers_[i].control.next()) {
-                    if ((*m)["type"] == "progress") workers_[i].latest = (*m)["figures"];
-                    if ((*m)["type"] == "result" && !results[i]) {
+                    if (!m->is_object()) continue;
+                    if (m->value("type", "") == "progress") workers_[i].latest = (*m)["figures"];
+                    if (m->value("type", "") == "result" && !results[i]) {
                         results[i] = std::move(*m);
                         workers_[i].latest = *results[i];
                         --left;
@@ -315,9 +334,9 @@ class Coordinator {
                     return Json{{"count", share}, {"rate", plan_.connect_rate / double(n)}};
                 });
             } else if (phase == "hold") {
-                results = step(mode, phase, [&](std::size_t) {
-                    return Json{{"ms", ms(plan_.hold_seconds)}};
-                });
+                auto seconds = mode == "raw" && plan_.raw_hold_seconds >= 0 ? plan_.raw_hold_seconds
+                                                                            : plan_.hold_seconds;
+                results = step(mode, phase, [&](std::size_t) { return Json{{"ms", ms(seconds)}}; });
             } else if (phase == "ping") {
                 results = step(mode, phase);
             } else if (phase == "call") {
@@ -370,7 +389,12 @@ class Coordinator {
 
 int run_coordinator(const Plan& plan) {
     std::signal(SIGPIPE, SIG_IGN);
-    return Coordinator(plan).run();
+    try {
+        return Coordinator(plan).run();
+    } catch (const std::exception& e) {  // the servers and workers are stopped on the way out
+        std::fprintf(stderr, "hawser-bench: %s\n", e.what());
+        return 1;
+    }
 }
 
 }  // namespace hawser::bench

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -83,6 +84,10 @@ class HawserDriver final : public Driver {
 
     Json hold(std::chrono::milliseconds duration, const Progress& progress) override {
         reset();
+        {
+            std::lock_guard l(mu_);
+            drop_reasons_.clear();  // this phase's
+        }
         auto drops_before = drops();
         auto end = Clock::now() + duration;
         auto start_ns = now_ns();
@@ -115,12 +120,13 @@ class HawserDriver final : public Driver {
         reset();
         auto conns = snapshot();
         auto start_ns = now_ns();
-        calls_until_ = Clock::now() + duration;
+        calls_until_.store(Clock::now() + duration);
+        const auto until = calls_until_.load();
         std::size_t started = 0;
         for (auto& c : conns)
             for (unsigned i = 0; i < in_flight; ++i, ++started) call_once(c, &calls_until_);
-        while (Clock::now() < calls_until_) {
-            std::this_thread::sleep_until(std::min(calls_until_, Clock::now() + tick));
+        while (Clock::now() < until) {
+            std::this_thread::sleep_until(std::min(until, Clock::now() + tick));
             progress(figures("call"));
         }
         // Every chain ends with one call that finds the deadline passed.
@@ -204,7 +210,7 @@ class HawserDriver final : public Driver {
                 auto& list = conns_[i % conns_.size()];
                 if (!list.empty()) {
                     victim = list.front();
-                    list.erase(list.begin());
+                    list.pop_front();
                 }
             }
             if (victim.valid()) victim.close();
@@ -292,12 +298,12 @@ class HawserDriver final : public Driver {
     }
 
     // One echo call; with `until`, the next follows each reply until that time.
-    void call_once(const Connection& c, const Clock::time_point* until) {
+    void call_once(const Connection& c, const std::atomic<Clock::time_point>* until) {
         auto t0 = now_us();
         c.call("echo", std::string(), [this, c, t0, until](Result<std::string> r) {
             finished(bool(r), t0, r ? nullptr : &r.error());
             if (!until) return;
-            if (r && Clock::now() < *until) return call_once(c, until);
+            if (r && Clock::now() < until->load()) return call_once(c, until);
             std::lock_guard l(mu_);
             ++chains_ended_;
             cv_.notify_all();
@@ -321,12 +327,12 @@ class HawserDriver final : public Driver {
 
     const DriverSetup setup_;
     std::size_t next_endpoint_ = 0;
-    Clock::time_point calls_until_;
+    std::atomic<Clock::time_point> calls_until_{};  // read by call chains on the IO thread
 
     // Declared before the runtime and the group: callbacks use them until those are gone.
     std::mutex mu_;
     std::condition_variable cv_;
-    std::vector<std::vector<Connection>> conns_;  // per endpoint
+    std::vector<std::deque<Connection>> conns_;  // per endpoint, oldest first
     std::uint64_t ok_ = 0, failed_ = 0, chains_ended_ = 0, last_ns_ = 0;
     std::map<std::string, std::uint64_t> errors_;
     Latency latency_;

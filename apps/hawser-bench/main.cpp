@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
                    "comma-separated, in order: connect, hold, ping, call, broadcast, churn")
         ->capture_default_str();
     cli.add_option("--hold", plan.hold_seconds, "hold: seconds")->capture_default_str();
+    cli.add_option("--raw-hold", plan.raw_hold_seconds,
+                   "hold: seconds for the raw baseline (default: as --hold)");
     cli.add_option("--calls-in-flight", plan.calls_in_flight, "call: per connection")
         ->capture_default_str();
     cli.add_option("--call-seconds", plan.call_seconds, "call: seconds")->capture_default_str();
@@ -94,8 +96,24 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "hawser-bench: --endpoint needs --key (or --plaintext)\n");
         return 2;
     }
-    if (plan.broadcast_bytes < 32) {
-        std::fprintf(stderr, "hawser-bench: --broadcast-bytes must be at least 32\n");
+    // Bounds that keep every phase finite and within what the servers accept.
+    const char* bad = nullptr;
+    if (plan.connections == 0) bad = "--connections must be at least 1";
+    if (plan.broadcast_bytes < 32 || plan.broadcast_bytes > (1u << 20))
+        bad = "--broadcast-bytes must be 32 to 1048576";
+    if (plan.broadcasts == 0 || plan.broadcasts > 10000) bad = "--broadcasts must be 1 to 10000";
+    if (std::uint64_t(plan.broadcasts) * plan.broadcast_bytes > (4u << 20))
+        bad = "--broadcasts x --broadcast-bytes must be at most 4 MiB (a connection's send queue)";
+    if (!(plan.churn_rate > 0)) bad = "--churn-rate must be above 0";
+    if (!(plan.connect_rate >= 0)) bad = "--connect-rate must be 0 or more";
+    if (plan.max_opening == 0) bad = "--max-opening must be at least 1";
+    if (plan.calls_in_flight == 0) bad = "--calls-in-flight must be at least 1";
+    if (plan.timeout_ms <= 0) bad = "--timeout-ms must be above 0";
+    if (plan.heartbeat_ms < 0) bad = "--heartbeat-ms must be 0 or more";
+    if (!(plan.hold_seconds >= 0 && plan.call_seconds >= 0 && plan.churn_seconds >= 0))
+        bad = "durations must be 0 or more";
+    if (bad) {
+        std::fprintf(stderr, "hawser-bench: %s\n", bad);
         return 2;
     }
     plan.self = std::filesystem::read_symlink("/proc/self/exe").string();

@@ -13,6 +13,7 @@ struct Plan {
     double connect_rate = 0;  // per second over all workers; 0 = as fast as they complete
     std::vector<std::string> phases{"connect", "hold", "ping", "broadcast"};
     double hold_seconds = 5;
+    double raw_hold_seconds = -1;  // the raw baseline's hold; < 0 = as long as Hawser's
     unsigned calls_in_flight = 4;
     double call_seconds = 5;
     unsigned broadcasts = 10;

@@ -28,6 +28,7 @@ constexpr auto tick = std::chrono::milliseconds(250);
 struct Peer {
     enum State : std::uint8_t { unused, connecting, open } state = unused;
     std::uint8_t endpoint = 0;
+    std::uint64_t serial = 0;  // tells a reused fd from the socket it was
     std::string in;
     std::deque<std::uint64_t> sent_us;  // pings in flight, oldest first
 };
@@ -90,7 +91,7 @@ class RawDriver final : public Driver {
         reset();
         auto start_ns = now_ns();
         std::size_t sent = 0;
-        for_each_open([&](int fd) { sent += send_ping(fd); });
+        for_each_open([&](int fd) { sent += send_pings(fd); });
         poll_while([&] { return ok_ + failed_ < sent; }, progress, "ping");
         auto out = figures("ping");
         out["start_ns"] = start_ns;
@@ -103,9 +104,7 @@ class RawDriver final : public Driver {
         auto start_ns = now_ns();
         calls_until_ = Clock::now() + duration;
         chaining_ = true;
-        for_each_open([&](int fd) {
-            for (unsigned i = 0; i < in_flight; ++i) send_ping(fd);
-        });
+        for_each_open([&](int fd) { send_pings(fd, in_flight); });
         poll_until(calls_until_, progress, "call");
         chaining_ = false;
         poll_while([&] { return in_flight_ > 0; }, progress, "call");
@@ -158,10 +157,13 @@ class RawDriver final : public Driver {
             auto at = start + std::chrono::nanoseconds(std::int64_t(double(i) * 1e9 / rate));
             if (at >= start + duration) break;
             poll_until(at, progress, "churn");
-            if (!order_.empty()) {  // the oldest goes
-                int fd = order_.front();
+            while (!order_.empty()) {  // the oldest still open goes
+                auto [fd, serial] = order_.front();
                 order_.pop_front();
-                if (peers_[std::size_t(fd)].state == Peer::open) close_fd(fd, false);
+                auto& p = peers_[std::size_t(fd)];
+                if (p.state != Peer::open || p.serial != serial) continue;  // gone already
+                close_fd(fd, false);
+                break;
             }
             open_one(i % targets_.size());
             ++opened;
@@ -251,27 +253,34 @@ class RawDriver final : public Driver {
         auto& p = peers_[std::size_t(fd)];
         if (p.state == Peer::open) --open_;
         if (p.state == Peer::connecting) --opening_;
-        in_flight_ -= p.state == Peer::open ? p.sent_us.size() : 0;
+        if (p.state == Peer::open && !p.sent_us.empty()) {  // its calls fail
+            in_flight_ -= p.sent_us.size();
+            failed_ += p.sent_us.size();
+            errors_["connection closed"] += p.sent_us.size();
+        }
         if (dropped && p.state == Peer::open) ++drops_;
         p = Peer{};
         ::close(fd);
     }
 
     bool write_all(int fd, const std::string& frame) {
-        auto n = ::write(fd, frame.data(), frame.size());
+        auto n = ::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL);
         if (n == long(frame.size())) return true;
         // A baseline that never fills a socket: anything else is reported, not buffered.
         ++errors_[n < 0 ? std::string("write: ") + std::strerror(errno) : "write: short"];
         return false;
     }
 
-    std::size_t send_ping(int fd) {
-        std::string frame;
-        raw::append_frame(frame, raw::ping, std::string_view("01234567", 8));
-        if (!write_all(fd, frame)) return 0;
-        peers_[std::size_t(fd)].sent_us.push_back(now_us());
-        ++in_flight_;
-        return 1;
+    // `count` pings in one write.
+    std::size_t send_pings(int fd, std::size_t count = 1) {
+        std::string frames;
+        for (std::size_t i = 0; i < count; ++i)
+            raw::append_frame(frames, raw::ping, std::string_view("01234567", 8));
+        if (count == 0 || !write_all(fd, frames)) return 0;
+        auto t = now_us();
+        for (std::size_t i = 0; i < count; ++i) peers_[std::size_t(fd)].sent_us.push_back(t);
+        in_flight_ += count;
+        return count;
     }
 
     void on_event(int fd, std::uint32_t events) {
@@ -290,7 +299,8 @@ class RawDriver final : public Driver {
             --opening_;
             ++open_;
             p.state = Peer::open;
-            order_.push_back(fd);
+            p.serial = ++serial_;
+            order_.emplace_back(fd, p.serial);
             epoll_event ev{};
             ev.events = EPOLLIN;
             ev.data.fd = fd;
@@ -312,13 +322,15 @@ class RawDriver final : public Driver {
         if (used < 0) return close_fd(fd, true);
         p.in.erase(0, std::size_t(used));
         if (p.in.empty()) std::string().swap(p.in);
-        for (std::size_t i = 0; i < replies && !p.sent_us.empty(); ++i) {
-            auto t0 = p.sent_us.front();
+        std::size_t answered = 0;
+        for (; answered < replies && !p.sent_us.empty(); ++answered) {
+            done(true, p.sent_us.front());
             p.sent_us.pop_front();
             --in_flight_;
-            done(true, t0);
-            if (chaining_ && Clock::now() < calls_until_) send_ping(fd);
         }
+        // The next calls of a call phase go out together, as replies that arrive together
+        // do in Hawser (one write per turn of the loop).
+        if (chaining_ && Clock::now() < calls_until_) send_pings(fd, answered);
     }
 
     void on_message(std::string_view text) {
@@ -366,8 +378,9 @@ class RawDriver final : public Driver {
     int ep_;
     std::vector<sockaddr_in> targets_;
     in_addr source_{};
-    std::vector<Peer> peers_;  // by fd
-    std::deque<int> order_;    // open sockets, oldest first (churn)
+    std::vector<Peer> peers_;                          // by fd
+    std::deque<std::pair<int, std::uint64_t>> order_;  // opened sockets, oldest first (churn)
+    std::uint64_t serial_ = 0;
     std::size_t open_ = 0, opening_ = 0, in_flight_ = 0;
     std::uint64_t ok_ = 0, failed_ = 0, last_ns_ = 0, drops_ = 0;
     std::map<std::string, std::uint64_t> errors_;

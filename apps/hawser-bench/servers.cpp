@@ -5,11 +5,13 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -18,56 +20,56 @@
 #include <sstream>
 #include <thread>
 
-extern char** environ;
-
 namespace hawser::bench {
 
 namespace {
 
 using namespace std::chrono_literals;
 
-// A port the kernel just handed out and took back: free unless someone races us for it.
-std::uint16_t free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
+// The port a server wrote to its log after `marker` (it listens on port 0: the kernel picks
+// one, so no other process can take it between our choosing and its binding); 0 until then.
+std::uint16_t port_from_log(const std::string& log, const std::string& marker) {
+    std::ifstream in(log);
+    std::string line;
+    while (std::getline(in, line)) {
+        auto at = line.find(marker);
+        if (at == std::string::npos) continue;
+        unsigned long port = 0;
+        for (auto i = at + marker.size(); i < line.size() && std::isdigit(line[i]); ++i)
+            port = port * 10 + unsigned(line[i] - '0');
+        if (port > 0 && port < 65536) return std::uint16_t(port);
+    }
+    return 0;
 }
 
-bool accepts(std::uint16_t port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
-}
-
+// Starts argv[0] (searched in PATH) with stdout and stderr to `log`. The child gets SIGTERM
+// when the coordinator dies, however it dies, so no server outlives a run.
 Result<pid_t> spawn(const std::vector<std::string>& argv, const std::string& log) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
-    pid_t pid = 0;
-    int rc = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0)
-        return Error{Errc::invalid_argument, "cannot start " + argv[0] + ": " + std::strerror(rc)};
+    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) return Error{Errc::invalid_argument, "cannot write " + log};
+    const pid_t parent = ::getpid();
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (::getppid() != parent) ::_exit(127);
+        ::dup2(out, 1);
+        ::dup2(out, 2);
+        ::execvp(args[0], args.data());
+        std::fprintf(stderr, "cannot start %s: %s\n", args[0], std::strerror(errno));
+        ::_exit(127);
+    }
+    ::close(out);
+    if (pid < 0) return Error{Errc::invalid_argument, "fork: " + std::string(std::strerror(errno))};
     return pid;
 }
 
+// Not reaped (WNOWAIT): the pid stays ours until the destructor waits for it.
 bool alive(pid_t pid) {
-    return ::waitpid(pid, nullptr, WNOHANG) == 0;
+    siginfo_t info{};
+    return ::waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == 0;
 }
 
 std::size_t count_in(const std::string& file, const std::string& text) {
@@ -123,12 +125,24 @@ Servers::Servers(Servers&& o) noexcept
 }
 
 Servers::~Servers() {
-    for (auto pid : all_) ::kill(pid, SIGTERM);
-    for (auto pid : all_) {
-        // Nodes shut down gracefully; one that hangs is killed after 15 s.
-        for (int i = 0; i < 1500 && alive(pid); ++i) std::this_thread::sleep_for(10ms);
-        if (alive(pid)) ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
+    // The servers first (nodes say goodbye to their clients and leave the cluster), then NATS.
+    std::vector<pid_t> servers, rest;
+    for (auto pid : all_)
+        (std::any_of(processes.begin(), processes.end(),
+                     [&](const ServerProcess& p) { return p.pid == pid; })
+             ? servers
+             : rest)
+            .push_back(pid);
+    for (auto* group : {&servers, &rest}) {
+        for (auto pid : *group) ::kill(pid, SIGTERM);
+        auto deadline = std::chrono::steady_clock::now() + 15s;
+        for (auto pid : *group) {
+            // One that hangs is killed at the deadline.
+            while (alive(pid) && std::chrono::steady_clock::now() < deadline)
+                std::this_thread::sleep_for(10ms);
+            if (alive(pid)) ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
     }
 }
 
@@ -153,51 +167,46 @@ Result<Servers> Servers::start_hawser(const std::string& binary, std::size_t nod
         return Error{Errc::invalid_argument, "cannot read the server key with " + binary};
     std::string nats_url;
     if (s.cluster) {
-        auto port = free_port();
         auto log = work_dir + "/nats.log";
-        auto pid = spawn({"nats-server", "-a", "127.0.0.1", "-p", std::to_string(port)}, log);
+        auto pid = spawn({"nats-server", "-a", "127.0.0.1", "-p", "-1"}, log);  // -1: any port
         if (!pid) return pid.error();
         s.all_.push_back(*pid);
-        if (auto r = wait_ready(*pid, "nats-server", log, [&] { return accepts(port); }); !r)
-            return r.error();
+        std::uint16_t port = 0;
+        auto ready = [&] {
+            port = port_from_log(log, "Listening for client connections on 127.0.0.1:");
+            return port != 0;
+        };
+        if (auto r = wait_ready(*pid, "nats-server", log, ready); !r) return r.error();
         nats_url = "nats://127.0.0.1:" + std::to_string(port);
     }
-    std::vector<std::uint16_t> ports;
     for (std::size_t i = 0; i < nodes; ++i) {
-        auto port = free_port();
         auto name = "node" + std::to_string(i + 1);
-        std::vector<std::string> argv{binary,
-                                      "--config",
-                                      config,
-                                      "--listen",
-                                      "127.0.0.1:" + std::to_string(port),
-                                      "--data-dir",
-                                      data,
-                                      "--threads",
-                                      "1",
-                                      "--bench-commands",
-                                      "--log-level",
-                                      s.cluster ? "info" : "warn"};
+        std::vector<std::string> argv{
+            binary,        "--config", config,      "--listen",
+            "127.0.0.1:0",  // the port it logs
+            "--data-dir",  data,       "--threads", "1",        "--bench-commands"};
         if (plaintext) argv.push_back("--insecure-plaintext");
         if (s.cluster) argv.insert(argv.end(), {"--cluster", nats_url, "--node-name", name});
         auto pid = spawn(argv, work_dir + "/" + name + ".log");
         if (!pid) return pid.error();
         s.all_.push_back(*pid);
         s.processes.push_back({name, *pid});
-        s.endpoints.push_back("127.0.0.1:" + std::to_string(port));
-        ports.push_back(port);
     }
-    for (std::size_t i = 0; i < nodes; ++i) {
-        auto& p = s.processes[i];
+    for (auto& p : s.processes) {
         auto log = work_dir + "/" + p.name + ".log";
-        if (auto r = wait_ready(p.pid, p.name, log, [&] { return accepts(ports[i]); }); !r)
-            return r.error();
+        std::uint16_t port = 0;
+        auto ready = [&] {
+            port = port_from_log(log, "(ports ");
+            return port != 0;
+        };
+        if (auto r = wait_ready(p.pid, p.name, log, ready); !r) return r.error();
+        s.endpoints.push_back("127.0.0.1:" + std::to_string(port));
     }
     if (s.cluster) {
         // Every node has seen every other join: a broadcast from one reaches them all.
         for (auto& p : s.processes) {
             auto log = work_dir + "/" + p.name + ".log";
-            auto joined = [&] { return count_in(log, "joined") + 1 >= nodes; };
+            auto joined = [&] { return count_in(log, " joined") + 1 >= nodes; };
             if (auto r = wait_ready(p.pid, p.name, log, joined); !r) return r.error();
         }
     }
@@ -209,17 +218,19 @@ Result<Servers> Servers::start_raw(const std::string& self, std::size_t nodes,
     Servers s;
     std::filesystem::create_directories(work_dir);
     for (std::size_t i = 0; i < nodes; ++i) {
-        auto port = free_port();
         auto name = "raw" + std::to_string(i + 1);
         auto log = work_dir + "/" + name + ".log";
-        auto pid =
-            spawn({self, "raw-server", "--listen", "127.0.0.1:" + std::to_string(port)}, log);
+        auto pid = spawn({self, "raw-server", "--listen", "127.0.0.1:0"}, log);
         if (!pid) return pid.error();
         s.all_.push_back(*pid);
         s.processes.push_back({name, *pid});
+        std::uint16_t port = 0;
+        auto ready = [&] {
+            port = port_from_log(log, "listening on 127.0.0.1:");
+            return port != 0;
+        };
+        if (auto r = wait_ready(*pid, name, log, ready); !r) return r.error();
         s.endpoints.push_back("127.0.0.1:" + std::to_string(port));
-        if (auto r = wait_ready(*pid, name, log, [&] { return accepts(port); }); !r)
-            return r.error();
     }
     return s;
 }

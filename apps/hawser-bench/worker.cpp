@@ -42,7 +42,7 @@ int run_worker(int control_fd) {
     for (;;) {
         auto command = control.receive();
         if (!command) return 0;
-        const auto cmd = command->value("cmd", "");
+        const auto cmd = command->is_object() ? command->value("cmd", "") : std::string();
         auto progress = [&](const Json& figures) {
             control.send({{"type", "progress"}, {"figures", figures}});
         };

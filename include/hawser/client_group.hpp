@@ -41,12 +41,16 @@ struct GroupOpenOptions {
 
 class ClientGroup {
   public:
-    // Uses endpoints, mark, limits, timeouts (connect bounds the TCP connect and the handshake),
-    // transport, server_public_key and the client key of `options`; reconnect, cluster and
-    // trust_on_first_use must be off (a group needs the server's key pinned unless plaintext).
+    // Uses endpoints, mark, limits, timeouts, transport, server_public_key and the client key of
+    // `options`; reconnect, cluster and trust_on_first_use must be off (a group needs the
+    // server's key pinned unless plaintext). timeouts.connect bounds the handshake; the TCP
+    // connect is bounded by the kernel's SYN retries, as few as take at least that long (1, 3,
+    // 7, 15, 31 or 63 s), so that no connection needs a timer of its own.
     ClientGroup(Runtime& runtime, ClientOptions options);
-    // Closes every connection gracefully (up to timeouts.shutdown), then the rest at once; no
-    // hook or callback runs after it returns. Not on an IO thread.
+    // Closes every connection gracefully and fails the opens under way (cancelled), waits up to
+    // timeouts.shutdown for the connections and handlers in flight, then closes the rest at
+    // once; no hook or callback runs after it returns. Not on one of the Runtime's IO threads
+    // (it cannot wait there: it closes and logs an error).
     ~ClientGroup();
     ClientGroup(const ClientGroup&) = delete;
     ClientGroup& operator=(const ClientGroup&) = delete;
@@ -64,8 +68,8 @@ class ClientGroup {
     // Connections open now (handshake complete), and those still connecting.
     std::size_t size() const;
     std::size_t opening() const;
-    // Closes every connection gracefully and fails the opens under way; open() works again
-    // afterwards.
+    // Closes every connection gracefully and fails every open under way, including opens
+    // called before it that have not started (cancelled); open() works again afterwards.
     void close_all();
 
     Stats stats() const;

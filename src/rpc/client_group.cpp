@@ -1,6 +1,7 @@
-// ClientGroup (see client_group.hpp): many client connections on one Host. A connection's only
-// per-connection state until its handshake completes is its socket in the connect operation,
-// then its Conn and an entry in its loop's table of opens under way (the `done` callback).
+// ClientGroup (see client_group.hpp): many client connections on one Host. An open under way is
+// an entry in its loop's tables — its socket and `done` while it connects, then its Conn and
+// `done` while it handshakes — so that closing can fail each exactly once; an open connection
+// is its Conn alone, in the Host's registry.
 // Thread affinity: GroupCore's tables are per loop and touched only on that loop; the
 // configuration is immutable after construction.
 #include "hawser/client_group.hpp"
@@ -34,7 +35,7 @@ class GroupCore : public std::enable_shared_from_this<GroupCore> {
         : options(std::move(o)),
           host(std::make_shared<Host>(runtime, true, options.mark, options.limits, options.timeouts,
                                       options.transport)),
-          opening_(runtime.size()) {}
+          loops_(runtime.size()) {}
 
     void init() {
         host->handshake_timeout = options.timeouts.connect;
@@ -64,9 +65,9 @@ class GroupCore : public std::enable_shared_from_this<GroupCore> {
         std::call_once(hooks_published_, [&] { host->publish_hooks(); });
         auto& loop = host->runtime.next_loop();
         auto fail = [&](Errc code, std::string text) {
-            loop.post([self = shared_from_this(), done = std::move(done),
+            loop.post([self = shared_from_this(), &loop, done = std::move(done),
                        e = Error{code, std::move(text)}] {
-                if (!self->closed_) self->host->run_user("open callback", [&] { done(e); });
+                if (!self->at(loop).closed) self->host->run_user("open callback", [&] { done(e); });
             });
         };
         if (!config_error_.empty()) return fail(Errc::invalid_argument, config_error_);
@@ -87,50 +88,100 @@ class GroupCore : public std::enable_shared_from_this<GroupCore> {
                 : next_endpoint_.fetch_add(1, std::memory_order_relaxed) % endpoints_.size();
         auto target = pick(endpoints_[index], source);
         opening_count_.fetch_add(1, std::memory_order_relaxed);
-        loop.post(
-            [self = shared_from_this(), &loop, target, source, done = std::move(done)]() mutable {
-                self->connect(loop, target, source, std::move(done));
-            });
+        loop.post([self = shared_from_this(), &loop, target, source, epoch = epoch_.load(),
+                   done = std::move(done)]() mutable {
+            self->connect(loop, target, source, epoch, std::move(done));
+        });
     }
 
+    // Closes every connection gracefully and fails every open under way (cancelled): those
+    // connecting, those in their handshake, and those posted before this and not yet started.
     void close_all() {
+        epoch_.fetch_add(1);
         for (std::size_t i = 0; i < host->runtime.size(); ++i)
             host->runtime.loop(i).dispatch([self = shared_from_this(), i] {
-                // Copies: closing a connection edits these tables.
                 for (auto& c : self->host->snapshot(i))
                     c->close_gracefully(CloseReason::local_close);
-                std::vector<std::shared_ptr<Conn>> opening;
-                for (auto& [conn, entry] : self->opening_[i]) opening.push_back(entry.conn);
-                for (auto& c : opening) c->close(CloseReason::local_close);
+                self->cancel_opens(i);
             });
     }
 
-    // From a non-IO thread, after close_all(): waits for the connections to go, then clears the
-    // hooks and closes what is left, so no hook runs after it returns.
-    void finish_closing() {
-        (void)host->connections.wait_until(Clock::now() + options.timeouts.shutdown);
+    // From a non-IO thread: close_all, wait for the connections and handlers to go (up to
+    // timeouts.shutdown), then, on every loop, clear the hooks, fail what is still opening and
+    // close what is left; then one more turn of every loop, so that what closing posted has run.
+    // No hook or callback of this group runs after it returns.
+    void shut_down() {
+        close_all();
+        auto deadline = Clock::now() + options.timeouts.shutdown;
+        (void)host->connections.wait_until(deadline);
+        host->connections.close();  // a handshake that completes from now on is refused
+        host->handlers.close();
+        (void)host->handlers.wait_until(deadline);
+        on_every_loop([](GroupCore& self, std::size_t i) {
+            self.loops_[i].closed = true;
+            self.cancel_opens(i);
+            self.host->clear_hooks_on(i);
+            for (auto& c : self.host->snapshot(i)) c->close(CloseReason::local_close);
+        });
+        on_every_loop([](GroupCore&, std::size_t) {});
+    }
+
+    std::size_t opening() const noexcept { return opening_count_.load(); }
+    bool on_own_loop() const noexcept {
+        for (std::size_t i = 0; i < host->runtime.size(); ++i)
+            if (host->runtime.loop(i).in_loop()) return true;
+        return false;
+    }
+
+  private:
+    // An open after its TCP connect, in its handshake.
+    struct Opening {
+        std::shared_ptr<Conn> conn;  // kept alive until the handshake ends either way
+        Done done;
+    };
+    // An open in its TCP connect. Keyed by a number, not the socket's address, which a later
+    // socket may reuse while the cancelled operation's handler is still queued.
+    struct Connecting {
+        std::unique_ptr<tcp::socket> socket;
+        Done done;
+    };
+    // What one loop owns; touched on that loop only.
+    struct LoopState {
+        std::unordered_map<std::uint64_t, Connecting> connecting;
+        std::uint64_t next_connecting = 0;
+        std::unordered_map<Conn*, Opening> opening;
+        bool closed = false;  // the group is gone: no callback runs any more
+    };
+    LoopState& at(Loop& loop) { return loops_[loop.index()]; }
+
+    template <class F>
+    void on_every_loop(F f) {
         std::latch done(static_cast<std::ptrdiff_t>(host->runtime.size()));
         for (std::size_t i = 0; i < host->runtime.size(); ++i)
-            host->runtime.loop(i).dispatch([self = shared_from_this(), i, &done] {
-                self->closed_ = true;
-                self->host->clear_hooks_on(i);
-                for (auto& c : self->host->snapshot(i)) c->close(CloseReason::local_close);
-                // Their callbacks run now (cancelled), before the destructor returns.
-                std::vector<std::shared_ptr<Conn>> opening;
-                for (auto& [conn, entry] : self->opening_[i]) opening.push_back(entry.conn);
-                for (auto& c : opening) c->close(CloseReason::local_close);
+            host->runtime.loop(i).dispatch([self = shared_from_this(), i, &f, &done] {
+                f(*self, i);
                 done.count_down();
             });
         done.wait();
     }
 
-    std::size_t opening() const noexcept { return opening_count_.load(); }
-
-  private:
-    struct Opening {
-        std::shared_ptr<Conn> conn;  // kept alive until the handshake ends either way
-        Done done;
-    };
+    // Fails loop i's opens under way with cancelled, and stops their sockets.
+    void cancel_opens(std::size_t i) {
+        auto& state = loops_[i];
+        auto connecting = std::move(state.connecting);
+        state.connecting.clear();
+        for (auto& [id, entry] : connecting) {
+            std::error_code ignored;
+            entry.socket->close(ignored);
+            opening_count_.fetch_sub(1, std::memory_order_relaxed);
+            host->run_user("open callback", [&] {
+                entry.done(Error{Errc::cancelled, "the group closed its connections"});
+            });
+        }
+        std::vector<std::shared_ptr<Conn>> opening;  // closing edits the table
+        for (auto& [conn, entry] : state.opening) opening.push_back(entry.conn);
+        for (auto& c : opening) c->close(CloseReason::local_close);
+    }
 
     std::string check() const {
         if (options.reconnect.enabled)
@@ -203,16 +254,19 @@ class GroupCore : public std::enable_shared_from_this<GroupCore> {
     }
 
     void connect(Loop& loop, tcp::endpoint target, std::optional<asio::ip::address> source,
-                 Done done) {
+                 std::uint64_t epoch, Done done) {
+        auto& state = at(loop);
         auto fail = [&](Errc code, std::string text) {
             opening_count_.fetch_sub(1, std::memory_order_relaxed);
             host->counters.closed[std::size_t(CloseReason::connect_failed)].fetch_add(1);
             host->run_user("open callback", [&] { done(Error{code, std::move(text)}); });
         };
-        if (closed_) {  // the group is gone: no callback runs any more
+        if (state.closed) {
             opening_count_.fetch_sub(1, std::memory_order_relaxed);
             return;
         }
+        if (epoch != epoch_.load())
+            return fail(Errc::cancelled, "the group closed its connections");
         auto socket = std::make_unique<tcp::socket>(loop.context());
         std::error_code ec;
         socket->open(target.protocol(), ec);
@@ -231,38 +285,41 @@ class GroupCore : public std::enable_shared_from_this<GroupCore> {
                 return fail(Errc::not_connected,
                             "bind to " + source->to_string() + ": " + ec.message());
         }
+        auto id = state.next_connecting++;
         auto* raw = socket.get();
-        raw->async_connect(
-            target, [self = shared_from_this(), &loop, target, socket = std::move(socket),
-                     done = std::move(done)](std::error_code ec) mutable {
-                self->on_connected(loop, target, std::move(*socket), ec, std::move(done));
-            });
+        state.connecting.emplace(id, Connecting{std::move(socket), std::move(done)});
+        raw->async_connect(target,
+                           [self = shared_from_this(), &loop, target, id](std::error_code ec) {
+                               self->on_connected(loop, target, id, ec);
+                           });
     }
 
-    void on_connected(Loop& loop, const tcp::endpoint& target, tcp::socket socket,
-                      std::error_code ec, Done done) {
-        if (closed_) {  // the group is gone: no callback runs any more
-            opening_count_.fetch_sub(1, std::memory_order_relaxed);
-            return;
-        }
+    void on_connected(Loop& loop, const tcp::endpoint& target, std::uint64_t id,
+                      std::error_code ec) {
+        auto& state = at(loop);
+        auto it = state.connecting.find(id);
+        if (it == state.connecting.end()) return;  // cancelled: its callback has run
+        auto entry = std::move(it->second);
+        state.connecting.erase(it);
         if (ec) {
             opening_count_.fetch_sub(1, std::memory_order_relaxed);
             host->counters.closed[std::size_t(CloseReason::connect_failed)].fetch_add(1);
             auto code = ec == asio::error::timed_out ? Errc::timeout : Errc::not_connected;
             auto text = "connect to " + target.address().to_string() + ":" +
                         std::to_string(target.port()) + ": " + ec.message();
-            host->run_user("open callback", [&] { done(Error{code, text}); });
+            host->run_user("open callback", [&] { entry.done(Error{code, text}); });
             return;
         }
         auto conn = std::make_shared<Conn>(
-            loop, host, std::make_unique<TcpTransport>(loop.context(), std::move(socket)), target);
-        opening_[loop.index()].emplace(conn.get(), Opening{conn, std::move(done)});
+            loop, host, std::make_unique<TcpTransport>(loop.context(), std::move(*entry.socket)),
+            target);
+        state.opening.emplace(conn.get(), Opening{conn, std::move(entry.done)});
         conn->start();
     }
 
     // The handshake of a connection this group opened ended: open (no reason) or closed.
     void finish(Conn& c, std::optional<CloseReason> reason) {
-        auto& table = opening_[c.loop().index()];
+        auto& table = loops_[c.loop().index()].opening;
         auto it = table.find(&c);
         if (it == table.end()) return;  // an open connection closing later
         auto entry = std::move(it->second);
@@ -271,8 +328,9 @@ class GroupCore : public std::enable_shared_from_this<GroupCore> {
         Result<Connection> result = Connection(entry.conn);
         if (reason)
             result = Error{*reason == CloseReason::handshake_timeout ? Errc::timeout
-                           : *reason == CloseReason::local_close     ? Errc::cancelled
-                                                                     : Errc::not_connected,
+                           : *reason == CloseReason::local_close || *reason == CloseReason::shutdown
+                               ? Errc::cancelled
+                               : Errc::not_connected,
                            "handshake failed (" + std::string(to_string(*reason)) + ")"};
         host->run_user("open callback", [&] { entry.done(std::move(result)); });
     }
@@ -282,8 +340,8 @@ class GroupCore : public std::enable_shared_from_this<GroupCore> {
     std::atomic<std::size_t> next_endpoint_{0};
     std::once_flag hooks_published_;
     std::atomic<std::size_t> opening_count_{0};
-    std::vector<std::unordered_map<Conn*, Opening>> opening_;  // per loop, on that loop
-    bool closed_ = false;                                      // set on every loop at the end
+    std::atomic<std::uint64_t> epoch_{0};  // close_all() calls: opens posted before fail
+    std::vector<LoopState> loops_;         // one per loop, touched on that loop
 };
 
 }  // namespace hawser::detail
@@ -296,8 +354,14 @@ ClientGroup::ClientGroup(Runtime& runtime, ClientOptions options)
 }
 
 ClientGroup::~ClientGroup() {
-    core_->close_all();
-    if (!Runtime::on_io_thread()) core_->finish_closing();
+    if (core_->on_own_loop()) {
+        // Cannot wait here: close, and let the connections finish on their own.
+        spdlog::error(
+            "hawser: a ClientGroup destroyed on an IO thread; its callbacks may still run");
+        core_->close_all();
+        return;
+    }
+    core_->shut_down();
 }
 
 Commands& ClientGroup::commands() {

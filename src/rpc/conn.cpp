@@ -80,6 +80,8 @@ bool Conn::on_established() {
     }
     registered_ = std::move(*pass);
     state_ = State::open;
+    // Its next check was for the handshake's end; idle and heartbeats may come sooner.
+    if (attached_) loop_.sooner(this, next_check(loop_.now()));
     opened_at_ = std::chrono::system_clock::now();  // before the registry shows it to others
     open_.store(true);
     host_->add(shared_from_this());
@@ -241,6 +243,7 @@ void Conn::close_gracefully(CloseReason reason, std::string_view text) {
     reason_ = reason;
     deadline_ = loop_.now() + std::min<std::chrono::milliseconds>(host_->timeouts.shutdown,
                                                                   std::chrono::seconds(5));
+    if (attached_) loop_.sooner(this, deadline_);
     if (channel_.nothing_to_send() && !flush_posted_) close(reason);
 }
 
@@ -248,6 +251,7 @@ void Conn::begin_drain(Clock::time_point deadline) {
     if (state_ != State::open) return;
     state_ = State::draining;
     deadline_ = deadline;
+    if (attached_) loop_.sooner(this, deadline_);
     drain_if_idle();
 }
 
@@ -290,6 +294,28 @@ void Conn::close(CloseReason reason) {
 }
 
 void Conn::on_sweep(Clock::time_point now) {
+    check_timeouts(now);
+    if (attached_) loop_.schedule(this, next_check(now));
+}
+
+Clock::time_point Conn::next_check(Clock::time_point now) const {
+    const auto& t = host_->timeouts;
+    auto next_period = now + sweep_period;
+    if (state_ == State::handshaking)
+        return channel_.handshaking() ? channel_.handshake_started() + host_->handshake_timeout
+                                      : next_period;
+    if (streams_) return next_period;  // big streams check their own stalls every period
+    auto at = Clock::time_point::max();
+    if (state_ == State::closing || state_ == State::draining) at = deadline_;
+    if (congested() && rare_)
+        at = std::min(at, rare_->over_soft_since + host_->limits.send_queue_soft_grace);
+    if (t.idle.count() > 0) at = std::min(at, last_recv_ + t.idle);
+    if (t.heartbeat.count() > 0 && state_ == State::open)
+        at = std::min(at, std::max(last_recv_, deadline_) + t.heartbeat);
+    return at == Clock::time_point::max() ? now + std::chrono::hours(1) : at;
+}
+
+void Conn::check_timeouts(Clock::time_point now) {
     if (state_ == State::closed) return;
     if (state_ == State::handshaking) {
         if (channel_.handshaking() &&

@@ -117,6 +117,8 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     // Logs (rate-limited) why the peer broke the protocol, then goodbye_now.
     void protocol_close(CloseReason reason, std::string_view detail);
 
+    // From the loop's sweep (which holds a reference) when a check may be due: closes what
+    // timed out, sends a heartbeat if one is due, then schedules the next check.
     void on_sweep(Clock::time_point now);
 
     // The peer's static public key, proven by the handshake: the client's (XX) on a server,
@@ -201,6 +203,9 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     void stream_turn();  // one chunk of stream data, written, then back in line if more
     // Sends a goodbye with the reason, tries one write, and closes without waiting.
     void goodbye_now(CloseReason reason, std::string_view detail);
+    void check_timeouts(Clock::time_point now);
+    // When the sweep should look at it next: the earliest time anything of it may be due.
+    Clock::time_point next_check(Clock::time_point now) const;
 
     Loop& loop_;
     std::shared_ptr<Host> host_;

@@ -60,7 +60,10 @@ bool Conn::stream_room() const noexcept {
 }
 
 StreamTable& Conn::streams() {
-    if (!streams_) streams_ = std::make_unique<StreamTable>(*this);
+    if (!streams_) {
+        streams_ = std::make_unique<StreamTable>(*this);
+        if (attached_) loop_.sooner(this, loop_.now());  // streams are checked every period
+    }
     return *streams_;
 }
 
@@ -92,7 +95,11 @@ void Conn::check_queue() {
     bool over = soft != 0 && unsent > soft;
     if (over != congested()) {
         congested_.store(over, std::memory_order_relaxed);
-        if (over) rare().over_soft_since = loop_.now();
+        if (over) {
+            rare().over_soft_since = loop_.now();
+            if (attached_)
+                loop_.sooner(this, rare().over_soft_since + host_->limits.send_queue_soft_grace);
+        }
     }
 }
 

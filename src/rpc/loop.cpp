@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "rpc/conn.hpp"
 
 namespace hawser::detail {
@@ -130,20 +132,52 @@ void Loop::arm_sweep() {
     });
 }
 
-void Loop::attach(Conn* conn) {
+std::uint64_t Loop::tick_for(Clock::time_point due) const noexcept {
+    auto left = due - now();
+    auto ahead = left <= Clock::duration::zero()
+                     ? 1
+                     : std::uint64_t((left + sweep_period - Clock::duration(1)) / sweep_period);
+    // Never the slot being swept, never past the horizon (checked then, and scheduled again).
+    return tick_ + std::clamp<std::uint64_t>(ahead, 1, wheel_slots - 1);
+}
+
+void Loop::link(Conn* conn, std::uint64_t tick) {
+    auto& head = wheel_[tick % wheel_slots];
     auto& link = conn->sweep_link();
-    link = {nullptr, swept_};
-    if (swept_) swept_->sweep_link().prev = conn;
-    swept_ = conn;
+    link = {nullptr, head, tick};
+    if (head) head->sweep_link().prev = conn;
+    head = conn;
+}
+
+void Loop::unlink(Conn* conn) {
+    auto& link = conn->sweep_link();
+    if (link.tick == 0) return;
+    (link.prev ? link.prev->sweep_link().next : wheel_[link.tick % wheel_slots]) = link.next;
+    if (link.next) link.next->sweep_link().prev = link.prev;
+    link = {};
+}
+
+void Loop::attach(Conn* conn) {
+    link(conn, tick_ + 1);
     ++swept_count_;
 }
 
 void Loop::detach(Conn* conn) {
-    auto& link = conn->sweep_link();
-    (link.prev ? link.prev->sweep_link().next : swept_) = link.next;
-    if (link.next) link.next->sweep_link().prev = link.prev;
-    link = {};
+    unlink(conn);
     --swept_count_;
+}
+
+void Loop::schedule(Conn* conn, Clock::time_point due) {
+    unlink(conn);
+    link(conn, tick_for(due));
+}
+
+void Loop::sooner(Conn* conn, Clock::time_point due) {
+    auto tick = tick_for(due);
+    auto& link = conn->sweep_link();
+    if (link.tick != 0 && link.tick <= tick) return;
+    unlink(conn);
+    this->link(conn, tick);
 }
 
 void Loop::run_background() {
@@ -160,13 +194,16 @@ void Loop::run_background() {
 }
 
 void Loop::sweep() {
-    if (!swept_) return;
+    ++tick_;
     auto now = this->now();
-    // Sweeping may close connections, which detach themselves: walk a snapshot.
-    std::vector<std::shared_ptr<Conn>> snapshot;
-    snapshot.reserve(swept_count_);
-    for (Conn* c = swept_; c; c = c->sweep_link().next) snapshot.push_back(c->shared_from_this());
-    for (auto& c : snapshot) c->on_sweep(now);
+    // Taken one at a time from the head: checking one may close others (a hook), which unlink
+    // themselves, and nothing is scheduled into this slot while it is swept (tick_for).
+    auto& slot = wheel_[tick_ % wheel_slots];
+    while (Conn* c = slot) {
+        unlink(c);
+        auto keep = c->shared_from_this();  // checking may close it
+        c->on_sweep(now);                   // and schedules its next check unless closed
+    }
 }
 
 RuntimeImpl::RuntimeImpl(RuntimeOptions options, Loop::ClockMode clock)

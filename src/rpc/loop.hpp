@@ -96,14 +96,23 @@ class Loop {
     Deadlines::iterator add_deadline(Clock::time_point at, Conn* conn, std::uint64_t call_id);
     void remove_deadline(Deadlines::iterator it);
 
-    // Connections swept for idle timeouts and heartbeats, in an intrusive list (a set would
-    // cost a node and a bucket per connection). Loop thread only.
+    // The sweep checks each connection when something of it may be due — its handshake, idle
+    // or heartbeat time, a closing or draining deadline — not every connection every period:
+    // connections wait in a timing wheel of `sweep_period` slots, in intrusive lists (a set
+    // would cost a node and a bucket per connection). Lazy: activity that makes a time later
+    // moves nothing; the check finds nothing due and the connection schedules its next one.
+    // What makes a time earlier calls sooner(). Loop thread only.
     struct SweepLink {
         Conn* prev = nullptr;
         Conn* next = nullptr;
+        std::uint64_t tick = 0;  // the sweep it waits for; 0 while not in the wheel
     };
-    void attach(Conn* conn);
+    void attach(Conn* conn);  // checked at the next sweep
     void detach(Conn* conn);
+    // Checked at the first sweep at or after `due` (at most the wheel's horizon away)...
+    void schedule(Conn* conn, Clock::time_point due);
+    // ... or, if it waits for a later one, then.
+    void sooner(Conn* conn, Clock::time_point due);
 
     void start();
     void stop();
@@ -127,8 +136,13 @@ class Loop {
     Clock::time_point manual_now_;
     // Declared before the io_context, so destroyed after it: handlers that die with the
     // io_context may still drop the last reference to a connection, which detaches itself.
-    Conn* swept_ = nullptr;  // the sweep list's head
+    static constexpr std::size_t wheel_slots = 1024;              // 256 s ahead at most
+    std::vector<Conn*> wheel_ = std::vector<Conn*>(wheel_slots);  // list heads, by tick
+    std::uint64_t tick_ = 1;                                      // the last sweep's
     std::size_t swept_count_ = 0;
+    std::uint64_t tick_for(Clock::time_point due) const noexcept;
+    void link(Conn* conn, std::uint64_t tick);
+    void unlink(Conn* conn);
     Deadlines deadlines_;
     std::vector<std::uint8_t> read_buffer_, seal_scratch_;
     std::deque<std::function<void()>> background_;

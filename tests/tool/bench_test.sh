@@ -2,13 +2,13 @@
 # hawser-bench end to end at a small scale, so the tool cannot rot: three worker processes,
 # a two-node cluster it starts itself over a nats-server, every phase, the raw baseline; then
 # the report is checked (every connection opened, held, pinged and reached by every broadcast,
-# ratios and charts written). Also: plans the machine cannot run are refused with a reason.
+# ratios and charts written). Then against a server it did not start, and plans the machine
+# cannot run are refused with a reason.
 #   bench_test.sh path/to/hawser-bench path/to/hawser-server
 set -uo pipefail
 bench=$1
 server=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "$0")/start_server.sh"
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
@@ -49,6 +49,20 @@ for (const chart of r.charts)
   check(fs.readFileSync(chart, 'utf8').startsWith('<svg'), `chart ${chart}`);
 check(r.charts.length === 3, 'three charts');
 if (bad.length) { console.log('FAIL: report: ' + bad.join('\n  ')); process.exit(1); }
+JS
+
+# A server it did not start: --endpoint and --key.
+key=$("$server" --data-dir "$work/data" --print-public-key 2>/dev/null)
+start_server "$server" --bench-commands
+"$bench" --endpoint "127.0.0.1:$port" --key "$key" --connections 50 --phases connect,ping,broadcast \
+    --broadcasts 3 --report "$work/external.json" >"$work/external.txt" 2>&1 ||
+    fail "external run: $(cat "$work/external.txt")"
+node - "$work/external.json" <<'JS' || failures=$((failures + 1))
+const r = JSON.parse(require('fs').readFileSync(process.argv[2]));
+const p = r.runs.hawser.phases;
+const ok = p.connect.ok === 50 && p.ping.ok === 50 && p.broadcast.deliveries === 150 &&
+  r.runs.hawser.endpoints.length === 1 && !('servers' in r.runs.hawser);
+if (!ok) { console.log('FAIL: external report: ' + JSON.stringify(r.runs.hawser)); process.exit(1); }
 JS
 
 # Plans this machine cannot run: exit 2 and a reason, before any process starts.

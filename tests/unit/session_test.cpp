@@ -146,6 +146,22 @@ TEST(Session, TrafficPostponesTheIdleTimeout) {
     EXPECT_FALSE(s.server->is_open());
 }
 
+TEST(Session, AnIdleTimeoutBeyondTheSweepWheelsReachStillFires) {
+    // The sweep looks 256 s ahead at most: a longer timeout is checked at the horizon, found
+    // not due, and scheduled again; traffic in between postpones it as usual.
+    Settings settings;
+    settings.server_timeouts.idle = 600s;
+    settings.client_timeouts.idle = 0ms;
+    Session s(settings);
+    s.loop.advance(300s);
+    ASSERT_TRUE(s.call("echo", "x")->has_value());
+    s.loop.advance(599s);  // 899 s since connecting, 599 s since the call
+    EXPECT_TRUE(s.server->is_open());
+    s.loop.advance(1500ms);
+    EXPECT_FALSE(s.server->is_open());
+    EXPECT_EQ(s.closed(*s.server_host, CloseReason::idle_timeout), 1u);
+}
+
 TEST(Session, HeartbeatsKeepAQuietConnectionAlive) {
     Settings settings;
     settings.server_timeouts.idle = 10s;
@@ -159,6 +175,20 @@ TEST(Session, HeartbeatsKeepAQuietConnectionAlive) {
     auto pings = s.server_host->counters.frames_in.load() - frames_before;
     EXPECT_GE(pings, 15u);
     EXPECT_LE(pings, 21u);
+    EXPECT_EQ(s.closed(*s.server_host, CloseReason::idle_timeout), 0u);
+}
+
+TEST(Session, HeartbeatsStartRightAfterAHandshakeWithALongTimeout) {
+    // A check scheduled for the end of a long handshake timeout must not hold back the first
+    // heartbeat once the connection is open.
+    Settings settings;
+    settings.server_timeouts.idle = 10s;
+    settings.client_timeouts.heartbeat = 3s;
+    Session s(settings, false);
+    s.client_host->handshake_timeout = 120s;
+    s.connect();
+    s.loop.advance(60s);
+    EXPECT_TRUE(s.server->is_open());
     EXPECT_EQ(s.closed(*s.server_host, CloseReason::idle_timeout), 0u);
 }
 
