@@ -20,6 +20,7 @@
 #include "clock.hpp"
 #include "control.hpp"
 #include "latency.hpp"
+#include "process_memory.hpp"
 #include "report.hpp"
 #include "servers.hpp"
 #include "worker.hpp"

@@ -107,14 +107,6 @@ std::string read_command(const std::string& command) {
 
 }  // namespace
 
-long rss_kib(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
-}
-
 Servers::Servers(Servers&& o) noexcept
     : endpoints(std::move(o.endpoints)),
       key(std::move(o.key)),

@@ -42,7 +42,4 @@ class Servers {
     std::vector<pid_t> all_;  // everything started, NATS included
 };
 
-// Resident memory of a process in KiB; -1 if it is gone.
-long rss_kib(pid_t pid);
-
 }  // namespace hawser::bench

@@ -1,23 +1,16 @@
 // A worker process's command loop (see worker.hpp and control.hpp for the commands).
 #include "worker.hpp"
 
-#include <fstream>
+#include <unistd.h>
 
 #include "control.hpp"
 #include "driver.hpp"
 #include "hawser/runtime.hpp"
+#include "process_memory.hpp"
 
 namespace hawser::bench {
 
 namespace {
-
-long self_rss_kib() {
-    std::ifstream in("/proc/self/status");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
-}
 
 DriverSetup setup_from(const Json& j) {
     DriverSetup s;
@@ -79,7 +72,7 @@ int run_worker(int control_fd) {
             result["error"] = cmd + ": " + e.what();
         }
         result["type"] = "result";
-        result["rss_kib"] = self_rss_kib();
+        result["rss_kib"] = rss_kib(::getpid());
         if (driver) result["open"] = driver->open_count();
         if (!control.send(result)) return 1;
     }

@@ -44,13 +44,15 @@ class ClientGroup {
     // Uses endpoints, mark, limits, timeouts, transport, server_public_key and the client key of
     // `options`; reconnect, cluster and trust_on_first_use must be off (a group needs the
     // server's key pinned unless plaintext). timeouts.connect bounds the handshake; the TCP
-    // connect is bounded by the kernel's SYN retries, as few as take at least that long (1, 3,
-    // 7, 15, 31 or 63 s), so that no connection needs a timer of its own.
+    // connect is bounded by the kernel's SYN retries, as few as take at least that long (the
+    // kernel gives up after 3, 7, 15, 31, 63 or at most 127 s), so that no connection needs a
+    // timer of its own.
     ClientGroup(Runtime& runtime, ClientOptions options);
     // Closes every connection gracefully and fails the opens under way (cancelled), waits up to
     // timeouts.shutdown for the connections and handlers in flight, then closes the rest at
     // once; no hook or callback runs after it returns. Not on one of the Runtime's IO threads
-    // (it cannot wait there: it closes and logs an error).
+    // (it cannot wait there: it closes and logs an error), nor in one of the group's own
+    // handlers (it would wait for itself until timeouts.shutdown).
     ~ClientGroup();
     ClientGroup(const ClientGroup&) = delete;
     ClientGroup& operator=(const ClientGroup&) = delete;

@@ -246,10 +246,9 @@ class GroupCore : public std::enable_shared_from_this<GroupCore> {
     // SYN retries bound a connect to a silent address (the kernel waits 1, 2, 4, ... s
     // between them): as few as make the total at least timeouts.connect.
     int syn_retries() const {
-        auto seconds =
-            std::chrono::duration_cast<std::chrono::seconds>(options.timeouts.connect).count();
-        int n = 1;
-        while (n < 6 && (1LL << (n + 1)) - 1 < seconds) ++n;
+        auto ms = options.timeouts.connect.count();
+        int n = 1;  // n retries give up after 2^(n+1) - 1 seconds: 3, 7, 15, ...
+        while (n < 6 && ((1LL << (n + 1)) - 1) * 1000 < ms) ++n;
         return n;
     }
 
@@ -265,8 +264,13 @@ class GroupCore : public std::enable_shared_from_this<GroupCore> {
             opening_count_.fetch_sub(1, std::memory_order_relaxed);
             return;
         }
-        if (epoch != epoch_.load())
-            return fail(Errc::cancelled, "the group closed its connections");
+        if (epoch != epoch_.load()) {  // cancelled, not a failed connect
+            opening_count_.fetch_sub(1, std::memory_order_relaxed);
+            host->run_user("open callback", [&] {
+                done(Error{Errc::cancelled, "the group closed its connections"});
+            });
+            return;
+        }
         auto socket = std::make_unique<tcp::socket>(loop.context());
         std::error_code ec;
         socket->open(target.protocol(), ec);

@@ -294,7 +294,12 @@ void Conn::close(CloseReason reason) {
 }
 
 void Conn::on_sweep(Clock::time_point now) {
-    check_timeouts(now);
+    try {
+        check_timeouts(now);
+    } catch (...) {  // still checked later: the sweep took it out of the wheel
+        if (attached_) loop_.schedule(this, now + sweep_period);
+        throw;
+    }
     if (attached_) loop_.schedule(this, next_check(now));
 }
 

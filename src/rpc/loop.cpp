@@ -21,6 +21,7 @@ Loop::Loop(std::uint8_t index, ClockMode clock)
     : index_(index),
       manual_(clock == ClockMode::manual),
       manual_now_(Clock::now()),
+      origin_(manual_now_),
       read_buffer_(read_buffer_bytes) {}
 
 Loop::Entered::Entered(Loop& loop) : previous(t_current) {
@@ -124,21 +125,29 @@ void Loop::on_deadlines() {
 }
 
 void Loop::arm_sweep() {
-    sweep_timer_.expires_after(sweep_period);
+    // On the wheel's grid, not a period after the last sweep ran: a late sweep does not make
+    // every later one late.
+    sweep_timer_.expires_at(origin_ + (tick_ + 1) * sweep_period);
     sweep_timer_.async_wait([this](std::error_code ec) {
         if (ec) return;
-        arm_sweep();  // first: one failure must not stop every later sweep
+        // Armed after the sweep (on the tick it reached), even if it throws: one failure must
+        // not stop every later sweep.
+        struct Rearm {
+            Loop* loop;
+            ~Rearm() { loop->arm_sweep(); }
+        } rearm{this};
         sweep();
     });
 }
 
 std::uint64_t Loop::tick_for(Clock::time_point due) const noexcept {
-    auto left = due - now();
-    auto ahead = left <= Clock::duration::zero()
-                     ? 1
-                     : std::uint64_t((left + sweep_period - Clock::duration(1)) / sweep_period);
+    // Tick t is swept at origin_ + t periods or later, never earlier: the first at or after due.
+    auto since = due - origin_;
+    auto tick = since <= Clock::duration::zero()
+                    ? 0
+                    : std::uint64_t((since + sweep_period - Clock::duration(1)) / sweep_period);
     // Never the slot being swept, never past the horizon (checked then, and scheduled again).
-    return tick_ + std::clamp<std::uint64_t>(ahead, 1, wheel_slots - 1);
+    return std::clamp<std::uint64_t>(tick, tick_ + 1, tick_ + wheel_slots - 1);
 }
 
 void Loop::link(Conn* conn, std::uint64_t tick) {
@@ -194,15 +203,21 @@ void Loop::run_background() {
 }
 
 void Loop::sweep() {
-    ++tick_;
     auto now = this->now();
-    // Taken one at a time from the head: checking one may close others (a hook), which unlink
-    // themselves, and nothing is scheduled into this slot while it is swept (tick_for).
-    auto& slot = wheel_[tick_ % wheel_slots];
-    while (Conn* c = slot) {
-        unlink(c);
-        auto keep = c->shared_from_this();  // checking may close it
-        c->on_sweep(now);                   // and schedules its next check unless closed
+    // Every tick whose time has come, by the clock: after a stall, the ones it missed (a whole
+    // turn of the wheel at most: that visits every slot once).
+    auto due = std::uint64_t((now - origin_) / sweep_period);
+    if (due > tick_ + wheel_slots) tick_ = due - wheel_slots;
+    while (tick_ < due) {
+        ++tick_;
+        // Taken one at a time from the head: checking one may close others (a hook), which
+        // unlink themselves, and nothing is scheduled into this slot while it is swept.
+        auto& slot = wheel_[tick_ % wheel_slots];
+        while (Conn* c = slot) {
+            unlink(c);
+            auto keep = c->shared_from_this();  // checking may close it
+            c->on_sweep(now);                   // and schedules its next check unless closed
+        }
     }
 }
 

@@ -134,11 +134,12 @@ class Loop {
     bool manual_;
     bool tearing_down_ = false;  // the destructor has begun
     Clock::time_point manual_now_;
+    Clock::time_point origin_;  // the sweep wheel's tick 0
     // Declared before the io_context, so destroyed after it: handlers that die with the
     // io_context may still drop the last reference to a connection, which detaches itself.
     static constexpr std::size_t wheel_slots = 1024;              // 256 s ahead at most
     std::vector<Conn*> wheel_ = std::vector<Conn*>(wheel_slots);  // list heads, by tick
-    std::uint64_t tick_ = 1;                                      // the last sweep's
+    std::uint64_t tick_ = 0;                                      // the last swept
     std::size_t swept_count_ = 0;
     std::uint64_t tick_for(Clock::time_point due) const noexcept;
     void link(Conn* conn, std::uint64_t tick);

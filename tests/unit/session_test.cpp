@@ -186,7 +186,16 @@ TEST(Session, HeartbeatsStartRightAfterAHandshakeWithALongTimeout) {
     settings.client_timeouts.heartbeat = 3s;
     Session s(settings, false);
     s.client_host->handshake_timeout = 120s;
-    s.connect();
+    // The client says hello and is swept while it waits (its next check: in 120 s); only then
+    // does the server read the hello and the handshake complete.
+    auto [server_end, client_end] = make_memory_pair(s.loop, s.loop);
+    s.client_host->publish_hooks();
+    s.client =
+        std::make_shared<Conn>(s.loop, s.client_host, std::move(client_end), Session::address());
+    s.loop.run_here([&] { s.client->start(); });
+    s.loop.advance(500ms);
+    s.server = s.accept(std::move(server_end));
+    ASSERT_TRUE(s.client->is_open());
     s.loop.advance(60s);
     EXPECT_TRUE(s.server->is_open());
     EXPECT_EQ(s.closed(*s.server_host, CloseReason::idle_timeout), 0u);
