@@ -95,22 +95,9 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   private:
     // The client's own static key from client_private_key or client_key_file; an error text.
     std::string load_client_key() {
-        const auto& hex = options.client_private_key;
-        const auto& file = options.client_key_file;
-        if (hex.empty() && file.empty()) return {};
-        if (!hex.empty() && !file.empty())
-            return "set client_private_key or client_key_file, not both";
-        if (options.transport.insecure_plaintext)
-            return "a client key needs encryption, but insecure_plaintext is set";
-        if (!hex.empty()) {
-            auto key = noise::key_from_hex(hex);
-            if (!key) return "client_private_key must be 64 hex digits";
-            host->client_static = noise::KeyPair::from_private(*key);
-            return {};
-        }
-        auto keys = load_or_create_key_file(file);
-        if (!keys) return keys.error().message;
-        host->client_static = *keys;
+        auto key = client_static_key(options);
+        if (!key) return key.error().message;
+        host->client_static = *key;
         return {};
     }
 

@@ -12,7 +12,6 @@
 
 #include <asio/ip/tcp.hpp>
 #include <atomic>
-#include <future>
 #include <latch>
 #include <mutex>
 #include <unordered_map>
@@ -201,21 +200,9 @@ class GroupCore : public std::enable_shared_from_this<GroupCore> {
             return "no server_public_key: pin the server's key (hawser-server "
                    "--print-public-key)";
         }
-        const auto& hex = options.client_private_key;
-        const auto& file = options.client_key_file;
-        if (!hex.empty() && !file.empty())
-            return "set client_private_key or client_key_file, not both";
-        if ((!hex.empty() || !file.empty()) && options.transport.insecure_plaintext)
-            return "a client key needs encryption, but insecure_plaintext is set";
-        if (!hex.empty()) {
-            auto key = noise::key_from_hex(hex);
-            if (!key) return "client_private_key must be 64 hex digits";
-            host->client_static = noise::KeyPair::from_private(*key);
-        } else if (!file.empty()) {
-            auto keys = load_or_create_key_file(file);
-            if (!keys) return keys.error().message;
-            host->client_static = *keys;
-        }
+        auto key = client_static_key(options);
+        if (!key) return key.error().message;
+        host->client_static = *key;
         return {};
     }
 

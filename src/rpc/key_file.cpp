@@ -163,4 +163,23 @@ Result<noise::KeyPair> load_or_create_key(const std::string& data_dir) {
     return load_or_create_key_file(data_dir + "/server.key");
 }
 
+Result<std::optional<noise::KeyPair>> client_static_key(const ClientOptions& options) {
+    const auto& hex = options.client_private_key;
+    const auto& file = options.client_key_file;
+    auto bad = [](std::string text) { return Error{Errc::invalid_argument, std::move(text)}; };
+    if (hex.empty() && file.empty()) return std::optional<noise::KeyPair>();
+    if (!hex.empty() && !file.empty())
+        return bad("set client_private_key or client_key_file, not both");
+    if (options.transport.insecure_plaintext)
+        return bad("a client key needs encryption, but insecure_plaintext is set");
+    if (!hex.empty()) {
+        auto key = noise::key_from_hex(hex);
+        if (!key) return bad("client_private_key must be 64 hex digits");
+        return std::optional(noise::KeyPair::from_private(*key));
+    }
+    auto keys = load_or_create_key_file(file);
+    if (!keys) return keys.error();
+    return std::optional(*keys);
+}
+
 }  // namespace hawser::detail

@@ -8,9 +8,11 @@
 // Blocking file IO: call it at start-up, on the caller's thread.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "hawser/error.hpp"
+#include "hawser/options.hpp"
 #include "wire/noise.hpp"
 
 namespace hawser::detail {
@@ -19,5 +21,9 @@ namespace hawser::detail {
 Result<noise::KeyPair> load_or_create_key_file(const std::string& path);
 // The server's key: <data_dir>/server.key.
 Result<noise::KeyPair> load_or_create_key(const std::string& data_dir);
+// A client's own static key from client_private_key or client_key_file (loaded or created);
+// none when neither is set. invalid_argument for both, for either with insecure_plaintext, or
+// for a bad key.
+Result<std::optional<noise::KeyPair>> client_static_key(const ClientOptions& options);
 
 }  // namespace hawser::detail
