@@ -14,6 +14,7 @@
 
 #include "frame_json.hpp"
 #include "hawser/hawser.hpp"
+#include "session_file.hpp"
 
 namespace {
 
@@ -27,6 +28,13 @@ Examples (against ./scripts/run, which listens on port 7100):
   hawser-cli --key $key call-dataframe echo.frame '[{"name": "ada"}, [1, 2], null]'
   hawser-cli --key $key send log "one-way, no reply"
   hawser-cli --trust-first-use call hello me        # learns the key and prints it on stderr
+Against a server with the cloud service (hawser-server --cloud), log in once; later runs against
+the same endpoint resume the session (kept, mode 0600, in --session):
+  hawser-cli --key $key register ann                # asks for a password (or reads stdin)
+  hawser-cli --key $key login ann
+  hawser-cli --key $key whoami
+  hawser-cli --key $key call hello world            # as ann
+  hawser-cli --key $key logout
 Against a cluster (./scripts/cluster), any node is an entry:
   hawser-cli -e 127.0.0.1:7101 --key $key1 call-dataframe hawser.route   # where to go
   hawser-cli -e 127.0.0.1:7101 --key $key1 --cluster call hello world    # go there, call
@@ -91,6 +99,11 @@ int main(int argc, char** argv) {
         ->capture_default_str()
         ->check(CLI::Range(0.001, 86400.0));
 
+    std::string session_file = hawser::app::default_session_path();
+    cli.add_option("--session", session_file,
+                   "where a cloud login keeps its session token (mode 0600)")
+        ->capture_default_str();
+
     std::string command, argument;
     auto add = [&](const char* name, const char* what, const char* arg_help) {
         auto* sub = cli.add_subcommand(name, what);
@@ -107,6 +120,15 @@ int main(int argc, char** argv) {
                      "the text to send (default empty)");
     auto* send_dataframe = add("send-dataframe", "send a one-way DataFrame command",
                                "JSON: an array of values, or one value (default: an empty frame)");
+
+    std::string user;
+    auto* register_user =
+        cli.add_subcommand("register", "create a cloud account (asks for a password)");
+    register_user->add_option("name", user, "the username")->required();
+    auto* login = cli.add_subcommand("login", "log in to the cloud service and keep the session");
+    login->add_option("name", user, "the username")->required();
+    auto* whoami = cli.add_subcommand("whoami", "print who the kept session is logged in as");
+    auto* logout = cli.add_subcommand("logout", "end the kept session (on the server too)");
 
     try {
         cli.parse(argc, argv);
@@ -126,6 +148,12 @@ int main(int argc, char** argv) {
         auto parsed = hawser::app::frame_from_json(argument);
         if (!parsed) return usage_error("bad JSON argument: " + parsed.error().message);
         frame = std::move(*parsed);
+    }
+    std::string password;
+    if (register_user->parsed() || login->parsed()) {
+        auto p = hawser::app::read_password("password: ");
+        if (!p) return usage_error(p.error().message);
+        password = std::move(*p);
     }
     hawser::ClientOptions options;
     options.endpoints = {endpoint};
@@ -161,6 +189,75 @@ int main(int argc, char** argv) {
     if (auto r = client.connect(); !r) return call_error(r.error());
     auto conn = client.connection();
     hawser::CallOptions call_options{.timeout = timeout};
+    // The server's key as its handshake proved it: a kept token goes to that server only.
+    auto server_key = conn.peer_static_key().value_or("");
+    auto cloud_call = [&](std::string_view name, hawser::DataFrame arg) {
+        // Uncompressed: passwords and tokens beside text (docs/security.md).
+        return conn.call(name, std::move(arg), hawser::use_wait,
+                         hawser::CallOptions{.timeout = timeout, .compress = false});
+    };
+
+    if (register_user->parsed() || login->parsed()) {
+        hawser::DataFrame arg;
+        arg << user << password;
+        auto reply = cloud_call(login->parsed() ? "cloud.login" : "cloud.register", arg);
+        if (!reply) return call_error(reply.error());
+        if (register_user->parsed()) {
+            std::cout << "registered " << user << " as user " << reply->get<std::uint64_t>()
+                      << '\n';
+            return exit_ok;
+        }
+        auto token = reply->get<std::string>();
+        auto id = reply->get<std::uint64_t>();
+        auto name = reply->get<std::string>();
+        if (auto saved = hawser::app::write_session(session_file, {endpoint, server_key, token});
+            !saved)
+            return call_error(saved.error());
+        std::cout << "logged in as " << name << " (user " << id << "); session kept in "
+                  << session_file << '\n';
+        return exit_ok;
+    }
+    // A session kept for this endpoint and this server's key is resumed before anything else;
+    // one that no longer resumes is reported, and the command goes on without it.
+    auto saved = hawser::app::read_session(session_file);
+    if (!saved) std::fprintf(stderr, "hawser-cli: %s\n", saved.error().message.c_str());
+    bool resumed = false;
+    std::string resume_error;
+    if (saved && *saved && (*saved)->endpoint == endpoint && (*saved)->server_key == server_key) {
+        hawser::DataFrame arg;
+        arg << (*saved)->token;
+        auto r = cloud_call("cloud.resume", arg);
+        resumed = bool(r);
+        if (!r && r.error().code != hawser::Errc::unknown_command) {  // unknown: no cloud there
+            resume_error = r.error().message;
+            if (!whoami->parsed() && !logout->parsed())
+                std::fprintf(stderr, "hawser-cli: the kept session did not resume: %s\n",
+                             resume_error.c_str());
+        }
+    }
+    if (logout->parsed() && !resumed && saved && *saved) {
+        std::remove(session_file.c_str());  // nothing to end on the server; forget it here
+        std::cout << "logged out (the session had already ended)\n";
+        return exit_ok;
+    }
+    if (whoami->parsed() || logout->parsed()) {
+        if (!resumed)
+            return call_error({hawser::Errc::unauthenticated,
+                               "not logged in to " + endpoint +
+                                   (resume_error.empty() ? "" : ": " + resume_error)});
+        auto r = cloud_call(whoami->parsed() ? "cloud.whoami" : "cloud.logout", {});
+        if (!r) return call_error(r.error());
+        if (logout->parsed()) {
+            std::remove(session_file.c_str());
+            std::cout << "logged out\n";
+        } else {
+            auto id = r->get<std::uint64_t>();
+            auto name = r->get<std::string>();
+            std::cout << name << " (user " << id << ", session " << r->get<std::uint64_t>()
+                      << ")\n";
+        }
+        return exit_ok;
+    }
 
     if (call->parsed()) {
         auto reply = conn.call(command, argument, hawser::use_wait, call_options);

@@ -111,7 +111,7 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
                    {"listen", "io_threads", "worker_threads", "reuse_port", "backlog",
                     "max_connections", "max_worker_jobs", "max_worker_bytes", "data_dir",
                     "send_error_details", "allowed_client_keys", "require_client_key", "mark",
-                    "limits", "timeouts", "transport", "admission", "cluster"},
+                    "limits", "timeouts", "transport", "admission", "cluster", "cloud"},
                    "");
         read(root, "data_dir", o.data_dir);
         read(root, "listen", o.listen);
@@ -277,6 +277,48 @@ Result<std::optional<ClusterOptions>> load_cluster_config(const std::string& pat
     if (auto valid = Cluster::validate(c); !valid)
         return Error{Errc::invalid_argument, path + ": " + valid.error().message};
     return std::optional<ClusterOptions>(std::move(c));
+}
+
+Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path) {
+    CloudConfig c;
+    c.options.secret_key_file.clear();  // resolved against data_dir unless given
+    auto& o = c.options;
+    try {
+        auto root = toml::parse(path);
+        if (!root.contains("cloud")) return std::optional<CloudConfig>();
+        const auto& t = toml::find(root, "cloud");
+        check_keys(
+            t,
+            {"store_dir", "secret_key_file", "database_prefix", "password_ops", "password_memory",
+             "max_hashes_queued", "min_password_bytes", "max_password_bytes", "session_lifetime_s",
+             "max_sessions_per_user", "login_attempts_per_address", "failed_logins_per_account",
+             "login_window_ms", "registrations_per_address", "max_tracked"},
+            "cloud");
+        read(t, "store_dir", c.store_dir);
+        read(t, "secret_key_file", o.secret_key_file);
+        read(t, "database_prefix", o.database_prefix);
+        read(t, "password_ops", o.password_ops);
+        read(t, "password_memory", o.password_memory);
+        read(t, "max_hashes_queued", o.max_hashes_queued);
+        read(t, "min_password_bytes", o.min_password_bytes);
+        read(t, "max_password_bytes", o.max_password_bytes);
+        std::uint64_t lifetime_s = 0;
+        read(t, "session_lifetime_s", lifetime_s);
+        if (t.contains("session_lifetime_s")) o.session_lifetime = std::chrono::seconds(lifetime_s);
+        read(t, "max_sessions_per_user", o.max_sessions_per_user);
+        read(t, "login_attempts_per_address", o.login_attempts_per_address);
+        read(t, "failed_logins_per_account", o.failed_logins_per_account);
+        read_ms(t, "login_window_ms", o.login_window);
+        read(t, "registrations_per_address", o.registrations_per_address);
+        read(t, "max_tracked", o.max_tracked);
+    } catch (const std::exception& e) {
+        return Error{Errc::invalid_argument, path + ": " + e.what()};
+    }
+    auto check = o;
+    if (check.secret_key_file.empty()) check.secret_key_file = "cloud.key";
+    if (auto valid = cloud::Cloud::validate(check); !valid)
+        return Error{Errc::invalid_argument, path + ": " + valid.error().message};
+    return std::optional<CloudConfig>(std::move(c));
 }
 
 }  // namespace hawser::app

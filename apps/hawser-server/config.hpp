@@ -6,6 +6,7 @@
 
 #include <optional>
 
+#include "hawser/cloud/cloud.hpp"
 #include "hawser/cluster.hpp"
 #include "hawser/error.hpp"
 #include "hawser/options.hpp"
@@ -20,6 +21,14 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions base = 
 Result<void> validate(const ServerOptions& options);
 // The [cluster] table of the same file: nullopt when there is none (a single node).
 Result<std::optional<ClusterOptions>> load_cluster_config(const std::string& path);
+// The [cloud] table: accounts, sessions and the login gate (docs/cloud.md). Paths left empty
+// are resolved against the server's data_dir by the caller.
+struct CloudConfig {
+    cloud::CloudOptions options;
+    std::string store_dir;  // the ZDB store holding accounts and sessions
+};
+// nullopt when the file has no [cloud] table.
+Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path);
 Result<ProtocolMark> parse_mark(const std::string& head, const std::string& tail);
 
 }  // namespace hawser::app

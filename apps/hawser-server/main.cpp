@@ -10,6 +10,7 @@
 #include "config.hpp"
 #include "hawser/cluster.hpp"
 #include "hawser/hawser.hpp"
+#include "hawser/zdb/store.hpp"
 
 namespace {
 
@@ -43,7 +44,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> listen;
     std::size_t threads = 0, max_connections = 0;
     bool has_threads = false, print_public_key = false, insecure_plaintext = false,
-         reuse_port = false, bench_commands = false;
+         reuse_port = false, bench_commands = false, cloud = false;
     std::string data_dir, node_name;
     std::vector<std::string> cluster_urls, public_endpoints;
     cli.add_option("-c,--config", config_path, "TOML configuration file")->check(CLI::ExistingFile);
@@ -61,6 +62,9 @@ int main(int argc, char** argv) {
     cli.add_flag("--bench-commands", bench_commands,
                  "add hawser-bench's commands (any client may make the server broadcast): "
                  "for benchmark servers only");
+    cli.add_flag("--cloud", cloud,
+                 "accounts, login and sessions (docs/cloud.md); every other command then needs "
+                 "a login. A [cloud] table in the configuration turns it on too");
     cli.add_flag("--print-public-key", print_public_key,
                  "print the server's public key (creating it if needed) and exit");
     cli.add_flag("--insecure-plaintext", insecure_plaintext,
@@ -80,16 +84,25 @@ int main(int argc, char** argv) {
 
     hawser::ServerOptions options;
     std::optional<hawser::ClusterOptions> cluster_options;
+    std::optional<hawser::app::CloudConfig> cloud_config;
     if (!config_path.empty()) {
         auto loaded = hawser::app::load_config(config_path);
         auto cluster = hawser::app::load_cluster_config(config_path);
-        if (!loaded || !cluster) {
-            spdlog::error("configuration: {}",
-                          (!loaded ? loaded.error() : cluster.error()).message);
+        auto cloud_loaded = hawser::app::load_cloud_config(config_path);
+        if (!loaded || !cluster || !cloud_loaded) {
+            spdlog::error("configuration: {}", (!loaded    ? loaded.error()
+                                                : !cluster ? cluster.error()
+                                                           : cloud_loaded.error())
+                                                   .message);
             return 2;
         }
         options = *loaded;
         cluster_options = *cluster;
+        cloud_config = *cloud_loaded;
+    }
+    if (cloud && !cloud_config) {
+        cloud_config.emplace();
+        cloud_config->options.secret_key_file.clear();
     }
     if (!cluster_urls.empty()) {
         if (!cluster_options) cluster_options.emplace();
@@ -146,8 +159,39 @@ int main(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
+    // The cloud's store opens first: it must outlive the server, whose handlers use it.
+    std::unique_ptr<hawser::zdb::Store> cloud_store;
+    if (cloud_config) {
+        if (options.data_dir.empty() &&
+            (cloud_config->store_dir.empty() || cloud_config->options.secret_key_file.empty())) {
+            spdlog::error(
+                "configuration: the cloud needs a data_dir, or both [cloud] store_dir "
+                "and secret_key_file");
+            return 2;
+        }
+        if (cloud_config->store_dir.empty()) cloud_config->store_dir = options.data_dir + "/cloud";
+        if (cloud_config->options.secret_key_file.empty())
+            cloud_config->options.secret_key_file = options.data_dir + "/cloud.key";
+        auto store = hawser::zdb::Store::open({.path = cloud_config->store_dir});
+        if (!store) {
+            spdlog::error("cannot open the cloud store {}: {}", cloud_config->store_dir,
+                          store.error().message);
+            return 1;
+        }
+        cloud_store = std::move(*store);
+    }
     hawser::Server server(options);
     register_demo_commands(server.commands());
+    std::unique_ptr<hawser::cloud::Cloud> cloud_service;
+    if (cloud_config) {
+        try {
+            cloud_service =
+                std::make_unique<hawser::cloud::Cloud>(server, *cloud_store, cloud_config->options);
+        } catch (const hawser::Exception& e) {
+            spdlog::error("cannot start the cloud service: {}", e.error().message);
+            return 1;
+        }
+    }
     std::unique_ptr<hawser::Cluster> cluster;
     if (cluster_options) cluster = std::make_unique<hawser::Cluster>(server, *cluster_options);
     if (bench_commands)

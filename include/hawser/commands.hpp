@@ -78,6 +78,9 @@ struct CommandOptions {
     // Turn it off when a reply mixes text a third party chose with secrets: compressed sizes
     // then leak the secrets (CRIME/BREACH; docs/security.md, "Compression and secrets").
     bool compress = true;
+    // Reachable before the connection passes the table's gate (Commands::require): login,
+    // registration, routing. redis's CMD_NO_AUTH.
+    bool public_access = false;
 };
 
 namespace detail {
@@ -120,12 +123,25 @@ class Commands {
     // Task<void> (Request, IncomingStream). It runs on the connection's IO thread when the peer
     // opens a stream named `name`, and accepts or rejects it (dropping it rejects it).
     template <class F>
-    Commands& stream(std::string name, F&& handler);
+    Commands& stream(std::string name, F&& handler, CommandOptions options = {});
     using StreamHandler = std::function<void(const Request&, IncomingStream)>;
     struct StreamEntry {
         std::string name;
         StreamHandler handler;
+        bool public_access = false;
     };
+
+    // The one check before every handler (redis's model, not a check in every handler): once
+    // set, a call, direct message or stream to a name not registered public_access runs only if
+    // `allow` says yes for its connection. Otherwise a call fails Errc::unauthenticated, a
+    // stream is reset with it, and a direct message is dropped and counted as an error. `allow`
+    // runs on the connection's IO thread, for every message: keep it a lookup. Before start.
+    void require(std::function<bool(const Connection&)> allow);
+    // Whether a message to `public_access` passes the gate on `connection`.
+    bool admits(bool public_access, const Connection& connection) const {
+        return public_access || !gate_ || gate_(connection);
+    }
+    bool gated() const noexcept { return bool(gate_); }
     const StreamEntry* find_stream(std::string_view name) const;
 
     const Entry* find(std::string_view name) const;
@@ -151,12 +167,13 @@ class Commands {
             return std::hash<std::string_view>{}(s);
         }
     };
-    void add_stream(std::string name, StreamHandler handler);
+    void add_stream(std::string name, StreamHandler handler, CommandOptions options);
 
     std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
     std::unordered_map<std::string, StreamEntry, Hash, std::equal_to<>> streams_;
     std::atomic<bool> frozen_{false};
     DecodeLimits limits_;
+    std::function<bool(const Connection&)> gate_;
 };
 
 namespace detail {
@@ -277,20 +294,22 @@ Commands& Commands::direct_dataframe(std::string name, F&& handler, CommandOptio
 }
 
 template <class F>
-Commands& Commands::stream(std::string name, F&& handler) {
+Commands& Commands::stream(std::string name, F&& handler, CommandOptions options) {
     if constexpr (std::is_invocable_r_v<Task<void>, F&, Request, IncomingStream>) {
-        add_stream(std::move(name),
-                   [h = std::forward<F>(handler)](const Request& req, IncomingStream in) mutable {
-                       detail::run_detached(
-                           h(req, std::move(in)), [command = req.command()](std::exception_ptr e) {
-                               if (e) detail::log_stream_handler_exception(command, e);
-                           });
-                   });
+        add_stream(
+            std::move(name),
+            [h = std::forward<F>(handler)](const Request& req, IncomingStream in) mutable {
+                detail::run_detached(h(req, std::move(in)),
+                                     [command = req.command()](std::exception_ptr e) {
+                                         if (e) detail::log_stream_handler_exception(command, e);
+                                     });
+            },
+            options);
     } else {
         static_assert(std::is_invocable_v<F&, const Request&, IncomingStream>,
                       "a stream handler is void(const Request&, IncomingStream) or "
                       "Task<void>(Request, IncomingStream)");
-        add_stream(std::move(name), StreamHandler(std::forward<F>(handler)));
+        add_stream(std::move(name), StreamHandler(std::forward<F>(handler)), options);
     }
     return *this;
 }

@@ -140,7 +140,7 @@ class Connection {
     void close() const;
 
     // Per-connection state, created on first use. IO thread only. One slot is the application's,
-    // the other belongs to services built on Hawser (cloud, zdb); they never collide.
+    // the other to the one service built on Hawser the server runs (the cloud's login state).
     template <class T>
     T& context() const {
         return slot<T>(app_slot());

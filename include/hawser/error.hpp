@@ -37,7 +37,10 @@ namespace hawser {
     X(cluster_unavailable, 19, "the cluster (NATS) cannot be reached from this node now") \
     X(not_allowed, 20, "the server's policy (a hook) refused the request")                \
     X(hash_mismatch, 21, "a stream's content differs from the hash its sender computed")  \
-    X(size_mismatch, 22, "a stream carried more or fewer bytes than its declared size")
+    X(size_mismatch, 22, "a stream carried more or fewer bytes than its declared size")   \
+    X(unauthenticated, 23, "log in first, or the credentials or token were not accepted") \
+    X(rate_limited, 24, "too many attempts in a short time; wait and try again")          \
+    X(already_exists, 25, "the name is taken")
 
 enum class Errc : std::uint16_t {
 #define HAWSER_ERRC_ENUM(name, value, what) name = value,

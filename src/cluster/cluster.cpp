@@ -89,7 +89,8 @@ Cluster::Cluster(Server& server, ClusterOptions options)
     // Answered by every node, from its registry: a DataFrame holding one map.
     std::weak_ptr<Impl> weak = impl_;
     server.commands().dataframe(
-        std::string(route_command), [weak](const Request&, DataFrame, Responder<DataFrame> r) {
+        std::string(route_command),
+        [weak](const Request&, DataFrame, Responder<DataFrame> r) {
             auto impl = weak.lock();
             if (!impl) return r.fail(Errc::cluster_unavailable, "this node left the cluster");
             auto node = impl->route();
@@ -102,7 +103,8 @@ Cluster::Cluster(Server& server, ClusterOptions options)
                          {"endpoints", std::move(endpoints)},
                          {"public_key", node->public_key}};
             r.reply(std::move(reply));
-        });
+        },
+        CommandOptions{.public_access = true});  // clients are routed before they log in
     // Redirects of new connections, and channels left when a connection closes.
     detail::Host::ServiceHooks hooks;
     hooks.redirect = [weak]() -> std::optional<std::string> {

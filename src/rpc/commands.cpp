@@ -58,7 +58,7 @@ void Commands::add(std::string name, detail::Kind kind, CommandOptions options, 
                      Entry{std::move(name), kind, options, std::move(invoke), std::move(stats)});
 }
 
-void Commands::add_stream(std::string name, StreamHandler handler) {
+void Commands::add_stream(std::string name, StreamHandler handler, CommandOptions options) {
     if (frozen_.load())
         throw Exception({Errc::invalid_argument, "stream handlers are registered before start()"});
     if (name.empty() || name.size() > detail::max_command_name)
@@ -66,7 +66,14 @@ void Commands::add_stream(std::string name, StreamHandler handler) {
     if (streams_.count(name))
         throw Exception({Errc::invalid_argument, "stream '" + name + "' is already registered"});
     std::string key = name;
-    streams_.emplace(std::move(key), StreamEntry{std::move(name), std::move(handler)});
+    streams_.emplace(std::move(key),
+                     StreamEntry{std::move(name), std::move(handler), options.public_access});
+}
+
+void Commands::require(std::function<bool(const Connection&)> allow) {
+    if (frozen_.load()) throw Exception({Errc::invalid_argument, "the gate is set before start()"});
+    if (gate_) throw Exception({Errc::invalid_argument, "the commands already have a gate"});
+    gate_ = std::move(allow);
 }
 
 const Commands::StreamEntry* Commands::find_stream(std::string_view name) const {

@@ -66,6 +66,12 @@ void Conn::dispatch(const Commands::Entry& entry, std::span<const std::uint8_t> 
     }
 }
 
+bool Conn::admitted(const Commands::Entry& entry) {
+    const auto& commands = host_->commands;
+    return !commands.gated() ||
+           commands.admits(entry.options.public_access, Connection(shared_from_this()));
+}
+
 void Conn::on_call(const MessageView& m) {
     const Commands::Entry* entry = host_->commands.find(m.name);
     if (!entry)
@@ -78,6 +84,9 @@ void Conn::on_call(const MessageView& m) {
     if (state_ != State::open)
         return send_coded(Kind::error, m.id, std::uint16_t(Errc::shutting_down),
                           "server is shutting down");
+    if (!admitted(*entry))
+        return send_coded(Kind::error, m.id, std::uint16_t(Errc::unauthenticated),
+                          "'" + std::string(m.name) + "' needs a logged-in session");
     if (handlers_in_flight_ >= host_->limits.max_pending_calls)
         return send_coded(Kind::error, m.id, std::uint16_t(Errc::too_many_pending),
                           "too many calls in flight on this connection");
@@ -111,6 +120,12 @@ void Conn::on_direct(const MessageView& m) {
         return;
     }
     if (state_ != State::open) return;
+    if (!admitted(*entry)) {
+        entry->stats->errors.fetch_add(1, std::memory_order_relaxed);
+        host_->log.warn("direct-gate",
+                        "hawser: direct command '" + entry->name + "' before login; dropped");
+        return;
+    }
     auto pass = host_->handlers.enter();
     if (!pass) return;
     entry->stats->calls.fetch_add(1, std::memory_order_relaxed);

@@ -60,6 +60,10 @@ void Host::post_user(std::size_t key, std::string_view what, std::function<void(
         });
 }
 
+bool Host::try_post_work(std::function<void()> job) {
+    return runtime.workers().try_post(0, std::move(job));
+}
+
 std::optional<std::size_t> Host::current_loop_index() noexcept {
     auto* loop = Loop::current();
     return loop ? std::optional<std::size_t>(loop->index()) : std::nullopt;

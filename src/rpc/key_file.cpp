@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 #include <cerrno>
 #include <cstring>
@@ -49,12 +50,12 @@ Result<void> make_private_dirs(const std::filesystem::path& dir) {
 }
 
 // The key in `path`; nullopt if the file does not exist.
-Result<std::optional<noise::KeyPair>> read_key(const std::string& path) {
+Result<std::optional<noise::Key>> read_key(const std::string& path) {
     // O_NOFOLLOW: a link planted under the name could point at a key the attacker knows.
     // O_NONBLOCK: a FIFO planted there must not hang start-up before the regular-file check.
     int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
-        if (errno == ENOENT) return std::optional<noise::KeyPair>{};
+        if (errno == ENOENT) return std::optional<noise::Key>{};
         if (errno == ELOOP)
             return refused(path +
                            " is a symbolic link; refusing to follow it (give the real "
@@ -91,7 +92,7 @@ Result<std::optional<noise::KeyPair>> read_key(const std::string& path) {
         text.pop_back();
     auto key = noise::key_from_hex(text);
     if (!key) return refused(path + " does not hold a key (64 hex digits)");
-    return std::optional<noise::KeyPair>(noise::KeyPair::from_private(*key));
+    return std::optional<noise::Key>(*key);
 }
 
 void sync_directory(const std::filesystem::path& dir) {
@@ -138,7 +139,7 @@ Result<Placed> place_new_file(const std::string& path, const std::string& text) 
 
 }  // namespace
 
-Result<noise::KeyPair> load_or_create_key_file(const std::string& path) {
+Result<noise::Key> load_or_create_secret_file(const std::string& path) {
     auto dir = std::filesystem::path(path).parent_path();
     if (dir.empty()) dir = ".";
     if (auto r = make_private_dirs(dir); !r) return r.error();
@@ -147,16 +148,24 @@ Result<noise::KeyPair> load_or_create_key_file(const std::string& path) {
         auto existing = read_key(path);
         if (!existing) return existing.error();
         if (*existing) return **existing;
-        auto keys = noise::KeyPair::generate();
-        auto placed = place_new_file(path, noise::to_hex(keys.private_key) + "\n");
+        if (sodium_init() < 0) return refused("libsodium cannot start: no randomness");
+        noise::Key key;
+        randombytes_buf(key.data(), key.size());  // a private key is any 32 bytes (X25519 clamps)
+        auto placed = place_new_file(path, noise::to_hex(key) + "\n");
         if (!placed) return placed.error();
         if (*placed == Placed::yes) {
             sync_directory(dir);  // the name survives a crash too
             spdlog::info("hawser: generated a new key in {}", path);
-            return keys;
+            return key;
         }
     }
     return refused("cannot create " + path + ": it keeps appearing and disappearing");
+}
+
+Result<noise::KeyPair> load_or_create_key_file(const std::string& path) {
+    auto key = load_or_create_secret_file(path);
+    if (!key) return key.error();
+    return noise::KeyPair::from_private(*key);
 }
 
 Result<noise::KeyPair> load_or_create_key(const std::string& data_dir) {

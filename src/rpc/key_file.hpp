@@ -17,6 +17,9 @@
 
 namespace hawser::detail {
 
+// 32 secret bytes in `path` (the same format and checks), created there if missing: a key pair's
+// private half, or a symmetric key (the cloud's token key).
+Result<noise::Key> load_or_create_secret_file(const std::string& path);
 // The key pair in `path`, created there if the file does not exist.
 Result<noise::KeyPair> load_or_create_key_file(const std::string& path);
 // The server's key: <data_dir>/server.key.

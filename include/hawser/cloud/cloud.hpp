@@ -1,0 +1,131 @@
+// Cloud: accounts, login and resumable sessions on a Server (docs/cloud.md). Once a Cloud is
+// attached, every command and stream of the server needs a logged-in session unless it was
+// registered CommandOptions::public_access: one check before dispatch, none in the handlers.
+// Handlers see who called with cloud::user_of(request.connection()).
+//
+// Accounts live in ZDB (passwords hashed with Argon2id on the worker pool, never on an IO
+// thread). A login returns a session token, MAC'd with the cloud's secret key and carrying its
+// expiry; a reconnect presents it (cloud.resume) and skips the password hash. A session is
+// revoked by deleting its record: logout, revoke, a password change (every other session) and
+// account deletion; connections using a revoked session are closed.
+//
+// Ownership: a Cloud refers to its Server and its Store; the Store must outlive the Cloud, whose
+// destructor waits for its storage work and after which commands answer shutting_down. The
+// Cloud owns the connections' service context (Connection::service_context). It refuses a
+// plaintext server. Thread safety: construct before
+// server.start(); user_of on the connection's IO thread; the rest from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hawser/connection.hpp"
+#include "hawser/error.hpp"
+#include "hawser/options.hpp"
+
+namespace hawser {
+class Server;
+namespace zdb {
+class Store;
+}
+}  // namespace hawser
+
+namespace hawser::cloud {
+
+struct CloudOptions {
+    // 32 random bytes (64 hex digits) that MAC every session token; created (mode 0600) when the
+    // file does not exist. Every node that should accept a token holds the same file.
+    std::string secret_key_file = "hawser-data/cloud.key";
+    // ZDB databases "<prefix>.accounts" and "<prefix>.sessions", created when missing.
+    std::string database_prefix = "cloud";
+    // Argon2id cost of one password hash (libsodium crypto_pwhash): iterations and memory. The
+    // defaults are libsodium's "interactive" level; the store keeps each hash's own parameters,
+    // so raising them later applies to new and changed passwords.
+    std::uint64_t password_ops = 2;
+    std::size_t password_memory = 64u << 20;
+    // At most this many password hashes waiting or running on the worker pool; past it login,
+    // registration and password changes fail Errc::overloaded at once.
+    std::size_t max_hashes_queued = 64;
+    std::size_t min_password_bytes = 8, max_password_bytes = 1024;
+    Milliseconds session_lifetime{std::chrono::hours(24 * 30)};
+    // Logging in past this many live sessions ends the oldest.
+    std::size_t max_sessions_per_user = 32;
+    // Login attempts in a window: per source address (every attempt, IPv6 by /64) and per
+    // account (failed ones). Past either, logins fail Errc::rate_limited until the window ends.
+    std::uint32_t login_attempts_per_address = 30;
+    std::uint32_t failed_logins_per_account = 10;
+    Milliseconds login_window{std::chrono::minutes(1)};
+    // Registrations per source address in the same window.
+    std::uint32_t registrations_per_address = 10;
+    // Addresses and accounts tracked by the limits at once; when full, new ones are refused
+    // (rate_limited) until old windows end, so a flood cannot grow memory.
+    std::size_t max_tracked = 100000;
+};
+
+// Who a connection is logged in as.
+struct User {
+    std::uint64_t id = 0;
+    std::string name;
+    std::uint64_t session = 0;  // the session this connection uses
+};
+
+// One of a user's sessions, as cloud.sessions lists them.
+struct SessionInfo {
+    std::uint64_t id = 0;
+    std::chrono::system_clock::time_point created, expires;
+    std::string address;  // where the login came from
+};
+
+struct CloudStats {
+    std::uint64_t registrations = 0, logins = 0, resumptions = 0;
+    std::uint64_t failed_logins = 0, failed_resumptions = 0, rate_limited = 0;
+    std::uint64_t sessions_revoked = 0;
+    std::uint64_t online_connections = 0;  // logged in, on this node, now
+};
+
+class Cloud {
+  public:
+    // Opens (or creates) the databases and the secret key, registers the cloud commands and the
+    // login gate on `server`, which must not have started. Throws hawser::Exception on a bad
+    // option, an unreadable key or a store error.
+    Cloud(Server& server, zdb::Store& store, CloudOptions options);
+    ~Cloud();
+    Cloud(const Cloud&) = delete;
+    Cloud& operator=(const Cloud&) = delete;
+
+    // What the constructor checks.
+    static Result<void> validate(const CloudOptions& options);
+    // Usernames: 3 to 32 of ASCII letters, digits, '_', '-' and '.', starting with a letter or
+    // a digit; compared without case ("Ann" and "ann" are one account).
+    static bool valid_username(std::string_view name);
+
+    // The logged-in user of a connection, or nullopt. On the connection's IO thread (a handler's).
+    static std::optional<User> user_of(const Connection& connection);
+    // This node's connections logged in as `user`.
+    std::vector<ConnectionId> connections_of(std::uint64_t user) const;
+    CloudStats stats() const;
+
+    // The commands (docs/cloud.md has arguments, replies and errors). Public: register, login,
+    // resume. The rest need a session.
+    static constexpr std::string_view register_command = "cloud.register";
+    static constexpr std::string_view login_command = "cloud.login";
+    static constexpr std::string_view resume_command = "cloud.resume";
+    static constexpr std::string_view logout_command = "cloud.logout";
+    static constexpr std::string_view whoami_command = "cloud.whoami";
+    static constexpr std::string_view password_command = "cloud.password";
+    static constexpr std::string_view delete_command = "cloud.delete";
+    static constexpr std::string_view sessions_command = "cloud.sessions";
+    static constexpr std::string_view revoke_command = "cloud.revoke";
+
+    struct Impl;
+
+  private:
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace hawser::cloud

@@ -1,0 +1,101 @@
+#include "cloud/accounts.hpp"
+
+#include <algorithm>
+
+#include "hawser/zdb/declarative_filter.hpp"
+#include "hawser/zdb/query.hpp"
+
+namespace hawser::cloud::detail {
+
+Result<std::shared_ptr<zdb::Database>> open_indexed(zdb::Store& store, const std::string& name,
+                                                    const std::string& field) {
+    auto db = store.database(name);
+    if (!db && db.error().code == Errc::not_found)
+        db = store.create(name, zdb::DatabaseOptions{.durability = zdb::Durability::sync});
+    if (!db) return db.error();
+    auto indexes = (*db)->stats().indexes;
+    if (std::find(indexes.begin(), indexes.end(), field) == indexes.end())
+        if (auto r = (*db)->create_index(field); !r) return r.error();
+    return *db;
+}
+
+Result<std::vector<std::uint64_t>> find_ids(const std::shared_ptr<zdb::Database>& db,
+                                            const std::string& field, Value value,
+                                            std::uint64_t max_results) {
+    auto filter = zdb::compile_filter(Map{{field, std::move(value)}});
+    if (!filter) return filter.error();
+    zdb::QueryOptions options;
+    options.parallelism = 1;
+    options.max_results = max_results;
+    options.ordered = true;
+    std::vector<std::uint64_t> ids;
+    auto query = zdb::run_query(db, *filter, options, [&](zdb::Fragment fragment) {
+        for (auto& [id, record] : fragment.records) ids.push_back(id);
+    });
+    if (!query) return query.error();
+    if (auto end = (*query)->wait(); !end) return end.error();
+    return ids;
+}
+
+Result<std::unique_ptr<Accounts>> Accounts::open(zdb::Store& store, const std::string& name) {
+    auto db = open_indexed(store, name, "key");
+    if (!db) return db.error();
+    return std::unique_ptr<Accounts>(new Accounts(std::move(*db)));
+}
+
+std::string Accounts::key_of(std::string_view name) {
+    std::string key(name);
+    for (auto& c : key)
+        if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+    return key;
+}
+
+std::optional<Account> Accounts::from_record(std::uint64_t id, const Map& record) {
+    auto name = record.find("name");
+    auto hash = record.find("hash");
+    if (name == record.end() || hash == record.end() || !name->second.is<std::string>() ||
+        !hash->second.is<std::string>())
+        return std::nullopt;
+    return Account{id, name->second.as<std::string>(), hash->second.as<std::string>()};
+}
+
+Result<std::uint64_t> Accounts::create(std::string_view name, std::string password_hash) {
+    auto key = key_of(name);
+    std::lock_guard lock(create_mu_);
+    auto taken = find_ids(db_, "key", Value(key), 1);
+    if (!taken) return taken.error();
+    if (!taken->empty()) return Error{Errc::already_exists, "that username is taken"};
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    return db_->insert(Map{{"name", Value(std::string(name))},
+                           {"key", Value(std::move(key))},
+                           {"hash", Value(std::move(password_hash))},
+                           {"created_ms", Value(std::int64_t(now))}});
+}
+
+Result<std::optional<Account>> Accounts::find(std::string_view name) const {
+    auto ids = find_ids(db_, "key", Value(key_of(name)), 1);
+    if (!ids) return ids.error();
+    if (ids->empty()) return std::optional<Account>{};
+    return get(ids->front());
+}
+
+Result<std::optional<Account>> Accounts::get(std::uint64_t id) const {
+    auto record = db_->get(id);
+    if (!record) {
+        if (record.error().code == Errc::not_found) return std::optional<Account>{};
+        return record.error();
+    }
+    return from_record(id, *record);
+}
+
+Result<void> Accounts::set_password(std::uint64_t id, std::string password_hash) {
+    return db_->patch(id, Map{{"hash", Value(std::move(password_hash))}});
+}
+
+Result<void> Accounts::remove(std::uint64_t id) {
+    return db_->remove(id);
+}
+
+}  // namespace hawser::cloud::detail

@@ -1,0 +1,56 @@
+// Accounts: one ZDB record per user ({name, key, hash, created_ms}) in "<prefix>.accounts", found
+// by name through an index on `key` (the name in lower case: names compare without case). The
+// record id is the user id. Blocking storage calls: use from the worker pool.
+// Thread safety: any thread; creation is serialized so two registrations of one name cannot
+// both succeed.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "hawser/error.hpp"
+#include "hawser/zdb/store.hpp"
+
+namespace hawser::cloud::detail {
+
+struct Account {
+    std::uint64_t id = 0;
+    std::string name;           // as registered
+    std::string password_hash;  // Argon2id string
+};
+
+class Accounts {
+  public:
+    static Result<std::unique_ptr<Accounts>> open(zdb::Store& store, const std::string& name);
+
+    // already_exists when the name (without case) is taken.
+    Result<std::uint64_t> create(std::string_view name, std::string password_hash);
+    // nullopt when there is no such account.
+    Result<std::optional<Account>> find(std::string_view name) const;
+    Result<std::optional<Account>> get(std::uint64_t id) const;
+    Result<void> set_password(std::uint64_t id, std::string password_hash);
+    Result<void> remove(std::uint64_t id);
+
+    static std::string key_of(std::string_view name);  // lower case
+
+  private:
+    explicit Accounts(std::shared_ptr<zdb::Database> db) : db_(std::move(db)) {}
+    static std::optional<Account> from_record(std::uint64_t id, const Map& record);
+
+    std::shared_ptr<zdb::Database> db_;
+    std::mutex create_mu_;
+};
+
+// The ZDB database `name`, created when missing, with an index on `field`.
+Result<std::shared_ptr<zdb::Database>> open_indexed(zdb::Store& store, const std::string& name,
+                                                    const std::string& field);
+// The ids of the records whose `field` equals `value`, through its index, in id order.
+Result<std::vector<std::uint64_t>> find_ids(const std::shared_ptr<zdb::Database>& db,
+                                            const std::string& field, Value value,
+                                            std::uint64_t max_results);
+
+}  // namespace hawser::cloud::detail

@@ -1,0 +1,712 @@
+// Cloud (include/hawser/cloud/cloud.hpp): the login gate, the account and session commands, and
+// the registry of this node's logged-in connections.
+//
+// Where work runs: a command's handler starts on the connection's IO thread (argument checks,
+// rate limits, token MACs), hands the password hash and every storage call to the worker pool,
+// and comes back to the IO thread to change what the connection is logged in as, then replies
+// from there, so the reply never overtakes the change: the next call after a login's reply
+// already passes the gate.
+#include "hawser/cloud/cloud.hpp"
+
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <unordered_map>
+
+#include "cloud/accounts.hpp"
+#include "cloud/attempt_limiter.hpp"
+#include "cloud/client_source.hpp"
+#include "cloud/password.hpp"
+#include "cloud/session_token.hpp"
+#include "cloud/sessions.hpp"
+#include "hawser/server.hpp"
+#include "rpc/host.hpp"
+
+namespace hawser::cloud {
+
+namespace {
+
+// What a connection is logged in as: its service context, read by the gate on every message.
+struct SignedIn {
+    std::uint64_t user = 0, session = 0;
+    std::string name;
+};
+
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+using Reply = Responder<DataFrame>;
+using Clock = detail::AttemptLimiter::Clock;
+
+Error wrong_credentials() {
+    return {Errc::unauthenticated, "wrong username or password"};
+}
+
+// Reads the expected strings of a command's argument; invalid_argument naming the first missing.
+Result<std::vector<std::string>> read_strings(DataFrame& argument,
+                                              std::initializer_list<std::string_view> names) {
+    std::vector<std::string> out;
+    for (auto name : names) {
+        auto s = argument.read_string();
+        if (!s)
+            return Error{Errc::invalid_argument,
+                         "expected a string argument '" + std::string(name) + "'"};
+        out.push_back(std::move(*s));
+    }
+    return out;
+}
+
+}  // namespace
+
+struct Cloud::Impl : std::enable_shared_from_this<Impl> {
+    Impl(const CloudOptions& o)
+        : options(o),
+          login_per_address(o.login_attempts_per_address, o.login_window, o.max_tracked),
+          failures_per_account(o.failed_logins_per_account, o.login_window, o.max_tracked),
+          register_per_address(o.registrations_per_address, o.login_window, o.max_tracked) {}
+
+    const CloudOptions options;
+    std::shared_ptr<hawser::detail::Host> host;
+    detail::TokenKey key{};
+    std::unique_ptr<detail::Accounts> accounts;
+    std::unique_ptr<detail::Sessions> sessions;
+    detail::AttemptLimiter login_per_address, failures_per_account, register_per_address;
+    // An unknown user's login is checked against this, so that it takes as long as a known one's.
+    std::string decoy_hash;
+    std::atomic<std::size_t> hashes_queued{0};
+
+    struct Counters {
+        std::atomic<std::uint64_t> registrations{0}, logins{0}, resumptions{0};
+        std::atomic<std::uint64_t> failed_logins{0}, failed_resumptions{0}, rate_limited{0};
+        std::atomic<std::uint64_t> sessions_revoked{0};
+    } counters;
+
+    // This node's logged-in connections, by user.
+    struct Online {
+        ConnectionId connection;
+        std::uint64_t session;
+    };
+    mutable std::mutex online_mu;
+    std::unordered_map<std::uint64_t, std::vector<Online>> online;
+    std::unordered_map<ConnectionId, std::uint64_t> user_by_connection;
+
+    // Jobs on the worker pool, counted so that stop() (~Cloud) can wait for them: after it no
+    // job touches the store.
+    std::mutex jobs_mu;
+    std::condition_variable jobs_done;
+    std::size_t jobs = 0;
+    bool stopping = false;
+
+    detail::PasswordCost cost() const { return {options.password_ops, options.password_memory}; }
+
+    // --- running work where it belongs ---
+
+    bool start_job() {
+        std::lock_guard lock(jobs_mu);
+        if (stopping) return false;
+        ++jobs;
+        return true;
+    }
+    void end_job() {
+        std::lock_guard lock(jobs_mu);
+        if (--jobs == 0) jobs_done.notify_all();
+    }
+    void stop() {
+        std::unique_lock lock(jobs_mu);
+        stopping = true;
+        jobs_done.wait(lock, [&] { return jobs == 0; });
+    }
+
+    // Runs `job` on the worker pool. `hashes` jobs count against max_hashes_queued. A full pool
+    // or queue answers overloaded at once (false: the job will not run); a job that throws
+    // answers handler_error.
+    template <class Job>
+    bool on_worker(const Reply& reply, bool hashes, Job job) {
+        if (!start_job()) {
+            reply.fail(Errc::shutting_down, "the cloud service stopped");
+            return false;
+        }
+        if (hashes && hashes_queued.fetch_add(1) >= options.max_hashes_queued) {
+            hashes_queued.fetch_sub(1);
+            end_job();
+            reply.fail(Errc::overloaded, "too many logins at once; try again shortly");
+            return false;
+        }
+        auto self = shared_from_this();
+        bool queued = host->try_post_work([self, reply, hashes, job = std::move(job)]() mutable {
+            try {
+                job();
+            } catch (const std::exception& e) {
+                spdlog::error("hawser cloud: {}", e.what());
+                reply.fail(Errc::handler_error, "the cloud service failed; see the server log");
+            }
+            if (hashes) self->hashes_queued.fetch_sub(1);
+            self->end_job();
+        });
+        if (!queued) {
+            if (hashes) hashes_queued.fetch_sub(1);
+            end_job();
+            reply.fail(Errc::overloaded, "the server is busy; try again shortly");
+        }
+        return queued;
+    }
+
+    // Runs `f` on the IO thread `loop` (the connection's), as the application's code runs.
+    void on_loop(std::size_t loop, std::function<void()> f) {
+        host->post_user(loop, "cloud", std::move(f));
+    }
+
+    // --- the registry of logged-in connections ---
+    // A login or resume enters its connection here *before* it checks the store, and every
+    // revocation changes the store *before* it looks here for connections to close: so either
+    // the check sees the revocation, or the revocation sees the connection. No connection stays
+    // logged in on a session that was ended while it was being resumed.
+
+    void enter(ConnectionId id, std::uint64_t user, std::uint64_t session) {
+        std::lock_guard lock(online_mu);
+        forget_locked(id);
+        online[user].push_back({id, session});
+        user_by_connection[id] = user;
+    }
+    void set_session(ConnectionId id, std::uint64_t user, std::uint64_t session) {
+        std::lock_guard lock(online_mu);
+        if (auto it = online.find(user); it != online.end())
+            for (auto& o : it->second)
+                if (o.connection == id) o.session = session;
+    }
+    void forget(ConnectionId id) {
+        std::lock_guard lock(online_mu);
+        forget_locked(id);
+    }
+    void forget_locked(ConnectionId id) {
+        auto it = user_by_connection.find(id);
+        if (it == user_by_connection.end()) return;
+        auto user = online.find(it->second);
+        user_by_connection.erase(it);
+        if (user == online.end()) return;
+        std::erase_if(user->second, [id](const Online& o) { return o.connection == id; });
+        if (user->second.empty()) online.erase(user);
+    }
+
+    // What the connection is logged in as (its IO thread). The registry is done by then.
+    static void sign_in(const Connection& c, std::uint64_t user, std::uint64_t session,
+                        std::string name) {
+        c.service_context<SignedIn>() = {user, session, std::move(name)};
+    }
+    void sign_out(const Connection& c) {
+        if (!c.connected()) return;
+        auto& ctx = c.service_context<SignedIn>();
+        if (ctx.user) ctx = {};
+        forget(c.id());
+    }
+
+    // Closes this node's connections of `user` that `which` picks, each on its own IO thread
+    // (a connection is only ever released there).
+    template <class Which>
+    void close_where(std::uint64_t user, Which which) {
+        std::vector<ConnectionId> close;
+        {
+            std::lock_guard lock(online_mu);
+            auto it = online.find(user);
+            if (it == online.end()) return;
+            for (auto& o : it->second)
+                if (which(o)) close.push_back(o.connection);
+        }
+        for (auto id : close)
+            host->post_user(id & 0xff, "cloud close", [h = host.get(), id] {
+                if (auto conn = h->find(id)) Connection(conn).close();
+            });
+    }
+
+    // Removes the sessions, then closes the connections using them (but `keep`), even when a
+    // removal failed (which is then thrown). Worker pool.
+    void end_sessions(std::uint64_t user, const std::vector<std::uint64_t>& ended,
+                      ConnectionId keep) {
+        std::optional<Error> failed;
+        for (auto id : ended) {
+            if (auto r = sessions->remove(id); !r)
+                failed = failed ? failed : r.error();
+            else
+                counters.sessions_revoked.fetch_add(1);
+        }
+        close_where(user, [&](const Online& o) {
+            return o.connection != keep &&
+                   std::find(ended.begin(), ended.end(), o.session) != ended.end();
+        });
+        if (failed) throw Exception(*failed);
+    }
+
+    // --- the commands ---
+
+    void do_register(const Request& req, DataFrame arg, Reply reply) {
+        auto args = read_strings(arg, {"name", "password"});
+        if (!args) return reply.fail(args.error().code, args.error().message);
+        std::string name = std::move((*args)[0]), password = std::move((*args)[1]);
+        if (!valid_username(name))
+            return reply.fail(Errc::invalid_argument,
+                              "usernames are 3 to 32 of letters, digits, '_', '-' and '.', "
+                              "starting with a letter or a digit");
+        if (auto ok = check_password(password); !ok)
+            return reply.fail(ok.error().code, ok.error().message);
+        if (!register_per_address.try_count(detail::client_source(req.connection()), Clock::now()))
+            return limited(reply, "too many registrations from this address; wait a minute");
+        on_worker(reply, true,
+                  [this, name = std::move(name), password = std::move(password), reply] {
+                      auto hash = detail::hash_password(password, cost());
+                      if (!hash) return reply.fail(hash.error().code, hash.error().message);
+                      auto id = accounts->create(name, std::move(*hash));
+                      if (!id) return reply.fail(id.error().code, id.error().message);
+                      counters.registrations.fetch_add(1);
+                      DataFrame out;
+                      out << *id;
+                      reply.reply(std::move(out));
+                  });
+    }
+
+    void do_login(const Request& req, DataFrame arg, Reply reply) {
+        auto args = read_strings(arg, {"name", "password"});
+        if (!args) return reply.fail(args.error().code, args.error().message);
+        std::string name = std::move((*args)[0]), password = std::move((*args)[1]);
+        if (password.size() > options.max_password_bytes)
+            return reply.fail(Errc::invalid_argument, "the password is too long");
+        const auto& conn = req.connection();
+        auto source = detail::client_source(conn);
+        auto account_key = detail::Accounts::key_of(name.substr(0, 64));
+        // Counted before the hash, refunded on success: parallel guesses cannot pass the limit.
+        auto now = Clock::now();
+        if (!failures_per_account.try_count(account_key, now))
+            return limited(reply, "too many failed logins for this account; wait a minute");
+        if (!login_per_address.try_count(source, now)) {
+            failures_per_account.refund(account_key);
+            return limited(reply, "too many logins from this address; wait a minute");
+        }
+        sign_out(conn);  // a login switches the connection: it is nobody until it succeeds
+        auto loop = *hawser::detail::Host::current_loop_index();
+        bool started = on_worker(
+            reply, true,
+            [this, name = std::move(name), password = std::move(password), account_key, loop, conn,
+             address = conn.remote_address(), reply]() mutable {
+                std::optional<detail::Account> account;
+                if (valid_username(name)) {
+                    auto found = accounts->find(name);
+                    if (!found) return reply.fail(found.error().code, found.error().message);
+                    account = std::move(*found);
+                }
+                // An unknown name costs the same hash as a wrong password: no timing tells
+                // them apart.
+                bool ok = detail::verify_password(account ? account->password_hash : decoy_hash,
+                                                  password) &&
+                          account;
+                if (!ok) {
+                    counters.failed_logins.fetch_add(1);
+                    auto e = wrong_credentials();
+                    return reply.fail(e.code, e.message);
+                }
+                failures_per_account.refund(account_key);
+                // Entered first, then checked again: a password change or deletion that ran
+                // meanwhile either shows here or closes this connection.
+                enter(conn.id(), account->id, 0);
+                auto again = accounts->get(account->id);
+                if (!again || !*again || (*again)->password_hash != account->password_hash) {
+                    forget(conn.id());
+                    counters.failed_logins.fetch_add(1);
+                    auto e = wrong_credentials();
+                    return reply.fail(e.code, e.message);
+                }
+                auto session = start_session(account->id, address);
+                if (!session) {
+                    forget(conn.id());
+                    return reply.fail(session.error().code, session.error().message);
+                }
+                set_session(conn.id(), account->id, session->id);
+                counters.logins.fetch_add(1);
+                auto token =
+                    detail::sign_token({account->id, session->id, session->expires_ms}, key);
+                on_loop(loop, [this, self = shared_from_this(), conn, account = std::move(*account),
+                               session = *session, token = std::move(token), reply] {
+                    if (!conn.connected()) {
+                        forget(conn.id());
+                        return discard_session(session.id);
+                    }
+                    sign_in(conn, account.id, session.id, account.name);
+                    DataFrame out;
+                    out << token << account.id << account.name << session.id << session.expires_ms;
+                    reply.reply(std::move(out));
+                });
+            });
+        if (!started) {
+            failures_per_account.refund(account_key);
+            login_per_address.refund(source);
+        }
+    }
+
+    // A new session for `user`, after pruning its expired ones and, at the cap, its oldest.
+    Result<detail::SessionRecord> start_session(std::uint64_t user, std::string address) {
+        auto existing = sessions->of_user(user);
+        if (!existing) return existing.error();
+        auto now = now_ms();
+        std::vector<std::uint64_t> ended;
+        std::size_t live = 0;
+        for (auto& s : *existing)
+            if (s.expires_ms <= now)
+                ended.push_back(s.id);
+            else
+                ++live;
+        for (auto& s : *existing) {  // oldest first
+            if (live < options.max_sessions_per_user) break;
+            if (s.expires_ms > now) {
+                ended.push_back(s.id);
+                --live;
+            }
+        }
+        end_sessions(user, ended, 0);
+        return sessions->create(user, std::move(address), now, options.session_lifetime.count());
+    }
+
+    // A login whose connection closed before it could be told: nobody holds its token.
+    void discard_session(std::uint64_t id) {
+        if (!start_job()) return;  // stopping: it expires by itself
+        auto self = shared_from_this();
+        if (!host->try_post_work([self, id] {
+                (void)self->sessions->remove(id);
+                self->end_job();
+            }))
+            end_job();
+    }
+
+    void do_resume(const Request& req, DataFrame arg, Reply reply) {
+        auto args = read_strings(arg, {"token"});
+        if (!args) return reply.fail(args.error().code, args.error().message);
+        auto claims = detail::verify_token((*args)[0], key, now_ms());
+        if (!claims) {
+            counters.failed_resumptions.fetch_add(1);
+            return reply.fail(claims.error().code, claims.error().message);
+        }
+        const auto& conn = req.connection();
+        sign_out(conn);
+        enter(conn.id(), claims->user, claims->session);  // before the check: see enter()
+        auto loop = *hawser::detail::Host::current_loop_index();
+        bool started = on_worker(reply, false, [this, claims = *claims, loop, conn, reply] {
+            auto session = sessions->get(claims.session);
+            std::optional<detail::Account> account;
+            if (session && *session && (*session)->user == claims.user) {
+                auto found = accounts->get(claims.user);
+                if (found) account = std::move(*found);
+            }
+            if (!account) {
+                forget(conn.id());
+                counters.failed_resumptions.fetch_add(1);
+                if (!session) return reply.fail(session.error().code, session.error().message);
+                return reply.fail(Errc::unauthenticated,
+                                  "the session was ended (logout, revoke or a password change); "
+                                  "log in again");
+            }
+            counters.resumptions.fetch_add(1);
+            on_loop(loop, [conn, claims, name = std::move(account->name), reply]() mutable {
+                if (!conn.connected()) return;
+                sign_in(conn, claims.user, claims.session, name);
+                DataFrame out;
+                out << claims.user << name << claims.session << claims.expires_ms;
+                reply.reply(std::move(out));
+            });
+        });
+        if (!started) forget(conn.id());
+    }
+
+    void do_logout(const Request& req, DataFrame, Reply reply) {
+        auto me = req.connection().service_context<SignedIn>();
+        auto loop = *hawser::detail::Host::current_loop_index();
+        on_worker(reply, false, [this, me, loop, conn = req.connection(), reply] {
+            end_sessions(me.user, {me.session}, conn.id());
+            on_loop(loop, [this, self = shared_from_this(), conn, reply] {
+                sign_out(conn);
+                reply.reply(DataFrame{});
+            });
+        });
+    }
+
+    void do_password(const Request& req, DataFrame arg, Reply reply) {
+        auto args = read_strings(arg, {"old password", "new password"});
+        if (!args) return reply.fail(args.error().code, args.error().message);
+        std::string old_password = std::move((*args)[0]), new_password = std::move((*args)[1]);
+        if (auto ok = check_password(new_password); !ok)
+            return reply.fail(ok.error().code, ok.error().message);
+        if (old_password.size() > options.max_password_bytes)
+            return reply.fail(Errc::invalid_argument, "the password is too long");
+        auto me = req.connection().service_context<SignedIn>();
+        auto account_key = detail::Accounts::key_of(me.name);
+        if (!failures_per_account.try_count(account_key, Clock::now()))
+            return limited(reply, "too many wrong passwords for this account; wait a minute");
+        bool started = on_worker(
+            reply, true,
+            [this, me, account_key, old_password = std::move(old_password),
+             new_password = std::move(new_password), keep = req.connection().id(), reply] {
+                auto account = check_own_password(me, account_key, old_password);
+                if (!account) return reply.fail(account.error().code, account.error().message);
+                auto hash = detail::hash_password(new_password, cost());
+                if (!hash) return reply.fail(hash.error().code, hash.error().message);
+                if (auto r = accounts->set_password(me.user, std::move(*hash)); !r)
+                    return reply.fail(r.error().code, r.error().message);
+                // Whoever else held a session may have held it with the old password: end
+                // them all but this one, and close every other connection of the user (logins
+                // under way included: see enter()).
+                auto all = sessions->of_user(me.user);
+                if (!all) return reply.fail(all.error().code, all.error().message);
+                std::vector<std::uint64_t> ended;
+                for (auto& s : *all)
+                    if (s.id != me.session) ended.push_back(s.id);
+                end_sessions(me.user, ended, keep);
+                close_where(me.user, [&](const Online& o) {
+                    return o.connection != keep && o.session != me.session;
+                });
+                reply.reply(DataFrame{});
+            });
+        if (!started) failures_per_account.refund(account_key);
+    }
+
+    // The caller's account, if `password` is its password. The attempt was counted against the
+    // account before; a right password refunds it.
+    Result<detail::Account> check_own_password(const SignedIn& me, const std::string& account_key,
+                                               const std::string& password) {
+        auto account = accounts->get(me.user);
+        if (!account) return account.error();
+        if (!*account) return Error{Errc::not_found, "the account no longer exists"};
+        if (!detail::verify_password((*account)->password_hash, password))
+            return Error{Errc::unauthenticated, "wrong password"};
+        failures_per_account.refund(account_key);
+        return std::move(**account);
+    }
+
+    void do_delete(const Request& req, DataFrame arg, Reply reply) {
+        auto args = read_strings(arg, {"password"});
+        if (!args) return reply.fail(args.error().code, args.error().message);
+        if ((*args)[0].size() > options.max_password_bytes)
+            return reply.fail(Errc::invalid_argument, "the password is too long");
+        auto me = req.connection().service_context<SignedIn>();
+        auto account_key = detail::Accounts::key_of(me.name);
+        if (!failures_per_account.try_count(account_key, Clock::now()))
+            return limited(reply, "too many wrong passwords for this account; wait a minute");
+        auto loop = *hawser::detail::Host::current_loop_index();
+        bool started = on_worker(
+            reply, true,
+            [this, me, account_key, password = std::move((*args)[0]), loop, conn = req.connection(),
+             reply] {
+                auto account = check_own_password(me, account_key, password);
+                if (!account) return reply.fail(account.error().code, account.error().message);
+                // The account goes first: a login under way then fails its second look (enter()).
+                if (auto r = accounts->remove(me.user); !r)
+                    return reply.fail(r.error().code, r.error().message);
+                auto all = sessions->of_user(me.user);
+                if (!all) return reply.fail(all.error().code, all.error().message);
+                std::vector<std::uint64_t> ended;
+                for (auto& s : *all) ended.push_back(s.id);
+                end_sessions(me.user, ended, conn.id());
+                close_where(me.user, [&](const Online& o) { return o.connection != conn.id(); });
+                on_loop(loop, [this, self = shared_from_this(), conn, reply] {
+                    sign_out(conn);
+                    reply.reply(DataFrame{});
+                });
+            });
+        if (!started) failures_per_account.refund(account_key);
+    }
+
+    void do_sessions(const Request& req, DataFrame, Reply reply) {
+        auto me = req.connection().service_context<SignedIn>();
+        on_worker(reply, false, [this, me, reply] {
+            auto all = sessions->of_user(me.user);
+            if (!all) return reply.fail(all.error().code, all.error().message);
+            auto now = now_ms();
+            Array list;
+            for (auto& s : *all) {
+                if (s.expires_ms <= now) continue;
+                list.emplace_back(Map{{"id", Value(s.id)},
+                                      {"created_ms", Value(s.created_ms)},
+                                      {"expires_ms", Value(s.expires_ms)},
+                                      {"address", Value(s.address)},
+                                      {"current", Value(s.id == me.session)}});
+            }
+            DataFrame out;
+            out << Value(std::move(list));
+            reply.reply(std::move(out));
+        });
+    }
+
+    void do_revoke(const Request& req, DataFrame arg, Reply reply) {
+        auto id = arg.read_uint();
+        if (!id) return reply.fail(Errc::invalid_argument, "expected a session id (an integer)");
+        auto me = req.connection().service_context<SignedIn>();
+        auto loop = *hawser::detail::Host::current_loop_index();
+        on_worker(reply, false, [this, me, id = *id, loop, conn = req.connection(), reply] {
+            auto session = sessions->get(id);
+            if (!session) return reply.fail(session.error().code, session.error().message);
+            // Another user's session is as absent as one that never was.
+            if (!*session || (*session)->user != me.user)
+                return reply.fail(Errc::not_found, "no such session");
+            end_sessions(me.user, {id}, conn.id());
+            if (id != me.session) return reply.reply(DataFrame{});
+            on_loop(loop, [this, self = shared_from_this(), conn, reply] {
+                sign_out(conn);
+                reply.reply(DataFrame{});
+            });
+        });
+    }
+
+    Result<void> check_password(const std::string& password) const {
+        if (password.size() < options.min_password_bytes)
+            return Error{
+                Errc::invalid_argument,
+                "passwords are at least " + std::to_string(options.min_password_bytes) + " bytes"};
+        if (password.size() > options.max_password_bytes)
+            return Error{
+                Errc::invalid_argument,
+                "passwords are at most " + std::to_string(options.max_password_bytes) + " bytes"};
+        return {};
+    }
+
+    void limited(const Reply& reply, std::string why) {
+        counters.rate_limited.fetch_add(1);
+        reply.fail(Errc::rate_limited, std::move(why));
+    }
+};
+
+Result<void> Cloud::validate(const CloudOptions& o) {
+    auto bad = [](std::string why) { return Error{Errc::invalid_argument, "cloud: " + why}; };
+    if (o.secret_key_file.empty()) return bad("secret_key_file is empty");
+    if (auto ok = detail::check_cost({o.password_ops, o.password_memory}); !ok)
+        return bad(ok.error().message);
+    if (o.database_prefix.empty() || o.database_prefix.size() > 40 ||
+        o.database_prefix.starts_with("__") ||
+        o.database_prefix.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                            "0123456789_.-") != std::string::npos)
+        return bad("database_prefix is 1 to 40 of [A-Za-z0-9_.-], not starting with \"__\"");
+    if (o.max_hashes_queued == 0) return bad("max_hashes_queued must be at least 1");
+    if (o.min_password_bytes == 0 || o.min_password_bytes > o.max_password_bytes ||
+        o.max_password_bytes > 4096)
+        return bad("passwords need 1 <= min_password_bytes <= max_password_bytes <= 4096");
+    if (o.session_lifetime < Milliseconds(1000)) return bad("session_lifetime is at least 1 s");
+    if (o.max_sessions_per_user == 0) return bad("max_sessions_per_user must be at least 1");
+    if (o.login_attempts_per_address == 0 || o.failed_logins_per_account == 0 ||
+        o.registrations_per_address == 0)
+        return bad("login and registration limits must be at least 1");
+    if (o.login_window < Milliseconds(1)) return bad("login_window must be positive");
+    if (o.max_tracked == 0) return bad("max_tracked must be at least 1");
+    return {};
+}
+
+bool Cloud::valid_username(std::string_view name) {
+    if (name.size() < 3 || name.size() > 32) return false;
+    auto alnum = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    };
+    if (!alnum(name.front())) return false;
+    return std::all_of(name.begin(), name.end(),
+                       [&](char c) { return alnum(c) || c == '_' || c == '-' || c == '.'; });
+}
+
+Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
+    if (auto ok = validate(options); !ok) throw Exception(ok.error());
+    if (sodium_init() < 0) throw Exception({Errc::storage_error, "libsodium cannot start"});
+    if (server.options().transport.insecure_plaintext)
+        throw Exception({Errc::invalid_argument,
+                         "the cloud service needs encryption: passwords and tokens would cross "
+                         "the wire in clear (insecure_plaintext is set)"});
+    impl_ = std::make_shared<Impl>(options);
+    auto& impl = *impl_;
+    impl.host = hawser::detail::host_of(server).shared_from_this();
+    auto key = detail::load_or_create_token_key(options.secret_key_file);
+    if (!key) throw Exception(key.error());
+    impl.key = *key;
+    auto accounts = detail::Accounts::open(store, options.database_prefix + ".accounts");
+    if (!accounts) throw Exception(accounts.error());
+    impl.accounts = std::move(*accounts);
+    auto sessions = detail::Sessions::open(store, options.database_prefix + ".sessions");
+    if (!sessions) throw Exception(sessions.error());
+    impl.sessions = std::move(*sessions);
+    std::array<std::uint8_t, 16> noise{};
+    randombytes_buf(noise.data(), noise.size());
+    auto decoy = detail::hash_password(
+        std::string_view(reinterpret_cast<const char*>(noise.data()), noise.size()), impl.cost());
+    if (!decoy) throw Exception(decoy.error());
+    impl.decoy_hash = std::move(*decoy);
+
+    auto& commands = server.commands();
+    std::weak_ptr<Impl> weak = impl_;
+    auto add = [&](std::string_view name, void (Impl::*handler)(const Request&, DataFrame, Reply),
+                   bool public_access) {
+        commands.dataframe(
+            std::string(name),
+            [weak, handler](const Request& req, DataFrame arg, Reply reply) {
+                auto impl = weak.lock();
+                if (!impl) return reply.fail(Errc::shutting_down, "the cloud service stopped");
+                ((*impl).*handler)(req, std::move(arg), std::move(reply));
+            },
+            CommandOptions{.compress = false, .public_access = public_access});
+    };
+    add(register_command, &Impl::do_register, true);
+    add(login_command, &Impl::do_login, true);
+    add(resume_command, &Impl::do_resume, true);
+    add(logout_command, &Impl::do_logout, false);
+    add(password_command, &Impl::do_password, false);
+    add(delete_command, &Impl::do_delete, false);
+    add(sessions_command, &Impl::do_sessions, false);
+    add(revoke_command, &Impl::do_revoke, false);
+    commands.dataframe(std::string(whoami_command), [](const Request& req, DataFrame&) {
+        auto& me = req.connection().service_context<SignedIn>();
+        DataFrame out;
+        out << me.user << me.name << me.session;
+        return out;
+    });
+    commands.require([](const Connection& c) { return c.service_context<SignedIn>().user != 0; });
+    hawser::detail::Host::ServiceHooks hooks;
+    hooks.closed = [weak](ConnectionId id) {
+        if (auto impl = weak.lock()) impl->forget(id);
+    };
+    hawser::detail::host_of(server).services.push_back(std::move(hooks));
+}
+
+Cloud::~Cloud() {
+    // Commands may still come (the server can outlive the Cloud): they find it stopped. No job
+    // runs after this, and the database handles go now, while the Store surely exists.
+    impl_->stop();
+    impl_->accounts.reset();
+    impl_->sessions.reset();
+}
+
+std::optional<User> Cloud::user_of(const Connection& connection) {
+    if (!connection.connected()) return std::nullopt;
+    auto& me = connection.service_context<SignedIn>();
+    if (!me.user) return std::nullopt;
+    return User{me.user, me.name, me.session};
+}
+
+std::vector<ConnectionId> Cloud::connections_of(std::uint64_t user) const {
+    std::lock_guard lock(impl_->online_mu);
+    std::vector<ConnectionId> out;
+    if (auto it = impl_->online.find(user); it != impl_->online.end())
+        for (auto& o : it->second) out.push_back(o.connection);
+    return out;
+}
+
+CloudStats Cloud::stats() const {
+    auto& c = impl_->counters;
+    CloudStats s;
+    s.registrations = c.registrations.load();
+    s.logins = c.logins.load();
+    s.resumptions = c.resumptions.load();
+    s.failed_logins = c.failed_logins.load();
+    s.failed_resumptions = c.failed_resumptions.load();
+    s.rate_limited = c.rate_limited.load();
+    s.sessions_revoked = c.sessions_revoked.load();
+    std::lock_guard lock(impl_->online_mu);
+    s.online_connections = impl_->user_by_connection.size();
+    return s;
+}
+
+}  // namespace hawser::cloud

@@ -1,0 +1,79 @@
+#include "cloud/sessions.hpp"
+
+#include "cloud/accounts.hpp"
+
+namespace hawser::cloud::detail {
+
+namespace {
+
+template <class T>
+std::optional<T> field(const Map& record, std::string_view name) {
+    auto it = record.find(name);
+    if (it == record.end()) return std::nullopt;
+    if constexpr (std::is_integral_v<T>) {
+        if (it->second.is<std::int64_t>()) return T(it->second.as<std::int64_t>());
+        if (it->second.is<std::uint64_t>()) return T(it->second.as<std::uint64_t>());
+        return std::nullopt;
+    } else {
+        if (!it->second.is<T>()) return std::nullopt;
+        return it->second.as<T>();
+    }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Sessions>> Sessions::open(zdb::Store& store, const std::string& name) {
+    auto db = open_indexed(store, name, "user");
+    if (!db) return db.error();
+    return std::unique_ptr<Sessions>(new Sessions(std::move(*db)));
+}
+
+std::optional<SessionRecord> Sessions::from_record(std::uint64_t id, const Map& record) {
+    auto user = field<std::uint64_t>(record, "user");
+    auto created = field<std::int64_t>(record, "created_ms");
+    auto expires = field<std::int64_t>(record, "expires_ms");
+    auto address = field<std::string>(record, "address");
+    if (!user || !created || !expires || !address) return std::nullopt;
+    return SessionRecord{id, *user, *created, *expires, *address};
+}
+
+Result<SessionRecord> Sessions::create(std::uint64_t user, std::string address, std::int64_t now_ms,
+                                       std::int64_t lifetime_ms) {
+    SessionRecord s{0, user, now_ms, now_ms + lifetime_ms, std::move(address)};
+    auto id = db_->insert(Map{{"user", Value(user)},
+                              {"created_ms", Value(s.created_ms)},
+                              {"expires_ms", Value(s.expires_ms)},
+                              {"address", Value(s.address)}});
+    if (!id) return id.error();
+    s.id = *id;
+    return s;
+}
+
+Result<std::optional<SessionRecord>> Sessions::get(std::uint64_t id) const {
+    auto record = db_->get(id);
+    if (!record) {
+        if (record.error().code == Errc::not_found) return std::optional<SessionRecord>{};
+        return record.error();
+    }
+    return from_record(id, *record);
+}
+
+Result<std::vector<SessionRecord>> Sessions::of_user(std::uint64_t user) const {
+    auto ids = find_ids(db_, "user", Value(user), 0);
+    if (!ids) return ids.error();
+    std::vector<SessionRecord> out;
+    for (auto id : *ids) {
+        auto s = get(id);
+        if (!s) return s.error();
+        if (*s) out.push_back(std::move(**s));
+    }
+    return out;
+}
+
+Result<void> Sessions::remove(std::uint64_t id) {
+    auto r = db_->remove(id);
+    if (!r && r.error().code == Errc::not_found) return {};
+    return r;
+}
+
+}  // namespace hawser::cloud::detail

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The cloud service end to end from the shell: hawser-server --cloud and hawser-cli's register,
+# login (session kept in a 0600 file), resumed calls, whoami, logout; the login gate refuses a
+# call without a session; the session survives a server restart.
+#   cloud_cli_test.sh path/to/hawser-cli path/to/hawser-server
+set -uo pipefail
+cli=$1
+server=$2
+source "$(dirname "$0")/start_server.sh"
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+expect() {  # expect "what" status expected-text command...: exit status and text in its output
+    local what=$1 status=$2 expected=$3; shift 3
+    local out rc
+    out=$("$@" 2>&1); rc=$?
+    [[ $rc == "$status" ]] || fail "$what: exit $rc, want $status: $out"
+    [[ "$out" == *"$expected"* ]] || fail "$what: '$out' lacks '$expected'"
+}
+
+key=$("$server" --data-dir "$work/data" --print-public-key) || { echo "FAIL: --print-public-key"; exit 1; }
+# Cheap Argon2id: the test is about behaviour, not cost.
+cat >"$work/cloud.toml" <<TOML
+[cloud]
+password_ops = 1
+password_memory = 8192
+TOML
+start_server "$server" --config "$work/cloud.toml"
+ep="127.0.0.1:$port"
+session="$work/home/session"
+c() { "$cli" -e "$ep" --key "$key" --session "$session" "$@"; }
+
+expect "the gate refuses a call before login" 1 "error: unauthenticated:" c call hello world
+expect "register" 0 "registered ann as user" c register ann <<<"correct horse"
+expect "register again" 1 "error: already_exists:" c register ANN <<<"correct horse"
+expect "short password" 1 "error: invalid_argument:" c register bob <<<"short"
+expect "wrong password" 1 "error: unauthenticated: wrong username or password" c login ann <<<"wrong horse"
+expect "unknown user" 1 "error: unauthenticated: wrong username or password" c login nobody <<<"wrong horse"
+expect "no password" 2 "no password" c login ann </dev/null
+expect "login" 0 "logged in as ann" c login ann <<<"correct horse"
+[[ $(stat -c %a "$session") == 600 ]] || fail "the session file is not mode 600"
+[[ $(stat -c %a "$work/home") == 700 ]] || fail "the session directory is not mode 700"
+expect "whoami" 0 "ann (user " c whoami
+expect "a call as ann" 0 "hello, world" c call hello world
+
+# The session survives a restart: accounts and sessions are in the server's store.
+kill "$server_pid"; wait "$server_pid" 2>/dev/null; server_pid=
+start_server "$server" --config "$work/cloud.toml"
+ep="127.0.0.1:$port"
+# The file names the old endpoint (a new port): point it at the new one, key and token unchanged.
+[[ $(sed -n 2p "$session") == "$key" ]] || fail "the session file does not name the server's key"
+token=$(sed -n 3p "$session")
+printf '%s\n%s\n%s\n' "$ep" "$key" "$token" >"$session"
+expect "whoami after a restart" 0 "ann (user " c whoami
+
+chmod 644 "$session"
+expect "a readable session file is refused" 1 "not a private file" c whoami
+chmod 600 "$session"
+expect "logout" 0 "logged out" c logout
+[[ ! -e $session ]] || fail "logout left the session file"
+expect "whoami after logout" 1 "not logged in" c whoami
+# A token kept from before the logout no longer resumes; a call goes on without it (and is
+# refused by the gate), and logout forgets the file.
+printf '%s\n%s\n%s\n' "$ep" "$key" "$token" >"$session"; chmod 600 "$session"
+expect "a replayed token" 1 "error: unauthenticated:" c whoami
+expect "a call with an ended session" 1 "did not resume" c call hello world
+expect "logout of an ended session" 0 "already ended" c logout
+[[ ! -e $session ]] || fail "logout of an ended session left the file"
+# The token is kept for one server: another key at the same endpoint never receives it.
+printf '%s\n%s\n%s\n' "$ep" "$(printf '%064d' 0 | tr 0 b)" "$token" >"$session"; chmod 600 "$session"
+expect "a session for another server's key" 1 "not logged in to $ep" c whoami
+# Existing directories keep their mode; missing ones are made 0700.
+mkdir -m 755 "$work/shared"
+expect "login into an existing directory" 0 "logged in as ann" \
+    "$cli" -e "$ep" --key "$key" --session "$work/shared/deep/session" login ann <<<"correct horse"
+[[ $(stat -c %a "$work/shared") == 755 ]] || fail "login changed an existing directory's mode"
+[[ $(stat -c %a "$work/shared/deep") == 700 ]] || fail "a new session directory is not 0700"
+
+if ((failures)); then
+    echo "$failures failure(s); server log:"
+    cat "$work/server.log"
+    exit 1
+fi
+echo "cloud_cli_test: all passed"
