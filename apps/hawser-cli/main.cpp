@@ -221,13 +221,14 @@ int main(int argc, char** argv) {
     // one that no longer resumes is reported, and the command goes on without it.
     auto saved = hawser::app::read_session(session_file);
     if (!saved) std::fprintf(stderr, "hawser-cli: %s\n", saved.error().message.c_str());
-    bool resumed = false;
+    bool resumed = false, ended = false;  // ended: the server says the kept session is over
     std::string resume_error;
     if (saved && *saved && (*saved)->endpoint == endpoint && (*saved)->server_key == server_key) {
         hawser::DataFrame arg;
         arg << (*saved)->token;
         auto r = cloud_call("cloud.resume", arg);
         resumed = bool(r);
+        ended = !r && r.error().code == hawser::Errc::unauthenticated;
         if (!r && r.error().code != hawser::Errc::unknown_command) {  // unknown: no cloud there
             resume_error = r.error().message;
             if (!whoami->parsed() && !logout->parsed())
@@ -235,7 +236,7 @@ int main(int argc, char** argv) {
                              resume_error.c_str());
         }
     }
-    if (logout->parsed() && !resumed && saved && *saved) {
+    if (logout->parsed() && ended) {
         std::remove(session_file.c_str());  // nothing to end on the server; forget it here
         std::cout << "logged out (the session had already ended)\n";
         return exit_ok;

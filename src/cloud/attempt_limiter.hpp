@@ -42,11 +42,14 @@ class AttemptLimiter {
         std::lock_guard lock(mu_);
         if (auto* e = entry(key, now)) ++e->count;
     }
-    // Takes back one counted attempt (one that turned out to be right, or never ran).
+    // Takes back one counted attempt (one that turned out to be right, or never ran); a key
+    // left with none is forgotten, so refused or right attempts never fill the table.
     void refund(std::string_view key) {
         std::lock_guard lock(mu_);
         auto it = keys_.find(std::string(key));
-        if (it != keys_.end() && it->second.count > 0) --it->second.count;
+        if (it == keys_.end()) return;
+        if (it->second.count > 0) --it->second.count;
+        if (it->second.count == 0) keys_.erase(it);
     }
     std::size_t tracked() const {
         std::lock_guard lock(mu_);

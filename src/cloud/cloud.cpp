@@ -34,6 +34,7 @@ namespace {
 struct SignedIn {
     std::uint64_t user = 0, session = 0;
     std::string name;
+    bool pending = false;  // a login or resume is under way
 };
 
 std::int64_t now_ms() {
@@ -146,6 +147,9 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
             } catch (const std::exception& e) {
                 spdlog::error("hawser cloud: {}", e.what());
                 reply.fail(Errc::handler_error, "the cloud service failed; see the server log");
+            } catch (...) {
+                spdlog::error("hawser cloud: a job failed with an unknown exception");
+                reply.fail(Errc::handler_error, "the cloud service failed; see the server log");
             }
             if (hashes) self->hashes_queued.fetch_sub(1);
             self->end_job();
@@ -198,13 +202,22 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
     // What the connection is logged in as (its IO thread). The registry is done by then.
     static void sign_in(const Connection& c, std::uint64_t user, std::uint64_t session,
                         std::string name) {
-        c.service_context<SignedIn>() = {user, session, std::move(name)};
+        auto& ctx = c.service_context<SignedIn>();
+        ctx.user = user;
+        ctx.session = session;
+        ctx.name = std::move(name);
     }
     void sign_out(const Connection& c) {
         if (!c.connected()) return;
         auto& ctx = c.service_context<SignedIn>();
-        if (ctx.user) ctx = {};
+        ctx.user = ctx.session = 0;
+        ctx.name.clear();
         forget(c.id());
+    }
+    // Signs out a connection still on `session` (a logout, revoke or deletion that ended it):
+    // one that meanwhile started another login keeps it.
+    void sign_out_from(const Connection& c, std::uint64_t session) {
+        if (c.connected() && c.service_context<SignedIn>().session == session) sign_out(c);
     }
 
     // Closes this node's connections of `user` that `which` picks, each on its own IO thread
@@ -226,9 +239,9 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
     }
 
     // Removes the sessions, then closes the connections using them (but `keep`), even when a
-    // removal failed (which is then thrown). Worker pool.
-    void end_sessions(std::uint64_t user, const std::vector<std::uint64_t>& ended,
-                      ConnectionId keep) {
+    // removal failed (the first failure is returned). Worker pool.
+    std::optional<Error> end_sessions(std::uint64_t user, const std::vector<std::uint64_t>& ended,
+                                      ConnectionId keep) {
         std::optional<Error> failed;
         for (auto id : ended) {
             if (auto r = sessions->remove(id); !r)
@@ -240,7 +253,7 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
             return o.connection != keep &&
                    std::find(ended.begin(), ended.end(), o.session) != ended.end();
         });
-        if (failed) throw Exception(*failed);
+        return failed;
     }
 
     // --- the commands ---
@@ -270,6 +283,67 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
                   });
     }
 
+    // What a login or resume grants the connection.
+    struct Granted {
+        std::uint64_t user = 0, session = 0;
+        std::string name;
+        std::int64_t expires_ms = 0;
+        std::string token;         // a login's new token; empty for a resume
+        bool new_session = false;  // a login's: discarded if the connection closed meanwhile
+    };
+
+    // Runs a login or resume: `check` on the worker pool, then back on the connection's loop to
+    // sign it in and reply. One at a time per connection (`pending`), so that no other attempt
+    // can take its registry entry. Every way it ends clears `pending` on the loop; every way but
+    // success forgets the entry.
+    template <class Check>
+    bool grant(const Reply& reply, bool hashes, const Connection& conn, Check check) {
+        auto loop = *hawser::detail::Host::current_loop_index();
+        conn.service_context<SignedIn>().pending = true;
+        bool started =
+            on_worker(reply, hashes, [this, loop, conn, reply, check = std::move(check)]() mutable {
+                Result<Granted> granted =
+                    Error{Errc::handler_error, "the cloud service failed; see the server log"};
+                try {
+                    granted = check();
+                } catch (const std::exception& e) {
+                    spdlog::error("hawser cloud: {}", e.what());
+                } catch (...) {
+                    spdlog::error("hawser cloud: a login failed with an unknown exception");
+                }
+                if (!granted) forget(conn.id());
+                on_loop(loop, [this, self = shared_from_this(), conn, reply,
+                               granted = std::move(granted)]() mutable {
+                    bool open = conn.connected();
+                    if (open) conn.service_context<SignedIn>().pending = false;
+                    if (!granted) return reply.fail(granted.error().code, granted.error().message);
+                    if (!open) {
+                        forget(conn.id());
+                        if (granted->new_session) discard_session(granted->session);
+                        return;
+                    }
+                    sign_in(conn, granted->user, granted->session, granted->name);
+                    DataFrame out;
+                    if (!granted->token.empty()) out << granted->token;
+                    out << granted->user << granted->name << granted->session
+                        << granted->expires_ms;
+                    reply.reply(std::move(out));
+                });
+            });
+        if (!started) {
+            conn.service_context<SignedIn>().pending = false;
+            forget(conn.id());
+        }
+        return started;
+    }
+
+    // A second login or resume on a connection while one is under way.
+    bool busy(const Connection& conn, const Reply& reply) {
+        if (!conn.service_context<SignedIn>().pending) return false;
+        reply.fail(Errc::too_many_pending, "a login is already under way on this connection");
+        return true;
+    }
+
     void do_login(const Request& req, DataFrame arg, Reply reply) {
         auto args = read_strings(arg, {"name", "password"});
         if (!args) return reply.fail(args.error().code, args.error().message);
@@ -277,70 +351,62 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
         if (password.size() > options.max_password_bytes)
             return reply.fail(Errc::invalid_argument, "the password is too long");
         const auto& conn = req.connection();
+        if (busy(conn, reply)) return;
         auto source = detail::client_source(conn);
         auto account_key = detail::Accounts::key_of(name.substr(0, 64));
-        // Counted before the hash, refunded on success: parallel guesses cannot pass the limit.
+        // The address first: a flood from one address is refused before it can fill the
+        // accounts' table. The account's attempt is counted before the hash and refunded on
+        // success, so parallel guesses cannot pass its limit.
         auto now = Clock::now();
-        if (!failures_per_account.try_count(account_key, now))
-            return limited(reply, "too many failed logins for this account; wait a minute");
-        if (!login_per_address.try_count(source, now)) {
-            failures_per_account.refund(account_key);
+        if (!login_per_address.try_count(source, now))
             return limited(reply, "too many logins from this address; wait a minute");
+        if (!failures_per_account.try_count(account_key, now)) {
+            login_per_address.refund(source);
+            return limited(reply, "too many failed logins for this account; wait a minute");
         }
         sign_out(conn);  // a login switches the connection: it is nobody until it succeeds
-        auto loop = *hawser::detail::Host::current_loop_index();
-        bool started = on_worker(
-            reply, true,
-            [this, name = std::move(name), password = std::move(password), account_key, loop, conn,
-             address = conn.remote_address(), reply]() mutable {
-                std::optional<detail::Account> account;
-                if (valid_username(name)) {
-                    auto found = accounts->find(name);
-                    if (!found) return reply.fail(found.error().code, found.error().message);
-                    account = std::move(*found);
-                }
-                // An unknown name costs the same hash as a wrong password: no timing tells
-                // them apart.
-                bool ok = detail::verify_password(account ? account->password_hash : decoy_hash,
-                                                  password) &&
-                          account;
-                if (!ok) {
-                    counters.failed_logins.fetch_add(1);
-                    auto e = wrong_credentials();
-                    return reply.fail(e.code, e.message);
-                }
-                failures_per_account.refund(account_key);
-                // Entered first, then checked again: a password change or deletion that ran
-                // meanwhile either shows here or closes this connection.
-                enter(conn.id(), account->id, 0);
-                auto again = accounts->get(account->id);
-                if (!again || !*again || (*again)->password_hash != account->password_hash) {
-                    forget(conn.id());
-                    counters.failed_logins.fetch_add(1);
-                    auto e = wrong_credentials();
-                    return reply.fail(e.code, e.message);
-                }
-                auto session = start_session(account->id, address);
-                if (!session) {
-                    forget(conn.id());
-                    return reply.fail(session.error().code, session.error().message);
-                }
-                set_session(conn.id(), account->id, session->id);
-                counters.logins.fetch_add(1);
-                auto token =
-                    detail::sign_token({account->id, session->id, session->expires_ms}, key);
-                on_loop(loop, [this, self = shared_from_this(), conn, account = std::move(*account),
-                               session = *session, token = std::move(token), reply] {
-                    if (!conn.connected()) {
-                        forget(conn.id());
-                        return discard_session(session.id);
-                    }
-                    sign_in(conn, account.id, session.id, account.name);
-                    DataFrame out;
-                    out << token << account.id << account.name << session.id << session.expires_ms;
-                    reply.reply(std::move(out));
-                });
-            });
+        bool started =
+            grant(reply, true, conn,
+                  [this, name = std::move(name), password = std::move(password), account_key, conn,
+                   address = conn.remote_address()]() -> Result<Granted> {
+                      std::optional<detail::Account> account;
+                      if (valid_username(name)) {
+                          auto found = accounts->find(name);
+                          if (!found) return found.error();
+                          account = std::move(*found);
+                      }
+                      // An unknown name costs the same hash as a wrong password: no timing tells
+                      // them apart.
+                      bool ok = detail::verify_password(
+                                    account ? account->password_hash : decoy_hash, password) &&
+                                account;
+                      if (!ok) {
+                          counters.failed_logins.fetch_add(1);
+                          return wrong_credentials();
+                      }
+                      failures_per_account.refund(account_key);
+                      enter(conn.id(), account->id, 0);  // before the session: see enter()
+                      auto session = start_session(account->id, address);
+                      if (!session) return session.error();
+                      // Looked at again once the session exists: a password change or deletion that
+                      // ran meanwhile either shows here or found this connection in the registry.
+                      auto again = accounts->get(account->id);
+                      if (!again || !*again || (*again)->password_hash != account->password_hash) {
+                          (void)sessions->remove(session->id);
+                          if (!again) return again.error();
+                          counters.failed_logins.fetch_add(1);
+                          return wrong_credentials();
+                      }
+                      set_session(conn.id(), account->id, session->id);
+                      counters.logins.fetch_add(1);
+                      return Granted{
+                          account->id,
+                          session->id,
+                          account->name,
+                          session->expires_ms,
+                          detail::sign_token({account->id, session->id, session->expires_ms}, key),
+                          true};
+                  });
         if (!started) {
             failures_per_account.refund(account_key);
             login_per_address.refund(source);
@@ -366,7 +432,7 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
                 --live;
             }
         }
-        end_sessions(user, ended, 0);
+        if (auto failed = end_sessions(user, ended, 0)) return *failed;
         return sessions->create(user, std::move(address), now, options.session_lifetime.count());
     }
 
@@ -375,7 +441,10 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
         if (!start_job()) return;  // stopping: it expires by itself
         auto self = shared_from_this();
         if (!host->try_post_work([self, id] {
-                (void)self->sessions->remove(id);
+                try {
+                    (void)self->sessions->remove(id);
+                } catch (...) {
+                }
                 self->end_job();
             }))
             end_job();
@@ -390,43 +459,38 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
             return reply.fail(claims.error().code, claims.error().message);
         }
         const auto& conn = req.connection();
+        if (busy(conn, reply)) return;
         sign_out(conn);
         enter(conn.id(), claims->user, claims->session);  // before the check: see enter()
-        auto loop = *hawser::detail::Host::current_loop_index();
-        bool started = on_worker(reply, false, [this, claims = *claims, loop, conn, reply] {
+        grant(reply, false, conn, [this, claims = *claims]() -> Result<Granted> {
             auto session = sessions->get(claims.session);
+            if (!session) return session.error();
             std::optional<detail::Account> account;
-            if (session && *session && (*session)->user == claims.user) {
+            if (*session && (*session)->user == claims.user) {
                 auto found = accounts->get(claims.user);
-                if (found) account = std::move(*found);
+                if (!found) return found.error();
+                account = std::move(*found);
             }
             if (!account) {
-                forget(conn.id());
                 counters.failed_resumptions.fetch_add(1);
-                if (!session) return reply.fail(session.error().code, session.error().message);
-                return reply.fail(Errc::unauthenticated,
-                                  "the session was ended (logout, revoke or a password change); "
-                                  "log in again");
+                return Error{Errc::unauthenticated,
+                             "the session was ended (logout, revoke or a password change); log "
+                             "in again"};
             }
             counters.resumptions.fetch_add(1);
-            on_loop(loop, [conn, claims, name = std::move(account->name), reply]() mutable {
-                if (!conn.connected()) return;
-                sign_in(conn, claims.user, claims.session, name);
-                DataFrame out;
-                out << claims.user << name << claims.session << claims.expires_ms;
-                reply.reply(std::move(out));
-            });
+            return Granted{claims.user, claims.session, std::move(account->name), claims.expires_ms,
+                           {},          false};
         });
-        if (!started) forget(conn.id());
     }
 
     void do_logout(const Request& req, DataFrame, Reply reply) {
         auto me = req.connection().service_context<SignedIn>();
         auto loop = *hawser::detail::Host::current_loop_index();
         on_worker(reply, false, [this, me, loop, conn = req.connection(), reply] {
-            end_sessions(me.user, {me.session}, conn.id());
-            on_loop(loop, [this, self = shared_from_this(), conn, reply] {
-                sign_out(conn);
+            if (auto failed = end_sessions(me.user, {me.session}, conn.id()))
+                return reply.fail(failed->code, failed->message);
+            on_loop(loop, [this, self = shared_from_this(), conn, me, reply] {
+                sign_out_from(conn, me.session);
                 reply.reply(DataFrame{});
             });
         });
@@ -462,10 +526,11 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
                 std::vector<std::uint64_t> ended;
                 for (auto& s : *all)
                     if (s.id != me.session) ended.push_back(s.id);
-                end_sessions(me.user, ended, keep);
+                auto failed = end_sessions(me.user, ended, keep);
                 close_where(me.user, [&](const Online& o) {
                     return o.connection != keep && o.session != me.session;
                 });
+                if (failed) return reply.fail(failed->code, failed->message);
                 reply.reply(DataFrame{});
             });
         if (!started) failures_per_account.refund(account_key);
@@ -507,10 +572,12 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
                 if (!all) return reply.fail(all.error().code, all.error().message);
                 std::vector<std::uint64_t> ended;
                 for (auto& s : *all) ended.push_back(s.id);
-                end_sessions(me.user, ended, conn.id());
+                // The account is gone: whatever fails from here, this connection is signed out.
+                auto failed = end_sessions(me.user, ended, conn.id());
                 close_where(me.user, [&](const Online& o) { return o.connection != conn.id(); });
-                on_loop(loop, [this, self = shared_from_this(), conn, reply] {
-                    sign_out(conn);
+                on_loop(loop, [this, self = shared_from_this(), conn, me, failed, reply] {
+                    sign_out_from(conn, me.session);
+                    if (failed) return reply.fail(failed->code, failed->message);
                     reply.reply(DataFrame{});
                 });
             });
@@ -549,10 +616,11 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
             // Another user's session is as absent as one that never was.
             if (!*session || (*session)->user != me.user)
                 return reply.fail(Errc::not_found, "no such session");
-            end_sessions(me.user, {id}, conn.id());
+            if (auto failed = end_sessions(me.user, {id}, conn.id()))
+                return reply.fail(failed->code, failed->message);
             if (id != me.session) return reply.reply(DataFrame{});
-            on_loop(loop, [this, self = shared_from_this(), conn, reply] {
-                sign_out(conn);
+            on_loop(loop, [this, self = shared_from_this(), conn, id, reply] {
+                sign_out_from(conn, id);
                 reply.reply(DataFrame{});
             });
         });

@@ -9,8 +9,6 @@ set -uo pipefail
 bench=$1
 server=$2
 source "$(dirname "$0")/start_server.sh"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 cd "$work"
 "$bench" --connections 300 --per-worker 100 --spawn-cluster 2 --server-binary "$server" --raw \

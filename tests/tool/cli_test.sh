@@ -7,15 +7,6 @@ set -uo pipefail
 cli=$1
 server=$2
 source "$(dirname "$0")/start_server.sh"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-expect() {  # expect "what" status expected-text command...: exit status and text in its output
-    local what=$1 status=$2 expected=$3; shift 3
-    local out rc
-    out=$("$@" 2>&1); rc=$?
-    [[ $rc == "$status" ]] || fail "$what: exit $rc, want $status: $out"
-    [[ "$out" == *"$expected"* ]] || fail "$what: '$out' lacks '$expected'"
-}
 
 # The server's key first (this creates it), then the server on a port the kernel picks; the
 # port is read from its start-up line, polled for rather than waited for.

@@ -7,15 +7,6 @@ set -uo pipefail
 cli=$1
 server=$2
 source "$(dirname "$0")/start_server.sh"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-expect() {  # expect "what" status expected-text command...: exit status and text in its output
-    local what=$1 status=$2 expected=$3; shift 3
-    local out rc
-    out=$("$@" 2>&1); rc=$?
-    [[ $rc == "$status" ]] || fail "$what: exit $rc, want $status: $out"
-    [[ "$out" == *"$expected"* ]] || fail "$what: '$out' lacks '$expected'"
-}
 
 key=$("$server" --data-dir "$work/data" --print-public-key) || { echo "FAIL: --print-public-key"; exit 1; }
 # Cheap Argon2id: the test is about behaviour, not cost.

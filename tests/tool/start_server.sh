@@ -1,5 +1,5 @@
 # Sourced by the tool tests. Makes a scratch directory $work, removed on exit with the server
-# start_server started, if any.
+# start_server started, if any, and gives them fail and expect, which count $failures.
 work=$(mktemp -d)
 server_pid=
 cleanup() {
@@ -28,4 +28,14 @@ start_server() {
     echo "FAIL: the server did not start:"
     cat "$work/server.log"
     exit 1
+}
+
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+expect() {  # expect "what" status expected-text command...: exit status and text in its output
+    local what=$1 status=$2 expected=$3; shift 3
+    local out rc
+    out=$("$@" 2>&1); rc=$?
+    [[ $rc == "$status" ]] || fail "$what: exit $rc, want $status: $out"
+    [[ "$out" == *"$expected"* ]] || fail "$what: '$out' lacks '$expected'"
 }
