@@ -20,6 +20,7 @@
 #include "cloud/accounts.hpp"
 #include "cloud/attempt_limiter.hpp"
 #include "cloud/client_source.hpp"
+#include "cloud/online_registry.hpp"
 #include "cloud/password.hpp"
 #include "cloud/session_token.hpp"
 #include "cloud/sessions.hpp"
@@ -89,14 +90,8 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
         std::atomic<std::uint64_t> sessions_revoked{0};
     } counters;
 
-    // This node's logged-in connections, by user.
-    struct Online {
-        ConnectionId connection;
-        std::uint64_t session;
-    };
-    mutable std::mutex online_mu;
-    std::unordered_map<std::uint64_t, std::vector<Online>> online;
-    std::unordered_map<ConnectionId, std::uint64_t> user_by_connection;
+    using Online = detail::OnlineRegistry::Online;
+    detail::OnlineRegistry online;
 
     // Jobs on the worker pool, counted so that stop() (~Cloud) can wait for them: after it no
     // job touches the store.
@@ -167,37 +162,15 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
         host->post_user(loop, "cloud", std::move(f));
     }
 
-    // --- the registry of logged-in connections ---
-    // A login or resume enters its connection here *before* it checks the store, and every
-    // revocation changes the store *before* it looks here for connections to close: so either
-    // the check sees the revocation, or the revocation sees the connection. No connection stays
-    // logged in on a session that was ended while it was being resumed.
+    // --- the registry (see OnlineRegistry for why a login enters it before it checks) ---
 
     void enter(ConnectionId id, std::uint64_t user, std::uint64_t session) {
-        std::lock_guard lock(online_mu);
-        forget_locked(id);
-        online[user].push_back({id, session});
-        user_by_connection[id] = user;
+        online.enter(id, user, session);
     }
     void set_session(ConnectionId id, std::uint64_t user, std::uint64_t session) {
-        std::lock_guard lock(online_mu);
-        if (auto it = online.find(user); it != online.end())
-            for (auto& o : it->second)
-                if (o.connection == id) o.session = session;
+        online.set_session(id, user, session);
     }
-    void forget(ConnectionId id) {
-        std::lock_guard lock(online_mu);
-        forget_locked(id);
-    }
-    void forget_locked(ConnectionId id) {
-        auto it = user_by_connection.find(id);
-        if (it == user_by_connection.end()) return;
-        auto user = online.find(it->second);
-        user_by_connection.erase(it);
-        if (user == online.end()) return;
-        std::erase_if(user->second, [id](const Online& o) { return o.connection == id; });
-        if (user->second.empty()) online.erase(user);
-    }
+    void forget(ConnectionId id) { online.forget(id); }
 
     // What the connection is logged in as (its IO thread). The registry is done by then.
     static void sign_in(const Connection& c, std::uint64_t user, std::uint64_t session,
@@ -224,15 +197,7 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
     // (a connection is only ever released there).
     template <class Which>
     void close_where(std::uint64_t user, Which which) {
-        std::vector<ConnectionId> close;
-        {
-            std::lock_guard lock(online_mu);
-            auto it = online.find(user);
-            if (it == online.end()) return;
-            for (auto& o : it->second)
-                if (which(o)) close.push_back(o.connection);
-        }
-        for (auto id : close)
+        for (auto id : online.connections_of(user, which))
             host->post_user(id & 0xff, "cloud close", [h = host.get(), id] {
                 if (auto conn = h->find(id)) Connection(conn).close();
             });
@@ -755,11 +720,7 @@ std::optional<User> Cloud::user_of(const Connection& connection) {
 }
 
 std::vector<ConnectionId> Cloud::connections_of(std::uint64_t user) const {
-    std::lock_guard lock(impl_->online_mu);
-    std::vector<ConnectionId> out;
-    if (auto it = impl_->online.find(user); it != impl_->online.end())
-        for (auto& o : it->second) out.push_back(o.connection);
-    return out;
+    return impl_->online.connections_of(user, [](const auto&) { return true; });
 }
 
 CloudStats Cloud::stats() const {
@@ -772,8 +733,7 @@ CloudStats Cloud::stats() const {
     s.failed_resumptions = c.failed_resumptions.load();
     s.rate_limited = c.rate_limited.load();
     s.sessions_revoked = c.sessions_revoked.load();
-    std::lock_guard lock(impl_->online_mu);
-    s.online_connections = impl_->user_by_connection.size();
+    s.online_connections = impl_->online.size();
     return s;
 }
 
