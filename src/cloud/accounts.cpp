@@ -19,22 +19,31 @@ Result<std::shared_ptr<zdb::Database>> open_indexed(zdb::Store& store, const std
     return *db;
 }
 
-Result<std::vector<std::uint64_t>> find_ids(const std::shared_ptr<zdb::Database>& db,
-                                            const std::string& field, Value value,
-                                            std::uint64_t max_results) {
+Result<std::vector<std::pair<std::uint64_t, Map>>> find_records(
+    const std::shared_ptr<zdb::Database>& db, const std::string& field, Value value,
+    std::uint64_t max_results) {
     auto filter = zdb::compile_filter(Map{{field, std::move(value)}});
     if (!filter) return filter.error();
     zdb::QueryOptions options;
     options.parallelism = 1;
     options.max_results = max_results;
     options.ordered = true;
-    std::vector<std::uint64_t> ids;
+    std::vector<std::pair<std::uint64_t, Map>> found;
     auto query = zdb::run_query(db, *filter, options, [&](zdb::Fragment fragment) {
-        for (auto& [id, record] : fragment.records) ids.push_back(id);
+        for (auto& record : fragment.records) found.push_back(std::move(record));
     });
     if (!query) return query.error();
     if (auto end = (*query)->wait(); !end) return end.error();
-    return ids;
+    return found;
+}
+
+Result<std::optional<Map>> get_record(const zdb::Database& db, std::uint64_t id) {
+    auto record = db.get(id);
+    if (!record) {
+        if (record.error().code == Errc::not_found) return std::optional<Map>{};
+        return record.error();
+    }
+    return std::optional<Map>(std::move(*record));
 }
 
 Result<std::unique_ptr<Accounts>> Accounts::open(zdb::Store& store, const std::string& name) {
@@ -62,7 +71,7 @@ std::optional<Account> Accounts::from_record(std::uint64_t id, const Map& record
 Result<std::uint64_t> Accounts::create(std::string_view name, std::string password_hash) {
     auto key = key_of(name);
     std::lock_guard lock(create_mu_);
-    auto taken = find_ids(db_, "key", Value(key), 1);
+    auto taken = find_records(db_, "key", Value(key), 1);
     if (!taken) return taken.error();
     if (!taken->empty()) return Error{Errc::already_exists, "that username is taken"};
     auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -75,19 +84,17 @@ Result<std::uint64_t> Accounts::create(std::string_view name, std::string passwo
 }
 
 Result<std::optional<Account>> Accounts::find(std::string_view name) const {
-    auto ids = find_ids(db_, "key", Value(key_of(name)), 1);
-    if (!ids) return ids.error();
-    if (ids->empty()) return std::optional<Account>{};
-    return get(ids->front());
+    auto found = find_records(db_, "key", Value(key_of(name)), 1);
+    if (!found) return found.error();
+    if (found->empty()) return std::optional<Account>{};
+    return from_record(found->front().first, found->front().second);
 }
 
 Result<std::optional<Account>> Accounts::get(std::uint64_t id) const {
-    auto record = db_->get(id);
-    if (!record) {
-        if (record.error().code == Errc::not_found) return std::optional<Account>{};
-        return record.error();
-    }
-    return from_record(id, *record);
+    auto record = get_record(*db_, id);
+    if (!record) return record.error();
+    if (!*record) return std::optional<Account>{};
+    return from_record(id, **record);
 }
 
 Result<void> Accounts::set_password(std::uint64_t id, std::string password_hash) {

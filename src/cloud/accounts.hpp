@@ -11,6 +11,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "hawser/error.hpp"
 #include "hawser/zdb/store.hpp"
@@ -48,9 +50,11 @@ class Accounts {
 // The ZDB database `name`, created when missing, with an index on `field`.
 Result<std::shared_ptr<zdb::Database>> open_indexed(zdb::Store& store, const std::string& name,
                                                     const std::string& field);
-// The ids of the records whose `field` equals `value`, through its index, in id order.
-Result<std::vector<std::uint64_t>> find_ids(const std::shared_ptr<zdb::Database>& db,
-                                            const std::string& field, Value value,
-                                            std::uint64_t max_results);
+// The records whose `field` equals `value`, through its index, in id order (0: no limit).
+Result<std::vector<std::pair<std::uint64_t, Map>>> find_records(
+    const std::shared_ptr<zdb::Database>& db, const std::string& field, Value value,
+    std::uint64_t max_results);
+// The record `id`; nullopt when there is none.
+Result<std::optional<Map>> get_record(const zdb::Database& db, std::uint64_t id);
 
 }  // namespace hawser::cloud::detail

@@ -162,16 +162,6 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
         host->post_user(loop, "cloud", std::move(f));
     }
 
-    // --- the registry (see OnlineRegistry for why a login enters it before it checks) ---
-
-    void enter(ConnectionId id, std::uint64_t user, std::uint64_t session) {
-        online.enter(id, user, session);
-    }
-    void set_session(ConnectionId id, std::uint64_t user, std::uint64_t session) {
-        online.set_session(id, user, session);
-    }
-    void forget(ConnectionId id) { online.forget(id); }
-
     // What the connection is logged in as (its IO thread). The registry is done by then.
     static void sign_in(const Connection& c, std::uint64_t user, std::uint64_t session,
                         std::string name) {
@@ -185,7 +175,7 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
         auto& ctx = c.service_context<SignedIn>();
         ctx.user = ctx.session = 0;
         ctx.name.clear();
-        forget(c.id());
+        online.forget(c.id());
     }
     // Signs out a connection still on `session` (a logout, revoke or deletion that ended it):
     // one that meanwhile started another login keeps it.
@@ -276,14 +266,14 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
                 } catch (...) {
                     spdlog::error("hawser cloud: a login failed with an unknown exception");
                 }
-                if (!granted) forget(conn.id());
+                if (!granted) online.forget(conn.id());
                 on_loop(loop, [this, self = shared_from_this(), conn, reply,
                                granted = std::move(granted)]() mutable {
                     bool open = conn.connected();
                     if (open) conn.service_context<SignedIn>().pending = false;
                     if (!granted) return reply.fail(granted.error().code, granted.error().message);
                     if (!open) {
-                        forget(conn.id());
+                        online.forget(conn.id());
                         if (granted->new_session) discard_session(granted->session);
                         return;
                     }
@@ -297,7 +287,7 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
             });
         if (!started) {
             conn.service_context<SignedIn>().pending = false;
-            forget(conn.id());
+            online.forget(conn.id());
         }
         return started;
     }
@@ -330,48 +320,48 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
             return limited(reply, "too many failed logins for this account; wait a minute");
         }
         sign_out(conn);  // a login switches the connection: it is nobody until it succeeds
-        bool started =
-            grant(reply, true, conn,
-                  [this, name = std::move(name), password = std::move(password), account_key, conn,
-                   address = conn.remote_address()]() -> Result<Granted> {
-                      std::optional<detail::Account> account;
-                      if (valid_username(name)) {
-                          auto found = accounts->find(name);
-                          if (!found) return found.error();
-                          account = std::move(*found);
-                      }
-                      // An unknown name costs the same hash as a wrong password: no timing tells
-                      // them apart.
-                      bool ok = detail::verify_password(
-                                    account ? account->password_hash : decoy_hash, password) &&
-                                account;
-                      if (!ok) {
-                          counters.failed_logins.fetch_add(1);
-                          return wrong_credentials();
-                      }
-                      failures_per_account.refund(account_key);
-                      enter(conn.id(), account->id, 0);  // before the session: see enter()
-                      auto session = start_session(account->id, address);
-                      if (!session) return session.error();
-                      // Looked at again once the session exists: a password change or deletion that
-                      // ran meanwhile either shows here or found this connection in the registry.
-                      auto again = accounts->get(account->id);
-                      if (!again || !*again || (*again)->password_hash != account->password_hash) {
-                          (void)sessions->remove(session->id);
-                          if (!again) return again.error();
-                          counters.failed_logins.fetch_add(1);
-                          return wrong_credentials();
-                      }
-                      set_session(conn.id(), account->id, session->id);
-                      counters.logins.fetch_add(1);
-                      return Granted{
-                          account->id,
-                          session->id,
-                          account->name,
-                          session->expires_ms,
-                          detail::sign_token({account->id, session->id, session->expires_ms}, key),
-                          true};
-                  });
+        bool started = grant(
+            reply, true, conn,
+            [this, name = std::move(name), password = std::move(password), account_key, conn,
+             address = conn.remote_address()]() -> Result<Granted> {
+                std::optional<detail::Account> account;
+                if (valid_username(name)) {
+                    auto found = accounts->find(name);
+                    if (!found) return found.error();
+                    account = std::move(*found);
+                }
+                // An unknown name costs the same hash as a wrong password: no timing tells
+                // them apart.
+                bool ok = detail::verify_password(account ? account->password_hash : decoy_hash,
+                                                  password) &&
+                          account;
+                if (!ok) {
+                    counters.failed_logins.fetch_add(1);
+                    return wrong_credentials();
+                }
+                failures_per_account.refund(account_key);
+                online.enter(conn.id(), account->id, 0);  // before the session: see OnlineRegistry
+                auto session = start_session(account->id, address);
+                if (!session) return session.error();
+                // Looked at again once the session exists: a password change or deletion that
+                // ran meanwhile either shows here or found this connection in the registry.
+                auto again = accounts->get(account->id);
+                if (!again || !*again || (*again)->password_hash != account->password_hash) {
+                    (void)sessions->remove(session->id);
+                    if (!again) return again.error();
+                    counters.failed_logins.fetch_add(1);
+                    return wrong_credentials();
+                }
+                online.set_session(conn.id(), account->id, session->id);
+                counters.logins.fetch_add(1);
+                return Granted{
+                    account->id,
+                    session->id,
+                    account->name,
+                    session->expires_ms,
+                    detail::sign_token({account->id, session->id, session->expires_ms}, key),
+                    true};
+            });
         if (!started) {
             failures_per_account.refund(account_key);
             login_per_address.refund(source);
@@ -426,7 +416,8 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
         const auto& conn = req.connection();
         if (busy(conn, reply)) return;
         sign_out(conn);
-        enter(conn.id(), claims->user, claims->session);  // before the check: see enter()
+        online.enter(conn.id(), claims->user,
+                     claims->session);  // before the check: see OnlineRegistry
         grant(reply, false, conn, [this, claims = *claims]() -> Result<Granted> {
             auto session = sessions->get(claims.session);
             if (!session) return session.error();
@@ -485,7 +476,7 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
                     return reply.fail(r.error().code, r.error().message);
                 // Whoever else held a session may have held it with the old password: end
                 // them all but this one, and close every other connection of the user (logins
-                // under way included: see enter()).
+                // under way included: see OnlineRegistry).
                 auto all = sessions->of_user(me.user);
                 if (!all) return reply.fail(all.error().code, all.error().message);
                 std::vector<std::uint64_t> ended;
@@ -530,7 +521,8 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
              reply] {
                 auto account = check_own_password(me, account_key, password);
                 if (!account) return reply.fail(account.error().code, account.error().message);
-                // The account goes first: a login under way then fails its second look (enter()).
+                // The account goes first: a login under way then fails its second look
+                // (OnlineRegistry).
                 if (auto r = accounts->remove(me.user); !r)
                     return reply.fail(r.error().code, r.error().message);
                 auto all = sessions->of_user(me.user);
@@ -699,7 +691,7 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
     commands.require([](const Connection& c) { return c.service_context<SignedIn>().user != 0; });
     hawser::detail::Host::ServiceHooks hooks;
     hooks.closed = [weak](ConnectionId id) {
-        if (auto impl = weak.lock()) impl->forget(id);
+        if (auto impl = weak.lock()) impl->online.forget(id);
     };
     hawser::detail::host_of(server).services.push_back(std::move(hooks));
 }

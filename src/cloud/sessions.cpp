@@ -50,23 +50,18 @@ Result<SessionRecord> Sessions::create(std::uint64_t user, std::string address, 
 }
 
 Result<std::optional<SessionRecord>> Sessions::get(std::uint64_t id) const {
-    auto record = db_->get(id);
-    if (!record) {
-        if (record.error().code == Errc::not_found) return std::optional<SessionRecord>{};
-        return record.error();
-    }
-    return from_record(id, *record);
+    auto record = get_record(*db_, id);
+    if (!record) return record.error();
+    if (!*record) return std::optional<SessionRecord>{};
+    return from_record(id, **record);
 }
 
 Result<std::vector<SessionRecord>> Sessions::of_user(std::uint64_t user) const {
-    auto ids = find_ids(db_, "user", Value(user), 0);
-    if (!ids) return ids.error();
+    auto found = find_records(db_, "user", Value(user), 0);
+    if (!found) return found.error();
     std::vector<SessionRecord> out;
-    for (auto id : *ids) {
-        auto s = get(id);
-        if (!s) return s.error();
-        if (*s) out.push_back(std::move(**s));
-    }
+    for (auto& [id, record] : *found)
+        if (auto s = from_record(id, record)) out.push_back(std::move(*s));
     return out;
 }
 

@@ -143,7 +143,7 @@ class Conn final : public std::enable_shared_from_this<Conn>,
 
     // The message kinds every session speaks (registered by register_session_kinds).
     void on_call(const MessageView& m);
-    bool admitted(const Commands::Entry& entry);  // the command table's gate (login)
+    bool admitted(bool public_access);  // the command table's gate (login), for calls and streams
     void on_direct(const MessageView& m);
     void on_reply(const MessageView& m);
 

@@ -66,10 +66,10 @@ void Conn::dispatch(const Commands::Entry& entry, std::span<const std::uint8_t> 
     }
 }
 
-bool Conn::admitted(const Commands::Entry& entry) {
+bool Conn::admitted(bool public_access) {
+    // Without a gate no Connection handle is made: this runs for every message.
     const auto& commands = host_->commands;
-    return !commands.gated() ||
-           commands.admits(entry.options.public_access, Connection(shared_from_this()));
+    return !commands.gated() || commands.admits(public_access, Connection(shared_from_this()));
 }
 
 void Conn::on_call(const MessageView& m) {
@@ -84,7 +84,7 @@ void Conn::on_call(const MessageView& m) {
     if (state_ != State::open)
         return send_coded(Kind::error, m.id, std::uint16_t(Errc::shutting_down),
                           "server is shutting down");
-    if (!admitted(*entry))
+    if (!admitted(entry->options.public_access))
         return send_coded(Kind::error, m.id, std::uint16_t(Errc::unauthenticated),
                           "'" + std::string(m.name) + "' needs a logged-in session");
     if (handlers_in_flight_ >= host_->limits.max_pending_calls)
@@ -120,7 +120,7 @@ void Conn::on_direct(const MessageView& m) {
         return;
     }
     if (state_ != State::open) return;
-    if (!admitted(*entry)) {
+    if (!admitted(entry->options.public_access)) {
         entry->stats->errors.fetch_add(1, std::memory_order_relaxed);
         host_->log.warn("direct-gate",
                         "hawser: direct command '" + entry->name + "' before login; dropped");

@@ -76,8 +76,7 @@ void StreamTable::on_open(const MessageView& m) {
     if (!entry)
         return send_reset(m.id, Errc::unknown_command,
                           "no stream handler '" + std::string(m.name) + "'");
-    if (conn_.host().commands.gated() &&
-        !conn_.host().commands.admits(entry->public_access, Connection(conn_.shared_from_this())))
+    if (!conn_.admitted(entry->public_access))
         return send_reset(m.id, Errc::unauthenticated,
                           "stream '" + std::string(m.name) + "' needs a logged-in session");
     auto metadata =
