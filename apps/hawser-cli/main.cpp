@@ -12,6 +12,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "cloud_files.hpp"
 #include "frame_json.hpp"
 #include "hawser/hawser.hpp"
 #include "session_file.hpp"
@@ -34,6 +35,10 @@ the same endpoint resume the session (kept, mode 0600, in --session):
   hawser-cli --key $key login ann
   hawser-cli --key $key whoami
   hawser-cli --key $key call hello world            # as ann
+  hawser-cli --key $key put photo.jpg trips/photo.jpg  # resumes if cut; progress on a terminal
+  hawser-cli --key $key ls trips
+  hawser-cli --key $key get trips/photo.jpg copy.jpg
+  hawser-cli --key $key rm -r trips
   hawser-cli --key $key logout
 Against a cluster (./scripts/cluster), any node is an entry:
   hawser-cli -e 127.0.0.1:7101 --key $key1 call-dataframe hawser.route   # where to go
@@ -130,6 +135,31 @@ int main(int argc, char** argv) {
     auto* whoami = cli.add_subcommand("whoami", "print who the kept session is logged in as");
     auto* logout = cli.add_subcommand("logout", "end the kept session (on the server too)");
 
+    hawser::app::FileCommand file;
+    auto add_file = [&](const char* verb, const char* what) {
+        auto* sub = cli.add_subcommand(verb, what);
+        sub->callback([&file, verb] { file.verb = verb; });
+        return sub;
+    };
+    auto* put = add_file("put", "upload a file to your cloud files (resumes a cut upload)");
+    put->add_option("local", file.first, "the file to upload")->required();
+    put->add_option("remote", file.second, "its path in the cloud (default: its name)");
+    auto* get = add_file("get", "download a file from your cloud files (resumes a cut one)");
+    get->add_option("remote", file.first, "its path in the cloud")->required();
+    get->add_option("local", file.second, "where to store it (default: its name, here)");
+    add_file("ls", "list a directory of your cloud files")
+        ->add_option("path", file.first, "the directory (default: the top)");
+    auto* rm = add_file("rm", "remove a file or directory from your cloud files");
+    rm->add_option("path", file.first, "what to remove")->required();
+    rm->add_flag("-r,--recursive", file.recursive, "a directory with everything in it");
+    add_file("mkdir", "make a directory (and those above it) in your cloud files")
+        ->add_option("path", file.first, "the directory")
+        ->required();
+    auto* mv = add_file("mv", "move or rename a file or directory in your cloud files");
+    mv->add_option("from", file.first, "what to move")->required();
+    mv->add_option("to", file.second, "its new path")->required();
+    add_file("usage", "print the bytes and entries your cloud files use, and the limits");
+
     try {
         cli.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -183,6 +213,8 @@ int main(int argc, char** argv) {
     std::promise<void> closed;
     std::once_flag closed_once;
     hawser::Client client(options);
+    if (get->parsed())
+        hawser::app::prepare_download(client.commands(), hawser::app::download_target(file));
     client.on_disconnect([&](const hawser::Connection&, hawser::CloseReason) {
         std::call_once(closed_once, [&] { closed.set_value(); });
     });
@@ -231,7 +263,7 @@ int main(int argc, char** argv) {
         ended = !r && r.error().code == hawser::Errc::unauthenticated;
         if (!r && r.error().code != hawser::Errc::unknown_command) {  // unknown: no cloud there
             resume_error = r.error().message;
-            if (!whoami->parsed() && !logout->parsed())
+            if (!whoami->parsed() && !logout->parsed() && file.verb.empty())
                 std::fprintf(stderr, "hawser-cli: the kept session did not resume: %s\n",
                              resume_error.c_str());
         }
@@ -260,6 +292,13 @@ int main(int argc, char** argv) {
         return exit_ok;
     }
 
+    if (!file.verb.empty()) {
+        if (!resumed)
+            return call_error({hawser::Errc::unauthenticated,
+                               "log in first (hawser-cli login NAME)" +
+                                   (resume_error.empty() ? "" : ": " + resume_error)});
+        return hawser::app::run_file_command(conn, file, timeout);
+    }
     if (call->parsed()) {
         auto reply = conn.call(command, argument, hawser::use_wait, call_options);
         if (!reply) return call_error(reply.error());

@@ -287,13 +287,29 @@ Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path) {
         auto root = toml::parse(path);
         if (!root.contains("cloud")) return std::optional<CloudConfig>();
         const auto& t = toml::find(root, "cloud");
-        check_keys(
-            t,
-            {"store_dir", "secret_key_file", "database_prefix", "password_ops", "password_memory",
-             "max_hashes_queued", "min_password_bytes", "max_password_bytes", "session_lifetime_s",
-             "max_sessions_per_user", "login_attempts_per_address", "failed_logins_per_account",
-             "login_window_ms", "registrations_per_address", "max_tracked"},
-            "cloud");
+        check_keys(t,
+                   {"store_dir",
+                    "secret_key_file",
+                    "database_prefix",
+                    "password_ops",
+                    "password_memory",
+                    "max_hashes_queued",
+                    "min_password_bytes",
+                    "max_password_bytes",
+                    "session_lifetime_s",
+                    "max_sessions_per_user",
+                    "login_attempts_per_address",
+                    "failed_logins_per_account",
+                    "login_window_ms",
+                    "registrations_per_address",
+                    "max_tracked",
+                    "files",
+                    "files_dir",
+                    "quota_bytes",
+                    "max_entries_per_user",
+                    "max_transfers_per_user",
+                    "partial_upload_lifetime_s"},
+                   "cloud");
         read(t, "store_dir", c.store_dir);
         read(t, "secret_key_file", o.secret_key_file);
         read(t, "database_prefix", o.database_prefix);
@@ -311,11 +327,21 @@ Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path) {
         read_ms(t, "login_window_ms", o.login_window);
         read(t, "registrations_per_address", o.registrations_per_address);
         read(t, "max_tracked", o.max_tracked);
+        read(t, "files", c.files);
+        read(t, "files_dir", o.files_dir);
+        read(t, "quota_bytes", o.quota_bytes);
+        read(t, "max_entries_per_user", o.max_entries_per_user);
+        read(t, "max_transfers_per_user", o.max_transfers_per_user);
+        std::uint64_t partial_s = 0;
+        read(t, "partial_upload_lifetime_s", partial_s);
+        if (t.contains("partial_upload_lifetime_s"))
+            o.partial_upload_lifetime = std::chrono::seconds(partial_s);
     } catch (const std::exception& e) {
         return Error{Errc::invalid_argument, path + ": " + e.what()};
     }
     auto check = o;
     if (check.secret_key_file.empty()) check.secret_key_file = "cloud.key";
+    if (c.files && check.files_dir.empty()) check.files_dir = "cloud-files";
     if (auto valid = cloud::Cloud::validate(check); !valid)
         return Error{Errc::invalid_argument, path + ": " + valid.error().message};
     return std::optional<CloudConfig>(std::move(c));

@@ -26,6 +26,7 @@ Result<std::optional<ClusterOptions>> load_cluster_config(const std::string& pat
 struct CloudConfig {
     cloud::CloudOptions options;
     std::string store_dir;  // the ZDB store holding accounts and sessions
+    bool files = true;      // the file service, under options.files_dir (default data_dir)
 };
 // nullopt when the file has no [cloud] table.
 Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path);

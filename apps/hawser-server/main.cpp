@@ -63,8 +63,8 @@ int main(int argc, char** argv) {
                  "add hawser-bench's commands (any client may make the server broadcast): "
                  "for benchmark servers only");
     cli.add_flag("--cloud", cloud,
-                 "accounts, login and sessions (docs/cloud.md); every other command then needs "
-                 "a login. A [cloud] table in the configuration turns it on too");
+                 "accounts, login, sessions and files (docs/cloud.md); every other command then "
+                 "needs a login. A [cloud] table in the configuration turns it on too");
     cli.add_flag("--print-public-key", print_public_key,
                  "print the server's public key (creating it if needed) and exit");
     cli.add_flag("--insecure-plaintext", insecure_plaintext,
@@ -162,13 +162,17 @@ int main(int argc, char** argv) {
     // The cloud's store opens first: it must outlive the server, whose handlers use it.
     std::unique_ptr<hawser::zdb::Store> cloud_store;
     if (cloud_config) {
+        auto& files_dir = cloud_config->options.files_dir;
+        if (!cloud_config->files) files_dir.clear();
         if (options.data_dir.empty() &&
-            (cloud_config->store_dir.empty() || cloud_config->options.secret_key_file.empty())) {
+            (cloud_config->store_dir.empty() || cloud_config->options.secret_key_file.empty() ||
+             (cloud_config->files && files_dir.empty()))) {
             spdlog::error(
-                "configuration: the cloud needs a data_dir, or both [cloud] store_dir "
-                "and secret_key_file");
+                "configuration: the cloud needs a data_dir, or [cloud] store_dir, "
+                "secret_key_file and files_dir (or files = false)");
             return 2;
         }
+        if (cloud_config->files && files_dir.empty()) files_dir = options.data_dir + "/cloud-files";
         if (cloud_config->store_dir.empty()) cloud_config->store_dir = options.data_dir + "/cloud";
         if (cloud_config->options.secret_key_file.empty())
             cloud_config->options.secret_key_file = options.data_dir + "/cloud.key";

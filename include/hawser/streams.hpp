@@ -149,6 +149,7 @@ class StreamSource {
 
   private:
     friend class IncomingStream;
+    friend struct detail::StreamAccess;
     explicit StreamSource(std::shared_ptr<detail::StreamRef> ref) : ref_(std::move(ref)) {}
     void start_read(std::function<void(Result<std::string>)> done) const;
     std::shared_ptr<detail::StreamRef> ref_;

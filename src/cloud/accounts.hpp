@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -56,5 +57,21 @@ Result<std::vector<std::pair<std::uint64_t, Map>>> find_records(
     std::uint64_t max_results);
 // The record `id`; nullopt when there is none.
 Result<std::optional<Map>> get_record(const zdb::Database& db, std::uint64_t id);
+
+// A record's field `name` as a T; nullopt when missing or of another type. Integers convert
+// between signed and unsigned (MessagePack keeps no such difference for positive numbers).
+template <class T>
+std::optional<T> field(const Map& record, std::string_view name) {
+    auto it = record.find(name);
+    if (it == record.end()) return std::nullopt;
+    if constexpr (std::is_integral_v<T>) {
+        if (it->second.is<std::int64_t>()) return T(it->second.as<std::int64_t>());
+        if (it->second.is<std::uint64_t>()) return T(it->second.as<std::uint64_t>());
+        return std::nullopt;
+    } else {
+        if (!it->second.is<T>()) return std::nullopt;
+        return it->second.as<T>();
+    }
+}
 
 }  // namespace hawser::cloud::detail

@@ -13,30 +13,25 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <mutex>
 #include <unordered_map>
 
 #include "cloud/accounts.hpp"
 #include "cloud/attempt_limiter.hpp"
 #include "cloud/client_source.hpp"
+#include "cloud/file_service.hpp"
+#include "cloud/jobs.hpp"
 #include "cloud/online_registry.hpp"
 #include "cloud/password.hpp"
 #include "cloud/session_token.hpp"
 #include "cloud/sessions.hpp"
+#include "cloud/signed_in.hpp"
 #include "hawser/server.hpp"
 #include "rpc/host.hpp"
 
 namespace hawser::cloud {
 
 namespace {
-
-// What a connection is logged in as: its service context, read by the gate on every message.
-struct SignedIn {
-    std::uint64_t user = 0, session = 0;
-    std::string name;
-    bool pending = false;  // a login or resume is under way
-};
 
 std::int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -45,6 +40,7 @@ std::int64_t now_ms() {
 }
 
 using Reply = Responder<DataFrame>;
+using detail::SignedIn;
 using Clock = detail::AttemptLimiter::Clock;
 
 Error wrong_credentials() {
@@ -93,68 +89,36 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
     using Online = detail::OnlineRegistry::Online;
     detail::OnlineRegistry online;
 
-    // Jobs on the worker pool, counted so that stop() (~Cloud) can wait for them: after it no
-    // job touches the store.
-    std::mutex jobs_mu;
-    std::condition_variable jobs_done;
-    std::size_t jobs = 0;
-    bool stopping = false;
+    std::shared_ptr<detail::Jobs> jobs;
+    std::shared_ptr<detail::FileService> files;  // when CloudOptions::files_dir is set
 
     detail::PasswordCost cost() const { return {options.password_ops, options.password_memory}; }
 
     // --- running work where it belongs ---
 
-    bool start_job() {
-        std::lock_guard lock(jobs_mu);
-        if (stopping) return false;
-        ++jobs;
-        return true;
-    }
-    void end_job() {
-        std::lock_guard lock(jobs_mu);
-        if (--jobs == 0) jobs_done.notify_all();
-    }
-    void stop() {
-        std::unique_lock lock(jobs_mu);
-        stopping = true;
-        jobs_done.wait(lock, [&] { return jobs == 0; });
-    }
-
-    // Runs `job` on the worker pool. `hashes` jobs count against max_hashes_queued. A full pool
-    // or queue answers overloaded at once (false: the job will not run); a job that throws
-    // answers handler_error.
+    // Runs `job` on the worker pool. `hashes` jobs count against max_hashes_queued. A stopped
+    // cloud, a full pool or too many hashes answer at once (false: the job will not run); a
+    // job that throws answers handler_error.
     template <class Job>
     bool on_worker(const Reply& reply, bool hashes, Job job) {
-        if (!start_job()) {
-            reply.fail(Errc::shutting_down, "the cloud service stopped");
-            return false;
-        }
         if (hashes && hashes_queued.fetch_add(1) >= options.max_hashes_queued) {
             hashes_queued.fetch_sub(1);
-            end_job();
             reply.fail(Errc::overloaded, "too many logins at once; try again shortly");
             return false;
         }
-        auto self = shared_from_this();
-        bool queued = host->try_post_work([self, reply, hashes, job = std::move(job)]() mutable {
-            try {
+        bool posted = jobs->post_for(
+            reply, [self = shared_from_this(), hashes, job = std::move(job)]() mutable {
+                struct Unqueue {
+                    Impl* impl;
+                    bool hashes;
+                    ~Unqueue() {
+                        if (hashes) impl->hashes_queued.fetch_sub(1);
+                    }
+                } unqueue{self.get(), hashes};
                 job();
-            } catch (const std::exception& e) {
-                spdlog::error("hawser cloud: {}", e.what());
-                reply.fail(Errc::handler_error, "the cloud service failed; see the server log");
-            } catch (...) {
-                spdlog::error("hawser cloud: a job failed with an unknown exception");
-                reply.fail(Errc::handler_error, "the cloud service failed; see the server log");
-            }
-            if (hashes) self->hashes_queued.fetch_sub(1);
-            self->end_job();
-        });
-        if (!queued) {
-            if (hashes) hashes_queued.fetch_sub(1);
-            end_job();
-            reply.fail(Errc::overloaded, "the server is busy; try again shortly");
-        }
-        return queued;
+            });
+        if (!posted && hashes) hashes_queued.fetch_sub(1);
+        return posted;
     }
 
     // Runs `f` on the IO thread `loop` (the connection's), as the application's code runs.
@@ -392,17 +356,9 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
     }
 
     // A login whose connection closed before it could be told: nobody holds its token.
+    // Stopping or busy: it expires by itself.
     void discard_session(std::uint64_t id) {
-        if (!start_job()) return;  // stopping: it expires by itself
-        auto self = shared_from_this();
-        if (!host->try_post_work([self, id] {
-                try {
-                    (void)self->sessions->remove(id);
-                } catch (...) {
-                }
-                self->end_job();
-            }))
-            end_job();
+        (void)jobs->post([self = shared_from_this(), id] { (void)self->sessions->remove(id); });
     }
 
     void do_resume(const Request& req, DataFrame arg, Reply reply) {
@@ -531,6 +487,8 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
                 for (auto& s : *all) ended.push_back(s.id);
                 // The account is gone: whatever fails from here, this connection is signed out.
                 auto failed = end_sessions(me.user, ended, conn.id());
+                if (files)
+                    if (auto r = files->remove_all(me.user); !r && !failed) failed = r.error();
                 close_where(me.user, [&](const Online& o) { return o.connection != conn.id(); });
                 on_loop(loop, [this, self = shared_from_this(), conn, me, failed, reply] {
                     sign_out_from(conn, me.session);
@@ -622,6 +580,15 @@ Result<void> Cloud::validate(const CloudOptions& o) {
         return bad("login and registration limits must be at least 1");
     if (o.login_window < Milliseconds(1)) return bad("login_window must be positive");
     if (o.max_tracked == 0) return bad("max_tracked must be at least 1");
+    if (!o.files_dir.empty()) {
+        if (o.quota_bytes == 0) return bad("quota_bytes must be at least 1");
+        if (o.max_entries_per_user == 0) return bad("max_entries_per_user must be at least 1");
+        if (o.max_transfers_per_user == 0 || o.max_transfers_per_user > 1024)
+            return bad("max_transfers_per_user is 1 to 1024");
+        if (o.partial_upload_lifetime < Milliseconds(1) ||
+            o.partial_upload_lifetime > std::chrono::hours(24 * 3650))
+            return bad("partial_upload_lifetime is 1 ms to ten years");
+    }
     return {};
 }
 
@@ -645,6 +612,7 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
     impl_ = std::make_shared<Impl>(options);
     auto& impl = *impl_;
     impl.host = hawser::detail::host_of(server).shared_from_this();
+    impl.jobs = std::make_shared<detail::Jobs>(impl.host);
     auto key = detail::load_or_create_token_key(options.secret_key_file);
     if (!key) throw Exception(key.error());
     impl.key = *key;
@@ -660,6 +628,19 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
         std::string_view(reinterpret_cast<const char*>(noise.data()), noise.size()), impl.cost());
     if (!decoy) throw Exception(decoy.error());
     impl.decoy_hash = std::move(*decoy);
+    if (!options.files_dir.empty()) {
+        auto files = detail::FileService::open(
+            store, impl.jobs, options,
+            [weak = std::weak_ptr<Impl>(impl_)](std::uint64_t user) -> Result<bool> {
+                auto impl = weak.lock();
+                if (!impl || !impl->accounts) return false;
+                auto account = impl->accounts->get(user);
+                if (!account) return account.error();
+                return account->has_value();
+            });
+        if (!files) throw Exception(files.error());
+        impl.files = std::move(*files);
+    }
 
     auto& commands = server.commands();
     std::weak_ptr<Impl> weak = impl_;
@@ -682,6 +663,7 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
     add(delete_command, &Impl::do_delete, false);
     add(sessions_command, &Impl::do_sessions, false);
     add(revoke_command, &Impl::do_revoke, false);
+    if (impl.files) impl.files->add_commands(commands);
     commands.dataframe(std::string(whoami_command), [](const Request& req, DataFrame&) {
         auto& me = req.connection().service_context<SignedIn>();
         DataFrame out;
@@ -699,7 +681,8 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
 Cloud::~Cloud() {
     // Commands may still come (the server can outlive the Cloud): they find it stopped. No job
     // runs after this, and the database handles go now, while the Store surely exists.
-    impl_->stop();
+    impl_->jobs->stop();
+    if (impl_->files) impl_->files->close();
     impl_->accounts.reset();
     impl_->sessions.reset();
 }
@@ -726,6 +709,10 @@ CloudStats Cloud::stats() const {
     s.rate_limited = c.rate_limited.load();
     s.sessions_revoked = c.sessions_revoked.load();
     s.online_connections = impl_->online.size();
+    if (impl_->files) {
+        s.files_uploaded = impl_->files->uploaded();
+        s.files_downloaded = impl_->files->downloaded();
+    }
     return s;
 }
 

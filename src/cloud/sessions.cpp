@@ -4,24 +4,6 @@
 
 namespace hawser::cloud::detail {
 
-namespace {
-
-template <class T>
-std::optional<T> field(const Map& record, std::string_view name) {
-    auto it = record.find(name);
-    if (it == record.end()) return std::nullopt;
-    if constexpr (std::is_integral_v<T>) {
-        if (it->second.is<std::int64_t>()) return T(it->second.as<std::int64_t>());
-        if (it->second.is<std::uint64_t>()) return T(it->second.as<std::uint64_t>());
-        return std::nullopt;
-    } else {
-        if (!it->second.is<T>()) return std::nullopt;
-        return it->second.as<T>();
-    }
-}
-
-}  // namespace
-
 Result<std::unique_ptr<Sessions>> Sessions::open(zdb::Store& store, const std::string& name) {
     auto db = open_indexed(store, name, "user");
     if (!db) return db.error();

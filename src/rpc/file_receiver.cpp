@@ -30,9 +30,14 @@ Error storage(const std::string& what, int err) {
 
 class FileReceiver : public std::enable_shared_from_this<FileReceiver> {
   public:
-    using Done = std::function<void(Result<std::uint64_t>)>;
-    FileReceiver(int fd, std::filesystem::path target, std::filesystem::path part, Done done)
-        : fd_(fd), target_(std::move(target)), part_(std::move(part)), done_(std::move(done)) {}
+    using Done = std::function<void(Result<ReceivedFile>)>;
+    FileReceiver(int fd, std::filesystem::path target, std::filesystem::path part,
+                 bool hold_verdict, Done done)
+        : fd_(fd),
+          target_(std::move(target)),
+          part_(std::move(part)),
+          hold_verdict_(hold_verdict),
+          done_(std::move(done)) {}
     ~FileReceiver() {
         if (fd_ >= 0) ::close(fd_);
     }
@@ -76,17 +81,26 @@ class FileReceiver : public std::enable_shared_from_this<FileReceiver> {
         next();
     }
 
+    // The read callback, on the loop: the table still holds the verified hash of the end.
     void store() {
+        std::optional<std::array<std::uint8_t, 32>> hash;
+        const auto& ref = StreamAccess::ref(source_);
+        ref->on_loop([&, id = ref->id()](StreamTable& t) { hash = t.content_hash(id); });
+        if (!hash) return finish(Error{Errc::disconnected, "the connection is closed"});
         if (::rename(part_.c_str(), target_.c_str()) != 0) {
             auto e = storage("renaming " + part_.string(), errno);
             source_.finish(Errc::storage_error, "the receiver could not store the file");
             return finish(e);
         }
-        source_.finish(Errc::ok);
-        finish(offset_);
+        ReceivedFile stored{offset_, *hash, {}};
+        if (hold_verdict_)
+            stored.source = std::move(source_);
+        else
+            source_.finish(Errc::ok);
+        finish(std::move(stored));
     }
 
-    void finish(Result<std::uint64_t> r) {
+    void finish(Result<ReceivedFile> r) {
         if (fd_ >= 0) ::close(fd_);
         fd_ = -1;
         source_ = {};
@@ -95,6 +109,7 @@ class FileReceiver : public std::enable_shared_from_this<FileReceiver> {
 
     int fd_;
     std::filesystem::path target_, part_;
+    bool hold_verdict_;
     Done done_;
     StreamSource source_;
     std::uint64_t offset_ = 0;
@@ -119,7 +134,7 @@ Result<ContentHasher> hash_prefix(int fd, std::uint64_t size) {
 
 void start_receive_file(IncomingStream stream, const std::filesystem::path& root,
                         const std::string& name, const ReceiveFileOptions& options,
-                        std::function<void(Result<std::uint64_t>)> done) {
+                        std::function<void(Result<ReceivedFile>)> done) {
     auto refuse = [&](Error e) {
         stream.reject(e.code, e.message);
         done(std::move(e));
@@ -171,7 +186,8 @@ void start_receive_file(IncomingStream stream, const std::filesystem::path& root
         }
         have = 0;
     }
-    auto receiver = std::make_shared<FileReceiver>(fd, target, part, std::move(done));
+    auto receiver =
+        std::make_shared<FileReceiver>(fd, target, part, options.hold_verdict, std::move(done));
     if (have == 0) {
         auto source = stream.accept();
         if (!source) return receiver->fail(source.error());

@@ -92,6 +92,7 @@ class StreamRef {
 // Library code that needs what an IncomingStream refers to (receive_file: its worker pool).
 struct StreamAccess {
     static const std::shared_ptr<StreamRef>& ref(const IncomingStream& s) { return s.ref_; }
+    static const std::shared_ptr<StreamRef>& ref(const StreamSource& s) { return s.ref_; }
 };
 
 }  // namespace hawser::detail

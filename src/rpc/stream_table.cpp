@@ -175,6 +175,12 @@ void StreamTable::read(std::uint64_t id, std::function<void(Result<std::string>)
     deliver(*s);
 }
 
+std::optional<std::array<std::uint8_t, 32>> StreamTable::content_hash(std::uint64_t id) {
+    auto* s = find_in(id);
+    if (!s || !s->end_read) return std::nullopt;
+    return s->hash.digest();
+}
+
 void StreamTable::deliver(In& s) {
     if (!s.reader) return;
     Result<std::string> result = std::string();

@@ -63,6 +63,8 @@ class StreamTable {
     // --- the peer sends ---
     void accept(std::uint64_t id, std::uint64_t offset, const ContentHasher* prefix);
     void read(std::uint64_t id, std::function<void(Result<std::string>)> done);
+    // The verified BLAKE2b-256 of an incoming stream whose end was read; nullopt before.
+    std::optional<std::array<std::uint8_t, 32>> content_hash(std::uint64_t id);
     // The application's verdict, or a reject before accept, or a cancel.
     void finish_incoming(std::uint64_t id, Errc code, std::string_view text);
 

@@ -6,106 +6,10 @@
 
 #include <filesystem>
 
-#include "hawser/cloud/cloud.hpp"
-#include "hawser/zdb/store.hpp"
-#include "integration/support.hpp"
+#include "integration/cloud_support.hpp"
 
 using namespace hawser;
 using namespace hawser::test;
-using cloud::Cloud;
-
-namespace {
-
-cloud::CloudOptions cheap_options(const std::string& dir) {
-    cloud::CloudOptions o;
-    o.secret_key_file = dir + "/cloud.key";
-    o.password_ops = 1;
-    o.password_memory = 8192;  // libsodium's minimum: tests are about behaviour, not cost
-    o.min_password_bytes = 8;
-    return o;
-}
-
-DataFrame args(std::initializer_list<std::string> values) {
-    DataFrame df;
-    for (auto& v : values) df << v;
-    return df;
-}
-
-struct Login {
-    std::string token;
-    std::uint64_t user = 0, session = 0;
-    std::int64_t expires_ms = 0;
-};
-
-// A server with the cloud on, its store and key in a scratch directory that outlives restarts
-// within one test.
-struct CloudServer {
-    std::string dir;
-    std::unique_ptr<zdb::Store> store;
-    std::unique_ptr<Server> server;
-    std::unique_ptr<Cloud> cloud;
-
-    explicit CloudServer(std::string directory,
-                         const std::function<void(cloud::CloudOptions&)>& tweak = {},
-                         const std::function<void(Commands&)>& commands = {})
-        : dir(std::move(directory)) {
-        std::filesystem::create_directories(dir);
-        store = zdb::Store::open({.path = dir + "/store"}).value();
-        server = std::make_unique<Server>(loopback_server());
-        auto o = cheap_options(dir);
-        if (tweak) tweak(o);
-        cloud = std::make_unique<Cloud>(*server, *store, o);
-        if (commands) commands(server->commands());
-        server->start().value();
-    }
-    ~CloudServer() {
-        server.reset();  // before the store: handlers in flight use it
-        cloud.reset();
-    }
-    std::unique_ptr<Client> client() const {
-        auto c = std::make_unique<Client>(client_for(*server));
-        c->connect().value();
-        return c;
-    }
-};
-
-std::string scratch(const std::string& name) {
-    auto dir = ::testing::TempDir() + "hawser_cloud_" + name + "_" + std::to_string(::getpid());
-    std::filesystem::remove_all(dir);
-    return dir;
-}
-
-Result<DataFrame> call(const Client& c, std::string_view command, DataFrame argument) {
-    return c.connection().call(command, std::move(argument), use_wait);
-}
-
-Result<Login> login(const Client& c, const std::string& name, const std::string& password) {
-    auto r = call(c, Cloud::login_command, args({name, password}));
-    if (!r) return r.error();
-    Login l;
-    l.token = r->get<std::string>();
-    l.user = r->get<std::uint64_t>();
-    EXPECT_EQ(r->get<std::string>().size(), name.size());  // the name as registered
-    l.session = r->get<std::uint64_t>();
-    l.expires_ms = r->get<std::int64_t>();
-    return l;
-}
-
-std::uint64_t register_user(const Client& c, const std::string& name,
-                            const std::string& password = "correct horse") {
-    return call(c, Cloud::register_command, args({name, password})).value().get<std::uint64_t>();
-}
-
-// MessagePack carries a small non-negative integer one way; read it either way.
-std::uint64_t number(const Value& v) {
-    return v.is<std::uint64_t>() ? v.as<std::uint64_t>() : std::uint64_t(v.as<std::int64_t>());
-}
-
-Errc code_of(const Result<DataFrame>& r) {
-    return r ? Errc::ok : r.error().code;
-}
-
-}  // namespace
 
 TEST(Cloud, CommandsNeedALoginUnlessPublic) {
     CloudServer s(scratch("gate"), {}, [](Commands& c) {

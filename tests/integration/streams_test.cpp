@@ -5,8 +5,6 @@
 // content hash the sender knows.
 #include <atomic>
 #include <filesystem>
-#include <fstream>
-#include <random>
 #include <stop_token>
 #include <thread>
 
@@ -16,16 +14,6 @@ using namespace hawser;
 using namespace hawser::test;
 
 namespace {
-
-std::string random_bytes(std::size_t n, unsigned seed) {
-    std::mt19937_64 rng(seed);
-    std::string s(n, '\0');
-    for (std::size_t i = 0; i < n; i += 8) {
-        auto v = rng();
-        std::memcpy(s.data() + i, &v, std::min<std::size_t>(8, n - i));
-    }
-    return s;
-}
 
 // A handler that reads a whole stream and hands the outcome to `out`.
 struct Collected {
@@ -63,16 +51,6 @@ std::filesystem::path scratch_dir(const std::string& name) {
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     return dir;
-}
-
-std::string read_file(const std::filesystem::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
-void write_file(const std::filesystem::path& p, const std::string& content) {
-    std::ofstream f(p, std::ios::binary | std::ios::trunc);
-    f << content;
 }
 
 // A scratch root holding `content` as f.bin, and a store directory holding `part` as the part
@@ -393,7 +371,7 @@ TEST(Streams, CallsOvertakeATransferOnTheSameConnection) {
 
 TEST(Streams, FileArrivesUnderItsRootAndTraversalIsRefused) {
     auto root = scratch_dir("files");
-    auto results = std::make_shared<Slot<Result<std::uint64_t>>>();
+    auto results = std::make_shared<Slot<Result<ReceivedFile>>>();
     Fixture f([&](Commands& c) {
         c.stream("upload", [root, results](Request, IncomingStream in) -> Task<void> {
             auto metadata = in.metadata();
@@ -411,7 +389,7 @@ TEST(Streams, FileArrivesUnderItsRootAndTraversalIsRefused) {
     EXPECT_EQ(results->get().error().code, Errc::invalid_argument);
     for (const auto& bad : std::vector<std::string>{"../x", "/etc/passwd", std::string("a\0b", 3),
                                                     "x.hawser-part", "d.hawser-part/x"}) {
-        auto slot = std::make_shared<Slot<Result<std::uint64_t>>>();
+        auto slot = std::make_shared<Slot<Result<ReceivedFile>>>();
         results = slot;  // the handler captured the old one: check by the sender's result
         StreamOptions b;
         b.metadata << bad;
@@ -477,7 +455,7 @@ TEST(Streams, APartThatDiffersFailsTheHashAndIsDiscarded) {
     auto content = random_bytes(3u << 20, 11);
     auto [root, store] =
         stage_part("mismatch", content, random_bytes(1u << 20, 12));  // not its start
-    auto results = std::make_shared<Slot<Result<std::uint64_t>>>();
+    auto results = std::make_shared<Slot<Result<ReceivedFile>>>();
     std::atomic<int> attempt{0};
     Fixture f([&](Commands& c) {
         c.stream("upload", [&, store](Request, IncomingStream in) -> Task<void> {
@@ -529,9 +507,9 @@ TEST(Streams, AFileWithAKnownHashResumesWithoutRereadingItsPrefix) {
     // One slot per attempt, each way: [0] without the hash, [1] with it.
     std::vector<std::shared_ptr<Slot<Result<void>>>> sent{std::make_shared<Slot<Result<void>>>(),
                                                           std::make_shared<Slot<Result<void>>>()};
-    std::vector<std::shared_ptr<Slot<Result<std::uint64_t>>>> received{
-        std::make_shared<Slot<Result<std::uint64_t>>>(),
-        std::make_shared<Slot<Result<std::uint64_t>>>()};
+    std::vector<std::shared_ptr<Slot<Result<ReceivedFile>>>> received{
+        std::make_shared<Slot<Result<ReceivedFile>>>(),
+        std::make_shared<Slot<Result<ReceivedFile>>>()};
     std::atomic<std::size_t> attempt{0};
     auto path = (root / "f.bin").string();
     Fixture f(
@@ -566,9 +544,41 @@ TEST(Streams, AFileWithAKnownHashResumesWithoutRereadingItsPrefix) {
     ASSERT_TRUE(f.to_server.call("fetch", "known", use_wait));
     auto r = sent[1]->get(30s);
     ASSERT_TRUE(r) << r.error().message;
-    EXPECT_EQ(received[1]->get(30s).value(), content.size());
+    auto stored = received[1]->get(30s).value();
+    EXPECT_EQ(stored.size, content.size());
+    ContentHasher whole;
+    whole.update(content);
+    EXPECT_EQ(stored.hash, whole.digest());  // the whole file's, though only a suffix travelled
     EXPECT_GE(first_progress.load(), have);
     EXPECT_EQ(read_file(store / "f.bin"), content);
+    std::filesystem::remove_all(root);
+}
+
+TEST(Streams, AHeldVerdictIsTheReceiversToGive) {
+    auto root = scratch_dir("verdict");
+    auto results = std::make_shared<Slot<Result<ReceivedFile>>>();
+    Fixture f([&](Commands& c) {
+        c.stream("upload", [root, results](Request, IncomingStream in) -> Task<void> {
+            ReceiveFileOptions o;
+            o.hold_verdict = true;
+            auto r = co_await receive_file(std::move(in), root, "f.bin", use_task, o);
+            if (r) r->source.finish(Errc::storage_error, "no room for it");
+            results->set(std::move(r));
+        });
+    });
+    auto content = random_bytes(300'000, 21);
+    write_file(root / "source.bin", content);
+    auto sent = f.to_server.send_file("upload", (root / "source.bin").string(), use_wait);
+    ASSERT_FALSE(sent);
+    EXPECT_EQ(sent.error().code, Errc::storage_error);
+    EXPECT_EQ(sent.error().message, "no room for it");
+    auto stored = results->get(30s);
+    ASSERT_TRUE(stored) << stored.error().message;
+    ContentHasher hash;
+    hash.update(content);
+    EXPECT_EQ(stored->hash, hash.digest());
+    EXPECT_EQ(stored->size, content.size());
+    EXPECT_EQ(read_file(root / "f.bin"), content);
     std::filesystem::remove_all(root);
 }
 

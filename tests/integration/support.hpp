@@ -9,11 +9,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 
@@ -47,6 +52,27 @@ inline ClientOptions client_for(const Server& s, std::size_t index = 0) {
     o.endpoints = {"127.0.0.1:" + std::to_string(s.ports().at(index))};
     o.server_public_key = s.public_key();
     return o;
+}
+
+// `n` bytes that compress badly, the same for the same seed.
+inline std::string random_bytes(std::size_t n, unsigned seed) {
+    std::mt19937_64 rng(seed);
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; i += 8) {
+        auto v = rng();
+        std::memcpy(s.data() + i, &v, std::min<std::size_t>(8, n - i));
+    }
+    return s;
+}
+
+inline std::string read_file(const std::filesystem::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+inline void write_file(const std::filesystem::path& p, const std::string& content) {
+    std::ofstream f(p, std::ios::binary | std::ios::trunc);
+    f << content;
 }
 
 // Waits for a condition that other threads make true; fails the test at the deadline.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The cloud service end to end from the shell: hawser-server --cloud and hawser-cli's register,
-# login (session kept in a 0600 file), resumed calls, whoami, logout; the login gate refuses a
-# call without a session; the session survives a server restart.
+# login (session kept in a 0600 file), resumed calls, whoami, logout, the file commands (put,
+# ls, get, mv, rm, usage); the login gate refuses a call without a session; the session
+# survives a server restart.
 #   cloud_cli_test.sh path/to/hawser-cli path/to/hawser-server
 set -uo pipefail
 cli=$1
@@ -32,6 +33,22 @@ expect "login" 0 "logged in as ann" c login ann <<<"correct horse"
 [[ $(stat -c %a "$work/home") == 700 ]] || fail "the session directory is not mode 700"
 expect "whoami" 0 "ann (user " c whoami
 expect "a call as ann" 0 "hello, world" c call hello world
+
+# Files: put, ls, get (the copy is the same bytes), mv, rm; names that escape are refused.
+head -c 3000000 /dev/urandom >"$work/photo.bin"
+expect "put" 0 "" c put "$work/photo.bin" trips/photo.bin
+expect "ls" 0 "trips/" c ls
+expect "ls trips" 0 "3000000" c ls trips
+expect "get" 0 "" c get trips/photo.bin "$work/copy.bin"
+cmp -s "$work/photo.bin" "$work/copy.bin" || fail "the downloaded file differs from the upload"
+expect "a name that escapes" 1 "error: invalid_argument:" c put "$work/photo.bin" ../escape
+expect "mv" 0 "" c mv trips/photo.bin trips/renamed.bin
+expect "get a moved-away name" 1 "error: not_found:" c get trips/photo.bin "$work/none.bin"
+[[ ! -e $work/none.bin ]] || fail "a failed get left a file"
+expect "usage" 0 "3000000 of " c usage
+expect "rm a directory that is not empty" 1 "not empty" c rm trips
+expect "rm -r" 0 "removed 2 entries" c rm -r trips
+expect "usage after rm" 0 "0 of " c usage
 
 # The session survives a restart: accounts and sessions are in the server's store.
 kill "$server_pid"; wait "$server_pid" 2>/dev/null; server_pid=

@@ -65,6 +65,19 @@ struct CloudOptions {
     // Addresses and accounts tracked by the limits at once; when full, new ones are refused
     // (rate_limited) until old windows end, so a flood cannot grow memory.
     std::size_t max_tracked = 100000;
+
+    // Per-user files (docs/cloud.md, "Files"); off while files_dir is empty. Contents live under
+    // files_dir named by their BLAKE2b hash (identical files are stored once), the tree in the
+    // ZDB database "<prefix>.files".
+    std::string files_dir;
+    std::uint64_t quota_bytes = std::uint64_t(1) << 30;  // per user: the sum of file sizes
+    std::size_t max_entries_per_user = 10000;            // files and directories
+    // Uploads under way at once per user, and downloads; as many cut uploads are kept to
+    // resume, the oldest going first.
+    std::size_t max_transfers_per_user = 4;
+    // A cut upload not resumed for this long is deleted (at start, at its user's next upload,
+    // and at any upload at most hourly); at most ten years.
+    Milliseconds partial_upload_lifetime{std::chrono::hours(24)};
 };
 
 // Who a connection is logged in as.
@@ -86,6 +99,7 @@ struct CloudStats {
     std::uint64_t failed_logins = 0, failed_resumptions = 0, rate_limited = 0;
     std::uint64_t sessions_revoked = 0;
     std::uint64_t online_connections = 0;  // logged in, on this node, now
+    std::uint64_t files_uploaded = 0, files_downloaded = 0;
 };
 
 class Cloud {
@@ -121,6 +135,17 @@ class Cloud {
     static constexpr std::string_view delete_command = "cloud.delete";
     static constexpr std::string_view sessions_command = "cloud.sessions";
     static constexpr std::string_view revoke_command = "cloud.revoke";
+    // Files (with files_dir): the upload stream, and the calls.
+    static constexpr std::string_view put_stream = "cloud.put";
+    static constexpr std::string_view get_command = "cloud.get";
+    static constexpr std::string_view list_command = "cloud.list";
+    static constexpr std::string_view stat_command = "cloud.stat";
+    static constexpr std::string_view mkdir_command = "cloud.mkdir";
+    static constexpr std::string_view move_command = "cloud.move";
+    static constexpr std::string_view remove_command = "cloud.remove";
+    static constexpr std::string_view usage_command = "cloud.usage";
+    // The stream handler a download goes to unless cloud.get names another.
+    static constexpr std::string_view download_stream = "cloud.file";
 
     struct Impl;
 
