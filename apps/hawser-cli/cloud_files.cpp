@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 
+#include "cli_reply.hpp"
 #include "hawser/cloud/cloud.hpp"
 
 namespace hawser::app {
@@ -19,20 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using cloud::Cloud;
-
-constexpr int exit_ok = 0, exit_failed = 1;
-
-int failed(const Error& e) {
-    std::fprintf(stderr, "error: %s: %s\n", std::string(to_string(e.code)).c_str(),
-                 e.message.c_str());
-    return exit_failed;
-}
-
-std::uint64_t number(const Value& v) {
-    if (v.is<std::uint64_t>()) return v.as<std::uint64_t>();
-    if (v.is<std::int64_t>()) return std::uint64_t(v.as<std::int64_t>());
-    return 0;
-}
 
 // A one-line bar on stderr, redrawn in place; only on a terminal.
 class Progress {
@@ -101,12 +88,13 @@ int put(const Connection& conn, const FileCommand& c) {
     auto local = fs::path(c.first);
     std::error_code ec;
     auto size = fs::file_size(local, ec);
-    if (ec) return failed({Errc::invalid_argument, "cannot read " + c.first + ": " + ec.message()});
+    if (ec)
+        return call_error({Errc::invalid_argument, "cannot read " + c.first + ": " + ec.message()});
     auto remote = c.second.empty() ? local.filename().string() : c.second;
     // Hashed first: the server then resumes a cut upload of exactly this content, and the
     // sender does not hash again while sending.
     auto hash = hash_file(local);
-    if (!hash) return failed(hash.error());
+    if (!hash) return call_error(hash.error());
     Progress progress("put " + remote, size);
     StreamOptions o;
     o.metadata << remote << hex(*hash);
@@ -114,7 +102,7 @@ int put(const Connection& conn, const FileCommand& c) {
     o.on_progress = [&progress](std::uint64_t n) { progress.show(n); };
     // An upload cut earlier resumes from what the server kept of it.
     auto r = conn.send_file(Cloud::put_stream, local.string(), use_wait, o);
-    if (!r) return failed(r.error());
+    if (!r) return call_error(r.error());
     progress.show(size);
     return exit_ok;
 }
@@ -149,7 +137,7 @@ int get(const Connection& conn, const FileCommand& c) {
         progress->show(have);
     }
     auto r = reply.get();
-    if (!r) return failed(r.error());
+    if (!r) return call_error(r.error());
     if (progress) progress->show(size);
     return exit_ok;
 }
@@ -160,7 +148,7 @@ int list(const Connection& conn, const FileCommand& c, std::chrono::milliseconds
         DataFrame arg;
         arg << c.first << after;
         auto r = call(conn, Cloud::list_command, std::move(arg), timeout);
-        if (!r) return failed(r.error());
+        if (!r) return call_error(r.error());
         auto page = r->get<Value>();
         bool more = r->get<bool>();
         for (auto& v : page.as<Array>()) {
@@ -213,7 +201,7 @@ int run_file_command(const Connection& conn, const FileCommand& c,
         command = Cloud::usage_command;
     }
     auto r = call(conn, command, std::move(arg), timeout);
-    if (!r) return failed(r.error());
+    if (!r) return call_error(r.error());
     if (c.verb == "rm") {
         std::printf("removed %llu entries\n",
                     static_cast<unsigned long long>(r->get<std::uint64_t>()));

@@ -12,14 +12,18 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli_reply.hpp"
 #include "cloud_files.hpp"
+#include "cloud_messages.hpp"
 #include "frame_json.hpp"
 #include "hawser/hawser.hpp"
 #include "session_file.hpp"
 
 namespace {
 
-constexpr int exit_ok = 0, exit_call_failed = 1, exit_usage = 2;
+using hawser::app::call_error;
+using hawser::app::exit_ok;
+using hawser::app::exit_usage;
 
 const char* const examples = R"(
 Examples (against ./scripts/run, which listens on port 7100):
@@ -39,6 +43,10 @@ the same endpoint resume the session (kept, mode 0600, in --session):
   hawser-cli --key $key ls trips
   hawser-cli --key $key get trips/photo.jpg copy.jpg
   hawser-cli --key $key rm -r trips
+  hawser-cli --key $key message bob "see you at 8"   # kept until bob reads it
+  hawser-cli --key $key inbox                        # what waits for you; marks it read
+  hawser-cli --key $key listen -n 1                  # waits for the next one
+  hawser-cli --key $key who bob carol
   hawser-cli --key $key logout
 Against a cluster (./scripts/cluster), any node is an entry:
   hawser-cli -e 127.0.0.1:7101 --key $key1 call-dataframe hawser.route   # where to go
@@ -52,12 +60,6 @@ frame of one value. The reply DataFrame is printed as a JSON array. Failures pri
 int usage_error(const std::string& message) {
     std::fprintf(stderr, "hawser-cli: %s (see hawser-cli --help)\n", message.c_str());
     return exit_usage;
-}
-
-int call_error(const hawser::Error& e) {
-    std::fprintf(stderr, "error: %s: %s\n", std::string(hawser::to_string(e.code)).c_str(),
-                 e.message.c_str());
-    return exit_call_failed;
 }
 
 // A key file holds the server's public key as hawser-server --print-public-key prints it.
@@ -160,6 +162,25 @@ int main(int argc, char** argv) {
     mv->add_option("to", file.second, "its new path")->required();
     add_file("usage", "print the bytes and entries your cloud files use, and the limits");
 
+    hawser::app::MessageCommand message;
+    auto add_message = [&](const char* verb, const char* what) {
+        auto* sub = cli.add_subcommand(verb, what);
+        sub->callback([&message, verb] { message.verb = verb; });
+        return sub;
+    };
+    add_message("message", "send a message to a user (kept until they read it)")
+        ->add_option("to-and-text", message.words, "the user's name, then the text")
+        ->required()
+        ->expected(2);
+    add_message("inbox", "print the messages waiting for you, then mark them read")
+        ->add_flag("--keep", message.keep, "leave them in the mailbox");
+    auto* listen = add_message("listen", "print waiting messages, then new ones as they come");
+    listen->add_option("-n,--count", message.count, "stop after this many (default: never)");
+    listen->add_flag("--keep", message.keep, "leave them in the mailbox");
+    add_message("who", "print which of these users are online")
+        ->add_option("names", message.words, "usernames")
+        ->required();
+
     try {
         cli.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -215,8 +236,12 @@ int main(int argc, char** argv) {
     hawser::Client client(options);
     if (get->parsed())
         hawser::app::prepare_download(client.commands(), hawser::app::download_target(file));
+    // Every message command takes pushes (a push while it runs is not an unknown command);
+    // listen prints them.
+    if (!message.verb.empty()) hawser::app::prepare_listen(client.commands());
     client.on_disconnect([&](const hawser::Connection&, hawser::CloseReason) {
         std::call_once(closed_once, [&] { closed.set_value(); });
+        hawser::app::wake_listener();
     });
     if (auto r = client.connect(); !r) return call_error(r.error());
     auto conn = client.connection();
@@ -263,7 +288,7 @@ int main(int argc, char** argv) {
         ended = !r && r.error().code == hawser::Errc::unauthenticated;
         if (!r && r.error().code != hawser::Errc::unknown_command) {  // unknown: no cloud there
             resume_error = r.error().message;
-            if (!whoami->parsed() && !logout->parsed() && file.verb.empty())
+            if (!whoami->parsed() && !logout->parsed() && file.verb.empty() && message.verb.empty())
                 std::fprintf(stderr, "hawser-cli: the kept session did not resume: %s\n",
                              resume_error.c_str());
         }
@@ -292,12 +317,13 @@ int main(int argc, char** argv) {
         return exit_ok;
     }
 
-    if (!file.verb.empty()) {
+    if (!file.verb.empty() || !message.verb.empty()) {
         if (!resumed)
             return call_error({hawser::Errc::unauthenticated,
                                "log in first (hawser-cli login NAME)" +
                                    (resume_error.empty() ? "" : ": " + resume_error)});
-        return hawser::app::run_file_command(conn, file, timeout);
+        return file.verb.empty() ? hawser::app::run_message_command(conn, message, timeout)
+                                 : hawser::app::run_file_command(conn, file, timeout);
     }
     if (call->parsed()) {
         auto reply = conn.call(command, argument, hawser::use_wait, call_options);

@@ -308,7 +308,11 @@ Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path) {
                     "quota_bytes",
                     "max_entries_per_user",
                     "max_transfers_per_user",
-                    "partial_upload_lifetime_s"},
+                    "partial_upload_lifetime_s",
+                    "max_queued_messages",
+                    "message_lifetime_s",
+                    "max_message_bytes",
+                    "messages_per_minute"},
                    "cloud");
         read(t, "store_dir", c.store_dir);
         read(t, "secret_key_file", o.secret_key_file);
@@ -327,6 +331,12 @@ Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path) {
         read_ms(t, "login_window_ms", o.login_window);
         read(t, "registrations_per_address", o.registrations_per_address);
         read(t, "max_tracked", o.max_tracked);
+        read(t, "max_queued_messages", o.max_queued_messages);
+        std::uint64_t message_s = 0;
+        read(t, "message_lifetime_s", message_s);
+        if (t.contains("message_lifetime_s")) o.message_lifetime = std::chrono::seconds(message_s);
+        read(t, "max_message_bytes", o.max_message_bytes);
+        read(t, "messages_per_minute", o.messages_per_minute);
         read(t, "files", c.files);
         read(t, "files_dir", o.files_dir);
         read(t, "quota_bytes", o.quota_bytes);

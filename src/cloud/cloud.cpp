@@ -21,6 +21,7 @@
 #include "cloud/client_source.hpp"
 #include "cloud/file_service.hpp"
 #include "cloud/jobs.hpp"
+#include "cloud/messenger.hpp"
 #include "cloud/online_registry.hpp"
 #include "cloud/password.hpp"
 #include "cloud/session_token.hpp"
@@ -91,6 +92,7 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
 
     std::shared_ptr<detail::Jobs> jobs;
     std::shared_ptr<detail::FileService> files;  // when CloudOptions::files_dir is set
+    std::shared_ptr<detail::Messenger> messenger;
 
     detail::PasswordCost cost() const { return {options.password_ops, options.password_memory}; }
 
@@ -152,9 +154,7 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
     template <class Which>
     void close_where(std::uint64_t user, Which which) {
         for (auto id : online.connections_of(user, which))
-            host->post_user(id & 0xff, "cloud close", [h = host.get(), id] {
-                if (auto conn = h->find(id)) Connection(conn).close();
-            });
+            jobs->with_connection(id, [](const Connection& c) { c.close(); });
     }
 
     // Removes the sessions, then closes the connections using them (but `keep`), even when a
@@ -242,6 +242,7 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
                         return;
                     }
                     sign_in(conn, granted->user, granted->session, granted->name);
+                    online.confirm(conn.id());
                     DataFrame out;
                     if (!granted->token.empty()) out << granted->token;
                     out << granted->user << granted->name << granted->session
@@ -489,6 +490,7 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
                 auto failed = end_sessions(me.user, ended, conn.id());
                 if (files)
                     if (auto r = files->remove_all(me.user); !r && !failed) failed = r.error();
+                if (auto r = messenger->remove_all(me.user); !r && !failed) failed = r.error();
                 close_where(me.user, [&](const Online& o) { return o.connection != conn.id(); });
                 on_loop(loop, [this, self = shared_from_this(), conn, me, failed, reply] {
                     sign_out_from(conn, me.session);
@@ -580,6 +582,12 @@ Result<void> Cloud::validate(const CloudOptions& o) {
         return bad("login and registration limits must be at least 1");
     if (o.login_window < Milliseconds(1)) return bad("login_window must be positive");
     if (o.max_tracked == 0) return bad("max_tracked must be at least 1");
+    if (o.max_queued_messages == 0) return bad("max_queued_messages must be at least 1");
+    if (o.message_lifetime < Milliseconds(1) || o.message_lifetime > std::chrono::hours(24 * 3650))
+        return bad("message_lifetime is 1 ms to ten years");
+    if (o.max_message_bytes == 0 || o.max_message_bytes > (1u << 20))
+        return bad("max_message_bytes is 1 to 1048576");
+    if (o.messages_per_minute == 0) return bad("messages_per_minute must be at least 1");
     if (!o.files_dir.empty()) {
         if (o.quota_bytes == 0) return bad("quota_bytes must be at least 1");
         if (o.max_entries_per_user == 0) return bad("max_entries_per_user must be at least 1");
@@ -628,16 +636,37 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
         std::string_view(reinterpret_cast<const char*>(noise.data()), noise.size()), impl.cost());
     if (!decoy) throw Exception(decoy.error());
     impl.decoy_hash = std::move(*decoy);
+    std::weak_ptr<Impl> weak_impl = impl_;
+    // Whether an account still exists, for work that must not outlive it. Worker pool.
+    auto account_exists = [weak_impl](std::uint64_t user) -> Result<bool> {
+        auto impl = weak_impl.lock();
+        if (!impl || !impl->accounts) return false;
+        auto account = impl->accounts->get(user);
+        if (!account) return account.error();
+        return account->has_value();
+    };
+    auto messenger = detail::Messenger::open(
+        store, impl.jobs, options,
+        {[weak_impl](std::string_view name)
+             -> Result<std::optional<std::pair<std::uint64_t, std::string>>> {
+             auto impl = weak_impl.lock();
+             if (!impl || !impl->accounts || !valid_username(name))
+                 return std::optional<std::pair<std::uint64_t, std::string>>();
+             auto account = impl->accounts->find(name);
+             if (!account) return account.error();
+             if (!*account) return std::optional<std::pair<std::uint64_t, std::string>>();
+             return std::optional(std::pair((*account)->id, (*account)->name));
+         },
+         [weak_impl](std::uint64_t user) {
+             auto impl = weak_impl.lock();
+             if (!impl) return std::vector<ConnectionId>();
+             return impl->online.connections_of(user, [](const auto& o) { return o.confirmed; });
+         },
+         account_exists});
+    if (!messenger) throw Exception(messenger.error());
+    impl.messenger = std::move(*messenger);
     if (!options.files_dir.empty()) {
-        auto files = detail::FileService::open(
-            store, impl.jobs, options,
-            [weak = std::weak_ptr<Impl>(impl_)](std::uint64_t user) -> Result<bool> {
-                auto impl = weak.lock();
-                if (!impl || !impl->accounts) return false;
-                auto account = impl->accounts->get(user);
-                if (!account) return account.error();
-                return account->has_value();
-            });
+        auto files = detail::FileService::open(store, impl.jobs, options, account_exists);
         if (!files) throw Exception(files.error());
         impl.files = std::move(*files);
     }
@@ -664,6 +693,7 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
     add(sessions_command, &Impl::do_sessions, false);
     add(revoke_command, &Impl::do_revoke, false);
     if (impl.files) impl.files->add_commands(commands);
+    impl.messenger->add_commands(commands);
     commands.dataframe(std::string(whoami_command), [](const Request& req, DataFrame&) {
         auto& me = req.connection().service_context<SignedIn>();
         DataFrame out;
@@ -683,6 +713,7 @@ Cloud::~Cloud() {
     // runs after this, and the database handles go now, while the Store surely exists.
     impl_->jobs->stop();
     if (impl_->files) impl_->files->close();
+    impl_->messenger->close();
     impl_->accounts.reset();
     impl_->sessions.reset();
 }
@@ -709,6 +740,8 @@ CloudStats Cloud::stats() const {
     s.rate_limited = c.rate_limited.load();
     s.sessions_revoked = c.sessions_revoked.load();
     s.online_connections = impl_->online.size();
+    s.messages_sent = impl_->messenger->sent();
+    s.messages_pushed = impl_->messenger->pushed();
     if (impl_->files) {
         s.files_uploaded = impl_->files->uploaded();
         s.files_downloaded = impl_->files->downloaded();

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 
+#include "hawser/connection.hpp"
 #include "rpc/host.hpp"
 
 namespace hawser::cloud::detail {
@@ -46,6 +47,15 @@ class Jobs : public std::enable_shared_from_this<Jobs> {
         if (queued) return Posted::ok;
         end();
         return Posted::full;
+    }
+
+    // Runs `f` with connection `id` on its IO thread (a connection is only ever released
+    // there), if it is still open by then.
+    void with_connection(ConnectionId id, std::function<void(const Connection&)> f) {
+        // A connection's id holds the index of its loop in its low byte (Host::next_id).
+        host_->post_user(id & 0xff, "cloud", [host = host_, id, f = std::move(f)] {
+            if (auto conn = host->find(id)) f(Connection(conn));
+        });
     }
 
     // For work that is not a posted job (a job's own continuation): false once stopping.

@@ -20,14 +20,15 @@ class OnlineRegistry {
   public:
     struct Online {
         ConnectionId connection;
-        std::uint64_t session;  // 0 while a login is still making it
+        std::uint64_t session;   // 0 while a login is still making it
+        bool confirmed = false;  // the login or resume succeeded (confirm)
     };
 
     // `id` is now `user`'s, on `session`; whatever it was before is forgotten.
     void enter(ConnectionId id, std::uint64_t user, std::uint64_t session) {
         std::lock_guard lock(mu_);
         forget_locked(id);
-        by_user_[user].push_back({id, session});
+        by_user_[user].push_back({id, session, false});
         user_of_[id] = user;
     }
     void set_session(ConnectionId id, std::uint64_t user, std::uint64_t session) {
@@ -35,6 +36,14 @@ class OnlineRegistry {
         if (auto it = by_user_.find(user); it != by_user_.end())
             for (auto& o : it->second)
                 if (o.connection == id) o.session = session;
+    }
+    // The connection is signed in: it may be told the user's messages and counts as online.
+    void confirm(ConnectionId id) {
+        std::lock_guard lock(mu_);
+        auto user = user_of_.find(id);
+        if (user == user_of_.end()) return;
+        for (auto& o : by_user_[user->second])
+            if (o.connection == id) o.confirmed = true;
     }
     void forget(ConnectionId id) {
         std::lock_guard lock(mu_);

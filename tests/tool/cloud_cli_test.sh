@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The cloud service end to end from the shell: hawser-server --cloud and hawser-cli's register,
 # login (session kept in a 0600 file), resumed calls, whoami, logout, the file commands (put,
-# ls, get, mv, rm, usage); the login gate refuses a call without a session; the session
-# survives a server restart.
+# ls, get, mv, rm, usage), messages (message, inbox, listen, who); the login gate refuses a
+# call without a session; the session and the mailbox survive a kill -9.
 #   cloud_cli_test.sh path/to/hawser-cli path/to/hawser-server
 set -uo pipefail
 cli=$1
@@ -50,8 +50,15 @@ expect "rm a directory that is not empty" 1 "not empty" c rm trips
 expect "rm -r" 0 "removed 2 entries" c rm -r trips
 expect "usage after rm" 0 "0 of " c usage
 
-# The session survives a restart: accounts and sessions are in the server's store.
-kill "$server_pid"; wait "$server_pid" 2>/dev/null; server_pid=
+# Messages: one to a user who is not there waits in the mailbox.
+expect "register bob" 0 "registered bob as user" c register bob <<<"correct horse"
+expect "who" 0 "bob offline" c who bob ann
+expect "message bob" 0 "sent as message" c message bob "kept through a crash"
+expect "a message to nobody" 1 "error: not_found:" c message nobody "hello?"
+
+# The session and the mailbox survive a crash: accounts, sessions and messages are in the
+# server's store, written with sync durability.
+kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null; server_pid=
 start_server "$server" --config "$work/cloud.toml"
 ep="127.0.0.1:$port"
 # The file names the old endpoint (a new port): point it at the new one, key and token unchanged.
@@ -59,6 +66,18 @@ ep="127.0.0.1:$port"
 token=$(sed -n 3p "$session")
 printf '%s\n%s\n%s\n' "$ep" "$key" "$token" >"$session"
 expect "whoami after a restart" 0 "ann (user " c whoami
+b() { "$cli" -e "$ep" --key "$key" --session "$work/bob-session" "$@"; }
+expect "bob logs in" 0 "logged in as bob" b login bob <<<"correct horse"
+expect "bob's inbox" 0 "ann: kept through a crash" b inbox
+[[ -z $(b inbox) ]] || fail "a read message is still in the inbox"
+# listen prints the next message whether it is pushed or found in the mailbox.
+timeout 30 "$cli" -e "$ep" --key "$key" --session "$work/bob-session" listen -n 1 \
+    >"$work/listen.out" 2>&1 &
+listen_pid=$!
+expect "message bob again" 0 "sent as message" c message bob "are you there?"
+wait "$listen_pid" || fail "listen did not end: $(cat "$work/listen.out")"
+grep -q "ann: are you there?" "$work/listen.out" || fail "listen missed it: $(cat "$work/listen.out")"
+[[ -z $(b inbox) ]] || fail "listen left its message in the inbox"
 
 chmod 644 "$session"
 expect "a readable session file is refused" 1 "not a private file" c whoami

@@ -66,6 +66,14 @@ struct CloudOptions {
     // (rate_limited) until old windows end, so a flood cannot grow memory.
     std::size_t max_tracked = 100000;
 
+    // Messages between users (docs/cloud.md, "Messages"), kept in the ZDB database
+    // "<prefix>.messages" until acknowledged: at most max_queued_messages per recipient (more
+    // are refused, limit_exceeded), each for message_lifetime.
+    std::size_t max_queued_messages = 1000;
+    Milliseconds message_lifetime{std::chrono::hours(24 * 7)};
+    std::size_t max_message_bytes = 64 * 1024;  // a body, encoded
+    std::uint32_t messages_per_minute = 600;    // per sender
+
     // Per-user files (docs/cloud.md, "Files"); off while files_dir is empty. Contents live under
     // files_dir named by their BLAKE2b hash (identical files are stored once), the tree in the
     // ZDB database "<prefix>.files".
@@ -100,6 +108,8 @@ struct CloudStats {
     std::uint64_t sessions_revoked = 0;
     std::uint64_t online_connections = 0;  // logged in, on this node, now
     std::uint64_t files_uploaded = 0, files_downloaded = 0;
+    std::uint64_t messages_sent = 0;    // kept in a mailbox
+    std::uint64_t messages_pushed = 0;  // handed to a recipient's connection at once
 };
 
 class Cloud {
@@ -144,6 +154,13 @@ class Cloud {
     static constexpr std::string_view move_command = "cloud.move";
     static constexpr std::string_view remove_command = "cloud.remove";
     static constexpr std::string_view usage_command = "cloud.usage";
+    // Messages: the calls, and the one-way command a message is pushed to the recipient with
+    // (a DataFrame: id, sender's name, body, sent (Unix ms)).
+    static constexpr std::string_view send_command = "cloud.send";
+    static constexpr std::string_view inbox_command = "cloud.inbox";
+    static constexpr std::string_view ack_command = "cloud.ack";
+    static constexpr std::string_view who_command = "cloud.who";
+    static constexpr std::string_view message_push = "cloud.message";
     // The stream handler a download goes to unless cloud.get names another.
     static constexpr std::string_view download_stream = "cloud.file";
 

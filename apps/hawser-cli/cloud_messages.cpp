@@ -1,0 +1,164 @@
+#include "cloud_messages.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <set>
+
+#include "cli_reply.hpp"
+#include "frame_json.hpp"
+#include "hawser/cloud/cloud.hpp"
+
+namespace hawser::app {
+
+namespace {
+
+using cloud::Cloud;
+
+struct Received {
+    std::uint64_t id = 0;
+    std::string from, text;
+};
+
+// Messages pushed while the command runs, handed from the IO thread to the main thread.
+struct Pushed {
+    std::mutex mu;
+    std::condition_variable arrived;
+    std::deque<Received> queue;
+};
+
+Pushed& pushed() {
+    static Pushed p;
+    return p;
+}
+
+// A text body as it is; any other as JSON.
+std::string text_of(const Value& body) {
+    if (body.is<std::string>()) return body.as<std::string>();
+    DataFrame frame;
+    frame << body;
+    auto json = frame_to_json(std::move(frame));
+    return json ? *json : "(a body that cannot be shown)";
+}
+
+void print(const Received& m) {
+    std::printf("%llu %s: %s\n", static_cast<unsigned long long>(m.id), m.from.c_str(),
+                m.text.c_str());
+    std::fflush(stdout);
+}
+
+Result<DataFrame> call(const Connection& conn, std::string_view command, DataFrame arg,
+                       std::chrono::milliseconds timeout) {
+    return conn.call(command, std::move(arg), use_wait, CallOptions{.timeout = timeout});
+}
+
+// Prints what waits in the mailbox, oldest first; the highest id printed (0: none).
+Result<std::uint64_t> print_inbox(const Connection& conn, std::chrono::milliseconds timeout,
+                                  std::set<std::uint64_t>& seen) {
+    std::uint64_t after = 0;
+    for (;;) {
+        DataFrame arg;
+        arg << after;
+        auto r = call(conn, Cloud::inbox_command, std::move(arg), timeout);
+        if (!r) return r.error();
+        auto page = r->get<Value>();
+        bool more = r->get<bool>();
+        for (auto& v : page.as<Array>()) {
+            auto& m = v.as<Map>();
+            Received got{number(m.at("id")), m.at("from").as<std::string>(), text_of(m.at("body"))};
+            if (seen.insert(got.id).second) print(got);
+            after = got.id;
+        }
+        if (!more) return after;
+    }
+}
+
+Result<void> acknowledge(const Connection& conn, std::uint64_t up_to,
+                         std::chrono::milliseconds timeout) {
+    if (up_to == 0) return {};
+    DataFrame arg;
+    arg << up_to;
+    auto r = call(conn, Cloud::ack_command, std::move(arg), timeout);
+    if (!r) return r.error();
+    return {};
+}
+
+}  // namespace
+
+void wake_listener() {
+    auto& p = pushed();
+    std::lock_guard lock(p.mu);
+    p.arrived.notify_all();
+}
+
+void prepare_listen(Commands& commands) {
+    commands.direct_dataframe(std::string(Cloud::message_push), [](const Request&, DataFrame& df) {
+        Received m;
+        m.id = df.get<std::uint64_t>();
+        m.from = df.get<std::string>();
+        m.text = text_of(df.get<Value>());
+        auto& p = pushed();
+        std::lock_guard lock(p.mu);
+        p.queue.push_back(std::move(m));
+        p.arrived.notify_all();
+    });
+}
+
+int run_message_command(const Connection& conn, const MessageCommand& c,
+                        std::chrono::milliseconds timeout) {
+    if (c.verb == "message") {
+        DataFrame arg;
+        arg << c.words.at(0) << c.words.at(1);
+        auto r = call(conn, Cloud::send_command, std::move(arg), timeout);
+        if (!r) return call_error(r.error());
+        std::printf("sent as message %llu\n",
+                    static_cast<unsigned long long>(r->get<std::uint64_t>()));
+        return exit_ok;
+    }
+    if (c.verb == "who") {
+        Array names;
+        for (auto& n : c.words) names.emplace_back(n);
+        DataFrame arg;
+        arg << Value(std::move(names));
+        auto r = call(conn, Cloud::who_command, std::move(arg), timeout);
+        if (!r) return call_error(r.error());
+        auto online = r->get<Value>();
+        for (auto& n : c.words)
+            std::printf("%s %s\n", n.c_str(),
+                        online.as<Map>().at(n).as<bool>() ? "online" : "offline");
+        return exit_ok;
+    }
+    // inbox and listen: what waits first; listen then what arrives (pushes that raced the
+    // read are printed once, by id).
+    std::set<std::uint64_t> seen;
+    auto last = print_inbox(conn, timeout, seen);
+    if (!last) return call_error(last.error());
+    std::uint64_t highest = *last;
+    if (!c.keep)
+        if (auto r = acknowledge(conn, highest, timeout); !r) return call_error(r.error());
+    if (c.verb != "listen") return exit_ok;
+    auto& p = pushed();
+    while (c.count == 0 || seen.size() < c.count) {
+        std::deque<Received> batch;
+        {
+            std::unique_lock lock(p.mu);
+            p.arrived.wait(lock, [&] { return !p.queue.empty() || !conn.connected(); });
+            if (p.queue.empty()) return call_error({Errc::disconnected, "the connection closed"});
+            batch.swap(p.queue);
+        }
+        for (auto& m : batch)
+            if (seen.insert(m.id).second) print(m);
+        // A message stored before one pushed here may still be on its way: it is in the
+        // mailbox, so a read shows it before the acknowledgement covers it.
+        auto again = print_inbox(conn, timeout, seen);
+        if (!again) return call_error(again.error());
+        highest = std::max({highest, *again, batch.back().id});
+        if (!c.keep)
+            if (auto r = acknowledge(conn, highest, timeout); !r) return call_error(r.error());
+    }
+    return exit_ok;
+}
+
+}  // namespace hawser::app
