@@ -34,14 +34,9 @@ namespace hawser::cloud {
 
 namespace {
 
-std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 using Reply = Responder<DataFrame>;
 using detail::SignedIn;
+using detail::unix_ms;
 using Clock = detail::AttemptLimiter::Clock;
 
 Error wrong_credentials() {
@@ -130,11 +125,12 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
 
     // What the connection is logged in as (its IO thread). The registry is done by then.
     static void sign_in(const Connection& c, std::uint64_t user, std::uint64_t session,
-                        std::string name) {
+                        std::string name, std::int64_t expires_ms) {
         auto& ctx = c.service_context<SignedIn>();
         ctx.user = user;
         ctx.session = session;
         ctx.name = std::move(name);
+        ctx.expires_ms = expires_ms;
     }
     void sign_out(const Connection& c) {
         if (!c.connected()) return;
@@ -241,7 +237,8 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
                         if (granted->new_session) discard_session(granted->session);
                         return;
                     }
-                    sign_in(conn, granted->user, granted->session, granted->name);
+                    sign_in(conn, granted->user, granted->session, granted->name,
+                            granted->expires_ms);
                     online.confirm(conn.id());
                     DataFrame out;
                     if (!granted->token.empty()) out << granted->token;
@@ -337,7 +334,7 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
     Result<detail::SessionRecord> start_session(std::uint64_t user, std::string address) {
         auto existing = sessions->of_user(user);
         if (!existing) return existing.error();
-        auto now = now_ms();
+        auto now = unix_ms();
         std::vector<std::uint64_t> ended;
         std::size_t live = 0;
         for (auto& s : *existing)
@@ -365,7 +362,7 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
     void do_resume(const Request& req, DataFrame arg, Reply reply) {
         auto args = read_strings(arg, {"token"});
         if (!args) return reply.fail(args.error().code, args.error().message);
-        auto claims = detail::verify_token((*args)[0], key, now_ms());
+        auto claims = detail::verify_token((*args)[0], key, unix_ms());
         if (!claims) {
             counters.failed_resumptions.fetch_add(1);
             return reply.fail(claims.error().code, claims.error().message);
@@ -506,7 +503,7 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
         on_worker(reply, false, [this, me, reply] {
             auto all = sessions->of_user(me.user);
             if (!all) return reply.fail(all.error().code, all.error().message);
-            auto now = now_ms();
+            auto now = unix_ms();
             Array list;
             for (auto& s : *all) {
                 if (s.expires_ms <= now) continue;
@@ -630,6 +627,9 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
     auto sessions = detail::Sessions::open(store, options.database_prefix + ".sessions");
     if (!sessions) throw Exception(sessions.error());
     impl.sessions = std::move(*sessions);
+    // Expired sessions of users who never came back (a login prunes its user's own).
+    if (auto swept = impl.sessions->remove_expired(unix_ms()); !swept)
+        spdlog::warn("hawser cloud: expired sessions were not swept: {}", swept.error().message);
     std::array<std::uint8_t, 16> noise{};
     randombytes_buf(noise.data(), noise.size());
     auto decoy = detail::hash_password(
@@ -700,7 +700,7 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
         out << me.user << me.name << me.session;
         return out;
     });
-    commands.require([](const Connection& c) { return c.service_context<SignedIn>().user != 0; });
+    commands.require([](const Connection& c) { return c.service_context<SignedIn>().active(); });
     hawser::detail::Host::ServiceHooks hooks;
     hooks.closed = [weak](ConnectionId id) {
         if (auto impl = weak.lock()) impl->online.forget(id);
@@ -721,7 +721,7 @@ Cloud::~Cloud() {
 std::optional<User> Cloud::user_of(const Connection& connection) {
     if (!connection.connected()) return std::nullopt;
     auto& me = connection.service_context<SignedIn>();
-    if (!me.user) return std::nullopt;
+    if (!me.active()) return std::nullopt;
     return User{me.user, me.name, me.session};
 }
 

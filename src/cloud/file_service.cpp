@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "cloud/signed_in.hpp"
+#include "cloud/unix_ms.hpp"
 #include "hawser/relative_path.hpp"
 
 namespace hawser::cloud::detail {
@@ -22,12 +23,6 @@ constexpr std::size_t max_stream_name = 128;
 constexpr auto full_sweep_every = std::chrono::hours(1);
 // How long a client may take to accept a download before its content is closed again.
 constexpr auto download_accept_timeout = std::chrono::seconds(30);
-
-std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 std::uint64_t user_of(const Connection& c) {
     return c.connected() ? c.service_context<SignedIn>().user : 0;
@@ -327,7 +322,7 @@ void FileService::commit(ReceivedFile& stored, const Upload& up) {
             }
             if (auto e = check_fits(up, p->freed, p->adding, p->usage, others)) return *e;
             if (auto r = blobs_.adopt(file, stored.hash); !r) return r;
-            auto now = now_ms();
+            auto now = unix_ms();
             auto put = tree_->add_dirs(up.user, p->missing, now);
             if (put)
                 put = tree_->put_file(up.user, up.path, stored.size, stored.hash, now, p->existing);
@@ -538,7 +533,7 @@ void FileService::do_mkdir(const Request& req, DataFrame arg, Reply reply) {
         }
         if (auto ok = self.check_new_entries(user, missing->size()); !ok)
             return reply.fail(ok.error().code, ok.error().message);
-        if (auto r = self.tree_->add_dirs(user, *missing, now_ms()); !r)
+        if (auto r = self.tree_->add_dirs(user, *missing, unix_ms()); !r)
             return reply.fail(r.error().code, r.error().message);
         auto entry = self.tree_->find(user, path);
         if (!entry || !*entry)
@@ -584,7 +579,7 @@ void FileService::do_move(const Request& req, DataFrame arg, Reply reply) {
             if (!missing) return reply.fail(missing.error().code, missing.error().message);
             if (auto ok = self.check_new_entries(user, missing->size()); !ok)
                 return reply.fail(ok.error().code, ok.error().message);
-            if (auto r = t.add_dirs(user, *missing, now_ms()); !r)
+            if (auto r = t.add_dirs(user, *missing, unix_ms()); !r)
                 return reply.fail(r.error().code, r.error().message);
             for (std::size_t i = 0; i < moving.size(); ++i)
                 if (auto r = t.move(user, moving[i], renamed[i]); !r)

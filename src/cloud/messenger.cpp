@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "cloud/signed_in.hpp"
+#include "cloud/unix_ms.hpp"
 
 namespace hawser::cloud::detail {
 
@@ -11,12 +12,6 @@ namespace {
 constexpr std::size_t inbox_page = 100;             // messages per cloud.inbox reply, at most
 constexpr std::size_t inbox_page_bytes = 4u << 20;  // ... and about this many bytes
 constexpr std::size_t max_who_names = 100;
-
-std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 const SignedIn& me(const Request& req) {
     return req.connection().service_context<SignedIn>();
@@ -92,7 +87,7 @@ void Messenger::do_send(const Request& req, DataFrame arg, Reply reply) {
             if (!recipient) return reply.fail(recipient.error().code, recipient.error().message);
             if (!*recipient) return reply.fail(Errc::not_found, "no such user: '" + to + "'");
             m.to = (*recipient)->first;
-            m.sent_ms = now_ms();
+            m.sent_ms = unix_ms();
             m.expires_ms = m.sent_ms + self->options_.message_lifetime.count();
             auto id = self->mailbox_->append(m, self->options_.max_queued_messages, m.sent_ms,
                                              [&] { return self->directory_.account_exists(m.to); });
@@ -116,8 +111,8 @@ void Messenger::push(const Message& m) {
     for (auto id : directory_.connections_of(m.to))
         jobs_->with_connection(id,
                                [self = shared_from_this(), frame, to = m.to](const Connection& c) {
-                                   if (c.service_context<SignedIn>().user != to || c.congested())
-                                       return;
+                                   auto& them = c.service_context<SignedIn>();
+                                   if (them.user != to || !them.active() || c.congested()) return;
                                    if (c.send(Cloud::message_push, *frame))
                                        self->pushed_.fetch_add(1);
                                });
@@ -132,7 +127,7 @@ void Messenger::do_inbox(const Request& req, DataFrame arg, Reply reply) {
     }
     jobs_->post_for(reply, [self = shared_from_this(), user = me(req).user, after, reply] {
         bool more = false;
-        auto page = self->mailbox_->read(user, after, inbox_page, now_ms(), more);
+        auto page = self->mailbox_->read(user, after, inbox_page, unix_ms(), more);
         if (!page) return reply.fail(page.error().code, page.error().message);
         Array list;
         std::size_t bytes = 0;

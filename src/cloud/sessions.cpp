@@ -47,6 +47,19 @@ Result<std::vector<SessionRecord>> Sessions::of_user(std::uint64_t user) const {
     return out;
 }
 
+Result<std::uint64_t> Sessions::remove_expired(std::int64_t now_ms) {
+    std::vector<std::uint64_t> expired;
+    auto scanned = db_->scan([&](zdb::RecordId id, const Map& record) {
+        auto s = from_record(id, record);
+        if (s && s->expires_ms <= now_ms) expired.push_back(id);
+        return true;
+    });
+    if (!scanned) return scanned.error();
+    for (auto id : expired)
+        if (auto r = db_->remove(id); !r && r.error().code != Errc::not_found) return r.error();
+    return std::uint64_t(expired.size());
+}
+
 Result<void> Sessions::remove(std::uint64_t id) {
     auto r = db_->remove(id);
     if (!r && r.error().code == Errc::not_found) return {};

@@ -33,6 +33,9 @@ class Sessions {
     // The user's sessions, oldest first (expired ones included until pruned).
     Result<std::vector<SessionRecord>> of_user(std::uint64_t user) const;
     Result<void> remove(std::uint64_t id);
+    // Deletes every session expired by `now_ms` (a user who never logs in again leaves them);
+    // how many.
+    Result<std::uint64_t> remove_expired(std::int64_t now_ms);
 
   private:
     explicit Sessions(std::shared_ptr<zdb::Database> db) : db_(std::move(db)) {}

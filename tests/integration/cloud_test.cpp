@@ -182,6 +182,20 @@ TEST(Cloud, ExpiredTokensAreRefused) {
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, Errc::unauthenticated);
     EXPECT_NE(r.error().message.find("expired"), std::string::npos);
+    // The connection that logged in is still open, and no longer passes the gate.
+    EXPECT_TRUE(c->connected());
+    EXPECT_EQ(code_of(call(*c, Cloud::whoami_command, {})), Errc::unauthenticated);
+    // A restart sweeps the expired session from the store.
+    auto dir = s.dir;
+    auto sessions = s.store->database("cloud.sessions").value();
+    EXPECT_EQ(sessions->count(), 1u);
+    sessions.reset();
+    c.reset();
+    s.server.reset();
+    s.cloud.reset();
+    s.store.reset();
+    CloudServer again(dir);
+    EXPECT_EQ(again.store->database("cloud.sessions").value()->count(), 0u);
 }
 
 TEST(Cloud, LogoutEndsTheSessionAndReplayedTokensFail) {
