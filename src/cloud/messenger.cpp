@@ -159,7 +159,7 @@ void Messenger::do_ack(const Request& req, DataFrame arg, Reply reply) {
     });
 }
 
-void Messenger::do_who(const Request&, DataFrame arg, Reply reply) {
+void Messenger::do_who(const Request& req, DataFrame arg, Reply reply) {
     auto names = arg.read_value();
     if (!names || !names->is<Array>() || names->as<Array>().size() > max_who_names)
         return reply.fail(Errc::invalid_argument, "expected an array of at most " +
@@ -170,6 +170,9 @@ void Messenger::do_who(const Request&, DataFrame arg, Reply reply) {
             return reply.fail(Errc::invalid_argument, "usernames are strings");
         asked.push_back(v.as<std::string>());
     }
+    // Each name is a look-up in the store: asking counts against the sender's message rate.
+    if (!sends_per_user_.try_count(std::to_string(me(req).user), AttemptLimiter::Clock::now()))
+        return reply.fail(Errc::rate_limited, "too many requests; wait a minute");
     jobs_->post_for(reply, [self = shared_from_this(), asked = std::move(asked), reply] {
         Map online;
         for (auto& name : asked) {

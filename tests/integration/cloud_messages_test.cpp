@@ -148,6 +148,9 @@ TEST(CloudMessages, MailboxesAreBoundedAndMessagesExpire) {
     EXPECT_EQ(send(*ann, "nobody", "?").error().code, Errc::not_found);
     EXPECT_EQ(send(*ann, "bob", "4").error().code, Errc::limit_exceeded);  // the fifth
     EXPECT_EQ(send(*ann, "bob", "5").error().code, Errc::rate_limited);    // the sixth this minute
+    DataFrame who;
+    who << Value(Array{Value(std::string("bob"))});
+    EXPECT_EQ(code_of(call(*ann, Cloud::who_command, who)), Errc::rate_limited);  // the same budget
     auto bob = s.client();
     login(*bob, "bob", password).value();
     EXPECT_EQ(inbox(*bob).size(), 2u);
