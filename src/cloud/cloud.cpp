@@ -27,6 +27,7 @@
 #include "cloud/session_token.hpp"
 #include "cloud/sessions.hpp"
 #include "cloud/signed_in.hpp"
+#include "cloud/weak_command.hpp"
 #include "hawser/server.hpp"
 #include "rpc/host.hpp"
 
@@ -675,14 +676,8 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
     std::weak_ptr<Impl> weak = impl_;
     auto add = [&](std::string_view name, void (Impl::*handler)(const Request&, DataFrame, Reply),
                    bool public_access) {
-        commands.dataframe(
-            std::string(name),
-            [weak, handler](const Request& req, DataFrame arg, Reply reply) {
-                auto impl = weak.lock();
-                if (!impl) return reply.fail(Errc::shutting_down, "the cloud service stopped");
-                ((*impl).*handler)(req, std::move(arg), std::move(reply));
-            },
-            CommandOptions{.compress = false, .public_access = public_access});
+        detail::add_weak_command(commands, weak, name, handler,
+                                 CommandOptions{.compress = false, .public_access = public_access});
     };
     add(register_command, &Impl::do_register, true);
     add(login_command, &Impl::do_login, true);

@@ -9,6 +9,7 @@
 
 #include "cloud/file_arguments.hpp"
 #include "cloud/unix_ms.hpp"
+#include "cloud/weak_command.hpp"
 
 namespace hawser::cloud::detail {
 
@@ -76,12 +77,7 @@ void FileService::add_commands(Commands& commands) {
     std::weak_ptr<FileService> weak = weak_from_this();
     auto add = [&](std::string_view name,
                    void (FileService::*handler)(const Request&, DataFrame, Reply)) {
-        commands.dataframe(
-            std::string(name), [weak, handler](const Request& req, DataFrame arg, Reply reply) {
-                auto self = weak.lock();
-                if (!self) return reply.fail(Errc::shutting_down, "the cloud service stopped");
-                ((*self).*handler)(req, std::move(arg), std::move(reply));
-            });
+        add_weak_command(commands, weak, name, handler);
     };
     add(Cloud::get_command, &FileService::do_get);
     add(Cloud::list_command, &FileService::do_list);

@@ -4,6 +4,7 @@
 
 #include "cloud/signed_in.hpp"
 #include "cloud/unix_ms.hpp"
+#include "cloud/weak_command.hpp"
 
 namespace hawser::cloud::detail {
 
@@ -45,21 +46,12 @@ Result<void> Messenger::remove_all(std::uint64_t user) {
 }
 
 void Messenger::add_commands(Commands& commands) {
+    // Not public: the login gate lets them run only for a signed-in caller.
     std::weak_ptr<Messenger> weak = weak_from_this();
-    auto add = [&](std::string_view name,
-                   void (Messenger::*handler)(const Request&, DataFrame, Reply)) {
-        commands.dataframe(
-            std::string(name), [weak, handler](const Request& req, DataFrame arg, Reply reply) {
-                auto self = weak.lock();
-                if (!self) return reply.fail(Errc::shutting_down, "the cloud service stopped");
-                if (!me(req).user) return reply.fail(Errc::unauthenticated, "log in first");
-                ((*self).*handler)(req, std::move(arg), std::move(reply));
-            });
-    };
-    add(Cloud::send_command, &Messenger::do_send);
-    add(Cloud::inbox_command, &Messenger::do_inbox);
-    add(Cloud::ack_command, &Messenger::do_ack);
-    add(Cloud::who_command, &Messenger::do_who);
+    add_weak_command(commands, weak, Cloud::send_command, &Messenger::do_send);
+    add_weak_command(commands, weak, Cloud::inbox_command, &Messenger::do_inbox);
+    add_weak_command(commands, weak, Cloud::ack_command, &Messenger::do_ack);
+    add_weak_command(commands, weak, Cloud::who_command, &Messenger::do_who);
 }
 
 void Messenger::do_send(const Request& req, DataFrame arg, Reply reply) {
