@@ -204,7 +204,9 @@ TEST(ClusterChannels, ChannelsAndRemoteCallsResumeWhenNatsComesBack) {
     auto address = b.cluster.address_of(l.id);
 
     nats.stop();
-    ASSERT_TRUE(eventually([&] { return !a.cluster.connected(); }));
+    // The membership and channel links notice on their own: wait for the channel link, with a
+    // channel nobody is in, so that nothing sent before it noticed can reach a subscriber.
+    ASSERT_TRUE(eventually([&] { return !a.cluster.publish("nobody", "msg", "a:-1"); }));
     EXPECT_EQ(a.cluster.publish("room", "msg", "a:0").error().code, Errc::cluster_unavailable);
     // A subscription made meanwhile stands, and says NATS does not have it yet.
     Listener late(b);
