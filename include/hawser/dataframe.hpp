@@ -104,6 +104,9 @@ class DataFrame {
     DataFrame& operator<<(const Value& value);
     DataFrame& write_int(std::int64_t i);
     DataFrame& write_uint(std::uint64_t u);
+    // Appends one value already encoded as MessagePack (a ZDB record as stored, say) without
+    // decoding it, once checked to be exactly one well-formed value within `limits`.
+    Result<void> append_encoded(std::string_view encoded, const DecodeLimits& limits = {});
 
     // --- reading: positional, each returns the next value or a typed error ---
     // A failed read does not advance the position.

@@ -7,15 +7,16 @@
 
 namespace hawser::cloud::detail {
 
-Result<std::shared_ptr<zdb::Database>> open_indexed(zdb::Store& store, const std::string& name,
-                                                    const std::string& field) {
+Result<std::shared_ptr<zdb::Database>> open_indexed(
+    zdb::Store& store, const std::string& name, std::initializer_list<std::string_view> fields) {
     auto db = store.database(name);
     if (!db && db.error().code == Errc::not_found)
         db = store.create(name, zdb::DatabaseOptions{.durability = zdb::Durability::sync});
     if (!db) return db.error();
     auto indexes = (*db)->stats().indexes;
-    if (std::find(indexes.begin(), indexes.end(), field) == indexes.end())
-        if (auto r = (*db)->create_index(field); !r) return r.error();
+    for (auto field : fields)
+        if (std::find(indexes.begin(), indexes.end(), field) == indexes.end())
+            if (auto r = (*db)->create_index(std::string(field)); !r) return r.error();
     return *db;
 }
 
@@ -47,7 +48,7 @@ Result<std::optional<Map>> get_record(const zdb::Database& db, std::uint64_t id)
 }
 
 Result<std::unique_ptr<Accounts>> Accounts::open(zdb::Store& store, const std::string& name) {
-    auto db = open_indexed(store, name, "key");
+    auto db = open_indexed(store, name, {"key"});
     if (!db) return db.error();
     return std::unique_ptr<Accounts>(new Accounts(std::move(*db)));
 }

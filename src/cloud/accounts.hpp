@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -48,9 +49,9 @@ class Accounts {
     std::mutex create_mu_;
 };
 
-// The ZDB database `name`, created when missing, with an index on `field`.
+// The ZDB database `name`, created when missing, with an index on each of `fields`.
 Result<std::shared_ptr<zdb::Database>> open_indexed(zdb::Store& store, const std::string& name,
-                                                    const std::string& field);
+                                                    std::initializer_list<std::string_view> fields);
 // The records whose `field` equals `value`, through its index, in id order (0: no limit).
 Result<std::vector<std::pair<std::uint64_t, Map>>> find_records(
     const std::shared_ptr<zdb::Database>& db, const std::string& field, Value value,

@@ -19,6 +19,7 @@
 #include "cloud/accounts.hpp"
 #include "cloud/attempt_limiter.hpp"
 #include "cloud/client_source.hpp"
+#include "cloud/data_service.hpp"
 #include "cloud/file_service.hpp"
 #include "cloud/jobs.hpp"
 #include "cloud/messenger.hpp"
@@ -89,6 +90,7 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
     std::shared_ptr<detail::Jobs> jobs;
     std::shared_ptr<detail::FileService> files;  // when CloudOptions::files_dir is set
     std::shared_ptr<detail::Messenger> messenger;
+    std::shared_ptr<detail::DataService> data;
 
     detail::PasswordCost cost() const { return {options.password_ops, options.password_memory}; }
 
@@ -489,6 +491,8 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
                 if (files)
                     if (auto r = files->remove_all(me.user); !r && !failed) failed = r.error();
                 if (auto r = messenger->remove_all(me.user); !r && !failed) failed = r.error();
+                if (auto r = data->remove_all(detail::Accounts::key_of(me.name)); !r && !failed)
+                    failed = r.error();
                 close_where(me.user, [&](const Online& o) { return o.connection != conn.id(); });
                 on_loop(loop, [this, self = shared_from_this(), conn, me, failed, reply] {
                     sign_out_from(conn, me.session);
@@ -586,6 +590,21 @@ Result<void> Cloud::validate(const CloudOptions& o) {
     if (o.max_message_bytes == 0 || o.max_message_bytes > (1u << 20))
         return bad("max_message_bytes is 1 to 1048576");
     if (o.messages_per_minute == 0) return bad("messages_per_minute must be at least 1");
+    for (const auto& name : o.admins)
+        if (!valid_username(name)) return bad("admins: '" + name + "' is not a username");
+    if (o.max_records_per_user == 0) return bad("max_records_per_user must be at least 1");
+    if (o.max_document_bytes == 0 || o.max_document_bytes > (4u << 20))
+        return bad("max_document_bytes is 1 to 4194304");
+    if (o.max_queries_per_connection == 0 || o.max_queries == 0)
+        return bad("max_queries_per_connection and max_queries must be at least 1");
+    if (o.max_query_window == 0 || o.max_query_window > 256)
+        return bad("max_query_window is 1 to 256");
+    if (o.query_fragment_bytes < 1024 || o.query_fragment_bytes > (4u << 20))
+        return bad("query_fragment_bytes is 1024 to 4194304");
+    if (o.query_parallelism == 0 || o.query_parallelism > 64)
+        return bad("query_parallelism is 1 to 64");
+    if (o.query_time_limit < Milliseconds(1) || o.query_idle_timeout < Milliseconds(1))
+        return bad("query_time_limit and query_idle_timeout must be positive");
     if (!o.files_dir.empty()) {
         if (o.quota_bytes == 0) return bad("quota_bytes must be at least 1");
         if (o.max_entries_per_user == 0) return bad("max_entries_per_user must be at least 1");
@@ -671,6 +690,17 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
         if (!files) throw Exception(files.error());
         impl.files = std::move(*files);
     }
+    auto data = detail::DataService::open(
+        store, impl.jobs, options,
+        {account_exists, [weak_impl](std::string_view name) -> Result<bool> {
+             auto impl = weak_impl.lock();
+             if (!impl || !impl->accounts) return false;
+             auto account = impl->accounts->find(name);
+             if (!account) return account.error();
+             return account->has_value();
+         }});
+    if (!data) throw Exception(data.error());
+    impl.data = std::move(*data);
 
     auto& commands = server.commands();
     std::weak_ptr<Impl> weak = impl_;
@@ -689,6 +719,7 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
     add(revoke_command, &Impl::do_revoke, false);
     if (impl.files) impl.files->add_commands(commands);
     impl.messenger->add_commands(commands);
+    impl.data->add_commands(commands);
     commands.dataframe(std::string(whoami_command), [](const Request& req, DataFrame&) {
         auto& me = req.connection().service_context<SignedIn>();
         DataFrame out;
@@ -698,7 +729,10 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
     commands.require([](const Connection& c) { return c.service_context<SignedIn>().active(); });
     hawser::detail::Host::ServiceHooks hooks;
     hooks.closed = [weak](ConnectionId id) {
-        if (auto impl = weak.lock()) impl->online.forget(id);
+        auto impl = weak.lock();
+        if (!impl) return;
+        impl->online.forget(id);
+        impl->data->connection_closed(id);
     };
     hawser::detail::host_of(server).services.push_back(std::move(hooks));
 }
@@ -706,9 +740,11 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
 Cloud::~Cloud() {
     // Commands may still come (the server can outlive the Cloud): they find it stopped. No job
     // runs after this, and the database handles go now, while the Store surely exists.
+    impl_->data->stop_queries();
     impl_->jobs->stop();
     if (impl_->files) impl_->files->close();
     impl_->messenger->close();
+    impl_->data->close();
     impl_->accounts.reset();
     impl_->sessions.reset();
 }
@@ -737,6 +773,7 @@ CloudStats Cloud::stats() const {
     s.online_connections = impl_->online.size();
     s.messages_sent = impl_->messenger->sent();
     s.messages_pushed = impl_->messenger->pushed();
+    s.queries_running = impl_->data->queries_running();
     if (impl_->files) {
         s.files_uploaded = impl_->files->uploaded();
         s.files_downloaded = impl_->files->downloaded();

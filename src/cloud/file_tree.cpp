@@ -62,12 +62,8 @@ Map FileEntry::to_map() const {
 }
 
 Result<std::unique_ptr<FileTree>> FileTree::open(zdb::Store& store, const std::string& name) {
-    auto db = open_indexed(store, name, "key");
+    auto db = open_indexed(store, name, {"key", "dir", "user", "hash"});
     if (!db) return db.error();
-    auto indexes = (*db)->stats().indexes;
-    for (const char* field : {"dir", "user", "hash"})
-        if (std::find(indexes.begin(), indexes.end(), field) == indexes.end())
-            if (auto r = (*db)->create_index(field); !r) return r.error();
     return std::unique_ptr<FileTree>(new FileTree(std::move(*db)));
 }
 

@@ -25,7 +25,7 @@ Map Message::to_map() const {
 }
 
 Result<std::unique_ptr<Mailbox>> Mailbox::open(zdb::Store& store, const std::string& name) {
-    auto db = open_indexed(store, name, "to");
+    auto db = open_indexed(store, name, {"to"});
     if (!db) return db.error();
     return std::unique_ptr<Mailbox>(new Mailbox(std::move(*db)));
 }

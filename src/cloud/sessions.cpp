@@ -5,7 +5,7 @@
 namespace hawser::cloud::detail {
 
 Result<std::unique_ptr<Sessions>> Sessions::open(zdb::Store& store, const std::string& name) {
-    auto db = open_indexed(store, name, "user");
+    auto db = open_indexed(store, name, {"user"});
     if (!db) return db.error();
     return std::unique_ptr<Sessions>(new Sessions(std::move(*db)));
 }

@@ -258,6 +258,17 @@ DataFrame& DataFrame::write_uint(std::uint64_t u) {
     return *this;
 }
 
+Result<void> DataFrame::append_encoded(std::string_view encoded, const DecodeLimits& limits) {
+    auto scanned = detail::scan_msgpack(encoded, limits);
+    if (!scanned) return scanned.error();
+    if (scanned->top_level != 1)
+        return Error{Errc::invalid_argument, "expected exactly one encoded value, got " +
+                                                 std::to_string(scanned->top_level)};
+    bytes_.append(encoded);
+    ++count_;
+    return {};
+}
+
 DataFrame& DataFrame::operator<<(double d) {
     StringSink sink{&bytes_};
     Packer pk(sink);

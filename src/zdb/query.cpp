@@ -262,9 +262,14 @@ class QueryImpl final : public Query {
                    !stopped_.load())
                 turn_.wait_for(lock, std::chrono::milliseconds(50));  // also sees cancel()
         }
-        if (last && ++finished_ == slices_.size() && output_ && error_.message.empty()) {
+        if (last && ++finished_ == slices_.size()) {
             // The output takes the source's id counter: ids the source gave out stay unused.
-            if (auto r = output_->reserve_ids(source_next_id_); !r) error_ = r.error();
+            if (output_ && error_.message.empty())
+                if (auto r = output_->reserve_ids(source_next_id_); !r) error_ = r.error();
+            if (options_.on_end)
+                options_.on_end(error_.message.empty() ? Result<QueryEnd>(end_.load())
+                                                       : Result<QueryEnd>(error_),
+                                progress());
         }
     }
 
@@ -383,6 +388,22 @@ Result<std::shared_ptr<Table>> table_of(const std::shared_ptr<Database>& databas
 }
 
 }  // namespace
+
+std::string_view name_of(QueryEnd end) {
+    switch (end) {
+        case QueryEnd::completed:
+            return "completed";
+        case QueryEnd::cancelled:
+            return "cancelled";
+        case QueryEnd::max_results:
+            return "max_results";
+        case QueryEnd::max_scanned:
+            return "max_scanned";
+        case QueryEnd::time_limit:
+            return "time_limit";
+    }
+    return "unknown";
+}
 
 bool Filter::operator()(RecordId id, const Map& record, const Map& params) const {
     if (record_) return record_(id, record, params);

@@ -106,7 +106,8 @@ inline std::uint64_t number(const Value& v) {
     return v.is<std::uint64_t>() ? v.as<std::uint64_t>() : std::uint64_t(v.as<std::int64_t>());
 }
 
-inline Errc code_of(const Result<DataFrame>& r) {
+template <class T>
+Errc code_of(const Result<T>& r) {
     return r ? Errc::ok : r.error().code;
 }
 

@@ -72,6 +72,28 @@ TEST(DataFrame, GetThrowsOnMismatch) {
     EXPECT_EQ(df.get<double>(), 1.5);
 }
 
+TEST(DataFrame, EncodedValuesAreAppendedAsTheyAreOnlyWhenWellFormed) {
+    DataFrame one;
+    one << Map{{"level", Value(7)}, {"name", Value("ann")}};
+    DataFrame df;
+    df << std::uint64_t(1);
+    ASSERT_TRUE(df.append_encoded(one.bytes()));
+    df << "after";
+    EXPECT_EQ(df.size(), 3u);
+    EXPECT_EQ(df.get<std::uint64_t>(), 1u);
+    EXPECT_EQ(df.get<Map>().at("name").as<std::string>(), "ann");
+    EXPECT_EQ(df.get<std::string>(), "after");
+
+    DataFrame two;
+    two << 1 << 2;
+    auto before = df.bytes();
+    EXPECT_EQ(df.append_encoded(two.bytes()).error().code, Errc::invalid_argument);
+    EXPECT_FALSE(df.append_encoded(std::string_view(one.bytes()).substr(0, 3)));  // truncated
+    EXPECT_FALSE(df.append_encoded(""));
+    EXPECT_EQ(df.bytes(), before);  // nothing appended
+    EXPECT_EQ(df.size(), 3u);
+}
+
 TEST(DataFrame, RejectsTruncatedAndMalformedInput) {
     DataFrame df;
     df << "hello world";

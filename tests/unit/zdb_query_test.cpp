@@ -118,6 +118,52 @@ TEST(ZdbQuery, LimitsStopTheQuery) {
     EXPECT_EQ(q2->progress().scanned, 100u);
 }
 
+TEST(ZdbQuery, TheEndIsReportedOnceAfterTheLastFragmentWithoutWaiting) {
+    Fixture f(3000);
+    auto all = [](RecordId, const Map&, const Map&) { return true; };
+    for (auto [max_results, expected] : {std::pair<std::uint64_t, QueryEnd>{0, QueryEnd::completed},
+                                         {40, QueryEnd::max_results}}) {
+        QueryOptions o;
+        o.fragment_records = 7;
+        o.parallelism = 3;
+        o.max_results = max_results;
+        std::atomic<std::size_t> delivered{0}, ends{0};
+        std::promise<std::pair<Result<QueryEnd>, std::size_t>> ended;
+        o.on_end = [&](Result<QueryEnd> end, const QueryProgress& p) {
+            ends.fetch_add(1);
+            EXPECT_EQ(p.matched, delivered.load());
+            ended.set_value({end, delivered.load()});  // what the sink had by then
+        };
+        auto q =
+            run_query(f.db, all, o, [&](Fragment fr) { delivered += fr.records.size(); }).value();
+        auto [end, seen] = ended.get_future().get();
+        ASSERT_TRUE(end);
+        EXPECT_EQ(*end, expected);
+        EXPECT_EQ(seen, max_results ? max_results : f.reference.size());
+        EXPECT_EQ(q->wait().value(), expected);
+        EXPECT_EQ(ends.load(), 1u);
+    }
+    // A cancelled query reports the cancel.
+    QueryOptions o;
+    o.fragment_records = 5;
+    o.parallelism = 1;
+    std::promise<Result<QueryEnd>> ended;
+    o.on_end = [&](Result<QueryEnd> end, const QueryProgress&) { ended.set_value(end); };
+    std::promise<void> first, cancelled;
+    std::atomic<bool> once{false};
+    auto q = run_query(f.db, all, o, [&](Fragment) {
+                 if (once.exchange(true)) return;
+                 first.set_value();
+                 cancelled.get_future().wait();  // holds the worker until the cancel is in
+             }).value();
+    first.get_future().wait();
+    q->cancel();
+    cancelled.set_value();
+    auto end = ended.get_future().get();
+    ASSERT_TRUE(end);
+    EXPECT_EQ(*end, QueryEnd::cancelled);
+}
+
 TEST(ZdbQuery, CancelPauseAndResume) {
     Fixture f(3000);
     auto all = [](RecordId, const Map&, const Map&) { return true; };

@@ -86,6 +86,24 @@ struct CloudOptions {
     // A cut upload not resumed for this long is deleted (at start, at its user's next upload,
     // and at any upload at most hourly); at most ten years.
     Milliseconds partial_upload_lifetime{std::chrono::hours(24)};
+
+    // User data and ZDB over the wire (docs/cloud.md, "Data"). Users keep records in
+    // collections of their own in the ZDB database "<prefix>.data"; admins (these usernames)
+    // reach every user's collections and every database of the store but the cloud's own.
+    std::vector<std::string> admins;
+    std::size_t max_records_per_user = 10000;
+    std::size_t max_document_bytes = 64 * 1024;  // a document or patch as sent, encoded
+    // Queries: running at once per connection and on this node; fragments a client may leave
+    // unacknowledged (it asks for 1 to this many); a fragment's size; ZDB workers per query.
+    std::size_t max_queries_per_connection = 4;
+    std::size_t max_queries = 64;
+    std::size_t max_query_window = 16;
+    std::size_t query_fragment_bytes = 256 * 1024;
+    std::size_t query_parallelism = 2;
+    Milliseconds query_time_limit{std::chrono::minutes(1)};
+    // A query left paused (unacknowledged, or by its client) for this long gives up its place
+    // when the node is at max_queries.
+    Milliseconds query_idle_timeout{std::chrono::seconds(30)};
 };
 
 // Who a connection is logged in as.
@@ -110,6 +128,7 @@ struct CloudStats {
     std::uint64_t files_uploaded = 0, files_downloaded = 0;
     std::uint64_t messages_sent = 0;    // kept in a mailbox
     std::uint64_t messages_pushed = 0;  // handed to a recipient's connection at once
+    std::uint64_t queries_running = 0;  // data queries, on this node, now
 };
 
 class Cloud {
@@ -163,6 +182,17 @@ class Cloud {
     static constexpr std::string_view message_push = "cloud.message";
     // The stream handler a download goes to unless cloud.get names another.
     static constexpr std::string_view download_stream = "cloud.file";
+    // User data and ZDB: the calls; the one-way acknowledgement a client sends for query
+    // fragments, and the one-way command fragments come with (query id, sequence number, then
+    // each record's id and record).
+    static constexpr std::string_view data_insert_command = "cloud.data.insert";
+    static constexpr std::string_view data_get_command = "cloud.data.get";
+    static constexpr std::string_view data_patch_command = "cloud.data.patch";
+    static constexpr std::string_view data_remove_command = "cloud.data.remove";
+    static constexpr std::string_view data_query_command = "cloud.data.query";
+    static constexpr std::string_view data_control_command = "cloud.data.control";
+    static constexpr std::string_view data_ack_command = "cloud.data.ack";
+    static constexpr std::string_view data_fragment_push = "cloud.data.fragment";
 
     struct Impl;
 

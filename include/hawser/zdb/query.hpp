@@ -52,6 +52,19 @@ class Filter {
     std::shared_ptr<const CompiledFilter> compiled_;
 };
 
+struct QueryProgress {
+    std::uint64_t scanned = 0;
+    std::uint64_t matched = 0;  // delivered to the sink
+    double seconds = 0;
+    std::string index;  // the indexed field the query reads candidates from; empty: a full scan
+    std::uint64_t held = 0;  // ordered: matches waiting for earlier slices
+    double records_per_second() const { return seconds > 0 ? double(scanned) / seconds : 0; }
+};
+
+enum class QueryEnd { completed, cancelled, max_results, max_scanned, time_limit };
+// "completed", "cancelled", "max_results", "max_scanned", "time_limit".
+std::string_view name_of(QueryEnd end);
+
 struct QueryOptions {
     Map params;            // handed to the filter
     bool reverse = false;  // highest ids first
@@ -75,6 +88,11 @@ struct QueryOptions {
     // id counter moves past the source's, so it can later replace the source (Store::replace).
     // It must be empty when the query starts. With an output the sink may be empty.
     std::shared_ptr<Database> output;
+    // Called once when a started query has ended, after the last fragment, with what wait()
+    // returns and the final progress: for callers that must not block a thread on wait() (the
+    // network service). It runs on a query worker under the delivery lock, so it must be quick
+    // and must not call wait() or release the last handle to the query: hand the work on.
+    std::function<void(Result<QueryEnd>, const QueryProgress&)> on_end;
 };
 
 // Records as stored (MessagePack maps), back to back in one buffer.
@@ -110,17 +128,6 @@ struct Fragment {
     EncodedRecords encoded;                         // as stored
     std::size_t size() const { return records.size() + encoded.size(); }
 };
-
-struct QueryProgress {
-    std::uint64_t scanned = 0;
-    std::uint64_t matched = 0;  // delivered to the sink
-    double seconds = 0;
-    std::string index;  // the indexed field the query reads candidates from; empty: a full scan
-    std::uint64_t held = 0;  // ordered: matches waiting for earlier slices
-    double records_per_second() const { return seconds > 0 ? double(scanned) / seconds : 0; }
-};
-
-enum class QueryEnd { completed, cancelled, max_results, max_scanned, time_limit };
 
 class Query {
   public:

@@ -1,0 +1,285 @@
+#include "cloud/data_queries.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "hawser/cloud/cloud.hpp"
+
+namespace hawser::cloud::detail {
+
+using Clock = std::chrono::steady_clock;
+
+// What a query's workers and the connection's thread share. The workers hold it, never the
+// query's handle: a query must not be destroyed on one of its own workers.
+struct DataQueries::Flow {
+    const ConnectionId conn;
+    const std::uint64_t id;
+
+    std::mutex mu;  // the rest
+    // Set once started. The Running that holds the handle outlives every use off the query's
+    // workers; on them, the query outlives the call.
+    zdb::Query* query = nullptr;
+    std::uint64_t sent = 0, acked = 0;  // fragments
+    std::size_t window = 1;
+    bool held = false;       // paused: `window` fragments unacknowledged
+    bool paused = false;     // paused by the client
+    bool cancelled = false;  // cancel asked (maybe before the query started)
+    Clock::time_point last_heard = Clock::now();
+    std::optional<Error> failed;  // a fragment that could not go out
+
+    Flow(ConnectionId c, std::uint64_t i) : conn(c), id(i) {}
+
+    // Under mu.
+    void apply_pause() {
+        if (!query) return;
+        if (cancelled)
+            query->cancel();
+        else if (held || paused)
+            query->pause();
+        else
+            query->resume();
+    }
+    void cancel(Error why) {
+        if (!failed) failed = std::move(why);
+        cancelled = true;
+        apply_pause();
+    }
+    Map progress() const {
+        auto p = query ? query->progress() : zdb::QueryProgress{};
+        return Map{{"scanned", Value(p.scanned)},    {"matched", Value(p.matched)},
+                   {"seconds", Value(p.seconds)},    {"index", Value(p.index)},
+                   {"fragments", Value(sent)},       {"acknowledged", Value(acked)},
+                   {"paused", Value(held || paused)}};
+    }
+};
+
+struct DataQueries::Running {
+    Reply reply;
+    std::shared_ptr<Flow> flow;
+    std::shared_ptr<zdb::Query> query;  // once started, set under flow->mu
+
+    Running(ConnectionId c, std::uint64_t i, Reply r)
+        : reply(std::move(r)), flow(std::make_shared<Flow>(c, i)) {}
+};
+
+bool DataQueries::admit(ConnectionId conn, std::uint64_t id, Reply reply) {
+    std::lock_guard lock(mu_);
+    if (stopped_) {
+        reply.fail(Errc::shutting_down, "the cloud service stopped");
+        return false;
+    }
+    if (running_.count({conn, id})) {
+        reply.fail(Errc::already_exists, "query " + std::to_string(id) + " is running");
+        return false;
+    }
+    auto first = running_.lower_bound({conn, 0});
+    std::size_t mine = 0;
+    for (auto it = first; it != running_.end() && it->first.first == conn; ++it) ++mine;
+    if (mine >= limits_.per_connection) {
+        reply.fail(Errc::limit_exceeded, "a connection runs at most " +
+                                             std::to_string(limits_.per_connection) +
+                                             " queries at once");
+        return false;
+    }
+    if (running_.size() >= limits_.total) {
+        // Queries left paused past the idle timeout give their places up (they end shortly).
+        auto now = Clock::now();
+        for (auto& [key, r] : running_) {
+            auto& flow = *r->flow;
+            std::lock_guard l(flow.mu);
+            if ((flow.held || flow.paused) && now - flow.last_heard > limits_.idle_timeout) {
+                flow.cancelled = true;
+                flow.apply_pause();
+            }
+        }
+        reply.fail(Errc::overloaded, "this node runs as many queries as it may; try again shortly");
+        return false;
+    }
+    running_.emplace(Key{conn, id}, std::make_shared<Running>(conn, id, std::move(reply)));
+    return true;
+}
+
+std::shared_ptr<DataQueries::Running> DataQueries::find(ConnectionId conn, std::uint64_t id) const {
+    std::lock_guard lock(mu_);
+    auto it = running_.find({conn, id});
+    return it == running_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<DataQueries::Running> DataQueries::take(ConnectionId conn, std::uint64_t id) {
+    std::lock_guard lock(mu_);
+    auto it = running_.find({conn, id});
+    if (it == running_.end()) return nullptr;
+    auto r = std::move(it->second);
+    running_.erase(it);
+    return r;
+}
+
+void DataQueries::abandon(ConnectionId conn, std::uint64_t id, Errc code, std::string message) {
+    if (auto r = take(conn, id)) r->reply.fail(code, std::move(message));
+}
+
+void DataQueries::start(ConnectionId conn, std::uint64_t id, std::shared_ptr<zdb::Database> db,
+                        zdb::Filter filter, zdb::QueryOptions options, std::size_t window) {
+    auto r = find(conn, id);
+    if (!r) return;  // its connection closed meanwhile
+    auto& flow = *r->flow;
+    {
+        std::lock_guard lock(flow.mu);
+        flow.window = std::max<std::size_t>(1, window);
+    }
+    std::weak_ptr<DataQueries> weak = weak_from_this();
+    std::weak_ptr<Flow> weak_flow = r->flow;
+    options.decode = false;  // records go out as stored
+    options.on_end = [weak, conn, id](Result<zdb::QueryEnd> end, const zdb::QueryProgress& p) {
+        auto self = weak.lock();
+        if (!self) return;
+        // On the connection's thread, after the fragments (posted there before).
+        self->jobs_->with_connection(conn, [weak, conn, id, end, p](const Connection&) {
+            if (auto self = weak.lock()) self->finish(conn, id, end, p);
+        });
+    };
+    auto query = zdb::run_query(std::move(db), std::move(filter), std::move(options),
+                                [weak, weak_flow](zdb::Fragment f) {
+                                    auto self = weak.lock();
+                                    auto flow = weak_flow.lock();
+                                    if (self && flow) self->forward(*flow, std::move(f));
+                                });
+    if (!query) return abandon(conn, id, query.error().code, query.error().message);
+    std::lock_guard lock(flow.mu);
+    r->query = std::move(*query);
+    flow.query = r->query.get();
+    flow.apply_pause();  // what was asked, or the window filled, before it was known
+}
+
+// A query worker: the fragment, numbered, goes to the connection's thread to be sent.
+void DataQueries::forward(Flow& flow, zdb::Fragment fragment) {
+    auto frame = std::make_shared<DataFrame>();
+    std::lock_guard lock(flow.mu);
+    if (flow.cancelled) return;
+    *frame << flow.id << ++flow.sent;
+    for (std::size_t i = 0; i < fragment.encoded.size(); ++i) {
+        *frame << fragment.encoded.id(i);
+        if (auto ok = frame->append_encoded(fragment.encoded.bytes(i)); !ok)
+            return flow.cancel(
+                Error{Errc::storage_error, "record " + std::to_string(fragment.encoded.id(i)) +
+                                               " cannot be sent: " + ok.error().message});
+    }
+    if (flow.sent - flow.acked >= flow.window) {
+        flow.held = true;
+        flow.apply_pause();
+    }
+    std::weak_ptr<DataQueries> weak = weak_from_this();
+    jobs_->with_connection(
+        flow.conn, [weak, frame, conn = flow.conn, id = flow.id](const Connection& c) {
+            auto sent = c.send(Cloud::data_fragment_push, *frame, false);
+            if (sent) return;
+            auto self = weak.lock();
+            auto r = self ? self->find(conn, id) : nullptr;
+            if (!r) return;
+            std::lock_guard lock(r->flow->mu);
+            r->flow->cancel(
+                Error{sent.error().code, "a fragment could not be sent: " + sent.error().message});
+        });
+}
+
+void DataQueries::finish(ConnectionId conn, std::uint64_t id, Result<zdb::QueryEnd> end,
+                         zdb::QueryProgress p) {
+    auto r = take(conn, id);
+    if (!r) return;
+    std::uint64_t sent;
+    std::optional<Error> failed;
+    {
+        std::lock_guard lock(r->flow->mu);
+        sent = r->flow->sent;
+        failed = r->flow->failed;
+    }
+    if (failed) {
+        r->reply.fail(failed->code, failed->message);
+    } else if (!end) {
+        r->reply.fail(end.error().code, end.error().message);
+    } else {
+        DataFrame out;
+        out << std::string(zdb::name_of(*end)) << p.scanned << p.matched << p.seconds << p.index
+            << sent;
+        r->reply.reply(std::move(out));
+    }
+    release(std::move(r));
+}
+
+void DataQueries::release(std::shared_ptr<Running> r) {
+    auto holder = std::make_shared<std::shared_ptr<Running>>(std::move(r));
+    if (jobs_->post([holder] { holder->reset(); }) != Jobs::Posted::ok) holder->reset();
+}
+
+void DataQueries::ack(ConnectionId conn, std::uint64_t id, std::uint64_t seq) {
+    auto r = find(conn, id);
+    if (!r) return;  // ended meanwhile
+    auto& flow = *r->flow;
+    std::lock_guard lock(flow.mu);
+    if (seq <= flow.acked || seq > flow.sent) return;  // stale, or for fragments never sent
+    flow.acked = seq;
+    flow.last_heard = Clock::now();
+    if (flow.held && flow.sent - flow.acked < flow.window) {
+        flow.held = false;
+        flow.apply_pause();
+    }
+}
+
+Result<Map> DataQueries::control(ConnectionId conn, std::uint64_t id, std::string_view action) {
+    auto r = find(conn, id);
+    if (!r) return Error{Errc::not_found, "no query " + std::to_string(id) + " is running"};
+    auto& flow = *r->flow;
+    std::lock_guard lock(flow.mu);
+    flow.last_heard = Clock::now();
+    if (action == "pause")
+        flow.paused = true;
+    else if (action == "resume")
+        flow.paused = false;
+    else if (action == "cancel")
+        flow.cancelled = true;
+    else if (action != "progress")
+        return Error{Errc::invalid_argument, "the actions are pause, resume, cancel and progress"};
+    flow.apply_pause();
+    return flow.progress();
+}
+
+void DataQueries::connection_closed(ConnectionId conn) {
+    std::vector<std::shared_ptr<Running>> closed;
+    {
+        std::lock_guard lock(mu_);
+        auto it = running_.lower_bound({conn, 0});
+        while (it != running_.end() && it->first.first == conn) {
+            closed.push_back(std::move(it->second));
+            it = running_.erase(it);
+        }
+    }
+    for (auto& r : closed) {
+        {
+            std::lock_guard lock(r->flow->mu);
+            r->flow->cancelled = true;
+            r->flow->apply_pause();
+        }
+        release(std::move(r));
+    }
+}
+
+void DataQueries::stop() {
+    std::map<Key, std::shared_ptr<Running>> all;
+    {
+        std::lock_guard lock(mu_);
+        stopped_ = true;
+        all.swap(running_);
+    }
+    for (auto& [key, r] : all) {
+        std::lock_guard lock(r->flow->mu);
+        r->flow->cancelled = true;
+        r->flow->apply_pause();
+    }
+    all.clear();  // each query's destructor waits for its workers
+}
+
+std::size_t DataQueries::running() const {
+    std::lock_guard lock(mu_);
+    return running_.size();
+}
+
+}  // namespace hawser::cloud::detail

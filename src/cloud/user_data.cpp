@@ -1,0 +1,134 @@
+#include "cloud/user_data.hpp"
+
+#include "cloud/accounts.hpp"
+#include "hawser/zdb/declarative_filter.hpp"
+
+namespace hawser::cloud::detail {
+
+namespace {
+
+Error not_here(zdb::RecordId id) {
+    return Error{Errc::not_found, "no record " + std::to_string(id) + " here"};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<UserData>> UserData::open(zdb::Store& store, const std::string& name,
+                                                 std::size_t max_records_per_user) {
+    auto db = open_indexed(store, name, {owner_field, collection_field});
+    if (!db) return db.error();
+    return std::unique_ptr<UserData>(new UserData(store, std::move(*db), max_records_per_user));
+}
+
+Result<std::shared_ptr<zdb::Database>> UserData::database_of(const DataScope& scope) const {
+    if (scope.collection()) return db_;
+    return store_.database(scope.database);
+}
+
+Result<std::vector<zdb::RecordId>> UserData::ids_of(const std::string& owner) const {
+    auto filter = zdb::compile_filter(Map{{std::string(owner_field), Value(owner)}});
+    if (!filter) return filter.error();
+    zdb::QueryOptions options;
+    options.parallelism = 1;
+    options.decode = false;
+    std::vector<zdb::RecordId> ids;
+    auto query = zdb::run_query(db_, *filter, options, [&](zdb::Fragment f) {
+        for (std::size_t i = 0; i < f.encoded.size(); ++i) ids.push_back(f.encoded.id(i));
+    });
+    if (!query) return query.error();
+    if (auto end = (*query)->wait(); !end) return end.error();
+    return ids;
+}
+
+Result<zdb::RecordId> UserData::insert(const DataScope& scope, Map document,
+                                       const std::function<Result<bool>()>& owner_exists) {
+    auto db = database_of(scope);
+    if (!db) return db.error();
+    if (!scope.collection()) return (*db)->insert(document);
+    for (const auto& [name, value] : scope.fixed) document.insert_or_assign(name, value);
+    std::lock_guard lock(lock_of(scope.owner));
+    auto exists = owner_exists();
+    if (!exists) return exists.error();
+    if (!*exists) return Error{Errc::not_found, "no such user: '" + scope.owner + "'"};
+    std::optional<std::size_t> held;
+    {
+        std::lock_guard counts(counts_mu_);
+        if (auto it = counts_.find(scope.owner); it != counts_.end()) held = it->second;
+    }
+    if (!held) {
+        auto ids = ids_of(scope.owner);
+        if (!ids) return ids.error();
+        held = ids->size();
+    }
+    if (*held >= max_records_)
+        return Error{Errc::limit_exceeded,
+                     "a user holds at most " + std::to_string(max_records_) + " records"};
+    auto id = db_->insert(document);
+    std::lock_guard counts(counts_mu_);
+    if (counts_.size() >= max_counted) counts_.clear();
+    counts_.insert_or_assign(scope.owner, *held + (id ? 1 : 0));
+    return id;
+}
+
+Result<Map> UserData::get_in(const zdb::Database& db, const DataScope& scope,
+                             zdb::RecordId id) const {
+    auto record = db.get(id);
+    if (!record && record.error().code == Errc::not_found) return not_here(id);
+    if (!record) return record.error();
+    if (!in_scope(scope, *record)) return not_here(id);
+    return record;
+}
+
+Result<Map> UserData::get(const DataScope& scope, zdb::RecordId id) const {
+    auto db = database_of(scope);
+    if (!db) return db.error();
+    return get_in(**db, scope, id);
+}
+
+Result<void> UserData::patch(const DataScope& scope, zdb::RecordId id, const Map& fields) {
+    auto db = database_of(scope);
+    if (!db) return db.error();
+    // The owner and collection never change, so a record checked is the scope's until removed,
+    // and its id is never given again.
+    if (scope.collection())
+        if (auto record = get_in(**db, scope, id); !record) return record.error();
+    auto r = (*db)->patch(id, fields);
+    if (!r && r.error().code == Errc::not_found) return not_here(id);
+    return r;
+}
+
+Result<void> UserData::remove(const DataScope& scope, zdb::RecordId id) {
+    auto db = database_of(scope);
+    if (!db) return db.error();
+    if (!scope.collection()) return (*db)->remove(id);
+    auto record = get_in(**db, scope, id);
+    if (!record) return record.error();
+    auto owner = field<std::string>(*record, owner_field).value_or("");
+    std::lock_guard lock(lock_of(owner));
+    auto r = db_->remove(id);
+    if (!r && r.error().code == Errc::not_found) return not_here(id);  // removed meanwhile
+    if (!r) return r;
+    std::lock_guard counts(counts_mu_);
+    if (auto it = counts_.find(owner); it != counts_.end() && it->second > 0) --it->second;
+    return r;
+}
+
+Result<zdb::Filter> UserData::filter_for(const DataScope& scope, const Map& filter) {
+    if (scope.fixed.empty()) return zdb::compile_filter(filter);
+    Map all = scope.fixed;
+    if (!filter.empty()) all.emplace("$and", Value(Array{Value(filter)}));
+    return zdb::compile_filter(all);
+}
+
+Result<void> UserData::remove_all(const std::string& owner) {
+    std::lock_guard lock(lock_of(owner));
+    auto ids = ids_of(owner);
+    if (!ids) return ids.error();
+    for (auto id : *ids)
+        if (auto r = db_->remove(id); !r && r.error().code != Errc::not_found) return r;
+    std::lock_guard counts(counts_mu_);
+    counts_.erase(owner);
+    return {};
+}
+
+}  // namespace hawser::cloud::detail
