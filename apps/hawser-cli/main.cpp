@@ -13,10 +13,12 @@
 #include <sstream>
 
 #include "cli_reply.hpp"
+#include "cloud_data.hpp"
 #include "cloud_files.hpp"
 #include "cloud_messages.hpp"
 #include "frame_json.hpp"
 #include "hawser/hawser.hpp"
+#include "read_password.hpp"
 #include "session_file.hpp"
 
 namespace {
@@ -47,6 +49,8 @@ the same endpoint resume the session (kept, mode 0600, in --session):
   hawser-cli --key $key inbox                        # what waits for you; marks it read
   hawser-cli --key $key listen -n 1                  # waits for the next one
   hawser-cli --key $key who bob carol
+  hawser-cli --key $key data insert scores '{"level": 12, "_public": true}'  # prints the id
+  hawser-cli --key $key query 'scores@*' '{"level": {"$gte": 10}}' --ordered  # JSON lines
   hawser-cli --key $key logout
 Against a cluster (./scripts/cluster), any node is an entry:
   hawser-cli -e 127.0.0.1:7101 --key $key1 call-dataframe hawser.route   # where to go
@@ -181,6 +185,32 @@ int main(int argc, char** argv) {
         ->add_option("names", message.words, "usernames")
         ->required();
 
+    hawser::app::DataCommand data;
+    const char* target_help = "COLLECTION (yours), COLLECTION@USER, COLLECTION@* or /DATABASE";
+    auto* query = cli.add_subcommand("query", "print the records a filter matches, as JSON lines");
+    query->callback([&data] { data.verb = "query"; });
+    query->add_option("target", data.target, target_help)->required();
+    query->add_option("filter", data.json, "a ZDB filter as JSON (default: every record)");
+    query->add_option("-n,--max", data.max_results, "at most this many records");
+    query->add_flag("--reverse", data.reverse, "highest ids first");
+    query->add_flag("--ordered", data.ordered, "in id order");
+    auto* data_cmd = cli.add_subcommand("data", "insert, get, patch or remove one record");
+    data_cmd->require_subcommand(1);
+    auto add_data = [&](const char* verb, const char* what) {
+        auto* sub = data_cmd->add_subcommand(verb, what);
+        sub->callback([&data, verb] { data.verb = verb; });
+        sub->add_option("target", data.target, target_help)->required();
+        return sub;
+    };
+    add_data("insert", "insert a record; prints its id")
+        ->add_option("document", data.json, "the record as a JSON object")
+        ->required();
+    add_data("get", "print a record as JSON")->add_option("id", data.id, "its id")->required();
+    auto* patch = add_data("patch", "set fields of a record (null removes one)");
+    patch->add_option("id", data.id, "its id")->required();
+    patch->add_option("fields", data.json, "the fields as a JSON object")->required();
+    add_data("rm", "remove a record")->add_option("id", data.id, "its id")->required();
+
     try {
         cli.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -199,6 +229,12 @@ int main(int argc, char** argv) {
         auto parsed = hawser::app::frame_from_json(argument);
         if (!parsed) return usage_error("bad JSON argument: " + parsed.error().message);
         frame = std::move(*parsed);
+    }
+    hawser::Map data_json;
+    if (!data.verb.empty()) {
+        auto parsed = hawser::app::data_json(data);
+        if (!parsed) return usage_error("bad JSON argument: " + parsed.error().message);
+        data_json = std::move(*parsed);
     }
     std::string password;
     if (register_user->parsed() || login->parsed()) {
@@ -239,6 +275,7 @@ int main(int argc, char** argv) {
     // Every message command takes pushes (a push while it runs is not an unknown command);
     // listen prints them.
     if (!message.verb.empty()) hawser::app::prepare_listen(client.commands());
+    if (data.verb == "query") hawser::app::prepare_data(client.commands());
     client.on_disconnect([&](const hawser::Connection&, hawser::CloseReason) {
         std::call_once(closed_once, [&] { closed.set_value(); });
         hawser::app::wake_listener();
@@ -288,7 +325,8 @@ int main(int argc, char** argv) {
         ended = !r && r.error().code == hawser::Errc::unauthenticated;
         if (!r && r.error().code != hawser::Errc::unknown_command) {  // unknown: no cloud there
             resume_error = r.error().message;
-            if (!whoami->parsed() && !logout->parsed() && file.verb.empty() && message.verb.empty())
+            if (!whoami->parsed() && !logout->parsed() && file.verb.empty() &&
+                message.verb.empty() && data.verb.empty())
                 std::fprintf(stderr, "hawser-cli: the kept session did not resume: %s\n",
                              resume_error.c_str());
         }
@@ -317,11 +355,13 @@ int main(int argc, char** argv) {
         return exit_ok;
     }
 
-    if (!file.verb.empty() || !message.verb.empty()) {
+    if (!file.verb.empty() || !message.verb.empty() || !data.verb.empty()) {
         if (!resumed)
             return call_error({hawser::Errc::unauthenticated,
                                "log in first (hawser-cli login NAME)" +
                                    (resume_error.empty() ? "" : ": " + resume_error)});
+        if (!data.verb.empty())
+            return hawser::app::run_data_command(conn, data, data_json, timeout);
         return file.verb.empty() ? hawser::app::run_message_command(conn, message, timeout)
                                  : hawser::app::run_file_command(conn, file, timeout);
     }

@@ -20,8 +20,5 @@ std::string default_session_path();
 // nullopt when there is no file; an error for a file others can read or that is malformed.
 Result<std::optional<SavedSession>> read_session(const std::string& path);
 Result<void> write_session(const std::string& path, const SavedSession& session);
-// A password from the terminal with echo off (prompted on stderr), or the first line of stdin
-// when it is not a terminal.
-Result<std::string> read_password(const char* prompt);
 
 }  // namespace hawser::app

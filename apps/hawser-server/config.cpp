@@ -312,7 +312,17 @@ Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path) {
                     "max_queued_messages",
                     "message_lifetime_s",
                     "max_message_bytes",
-                    "messages_per_minute"},
+                    "messages_per_minute",
+                    "admins",
+                    "max_records_per_user",
+                    "max_document_bytes",
+                    "max_queries_per_connection",
+                    "max_queries",
+                    "max_query_window",
+                    "query_fragment_bytes",
+                    "query_parallelism",
+                    "query_time_limit_ms",
+                    "query_idle_timeout_ms"},
                    "cloud");
         read(t, "store_dir", c.store_dir);
         read(t, "secret_key_file", o.secret_key_file);
@@ -346,6 +356,16 @@ Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path) {
         read(t, "partial_upload_lifetime_s", partial_s);
         if (t.contains("partial_upload_lifetime_s"))
             o.partial_upload_lifetime = std::chrono::seconds(partial_s);
+        read(t, "admins", o.admins);
+        read(t, "max_records_per_user", o.max_records_per_user);
+        read(t, "max_document_bytes", o.max_document_bytes);
+        read(t, "max_queries_per_connection", o.max_queries_per_connection);
+        read(t, "max_queries", o.max_queries);
+        read(t, "max_query_window", o.max_query_window);
+        read(t, "query_fragment_bytes", o.query_fragment_bytes);
+        read(t, "query_parallelism", o.query_parallelism);
+        read_ms(t, "query_time_limit_ms", o.query_time_limit);
+        read_ms(t, "query_idle_timeout_ms", o.query_idle_timeout);
     } catch (const std::exception& e) {
         return Error{Errc::invalid_argument, path + ": " + e.what()};
     }

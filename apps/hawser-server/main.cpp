@@ -11,6 +11,7 @@
 #include "hawser/cluster.hpp"
 #include "hawser/hawser.hpp"
 #include "hawser/zdb/store.hpp"
+#include "read_password.hpp"
 
 namespace {
 
@@ -45,7 +46,7 @@ int main(int argc, char** argv) {
     std::size_t threads = 0, max_connections = 0;
     bool has_threads = false, print_public_key = false, insecure_plaintext = false,
          reuse_port = false, bench_commands = false, cloud = false;
-    std::string data_dir, node_name;
+    std::string data_dir, node_name, add_account;
     std::vector<std::string> cluster_urls, public_endpoints;
     cli.add_option("-c,--config", config_path, "TOML configuration file")->check(CLI::ExistingFile);
     cli.add_option("-l,--listen", listen, "address to listen on, e.g. [::]:7100 (repeatable)");
@@ -65,6 +66,9 @@ int main(int argc, char** argv) {
     cli.add_flag("--cloud", cloud,
                  "accounts, login, sessions and files (docs/cloud.md); every other command then "
                  "needs a login. A [cloud] table in the configuration turns it on too");
+    cli.add_option("--add-account", add_account,
+                   "create a cloud account (an administrator's, say: [cloud] admins), the "
+                   "password from the terminal or stdin, and exit; with the server stopped");
     cli.add_flag("--print-public-key", print_public_key,
                  "print the server's public key (creating it if needed) and exit");
     cli.add_flag("--insecure-plaintext", insecure_plaintext,
@@ -139,6 +143,19 @@ int main(int argc, char** argv) {
         spdlog::error("configuration: {}", valid.error().message);
         return 2;
     }
+    if (!add_account.empty() && !cloud_config) {
+        spdlog::error("--add-account needs the cloud service: --cloud or a [cloud] table");
+        return 2;
+    }
+    std::string add_password;  // read before signals are blocked: Ctrl-C still stops the prompt
+    if (!add_account.empty()) {
+        auto password = hawser::app::read_password("password: ");
+        if (!password) {
+            spdlog::error("{}", password.error().message);
+            return 2;
+        }
+        add_password = std::move(*password);
+    }
     if (print_public_key) {
         // stdout carries the key alone, for $(hawser-server --print-public-key); logs go to stderr.
         spdlog::set_default_logger(spdlog::stderr_color_mt("hawser-server"));
@@ -195,6 +212,16 @@ int main(int argc, char** argv) {
             spdlog::error("cannot start the cloud service: {}", e.error().message);
             return 1;
         }
+    }
+    if (!add_account.empty()) {
+        auto id = cloud_service->create_account(add_account, add_password);
+        if (!id) {
+            spdlog::error("cannot create the account {}: {}", add_account, id.error().message);
+            return 1;
+        }
+        std::printf("created %s as user %llu\n", add_account.c_str(),
+                    static_cast<unsigned long long>(*id));
+        return 0;
     }
     std::unique_ptr<hawser::Cluster> cluster;
     if (cluster_options) cluster = std::make_unique<hawser::Cluster>(server, *cluster_options);

@@ -141,6 +141,7 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
         ctx.user = ctx.session = 0;
         ctx.name.clear();
         online.forget(c.id());
+        data->connection_closed(c.id());  // its queries were the user's
     }
     // Signs out a connection still on `session` (a logout, revoke or deletion that ended it):
     // one that meanwhile started another login keeps it.
@@ -186,15 +187,18 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
                               "starting with a letter or a digit");
         if (auto ok = check_password(password); !ok)
             return reply.fail(ok.error().code, ok.error().message);
+        if (is_admin_name(name))
+            return reply.fail(Errc::not_allowed,
+                              "that name is an administrator's: it is created on the server "
+                              "(Cloud::create_account, hawser-server --add-account)");
         if (!register_per_address.try_count(detail::client_source(req.connection()), Clock::now()))
             return limited(reply, "too many registrations from this address; wait a minute");
         on_worker(reply, true,
                   [this, name = std::move(name), password = std::move(password), reply] {
                       auto hash = detail::hash_password(password, cost());
                       if (!hash) return reply.fail(hash.error().code, hash.error().message);
-                      auto id = accounts->create(name, std::move(*hash));
+                      auto id = create(name, std::move(*hash));
                       if (!id) return reply.fail(id.error().code, id.error().message);
-                      counters.registrations.fetch_add(1);
                       DataFrame out;
                       out << *id;
                       reply.reply(std::move(out));
@@ -545,6 +549,25 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
         });
     }
 
+    // A new account, which starts with no records whatever an account of its name left behind
+    // (a deletion cut short). Worker pool.
+    Result<std::uint64_t> create(std::string_view name, std::string password_hash) {
+        auto id = accounts->create(name, std::move(password_hash));
+        if (!id) return id;
+        counters.registrations.fetch_add(1);
+        if (auto r = data->remove_all(detail::Accounts::key_of(name)); !r)
+            spdlog::warn("hawser cloud: records an earlier '{}' left were not removed: {}", name,
+                         r.error().message);
+        return id;
+    }
+
+    bool is_admin_name(std::string_view name) const {
+        auto key = detail::Accounts::key_of(name);
+        for (const auto& admin : options.admins)
+            if (detail::Accounts::key_of(admin) == key) return true;
+        return false;
+    }
+
     Result<void> check_password(const std::string& password) const {
         if (password.size() < options.min_password_bytes)
             return Error{
@@ -599,8 +622,9 @@ Result<void> Cloud::validate(const CloudOptions& o) {
         return bad("max_queries_per_connection and max_queries must be at least 1");
     if (o.max_query_window == 0 || o.max_query_window > 256)
         return bad("max_query_window is 1 to 256");
-    if (o.query_fragment_bytes < 1024 || o.query_fragment_bytes > (4u << 20))
-        return bad("query_fragment_bytes is 1024 to 4194304");
+    // A fragment decodes within a client's default DataFrame limits.
+    if (o.query_fragment_bytes < 1024 || o.query_fragment_bytes > (1u << 20))
+        return bad("query_fragment_bytes is 1024 to 1048576");
     if (o.query_parallelism == 0 || o.query_parallelism > 64)
         return bad("query_parallelism is 1 to 64");
     if (o.query_time_limit < Milliseconds(1) || o.query_idle_timeout < Milliseconds(1))
@@ -735,6 +759,18 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
         impl->data->connection_closed(id);
     };
     hawser::detail::host_of(server).services.push_back(std::move(hooks));
+}
+
+Result<std::uint64_t> Cloud::create_account(std::string_view name, std::string_view password) {
+    if (hawser::detail::Host::current_loop_index())
+        return Error{Errc::would_deadlock, "create_account hashes a password: not on an IO thread"};
+    if (!valid_username(name))
+        return Error{Errc::invalid_argument,
+                     "'" + std::string(name.substr(0, 64)) + "' is not a username"};
+    if (auto ok = impl_->check_password(std::string(password)); !ok) return ok.error();
+    auto hash = detail::hash_password(password, impl_->cost());
+    if (!hash) return hash.error();
+    return impl_->create(name, std::move(*hash));
 }
 
 Cloud::~Cloud() {

@@ -10,7 +10,7 @@ using Clock = std::chrono::steady_clock;
 
 // What a query's workers and the connection's thread share. The workers hold it, never the
 // query's handle: a query must not be destroyed on one of its own workers.
-struct DataQueries::Flow {
+struct DataQueries::Flow : std::enable_shared_from_this<Flow> {
     const ConnectionId conn;
     const std::uint64_t id;
 
@@ -56,46 +56,62 @@ struct DataQueries::Running {
     Reply reply;
     std::shared_ptr<Flow> flow;
     std::shared_ptr<zdb::Query> query;  // once started, set under flow->mu
+    const Clock::time_point started = Clock::now();
+    // Counted as a job until the last handle goes: ~Cloud waits for it (the store outlives it).
+    const std::shared_ptr<Jobs> jobs;
 
-    Running(ConnectionId c, std::uint64_t i, Reply r)
-        : reply(std::move(r)), flow(std::make_shared<Flow>(c, i)) {}
+    Running(ConnectionId c, std::uint64_t i, Reply r, std::shared_ptr<Jobs> j)
+        : reply(std::move(r)), flow(std::make_shared<Flow>(c, i)), jobs(std::move(j)) {}
+    ~Running() {
+        {
+            std::lock_guard lock(flow->mu);  // a fragment's sender may still hold the flow
+            flow->query = nullptr;
+        }
+        query.reset();  // waits for its workers
+        jobs->end();
+    }
 };
 
 bool DataQueries::admit(ConnectionId conn, std::uint64_t id, Reply reply) {
     std::lock_guard lock(mu_);
-    if (stopped_) {
+    // On the connection's thread: gone now means its closed hook has run, and will not again.
+    if (!jobs_->host().find(conn)) return false;
+    if (stopped_ || !jobs_->start()) {
         reply.fail(Errc::shutting_down, "the cloud service stopped");
         return false;
     }
-    if (running_.count({conn, id})) {
-        reply.fail(Errc::already_exists, "query " + std::to_string(id) + " is running");
+    auto refuse = [&](Errc code, std::string why) {
+        jobs_->end();
+        reply.fail(code, std::move(why));
         return false;
-    }
+    };
+    sweep();
+    if (running_.count({conn, id}))
+        return refuse(Errc::already_exists, "query " + std::to_string(id) + " is running");
     auto first = running_.lower_bound({conn, 0});
     std::size_t mine = 0;
     for (auto it = first; it != running_.end() && it->first.first == conn; ++it) ++mine;
-    if (mine >= limits_.per_connection) {
-        reply.fail(Errc::limit_exceeded, "a connection runs at most " +
-                                             std::to_string(limits_.per_connection) +
-                                             " queries at once");
-        return false;
-    }
-    if (running_.size() >= limits_.total) {
-        // Queries left paused past the idle timeout give their places up (they end shortly).
-        auto now = Clock::now();
-        for (auto& [key, r] : running_) {
-            auto& flow = *r->flow;
-            std::lock_guard l(flow.mu);
-            if ((flow.held || flow.paused) && now - flow.last_heard > limits_.idle_timeout) {
-                flow.cancelled = true;
-                flow.apply_pause();
-            }
-        }
-        reply.fail(Errc::overloaded, "this node runs as many queries as it may; try again shortly");
-        return false;
-    }
-    running_.emplace(Key{conn, id}, std::make_shared<Running>(conn, id, std::move(reply)));
+    if (mine >= limits_.per_connection)
+        return refuse(Errc::limit_exceeded, "a connection runs at most " +
+                                                std::to_string(limits_.per_connection) +
+                                                " queries at once");
+    if (running_.size() >= limits_.total)
+        return refuse(Errc::overloaded,
+                      "this node runs as many queries as it may; try again shortly");
+    running_.emplace(Key{conn, id}, std::make_shared<Running>(conn, id, std::move(reply), jobs_));
     return true;
+}
+
+void DataQueries::sweep() {
+    auto now = Clock::now();
+    for (auto& [key, r] : running_) {
+        auto& flow = *r->flow;
+        std::lock_guard l(flow.mu);
+        bool idle = (flow.held || flow.paused) && now - flow.last_heard > limits_.idle_timeout;
+        if (idle || now - r->started > limits_.time_limit)
+            flow.cancel(Error{Errc::timeout, idle ? "the query was left paused too long"
+                                                  : "the query ran past its time limit"});
+    }
 }
 
 std::shared_ptr<DataQueries::Running> DataQueries::find(ConnectionId conn, std::uint64_t id) const {
@@ -114,7 +130,10 @@ std::shared_ptr<DataQueries::Running> DataQueries::take(ConnectionId conn, std::
 }
 
 void DataQueries::abandon(ConnectionId conn, std::uint64_t id, Errc code, std::string message) {
-    if (auto r = take(conn, id)) r->reply.fail(code, std::move(message));
+    auto r = take(conn, id);
+    if (!r) return;
+    r->reply.fail(code, std::move(message));
+    release(std::move(r));
 }
 
 void DataQueries::start(ConnectionId conn, std::uint64_t id, std::shared_ptr<zdb::Database> db,
@@ -128,12 +147,15 @@ void DataQueries::start(ConnectionId conn, std::uint64_t id, std::shared_ptr<zdb
     }
     std::weak_ptr<DataQueries> weak = weak_from_this();
     std::weak_ptr<Flow> weak_flow = r->flow;
-    options.decode = false;  // records go out as stored
+    options.decode = false;         // records go out as stored
+    options.start_paused = true;    // until the handle is kept: apply_pause() then resumes it
+    options.ordered_lookahead = 1;  // ordered: a worker ahead holds one fragment, not a window
     options.on_end = [weak, conn, id](Result<zdb::QueryEnd> end, const zdb::QueryProgress& p) {
         auto self = weak.lock();
         if (!self) return;
-        // On the connection's thread, after the fragments (posted there before).
-        self->jobs_->with_connection(conn, [weak, conn, id, end, p](const Connection&) {
+        // On the connection's thread, after the fragments posted there before; whether or not
+        // the connection is still open, so the query's place is given back.
+        self->jobs_->host().post_user(conn & 0xff, "cloud data", [weak, conn, id, end, p] {
             if (auto self = weak.lock()) self->finish(conn, id, end, p);
         });
     };
@@ -150,35 +172,48 @@ void DataQueries::start(ConnectionId conn, std::uint64_t id, std::shared_ptr<zdb
     flow.apply_pause();  // what was asked, or the window filled, before it was known
 }
 
-// A query worker: the fragment, numbered, goes to the connection's thread to be sent.
+// A query worker (one call at a time): the fragment, numbered, goes to the connection's
+// thread to be sent. Built outside the flow's lock, which the connection's thread takes.
 void DataQueries::forward(Flow& flow, zdb::Fragment fragment) {
-    auto frame = std::make_shared<DataFrame>();
-    std::lock_guard lock(flow.mu);
-    if (flow.cancelled) return;
-    *frame << flow.id << ++flow.sent;
+    std::uint64_t seq;
+    {
+        std::lock_guard lock(flow.mu);
+        if (flow.cancelled) return;
+        seq = ++flow.sent;
+        if (flow.sent - flow.acked >= flow.window) {
+            flow.held = true;
+            flow.apply_pause();
+        }
+    }
+    DataFrame frame;
+    frame << flow.id << seq;
     for (std::size_t i = 0; i < fragment.encoded.size(); ++i) {
-        *frame << fragment.encoded.id(i);
-        if (auto ok = frame->append_encoded(fragment.encoded.bytes(i)); !ok)
+        frame << fragment.encoded.id(i);
+        if (auto ok = frame.append_encoded(fragment.encoded.bytes(i)); !ok) {
+            std::lock_guard lock(flow.mu);
             return flow.cancel(
                 Error{Errc::storage_error, "record " + std::to_string(fragment.encoded.id(i)) +
                                                " cannot be sent: " + ok.error().message});
+        }
     }
-    if (flow.sent - flow.acked >= flow.window) {
-        flow.held = true;
-        flow.apply_pause();
-    }
-    std::weak_ptr<DataQueries> weak = weak_from_this();
-    jobs_->with_connection(
-        flow.conn, [weak, frame, conn = flow.conn, id = flow.id](const Connection& c) {
-            auto sent = c.send(Cloud::data_fragment_push, *frame, false);
-            if (sent) return;
-            auto self = weak.lock();
-            auto r = self ? self->find(conn, id) : nullptr;
-            if (!r) return;
-            std::lock_guard lock(r->flow->mu);
-            r->flow->cancel(
-                Error{sent.error().code, "a fragment could not be sent: " + sent.error().message});
-        });
+    // Sent as text (the DataFrame's bytes): a client runs text handlers on its IO thread in
+    // arrival order, before the query's reply, where a large DataFrame would be decoded on its
+    // worker pool and could come after it.
+    auto bytes = std::make_shared<std::string>(std::move(frame).take_bytes());
+    std::weak_ptr<Flow> weak_flow = flow.weak_from_this();
+    auto host = jobs_->host_ptr();
+    host->post_user(flow.conn & 0xff, "cloud data", [host, weak_flow, bytes] {
+        auto flow = weak_flow.lock();
+        if (!flow) return;
+        auto conn = host->find(flow->conn);
+        auto sent = conn
+                        ? Connection(conn).send(Cloud::data_fragment_push, std::move(*bytes), false)
+                        : Result<void>(Error{Errc::disconnected, "the connection closed"});
+        if (sent) return;
+        std::lock_guard lock(flow->mu);
+        flow->cancel(
+            Error{sent.error().code, "a fragment could not be sent: " + sent.error().message});
+    });
 }
 
 void DataQueries::finish(ConnectionId conn, std::uint64_t id, Result<zdb::QueryEnd> end,
@@ -211,6 +246,10 @@ void DataQueries::release(std::shared_ptr<Running> r) {
 }
 
 void DataQueries::ack(ConnectionId conn, std::uint64_t id, std::uint64_t seq) {
+    {
+        std::lock_guard lock(mu_);
+        sweep();
+    }
     auto r = find(conn, id);
     if (!r) return;  // ended meanwhile
     auto& flow = *r->flow;
@@ -229,12 +268,12 @@ Result<Map> DataQueries::control(ConnectionId conn, std::uint64_t id, std::strin
     if (!r) return Error{Errc::not_found, "no query " + std::to_string(id) + " is running"};
     auto& flow = *r->flow;
     std::lock_guard lock(flow.mu);
-    flow.last_heard = Clock::now();
-    if (action == "pause")
+    if (action == "pause") {
         flow.paused = true;
-    else if (action == "resume")
+    } else if (action == "resume") {
         flow.paused = false;
-    else if (action == "cancel")
+        flow.last_heard = Clock::now();  // only moving on counts: not asking for progress
+    } else if (action == "cancel")
         flow.cancelled = true;
     else if (action != "progress")
         return Error{Errc::invalid_argument, "the actions are pause, resume, cancel and progress"};
@@ -258,6 +297,7 @@ void DataQueries::connection_closed(ConnectionId conn) {
             r->flow->cancelled = true;
             r->flow->apply_pause();
         }
+        r->reply.fail(Errc::cancelled, "the connection closed or signed out");
         release(std::move(r));
     }
 }

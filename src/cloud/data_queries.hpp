@@ -8,8 +8,11 @@
 // Where work runs: admission, acknowledgements, control and the end on the connection's IO
 // thread; the start on the worker pool (planning reads the index); fragments are built on
 // ZDB's workers. Ownership: shared by the data service and the queries' callbacks, which hold
-// it weakly. A query ends when it completes, on cancel, when its connection closes, or at
-// stop(); one paused for longer than idle_timeout is cancelled when another needs its place.
+// it weakly; each query counts as a job of Jobs until its last handle goes, so the cloud's
+// Jobs::stop() waits for it. A query ends when it completes, on cancel, when its connection
+// closes or signs out, or at stop(). When another query is admitted, those past time_limit
+// (paused time included) or left paused without an acknowledgement or resume for idle_timeout
+// are cancelled.
 #pragma once
 
 #include <chrono>
@@ -32,6 +35,7 @@ class DataQueries : public std::enable_shared_from_this<DataQueries> {
         std::size_t per_connection = 4;
         std::size_t total = 64;
         std::chrono::milliseconds idle_timeout{30000};
+        std::chrono::milliseconds time_limit{60000};
     };
     using Reply = Responder<DataFrame>;
 
@@ -39,7 +43,7 @@ class DataQueries : public std::enable_shared_from_this<DataQueries> {
         : jobs_(std::move(jobs)), limits_(limits) {}
 
     // Takes a place for query `id` of connection `conn`; false, with `reply` failed, when the
-    // id is in use or a limit is reached. IO thread.
+    // connection is gone, the id in use or a limit reached. The connection's IO thread.
     bool admit(ConnectionId conn, std::uint64_t id, Reply reply);
     // Starts an admitted query, at most `window` fragments unacknowledged. Worker pool.
     void start(ConnectionId conn, std::uint64_t id, std::shared_ptr<zdb::Database> db,
@@ -64,6 +68,8 @@ class DataQueries : public std::enable_shared_from_this<DataQueries> {
     std::shared_ptr<Running> find(ConnectionId conn, std::uint64_t id) const;
     std::shared_ptr<Running> take(ConnectionId conn, std::uint64_t id);
     void forward(Flow& flow, zdb::Fragment fragment);
+    // Cancels the queries past their time or left idle. Under mu_.
+    void sweep();
     void finish(ConnectionId conn, std::uint64_t id, Result<zdb::QueryEnd> end,
                 zdb::QueryProgress progress);
     // Lets go of a query off the IO thread: its destructor waits for its workers.

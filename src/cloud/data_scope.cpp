@@ -32,6 +32,7 @@ Error malformed(std::string_view target) {
 Result<DataScope> scope_for(std::string_view target, const Caller& caller,
                             std::string_view cloud_prefix) {
     DataScope scope;
+    if (caller.key.empty()) return Error{Errc::unauthenticated, "log in first"};
     if (target.starts_with('/')) {
         auto name = target.substr(1);
         if (!valid_name(name)) return malformed(target);

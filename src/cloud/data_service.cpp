@@ -45,14 +45,14 @@ DataService::DataService(std::shared_ptr<Jobs> jobs, const CloudOptions& options
       directory_(std::move(directory)),
       queries_(std::make_shared<DataQueries>(
           jobs_, DataQueries::Limits{options.max_queries_per_connection, options.max_queries,
-                                     options.query_idle_timeout})) {}
+                                     options.query_idle_timeout, options.query_time_limit})) {}
 
 Result<std::shared_ptr<DataService>> DataService::open(zdb::Store& store,
                                                        std::shared_ptr<Jobs> jobs,
                                                        const CloudOptions& options,
                                                        Directory directory) {
-    auto data =
-        UserData::open(store, options.database_prefix + ".data", options.max_records_per_user);
+    auto data = UserData::open(store, options.database_prefix + ".data",
+                               options.max_records_per_user, options.max_document_bytes);
     if (!data) return data.error();
     return std::make_shared<DataService>(std::move(jobs), options, std::move(*data),
                                          std::move(directory));
@@ -195,7 +195,7 @@ void DataService::do_query(const Request& req, DataFrame arg, Reply reply) {
     o.fragment_bytes = options_.query_fragment_bytes;
     o.fragment_records = fragment_records;
     o.time_limit = options_.query_time_limit;
-    std::size_t window = default_window;
+    std::size_t window = std::min(default_window, options_.max_query_window);
     if (!arg.at_end()) {
         auto given = arg.read_map();
         if (!given) return reply.fail(Errc::invalid_argument, "expected options (a map)");

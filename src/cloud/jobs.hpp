@@ -22,6 +22,7 @@ class Jobs : public std::enable_shared_from_this<Jobs> {
     explicit Jobs(std::shared_ptr<hawser::detail::Host> host) : host_(std::move(host)) {}
 
     hawser::detail::Host& host() const noexcept { return *host_; }
+    const std::shared_ptr<hawser::detail::Host>& host_ptr() const noexcept { return host_; }
 
     enum class Posted { ok, stopped, full };
     // Runs `job` on the worker pool as a counted job; nothing runs unless it answers ok. A job

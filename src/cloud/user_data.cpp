@@ -14,10 +14,12 @@ Error not_here(zdb::RecordId id) {
 }  // namespace
 
 Result<std::unique_ptr<UserData>> UserData::open(zdb::Store& store, const std::string& name,
-                                                 std::size_t max_records_per_user) {
+                                                 std::size_t max_records_per_user,
+                                                 std::size_t max_document_bytes) {
     auto db = open_indexed(store, name, {owner_field, collection_field});
     if (!db) return db.error();
-    return std::unique_ptr<UserData>(new UserData(store, std::move(*db), max_records_per_user));
+    return std::unique_ptr<UserData>(
+        new UserData(store, std::move(*db), max_records_per_user, max_document_bytes));
 }
 
 Result<std::shared_ptr<zdb::Database>> UserData::database_of(const DataScope& scope) const {
@@ -46,6 +48,11 @@ Result<zdb::RecordId> UserData::insert(const DataScope& scope, Map document,
     if (!db) return db.error();
     if (!scope.collection()) return (*db)->insert(document);
     for (const auto& [name, value] : scope.fixed) document.insert_or_assign(name, value);
+    DataFrame sized;
+    sized << document;
+    if (sized.bytes().size() > max_document_bytes_)
+        return Error{Errc::limit_exceeded,
+                     "a record is at most " + std::to_string(max_document_bytes_) + " bytes"};
     std::lock_guard lock(lock_of(scope.owner));
     auto exists = owner_exists();
     if (!exists) return exists.error();
@@ -88,10 +95,31 @@ Result<Map> UserData::get(const DataScope& scope, zdb::RecordId id) const {
 Result<void> UserData::patch(const DataScope& scope, zdb::RecordId id, const Map& fields) {
     auto db = database_of(scope);
     if (!db) return db.error();
+    if (!scope.collection()) {
+        auto r = (*db)->patch(id, fields);
+        if (!r && r.error().code == Errc::not_found) return not_here(id);
+        return r;
+    }
     // The owner and collection never change, so a record checked is the scope's until removed,
-    // and its id is never given again.
-    if (scope.collection())
-        if (auto record = get_in(**db, scope, id); !record) return record.error();
+    // and its id is never given again. Under the owner's lock, the record as patched is checked
+    // whole against max_document_bytes: patches one at a time cannot grow it past that.
+    auto before = get_in(**db, scope, id);
+    if (!before) return before.error();
+    std::lock_guard lock(lock_of(field<std::string>(*before, owner_field).value_or("")));
+    auto record = get_in(**db, scope, id);
+    if (!record) return record.error();
+    for (const auto& [name, value] : fields) {
+        if (value.is<std::nullptr_t>())
+            record->erase(name);
+        else
+            record->insert_or_assign(name, value);
+    }
+    DataFrame sized;
+    sized << *record;
+    if (sized.bytes().size() > max_document_bytes_)
+        return Error{
+            Errc::limit_exceeded,
+            "a record is at most " + std::to_string(max_document_bytes_) + " bytes, patched"};
     auto r = (*db)->patch(id, fields);
     if (!r && r.error().code == Errc::not_found) return not_here(id);
     return r;
@@ -115,9 +143,15 @@ Result<void> UserData::remove(const DataScope& scope, zdb::RecordId id) {
 
 Result<zdb::Filter> UserData::filter_for(const DataScope& scope, const Map& filter) {
     if (scope.fixed.empty()) return zdb::compile_filter(filter);
-    Map all = scope.fixed;
-    if (!filter.empty()) all.emplace("$and", Value(Array{Value(filter)}));
-    return zdb::compile_filter(all);
+    // The owner first: the query reads its candidates from the first index that narrows
+    // enough, and one user's records are fewer than a collection's.
+    Array all;
+    if (auto owner = scope.fixed.find(owner_field); owner != scope.fixed.end())
+        all.emplace_back(Map{{owner->first, owner->second}});
+    for (const auto& [name, value] : scope.fixed)
+        if (name != owner_field) all.emplace_back(Map{{name, value}});
+    if (!filter.empty()) all.emplace_back(filter);
+    return zdb::compile_filter(Map{{"$and", Value(std::move(all))}});
 }
 
 Result<void> UserData::remove_all(const std::string& owner) {

@@ -24,7 +24,8 @@ namespace hawser::cloud::detail {
 class UserData {
   public:
     static Result<std::unique_ptr<UserData>> open(zdb::Store& store, const std::string& name,
-                                                  std::size_t max_records_per_user);
+                                                  std::size_t max_records_per_user,
+                                                  std::size_t max_document_bytes);
 
     // The database a scope lives in: not_found for a database that does not exist.
     Result<std::shared_ptr<zdb::Database>> database_of(const DataScope& scope) const;
@@ -36,6 +37,7 @@ class UserData {
     Result<zdb::RecordId> insert(const DataScope& scope, Map document,
                                  const std::function<Result<bool>()>& owner_exists);
     Result<Map> get(const DataScope& scope, zdb::RecordId id) const;
+    // A collection's record, patched, must stay within max_document_bytes (limit_exceeded).
     Result<void> patch(const DataScope& scope, zdb::RecordId id, const Map& fields);
     Result<void> remove(const DataScope& scope, zdb::RecordId id);
     // The filter a query of the scope runs: the client's, and the scope's fields.
@@ -44,8 +46,12 @@ class UserData {
     Result<void> remove_all(const std::string& owner);
 
   private:
-    UserData(zdb::Store& store, std::shared_ptr<zdb::Database> db, std::size_t max_records)
-        : store_(store), db_(std::move(db)), max_records_(max_records) {}
+    UserData(zdb::Store& store, std::shared_ptr<zdb::Database> db, std::size_t max_records,
+             std::size_t max_document_bytes)
+        : store_(store),
+          db_(std::move(db)),
+          max_records_(max_records),
+          max_document_bytes_(max_document_bytes) {}
     // The ids of an owner's records, from the index.
     Result<std::vector<zdb::RecordId>> ids_of(const std::string& owner) const;
     // The record `id` of the scope, or not_found.
@@ -57,6 +63,7 @@ class UserData {
     zdb::Store& store_;
     std::shared_ptr<zdb::Database> db_;
     const std::size_t max_records_;
+    const std::size_t max_document_bytes_;
     std::array<std::mutex, 64> owner_mu_;
     std::mutex counts_mu_;
     // Records per owner, exact while present; forgotten past max_counted owners.

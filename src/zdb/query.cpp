@@ -40,7 +40,8 @@ class QueryImpl final : public Query {
           filter_(std::move(filter)),
           options_(std::move(options)),
           sink_(std::move(sink)),
-          started_(Clock::now()) {}
+          started_(Clock::now()),
+          paused_(options_.start_paused) {}
 
     ~QueryImpl() override {
         cancel();
@@ -287,8 +288,13 @@ class QueryImpl final : public Query {
         auto step = [&](RecordId id, std::string_view bytes) {
             if (stopped_.load(std::memory_order_relaxed)) return false;
             while (paused_.load() && !stopped_.load()) {
-                std::unique_lock lock(pause_mu_);
-                cv_.wait_for(lock, std::chrono::milliseconds(50));  // a missed notify costs 50 ms
+                {
+                    std::unique_lock lock(pause_mu_);
+                    cv_.wait_for(lock, std::chrono::milliseconds(50));  // a missed notify: 50 ms
+                }
+                // The time limit counts paused time: a query nobody resumes still ends.
+                if (options_.time_limit.count() && Clock::now() - started_ >= options_.time_limit)
+                    stop(QueryEnd::time_limit);
             }
             std::uint64_t scanned = 0;
             if (++unpublished == publish_every) scanned = scanned_ += unpublished, unpublished = 0;
@@ -371,7 +377,7 @@ class QueryImpl final : public Query {
     std::mutex mu_;        // delivery and the error
     std::mutex pause_mu_;  // only for sleeping while paused
     std::condition_variable cv_;
-    std::atomic<bool> paused_{false}, stopped_{false};
+    std::atomic<bool> paused_, stopped_{false};
     std::atomic<std::uint64_t> scanned_{0}, matched_{0}, held_records_{0};
     std::condition_variable turn_;  // ordered delivery: the slice being delivered moved on
     std::atomic<QueryEnd> end_{QueryEnd::completed};

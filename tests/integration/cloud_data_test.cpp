@@ -25,27 +25,32 @@ struct User {
     std::unique_ptr<cloud::DataClient> data;
     std::unique_ptr<Client> client;  // last: it goes first, while its handlers' data is there
 
-    User(const CloudServer& s, const std::string& name, bool raw_fragments = false) {
+    enum Kind { registers, created, logs_fragments };  // the last registers too
+    User(const CloudServer& s, const std::string& name, Kind kind = registers) {
+        bool raw_fragments = kind == logs_fragments;
         client = s.client([&](Commands& c) {
             if (!raw_fragments) {
                 data = std::make_unique<cloud::DataClient>(c);
                 return;
             }
-            c.direct_dataframe(std::string(Cloud::data_fragment_push),
-                               [this](const Request&, DataFrame& df) {
-                                   cloud::DataFragment f;
-                                   f.query = df.get<std::uint64_t>();
-                                   f.seq = df.get<std::uint64_t>();
-                                   while (!df.at_end()) {
-                                       auto id = df.get<std::uint64_t>();
-                                       f.records.emplace_back(id, df.get<Map>());
-                                   }
-                                   std::lock_guard lock(mu);
-                                   raw.push_back(std::move(f));
-                               });
+            c.direct_console(std::string(Cloud::data_fragment_push),
+                             [this](const Request&, std::string_view text) {
+                                 auto df = DataFrame::decode(text).value();
+                                 cloud::DataFragment f;
+                                 f.query = df.get<std::uint64_t>();
+                                 f.seq = df.get<std::uint64_t>();
+                                 while (!df.at_end()) {
+                                     auto id = df.get<std::uint64_t>();
+                                     f.records.emplace_back(id, df.get<Map>());
+                                 }
+                                 std::lock_guard lock(mu);
+                                 raw.push_back(std::move(f));
+                             });
         });
-        auto r = call(*client, Cloud::register_command, args({name, password}));
-        EXPECT_TRUE(r || r.error().code == Errc::already_exists);
+        if (kind != created) {
+            auto r = call(*client, Cloud::register_command, args({name, password}));
+            EXPECT_TRUE(r || r.error().code == Errc::already_exists) << r.error().message;
+        }
         login(*client, name, password).value();
     }
     std::size_t fragments() {
@@ -107,7 +112,7 @@ struct User {
     }
 };
 
-// A query started by hand (its fragments go to User::raw); the future holds its reply.
+// A query started by hand (its fragments go to User::logs_fragments); the future holds its reply.
 std::future<Result<DataFrame>> start_query(const User& u, std::uint64_t id,
                                            const std::string& target, const Map& filter,
                                            const Map& options) {
@@ -199,6 +204,15 @@ TEST(CloudData, BadInputGetsAClearErrorAndChangesNothing) {
     for (int i = 0; i < 40; ++i) deep = Value(Map{{"d", deep}});
     EXPECT_NE(code_of(ann.insert("notes", deep.as<Map>())), Errc::ok);
     EXPECT_EQ(ann.patch("notes", 987654, level(2)), Errc::not_found);
+    // Patches one at a time cannot grow a record past max_document_bytes.
+    auto big = ann.insert("notes", Map{{"a", Value(std::string(2500, 'a'))}}).value();
+    EXPECT_EQ(ann.patch("notes", big, Map{{"b", Value(std::string(2500, 'b'))}}),
+              Errc::limit_exceeded);
+    EXPECT_EQ(
+        ann.patch("notes", big, Map{{"a", Value(nullptr)}, {"b", Value(std::string(2500, 'b'))}}),
+        Errc::ok);
+    EXPECT_EQ(ann.get("notes", big).value().count("a"), 0u);
+    EXPECT_EQ(ann.remove("notes", big), Errc::ok);
     EXPECT_EQ(ann.remove("notes", 0), Errc::invalid_argument);
 
     // Not a document, not a filter, bad query options.
@@ -223,7 +237,14 @@ TEST(CloudData, AdminsReachEveryCollectionAndDatabaseButTheCloudsOwn) {
     CloudServer s(scratch("data_admin"), [](cloud::CloudOptions& o) { o.admins = {"Root"}; });
     auto players = s.store->create("players").value();
     for (int i = 0; i < 30; ++i) players->insert(Map{{"level", Value(i)}}).value();
-    User root(s, "root"), ann(s, "ann");
+    // Nobody may claim an administrator's name: it is made on the server.
+    auto guest = s.client();
+    EXPECT_EQ(code_of(call(*guest, Cloud::register_command, args({"ROOT", password}))),
+              Errc::not_allowed);
+    ASSERT_TRUE(s.cloud->create_account("root", password));
+    EXPECT_EQ(s.cloud->create_account("root", password).error().code, Errc::already_exists);
+    EXPECT_EQ(s.cloud->create_account("x", password).error().code, Errc::invalid_argument);
+    User root(s, "root", User::created), ann(s, "ann");
     auto secret = ann.insert("notes", level(7)).value();
 
     EXPECT_EQ(number(root.get("notes@ann", secret).value().at("level")), 7u);
@@ -285,19 +306,26 @@ TEST(CloudData, QueryFragmentsWaitForTheClientsAcknowledgements) {
         o.query_fragment_bytes = 1024;  // a few records per fragment
         o.query_parallelism = 1;
     });
-    User ann(s, "ann", true);
+    User ann(s, "ann", User::logs_fragments);
     const std::string text(200, 'x');
     std::set<std::uint64_t> inserted;
     for (int i = 0; i < 150; ++i)
         inserted.insert(ann.insert("notes", Map{{"n", Value(i)}, {"text", Value(text)}}).value());
 
     auto reply = start_query(ann, 7, "notes", {}, Map{{"window", Value(3)}});
-    // Three fragments come, and no more until one is acknowledged.
+    // Three fragments come, and no more until one is acknowledged. (A control reply can
+    // overtake the last fragment sent: it is answered at once, a fragment is queued.)
     ASSERT_TRUE(eventually([&] {
         auto p = ann.control(7, "progress").value();
-        return count_of(p, "fragments") == 3 && p.at("paused").as<bool>();
-    }));
-    EXPECT_EQ(ann.fragments(), 3u);
+        return count_of(p, "fragments") == 3 && p.at("paused").as<bool>() && ann.fragments() == 3;
+    })) <<
+        [&] {
+            auto p = ann.control(7, "progress").value();
+            return "sent " + std::to_string(count_of(p, "fragments")) + " scanned " +
+                   std::to_string(count_of(p, "scanned")) + " paused " +
+                   std::to_string(p.at("paused").as<bool>()) + " received " +
+                   std::to_string(ann.fragments());
+        }();
     ann.ack(7, 1);
     ASSERT_TRUE(eventually([&] { return ann.fragments() == 4; }));
     auto p = ann.control(7, "progress").value();
@@ -340,13 +368,21 @@ TEST(CloudData, PauseResumeCancelAndTheConnectionsEnd) {
         o.query_parallelism = 1;
         o.max_queries_per_connection = 2;
     });
-    User ann(s, "ann", true);
+    User ann(s, "ann", User::logs_fragments);
     for (int i = 0; i < 100; ++i)
         ann.insert("notes", Map{{"n", Value(i)}, {"text", Value(std::string(300, 'y'))}}).value();
 
     // Paused by the client before anything is acknowledged: it stays paused when acknowledged.
     auto first = start_query(ann, 1, "notes", {}, Map{{"window", Value(1)}});
-    ASSERT_TRUE(eventually([&] { return ann.fragments() == 1; }));
+    ASSERT_TRUE(eventually([&] { return ann.fragments() == 1; }))
+        << (first.wait_for(std::chrono::seconds(0)) == std::future_status::ready
+                ? "ended: " + first.get().error().message
+                : "running: " + [&] {
+                      auto p = ann.control(1, "progress");
+                      return p ? "sent " + std::to_string(count_of(*p, "fragments")) + " scanned " +
+                                     std::to_string(count_of(*p, "scanned"))
+                               : p.error().message;
+                  }());
     EXPECT_TRUE(ann.control(1, "pause").value().at("paused").as<bool>());
     ann.ack(1, 1);
     EXPECT_TRUE(ann.control(1, "progress").value().at("paused").as<bool>());
@@ -368,10 +404,40 @@ TEST(CloudData, PauseResumeCancelAndTheConnectionsEnd) {
     EXPECT_EQ(ann.control(2, "progress").error().code, Errc::not_found);
     EXPECT_EQ(s.cloud->stats().queries_running, 1u);
 
-    // The connection's end cancels what it left running.
-    ann.client->close();
-    EXPECT_EQ(first.get().error().code, Errc::disconnected);
+    // Signing out cancels what the user left running on the connection.
+    ASSERT_TRUE(call(*ann.client, Cloud::logout_command, {}));
+    EXPECT_EQ(first.get().error().code, Errc::cancelled);
     EXPECT_TRUE(eventually([&] { return s.cloud->stats().queries_running == 0; }));
+
+    // So does the connection's end.
+    login(*ann.client, "ann", password).value();
+    auto last = start_query(ann, 4, "notes", {}, Map{{"window", Value(1)}});
+    ASSERT_TRUE(eventually([&] { return s.cloud->stats().queries_running == 1; }));
+    ann.client->close();
+    EXPECT_EQ(last.get().error().code, Errc::disconnected);
+    EXPECT_TRUE(eventually([&] { return s.cloud->stats().queries_running == 0; }));
+}
+
+TEST(CloudData, AQueryLeftPausedGivesItsPlaceUp) {
+    CloudServer s(scratch("data_idle"), [](cloud::CloudOptions& o) {
+        o.query_fragment_bytes = 1024;
+        o.query_parallelism = 1;
+        o.query_idle_timeout = std::chrono::milliseconds(1);
+    });
+    User ann(s, "ann", User::logs_fragments);
+    for (int i = 0; i < 50; ++i)
+        ann.insert("notes", Map{{"n", Value(i)}, {"text", Value(std::string(300, 'y'))}}).value();
+    auto stuck = start_query(ann, 1, "notes", {}, Map{{"window", Value(1)}});
+    ASSERT_TRUE(eventually([&] {
+        auto p = ann.control(1, "progress");  // asking for progress does not keep it alive
+        return p && p->at("paused").as<bool>();
+    }));
+    // The next query admitted finds it idle past the timeout and cancels it, with the reason.
+    auto next = start_query(ann, 2, "notes", Map{{"n", Value(0)}}, Map{});
+    auto end = stuck.get();
+    ASSERT_FALSE(end);
+    EXPECT_EQ(end.error().code, Errc::timeout);
+    EXPECT_NE(end.error().message.find("paused"), std::string::npos);
 }
 
 TEST(CloudData, TheDataClientDeliversEveryFragmentInOrder) {
@@ -391,6 +457,15 @@ TEST(CloudData, TheDataClientDeliversEveryFragmentInOrder) {
               reversed);
     auto few = ann.query("n", {}, {.max_results = 25, .ordered = true}).value();
     EXPECT_EQ(few, std::vector<std::uint64_t>(ids.begin(), ids.begin() + 25));
+    // A handler that throws cancels the query, which completes with that error.
+    auto thrown = ann.data->query(ann.client->connection(), "n", {},
+                                  [](cloud::DataFragment) { throw std::runtime_error("no room"); },
+                                  use_wait, {.window = 1});
+    ASSERT_FALSE(thrown);
+    EXPECT_EQ(thrown.error().code, Errc::handler_error);
+    EXPECT_NE(thrown.error().message.find("no room"), std::string::npos);
+    EXPECT_TRUE(eventually([&] { return s.cloud->stats().queries_running == 0; }));
+
     Map odd{{"$or", Value(Array{Value(Map{{"i", Value(1)}}), Value(Map{{"i", Value(3)}})})}};
     EXPECT_EQ(ann.query("n", odd, {.ordered = true}).value(),
               (std::vector<std::uint64_t>{ids[1], ids[3]}));

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The cloud service end to end from the shell: hawser-server --cloud and hawser-cli's register,
 # login (session kept in a 0600 file), resumed calls, whoami, logout, the file commands (put,
-# ls, get, mv, rm, usage), messages (message, inbox, listen, who); the login gate refuses a
-# call without a session; the session and the mailbox survive a kill -9.
+# ls, get, mv, rm, usage), messages (message, inbox, listen, who), user data (data, query);
+# the login gate refuses a call without a session; the session and the mailbox survive a
+# kill -9.
 #   cloud_cli_test.sh path/to/hawser-cli path/to/hawser-server
 set -uo pipefail
 cli=$1
@@ -15,7 +16,13 @@ cat >"$work/cloud.toml" <<TOML
 [cloud]
 password_ops = 1
 password_memory = 8192
+admins = ["bob"]
 TOML
+# An administrator's account is made on the server, never claimed over the wire.
+expect "--add-account" 0 "created bob as user" \
+    "$server" --data-dir "$work/data" --config "$work/cloud.toml" --add-account bob <<<"correct horse"
+expect "--add-account needs the cloud" 2 "needs the cloud service" \
+    "$server" --data-dir "$work/data" --add-account carl <<<"correct horse"
 start_server "$server" --config "$work/cloud.toml"
 ep="127.0.0.1:$port"
 session="$work/home/session"
@@ -51,7 +58,8 @@ expect "rm -r" 0 "removed 2 entries" c rm -r trips
 expect "usage after rm" 0 "0 of " c usage
 
 # Messages: one to a user who is not there waits in the mailbox.
-expect "register bob" 0 "registered bob as user" c register bob <<<"correct horse"
+expect "an administrator's name is not for registration" 1 "error: not_allowed:" \
+    c register BOB <<<"correct horse"
 expect "who" 0 "bob offline" c who bob ann
 expect "message bob" 0 "sent as message" c message bob "kept through a crash"
 expect "a message to nobody" 1 "error: not_found:" c message nobody "hello?"
@@ -78,6 +86,28 @@ expect "message bob again" 0 "sent as message" c message bob "are you there?"
 wait "$listen_pid" || fail "listen did not end: $(cat "$work/listen.out")"
 grep -q "ann: are you there?" "$work/listen.out" || fail "listen missed it: $(cat "$work/listen.out")"
 [[ -z $(b inbox) ]] || fail "listen left its message in the inbox"
+
+# User data: ann's records, private or public; bob is an admin (admins = ["bob"]).
+id=$(c data insert scores '{"level": 12, "_public": true}') || fail "data insert: $id"
+secret=$(c data insert scores '{"level": 3, "note": "mine"}') || fail "data insert: $secret"
+expect "data get" 0 '"level":12' c data get scores "$id"
+expect "data patch" 0 "" c data patch scores "$secret" '{"level": 4}'
+expect "query with a filter" 0 '"level":12' c query scores '{"level": {"$gte": 10}}'
+[[ $(c query scores --ordered 2>/dev/null | wc -l) == 2 ]] || fail "query: not 2 records"
+expect "query's summary" 0 "2 records" c query scores
+expect "a reserved field" 1 "error: invalid_argument:" c data insert scores '{"_owner": "bob"}'
+expect "bad JSON" 2 "bad JSON argument" c data insert scores '{"level": '
+expect "bad filter" 1 "error: invalid_argument:" c query scores '{"level": {"$near": 1}}'
+k() { "$cli" -e "$ep" --key "$key" --session "$work/carol-session" "$@"; }
+expect "register carol" 0 "registered carol" k register carol <<<"correct horse"
+expect "carol logs in" 0 "logged in as carol" k login carol <<<"correct horse"
+expect "another user reads the public ones" 0 '"level":12' k query 'scores@ann'
+[[ $(k query 'scores@*' 2>/dev/null | wc -l) == 1 ]] || fail "carol sees a private record"
+expect "another user writes nothing" 1 "error: not_allowed:" k data insert 'scores@ann' '{}'
+expect "admins read everything" 0 '"note":"mine"' b query 'scores@ann'
+expect "the cloud's own databases stay closed" 1 "error: not_allowed:" b query /cloud.accounts
+expect "data rm" 0 "" c data rm scores "$secret"
+expect "data get after rm" 1 "error: not_found:" c data get scores "$secret"
 
 chmod 644 "$session"
 expect "a readable session file is refused" 1 "not a private file" c whoami

@@ -164,6 +164,46 @@ TEST(ZdbQuery, TheEndIsReportedOnceAfterTheLastFragmentWithoutWaiting) {
     EXPECT_EQ(*end, QueryEnd::cancelled);
 }
 
+TEST(ZdbQuery, AQueryStartedPausedReadsNothingUntilResumed) {
+    Fixture f(2000);
+    QueryOptions o;
+    o.start_paused = true;
+    o.parallelism = 2;
+    std::atomic<std::size_t> delivered{0};
+    auto q = run_query(
+                 f.db, [](RecordId, const Map&, const Map&) { return true; }, o,
+                 [&](Fragment fr) { delivered += fr.records.size(); })
+                 .value();
+    EXPECT_EQ(q->progress().scanned, 0u);
+    EXPECT_EQ(delivered.load(), 0u);
+    q->resume();
+    EXPECT_EQ(q->wait().value(), QueryEnd::completed);
+    EXPECT_EQ(delivered.load(), f.reference.size());
+}
+
+TEST(ZdbQuery, APausedQueryStillEndsAtItsTimeLimit) {
+    Fixture f(3000);
+    QueryOptions o;
+    o.fragment_records = 10;
+    o.parallelism = 1;
+    o.time_limit = 100ms;
+    std::atomic<bool> once{false};
+    std::shared_ptr<Query> q;
+    std::mutex qmu;
+    std::unique_lock hold(qmu);
+    q = run_query(
+            f.db, [](RecordId, const Map&, const Map&) { return true; }, o,
+            [&](Fragment) {
+                if (once.exchange(true)) return;
+                std::lock_guard l(qmu);  // q is assigned
+                q->pause();              // and nobody resumes it
+            })
+            .value();
+    hold.unlock();
+    EXPECT_EQ(q->wait().value(), QueryEnd::time_limit);
+    EXPECT_LT(q->progress().scanned, f.reference.size());
+}
+
 TEST(ZdbQuery, CancelPauseAndResume) {
     Fixture f(3000);
     auto all = [](RecordId, const Map&, const Map&) { return true; };

@@ -90,6 +90,7 @@ struct CloudOptions {
     // User data and ZDB over the wire (docs/cloud.md, "Data"). Users keep records in
     // collections of their own in the ZDB database "<prefix>.data"; admins (these usernames)
     // reach every user's collections and every database of the store but the cloud's own.
+    // cloud.register refuses these names: their accounts are made with Cloud::create_account.
     std::vector<std::string> admins;
     std::size_t max_records_per_user = 10000;
     std::size_t max_document_bytes = 64 * 1024;  // a document or patch as sent, encoded
@@ -146,6 +147,11 @@ class Cloud {
     // Usernames: 3 to 32 of ASCII letters, digits, '_', '-' and '.', starting with a letter or
     // a digit; compared without case ("Ann" and "ann" are one account).
     static bool valid_username(std::string_view name);
+
+    // Creates an account on the server's side, as cloud.register does but for any name,
+    // administrators' included (which cloud.register refuses: nobody may claim one first).
+    // Blocks while the password is hashed: not on an IO thread (would_deadlock).
+    Result<std::uint64_t> create_account(std::string_view name, std::string_view password);
 
     // The logged-in user of a connection, or nullopt. On the connection's IO thread (a handler's).
     static std::optional<User> user_of(const Connection& connection);

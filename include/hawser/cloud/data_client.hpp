@@ -64,16 +64,17 @@ class DataClient {
     // Runs a query on `target` (a collection, COLLECTION@USER, COLLECTION@* or /DATABASE);
     // `on_records` gets each fragment, in order, on the connection's IO thread, and the query
     // completes (the token: a callback, use_task or use_wait) after the last one. Queries are
-    // numbered per DataClient from 1.
+    // numbered per DataClient from 1. A handler that throws, or a fragment that cannot be
+    // read, cancels the query on the server, which then completes with that error.
     template <class Token = UseTask>
     auto query(const Connection& connection, std::string target, Map filter,
                std::function<void(DataFragment)> on_records, Token&& token = {},
                DataQueryOptions options = {}) {
         return detail::complete<DataQueryEnd>(
-            [this, connection, target = std::move(target), filter = std::move(filter),
+            [state = state_, connection, target = std::move(target), filter = std::move(filter),
              on_records = std::move(on_records), options](auto done) mutable {
-                start(connection, std::move(target), std::move(filter), std::move(on_records),
-                      options, std::move(done));
+                start(state, connection, std::move(target), std::move(filter),
+                      std::move(on_records), options, std::move(done));
             },
             std::forward<Token>(token), "cloud.data.query");
     }
@@ -91,9 +92,10 @@ class DataClient {
     struct State;
 
   private:
-    void start(const Connection& connection, std::string target, Map filter,
-               std::function<void(DataFragment)> on_records, DataQueryOptions options,
-               std::function<void(Result<DataQueryEnd>)> done);
+    // Holds the state, not the DataClient: a task may start after the DataClient has gone.
+    static void start(const std::shared_ptr<State>& state, const Connection& connection,
+                      std::string target, Map filter, std::function<void(DataFragment)> on_records,
+                      DataQueryOptions options, std::function<void(Result<DataQueryEnd>)> done);
 
     std::shared_ptr<State> state_;
 };

@@ -72,18 +72,21 @@ struct QueryOptions {
     // Ordered: the fragments a worker ahead of the one being delivered may hold before it
     // waits; bounds the memory of an ordered query to about this many fragments per worker.
     std::size_t ordered_lookahead = 4;
-    std::uint64_t max_results = 0;  // 0 = unlimited
-    std::uint64_t max_scanned = 0;  // 0 = unlimited
-    std::chrono::milliseconds time_limit{0};
-    std::size_t fragment_records = 1000;               // a fragment holds at most this many
-    std::size_t fragment_bytes = 1u << 20;             // ... this many encoded bytes (one more
-                                                       //     record at most)
+    std::uint64_t max_results = 0;            // 0 = unlimited
+    std::uint64_t max_scanned = 0;            // 0 = unlimited
+    std::chrono::milliseconds time_limit{0};  // from the start, paused time included; 0 = none
+    std::size_t fragment_records = 1000;      // a fragment holds at most this many
+    std::size_t fragment_bytes = 1u << 20;    // ... this many encoded bytes (one more
+                                              //     record at most)
     std::chrono::milliseconds fragment_interval{500};  // ... and waits at most this long
     std::size_t parallelism = 0;                       // worker threads; 0 = one per core
     // false: fragments carry matches as stored (Fragment::encoded) rather than decoded, for a
     // caller that forwards them (the network service) or reads a few fields itself.
     bool decode = true;
     bool use_indexes = true;  // declarative filters: answer from an index when one helps
+    // Start paused: nothing is read until resume(), for a caller that must hold the handle
+    // before the first fragment comes (the network service's flow control).
+    bool start_paused = false;
     // Pipeline output: matches are also written to this database under their own ids, and its
     // id counter moves past the source's, so it can later replace the source (Store::replace).
     // It must be empty when the query starts. With an output the sink may be empty.
