@@ -62,6 +62,12 @@ struct DataQueries::Running {
 
     Running(ConnectionId c, std::uint64_t i, Reply r, std::shared_ptr<Jobs> j)
         : reply(std::move(r)), flow(std::make_shared<Flow>(c, i)), jobs(std::move(j)) {}
+    // Stops the query (its end, if it comes, finds the Running gone from the table).
+    void cancel() {
+        std::lock_guard lock(flow->mu);
+        flow->cancelled = true;
+        flow->apply_pause();
+    }
     ~Running() {
         {
             std::lock_guard lock(flow->mu);  // a fragment's sender may still hold the flow
@@ -292,11 +298,7 @@ void DataQueries::connection_closed(ConnectionId conn) {
         }
     }
     for (auto& r : closed) {
-        {
-            std::lock_guard lock(r->flow->mu);
-            r->flow->cancelled = true;
-            r->flow->apply_pause();
-        }
+        r->cancel();
         r->reply.fail(Errc::cancelled, "the connection closed or signed out");
         release(std::move(r));
     }
@@ -309,11 +311,7 @@ void DataQueries::stop() {
         stopped_ = true;
         all.swap(running_);
     }
-    for (auto& [key, r] : all) {
-        std::lock_guard lock(r->flow->mu);
-        r->flow->cancelled = true;
-        r->flow->apply_pause();
-    }
+    for (auto& [key, r] : all) r->cancel();
     all.clear();  // each query's destructor waits for its workers
 }
 

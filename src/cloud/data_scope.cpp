@@ -1,24 +1,12 @@
 #include "cloud/data_scope.hpp"
 
-#include <cctype>
-
 #include "cloud/accounts.hpp"
 #include "hawser/cloud/cloud.hpp"
+#include "hawser/zdb/store.hpp"
 
 namespace hawser::cloud::detail {
 
 namespace {
-
-constexpr std::size_t max_name = 64;
-
-// The ZDB database name rule, which collection names follow too.
-bool valid_name(std::string_view name) {
-    if (name.empty() || name.size() > max_name || name.starts_with("__")) return false;
-    for (char c : name)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'))
-            return false;
-    return true;
-}
 
 Error malformed(std::string_view target) {
     return Error{Errc::invalid_argument,
@@ -35,7 +23,7 @@ Result<DataScope> scope_for(std::string_view target, const Caller& caller,
     if (caller.key.empty()) return Error{Errc::unauthenticated, "log in first"};
     if (target.starts_with('/')) {
         auto name = target.substr(1);
-        if (!valid_name(name)) return malformed(target);
+        if (!zdb::Store::valid_name(name)) return malformed(target);
         if (!caller.admin) return Error{Errc::not_allowed, "only admins reach a database"};
         if (name.starts_with(std::string(cloud_prefix) + "."))
             return Error{Errc::not_allowed, "the cloud's own databases are not reachable"};
@@ -45,7 +33,7 @@ Result<DataScope> scope_for(std::string_view target, const Caller& caller,
     }
     auto at = target.find('@');
     auto collection = target.substr(0, at);
-    if (!valid_name(collection)) return malformed(target);
+    if (!zdb::Store::valid_name(collection)) return malformed(target);  // ZDB's rule too
     std::string owner = caller.key;
     if (at != std::string_view::npos) {
         auto who = target.substr(at + 1);

@@ -53,13 +53,17 @@ std::optional<std::uint64_t> family_table(std::string_view name) {
     return parse_number(name.substr(1, dot == std::string_view::npos ? dot : dot - 1));
 }
 
-bool valid_name(std::string_view name) {
+}  // namespace
+
+bool Store::valid_name(std::string_view name) {
     if (name.empty() || name.size() > 64 || name.rfind("__", 0) == 0) return false;
     for (char c : name)
         if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'))
             return false;
     return true;
 }
+
+namespace {
 
 Error bad_name() {
     return Error{Errc::invalid_argument,
@@ -379,7 +383,7 @@ Result<std::shared_ptr<DatabaseImpl>> StoreImpl::publish(const std::string& name
 
 Result<std::shared_ptr<Database>> StoreImpl::create(const std::string& name,
                                                     DatabaseOptions options) {
-    if (!valid_name(name)) return bad_name();
+    if (!Store::valid_name(name)) return bad_name();
     std::unique_lock lock(mu_);
     auto table = new_table(name);
     if (!table) return table.error();
@@ -466,7 +470,7 @@ Result<void> StoreImpl::copy_family(rocksdb::ColumnFamilyHandle* from,
 }
 
 Result<void> StoreImpl::copy(std::string_view source, const std::string& destination) {
-    if (!valid_name(destination)) return bad_name();
+    if (!Store::valid_name(destination)) return bad_name();
     std::shared_ptr<Table> from;
     NewTable to;
     {

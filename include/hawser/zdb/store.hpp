@@ -116,6 +116,7 @@ class Store {
     virtual ~Store() = default;
 
     // Names: 1-64 of [A-Za-z0-9_.-], not starting with "__".
+    static bool valid_name(std::string_view name);
     virtual Result<std::shared_ptr<Database>> create(const std::string& name,
                                                      DatabaseOptions options = {}) = 0;
     virtual Result<std::shared_ptr<Database>> database(std::string_view name) const = 0;
