@@ -4,9 +4,10 @@
 // ratios plaintext/raw, encrypted/raw and encrypted/plaintext. Compression is off: payloads are
 // random bytes. Also the AEAD bound: the round trips per second if a round trip cost nothing but
 // sealing and opening its bytes each way with ChaCha20-Poly1305 in 64 KiB pieces (libsodium,
-// measured in the same run), and the encrypted rate against it.
+// measured in the same run), and the encrypted rate against it. A fourth contender is the
+// encrypted connection carried in WebSocket frames (the browser's way), against encrypted TCP.
 //   echo_bench [--seconds S] [--runs N] [--size BYTES] [--depth IN_FLIGHT] [--only
-//   raw|plaintext|encrypted]
+//   raw|plaintext|encrypted|websocket]
 // --only runs one contender alone (for a profiler or strace); it prints no ratios.
 #include <algorithm>
 #include <asio.hpp>
@@ -259,9 +260,10 @@ int main(int argc, char** argv) {
         std::unique_ptr<hawser::Server> server;
         std::unique_ptr<hawser::Client> client;
     };
-    auto make_side = [](bool encrypted) {
+    auto make_side = [](bool encrypted, bool websocket = false) {
         hawser::ServerOptions so;
         so.listen = {"127.0.0.1:0"};
+        so.websocket.on_native_ports = websocket;
         so.io_threads = 1;
         so.data_dir = "";
         so.transport.insecure_plaintext = !encrypted;
@@ -275,6 +277,7 @@ int main(int argc, char** argv) {
         co.endpoints = {"127.0.0.1:" + std::to_string(side.server->ports()[0])};
         co.server_public_key = side.server->public_key();
         co.transport = so.transport;
+        co.websocket.enabled = websocket;
         co.limits.max_frame_bytes = so.limits.max_frame_bytes;
         side.client = std::make_unique<hawser::Client>(co);
         side.client->connect().value();
@@ -282,6 +285,7 @@ int main(int argc, char** argv) {
     };
     auto plain = make_side(false);
     auto secure = make_side(true);
+    auto ws = make_side(true, true);
 
     std::printf("echo_bench: %zu-byte messages, %d interleaved runs of %.1fs each, medians\n", size,
                 runs, seconds);
@@ -301,27 +305,32 @@ int main(int argc, char** argv) {
                 v.push_back(only == "raw" ? run_raw(raw_port, size, depth, seconds)
                             : only == "plaintext"
                                 ? run_hawser(plain.client->connection(), size, depth, seconds)
+                            : only == "websocket"
+                                ? run_hawser(ws.client->connection(), size, depth, seconds)
                                 : run_hawser(secure.client->connection(), size, depth, seconds));
             line(only.c_str(), depth, v);
             continue;
         }
-        std::vector<Result> raw, hp, hs, bound;
+        std::vector<Result> raw, hp, hs, hw, bound;
         run_raw(raw_port, size, depth, 0.2);  // warm-up
         run_hawser(plain.client->connection(), size, depth, 0.2);
         run_hawser(secure.client->connection(), size, depth, 0.2);
+        run_hawser(ws.client->connection(), size, depth, 0.2);
         for (int r = 0; r < runs; ++r) {
             raw.push_back(run_raw(raw_port, size, depth, seconds));
             hp.push_back(run_hawser(plain.client->connection(), size, depth, seconds));
             hs.push_back(run_hawser(secure.client->connection(), size, depth, seconds));
+            hw.push_back(run_hawser(ws.client->connection(), size, depth, seconds));
             bound.push_back(run_aead_bound(size, std::min(seconds, 0.3)));
         }
         double a = line("raw asio", depth, raw), b = line("plaintext", depth, hp),
-               c = line("encrypted", depth, hs), d = median(bound).rate;
+               c = line("encrypted", depth, hs), e = line("websocket", depth, hw),
+               d = median(bound).rate;
         std::printf("in flight %3zu  AEAD bound %9.0f rt/s\n", depth, d);
         std::printf(
             "in flight %3zu  ratio plaintext/raw: %.2f   encrypted/raw: %.2f   "
-            "encrypted/plaintext: %.2f   encrypted/AEAD bound: %.2f\n",
-            depth, b / a, c / a, c / b, c / d);
+            "encrypted/plaintext: %.2f   encrypted/AEAD bound: %.2f   websocket/encrypted: %.2f\n",
+            depth, b / a, c / a, c / b, c / d, e / c);
     }
     raw_ctx.stop();
     raw_thread.join();

@@ -104,6 +104,10 @@ int main(int argc, char** argv) {
     cli.add_flag("--cluster", cluster,
                  "the endpoint is a cluster entry node: go where it routes this client, then "
                  "call there");
+    std::string websocket_path;
+    cli.add_option("--websocket", websocket_path,
+                   "go through a WebSocket upgrade to this path (a server's websocket port, "
+                   "e.g. /hawser), as a browser does");
     key_opt->excludes(key_file_opt)->excludes(tofu_opt);
     key_file_opt->excludes(tofu_opt);
     cli.add_option("-t,--timeout", timeout_seconds, "seconds for connecting and for the call")
@@ -245,6 +249,10 @@ int main(int argc, char** argv) {
     hawser::ClientOptions options;
     options.endpoints = {endpoint};
     options.cluster = cluster;
+    if (!websocket_path.empty()) {
+        options.websocket.enabled = true;
+        options.websocket.path = websocket_path;
+    }
     auto timeout = std::chrono::milliseconds(std::llround(timeout_seconds * 1000));
     options.timeouts.connect = timeout;
     if (!key_file.empty()) {

@@ -108,10 +108,26 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
     try {
         auto root = toml::parse(path);
         check_keys(root,
-                   {"listen", "io_threads", "worker_threads", "reuse_port", "backlog",
-                    "max_connections", "max_worker_jobs", "max_worker_bytes", "data_dir",
-                    "send_error_details", "allowed_client_keys", "require_client_key", "mark",
-                    "limits", "timeouts", "transport", "admission", "cluster", "cloud"},
+                   {"listen",
+                    "io_threads",
+                    "worker_threads",
+                    "reuse_port",
+                    "backlog",
+                    "max_connections",
+                    "max_worker_jobs",
+                    "max_worker_bytes",
+                    "data_dir",
+                    "send_error_details",
+                    "allowed_client_keys",
+                    "require_client_key",
+                    "mark",
+                    "limits",
+                    "timeouts",
+                    "transport",
+                    "admission",
+                    "websocket",
+                    "cluster",
+                    "cloud"},
                    "");
         read(root, "data_dir", o.data_dir);
         read(root, "listen", o.listen);
@@ -210,6 +226,19 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
             read(a, "connection_burst_per_ip", o.admission.connection_burst_per_ip);
             read(a, "allow", o.admission.allow);
             read(a, "deny", o.admission.deny);
+        }
+        if (root.contains("websocket")) {
+            const auto& w = toml::find(root, "websocket");
+            check_keys(w,
+                       {"listen", "on_native_ports", "path", "allowed_origins", "max_request_bytes",
+                        "max_headers"},
+                       "websocket");
+            read(w, "listen", o.websocket.listen);
+            read(w, "on_native_ports", o.websocket.on_native_ports);
+            read(w, "path", o.websocket.path);
+            read(w, "allowed_origins", o.websocket.allowed_origins);
+            read(w, "max_request_bytes", o.websocket.max_request_bytes);
+            read(w, "max_headers", o.websocket.max_headers);
         }
     } catch (const std::exception& e) {
         return Error{Errc::invalid_argument, path + ": " + e.what()};

@@ -77,7 +77,8 @@ std::string_view describe(Errc code) noexcept;
       "the source address (IPv4 /32, IPv6 /64) holds its connection cap")                       \
     X(key_not_allowed, 21, "the client's static key is not on the server's allow-list")         \
     X(internal_error, 22, "this side failed (for example, encryption failed) and cannot go on") \
-    X(redirect, 23, "this cluster node is full or draining; the goodbye names where to go")
+    X(redirect, 23, "this cluster node is full or draining; the goodbye names where to go")     \
+    X(websocket_error, 24, "a WebSocket upgrade was refused or a WebSocket frame broke RFC 6455")
 
 enum class CloseReason : std::uint16_t {
 #define HAWSER_CLOSE_REASON_ENUM(name, value, what) name = value,

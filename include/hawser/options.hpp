@@ -97,6 +97,23 @@ struct AdmissionOptions {
     std::vector<std::string> deny;   // CIDR ranges, checked first
 };
 
+// WebSocket (RFC 6455), for browsers (docs/protocol.md, "WebSocket"): Hawser's frames travel in
+// binary WebSocket messages, with the same handshake and encryption inside them.
+struct WebSocketOptions {
+    // Addresses where every connection is a WebSocket, written as `listen` ("[::]:7180").
+    std::vector<std::string> listen;
+    // Also upgrade on the native `listen` addresses: a connection whose first bytes are "GET "
+    // is a WebSocket, any other is native (each connection there then costs ~250 bytes more).
+    bool on_native_ports = false;
+    std::string path = "/";  // the request path upgrades must ask for (a query is ignored)
+    // Origins allowed, as browsers send them ("https://game.example"); empty: any Origin, and
+    // requests without one.
+    std::vector<std::string> allowed_origins;
+    // The upgrade request, headers included; its time is bounded by the handshake timeout.
+    std::size_t max_request_bytes = 8192;
+    std::size_t max_headers = 64;
+};
+
 struct ServerOptions {
     // "host:port" or "[v6]:port". "[::]:7100" is dual-stack (IPv4-mapped accepted too).
     std::vector<std::string> listen{"[::]:7100"};
@@ -127,12 +144,22 @@ struct ServerOptions {
     std::vector<std::string> allowed_client_keys;
     // Refuse clients that present no static key (NK) even when the list is empty.
     bool require_client_key = false;
+    WebSocketOptions websocket;
 };
 
 struct ReconnectPolicy {
     bool enabled = false;
     Milliseconds min_delay{100ms};
     Milliseconds max_delay{10s};  // backoff doubles up to here, with jitter
+};
+
+// A client that reaches its server through a WebSocket upgrade (a server's websocket.listen
+// ports, or native ports with websocket.on_native_ports), as a browser does.
+struct ClientWebSocketOptions {
+    bool enabled = false;
+    std::string path = "/";
+    std::string host;    // the Host header; empty: the address connected to
+    std::string origin;  // sent as Origin unless empty
 };
 
 struct ClientOptions {
@@ -161,6 +188,7 @@ struct ClientOptions {
     // the node's key as vouched for by the entry node it authenticated. Reconnects start again
     // at the entry endpoints, so a dead node's clients spread over the others.
     bool cluster = false;
+    ClientWebSocketOptions websocket;
 };
 
 }  // namespace hawser

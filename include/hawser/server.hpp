@@ -43,6 +43,8 @@ class Server {
     Result<void> start();
     // The ports actually bound, in the order of options.listen (useful with port 0).
     std::vector<std::uint16_t> ports() const;
+    // The ports of options.websocket.listen, bound, in their order.
+    std::vector<std::uint16_t> websocket_ports() const;
     // The static public key clients pin (64 hex digits); known once start() succeeded.
     std::string public_key() const;
     // The public key stored in <data_dir>/server.key, generating the key pair if there is none.

@@ -6,6 +6,7 @@
 #include "hawser/client.hpp"
 
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <future>
 #include <random>
 
@@ -15,6 +16,7 @@
 #include "rpc/connector.hpp"
 #include "rpc/key_file.hpp"
 #include "rpc/tcp_transport.hpp"
+#include "rpc/websocket_transport.hpp"
 
 namespace hawser {
 
@@ -51,6 +53,17 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
             config_error_ =
                 "no server_public_key: pin the server's key (hawser-server --print-public-key) "
                 "or set trust_on_first_use";
+        }
+        if (const auto& ws = options.websocket; ws.enabled) {
+            // They go into the upgrade request's lines as they are.
+            auto printable = [](const std::string& s) {
+                return std::all_of(s.begin(), s.end(), [](char c) { return c > ' ' && c != 0x7f; });
+            };
+            if (ws.path.empty() || ws.path.front() != '/' || !printable(ws.path) ||
+                !printable(ws.host) || !printable(ws.origin))
+                config_error_ =
+                    "websocket: path must start with '/', and path, host and origin must be "
+                    "printable without spaces";
         }
         if (config_error_.empty()) config_error_ = load_client_key();
         entry_key_ = host->server_key;
@@ -154,8 +167,20 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         // The connection counts as connected once its handshake completes (on_opened).
         std::error_code ec;
         auto remote = socket->remote_endpoint(ec);
-        pending_ = std::make_shared<Conn>(
-            loop, host, std::make_unique<TcpTransport>(loop.context(), std::move(*socket)), remote);
+        std::unique_ptr<Transport> transport =
+            std::make_unique<TcpTransport>(loop.context(), std::move(*socket));
+        if (const auto& ws = options.websocket; ws.enabled) {
+            auto host_header = ws.host;
+            if (host_header.empty()) {
+                auto ip = remote.address().to_string();
+                host_header = (remote.address().is_v6() ? "[" + ip + "]" : ip) + ":" +
+                              std::to_string(remote.port());
+            }
+            transport = std::make_unique<WebSocketTransport>(
+                loop.context(), std::move(transport),
+                WebSocketTransport::ClientSide{host_header, ws.path, ws.origin});
+        }
+        pending_ = std::make_shared<Conn>(loop, host, std::move(transport), remote);
         pending_->start();
     }
 

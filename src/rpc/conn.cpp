@@ -148,7 +148,7 @@ bool Conn::read_input() {
             return false;
         }
         if (ec) {
-            close(CloseReason::io_error);
+            transport_failed();
             return false;
         }
         last_recv_ = loop_.now();
@@ -160,6 +160,15 @@ bool Conn::read_input() {
         if (n < buffer.size()) break;
     }
     return true;
+}
+
+void Conn::transport_failed() {
+    auto failure = transport_->failure();
+    if (!failure.detail.empty())
+        host_->log.warn(to_string(failure.reason), "hawser: closing connection with " +
+                                                       remote_.address().to_string() + ": " +
+                                                       failure.detail);
+    close(failure.reason);
 }
 
 void Conn::on_wire_error(CloseReason reason, std::string_view detail, bool goodbye) {

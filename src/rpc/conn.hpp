@@ -180,6 +180,7 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     bool read_input();
     void refuse_client_key();  // server: closes with key_not_allowed after the handshake
     void seal_failed();        // closes with internal_error; the message is not sent
+    void transport_failed();   // closes with the reason the transport gives, logged
     void direct_done();
     // Input stops while direct messages fill the per-connection limit; the frames of the last
     // read wait in the channel.

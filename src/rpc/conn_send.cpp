@@ -125,7 +125,7 @@ bool Conn::write_once() {
         return false;
     }
     if (ec) {
-        close(CloseReason::io_error);  // a no-op if a failed seal closed it already
+        transport_failed();  // a no-op if a failed seal closed it already
         return false;
     }
     return true;

@@ -10,15 +10,17 @@
 
 #include "rpc/conn.hpp"
 #include "rpc/tcp_transport.hpp"
+#include "rpc/websocket_transport.hpp"
 
 namespace hawser::detail {
 
 using reuse_port_option = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
-Listener::Listener(Loop& loop, std::shared_ptr<Host> host, std::size_t max_connections)
+Listener::Listener(Loop& loop, std::shared_ptr<Host> host, std::size_t max_connections, Kind kind)
     : loop_(loop),
       host_(std::move(host)),
       max_connections_(max_connections),
+      kind_(std::move(kind)),
       acceptor_(loop.context()),
       retry_timer_(loop.context()) {}
 
@@ -99,13 +101,15 @@ void Listener::accept() {
         } else {
             // The peer's address is taken once, here: admission gives the slot back under the
             // same key even if the peer has reset the socket by the time the connection starts.
-            target.post([host = self->host_, &target, socket = std::move(socket), peer,
-                         overflow]() mutable {
-                std::make_shared<Conn>(
-                    target, host,
-                    std::make_unique<TcpTransport>(target.context(), std::move(socket)), peer,
-                    overflow)
-                    ->start();
+            target.post([host = self->host_, &target, socket = std::move(socket), peer, overflow,
+                         kind = self->kind_]() mutable {
+                std::unique_ptr<Transport> transport =
+                    std::make_unique<TcpTransport>(target.context(), std::move(socket));
+                if (kind.websocket)
+                    transport = std::make_unique<WebSocketTransport>(
+                        target.context(), std::move(transport),
+                        WebSocketTransport::ServerSide{std::move(kind.websocket), kind.sniff});
+                std::make_shared<Conn>(target, host, std::move(transport), peer, overflow)->start();
             });
         }
         self->accept();

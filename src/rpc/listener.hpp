@@ -1,5 +1,6 @@
 // Listener: one listening socket. Accepts on its own loop and hands each new socket to the
-// next IO thread in turn, where the connection lives for life.
+// next IO thread in turn, where the connection lives for life. Its connections are native,
+// WebSocket, or either (told apart by their first bytes).
 // Ownership: shared by the Server and its pending accept; close() stops it.
 #pragma once
 
@@ -10,12 +11,20 @@
 #include "hawser/error.hpp"
 #include "rpc/host.hpp"
 #include "rpc/loop.hpp"
+#include "wire/http_upgrade.hpp"
 
 namespace hawser::detail {
 
 class Listener : public std::enable_shared_from_this<Listener> {
   public:
-    Listener(Loop& loop, std::shared_ptr<Host> host, std::size_t max_connections);
+    // What its connections speak: native Hawser unless `websocket` is given; with it, only
+    // WebSocket, or either when `sniff`.
+    struct Kind {
+        std::shared_ptr<const http::UpgradePolicy> websocket;
+        bool sniff = false;
+    };
+    Listener(Loop& loop, std::shared_ptr<Host> host, std::size_t max_connections, Kind kind);
+    bool websocket_only() const noexcept { return kind_.websocket && !kind_.sniff; }
 
     // Binds and listens (any thread, before start()).
     Result<void> open(const asio::ip::tcp::endpoint& endpoint, bool reuse_port, int backlog);
@@ -30,6 +39,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
     Loop& loop_;
     std::shared_ptr<Host> host_;
     std::size_t max_connections_;
+    Kind kind_;
     asio::ip::tcp::acceptor acceptor_;
     asio::steady_timer retry_timer_;
     std::uint16_t port_ = 0;

@@ -5,6 +5,7 @@
 #include "hawser/server.hpp"
 
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <asio/ip/tcp.hpp>
 #include <condition_variable>
 #include <latch>
@@ -73,6 +74,32 @@ Result<detail::ClientKeyPolicy> client_key_policy(const ServerOptions& o) {
     return policy;
 }
 
+// The WebSocket settings, checked; null when no listener speaks WebSocket.
+Result<std::shared_ptr<const detail::http::UpgradePolicy>> websocket_policy(
+    const ServerOptions& o) {
+    const auto& w = o.websocket;
+    if (w.listen.empty() && !w.on_native_ports)
+        return std::shared_ptr<const detail::http::UpgradePolicy>{};
+    auto bad = [](std::string why) { return Error{Errc::invalid_argument, "websocket: " + why}; };
+    if (w.path.empty() || w.path.front() != '/' || w.path.size() > 1024 ||
+        std::any_of(w.path.begin(), w.path.end(),
+                    [](char c) { return c <= ' ' || c == 0x7f || c == '?' || c == '#'; }))
+        return bad("path must start with '/' and hold no spaces, control characters, '?' or '#'");
+    if (w.max_request_bytes < 256 || w.max_request_bytes > (1u << 20))
+        return bad("max_request_bytes must be between 256 and 1048576");
+    if (w.max_headers < 8 || w.max_headers > 1024)
+        return bad("max_headers must be between 8 and 1024");
+    for (const auto& origin : w.allowed_origins)
+        if (origin.empty() || origin.size() > 1024 ||
+            std::any_of(origin.begin(), origin.end(), [](char c) { return c <= ' ' || c == 0x7f; }))
+            return bad("allowed_origins holds an empty or malformed origin");
+    if (w.on_native_ports &&
+        std::string_view(reinterpret_cast<const char*>(o.mark.head.data()), 4) == "GET ")
+        return bad("on_native_ports cannot tell the protocol mark \"GET \" from an upgrade");
+    return std::make_shared<const detail::http::UpgradePolicy>(
+        detail::http::UpgradePolicy{w.path, w.allowed_origins, w.max_request_bytes, w.max_headers});
+}
+
 std::shared_ptr<detail::Host> make_host(Runtime& runtime, const ServerOptions& o) {
     auto host = std::make_shared<detail::Host>(runtime.impl(), false, o.mark, o.limits, o.timeouts,
                                                o.transport);
@@ -136,11 +163,21 @@ Result<void> Server::start() {
         return Error{Errc::invalid_argument, "rekey_messages must be at least 1"};
     if (auto bad = detail::StreamTable::check_limits(o.limits); !bad.empty())
         return Error{Errc::invalid_argument, bad};
-    std::vector<asio::ip::tcp::endpoint> endpoints;
-    for (const auto& address : o.listen) {
-        auto resolved = resolve(address);
-        if (!resolved) return resolved.error();
-        endpoints.insert(endpoints.end(), resolved->begin(), resolved->end());
+    auto websocket = websocket_policy(o);
+    if (!websocket) return websocket.error();
+    // Native addresses first, then WebSocket-only ones: ports() and websocket_ports() split there.
+    std::vector<std::pair<asio::ip::tcp::endpoint, detail::Listener::Kind>> endpoints;
+    for (const auto* list : {&o.listen, &o.websocket.listen}) {
+        detail::Listener::Kind kind;
+        if (list == &o.websocket.listen)
+            kind = {*websocket, false};
+        else if (o.websocket.on_native_ports)
+            kind = {*websocket, true};
+        for (const auto& address : *list) {
+            auto resolved = resolve(address);
+            if (!resolved) return resolved.error();
+            for (auto& ep : *resolved) endpoints.emplace_back(ep, kind);
+        }
     }
     if (auto r = host_->admission.configure(o.admission); !r) return r.error();
     if (auto r = client_key_policy(o); !r)
@@ -152,9 +189,9 @@ Result<void> Server::start() {
         for (auto& opened : listeners) opened->close();
     };
     std::size_t next_loop = 0;
-    for (const auto& ep : endpoints) {
+    for (const auto& [ep, kind] : endpoints) {
         auto& loop = runtime_->impl().loop(next_loop++ % runtime_->io_threads());
-        auto l = std::make_shared<detail::Listener>(loop, host_, o.max_connections);
+        auto l = std::make_shared<detail::Listener>(loop, host_, o.max_connections, kind);
         if (auto r = l->open(ep, o.reuse_port, o.backlog); !r) {
             close_all();
             return r.error();
@@ -202,7 +239,15 @@ std::string Server::public_key() const {
 
 std::vector<std::uint16_t> Server::ports() const {
     std::vector<std::uint16_t> out;
-    for (const auto& l : listeners_) out.push_back(l->port());
+    for (const auto& l : listeners_)
+        if (!l->websocket_only()) out.push_back(l->port());
+    return out;
+}
+
+std::vector<std::uint16_t> Server::websocket_ports() const {
+    std::vector<std::uint16_t> out;
+    for (const auto& l : listeners_)
+        if (l->websocket_only()) out.push_back(l->port());
     return out;
 }
 

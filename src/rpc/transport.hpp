@@ -10,7 +10,10 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <system_error>
+
+#include "hawser/error.hpp"
 
 namespace hawser::detail {
 
@@ -40,6 +43,14 @@ class Transport {
                                    std::error_code& ec) = 0;
     // Closes the stream; a pending wait completes with an error or is dropped. Idempotent.
     virtual void close() = 0;
+
+    // Why the last read or write failed, when the transport knows more than its error code (a
+    // WebSocket peer that broke RFC 6455): the close reason, and a sentence for the log.
+    struct Failure {
+        CloseReason reason = CloseReason::io_error;
+        std::string detail;
+    };
+    virtual Failure failure() const { return {}; }
 };
 
 }  // namespace hawser::detail

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # An independent client (noise_client.mjs, Node's own crypto, written from docs/protocol.md)
 # against a real hawser-server on a loopback port. The server rekeys every two messages and
-# sends uncompressed, so the client meets rekey pieces and needs no zstd.
+# sends uncompressed, so the client meets rekey pieces and needs no zstd. It runs twice: over
+# TCP, and through a WebSocket upgrade on the same port (Node's own WebSocket client).
 #   interop_test.sh path/to/hawser-server
 set -uo pipefail
 server=$1
@@ -11,9 +12,17 @@ cat >"$work/server.toml" <<TOML
 [transport]
 rekey_messages = 2
 compression = "none"
+[websocket]
+on_native_ports = true
+path = "/hawser"
 TOML
 key=$("$server" --data-dir "$work/data" --print-public-key) || { echo "FAIL: --print-public-key"; exit 1; }
 start_server "$server" -c "$work/server.toml"
 if ! node "$here/noise_client.mjs" 127.0.0.1 "$port" "$key"; then
+    echo "--- server log"; cat "$work/server.log"; exit 1
+fi
+# The same, through a WebSocket upgrade on the same port, with Node's own WebSocket client.
+if ! node --experimental-websocket "$here/noise_client.mjs" 127.0.0.1 "$port" "$key" \
+        "ws://127.0.0.1:$port/hawser"; then
     echo "--- server log"; cat "$work/server.log"; exit 1
 fi

@@ -1,11 +1,13 @@
 // An independent Hawser client written from docs/protocol.md alone, on Node's own crypto
 // (X25519, ChaCha20-Poly1305, BLAKE2b): Noise NK handshake, then console calls over the
 // transport's pieces and records. It checks that the document is enough to interoperate.
-//   node noise_client.mjs HOST PORT SERVER_PUBLIC_KEY_HEX
+// With a ws:// URL it goes through a WebSocket upgrade, as a browser does (Node's own WebSocket,
+// `node --experimental-websocket` on Node 20): the same bytes, in binary messages.
+//   node noise_client.mjs HOST PORT SERVER_PUBLIC_KEY_HEX [ws://HOST:PORT/PATH]
 import crypto from 'node:crypto';
 import net from 'node:net';
 
-const [host, port, serverKeyHex] = process.argv.slice(2);
+const [host, port, serverKeyHex, webSocketUrl] = process.argv.slice(2);
 const HEAD = Buffer.from('HWSR'), TAIL = Buffer.from('hwsr');
 const VERSION = 2, MODE_NK = 1;
 const PROTOCOL = 'Noise_NK_25519_ChaChaPoly_BLAKE2b';
@@ -111,8 +113,38 @@ mixKey(dh(e.privateKey, serverKey));
 const tag1 = encrypt(k, 0, h, Buffer.alloc(0));  // the empty payload, n = 0 after MixKey
 mixHash(tag1);
 
-const socket = net.connect(Number(port), host);
-socket.setNoDelay(true);
+// The byte stream under the protocol: a TCP socket, or binary WebSocket messages.
+function tcpLink() {
+  const s = net.connect(Number(port), host);
+  s.setNoDelay(true);
+  return {
+    write: (bytes) => s.write(bytes),
+    onData: (f) => s.on('data', f),
+    onError: (f) => s.on('error', f),
+    end: () => s.end(),
+  };
+}
+function webSocketLink(url) {
+  if (typeof WebSocket === 'undefined') fail('no WebSocket in this Node (run it with --experimental-websocket)');
+  const ws = new WebSocket(url, 'hawser');
+  ws.binaryType = 'arraybuffer';
+  const early = [];
+  ws.addEventListener('open', () => {
+    if (ws.protocol !== 'hawser') fail(`the server chose subprotocol '${ws.protocol}'`);
+    early.forEach((b) => ws.send(b));
+    early.length = 0;
+  });
+  return {
+    write: (bytes) => (ws.readyState === WebSocket.OPEN ? ws.send(bytes) : early.push(bytes)),
+    onData: (f) => ws.addEventListener('message', (m) => {
+      if (typeof m.data === 'string') fail('a text message from the server');
+      f(Buffer.from(m.data));
+    }),
+    onError: (f) => ws.addEventListener('error', () => f(new Error('websocket error'))),
+    end: () => ws.close(1000),
+  };
+}
+const socket = webSocketUrl ? webSocketLink(webSocketUrl) : tcpLink();
 socket.write(frame(Buffer.concat([Buffer.from([VERSION, MODE_NK]), e.raw, tag1])));
 
 let send = null, recv = null, nextId = 1, rekeys = 0;
@@ -150,7 +182,7 @@ function onFrame(body) {
   }
 }
 
-socket.on('data', (data) => {
+socket.onData((data) => {
   input = Buffer.concat([input, data]);
   while (input.length >= 8) {
     if (!input.subarray(0, 4).equals(HEAD)) fail('bad head mark');
@@ -162,7 +194,7 @@ socket.on('data', (data) => {
     onFrame(body);
   }
 });
-socket.on('error', (err) => fail(err.message));
+socket.onError((err) => fail(err.message));
 
 // Several records per piece, and records spanning pieces: the two things version 2 changed.
 function sendMessages(messages) {
@@ -196,7 +228,8 @@ async function start() {
     if (!r.ok || r.text !== want[i]) fail(`reply ${i}: ${r.text.slice(0, 60)}`);
   });
   if (rekeys === 0) fail('the server was set to rekey every two messages; no rekey piece came');
-  console.log(`independent client: handshake, batched and spanning records, ${rekeys} rekey(s): ok`);
+  console.log(`independent client${webSocketUrl ? ' over WebSocket' : ''}: handshake, batched ` +
+              `and spanning records, ${rekeys} rekey(s): ok`);
   socket.end();
   process.exit(0);
 }

@@ -11,7 +11,13 @@ source "$(dirname "$0")/start_server.sh"
 # The server's key first (this creates it), then the server on a port the kernel picks; the
 # port is read from its start-up line, polled for rather than waited for.
 key=$("$server" --data-dir "$work/data" --print-public-key) || { echo "FAIL: --print-public-key"; exit 1; }
-start_server "$server"
+# WebSocket upgrades on the native port too: every native call below goes through the sniffing.
+cat >"$work/server.toml" <<TOML
+[websocket]
+on_native_ports = true
+path = "/ws"
+TOML
+start_server "$server" -c "$work/server.toml"
 ep="127.0.0.1:$port"
 
 expect "--help" 0 "call-dataframe" "$cli" --help
@@ -28,6 +34,8 @@ printf '%s\n' "$key" >"$work/key.txt"
 expect "--key-file" 0 "hello, file" "$cli" -e "$ep" --key-file "$work/key.txt" call hello file
 expect "options after the subcommand" 0 "hello, late" "$cli" call hello late -e "$ep" --key "$key"
 expect "send" 0 "" "$cli" -e "$ep" --key "$key" send log "from cli_test"
+expect "through a WebSocket upgrade" 0 "hello, ws" "$cli" -e "$ep" --key "$key" --websocket /ws call hello ws
+expect "a WebSocket path the server does not serve" 1 "error:" "$cli" -e "$ep" --key "$key" --websocket /nowhere call hello ws
 expect "trust on first use prints the key" 0 "$key" "$cli" -e "$ep" --trust-first-use call hello tofu
 
 wrong=$(printf '%064d' 0 | tr 0 a)

@@ -67,6 +67,13 @@ max_tracked_addresses = 500
 connections_per_second_per_ip = 50
 connection_burst_per_ip = 75.5
 deny = ["192.0.2.0/24"]
+[websocket]
+listen = ["127.0.0.1:7280"]
+on_native_ports = true
+path = "/hawser"
+allowed_origins = ["https://game.example"]
+max_request_bytes = 4096
+max_headers = 32
 )");
     auto o = app::load_config(path);
     ASSERT_TRUE(o) << o.error().message;
@@ -108,6 +115,12 @@ deny = ["192.0.2.0/24"]
     EXPECT_EQ(o->admission.connections_per_second_per_ip, 50.0);  // an integer is a rate too
     EXPECT_EQ(o->admission.connection_burst_per_ip, 75.5);
     EXPECT_EQ(o->admission.deny.at(0), "192.0.2.0/24");
+    EXPECT_EQ(o->websocket.listen, std::vector<std::string>{"127.0.0.1:7280"});
+    EXPECT_TRUE(o->websocket.on_native_ports);
+    EXPECT_EQ(o->websocket.path, "/hawser");
+    EXPECT_EQ(o->websocket.allowed_origins, std::vector<std::string>{"https://game.example"});
+    EXPECT_EQ(o->websocket.max_request_bytes, 4096u);
+    EXPECT_EQ(o->websocket.max_headers, 32u);
     std::remove(path.c_str());
 }
 

@@ -1,0 +1,493 @@
+// WebSocketTransport (see websocket_transport.hpp). Thread affinity: the connection's loop.
+//
+// Bytes owed to the socket besides the channel's (the upgrade answer, a pong, a close, the rest
+// of a frame header) go out at the start of the next read or write. They are a few hundred
+// bytes at most, so only a socket whose peer stopped reading cannot take them, and the
+// handshake and idle timeouts end such a connection.
+#include "rpc/websocket_transport.hpp"
+
+#include <sodium.h>
+#include <wslay/wslay.h>
+
+#include <algorithm>
+#include <asio/error.hpp>
+#include <asio/post.hpp>
+#include <cstring>
+#include <new>
+#include <optional>
+
+namespace hawser::detail {
+
+namespace {
+
+constexpr std::string_view get_prefix = "GET ";
+constexpr std::size_t max_answer_bytes = 8192;  // the server's 101, as a client reads it
+
+std::string close_payload(std::uint16_t code) {
+    return {char(code >> 8), char(code & 0xff)};
+}
+
+}  // namespace
+
+WebSocketTransport::WebSocketTransport(asio::io_context& context, std::unique_ptr<Transport> inner,
+                                       ServerSide side)
+    : context_(context),
+      inner_(std::move(inner)),
+      server_(true),
+      state_(side.sniff ? State::detecting : State::upgrading),
+      policy_(std::move(side.policy)) {}
+
+WebSocketTransport::WebSocketTransport(asio::io_context& context, std::unique_ptr<Transport> inner,
+                                       ClientSide side)
+    : context_(context),
+      inner_(std::move(inner)),
+      server_(false),
+      state_(State::requesting),
+      key_(http::new_key()) {
+    out_ = http::request(side.host, side.path, side.origin, key_);
+}
+
+WebSocketTransport::~WebSocketTransport() {
+    if (frames_) wslay_frame_context_free(frames_);
+}
+
+// --- readiness ---
+
+void WebSocketTransport::wait_readable(std::shared_ptr<TransportUser> user) {
+    bool leftover = leftover_at_ < leftover_.size();
+    bool ready = state_ == State::failed || (state_ == State::native && leftover) ||
+                 (state_ == State::open && (more_buffered_ || carry_size_ > 0 || leftover));
+    // Input already read from the socket waits here, not there: the socket may stay quiet.
+    if (ready)
+        asio::post(context_, [user = std::move(user)] { user->on_readable({}); });
+    else
+        inner_->wait_readable(std::move(user));
+}
+
+void WebSocketTransport::wait_writable(std::shared_ptr<TransportUser> user) {
+    inner_->wait_writable(std::move(user));
+}
+
+// --- reading ---
+
+std::size_t WebSocketTransport::read_some(std::span<std::uint8_t> into, std::error_code& ec) {
+    switch (state_) {
+        case State::open:
+            return read_frames(into, ec);
+        case State::native:
+            if (leftover_at_ < leftover_.size()) {
+                ec = {};
+                return take_leftover(into);
+            }
+            return inner_->read_some(into, ec);
+        case State::failed:
+            ec = std::make_error_code(std::errc::protocol_error);
+            return 0;
+        case State::closed:
+            ec = asio::error::bad_descriptor;
+            return 0;
+        default:
+            return read_before_open(into, ec);
+    }
+}
+
+bool WebSocketTransport::fill_head(std::error_code& ec) {
+    const std::size_t max = server_ ? policy_->max_request_bytes : max_answer_bytes;
+    bool got = false;
+    ec = {};
+    while (head_.size() < max) {
+        auto had = head_.size();
+        head_.resize(max);
+        auto n =
+            inner_->read_some({reinterpret_cast<std::uint8_t*>(head_.data()) + had, max - had}, ec);
+        head_.resize(had + n);
+        if (ec) break;
+        got = true;
+    }
+    return got;
+}
+
+std::size_t WebSocketTransport::read_before_open(std::span<std::uint8_t> into,
+                                                 std::error_code& ec) {
+    if (state_ == State::requesting) {
+        if (!flush_out(ec) && ec != asio::error::would_block) return 0;
+        fill_head(ec);
+        auto answer = http::read_response(head_, key_, max_answer_bytes);
+        if (!answer) return fail(1002, answer.error().message, ec);
+        if (!*answer) {
+            if (!ec) ec = asio::error::would_block;
+            return 0;
+        }
+        opened(**answer);
+        return read_frames(into, ec);
+    }
+
+    fill_head(ec);
+    if (state_ == State::detecting) {
+        std::string_view seen = head_;
+        bool decided =
+            seen.size() >= get_prefix.size() || seen != get_prefix.substr(0, seen.size());
+        if (!decided) {
+            if (!ec) ec = asio::error::would_block;
+            return 0;
+        }
+        if (seen.substr(0, get_prefix.size()) != get_prefix) {
+            // A native connection: what was read is its first bytes.
+            state_ = State::native;
+            leftover_ = std::move(head_);
+            head_ = {};
+            out_ = std::move(early_);  // written before the connection was told apart
+            early_ = {};
+            std::error_code ignored;
+            flush_out(ignored);
+            ec = {};
+            return take_leftover(into);
+        }
+        state_ = State::upgrading;
+    }
+
+    auto outcome = http::read_request(head_, *policy_);
+    using Outcome = http::RequestOutcome::State;
+    if (outcome.state == Outcome::incomplete) {
+        if (!ec) ec = asio::error::would_block;
+        return 0;
+    }
+    if (outcome.state == Outcome::refused) {
+        out_ = http::refusal_response(outcome.status, outcome.reason);
+        std::error_code ignored;
+        flush_out(ignored);
+        failure_ = {CloseReason::websocket_error, "refused a WebSocket upgrade (" +
+                                                      std::to_string(outcome.status) +
+                                                      "): " + outcome.reason};
+        state_ = State::failed;
+        ec = std::make_error_code(std::errc::protocol_error);
+        return 0;
+    }
+    out_ = http::accept_response(outcome.upgrade);
+    opened(outcome.size);
+    return read_frames(into, ec);
+}
+
+void WebSocketTransport::opened(std::size_t head_size) {
+    leftover_ = head_.substr(head_size);
+    leftover_at_ = 0;
+    head_ = {};
+    wslay_frame_callbacks callbacks{&WebSocketTransport::on_send, &WebSocketTransport::on_recv,
+                                    &WebSocketTransport::on_mask};
+    if (wslay_frame_context_init(&frames_, &callbacks, this) != 0) throw std::bad_alloc();
+    state_ = State::open;
+    if (!early_.empty()) {
+        // One frame, framed straight into out_: the socket has taken only the upgrade so far.
+        wslay_frame_iocb frame{};
+        frame.fin = 1;
+        frame.opcode = WSLAY_BINARY_FRAME;
+        frame.mask = !server_;
+        frame.payload_length = early_.size();
+        frame.data = reinterpret_cast<const std::uint8_t*>(early_.data());
+        frame.data_length = early_.size();
+        capture_ = true;
+        wslay_frame_send(frames_, &frame);
+        capture_ = false;
+        early_ = {};
+    }
+    std::error_code ignored;
+    flush_out(ignored);
+}
+
+std::size_t WebSocketTransport::take_leftover(std::span<std::uint8_t> into) {
+    auto n = std::min(into.size(), leftover_.size() - leftover_at_);
+    std::memcpy(into.data(), leftover_.data() + leftover_at_, n);
+    leftover_at_ += n;
+    if (leftover_at_ == leftover_.size()) {
+        leftover_ = {};
+        leftover_at_ = 0;
+    }
+    return n;
+}
+
+std::size_t WebSocketTransport::read_frames(std::span<std::uint8_t> into, std::error_code& ec) {
+    {
+        std::error_code ignored;  // a broken socket shows in the read below
+        flush_out(ignored);
+    }
+    std::size_t n = 0;
+    while (n < into.size()) {
+        if (carry_size_ > 0) {
+            auto k = std::min(carry_size_, into.size() - n);
+            std::memcpy(into.data() + n, carry_, k);
+            n += k;
+            carry_ += k;
+            carry_size_ -= k;
+            continue;
+        }
+        if (close_received_ || state_ != State::open) break;
+        rx_ec_ = {};
+        rx_read_ = false;
+        wslay_frame_iocb chunk{};
+        auto r = wslay_frame_recv(frames_, &chunk);
+        if (r == WSLAY_ERR_WANT_READ) {
+            if (rx_read_ && !rx_ec_) continue;  // bytes came, not yet a whole header
+            break;
+        }
+        if (r < 0)
+            return fail(1002,
+                        "a malformed WebSocket frame (a control frame fragmented or over 125 "
+                        "bytes, or a length in the wrong form)",
+                        ec);
+        if (auto violation = on_chunk(chunk)) return fail(violation->code, violation->why, ec);
+    }
+    more_buffered_ = n == into.size();
+    if (n > 0) {
+        ec = {};
+        return n;
+    }
+    if (state_ == State::failed) {
+        ec = std::make_error_code(std::errc::protocol_error);
+        return 0;
+    }
+    if (close_received_)
+        ec = asio::error::eof;
+    else
+        ec = rx_ec_ ? rx_ec_ : std::error_code(asio::error::would_block);
+    return 0;
+}
+
+std::optional<WebSocketTransport::Violation> WebSocketTransport::on_chunk(
+    const wslay_frame_iocb& chunk) {
+    auto violation = [](std::uint16_t code, const char* why) {
+        return std::optional<Violation>(Violation{code, why});
+    };
+    if (!rx_in_frame_) {
+        if (chunk.rsv != 0)
+            return violation(1002,
+                             "a WebSocket frame sets reserved bits (no extension was agreed)");
+        if (server_ && !chunk.mask)
+            return violation(1002, "a client's WebSocket frame is not masked");
+        if (!server_ && chunk.mask) return violation(1002, "a server's WebSocket frame is masked");
+        switch (chunk.opcode) {
+            case WSLAY_BINARY_FRAME:
+                if (rx_in_message_)
+                    return violation(1002, "a WebSocket message began inside another");
+                rx_in_message_ = !chunk.fin;
+                break;
+            case WSLAY_CONTINUATION_FRAME:
+                if (!rx_in_message_)
+                    return violation(1002, "a WebSocket continuation frame without a message");
+                rx_in_message_ = !chunk.fin;
+                break;
+            case WSLAY_TEXT_FRAME:
+                return violation(1003,
+                                 "a text WebSocket message (Hawser speaks binary messages only)");
+            case WSLAY_CONNECTION_CLOSE:
+            case WSLAY_PING:
+            case WSLAY_PONG:
+                control_in_.clear();
+                break;
+            default:
+                return violation(1002, "a WebSocket frame with a reserved opcode");
+        }
+        rx_opcode_ = chunk.opcode;
+        rx_left_ = chunk.payload_length;
+        rx_in_frame_ = true;
+    }
+    rx_left_ -= chunk.data_length;
+    if (!wslay_is_ctrl_frame(rx_opcode_)) {
+        carry_ = chunk.data;
+        carry_size_ = chunk.data_length;
+    } else {
+        control_in_.append(reinterpret_cast<const char*>(chunk.data), chunk.data_length);
+    }
+    if (rx_left_ > 0) return std::nullopt;
+    rx_in_frame_ = false;
+    if (rx_opcode_ == WSLAY_PING) {
+        send_control(WSLAY_PONG, std::move(control_in_));
+    } else if (rx_opcode_ == WSLAY_CONNECTION_CLOSE) {
+        if (control_in_.size() == 1)
+            return violation(1002, "a WebSocket close frame with a one-byte payload");
+        close_received_ = true;
+        send_control(WSLAY_CONNECTION_CLOSE, close_payload(1000));
+    }
+    control_in_ = {};
+    return std::nullopt;
+}
+
+// --- writing ---
+
+std::size_t WebSocketTransport::write_some(std::span<const asio::const_buffer> buffers,
+                                           std::error_code& ec) {
+    switch (state_) {
+        case State::open:
+            if (close_sent_) {
+                ec = asio::error::shut_down;
+                return 0;
+            }
+            return write_frames(buffers, ec);
+        case State::native:
+            if (!flush_out(ec)) return 0;
+            return inner_->write_some(buffers, ec);
+        case State::failed:
+            ec = std::make_error_code(std::errc::protocol_error);
+            return 0;
+        case State::closed:
+            ec = asio::error::bad_descriptor;
+            return 0;
+        default:
+            break;
+    }
+    // Before the upgrade is done: a client's request goes first, and what the channel writes
+    // (its first handshake message) waits here until the connection is known to be open.
+    if (state_ == State::requesting && !flush_out(ec)) return 0;
+    std::size_t total = 0;
+    for (const auto& b : buffers) total += b.size();
+    if (early_.size() + total > max_early_bytes) {
+        failure_ = {CloseReason::websocket_error,
+                    "more than 64 KiB to send before the WebSocket upgrade completed"};
+        state_ = State::failed;
+        ec = std::make_error_code(std::errc::protocol_error);
+        return 0;
+    }
+    for (const auto& b : buffers) early_.append(static_cast<const char*>(b.data()), b.size());
+    ec = {};
+    return total;
+}
+
+std::size_t WebSocketTransport::write_frames(std::span<const asio::const_buffer> buffers,
+                                             std::error_code& ec) {
+    if (!flush_out(ec)) return 0;
+    std::size_t total = 0, written = 0;
+    for (const auto& b : buffers) total += b.size();
+    tx_ec_ = {};
+    for (const auto& b : buffers) {
+        auto* data = static_cast<const std::uint8_t*>(b.data());
+        std::size_t left = b.size();
+        while (left > 0) {
+            if (tx_left_ == 0) {
+                if (!flush_out(tx_ec_)) goto done;  // a control frame went between two frames
+                tx_frame_ = tx_left_ = std::min<std::uint64_t>(total - written, max_frame_payload);
+            }
+            wslay_frame_iocb frame{};
+            frame.fin = 1;
+            frame.opcode = WSLAY_BINARY_FRAME;
+            frame.mask = !server_;
+            frame.payload_length = tx_frame_;
+            frame.data = data;
+            frame.data_length = std::min<std::uint64_t>(left, tx_left_);
+            auto r = wslay_frame_send(frames_, &frame);
+            if (r == WSLAY_ERR_WANT_WRITE) goto done;
+            if (r < 0) {
+                if (!tx_ec_) tx_ec_ = std::make_error_code(std::errc::io_error);
+                goto done;
+            }
+            written += std::size_t(r);
+            data += r;
+            left -= std::size_t(r);
+            tx_left_ -= std::uint64_t(r);
+            if (tx_left_ == 0) emit_control();  // a pong or close that waited for this frame
+            if (std::size_t(r) < frame.data_length) goto done;  // the socket is full
+        }
+    }
+done:
+    if (written > 0)
+        ec = {};
+    else
+        ec = tx_ec_ ? tx_ec_ : std::error_code(asio::error::would_block);
+    return written;
+}
+
+void WebSocketTransport::send_control(std::uint8_t opcode, std::string payload) {
+    if (close_sent_ || control_opcode_ == WSLAY_CONNECTION_CLOSE || !frames_) return;
+    control_opcode_ = opcode;  // a newer pong replaces one that has not gone yet
+    control_payload_ = std::move(payload);
+    emit_control();
+    std::error_code ignored;
+    flush_out(ignored);
+}
+
+void WebSocketTransport::emit_control() {
+    if (control_opcode_ == 0 || tx_left_ > 0) return;
+    wslay_frame_iocb frame{};
+    frame.fin = 1;
+    frame.opcode = control_opcode_;
+    frame.mask = !server_;
+    frame.payload_length = control_payload_.size();
+    frame.data = reinterpret_cast<const std::uint8_t*>(control_payload_.data());
+    frame.data_length = control_payload_.size();
+    capture_ = true;
+    wslay_frame_send(frames_, &frame);
+    capture_ = false;
+    if (control_opcode_ == WSLAY_CONNECTION_CLOSE) close_sent_ = true;
+    control_opcode_ = 0;
+    control_payload_ = {};
+}
+
+bool WebSocketTransport::flush_out(std::error_code& ec) {
+    ec = {};
+    while (out_at_ < out_.size()) {
+        asio::const_buffer rest(out_.data() + out_at_, out_.size() - out_at_);
+        out_at_ += inner_->write_some({&rest, 1}, ec);
+        if (ec) return false;
+    }
+    out_ = {};
+    out_at_ = 0;
+    return true;
+}
+
+std::size_t WebSocketTransport::fail(std::uint16_t code, std::string why, std::error_code& ec) {
+    failure_ = {CloseReason::websocket_error, std::move(why)};
+    if (state_ == State::open) send_control(WSLAY_CONNECTION_CLOSE, close_payload(code));
+    state_ = State::failed;
+    ec = std::make_error_code(std::errc::protocol_error);
+    return 0;
+}
+
+void WebSocketTransport::close() {
+    if (state_ == State::closed) return;
+    if (state_ == State::open && !close_sent_ && tx_left_ == 0) {
+        send_control(WSLAY_CONNECTION_CLOSE, close_payload(1000));  // best effort
+    }
+    state_ = State::closed;
+    inner_->close();
+}
+
+// --- wslay's callbacks ---
+
+ssize_t WebSocketTransport::on_send(const std::uint8_t* data, std::size_t size, int flags,
+                                    void* self) {
+    auto& t = *static_cast<WebSocketTransport*>(self);
+    if (t.capture_ || (flags & WSLAY_MSG_MORE)) {  // a control frame, or a header: kept
+        t.out_.append(reinterpret_cast<const char*>(data), size);
+        return ssize_t(size);
+    }
+    // Payload: whatever is owed goes first, in the same write.
+    asio::const_buffer buffers[2] = {{t.out_.data() + t.out_at_, t.out_.size() - t.out_at_},
+                                     {data, size}};
+    std::size_t owed = buffers[0].size();
+    std::span<const asio::const_buffer> list(owed ? buffers : buffers + 1, owed ? 2 : 1);
+    auto n = t.inner_->write_some(list, t.tx_ec_);
+    if (n < owed) {
+        t.out_at_ += n;
+        return -1;  // wslay: want write
+    }
+    t.out_ = {};
+    t.out_at_ = 0;
+    return n == owed ? -1 : ssize_t(n - owed);
+}
+
+ssize_t WebSocketTransport::on_recv(std::uint8_t* into, std::size_t size, int, void* self) {
+    auto& t = *static_cast<WebSocketTransport*>(self);
+    t.rx_read_ = true;
+    if (t.leftover_at_ < t.leftover_.size()) return ssize_t(t.take_leftover({into, size}));
+    auto n = t.inner_->read_some({into, size}, t.rx_ec_);
+    if (n == 0) {
+        if (!t.rx_ec_) t.rx_ec_ = asio::error::eof;
+        return -1;  // wslay: want read
+    }
+    return ssize_t(n);
+}
+
+int WebSocketTransport::on_mask(std::uint8_t* into, std::size_t size, void*) {
+    randombytes_buf(into, size);
+    return 0;
+}
+
+}  // namespace hawser::detail
