@@ -103,7 +103,7 @@ struct WebSocketOptions {
     // Addresses where every connection is a WebSocket, written as `listen` ("[::]:7180").
     std::vector<std::string> listen;
     // Also upgrade on the native `listen` addresses: a connection whose first bytes are "GET "
-    // is a WebSocket, any other is native (each connection there then costs ~250 bytes more).
+    // is a WebSocket, any other is native (each connection there then costs ~450 bytes more).
     bool on_native_ports = false;
     std::string path = "/";  // the request path upgrades must ask for (a query is ignored)
     // Origins allowed, as browsers send them ("https://game.example"); empty: any Origin, and

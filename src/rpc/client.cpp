@@ -274,8 +274,10 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
             pending_.reset();
             if (reason == CloseReason::redirect && follow_redirect(c.redirect_text())) return;
             if (fall_back_to_entry(std::string(to_string(reason)))) return;
-            return fail_waiters(Error{Errc::not_connected,
-                                      "handshake failed (" + std::string(to_string(reason)) + ")"});
+            auto why = c.transport_failure();
+            return fail_waiters(
+                Error{Errc::not_connected, "handshake failed (" + std::string(to_string(reason)) +
+                                               ")" + (why.empty() ? "" : ": " + why)});
         }
         {
             std::lock_guard lock(mu_);

@@ -128,6 +128,9 @@ class Conn final : public std::enable_shared_from_this<Conn>,
 
     // When the handshake completed (the connection opened). Any thread once open.
     std::chrono::system_clock::time_point opened_at() const noexcept { return opened_at_; }
+    // Why the transport failed, when it knows more than its error code (a refused WebSocket
+    // upgrade); empty otherwise.
+    std::string transport_failure() const { return transport_->failure().detail; }
     // The text of a redirect goodbye the peer sent (client side), empty for other closes.
     const std::string& redirect_text() const noexcept {
         static const std::string none;

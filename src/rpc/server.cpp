@@ -85,8 +85,8 @@ Result<std::shared_ptr<const detail::http::UpgradePolicy>> websocket_policy(
         std::any_of(w.path.begin(), w.path.end(),
                     [](char c) { return c <= ' ' || c == 0x7f || c == '?' || c == '#'; }))
         return bad("path must start with '/' and hold no spaces, control characters, '?' or '#'");
-    if (w.max_request_bytes < 256 || w.max_request_bytes > (1u << 20))
-        return bad("max_request_bytes must be between 256 and 1048576");
+    if (w.max_request_bytes < 256 || w.max_request_bytes > 65536)
+        return bad("max_request_bytes must be between 256 and 65536");
     if (w.max_headers < 8 || w.max_headers > 1024)
         return bad("max_headers must be between 8 and 1024");
     for (const auto& origin : w.allowed_origins)
@@ -176,7 +176,15 @@ Result<void> Server::start() {
         for (const auto& address : *list) {
             auto resolved = resolve(address);
             if (!resolved) return resolved.error();
-            for (auto& ep : *resolved) endpoints.emplace_back(ep, kind);
+            for (auto& ep : *resolved) {
+                // With reuse_port the kernel would split one port's connections between kinds
+                // (port 0 is a fresh port each time).
+                for (const auto& [seen, other] : endpoints)
+                    if (seen == ep && ep.port() != 0)
+                        return Error{Errc::invalid_argument,
+                                     address + " is named twice in listen and websocket.listen"};
+                endpoints.emplace_back(ep, kind);
+            }
         }
     }
     if (auto r = host_->admission.configure(o.admission); !r) return r.error();

@@ -1,15 +1,16 @@
 // WebSocketTransport (see websocket_transport.hpp). Thread affinity: the connection's loop.
 //
-// Bytes owed to the socket besides the channel's (the upgrade answer, a pong, a close, the rest
-// of a frame header) go out at the start of the next read or write. They are a few hundred
-// bytes at most, so only a socket whose peer stopped reading cannot take them, and the
-// handshake and idle timeouts end such a connection.
+// Bytes owed to the socket besides the channel's (the upgrade answer, one control frame, the
+// rest of a frame header) go out at the start of the next read or write, and at the end of
+// each write. Only a socket whose peer stopped reading cannot take them; a pong then replaces
+// the one before it instead of piling up, and the idle timeout ends such a connection.
 #include "rpc/websocket_transport.hpp"
 
 #include <sodium.h>
 #include <wslay/wslay.h>
 
 #include <algorithm>
+#include <array>
 #include <asio/error.hpp>
 #include <asio/post.hpp>
 #include <cstring>
@@ -22,9 +23,29 @@ namespace {
 
 constexpr std::string_view get_prefix = "GET ";
 constexpr std::size_t max_answer_bytes = 8192;  // the server's 101, as a client reads it
+// Frames one read may go through: empty frames (pings, pongs) advance nothing, so without a
+// cap a flood of them would keep the loop in one connection.
+constexpr int max_frames_per_read = 256;
 
 std::string close_payload(std::uint16_t code) {
     return {char(code >> 8), char(code & 0xff)};
+}
+
+// The header of an unmasked final binary frame of `size` bytes (RFC 6455 5.2). Built here
+// rather than by wslay so that it leaves in the same writev as every buffer of its payload.
+std::string binary_header(std::uint64_t size) {
+    std::string h(1, char(0x82));
+    if (size < 126) {
+        h += char(size);
+    } else if (size < 65536) {
+        h += char(126);
+        h += char(size >> 8);
+        h += char(size & 0xff);
+    } else {
+        h += char(127);
+        for (int shift = 56; shift >= 0; shift -= 8) h += char((size >> shift) & 0xff);
+    }
+    return h;
 }
 
 }  // namespace
@@ -56,7 +77,8 @@ WebSocketTransport::~WebSocketTransport() {
 void WebSocketTransport::wait_readable(std::shared_ptr<TransportUser> user) {
     bool leftover = leftover_at_ < leftover_.size();
     bool ready = state_ == State::failed || (state_ == State::native && leftover) ||
-                 (state_ == State::open && (more_buffered_ || carry_size_ > 0 || leftover));
+                 (state_ == State::open &&
+                  (more_buffered_ || carry_size_ > 0 || leftover || close_received_));
     // Input already read from the socket waits here, not there: the socket may stay quiet.
     if (ready)
         asio::post(context_, [user = std::move(user)] { user->on_readable({}); });
@@ -91,20 +113,19 @@ std::size_t WebSocketTransport::read_some(std::span<std::uint8_t> into, std::err
     }
 }
 
-bool WebSocketTransport::fill_head(std::error_code& ec) {
-    const std::size_t max = server_ ? policy_->max_request_bytes : max_answer_bytes;
-    bool got = false;
+void WebSocketTransport::fill_head(std::error_code& ec) {
+    // Sniffing reads no more than it takes to tell: a native connection's bytes then go
+    // straight to the loop's buffer.
+    const std::size_t max = state_ == State::detecting ? get_prefix.size()
+                            : server_                  ? policy_->max_request_bytes
+                                                       : max_answer_bytes;
+    std::array<std::uint8_t, 4096> chunk;
     ec = {};
     while (head_.size() < max) {
-        auto had = head_.size();
-        head_.resize(max);
-        auto n =
-            inner_->read_some({reinterpret_cast<std::uint8_t*>(head_.data()) + had, max - had}, ec);
-        head_.resize(had + n);
+        auto n = inner_->read_some({chunk.data(), std::min(chunk.size(), max - head_.size())}, ec);
+        head_.append(reinterpret_cast<const char*>(chunk.data()), n);
         if (ec) break;
-        got = true;
     }
-    return got;
 }
 
 std::size_t WebSocketTransport::read_before_open(std::span<std::uint8_t> into,
@@ -122,8 +143,8 @@ std::size_t WebSocketTransport::read_before_open(std::span<std::uint8_t> into,
         return read_frames(into, ec);
     }
 
-    fill_head(ec);
     if (state_ == State::detecting) {
+        fill_head(ec);
         std::string_view seen = head_;
         bool decided =
             seen.size() >= get_prefix.size() || seen != get_prefix.substr(0, seen.size());
@@ -146,26 +167,32 @@ std::size_t WebSocketTransport::read_before_open(std::span<std::uint8_t> into,
         state_ = State::upgrading;
     }
 
-    auto outcome = http::read_request(head_, *policy_);
+    fill_head(ec);
+    auto outcome = http::read_request(head_, *policy_, &head_scan_);
     using Outcome = http::RequestOutcome::State;
     if (outcome.state == Outcome::incomplete) {
         if (!ec) ec = asio::error::would_block;
         return 0;
     }
-    if (outcome.state == Outcome::refused) {
-        out_ = http::refusal_response(outcome.status, outcome.reason);
-        std::error_code ignored;
-        flush_out(ignored);
-        failure_ = {CloseReason::websocket_error, "refused a WebSocket upgrade (" +
-                                                      std::to_string(outcome.status) +
-                                                      "): " + outcome.reason};
-        state_ = State::failed;
-        ec = std::make_error_code(std::errc::protocol_error);
-        return 0;
-    }
+    if (outcome.state == Outcome::refused) return refuse(outcome.status, outcome.reason, ec);
     out_ = http::accept_response(outcome.upgrade);
     opened(outcome.size);
     return read_frames(into, ec);
+}
+
+std::size_t WebSocketTransport::refuse(int status, const std::string& reason, std::error_code& ec) {
+    out_ = http::refusal_response(status, reason);
+    std::error_code ignored;
+    flush_out(ignored);
+    // Closing a socket with unread input sends a reset, which can overtake the answer.
+    std::array<std::uint8_t, 4096> discard;
+    for (int i = 0; i < 16 && inner_->read_some(discard, ignored) > 0 && !ignored; ++i) {
+    }
+    failure_ = {CloseReason::websocket_error,
+                "refused a WebSocket upgrade (" + std::to_string(status) + "): " + reason};
+    state_ = State::failed;
+    ec = std::make_error_code(std::errc::protocol_error);
+    return 0;
 }
 
 void WebSocketTransport::opened(std::size_t head_size) {
@@ -176,20 +203,10 @@ void WebSocketTransport::opened(std::size_t head_size) {
                                     &WebSocketTransport::on_mask};
     if (wslay_frame_context_init(&frames_, &callbacks, this) != 0) throw std::bad_alloc();
     state_ = State::open;
-    if (!early_.empty()) {
-        // One frame, framed straight into out_: the socket has taken only the upgrade so far.
-        wslay_frame_iocb frame{};
-        frame.fin = 1;
-        frame.opcode = WSLAY_BINARY_FRAME;
-        frame.mask = !server_;
-        frame.payload_length = early_.size();
-        frame.data = reinterpret_cast<const std::uint8_t*>(early_.data());
-        frame.data_length = early_.size();
-        capture_ = true;
-        wslay_frame_send(frames_, &frame);
-        capture_ = false;
-        early_ = {};
-    }
+    // One frame for what was written meanwhile, after the upgrade in out_: the socket has
+    // taken nothing else yet.
+    if (!early_.empty()) frame_into_out(WSLAY_BINARY_FRAME, early_);
+    early_ = {};
     std::error_code ignored;
     flush_out(ignored);
 }
@@ -211,6 +228,8 @@ std::size_t WebSocketTransport::read_frames(std::span<std::uint8_t> into, std::e
         flush_out(ignored);
     }
     std::size_t n = 0;
+    int frames_left = max_frames_per_read;
+    more_buffered_ = false;
     while (n < into.size()) {
         if (carry_size_ > 0) {
             auto k = std::min(carry_size_, into.size() - n);
@@ -221,6 +240,10 @@ std::size_t WebSocketTransport::read_frames(std::span<std::uint8_t> into, std::e
             continue;
         }
         if (close_received_ || state_ != State::open) break;
+        if (frames_left-- == 0) {
+            more_buffered_ = true;  // the rest after the loop's other connections have had a turn
+            break;
+        }
         rx_ec_ = {};
         rx_read_ = false;
         wslay_frame_iocb chunk{};
@@ -236,19 +259,19 @@ std::size_t WebSocketTransport::read_frames(std::span<std::uint8_t> into, std::e
                         ec);
         if (auto violation = on_chunk(chunk)) return fail(violation->code, violation->why, ec);
     }
-    more_buffered_ = n == into.size();
+    if (n == into.size()) more_buffered_ = true;
     if (n > 0) {
         ec = {};
         return n;
     }
-    if (state_ == State::failed) {
+    if (state_ == State::failed)
         ec = std::make_error_code(std::errc::protocol_error);
-        return 0;
-    }
-    if (close_received_)
+    else if (close_received_)
         ec = asio::error::eof;
+    else if (more_buffered_ || !rx_ec_)
+        ec = asio::error::would_block;
     else
-        ec = rx_ec_ ? rx_ec_ : std::error_code(asio::error::would_block);
+        ec = rx_ec_;
     return 0;
 }
 
@@ -304,8 +327,11 @@ std::optional<WebSocketTransport::Violation> WebSocketTransport::on_chunk(
     } else if (rx_opcode_ == WSLAY_CONNECTION_CLOSE) {
         if (control_in_.size() == 1)
             return violation(1002, "a WebSocket close frame with a one-byte payload");
+        // The peer's status code comes back (RFC 6455 5.5.1), without its reason; the end of
+        // input then reads as the peer closing.
         close_received_ = true;
-        send_control(WSLAY_CONNECTION_CLOSE, close_payload(1000));
+        failure_ = {CloseReason::peer_closed, {}};
+        send_control(WSLAY_CONNECTION_CLOSE, control_in_.substr(0, 2));
     }
     control_in_ = {};
     return std::nullopt;
@@ -354,6 +380,53 @@ std::size_t WebSocketTransport::write_some(std::span<const asio::const_buffer> b
 std::size_t WebSocketTransport::write_frames(std::span<const asio::const_buffer> buffers,
                                              std::error_code& ec) {
     if (!flush_out(ec)) return 0;
+    auto written = server_ ? write_unmasked(buffers, ec) : write_masked(buffers, ec);
+    if (written > 0) {
+        std::error_code ignored;  // a pong or close that waited for the frame to end
+        flush_out(ignored);
+    }
+    return written;
+}
+
+std::size_t WebSocketTransport::write_unmasked(std::span<const asio::const_buffer> buffers,
+                                               std::error_code& ec) {
+    if (tx_left_ == 0) {
+        std::uint64_t total = 0;
+        for (const auto& b : buffers) total += b.size();
+        if (total == 0) return 0;
+        tx_frame_ = tx_left_ = std::min<std::uint64_t>(total, max_frame_payload);
+        out_ = binary_header(tx_left_);  // out_ is empty: flushed above
+        out_at_ = 0;
+    }
+    // The header still owed, then the payload, up to the frame's end, in one writev.
+    std::array<asio::const_buffer, 32> list;
+    std::size_t count = 0, owed = out_.size() - out_at_;
+    if (owed > 0) list[count++] = asio::const_buffer(out_.data() + out_at_, owed);
+    std::uint64_t room = tx_left_;
+    for (const auto& b : buffers) {
+        if (count == list.size() || room == 0) break;
+        auto take = std::min<std::uint64_t>(b.size(), room);
+        list[count++] = asio::const_buffer(b.data(), take);
+        room -= take;
+    }
+    auto n = inner_->write_some({list.data(), count}, ec);
+    auto header = std::min(n, owed);
+    out_at_ += header;
+    if (out_at_ == out_.size()) {
+        out_.clear();
+        out_at_ = 0;
+    }
+    auto payload = n - header;
+    tx_left_ -= payload;
+    if (payload > 0)
+        ec = {};
+    else if (!ec)
+        ec = asio::error::would_block;  // only header bytes went: the socket is full
+    return payload;
+}
+
+std::size_t WebSocketTransport::write_masked(std::span<const asio::const_buffer> buffers,
+                                             std::error_code& ec) {
     std::size_t total = 0, written = 0;
     for (const auto& b : buffers) total += b.size();
     tx_ec_ = {};
@@ -361,14 +434,12 @@ std::size_t WebSocketTransport::write_frames(std::span<const asio::const_buffer>
         auto* data = static_cast<const std::uint8_t*>(b.data());
         std::size_t left = b.size();
         while (left > 0) {
-            if (tx_left_ == 0) {
-                if (!flush_out(tx_ec_)) goto done;  // a control frame went between two frames
+            if (tx_left_ == 0)
                 tx_frame_ = tx_left_ = std::min<std::uint64_t>(total - written, max_frame_payload);
-            }
             wslay_frame_iocb frame{};
             frame.fin = 1;
             frame.opcode = WSLAY_BINARY_FRAME;
-            frame.mask = !server_;
+            frame.mask = 1;
             frame.payload_length = tx_frame_;
             frame.data = data;
             frame.data_length = std::min<std::uint64_t>(left, tx_left_);
@@ -382,8 +453,9 @@ std::size_t WebSocketTransport::write_frames(std::span<const asio::const_buffer>
             data += r;
             left -= std::size_t(r);
             tx_left_ -= std::uint64_t(r);
-            if (tx_left_ == 0) emit_control();  // a pong or close that waited for this frame
             if (std::size_t(r) < frame.data_length) goto done;  // the socket is full
+            // A frame that ended lets a waiting control frame go before the next one.
+            if (tx_left_ == 0 && control_opcode_ != 0 && !flush_out(tx_ec_)) goto done;
         }
     }
 done:
@@ -396,40 +468,42 @@ done:
 
 void WebSocketTransport::send_control(std::uint8_t opcode, std::string payload) {
     if (close_sent_ || control_opcode_ == WSLAY_CONNECTION_CLOSE || !frames_) return;
-    control_opcode_ = opcode;  // a newer pong replaces one that has not gone yet
+    control_opcode_ = opcode;
     control_payload_ = std::move(payload);
-    emit_control();
     std::error_code ignored;
     flush_out(ignored);
 }
 
-void WebSocketTransport::emit_control() {
-    if (control_opcode_ == 0 || tx_left_ > 0) return;
+void WebSocketTransport::frame_into_out(std::uint8_t opcode, std::string_view payload) {
     wslay_frame_iocb frame{};
     frame.fin = 1;
-    frame.opcode = control_opcode_;
+    frame.opcode = opcode;
     frame.mask = !server_;
-    frame.payload_length = control_payload_.size();
-    frame.data = reinterpret_cast<const std::uint8_t*>(control_payload_.data());
-    frame.data_length = control_payload_.size();
+    frame.payload_length = payload.size();
+    frame.data = reinterpret_cast<const std::uint8_t*>(payload.data());
+    frame.data_length = payload.size();
     capture_ = true;
     wslay_frame_send(frames_, &frame);
     capture_ = false;
-    if (control_opcode_ == WSLAY_CONNECTION_CLOSE) close_sent_ = true;
-    control_opcode_ = 0;
-    control_payload_ = {};
 }
 
 bool WebSocketTransport::flush_out(std::error_code& ec) {
     ec = {};
-    while (out_at_ < out_.size()) {
-        asio::const_buffer rest(out_.data() + out_at_, out_.size() - out_at_);
-        out_at_ += inner_->write_some({&rest, 1}, ec);
-        if (ec) return false;
+    for (;;) {
+        while (out_at_ < out_.size()) {
+            asio::const_buffer rest(out_.data() + out_at_, out_.size() - out_at_);
+            out_at_ += inner_->write_some({&rest, 1}, ec);
+            if (ec) return false;
+        }
+        out_.clear();
+        out_at_ = 0;
+        // A waiting control frame goes once nothing else is owed and no frame is half sent.
+        if (control_opcode_ == 0 || tx_left_ > 0 || !frames_) return true;
+        frame_into_out(control_opcode_, control_payload_);
+        if (control_opcode_ == WSLAY_CONNECTION_CLOSE) close_sent_ = true;
+        control_opcode_ = 0;
+        control_payload_ = {};
     }
-    out_ = {};
-    out_at_ = 0;
-    return true;
 }
 
 std::size_t WebSocketTransport::fail(std::uint16_t code, std::string why, std::error_code& ec) {
@@ -442,9 +516,11 @@ std::size_t WebSocketTransport::fail(std::uint16_t code, std::string why, std::e
 
 void WebSocketTransport::close() {
     if (state_ == State::closed) return;
-    if (state_ == State::open && !close_sent_ && tx_left_ == 0) {
-        send_control(WSLAY_CONNECTION_CLOSE, close_payload(1000));  // best effort
-    }
+    // Best effort: a close frame (unless one went, or a frame is half sent), and what is owed.
+    if (state_ == State::open && !close_sent_)
+        send_control(WSLAY_CONNECTION_CLOSE, close_payload(1000));
+    std::error_code ignored;
+    flush_out(ignored);
     state_ = State::closed;
     inner_->close();
 }
@@ -455,7 +531,12 @@ ssize_t WebSocketTransport::on_send(const std::uint8_t* data, std::size_t size, 
                                     void* self) {
     auto& t = *static_cast<WebSocketTransport*>(self);
     if (t.capture_ || (flags & WSLAY_MSG_MORE)) {  // a control frame, or a header: kept
-        t.out_.append(reinterpret_cast<const char*>(data), size);
+        try {
+            t.out_.append(reinterpret_cast<const char*>(data), size);
+        } catch (const std::bad_alloc&) {  // no exception may cross wslay's C frames
+            t.tx_ec_ = std::make_error_code(std::errc::not_enough_memory);
+            return -1;
+        }
         return ssize_t(size);
     }
     // Payload: whatever is owed goes first, in the same write.
@@ -468,7 +549,7 @@ ssize_t WebSocketTransport::on_send(const std::uint8_t* data, std::size_t size, 
         t.out_at_ += n;
         return -1;  // wslay: want write
     }
-    t.out_ = {};
+    t.out_.clear();
     t.out_at_ = 0;
     return n == owed ? -1 : ssize_t(n - owed);
 }

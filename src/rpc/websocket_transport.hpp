@@ -9,8 +9,10 @@
 //
 // Bounds: the upgrade request by UpgradePolicy (and the connection's handshake timeout); what
 // the channel writes before the upgrade is done, 64 KiB; bytes owed to the socket besides the
-// channel's (the upgrade answer, a pong, a close, a frame header) are a few hundred at most.
-// Received frames are streamed, never gathered, so a frame's size costs no memory.
+// channel's: the upgrade answer, or one control frame (a pong replaces the one before it while
+// the socket is full) and a frame header. Received frames are streamed, never gathered, so a
+// frame's size costs no memory; one read handles at most a bounded number of frames, so a
+// flood of empty frames cannot hold the loop.
 // Ownership: owned by its connection, owns the inner transport. Thread affinity: the
 // connection's loop.
 #pragma once
@@ -72,7 +74,7 @@ class WebSocketTransport final : public Transport {
     };
 
     // --- before frames ---
-    bool fill_head(std::error_code& ec);  // reads into head_; whether any byte came
+    void fill_head(std::error_code& ec);  // reads what has come into head_, up to its limit
     std::size_t read_before_open(std::span<std::uint8_t> into, std::error_code& ec);
     void opened(std::size_t head_size);  // the upgrade is done; frames from here on
     std::size_t take_leftover(std::span<std::uint8_t> into);
@@ -86,12 +88,20 @@ class WebSocketTransport final : public Transport {
     };
     std::optional<Violation> on_chunk(const wslay_frame_iocb& chunk);
     std::size_t write_frames(std::span<const asio::const_buffer> buffers, std::error_code& ec);
-    // Frames a control message into out_ now, or once the data frame being sent has ended.
+    std::size_t write_unmasked(std::span<const asio::const_buffer> buffers, std::error_code& ec);
+    std::size_t write_masked(std::span<const asio::const_buffer> buffers, std::error_code& ec);
+    // A control message, sent once nothing else is owed and no data frame is half sent; a
+    // newer one replaces one still waiting (a close is never replaced).
     void send_control(std::uint8_t opcode, std::string payload);
-    void emit_control();
-    // Writes out_ to the inner transport: true once all of it went.
+    // One whole frame, framed by wslay straight into out_.
+    void frame_into_out(std::uint8_t opcode, std::string_view payload);
+    // Writes out_ (and then a waiting control frame) to the inner transport: true once all of
+    // it went.
     bool flush_out(std::error_code& ec);
     std::size_t fail(std::uint16_t code, std::string why, std::error_code& ec);
+    // A refused upgrade: the HTTP answer, and the request's bytes read off so that closing
+    // sends the answer rather than a reset.
+    std::size_t refuse(int status, const std::string& reason, std::error_code& ec);
 
     static ssize_t on_send(const std::uint8_t* data, std::size_t size, int flags, void* self);
     static ssize_t on_recv(std::uint8_t* into, std::size_t size, int flags, void* self);
@@ -105,8 +115,9 @@ class WebSocketTransport final : public Transport {
     std::string key_;                                    // client: the Sec-WebSocket-Key sent
     wslay_frame_context* frames_ = nullptr;              // from open on
 
-    std::string head_;      // the upgrade request or answer as read so far
-    std::string leftover_;  // read before frames began (or while sniffing): served first
+    std::string head_;             // the upgrade request or answer as read so far
+    http::RequestScan head_scan_;  // how much of it the parser has looked at
+    std::string leftover_;         // read before frames began (or while sniffing): served first
     std::size_t leftover_at_ = 0;
     std::string early_;  // what the channel wrote before the upgrade was done
     std::string out_;    // owed to the socket before any more frame bytes
@@ -127,7 +138,7 @@ class WebSocketTransport final : public Transport {
     std::string control_in_;  // a control frame's payload as it arrives (at most 125 bytes)
     const std::uint8_t* carry_ = nullptr;  // payload read but not handed up (in wslay's buffer)
     std::size_t carry_size_ = 0;
-    bool more_buffered_ = false;  // the last read stopped with input possibly left in wslay
+    bool more_buffered_ = false;  // the last read stopped with input possibly left unread
     bool close_received_ = false;
     std::error_code rx_ec_;  // what the inner transport said on the last read
     bool rx_read_ = false;   // whether wslay read from it

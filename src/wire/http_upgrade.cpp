@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <variant>
 
 namespace hawser::detail::http {
 
@@ -158,11 +159,46 @@ std::string accept_value(std::string_view key) {
     return base64(digest, size);
 }
 
-RequestOutcome read_request(std::string_view bytes, const UpgradePolicy& policy) {
-    constexpr std::string_view method = "GET ";
+namespace {
+
+constexpr std::string_view method = "GET ";
+
+// The path of "GET <target> HTTP/1.1", or the refusal.
+std::variant<std::string_view, RequestOutcome> request_path(std::string_view line,
+                                                            const UpgradePolicy& policy) {
+    line.remove_prefix(method.size());
+    auto space = line.find(' ');
+    if (space == std::string_view::npos || line.substr(space + 1) != "HTTP/1.1")
+        return refuse(400, "the request line is not GET <path> HTTP/1.1");
+    auto target = line.substr(0, space);
+    auto path = target.substr(0, target.find('?'));
+    if (path.empty() || path.front() != '/') return refuse(400, "the request target is not a path");
+    if (path != policy.path) return refuse(404, "no WebSocket is served at this path");
+    return path;
+}
+
+}  // namespace
+
+RequestOutcome read_request(std::string_view bytes, const UpgradePolicy& policy,
+                            RequestScan* scan) {
+    RequestScan local;
+    if (!scan) scan = &local;
     if (bytes.substr(0, method.size()) != method.substr(0, std::min(bytes.size(), method.size())))
         return refuse(400, "not a WebSocket upgrade (it must be a GET request)");
-    auto end = bytes.find(end_of_head);
+    // What is new since the last call: every line end a CRLF; the request line once whole.
+    auto from = std::min(scan->scanned, bytes.size());
+    for (auto i = from; i < bytes.size(); ++i)
+        if (bytes[i] == '\n' && (i == 0 || bytes[i - 1] != '\r'))
+            return refuse(400, "a line does not end with CRLF");
+    if (!scan->request_line_checked) {
+        if (auto crlf = bytes.find("\r\n"); crlf != std::string_view::npos) {
+            auto path = request_path(bytes.substr(0, crlf), policy);
+            if (auto* refused = std::get_if<RequestOutcome>(&path)) return std::move(*refused);
+            scan->request_line_checked = true;
+        }
+    }
+    auto end = bytes.find(end_of_head, from < 3 ? 0 : from - 3);
+    scan->scanned = bytes.size();
     if (end == std::string_view::npos || end + end_of_head.size() > policy.max_request_bytes) {
         if (bytes.size() >= policy.max_request_bytes)
             return refuse(431, "the upgrade request is over " +
@@ -172,16 +208,9 @@ RequestOutcome read_request(std::string_view bytes, const UpgradePolicy& policy)
     auto head = split_head(bytes, policy.max_headers);
     if (!head)
         return refuse(head.error().code == Errc::limit_exceeded ? 431 : 400, head.error().message);
-
-    // "GET <target> HTTP/1.1"
-    auto line = head->start_line.substr(method.size());
-    auto space = line.find(' ');
-    if (space == std::string_view::npos || line.substr(space + 1) != "HTTP/1.1")
-        return refuse(400, "the request line is not GET <path> HTTP/1.1");
-    auto target = line.substr(0, space);
-    auto path = target.substr(0, target.find('?'));
-    if (path.empty() || path.front() != '/') return refuse(400, "the request target is not a path");
-    if (path != policy.path) return refuse(404, "no WebSocket is served at this path");
+    auto path_or_refusal = request_path(head->start_line, policy);
+    if (auto* refused = std::get_if<RequestOutcome>(&path_or_refusal)) return std::move(*refused);
+    auto path = std::get<std::string_view>(path_or_refusal);
 
     bool twice = false;
     auto host = head->one("Host", twice);

@@ -17,7 +17,7 @@ namespace hawser::detail::http {
 struct UpgradePolicy {
     std::string path = "/";                    // the request target (a query string is ignored)
     std::vector<std::string> allowed_origins;  // empty: any Origin, and requests without one
-    std::size_t max_request_bytes = 8192;      // request line and headers
+    std::size_t max_request_bytes = 8192;      // request line and headers (at most 64 KiB)
     std::size_t max_headers = 64;
 };
 
@@ -39,9 +39,19 @@ struct RequestOutcome {
     std::string reason;    // refused: why, for the log and the response body
 };
 
+// How far read_request has looked into a request that is still arriving, so that each call
+// looks only at what is new.
+struct RequestScan {
+    std::size_t scanned = 0;
+    bool request_line_checked = false;
+};
+
 // `bytes` is everything received so far. A request is refused as soon as what arrived cannot
-// become a valid one, so a client learns early and nothing waits for the rest of a bad request.
-RequestOutcome read_request(std::string_view bytes, const UpgradePolicy& policy);
+// become a valid one (not GET, a line not ending in CRLF, a bad request line or path, over the
+// size), so a client learns early and nothing waits for the rest of a bad request. With `scan`
+// kept between calls, the work is linear in the request's size however it is cut.
+RequestOutcome read_request(std::string_view bytes, const UpgradePolicy& policy,
+                            RequestScan* scan = nullptr);
 
 // 101 Switching Protocols for an accepted request.
 std::string accept_response(const Upgrade& upgrade);

@@ -74,6 +74,9 @@ TEST(WebSocket, APortOfItsOwnWithPathAndOrigin) {
     Client stranger(websocket_client(server, "https://evil.example"));
     auto refused = stranger.connect();
     ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message.find("403 Forbidden (this Origin is not allowed)"),
+              std::string::npos)
+        << refused.error().message;
     EXPECT_TRUE(
         eventually([&] { return server.stats().closed(CloseReason::websocket_error) >= 1; }));
 
@@ -134,4 +137,25 @@ TEST(WebSocket, AnUpgradeThatNeverEndsMeetsTheHandshakeTimeout) {
     raw.read_until_closed();
     EXPECT_TRUE(
         eventually([&] { return server.stats().closed(CloseReason::handshake_timeout) == 1; }));
+}
+
+TEST(WebSocket, BadSettingsAreRefusedAtStart) {
+    auto so = loopback_server();
+    so.listen = {"127.0.0.1:7999"};
+    so.websocket.listen = {"127.0.0.1:7999"};
+    auto twice = Server(so).start();
+    ASSERT_FALSE(twice);
+    EXPECT_NE(twice.error().message.find("named twice"), std::string::npos);
+    so = loopback_server();
+    so.websocket.on_native_ports = true;
+    so.websocket.path = "no-slash";
+    auto path = Server(so).start();
+    ASSERT_FALSE(path);
+    EXPECT_NE(path.error().message.find("websocket: path"), std::string::npos);
+    so.websocket.path = "/";
+    so.websocket.max_request_bytes = 1 << 20;
+    EXPECT_FALSE(Server(so).start());
+    so.websocket.max_request_bytes = 8192;
+    so.mark.head = {'G', 'E', 'T', ' '};
+    EXPECT_FALSE(Server(so).start());
 }

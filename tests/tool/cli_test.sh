@@ -35,7 +35,7 @@ expect "--key-file" 0 "hello, file" "$cli" -e "$ep" --key-file "$work/key.txt" c
 expect "options after the subcommand" 0 "hello, late" "$cli" call hello late -e "$ep" --key "$key"
 expect "send" 0 "" "$cli" -e "$ep" --key "$key" send log "from cli_test"
 expect "through a WebSocket upgrade" 0 "hello, ws" "$cli" -e "$ep" --key "$key" --websocket /ws call hello ws
-expect "a WebSocket path the server does not serve" 1 "error:" "$cli" -e "$ep" --key "$key" --websocket /nowhere call hello ws
+expect "a WebSocket path the server does not serve" 1 "404 Not Found" "$cli" -e "$ep" --key "$key" --websocket /nowhere call hello ws
 expect "trust on first use prints the key" 0 "$key" "$cli" -e "$ep" --trust-first-use call hello tofu
 
 wrong=$(printf '%064d' 0 | tr 0 a)

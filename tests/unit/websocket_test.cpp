@@ -116,6 +116,26 @@ TEST(HttpUpgrade, RefusesBadRequestsWithTheRightStatus) {
     EXPECT_EQ(http::read_request(base(many), policy).status, 431);
 }
 
+TEST(HttpUpgrade, BadLinesAreRefusedBeforeTheRequestEnds) {
+    http::UpgradePolicy policy;
+    policy.path = "/hawser";
+    EXPECT_EQ(http::read_request("GET /hawser HTTP/1.1\nHost: x", policy).status, 400);
+    EXPECT_EQ(http::read_request("GET /other HTTP/1.1\r\nHost: x", policy).status, 404);
+    EXPECT_EQ(http::read_request("GET /hawser HTTP/1.0\r\n", policy).status, 400);
+    EXPECT_EQ(http::read_request("GET /hawser HTTP/1.1\r\nHost: x", policy).state,
+              RequestOutcome::State::incomplete);
+    // Scanned as it arrives, a byte at a time, it reads as it does whole.
+    auto request = upgrade_request("", "/hawser");
+    http::RequestScan scan;
+    for (std::size_t n = 1; n < request.size(); ++n)
+        ASSERT_EQ(http::read_request(request.substr(0, n), policy, &scan).state,
+                  RequestOutcome::State::incomplete)
+            << n;
+    auto out = http::read_request(request, policy, &scan);
+    EXPECT_EQ(out.state, RequestOutcome::State::accepted) << out.reason;
+    EXPECT_EQ(out.size, request.size());
+}
+
 TEST(HttpUpgrade, ClientRefusesWrongAnswers) {
     auto key = http::new_key();
     ASSERT_EQ(key.size(), 24u);
@@ -297,7 +317,7 @@ TEST_F(WebSocketPair, AnswersPingsAndCloses) {
     EXPECT_EQ(pong->opcode, 0xA);
     EXPECT_EQ(pong->payload, "are you there");
 
-    send_raw(frame(0x8, std::string("\x03\xe8", 2) + "bye"));
+    send_raw(frame(0x8, std::string("\x03\xe9", 2) + "going away"));  // 1001
     std::error_code ec;
     read_ws(ec);
     EXPECT_EQ(ec, asio::error::eof);
@@ -305,7 +325,11 @@ TEST_F(WebSocketPair, AnswersPingsAndCloses) {
     auto close = take_frame(bytes);
     ASSERT_TRUE(close);
     EXPECT_EQ(close->opcode, 0x8);
-    EXPECT_EQ(close->payload, std::string("\x03\xe8", 2));
+    EXPECT_EQ(close->payload, std::string("\x03\xe9", 2));  // its code comes back
+    EXPECT_EQ(ws->failure().reason, CloseReason::peer_closed);
+    std::error_code after;
+    EXPECT_EQ(ws->write_some({}, after), 0u);
+    EXPECT_TRUE(after);  // nothing more is sent after the close
 }
 
 TEST_F(WebSocketPair, ProtocolBreachesCloseWithAReason) {
@@ -436,6 +460,115 @@ TEST_F(WebSocketPair, AClientAndAServerTalkThroughSmallBuffers) {
     EXPECT_TRUE(got_client == down);
     EXPECT_EQ(client.failure().detail, "");
     EXPECT_EQ(server.failure().detail, "");
+}
+
+// Records readiness reports.
+struct Readiness : TransportUser {
+    int readable = 0;
+    void on_readable(std::error_code) override { ++readable; }
+    void on_writable(std::error_code) override {}
+};
+
+TEST_F(WebSocketPair, ACloseThatCameWithDataIsReadyWithoutTheSocket) {
+    serve();
+    upgrade();
+    send_raw(frame(0x2, "last words") + frame(0x8, ""));
+    std::uint8_t buf[100];
+    std::error_code ec;
+    EXPECT_EQ(ws->read_some(buf, ec), 10u);  // a short read: the caller now waits
+    auto user = std::make_shared<Readiness>();
+    loop_.run_here([&] { ws->wait_readable(user); });
+    EXPECT_EQ(user->readable, 1);  // the socket has nothing more to say, the transport has
+    ws->read_some(buf, ec);
+    EXPECT_EQ(ec, asio::error::eof);
+}
+
+TEST_F(WebSocketPair, AFloodOfEmptyFramesIsTakenInTurns) {
+    serve();
+    upgrade();
+    std::string flood;
+    for (int i = 0; i < 1000; ++i) flood += frame(0xA, "");  // pongs nobody asked for
+    send_raw(flood + frame(0x2, "after"));
+    std::uint8_t buf[100];
+    std::error_code ec;
+    int reads = 0;
+    std::string got;
+    auto user = std::make_shared<Readiness>();
+    while (got.empty() && reads < 100) {
+        auto n = ws->read_some(buf, ec);
+        ++reads;
+        got.append(reinterpret_cast<char*>(buf), n);
+        if (n == 0) {
+            ASSERT_EQ(ec, asio::error::would_block);
+            // Frames are left over: ready again at once, without the socket.
+            int before = user->readable;
+            loop_.run_here([&] { ws->wait_readable(user); });
+            ASSERT_EQ(user->readable, before + 1);
+        }
+    }
+    EXPECT_EQ(got, "after");
+    EXPECT_GE(reads, 4);  // 1000 frames, at most 256 a read
+}
+
+TEST_F(WebSocketPair, PongsDoNotPileUpWhileThePeerDoesNotRead) {
+    serve({}, false, 4096);  // a small socket buffer toward the peer
+    upgrade();
+    std::string ping = frame(0x9, std::string(100, 'p'));
+    int sent = 0;
+    for (int round = 0; round < 400; ++round) {
+        std::string batch;
+        for (int i = 0; i < 5; ++i) batch += ping;
+        asio::const_buffer b(batch.data(), batch.size());
+        std::error_code ec;
+        if (raw->write_some({&b, 1}, ec) != batch.size()) break;  // (whole pings only)
+        sent += 5;
+        std::error_code rec;
+        read_ws(rec);
+    }
+    EXPECT_GE(sent, 1000);
+    // The peer reads at last, and whatever was owed follows: what fit and the latest pong,
+    // not one pong per ping.
+    int pongs = 0;
+    std::string bytes;
+    for (int round = 0; round < 10; ++round) {
+        bytes += read_raw();
+        while (auto f = take_frame(bytes)) {
+            EXPECT_EQ(f->opcode, 0xA);
+            ++pongs;
+        }
+        std::error_code rec;
+        read_ws(rec);  // each read first writes what is owed
+    }
+    EXPECT_GT(pongs, 0);
+    EXPECT_LT(pongs, 60);
+}
+
+TEST_F(WebSocketPair, APongWaitsForTheFrameUnderWay) {
+    serve({}, false, 4096);
+    upgrade();
+    std::string big(10000, 'b');
+    std::string_view left = big;
+    asio::const_buffer b(left.data(), left.size());
+    std::error_code ec;
+    left.remove_prefix(ws->write_some({&b, 1}, ec));
+    ASSERT_FALSE(left.empty());  // half sent
+    send_raw(frame(0x9, "now"));
+    EXPECT_EQ(read_ws(), "");
+    std::string bytes;
+    while (!left.empty()) {
+        bytes += read_raw();
+        asio::const_buffer rest(left.data(), left.size());
+        left.remove_prefix(ws->write_some({&rest, 1}, ec));
+    }
+    bytes += read_raw();
+    auto data = take_frame(bytes);
+    ASSERT_TRUE(data);
+    EXPECT_EQ(data->opcode, 0x2);
+    EXPECT_EQ(data->payload, big);
+    auto pong = take_frame(bytes);
+    ASSERT_TRUE(pong);
+    EXPECT_EQ(pong->opcode, 0xA);
+    EXPECT_EQ(pong->payload, "now");
 }
 
 TEST_F(WebSocketPair, AClientRefusesAForgedAnswer) {
