@@ -327,6 +327,14 @@ std::optional<WebSocketTransport::Violation> WebSocketTransport::on_chunk(
     } else if (rx_opcode_ == WSLAY_CONNECTION_CLOSE) {
         if (control_in_.size() == 1)
             return violation(1002, "a WebSocket close frame with a one-byte payload");
+        if (control_in_.size() >= 2) {
+            // Codes a peer may send (RFC 6455 7.4): not 1004-1006, 1015, nor unassigned ones.
+            unsigned code = (std::uint8_t(control_in_[0]) << 8) | std::uint8_t(control_in_[1]);
+            bool valid =
+                (code >= 1000 && code <= 1014 && code != 1004 && code != 1005 && code != 1006) ||
+                (code >= 3000 && code <= 4999);
+            if (!valid) return violation(1002, "a WebSocket close frame with a reserved code");
+        }
         // The peer's status code comes back (RFC 6455 5.5.1), without its reason; the end of
         // input then reads as the peer closing.
         close_received_ = true;
@@ -380,6 +388,10 @@ std::size_t WebSocketTransport::write_some(std::span<const asio::const_buffer> b
 std::size_t WebSocketTransport::write_frames(std::span<const asio::const_buffer> buffers,
                                              std::error_code& ec) {
     if (!flush_out(ec)) return 0;
+    if (close_sent_) {  // the flush let a waiting close go: nothing may follow it
+        ec = asio::error::shut_down;
+        return 0;
+    }
     auto written = server_ ? write_unmasked(buffers, ec) : write_masked(buffers, ec);
     if (written > 0) {
         std::error_code ignored;  // a pong or close that waited for the frame to end
@@ -455,7 +467,8 @@ std::size_t WebSocketTransport::write_masked(std::span<const asio::const_buffer>
             tx_left_ -= std::uint64_t(r);
             if (std::size_t(r) < frame.data_length) goto done;  // the socket is full
             // A frame that ended lets a waiting control frame go before the next one.
-            if (tx_left_ == 0 && control_opcode_ != 0 && !flush_out(tx_ec_)) goto done;
+            if (tx_left_ == 0 && control_opcode_ != 0 && (!flush_out(tx_ec_) || close_sent_))
+                goto done;
         }
     }
 done:

@@ -185,19 +185,23 @@ RequestOutcome read_request(std::string_view bytes, const UpgradePolicy& policy,
     if (!scan) scan = &local;
     if (bytes.substr(0, method.size()) != method.substr(0, std::min(bytes.size(), method.size())))
         return refuse(400, "not a WebSocket upgrade (it must be a GET request)");
-    // What is new since the last call: every line end a CRLF; the request line once whole.
+    // Only what is new since the last call is looked at: every line end of the head a CRLF
+    // (what follows the head is WebSocket, not lines), the request line once whole.
     auto from = std::min(scan->scanned, bytes.size());
-    for (auto i = from; i < bytes.size(); ++i)
+    auto end = bytes.find(end_of_head, from < 3 ? 0 : from - 3);
+    auto head_end = end == std::string_view::npos ? bytes.size() : end + end_of_head.size();
+    for (auto i = from; i < head_end; ++i)
         if (bytes[i] == '\n' && (i == 0 || bytes[i - 1] != '\r'))
             return refuse(400, "a line does not end with CRLF");
     if (!scan->request_line_checked) {
-        if (auto crlf = bytes.find("\r\n"); crlf != std::string_view::npos) {
+        // No CRLF came before `from`, or an earlier call would have checked the line.
+        if (auto crlf = bytes.find("\r\n", from > 0 ? from - 1 : 0);
+            crlf != std::string_view::npos) {
             auto path = request_path(bytes.substr(0, crlf), policy);
             if (auto* refused = std::get_if<RequestOutcome>(&path)) return std::move(*refused);
             scan->request_line_checked = true;
         }
     }
-    auto end = bytes.find(end_of_head, from < 3 ? 0 : from - 3);
     scan->scanned = bytes.size();
     if (end == std::string_view::npos || end + end_of_head.size() > policy.max_request_bytes) {
         if (bytes.size() >= policy.max_request_bytes)

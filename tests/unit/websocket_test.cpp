@@ -134,6 +134,9 @@ TEST(HttpUpgrade, BadLinesAreRefusedBeforeTheRequestEnds) {
     auto out = http::read_request(request, policy, &scan);
     EXPECT_EQ(out.state, RequestOutcome::State::accepted) << out.reason;
     EXPECT_EQ(out.size, request.size());
+    // What follows the head is frames, not lines: a bare LF there is no error.
+    out = http::read_request(request + "\x82\x81\x0a\n\n\n\n", policy);
+    EXPECT_EQ(out.state, RequestOutcome::State::accepted) << out.reason;
 }
 
 TEST(HttpUpgrade, ClientRefusesWrongAnswers) {
@@ -347,6 +350,7 @@ TEST_F(WebSocketPair, ProtocolBreachesCloseWithAReason) {
         {frame(0x3, "x"), 1002, "reserved opcode"},
         {frame(0x9, std::string(126, 'p')), 1002, "malformed"},
         {frame(0x8, "x"), 1002, "one-byte"},
+        {frame(0x8, std::string("\x03\xed", 2)), 1002, "reserved code"},  // 1005
     };
     for (const auto& c : cases) {
         serve();
