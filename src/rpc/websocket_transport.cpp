@@ -92,7 +92,18 @@ void WebSocketTransport::wait_writable(std::shared_ptr<TransportUser> user) {
 
 // --- reading ---
 
+bool WebSocketTransport::ended(std::error_code& ec) const {
+    if (state_ == State::failed)
+        ec = std::make_error_code(std::errc::protocol_error);
+    else if (state_ == State::closed)
+        ec = asio::error::bad_descriptor;
+    else
+        return false;
+    return true;
+}
+
 std::size_t WebSocketTransport::read_some(std::span<std::uint8_t> into, std::error_code& ec) {
+    if (ended(ec)) return 0;
     switch (state_) {
         case State::open:
             return read_frames(into, ec);
@@ -102,12 +113,6 @@ std::size_t WebSocketTransport::read_some(std::span<std::uint8_t> into, std::err
                 return take_leftover(into);
             }
             return inner_->read_some(into, ec);
-        case State::failed:
-            ec = std::make_error_code(std::errc::protocol_error);
-            return 0;
-        case State::closed:
-            ec = asio::error::bad_descriptor;
-            return 0;
         default:
             return read_before_open(into, ec);
     }
@@ -349,6 +354,7 @@ std::optional<WebSocketTransport::Violation> WebSocketTransport::on_chunk(
 
 std::size_t WebSocketTransport::write_some(std::span<const asio::const_buffer> buffers,
                                            std::error_code& ec) {
+    if (ended(ec)) return 0;
     switch (state_) {
         case State::open:
             if (close_sent_) {
@@ -359,12 +365,6 @@ std::size_t WebSocketTransport::write_some(std::span<const asio::const_buffer> b
         case State::native:
             if (!flush_out(ec)) return 0;
             return inner_->write_some(buffers, ec);
-        case State::failed:
-            ec = std::make_error_code(std::errc::protocol_error);
-            return 0;
-        case State::closed:
-            ec = asio::error::bad_descriptor;
-            return 0;
         default:
             break;
     }

@@ -73,6 +73,8 @@ class WebSocketTransport final : public Transport {
         closed,
     };
 
+    bool ended(std::error_code& ec) const;  // failed or closed: nothing moves (ec says which)
+
     // --- before frames ---
     void fill_head(std::error_code& ec);  // reads what has come into head_, up to its limit
     std::size_t read_before_open(std::span<std::uint8_t> into, std::error_code& ec);
