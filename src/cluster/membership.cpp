@@ -37,8 +37,7 @@ Result<void> Cluster::Impl::fill_self() {
             if (!hp || ec) return unusable("listen address '" + listen[i] + "' is a name");
             if (ip.is_unspecified())
                 return unusable("listen address '" + listen[i] + "' is every interface");
-            self.endpoints.push_back((ip.is_v6() ? "[" + hp->host + "]" : hp->host) + ":" +
-                                     std::to_string(ports[i]));
+            self.endpoints.push_back(detail::host_port_text(hp->host, ports[i]));
         }
     }
     self.capacity = options.capacity;

@@ -1,6 +1,7 @@
 // "host:port" and "[v6]:port" strings, as written in options and configuration files.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -38,6 +39,13 @@ inline Result<HostPort> parse_host_port(std::string_view s) {
         return bad("port must be a number from 0 to 65535");
     if (hp.host.empty()) return bad("empty host");
     return hp;
+}
+
+// "host:port", with an IPv6 address in brackets: the form parse_host_port reads.
+inline std::string host_port_text(std::string_view host, std::uint16_t port) {
+    auto h = host.find(':') != std::string_view::npos ? "[" + std::string(host) + "]"
+                                                      : std::string(host);
+    return h + ":" + std::to_string(port);
 }
 
 }  // namespace hawser::detail

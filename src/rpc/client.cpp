@@ -11,6 +11,7 @@
 #include <random>
 
 #include "hawser/cluster.hpp"
+#include "rpc/address.hpp"
 #include "rpc/cluster_hop.hpp"
 #include "rpc/conn.hpp"
 #include "rpc/connector.hpp"
@@ -170,12 +171,9 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         std::unique_ptr<Transport> transport =
             std::make_unique<TcpTransport>(loop.context(), std::move(*socket));
         if (const auto& ws = options.websocket; ws.enabled) {
-            auto host_header = ws.host;
-            if (host_header.empty()) {
-                auto ip = remote.address().to_string();
-                host_header = (remote.address().is_v6() ? "[" + ip + "]" : ip) + ":" +
-                              std::to_string(remote.port());
-            }
+            auto host_header = ws.host.empty()
+                                   ? host_port_text(remote.address().to_string(), remote.port())
+                                   : ws.host;
             transport = std::make_unique<WebSocketTransport>(
                 loop.context(), std::move(transport),
                 WebSocketTransport::ClientSide{host_header, ws.path, ws.origin});

@@ -5,6 +5,7 @@
 
 #include <future>
 
+#include "rpc/address.hpp"
 #include "rpc/conn.hpp"
 
 namespace hawser {
@@ -79,8 +80,7 @@ std::string Connection::remote_address() const {
     auto c = conn_.lock();
     if (!c) return {};
     const auto& ep = c->remote();
-    auto addr = ep.address().to_string();
-    return (ep.address().is_v6() ? "[" + addr + "]" : addr) + ":" + std::to_string(ep.port());
+    return detail::host_port_text(ep.address().to_string(), ep.port());
 }
 
 std::chrono::system_clock::time_point Connection::connected_since() const {

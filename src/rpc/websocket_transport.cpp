@@ -174,11 +174,7 @@ std::size_t WebSocketTransport::refuse(int status, const std::string& reason, st
     std::array<std::uint8_t, 4096> discard;
     for (int i = 0; i < 16 && inner_->read_some(discard, ignored) > 0 && !ignored; ++i) {
     }
-    failure_ = {CloseReason::websocket_error,
-                "refused a WebSocket upgrade (" + std::to_string(status) + "): " + reason};
-    state_ = State::failed;
-    ec = std::make_error_code(std::errc::protocol_error);
-    return 0;
+    return fail(0, "refused a WebSocket upgrade (" + std::to_string(status) + "): " + reason, ec);
 }
 
 void WebSocketTransport::opened(std::size_t head_size) {
@@ -231,13 +227,8 @@ std::size_t WebSocketTransport::write_some(std::span<const asio::const_buffer> b
     if (state_ == State::requesting && !flush_out(ec)) return 0;
     std::size_t total = 0;
     for (const auto& b : buffers) total += b.size();
-    if (early_.size() + total > max_early_bytes) {
-        failure_ = {CloseReason::websocket_error,
-                    "more than 64 KiB to send before the WebSocket upgrade completed"};
-        state_ = State::failed;
-        ec = std::make_error_code(std::errc::protocol_error);
-        return 0;
-    }
+    if (early_.size() + total > max_early_bytes)
+        return fail(0, "more than 64 KiB to send before the WebSocket upgrade completed", ec);
     for (const auto& b : buffers) early_.append(static_cast<const char*>(b.data()), b.size());
     ec = {};
     return total;

@@ -100,6 +100,7 @@ class WebSocketTransport final : public Transport {
     // Writes out_ (and then a waiting control frame) to the inner transport: true once all of
     // it went.
     bool flush_out(std::error_code& ec);
+    // Fails for good, with `why`; an open connection sends a close frame with `code` first.
     std::size_t fail(std::uint16_t code, std::string why, std::error_code& ec);
     // A refused upgrade: the HTTP answer, and the request's bytes read off so that closing
     // sends the answer rather than a reset.

@@ -25,3 +25,15 @@ TEST(Address, RejectsBadAddressesWithAReason) {
         }
     }
 }
+
+TEST(Address, HostPortTextIsWhatParseReads) {
+    using hawser::detail::host_port_text;
+
+    EXPECT_EQ(host_port_text("127.0.0.1", 7100), "127.0.0.1:7100");
+    EXPECT_EQ(host_port_text("::1", 7100), "[::1]:7100");
+    EXPECT_EQ(host_port_text("::ffff:10.0.0.1", 80), "[::ffff:10.0.0.1]:80");
+    auto back = parse_host_port(host_port_text("2001:db8::7", 443));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->host, "2001:db8::7");
+    EXPECT_EQ(back->port, "443");
+}
