@@ -8,36 +8,11 @@
 
 #include "bench_commands.hpp"
 #include "config.hpp"
+#include "demo_commands.hpp"
 #include "hawser/cluster.hpp"
 #include "hawser/hawser.hpp"
 #include "hawser/zdb/store.hpp"
 #include "read_password.hpp"
-
-namespace {
-
-void register_demo_commands(hawser::Commands& commands) {
-    using hawser::DataFrame;
-    using hawser::Request;
-    commands.console("hello", [](const Request&, std::string_view name) {
-        return "hello, " + std::string(name);
-    });
-    commands.console("echo",
-                     [](const Request&, std::string_view text) { return std::string(text); });
-    commands.dataframe("echo.frame", [](const Request&, DataFrame& in) { return in; });
-    // Sums every integer in the frame: a typed-error demo too (a string in it fails the call).
-    commands.dataframe("sum", [](const Request&, DataFrame& in) {
-        std::int64_t total = 0;
-        while (!in.at_end()) total += in.get<std::int64_t>();
-        DataFrame out;
-        out << total;
-        return out;
-    });
-    commands.direct_console("log", [](const Request& req, std::string_view text) {
-        spdlog::info("log from {}: {}", req.connection().remote_address(), text);
-    });
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App cli{"Hawser server"};
@@ -202,7 +177,20 @@ int main(int argc, char** argv) {
         cloud_store = std::move(*store);
     }
     hawser::Server server(options);
-    register_demo_commands(server.commands());
+    std::unique_ptr<hawser::Cluster> cluster;
+    hawser::app::DemoChannels demo_channels;
+    if (cluster_options) {
+        demo_channels.publish = [&cluster](std::string_view channel, std::string_view line) {
+            return cluster->publish(channel, "chat.message", line);
+        };
+        demo_channels.may_publish =
+            [prefixes = cluster_options->client_channel_prefixes](std::string_view channel) {
+                for (const auto& prefix : prefixes)
+                    if (channel.starts_with(prefix)) return true;
+                return false;
+            };
+    }
+    hawser::app::register_demo_commands(server.commands(), std::move(demo_channels));
     std::unique_ptr<hawser::cloud::Cloud> cloud_service;
     if (cloud_config) {
         try {
@@ -223,7 +211,6 @@ int main(int argc, char** argv) {
                     static_cast<unsigned long long>(*id));
         return 0;
     }
-    std::unique_ptr<hawser::Cluster> cluster;
     if (cluster_options) cluster = std::make_unique<hawser::Cluster>(server, *cluster_options);
     if (bench_commands)
         hawser::app::register_bench_commands(

@@ -1,0 +1,228 @@
+// The client: connects over WebSocket or TCP, calls the server's commands, serves the server's
+// calls and pushes (Commands), joins channels, and reconnects with jittered backoff. The same
+// shape as the C++ hawser::Client where the language allows.
+import { fromHex, text, utf8 } from './bytes.js';
+import { Commands } from './commands.js';
+import { Connection, type ConnectionSettings } from './connection.js';
+import { type DataFrame, DataFrameError, type DecodeLimits, decodeDataFrame, defaultDecodeLimits, encodeDataFrame } from './dataframe.js';
+import { CloseReason, Errc, HawserError } from './errors.js';
+import { parseMark } from './frames.js';
+import { type Link, openTcp, openWebSocket } from './links.js';
+import { Kind } from './messages.js';
+import { keyPair } from './noise.js';
+
+export interface ClientOptions {
+  /** A server's WebSocket URL, e.g. ws://host:7100/hawser (browsers; Node 22, or 20 with
+   *  --experimental-websocket). Or `host` and `port` for TCP (Node only). */
+  url?: string;
+  host?: string;
+  port?: number;
+  /** The server's static public key, 64 hex digits (hawser-server --print-public-key). */
+  serverPublicKey?: string;
+  /** Without a pinned key: learn the first server's key (Noise XX) and pin it from then on. */
+  trustOnFirstUse?: boolean;
+  /** This client's own static private key, 64 hex digits: proves who it is (Noise XX). */
+  clientPrivateKey?: string;
+  mark?: { head: string; tail: string };
+  timeouts?: { callMs?: number; connectMs?: number; idleMs?: number; heartbeatMs?: number };
+  limits?: {
+    maxFrameBytes?: number;
+    maxPendingCalls?: number;
+    maxSendQueueBytes?: number;
+    maxDecompressedBytes?: number;
+    dataframe?: DecodeLimits;
+  };
+  rekey?: { messages?: number; ms?: number };
+  reconnect?: { enabled: boolean; minDelayMs?: number; maxDelayMs?: number };
+  /** Failures no caller sees: a one-way handler that threw, a channel not re-joined. */
+  onError?: (what: string, error: unknown) => void;
+}
+
+export interface CallOptions {
+  timeoutMs?: number;
+}
+
+export class Client {
+  /** What the server may call or send to this client. */
+  readonly commands = new Commands();
+  private connection: Connection | null = null;
+  private readonly settings: ConnectionSettings;
+  private readonly channels = new Set<string>();
+  private readonly connectHooks: (() => void)[] = [];
+  private readonly disconnectHooks: ((reason: number, text: string) => void)[] = [];
+  private stopped = true;
+  private attempts = 0;
+  private retry: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(private readonly options: ClientOptions) {
+    if (!options.url === !(options.host && options.port))
+      throw new HawserError(Errc.invalid_argument, 'give either url, or host and port');
+    const key = options.serverPublicKey;
+    if (key !== undefined && !/^[0-9a-fA-F]{64}$/.test(key))
+      throw new HawserError(Errc.invalid_argument, 'serverPublicKey is 64 hex digits');
+    if (!key && !options.trustOnFirstUse)
+      throw new HawserError(Errc.invalid_argument, 'a serverPublicKey, or trustOnFirstUse');
+    const own = options.clientPrivateKey;
+    if (own !== undefined && !/^[0-9a-fA-F]{64}$/.test(own))
+      throw new HawserError(Errc.invalid_argument, 'clientPrivateKey is 64 hex digits');
+    const t = options.timeouts ?? {}, l = options.limits ?? {};
+    this.settings = {
+      mark: parseMark(options.mark?.head, options.mark?.tail),
+      pattern: own || !key ? 'XX' : 'NK',
+      serverKey: key ? fromHex(key) : undefined,
+      localStatic: own ? keyPair(fromHex(own)) : undefined,
+      maxFrameBytes: l.maxFrameBytes ?? 16 << 20,
+      maxPendingCalls: l.maxPendingCalls ?? 4096,
+      maxSendQueueBytes: l.maxSendQueueBytes ?? 64 << 20,
+      maxDecompressedBytes: l.maxDecompressedBytes ?? 16 << 20,
+      dataframe: l.dataframe ?? defaultDecodeLimits,
+      handshakeMs: t.connectMs ?? 10_000,
+      idleMs: t.idleMs ?? 60_000,
+      heartbeatMs: t.heartbeatMs ?? 20_000,
+      rekeyMessages: options.rekey?.messages ?? 2 ** 20,
+      rekeyMs: options.rekey?.ms ?? 600_000,
+      report: options.onError ?? ((what, error) => console.warn(`hawser: ${what}:`, error)),
+    };
+  }
+
+  /** Connects (the link, then the handshake); rejects with `not_connected` and the reason. */
+  async connect(): Promise<void> {
+    this.stopped = false;
+    await this.attempt();
+  }
+
+  get connected(): boolean {
+    return this.connection?.open ?? false;
+  }
+  /** The server's key: the pinned one, or the one learnt on first use. */
+  get serverPublicKey(): string {
+    return this.connection?.serverKey || (this.options.serverPublicKey ?? '');
+  }
+
+  onConnect(hook: () => void): void {
+    this.connectHooks.push(hook);
+  }
+  /** Runs when a connection ends, with the close reason (CloseReason) and its text. */
+  onDisconnect(hook: (reason: number, text: string) => void): void {
+    this.disconnectHooks.push(hook);
+  }
+
+  /** A console call (text in, text out) or a DataFrame call, by the argument's type. */
+  call(command: string, argument: string, options?: CallOptions): Promise<string>;
+  call(command: string, argument: DataFrame, options?: CallOptions): Promise<DataFrame>;
+  async call(command: string, argument: string | DataFrame,
+             options: CallOptions = {}): Promise<string | DataFrame> {
+    const timeout = options.timeoutMs ?? this.options.timeouts?.callMs ?? 30_000;
+    const conn = this.live();
+    if (typeof argument === 'string')
+      return text(await conn.call(Kind.call_console, command, utf8(argument), timeout));
+    const reply = await conn.call(Kind.call_dataframe, command, encodeDataFrame(argument), timeout);
+    try {
+      return decodeDataFrame(reply, this.settings.dataframe);
+    } catch (e) {
+      const over = e instanceof DataFrameError && e.overLimit;
+      throw new HawserError(over ? Errc.limit_exceeded : Errc.bad_payload, (e as Error).message);
+    }
+  }
+
+  /** A one-way command: no reply. Throws `not_connected` when there is no connection. */
+  send(command: string, argument: string | DataFrame): void {
+    const conn = this.live();
+    if (typeof argument === 'string') conn.sendDirect(Kind.direct_console, command, utf8(argument));
+    else conn.sendDirect(Kind.direct_dataframe, command, encodeDataFrame(argument));
+  }
+
+  /** Joins a channel (the server must allow it); joined again after every reconnect. A
+   *  publication arrives as the one-way command its publisher named (this.commands). */
+  async subscribe(channel: string): Promise<void> {
+    await this.call('hawser.subscribe', channel);
+    this.channels.add(channel);
+  }
+  async unsubscribe(channel: string): Promise<void> {
+    this.channels.delete(channel);
+    await this.call('hawser.unsubscribe', channel);
+  }
+
+  /** Says goodbye and stops reconnecting. */
+  close(): void {
+    this.stopped = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
+    this.connection?.close();
+    this.connection = null;
+  }
+
+  private live(): Connection {
+    if (!this.connection?.open) throw new HawserError(Errc.not_connected, 'not connected');
+    return this.connection;
+  }
+
+  private async attempt(): Promise<void> {
+    const link = await this.openLink();
+    if (this.stopped) {
+      link.close();
+      throw new HawserError(Errc.cancelled, 'closed while connecting');
+    }
+    const conn = new Connection(link, this.settings, this.commands);
+    conn.onClose = (reason, why) => this.lost(conn, reason, why);
+    await conn.established;
+    // The server's first message may already have closed it (key_not_allowed, redirect).
+    if (!conn.open)
+      throw new HawserError(Errc.not_connected, conn.closeText, conn.closeReason);
+    if (this.stopped) {
+      conn.close();
+      throw new HawserError(Errc.cancelled, 'closed while connecting');
+    }
+    // Trust on first use: the first server's key is pinned for every reconnect after it.
+    if (!this.settings.serverKey) this.settings.serverKey = fromHex(conn.serverKey);
+    this.connection = conn;
+    this.attempts = 0;
+    // Back in every channel before the hooks run: a publication from then on reaches it.
+    await Promise.all([...this.channels].map((channel) => this.call('hawser.subscribe', channel)
+        .catch((e) => this.settings.report(`joining channel ${channel} again`, e))));
+    for (const hook of this.connectHooks) hook();
+  }
+
+  private openLink(): Promise<Link> {
+    const { url, host, port } = this.options;
+    const opening = url ? openWebSocket(url) : openTcp(host!, port!);
+    const ms = this.settings.handshakeMs;
+    return new Promise((resolve, reject) => {
+      let late = false;
+      const timer = setTimeout(() => {
+        late = true;
+        reject(new HawserError(Errc.not_connected, `no answer in ${ms} ms`, CloseReason.connect_failed));
+      }, ms);
+      opening.then(
+          (link) => {
+            clearTimeout(timer);
+            if (late) link.close();
+            else resolve(link);
+          },
+          (e: Error) => {
+            clearTimeout(timer);
+            reject(new HawserError(Errc.not_connected, e.message, CloseReason.connect_failed));
+          });
+    });
+  }
+
+  private lost(conn: Connection, reason: number, why: string): void {
+    if (conn !== this.connection) return;  // a connect attempt that failed: its caller knows
+    this.connection = null;
+    for (const hook of this.disconnectHooks) hook(reason, why);
+    this.scheduleReconnect();
+  }
+
+  // Backoff doubles from minDelayMs up to maxDelayMs; each wait is drawn from its upper half,
+  // so the clients of a restarted server do not come back all at once.
+  private scheduleReconnect(): void {
+    const policy = this.options.reconnect;
+    if (this.stopped || !policy?.enabled) return;
+    const min = policy.minDelayMs ?? 100, max = policy.maxDelayMs ?? 10_000;
+    const delay = Math.min(max, min * 2 ** Math.min(this.attempts++, 30));
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      this.attempt().catch(() => this.scheduleReconnect());
+    }, delay / 2 + Math.random() * (delay / 2));
+  }
+}

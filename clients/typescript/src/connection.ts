@@ -1,0 +1,433 @@
+// One connection over a Link: the Noise handshake, the secure transport (pieces, records,
+// rekeying) and the session (calls both ways, directs, pings, goodbye). Everything runs on the
+// JavaScript event loop that delivers the link's events; nothing here blocks or sleeps.
+import { concat, equal, readU32, text, toHex, u32, utf8 } from './bytes.js';
+import type { Commands } from './commands.js';
+import { Compression, DecompressError, decompress } from './compression.js';
+import { type DataFrame, DataFrameError, type DecodeLimits, decodeDataFrame, encodeDataFrame } from './dataframe.js';
+import { CloseReason, Errc, HawserError, closeReasonName } from './errors.js';
+import { FrameError, FrameReader, type Mark, frame } from './frames.js';
+import type { Link } from './links.js';
+import { Kind, type Message, codeAndText, encodeMessage, parseMessage } from './messages.js';
+import { type CipherState, Initiator, type KeyPair, type Pattern, keyPair, protocolName } from './noise.js';
+
+const VERSION = 2;
+const MAX_NOISE_MESSAGE = 65535;
+const MAX_PIECE_DATA = MAX_NOISE_MESSAGE - 16 - 1;
+const PIECE_DATA = 0;
+const PIECE_REKEY = 2;
+
+export interface ConnectionSettings {
+  mark: Mark;
+  pattern: Pattern;
+  serverKey?: Uint8Array;   // pinned (required for NK)
+  localStatic?: KeyPair;    // XX
+  maxFrameBytes: number;
+  maxPendingCalls: number;
+  maxSendQueueBytes: number;
+  maxDecompressedBytes: number;
+  dataframe: DecodeLimits;
+  handshakeMs: number;
+  idleMs: number;           // 0: never
+  heartbeatMs: number;      // 0: never
+  rekeyMessages: number;
+  rekeyMs: number;
+  report: (what: string, error: unknown) => void;  // failures no caller sees
+}
+
+interface PendingCall {
+  resolve: (payload: Uint8Array) => void;
+  reject: (error: HawserError) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+// Messages of the message stream arrive in type-0 pieces: length (4) | message, cut anywhere.
+class RecordReader {
+  private head = new Uint8Array(4);
+  private headHave = 0;
+  private parts: Uint8Array[] = [];
+  private have = 0;
+  private want = -1;
+  constructor(private readonly limit: number) {}
+
+  /** The messages completed by these bytes; throws FrameError on a bad length. */
+  push(data: Uint8Array): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    let at = 0;
+    while (at < data.length) {
+      if (this.want < 0) {
+        const n = Math.min(4 - this.headHave, data.length - at);
+        this.head.set(data.subarray(at, at + n), this.headHave);
+        this.headHave += n;
+        at += n;
+        if (this.headHave < 4) break;
+        this.want = readU32(this.head, 0);
+        this.headHave = 0;
+        if (this.want === 0) throw new FrameError(CloseReason.malformed, 'an empty message');
+        if (this.want > this.limit)
+          throw new FrameError(CloseReason.too_large, `a message of ${this.want} bytes`);
+        continue;
+      }
+      const n = Math.min(this.want - this.have, data.length - at);
+      this.parts.push(data.subarray(at, at + n));
+      this.have += n;
+      at += n;
+      if (this.have === this.want) {
+        out.push(concat(this.parts));
+        this.parts = [];
+        this.have = 0;
+        this.want = -1;
+      }
+    }
+    return out;
+  }
+}
+
+export class Connection {
+  /** Resolves once the handshake is done; rejects with why it failed. */
+  readonly established: Promise<void>;
+  /** Runs once, when the connection ends for any reason. */
+  onClose: (reason: number, text: string) => void = () => {};
+  closeReason: number = CloseReason.none;
+  closeText = '';
+  /** The server's static public key, 64 hex digits, once the handshake is done. */
+  serverKey = '';
+
+  private state: 'handshake' | 'open' | 'closed' = 'handshake';
+  private readonly frames: FrameReader;
+  private readonly records: RecordReader;
+  private handshake: Initiator | null;
+  private send: CipherState | null = null;
+  private recv: CipherState | null = null;
+  private outbox: Uint8Array[] = [];
+  private outboxBytes = 0;
+  private flushQueued = false;
+  private nextId = 1n;
+  private readonly calls = new Map<bigint, PendingCall>();
+  private callsServing = 0;
+  private highestPeerStream = 0n;
+  private sealedSinceRekey = 0;
+  private rekeyedAt = Date.now();
+  private lastReceived = Date.now();
+  private lastSent = Date.now();
+  private readonly timers: ReturnType<typeof setTimeout>[] = [];
+  private settle: { resolve: () => void; reject: (e: HawserError) => void } | null = null;
+
+  constructor(private readonly link: Link, private readonly settings: ConnectionSettings,
+              private readonly commands: Commands) {
+    this.established = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
+    this.frames = new FrameReader(settings.mark, settings.maxFrameBytes);
+    this.records = new RecordReader(settings.maxFrameBytes);
+    const name = protocolName(settings.pattern);
+    const prologue = concat([utf8(`Hawser/${VERSION} ${name} `), settings.mark.head, settings.mark.tail]);
+    this.handshake = new Initiator(settings.pattern, prologue, {
+      remoteStatic: settings.serverKey,
+      // XX without a key of this client's own: a fresh one for this connection.
+      localStatic: settings.localStatic ?? (settings.pattern === 'XX' ? keyPair() : undefined),
+    });
+    link.onData = (bytes) => this.received(bytes);
+    link.onClose = (error) =>
+      this.finish(error ? CloseReason.io_error : CloseReason.peer_closed,
+                  error ?? 'the server closed the connection', false);
+    const mode = settings.pattern === 'NK' ? 1 : 2;
+    link.write(frame(settings.mark, concat([Uint8Array.of(VERSION, mode), this.handshake.write()])));
+    this.timers.push(setTimeout(() => this.finish(CloseReason.handshake_timeout,
+                                                  'the handshake did not finish in time', false),
+                                settings.handshakeMs));
+  }
+
+  get open(): boolean {
+    return this.state === 'open';
+  }
+  private get running(): boolean {
+    return this.state !== 'closed';
+  }
+
+  /** A call: resolves with the reply's payload (decompressed), rejects with a HawserError. */
+  call(kind: number, command: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      if (this.state !== 'open') return reject(this.notOpen());
+      if (this.calls.size >= this.settings.maxPendingCalls)
+        return reject(new HawserError(Errc.too_many_pending, `${this.calls.size} calls in flight`));
+      const id = this.nextId++;
+      const message = encodeMessage(kind, id, command, payload);
+      if (message.length > this.settings.maxFrameBytes)
+        return reject(new HawserError(Errc.limit_exceeded, `a call of ${message.length} bytes`));
+      const timer = setTimeout(() => {
+        this.calls.delete(id);
+        reject(new HawserError(Errc.timeout, `no reply to ${command} in ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.calls.set(id, { resolve, reject, timer });
+      this.queue(message);
+    });
+  }
+
+  /** A one-way command; throws a HawserError when the connection is not open. */
+  sendDirect(kind: number, command: string, payload: Uint8Array): void {
+    if (this.state !== 'open') throw this.notOpen();
+    const message = encodeMessage(kind, 0n, command, payload);
+    if (message.length > this.settings.maxFrameBytes)
+      throw new HawserError(Errc.limit_exceeded, `a message of ${message.length} bytes`);
+    this.queue(message);
+  }
+
+  /** Says goodbye (when open) and closes once what is queued is written. */
+  close(reason: number = CloseReason.local_close, why = ''): void {
+    this.finish(reason, why, true);
+  }
+
+  // --- receiving ---
+
+  private received(bytes: Uint8Array): void {
+    if (this.state === 'closed') return;
+    this.lastReceived = Date.now();
+    try {
+      for (const body of this.frames.push(bytes)) {
+        if (this.state === 'handshake') this.handshakeFrame(body);
+        else if (this.state === 'open') this.transportFrame(body);
+        if (!this.running) return;
+      }
+    } catch (e) {
+      if (e instanceof FrameError) this.finish(e.reason, e.message, true);
+      else this.finish(CloseReason.internal_error, String(e), false);
+    }
+  }
+
+  private handshakeFrame(body: Uint8Array): void {
+    const hs = this.handshake!;
+    // A refusal comes as a goodbye in clear (a plaintext message).
+    const clear = body.length >= 4 ? parseMessage(body) : null;
+    if (clear && clear.kind === Kind.goodbye && clear.flags === 0 && clear.payload.length >= 2) {
+      const code = (clear.payload[0] << 8) | clear.payload[1];
+      return this.finish(code || CloseReason.handshake_failed, text(clear.payload.subarray(2)), false);
+    }
+    try {
+      hs.read(body);
+    } catch (e) {
+      return this.finish(CloseReason.handshake_failed, `the server's handshake message: ${(e as Error).message}`, false);
+    }
+    const learnt = hs.remoteStatic!;
+    if (this.settings.serverKey && !equal(learnt, this.settings.serverKey))
+      return this.finish(CloseReason.handshake_failed, 'the server\'s key is not the pinned one', false);
+    if (hs.messagesLeft > 0) this.link.write(frame(this.settings.mark, hs.write()));
+    [this.send, this.recv] = hs.split();
+    this.handshake = null;
+    this.serverKey = toHex(learnt);
+    this.state = 'open';
+    this.frames.maxBody = MAX_NOISE_MESSAGE;
+    clearTimeout(this.timers.pop());
+    const period = Math.min(1000, Math.max(50, Math.min(this.settings.idleMs || 1e9,
+                                                        this.settings.heartbeatMs || 1e9) / 4));
+    this.timers.push(setInterval(() => this.tick(), period));
+    for (const t of this.timers) (t as { unref?: () => void }).unref?.();
+    this.settle?.resolve();
+  }
+
+  private transportFrame(body: Uint8Array): void {
+    let piece: Uint8Array;
+    try {
+      piece = this.recv!.open(body);
+    } catch {
+      return this.finish(CloseReason.bad_mac, 'a transport message failed authentication', false);
+    }
+    if (piece.length === 0) throw new FrameError(CloseReason.malformed, 'an empty piece');
+    if (piece[0] === PIECE_REKEY && piece.length === 1) return this.recv!.rekey();
+    if (piece[0] !== PIECE_DATA) throw new FrameError(CloseReason.malformed, `a piece of type ${piece[0]}`);
+    for (const message of this.records.push(piece.subarray(1))) {
+      this.dispatch(message);
+      if (this.state !== 'open') return;
+    }
+  }
+
+  private dispatch(bytes: Uint8Array): void {
+    const m = parseMessage(bytes);
+    if (!m) throw new FrameError(CloseReason.malformed, 'a message header that does not parse');
+    const codec = m.flags & 3;
+    if (m.flags & ~3 || codec === 3 || (codec && m.kind > Kind.reply && m.kind !== Kind.stream_data))
+      throw new FrameError(CloseReason.malformed, `flags ${m.flags} on a message of kind ${m.kind}`);
+    if (codec !== Compression.none) {
+      try {
+        m.payload = decompress(codec, m.payload, this.settings.maxDecompressedBytes);
+      } catch (e) {
+        const tooLarge = e instanceof DecompressError && e.tooLarge;
+        throw new FrameError(tooLarge ? CloseReason.too_large : CloseReason.malformed, (e as Error).message);
+      }
+    }
+    switch (m.kind) {
+      case Kind.call_console:
+      case Kind.call_dataframe:
+      case Kind.direct_console:
+      case Kind.direct_dataframe:
+        return this.serve(m);
+      case Kind.reply:
+      case Kind.error:
+        return this.answered(m);
+      case Kind.ping:
+        return this.queue(encodeMessage(Kind.pong, m.id, '', new Uint8Array(0)));
+      case Kind.pong:
+        return;
+      case Kind.goodbye: {
+        const code = m.payload.length >= 2 ? (m.payload[0] << 8) | m.payload[1] : 0;
+        const reason = code && code <= CloseReason.websocket_error ? code : CloseReason.peer_closed;
+        return this.finish(reason, text(m.payload.subarray(2)), false);
+      }
+      default:
+        return this.stream(m);
+    }
+  }
+
+  private answered(m: Message): void {
+    const call = this.calls.get(m.id);
+    if (!call) return;  // timed out already
+    this.calls.delete(m.id);
+    clearTimeout(call.timer);
+    if (m.kind === Kind.reply) return call.resolve(m.payload);
+    const code = m.payload.length >= 2 ? (m.payload[0] << 8) | m.payload[1] : Errc.handler_error;
+    call.reject(new HawserError(code || Errc.handler_error, text(m.payload.subarray(2))));
+  }
+
+  // The server's calls and one-way commands, to this side's Commands.
+  private serve(m: Message): void {
+    const command = text(m.name);
+    const handler = this.commands.find(command);
+    const isCall = m.kind === Kind.call_console || m.kind === Kind.call_dataframe;
+    const dataframe = m.kind === Kind.call_dataframe || m.kind === Kind.direct_dataframe;
+    const fail = (code: number, why: string) => {
+      if (isCall) this.queue(encodeMessage(Kind.error, m.id, '', codeAndText(code, why)));
+      else this.settings.report(`one-way command ${command}`, new HawserError(code, why));
+    };
+    if (!handler) return fail(Errc.unknown_command, `unknown command '${command}'`);
+    const wanted = isCall ? (dataframe ? 'dataframe' : 'console')
+                          : (dataframe ? 'direct_dataframe' : 'direct_console');
+    if (handler.kind !== wanted) return fail(Errc.wrong_kind, `'${command}' is a ${handler.kind} command`);
+    if (isCall && this.callsServing >= this.settings.maxPendingCalls)
+      return fail(Errc.too_many_pending, 'too many calls running');
+    let argument: string | DataFrame;
+    try {
+      argument = dataframe ? decodeDataFrame(m.payload, this.settings.dataframe) : text(m.payload);
+    } catch (e) {
+      const over = e instanceof DataFrameError && e.overLimit;
+      return fail(over ? Errc.limit_exceeded : Errc.bad_payload, (e as Error).message);
+    }
+    const request = { command };
+    if (!isCall) {
+      try {
+        (handler.run as (a: typeof argument, r: typeof request) => void)(argument, request);
+      } catch (e) {
+        this.settings.report(`one-way command ${command}`, e);
+      }
+      return;
+    }
+    this.callsServing++;
+    const id = m.id;
+    Promise.resolve()
+      .then(() => (handler.run as (a: typeof argument, r: typeof request) => unknown)(argument, request))
+      .then((result) => {
+        if (this.state !== 'open') return;
+        const payload = dataframe ? encodeDataFrame(result as DataFrame) : utf8(String(result));
+        this.queue(encodeMessage(Kind.reply, id, '', payload));
+      })
+      .catch((e) => {
+        if (this.state !== 'open') return;
+        if (e instanceof HawserError) {
+          this.queue(encodeMessage(Kind.error, id, '', codeAndText(e.code, e.detail)));
+        } else {
+          this.settings.report(`command ${command}`, e);
+          this.queue(encodeMessage(Kind.error, id, '', codeAndText(Errc.handler_error, 'handler failed')));
+        }
+      })
+      .finally(() => this.callsServing--);
+  }
+
+  // This client opens no big streams and takes none: a server's stream is refused, and what
+  // follows for it is ignored (docs/protocol.md, "Big streams").
+  private stream(m: Message): void {
+    if (m.kind === Kind.stream_open) {
+      if (m.id % 2n !== 0n || m.id <= this.highestPeerStream)
+        throw new FrameError(CloseReason.protocol_error, `a stream id ${m.id} out of order`);
+      this.highestPeerStream = m.id;
+      return this.queue(encodeMessage(Kind.stream_reset, m.id, '',
+                                      codeAndText(Errc.not_allowed, 'this client takes no big streams')));
+    }
+    const ours = m.kind === Kind.stream_accept || m.kind === Kind.stream_window;
+    if (m.kind === Kind.stream_window && m.id === 0n) return;
+    if (ours || m.id > this.highestPeerStream)
+      throw new FrameError(CloseReason.protocol_error, `a stream message about unknown stream ${m.id}`);
+  }
+
+  // --- sending ---
+
+  private queue(message: Uint8Array): void {
+    if (this.state !== 'open') return;
+    this.outbox.push(u32(message.length), message);
+    this.outboxBytes += 4 + message.length;
+    if (this.outboxBytes + this.link.buffered() > this.settings.maxSendQueueBytes)
+      return this.finish(CloseReason.slow_consumer, 'the send queue is full', false);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  // Everything queued in this turn of the event loop leaves in as few pieces as it fits in.
+  private flush(): void {
+    this.flushQueued = false;
+    if (!this.outbox.length || !this.send) return;
+    const data = concat(this.outbox);
+    this.outbox = [];
+    this.outboxBytes = 0;
+    const frames: Uint8Array[] = [];
+    for (let at = 0; at < data.length; at += MAX_PIECE_DATA) {
+      if (this.sealedSinceRekey >= this.settings.rekeyMessages ||
+          Date.now() - this.rekeyedAt >= this.settings.rekeyMs) {
+        frames.push(frame(this.settings.mark, this.send.seal(Uint8Array.of(PIECE_REKEY))));
+        this.send.rekey();
+        this.sealedSinceRekey = 0;
+        this.rekeyedAt = Date.now();
+      }
+      const piece = concat([Uint8Array.of(PIECE_DATA), data.subarray(at, at + MAX_PIECE_DATA)]);
+      frames.push(frame(this.settings.mark, this.send.seal(piece)));
+      this.sealedSinceRekey++;
+    }
+    this.link.write(concat(frames));
+    this.lastSent = Date.now();
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    if (this.settings.idleMs && now - this.lastReceived >= this.settings.idleMs)
+      return this.finish(CloseReason.idle_timeout, `nothing received for ${this.settings.idleMs} ms`, true);
+    if (this.settings.heartbeatMs && now - this.lastSent >= this.settings.heartbeatMs)
+      this.queue(encodeMessage(Kind.ping, this.nextId++, '', new Uint8Array(0)));
+  }
+
+  // --- ending ---
+
+  private finish(reason: number, why: string, goodbye: boolean): void {
+    if (this.state === 'closed') return;
+    if (goodbye && this.state === 'open') {
+      this.queue(encodeMessage(Kind.goodbye, 0n, '', codeAndText(reason, why)));
+      this.flush();
+    }
+    const wasOpen = this.state === 'open';
+    this.state = 'closed';
+    this.closeReason = reason;
+    this.closeText = why;
+    for (const t of this.timers) clearTimeout(t);
+    this.link.close();
+    const describe = `${closeReasonName(reason)}${why ? `: ${why}` : ''}`;
+    const error = new HawserError(Errc.disconnected, describe, reason);
+    for (const call of this.calls.values()) {
+      clearTimeout(call.timer);
+      call.reject(error);
+    }
+    this.calls.clear();
+    if (!wasOpen) this.settle?.reject(new HawserError(Errc.not_connected, describe, reason));
+    this.settle = null;
+    this.onClose(reason, why);
+  }
+
+  private notOpen(): HawserError {
+    return new HawserError(Errc.not_connected, 'the connection is not open', this.closeReason || undefined);
+  }
+}

@@ -1,0 +1,107 @@
+// The byte stream under the protocol: a WebSocket (browsers, and Node with a global WebSocket)
+// or a TCP socket (Node). The stream does not follow WebSocket message boundaries.
+
+export interface Link {
+  write(bytes: Uint8Array): void;
+  /** Bytes handed to write() and not yet on the wire: what the send queue bound is held to. */
+  buffered(): number;
+  /** Ends the link once what was written has gone; no more events after. */
+  close(): void;
+  onData: (bytes: Uint8Array) => void;
+  onClose: (error?: string) => void;
+}
+
+class BaseLink {
+  onData: (bytes: Uint8Array) => void = () => {};
+  onClose: (error?: string) => void = () => {};
+  protected ended = false;
+  protected end(error?: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.onClose(error);
+  }
+}
+
+/** Opens a WebSocket to `url` with the subprotocol `hawser`; resolves once it is open. */
+export function openWebSocket(url: string): Promise<Link> {
+  const Socket = (globalThis as { WebSocket?: typeof WebSocket }).WebSocket;
+  if (!Socket)
+    return Promise.reject(new Error('no WebSocket here (Node 20: run with --experimental-websocket)'));
+  return new Promise((resolve, reject) => {
+    const ws = new Socket(url, 'hawser');
+    ws.binaryType = 'arraybuffer';
+    const link = new (class extends BaseLink implements Link {
+      write(bytes: Uint8Array) {
+        if (!this.ended) ws.send(bytes);
+      }
+      buffered() {
+        return ws.bufferedAmount;
+      }
+      close() {
+        if (this.ended) return;
+        this.ended = true;
+        ws.close(1000);
+      }
+      closed(error?: string) {
+        this.end(error);
+      }
+    })();
+    let open = false;
+    ws.onopen = () => {
+      open = true;
+      resolve(link);
+    };
+    ws.onmessage = (event: MessageEvent) => {
+      if (typeof event.data === 'string') {
+        link.close();
+        link.closed('the server sent a text message');
+      } else {
+        link.onData(new Uint8Array(event.data as ArrayBuffer));
+      }
+    };
+    ws.onerror = () => {
+      if (!open) reject(new Error(`cannot open ${url}`));
+    };
+    ws.onclose = (event: CloseEvent) => {
+      if (!open) reject(new Error(`cannot open ${url} (WebSocket close ${event.code})`));
+      link.closed(event.code === 1000 || event.code === 1005 ? undefined
+                                                              : `WebSocket close ${event.code}`);
+    };
+  });
+}
+
+/** Opens a TCP connection (Node only); resolves once it is connected. */
+export async function openTcp(host: string, port: number): Promise<Link> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    socket.setNoDelay(true);
+    const link = new (class extends BaseLink implements Link {
+      write(bytes: Uint8Array) {
+        if (!this.ended) socket.write(bytes);
+      }
+      buffered() {
+        return socket.writableLength;
+      }
+      close() {
+        if (this.ended) return;
+        this.ended = true;
+        socket.end();
+      }
+      closed(error?: string) {
+        this.end(error);
+      }
+    })();
+    let open = false;
+    socket.once('connect', () => {
+      open = true;
+      resolve(link);
+    });
+    socket.on('data', (data: Uint8Array) => link.onData(data));
+    socket.on('error', (e: Error) => {
+      if (!open) reject(e);
+      link.closed(e.message);
+    });
+    socket.on('close', () => link.closed());
+  });
+}
