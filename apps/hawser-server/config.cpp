@@ -127,7 +127,8 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
                     "admission",
                     "websocket",
                     "cluster",
-                    "cloud"},
+                    "cloud",
+                    "admin"},
                    "");
         read(root, "data_dir", o.data_dir);
         read(root, "listen", o.listen);
@@ -306,6 +307,27 @@ Result<std::optional<ClusterOptions>> load_cluster_config(const std::string& pat
     if (auto valid = Cluster::validate(c); !valid)
         return Error{Errc::invalid_argument, path + ": " + valid.error().message};
     return std::optional<ClusterOptions>(std::move(c));
+}
+
+Result<std::optional<AdminOptions>> load_admin_config(const std::string& path) {
+    AdminOptions a;
+    try {
+        auto root = toml::parse(path);
+        if (!root.contains("admin")) return std::optional<AdminOptions>();
+        const auto& t = toml::find(root, "admin");
+        check_keys(t, {"enabled", "listen", "max_connections", "timeout_ms"}, "admin");
+        bool enabled = true;
+        read(t, "enabled", enabled);
+        read(t, "listen", a.listen);
+        read(t, "max_connections", a.max_connections);
+        read_ms(t, "timeout_ms", a.timeout);
+        if (!enabled) return std::optional<AdminOptions>();
+    } catch (const std::exception& e) {
+        return Error{Errc::invalid_argument, path + ": " + e.what()};
+    }
+    if (auto valid = AdminServer::validate(a); !valid)
+        return Error{Errc::invalid_argument, path + ": " + valid.error().message};
+    return std::optional<AdminOptions>(std::move(a));
 }
 
 Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path) {

@@ -6,6 +6,7 @@
 
 #include <optional>
 
+#include "hawser/admin.hpp"
 #include "hawser/cloud/cloud.hpp"
 #include "hawser/cluster.hpp"
 #include "hawser/error.hpp"
@@ -30,6 +31,9 @@ struct CloudConfig {
 };
 // nullopt when the file has no [cloud] table.
 Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path);
+// The [admin] table: the admin listener (/metrics and the dashboard). nullopt when there is
+// none, or when it says enabled = false.
+Result<std::optional<AdminOptions>> load_admin_config(const std::string& path);
 Result<ProtocolMark> parse_mark(const std::string& head, const std::string& tail);
 
 }  // namespace hawser::app

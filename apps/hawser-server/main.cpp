@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
          reuse_port = false, bench_commands = false, cloud = false;
     std::string data_dir, node_name, add_account;
     std::vector<std::string> cluster_urls, public_endpoints;
+    std::string admin_listen;
     cli.add_option("-c,--config", config_path, "TOML configuration file")->check(CLI::ExistingFile);
     cli.add_option("-l,--listen", listen, "address to listen on, e.g. [::]:7100 (repeatable)");
     cli.add_option("-t,--threads", threads, "IO threads (0 = one per core)")
@@ -56,6 +57,9 @@ int main(int argc, char** argv) {
     cli.add_option("--public-endpoint", public_endpoints,
                    "where clients reach this node, host:port (repeatable; default: the listen "
                    "addresses)");
+    cli.add_option("--admin", admin_listen,
+                   "serve /metrics and the dashboard on this address, e.g. 127.0.0.1:9100 "
+                   "(an [admin] table in the configuration does too)");
     cli.add_option("--log-level", log_level, "trace, debug, info, warn, error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
     CLI11_PARSE(cli, argc, argv);
@@ -64,17 +68,21 @@ int main(int argc, char** argv) {
     hawser::ServerOptions options;
     std::optional<hawser::ClusterOptions> cluster_options;
     std::optional<hawser::app::CloudConfig> cloud_config;
+    std::optional<hawser::AdminOptions> admin_options;
     if (!config_path.empty()) {
         auto loaded = hawser::app::load_config(config_path);
         auto cluster = hawser::app::load_cluster_config(config_path);
         auto cloud_loaded = hawser::app::load_cloud_config(config_path);
-        if (!loaded || !cluster || !cloud_loaded) {
-            spdlog::error("configuration: {}", (!loaded    ? loaded.error()
-                                                : !cluster ? cluster.error()
-                                                           : cloud_loaded.error())
+        auto admin_loaded = hawser::app::load_admin_config(config_path);
+        if (!loaded || !cluster || !cloud_loaded || !admin_loaded) {
+            spdlog::error("configuration: {}", (!loaded         ? loaded.error()
+                                                : !cluster      ? cluster.error()
+                                                : !cloud_loaded ? cloud_loaded.error()
+                                                                : admin_loaded.error())
                                                    .message);
             return 2;
         }
+        admin_options = *admin_loaded;
         options = *loaded;
         cluster_options = *cluster;
         cloud_config = *cloud_loaded;
@@ -97,6 +105,14 @@ int main(int argc, char** argv) {
     } else if (!node_name.empty() || !public_endpoints.empty()) {
         spdlog::error("configuration: --node-name and --public-endpoint need --cluster");
         return 2;
+    }
+    if (!admin_listen.empty()) {
+        if (!admin_options) admin_options.emplace();
+        admin_options->listen = admin_listen;
+        if (auto valid = hawser::AdminServer::validate(*admin_options); !valid) {
+            spdlog::error("configuration: {}", valid.error().message);
+            return 2;
+        }
     }
     if (!listen.empty()) options.listen = listen;
     if (!data_dir.empty()) options.data_dir = data_dir;
@@ -230,6 +246,26 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
+    // The admin listener starts last: its figures read the server, cluster and store.
+    std::unique_ptr<hawser::AdminServer> admin;
+    if (admin_options) {
+        admin = std::make_unique<hawser::AdminServer>(*admin_options);
+        admin->add_metrics(
+            [&server](hawser::MetricsText& out) { hawser::write_metrics(out, server.stats()); });
+        if (cluster)
+            admin->add_metrics(
+                [&cluster](hawser::MetricsText& out) { hawser::write_metrics(out, *cluster); });
+        if (cloud_store)
+            admin->add_metrics([&cloud_store](hawser::MetricsText& out) {
+                hawser::zdb::write_metrics(out, *cloud_store);
+            });
+        if (auto started = admin->start(); !started) {
+            spdlog::error("cannot start the admin listener: {}", started.error().message);
+            if (cluster) cluster->stop();
+            server.shutdown();
+            return 1;
+        }
+    }
     std::thread waiter([&] {
         int sig = 0;
         sigwait(&signals, &sig);
@@ -240,6 +276,7 @@ int main(int argc, char** argv) {
     });
     server.wait();
     waiter.join();
+    if (admin) admin->stop();      // before what its figures read goes away
     if (cluster) cluster->stop();  // the others drop this node now
     auto stats = server.stats();
     spdlog::info("served {} connections; bye", stats.opened);

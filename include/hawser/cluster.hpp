@@ -22,6 +22,7 @@
 #include "hawser/connection.hpp"
 #include "hawser/dataframe.hpp"
 #include "hawser/error.hpp"
+#include "hawser/metrics.hpp"
 #include "hawser/options.hpp"
 #include "hawser/runtime.hpp"
 
@@ -273,5 +274,9 @@ class Cluster {
 
     std::shared_ptr<Impl> impl_;
 };
+
+// The cluster's figures for /metrics (hawser/metrics.hpp): its counters (hawser_cluster_*), and
+// every node this node knows with its load (hawser_cluster_node_*, labelled by node).
+void write_metrics(MetricsText& out, const Cluster& cluster);
 
 }  // namespace hawser

@@ -18,6 +18,14 @@ struct CommandStats {
     std::uint64_t bytes_out = 0;  // reply payload bytes
     // Handler time in microseconds, from receipt to reply (a delayed reply counts its wait).
     double p50_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
+    // The same as a histogram: how many took at most each bound (cumulative), how many were
+    // timed, and their sum.
+    static constexpr std::array<std::uint64_t, 14> latency_bounds_us{
+        50,     100,    250,    500,     1'000,   2'500,     5'000,
+        10'000, 25'000, 50'000, 100'000, 250'000, 1'000'000, 5'000'000};
+    std::array<std::uint64_t, latency_bounds_us.size()> latency_at_most{};
+    std::uint64_t latency_count = 0;
+    double latency_sum_us = 0;
 };
 
 struct Stats {

@@ -16,6 +16,7 @@ class Histogram {
 
     void record(std::uint64_t value) noexcept {
         buckets_[index(value)].fetch_add(1, std::memory_order_relaxed);
+        sum_.fetch_add(value, std::memory_order_relaxed);
         std::uint64_t prev = max_.load(std::memory_order_relaxed);
         while (value > prev &&
                !max_.compare_exchange_weak(prev, value, std::memory_order_relaxed)) {
@@ -39,6 +40,28 @@ class Histogram {
         return max();
     }
     std::uint64_t max() const noexcept { return max_.load(std::memory_order_relaxed); }
+    std::uint64_t sum() const noexcept { return sum_.load(std::memory_order_relaxed); }
+    std::uint64_t count() const noexcept {
+        std::uint64_t total = 0;
+        for (const auto& b : buckets_) total += b.load(std::memory_order_relaxed);
+        return total;
+    }
+    // For each bound (ascending), how many values were at most it: a Prometheus histogram's
+    // cumulative buckets. A bucket counts under a bound when all of it is at or below it, so
+    // a count may lag the exact one by a bucket's width (~19%).
+    template <std::size_t N>
+    std::array<std::uint64_t, N> at_most(
+        const std::array<std::uint64_t, N>& bounds) const noexcept {
+        std::array<std::uint64_t, N> out{};
+        std::uint64_t seen = 0;
+        std::size_t b = 0;
+        for (int i = 0; i < bucket_count && b < N; ++i) {
+            while (b < N && upper(i) > bounds[b]) out[b++] = seen;
+            seen += buckets_[i].load(std::memory_order_relaxed);
+        }
+        while (b < N) out[b++] = seen;
+        return out;
+    }
 
   private:
     static int index(std::uint64_t v) noexcept {
@@ -55,6 +78,7 @@ class Histogram {
 
     std::array<std::atomic<std::uint64_t>, bucket_count> buckets_{};
     std::atomic<std::uint64_t> max_{0};
+    std::atomic<std::uint64_t> sum_{0};
 };
 
 }  // namespace hawser::detail

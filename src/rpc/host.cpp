@@ -161,6 +161,12 @@ Stats Host::stats() const {
         cs.p99_us = double(c.handler_ns.quantile(0.99)) / 1e3;
         cs.p999_us = double(c.handler_ns.quantile(0.999)) / 1e3;
         cs.max_us = double(c.handler_ns.max()) / 1e3;
+        std::array<std::uint64_t, CommandStats::latency_bounds_us.size()> bounds_ns;
+        for (std::size_t i = 0; i < bounds_ns.size(); ++i)
+            bounds_ns[i] = CommandStats::latency_bounds_us[i] * 1000;
+        cs.latency_at_most = c.handler_ns.at_most(bounds_ns);
+        cs.latency_count = std::max(c.handler_ns.count(), cs.latency_at_most.back());
+        cs.latency_sum_us = double(c.handler_ns.sum()) / 1e3;
         s.commands.push_back(std::move(cs));
     });
     return s;

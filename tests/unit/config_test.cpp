@@ -388,3 +388,43 @@ TEST(Config, BadClusterSettingsNameWhatIsWrong) {
         std::remove(path.c_str());
     }
 }
+
+TEST(Config, ReadsTheAdminTable) {
+    auto path = write_temp(
+        "[admin]\nlisten = \"[::1]:9200\"\nmax_connections = 4\n"
+        "timeout_ms = 5000\n");
+    auto a = app::load_admin_config(path);
+    ASSERT_TRUE(a) << a.error().message;
+    ASSERT_TRUE(a->has_value());
+    EXPECT_EQ((*a)->listen, "[::1]:9200");
+    EXPECT_EQ((*a)->max_connections, 4u);
+    EXPECT_EQ((*a)->timeout, std::chrono::milliseconds(5000));
+    std::remove(path.c_str());
+    // An empty table turns it on, on loopback; enabled = false or no table leaves it off.
+    for (auto [text, on] : std::vector<std::pair<std::string, bool>>{
+             {"[admin]\n", true}, {"[admin]\nenabled = false\n", false}, {"", false}}) {
+        path = write_temp(text);
+        a = app::load_admin_config(path);
+        ASSERT_TRUE(a) << text;
+        EXPECT_EQ(a->has_value(), on) << text;
+        if (on) {
+            EXPECT_EQ((*a)->listen, "127.0.0.1:9100");
+        }
+        std::remove(path.c_str());
+    }
+}
+
+TEST(Config, BadAdminSettingsNameWhatIsWrong) {
+    for (auto [text, says] : std::vector<std::pair<std::string, std::string>>{
+             {"[admin]\nlisten = \"localhost:9100\"\n", "numeric"},
+             {"[admin]\nlisten = \"127.0.0.1\"\n", "127.0.0.1"},
+             {"[admin]\nmax_connections = 0\n", "max_connections"},
+             {"[admin]\nport = 1\n", "unknown key 'port'"},
+         }) {
+        auto path = write_temp(text);
+        auto a = app::load_admin_config(path);
+        ASSERT_FALSE(a) << text;
+        EXPECT_NE(a.error().message.find(says), std::string::npos) << a.error().message;
+        std::remove(path.c_str());
+    }
+}

@@ -18,6 +18,7 @@
 
 #include "hawser/dataframe.hpp"
 #include "hawser/error.hpp"
+#include "hawser/metrics.hpp"
 
 namespace hawser::zdb {
 
@@ -136,5 +137,9 @@ class Store {
     virtual Result<void> checkpoint(const std::string& directory) = 0;
     virtual StoreStats stats() const = 0;
 };
+
+// The store's figures for /metrics (hawser/metrics.hpp): the block cache, and per database its
+// records and bytes on disk (hawser_zdb_*).
+void write_metrics(MetricsText& out, const Store& store);
 
 }  // namespace hawser::zdb
