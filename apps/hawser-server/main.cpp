@@ -8,6 +8,7 @@
 
 #include "bench_commands.hpp"
 #include "config.hpp"
+#include "dashboard_assets.hpp"
 #include "demo_commands.hpp"
 #include "hawser/cluster.hpp"
 #include "hawser/hawser.hpp"
@@ -250,6 +251,9 @@ int main(int argc, char** argv) {
     std::unique_ptr<hawser::AdminServer> admin;
     if (admin_options) {
         admin = std::make_unique<hawser::AdminServer>(*admin_options);
+        for (const auto& asset : hawser::app::dashboard_assets())
+            admin->add_page(std::string(asset.path), std::string(asset.content_type),
+                            std::string(asset.body));
         admin->add_metrics(
             [&server](hawser::MetricsText& out) { hawser::write_metrics(out, server.stats()); });
         if (cluster)

@@ -5,12 +5,12 @@
 // (HAWSER_ARTIFACTS).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
+import { screenshot, startChromium, when } from './chromium.mjs';
 import { packageDir, startNats, startServer } from './servers.mjs';
 
 const pageDir = new URL('./browser/', import.meta.url).pathname;
@@ -20,7 +20,7 @@ const files = {
   '/hawser.browser.js': [join(packageDir, 'dist/hawser.browser.js'), 'text/javascript'],
 };
 
-let nats, server, web, chromium, profile, chat, devtoolsEndpoint;
+let nats, server, web, chat, browser;
 before(async () => {
   nats = await startNats();
   server = await startServer(`[websocket]\non_native_ports = true\npath = "/hawser"\n` +
@@ -43,99 +43,19 @@ before(async () => {
     });
     chat.on('exit', (code) => reject(new Error(`the chat example's server exited (${code})`)));
   });
-  devtoolsEndpoint = await startChromium();
+  browser = await startChromium();
 });
 after(async () => {
-  chromium?.kill('SIGKILL');
+  await browser?.stop();
   chat?.kill();
   web?.close();
   await server?.stop();
   await nats?.stop();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
-
-// Starts Chromium and resolves with its DevTools endpoint, read from its start-up line.
-function startChromium() {
-  profile = mkdtempSync(join(tmpdir(), 'hawser-chromium-'));
-  chromium = spawn(process.env.CHROMIUM ?? 'chromium', [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--remote-debugging-address=127.0.0.1', '--remote-debugging-port=0',
-    `--user-data-dir=${profile}`, '--window-size=900,600', 'about:blank',
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  return new Promise((resolve, reject) => {
-    chromium.stderr.on('data', (chunk) => {
-      log += chunk;
-      const m = log.match(/DevTools listening on (ws:\/\/[^\s]+)/);
-      if (m) resolve(new URL(m[1]));
-    });
-    chromium.on('exit', (code) => reject(new Error(`chromium exited (${code}):\n${log}`)));
-  });
-}
-
-// A DevTools Protocol session on one page target (Node's WebSocket client).
-async function devtools(endpoint) {
-  const target = await (await fetch(`http://${endpoint.host}/json/new?about:blank`, { method: 'PUT' })).json();
-  const ws = new WebSocket(target.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => {
-    ws.onopen = resolve;
-    ws.onerror = () => reject(new Error('cannot reach the page over DevTools'));
-  });
-  let nextId = 1;
-  const waiting = new Map();
-  const events = new Map();  // method -> resolve of the next such event
-  ws.onmessage = (event) => {
-    const message = JSON.parse(event.data);
-    if (message.method) return events.get(message.method)?.(message.params);
-    const done = waiting.get(message.id);
-    if (!done) return;
-    waiting.delete(message.id);
-    if (message.error) done.reject(new Error(message.error.message));
-    else done.resolve(message.result);
-  };
-  const send = (method, params = {}) => new Promise((resolve, reject) => {
-    const id = nextId++;
-    waiting.set(id, { resolve, reject });
-    ws.send(JSON.stringify({ id, method, params }));
-  });
-  const evaluate = async (expression) => {
-    const r = await send('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true });
-    if (r.exceptionDetails) throw new Error(r.exceptionDetails.text);
-    return r.result.value;
-  };
-  const nextEvent = (method) => new Promise((resolve) => events.set(method, resolve));
-  return { send, evaluate, nextEvent, close: () => ws.close() };
-}
-
-// A new page at `url`, once its load event has fired.
-async function openPage(url) {
-  const page = await devtools(devtoolsEndpoint);
-  await page.send('Page.enable');
-  const loaded = page.nextEvent('Page.loadEventFired');
-  await page.send('Page.navigate', { url });
-  await loaded;
-  return page;
-}
-
-// Resolves in the page once `condition` (an expression) holds, watching the DOM change.
-const when = (condition) => `new Promise((resolve) => {
-  const holds = () => ${condition};
-  if (holds()) return resolve(true);
-  new MutationObserver((_, observer) => {
-    if (holds()) observer.disconnect(), resolve(true);
-  }).observe(document.body, { subtree: true, childList: true, characterData: true });
-})`;
-
-async function screenshot(page, name) {
-  const shot = await page.send('Page.captureScreenshot', { format: 'png' });
-  if (process.env.HAWSER_ARTIFACTS)
-    writeFileSync(join(process.env.HAWSER_ARTIFACTS, name), Buffer.from(shot.data, 'base64'));
-}
 
 test('a page connects, calls, and receives a push, a call and a channel message', async () => {
   const query = new URLSearchParams({ host: `127.0.0.1:${server.port}`, key: server.key });
-  const page = await openPage(`http://127.0.0.1:${web.address().port}/page.html?${query}`);
+  const page = await browser.openPage(`http://127.0.0.1:${web.address().port}/page.html?${query}`);
   await page.evaluate('window.hawserTest');  // the page's module has run by its load event
   const dom = await page.evaluate(`({
     status: document.getElementById('status').textContent,
@@ -157,7 +77,7 @@ test('two chat pages (examples/chat) talk on a channel', async () => {
   const open = (name) => {
     const query = new URLSearchParams({ host: `127.0.0.1:${server.port}`, key: server.key,
                                         room: 'chat.example', name });
-    return openPage(`${chat.url.replace(/index\.html$/, '')}index.html?${query}`);
+    return browser.openPage(`${chat.url.replace(/index\.html$/, '')}index.html?${query}`);
   };
   const [ann, bob] = await Promise.all([open('ann'), open('bob')]);
   const online = when(`document.getElementById('status').textContent === 'online'`);

@@ -11,19 +11,29 @@ if (!serverBinary || !packageDir) throw new Error('set HAWSER_SERVER and HAWSER_
 export const hawser = await import(join(packageDir, 'dist/index.js'));
 
 // Starts `command` and resolves with the first match of `pattern` in its output.
+// `watch(pattern)` resolves with the first match of a later line too.
 function startAndWatch(command, args, pattern, what) {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
-  return new Promise((resolve, reject) => {
-    const look = (chunk) => {
-      log += chunk;
-      const m = log.match(pattern);
-      if (m) resolve({ child, match: m, log: () => log });
-    };
-    child.stdout.on('data', look);
-    child.stderr.on('data', look);
-    child.on('exit', (code) => reject(new Error(`${what} exited (${code}) before starting:\n${log}`)));
+  const watchers = [];
+  const watch = (p) => new Promise((resolve, reject) => {
+    const m = log.match(p);
+    if (m) return resolve(m);
+    watchers.push({ p, resolve, reject });
   });
+  const look = (chunk) => {
+    log += chunk;
+    for (const w of [...watchers]) {
+      const m = log.match(w.p);
+      if (m) watchers.splice(watchers.indexOf(w), 1), w.resolve(m);
+    }
+  };
+  child.stdout.on('data', look);
+  child.stderr.on('data', look);
+  child.on('exit', (code) => {
+    for (const w of watchers) w.reject(new Error(`${what} exited (${code}):\n${log}`));
+  });
+  return watch(pattern).then((match) => ({ child, match, log: () => log, watch }));
 }
 
 const stopChild = (child) => new Promise((resolve) => {
@@ -45,7 +55,7 @@ export async function startServer(toml = '', args = []) {
   writeFileSync(join(dir, 'server.toml'), toml);
   const data = join(dir, 'data');
   const key = execFileSync(serverBinary, ['--data-dir', data, '--print-public-key']).toString().trim();
-  const { child, match, log } = await startAndWatch(
+  const { child, match, log, watch } = await startAndWatch(
       serverBinary, ['--data-dir', data, '--listen', '127.0.0.1:0', '--threads', '1',
                      '-c', join(dir, 'server.toml'), ...args],
       /listening on .*\(ports (\d+)\)/, 'hawser-server');
@@ -53,6 +63,7 @@ export async function startServer(toml = '', args = []) {
     key,
     port: Number(match[1]),
     log,
+    watch,
     stop: async () => {
       await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
