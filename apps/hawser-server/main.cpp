@@ -14,6 +14,7 @@
 #include "hawser/hawser.hpp"
 #include "hawser/zdb/store.hpp"
 #include "read_password.hpp"
+#include "service_manager.hpp"
 
 int main(int argc, char** argv) {
     CLI::App cli{"Hawser server"};
@@ -165,6 +166,7 @@ int main(int argc, char** argv) {
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);  // reload the limits (update_limits)
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
@@ -270,10 +272,30 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
+    // SIGHUP re-reads the configuration file and applies what may change while running: the
+    // connection cap and the admission rules (--max-connections still wins over the file).
+    auto reload = [&] {
+        if (config_path.empty()) return spdlog::warn("SIGHUP: no --config file to reload");
+        hawser::app::notify_reloading();
+        auto fresh = hawser::app::load_config(config_path);
+        if (fresh && max_connections) fresh->max_connections = max_connections;
+        auto applied = fresh ? server.update_limits(fresh->max_connections, fresh->admission)
+                             : hawser::Result<void>(fresh.error());
+        if (applied)
+            spdlog::info(
+                "SIGHUP: limits reloaded from {} (max_connections {}; other settings "
+                "apply at the next start)",
+                config_path, fresh->max_connections);
+        else
+            spdlog::error("SIGHUP: kept the running limits: {}", applied.error().message);
+        hawser::app::notify_ready("serving");
+    };
+    hawser::app::notify_ready("serving");
     std::thread waiter([&] {
         int sig = 0;
-        sigwait(&signals, &sig);
+        while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) reload();
         spdlog::info("signal {}: shutting down", sig);
+        hawser::app::notify_stopping();
         // Routing stops sending clients here before the server says goodbye to its own.
         if (cluster) cluster->set_draining(true);
         server.shutdown();

@@ -73,7 +73,15 @@ class Server {
                            bool compress = true) const;
 
     Stats stats() const;
+    // The options the server was built with (update_limits() does not change them).
     const ServerOptions& options() const;
+
+    // While running, from any thread (hawser-server does it on SIGHUP): the cap on open
+    // connections and the admission rules — allow and deny lists, rates and bursts, caps per
+    // source and on handshakes. New connections meet them at once; open ones stay.
+    // `handshake_timeout` and `max_tracked_addresses` keep their starting values.
+    // invalid_argument for a bad CIDR range or rate; nothing changes then.
+    Result<void> update_limits(std::size_t max_connections, const AdmissionOptions& admission);
 
   private:
     friend detail::Host& detail::host_of(Server&);

@@ -60,8 +60,11 @@ bool Cidr::contains(const AddressKey& a) const {
     return (a[full] & mask) == (net[full] & mask);
 }
 
-Result<void> Admission::configure(const AdmissionOptions& options) {
-    std::vector<Cidr> allow, deny;
+namespace {
+
+// The lists and the rate of `options`, checked.
+Result<void> parse_rules(const AdmissionOptions& options, std::vector<Cidr>& allow,
+                         std::vector<Cidr>& deny) {
     for (const auto& t : options.allow) {
         auto c = Cidr::parse(t);
         if (!c) return c.error();
@@ -75,12 +78,39 @@ Result<void> Admission::configure(const AdmissionOptions& options) {
     if (options.connections_per_second_per_ip < 0 || options.connection_burst_per_ip < 1)
         return Error{Errc::invalid_argument,
                      "admission: the rate must be >= 0 and the burst >= 1 connection"};
+    return {};
+}
+
+}  // namespace
+
+Result<void> Admission::configure(const AdmissionOptions& options) {
+    std::vector<Cidr> allow, deny;
+    if (auto parsed = parse_rules(options, allow, deny); !parsed) return parsed;
     std::lock_guard lock(mu_);
     options_ = options;
     allow_ = std::move(allow);
     deny_ = std::move(deny);
     overflow_ = PerSource{};
     overflow_.tokens = options.connection_burst_per_ip;
+    return {};
+}
+
+Result<void> Admission::update(AdmissionOptions options) {
+    {
+        std::lock_guard lock(mu_);
+        options.max_tracked_addresses = options_.max_tracked_addresses;
+        options.handshake_timeout = options_.handshake_timeout;
+    }
+    std::vector<Cidr> allow, deny;
+    if (auto parsed = parse_rules(options, allow, deny); !parsed) return parsed;
+    std::lock_guard lock(mu_);
+    options_ = options;
+    allow_ = std::move(allow);
+    deny_ = std::move(deny);
+    // A smaller burst applies at once; tokens refill at the new rate from now on.
+    auto burst = options.connection_burst_per_ip;
+    for (auto& [key, source] : sources_) source.tokens = std::min(source.tokens, burst);
+    overflow_.tokens = std::min(overflow_.tokens, burst);
     return {};
 }
 

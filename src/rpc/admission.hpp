@@ -30,6 +30,9 @@ class Admission {
   public:
     using Clock = std::chrono::steady_clock;
     Result<void> configure(const AdmissionOptions& options);
+    // The same while connections are open: keeps every source's counts and the shared entry's,
+    // and the table size (max_tracked_addresses) and handshake_timeout it started with.
+    Result<void> update(AdmissionOptions options);
 
     // CloseReason::none admits: the connection counts against its source until closed(), and
     // holds a handshake slot until handshake_done() or closed(). `overflow` tells whether it was

@@ -58,9 +58,10 @@ class Host : public std::enable_shared_from_this<Host> {
     std::optional<noise::KeyPair> client_static;  // client: its own key (client_key_file, ...)
     ClientKeyPolicy client_key_policy;            // server: which client keys are accepted
     bool trust_on_first_use = false;
-    bool send_error_details = false;       // peers see error details, not only an error id
-    Admission admission;                   // server
-    std::function<void(Conn&)> on_opened;  // the owner's own hook (client connect waiters)
+    bool send_error_details = false;              // peers see error details, not only an error id
+    Admission admission;                          // server
+    std::atomic<std::size_t> max_connections{0};  // server: 0 = no cap; changed while running
+    std::function<void(Conn&)> on_opened;         // the owner's own hook (client connect waiters)
     Commands commands;
     struct Hooks {
         std::function<void(const Connection&)> on_connect;

@@ -16,10 +16,9 @@ namespace hawser::detail {
 
 using reuse_port_option = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
-Listener::Listener(Loop& loop, std::shared_ptr<Host> host, std::size_t max_connections, Kind kind)
+Listener::Listener(Loop& loop, std::shared_ptr<Host> host, Kind kind)
     : loop_(loop),
       host_(std::move(host)),
-      max_connections_(max_connections),
       kind_(std::move(kind)),
       acceptor_(loop.context()),
       retry_timer_(loop.context()) {}
@@ -84,7 +83,8 @@ void Listener::accept() {
         bool overflow = false;
         if (peer_ec)
             refusal = CloseReason::io_error;
-        else if (self->max_connections_ && self->host_->count() >= self->max_connections_)
+        else if (auto cap = self->host_->max_connections.load(std::memory_order_relaxed);
+                 cap && self->host_->count() >= cap)
             refusal = CloseReason::max_connections;
         else
             refusal = self->host_->admission.admit(peer.address(), Clock::now(), &overflow);

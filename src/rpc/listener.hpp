@@ -23,7 +23,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
         std::shared_ptr<const http::UpgradePolicy> websocket;
         bool sniff = false;
     };
-    Listener(Loop& loop, std::shared_ptr<Host> host, std::size_t max_connections, Kind kind);
+    Listener(Loop& loop, std::shared_ptr<Host> host, Kind kind);
     bool websocket_only() const noexcept { return kind_.websocket && !kind_.sniff; }
 
     // Binds and listens (any thread, before start()).
@@ -38,7 +38,6 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
     Loop& loop_;
     std::shared_ptr<Host> host_;
-    std::size_t max_connections_;
     Kind kind_;
     asio::ip::tcp::acceptor acceptor_;
     asio::steady_timer retry_timer_;

@@ -104,6 +104,7 @@ std::shared_ptr<detail::Host> make_host(Runtime& runtime, const ServerOptions& o
     auto host = std::make_shared<detail::Host>(runtime.impl(), false, o.mark, o.limits, o.timeouts,
                                                o.transport);
     host->handshake_timeout = o.admission.handshake_timeout;
+    host->max_connections = o.max_connections;
     host->send_error_details = o.send_error_details;
     return host;
 }
@@ -199,7 +200,7 @@ Result<void> Server::start() {
     std::size_t next_loop = 0;
     for (const auto& [ep, kind] : endpoints) {
         auto& loop = runtime_->impl().loop(next_loop++ % runtime_->io_threads());
-        auto l = std::make_shared<detail::Listener>(loop, host_, o.max_connections, kind);
+        auto l = std::make_shared<detail::Listener>(loop, host_, kind);
         if (auto r = l->open(ep, o.reuse_port, o.backlog); !r) {
             close_all();
             return r.error();
@@ -344,6 +345,12 @@ Result<void> Server::broadcast(std::string_view command, const DataFrame& argume
                                bool compress) const {
     return detail::fan_out(host_, detail::Kind::direct_dataframe, command, argument.bytes(),
                            compress);
+}
+
+Result<void> Server::update_limits(std::size_t max_connections, const AdmissionOptions& admission) {
+    if (auto updated = host_->admission.update(admission); !updated) return updated;
+    host_->max_connections.store(max_connections, std::memory_order_relaxed);
+    return {};
 }
 
 Stats Server::stats() const {

@@ -82,3 +82,43 @@ TEST(Limits, MaxConnectionsRefusesTheExtraOnes) {
     EXPECT_EQ(server.stats().refused, 1u);
     EXPECT_EQ(server.connection_count(), 3u);
 }
+
+TEST(Limits, LimitsChangeWhileRunning) {
+    auto so = plaintext_server();
+    so.max_connections = 1;
+    Server server(so);
+    server.start().value();
+    RawSocket first(server.ports()[0]);
+    first.plaintext_hello();
+    ASSERT_TRUE(eventually([&] { return server.connection_count() == 1; }));
+    {
+        RawSocket refused(server.ports()[0]);
+        refused.read_until_closed();
+    }
+    EXPECT_EQ(server.stats().closed(CloseReason::max_connections), 1u);
+
+    // A bad rule changes nothing.
+    AdmissionOptions bad = so.admission;
+    bad.deny = {"not a range"};
+    EXPECT_FALSE(server.update_limits(2, bad));
+    {
+        RawSocket refused(server.ports()[0]);
+        refused.read_until_closed();
+    }
+    EXPECT_EQ(server.stats().closed(CloseReason::max_connections), 2u);
+
+    // A higher cap lets the next one in; a deny rule then refuses loopback.
+    ASSERT_TRUE(server.update_limits(2, so.admission));
+    RawSocket second(server.ports()[0]);
+    second.plaintext_hello();
+    ASSERT_TRUE(eventually([&] { return server.connection_count() == 2; }));
+    AdmissionOptions deny = so.admission;
+    deny.deny = {"127.0.0.0/8"};
+    ASSERT_TRUE(server.update_limits(0, deny));
+    {
+        RawSocket denied(server.ports()[0]);
+        denied.read_until_closed();
+    }
+    EXPECT_EQ(server.stats().closed(CloseReason::denied), 1u);
+    EXPECT_EQ(server.connection_count(), 2u);  // the open ones stay
+}
