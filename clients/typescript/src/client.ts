@@ -1,7 +1,7 @@
 // The client: connects over WebSocket or TCP, calls the server's commands, serves the server's
 // calls and pushes (Commands), joins channels, and reconnects with jittered backoff. The same
 // shape as the C++ hawser::Client where the language allows.
-import { fromHex, text, utf8 } from './bytes.js';
+import { fromHex, text, toHex, utf8 } from './bytes.js';
 import { Commands } from './commands.js';
 import { Connection, type ConnectionSettings } from './connection.js';
 import { type DataFrame, DataFrameError, type DecodeLimits, decodeDataFrame, defaultDecodeLimits, encodeDataFrame } from './dataframe.js';
@@ -51,6 +51,7 @@ export class Client {
   private readonly connectHooks: (() => void)[] = [];
   private readonly disconnectHooks: ((reason: number, text: string) => void)[] = [];
   private stopped = true;
+  private generation = 0;  // connect() and close() start a new one; older attempts give up
   private attempts = 0;
   private retry: ReturnType<typeof setTimeout> | null = null;
 
@@ -87,8 +88,9 @@ export class Client {
 
   /** Connects (the link, then the handshake); rejects with `not_connected` and the reason. */
   async connect(): Promise<void> {
+    this.stop();
     this.stopped = false;
-    await this.attempt();
+    await this.attempt(this.generation);
   }
 
   get connected(): boolean {
@@ -96,7 +98,7 @@ export class Client {
   }
   /** The server's key: the pinned one, or the one learnt on first use. */
   get serverPublicKey(): string {
-    return this.connection?.serverKey || (this.options.serverPublicKey ?? '');
+    return this.settings.serverKey ? toHex(this.settings.serverKey) : '';
   }
 
   onConnect(hook: () => void): void {
@@ -146,9 +148,15 @@ export class Client {
   /** Says goodbye and stops reconnecting. */
   close(): void {
     this.stopped = true;
+    this.stop();
+  }
+
+  // Ends the connection, a pending reconnect and any attempt in flight.
+  private stop(): void {
+    this.generation++;
     if (this.retry) clearTimeout(this.retry);
     this.retry = null;
-    this.connection?.close();
+    this.connection?.close();  // onDisconnect hooks run; a local close never reconnects
     this.connection = null;
   }
 
@@ -157,21 +165,27 @@ export class Client {
     return this.connection;
   }
 
-  private async attempt(): Promise<void> {
-    const link = await this.openLink();
-    if (this.stopped) {
+  // One connect: the link, the handshake and the channels, within connectMs in all. Gives up
+  // (closing what it opened) as soon as connect() or close() starts a new generation.
+  private async attempt(generation: number): Promise<void> {
+    const current = () => generation === this.generation && !this.stopped;
+    const cancelled = () => new HawserError(Errc.cancelled, 'closed while connecting');
+    const deadline = Date.now() + this.settings.handshakeMs;
+    const link = await this.openLink(this.settings.handshakeMs);
+    if (!current()) {
       link.close();
-      throw new HawserError(Errc.cancelled, 'closed while connecting');
+      throw cancelled();
     }
-    const conn = new Connection(link, this.settings, this.commands);
+    const conn = new Connection(link, { ...this.settings, handshakeMs: Math.max(1, deadline - Date.now()) },
+                                this.commands);
     conn.onClose = (reason, why) => this.lost(conn, reason, why);
     await conn.established;
     // The server's first message may already have closed it (key_not_allowed, redirect).
     if (!conn.open)
       throw new HawserError(Errc.not_connected, conn.closeText, conn.closeReason);
-    if (this.stopped) {
+    if (!current()) {
       conn.close();
-      throw new HawserError(Errc.cancelled, 'closed while connecting');
+      throw cancelled();
     }
     // Trust on first use: the first server's key is pinned for every reconnect after it.
     if (!this.settings.serverKey) this.settings.serverKey = fromHex(conn.serverKey);
@@ -179,14 +193,28 @@ export class Client {
     this.attempts = 0;
     // Back in every channel before the hooks run: a publication from then on reaches it.
     await Promise.all([...this.channels].map((channel) => this.call('hawser.subscribe', channel)
-        .catch((e) => this.settings.report(`joining channel ${channel} again`, e))));
-    for (const hook of this.connectHooks) hook();
+        .catch((e) => this.report(`joining channel ${channel} again`, e))));
+    if (this.connection !== conn || !conn.open) return;  // lost meanwhile: onDisconnect said so
+    for (const hook of this.connectHooks) {
+      try {
+        hook();
+      } catch (e) {
+        this.report('an onConnect hook', e);
+      }
+    }
   }
 
-  private openLink(): Promise<Link> {
+  private report(what: string, error: unknown): void {
+    try {
+      this.settings.report(what, error);
+    } catch {
+      // a reporter that throws has nobody to tell
+    }
+  }
+
+  private openLink(ms: number): Promise<Link> {
     const { url, host, port } = this.options;
     const opening = url ? openWebSocket(url) : openTcp(host!, port!);
-    const ms = this.settings.handshakeMs;
     return new Promise((resolve, reject) => {
       let late = false;
       const timer = setTimeout(() => {
@@ -209,8 +237,14 @@ export class Client {
   private lost(conn: Connection, reason: number, why: string): void {
     if (conn !== this.connection) return;  // a connect attempt that failed: its caller knows
     this.connection = null;
-    for (const hook of this.disconnectHooks) hook(reason, why);
-    this.scheduleReconnect();
+    for (const hook of this.disconnectHooks) {
+      try {
+        hook(reason, why);
+      } catch (e) {
+        this.report('an onDisconnect hook', e);
+      }
+    }
+    if (reason !== CloseReason.local_close) this.scheduleReconnect();
   }
 
   // Backoff doubles from minDelayMs up to maxDelayMs; each wait is drawn from its upper half,
@@ -220,9 +254,12 @@ export class Client {
     if (this.stopped || !policy?.enabled) return;
     const min = policy.minDelayMs ?? 100, max = policy.maxDelayMs ?? 10_000;
     const delay = Math.min(max, min * 2 ** Math.min(this.attempts++, 30));
+    const generation = this.generation;
     this.retry = setTimeout(() => {
       this.retry = null;
-      this.attempt().catch(() => this.scheduleReconnect());
+      this.attempt(generation).catch(() => {
+        if (generation === this.generation) this.scheduleReconnect();
+      });
     }, delay / 2 + Math.random() * (delay / 2));
   }
 }

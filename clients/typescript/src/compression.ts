@@ -25,8 +25,8 @@ export function decompress(codec: number, payload: Uint8Array, limit: number): U
   return out;
 }
 
-// fzstd allocates the frame's window (or content size) up front: both are checked against the
-// announced size first, so a forged header cannot make it allocate more.
+// fzstd allocates the frame's window up front: it is checked against the announced size first,
+// so a forged header cannot make it allocate more.
 function zstd(body: Uint8Array, size: number): Uint8Array {
   if (body.length < 6 || readU32(body, 0) !== 0x28b52ffd)
     throw new DecompressError('not a zstd frame');
@@ -49,7 +49,9 @@ function zstd(body: Uint8Array, size: number): Uint8Array {
   if (fieldSize === 2) contentSize += 256;
   if (contentSize !== size) throw new DecompressError('the zstd content size differs');
   try {
-    return zstdDecompress(body);
+    // Into a buffer of the announced size: fzstd then allocates nothing for the content and
+    // throws when a frame (a second one, say) would write past it.
+    return zstdDecompress(body, new Uint8Array(size));
   } catch (e) {
     throw new DecompressError(`zstd: ${(e as Error).message}`);
   }

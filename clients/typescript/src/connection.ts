@@ -17,6 +17,10 @@ const MAX_PIECE_DATA = MAX_NOISE_MESSAGE - 16 - 1;
 const PIECE_DATA = 0;
 const PIECE_REKEY = 2;
 
+// A close reason the protocol knows, or `otherwise` (docs/protocol.md: an unknown code or 0).
+const knownReason = (code: number, otherwise: number): number =>
+  code > 0 && code <= CloseReason.websocket_error ? code : otherwise;
+
 export interface ConnectionSettings {
   mark: Mark;
   pattern: Pattern;
@@ -182,10 +186,10 @@ export class Connection {
     if (this.state === 'closed') return;
     this.lastReceived = Date.now();
     try {
-      for (const body of this.frames.push(bytes)) {
+      this.frames.push(bytes);
+      for (let body; this.running && (body = this.frames.next());) {
         if (this.state === 'handshake') this.handshakeFrame(body);
-        else if (this.state === 'open') this.transportFrame(body);
-        if (!this.running) return;
+        else this.transportFrame(body);
       }
     } catch (e) {
       if (e instanceof FrameError) this.finish(e.reason, e.message, true);
@@ -195,15 +199,15 @@ export class Connection {
 
   private handshakeFrame(body: Uint8Array): void {
     const hs = this.handshake!;
-    // A refusal comes as a goodbye in clear (a plaintext message).
-    const clear = body.length >= 4 ? parseMessage(body) : null;
-    if (clear && clear.kind === Kind.goodbye && clear.flags === 0 && clear.payload.length >= 2) {
-      const code = (clear.payload[0] << 8) | clear.payload[1];
-      return this.finish(code || CloseReason.handshake_failed, text(clear.payload.subarray(2)), false);
-    }
     try {
       hs.read(body);
     } catch (e) {
+      // A refusal comes as a goodbye in clear (a plaintext message), never as a Noise message.
+      const clear = parseMessage(body);
+      if (clear && clear.kind === Kind.goodbye && clear.flags === 0 && clear.payload.length >= 2)
+        return this.finish(knownReason((clear.payload[0] << 8) | clear.payload[1],
+                                       CloseReason.handshake_failed),
+                           text(clear.payload.subarray(2)), false);
       return this.finish(CloseReason.handshake_failed, `the server's handshake message: ${(e as Error).message}`, false);
     }
     const learnt = hs.remoteStatic!;
@@ -268,8 +272,7 @@ export class Connection {
         return;
       case Kind.goodbye: {
         const code = m.payload.length >= 2 ? (m.payload[0] << 8) | m.payload[1] : 0;
-        const reason = code && code <= CloseReason.websocket_error ? code : CloseReason.peer_closed;
-        return this.finish(reason, text(m.payload.subarray(2)), false);
+        return this.finish(knownReason(code, CloseReason.peer_closed), text(m.payload.subarray(2)), false);
       }
       default:
         return this.stream(m);
@@ -282,7 +285,8 @@ export class Connection {
     this.calls.delete(m.id);
     clearTimeout(call.timer);
     if (m.kind === Kind.reply) return call.resolve(m.payload);
-    const code = m.payload.length >= 2 ? (m.payload[0] << 8) | m.payload[1] : Errc.handler_error;
+    if (m.payload.length < 2) throw new FrameError(CloseReason.malformed, 'an error without a code');
+    const code = (m.payload[0] << 8) | m.payload[1];
     call.reject(new HawserError(code || Errc.handler_error, text(m.payload.subarray(2))));
   }
 
@@ -294,7 +298,7 @@ export class Connection {
     const dataframe = m.kind === Kind.call_dataframe || m.kind === Kind.direct_dataframe;
     const fail = (code: number, why: string) => {
       if (isCall) this.queue(encodeMessage(Kind.error, m.id, '', codeAndText(code, why)));
-      else this.settings.report(`one-way command ${command}`, new HawserError(code, why));
+      else this.report(`one-way command ${command}`, new HawserError(code, why));
     };
     if (!handler) return fail(Errc.unknown_command, `unknown command '${command}'`);
     const wanted = isCall ? (dataframe ? 'dataframe' : 'console')
@@ -311,11 +315,10 @@ export class Connection {
     }
     const request = { command };
     if (!isCall) {
-      try {
-        (handler.run as (a: typeof argument, r: typeof request) => void)(argument, request);
-      } catch (e) {
-        this.settings.report(`one-way command ${command}`, e);
-      }
+      // A handler may be async although its type says void: its rejection is reported too.
+      Promise.resolve()
+        .then(() => (handler.run as (a: typeof argument, r: typeof request) => unknown)(argument, request))
+        .catch((e) => this.report(`one-way command ${command}`, e));
       return;
     }
     this.callsServing++;
@@ -325,14 +328,18 @@ export class Connection {
       .then((result) => {
         if (this.state !== 'open') return;
         const payload = dataframe ? encodeDataFrame(result as DataFrame) : utf8(String(result));
-        this.queue(encodeMessage(Kind.reply, id, '', payload));
+        const reply = encodeMessage(Kind.reply, id, '', payload);
+        // Too big for the peer to take: the call fails, not the connection.
+        if (reply.length > this.settings.maxFrameBytes)
+          throw new HawserError(Errc.limit_exceeded, `a reply of ${reply.length} bytes`);
+        this.queue(reply);
       })
       .catch((e) => {
         if (this.state !== 'open') return;
         if (e instanceof HawserError) {
           this.queue(encodeMessage(Kind.error, id, '', codeAndText(e.code, e.detail)));
         } else {
-          this.settings.report(`command ${command}`, e);
+          this.report(`command ${command}`, e);
           this.queue(encodeMessage(Kind.error, id, '', codeAndText(Errc.handler_error, 'handler failed')));
         }
       })
@@ -357,11 +364,12 @@ export class Connection {
 
   // --- sending ---
 
-  private queue(message: Uint8Array): void {
+  // `bounded` false only for the goodbye, which must go even when the queue is full.
+  private queue(message: Uint8Array, bounded = true): void {
     if (this.state !== 'open') return;
     this.outbox.push(u32(message.length), message);
     this.outboxBytes += 4 + message.length;
-    if (this.outboxBytes + this.link.buffered() > this.settings.maxSendQueueBytes)
+    if (bounded && this.outboxBytes + this.link.buffered() > this.settings.maxSendQueueBytes)
       return this.finish(CloseReason.slow_consumer, 'the send queue is full', false);
     if (!this.flushQueued) {
       this.flushQueued = true;
@@ -405,12 +413,13 @@ export class Connection {
 
   private finish(reason: number, why: string, goodbye: boolean): void {
     if (this.state === 'closed') return;
-    if (goodbye && this.state === 'open') {
-      this.queue(encodeMessage(Kind.goodbye, 0n, '', codeAndText(reason, why)));
-      this.flush();
-    }
     const wasOpen = this.state === 'open';
-    this.state = 'closed';
+    if (goodbye && wasOpen)
+      this.queue(encodeMessage(Kind.goodbye, 0n, '', codeAndText(reason, why)), false);
+    this.state = 'closed';  // from here a re-entrant finish() returns at once
+    if (goodbye && wasOpen) this.flush();
+    this.outbox = [];  // what was not flushed never goes
+    this.outboxBytes = 0;
     this.closeReason = reason;
     this.closeText = why;
     for (const t of this.timers) clearTimeout(t);
@@ -425,6 +434,15 @@ export class Connection {
     if (!wasOpen) this.settle?.reject(new HawserError(Errc.not_connected, describe, reason));
     this.settle = null;
     this.onClose(reason, why);
+  }
+
+  // Reports a failure no caller sees; a reporter that throws is not this connection's problem.
+  private report(what: string, error: unknown): void {
+    try {
+      this.settings.report(what, error);
+    } catch {
+      // nothing left to tell
+    }
   }
 
   private notOpen(): HawserError {

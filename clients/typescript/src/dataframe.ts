@@ -40,47 +40,83 @@ export function encodeDataFrame(values: DataFrame): Uint8Array {
   return concat(values.map((v) => encode(v, { useBigInt64: true, ignoreUndefined: true })));
 }
 
+// Walks the MessagePack structure before anything is decoded: every container's count must fit
+// in the bytes left (a value takes at least one byte), depth, elements and values within the
+// limits, no ext types. Only then does the decoder allocate, so memory follows the bytes.
+function scan(bytes: Uint8Array, limits: DecodeLimits): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const open: number[] = [];  // values still to come in each open container
+  let at = 0;
+  let values = 0;
+  const truncated = () => new DataFrameError('a value runs past the end');
+  const length = (size: number): number => {
+    if (at + size > bytes.length) throw truncated();
+    const n = size === 1 ? view.getUint8(at) : size === 2 ? view.getUint16(at) : view.getUint32(at);
+    at += size;
+    return n;
+  };
+  while (at < bytes.length) {
+    if (open.length) open[open.length - 1]--;
+    if (++values > limits.maxValues) throw new DataFrameError('too many values', true);
+    const b = bytes[at++];
+    let skip = 0;
+    let children = 0;  // values inside, for a container
+    let elements = 0;
+    if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) {
+      // fixint, nil, bool
+    } else if (b <= 0x8f) {
+      elements = b & 0x0f;
+      children = elements * 2;
+    } else if (b <= 0x9f) {
+      children = elements = b & 0x0f;
+    } else if (b <= 0xbf) {
+      skip = b & 0x1f;
+    } else {
+      switch (b) {
+        case 0xc4: case 0xd9: skip = length(1); break;
+        case 0xc5: case 0xda: skip = length(2); break;
+        case 0xc6: case 0xdb: skip = length(4); break;
+        case 0xcc: case 0xd0: skip = 1; break;
+        case 0xcd: case 0xd1: skip = 2; break;
+        case 0xca: case 0xce: case 0xd2: skip = 4; break;
+        case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
+        case 0xdc: children = elements = length(2); break;
+        case 0xdd: children = elements = length(4); break;
+        case 0xde: elements = length(2); children = elements * 2; break;
+        case 0xdf: elements = length(4); children = elements * 2; break;
+        default: throw new DataFrameError(b === 0xc1 ? 'the reserved byte 0xc1' : 'a MessagePack ext type');
+      }
+    }
+    if (at + skip > bytes.length) throw truncated();
+    at += skip;
+    if (elements > limits.maxElements) throw new DataFrameError('a container too large', true);
+    if (children > bytes.length - at) throw new DataFrameError('a container larger than the bytes left');
+    if (children > 0) {
+      if (open.length >= limits.maxDepth) throw new DataFrameError('nested too deep', true);
+      open.push(children);
+    } else {
+      while (open.length && open[open.length - 1] === 0) open.pop();
+    }
+  }
+  if (open.length) throw truncated();
+}
+
 export function decodeDataFrame(bytes: Uint8Array,
                                 limits: DecodeLimits = defaultDecodeLimits): DataFrame {
   if (bytes.length > limits.maxBytes)
     throw new DataFrameError(`a DataFrame of ${bytes.length} bytes`, true);
-  const values: DataFrame = [];
-  let count = 0;
-  // msgpack's own bounds check every header against the bytes left before allocating; the walk
-  // below counts values and depth and refuses what a DataFrame cannot hold (ext types).
-  const check = (v: unknown, depth: number): void => {
-    if (++count > limits.maxValues) throw new DataFrameError('too many values', true);
-    if (depth > limits.maxDepth) throw new DataFrameError('nested too deep', true);
-    if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return;
-    if (Array.isArray(v)) {
-      if (v.length > limits.maxElements) throw new DataFrameError('an array too long', true);
-      for (const x of v) check(x, depth + 1);
-      return;
-    }
-    if (Object.getPrototypeOf(v) !== Object.prototype)
-      throw new DataFrameError('a MessagePack ext type');
-    const entries = Object.values(v as object);
-    if (entries.length > limits.maxElements) throw new DataFrameError('a map too large', true);
-    for (const x of entries) check(x, depth + 1);
-  };
+  scan(bytes, limits);
   try {
     const options = {
       useBigInt64: true,
-      maxArrayLength: limits.maxElements,
-      maxMapLength: limits.maxElements,
-      maxExtLength: 0,
       mapKeyConverter: (key: unknown) => {
         if (typeof key !== 'string') throw new DataFrameError('a map key that is not a string');
         return key;
       },
     };
-    for (const v of decodeMulti(bytes, options)) {
-      check(v, 1);
-      values.push(v as Value);
-    }
+    return Array.from(decodeMulti(bytes, options)) as DataFrame;
   } catch (e) {
     if (e instanceof DataFrameError) throw e;
     throw new DataFrameError((e as Error).message);
   }
-  return values;
 }

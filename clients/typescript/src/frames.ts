@@ -36,27 +36,28 @@ export class FrameReader {
     this.maxBody = maxBody;
   }
 
-  /** Appends bytes and returns the whole frames' bodies now available. */
-  push(bytes: Uint8Array): Uint8Array[] {
-    const bodies: Uint8Array[] = [];
-    if (bytes.length) {
-      this.parts.push(bytes);
-      this.buffered += bytes.length;
-    }
-    for (;;) {
-      const head = this.peek(Math.min(this.buffered, 8));
-      for (let i = 0; i < Math.min(head.length, 4); ++i)
-        if (head[i] !== this.mark.head[i]) throw new FrameError(CloseReason.bad_mark, 'bad head mark');
-      if (head.length < 8) return bodies;
-      const length = readU32(head, 4);
-      if (length > this.maxBody)
-        throw new FrameError(CloseReason.frame_too_large, `a frame of ${length} bytes`);
-      if (this.buffered < 12 + length) return bodies;
-      const whole = this.take(12 + length);
-      if (!equal(whole.subarray(8 + length), this.mark.tail))
-        throw new FrameError(CloseReason.bad_mark, 'bad tail mark');
-      bodies.push(whole.subarray(8, 8 + length));
-    }
+  /** Appends bytes as they arrive. */
+  push(bytes: Uint8Array): void {
+    if (!bytes.length) return;
+    this.parts.push(bytes);
+    this.buffered += bytes.length;
+  }
+
+  /** The next whole frame's body, or null until more bytes arrive. One at a time, so that the
+   *  limit may change between frames (it does after the handshake). */
+  next(): Uint8Array | null {
+    const head = this.peek(Math.min(this.buffered, 8));
+    for (let i = 0; i < Math.min(head.length, 4); ++i)
+      if (head[i] !== this.mark.head[i]) throw new FrameError(CloseReason.bad_mark, 'bad head mark');
+    if (head.length < 8) return null;
+    const length = readU32(head, 4);
+    if (length > this.maxBody)
+      throw new FrameError(CloseReason.frame_too_large, `a frame of ${length} bytes`);
+    if (this.buffered < 12 + length) return null;
+    const whole = this.take(12 + length);
+    if (!equal(whole.subarray(8 + length), this.mark.tail))
+      throw new FrameError(CloseReason.bad_mark, 'bad tail mark');
+    return whole.subarray(8, 8 + length);
   }
 
   // The first n buffered bytes (n <= buffered), joining only the parts they span: a frame

@@ -53,8 +53,8 @@ export function openWebSocket(url: string): Promise<Link> {
     };
     ws.onmessage = (event: MessageEvent) => {
       if (typeof event.data === 'string') {
-        link.close();
-        link.closed('the server sent a text message');
+        link.closed('the server sent a text message');  // tells the connection first
+        ws.close(1003);
       } else {
         link.onData(new Uint8Array(event.data as ArrayBuffer));
       }

@@ -80,7 +80,8 @@ test('two chat pages (examples/chat) talk on a channel', async () => {
     return browser.openPage(`${chat.url.replace(/index\.html$/, '')}index.html?${query}`);
   };
   const [ann, bob] = await Promise.all([open('ann'), open('bob')]);
-  const online = when(`document.getElementById('status').textContent === 'online'`);
+  // Online and in the room: the input is enabled once the subscription stands.
+  const online = when(`!document.getElementById('text').disabled`);
   await Promise.all([ann.evaluate(online), bob.evaluate(online)]);
   await ann.evaluate(`document.getElementById('text').value = 'hello bob';
                       document.getElementById('say').requestSubmit()`);

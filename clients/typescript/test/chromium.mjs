@@ -79,13 +79,15 @@ async function openPage(endpoint, url) {
   return page;
 }
 
-/** An expression that resolves in the page once `condition` holds, watching the DOM change. */
-export const when = (condition) => `new Promise((resolve) => {
+/** An expression that resolves in the page once `condition` holds, watching the DOM change,
+ *  and fails after `limitMs` (a bound, so that a broken page fails the test, not hangs it). */
+export const when = (condition, limitMs = 20000) => `new Promise((resolve, reject) => {
   const holds = () => ${condition};
   if (holds()) return resolve(true);
+  const timer = setTimeout(() => reject(new Error(${JSON.stringify(`not within ${limitMs} ms: ${condition}`)})), ${limitMs});
   new MutationObserver((_, observer) => {
-    if (holds()) observer.disconnect(), resolve(true);
-  }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    if (holds()) observer.disconnect(), clearTimeout(timer), resolve(true);
+  }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
 })`;
 
 /** Saves a PNG of the page beside the build (HAWSER_ARTIFACTS), when that is set. */

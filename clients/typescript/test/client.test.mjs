@@ -74,7 +74,8 @@ for (const link of Object.keys(links)) {
                            (e) => e instanceof HawserError && e.code === Errc.unknown_command);
       await assert.rejects(client.call('hello', ['a DataFrame to a console command']),
                            (e) => e.code === Errc.wrong_kind);
-      await assert.rejects(client.call('sum', ['not a number']), (e) => e instanceof HawserError);
+      await assert.rejects(client.call('sum', ['not a number']),
+                           (e) => e instanceof HawserError && e.code === Errc.handler_error);
       client.close();
       await assert.rejects(client.call('hello', 'x'), (e) => e.code === Errc.not_connected);
       assert.throws(() => client.send('log', 'x'), (e) => e.code === Errc.not_connected);
@@ -129,6 +130,7 @@ test('Noise XX: a client key the server allows, and trust on first use', async (
   assert.equal(tofu.serverPublicKey, zstdServer.key);
   assert.equal(await tofu.call('hello', 'tofu'), 'hello, tofu');
   tofu.close();
+  assert.equal(tofu.serverPublicKey, zstdServer.key, 'still pinned after the close');
 });
 
 test('a refused handshake says why', async () => {
@@ -164,5 +166,32 @@ test('reconnects after the server closes it, and joins its channels again', asyn
   const heard = next((resolve) => client.commands.directConsole('chat.message', resolve));
   assert.equal(await client.call('chat.say', 'chat.again back'), 'said');
   assert.equal(await heard, 'chat.again back');
+  client.close();
+});
+
+test('the client rekeys its own sending key, and survives hooks and handlers that throw', async () => {
+  const reported = [];
+  const client = new Client({
+    url: `ws://127.0.0.1:${zstdServer.port}/hawser`, serverPublicKey: zstdServer.key,
+    rekey: { messages: 2 },
+    onError: (what) => reported.push(what),
+  });
+  client.onConnect(() => {
+    throw new Error('a broken hook');
+  });
+  const pushed = next((resolve) => client.commands.directConsole('pushed', async () => {
+    resolve();
+    throw new Error('a broken async handler');
+  }));
+  await client.connect();
+  // Sent in many pieces, so that the client rekeys many times on the way.
+  const replies = [];
+  for (let i = 0; i < 20; ++i) replies.push(await client.call('echo', `piece ${i}`));
+  assert.deepEqual(replies, Array.from({ length: 20 }, (_, i) => `piece ${i}`));
+  await client.call('push', 'x');
+  await pushed;
+  assert.equal(await client.call('hello', 'still here'), 'hello, still here');
+  assert.ok(reported.includes('an onConnect hook'), reported.join());
+  assert.ok(reported.includes('one-way command pushed'), reported.join());
   client.close();
 });

@@ -71,11 +71,16 @@ test('frames: marks and lengths are checked before the body arrives', () => {
   const reader = new FrameReader(mark, 100);
   const bytes = concat([frame(mark, new Uint8Array([1, 2, 3])), frame(mark, new Uint8Array([4]))]);
   const bodies = [];
-  for (const b of bytes) bodies.push(...reader.push(Uint8Array.of(b)));  // a byte at a time
+  for (const b of bytes) {  // a byte at a time
+    reader.push(Uint8Array.of(b));
+    for (let body; (body = reader.next());) bodies.push(body);
+  }
   assert.deepEqual(bodies.map((b) => Array.from(b)), [[1, 2, 3], [4]]);
-  const expectClose = (input, reason) => assert.throws(
-      () => new FrameReader(mark, 100).push(input),
-      (e) => e instanceof FrameError && e.reason === reason);
+  const expectClose = (input, reason) => assert.throws(() => {
+    const r = new FrameReader(mark, 100);
+    r.push(input);
+    r.next();
+  }, (e) => e instanceof FrameError && e.reason === reason);
   expectClose(new TextEncoder().encode('GET / HTTP/1.1'), CloseReason.bad_mark);
   expectClose(new TextEncoder().encode('HX'), CloseReason.bad_mark);  // at its second byte
   expectClose(concat([mark.head, u32(101)]), CloseReason.frame_too_large);
@@ -119,6 +124,15 @@ test('zstd headers are checked before anything is allocated', () => {
   assert.throws(() => decompress(1, concat([u32(10), Uint8Array.of(1, 2, 3, 4, 5, 6)]), 100), DecompressError);
 });
 
+test('zstd: a frame decodes; a second frame cannot write past the announced size', () => {
+  // A single-segment frame of one raw block holding "hi".
+  const hi = Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0x20, 2, 0x11, 0, 0, 0x68, 0x69);
+  assert.equal(new TextDecoder().decode(decompress(1, concat([u32(2), hi]), 100)), 'hi');
+  // The same, then a frame announcing 1.5 GB: refused without allocating it.
+  const huge = Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0xe0, 0, 0, 0, 0x60, 0, 0, 0, 0, 0x11, 0, 0, 0x78);
+  assert.throws(() => decompress(1, concat([u32(2), hi, huge]), 100), DecompressError);
+});
+
 test('DataFrames: values round-trip; ext types, bad bytes and limits are refused', () => {
   const values = [0, -1, 2 ** 40, -(2n ** 63n), 2n ** 64n - 1n, 0.25, '', 'ü', new Uint8Array(3),
                   [], [[1], { a: [null] }], {}, false];
@@ -127,9 +141,16 @@ test('DataFrames: values round-trip; ext types, bad bytes and limits are refused
   assert.throws(() => decodeDataFrame(Uint8Array.of(0xdb, 0xff, 0xff, 0xff, 0xff)), DataFrameError);
   assert.throws(() => decodeDataFrame(Uint8Array.of(0xc1)), DataFrameError);           // never used
   assert.throws(() => decodeDataFrame(Uint8Array.of(0x81, 1, 2)), DataFrameError);     // int key
-  const deep = encodeDataFrame([[[[[1]]]]]);
   const limits = { maxDepth: 3, maxElements: 10, maxValues: 100, maxBytes: 100 };
-  assert.throws(() => decodeDataFrame(deep, limits), (e) => e.overLimit);
+  assert.deepEqual(decodeDataFrame(encodeDataFrame([[[[1]]]]), limits), [[[[1]]]]);  // 3 deep
+  assert.throws(() => decodeDataFrame(encodeDataFrame([[[[[1]]]]]), limits), (e) => e.overLimit);
+  // Headers announcing more than the bytes left are refused before anything is allocated:
+  // 2,000 nested arrays of 16,383 elements each, in 6 KB.
+  const bomb = new Uint8Array(6000);
+  for (let i = 0; i < bomb.length; i += 3) bomb.set([0xdc, 0x3f, 0xff], i);
+  assert.throws(() => decodeDataFrame(bomb), (e) => e instanceof DataFrameError && !e.overLimit);
+  assert.throws(() => decodeDataFrame(Uint8Array.of(0xdd, 0xff, 0xff, 0xff, 0xff, 1)), DataFrameError);
+  assert.throws(() => decodeDataFrame(Uint8Array.of(0x92, 1)), DataFrameError);  // truncated
   assert.throws(() => decodeDataFrame(encodeDataFrame([Array(11).fill(0)]), limits));
   assert.throws(() => decodeDataFrame(new Uint8Array(101), limits), (e) => e.overLimit);
 });
