@@ -63,6 +63,25 @@ void register_demo_commands(Commands& commands, DemoChannels channels) {
                     reply.fail(r.error().code, r.error().message);
             });
         });
+    // The same with DataFrames: [command, values...] calls the client's DataFrame command with
+    // the values and answers with its reply.
+    commands.dataframe(
+        "call.back.frame", [](const Request& req, DataFrame in, Responder<DataFrame> reply) {
+            auto command = in.read_string();
+            if (!command) return reply.fail(Errc::invalid_argument, "[command, values...]");
+            DataFrame rest;
+            while (!in.at_end()) {
+                auto value = in.read_value();
+                if (!value) return reply.fail(value.error().code, value.error().message);
+                rest << *value;
+            }
+            req.connection().call(*command, std::move(rest), [reply](Result<DataFrame> r) {
+                if (r)
+                    reply.reply(std::move(*r));
+                else
+                    reply.fail(r.error().code, r.error().message);
+            });
+        });
     if (!channels.publish) return;
     // "<channel> <text>": the line "<channel> <text>" goes to every subscriber of the channel, on
     // every node, as the one-way command "chat.message".

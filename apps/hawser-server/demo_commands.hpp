@@ -18,7 +18,8 @@ struct DemoChannels {
     std::function<bool(std::string_view channel)> may_publish;
 };
 
-// hello, echo, echo.frame, sum, log; push and call.back (the server reaching the client);
+// hello, echo, echo.frame, sum, log; push, call.back and call.back.frame (the server reaching
+// the client);
 // chat.say when `channels.publish` is set.
 void register_demo_commands(Commands& commands, DemoChannels channels);
 

@@ -79,22 +79,29 @@ struct AdminServer::Impl {
     static MHD_Result on_request(void* self, MHD_Connection* connection, const char* url,
                                  const char* method, const char*, const char*,
                                  std::size_t* upload_size, void** state) {
-        // The first call for a request only announces it: answer once its body (none is
-        // wanted) has been read, so a request with a body is still answered, not reset.
-        if (!*state) {
-            *state = self;
+        // Answered on the first call, before any body is read: nothing here takes one, so a
+        // request that announces one is refused (libmicrohttpd then closes the connection
+        // instead of reading it), and a slow body cannot hold a connection slot.
+        if (*state) {  // only if a body arrived anyway (chunked): discard it
+            *upload_size = 0;
             return MHD_YES;
         }
-        if (*upload_size) {
-            *upload_size = 0;  // discarded: nothing here takes a body
-            return MHD_YES;
-        }
-        return static_cast<Impl*>(self)->serve(connection, url, method);
+        *state = self;
+        const char* length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+                                                         MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char* chunked = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+                                                          MHD_HTTP_HEADER_TRANSFER_ENCODING);
+        bool has_body = (length && std::string_view(length) != "0") || chunked;
+        std::string_view m = method;
+        if (m != "GET" && m != "HEAD")
+            return answer(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "GET only\n");
+        if (has_body)
+            return answer(connection, MHD_HTTP_CONTENT_TOO_LARGE, "text/plain",
+                          "no request body is taken here\n");
+        return static_cast<Impl*>(self)->serve(connection, url);
     }
 
-    MHD_Result serve(MHD_Connection* connection, std::string_view url, std::string_view method) {
-        if (method != "GET" && method != "HEAD")
-            return answer(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "GET only\n");
+    MHD_Result serve(MHD_Connection* connection, std::string_view url) {
         if (url == "/metrics") {
             MetricsText text;
             try {
@@ -130,8 +137,8 @@ void AdminServer::add_page(std::string path, std::string content_type, std::stri
 
 Result<void> AdminServer::validate(const AdminOptions& options) {
     if (auto address = parse_address(options.listen); !address) return address.error();
-    if (options.max_connections == 0)
-        return Error{Errc::invalid_argument, "admin max_connections must be at least 1"};
+    if (options.max_connections == 0 || options.max_connections > 1024)
+        return Error{Errc::invalid_argument, "admin max_connections must be 1 to 1024"};
     if (options.timeout.count() < 1000)
         return Error{Errc::invalid_argument, "admin timeout must be at least 1 s"};
     return {};

@@ -50,7 +50,14 @@ void MetricsText::begin(std::string_view name, std::string_view help, std::strin
     if (family_ == name) return;
     family_ = name;
     fmt::format_to(std::back_inserter(text_), "# HELP {} ", name);
-    for (char c : help) text_ += c == '\n' ? ' ' : c;
+    for (char c : help) {  // the format escapes backslashes and newlines in help text
+        if (c == '\\')
+            text_ += "\\\\";
+        else if (c == '\n')
+            text_ += "\\n";
+        else
+            text_ += c;
+    }
     fmt::format_to(std::back_inserter(text_), "\n# TYPE {} {}\n", name, type);
 }
 

@@ -75,9 +75,13 @@ Result<void> parse_rules(const AdmissionOptions& options, std::vector<Cidr>& all
         if (!c) return c.error();
         deny.push_back(*c);
     }
-    if (options.connections_per_second_per_ip < 0 || options.connection_burst_per_ip < 1)
+    // Written as !(x >= n) so that NaN fails too.
+    if (!(options.connections_per_second_per_ip >= 0) || !(options.connection_burst_per_ip >= 1))
         return Error{Errc::invalid_argument,
                      "admission: the rate must be >= 0 and the burst >= 1 connection"};
+    if (options.max_handshakes < 1 || options.max_handshakes_per_ip < 1)
+        return Error{Errc::invalid_argument,
+                     "admission: max_handshakes and max_handshakes_per_ip must be at least 1"};
     return {};
 }
 
@@ -107,7 +111,8 @@ Result<void> Admission::update(AdmissionOptions options) {
     options_ = options;
     allow_ = std::move(allow);
     deny_ = std::move(deny);
-    // A smaller burst applies at once; tokens refill at the new rate from now on.
+    // A smaller burst applies at once; tokens refill at the new rate (the time since a source's
+    // last refill included: at most one burst's difference).
     auto burst = options.connection_burst_per_ip;
     for (auto& [key, source] : sources_) source.tokens = std::min(source.tokens, burst);
     overflow_.tokens = std::min(overflow_.tokens, burst);

@@ -69,6 +69,10 @@ TEST(Admin, MetricsFollowTheServer) {
     auto post = http(admin.port(), "POST", "/metrics", "a body");
     EXPECT_EQ(post.rfind("HTTP/1.1 405", 0), 0u) << post;
     EXPECT_NE(post.find("Allow: GET, HEAD"), std::string::npos);
+    EXPECT_EQ(http(admin.port(), "GET", "/metrics", "a body").rfind("HTTP/1.1 413", 0), 0u);
+    auto head = http(admin.port(), "HEAD", "/metrics");
+    EXPECT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head;
+    EXPECT_EQ(head.find("# HELP"), std::string::npos);  // headers only
     auto garbage = [&] {
         RawSocket s(admin.port());
         s.send(std::string_view("\x01\x02 not http at all\r\n\r\n"));
@@ -86,6 +90,7 @@ TEST(Admin, BadOptionsAreRefusedAndAPortInUseFailsTheStart) {
     EXPECT_FALSE(AdminServer::validate({.listen = "127.0.0.1:99999"}));
     EXPECT_FALSE(AdminServer::validate({.listen = "127.0.0.1"}));
     EXPECT_FALSE(AdminServer::validate({.listen = "127.0.0.1:0", .max_connections = 0}));
+    EXPECT_FALSE(AdminServer::validate({.listen = "127.0.0.1:0", .max_connections = 1025}));
     EXPECT_TRUE(AdminServer::validate({.listen = "[::1]:0"}));
     AdminServer first({.listen = "127.0.0.1:0"});
     ASSERT_TRUE(first.start());

@@ -23,7 +23,8 @@ wait_log() {
     fail "no '$pattern' in the server log"; cat "$work/server.log"; return 1
 }
 
-expect "denied by the file" 1 "" call
+expect "denied by the file" 1 "error: " call
+grep -q "denied" "$work/server.log" || fail "the server did not log a denial"
 printf '[admission]\ndeny = []\n' >"$config"
 kill -HUP "$server_pid"
 wait_log "limits reloaded" 0

@@ -13,7 +13,7 @@ TEST(Metrics, FamiliesHaveOneHeaderAndEscapedLabels) {
     m.counter("x_total", "Things\nseen", 4.5, {{"kind", "e"}});
     m.gauge("y", "Now", 7);
     EXPECT_EQ(m.text(),
-              "# HELP x_total Things seen\n"
+              "# HELP x_total Things\\nseen\n"
               "# TYPE x_total counter\n"
               "x_total{kind=\"a\\\"b\\\\c\\nd\"} 3\n"
               "x_total{kind=\"e\"} 4.5\n"

@@ -5,7 +5,7 @@
 'use strict';
 
 const params = new URLSearchParams(location.search);
-const interval = Math.max(100, Number(params.get('interval')) || 1000);
+const interval = Math.min(60_000, Math.max(100, Number(params.get('interval')) || 1000));
 const keep = Math.ceil(300_000 / interval);
 
 // Prometheus text: `name{label="value",...} number` lines; comments skipped.
@@ -76,7 +76,9 @@ function p99(command) {
 }
 
 const number = (v) => (Number.isFinite(v) ? v.toLocaleString('en') : '–');
-const seconds = (v) => (!Number.isFinite(v) ? '> 5 s' : v >= 1 ? `${v.toFixed(2)} s` : `${(v * 1000).toFixed(v < 0.001 ? 3 : 1)} ms`);
+// NaN: nothing timed yet (a delayed reply in flight); Infinity: past the last bucket.
+const seconds = (v) => (Number.isNaN(v) ? '–' : v === Infinity ? '> 5 s'
+                        : v >= 1 ? `${v.toFixed(2)} s` : `${(v * 1000).toFixed(v < 0.001 ? 3 : 1)} ms`);
 const bytes = (v) => (v >= 1 << 20 ? `${(v / (1 << 20)).toFixed(1)} MiB` : v >= 1024 ? `${(v / 1024).toFixed(1)} KiB` : `${v} B`);
 
 function fillTable(id, rows) {
@@ -140,7 +142,8 @@ function draw(summary, previous, t, dt) {
   const most = summary.closes[0]?.count ?? 1;
   fillTable('closes', summary.closes.map((c) => [c.reason, number(c.count), { fraction: c.count / most }]));
   const commands = summary.commands.filter((c) => c.calls > 0)
-      .map((c) => ({ ...c, p99: p99(c) })).sort((a, b) => b.p99 - a.p99 || b.calls - a.calls).slice(0, 10);
+      .map((c) => ({ ...c, p99: p99(c) }))
+      .sort((a, b) => (b.p99 || 0) - (a.p99 || 0) || b.calls - a.calls).slice(0, 10);
   fillTable('commands', commands.map((c) => [c.name, number(c.calls), number(c.errors),
                                              seconds(c.count ? c.sum / c.count : NaN), seconds(c.p99)]));
   fillTable('nodes', summary.nodes.map((n) => [

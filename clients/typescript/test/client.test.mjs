@@ -103,6 +103,9 @@ for (const link of Object.keys(links)) {
                            (e) => e.code === Errc.unknown_command);
       await assert.rejects(client.call('call.back', 'client.frame x'),
                            (e) => e.code === Errc.wrong_kind);
+      // A DataFrame call from the server, answered by the client's DataFrame command.
+      const values = [1, 'two', [2n ** 60n], { four: 4.5 }];
+      assert.deepEqual(await client.call('call.back.frame', ['client.frame', ...values]), values);
       client.close();
     });
 

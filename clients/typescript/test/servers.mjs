@@ -16,9 +16,11 @@ function startAndWatch(command, args, pattern, what) {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const watchers = [];
+  let exited = null;
   const watch = (p) => new Promise((resolve, reject) => {
     const m = log.match(p);
     if (m) return resolve(m);
+    if (exited) return reject(exited);
     watchers.push({ p, resolve, reject });
   });
   const look = (chunk) => {
@@ -31,7 +33,8 @@ function startAndWatch(command, args, pattern, what) {
   child.stdout.on('data', look);
   child.stderr.on('data', look);
   child.on('exit', (code) => {
-    for (const w of watchers) w.reject(new Error(`${what} exited (${code}):\n${log}`));
+    exited = new Error(`${what} exited (${code}):\n${log}`);
+    for (const w of watchers.splice(0)) w.reject(exited);
   });
   return watch(pattern).then((match) => ({ child, match, log: () => log, watch }));
 }
