@@ -315,12 +315,14 @@ Result<std::optional<AdminOptions>> load_admin_config(const std::string& path) {
         auto root = toml::parse(path);
         if (!root.contains("admin")) return std::optional<AdminOptions>();
         const auto& t = toml::find(root, "admin");
-        check_keys(t, {"enabled", "listen", "max_connections", "timeout_ms"}, "admin");
+        check_keys(t, {"enabled", "listen", "max_connections", "timeout_ms", "allowed_hosts"},
+                   "admin");
         bool enabled = true;
         read(t, "enabled", enabled);
         read(t, "listen", a.listen);
         read(t, "max_connections", a.max_connections);
         read_ms(t, "timeout_ms", a.timeout);
+        read(t, "allowed_hosts", a.allowed_hosts);
         if (!enabled) return std::optional<AdminOptions>();
     } catch (const std::exception& e) {
         return Error{Errc::invalid_argument, path + ": " + e.what()};

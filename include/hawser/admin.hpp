@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "hawser/error.hpp"
 #include "hawser/metrics.hpp"
@@ -22,6 +23,10 @@ struct AdminOptions {
     std::string listen = "127.0.0.1:9100";
     std::size_t max_connections = 32;           // HTTP connections at once; more are refused
     std::chrono::milliseconds timeout{10'000};  // an HTTP connection idle this long is closed
+    // Host names a request may name besides IP addresses and "localhost" (a reverse proxy's,
+    // say); "*" allows any. Other names are refused (403), so that a web page cannot reach the
+    // listener through a name it rebinds to 127.0.0.1 (DNS rebinding).
+    std::vector<std::string> allowed_hosts;
 };
 
 class AdminServer {

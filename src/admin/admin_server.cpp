@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <cstring>
 #include <map>
 #include <vector>
@@ -52,6 +53,27 @@ Result<sockaddr_storage> parse_address(const std::string& listen) {
     return storage;
 }
 
+// The name in a Host header ("name", "name:port", "[v6]" or "[v6]:port"), lower-cased.
+std::string host_name(std::string_view host) {
+    if (host.starts_with('[')) return std::string(host.substr(0, host.find(']') + 1));
+    if (auto colon = host.find(':'); colon != std::string_view::npos) host = host.substr(0, colon);
+    std::string name(host);
+    for (auto& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return name;
+}
+
+// IP literals and localhost always; other names only when configured (DNS rebinding).
+bool host_allowed(const char* header, const std::vector<std::string>& allowed) {
+    if (!header) return true;  // HTTP/1.0 without Host: no browser sends that
+    auto name = host_name(header);
+    in_addr v4{};
+    if (name == "localhost" || name.starts_with('[') || inet_pton(AF_INET, name.c_str(), &v4) == 1)
+        return true;
+    for (const auto& a : allowed)
+        if (a == "*" || host_name(a) == name) return true;
+    return false;
+}
+
 MHD_Result answer(MHD_Connection* connection, unsigned status, std::string_view content_type,
                   std::string_view body) {
     auto* response = MHD_create_response_from_buffer(body.size(), const_cast<char*>(body.data()),
@@ -93,12 +115,18 @@ struct AdminServer::Impl {
                                                           MHD_HTTP_HEADER_TRANSFER_ENCODING);
         bool has_body = (length && std::string_view(length) != "0") || chunked;
         std::string_view m = method;
+        auto* impl = static_cast<Impl*>(self);
+        if (!host_allowed(
+                MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+                impl->options.allowed_hosts))
+            return answer(connection, MHD_HTTP_FORBIDDEN, "text/plain",
+                          "this Host is not served here (admin allowed_hosts)\n");
         if (m != "GET" && m != "HEAD")
             return answer(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "GET only\n");
         if (has_body)
             return answer(connection, MHD_HTTP_CONTENT_TOO_LARGE, "text/plain",
                           "no request body is taken here\n");
-        return static_cast<Impl*>(self)->serve(connection, url);
+        return impl->serve(connection, url);
     }
 
     MHD_Result serve(MHD_Connection* connection, std::string_view url) {

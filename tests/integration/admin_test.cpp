@@ -10,10 +10,10 @@ namespace {
 
 // One HTTP/1.1 request with Connection: close; the whole answer.
 std::string http(std::uint16_t port, std::string_view method, std::string_view path,
-                 std::string_view body = {}) {
+                 std::string_view body = {}, std::string_view host = "127.0.0.1") {
     RawSocket s(port);
     std::string request = std::string(method) + " " + std::string(path) +
-                          " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+                          " HTTP/1.1\r\nHost: " + std::string(host) + "\r\nConnection: close\r\n";
     if (!body.empty()) request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     request += "\r\n";
     request += body;
@@ -85,6 +85,24 @@ TEST(Admin, MetricsFollowTheServer) {
     server.shutdown();
 }
 
+TEST(Admin, HostNamesOtherThanAddressesAndLocalhostAreRefused) {
+    AdminServer admin({.listen = "127.0.0.1:0", .allowed_hosts = {"Metrics.Example:443"}});
+    admin.add_metrics([](MetricsText& out) { out.gauge("up", "Up", 1); });
+    ASSERT_TRUE(admin.start());
+    auto status = [&](std::string_view host) {
+        return http(admin.port(), "GET", "/metrics", {}, host).substr(0, 12);
+    };
+    EXPECT_EQ(status("127.0.0.1"), "HTTP/1.1 200");
+    EXPECT_EQ(status("127.0.0.1:9100"), "HTTP/1.1 200");
+    EXPECT_EQ(status("[::1]:9100"), "HTTP/1.1 200");
+    EXPECT_EQ(status("LocalHost:9100"), "HTTP/1.1 200");
+    EXPECT_EQ(status("metrics.example"), "HTTP/1.1 200");  // configured, any port, any case
+    // A name a page could rebind to 127.0.0.1.
+    EXPECT_EQ(status("attacker.example"), "HTTP/1.1 403");
+    EXPECT_EQ(status("attacker.example:9100"), "HTTP/1.1 403");
+    EXPECT_EQ(status("localhost.attacker.example"), "HTTP/1.1 403");
+}
+
 TEST(Admin, BadOptionsAreRefusedAndAPortInUseFailsTheStart) {
     EXPECT_FALSE(AdminServer::validate({.listen = "localhost:9100"}));  // numeric only
     EXPECT_FALSE(AdminServer::validate({.listen = "127.0.0.1:99999"}));
@@ -110,7 +128,7 @@ TEST(Admin, ServesOverIPv6Loopback) {
     a.sin6_port = htons(admin.port());
     a.sin6_addr = in6addr_loopback;
     ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    std::string_view request = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    std::string_view request = "GET /metrics HTTP/1.1\r\nHost: [::1]\r\nConnection: close\r\n\r\n";
     ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL), ssize_t(request.size()));
     std::string out;
     char buffer[4096];

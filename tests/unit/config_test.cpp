@@ -392,13 +392,14 @@ TEST(Config, BadClusterSettingsNameWhatIsWrong) {
 TEST(Config, ReadsTheAdminTable) {
     auto path = write_temp(
         "[admin]\nlisten = \"[::1]:9200\"\nmax_connections = 4\n"
-        "timeout_ms = 5000\n");
+        "timeout_ms = 5000\nallowed_hosts = [\"metrics.example\"]\n");
     auto a = app::load_admin_config(path);
     ASSERT_TRUE(a) << a.error().message;
     ASSERT_TRUE(a->has_value());
     EXPECT_EQ((*a)->listen, "[::1]:9200");
     EXPECT_EQ((*a)->max_connections, 4u);
     EXPECT_EQ((*a)->timeout, std::chrono::milliseconds(5000));
+    EXPECT_EQ((*a)->allowed_hosts, std::vector<std::string>{"metrics.example"});
     std::remove(path.c_str());
     // An empty table turns it on, on loopback; enabled = false or no table leaves it off.
     for (auto [text, on] : std::vector<std::pair<std::string, bool>>{
