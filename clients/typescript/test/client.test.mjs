@@ -72,6 +72,9 @@ for (const link of Object.keys(links)) {
       const client = await connected(zstdServer, link);
       await assert.rejects(client.call('no.such.command', 'x'),
                            (e) => e instanceof HawserError && e.code === Errc.unknown_command);
+      // A one-way command: the server's log shows it arrived.
+      client.send('log', `a direct message over ${link}`);
+      await zstdServer.watch(new RegExp(`log from .*: a direct message over ${link}`));
       await assert.rejects(client.call('hello', ['a DataFrame to a console command']),
                            (e) => e.code === Errc.wrong_kind);
       await assert.rejects(client.call('sum', ['not a number']),
