@@ -38,6 +38,19 @@ export interface ClientOptions {
   onError?: (what: string, error: unknown) => void;
 }
 
+// The application's reporter (console.warn without one), which must not throw into the client:
+// a reporter that throws has nobody to tell.
+function safeReporter(onError?: (what: string, error: unknown) => void) {
+  const report = onError ?? ((what: string, error: unknown) => console.warn(`hawser: ${what}:`, error));
+  return (what: string, error: unknown) => {
+    try {
+      report(what, error);
+    } catch {
+      // nothing left to tell
+    }
+  };
+}
+
 export interface CallOptions {
   timeoutMs?: number;
 }
@@ -82,7 +95,7 @@ export class Client {
       heartbeatMs: t.heartbeatMs ?? 20_000,
       rekeyMessages: options.rekey?.messages ?? 2 ** 20,
       rekeyMs: options.rekey?.ms ?? 600_000,
-      report: options.onError ?? ((what, error) => console.warn(`hawser: ${what}:`, error)),
+      report: safeReporter(options.onError),
     };
   }
 
@@ -193,22 +206,14 @@ export class Client {
     this.attempts = 0;
     // Back in every channel before the hooks run: a publication from then on reaches it.
     await Promise.all([...this.channels].map((channel) => this.call('hawser.subscribe', channel)
-        .catch((e) => this.report(`joining channel ${channel} again`, e))));
+        .catch((e) => this.settings.report(`joining channel ${channel} again`, e))));
     if (this.connection !== conn || !conn.open) return;  // lost meanwhile: onDisconnect said so
     for (const hook of this.connectHooks) {
       try {
         hook();
       } catch (e) {
-        this.report('an onConnect hook', e);
+        this.settings.report('an onConnect hook', e);
       }
-    }
-  }
-
-  private report(what: string, error: unknown): void {
-    try {
-      this.settings.report(what, error);
-    } catch {
-      // a reporter that throws has nobody to tell
     }
   }
 
@@ -241,7 +246,7 @@ export class Client {
       try {
         hook(reason, why);
       } catch (e) {
-        this.report('an onDisconnect hook', e);
+        this.settings.report('an onDisconnect hook', e);
       }
     }
     if (reason !== CloseReason.local_close) this.scheduleReconnect();

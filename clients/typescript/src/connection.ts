@@ -36,7 +36,7 @@ export interface ConnectionSettings {
   heartbeatMs: number;      // 0: never
   rekeyMessages: number;
   rekeyMs: number;
-  report: (what: string, error: unknown) => void;  // failures no caller sees
+  report: (what: string, error: unknown) => void;  // failures no caller sees; never throws
 }
 
 interface PendingCall {
@@ -298,7 +298,7 @@ export class Connection {
     const dataframe = m.kind === Kind.call_dataframe || m.kind === Kind.direct_dataframe;
     const fail = (code: number, why: string) => {
       if (isCall) this.queue(encodeMessage(Kind.error, m.id, '', codeAndText(code, why)));
-      else this.report(`one-way command ${command}`, new HawserError(code, why));
+      else this.settings.report(`one-way command ${command}`, new HawserError(code, why));
     };
     if (!handler) return fail(Errc.unknown_command, `unknown command '${command}'`);
     const wanted = isCall ? (dataframe ? 'dataframe' : 'console')
@@ -318,7 +318,7 @@ export class Connection {
       // A handler may be async although its type says void: its rejection is reported too.
       Promise.resolve()
         .then(() => (handler.run as (a: typeof argument, r: typeof request) => unknown)(argument, request))
-        .catch((e) => this.report(`one-way command ${command}`, e));
+        .catch((e) => this.settings.report(`one-way command ${command}`, e));
       return;
     }
     this.callsServing++;
@@ -339,7 +339,7 @@ export class Connection {
         if (e instanceof HawserError) {
           this.queue(encodeMessage(Kind.error, id, '', codeAndText(e.code, e.detail)));
         } else {
-          this.report(`command ${command}`, e);
+          this.settings.report(`command ${command}`, e);
           this.queue(encodeMessage(Kind.error, id, '', codeAndText(Errc.handler_error, 'handler failed')));
         }
       })
@@ -434,15 +434,6 @@ export class Connection {
     if (!wasOpen) this.settle?.reject(new HawserError(Errc.not_connected, describe, reason));
     this.settle = null;
     this.onClose(reason, why);
-  }
-
-  // Reports a failure no caller sees; a reporter that throws is not this connection's problem.
-  private report(what: string, error: unknown): void {
-    try {
-      this.settings.report(what, error);
-    } catch {
-      // nothing left to tell
-    }
   }
 
   private notOpen(): HawserError {

@@ -11,11 +11,28 @@ export interface Link {
   onClose: (error?: string) => void;
 }
 
-class BaseLink {
+// A Link over a transport's write, buffered count and end; `closed()` reports its end once.
+class StreamLink implements Link {
   onData: (bytes: Uint8Array) => void = () => {};
   onClose: (error?: string) => void = () => {};
-  protected ended = false;
-  protected end(error?: string): void {
+  private ended = false;
+  constructor(private readonly io: {
+    send: (bytes: Uint8Array) => void;
+    buffered: () => number;
+    end: () => void;
+  }) {}
+  write(bytes: Uint8Array) {
+    if (!this.ended) this.io.send(bytes);
+  }
+  buffered() {
+    return this.io.buffered();
+  }
+  close() {
+    if (this.ended) return;
+    this.ended = true;
+    this.io.end();
+  }
+  closed(error?: string) {
     if (this.ended) return;
     this.ended = true;
     this.onClose(error);
@@ -30,22 +47,11 @@ export function openWebSocket(url: string): Promise<Link> {
   return new Promise((resolve, reject) => {
     const ws = new Socket(url, 'hawser');
     ws.binaryType = 'arraybuffer';
-    const link = new (class extends BaseLink implements Link {
-      write(bytes: Uint8Array) {
-        if (!this.ended) ws.send(bytes);
-      }
-      buffered() {
-        return ws.bufferedAmount;
-      }
-      close() {
-        if (this.ended) return;
-        this.ended = true;
-        ws.close(1000);
-      }
-      closed(error?: string) {
-        this.end(error);
-      }
-    })();
+    const link = new StreamLink({
+      send: (bytes) => ws.send(bytes),
+      buffered: () => ws.bufferedAmount,
+      end: () => ws.close(1000),
+    });
     let open = false;
     ws.onopen = () => {
       open = true;
@@ -76,22 +82,11 @@ export async function openTcp(host: string, port: number): Promise<Link> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port });
     socket.setNoDelay(true);
-    const link = new (class extends BaseLink implements Link {
-      write(bytes: Uint8Array) {
-        if (!this.ended) socket.write(bytes);
-      }
-      buffered() {
-        return socket.writableLength;
-      }
-      close() {
-        if (this.ended) return;
-        this.ended = true;
-        socket.end();
-      }
-      closed(error?: string) {
-        this.end(error);
-      }
-    })();
+    const link = new StreamLink({
+      send: (bytes) => socket.write(bytes),
+      buffered: () => socket.writableLength,
+      end: () => socket.end(),
+    });
     let open = false;
     socket.once('connect', () => {
       open = true;
