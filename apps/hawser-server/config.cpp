@@ -5,6 +5,7 @@
 #include <toml.hpp>
 #include <type_traits>
 
+#include "hawser/zdb/store_service.hpp"
 #include "rpc/address.hpp"
 #include "rpc/admission.hpp"
 #include "wire/noise.hpp"
@@ -335,6 +336,7 @@ Result<std::optional<AdminOptions>> load_admin_config(const std::string& path) {
 Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path) {
     CloudConfig c;
     c.options.secret_key_file.clear();  // resolved against data_dir unless given
+    bool files_given = false;
     auto& o = c.options;
     try {
         auto root = toml::parse(path);
@@ -375,7 +377,10 @@ Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path) {
                     "query_fragment_bytes",
                     "query_parallelism",
                     "query_time_limit_ms",
-                    "query_idle_timeout_ms"},
+                    "query_idle_timeout_ms",
+                    "serve_store_to",
+                    "store_endpoint",
+                    "store_public_key"},
                    "cloud");
         read(t, "store_dir", c.store_dir);
         read(t, "secret_key_file", o.secret_key_file);
@@ -419,9 +424,30 @@ Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path) {
         read(t, "query_parallelism", o.query_parallelism);
         read_ms(t, "query_time_limit_ms", o.query_time_limit);
         read_ms(t, "query_idle_timeout_ms", o.query_idle_timeout);
+        read(t, "serve_store_to", c.serve_store_to);
+        read(t, "store_endpoint", c.store_endpoint);
+        read(t, "store_public_key", c.store_public_key);
+        files_given = t.contains("files") && c.files;
     } catch (const std::exception& e) {
         return Error{Errc::invalid_argument, path + ": " + e.what()};
     }
+    auto bad = [&](std::string why) {
+        return Error{Errc::invalid_argument, path + ": cloud: " + why};
+    };
+    if (c.remote_store() != !c.store_public_key.empty())
+        return bad("store_endpoint and store_public_key go together");
+    if (c.remote_store() && (!c.serve_store_to.empty() || !c.store_dir.empty()))
+        return bad(
+            "a node that uses another node's store (store_endpoint) has no store_dir and "
+            "serves none (serve_store_to)");
+    if (c.remote_store() && (files_given || !o.files_dir.empty()))
+        return bad(
+            "files are kept by the node that serves the store, not by one that uses "
+            "it (store_endpoint)");
+    if (c.remote_store()) c.files = false;
+    if (!c.serve_store_to.empty())
+        if (auto valid = zdb::StoreService::validate({.allowed_keys = c.serve_store_to}); !valid)
+            return bad(valid.error().message);
     auto check = o;
     if (check.secret_key_file.empty()) check.secret_key_file = "cloud.key";
     if (c.files && check.files_dir.empty()) check.files_dir = "cloud-files";

@@ -28,6 +28,11 @@ struct CloudConfig {
     cloud::CloudOptions options;
     std::string store_dir;  // the ZDB store holding accounts and sessions
     bool files = true;      // the file service, under options.files_dir (default data_dir)
+    // A cluster sharing one store: the node that keeps it serves it to the nodes whose server
+    // keys are listed; the others name where it is and its key, and keep no store of their own.
+    std::vector<std::string> serve_store_to;
+    std::string store_endpoint, store_public_key;
+    bool remote_store() const { return !store_endpoint.empty(); }
 };
 // nullopt when the file has no [cloud] table.
 Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path);

@@ -12,9 +12,29 @@
 #include "demo_commands.hpp"
 #include "hawser/cluster.hpp"
 #include "hawser/hawser.hpp"
+#include "hawser/zdb/remote_store.hpp"
 #include "hawser/zdb/store.hpp"
+#include "hawser/zdb/store_service.hpp"
 #include "read_password.hpp"
 #include "service_manager.hpp"
+
+namespace {
+
+// The cloud's store: this node's own, or (store_endpoint) the one another node serves, reached
+// with this node's server key, which that node lists in serve_store_to.
+hawser::Result<std::unique_ptr<hawser::zdb::Store>> open_cloud_store(
+    const hawser::app::CloudConfig& cloud, const hawser::ServerOptions& server) {
+    if (!cloud.remote_store()) return hawser::zdb::Store::open({.path = cloud.store_dir});
+    hawser::zdb::RemoteStoreOptions o;
+    o.client.endpoints = {cloud.store_endpoint};
+    o.client.server_public_key = cloud.store_public_key;
+    o.client.client_key_file = server.data_dir + "/server.key";
+    o.client.mark = server.mark;
+    o.client.reconnect.enabled = true;  // the serving node may restart
+    return hawser::zdb::connect_store(std::move(o));
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App cli{"Hawser server"};
@@ -175,6 +195,12 @@ int main(int argc, char** argv) {
     if (cloud_config) {
         auto& files_dir = cloud_config->options.files_dir;
         if (!cloud_config->files) files_dir.clear();
+        if (options.data_dir.empty() && cloud_config->remote_store()) {
+            spdlog::error(
+                "configuration: a node that uses another node's store needs a data_dir: "
+                "its server key there is how that node admits it");
+            return 2;
+        }
         if (options.data_dir.empty() &&
             (cloud_config->store_dir.empty() || cloud_config->options.secret_key_file.empty() ||
              (cloud_config->files && files_dir.empty()))) {
@@ -187,9 +213,11 @@ int main(int argc, char** argv) {
         if (cloud_config->store_dir.empty()) cloud_config->store_dir = options.data_dir + "/cloud";
         if (cloud_config->options.secret_key_file.empty())
             cloud_config->options.secret_key_file = options.data_dir + "/cloud.key";
-        auto store = hawser::zdb::Store::open({.path = cloud_config->store_dir});
+        auto store = open_cloud_store(*cloud_config, options);
         if (!store) {
-            spdlog::error("cannot open the cloud store {}: {}", cloud_config->store_dir,
+            spdlog::error("cannot open the cloud store {}: {}",
+                          cloud_config->remote_store() ? cloud_config->store_endpoint
+                                                       : cloud_config->store_dir,
                           store.error().message);
             return 1;
         }
@@ -231,6 +259,13 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (cluster_options) cluster = std::make_unique<hawser::Cluster>(server, *cluster_options);
+    if (cloud_service && cluster) cloud_service->join(*cluster);
+    // The node that keeps the cloud's store serves it to the nodes that use it.
+    std::unique_ptr<hawser::zdb::StoreService> store_service;
+    if (cloud_config && !cloud_config->serve_store_to.empty())
+        store_service = std::make_unique<hawser::zdb::StoreService>(
+            server, *cloud_store,
+            hawser::zdb::StoreServiceOptions{.allowed_keys = cloud_config->serve_store_to});
     if (bench_commands)
         hawser::app::register_bench_commands(
             server.commands(), [&](std::string_view command, std::string_view text) {
@@ -261,7 +296,7 @@ int main(int argc, char** argv) {
         if (cluster)
             admin->add_metrics(
                 [&cluster](hawser::MetricsText& out) { hawser::write_metrics(out, *cluster); });
-        if (cloud_store)
+        if (cloud_store && !cloud_config->remote_store())  // the serving node reports it
             admin->add_metrics([&cloud_store](hawser::MetricsText& out) {
                 hawser::zdb::write_metrics(out, *cloud_store);
             });

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -247,6 +248,32 @@ class Cluster {
     void on_subscribe(std::function<bool(const Connection&, std::string_view channel)> allow);
     static bool valid_channel(std::string_view channel);
 
+    // --- Between the nodes' services ---
+    // A service on every node (the cloud's, the application's) tells the others something, or
+    // asks them all. Topics are 1 to 64 of letters, digits, '-' and '_'; bodies are opaque,
+    // at most max_message_bytes. Handlers are set before start(), one per topic, and run on a
+    // NATS thread: keep them short and hand longer work on (a throw is logged). Delivery is at
+    // most once, as NATS's.
+    // A notice goes to every node, this one included; cluster_unavailable without NATS.
+    void on_notice(std::string topic, std::function<void(std::string_view body)> handler);
+    Result<void> notify(std::string_view topic, std::string_view body);
+    // A question goes to every node, this one included, and each answers with its handler.
+    // The answers, by node name, come once every node the registry knew when asking has
+    // answered, or at `timeout` with those that did (a node that left, is slow or has no
+    // handler for the topic is missing). Same tokens as call(); cluster_unavailable without
+    // NATS, overloaded past 1024 questions waiting.
+    void on_question(std::string topic, std::function<std::string(std::string_view body)> answer);
+    template <class Token = UseTask>
+    auto ask(std::string_view topic, std::string body, Token&& token = {},
+             Milliseconds timeout = Milliseconds{2000}) {
+        return complete<std::map<std::string, std::string>>(
+            [this, t = std::string(topic), b = std::move(body), timeout](
+                std::function<void(Result<std::map<std::string, std::string>>)> done) mutable {
+                start_ask(t, std::move(b), timeout, std::move(done));
+            },
+            std::forward<Token>(token));
+    }
+
     ClusterStats stats() const;
 
     // The console commands clients call to (un)subscribe themselves; the subscribe reply comes
@@ -271,6 +298,8 @@ class Cluster {
                     std::function<void(Result<DataFrame>)> done, CallOptions options);
     void start_find(const ClusterAddress& of, std::function<void(Result<Presence>)> done,
                     Milliseconds timeout);
+    void start_ask(std::string_view topic, std::string body, Milliseconds timeout,
+                   std::function<void(Result<std::map<std::string, std::string>>)> done);
 
     std::shared_ptr<Impl> impl_;
 };

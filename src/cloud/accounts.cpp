@@ -70,18 +70,19 @@ std::optional<Account> Accounts::from_record(std::uint64_t id, const Map& record
 }
 
 Result<std::uint64_t> Accounts::create(std::string_view name, std::string password_hash) {
-    auto key = key_of(name);
-    std::lock_guard lock(create_mu_);
-    auto taken = find_records(db_, "key", Value(key), 1);
-    if (!taken) return taken.error();
-    if (!taken->empty()) return Error{Errc::already_exists, "that username is taken"};
     auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();
-    return db_->insert(Map{{"name", Value(std::string(name))},
-                           {"key", Value(std::move(key))},
-                           {"hash", Value(std::move(password_hash))},
-                           {"created_ms", Value(std::int64_t(now))}});
+    // One step of the store's writes, wherever the store is: two nodes registering one name
+    // cannot both succeed.
+    auto id = db_->insert_unique(Map{{"name", Value(std::string(name))},
+                                     {"key", Value(key_of(name))},
+                                     {"hash", Value(std::move(password_hash))},
+                                     {"created_ms", Value(std::int64_t(now))}},
+                                 "key");
+    if (!id && id.error().code == Errc::already_exists)
+        return Error{Errc::already_exists, "that username is taken"};
+    return id;
 }
 
 Result<std::optional<Account>> Accounts::find(std::string_view name) const {

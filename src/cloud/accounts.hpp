@@ -1,14 +1,13 @@
 // Accounts: one ZDB record per user ({name, key, hash, created_ms}) in "<prefix>.accounts", found
 // by name through an index on `key` (the name in lower case: names compare without case). The
 // record id is the user id. Blocking storage calls: use from the worker pool.
-// Thread safety: any thread; creation is serialized so two registrations of one name cannot
-// both succeed.
+// Thread safety: any thread; two registrations of one name cannot both succeed, on one node or
+// on two sharing a store (Database::insert_unique).
 #pragma once
 
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,7 +45,6 @@ class Accounts {
     static std::optional<Account> from_record(std::uint64_t id, const Map& record);
 
     std::shared_ptr<zdb::Database> db_;
-    std::mutex create_mu_;
 };
 
 // The ZDB database `name`, created when missing, with an index on each of `fields`.

@@ -19,6 +19,7 @@
 #include "cloud/accounts.hpp"
 #include "cloud/attempt_limiter.hpp"
 #include "cloud/client_source.hpp"
+#include "cloud/cloud_cluster.hpp"
 #include "cloud/data_service.hpp"
 #include "cloud/file_service.hpp"
 #include "cloud/jobs.hpp"
@@ -91,6 +92,7 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
     std::shared_ptr<detail::FileService> files;  // when CloudOptions::files_dir is set
     std::shared_ptr<detail::Messenger> messenger;
     std::shared_ptr<detail::DataService> data;
+    std::shared_ptr<detail::CloudCluster> cluster;  // set by join, before start
 
     detail::PasswordCost cost() const { return {options.password_ops, options.password_memory}; }
 
@@ -172,7 +174,30 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
             return o.connection != keep &&
                    std::find(ended.begin(), ended.end(), o.session) != ended.end();
         });
+        if (!ended.empty())
+            close_elsewhere({user, detail::CloudCluster::Which::on_sessions, ended});
         return failed;
+    }
+
+    // The other nodes close their connections of a user (after this node closed its own).
+    void close_elsewhere(const detail::CloudCluster::Closing& closing) {
+        if (cluster) cluster->close(closing);
+    }
+    // Another node told this one to close connections of a user.
+    void close_here(const detail::CloudCluster::Closing& c) {
+        using Which = detail::CloudCluster::Which;
+        close_where(c.user, [&](const Online& o) {
+            switch (c.which) {
+                case Which::on_sessions:
+                    return std::find(c.sessions.begin(), c.sessions.end(), o.session) !=
+                           c.sessions.end();
+                case Which::all_but_session:
+                    return o.session != c.sessions.front();
+                case Which::all:
+                    break;
+            }
+            return true;
+        });
     }
 
     // --- the commands ---
@@ -447,6 +472,8 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
                 close_where(me.user, [&](const Online& o) {
                     return o.connection != keep && o.session != me.session;
                 });
+                close_elsewhere(
+                    {me.user, detail::CloudCluster::Which::all_but_session, {me.session}});
                 if (failed) return reply.fail(failed->code, failed->message);
                 reply.reply(DataFrame{});
             });
@@ -498,6 +525,7 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
                 if (auto r = data->remove_all(detail::Accounts::key_of(me.name)); !r && !failed)
                     failed = r.error();
                 close_where(me.user, [&](const Online& o) { return o.connection != conn.id(); });
+                close_elsewhere({me.user, detail::CloudCluster::Which::all, {}});
                 on_loop(loop, [this, self = shared_from_this(), conn, me, failed, reply] {
                     sign_out_from(conn, me.session);
                     if (failed) return reply.fail(failed->code, failed->message);
@@ -759,6 +787,28 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
         impl->data->connection_closed(id);
     };
     hawser::detail::host_of(server).services.push_back(std::move(hooks));
+}
+
+void Cloud::join(Cluster& cluster) {
+    std::weak_ptr<Impl> weak = impl_;
+    detail::CloudCluster::Local local;
+    local.close = [weak](const detail::CloudCluster::Closing& c) {
+        if (auto impl = weak.lock()) impl->close_here(c);
+    };
+    local.push = [weak](std::uint64_t user, const DataFrame& message) {
+        if (auto impl = weak.lock()) impl->messenger->push_here(user, message);
+    };
+    local.online = [weak](const std::vector<std::uint64_t>& users) {
+        std::vector<std::uint64_t> online;
+        if (auto impl = weak.lock())
+            for (auto user : users)
+                if (!impl->online.connections_of(user, [](const auto& o) { return o.confirmed; })
+                         .empty())
+                    online.push_back(user);
+        return online;
+    };
+    impl_->cluster = detail::CloudCluster::join(cluster, std::move(local));
+    impl_->messenger->join(impl_->cluster);
 }
 
 Result<std::uint64_t> Cloud::create_account(std::string_view name, std::string_view password) {

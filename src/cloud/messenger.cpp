@@ -1,5 +1,6 @@
 #include "cloud/messenger.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include "cloud/signed_in.hpp"
@@ -94,20 +95,27 @@ void Messenger::do_send(const Request& req, DataFrame arg, Reply reply) {
 }
 
 // To every connection signed in as the recipient on this node, each on its own IO thread,
-// where it is checked again: it may have logged out or in as someone else meanwhile. The
-// mailbox keeps the message until it is acknowledged, so a push that finds the connection
-// gone, or behind on what it was sent (congested), loses nothing by being skipped.
+// where it is checked again: it may have logged out or in as someone else meanwhile; and to
+// the other nodes, which do the same. The mailbox keeps the message until it is acknowledged,
+// so a push that finds the connection gone, or behind on what it was sent (congested), or a
+// node that NATS did not reach, loses nothing by being skipped.
 void Messenger::push(const Message& m) {
-    auto frame = std::make_shared<DataFrame>();
-    *frame << m.id << m.from_name << m.body << m.sent_ms;
-    for (auto id : directory_.connections_of(m.to))
-        jobs_->with_connection(id,
-                               [self = shared_from_this(), frame, to = m.to](const Connection& c) {
-                                   auto& them = c.service_context<SignedIn>();
-                                   if (them.user != to || !them.active() || c.congested()) return;
-                                   if (c.send(Cloud::message_push, *frame))
-                                       self->pushed_.fetch_add(1);
-                               });
+    DataFrame frame;
+    frame << m.id << m.from_name << m.body << m.sent_ms;
+    push_here(m.to, frame);
+    if (cluster_) cluster_->push(m.to, frame);
+}
+
+void Messenger::push_here(std::uint64_t to, const DataFrame& message) {
+    auto connections = directory_.connections_of(to);
+    if (connections.empty()) return;
+    auto frame = std::make_shared<const DataFrame>(message);
+    for (auto id : connections)
+        jobs_->with_connection(id, [self = shared_from_this(), frame, to](const Connection& c) {
+            auto& them = c.service_context<SignedIn>();
+            if (them.user != to || !them.active() || c.congested()) return;
+            if (c.send(Cloud::message_push, *frame)) self->pushed_.fetch_add(1);
+        });
 }
 
 void Messenger::do_inbox(const Request& req, DataFrame arg, Reply reply) {
@@ -166,17 +174,32 @@ void Messenger::do_who(const Request& req, DataFrame arg, Reply reply) {
     if (!sends_per_user_.try_count(std::to_string(me(req).user), AttemptLimiter::Clock::now()))
         return reply.fail(Errc::rate_limited, "too many requests; wait a minute");
     jobs_->post_for(reply, [self = shared_from_this(), asked = std::move(asked), reply] {
-        Map online;
+        std::vector<std::pair<std::string, std::optional<std::uint64_t>>> users;
         for (auto& name : asked) {
             auto user = self->directory_.find_user(name);
             if (!user) return reply.fail(user.error().code, user.error().message);
             // An unknown name is simply not online.
-            online.insert_or_assign(
-                name, Value(*user && !self->directory_.connections_of((*user)->first).empty()));
+            users.emplace_back(name, *user ? std::optional((*user)->first) : std::nullopt);
         }
-        DataFrame out;
-        out << Value(std::move(online));
-        reply.reply(std::move(out));
+        auto answer = [reply, users](const std::function<bool(std::uint64_t)>& online) {
+            Map out;
+            for (auto& [name, id] : users) out.insert_or_assign(name, Value(id && online(*id)));
+            DataFrame frame;
+            frame << Value(std::move(out));
+            reply.reply(std::move(frame));
+        };
+        auto here = [self](std::uint64_t id) {
+            return !self->directory_.connections_of(id).empty();
+        };
+        if (!self->cluster_) return answer(here);
+        std::vector<std::uint64_t> ids;
+        for (auto& [_, id] : users)
+            if (id) ids.push_back(*id);
+        // Every node says which of them it holds; without NATS, this node's answer stands.
+        self->cluster_->who(std::move(ids), [answer, here](Result<std::vector<std::uint64_t>> r) {
+            if (!r) return answer(here);
+            answer([&](std::uint64_t id) { return std::binary_search(r->begin(), r->end(), id); });
+        });
     });
 }
 

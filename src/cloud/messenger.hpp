@@ -1,7 +1,7 @@
 // Messenger: user-to-user messages (docs/cloud.md, "Messages"). cloud.send keeps a message in
 // its recipient's mailbox (Mailbox) and pushes it at once to the recipient's connections on
-// this node; cloud.inbox reads the mailbox (after a login, what came meanwhile), cloud.ack
-// empties it up to a message; cloud.who says who is online.
+// this node (and, on a cluster, on every node); cloud.inbox reads the mailbox (after a login, what
+// came meanwhile), cloud.ack empties it up to a message; cloud.who says who is online.
 //
 // Where work runs: handlers check arguments and the sender's rate on the connection's IO
 // thread; storage runs on the worker pool (Jobs); pushes go out on each recipient connection's
@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cloud/attempt_limiter.hpp"
+#include "cloud/cloud_cluster.hpp"
 #include "cloud/jobs.hpp"
 #include "cloud/mailbox.hpp"
 #include "hawser/cloud/cloud.hpp"
@@ -47,6 +48,11 @@ class Messenger : public std::enable_shared_from_this<Messenger> {
               std::unique_ptr<Mailbox> mailbox, Directory directory);
 
     void add_commands(Commands& commands);
+    // On a cluster sharing the store: pushes reach the recipient's connections on every node,
+    // and cloud.who asks every node. Before the server starts.
+    void join(std::shared_ptr<CloudCluster> cluster) { cluster_ = std::move(cluster); }
+    // A message another node stored, to this node's connections of its recipient. Any thread.
+    void push_here(std::uint64_t to, const DataFrame& message);
     // The mailbox of an account that is gone. Worker pool.
     Result<void> remove_all(std::uint64_t user);
     void close();
@@ -66,6 +72,7 @@ class Messenger : public std::enable_shared_from_this<Messenger> {
     const CloudOptions options_;
     std::unique_ptr<Mailbox> mailbox_;
     Directory directory_;
+    std::shared_ptr<CloudCluster> cluster_;  // set before start, read-only after
     AttemptLimiter sends_per_user_;
     std::atomic<std::uint64_t> sent_{0}, pushed_{0};
 };

@@ -62,7 +62,9 @@ Result<zdb::RecordId> UserData::insert(const DataScope& scope, Map document,
         std::lock_guard counts(counts_mu_);
         if (auto it = counts_.find(scope.owner); it != counts_.end()) held = it->second;
     }
-    if (!held) {
+    // A count that says full is counted again: on a store shared by several nodes, another
+    // node's removals do not reach this count.
+    if (!held || *held >= max_records_) {
         auto ids = ids_of(scope.owner);
         if (!ids) return ids.error();
         held = ids->size();

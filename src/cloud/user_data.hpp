@@ -2,8 +2,10 @@
 // collections in the shared ZDB database "<prefix>.data" (indexed by owner and collection),
 // and for admins whole databases of the store. Every operation takes a DataScope and keeps to
 // it: a record outside the scope is "not found", whether or not it exists. A user holds at most
-// max_records_per_user records, counted exactly per owner (inserts and removals of one owner
-// take its lock) and counted again from the index when not known.
+// max_records_per_user records, counted per owner (inserts and removals of one owner take its
+// lock) and counted again from the index when not known or when the count says full (nodes
+// sharing a store do not see each other's counts: together they may pass the cap by what the
+// others inserted since this node last counted).
 // Blocking storage calls: use from the worker pool. Thread safety: any thread.
 #pragma once
 

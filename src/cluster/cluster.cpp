@@ -202,6 +202,22 @@ Result<void> Cluster::start() {
     auto on_answer = [&impl](std::string_view, std::string_view data) { impl.on_answer(data); };
     if (auto r = (*link)->subscribe(impl.subjects.answers(impl.name), on_answer); !r)
         return r.error();
+    if (!impl.notice_handlers.empty()) {
+        auto on_notice = [&impl](std::string_view subject, std::string_view data) {
+            impl.on_notice(subject, data);
+        };
+        if (auto r = (*link)->subscribe(impl.subjects.notices(), on_notice); !r) return r.error();
+    }
+    if (!impl.question_handlers.empty()) {
+        auto on_question = [&impl](std::string_view subject, std::string_view data) {
+            impl.on_question(subject, data);
+        };
+        if (auto r = (*link)->subscribe(impl.subjects.questions(), on_question); !r)
+            return r.error();
+    }
+    auto on_reply = [&impl](std::string_view, std::string_view data) { impl.on_reply(data); };
+    if (auto r = (*link)->subscribe(impl.subjects.replies(impl.name), on_reply); !r)
+        return r.error();
     // When NATS is there, the server has the subscriptions before start() returns: whatever
     // is published after that reaches this node.
     (*link)->flush(std::chrono::seconds(2));
@@ -242,6 +258,7 @@ void Cluster::stop() {
     channel_link.reset();  // each returns once no NATS handler of its runs
     link.reset();
     impl.fail_requests();
+    impl.fail_asks();
     std::vector<Impl::InterestWaiter> waiters;
     {
         std::lock_guard lock(impl.channels_mu);

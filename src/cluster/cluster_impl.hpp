@@ -12,9 +12,11 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <shared_mutex>
 #include <thread>
 #include <unordered_map>
@@ -165,6 +167,30 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
                  std::function<void(detail::RemoteAnswer)> done);
     void expire_requests();  // cluster thread
     void fail_requests();    // stop: every waiting request fails
+
+    // notices.cpp: notices and questions between the nodes' services. The handlers are set
+    // before start and read-only after.
+    std::unordered_map<std::string, std::function<void(std::string_view)>> notice_handlers;
+    std::unordered_map<std::string, std::function<std::string(std::string_view)>> question_handlers;
+    using Answers = std::map<std::string, std::string>;
+    struct Asking {
+        std::set<std::string> waiting;  // nodes that have not answered
+        Answers answers;
+        Clock::time_point deadline;
+        std::size_t loop;  // where `done` runs
+        std::function<void(Result<Answers>)> done;
+    };
+    std::mutex asks_mu;
+    std::map<std::uint64_t, Asking> asks;
+    std::uint64_t next_ask = 1;
+    void on_notice(std::string_view subject, std::string_view data);
+    void on_question(std::string_view subject, std::string_view data);
+    void on_reply(std::string_view data);
+    void ask(std::string_view topic, std::string body, Milliseconds timeout,
+             std::function<void(Result<Answers>)> done);
+    void expire_asks();  // cluster thread
+    std::optional<Clock::time_point> next_ask_deadline();
+    void fail_asks();  // stop
 
     // channels.cpp
     Result<void> subscribe(ConnectionId id, std::string_view channel,

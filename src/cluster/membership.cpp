@@ -101,12 +101,15 @@ void Cluster::Impl::run() {
         recheck = false;  // before the deadlines are read: a later poke is not lost
         lock.unlock();
         expire_requests();
+        expire_asks();
         if (interest) apply_interest();
         std::optional<Clock::time_point> deadline;
         {
             std::lock_guard requests_lock(requests_mu);
             deadline = requests.next_deadline();
         }
+        if (auto asked = next_ask_deadline(); asked && (!deadline || *asked < *deadline))
+            deadline = asked;
         lock.lock();
         auto until = next_report;
         if (deadline) until = std::min(until, *deadline);

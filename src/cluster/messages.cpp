@@ -62,6 +62,15 @@ std::string_view ClusterSubjects::channel_of(std::string_view subject) const {
     return subject.substr(head.size());
 }
 
+std::string_view ClusterSubjects::topic_of(std::string_view subject) const {
+    for (std::string_view kind : {".notice.", ".ask."}) {
+        auto head = prefix_ + std::string(kind);
+        if (subject.size() > head.size() && subject.substr(0, head.size()) == head)
+            return subject.substr(head.size());
+    }
+    return {};
+}
+
 bool valid_node_name(std::string_view name) {
     if (name.empty() || name.size() > 64) return false;
     for (char c : name)

@@ -34,6 +34,21 @@ struct ClusterSubjects {
         return prefix_ + ".ch." + std::string(name);
     }
     std::string_view channel_of(std::string_view subject) const;
+    // Notices to every node and questions to every node, by topic; the answers to a node's
+    // questions.
+    std::string notice(std::string_view topic) const {
+        return prefix_ + ".notice." + std::string(topic);
+    }
+    std::string question(std::string_view topic) const {
+        return prefix_ + ".ask." + std::string(topic);
+    }
+    std::string replies(std::string_view node) const {
+        return prefix_ + ".reply." + std::string(node);
+    }
+    std::string notices() const { return prefix_ + ".notice.*"; }
+    std::string questions() const { return prefix_ + ".ask.*"; }
+    // The topic a notice's or question's subject names (empty when it names none).
+    std::string_view topic_of(std::string_view subject) const;
 
     const std::string nodes;      // every node's reports (a wildcard)
     const std::string broadcast;  // cluster broadcasts

@@ -38,6 +38,7 @@ struct IndexHints {
 struct CompiledFilter {
     std::function<bool(RecordView&)> match;
     IndexHints hints;
+    Map source;  // what it was compiled from
 };
 
 }  // namespace hawser::zdb

@@ -41,6 +41,10 @@ Result<RecordId> DatabaseImpl::insert(const Map& document) {
     return ids->front();
 }
 
+Result<RecordId> DatabaseImpl::insert_unique(const Map& document, const std::string& field) {
+    return with_table([&](Table& t) { return t.insert_unique(document, field); });
+}
+
 Result<std::vector<RecordId>> DatabaseImpl::insert_batch(const std::vector<Map>& documents) {
     return with_table([&](Table& t) { return t.insert(documents); });
 }

@@ -25,6 +25,7 @@ class DatabaseImpl final : public Database {
 
     Result<RecordId> insert(const Map& document) override;
     Result<std::vector<RecordId>> insert_batch(const std::vector<Map>& documents) override;
+    Result<RecordId> insert_unique(const Map& document, const std::string& field) override;
     Result<Map> get(RecordId id) const override;
     Result<void> replace(RecordId id, const Map& document) override;
     Result<void> patch(RecordId id, const Map& fields) override;

@@ -275,7 +275,12 @@ Result<Filter> compile_filter(const Map& filter) {
     auto p = compile(filter, &compiled->hints);
     if (!p) return p.error();
     compiled->match = std::move(*p);
+    compiled->source = filter;
     return Filter(std::shared_ptr<const CompiledFilter>(std::move(compiled)));
+}
+
+const Map* source_of(const Filter& filter) {
+    return filter.compiled() ? &filter.compiled()->source : nullptr;
 }
 
 }  // namespace hawser::zdb

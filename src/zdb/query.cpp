@@ -428,6 +428,9 @@ Result<std::shared_ptr<Query>> run_query(std::shared_ptr<Database> database, Fil
         return Error{Errc::invalid_argument, "fragments must hold at least one record and byte"};
     if (options.ordered && options.ordered_lookahead == 0)
         return Error{Errc::invalid_argument, "ordered_lookahead must be at least 1"};
+    if (auto* host = dynamic_cast<QueryHost*>(database.get()))
+        return host->start_query(std::move(database), std::move(filter), std::move(options),
+                                 std::move(sink));
     auto table = table_of(database);
     if (!table) return table.error();
     std::shared_ptr<Table> output;

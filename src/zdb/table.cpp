@@ -204,6 +204,42 @@ Result<void> Table::write_definition(rocksdb::WriteBatch& batch) {
 
 Result<std::vector<RecordId>> Table::insert(const std::vector<Map>& documents) {
     std::lock_guard lock(write_mu_);
+    return insert_locked(documents);
+}
+
+Result<RecordId> Table::insert_unique(const Map& document, std::string_view field) {
+    std::lock_guard lock(write_mu_);
+    if (auto w = writable(); !w) return w.error();
+    auto index = state_.indexes.find(field);
+    if (index == state_.indexes.end())
+        return Error{Errc::invalid_argument,
+                     "insert_unique needs an index on '" + std::string(field) + "'"};
+    auto def = std::find_if(index_defs_.begin(), index_defs_.end(),
+                            [&](const IndexDef& d) { return d.number == index->second; });
+    if (auto checked = check_document(document); !checked) return checked.error();
+    auto bytes = encode_document(document);
+    RecordView record(bytes);
+    auto value = def == index_defs_.end() ? std::nullopt : record.find(def->path);
+    auto key = value ? index_value_key(*value) : std::nullopt;
+    if (!key)
+        return Error{Errc::invalid_argument,
+                     "the document has no indexable value at '" + std::string(field) + "'"};
+    // Value keys delimit themselves: every entry of this value, and no other, is in the range.
+    bool taken = false;
+    auto looked = index_ids(index->second, *key, prefix_end(*key), nullptr, [&](RecordId) {
+        taken = true;
+        return false;
+    });
+    if (!looked) return looked.error();
+    if (taken)
+        return Error{Errc::already_exists, "a record already holds that " + std::string(field)};
+    auto ids = insert_locked({document});
+    if (!ids) return ids.error();
+    return ids->front();
+}
+
+// write_mu_ held.
+Result<std::vector<RecordId>> Table::insert_locked(const std::vector<Map>& documents) {
     if (auto w = writable(); !w) return w.error();
     if (documents.empty()) return std::vector<RecordId>{};
     for (std::size_t i = 0; i < documents.size(); ++i) {

@@ -84,6 +84,8 @@ class Table {
     void mark_dropped();
 
     Result<std::vector<RecordId>> insert(const std::vector<Map>& documents);
+    // Inserts unless the index on `field` already holds the document's value there.
+    Result<RecordId> insert_unique(const Map& document, std::string_view field);
     // Writes encoded documents under ids chosen by the caller (query output, copies); the ids
     // must be free. The id counter moves past the highest.
     Result<void> put_encoded(const std::vector<std::pair<RecordId, std::string>>& records);
@@ -139,6 +141,7 @@ class Table {
     Result<void> writable() const;                   // write_mu_ held
     Result<void> write(rocksdb::WriteBatch& batch);
     Result<void> write_definition(rocksdb::WriteBatch& batch);
+    Result<std::vector<RecordId>> insert_locked(const std::vector<Map>& documents);
     Result<void> rewrite(RecordId id, const std::string& old_document, std::string new_document);
 
     rocksdb::DB& db_;

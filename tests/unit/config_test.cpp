@@ -429,3 +429,42 @@ TEST(Config, BadAdminSettingsNameWhatIsWrong) {
         std::remove(path.c_str());
     }
 }
+
+TEST(Config, ReadsASharedCloudStore) {
+    std::string key(64, 'a');
+    auto path = write_temp("[cloud]\nserve_store_to = [\"" + key + "\"]\n");
+    auto c = app::load_cloud_config(path);
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ((*c)->serve_store_to, std::vector<std::string>{key});
+    EXPECT_FALSE((*c)->remote_store());
+    std::remove(path.c_str());
+    // A node that uses another's store keeps no files.
+    path = write_temp("[cloud]\nstore_endpoint = \"10.0.0.1:7100\"\nstore_public_key = \"" + key +
+                      "\"\n");
+    c = app::load_cloud_config(path);
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_TRUE((*c)->remote_store());
+    EXPECT_EQ((*c)->store_endpoint, "10.0.0.1:7100");
+    EXPECT_EQ((*c)->store_public_key, key);
+    EXPECT_FALSE((*c)->files);
+    std::remove(path.c_str());
+}
+
+TEST(Config, BadSharedCloudStoreSettingsNameWhatIsWrong) {
+    std::string key(64, 'a');
+    auto remote = "store_endpoint = \"10.0.0.1:7100\"\nstore_public_key = \"" + key + "\"\n";
+    for (auto [text, says] : std::vector<std::pair<std::string, std::string>>{
+             {"[cloud]\nstore_endpoint = \"10.0.0.1:7100\"\n", "go together"},
+             {"[cloud]\nserve_store_to = [\"nope\"]\n", "not a public key"},
+             {"[cloud]\n" + remote + "store_dir = \"/x\"\n", "has no store_dir"},
+             {"[cloud]\n" + remote + "serve_store_to = [\"" + key + "\"]\n", "serves none"},
+             {"[cloud]\n" + remote + "files = true\n", "files are kept"},
+             {"[cloud]\n" + remote + "files_dir = \"/x\"\n", "files are kept"},
+         }) {
+        auto path = write_temp(text);
+        auto c = app::load_cloud_config(path);
+        ASSERT_FALSE(c) << text;
+        EXPECT_NE(c.error().message.find(says), std::string::npos) << c.error().message;
+        std::remove(path.c_str());
+    }
+}

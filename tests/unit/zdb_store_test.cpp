@@ -11,9 +11,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <map>
 #include <set>
+#include <thread>
 
 #include <filesystem>
 #include <random>
@@ -74,6 +76,43 @@ TEST(ZdbStore, InsertGetReplacePatchRemove) {
     EXPECT_EQ(db->remove(id).error().code, Errc::not_found);
     EXPECT_EQ(db->replace(id, doc("x", 1)).error().code, Errc::not_found);
     EXPECT_EQ(db->count(), 0u);
+}
+
+TEST(ZdbStore, InsertUniqueRefusesATakenValue) {
+    ScratchDir dir("unique");
+    auto store = Store::open({.path = dir.path}).value();
+    auto db = store->create("players").value();
+    EXPECT_EQ(db->insert_unique(doc("ada", 1), "name").error().code, Errc::invalid_argument);
+    db->create_index("name").value();
+    auto ada = db->insert_unique(doc("ada", 1), "name").value();
+    EXPECT_EQ(db->insert_unique(doc("ada", 2), "name").error().code, Errc::already_exists);
+    // A value that only starts like a taken one is another value.
+    EXPECT_TRUE(db->insert_unique(doc("adam", 1), "name"));
+    EXPECT_TRUE(db->insert_unique(doc("ad", 1), "name"));
+    EXPECT_EQ(db->insert_unique(Map{{"level", Value(1)}}, "name").error().code,
+              Errc::invalid_argument);
+    EXPECT_EQ(db->count(), 3u);
+    // Once the holder goes, the value is free again.
+    db->remove(ada).value();
+    EXPECT_TRUE(db->insert_unique(doc("ada", 3), "name"));
+    // Racing writers: each name is taken exactly once.
+    std::atomic<int> won{0}, lost{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&] {
+            for (int i = 0; i < 50; ++i) {
+                auto r = db->insert_unique(doc("racer" + std::to_string(i), 0), "name");
+                if (r) {
+                    ++won;
+                } else {
+                    ++lost;
+                    EXPECT_EQ(r.error().code, Errc::already_exists);
+                }
+            }
+        });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(won.load(), 50);
+    EXPECT_EQ(lost.load(), 150);
 }
 
 // Every write path refuses a document nested deeper than the reader accepts, and stores nothing;

@@ -29,6 +29,7 @@
 #include "hawser/options.hpp"
 
 namespace hawser {
+class Cluster;
 class Server;
 namespace zdb {
 class Store;
@@ -152,6 +153,14 @@ class Cloud {
     // administrators' included (which cloud.register refuses: nobody may claim one first).
     // Blocks while the password is hashed: not on an IO thread (would_deadlock).
     Result<std::uint64_t> create_account(std::string_view name, std::string_view password);
+
+    // On a cluster whose nodes share one store (zdb::RemoteStore on all but the node that serves
+    // it, zdb::StoreService there) and one secret key file: a session resumes on any node; a
+    // session ended on one node (logout, revoke, a password change, a deletion) closes its
+    // connections on every node; a message reaches the recipient's connections on every node;
+    // cloud.who answers for the whole cluster (docs/cloud.md, "On a cluster"). Before
+    // server.start() and cluster.start(); the Cluster must outlive the Cloud.
+    void join(Cluster& cluster);
 
     // The logged-in user of a connection, or nullopt. On the connection's IO thread (a handler's).
     static std::optional<User> user_of(const Connection& connection);

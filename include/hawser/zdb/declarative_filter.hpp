@@ -12,5 +12,8 @@ namespace hawser::zdb {
 
 // Compiles the filter, or says exactly what is malformed (Errc::invalid_argument).
 Result<Filter> compile_filter(const Map& filter);
+// The map a declarative filter was compiled from (how it travels to a remote store); nullptr for
+// a C++ filter.
+const Map* source_of(const Filter& filter);
 
 }  // namespace hawser::zdb

@@ -143,6 +143,16 @@ class Query {
     virtual Result<QueryEnd> wait() = 0;
 };
 
+// A database that runs its queries where it lives rather than here (a RemoteStore's):
+// run_query hands them to it.
+class QueryHost {
+  public:
+    virtual ~QueryHost() = default;
+    virtual Result<std::shared_ptr<Query>> start_query(std::shared_ptr<Database> self,
+                                                       Filter filter, QueryOptions options,
+                                                       std::function<void(Fragment)> sink) = 0;
+};
+
 // Starts a query on a consistent snapshot of the database: writes made while it runs are not
 // seen. The database handle is kept alive until the query ends; the Store must outlive it.
 Result<std::shared_ptr<Query>> run_query(std::shared_ptr<Database> database, Filter filter,

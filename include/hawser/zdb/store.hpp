@@ -83,6 +83,11 @@ class Database {
 
     virtual Result<RecordId> insert(const Map& document) = 0;
     virtual Result<std::vector<RecordId>> insert_batch(const std::vector<Map>& documents) = 0;
+    // Inserts the document unless a record already holds its value at `field`, which must be
+    // indexed (already_exists then): a unique name among every writer of the store, local or
+    // remote, since the check and the insert are one step of the database's writes. Plain
+    // writes are not checked against it.
+    virtual Result<RecordId> insert_unique(const Map& document, const std::string& field) = 0;
     virtual Result<Map> get(RecordId id) const = 0;
     virtual Result<void> replace(RecordId id, const Map& document) = 0;
     // Sets the given top-level fields; a field set to nil is removed.

@@ -1,0 +1,148 @@
+#include "cloud/cloud_cluster.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace hawser::cloud::detail {
+
+namespace {
+
+constexpr std::string_view close_topic = "cloud-close";
+constexpr std::string_view push_topic = "cloud-message";
+constexpr std::string_view who_topic = "cloud-who";
+constexpr std::size_t max_listed = 4096;  // sessions in a closing, users in a who
+
+// [count, ids...], at most `max`.
+std::optional<std::vector<std::uint64_t>> read_ids(DataFrame& in, std::size_t max) {
+    auto n = in.read_uint();
+    if (!n || *n > max || *n > in.size()) return std::nullopt;
+    std::vector<std::uint64_t> ids;
+    for (std::uint64_t i = 0; i < *n; ++i) {
+        auto id = in.read_uint();
+        if (!id) return std::nullopt;
+        ids.push_back(*id);
+    }
+    return ids;
+}
+void write_ids(DataFrame& out, const std::vector<std::uint64_t>& ids) {
+    out << std::uint64_t(ids.size());
+    for (auto id : ids) out << id;
+}
+
+void log_dropped(std::string_view what) {
+    spdlog::warn("hawser cloud: a malformed {} from another node was dropped", what);
+}
+
+}  // namespace
+
+std::shared_ptr<CloudCluster> CloudCluster::join(Cluster& cluster, Local local) {
+    auto self = std::make_shared<CloudCluster>(cluster, std::move(local));
+    std::weak_ptr<CloudCluster> weak = self;
+    cluster.on_notice(std::string(close_topic), [weak](std::string_view body) {
+        if (auto s = weak.lock()) s->on_close(body);
+    });
+    cluster.on_notice(std::string(push_topic), [weak](std::string_view body) {
+        if (auto s = weak.lock()) s->on_push(body);
+    });
+    cluster.on_question(std::string(who_topic), [weak](std::string_view body) {
+        auto s = weak.lock();
+        return s ? s->on_who(body) : std::string();
+    });
+    return self;
+}
+
+void CloudCluster::tell(std::string_view topic, const DataFrame& body) {
+    // Without NATS the other nodes miss it: their connections of an ended session stay until
+    // they next resume (which then fails), and the message waits in the mailbox.
+    if (auto r = cluster_.notify(topic, body.bytes()); !r)
+        spdlog::warn("hawser cloud: the other nodes were not told ({}): {}", topic,
+                     r.error().message);
+}
+
+bool CloudCluster::from_here(DataFrame& body) const {
+    auto origin = body.read_string();
+    return !origin || *origin == cluster_.node_name();
+}
+
+// [origin, user, which, sessions]
+void CloudCluster::close(const Closing& c) {
+    DataFrame body;
+    body << cluster_.node_name() << c.user << std::uint64_t(c.which);
+    write_ids(body, c.sessions);
+    tell(close_topic, body);
+}
+
+void CloudCluster::on_close(std::string_view bytes) {
+    auto body = DataFrame::decode(bytes);
+    if (!body) return log_dropped("closing");
+    if (from_here(*body)) return;
+    Closing c;
+    auto user = body->read_uint();
+    auto which = body->read_uint();
+    auto sessions = read_ids(*body, max_listed);
+    if (!user || !which || *which > std::uint64_t(Which::all) || !sessions)
+        return log_dropped("closing");
+    c.user = *user;
+    c.which = Which(*which);
+    c.sessions = std::move(*sessions);
+    if (c.which == Which::all_but_session && c.sessions.size() != 1) return log_dropped("closing");
+    local_.close(c);
+}
+
+// [origin, user, the message as pushed]
+void CloudCluster::push(std::uint64_t user, const DataFrame& message) {
+    DataFrame body;
+    body << cluster_.node_name() << user << message;
+    tell(push_topic, body);
+}
+
+void CloudCluster::on_push(std::string_view bytes) {
+    auto body = DataFrame::decode(bytes);
+    if (!body) return log_dropped("message");
+    if (from_here(*body)) return;
+    auto user = body->read_uint();
+    auto message = body->read_frame();
+    if (!user || !message) return log_dropped("message");
+    local_.push(*user, *message);
+}
+
+// Asked: [users]; answered: [the online ones].
+void CloudCluster::who(std::vector<std::uint64_t> users,
+                       std::function<void(Result<std::vector<std::uint64_t>>)> done) {
+    DataFrame question;
+    write_ids(question, users);
+    cluster_.ask(
+        who_topic, question.bytes(),
+        [done = std::move(done)](Result<std::map<std::string, std::string>> answers) {
+            if (!answers) return done(answers.error());
+            std::vector<std::uint64_t> online;
+            for (auto& [node, answer] : *answers) {
+                auto frame = DataFrame::decode(answer);
+                auto ids = frame ? read_ids(*frame, max_listed) : std::nullopt;
+                if (!ids) {
+                    log_dropped("answer to who");
+                    continue;
+                }
+                online.insert(online.end(), ids->begin(), ids->end());
+            }
+            std::sort(online.begin(), online.end());
+            online.erase(std::unique(online.begin(), online.end()), online.end());
+            done(std::move(online));
+        },
+        Milliseconds(2000));
+}
+
+std::string CloudCluster::on_who(std::string_view bytes) {
+    auto body = DataFrame::decode(bytes);
+    auto users = body ? read_ids(*body, max_listed) : std::nullopt;
+    if (!users) {
+        log_dropped("who");
+        return {};
+    }
+    DataFrame answer;
+    write_ids(answer, local_.online(*users));
+    return std::move(answer).take_bytes();
+}
+
+}  // namespace hawser::cloud::detail

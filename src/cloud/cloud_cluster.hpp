@@ -1,0 +1,67 @@
+// CloudCluster: what the cloud of one node tells the clouds of the others, and asks them, when
+// the nodes of a cluster share one store (docs/cloud.md, "On a cluster"): close a user's
+// connections (sessions ended: logout, revoke, a password change, a deletion), push a message
+// to a user's connections, and say which users are online. Each node acts on its own
+// connections; the node that tells has acted on its own already and skips its own notice.
+//
+// Ownership: shared by the Cloud::Impl; the Cluster's handlers hold it weakly (the Cluster may
+// outlive the Cloud); `Local` holds the cloud weakly. Thread affinity: tell and ask from any
+// thread; `Local` runs on NATS threads (keep it to lookups and posts), `who`'s callback on an
+// IO thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hawser/cluster.hpp"
+#include "hawser/dataframe.hpp"
+
+namespace hawser::cloud::detail {
+
+class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
+  public:
+    // Which of a user's connections to close.
+    enum class Which : std::uint8_t {
+        on_sessions = 0,      // those on the listed sessions
+        all_but_session = 1,  // all but those on one session (logins under way included)
+        all = 2,
+    };
+    struct Closing {
+        std::uint64_t user = 0;
+        Which which = Which::all;
+        std::vector<std::uint64_t> sessions;  // on_sessions: the list; all_but_session: one
+    };
+    // What this node does when another tells it.
+    struct Local {
+        std::function<void(const Closing&)> close;
+        std::function<void(std::uint64_t user, const DataFrame& message)> push;
+        std::function<std::vector<std::uint64_t>(const std::vector<std::uint64_t>& users)> online;
+    };
+
+    // Registers the handlers on `cluster`, which must not have started and must outlive this.
+    static std::shared_ptr<CloudCluster> join(Cluster& cluster, Local local);
+
+    void close(const Closing& closing);
+    void push(std::uint64_t user, const DataFrame& message);
+    // The users of `users` online on some node (this one's answer included); without NATS,
+    // cluster_unavailable.
+    void who(std::vector<std::uint64_t> users,
+             std::function<void(Result<std::vector<std::uint64_t>>)> done);
+
+    CloudCluster(Cluster& cluster, Local local) : cluster_(cluster), local_(std::move(local)) {}
+
+  private:
+    void on_close(std::string_view body);
+    void on_push(std::string_view body);
+    std::string on_who(std::string_view body);
+    void tell(std::string_view topic, const DataFrame& body);
+    bool from_here(DataFrame& body) const;  // reads the origin
+
+    Cluster& cluster_;
+    const Local local_;
+};
+
+}  // namespace hawser::cloud::detail

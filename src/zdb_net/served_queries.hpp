@@ -1,0 +1,64 @@
+// ServedQueries: the queries a StoreService runs for its clients, by id, each belonging to the
+// connection that started it. A query's fragments wait here (encoded, as they will be sent) for
+// the client's next call; past max_buffered the query pauses until the client takes one, so a
+// client that stops asking holds only that much. A query's end waits the same way and is
+// followed by the query leaving the table.
+//
+// Thread affinity: start, next, cancel and connection_closed run on the server's IO threads
+// and worker pool; fragments and ends arrive on query workers, which never release a query's
+// last handle (that waits for them): handles go on the worker pool.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "hawser/commands.hpp"
+#include "hawser/zdb/query.hpp"
+#include "rpc/host.hpp"
+
+namespace hawser::zdb::net {
+
+class ServedQueries : public std::enable_shared_from_this<ServedQueries> {
+  public:
+    struct Limits {
+        std::size_t per_connection, total, buffered;
+    };
+    ServedQueries(std::shared_ptr<hawser::detail::Host> host, Limits limits)
+        : host_(std::move(host)), limits_(limits) {}
+
+    // Starts a query for `conn`; its id. limit_exceeded past the limits.
+    Result<std::uint64_t> start(ConnectionId conn, std::shared_ptr<Database> db, Filter filter,
+                                QueryOptions options);
+    // Replies with the query's next fragment or its end, now or once there is one.
+    void next(ConnectionId conn, std::uint64_t id, Responder<DataFrame> reply);
+    // The query stops; a waiting or later next gets its end (cancelled).
+    void cancel(ConnectionId conn, std::uint64_t id);
+    void connection_closed(ConnectionId conn);
+    // Cancels every query and releases them (blocks until their workers are done).
+    void stop();
+    std::size_t size() const;
+    std::size_t buffered() const;  // fragments waiting for next calls
+
+  private:
+    struct Served;
+    struct Entry {
+        ConnectionId conn;
+        std::shared_ptr<Served> served;
+        std::shared_ptr<Query> query;
+    };
+
+    std::shared_ptr<Served> find(ConnectionId conn, std::uint64_t id) const;
+    void remove(ConnectionId conn, std::uint64_t id);
+    void release(Entry entry);  // on the worker pool when it takes it
+
+    const std::shared_ptr<hawser::detail::Host> host_;
+    const Limits limits_;
+    mutable std::mutex mu_;
+    std::map<std::uint64_t, Entry> queries_;
+    std::uint64_t next_id_ = 1;
+    bool stopped_ = false;
+};
+
+}  // namespace hawser::zdb::net

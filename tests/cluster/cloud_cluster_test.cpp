@@ -1,0 +1,198 @@
+// The cloud on a two-node cluster sharing one store: node "home" keeps the store and serves it
+// (StoreService), node "edge" uses it (RemoteStore); both hold the same secret key and join the
+// cluster over a real nats-server. Sessions, revocations, messages and presence cross nodes.
+#include <gtest/gtest.h>
+
+#include <mutex>
+
+#include "cluster/node.hpp"
+#include "hawser/zdb/remote_store.hpp"
+#include "hawser/zdb/store_service.hpp"
+#include "integration/cloud_support.hpp"
+#include "wire/noise.hpp"
+
+namespace hawser::test {
+namespace {
+
+const std::string password = "correct horse";
+
+// One node of the cloud: a server, its cluster membership and its cloud, on a store of its
+// own (served to `serve_to`) or on another node's.
+struct CloudNode {
+    std::unique_ptr<zdb::Store> store;
+    std::unique_ptr<Server> server;
+    std::unique_ptr<Cluster> cluster;
+    std::unique_ptr<cloud::Cloud> cloud;
+    std::unique_ptr<zdb::StoreService> service;
+
+    CloudNode(const NatsServer& nats, const std::string& name, const std::string& dir,
+              std::unique_ptr<zdb::Store> s, const std::vector<std::string>& serve_to = {})
+        : store(std::move(s)) {
+        server = std::make_unique<Server>(loopback_server(1));
+        cluster = std::make_unique<Cluster>(*server, cluster_options(nats, name));
+        cloud = std::make_unique<cloud::Cloud>(*server, *store, cheap_options(dir));
+        cloud->join(*cluster);
+        if (!serve_to.empty())
+            service = std::make_unique<zdb::StoreService>(
+                *server, *store, zdb::StoreServiceOptions{.allowed_keys = serve_to});
+        EXPECT_TRUE(server->start());
+        EXPECT_TRUE(cluster->start());
+    }
+    ~CloudNode() {
+        cluster->stop();
+        server->shutdown();
+        cloud.reset();
+        service.reset();
+        server.reset();
+        cluster.reset();
+        store.reset();
+    }
+    std::unique_ptr<Client> client(const std::function<void(Commands&)>& commands = {}) const {
+        auto c = std::make_unique<Client>(client_for(*server));
+        if (commands) commands(c->commands());
+        c->connect().value();
+        return c;
+    }
+};
+
+struct TwoNodes {
+    NatsServer nats;
+    std::string dir = scratch("cluster");
+    detail::noise::KeyPair edge_key = detail::noise::KeyPair::generate();
+    std::unique_ptr<CloudNode> home, edge;
+
+    TwoNodes() {
+        std::filesystem::create_directories(dir);
+        home = std::make_unique<CloudNode>(nats, "home", dir,
+                                           zdb::Store::open({.path = dir + "/store"}).value(),
+                                           std::vector{detail::noise::to_hex(edge_key.public_key)});
+        zdb::RemoteStoreOptions remote;
+        remote.client = client_for(*home->server);
+        remote.client.client_private_key = detail::noise::to_hex(edge_key.private_key);
+        edge = std::make_unique<CloudNode>(nats, "edge", dir, zdb::connect_store(remote).value());
+        EXPECT_TRUE(sees(*home->cluster, 2));
+        EXPECT_TRUE(sees(*edge->cluster, 2));
+    }
+    ~TwoNodes() {
+        edge.reset();  // uses home's store
+        home.reset();
+        std::filesystem::remove_all(dir);
+    }
+};
+
+// A client that collects the messages pushed to it.
+struct Device {
+    std::mutex mu;
+    std::vector<std::string> texts;
+    std::unique_ptr<Client> client;
+
+    explicit Device(const CloudNode& node) {
+        client = node.client([this](Commands& c) {
+            c.direct_dataframe(std::string(Cloud::message_push),
+                               [this](const Request&, DataFrame& df) {
+                                   df.get<std::uint64_t>();
+                                   df.get<std::string>();
+                                   std::lock_guard lock(mu);
+                                   texts.push_back(df.get<std::string>());
+                               });
+        });
+    }
+    std::size_t count() {
+        std::lock_guard lock(mu);
+        return texts.size();
+    }
+};
+
+Result<DataFrame> resume(const Client& c, const std::string& token) {
+    return call(c, Cloud::resume_command, args({token}));
+}
+
+TEST(CloudCluster, AccountsAreOneAcrossNodesAndSessionsResumeOnAny) {
+    TwoNodes t;
+    auto at_home = t.home->client();
+    auto at_edge = t.edge->client();
+    auto ann = register_user(*at_edge, "ann", password);
+    // The name is taken on every node, whatever its case.
+    EXPECT_EQ(code_of(call(*at_home, Cloud::register_command, args({"ANN", password}))),
+              Errc::already_exists);
+    auto session = login(*at_home, "ann", password).value();
+    EXPECT_EQ(session.user, ann);
+    // The token made on one node resumes on the other, without the password.
+    auto resumed = resume(*at_edge, session.token).value();
+    EXPECT_EQ(resumed.get<std::uint64_t>(), ann);
+    auto me = call(*at_edge, Cloud::whoami_command, {}).value();
+    EXPECT_EQ(me.get<std::uint64_t>(), ann);
+    EXPECT_EQ(me.get<std::string>(), "ann");
+    EXPECT_EQ(t.edge->cloud->stats().resumptions, 1u);
+}
+
+TEST(CloudCluster, EndingASessionOnOneNodeClosesItsConnectionsOnTheOther) {
+    TwoNodes t;
+    auto at_home = t.home->client();
+    register_user(*at_home, "bob", password);
+    auto session = login(*at_home, "bob", password).value();
+    auto at_edge = t.edge->client();
+    resume(*at_edge, session.token).value();
+    std::atomic<bool> closed{false};
+    at_edge->on_disconnect([&](const Connection&, CloseReason) { closed = true; });
+    // Another session of bob's on the edge stays.
+    auto other = t.edge->client();
+    login(*other, "bob", password).value();
+    DataFrame which;
+    which << session.session;
+    ASSERT_TRUE(call(*other, Cloud::revoke_command, which));
+    EXPECT_TRUE(eventually([&] { return closed.load(); }));
+    EXPECT_TRUE(eventually([&] { return !at_home->connected(); }));
+    EXPECT_TRUE(other->connected());
+    // The token is dead on every node.
+    auto again = t.edge->client();
+    EXPECT_EQ(code_of(resume(*again, session.token)), Errc::unauthenticated);
+    // A password change on the edge ends every other session, on the home node too.
+    auto third = t.home->client();
+    login(*third, "bob", password).value();
+    ASSERT_TRUE(call(*other, Cloud::password_command, args({password, "battery staple"})));
+    EXPECT_TRUE(eventually([&] { return !third->connected(); }));
+    EXPECT_TRUE(other->connected());
+}
+
+TEST(CloudCluster, MessagesReachEveryDeviceOnEveryNodeAndWaitWhenOffline) {
+    TwoNodes t;
+    auto ann = t.home->client();
+    register_user(*ann, "ann", password);
+    login(*ann, "ann", password).value();
+    Device bob_edge(*t.edge), bob_home(*t.home);
+    register_user(*bob_edge.client, "bob", password);
+    login(*bob_edge.client, "bob", password).value();
+    login(*bob_home.client, "bob", password).value();
+    // Presence: the home node sees bob's connections on both nodes.
+    DataFrame names;
+    names << Value(Array{Value("bob"), Value("nobody")});
+    auto who = call(*ann, Cloud::who_command, names).value().get<Value>().as<Map>();
+    EXPECT_EQ(who.at("bob"), Value(true));
+    EXPECT_EQ(who.at("nobody"), Value(false));
+    DataFrame hello;
+    hello << "bob"
+          << "hello";
+    ASSERT_TRUE(call(*ann, Cloud::send_command, hello));
+    EXPECT_TRUE(eventually([&] { return bob_edge.count() == 1 && bob_home.count() == 1; }));
+    // bob only on the edge, then nowhere.
+    bob_home.client->close();
+    bob_edge.client->close();
+    EXPECT_TRUE(eventually([&] {
+        auto r = call(*ann, Cloud::who_command, names);
+        return r && r->get<Value>().as<Map>().at("bob") == Value(false);
+    }));
+    DataFrame later;
+    later << "bob"
+          << "while you were out";
+    ASSERT_TRUE(call(*ann, Cloud::send_command, later));
+    // bob logs in on the edge and finds both in his mailbox, kept in the shared store.
+    auto bob = t.edge->client();
+    login(*bob, "bob", password).value();
+    auto inbox = call(*bob, Cloud::inbox_command, {}).value().get<Value>().as<Array>();
+    ASSERT_EQ(inbox.size(), 2u);
+    EXPECT_EQ(inbox[1].as<Map>().at("body"), Value("while you were out"));
+}
+
+}  // namespace
+}  // namespace hawser::test
