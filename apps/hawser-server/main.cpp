@@ -156,6 +156,13 @@ int main(int argc, char** argv) {
         spdlog::error("configuration: {}", valid.error().message);
         return 2;
     }
+    if (cloud_config && (cloud_config->remote_store() || !cloud_config->serve_store_to.empty()) &&
+        !cluster_options) {
+        spdlog::error(
+            "configuration: a cloud store shared between nodes needs the cluster (--cluster or "
+            "[cluster]): it is how an ended session and a message reach the other nodes");
+        return 2;
+    }
     if (!add_account.empty() && !cloud_config) {
         spdlog::error("--add-account needs the cloud service: --cloud or a [cloud] table");
         return 2;
@@ -262,10 +269,15 @@ int main(int argc, char** argv) {
     if (cloud_service && cluster) cloud_service->join(*cluster);
     // The node that keeps the cloud's store serves it to the nodes that use it.
     std::unique_ptr<hawser::zdb::StoreService> store_service;
-    if (cloud_config && !cloud_config->serve_store_to.empty())
-        store_service = std::make_unique<hawser::zdb::StoreService>(
-            server, *cloud_store,
-            hawser::zdb::StoreServiceOptions{.allowed_keys = cloud_config->serve_store_to});
+    if (cloud_config && !cloud_config->serve_store_to.empty()) {
+        // A node that uses the store runs all its queries over one connection: its users' data
+        // queries, and room for its own look-ups by index (logins, mailboxes).
+        hawser::zdb::StoreServiceOptions o;
+        o.allowed_keys = cloud_config->serve_store_to;
+        o.max_queries_per_connection = cloud_config->options.max_queries + 64;
+        o.max_queries = o.max_queries_per_connection * o.allowed_keys.size();
+        store_service = std::make_unique<hawser::zdb::StoreService>(server, *cloud_store, o);
+    }
     if (bench_commands)
         hawser::app::register_bench_commands(
             server.commands(), [&](std::string_view command, std::string_view text) {

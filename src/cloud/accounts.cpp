@@ -9,14 +9,22 @@ namespace hawser::cloud::detail {
 
 Result<std::shared_ptr<zdb::Database>> open_indexed(
     zdb::Store& store, const std::string& name, std::initializer_list<std::string_view> fields) {
+    // Nodes sharing a store may start together: a database or an index another node made
+    // meanwhile is as good as one made here.
     auto db = store.database(name);
-    if (!db && db.error().code == Errc::not_found)
+    if (!db && db.error().code == Errc::not_found) {
         db = store.create(name, zdb::DatabaseOptions{.durability = zdb::Durability::sync});
+        if (!db) db = store.database(name);
+    }
     if (!db) return db.error();
-    auto indexes = (*db)->stats().indexes;
+    auto has = [&](std::string_view field) {
+        auto indexes = (*db)->stats().indexes;
+        return std::find(indexes.begin(), indexes.end(), field) != indexes.end();
+    };
     for (auto field : fields)
-        if (std::find(indexes.begin(), indexes.end(), field) == indexes.end())
-            if (auto r = (*db)->create_index(std::string(field)); !r) return r.error();
+        if (!has(field))
+            if (auto r = (*db)->create_index(std::string(field)); !r && !has(field))
+                return r.error();
     return *db;
 }
 

@@ -68,12 +68,15 @@ void Cluster::Impl::on_reply(std::string_view data) {
     auto node = frame->read_string();
     auto id = frame->read_uint();
     auto answer = frame->read_bytes();
-    if (!node || !id || !answer) return dropped("answer: malformed");
+    if (!node || !id || !answer || !detail::valid_node_name(*node))
+        return dropped("answer: malformed");
     std::optional<Asking> complete_now;
     {
         std::lock_guard lock(asks_mu);
         auto it = asks.find(*id);
         if (it == asks.end()) return;  // late: the question timed out
+        // Only the nodes asked answer, each once: what else comes is not counted.
+        if (!it->second.waiting.contains(*node)) return;
         it->second.answers.insert_or_assign(*node, std::string(text(*answer)));
         it->second.waiting.erase(*node);
         if (!it->second.waiting.empty()) return;

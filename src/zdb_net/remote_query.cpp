@@ -38,9 +38,15 @@ class RemoteQuery final : public Query, public std::enable_shared_from_this<Remo
                             : Milliseconds(hours(24));
     }
 
+    // Throws what std::thread throws when no thread can start.
     void start() {
         link_->enter();
-        std::thread([self = shared_from_this()] { self->run(); }).detach();
+        try {
+            std::thread([self = shared_from_this()] { self->run(); }).detach();
+        } catch (...) {
+            link_->leave();
+            throw;
+        }
     }
 
     void pause() override {
@@ -53,13 +59,15 @@ class RemoteQuery final : public Query, public std::enable_shared_from_this<Remo
         changed_.notify_all();
     }
     void cancel() override {
+        std::shared_ptr<Link> link;
         {
             std::lock_guard lock(mu_);
             if (cancelled_ || end_) return;
             cancelled_ = true;
             changed_.notify_all();
+            link = link_;
         }
-        link_->cancel(id_);
+        link->cancel(id_);
     }
     QueryProgress progress() const override {
         std::lock_guard lock(mu_);
@@ -83,10 +91,26 @@ class RemoteQuery final : public Query, public std::enable_shared_from_this<Remo
             {
                 std::unique_lock lock(mu_);
                 changed_.wait(lock, [&] { return !paused_ || cancelled_; });
+                if (cancelled_) {  // the serving node has been told; nothing more is wanted
+                    end = QueryEnd::cancelled;
+                    break;
+                }
             }
             auto reply = link_->next(id_, next_timeout_);
             if (!reply) {
+                bool cancelled;
+                {
+                    std::lock_guard lock(mu_);
+                    cancelled = cancelled_;
+                }
+                // A cancel may take the query away before this call reaches it. Otherwise the
+                // serving node is told to drop it: this side will not ask again.
+                if (cancelled && reply.error().code == Errc::not_found) {
+                    end = QueryEnd::cancelled;
+                    break;
+                }
                 end = reply.error();
+                link_->cancel(id_);
                 break;
             }
             auto kind = reply->read_string();
@@ -128,13 +152,19 @@ class RemoteQuery final : public Query, public std::enable_shared_from_this<Remo
             end_ = std::move(end);
             changed_.notify_all();
         }
-        auto link = link_;
-        sink_ = nullptr;  // the application's captures go before the handle's release returns
+        // The application's captures, and this thread's hold on the link, go before the
+        // handle's release (and the store's end) may return: the store holds the link until
+        // every query thread has left.
+        sink_ = nullptr;
+        on_end_ = nullptr;
         database_.reset();
+        Link* link;
         {
             std::lock_guard lock(mu_);
             finished_ = true;
             changed_.notify_all();
+            link = link_.get();
+            link_.reset();
         }
         link->leave();
     }
@@ -179,11 +209,11 @@ class RemoteQuery final : public Query, public std::enable_shared_from_this<Remo
         return Error{Errc::bad_payload, "the store's node sent a malformed end"};
     }
 
-    const std::shared_ptr<Link> link_;
+    std::shared_ptr<Link> link_;          // mu_: released by the thread as it leaves
     std::shared_ptr<Database> database_;  // kept until the query ends, as a local one is
     const std::uint64_t id_;
     const bool decode_;
-    const std::function<void(Result<QueryEnd>, const QueryProgress&)> on_end_;
+    std::function<void(Result<QueryEnd>, const QueryProgress&)> on_end_;
     std::function<void(Fragment)> sink_;
     Milliseconds next_timeout_;
 
@@ -233,9 +263,14 @@ Result<std::shared_ptr<Query>> start_remote_query(std::shared_ptr<Link> link,
     if (!id) return id.error();
     auto qid = id->read_uint();
     if (!qid) return Error{Errc::bad_payload, "the store's node sent a malformed query id"};
-    auto query = std::make_shared<RemoteQuery>(std::move(link), std::move(database), *qid,
-                                               std::move(options), std::move(sink));
-    query->start();
+    auto query = std::make_shared<RemoteQuery>(link, std::move(database), *qid, std::move(options),
+                                               std::move(sink));
+    try {
+        query->start();
+    } catch (const std::exception& e) {
+        link->cancel(*qid);
+        return Error{Errc::overloaded, std::string("cannot start a query thread: ") + e.what()};
+    }
     return std::shared_ptr<Query>(std::make_shared<Handle>(std::move(query)));
 }
 

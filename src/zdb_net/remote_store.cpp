@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <limits>
+
 #include "hawser/zdb/store_service.hpp"
 #include "zdb_net/link.hpp"
 #include "zdb_net/protocol.hpp"
@@ -113,11 +115,13 @@ class RemoteDatabase final : public Database, public QueryHost {
         });
         if (!r) return r.error();
         std::vector<RecordId> ids;
-        while (!r->at_end()) {
+        while (!r->at_end() && ids.size() < documents.size()) {
             auto id = r->read_uint();
             if (!id) return id.error();
             ids.push_back(*id);
         }
+        if (ids.size() != documents.size() || !r->at_end())
+            return Error{Errc::bad_payload, "the store's node sent another number of ids"};
         return ids;
     }
     Result<RecordId> insert_unique(const Map& document, const std::string& field) override {
@@ -175,10 +179,15 @@ class RemoteDatabase final : public Database, public QueryHost {
                 if (!visit(*id, *record)) return {};
             }
             if (!*more || *n == 0) return {};
+            // The next page starts past the last id; one that does not move on is a lie.
             if (options.reverse) {
+                if (from != 0 && *last > from)
+                    return Error{Errc::bad_payload, "a scan page went backwards"};
                 if (*last <= 1) return {};
                 from = *last - 1;
             } else {
+                if (*last < from) return Error{Errc::bad_payload, "a scan page went backwards"};
+                if (*last == std::numeric_limits<RecordId>::max()) return {};
                 from = *last + 1;
             }
         }

@@ -21,12 +21,15 @@ struct ServedQueries::Served {
     std::optional<Responder<DataFrame>> waiting;  // a next call with nothing to answer yet
     bool paused = false;                          // by us, for the client
     std::optional<DataFrame> end;                 // once the query ended
+    bool end_sent = false;                        // to a next call
+    std::chrono::steady_clock::time_point asked = std::chrono::steady_clock::now();
 
     explicit Served(std::size_t m) : max_buffered(m) {}
 
     // Under mu: what a next call gets now, if anything; `ended` when it is the end.
     std::optional<DataFrame> take(bool& ended) {
         ended = false;
+        asked = std::chrono::steady_clock::now();
         if (!ready.empty()) {
             auto out = std::move(ready.front());
             ready.pop_front();
@@ -37,7 +40,7 @@ struct ServedQueries::Served {
             return out;
         }
         if (end) {
-            ended = true;
+            ended = end_sent = true;
             return *end;
         }
         return std::nullopt;
@@ -75,6 +78,7 @@ DataFrame encode_end(const Result<QueryEnd>& end, const QueryProgress& p) {
 
 Result<std::uint64_t> ServedQueries::start(ConnectionId conn, std::shared_ptr<Database> db,
                                            Filter filter, QueryOptions options) {
+    sweep();
     std::uint64_t id;
     {
         std::lock_guard lock(mu_);
@@ -101,6 +105,7 @@ Result<std::uint64_t> ServedQueries::start(ConnectionId conn, std::shared_ptr<Da
             if (served->waiting && served->ready.empty()) {
                 reply = std::move(served->waiting);
                 served->waiting.reset();
+                served->end_sent = true;
             }
         }
         if (!reply) return;
@@ -111,8 +116,8 @@ Result<std::uint64_t> ServedQueries::start(ConnectionId conn, std::shared_ptr<Da
                     if (auto self = weak.lock()) self->remove(conn, id);
                 }))
                 spdlog::warn(
-                    "hawser zdb service: a finished query waits for its connection to "
-                    "close (the worker pool is full)");
+                    "hawser zdb service: a finished query leaves when the next one starts "
+                    "(the worker pool is full)");
     };
     auto sink = [served](Fragment f) {
         std::optional<Responder<DataFrame>> reply;
@@ -134,7 +139,12 @@ Result<std::uint64_t> ServedQueries::start(ConnectionId conn, std::shared_ptr<Da
         }
         if (reply) reply->reply(std::move(frame));
     };
-    auto query = run_query(std::move(db), std::move(filter), std::move(options), std::move(sink));
+    Result<std::shared_ptr<Query>> query = Error{Errc::overloaded, "cannot start the query"};
+    try {
+        query = run_query(std::move(db), std::move(filter), std::move(options), std::move(sink));
+    } catch (const std::exception& e) {  // its threads could not start
+        query = Error{Errc::overloaded, std::string("cannot start the query: ") + e.what()};
+    }
     std::unique_lock lock(mu_);
     auto it = queries_.find(id);
     if (!query || it == queries_.end()) {  // failed, or the connection closed meanwhile
@@ -184,8 +194,35 @@ void ServedQueries::next(ConnectionId conn, std::uint64_t id, Responder<DataFram
 void ServedQueries::cancel(ConnectionId conn, std::uint64_t id) {
     auto served = find(conn, id);
     if (!served) return;
-    std::lock_guard lock(served->mu);
-    if (served->query) served->query->cancel();
+    std::optional<Responder<DataFrame>> waiting;
+    DataFrame end;
+    {
+        std::lock_guard lock(served->mu);
+        if (served->query) served->query->cancel();
+        if (served->waiting) {
+            waiting = std::move(served->waiting);
+            served->waiting.reset();
+            auto p = served->query ? served->query->progress() : QueryProgress{};
+            end = served->end ? *served->end : encode_end(QueryEnd::cancelled, p);
+        }
+    }
+    remove(conn, id);
+    if (waiting) waiting->reply(std::move(end));
+}
+
+void ServedQueries::sweep() {
+    auto now = std::chrono::steady_clock::now();
+    std::vector<std::pair<ConnectionId, std::uint64_t>> gone;
+    {
+        std::lock_guard lock(mu_);
+        for (auto& [id, e] : queries_) {
+            if (!e.served) continue;
+            std::lock_guard s(e.served->mu);
+            bool idle = !e.served->waiting && now - e.served->asked > limits_.idle;
+            if (e.served->end_sent || idle) gone.emplace_back(e.conn, id);
+        }
+    }
+    for (auto [conn, id] : gone) remove(conn, id);
 }
 
 void ServedQueries::connection_closed(ConnectionId conn) {

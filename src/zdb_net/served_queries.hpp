@@ -1,14 +1,17 @@
 // ServedQueries: the queries a StoreService runs for its clients, by id, each belonging to the
 // connection that started it. A query's fragments wait here (encoded, as they will be sent) for
 // the client's next call; past max_buffered the query pauses until the client takes one, so a
-// client that stops asking holds only that much. A query's end waits the same way and is
-// followed by the query leaving the table.
+// client that stops asking holds only that much. A query leaves the table when its client has
+// its end, when the client cancels it, when its connection closes, or when nobody asked for
+// it for `idle` (looked at whenever another query starts), so a client that gave up on it
+// cannot hold its place and its snapshot.
 //
 // Thread affinity: start, next, cancel and connection_closed run on the server's IO threads
 // and worker pool; fragments and ends arrive on query workers, which never release a query's
 // last handle (that waits for them): handles go on the worker pool.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -24,6 +27,7 @@ class ServedQueries : public std::enable_shared_from_this<ServedQueries> {
   public:
     struct Limits {
         std::size_t per_connection, total, buffered;
+        std::chrono::milliseconds idle;
     };
     ServedQueries(std::shared_ptr<hawser::detail::Host> host, Limits limits)
         : host_(std::move(host)), limits_(limits) {}
@@ -33,7 +37,8 @@ class ServedQueries : public std::enable_shared_from_this<ServedQueries> {
                                 QueryOptions options);
     // Replies with the query's next fragment or its end, now or once there is one.
     void next(ConnectionId conn, std::uint64_t id, Responder<DataFrame> reply);
-    // The query stops; a waiting or later next gets its end (cancelled).
+    // The query stops and leaves; a next call waiting gets its end (cancelled), a later one
+    // not_found.
     void cancel(ConnectionId conn, std::uint64_t id);
     void connection_closed(ConnectionId conn);
     // Cancels every query and releases them (blocks until their workers are done).
@@ -51,6 +56,7 @@ class ServedQueries : public std::enable_shared_from_this<ServedQueries> {
 
     std::shared_ptr<Served> find(ConnectionId conn, std::uint64_t id) const;
     void remove(ConnectionId conn, std::uint64_t id);
+    void sweep();               // the ended ones whose end went out, and those nobody asked for
     void release(Entry entry);  // on the worker pool when it takes it
 
     const std::shared_ptr<hawser::detail::Host> host_;

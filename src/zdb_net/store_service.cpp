@@ -1,6 +1,7 @@
 // StoreService (include/hawser/zdb/store_service.hpp): admits nodes by key and runs their
-// operations on the store. Every operation runs on the server's worker pool (storage calls
-// block); a next call only looks at a query's buffer, on the worker pool too.
+// operations on the store. The key is checked on the connection's IO thread, so a stranger
+// costs a lookup and never a place in the worker pool; operations then run on the worker pool
+// (storage calls block). A next call or a cancel only touches a query's buffer: IO thread.
 #include "hawser/zdb/store_service.hpp"
 
 #include <atomic>
@@ -21,19 +22,21 @@ namespace hawser::zdb {
 using Reply = Responder<DataFrame>;
 
 struct StoreService::Impl {
-    Impl(Store& s, StoreServiceOptions o, std::shared_ptr<hawser::detail::Host> host)
+    Impl(Store& s, StoreServiceOptions o, std::shared_ptr<hawser::detail::Host> h)
         : store(s),
           options(std::move(o)),
+          host(std::move(h)),
           queries(std::make_shared<net::ServedQueries>(
-              std::move(host),
-              net::ServedQueries::Limits{options.max_queries_per_connection, options.max_queries,
-                                         options.max_buffered_fragments})) {
+              host, net::ServedQueries::Limits{options.max_queries_per_connection,
+                                               options.max_queries, options.max_buffered_fragments,
+                                               options.query_idle_timeout})) {
         for (const auto& k : options.allowed_keys)
             allowed.insert(hawser::detail::noise::to_hex(*hawser::detail::noise::key_from_hex(k)));
     }
 
     Store& store;
     const StoreServiceOptions options;
+    const std::shared_ptr<hawser::detail::Host> host;
     std::unordered_set<std::string> allowed;  // lower-case hex
     std::shared_ptr<net::ServedQueries> queries;
     std::atomic<bool> stopped{false};
@@ -74,15 +77,26 @@ struct StoreService::Impl {
         return store.database(*name);
     }
 
-    void handle(const Request& req, DataFrame arg, Reply reply) {
-        if (!admitted(req.connection(), reply)) return;
+    // IO thread: the key, then the operation on the worker pool (a cancel at once).
+    static void handle(std::shared_ptr<Impl> self, const Request& req, DataFrame arg, Reply reply) {
+        if (!self->admitted(req.connection(), reply)) return;
         auto op = arg.read_string();
         if (!op) return reply.fail(Errc::invalid_argument, "expected an operation name");
-        if (auto store_op = store_ops().find(*op); store_op != store_ops().end())
+        if (*op == net::op::cancel) return self->cancel(req, arg, reply);
+        auto job = [self, req, op = std::move(*op), arg = std::move(arg), reply]() mutable {
+            self->run(req, op, arg, reply);
+        };
+        if (!self->host->try_post_work(std::move(job)))
+            reply.fail(Errc::overloaded, "the store's node is busy; try again shortly");
+    }
+
+    // Worker pool.
+    void run(const Request& req, const std::string& op, DataFrame& arg, const Reply& reply) {
+        if (auto store_op = store_ops().find(op); store_op != store_ops().end())
             return (this->*store_op->second)(req, arg, reply);
-        auto db_op = database_ops().find(*op);
+        auto db_op = database_ops().find(op);
         if (db_op == database_ops().end())
-            return reply.fail(Errc::invalid_argument, "no operation '" + op->substr(0, 64) + "'");
+            return reply.fail(Errc::invalid_argument, "no operation '" + op.substr(0, 64) + "'");
         then(database(arg), reply,
              [&](std::shared_ptr<Database> db) { (this->*db_op->second)(req, db, arg, reply); });
     }
@@ -99,8 +113,7 @@ struct StoreService::Impl {
             {net::op::compact, &Impl::compact},
             {net::op::copy, &Impl::copy},
             {net::op::replace_database, &Impl::replace_db},
-            {net::op::store_stats, &Impl::stats_of_store},
-            {net::op::cancel, &Impl::cancel}};
+            {net::op::store_stats, &Impl::stats_of_store}};
         return ops;
     }
     void hello(const Request&, DataFrame&, const Reply& reply) { reply.reply(DataFrame{}); }
@@ -199,7 +212,6 @@ struct StoreService::Impl {
         auto n = arg.read_uint();
         if (!n || *n > arg.size()) return reply.fail(Errc::invalid_argument, "expected a count");
         std::vector<Map> docs;
-        docs.reserve(std::size_t(*n));
         for (std::uint64_t i = 0; i < *n; ++i) {
             auto doc = arg.read_map();
             if (!doc) return reply.fail(Errc::invalid_argument, "expected a document");
@@ -348,7 +360,12 @@ struct StoreService::Impl {
         auto output = arg.read_string();
         if (!output) return reply.fail(Errc::invalid_argument, "expected an output name");
         o.params = std::move(*params);
+        // What a query may hold here is bounded by what it is allowed to run with: its workers
+        // each finish the fragment they are making when it pauses.
         o.fragment_bytes = std::min(o.fragment_bytes, options.max_fragment_bytes);
+        o.parallelism = o.parallelism == 0 ? options.max_query_parallelism
+                                           : std::min(o.parallelism, options.max_query_parallelism);
+        o.ordered_lookahead = std::min<std::size_t>(o.ordered_lookahead, 4);
         if (!output->empty()) {
             auto out = store.database(*output);
             if (!out) return reply.fail(out.error().code, out.error().message);
@@ -377,6 +394,10 @@ Result<void> StoreService::validate(const StoreServiceOptions& o) {
         return bad("query limits must be at least 1");
     if (o.max_fragment_bytes < 1024 || o.max_scan_bytes < 1024)
         return bad("max_fragment_bytes and max_scan_bytes are at least 1024");
+    if (o.max_query_parallelism == 0 || o.max_query_parallelism > 64)
+        return bad("max_query_parallelism is 1 to 64");
+    if (o.query_idle_timeout < std::chrono::milliseconds(1))
+        return bad("query_idle_timeout must be positive");
     return {};
 }
 
@@ -385,13 +406,13 @@ StoreService::StoreService(Server& server, Store& store, StoreServiceOptions opt
     auto& host = hawser::detail::host_of(server);
     impl_ = std::make_shared<Impl>(store, std::move(options), host.shared_from_this());
     std::weak_ptr<Impl> weak = impl_;
-    CommandOptions command_options{.on_worker = true, .public_access = true};
+    CommandOptions command_options{.public_access = true};  // the key is the gate
     server.commands().dataframe(
         std::string(command),
         [weak](const Request& req, DataFrame arg, Reply reply) {
             auto impl = weak.lock();
             if (!impl) return reply.fail(Errc::shutting_down, "the store service stopped");
-            impl->handle(req, std::move(arg), std::move(reply));
+            Impl::handle(std::move(impl), req, std::move(arg), std::move(reply));
         },
         command_options);
     server.commands().dataframe(

@@ -59,7 +59,9 @@ TEST(ClusterNotices, AQuestionGathersEveryNodesAnswer) {
         });
     };
     Node a(nats, "a", {}, answering), b(nats, "b", {}, answering), c(nats, "c", {}, answering);
+    // A question waits for the nodes the asker knows of.
     ASSERT_TRUE(sees(a.cluster, 3));
+    ASSERT_TRUE(sees(b.cluster, 3));
     auto answers = b.cluster.ask("who", "hi", use_wait, 10s).value();
     EXPECT_EQ(answers,
               (std::map<std::string, std::string>{{"a", "a:hi"}, {"b", "b:hi"}, {"c", "c:hi"}}));

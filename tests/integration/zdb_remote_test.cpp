@@ -319,6 +319,29 @@ TEST(ZdbRemote, ReleasingAHandleCancelsTheQuery) {
     EXPECT_TRUE(eventually([&] { return s.service->stats().queries == 0; }));
 }
 
+// A query its client stopped asking for leaves the serving node once another starts.
+TEST(ZdbRemote, AnAbandonedQueryLeavesWhenAnotherStarts) {
+    ServedStore s("abandoned", [](zdb::StoreServiceOptions& o) {
+        o.query_idle_timeout = std::chrono::milliseconds(20);
+    });
+    auto remote = zdb::connect_store(s.remote()).value();
+    auto db = remote->create("items").value();
+    ASSERT_TRUE(db->insert_batch(numbered(100)));
+    zdb::QueryOptions o;
+    o.start_paused = true;  // never asks for a fragment
+    auto abandoned =
+        zdb::run_query(db, zdb::compile_filter(Map{}).value(), o, [](zdb::Fragment) {}).value();
+    EXPECT_EQ(s.service->stats().queries, 1u);
+    EXPECT_TRUE(eventually([&] {
+        auto other =
+            zdb::run_query(db, zdb::compile_filter(Map{}).value(), o, [](zdb::Fragment) {});
+        return other && s.service->stats().queries == 1;  // only the new one
+    }));
+    // Asked again, the abandoned one is gone.
+    abandoned->resume();
+    EXPECT_EQ(abandoned->wait().error().code, Errc::not_found);
+}
+
 TEST(ZdbRemote, ServingNodeGoneEndsQueriesAndFailsCalls) {
     auto s = std::make_unique<ServedStore>("gone");
     auto remote = zdb::connect_store(s->remote()).value();

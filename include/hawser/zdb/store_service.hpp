@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "hawser/error.hpp"
+#include "hawser/options.hpp"
 
 namespace hawser {
 class Server;
@@ -33,13 +34,19 @@ class Store;
 struct StoreServiceOptions {
     // Public keys (64 hex digits) of the nodes that may use the store; at least one.
     std::vector<std::string> allowed_keys;
-    // Queries running at once, per connection and in all.
+    // Queries running at once, per connection and in all. A node using the store runs all its
+    // queries over one connection: its cloud's data queries and its look-ups by index.
     std::size_t max_queries_per_connection = 16;
     std::size_t max_queries = 256;
-    // Fragments of a query waiting for its client's next call before the query pauses.
+    // Fragments of a query waiting for its client's next call before the query pauses (each
+    // of its workers then finishes the fragment it is making).
     std::size_t max_buffered_fragments = 2;
+    // Workers per query, whatever the client asks for.
+    std::size_t max_query_parallelism = 4;
+    // A query nobody asked a fragment of for this long is cancelled when another starts.
+    Milliseconds query_idle_timeout{60000};
     // A fragment's size, whatever the client asks for (one more record at most): it must fit
-    // in a reply (Limits::max_message_bytes on both sides).
+    // in a reply (Limits::max_frame_bytes on both sides).
     std::size_t max_fragment_bytes = 1u << 20;
     // A scan call returns at most this many bytes of records (one more record at most).
     std::size_t max_scan_bytes = 1u << 20;
