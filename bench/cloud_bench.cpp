@@ -18,6 +18,7 @@
 #include "hawser/cloud/cloud.hpp"
 #include "hawser/hawser.hpp"
 #include "hawser/zdb/store.hpp"
+#include "numeric_flags.hpp"
 
 using namespace hawser;
 using Clock = std::chrono::steady_clock;
@@ -26,7 +27,7 @@ namespace {
 
 struct Args {
     std::size_t workers = 2, clients = 8, logins = 64, resumes = 4000;
-    std::uint64_t ops = 2;
+    std::size_t ops = 2;
     std::size_t memory = 64u << 20;  // libsodium's interactive level, the cloud's default
 };
 
@@ -78,26 +79,14 @@ double run_clients(std::vector<std::unique_ptr<Client>>& clients, std::size_t pe
 
 int main(int argc, char** argv) {
     Args a;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        std::string k = argv[i];
-        auto v = std::strtoull(argv[i + 1], nullptr, 10);
-        if (k == "--workers")
-            a.workers = v;
-        else if (k == "--clients")
-            a.clients = v;
-        else if (k == "--logins")
-            a.logins = v;
-        else if (k == "--resumes")
-            a.resumes = v;
-        else if (k == "--ops")
-            a.ops = v;
-        else if (k == "--memory")
-            a.memory = v;
-        else {
-            std::fprintf(stderr, "unknown option %s\n", k.c_str());
-            return 2;
-        }
-    }
+    if (!bench::read_numeric_flags<std::size_t>(argc, argv,
+                                                {{"--workers", &a.workers},
+                                                 {"--clients", &a.clients},
+                                                 {"--logins", &a.logins},
+                                                 {"--resumes", &a.resumes},
+                                                 {"--ops", &a.ops},
+                                                 {"--memory", &a.memory}}))
+        return 2;
     if (sodium_init() < 0 || a.clients == 0 || a.workers == 0) return 2;
     auto dir = std::filesystem::temp_directory_path() /
                ("hawser_cloud_bench_" + std::to_string(::getpid()));

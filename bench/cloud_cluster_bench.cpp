@@ -22,6 +22,7 @@
 #include "hawser/zdb/store.hpp"
 #include "hawser/zdb/store_service.hpp"
 #include "nats_process.hpp"
+#include "numeric_flags.hpp"
 #include "spdlog/spdlog.h"
 
 using namespace hawser;
@@ -182,20 +183,10 @@ double publications(const Node& from, const Node& to, const Args& a, const std::
 
 int main(int argc, char** argv) {
     Args a;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        std::string k = argv[i];
-        auto v = std::strtoull(argv[i + 1], nullptr, 10);
-        if (k == "--messages")
-            a.messages = v;
-        else if (k == "--clients")
-            a.clients = v;
-        else if (k == "--body")
-            a.body = v;
-        else {
-            std::fprintf(stderr, "unknown option %s\n", k.c_str());
-            return 2;
-        }
-    }
+    if (!bench::read_numeric_flags<std::size_t>(
+            argc, argv,
+            {{"--messages", &a.messages}, {"--clients", &a.clients}, {"--body", &a.body}}))
+        return 2;
     if (a.clients == 0 || a.messages < a.clients) return 2;
     spdlog::set_level(spdlog::level::warn);
     auto dir = std::filesystem::temp_directory_path() /

@@ -17,6 +17,7 @@
 #include "hawser/cloud/cloud.hpp"
 #include "hawser/hawser.hpp"
 #include "hawser/zdb/store.hpp"
+#include "numeric_flags.hpp"
 
 using namespace hawser;
 using Clock = std::chrono::steady_clock;
@@ -63,20 +64,10 @@ Map record(std::uint64_t to, const std::string& body) {
 
 int main(int argc, char** argv) {
     Args a;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        std::string k = argv[i];
-        auto v = std::strtoull(argv[i + 1], nullptr, 10);
-        if (k == "--messages")
-            a.messages = v;
-        else if (k == "--clients")
-            a.clients = v;
-        else if (k == "--body")
-            a.body = v;
-        else {
-            std::fprintf(stderr, "unknown option %s\n", k.c_str());
-            return 2;
-        }
-    }
+    if (!bench::read_numeric_flags<std::size_t>(
+            argc, argv,
+            {{"--messages", &a.messages}, {"--clients", &a.clients}, {"--body", &a.body}}))
+        return 2;
     if (a.clients == 0 || a.messages < a.clients) return 2;
     auto dir = std::filesystem::temp_directory_path() /
                ("hawser_messages_bench_" + std::to_string(::getpid()));
