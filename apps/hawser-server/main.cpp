@@ -276,6 +276,9 @@ int main(int argc, char** argv) {
         o.allowed_keys = cloud_config->serve_store_to;
         o.max_queries_per_connection = cloud_config->options.max_queries + 64;
         o.max_queries = o.max_queries_per_connection * o.allowed_keys.size();
+        // A user's query paused by its client is not idle to the store until the cloud gives up.
+        o.query_idle_timeout = cloud_config->options.query_time_limit +
+                               cloud_config->options.query_idle_timeout + std::chrono::minutes(1);
         store_service = std::make_unique<hawser::zdb::StoreService>(server, *cloud_store, o);
     }
     if (bench_commands)

@@ -60,8 +60,8 @@ void Host::post_user(std::size_t key, std::string_view what, std::function<void(
         });
 }
 
-bool Host::try_post_work(std::function<void()> job) {
-    return runtime.workers().try_post(0, std::move(job));
+bool Host::try_post_work(std::function<void()> job, std::size_t bytes) {
+    return runtime.workers().try_post(bytes, std::move(job));
 }
 
 std::optional<std::size_t> Host::current_loop_index() noexcept {

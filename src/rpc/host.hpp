@@ -103,7 +103,8 @@ class Host : public std::enable_shared_from_this<Host> {
     // that those callbacks run where callbacks run, on an IO thread.
     void post_user(std::size_t key, std::string_view what, std::function<void()> f);
     // Queues `job` on the worker pool, for services' blocking work; false when the pool is full.
-    bool try_post_work(std::function<void()> job);
+    // `bytes`: what the job holds, counted against the pool's byte bound until it has run.
+    bool try_post_work(std::function<void()> job, std::size_t bytes = 0);
     // The index of the IO loop this thread runs, if it runs one.
     static std::optional<std::size_t> current_loop_index() noexcept;
 

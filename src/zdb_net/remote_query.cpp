@@ -227,7 +227,7 @@ class RemoteQuery final : public Query, public std::enable_shared_from_this<Remo
 };
 
 // What the caller holds: releasing it cancels the query and waits for its thread to let go of
-// the sink, as releasing a local query does. Not to be released in the sink itself.
+// the sink, as releasing a local query does. Not to be released in the sink or in on_end.
 class Handle final : public Query {
   public:
     explicit Handle(std::shared_ptr<RemoteQuery> q) : q_(std::move(q)) {}

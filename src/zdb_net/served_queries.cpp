@@ -92,6 +92,13 @@ Result<std::uint64_t> ServedQueries::start(ConnectionId conn, std::shared_ptr<Da
         id = next_id_++;
         queries_[id] = Entry{conn, nullptr, nullptr};  // holds the place
     }
+    // A connection that closed while this start waited for a worker has had its closed hook
+    // already (a closing connection leaves the registry first): the query would have no client.
+    if (!host_->find(conn)) {
+        std::lock_guard lock(mu_);
+        queries_.erase(id);
+        return Error{Errc::disconnected, "the connection closed"};
+    }
     auto served = std::make_shared<Served>(limits_.buffered);
     std::weak_ptr<ServedQueries> weak = weak_from_this();
     options.decode = false;
@@ -102,6 +109,7 @@ Result<std::uint64_t> ServedQueries::start(ConnectionId conn, std::shared_ptr<Da
         {
             std::lock_guard lock(served->mu);
             served->end = frame;
+            served->asked = std::chrono::steady_clock::now();  // its end waits to be fetched
             if (served->waiting && served->ready.empty()) {
                 reply = std::move(served->waiting);
                 served->waiting.reset();
@@ -121,13 +129,20 @@ Result<std::uint64_t> ServedQueries::start(ConnectionId conn, std::shared_ptr<Da
     };
     auto sink = [served](Fragment f) {
         std::optional<Responder<DataFrame>> reply;
-        DataFrame frame;
+        Query* query;
         {
             std::lock_guard lock(served->mu);
-            frame = encode_fragment(f, served->query ? served->query->progress() : QueryProgress{});
+            query = served->query;
+        }
+        // Encoded outside the lock. The query is alive while one of its workers is here, even
+        // if the table let go of it meanwhile (its release waits for its workers).
+        auto frame = encode_fragment(f, query ? query->progress() : QueryProgress{});
+        {
+            std::lock_guard lock(served->mu);
             if (served->waiting) {
                 reply = std::move(served->waiting);
                 served->waiting.reset();
+                served->asked = std::chrono::steady_clock::now();  // idle from the answer
             } else {
                 served->ready.push_back(std::move(frame));
                 if (served->ready.size() >= served->max_buffered && served->query &&
@@ -210,19 +225,29 @@ void ServedQueries::cancel(ConnectionId conn, std::uint64_t id) {
     if (waiting) waiting->reply(std::move(end));
 }
 
+// Decided and taken out of the table under both locks, so that a next call either came
+// before (and the query is not idle) or finds it gone.
 void ServedQueries::sweep() {
     auto now = std::chrono::steady_clock::now();
-    std::vector<std::pair<ConnectionId, std::uint64_t>> gone;
+    std::vector<Entry> gone;
     {
         std::lock_guard lock(mu_);
-        for (auto& [id, e] : queries_) {
-            if (!e.served) continue;
-            std::lock_guard s(e.served->mu);
-            bool idle = !e.served->waiting && now - e.served->asked > limits_.idle;
-            if (e.served->end_sent || idle) gone.emplace_back(e.conn, id);
+        for (auto it = queries_.begin(); it != queries_.end();) {
+            bool leave = false;
+            if (auto& served = it->second.served) {
+                std::lock_guard s(served->mu);
+                leave =
+                    served->end_sent || (!served->waiting && now - served->asked > limits_.idle);
+            }
+            if (leave) {
+                gone.push_back(std::move(it->second));
+                it = queries_.erase(it);
+            } else {
+                ++it;
+            }
         }
     }
-    for (auto [conn, id] : gone) remove(conn, id);
+    for (auto& e : gone) release(std::move(e));
 }
 
 void ServedQueries::connection_closed(ConnectionId conn) {

@@ -4,6 +4,8 @@
 // (storage calls block). A next call or a cancel only touches a query's buffer: IO thread.
 #include "hawser/zdb/store_service.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <atomic>
 #include <functional>
 #include <unordered_map>
@@ -83,10 +85,16 @@ struct StoreService::Impl {
         auto op = arg.read_string();
         if (!op) return reply.fail(Errc::invalid_argument, "expected an operation name");
         if (*op == net::op::cancel) return self->cancel(req, arg, reply);
+        auto bytes = arg.bytes().size();
         auto job = [self, req, op = std::move(*op), arg = std::move(arg), reply]() mutable {
-            self->run(req, op, arg, reply);
+            try {  // the worker pool ends the process on an exception
+                self->run(req, op, arg, reply);
+            } catch (const std::exception& e) {
+                spdlog::error("hawser zdb service: '{}' failed: {}", op, e.what());
+                reply.fail(Errc::handler_error, "the store's node failed; see its log");
+            }
         };
-        if (!self->host->try_post_work(std::move(job)))
+        if (!self->host->try_post_work(std::move(job), bytes))
             reply.fail(Errc::overloaded, "the store's node is busy; try again shortly");
     }
 
