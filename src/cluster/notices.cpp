@@ -97,24 +97,21 @@ void Cluster::Impl::ask(std::string_view topic, std::string body, Milliseconds t
         return fail({Errc::invalid_argument, "a topic is 1 to 64 of letters, digits, '-', '_'"});
     if (body.size() > options.max_message_bytes)
         return fail({Errc::limit_exceeded, "the question is over max_message_bytes"});
-    Asking a;
+    std::set<std::string> waiting{name};
     {
         std::lock_guard lock(mu);
-        for (const auto& n : registry.nodes()) a.waiting.insert(n.name);
+        for (const auto& n : registry.nodes()) waiting.insert(n.name);
     }
-    a.waiting.insert(name);
-    a.deadline = Clock::now() + timeout;
-    a.loop = loop;
-    a.done = std::move(done);
     std::uint64_t id;
     {
-        std::lock_guard lock(asks_mu);
+        std::unique_lock lock(asks_mu);
         if (asks.size() >= max_asks) {
-            done = std::move(a.done);
+            lock.unlock();
             return fail({Errc::overloaded, "too many questions wait for answers"});
         }
         id = next_ask++;
-        asks.emplace(id, std::move(a));
+        asks.emplace(id,
+                     Asking{std::move(waiting), {}, Clock::now() + timeout, loop, std::move(done)});
     }
     poke();  // the cluster thread learns the new deadline
     DataFrame q;

@@ -277,17 +277,24 @@ void ServedQueries::remove(ConnectionId conn, std::uint64_t id) {
     release(std::move(*gone));
 }
 
-void ServedQueries::release(Entry entry) {
-    if (!entry.served) return;  // still starting: start() sees it gone
+// The query's handle, cancelled and unhooked from what its workers share; null for an entry
+// still starting (start() sees it gone).
+std::shared_ptr<Query> ServedQueries::detach(Entry& entry) {
+    if (!entry.served) return nullptr;
     {
         std::lock_guard lock(entry.served->mu);
         entry.served->query = nullptr;
         entry.served->waiting.reset();
     }
     entry.query->cancel();
+    return std::move(entry.query);
+}
+
+void ServedQueries::release(Entry entry) {
+    auto query = detach(entry);
+    if (!query) return;
     // Releasing the handle waits for the query's workers: on the worker pool, or here when the
     // pool is full.
-    auto query = std::move(entry.query);
     (void)host_->try_post_work([query = std::move(query)]() mutable { query.reset(); });
 }
 
@@ -298,16 +305,7 @@ void ServedQueries::stop() {
         stopped_ = true;
         all.swap(queries_);
     }
-    for (auto& [_, e] : all) {
-        if (!e.served) continue;
-        {
-            std::lock_guard lock(e.served->mu);
-            e.served->query = nullptr;
-            e.served->waiting.reset();
-        }
-        e.query->cancel();
-        e.query.reset();  // waits for its workers
-    }
+    for (auto& [_, e] : all) detach(e).reset();  // waits for its workers
 }
 
 std::size_t ServedQueries::buffered() const {

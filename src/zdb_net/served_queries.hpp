@@ -56,7 +56,8 @@ class ServedQueries : public std::enable_shared_from_this<ServedQueries> {
 
     std::shared_ptr<Served> find(ConnectionId conn, std::uint64_t id) const;
     void remove(ConnectionId conn, std::uint64_t id);
-    void sweep();               // the ended ones whose end went out, and those nobody asked for
+    void sweep();  // the ended ones whose end went out, and those nobody asked for
+    std::shared_ptr<Query> detach(Entry& entry);
     void release(Entry entry);  // on the worker pool when it takes it
 
     const std::shared_ptr<hawser::detail::Host> host_;
