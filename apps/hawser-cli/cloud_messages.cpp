@@ -27,6 +27,7 @@ struct Pushed {
     std::mutex mu;
     std::condition_variable arrived;
     std::deque<Received> queue;
+    std::deque<std::string> presence;  // changes, as printed
 };
 
 Pushed& pushed() {
@@ -104,7 +105,57 @@ void prepare_listen(Commands& commands) {
         p.queue.push_back(std::move(m));
         p.arrived.notify_all();
     });
+    commands.direct_dataframe(std::string(Cloud::presence_push), [](const Request&, DataFrame& df) {
+        auto name = df.get<std::string>();
+        bool online = df.get<bool>();
+        auto line = name + (online ? " online " : " offline ") + df.get<std::string>();
+        auto& p = pushed();
+        std::lock_guard lock(p.mu);
+        p.presence.push_back(std::move(line));
+        p.arrived.notify_all();
+    });
 }
+
+namespace {
+
+// follow: who is online now, then each change until `count` of them (0: never).
+int follow(const Connection& conn, const MessageCommand& c, std::chrono::milliseconds timeout) {
+    Array names;
+    for (auto& n : c.words) names.emplace_back(n);
+    DataFrame arg;
+    arg << Value(std::move(names));
+    auto r = call(conn, Cloud::follow_command, std::move(arg), timeout);
+    if (!r) return call_error(r.error());
+    auto now = r->get<Value>();
+    for (auto& n : c.words) {
+        auto& presences = now.as<Map>().at(n);
+        if (!presences.is<Array>())
+            std::printf("%s: no such user\n", n.c_str());
+        else if (presences.as<Array>().empty())
+            std::printf("%s offline\n", n.c_str());
+        for (auto& p : presences.is<Array>() ? presences.as<Array>() : Array{})
+            std::printf("%s online %s\n", n.c_str(), p.as<std::string>().c_str());
+    }
+    std::fflush(stdout);
+    auto& p = pushed();
+    for (std::size_t printed = 0; c.count == 0 || printed < c.count;) {
+        std::string line;
+        {
+            std::unique_lock lock(p.mu);
+            p.arrived.wait(lock, [&] { return !p.presence.empty() || !conn.connected(); });
+            if (p.presence.empty())
+                return call_error({Errc::disconnected, "the connection closed"});
+            line = std::move(p.presence.front());
+            p.presence.pop_front();
+        }
+        std::printf("%s\n", line.c_str());
+        std::fflush(stdout);
+        ++printed;
+    }
+    return exit_ok;
+}
+
+}  // namespace
 
 int run_message_command(const Connection& conn, const MessageCommand& c,
                         std::chrono::milliseconds timeout) {
@@ -117,6 +168,7 @@ int run_message_command(const Connection& conn, const MessageCommand& c,
                     static_cast<unsigned long long>(r->get<std::uint64_t>()));
         return exit_ok;
     }
+    if (c.verb == "follow") return follow(conn, c, timeout);
     if (c.verb == "who") {
         Array names;
         for (auto& n : c.words) names.emplace_back(n);

@@ -49,6 +49,7 @@ the same endpoint resume the session (kept, mode 0600, in --session):
   hawser-cli --key $key inbox                        # what waits for you; marks it read
   hawser-cli --key $key listen -n 1                  # waits for the next one
   hawser-cli --key $key who bob carol
+  hawser-cli --key $key follow bob carol             # online now, then each change
   hawser-cli --key $key data insert scores '{"level": 12, "_public": true}'  # prints the id
   hawser-cli --key $key query 'scores@*' '{"level": {"$gte": 10}}' --ordered  # JSON lines
   hawser-cli --key $key logout
@@ -188,6 +189,11 @@ int main(int argc, char** argv) {
     add_message("who", "print which of these users are online")
         ->add_option("names", message.words, "usernames")
         ->required();
+    auto* follow =
+        add_message("follow", "print where these users are online, then each change as it comes");
+    follow->add_option("names", message.words, "usernames")->required();
+    follow->add_option("-n,--count", message.count,
+                       "stop after this many changes (default: never)");
 
     hawser::app::DataCommand data;
     const char* target_help = "COLLECTION (yours), COLLECTION@USER, COLLECTION@* or /DATABASE";

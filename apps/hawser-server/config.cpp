@@ -368,6 +368,7 @@ Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path) {
                     "message_lifetime_s",
                     "max_message_bytes",
                     "messages_per_minute",
+                    "max_follows",
                     "admins",
                     "max_records_per_user",
                     "max_document_bytes",
@@ -405,6 +406,7 @@ Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path) {
         if (t.contains("message_lifetime_s")) o.message_lifetime = std::chrono::seconds(message_s);
         read(t, "max_message_bytes", o.max_message_bytes);
         read(t, "messages_per_minute", o.messages_per_minute);
+        read(t, "max_follows", o.max_follows);
         read(t, "files", c.files);
         read(t, "files_dir", o.files_dir);
         read(t, "quota_bytes", o.quota_bytes);

@@ -263,6 +263,15 @@ class Cluster {
     // handler for the topic is missing). Same tokens as call(); cluster_unavailable without
     // NATS, overloaded past 1024 questions waiting.
     void on_question(std::string topic, std::function<std::string(std::string_view body)> answer);
+    // A node is gone, and what it held with it: it said it leaves, or went silent past
+    // node_expiry. Never for this node itself.
+    void on_node_gone(std::function<void(const std::string& node)> handler);
+    // This node (re)connected to NATS, and at the end of start(): notices it sent while away
+    // reached nobody, and those sent to it are lost. A service that keeps state on other nodes
+    // sends it again here.
+    // Both hooks: set before start(); they run on NATS's or the cluster's threads (keep them
+    // short) with no lock held.
+    void on_connected(std::function<void()> handler);
     template <class Token = UseTask>
     auto ask(std::string_view topic, std::string body, Token&& token = {},
              Milliseconds timeout = Milliseconds{2000}) {

@@ -26,6 +26,7 @@
 #include "cloud/messenger.hpp"
 #include "cloud/online_registry.hpp"
 #include "cloud/password.hpp"
+#include "cloud/presence.hpp"
 #include "cloud/session_token.hpp"
 #include "cloud/sessions.hpp"
 #include "cloud/signed_in.hpp"
@@ -91,6 +92,7 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
     std::shared_ptr<detail::Jobs> jobs;
     std::shared_ptr<detail::FileService> files;  // when CloudOptions::files_dir is set
     std::shared_ptr<detail::Messenger> messenger;
+    std::shared_ptr<detail::Presence> presence;
     std::shared_ptr<detail::DataService> data;
     std::shared_ptr<detail::CloudCluster> cluster;  // set by join, before start
 
@@ -143,7 +145,8 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
         ctx.user = ctx.session = 0;
         ctx.name.clear();
         online.forget(c.id());
-        data->connection_closed(c.id());  // its queries were the user's
+        data->connection_closed(c.id());  // its queries and follows were the user's
+        presence->forget(c.id());
     }
     // Signs out a connection still on `session` (a logout, revoke or deletion that ended it):
     // one that meanwhile started another login keeps it.
@@ -177,6 +180,20 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
         if (!ended.empty())
             close_elsewhere({user, detail::CloudCluster::Which::on_sessions, ended});
         return failed;
+    }
+
+    // This node's signed-in connections: of `users`, or all (null).
+    std::vector<detail::Presence::Entry> presences_here(const std::vector<std::uint64_t>* users) {
+        std::vector<detail::Presence::Entry> out;
+        if (!users) {
+            for (auto& [user, conn] : online.confirmed()) out.push_back({user, conn, true});
+            return out;
+        }
+        for (auto user : *users)
+            for (auto conn :
+                 online.connections_of(user, [](const Online& o) { return o.confirmed; }))
+                out.push_back({user, conn, true});
+        return out;
     }
 
     // The other nodes close their connections of a user (after this node closed its own).
@@ -641,6 +658,7 @@ Result<void> Cloud::validate(const CloudOptions& o) {
     if (o.max_message_bytes == 0 || o.max_message_bytes > (1u << 20))
         return bad("max_message_bytes is 1 to 1048576");
     if (o.messages_per_minute == 0) return bad("messages_per_minute must be at least 1");
+    if (o.max_follows == 0 || o.max_follows > 100000) return bad("max_follows is 1 to 100000");
     for (const auto& name : o.admins)
         if (!valid_username(name)) return bad("admins: '" + name + "' is not a username");
     if (o.max_records_per_user == 0) return bad("max_records_per_user must be at least 1");
@@ -717,18 +735,21 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
         if (!account) return account.error();
         return account->has_value();
     };
+    // A user's id and name as registered, by name. Worker pool.
+    auto find_user =
+        [weak_impl](
+            std::string_view name) -> Result<std::optional<std::pair<std::uint64_t, std::string>>> {
+        auto impl = weak_impl.lock();
+        if (!impl || !impl->accounts || !valid_username(name))
+            return std::optional<std::pair<std::uint64_t, std::string>>();
+        auto account = impl->accounts->find(name);
+        if (!account) return account.error();
+        if (!*account) return std::optional<std::pair<std::uint64_t, std::string>>();
+        return std::optional(std::pair((*account)->id, (*account)->name));
+    };
     auto messenger = detail::Messenger::open(
         store, impl.jobs, options,
-        {[weak_impl](std::string_view name)
-             -> Result<std::optional<std::pair<std::uint64_t, std::string>>> {
-             auto impl = weak_impl.lock();
-             if (!impl || !impl->accounts || !valid_username(name))
-                 return std::optional<std::pair<std::uint64_t, std::string>>();
-             auto account = impl->accounts->find(name);
-             if (!account) return account.error();
-             if (!*account) return std::optional<std::pair<std::uint64_t, std::string>>();
-             return std::optional(std::pair((*account)->id, (*account)->name));
-         },
+        {find_user,
          [weak_impl](std::uint64_t user) {
              auto impl = weak_impl.lock();
              if (!impl) return std::vector<ConnectionId>();
@@ -737,6 +758,17 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
          account_exists});
     if (!messenger) throw Exception(messenger.error());
     impl.messenger = std::move(*messenger);
+    impl.presence = std::make_shared<detail::Presence>(
+        impl.jobs, options,
+        detail::Presence::Directory{
+            find_user, [weak_impl](const std::vector<std::uint64_t>* users) {
+                auto impl = weak_impl.lock();
+                return impl ? impl->presences_here(users) : std::vector<detail::Presence::Entry>();
+            }});
+    impl.online.observe(
+        [weak = std::weak_ptr(impl.presence)](ConnectionId id, std::uint64_t user, bool online) {
+            if (auto presence = weak.lock()) presence->changed(id, user, online);
+        });
     if (!options.files_dir.empty()) {
         auto files = detail::FileService::open(store, impl.jobs, options, account_exists);
         if (!files) throw Exception(files.error());
@@ -771,6 +803,7 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
     add(revoke_command, &Impl::do_revoke, false);
     if (impl.files) impl.files->add_commands(commands);
     impl.messenger->add_commands(commands);
+    impl.presence->add_commands(commands);
     impl.data->add_commands(commands);
     commands.dataframe(std::string(whoami_command), [](const Request& req, DataFrame&) {
         auto& me = req.connection().service_context<SignedIn>();
@@ -785,6 +818,7 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
         if (!impl) return;
         impl->online.forget(id);
         impl->data->connection_closed(id);
+        impl->presence->forget(id);
     };
     hawser::detail::host_of(server).services.push_back(std::move(hooks));
 }
@@ -807,8 +841,28 @@ void Cloud::join(Cluster& cluster) {
                     online.push_back(user);
         return online;
     };
+    std::weak_ptr<detail::Presence> presence = impl_->presence;
+    local.presence = [presence](const std::string& node,
+                                std::vector<detail::CloudCluster::PresenceEntry> entries,
+                                bool whole) {
+        if (auto p = presence.lock()) p->changed_elsewhere(node, std::move(entries), whole);
+    };
+    local.presences = [weak](const std::vector<std::uint64_t>& users) {
+        auto impl = weak.lock();
+        return impl ? impl->presences_here(&users) : std::vector<detail::Presence::Entry>();
+    };
+    local.send_state = [presence] {
+        if (auto p = presence.lock()) p->send_state(false);
+    };
+    local.node_gone = [presence](const std::string& node) {
+        if (auto p = presence.lock()) p->node_gone(node);
+    };
+    local.connected = [presence] {
+        if (auto p = presence.lock()) p->send_state(true);
+    };
     impl_->cluster = detail::CloudCluster::join(cluster, std::move(local));
     impl_->messenger->join(impl_->cluster);
+    impl_->presence->join(impl_->cluster, cluster.node_name());
 }
 
 Result<std::uint64_t> Cloud::create_account(std::string_view name, std::string_view password) {
@@ -860,6 +914,7 @@ CloudStats Cloud::stats() const {
     s.messages_sent = impl_->messenger->sent();
     s.messages_pushed = impl_->messenger->pushed();
     s.queries_running = impl_->data->queries_running();
+    s.followers = impl_->presence->followers();
     if (impl_->files) {
         s.files_uploaded = impl_->files->uploaded();
         s.files_downloaded = impl_->files->downloaded();

@@ -11,7 +11,13 @@ namespace {
 constexpr std::string_view close_topic = "cloud-close";
 constexpr std::string_view push_topic = "cloud-message";
 constexpr std::string_view who_topic = "cloud-who";
+constexpr std::string_view presence_topic = "cloud-presence";
+constexpr std::string_view presences_topic = "cloud-presences";
 constexpr std::size_t max_listed = 4096;  // sessions in a closing, users in a who
+// Presence entries in one notice (about 20 bytes each): well within a cluster message.
+constexpr std::size_t entries_per_notice = 2048;
+// A node's whole state, in parts: at most this many entries are gathered.
+constexpr std::size_t max_state_entries = 1u << 22;
 
 // [count, ids...], at most `max`.
 std::optional<std::vector<std::uint64_t>> read_ids(DataFrame& in, std::size_t max) {
@@ -28,6 +34,29 @@ std::optional<std::vector<std::uint64_t>> read_ids(DataFrame& in, std::size_t ma
 void write_ids(DataFrame& out, const std::vector<std::uint64_t>& ids) {
     out << std::uint64_t(ids.size());
     for (auto id : ids) out << id;
+}
+
+using PresenceEntry = CloudCluster::PresenceEntry;
+
+// [count, (user, connection, online)...]
+void write_entries(DataFrame& out, const PresenceEntry* first, std::size_t n) {
+    out << std::uint64_t(n);
+    for (std::size_t i = 0; i < n; ++i)
+        out << first[i].user << std::uint64_t(first[i].connection) << first[i].online;
+}
+std::optional<std::vector<PresenceEntry>> read_entries(DataFrame& in, std::size_t max) {
+    auto n = in.read_uint();
+    if (!n || *n > max || *n * 3 > in.size()) return std::nullopt;
+    std::vector<PresenceEntry> out;
+    out.reserve(*n);
+    for (std::uint64_t i = 0; i < *n; ++i) {
+        auto user = in.read_uint();
+        auto connection = in.read_uint();
+        auto online = in.read_bool();
+        if (!user || !connection || !online) return std::nullopt;
+        out.push_back({*user, *connection, *online});
+    }
+    return out;
 }
 
 void log_dropped(std::string_view what) {
@@ -48,6 +77,25 @@ std::shared_ptr<CloudCluster> CloudCluster::join(Cluster& cluster, Local local) 
     cluster.on_question(std::string(who_topic), [weak](std::string_view body) {
         auto s = weak.lock();
         return s ? s->on_who(body) : std::string();
+    });
+    cluster.on_notice(std::string(presence_topic), [weak](std::string_view body) {
+        if (auto s = weak.lock()) s->on_presence(body);
+    });
+    cluster.on_question(std::string(presences_topic), [weak](std::string_view body) {
+        auto s = weak.lock();
+        return s ? s->on_presences(body) : std::string();
+    });
+    cluster.on_node_gone([weak](const std::string& node) {
+        if (auto s = weak.lock()) {
+            {
+                std::lock_guard lock(s->parts_mu_);
+                s->parts_.erase(node);
+            }
+            s->local_.node_gone(node);
+        }
+    });
+    cluster.on_connected([weak] {
+        if (auto s = weak.lock()) s->local_.connected();
     });
     return self;
 }
@@ -142,6 +190,98 @@ std::string CloudCluster::on_who(std::string_view bytes) {
     }
     DataFrame answer;
     write_ids(answer, local_.online(*users));
+    return std::move(answer).take_bytes();
+}
+
+// [origin, whole, first, last, ask_others, entries]: changes (whole false), or one part of a
+// node's whole state.
+void CloudCluster::presence_changes(const std::vector<PresenceEntry>& changes) {
+    for (std::size_t at = 0; at < changes.size(); at += entries_per_notice) {
+        DataFrame body;
+        body << cluster_.node_name() << false << true << true << false;
+        write_entries(body, changes.data() + at, std::min(entries_per_notice, changes.size() - at));
+        tell(presence_topic, body);
+    }
+}
+
+void CloudCluster::presence_state(const std::vector<PresenceEntry>& online, bool ask_others) {
+    std::size_t at = 0;
+    do {
+        auto n = std::min(entries_per_notice, online.size() - at);
+        DataFrame body;
+        body << cluster_.node_name() << true << (at == 0) << (at + n == online.size())
+             << ask_others;
+        write_entries(body, online.data() + at, n);
+        tell(presence_topic, body);
+        at += n;
+    } while (at < online.size());
+}
+
+void CloudCluster::on_presence(std::string_view bytes) {
+    auto body = DataFrame::decode(bytes);
+    if (!body) return log_dropped("presence");
+    auto origin = body->read_string();
+    auto whole = body->read_bool();
+    auto first = body->read_bool();
+    auto last = body->read_bool();
+    auto ask_others = body->read_bool();
+    auto entries = read_entries(*body, entries_per_notice);
+    if (!origin || !whole || !first || !last || !ask_others || !entries || origin->empty())
+        return log_dropped("presence");
+    if (*origin == cluster_.node_name()) return;
+    if (!*whole) return local_.presence(*origin, std::move(*entries), false);
+    std::vector<PresenceEntry> state;
+    {
+        std::lock_guard lock(parts_mu_);
+        auto& parts = parts_[*origin];
+        if (*first) parts.clear();
+        if (parts.size() + entries->size() > max_state_entries) {
+            parts_.erase(*origin);
+            return log_dropped("presence state (too large)");
+        }
+        parts.insert(parts.end(), entries->begin(), entries->end());
+        if (!*last) return;
+        state = std::move(parts);
+        parts_.erase(*origin);
+    }
+    local_.presence(*origin, std::move(state), true);
+    if (*ask_others) local_.send_state();
+}
+
+// Asked: [users]; answered: [entries].
+void CloudCluster::presences(std::vector<std::uint64_t> users,
+                             std::function<void(Result<NodePresences>)> done) {
+    DataFrame question;
+    write_ids(question, users);
+    cluster_.ask(
+        presences_topic, question.bytes(),
+        [done = std::move(done)](Result<std::map<std::string, std::string>> answers) {
+            if (!answers) return done(answers.error());
+            NodePresences out;
+            for (auto& [node, answer] : *answers) {
+                auto frame = DataFrame::decode(answer);
+                auto entries = frame ? read_entries(*frame, max_state_entries) : std::nullopt;
+                if (!entries) {
+                    log_dropped("answer to presences");
+                    continue;
+                }
+                for (auto& e : *entries) out.emplace_back(node, e);
+            }
+            done(std::move(out));
+        },
+        Milliseconds(2000));
+}
+
+std::string CloudCluster::on_presences(std::string_view bytes) {
+    auto body = DataFrame::decode(bytes);
+    auto users = body ? read_ids(*body, max_listed) : std::nullopt;
+    if (!users) {
+        log_dropped("presences");
+        return {};
+    }
+    auto here = local_.presences(*users);
+    DataFrame answer;
+    write_entries(answer, here.data(), here.size());
     return std::move(answer).take_bytes();
 }
 

@@ -1,8 +1,9 @@
 // CloudCluster: what the cloud of one node tells the clouds of the others, and asks them, when
 // the nodes of a cluster share one store (docs/cloud.md, "On a cluster"): close a user's
 // connections (sessions ended: logout, revoke, a password change, a deletion), push a message
-// to a user's connections, and say which users are online. Each node acts on its own
-// connections; the node that tells has acted on its own already and skips its own notice.
+// to a user's connections, say which users are online, and keep the others' followers told of
+// its users' presences (docs/cloud.md, "Presence"). Each node acts on its own connections; the
+// node that tells has acted on its own already and skips its own notice.
 //
 // Ownership: shared by the Cloud::Impl; the Cluster's handlers hold it weakly (the Cluster may
 // outlive the Cloud); `Local` holds the cloud weakly. Thread affinity: tell and ask from any
@@ -12,7 +13,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -34,11 +37,28 @@ class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
         Which which = Which::all;
         std::vector<std::uint64_t> sessions;  // on_sessions: the list; all_but_session: one
     };
+    // One connection of a user that went online or offline, or (in a whole state) is online.
+    struct PresenceEntry {
+        std::uint64_t user = 0;
+        ConnectionId connection = 0;
+        bool online = true;
+    };
     // What this node does when another tells it.
     struct Local {
         std::function<void(const Closing&)> close;
         std::function<void(std::uint64_t user, const DataFrame& message)> push;
         std::function<std::vector<std::uint64_t>(const std::vector<std::uint64_t>& users)> online;
+        // Another node's presence changes, in its order; or its whole state (`whole`: every
+        // presence of that node not listed is gone).
+        std::function<void(const std::string& node, std::vector<PresenceEntry>, bool whole)>
+            presence;
+        // This node's confirmed connections of `users`.
+        std::function<std::vector<PresenceEntry>(const std::vector<std::uint64_t>& users)>
+            presences;
+        // Tell the others this node's whole state (a node asked, having been away).
+        std::function<void()> send_state;
+        std::function<void(const std::string& node)> node_gone;
+        std::function<void()> connected;  // to NATS: tell the others the whole state
     };
 
     // Registers the handlers on `cluster`, which must not have started and must outlive this.
@@ -50,6 +70,14 @@ class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
     // cluster_unavailable.
     void who(std::vector<std::uint64_t> users,
              std::function<void(Result<std::vector<std::uint64_t>>)> done);
+    // Presence: this node's changes, in order; its whole state (and whether the others should
+    // send theirs, after this node was away); and the connections of `users` on every node,
+    // by node (without NATS, cluster_unavailable). The caller orders the first two.
+    void presence_changes(const std::vector<PresenceEntry>& changes);
+    void presence_state(const std::vector<PresenceEntry>& online, bool ask_others);
+    using NodePresences = std::vector<std::pair<std::string, PresenceEntry>>;
+    void presences(std::vector<std::uint64_t> users,
+                   std::function<void(Result<NodePresences>)> done);
 
     CloudCluster(Cluster& cluster, Local local) : cluster_(cluster), local_(std::move(local)) {}
 
@@ -57,11 +85,16 @@ class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
     void on_close(std::string_view body);
     void on_push(std::string_view body);
     std::string on_who(std::string_view body);
+    void on_presence(std::string_view body);
+    std::string on_presences(std::string_view body);
     void tell(std::string_view topic, const DataFrame& body);
     bool from_here(DataFrame& body) const;  // reads the origin
 
     Cluster& cluster_;
     const Local local_;
+    // Other nodes' whole states arrive in parts; kept here until the last. NATS threads.
+    std::mutex parts_mu_;
+    std::map<std::string, std::vector<PresenceEntry>> parts_;
 };
 
 }  // namespace hawser::cloud::detail

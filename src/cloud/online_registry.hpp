@@ -3,12 +3,17 @@
 // the store *before* it looks here for connections to close: so either the check sees the
 // revocation, or the revocation sees the connection, and no connection stays logged in on a
 // session ended while it was being resumed. Entries leave when their connection closes.
-// Thread safety: every method locks; IO threads and the worker pool use it.
+// Thread safety: every method locks; IO threads and the worker pool use it. The observer runs
+// after the lock is let go, on the thread that made the change: a connection's own changes
+// that count (its confirm, and the forgetting of it once confirmed) all happen on its IO
+// thread, so the observer sees them in order.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -24,12 +29,18 @@ class OnlineRegistry {
         bool confirmed = false;  // the login or resume succeeded (confirm)
     };
 
+    // Told when a connection starts or stops counting as online. Set before the server starts.
+    using Observer = std::function<void(ConnectionId, std::uint64_t user, bool online)>;
+    void observe(Observer observer) { observer_ = std::move(observer); }
+
     // `id` is now `user`'s, on `session`; whatever it was before is forgotten.
     void enter(ConnectionId id, std::uint64_t user, std::uint64_t session) {
-        std::lock_guard lock(mu_);
-        forget_locked(id);
+        std::unique_lock lock(mu_);
+        auto was = forget_locked(id);
         by_user_[user].push_back({id, session, false});
         user_of_[id] = user;
+        lock.unlock();
+        if (was) tell(id, *was, false);
     }
     void set_session(ConnectionId id, std::uint64_t user, std::uint64_t session) {
         std::lock_guard lock(mu_);
@@ -39,15 +50,30 @@ class OnlineRegistry {
     }
     // The connection is signed in: it may be told the user's messages and counts as online.
     void confirm(ConnectionId id) {
-        std::lock_guard lock(mu_);
+        std::unique_lock lock(mu_);
         auto user = user_of_.find(id);
         if (user == user_of_.end()) return;
+        bool changed = false;
         for (auto& o : by_user_[user->second])
-            if (o.connection == id) o.confirmed = true;
+            if (o.connection == id && !o.confirmed) changed = o.confirmed = true;
+        auto whose = user->second;
+        lock.unlock();
+        if (changed) tell(id, whose, true);
     }
     void forget(ConnectionId id) {
+        std::unique_lock lock(mu_);
+        auto was = forget_locked(id);
+        lock.unlock();
+        if (was) tell(id, *was, false);
+    }
+    // Every confirmed connection, with its user.
+    std::vector<std::pair<std::uint64_t, ConnectionId>> confirmed() const {
         std::lock_guard lock(mu_);
-        forget_locked(id);
+        std::vector<std::pair<std::uint64_t, ConnectionId>> out;
+        for (auto& [user, list] : by_user_)
+            for (auto& o : list)
+                if (o.confirmed) out.emplace_back(user, o.connection);
+        return out;
     }
     // The user's connections that `which(const Online&)` picks.
     template <class Which>
@@ -65,19 +91,32 @@ class OnlineRegistry {
     }
 
   private:
-    void forget_locked(ConnectionId id) {
+    // The user of a confirmed entry it removed.
+    std::optional<std::uint64_t> forget_locked(ConnectionId id) {
         auto it = user_of_.find(id);
-        if (it == user_of_.end()) return;
+        if (it == user_of_.end()) return std::nullopt;
         auto user = by_user_.find(it->second);
         user_of_.erase(it);
-        if (user == by_user_.end()) return;
-        std::erase_if(user->second, [id](const Online& o) { return o.connection == id; });
+        if (user == by_user_.end()) return std::nullopt;
+        bool confirmed = false;
+        std::erase_if(user->second, [&](const Online& o) {
+            if (o.connection != id) return false;
+            confirmed = confirmed || o.confirmed;
+            return true;
+        });
+        auto whose = user->first;
         if (user->second.empty()) by_user_.erase(user);
+        if (!confirmed) return std::nullopt;
+        return whose;
+    }
+    void tell(ConnectionId id, std::uint64_t user, bool online) const {
+        if (observer_) observer_(id, user, online);
     }
 
     mutable std::mutex mu_;
     std::unordered_map<std::uint64_t, std::vector<Online>> by_user_;
     std::unordered_map<ConnectionId, std::uint64_t> user_of_;
+    Observer observer_;  // set before start, read-only after
 };
 
 }  // namespace hawser::cloud::detail

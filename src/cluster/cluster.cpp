@@ -167,9 +167,12 @@ Result<void> Cluster::start() {
         if (!impl) return;
         impl->counters.reconnects.fetch_add(1, std::memory_order_relaxed);
         spdlog::info("hawser cluster: node {} connected to NATS", impl->name);
-        std::lock_guard lock(impl->mu);
-        impl->report_now = true;  // the others learn of this node now, not in a second
-        impl->wake.notify_all();
+        {
+            std::lock_guard lock(impl->mu);
+            impl->report_now = true;  // the others learn of this node now, not in a second
+            impl->wake.notify_all();
+        }
+        for (auto& h : impl->connected_handlers) h();
     };
     events.disconnected = [weak](std::string why) {
         auto impl = weak.lock();
@@ -231,6 +234,8 @@ Result<void> Cluster::start() {
         impl.started = true;
     }
     impl.thread = std::thread([&impl] { impl.run(); });
+    // A first connect inside open() came before the link could publish: the hooks run again.
+    for (auto& h : impl.connected_handlers) h();
     spdlog::info("hawser cluster: node {} joining over {} (endpoints {})", impl.name,
                  fmt::join(impl.options.nats_urls, ","), fmt::join(impl.self.endpoints, ","));
     return {};

@@ -172,6 +172,12 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     // before start and read-only after.
     std::unordered_map<std::string, std::function<void(std::string_view)>> notice_handlers;
     std::unordered_map<std::string, std::function<std::string(std::string_view)>> question_handlers;
+    // Set before start, read-only after; run with no lock held.
+    std::vector<std::function<void(const std::string&)>> node_gone_handlers;
+    std::vector<std::function<void()>> connected_handlers;
+    void node_gone(const std::string& node) {
+        for (auto& h : node_gone_handlers) h(node);
+    }
     using Answers = std::map<std::string, std::string>;
     struct Asking {
         std::set<std::string> waiting;  // nodes that have not answered

@@ -89,9 +89,11 @@ void Cluster::Impl::run() {
             ++self.sequence;
             registry.update(self, now);
             auto bytes = detail::encode_report(self, false, run_id);
-            for (const auto& gone : registry.expire(now, options.node_expiry))
-                spdlog::warn("hawser cluster: node {} went silent; dropped from routing", gone);
+            auto gone = registry.expire(now, options.node_expiry);
+            for (const auto& node : gone)
+                spdlog::warn("hawser cluster: node {} went silent; dropped from routing", node);
             lock.unlock();
+            for (const auto& node : gone) node_gone(node);
             if (publish(subjects.node(name), bytes)) count(counters.reports_sent);
             next_report = now + options.report_interval;
             lock.lock();
@@ -138,9 +140,14 @@ void Cluster::Impl::on_report(std::string_view subject, std::string_view data) {
     }
     if (r->info.name != sender) return dropped("report names another node than its subject");
     counters.reports_received.fetch_add(1, std::memory_order_relaxed);
-    std::lock_guard lock(mu);
+    std::unique_lock lock(mu);
     if (r->leaving) {
-        if (registry.remove(sender)) spdlog::info("hawser cluster: node {} left", sender);
+        bool was_known = registry.remove(sender);
+        lock.unlock();
+        if (was_known) {
+            spdlog::info("hawser cluster: node {} left", sender);
+            node_gone(std::string(sender));
+        }
         return;
     }
     bool known = registry.contains(sender);

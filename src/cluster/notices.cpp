@@ -175,6 +175,14 @@ void Cluster::on_notice(std::string topic, std::function<void(std::string_view)>
     impl_->notice_handlers[std::move(topic)] = std::move(handler);
 }
 
+void Cluster::on_node_gone(std::function<void(const std::string&)> handler) {
+    impl_->node_gone_handlers.push_back(std::move(handler));
+}
+
+void Cluster::on_connected(std::function<void()> handler) {
+    impl_->connected_handlers.push_back(std::move(handler));
+}
+
 Result<void> Cluster::notify(std::string_view topic, std::string_view body) {
     if (!valid_topic(topic))
         return Error{Errc::invalid_argument, "a topic is 1 to 64 of letters, digits, '-', '_'"};

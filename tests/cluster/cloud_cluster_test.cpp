@@ -194,5 +194,83 @@ TEST(CloudCluster, MessagesReachEveryDeviceOnEveryNodeAndWaitWhenOffline) {
     EXPECT_EQ(inbox[1].as<Map>().at("body"), Value("while you were out"));
 }
 
+// A connection's presence as followers see it: "<id>@<node>".
+std::string presence_of(const CloudNode& node, const std::string& name, std::uint64_t user) {
+    auto ids = node.cloud->connections_of(user);
+    EXPECT_EQ(ids.size(), 1u);
+    return ids.empty() ? "" : std::to_string(ids[0]) + "@" + name;
+}
+
+TEST(CloudCluster, PresenceCrossesNodesAndLeavesWithANodeThatLeaves) {
+    TwoNodes t;
+    auto bob_edge = t.edge->client();
+    auto bob = register_user(*bob_edge, "bob", password);
+    login(*bob_edge, "bob", password).value();
+    auto on_edge = presence_of(*t.edge, "edge", bob);
+    Follower ann(*t.home, "ann", password);
+    // The follow on home answers with bob's connection on edge.
+    auto r = follow(*ann.client, {"bob"}).value();
+    EXPECT_EQ(r.at("bob"), std::vector<std::string>{on_edge});
+
+    // bob on home too, then off edge: each change once, named by its node.
+    auto bob_home = t.home->client();
+    login(*bob_home, "bob", password).value();
+    auto changes = ann.wait_for(1);
+    EXPECT_EQ(changes[0], (Change{"bob", true, presence_of(*t.home, "home", bob)}));
+    ASSERT_TRUE(call(*bob_edge, Cloud::logout_command, {}));
+    changes = ann.wait_for(2);
+    EXPECT_EQ(changes[1], (Change{"bob", false, on_edge}));
+    // Followed from edge, bob's home connection is there.
+    Follower cy(*t.edge, "cyd", password);
+    r = follow(*cy.client, {"bob"}).value();
+    EXPECT_EQ(r.at("bob"), std::vector<std::string>{presence_of(*t.home, "home", bob)});
+
+    // bob back on edge; then edge leaves the cluster, and its presences with it.
+    login(*bob_edge, "bob", password).value();
+    on_edge = presence_of(*t.edge, "edge", bob);
+    changes = ann.wait_for(3);
+    EXPECT_EQ(changes[2], (Change{"bob", true, on_edge}));
+    cy.client.reset();
+    bob_edge.reset();  // ... closed after the node said it leaves, in what follows
+    t.edge->cluster->stop();
+    changes = ann.wait_for(4);
+    EXPECT_EQ(changes[3], (Change{"bob", false, on_edge}));
+    EXPECT_EQ(ann.seen().size(), 4u);
+}
+
+TEST(CloudCluster, ANodeBackFromANatsOutageSendsItsWholePresence) {
+    TwoNodes t;
+    auto bob_edge = t.edge->client();
+    auto bob = register_user(*bob_edge, "bob", password);
+    login(*bob_edge, "bob", password).value();
+    auto on_edge = presence_of(*t.edge, "edge", bob);
+    auto carl_edge = t.edge->client();
+    auto carl = register_user(*carl_edge, "carl", password);
+    Follower ann(*t.home, "ann", password);
+    ASSERT_TRUE(follow(*ann.client, {"bob", "carl"}));
+
+    // While NATS is away, bob leaves edge and carl arrives: home cannot be told.
+    t.nats.stop();
+    ASSERT_TRUE(
+        eventually([&] { return !t.home->cluster->connected() && !t.edge->cluster->connected(); }));
+    bob_edge->close();
+    login(*carl_edge, "carl", password).value();
+    auto carl_on_edge = presence_of(*t.edge, "edge", carl);
+    ASSERT_TRUE(eventually([&] { return t.edge->cloud->connections_of(bob).empty(); }));
+
+    // Back: edge sends its whole state, and ann's view of edge is what edge holds.
+    t.nats.start_again();
+    ASSERT_TRUE(eventually([&] {
+        auto seen = ann.seen();
+        return std::find(seen.begin(), seen.end(), Change{"bob", false, on_edge}) != seen.end() &&
+               std::find(seen.begin(), seen.end(), Change{"carl", true, carl_on_edge}) !=
+                   seen.end();
+    }));
+    EXPECT_EQ(ann.seen().size(), 2u);
+    auto r = follow(*ann.client, {"bob", "carl"}).value();
+    EXPECT_EQ(r.at("bob"), std::vector<std::string>{});
+    EXPECT_EQ(r.at("carl"), std::vector<std::string>{carl_on_edge});
+}
+
 }  // namespace
 }  // namespace hawser::test

@@ -29,6 +29,7 @@ class NatsServer {
         stop();
         start(port_);
     }
+    void start_again() { start(port_); }  // after stop(), on the same port
 
   private:
     void start(int port) {

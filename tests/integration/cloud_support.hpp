@@ -7,8 +7,12 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "hawser/cloud/cloud.hpp"
 #include "hawser/zdb/store.hpp"
@@ -109,6 +113,78 @@ inline std::uint64_t number(const Value& v) {
 template <class T>
 Errc code_of(const Result<T>& r) {
     return r ? Errc::ok : r.error().code;
+}
+
+// Presence (cloud.follow): a change pushed to a follower, and a follower that collects them.
+struct Change {
+    std::string name;
+    bool online = false;
+    std::string presence;
+    friend bool operator==(const Change&, const Change&) = default;
+};
+
+// A logged-in client that collects the presence changes pushed to it.
+struct Follower {
+    std::mutex mu;
+    std::vector<Change> changes;
+    std::unique_ptr<Client> client;  // last: it goes first, while its handler's data is there
+
+    // On `node` (a CloudServer, or a cluster test's node), as `name`, registered first unless
+    // `registered`.
+    template <class Node>
+    Follower(const Node& node, const std::string& name, const std::string& password,
+             bool registered = false) {
+        client = node.client([this](Commands& c) {
+            c.direct_dataframe(std::string(Cloud::presence_push),
+                               [this](const Request&, DataFrame& df) {
+                                   Change ch;
+                                   ch.name = df.get<std::string>();
+                                   ch.online = df.get<bool>();
+                                   ch.presence = df.get<std::string>();
+                                   std::lock_guard lock(mu);
+                                   changes.push_back(std::move(ch));
+                               });
+        });
+        if (!registered) register_user(*client, name, password);
+        login(*client, name, password).value();
+    }
+    std::vector<Change> seen() {
+        std::lock_guard lock(mu);
+        return changes;
+    }
+    // Waits for `n` changes in all and returns them.
+    std::vector<Change> wait_for(std::size_t n) {
+        EXPECT_TRUE(eventually([&] { return seen().size() >= n; })) << "expected " << n;
+        return seen();
+    }
+};
+
+inline DataFrame names(std::initializer_list<std::string> list) {
+    Array a;
+    for (auto& n : list) a.emplace_back(n);
+    DataFrame df;
+    df << Value(std::move(a));
+    return df;
+}
+
+// The follow's reply: name -> presences (sorted), or nullopt for an unknown name.
+inline Result<std::map<std::string, std::optional<std::vector<std::string>>>> follow(
+    const Client& c, std::initializer_list<std::string> who) {
+    auto r = call(c, Cloud::follow_command, names(who));
+    if (!r) return r.error();
+    std::map<std::string, std::optional<std::vector<std::string>>> out;
+    auto reply = r->get<Value>();
+    for (auto& [name, v] : reply.as<Map>()) {
+        if (v.is<std::nullptr_t>()) {
+            out[name] = std::nullopt;
+            continue;
+        }
+        std::vector<std::string> list;
+        for (auto& p : v.as<Array>()) list.push_back(p.as<std::string>());
+        std::sort(list.begin(), list.end());
+        out[name] = list;
+    }
+    return out;
 }
 
 }  // namespace hawser::test

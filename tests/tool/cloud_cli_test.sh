@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The cloud service end to end from the shell: hawser-server --cloud and hawser-cli's register,
 # login (session kept in a 0600 file), resumed calls, whoami, logout, the file commands (put,
-# ls, get, mv, rm, usage), messages (message, inbox, listen, who), user data (data, query);
+# ls, get, mv, rm, usage), messages (message, inbox, listen, who), presence (follow), user data
+# (data, query);
 # the login gate refuses a call without a session; the session and the mailbox survive a
 # kill -9.
 #   cloud_cli_test.sh path/to/hawser-cli path/to/hawser-server
@@ -86,6 +87,16 @@ expect "message bob again" 0 "sent as message" c message bob "are you there?"
 wait "$listen_pid" || fail "listen did not end: $(cat "$work/listen.out")"
 grep -q "ann: are you there?" "$work/listen.out" || fail "listen missed it: $(cat "$work/listen.out")"
 [[ -z $(b inbox) ]] || fail "listen left its message in the inbox"
+# follow prints who is online, then each change: bob's next call comes online and goes.
+timeout 30 "$cli" -e "$ep" --key "$key" --session "$session" follow bob nobody -n 2 \
+    >"$work/follow.out" 2>&1 &
+follow_pid=$!
+for _ in $(seq 300); do grep -q "bob offline" "$work/follow.out" && break; sleep 0.1; done
+grep -q "nobody: no such user" "$work/follow.out" || fail "follow: $(cat "$work/follow.out")"
+expect "bob's call while followed" 0 "bob (user " b whoami
+wait "$follow_pid" || fail "follow did not end: $(cat "$work/follow.out")"
+grep -q "^bob online [0-9]" "$work/follow.out" && grep -q "^bob offline [0-9]" "$work/follow.out" ||
+    fail "follow missed a change: $(cat "$work/follow.out")"
 
 # User data: ann's records, private or public; bob is an admin (admins = ["bob"]).
 id=$(c data insert scores '{"level": 12, "_public": true}') || fail "data insert: $id"

@@ -74,6 +74,8 @@ struct CloudOptions {
     Milliseconds message_lifetime{std::chrono::hours(24 * 7)};
     std::size_t max_message_bytes = 64 * 1024;  // a body, encoded
     std::uint32_t messages_per_minute = 600;    // per sender
+    // Presence (docs/cloud.md, "Presence"): users a connection follows at once.
+    std::size_t max_follows = 1000;
 
     // Per-user files (docs/cloud.md, "Files"); off while files_dir is empty. Contents live under
     // files_dir named by their BLAKE2b hash (identical files are stored once), the tree in the
@@ -131,6 +133,7 @@ struct CloudStats {
     std::uint64_t messages_sent = 0;    // kept in a mailbox
     std::uint64_t messages_pushed = 0;  // handed to a recipient's connection at once
     std::uint64_t queries_running = 0;  // data queries, on this node, now
+    std::uint64_t followers = 0;        // connections following someone, on this node, now
 };
 
 class Cloud {
@@ -195,6 +198,11 @@ class Cloud {
     static constexpr std::string_view ack_command = "cloud.ack";
     static constexpr std::string_view who_command = "cloud.who";
     static constexpr std::string_view message_push = "cloud.message";
+    // Presence: follow and unfollow users; the one-way command each change of a followed
+    // user's presences is pushed with (a DataFrame: name, online (bool), presence).
+    static constexpr std::string_view follow_command = "cloud.follow";
+    static constexpr std::string_view unfollow_command = "cloud.unfollow";
+    static constexpr std::string_view presence_push = "cloud.presence";
     // The stream handler a download goes to unless cloud.get names another.
     static constexpr std::string_view download_stream = "cloud.file";
     // User data and ZDB: the calls; the one-way acknowledgement a client sends for query

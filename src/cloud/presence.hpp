@@ -1,0 +1,137 @@
+// Presence: a signed-in user follows others (cloud.follow) and is told when each of their
+// connections, on any node, comes online or goes offline (cloud.presence pushes); docs/cloud.md,
+// "Presence". A presence is one signed-in connection, named "<connection>@<node>" (on a
+// cluster) or "<connection>".
+//
+// How a follower's view stays true: this node is told every change of a followed user's
+// presences (its own changes by the online registry, other nodes' by their notices, in each
+// node's order), and keeps per follower what it has told it. A follow registers first, then
+// asks every node for the users' presences; changes that come meanwhile are held and replayed
+// over the answer, so a change is never lost between the answer and the pushes. A node that is
+// gone takes its presences with it; a node that was away from NATS sends its whole state again,
+// and the others replace what they knew of it.
+//
+// Ownership: shared by the Cloud; commands, posted work and the cluster hold it weakly.
+// Thread affinity: a follower's state changes on its connection's IO thread (its commands, and
+// the news posted there); the registry's observer and the cluster's notices arrive on any
+// thread. One mutex guards the followers; another orders this node's notices.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "cloud/attempt_limiter.hpp"
+#include "cloud/cloud_cluster.hpp"
+#include "cloud/jobs.hpp"
+#include "hawser/cloud/cloud.hpp"
+#include "hawser/commands.hpp"
+
+namespace hawser::cloud::detail {
+
+class Presence : public std::enable_shared_from_this<Presence> {
+  public:
+    using Entry = CloudCluster::PresenceEntry;
+    struct Directory {
+        // A user's id and name as registered, by name; nullopt for no such user. Worker pool.
+        std::function<Result<std::optional<std::pair<std::uint64_t, std::string>>>(
+            std::string_view name)>
+            find_user;
+        // This node's signed-in connections: of `users`, or all of them (null). Any thread.
+        std::function<std::vector<Entry>(const std::vector<std::uint64_t>* users)> here;
+    };
+
+    Presence(std::shared_ptr<Jobs> jobs, const CloudOptions& options, Directory directory);
+
+    void add_commands(Commands& commands);
+    // On a cluster: changes cross nodes, follows ask every node. Before the server starts.
+    void join(std::shared_ptr<CloudCluster> cluster, std::string node);
+
+    // This node's connection of `user` came online (its login or resume succeeded) or went
+    // offline. The online registry's observer: any thread, in each connection's order.
+    void changed(ConnectionId connection, std::uint64_t user, bool online);
+    // Another node's changes, or its whole state. NATS threads.
+    void changed_elsewhere(const std::string& node, std::vector<Entry> entries, bool whole);
+    void node_gone(const std::string& node);
+    // Tells the other nodes this node's whole state (after it was away from NATS, or when one
+    // that was asks for it).
+    void send_state(bool ask_others);
+    // The connection's follows end (it signed out, switched user or closed). Any thread.
+    void forget(ConnectionId follower);
+
+    std::size_t followers() const;
+
+  private:
+    using Reply = Responder<DataFrame>;
+    // What a follower's view changes by: presences of one node that changed, or that node's
+    // whole set (`whole`; empty for a node that is gone).
+    struct News {
+        std::string node;
+        std::vector<Entry> entries;
+        bool whole = false;
+    };
+    using Key = std::pair<std::string, ConnectionId>;  // a presence: node, connection
+    struct Follower {
+        std::uint64_t epoch = 0;                                 // a new one per follower entry
+        std::unordered_map<std::uint64_t, std::string> follows;  // user -> name as registered
+        std::map<Key, std::uint64_t> known;                      // told online -> its user
+        // A follow under way: its users, and the news about them that came meanwhile.
+        bool following = false;
+        std::unordered_set<std::uint64_t> pending;
+        std::vector<std::shared_ptr<const News>> held;
+        bool held_overflow = false;
+    };
+    struct Told {
+        std::string name, presence;
+        bool online;
+    };
+    // A follow's names, as asked, and whom they name.
+    using Resolved =
+        std::vector<std::pair<std::string, std::optional<std::pair<std::uint64_t, std::string>>>>;
+
+    void do_follow(const Request& req, DataFrame arg, Reply reply);
+    void do_unfollow(const Request& req, DataFrame arg, Reply reply);
+    void start_follow(const Connection& c, std::uint64_t me, Resolved resolved, Reply reply);
+    void finish_follow(const Connection& c, std::uint64_t epoch, const Resolved& resolved,
+                       const std::vector<std::pair<std::string, Entry>>& snapshot,
+                       const Reply& reply);
+
+    // Posts news to the followers that may care, each on its IO thread.
+    void deliver(std::shared_ptr<const News> news);
+    void on_news(const Connection& c, const std::shared_ptr<const News>& news);
+    // Applies news to a follower's view for the users `mine` picks; `told` gets what changed.
+    template <class Mine>
+    static void apply(Follower& f, const News& news, Mine mine, std::vector<Told>* told);
+    static std::string presence_name(const Key& key);
+    static void tell(const Connection& c, const std::vector<Told>& told);
+    void unwatch_locked(ConnectionId follower, std::uint64_t user);
+    void flush_changes();  // this node's changes to the others, in order
+
+    const std::shared_ptr<Jobs> jobs_;
+    const CloudOptions options_;
+    const Directory directory_;
+    std::shared_ptr<CloudCluster> cluster_;  // set before start, read-only after
+    std::string node_;                       // this node's name on a cluster, or ""
+    AttemptLimiter follows_per_user_;
+
+    mutable std::mutex mu_;
+    std::unordered_map<ConnectionId, Follower> followers_;
+    std::unordered_map<std::uint64_t, std::vector<ConnectionId>> watchers_;  // user -> followers
+    std::uint64_t next_epoch_ = 1;
+
+    // This node's changes not yet sent to the others. publish_mu_ is held while a batch or a
+    // whole state goes out, so they leave in the order they happened.
+    std::mutex publish_mu_;
+    std::mutex outgoing_mu_;
+    std::vector<Entry> outgoing_;
+    bool flush_posted_ = false;
+};
+
+}  // namespace hawser::cloud::detail
