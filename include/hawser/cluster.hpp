@@ -263,15 +263,20 @@ class Cluster {
     // handler for the topic is missing). Same tokens as call(); cluster_unavailable without
     // NATS, overloaded past 1024 questions waiting.
     void on_question(std::string topic, std::function<std::string(std::string_view body)> answer);
-    // A node is gone, and what it held with it: it said it leaves, or went silent past
-    // node_expiry. Never for this node itself.
+    // Membership, for services that keep something about other nodes. A node joined (its
+    // first report, or its first since it was gone); a node is gone, and what it held with
+    // it: it said it leaves, or went silent past node_expiry. Never for this node itself.
+    void on_node_joined(std::function<void(const std::string& node)> handler);
     void on_node_gone(std::function<void(const std::string& node)> handler);
-    // This node (re)connected to NATS, and at the end of start(): notices it sent while away
-    // reached nobody, and those sent to it are lost. A service that keeps state on other nodes
-    // sends it again here.
-    // Both hooks: set before start(); they run on NATS's or the cluster's threads (keep them
-    // short) with no lock held.
-    void on_connected(std::function<void()> handler);
+    // Notices may have been lost: this node (re)connected to NATS (and at the end of start()),
+    // so what it sent while away reached nobody and what was sent to it is gone; or NATS
+    // dropped messages for it as a slow consumer (at most once every 5 s). A service that
+    // keeps state on other nodes sends it again, and asks for theirs.
+    // These hooks: set before start(); they run on NATS's or the cluster's threads, or in
+    // start(), with no lock held: keep them short (post longer work elsewhere).
+    void on_notices_lost(std::function<void()> handler);
+    // The largest cluster message (ClusterOptions::max_message_bytes).
+    std::uint32_t max_message_bytes() const;
     template <class Token = UseTask>
     auto ask(std::string_view topic, std::string body, Token&& token = {},
              Milliseconds timeout = Milliseconds{2000}) {

@@ -854,10 +854,13 @@ void Cloud::join(Cluster& cluster) {
     local.send_state = [presence] {
         if (auto p = presence.lock()) p->send_state(false);
     };
+    local.node_joined = [presence](const std::string& node) {
+        if (auto p = presence.lock()) p->node_joined(node);
+    };
     local.node_gone = [presence](const std::string& node) {
         if (auto p = presence.lock()) p->node_gone(node);
     };
-    local.connected = [presence] {
+    local.notices_lost = [presence] {
         if (auto p = presence.lock()) p->send_state(true);
     };
     impl_->cluster = detail::CloudCluster::join(cluster, std::move(local));

@@ -13,11 +13,14 @@ constexpr std::string_view push_topic = "cloud-message";
 constexpr std::string_view who_topic = "cloud-who";
 constexpr std::string_view presence_topic = "cloud-presence";
 constexpr std::string_view presences_topic = "cloud-presences";
+constexpr std::string_view state_request_topic = "cloud-presence-ask";
 constexpr std::size_t max_listed = 4096;  // sessions in a closing, users in a who
-// Presence entries in one notice (about 20 bytes each): well within a cluster message.
-constexpr std::size_t entries_per_notice = 2048;
-// A node's whole state, in parts: at most this many entries are gathered.
+// Presence entries in one notice, at most; fewer when cluster messages are smaller.
+constexpr std::size_t max_entries_per_notice = 2048;
+constexpr std::size_t entry_bytes = 32;  // an entry encoded (19 at most), with room to spare
+// A node's whole state, in parts: at most this many entries, from this many nodes at once.
 constexpr std::size_t max_state_entries = 1u << 22;
+constexpr std::size_t max_states_gathered = 256;
 
 // [count, ids...], at most `max`.
 std::optional<std::vector<std::uint64_t>> read_ids(DataFrame& in, std::size_t max) {
@@ -85,6 +88,12 @@ std::shared_ptr<CloudCluster> CloudCluster::join(Cluster& cluster, Local local) 
         auto s = weak.lock();
         return s ? s->on_presences(body) : std::string();
     });
+    cluster.on_notice(std::string(state_request_topic), [weak](std::string_view body) {
+        if (auto s = weak.lock()) s->on_state_request(body);
+    });
+    cluster.on_node_joined([weak](const std::string& node) {
+        if (auto s = weak.lock()) s->local_.node_joined(node);
+    });
     cluster.on_node_gone([weak](const std::string& node) {
         if (auto s = weak.lock()) {
             {
@@ -94,8 +103,8 @@ std::shared_ptr<CloudCluster> CloudCluster::join(Cluster& cluster, Local local) 
             s->local_.node_gone(node);
         }
     });
-    cluster.on_connected([weak] {
-        if (auto s = weak.lock()) s->local_.connected();
+    cluster.on_notices_lost([weak] {
+        if (auto s = weak.lock()) s->local_.notices_lost();
     });
     return self;
 }
@@ -193,28 +202,33 @@ std::string CloudCluster::on_who(std::string_view bytes) {
     return std::move(answer).take_bytes();
 }
 
-// [origin, whole, first, last, ask_others, entries]: changes (whole false), or one part of a
-// node's whole state.
+std::size_t CloudCluster::entries_per_notice() const {
+    auto room = cluster_.max_message_bytes() > 256 ? cluster_.max_message_bytes() - 256 : 0;
+    return std::clamp<std::size_t>(room / entry_bytes, 1, max_entries_per_notice);
+}
+
+// [origin, whole, part, parts, ask_others, entries]: changes (whole false, one part), or one
+// part of a node's whole state.
 void CloudCluster::presence_changes(const std::vector<PresenceEntry>& changes) {
-    for (std::size_t at = 0; at < changes.size(); at += entries_per_notice) {
+    auto per = entries_per_notice();
+    for (std::size_t at = 0; at < changes.size(); at += per) {
         DataFrame body;
-        body << cluster_.node_name() << false << true << true << false;
-        write_entries(body, changes.data() + at, std::min(entries_per_notice, changes.size() - at));
+        body << cluster_.node_name() << false << std::uint64_t(0) << std::uint64_t(1) << false;
+        write_entries(body, changes.data() + at, std::min(per, changes.size() - at));
         tell(presence_topic, body);
     }
 }
 
 void CloudCluster::presence_state(const std::vector<PresenceEntry>& online, bool ask_others) {
-    std::size_t at = 0;
-    do {
-        auto n = std::min(entries_per_notice, online.size() - at);
+    auto per = entries_per_notice();
+    std::uint64_t parts = std::max<std::uint64_t>(1, (online.size() + per - 1) / per);
+    for (std::uint64_t part = 0; part < parts; ++part) {
+        auto at = part * per;
         DataFrame body;
-        body << cluster_.node_name() << true << (at == 0) << (at + n == online.size())
-             << ask_others;
-        write_entries(body, online.data() + at, n);
+        body << cluster_.node_name() << true << part << parts << ask_others;
+        write_entries(body, online.data() + at, std::min<std::size_t>(per, online.size() - at));
         tell(presence_topic, body);
-        at += n;
-    } while (at < online.size());
+    }
 }
 
 void CloudCluster::on_presence(std::string_view bytes) {
@@ -222,30 +236,54 @@ void CloudCluster::on_presence(std::string_view bytes) {
     if (!body) return log_dropped("presence");
     auto origin = body->read_string();
     auto whole = body->read_bool();
-    auto first = body->read_bool();
-    auto last = body->read_bool();
+    auto part = body->read_uint();
+    auto parts = body->read_uint();
     auto ask_others = body->read_bool();
-    auto entries = read_entries(*body, entries_per_notice);
-    if (!origin || !whole || !first || !last || !ask_others || !entries || origin->empty())
+    auto entries = read_entries(*body, max_entries_per_notice);
+    if (!origin || !whole || !part || !parts || !ask_others || !entries || origin->empty() ||
+        *part >= *parts || *parts > max_state_entries)
         return log_dropped("presence");
     if (*origin == cluster_.node_name()) return;
     if (!*whole) return local_.presence(*origin, std::move(*entries), false);
     std::vector<PresenceEntry> state;
     {
         std::lock_guard lock(parts_mu_);
-        auto& parts = parts_[*origin];
-        if (*first) parts.clear();
-        if (parts.size() + entries->size() > max_state_entries) {
-            parts_.erase(*origin);
-            return log_dropped("presence state (too large)");
+        if (*part == 0) parts_.erase(*origin);
+        auto it = parts_.find(*origin);
+        if (it == parts_.end()) {
+            // Only a first part starts a state; a later one whose first was lost is dropped.
+            if (*part != 0) return log_dropped("presence state (a part was lost)");
+            if (parts_.size() >= max_states_gathered) return log_dropped("presence state");
+            it = parts_.emplace(*origin, Parts{}).first;
         }
-        parts.insert(parts.end(), entries->begin(), entries->end());
-        if (!*last) return;
-        state = std::move(parts);
-        parts_.erase(*origin);
+        auto& p = it->second;
+        if (p.next != *part || p.entries.size() + entries->size() > max_state_entries) {
+            parts_.erase(it);
+            return log_dropped("presence state (a part was lost, or it is too large)");
+        }
+        p.entries.insert(p.entries.end(), entries->begin(), entries->end());
+        if (++p.next < *parts) return;
+        state = std::move(p.entries);
+        parts_.erase(it);
     }
     local_.presence(*origin, std::move(state), true);
     if (*ask_others) local_.send_state();
+}
+
+// [origin, the node asked]
+void CloudCluster::request_state(const std::string& node) {
+    DataFrame body;
+    body << cluster_.node_name() << node;
+    tell(state_request_topic, body);
+}
+
+void CloudCluster::on_state_request(std::string_view bytes) {
+    auto body = DataFrame::decode(bytes);
+    if (!body) return log_dropped("presence state request");
+    auto origin = body->read_string();
+    auto asked = body->read_string();
+    if (!origin || !asked) return log_dropped("presence state request");
+    if (*asked == cluster_.node_name()) local_.send_state();
 }
 
 // Asked: [users]; answered: [entries].

@@ -55,10 +55,10 @@ class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
         // This node's confirmed connections of `users`.
         std::function<std::vector<PresenceEntry>(const std::vector<std::uint64_t>& users)>
             presences;
-        // Tell the others this node's whole state (a node asked, having been away).
+        // Tell the others this node's whole state (a node asked for it).
         std::function<void()> send_state;
-        std::function<void(const std::string& node)> node_gone;
-        std::function<void()> connected;  // to NATS: tell the others the whole state
+        std::function<void(const std::string&node)> node_joined, node_gone;
+        std::function<void()> notices_lost;  // Cluster::on_notices_lost
     };
 
     // Registers the handlers on `cluster`, which must not have started and must outlive this.
@@ -75,6 +75,8 @@ class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
     // by node (without NATS, cluster_unavailable). The caller orders the first two.
     void presence_changes(const std::vector<PresenceEntry>& changes);
     void presence_state(const std::vector<PresenceEntry>& online, bool ask_others);
+    // Asks `node` to send its whole state (it joined, or is back).
+    void request_state(const std::string& node);
     using NodePresences = std::vector<std::pair<std::string, PresenceEntry>>;
     void presences(std::vector<std::uint64_t> users,
                    std::function<void(Result<NodePresences>)> done);
@@ -86,15 +88,22 @@ class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
     void on_push(std::string_view body);
     std::string on_who(std::string_view body);
     void on_presence(std::string_view body);
+    void on_state_request(std::string_view body);
+    std::size_t entries_per_notice() const;
     std::string on_presences(std::string_view body);
     void tell(std::string_view topic, const DataFrame& body);
     bool from_here(DataFrame& body) const;  // reads the origin
 
     Cluster& cluster_;
     const Local local_;
-    // Other nodes' whole states arrive in parts; kept here until the last. NATS threads.
+    // Other nodes' whole states arrive in parts, kept here until the last; a state missing a
+    // part is dropped. NATS threads.
+    struct Parts {
+        std::uint64_t next = 0;
+        std::vector<PresenceEntry> entries;
+    };
     std::mutex parts_mu_;
-    std::map<std::string, std::vector<PresenceEntry>> parts_;
+    std::map<std::string, Parts> parts_;
 };
 
 }  // namespace hawser::cloud::detail

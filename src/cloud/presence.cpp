@@ -15,6 +15,23 @@ constexpr std::size_t max_names = 100;  // in one follow or unfollow
 // News a follower holds while its follow is under way (about 2 s at most); past it the follow
 // fails overloaded rather than hold more.
 constexpr std::size_t max_held = 4096;
+constexpr std::size_t max_gone = 1024;  // gone nodes remembered
+
+// Holds a Jobs ticket for work that is not a posted job (an IO thread's hop to the cluster):
+// ~Cloud waits for it, and none starts after (the cluster may be gone by then).
+class Ticket {
+  public:
+    explicit Ticket(Jobs& jobs) : jobs_(jobs.start() ? &jobs : nullptr) {}
+    ~Ticket() {
+        if (jobs_) jobs_->end();
+    }
+    Ticket(const Ticket&) = delete;
+    Ticket& operator=(const Ticket&) = delete;
+    explicit operator bool() const { return jobs_ != nullptr; }
+
+  private:
+    Jobs* jobs_;
+};
 
 Result<std::vector<std::string>> read_names(DataFrame& arg) {
     auto names = arg.read_value();
@@ -61,15 +78,18 @@ void Presence::do_follow(const Request& req, DataFrame arg, Reply reply) {
     if (!names) return reply.fail(names.error().code, names.error().message);
     const auto& conn = req.connection();
     auto me = conn.service_context<SignedIn>().user;
-    // Each name is a look-up in the store and each follow a question to every node: it counts
-    // as cloud.who does.
+    // Each name is a look-up in the store and each follow a question to every node.
     if (!follows_per_user_.try_count(std::to_string(me), AttemptLimiter::Clock::now()))
-        return reply.fail(Errc::rate_limited, "too many requests; wait a minute");
+        return reply.fail(Errc::rate_limited, "too many follows; wait a minute");
+    bool busy;
     {
         std::lock_guard lock(mu_);
-        if (auto f = followers_.find(conn.id()); f != followers_.end() && f->second.following)
-            return reply.fail(Errc::too_many_pending, "a follow is already under way");
+        auto f = followers_.find(conn.id());
+        busy = f != followers_.end() && f->second.following;
     }
+    // Replies go out with no lock held: a reply that overfills the send queue closes the
+    // connection at once, and its close comes back here.
+    if (busy) return reply.fail(Errc::too_many_pending, "a follow is already under way");
     jobs_->post_for(reply, [self = shared_from_this(), names = std::move(*names), conn, me, reply] {
         Resolved resolved;
         for (auto& name : names) {
@@ -85,91 +105,117 @@ void Presence::do_follow(const Request& req, DataFrame arg, Reply reply) {
 }
 
 void Presence::start_follow(const Connection& c, std::uint64_t me, Resolved resolved, Reply reply) {
+    Ticket ticket(*jobs_);
+    if (!ticket) return reply.fail(Errc::shutting_down, "the cloud service stopped");
     auto& signed_in = c.service_context<SignedIn>();
     if (signed_in.user != me || !signed_in.active())
         return reply.fail(Errc::unauthenticated, "signed out while following");
     std::vector<std::uint64_t> users;
-    std::uint64_t epoch;
+    std::uint64_t epoch = 0;
+    std::optional<Error> refused;
     {
         std::lock_guard lock(mu_);
         auto& f = followers_[c.id()];
         if (f.epoch == 0) f.epoch = next_epoch_++;
-        if (f.following) return reply.fail(Errc::too_many_pending, "a follow is already under way");
         std::unordered_set<std::uint64_t> fresh;
         for (auto& [_, user] : resolved)
             if (user && !f.follows.contains(user->first)) fresh.insert(user->first);
-        if (f.follows.size() + fresh.size() > options_.max_follows) {
+        if (f.following) {
+            refused = Error{Errc::too_many_pending, "a follow is already under way"};
+        } else if (f.follows.size() + fresh.size() > options_.max_follows) {
+            refused =
+                Error{Errc::limit_exceeded, "a connection follows at most " +
+                                                std::to_string(options_.max_follows) + " users"};
             if (f.follows.empty()) followers_.erase(c.id());
-            return reply.fail(
-                Errc::limit_exceeded,
-                "a connection follows at most " + std::to_string(options_.max_follows) + " users");
+        } else {
+            for (auto& [_, user] : resolved) {
+                if (!user) continue;
+                if (fresh.contains(user->first)) watchers_[user->first].insert(c.id());
+                f.follows[user->first] = user->second;
+                if (f.pending.insert(user->first).second) users.push_back(user->first);
+            }
+            f.fresh = std::move(fresh);
+            f.following = true;
+            epoch = f.epoch;
         }
-        for (auto& [_, user] : resolved) {
-            if (!user) continue;
-            if (fresh.contains(user->first)) watchers_[user->first].push_back(c.id());
-            f.follows[user->first] = user->second;
-            if (f.pending.insert(user->first).second) users.push_back(user->first);
-        }
-        f.following = true;
-        epoch = f.epoch;
     }
-    auto here = [this, users] {
-        std::vector<std::pair<std::string, Entry>> out;
-        for (auto& e : directory_.here(&users)) out.emplace_back(node_, e);
-        return out;
-    };
-    if (!cluster_ || users.empty()) return finish_follow(c, epoch, resolved, here(), reply);
+    if (refused) return reply.fail(refused->code, refused->message);
+    if (!cluster_ || users.empty())
+        return finish_follow(c, epoch, resolved, CloudCluster::NodePresences{}, reply);
     // Asked from this IO thread, answered on it: the news posted meanwhile is held.
-    cluster_->presences(users, [self = shared_from_this(), c, epoch, resolved, reply,
-                                here](Result<CloudCluster::NodePresences> r) {
-        // Without NATS, this node's answer stands (as cloud.who's).
-        self->finish_follow(c, epoch, resolved, r ? *r : here(), reply);
+    cluster_->presences(users, [self = shared_from_this(), c, epoch, resolved,
+                                reply](Result<CloudCluster::NodePresences> r) {
+        self->finish_follow(c, epoch, resolved, std::move(r), reply);
     });
 }
 
 void Presence::finish_follow(const Connection& c, std::uint64_t epoch, const Resolved& resolved,
-                             const std::vector<std::pair<std::string, Entry>>& snapshot,
-                             const Reply& reply) {
+                             Result<CloudCluster::NodePresences> answers, const Reply& reply) {
+    // Without NATS this node's answer stands, as cloud.who's; other failures fail the follow.
+    if (!answers && answers.error().code == Errc::cluster_unavailable)
+        answers = CloudCluster::NodePresences{};
+    std::optional<Error> failed;
+    if (!answers) failed = answers.error();
     Map out;
+    std::vector<Told> told;
     {
         std::lock_guard lock(mu_);
         auto it = followers_.find(c.id());
-        if (it == followers_.end() || it->second.epoch != epoch)
-            return reply.fail(Errc::unauthenticated, "signed out while following");
-        auto& f = it->second;
-        auto pending = std::move(f.pending);
-        auto held = std::move(f.held);
-        bool overflow = f.held_overflow;
-        f.pending.clear();
-        f.held.clear();
-        f.held_overflow = false;
-        f.following = false;
-        auto mine = [&](std::uint64_t user) { return pending.contains(user); };
-        // What the follower knew of these users is replaced by the answer, then by what came
-        // since, in order: the answer may be older than some of it, never newer than the rest.
-        std::erase_if(f.known, [&](const auto& k) { return mine(k.second); });
-        if (overflow) {
-            for (auto user : pending) {
-                f.follows.erase(user);
-                unwatch_locked(c.id(), user);
+        if (it == followers_.end() || it->second.epoch != epoch) {
+            failed = Error{Errc::unauthenticated, "signed out while following"};
+        } else {
+            auto& f = it->second;
+            auto pending = std::move(f.pending);
+            auto fresh = std::move(f.fresh);
+            auto held = std::move(f.held);
+            if (f.held_overflow)
+                failed = Error{Errc::overloaded,
+                               "their presences changed too fast to follow; try again"};
+            f.pending.clear();
+            f.fresh.clear();
+            f.held.clear();
+            f.held_overflow = false;
+            f.following = false;
+            if (failed) {
+                // The users this follow added are not followed; those followed before it
+                // catch up on the news held for them, told as pushes.
+                for (auto user : fresh) {
+                    f.follows.erase(user);
+                    unwatch_locked(c.id(), user);
+                }
+                auto before = [&](std::uint64_t user) { return pending.contains(user); };
+                for (auto& news : held) apply(f, *news, before, &told);
+            } else {
+                auto mine = [&](std::uint64_t user) { return pending.contains(user); };
+                // What the follower knew of these users is replaced by the answers (this
+                // node's read now), then by what came since, in order: the answers may be
+                // older than some of it, never newer than the rest.
+                std::erase_if(f.known, [&](const auto& k) { return mine(k.second); });
+                auto take = [&](const std::string& node, const Entry& e) {
+                    if (mine(e.user) && f.follows.contains(e.user))
+                        f.known[{node, e.connection}] = e.user;
+                };
+                for (auto& [node, e] : *answers)
+                    if (node != node_) take(node, e);
+                std::vector<std::uint64_t> users(pending.begin(), pending.end());
+                for (auto& e : directory_.here(&users)) take(node_, e);
+                for (auto& news : held) apply(f, *news, mine, nullptr);
+                for (auto& [asked, user] : resolved) {
+                    if (!user || !f.follows.contains(user->first)) {
+                        out.insert_or_assign(asked, Value());
+                        continue;
+                    }
+                    Array presences;
+                    for (auto& [key, whose] : f.known)
+                        if (whose == user->first) presences.emplace_back(presence_name(key));
+                    out.insert_or_assign(asked, Value(std::move(presences)));
+                }
             }
-            return reply.fail(Errc::overloaded,
-                              "their presences changed too fast to follow; try again");
-        }
-        for (auto& [node, e] : snapshot)
-            if (mine(e.user) && f.follows.contains(e.user)) f.known[{node, e.connection}] = e.user;
-        for (auto& news : held) apply(f, *news, mine, nullptr);
-        for (auto& [asked, user] : resolved) {
-            if (!user || !f.follows.contains(user->first)) {
-                out.insert_or_assign(asked, Value());
-                continue;
-            }
-            Array presences;
-            for (auto& [key, whose] : f.known)
-                if (whose == user->first) presences.emplace_back(presence_name(key));
-            out.insert_or_assign(asked, Value(std::move(presences)));
+            if (f.follows.empty()) followers_.erase(it);
         }
     }
+    tell(c, told);
+    if (failed) return reply.fail(failed->code, failed->message);
     DataFrame frame;
     frame << Value(std::move(out));
     reply.reply(std::move(frame));
@@ -191,18 +237,20 @@ void Presence::do_unfollow(const Request& req, DataFrame arg, Reply reply) {
         auto it = followers_.find(req.connection().id());
         if (it != followers_.end()) {
             auto& f = it->second;
+            std::unordered_set<std::uint64_t> gone;
             for (auto user = f.follows.begin(); user != f.follows.end();) {
                 if (names && !keys.contains(Accounts::key_of(user->second))) {
                     ++user;
                     continue;
                 }
-                auto id = user->first;
-                std::erase_if(f.known, [id](const auto& k) { return k.second == id; });
-                f.pending.erase(id);
-                unwatch_locked(it->first, id);
+                gone.insert(user->first);
+                f.pending.erase(user->first);
+                f.fresh.erase(user->first);
+                unwatch_locked(it->first, user->first);
                 user = f.follows.erase(user);
-                ++removed;
             }
+            std::erase_if(f.known, [&](const auto& k) { return gone.contains(k.second); });
+            removed = gone.size();
             if (f.follows.empty() && !f.following) followers_.erase(it);
         }
     }
@@ -222,14 +270,14 @@ void Presence::forget(ConnectionId follower) {
 void Presence::unwatch_locked(ConnectionId follower, std::uint64_t user) {
     auto w = watchers_.find(user);
     if (w == watchers_.end()) return;
-    std::erase(w->second, follower);
+    w->second.erase(follower);
     if (w->second.empty()) watchers_.erase(w);
 }
 
-// --- news ---
+// --- this node's changes, and its whole state ---
 
 void Presence::changed(ConnectionId connection, std::uint64_t user, bool online) {
-    deliver(std::make_shared<const News>(News{node_, {{user, connection, online}}, false}));
+    deliver(std::make_shared<const News>(News{node_, {{user, connection, online}}, false, {}}));
     if (!cluster_) return;
     bool post;
     {
@@ -246,6 +294,7 @@ void Presence::changed(ConnectionId connection, std::uint64_t user, bool online)
 }
 
 void Presence::flush_changes() {
+    Ticket ticket(*jobs_);  // the cluster is there while the cloud is
     std::lock_guard publishing(publish_mu_);
     std::vector<Entry> batch;
     {
@@ -253,45 +302,95 @@ void Presence::flush_changes() {
         batch.swap(outgoing_);
         flush_posted_ = false;
     }
-    if (!batch.empty()) cluster_->presence_changes(batch);
+    if (ticket && !batch.empty()) cluster_->presence_changes(batch);
 }
 
 void Presence::send_state(bool ask_others) {
     if (!cluster_) return;
+    {
+        std::lock_guard lock(outgoing_mu_);
+        state_asks_ = state_asks_ || ask_others;
+        if (state_posted_) return;
+        state_posted_ = true;
+    }
+    auto posted = jobs_->post([weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->send_state_now();
+    });
+    if (posted != Jobs::Posted::ok) {
+        std::lock_guard lock(outgoing_mu_);
+        state_posted_ = false;
+    }
+}
+
+void Presence::send_state_now() {
     std::lock_guard publishing(publish_mu_);
     std::vector<Entry> batch;
+    bool asks;
     {
         std::lock_guard lock(outgoing_mu_);
         batch.swap(outgoing_);
         flush_posted_ = false;
+        state_posted_ = false;
+        asks = std::exchange(state_asks_, false);
     }
     if (!batch.empty()) cluster_->presence_changes(batch);
     // Read after the changes went: it holds them all, and later ones follow it.
-    cluster_->presence_state(directory_.here(nullptr), ask_others);
+    cluster_->presence_state(directory_.here(nullptr), asks);
+}
+
+// --- other nodes' news ---
+
+std::shared_ptr<const Presence::News> Presence::whole_state(std::string node,
+                                                            std::vector<Entry> entries) {
+    auto news = std::make_shared<News>(News{std::move(node), std::move(entries), true, {}});
+    for (auto& e : news->entries) news->by_user[e.user].push_back(e.connection);
+    return news;
 }
 
 void Presence::changed_elsewhere(const std::string& node, std::vector<Entry> entries, bool whole) {
-    deliver(std::make_shared<const News>(News{node, std::move(entries), whole}));
+    {
+        std::lock_guard lock(mu_);
+        auto gone = std::find(gone_.begin(), gone_.end(), node);
+        if (gone != gone_.end()) {
+            if (!whole) return;  // sent before it went; its next whole state says what holds
+            gone_.erase(gone);
+        }
+    }
+    if (whole) return deliver(whole_state(node, std::move(entries)));
+    deliver(std::make_shared<const News>(News{node, std::move(entries), false, {}}));
+}
+
+void Presence::node_joined(const std::string& node) {
+    if (cluster_) cluster_->request_state(node);
 }
 
 void Presence::node_gone(const std::string& node) {
-    deliver(std::make_shared<const News>(News{node, {}, true}));
+    {
+        std::lock_guard lock(mu_);
+        if (std::find(gone_.begin(), gone_.end(), node) == gone_.end()) {
+            if (gone_.size() >= max_gone) gone_.erase(gone_.begin());
+            gone_.push_back(node);
+        }
+    }
+    deliver(whole_state(node, {}));
 }
 
 void Presence::deliver(std::shared_ptr<const News> news) {
     std::vector<ConnectionId> to;
     {
         std::lock_guard lock(mu_);
-        if (news->whole) {  // may concern anyone who knows one of that node's presences
-            for (auto& [id, _] : followers_) to.push_back(id);
-        } else {
-            for (auto& e : news->entries)
-                if (auto w = watchers_.find(e.user); w != watchers_.end())
-                    to.insert(to.end(), w->second.begin(), w->second.end());
-            std::sort(to.begin(), to.end());
-            to.erase(std::unique(to.begin(), to.end()), to.end());
-        }
+        for (auto& e : news->entries)
+            if (auto w = watchers_.find(e.user); w != watchers_.end())
+                to.insert(to.end(), w->second.begin(), w->second.end());
+        if (news->whole)  // also those who know a presence there, or are asking
+            for (auto& [id, f] : followers_) {
+                auto k = f.known.lower_bound({news->node, 0});
+                if (f.following || (k != f.known.end() && k->first.first == news->node))
+                    to.push_back(id);
+            }
     }
+    std::sort(to.begin(), to.end());
+    to.erase(std::unique(to.begin(), to.end()), to.end());
     for (auto id : to)
         jobs_->with_connection(id, [weak = weak_from_this(), news](const Connection& c) {
             if (auto self = weak.lock()) self->on_news(c, news);
@@ -309,7 +408,7 @@ void Presence::on_news(const Connection& c, const std::shared_ptr<const News>& n
             apply(
                 f, *news, [](std::uint64_t) { return true; }, &told);
         } else {
-            // A follow under way: news of its users waits for the answer.
+            // A follow under way: news of its users waits for the answers.
             apply(
                 f, *news, [&](std::uint64_t user) { return !f.pending.contains(user); }, &told);
             bool concerns = news->whole;
@@ -329,29 +428,59 @@ template <class Mine>
 void Presence::apply(Follower& f, const News& news, Mine mine, std::vector<Told>* told) {
     auto relevant = [&](std::uint64_t user) { return f.follows.contains(user) && mine(user); };
     auto say = [&](const Key& key, std::uint64_t user, bool online) {
-        if (told) told->push_back({f.follows[user], presence_name(key), online});
+        if (told && f.follows.contains(user))
+            told->push_back({f.follows[user], presence_name(key), online});
     };
-    if (news.whole) {
-        std::map<Key, std::uint64_t> now;
-        for (auto& e : news.entries)
-            if (relevant(e.user)) now[{news.node, e.connection}] = e.user;
-        for (auto k = f.known.begin(); k != f.known.end();) {
-            if (k->first.first == news.node && relevant(k->second) && !now.contains(k->first)) {
-                say(k->first, k->second, false);
-                k = f.known.erase(k);
-            } else {
-                ++k;
+    // `key` is `user`'s now (a connection may have signed in as someone else meanwhile).
+    auto now_online = [&](const Key& key, std::uint64_t user) {
+        auto k = f.known.find(key);
+        if (k != f.known.end() && k->second == user) return;
+        if (k != f.known.end()) {
+            say(key, k->second, false);
+            f.known.erase(k);
+        }
+        f.known.emplace(key, user);
+        say(key, user, true);
+    };
+    if (!news.whole) {
+        for (auto& e : news.entries) {
+            if (!relevant(e.user)) continue;
+            Key key{news.node, e.connection};
+            if (e.online) {
+                now_online(key, e.user);
+            } else if (auto k = f.known.find(key); k != f.known.end() && k->second == e.user) {
+                say(key, e.user, false);
+                f.known.erase(k);
             }
         }
-        for (auto& [key, user] : now)
-            if (f.known.emplace(key, user).second) say(key, user, true);
         return;
     }
-    for (auto& e : news.entries) {
-        if (!relevant(e.user)) continue;
-        Key key{news.node, e.connection};
-        if (e.online && f.known.emplace(key, e.user).second) say(key, e.user, true);
-        if (!e.online && f.known.erase(key)) say(key, e.user, false);
+    // The node's presences known here that its state no longer holds (for the same user).
+    for (auto k = f.known.lower_bound({news.node, 0});
+         k != f.known.end() && k->first.first == news.node;) {
+        auto held = news.by_user.find(k->second);
+        bool still = held != news.by_user.end() &&
+                     std::find(held->second.begin(), held->second.end(), k->first.second) !=
+                         held->second.end();
+        if (relevant(k->second) && !still) {
+            say(k->first, k->second, false);
+            k = f.known.erase(k);
+        } else {
+            ++k;
+        }
+    }
+    // What it holds of the users followed, by the shorter way.
+    auto add = [&](std::uint64_t user, ConnectionId connection) {
+        if (relevant(user)) now_online({news.node, connection}, user);
+    };
+    if (news.entries.size() <= f.follows.size()) {
+        for (auto& e : news.entries) add(e.user, e.connection);
+    } else {
+        std::vector<std::uint64_t> users;
+        for (auto& [user, _] : f.follows) users.push_back(user);
+        for (auto user : users)
+            if (auto held = news.by_user.find(user); held != news.by_user.end())
+                for (auto connection : held->second) add(user, connection);
     }
 }
 

@@ -8,8 +8,10 @@
 // node's order), and keeps per follower what it has told it. A follow registers first, then
 // asks every node for the users' presences; changes that come meanwhile are held and replayed
 // over the answer, so a change is never lost between the answer and the pushes. A node that is
-// gone takes its presences with it; a node that was away from NATS sends its whole state again,
-// and the others replace what they knew of it.
+// gone takes its presences with it (and its late changes are ignored until its next whole
+// state); a node that joins is asked for its whole state; a node whose notices may have been
+// lost sends its whole state and asks for the others'; a whole state replaces what was known
+// of its node.
 //
 // Ownership: shared by the Cloud; commands, posted work and the cluster hold it weakly.
 // Thread affinity: a follower's state changes on its connection's IO thread (its commands, and
@@ -59,9 +61,10 @@ class Presence : public std::enable_shared_from_this<Presence> {
     void changed(ConnectionId connection, std::uint64_t user, bool online);
     // Another node's changes, or its whole state. NATS threads.
     void changed_elsewhere(const std::string& node, std::vector<Entry> entries, bool whole);
+    void node_joined(const std::string& node);
     void node_gone(const std::string& node);
-    // Tells the other nodes this node's whole state (after it was away from NATS, or when one
-    // that was asks for it).
+    // Tells the other nodes this node's whole state (and asks for theirs), on the worker pool:
+    // requests that come together are sent once.
     void send_state(bool ask_others);
     // The connection's follows end (it signed out, switched user or closed). Any thread.
     void forget(ConnectionId follower);
@@ -76,15 +79,19 @@ class Presence : public std::enable_shared_from_this<Presence> {
         std::string node;
         std::vector<Entry> entries;
         bool whole = false;
+        // A whole state's connections by user.
+        std::unordered_map<std::uint64_t, std::vector<ConnectionId>> by_user;
     };
+    static std::shared_ptr<const News> whole_state(std::string node, std::vector<Entry> entries);
     using Key = std::pair<std::string, ConnectionId>;  // a presence: node, connection
     struct Follower {
         std::uint64_t epoch = 0;                                 // a new one per follower entry
         std::unordered_map<std::uint64_t, std::string> follows;  // user -> name as registered
         std::map<Key, std::uint64_t> known;                      // told online -> its user
-        // A follow under way: its users, and the news about them that came meanwhile.
+        // A follow under way: its users (`fresh`: not followed before it), and the news about
+        // them that came meanwhile.
         bool following = false;
-        std::unordered_set<std::uint64_t> pending;
+        std::unordered_set<std::uint64_t> pending, fresh;
         std::vector<std::shared_ptr<const News>> held;
         bool held_overflow = false;
     };
@@ -99,9 +106,9 @@ class Presence : public std::enable_shared_from_this<Presence> {
     void do_follow(const Request& req, DataFrame arg, Reply reply);
     void do_unfollow(const Request& req, DataFrame arg, Reply reply);
     void start_follow(const Connection& c, std::uint64_t me, Resolved resolved, Reply reply);
+    // The nodes' answers (this node's own read now), or why there are none.
     void finish_follow(const Connection& c, std::uint64_t epoch, const Resolved& resolved,
-                       const std::vector<std::pair<std::string, Entry>>& snapshot,
-                       const Reply& reply);
+                       Result<CloudCluster::NodePresences> answers, const Reply& reply);
 
     // Posts news to the followers that may care, each on its IO thread.
     void deliver(std::shared_ptr<const News> news);
@@ -113,6 +120,7 @@ class Presence : public std::enable_shared_from_this<Presence> {
     static void tell(const Connection& c, const std::vector<Told>& told);
     void unwatch_locked(ConnectionId follower, std::uint64_t user);
     void flush_changes();  // this node's changes to the others, in order
+    void send_state_now();
 
     const std::shared_ptr<Jobs> jobs_;
     const CloudOptions options_;
@@ -123,8 +131,11 @@ class Presence : public std::enable_shared_from_this<Presence> {
 
     mutable std::mutex mu_;
     std::unordered_map<ConnectionId, Follower> followers_;
-    std::unordered_map<std::uint64_t, std::vector<ConnectionId>> watchers_;  // user -> followers
+    std::unordered_map<std::uint64_t, std::unordered_set<ConnectionId>> watchers_;  // by user
     std::uint64_t next_epoch_ = 1;
+    // Nodes gone, whose changes are ignored until their next whole state (a change sent just
+    // before a node left may come after it is gone). Bounded; the oldest go first.
+    std::vector<std::string> gone_;
 
     // This node's changes not yet sent to the others. publish_mu_ is held while a batch or a
     // whole state goes out, so they leave in the order they happened.
@@ -132,6 +143,7 @@ class Presence : public std::enable_shared_from_this<Presence> {
     std::mutex outgoing_mu_;
     std::vector<Entry> outgoing_;
     bool flush_posted_ = false;
+    bool state_posted_ = false, state_asks_ = false;  // a whole state on its way
 };
 
 }  // namespace hawser::cloud::detail

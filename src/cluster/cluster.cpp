@@ -172,7 +172,7 @@ Result<void> Cluster::start() {
             impl->report_now = true;  // the others learn of this node now, not in a second
             impl->wake.notify_all();
         }
-        for (auto& h : impl->connected_handlers) h();
+        impl->notices_lost();
     };
     events.disconnected = [weak](std::string why) {
         auto impl = weak.lock();
@@ -186,7 +186,16 @@ Result<void> Cluster::start() {
                      impl->name, why.empty() ? "connection closed" : why);
     };
     events.error = [weak](bool slow_consumer, std::string what) {
-        if (auto impl = weak.lock()) impl->nats_error(slow_consumer, "NATS: " + what);
+        auto impl = weak.lock();
+        if (!impl) return;
+        impl->nats_error(slow_consumer, "NATS: " + what);
+        if (!slow_consumer) return;
+        // Notices or answers were dropped for this node: the services put right what they keep.
+        auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+        auto before = impl->last_slow_notices.load();
+        if (now - before > 5'000'000'000 &&
+            impl->last_slow_notices.compare_exchange_strong(before, now))
+            impl->notices_lost();
     };
     auto link = detail::NatsLink::open(impl.options, "hawser-" + impl.name, std::move(events));
     if (!link) return link.error();
@@ -235,7 +244,7 @@ Result<void> Cluster::start() {
     }
     impl.thread = std::thread([&impl] { impl.run(); });
     // A first connect inside open() came before the link could publish: the hooks run again.
-    for (auto& h : impl.connected_handlers) h();
+    impl.notices_lost();
     spdlog::info("hawser cluster: node {} joining over {} (endpoints {})", impl.name,
                  fmt::join(impl.options.nats_urls, ","), fmt::join(impl.self.endpoints, ","));
     return {};

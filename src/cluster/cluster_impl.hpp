@@ -173,10 +173,17 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     std::unordered_map<std::string, std::function<void(std::string_view)>> notice_handlers;
     std::unordered_map<std::string, std::function<std::string(std::string_view)>> question_handlers;
     // Set before start, read-only after; run with no lock held.
-    std::vector<std::function<void(const std::string&)>> node_gone_handlers;
-    std::vector<std::function<void()>> connected_handlers;
+    std::vector<std::function<void(const std::string&)>> node_joined_handlers, node_gone_handlers;
+    std::vector<std::function<void()>> notices_lost_handlers;
+    std::atomic<std::int64_t> last_slow_notices{0};
+    void node_joined(const std::string& node) {
+        for (auto& h : node_joined_handlers) h(node);
+    }
     void node_gone(const std::string& node) {
         for (auto& h : node_gone_handlers) h(node);
+    }
+    void notices_lost() {
+        for (auto& h : notices_lost_handlers) h();
     }
     using Answers = std::map<std::string, std::string>;
     struct Asking {

@@ -156,8 +156,12 @@ void Cluster::Impl::on_report(std::string_view subject, std::string_view data) {
             "hawser cluster: node {} has another server key than this node: clients that pin one "
             "key cannot use both as entry nodes (give every node the same server.key)",
             sender);
-    if (registry.update(std::move(r->info), std::chrono::steady_clock::now()) && !known)
+    bool joined = registry.update(std::move(r->info), std::chrono::steady_clock::now()) && !known;
+    lock.unlock();
+    if (joined) {
         spdlog::info("hawser cluster: node {} joined", sender);
+        node_joined(std::string(sender));
+    }
 }
 
 Result<NodeInfo> Cluster::Impl::route() {

@@ -175,12 +175,20 @@ void Cluster::on_notice(std::string topic, std::function<void(std::string_view)>
     impl_->notice_handlers[std::move(topic)] = std::move(handler);
 }
 
+void Cluster::on_node_joined(std::function<void(const std::string&)> handler) {
+    impl_->node_joined_handlers.push_back(std::move(handler));
+}
+
 void Cluster::on_node_gone(std::function<void(const std::string&)> handler) {
     impl_->node_gone_handlers.push_back(std::move(handler));
 }
 
-void Cluster::on_connected(std::function<void()> handler) {
-    impl_->connected_handlers.push_back(std::move(handler));
+void Cluster::on_notices_lost(std::function<void()> handler) {
+    impl_->notices_lost_handlers.push_back(std::move(handler));
+}
+
+std::uint32_t Cluster::max_message_bytes() const {
+    return impl_->options.max_message_bytes;
 }
 
 Result<void> Cluster::notify(std::string_view topic, std::string_view body) {

@@ -26,10 +26,13 @@ struct CloudNode {
     std::unique_ptr<zdb::StoreService> service;
 
     CloudNode(const NatsServer& nats, const std::string& name, const std::string& dir,
-              std::unique_ptr<zdb::Store> s, const std::vector<std::string>& serve_to = {})
+              std::unique_ptr<zdb::Store> s, const std::vector<std::string>& serve_to = {},
+              std::uint32_t max_message_bytes = 1u << 20)
         : store(std::move(s)) {
         server = std::make_unique<Server>(loopback_server(1));
-        cluster = std::make_unique<Cluster>(*server, cluster_options(nats, name));
+        auto options = cluster_options(nats, name);
+        options.max_message_bytes = max_message_bytes;
+        cluster = std::make_unique<Cluster>(*server, options);
         cloud = std::make_unique<cloud::Cloud>(*server, *store, cheap_options(dir));
         cloud->join(*cluster);
         if (!serve_to.empty())
@@ -61,15 +64,17 @@ struct TwoNodes {
     detail::noise::KeyPair edge_key = detail::noise::KeyPair::generate();
     std::unique_ptr<CloudNode> home, edge;
 
-    TwoNodes() {
+    // `max_message_bytes`: the cluster's, on both nodes.
+    explicit TwoNodes(std::uint32_t max_message_bytes = 1u << 20) {
         std::filesystem::create_directories(dir);
-        home = std::make_unique<CloudNode>(nats, "home", dir,
-                                           zdb::Store::open({.path = dir + "/store"}).value(),
-                                           std::vector{detail::noise::to_hex(edge_key.public_key)});
+        home = std::make_unique<CloudNode>(
+            nats, "home", dir, zdb::Store::open({.path = dir + "/store"}).value(),
+            std::vector{detail::noise::to_hex(edge_key.public_key)}, max_message_bytes);
         zdb::RemoteStoreOptions remote;
         remote.client = client_for(*home->server);
         remote.client.client_private_key = detail::noise::to_hex(edge_key.private_key);
-        edge = std::make_unique<CloudNode>(nats, "edge", dir, zdb::connect_store(remote).value());
+        edge = std::make_unique<CloudNode>(nats, "edge", dir, zdb::connect_store(remote).value(),
+                                           std::vector<std::string>{}, max_message_bytes);
         EXPECT_TRUE(sees(*home->cluster, 2));
         EXPECT_TRUE(sees(*edge->cluster, 2));
     }
@@ -239,37 +244,56 @@ TEST(CloudCluster, PresenceCrossesNodesAndLeavesWithANodeThatLeaves) {
 }
 
 TEST(CloudCluster, ANodeBackFromANatsOutageSendsItsWholePresence) {
-    TwoNodes t;
+    // Small cluster messages: edge's whole state takes several parts.
+    TwoNodes t(2048);
     auto bob_edge = t.edge->client();
     auto bob = register_user(*bob_edge, "bob", password);
     login(*bob_edge, "bob", password).value();
     auto on_edge = presence_of(*t.edge, "edge", bob);
-    auto carl_edge = t.edge->client();
-    auto carl = register_user(*carl_edge, "carl", password);
+    auto carl_first = t.edge->client();
+    auto carl = register_user(*carl_first, "carl", password);
+    // One connection of edge signed in as dave, who becomes erin during the outage.
+    auto shared = t.edge->client();
+    auto dave = register_user(*shared, "dave", password);
+    auto erin = register_user(*t.edge->client(), "erin", password);
+    login(*shared, "dave", password).value();
+    auto shared_presence = presence_of(*t.edge, "edge", dave);
     Follower ann(*t.home, "ann", password);
-    ASSERT_TRUE(follow(*ann.client, {"bob", "carl"}));
+    ASSERT_TRUE(follow(*ann.client, {"bob", "carl", "dave", "erin"}));
 
-    // While NATS is away, bob leaves edge and carl arrives: home cannot be told.
+    // While NATS is away bob leaves edge, carl arrives there on many devices, and dave's
+    // connection becomes erin's: home cannot be told.
     t.nats.stop();
     ASSERT_TRUE(
         eventually([&] { return !t.home->cluster->connected() && !t.edge->cluster->connected(); }));
     bob_edge->close();
-    login(*carl_edge, "carl", password).value();
-    auto carl_on_edge = presence_of(*t.edge, "edge", carl);
+    std::vector<std::unique_ptr<Client>> carls;
+    carls.push_back(std::move(carl_first));
+    auto token = login(*carls[0], "carl", password).value().token;
+    for (int i = 0; i < 79; ++i) {  // devices resuming carl's session (logins are rate-limited)
+        carls.push_back(t.edge->client());
+        ASSERT_TRUE(resume(*carls.back(), token));
+    }
+    ASSERT_TRUE(call(*shared, Cloud::logout_command, {}));
+    login(*shared, "erin", password).value();
     ASSERT_TRUE(eventually([&] { return t.edge->cloud->connections_of(bob).empty(); }));
 
     // Back: edge sends its whole state, and ann's view of edge is what edge holds.
     t.nats.start_again();
-    ASSERT_TRUE(eventually([&] {
-        auto seen = ann.seen();
-        return std::find(seen.begin(), seen.end(), Change{"bob", false, on_edge}) != seen.end() &&
-               std::find(seen.begin(), seen.end(), Change{"carl", true, carl_on_edge}) !=
-                   seen.end();
-    }));
-    EXPECT_EQ(ann.seen().size(), 2u);
-    auto r = follow(*ann.client, {"bob", "carl"}).value();
+    std::size_t expected = 1 + carls.size() + 2;  // bob off, carl's on, dave off, erin on
+    auto changes = ann.wait_for(expected);
+    EXPECT_EQ(changes.size(), expected);
+    auto count = [&](const Change& c) { return std::count(changes.begin(), changes.end(), c); };
+    EXPECT_EQ(count({"bob", false, on_edge}), 1);
+    EXPECT_EQ(count({"dave", false, shared_presence}), 1);
+    EXPECT_EQ(count({"erin", true, shared_presence}), 1);
+    auto r = follow(*ann.client, {"bob", "carl", "dave", "erin"}).value();
     EXPECT_EQ(r.at("bob"), std::vector<std::string>{});
-    EXPECT_EQ(r.at("carl"), std::vector<std::string>{carl_on_edge});
+    EXPECT_EQ(r.at("carl")->size(), carls.size());
+    EXPECT_EQ(r.at("dave"), std::vector<std::string>{});
+    EXPECT_EQ(r.at("erin"), std::vector<std::string>{shared_presence});
+    (void)carl;
+    (void)erin;
 }
 
 }  // namespace
