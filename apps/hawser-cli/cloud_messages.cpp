@@ -50,6 +50,15 @@ void print(const Received& m) {
     std::fflush(stdout);
 }
 
+// An array of usernames, as cloud.who and cloud.follow take them.
+DataFrame names_argument(const std::vector<std::string>& words) {
+    Array names;
+    for (auto& n : words) names.emplace_back(n);
+    DataFrame arg;
+    arg << Value(std::move(names));
+    return arg;
+}
+
 Result<DataFrame> call(const Connection& conn, std::string_view command, DataFrame arg,
                        std::chrono::milliseconds timeout) {
     return conn.call(command, std::move(arg), use_wait, CallOptions{.timeout = timeout});
@@ -120,11 +129,7 @@ namespace {
 
 // follow: who is online now, then each change until `count` of them (0: never).
 int follow(const Connection& conn, const MessageCommand& c, std::chrono::milliseconds timeout) {
-    Array names;
-    for (auto& n : c.words) names.emplace_back(n);
-    DataFrame arg;
-    arg << Value(std::move(names));
-    auto r = call(conn, Cloud::follow_command, std::move(arg), timeout);
+    auto r = call(conn, Cloud::follow_command, names_argument(c.words), timeout);
     if (!r) return call_error(r.error());
     auto now = r->get<Value>();
     for (auto& n : c.words) {
@@ -170,11 +175,7 @@ int run_message_command(const Connection& conn, const MessageCommand& c,
     }
     if (c.verb == "follow") return follow(conn, c, timeout);
     if (c.verb == "who") {
-        Array names;
-        for (auto& n : c.words) names.emplace_back(n);
-        DataFrame arg;
-        arg << Value(std::move(names));
-        auto r = call(conn, Cloud::who_command, std::move(arg), timeout);
+        auto r = call(conn, Cloud::who_command, names_argument(c.words), timeout);
         if (!r) return call_error(r.error());
         auto online = r->get<Value>();
         for (auto& n : c.words)

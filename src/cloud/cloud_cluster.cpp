@@ -18,9 +18,18 @@ constexpr std::size_t max_listed = 4096;  // sessions in a closing, users in a w
 // Presence entries in one notice, at most; fewer when cluster messages are smaller.
 constexpr std::size_t max_entries_per_notice = 2048;
 constexpr std::size_t entry_bytes = 32;  // an entry encoded (19 at most), with room to spare
-// A node's whole state, in parts: at most this many entries, from this many nodes at once.
+// Whole states gathered from their parts: at most this many entries in all, from this many
+// nodes at once.
 constexpr std::size_t max_state_entries = 1u << 22;
 constexpr std::size_t max_states_gathered = 256;
+
+// A node's name as the cluster allows it (a NATS subject token).
+bool valid_node(std::string_view name) {
+    return !name.empty() && name.size() <= 64 &&
+           name.find_first_not_of(
+               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+               "0123456789-_") == std::string_view::npos;
+}
 
 // [count, ids...], at most `max`.
 std::optional<std::vector<std::uint64_t>> read_ids(DataFrame& in, std::size_t max) {
@@ -64,6 +73,37 @@ std::optional<std::vector<PresenceEntry>> read_entries(DataFrame& in, std::size_
 
 void log_dropped(std::string_view what) {
     spdlog::warn("hawser cloud: a malformed {} from another node was dropped", what);
+}
+
+// Asks every node about `users`. `take(node, answer, out)` reads each answer into `out` (false:
+// malformed, dropped); `done` gets what was taken once every node answered (or at 2 s).
+template <class Out, class Take>
+void ask_about(Cluster& cluster, std::string_view topic, const std::vector<std::uint64_t>& users,
+               std::string_view what, Take take, std::function<void(Result<Out>)> done) {
+    DataFrame question;
+    write_ids(question, users);
+    cluster.ask(
+        topic, question.bytes(),
+        [take = std::move(take), done = std::move(done),
+         what = std::string(what)](Result<std::map<std::string, std::string>> answers) {
+            if (!answers) return done(answers.error());
+            Out out;
+            for (auto& [node, answer] : *answers) {
+                auto frame = DataFrame::decode(answer);
+                if (!frame || !take(node, *frame, out)) log_dropped(what);
+            }
+            done(std::move(out));
+        },
+        Milliseconds(2000));
+}
+
+// The users a question asks about; nullopt (logged) when it is malformed.
+std::optional<std::vector<std::uint64_t>> asked_users(std::string_view bytes,
+                                                      std::string_view what) {
+    auto body = DataFrame::decode(bytes);
+    auto users = body ? read_ids(*body, max_listed) : std::nullopt;
+    if (!users) log_dropped(what);
+    return users;
 }
 
 }  // namespace
@@ -167,36 +207,25 @@ void CloudCluster::on_push(std::string_view bytes) {
 // Asked: [users]; answered: [the online ones].
 void CloudCluster::who(std::vector<std::uint64_t> users,
                        std::function<void(Result<std::vector<std::uint64_t>>)> done) {
-    DataFrame question;
-    write_ids(question, users);
-    cluster_.ask(
-        who_topic, question.bytes(),
-        [done = std::move(done)](Result<std::map<std::string, std::string>> answers) {
-            if (!answers) return done(answers.error());
-            std::vector<std::uint64_t> online;
-            for (auto& [node, answer] : *answers) {
-                auto frame = DataFrame::decode(answer);
-                auto ids = frame ? read_ids(*frame, max_listed) : std::nullopt;
-                if (!ids) {
-                    log_dropped("answer to who");
-                    continue;
-                }
-                online.insert(online.end(), ids->begin(), ids->end());
-            }
-            std::sort(online.begin(), online.end());
-            online.erase(std::unique(online.begin(), online.end()), online.end());
-            done(std::move(online));
+    ask_about<std::vector<std::uint64_t>>(
+        cluster_, who_topic, users, "answer to who",
+        [](const std::string&, DataFrame& answer, std::vector<std::uint64_t>& online) {
+            auto ids = read_ids(answer, max_listed);
+            if (ids) online.insert(online.end(), ids->begin(), ids->end());
+            return ids.has_value();
         },
-        Milliseconds(2000));
+        [done = std::move(done)](Result<std::vector<std::uint64_t>> online) {
+            if (online) {
+                std::sort(online->begin(), online->end());
+                online->erase(std::unique(online->begin(), online->end()), online->end());
+            }
+            done(std::move(online));
+        });
 }
 
 std::string CloudCluster::on_who(std::string_view bytes) {
-    auto body = DataFrame::decode(bytes);
-    auto users = body ? read_ids(*body, max_listed) : std::nullopt;
-    if (!users) {
-        log_dropped("who");
-        return {};
-    }
+    auto users = asked_users(bytes, "who");
+    if (!users) return {};
     DataFrame answer;
     write_ids(answer, local_.online(*users));
     return std::move(answer).take_bytes();
@@ -240,7 +269,7 @@ void CloudCluster::on_presence(std::string_view bytes) {
     auto parts = body->read_uint();
     auto ask_others = body->read_bool();
     auto entries = read_entries(*body, max_entries_per_notice);
-    if (!origin || !whole || !part || !parts || !ask_others || !entries || origin->empty() ||
+    if (!origin || !whole || !part || !parts || !ask_others || !entries || !valid_node(*origin) ||
         *part >= *parts || *parts > max_state_entries)
         return log_dropped("presence");
     if (*origin == cluster_.node_name()) return;
@@ -248,21 +277,28 @@ void CloudCluster::on_presence(std::string_view bytes) {
     std::vector<PresenceEntry> state;
     {
         std::lock_guard lock(parts_mu_);
-        if (*part == 0) parts_.erase(*origin);
+        auto drop = [&](auto it) {
+            parts_entries_ -= it->second.entries.size();
+            parts_.erase(it);
+        };
+        if (auto it = parts_.find(*origin); it != parts_.end() && *part == 0) drop(it);
         auto it = parts_.find(*origin);
         if (it == parts_.end()) {
             // Only a first part starts a state; a later one whose first was lost is dropped.
             if (*part != 0) return log_dropped("presence state (a part was lost)");
             if (parts_.size() >= max_states_gathered) return log_dropped("presence state");
-            it = parts_.emplace(*origin, Parts{}).first;
+            it = parts_.emplace(*origin, Parts{0, *parts, {}}).first;
         }
         auto& p = it->second;
-        if (p.next != *part || p.entries.size() + entries->size() > max_state_entries) {
-            parts_.erase(it);
+        if (p.next != *part || p.total != *parts ||
+            parts_entries_ + entries->size() > max_state_entries) {
+            drop(it);
             return log_dropped("presence state (a part was lost, or it is too large)");
         }
         p.entries.insert(p.entries.end(), entries->begin(), entries->end());
-        if (++p.next < *parts) return;
+        parts_entries_ += entries->size();
+        if (++p.next < p.total) return;
+        parts_entries_ -= p.entries.size();
         state = std::move(p.entries);
         parts_.erase(it);
     }
@@ -289,37 +325,41 @@ void CloudCluster::on_state_request(std::string_view bytes) {
 // Asked: [users]; answered: [entries].
 void CloudCluster::presences(std::vector<std::uint64_t> users,
                              std::function<void(Result<NodePresences>)> done) {
-    DataFrame question;
-    write_ids(question, users);
-    cluster_.ask(
-        presences_topic, question.bytes(),
-        [done = std::move(done)](Result<std::map<std::string, std::string>> answers) {
-            if (!answers) return done(answers.error());
-            NodePresences out;
-            for (auto& [node, answer] : *answers) {
-                auto frame = DataFrame::decode(answer);
-                auto entries = frame ? read_entries(*frame, max_state_entries) : std::nullopt;
-                if (!entries) {
-                    log_dropped("answer to presences");
-                    continue;
-                }
-                for (auto& e : *entries) out.emplace_back(node, e);
-            }
-            done(std::move(out));
+    ask_about<std::pair<NodePresences, bool>>(
+        cluster_, presences_topic, users, "answer to presences",
+        [](const std::string& node, DataFrame& answer, std::pair<NodePresences, bool>& out) {
+            auto entries = read_entries(answer, max_state_entries);
+            auto complete = answer.read_bool();
+            if (!entries || !complete) return false;
+            for (auto& e : *entries) out.first.emplace_back(node, e);
+            if (!*complete) out.second = true;
+            return true;
         },
-        Milliseconds(2000));
+        [done = std::move(done)](Result<std::pair<NodePresences, bool>> r) {
+            if (!r) return done(r.error());
+            if (r->second)
+                return done(Error{Errc::limit_exceeded,
+                                  "these users hold too many connections to list at once; follow "
+                                  "fewer"});
+            done(std::move(r->first));
+        });
+}
+
+bool CloudCluster::knows(const std::string& node) const {
+    for (auto& n : cluster_.nodes())
+        if (n.name == node) return true;
+    return false;
 }
 
 std::string CloudCluster::on_presences(std::string_view bytes) {
-    auto body = DataFrame::decode(bytes);
-    auto users = body ? read_ids(*body, max_listed) : std::nullopt;
-    if (!users) {
-        log_dropped("presences");
-        return {};
-    }
+    auto users = asked_users(bytes, "presences");
+    if (!users) return {};
     auto here = local_.presences(*users);
+    // [entries, complete]: as many as fit in a cluster message.
+    auto fit = std::min(here.size(), entries_per_notice());
     DataFrame answer;
-    write_entries(answer, here.data(), here.size());
+    write_entries(answer, here.data(), fit);
+    answer << (fit == here.size());
     return std::move(answer).take_bytes();
 }
 

@@ -77,9 +77,13 @@ class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
     void presence_state(const std::vector<PresenceEntry>& online, bool ask_others);
     // Asks `node` to send its whole state (it joined, or is back).
     void request_state(const std::string& node);
+    // A node whose answer would not fit in a cluster message fails the whole with
+    // limit_exceeded.
     using NodePresences = std::vector<std::pair<std::string, PresenceEntry>>;
     void presences(std::vector<std::uint64_t> users,
                    std::function<void(Result<NodePresences>)> done);
+    // Whether `node` is in the cluster's registry now.
+    bool knows(const std::string& node) const;
 
     CloudCluster(Cluster& cluster, Local local) : cluster_(cluster), local_(std::move(local)) {}
 
@@ -99,11 +103,12 @@ class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
     // Other nodes' whole states arrive in parts, kept here until the last; a state missing a
     // part is dropped. NATS threads.
     struct Parts {
-        std::uint64_t next = 0;
+        std::uint64_t next = 0, total = 0;
         std::vector<PresenceEntry> entries;
     };
     std::mutex parts_mu_;
     std::map<std::string, Parts> parts_;
+    std::size_t parts_entries_ = 0;  // in all of parts_
 };
 
 }  // namespace hawser::cloud::detail

@@ -78,6 +78,7 @@ void Presence::do_follow(const Request& req, DataFrame arg, Reply reply) {
     if (!names) return reply.fail(names.error().code, names.error().message);
     const auto& conn = req.connection();
     auto me = conn.service_context<SignedIn>().user;
+    auto session = conn.service_context<SignedIn>().session;
     // Each name is a look-up in the store and each follow a question to every node.
     if (!follows_per_user_.try_count(std::to_string(me), AttemptLimiter::Clock::now()))
         return reply.fail(Errc::rate_limited, "too many follows; wait a minute");
@@ -90,25 +91,27 @@ void Presence::do_follow(const Request& req, DataFrame arg, Reply reply) {
     // Replies go out with no lock held: a reply that overfills the send queue closes the
     // connection at once, and its close comes back here.
     if (busy) return reply.fail(Errc::too_many_pending, "a follow is already under way");
-    jobs_->post_for(reply, [self = shared_from_this(), names = std::move(*names), conn, me, reply] {
+    jobs_->post_for(reply, [self = shared_from_this(), names = std::move(*names), conn, me, session,
+                            reply] {
         Resolved resolved;
         for (auto& name : names) {
             auto user = self->directory_.find_user(name);
             if (!user) return reply.fail(user.error().code, user.error().message);
             resolved.emplace_back(name, std::move(*user));
         }
-        self->jobs_->with_connection(
-            conn.id(), [self, me, resolved = std::move(resolved), reply](const Connection& c) {
-                self->start_follow(c, me, resolved, reply);
-            });
+        self->jobs_->with_connection(conn.id(), [self, me, session, resolved = std::move(resolved),
+                                                 reply](const Connection& c) {
+            self->start_follow(c, me, session, resolved, reply);
+        });
     });
 }
 
-void Presence::start_follow(const Connection& c, std::uint64_t me, Resolved resolved, Reply reply) {
+void Presence::start_follow(const Connection& c, std::uint64_t me, std::uint64_t session,
+                            Resolved resolved, Reply reply) {
     Ticket ticket(*jobs_);
     if (!ticket) return reply.fail(Errc::shutting_down, "the cloud service stopped");
     auto& signed_in = c.service_context<SignedIn>();
-    if (signed_in.user != me || !signed_in.active())
+    if (signed_in.user != me || signed_in.session != session || !signed_in.active())
         return reply.fail(Errc::unauthenticated, "signed out while following");
     std::vector<std::uint64_t> users;
     std::uint64_t epoch = 0;
@@ -192,8 +195,14 @@ void Presence::finish_follow(const Connection& c, std::uint64_t epoch, const Res
                 // older than some of it, never newer than the rest.
                 std::erase_if(f.known, [&](const auto& k) { return mine(k.second); });
                 auto take = [&](const std::string& node, const Entry& e) {
-                    if (mine(e.user) && f.follows.contains(e.user))
-                        f.known[{node, e.connection}] = e.user;
+                    if (!mine(e.user) || !f.follows.contains(e.user)) return;
+                    Key key{node, e.connection};
+                    // Known as another user's, not asked about: that one left it.
+                    if (auto k = f.known.find(key); k != f.known.end() && k->second != e.user) {
+                        told.push_back({f.follows[k->second], presence_name(key), false});
+                        f.known.erase(k);
+                    }
+                    f.known[key] = e.user;
                 };
                 for (auto& [node, e] : *answers)
                     if (node != node_) take(node, e);
@@ -286,11 +295,12 @@ void Presence::changed(ConnectionId connection, std::uint64_t user, bool online)
         post = !flush_posted_;
         flush_posted_ = true;
     }
-    // Sent on the next turn of this loop: changes that come together leave together.
-    if (post)
-        jobs_->host().post_user(connection & 0xff, "cloud presence", [weak = weak_from_this()] {
+    // Sent by the worker pool (never an IO thread waiting behind a whole state): changes that
+    // come together leave together. A full pool: sent here.
+    if (post && jobs_->post([weak = weak_from_this()] {
             if (auto self = weak.lock()) self->flush_changes();
-        });
+        }) == Jobs::Posted::full)
+        flush_changes();
 }
 
 void Presence::flush_changes() {
@@ -316,10 +326,18 @@ void Presence::send_state(bool ask_others) {
     auto posted = jobs_->post([weak = weak_from_this()] {
         if (auto self = weak.lock()) self->send_state_now();
     });
-    if (posted != Jobs::Posted::ok) {
-        std::lock_guard lock(outgoing_mu_);
-        state_posted_ = false;
+    if (posted == Jobs::Posted::ok) return;
+    if (posted == Jobs::Posted::full) {  // a node waits for it: an IO thread sends it
+        jobs_->host().post_user(0, "cloud presence", [weak = weak_from_this()] {
+            auto self = weak.lock();
+            if (!self) return;
+            Ticket ticket(*self->jobs_);
+            if (ticket) self->send_state_now();
+        });
+        return;
     }
+    std::lock_guard lock(outgoing_mu_);
+    state_posted_ = false;
 }
 
 void Presence::send_state_now() {
@@ -348,49 +366,68 @@ std::shared_ptr<const Presence::News> Presence::whole_state(std::string node,
 }
 
 void Presence::changed_elsewhere(const std::string& node, std::vector<Entry> entries, bool whole) {
-    {
-        std::lock_guard lock(mu_);
-        auto gone = std::find(gone_.begin(), gone_.end(), node);
-        if (gone != gone_.end()) {
-            if (!whole) return;  // sent before it went; its next whole state says what holds
-            gone_.erase(gone);
-        }
+    // A whole state from a node gone counts only if the node is back (it may have been sent
+    // before it left, and come after).
+    bool back = whole && cluster_ && cluster_->knows(node);
+    auto news = whole ? whole_state(node, std::move(entries))
+                      : std::make_shared<const News>(News{node, std::move(entries), false, {}});
+    std::lock_guard lock(mu_);
+    // The check and the posts under one lock: a node_gone cannot slip between them.
+    if (auto gone = std::find(gone_.begin(), gone_.end(), node); gone != gone_.end()) {
+        if (!back) return;  // sent before it went; its next whole state says what holds
+        gone_.erase(gone);
     }
-    if (whole) return deliver(whole_state(node, std::move(entries)));
-    deliver(std::make_shared<const News>(News{node, std::move(entries), false, {}}));
+    if (whole) {
+        if (last_state_.size() >= max_gone) last_state_.clear();
+        last_state_[node] = std::chrono::steady_clock::now();
+    }
+    deliver_locked(news);
 }
 
 void Presence::node_joined(const std::string& node) {
-    if (cluster_) cluster_->request_state(node);
+    if (!cluster_) return;
+    {
+        std::lock_guard lock(mu_);
+        auto last = last_state_.find(node);
+        if (last != last_state_.end() &&
+            std::chrono::steady_clock::now() - last->second < std::chrono::seconds(10))
+            return;  // it just sent it (a node that starts sends its state)
+    }
+    cluster_->request_state(node);
 }
 
 void Presence::node_gone(const std::string& node) {
-    {
-        std::lock_guard lock(mu_);
-        if (std::find(gone_.begin(), gone_.end(), node) == gone_.end()) {
-            if (gone_.size() >= max_gone) gone_.erase(gone_.begin());
-            gone_.push_back(node);
-        }
+    std::lock_guard lock(mu_);
+    if (std::find(gone_.begin(), gone_.end(), node) == gone_.end()) {
+        if (gone_.size() >= max_gone) gone_.erase(gone_.begin());
+        gone_.push_back(node);
     }
-    deliver(whole_state(node, {}));
+    last_state_.erase(node);
+    deliver_locked(whole_state(node, {}));
 }
 
 void Presence::deliver(std::shared_ptr<const News> news) {
-    std::vector<ConnectionId> to;
-    {
-        std::lock_guard lock(mu_);
-        for (auto& e : news->entries)
-            if (auto w = watchers_.find(e.user); w != watchers_.end())
-                to.insert(to.end(), w->second.begin(), w->second.end());
-        if (news->whole)  // also those who know a presence there, or are asking
-            for (auto& [id, f] : followers_) {
-                auto k = f.known.lower_bound({news->node, 0});
-                if (f.following || (k != f.known.end() && k->first.first == news->node))
-                    to.push_back(id);
-            }
+    std::lock_guard lock(mu_);
+    deliver_locked(news);
+}
+
+void Presence::deliver_locked(const std::shared_ptr<const News>& news) {
+    std::unordered_set<ConnectionId> to;
+    auto watching = [&](std::uint64_t user) {
+        if (auto w = watchers_.find(user); w != watchers_.end())
+            to.insert(w->second.begin(), w->second.end());
+    };
+    if (news->whole) {
+        for (auto& [user, _] : news->by_user) watching(user);
+        // Also those who know a presence there, or are asking.
+        for (auto& [id, f] : followers_) {
+            auto k = f.known.lower_bound({news->node, 0});
+            if (f.following || (k != f.known.end() && k->first.first == news->node)) to.insert(id);
+        }
+    } else {
+        for (auto& e : news->entries) watching(e.user);
     }
-    std::sort(to.begin(), to.end());
-    to.erase(std::unique(to.begin(), to.end()), to.end());
+    // Posting only queues. Done under the lock, news is posted in the order it was taken.
     for (auto id : to)
         jobs_->with_connection(id, [weak = weak_from_this(), news](const Connection& c) {
             if (auto self = weak.lock()) self->on_news(c, news);
@@ -413,11 +450,20 @@ void Presence::on_news(const Connection& c, const std::shared_ptr<const News>& n
                 f, *news, [&](std::uint64_t user) { return !f.pending.contains(user); }, &told);
             bool concerns = news->whole;
             for (auto& e : news->entries) concerns = concerns || f.pending.contains(e.user);
-            if (concerns) {
-                if (f.held.size() < max_held)
-                    f.held.push_back(news);
-                else
-                    f.held_overflow = true;
+            if (concerns && f.held.size() < max_held) {
+                f.held.push_back(news);
+            } else if (concerns && !f.held_overflow) {
+                // Too much to hold: the follow will fail. The users followed before it catch
+                // up now and are no longer held; only the new ones' news is dropped.
+                f.held_overflow = true;
+                std::unordered_set<std::uint64_t> before;
+                for (auto user : f.pending)
+                    if (!f.fresh.contains(user)) before.insert(user);
+                f.pending = f.fresh;
+                auto old = [&](std::uint64_t user) { return before.contains(user); };
+                for (auto& held : f.held) apply(f, *held, old, &told);
+                apply(f, *news, old, &told);
+                f.held.clear();
             }
         }
     }

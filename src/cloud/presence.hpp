@@ -19,6 +19,7 @@
 // thread. One mutex guards the followers; another orders this node's notices.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -105,13 +106,15 @@ class Presence : public std::enable_shared_from_this<Presence> {
 
     void do_follow(const Request& req, DataFrame arg, Reply reply);
     void do_unfollow(const Request& req, DataFrame arg, Reply reply);
-    void start_follow(const Connection& c, std::uint64_t me, Resolved resolved, Reply reply);
+    void start_follow(const Connection& c, std::uint64_t me, std::uint64_t session,
+                      Resolved resolved, Reply reply);
     // The nodes' answers (this node's own read now), or why there are none.
     void finish_follow(const Connection& c, std::uint64_t epoch, const Resolved& resolved,
                        Result<CloudCluster::NodePresences> answers, const Reply& reply);
 
     // Posts news to the followers that may care, each on its IO thread.
     void deliver(std::shared_ptr<const News> news);
+    void deliver_locked(const std::shared_ptr<const News>& news);
     void on_news(const Connection& c, const std::shared_ptr<const News>& news);
     // Applies news to a follower's view for the users `mine` picks; `told` gets what changed.
     template <class Mine>
@@ -136,6 +139,9 @@ class Presence : public std::enable_shared_from_this<Presence> {
     // Nodes gone, whose changes are ignored until their next whole state (a change sent just
     // before a node left may come after it is gone). Bounded; the oldest go first.
     std::vector<std::string> gone_;
+    // When each node's last whole state came: a node that joins is asked for one unless it
+    // just sent it.
+    std::unordered_map<std::string, std::chrono::steady_clock::time_point> last_state_;
 
     // This node's changes not yet sent to the others. publish_mu_ is held while a batch or a
     // whole state goes out, so they leave in the order they happened.

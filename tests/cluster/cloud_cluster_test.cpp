@@ -287,9 +287,10 @@ TEST(CloudCluster, ANodeBackFromANatsOutageSendsItsWholePresence) {
     EXPECT_EQ(count({"bob", false, on_edge}), 1);
     EXPECT_EQ(count({"dave", false, shared_presence}), 1);
     EXPECT_EQ(count({"erin", true, shared_presence}), 1);
-    auto r = follow(*ann.client, {"bob", "carl", "dave", "erin"}).value();
+    // carl's 80 presences on edge do not fit in one of these small answers: refused whole.
+    EXPECT_EQ(code_of(follow(*ann.client, {"carl"})), Errc::limit_exceeded);
+    auto r = follow(*ann.client, {"bob", "dave", "erin"}).value();
     EXPECT_EQ(r.at("bob"), std::vector<std::string>{});
-    EXPECT_EQ(r.at("carl")->size(), carls.size());
     EXPECT_EQ(r.at("dave"), std::vector<std::string>{});
     EXPECT_EQ(r.at("erin"), std::vector<std::string>{shared_presence});
     (void)carl;
