@@ -2,7 +2,8 @@
 # The cloud on two hawser-server processes over a nats-server: node "home" keeps the store and
 # serves it (serve_store_to), node "edge" uses it (store_endpoint). Accounts are one, a token
 # from one node resumes on the other, a message from a user on one node reaches a listener on
-# the other and waits in the shared mailbox otherwise, and who answers for both nodes.
+# the other and waits in the shared mailbox otherwise, who answers for both nodes, and a follower
+# at home is told of a connection coming and going on the edge.
 #   cloud_cluster_test.sh path/to/hawser-cli path/to/hawser-server
 set -uo pipefail
 cli=$1
@@ -96,6 +97,19 @@ done
 expect "message bob again" 0 "sent as message" h ann message bob "are you there?"
 wait "$listen_pid" || fail "listen did not end: $(cat "$work/listen.out")"
 grep -q "ann: are you there?" "$work/listen.out" || fail "listen missed it: $(cat "$work/listen.out")"
+# Presence across the processes: ann follows bob at home; bob's call on the edge comes online
+# there and goes, each change told once, named by the edge. First, listen's connection is gone.
+for _ in $(seq 1 250); do [[ $(h ann who bob 2>&1) == *"bob offline"* ]] && break; sleep 0.02; done
+timeout 30 "$cli" -e "127.0.0.1:$home_port" --key "$home_key" --session "$work/ann-home" \
+    follow bob -n 2 >"$work/follow.out" 2>&1 &
+follow_pid=$!
+for _ in $(seq 1 500); do grep -q "bob offline" "$work/follow.out" && break; sleep 0.02; done
+grep -q "^bob offline$" "$work/follow.out" || fail "follow's first answer: $(cat "$work/follow.out")"
+expect "bob's call on the edge while followed" 0 "bob (user " e bob whoami
+wait "$follow_pid" || fail "follow did not end: $(cat "$work/follow.out")"
+grep -q "^bob online [0-9]*@edge$" "$work/follow.out" &&
+    grep -q "^bob offline [0-9]*@edge$" "$work/follow.out" ||
+    fail "follow missed a change on the edge: $(cat "$work/follow.out")"
 # The edge has no files: they are kept by the node that serves the store.
 echo data >"$work/f.txt"
 expect "no files on the edge" 1 "error:" e bob put "$work/f.txt" f.txt
