@@ -99,4 +99,20 @@ class Jobs : public std::enable_shared_from_this<Jobs> {
     bool stopping_ = false;
 };
 
+// Counts work that is not a posted job (an IO thread's hop to the cluster) as one while it
+// lives: ~Cloud waits for it, and none starts after (what it reaches may be gone by then).
+class JobTicket {
+  public:
+    explicit JobTicket(Jobs& jobs) : jobs_(jobs.start() ? &jobs : nullptr) {}
+    ~JobTicket() {
+        if (jobs_) jobs_->end();
+    }
+    JobTicket(const JobTicket&) = delete;
+    JobTicket& operator=(const JobTicket&) = delete;
+    explicit operator bool() const { return jobs_ != nullptr; }
+
+  private:
+    Jobs* jobs_;
+};
+
 }  // namespace hawser::cloud::detail

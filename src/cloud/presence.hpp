@@ -74,6 +74,9 @@ class Presence : public std::enable_shared_from_this<Presence> {
 
   private:
     using Reply = Responder<DataFrame>;
+    // News a follower holds while its follow is under way (about 2 s at most); past it the
+    // follow fails overloaded rather than hold more.
+    static constexpr std::size_t max_held = 4096;
     // What a follower's view changes by: presences of one node that changed, or that node's
     // whole set (`whole`; empty for a node that is gone).
     struct News {
@@ -117,8 +120,9 @@ class Presence : public std::enable_shared_from_this<Presence> {
     void deliver_locked(const std::shared_ptr<const News>& news);
     void on_news(const Connection& c, const std::shared_ptr<const News>& news);
     // Applies news to a follower's view for the users `mine` picks; `told` gets what changed.
-    template <class Mine>
-    static void apply(Follower& f, const News& news, Mine mine, std::vector<Told>* told);
+    // presence.cpp; the rest of the news in presence_news.cpp.
+    static void apply(Follower& f, const News& news, const std::function<bool(std::uint64_t)>& mine,
+                      std::vector<Told>* told);
     static std::string presence_name(const Key& key);
     static void tell(const Connection& c, const std::vector<Told>& told);
     void unwatch_locked(ConnectionId follower, std::uint64_t user);
