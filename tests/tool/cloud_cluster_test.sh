@@ -42,13 +42,15 @@ common="password_ops = 1
 password_memory = 8192
 secret_key_file = \"$work/cloud.key\""
 
-# Starts a node with its data in $work/NAME and its log in $work/NAME.log; sets its port.
+# Starts a node with its data in $work/NAME and its log in $work/NAME.log; sets node_port. Not
+# in a subshell: its pid must reach `pids`, which the exit trap stops.
 start_node() {
     local name=$1 config=$2
     "$server" --data-dir "$work/$name" --listen 127.0.0.1:0 --threads 1 --config "$config" \
         --cluster "nats://127.0.0.1:$nats_port" --node-name "$name" >"$work/$name.log" 2>&1 &
     pids+=($!)
-    wait_for "${pids[-1]}" "$work/$name.log" 's/.*listening on .*(ports \([0-9]*\)).*/\1/p'
+    node_port=$(wait_for "${pids[-1]}" "$work/$name.log" \
+        's/.*listening on .*(ports \([0-9]*\)).*/\1/p')
 }
 
 cat >"$work/home.toml" <<TOML
@@ -56,14 +58,16 @@ cat >"$work/home.toml" <<TOML
 $common
 serve_store_to = ["$edge_key"]
 TOML
-home_port=$(start_node home "$work/home.toml") || exit 1
+start_node home "$work/home.toml" || exit 1
+home_port=$node_port
 cat >"$work/edge.toml" <<TOML
 [cloud]
 $common
 store_endpoint = "127.0.0.1:$home_port"
 store_public_key = "$home_key"
 TOML
-edge_port=$(start_node edge "$work/edge.toml") || exit 1
+start_node edge "$work/edge.toml" || exit 1
+edge_port=$node_port
 
 h() { "$cli" -e "127.0.0.1:$home_port" --key "$home_key" --session "$work/$1-home" "${@:2}"; }
 e() { "$cli" -e "127.0.0.1:$edge_port" --key "$edge_key" --session "$work/$1-edge" "${@:2}"; }
