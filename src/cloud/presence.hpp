@@ -126,7 +126,8 @@ class Presence : public std::enable_shared_from_this<Presence> {
     static std::string presence_name(const Key& key);
     static void tell(const Connection& c, const std::vector<Told>& told);
     void unwatch_locked(ConnectionId follower, std::uint64_t user);
-    void flush_changes();  // this node's changes to the others, in order
+    void flush_changes();                // this node's changes to the others, in order
+    std::vector<Entry> take_outgoing();  // under publish_mu_
     void send_state_now();
 
     const std::shared_ptr<Jobs> jobs_;

@@ -36,13 +36,14 @@ void Presence::changed(ConnectionId connection, std::uint64_t user, bool online)
 void Presence::flush_changes() {
     JobTicket ticket(*jobs_);  // the cluster is there while the cloud is
     std::lock_guard publishing(publish_mu_);
-    std::vector<Entry> batch;
-    {
-        std::lock_guard lock(outgoing_mu_);
-        batch.swap(outgoing_);
-        flush_posted_ = false;
-    }
+    auto batch = take_outgoing();
     if (ticket && !batch.empty()) cluster_->presence_changes(batch);
+}
+
+std::vector<Presence::Entry> Presence::take_outgoing() {
+    std::lock_guard lock(outgoing_mu_);
+    flush_posted_ = false;
+    return std::exchange(outgoing_, {});
 }
 
 void Presence::send_state(bool ask_others) {
@@ -72,16 +73,13 @@ void Presence::send_state(bool ask_others) {
 
 void Presence::send_state_now() {
     std::lock_guard publishing(publish_mu_);
-    std::vector<Entry> batch;
     bool asks;
     {
         std::lock_guard lock(outgoing_mu_);
-        batch.swap(outgoing_);
-        flush_posted_ = false;
         state_posted_ = false;
         asks = std::exchange(state_asks_, false);
     }
-    if (!batch.empty()) cluster_->presence_changes(batch);
+    if (auto batch = take_outgoing(); !batch.empty()) cluster_->presence_changes(batch);
     // Read after the changes went: it holds them all, and later ones follow it.
     cluster_->presence_state(directory_.here(nullptr), asks);
 }
