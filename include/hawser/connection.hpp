@@ -139,6 +139,17 @@ class Connection {
     // Sends a goodbye and closes once queued bytes are written. Pending calls fail `disconnected`.
     void close() const;
 
+    // Stops reading from the peer until resume_reading(), as Netty's autoRead off does: what
+    // the peer sends waits in the kernel's buffers, then in the peer's send queue, so a
+    // consumer that cannot keep up pushes back instead of buffering (the peer sees this
+    // connection congested, and its send limits apply). Messages already read when the pause
+    // takes effect wait, undelivered. Replies wait too (calls may time out). While paused this
+    // side's idle timeout does not run and its heartbeats (Timeouts::heartbeat) still go out;
+    // without them the peer's idle timeout may end a long pause, and a peer that vanished is
+    // noticed only once reading resumes. Takes effect on the IO thread.
+    void pause_reading() const;
+    void resume_reading() const;
+
     // Per-connection state, created on first use. IO thread only. One slot is the application's,
     // the other to the one service built on Hawser the server runs (the cloud's login state).
     template <class T>

@@ -33,7 +33,8 @@ struct ChannelShared {
 // What a channel reports to its connection.
 class ChannelUser {
   public:
-    // The handshake completed; false refuses the peer (the connection closed itself).
+    // The handshake completed; false refuses the peer (the connection closed itself) or stops
+    // delivery (input paused: the rest waits for resume()).
     virtual bool on_established() = 0;
     // A whole message, valid during the call; false stops delivery (closed, or input paused:
     // the rest waits in the channel for resume()).

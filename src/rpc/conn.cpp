@@ -90,7 +90,7 @@ bool Conn::on_established() {
         host_->run_user("on_connect hook", [&] { hook(Connection(shared_from_this())); });
     if (state_ != State::open) return false;
     if (host_->on_opened) host_->on_opened(*this);
-    return state_ == State::open;
+    return state_ == State::open && !input_paused();  // a hook may have paused reading
 }
 
 void Conn::refuse_client_key() {
@@ -109,7 +109,7 @@ void Conn::refuse_client_key() {
 
 void Conn::wait_readable() {
     if (reading_ || state_ == State::closed) return;
-    if (input_paused()) return;  // direct_done() resumes
+    if (input_paused()) return;  // resume_input() reads again
     reading_ = true;
     transport_->wait_readable(transport_user());
 }
@@ -137,6 +137,7 @@ void Conn::on_readable(std::error_code ec) {
 }
 
 bool Conn::read_input() {
+    if (input_paused()) return false;  // paused while the wait was armed: the kernel keeps it
     auto buffer = loop_.read_buffer();
     std::error_code ec;
     // A few reads per wakeup at most, so one busy peer cannot starve the rest of the loop.
@@ -156,7 +157,7 @@ bool Conn::read_input() {
         bool delivering = channel_.feed(buffer.first(n), input());
         if (state_ == State::closed) return false;
         if (!channel_.nothing_to_send()) schedule_flush();  // handshake replies
-        if (!delivering) return false;                      // paused: direct_done() resumes
+        if (!delivering) return false;                      // paused: resume_input() resumes
         if (n < buffer.size()) break;
     }
     return true;
@@ -323,7 +324,7 @@ Clock::time_point Conn::next_check(Clock::time_point now) const {
     if (state_ == State::closing || state_ == State::draining) at = deadline_;
     if (congested() && rare_)
         at = std::min(at, rare_->over_soft_since + host_->limits.send_queue_soft_grace);
-    if (t.idle.count() > 0) at = std::min(at, last_recv_ + t.idle);
+    if (t.idle.count() > 0 && !paused_by_user_) at = std::min(at, last_recv_ + t.idle);
     if (t.heartbeat.count() > 0 && state_ == State::open)
         at = std::min(at, std::max(last_recv_, deadline_) + t.heartbeat);
     return at == Clock::time_point::max() ? now + std::chrono::hours(1) : at;

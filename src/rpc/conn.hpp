@@ -114,6 +114,8 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     void drain_if_idle();
     // Closes now: pending calls fail `disconnected`, hooks run, the registry forgets it.
     void close(CloseReason reason);
+    // Connection::pause_reading and resume_reading.
+    void pause_reading(bool paused);
     // Logs (rate-limited) why the peer broke the protocol, then goodbye_now.
     void protocol_close(CloseReason reason, std::string_view detail);
 
@@ -179,16 +181,18 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     }
     void wait_readable();
     // Reads what is ready (a few reads at most) and feeds it through the channel; false when
-    // reading must not be re-armed now (closed, or input paused for direct messages).
+    // reading must not be re-armed now (closed, or input paused).
     bool read_input();
     void refuse_client_key();  // server: closes with key_not_allowed after the handshake
     void seal_failed();        // closes with internal_error; the message is not sent
     void transport_failed();   // closes with the reason the transport gives, logged
     void direct_done();
-    // Input stops while direct messages fill the per-connection limit; the frames of the last
-    // read wait in the channel.
+    // After a pause ends: delivers what the pause held back, then reads again.
+    void resume_input();
+    // Input stops while direct messages fill the per-connection limit, or while the application
+    // paused reading; the frames of the last read wait in the channel.
     bool input_paused() const noexcept {
-        return directs_in_flight_ >= host_->limits.max_pending_calls;
+        return paused_by_user_ || directs_in_flight_ >= host_->limits.max_pending_calls;
     }
     template <class Run, class Fail>
     void dispatch(const Commands::Entry& entry, std::span<const std::uint8_t> payload, Run run,
@@ -222,6 +226,7 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     State state_ = State::handshaking;
     CloseReason reason_ = CloseReason::none;
     bool reading_ = false, writing_ = false, flush_posted_ = false;
+    bool paused_by_user_ = false;  // Connection::pause_reading
     // While input is delivered, sends only mark flush_wanted_: one write goes out when the
     // read is done, before reading is re-armed (no posted turn, no epoll round before it).
     bool in_input_ = false, flush_wanted_ = false;

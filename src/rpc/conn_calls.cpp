@@ -135,8 +135,13 @@ void Conn::on_direct(const MessageView& m) {
         host->log.warn("direct-error:" + entry->name,
                        "hawser: direct command '" + entry->name + "' failed: " + std::string(why));
     };
+    // The pass is given back before the host it belongs to can go (members die in reverse).
+    struct Held {
+        std::shared_ptr<Host> host;
+        Gate::Pass pass;
+    };
     auto run = [entry, req = Request(Connection(shared_from_this()), entry->name), failed,
-                pass = std::move(*pass)](Argument arg) mutable {
+                held = Held{host_, std::move(*pass)}](Argument arg) mutable {
         auto started = Clock::now();
         try {
             entry->invoke(req, std::move(arg), nullptr);
@@ -256,6 +261,21 @@ Result<void> Conn::send_direct(Kind kind, std::string_view command, std::string_
 
 void Conn::direct_done() {
     --directs_in_flight_;
+    resume_input();
+}
+
+void Conn::pause_reading(bool paused) {
+    if (paused_by_user_ == paused || state_ == State::closed) return;
+    paused_by_user_ = paused;
+    if (paused) return;
+    // Quiet while paused was not the peer's doing: the idle clock starts again now.
+    last_recv_ = loop_.now();
+    if (attached_) loop_.sooner(this, next_check(loop_.now()));
+    // Posted: a handler that resumes must not have held messages delivered inside it.
+    loop_.post([self = shared_from_this()] { self->resume_input(); });
+}
+
+void Conn::resume_input() {
     if (state_ == State::closed || reading_ || input_paused()) return;
     // Deliver what the pause held back, then read again.
     while (channel_.held_input() && !input_paused()) {

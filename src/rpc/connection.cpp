@@ -188,6 +188,16 @@ Result<void> Connection::send(std::string_view command, const DataFrame& argumen
                            });
 }
 
+void Connection::pause_reading() const {
+    on_loop(
+        conn_, [](Conn& c) { c.pause_reading(true); }, [](Error) {});
+}
+
+void Connection::resume_reading() const {
+    on_loop(
+        conn_, [](Conn& c) { c.pause_reading(false); }, [](Error) {});
+}
+
 void Connection::close() const {
     on_loop(
         conn_, [](Conn& c) { c.close_gracefully(CloseReason::local_close); }, [](Error) {});

@@ -2,9 +2,10 @@
 // holds a Pass while in flight; close() stops new work from entering and wait_until() waits
 // for the work in flight to leave.
 // Thread safety: every method may be called from any thread. A Pass may be moved to and
-// dropped on any thread.
+// dropped on any thread; whoever holds one keeps the gate alive (the Host it belongs to).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -39,37 +40,43 @@ class Gate {
         Gate* gate_ = nullptr;
     };
 
-    // A pass, or nothing once the gate is closed.
+    // A pass, or nothing once the gate is closed. Lock-free: every call passes it.
     std::optional<Pass> enter() {
-        std::lock_guard lock(mu_);
-        if (closed_) return std::nullopt;
-        ++inside_;
+        // Counted first, then the gate checked (both sequentially consistent, as is close()):
+        // either this sees it closed and backs out, or wait_until() sees this pass inside.
+        inside_.fetch_add(1);
+        if (closed_.load()) {
+            leave();
+            return std::nullopt;
+        }
         return Pass(this);
     }
-    void close() {
-        std::lock_guard lock(mu_);
-        closed_ = true;
-    }
+    void close() { closed_.store(true); }
     // True when nothing is in flight any more; false if the deadline came first.
     bool wait_until(std::chrono::steady_clock::time_point deadline) {
         std::unique_lock lock(mu_);
-        return cv_.wait_until(lock, deadline, [this] { return inside_ == 0; });
+        waiters_.fetch_add(1);  // before the check: a pass leaving after it sees a waiter
+        bool empty = cv_.wait_until(lock, deadline, [this] { return inside_.load() == 0; });
+        waiters_.fetch_sub(1);
+        return empty;
     }
-    std::size_t inside() const {
-        std::lock_guard lock(mu_);
-        return inside_;
-    }
+    std::size_t inside() const { return inside_.load(); }
 
   private:
     void leave() noexcept {
-        std::lock_guard lock(mu_);
-        if (--inside_ == 0) cv_.notify_all();
+        // The last one out wakes the waiters, if any; taking the lock orders the wake after a
+        // waiter's check, so it is never lost.
+        if (inside_.fetch_sub(1) == 1 && waiters_.load() > 0) {
+            std::lock_guard lock(mu_);
+            cv_.notify_all();
+        }
     }
 
-    mutable std::mutex mu_;
+    std::mutex mu_;  // for the waiter only
     std::condition_variable cv_;
-    std::size_t inside_ = 0;
-    bool closed_ = false;
+    std::atomic<std::size_t> inside_{0};
+    std::atomic<std::size_t> waiters_{0};
+    std::atomic<bool> closed_{false};
 };
 
 }  // namespace hawser::detail

@@ -1,6 +1,7 @@
 // The send queue: memory follows what is unsent, a soft limit closes a consumer that stays
 // behind, and producers can see a congested connection.
 #include <latch>
+#include <mutex>
 #include <random>
 
 #include "rpc/loop.hpp"
@@ -114,6 +115,65 @@ TEST(SendQueue, BroadcastSkipsCongestedConnections) {
     p.server.broadcast("news", chunk).value();
     EXPECT_TRUE(eventually([&] { return p.server.stats().broadcast_skipped == 1; }));
     EXPECT_FALSE(p.closed.has());  // skipped, not cut off: the grace has not passed
+}
+
+// A client that pauses reading is a slow consumer to the server: the server's queue grows past
+// its soft limit (broadcast skips it) instead of the client buffering. Resumed, it gets every
+// message, in order. Here the first push's handler pauses: what the same read brought is held.
+TEST(SendQueue, AClientThatPausesReadingPushesBack) {
+    auto so = loopback_server(1);
+    so.limits.send_queue_soft_bytes = 1u << 20;
+    so.limits.send_queue_soft_grace = 60s;
+    so.limits.max_send_queue_bytes = 64u << 20;
+    std::mutex mu;
+    std::vector<int> seen;  // push numbers, as delivered
+    Fixture f([](Commands& c) { echo_commands(c); },
+              [&](Commands& c) {
+                  c.direct_console("push", [&](const Request& r, std::string_view s) {
+                      auto n = std::stoi(std::string(s.substr(0, s.find(' '))));
+                      if (n == 0) r.connection().pause_reading();  // on the IO thread: now
+                      std::lock_guard l(mu);
+                      seen.push_back(n);
+                  });
+              },
+              so);
+    auto delivered = [&] {
+        std::lock_guard l(mu);
+        return seen.size();
+    };
+    const std::string filler = incompressible(64 * 1024, 15);
+    // 20 MiB: more than the kernel's socket buffers both ways and the soft limit together.
+    int sent = 0;
+    while (sent < 320) f.to_client.send("push", std::to_string(sent++) + " " + filler).value();
+    ASSERT_TRUE(eventually([&] { return f.to_client.congested(); }));
+    // A client that reads would catch up and clear it within this second; this one stays behind.
+    EXPECT_FALSE(eventually([&] { return !f.to_client.congested(); }, 1s));
+    EXPECT_EQ(delivered(), 1u);
+    f.server->broadcast("push", std::to_string(sent++) + " " + filler).value();
+    EXPECT_TRUE(eventually([&] { return f.server->stats().broadcast_skipped == 1; }));
+    --sent;  // the skipped one never comes
+
+    f.to_server.resume_reading();
+    ASSERT_TRUE(eventually([&] { return delivered() == std::size_t(sent); }));
+    {
+        std::lock_guard l(mu);
+        for (int i = 0; i < sent; ++i) ASSERT_EQ(seen[std::size_t(i)], i);
+    }
+    EXPECT_EQ(f.to_server.call("echo", "still here", use_wait).value(), "still here");
+}
+
+// A pause from another thread takes effect before what is posted after it: the read already
+// armed on the idle connection finds it and reads nothing, so the reply waits in the kernel
+// until reading resumes.
+TEST(SendQueue, APauseFromAnotherThreadStopsTheReadAlreadyArmed) {
+    Fixture f([](Commands& c) { echo_commands(c); });
+    f.to_server.pause_reading();
+    Slot<std::string> reply;
+    f.to_server.call("echo", "held", [&](Result<std::string> r) { reply.set(r ? *r : "error"); });
+    // The server answers at once; read, it would complete within this half second.
+    EXPECT_FALSE(eventually([&] { return reply.has(); }, 500ms));
+    f.to_server.resume_reading();
+    EXPECT_EQ(reply.get(), "held");
 }
 
 // Sends from another thread wait for the connection's IO thread; while it is busy they are
