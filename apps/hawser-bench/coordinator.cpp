@@ -153,7 +153,11 @@ class Coordinator {
                 {"call_seconds", plan_.call_seconds},
                 {"broadcasts", plan_.broadcasts},
                 {"broadcast_bytes", plan_.broadcast_bytes},
+                {"slow_fraction", plan_.slow_fraction},
                 {"churn_rate", plan_.churn_rate},
+                {"storm_nodes", plan_.storm_nodes},
+                {"soak_rate", plan_.soak_rate},
+                {"soak_seconds", plan_.soak_seconds},
                 {"churn_seconds", plan_.churn_seconds},
                 {"per_worker", plan_.per_worker},
                 {"workers", workers_.size()},
@@ -221,10 +225,10 @@ class Coordinator {
             }
             if (Clock::now() >= next_sample) {
                 next_sample += std::chrono::milliseconds(500);
-                sample(mode, cmd);
+                sample(mode, phase_.empty() ? cmd : phase_);
             }
         }
-        sample(mode, cmd);
+        sample(mode, phase_.empty() ? cmd : phase_);
         if (isatty(2)) std::fprintf(stderr, "\n");
         std::vector<Json> out;
         for (auto& r : results) out.push_back(std::move(*r));
@@ -273,6 +277,35 @@ class Coordinator {
             next_line_ = Clock::now() + std::chrono::seconds(2);
             std::fprintf(stderr, "%s\n", line);
         }
+    }
+
+    // The servers' highest RSS sampled during one phase of one mode.
+    long peak_rss(const std::string& mode, const std::string& phase, double since) const {
+        long peak = 0;
+        for (const auto& s : report_["timeline"])
+            if (s["mode"] == mode && s["phase"] == phase && s["t"].get<double>() >= since)
+                peak = std::max(peak, s["server_rss_kib"].get<long>());
+        return peak;
+    }
+
+    // How much the servers' RSS grew over a soak: the mean of its last quarter against the mean
+    // of its second (the first is warm-up: pools and caches fill), as a fraction.
+    // Null without the servers' memory (servers it did not start) or with under 8 samples.
+    Json rss_drift(const std::string& mode, double since) const {
+        std::vector<double> rss;
+        for (const auto& s : report_["timeline"])
+            if (s["mode"] == mode && s["phase"] == "soak" && s["t"].get<double>() >= since)
+                rss.push_back(s["server_rss_kib"].get<double>());
+        auto q = rss.size() / 4;
+        if (q < 2 || !servers_) return nullptr;
+        auto mean = [&](std::size_t from) {
+            double sum = 0;
+            for (auto i = from; i < from + q; ++i) sum += rss[i];
+            return sum / double(q);
+        };
+        auto second = mean(q);
+        if (!(second > 0)) return nullptr;
+        return (mean(rss.size() - q) - second) / second;
     }
 
     long servers_rss() const {
@@ -329,6 +362,8 @@ class Coordinator {
         auto ms = [](double seconds) { return std::int64_t(seconds * 1000); };
         for (const auto& phase : plan_.phases) {
             std::optional<std::vector<Json>> results;
+            phase_ = phase;
+            auto phase_start = std::chrono::duration<double>(Clock::now() - start_).count();
             if (phase == "connect") {
                 results = step(mode, phase, [&](std::size_t i) {
                     auto share = plan_.connections / n + (i < plan_.connections % n ? 1 : 0);
@@ -345,12 +380,36 @@ class Coordinator {
                     return Json{{"in_flight", plan_.calls_in_flight},
                                 {"ms", ms(plan_.call_seconds)}};
                 });
-            } else if (phase == "broadcast") {
-                if (!step(mode, "arm")) return 1;
-                results = step(mode, phase, [&](std::size_t i) {
+            } else if (phase == "broadcast" || phase == "slow") {
+                auto slow = phase == "slow" ? plan_.slow_fraction : 0.0;
+                if (!step(mode, "arm", [&](std::size_t) { return Json{{"slow_fraction", slow}}; }))
+                    return 1;
+                results = step(mode, "broadcast", [&](std::size_t i) {
                     return Json{{"trigger", i == 0},
                                 {"count", plan_.broadcasts},
                                 {"size", plan_.broadcast_bytes}};
+                });
+            } else if (phase == "storm") {
+                if (!servers_) return 2;  // main() refuses storm with --endpoint
+                auto nodes = plan_.storm_nodes ? plan_.storm_nodes : servers_->processes.size();
+                if (!step(mode, "storm_arm", [&](std::size_t) { return Json{{"killed", nodes}}; }))
+                    return 1;
+                auto killed_ns = now_ns();
+                if (auto r = servers_->restart(nodes); !r) {
+                    std::fprintf(stderr, "hawser-bench: %s\n", r.error().message.c_str());
+                    return 1;
+                }
+                auto restarted_ns = now_ns();
+                results = step(mode, phase);
+                if (results)
+                    for (auto& r : *results) {
+                        r["killed_ns"] = killed_ns;
+                        r["restarted_ns"] = restarted_ns;
+                    }
+            } else if (phase == "soak") {
+                results = step(mode, phase, [&](std::size_t) {
+                    return Json{{"rate", plan_.soak_rate / double(n)},
+                                {"ms", ms(plan_.soak_seconds)}};
                 });
             } else if (phase == "churn") {
                 results = step(mode, phase, [&](std::size_t) {
@@ -362,9 +421,20 @@ class Coordinator {
                 return 2;
             }
             if (!results) return 1;
+            phase_.clear();
             auto summary = summarize(phase, *results);
             auto rss = servers_rss();
             summary["server_rss_kib"] = rss;
+            summary["server_rss_peak_kib"] = peak_rss(mode, phase, phase_start);
+            if (phase == "soak") summary["rss_drift"] = rss_drift(mode, phase_start);  // or null
+            if (phase == "slow" && run["phases"].contains("broadcast")) {
+                // The measure: the servers' memory with slow consumers against the
+                // same broadcasts without them.
+                auto without = run["phases"]["broadcast"]["server_rss_peak_kib"].get<double>();
+                if (without > 0)
+                    summary["rss_vs_broadcast"] =
+                        summary["server_rss_peak_kib"].get<double>() / without;
+            }
             run["phases"][phase] = summary;
             // Memory per connection: the servers above their empty baseline, once connected.
             auto open = summary["open"].get<std::uint64_t>();
@@ -382,6 +452,7 @@ class Coordinator {
     Plan plan_;
     std::vector<Worker> workers_;
     std::optional<Servers> servers_;
+    std::string phase_;  // the phase under way, for the timeline ("" between phases)
     Json report_;
     Clock::time_point start_, next_line_;
 };

@@ -41,10 +41,23 @@ class Driver {
     // `in_flight` calls on every connection, each followed by the next, for `duration`.
     virtual Json call(unsigned in_flight, std::chrono::milliseconds duration,
                       const Progress& progress) = 0;
-    // Forgets the broadcasts counted so far: every worker arms before any triggers.
-    virtual void arm() = 0;
-    // Waits for `count` broadcasts of `size` bytes on every connection; `trigger`: this worker
-    // asks the server(s) to send them.
+    // Reconnect storm. storm_arm: notes what is open, per server, before the first `killed`
+    // servers are killed. storm (they were started again meanwhile): reopens what was lost on
+    // the server it was lost on, at most max_opening at once, retrying failures every 50 ms,
+    // until every connection to a killed server was seen to drop and all are back, or twice
+    // the timeout passed. Figures: drops, reconnects (ok), failed attempts by reason, when
+    // reopening began (start_ns), and when 99.9 % and all were back (ns).
+    virtual void storm_arm(std::size_t killed) = 0;
+    virtual Json storm(const Progress& progress) = 0;
+    // Steady calls for `duration`: `rate` per second, one connection after the other (soak).
+    virtual Json soak(double rate, std::chrono::milliseconds duration,
+                      const Progress& progress) = 0;
+    // Forgets the broadcasts counted so far: every worker arms before any triggers. Stops
+    // reading on `slow_fraction` of the connections, spread over them (slow consumers), until
+    // the broadcast is over; once this returns they read nothing more.
+    virtual void arm(double slow_fraction) = 0;
+    // Waits for `count` broadcasts of `size` bytes on every connection that reads; `trigger`:
+    // this worker asks the server(s) to send them. Then the slow consumers read again.
     virtual Json broadcast(bool trigger, unsigned count, unsigned size,
                            const Progress& progress) = 0;
     // Closes `rate` connections per second and opens as many again, for `duration`.

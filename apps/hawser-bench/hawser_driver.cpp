@@ -3,11 +3,13 @@
 // thread paces the phases and reads the figures.
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 
 #include "clock.hpp"
 #include "driver.hpp"
@@ -34,6 +36,7 @@ class HawserDriver final : public Driver {
     explicit HawserDriver(const DriverSetup& setup)
         : setup_(setup), runtime_({.io_threads = 1, .worker_threads = 1}) {
         conns_.resize(setup.endpoints.size());
+        opening_.resize(setup.endpoints.size());
         ClientOptions o;
         o.endpoints = setup.endpoints;
         o.server_public_key = setup.server_key;
@@ -45,12 +48,14 @@ class HawserDriver final : public Driver {
             setup.heartbeat.count() ? 3 * setup.heartbeat : std::chrono::milliseconds(0);
         group_ = std::make_unique<ClientGroup>(runtime_, o);
         group_->commands().direct_console(
-            "bench.message", [this](const Request&, std::string_view text) { on_message(text); });
+            "bench.message",
+            [this](const Request& r, std::string_view text) { on_message(r.connection(), text); });
         group_->on_disconnect([this](const Connection&, CloseReason why) {
             if (why == CloseReason::local_close) return;
             std::lock_guard l(mu_);
             ++drops_;
             ++drop_reasons_[std::string(to_string(why))];
+            if (!first_drop_ns_) first_drop_ns_ = now_ns();
         });
     }
 
@@ -140,16 +145,121 @@ class HawserDriver final : public Driver {
         return out;
     }
 
+    void storm_arm(std::size_t killed) override {
+        prune();
+        std::lock_guard l(mu_);
+        storm_targets_.clear();
+        storm_expected_drops_ = 0;
+        for (std::size_t e = 0; e < conns_.size(); ++e) {
+            storm_targets_.push_back(conns_[e].size());
+            if (e < killed) storm_expected_drops_ += conns_[e].size();
+        }
+        storm_drops_ = drops_;
+        first_drop_ns_ = 0;
+        drop_reasons_.clear();  // the storm's
+    }
+
+    Json storm(const Progress& progress) override {
+        reset();
+        auto start_ns = now_ns();
+        std::size_t target = 0;
+        for (auto t : storm_targets_) target += t;
+        auto almost = target - target / 1000;  // 99.9 %, rounded up
+        std::uint64_t back_999_ns = 0, back_ns = 0;
+        auto deadline = Clock::now() + 2 * setup_.timeout;
+        auto next_report = Clock::now() + tick;
+        while (Clock::now() < deadline) {
+            prune();
+            std::vector<std::size_t> missing(conns_.size());
+            std::size_t open = 0, opening = 0;
+            bool all_dropped;
+            {
+                std::lock_guard l(mu_);
+                all_dropped = drops_ - storm_drops_ >= storm_expected_drops_;
+                for (std::size_t e = 0; e < conns_.size(); ++e) {
+                    open += conns_[e].size();
+                    opening += opening_[e];
+                    missing[e] = storm_targets_[e] -
+                                 std::min(storm_targets_[e], conns_[e].size() + opening_[e]);
+                }
+            }
+            // Back only once every connection to a killed server was seen to drop.
+            if (all_dropped && open >= almost && !back_999_ns) back_999_ns = now_ns();
+            if (all_dropped && open >= target) {
+                back_ns = now_ns();
+                break;
+            }
+            // Each goes back to the server it lost, as many at once as a worker may open.
+            auto room = setup_.max_opening - std::min(setup_.max_opening, opening);
+            for (std::size_t e = 0; e < missing.size(); ++e)
+                for (; missing[e] > 0 && room > 0; --missing[e], --room) open_one(e);
+            std::this_thread::sleep_for(tick / 5);  // pacing the retries, as clients back off
+            if (Clock::now() >= next_report) {
+                next_report += tick;
+                progress(figures("storm"));
+            }
+        }
+        if (!back_999_ns && back_ns) back_999_ns = back_ns;
+        // Opens still under way finish here, not in the next phase's figures.
+        {
+            std::unique_lock l(mu_);
+            cv_.wait_for(l, setup_.timeout, [&] {
+                return std::all_of(opening_.begin(), opening_.end(),
+                                   [](std::size_t n) { return n == 0; });
+            });
+        }
+        prune();
+        auto out = figures("storm");
+        std::lock_guard l(mu_);
+        out["target"] = target;
+        out["drops"] = drops_ - storm_drops_;
+        out["drop_reasons"] = drop_reasons_;
+        out["first_drop_ns"] = first_drop_ns_;
+        out["start_ns"] = start_ns;  // reopening began: the servers were back
+        out["back_999_ns"] = back_999_ns;
+        out["back_ns"] = back_ns;
+        out["end_ns"] = back_ns ? back_ns : now_ns();
+        return out;
+    }
+
+    Json soak(double rate, std::chrono::milliseconds duration, const Progress& progress) override {
+        reset();
+        auto conns = snapshot();
+        auto start = Clock::now();
+        auto start_ns = now_ns();
+        auto next_report = start + tick;
+        std::size_t started = 0;
+        for (auto now = start; now < start + duration && !conns.empty(); now = Clock::now()) {
+            // The calls due by now go out together, every 10 ms.
+            auto due = std::size_t(std::chrono::duration<double>(now - start).count() * rate);
+            for (; started < due; ++started) call_once(conns[started % conns.size()], nullptr);
+            std::this_thread::sleep_until(std::min(start + duration, now + tick / 25));
+            if (Clock::now() >= next_report) {
+                next_report += tick;
+                progress(figures("soak"));
+            }
+        }
+        wait_until_finished(started, progress, "soak");
+        auto out = figures("soak");
+        out["start_ns"] = start_ns;
+        out["end_ns"] = now_ns();
+        return out;
+    }
+
     Json broadcast(bool trigger, unsigned count, unsigned size, const Progress& progress) override {
-        std::size_t expected = std::size_t(count) * group_->size();
+        std::size_t readers = 0;
+        for (auto& c : snapshot()) readers += !is_slow(c);
+        std::size_t expected = std::size_t(count) * readers;
         auto start_ns = now_ns();
         if (trigger) {
             std::vector<Connection> triggers;
             {
                 std::lock_guard l(mu_);
                 for (auto& per_endpoint : conns_) {
-                    auto it = std::find_if(per_endpoint.begin(), per_endpoint.end(),
-                                           [](const Connection& c) { return c.connected(); });
+                    auto it = std::find_if(
+                        per_endpoint.begin(), per_endpoint.end(), [this](const Connection& c) {
+                            return c.connected() && !slow_ids_.contains(c.id());  // reads replies
+                        });
                     if (it != per_endpoint.end()) triggers.push_back(*it);
                     if (setup_.cluster && !triggers.empty()) break;  // one reaches every node
                 }
@@ -171,21 +281,52 @@ class HawserDriver final : public Driver {
             progress(figures("broadcast"));
         }
         auto out = figures("broadcast");
-        std::lock_guard l(mu_);
-        out["start_ns"] = start_ns;
-        out["expected"] = expected;
-        out["deliveries"] = deliveries_;
-        out["first_ns"] = first_delivery_ns_;
-        out["end_ns"] = last_delivery_ns_;
-        out["latency"] = delivery_latency_.to_json();
+        {
+            std::lock_guard l(mu_);
+            out["start_ns"] = start_ns;
+            out["expected"] = expected;
+            out["deliveries"] = deliveries_;
+            out["first_ns"] = first_delivery_ns_;
+            out["end_ns"] = last_delivery_ns_;
+            out["latency"] = delivery_latency_.to_json();
+            if (!slow_.empty()) {
+                out["slow"] = slow_.size();
+                out["slow_deliveries"] = slow_deliveries_;  // none: they paused first
+                slow_deliveries_ = 0;
+            }
+        }
+        if (!slow_.empty()) catch_up(count, out, progress);
         return out;
     }
 
-    void arm() override {
-        std::lock_guard l(mu_);
-        deliveries_ = 0;
-        first_delivery_ns_ = last_delivery_ns_ = 0;
-        delivery_latency_ = {};
+    void arm(double slow_fraction) override {
+        auto all = snapshot();
+        {
+            std::lock_guard l(mu_);
+            deliveries_ = slow_deliveries_ = 0;
+            first_delivery_ns_ = last_delivery_ns_ = 0;
+            delivery_latency_ = {};
+            slow_.clear();
+            slow_ids_.clear();
+            // Rounded, and one reader kept: the trigger is a call, and needs its reply read.
+            auto n =
+                std::min<std::size_t>(std::size_t(std::llround(double(all.size()) * slow_fraction)),
+                                      all.empty() ? 0 : all.size() - 1);
+            for (std::size_t i = 0; i < n; ++i) {  // spread: every (size / n)-th connection
+                auto& c = all[i * all.size() / n];
+                slow_.push_back(c);
+                slow_ids_.insert(c.id());
+            }
+        }
+        if (slow_.empty()) return;
+        for (auto& c : slow_) c.pause_reading();
+        // The pauses were posted to the group's one IO thread; a round trip posted after them
+        // returns once they have all taken effect.
+        for (auto& c : all)
+            if (!slow_ids_.contains(c.id())) {
+                (void)c.call("echo", std::string(), use_wait);
+                break;
+            }
     }
 
     Json churn(double rate, std::chrono::milliseconds duration, const Progress& progress) override {
@@ -208,8 +349,8 @@ class HawserDriver final : public Driver {
             {
                 std::lock_guard l(mu_);
                 auto& list = conns_[i % conns_.size()];
-                if (!list.empty()) {
-                    victim = list.front();
+                while (!list.empty() && !victim.valid()) {  // the oldest still open
+                    if (list.front().connected()) victim = list.front();
                     list.pop_front();
                 }
             }
@@ -226,6 +367,50 @@ class HawserDriver final : public Driver {
     std::size_t open_count() const override { return group_->size(); }
 
   private:
+    // Forgets the connections that closed.
+    void prune() {
+        std::lock_guard l(mu_);
+        for (auto& list : conns_)
+            std::erase_if(list, [](const Connection& c) { return !c.connected(); });
+    }
+
+    bool is_slow(const Connection& c) {
+        std::lock_guard l(mu_);
+        return slow_ids_.contains(c.id());
+    }
+
+    // The slow consumers read again and get what waited for them, counted apart from the
+    // phase, so that the next phase starts clean: until each has its `count` messages (or
+    // closed), nothing more came for 2 s (the server skipped some), or the timeout.
+    void catch_up(unsigned count, Json& out, const Progress& progress) {
+        for (auto& c : slow_) c.resume_reading();
+        auto open_slow = [&] {
+            std::size_t n = 0;
+            for (auto& c : slow_) n += c.connected();
+            return n;
+        };
+        auto deadline = Clock::now() + setup_.timeout;
+        auto last_change = Clock::now();
+        std::uint64_t seen = 0;
+        while (Clock::now() < deadline && Clock::now() - last_change < std::chrono::seconds(2)) {
+            auto backlog = std::uint64_t(count) * open_slow();
+            std::unique_lock l(mu_);
+            if (cv_.wait_for(l, tick, [&] { return slow_deliveries_ >= backlog; })) break;
+            if (slow_deliveries_ != seen) {
+                seen = slow_deliveries_;
+                last_change = Clock::now();
+            }
+            l.unlock();
+            progress(figures("broadcast"));
+        }
+        auto still_open = open_slow();
+        std::lock_guard l(mu_);
+        out["slow_caught_up"] = slow_deliveries_;  // of count x slow, if none was skipped
+        out["slow_closed"] = slow_.size() - still_open;
+        slow_.clear();
+        slow_ids_.clear();
+    }
+
     void reset() {
         std::lock_guard l(mu_);
         ok_ = failed_ = chains_ended_ = 0;
@@ -277,11 +462,16 @@ class HawserDriver final : public Driver {
         if (endpoint == GroupOpenOptions::any_endpoint)
             endpoint = next_endpoint_++ % setup_.endpoints.size();
         auto t0 = now_us();
+        {
+            std::lock_guard l(mu_);
+            ++opening_[endpoint];
+        }
         group_->open(
             [this, t0, endpoint](Result<Connection> r) {
-                if (r) {
+                {
                     std::lock_guard l(mu_);
-                    conns_[endpoint].push_back(*r);
+                    --opening_[endpoint];
+                    if (r) conns_[endpoint].push_back(*r);
                 }
                 finished(bool(r), t0, r ? nullptr : &r.error());
             },
@@ -310,7 +500,7 @@ class HawserDriver final : public Driver {
         });
     }
 
-    void on_message(std::string_view text) {
+    void on_message(const Connection& from, std::string_view text) {
         auto t = now_ns();
         // "<seq> <sent ns> ...": the send time is the second number.
         auto space = text.find(' ');
@@ -318,6 +508,10 @@ class HawserDriver final : public Driver {
         if (space != std::string_view::npos)
             std::from_chars(text.data() + space + 1, text.data() + text.size(), sent);
         std::lock_guard l(mu_);
+        if (slow_ids_.contains(from.id())) {
+            ++slow_deliveries_;
+            return;
+        }
         if (sent && t > sent) delivery_latency_.record((t - sent) / 1000);
         if (!first_delivery_ns_) first_delivery_ns_ = t;
         last_delivery_ns_ = t;
@@ -336,10 +530,17 @@ class HawserDriver final : public Driver {
     std::uint64_t ok_ = 0, failed_ = 0, chains_ended_ = 0, last_ns_ = 0;
     std::map<std::string, std::uint64_t> errors_;
     Latency latency_;
-    std::uint64_t drops_ = 0;
+    std::uint64_t drops_ = 0, first_drop_ns_ = 0;
+    std::vector<std::size_t> opening_;        // per endpoint: opens under way
+    std::vector<std::size_t> storm_targets_;  // per endpoint: open when the storm was armed
+    std::uint64_t storm_expected_drops_ = 0;  // of those, on the servers to be killed
+    std::uint64_t storm_drops_ = 0;           // drops_ then
     std::map<std::string, std::uint64_t> drop_reasons_;
     std::uint64_t deliveries_ = 0, first_delivery_ns_ = 0, last_delivery_ns_ = 0;
     Latency delivery_latency_;
+    std::vector<Connection> slow_;  // paused during a broadcast (the main thread's)
+    std::unordered_set<ConnectionId> slow_ids_;
+    std::uint64_t slow_deliveries_ = 0;
 
     Runtime runtime_;
     std::unique_ptr<ClientGroup> group_;

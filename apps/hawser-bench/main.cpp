@@ -5,6 +5,7 @@
 //   hawser-bench --endpoint 10.0.0.5:7100 --key <hex> --phases connect,hold,ping
 #include <unistd.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <filesystem>
 
 #include "coordinator.hpp"
@@ -32,7 +33,8 @@ int main(int argc, char** argv) {
     cli.add_option("--connect-rate", plan.connect_rate,
                    "connects per second over all workers (0 = as fast as they complete)");
     cli.add_option("--phases", phases,
-                   "comma-separated, in order: connect, hold, ping, call, broadcast, churn")
+                   "comma-separated, in order: connect, hold, ping, call, broadcast, slow, "
+                   "churn, soak, storm")
         ->capture_default_str();
     cli.add_option("--hold", plan.hold_seconds, "hold: seconds")->capture_default_str();
     cli.add_option("--raw-hold", plan.raw_hold_seconds,
@@ -43,9 +45,19 @@ int main(int argc, char** argv) {
     cli.add_option("--broadcasts", plan.broadcasts, "broadcast: messages")->capture_default_str();
     cli.add_option("--broadcast-bytes", plan.broadcast_bytes, "broadcast: bytes each (32..)")
         ->capture_default_str();
+    cli.add_option("--slow-fraction", plan.slow_fraction,
+                   "slow: the share of connections that stop reading during its broadcasts")
+        ->capture_default_str();
     cli.add_option("--churn-rate", plan.churn_rate, "churn: closes and opens per second")
         ->capture_default_str();
     cli.add_option("--churn-seconds", plan.churn_seconds, "churn: seconds")->capture_default_str();
+    cli.add_option("--storm-nodes", plan.storm_nodes,
+                   "storm: servers killed (SIGKILL) and restarted, the first N (0 = all)")
+        ->capture_default_str();
+    cli.add_option("--soak-rate", plan.soak_rate, "soak: calls per second over all workers")
+        ->capture_default_str();
+    cli.add_option("--soak-seconds", plan.soak_seconds, "soak: seconds (server RSS sampled)")
+        ->capture_default_str();
     cli.add_option("--per-worker", plan.per_worker, "connections per worker process")
         ->capture_default_str();
     cli.add_option("--max-opening", plan.max_opening, "connects in flight per worker")
@@ -88,10 +100,21 @@ int main(int argc, char** argv) {
     }
     for (const auto& p : plan.phases)
         if (p != "connect" && p != "hold" && p != "ping" && p != "call" && p != "broadcast" &&
-            p != "churn") {
+            p != "slow" && p != "churn" && p != "soak" && p != "storm") {
             std::fprintf(stderr, "hawser-bench: unknown phase '%s'\n", p.c_str());
             return 2;
         }
+    if (!plan.endpoints.empty() &&
+        std::find(plan.phases.begin(), plan.phases.end(), "storm") != plan.phases.end()) {
+        std::fprintf(stderr,
+                     "hawser-bench: storm restarts the servers: it needs servers it started "
+                     "(--spawn-cluster), not --endpoint\n");
+        return 2;
+    }
+    if (plan.storm_nodes > plan.spawn_cluster) {
+        std::fprintf(stderr, "hawser-bench: --storm-nodes is more than --spawn-cluster\n");
+        return 2;
+    }
     if (!plan.endpoints.empty() && plan.key.empty() && !plan.plaintext) {
         std::fprintf(stderr, "hawser-bench: --endpoint needs --key (or --plaintext)\n");
         return 2;
@@ -104,14 +127,19 @@ int main(int argc, char** argv) {
     if (plan.broadcasts == 0 || plan.broadcasts > 10000) bad = "--broadcasts must be 1 to 10000";
     if (std::uint64_t(plan.broadcasts) * plan.broadcast_bytes > (4u << 20))
         bad = "--broadcasts x --broadcast-bytes must be at most 4 MiB (a connection's send queue)";
+    if (!(plan.slow_fraction >= 0 && plan.slow_fraction < 1))
+        bad = "--slow-fraction must be at least 0 and below 1";
+    if (!(plan.soak_rate > 0 && plan.soak_rate <= 1e7))
+        bad = "--soak-rate must be above 0, at most 1e7";
     if (!(plan.churn_rate > 0)) bad = "--churn-rate must be above 0";
     if (!(plan.connect_rate >= 0)) bad = "--connect-rate must be 0 or more";
     if (plan.max_opening == 0) bad = "--max-opening must be at least 1";
     if (plan.calls_in_flight == 0) bad = "--calls-in-flight must be at least 1";
     if (plan.timeout_ms <= 0) bad = "--timeout-ms must be above 0";
     if (plan.heartbeat_ms < 0) bad = "--heartbeat-ms must be 0 or more";
-    if (!(plan.hold_seconds >= 0 && plan.call_seconds >= 0 && plan.churn_seconds >= 0))
-        bad = "durations must be 0 or more";
+    for (double seconds : {plan.hold_seconds, plan.raw_hold_seconds < 0 ? 0 : plan.raw_hold_seconds,
+                           plan.call_seconds, plan.churn_seconds, plan.soak_seconds})
+        if (!(seconds >= 0 && seconds <= 1e6)) bad = "durations must be 0 to 1e6 seconds";
     if (bad) {
         std::fprintf(stderr, "hawser-bench: %s\n", bad);
         return 2;

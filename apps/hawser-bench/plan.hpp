@@ -18,8 +18,12 @@ struct Plan {
     double call_seconds = 5;
     unsigned broadcasts = 10;
     unsigned broadcast_bytes = 64;
-    double churn_rate = 100;  // closes and opens per second over all workers
+    double slow_fraction = 0.01;  // slow: connections that stop reading during the broadcasts
+    double churn_rate = 100;      // closes and opens per second over all workers
     double churn_seconds = 5;
+    std::size_t storm_nodes = 0;  // storm: servers killed and restarted (0 = all)
+    double soak_rate = 1000;      // soak: calls per second over all workers
+    double soak_seconds = 60;
     std::size_t per_worker = 15000;  // connections per worker process (file limit: 20,000)
     std::size_t max_opening = 512;   // connects in flight per worker
     // Servers: started here (spawn_cluster nodes) unless endpoints are given.

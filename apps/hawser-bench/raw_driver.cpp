@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -29,6 +30,7 @@ struct Peer {
     enum State : std::uint8_t { unused, connecting, open } state = unused;
     std::uint8_t endpoint = 0;
     std::uint64_t serial = 0;  // tells a reused fd from the socket it was
+    bool slow = false;         // a slow consumer of the broadcast under way
     std::string in;
     std::deque<std::uint64_t> sent_us;  // pings in flight, oldest first
 };
@@ -114,13 +116,96 @@ class RawDriver final : public Driver {
         return out;
     }
 
-    void arm() override {
-        deliveries_ = first_delivery_ns_ = last_delivery_ns_ = 0;
+    void storm_arm(std::size_t killed) override {
+        storm_targets_ = per_endpoint(Peer::open);
+        storm_expected_drops_ = 0;
+        for (std::size_t e = 0; e < std::min(killed, storm_targets_.size()); ++e)
+            storm_expected_drops_ += storm_targets_[e];
+        storm_drops_ = drops_;
+        first_drop_ns_ = 0;
+    }
+
+    Json storm(const Progress& progress) override {
+        reset();
+        auto start_ns = now_ns();
+        std::size_t target = 0;
+        for (auto t : storm_targets_) target += t;
+        auto almost = target - target / 1000;  // 99.9 %, rounded up
+        std::uint64_t back_999_ns = 0, back_ns = 0;
+        auto deadline = Clock::now() + 2 * setup_.timeout;
+        while (Clock::now() < deadline) {
+            // Back only once every connection to a killed server was seen to drop.
+            bool all_dropped = drops_ - storm_drops_ >= storm_expected_drops_;
+            if (all_dropped && open_ >= almost && !back_999_ns) back_999_ns = now_ns();
+            if (all_dropped && open_ >= target) {
+                back_ns = now_ns();
+                break;
+            }
+            auto open = per_endpoint(Peer::open), opening = per_endpoint(Peer::connecting);
+            auto room = setup_.max_opening - std::min(setup_.max_opening, opening_);
+            for (std::size_t e = 0; e < targets_.size(); ++e) {
+                auto missing =
+                    storm_targets_[e] - std::min(storm_targets_[e], open[e] + opening[e]);
+                for (; missing > 0 && room > 0; --missing, --room) open_one(e);
+            }
+            poll_until(Clock::now() + tick / 5, progress, "storm");  // as the Hawser driver paces
+        }
+        if (!back_999_ns && back_ns) back_999_ns = back_ns;
+        poll_while([&] { return opening_ > 0; }, progress, "storm");  // not the next phase's
+        auto out = figures("storm");
+        out["target"] = target;
+        out["drops"] = drops_ - storm_drops_;
+        out["first_drop_ns"] = first_drop_ns_;
+        out["start_ns"] = start_ns;
+        out["back_999_ns"] = back_999_ns;
+        out["back_ns"] = back_ns;
+        out["end_ns"] = back_ns ? back_ns : now_ns();
+        return out;
+    }
+
+    Json soak(double rate, std::chrono::milliseconds duration, const Progress& progress) override {
+        reset();
+        std::vector<std::pair<int, std::uint64_t>> all;
+        for_each_open([&](int fd) { all.emplace_back(fd, peers_[std::size_t(fd)].serial); });
+        auto start = Clock::now();
+        auto start_ns = now_ns();
+        std::size_t started = 0;
+        for (auto now = start; now < start + duration && !all.empty(); now = Clock::now()) {
+            auto due = std::size_t(std::chrono::duration<double>(now - start).count() * rate);
+            for (; started < due; ++started) {
+                auto [fd, serial] = all[started % all.size()];
+                auto& p = peers_[std::size_t(fd)];
+                if (p.state == Peer::open && p.serial == serial) send_pings(fd);
+            }
+            poll_until(std::min(start + duration, now + tick / 25), progress, "soak");
+        }
+        poll_while([&] { return in_flight_ > 0; }, progress, "soak");
+        auto out = figures("soak");
+        out["start_ns"] = start_ns;
+        out["end_ns"] = now_ns();
+        return out;
+    }
+
+    void arm(double slow_fraction) override {
+        deliveries_ = first_delivery_ns_ = last_delivery_ns_ = slow_deliveries_ = 0;
         delivery_latency_ = {};
+        std::vector<int> all;
+        for_each_open([&](int fd) { all.push_back(fd); });
+        slow_.clear();
+        // Rounded, and one reader kept, as the Hawser driver does.
+        auto n =
+            std::min<std::size_t>(std::size_t(std::llround(double(all.size()) * slow_fraction)),
+                                  all.empty() ? 0 : all.size() - 1);
+        for (std::size_t i = 0; i < n; ++i) {  // spread: every (size / n)-th connection
+            auto fd = all[i * all.size() / n];
+            peers_[std::size_t(fd)].slow = true;
+            slow_.emplace_back(fd, peers_[std::size_t(fd)].serial);
+            watch(fd, 0);  // not read until the broadcast is over
+        }
     }
 
     Json broadcast(bool trigger, unsigned count, unsigned size, const Progress& progress) override {
-        std::size_t expected = std::size_t(count) * open_;
+        std::size_t expected = std::size_t(count) * (open_ - slow_.size());
         auto start_ns = now_ns();
         if (trigger) {
             // Raw servers are not a cluster: each endpoint is asked on one of its connections.
@@ -139,6 +224,12 @@ class RawDriver final : public Driver {
         poll_while([&] { return deliveries_ < expected && Clock::now() < deadline; }, progress,
                    "broadcast");
         auto out = figures("broadcast");
+        if (!slow_.empty()) {
+            out["slow"] = slow_.size();
+            out["slow_deliveries"] = slow_deliveries_;  // none: not read
+            slow_deliveries_ = 0;
+            catch_up(count, out, progress);
+        }
         out["start_ns"] = start_ns;
         out["expected"] = expected;
         out["deliveries"] = deliveries_;
@@ -210,6 +301,14 @@ class RawDriver final : public Driver {
         return peers_[std::size_t(fd)];
     }
 
+    // How many sockets are in `state`, per endpoint.
+    std::vector<std::size_t> per_endpoint(Peer::State state) const {
+        std::vector<std::size_t> n(targets_.size());
+        for (const auto& p : peers_)
+            if (p.state == state) ++n[p.endpoint];
+        return n;
+    }
+
     template <class F>
     void for_each_open(F&& f) {
         for (std::size_t fd = 0; fd < peers_.size(); ++fd)
@@ -249,6 +348,51 @@ class RawDriver final : public Driver {
         ::epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
     }
 
+    // The slow sockets are read again until each has its `count` messages (or closed), nothing
+    // more came for 2 s, or the timeout, so that the next phase starts clean.
+    void catch_up(unsigned count, Json& out, const Progress& progress) {
+        auto open_slow = [&] {
+            std::size_t n = 0;
+            for (auto [fd, serial] : slow_) {
+                auto& p = peers_[std::size_t(fd)];
+                n += p.state == Peer::open && p.serial == serial;
+            }
+            return n;
+        };
+        for (auto [fd, serial] : slow_) {
+            auto& p = peers_[std::size_t(fd)];
+            if (p.state == Peer::open && p.serial == serial) watch(fd, EPOLLIN);
+        }
+        auto deadline = Clock::now() + setup_.timeout;
+        auto last_change = Clock::now();
+        std::uint64_t seen = 0;
+        poll_while(
+            [&] {
+                if (slow_deliveries_ != seen) {
+                    seen = slow_deliveries_;
+                    last_change = Clock::now();
+                }
+                return slow_deliveries_ < std::uint64_t(count) * open_slow() &&
+                       Clock::now() < deadline &&
+                       Clock::now() - last_change < std::chrono::seconds(2);
+            },
+            progress, "broadcast");
+        out["slow_caught_up"] = slow_deliveries_;
+        out["slow_closed"] = slow_.size() - open_slow();
+        for (auto [fd, serial] : slow_) {
+            auto& p = peers_[std::size_t(fd)];
+            if (p.serial == serial) p.slow = false;
+        }
+        slow_.clear();
+    }
+
+    void watch(int fd, std::uint32_t events) {
+        epoll_event ev{};
+        ev.events = events;
+        ev.data.fd = fd;
+        ::epoll_ctl(ep_, EPOLL_CTL_MOD, fd, &ev);
+    }
+
     void close_fd(int fd, bool dropped) {
         auto& p = peers_[std::size_t(fd)];
         if (p.state == Peer::open) --open_;
@@ -258,7 +402,10 @@ class RawDriver final : public Driver {
             failed_ += p.sent_us.size();
             errors_["connection closed"] += p.sent_us.size();
         }
-        if (dropped && p.state == Peer::open) ++drops_;
+        if (dropped && p.state == Peer::open) {
+            ++drops_;
+            if (!first_drop_ns_) first_drop_ns_ = now_ns();
+        }
         p = Peer{};
         ::close(fd);
     }
@@ -301,10 +448,7 @@ class RawDriver final : public Driver {
             p.state = Peer::open;
             p.serial = ++serial_;
             order_.emplace_back(fd, p.serial);
-            epoll_event ev{};
-            ev.events = EPOLLIN;
-            ev.data.fd = fd;
-            ::epoll_ctl(ep_, EPOLL_CTL_MOD, fd, &ev);
+            watch(fd, EPOLLIN);
             return done(true, t0);
         }
         char buf[64 << 10];
@@ -317,7 +461,7 @@ class RawDriver final : public Driver {
         std::size_t replies = 0;
         auto used = raw::parse_frames(p.in, [&](raw::Type type, std::string_view payload) {
             if (type == raw::pong) ++replies;
-            if (type == raw::message) on_message(payload);
+            if (type == raw::message) on_message(payload, p.slow);
         });
         if (used < 0) return close_fd(fd, true);
         p.in.erase(0, std::size_t(used));
@@ -333,7 +477,11 @@ class RawDriver final : public Driver {
         if (chaining_ && Clock::now() < calls_until_) send_pings(fd, answered);
     }
 
-    void on_message(std::string_view text) {
+    void on_message(std::string_view text, bool slow) {
+        if (slow) {
+            ++slow_deliveries_;
+            return;
+        }
         auto t = now_ns();
         auto space = text.find(' ');
         std::uint64_t sent = 0;
@@ -380,12 +528,17 @@ class RawDriver final : public Driver {
     in_addr source_{};
     std::vector<Peer> peers_;                          // by fd
     std::deque<std::pair<int, std::uint64_t>> order_;  // opened sockets, oldest first (churn)
+    std::vector<std::pair<int, std::uint64_t>> slow_;  // not read during a broadcast
     std::uint64_t serial_ = 0;
     std::size_t open_ = 0, opening_ = 0, in_flight_ = 0;
-    std::uint64_t ok_ = 0, failed_ = 0, last_ns_ = 0, drops_ = 0;
+    std::uint64_t ok_ = 0, failed_ = 0, last_ns_ = 0, drops_ = 0, first_drop_ns_ = 0;
+    std::vector<std::size_t> storm_targets_;  // per endpoint: open when the storm was armed
+    std::uint64_t storm_expected_drops_ = 0;  // of those, on the servers to be killed
+    std::uint64_t storm_drops_ = 0;           // drops_ then
     std::map<std::string, std::uint64_t> errors_;
     Latency latency_;
     std::uint64_t deliveries_ = 0, first_delivery_ns_ = 0, last_delivery_ns_ = 0;
+    std::uint64_t slow_deliveries_ = 0;
     Latency delivery_latency_;
     Clock::time_point calls_until_, next_report_;
     bool chaining_ = false;

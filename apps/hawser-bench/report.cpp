@@ -36,7 +36,8 @@ std::string duration_us(std::uint64_t us) {
 Json summarize(const std::string& phase, const std::vector<Json>& results) {
     Json s{{"phase", phase}};
     std::uint64_t ok = 0, failed = 0, open = 0, start = UINT64_MAX, end = 0, drops = 0,
-                  deliveries = 0, expected = 0, worker_rss = 0;
+                  deliveries = 0, expected = 0, worker_rss = 0, slow = 0, slow_closed = 0,
+                  slow_deliveries = 0, slow_caught_up = 0;
     std::map<std::string, std::uint64_t> errors, drop_reasons;
     Latency latency;
     for (const auto& r : results) {
@@ -47,6 +48,10 @@ Json summarize(const std::string& phase, const std::vector<Json>& results) {
         drops += u64(r, "drops");
         deliveries += u64(r, "deliveries");
         expected += u64(r, "expected");
+        slow += u64(r, "slow");
+        slow_closed += u64(r, "slow_closed");
+        slow_deliveries += u64(r, "slow_deliveries");
+        slow_caught_up += u64(r, "slow_caught_up");
         worker_rss += u64(r, "rss_kib");
         if (auto t = u64(r, "start_ns")) start = std::min(start, t);
         end = std::max(end, u64(r, "end_ns"));
@@ -68,7 +73,38 @@ Json summarize(const std::string& phase, const std::vector<Json>& results) {
     if (phase == "hold") {
         s["drops"] = drops;
         s["drop_reasons"] = drop_reasons;
-    } else if (phase == "broadcast") {
+    } else if (phase == "storm") {
+        // From the kill (the coordinator's clock, as every process's: CLOCK_MONOTONIC) to the
+        // moment the last worker had 99.9 % of its connections back, and all of them; null if
+        // a worker never got there.
+        std::uint64_t target = 0, back_999 = 0, back = 0, killed = 0, restarted = 0;
+        bool all_back = !results.empty(), all_999 = !results.empty();
+        for (const auto& r : results) {
+            target += u64(r, "target");
+            killed = std::max(killed, u64(r, "killed_ns"));
+            restarted = std::max(restarted, u64(r, "restarted_ns"));
+            back_999 = std::max(back_999, u64(r, "back_999_ns"));
+            back = std::max(back, u64(r, "back_ns"));
+            bool idle = u64(r, "target") == 0;
+            all_back = all_back && (idle || u64(r, "back_ns") > 0);
+            all_999 = all_999 && (idle || u64(r, "back_999_ns") > 0);
+        }
+        auto since = [](std::uint64_t from, std::uint64_t t) -> Json {
+            if (!t || !from || t < from) return nullptr;
+            return double(t - from) / 1e9;
+        };
+        s["target"] = target;
+        s["drops"] = drops;
+        s["drop_reasons"] = drop_reasons;
+        s["all_back"] = all_back;
+        s["restart_seconds"] = since(killed, restarted);  // the servers' own start
+        s["seconds_to_999"] = all_999 ? since(killed, back_999) : Json(nullptr);
+        s["seconds"] = all_back ? since(killed, back) : Json(nullptr);
+        // Reconnects per second from when the workers began reopening (the servers were up).
+        auto span = since(start == UINT64_MAX ? 0 : start, all_back ? back : end);
+        s["per_second"] =
+            span.is_number() && span.get<double>() > 0 ? double(ok) / span.get<double>() : 0.0;
+    } else if (phase == "broadcast" || phase == "slow") {
         // From the trigger (worker 0 asks) to the last delivery anywhere.
         auto trigger = results.empty() ? 0 : u64(results[0], "start_ns");
         double to_all = trigger && end > trigger ? double(end - trigger) / 1e9 : 0;
@@ -77,6 +113,12 @@ Json summarize(const std::string& phase, const std::vector<Json>& results) {
         s["complete"] = deliveries == expected && expected > 0;
         s["seconds"] = to_all;
         s["deliveries_per_second"] = to_all > 0 ? double(deliveries) / to_all : 0.0;
+        if (phase == "slow") {
+            s["slow"] = slow;                // stopped reading meanwhile
+            s["slow_closed"] = slow_closed;  // found closed by the server once they read again
+            s["slow_deliveries"] = slow_deliveries;  // read while they should not have
+            s["slow_caught_up"] = slow_caught_up;    // read once they read again
+        }
     } else {
         s["per_second"] = seconds > 0 ? double(ok) / seconds : 0.0;
     }
@@ -98,16 +140,42 @@ std::string describe(const Json& s) {
     std::string failed = s["failed"].get<std::uint64_t>()
                              ? ", " + std::to_string(s["failed"].get<std::uint64_t>()) + " failed"
                              : "";
+    if (phase == "storm") {
+        auto secs = [](const Json& v) {
+            return v.is_number() ? fmt(v.get<double>(), 2) + " s" : std::string("never");
+        };
+        return std::to_string(s["drops"].get<std::uint64_t>()) + " dropped, 99.9% back in " +
+               secs(s["seconds_to_999"]) + ", all in " + secs(s["seconds"]) + ", " +
+               fmt(s["per_second"].get<double>()) + " reconnects/s" +
+               (s["failed"].get<std::uint64_t>()
+                    ? ", " + std::to_string(s["failed"].get<std::uint64_t>()) + " attempts failed"
+                    : "");
+    }
+    if (phase == "soak")
+        return std::to_string(s["ok"].get<std::uint64_t>()) + failed + " in " +
+               fmt(s["seconds"].get<double>(), 0) + " s, p99 " + duration_us(lat["p99_us"]) +
+               ", server RSS drift " +
+               (s["rss_drift"].is_number() ? fmt(s["rss_drift"].get<double>() * 100, 2) + "%"
+                                           : std::string("n/a"));
     if (phase == "hold")
         return std::to_string(s["open"].get<std::uint64_t>()) + " held " +
                fmt(s["seconds"].get<double>(), 1) + " s, " +
                std::to_string(s["drops"].get<std::uint64_t>()) + " dropped";
-    if (phase == "broadcast")
-        return std::to_string(s["deliveries"].get<std::uint64_t>()) + "/" +
-               std::to_string(s["expected"].get<std::uint64_t>()) + " in " +
-               duration_us(std::uint64_t(s["seconds"].get<double>() * 1e6)) + ", " +
-               fmt(s["deliveries_per_second"].get<double>()) + "/s, p99 " +
-               duration_us(lat["p99_us"]);
+    if (phase == "broadcast" || phase == "slow") {
+        auto line = std::to_string(s["deliveries"].get<std::uint64_t>()) + "/" +
+                    std::to_string(s["expected"].get<std::uint64_t>()) + " in " +
+                    duration_us(std::uint64_t(s["seconds"].get<double>() * 1e6)) + ", " +
+                    fmt(s["deliveries_per_second"].get<double>()) + "/s, p99 " +
+                    duration_us(lat["p99_us"]);
+        if (phase == "slow")
+            line += "; " + std::to_string(s["slow"].get<std::uint64_t>()) + " not reading (" +
+                    std::to_string(s["slow_closed"].get<std::uint64_t>()) + " closed)" +
+                    (s.contains("rss_vs_broadcast")
+                         ? ", server RSS " + fmt(s["rss_vs_broadcast"].get<double>(), 2) +
+                               "x the broadcast phase's"
+                         : "");
+        return line;
+    }
     return std::to_string(s["ok"].get<std::uint64_t>()) + failed + ", " +
            fmt(s["per_second"].get<double>()) + "/s, p50 " + duration_us(lat["p50_us"]) + ", p99 " +
            duration_us(lat["p99_us"]);

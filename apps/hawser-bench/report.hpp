@@ -13,8 +13,8 @@ using Json = nlohmann::json;
 // Merges the workers' results of one phase into its summary. `results[0]` is worker 0's (the
 // broadcast's trigger).
 Json summarize(const std::string& phase, const std::vector<Json>& results);
-// The figure a phase is compared by (hawser / raw), or null: connect, ping, call and churn
-// by rate, broadcast by deliveries per second.
+// The figure a phase is compared by (hawser / raw), or null: connect, ping, call, churn and
+// soak by rate, broadcast and slow by deliveries per second.
 Json headline(const Json& summary);
 // One line per phase: Hawser, raw (if run) and their ratio.
 std::string summary_table(const Json& report);

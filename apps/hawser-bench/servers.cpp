@@ -181,7 +181,7 @@ Result<Servers> Servers::start_hawser(const std::string& binary, std::size_t nod
         auto pid = spawn(argv, work_dir + "/" + name + ".log");
         if (!pid) return pid.error();
         s.all_.push_back(*pid);
-        s.processes.push_back({name, *pid});
+        s.processes.push_back({name, *pid, argv, work_dir + "/" + name + ".log", "(ports "});
     }
     for (auto& p : s.processes) {
         auto log = work_dir + "/" + p.name + ".log";
@@ -192,6 +192,7 @@ Result<Servers> Servers::start_hawser(const std::string& binary, std::size_t nod
         };
         if (auto r = wait_ready(p.pid, p.name, log, ready); !r) return r.error();
         s.endpoints.push_back("127.0.0.1:" + std::to_string(port));
+        p.argv[4] = s.endpoints.back();  // --listen: the same port if started again
     }
     if (s.cluster) {
         // Every node has seen every other join: a broadcast from one reaches them all.
@@ -211,10 +212,11 @@ Result<Servers> Servers::start_raw(const std::string& self, std::size_t nodes,
     for (std::size_t i = 0; i < nodes; ++i) {
         auto name = "raw" + std::to_string(i + 1);
         auto log = work_dir + "/" + name + ".log";
-        auto pid = spawn({self, "raw-server", "--listen", "127.0.0.1:0"}, log);
+        std::vector<std::string> argv{self, "raw-server", "--listen", "127.0.0.1:0"};
+        auto pid = spawn(argv, log);
         if (!pid) return pid.error();
         s.all_.push_back(*pid);
-        s.processes.push_back({name, *pid});
+        s.processes.push_back({name, *pid, argv, log, "listening on 127.0.0.1:"});
         std::uint16_t port = 0;
         auto ready = [&] {
             port = port_from_log(log, "listening on 127.0.0.1:");
@@ -222,8 +224,36 @@ Result<Servers> Servers::start_raw(const std::string& self, std::size_t nodes,
         };
         if (auto r = wait_ready(*pid, name, log, ready); !r) return r.error();
         s.endpoints.push_back("127.0.0.1:" + std::to_string(port));
+        s.processes.back().argv[3] = s.endpoints.back();
     }
     return s;
+}
+
+Result<void> Servers::restart(std::size_t count) {
+    count = std::min(count, processes.size());
+    for (std::size_t i = 0; i < count; ++i) {
+        auto& p = processes[i];
+        ::kill(p.pid, SIGKILL);
+        ::waitpid(p.pid, nullptr, 0);
+        std::erase(all_, p.pid);
+        p.pid = 0;  // reaped: the number may be another process's now
+        std::error_code ec;
+        std::filesystem::rename(p.log, p.log + ".1", ec);  // the first run's log is kept
+        auto pid = spawn(p.argv, p.log);
+        if (!pid) return pid.error();
+        all_.push_back(*pid);
+        p.pid = *pid;
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+        auto& p = processes[i];
+        auto ready = [&] { return port_from_log(p.log, p.ready_marker) != 0; };
+        if (auto r = wait_ready(p.pid, p.name, p.log, ready); !r) return r.error();
+        // A cluster node has seen every other join again: broadcasts reach it.
+        auto joined = [&] { return count_in(p.log, " joined") + 1 >= processes.size(); };
+        if (cluster)
+            if (auto r = wait_ready(p.pid, p.name, p.log, joined); !r) return r.error();
+    }
+    return {};
 }
 
 }  // namespace hawser::bench

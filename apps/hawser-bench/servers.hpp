@@ -16,6 +16,9 @@ namespace hawser::bench {
 struct ServerProcess {
     std::string name;
     pid_t pid = 0;
+    std::vector<std::string> argv;  // how to start it again, on the port it listens on
+    std::string log;
+    std::string ready_marker;  // in its log, followed by the port, once it listens
 };
 
 class Servers {
@@ -32,6 +35,10 @@ class Servers {
     // `nodes` raw baseline servers (this program's raw-server mode).
     static Result<Servers> start_raw(const std::string& self, std::size_t nodes,
                                      const std::string& work_dir);
+
+    // Kills the first `count` servers (SIGKILL: a crash, no goodbye) and starts them again on
+    // the same ports; returns once they listen.
+    Result<void> restart(std::size_t count);
 
     std::vector<std::string> endpoints;
     std::string key;  // hawser: the nodes' public key

@@ -58,8 +58,14 @@ int run_worker(int control_fd) {
                 result = driver->ping(progress);
             } else if (cmd == "call") {
                 result = driver->call(command->at("in_flight"), ms(command->at("ms")), progress);
+            } else if (cmd == "storm_arm") {
+                driver->storm_arm(command->at("killed"));
+            } else if (cmd == "storm") {
+                result = driver->storm(progress);
+            } else if (cmd == "soak") {
+                result = driver->soak(command->at("rate"), ms(command->at("ms")), progress);
             } else if (cmd == "arm") {
-                driver->arm();
+                driver->arm(command->value("slow_fraction", 0.0));
             } else if (cmd == "broadcast") {
                 result = driver->broadcast(command->at("trigger"), command->at("count"),
                                            command->at("size"), progress);

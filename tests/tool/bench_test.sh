@@ -2,7 +2,9 @@
 # hawser-bench end to end at a small scale, so the tool cannot rot: three worker processes,
 # a two-node cluster it starts itself over a nats-server, every phase, the raw baseline; then
 # the report is checked (every connection opened, held, pinged and reached by every broadcast,
-# ratios and charts written). Then against a server it did not start, and plans the machine
+# slow consumers that read nothing until the others have all, a soak's calls and memory drift,
+# every connection back after the servers were killed and restarted, ratios and charts
+# written). Then against a server it did not start, and plans the machine
 # cannot run are refused with a reason.
 #   bench_test.sh path/to/hawser-bench path/to/hawser-server
 set -uo pipefail
@@ -12,8 +14,9 @@ source "$(dirname "$0")/start_server.sh"
 
 cd "$work"
 "$bench" --connections 300 --per-worker 100 --spawn-cluster 2 --server-binary "$server" --raw \
-    --phases connect,hold,ping,call,broadcast,churn --hold 1 --call-seconds 1 --calls-in-flight 2 \
-    --broadcasts 5 --churn-rate 30 --churn-seconds 1 --timeout-ms 20000 \
+    --phases connect,hold,ping,call,broadcast,slow,churn,soak,storm --hold 1 --call-seconds 1 \
+    --calls-in-flight 2 --broadcasts 5 --slow-fraction 0.1 --churn-rate 30 --churn-seconds 1 \
+    --soak-rate 200 --soak-seconds 5 --timeout-ms 20000 \
     --report "$work/report.json" >"$work/out.txt" 2>"$work/err.txt"
 rc=$?
 [[ $rc == 0 ]] || { fail "run exited $rc"; cat "$work/out.txt" "$work/err.txt"; }
@@ -35,18 +38,41 @@ for (const mode of ['hawser', 'raw']) {
   check(p.broadcast.complete && p.broadcast.deliveries === 1500,
         `${mode} broadcast: ${JSON.stringify(p.broadcast)}`);
   check(p.broadcast.latency.count === 1500, `${mode} broadcast latency samples`);
+  // A tenth stop reading (spread over the workers): the others get every message.
+  // ... and once they read again they get theirs, before the next phase counts.
+  check(p.slow.slow === 30 && p.slow.complete && p.slow.deliveries === 1350 &&
+        p.slow.slow_deliveries === 0 && p.slow.slow_caught_up === 150 && p.slow.slow_closed === 0,
+        `${mode} slow: ${JSON.stringify(p.slow)}`);
+  check(p.slow.server_rss_peak_kib > 0 && p.slow.rss_vs_broadcast > 0, `${mode} slow: memory`);
+  check(p.soak.ok >= 500 && p.soak.failed === 0 && typeof p.soak.rss_drift === 'number',
+        `${mode} soak: ${JSON.stringify(p.soak)}`);
+  // Both servers killed and started again: every connection dropped and came back.
+  check(p.storm.target === 300 && p.storm.drops === 300 && p.storm.all_back &&
+        p.storm.open === 300 && p.storm.ok === 300 && p.storm.seconds > 0 &&
+        p.storm.seconds_to_999 <= p.storm.seconds, `${mode} storm: ${JSON.stringify(p.storm)}`);
   check(p.churn.ok === 30 && p.churn.failed === 0 && p.churn.open === 300,
         `${mode} churn: ${JSON.stringify(p.churn)}`);
   check(r.runs[mode].server_bytes_per_connection > 0, `${mode} memory per connection`);
 }
 check(r.runs.hawser.servers.length === 2, 'two hawser nodes');
-for (const phase of ['connect', 'ping', 'call', 'broadcast', 'churn'])
+for (const phase of ['connect', 'ping', 'call', 'broadcast', 'slow', 'churn', 'soak', 'storm'])
   check(r.ratios[phase] > 0, `ratio for ${phase}`);
 check(r.timeline.length > 4, 'a timeline');
 for (const chart of r.charts)
   check(fs.readFileSync(chart, 'utf8').startsWith('<svg'), `chart ${chart}`);
 check(r.charts.length === 3, 'three charts');
 if (bad.length) { console.log('FAIL: report: ' + bad.join('\n  ')); process.exit(1); }
+JS
+
+# One node of two killed: only its connections drop, and they come back to it.
+"$bench" --connections 60 --spawn-cluster 2 --server-binary "$server" --storm-nodes 1 \
+    --phases connect,storm,ping --work-dir "$work/partial" --report "$work/partial.json" \
+    >"$work/partial.txt" 2>&1 || fail "partial storm: $(cat "$work/partial.txt")"
+node - "$work/partial.json" <<'JS' || failures=$((failures + 1))
+const p = JSON.parse(require('fs').readFileSync(process.argv[2])).runs.hawser.phases;
+const ok = p.storm.drops === 30 && p.storm.all_back && p.storm.ok === 30 && p.storm.open === 60 &&
+  p.ping.ok === 60;
+if (!ok) { console.log('FAIL: partial storm: ' + JSON.stringify(p.storm)); process.exit(1); }
 JS
 
 # A server it did not start: --endpoint and --key.
@@ -70,6 +96,15 @@ out=$("$bench" --per-worker 0 2>&1); rc=$?
 [[ $rc == 2 && $out == *"--per-worker"* ]] || fail "per-worker 0: exit $rc: $out"
 out=$("$bench" --endpoint 127.0.0.1:1 2>&1); rc=$?
 [[ $rc == 2 && $out == *"--key"* ]] || fail "endpoint without key: exit $rc: $out"
+out=$("$bench" --endpoint "127.0.0.1:$port" --key "$key" --connections 5 --phases connect,storm \
+    --report "$work/storm.json" 2>&1); rc=$?
+[[ $rc == 2 && $out == *"servers it started"* ]] || fail "storm on servers it did not start: exit $rc: $out"
+out=$("$bench" --spawn-cluster 2 --storm-nodes 3 2>&1); rc=$?
+[[ $rc == 2 && $out == *"--storm-nodes"* ]] || fail "storm nodes past the cluster: exit $rc: $out"
+out=$("$bench" --slow-fraction 1 2>&1); rc=$?
+[[ $rc == 2 && $out == *"--slow-fraction"* ]] || fail "slow fraction 1: exit $rc: $out"
+out=$("$bench" --soak-rate 0 2>&1); rc=$?
+[[ $rc == 2 && $out == *"--soak-rate"* ]] || fail "soak rate 0: exit $rc: $out"
 out=$("$bench" --connections 10 --phases connect,dance --server-binary "$server" 2>&1); rc=$?
 [[ $rc == 2 && $out == *"unknown phase 'dance'"* ]] || fail "unknown phase: exit $rc: $out"
 
