@@ -158,6 +158,11 @@ class Coordinator {
                 {"storm_nodes", plan_.storm_nodes},
                 {"soak_rate", plan_.soak_rate},
                 {"soak_seconds", plan_.soak_seconds},
+                {"channel_rounds", plan_.channel_rounds},
+                {"channel_bytes", plan_.channel_bytes},
+                {"channel_group", plan_.channel_group},
+                {"channel_rate", plan_.channel_rate},
+                {"channel_churn", plan_.channel_churn},
                 {"churn_seconds", plan_.churn_seconds},
                 {"per_worker", plan_.per_worker},
                 {"workers", workers_.size()},
@@ -323,9 +328,13 @@ class Coordinator {
         auto nodes = plan_.endpoints.empty() ? plan_.spawn_cluster : plan_.endpoints.size();
         auto dir = plan_.work_dir + "/" + mode;
         if (mode == "raw" || plan_.endpoints.empty()) {
-            auto started = mode == "raw" ? Servers::start_raw(plan_.self, nodes, dir)
-                                         : Servers::start_hawser(plan_.server_binary, nodes,
-                                                                 plan_.plaintext, dir);
+            // Channels live in the cluster: one node joins one too.
+            bool channels = std::find(plan_.phases.begin(), plan_.phases.end(), "channels") !=
+                            plan_.phases.end();
+            auto started = mode == "raw"
+                               ? Servers::start_raw(plan_.self, nodes, dir)
+                               : Servers::start_hawser(plan_.server_binary, nodes,
+                                                       nodes > 1 || channels, plan_.plaintext, dir);
             if (!started) {
                 std::fprintf(stderr, "hawser-bench: %s\n", started.error().message.c_str());
                 return 1;
@@ -410,6 +419,15 @@ class Coordinator {
                 results = step(mode, phase, [&](std::size_t) {
                     return Json{{"rate", plan_.soak_rate / double(n)},
                                 {"ms", ms(plan_.soak_seconds)}};
+                });
+            } else if (phase == "channels") {
+                results = step(mode, phase, [&](std::size_t i) {
+                    return Json{{"worker", i},
+                                {"rounds", plan_.channel_rounds},
+                                {"size", plan_.channel_bytes},
+                                {"group", plan_.channel_group},
+                                {"rate", plan_.channel_rate / double(n)},
+                                {"churn_rate", plan_.channel_churn / double(n)}};
                 });
             } else if (phase == "churn") {
                 results = step(mode, phase, [&](std::size_t) {

@@ -29,6 +29,18 @@ struct DriverSetup {
     std::size_t max_opening = 512;               // connects in flight at once
 };
 
+// The channels phase, the shape of Centrifugo's million-connection test: every connection on
+// a personal channel and on a group channel (channel_layout.hpp), rounds of one publication on
+// every channel, and connections replaced meanwhile.
+struct ChannelsPlan {
+    std::size_t worker = 0;  // this worker's number: its channels are its own
+    unsigned rounds = 10;
+    unsigned size = 64;      // bytes per message
+    std::size_t group = 10;  // connections per group channel
+    double rate = 0;         // publications per second (0: a round once the last is answered)
+    double churn_rate = 0;   // connections closed and replaced per second meanwhile
+};
+
 class Driver {
   public:
     virtual ~Driver() = default;
@@ -60,6 +72,13 @@ class Driver {
     // this worker asks the server(s) to send them. Then the slow consumers read again.
     virtual Json broadcast(bool trigger, unsigned count, unsigned size,
                            const Progress& progress) = 0;
+    // Subscribes every connection to its two channels (figures under "subscribe"), then has
+    // the servers publish `rounds` rounds, at `rate` or each once the last was answered, asked
+    // on one connection that is never replaced (Hawser: one node of the cluster; raw: each
+    // server, for its own subscribers). A replacement joins the channels of the connection it
+    // replaces. Counts the deliveries, their latency from publish, until all came, nothing
+    // more came for 2 s, or the timeout.
+    virtual Json channels(const ChannelsPlan& plan, const Progress& progress) = 0;
     // Closes `rate` connections per second and opens as many again, for `duration`.
     virtual Json churn(double rate, std::chrono::milliseconds duration,
                        const Progress& progress) = 0;

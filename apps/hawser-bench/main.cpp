@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
                    "connects per second over all workers (0 = as fast as they complete)");
     cli.add_option("--phases", phases,
                    "comma-separated, in order: connect, hold, ping, call, broadcast, slow, "
-                   "churn, soak, storm")
+                   "channels, churn, soak, storm")
         ->capture_default_str();
     cli.add_option("--hold", plan.hold_seconds, "hold: seconds")->capture_default_str();
     cli.add_option("--raw-hold", plan.raw_hold_seconds,
@@ -57,6 +57,21 @@ int main(int argc, char** argv) {
     cli.add_option("--soak-rate", plan.soak_rate, "soak: calls per second over all workers")
         ->capture_default_str();
     cli.add_option("--soak-seconds", plan.soak_seconds, "soak: seconds (server RSS sampled)")
+        ->capture_default_str();
+    cli.add_option("--channel-rounds", plan.channel_rounds,
+                   "channels: rounds, each one message on every channel")
+        ->capture_default_str();
+    cli.add_option("--channel-bytes", plan.channel_bytes, "channels: bytes per message (32..65536)")
+        ->capture_default_str();
+    cli.add_option("--channel-group", plan.channel_group,
+                   "channels: connections per group channel (each is also on its own)")
+        ->capture_default_str();
+    cli.add_option("--channel-rate", plan.channel_rate,
+                   "channels: publications per second over all workers (0 = each round as soon as "
+                   "the last was answered)")
+        ->capture_default_str();
+    cli.add_option("--channel-churn", plan.channel_churn,
+                   "channels: connections replaced per second meanwhile, over all workers")
         ->capture_default_str();
     cli.add_option("--per-worker", plan.per_worker, "connections per worker process")
         ->capture_default_str();
@@ -100,7 +115,7 @@ int main(int argc, char** argv) {
     }
     for (const auto& p : plan.phases)
         if (p != "connect" && p != "hold" && p != "ping" && p != "call" && p != "broadcast" &&
-            p != "slow" && p != "churn" && p != "soak" && p != "storm") {
+            p != "slow" && p != "channels" && p != "churn" && p != "soak" && p != "storm") {
             std::fprintf(stderr, "hawser-bench: unknown phase '%s'\n", p.c_str());
             return 2;
         }
@@ -109,6 +124,16 @@ int main(int argc, char** argv) {
         std::fprintf(stderr,
                      "hawser-bench: storm restarts the servers: it needs servers it started "
                      "(--spawn-cluster), not --endpoint\n");
+        return 2;
+    }
+    auto channel_phases = std::count(plan.phases.begin(), plan.phases.end(), "channels");
+    if (channel_phases > 1) {
+        std::fprintf(stderr, "hawser-bench: channels may run once in --phases\n");
+        return 2;
+    }
+    if (channel_phases && !plan.endpoints.empty() && !plan.cluster) {
+        std::fprintf(stderr,
+                     "hawser-bench: channels live in a cluster: --endpoint needs --cluster\n");
         return 2;
     }
     if (plan.storm_nodes > plan.spawn_cluster) {
@@ -132,6 +157,16 @@ int main(int argc, char** argv) {
     if (!(plan.soak_rate > 0 && plan.soak_rate <= 1e7))
         bad = "--soak-rate must be above 0, at most 1e7";
     if (!(plan.churn_rate > 0)) bad = "--churn-rate must be above 0";
+    if (plan.channel_rounds == 0 || plan.channel_rounds > 10000)
+        bad = "--channel-rounds must be 1 to 10000";
+    if (plan.channel_bytes < 32 || plan.channel_bytes > 65536)
+        bad = "--channel-bytes must be 32 to 65536";
+    if (plan.channel_group == 0 || plan.channel_group > 100000)
+        bad = "--channel-group must be 1 to 100000";
+    if (!(plan.channel_rate >= 0 && plan.channel_rate <= 1e8))
+        bad = "--channel-rate must be 0 to 1e8";
+    if (!(plan.channel_churn >= 0 && plan.channel_churn <= 1e6))
+        bad = "--channel-churn must be 0 to 1e6";
     if (!(plan.connect_rate >= 0)) bad = "--connect-rate must be 0 or more";
     if (plan.max_opening == 0) bad = "--max-opening must be at least 1";
     if (plan.calls_in_flight == 0) bad = "--calls-in-flight must be at least 1";

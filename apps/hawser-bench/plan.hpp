@@ -24,6 +24,12 @@ struct Plan {
     std::size_t storm_nodes = 0;  // storm: servers killed and restarted (0 = all)
     double soak_rate = 1000;      // soak: calls per second over all workers
     double soak_seconds = 60;
+    unsigned channel_rounds = 10;    // channels: one publication on every channel each
+    unsigned channel_bytes = 64;     // channels: bytes per message
+    std::size_t channel_group = 10;  // channels: connections per group channel
+    double channel_rate = 0;         // channels: publications per second over all workers (0: each
+                                     // round once the last was answered)
+    double channel_churn = 0;        // channels: replacements per second over all workers
     std::size_t per_worker = 15000;  // connections per worker process (file limit: 20,000)
     std::size_t max_opening = 512;   // connects in flight per worker
     // Servers: started here (spawn_cluster nodes) unless endpoints are given.

@@ -15,8 +15,10 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <unordered_map>
 #include <vector>
 
+#include "channel_layout.hpp"
 #include "clock.hpp"
 #include "raw_wire.hpp"
 
@@ -27,6 +29,7 @@ namespace {
 struct Peer {
     bool open = false;
     std::string in, out;
+    std::vector<std::string> channels;  // left when it closes
 };
 
 class RawServer {
@@ -73,6 +76,12 @@ class RawServer {
     void close_peer(int fd) {
         ::close(fd);
         auto& p = peer(fd);
+        for (const auto& name : p.channels) {
+            auto it = channels_.find(name);
+            if (it == channels_.end()) continue;
+            std::erase(it->second, fd);
+            if (it->second.empty()) channels_.erase(it);
+        }
         p = Peer{};
         std::erase(open_, fd);
     }
@@ -92,6 +101,15 @@ class RawServer {
         auto used = raw::parse_frames(p.in, [&](raw::Type type, std::string_view payload) {
             if (type == raw::ping) raw::append_frame(p.out, raw::pong, payload);
             if (type == raw::trigger) broadcast(payload);
+            if (type == raw::subscribe) {
+                p.channels.emplace_back(payload);
+                channels_[p.channels.back()].push_back(fd);
+                raw::append_frame(p.out, raw::pong, {});
+            }
+            if (type == raw::publish) {
+                publish(payload);
+                raw::append_frame(p.out, raw::pong, {});
+            }
         });
         parsing_ = -1;
         if (used < 0) return close_peer(fd);
@@ -126,6 +144,37 @@ class RawServer {
         }
     }
 
+    // One message per channel, written to each subscriber on its own: a hand-written server's
+    // per-message send.
+    void publish(std::string_view request) {
+        std::uint32_t n[6]{};
+        const char* p = request.data();
+        const char* end = request.data() + request.size();
+        for (auto& v : n) {
+            auto r = std::from_chars(p, end, v);
+            if (r.ec != std::errc()) return;
+            p = r.ptr + (r.ptr != end);
+        }
+        const ChannelLayout layout{n[0], n[1]};
+        const std::uint64_t round = std::uint64_t(n[1]) + n[2];
+        if (round == 0 || n[5] < 32 || n[5] > raw::max_frame - 1) return;
+        for (std::uint32_t c = 0; c < n[4]; ++c) {
+            auto it = channels_.find(layout.channel((n[3] + c) % round));
+            if (it == channels_.end()) continue;
+            auto text = std::to_string(c) + " " + std::to_string(now_ns()) + " ";
+            text.resize(n[5], 'x');
+            std::string frame;
+            raw::append_frame(frame, raw::message, text);
+            for (int fd : std::vector<int>(it->second)) {  // a failed write edits the list
+                auto& q = peer(fd);
+                if (!q.open) continue;
+                bool idle = q.out.empty();
+                q.out += frame;
+                if (idle && fd != parsing_) flush(fd);
+            }
+        }
+    }
+
     void flush(int fd) {
         auto& p = peer(fd);
         if (!p.open) return;
@@ -152,6 +201,7 @@ class RawServer {
     int lfd_, ep_;
     std::vector<Peer> peers_;
     std::vector<int> open_;
+    std::unordered_map<std::string, std::vector<int>> channels_;  // subscribers by channel
     int parsing_ = -1;  // the peer whose frames are being handled
 };
 

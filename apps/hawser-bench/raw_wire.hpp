@@ -4,6 +4,11 @@
 //   ping      client -> server, 8 bytes; the server sends them back as a pong
 //   trigger   client -> server, "<count> <size>": the server sends `count` messages to everyone
 //   message   server -> client, "<seq> <CLOCK_MONOTONIC ns at send> " padded to size
+//   subscribe client -> server, a channel name; answered with a pong
+//   publish   client -> server, "<worker> <personal> <groups> <first> <count> <size>": `count`
+//             publications going round the worker's channels from index `first`
+//             (channel_layout.hpp), each a message to the subscribers it has here; answered with
+//             a pong once all are queued
 #pragma once
 
 #include <cstdint>
@@ -13,7 +18,14 @@
 
 namespace hawser::bench::raw {
 
-enum Type : std::uint8_t { ping = 1, pong = 2, trigger = 3, message = 4 };
+enum Type : std::uint8_t {
+    ping = 1,
+    pong = 2,
+    trigger = 3,
+    message = 4,
+    subscribe = 5,
+    publish = 6
+};
 constexpr std::uint32_t max_frame = 1u << 20;
 
 inline void append_frame(std::string& out, Type type, std::string_view payload) {

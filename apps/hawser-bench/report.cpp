@@ -37,7 +37,11 @@ Json summarize(const std::string& phase, const std::vector<Json>& results) {
     Json s{{"phase", phase}};
     std::uint64_t ok = 0, failed = 0, open = 0, start = UINT64_MAX, end = 0, drops = 0,
                   deliveries = 0, expected = 0, worker_rss = 0, slow = 0, slow_closed = 0,
-                  slow_deliveries = 0, slow_caught_up = 0;
+                  slow_deliveries = 0, slow_caught_up = 0, churned = 0, channels = 0,
+                  subscribed = 0, subscribe_failed = 0, publications = 0;
+    std::uint64_t rounds = UINT64_MAX;
+    double subscribe_seconds = 0;
+    Latency subscribe_latency;
     std::map<std::string, std::uint64_t> errors, drop_reasons;
     Latency latency;
     for (const auto& r : results) {
@@ -53,6 +57,22 @@ Json summarize(const std::string& phase, const std::vector<Json>& results) {
         slow_deliveries += u64(r, "slow_deliveries");
         slow_caught_up += u64(r, "slow_caught_up");
         worker_rss += u64(r, "rss_kib");
+        churned += u64(r, "churned");
+        publications += u64(r, "publications");
+        channels += u64(r, "channels");
+        if (r.contains("rounds")) rounds = std::min(rounds, u64(r, "rounds"));
+        if (r.contains("subscribe")) {
+            const auto& sub = r["subscribe"];
+            subscribed += u64(sub, "ok");
+            subscribe_failed += u64(sub, "failed");
+            if (sub.contains("seconds"))
+                subscribe_seconds = std::max(subscribe_seconds, sub["seconds"].get<double>());
+            if (sub.contains("errors"))
+                for (auto& [k, v] : sub["errors"].items())
+                    errors["subscribe: " + k] += v.get<std::uint64_t>();
+            if (sub.contains("latency"))
+                subscribe_latency.merge(Latency::from_json(sub["latency"]));
+        }
         if (auto t = u64(r, "start_ns")) start = std::min(start, t);
         end = std::max(end, u64(r, "end_ns"));
         if (r.contains("errors"))
@@ -119,6 +139,24 @@ Json summarize(const std::string& phase, const std::vector<Json>& results) {
             s["slow_deliveries"] = slow_deliveries;  // read while they should not have
             s["slow_caught_up"] = slow_caught_up;    // read once they read again
         }
+    } else if (phase == "channels") {
+        // From the first round asked to the last delivery anywhere. Under churn, what was
+        // published to a channel between a connection's close and its replacement's
+        // subscription is lost: delivered below 1.
+        s["rounds"] = rounds == UINT64_MAX ? 0 : rounds;
+        s["channels"] = channels;
+        s["publications"] = publications;
+        s["deliveries"] = deliveries;
+        s["expected"] = expected;
+        s["delivered"] = expected ? double(deliveries) / double(expected) : 0.0;
+        s["deliveries_per_second"] = seconds > 0 ? double(deliveries) / seconds : 0.0;
+        s["churned"] = churned;
+        s["subscribe"] = {
+            {"ok", subscribed},
+            {"failed", subscribe_failed},
+            {"seconds", subscribe_seconds},
+            {"per_second", subscribe_seconds > 0 ? double(subscribed) / subscribe_seconds : 0.0},
+            {"latency", subscribe_latency.summary()}};
     } else {
         s["per_second"] = seconds > 0 ? double(ok) / seconds : 0.0;
     }
@@ -161,6 +199,13 @@ std::string describe(const Json& s) {
         return std::to_string(s["open"].get<std::uint64_t>()) + " held " +
                fmt(s["seconds"].get<double>(), 1) + " s, " +
                std::to_string(s["drops"].get<std::uint64_t>()) + " dropped";
+    if (phase == "channels")
+        return std::to_string(s["deliveries"].get<std::uint64_t>()) + "/" +
+               std::to_string(s["expected"].get<std::uint64_t>()) + " in " +
+               fmt(s["seconds"].get<double>(), 2) + " s, " +
+               fmt(s["deliveries_per_second"].get<double>()) + "/s, p99 " +
+               duration_us(lat["p99_us"]) + ", " +
+               std::to_string(s["churned"].get<std::uint64_t>()) + " replaced";
     if (phase == "broadcast" || phase == "slow") {
         auto line = std::to_string(s["deliveries"].get<std::uint64_t>()) + "/" +
                     std::to_string(s["expected"].get<std::uint64_t>()) + " in " +

@@ -14,7 +14,7 @@ using Json = nlohmann::json;
 // broadcast's trigger).
 Json summarize(const std::string& phase, const std::vector<Json>& results);
 // The figure a phase is compared by (hawser / raw), or null: connect, ping, call, churn and
-// soak by rate, broadcast and slow by deliveries per second.
+// soak by rate, broadcast, slow and channels by deliveries per second.
 Json headline(const Json& summary);
 // One line per phase: Hawser, raw (if run) and their ratio.
 std::string summary_table(const Json& report);

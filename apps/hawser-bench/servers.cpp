@@ -137,11 +137,11 @@ Servers::~Servers() {
     }
 }
 
-Result<Servers> Servers::start_hawser(const std::string& binary, std::size_t nodes, bool plaintext,
-                                      const std::string& work_dir) {
+Result<Servers> Servers::start_hawser(const std::string& binary, std::size_t nodes, bool cluster,
+                                      bool plaintext, const std::string& work_dir) {
     namespace fs = std::filesystem;
     Servers s;
-    s.cluster = nodes > 1;
+    s.cluster = cluster;
     fs::create_directories(work_dir);
     auto data = work_dir + "/data";
     // A benchmark opens connections from a few addresses as fast as it can: admission, which
@@ -169,6 +169,12 @@ Result<Servers> Servers::start_hawser(const std::string& binary, std::size_t nod
         };
         if (auto r = wait_ready(*pid, "nats-server", log, ready); !r) return r.error();
         nats_url = "nats://127.0.0.1:" + std::to_string(port);
+        // The channels phase: clients subscribe themselves to its channels.
+        std::ofstream(config, std::ios::app) << "[cluster]\n"
+                                                "nats = [\""
+                                             << nats_url
+                                             << "\"]\n"
+                                                "client_channel_prefixes = [\"bench.\"]\n";
     }
     for (std::size_t i = 0; i < nodes; ++i) {
         auto name = "node" + std::to_string(i + 1);

@@ -29,9 +29,10 @@ class Servers {
     ~Servers();
 
     // `nodes` hawser-server processes (one IO thread each, hawser-bench's commands on,
-    // admission limits off), joined over a nats-server when more than one, sharing one key.
+    // admission limits off, clients may join channels "bench.*"), sharing one key; with
+    // `cluster`, joined over a nats-server.
     static Result<Servers> start_hawser(const std::string& server_binary, std::size_t nodes,
-                                        bool plaintext, const std::string& work_dir);
+                                        bool cluster, bool plaintext, const std::string& work_dir);
     // `nodes` raw baseline servers (this program's raw-server mode).
     static Result<Servers> start_raw(const std::string& self, std::size_t nodes,
                                      const std::string& work_dir);

@@ -69,6 +69,15 @@ int run_worker(int control_fd) {
             } else if (cmd == "broadcast") {
                 result = driver->broadcast(command->at("trigger"), command->at("count"),
                                            command->at("size"), progress);
+            } else if (cmd == "channels") {
+                ChannelsPlan plan;
+                plan.worker = command->at("worker");
+                plan.rounds = command->at("rounds");
+                plan.size = command->at("size");
+                plan.group = command->at("group");
+                plan.rate = command->at("rate");
+                plan.churn_rate = command->at("churn_rate");
+                result = driver->channels(plan, progress);
             } else if (cmd == "churn") {
                 result = driver->churn(command->at("rate"), ms(command->at("ms")), progress);
             } else {

@@ -3,6 +3,7 @@
 
 #include <charconv>
 #include <ctime>
+#include <span>
 #include <string>
 
 namespace hawser::app {
@@ -20,31 +21,73 @@ constexpr std::uint32_t max_size = 1u << 20;
 // All of them are queued before the handler returns: they must fit a connection's send queue
 // below its soft limit (8 MiB by default), or congested connections would skip some.
 constexpr std::uint64_t max_total = 4u << 20;
+// bench.publish: all handed to NATS before the handler returns, on this IO thread.
+constexpr std::uint32_t max_channels = 100'000;
+constexpr std::uint32_t max_publications = 200'000;
+constexpr std::uint32_t max_publish_size = 64u << 10;
+
+// "<seq> <CLOCK_MONOTONIC ns> " padded to `size`.
+std::string stamped(std::uint32_t seq, std::uint32_t size) {
+    auto text = std::to_string(seq) + " " + std::to_string(monotonic_ns()) + " ";
+    text.resize(size, 'x');
+    return text;
+}
+
+// Whitespace-separated unsigned numbers, exactly `out.size()` of them.
+bool parse_numbers(std::string_view arg, std::span<std::uint32_t> out) {
+    const char* p = arg.data();
+    const char* end = arg.data() + arg.size();
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        if (i > 0 && (p == end || *p++ != ' ')) return false;
+        auto r = std::from_chars(p, end, out[i]);
+        if (r.ec != std::errc()) return false;
+        p = r.ptr;
+    }
+    return p == end;
+}
 
 }  // namespace
 
-void register_bench_commands(Commands& commands, BroadcastAll broadcast) {
+void register_bench_commands(Commands& commands, BroadcastAll broadcast, PublishTo publish) {
     commands.console(
         "bench.broadcast",
         [broadcast = std::move(broadcast)](const Request&, std::string_view arg) -> std::string {
-            std::uint32_t count = 0, size = 0;
-            auto space = arg.find(' ');
-            auto bad = [] {
-                return Exception({Errc::invalid_argument,
-                                  "bench.broadcast takes \"<count> <size>\": count 1 to 10000, "
-                                  "size 32 to 1 MiB, count x size at most 4 MiB"});
-            };
-            if (space == std::string_view::npos) throw bad();
-            auto a = std::from_chars(arg.data(), arg.data() + space, count);
-            auto b = std::from_chars(arg.data() + space + 1, arg.data() + arg.size(), size);
-            if (a.ec != std::errc() || a.ptr != arg.data() + space || b.ec != std::errc() ||
-                b.ptr != arg.data() + arg.size() || count == 0 || count > max_count || size < 32 ||
-                size > max_size || std::uint64_t(count) * size > max_total)
-                throw bad();
-            for (std::uint32_t seq = 0; seq < count; ++seq) {
-                auto text = std::to_string(seq) + " " + std::to_string(monotonic_ns()) + " ";
-                text.resize(size, 'x');
-                if (auto sent = broadcast("bench.message", text); !sent)
+            std::uint32_t n[2]{};
+            bool parsed = parse_numbers(arg, n);
+            const auto count = n[0], size = n[1];
+            if (!parsed || count == 0 || count > max_count || size < 32 || size > max_size ||
+                std::uint64_t(count) * size > max_total)
+                throw Exception({Errc::invalid_argument,
+                                 "bench.broadcast takes \"<count> <size>\": count 1 to 10000, "
+                                 "size 32 to 1 MiB, count x size at most 4 MiB"});
+            for (std::uint32_t seq = 0; seq < count; ++seq)
+                if (auto sent = broadcast("bench.message", stamped(seq, size)); !sent)
+                    throw Exception(sent.error());
+            return std::to_string(count);
+        });
+    commands.console(
+        "bench.publish",
+        [publish = std::move(publish)](const Request&, std::string_view arg) -> std::string {
+            if (!publish)
+                throw Exception({Errc::invalid_argument, "bench.publish needs a cluster"});
+            std::uint32_t n[6]{};
+            bool parsed = parse_numbers(arg, n);
+            const auto personal = n[1], groups = n[2], first = n[3], count = n[4], size = n[5];
+            if (!parsed || personal > max_channels || groups > max_channels ||
+                personal + groups == 0 || count > max_publications || size < 32 ||
+                size > max_publish_size)
+                throw Exception(
+                    {Errc::invalid_argument,
+                     "bench.publish takes \"<worker> <personal> <groups> <first> <count> "
+                     "<size>\": personal and groups 0 to 100000 (not both 0), count up to "
+                     "200000, size 32 to 64 KiB"});
+            const auto prefix = "." + std::to_string(n[0]) + ".";
+            const auto round = personal + groups;
+            for (std::uint32_t c = 0; c < count; ++c) {
+                auto i = std::uint32_t((std::uint64_t(first) + c) % round);
+                auto channel = i < personal ? "bench.u" + prefix + std::to_string(i)
+                                            : "bench.g" + prefix + std::to_string(i - personal);
+                if (auto sent = publish(channel, "bench.message", stamped(c, size)); !sent)
                     throw Exception(sent.error());
             }
             return std::to_string(count);

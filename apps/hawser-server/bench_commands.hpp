@@ -13,10 +13,17 @@ namespace hawser::app {
 // How the server reaches every connection: its own (Server::broadcast) or, on a cluster node,
 // every node's (Cluster::broadcast).
 using BroadcastAll = std::function<Result<void>(std::string_view command, std::string_view text)>;
+// How the server publishes to a channel (Cluster::publish); empty without a cluster.
+using PublishTo = std::function<Result<void>(std::string_view channel, std::string_view command,
+                                             std::string_view text)>;
 
 // "bench.broadcast" with "<count> <size>": sends `count` one-way "bench.message"s of `size`
 // bytes to every connection. Each starts "<seq> <CLOCK_MONOTONIC ns at send>", so a receiver on
 // the same machine knows how long it took.
-void register_bench_commands(Commands& commands, BroadcastAll broadcast);
+// "bench.publish" with "<worker> <personal> <groups> <first> <count> <size>": `count`
+// publications of hawser-bench's channels phase, each one "bench.message" of `size` bytes.
+// They go round the worker's channels from index `first`: index i is bench.u.<worker>.<i> for
+// i < personal, then bench.g.<worker>.<i - personal>. Answers how many.
+void register_bench_commands(Commands& commands, BroadcastAll broadcast, PublishTo publish);
 
 }  // namespace hawser::app

@@ -283,11 +283,18 @@ int main(int argc, char** argv) {
     }
     if (bench_commands)
         hawser::app::register_bench_commands(
-            server.commands(), [&](std::string_view command, std::string_view text) {
+            server.commands(),
+            [&](std::string_view command, std::string_view text) {
                 // Uncompressed: a benchmark's padding would compress to nothing.
                 return cluster ? cluster->broadcast(command, text, false)
                                : server.broadcast(command, text, false);
-            });
+            },
+            cluster ? hawser::app::PublishTo([&cluster](std::string_view channel,
+                                                        std::string_view command,
+                                                        std::string_view text) {
+                return cluster->publish(channel, command, text, false);
+            })
+                    : hawser::app::PublishTo());
     if (auto started = server.start(); !started) {
         spdlog::error("cannot start: {}", started.error().message);
         return 1;

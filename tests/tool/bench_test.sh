@@ -2,7 +2,8 @@
 # hawser-bench end to end at a small scale, so the tool cannot rot: three worker processes,
 # a two-node cluster it starts itself over a nats-server, every phase, the raw baseline; then
 # the report is checked (every connection opened, held, pinged and reached by every broadcast,
-# slow consumers that read nothing until the others have all, a soak's calls and memory drift,
+# slow consumers that read nothing until the others have all, every connection on a personal
+# and a group channel getting every publication, a soak's calls and memory drift,
 # every connection back after the servers were killed and restarted, ratios and charts
 # written). Then against a server it did not start, and plans the machine
 # cannot run are refused with a reason.
@@ -14,8 +15,9 @@ source "$(dirname "$0")/start_server.sh"
 
 cd "$work"
 "$bench" --connections 300 --per-worker 100 --spawn-cluster 2 --server-binary "$server" --raw \
-    --phases connect,hold,ping,call,broadcast,slow,churn,soak,storm --hold 1 --call-seconds 1 \
-    --calls-in-flight 2 --broadcasts 5 --slow-fraction 0.1 --churn-rate 30 --churn-seconds 1 \
+    --phases connect,hold,ping,call,broadcast,slow,channels,churn,soak,storm --hold 1 \
+    --call-seconds 1 --calls-in-flight 2 --broadcasts 5 --slow-fraction 0.1 --channel-rounds 3 \
+    --channel-group 7 --channel-rate 2000 --churn-rate 30 --churn-seconds 1 \
     --soak-rate 200 --soak-seconds 5 --timeout-ms 20000 \
     --report "$work/report.json" >"$work/out.txt" 2>"$work/err.txt"
 rc=$?
@@ -44,6 +46,14 @@ for (const mode of ['hawser', 'raw']) {
         p.slow.slow_deliveries === 0 && p.slow.slow_caught_up === 150 && p.slow.slow_closed === 0,
         `${mode} slow: ${JSON.stringify(p.slow)}`);
   check(p.slow.server_rss_peak_kib > 0 && p.slow.rss_vs_broadcast > 0, `${mode} slow: memory`);
+  // 100 a worker: 100 personal channels and 15 groups of 7 (the last of 2), each worker its
+  // own; 3 rounds, paced over about half a second, reach each connection twice.
+  const ch = p.channels;
+  check(ch.channels === 345 && ch.rounds === 3 && ch.publications === 1035 &&
+        ch.subscribe.ok === 600 &&
+        ch.subscribe.failed === 0 && ch.deliveries === 1800 && ch.expected === 1800 &&
+        ch.latency.count === 1800 && ch.churned === 0 && ch.deliveries_per_second > 0,
+        `${mode} channels: ${JSON.stringify(ch)}`);
   check(p.soak.ok >= 500 && p.soak.failed === 0 && typeof p.soak.rss_drift === 'number',
         `${mode} soak: ${JSON.stringify(p.soak)}`);
   // Both servers killed and started again: every connection dropped and came back.
@@ -55,7 +65,8 @@ for (const mode of ['hawser', 'raw']) {
   check(r.runs[mode].server_bytes_per_connection > 0, `${mode} memory per connection`);
 }
 check(r.runs.hawser.servers.length === 2, 'two hawser nodes');
-for (const phase of ['connect', 'ping', 'call', 'broadcast', 'slow', 'churn', 'soak', 'storm'])
+for (const phase of ['connect', 'ping', 'call', 'broadcast', 'slow', 'channels', 'churn', 'soak',
+                     'storm'])
   check(r.ratios[phase] > 0, `ratio for ${phase}`);
 check(r.timeline.length > 4, 'a timeline');
 for (const chart of r.charts)
@@ -64,12 +75,22 @@ check(r.charts.length === 3, 'three charts');
 if (bad.length) { console.log('FAIL: report: ' + bad.join('\n  ')); process.exit(1); }
 JS
 
-# One node of two killed: only its connections drop, and they come back to it.
+# Channels while connections are replaced: each replacement joins the channels of the one it
+# replaces, so nearly every publication still arrives. Then one node of two killed: only its
+# connections drop, and they come back to it.
 "$bench" --connections 60 --spawn-cluster 2 --server-binary "$server" --storm-nodes 1 \
-    --phases connect,storm,ping --work-dir "$work/partial" --report "$work/partial.json" \
+    --phases connect,channels,storm,ping --channel-rounds 300 --channel-churn 40 \
+    --work-dir "$work/partial" --report "$work/partial.json" \
     >"$work/partial.txt" 2>&1 || fail "partial storm: $(cat "$work/partial.txt")"
 node - "$work/partial.json" <<'JS' || failures=$((failures + 1))
 const p = JSON.parse(require('fs').readFileSync(process.argv[2])).runs.hawser.phases;
+const ch = p.channels;
+if (!(ch.rounds === 300 && ch.expected === 36000 && ch.churned > 0 && ch.failed === 0 &&
+      ch.ok === 300 + 3 * ch.churned && ch.deliveries <= ch.expected && ch.delivered > 0.9 &&
+      ch.open === 60)) {
+  console.log('FAIL: channels with churn: ' + JSON.stringify(ch));
+  process.exit(1);
+}
 const ok = p.storm.drops === 30 && p.storm.all_back && p.storm.ok === 30 && p.storm.open === 60 &&
   p.ping.ok === 60;
 if (!ok) { console.log('FAIL: partial storm: ' + JSON.stringify(p.storm)); process.exit(1); }
@@ -101,6 +122,12 @@ out=$("$bench" --endpoint "127.0.0.1:$port" --key "$key" --connections 5 --phase
 [[ $rc == 2 && $out == *"servers it started"* ]] || fail "storm on servers it did not start: exit $rc: $out"
 out=$("$bench" --spawn-cluster 2 --storm-nodes 3 2>&1); rc=$?
 [[ $rc == 2 && $out == *"--storm-nodes"* ]] || fail "storm nodes past the cluster: exit $rc: $out"
+out=$("$bench" --endpoint "127.0.0.1:$port" --key "$key" --phases connect,channels 2>&1); rc=$?
+[[ $rc == 2 && $out == *"--cluster"* ]] || fail "channels on a server alone: exit $rc: $out"
+out=$("$bench" --phases connect,channels,channels 2>&1); rc=$?
+[[ $rc == 2 && $out == *"once"* ]] || fail "channels twice: exit $rc: $out"
+out=$("$bench" --channel-bytes 16 2>&1); rc=$?
+[[ $rc == 2 && $out == *"--channel-bytes"* ]] || fail "channel bytes 16: exit $rc: $out"
 out=$("$bench" --slow-fraction 1 2>&1); rc=$?
 [[ $rc == 2 && $out == *"--slow-fraction"* ]] || fail "slow fraction 1: exit $rc: $out"
 out=$("$bench" --soak-rate 0 2>&1); rc=$?

@@ -1,0 +1,133 @@
+// The Hawser driver: one ClientGroup on one IO thread holds this worker's connections.
+// Callbacks run on that IO thread and update the figures under one mutex; the worker's main
+// thread paces the phases and reads the figures. The phases are defined in hawser_driver.cpp
+// (connect, hold, ping, call, soak, churn), hawser_storm.cpp, hawser_broadcast.cpp (broadcast
+// and slow consumers) and hawser_channels.cpp.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "channel_layout.hpp"
+#include "driver.hpp"
+#include "hawser/hawser.hpp"
+#include "latency.hpp"
+#include "phase_figures.hpp"
+
+namespace hawser::bench {
+
+class HawserDriver final : public Driver {
+  public:
+    explicit HawserDriver(const DriverSetup& setup);
+
+    ~HawserDriver() override { group_.reset(); }
+
+    Json connect(std::size_t count, double rate, const Progress& progress) override;
+    Json hold(std::chrono::milliseconds duration, const Progress& progress) override;
+    Json ping(const Progress& progress) override;
+    Json call(unsigned in_flight, std::chrono::milliseconds duration,
+              const Progress& progress) override;
+    void storm_arm(std::size_t killed) override;
+    Json storm(const Progress& progress) override;
+    Json soak(double rate, std::chrono::milliseconds duration, const Progress& progress) override;
+    Json broadcast(bool trigger, unsigned count, unsigned size, const Progress& progress) override;
+    void arm(double slow_fraction) override;
+    Json churn(double rate, std::chrono::milliseconds duration, const Progress& progress) override;
+    Json channels(const ChannelsPlan& plan, const Progress& progress) override;
+
+    std::size_t open_count() const override { return group_->size(); }
+
+  private:
+    using Clock = std::chrono::steady_clock;
+    static constexpr auto tick = std::chrono::milliseconds(250);  // progress, and pacing
+
+    // A short reason for an error: its code and the system's words ("not_connected:
+    // Connection refused"), without the addresses that would make every error its own reason.
+    static std::string reason_of(const Error& e);
+
+    // Closes the oldest connection to `endpoint` still open (never the channels' publisher) and
+    // opens one in its place, in its channels if it had some; false if none was open.
+    bool replace_oldest(std::size_t endpoint);
+
+    // Subscribes `c` to the personal channel `k` and its group's; both outcomes are counted
+    // as calls. Any thread.
+    void join_channels(const Connection& c, std::size_t k);
+
+    // Asks for the publications due (up to `due` in all; chained: the next round, and the one
+    // after once it is answered). Counted as calls, as the raw driver does. Any thread.
+    void publish_next(std::uint64_t due = 0);
+
+    // Shows progress until `counter` (guarded by mu_) reaches `target()` (called unlocked), has
+    // not moved for 2 s, or the timeout.
+    void settle(const std::uint64_t& counter, const std::function<std::uint64_t()>& target,
+                const Progress& progress, const char* phase);
+
+    // Forgets the connections that closed.
+    void prune();
+
+    bool is_slow(const Connection& c) {
+        std::lock_guard l(mu_);
+        return slow_ids_.contains(c.id());
+    }
+
+    // The slow consumers read again and get what waited for them, counted apart from the
+    // phase, so that the next phase starts clean: until each has its `count` messages (or
+    // closed), nothing more came for 2 s (the server skipped some), or the timeout.
+    void catch_up(unsigned count, Json& out, const Progress& progress);
+    void reset();
+
+    std::uint64_t drops() {
+        std::lock_guard l(mu_);
+        return drops_;
+    }
+
+    Json figures(const char* phase);
+    void finished(bool ok, std::uint64_t t0_us, const Error* e);
+    void wait_until_finished(std::size_t count, const Progress& progress, const char* phase);
+
+    // Opens one connection; with `channel`, it joins that connection's channels once open.
+    void open_one(std::size_t endpoint = GroupOpenOptions::any_endpoint,
+                  std::optional<std::size_t> channel = std::nullopt);
+
+    std::vector<Connection> snapshot();
+
+    // One echo call; with `until`, the next follows each reply until that time.
+    void call_once(const Connection& c, const std::atomic<Clock::time_point>* until);
+    void on_message(const Connection& from, std::string_view text);
+
+    const DriverSetup setup_;
+    std::size_t next_endpoint_ = 0;
+    std::atomic<Clock::time_point> calls_until_{};  // read by call chains on the IO thread
+
+    // Declared before the runtime and the group: callbacks use them until those are gone.
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<std::deque<Connection>> conns_;  // per endpoint, oldest first
+    std::uint64_t ok_ = 0, failed_ = 0, chains_ended_ = 0, last_ns_ = 0;
+    std::map<std::string, std::uint64_t> errors_;
+    Latency latency_;
+    std::uint64_t drops_ = 0, first_drop_ns_ = 0;
+    std::vector<std::size_t> opening_;  // per endpoint: opens under way
+    StormWatch storm_;
+    std::map<std::string, std::uint64_t> drop_reasons_;
+    Deliveries deliveries_;         // of the broadcast or channels phase under way
+    std::vector<Connection> slow_;  // paused during a broadcast (the main thread's)
+    std::unordered_set<ConnectionId> slow_ids_;
+    std::uint64_t slow_deliveries_ = 0;
+    Publications publishing_;  // the channels phase's
+    Connection publisher_;     // asks for them; never replaced
+    ChannelLayout layout_;
+    std::unordered_map<ConnectionId, std::size_t> channel_of_;  // its connections' channels
+    std::size_t joining_ = 0;                                   // subscriptions under way
+
+    Runtime runtime_;
+    std::unique_ptr<ClientGroup> group_;
+};
+
+}  // namespace hawser::bench

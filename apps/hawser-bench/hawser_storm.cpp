@@ -1,0 +1,66 @@
+// The Hawser driver's reconnect storm (Driver::storm_arm, Driver::storm).
+#include "hawser_driver.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include "clock.hpp"
+
+namespace hawser::bench {
+
+void HawserDriver::storm_arm(std::size_t killed) {
+    prune();
+    std::lock_guard l(mu_);
+    std::vector<std::size_t> open;
+    for (auto& list : conns_) open.push_back(list.size());
+    storm_.arm(std::move(open), killed, drops_);
+    first_drop_ns_ = 0;
+    drop_reasons_.clear();  // the storm's
+}
+
+Json HawserDriver::storm(const Progress& progress) {
+    reset();
+    auto start_ns = now_ns();
+    auto deadline = Clock::now() + 2 * setup_.timeout;
+    auto next_report = Clock::now() + tick;
+    while (Clock::now() < deadline) {
+        prune();
+        std::vector<std::size_t> missing(conns_.size());
+        std::size_t open = 0, opening = 0;
+        {
+            std::lock_guard l(mu_);
+            for (std::size_t e = 0; e < conns_.size(); ++e) {
+                open += conns_[e].size();
+                opening += opening_[e];
+                missing[e] = storm_.missing(e, conns_[e].size() + opening_[e]);
+            }
+            if (storm_.all_back(drops_, open)) break;
+        }
+        // Each goes back to the server it lost, as many at once as a worker may open.
+        auto room = setup_.max_opening - std::min(setup_.max_opening, opening);
+        for (std::size_t e = 0; e < missing.size(); ++e)
+            for (; missing[e] > 0 && room > 0; --missing[e], --room) open_one(e);
+        std::this_thread::sleep_for(tick / 5);  // pacing the retries, as clients back off
+        if (Clock::now() >= next_report) {
+            next_report += tick;
+            progress(figures("storm"));
+        }
+    }
+    // Opens still under way finish here, not in the next phase's figures.
+    {
+        std::unique_lock l(mu_);
+        cv_.wait_for(l, setup_.timeout, [&] {
+            return std::all_of(opening_.begin(), opening_.end(),
+                               [](std::size_t n) { return n == 0; });
+        });
+    }
+    prune();
+    auto out = figures("storm");
+    std::lock_guard l(mu_);
+    storm_.report(out, drops_, first_drop_ns_);
+    out["drop_reasons"] = drop_reasons_;
+    out["start_ns"] = start_ns;  // reopening began: the servers were back
+    return out;
+}
+
+}  // namespace hawser::bench
