@@ -18,6 +18,7 @@ Json HawserDriver::channels(const ChannelsPlan& plan, const Progress& progress) 
         layout_ = layout;
         channel_of_.clear();
         for (std::size_t k = 0; k < all.size(); ++k) channel_of_[all[k].id()] = k;
+        joining_ += 2 * all.size();
     }
     auto subscribe_ns = now_ns();
     for (std::size_t k = 0; k < all.size(); ++k) join_channels(all[k], k);
@@ -29,14 +30,16 @@ Json HawserDriver::channels(const ChannelsPlan& plan, const Progress& progress) 
     {
         std::lock_guard l(mu_);
         deliveries_ = {};
-        // The servers are one cluster: one of them publishes. Each worker asks its own.
+        // The servers are one cluster: one of them publishes. Each worker asks its own, or
+        // the next that has a connection.
         publisher_ = {};
-        auto& list = conns_[plan.worker % conns_.size()];
-        for (auto& c : list.empty() ? conns_.front() : list)
-            if (c.connected()) {
-                publisher_ = c;
-                break;
-            }
+        for (std::size_t n = 0; n < conns_.size() && !publisher_.valid(); ++n)
+            for (auto& c : conns_[(plan.worker + n) % conns_.size()])
+                if (c.connected()) {
+                    publisher_ = c;
+                    break;
+                }
+        if (!publisher_.valid() && layout.personal > 0) ++errors_["publish: no connection open"];
         publishing_ = {.total = publisher_.valid() ? plan.rounds * layout.per_round() : 0,
                        .size = plan.size,
                        .chained = plan.rate <= 0};
@@ -102,7 +105,6 @@ void HawserDriver::join_channels(const Connection& c, std::size_t k) {
     ChannelLayout layout;
     {
         std::lock_guard l(mu_);
-        joining_ += 2;
         layout = layout_;
     }
     for (auto channel : {layout.personal_channel(k), layout.group_channel(k / layout.group)}) {

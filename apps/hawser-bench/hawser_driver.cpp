@@ -165,7 +165,7 @@ Json HawserDriver::churn(double rate, std::chrono::milliseconds duration,
             progress(figures("churn"));
         }
         // The oldest connection goes; a new one takes its place.
-        replace_oldest(i % conns_.size());
+        if (!replace_oldest(i % conns_.size())) open_one(i % conns_.size());
         ++opened;
     }
     wait_until_finished(opened, progress, "churn");
@@ -233,6 +233,10 @@ Json HawserDriver::figures(const char* phase) {
 
 void HawserDriver::finished(bool ok, std::uint64_t t0_us, const Error* e) {
     std::lock_guard l(mu_);
+    count_finished(ok, t0_us, e);
+}
+
+void HawserDriver::count_finished(bool ok, std::uint64_t t0_us, const Error* e) {
     if (ok) {
         ++ok_;
         latency_.record(now_us() - t0_us);
@@ -266,12 +270,16 @@ void HawserDriver::open_one(std::size_t endpoint, std::optional<std::size_t> cha
     group_->open(
         [this, t0, endpoint, channel](Result<Connection> r) {
             {
+                // One step for whoever waits on opening_, ok_ and joining_: never seen between.
                 std::lock_guard l(mu_);
                 --opening_[endpoint];
                 if (r) conns_[endpoint].push_back(*r);
-                if (r && channel) channel_of_[r->id()] = *channel;
+                if (r && channel) {
+                    channel_of_[r->id()] = *channel;
+                    joining_ += 2;
+                }
+                count_finished(bool(r), t0, r ? nullptr : &r.error());
             }
-            finished(bool(r), t0, r ? nullptr : &r.error());
             if (r && channel) join_channels(*r, *channel);
         },
         {.source_address = setup_.source_address, .endpoint = endpoint});
@@ -299,12 +307,13 @@ void HawserDriver::call_once(const Connection& c, const std::atomic<Clock::time_
 }
 
 void HawserDriver::on_message(const Connection& from, std::string_view text) {
+    auto t = now_ns();
     std::lock_guard l(mu_);
     if (slow_ids_.contains(from.id())) {
         ++slow_deliveries_;
         return;
     }
-    deliveries_.record(text);
+    deliveries_.record(text, t);
     cv_.notify_all();
 }
 

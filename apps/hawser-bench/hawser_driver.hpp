@@ -56,7 +56,7 @@ class HawserDriver final : public Driver {
     bool replace_oldest(std::size_t endpoint);
 
     // Subscribes `c` to the personal channel `k` and its group's; both outcomes are counted
-    // as calls. Any thread.
+    // as calls. The caller has counted both in joining_. Any thread.
     void join_channels(const Connection& c, std::size_t k);
 
     // Asks for the publications due (up to `due` in all; chained: the next round, and the one
@@ -88,7 +88,9 @@ class HawserDriver final : public Driver {
     }
 
     Json figures(const char* phase);
+    // A call or an open is over: counted, and waiters woken. count_finished: mu_ is held.
     void finished(bool ok, std::uint64_t t0_us, const Error* e);
+    void count_finished(bool ok, std::uint64_t t0_us, const Error* e);
     void wait_until_finished(std::size_t count, const Progress& progress, const char* phase);
 
     // Opens one connection; with `channel`, it joins that connection's channels once open.

@@ -163,8 +163,8 @@ int main(int argc, char** argv) {
         bad = "--channel-bytes must be 32 to 65536";
     if (plan.channel_group == 0 || plan.channel_group > 100000)
         bad = "--channel-group must be 1 to 100000";
-    if (!(plan.channel_rate >= 0 && plan.channel_rate <= 1e8))
-        bad = "--channel-rate must be 0 to 1e8";
+    if (!(plan.channel_rate == 0 || (plan.channel_rate >= 1 && plan.channel_rate <= 1e8)))
+        bad = "--channel-rate must be 0, or 1 to 1e8";
     if (!(plan.channel_churn >= 0 && plan.channel_churn <= 1e6))
         bad = "--channel-churn must be 0 to 1e6";
     if (!(plan.connect_rate >= 0)) bad = "--connect-rate must be 0 or more";

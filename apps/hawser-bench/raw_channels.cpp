@@ -29,7 +29,8 @@ Json RawDriver::channels(const ChannelsPlan& plan, const Progress& progress) {
     std::vector<bool> asked(targets_.size());
     for (int fd : all) {
         auto& p = peers_[std::size_t(fd)];
-        if (p.state != Peer::open || asked[p.endpoint]) continue;
+        // Not one whose subscriptions are still unanswered: its answers are in order.
+        if (p.state != Peer::open || asked[p.endpoint] || !p.sent_us.empty()) continue;
         asked[p.endpoint] = p.publisher = true;
         publishers_.push_back({fd, {}});
     }
@@ -42,7 +43,12 @@ Json RawDriver::channels(const ChannelsPlan& plan, const Progress& progress) {
                            : std::chrono::nanoseconds(0);
     auto next_churn = start + every;
     std::size_t churned = 0;
+    last_answer_ = Clock::now();
     while (!publishing_.over()) {
+        if (Clock::now() - last_answer_ > setup_.timeout) {  // a server stopped answering
+            ++errors_["publish: no answer within the timeout"];
+            break;
+        }
         auto wake = Clock::now() + tick / 25;
         if (every.count()) wake = std::min(wake, next_churn);
         poll_until(wake, progress, "channels");
@@ -93,19 +99,21 @@ void RawDriver::publish_next(std::uint64_t due) {
     std::string frame;
     raw::append_frame(frame, raw::publish, publishing_.request(*next, layout_));
     const auto seq = next_slice_++;
-    std::size_t asked = 0;
+    Slice slice{*next};
     for (auto& publisher : publishers_) {
         if (!write_all(publisher.fd, frame)) {
             publishing_.failed = true;  // its answer would never come
+            slice.lost = true;
             continue;
         }
         peers_[std::size_t(publisher.fd)].sent_us.push_back(now_us());
         ++in_flight_;
         publisher.waiting.push_back(seq);
-        ++asked;
+        ++slice.waiting;
     }
-    publishing_.in_flight += asked;
-    if (asked) slices_.emplace(seq, Slice{*next, asked});
+    publishing_.in_flight += slice.waiting;
+    if (slice.waiting) slices_.emplace(seq, slice);
+    last_answer_ = Clock::now();
 }
 
 void RawDriver::publication_answered(int fd, bool lost) {
@@ -113,13 +121,16 @@ void RawDriver::publication_answered(int fd, bool lost) {
                                   [&](const Publisher& x) { return x.fd == fd; });
     if (publisher == publishers_.end()) return;
     if (lost) publishing_.failed = true;
+    last_answer_ = Clock::now();
     for (std::size_t n = lost ? publisher->waiting.size() : 1; n > 0; --n) {
         if (publisher->waiting.empty()) break;
         auto slice = slices_.find(publisher->waiting.front());
         publisher->waiting.pop_front();
         --publishing_.in_flight;
+        slice->second.lost |= lost;
+        // Its reach counts once every server asked has sent its share.
         if (--slice->second.waiting == 0) {
-            if (!publishing_.failed) publishing_.answer(slice->second.range, layout_);
+            if (!slice->second.lost) publishing_.answer(slice->second.range, layout_);
             slices_.erase(slice);
         }
     }

@@ -331,7 +331,7 @@ void RawDriver::on_message(std::string_view text, bool slow) {
         ++slow_deliveries_;
         return;
     }
-    deliveries_.record(text);
+    deliveries_.record(text, now_ns());
 }
 
 void RawDriver::poll_once(int timeout_ms) {

@@ -129,6 +129,7 @@ class RawDriver final : public Driver {
     struct Slice {
         std::pair<std::uint64_t, std::uint64_t> range;  // first, count
         std::size_t waiting = 0;                        // servers that have not answered it yet
+        bool lost = false;  // a server was not asked, or closed: not all of it was sent
     };
     struct Publisher {
         int fd = -1;
@@ -136,6 +137,7 @@ class RawDriver final : public Driver {
     };
     Publications publishing_;
     std::uint64_t next_slice_ = 0;
+    Clock::time_point last_answer_;  // or the last request: a server that stalls is given up
     std::unordered_map<std::uint64_t, Slice> slices_;
     std::vector<Publisher> publishers_;  // one open connection to each server, never replaced
     ChannelLayout layout_;

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -98,21 +99,22 @@ class RawServer {
             p.in.append(buf, std::size_t(n));
         }
         parsing_ = fd;
+        bool bad = false;  // a request it refuses: the connection closes, as Hawser's would
         auto used = raw::parse_frames(p.in, [&](raw::Type type, std::string_view payload) {
+            if (bad) return;
             if (type == raw::ping) raw::append_frame(p.out, raw::pong, payload);
             if (type == raw::trigger) broadcast(payload);
             if (type == raw::subscribe) {
-                p.channels.emplace_back(payload);
-                channels_[p.channels.back()].push_back(fd);
-                raw::append_frame(p.out, raw::pong, {});
+                bad = !subscribe(fd, payload);
+                if (!bad) raw::append_frame(p.out, raw::pong, {});
             }
             if (type == raw::publish) {
-                publish(payload);
-                raw::append_frame(p.out, raw::pong, {});
+                bad = !publish(payload);
+                if (!bad) raw::append_frame(p.out, raw::pong, {});
             }
         });
         parsing_ = -1;
-        if (used < 0) return close_peer(fd);
+        if (used < 0 || bad) return close_peer(fd);
         p.in.erase(0, std::size_t(used));
         flush(fd);
     }
@@ -144,22 +146,35 @@ class RawServer {
         }
     }
 
+    // Within the limits Hawser keeps: 1 to 128 bytes, 256 channels a connection, once each.
+    bool subscribe(int fd, std::string_view channel) {
+        auto& p = peer(fd);
+        if (channel.empty() || channel.size() > 128 || p.channels.size() >= 256) return false;
+        if (std::find(p.channels.begin(), p.channels.end(), channel) != p.channels.end())
+            return true;
+        p.channels.emplace_back(channel);
+        channels_[p.channels.back()].push_back(fd);
+        return true;
+    }
+
     // One message per channel, written to each subscriber on its own: a hand-written server's
-    // per-message send.
-    void publish(std::string_view request) {
+    // per-message send. The limits bench.publish has.
+    bool publish(std::string_view request) {
         std::uint32_t n[6]{};
         const char* p = request.data();
         const char* end = request.data() + request.size();
         for (auto& v : n) {
             auto r = std::from_chars(p, end, v);
-            if (r.ec != std::errc()) return;
+            if (r.ec != std::errc()) return false;
             p = r.ptr + (r.ptr != end);
         }
         const ChannelLayout layout{n[0], n[1]};
         const std::uint64_t round = std::uint64_t(n[1]) + n[2];
-        if (round == 0 || n[5] < 32 || n[5] > raw::max_frame - 1) return;
+        if (p != end || n[1] > 100'000 || n[2] > 100'000 || round == 0 || n[4] > 200'000 ||
+            n[5] < 32 || n[5] > 65536 || std::uint64_t(n[4]) * n[5] > (64u << 20))
+            return false;
         for (std::uint32_t c = 0; c < n[4]; ++c) {
-            auto it = channels_.find(layout.channel((n[3] + c) % round));
+            auto it = channels_.find(layout.channel((std::uint64_t(n[3]) + c) % round));
             if (it == channels_.end()) continue;
             auto text = std::to_string(c) + " " + std::to_string(now_ns()) + " ";
             text.resize(n[5], 'x');
@@ -173,6 +188,7 @@ class RawServer {
                 if (idle && fd != parsing_) flush(fd);
             }
         }
+        return true;
     }
 
     void flush(int fd) {

@@ -25,6 +25,7 @@ constexpr std::uint64_t max_total = 4u << 20;
 constexpr std::uint32_t max_channels = 100'000;
 constexpr std::uint32_t max_publications = 200'000;
 constexpr std::uint32_t max_publish_size = 64u << 10;
+constexpr std::uint64_t max_publish_total = 64u << 20;
 
 // "<seq> <CLOCK_MONOTONIC ns> " padded to `size`.
 std::string stamped(std::uint32_t seq, std::uint32_t size) {
@@ -46,41 +47,52 @@ bool parse_numbers(std::string_view arg, std::span<std::uint32_t> out) {
     return p == end;
 }
 
+// A console handler whose typed errors reach the caller as they are (Responder::fail); a thrown
+// one would reach it as handler_error with its text hidden (hawser/commands.hpp).
+template <class F>
+auto answering(F f) {
+    return [f = std::move(f)](const Request&, std::string arg, Responder<std::string> reply) {
+        auto r = f(arg);
+        if (r)
+            reply.reply(std::move(*r));
+        else
+            reply.fail(r.error().code, r.error().message);
+    };
+}
+
 }  // namespace
 
 void register_bench_commands(Commands& commands, BroadcastAll broadcast, PublishTo publish) {
     commands.console(
         "bench.broadcast",
-        [broadcast = std::move(broadcast)](const Request&, std::string_view arg) -> std::string {
+        answering([broadcast = std::move(broadcast)](std::string_view arg) -> Result<std::string> {
             std::uint32_t n[2]{};
             bool parsed = parse_numbers(arg, n);
             const auto count = n[0], size = n[1];
             if (!parsed || count == 0 || count > max_count || size < 32 || size > max_size ||
                 std::uint64_t(count) * size > max_total)
-                throw Exception({Errc::invalid_argument,
-                                 "bench.broadcast takes \"<count> <size>\": count 1 to 10000, "
-                                 "size 32 to 1 MiB, count x size at most 4 MiB"});
+                return Error{Errc::invalid_argument,
+                             "bench.broadcast takes \"<count> <size>\": count 1 to 10000, size 32 "
+                             "to 1 MiB, count x size at most 4 MiB"};
             for (std::uint32_t seq = 0; seq < count; ++seq)
                 if (auto sent = broadcast("bench.message", stamped(seq, size)); !sent)
-                    throw Exception(sent.error());
+                    return sent.error();
             return std::to_string(count);
-        });
+        }));
     commands.console(
         "bench.publish",
-        [publish = std::move(publish)](const Request&, std::string_view arg) -> std::string {
-            if (!publish)
-                throw Exception({Errc::invalid_argument, "bench.publish needs a cluster"});
+        answering([publish = std::move(publish)](std::string_view arg) -> Result<std::string> {
             std::uint32_t n[6]{};
             bool parsed = parse_numbers(arg, n);
             const auto personal = n[1], groups = n[2], first = n[3], count = n[4], size = n[5];
             if (!parsed || personal > max_channels || groups > max_channels ||
                 personal + groups == 0 || count > max_publications || size < 32 ||
-                size > max_publish_size)
-                throw Exception(
-                    {Errc::invalid_argument,
-                     "bench.publish takes \"<worker> <personal> <groups> <first> <count> "
-                     "<size>\": personal and groups 0 to 100000 (not both 0), count up to "
-                     "200000, size 32 to 64 KiB"});
+                size > max_publish_size || std::uint64_t(count) * size > max_publish_total)
+                return Error{Errc::invalid_argument,
+                             "bench.publish takes \"<worker> <personal> <groups> <first> <count> "
+                             "<size>\": personal and groups 0 to 100000 (not both 0), count up "
+                             "to 200000, size 32 to 64 KiB, count x size at most 64 MiB"};
+            if (!publish) return Error{Errc::invalid_argument, "bench.publish needs a cluster"};
             const auto prefix = "." + std::to_string(n[0]) + ".";
             const auto round = personal + groups;
             for (std::uint32_t c = 0; c < count; ++c) {
@@ -88,10 +100,10 @@ void register_bench_commands(Commands& commands, BroadcastAll broadcast, Publish
                 auto channel = i < personal ? "bench.u" + prefix + std::to_string(i)
                                             : "bench.g" + prefix + std::to_string(i - personal);
                 if (auto sent = publish(channel, "bench.message", stamped(c, size)); !sent)
-                    throw Exception(sent.error());
+                    return sent.error();
             }
             return std::to_string(count);
-        });
+        }));
 }
 
 }  // namespace hawser::app

@@ -7,10 +7,11 @@
 # every connection back after the servers were killed and restarted, ratios and charts
 # written). Then against a server it did not start, and plans the machine
 # cannot run are refused with a reason.
-#   bench_test.sh path/to/hawser-bench path/to/hawser-server
+#   bench_test.sh path/to/hawser-bench path/to/hawser-server path/to/hawser-cli
 set -uo pipefail
 bench=$1
 server=$2
+cli=$3
 source "$(dirname "$0")/start_server.sh"
 
 cd "$work"
@@ -79,7 +80,7 @@ JS
 # replaces, so nearly every publication still arrives. Then one node of two killed: only its
 # connections drop, and they come back to it.
 "$bench" --connections 60 --spawn-cluster 2 --server-binary "$server" --storm-nodes 1 \
-    --phases connect,channels,storm,ping --channel-rounds 300 --channel-churn 40 \
+    --phases connect,channels,storm,ping --channel-rounds 300 --channel-churn 100 \
     --work-dir "$work/partial" --report "$work/partial.json" \
     >"$work/partial.txt" 2>&1 || fail "partial storm: $(cat "$work/partial.txt")"
 node - "$work/partial.json" <<'JS' || failures=$((failures + 1))
@@ -109,6 +110,22 @@ const ok = p.connect.ok === 50 && p.ping.ok === 50 && p.broadcast.deliveries ===
   r.runs.hawser.endpoints.length === 1 && !('servers' in r.runs.hawser);
 if (!ok) { console.log('FAIL: external report: ' + JSON.stringify(r.runs.hawser)); process.exit(1); }
 JS
+
+# The benchmark commands refuse what they cannot do, with the reason; the server goes on.
+bench_call() { "$cli" --endpoint "127.0.0.1:$port" --key "$key" call "$@" 2>&1; }
+for arg in "" "5" "5 16" "0 64" "10001 64" "5 64 1" "5 x" "100 1048576"; do
+  out=$(bench_call bench.broadcast "$arg") && fail "bench.broadcast '$arg' was accepted: $out"
+  [[ $out == *"invalid_argument"* ]] || fail "bench.broadcast '$arg': $out"
+done
+for arg in "" "0 10 1 0 5" "0 0 0 0 5 64" "0 100001 1 0 5 64" "0 10 1 0 200001 64" \
+    "0 10 1 0 5 16" "0 10 1 0 5 65537" "0 10 1 0 2000 65536" "0 10 1 0 5 64 7" "0 -1 1 0 5 64"; do
+  out=$(bench_call bench.publish "$arg") && fail "bench.publish '$arg' was accepted: $out"
+  [[ $out == *"bench.publish takes"* ]] || fail "bench.publish '$arg': $out"
+done
+out=$(bench_call bench.publish "0 10 1 0 5 64") && fail "bench.publish without a cluster: $out"
+[[ $out == *"needs a cluster"* ]] || fail "bench.publish without a cluster: $out"
+out=$(bench_call bench.broadcast "2 64") || fail "bench.broadcast after the refusals: $out"
+[[ $out == *"2"* ]] || fail "bench.broadcast after the refusals: $out"
 
 # Plans this machine cannot run: exit 2 and a reason, before any process starts.
 out=$("$bench" --connections 100000 --spawn-cluster 1 --server-binary "$server" 2>&1); rc=$?
