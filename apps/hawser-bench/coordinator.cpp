@@ -202,6 +202,7 @@ class Coordinator {
             Json c = args ? args(i) : Json::object();
             c["cmd"] = cmd;
             workers_[i].latest = Json();
+            sampled_latency_ = {};
             if (!workers_[i].control.send(c)) return std::nullopt;
         }
         std::vector<std::optional<Json>> results(workers_.size());
@@ -240,7 +241,8 @@ class Coordinator {
         return out;
     }
 
-    // One point of the timeline, and the progress line.
+    // One point of the timeline, and the progress line. Its p99 is of what the workers recorded
+    // since the last point: latency over time, not the phase's running figure.
     void sample(const std::string& mode, const std::string& phase) {
         std::uint64_t open = 0, ok = 0, failed = 0;
         Latency latency;
@@ -252,6 +254,8 @@ class Coordinator {
             failed += f.value("failed", std::uint64_t(0));
             if (f.contains("latency")) latency.merge(Latency::from_json(f["latency"]));
         }
+        auto recent = latency.since(sampled_latency_);
+        sampled_latency_ = latency;
         long server_rss = 0;
         Json per_server = Json::object();
         for (auto& p : servers_ ? servers_->processes : std::vector<ServerProcess>{}) {
@@ -266,7 +270,7 @@ class Coordinator {
                                        {"open", open},
                                        {"ok", ok},
                                        {"failed", failed},
-                                       {"p99_us", latency.quantile(0.99)},
+                                       {"p99_us", recent.quantile(0.99)},
                                        {"server_rss_kib", server_rss},
                                        {"servers_rss_kib", per_server}});
         char line[256];
@@ -275,7 +279,7 @@ class Coordinator {
                       "%ld MiB",
                       t, mode.c_str(), phase.c_str(), (unsigned long long)open,
                       (unsigned long long)ok, (unsigned long long)failed,
-                      (unsigned long long)latency.quantile(0.99), server_rss / 1024);
+                      (unsigned long long)recent.quantile(0.99), server_rss / 1024);
         if (isatty(2)) {
             std::fprintf(stderr, "\r%-110s", line);
         } else if (Clock::now() >= next_line_) {
@@ -470,7 +474,8 @@ class Coordinator {
     Plan plan_;
     std::vector<Worker> workers_;
     std::optional<Servers> servers_;
-    std::string phase_;  // the phase under way, for the timeline ("" between phases)
+    std::string phase_;        // the phase under way, for the timeline ("" between phases)
+    Latency sampled_latency_;  // the workers' merged histogram at the last timeline point
     Json report_;
     Clock::time_point start_, next_line_;
 };

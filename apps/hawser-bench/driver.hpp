@@ -30,8 +30,8 @@ struct DriverSetup {
 };
 
 // The channels phase, the shape of Centrifugo's million-connection test: every connection on
-// a personal channel and on a group channel (channel_layout.hpp), rounds of one publication on
-// every channel, and connections replaced meanwhile.
+// a personal channel and on a group channel (apps/common/bench_channels.hpp), rounds of one
+// publication on every channel, and connections replaced meanwhile.
 struct ChannelsPlan {
     std::size_t worker = 0;  // this worker's number: its channels are its own
     unsigned rounds = 10;

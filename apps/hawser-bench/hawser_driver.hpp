@@ -14,7 +14,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "channel_layout.hpp"
+#include "bench_channels.hpp"
 #include "driver.hpp"
 #include "hawser/hawser.hpp"
 #include "latency.hpp"

@@ -23,6 +23,18 @@ class Latency {
         count_ += other.count_;
         if (other.max_ > max_) max_ = other.max_;
     }
+    // What was recorded after `earlier` (an earlier copy of the same histogram); all of it if
+    // this one was reset since. Its max is the highest bucket's bound.
+    Latency since(const Latency& earlier) const noexcept {
+        Latency d;
+        for (std::size_t i = 0; i < buckets_.size(); ++i) {
+            if (buckets_[i] < earlier.buckets_[i]) return *this;
+            d.buckets_[i] = buckets_[i] - earlier.buckets_[i];
+            d.count_ += d.buckets_[i];
+            if (d.buckets_[i]) d.max_ = std::min(upper(int(i)), max_);
+        }
+        return d;
+    }
     std::uint64_t count() const noexcept { return count_; }
     std::uint64_t max() const noexcept { return max_; }
     // Upper bound of the bucket holding the q-quantile; 0 when empty.

@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "channel_layout.hpp"
+#include "bench_channels.hpp"
 #include "clock.hpp"
 #include "driver.hpp"
 #include "latency.hpp"
@@ -114,11 +114,11 @@ struct Publications {
         asked = due;
         return slice;
     }
-    // "<worker> <personal> <groups> <first> <count> <size>": what bench.publish takes.
+    // "<worker> <personal> <group> <first> <count> <size>": what bench.publish takes.
     std::string request(std::pair<std::uint64_t, std::uint64_t> slice,
                         const ChannelLayout& layout) const {
         return std::to_string(layout.worker) + " " + std::to_string(layout.personal) + " " +
-               std::to_string(layout.groups()) + " " +
+               std::to_string(layout.group) + " " +
                std::to_string(slice.first % layout.per_round()) + " " +
                std::to_string(slice.second) + " " + std::to_string(size);
     }

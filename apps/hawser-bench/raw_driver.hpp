@@ -12,7 +12,7 @@
 #include <optional>
 #include <unordered_map>
 
-#include "channel_layout.hpp"
+#include "bench_channels.hpp"
 #include "driver.hpp"
 #include "latency.hpp"
 #include "phase_figures.hpp"

@@ -19,7 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "channel_layout.hpp"
+#include "bench_channels.hpp"
 #include "clock.hpp"
 #include "raw_wire.hpp"
 
@@ -168,11 +168,11 @@ class RawServer {
             if (r.ec != std::errc()) return false;
             p = r.ptr + (r.ptr != end);
         }
-        const ChannelLayout layout{n[0], n[1]};
-        const std::uint64_t round = std::uint64_t(n[1]) + n[2];
-        if (p != end || n[1] > 100'000 || n[2] > 100'000 || round == 0 || n[4] > 200'000 ||
-            n[5] < 32 || n[5] > 65536 || std::uint64_t(n[4]) * n[5] > (64u << 20))
+        const ChannelLayout layout{n[0], n[1], n[2]};
+        if (p != end || n[1] == 0 || n[1] > 100'000 || n[2] == 0 || n[2] > 100'000 ||
+            n[4] > 200'000 || n[5] < 32 || n[5] > 65536 || std::uint64_t(n[4]) * n[5] > (64u << 20))
             return false;
+        const std::uint64_t round = layout.per_round();
         for (std::uint32_t c = 0; c < n[4]; ++c) {
             auto it = channels_.find(layout.channel((std::uint64_t(n[3]) + c) % round));
             if (it == channels_.end()) continue;

@@ -5,10 +5,10 @@
 //   trigger   client -> server, "<count> <size>": the server sends `count` messages to everyone
 //   message   server -> client, "<seq> <CLOCK_MONOTONIC ns at send> " padded to size
 //   subscribe client -> server, a channel name; answered with a pong
-//   publish   client -> server, "<worker> <personal> <groups> <first> <count> <size>": `count`
+//   publish   client -> server, "<worker> <personal> <group> <first> <count> <size>": `count`
 //             publications going round the worker's channels from index `first`
-//             (channel_layout.hpp), each a message to the subscribers it has here; answered with
-//             a pong once all are queued
+//             (apps/common/bench_channels.hpp), each a message to the subscribers it has here;
+//             answered with a pong once all are queued
 #pragma once
 
 #include <cstdint>

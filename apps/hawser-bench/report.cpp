@@ -333,7 +333,7 @@ std::vector<std::string> write_charts(const Json& report, const std::string& dir
     };
     write("connections.svg", svg_chart("Connections open", "connections", values(open)));
     write("rss.svg", svg_chart("Server memory (sum of the servers' RSS)", "MiB", values(rss)));
-    write("latency.svg", svg_chart("p99 latency of the running phase", "ms", values(p99)));
+    write("latency.svg", svg_chart("p99 latency, each half second", "ms", values(p99)));
     return written;
 }
 

@@ -6,6 +6,8 @@
 #include <span>
 #include <string>
 
+#include "bench_channels.hpp"
+
 namespace hawser::app {
 
 namespace {
@@ -84,21 +86,20 @@ void register_bench_commands(Commands& commands, BroadcastAll broadcast, Publish
         answering([publish = std::move(publish)](std::string_view arg) -> Result<std::string> {
             std::uint32_t n[6]{};
             bool parsed = parse_numbers(arg, n);
-            const auto personal = n[1], groups = n[2], first = n[3], count = n[4], size = n[5];
-            if (!parsed || personal > max_channels || groups > max_channels ||
-                personal + groups == 0 || count > max_publications || size < 32 ||
-                size > max_publish_size || std::uint64_t(count) * size > max_publish_total)
+            const bench::ChannelLayout layout{n[0], n[1], n[2]};
+            const auto first = n[3], count = n[4], size = n[5];
+            if (!parsed || layout.personal == 0 || layout.personal > max_channels ||
+                layout.group == 0 || layout.group > max_channels || count > max_publications ||
+                size < 32 || size > max_publish_size ||
+                std::uint64_t(count) * size > max_publish_total)
                 return Error{Errc::invalid_argument,
-                             "bench.publish takes \"<worker> <personal> <groups> <first> <count> "
-                             "<size>\": personal and groups 0 to 100000 (not both 0), count up "
-                             "to 200000, size 32 to 64 KiB, count x size at most 64 MiB"};
+                             "bench.publish takes \"<worker> <personal> <group> <first> <count> "
+                             "<size>\": personal and group 1 to 100000, count up to 200000, size "
+                             "32 to 64 KiB, count x size at most 64 MiB"};
             if (!publish) return Error{Errc::invalid_argument, "bench.publish needs a cluster"};
-            const auto prefix = "." + std::to_string(n[0]) + ".";
-            const auto round = personal + groups;
+            const auto round = layout.per_round();
             for (std::uint32_t c = 0; c < count; ++c) {
-                auto i = std::uint32_t((std::uint64_t(first) + c) % round);
-                auto channel = i < personal ? "bench.u" + prefix + std::to_string(i)
-                                            : "bench.g" + prefix + std::to_string(i - personal);
+                auto channel = layout.channel((std::uint64_t(first) + c) % round);
                 if (auto sent = publish(channel, "bench.message", stamped(c, size)); !sent)
                     return sent.error();
             }

@@ -20,10 +20,10 @@ using PublishTo = std::function<Result<void>(std::string_view channel, std::stri
 // "bench.broadcast" with "<count> <size>": sends `count` one-way "bench.message"s of `size`
 // bytes to every connection. Each starts "<seq> <CLOCK_MONOTONIC ns at send>", so a receiver on
 // the same machine knows how long it took.
-// "bench.publish" with "<worker> <personal> <groups> <first> <count> <size>": `count`
-// publications of hawser-bench's channels phase, each one "bench.message" of `size` bytes.
-// They go round the worker's channels from index `first`: index i is bench.u.<worker>.<i> for
-// i < personal, then bench.g.<worker>.<i - personal>. Answers how many.
+// "bench.publish" with "<worker> <personal> <group> <first> <count> <size>": `count`
+// publications of hawser-bench's channels phase, each one "bench.message" of `size` bytes, going
+// round the worker's `personal` channels and its groups of `group` from index `first`
+// (apps/common/bench_channels.hpp). Answers how many.
 void register_bench_commands(Commands& commands, BroadcastAll broadcast, PublishTo publish);
 
 }  // namespace hawser::app

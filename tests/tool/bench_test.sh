@@ -118,7 +118,7 @@ for arg in "" "5" "5 16" "0 64" "10001 64" "5 64 1" "5 x" "100 1048576"; do
   [[ $out == *"invalid_argument"* ]] || fail "bench.broadcast '$arg': $out"
 done
 for arg in "" "0 10 1 0 5" "0 0 0 0 5 64" "0 100001 1 0 5 64" "0 10 1 0 200001 64" \
-    "0 10 1 0 5 16" "0 10 1 0 5 65537" "0 10 1 0 2000 65536" "0 10 1 0 5 64 7" "0 -1 1 0 5 64"; do
+    "0 10 0 0 5 64" "0 10 1 0 5 16" "0 10 1 0 5 65537" "0 10 1 0 2000 65536" "0 10 1 0 5 64 7" "0 -1 1 0 5 64"; do
   out=$(bench_call bench.publish "$arg") && fail "bench.publish '$arg' was accepted: $out"
   [[ $out == *"bench.publish takes"* ]] || fail "bench.publish '$arg': $out"
 done
