@@ -34,7 +34,8 @@ using Clock = std::chrono::steady_clock;
 struct Worker {
     pid_t pid = 0;
     Control control{-1};
-    Json latest;  // its last progress figures in the running phase
+    Json latest;      // its last progress figures in the running phase
+    Latency sampled;  // its latency histogram at the last timeline point
 };
 
 std::uint64_t meminfo_kib(const char* field) {
@@ -202,7 +203,7 @@ class Coordinator {
             Json c = args ? args(i) : Json::object();
             c["cmd"] = cmd;
             workers_[i].latest = Json();
-            sampled_latency_ = {};
+            workers_[i].sampled = {};
             if (!workers_[i].control.send(c)) return std::nullopt;
         }
         std::vector<std::optional<Json>> results(workers_.size());
@@ -230,7 +231,7 @@ class Coordinator {
                 }
             }
             if (Clock::now() >= next_sample) {
-                next_sample += std::chrono::milliseconds(500);
+                next_sample = Clock::now() + std::chrono::milliseconds(500);
                 sample(mode, phase_.empty() ? cmd : phase_);
             }
         }
@@ -245,17 +246,18 @@ class Coordinator {
     // since the last point: latency over time, not the phase's running figure.
     void sample(const std::string& mode, const std::string& phase) {
         std::uint64_t open = 0, ok = 0, failed = 0;
-        Latency latency;
+        Latency recent;  // each worker's since its last point, merged
         for (auto& w : workers_) {
             const auto& f = w.latest;
             if (!f.is_object()) continue;
             open += f.value("open", std::uint64_t(0));
             ok += f.value("ok", std::uint64_t(0));
             failed += f.value("failed", std::uint64_t(0));
-            if (f.contains("latency")) latency.merge(Latency::from_json(f["latency"]));
+            if (!f.contains("latency")) continue;
+            auto now = Latency::from_json(f["latency"]);
+            recent.merge(now.since(w.sampled));
+            w.sampled = std::move(now);
         }
-        auto recent = latency.since(sampled_latency_);
-        sampled_latency_ = latency;
         long server_rss = 0;
         Json per_server = Json::object();
         for (auto& p : servers_ ? servers_->processes : std::vector<ServerProcess>{}) {
@@ -264,15 +266,17 @@ class Coordinator {
             per_server[p.name] = kib;
         }
         double t = std::chrono::duration<double>(Clock::now() - start_).count();
-        report_["timeline"].push_back({{"t", t},
-                                       {"mode", mode},
-                                       {"phase", phase},
-                                       {"open", open},
-                                       {"ok", ok},
-                                       {"failed", failed},
-                                       {"p99_us", recent.quantile(0.99)},
-                                       {"server_rss_kib", server_rss},
-                                       {"servers_rss_kib", per_server}});
+        report_["timeline"].push_back(
+            {{"t", t},
+             {"mode", mode},
+             {"phase", phase},
+             {"open", open},
+             {"ok", ok},
+             {"failed", failed},
+             // null: nothing recorded in this half second
+             {"p99_us", recent.count() ? Json(recent.quantile(0.99)) : Json(nullptr)},
+             {"server_rss_kib", server_rss},
+             {"servers_rss_kib", per_server}});
         char line[256];
         std::snprintf(line, sizeof line,
                       "[%6.1fs %s %s] open %llu  done %llu  failed %llu  p99 %llu us  server RSS "
@@ -474,8 +478,7 @@ class Coordinator {
     Plan plan_;
     std::vector<Worker> workers_;
     std::optional<Servers> servers_;
-    std::string phase_;        // the phase under way, for the timeline ("" between phases)
-    Latency sampled_latency_;  // the workers' merged histogram at the last timeline point
+    std::string phase_;  // the phase under way, for the timeline ("" between phases)
     Json report_;
     Clock::time_point start_, next_line_;
 };

@@ -16,6 +16,8 @@ Json HawserDriver::channels(const ChannelsPlan& plan, const Progress& progress) 
     {
         std::lock_guard l(mu_);
         layout_ = layout;
+        deliveries_ = {};  // progress shows these from the start
+        channels_open_ = true;
         channel_of_.clear();
         for (std::size_t k = 0; k < all.size(); ++k) channel_of_[all[k].id()] = k;
         joining_ += 2 * all.size();
@@ -96,6 +98,7 @@ Json HawserDriver::channels(const ChannelsPlan& plan, const Progress& progress) 
     out["expected"] = expected;
     out["churned"] = churned;
     channel_of_.clear();
+    channels_open_ = false;
     publishing_ = {};
     publisher_ = {};
     return out;

@@ -269,18 +269,20 @@ void HawserDriver::open_one(std::size_t endpoint, std::optional<std::size_t> cha
     }
     group_->open(
         [this, t0, endpoint, channel](Result<Connection> r) {
+            bool join;
             {
                 // One step for whoever waits on opening_, ok_ and joining_: never seen between.
                 std::lock_guard l(mu_);
                 --opening_[endpoint];
                 if (r) conns_[endpoint].push_back(*r);
-                if (r && channel) {
+                join = r && channel && channels_open_;  // not once the phase is over
+                if (join) {
                     channel_of_[r->id()] = *channel;
                     joining_ += 2;
                 }
                 count_finished(bool(r), t0, r ? nullptr : &r.error());
             }
-            if (r && channel) join_channels(*r, *channel);
+            if (join) join_channels(*r, *channel);
         },
         {.source_address = setup_.source_address, .endpoint = endpoint});
 }

@@ -126,6 +126,7 @@ class HawserDriver final : public Driver {
     Connection publisher_;     // asks for them; never replaced
     ChannelLayout layout_;
     std::unordered_map<ConnectionId, std::size_t> channel_of_;  // its connections' channels
+    bool channels_open_ = false;                                // the channels phase is under way
     std::size_t joining_ = 0;                                   // subscriptions under way
 
     Runtime runtime_;

@@ -94,7 +94,6 @@ struct StormWatch {
 // The channels phase's publications: how many are asked, how many every server asked has
 // answered, and the deliveries those make.
 struct Publications {
-    static constexpr std::uint64_t max_slice = 100'000;
     std::uint64_t total = 0, asked = 0, answered = 0, in_flight = 0;
     std::uint64_t reach = 0;  // deliveries the answered publications make
     unsigned size = 0;        // bytes each
@@ -107,20 +106,20 @@ struct Publications {
     std::optional<std::pair<std::uint64_t, std::uint64_t>> take(std::uint64_t due,
                                                                 const ChannelLayout& layout) {
         if (failed || asked >= total || (chained && in_flight > 0)) return std::nullopt;
-        // At most max_slice a request: what bench.publish accepts, with room to spare.
-        due = std::min({chained ? asked + layout.per_round() : due, total, asked + max_slice});
+        // At most what one request may ask.
+        due = std::min({chained ? asked + layout.per_round() : due, total,
+                        asked + PublishRequest::most(size)});
         if (due <= asked) return std::nullopt;
         std::pair<std::uint64_t, std::uint64_t> slice{asked, due - asked};
         asked = due;
         return slice;
     }
-    // "<worker> <personal> <group> <first> <count> <size>": what bench.publish takes.
+    // What bench.publish (or the raw server) is asked for a slice.
     std::string request(std::pair<std::uint64_t, std::uint64_t> slice,
                         const ChannelLayout& layout) const {
-        return std::to_string(layout.worker) + " " + std::to_string(layout.personal) + " " +
-               std::to_string(layout.group) + " " +
-               std::to_string(slice.first % layout.per_round()) + " " +
-               std::to_string(slice.second) + " " + std::to_string(size);
+        return PublishRequest{layout, std::uint32_t(slice.first % layout.per_round()),
+                              std::uint32_t(slice.second), size}
+            .text();
     }
     void answer(std::pair<std::uint64_t, std::uint64_t> slice, const ChannelLayout& layout) {
         answered += slice.second;

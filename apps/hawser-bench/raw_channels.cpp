@@ -12,6 +12,7 @@ Json RawDriver::channels(const ChannelsPlan& plan, const Progress& progress) {
     std::vector<int> all;
     for_each_open([&](int fd) { all.push_back(fd); });
     layout_ = {plan.worker, all.size(), std::max<std::size_t>(1, plan.group)};
+    deliveries_ = {};  // progress shows these from the start
     auto subscribe_ns = now_ns();
     for (std::size_t k = 0; k < all.size(); ++k) {
         peers_[std::size_t(all[k])].channel = std::int64_t(k);
@@ -34,6 +35,15 @@ Json RawDriver::channels(const ChannelsPlan& plan, const Progress& progress) {
         asked[p.endpoint] = p.publisher = true;
         publishers_.push_back({fd, {}});
     }
+    // A server whose every connection still waits for answers is not asked: its subscribers'
+    // share would be missing from the deliveries without a word.
+    for (int fd : all) {
+        auto& p = peers_[std::size_t(fd)];
+        if (p.state == Peer::open && !asked[p.endpoint]) {
+            asked[p.endpoint] = true;
+            ++errors_["publish: no connection to ask a server on"];
+        }
+    }
     if (publishers_.empty()) publishing_.total = 0;
     auto start = Clock::now();
     auto start_ns = now_ns();
@@ -45,9 +55,12 @@ Json RawDriver::channels(const ChannelsPlan& plan, const Progress& progress) {
     std::size_t churned = 0;
     last_answer_ = Clock::now();
     while (!publishing_.over()) {
-        if (Clock::now() - last_answer_ > setup_.timeout) {  // a server stopped answering
+        if (publishing_.in_flight > 0 && Clock::now() - last_answer_ > setup_.timeout) {
+            // A server stopped answering: its connection is closed, which settles what it owed.
             ++errors_["publish: no answer within the timeout"];
-            break;
+            for (auto publisher : std::vector<Publisher>(publishers_))
+                if (!publisher.waiting.empty()) close_fd(publisher.fd, false);
+            continue;
         }
         auto wake = Clock::now() + tick / 25;
         if (every.count()) wake = std::min(wake, next_churn);
@@ -111,9 +124,9 @@ void RawDriver::publish_next(std::uint64_t due) {
         publisher.waiting.push_back(seq);
         ++slice.waiting;
     }
+    if (publishing_.in_flight == 0) last_answer_ = Clock::now();  // the wait starts now
     publishing_.in_flight += slice.waiting;
     if (slice.waiting) slices_.emplace(seq, slice);
-    last_answer_ = Clock::now();
 }
 
 void RawDriver::publication_answered(int fd, bool lost) {

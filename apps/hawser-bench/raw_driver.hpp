@@ -137,7 +137,8 @@ class RawDriver final : public Driver {
     };
     Publications publishing_;
     std::uint64_t next_slice_ = 0;
-    Clock::time_point last_answer_;  // or the last request: a server that stalls is given up
+    // The last answer, or the request that began a wait: a server that stalls is given up.
+    Clock::time_point last_answer_;
     std::unordered_map<std::uint64_t, Slice> slices_;
     std::vector<Publisher> publishers_;  // one open connection to each server, never replaced
     ChannelLayout layout_;

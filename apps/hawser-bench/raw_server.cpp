@@ -103,7 +103,7 @@ class RawServer {
         auto used = raw::parse_frames(p.in, [&](raw::Type type, std::string_view payload) {
             if (bad) return;
             if (type == raw::ping) raw::append_frame(p.out, raw::pong, payload);
-            if (type == raw::trigger) broadcast(payload);
+            if (type == raw::trigger) bad = !broadcast(payload);
             if (type == raw::subscribe) {
                 bad = !subscribe(fd, payload);
                 if (!bad) raw::append_frame(p.out, raw::pong, {});
@@ -119,13 +119,14 @@ class RawServer {
         flush(fd);
     }
 
-    void broadcast(std::string_view request) {
-        std::uint32_t count = 0, size = 0;
-        auto space = request.find(' ');
-        if (space == std::string_view::npos) return;
-        std::from_chars(request.data(), request.data() + space, count);
-        std::from_chars(request.data() + space + 1, request.data() + request.size(), size);
-        if (count == 0 || count > 10000 || size < 32 || size > raw::max_frame - 1) return;
+    // bench.broadcast's limits.
+    bool broadcast(std::string_view request) {
+        std::uint32_t n[2]{};
+        if (!parse_numbers(request, n)) return false;
+        const auto count = n[0], size = n[1];
+        if (count == 0 || count > max_broadcasts || size < 32 || size > max_broadcast_bytes ||
+            std::uint64_t(count) * size > max_broadcast_total)
+            return false;
         // Every message first, then one write per connection: what a hand-written server that
         // batches would do (Hawser batches what is queued in one turn of its loop the same way).
         std::string batch;
@@ -144,6 +145,7 @@ class RawServer {
             p.out += batch;
             if (idle && fd != parsing_) flush(fd);
         }
+        return true;
     }
 
     // Within the limits Hawser keeps: 1 to 128 bytes, 256 channels a connection, once each.
@@ -159,27 +161,16 @@ class RawServer {
 
     // One message per channel, written to each subscriber on its own: a hand-written server's
     // per-message send. The limits bench.publish has.
-    bool publish(std::string_view request) {
-        std::uint32_t n[6]{};
-        const char* p = request.data();
-        const char* end = request.data() + request.size();
-        for (auto& v : n) {
-            auto r = std::from_chars(p, end, v);
-            if (r.ec != std::errc()) return false;
-            p = r.ptr + (r.ptr != end);
-        }
-        const ChannelLayout layout{n[0], n[1], n[2]};
-        if (p != end || n[1] == 0 || n[1] > 100'000 || n[2] == 0 || n[2] > 100'000 ||
-            n[4] > 200'000 || n[5] < 32 || n[5] > 65536 || std::uint64_t(n[4]) * n[5] > (64u << 20))
-            return false;
-        const std::uint64_t round = layout.per_round();
-        for (std::uint32_t c = 0; c < n[4]; ++c) {
-            auto it = channels_.find(layout.channel((std::uint64_t(n[3]) + c) % round));
+    bool publish(std::string_view text) {
+        auto request = PublishRequest::parse(text);
+        if (!request) return false;
+        for (std::uint32_t c = 0; c < request->count; ++c) {
+            auto it = channels_.find(request->channel(c));
             if (it == channels_.end()) continue;
-            auto text = std::to_string(c) + " " + std::to_string(now_ns()) + " ";
-            text.resize(n[5], 'x');
+            auto message = std::to_string(c) + " " + std::to_string(now_ns()) + " ";
+            message.resize(request->size, 'x');
             std::string frame;
-            raw::append_frame(frame, raw::message, text);
+            raw::append_frame(frame, raw::message, message);
             for (int fd : std::vector<int>(it->second)) {  // a failed write edits the list
                 auto& q = peer(fd);
                 if (!q.open) continue;

@@ -318,7 +318,8 @@ std::vector<std::string> write_charts(const Json& report, const std::string& dir
         open[mode].name = rss[mode].name = p99[mode].name = mode;
         open[mode].points.emplace_back(x, t["open"].get<double>());
         rss[mode].points.emplace_back(x, t["server_rss_kib"].get<double>() / 1024);
-        p99[mode].points.emplace_back(x, t["p99_us"].get<double>() / 1000);
+        if (t["p99_us"].is_number())  // null: nothing recorded then
+            p99[mode].points.emplace_back(x, t["p99_us"].get<double>() / 1000);
     }
     auto values = [](auto& m) {
         std::vector<Series> v;
