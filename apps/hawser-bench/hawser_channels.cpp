@@ -46,28 +46,20 @@ Json HawserDriver::channels(const ChannelsPlan& plan, const Progress& progress) 
                        .size = plan.size,
                        .chained = plan.rate <= 0};
     }
-    auto start = Clock::now();
+    ChannelsPace pace(plan);
     auto start_ns = now_ns();
     if (plan.rate <= 0) publish_next();
-    // Paced publications every 10 ms, and replacements at churn_rate, until every
-    // publication was answered (or one failed).
-    const auto every = plan.churn_rate > 0
-                           ? std::chrono::nanoseconds(std::int64_t(1e9 / plan.churn_rate))
-                           : std::chrono::nanoseconds(0);
-    auto next_churn = start + every;
-    auto next_report = start + tick;
+    // Paced publications and replacements until every publication was answered (or one
+    // failed).
+    auto next_report = Clock::now() + tick;
     std::size_t churned = 0, turn = 0;
     for (;;) {
-        auto wake = Clock::now() + tick / 25;
-        if (every.count()) wake = std::min(wake, next_churn);
         {
             std::unique_lock l(mu_);
-            if (cv_.wait_until(l, wake, [&] { return publishing_.over(); })) break;
+            if (cv_.wait_until(l, pace.wake(), [&] { return publishing_.over(); })) break;
         }
-        if (plan.rate > 0)
-            publish_next(std::uint64_t(std::chrono::duration<double>(Clock::now() - start).count() *
-                                       plan.rate));
-        for (; every.count() && Clock::now() >= next_churn; next_churn += every)
+        if (plan.rate > 0) publish_next(pace.publications_due());
+        for (auto n = pace.replacements_due(); n > 0; --n)
             churned += replace_oldest(turn++ % conns_.size());
         if (Clock::now() >= next_report) {
             next_report += tick;

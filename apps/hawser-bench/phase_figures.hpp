@@ -133,6 +133,43 @@ struct Publications {
     }
 };
 
+// The channels phase's clock: publications due at its rate (every 10 ms), replacements due at
+// its churn rate.
+class ChannelsPace {
+  public:
+    using Clock = std::chrono::steady_clock;
+    explicit ChannelsPace(const ChannelsPlan& plan)
+        : plan_(plan),
+          every_(plan.churn_rate > 0 ? std::chrono::nanoseconds(std::int64_t(1e9 / plan.churn_rate))
+                                     : std::chrono::nanoseconds(0)),
+          next_churn_(start_ + every_) {}
+
+    // When to look again.
+    Clock::time_point wake() const {
+        auto at = Clock::now() + std::chrono::milliseconds(10);
+        return every_.count() ? std::min(at, next_churn_) : at;
+    }
+    // Publications due by now in all; 0 when they are chained instead.
+    std::uint64_t publications_due() const {
+        return plan_.rate > 0
+                   ? std::uint64_t(std::chrono::duration<double>(Clock::now() - start_).count() *
+                                   plan_.rate)
+                   : 0;
+    }
+    // Replacements due since the last call.
+    std::size_t replacements_due() {
+        std::size_t n = 0;
+        for (; every_.count() && Clock::now() >= next_churn_; next_churn_ += every_) ++n;
+        return n;
+    }
+
+  private:
+    ChannelsPlan plan_;
+    Clock::time_point start_ = Clock::now();
+    std::chrono::nanoseconds every_;
+    Clock::time_point next_churn_;
+};
+
 // Waiting for a count that may stop short of its target (a server skipped some, a connection
 // closed): over once it is reached, it has not moved for 2 s, or the deadline passed.
 class Settling {

@@ -45,13 +45,9 @@ Json RawDriver::channels(const ChannelsPlan& plan, const Progress& progress) {
         }
     }
     if (publishers_.empty()) publishing_.total = 0;
-    auto start = Clock::now();
+    ChannelsPace pace(plan);
     auto start_ns = now_ns();
     if (plan.rate <= 0) publish_next();
-    const auto every = plan.churn_rate > 0
-                           ? std::chrono::nanoseconds(std::int64_t(1e9 / plan.churn_rate))
-                           : std::chrono::nanoseconds(0);
-    auto next_churn = start + every;
     std::size_t churned = 0;
     last_answer_ = Clock::now();
     while (!publishing_.over()) {
@@ -62,13 +58,9 @@ Json RawDriver::channels(const ChannelsPlan& plan, const Progress& progress) {
                 if (!publisher.waiting.empty()) close_fd(publisher.fd, false);
             continue;
         }
-        auto wake = Clock::now() + tick / 25;
-        if (every.count()) wake = std::min(wake, next_churn);
-        poll_until(wake, progress, "channels");
-        if (plan.rate > 0)
-            publish_next(std::uint64_t(std::chrono::duration<double>(Clock::now() - start).count() *
-                                       plan.rate));
-        for (; every.count() && Clock::now() >= next_churn; next_churn += every)
+        poll_until(pace.wake(), progress, "channels");
+        if (plan.rate > 0) publish_next(pace.publications_due());
+        for (auto n = pace.replacements_due(); n > 0; --n)
             if (auto victim = close_oldest()) {
                 open_one(victim->first, victim->second);
                 ++churned;
