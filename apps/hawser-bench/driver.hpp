@@ -72,7 +72,8 @@ class Driver {
     // this worker asks the server(s) to send them. Then the slow consumers read again.
     virtual Json broadcast(bool trigger, unsigned count, unsigned size,
                            const Progress& progress) = 0;
-    // Subscribes every connection to its two channels (figures under "subscribe"), then has
+    // Subscribes every connection to its two channels (figures under "subscribe"; at most
+    // 2 x max_opening subscriptions in flight), then has
     // the servers publish `rounds` rounds, at `rate` or each once the last was answered, asked
     // on one connection that is never replaced (Hawser: one node of the cluster; raw: each
     // server, for its own subscribers). A replacement joins the channels of the connection it

@@ -20,10 +20,23 @@ Json HawserDriver::channels(const ChannelsPlan& plan, const Progress& progress) 
         channels_open_ = true;
         channel_of_.clear();
         for (std::size_t k = 0; k < all.size(); ++k) channel_of_[all[k].id()] = k;
-        joining_ += 2 * all.size();
     }
+    // Paced as connects are: at most two subscriptions per --max-opening in flight.
     auto subscribe_ns = now_ns();
-    for (std::size_t k = 0; k < all.size(); ++k) join_channels(all[k], k);
+    auto deadline = Clock::now() + 2 * setup_.timeout;
+    auto next_report = Clock::now() + tick;
+    for (std::size_t k = 0; k < all.size(); ++k) {
+        {
+            std::unique_lock l(mu_);
+            cv_.wait_until(l, deadline, [&] { return joining_ < 2 * setup_.max_opening; });
+            joining_ += 2;
+        }
+        join_channels(all[k], k);
+        if (Clock::now() >= next_report) {
+            next_report += tick;
+            progress(figures("channels"));
+        }
+    }
     wait_until_finished(2 * all.size(), progress, "channels");
     auto subscribed = figures("subscribe");  // the calls' latency
     subscribed["seconds"] = double(now_ns() - subscribe_ns) / 1e9;
@@ -51,7 +64,7 @@ Json HawserDriver::channels(const ChannelsPlan& plan, const Progress& progress) 
     if (plan.rate <= 0) publish_next();
     // Paced publications and replacements until every publication was answered (or one
     // failed).
-    auto next_report = Clock::now() + tick;
+    next_report = Clock::now() + tick;
     std::size_t churned = 0, turn = 0;
     for (;;) {
         {

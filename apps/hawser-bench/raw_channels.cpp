@@ -13,8 +13,15 @@ Json RawDriver::channels(const ChannelsPlan& plan, const Progress& progress) {
     for_each_open([&](int fd) { all.push_back(fd); });
     layout_ = {plan.worker, all.size(), std::max<std::size_t>(1, plan.group)};
     deliveries_ = {};  // progress shows these from the start
+    // Paced as the Hawser driver's are: at most two per --max-opening in flight.
     auto subscribe_ns = now_ns();
+    auto deadline = Clock::now() + 2 * setup_.timeout;
     for (std::size_t k = 0; k < all.size(); ++k) {
+        while (in_flight_ >= 2 * setup_.max_opening && Clock::now() < deadline) {
+            poll_once(50);
+            report(progress, "channels");
+        }
+        if (peers_[std::size_t(all[k])].state != Peer::open) continue;  // closed meanwhile
         peers_[std::size_t(all[k])].channel = std::int64_t(k);
         send_subscribes(all[k]);
     }
