@@ -129,8 +129,10 @@ void Cluster::Impl::apply_interest() {
     if (!nats)
         flushed = Error{Errc::cluster_unavailable, "the cluster is not started"};
     else if (!waiters.empty() && !nats->flush(std::chrono::seconds(2)))
+        // Away, or behind a backlog: the words must not claim which.
         flushed = Error{Errc::cluster_unavailable,
-                        "NATS is away; the subscription takes effect when it is back"};
+                        "NATS did not confirm the subscription within 2 s (away or overloaded); "
+                        "it stands and takes effect once NATS has it"};
     for (auto& w : waiters) {
         auto f = failed.find(w.channel);
         Result<void> outcome = f != failed.end() ? Result<void>(f->second) : flushed;
