@@ -2,7 +2,6 @@
 #include "hawser_driver.hpp"
 
 #include <algorithm>
-#include <cmath>
 
 #include "clock.hpp"
 
@@ -67,14 +66,9 @@ void HawserDriver::arm(double slow_fraction) {
         slow_deliveries_ = 0;
         slow_.clear();
         slow_ids_.clear();
-        // Rounded, and one reader kept: the trigger is a call, and needs its reply read.
-        auto n =
-            std::min<std::size_t>(std::size_t(std::llround(double(all.size()) * slow_fraction)),
-                                  all.empty() ? 0 : all.size() - 1);
-        for (std::size_t i = 0; i < n; ++i) {  // spread: every (size / n)-th connection
-            auto& c = all[i * all.size() / n];
-            slow_.push_back(c);
-            slow_ids_.insert(c.id());
+        for (auto i : spread_pick(all.size(), slow_fraction)) {
+            slow_.push_back(all[i]);
+            slow_ids_.insert(all[i].id());
         }
     }
     if (slow_.empty()) return;

@@ -3,7 +3,6 @@
 #include "hawser_driver.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <thread>
 
 #include "clock.hpp"

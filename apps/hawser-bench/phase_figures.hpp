@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -45,6 +46,17 @@ struct Deliveries {
         out["latency"] = latency.to_json();
     }
 };
+
+// The slow consumers of `size` connections: `fraction` of them, rounded, spread evenly (every
+// size / n-th), and one reader always kept (a broadcast's trigger is a call whose reply must
+// be read). Their indices.
+inline std::vector<std::size_t> spread_pick(std::size_t size, double fraction) {
+    auto n = std::min<std::size_t>(std::size_t(std::llround(double(size) * fraction)),
+                                   size == 0 ? 0 : size - 1);
+    std::vector<std::size_t> picked;
+    for (std::size_t i = 0; i < n; ++i) picked.push_back(i * size / n);
+    return picked;
+}
 
 // A reconnect storm: what was open on each server when it was armed and what was killed. Back
 // only once every connection to a killed server was seen to drop.

@@ -3,8 +3,6 @@
 
 #include <sys/epoll.h>
 
-#include <cmath>
-
 #include "clock.hpp"
 #include "raw_wire.hpp"
 
@@ -16,11 +14,8 @@ void RawDriver::arm(double slow_fraction) {
     std::vector<int> all;
     for_each_open([&](int fd) { all.push_back(fd); });
     slow_.clear();
-    // Rounded, and one reader kept, as the Hawser driver does.
-    auto n = std::min<std::size_t>(std::size_t(std::llround(double(all.size()) * slow_fraction)),
-                                   all.empty() ? 0 : all.size() - 1);
-    for (std::size_t i = 0; i < n; ++i) {  // spread: every (size / n)-th connection
-        auto fd = all[i * all.size() / n];
+    for (auto i : spread_pick(all.size(), slow_fraction)) {
+        auto fd = all[i];
         peers_[std::size_t(fd)].slow = true;
         slow_.emplace_back(fd, peers_[std::size_t(fd)].serial);
         watch(fd, 0);  // not read until the broadcast is over
