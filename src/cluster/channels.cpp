@@ -2,9 +2,12 @@
 // subscription this node holds for each channel it has a subscriber in, and the commands that
 // let clients subscribe themselves. Interest changes (a channel's first local subscriber, or
 // its last leaving) are applied by the cluster thread in batches, every interest_batch at
-// most, so a subscribe/unsubscribe storm reaches NATS as its net change. Publications are
-// fanned out in broadcast.cpp.
+// most, so a subscribe/unsubscribe storm reaches NATS as its net change. A batch is confirmed
+// by a marker the node publishes to itself behind it (NATS reads a connection in order), so
+// no thread waits for NATS. Publications are fanned out in broadcast.cpp.
 #include <spdlog/spdlog.h>
+
+#include <charconv>
 
 #include "cluster/cluster_impl.hpp"
 
@@ -28,6 +31,9 @@ Error detail::channel_error(std::string_view channel) {
 }
 
 namespace {
+
+// How long a subscription waits for its batch's marker before it is told NATS did not confirm.
+constexpr auto confirm_within = std::chrono::seconds(5);
 
 // The next interest batch goes out within interest_batch (one already due keeps its time).
 void schedule_interest(Cluster::Impl& impl) {
@@ -125,19 +131,101 @@ void Cluster::Impl::apply_interest() {
         std::lock_guard lock(mu);  // again in a second, not in a tight loop
         if (!interest_due) interest_due = Clock::now() + std::chrono::seconds(1);
     }
-    Result<void> flushed;
-    if (!nats)
-        flushed = Error{Errc::cluster_unavailable, "the cluster is not started"};
-    else if (!waiters.empty() && !nats->flush(std::chrono::seconds(2)))
-        // Away, or behind a backlog: the words must not claim which.
-        flushed = Error{Errc::cluster_unavailable,
-                        "NATS did not confirm the subscription within 2 s (away or overloaded); "
-                        "it stands and takes effect once NATS has it"};
+    // Those whose subscribe failed hear it now; the rest once the marker published behind
+    // their batch comes back, or at its deadline (expire_confirmations): waiting here would
+    // hold up the reports that keep this node in the cluster.
+    std::vector<InterestWaiter> sent;
     for (auto& w : waiters) {
         auto f = failed.find(w.channel);
-        Result<void> outcome = f != failed.end() ? Result<void>(f->second) : flushed;
-        complete(w.loop, [done = std::move(w.done), outcome] { done(outcome); });
+        if (f == failed.end()) {
+            sent.push_back(std::move(w));
+            continue;
+        }
+        complete(w.loop, [done = std::move(w.done), e = f->second] { done(e); });
     }
+    if (sent.empty()) return;
+    // Queued before the marker goes: it may come back before publish() returns.
+    auto marker = ++last_marker;
+    {
+        std::lock_guard lock(channels_mu);
+        confirming.push_back({marker, Clock::now() + confirm_within, std::move(sent)});
+    }
+    Result<void> published =
+        nats ? nats->publish(subjects.marker(name),
+                             std::to_string(run_id) + " " + std::to_string(marker))
+             : Result<void>(Error{Errc::cluster_unavailable, "the cluster is not started"});
+    if (published) return;
+    {
+        // Still the last one: only this thread queues or expires them, and nothing came back.
+        std::lock_guard lock(channels_mu);
+        sent = std::move(confirming.back().waiters);
+        confirming.pop_back();
+    }
+    Error away{Errc::cluster_unavailable,
+               "NATS is away: the subscription stands and takes effect once NATS is back"};
+    for (auto& w : sent) complete(w.loop, [done = std::move(w.done), away] { done(away); });
+}
+
+void Cluster::Impl::on_marker(std::string_view data) {
+    std::uint64_t run = 0, marker = 0;
+    auto space = data.find(' ');
+    auto number = [](std::string_view text, std::uint64_t& out) {
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+        return ec == std::errc() && end == text.data() + text.size();
+    };
+    if (space == std::string_view::npos || !number(data.substr(0, space), run) ||
+        !number(data.substr(space + 1), marker))
+        return dropped("interest marker: not two numbers");
+    if (run != run_id) return;  // another process under this node's name (reports count it)
+    std::vector<InterestWaiter> confirmed;
+    {
+        std::lock_guard lock(channels_mu);
+        while (!confirming.empty() && confirming.front().marker <= marker) {
+            for (auto& w : confirming.front().waiters) confirmed.push_back(std::move(w));
+            confirming.pop_front();
+        }
+    }
+    for (auto& w : confirmed) complete(w.loop, [done = std::move(w.done)] { done({}); });
+}
+
+void Cluster::Impl::expire_confirmations() {
+    auto now = Clock::now();
+    std::vector<InterestWaiter> late;
+    {
+        std::lock_guard lock(channels_mu);
+        while (!confirming.empty() && confirming.front().deadline <= now) {
+            for (auto& w : confirming.front().waiters) late.push_back(std::move(w));
+            confirming.pop_front();
+        }
+    }
+    if (late.empty()) return;
+    // Away, or behind a backlog: the words must not claim which.
+    Error unconfirmed{Errc::cluster_unavailable,
+                      "NATS did not confirm the subscription within " +
+                          std::to_string(confirm_within.count()) +
+                          " s (away or overloaded); it stands and takes effect once NATS has it"};
+    for (auto& w : late)
+        complete(w.loop, [done = std::move(w.done), unconfirmed] { done(unconfirmed); });
+}
+
+std::optional<Cluster::Impl::Clock::time_point> Cluster::Impl::next_confirmation_deadline() {
+    std::lock_guard lock(channels_mu);
+    if (confirming.empty()) return std::nullopt;
+    return confirming.front().deadline;
+}
+
+void Cluster::Impl::fail_confirmations(const Error& why) {
+    std::vector<InterestWaiter> waiters;
+    {
+        std::lock_guard lock(channels_mu);
+        channels_closed = true;
+        waiters = std::move(interest_waiters);
+        interest_waiters.clear();
+        for (auto& c : confirming)
+            for (auto& w : c.waiters) waiters.push_back(std::move(w));
+        confirming.clear();
+    }
+    for (auto& w : waiters) complete(w.loop, [done = std::move(w.done), why] { done(why); });
 }
 
 bool Cluster::Impl::may_subscribe(const Connection& conn, std::string_view channel) const {

@@ -160,6 +160,9 @@ Result<void> Cluster::start() {
         impl.options, "hawser-" + impl.name + "-channels", std::move(channel_events),
         detail::NatsLink::Delivery::shared, detail::NatsPending{4096, 4 << 20});
     if (!channel_link) return channel_link.error();
+    auto on_marker = [&impl](std::string_view, std::string_view data) { impl.on_marker(data); };
+    if (auto r = (*channel_link)->subscribe(impl.subjects.marker(impl.name), on_marker); !r)
+        return r.error();
 
     detail::NatsLink::Events events;
     events.connected = [weak] {
@@ -273,15 +276,7 @@ void Cluster::stop() {
     link.reset();
     impl.fail_requests();
     impl.fail_asks();
-    std::vector<Impl::InterestWaiter> waiters;
-    {
-        std::lock_guard lock(impl.channels_mu);
-        impl.channels_closed = true;
-        waiters = std::move(impl.interest_waiters);
-        impl.interest_waiters.clear();
-    }
-    Error left{Errc::cluster_unavailable, "this node left the cluster"};
-    for (auto& w : waiters) impl.complete(w.loop, [done = std::move(w.done), left] { done(left); });
+    impl.fail_confirmations({Errc::cluster_unavailable, "this node left the cluster"});
     // No callback of this cluster runs after stop() returns (unless it is called on an IO
     // thread, which cannot wait for its own loop).
     impl.wait_for_callbacks();

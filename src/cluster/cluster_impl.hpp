@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -87,7 +88,15 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
         std::size_t loop;  // where its callback runs
         std::function<void(Result<void>)> done;
     };
-    std::vector<InterestWaiter> interest_waiters;                          // for the next batch
+    std::vector<InterestWaiter> interest_waiters;  // for the next batch
+    // Batches sent, each waiting for its marker to come back from NATS (in marker order).
+    struct Confirming {
+        std::uint64_t marker;
+        Clock::time_point deadline;
+        std::vector<InterestWaiter> waiters;
+    };
+    std::deque<Confirming> confirming;
+    std::uint64_t last_marker = 0;                                         // cluster thread
     bool channels_closed = false;                                          // stop(): no waiters
     std::unordered_map<std::string, std::uint64_t> channel_subscriptions;  // cluster thread
     // Set before the server starts, read-only after.
@@ -211,6 +220,13 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     Result<void> unsubscribe(ConnectionId id, std::string_view channel);
     void connection_closed(ConnectionId id);
     void apply_interest();  // cluster thread
+    // A marker came back (the channel link's delivery thread): the batches up to it are in.
+    void on_marker(std::string_view data);
+    // Fails the batches whose marker did not come back in time (cluster thread), and when
+    // the next one is due.
+    void expire_confirmations();
+    std::optional<Clock::time_point> next_confirmation_deadline();
+    void fail_confirmations(const Error& why);  // stop
     void register_channel_commands();
     bool may_subscribe(const Connection& conn, std::string_view channel) const;
 };

@@ -105,13 +105,14 @@ void Cluster::Impl::run() {
         expire_requests();
         expire_asks();
         if (interest) apply_interest();
+        expire_confirmations();
         std::optional<Clock::time_point> deadline;
         {
             std::lock_guard requests_lock(requests_mu);
             deadline = requests.next_deadline();
         }
-        if (auto asked = next_ask_deadline(); asked && (!deadline || *asked < *deadline))
-            deadline = asked;
+        for (auto next : {next_ask_deadline(), next_confirmation_deadline()})
+            if (next && (!deadline || *next < *deadline)) deadline = next;
         lock.lock();
         auto until = next_report;
         if (deadline) until = std::min(until, *deadline);

@@ -34,6 +34,11 @@ struct ClusterSubjects {
         return prefix_ + ".ch." + std::string(name);
     }
     std::string_view channel_of(std::string_view subject) const;
+    // Markers a node publishes to itself behind its channel interest: when one comes back,
+    // NATS has every subscription sent before it.
+    std::string marker(std::string_view node) const {
+        return prefix_ + ".marker." + std::string(node);
+    }
     // Notices to every node and questions to every node, by topic; the answers to a node's
     // questions.
     std::string notice(std::string_view topic) const {

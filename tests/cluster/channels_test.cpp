@@ -232,6 +232,50 @@ TEST(ClusterChannels, ChannelsAndRemoteCallsResumeWhenNatsComesBack) {
     EXPECT_EQ(a.cluster.call(address, "echo", std::string("back"), use_wait).value(), "back");
 }
 
+TEST(ClusterChannels, ASubscriptionNatsHasNotConfirmedHoldsUpNothingElse) {
+    NatsServer nats;
+    Node a(nats, "a"), b(nats, "b");
+    ASSERT_TRUE(sees(a.cluster, 2));
+    Listener here(a), there(b);
+    auto address = b.cluster.address_of(there.id);
+
+    // A stopped nats-server keeps its connections but reads nothing: the subscription waits
+    // for NATS to confirm it, and meanwhile a remote call's deadline must pass on time.
+    nats.pause();
+    std::mutex mu;
+    std::vector<std::string> order;
+    auto note = [&](const char* what) {
+        std::lock_guard lock(mu);
+        order.emplace_back(what);
+    };
+    Slot<Result<void>> subscribed;
+    ASSERT_TRUE(a.cluster.subscribe(here.id, "room", [&](Result<void> r) {
+        note("subscribed");
+        subscribed.set(r);
+    }));
+    Slot<Result<std::string>> answered;
+    a.cluster.call(
+        address, "echo", std::string("x"),
+        [&](Result<std::string> r) {
+            note("call");
+            answered.set(r);
+        },
+        CallOptions{300ms});
+    auto r = answered.get();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::timeout);
+    nats.resume();
+    auto s = subscribed.get();
+    EXPECT_TRUE(s) << s.error().message;  // confirmed once NATS read it
+    {
+        std::lock_guard lock(mu);
+        EXPECT_EQ(order, (std::vector<std::string>{"call", "subscribed"}));
+    }
+    // And it holds: a publication reaches the subscriber.
+    ASSERT_TRUE(b.cluster.publish("room", "msg", "b:0"));
+    ASSERT_TRUE(eventually([&] { return here.messages() == std::vector<std::string>{"b:0"}; }));
+}
+
 TEST(ClusterChannels, LimitsAndBadInputAreRefused) {
     NatsServer nats;
     Node a(nats, "a", [](ClusterOptions& c) { c.max_channels_per_connection = 3; });

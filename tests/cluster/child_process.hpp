@@ -75,6 +75,9 @@ class ChildProcess {
     const std::filesystem::path& dir() const { return dir_; }
     bool running() const { return pid_ > 0; }
 
+    void signal(int sig) {
+        if (pid_ > 0) ::kill(pid_, sig);
+    }
     // Sends `sig` and reaps the child; removes the scratch directory.
     void end(int sig) {
         if (pid_ > 0) {

@@ -30,6 +30,9 @@ class NatsServer {
         start(port_);
     }
     void start_again() { start(port_); }  // after stop(), on the same port
+    // Stopped in place: connections stay up, and nothing sent to it is read until resume().
+    void pause() { process_.signal(SIGSTOP); }
+    void resume() { process_.signal(SIGCONT); }
 
   private:
     void start(int port) {
