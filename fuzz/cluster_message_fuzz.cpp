@@ -14,6 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::string_view bytes(reinterpret_cast<const char*>(data), size);
     (void)decode_report(bytes);
     (void)decode_broadcast(bytes);
+    if (auto m = decode_marker(bytes)) (void)decode_marker(encode_marker(*m));
     if (auto r = decode_request(bytes)) (void)decode_request(encode_request(*r));
     if (auto a = decode_answer(bytes)) (void)decode_answer(encode_answer(*a));
     (void)parse_route_reply(bytes, hawser::DecodeLimits{}, false);

@@ -294,10 +294,13 @@ class Coordinator {
             // Channels live in the cluster: one node joins one too.
             bool channels = std::find(plan_.phases.begin(), plan_.phases.end(), "channels") !=
                             plan_.phases.end();
-            auto started = mode == "raw"
-                               ? Servers::start_raw(plan_.self, nodes, dir)
-                               : Servers::start_hawser(plan_.server_binary, nodes,
-                                                       nodes > 1 || channels, plan_.plaintext, dir);
+            // Servers wait three of the clients' heartbeats before closing a silent connection,
+            // as the clients do (hawser_driver.cpp).
+            auto idle = std::chrono::milliseconds(3 * plan_.heartbeat_ms);
+            auto started = mode == "raw" ? Servers::start_raw(plan_.self, nodes, dir)
+                                         : Servers::start_hawser(plan_.server_binary, nodes,
+                                                                 nodes > 1 || channels,
+                                                                 plan_.plaintext, idle, dir);
             if (!started) {
                 std::fprintf(stderr, "hawser-bench: %s\n", started.error().message.c_str());
                 return 1;

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -30,9 +31,12 @@ class Servers {
 
     // `nodes` hawser-server processes (one IO thread each, hawser-bench's commands on,
     // admission limits off, clients may join channels "bench.*"), sharing one key; with
-    // `cluster`, joined over a nats-server.
+    // `cluster`, joined over a nats-server. `idle`: the servers' idle timeout when longer than
+    // their default (90 s), for clients whose heartbeats are further apart.
     static Result<Servers> start_hawser(const std::string& server_binary, std::size_t nodes,
-                                        bool cluster, bool plaintext, const std::string& work_dir);
+                                        bool cluster, bool plaintext,
+                                        std::chrono::milliseconds idle,
+                                        const std::string& work_dir);
     // `nodes` raw baseline servers (this program's raw-server mode).
     static Result<Servers> start_raw(const std::string& self, std::size_t nodes,
                                      const std::string& work_dir);

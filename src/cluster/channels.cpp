@@ -4,10 +4,9 @@
 // its last leaving) are applied by the cluster thread in batches, every interest_batch at
 // most, so a subscribe/unsubscribe storm reaches NATS as its net change. A batch is confirmed
 // by a marker the node publishes to itself behind it (NATS reads a connection in order), so
-// no thread waits for NATS. Publications are fanned out in broadcast.cpp.
+// no thread waits for NATS; the marker comes back on the membership link, whose delivery does
+// not queue behind channel traffic. Publications are fanned out in broadcast.cpp.
 #include <spdlog/spdlog.h>
-
-#include <charconv>
 
 #include "cluster/cluster_impl.hpp"
 
@@ -150,14 +149,16 @@ void Cluster::Impl::apply_interest() {
         std::lock_guard lock(channels_mu);
         confirming.push_back({marker, Clock::now() + confirm_within, std::move(sent)});
     }
+    // On the channel link, behind its subscriptions; it comes back on the membership link.
     Result<void> published =
-        nats ? nats->publish(subjects.marker(name),
-                             std::to_string(run_id) + " " + std::to_string(marker))
+        nats ? nats->publish(subjects.marker(name), detail::encode_marker({run_id, marker}))
              : Result<void>(Error{Errc::cluster_unavailable, "the cluster is not started"});
     if (published) return;
     {
-        // Still the last one: only this thread queues or expires them, and nothing came back.
+        // Only this thread queues or expires them, and a marker not sent cannot come back:
+        // it is still the last one.
         std::lock_guard lock(channels_mu);
+        if (confirming.empty() || confirming.back().marker != marker) return;
         sent = std::move(confirming.back().waiters);
         confirming.pop_back();
     }
@@ -167,20 +168,13 @@ void Cluster::Impl::apply_interest() {
 }
 
 void Cluster::Impl::on_marker(std::string_view data) {
-    std::uint64_t run = 0, marker = 0;
-    auto space = data.find(' ');
-    auto number = [](std::string_view text, std::uint64_t& out) {
-        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-        return ec == std::errc() && end == text.data() + text.size();
-    };
-    if (space == std::string_view::npos || !number(data.substr(0, space), run) ||
-        !number(data.substr(space + 1), marker))
-        return dropped("interest marker: not two numbers");
-    if (run != run_id) return;  // another process under this node's name (reports count it)
+    auto m = detail::decode_marker(data);
+    if (!m) return dropped(m.error().message);
+    if (m->run != run_id) return;  // another process under this node's name (reports count it)
     std::vector<InterestWaiter> confirmed;
     {
         std::lock_guard lock(channels_mu);
-        while (!confirming.empty() && confirming.front().marker <= marker) {
+        while (!confirming.empty() && confirming.front().marker <= m->number) {
             for (auto& w : confirming.front().waiters) confirmed.push_back(std::move(w));
             confirming.pop_front();
         }

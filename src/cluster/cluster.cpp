@@ -160,9 +160,6 @@ Result<void> Cluster::start() {
         impl.options, "hawser-" + impl.name + "-channels", std::move(channel_events),
         detail::NatsLink::Delivery::shared, detail::NatsPending{4096, 4 << 20});
     if (!channel_link) return channel_link.error();
-    auto on_marker = [&impl](std::string_view, std::string_view data) { impl.on_marker(data); };
-    if (auto r = (*channel_link)->subscribe(impl.subjects.marker(impl.name), on_marker); !r)
-        return r.error();
 
     detail::NatsLink::Events events;
     events.connected = [weak] {
@@ -230,6 +227,11 @@ Result<void> Cluster::start() {
         if (auto r = (*link)->subscribe(impl.subjects.questions(), on_question); !r)
             return r.error();
     }
+    // Published on the channel link behind its interest; received here, on a delivery thread
+    // of its own, so that a channel backlog does not hold up confirmations.
+    auto on_marker = [&impl](std::string_view, std::string_view data) { impl.on_marker(data); };
+    if (auto r = (*link)->subscribe(impl.subjects.marker(impl.name), on_marker); !r)
+        return r.error();
     auto on_reply = [&impl](std::string_view, std::string_view data) { impl.on_reply(data); };
     if (auto r = (*link)->subscribe(impl.subjects.replies(impl.name), on_reply); !r)
         return r.error();

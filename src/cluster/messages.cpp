@@ -4,6 +4,7 @@
 #include "cluster/envelope_bytes.hpp"
 
 #include <cctype>
+#include <charconv>
 #include <optional>
 
 namespace hawser::detail {
@@ -173,6 +174,23 @@ Result<ClusterBroadcast> decode_broadcast(std::string_view bytes) {
     b.command = *command;
     b.argument = in.bytes;
     return b;
+}
+
+std::string encode_marker(InterestMarker m) {
+    return std::to_string(m.run) + " " + std::to_string(m.number);
+}
+
+Result<InterestMarker> decode_marker(std::string_view bytes) {
+    auto number = [](std::string_view text, std::uint64_t& out) {
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+        return !text.empty() && ec == std::errc() && end == text.data() + text.size();
+    };
+    InterestMarker m;
+    auto space = bytes.find(' ');
+    if (space == std::string_view::npos || !number(bytes.substr(0, space), m.run) ||
+        !number(bytes.substr(space + 1), m.number))
+        return Error{Errc::bad_payload, "cluster message: interest marker: not two numbers"};
+    return m;
 }
 
 }  // namespace hawser::detail

@@ -86,4 +86,12 @@ struct ClusterBroadcast {
 std::string encode_broadcast(const ClusterBroadcast& b);
 Result<ClusterBroadcast> decode_broadcast(std::string_view bytes);
 
+// An interest marker: "<run> <n>", the sending process's run id and the marker's number.
+struct InterestMarker {
+    std::uint64_t run = 0;
+    std::uint64_t number = 0;
+};
+std::string encode_marker(InterestMarker m);
+Result<InterestMarker> decode_marker(std::string_view bytes);
+
 }  // namespace hawser::detail

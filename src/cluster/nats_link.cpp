@@ -47,9 +47,10 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
     // Publishing checks the connection first (a publish while NATS is away fails at once); the
     // small buffer only holds what races with a disconnect.
     if (r) r = check(natsOptions_SetReconnectBufSize(opts, 64 << 10), "reconnect buffer");
-    // A NATS that closed the connection is noticed at once; one that went silent after about
-    // 15 s. A NATS busy for a few seconds is not gone: reconnecting would send every channel
+    // A NATS that closed the connection is noticed at once; one that went silent after 15 to
+    // 20 s. A NATS busy for a few seconds is not gone: reconnecting would send every channel
     // subscription again at the worst moment (a million-connection run once did, on every node).
+    // The write deadline below still ends a connection NATS has not read from for 2 s.
     if (r) r = check(natsOptions_SetPingInterval(opts, 5000), "ping interval");
     if (r) r = check(natsOptions_SetMaxPingsOut(opts, 3), "pings out");
     if (r) r = check(natsOptions_SetSendAsap(opts, o.nats_send_asap), "send asap");

@@ -233,6 +233,15 @@ TEST(ClusterChannels, ChannelsAndRemoteCallsResumeWhenNatsComesBack) {
 }
 
 TEST(ClusterChannels, ASubscriptionNatsHasNotConfirmedHoldsUpNothingElse) {
+    // Declared before the nodes: a node that stops early still completes the callbacks.
+    std::mutex mu;
+    std::vector<std::string> order;
+    auto note = [&](const char* what) {
+        std::lock_guard lock(mu);
+        order.emplace_back(what);
+    };
+    Slot<Result<void>> subscribed;
+    Slot<Result<std::string>> answered;
     NatsServer nats;
     Node a(nats, "a"), b(nats, "b");
     ASSERT_TRUE(sees(a.cluster, 2));
@@ -242,18 +251,14 @@ TEST(ClusterChannels, ASubscriptionNatsHasNotConfirmedHoldsUpNothingElse) {
     // A stopped nats-server keeps its connections but reads nothing: the subscription waits
     // for NATS to confirm it, and meanwhile a remote call's deadline must pass on time.
     nats.pause();
-    std::mutex mu;
-    std::vector<std::string> order;
-    auto note = [&](const char* what) {
-        std::lock_guard lock(mu);
-        order.emplace_back(what);
-    };
-    Slot<Result<void>> subscribed;
+    struct Resume {
+        NatsServer& nats;
+        ~Resume() { nats.resume(); }  // also when an assertion ends the test early
+    } resume{nats};
     ASSERT_TRUE(a.cluster.subscribe(here.id, "room", [&](Result<void> r) {
         note("subscribed");
         subscribed.set(r);
     }));
-    Slot<Result<std::string>> answered;
     a.cluster.call(
         address, "echo", std::string("x"),
         [&](Result<std::string> r) {

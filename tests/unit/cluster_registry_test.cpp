@@ -157,6 +157,16 @@ TEST(ClusterMessages, BroadcastRoundTripAndBadInput) {
     EXPECT_FALSE(decode_broadcast(encode_broadcast({"n1", "", false, true, ""})));
 }
 
+TEST(ClusterMessages, InterestMarkerRoundTripAndBadInput) {
+    auto m = decode_marker(encode_marker({18446744073709551615ull, 42}));
+    ASSERT_TRUE(m) << m.error().message;
+    EXPECT_EQ(m->run, 18446744073709551615ull);
+    EXPECT_EQ(m->number, 42u);
+    for (std::string_view bad : {"", "1", "1 ", " 1", "1  2", "1 2 3", "-1 2", "1 +2", "1 x",
+                                 "18446744073709551616 1", "1\t2", "1 2\n"})
+        EXPECT_FALSE(decode_marker(bad)) << bad;
+}
+
 TEST(ClusterMessages, Subjects) {
     ClusterSubjects s("app.prod");
     EXPECT_EQ(s.node("n1"), "app.prod.node.n1");
