@@ -375,7 +375,11 @@ class Coordinator {
                     return 1;
                 }
                 auto restarted_ns = now_ns();
-                results = step(mode, phase);
+                // Established clients' calls meanwhile, at the soak's rate (its p99 is the
+                // figure without a storm).
+                results = step(mode, phase, [&](std::size_t) {
+                    return Json{{"probe_rate", plan_.soak_rate / double(n)}};
+                });
                 if (results)
                     for (auto& r : *results) {
                         r["killed_ns"] = killed_ns;

@@ -58,9 +58,12 @@ class Driver {
     // the server it was lost on, at most max_opening at once, retrying failures every 50 ms,
     // until every connection to a killed server was seen to drop and all are back, or twice
     // the timeout passed. Figures: drops, reconnects (ok), failed attempts by reason, when
-    // reopening began (start_ns), and when 99.9 % and all were back (ns).
+    // reopening began (start_ns), and when 99.9 % and all were back (ns). Meanwhile
+    // `probe_rate` echo calls a second go to the connections open at the time, spread over
+    // them: what established clients see while a storm runs ("established": ok, failed,
+    // latency; the Hawser driver only).
     virtual void storm_arm(std::size_t killed) = 0;
-    virtual Json storm(const Progress& progress) = 0;
+    virtual Json storm(double probe_rate, const Progress& progress) = 0;
     // Steady calls for `duration`: `rate` per second, one connection after the other (soak).
     virtual Json soak(double rate, std::chrono::milliseconds duration,
                       const Progress& progress) = 0;

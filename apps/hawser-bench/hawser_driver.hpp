@@ -34,7 +34,7 @@ class HawserDriver final : public Driver {
     Json call(unsigned in_flight, std::chrono::milliseconds duration,
               const Progress& progress) override;
     void storm_arm(std::size_t killed) override;
-    Json storm(const Progress& progress) override;
+    Json storm(double probe_rate, const Progress& progress) override;
     Json soak(double rate, std::chrono::milliseconds duration, const Progress& progress) override;
     Json broadcast(bool trigger, unsigned count, unsigned size, const Progress& progress) override;
     void arm(double slow_fraction) override;
@@ -101,6 +101,8 @@ class HawserDriver final : public Driver {
 
     // One echo call; with `until`, the next follows each reply until that time.
     void call_once(const Connection& c, const std::atomic<Clock::time_point>* until);
+    // One echo call counted in probes_ (an established client's, during a storm).
+    void probe_once(const Connection& c);
     void on_message(const Connection& from, std::string_view text);
 
     const DriverSetup setup_;
@@ -118,6 +120,10 @@ class HawserDriver final : public Driver {
     std::vector<std::size_t> opening_;  // per endpoint: opens under way
     StormWatch storm_;
     std::map<std::string, std::uint64_t> drop_reasons_;
+    struct Probes {
+        std::uint64_t started = 0, ok = 0, failed = 0;
+        Latency latency;
+    } probes_;
     Deliveries deliveries_;         // of the broadcast or channels phase under way
     std::vector<Connection> slow_;  // paused during a broadcast (the main thread's)
     std::unordered_set<ConnectionId> slow_ids_;

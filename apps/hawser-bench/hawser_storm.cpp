@@ -18,13 +18,43 @@ void HawserDriver::storm_arm(std::size_t killed) {
     drop_reasons_.clear();  // the storm's
 }
 
-Json HawserDriver::storm(const Progress& progress) {
+void HawserDriver::probe_once(const Connection& c) {
+    auto t0 = now_us();
+    {
+        std::lock_guard l(mu_);
+        ++probes_.started;
+    }
+    c.call("echo", std::string(), [this, t0](Result<std::string> r) {
+        std::lock_guard l(mu_);
+        if (r)
+            ++probes_.ok, probes_.latency.record(now_us() - t0);
+        else
+            ++probes_.failed;
+        cv_.notify_all();
+    });
+}
+
+Json HawserDriver::storm(double probe_rate, const Progress& progress) {
     reset();
+    {
+        std::lock_guard l(mu_);
+        probes_ = {};
+    }
+    auto start = Clock::now();
     auto start_ns = now_ns();
-    auto deadline = Clock::now() + 2 * setup_.timeout;
-    auto next_report = Clock::now() + tick;
+    auto deadline = start + 2 * setup_.timeout;
+    auto next_report = start + tick;
+    std::size_t probed = 0;
     while (Clock::now() < deadline) {
         prune();
+        // The probes due by now, over what is open now (back already, or never dropped).
+        auto due =
+            std::size_t(std::chrono::duration<double>(Clock::now() - start).count() * probe_rate);
+        if (probed < due) {
+            auto conns = snapshot();
+            for (; probed < due && !conns.empty(); ++probed)
+                probe_once(conns[probed % conns.size()]);
+        }
         std::vector<std::size_t> missing(conns_.size());
         std::size_t open = 0, opening = 0;
         {
@@ -50,13 +80,17 @@ Json HawserDriver::storm(const Progress& progress) {
     {
         std::unique_lock l(mu_);
         cv_.wait_for(l, setup_.timeout, [&] {
-            return std::all_of(opening_.begin(), opening_.end(),
+            return probes_.ok + probes_.failed == probes_.started &&
+                   std::all_of(opening_.begin(), opening_.end(),
                                [](std::size_t n) { return n == 0; });
         });
     }
     prune();
     auto out = figures("storm");
     std::lock_guard l(mu_);
+    if (probe_rate > 0)
+        out["established"] = {
+            {"ok", probes_.ok}, {"failed", probes_.failed}, {"latency", probes_.latency.to_json()}};
     storm_.report(out, drops_, first_drop_ns_);
     out["drop_reasons"] = drop_reasons_;
     out["start_ns"] = start_ns;  // reopening began: the servers were back

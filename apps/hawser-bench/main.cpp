@@ -54,7 +54,9 @@ int main(int argc, char** argv) {
     cli.add_option("--storm-nodes", plan.storm_nodes,
                    "storm: servers killed (SIGKILL) and restarted, the first N (0 = all)")
         ->capture_default_str();
-    cli.add_option("--soak-rate", plan.soak_rate, "soak: calls per second over all workers")
+    cli.add_option("--soak-rate", plan.soak_rate,
+                   "soak: calls per second over all workers; also the storm's calls on established "
+                   "connections")
         ->capture_default_str();
     cli.add_option("--soak-seconds", plan.soak_seconds, "soak: seconds (server RSS sampled)")
         ->capture_default_str();

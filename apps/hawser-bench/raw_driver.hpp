@@ -29,7 +29,7 @@ class RawDriver final : public Driver {
     Json call(unsigned in_flight, std::chrono::milliseconds duration,
               const Progress& progress) override;
     void storm_arm(std::size_t killed) override;
-    Json storm(const Progress& progress) override;
+    Json storm(double probe_rate, const Progress& progress) override;
     Json soak(double rate, std::chrono::milliseconds duration, const Progress& progress) override;
     void arm(double slow_fraction) override;
     Json broadcast(bool trigger, unsigned count, unsigned size, const Progress& progress) override;

@@ -10,7 +10,8 @@ void RawDriver::storm_arm(std::size_t killed) {
     first_drop_ns_ = 0;
 }
 
-Json RawDriver::storm(const Progress& progress) {
+Json RawDriver::storm(double /*probe_rate: raw servers answer pings only*/,
+                      const Progress& progress) {
     reset();
     auto start_ns = now_ns();
     auto deadline = Clock::now() + 2 * setup_.timeout;

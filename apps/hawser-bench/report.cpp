@@ -118,6 +118,21 @@ Json summarize(const std::string& phase, const std::vector<Json>& results) {
         s["drop_reasons"] = drop_reasons;
         s["all_back"] = all_back;
         s["restart_seconds"] = since(killed, restarted);  // the servers' own start
+        // Established clients' calls while it ran (the soak phase's p99 is the calm figure).
+        Latency established;
+        std::uint64_t probes_ok = 0, probes_failed = 0;
+        bool probed = false;
+        for (const auto& r : results) {
+            if (!r.contains("established")) continue;
+            probed = true;
+            const auto& e = r["established"];
+            probes_ok += u64(e, "ok");
+            probes_failed += u64(e, "failed");
+            established.merge(Latency::from_json(e["latency"]));
+        }
+        if (probed)
+            s["established"] = {
+                {"ok", probes_ok}, {"failed", probes_failed}, {"latency", established.summary()}};
         s["seconds_to_999"] = all_999 ? since(killed, back_999) : Json(nullptr);
         s["seconds"] = all_back ? since(killed, back) : Json(nullptr);
         // Reconnects per second from when the workers began reopening (the servers were up).
@@ -187,6 +202,16 @@ std::string describe(const Json& s) {
                fmt(s["per_second"].get<double>()) + " reconnects/s" +
                (s["failed"].get<std::uint64_t>()
                     ? ", " + std::to_string(s["failed"].get<std::uint64_t>()) + " attempts failed"
+                    : "") +
+               (s.contains("established")
+                    ? "; established calls p99 " +
+                          duration_us(s["established"]["latency"]["p99_us"]) +
+                          (s["established"]["failed"].get<std::uint64_t>()
+                               ? ", " +
+                                     std::to_string(
+                                         s["established"]["failed"].get<std::uint64_t>()) +
+                                     " failed"
+                               : "")
                     : "");
     }
     if (phase == "soak")

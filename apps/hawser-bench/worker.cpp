@@ -61,7 +61,7 @@ int run_worker(int control_fd) {
             } else if (cmd == "storm_arm") {
                 driver->storm_arm(command->at("killed"));
             } else if (cmd == "storm") {
-                result = driver->storm(progress);
+                result = driver->storm(command->value("probe_rate", 0.0), progress);
             } else if (cmd == "soak") {
                 result = driver->soak(command->at("rate"), ms(command->at("ms")), progress);
             } else if (cmd == "arm") {

@@ -92,8 +92,10 @@ if (!(ch.rounds === 300 && ch.expected === 36000 && ch.churned > 0 && ch.failed 
   console.log('FAIL: channels with churn: ' + JSON.stringify(ch));
   process.exit(1);
 }
+// Meanwhile the established connections (the other node's, and those back) took calls.
+const est = p.storm.established;
 const ok = p.storm.drops === 30 && p.storm.all_back && p.storm.ok === 30 && p.storm.open === 60 &&
-  p.ping.ok === 60;
+  p.ping.ok === 60 && est && est.ok > 0 && est.latency.count === est.ok;
 if (!ok) { console.log('FAIL: partial storm: ' + JSON.stringify(p.storm)); process.exit(1); }
 JS
 
