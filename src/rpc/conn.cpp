@@ -118,6 +118,23 @@ void Conn::on_readable(std::error_code ec) {
     reading_ = false;
     if (state_ == State::closed) return;
     if (ec) return close(CloseReason::io_error);
+    if (channel_.handshaking()) {
+        // A handshake step costs key exchanges (about 150 us): it waits for the loop's
+        // background turn, one task a turn with a poll for IO between, so a crowd of
+        // connections handshaking at once (a reconnect storm) never queues the established
+        // connections' input on this loop behind all of theirs. Still "reading" meanwhile:
+        // nothing arms another wait.
+        reading_ = true;
+        loop_.post_background([self = shared_from_this()] {
+            self->reading_ = false;
+            if (self->state_ != State::closed) self->take_input();
+        });
+        return;
+    }
+    take_input();
+}
+
+void Conn::take_input() {
     bool more;
     {
         in_input_ = true;

@@ -180,6 +180,8 @@ class Conn final : public std::enable_shared_from_this<Conn>,
         return {shared_from_this(), static_cast<TransportUser*>(this)};
     }
     void wait_readable();
+    // Reads and handles the input that is ready, writes what it produced, and waits again.
+    void take_input();
     // Reads what is ready (a few reads at most) and feeds it through the channel; false when
     // reading must not be re-armed now (closed, or input paused).
     bool read_input();
