@@ -296,7 +296,7 @@ class Coordinator {
                             plan_.phases.end();
             // Servers wait three of the clients' heartbeats before closing a silent connection,
             // as the clients do (hawser_driver.cpp).
-            auto idle = std::chrono::milliseconds(3 * plan_.heartbeat_ms);
+            auto idle = 3 * std::chrono::milliseconds(plan_.heartbeat_ms);
             auto started = mode == "raw" ? Servers::start_raw(plan_.self, nodes, dir)
                                          : Servers::start_hawser(plan_.server_binary, nodes,
                                                                  nodes > 1 || channels,

@@ -45,15 +45,23 @@ Json HawserDriver::storm(double probe_rate, const Progress& progress) {
     auto deadline = start + 2 * setup_.timeout;
     auto next_report = start + tick;
     std::size_t probed = 0;
+    std::vector<Connection> targets;  // what is open, taken again every tick
+    auto targets_taken = start - tick;
     while (Clock::now() < deadline) {
         prune();
-        // The probes due by now, over what is open now (back already, or never dropped).
+        // The probes due by now (every 50 ms), over what is open (back already, or never
+        // dropped); one that dropped since the targets were taken is skipped, and those due
+        // while nothing was open are dropped, not fired together once something is.
         auto due =
             std::size_t(std::chrono::duration<double>(Clock::now() - start).count() * probe_rate);
         if (probed < due) {
-            auto conns = snapshot();
-            for (; probed < due && !conns.empty(); ++probed)
-                probe_once(conns[probed % conns.size()]);
+            if (Clock::now() - targets_taken >= tick) {
+                targets = snapshot();
+                targets_taken = Clock::now();
+            }
+            for (; probed < due && !targets.empty(); ++probed)
+                if (const auto& c = targets[probed % targets.size()]; c.connected()) probe_once(c);
+            probed = due;
         }
         std::vector<std::size_t> missing(conns_.size());
         std::size_t open = 0, opening = 0;

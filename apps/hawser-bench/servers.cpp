@@ -183,7 +183,9 @@ Result<Servers> Servers::start_hawser(const std::string& binary, std::size_t nod
             std::fprintf(stderr, "nats-server runs at nice %d, ahead of the nodes and workers\n",
                          nats_nice);
         else
-            std::fprintf(stderr, "nats-server runs at the usual priority (not root)\n");
+            std::fprintf(stderr,
+                         "nats-server runs at the usual priority (raising it needs root, or "
+                         "CAP_SYS_NICE)\n");
         nats_url = "nats://127.0.0.1:" + std::to_string(port);
         // The channels phase: clients subscribe themselves to its channels.
         std::ofstream(config, std::ios::app) << "[cluster]\n"

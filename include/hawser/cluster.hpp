@@ -227,7 +227,8 @@ class Cluster {
     // Subscribes a connection of this node; it leaves its channels when it closes. `subscribed`
     // (optional) runs, on an IO thread as call()'s callbacks do, once this node's interest in
     // the channel has reached NATS: from then on a publication from any node reaches it
-    // (cluster_unavailable: NATS is away; the subscription stands). limit_exceeded past
+    // (cluster_unavailable: NATS is away, or did not confirm it within 5 s; the subscription
+    // stands and takes effect once NATS has it). limit_exceeded past
     // max_channels_per_connection; cluster_unavailable before start() and after stop().
     Result<void> subscribe(ConnectionId local, std::string_view channel,
                            std::function<void(Result<void>)> subscribed = {});

@@ -53,6 +53,10 @@ void Loop::advance(Clock::duration by) {
 Loop::~Loop() {
     stop();
     tearing_down_ = true;
+    // Tasks still queued may own the last reference to a connection (one waiting for its
+    // handshake turn): it goes now, while the io_context its socket belongs to is still here.
+    auto tasks = std::move(background_);
+    tasks.clear();
 }
 
 Loop* Loop::current() noexcept {
