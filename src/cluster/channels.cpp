@@ -34,6 +34,26 @@ namespace {
 // How long a subscription waits for its batch's marker before it is told NATS did not confirm.
 constexpr auto confirm_within = std::chrono::seconds(5);
 
+using Waiters = std::vector<Cluster::Impl::InterestWaiter>;
+
+// Each waiter hears `outcome` on its loop.
+void finish(Cluster::Impl& impl, Waiters& waiters, const Result<void>& outcome) {
+    for (auto& w : waiters)
+        impl.complete(w.loop, [done = std::move(w.done), outcome] { done(outcome); });
+}
+
+// The waiters of the batches at the front of `confirming` that `over` says are over. Under
+// channels_mu.
+template <class Over>
+Waiters take_front(std::deque<Cluster::Impl::Confirming>& confirming, Over over) {
+    Waiters out;
+    while (!confirming.empty() && over(confirming.front())) {
+        for (auto& w : confirming.front().waiters) out.push_back(std::move(w));
+        confirming.pop_front();
+    }
+    return out;
+}
+
 // The next interest batch goes out within interest_batch (one already due keeps its time).
 void schedule_interest(Cluster::Impl& impl) {
     std::lock_guard lock(impl.mu);
@@ -162,44 +182,38 @@ void Cluster::Impl::apply_interest() {
         sent = std::move(confirming.back().waiters);
         confirming.pop_back();
     }
-    Error away{Errc::cluster_unavailable,
-               "NATS is away: the subscription stands and takes effect once NATS is back"};
-    for (auto& w : sent) complete(w.loop, [done = std::move(w.done), away] { done(away); });
+    finish(*this, sent,
+           Error{Errc::cluster_unavailable,
+                 "NATS is away: the subscription stands and takes effect once NATS is back"});
 }
 
 void Cluster::Impl::on_marker(std::string_view data) {
     auto m = detail::decode_marker(data);
     if (!m) return dropped(m.error().message);
     if (m->run != run_id) return;  // another process under this node's name (reports count it)
-    std::vector<InterestWaiter> confirmed;
+    Waiters confirmed;
     {
         std::lock_guard lock(channels_mu);
-        while (!confirming.empty() && confirming.front().marker <= m->number) {
-            for (auto& w : confirming.front().waiters) confirmed.push_back(std::move(w));
-            confirming.pop_front();
-        }
+        confirmed =
+            take_front(confirming, [&](const Confirming& c) { return c.marker <= m->number; });
     }
-    for (auto& w : confirmed) complete(w.loop, [done = std::move(w.done)] { done({}); });
+    finish(*this, confirmed, {});
 }
 
 void Cluster::Impl::expire_confirmations() {
     auto now = Clock::now();
-    std::vector<InterestWaiter> late;
+    Waiters late;
     {
         std::lock_guard lock(channels_mu);
-        while (!confirming.empty() && confirming.front().deadline <= now) {
-            for (auto& w : confirming.front().waiters) late.push_back(std::move(w));
-            confirming.pop_front();
-        }
+        late = take_front(confirming, [&](const Confirming& c) { return c.deadline <= now; });
     }
     if (late.empty()) return;
     // Away, or behind a backlog: the words must not claim which.
-    Error unconfirmed{Errc::cluster_unavailable,
-                      "NATS did not confirm the subscription within " +
-                          std::to_string(confirm_within.count()) +
-                          " s (away or overloaded); it stands and takes effect once NATS has it"};
-    for (auto& w : late)
-        complete(w.loop, [done = std::move(w.done), unconfirmed] { done(unconfirmed); });
+    finish(*this, late,
+           Error{Errc::cluster_unavailable,
+                 "NATS did not confirm the subscription within " +
+                     std::to_string(confirm_within.count()) +
+                     " s (away or overloaded); it stands and takes effect once NATS has it"});
 }
 
 std::optional<Cluster::Impl::Clock::time_point> Cluster::Impl::next_confirmation_deadline() {
@@ -209,17 +223,16 @@ std::optional<Cluster::Impl::Clock::time_point> Cluster::Impl::next_confirmation
 }
 
 void Cluster::Impl::fail_confirmations(const Error& why) {
-    std::vector<InterestWaiter> waiters;
+    Waiters waiters;
     {
         std::lock_guard lock(channels_mu);
         channels_closed = true;
         waiters = std::move(interest_waiters);
         interest_waiters.clear();
-        for (auto& c : confirming)
-            for (auto& w : c.waiters) waiters.push_back(std::move(w));
-        confirming.clear();
+        for (auto& w : take_front(confirming, [](const Confirming&) { return true; }))
+            waiters.push_back(std::move(w));
     }
-    for (auto& w : waiters) complete(w.loop, [done = std::move(w.done), why] { done(why); });
+    finish(*this, waiters, why);
 }
 
 bool Cluster::Impl::may_subscribe(const Connection& conn, std::string_view channel) const {
