@@ -155,7 +155,10 @@ TEST(ClusterAddressing, WithoutNatsRequestsToOtherNodesFailAtOnce) {
     ASSERT_TRUE(sees(a.cluster, 2));
     Peer peer(b);
     nats.stop();
-    ASSERT_TRUE(eventually([&] { return !a.cluster.connected(); }));
+    // Both NATS connections must have seen it go (connected() turns false with the first);
+    // requests go out on the membership one, whose loss `nats_disconnects` counts.
+    ASSERT_TRUE(eventually(
+        [&] { return !a.cluster.connected() && a.cluster.stats().nats_disconnects > 0; }));
     auto started = std::chrono::steady_clock::now();
     auto r = a.cluster.call(peer.address, "echo", std::string(), use_wait);
     ASSERT_FALSE(r);

@@ -216,7 +216,10 @@ TEST(Cluster, WithoutNatsANodeServesLocallyAndClusterOperationsFailAtOnce) {
     ASSERT_TRUE(client.connect());
 
     nats.stop();
-    ASSERT_TRUE(eventually([&] { return !a.cluster.connected(); }));
+    // Both of the node's NATS connections must have seen it go: connected() turns false with
+    // the first, and a broadcast goes out on the other (whose loss `nats_disconnects` counts).
+    ASSERT_TRUE(eventually(
+        [&] { return !a.cluster.connected() && a.cluster.stats().nats_disconnects > 0; }));
     auto started = std::chrono::steady_clock::now();
     auto r = a.cluster.broadcast("news", "x");
     ASSERT_FALSE(r);
