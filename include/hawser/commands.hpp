@@ -23,6 +23,7 @@
 #pragma once
 
 #include <atomic>
+#include <cassert>
 #include <chrono>
 #include <concepts>
 #include <functional>
@@ -42,7 +43,7 @@ namespace hawser {
 
 namespace detail {
 class ReplySlot;
-struct CommandStatsCell;
+class CommandStatsCell;
 enum class Kind : std::uint8_t;
 }  // namespace detail
 
@@ -85,16 +86,32 @@ struct CommandOptions {
 
 namespace detail {
 // A call's argument on its way to the handler: its bytes, or the DataFrame already decoded from
-// them on the worker pool.
-using Argument = std::variant<std::string, DataFrame>;
+// them on the worker pool. A handler that runs at once on the IO thread gets a view of the bytes
+// where they were read, valid until it returns: a handler taking a std::string_view costs no
+// copy; one that keeps the argument (a coroutine, a delayed reply) gets its own.
+using Argument = std::variant<std::string, DataFrame, std::string_view>;
+
+// Where a call's answer goes. A handler that has its value at once answers here and now
+// (answer: on the IO thread, with no allocation and no reference counting); one that answers
+// later (a Responder, a coroutine) takes a ReplySlot first (keep), which may be completed from
+// any thread. The first answer wins.
+class ReplyTo {
+  public:
+    virtual void answer(Errc code, std::string payload_or_message) = 0;
+    // The slot for an answer that comes later (null once answered here and now).
+    virtual std::shared_ptr<ReplySlot> keep() = 0;
+
+  protected:
+    ~ReplyTo() = default;
+};
 }  // namespace detail
 
 class Commands {
   public:
-    // The uniform shape every handler is adapted to: the argument and a reply slot (null for
-    // direct commands).
-    using Invoke = std::function<void(const Request&, detail::Argument&& argument,
-                                      std::shared_ptr<detail::ReplySlot>)>;
+    // The uniform shape every handler is adapted to: the argument and where the answer goes
+    // (null for direct commands).
+    using Invoke =
+        std::function<void(const Request&, detail::Argument&& argument, detail::ReplyTo*)>;
     struct Entry {
         std::string name;
         detail::Kind kind;
@@ -150,6 +167,12 @@ class Commands {
 
     // Called by servers and clients when they start: later registrations throw.
     void freeze() noexcept { frozen_.store(true); }
+    // By the server or client that owns the table, before anything is registered: each of its
+    // IO threads keeps figures of its own for every command (summed in stats()).
+    void set_io_threads(std::size_t n) noexcept {
+        assert(entries_.empty());
+        io_threads_ = n;
+    }
 
     // Turns a payload into the handler's argument type; DataFrame payloads are checked DataFrames.
     void set_decode_limits(const DecodeLimits& limits) { limits_ = limits; }
@@ -172,6 +195,7 @@ class Commands {
     std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
     std::unordered_map<std::string, StreamEntry, Hash, std::equal_to<>> streams_;
     std::atomic<bool> frozen_{false};
+    std::size_t io_threads_ = 0;
     DecodeLimits limits_;
     std::function<bool(const Connection&)> gate_;
 };
@@ -202,12 +226,46 @@ std::string to_payload(T&& value) {
         return std::string(std::forward<T>(value));
 }
 
+// Whether handler F declares its argument a std::string_view (a function, or a lambda or
+// function object with one call operator): it can be given the bytes where they were read.
+template <class Signature>
+struct views_in_signature : std::false_type {};
+template <class R, class A>
+struct views_in_signature<R (*)(A, std::string_view)> : std::true_type {};
+template <class R, class A>
+struct views_in_signature<R (*)(A, std::string_view) noexcept> : std::true_type {};
+template <class R, class C, class A>
+struct views_in_signature<R (C::*)(A, std::string_view)> : std::true_type {};
+template <class R, class C, class A>
+struct views_in_signature<R (C::*)(A, std::string_view) const> : std::true_type {};
+template <class R, class C, class A>
+struct views_in_signature<R (C::*)(A, std::string_view) noexcept> : std::true_type {};
+template <class R, class C, class A>
+struct views_in_signature<R (C::*)(A, std::string_view) const noexcept> : std::true_type {};
+template <class F, class = void>
+struct views_argument : views_in_signature<std::decay_t<F>> {};
+template <class F>
+struct views_argument<F, std::void_t<decltype(&std::decay_t<F>::operator())>>
+    : views_in_signature<decltype(&std::decay_t<F>::operator())> {};
+
+// Whether F called with a view returns a value (not a coroutine, which outlives the view).
+template <class F, class T>
+struct returns_value
+    : std::negation<std::is_invocable_r<Task<T>, F&, const Request&, std::string_view>> {};
+
+// The argument's bytes, owned or viewed (not for a decoded DataFrame).
+inline std::string_view payload_bytes(const Argument& argument) {
+    if (auto* view = std::get_if<std::string_view>(&argument)) return *view;
+    return std::get<std::string>(argument);
+}
+
 template <class T>
 Result<T> from_payload(Argument&& argument, const DecodeLimits& limits) {
     if constexpr (std::is_same_v<T, DataFrame>) {
         if (auto* decoded = std::get_if<DataFrame>(&argument)) return std::move(*decoded);
-        return DataFrame::decode(std::get<std::string>(argument), limits);
+        return DataFrame::decode(payload_bytes(argument), limits);
     } else {
+        if (auto* view = std::get_if<std::string_view>(&argument)) return std::string(*view);
         return std::get<std::string>(std::move(argument));
     }
 }
@@ -228,15 +286,20 @@ template <class T, class F>
 Commands::Invoke Commands::adapt_call(F&& handler, const DecodeLimits* limits) {
     using Arg = std::conditional_t<std::is_same_v<T, DataFrame>, DataFrame&, std::string_view>;
     return [h = std::forward<F>(handler), limits](const Request& req, detail::Argument&& payload,
-                                                  std::shared_ptr<detail::ReplySlot> slot) mutable {
+                                                  detail::ReplyTo* to) mutable {
+        if constexpr (std::conjunction_v<std::negation<std::is_same<T, DataFrame>>,
+                                         detail::views_argument<F>, detail::returns_value<F, T>>) {
+            // Answered at once from a view: no copy of the argument.
+            return to->answer(Errc::ok, detail::to_payload(h(req, detail::payload_bytes(payload))));
+        }
         auto arg = detail::from_payload<T>(std::move(payload), *limits);
-        if (!arg) return detail::reply_error(slot, arg.error().code, arg.error().message);
+        if (!arg) return to->answer(arg.error().code, arg.error().message);
         if constexpr (std::is_invocable_v<F&, const Request&, T, Responder<T>>) {
-            h(req, std::move(*arg), Responder<T>(std::move(slot)));  // delayed reply
+            h(req, std::move(*arg), Responder<T>(to->keep()));  // delayed reply
         } else if constexpr (std::is_invocable_r_v<Task<T>, F&, Request, T>) {
             using Done = std::function<void(std::optional<T>, std::exception_ptr)>;
             detail::run_detached<T>(
-                h(req, std::move(*arg)), Done([slot = std::move(slot), command = req.command()](
+                h(req, std::move(*arg)), Done([slot = to->keep(), command = req.command()](
                                                   std::optional<T> v, std::exception_ptr e) {
                     if (e)
                         detail::reply_exception(slot, command, e);
@@ -249,9 +312,9 @@ Commands::Invoke Commands::adapt_call(F&& handler, const DecodeLimits* limits) {
                           "void(const Request&, T, Responder<T>)");
             T& value = *arg;
             if constexpr (std::is_invocable_v<F&, const Request&, T&>)
-                detail::reply_ok(slot, detail::to_payload(h(req, value)));
+                to->answer(Errc::ok, detail::to_payload(h(req, value)));
             else
-                detail::reply_ok(slot, detail::to_payload(h(req, static_cast<Arg>(value))));
+                to->answer(Errc::ok, detail::to_payload(h(req, static_cast<Arg>(value))));
         }
     };
 }
@@ -274,8 +337,8 @@ template <class F>
 Commands& Commands::direct_console(std::string name, F&& handler, CommandOptions options) {
     add(std::move(name), detail::kind_direct_console(), options,
         [h = std::forward<F>(handler)](const Request& req, detail::Argument&& payload,
-                                       std::shared_ptr<detail::ReplySlot>) mutable {
-            h(req, std::string_view(std::get<std::string>(payload)));
+                                       detail::ReplyTo*) mutable {
+            h(req, detail::payload_bytes(payload));
         });
     return *this;
 }
@@ -284,8 +347,7 @@ template <class F>
 Commands& Commands::direct_dataframe(std::string name, F&& handler, CommandOptions options) {
     add(std::move(name), detail::kind_direct_dataframe(), options,
         [h = std::forward<F>(handler), limits = &limits_](
-            const Request& req, detail::Argument&& payload,
-            std::shared_ptr<detail::ReplySlot>) mutable {
+            const Request& req, detail::Argument&& payload, detail::ReplyTo*) mutable {
             auto df = detail::from_payload<DataFrame>(std::move(payload), *limits);
             if (!df) throw Exception(df.error());
             h(req, *df);

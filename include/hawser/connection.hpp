@@ -162,6 +162,10 @@ class Connection {
     }
 
   private:
+    friend class detail::Conn;  // makes handles from its weak reference (Conn::handle)
+    Connection(std::weak_ptr<detail::Conn> conn, ConnectionId id) noexcept
+        : conn_(std::move(conn)), id_(id) {}
+
     template <class R, class Argument, class Token>
     auto complete(std::string_view command, Argument argument, Token&& token,
                   CallOptions options) const {

@@ -1,5 +1,7 @@
 // Lock-free latency histogram: buckets a quarter of a power of two wide (~19% resolution),
-// written from any thread, read as percentiles.
+// written from any thread (record) or by one thread alone (record_one_writer: plain loads and
+// stores, no locked instruction), read as percentiles; histograms of one figure kept per
+// thread are summed with add().
 #pragma once
 
 #include <array>
@@ -21,6 +23,21 @@ class Histogram {
         while (value > prev &&
                !max_.compare_exchange_weak(prev, value, std::memory_order_relaxed)) {
         }
+    }
+
+    // For a histogram only one thread writes (readers may run anywhere).
+    void record_one_writer(std::uint64_t value) noexcept {
+        bump(buckets_[index(value)], 1);
+        bump(sum_, value);
+        if (value > max_.load(std::memory_order_relaxed))
+            max_.store(value, std::memory_order_relaxed);
+    }
+    // Adds what `other` holds now (a reader summing per-thread histograms into its own).
+    void add(const Histogram& other) noexcept {
+        for (int i = 0; i < bucket_count; ++i)
+            bump(buckets_[i], other.buckets_[i].load(std::memory_order_relaxed));
+        bump(sum_, other.sum());
+        if (other.max() > max()) max_.store(other.max(), std::memory_order_relaxed);
     }
 
     // Upper bound of the bucket holding the q-quantile (0 < q ≤ 1); 0 when empty.
@@ -64,6 +81,9 @@ class Histogram {
     }
 
   private:
+    static void bump(std::atomic<std::uint64_t>& a, std::uint64_t n) noexcept {
+        a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
     static int index(std::uint64_t v) noexcept {
         if (v < 8) return static_cast<int>(v);
         int log = 63 - std::countl_zero(v);

@@ -55,7 +55,7 @@ bool Channel::after_frames(FrameError err, bool delivering, ChannelUser& user) {
 }
 
 bool Channel::on_frame(std::span<std::uint8_t> body, const Input& in) {
-    Counters::add(shared_.counters.frames_in);
+    LoopCounters::add(counters_.frames_in);
     if (handshake_) return on_handshake_frame(body, in);
     if (!secure_) return in.user.on_message(body);
     return on_transport_frame(body, in);
@@ -86,7 +86,7 @@ bool Channel::on_handshake_frame(std::span<const std::uint8_t> body, const Input
 bool Channel::on_transport_frame(std::span<std::uint8_t> body, const Input& in) {
     auto rekeys = secure_->rekeys();
     auto opened = secure_->open(body);
-    if (secure_->rekeys() != rekeys) Counters::add(shared_.counters.rekeys);
+    if (secure_->rekeys() != rekeys) LoopCounters::add(counters_.rekeys);
     if (opened == SecureTransport::Opened::bad_mac) {
         in.user.on_wire_error(CloseReason::bad_mac, "a message failed authentication", false);
         return false;
@@ -131,7 +131,7 @@ bool Channel::send(std::span<const std::uint8_t> message, Clock::time_point now,
     auto rekeys = secure_->rekeys();
     auto sealed = secure_->pieces_sealed();
     auto count_sealed = [&] {  // pieces add() sealed because they filled
-        Counters::add(shared_.counters.frames_out, secure_->pieces_sealed() - sealed);
+        LoopCounters::add(counters_.frames_out, secure_->pieces_sealed() - sealed);
         sealed = secure_->pieces_sealed();
     };
     bool ok = true;
@@ -161,7 +161,7 @@ bool Channel::send(std::span<const std::uint8_t> message, Clock::time_point now,
             if (!between_slices()) break;  // it closed meanwhile: the rest is dropped
         }
     }
-    if (secure_->rekeys() != rekeys) Counters::add(shared_.counters.rekeys);
+    if (secure_->rekeys() != rekeys) LoopCounters::add(counters_.rekeys);
     count_sealed();
     return ok;
 }
@@ -175,7 +175,7 @@ bool Channel::send_filled(std::span<const std::uint8_t> header, std::size_t size
                 fill(std::span<std::uint8_t>(p + header.size(), size), 0);
             });
         });
-        Counters::add(shared_.counters.frames_out);
+        LoopCounters::add(counters_.frames_out);
         return true;
     }
     if (secure_->piece_open() && out_.tail_bytes() >= SendQueue::chunk_bytes && !seal())
@@ -191,8 +191,8 @@ bool Channel::send_filled(std::span<const std::uint8_t> header, std::size_t size
                  secure_->add_filled(size, out, mark, fill);
         },
         secure_->piece_open());
-    if (secure_->rekeys() != rekeys) Counters::add(shared_.counters.rekeys);
-    Counters::add(shared_.counters.frames_out, secure_->pieces_sealed() - sealed);
+    if (secure_->rekeys() != rekeys) LoopCounters::add(counters_.rekeys);
+    LoopCounters::add(counters_.frames_out, secure_->pieces_sealed() - sealed);
     return ok;
 }
 
@@ -204,7 +204,7 @@ bool Channel::seal() {
             sealed = secure_->seal_open(out, shared_.frame.mark);
         },
         true);
-    if (sealed) Counters::add(shared_.counters.frames_out);
+    if (sealed) LoopCounters::add(counters_.frames_out);
     return sealed;
 }
 
@@ -218,7 +218,7 @@ void Channel::queue_frame(std::span<const std::uint8_t> body) {
             if (!body.empty()) std::memcpy(p, body.data(), body.size());
         });
     });
-    Counters::add(shared_.counters.frames_out);
+    LoopCounters::add(counters_.frames_out);
 }
 
 void Channel::clear_output() {
@@ -230,8 +230,8 @@ void Channel::clear_output() {
 
 void Channel::report(QueueFigures before) noexcept {
     // Unsigned wrap-around makes these the signed differences.
-    Counters::add(shared_.counters.send_queue_bytes, out_.unsent() - before.unsent);
-    Counters::add(shared_.counters.send_buffer_bytes, out_.allocated() - before.allocated);
+    LoopCounters::add(counters_.send_queue_bytes, out_.unsent() - before.unsent);
+    LoopCounters::add(counters_.send_buffer_bytes, out_.allocated() - before.allocated);
 }
 
 }  // namespace hawser::detail

@@ -22,12 +22,11 @@
 
 namespace hawser::detail {
 
-// What every channel of one Server or Client shares: immutable settings and the counters.
+// What every channel of one Server or Client shares: immutable settings.
 struct ChannelShared {
     FrameConfig frame;
     TransportOptions transport;
     std::size_t max_message;  // after reassembly and before decompression (max_frame_bytes)
-    Counters& counters;
 };
 
 // What a channel reports to its connection.
@@ -51,7 +50,9 @@ class Channel {
   public:
     using Clock = std::chrono::steady_clock;
 
-    explicit Channel(const ChannelShared& shared) : shared_(shared) {}
+    // `counters`: the block of the loop this channel runs on.
+    Channel(const ChannelShared& shared, LoopCounters& counters)
+        : shared_(shared), counters_(counters) {}
 
     // The client speaks first: its hello is queued here.
     void start_client(ClientHandshake::Config config, Clock::time_point now);
@@ -62,6 +63,8 @@ class Channel {
     // The peer's static key proven by the handshake (see Conn::peer_static_key).
     const noise::Key* peer_static_key() const noexcept { return peer_static_.get(); }
     bool encrypted() const noexcept { return secure_ != nullptr; }
+    // The figures of the loop this channel runs on.
+    LoopCounters& counters() noexcept { return counters_; }
 
     // --- input ---
     // Who receives what the input side delivers, and the time.
@@ -109,7 +112,7 @@ class Channel {
         auto before = queue_figures();
         std::size_t n = out_.write(std::forward<WriteSome>(write_some));
         report(before);
-        Counters::add(shared_.counters.bytes_out, n);
+        LoopCounters::add(counters_.bytes_out, n);
         return n;
     }
     std::size_t unsent() const noexcept { return out_.unsent(); }
@@ -145,6 +148,7 @@ class Channel {
     void queue_frame(std::span<const std::uint8_t> body);
 
     const ChannelShared& shared_;
+    LoopCounters& counters_;
     FrameDecoder decoder_;
     std::unique_ptr<Handshaking> handshake_;         // only until the handshake completes
     std::unique_ptr<SecureTransport> secure_;        // null in plaintext mode

@@ -52,7 +52,7 @@ void Commands::add(std::string name, detail::Kind kind, CommandOptions options, 
         throw Exception({Errc::invalid_argument, "command names are 1 to 255 bytes"});
     if (entries_.count(name))
         throw Exception({Errc::invalid_argument, "command '" + name + "' is already registered"});
-    auto stats = std::make_shared<detail::CommandStatsCell>();
+    auto stats = std::make_shared<detail::CommandStatsCell>(io_threads_);
     std::string key = name;
     entries_.emplace(std::move(key),
                      Entry{std::move(name), kind, options, std::move(invoke), std::move(stats)});

@@ -20,7 +20,7 @@ Conn::Conn(Loop& loop, std::shared_ptr<Host> host, std::unique_ptr<Transport> tr
       remote_(remote),
       admitted_to_overflow_(admitted_to_overflow),
       id_(Host::next_id(loop.index())),
-      channel_(host_->channel),
+      channel_(host_->channel, host_->loop_counters(loop.index())),
       last_recv_(loop.now()) {}
 
 Conn::~Conn() {
@@ -87,7 +87,7 @@ bool Conn::on_established() {
     host_->add(shared_from_this());
     // A copy: a hook may replace itself (a Client's hooks may change at any time).
     if (auto hook = host_->hooks_on(loop_.index()).on_connect)
-        host_->run_user("on_connect hook", [&] { hook(Connection(shared_from_this())); });
+        host_->run_user("on_connect hook", [&] { hook(handle()); });
     if (state_ != State::open) return false;
     if (host_->on_opened) host_->on_opened(*this);
     return state_ == State::open && !input_paused();  // a hook may have paused reading
@@ -169,8 +169,9 @@ bool Conn::read_input() {
             transport_failed();
             return false;
         }
+        Loop::ReadTime read_time(loop_);  // every message of this read goes by its time
         last_recv_ = loop_.now();
-        Counters::add(host_->counters.bytes_in, n);
+        LoopCounters::add(channel_.counters().bytes_in, n);
         bool delivering = channel_.feed(buffer.first(n), input());
         if (state_ == State::closed) return false;
         if (!channel_.nothing_to_send()) schedule_flush();  // handshake replies

@@ -31,6 +31,9 @@ namespace hawser::detail {
 inline std::span<const std::uint8_t> as_bytes(std::string_view s) {
     return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
+inline std::string_view as_chars(std::span<const std::uint8_t> bytes) {
+    return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
 
 class Conn final : public std::enable_shared_from_this<Conn>,
                    private TransportUser,
@@ -44,6 +47,8 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     Loop& loop() const noexcept { return loop_; }
     Host& host() const noexcept { return *host_; }
     ConnectionId id() const noexcept { return id_; }
+    // The application's handle on this connection, made from the weak reference alone.
+    Connection handle() { return Connection(weak_from_this(), id_); }
     bool is_open() const noexcept { return open_.load(std::memory_order_relaxed); }
     // Open and not draining: new work (calls, streams) is taken. Loop only.
     bool serving() const noexcept { return state_ == State::open; }
@@ -74,7 +79,7 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     void start_call(std::uint64_t id, Kind kind, std::string_view command, std::string payload,
                     const CallOptions& options, RawCallback done);
     void cancel_call(std::uint64_t id);
-    void expire_call(std::uint64_t id);  // from the loop's deadline timer
+    void expire_calls(Clock::time_point now);  // from the loop's deadline timer
     Result<void> send_direct(Kind kind, std::string_view command, std::string_view payload,
                              bool compress = true);
     // A message encoded once for many connections (broadcast): framed, or sealed, here.
@@ -149,6 +154,9 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     // The message kinds every session speaks (registered by register_session_kinds).
     void on_call(const MessageView& m);
     bool admitted(bool public_access);  // the command table's gate (login), for calls and streams
+    // Whether a call's handler runs now, on this thread (not on the worker pool, and no big
+    // DataFrame to decode there first).
+    bool runs_here(const Commands::Entry& entry, std::size_t size) const noexcept;
     void on_direct(const MessageView& m);
     void on_reply(const MessageView& m);
 

@@ -19,16 +19,18 @@ namespace hawser::detail {
 template <class Run, class Fail>
 void Conn::dispatch(const Commands::Entry& entry, std::span<const std::uint8_t> bytes, Run run,
                     Fail fail) {
-    std::string payload(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     const bool on_worker = entry.options.on_worker;
-    const std::size_t size = payload.size();
+    const std::size_t size = bytes.size();
+    const bool small = !is_dataframe(entry.kind) || size <= host_->limits.worker_decode_bytes;
+    // Here and now: the handler reads the bytes where they are (Argument).
+    if (runs_here(entry, size)) return run(Argument(as_chars(bytes)));
+    std::string payload(as_chars(bytes));
     auto full = [&](const auto& fail) {
         host_->counters.overloaded.fetch_add(1, std::memory_order_relaxed);
         fail(Error{Errc::overloaded, "the server's worker queue is full; try again later"});
     };
     auto& workers = host_->runtime.workers();
-    if (!is_dataframe(entry.kind) || size <= host_->limits.worker_decode_bytes) {
-        if (!on_worker) return run(Argument(std::move(payload)));
+    if (small) {
         if (!workers.try_post(size, [run = std::move(run), p = std::move(payload)]() mutable {
                 run(Argument(std::move(p)));
             }))
@@ -66,10 +68,15 @@ void Conn::dispatch(const Commands::Entry& entry, std::span<const std::uint8_t> 
     }
 }
 
+bool Conn::runs_here(const Commands::Entry& entry, std::size_t size) const noexcept {
+    return !entry.options.on_worker &&
+           (!is_dataframe(entry.kind) || size <= host_->limits.worker_decode_bytes);
+}
+
 bool Conn::admitted(bool public_access) {
     // Without a gate no Connection handle is made: this runs for every message.
     const auto& commands = host_->commands;
-    return !commands.gated() || commands.admits(public_access, Connection(shared_from_this()));
+    return !commands.gated() || commands.admits(public_access, handle());
 }
 
 void Conn::on_call(const MessageView& m) {
@@ -95,15 +102,27 @@ void Conn::on_call(const MessageView& m) {
         return send_coded(Kind::error, m.id, std::uint16_t(Errc::shutting_down),
                           "server is shutting down");
     ++handlers_in_flight_;
-    entry->stats->calls.fetch_add(1, std::memory_order_relaxed);
-    entry->stats->bytes_in.fetch_add(m.payload.size(), std::memory_order_relaxed);
-    // The slot keeps the host, and so `entry`, alive until the reply, wherever the handler runs.
-    auto slot = std::make_shared<ReplySlot>(weak_from_this(), m.id, entry->stats, host_,
-                                            std::move(*pass), entry->options.compress);
-    auto run = [entry, slot,
-                req = Request(Connection(shared_from_this()), entry->name)](Argument arg) mutable {
+    auto& figures = entry->stats->on_loop(loop_.index());
+    figures.add(figures.calls);
+    figures.add(figures.bytes_in, m.payload.size());
+    if (runs_here(*entry, m.payload.size())) {  // the common case: answered on the spot
+        ReplyHere to(*this, m.id, *entry, std::move(*pass));
+        Request req(handle(), entry->name);
         try {
-            entry->invoke(req, std::move(arg), slot);
+            entry->invoke(req, Argument(as_chars(m.payload)), &to);
+        } catch (...) {
+            to.fail(std::current_exception());
+        }
+        return;
+    }
+    // The slot keeps the host, and so `entry`, alive until the reply, wherever the handler runs.
+    auto slot =
+        std::make_shared<ReplySlot>(weak_from_this(), m.id, *entry->stats, host_, std::move(*pass),
+                                    entry->options.compress, Clock::now());
+    auto run = [entry, slot, req = Request(handle(), entry->name)](Argument arg) mutable {
+        SlotReply to(slot);
+        try {
+            entry->invoke(req, std::move(arg), &to);
         } catch (...) {
             reply_exception(slot, entry->name, std::current_exception());
         }
@@ -120,18 +139,21 @@ void Conn::on_direct(const MessageView& m) {
         return;
     }
     if (state_ != State::open) return;
+    auto& figures = entry->stats->on_loop(loop_.index());
     if (!admitted(entry->options.public_access)) {
-        entry->stats->errors.fetch_add(1, std::memory_order_relaxed);
+        figures.add(figures.errors);
         host_->log.warn("direct-gate",
                         "hawser: direct command '" + entry->name + "' before login; dropped");
         return;
     }
     auto pass = host_->handlers.enter();
     if (!pass) return;
-    entry->stats->calls.fetch_add(1, std::memory_order_relaxed);
-    entry->stats->bytes_in.fetch_add(m.payload.size(), std::memory_order_relaxed);
+    figures.add(figures.calls);
+    figures.add(figures.bytes_in, m.payload.size());
+    // The handler may run on a worker: what it records goes to the shard for any thread.
     auto failed = [entry, host = host_](std::string_view why) {
-        entry->stats->errors.fetch_add(1, std::memory_order_relaxed);
+        auto& elsewhere = entry->stats->elsewhere();
+        elsewhere.add(elsewhere.errors);
         host->log.warn("direct-error:" + entry->name,
                        "hawser: direct command '" + entry->name + "' failed: " + std::string(why));
     };
@@ -140,7 +162,7 @@ void Conn::on_direct(const MessageView& m) {
         std::shared_ptr<Host> host;
         Gate::Pass pass;
     };
-    auto run = [entry, req = Request(Connection(shared_from_this()), entry->name), failed,
+    auto run = [entry, req = Request(handle(), entry->name), failed,
                 held = Held{host_, std::move(*pass)}](Argument arg) mutable {
         auto started = Clock::now();
         try {
@@ -148,7 +170,7 @@ void Conn::on_direct(const MessageView& m) {
         } catch (...) {
             failed(describe_exception(std::current_exception()));
         }
-        entry->stats->handler_ns.record(
+        entry->stats->elsewhere().record(
             std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
     };
     if (!entry->options.on_worker)
@@ -205,12 +227,12 @@ void Conn::start_call(std::uint64_t id, Kind kind, std::string_view command, std
         return fail(Errc::invalid_argument, "command name over 255 bytes");
     if (header_size(id, command) + payload.size() > host_->limits.max_frame_bytes)
         return fail(Errc::limit_exceeded, "call over the frame size limit");
-    if (!calls_) calls_ = std::make_unique<CallTable>(loop_);
+    if (!calls_) calls_ = std::make_unique<CallTable>(loop_, *this);
     if (calls_->size() >= host_->limits.max_pending_calls)
         return fail(Errc::too_many_pending, "too many calls in flight on this connection");
     auto timeout = options.timeout.count() > 0 ? options.timeout : host_->timeouts.call;
-    calls_->add(id, std::move(done), loop_.now() + timeout, this);
-    Counters::add(host_->counters.calls_out);
+    calls_->add(id, std::move(done), loop_.now_exact() + timeout);
+    LoopCounters::add(channel_.counters().calls_out);
     send_message(kind, id, command, as_bytes(payload), options.compress);
 }
 
@@ -228,13 +250,13 @@ void Conn::cancel_call(std::uint64_t id) {
         complete_call(id, Error{Errc::cancelled, "cancelled by the caller"});
 }
 
-void Conn::expire_call(std::uint64_t id) {
-    // The loop already dropped the deadline entry.
-    auto done = calls_ ? calls_->take_expired(id) : std::nullopt;
-    if (!done) return;
-    host_->run_user("call callback", [&] {
-        (*done)(Error{Errc::timeout, "no reply before the deadline"});
-    });
+void Conn::expire_calls(Clock::time_point now) {
+    // The loop already dropped the table's entry.
+    if (!calls_) return;
+    for (auto& done : calls_->take_due(now))
+        host_->run_user("call callback", [&] {
+            done(Error{Errc::timeout, "no reply before the deadline"});
+        });
 }
 
 void Conn::on_reply(const MessageView& m) {

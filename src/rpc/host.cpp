@@ -19,11 +19,13 @@ Host::Host(RuntimeImpl& rt, bool is_client, const ProtocolMark& mark, const Limi
       // records, whatever this side's max_frame_bytes: the limit applies to the messages in it.
       channel{FrameConfig{mark, transport.insecure_plaintext ? limits.max_frame_bytes
                                                              : std::uint32_t(noise::max_message)},
-              transport, limits.max_frame_bytes, counters},
+              transport, limits.max_frame_bytes},
       loop_hooks_(rt.size()),
+      loop_counters_(std::make_unique<LoopCounters[]>(rt.size())),
       shards_(std::make_unique<Shard[]>(rt.size())),
       shard_count_(rt.size()) {
     commands.set_decode_limits(limits.dataframe);
+    commands.set_io_threads(rt.size());
     register_session_kinds(kinds);
     register_stream_kinds(kinds);
 }
@@ -134,39 +136,43 @@ Stats Host::stats() const {
     s.refused = counters.refused.load();
     for (std::size_t i = 0; i < close_reason_count; ++i)
         s.closed_by_reason[i] = counters.closed[i].load();
-    s.frames_in = counters.frames_in.load();
-    s.frames_out = counters.frames_out.load();
-    s.bytes_in = counters.bytes_in.load();
-    s.bytes_out = counters.bytes_out.load();
-    s.calls_out = counters.calls_out.load();
     s.late_replies = counters.late_replies.load();
     s.handshakes = counters.handshakes.load();
-    s.rekeys = counters.rekeys.load();
     s.callback_errors = counters.callback_errors.load();
     s.overloaded = counters.overloaded.load();
-    s.send_queue_bytes = counters.send_queue_bytes.load();
-    s.send_buffer_bytes = counters.send_buffer_bytes.load();
+    for (std::size_t i = 0; i < runtime.size(); ++i) {
+        const auto& l = loop_counters_[i];
+        s.frames_in += l.frames_in.load(std::memory_order_relaxed);
+        s.frames_out += l.frames_out.load(std::memory_order_relaxed);
+        s.bytes_in += l.bytes_in.load(std::memory_order_relaxed);
+        s.bytes_out += l.bytes_out.load(std::memory_order_relaxed);
+        s.calls_out += l.calls_out.load(std::memory_order_relaxed);
+        s.rekeys += l.rekeys.load(std::memory_order_relaxed);
+        s.send_queue_bytes += l.send_queue_bytes.load(std::memory_order_relaxed);
+        s.send_buffer_bytes += l.send_buffer_bytes.load(std::memory_order_relaxed);
+    }
     s.broadcast_skipped = counters.broadcast_skipped.load();
     s.worker_jobs = runtime.workers().queued_jobs();
     s.worker_bytes = runtime.workers().queued_bytes();
     commands.for_each([&](const std::string& name, const Commands::Entry& e) {
-        const auto& c = *e.stats;
+        Histogram handler_ns;
+        auto c = e.stats->totals(handler_ns);
         CommandStats cs;
         cs.name = name;
-        cs.calls = c.calls.load();
-        cs.errors = c.errors.load();
-        cs.bytes_in = c.bytes_in.load();
-        cs.bytes_out = c.bytes_out.load();
-        cs.p50_us = double(c.handler_ns.quantile(0.5)) / 1e3;
-        cs.p99_us = double(c.handler_ns.quantile(0.99)) / 1e3;
-        cs.p999_us = double(c.handler_ns.quantile(0.999)) / 1e3;
-        cs.max_us = double(c.handler_ns.max()) / 1e3;
+        cs.calls = c.calls;
+        cs.errors = c.errors;
+        cs.bytes_in = c.bytes_in;
+        cs.bytes_out = c.bytes_out;
+        cs.p50_us = double(handler_ns.quantile(0.5)) / 1e3;
+        cs.p99_us = double(handler_ns.quantile(0.99)) / 1e3;
+        cs.p999_us = double(handler_ns.quantile(0.999)) / 1e3;
+        cs.max_us = double(handler_ns.max()) / 1e3;
         std::array<std::uint64_t, CommandStats::latency_bounds_us.size()> bounds_ns;
         for (std::size_t i = 0; i < bounds_ns.size(); ++i)
             bounds_ns[i] = CommandStats::latency_bounds_us[i] * 1000;
-        cs.latency_at_most = c.handler_ns.at_most(bounds_ns);
-        cs.latency_count = std::max(c.handler_ns.count(), cs.latency_at_most.back());
-        cs.latency_sum_us = double(c.handler_ns.sum()) / 1e3;
+        cs.latency_at_most = handler_ns.at_most(bounds_ns);
+        cs.latency_count = std::max(handler_ns.count(), cs.latency_at_most.back());
+        cs.latency_sum_us = double(handler_ns.sum()) / 1e3;
         s.commands.push_back(std::move(cs));
     });
     return s;

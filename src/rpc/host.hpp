@@ -13,6 +13,7 @@
 
 #include <array>
 #include <atomic>
+#include <cassert>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -50,7 +51,7 @@ class Host : public std::enable_shared_from_this<Host> {
     const Limits limits;
     const Timeouts timeouts;
     Counters counters;
-    const ChannelShared channel;  // frame and transport settings, and the counters
+    const ChannelShared channel;  // frame and transport settings
     MessageKinds kinds;
     std::chrono::milliseconds handshake_timeout{5000};
     noise::KeyPair static_keys;            // server: set by start()
@@ -128,6 +129,12 @@ class Host : public std::enable_shared_from_this<Host> {
     std::vector<ConnectionId> ids() const;
     std::size_t count() const noexcept { return count_.load(); }
 
+    // The per-message figures of loop `index`: written on that loop only.
+    LoopCounters& loop_counters(std::size_t index) noexcept {
+        assert(index < shard_count_);  // one per loop, as the registry's shards
+        return loop_counters_[index];
+    }
+
     Stats stats() const;
 
   private:
@@ -136,6 +143,7 @@ class Host : public std::enable_shared_from_this<Host> {
         std::unordered_map<ConnectionId, std::shared_ptr<Conn>> conns;
     };
     std::vector<Hooks> loop_hooks_;
+    std::unique_ptr<LoopCounters[]> loop_counters_;  // one per loop of the runtime
     std::unique_ptr<Shard[]> shards_;
     std::size_t shard_count_;
     std::atomic<std::size_t> count_{0};

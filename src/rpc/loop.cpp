@@ -89,9 +89,9 @@ void Loop::stop() {
     thread_.join();
 }
 
-Loop::Deadlines::iterator Loop::add_deadline(Clock::time_point at, Conn* conn, std::uint64_t id) {
+Loop::Deadlines::iterator Loop::add_deadline(Clock::time_point at, Conn* conn) {
     assert(in_loop());
-    auto it = deadlines_.emplace(at, Deadline{conn, id});
+    auto it = deadlines_.emplace(at, conn);
     if (it == deadlines_.begin() && !manual_) arm_deadline_timer();
     return it;
 }
@@ -120,11 +120,11 @@ void Loop::on_deadlines() {
     } rearm{*this};
     auto now = this->now();
     while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-        auto d = deadlines_.begin()->second;
+        auto* conn = deadlines_.begin()->second;
         deadlines_.erase(deadlines_.begin());
         // The timeout's callback may close the connection and drop every other reference.
-        auto keep = d.conn->shared_from_this();
-        d.conn->expire_call(d.call_id);
+        auto keep = conn->shared_from_this();
+        conn->expire_calls(now);
     }
 }
 

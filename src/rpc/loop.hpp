@@ -33,18 +33,41 @@ using Clock = std::chrono::steady_clock;
 
 class Loop {
   public:
-    struct Deadline {
-        Conn* conn;
-        std::uint64_t call_id;
-    };
-    using Deadlines = std::multimap<Clock::time_point, Deadline>;
+    // A connection's calls come due (CallTable keeps one entry per connection).
+    using Deadlines = std::multimap<Clock::time_point, Conn*>;
 
     enum class ClockMode { real, manual };
     explicit Loop(std::uint8_t index, ClockMode clock = ClockMode::real);
     ~Loop();
 
-    // The time connections on this loop go by. Loop thread only for a manual clock.
-    Clock::time_point now() const noexcept { return manual_ ? manual_now_ : Clock::now(); }
+    // The time connections on this loop go by. Loop thread only. While a read's input is
+    // handled (ReadTime) it is the moment of that read: the many messages of one read, and
+    // the replies and calls they cause, cost one clock read, not one each.
+    Clock::time_point now() const noexcept {
+        if (manual_) return manual_now_;
+        return read_time_held_ ? read_time_ : Clock::now();
+    }
+    // The clock itself, even while a read is handled: for deadlines the application sets (a
+    // call's timeout counts from when the call is made, not from the read before it).
+    Clock::time_point now_exact() const noexcept { return manual_ ? manual_now_ : Clock::now(); }
+    // Holds now() at the moment it is made until it goes; nested holds keep the outer one.
+    class ReadTime {
+      public:
+        explicit ReadTime(Loop& loop) : loop_(loop), outer_(loop.read_time_held_) {
+            if (outer_ || loop.manual_) return;
+            loop.read_time_ = Clock::now();
+            loop.read_time_held_ = true;
+        }
+        ~ReadTime() {
+            if (!outer_) loop_.read_time_held_ = false;
+        }
+        ReadTime(const ReadTime&) = delete;
+        ReadTime& operator=(const ReadTime&) = delete;
+
+      private:
+        Loop& loop_;
+        bool outer_;
+    };
     // Manual clock only, from the thread that drives the loop: runs f on this loop, then every
     // handler that is ready.
     template <class F>
@@ -92,8 +115,9 @@ class Loop {
     // Scratch space for building one message to send.
     std::vector<std::uint8_t>& seal_scratch() noexcept { return seal_scratch_; }
 
-    // Call deadlines: one timer for the whole loop. Loop thread only.
-    Deadlines::iterator add_deadline(Clock::time_point at, Conn* conn, std::uint64_t call_id);
+    // Call deadlines: one timer for the whole loop; at `at` it calls conn->expire_calls().
+    // Loop thread only.
+    Deadlines::iterator add_deadline(Clock::time_point at, Conn* conn);
     void remove_deadline(Deadlines::iterator it);
 
     // The sweep checks each connection when something of it may be due — its handshake, idle
@@ -134,6 +158,8 @@ class Loop {
     bool manual_;
     bool tearing_down_ = false;  // the destructor has begun
     Clock::time_point manual_now_;
+    Clock::time_point read_time_;  // now() while read_time_held_ (ReadTime)
+    bool read_time_held_ = false;
     Clock::time_point origin_;  // the sweep wheel's tick 0
     // Declared before the io_context, so destroyed after it: handlers that die with the
     // io_context may still drop the last reference to a connection, which detaches itself.

@@ -35,7 +35,7 @@ Result<std::uint64_t> StreamTable::open(Outgoing outgoing) {
         timeout = outgoing.resumable ? std::max<std::chrono::milliseconds>(
                                            conn_.host().timeouts.call, std::chrono::minutes(5))
                                      : conn_.host().timeouts.call;
-    s->accept_deadline = conn_.loop().now() + timeout;
+    s->accept_deadline = conn_.loop().now_exact() + timeout;
     std::vector<std::uint8_t> payload;
     encode_stream_open(payload, {s->size.value_or(unknown_stream_size), s->resumable,
                                  as_bytes(outgoing.options.metadata.bytes())});

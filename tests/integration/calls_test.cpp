@@ -2,6 +2,7 @@
 #include <sys/socket.h>
 #include <array>
 #include <atomic>
+#include <future>
 #include <latch>
 #include <random>
 #include <set>
@@ -494,4 +495,116 @@ TEST(Calls, BytesWaitingForAWorkerDecodeAreBounded) {
     EXPECT_EQ(out[0].get().value(), big);
     EXPECT_EQ(out[1].get().value(), big);
     EXPECT_EQ(f.to_server.call("echo.frame", big, use_wait).value(), big);  // budget released
+}
+
+// Each IO thread keeps its own figures (connection counters and every command's); stats()
+// must add them up, whichever thread ran the handler or sent the reply.
+TEST(Calls, FiguresAddUpOverEveryIOThread) {
+    auto so = loopback_server(2);
+    Server server(so);
+    echo_commands(server.commands());
+    server.commands().console(
+        "slow", [](const Request&, std::string_view s) { return std::string(s) + "!"; },
+        {.on_worker = true});
+    server.commands().console("bad", [](const Request&, std::string_view) -> std::string {
+        throw std::runtime_error("no");
+    });
+    std::mutex mu;
+    std::vector<Responder<std::string>> waiting;  // answered by the test thread
+    server.commands().console("later", [&](const Request&, std::string, Responder<std::string> r) {
+        std::lock_guard lock(mu);
+        waiting.push_back(std::move(r));
+    });
+    std::set<std::uint8_t> loops;  // a connection id's low byte is its IO thread
+    server.on_connect([&](const Connection& c) {
+        std::lock_guard lock(mu);
+        loops.insert(std::uint8_t(c.id() & 0xff));
+    });
+    server.start().value();
+    constexpr int clients = 4, calls = 25;
+    std::vector<std::unique_ptr<Client>> cs;
+    std::uint64_t sent = 0;
+    for (int i = 0; i < clients; ++i) {
+        cs.push_back(std::make_unique<Client>(client_for(server)));
+        cs.back()->connect().value();
+        auto conn = cs.back()->connection();
+        for (int k = 0; k < calls; ++k) {
+            std::string arg(std::size_t(k), 'x');
+            sent += arg.size();
+            EXPECT_EQ(conn.call("echo", arg, use_wait).value(), arg);
+            EXPECT_EQ(conn.call("slow", arg, use_wait).value(), arg + "!");
+            auto answered = std::make_shared<std::promise<Result<std::string>>>();
+            auto result = answered->get_future();
+            conn.call("later", arg, [answered](Result<std::string> r) { answered->set_value(r); });
+            ASSERT_TRUE(eventually([&] {
+                std::lock_guard lock(mu);
+                return !waiting.empty();
+            }));
+            {
+                std::lock_guard lock(mu);
+                waiting.back().reply(arg);
+                waiting.clear();
+            }
+            EXPECT_EQ(result.get().value(), arg);
+        }
+        EXPECT_EQ(conn.call("bad", "", use_wait).error().code, Errc::handler_error);
+    }
+    {
+        std::lock_guard lock(mu);
+        EXPECT_EQ(loops, (std::set<std::uint8_t>{0, 1}));  // both IO threads served calls
+    }
+    auto st = server.stats();
+    auto figures = [&](std::string_view name) {
+        auto it = std::find_if(st.commands.begin(), st.commands.end(),
+                               [&](const CommandStats& c) { return c.name == name; });
+        EXPECT_NE(it, st.commands.end()) << name;
+        return it == st.commands.end() ? CommandStats{} : *it;
+    };
+    for (const char* name : {"echo", "slow", "later"}) {
+        auto c = figures(name);
+        EXPECT_EQ(c.calls, std::uint64_t(clients * calls)) << name;
+        EXPECT_EQ(c.latency_count, std::uint64_t(clients * calls)) << name;
+        EXPECT_EQ(c.bytes_in, sent) << name;
+        EXPECT_EQ(c.errors, 0u) << name;
+        EXPECT_GT(c.max_us, 0.0) << name;
+    }
+    EXPECT_EQ(figures("echo").bytes_out, sent);
+    EXPECT_EQ(figures("slow").bytes_out, sent + clients * calls);
+    EXPECT_EQ(figures("bad").errors, std::uint64_t(clients));
+    // Every byte the clients wrote was read by one IO thread or the other.
+    std::uint64_t calls_out = 0;
+    for (auto& c : cs) calls_out += c->stats().calls_out;
+    EXPECT_EQ(calls_out, std::uint64_t(clients * (3 * calls + 1)));
+    ASSERT_TRUE(eventually([&] {
+        std::uint64_t written = 0;
+        for (auto& c : cs) written += c->stats().bytes_out;
+        return server.stats().bytes_in == written;
+    }));
+    EXPECT_GE(server.stats().frames_in, std::uint64_t(clients));
+}
+
+// A handler that takes a Responder and answers before it returns, or answers and then throws:
+// the caller gets the answer, once.
+TEST(Calls, AResponderAnsweredInsideItsHandlerAnswersOnce) {
+    Fixture f([](Commands& c) {
+        c.console("now", [](const Request&, std::string s, Responder<std::string> r) {
+            r.reply(s + " now");
+            r.reply("twice");  // ignored: the first answer wins
+        });
+        c.console("then.throws", [](const Request&, std::string s, Responder<std::string> r) {
+            r.reply(s);
+            throw std::runtime_error("after the answer");
+        });
+        // A coroutine declared with a view gets its own copy, as before (it may outlive a view).
+        c.console("co.view", [](Request, std::string_view s) -> Task<std::string> {
+            co_return std::string(s) + " co";
+        });
+        // A generic handler is not given a view: it gets the argument as before.
+        c.console("generic", [](const Request&, auto s) { return std::string(s) + "?"; });
+    });
+    EXPECT_EQ(f.to_server.call("now", "a", use_wait).value(), "a now");
+    EXPECT_EQ(f.to_server.call("then.throws", "b", use_wait).value(), "b");
+    EXPECT_EQ(f.to_server.call("generic", "c", use_wait).value(), "c?");
+    EXPECT_EQ(f.to_server.call("co.view", "e", use_wait).value(), "e co");
+    EXPECT_EQ(f.to_server.call("now", "d", use_wait).value(), "d now");  // nothing left behind
 }

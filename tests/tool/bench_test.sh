@@ -77,7 +77,9 @@ if (bad.length) { console.log('FAIL: report: ' + bad.join('\n  ')); process.exit
 JS
 
 # Channels while connections are replaced: each replacement joins the channels of the one it
-# replaces, so nearly every publication still arrives. Then one node of two killed: only its
+# replaces, so most publications still arrive (what a replacement misses while it connects and
+# subscribes is lost to it: under ThreadSanitizer and a parallel test run that took up to 12 %;
+# replacements that joined nothing would lose most of them). Then one node of two killed: only its
 # connections drop, and they come back to it.
 "$bench" --connections 60 --spawn-cluster 2 --server-binary "$server" --storm-nodes 1 \
     --phases connect,channels,storm,ping --channel-rounds 300 --channel-churn 100 \
@@ -87,7 +89,7 @@ node - "$work/partial.json" <<'JS' || failures=$((failures + 1))
 const p = JSON.parse(require('fs').readFileSync(process.argv[2])).runs.hawser.phases;
 const ch = p.channels;
 if (!(ch.rounds === 300 && ch.expected === 36000 && ch.churned > 0 && ch.failed === 0 &&
-      ch.ok === 300 + 3 * ch.churned && ch.deliveries <= ch.expected && ch.delivered > 0.9 &&
+      ch.ok === 300 + 3 * ch.churned && ch.deliveries <= ch.expected && ch.delivered > 0.8 &&
       ch.open === 60)) {
   console.log('FAIL: channels with churn: ' + JSON.stringify(ch));
   process.exit(1);

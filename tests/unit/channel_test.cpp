@@ -37,10 +37,10 @@ struct Recorder final : ChannelUser {
 
 struct End {
     explicit End(const TransportOptions& transport)
-        : shared{FrameConfig{ProtocolMark{}, 65535}, transport, 8u << 20, counters} {}
-    Counters counters;
+        : shared{FrameConfig{ProtocolMark{}, 65535}, transport, 8u << 20} {}
+    LoopCounters counters;
     ChannelShared shared;
-    Channel channel{shared};
+    Channel channel{shared, counters};
     Recorder user;
 
     // Everything queued, as the transport would have written it.

@@ -167,12 +167,12 @@ TEST(Session, HeartbeatsKeepAQuietConnectionAlive) {
     settings.server_timeouts.idle = 10s;
     settings.client_timeouts.heartbeat = 3s;
     Session s(settings);
-    auto frames_before = s.server_host->counters.frames_in.load();
+    auto frames_before = s.server_host->loop_counters(0).frames_in.load();
     s.loop.advance(60s);
     EXPECT_TRUE(s.server->is_open());
     EXPECT_TRUE(s.client->is_open());
     // One ping about every 3 s of quiet, each answered with a pong.
-    auto pings = s.server_host->counters.frames_in.load() - frames_before;
+    auto pings = s.server_host->loop_counters(0).frames_in.load() - frames_before;
     EXPECT_GE(pings, 15u);
     EXPECT_LE(pings, 21u);
     EXPECT_EQ(s.closed(*s.server_host, CloseReason::idle_timeout), 0u);
@@ -226,6 +226,82 @@ TEST(Session, ACallFailsWithTimeoutAtItsDeadline) {
     EXPECT_TRUE(s.client->is_open());
 }
 
+// A connection keeps one entry in its loop's deadline set, at its earliest call; calls with
+// other timeouts, answered calls and expired calls must each leave the rest on time.
+TEST(Session, CallsWithMixedTimeoutsEachFailAtTheirOwnDeadline) {
+    Session s;
+    auto long_one = s.call("hold", "a", CallOptions{.timeout = 5000ms});
+    auto answered = s.call("hold", "b", CallOptions{.timeout = 1000ms});
+    auto short_one = s.call("hold", "c", CallOptions{.timeout = 1000ms});
+    auto middle = s.call("hold", "d", CallOptions{.timeout = 3000ms});
+    auto shortest = s.call("hold", "e", CallOptions{.timeout = 500ms});
+    ASSERT_EQ(s.held.size(), 5u);
+    s.loop.run_here([&] { s.held[1].reply("in time"); });
+    ASSERT_TRUE(answered->has_value());
+    EXPECT_EQ(***answered, "in time");
+    auto failed = [](const auto& r) {
+        return r->has_value() && !**r && (*r)->error().code == Errc::timeout;
+    };
+    s.loop.advance(250ms);
+    EXPECT_FALSE(shortest->has_value());
+    s.loop.advance(500ms);  // 750 ms
+    EXPECT_TRUE(failed(shortest));
+    EXPECT_FALSE(short_one->has_value());
+    s.loop.advance(500ms);  // 1250 ms
+    EXPECT_TRUE(failed(short_one));
+    EXPECT_FALSE(middle->has_value());
+    s.loop.advance(1500ms);  // 2750 ms
+    EXPECT_FALSE(middle->has_value());
+    s.loop.advance(500ms);  // 3250 ms
+    EXPECT_TRUE(failed(middle));
+    EXPECT_FALSE(long_one->has_value());
+    // A call added now, due before the long one, is not held up behind it.
+    auto late_short = s.call("hold", "f", CallOptions{.timeout = 500ms});
+    s.loop.advance(750ms);  // 4000 ms
+    EXPECT_TRUE(failed(late_short));
+    EXPECT_FALSE(long_one->has_value());
+    s.loop.advance(1250ms);  // 5250 ms
+    EXPECT_TRUE(failed(long_one));
+    EXPECT_EQ(s.client_host->counters.late_replies.load(), 0u);
+}
+
+// The earliest call answered in time: its entry comes due with nothing due, and is set again
+// for the next call.
+TEST(Session, AnAnsweredEarliestCallLeavesTheNextOnTime) {
+    Session s;
+    auto first = s.call("hold", "a", CallOptions{.timeout = 500ms});
+    auto second = s.call("hold", "b", CallOptions{.timeout = 1500ms});
+    ASSERT_EQ(s.held.size(), 2u);
+    s.loop.run_here([&] { s.held[0].reply("in time"); });
+    ASSERT_TRUE(first->has_value() && **first);
+    s.loop.advance(1250ms);
+    EXPECT_FALSE(second->has_value());
+    s.loop.advance(500ms);
+    ASSERT_TRUE(second->has_value());
+    ASSERT_FALSE(**second);
+    EXPECT_EQ((*second)->error().code, Errc::timeout);
+}
+
+// While a read is handled, the loop's time is the moment of that read: every message of it
+// costs no clock read. Nested holds keep the outer time; the clock moves again after.
+TEST(Loop, ReadTimeHoldsTheClockWhileAReadIsHandled) {
+    Loop loop(0);
+    Clock::time_point held;
+    {
+        Loop::ReadTime read(loop);
+        held = loop.now();
+        EXPECT_EQ(loop.now(), held);
+        {
+            Loop::ReadTime nested(loop);
+            EXPECT_EQ(loop.now(), held);
+        }
+        EXPECT_EQ(loop.now(), held);
+    }
+    bool moved = false;
+    for (int i = 0; i < 1000000 && !moved; ++i) moved = loop.now() > held;
+    EXPECT_TRUE(moved);
+}
+
 TEST(Session, TheConnectionsDefaultCallTimeoutApplies) {
     Settings settings;
     settings.client_timeouts.call = 5s;
@@ -244,10 +320,10 @@ TEST(Session, SendingKeysRotateAfterTheRekeyInterval) {
     settings.server_transport.rekey_interval = 3600s;
     Session s(settings);
     ASSERT_TRUE(s.call("echo", "before")->has_value());
-    EXPECT_EQ(s.client_host->counters.rekeys.load(), 0u);
+    EXPECT_EQ(s.client_host->loop_counters(0).rekeys.load(), 0u);
     s.loop.advance(59s);
     ASSERT_TRUE(s.call("echo", "still the first key")->has_value());
-    EXPECT_EQ(s.client_host->counters.rekeys.load(), 0u);
+    EXPECT_EQ(s.client_host->loop_counters(0).rekeys.load(), 0u);
     s.loop.advance(2s);
     auto r = s.call("echo", "after");
     ASSERT_TRUE(r->has_value());
@@ -255,8 +331,8 @@ TEST(Session, SendingKeysRotateAfterTheRekeyInterval) {
     EXPECT_EQ(***r, "after");
     // The client rotated its sending key and the server followed; the server's own interval
     // has not passed, so its sending key stayed.
-    EXPECT_EQ(s.client_host->counters.rekeys.load(), 1u);
-    EXPECT_EQ(s.server_host->counters.rekeys.load(), 1u);
+    EXPECT_EQ(s.client_host->loop_counters(0).rekeys.load(), 1u);
+    EXPECT_EQ(s.server_host->loop_counters(0).rekeys.load(), 1u);
 }
 
 int g_kind10_seen = 0;
@@ -391,8 +467,8 @@ TEST(Session, ABigMessageIsWrittenWhileItIsBeingSealed) {
         whole = call(big);
         // The first slice went to the transport as soon as it was sealed: the queue never
         // held the whole message.
-        queued_at_most = s.client_host->counters.send_queue_bytes.load();
-        held_at_most = s.client_host->counters.send_buffer_bytes.load();
+        queued_at_most = s.client_host->loop_counters(0).send_queue_bytes.load();
+        held_at_most = s.client_host->loop_counters(0).send_buffer_bytes.load();
         after = call("after");
     });
     EXPECT_LT(queued_at_most, big.size() - 200 * 1024);
