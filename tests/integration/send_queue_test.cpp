@@ -142,9 +142,10 @@ TEST(SendQueue, AClientThatPausesReadingPushesBack) {
         return seen.size();
     };
     const std::string filler = incompressible(64 * 1024, 15);
-    // 20 MiB: more than the kernel's socket buffers both ways and the soft limit together.
+    // 40 MiB: more than the kernel's socket buffers both ways and the soft limit together,
+    // twice over (20 MiB once fitted, in a clean-clone run: loopback buffers autotune).
     int sent = 0;
-    while (sent < 320) f.to_client.send("push", std::to_string(sent++) + " " + filler).value();
+    while (sent < 640) f.to_client.send("push", std::to_string(sent++) + " " + filler).value();
     ASSERT_TRUE(eventually([&] { return f.to_client.congested(); }));
     // A client that reads would catch up and clear it within this second; this one stays behind.
     EXPECT_FALSE(eventually([&] { return !f.to_client.congested(); }, 1s));
