@@ -1,11 +1,11 @@
 // One big stream, encrypted, against the bound on this machine: the lower of raw loopback TCP
 // (a writer thread and a reader thread, 256 KiB writes) and ChaCha20-Poly1305 seal + open of the
-// same bytes in 64 KiB pieces (libsodium, one thread), both measured in the same run. Then the
-// latency of small calls on the same connection, idle and while a stream of the same size runs
-// on it: p50/p99 and the ratio busy/idle.
-// The receiver's window bounds the stream data a call can queue behind.
-// The stream runs twice: the sender hashing, and given the hash (StreamOptions::content_hash),
-// as a content-addressed store would; --known-hash 1 uses the latter for the calls part.
+// same bytes in 64 KiB pieces (the secure transport's code, one thread), both measured in the same
+// run. Then the latency of small calls on the same connection, idle and while a stream of the same
+// size runs on it: p50/p99 and the ratio busy/idle. The receiver's window bounds the stream data a
+// call can queue behind. The stream runs twice: the sender hashing, and given the hash
+// (StreamOptions::content_hash), as a content-addressed store would; --known-hash 1 uses the latter
+// for the calls part.
 //   stream_bench [--size BYTES (2 GiB)] [--calls N (2000)] [--window BYTES] [--chunk BYTES]
 //                [--known-hash 0|1]
 #include <arpa/inet.h>
@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "hawser/hawser.hpp"
+#include "wire/chacha_poly.hpp"
 
 using namespace std::chrono;
 
@@ -63,17 +65,16 @@ double raw_tcp(std::size_t size) {
 
 double aead_bound(std::size_t size) {
     constexpr std::size_t piece = 65535 - 16 - 1;
-    std::vector<unsigned char> key(crypto_aead_chacha20poly1305_ietf_KEYBYTES, 7);
+    namespace aead = hawser::detail::chacha_poly;
+    std::array<std::uint8_t, aead::key_len> key;
+    key.fill(7);
     std::vector<unsigned char> buf(piece + 16, 1);
-    unsigned char nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES] = {};
+    std::array<std::uint8_t, aead::nonce_len> nonce{};
     auto start = steady_clock::now();
     for (std::size_t left = size; left > 0;) {
         std::size_t n = std::min(left, piece);
-        unsigned long long out = 0;
-        crypto_aead_chacha20poly1305_ietf_encrypt(buf.data(), &out, buf.data(), n, nullptr, 0,
-                                                  nullptr, nonce, key.data());
-        if (crypto_aead_chacha20poly1305_ietf_decrypt(buf.data(), &out, nullptr, buf.data(), n + 16,
-                                                      nullptr, 0, nonce, key.data()) != 0)
+        if (!aead::seal(key, nonce, {}, std::span(buf.data(), n), buf.data()) ||
+            !aead::open(key, nonce, {}, std::span(buf.data(), n + 16), buf.data()))
             std::abort();
         left -= n;
     }

@@ -118,7 +118,7 @@ void Conn::on_call(const MessageView& m) {
     // The slot keeps the host, and so `entry`, alive until the reply, wherever the handler runs.
     auto slot =
         std::make_shared<ReplySlot>(weak_from_this(), m.id, *entry->stats, host_, std::move(*pass),
-                                    entry->options.compress, Clock::now());
+                                    entry->options.compress, TickClock::now());
     auto run = [entry, slot, req = Request(handle(), entry->name)](Argument arg) mutable {
         SlotReply to(slot);
         try {
@@ -164,14 +164,13 @@ void Conn::on_direct(const MessageView& m) {
     };
     auto run = [entry, req = Request(handle(), entry->name), failed,
                 held = Held{host_, std::move(*pass)}](Argument arg) mutable {
-        auto started = Clock::now();
+        auto started = TickClock::now();
         try {
             entry->invoke(req, std::move(arg), nullptr);
         } catch (...) {
             failed(describe_exception(std::current_exception()));
         }
-        entry->stats->elsewhere().record(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
+        entry->stats->elsewhere().record(TickClock::since(started).count());
     };
     if (!entry->options.on_worker)
         return dispatch(*entry, m.payload, std::move(run),

@@ -17,9 +17,8 @@ void Conn::send_message(Kind kind, std::uint64_t id, std::string_view name,
     if (state_ == State::closed) return;
     auto& message = loop_.seal_scratch();
     encode_message(message, kind, id, name, payload, host_->channel.transport, compress);
+    loop_.scratch_holds(message.size());
     send_prepared(message);
-    if (message.capacity() > (1u << 20))
-        std::vector<std::uint8_t>().swap(message);  // after a big one
 }
 
 void Conn::send_prepared(std::span<const std::uint8_t> message) {

@@ -12,9 +12,8 @@
 namespace hawser::detail {
 
 void record_answer(CommandStatsCell::Shard& figures, Errc code, std::size_t bytes,
-                   Clock::time_point started) {
-    figures.record(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
+                   TickClock::Ticks started) {
+    figures.record(TickClock::since(started).count());
     if (code != Errc::ok)
         figures.add(figures.errors);
     else
@@ -23,7 +22,7 @@ void record_answer(CommandStatsCell::Shard& figures, Errc code, std::size_t byte
 
 ReplySlot::ReplySlot(std::weak_ptr<Conn> conn, std::uint64_t call_id, CommandStatsCell& stats,
                      std::shared_ptr<Host> host, Gate::Pass pass, bool compress,
-                     Clock::time_point started)
+                     TickClock::Ticks started)
     : conn_(std::move(conn)),
       call_id_(call_id),
       stats_(stats),
@@ -59,7 +58,7 @@ ReplyHere::ReplyHere(Conn& conn, std::uint64_t call_id, const Commands::Entry& e
       call_id_(call_id),
       entry_(entry),
       pass_(std::move(pass)),
-      started_(Clock::now()) {}
+      started_(TickClock::now()) {}
 
 ReplyHere::~ReplyHere() {
     if (!answered_ && !slot_) answer(Errc::handler_error, "the handler finished without replying");

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/tick_clock.hpp"
 #include "hawser/commands.hpp"
 #include "hawser/error.hpp"
 #include "rpc/command_stats.hpp"
@@ -31,8 +32,7 @@ class ReplySlot {
     // `compress`: whether the reply may be compressed (CommandOptions::compress). `started`:
     // when the handler was called, for the command's handler time.
     ReplySlot(std::weak_ptr<Conn> conn, std::uint64_t call_id, CommandStatsCell& stats,
-              std::shared_ptr<Host> host, Gate::Pass pass, bool compress,
-              std::chrono::steady_clock::time_point started);
+              std::shared_ptr<Host> host, Gate::Pass pass, bool compress, TickClock::Ticks started);
     ~ReplySlot();
     ReplySlot(const ReplySlot&) = delete;
     ReplySlot& operator=(const ReplySlot&) = delete;
@@ -48,7 +48,7 @@ class ReplySlot {
     CommandStatsCell& stats_;     // its command's, in the command table host_ keeps
     std::shared_ptr<Host> host_;  // keeps the command table alive while the handler runs
     Gate::Pass pass_;             // given back when the reply is handed over
-    std::chrono::steady_clock::time_point started_;
+    TickClock::Ticks started_;
     bool compress_;
     std::atomic<bool> done_{false};
 };
@@ -85,14 +85,14 @@ class ReplyHere final : public ReplyTo {
     std::uint64_t call_id_;
     const Commands::Entry& entry_;
     Gate::Pass pass_;
-    std::chrono::steady_clock::time_point started_;
+    TickClock::Ticks started_;
     bool answered_ = false;
     std::shared_ptr<ReplySlot> slot_;  // once kept
 };
 
 // Records a finished handler in its command's figures (the shard of the recording thread).
 void record_answer(CommandStatsCell::Shard& figures, Errc code, std::size_t bytes,
-                   std::chrono::steady_clock::time_point started);
+                   TickClock::Ticks started);
 // Logs a handler's failure under a fresh error id; the text its caller gets.
 std::string logged_failure(Host& host, std::string_view command, std::exception_ptr e);
 

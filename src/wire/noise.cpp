@@ -2,7 +2,10 @@
 
 #include <sodium.h>
 
+#include <cstdlib>
 #include <cstring>
+
+#include "wire/chacha_poly.hpp"
 
 namespace hawser::detail::noise {
 
@@ -12,7 +15,8 @@ constexpr std::size_t block_len = 128;
 
 struct SodiumInit {
     SodiumInit() {
-        if (sodium_init() < 0) std::abort();  // no safe randomness: nothing secure can run
+        if (sodium_init() < 0) std::abort();     // no safe randomness: nothing secure can run
+        (void)chacha_poly::openssl_available();  // loaded now, not during an IO thread's read
     }
 };
 void ensure_sodium() {
@@ -113,10 +117,7 @@ bool CipherState::encrypt_with_ad(std::span<const std::uint8_t> ad,
     if (n_ == ~std::uint64_t{0}) return false;  // 2^64-1 is reserved for rekey
     std::uint8_t nonce[12];
     nonce_bytes(n_, nonce);
-    unsigned long long clen = 0;
-    if (crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, pt.data(), pt.size(), ad.data(),
-                                                  ad.size(), nullptr, nonce, k_.data()) != 0)
-        return false;
+    if (!chacha_poly::seal(k_, nonce, ad, pt, out)) return false;
     ++n_;
     return true;
 }
@@ -130,10 +131,7 @@ bool CipherState::decrypt_with_ad(std::span<const std::uint8_t> ad,
     if (ct.size() < tag_len || n_ == ~std::uint64_t{0}) return false;
     std::uint8_t nonce[12];
     nonce_bytes(n_, nonce);
-    unsigned long long plen = 0;
-    if (crypto_aead_chacha20poly1305_ietf_decrypt(out, &plen, nullptr, ct.data(), ct.size(),
-                                                  ad.data(), ad.size(), nonce, k_.data()) != 0)
-        return false;  // the nonce advances only on success
+    if (!chacha_poly::open(k_, nonce, ad, ct, out)) return false;  // the nonce stays
     ++n_;
     return true;
 }
@@ -143,9 +141,8 @@ void CipherState::rekey() {
     nonce_bytes(~std::uint64_t{0}, nonce);
     std::array<std::uint8_t, 32> zeros{};
     std::array<std::uint8_t, 32 + tag_len> out;
-    unsigned long long clen = 0;
-    crypto_aead_chacha20poly1305_ietf_encrypt(out.data(), &clen, zeros.data(), zeros.size(),
-                                              nullptr, 0, nullptr, nonce, k_.data());
+    if (!chacha_poly::seal(k_, nonce, {}, zeros, out.data(), chacha_poly::Library::libsodium))
+        std::abort();  // libsodium cannot fail here; a key left unchanged would be worse
     std::memcpy(k_.data(), out.data(), k_.size());
     sodium_memzero(out.data(), out.size());
 }

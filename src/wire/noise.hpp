@@ -47,7 +47,7 @@ class CipherState {
     void set_nonce(std::uint64_t n) noexcept { n_ = n; }
 
     // Writes plaintext.size() + 16 bytes to out (or a copy without a key). False once the nonce
-    // space is exhausted or the cipher fails; then out holds no ciphertext and must not be sent.
+    // space is exhausted or the cipher fails; then out must not be sent.
     [[nodiscard]] bool encrypt_with_ad(std::span<const std::uint8_t> ad,
                                        std::span<const std::uint8_t> plaintext, std::uint8_t* out);
     // Writes ciphertext.size() - 16 bytes to out; false if authentication fails.

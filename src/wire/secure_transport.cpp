@@ -107,7 +107,7 @@ bool SecureTransport::seal_open(std::vector<std::uint8_t>& out, const ProtocolMa
     out.resize(out.size() + noise::tag_len);
     std::uint8_t* body = out.data() + open_at_ + frame_head_bytes;
     put_u32(body - 4, static_cast<std::uint32_t>(plain + noise::tag_len));
-    // In place: libsodium allows the ciphertext to overwrite the plaintext.
+    // In place: both AEAD libraries allow the ciphertext to overwrite the plaintext.
     if (!send_.encrypt_with_ad({}, std::span<const std::uint8_t>(body, plain), body))
         return fail(out);
     out.insert(out.end(), mark.tail.begin(), mark.tail.end());
