@@ -118,12 +118,13 @@ bool Channel::deliver(const Input& in) {
 
 // --- output ---
 
-bool Channel::send(std::span<const std::uint8_t> message, Clock::time_point now,
-                   const std::function<bool()>& between_slices) {
+bool Channel::send(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body,
+                   Clock::time_point now, const std::function<bool()>& between_slices) {
     if (!secure_) {
-        queue_frame(message);  // plaintext: one frame per message
+        queue_frame(head, body);  // plaintext: one frame per message
         return true;
     }
+    auto size = head.size() + body.size();
     // A piece left open in a full chunk (the end of a big message) is sealed as it is, so the
     // chunk is not grown, and copied, for the messages after it.
     if (secure_->piece_open() && out_.tail_bytes() >= SendQueue::chunk_bytes && !seal())
@@ -139,25 +140,34 @@ bool Channel::send(std::span<const std::uint8_t> message, Clock::time_point now,
         append([&](std::vector<std::uint8_t>& out) { ok = step(out); }, secure_->piece_open());
     };
     const auto& mark = shared_.frame.mark;
-    if (!between_slices || message.size() <= write_slice) {
-        add([&](auto& out) { return secure_->add(message, out, mark, shared_.transport, now); });
+    if (!between_slices || size <= write_slice) {
+        add([&](auto& out) {
+            return secure_->begin_record(size, out, mark, shared_.transport, now) &&
+                   secure_->add_to_record(head, body, out, mark);
+        });
     } else {
         // A big message is sealed a slice at a time and each slice offered to the transport,
-        // so the peer opens the first while this side seals the next.
+        // so the peer opens the first while this side seals the next. Slices are cut from the
+        // head and the body as if they were one.
         add([&](auto& out) {
-            return secure_->begin_record(message.size(), out, mark, shared_.transport, now);
+            return secure_->begin_record(size, out, mark, shared_.transport, now);
         });
-        while (ok && !message.empty()) {
-            auto part = message.first(std::min(write_slice, message.size()));
-            message = message.subspan(part.size());
-            add([&](auto& out) { return secure_->add_to_record(part, out, mark); });
+        auto slice = [&](std::span<const std::uint8_t>& from, std::size_t most) {
+            auto part = from.first(std::min(most, from.size()));
+            from = from.subspan(part.size());
+            return part;
+        };
+        while (ok) {
+            auto first = slice(head, write_slice);
+            auto second = slice(body, write_slice - first.size());
+            add([&](auto& out) { return secure_->add_to_record(first, second, out, mark); });
             if (!ok) break;
             // Each slice ends its piece, so the next slice starts a chunk of its own instead of
             // growing this one, even when the socket is full and nothing is written meanwhile.
             count_sealed();
             ok = seal();  // counts its own piece
             sealed = secure_->pieces_sealed();
-            if (!ok || message.empty()) break;
+            if (!ok || (head.empty() && body.empty())) break;
             if (!between_slices()) break;  // it closed meanwhile: the rest is dropped
         }
     }
@@ -212,10 +222,11 @@ void Channel::send_clear(std::span<const std::uint8_t> body) {
     queue_frame(body);
 }
 
-void Channel::queue_frame(std::span<const std::uint8_t> body) {
+void Channel::queue_frame(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body) {
     append([&](std::vector<std::uint8_t>& out) {
-        append_frame(out, shared_.frame.mark, body.size(), [&](std::uint8_t* p) {
-            if (!body.empty()) std::memcpy(p, body.data(), body.size());
+        append_frame(out, shared_.frame.mark, head.size() + body.size(), [&](std::uint8_t* p) {
+            if (!head.empty()) std::memcpy(p, head.data(), head.size());
+            if (!body.empty()) std::memcpy(p + head.size(), body.data(), body.size());
         });
     });
     LoopCounters::add(counters_.frames_out);

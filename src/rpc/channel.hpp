@@ -91,8 +91,13 @@ class Channel {
     // with between_slices() called after each (to write what is sealed). between_slices()
     // returns false if the connection closed meanwhile: the rest of the message is dropped
     // and send() still returns true (nothing failed to seal).
-    [[nodiscard]] bool send(std::span<const std::uint8_t> message, Clock::time_point now,
+    // The message may come in two parts, a head and a body, copied once into the piece.
+    [[nodiscard]] bool send(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body,
+                            Clock::time_point now,
                             const std::function<bool()>& between_slices = {});
+    [[nodiscard]] bool send(std::span<const std::uint8_t> message, Clock::time_point now) {
+        return send(message, {}, now);
+    }
     static constexpr std::size_t write_slice = 256 * 1024;
     // One message of `header` and `size` payload bytes that fill(into, at) writes in place
     // (big-stream data: a file is read straight into the piece that is sealed). False as for
@@ -145,7 +150,7 @@ class Channel {
     bool deliver(const Input& in);
     // After the decoder ran: reports a framing error; false when delivery stopped.
     bool after_frames(FrameError err, bool delivering, ChannelUser& user);
-    void queue_frame(std::span<const std::uint8_t> body);
+    void queue_frame(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body = {});
 
     const ChannelShared& shared_;
     LoopCounters& counters_;

@@ -83,7 +83,7 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     Result<void> send_direct(Kind kind, std::string_view command, std::string_view payload,
                              bool compress = true);
     // A message encoded once for many connections (broadcast): framed, or sealed, here.
-    void send_prepared(std::span<const std::uint8_t> message);
+    void send_prepared(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body = {});
     // One message of any kind (kinds registered by other parts use this).
     void send_message(Kind kind, std::uint64_t id, std::string_view name,
                       std::span<const std::uint8_t> payload, bool compress = true);

@@ -15,17 +15,16 @@ namespace hawser::detail {
 void Conn::send_message(Kind kind, std::uint64_t id, std::string_view name,
                         std::span<const std::uint8_t> payload, bool compress) {
     if (state_ == State::closed) return;
-    auto& message = loop_.seal_scratch();
+    MessageParts message;  // the payload is copied once, into the piece that is sealed
     encode_message(message, kind, id, name, payload, host_->channel.transport, compress);
-    loop_.scratch_holds(message.size());
-    send_prepared(message);
+    send_prepared(message.head(), message.body());
 }
 
-void Conn::send_prepared(std::span<const std::uint8_t> message) {
+void Conn::send_prepared(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body) {
     if (state_ == State::closed || channel_.handshaking()) return;
-    bool sent = message.size() > Channel::write_slice
-                    ? channel_.send(message, loop_.now(), [this] { return write_early(); })
-                    : channel_.send(message, loop_.now());
+    bool sent = head.size() + body.size() > Channel::write_slice
+                    ? channel_.send(head, body, loop_.now(), [this] { return write_early(); })
+                    : channel_.send(head, body, loop_.now());
     if (!sent) return seal_failed();
     if (state_ == State::closed) return;
     check_queue();
@@ -33,9 +32,9 @@ void Conn::send_prepared(std::span<const std::uint8_t> message) {
 }
 
 void Conn::send_coded(Kind kind, std::uint64_t id, std::uint16_t code, std::string_view text) {
-    auto& message = loop_.seal_scratch();
+    MessageParts message;
     encode_coded(message, kind, id, code, text);
-    send_prepared(message);
+    send_prepared(message.head(), message.body());
 }
 
 void Conn::send_stream_data(std::uint64_t id, std::size_t size, const SecureTransport::Fill& fill,

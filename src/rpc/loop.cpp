@@ -208,9 +208,6 @@ void Loop::run_background() {
 
 void Loop::sweep() {
     auto now = this->now();
-    if (!big_scratch_used_ && seal_scratch_.capacity() > kept_scratch_bytes)
-        std::vector<std::uint8_t>().swap(seal_scratch_);
-    big_scratch_used_ = false;
     // Every tick whose time has come, by the clock: after a stall, the ones it missed (a whole
     // turn of the wheel at most: that visits every slot once).
     auto due = std::uint64_t((now - origin_) / sweep_period);

@@ -33,9 +33,6 @@ class Conn;
 using Clock = std::chrono::steady_clock;
 
 inline constexpr std::chrono::milliseconds sweep_period{250};
-// A send scratch bigger than this is given back once a sweep period passes without a message
-// that needed it.
-inline constexpr std::size_t kept_scratch_bytes = 1u << 20;
 
 class Loop {
   public:
@@ -126,14 +123,6 @@ class Loop {
 
     // Shared by every connection of this loop: valid until the reading handler returns.
     std::span<std::uint8_t> read_buffer() noexcept { return read_buffer_; }
-    // Scratch space for building one message to send. Grown by a big message, it is given
-    // back at the first sweep that finds no big message since the one before: a run of big
-    // messages reuses one buffer instead of faulting in a fresh one each time.
-    std::vector<std::uint8_t>& seal_scratch() noexcept { return seal_scratch_; }
-    // Tells the loop the scratch now holds a message of `bytes`.
-    void scratch_holds(std::size_t bytes) noexcept {
-        if (bytes > kept_scratch_bytes) big_scratch_used_ = true;
-    }
 
     // Call deadlines: one timer for the whole loop; at `at` it calls conn->expire_calls().
     // Loop thread only.
@@ -192,8 +181,7 @@ class Loop {
     void link(Conn* conn, std::uint64_t tick);
     void unlink(Conn* conn);
     Deadlines deadlines_;
-    std::vector<std::uint8_t> read_buffer_, seal_scratch_;
-    bool big_scratch_used_ = false;  // since the last sweep
+    std::vector<std::uint8_t> read_buffer_;
     std::deque<std::function<void()>> background_;
     bool background_posted_ = false;
     asio::io_context ctx_{1};

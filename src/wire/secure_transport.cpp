@@ -49,15 +49,16 @@ bool SecureTransport::begin_record(std::size_t size, std::vector<std::uint8_t>& 
     return append(header, out, mark);
 }
 
-bool SecureTransport::add_to_record(std::span<const std::uint8_t> data,
+bool SecureTransport::add_to_record(std::span<const std::uint8_t> first,
+                                    std::span<const std::uint8_t> second,
                                     std::vector<std::uint8_t>& out, const ProtocolMark& mark) {
     if (failed_) return false;
     // One growth for all of it, not one per piece.
-    std::size_t need =
-        data.size() + (data.size() / max_piece + 2) * (frame_overhead + 1 + noise::tag_len);
+    std::size_t size = first.size() + second.size();
+    std::size_t need = size + (size / max_piece + 2) * (frame_overhead + 1 + noise::tag_len);
     if (out.capacity() - out.size() < need)
         out.reserve(std::max(out.size() + need, out.capacity() + out.capacity() / 2));
-    return append(data, out, mark);
+    return append(first, out, mark) && append(second, out, mark);
 }
 
 bool SecureTransport::add_filled(std::size_t size, std::vector<std::uint8_t>& out,

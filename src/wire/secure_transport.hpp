@@ -48,6 +48,12 @@ class SecureTransport {
                                     const ProtocolMark& mark, const TransportOptions& policy,
                                     Clock::time_point now);
     [[nodiscard]] bool add_to_record(std::span<const std::uint8_t> data,
+                                     std::vector<std::uint8_t>& out, const ProtocolMark& mark) {
+        return add_to_record(data, {}, out, mark);
+    }
+    // Two parts at once (a header and its payload), with one growth of `out` for both.
+    [[nodiscard]] bool add_to_record(std::span<const std::uint8_t> first,
+                                     std::span<const std::uint8_t> second,
                                      std::vector<std::uint8_t>& out, const ProtocolMark& mark);
     // add_to_record() for `size` bytes that fill(into, at) writes straight into the piece
     // (`at`: how many of the `size` came before `into`): a file read lands where it is sealed.

@@ -318,31 +318,6 @@ TEST(Loop, ExactTimeMovesOnWhileAReadIsHandled) {
     EXPECT_LT(exact, after + 100ms);  // a stall between the read's two clock reads puts it ahead
 }
 
-TEST(Loop, ABigSendScratchIsGivenBackOnceASweepFindsItUnused) {
-    Loop loop(0, Loop::ClockMode::manual);
-    auto& scratch = loop.seal_scratch();
-    auto big = [&] {
-        scratch.resize(4u << 20);
-        loop.scratch_holds(scratch.size());
-    };
-    big();
-    loop.advance(sweep_period);  // a big message since the last sweep: kept for the next one
-    EXPECT_GE(scratch.capacity(), 4u << 20);
-    big();
-    loop.advance(sweep_period);
-    EXPECT_GE(scratch.capacity(), 4u << 20);
-    for (int i = 0; i < 3; ++i) {  // small messages every period do not keep it
-        scratch.resize(100);
-        loop.scratch_holds(scratch.size());
-        loop.advance(sweep_period);
-    }
-    EXPECT_LE(scratch.capacity(), kept_scratch_bytes);
-    scratch.resize(1000);  // a small one is kept whatever happens
-    loop.advance(sweep_period);
-    loop.advance(sweep_period);
-    EXPECT_GE(scratch.capacity(), 1000u);
-}
-
 TEST(Session, TheConnectionsDefaultCallTimeoutApplies) {
     Settings settings;
     settings.client_timeouts.call = 5s;
