@@ -82,7 +82,8 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     void expire_calls(Clock::time_point now);  // from the loop's deadline timer
     Result<void> send_direct(Kind kind, std::string_view command, std::string_view payload,
                              bool compress = true);
-    // A message encoded once for many connections (broadcast): framed, or sealed, here.
+    // An encoded message, whole (a broadcast's, encoded once for many connections) or as a
+    // header and its payload: framed, or sealed, here.
     void send_prepared(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body = {});
     // One message of any kind (kinds registered by other parts use this).
     void send_message(Kind kind, std::uint64_t id, std::string_view name,
