@@ -158,6 +158,8 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     // Whether a call's handler runs now, on this thread (not on the worker pool, and no big
     // DataFrame to decode there first).
     bool runs_here(const Commands::Entry& entry, std::size_t size) const noexcept;
+    // Whether its argument is decoded on this thread (not a DataFrame too big for it).
+    bool decodes_here(const Commands::Entry& entry, std::size_t size) const noexcept;
     void on_direct(const MessageView& m);
     void on_reply(const MessageView& m);
 

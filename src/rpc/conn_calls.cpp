@@ -21,9 +21,9 @@ void Conn::dispatch(const Commands::Entry& entry, std::span<const std::uint8_t> 
                     Fail fail) {
     const bool on_worker = entry.options.on_worker;
     const std::size_t size = bytes.size();
-    const bool small = !is_dataframe(entry.kind) || size <= host_->limits.worker_decode_bytes;
+    const bool small = decodes_here(entry, size);
     // Here and now: the handler reads the bytes where they are (Argument).
-    if (runs_here(entry, size)) return run(Argument(as_chars(bytes)));
+    if (!on_worker && small) return run(Argument(as_chars(bytes)));
     std::string payload(as_chars(bytes));
     auto full = [&](const auto& fail) {
         host_->counters.overloaded.fetch_add(1, std::memory_order_relaxed);
@@ -68,9 +68,12 @@ void Conn::dispatch(const Commands::Entry& entry, std::span<const std::uint8_t> 
     }
 }
 
+bool Conn::decodes_here(const Commands::Entry& entry, std::size_t size) const noexcept {
+    return !is_dataframe(entry.kind) || size <= host_->limits.worker_decode_bytes;
+}
+
 bool Conn::runs_here(const Commands::Entry& entry, std::size_t size) const noexcept {
-    return !entry.options.on_worker &&
-           (!is_dataframe(entry.kind) || size <= host_->limits.worker_decode_bytes);
+    return !entry.options.on_worker && decodes_here(entry, size);
 }
 
 bool Conn::admitted(bool public_access) {
