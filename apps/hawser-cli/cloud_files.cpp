@@ -216,4 +216,44 @@ int run_file_command(const Connection& conn, const FileCommand& c,
     return exit_ok;
 }
 
+int run_file_command_where_kept(const Connection& conn, const FileCommand& c,
+                                std::chrono::milliseconds timeout, ClientOptions options,
+                                const std::string& token) {
+    auto at = call(conn, Cloud::files_at_command, {}, timeout);
+    // A server from before cloud.files_at keeps files where it has them, if anywhere.
+    if (!at && at.error().code != Errc::unknown_command) return call_error(at.error());
+    if (!at) return run_file_command(conn, c, timeout);
+    auto where = at->read_value();
+    auto field = [&](const char* name) -> const Value* {
+        if (!where || !where->is<Map>()) return nullptr;
+        auto f = where->as<Map>().find(name);
+        return f == where->as<Map>().end() ? nullptr : &f->second;
+    };
+    auto here = field("here");
+    if (!here || !here->is<bool>())
+        return call_error({Errc::bad_payload, "cloud.files_at answered without \"here\""});
+    if (here->as<bool>()) return run_file_command(conn, c, timeout);
+    auto endpoint = field("endpoint");
+    auto key = field("public_key");
+    if (!endpoint || !endpoint->is<std::string>() || !key || !key->is<std::string>())
+        return call_error({Errc::bad_payload, "cloud.files_at named no endpoint and key"});
+    options.endpoints = {endpoint->as<std::string>()};
+    options.server_public_key = key->as<std::string>();
+    options.trust_on_first_use = false;  // the key named by a node whose key was checked
+    options.cluster = false;             // that node, not one routing picks
+    options.websocket.enabled = false;   // a Hawser endpoint, as the nodes reach each other
+    Client there(options);
+    if (c.verb == "get") prepare_download(there.commands(), download_target(c));
+    auto kept_at = [&](const Error& e) {
+        return Error{e.code, "files are kept at " + options.endpoints[0] + ": " + e.message};
+    };
+    if (auto r = there.connect(); !r) return call_error(kept_at(r.error()));
+    DataFrame arg;
+    arg << token;
+    auto resumed = there.connection().call(Cloud::resume_command, std::move(arg), use_wait,
+                                           CallOptions{.timeout = timeout, .compress = false});
+    if (!resumed) return call_error(kept_at(resumed.error()));
+    return run_file_command(there.connection(), c, timeout);
+}
+
 }  // namespace hawser::app

@@ -24,5 +24,11 @@ void prepare_download(Commands& commands, const std::filesystem::path& target);
 // Runs the command on a logged-in connection; prints the outcome. Returns the exit status.
 int run_file_command(const Connection& conn, const FileCommand& command,
                      std::chrono::milliseconds timeout);
+// The same where the user's files are kept: on this connection's node, or on the node
+// cloud.files_at names (a cluster whose serving node keeps them), reached with `options` and
+// the session's `token` resumed there.
+int run_file_command_where_kept(const Connection& conn, const FileCommand& command,
+                                std::chrono::milliseconds timeout, ClientOptions options,
+                                const std::string& token);
 
 }  // namespace hawser::app

@@ -27,7 +27,7 @@ struct Pushed {
     std::mutex mu;
     std::condition_variable arrived;
     std::deque<Received> queue;
-    std::deque<std::string> presence;  // changes, as printed
+    std::deque<std::string> presence;  // changes of presence and rooms, as printed
 };
 
 Pushed& pushed() {
@@ -123,27 +123,25 @@ void prepare_listen(Commands& commands) {
         p.presence.push_back(std::move(line));
         p.arrived.notify_all();
     });
+    commands.direct_dataframe(std::string(Cloud::room_push), [](const Request&, DataFrame& df) {
+        auto room = df.get<std::string>();
+        auto name = df.get<std::string>();
+        bool joined = df.get<bool>();
+        auto line = room + " " + name + (joined ? " joined " : " left ") + df.get<std::string>();
+        auto& p = pushed();
+        std::lock_guard lock(p.mu);
+        p.presence.push_back(std::move(line));
+        p.arrived.notify_all();
+    });
 }
 
 namespace {
 
-// follow: who is online now, then each change until `count` of them (0: never).
-int follow(const Connection& conn, const MessageCommand& c, std::chrono::milliseconds timeout) {
-    auto r = call(conn, Cloud::follow_command, names_argument(c.words), timeout);
-    if (!r) return call_error(r.error());
-    auto now = r->get<Value>();
-    for (auto& n : c.words) {
-        auto& presences = now.as<Map>().at(n);
-        if (!presences.is<Array>())
-            std::printf("%s: no such user\n", n.c_str());
-        else if (presences.as<Array>().empty())
-            std::printf("%s offline\n", n.c_str());
-        for (auto& p : presences.is<Array>() ? presences.as<Array>() : Array{})
-            std::printf("%s online %s\n", n.c_str(), p.as<std::string>().c_str());
-    }
+// Prints each change of presence or rooms as it comes, until `count` of them (0: never).
+int print_changes(const Connection& conn, std::size_t count) {
     std::fflush(stdout);
     auto& p = pushed();
-    for (std::size_t printed = 0; c.count == 0 || printed < c.count;) {
+    for (std::size_t printed = 0; count == 0 || printed < count;) {
         std::string line;
         {
             std::unique_lock lock(p.mu);
@@ -160,6 +158,36 @@ int follow(const Connection& conn, const MessageCommand& c, std::chrono::millise
     return exit_ok;
 }
 
+// follow: who is online now, then each change until `count` of them (0: never).
+int follow(const Connection& conn, const MessageCommand& c, std::chrono::milliseconds timeout) {
+    auto r = call(conn, Cloud::follow_command, names_argument(c.words), timeout);
+    if (!r) return call_error(r.error());
+    auto now = r->get<Value>();
+    for (auto& n : c.words) {
+        auto& presences = now.as<Map>().at(n);
+        if (!presences.is<Array>())
+            std::printf("%s: no such user\n", n.c_str());
+        else if (presences.as<Array>().empty())
+            std::printf("%s offline\n", n.c_str());
+        for (auto& p : presences.is<Array>() ? presences.as<Array>() : Array{})
+            std::printf("%s online %s\n", n.c_str(), p.as<std::string>().c_str());
+    }
+    return print_changes(conn, c.count);
+}
+
+// join: who is in each room now ("ROOM NAME PRESENCE"), then each member that joins or leaves
+// ("ROOM NAME joined|left PRESENCE") until `count` of them.
+int join(const Connection& conn, const MessageCommand& c, std::chrono::milliseconds timeout) {
+    auto r = call(conn, Cloud::join_command, names_argument(c.words), timeout);
+    if (!r) return call_error(r.error());
+    auto now = r->get<Value>();
+    for (auto& [room, members] : now.as<Map>())
+        for (auto& m : members.is<Array>() ? members.as<Array>() : Array{})
+            std::printf("%s %s %s\n", room.c_str(), m.as<Array>().at(0).as<std::string>().c_str(),
+                        m.as<Array>().at(1).as<std::string>().c_str());
+    return print_changes(conn, c.count);
+}
+
 }  // namespace
 
 int run_message_command(const Connection& conn, const MessageCommand& c,
@@ -174,6 +202,7 @@ int run_message_command(const Connection& conn, const MessageCommand& c,
         return exit_ok;
     }
     if (c.verb == "follow") return follow(conn, c, timeout);
+    if (c.verb == "join") return join(conn, c, timeout);
     if (c.verb == "who") {
         auto r = call(conn, Cloud::who_command, names_argument(c.words), timeout);
         if (!r) return call_error(r.error());

@@ -50,6 +50,7 @@ the same endpoint resume the session (kept, mode 0600, in --session):
   hawser-cli --key $key listen -n 1                  # waits for the next one
   hawser-cli --key $key who bob carol
   hawser-cli --key $key follow bob carol             # online now, then each change
+  hawser-cli --key $key join lobby -n 1              # who is in it, then who joins or leaves
   hawser-cli --key $key data insert scores '{"level": 12, "_public": true}'  # prints the id
   hawser-cli --key $key query 'scores@*' '{"level": {"$gte": 10}}' --ordered  # JSON lines
   hawser-cli --key $key logout
@@ -194,6 +195,9 @@ int main(int argc, char** argv) {
     follow->add_option("names", message.words, "usernames")->required();
     follow->add_option("-n,--count", message.count,
                        "stop after this many changes (default: never)");
+    auto* join = add_message("join", "join rooms: print who is in them, then who joins or leaves");
+    join->add_option("rooms", message.words, "room names")->required();
+    join->add_option("-n,--count", message.count, "stop after this many changes (default: never)");
 
     hawser::app::DataCommand data;
     const char* target_help = "COLLECTION (yours), COLLECTION@USER, COLLECTION@* or /DATABASE";
@@ -376,8 +380,9 @@ int main(int argc, char** argv) {
                                    (resume_error.empty() ? "" : ": " + resume_error)});
         if (!data.verb.empty())
             return hawser::app::run_data_command(conn, data, data_json, timeout);
-        return file.verb.empty() ? hawser::app::run_message_command(conn, message, timeout)
-                                 : hawser::app::run_file_command(conn, file, timeout);
+        if (file.verb.empty()) return hawser::app::run_message_command(conn, message, timeout);
+        return hawser::app::run_file_command_where_kept(conn, file, timeout, options,
+                                                        (*saved)->token);
     }
     if (call->parsed()) {
         auto reply = conn.call(command, argument, hawser::use_wait, call_options);

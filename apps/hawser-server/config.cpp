@@ -369,6 +369,9 @@ Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path) {
                     "max_message_bytes",
                     "messages_per_minute",
                     "max_follows",
+                    "max_rooms",
+                    "max_room_members",
+                    "max_room_views",
                     "admins",
                     "max_records_per_user",
                     "max_document_bytes",
@@ -381,7 +384,8 @@ Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path) {
                     "query_idle_timeout_ms",
                     "serve_store_to",
                     "store_endpoint",
-                    "store_public_key"},
+                    "store_public_key",
+                    "files_endpoint"},
                    "cloud");
         read(t, "store_dir", c.store_dir);
         read(t, "secret_key_file", o.secret_key_file);
@@ -407,6 +411,9 @@ Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path) {
         read(t, "max_message_bytes", o.max_message_bytes);
         read(t, "messages_per_minute", o.messages_per_minute);
         read(t, "max_follows", o.max_follows);
+        read(t, "max_rooms", o.max_rooms);
+        read(t, "max_room_members", o.max_room_members);
+        read(t, "max_room_views", o.max_room_views);
         read(t, "files", c.files);
         read(t, "files_dir", o.files_dir);
         read(t, "quota_bytes", o.quota_bytes);
@@ -429,6 +436,7 @@ Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path) {
         read(t, "serve_store_to", c.serve_store_to);
         read(t, "store_endpoint", c.store_endpoint);
         read(t, "store_public_key", c.store_public_key);
+        read(t, "files_endpoint", o.files_endpoint);
         files_given = t.contains("files") && c.files;
     } catch (const std::exception& e) {
         return Error{Errc::invalid_argument, path + ": " + e.what()};
@@ -447,6 +455,14 @@ Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path) {
             "files are kept by the node that serves the store, not by one that uses "
             "it (store_endpoint)");
     if (c.remote_store()) c.files = false;
+    // Clients of a node that uses another's store are sent there for files: to the address
+    // this node reaches it at, unless files_endpoint names the one clients use.
+    if (!o.files_endpoint.empty() && !c.remote_store())
+        return bad("files_endpoint is for a node that uses another node's store (store_endpoint)");
+    if (c.remote_store()) {
+        if (o.files_endpoint.empty()) o.files_endpoint = c.store_endpoint;
+        o.files_public_key = c.store_public_key;
+    }
     if (!c.serve_store_to.empty())
         if (auto valid = zdb::StoreService::validate({.allowed_keys = c.serve_store_to}); !valid)
             return bad(valid.error().message);

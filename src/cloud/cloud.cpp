@@ -11,9 +11,11 @@
 #include <array>
 
 #include "cloud/cloud_impl.hpp"
+#include "cloud/files_elsewhere.hpp"
 #include "cloud/unix_ms.hpp"
 #include "cloud/weak_command.hpp"
 #include "hawser/server.hpp"
+#include "rpc/address.hpp"
 
 namespace hawser::cloud {
 
@@ -48,6 +50,11 @@ Result<void> Cloud::validate(const CloudOptions& o) {
         return bad("max_message_bytes is 1 to 1048576");
     if (o.messages_per_minute == 0) return bad("messages_per_minute must be at least 1");
     if (o.max_follows == 0 || o.max_follows > 100000) return bad("max_follows is 1 to 100000");
+    if (o.max_rooms == 0 || o.max_rooms > 10000) return bad("max_rooms is 1 to 10000");
+    if (o.max_room_views == 0) return bad("max_room_views must be at least 1");
+    // A node answers a join with a room's members there in one cluster message.
+    if (o.max_room_members == 0 || o.max_room_members > detail::max_entries_per_notice)
+        return bad("max_room_members is 1 to " + std::to_string(detail::max_entries_per_notice));
     for (const auto& name : o.admins)
         if (!valid_username(name)) return bad("admins: '" + name + "' is not a username");
     if (o.max_records_per_user == 0) return bad("max_records_per_user must be at least 1");
@@ -64,6 +71,17 @@ Result<void> Cloud::validate(const CloudOptions& o) {
         return bad("query_parallelism is 1 to 64");
     if (o.query_time_limit < Milliseconds(1) || o.query_idle_timeout < Milliseconds(1))
         return bad("query_time_limit and query_idle_timeout must be positive");
+    if (o.files_endpoint.empty() != o.files_public_key.empty())
+        return bad("files_endpoint and files_public_key go together");
+    if (!o.files_endpoint.empty() && !o.files_dir.empty())
+        return bad("a node with files_dir keeps the files itself: no files_endpoint");
+    if (!o.files_endpoint.empty())
+        if (auto at = hawser::detail::parse_host_port(o.files_endpoint); !at)
+            return bad("files_endpoint: " + at.error().message);
+    if (!o.files_public_key.empty() &&
+        (o.files_public_key.size() != 64 ||
+         o.files_public_key.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos))
+        return bad("files_public_key is a server key: 64 hex digits");
     if (!o.files_dir.empty()) {
         if (o.quota_bytes == 0) return bad("quota_bytes must be at least 1");
         if (o.max_entries_per_user == 0) return bad("max_entries_per_user must be at least 1");
@@ -191,7 +209,10 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
     add(delete_command, &Impl::do_delete, false);
     add(sessions_command, &Impl::do_sessions, false);
     add(revoke_command, &Impl::do_revoke, false);
-    if (impl.files) impl.files->add_commands(commands);
+    if (impl.files)
+        impl.files->add_commands(commands);
+    else if (!options.files_endpoint.empty())
+        detail::add_files_elsewhere(commands, options.files_endpoint, options.files_public_key);
     impl.messenger->add_commands(commands);
     impl.presence->add_commands(commands);
     impl.data->add_commands(commands);
@@ -240,6 +261,10 @@ void Cloud::join(Cluster& cluster) {
     local.presences = [weak](const std::vector<std::uint64_t>& users) {
         auto impl = weak.lock();
         return impl ? impl->presences_here(&users) : std::vector<detail::Presence::Entry>();
+    };
+    local.members = [presence](const std::vector<std::string>& rooms) {
+        auto p = presence.lock();
+        return p ? p->members_here(&rooms) : std::vector<detail::Presence::Entry>();
     };
     local.send_state = [presence] {
         if (auto p = presence.lock()) p->send_state(false);
@@ -308,6 +333,7 @@ CloudStats Cloud::stats() const {
     s.messages_pushed = impl_->messenger->pushed();
     s.queries_running = impl_->data->queries_running();
     s.followers = impl_->presence->followers();
+    s.room_views = impl_->presence->room_views();
     if (impl_->files) {
         s.files_uploaded = impl_->files->uploaded();
         s.files_downloaded = impl_->files->downloaded();

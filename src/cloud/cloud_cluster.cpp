@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 
 namespace hawser::cloud::detail {
 
@@ -11,97 +12,70 @@ namespace {
 constexpr std::string_view close_topic = "cloud-close";
 constexpr std::string_view push_topic = "cloud-message";
 constexpr std::string_view who_topic = "cloud-who";
-constexpr std::string_view presence_topic = "cloud-presence";
-constexpr std::string_view presences_topic = "cloud-presences";
+// Presence entries carry rooms since version 2: nodes of the version before (without rooms)
+// do not hear these, rather than refuse them.
+constexpr std::string_view presence_topic = "cloud-presence-2";
+constexpr std::string_view presences_topic = "cloud-presences-2";
 constexpr std::string_view state_request_topic = "cloud-presence-ask";
-constexpr std::size_t max_listed = 4096;  // sessions in a closing, users in a who
-// Presence entries in one notice, at most; fewer when cluster messages are smaller.
-constexpr std::size_t max_entries_per_notice = 2048;
-constexpr std::size_t entry_bytes = 32;  // an entry encoded (19 at most), with room to spare
-// Whole states gathered from their parts: at most this many entries in all, from this many
-// nodes at once.
-constexpr std::size_t max_state_entries = 1u << 22;
+constexpr std::string_view members_topic = "cloud-room-members";
+// Whole states gathered from their parts at once: from this many nodes at most, holding this
+// much memory in all (entry_memory).
 constexpr std::size_t max_states_gathered = 256;
-
-// A node's name as the cluster allows it (a NATS subject token).
-bool valid_node(std::string_view name) {
-    return !name.empty() && name.size() <= 64 &&
-           name.find_first_not_of(
-               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-               "0123456789-_") == std::string_view::npos;
-}
-
-// [count, ids...], at most `max`.
-std::optional<std::vector<std::uint64_t>> read_ids(DataFrame& in, std::size_t max) {
-    auto n = in.read_uint();
-    if (!n || *n > max || *n > in.size()) return std::nullopt;
-    std::vector<std::uint64_t> ids;
-    for (std::uint64_t i = 0; i < *n; ++i) {
-        auto id = in.read_uint();
-        if (!id) return std::nullopt;
-        ids.push_back(*id);
-    }
-    return ids;
-}
-void write_ids(DataFrame& out, const std::vector<std::uint64_t>& ids) {
-    out << std::uint64_t(ids.size());
-    for (auto id : ids) out << id;
-}
-
-using PresenceEntry = CloudCluster::PresenceEntry;
-
-// [count, (user, connection, online)...]
-void write_entries(DataFrame& out, const PresenceEntry* first, std::size_t n) {
-    out << std::uint64_t(n);
-    for (std::size_t i = 0; i < n; ++i)
-        out << first[i].user << std::uint64_t(first[i].connection) << first[i].online;
-}
-std::optional<std::vector<PresenceEntry>> read_entries(DataFrame& in, std::size_t max) {
-    auto n = in.read_uint();
-    if (!n || *n > max || *n * 3 > in.size()) return std::nullopt;
-    std::vector<PresenceEntry> out;
-    out.reserve(*n);
-    for (std::uint64_t i = 0; i < *n; ++i) {
-        auto user = in.read_uint();
-        auto connection = in.read_uint();
-        auto online = in.read_bool();
-        if (!user || !connection || !online) return std::nullopt;
-        out.push_back({*user, *connection, *online});
-    }
-    return out;
+constexpr std::size_t max_state_bytes = std::size_t(512) << 20;
+std::size_t entry_memory(const PresenceEntry& e) {
+    return sizeof(PresenceEntry) + e.room.size() + e.name.size();
 }
 
 void log_dropped(std::string_view what) {
     spdlog::warn("hawser cloud: a malformed {} from another node was dropped", what);
 }
 
-// Asks every node about `users`. `take(node, answer, out)` reads each answer into `out` (false:
+// Asks every node `question`. `take(node, answer, out)` reads each answer into `out` (false:
 // malformed, dropped); `done` gets what was taken once every node answered (or at 2 s).
 template <class Out, class Take>
-void ask_about(Cluster& cluster, std::string_view topic, const std::vector<std::uint64_t>& users,
+void ask_about(Cluster& cluster, std::string_view topic, std::string question,
                std::string_view what, Take take, std::function<void(Result<Out>)> done) {
-    DataFrame question;
-    write_ids(question, users);
     cluster.ask(
-        topic, question.bytes(),
+        topic, std::move(question),
         [take = std::move(take), done = std::move(done),
          what = std::string(what)](Result<std::map<std::string, std::string>> answers) {
             if (!answers) return done(answers.error());
             Out out;
-            for (auto& [node, answer] : *answers) {
-                auto frame = DataFrame::decode(answer);
-                if (!frame || !take(node, *frame, out)) log_dropped(what);
-            }
+            for (auto& [node, answer] : *answers)
+                if (!take(node, answer, out)) log_dropped(what);
             done(std::move(out));
         },
         Milliseconds(2000));
 }
 
+// Asks the other nodes a question answered by [entries, complete] (this node's own answer is
+// skipped: the asker reads its own state); limit_exceeded (`too_many`) when some node's answer
+// did not fit in a cluster message.
+void ask_entries(Cluster& cluster, std::string_view topic, std::string question,
+                 std::string_view what, std::string too_many,
+                 std::function<void(Result<CloudCluster::NodePresences>)> done) {
+    using Out = std::pair<CloudCluster::NodePresences, bool>;
+    ask_about<Out>(
+        cluster, topic, std::move(question), what,
+        [here = cluster.node_name()](const std::string& node, const std::string& bytes, Out& out) {
+            if (node == here) return true;
+            auto answer = decode_entries_answer(bytes);
+            if (!answer) return false;
+            for (auto& e : answer->first) out.first.emplace_back(node, std::move(e));
+            if (!answer->second) out.second = true;
+            return true;
+        },
+        [done = std::move(done), too_many = std::move(too_many)](Result<Out> r) {
+            if (!r) return done(r.error());
+            if (r->second) return done(Error{Errc::limit_exceeded, too_many});
+            done(std::move(r->first));
+        });
+}
+
 // The users a question asks about; nullopt (logged) when it is malformed.
 std::optional<std::vector<std::uint64_t>> asked_users(std::string_view bytes,
                                                       std::string_view what) {
-    auto body = DataFrame::decode(bytes);
-    auto users = body ? read_ids(*body, max_listed) : std::nullopt;
+    auto users = decode_ids(bytes);
     if (!users) log_dropped(what);
     return users;
 }
@@ -128,6 +102,10 @@ std::shared_ptr<CloudCluster> CloudCluster::join(Cluster& cluster, Local local) 
         auto s = weak.lock();
         return s ? s->on_presences(body) : std::string();
     });
+    cluster.on_question(std::string(members_topic), [weak](std::string_view body) {
+        auto s = weak.lock();
+        return s ? s->on_members(body) : std::string();
+    });
     cluster.on_notice(std::string(state_request_topic), [weak](std::string_view body) {
         if (auto s = weak.lock()) s->on_state_request(body);
     });
@@ -149,68 +127,41 @@ std::shared_ptr<CloudCluster> CloudCluster::join(Cluster& cluster, Local local) 
     return self;
 }
 
-void CloudCluster::tell(std::string_view topic, const DataFrame& body) {
+void CloudCluster::tell(std::string_view topic, const std::string& body) {
     // Without NATS the other nodes miss it: their connections of an ended session stay until
     // they next resume (which then fails), and the message waits in the mailbox.
-    if (auto r = cluster_.notify(topic, body.bytes()); !r)
+    if (auto r = cluster_.notify(topic, body); !r)
         spdlog::warn("hawser cloud: the other nodes were not told ({}): {}", topic,
                      r.error().message);
 }
 
-bool CloudCluster::from_here(DataFrame& body) const {
-    auto origin = body.read_string();
-    return !origin || *origin == cluster_.node_name();
-}
-
-// [origin, user, which, sessions]
 void CloudCluster::close(const Closing& c) {
-    DataFrame body;
-    body << cluster_.node_name() << c.user << std::uint64_t(c.which);
-    write_ids(body, c.sessions);
-    tell(close_topic, body);
+    tell(close_topic, encode_closing(cluster_.node_name(), c));
 }
 
 void CloudCluster::on_close(std::string_view bytes) {
-    auto body = DataFrame::decode(bytes);
-    if (!body) return log_dropped("closing");
-    if (from_here(*body)) return;
-    Closing c;
-    auto user = body->read_uint();
-    auto which = body->read_uint();
-    auto sessions = read_ids(*body, max_listed);
-    if (!user || !which || *which > std::uint64_t(Which::all) || !sessions)
-        return log_dropped("closing");
-    c.user = *user;
-    c.which = Which(*which);
-    c.sessions = std::move(*sessions);
-    if (c.which == Which::all_but_session && c.sessions.size() != 1) return log_dropped("closing");
-    local_.close(c);
+    auto closing = decode_closing(bytes);
+    if (!closing) return log_dropped("closing");
+    if (closing->first != cluster_.node_name()) local_.close(closing->second);
 }
 
-// [origin, user, the message as pushed]
 void CloudCluster::push(std::uint64_t user, const DataFrame& message) {
-    DataFrame body;
-    body << cluster_.node_name() << user << message;
-    tell(push_topic, body);
+    tell(push_topic, encode_push(cluster_.node_name(), user, message));
 }
 
 void CloudCluster::on_push(std::string_view bytes) {
-    auto body = DataFrame::decode(bytes);
-    if (!body) return log_dropped("message");
-    if (from_here(*body)) return;
-    auto user = body->read_uint();
-    auto message = body->read_frame();
-    if (!user || !message) return log_dropped("message");
-    local_.push(*user, *message);
+    auto push = decode_push(bytes);
+    if (!push) return log_dropped("message");
+    if (push->origin != cluster_.node_name()) local_.push(push->user, push->message);
 }
 
 // Asked: [users]; answered: [the online ones].
 void CloudCluster::who(std::vector<std::uint64_t> users,
                        std::function<void(Result<std::vector<std::uint64_t>>)> done) {
     ask_about<std::vector<std::uint64_t>>(
-        cluster_, who_topic, users, "answer to who",
-        [](const std::string&, DataFrame& answer, std::vector<std::uint64_t>& online) {
-            auto ids = read_ids(answer, max_listed);
+        cluster_, who_topic, encode_ids(users), "answer to who",
+        [](const std::string&, const std::string& answer, std::vector<std::uint64_t>& online) {
+            auto ids = decode_ids(answer);
             if (ids) online.insert(online.end(), ids->begin(), ids->end());
             return ids.has_value();
         },
@@ -225,124 +176,137 @@ void CloudCluster::who(std::vector<std::uint64_t> users,
 
 std::string CloudCluster::on_who(std::string_view bytes) {
     auto users = asked_users(bytes, "who");
-    if (!users) return {};
-    DataFrame answer;
-    write_ids(answer, local_.online(*users));
-    return std::move(answer).take_bytes();
+    return users ? encode_ids(local_.online(*users)) : std::string();
 }
 
-std::size_t CloudCluster::entries_per_notice() const {
-    auto room = cluster_.max_message_bytes() > 256 ? cluster_.max_message_bytes() - 256 : 0;
-    return std::clamp<std::size_t>(room / entry_bytes, 1, max_entries_per_notice);
-}
-
-// [origin, whole, part, parts, ask_others, entries]: changes (whole false, one part), or one
-// part of a node's whole state.
-void CloudCluster::presence_changes(const std::vector<PresenceEntry>& changes) {
-    auto per = entries_per_notice();
-    for (std::size_t at = 0; at < changes.size(); at += per) {
-        DataFrame body;
-        body << cluster_.node_name() << false << std::uint64_t(0) << std::uint64_t(1) << false;
-        write_entries(body, changes.data() + at, std::min(per, changes.size() - at));
-        tell(presence_topic, body);
+std::vector<std::pair<std::size_t, std::size_t>> CloudCluster::runs(
+    const std::vector<PresenceEntry>& entries) const {
+    auto room = cluster_.max_message_bytes() > 512 ? cluster_.max_message_bytes() - 512 : 0;
+    std::vector<std::pair<std::size_t, std::size_t>> out{{0, 0}};
+    std::size_t bytes = 0;
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        auto& [first, end] = out.back();
+        auto size = entry_bytes(entries[i]);
+        if (end > first && (end - first == max_entries_per_notice || bytes + size > room)) {
+            out.emplace_back(i, i + 1);
+            bytes = size;
+            continue;
+        }
+        end = i + 1;
+        bytes += size;
     }
+    return out;
+}
+
+void CloudCluster::presence_changes(const std::vector<PresenceEntry>& changes) {
+    if (changes.empty()) return;
+    for (auto [first, end] : runs(changes))
+        tell(presence_topic, encode_presence(cluster_.node_name(), false, 0, 1, false,
+                                             changes.data() + first, end - first));
 }
 
 void CloudCluster::presence_state(const std::vector<PresenceEntry>& online, bool ask_others) {
-    auto per = entries_per_notice();
-    std::uint64_t parts = std::max<std::uint64_t>(1, (online.size() + per - 1) / per);
-    for (std::uint64_t part = 0; part < parts; ++part) {
-        auto at = part * per;
-        DataFrame body;
-        body << cluster_.node_name() << true << part << parts << ask_others;
-        write_entries(body, online.data() + at, std::min<std::size_t>(per, online.size() - at));
-        tell(presence_topic, body);
+    auto parts = runs(online);
+    for (std::uint64_t part = 0; part < parts.size(); ++part) {
+        auto [first, end] = parts[part];
+        tell(presence_topic, encode_presence(cluster_.node_name(), true, part, parts.size(),
+                                             ask_others, online.data() + first, end - first));
     }
 }
 
 void CloudCluster::on_presence(std::string_view bytes) {
-    auto body = DataFrame::decode(bytes);
-    if (!body) return log_dropped("presence");
-    auto origin = body->read_string();
-    auto whole = body->read_bool();
-    auto part = body->read_uint();
-    auto parts = body->read_uint();
-    auto ask_others = body->read_bool();
-    auto entries = read_entries(*body, max_entries_per_notice);
-    if (!origin || !whole || !part || !parts || !ask_others || !entries || !valid_node(*origin) ||
-        *part >= *parts || *parts > max_state_entries)
-        return log_dropped("presence");
-    if (*origin == cluster_.node_name()) return;
-    if (!*whole) return local_.presence(*origin, std::move(*entries), false);
+    auto notice = decode_presence(bytes);
+    if (!notice) return log_dropped("presence");
+    auto& origin = notice->origin;
+    if (origin == cluster_.node_name()) return;
+    if (!notice->whole) return local_.presence(origin, std::move(notice->entries), false);
     std::vector<PresenceEntry> state;
     {
         std::lock_guard lock(parts_mu_);
         auto drop = [&](auto it) {
-            parts_entries_ -= it->second.entries.size();
+            parts_bytes_ -= it->second.bytes;
             parts_.erase(it);
         };
-        if (auto it = parts_.find(*origin); it != parts_.end() && *part == 0) drop(it);
-        auto it = parts_.find(*origin);
+        if (auto it = parts_.find(origin); it != parts_.end() && notice->part == 0) drop(it);
+        auto it = parts_.find(origin);
         if (it == parts_.end()) {
             // Only a first part starts a state; a later one whose first was lost is dropped.
-            if (*part != 0) return log_dropped("presence state (a part was lost)");
+            if (notice->part != 0) return log_dropped("presence state (a part was lost)");
             if (parts_.size() >= max_states_gathered) return log_dropped("presence state");
-            it = parts_.emplace(*origin, Parts{0, *parts, {}}).first;
+            it = parts_.emplace(origin, Parts{0, notice->parts, {}, 0}).first;
         }
         auto& p = it->second;
-        if (p.next != *part || p.total != *parts ||
-            parts_entries_ + entries->size() > max_state_entries) {
+        std::size_t bytes = 0;
+        for (auto& e : notice->entries) bytes += entry_memory(e);
+        if (p.next != notice->part || p.total != notice->parts ||
+            p.entries.size() + notice->entries.size() > max_state_entries ||
+            parts_bytes_ + bytes > max_state_bytes) {
             drop(it);
             return log_dropped("presence state (a part was lost, or it is too large)");
         }
-        p.entries.insert(p.entries.end(), entries->begin(), entries->end());
-        parts_entries_ += entries->size();
+        p.entries.insert(p.entries.end(), std::make_move_iterator(notice->entries.begin()),
+                         std::make_move_iterator(notice->entries.end()));
+        p.bytes += bytes;
+        parts_bytes_ += bytes;
         if (++p.next < p.total) return;
-        parts_entries_ -= p.entries.size();
+        parts_bytes_ -= p.bytes;
         state = std::move(p.entries);
         parts_.erase(it);
     }
-    local_.presence(*origin, std::move(state), true);
-    if (*ask_others) local_.send_state();
+    local_.presence(origin, std::move(state), true);
+    if (notice->ask_others) local_.send_state();
 }
 
-// [origin, the node asked]
 void CloudCluster::request_state(const std::string& node) {
-    DataFrame body;
-    body << cluster_.node_name() << node;
-    tell(state_request_topic, body);
+    tell(state_request_topic, encode_state_request(cluster_.node_name(), node));
 }
 
 void CloudCluster::on_state_request(std::string_view bytes) {
-    auto body = DataFrame::decode(bytes);
-    if (!body) return log_dropped("presence state request");
-    auto origin = body->read_string();
-    auto asked = body->read_string();
-    if (!origin || !asked) return log_dropped("presence state request");
-    if (*asked == cluster_.node_name()) local_.send_state();
+    auto request = decode_state_request(bytes);
+    if (!request) return log_dropped("presence state request");
+    if (request->second == cluster_.node_name()) local_.send_state();
 }
 
-// Asked: [users]; answered: [entries].
+// Asked: [users]; answered: [entries, complete].
 void CloudCluster::presences(std::vector<std::uint64_t> users,
                              std::function<void(Result<NodePresences>)> done) {
-    ask_about<std::pair<NodePresences, bool>>(
-        cluster_, presences_topic, users, "answer to presences",
-        [](const std::string& node, DataFrame& answer, std::pair<NodePresences, bool>& out) {
-            auto entries = read_entries(answer, max_state_entries);
-            auto complete = answer.read_bool();
-            if (!entries || !complete) return false;
-            for (auto& e : *entries) out.first.emplace_back(node, e);
-            if (!*complete) out.second = true;
-            return true;
-        },
-        [done = std::move(done)](Result<std::pair<NodePresences, bool>> r) {
-            if (!r) return done(r.error());
-            if (r->second)
-                return done(Error{Errc::limit_exceeded,
-                                  "these users hold too many connections to list at once; follow "
-                                  "fewer"});
-            done(std::move(r->first));
-        });
+    ask_entries(cluster_, presences_topic, encode_ids(users), "answer to presences",
+                "these users hold too many connections to list at once; follow fewer",
+                std::move(done));
+}
+
+// Asked: [rooms]; answered: [entries, complete]. Each room is a question of its own, so a
+// node's answer carries one room's members (as many as a room holds: max_room_members is at
+// most max_entries_per_notice), and the answers are put together.
+void CloudCluster::members(std::vector<std::string> rooms,
+                           std::function<void(Result<NodePresences>)> done) {
+    if (rooms.empty()) return done(NodePresences{});
+    struct Gathered {
+        std::mutex mu;
+        std::size_t left = 0;
+        NodePresences all;
+        std::optional<Error> failed;
+        std::function<void(Result<NodePresences>)> done;
+    };
+    auto gathered = std::make_shared<Gathered>();
+    gathered->left = rooms.size();
+    gathered->done = std::move(done);
+    for (auto& room : rooms) {
+        ask_entries(cluster_, members_topic, encode_rooms({room}), "answer to room members",
+                    "a room has more members on one node than one answer of the cluster carries",
+                    [gathered](Result<NodePresences> r) {
+                        std::unique_lock lock(gathered->mu);
+                        if (!r && !gathered->failed) gathered->failed = r.error();
+                        if (r)
+                            gathered->all.insert(gathered->all.end(),
+                                                 std::make_move_iterator(r->begin()),
+                                                 std::make_move_iterator(r->end()));
+                        if (--gathered->left > 0) return;
+                        lock.unlock();
+                        if (gathered->failed) return gathered->done(*gathered->failed);
+                        gathered->done(std::move(gathered->all));
+                    });
+    }
 }
 
 bool CloudCluster::knows(const std::string& node) const {
@@ -351,16 +315,25 @@ bool CloudCluster::knows(const std::string& node) const {
     return false;
 }
 
+// [entries, complete]: as many as fit in a cluster message.
+std::string CloudCluster::answer_entries(const std::vector<PresenceEntry>& here) const {
+    auto fit = runs(here).front().second;
+    return encode_entries_answer(here.data(), fit, fit == here.size());
+}
+
 std::string CloudCluster::on_presences(std::string_view bytes) {
     auto users = asked_users(bytes, "presences");
     if (!users) return {};
-    auto here = local_.presences(*users);
-    // [entries, complete]: as many as fit in a cluster message.
-    auto fit = std::min(here.size(), entries_per_notice());
-    DataFrame answer;
-    write_entries(answer, here.data(), fit);
-    answer << (fit == here.size());
-    return std::move(answer).take_bytes();
+    return answer_entries(local_.presences(*users));
+}
+
+std::string CloudCluster::on_members(std::string_view bytes) {
+    auto rooms = decode_rooms(bytes);
+    if (!rooms) {
+        log_dropped("room members question");
+        return {};
+    }
+    return answer_entries(local_.members(*rooms));
 }
 
 }  // namespace hawser::cloud::detail

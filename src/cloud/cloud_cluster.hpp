@@ -2,8 +2,9 @@
 // the nodes of a cluster share one store (docs/cloud.md, "On a cluster"): close a user's
 // connections (sessions ended: logout, revoke, a password change, a deletion), push a message
 // to a user's connections, say which users are online, and keep the others' followers told of
-// its users' presences (docs/cloud.md, "Presence"). Each node acts on its own connections; the
-// node that tells has acted on its own already and skips its own notice.
+// its users' presences and its members of rooms (docs/cloud.md, "Presence" and "Rooms"). Each node
+// acts on its own connections; the node that tells has acted on its own already and skips its own
+// notice.
 //
 // Ownership: shared by the Cloud::Impl; the Cluster's handlers hold it weakly (the Cluster may
 // outlive the Cloud); `Local` holds the cloud weakly. Thread affinity: tell and ask from any
@@ -19,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "cloud/cloud_notices.hpp"
 #include "hawser/cluster.hpp"
 #include "hawser/dataframe.hpp"
 
@@ -26,23 +28,9 @@ namespace hawser::cloud::detail {
 
 class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
   public:
-    // Which of a user's connections to close.
-    enum class Which : std::uint8_t {
-        on_sessions = 0,      // those on the listed sessions
-        all_but_session = 1,  // all but those on one session (logins under way included)
-        all = 2,
-    };
-    struct Closing {
-        std::uint64_t user = 0;
-        Which which = Which::all;
-        std::vector<std::uint64_t> sessions;  // on_sessions: the list; all_but_session: one
-    };
-    // One connection of a user that went online or offline, or (in a whole state) is online.
-    struct PresenceEntry {
-        std::uint64_t user = 0;
-        ConnectionId connection = 0;
-        bool online = true;
-    };
+    using Which = detail::Which;
+    using Closing = detail::Closing;
+    using PresenceEntry = detail::PresenceEntry;
     // What this node does when another tells it.
     struct Local {
         std::function<void(const Closing&)> close;
@@ -52,9 +40,10 @@ class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
         // presence of that node not listed is gone).
         std::function<void(const std::string& node, std::vector<PresenceEntry>, bool whole)>
             presence;
-        // This node's confirmed connections of `users`.
+        // This node's confirmed connections of `users`; its members of `rooms`.
         std::function<std::vector<PresenceEntry>(const std::vector<std::uint64_t>& users)>
             presences;
+        std::function<std::vector<PresenceEntry>(const std::vector<std::string>& rooms)> members;
         // Tell the others this node's whole state (a node asked for it).
         std::function<void()> send_state;
         std::function<void(const std::string&node)> node_joined, node_gone;
@@ -82,6 +71,8 @@ class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
     using NodePresences = std::vector<std::pair<std::string, PresenceEntry>>;
     void presences(std::vector<std::uint64_t> users,
                    std::function<void(Result<NodePresences>)> done);
+    // The members of `rooms` on every node, by node; as presences().
+    void members(std::vector<std::string> rooms, std::function<void(Result<NodePresences>)> done);
     // Whether `node` is in the cluster's registry now.
     bool knows(const std::string& node) const;
 
@@ -93,10 +84,13 @@ class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
     std::string on_who(std::string_view body);
     void on_presence(std::string_view body);
     void on_state_request(std::string_view body);
-    std::size_t entries_per_notice() const;
+    // Entries split into runs that each fit in one notice (at least one run).
+    std::vector<std::pair<std::size_t, std::size_t>> runs(
+        const std::vector<PresenceEntry>& entries) const;
+    std::string answer_entries(const std::vector<PresenceEntry>& here) const;
     std::string on_presences(std::string_view body);
-    void tell(std::string_view topic, const DataFrame& body);
-    bool from_here(DataFrame& body) const;  // reads the origin
+    std::string on_members(std::string_view body);
+    void tell(std::string_view topic, const std::string& body);
 
     Cluster& cluster_;
     const Local local_;
@@ -105,10 +99,11 @@ class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
     struct Parts {
         std::uint64_t next = 0, total = 0;
         std::vector<PresenceEntry> entries;
+        std::size_t bytes = 0;  // the entries' memory
     };
     std::mutex parts_mu_;
     std::map<std::string, Parts> parts_;
-    std::size_t parts_entries_ = 0;  // in all of parts_
+    std::size_t parts_bytes_ = 0;  // the memory of all of parts_' entries
 };
 
 }  // namespace hawser::cloud::detail

@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "cloud/file_arguments.hpp"
+#include "cloud/files_elsewhere.hpp"
 #include "cloud/unix_ms.hpp"
 #include "cloud/weak_command.hpp"
 
@@ -86,6 +87,8 @@ void FileService::add_commands(Commands& commands) {
     add(Cloud::move_command, &FileService::do_move);
     add(Cloud::remove_command, &FileService::do_remove);
     add(Cloud::usage_command, &FileService::do_usage);
+    commands.dataframe(std::string(Cloud::files_at_command),
+                       [](const Request&, DataFrame&) { return files_at(true); });
     commands.stream(std::string(Cloud::put_stream), [weak](const Request& req, IncomingStream in) {
         auto self = weak.lock();
         if (!self) return in.reject(Errc::shutting_down, "the cloud service stopped");

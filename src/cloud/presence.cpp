@@ -40,6 +40,8 @@ void Presence::add_commands(Commands& commands) {
     std::weak_ptr<Presence> weak = weak_from_this();
     add_weak_command(commands, weak, Cloud::follow_command, &Presence::do_follow);
     add_weak_command(commands, weak, Cloud::unfollow_command, &Presence::do_unfollow);
+    add_weak_command(commands, weak, Cloud::join_command, &Presence::do_join);
+    add_weak_command(commands, weak, Cloud::leave_command, &Presence::do_leave);
 }
 
 void Presence::join(std::shared_ptr<CloudCluster> cluster, std::string node) {
@@ -50,6 +52,11 @@ void Presence::join(std::shared_ptr<CloudCluster> cluster, std::string node) {
 std::size_t Presence::followers() const {
     std::lock_guard lock(mu_);
     return followers_.size();
+}
+
+std::size_t Presence::room_views() const {
+    std::lock_guard lock(mu_);
+    return room_views_;
 }
 
 // --- the commands ---
@@ -71,7 +78,7 @@ void Presence::do_follow(const Request& req, DataFrame arg, Reply reply) {
     }
     // Replies go out with no lock held: a reply that overfills the send queue closes the
     // connection at once, and its close comes back here.
-    if (busy) return reply.fail(Errc::too_many_pending, "a follow is already under way");
+    if (busy) return reply.fail(Errc::too_many_pending, "a follow or join is already under way");
     jobs_->post_for(reply, [self = shared_from_this(), names = std::move(*names), conn, me, session,
                             reply] {
         Resolved resolved;
@@ -105,12 +112,12 @@ void Presence::start_follow(const Connection& c, std::uint64_t me, std::uint64_t
         for (auto& [_, user] : resolved)
             if (user && !f.follows.contains(user->first)) fresh.insert(user->first);
         if (f.following) {
-            refused = Error{Errc::too_many_pending, "a follow is already under way"};
+            refused = Error{Errc::too_many_pending, "a follow or join is already under way"};
         } else if (f.follows.size() + fresh.size() > options_.max_follows) {
             refused =
                 Error{Errc::limit_exceeded, "a connection follows at most " +
                                                 std::to_string(options_.max_follows) + " users"};
-            if (f.follows.empty()) followers_.erase(c.id());
+            if (f.idle()) followers_.erase(c.id());
         } else {
             for (auto& [_, user] : resolved) {
                 if (!user) continue;
@@ -135,11 +142,7 @@ void Presence::start_follow(const Connection& c, std::uint64_t me, std::uint64_t
 
 void Presence::finish_follow(const Connection& c, std::uint64_t epoch, const Resolved& resolved,
                              Result<CloudCluster::NodePresences> answers, const Reply& reply) {
-    // Without NATS this node's answer stands, as cloud.who's; other failures fail the follow.
-    if (!answers && answers.error().code == Errc::cluster_unavailable)
-        answers = CloudCluster::NodePresences{};
-    std::optional<Error> failed;
-    if (!answers) failed = answers.error();
+    auto failed = unanswered(answers);
     Map out;
     std::vector<Told> told;
     {
@@ -151,15 +154,12 @@ void Presence::finish_follow(const Connection& c, std::uint64_t epoch, const Res
             auto& f = it->second;
             auto pending = std::move(f.pending);
             auto fresh = std::move(f.fresh);
-            auto held = std::move(f.held);
-            if (f.held_overflow)
-                failed = Error{Errc::overloaded,
-                               "their presences changed too fast to follow; try again"};
             f.pending.clear();
             f.fresh.clear();
-            f.held.clear();
-            f.held_overflow = false;
-            f.following = false;
+            auto [held, overflowed] = end_pending(f);
+            if (overflowed)
+                failed = Error{Errc::overloaded,
+                               "their presences changed too fast to follow; try again"};
             if (failed) {
                 // The users this follow added are not followed; those followed before it
                 // catch up on the news held for them, told as pushes.
@@ -167,7 +167,8 @@ void Presence::finish_follow(const Connection& c, std::uint64_t epoch, const Res
                     f.follows.erase(user);
                     unwatch_locked(c.id(), user);
                 }
-                auto before = [&](std::uint64_t user) { return pending.contains(user); };
+                Scope before{[&](std::uint64_t user) { return pending.contains(user); },
+                             [](const std::string&) { return false; }};
                 for (auto& news : held) apply(f, *news, before, &told);
             } else {
                 auto mine = [&](std::uint64_t user) { return pending.contains(user); };
@@ -189,7 +190,8 @@ void Presence::finish_follow(const Connection& c, std::uint64_t epoch, const Res
                     if (node != node_) take(node, e);
                 std::vector<std::uint64_t> users(pending.begin(), pending.end());
                 for (auto& e : directory_.here(&users)) take(node_, e);
-                for (auto& news : held) apply(f, *news, mine, nullptr);
+                Scope held_for{mine, [](const std::string&) { return false; }};
+                for (auto& news : held) apply(f, *news, held_for, nullptr);
                 for (auto& [asked, user] : resolved) {
                     if (!user || !f.follows.contains(user->first)) {
                         out.insert_or_assign(asked, Value());
@@ -201,7 +203,7 @@ void Presence::finish_follow(const Connection& c, std::uint64_t epoch, const Res
                     out.insert_or_assign(asked, Value(std::move(presences)));
                 }
             }
-            if (f.follows.empty()) followers_.erase(it);
+            if (f.idle()) followers_.erase(it);
         }
     }
     tell(c, told);
@@ -209,6 +211,25 @@ void Presence::finish_follow(const Connection& c, std::uint64_t epoch, const Res
     DataFrame frame;
     frame << Value(std::move(out));
     reply.reply(std::move(frame));
+}
+
+std::pair<std::vector<std::shared_ptr<const Presence::News>>, bool> Presence::end_pending(
+    Follower& f) {
+    auto held = std::move(f.held);
+    f.held.clear();
+    bool overflowed = std::exchange(f.held_overflow, false);
+    f.following = false;
+    return {std::move(held), overflowed};
+}
+
+std::optional<Error> Presence::unanswered(Result<CloudCluster::NodePresences>& answers) {
+    if (answers) return std::nullopt;
+    // Without NATS this node's answer stands, as cloud.who's.
+    if (answers.error().code == Errc::cluster_unavailable) {
+        answers = CloudCluster::NodePresences{};
+        return std::nullopt;
+    }
+    return answers.error();
 }
 
 void Presence::do_unfollow(const Request& req, DataFrame arg, Reply reply) {
@@ -241,7 +262,7 @@ void Presence::do_unfollow(const Request& req, DataFrame arg, Reply reply) {
             }
             std::erase_if(f.known, [&](const auto& k) { return gone.contains(k.second); });
             removed = gone.size();
-            if (f.follows.empty() && !f.following) followers_.erase(it);
+            if (f.idle()) followers_.erase(it);
         }
     }
     DataFrame out;
@@ -250,11 +271,19 @@ void Presence::do_unfollow(const Request& req, DataFrame arg, Reply reply) {
 }
 
 void Presence::forget(ConnectionId follower) {
-    std::lock_guard lock(mu_);
-    auto it = followers_.find(follower);
-    if (it == followers_.end()) return;
-    for (auto& [user, _] : it->second.follows) unwatch_locked(follower, user);
-    followers_.erase(it);
+    std::vector<Entry> left;
+    {
+        std::lock_guard lock(mu_);
+        auto it = followers_.find(follower);
+        if (it == followers_.end()) return;
+        auto& f = it->second;
+        for (auto& [user, _] : f.follows) unwatch_locked(follower, user);
+        while (!f.rooms.empty()) leave_locked(follower, f, *f.rooms.begin(), left);
+        followers_.erase(it);
+        if (!left.empty())
+            deliver_locked(std::make_shared<const News>(News{node_, left, false, {}, {}}));
+    }
+    send_later(std::move(left));
 }
 
 void Presence::unwatch_locked(ConnectionId follower, std::uint64_t user) {
@@ -264,9 +293,10 @@ void Presence::unwatch_locked(ConnectionId follower, std::uint64_t user) {
     if (w->second.empty()) watchers_.erase(w);
 }
 
-void Presence::apply(Follower& f, const News& news, const std::function<bool(std::uint64_t)>& mine,
-                     std::vector<Told>* told) {
-    auto relevant = [&](std::uint64_t user) { return f.follows.contains(user) && mine(user); };
+void Presence::apply(Follower& f, const News& news, const Scope& mine, std::vector<Told>* told) {
+    apply_rooms(f, news, mine.room, told);
+    if (f.follows.empty()) return;
+    auto relevant = [&](std::uint64_t user) { return f.follows.contains(user) && mine.user(user); };
     auto say = [&](const Key& key, std::uint64_t user, bool online) {
         if (told && f.follows.contains(user))
             told->push_back({f.follows[user], presence_name(key), online});
@@ -284,7 +314,7 @@ void Presence::apply(Follower& f, const News& news, const std::function<bool(std
     };
     if (!news.whole) {
         for (auto& e : news.entries) {
-            if (!relevant(e.user)) continue;
+            if (!e.room.empty() || !relevant(e.user)) continue;
             Key key{news.node, e.connection};
             if (e.online) {
                 now_online(key, e.user);
@@ -314,7 +344,8 @@ void Presence::apply(Follower& f, const News& news, const std::function<bool(std
         if (relevant(user)) now_online({news.node, connection}, user);
     };
     if (news.entries.size() <= f.follows.size()) {
-        for (auto& e : news.entries) add(e.user, e.connection);
+        for (auto& e : news.entries)
+            if (e.room.empty()) add(e.user, e.connection);
     } else {
         std::vector<std::uint64_t> users;
         for (auto& [user, _] : f.follows) users.push_back(user);
@@ -334,8 +365,9 @@ void Presence::tell(const Connection& c, const std::vector<Told>& told) {
     // for good. Its send queue's hard limit bounds what waits, and closes it past that.
     for (auto& t : told) {
         DataFrame df;
+        if (!t.room.empty()) df << t.room;
         df << t.name << t.online << t.presence;
-        (void)c.send(Cloud::presence_push, df);
+        (void)c.send(t.room.empty() ? Cloud::presence_push : Cloud::room_push, df);
     }
 }
 

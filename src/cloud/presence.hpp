@@ -3,6 +3,11 @@
 // "Presence". A presence is one signed-in connection, named "<connection>@<node>" (on a
 // cluster) or "<connection>".
 //
+// Rooms (presence_rooms.cpp; docs/cloud.md, "Rooms"): a signed-in connection joins rooms
+// (cloud.join) and is told who is in each, then each member that joins or leaves
+// (cloud.room pushes). A membership is news as a presence is (an entry with the room), so it
+// crosses nodes, is held during a join and is put right by whole states the same way.
+//
 // How a follower's view stays true: this node is told every change of a followed user's
 // presences (its own changes by the online registry, other nodes' by their notices, in each
 // node's order), and keeps per follower what it has told it. A follow registers first, then
@@ -26,7 +31,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -60,6 +67,8 @@ class Presence : public std::enable_shared_from_this<Presence> {
     // This node's connection of `user` came online (its login or resume succeeded) or went
     // offline. The online registry's observer: any thread, in each connection's order.
     void changed(ConnectionId connection, std::uint64_t user, bool online);
+    // This node's members of `rooms`, or of every room (null). Any thread.
+    std::vector<Entry> members_here(const std::vector<std::string>* rooms) const;
     // Another node's changes, or its whole state. NATS threads.
     void changed_elsewhere(const std::string& node, std::vector<Entry> entries, bool whole);
     void node_joined(const std::string& node);
@@ -67,41 +76,64 @@ class Presence : public std::enable_shared_from_this<Presence> {
     // Tells the other nodes this node's whole state (and asks for theirs), on the worker pool:
     // requests that come together are sent once.
     void send_state(bool ask_others);
-    // The connection's follows end (it signed out, switched user or closed). Any thread.
+    // The connection's follows end, and it leaves its rooms (it signed out, switched user or
+    // closed). Any thread.
     void forget(ConnectionId follower);
 
     std::size_t followers() const;
+    std::size_t room_views() const;
 
   private:
     using Reply = Responder<DataFrame>;
     // News a follower holds while its follow is under way (about 2 s at most); past it the
     // follow fails overloaded rather than hold more.
     static constexpr std::size_t max_held = 4096;
-    // What a follower's view changes by: presences of one node that changed, or that node's
-    // whole set (`whole`; empty for a node that is gone).
+    // What a follower's view changes by: presences (and room members) of one node that
+    // changed, or that node's whole set (`whole`; empty for a node that is gone).
     struct News {
         std::string node;
         std::vector<Entry> entries;
         bool whole = false;
-        // A whole state's connections by user.
+        // A whole state's signed-in connections by user, and its room members by room (views
+        // into entries).
         std::unordered_map<std::uint64_t, std::vector<ConnectionId>> by_user;
+        std::unordered_map<std::string_view, std::unordered_map<ConnectionId, const Entry*>>
+            by_room;
     };
     static std::shared_ptr<const News> whole_state(std::string node, std::vector<Entry> entries);
     using Key = std::pair<std::string, ConnectionId>;  // a presence: node, connection
+    using RoomKey = std::tuple<std::string, std::string, ConnectionId>;  // room, node, connection
+    struct Member {
+        std::uint64_t user = 0;
+        std::string name;
+    };
     struct Follower {
         std::uint64_t epoch = 0;                                 // a new one per follower entry
         std::unordered_map<std::uint64_t, std::string> follows;  // user -> name as registered
         std::map<Key, std::uint64_t> known;                      // told online -> its user
-        // A follow under way: its users (`fresh`: not followed before it), and the news about
-        // them that came meanwhile.
+        // The rooms it is in, as whom, and the members it was told of.
+        std::set<std::string> rooms;
+        Member as;
+        std::map<RoomKey, Member> members;
+        // A follow or join under way: its users or rooms (`fresh`: not followed or joined
+        // before it), and the news about them that came meanwhile.
         bool following = false;
         std::unordered_set<std::uint64_t> pending, fresh;
+        std::set<std::string> pending_rooms, fresh_rooms;
         std::vector<std::shared_ptr<const News>> held;
         bool held_overflow = false;
+
+        bool idle() const { return follows.empty() && rooms.empty() && !following; }
     };
     struct Told {
         std::string name, presence;
         bool online;
+        std::string room;  // empty: a presence of a followed user
+    };
+    // Which followed users and joined rooms news may change.
+    struct Scope {
+        std::function<bool(std::uint64_t)> user;
+        std::function<bool(const std::string&)> room;
     };
     // A follow's names, as asked, and whom they name.
     using Resolved =
@@ -119,13 +151,40 @@ class Presence : public std::enable_shared_from_this<Presence> {
     void deliver(std::shared_ptr<const News> news);
     void deliver_locked(const std::shared_ptr<const News>& news);
     void on_news(const Connection& c, const std::shared_ptr<const News>& news);
-    // Applies news to a follower's view for the users `mine` picks; `told` gets what changed.
-    // presence.cpp; the rest of the news in presence_news.cpp.
-    static void apply(Follower& f, const News& news, const std::function<bool(std::uint64_t)>& mine,
-                      std::vector<Told>* told);
+    // A follow or join under way ends: its held news, and whether more came than it could hold.
+    static std::pair<std::vector<std::shared_ptr<const News>>, bool> end_pending(Follower& f);
+    // The nodes' answers to a follow or join: without NATS, none (this node's read stands);
+    // another failure is the error the follow or join fails with.
+    static std::optional<Error> unanswered(Result<CloudCluster::NodePresences>& answers);
+    // Applies news to a follower's view for the users and rooms `mine` picks; `told` gets what
+    // changed. presence.cpp (rooms: presence_rooms.cpp); the rest of the news in
+    // presence_news.cpp.
+    // Under mu_ (apply_rooms counts room_views_).
+    void apply(Follower& f, const News& news, const Scope& mine, std::vector<Told>* told);
+    void apply_rooms(Follower& f, const News& news,
+                     const std::function<bool(const std::string&)>& mine, std::vector<Told>* told);
     static std::string presence_name(const Key& key);
     static void tell(const Connection& c, const std::vector<Told>& told);
     void unwatch_locked(ConnectionId follower, std::uint64_t user);
+
+    // Rooms (presence_rooms.cpp).
+    void do_join(const Request& req, DataFrame arg, Reply reply);
+    void do_leave(const Request& req, DataFrame arg, Reply reply);
+    void start_join(const Connection& c, std::uint64_t session, std::vector<std::string> rooms,
+                    Reply reply);
+    void finish_join(const Connection& c, std::uint64_t epoch,
+                     const std::vector<std::string>& rooms,
+                     Result<CloudCluster::NodePresences> answers, const Reply& reply);
+    // The connection leaves `room` (false: it was not in it). Its entry goes into `left`, for
+    // send_later once the lock is let go, unless its join was never told (still under way).
+    bool leave_locked(ConnectionId id, Follower& f, const std::string& room,
+                      std::vector<Entry>& left);
+    std::vector<Entry> members_locked(const std::vector<std::string>* rooms) const;
+    // Whether `f` knows a member of one of its rooms on `node`.
+    static bool knows_members_at(const Follower& f, const std::string& node);
+    // This node's changes: told to its own followers now (under mu_), to the other nodes later
+    // (send_later, with no lock held: it may publish).
+    void send_later(std::vector<Entry> entries);
     void flush_changes();                // this node's changes to the others, in order
     std::vector<Entry> take_outgoing();  // under publish_mu_
     void send_state_now();
@@ -140,6 +199,12 @@ class Presence : public std::enable_shared_from_this<Presence> {
     mutable std::mutex mu_;
     std::unordered_map<ConnectionId, Follower> followers_;
     std::unordered_map<std::uint64_t, std::unordered_set<ConnectionId>> watchers_;  // by user
+    // This node's members of each room (they are also its watchers), and those whose join is
+    // under way (members_locked skips them).
+    std::unordered_map<std::string, std::unordered_set<ConnectionId>> room_watchers_;
+    // Members of rooms its connections' views hold, in all (their `members`): past
+    // max_room_views, joins here are refused.
+    std::size_t room_views_ = 0;
     std::uint64_t next_epoch_ = 1;
     // Nodes gone, whose changes are ignored until their next whole state (a change sent just
     // before a node left may come after it is gone). Bounded; the oldest go first.

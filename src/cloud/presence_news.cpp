@@ -17,11 +17,16 @@ constexpr std::size_t max_gone = 1024;  // gone nodes remembered
 
 void Presence::changed(ConnectionId connection, std::uint64_t user, bool online) {
     deliver(std::make_shared<const News>(News{node_, {{user, connection, online}}, false, {}}));
-    if (!cluster_) return;
+    send_later({{user, connection, online}});
+}
+
+void Presence::send_later(std::vector<Entry> entries) {
+    if (!cluster_ || entries.empty()) return;
     bool post;
     {
         std::lock_guard lock(outgoing_mu_);
-        outgoing_.push_back({user, connection, online});
+        outgoing_.insert(outgoing_.end(), std::make_move_iterator(entries.begin()),
+                         std::make_move_iterator(entries.end()));
         post = !flush_posted_;
         flush_posted_ = true;
     }
@@ -81,15 +86,24 @@ void Presence::send_state_now() {
     }
     if (auto batch = take_outgoing(); !batch.empty()) cluster_->presence_changes(batch);
     // Read after the changes went: it holds them all, and later ones follow it.
-    cluster_->presence_state(directory_.here(nullptr), asks);
+    auto state = directory_.here(nullptr);
+    auto members = members_here(nullptr);
+    state.insert(state.end(), std::make_move_iterator(members.begin()),
+                 std::make_move_iterator(members.end()));
+    cluster_->presence_state(state, asks);
 }
 
 // --- other nodes' news ---
 
 std::shared_ptr<const Presence::News> Presence::whole_state(std::string node,
                                                             std::vector<Entry> entries) {
-    auto news = std::make_shared<News>(News{std::move(node), std::move(entries), true, {}});
-    for (auto& e : news->entries) news->by_user[e.user].push_back(e.connection);
+    auto news = std::make_shared<News>(News{std::move(node), std::move(entries), true, {}, {}});
+    for (auto& e : news->entries) {
+        if (e.room.empty())
+            news->by_user[e.user].push_back(e.connection);
+        else
+            news->by_room[e.room].insert_or_assign(e.connection, &e);  // into news->entries
+    }
     return news;
 }
 
@@ -140,20 +154,30 @@ void Presence::deliver(std::shared_ptr<const News> news) {
 }
 
 void Presence::deliver_locked(const std::shared_ptr<const News>& news) {
+    // The watchers of each user and room the news names, each set taken once.
+    std::unordered_set<std::uint64_t> users;
+    std::unordered_set<std::string_view> rooms;
+    for (auto& e : news->entries) {
+        if (e.room.empty())
+            users.insert(e.user);
+        else
+            rooms.insert(e.room);
+    }
     std::unordered_set<ConnectionId> to;
-    auto watching = [&](std::uint64_t user) {
+    for (auto user : users)
         if (auto w = watchers_.find(user); w != watchers_.end())
             to.insert(w->second.begin(), w->second.end());
-    };
+    for (auto room : rooms)
+        if (auto w = room_watchers_.find(std::string(room)); w != room_watchers_.end())
+            to.insert(w->second.begin(), w->second.end());
     if (news->whole) {
-        for (auto& [user, _] : news->by_user) watching(user);
-        // Also those who know a presence there, or are asking.
+        // Also those who know a presence or a member there, or are asking.
         for (auto& [id, f] : followers_) {
             auto k = f.known.lower_bound({news->node, 0});
-            if (f.following || (k != f.known.end() && k->first.first == news->node)) to.insert(id);
+            if (f.following || (k != f.known.end() && k->first.first == news->node) ||
+                knows_members_at(f, news->node))
+                to.insert(id);
         }
-    } else {
-        for (auto& e : news->entries) watching(e.user);
     }
     // Posting only queues. Done under the lock, news is posted in the order it was taken.
     for (auto id : to)
@@ -170,25 +194,36 @@ void Presence::on_news(const Connection& c, const std::shared_ptr<const News>& n
         if (it == followers_.end()) return;
         auto& f = it->second;
         if (!f.following) {
-            apply(
-                f, *news, [](std::uint64_t) { return true; }, &told);
+            apply(f, *news,
+                  {[](std::uint64_t) { return true; }, [](const std::string&) { return true; }},
+                  &told);
         } else {
-            // A follow under way: news of its users waits for the answers.
-            apply(
-                f, *news, [&](std::uint64_t user) { return !f.pending.contains(user); }, &told);
+            // A follow or join under way: news of its users or rooms waits for the answers.
+            apply(f, *news,
+                  {[&](std::uint64_t user) { return !f.pending.contains(user); },
+                   [&](const std::string& room) { return !f.pending_rooms.contains(room); }},
+                  &told);
             bool concerns = news->whole;
-            for (auto& e : news->entries) concerns = concerns || f.pending.contains(e.user);
+            for (auto& e : news->entries)
+                concerns = concerns || (e.room.empty() ? f.pending.contains(e.user)
+                                                       : f.pending_rooms.contains(e.room));
             if (concerns && f.held.size() < max_held) {
                 f.held.push_back(news);
             } else if (concerns && !f.held_overflow) {
-                // Too much to hold: the follow will fail. The users followed before it catch
-                // up now and are no longer held; only the new ones' news is dropped.
+                // Too much to hold: the follow or join will fail. The users followed (and
+                // rooms joined) before it catch up now and are no longer held; only the new
+                // ones' news is dropped.
                 f.held_overflow = true;
                 std::unordered_set<std::uint64_t> before;
                 for (auto user : f.pending)
                     if (!f.fresh.contains(user)) before.insert(user);
+                std::set<std::string> rooms_before;
+                for (auto& room : f.pending_rooms)
+                    if (!f.fresh_rooms.contains(room)) rooms_before.insert(room);
                 f.pending = f.fresh;
-                auto old = [&](std::uint64_t user) { return before.contains(user); };
+                f.pending_rooms = f.fresh_rooms;
+                Scope old{[&](std::uint64_t user) { return before.contains(user); },
+                          [&](const std::string& room) { return rooms_before.contains(room); }};
                 for (auto& held : f.held) apply(f, *held, old, &told);
                 apply(f, *news, old, &told);
                 f.held.clear();

@@ -27,13 +27,16 @@ struct CloudNode {
 
     CloudNode(const NatsServer& nats, const std::string& name, const std::string& dir,
               std::unique_ptr<zdb::Store> s, const std::vector<std::string>& serve_to = {},
-              std::uint32_t max_message_bytes = 1u << 20)
+              std::uint32_t max_message_bytes = 1u << 20,
+              const std::function<void(cloud::CloudOptions&)>& tweak = {})
         : store(std::move(s)) {
         server = std::make_unique<Server>(loopback_server(1));
         auto options = cluster_options(nats, name);
         options.max_message_bytes = max_message_bytes;
         cluster = std::make_unique<Cluster>(*server, options);
-        cloud = std::make_unique<cloud::Cloud>(*server, *store, cheap_options(dir));
+        auto cloud_options = cheap_options(dir);
+        if (tweak) tweak(cloud_options);
+        cloud = std::make_unique<cloud::Cloud>(*server, *store, cloud_options);
         cloud->join(*cluster);
         if (!serve_to.empty())
             service = std::make_unique<zdb::StoreService>(
@@ -64,17 +67,26 @@ struct TwoNodes {
     detail::noise::KeyPair edge_key = detail::noise::KeyPair::generate();
     std::unique_ptr<CloudNode> home, edge;
 
-    // `max_message_bytes`: the cluster's, on both nodes.
-    explicit TwoNodes(std::uint32_t max_message_bytes = 1u << 20) {
+    // `max_message_bytes`: the cluster's, on both nodes. `files`: home keeps files, and edge
+    // sends its clients there for them.
+    explicit TwoNodes(std::uint32_t max_message_bytes = 1u << 20, bool files = false) {
         std::filesystem::create_directories(dir);
-        home = std::make_unique<CloudNode>(
-            nats, "home", dir, zdb::Store::open({.path = dir + "/store"}).value(),
-            std::vector{detail::noise::to_hex(edge_key.public_key)}, max_message_bytes);
+        home = std::make_unique<CloudNode>(nats, "home", dir,
+                                           zdb::Store::open({.path = dir + "/store"}).value(),
+                                           std::vector{detail::noise::to_hex(edge_key.public_key)},
+                                           max_message_bytes, [&](cloud::CloudOptions& o) {
+                                               if (files) o.files_dir = dir + "/files";
+                                           });
         zdb::RemoteStoreOptions remote;
         remote.client = client_for(*home->server);
         remote.client.client_private_key = detail::noise::to_hex(edge_key.private_key);
         edge = std::make_unique<CloudNode>(nats, "edge", dir, zdb::connect_store(remote).value(),
-                                           std::vector<std::string>{}, max_message_bytes);
+                                           std::vector<std::string>{}, max_message_bytes,
+                                           [&](cloud::CloudOptions& o) {
+                                               if (!files) return;
+                                               o.files_endpoint = remote.client.endpoints.at(0);
+                                               o.files_public_key = remote.client.server_public_key;
+                                           });
         EXPECT_TRUE(sees(*home->cluster, 2));
         EXPECT_TRUE(sees(*edge->cluster, 2));
     }
@@ -295,6 +307,105 @@ TEST(CloudCluster, ANodeBackFromANatsOutageSendsItsWholePresence) {
     EXPECT_EQ(r.at("erin"), std::vector<std::string>{shared_presence});
     (void)carl;
     (void)erin;
+}
+
+TEST(CloudCluster, FilesAreKeptByTheServingNodeAndTheOthersSayWhere) {
+    TwoNodes t(1u << 20, true);
+    auto at_edge = t.edge->client();
+    register_user(*at_edge, "ann", password);
+    auto token = login(*at_edge, "ann", password).value().token;
+    // The edge names the home node, and refuses its file commands and uploads, saying where.
+    auto at = call(*at_edge, Cloud::files_at_command, {}).value().get<Value>().as<Map>();
+    EXPECT_EQ(at.at("here"), Value(false));
+    auto home = client_for(*t.home->server);
+    EXPECT_EQ(at.at("endpoint"), Value(home.endpoints.at(0)));
+    EXPECT_EQ(at.at("public_key"), Value(home.server_public_key));
+    auto refused = call(*at_edge, Cloud::list_command, args({""}));
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, Errc::not_allowed);
+    EXPECT_NE(refused.error().message.find(home.endpoints.at(0)), std::string::npos);
+    StreamOptions put;
+    put.metadata << "f.txt";
+    auto upload = at_edge->connection().send_stream(Cloud::put_stream, "data", use_wait, put);
+    ASSERT_FALSE(upload);
+    EXPECT_EQ(upload.error().code, Errc::not_allowed);
+
+    // There, the token resumes, files are here, and the upload is kept.
+    auto at_home = t.home->client();
+    ASSERT_TRUE(resume(*at_home, token));
+    at = call(*at_home, Cloud::files_at_command, {}).value().get<Value>().as<Map>();
+    EXPECT_EQ(at.at("here"), Value(true));
+    ASSERT_TRUE(at_home->connection().send_stream(Cloud::put_stream, "data", use_wait, put));
+    auto listed = call(*at_home, Cloud::list_command, args({""}));
+    ASSERT_TRUE(listed) << listed.error().message;
+    auto list = listed->get<Value>();
+    ASSERT_EQ(list.as<Array>().size(), 1u);
+    EXPECT_EQ(list.as<Array>()[0].as<Map>().at("name"), Value("f.txt"));
+}
+
+TEST(CloudCluster, RoomsCrossNodesAndLeaveWithANodeThatLeaves) {
+    TwoNodes t;
+    Follower ann(*t.home, "ann", password);
+    auto pa = presence_of(*t.home, "home", ann.user);
+    ASSERT_TRUE(join(*ann.client, {"lobby"}));
+    Follower bob(*t.edge, "bob", password);
+    auto pb = presence_of(*t.edge, "edge", bob.user);
+    // The join on edge answers with ann on home; ann hears bob join, named by his node.
+    auto r = join(*bob.client, {"lobby"}).value();
+    EXPECT_EQ(r.at("lobby"), (std::vector<std::string>{"ann " + pa, "bob " + pb}));
+    EXPECT_EQ(ann.wait_for_rooms(1)[0], (RoomChange{"lobby", "bob", true, pb}));
+    ASSERT_TRUE(call(*bob.client, Cloud::leave_command, names({"lobby"})));
+    EXPECT_EQ(ann.wait_for_rooms(2)[1], (RoomChange{"lobby", "bob", false, pb}));
+    ASSERT_TRUE(join(*bob.client, {"lobby"}));
+    EXPECT_EQ(ann.wait_for_rooms(3)[2], (RoomChange{"lobby", "bob", true, pb}));
+    // A second member on home hears of both; then edge leaves the cluster, with its members.
+    Follower cyd(*t.home, "cyd", password);
+    r = join(*cyd.client, {"lobby"}).value();
+    EXPECT_EQ(r.at("lobby").value().size(), 3u);
+    t.edge->cluster->stop();
+    EXPECT_EQ(ann.wait_for_rooms(5)[4], (RoomChange{"lobby", "bob", false, pb}));
+    EXPECT_EQ(ann.rooms_seen()[3].name, "cyd");
+    EXPECT_EQ(cyd.wait_for_rooms(1)[0], (RoomChange{"lobby", "bob", false, pb}));
+    EXPECT_EQ(ann.rooms_seen().size(), 5u);
+}
+
+TEST(CloudCluster, RoomMembersChangedInANatsOutageArePutRightWhenItIsBack) {
+    // Small cluster messages: edge's whole state, long room names and all, takes several parts.
+    TwoNodes t(2048);
+    Follower ann(*t.home, "ann", password);
+    ASSERT_TRUE(join(*ann.client, {"lobby"}));
+    Follower bob(*t.edge, "bob", password);
+    auto pb = presence_of(*t.edge, "edge", bob.user);
+    ASSERT_TRUE(join(*bob.client, {"lobby"}));
+    ann.wait_for_rooms(1);
+
+    t.nats.stop();
+    ASSERT_TRUE(
+        eventually([&] { return !t.home->cluster->connected() && !t.edge->cluster->connected(); }));
+    // While NATS is away bob leaves and carl joins, with 15 more rooms of long names: home
+    // cannot be told, and carl's join answers for edge alone.
+    ASSERT_TRUE(call(*bob.client, Cloud::leave_command, {}));
+    Follower carl(*t.edge, "carl", password);
+    auto pc = presence_of(*t.edge, "edge", carl.user);
+    Array rooms{Value("lobby")};
+    for (int i = 0; i < 15; ++i) rooms.emplace_back(std::to_string(i) + std::string(100, 'r'));
+    DataFrame arg;
+    arg << Value(rooms);
+    auto r = call(*carl.client, Cloud::join_command, arg);
+    ASSERT_TRUE(r) << r.error().message;
+    auto lobby = r->get<Value>().as<Map>().at("lobby").as<Array>();
+    ASSERT_EQ(lobby.size(), 1u);
+    EXPECT_EQ(lobby[0].as<Array>().at(0).as<std::string>(), "carl");
+
+    // Back: edge sends its whole state, and ann's view of the lobby is what edge holds.
+    t.nats.start_again();
+    auto seen = ann.wait_for_rooms(3);
+    EXPECT_EQ(seen.size(), 3u);
+    auto count = [&](const RoomChange& c) { return std::count(seen.begin(), seen.end(), c); };
+    EXPECT_EQ(count({"lobby", "bob", false, pb}), 1);
+    EXPECT_EQ(count({"lobby", "carl", true, pc}), 1);
+    auto again = join(*ann.client, {"lobby"}).value();
+    EXPECT_EQ(again.at("lobby").value().size(), 2u);  // ann and carl
 }
 
 }  // namespace

@@ -14,13 +14,6 @@ namespace {
 
 const std::string password = "correct horse";
 
-// A connection's presence, as followers see it on one node: its id.
-std::string presence_of(const CloudServer& s, std::uint64_t user, std::size_t nth = 0) {
-    auto ids = s.cloud->connections_of(user);
-    std::sort(ids.begin(), ids.end());
-    return std::to_string(ids.at(nth));
-}
-
 TEST(CloudPresence, FollowAnswersWhoIsOnlineThenPushesEachChangeOnce) {
     CloudServer s(scratch("presence_follow"));
     auto bob1 = s.client();

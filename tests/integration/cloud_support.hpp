@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -123,10 +124,27 @@ struct Change {
     friend bool operator==(const Change&, const Change&) = default;
 };
 
-// A logged-in client that collects the presence changes pushed to it.
+// A connection's presence as followers and room members see it on one node: its id.
+inline std::string presence_of(const CloudServer& s, std::uint64_t user, std::size_t nth = 0) {
+    auto ids = s.cloud->connections_of(user);
+    std::sort(ids.begin(), ids.end());
+    return std::to_string(ids.at(nth));
+}
+
+// Rooms (cloud.join): a member that joined or left a room, as pushed to the room's members.
+struct RoomChange {
+    std::string room, name;
+    bool joined = false;
+    std::string presence;
+    friend bool operator==(const RoomChange&, const RoomChange&) = default;
+};
+
+// A logged-in client that collects the presence and room changes pushed to it.
 struct Follower {
     std::mutex mu;
     std::vector<Change> changes;
+    std::vector<RoomChange> room_changes;
+    std::uint64_t user = 0;
     std::unique_ptr<Client> client;  // last: it goes first, while its handler's data is there
 
     // On `node` (a CloudServer, or a cluster test's node), as `name`, registered first unless
@@ -144,9 +162,19 @@ struct Follower {
                                    std::lock_guard lock(mu);
                                    changes.push_back(std::move(ch));
                                });
+            c.direct_dataframe(std::string(Cloud::room_push),
+                               [this](const Request&, DataFrame& df) {
+                                   RoomChange ch;
+                                   ch.room = df.get<std::string>();
+                                   ch.name = df.get<std::string>();
+                                   ch.joined = df.get<bool>();
+                                   ch.presence = df.get<std::string>();
+                                   std::lock_guard lock(mu);
+                                   room_changes.push_back(std::move(ch));
+                               });
         });
         if (!registered) register_user(*client, name, password);
-        login(*client, name, password).value();
+        user = login(*client, name, password).value().user;
     }
     std::vector<Change> seen() {
         std::lock_guard lock(mu);
@@ -156,6 +184,14 @@ struct Follower {
     std::vector<Change> wait_for(std::size_t n) {
         EXPECT_TRUE(eventually([&] { return seen().size() >= n; })) << "expected " << n;
         return seen();
+    }
+    std::vector<RoomChange> rooms_seen() {
+        std::lock_guard lock(mu);
+        return room_changes;
+    }
+    std::vector<RoomChange> wait_for_rooms(std::size_t n) {
+        EXPECT_TRUE(eventually([&] { return rooms_seen().size() >= n; })) << "expected " << n;
+        return rooms_seen();
     }
 };
 
@@ -183,6 +219,28 @@ inline Result<std::map<std::string, std::optional<std::vector<std::string>>>> fo
         for (auto& p : v.as<Array>()) list.push_back(p.as<std::string>());
         std::sort(list.begin(), list.end());
         out[name] = list;
+    }
+    return out;
+}
+
+// The join's reply: room -> its members as "name presence", sorted (nullopt: nil).
+using Members = std::map<std::string, std::optional<std::vector<std::string>>>;
+inline Result<Members> join(const Client& c, std::initializer_list<std::string> rooms) {
+    auto r = call(c, Cloud::join_command, names(rooms));
+    if (!r) return r.error();
+    Members out;
+    auto reply = r->get<Value>();
+    for (auto& [room, v] : reply.as<Map>()) {
+        if (v.is<std::nullptr_t>()) {
+            out[room] = std::nullopt;
+            continue;
+        }
+        std::vector<std::string> list;
+        for (auto& m : v.as<Array>())
+            list.push_back(m.as<Array>().at(0).as<std::string>() + " " +
+                           m.as<Array>().at(1).as<std::string>());
+        std::sort(list.begin(), list.end());
+        out[room] = list;
     }
     return out;
 }

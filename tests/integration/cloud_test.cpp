@@ -329,6 +329,22 @@ TEST(Cloud, BadOptionsAreRefused) {
     o = {};
     o.max_sessions_per_user = 0;
     EXPECT_FALSE(Cloud::validate(o));
+    o = {};
+    o.max_rooms = 0;
+    EXPECT_FALSE(Cloud::validate(o));
+    o = {};
+    o.max_room_members = 2049;  // more than one cluster message's answer carries
+    EXPECT_FALSE(Cloud::validate(o));
+    // Files elsewhere: an endpoint with a server key, and only on a node without files.
+    o = {};
+    o.files_endpoint = "10.0.0.1:7000";
+    EXPECT_FALSE(Cloud::validate(o));
+    o.files_public_key = std::string(64, 'g');
+    EXPECT_FALSE(Cloud::validate(o));
+    o.files_public_key = std::string(64, 'a');
+    EXPECT_TRUE(Cloud::validate(o));
+    o.files_dir = "/tmp/files";
+    EXPECT_FALSE(Cloud::validate(o));
     EXPECT_TRUE(Cloud::valid_username("a.b-c_9"));
     EXPECT_FALSE(Cloud::valid_username(".ab"));
 }

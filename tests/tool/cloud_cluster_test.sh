@@ -3,7 +3,8 @@
 # serves it (serve_store_to), node "edge" uses it (store_endpoint). Accounts are one, a token
 # from one node resumes on the other, a message from a user on one node reaches a listener on
 # the other and waits in the shared mailbox otherwise, who answers for both nodes, and a follower
-# at home is told of a connection coming and going on the edge.
+# at home is told of a connection coming and going on the edge, and of a member of a room
+# joining and leaving there; files are kept at home, and the edge sends hawser-cli there.
 #   cloud_cluster_test.sh path/to/hawser-cli path/to/hawser-server
 set -uo pipefail
 cli=$1
@@ -114,9 +115,32 @@ wait "$follow_pid" || fail "follow did not end: $(cat "$work/follow.out")"
 grep -q "^bob online [0-9]*@edge$" "$work/follow.out" &&
     grep -q "^bob offline [0-9]*@edge$" "$work/follow.out" ||
     fail "follow missed a change on the edge: $(cat "$work/follow.out")"
-# The edge has no files: they are kept by the node that serves the store.
-echo data >"$work/f.txt"
-expect "no files on the edge" 1 "error:" e bob put "$work/f.txt" f.txt
+# Rooms across the processes: ann joins the lobby at home and is told of bob joining it on
+# the edge and leaving when his connection closes, named by the edge.
+timeout 30 "$cli" -e "127.0.0.1:$home_port" --key "$home_key" --session "$work/ann-home" \
+    join lobby -n 2 >"$work/join.out" 2>&1 &
+join_pid=$!
+wait_for "$join_pid" "$work/join.out" '/^lobby ann [0-9]*@home$/p' >/dev/null ||
+    fail "ann's join's first answer"
+timeout 30 "$cli" -e "127.0.0.1:$edge_port" --key "$edge_key" --session "$work/bob-edge" \
+    join lobby >"$work/bob-join.out" 2>&1 &
+bob_join_pid=$!
+wait_for "$bob_join_pid" "$work/bob-join.out" '/^lobby ann [0-9]*@home$/p' >/dev/null ||
+    fail "bob's join on the edge does not list ann at home"
+wait_for "$join_pid" "$work/join.out" '/^lobby bob joined [0-9]*@edge$/p' >/dev/null ||
+    fail "ann was not told bob joined"
+kill "$bob_join_pid"
+wait "$bob_join_pid" 2>/dev/null
+wait "$join_pid" || fail "join did not end: $(cat "$work/join.out")"
+grep -q "^lobby bob left [0-9]*@edge$" "$work/join.out" ||
+    fail "ann was not told bob left: $(cat "$work/join.out")"
+# Files are kept by the node that serves the store: the edge says where, and hawser-cli takes
+# the file commands there, resuming the session.
+head -c 100000 /dev/urandom >"$work/f.bin"
+expect "put from the edge" 0 "" e bob put "$work/f.bin" f.bin
+expect "ls from the edge" 0 "100000" e bob ls
+expect "get from the edge" 0 "" e bob get f.bin "$work/copy.bin"
+cmp -s "$work/f.bin" "$work/copy.bin" || fail "the file fetched through the edge differs"
 
 if ((failures)); then
     echo "$failures failure(s); logs:"

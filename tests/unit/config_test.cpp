@@ -447,7 +447,33 @@ TEST(Config, ReadsASharedCloudStore) {
     EXPECT_EQ((*c)->store_endpoint, "10.0.0.1:7100");
     EXPECT_EQ((*c)->store_public_key, key);
     EXPECT_FALSE((*c)->files);
+    // Its clients are sent to the serving node for files: where it reaches it, or where named.
+    EXPECT_EQ((*c)->options.files_endpoint, "10.0.0.1:7100");
+    EXPECT_EQ((*c)->options.files_public_key, key);
     std::remove(path.c_str());
+    path = write_temp("[cloud]\nstore_endpoint = \"10.0.0.1:7100\"\nstore_public_key = \"" + key +
+                      "\"\nfiles_endpoint = \"files.example:7000\"\n");
+    c = app::load_cloud_config(path);
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ((*c)->options.files_endpoint, "files.example:7000");
+    std::remove(path.c_str());
+}
+
+TEST(Config, ReadsRoomLimitsAndRefusesBadOnes) {
+    auto path = write_temp("[cloud]\nmax_rooms = 8\nmax_room_members = 50\n");
+    auto c = app::load_cloud_config(path);
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ((*c)->options.max_rooms, 8u);
+    EXPECT_EQ((*c)->options.max_room_members, 50u);
+    std::remove(path.c_str());
+    for (auto text : {"[cloud]\nmax_rooms = 0\n", "[cloud]\nmax_room_members = 0\n",
+                      "[cloud]\nmax_rooms = 10001\n"}) {
+        path = write_temp(text);
+        c = app::load_cloud_config(path);
+        ASSERT_FALSE(c) << text;
+        EXPECT_NE(c.error().message.find("max_room"), std::string::npos) << c.error().message;
+        std::remove(path.c_str());
+    }
 }
 
 TEST(Config, BadSharedCloudStoreSettingsNameWhatIsWrong) {
@@ -460,6 +486,7 @@ TEST(Config, BadSharedCloudStoreSettingsNameWhatIsWrong) {
              {"[cloud]\n" + remote + "serve_store_to = [\"" + key + "\"]\n", "serves none"},
              {"[cloud]\n" + remote + "files = true\n", "files are kept"},
              {"[cloud]\n" + remote + "files_dir = \"/x\"\n", "files are kept"},
+             {"[cloud]\nfiles_endpoint = \"10.0.0.1:7000\"\n", "files_endpoint is for"},
          }) {
         auto path = write_temp(text);
         auto c = app::load_cloud_config(path);

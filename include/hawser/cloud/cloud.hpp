@@ -76,6 +76,13 @@ struct CloudOptions {
     std::uint32_t messages_per_minute = 600;    // per sender
     // Presence (docs/cloud.md, "Presence"): users a connection follows at once.
     std::size_t max_follows = 1000;
+    // Rooms (docs/cloud.md, "Rooms"): rooms a connection is in at once, and members a room
+    // may hold when one more joins (joins at the same moment may pass it together).
+    std::size_t max_rooms = 64;
+    std::size_t max_room_members = 1000;
+    // Each member's connection keeps its rooms' member lists: past this many members in all
+    // of this node's lists, joins here are refused (limit_exceeded).
+    std::size_t max_room_views = 2000000;
 
     // Per-user files (docs/cloud.md, "Files"); off while files_dir is empty. Contents live under
     // files_dir named by their BLAKE2b hash (identical files are stored once), the tree in the
@@ -89,6 +96,10 @@ struct CloudOptions {
     // A cut upload not resumed for this long is deleted (at start, at its user's next upload,
     // and at any upload at most hourly); at most ten years.
     Milliseconds partial_upload_lifetime{std::chrono::hours(24)};
+    // Without files_dir: where clients find the files, on a member of a cluster whose serving
+    // node keeps them ("host:port" and that node's server key, 64 hex digits; both or
+    // neither). cloud.files_at names that node, and the file commands here fail not_allowed.
+    std::string files_endpoint, files_public_key;
 
     // User data and ZDB over the wire (docs/cloud.md, "Data"). Users keep records in
     // collections of their own in the ZDB database "<prefix>.data"; admins (these usernames)
@@ -133,7 +144,8 @@ struct CloudStats {
     std::uint64_t messages_sent = 0;    // kept in a mailbox
     std::uint64_t messages_pushed = 0;  // handed to a recipient's connection at once
     std::uint64_t queries_running = 0;  // data queries, on this node, now
-    std::uint64_t followers = 0;        // connections following someone, on this node, now
+    std::uint64_t followers = 0;   // connections following someone or in rooms, on this node, now
+    std::uint64_t room_views = 0;  // members in their rooms' lists (max_room_views), now
 };
 
 class Cloud {
@@ -191,6 +203,9 @@ class Cloud {
     static constexpr std::string_view move_command = "cloud.move";
     static constexpr std::string_view remove_command = "cloud.remove";
     static constexpr std::string_view usage_command = "cloud.usage";
+    // Where this user's files are: {"here": true}, or {"here": false, "endpoint", "public_key"}
+    // naming the node that keeps them, where the session's token resumes.
+    static constexpr std::string_view files_at_command = "cloud.files_at";
     // Messages: the calls, and the one-way command a message is pushed to the recipient with
     // (a DataFrame: id, sender's name, body, sent (Unix ms)).
     static constexpr std::string_view send_command = "cloud.send";
@@ -203,6 +218,11 @@ class Cloud {
     static constexpr std::string_view follow_command = "cloud.follow";
     static constexpr std::string_view unfollow_command = "cloud.unfollow";
     static constexpr std::string_view presence_push = "cloud.presence";
+    // Rooms: join and leave them; the one-way command each member that joins or leaves a room
+    // the connection is in is pushed with (a DataFrame: room, name, joined (bool), presence).
+    static constexpr std::string_view join_command = "cloud.join";
+    static constexpr std::string_view leave_command = "cloud.leave";
+    static constexpr std::string_view room_push = "cloud.room";
     // The stream handler a download goes to unless cloud.get names another.
     static constexpr std::string_view download_stream = "cloud.file";
     // User data and ZDB: the calls; the one-way acknowledgement a client sends for query
