@@ -1,9 +1,10 @@
 // What the cloud of one node reads from the others over NATS (cloud/cloud_notices.hpp):
-// closings, pushed messages, presence notices and whole-state parts, state requests, and the
-// questions and answers of who, presences and room members. Any bytes must decode or be
-// refused, never read out of bounds or allocate past the limits; what decodes encodes back to
-// the same thing. Half the work is on genuine messages built from the input and then changed,
-// so the decoders' later fields are reached, not only their first.
+// closings, pushed messages, presence notices and whole-state parts, state requests, attempts
+// counted against rate limits, and the questions and answers of who, presences and room
+// members. Any bytes must decode or be refused, never read out of bounds or allocate past the
+// limits; what decodes encodes back to the same thing. Half the work is on genuine messages
+// built from the input and then changed, so the decoders' later fields are reached, not only
+// their first.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -56,6 +57,11 @@ void decode_all(std::string_view bytes) {
         auto again = decode_state_request(encode_state_request(r->first, r->second));
         check(again && *again == *r);
     }
+    if (auto a = decode_attempt(bytes)) {
+        auto again = decode_attempt(encode_attempt(a->origin, a->kind, a->key));
+        check(again && again->origin == a->origin && again->kind == a->kind &&
+              again->key == a->key);
+    }
     if (auto ids = decode_ids(bytes)) {
         check(ids->size() <= max_listed);
         check(decode_ids(encode_ids(*ids)) == ids);
@@ -103,7 +109,7 @@ struct Source {
 std::string genuine(std::uint8_t kind, Source& in) {
     std::vector<PresenceEntry> entries(in.byte() % 6);
     for (auto& e : entries) e = in.entry();
-    switch (kind % 7) {
+    switch (kind % 8) {
         // Each field read into its own variable: the order arguments are evaluated in is
         // the compiler's, and an input must mean the same message everywhere.
         case 0: {
@@ -146,16 +152,22 @@ std::string genuine(std::uint8_t kind, Source& in) {
             auto b = "b" + in.text(10);
             return encode_rooms({a, b});
         }
-        default: {
+        case 6: {
             bool complete = in.byte() & 1;
             return encode_entries_answer(entries.data(), entries.size(), complete);
+        }
+        default: {
+            auto origin = in.node();
+            auto attempt = Attempt(in.byte() % 5);
+            auto key = "k" + in.text(20);
+            return encode_attempt(origin, attempt, key);
         }
     }
 }
 
 // Whether a genuine message of `kind` decodes as that kind.
 bool decodes(std::uint8_t kind, std::string_view bytes) {
-    switch (kind % 7) {
+    switch (kind % 8) {
         case 0:
             return decode_closing(bytes).has_value();
         case 1:
@@ -168,8 +180,10 @@ bool decodes(std::uint8_t kind, std::string_view bytes) {
             return decode_ids(bytes).has_value();
         case 5:
             return decode_rooms(bytes).has_value();
-        default:
+        case 6:
             return decode_entries_answer(bytes).has_value();
+        default:
+            return decode_attempt(bytes).has_value();
     }
 }
 

@@ -51,17 +51,22 @@ void Cloud::Impl::do_register(const Request& req, DataFrame arg, Reply reply) {
         return reply.fail(Errc::not_allowed,
                           "that name is an administrator's: it is created on the server "
                           "(Cloud::create_account, hawser-server --add-account)");
-    if (!register_per_address.try_count(detail::client_source(req.connection()), Clock::now()))
+    auto source = detail::client_source(req.connection());
+    if (!register_per_address.try_count(source, Clock::now()))
         return limited(reply, "too many registrations from this address; wait a minute");
-    on_worker(reply, true, [this, name = std::move(name), password = std::move(password), reply] {
-        auto hash = detail::hash_password(password, cost());
-        if (!hash) return reply.fail(hash.error().code, hash.error().message);
-        auto id = create(name, std::move(*hash));
-        if (!id) return reply.fail(id.error().code, id.error().message);
-        DataFrame out;
-        out << *id;
-        reply.reply(std::move(out));
-    });
+    bool started = on_worker(reply, true,
+                             [this, name = std::move(name), password = std::move(password), reply] {
+                                 auto hash = detail::hash_password(password, cost());
+                                 if (!hash)
+                                     return reply.fail(hash.error().code, hash.error().message);
+                                 auto id = create(name, std::move(*hash));
+                                 if (!id) return reply.fail(id.error().code, id.error().message);
+                                 DataFrame out;
+                                 out << *id;
+                                 reply.reply(std::move(out));
+                             });
+    if (!started) return register_per_address.refund(source);
+    share(detail::Attempt::registration_from_address, source);  // no refund follows it
 }
 
 template <class Check>
@@ -132,14 +137,20 @@ void Cloud::Impl::do_login(const Request& req, DataFrame arg, Reply reply) {
         return limited(reply, "too many failed logins for this account; wait a minute");
     }
     sign_out(conn);  // a login switches the connection: it is nobody until it succeeds
+    // Told when accepted (see share): guesses waiting on several nodes count on all of them.
+    bool told_address = share(detail::Attempt::login_from_address, source);
+    bool told = share(detail::Attempt::account_attempt, account_key);
     bool started = grant(
         reply, true, conn,
         [this, name = std::move(name), password = std::move(password), account_key, conn,
-         address = conn.remote_address()]() -> Result<Granted> {
+         address = conn.remote_address(), told]() -> Result<Granted> {
             std::optional<detail::Account> account;
             if (valid_username(name)) {
                 auto found = accounts->find(name);
-                if (!found) return found.error();
+                if (!found) {
+                    refund_account(account_key, told);  // no password was tested
+                    return found.error();
+                }
                 account = std::move(*found);
             }
             // An unknown name costs the same hash as a wrong password: no timing tells
@@ -151,7 +162,7 @@ void Cloud::Impl::do_login(const Request& req, DataFrame arg, Reply reply) {
                 counters.failed_logins.fetch_add(1);
                 return wrong_credentials();
             }
-            failures_per_account.refund(account_key);
+            refund_account(account_key, told);
             online.enter(conn.id(), account->id, 0);  // before the session: see OnlineRegistry
             auto session = start_session(account->id, address);
             if (!session) return session.error();
@@ -174,8 +185,9 @@ void Cloud::Impl::do_login(const Request& req, DataFrame arg, Reply reply) {
                            true};
         });
     if (!started) {
-        failures_per_account.refund(account_key);
+        refund_account(account_key, told);
         login_per_address.refund(source);
+        if (told_address) share(detail::Attempt::address_refund, source);
     }
 }
 
@@ -264,11 +276,12 @@ void Cloud::Impl::do_password(const Request& req, DataFrame arg, Reply reply) {
     auto account_key = detail::Accounts::key_of(me.name);
     if (!failures_per_account.try_count(account_key, Clock::now()))
         return limited(reply, "too many wrong passwords for this account; wait a minute");
+    bool told = share(detail::Attempt::account_attempt, account_key);  // see do_login
     bool started = on_worker(
         reply, true,
-        [this, me, account_key, old_password = std::move(old_password),
+        [this, me, account_key, told, old_password = std::move(old_password),
          new_password = std::move(new_password), keep = req.connection().id(), reply] {
-            auto account = check_own_password(me, account_key, old_password);
+            auto account = check_own_password(me, account_key, told, old_password);
             if (!account) return reply.fail(account.error().code, account.error().message);
             auto hash = detail::hash_password(new_password, cost());
             if (!hash) return reply.fail(hash.error().code, hash.error().message);
@@ -290,18 +303,21 @@ void Cloud::Impl::do_password(const Request& req, DataFrame arg, Reply reply) {
             if (failed) return reply.fail(failed->code, failed->message);
             reply.reply(DataFrame{});
         });
-    if (!started) failures_per_account.refund(account_key);
+    if (!started) refund_account(account_key, told);
 }
 
 Result<detail::Account> Cloud::Impl::check_own_password(const SignedIn& me,
-                                                        const std::string& account_key,
+                                                        const std::string& account_key, bool told,
                                                         const std::string& password) {
     auto account = accounts->get(me.user);
-    if (!account) return account.error();
-    if (!*account) return Error{Errc::not_found, "the account no longer exists"};
+    if (!account || !*account) {
+        refund_account(account_key, told);  // no password was tested
+        if (!account) return account.error();
+        return Error{Errc::not_found, "the account no longer exists"};
+    }
     if (!detail::verify_password((*account)->password_hash, password))
         return Error{Errc::unauthenticated, "wrong password"};
-    failures_per_account.refund(account_key);
+    refund_account(account_key, told);
     return std::move(**account);
 }
 
@@ -314,12 +330,13 @@ void Cloud::Impl::do_delete(const Request& req, DataFrame arg, Reply reply) {
     auto account_key = detail::Accounts::key_of(me.name);
     if (!failures_per_account.try_count(account_key, Clock::now()))
         return limited(reply, "too many wrong passwords for this account; wait a minute");
+    bool told = share(detail::Attempt::account_attempt, account_key);  // see do_login
     auto loop = *hawser::detail::Host::current_loop_index();
     bool started = on_worker(
         reply, true,
-        [this, me, account_key, password = std::move((*args)[0]), loop, conn = req.connection(),
-         reply] {
-            auto account = check_own_password(me, account_key, password);
+        [this, me, account_key, told, password = std::move((*args)[0]), loop,
+         conn = req.connection(), reply] {
+            auto account = check_own_password(me, account_key, told, password);
             if (!account) return reply.fail(account.error().code, account.error().message);
             // The account goes first: a login under way then fails its second look
             // (OnlineRegistry).
@@ -344,7 +361,7 @@ void Cloud::Impl::do_delete(const Request& req, DataFrame arg, Reply reply) {
                 reply.reply(DataFrame{});
             });
         });
-    if (!started) failures_per_account.refund(account_key);
+    if (!started) refund_account(account_key, told);
 }
 
 void Cloud::Impl::do_sessions(const Request& req, DataFrame, Reply reply) {

@@ -278,6 +278,9 @@ void Cloud::join(Cluster& cluster) {
     local.notices_lost = [presence] {
         if (auto p = presence.lock()) p->send_state(true);
     };
+    local.attempt = [weak](detail::Attempt kind, const std::string& key) {
+        if (auto impl = weak.lock()) impl->count_elsewhere(kind, key);
+    };
     impl_->cluster = detail::CloudCluster::join(cluster, std::move(local));
     impl_->messenger->join(impl_->cluster);
     impl_->presence->join(impl_->cluster, cluster.node_name());

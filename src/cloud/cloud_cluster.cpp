@@ -18,6 +18,7 @@ constexpr std::string_view presence_topic = "cloud-presence-2";
 constexpr std::string_view presences_topic = "cloud-presences-2";
 constexpr std::string_view state_request_topic = "cloud-presence-ask";
 constexpr std::string_view members_topic = "cloud-room-members";
+constexpr std::string_view attempt_topic = "cloud-attempt";
 // Whole states gathered from their parts at once: from this many nodes at most, holding this
 // much memory in all (entry_memory).
 constexpr std::size_t max_states_gathered = 256;
@@ -91,6 +92,9 @@ std::shared_ptr<CloudCluster> CloudCluster::join(Cluster& cluster, Local local) 
     cluster.on_notice(std::string(push_topic), [weak](std::string_view body) {
         if (auto s = weak.lock()) s->on_push(body);
     });
+    cluster.on_notice(std::string(attempt_topic), [weak](std::string_view body) {
+        if (auto s = weak.lock()) s->on_attempt(body);
+    });
     cluster.on_question(std::string(who_topic), [weak](std::string_view body) {
         auto s = weak.lock();
         return s ? s->on_who(body) : std::string();
@@ -127,12 +131,14 @@ std::shared_ptr<CloudCluster> CloudCluster::join(Cluster& cluster, Local local) 
     return self;
 }
 
-void CloudCluster::tell(std::string_view topic, const std::string& body) {
+bool CloudCluster::tell(std::string_view topic, const std::string& body, bool quiet) {
     // Without NATS the other nodes miss it: their connections of an ended session stay until
     // they next resume (which then fails), and the message waits in the mailbox.
-    if (auto r = cluster_.notify(topic, body); !r)
+    auto r = cluster_.notify(topic, body);
+    if (!r && !quiet)
         spdlog::warn("hawser cloud: the other nodes were not told ({}): {}", topic,
                      r.error().message);
+    return bool(r);
 }
 
 void CloudCluster::close(const Closing& c) {
@@ -143,6 +149,18 @@ void CloudCluster::on_close(std::string_view bytes) {
     auto closing = decode_closing(bytes);
     if (!closing) return log_dropped("closing");
     if (closing->first != cluster_.node_name()) local_.close(closing->second);
+}
+
+bool CloudCluster::attempt(Attempt kind, const std::string& key) {
+    if (key.empty() || key.size() > max_attempt_key_bytes) return false;
+    // Quiet: one a login while NATS is away would flood the log (each node counts alone then).
+    return tell(attempt_topic, encode_attempt(cluster_.node_name(), kind, key), true);
+}
+
+void CloudCluster::on_attempt(std::string_view bytes) {
+    auto notice = decode_attempt(bytes);
+    if (!notice) return log_dropped("attempt");
+    if (notice->origin != cluster_.node_name()) local_.attempt(notice->kind, notice->key);
 }
 
 void CloudCluster::push(std::uint64_t user, const DataFrame& message) {

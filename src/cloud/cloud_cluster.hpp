@@ -2,7 +2,8 @@
 // the nodes of a cluster share one store (docs/cloud.md, "On a cluster"): close a user's
 // connections (sessions ended: logout, revoke, a password change, a deletion), push a message
 // to a user's connections, say which users are online, and keep the others' followers told of
-// its users' presences and its members of rooms (docs/cloud.md, "Presence" and "Rooms"). Each node
+// its users' presences and its members of rooms, and count each other's attempts against the
+// login limits (docs/cloud.md, "Presence" and "Rooms"). Each node
 // acts on its own connections; the node that tells has acted on its own already and skips its own
 // notice.
 //
@@ -48,12 +49,17 @@ class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
         std::function<void()> send_state;
         std::function<void(const std::string&node)> node_joined, node_gone;
         std::function<void()> notices_lost;  // Cluster::on_notices_lost
+        // Another node counted an attempt against a rate limit: count it here too.
+        std::function<void(Attempt, const std::string& key)> attempt;
     };
 
     // Registers the handlers on `cluster`, which must not have started and must outlive this.
     static std::shared_ptr<CloudCluster> join(Cluster& cluster, Local local);
 
     void close(const Closing& closing);
+    // This node counted an attempt against a rate limit; the others count it too. False when
+    // they were not told (NATS away): then its refund is not told either.
+    bool attempt(Attempt kind, const std::string& key);
     void push(std::uint64_t user, const DataFrame& message);
     // The users of `users` online on some node (this one's answer included); without NATS,
     // cluster_unavailable.
@@ -80,6 +86,7 @@ class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
 
   private:
     void on_close(std::string_view body);
+    void on_attempt(std::string_view body);
     void on_push(std::string_view body);
     std::string on_who(std::string_view body);
     void on_presence(std::string_view body);
@@ -90,7 +97,8 @@ class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
     std::string answer_entries(const std::vector<PresenceEntry>& here) const;
     std::string on_presences(std::string_view body);
     std::string on_members(std::string_view body);
-    void tell(std::string_view topic, const std::string& body);
+    // False when NATS did not take it; logged unless `quiet`.
+    bool tell(std::string_view topic, const std::string& body, bool quiet = false);
 
     Cluster& cluster_;
     const Local local_;

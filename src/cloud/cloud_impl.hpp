@@ -174,6 +174,36 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
         return out;
     }
 
+    // Rate limits hold for the cluster: an attempt counted here is counted by the other nodes
+    // (share, false when they were not told), and theirs here (count_elsewhere). A password
+    // is told when it is accepted, before its job is posted, so a refund (right, or never run)
+    // sent after it arrives after it.
+    bool share(detail::Attempt kind, const std::string& key) {
+        return cluster && cluster->attempt(kind, key);
+    }
+    void count_elsewhere(detail::Attempt kind, const std::string& key) {
+        using detail::Attempt;
+        auto now = detail::AttemptLimiter::Clock::now();
+        switch (kind) {
+            case Attempt::login_from_address:
+                return login_per_address.count(key, now);
+            case Attempt::account_attempt:
+                return failures_per_account.count(key, now);
+            case Attempt::registration_from_address:
+                return register_per_address.count(key, now);
+            case Attempt::account_refund:
+                return failures_per_account.refund(key);
+            case Attempt::address_refund:
+                return login_per_address.refund(key);
+        }
+    }
+    // An account's attempt that was right, or tested no password: taken back here, and where
+    // it was told.
+    void refund_account(const std::string& account_key, bool told) {
+        failures_per_account.refund(account_key);
+        if (told) share(detail::Attempt::account_refund, account_key);
+    }
+
     // The other nodes close their connections of a user (after this node closed its own).
     void close_elsewhere(const detail::CloudCluster::Closing& closing) {
         if (cluster) cluster->close(closing);
@@ -234,9 +264,10 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
     void do_password(const Request& req, DataFrame arg, Reply reply);
 
     // The caller's account, if `password` is its password. The attempt was counted against the
-    // account before; a right password refunds it.
+    // account before (and `told` to the other nodes); a right password, or none tested,
+    // refunds it.
     Result<detail::Account> check_own_password(const SignedIn& me, const std::string& account_key,
-                                               const std::string& password);
+                                               bool told, const std::string& password);
 
     void do_delete(const Request& req, DataFrame arg, Reply reply);
 

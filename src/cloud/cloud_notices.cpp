@@ -141,6 +141,24 @@ std::optional<std::pair<std::string, std::string>> decode_state_request(std::str
     return std::pair{std::move(*origin), std::move(*asked)};
 }
 
+std::string encode_attempt(std::string_view origin, Attempt kind, std::string_view key) {
+    DataFrame body;
+    body << origin << std::uint64_t(kind) << key;
+    return std::move(body).take_bytes();
+}
+
+std::optional<AttemptNotice> decode_attempt(std::string_view bytes) {
+    auto body = DataFrame::decode(bytes);
+    if (!body) return std::nullopt;
+    auto origin = read_origin(*body);
+    auto kind = body->read_uint();
+    auto key = body->read_string();
+    if (!origin || !kind || *kind > std::uint64_t(Attempt::address_refund) || !key ||
+        key->empty() || key->size() > max_attempt_key_bytes)
+        return std::nullopt;
+    return AttemptNotice{std::move(*origin), Attempt(*kind), std::move(*key)};
+}
+
 std::string encode_ids(const std::vector<std::uint64_t>& ids) {
     DataFrame body;
     write_ids(body, ids);

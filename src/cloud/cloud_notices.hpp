@@ -80,6 +80,28 @@ std::optional<PresenceNotice> decode_presence(std::string_view bytes);
 std::string encode_state_request(std::string_view origin, std::string_view asked);
 std::optional<std::pair<std::string, std::string>> decode_state_request(std::string_view bytes);
 
+// [origin, kind, key]: an attempt one node counted against a rate limit, which the others
+// count too, so that a limit holds for the cluster and not per node (docs/cloud.md, "Rate
+// limits"). The key is a source address or an account's name key.
+enum class Attempt : std::uint8_t {
+    login_from_address = 0,
+    // A password tried on an account, counted before it is hashed (so that guesses in flight
+    // on several nodes count), and taken back by account_refund when it was right.
+    account_attempt = 1,
+    registration_from_address = 2,
+    account_refund = 3,
+    // A login counted from an address that never ran (the node was overloaded).
+    address_refund = 4,
+};
+constexpr std::size_t max_attempt_key_bytes = 128;
+struct AttemptNotice {
+    std::string origin;
+    Attempt kind = Attempt::login_from_address;
+    std::string key;
+};
+std::string encode_attempt(std::string_view origin, Attempt kind, std::string_view key);
+std::optional<AttemptNotice> decode_attempt(std::string_view bytes);
+
 // [ids]: a who or presences question (users), a who answer (the online ones).
 std::string encode_ids(const std::vector<std::uint64_t>& ids);
 std::optional<std::vector<std::uint64_t>> decode_ids(std::string_view bytes);

@@ -68,13 +68,15 @@ struct TwoNodes {
     std::unique_ptr<CloudNode> home, edge;
 
     // `max_message_bytes`: the cluster's, on both nodes. `files`: home keeps files, and edge
-    // sends its clients there for them.
-    explicit TwoNodes(std::uint32_t max_message_bytes = 1u << 20, bool files = false) {
+    // sends its clients there for them. `both`: changes both nodes' cloud options.
+    explicit TwoNodes(std::uint32_t max_message_bytes = 1u << 20, bool files = false,
+                      const std::function<void(cloud::CloudOptions&)>& both = {}) {
         std::filesystem::create_directories(dir);
         home = std::make_unique<CloudNode>(nats, "home", dir,
                                            zdb::Store::open({.path = dir + "/store"}).value(),
                                            std::vector{detail::noise::to_hex(edge_key.public_key)},
                                            max_message_bytes, [&](cloud::CloudOptions& o) {
+                                               if (both) both(o);
                                                if (files) o.files_dir = dir + "/files";
                                            });
         zdb::RemoteStoreOptions remote;
@@ -83,6 +85,7 @@ struct TwoNodes {
         edge = std::make_unique<CloudNode>(nats, "edge", dir, zdb::connect_store(remote).value(),
                                            std::vector<std::string>{}, max_message_bytes,
                                            [&](cloud::CloudOptions& o) {
+                                               if (both) both(o);
                                                if (!files) return;
                                                o.files_endpoint = remote.client.endpoints.at(0);
                                                o.files_public_key = remote.client.server_public_key;
@@ -341,6 +344,42 @@ TEST(CloudCluster, FilesAreKeptByTheServingNodeAndTheOthersSayWhere) {
     auto list = listed->get<Value>();
     ASSERT_EQ(list.as<Array>().size(), 1u);
     EXPECT_EQ(list.as<Array>()[0].as<Map>().at("name"), Value("f.txt"));
+}
+
+TEST(CloudCluster, RateLimitsHoldForTheClusterNotPerNode) {
+    TwoNodes t(1u << 20, false, [](cloud::CloudOptions& o) {
+        o.failed_logins_per_account = 3;
+        o.login_attempts_per_address = 1000;  // the probes below count against it
+    });
+    auto at_home = t.home->client();
+    register_user(*at_home, "ann", password);
+    register_user(*at_home, "bob", password);
+    register_user(*at_home, "cyd", password);
+    // A right password is taken back on every node: five right logins of bob on the edge
+    // leave home counting none. A message from the edge, told after them on the same NATS
+    // connection, marks when home has heard them all.
+    auto at_edge = t.edge->client();
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(login(*at_edge, "bob", password));
+    Device ann(*t.home);
+    login(*ann.client, "ann", password).value();
+    ASSERT_TRUE(call(*at_edge, Cloud::send_command, args({"ann", "after the logins"})));
+    ASSERT_TRUE(eventually([&] { return ann.count() == 1; }));
+    for (int i = 0; i < 2; ++i)
+        EXPECT_EQ(code_of(login(*at_home, "bob", "wrong password")), Errc::unauthenticated);
+
+    // Three wrong passwords for cyd on the edge lock the account there...
+    for (int i = 0; i < 3; ++i)
+        EXPECT_EQ(code_of(login(*at_edge, "cyd", "wrong password")), Errc::unauthenticated);
+    EXPECT_EQ(code_of(login(*at_edge, "cyd", password)), Errc::rate_limited);
+    // ... and at home, which saw none of them: probed with the right password, which fails
+    // nothing, until the edge's count arrives.
+    std::string refused;
+    EXPECT_TRUE(eventually([&] {
+        auto r = login(*at_home, "cyd", password);
+        if (!r && r.error().code == Errc::rate_limited) refused = r.error().message;
+        return !refused.empty();
+    }));
+    EXPECT_NE(refused.find("account"), std::string::npos) << refused;
 }
 
 TEST(CloudCluster, RoomsCrossNodesAndLeaveWithANodeThatLeaves) {
