@@ -1,7 +1,7 @@
 // What the cloud of one node reads from the others over NATS (cloud/cloud_notices.hpp):
 // closings, pushed messages, presence notices and whole-state parts, state requests, attempts
-// counted against rate limits, and the questions and answers of who, presences and room
-// members. Any bytes must decode or be refused, never read out of bounds or allocate past the
+// counted against rate limits, server pushes, and the questions and answers of who, presences and
+// room members. Any bytes must decode or be refused, never read out of bounds or allocate past the
 // limits; what decodes encodes back to the same thing. Half the work is on genuine messages
 // built from the input and then changed, so the decoders' later fields are reached, not only
 // their first.
@@ -62,6 +62,12 @@ void decode_all(std::string_view bytes) {
         check(again && again->origin == a->origin && again->kind == a->kind &&
               again->key == a->key);
     }
+    if (auto p = decode_server_push(bytes)) {
+        auto again =
+            decode_server_push(encode_server_push(p->origin, p->user, p->command, p->argument));
+        check(again && again->origin == p->origin && again->user == p->user &&
+              again->command == p->command && again->argument == p->argument);
+    }
     if (auto ids = decode_ids(bytes)) {
         check(ids->size() <= max_listed);
         check(decode_ids(encode_ids(*ids)) == ids);
@@ -109,7 +115,7 @@ struct Source {
 std::string genuine(std::uint8_t kind, Source& in) {
     std::vector<PresenceEntry> entries(in.byte() % 6);
     for (auto& e : entries) e = in.entry();
-    switch (kind % 8) {
+    switch (kind % 9) {
         // Each field read into its own variable: the order arguments are evaluated in is
         // the compiler's, and an input must mean the same message everywhere.
         case 0: {
@@ -156,6 +162,15 @@ std::string genuine(std::uint8_t kind, Source& in) {
             bool complete = in.byte() & 1;
             return encode_entries_answer(entries.data(), entries.size(), complete);
         }
+        case 7: {
+            DataFrame argument;
+            auto text = in.text(20);
+            argument << text;
+            auto origin = in.node();
+            auto user = in.number();
+            auto command = "c" + in.text(10);
+            return encode_server_push(origin, user, command, argument.bytes());
+        }
         default: {
             auto origin = in.node();
             auto attempt = Attempt(in.byte() % 5);
@@ -167,7 +182,7 @@ std::string genuine(std::uint8_t kind, Source& in) {
 
 // Whether a genuine message of `kind` decodes as that kind.
 bool decodes(std::uint8_t kind, std::string_view bytes) {
-    switch (kind % 8) {
+    switch (kind % 9) {
         case 0:
             return decode_closing(bytes).has_value();
         case 1:
@@ -182,6 +197,8 @@ bool decodes(std::uint8_t kind, std::string_view bytes) {
             return decode_rooms(bytes).has_value();
         case 6:
             return decode_entries_answer(bytes).has_value();
+        case 7:
+            return decode_server_push(bytes).has_value();
         default:
             return decode_attempt(bytes).has_value();
     }

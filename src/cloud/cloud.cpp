@@ -281,6 +281,14 @@ void Cloud::join(Cluster& cluster) {
     local.attempt = [weak](detail::Attempt kind, const std::string& key) {
         if (auto impl = weak.lock()) impl->count_elsewhere(kind, key);
     };
+    local.server_push = [weak](std::uint64_t user, const std::string& command,
+                               const std::string& argument) {
+        auto impl = weak.lock();
+        if (!impl) return;
+        if (auto r = impl->server_push_here(user, command, argument); !r)
+            spdlog::warn("hawser cloud: a server push from another node was not sent here: {}",
+                         r.error().message);
+    };
     impl_->cluster = detail::CloudCluster::join(cluster, std::move(local));
     impl_->messenger->join(impl_->cluster);
     impl_->presence->join(impl_->cluster, cluster.node_name());
@@ -315,6 +323,15 @@ std::optional<User> Cloud::user_of(const Connection& connection) {
     auto& me = connection.service_context<SignedIn>();
     if (!me.active()) return std::nullopt;
     return User{me.user, me.name, me.session};
+}
+
+Result<void> Cloud::push(std::uint64_t user, std::string_view command, const DataFrame& argument) {
+    if (user == 0) return Error{Errc::invalid_argument, "no user 0: Cloud::broadcast is for all"};
+    return impl_->server_push(user, command, argument);
+}
+
+Result<void> Cloud::broadcast(std::string_view command, const DataFrame& argument) {
+    return impl_->server_push(0, command, argument);
 }
 
 std::vector<ConnectionId> Cloud::connections_of(std::uint64_t user) const {

@@ -19,6 +19,7 @@ constexpr std::string_view presences_topic = "cloud-presences-2";
 constexpr std::string_view state_request_topic = "cloud-presence-ask";
 constexpr std::string_view members_topic = "cloud-room-members";
 constexpr std::string_view attempt_topic = "cloud-attempt";
+constexpr std::string_view server_push_topic = "cloud-push";
 // Whole states gathered from their parts at once: from this many nodes at most, holding this
 // much memory in all (entry_memory).
 constexpr std::size_t max_states_gathered = 256;
@@ -95,6 +96,9 @@ std::shared_ptr<CloudCluster> CloudCluster::join(Cluster& cluster, Local local) 
     cluster.on_notice(std::string(attempt_topic), [weak](std::string_view body) {
         if (auto s = weak.lock()) s->on_attempt(body);
     });
+    cluster.on_notice(std::string(server_push_topic), [weak](std::string_view body) {
+        if (auto s = weak.lock()) s->on_server_push(body);
+    });
     cluster.on_question(std::string(who_topic), [weak](std::string_view body) {
         auto s = weak.lock();
         return s ? s->on_who(body) : std::string();
@@ -161,6 +165,20 @@ void CloudCluster::on_attempt(std::string_view bytes) {
     auto notice = decode_attempt(bytes);
     if (!notice) return log_dropped("attempt");
     if (notice->origin != cluster_.node_name()) local_.attempt(notice->kind, notice->key);
+}
+
+bool CloudCluster::server_push(std::uint64_t user, std::string_view command,
+                               std::string_view argument) {
+    // Quiet: the caller hears cluster_unavailable for each push while NATS is away.
+    return tell(server_push_topic,
+                encode_server_push(cluster_.node_name(), user, command, argument), true);
+}
+
+void CloudCluster::on_server_push(std::string_view bytes) {
+    auto push = decode_server_push(bytes);
+    if (!push) return log_dropped("server push");
+    if (push->origin != cluster_.node_name())
+        local_.server_push(push->user, push->command, push->argument);
 }
 
 void CloudCluster::push(std::uint64_t user, const DataFrame& message) {

@@ -3,9 +3,9 @@
 // connections (sessions ended: logout, revoke, a password change, a deletion), push a message
 // to a user's connections, say which users are online, and keep the others' followers told of
 // its users' presences and its members of rooms, and count each other's attempts against the
-// login limits (docs/cloud.md, "Presence" and "Rooms"). Each node
-// acts on its own connections; the node that tells has acted on its own already and skips its own
-// notice.
+// login limits, and hand on the server's pushes to users (docs/cloud.md, "Presence" and "Rooms").
+// Each node acts on its own connections; the node that tells has acted on its own already and skips
+// its own notice.
 //
 // Ownership: shared by the Cloud::Impl; the Cluster's handlers hold it weakly (the Cluster may
 // outlive the Cloud); `Local` holds the cloud weakly. Thread affinity: tell and ask from any
@@ -49,6 +49,11 @@ class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
         std::function<void()> send_state;
         std::function<void(const std::string&node)> node_joined, node_gone;
         std::function<void()> notices_lost;  // Cluster::on_notices_lost
+        // Another node's server push (the argument's encoded bytes): to this node's connections
+        // of `user` (0: all signed in).
+        std::function<void(std::uint64_t user, const std::string& command,
+                           const std::string& argument)>
+            server_push;
         // Another node counted an attempt against a rate limit: count it here too.
         std::function<void(Attempt, const std::string& key)> attempt;
     };
@@ -61,6 +66,9 @@ class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
     // they were not told (NATS away): then its refund is not told either.
     bool attempt(Attempt kind, const std::string& key);
     void push(std::uint64_t user, const DataFrame& message);
+    // A server push for the other nodes' connections of `user` (0: all signed in); false when
+    // NATS did not take it.
+    bool server_push(std::uint64_t user, std::string_view command, std::string_view argument);
     // The users of `users` online on some node (this one's answer included); without NATS,
     // cluster_unavailable.
     void who(std::vector<std::uint64_t> users,
@@ -79,6 +87,7 @@ class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
                    std::function<void(Result<NodePresences>)> done);
     // The members of `rooms` on every node, by node; as presences().
     void members(std::vector<std::string> rooms, std::function<void(Result<NodePresences>)> done);
+    std::uint32_t max_message_bytes() const { return cluster_.max_message_bytes(); }
     // Whether `node` is in the cluster's registry now.
     bool knows(const std::string& node) const;
 
@@ -88,6 +97,7 @@ class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
     void on_close(std::string_view body);
     void on_attempt(std::string_view body);
     void on_push(std::string_view body);
+    void on_server_push(std::string_view body);
     std::string on_who(std::string_view body);
     void on_presence(std::string_view body);
     void on_state_request(std::string_view body);

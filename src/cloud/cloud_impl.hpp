@@ -34,6 +34,7 @@
 #include "cloud/signed_in.hpp"
 #include "hawser/cloud/cloud.hpp"
 #include "hawser/commands.hpp"
+#include "rpc/broadcast.hpp"
 #include "rpc/host.hpp"
 
 namespace hawser::cloud {
@@ -202,6 +203,41 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
     void refund_account(const std::string& account_key, bool told) {
         failures_per_account.refund(account_key);
         if (told) share(detail::Attempt::account_refund, account_key);
+    }
+
+    // Cloud::push and broadcast: here, then to the other nodes.
+    Result<void> server_push(std::uint64_t user, std::string_view command,
+                             const DataFrame& argument) {
+        if (command.starts_with("cloud.") || command.starts_with("hawser."))
+            return Error{Errc::invalid_argument,
+                         "command names starting with cloud. or hawser. are taken"};
+        if (cluster &&
+            argument.bytes().size() + command.size() + 256 > cluster->max_message_bytes())
+            return Error{Errc::invalid_argument, "the argument is over the cluster's message size"};
+        if (auto r = server_push_here(user, command, argument.bytes()); !r) return r.error();
+        if (cluster && !cluster->server_push(user, command, argument.bytes()))
+            return Error{Errc::cluster_unavailable,
+                         "pushed on this node; the other nodes could not be told"};
+        return {};
+    }
+
+    // A server push to this node's connections of `user` (0: every signed-in one): encoded
+    // once, sent by each IO thread to those of its connections still signed in (as that user)
+    // and not congested (hawser::detail::fan_out).
+    Result<void> server_push_here(std::uint64_t user, std::string_view command,
+                                  std::string_view argument) {
+        hawser::detail::FanOut to;
+        std::vector<ConnectionId> ids;
+        if (user != 0) {
+            ids = online.connections_of(user, [](const Online& o) { return o.confirmed; });
+            to.only = &ids;
+        }
+        to.admit = [user](const Connection& c) {
+            auto& them = c.service_context<SignedIn>();
+            return them.active() && (user == 0 || them.user == user);
+        };
+        return hawser::detail::fan_out(host, hawser::detail::Kind::direct_dataframe, command,
+                                       argument, true, std::move(to));
     }
 
     // The other nodes close their connections of a user (after this node closed its own).

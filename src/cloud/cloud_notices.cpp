@@ -159,6 +159,29 @@ std::optional<AttemptNotice> decode_attempt(std::string_view bytes) {
     return AttemptNotice{std::move(*origin), Attempt(*kind), std::move(*key)};
 }
 
+std::string encode_server_push(std::string_view origin, std::uint64_t user,
+                               std::string_view command, std::string_view argument) {
+    DataFrame body;
+    body << origin << user << command
+         << std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(argument.data()),
+                                          argument.size());
+    return std::move(body).take_bytes();
+}
+
+std::optional<ServerPush> decode_server_push(std::string_view bytes) {
+    auto body = DataFrame::decode(bytes);
+    if (!body) return std::nullopt;
+    auto origin = read_origin(*body);
+    auto user = body->read_uint();
+    auto command = body->read_string();
+    auto argument = body->read_bytes();
+    if (!origin || !user || !command || command->empty() || command->size() > max_command_bytes ||
+        !argument)
+        return std::nullopt;
+    return ServerPush{std::move(*origin), *user, std::move(*command),
+                      std::string(argument->begin(), argument->end())};
+}
+
 std::string encode_ids(const std::vector<std::uint64_t>& ids) {
     DataFrame body;
     write_ids(body, ids);

@@ -102,6 +102,20 @@ struct AttemptNotice {
 std::string encode_attempt(std::string_view origin, Attempt kind, std::string_view key);
 std::optional<AttemptNotice> decode_attempt(std::string_view bytes);
 
+// [origin, user (0: every signed-in connection), command, argument's bytes]: a server push
+// (Cloud::push, Cloud::broadcast) for the other nodes' connections. The argument travels as
+// it is encoded, to be handed on as it is, not decoded here.
+constexpr std::size_t max_command_bytes = 255;
+struct ServerPush {
+    std::string origin;
+    std::uint64_t user = 0;
+    std::string command;
+    std::string argument;  // a DataFrame's bytes
+};
+std::string encode_server_push(std::string_view origin, std::uint64_t user,
+                               std::string_view command, std::string_view argument);
+std::optional<ServerPush> decode_server_push(std::string_view bytes);
+
 // [ids]: a who or presences question (users), a who answer (the online ones).
 std::string encode_ids(const std::vector<std::uint64_t>& ids);
 std::optional<std::vector<std::uint64_t>> decode_ids(std::string_view bytes);

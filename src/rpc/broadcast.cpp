@@ -29,22 +29,24 @@ Result<void> fan_out(const std::shared_ptr<Host>& host, Kind kind, std::string_v
     // Given back when the last IO thread is done with this fan-out.
     auto held = std::shared_ptr<void>(
         nullptr, [host, size](void*) { host->counters.broadcast_pending_bytes.fetch_sub(size); });
-    auto send = [host, frame, each = std::move(to.each)](Conn& c) {
-        if (c.congested()) {  // over its soft limit: a broadcast is not worth queueing
+    auto send = [host, frame, each = std::move(to.each),
+                 admit = std::move(to.admit)](const std::shared_ptr<Conn>& c) {
+        if (admit && !admit(Connection(c))) return;
+        if (c->congested()) {  // over its soft limit: a broadcast is not worth queueing
             if (each)
                 each(false);
             else
                 host->counters.broadcast_skipped.fetch_add(1, std::memory_order_relaxed);
             return;
         }
-        c.send_prepared(*frame);
+        c->send_prepared(*frame);
         if (each) each(true);
     };
     auto& runtime = host->runtime;
     if (!to.only) {
         for (std::size_t i = 0; i < runtime.size(); ++i)
             runtime.loop(i).post([host, i, send, held] {
-                for (auto& c : host->snapshot(i)) send(*c);
+                for (auto& c : host->snapshot(i)) send(c);
             });
         return {};
     }
@@ -54,7 +56,7 @@ Result<void> fan_out(const std::shared_ptr<Host>& host, Kind kind, std::string_v
     for (auto& [i, ids] : by_loop)
         runtime.loop(i).post([host, ids = std::move(ids), send, held] {
             for (auto id : ids)
-                if (auto c = host->find(id)) send(*c);
+                if (auto c = host->find(id)) send(c);
         });
     return {};
 }

@@ -22,6 +22,8 @@ struct FanOut {
     // Runs on the loop for each connection reached: true if the bytes were queued, false if it
     // was skipped as congested. Empty: skips are counted in Stats::broadcast_skipped.
     std::function<void(bool)> each;
+    // Runs on the loop before each connection: false passes it by (not sent, not counted).
+    std::function<bool(const Connection&)> admit;
 };
 
 Result<void> fan_out(const std::shared_ptr<Host>& host, Kind kind, std::string_view command,

@@ -346,6 +346,39 @@ TEST(CloudCluster, FilesAreKeptByTheServingNodeAndTheOthersSayWhere) {
     EXPECT_EQ(list.as<Array>()[0].as<Map>().at("name"), Value("f.txt"));
 }
 
+TEST(CloudCluster, ServerPushesReachTheirConnectionsOnEveryNode) {
+    TwoNodes t;
+    Receiver bob(*t.edge, "app.note"), ann(*t.home, "app.note");
+    auto bob_id = register_user(*bob.client, "bob", password);
+    login(*bob.client, "bob", password).value();
+    register_user(*ann.client, "ann", password);
+    login(*ann.client, "ann", password).value();
+    DataFrame note;
+    note << "from home";
+    ASSERT_TRUE(t.home->cloud->push(bob_id, "app.note", note));
+    EXPECT_TRUE(eventually([&] { return bob.seen() == std::vector<std::string>{"from home"}; }));
+    DataFrame all;
+    all << "to all";
+    ASSERT_TRUE(t.edge->cloud->broadcast("app.note", all));
+    EXPECT_TRUE(eventually([&] { return ann.seen() == std::vector<std::string>{"to all"}; }));
+    EXPECT_TRUE(eventually([&] { return bob.seen().size() == 2; }));
+    // An argument of more values than one array may hold crosses as it is (its bytes).
+    DataFrame many;
+    many << "many";
+    for (std::uint64_t i = 0; i < 70000; ++i) many << i;
+    ASSERT_TRUE(t.home->cloud->push(bob_id, "app.note", many));
+    EXPECT_TRUE(eventually([&] { return bob.seen().size() == 3; }));
+    // An argument past the cluster's message size is refused before anything is pushed.
+    DataFrame big;
+    big << std::string(t.home->cluster->max_message_bytes(), 'x');
+    EXPECT_EQ(code_of(t.home->cloud->push(bob_id, "app.note", big)), Errc::invalid_argument);
+    DataFrame last;
+    last << "last";
+    ASSERT_TRUE(t.home->cloud->push(bob_id, "app.note", last));
+    EXPECT_TRUE(eventually([&] { return bob.seen().size() == 4; }));
+    EXPECT_EQ(bob.seen().back(), "last");
+}
+
 TEST(CloudCluster, RateLimitsHoldForTheClusterNotPerNode) {
     TwoNodes t(1u << 20, false, [](cloud::CloudOptions& o) {
         o.failed_logins_per_account = 3;

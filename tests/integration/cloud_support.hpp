@@ -223,6 +223,28 @@ inline Result<std::map<std::string, std::optional<std::vector<std::string>>>> fo
     return out;
 }
 
+// A client that collects what a server pushes to it with the one-way DataFrame command
+// `command` (one string each).
+struct Receiver {
+    std::mutex mu;
+    std::vector<std::string> got;
+    std::unique_ptr<Client> client;  // last: it goes first, while its handler's data is there
+
+    template <class Node>
+    Receiver(const Node& node, const std::string& command) {
+        client = node.client([this, command](Commands& c) {
+            c.direct_dataframe(command, [this](const Request&, DataFrame& df) {
+                std::lock_guard lock(mu);
+                got.push_back(df.get<std::string>());
+            });
+        });
+    }
+    std::vector<std::string> seen() {
+        std::lock_guard lock(mu);
+        return got;
+    }
+};
+
 // The join's reply: room -> its members as "name presence", sorted (nullopt: nil).
 using Members = std::map<std::string, std::optional<std::vector<std::string>>>;
 inline Result<Members> join(const Client& c, std::initializer_list<std::string> rooms) {

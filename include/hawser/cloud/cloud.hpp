@@ -177,6 +177,17 @@ class Cloud {
     // server.start() and cluster.start(); the Cluster must outlive the Cloud.
     void join(Cluster& cluster);
 
+    // Server push (docs/cloud.md, "Server push"): a one-way DataFrame command to every
+    // connection signed in as `user`, or to every signed-in connection (broadcast), on every
+    // node: this node's at once, the others' through the cluster. A connection over its send
+    // soft limit is skipped, as a broadcast skips it. invalid_argument for a command name that
+    // is empty, over 255 bytes or starting with "cloud." or "hawser.", or (on a cluster) an
+    // argument over the cluster's message size; limit_exceeded past the frame size;
+    // overloaded when broadcasts wait; cluster_unavailable when the other nodes could not be
+    // told (this node's connections have it). Any thread (after join, on a cluster).
+    Result<void> push(std::uint64_t user, std::string_view command, const DataFrame& argument);
+    Result<void> broadcast(std::string_view command, const DataFrame& argument);
+
     // The logged-in user of a connection, or nullopt. On the connection's IO thread (a handler's).
     static std::optional<User> user_of(const Connection& connection);
     // This node's connections logged in as `user`.
