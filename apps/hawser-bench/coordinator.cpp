@@ -126,6 +126,8 @@ class Coordinator {
                 {"endpoints", plan_.endpoints},
                 {"plaintext", plan_.plaintext},
                 {"raw", plan_.raw},
+                {"raw_sealed", plan_.raw_sealed},
+                {"server_max_handshakes_per_second", plan_.server_max_handshakes_per_second},
                 {"heartbeat_ms", plan_.heartbeat_ms}};
     }
 
@@ -297,10 +299,11 @@ class Coordinator {
             // Servers wait three of the clients' heartbeats before closing a silent connection,
             // as the clients do (hawser_driver.cpp).
             auto idle = 3 * std::chrono::milliseconds(plan_.heartbeat_ms);
-            auto started = mode == "raw" ? Servers::start_raw(plan_.self, nodes, dir)
-                                         : Servers::start_hawser(plan_.server_binary, nodes,
-                                                                 nodes > 1 || channels,
-                                                                 plan_.plaintext, idle, dir);
+            auto started = mode == "raw"
+                               ? Servers::start_raw(plan_.self, nodes, plan_.raw_sealed, dir)
+                               : Servers::start_hawser(plan_.server_binary, nodes,
+                                                       nodes > 1 || channels, plan_.plaintext, idle,
+                                                       plan_.server_max_handshakes_per_second, dir);
             if (!started) {
                 std::fprintf(stderr, "hawser-bench: %s\n", started.error().message.c_str());
                 return 1;
@@ -325,7 +328,8 @@ class Coordinator {
                         {"source", source_for(i)},
                         {"heartbeat_ms", plan_.heartbeat_ms},
                         {"timeout_ms", plan_.timeout_ms},
-                        {"max_opening", plan_.max_opening}};
+                        {"max_opening", plan_.max_opening},
+                        {"sealed", mode == "raw" && plan_.raw_sealed}};
         });
         if (!setup) return 1;
         for (auto& r : *setup)

@@ -27,6 +27,7 @@ struct DriverSetup {
     std::chrono::milliseconds heartbeat{20000};  // hawser: ping after this much quiet
     std::chrono::milliseconds timeout{30000};    // connect, call and phase deadlines
     std::size_t max_opening = 512;               // connects in flight at once
+    bool sealed = false;  // raw: per-connection keys and sealed records (raw_seal.hpp)
 };
 
 // The channels phase, the shape of Centrifugo's million-connection test: every connection on

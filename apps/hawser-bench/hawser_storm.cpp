@@ -47,11 +47,12 @@ Json HawserDriver::storm(double probe_rate, const Progress& progress) {
     std::size_t probed = 0;
     std::vector<Connection> targets;  // what is open, taken again every tick
     auto targets_taken = start - tick;
+    auto next_open = start;
     while (Clock::now() < deadline) {
-        prune();
-        // The probes due by now (every 50 ms), over what is open (back already, or never
-        // dropped); one that dropped since the targets were taken is skipped, and those due
-        // while nothing was open are dropped, not fired together once something is.
+        // The probes due by now (every 10 ms, as the soak phase's calls, so that the two
+        // compare), over what is open (back already, or never dropped); one that dropped since
+        // the targets were taken is skipped, and those due while nothing was open are dropped,
+        // not fired together once something is.
         auto due =
             std::size_t(std::chrono::duration<double>(Clock::now() - start).count() * probe_rate);
         if (probed < due) {
@@ -63,22 +64,28 @@ Json HawserDriver::storm(double probe_rate, const Progress& progress) {
                 if (const auto& c = targets[probed % targets.size()]; c.connected()) probe_once(c);
             probed = due;
         }
-        std::vector<std::size_t> missing(conns_.size());
-        std::size_t open = 0, opening = 0;
-        {
-            std::lock_guard l(mu_);
-            for (std::size_t e = 0; e < conns_.size(); ++e) {
-                open += conns_[e].size();
-                opening += opening_[e];
-                missing[e] = storm_.missing(e, conns_[e].size() + opening_[e]);
+        // Each goes back to the server it lost, as many at once as a worker may open, every
+        // 50 ms: pacing the retries, as clients back off (and the walk over every connection
+        // that counts them, which holds the lock the probes' replies take).
+        if (Clock::now() >= next_open) {
+            next_open = Clock::now() + tick / 5;
+            prune();
+            std::vector<std::size_t> missing(conns_.size());
+            std::size_t open = 0, opening = 0;
+            {
+                std::lock_guard l(mu_);
+                for (std::size_t e = 0; e < conns_.size(); ++e) {
+                    open += conns_[e].size();
+                    opening += opening_[e];
+                    missing[e] = storm_.missing(e, conns_[e].size() + opening_[e]);
+                }
+                if (storm_.all_back(drops_, open)) break;
             }
-            if (storm_.all_back(drops_, open)) break;
+            auto room = setup_.max_opening - std::min(setup_.max_opening, opening);
+            for (std::size_t e = 0; e < missing.size(); ++e)
+                for (; missing[e] > 0 && room > 0; --missing[e], --room) open_one(e);
         }
-        // Each goes back to the server it lost, as many at once as a worker may open.
-        auto room = setup_.max_opening - std::min(setup_.max_opening, opening);
-        for (std::size_t e = 0; e < missing.size(); ++e)
-            for (; missing[e] > 0 && room > 0; --missing[e], --room) open_one(e);
-        std::this_thread::sleep_for(tick / 5);  // pacing the retries, as clients back off
+        std::this_thread::sleep_for(tick / 25);
         if (Clock::now() >= next_report) {
             next_report += tick;
             progress(figures("storm"));

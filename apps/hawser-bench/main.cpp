@@ -88,7 +88,14 @@ int main(int argc, char** argv) {
     cli.add_option("--key", plan.key, "those servers' public key (64 hex digits)");
     cli.add_flag("--cluster", plan.cluster, "those endpoints are one cluster");
     cli.add_flag("--plaintext", plan.plaintext, "no encryption (the servers must agree)");
+    cli.add_option("--server-max-handshakes-per-second", plan.server_max_handshakes_per_second,
+                   "each spawned node's pace of key exchanges ([admission] "
+                   "max_handshakes_per_second; 0 = none)")
+        ->capture_default_str();
     cli.add_flag("--raw", plan.raw, "run the same phases on raw epoll servers too, for ratios");
+    cli.add_flag("--raw-sealed", plan.raw_sealed,
+                 "the raw baseline exchanges keys (X25519, as Noise NK) and seals what it sends "
+                 "(ChaCha20-Poly1305); implies --raw");
     cli.add_option("--heartbeat-ms", plan.heartbeat_ms, "client heartbeat (0 = none)")
         ->capture_default_str();
     cli.add_option("--timeout-ms", plan.timeout_ms, "connect, call and phase deadlines")
@@ -101,13 +108,15 @@ int main(int argc, char** argv) {
     auto* raw_server = cli.add_subcommand("raw-server", "the raw baseline's server (internal)");
     std::string listen;
     raw_server->add_option("--listen", listen, "127.0.0.1:PORT")->required();
+    bool sealed = false;
+    raw_server->add_flag("--sealed", sealed, "per-connection keys and sealed records");
     CLI11_PARSE(cli, argc, argv);
 
     if (raw_server->parsed()) {
         auto colon = listen.rfind(':');
         if (colon == std::string::npos) return 2;
-        return hawser::bench::run_raw_server(listen.substr(0, colon),
-                                             std::uint16_t(std::stoul(listen.substr(colon + 1))));
+        return hawser::bench::run_raw_server(
+            listen.substr(0, colon), std::uint16_t(std::stoul(listen.substr(colon + 1))), sealed);
     }
     plan.phases.clear();
     for (std::size_t start = 0; start <= phases.size();) {
@@ -171,6 +180,10 @@ int main(int argc, char** argv) {
     if (!(plan.channel_churn >= 0 && plan.channel_churn <= 1e6))
         bad = "--channel-churn must be 0 to 1e6";
     if (!(plan.connect_rate >= 0)) bad = "--connect-rate must be 0 or more";
+    if (!(plan.server_max_handshakes_per_second == 0 ||
+          (plan.server_max_handshakes_per_second >= 1 &&
+           plan.server_max_handshakes_per_second <= 1e9)))
+        bad = "--server-max-handshakes-per-second must be 0 (none) or 1 to 1e9";
     if (plan.max_opening == 0) bad = "--max-opening must be at least 1";
     if (plan.calls_in_flight == 0) bad = "--calls-in-flight must be at least 1";
     if (plan.timeout_ms <= 0) bad = "--timeout-ms must be above 0";
@@ -182,6 +195,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "hawser-bench: %s\n", bad);
         return 2;
     }
+    if (plan.raw_sealed) plan.raw = true;
     plan.self = std::filesystem::read_symlink("/proc/self/exe").string();
     if (plan.server_binary.empty()) plan.server_binary = sibling(plan.self, "hawser-server");
     return hawser::bench::run_coordinator(plan);

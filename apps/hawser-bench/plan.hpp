@@ -38,7 +38,9 @@ struct Plan {
     std::string key;
     bool cluster = false;  // the endpoints are one cluster: one broadcast reaches all
     bool plaintext = false;
-    bool raw = false;  // the raw baseline too, in the same run
+    double server_max_handshakes_per_second = 0;  // the spawned nodes' pace of key exchanges
+    bool raw = false;                             // the raw baseline too, in the same run
+    bool raw_sealed = false;  // the baseline with per-connection keys (raw_seal.hpp)
     int heartbeat_ms = 20000;
     int timeout_ms = 30000;
     std::string report = "hawser-bench-report.json";

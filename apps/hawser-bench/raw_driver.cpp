@@ -257,9 +257,13 @@ void RawDriver::close_fd(int fd, bool dropped) {
     ::close(fd);
 }
 
-bool RawDriver::write_all(int fd, const std::string& frame) {
-    auto n = ::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL);
-    if (n == long(frame.size())) return true;
+bool RawDriver::write_all(int fd, const std::string& frames) {
+    auto& p = peers_[std::size_t(fd)];
+    std::string sealed;
+    if (p.seal) p.seal->seal(frames, sealed);
+    const auto& bytes = p.seal ? sealed : frames;
+    auto n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n == long(bytes.size())) return true;
     // A baseline that never fills a socket: anything else is reported, not buffered.
     ++errors_[n < 0 ? std::string("write: ") + std::strerror(errno) : "write: short"];
     return false;
@@ -279,24 +283,27 @@ std::size_t RawDriver::send_pings(int fd, std::size_t count) {
 void RawDriver::on_event(int fd, std::uint32_t events) {
     auto& p = peers_[std::size_t(fd)];
     if (p.state == Peer::connecting) {
+        if (p.seal) return on_hello(fd);
         if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
         int err = 0;
         socklen_t len = sizeof err;
         ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
         auto t0 = p.sent_us.front();
-        p.sent_us.clear();
         if (err != 0) {
             close_fd(fd, false);
             return done(false, t0, std::string("connect: ") + std::strerror(err));
         }
-        --opening_;
-        ++open_;
-        p.state = Peer::open;
-        p.serial = ++serial_;
-        order_.emplace_back(fd, p.serial);
+        if (!setup_.sealed) return opened(fd, t0);
+        p.seal = std::make_unique<raw::Sealer>(raw::Sealer::client());
+        std::string hello;
+        p.seal->append_hello(hello);
+        if (::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) != long(hello.size())) {
+            std::string error = std::string("hello: ") + std::strerror(errno);
+            close_fd(fd, false);
+            return done(false, t0, error);
+        }
         watch(fd, EPOLLIN);
-        if (p.channel >= 0) send_subscribes(fd);  // a replacement in the channels phase
-        return done(true, t0);
+        return;
     }
     char buf[64 << 10];
     for (;;) {
@@ -305,14 +312,25 @@ void RawDriver::on_event(int fd, std::uint32_t events) {
         if (n < 0) break;
         p.in.append(buf, std::size_t(n));
     }
+    consume(fd);
+}
+
+void RawDriver::consume(int fd) {
+    auto& p = peers_[std::size_t(fd)];
+    if (p.seal) {
+        auto used = p.seal->open(p.in, p.plain);
+        if (used < 0) return close_fd(fd, true);
+        p.in.erase(0, std::size_t(used));
+    }
+    auto& in = p.seal ? p.plain : p.in;
     std::size_t replies = 0;
-    auto used = raw::parse_frames(p.in, [&](raw::Type type, std::string_view payload) {
+    auto used = raw::parse_frames(in, [&](raw::Type type, std::string_view payload) {
         if (type == raw::pong) ++replies;
         if (type == raw::message) on_message(payload, p.slow);
     });
     if (used < 0) return close_fd(fd, true);
-    p.in.erase(0, std::size_t(used));
-    if (p.in.empty()) std::string().swap(p.in);
+    in.erase(0, std::size_t(used));
+    if (in.empty()) std::string().swap(in);
     std::size_t answered = 0;
     for (; answered < replies && !p.sent_us.empty(); ++answered) {
         done(true, p.sent_us.front());
@@ -323,6 +341,47 @@ void RawDriver::on_event(int fd, std::uint32_t events) {
     // The next calls of a call phase go out together, as replies that arrive together
     // do in Hawser (one write per turn of the loop).
     if (chaining_ && Clock::now() < calls_until_) send_pings(fd, answered);
+}
+
+void RawDriver::opened(int fd, std::uint64_t t0_us) {
+    auto& p = peers_[std::size_t(fd)];
+    p.sent_us.clear();
+    --opening_;
+    ++open_;
+    p.state = Peer::open;
+    p.serial = ++serial_;
+    order_.emplace_back(fd, p.serial);
+    watch(fd, EPOLLIN);
+    if (p.channel >= 0) send_subscribes(fd);  // a replacement in the channels phase
+    done(true, t0_us);
+}
+
+void RawDriver::on_hello(int fd) {
+    auto& p = peers_[std::size_t(fd)];
+    auto t0 = p.sent_us.front();
+    char buf[4096];
+    for (;;) {
+        auto n = ::read(fd, buf, sizeof buf);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            std::string error =
+                n == 0 ? "hello: closed" : std::string("hello: ") + std::strerror(errno);
+            close_fd(fd, false);
+            return done(false, t0, error);
+        }
+        if (n < 0) break;
+        p.in.append(buf, std::size_t(n));
+    }
+    auto hello = raw::Sealer::hello_at(p.in);
+    if (hello && hello->empty()) return;  // not whole yet
+    if (!hello || !p.seal->finish(*hello)) {
+        close_fd(fd, false);
+        return done(false, t0, "hello: not a key");
+    }
+    p.in.erase(0, raw::Sealer::hello_frame_bytes);
+    opened(fd, t0);
+    // Records that came with the hello (a broadcast may reach it as soon as the server has
+    // answered): epoll has nothing new to tell about them.
+    if (!p.in.empty() && peers_[std::size_t(fd)].state == Peer::open) consume(fd);
 }
 
 void RawDriver::on_message(std::string_view text, bool slow) {

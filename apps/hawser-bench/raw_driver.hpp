@@ -16,6 +16,7 @@
 #include "driver.hpp"
 #include "latency.hpp"
 #include "phase_figures.hpp"
+#include "raw_seal.hpp"
 
 namespace hawser::bench {
 
@@ -52,7 +53,16 @@ class RawDriver final : public Driver {
         std::int64_t channel = -1;  // the channels phase: its personal channel (k), or none
         std::string in;
         std::deque<std::uint64_t> sent_us;  // pings in flight, oldest first
+        // Sealed only: its keys, made when the socket connects (still `connecting` until the
+        // server's hello gives the rest), and the frames opened from `in`.
+        std::unique_ptr<raw::Sealer> seal;
+        std::string plain;
     };
+
+    // The socket is open: it counts as connected.
+    void opened(int fd, std::uint64_t t0_us);
+    // The sealed variant's connecting socket read `p.in`: the server's hello finishes it.
+    void on_hello(int fd);
 
     // Closes the oldest socket still open, never a publisher: its endpoint and channel.
     std::optional<std::pair<std::size_t, std::int64_t>> close_oldest();
@@ -91,11 +101,14 @@ class RawDriver final : public Driver {
     void watch(int fd, std::uint32_t events);
     void close_fd(int fd, bool dropped);
 
-    bool write_all(int fd, const std::string& frame);
+    // Sealed into one record first, in the sealed variant.
+    bool write_all(int fd, const std::string& frames);
 
     // `count` pings in one write.
     std::size_t send_pings(int fd, std::size_t count = 1);
     void on_event(int fd, std::uint32_t events);
+    // Opens and handles what `in` holds whole.
+    void consume(int fd);
     void on_message(std::string_view text, bool slow);
     void poll_once(int timeout_ms);
     void report(const Progress& progress, const char* phase);

@@ -1,6 +1,7 @@
 // The raw baseline's server: one thread, epoll, plain sockets, no framework. Answers pings and
 // broadcasts on request (raw_wire.hpp). It buffers what a socket cannot take yet, as any
-// hand-written server must. Runs as `hawser-bench raw-server --listen 127.0.0.1:PORT`.
+// hand-written server must. Runs as `hawser-bench raw-server --listen 127.0.0.1:PORT`, with
+// `--sealed` for the variant with per-connection keys (raw_seal.hpp).
 #include "raw_server.hpp"
 
 #include <arpa/inet.h>
@@ -16,11 +17,13 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
 #include "bench_channels.hpp"
 #include "clock.hpp"
+#include "raw_seal.hpp"
 #include "raw_wire.hpp"
 
 namespace hawser::bench {
@@ -29,13 +32,16 @@ namespace {
 
 struct Peer {
     bool open = false;
-    std::string in, out;
+    std::string in, out;                // the socket's bytes
     std::vector<std::string> channels;  // left when it closes
+    // Sealed only: its keys once it has said hello, and the frames on either side of them.
+    std::unique_ptr<raw::Sealer> seal;
+    std::string plain_in, plain_out;
 };
 
 class RawServer {
   public:
-    RawServer(int listener, int epoll) : lfd_(listener), ep_(epoll) {}
+    RawServer(int listener, int epoll, bool sealed) : lfd_(listener), ep_(epoll), sealed_(sealed) {}
 
     void run() {
         std::vector<epoll_event> events(1024);
@@ -70,9 +76,28 @@ class RawServer {
             ev.data.fd = fd;
             ::epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
             peer(fd).open = true;
-            open_.push_back(fd);
+            if (!sealed_) open_.push_back(fd);  // a sealed one once it has said hello
         }
     }
+
+    // The sealed variant's first frame: the client's key, answered with this side's. False if
+    // the connection began with anything else.
+    bool greet(int fd) {
+        auto& p = peer(fd);
+        auto hello = raw::Sealer::hello_at(p.in);
+        if (!hello) return false;
+        if (hello->empty()) return true;  // not whole yet
+        auto seal = raw::Sealer::server(*hello);
+        if (!seal) return false;
+        p.seal = std::make_unique<raw::Sealer>(std::move(*seal));
+        p.seal->append_hello(p.out);
+        p.in.erase(0, raw::Sealer::hello_frame_bytes);
+        open_.push_back(fd);
+        return true;
+    }
+
+    // Frames to send: sealed when flushed, in the sealed variant.
+    std::string& unsent(Peer& p) { return sealed_ ? p.plain_out : p.out; }
 
     void close_peer(int fd) {
         ::close(fd);
@@ -98,24 +123,33 @@ class RawServer {
             if (n < 0) break;
             p.in.append(buf, std::size_t(n));
         }
+        if (sealed_) {
+            if (!p.seal && !greet(fd)) return close_peer(fd);
+            if (!p.seal) return;
+            auto opened = p.seal->open(p.in, p.plain_in);
+            if (opened < 0) return close_peer(fd);
+            p.in.erase(0, std::size_t(opened));
+        }
+        auto& in = sealed_ ? p.plain_in : p.in;
+        auto& out = unsent(p);
         parsing_ = fd;
         bool bad = false;  // a request it refuses: the connection closes, as Hawser's would
-        auto used = raw::parse_frames(p.in, [&](raw::Type type, std::string_view payload) {
+        auto used = raw::parse_frames(in, [&](raw::Type type, std::string_view payload) {
             if (bad) return;
-            if (type == raw::ping) raw::append_frame(p.out, raw::pong, payload);
+            if (type == raw::ping) raw::append_frame(out, raw::pong, payload);
             if (type == raw::trigger) bad = !broadcast(payload);
             if (type == raw::subscribe) {
                 bad = !subscribe(fd, payload);
-                if (!bad) raw::append_frame(p.out, raw::pong, {});
+                if (!bad) raw::append_frame(out, raw::pong, {});
             }
             if (type == raw::publish) {
                 bad = !publish(payload);
-                if (!bad) raw::append_frame(p.out, raw::pong, {});
+                if (!bad) raw::append_frame(out, raw::pong, {});
             }
         });
         parsing_ = -1;
         if (used < 0 || bad) return close_peer(fd);
-        p.in.erase(0, std::size_t(used));
+        in.erase(0, std::size_t(used));
         flush(fd);
     }
 
@@ -141,8 +175,8 @@ class RawServer {
         for (int fd : everyone) {
             auto& p = peer(fd);
             if (!p.open) continue;
-            bool idle = p.out.empty();
-            p.out += batch;
+            bool idle = p.out.empty() && p.plain_out.empty();
+            unsent(p) += batch;
             if (idle && fd != parsing_) flush(fd);
         }
         return true;
@@ -174,8 +208,8 @@ class RawServer {
             for (int fd : std::vector<int>(it->second)) {  // a failed write edits the list
                 auto& q = peer(fd);
                 if (!q.open) continue;
-                bool idle = q.out.empty();
-                q.out += frame;
+                bool idle = q.out.empty() && q.plain_out.empty();
+                unsent(q) += frame;
                 if (idle && fd != parsing_) flush(fd);
             }
         }
@@ -185,6 +219,10 @@ class RawServer {
     void flush(int fd) {
         auto& p = peer(fd);
         if (!p.open) return;
+        if (!p.plain_out.empty()) {  // one record per write, as Hawser seals one piece
+            p.seal->seal(p.plain_out, p.out);
+            std::string().swap(p.plain_out);
+        }
         while (!p.out.empty()) {
             auto n = ::send(fd, p.out.data(), p.out.size(), MSG_NOSIGNAL);
             if (n < 0 && errno == EINTR) continue;
@@ -206,6 +244,7 @@ class RawServer {
     }
 
     int lfd_, ep_;
+    const bool sealed_;
     std::vector<Peer> peers_;
     std::vector<int> open_;
     std::unordered_map<std::string, std::vector<int>> channels_;  // subscribers by channel
@@ -214,7 +253,7 @@ class RawServer {
 
 }  // namespace
 
-int run_raw_server(const std::string& host, std::uint16_t port) {
+int run_raw_server(const std::string& host, std::uint16_t port, bool sealed) {
     int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     ::setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -239,7 +278,7 @@ int run_raw_server(const std::string& host, std::uint16_t port) {
     ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
     std::printf("listening on %s:%u\n", host.c_str(), unsigned(ntohs(a.sin_port)));
     std::fflush(stdout);
-    RawServer(lfd, ep).run();
+    RawServer(lfd, ep, sealed).run();
     return 0;
 }
 

@@ -6,6 +6,7 @@
 
 namespace hawser::bench {
 
-int run_raw_server(const std::string& host, std::uint16_t port);
+// `sealed`: the variant with per-connection keys (raw_seal.hpp).
+int run_raw_server(const std::string& host, std::uint16_t port, bool sealed);
 
 }  // namespace hawser::bench

@@ -9,6 +9,8 @@
 //             publications going round the worker's channels from index `first`
 //             (apps/common/bench_channels.hpp), each a message to the subscribers it has here;
 //             answered with a pong once all are queued
+//   hello     both ways, first, with --raw-sealed only: an ephemeral public key (raw_seal.hpp);
+//             every frame after it travels in sealed records
 #pragma once
 
 #include <cstdint>
@@ -24,7 +26,8 @@ enum Type : std::uint8_t {
     trigger = 3,
     message = 4,
     subscribe = 5,
-    publish = 6
+    publish = 6,
+    hello = 7  // the sealed variant's key exchange (raw_seal.hpp), before anything else
 };
 constexpr std::uint32_t max_frame = 1u << 20;
 

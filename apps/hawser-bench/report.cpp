@@ -258,8 +258,9 @@ std::string summary_table(const Json& report) {
     const auto& runs = report["runs"];
     bool raw = runs.contains("raw");
     char line[512];
+    bool sealed = report["plan"].value("raw_sealed", false);
     std::snprintf(line, sizeof line, "%-10s | %-52s | %-44s | %s\n", "phase", "hawser",
-                  raw ? "raw" : "", raw ? "ratio" : "");
+                  raw ? (sealed ? "raw, sealed" : "raw") : "", raw ? "ratio" : "");
     out << line << std::string(120, '-') << "\n";
     for (const auto& name : report["plan"]["phases"]) {
         const std::string phase = name;

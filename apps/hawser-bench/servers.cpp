@@ -142,6 +142,7 @@ Servers::~Servers() {
 
 Result<Servers> Servers::start_hawser(const std::string& binary, std::size_t nodes, bool cluster,
                                       bool plaintext, std::chrono::milliseconds idle,
+                                      double max_handshakes_per_second,
                                       const std::string& work_dir) {
     namespace fs = std::filesystem;
     Servers s;
@@ -155,7 +156,9 @@ Result<Servers> Servers::start_hawser(const std::string& binary, std::size_t nod
                              "max_handshakes = 1000000\n"
                              "max_handshakes_per_ip = 1000000\n"
                              "max_connections_per_address = 0\n"
-                             "connections_per_second_per_ip = 0\n";
+                             "connections_per_second_per_ip = 0\n"
+                          << "max_handshakes_per_second = "
+                          << std::to_string(max_handshakes_per_second) << "\n";
     if (idle > std::chrono::seconds(90))
         std::ofstream(config, std::ios::app) << "[timeouts]\nidle_ms = " << idle.count() << "\n";
     s.key =
@@ -229,7 +232,7 @@ Result<Servers> Servers::start_hawser(const std::string& binary, std::size_t nod
     return s;
 }
 
-Result<Servers> Servers::start_raw(const std::string& self, std::size_t nodes,
+Result<Servers> Servers::start_raw(const std::string& self, std::size_t nodes, bool sealed,
                                    const std::string& work_dir) {
     Servers s;
     std::filesystem::create_directories(work_dir);
@@ -237,6 +240,7 @@ Result<Servers> Servers::start_raw(const std::string& self, std::size_t nodes,
         auto name = "raw" + std::to_string(i + 1);
         auto log = work_dir + "/" + name + ".log";
         std::vector<std::string> argv{self, "raw-server", "--listen", "127.0.0.1:0"};
+        if (sealed) argv.push_back("--sealed");
         auto pid = spawn(argv, log);
         if (!pid) return pid.error();
         s.all_.push_back(*pid);

@@ -33,12 +33,14 @@ class Servers {
     // admission limits off, clients may join channels "bench.*"), sharing one key; with
     // `cluster`, joined over a nats-server. `idle`: the servers' idle timeout when longer than
     // their default (90 s), for clients whose heartbeats are further apart.
+    // `max_handshakes_per_second`: each node's pace of key exchanges (0 = none).
     static Result<Servers> start_hawser(const std::string& server_binary, std::size_t nodes,
                                         bool cluster, bool plaintext,
                                         std::chrono::milliseconds idle,
+                                        double max_handshakes_per_second,
                                         const std::string& work_dir);
     // `nodes` raw baseline servers (this program's raw-server mode).
-    static Result<Servers> start_raw(const std::string& self, std::size_t nodes,
+    static Result<Servers> start_raw(const std::string& self, std::size_t nodes, bool sealed,
                                      const std::string& work_dir);
 
     // Kills the first `count` servers (SIGKILL: a crash, no goodbye) and starts them again on

@@ -23,6 +23,7 @@ DriverSetup setup_from(const Json& j) {
     s.heartbeat = std::chrono::milliseconds(j.value("heartbeat_ms", 20000));
     s.timeout = std::chrono::milliseconds(j.value("timeout_ms", 30000));
     s.max_opening = j.value("max_opening", std::size_t(512));
+    s.sealed = j.value("sealed", false);
     return s;
 }
 

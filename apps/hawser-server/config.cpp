@@ -76,6 +76,9 @@ Result<void> validate(const ServerOptions& o) {
     if (a.max_handshakes < 1) return bad("max_handshakes must be at least 1");
     if (a.max_handshakes_per_ip < 1) return bad("max_handshakes_per_ip must be at least 1");
     if (a.max_tracked_addresses < 1) return bad("max_tracked_addresses must be at least 1");
+    if (!(a.max_handshakes_per_second == 0 ||
+          (a.max_handshakes_per_second >= 1 && a.max_handshakes_per_second <= 1e9)))
+        return bad("max_handshakes_per_second must be 0 (no pace) or 1 to 1e9");
     if (!(a.connections_per_second_per_ip >= 0))
         return bad("connections_per_second_per_ip must not be negative");
     // Admission::configure wants a whole connection in the bucket even without a rate.
@@ -217,7 +220,8 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
             check_keys(a,
                        {"handshake_timeout_ms", "max_handshakes", "max_handshakes_per_ip",
                         "max_connections_per_address", "connections_per_second_per_ip",
-                        "connection_burst_per_ip", "max_tracked_addresses", "allow", "deny"},
+                        "connection_burst_per_ip", "max_tracked_addresses",
+                        "max_handshakes_per_second", "allow", "deny"},
                        "admission");
             read_ms(a, "handshake_timeout_ms", o.admission.handshake_timeout);
             read(a, "max_handshakes", o.admission.max_handshakes);
@@ -226,6 +230,7 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
             read(a, "max_tracked_addresses", o.admission.max_tracked_addresses);
             read(a, "connections_per_second_per_ip", o.admission.connections_per_second_per_ip);
             read(a, "connection_burst_per_ip", o.admission.connection_burst_per_ip);
+            read(a, "max_handshakes_per_second", o.admission.max_handshakes_per_second);
             read(a, "allow", o.admission.allow);
             read(a, "deny", o.admission.deny);
         }

@@ -85,8 +85,13 @@ struct TransportOptions {
 // A source address is an IPv4 /32 or an IPv6 /64.
 struct AdmissionOptions {
     Milliseconds handshake_timeout{5s};
-    std::size_t max_handshakes = 4096;               // in progress, whole process
-    std::size_t max_handshakes_per_ip = 256;         // in progress, one source address
+    std::size_t max_handshakes = 4096;        // in progress, whole process
+    std::size_t max_handshakes_per_ip = 256;  // in progress, one source address
+    // Key exchanges a second, whole server (shared evenly by its IO threads); past it a
+    // handshake waits its turn, within handshake_timeout, so that a reconnect storm leaves the
+    // established connections their share of the cores. 1 to 1e9, or 0 = as fast as they come.
+    // Server::update_limits changes it for the handshakes waiting too.
+    double max_handshakes_per_second = 0;
     std::size_t max_connections_per_address = 4096;  // open at once, one source; 0 = no cap
     double connections_per_second_per_ip = 200;      // sustained rate; 0 = unlimited
     double connection_burst_per_ip = 1000;           // bucket size for that rate

@@ -79,6 +79,10 @@ Result<void> parse_rules(const AdmissionOptions& options, std::vector<Cidr>& all
     if (!(options.connections_per_second_per_ip >= 0) || !(options.connection_burst_per_ip >= 1))
         return Error{Errc::invalid_argument,
                      "admission: the rate must be >= 0 and the burst >= 1 connection"};
+    if (!(options.max_handshakes_per_second == 0 ||
+          (options.max_handshakes_per_second >= 1 && options.max_handshakes_per_second <= 1e9)))
+        return Error{Errc::invalid_argument,
+                     "admission: max_handshakes_per_second must be 0 (no pace) or 1 to 1e9"};
     if (options.max_handshakes < 1 || options.max_handshakes_per_ip < 1)
         return Error{Errc::invalid_argument,
                      "admission: max_handshakes and max_handshakes_per_ip must be at least 1"};

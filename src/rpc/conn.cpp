@@ -33,6 +33,20 @@ void Conn::start() {
     assert(loop_.in_loop());
     loop_.attach(this);
     attached_ = true;
+    if (host_->is_client && !host_->channel.transport.insecure_plaintext) {
+        // The client's first message costs two X25519 operations (about 100 us): it waits for
+        // the loop's background turn as every later step does, so a group that opens hundreds
+        // at once (a reconnect) does not hold its open connections' input behind all of them.
+        loop_.post_background([self = shared_from_this()] {
+            if (self->state_ == State::handshaking) self->begin_handshake();
+        });
+        return;
+    }
+    begin_handshake();
+}
+
+void Conn::begin_handshake() {
+    begun_ = true;
     if (host_->is_client)
         channel_.start_client(
             {host_->channel.frame.mark, host_->channel.transport.insecure_plaintext,
@@ -108,7 +122,9 @@ void Conn::refuse_client_key() {
 // --- reading: wait for readability, then read into the loop's buffer ---
 
 void Conn::wait_readable() {
-    if (reading_ || state_ == State::closed) return;
+    // Not before the channel has started (begin_handshake arms it): input would be taken as
+    // plaintext.
+    if (!begun_ || reading_ || state_ == State::closed) return;
     if (input_paused()) return;  // resume_input() reads again
     reading_ = true;
     transport_->wait_readable(transport_user());
@@ -122,16 +138,24 @@ void Conn::on_readable(std::error_code ec) {
         // A handshake step costs key exchanges (about 150 us): it waits for the loop's
         // background turn, one task a turn with a poll for IO between, so a crowd of
         // connections handshaking at once (a reconnect storm) never queues the established
-        // connections' input on this loop behind all of theirs. Still "reading" meanwhile:
-        // nothing arms another wait.
+        // connections' input on this loop behind all of theirs; on a server with a handshake
+        // rate, for that too. Still "reading" meanwhile: nothing arms another wait.
         reading_ = true;
-        loop_.post_background([self = shared_from_this()] {
-            self->reading_ = false;
-            if (self->state_ != State::closed) self->take_input();
-        });
+        if (paced_)
+            handshake_turn();  // its turn was taken at its first read
+        else
+            host_->pace_handshake(loop_, shared_from_this());
         return;
     }
     take_input();
+}
+
+void Conn::handshake_turn() {
+    paced_ = true;
+    loop_.post_background([self = shared_from_this()] {
+        self->reading_ = false;
+        if (self->state_ != State::closed) self->take_input();
+    });
 }
 
 void Conn::take_input() {

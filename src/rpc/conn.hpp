@@ -50,6 +50,12 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     // The application's handle on this connection, made from the weak reference alone.
     Connection handle() { return Connection(weak_from_this(), id_); }
     bool is_open() const noexcept { return open_.load(std::memory_order_relaxed); }
+    // Loop only.
+    bool is_closed() const noexcept { return state_ == State::closed; }
+    // Its next handshake step, in the loop's background turn: once the server's pace allows
+    // (Host::pace_handshake), which a handshake waits for once. Loop only.
+    void handshake_turn();
+    bool handshake_paced() const noexcept { return paced_; }
     // Open and not draining: new work (calls, streams) is taken. Loop only.
     bool serving() const noexcept { return state_ == State::open; }
     // Over its soft send limit: producers (broadcast, streams) should skip or pause. Any thread.
@@ -190,6 +196,8 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     std::shared_ptr<TransportUser> transport_user() {
         return {shared_from_this(), static_cast<TransportUser*>(this)};
     }
+    // Starts the channel: a client's first message, or a server's wait for one.
+    void begin_handshake();
     void wait_readable();
     // Reads and handles the input that is ready, writes what it produced, and waits again.
     void take_input();
@@ -246,6 +254,8 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     bool attached_ = false;      // in the loop's sweep set
     bool pump_queued_ = false;   // a stream turn is in the loop's background queue
     bool admitted_to_overflow_;  // where admission counted it (Admission::admit)
+    bool begun_ = false;         // the channel has started (begin_handshake): it may send
+    bool paced_ = false;         // its handshake had its turn at the server's pace
     std::atomic<bool> open_{false};
     std::atomic<bool> congested_{false};  // over the soft send limit
     ConnectionId id_;

@@ -21,7 +21,8 @@ void Conn::send_message(Kind kind, std::uint64_t id, std::string_view name,
 }
 
 void Conn::send_prepared(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body) {
-    if (state_ == State::closed || channel_.handshaking()) return;
+    // Nothing before the channel has started either: it would go out unsealed.
+    if (state_ == State::closed || !begun_ || channel_.handshaking()) return;
     bool sent = head.size() + body.size() > Channel::write_slice
                     ? channel_.send(head, body, loop_.now(), [this] { return write_early(); })
                     : channel_.send(head, body, loop_.now());

@@ -22,12 +22,53 @@ Host::Host(RuntimeImpl& rt, bool is_client, const ProtocolMark& mark, const Limi
               transport, limits.max_frame_bytes},
       loop_hooks_(rt.size()),
       loop_counters_(std::make_unique<LoopCounters[]>(rt.size())),
+      pacers_(std::make_unique<HandshakePacer[]>(rt.size())),
       shards_(std::make_unique<Shard[]>(rt.size())),
       shard_count_(rt.size()) {
     commands.set_decode_limits(limits.dataframe);
     commands.set_io_threads(rt.size());
     register_session_kinds(kinds);
     register_stream_kinds(kinds);
+}
+
+void Host::set_handshake_rate(double per_second) {
+    for (std::size_t i = 0; i < shard_count_; ++i)
+        pacers_[i].set_rate(per_second / double(shard_count_));
+}
+
+void Host::update_handshake_rate(double per_second) {
+    for (std::size_t i = 0; i < shard_count_; ++i)
+        runtime.loop(i).dispatch([self = shared_from_this(), i, per_second] {
+            auto& pacer = self->pacers_[i];
+            pacer.set_rate(per_second / double(self->shard_count_));
+            // What waits goes on at the new rate: a wake-up now replaces the old rate's.
+            pacer.armed = false;
+            self->arm_pacer(self->runtime.loop(i));
+        });
+}
+
+void Host::pace_handshake(Loop& loop, std::shared_ptr<Conn> conn) {
+    auto& pacer = pacers_[loop.index()];
+    if (pacer.take(loop.now())) return conn->handshake_turn();
+    pacer.wait(std::move(conn));
+    arm_pacer(loop);
+}
+
+void Host::arm_pacer(Loop& loop) {
+    auto& pacer = pacers_[loop.index()];
+    auto due = pacer.next_due(loop.now());
+    if (pacer.armed || !due) return;
+    pacer.armed = true;
+    // Weak: a Host that goes first (its connections closed) leaves nothing to release.
+    loop.post_at(*due, [weak = weak_from_this(), &loop, wake_up = ++pacer.wake_up] {
+        auto self = weak.lock();
+        if (!self) return;
+        auto& p = self->pacers_[loop.index()];
+        if (p.wake_up != wake_up) return;  // replaced by a sooner one (a rate change)
+        p.armed = false;
+        for (auto& conn : p.release(loop.now())) conn->handshake_turn();
+        self->arm_pacer(loop);
+    });
 }
 
 void Host::publish_hooks() {
@@ -39,6 +80,9 @@ void Host::clear_hooks() {
     for (std::size_t i = 0; i < loop_hooks_.size(); ++i)
         runtime.loop(i).dispatch([this, i, &cleared] {
             loop_hooks_[i] = {};
+            pacers_[i].stop();  // a handshake read after this is not held: nothing waits
+            for (auto& conn : pacers_[i].take_all())
+                if (!conn->is_closed()) conn->close(CloseReason::shutdown);
             cleared.count_down();
         });
     cleared.wait();

@@ -31,6 +31,7 @@
 #include "rpc/channel.hpp"
 #include "rpc/counters.hpp"
 #include "rpc/gate.hpp"
+#include "rpc/handshake_pacer.hpp"
 #include "rpc/message_kinds.hpp"
 #include "wire/frame.hpp"
 #include "wire/noise.hpp"
@@ -86,13 +87,23 @@ class Host : public std::enable_shared_from_this<Host> {
     Gate connections;
     Gate handlers;
 
+    // Server: key exchanges a second over all loops (AdmissionOptions::max_handshakes_per_second);
+    // 0 = no pace. Before start, from any thread.
+    void set_handshake_rate(double per_second);
+    // The same while running (a reload): each loop takes it on its own thread.
+    void update_handshake_rate(double per_second);
+    // The connection's next handshake step: now, or once this server's pace on its loop allows.
+    // Loop only.
+    void pace_handshake(Loop& loop, std::shared_ptr<Conn> conn);
+
     // Before the first connection: gives every loop its own copy of the hooks.
     void publish_hooks();
     // The hooks of connections on loop `index`; read on that loop only.
     const Hooks& hooks_on(std::size_t index) const noexcept { return loop_hooks_[index]; }
     Hooks& hooks_on(std::size_t index) noexcept { return loop_hooks_[index]; }
     // Clears every loop's hooks on that loop and returns once all are cleared; after it no hook
-    // runs. From a non-IO thread.
+    // runs. Handshakes waiting for their pace are closed then too (they would hold this Host,
+    // which holds them). From a non-IO thread.
     void clear_hooks();
     // The same for one loop, on that loop.
     void clear_hooks_on(std::size_t index) noexcept { loop_hooks_[index] = {}; }
@@ -138,12 +149,15 @@ class Host : public std::enable_shared_from_this<Host> {
     Stats stats() const;
 
   private:
+    void arm_pacer(Loop& loop);
+
     struct Shard {
         mutable std::mutex mu;
         std::unordered_map<ConnectionId, std::shared_ptr<Conn>> conns;
     };
     std::vector<Hooks> loop_hooks_;
     std::unique_ptr<LoopCounters[]> loop_counters_;  // one per loop of the runtime
+    std::unique_ptr<HandshakePacer[]> pacers_;       // one per loop, used there
     std::unique_ptr<Shard[]> shards_;
     std::size_t shard_count_;
     std::atomic<std::size_t> count_{0};

@@ -45,6 +45,7 @@ void Loop::advance(Clock::duration by) {
         manual_now_ += step;
         by -= step;
         on_deadlines();
+        run_timed();
         sweep();
         poll_ready();
     }
@@ -57,6 +58,8 @@ Loop::~Loop() {
     // handshake turn): it goes now, while the io_context its socket belongs to is still here.
     auto tasks = std::move(background_);
     tasks.clear();
+    auto timed = std::move(timed_);  // the same for timed tasks
+    timed.clear();
 }
 
 Loop* Loop::current() noexcept {
@@ -191,6 +194,34 @@ void Loop::sooner(Conn* conn, Clock::time_point due) {
     if (link.tick != 0 && link.tick <= tick) return;
     unlink(conn);
     this->link(conn, tick);
+}
+
+void Loop::post_at(Clock::time_point at, std::function<void()> task) {
+    assert(in_loop());
+    auto it = timed_.emplace(at, std::move(task));
+    if (it == timed_.begin() && !manual_) arm_timed();
+}
+
+void Loop::arm_timed() {
+    timed_timer_.expires_at(timed_.begin()->first);
+    timed_timer_.async_wait([this](std::error_code ec) {
+        if (ec != asio::error::operation_aborted) run_timed();
+    });
+}
+
+void Loop::run_timed() {
+    struct Rearm {  // however this returns
+        Loop& loop;
+        ~Rearm() {
+            if (!loop.timed_.empty() && !loop.manual_) loop.arm_timed();
+        }
+    } rearm{*this};
+    auto now = this->now();
+    while (!timed_.empty() && timed_.begin()->first <= now) {
+        auto task = std::move(timed_.begin()->second);
+        timed_.erase(timed_.begin());
+        task();
+    }
 }
 
 void Loop::run_background() {

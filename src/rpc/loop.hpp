@@ -87,8 +87,8 @@ class Loop {
         f();
         poll_ready();
     }
-    // Manual clock only: moves time forward in sweep periods, running the deadlines and sweeps
-    // it passes and every handler that becomes ready.
+    // Manual clock only: moves time forward in sweep periods, running the deadlines, timed tasks
+    // (post_at) and sweeps it passes and every handler that becomes ready.
     void advance(Clock::duration by);
 
     asio::io_context& context() noexcept { return ctx_; }
@@ -120,6 +120,10 @@ class Loop {
             post([this] { run_background(); });
         }
     }
+
+    // Runs task on this loop at `at` (by now(): in manual mode, when advance() passes it).
+    // Loop thread only.
+    void post_at(Clock::time_point at, std::function<void()> task);
 
     // Shared by every connection of this loop: valid until the reading handler returns.
     std::span<std::uint8_t> read_buffer() noexcept { return read_buffer_; }
@@ -161,6 +165,8 @@ class Loop {
     void sweep();
     void arm_deadline_timer();
     void on_deadlines();
+    void arm_timed();
+    void run_timed();
     void arm_sweep();
 
     std::uint8_t index_;
@@ -184,11 +190,13 @@ class Loop {
     std::vector<std::uint8_t> read_buffer_;
     std::deque<std::function<void()>> background_;
     bool background_posted_ = false;
+    std::multimap<Clock::time_point, std::function<void()>> timed_;  // post_at
     asio::io_context ctx_{1};
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
     std::thread thread_;
     asio::steady_timer deadline_timer_{ctx_};
     asio::steady_timer sweep_timer_{ctx_};
+    asio::steady_timer timed_timer_{ctx_};
 };
 
 class RuntimeImpl {

@@ -104,6 +104,7 @@ std::shared_ptr<detail::Host> make_host(Runtime& runtime, const ServerOptions& o
     auto host = std::make_shared<detail::Host>(runtime.impl(), false, o.mark, o.limits, o.timeouts,
                                                o.transport);
     host->handshake_timeout = o.admission.handshake_timeout;
+    host->set_handshake_rate(o.admission.max_handshakes_per_second);
     host->max_connections = o.max_connections;
     host->send_error_details = o.send_error_details;
     return host;
@@ -350,6 +351,7 @@ Result<void> Server::broadcast(std::string_view command, const DataFrame& argume
 Result<void> Server::update_limits(std::size_t max_connections, const AdmissionOptions& admission) {
     if (auto updated = host_->admission.update(admission); !updated) return updated;
     host_->max_connections.store(max_connections, std::memory_order_relaxed);
+    host_->update_handshake_rate(admission.max_handshakes_per_second);
     return {};
 }
 

@@ -5,8 +5,10 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <latch>
 
+#include "rpc/host.hpp"
 #include "rpc/loop.hpp"
 #include "support.hpp"
 
@@ -183,6 +185,38 @@ struct Parking {
 };
 
 }  // namespace
+
+// A server destroyed while handshakes wait for its pace closes them: every client's connect
+// returns, and nothing the waiting connections held outlives the server (LeakSanitizer: they
+// hold its Host, which holds them while they wait).
+TEST(Hardening, HandshakesWaitingForThePaceGoWithTheServer) {
+    auto so = loopback_server(1);
+    so.admission.max_handshakes_per_second = 1;  // a bucket of one: the first goes, the rest wait
+    auto server = std::make_unique<Server>(so);
+    echo_commands(server->commands());
+    server->start().value();
+    Client first(client_for(*server));
+    ASSERT_TRUE(first.connect());
+    auto& host = detail::host_of(*server);
+    std::vector<std::unique_ptr<Client>> waiting;
+    std::vector<std::future<Result<void>>> connects;
+    for (int i = 0; i < 3; ++i) {
+        auto co = client_for(*server);
+        co.timeouts.connect = 30s;
+        waiting.push_back(std::make_unique<Client>(co));
+        connects.push_back(
+            std::async(std::launch::async, [c = waiting.back().get()] { return c->connect(); }));
+    }
+    // All three accepted: at least two still wait for a turn a second apart.
+    ASSERT_TRUE(eventually([&] { return host.admission.handshakes() >= 2; }));
+    server.reset();
+    // Each returns at once (most fail: the server went), not at its 30 s connect timeout.
+    for (auto& c : connects) {
+        ASSERT_EQ(c.wait_for(10s), std::future_status::ready);
+        (void)c.get();
+    }
+    EXPECT_FALSE(first.connection().call("echo", "x", use_wait));
+}
 
 // Handlers running or queued on workers, and coroutine handlers suspended, when their Server is
 // destroyed: each still runs from a live command table (AddressSanitizer checks).

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # hawser-bench end to end at a small scale, so the tool cannot rot: three worker processes,
-# a two-node cluster it starts itself over a nats-server, every phase, the raw baseline; then
+# a two-node cluster it starts itself over a nats-server, every phase, the raw baseline with
+# per-connection keys and sealed records (--raw-sealed); then
 # the report is checked (every connection opened, held, pinged and reached by every broadcast,
 # slow consumers that read nothing until the others have all, every connection on a personal
 # and a group channel getting every publication, a soak's calls and memory drift,
 # every connection back after the servers were killed and restarted, ratios and charts
-# written). Then against a server it did not start, and plans the machine
-# cannot run are refused with a reason.
+# written). Then against a server it did not start, beside the plain raw baseline; a sealed raw
+# server closes a connection that does not begin with a key; and plans the machine cannot run
+# are refused with a reason.
 #   bench_test.sh path/to/hawser-bench path/to/hawser-server path/to/hawser-cli
 set -uo pipefail
 bench=$1
@@ -15,7 +17,7 @@ cli=$3
 source "$(dirname "$0")/start_server.sh"
 
 cd "$work"
-"$bench" --connections 300 --per-worker 100 --spawn-cluster 2 --server-binary "$server" --raw \
+"$bench" --connections 300 --per-worker 100 --spawn-cluster 2 --server-binary "$server" --raw-sealed \
     --phases connect,hold,ping,call,broadcast,slow,channels,churn,soak,storm --hold 1 \
     --call-seconds 1 --calls-in-flight 2 --broadcasts 5 --slow-fraction 0.1 --channel-rounds 3 \
     --channel-group 7 --channel-rate 2000 --churn-rate 30 --churn-seconds 1 \
@@ -23,7 +25,7 @@ cd "$work"
     --report "$work/report.json" >"$work/out.txt" 2>"$work/err.txt"
 rc=$?
 [[ $rc == 0 ]] || { fail "run exited $rc"; cat "$work/out.txt" "$work/err.txt"; }
-grep -q "ratio" "$work/out.txt" || fail "no summary table: $(cat "$work/out.txt")"
+grep -q "raw, sealed .* ratio" "$work/out.txt" || fail "no summary table: $(cat "$work/out.txt")"
 
 node - "$work/report.json" <<'JS' || failures=$((failures + 1))
 const fs = require('fs');
@@ -31,6 +33,7 @@ const r = JSON.parse(fs.readFileSync(process.argv[2]));
 const bad = [];
 const check = (ok, what) => { if (!ok) bad.push(what); };
 check(r.plan.workers === 3, `3 workers, got ${r.plan.workers}`);
+check(r.plan.raw === true && r.plan.raw_sealed === true, 'the raw baseline, sealed');
 for (const mode of ['hawser', 'raw']) {
   const p = r.runs[mode].phases;
   check(p.connect.ok === 300 && p.connect.failed === 0, `${mode} connect: ${JSON.stringify(p.connect)}`);
@@ -82,11 +85,20 @@ JS
 # replacements that joined nothing would lose most of them). Then one node of two killed: only its
 # connections drop, and they come back to it.
 "$bench" --connections 60 --spawn-cluster 2 --server-binary "$server" --storm-nodes 1 \
-    --phases connect,channels,storm,ping --channel-rounds 300 --channel-churn 100 \
+    --phases connect,channels,storm,ping --channel-rounds 300 --channel-churn 100 --raw \
     --work-dir "$work/partial" --report "$work/partial.json" \
     >"$work/partial.txt" 2>&1 || fail "partial storm: $(cat "$work/partial.txt")"
 node - "$work/partial.json" <<'JS' || failures=$((failures + 1))
-const p = JSON.parse(require('fs').readFileSync(process.argv[2])).runs.hawser.phases;
+const runs = JSON.parse(require('fs').readFileSync(process.argv[2])).runs;
+const p = runs.hawser.phases;
+// The plain raw baseline through the same phases: one of its two servers killed, its
+// connections back; every publication's slices answered while connections churn.
+const raw = runs.raw.phases;
+if (!(raw.storm.drops === 30 && raw.storm.all_back && raw.storm.open === 60 &&
+      raw.channels.rounds === 300 && raw.channels.churned > 0 && raw.ping.ok === 60)) {
+  console.log('FAIL: plain raw, partial storm: ' + JSON.stringify(raw));
+  process.exit(1);
+}
 const ch = p.channels;
 if (!(ch.rounds === 300 && ch.expected === 36000 && ch.churned > 0 && ch.failed === 0 &&
       ch.ok === 300 + 3 * ch.churned && ch.deliveries <= ch.expected && ch.delivered > 0.8 &&
@@ -105,7 +117,7 @@ JS
 key=$("$server" --data-dir "$work/data" --print-public-key 2>/dev/null)
 start_server "$server" --bench-commands
 "$bench" --endpoint "127.0.0.1:$port" --key "$key" --connections 50 --phases connect,ping,broadcast \
-    --broadcasts 3 --report "$work/external.json" >"$work/external.txt" 2>&1 ||
+    --broadcasts 3 --raw --work-dir "$work/external" --report "$work/external.json" >"$work/external.txt" 2>&1 ||
     fail "external run: $(cat "$work/external.txt")"
 node - "$work/external.json" <<'JS' || failures=$((failures + 1))
 const r = JSON.parse(require('fs').readFileSync(process.argv[2]));
@@ -113,6 +125,13 @@ const p = r.runs.hawser.phases;
 const ok = p.connect.ok === 50 && p.ping.ok === 50 && p.broadcast.deliveries === 150 &&
   r.runs.hawser.endpoints.length === 1 && !('servers' in r.runs.hawser);
 if (!ok) { console.log('FAIL: external report: ' + JSON.stringify(r.runs.hawser)); process.exit(1); }
+// The plain raw baseline, on raw servers it started.
+const raw = r.runs.raw.phases;
+if (!(r.plan.raw_sealed === false && raw.connect.ok === 50 && raw.connect.failed === 0 &&
+      raw.ping.ok === 50 && raw.broadcast.deliveries === 150 && r.ratios.connect > 0)) {
+  console.log('FAIL: external report, raw: ' + JSON.stringify(r.runs.raw));
+  process.exit(1);
+}
 JS
 
 # The benchmark commands refuse what they cannot do, with the reason; the server goes on.
@@ -131,6 +150,59 @@ out=$(bench_call bench.publish "0 10 1 0 5 64") && fail "bench.publish without a
 out=$("$cli" --endpoint "127.0.0.1:$port" --key "$key" call bench.broadcast "2 64" 2>/dev/null) ||
   fail "bench.broadcast after the refusals: exit $?"
 [[ $out == 2 ]] || fail "bench.broadcast after the refusals: '$out'"
+
+# A sealed raw server closes a connection that begins with anything but its hello frame (a ping
+# frame here), and goes on: a hello is answered with its own (37 bytes), also when it comes in
+# two writes; a record that is not authentic after a hello closes the connection.
+"$bench" raw-server --listen 127.0.0.1:0 --sealed >"$work/raw.txt" 2>&1 &
+raw_pid=$!
+for _ in $(seq 100); do grep -q "listening" "$work/raw.txt" && break; sleep 0.1; done
+raw_port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$work/raw.txt")
+node - "$raw_port" <<'JS' || failures=$((failures + 1))
+const net = require('net');
+const port = +process.argv[2];
+const frame = (type, body) => {
+  const head = Buffer.alloc(5);
+  head.writeUInt32LE(body.length + 1);
+  head[4] = type;
+  return Buffer.concat([head, body]);
+};
+// Writes the parts one after the other; resolves with what came back and whether the server
+// closed (not this side: it ends once it has `want` bytes, or gives up after 10 s).
+const talk = (parts, want) => new Promise((resolve) => {
+  let got = Buffer.alloc(0), ended = false, timedOut = false;
+  const s = net.connect(port, '127.0.0.1', async () => {
+    for (const p of parts) {
+      s.write(p);
+      await new Promise((r) => setTimeout(r, 50));  // most likely apart: not relied on
+    }
+  });
+  s.on('data', (d) => {
+    got = Buffer.concat([got, d]);
+    if (want && got.length >= want) { ended = true; s.end(); }
+  });
+  const timer = setTimeout(() => { timedOut = true; s.destroy(); }, 10000);
+  s.on('close', () => { clearTimeout(timer); resolve({ got, closedByServer: !ended && !timedOut }); });
+  s.on('error', () => {});
+});
+const isHello = (b) => b.length === 37 && b.readUInt32LE(0) === 33 && b[4] === 7;
+(async () => {
+  const bad = [];
+  const refused = await talk([frame(1, Buffer.from('01234567'))], 0);
+  if (!(refused.got.length === 0 && refused.closedByServer)) bad.push(`ping first: ${JSON.stringify(refused)}`);
+  // An ephemeral key of the client's: any 32 bytes that are not a low-order point.
+  const hello = frame(7, require('crypto').randomBytes(32));
+  const split = await talk([hello.subarray(0, 10), hello.subarray(10)], 37);
+  if (!isHello(split.got)) bad.push(`split hello: ${split.got.toString('hex')}`);
+  const record = Buffer.alloc(4 + 16 + 9);  // a record of 9 bytes, sealed with no key
+  record.writeUInt32LE(25);
+  const forged = await talk([Buffer.concat([frame(7, require('crypto').randomBytes(32)), record])], 0);
+  // Closed at once: its answer may not have been written yet.
+  if (!((forged.got.length === 0 || isHello(forged.got)) && forged.closedByServer)) bad.push(`forged record: ${JSON.stringify(forged)}`);
+  if (bad.length) { console.log('FAIL: sealed raw server: ' + bad.join('; ')); process.exit(1); }
+})();
+JS
+kill "$raw_pid" 2>/dev/null; wait "$raw_pid" 2>/dev/null
 
 # Plans this machine cannot run: exit 2 and a reason, before any process starts.
 out=$("$bench" --connections 100000 --spawn-cluster 1 --server-binary "$server" 2>&1); rc=$?

@@ -66,6 +66,7 @@ max_connections_per_address = 16
 max_tracked_addresses = 500
 connections_per_second_per_ip = 50
 connection_burst_per_ip = 75.5
+max_handshakes_per_second = 2500
 deny = ["192.0.2.0/24"]
 [websocket]
 listen = ["127.0.0.1:7280"]
@@ -114,6 +115,7 @@ max_headers = 32
     EXPECT_EQ(o->admission.max_tracked_addresses, 500u);
     EXPECT_EQ(o->admission.connections_per_second_per_ip, 50.0);  // an integer is a rate too
     EXPECT_EQ(o->admission.connection_burst_per_ip, 75.5);
+    EXPECT_EQ(o->admission.max_handshakes_per_second, 2500.0);
     EXPECT_EQ(o->admission.deny.at(0), "192.0.2.0/24");
     EXPECT_EQ(o->websocket.listen, std::vector<std::string>{"127.0.0.1:7280"});
     EXPECT_TRUE(o->websocket.on_native_ports);
@@ -155,6 +157,9 @@ TEST(Config, BadFilesGetAClearError) {
         {"[admission]\nmax_handshakes = 0\n", "max_handshakes"},
         {"[admission]\nmax_handshakes_per_ip = 0\n", "max_handshakes_per_ip"},
         {"[admission]\nconnection_burst_per_ip = 0.5\n", "connection_burst_per_ip"},
+        {"[admission]\nmax_handshakes_per_second = -1\n", "max_handshakes_per_second"},
+        {"[admission]\nmax_handshakes_per_second = nan\n", "max_handshakes_per_second"},
+        {"[admission]\nmax_handshakes_per_second = 0.5\n", "max_handshakes_per_second"},
         {"max_worker_jobs = 0\n", "max_worker_jobs"},
         {"max_worker_bytes = 0\n", "max_worker_bytes"},
         {"[limits]\nmax_pending_calls = 0\n", "max_pending_calls"},
@@ -309,6 +314,7 @@ TEST(Config, DocumentedExampleIsTheDefaults) {
     EXPECT_EQ(a.max_connections_per_address, da.max_connections_per_address);
     EXPECT_EQ(a.connections_per_second_per_ip, da.connections_per_second_per_ip);
     EXPECT_EQ(a.connection_burst_per_ip, da.connection_burst_per_ip);
+    EXPECT_EQ(a.max_handshakes_per_second, da.max_handshakes_per_second);
     EXPECT_EQ(a.max_tracked_addresses, da.max_tracked_addresses);
     EXPECT_EQ(a.allow, da.allow);
     EXPECT_EQ(a.deny, da.deny);

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "hawser/commands.hpp"
@@ -58,12 +59,16 @@ class Session {
         held.clear();
     }
 
-    void connect() {
+    void connect() { std::tie(server, client) = another(); }
+
+    // Another server and client connection, joined by their own pipe: the client started.
+    std::pair<std::shared_ptr<Conn>, std::shared_ptr<Conn>> another() {
         auto [a, b] = make_memory_pair(loop, loop, settings_.pipe_capacity);
-        server = accept(std::move(a));
+        auto accepted = accept(std::move(a));
         client_host->publish_hooks();
-        client = std::make_shared<Conn>(loop, client_host, std::move(b), address());
-        loop.run_here([&] { client->start(); });
+        auto connecting = std::make_shared<Conn>(loop, client_host, std::move(b), address());
+        loop.run_here([&] { connecting->start(); });
+        return {accepted, connecting};
     }
 
     // A server connection on `transport`, admitted and started as a Listener does.
@@ -392,6 +397,90 @@ TEST(Session, AHandshakeThatNeverCompletesTimesOut) {
     s.loop.advance(500ms);
     EXPECT_EQ(s.closed(*s.server_host, CloseReason::handshake_timeout), 1u);
     EXPECT_EQ(s.server_host->admission.handshakes(), 0u);  // its slot is free again
+}
+
+// A server with a handshake rate: past it, handshakes wait their turn in arrival order and each
+// completes; none is refused.
+TEST(Session, HandshakesPastTheServersRateWaitTheirTurn) {
+    Session s({}, false);
+    s.server_host->set_handshake_rate(4);  // one loop: 4 a second, a bucket of one
+    std::vector<std::pair<std::shared_ptr<Conn>, std::shared_ptr<Conn>>> pairs;
+    for (int i = 0; i < 8; ++i) pairs.push_back(s.another());
+    auto open = [&] {
+        std::vector<int> which;
+        for (int i = 0; i < 8; ++i)
+            if (pairs[std::size_t(i)].first->is_open()) which.push_back(i);
+        return which;
+    };
+    EXPECT_EQ(open(), std::vector<int>({0}));  // the bucket's one
+    s.loop.advance(250ms);
+    EXPECT_EQ(open(), std::vector<int>({0, 1}));
+    s.loop.advance(500ms);
+    EXPECT_EQ(open(), std::vector<int>({0, 1, 2, 3}));
+    s.loop.advance(1s);
+    EXPECT_EQ(open().size(), 8u);
+    for (auto& [server, client] : pairs) EXPECT_TRUE(client->is_open());
+    for (const auto& closed : s.server_host->counters.closed) EXPECT_EQ(closed.load(), 0u);
+    s.loop.run_here([&] {
+        for (auto& [server, client] : pairs) client->close(CloseReason::local_close);
+    });
+}
+
+// A reload that lifts the pace lets what waits go at once.
+TEST(Session, APaceLiftedWhileHandshakesWaitLetsThemGo) {
+    Session s({}, false);
+    s.server_host->set_handshake_rate(1);
+    std::vector<std::pair<std::shared_ptr<Conn>, std::shared_ptr<Conn>>> pairs;
+    for (int i = 0; i < 4; ++i) pairs.push_back(s.another());
+    EXPECT_TRUE(pairs[0].first->is_open());
+    EXPECT_FALSE(pairs[1].first->is_open());
+    s.server_host->update_handshake_rate(0);  // from this thread: each loop takes it
+    s.loop.advance(1ms);
+    for (auto& [server, client] : pairs) EXPECT_TRUE(server->is_open() && client->is_open());
+    s.loop.run_here([&] {
+        for (auto& [server, client] : pairs) client->close(CloseReason::local_close);
+    });
+}
+
+// A reload that raises the pace applies it to what waits: the old rate's wake-up (a second
+// away) is replaced by the new one's.
+TEST(Session, APaceRaisedWhileHandshakesWaitAppliesToThem) {
+    Session s({}, false);
+    s.server_host->set_handshake_rate(1);
+    std::vector<std::pair<std::shared_ptr<Conn>, std::shared_ptr<Conn>>> pairs;
+    for (int i = 0; i < 4; ++i) pairs.push_back(s.another());
+    EXPECT_TRUE(pairs[0].first->is_open());
+    EXPECT_FALSE(pairs[1].first->is_open());
+    s.server_host->update_handshake_rate(1000);  // a bucket of 10
+    s.loop.advance(10ms);
+    for (auto& [server, client] : pairs) EXPECT_TRUE(server->is_open() && client->is_open());
+    s.loop.run_here([&] {
+        for (auto& [server, client] : pairs) client->close(CloseReason::local_close);
+    });
+}
+
+// A handshake that times out while it waits takes no turn from the ones behind it; one that
+// waits longer than the handshake timeout is closed for it.
+TEST(Session, AHandshakeClosedWhileItWaitsTakesNoTurn) {
+    Session s({}, false);
+    s.server_host->handshake_timeout = 2500ms;
+    s.server_host->set_handshake_rate(1);
+    std::vector<std::pair<std::shared_ptr<Conn>, std::shared_ptr<Conn>>> pairs;
+    for (int i = 0; i < 5; ++i) pairs.push_back(s.another());
+    EXPECT_TRUE(pairs[0].first->is_open());
+    s.loop.run_here([&] { pairs[1].first->close(CloseReason::local_close); });
+    s.loop.advance(1s);  // the turn that #1 would have had goes to #2
+    EXPECT_TRUE(pairs[2].first->is_open());
+    EXPECT_FALSE(pairs[3].first->is_open());
+    s.loop.advance(1s);
+    EXPECT_TRUE(pairs[3].first->is_open());
+    s.loop.advance(1s);  // #4 waited past 2.5 s
+    EXPECT_FALSE(pairs[4].first->is_open());
+    EXPECT_EQ(s.closed(*s.server_host, CloseReason::handshake_timeout), 1u);
+    EXPECT_EQ(s.server_host->admission.handshakes(), 0u);
+    s.loop.run_here([&] {
+        for (auto& [server, client] : pairs) client->close(CloseReason::local_close);
+    });
 }
 
 TEST(Session, BackpressureAcrossATinyPipeLosesNothing) {
