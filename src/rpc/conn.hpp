@@ -55,7 +55,6 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     // Its next handshake step, in the loop's background turn: once the server's pace allows
     // (Host::pace_handshake), which a handshake waits for once. Loop only.
     void handshake_turn();
-    bool handshake_paced() const noexcept { return paced_; }
     // Open and not draining: new work (calls, streams) is taken. Loop only.
     bool serving() const noexcept { return state_ == State::open; }
     // Over its soft send limit: producers (broadcast, streams) should skip or pause. Any thread.

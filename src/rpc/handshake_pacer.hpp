@@ -38,7 +38,6 @@ class HandshakePacer {
     std::deque<std::shared_ptr<Conn>> release(Clock::time_point now);
     // When the next waiting step's token is due, if any waits.
     std::optional<Clock::time_point> next_due(Clock::time_point now) const noexcept;
-    std::size_t waiting() const noexcept { return waiting_.size(); }
     // Hands over what waits (the server is going away): its owner closes them.
     std::deque<std::shared_ptr<Conn>> take_all() { return std::exchange(waiting_, {}); }
 

@@ -426,37 +426,32 @@ TEST(Session, HandshakesPastTheServersRateWaitTheirTurn) {
     });
 }
 
-// A reload that lifts the pace lets what waits go at once.
-TEST(Session, APaceLiftedWhileHandshakesWaitLetsThemGo) {
+// Four handshakes at one a second (the first goes, the rest wait), then a reload sets
+// `new_rate`: after `after`, every one is open.
+void RateChangedWhileHandshakesWait(double new_rate, Clock::duration after) {
     Session s({}, false);
     s.server_host->set_handshake_rate(1);
     std::vector<std::pair<std::shared_ptr<Conn>, std::shared_ptr<Conn>>> pairs;
     for (int i = 0; i < 4; ++i) pairs.push_back(s.another());
     EXPECT_TRUE(pairs[0].first->is_open());
     EXPECT_FALSE(pairs[1].first->is_open());
-    s.server_host->update_handshake_rate(0);  // from this thread: each loop takes it
-    s.loop.advance(1ms);
+    s.server_host->update_handshake_rate(new_rate);  // from this thread: each loop takes it
+    s.loop.advance(after);
     for (auto& [server, client] : pairs) EXPECT_TRUE(server->is_open() && client->is_open());
     s.loop.run_here([&] {
         for (auto& [server, client] : pairs) client->close(CloseReason::local_close);
     });
 }
 
+// A reload that lifts the pace lets what waits go at once.
+TEST(Session, APaceLiftedWhileHandshakesWaitLetsThemGo) {
+    RateChangedWhileHandshakesWait(0, 1ms);
+}
+
 // A reload that raises the pace applies it to what waits: the old rate's wake-up (a second
-// away) is replaced by the new one's.
+// away) is replaced by the new one's (a bucket of 10).
 TEST(Session, APaceRaisedWhileHandshakesWaitAppliesToThem) {
-    Session s({}, false);
-    s.server_host->set_handshake_rate(1);
-    std::vector<std::pair<std::shared_ptr<Conn>, std::shared_ptr<Conn>>> pairs;
-    for (int i = 0; i < 4; ++i) pairs.push_back(s.another());
-    EXPECT_TRUE(pairs[0].first->is_open());
-    EXPECT_FALSE(pairs[1].first->is_open());
-    s.server_host->update_handshake_rate(1000);  // a bucket of 10
-    s.loop.advance(10ms);
-    for (auto& [server, client] : pairs) EXPECT_TRUE(server->is_open() && client->is_open());
-    s.loop.run_here([&] {
-        for (auto& [server, client] : pairs) client->close(CloseReason::local_close);
-    });
+    RateChangedWhileHandshakesWait(1000, 10ms);
 }
 
 // A handshake that times out while it waits takes no turn from the ones behind it; one that
