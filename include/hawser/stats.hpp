@@ -35,11 +35,12 @@ struct Stats {
     std::array<std::uint64_t, close_reason_count> closed_by_reason{};
     std::uint64_t frames_in = 0, frames_out = 0;
     std::uint64_t bytes_in = 0, bytes_out = 0;
-    std::uint64_t calls_out = 0;        // calls this side made
-    std::uint64_t late_replies = 0;     // replies to calls that had timed out or been cancelled
-    std::uint64_t handshakes = 0;       // completed (plaintext agreements included)
-    std::uint64_t rekeys = 0;           // key rotations, sending and receiving
-    std::uint64_t callback_errors = 0;  // user callbacks and hooks that threw (caught, logged)
+    std::uint64_t calls_out = 0;           // calls this side made
+    std::uint64_t late_replies = 0;        // replies to calls that had timed out or been cancelled
+    std::uint64_t handshakes = 0;          // completed (plaintext agreements included)
+    std::uint64_t handshakes_waiting = 0;  // for the server's pace (max_handshakes_per_second), now
+    std::uint64_t rekeys = 0;              // key rotations, sending and receiving
+    std::uint64_t callback_errors = 0;     // user callbacks and hooks that threw (caught, logged)
     std::uint64_t overloaded = 0;  // calls refused and direct messages dropped: worker queue full
     std::uint64_t worker_jobs = 0, worker_bytes = 0;  // the runtime's worker queue, now
     std::uint64_t send_queue_bytes = 0;   // unsent bytes queued on every connection, now

@@ -125,6 +125,9 @@ void write_metrics(MetricsText& out, const Stats& s) {
     out.counter("hawser_broadcast_skipped_total",
                 "Broadcast deliveries skipped: the connection was congested",
                 double(s.broadcast_skipped));
+    out.gauge("hawser_handshakes_waiting",
+              "Handshakes waiting for their turn at the server's pace (max_handshakes_per_second)",
+              double(s.handshakes_waiting));
     out.gauge("hawser_send_queue_bytes", "Unsent bytes queued on every connection",
               double(s.send_queue_bytes));
     out.gauge("hawser_send_buffer_bytes", "Memory the send queues hold",

@@ -150,6 +150,13 @@ void Conn::on_readable(std::error_code ec) {
     take_input();
 }
 
+void Conn::set_waiting_for_pace(bool waiting) noexcept {
+    if (waiting == waiting_for_pace_) return;
+    waiting_for_pace_ = waiting;
+    LoopCounters::add(host_->loop_counters(loop_.index()).handshakes_waiting,
+                      waiting ? 1 : std::uint64_t(-1));
+}
+
 void Conn::handshake_turn() {
     paced_ = true;
     loop_.post_background([self = shared_from_this()] {
@@ -320,6 +327,7 @@ void Conn::close(CloseReason reason) {
     state_ = State::closed;
     reason_ = reason;
     open_.store(false);
+    set_waiting_for_pace(false);     // it stays queued until the head, but no longer waits
     auto self = shared_from_this();  // the registry may hold the last reference
     if (attached_) loop_.detach(this);
     attached_ = false;

@@ -55,6 +55,11 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     // Its next handshake step, in the loop's background turn: once the server's pace allows
     // (Host::pace_handshake), which a handshake waits for once. Loop only.
     void handshake_turn();
+    // The peer ended its side (its FIN is in), seen without reading. Loop only.
+    bool peer_gone() { return transport_->peer_gone(); }
+    // In the server's pace queue (HandshakePacer), counted in the loop's handshakes_waiting
+    // until it leaves the queue or closes, whichever comes first. Loop only.
+    void set_waiting_for_pace(bool waiting) noexcept;
     // Open and not draining: new work (calls, streams) is taken. Loop only.
     bool serving() const noexcept { return state_ == State::open; }
     // Over its soft send limit: producers (broadcast, streams) should skip or pause. Any thread.
@@ -250,11 +255,12 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     // While input is delivered, sends only mark flush_wanted_: one write goes out when the
     // read is done, before reading is re-armed (no posted turn, no epoll round before it).
     bool in_input_ = false, flush_wanted_ = false;
-    bool attached_ = false;      // in the loop's sweep set
-    bool pump_queued_ = false;   // a stream turn is in the loop's background queue
-    bool admitted_to_overflow_;  // where admission counted it (Admission::admit)
-    bool begun_ = false;         // the channel has started (begin_handshake): it may send
-    bool paced_ = false;         // its handshake had its turn at the server's pace
+    bool attached_ = false;          // in the loop's sweep set
+    bool pump_queued_ = false;       // a stream turn is in the loop's background queue
+    bool admitted_to_overflow_;      // where admission counted it (Admission::admit)
+    bool begun_ = false;             // the channel has started (begin_handshake): it may send
+    bool paced_ = false;             // its handshake had its turn at the server's pace
+    bool waiting_for_pace_ = false;  // counted in handshakes_waiting
     std::atomic<bool> open_{false};
     std::atomic<bool> congested_{false};  // over the soft send limit
     ConnectionId id_;

@@ -37,6 +37,7 @@ struct alignas(64) LoopCounters {
     // Gauges, moved both ways by adding unsigned differences: only their sum over the loops
     // means something.
     std::atomic<std::uint64_t> send_queue_bytes{0}, send_buffer_bytes{0};
+    std::atomic<std::uint64_t> handshakes_waiting{0};  // for the server's pace, on this loop
 
     static void add(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
         counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);

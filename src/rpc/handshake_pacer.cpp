@@ -33,22 +33,43 @@ bool HandshakePacer::take(Clock::time_point now) noexcept {
     return true;
 }
 
+void HandshakePacer::wait(std::shared_ptr<Conn> conn) {
+    conn->set_waiting_for_pace(true);
+    waiting_.push_back(std::move(conn));
+}
+
+std::shared_ptr<Conn> HandshakePacer::pop() {
+    auto conn = std::move(waiting_.front());
+    waiting_.pop_front();
+    conn->set_waiting_for_pace(false);
+    return conn;
+}
+
 std::deque<std::shared_ptr<Conn>> HandshakePacer::release(Clock::time_point now) {
     refill(now);
     std::deque<std::shared_ptr<Conn>> ready;
     while (!waiting_.empty()) {
-        if (waiting_.front()->is_closed()) {  // its handshake timed out while it waited
-            waiting_.pop_front();
+        auto& next = *waiting_.front();
+        if (next.is_closed()) {  // its handshake timed out while it waited
+            pop();
+            continue;
+        }
+        if (next.peer_gone()) {  // e.g. the client's own timeout was shorter than the wait
+            pop()->close(CloseReason::peer_closed);
             continue;
         }
         if (paced()) {
             if (tokens_ < whole) break;
             tokens_ -= 1;
         }
-        ready.push_back(std::move(waiting_.front()));
-        waiting_.pop_front();
+        ready.push_back(pop());
     }
     return ready;
+}
+
+std::deque<std::shared_ptr<Conn>> HandshakePacer::take_all() {
+    for (auto& conn : waiting_) conn->set_waiting_for_pace(false);
+    return std::exchange(waiting_, {});
 }
 
 std::optional<Clock::time_point> HandshakePacer::next_due(Clock::time_point now) const noexcept {

@@ -32,14 +32,14 @@ class HandshakePacer {
 
     // Whether a handshake may go now (it takes a token); false: wait() it.
     bool take(Clock::time_point now) noexcept;
-    void wait(std::shared_ptr<Conn> conn) { waiting_.push_back(std::move(conn)); }
-    // The connections whose turn has come, oldest first; those closed meanwhile are dropped
-    // and take no token.
+    void wait(std::shared_ptr<Conn> conn);
+    // The connections whose turn has come, oldest first. Those closed meanwhile (a handshake
+    // timeout) are dropped, and those whose peer left are closed: neither takes a token.
     std::deque<std::shared_ptr<Conn>> release(Clock::time_point now);
     // When the next waiting step's token is due, if any waits.
     std::optional<Clock::time_point> next_due(Clock::time_point now) const noexcept;
     // Hands over what waits (the server is going away): its owner closes them.
-    std::deque<std::shared_ptr<Conn>> take_all() { return std::exchange(waiting_, {}); }
+    std::deque<std::shared_ptr<Conn>> take_all();
 
     // Whether a wake-up is armed for next_due (the owner arms one at a time), and which: a
     // rate change arms a sooner one, and the one it replaces finds itself stale.
@@ -48,6 +48,7 @@ class HandshakePacer {
 
   private:
     void refill(Clock::time_point now) noexcept;
+    std::shared_ptr<Conn> pop();
 
     double rate_ = 0, burst_ = 1, tokens_ = 1;
     bool stopped_ = false;

@@ -194,6 +194,7 @@ Stats Host::stats() const {
         s.rekeys += l.rekeys.load(std::memory_order_relaxed);
         s.send_queue_bytes += l.send_queue_bytes.load(std::memory_order_relaxed);
         s.send_buffer_bytes += l.send_buffer_bytes.load(std::memory_order_relaxed);
+        s.handshakes_waiting += l.handshakes_waiting.load(std::memory_order_relaxed);
     }
     s.broadcast_skipped = counters.broadcast_skipped.load();
     s.worker_jobs = runtime.workers().queued_jobs();

@@ -52,6 +52,10 @@ class MemoryTransport final : public Transport {
         out_->writer = std::move(user);
         out_->writer_loop = &loop_;
     }
+    bool peer_gone() override {
+        std::lock_guard lock(in_->mu);
+        return in_->closed;
+    }
     std::size_t read_some(std::span<std::uint8_t> into, std::error_code& ec) override {
         std::lock_guard lock(in_->mu);
         ec = {};

@@ -1,6 +1,7 @@
 // TcpTransport (see tcp_transport.hpp). Thread affinity: the connection's loop.
 #include "rpc/tcp_transport.hpp"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <asio/bind_allocator.hpp>
@@ -75,6 +76,13 @@ std::size_t TcpTransport::write_some(std::span<const asio::const_buffer> buffers
 void TcpTransport::close() {
     std::error_code ec;
     socket_.close(ec);
+}
+
+bool TcpTransport::peer_gone() {
+    if (!socket_.is_open()) return false;
+    // POLLRDHUP: the peer's FIN, even behind bytes not yet read (a hello, then a timeout).
+    pollfd p{socket_.native_handle(), POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 }  // namespace hawser::detail

@@ -22,6 +22,7 @@ class TcpTransport final : public Transport {
     std::size_t write_some(std::span<const asio::const_buffer> buffers,
                            std::error_code& ec) override;
     void close() override;
+    bool peer_gone() override;
 
   private:
     // Bound to the io_context's own executor, not the type-erased any_io_executor: that saves

@@ -43,6 +43,9 @@ class Transport {
                                    std::error_code& ec) = 0;
     // Closes the stream; a pending wait completes with an error or is dropped. Idempotent.
     virtual void close() = 0;
+    // Whether the peer has ended its side (it will send nothing more), told without reading:
+    // a handshake that waited for its turn is not worth one then. False when unknown.
+    virtual bool peer_gone() { return false; }
 
     // Why the last read or write failed, when the transport knows more than its error code (a
     // WebSocket peer that broke RFC 6455): the close reason, and a sentence for the log.

@@ -55,6 +55,7 @@ class WebSocketTransport final : public Transport {
     std::size_t write_some(std::span<const asio::const_buffer> buffers,
                            std::error_code& ec) override;
     void close() override;
+    bool peer_gone() override { return inner_->peer_gone(); }
     Failure failure() const override { return failure_; }
 
     // Payload of one frame this side sends, at most; a longer write is several frames.

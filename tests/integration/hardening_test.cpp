@@ -1,5 +1,7 @@
 // Hardening: user callbacks that throw, handshake slots, per-address caps, the worker queue,
 // and servers destroyed while handlers still run.
+#include <netinet/tcp.h>
+
 #include <atomic>
 #include <coroutine>
 #include <cstdio>
@@ -216,6 +218,51 @@ TEST(Hardening, HandshakesWaitingForThePaceGoWithTheServer) {
         (void)c.get();
     }
     EXPECT_FALSE(first.connection().call("echo", "x", use_wait));
+}
+
+// A handshake whose client left while it waited for the pace is closed unread when its turn
+// comes (the kernel has its FIN): it would have been read as a bad frame, and it takes no turn
+// from the client behind it.
+TEST(Hardening, AHandshakeWhoseClientLeftWhileItWaitedIsClosedUnread) {
+    auto so = loopback_server(1);
+    so.admission.max_handshakes_per_second = 1;  // a bucket of one: the first goes
+    so.admission.handshake_timeout = 60s;
+    Server server(so);
+    echo_commands(server.commands());
+    server.start().value();
+    auto& host = detail::host_of(server);
+    host.update_handshake_rate(0.001);  // the next turn is 1,000 s away: the rest wait
+    Client first(client_for(server));
+    ASSERT_TRUE(first.connect());
+    auto co = client_for(server);
+    co.timeouts.connect = 60s;
+    Client next(co);
+    RawSocket gone(server.ports()[0]);
+    gone.send("not a hello", 11);  // a bad mark, were it read
+    ASSERT_TRUE(eventually([&] { return server.stats().handshakes_waiting == 1; }));
+    auto connected = std::async(std::launch::async, [&] { return next.connect(); });
+    struct Closer {  // a failed assertion below does not wait for the connect's timeout
+        Client& client;
+        ~Closer() { client.close(); }
+    } closer{next};
+    ASSERT_TRUE(eventually([&] { return server.stats().handshakes_waiting == 2; }));
+    // `gone` gives up while it waits, ahead of `next`: its FIN is in once the server's kernel
+    // has acknowledged it.
+    ::shutdown(gone.fd(), SHUT_WR);
+    ASSERT_TRUE(eventually([&] {
+        tcp_info info{};
+        socklen_t n = sizeof info;
+        return ::getsockopt(gone.fd(), IPPROTO_TCP, TCP_INFO, &info, &n) == 0 &&
+               info.tcpi_state == TCP_FIN_WAIT2;
+    }));
+    host.update_handshake_rate(1000);
+    ASSERT_EQ(connected.wait_for(30s), std::future_status::ready);
+    ASSERT_TRUE(connected.get());
+    ASSERT_TRUE(next.connection().call("echo", "x", use_wait));
+    auto stats = server.stats();
+    EXPECT_EQ(stats.closed(CloseReason::peer_closed), 1u);
+    EXPECT_EQ(stats.closed(CloseReason::bad_mark), 0u);  // never read
+    EXPECT_EQ(stats.handshakes_waiting, 0u);
 }
 
 // Handlers running or queued on workers, and coroutine handlers suspended, when their Server is

@@ -413,12 +413,15 @@ TEST(Session, HandshakesPastTheServersRateWaitTheirTurn) {
         return which;
     };
     EXPECT_EQ(open(), std::vector<int>({0}));  // the bucket's one
+    EXPECT_EQ(s.server_host->stats().handshakes_waiting, 7u);
     s.loop.advance(250ms);
     EXPECT_EQ(open(), std::vector<int>({0, 1}));
+    EXPECT_EQ(s.server_host->stats().handshakes_waiting, 6u);
     s.loop.advance(500ms);
     EXPECT_EQ(open(), std::vector<int>({0, 1, 2, 3}));
     s.loop.advance(1s);
     EXPECT_EQ(open().size(), 8u);
+    EXPECT_EQ(s.server_host->stats().handshakes_waiting, 0u);
     for (auto& [server, client] : pairs) EXPECT_TRUE(client->is_open());
     for (const auto& closed : s.server_host->counters.closed) EXPECT_EQ(closed.load(), 0u);
     s.loop.run_here([&] {
@@ -463,7 +466,9 @@ TEST(Session, AHandshakeClosedWhileItWaitsTakesNoTurn) {
     std::vector<std::pair<std::shared_ptr<Conn>, std::shared_ptr<Conn>>> pairs;
     for (int i = 0; i < 5; ++i) pairs.push_back(s.another());
     EXPECT_TRUE(pairs[0].first->is_open());
+    EXPECT_EQ(s.server_host->stats().handshakes_waiting, 4u);
     s.loop.run_here([&] { pairs[1].first->close(CloseReason::local_close); });
+    EXPECT_EQ(s.server_host->stats().handshakes_waiting, 3u);  // queued still, not waiting
     s.loop.advance(1s);  // the turn that #1 would have had goes to #2
     EXPECT_TRUE(pairs[2].first->is_open());
     EXPECT_FALSE(pairs[3].first->is_open());
@@ -472,6 +477,28 @@ TEST(Session, AHandshakeClosedWhileItWaitsTakesNoTurn) {
     s.loop.advance(1s);  // #4 waited past 2.5 s
     EXPECT_FALSE(pairs[4].first->is_open());
     EXPECT_EQ(s.closed(*s.server_host, CloseReason::handshake_timeout), 1u);
+    EXPECT_EQ(s.server_host->admission.handshakes(), 0u);
+    EXPECT_EQ(s.server_host->stats().handshakes_waiting, 0u);
+    s.loop.run_here([&] {
+        for (auto& [server, client] : pairs) client->close(CloseReason::local_close);
+    });
+}
+
+// A handshake whose peer went away while it waited (a client's own timeout shorter than the
+// wait) is closed when it reaches the head, unread, and its turn goes to the next.
+TEST(Session, AHandshakeWhosePeerLeftWhileItWaitedTakesNoTurn) {
+    Session s({}, false);
+    s.server_host->set_handshake_rate(1);
+    std::vector<std::pair<std::shared_ptr<Conn>, std::shared_ptr<Conn>>> pairs;
+    for (int i = 0; i < 3; ++i) pairs.push_back(s.another());
+    EXPECT_TRUE(pairs[0].first->is_open());
+    s.loop.run_here([&] { pairs[1].second->close(CloseReason::handshake_timeout); });
+    EXPECT_EQ(s.server_host->stats().handshakes_waiting, 2u);
+    s.loop.advance(1s);  // the turn that #1 would have had goes to #2
+    EXPECT_TRUE(pairs[1].first->is_closed());
+    EXPECT_EQ(s.closed(*s.server_host, CloseReason::peer_closed), 1u);
+    EXPECT_TRUE(pairs[2].first->is_open());
+    EXPECT_EQ(s.server_host->stats().handshakes_waiting, 0u);
     EXPECT_EQ(s.server_host->admission.handshakes(), 0u);
     s.loop.run_here([&] {
         for (auto& [server, client] : pairs) client->close(CloseReason::local_close);
