@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "bench_channels.hpp"
+#include "clock.hpp"
 #include "driver.hpp"
 #include "hawser/hawser.hpp"
 #include "latency.hpp"
@@ -88,9 +89,11 @@ class HawserDriver final : public Driver {
     }
 
     Json figures(const char* phase);
-    // A call or an open is over: counted, and waiters woken. count_finished: mu_ is held.
-    void finished(bool ok, std::uint64_t t0_us, const Error* e);
-    void count_finished(bool ok, std::uint64_t t0_us, const Error* e);
+    // A call or an open that began at t0_us is over at end_ns: counted, and waiters woken.
+    // count_finished: mu_ is held.
+    void finished(bool ok, std::uint64_t t0_us, const Error* e, std::uint64_t end_ns = now_ns());
+    void count_finished(bool ok, std::uint64_t t0_us, const Error* e,
+                        std::uint64_t end_ns = now_ns());
     void wait_until_finished(std::size_t count, const Progress& progress, const char* phase);
 
     // Opens one connection; with `channel`, it joins that connection's channels once open.
@@ -99,15 +102,17 @@ class HawserDriver final : public Driver {
 
     std::vector<Connection> snapshot();
 
-    // One echo call; with `until`, the next follows each reply until that time.
-    void call_once(const Connection& c, const std::atomic<Clock::time_point>* until);
+    // One echo call, begun at t0_us; with `until_ns` (now_ns), the next follows each reply
+    // until that time.
+    void call_once(const Connection& c, const std::atomic<std::uint64_t>* until_ns,
+                   std::uint64_t t0_us = now_us());
     // One echo call counted in probes_ (an established client's, during a storm).
     void probe_once(const Connection& c);
     void on_message(const Connection& from, std::string_view text);
 
     const DriverSetup setup_;
     std::size_t next_endpoint_ = 0;
-    std::atomic<Clock::time_point> calls_until_{};  // read by call chains on the IO thread
+    std::atomic<std::uint64_t> calls_until_ns_{0};  // read by call chains on the IO thread
 
     // Declared before the runtime and the group: callbacks use them until those are gone.
     std::mutex mu_;
