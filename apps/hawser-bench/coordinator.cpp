@@ -121,6 +121,7 @@ class Coordinator {
                 {"channel_churn", plan_.channel_churn},
                 {"churn_seconds", plan_.churn_seconds},
                 {"per_worker", plan_.per_worker},
+                {"max_opening", plan_.max_opening},
                 {"workers", workers_.size()},
                 {"spawn_cluster", plan_.endpoints.empty() ? plan_.spawn_cluster : 0},
                 {"endpoints", plan_.endpoints},

@@ -45,13 +45,18 @@ Json HawserDriver::connect(std::size_t count, double rate, const Progress& progr
     auto start = Clock::now();
     auto start_ns = now_ns();
     auto next_report = start + tick;
+    {
+        std::lock_guard l(mu_);
+        open_window_ = OpenWindow(setup_.max_opening);
+    }
     for (std::size_t i = 0; i < count; ++i) {
         if (rate > 0)
             std::this_thread::sleep_until(
                 start + std::chrono::nanoseconds(std::int64_t(double(i) * 1e9 / rate)));
         {
             std::unique_lock l(mu_);
-            cv_.wait_for(l, setup_.timeout, [&] { return group_->opening() < setup_.max_opening; });
+            cv_.wait_for(l, setup_.timeout,
+                         [&] { return group_->opening() < open_window_.size(); });
         }
         if (Clock::now() >= next_report) {
             next_report += tick;
@@ -62,6 +67,8 @@ Json HawserDriver::connect(std::size_t count, double rate, const Progress& progr
     wait_until_finished(count, progress, "connect");
     auto out = figures("connect");
     out["start_ns"] = start_ns;
+    std::lock_guard l(mu_);
+    out["opening_lowest"] = open_window_.lowest();  // below --max-opening: opens failed
     return out;
 }
 
@@ -275,6 +282,7 @@ void HawserDriver::open_one(std::size_t endpoint, std::optional<std::size_t> cha
                 std::lock_guard l(mu_);
                 --opening_[endpoint];
                 if (r) conns_[endpoint].push_back(*r);
+                r ? open_window_.succeeded() : open_window_.failed();
                 join = r && channel && channels_open_;  // not once the phase is over
                 if (join) {
                     channel_of_[r->id()] = *channel;

@@ -19,6 +19,7 @@
 #include "driver.hpp"
 #include "hawser/hawser.hpp"
 #include "latency.hpp"
+#include "open_window.hpp"
 #include "phase_figures.hpp"
 
 namespace hawser::bench {
@@ -123,6 +124,7 @@ class HawserDriver final : public Driver {
     Latency latency_;
     std::uint64_t drops_ = 0, first_drop_ns_ = 0;
     std::vector<std::size_t> opening_;  // per endpoint: opens under way
+    OpenWindow open_window_{1};         // the connect phase's opens in flight (set by it)
     StormWatch storm_;
     std::map<std::string, std::uint64_t> drop_reasons_;
     struct Probes {

@@ -77,8 +77,10 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     cli.add_option("--per-worker", plan.per_worker, "connections per worker process")
         ->capture_default_str();
-    cli.add_option("--max-opening", plan.max_opening,
-                   "connects in flight per worker (and twice as many channel subscriptions)")
+    cli.add_option(
+           "--max-opening", plan.max_opening,
+           "connects in flight per worker, fewer while they fail (and twice as many channel "
+           "subscriptions)")
         ->capture_default_str();
     cli.add_option("--spawn-cluster", plan.spawn_cluster,
                    "start this many hawser-server nodes (over a nats-server when more than one)")

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "latency.hpp"
@@ -90,6 +91,12 @@ Json summarize(const std::string& phase, const std::vector<Json>& results) {
     s["latency"] = latency.summary();
     double seconds = start != UINT64_MAX && end > start ? double(end - start) / 1e9 : 0;
     s["seconds"] = seconds;
+    // The fewest connects in flight any worker fell back to (open_window.hpp); absent from raw.
+    std::optional<std::uint64_t> lowest;
+    for (const auto& r : results)
+        if (r.contains("opening_lowest"))
+            lowest = std::min(lowest.value_or(UINT64_MAX), u64(r, "opening_lowest"));
+    if (lowest) s["opening_lowest"] = *lowest;
     if (phase == "hold") {
         s["drops"] = drops;
         s["drop_reasons"] = drop_reasons;

@@ -38,6 +38,10 @@ for (const mode of ['hawser', 'raw']) {
   const p = r.runs[mode].phases;
   check(p.connect.ok === 300 && p.connect.failed === 0, `${mode} connect: ${JSON.stringify(p.connect)}`);
   check(p.connect.per_second > 0 && p.connect.latency.count === 300, `${mode} connect rate and latency`);
+  // No connect failed, so no worker held fewer in flight than --max-opening.
+  check(mode === 'raw' ? p.connect.opening_lowest === undefined
+                       : p.connect.opening_lowest === r.plan.max_opening && r.plan.max_opening > 0,
+        `${mode} connects in flight: ${p.connect.opening_lowest} of ${r.plan.max_opening}`);
   check(p.hold.open === 300 && p.hold.drops === 0, `${mode} hold: ${JSON.stringify(p.hold)}`);
   check(p.ping.ok === 300 && p.ping.failed === 0, `${mode} ping: ${JSON.stringify(p.ping)}`);
   check(p.call.ok > 600 && p.call.failed === 0, `${mode} call: ${JSON.stringify(p.call)}`);
