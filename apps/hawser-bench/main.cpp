@@ -79,8 +79,8 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     cli.add_option(
            "--max-opening", plan.max_opening,
-           "connects in flight per worker, fewer while they fail (and twice as many channel "
-           "subscriptions)")
+           "connects in flight per worker (a Hawser worker's connect phase: fewer while they "
+           "fail) and twice as many channel subscriptions")
         ->capture_default_str();
     cli.add_option("--spawn-cluster", plan.spawn_cluster,
                    "start this many hawser-server nodes (over a nats-server when more than one)")
@@ -186,7 +186,8 @@ int main(int argc, char** argv) {
           (plan.server_max_handshakes_per_second >= 1 &&
            plan.server_max_handshakes_per_second <= 1e9)))
         bad = "--server-max-handshakes-per-second must be 0 (none) or 1 to 1e9";
-    if (plan.max_opening == 0) bad = "--max-opening must be at least 1";
+    if (plan.max_opening == 0 || plan.max_opening > 1'000'000)
+        bad = "--max-opening must be 1 to 1000000";
     if (plan.calls_in_flight == 0) bad = "--calls-in-flight must be at least 1";
     if (plan.timeout_ms <= 0) bad = "--timeout-ms must be above 0";
     if (plan.heartbeat_ms < 0) bad = "--heartbeat-ms must be 0 or more";

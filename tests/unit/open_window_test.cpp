@@ -1,6 +1,8 @@
 // hawser-bench's window of connects in flight (apps/hawser-bench/open_window.hpp).
 #include <gtest/gtest.h>
 
+#include <cstdint>
+
 #include "hawser-bench/open_window.hpp"
 
 using hawser::bench::OpenWindow;
@@ -36,11 +38,16 @@ TEST(OpenWindow, SuccessesGiveBackOneAWindowsWorth) {
     EXPECT_LE(w.size(), 34u);
 }
 
-TEST(OpenWindow, NeverBelowOne) {
-    OpenWindow w(4);
-    for (int i = 0; i < 100; ++i) w.failed();
-    EXPECT_EQ(w.size(), 1u);
-    EXPECT_EQ(w.lowest(), 1u);
+TEST(OpenWindow, NeverBelowAnEighthOfTheCeilingNorBelowOne) {
+    OpenWindow w(64);
+    for (int i = 0; i < 1000; ++i) w.failed();
+    EXPECT_EQ(w.size(), 8u);
+    EXPECT_EQ(w.lowest(), 8u);
+    OpenWindow small(4);
+    for (int i = 0; i < 100; ++i) small.failed();
+    EXPECT_EQ(small.size(), 1u);
     OpenWindow none(0);  // a ceiling of 0 is taken as 1
     EXPECT_EQ(none.size(), 1u);
+    OpenWindow huge(SIZE_MAX);  // and one past the largest as the largest
+    EXPECT_EQ(huge.size(), OpenWindow::max_ceiling);
 }
