@@ -228,6 +228,10 @@ out=$("$bench" --channel-bytes 16 2>&1); rc=$?
 [[ $rc == 2 && $out == *"--channel-bytes"* ]] || fail "channel bytes 16: exit $rc: $out"
 out=$("$bench" --slow-fraction 1 2>&1); rc=$?
 [[ $rc == 2 && $out == *"--slow-fraction"* ]] || fail "slow fraction 1: exit $rc: $out"
+for opening in 0 1000001; do
+  out=$("$bench" --max-opening "$opening" 2>&1); rc=$?
+  [[ $rc == 2 && $out == *"--max-opening must be 1 to 1000000"* ]] || fail "max opening $opening: exit $rc: $out"
+done
 out=$("$bench" --soak-rate 0 2>&1); rc=$?
 [[ $rc == 2 && $out == *"--soak-rate"* ]] || fail "soak rate 0: exit $rc: $out"
 out=$("$bench" --connections 10 --phases connect,dance --server-binary "$server" 2>&1); rc=$?
