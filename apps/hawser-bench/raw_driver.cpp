@@ -175,15 +175,15 @@ Json RawDriver::figures(const char* phase) const {
                         .to_json()}};
 }
 
-void RawDriver::done(bool ok, std::uint64_t t0_us, const std::string& error) {
+void RawDriver::done(bool ok, std::uint64_t t0_us, const std::string& error, std::uint64_t end_ns) {
     if (ok) {
         ++ok_;
-        latency_.record(now_us() - t0_us);
+        latency_.record(end_ns / 1000 - t0_us);
     } else {
         ++failed_;
         ++errors_[error];
     }
-    last_ns_ = now_ns();
+    last_ns_ = end_ns;
 }
 
 RawDriver::Peer& RawDriver::peer(int fd) {
@@ -332,8 +332,9 @@ void RawDriver::consume(int fd) {
     in.erase(0, std::size_t(used));
     if (in.empty()) std::string().swap(in);
     std::size_t answered = 0;
+    auto t = replies ? now_ns() : 0;  // one clock read for all the replies of one read
     for (; answered < replies && !p.sent_us.empty(); ++answered) {
-        done(true, p.sent_us.front());
+        done(true, p.sent_us.front(), {}, t);
         p.sent_us.pop_front();
         --in_flight_;
         if (p.publisher) publication_answered(fd);

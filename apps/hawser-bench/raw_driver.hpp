@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "bench_channels.hpp"
+#include "clock.hpp"
 #include "driver.hpp"
 #include "latency.hpp"
 #include "phase_figures.hpp"
@@ -80,7 +81,8 @@ class RawDriver final : public Driver {
     void publication_answered(int fd, bool lost = false);
     void reset();
     Json figures(const char* phase) const;
-    void done(bool ok, std::uint64_t t0_us, const std::string& error = {});
+    void done(bool ok, std::uint64_t t0_us, const std::string& error = {},
+              std::uint64_t end_ns = now_ns());
 
     Peer& peer(int fd);
 
