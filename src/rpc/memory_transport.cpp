@@ -56,6 +56,10 @@ class MemoryTransport final : public Transport {
         std::lock_guard lock(in_->mu);
         return in_->closed;
     }
+    bool input_waiting() override {
+        std::lock_guard lock(in_->mu);
+        return in_->held() > 0;
+    }
     std::size_t read_some(std::span<std::uint8_t> into, std::error_code& ec) override {
         std::lock_guard lock(in_->mu);
         ec = {};

@@ -85,4 +85,9 @@ bool TcpTransport::peer_gone() {
     return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
+bool TcpTransport::input_waiting() {
+    std::error_code ec;
+    return socket_.is_open() && socket_.available(ec) > 0 && !ec;  // FIONREAD
+}
+
 }  // namespace hawser::detail

@@ -23,6 +23,7 @@ class TcpTransport final : public Transport {
                            std::error_code& ec) override;
     void close() override;
     bool peer_gone() override;
+    bool input_waiting() override;
 
   private:
     // Bound to the io_context's own executor, not the type-erased any_io_executor: that saves

@@ -46,6 +46,9 @@ class Transport {
     // Whether the peer has ended its side (it will send nothing more), told without reading:
     // a handshake that waited for its turn is not worth one then. False when unknown.
     virtual bool peer_gone() { return false; }
+    // Whether bytes from the peer wait unread (in the kernel, or below this transport), told
+    // without reading: a loop behind its sockets has not heard a peer that did speak.
+    virtual bool input_waiting() { return false; }
 
     // Why the last read or write failed, when the transport knows more than its error code (a
     // WebSocket peer that broke RFC 6455): the close reason, and a sentence for the log.

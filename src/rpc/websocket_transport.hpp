@@ -56,6 +56,10 @@ class WebSocketTransport final : public Transport {
                            std::error_code& ec) override;
     void close() override;
     bool peer_gone() override { return inner_->peer_gone(); }
+    bool input_waiting() override {
+        return more_buffered_ || carry_size_ > 0 || leftover_at_ < leftover_.size() ||
+               inner_->input_waiting();
+    }
     Failure failure() const override { return failure_; }
 
     // Payload of one frame this side sends, at most; a longer write is several frames.

@@ -24,6 +24,7 @@ struct Settings {
     TransportOptions server_transport, client_transport;
     Limits limits;
     std::size_t pipe_capacity = 256 * 1024;
+    bool client_loop = false;  // the client on a loop of its own, driven apart (two loops)
 };
 
 // A server and a client Host on one manual loop, joined by an in-memory pair.
@@ -31,8 +32,9 @@ class Session {
   public:
     explicit Session(Settings s = {}, bool connect = true)
         : settings_(std::move(s)),
-          runtime_(RuntimeOptions{1, 1}, Loop::ClockMode::manual),
+          runtime_(RuntimeOptions{settings_.client_loop ? 2u : 1u, 1}, Loop::ClockMode::manual),
           loop(runtime_.loop(0)),
+          client_loop(runtime_.loop(settings_.client_loop ? 1 : 0)),
           server_host(std::make_shared<Host>(runtime_, false, ProtocolMark{}, settings_.limits,
                                              settings_.server_timeouts,
                                              settings_.server_transport)),
@@ -52,8 +54,10 @@ class Session {
     }
 
     ~Session() {
-        loop.run_here([&] {
+        client_loop.run_here([&] {
             if (client) client->close(CloseReason::local_close);
+        });
+        loop.run_here([&] {
             if (server) server->close(CloseReason::local_close);
         });
         held.clear();
@@ -63,12 +67,22 @@ class Session {
 
     // Another server and client connection, joined by their own pipe: the client started.
     std::pair<std::shared_ptr<Conn>, std::shared_ptr<Conn>> another() {
-        auto [a, b] = make_memory_pair(loop, loop, settings_.pipe_capacity);
+        auto [a, b] = make_memory_pair(loop, client_loop, settings_.pipe_capacity);
         auto accepted = accept(std::move(a));
         client_host->publish_hooks();
-        auto connecting = std::make_shared<Conn>(loop, client_host, std::move(b), address());
-        loop.run_here([&] { connecting->start(); });
+        auto connecting = std::make_shared<Conn>(client_loop, client_host, std::move(b), address());
+        client_loop.run_here([&] { connecting->start(); });
+        pump();
         return {accepted, connecting};
+    }
+
+    // Two loops: runs each in turn until neither has anything ready (a few rounds at most).
+    void pump() {
+        if (&client_loop == &loop) return;
+        for (int round = 0; round < 16; ++round) {
+            loop.run_here([] {});
+            client_loop.run_here([] {});
+        }
     }
 
     // A server connection on `transport`, admitted and started as a Listener does.
@@ -90,7 +104,7 @@ class Session {
                                                              std::string payload,
                                                              CallOptions options = {}) {
         auto out = std::make_shared<std::optional<Result<std::string>>>();
-        loop.run_here([&] {
+        client_loop.run_here([&] {
             client->start_call(client->reserve_call_id(), Kind::call_console, command,
                                std::move(payload), options,
                                [out](Result<std::string> r) { *out = std::move(r); });
@@ -108,6 +122,7 @@ class Session {
 
   public:
     Loop& loop;
+    Loop& client_loop;  // `loop` unless Settings::client_loop
     std::shared_ptr<Host> server_host, client_host;
     std::shared_ptr<Conn> server, client;
     std::vector<Responder<std::string>> held;
@@ -163,6 +178,36 @@ TEST(Session, AnIdleTimeoutBeyondTheSweepWheelsReachStillFires) {
     s.loop.advance(599s);  // 899 s since connecting, 599 s since the call
     EXPECT_TRUE(s.server->is_open());
     s.loop.advance(1500ms);
+    EXPECT_FALSE(s.server->is_open());
+    EXPECT_EQ(s.closed(*s.server_host, CloseReason::idle_timeout), 1u);
+}
+
+TEST(Session, BytesWaitingUnreadAreNotIdle) {
+    // A loop behind its sockets: the peer's call reaches the server's side of the pipe in the
+    // turn its idle timeout comes up, before the loop reads it. The peer spoke: no idle close.
+    Settings settings;
+    settings.server_timeouts.idle = 10s;
+    settings.client_timeouts.idle = 0ms;
+    settings.client_loop = true;
+    Session s(settings);
+    ASSERT_TRUE(s.server->is_open());
+    ASSERT_TRUE(s.client->is_open());
+    std::shared_ptr<std::optional<Result<std::string>>> reply;
+    // The server loop's timed tasks run before its sweep in the same step, and the sweep before
+    // what is ready: the client (on its own loop) writes its call from a timed task.
+    s.loop.run_here(
+        [&] { s.loop.post_at(s.loop.now() + 10s, [&] { reply = s.call("echo", "late"); }); });
+    s.loop.advance(10250ms);
+    EXPECT_TRUE(s.server->is_open());
+    EXPECT_EQ(s.closed(*s.server_host, CloseReason::idle_timeout), 0u);
+    s.pump();
+    ASSERT_TRUE(reply && reply->has_value());
+    ASSERT_TRUE(**reply) << (*reply)->error().message;
+    EXPECT_EQ(***reply, "late");
+    // Quiet again, it times out a whole idle period after that call.
+    s.loop.advance(9500ms);
+    EXPECT_TRUE(s.server->is_open());
+    s.loop.advance(1s);
     EXPECT_FALSE(s.server->is_open());
     EXPECT_EQ(s.closed(*s.server_host, CloseReason::idle_timeout), 1u);
 }
