@@ -24,7 +24,7 @@ struct DriverSetup {
     bool plaintext = false;              // hawser
     bool cluster = false;                // one broadcast reaches every endpoint's connections
     std::string source_address;          // this worker's local address ("" = any)
-    std::chrono::milliseconds heartbeat{20000};  // hawser: ping after this much quiet
+    std::chrono::milliseconds heartbeat{20000};  // a ping after this much quiet (0: none)
     std::chrono::milliseconds timeout{30000};    // connect, call and phase deadlines
     std::size_t max_opening = 512;               // connects in flight at once
     bool sealed = false;  // raw: per-connection keys and sealed records (raw_seal.hpp)

@@ -155,6 +155,7 @@ std::optional<std::pair<std::size_t, std::int64_t>> RawDriver::close_oldest() {
 
 void RawDriver::reset() {
     ok_ = failed_ = 0;
+    heartbeats_ = heartbeats_answered_ = 0;
     errors_.clear();
     latency_ = {};
     last_ns_ = 0;
@@ -168,6 +169,8 @@ Json RawDriver::figures(const char* phase) const {
         {"errors", errors_},
         {"open", open_},
         {"end_ns", last_ns_},
+        {"heartbeats", heartbeats_},
+        {"heartbeats_answered", heartbeats_answered_},
         // A phase that delivers shows its deliveries' latency; the others their calls'.
         {"latency", (std::string_view(phase) == "broadcast" || std::string_view(phase) == "channels"
                          ? deliveries_.latency
@@ -311,6 +314,7 @@ void RawDriver::on_event(int fd, std::uint32_t events) {
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return close_fd(fd, true);
         if (n < 0) break;
         p.in.append(buf, std::size_t(n));
+        p.heard_ns = poll_ns_;
     }
     consume(fd);
 }
@@ -327,6 +331,7 @@ void RawDriver::consume(int fd) {
     auto used = raw::parse_frames(in, [&](raw::Type type, std::string_view payload) {
         if (type == raw::pong) ++replies;
         if (type == raw::message) on_message(payload, p.slow);
+        if (type == raw::heartbeat) ++heartbeats_answered_;
     });
     if (used < 0) return close_fd(fd, true);
     in.erase(0, std::size_t(used));
@@ -352,6 +357,10 @@ void RawDriver::opened(int fd, std::uint64_t t0_us) {
     p.state = Peer::open;
     p.serial = ++serial_;
     order_.emplace_back(fd, p.serial);
+    if (auto every = std::chrono::nanoseconds(setup_.heartbeat).count(); every > 0) {
+        p.heard_ns = now_ns();
+        beats_.push({p.heard_ns + std::uint64_t(every), fd, p.serial});
+    }
     watch(fd, EPOLLIN);
     if (p.channel >= 0) send_subscribes(fd);  // a replacement in the channels phase
     done(true, t0_us);
@@ -396,7 +405,29 @@ void RawDriver::on_message(std::string_view text, bool slow) {
 void RawDriver::poll_once(int timeout_ms) {
     epoll_event events[1024];
     int n = ::epoll_wait(ep_, events, 1024, timeout_ms);
+    bool beating = setup_.heartbeat.count() > 0;
+    if (beating) poll_ns_ = now_ns();  // one clock read a poll: when its reads were heard
     for (int i = 0; i < n; ++i) on_event(events[i].data.fd, events[i].events);
+    if (beating) send_heartbeats(poll_ns_);
+}
+
+void RawDriver::send_heartbeats(std::uint64_t now) {
+    const auto every = std::uint64_t(std::chrono::nanoseconds(setup_.heartbeat).count());
+    while (!beats_.empty() && beats_.top().due_ns <= now) {
+        auto beat = beats_.top();
+        beats_.pop();
+        auto& p = peers_[std::size_t(beat.fd)];
+        if (p.state != Peer::open || p.serial != beat.serial) continue;  // closed meanwhile
+        auto due = std::max(p.heard_ns, p.beat_ns) + every;
+        if (due <= now) {
+            std::string frame;
+            raw::append_frame(frame, raw::heartbeat, {});
+            if (write_all(beat.fd, frame)) ++heartbeats_;
+            p.beat_ns = now;
+            due = now + every;
+        }
+        beats_.push({due, beat.fd, beat.serial});
+    }
 }
 
 void RawDriver::report(const Progress& progress, const char* phase) {

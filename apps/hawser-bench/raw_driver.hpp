@@ -10,6 +10,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <queue>
 #include <unordered_map>
 
 #include "bench_channels.hpp"
@@ -53,7 +54,8 @@ class RawDriver final : public Driver {
         bool publisher = false;     // asks its server for the channels phase's rounds
         std::int64_t channel = -1;  // the channels phase: its personal channel (k), or none
         std::string in;
-        std::deque<std::uint64_t> sent_us;  // pings in flight, oldest first
+        std::uint64_t heard_ns = 0, beat_ns = 0;  // its last read; its last heartbeat
+        std::deque<std::uint64_t> sent_us;        // pings in flight, oldest first
         // Sealed only: its keys, made when the socket connects (still `connecting` until the
         // server's hello gives the rest), and the frames opened from `in`.
         std::unique_ptr<raw::Sealer> seal;
@@ -108,6 +110,9 @@ class RawDriver final : public Driver {
 
     // `count` pings in one write.
     std::size_t send_pings(int fd, std::size_t count = 1);
+    // A heartbeat on each open socket due one, as Hawser's client sends them: after
+    // --heartbeat-ms of quiet, and no sooner than that after the last.
+    void send_heartbeats(std::uint64_t now);
     void on_event(int fd, std::uint32_t events);
     // Opens and handles what `in` holds whole.
     void consume(int fd);
@@ -136,6 +141,17 @@ class RawDriver final : public Driver {
     std::size_t open_ = 0, opening_ = 0, in_flight_ = 0;
     std::uint64_t ok_ = 0, failed_ = 0, last_ns_ = 0, drops_ = 0, first_drop_ns_ = 0;
     StormWatch storm_;
+    // Each open socket's next heartbeat check, soonest first; an entry whose serial is no longer
+    // its socket's is dropped when it comes up.
+    struct Beat {
+        std::uint64_t due_ns;
+        int fd;
+        std::uint64_t serial;
+        bool operator>(const Beat& other) const { return due_ns > other.due_ns; }
+    };
+    std::priority_queue<Beat, std::vector<Beat>, std::greater<>> beats_;
+    std::uint64_t heartbeats_ = 0, heartbeats_answered_ = 0;
+    std::uint64_t poll_ns_ = 0;  // when the last epoll_wait returned (with heartbeats only)
     std::map<std::string, std::uint64_t> errors_;
     Latency latency_;
     Deliveries deliveries_;  // of the broadcast or channels phase under way

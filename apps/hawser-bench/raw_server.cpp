@@ -137,6 +137,7 @@ class RawServer {
         auto used = raw::parse_frames(in, [&](raw::Type type, std::string_view payload) {
             if (bad) return;
             if (type == raw::ping) raw::append_frame(out, raw::pong, payload);
+            if (type == raw::heartbeat) raw::append_frame(out, raw::heartbeat, {});
             if (type == raw::trigger) bad = !broadcast(payload);
             if (type == raw::subscribe) {
                 bad = !subscribe(fd, payload);

@@ -11,6 +11,8 @@
 //             answered with a pong once all are queued
 //   hello     both ways, first, with --raw-sealed only: an ephemeral public key (raw_seal.hpp);
 //             every frame after it travels in sealed records
+//   heartbeat client -> server after --heartbeat-ms of quiet, as Hawser's ping; the server sends
+//             it back, as Hawser's pong
 #pragma once
 
 #include <cstdint>
@@ -27,7 +29,8 @@ enum Type : std::uint8_t {
     message = 4,
     subscribe = 5,
     publish = 6,
-    hello = 7  // the sealed variant's key exchange (raw_seal.hpp), before anything else
+    hello = 7,  // the sealed variant's key exchange (raw_seal.hpp), before anything else
+    heartbeat = 8
 };
 constexpr std::uint32_t max_frame = 1u << 20;
 

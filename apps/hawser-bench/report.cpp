@@ -39,7 +39,9 @@ Json summarize(const std::string& phase, const std::vector<Json>& results) {
     std::uint64_t ok = 0, failed = 0, open = 0, start = UINT64_MAX, end = 0, drops = 0,
                   deliveries = 0, expected = 0, worker_rss = 0, slow = 0, slow_closed = 0,
                   slow_deliveries = 0, slow_caught_up = 0, churned = 0, channels = 0,
-                  subscribed = 0, subscribe_failed = 0, publications = 0;
+                  subscribed = 0, subscribe_failed = 0, publications = 0, heartbeats = 0,
+                  heartbeats_answered = 0;
+    bool beating = false;
     std::uint64_t rounds = UINT64_MAX;
     double subscribe_seconds = 0;
     Latency subscribe_latency;
@@ -58,6 +60,9 @@ Json summarize(const std::string& phase, const std::vector<Json>& results) {
         slow_deliveries += u64(r, "slow_deliveries");
         slow_caught_up += u64(r, "slow_caught_up");
         worker_rss += u64(r, "rss_kib");
+        beating = beating || r.contains("heartbeats");
+        heartbeats += u64(r, "heartbeats");
+        heartbeats_answered += u64(r, "heartbeats_answered");
         churned += u64(r, "churned");
         publications += u64(r, "publications");
         channels += u64(r, "channels");
@@ -88,6 +93,10 @@ Json summarize(const std::string& phase, const std::vector<Json>& results) {
     s["open"] = open;
     s["errors"] = errors;
     s["workers_rss_kib"] = worker_rss;
+    if (beating) {  // raw only: Hawser's clients send theirs (Timeouts::heartbeat) uncounted
+        s["heartbeats"] = heartbeats;
+        s["heartbeats_answered"] = heartbeats_answered;
+    }
     s["latency"] = latency.summary();
     double seconds = start != UINT64_MAX && end > start ? double(end - start) / 1e9 : 0;
     s["seconds"] = seconds;
