@@ -25,6 +25,7 @@ void RawDriver::arm(double slow_fraction) {
 Json RawDriver::broadcast(bool trigger, unsigned count, unsigned size, const Progress& progress) {
     std::size_t expected = std::size_t(count) * (open_ - slow_.size());
     auto start_ns = now_ns();
+    heartbeats_ = heartbeats_answered_ = 0;  // this phase's
     if (trigger) {
         // Raw servers are not a cluster: each endpoint is asked on one of its connections.
         std::vector<bool> asked(targets_.size());

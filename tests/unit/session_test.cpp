@@ -54,12 +54,21 @@ class Session {
     }
 
     ~Session() {
-        client_loop.run_here([&] {
+        auto close_client = [&] {
             if (client) client->close(CloseReason::local_close);
-        });
-        loop.run_here([&] {
+        };
+        auto close_server = [&] {
             if (server) server->close(CloseReason::local_close);
-        });
+        };
+        if (&client_loop == &loop) {
+            loop.run_here([&] {
+                close_client();
+                close_server();
+            });
+        } else {
+            client_loop.run_here(close_client);
+            loop.run_here(close_server);
+        }
         held.clear();
     }
 
@@ -76,7 +85,7 @@ class Session {
         return {accepted, connecting};
     }
 
-    // Two loops: runs each in turn until neither has anything ready (a few rounds at most).
+    // Two loops: runs each in turn, 16 rounds (more than any exchange here takes).
     void pump() {
         if (&client_loop == &loop) return;
         for (int round = 0; round < 16; ++round) {
@@ -210,6 +219,22 @@ TEST(Session, BytesWaitingUnreadAreNotIdle) {
     s.loop.advance(1s);
     EXPECT_FALSE(s.server->is_open());
     EXPECT_EQ(s.closed(*s.server_host, CloseReason::idle_timeout), 1u);
+}
+
+TEST(Session, APausedSideStillSendsHeartbeatsWithInputWaiting) {
+    // The client stopped reading and the server's bytes wait for it unread: its heartbeats
+    // still go out, so the server does not end the pause as idle.
+    Settings settings;
+    settings.server_timeouts.idle = 10s;
+    settings.client_timeouts.heartbeat = 3s;
+    Session s(settings);
+    s.loop.run_here([&] {
+        s.client->pause_reading(true);
+        s.server->send_message(Kind::ping, 0, {}, {});  // never read: the client is paused
+    });
+    s.loop.advance(60s);
+    EXPECT_TRUE(s.server->is_open());
+    EXPECT_EQ(s.closed(*s.server_host, CloseReason::idle_timeout), 0u);
 }
 
 TEST(Session, HeartbeatsKeepAQuietConnectionAlive) {
