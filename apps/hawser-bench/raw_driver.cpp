@@ -1,5 +1,5 @@
 // The raw driver (raw_driver.hpp): its sockets, the event loop, and the phases that are one
-// loop each: connect, hold, ping, call, soak and churn.
+// loop each: connect, hold, ping, call, soak and churn. Heartbeats are in raw_heartbeats.cpp.
 #include "raw_driver.hpp"
 
 #include <arpa/inet.h>
@@ -357,10 +357,7 @@ void RawDriver::opened(int fd, std::uint64_t t0_us) {
     p.state = Peer::open;
     p.serial = ++serial_;
     order_.emplace_back(fd, p.serial);
-    if (auto every = std::chrono::nanoseconds(setup_.heartbeat).count(); every > 0) {
-        p.heard_ns = now_ns();
-        beats_.push({p.heard_ns + std::uint64_t(every), fd, p.serial});
-    }
+    schedule_heartbeats(fd);
     watch(fd, EPOLLIN);
     if (p.channel >= 0) send_subscribes(fd);  // a replacement in the channels phase
     done(true, t0_us);
@@ -409,25 +406,6 @@ void RawDriver::poll_once(int timeout_ms) {
     if (beating) poll_ns_ = now_ns();  // one clock read a poll: when its reads were heard
     for (int i = 0; i < n; ++i) on_event(events[i].data.fd, events[i].events);
     if (beating) send_heartbeats(poll_ns_);
-}
-
-void RawDriver::send_heartbeats(std::uint64_t now) {
-    const auto every = std::uint64_t(std::chrono::nanoseconds(setup_.heartbeat).count());
-    while (!beats_.empty() && beats_.top().due_ns <= now) {
-        auto beat = beats_.top();
-        beats_.pop();
-        auto& p = peers_[std::size_t(beat.fd)];
-        if (p.state != Peer::open || p.serial != beat.serial) continue;  // closed meanwhile
-        auto due = std::max(p.heard_ns, p.beat_ns) + every;
-        if (due <= now) {
-            std::string frame;
-            raw::append_frame(frame, raw::heartbeat, {});
-            if (write_all(beat.fd, frame)) ++heartbeats_;
-            p.beat_ns = now;
-            due = now + every;
-        }
-        beats_.push({due, beat.fd, beat.serial});
-    }
 }
 
 void RawDriver::report(const Progress& progress, const char* phase) {

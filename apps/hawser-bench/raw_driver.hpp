@@ -1,7 +1,8 @@
 // The raw driver: this worker's connections as plain non-blocking sockets on one epoll, driven
 // by the worker's main thread — the baseline each Hawser figure is divided by. The phases are
 // defined in raw_driver.cpp (connect, hold, ping, call, soak, churn), raw_storm.cpp,
-// raw_broadcast.cpp (broadcast and slow consumers) and raw_channels.cpp.
+// raw_broadcast.cpp (broadcast and slow consumers) and raw_channels.cpp; heartbeats in
+// raw_heartbeats.cpp.
 #pragma once
 
 #include <netinet/in.h>
@@ -111,8 +112,10 @@ class RawDriver final : public Driver {
     // `count` pings in one write.
     std::size_t send_pings(int fd, std::size_t count = 1);
     // A heartbeat on each open socket due one, as Hawser's client sends them: after
-    // --heartbeat-ms of quiet, and no sooner than that after the last.
+    // --heartbeat-ms of quiet, and no sooner than that after the last (raw_heartbeats.cpp).
     void send_heartbeats(std::uint64_t now);
+    // The socket just opened: its first check (none without --heartbeat-ms).
+    void schedule_heartbeats(int fd);
     void on_event(int fd, std::uint32_t events);
     // Opens and handles what `in` holds whole.
     void consume(int fd);
