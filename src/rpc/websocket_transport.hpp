@@ -56,9 +56,9 @@ class WebSocketTransport final : public Transport {
                            std::error_code& ec) override;
     void close() override;
     bool peer_gone() override { return inner_->peer_gone(); }
+    // Bytes read but not handed up, or bytes in the socket (not more_buffered_: only "maybe").
     bool input_waiting() override {
-        return more_buffered_ || carry_size_ > 0 || leftover_at_ < leftover_.size() ||
-               inner_->input_waiting();
+        return carry_size_ > 0 || leftover_at_ < leftover_.size() || inner_->input_waiting();
     }
     Failure failure() const override { return failure_; }
 
