@@ -277,6 +277,7 @@ Result<std::optional<ClusterOptions>> load_cluster_config(const std::string& pat
                     "nats_tls_ca_file",
                     "report_interval_ms",
                     "node_expiry_ms",
+                    "reports_heard_per_second",
                     "max_message_bytes",
                     "max_remote_requests",
                     "max_channels_per_connection",
@@ -300,6 +301,7 @@ Result<std::optional<ClusterOptions>> load_cluster_config(const std::string& pat
         read(t, "nats_tls_ca_file", c.nats_tls_ca_file);
         read_ms(t, "report_interval_ms", c.report_interval);
         read_ms(t, "node_expiry_ms", c.node_expiry);
+        read(t, "reports_heard_per_second", c.reports_heard_per_second);
         read(t, "max_message_bytes", c.max_message_bytes);
         read(t, "max_remote_requests", c.max_remote_requests);
         read(t, "max_channels_per_connection", c.max_channels_per_connection);

@@ -55,7 +55,15 @@ struct ClusterOptions {
     bool nats_tls = false;
     std::string nats_tls_ca_file;
     Milliseconds report_interval{1000ms};  // load reports
-    Milliseconds node_expiry{3000ms};      // a node silent this long is gone from routing
+    // A node silent this long is gone from routing (stretched for one that said it reports
+    // less often: reports_heard_per_second).
+    Milliseconds node_expiry{3000ms};
+    // Every node hears every node's reports, N² a period for N nodes, and each one heard costs
+    // the listener a few thread wake-ups: past this many a second, a node reports less often
+    // (every nodes / reports_heard_per_second seconds) and the others wait for it as much
+    // longer (node_expiry stretched alike), once every other node says its period (an older
+    // release does not). 0: every report_interval, however many nodes; else 0.1 to 1,000,000.
+    double reports_heard_per_second = 16;
     Milliseconds nats_reconnect_wait{250ms};
     // Each message to NATS is written at once, instead of after nats.c's 1 ms of batching: a
     // write per message, and a cross-node call or publication about 1 ms sooner.
@@ -108,6 +116,9 @@ struct NodeInfo {
     std::uint64_t memory_bytes = 0;  // resident
     bool draining = false;
     std::uint64_t sequence = 0;  // reports sent by this node; a restart starts again at 1
+    // How long until this node's next report (report_interval, or longer in a big cluster: see
+    // ClusterOptions::reports_heard_per_second). 0 when it did not say.
+    std::chrono::milliseconds report_period{0};
     std::chrono::steady_clock::time_point seen{};  // when this node last heard of it
 
     std::uint64_t free_capacity() const {
@@ -266,7 +277,8 @@ class Cluster {
     void on_question(std::string topic, std::function<std::string(std::string_view body)> answer);
     // Membership, for services that keep something about other nodes. A node joined (its
     // first report, or its first since it was gone); a node is gone, and what it held with
-    // it: it said it leaves, or went silent past node_expiry. Never for this node itself.
+    // it: it said it leaves, or went silent past its (stretched) node_expiry. Never for this node
+    // itself.
     void on_node_joined(std::function<void(const std::string& node)> handler);
     void on_node_gone(std::function<void(const std::string& node)> handler);
     // Notices may have been lost: this node (re)connected to NATS (and at the end of start()),

@@ -29,9 +29,12 @@ Result<void> Cluster::validate(const ClusterOptions& options) {
     for (char c : p)
         if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
             return bad("subject_prefix '" + p.substr(0, 80) + "' is not a NATS subject");
-    if (options.report_interval.count() <= 0) return bad("report_interval must be positive");
+    if (options.report_interval.count() <= 0 || options.report_interval > detail::max_report_period)
+        return bad("report_interval must be from 1 ms to an hour");
     if (options.node_expiry < 2 * options.report_interval)
         return bad("node_expiry must be at least two report intervals");
+    if (auto h = options.reports_heard_per_second; h != 0 && !(h >= 0.1 && h <= 1e6))
+        return bad("reports_heard_per_second must be 0 (no limit) or from 0.1 to 1000000");
     if (options.max_message_bytes < 1024) return bad("max_message_bytes must be at least 1024");
     if (options.max_remote_requests == 0) return bad("max_remote_requests must be at least 1");
     if (options.interest_batch.count() <= 0 || options.interest_batch > 10s)

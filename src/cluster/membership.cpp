@@ -65,6 +65,8 @@ void Cluster::Impl::run() {
     std::uint64_t last_handshakes = server.stats().handshakes;
     auto last = Clock::now();
     auto next_report = last;
+    auto next_expiry = last + options.report_interval;
+    Clock::duration announced = options.report_interval;  // by the last report sent
     std::unique_lock lock(mu);
     while (!stopping) {
         auto now = Clock::now();
@@ -84,18 +86,36 @@ void Cluster::Impl::run() {
             self.cpu = cpu;
             self.memory_bytes = memory;
             self.draining = draining.load();
+            // The report says when the next one comes, and the others wait for it that much
+            // longer: past reports_heard_per_second, longer than the interval. Not while a
+            // node that does not read it (an older release) would drop this one meanwhile.
+            Clock::duration period = options.report_interval;
+            if (registry.every_other_node_says_its_period(name)) {
+                auto nodes = registry.size() + (registry.contains(name) ? 0 : 1);
+                period = detail::report_period(options.report_interval,
+                                               options.reports_heard_per_second, nodes);
+            }
+            self.report_period = std::chrono::duration_cast<Milliseconds>(period);
             // This node knows itself without NATS; the sequence moves first so that the
             // registry takes the update.
             ++self.sequence;
             registry.update(self, now);
             auto bytes = detail::encode_report(self, false, run_id);
-            auto gone = registry.expire(now, options.node_expiry);
+            lock.unlock();
+            if (publish(subjects.node(name), bytes)) count(counters.reports_sent);
+            // A longer period is waited only once said twice: a listener that lost the report
+            // saying it still waits for the one before, which promised the shorter.
+            next_report = now + std::min(period, announced);
+            announced = period;
+            lock.lock();
+        }
+        if (now >= next_expiry) {
+            auto gone = registry.expire(now, options.node_expiry, options.report_interval);
             for (const auto& node : gone)
                 spdlog::warn("hawser cluster: node {} went silent; dropped from routing", node);
+            next_expiry = now + options.report_interval;
             lock.unlock();
             for (const auto& node : gone) node_gone(node);
-            if (publish(subjects.node(name), bytes)) count(counters.reports_sent);
-            next_report = now + options.report_interval;
             lock.lock();
         }
         bool interest = interest_due && now >= *interest_due;
@@ -114,7 +134,7 @@ void Cluster::Impl::run() {
         for (auto next : {next_ask_deadline(), next_confirmation_deadline()})
             if (next && (!deadline || *next < *deadline)) deadline = next;
         lock.lock();
-        auto until = next_report;
+        auto until = std::min(next_report, next_expiry);
         if (deadline) until = std::min(until, *deadline);
         if (interest_due) until = std::min(until, *interest_due);
         wake.wait_until(lock, until, [&] { return stopping || report_now || recheck; });
@@ -157,6 +177,12 @@ void Cluster::Impl::on_report(std::string_view subject, std::string_view data) {
             "hawser cluster: node {} has another server key than this node: clients that pin one "
             "key cannot use both as entry nodes (give every node the same server.key)",
             sender);
+    // A node of an older release (it says no period) drops this one past its own node_expiry:
+    // while this one waits longer than the interval, it reports now and then at the interval.
+    if (r->info.report_period.count() == 0 && self.report_period > options.report_interval) {
+        report_now = true;
+        wake.notify_all();
+    }
     bool joined = registry.update(std::move(r->info), std::chrono::steady_clock::now()) && !known;
     lock.unlock();
     if (joined) {

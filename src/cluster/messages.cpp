@@ -92,6 +92,7 @@ std::string encode_report(const NodeInfo& info, bool leaving, std::uint64_t run)
           {"memory_bytes", info.memory_bytes},
           {"draining", info.draining},
           {"sequence", info.sequence},
+          {"report_period_ms", std::uint64_t(info.report_period.count())},
           {"leaving", leaving},
           {"run", run}};
     DataFrame f;
@@ -141,6 +142,14 @@ Result<NodeReport> decode_report(std::string_view bytes) {
     r.info.draining = *draining;
     r.leaving = *leaving;
     r.run = uint_field(m, "run").value_or(0);
+    // Optional (absent: an older node, which does not say).
+    if (m.count("report_period_ms")) {
+        auto period = uint_field(m, "report_period_ms");
+        if (!period) return bad("report: report_period_ms is not a count of milliseconds");
+        if (*period > std::uint64_t(std::chrono::milliseconds(max_report_period).count()))
+            return bad("report: report period over an hour");
+        r.info.report_period = std::chrono::milliseconds(*period);
+    }
     return r;
 }
 

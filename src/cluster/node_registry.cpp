@@ -2,6 +2,10 @@
 #include "cluster/node_registry.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "cluster/messages.hpp"
 
 namespace hawser::detail {
 
@@ -27,10 +31,30 @@ bool NodeRegistry::remove(std::string_view name) {
     return true;
 }
 
-std::vector<std::string> NodeRegistry::expire(Clock::time_point now, Clock::duration expiry) {
+std::chrono::milliseconds report_period(std::chrono::milliseconds interval, double heard_per_second,
+                                        std::size_t nodes) {
+    if (heard_per_second <= 0) return interval;
+    double spread_ms = std::ceil(double(nodes) * 1000.0 / heard_per_second);
+    auto most = std::chrono::duration_cast<std::chrono::milliseconds>(max_report_period);
+    if (!(spread_ms < double(most.count()))) return std::max(interval, most);
+    return std::max(interval, std::chrono::milliseconds(std::int64_t(spread_ms)));
+}
+
+std::vector<std::string> NodeRegistry::expire(Clock::time_point now, Clock::duration expiry,
+                                              Clock::duration interval) {
     std::vector<std::string> gone;
     for (auto it = nodes_.begin(); it != nodes_.end();) {
-        if (now - it->second.seen >= expiry) {
+        auto allowed = expiry;
+        Clock::duration period = it->second.report_period;
+        if (interval.count() > 0 && period > interval) {
+            // expiry × period / interval in nanoseconds: the product needs 128 bits (3 s × 3.5 s
+            // is 1e19 ns²), and the result saturates (a node_expiry of years must not wrap).
+            auto stretched = __int128(expiry.count()) * period.count() / __int128(interval.count());
+            allowed = stretched > std::numeric_limits<Clock::rep>::max()
+                          ? Clock::duration::max()
+                          : Clock::duration(Clock::rep(stretched));
+        }
+        if (now - it->second.seen >= allowed) {
             gone.push_back(it->first);
             it = nodes_.erase(it);
         } else {
@@ -38,6 +62,12 @@ std::vector<std::string> NodeRegistry::expire(Clock::time_point now, Clock::dura
         }
     }
     return gone;
+}
+
+bool NodeRegistry::every_other_node_says_its_period(std::string_view self) const {
+    return std::all_of(nodes_.begin(), nodes_.end(), [&](const auto& entry) {
+        return entry.first == self || entry.second.report_period.count() > 0;
+    });
 }
 
 bool NodeRegistry::contains(std::string_view name) const {

@@ -15,6 +15,12 @@
 
 namespace hawser::detail {
 
+// How long a node waits between its reports in a cluster of `nodes` (itself included): the
+// interval, or longer so that each node hears at most `heard_per_second` reports a second from
+// all of them (0: no limit); never past max_report_period.
+std::chrono::milliseconds report_period(std::chrono::milliseconds interval, double heard_per_second,
+                                        std::size_t nodes);
+
 class NodeRegistry {
   public:
     using Clock = std::chrono::steady_clock;
@@ -24,10 +30,16 @@ class NodeRegistry {
     bool update(NodeInfo info, Clock::time_point now);
     // The node said it leaves. True if it was known.
     bool remove(std::string_view name);
-    // Drops nodes not heard from within `expiry`; returns their names.
-    std::vector<std::string> expire(Clock::time_point now, Clock::duration expiry);
+    // Drops nodes not heard from within `expiry`, stretched for a node whose last report said
+    // its next comes later than `interval` by as much (3 s for a 1 s interval is 9 s for a node
+    // that reports every 3 s); returns their names.
+    std::vector<std::string> expire(Clock::time_point now, Clock::duration expiry,
+                                    Clock::duration interval);
 
     bool contains(std::string_view name) const;
+    // Whether every node but `self` said when its next report comes (older releases do not,
+    // and drop a node silent past their node_expiry, however long it said it would be).
+    bool every_other_node_says_its_period(std::string_view self) const;
     std::size_t size() const noexcept { return nodes_.size(); }
     std::vector<NodeInfo> nodes() const;  // by name
 

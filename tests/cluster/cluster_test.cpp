@@ -6,6 +6,7 @@
 #include <nats/nats.h>
 
 #include <atomic>
+#include <cmath>
 #include <map>
 
 #include "cluster/messages.hpp"
@@ -47,6 +48,82 @@ TEST(Cluster, ASilentNodeExpires) {
     // (node_expiry, 1 s here) can drop it.
     ASSERT_TRUE(sees(a.cluster, 1));
     EXPECT_EQ(a.cluster.nodes()[0].name, "a");
+}
+
+TEST(Cluster, ANodeThatReportsLessOftenIsWaitedForLonger) {
+    NatsServer nats;
+    Node a(nats, "a");
+    RawNats raw(nats);
+    // Two nodes that go silent at once (a kill -9): one said its next report comes in 2 s, as
+    // a node of a big cluster does, the other said nothing. The expiry is 1 s for a 100 ms
+    // interval; for the first it is stretched as much: 20 s.
+    auto far = fake_node("far", 10);
+    far.report_period = 2s;
+    raw.publish("test.node.far", detail::encode_report(far, false));
+    raw.publish("test.node.near", detail::encode_report(fake_node("near", 10), false));
+    ASSERT_TRUE(sees(a.cluster, 3));
+    ASSERT_TRUE(sees(a.cluster, 2));  // "near" expired: its 1 s has passed
+    auto nodes = a.cluster.nodes();
+    EXPECT_EQ(nodes[1].name, "far");
+    EXPECT_EQ(nodes[1].report_period, 2s);
+}
+
+TEST(Cluster, EachNodeHearsAtMostItsShareOfReports) {
+    NatsServer nats;
+    // Three nodes, each to hear at most 2 reports a second: each reports every 1.5 s instead of
+    // every 100 ms, says so, and the others wait for it past their 1 s node_expiry.
+    std::atomic<int> gone{0};
+    auto two = [](ClusterOptions& c) { c.reports_heard_per_second = 2; };
+    auto count_gone = [&](Node& n) { n.cluster.on_node_gone([&](const std::string&) { ++gone; }); };
+    Node a(nats, "a", two, count_gone), b(nats, "b", two, count_gone),
+        c(nats, "c", two, count_gone);
+    ASSERT_TRUE(sees(a.cluster, 3));
+    auto all_say = [&](Node& n) {
+        auto nodes = n.cluster.nodes();
+        return nodes.size() == 3 && std::all_of(nodes.begin(), nodes.end(),
+                                                [](auto& i) { return i.report_period == 1500ms; });
+    };
+    ASSERT_TRUE(eventually([&] { return all_say(a) && all_say(b) && all_say(c); }));
+    auto sent = a.cluster.stats().reports_sent;
+    auto heard = a.cluster.stats().reports_received;
+    // Six more reports from b and c (three periods each, 4.5 s): a sent about as many of its
+    // own (at the interval it would have sent 45), and nobody was dropped meanwhile.
+    ASSERT_TRUE(eventually([&] { return a.cluster.stats().reports_received >= heard + 6; }, 20s));
+    EXPECT_LE(a.cluster.stats().reports_sent - sent, 5u);
+    EXPECT_EQ(gone.load(), 0);
+    EXPECT_EQ(a.cluster.nodes().size(), 3u);
+}
+
+TEST(Cluster, ANodeReportsAtTheIntervalWhileAnOlderNodeIsThere) {
+    NatsServer nats;
+    // An older release does not say its period and drops any node silent past its own expiry:
+    // while one is in the cluster, the others do not stretch theirs.
+    // With h = 1 a node alone reports every second; the older node stays 5 s in its registry.
+    auto one = [](ClusterOptions& c) {
+        c.reports_heard_per_second = 1;
+        c.node_expiry = 5s;
+    };
+    Node a(nats, "a", one);
+    ASSERT_TRUE(eventually([&] {
+        auto nodes = a.cluster.nodes();
+        return !nodes.empty() && nodes[0].report_period == 1s;
+    }));
+    RawNats raw(nats);
+    auto old = fake_node("old", 10);  // says no period, as an older node's report
+    raw.publish("test.node.old", detail::encode_report(old, false));
+    // It reports at once (not a second later, when the older node would have dropped it
+    // after its own expiry) and says the interval.
+    ASSERT_TRUE(eventually([&] {
+        auto nodes = a.cluster.nodes();
+        return nodes.size() == 2 && nodes[0].name == "a" && nodes[0].report_period == 100ms;
+    }));
+    // Once it is gone (expired), two nodes that both say their period stretch to 2 s.
+    ASSERT_TRUE(sees(a.cluster, 1));
+    Node b(nats, "b", one);
+    EXPECT_TRUE(eventually([&] {
+        auto nodes = a.cluster.nodes();
+        return nodes.size() == 2 && nodes[0].report_period == 2s;
+    }));
 }
 
 TEST(Cluster, RoutingFavoursFreeCapacityAndSkipsDrainingNodes) {
@@ -391,6 +468,14 @@ TEST(Cluster, BadOptionsAreRefusedBeforeAnythingRuns) {
     EXPECT_FALSE(check([](ClusterOptions& c) { c.subject_prefix = "a..b"; }));
     EXPECT_FALSE(check([](ClusterOptions& c) { c.subject_prefix = "a.*"; }));
     EXPECT_FALSE(check([](ClusterOptions& c) { c.node_expiry = c.report_interval; }));
+    EXPECT_FALSE(check([](ClusterOptions& c) { c.reports_heard_per_second = -1; }));
+    EXPECT_FALSE(check([](ClusterOptions& c) { c.reports_heard_per_second = std::nan(""); }));
+    EXPECT_FALSE(check([](ClusterOptions& c) { c.reports_heard_per_second = 0.01; }));
+    EXPECT_TRUE(check([](ClusterOptions& c) { c.reports_heard_per_second = 0; }));
+    EXPECT_FALSE(check([](ClusterOptions& c) {  // longer than a report may say
+        c.report_interval = 2h;
+        c.node_expiry = 4h;
+    }));
     EXPECT_FALSE(check([](ClusterOptions& c) { c.public_endpoints = {"nonsense"}; }));
     EXPECT_FALSE(check([](ClusterOptions& c) {
         c.nats_user = "u";

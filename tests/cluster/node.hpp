@@ -21,6 +21,7 @@ inline ClusterOptions cluster_options(const NatsServer& nats, std::string name) 
     c.subject_prefix = "test";
     c.report_interval = 100ms;
     c.node_expiry = 1000ms;
+    c.reports_heard_per_second = 0;  // every interval: the tests that want fewer say so
     c.nats_reconnect_wait = 50ms;
     return c;
 }

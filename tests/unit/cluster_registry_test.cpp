@@ -29,12 +29,60 @@ TEST(NodeRegistry, ExpiresSilentNodesOnly) {
     auto t0 = Clock::time_point{} + 100s;
     EXPECT_TRUE(r.update(node("a", 10, 0), t0));
     EXPECT_TRUE(r.update(node("b", 10, 0), t0 + 2s));
-    EXPECT_TRUE(r.expire(t0 + 2999ms, 3s).empty());
-    auto gone = r.expire(t0 + 3s, 3s);
+    EXPECT_TRUE(r.expire(t0 + 2999ms, 3s, 1s).empty());
+    auto gone = r.expire(t0 + 3s, 3s, 1s);
     ASSERT_EQ(gone.size(), 1u);
     EXPECT_EQ(gone[0], "a");
     EXPECT_FALSE(r.contains("a"));
     EXPECT_TRUE(r.contains("b"));
+}
+
+TEST(NodeRegistry, WaitsLongerForANodeThatSaidItReportsLessOften) {
+    NodeRegistry r;
+    auto t0 = Clock::time_point{} + 100s;
+    auto slow = node("slow", 10, 0);
+    slow.report_period = 3500ms;  // a big cluster: 3.5 times the 1 s interval
+    r.update(slow, t0);
+    r.update(node("usual", 10, 0), t0);  // said nothing: the interval
+    auto gone = r.expire(t0 + 3s, 3s, 1s);
+    ASSERT_EQ(gone, std::vector<std::string>{"usual"});
+    EXPECT_TRUE(r.expire(t0 + 10499ms, 3s, 1s).empty());
+    EXPECT_EQ(r.expire(t0 + 10500ms, 3s, 1s), std::vector<std::string>{"slow"});
+    // A period shorter than the interval never shortens the expiry.
+    auto quick = node("quick", 10, 0);
+    quick.report_period = 100ms;
+    r.update(quick, t0);
+    EXPECT_TRUE(r.expire(t0 + 2999ms, 3s, 1s).empty());
+    // An expiry of a century stretched by an hour's period saturates instead of wrapping.
+    auto hour = node("hour", 10, 0);
+    hour.report_period = 1h;
+    r.update(hour, t0);
+    EXPECT_TRUE(r.expire(t0 + 24h, std::chrono::hours(24 * 365 * 100), 1s).empty());
+}
+
+TEST(NodeRegistry, KnowsWhetherEveryOtherNodeSaysItsPeriod) {
+    NodeRegistry r;
+    auto self = node("self", 10, 0);  // its own entry may not say yet: its first report
+    r.update(self, {});
+    EXPECT_TRUE(r.every_other_node_says_its_period("self"));
+    auto peer = node("peer", 10, 0);
+    peer.report_period = 1s;
+    r.update(peer, {});
+    EXPECT_TRUE(r.every_other_node_says_its_period("self"));
+    r.update(node("old", 10, 0), {});  // an older release
+    EXPECT_FALSE(r.every_other_node_says_its_period("self"));
+    r.remove("old");
+    EXPECT_TRUE(r.every_other_node_says_its_period("self"));
+}
+
+TEST(NodeRegistry, ReportPeriodKeepsWhatEachNodeHearsBounded) {
+    EXPECT_EQ(report_period(1000ms, 16, 1), 1000ms);
+    EXPECT_EQ(report_period(1000ms, 16, 16), 1000ms);
+    EXPECT_EQ(report_period(1000ms, 16, 56), 3500ms);   // each hears 56 / 3.5 s = 16 a second
+    EXPECT_EQ(report_period(1000ms, 16, 17), 1063ms);   // rounded up: never more than 16
+    EXPECT_EQ(report_period(1000ms, 0, 1000), 1000ms);  // 0: no limit
+    EXPECT_EQ(report_period(5000ms, 16, 56), 5000ms);   // never sooner than the interval
+    EXPECT_EQ(report_period(1000ms, 0.1, 1'000'000), 3'600'000ms);  // at most an hour
 }
 
 TEST(NodeRegistry, IgnoresOldReportsButTakesARestart) {
@@ -93,6 +141,7 @@ TEST(ClusterMessages, ReportRoundTrip) {
     n.cpu = 0.75;
     n.memory_bytes = 1u << 30;
     n.draining = true;
+    n.report_period = 3500ms;
     auto r = decode_report(encode_report(n, true));
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_TRUE(r->leaving);
@@ -106,6 +155,28 @@ TEST(ClusterMessages, ReportRoundTrip) {
     EXPECT_DOUBLE_EQ(r->info.cpu, 0.75);
     EXPECT_EQ(r->info.memory_bytes, 1u << 30);
     EXPECT_TRUE(r->info.draining);
+    EXPECT_EQ(r->info.report_period, 3500ms);
+}
+
+TEST(ClusterMessages, AReportWithoutItsPeriodIsAnOlderNodes) {
+    Map older{{"name", "old"}, {"endpoints", Array{}}, {"public_key", ""},
+              {"capacity", 1}, {"connections", 0},     {"handshakes_per_second", 0},
+              {"cpu", 0},      {"memory_bytes", 0},    {"draining", false},
+              {"sequence", 1}, {"leaving", false}};
+    auto decode = [](const Map& m) {
+        DataFrame f;
+        f << m;
+        return decode_report(f.bytes());
+    };
+    auto r = decode(older);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->info.report_period, 0ms);  // the listener's own interval and expiry apply
+    // Present, it must be a count of milliseconds.
+    for (Value bad : {Value("soon"), Value(-1), Value(1.5)}) {
+        auto m = older;
+        m["report_period_ms"] = bad;
+        EXPECT_FALSE(decode(m));
+    }
 }
 
 TEST(ClusterMessages, BadReportsAreRefused) {
@@ -125,6 +196,8 @@ TEST(ClusterMessages, BadReportsAreRefused) {
     EXPECT_FALSE(with([](NodeInfo& n) { n.public_key = std::string(64, 'z'); }));
     EXPECT_FALSE(with([](NodeInfo& n) { n.endpoints.assign(17, "h:1"); }));
     EXPECT_FALSE(with([](NodeInfo& n) { n.endpoints = {std::string(301, 'h')}; }));
+    EXPECT_TRUE(with([](NodeInfo& n) { n.report_period = 1h; }));
+    EXPECT_FALSE(with([](NodeInfo& n) { n.report_period = 1h + 1ms; }));  // a dead node kept
     // A map with a field of the wrong type.
     DataFrame f;
     f << Map{{"name", "a"}, {"endpoints", Array{}}, {"public_key", ""}, {"capacity", "many"}};

@@ -334,6 +334,7 @@ nats_password = "secret"
 nats_tls_ca_file = "/etc/ssl/nats-ca.pem"
 report_interval_ms = 500
 node_expiry_ms = 2000
+reports_heard_per_second = 40
 max_message_bytes = 65536
 max_remote_requests = 1000
 max_channels_per_connection = 16
@@ -358,6 +359,7 @@ nats_send_asap = false
     EXPECT_EQ(o.nats_tls_ca_file, "/etc/ssl/nats-ca.pem");
     EXPECT_EQ(o.report_interval, std::chrono::milliseconds(500));
     EXPECT_EQ(o.node_expiry, std::chrono::milliseconds(2000));
+    EXPECT_DOUBLE_EQ(o.reports_heard_per_second, 40);
     EXPECT_EQ(o.max_message_bytes, 65536u);
     EXPECT_EQ(o.max_remote_requests, 1000u);
     EXPECT_EQ(o.max_channels_per_connection, 16u);
@@ -386,6 +388,7 @@ TEST(Config, BadClusterSettingsNameWhatIsWrong) {
              {"[cluster]\nnode = \"typo\"\n", "unknown key 'node'"},
              {"[cluster]\nmax_remote_requests = 0\n", "max_remote_requests"},
              {"[cluster]\ninterest_batch_ms = 0\n", "interest_batch"},
+             {"[cluster]\nreports_heard_per_second = -1\n", "reports_heard_per_second"},
          }) {
         auto path = write_temp(text);
         auto c = app::load_cluster_config(path);
