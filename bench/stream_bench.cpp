@@ -7,7 +7,7 @@
 // (StreamOptions::content_hash), as a content-addressed store would; --known-hash 1 uses the latter
 // for the calls part.
 //   stream_bench [--size BYTES (2 GiB)] [--calls N (2000)] [--window BYTES] [--chunk BYTES]
-//                [--known-hash 0|1]
+//                [--hash-turn BYTES] [--known-hash 0|1]
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sodium.h>
@@ -102,7 +102,7 @@ struct Pair {
     std::unique_ptr<hawser::Client> client;
 };
 
-Pair make_pair(std::uint32_t window, std::uint32_t chunk) {
+Pair make_pair(std::uint32_t window, std::uint32_t chunk, std::uint32_t hash_turn) {
     hawser::ServerOptions so;
     so.listen = {"127.0.0.1:0"};
     so.io_threads = 1;
@@ -110,6 +110,7 @@ Pair make_pair(std::uint32_t window, std::uint32_t chunk) {
     so.transport.compression = hawser::Compression::none;
     so.limits.stream_window_bytes = window;
     so.limits.stream_chunk_bytes = chunk;
+    so.limits.stream_hash_turn_bytes = hash_turn;
     so.limits.stream_connection_window_bytes = std::max(4 * window, 1u << 20);
     Pair p;
     p.server = std::make_unique<hawser::Server>(so);
@@ -184,6 +185,7 @@ int main(int argc, char** argv) {
     std::size_t size = std::size_t(2) << 30, call_count = 2000;
     std::uint32_t window = hawser::Limits{}.stream_window_bytes;
     std::uint32_t chunk = hawser::Limits{}.stream_chunk_bytes;
+    std::uint32_t hash_turn = hawser::Limits{}.stream_hash_turn_bytes;
     bool known = false;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string a = argv[i];
@@ -191,6 +193,7 @@ int main(int argc, char** argv) {
         if (a == "--calls") call_count = std::stoull(argv[i + 1]);
         if (a == "--window") window = std::uint32_t(std::stoul(argv[i + 1]));
         if (a == "--chunk") chunk = std::uint32_t(std::stoul(argv[i + 1]));
+        if (a == "--hash-turn") hash_turn = std::uint32_t(std::stoul(argv[i + 1]));
         if (a == "--known-hash") known = argv[i + 1] == std::string("1");
     }
     if (sodium_init() < 0) return 1;
@@ -199,13 +202,14 @@ int main(int argc, char** argv) {
     double aead = aead_bound(size);
     double bound = std::min(tcp, aead);
     double hash = hash_rate(size);
-    auto p = make_pair(window, chunk);
+    auto p = make_pair(window, chunk, hash_turn);
     auto c = p.client->connection();
     double busy_cores = 0, known_cores = 0;
     double hawser_rate = transfer(c, size, false, &busy_cores);
     double known_rate = transfer(c, size, true, &known_cores);
-    std::printf("one stream of %.2f GiB, encrypted, window %u KiB, chunk %u KiB\n",
-                double(size) / gib, window / 1024, chunk / 1024);
+    std::printf(
+        "one stream of %.2f GiB, encrypted, window %u KiB, chunk %u KiB, hash turn %u KiB\n",
+        double(size) / gib, window / 1024, chunk / 1024, hash_turn / 1024);
     std::printf("  raw loopback TCP        %8.2f GiB/s\n", tcp / gib);
     std::printf("  AEAD seal+open bound    %8.2f GiB/s\n", aead / gib);
     std::printf(

@@ -163,7 +163,7 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
                  "worker_decode_bytes", "max_worker_decode_bytes", "max_decoded_bytes",
                  "max_dataframe_depth", "max_dataframe_container", "max_dataframe_elements",
                  "stream_window_bytes", "stream_connection_window_bytes", "stream_chunk_bytes",
-                 "max_incoming_streams", "max_outgoing_streams"},
+                 "stream_hash_turn_bytes", "max_incoming_streams", "max_outgoing_streams"},
                 "limits");
             read(l, "max_frame_bytes", o.limits.max_frame_bytes);
             read(l, "max_pending_calls", o.limits.max_pending_calls);
@@ -182,6 +182,7 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
             read(l, "stream_window_bytes", o.limits.stream_window_bytes);
             read(l, "stream_connection_window_bytes", o.limits.stream_connection_window_bytes);
             read(l, "stream_chunk_bytes", o.limits.stream_chunk_bytes);
+            read(l, "stream_hash_turn_bytes", o.limits.stream_hash_turn_bytes);
             read(l, "max_incoming_streams", o.limits.max_incoming_streams);
             read(l, "max_outgoing_streams", o.limits.max_outgoing_streams);
         }

@@ -104,7 +104,8 @@ class Connection {
     // Big streams (streams.hpp) to the peer's stream handler `name`, with the same tokens as
     // call(). open_stream completes with a sink once the receiver accepted; send_stream and
     // send_file complete once the receiver verified the whole content and kept it. Both of
-    // those resume from the offset the receiver asks for. `path` is opened here, read later.
+    // those resume from the offset the receiver asks for. `path` is opened here, read later;
+    // it must not change meanwhile.
     template <class Token = UseTask>
     auto open_stream(std::string_view name, Token&& token = {}, StreamOptions options = {}) const {
         return detail::complete<StreamSink>(

@@ -2,12 +2,20 @@
 // and the pump that hands data to the connection round-robin while its send queue is short.
 // Thread affinity: the connection's loop (the prefix hash job: a worker).
 #include <algorithm>
+#include <span>
+#include <vector>
 
 #include "rpc/conn.hpp"
 #include "rpc/stream_state.hpp"
 #include "rpc/stream_table.hpp"
 
 namespace hawser::detail {
+
+namespace {
+// How far sending may run ahead of a feed's hash, in chunks: enough that the two take turns
+// without waiting for each other.
+constexpr std::uint64_t max_hash_lag_chunks = 4;
+}  // namespace
 
 Result<std::uint64_t> StreamTable::open(Outgoing outgoing) {
     if (outgoing.name.empty() || outgoing.name.size() > max_command_name)
@@ -102,7 +110,7 @@ void StreamTable::prefix_hashed(std::uint64_t id, Result<ContentHasher> hash) {
     if (!s || s->state != Out::State::hashing) return;
     if (!hash) return fail_out(id, hash.error(), true);
     s->hash = *hash;
-    s->position = hash->bytes();
+    s->position = s->hashed = hash->bytes();
     s->state = Out::State::sending;
     wake(*s);
 }
@@ -147,7 +155,14 @@ void StreamTable::cancel(std::uint64_t id) {
 bool StreamTable::can_progress(const Out& s) const {
     if (s.state != Out::State::sending) return false;
     auto ready = s.feed->ready(s.position);
-    if (ready == 0) return s.feed->ended(s.position);
+    if (ready == 0)  // the end, once the hash has caught up
+        return s.feed->ended(s.position) && (!hashes_behind(s) || s.hashed == s.position);
+    // The hash stays within a few chunks of what was sent: a file's bytes are read again while
+    // the page cache still has them, and the end does not wait long for it.
+    if (hashes_behind(s) &&
+        s.position - s.hashed >=
+            max_hash_lag_chunks * std::uint64_t(conn_.host().limits.stream_chunk_bytes))
+        return false;
     return s.credit > 0 && send_credit_ > 0;
 }
 
@@ -199,16 +214,18 @@ void StreamTable::send_some(Out& s) {
     s.credit -= n;
     send_credit_ -= n;
     Result<void> filled;
+    bool hash_now = !s.options.content_hash && !hashes_behind(s);
     conn_.send_stream_data(
         id, n,
         [&](std::span<std::uint8_t> into, std::uint64_t at) {  // runs before any close
             if (filled) filled = s.feed->fill(base + at, into);
-            if (!s.options.content_hash) s.hash.update(into);
+            if (hash_now) s.hash.update(into);
         },
         s.options.compress);
     auto* again = find_out(id);
     if (!again) return;
     if (!filled) return fail_out(id, filled.error(), true);
+    if (hashes_behind(*again)) queue_hash(id, again->hash_queued);
     again->feed->sent(again->position);
     if (again->sink)
         if (auto completed = again->sink->take_completed())

@@ -5,6 +5,7 @@
 // Thread affinity: Out and In on the connection's loop; StreamRef from any thread.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -34,6 +35,11 @@ struct StreamTable::Out {
     std::uint64_t position = 0;      // the next byte to send
     std::uint64_t credit = 0;        // what the stream's window still lets out
     std::uint64_t acknowledged = 0;  // window the receiver gave back: bytes it consumed
+    // A seekable feed is hashed behind what was sent, in the loop's background turns
+    // (StreamTable::hash_turn), read again from the feed: the bytes before `hashed` are in
+    // `hash`. A sink's bytes are hashed as they are sent (they are not kept).
+    std::uint64_t hashed = 0;
+    bool hash_queued = false;  // its id is in StreamTable::to_hash_
     ContentHasher hash;
     Clock::time_point accept_deadline;
     std::function<void(Result<void>)> accepted, done;
@@ -54,6 +60,15 @@ struct StreamTable::In {
     std::uint64_t unreturned = 0;
     std::size_t buffered = 0;  // bytes in chunks
     std::deque<std::string> chunks;
+    // The last `unhashed` bytes of chunks are not in `hash` yet: they are hashed in the
+    // loop's background turns (StreamTable::hash_turn), from chunks[hash_chunk] at
+    // hash_offset on, and a chunk is read only once hashed.
+    std::size_t unhashed = 0;
+    std::size_t hash_chunk = 0, hash_offset = 0;
+    bool hash_queued = false;  // its id is in StreamTable::to_hash_
+    // The sender's hash, from its end, while the bytes before it wait for their hash turns:
+    // the end counts as received (more data or a second end is a violation).
+    std::optional<std::array<std::uint8_t, 32>> end_hash;
     ContentHasher hash;
     Error error;  // why it failed
     std::function<void(Result<std::string>)> reader;

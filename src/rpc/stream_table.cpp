@@ -1,5 +1,5 @@
 // StreamTable, the states and the messages that arrive (see stream_table.hpp); sending is in
-// stream_sending.cpp. Thread affinity: the connection's loop.
+// stream_sending.cpp, hashing in stream_hashing.cpp. Thread affinity: the connection's loop.
 #include "rpc/stream_table.hpp"
 
 #include <algorithm>
@@ -21,6 +21,8 @@ std::string StreamTable::check_limits(const Limits& l) {
     if (l.stream_chunk_bytes < 1 || l.stream_chunk_bytes > (1u << 20) ||
         l.stream_chunk_bytes + max_message_header > l.max_frame_bytes)
         return "stream_chunk_bytes must be 1 byte to 1 MiB, and a chunk must fit in a frame";
+    if (l.stream_hash_turn_bytes < 1024 || l.stream_hash_turn_bytes > (1u << 20))
+        return "stream_hash_turn_bytes must be 1 KiB to 1 MiB";
     for (auto window : {l.stream_window_bytes, l.stream_connection_window_bytes})
         if (window < 1024 || window > max_stream_credit)
             return "stream windows must be 1 KiB to 2 GiB";
@@ -128,21 +130,21 @@ void StreamTable::on_data(const MessageView& m) {
     auto* s = find_in(m.id);
     if (!s || s->state == In::State::failed) return;  // reset here while the data was in flight
     if (s->state == In::State::offered) return violation("stream data before the accept");
-    if (s->state == In::State::ended) return violation("stream data after the end");
+    if (s->state == In::State::ended || s->end_hash) return violation("stream data after the end");
     if (n > s->left) return violation("stream data past the stream's window");
     s->left -= n;
     if (s->size && s->position + n > *s->size)
         return fail_in(*s, Errc::size_mismatch, "more bytes than the stream's declared size");
-    s->hash.update(m.payload);
     s->position += n;
     s->buffered += n;
+    s->unhashed += n;
     // Small messages join the last chunk: what is buffered costs its bytes, not a string each.
     auto bytes = std::string_view(reinterpret_cast<const char*>(m.payload.data()), n);
     if (!s->chunks.empty() && s->chunks.back().size() + n <= max_joined_chunk)
         s->chunks.back() += bytes;
     else
         s->chunks.emplace_back(bytes);
-    deliver(*s);
+    queue_hash(s->id, s->hash_queued);
 }
 
 void StreamTable::on_end(const MessageView& m) {
@@ -152,16 +154,21 @@ void StreamTable::on_end(const MessageView& m) {
         return violation("stream end for a stream the peer never opened");
     auto* s = find_in(m.id);
     if (!s || s->state == In::State::failed) return;
-    if (s->state != In::State::open) return violation("stream end out of turn");
+    if (s->state != In::State::open || s->end_hash) return violation("stream end out of turn");
     if (s->size && s->position != *s->size)
         return fail_in(*s, Errc::size_mismatch,
                        "the stream ended after " + std::to_string(s->position) + " of " +
                            std::to_string(*s->size) + " bytes");
-    if (s->hash.digest() != *hash)
-        return fail_in(*s, Errc::hash_mismatch,
+    s->end_hash = *hash;
+    if (s->unhashed == 0) check_end(*s);  // else when its hash turns have caught up
+}
+
+void StreamTable::check_end(In& s) {
+    if (s.hash.digest() != *s.end_hash)
+        return fail_in(s, Errc::hash_mismatch,
                        "the content's BLAKE2b hash differs from the sender's");
-    s->state = In::State::ended;
-    deliver(*s);
+    s.state = In::State::ended;
+    deliver(s);
 }
 
 void StreamTable::read(std::uint64_t id, std::function<void(Result<std::string>)> done) {
@@ -184,9 +191,15 @@ std::optional<std::array<std::uint8_t, 32>> StreamTable::content_hash(std::uint6
 void StreamTable::deliver(In& s) {
     if (!s.reader) return;
     Result<std::string> result = std::string();
-    if (!s.chunks.empty()) {
+    if (!s.chunks.empty() && s.buffered - s.unhashed < s.chunks.front().size()) {
+        return;  // its hash turn comes
+    } else if (!s.chunks.empty()) {
         result = std::move(s.chunks.front());
         s.chunks.pop_front();
+        if (s.hash_chunk > 0)  // the hash cursor keeps its place
+            --s.hash_chunk;
+        else
+            s.hash_offset = 0;
     } else if (s.state == In::State::ended) {
         s.end_read = true;
     } else if (s.state == In::State::failed) {
@@ -227,8 +240,7 @@ void StreamTable::fail_in(In& s, Errc code, std::string text) {
     send_reset(s.id, code, text);
     s.state = In::State::failed;
     s.error = Error{code, std::move(text)};
-    s.buffered = 0;
-    s.chunks.clear();
+    drop_chunks(s);
     deliver(s);
 }
 
@@ -321,8 +333,7 @@ void StreamTable::on_reset(const MessageView& m) {
         s->state = In::State::failed;
         s->error = Error{code == Errc::ok ? Errc::cancelled : code,
                          text.empty() ? "the sender cancelled the stream" : text};
-        s->buffered = 0;
-        s->chunks.clear();
+        drop_chunks(*s);
         return deliver(*s);
     }
     if (m.id >= next_id_) return violation("reset for a stream never opened");
@@ -395,7 +406,7 @@ void StreamTable::fail_all(const Error& why) {
     for (auto& [id, s] : in_) {
         s->state = In::State::failed;
         s->error = why;
-        s->chunks.clear();
+        drop_chunks(*s);
         deliver(*s);  // later reads get `why` too, until the handles go
     }
     ready_.clear();

@@ -3,8 +3,12 @@
 // between them and only when the send queue is short (calls always go first), then the end
 // with the content's hash, and complete when the receiver's verdict comes. Incoming streams go
 // to their handler, buffer at most the window granted until the application reads, hash what
-// arrives, and check the size and the hash at the end. Bad input from the peer closes the
+// arrived, and check the size and the hash at the end. Bad input from the peer closes the
 // connection (protocol_error) or resets that one stream.
+// Calls go first both ways. The sender puts at most one chunk ahead of a call; the receiver
+// only decrypts and buffers stream data as it reads it. Hashing, the costliest step (BLAKE2b is
+// slower here than the cipher), happens on each side in background turns of its own, a few KiB
+// each with a poll for IO between, so a call waits for at most one of them.
 // Ownership: created by its connection on first use, owned by it. Application callbacks are
 // posted to the loop, never run inside the table's own calls.
 // Thread affinity: the connection's loop.
@@ -65,6 +69,8 @@ class StreamTable {
     void read(std::uint64_t id, std::function<void(Result<std::string>)> done);
     // The verified BLAKE2b-256 of an incoming stream whose end was read; nullopt before.
     std::optional<std::array<std::uint8_t, 32>> content_hash(std::uint64_t id);
+    // Bytes of incoming streams buffered and not hashed yet (their hash turns are queued).
+    std::size_t unhashed_bytes() const noexcept;
     // The application's verdict, or a reject before accept, or a cancel.
     void finish_incoming(std::uint64_t id, Errc code, std::string_view text);
 
@@ -79,6 +85,9 @@ class StreamTable {
     void on_end(const MessageView& m);
     void on_reset(const MessageView& m);
 
+    // Hashes a few KiB of the next stream in line (a background turn of the loop): an incoming
+    // stream's buffered data, then handed to a waiting reader, or what an outgoing one sent.
+    void hash_turn();
     // A resumed stream's prefix was hashed on a worker.
     void prefix_hashed(std::uint64_t id, Result<ContentHasher> hash);
     void on_sweep(Clock::time_point now);
@@ -111,7 +120,22 @@ class StreamTable {
     // Ends an outgoing stream with an error: its callbacks fail, the entry goes.
     void fail_out(std::uint64_t id, const Error& error, bool tell_peer);
 
+    // Hash turns, both ways: `queued` is the stream's flag that it is in to_hash_.
+    void queue_hash(std::uint64_t id, bool& queued);
+    void queue_hash_turn();
+    // One turn's hashing of that stream; false when there was nothing to hash.
+    bool hash_in(std::uint64_t id);
+    bool hash_out(std::uint64_t id);
+
+    // Outgoing
+    static bool hashes_behind(const Out& s);  // a seekable feed without a known hash
+
     // Incoming
+    // Hashes up to `budget` of the stream's unhashed bytes, oldest first.
+    static void hash_some(In& s, std::size_t budget);
+    // Everything is hashed and the end came: the verdict on the sender's hash.
+    void check_end(In& s);
+    static void drop_chunks(In& s);  // a failed stream's buffer goes
     void deliver(In& s);
     void fail_in(In& s, Errc code, std::string text);  // resets the peer, keeps the error
     void erase_in(std::uint64_t id);
@@ -121,7 +145,9 @@ class StreamTable {
     Conn& conn_;
     std::unordered_map<std::uint64_t, std::unique_ptr<Out>> out_;
     std::unordered_map<std::uint64_t, std::unique_ptr<In>> in_;
-    std::deque<std::uint64_t> ready_;  // outgoing streams that can send, in turn
+    std::deque<std::uint64_t> ready_;    // outgoing streams that can send, in turn
+    std::deque<std::uint64_t> to_hash_;  // streams with bytes to hash, either way, in turn
+    bool hash_turn_queued_ = false;
     // Sinks whose stream failed, until their handles go (one entry per live handle at most).
     std::unordered_map<std::uint64_t, Error> failed_sinks_;
     std::uint64_t next_id_;            // client: odd ids, server: even

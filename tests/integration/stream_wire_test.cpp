@@ -205,6 +205,20 @@ TEST(StreamWire, DataAfterTheEndClosesTheConnection) {
     EXPECT_EQ(peer.goodbye(), int(CloseReason::protocol_error));
 }
 
+TEST(StreamWire, ASecondEndClosesTheConnectionWhileTheFirstWaitsForItsHash) {
+    // In one write: the end's check waits for the data's hash turn, and counts as received.
+    HoldingServer s;
+    RawPeer peer(s.port());
+    peer.open(1, "hold");
+    std::string burst;
+    for (const auto& m :
+         {encode_message(data_, 1, "", "abc"), encode_message(end_, 1, "", hash_of("abc")),
+          encode_message(end_, 1, "", hash_of("abc"))})
+        burst.append(reinterpret_cast<const char*>(m.data()), m.size());
+    peer.send_raw(burst);
+    EXPECT_EQ(peer.goodbye(), int(CloseReason::protocol_error));
+}
+
 TEST(StreamWire, IdsThePeerMayNotUseCloseTheConnection) {
     {
         HoldingServer s;

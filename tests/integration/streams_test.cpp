@@ -634,6 +634,14 @@ TEST(Streams, BadStreamLimitsAreRefusedAtStart) {
     o = loopback_server();
     o.limits.stream_window_bytes = 10;
     EXPECT_EQ(Server(o).start().error().code, Errc::invalid_argument);
+    for (std::uint32_t turn : {0u, 1023u, (1u << 20) + 1}) {
+        o = loopback_server();
+        o.limits.stream_hash_turn_bytes = turn;
+        auto started = Server(o).start();
+        ASSERT_FALSE(started) << turn;
+        EXPECT_EQ(started.error().code, Errc::invalid_argument);
+        EXPECT_NE(started.error().message.find("stream_hash_turn_bytes"), std::string::npos);
+    }
 }
 
 TEST(Streams, DroppingTheSourceCancelsTheStream) {

@@ -50,6 +50,7 @@ max_dataframe_elements = 5000
 stream_window_bytes = 65536
 stream_connection_window_bytes = 131072
 stream_chunk_bytes = 16384
+stream_hash_turn_bytes = 4096
 max_incoming_streams = 4
 max_outgoing_streams = 5
 [timeouts]
@@ -96,6 +97,7 @@ max_headers = 32
     EXPECT_EQ(o->limits.stream_window_bytes, 65536u);
     EXPECT_EQ(o->limits.stream_connection_window_bytes, 131072u);
     EXPECT_EQ(o->limits.stream_chunk_bytes, 16384u);
+    EXPECT_EQ(o->limits.stream_hash_turn_bytes, 4096u);
     EXPECT_EQ(o->limits.max_incoming_streams, 4u);
     EXPECT_EQ(o->limits.max_outgoing_streams, 5u);
     EXPECT_EQ(o->max_worker_jobs, 128u);

@@ -13,6 +13,8 @@
 #include "rpc/host.hpp"
 #include "rpc/loop.hpp"
 #include "rpc/memory_transport.hpp"
+#include "rpc/stream_feed.hpp"
+#include "rpc/stream_table.hpp"
 
 namespace hawser::detail {
 namespace {
@@ -679,6 +681,118 @@ TEST(Session, ABigMessageIsWrittenWhileItIsBeingSealed) {
     EXPECT_EQ(***before, "before");
     EXPECT_EQ(***whole, big);
     EXPECT_EQ(***after, "after");
+}
+
+// Two loops, run one at a time: the client's stream data (and end), then a call, are in the
+// pipe before the server reads. The server's "bulk" handler reads all it is sent and gives the
+// verdict; its "mark" command notes what the server had not hashed yet when the call came.
+class BulkBehindCall {
+  public:
+    explicit BulkBehindCall(std::uint32_t window) : s(settings(window), false) {
+        s.server_host->commands.console("mark", [this](const Request&, std::string_view) {
+            unhashed_at_call = s.server->streams().unhashed_bytes();
+            end_read_at_call = last_read.has_value();
+            return std::string("marked");
+        });
+        s.server_host->commands.stream("bulk", [this](const Request&, IncomingStream in) {
+            source = in.accept().value();
+            read_on();
+        });
+        s.connect();
+    }
+
+    // Opens the stream, lets the client send what the first window allows, then the call,
+    // and runs the server once: one read, then its hash turns.
+    void run(const std::string& content) {
+        s.client_loop.run_here([&] {
+            StreamTable::Outgoing out;
+            out.name = "bulk";
+            out.options.size = content.size();
+            out.feed = std::make_shared<MemoryFeed>(content);
+            out.done = [this](Result<void> r) { verdict = r; };
+            ASSERT_TRUE(s.client->streams().open(std::move(out)));
+        });
+        s.loop.run_here([] {});         // the server accepts: the first window goes back
+        s.client_loop.run_here([] {});  // a window of data goes out, and no more
+        marked = s.call("mark", "");    // behind it
+        s.loop.run_here([] {});
+    }
+
+    void finish() {
+        for (int round = 0; round < 64 && !verdict; ++round) s.pump();
+    }
+
+    std::size_t unhashed_at_call = 0;
+    bool end_read_at_call = false;
+    std::string received;
+    std::optional<Result<std::string>> last_read;  // the end, or why not
+    std::optional<Result<void>> verdict;           // the sender's
+    std::shared_ptr<std::optional<Result<std::string>>> marked;
+
+  private:
+    static Settings settings(std::uint32_t window) {
+        Settings settings;
+        settings.client_loop = true;
+        settings.limits.stream_window_bytes = window;
+        return settings;
+    }
+    void read_on() {
+        source.read([this](Result<std::string> r) {
+            if (r && !r->empty()) {
+                received += *r;
+                return read_on();
+            }
+            last_read = std::move(r);
+            if (*last_read) source.finish();  // the verdict
+        });
+    }
+
+    StreamSource source;
+
+  public:
+    Session s;  // last: it goes first, with the callbacks that use the members above
+};
+
+std::string patterned(std::size_t size) {
+    std::string content(size, 0);
+    for (std::size_t i = 0; i < size; ++i) content[i] = char(i * 131 % 251);
+    return content;
+}
+
+TEST(Session, ACallBehindStreamDataIsAnsweredBeforeThatDataIsHashed) {
+    // The receiver decrypts and buffers stream data as it reads it and hashes it in background
+    // turns afterwards: a call that came in the same read behind a window of it goes first.
+    BulkBehindCall t(64 * 1024);
+    auto content = patterned(256 * 1024);  // four windows
+    t.run(content);
+    EXPECT_EQ(t.unhashed_at_call, 64u * 1024);
+    EXPECT_EQ(t.s.server->streams().unhashed_bytes(), 0u);
+    EXPECT_EQ(t.received.size(), 64u * 1024);  // hashed, then read
+    t.finish();
+    ASSERT_TRUE(t.marked->has_value() && **t.marked);
+    EXPECT_EQ(***t.marked, "marked");
+    ASSERT_TRUE(t.verdict.has_value());
+    EXPECT_TRUE(*t.verdict) << t.verdict->error().message;
+    EXPECT_EQ(t.received, content);
+    ASSERT_TRUE(t.last_read.has_value());
+    EXPECT_TRUE(*t.last_read);  // the end, its hash checked
+}
+
+TEST(Session, TheEndsHashCheckWaitsForTheHashTurnsNotTheCallBehindIt) {
+    // The whole content and its end fit in the window: the end's check waits for the hash
+    // turns too, so the call behind it is answered before any of it is hashed.
+    BulkBehindCall t(64 * 1024);
+    auto content = patterned(48 * 1024);
+    t.run(content);
+    EXPECT_EQ(t.unhashed_at_call, 48u * 1024);
+    EXPECT_FALSE(t.end_read_at_call);
+    t.finish();
+    ASSERT_TRUE(t.marked->has_value() && **t.marked);
+    ASSERT_TRUE(t.verdict.has_value());
+    EXPECT_TRUE(*t.verdict) << t.verdict->error().message;
+    EXPECT_EQ(t.received, content);
+    ASSERT_TRUE(t.last_read.has_value());
+    EXPECT_TRUE(*t.last_read);
 }
 
 }  // namespace
