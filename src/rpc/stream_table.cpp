@@ -191,9 +191,8 @@ std::optional<std::array<std::uint8_t, 32>> StreamTable::content_hash(std::uint6
 void StreamTable::deliver(In& s) {
     if (!s.reader) return;
     Result<std::string> result = std::string();
-    if (!s.chunks.empty() && s.buffered - s.unhashed < s.chunks.front().size()) {
-        return;  // its hash turn comes
-    } else if (!s.chunks.empty()) {
+    if (!s.chunks.empty()) {
+        if (s.buffered - s.unhashed < s.chunks.front().size()) return;  // its hash turn comes
         result = std::move(s.chunks.front());
         s.chunks.pop_front();
         if (s.hash_chunk > 0)  // the hash cursor keeps its place
