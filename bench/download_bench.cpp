@@ -24,6 +24,10 @@ using namespace std::chrono;
 
 namespace {
 
+std::int64_t now_ns() {
+    return duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
 std::uint64_t rss_bytes(pid_t pid) {
     std::ifstream f("/proc/" + std::to_string(pid) + "/status");
     std::string key;
@@ -59,7 +63,7 @@ std::uint64_t rss_bytes(pid_t pid) {
     so.admission.connection_burst_per_ip = 1e6;
     hawser::Server server(so);
     server.commands().console(
-        "ping", [](const hawser::Request&, std::string_view) { return std::string("pong"); });
+        "ping", [](const hawser::Request&, std::string_view) { return std::to_string(now_ns()); });
     server.commands().console("download",
                               [path, options](const hawser::Request& req, std::string_view) {
                                   req.connection().send_file(
@@ -83,20 +87,41 @@ struct Download {
 struct Latency {
     double p50 = 0, p99 = 0;
     std::size_t n = 0;
+    // Where the slowest 1% spent their time: from the call to the server's handler (the
+    // request's way and the server's turn), and from the handler back to the caller.
+    double tail_to_server = 0, tail_back = 0;
 };
 
+// The ping's reply is the server's clock when its handler ran: steady_clock is the machine's
+// monotonic clock, the same in both processes.
 Latency ping_for(const hawser::Connection& c, duration<double> how_long) {
-    std::vector<double> us;
+    struct Sample {
+        double total, to_server;
+    };
+    std::vector<Sample> samples;
     auto end = steady_clock::now() + how_long;
     while (steady_clock::now() < end) {
-        auto t = steady_clock::now();
-        if (!c.call("ping", "", hawser::use_wait)) break;
-        us.push_back(duration<double, std::micro>(steady_clock::now() - t).count());
+        auto t = now_ns();
+        auto reply = c.call("ping", "", hawser::use_wait);
+        auto back = now_ns();
+        if (!reply) break;
+        auto at_server = std::stoll(*reply);
+        samples.push_back({double(back - t) / 1e3, double(at_server - t) / 1e3});
         std::this_thread::sleep_for(milliseconds(2));  // a sample every few ms, not a flood
     }
-    std::sort(us.begin(), us.end());
-    if (us.empty()) return {};
-    return {us[us.size() / 2], us[std::min(us.size() - 1, us.size() * 99 / 100)], us.size()};
+    if (samples.empty()) return {};
+    std::sort(samples.begin(), samples.end(),
+              [](const Sample& a, const Sample& b) { return a.total < b.total; });
+    auto n = samples.size();
+    Latency l{samples[n / 2].total, samples[std::min(n - 1, n * 99 / 100)].total, n};
+    std::size_t tail = 0;
+    for (auto i = n * 99 / 100; i < n; ++i, ++tail) {
+        l.tail_to_server += samples[i].to_server;
+        l.tail_back += samples[i].total - samples[i].to_server;
+    }
+    l.tail_to_server /= double(tail);
+    l.tail_back /= double(tail);
+    return l;
 }
 
 }  // namespace
@@ -217,6 +242,10 @@ int main(int argc, char** argv) {
         "p50 %.0f us p99 %.0f us (%zu); p99 ratio %.2f\n",
         idle.p50, idle.p99, idle.n, busy.p50, busy.p99, busy.n,
         idle.p99 > 0 ? busy.p99 / idle.p99 : 0.0);
+    std::printf(
+        "  the slowest 1%% of calls, on average: idle %.0f us to the server's handler, %.0f us "
+        "back; during %.0f us to it, %.0f us back\n",
+        idle.tail_to_server, idle.tail_back, busy.tail_to_server, busy.tail_back);
     fleet.clear();
     ::close(stop[1]);
     ::waitpid(child, nullptr, 0);

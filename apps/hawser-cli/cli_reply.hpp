@@ -1,11 +1,15 @@
-// What hawser-cli's commands share to report: the error line and exit status, and reading a
-// number from a reply (MessagePack keeps no sign for a non-negative integer). Plain functions.
+// What hawser-cli's commands share to call and report: a blocking call with a timeout, the
+// error line and exit status, and reading a number from a reply (MessagePack keeps no sign for
+// a non-negative integer). Plain functions.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <string_view>
 
+#include "hawser/connection.hpp"
 #include "hawser/dataframe.hpp"
 #include "hawser/error.hpp"
 
@@ -18,6 +22,11 @@ inline int call_error(const Error& e) {
     std::fprintf(stderr, "error: %s: %s\n", std::string(to_string(e.code)).c_str(),
                  e.message.c_str());
     return exit_call_failed;
+}
+
+inline Result<DataFrame> call(const Connection& conn, std::string_view command, DataFrame arg,
+                              std::chrono::milliseconds timeout) {
+    return conn.call(command, std::move(arg), use_wait, CallOptions{.timeout = timeout});
 }
 
 inline std::uint64_t number(const Value& v) {

@@ -56,11 +56,6 @@ std::string when(std::int64_t ms) {
     return out;
 }
 
-Result<DataFrame> call(const Connection& conn, std::string_view command, DataFrame arg,
-                       std::chrono::milliseconds timeout) {
-    return conn.call(command, std::move(arg), use_wait, CallOptions{.timeout = timeout});
-}
-
 Result<std::array<std::uint8_t, 32>> hash_file(const fs::path& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) return Error{Errc::invalid_argument, "cannot read " + path.string()};

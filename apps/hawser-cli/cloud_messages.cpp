@@ -59,11 +59,6 @@ DataFrame names_argument(const std::vector<std::string>& words) {
     return arg;
 }
 
-Result<DataFrame> call(const Connection& conn, std::string_view command, DataFrame arg,
-                       std::chrono::milliseconds timeout) {
-    return conn.call(command, std::move(arg), use_wait, CallOptions{.timeout = timeout});
-}
-
 // Prints what waits in the mailbox, oldest first; the highest id printed (0: none).
 Result<std::uint64_t> print_inbox(const Connection& conn, std::chrono::milliseconds timeout,
                                   std::set<std::uint64_t>& seen) {

@@ -12,7 +12,7 @@ std::string key_of(std::uint64_t user, const std::string& path) {
     return std::to_string(user) + "/" + path;
 }
 
-std::optional<FileEntry> from_record(std::uint64_t id, const Map& record) {
+std::optional<FileEntry> entry_from_record(std::uint64_t id, const Map& record) {
     auto path = field<std::string>(record, "path");
     auto kind = field<std::string>(record, "kind");
     if (!path || !kind) return std::nullopt;
@@ -73,7 +73,7 @@ Result<std::vector<FileEntry>> FileTree::where(const std::string& field, Value v
     std::vector<FileEntry> out;
     out.reserve(found->size());
     for (auto& [id, record] : *found)
-        if (auto e = from_record(id, record)) out.push_back(std::move(*e));
+        if (auto e = entry_from_record(id, record)) out.push_back(std::move(*e));
     return out;
 }
 
@@ -81,7 +81,7 @@ Result<std::optional<FileEntry>> FileTree::find(std::uint64_t user, const std::s
     auto found = find_records(db_, "key", Value(key_of(user, path)), 1);
     if (!found) return found.error();
     if (found->empty()) return std::optional<FileEntry>{};
-    return from_record(found->front().first, found->front().second);
+    return entry_from_record(found->front().first, found->front().second);
 }
 
 Result<std::vector<FileEntry>> FileTree::list(std::uint64_t user, const std::string& dir) const {

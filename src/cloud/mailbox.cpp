@@ -6,7 +6,7 @@ namespace hawser::cloud::detail {
 
 namespace {
 
-std::optional<Message> from_record(std::uint64_t id, Map record) {
+std::optional<Message> message_from_record(std::uint64_t id, Map record) {
     auto to = field<std::uint64_t>(record, "to");
     auto from = field<std::uint64_t>(record, "from");
     auto name = field<std::string>(record, "from_name");
@@ -36,7 +36,7 @@ Result<std::vector<Message>> Mailbox::live(std::uint64_t to, std::int64_t now_ms
     std::vector<Message> out;
     out.reserve(found->size());
     for (auto& [id, record] : *found) {
-        auto m = from_record(id, std::move(record));
+        auto m = message_from_record(id, std::move(record));
         if (m && m->expires_ms > now_ms)
             out.push_back(std::move(*m));
         else
@@ -90,7 +90,7 @@ Result<std::vector<Message>> Mailbox::read(std::uint64_t to, std::uint64_t after
         std::vector<Message> page;
         more = false;
         for (auto& [id, record] : *found) {
-            auto m = from_record(id, std::move(record));
+            auto m = message_from_record(id, std::move(record));
             if (!m || m->expires_ms <= now_ms) {
                 (void)db_->remove(id);  // expired, or not a message
                 continue;

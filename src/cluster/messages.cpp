@@ -9,6 +9,10 @@
 
 namespace hawser::detail {
 
+Error bad_message(std::string what) {
+    return Error{Errc::bad_payload, "cluster message: " + std::move(what)};
+}
+
 namespace {
 
 // Reports are small; these bounds make a forged one cheap to refuse.
@@ -24,10 +28,6 @@ DecodeLimits report_limits() {
 
 constexpr std::size_t max_endpoints = 16;
 constexpr std::size_t max_endpoint_length = 300;
-
-Error bad(std::string what) {
-    return Error{Errc::bad_payload, "cluster message: " + std::move(what)};
-}
 
 template <class T>
 const T* field(const Map& m, std::string_view name) {
@@ -102,26 +102,28 @@ std::string encode_report(const NodeInfo& info, bool leaving, std::uint64_t run)
 
 Result<NodeReport> decode_report(std::string_view bytes) {
     auto frame = DataFrame::decode(bytes, report_limits());
-    if (!frame) return bad("report: " + frame.error().message);
+    if (!frame) return bad_message("report: " + frame.error().message);
     auto map = frame->read_map();
-    if (!map || !frame->at_end()) return bad("report is not one map");
+    if (!map || !frame->at_end()) return bad_message("report is not one map");
     const Map& m = *map;
     NodeReport r;
     auto* name = field<std::string>(m, "name");
-    if (!name || !valid_node_name(*name)) return bad("report without a valid node name");
+    if (!name || !valid_node_name(*name)) return bad_message("report without a valid node name");
     r.info.name = *name;
     auto* endpoints = field<Array>(m, "endpoints");
-    if (!endpoints || endpoints->size() > max_endpoints) return bad("report: bad endpoints");
+    if (!endpoints || endpoints->size() > max_endpoints)
+        return bad_message("report: bad endpoints");
     for (const auto& e : *endpoints) {
         if (!e.is<std::string>() || e.as<std::string>().empty() ||
             e.as<std::string>().size() > max_endpoint_length)
-            return bad("report: bad endpoint");
+            return bad_message("report: bad endpoint");
         r.info.endpoints.push_back(e.as<std::string>());
     }
     auto* key = field<std::string>(m, "public_key");
-    if (!key || !(key->empty() || key->size() == 64)) return bad("report: bad public key");
+    if (!key || !(key->empty() || key->size() == 64)) return bad_message("report: bad public key");
     for (char c : *key)
-        if (!std::isxdigit(static_cast<unsigned char>(c))) return bad("report: bad public key");
+        if (!std::isxdigit(static_cast<unsigned char>(c)))
+            return bad_message("report: bad public key");
     r.info.public_key = *key;
     auto capacity = uint_field(m, "capacity");
     auto connections = uint_field(m, "connections");
@@ -132,7 +134,7 @@ Result<NodeReport> decode_report(std::string_view bytes) {
     auto* draining = field<bool>(m, "draining");
     auto* leaving = field<bool>(m, "leaving");
     if (!capacity || !connections || !memory || !sequence || !rate || !cpu || !draining || !leaving)
-        return bad("report: a field is missing or has the wrong type");
+        return bad_message("report: a field is missing or has the wrong type");
     r.info.capacity = *capacity;
     r.info.connections = *connections;
     r.info.memory_bytes = *memory;
@@ -145,9 +147,9 @@ Result<NodeReport> decode_report(std::string_view bytes) {
     // Optional (absent: an older node, which does not say).
     if (m.count("report_period_ms")) {
         auto period = uint_field(m, "report_period_ms");
-        if (!period) return bad("report: report_period_ms is not a count of milliseconds");
+        if (!period) return bad_message("report: report_period_ms is not a count of milliseconds");
         if (*period > std::uint64_t(std::chrono::milliseconds(max_report_period).count()))
-            return bad("report: report period over an hour");
+            return bad_message("report: report period over an hour");
         r.info.report_period = std::chrono::milliseconds(*period);
     }
     return r;
@@ -169,17 +171,18 @@ std::string encode_broadcast(const ClusterBroadcast& b) {
 Result<ClusterBroadcast> decode_broadcast(std::string_view bytes) {
     EnvelopeReader in{bytes};
     auto version = in.number(1), flags = in.number(1);
-    if (!flags) return bad("broadcast too short");
-    if (*version != 1) return bad("broadcast of an unknown version");
-    if (*flags & ~3u) return bad("broadcast with unknown flags");
+    if (!flags) return bad_message("broadcast too short");
+    if (*version != 1) return bad_message("broadcast of an unknown version");
+    if (*flags & ~3u) return bad_message("broadcast with unknown flags");
     ClusterBroadcast b;
     b.dataframe = *flags & 1;
     b.compress = *flags & 2;
     auto origin = in.short_text();
-    if (!origin || !valid_node_name(*origin)) return bad("broadcast without a valid origin");
+    if (!origin || !valid_node_name(*origin))
+        return bad_message("broadcast without a valid origin");
     b.origin = *origin;
     auto command = in.short_text();
-    if (!command || command->empty()) return bad("broadcast without a command");
+    if (!command || command->empty()) return bad_message("broadcast without a command");
     b.command = *command;
     b.argument = in.bytes;
     return b;

@@ -14,6 +14,9 @@
 
 namespace hawser::detail {
 
+// A cluster message that failed to decode: bad_payload, "cluster message: <what>".
+Error bad_message(std::string what);
+
 // Subjects, under the cluster's prefix (docs/cluster.md).
 struct ClusterSubjects {
     explicit ClusterSubjects(std::string_view prefix)

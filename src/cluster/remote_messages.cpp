@@ -8,14 +8,6 @@
 
 namespace hawser::detail {
 
-namespace {
-
-Error bad(std::string what) {
-    return Error{Errc::bad_payload, "cluster message: " + std::move(what)};
-}
-
-}  // namespace
-
 // u8 version (1) | u8 op | u8 flags (1 dataframe, 2 compress) | u64 request | u64 connection |
 // u32 timeout ms | u8 n | origin | u8 m | command | argument (the rest)
 std::string encode_request(const RemoteRequest& r) {
@@ -37,10 +29,10 @@ Result<RemoteRequest> decode_request(std::string_view bytes) {
     EnvelopeReader in{bytes};
     auto version = in.number(1), op = in.number(1), flags = in.number(1);
     auto request = in.number(8), connection = in.number(8), timeout = in.number(4);
-    if (!timeout) return bad("request too short");
-    if (*version != 1) return bad("request of an unknown version");
-    if (*op < 1 || *op > 3) return bad("request of an unknown kind");
-    if (*flags & ~3u) return bad("request with unknown flags");
+    if (!timeout) return bad_message("request too short");
+    if (*version != 1) return bad_message("request of an unknown version");
+    if (*op < 1 || *op > 3) return bad_message("request of an unknown kind");
+    if (*flags & ~3u) return bad_message("request with unknown flags");
     RemoteRequest r;
     r.op = RemoteRequest::Op(*op);
     r.dataframe = *flags & 1;
@@ -49,14 +41,15 @@ Result<RemoteRequest> decode_request(std::string_view bytes) {
     r.connection = *connection;
     r.timeout_ms = std::uint32_t(*timeout);
     auto origin = in.short_text();
-    if (!origin || !valid_node_name(*origin)) return bad("request without a valid origin");
+    if (!origin || !valid_node_name(*origin)) return bad_message("request without a valid origin");
     r.origin = *origin;
     auto command = in.short_text();
-    if (!command) return bad("request command cut short");
+    if (!command) return bad_message("request command cut short");
     r.command = *command;
     if (r.op != RemoteRequest::Op::find && r.command.empty())
-        return bad("request without a command");
-    if (r.op != RemoteRequest::Op::send && r.request == 0) return bad("request without an id");
+        return bad_message("request without a command");
+    if (r.op != RemoteRequest::Op::send && r.request == 0)
+        return bad_message("request without an id");
     r.argument = in.bytes;
     return r;
 }
@@ -75,9 +68,9 @@ std::string encode_answer(const RemoteAnswer& a) {
 Result<RemoteAnswer> decode_answer(std::string_view bytes) {
     EnvelopeReader in{bytes};
     auto version = in.number(1), request = in.number(8), code = in.number(2);
-    if (!code) return bad("answer too short");
-    if (*version != 1) return bad("answer of an unknown version");
-    if (*code >= errc_count) return bad("answer with an unknown code");
+    if (!code) return bad_message("answer too short");
+    if (*version != 1) return bad_message("answer of an unknown version");
+    if (*code >= errc_count) return bad_message("answer with an unknown code");
     return RemoteAnswer{*request, Errc(*code), std::string(in.bytes)};
 }
 

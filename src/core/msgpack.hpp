@@ -4,7 +4,12 @@
 #ifndef MSGPACK_NO_BOOST
 #define MSGPACK_NO_BOOST
 #endif
+// Its zone frees with free() what its own operator new took with malloc(); inlined at -Og, GCC
+// pairs the free with the new-expression and warns.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #include <msgpack.hpp>
+#pragma GCC diagnostic pop
 
 #include <string>
 

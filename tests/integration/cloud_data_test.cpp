@@ -15,8 +15,6 @@ using namespace hawser::test;
 
 namespace {
 
-const std::string password = "correct horse";
-
 // A logged-in user with a DataClient, and a raw log of fragments for the tests that play the
 // client's part in the flow control themselves.
 struct User {

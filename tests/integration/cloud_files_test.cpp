@@ -17,10 +17,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string password = "correct horse";
-
 // A logged-in user whose downloads land under `into`, named by their path.
-struct Member {
+struct FileUser {
     std::unique_ptr<Client> client;
     std::uint64_t id = 0;
     fs::path into;
@@ -38,8 +36,8 @@ std::unique_ptr<Client> downloading_client(const CloudServer& s, const fs::path&
     });
 }
 
-Member member(const CloudServer& s, const std::string& name, bool registered = false) {
-    Member m;
+FileUser member(const CloudServer& s, const std::string& name, bool registered = false) {
+    FileUser m;
     m.into = fs::path(s.dir) / ("downloads-" + name);
     m.client = downloading_client(s, m.into);
     if (!registered) register_user(*m.client, name, password);
@@ -61,19 +59,19 @@ CloudServer files_server(const std::string& name,
     });
 }
 
-Result<void> upload(const Member& m, const std::string& path, const std::string& content) {
+Result<void> upload(const FileUser& m, const std::string& path, const std::string& content) {
     StreamOptions o;
     o.metadata << path;
     return m.connection().send_stream(Cloud::put_stream, content, use_wait, o);
 }
 
-Errc upload_code(const Member& m, const std::string& path, const std::string& content) {
+Errc upload_code(const FileUser& m, const std::string& path, const std::string& content) {
     auto r = upload(m, path, content);
     return r ? Errc::ok : r.error().code;
 }
 
 // Downloads `path` and returns its content as it arrived.
-Result<std::string> download(const Member& m, const std::string& path) {
+Result<std::string> download(const FileUser& m, const std::string& path) {
     DataFrame arg;
     arg << path;
     auto r = m.connection().call(Cloud::get_command, arg, use_wait,
@@ -82,7 +80,7 @@ Result<std::string> download(const Member& m, const std::string& path) {
     return read_file(m.into / path);
 }
 
-Result<Map> entry(const Member& m, std::string_view command, const std::string& path) {
+Result<Map> entry(const FileUser& m, std::string_view command, const std::string& path) {
     DataFrame arg;
     arg << path;
     auto r = call(*m.client, command, arg);
@@ -91,7 +89,7 @@ Result<Map> entry(const Member& m, std::string_view command, const std::string& 
 }
 
 // The names directly under `dir`.
-std::vector<std::string> names(const Member& m, const std::string& dir) {
+std::vector<std::string> listed_names(const FileUser& m, const std::string& dir) {
     DataFrame arg;
     arg << dir;
     auto r = call(*m.client, Cloud::list_command, arg).value();
@@ -178,8 +176,8 @@ TEST(CloudFiles, UploadListDownloadAndRemove) {
     EXPECT_EQ(stat.at("kind").as<std::string>(), "file");
     EXPECT_EQ(number(stat.at("size")), content.size());
     EXPECT_EQ(stat.at("hash").as<std::string>(), hex_of(content));
-    EXPECT_EQ(names(ann, ""), std::vector<std::string>{"docs"});  // made on the way
-    EXPECT_EQ(names(ann, "docs"), std::vector<std::string>{"report.bin"});
+    EXPECT_EQ(listed_names(ann, ""), std::vector<std::string>{"docs"});  // made on the way
+    EXPECT_EQ(listed_names(ann, "docs"), std::vector<std::string>{"report.bin"});
     EXPECT_EQ(download(ann, "docs/report.bin").value(), content);
     EXPECT_EQ(s.cloud->stats().files_uploaded, 1u);
     EXPECT_EQ(s.cloud->stats().files_downloaded, 1u);
@@ -194,7 +192,7 @@ TEST(CloudFiles, UploadListDownloadAndRemove) {
     DataFrame recursive;
     recursive << "docs" << true;
     EXPECT_EQ(call(*ann.client, Cloud::remove_command, recursive).value().get<std::uint64_t>(), 2u);
-    EXPECT_TRUE(names(ann, "").empty());
+    EXPECT_TRUE(listed_names(ann, "").empty());
     EXPECT_EQ(files_under(fs::path(s.dir) / "files" / "blobs"), 0u);
     EXPECT_EQ(code(entry(ann, Cloud::stat_command, "docs/report.bin")), Errc::not_found);
 }
@@ -251,7 +249,7 @@ TEST(CloudFiles, OddNamesAreRefusedAndNothingIsWritten) {
                   Errc::invalid_argument)
             << name;
     }
-    EXPECT_EQ(names(ann, ""), std::vector<std::string>{"x.hawser-part"});
+    EXPECT_EQ(listed_names(ann, ""), std::vector<std::string>{"x.hawser-part"});
     EXPECT_FALSE(fs::exists(fs::path(s.dir) / "x"));
     EXPECT_FALSE(fs::exists(fs::path(s.dir) / "files" / "x"));
 }
@@ -302,7 +300,7 @@ TEST(CloudFiles, TheTreeIsCheckedAgainWhenAnUploadEnds) {
     auto finished = sink.finish(use_wait);
     ASSERT_FALSE(finished);
     EXPECT_EQ(finished.error().code, Errc::limit_exceeded);
-    EXPECT_EQ(names(ann, ""), std::vector<std::string>{"q"});
+    EXPECT_EQ(listed_names(ann, ""), std::vector<std::string>{"q"});
     auto usage = call(*ann.client, Cloud::usage_command, {}).value().get<Value>().as<Map>();
     EXPECT_EQ(number(usage.at("bytes")), 600u);
 }
@@ -317,7 +315,7 @@ TEST(CloudFiles, MovesKeepPathsWithinTheLimits) {
     // a fits at depth 32, a/b would be 33.
     EXPECT_EQ(code_of(call(*ann.client, Cloud::move_command, two("a", deep + "/a"))),
               Errc::invalid_argument);
-    EXPECT_EQ(names(ann, "a"), std::vector<std::string>{"b"});  // nothing moved
+    EXPECT_EQ(listed_names(ann, "a"), std::vector<std::string>{"b"});  // nothing moved
     ASSERT_TRUE(call(*ann.client, Cloud::move_command, two("a/b", deep + "/b")));
 }
 
@@ -369,7 +367,7 @@ TEST(CloudFiles, AnotherUsersFilesAreOutOfReach) {
     EXPECT_EQ(code(entry(bob, Cloud::remove_command, "secret.bin")), Errc::not_found);
     EXPECT_EQ(code_of(call(*bob.client, Cloud::move_command, two("secret.bin", "got.bin"))),
               Errc::not_found);
-    EXPECT_TRUE(names(bob, "").empty());
+    EXPECT_TRUE(listed_names(bob, "").empty());
     ASSERT_TRUE(upload(bob, "secret.bin", "bob's own"));
     EXPECT_EQ(download(ann, "secret.bin").value(), secret);
     EXPECT_EQ(download(bob, "secret.bin").value(), "bob's own");
@@ -396,7 +394,7 @@ TEST(CloudFiles, DirectoriesMoveWithEverythingInThem) {
     EXPECT_EQ(download(ann, "x/y/b/c/f.txt").value(), "hello");
     EXPECT_EQ(code(entry(ann, Cloud::stat_command, "a")), Errc::not_found);
     EXPECT_EQ(code(entry(ann, Cloud::stat_command, "a/b/c/f.txt")), Errc::not_found);
-    EXPECT_EQ(names(ann, ""), std::vector<std::string>{"x"});
+    EXPECT_EQ(listed_names(ann, ""), std::vector<std::string>{"x"});
     EXPECT_EQ(code_of(call(*ann.client, Cloud::move_command, two("x", "x/y/z"))),
               Errc::invalid_argument);
     // Files and directories do not stand in for each other.
@@ -479,5 +477,5 @@ TEST(CloudFiles, DeletingTheAccountDeletesItsFiles) {
     ASSERT_TRUE(call(*ann.client, Cloud::delete_command, args({password})));
     EXPECT_EQ(files_under(fs::path(s.dir) / "files" / "blobs"), 0u);
     auto again = member(s, "ann");  // the name is free, and the new account has nothing
-    EXPECT_TRUE(names(again, "").empty());
+    EXPECT_TRUE(listed_names(again, "").empty());
 }

@@ -12,8 +12,6 @@ using namespace hawser::test;
 
 namespace {
 
-const std::string password = "correct horse";
-
 struct Pushed {
     std::uint64_t id = 0;
     std::string from, text;

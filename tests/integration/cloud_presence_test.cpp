@@ -12,8 +12,6 @@ using namespace hawser::test;
 
 namespace {
 
-const std::string password = "correct horse";
-
 TEST(CloudPresence, FollowAnswersWhoIsOnlineThenPushesEachChangeOnce) {
     CloudServer s(scratch("presence_follow"));
     auto bob1 = s.client();

@@ -10,7 +10,6 @@ using namespace hawser::test;
 
 namespace {
 
-const std::string password = "correct horse";
 const std::string command = "app.note";
 
 DataFrame note(const std::string& text) {

@@ -10,8 +10,6 @@ using namespace hawser::test;
 
 namespace {
 
-const std::string password = "correct horse";
-
 TEST(CloudRooms, JoinAnswersWhoIsInThenPushesEachJoinAndLeaveOnce) {
     CloudServer s(scratch("rooms_join"));
     Follower ann(s, "ann", password);

@@ -23,6 +23,9 @@ namespace hawser::test {
 
 using cloud::Cloud;
 
+// Every test user's password.
+inline const std::string password = "correct horse";
+
 inline cloud::CloudOptions cheap_options(const std::string& dir) {
     cloud::CloudOptions o;
     o.secret_key_file = dir + "/cloud.key";
@@ -102,7 +105,7 @@ inline Result<Login> login(const Client& c, const std::string& name, const std::
 }
 
 inline std::uint64_t register_user(const Client& c, const std::string& name,
-                                   const std::string& password = "correct horse") {
+                                   const std::string& password = test::password) {
     return call(c, Cloud::register_command, args({name, password})).value().get<std::uint64_t>();
 }
 

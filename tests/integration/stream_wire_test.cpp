@@ -33,7 +33,7 @@ std::uint64_t from_be(std::string_view s) {
     return v;
 }
 
-std::string hash_of(std::string_view content) {
+std::string end_hash(std::string_view content) {
     ContentHasher h;
     h.update(content);
     auto d = h.digest();
@@ -173,7 +173,7 @@ TEST(StreamWire, TheSenderNeverPassesTheWindowsItWasGranted) {
     while ((m = peer.next()).kind == data_) got += m.payload;
     ASSERT_EQ(m.kind, end_);
     EXPECT_EQ(got, content);
-    EXPECT_EQ(m.payload, hash_of(content));
+    EXPECT_EQ(m.payload, end_hash(content));
     EXPECT_FALSE(outcome->has());  // it waits for the verdict
     peer.send(reset_, open.id, "", be(0, 2));
     EXPECT_TRUE(outcome->get());
@@ -200,7 +200,7 @@ TEST(StreamWire, DataAfterTheEndClosesTheConnection) {
     RawPeer peer(s.port());
     peer.open(1, "hold");
     peer.send(data_, 1, "", "abc");
-    peer.send(end_, 1, "", hash_of("abc"));
+    peer.send(end_, 1, "", end_hash("abc"));
     peer.send(data_, 1, "", "d");
     EXPECT_EQ(peer.goodbye(), int(CloseReason::protocol_error));
 }
@@ -212,8 +212,8 @@ TEST(StreamWire, ASecondEndClosesTheConnectionWhileTheFirstWaitsForItsHash) {
     peer.open(1, "hold");
     std::string burst;
     for (const auto& m :
-         {encode_message(data_, 1, "", "abc"), encode_message(end_, 1, "", hash_of("abc")),
-          encode_message(end_, 1, "", hash_of("abc"))})
+         {encode_message(data_, 1, "", "abc"), encode_message(end_, 1, "", end_hash("abc")),
+          encode_message(end_, 1, "", end_hash("abc"))})
         burst.append(reinterpret_cast<const char*>(m.data()), m.size());
     peer.send_raw(burst);
     EXPECT_EQ(peer.goodbye(), int(CloseReason::protocol_error));
@@ -256,11 +256,11 @@ TEST(StreamWire, SizesThatLieAndHashesThatDifferResetTheStreamOnly) {
     EXPECT_EQ(peer.reset_code(1), int(Errc::size_mismatch));
     peer.open(3, "hold", 10);
     peer.send(data_, 3, "", std::string(5, 'a'));
-    peer.send(end_, 3, "", hash_of(std::string(5, 'a')));  // fewer than announced
+    peer.send(end_, 3, "", end_hash(std::string(5, 'a')));  // fewer than announced
     EXPECT_EQ(peer.reset_code(3), int(Errc::size_mismatch));
     peer.open(5, "hold");
     peer.send(data_, 5, "", "abc");
-    peer.send(end_, 5, "", hash_of("abd"));
+    peer.send(end_, 5, "", end_hash("abd"));
     EXPECT_EQ(peer.reset_code(5), int(Errc::hash_mismatch));
     // Data still in flight for a stream this side reset is dropped quietly.
     peer.send(data_, 1, "", "late");

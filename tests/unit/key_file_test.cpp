@@ -15,8 +15,6 @@
 using namespace hawser;
 using namespace hawser::detail;
 
-namespace {
-
 // A fresh scratch directory per test, removed afterwards.
 class KeyFile : public ::testing::Test {
   protected:
@@ -29,6 +27,8 @@ class KeyFile : public ::testing::Test {
     void TearDown() override { std::filesystem::remove_all(root_); }
     std::string root_;
 };
+
+namespace {
 
 mode_t mode_of(const std::string& path) {
     struct stat st {};

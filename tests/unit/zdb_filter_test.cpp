@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include "zdb_support.hpp"
+
 using namespace hawser;
 using namespace hawser::zdb;
+using zdb_test::op;
 
 namespace {
 
@@ -20,10 +23,6 @@ bool matches(const Map& filter) {
     auto f = compile_filter(filter);
     EXPECT_TRUE(f) << (f ? "" : f.error().message);
     return f && (*f)(1, player(), {});
-}
-
-Map op(const char* field, const char* name, Value arg) {
-    return Map{{field, Value(Map{{name, std::move(arg)}})}};
 }
 
 }  // namespace

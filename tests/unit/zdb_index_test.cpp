@@ -11,6 +11,7 @@
 
 using namespace hawser;
 using namespace hawser::zdb;
+using zdb_test::op;
 using zdb_test::reference_match;
 using zdb_test::ScratchDir;
 
@@ -69,10 +70,6 @@ struct Indexed {
         return q->progress().index;
     }
 };
-
-Map op(const char* field, const char* name, Value arg) {
-    return Map{{field, Value(Map{{name, std::move(arg)}})}};
-}
 
 }  // namespace
 

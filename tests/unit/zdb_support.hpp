@@ -151,4 +151,9 @@ inline bool reference_match(const Map& record, const Map& filter) {
     return true;
 }
 
+// One operator on one field: {field: {name: arg}}.
+inline hawser::Map op(const char* field, const char* name, hawser::Value arg) {
+    return hawser::Map{{field, hawser::Value(hawser::Map{{name, std::move(arg)}})}};
+}
+
 }  // namespace zdb_test

@@ -70,7 +70,7 @@ class DataClient {
     auto query(const Connection& connection, std::string target, Map filter,
                std::function<void(DataFragment)> on_records, Token&& token = {},
                DataQueryOptions options = {}) {
-        return detail::complete<DataQueryEnd>(
+        return ::hawser::detail::complete<DataQueryEnd>(
             [state = state_, connection, target = std::move(target), filter = std::move(filter),
              on_records = std::move(on_records), options](auto done) mutable {
                 start(state, connection, std::move(target), std::move(filter),
