@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -104,8 +105,10 @@ Latency ping_for(const hawser::Connection& c, duration<double> how_long) {
         auto t = now_ns();
         auto reply = c.call("ping", "", hawser::use_wait);
         auto back = now_ns();
-        if (!reply) break;
-        auto at_server = std::stoll(*reply);
+        std::int64_t at_server = 0;
+        if (!reply || std::from_chars(reply->data(), reply->data() + reply->size(), at_server).ec !=
+                          std::errc{})
+            break;
         samples.push_back({double(back - t) / 1e3, double(at_server - t) / 1e3});
         std::this_thread::sleep_for(milliseconds(2));  // a sample every few ms, not a flood
     }

@@ -14,8 +14,6 @@
 namespace hawser::test {
 namespace {
 
-const std::string password = "correct horse";
-
 // One node of the cloud: a server, its cluster membership and its cloud, on a store of its
 // own (served to `serve_to`) or on another node's.
 struct CloudNode {

@@ -15,6 +15,8 @@
 using namespace hawser;
 using namespace hawser::detail;
 
+namespace {
+
 // A fresh scratch directory per test, removed afterwards.
 class KeyFile : public ::testing::Test {
   protected:
@@ -28,8 +30,6 @@ class KeyFile : public ::testing::Test {
     std::string root_;
 };
 
-namespace {
-
 mode_t mode_of(const std::string& path) {
     struct stat st {};
     EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
@@ -40,8 +40,6 @@ void write_file(const std::string& path, const std::string& text, mode_t mode = 
     std::ofstream(path, std::ios::trunc) << text;
     ::chmod(path.c_str(), mode);
 }
-
-}  // namespace
 
 TEST_F(KeyFile, CreatesAPrivateDirectoryAndFileThenReusesTheKey) {
     auto dir = root_ + "/data/keys";
@@ -147,3 +145,5 @@ TEST_F(KeyFile, ProcessesCreatingAtOnceAllGetTheSameKey) {
         EXPECT_EQ(noise::to_hex(on_disk->public_key), all.substr(0, 64));
     }
 }
+
+}  // namespace
