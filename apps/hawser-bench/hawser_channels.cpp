@@ -121,7 +121,7 @@ void HawserDriver::join_channels(const Connection& c, std::size_t k) {
             finished(bool(r), t0, r ? nullptr : &r.error());
             std::lock_guard l(mu_);
             --joining_;
-            cv_.notify_all();
+            cv_.changed();
         });
     }
 }
@@ -151,7 +151,7 @@ void HawserDriver::publish_next(std::uint64_t due) {
             else
                 publishing_.failed = true;
             chain = r && publishing_.chained;
-            cv_.notify_all();
+            cv_.changed();
         }
         if (chain) publish_next();
     });

@@ -252,7 +252,7 @@ void HawserDriver::count_finished(bool ok, std::uint64_t t0_us, const Error* e,
         ++errors_[reason_of(*e)];
     }
     last_ns_ = end_ns;
-    cv_.notify_all();
+    cv_.changed();
 }
 
 void HawserDriver::wait_until_finished(std::size_t count, const Progress& progress,
@@ -317,7 +317,7 @@ void HawserDriver::call_once(const Connection& c, const std::atomic<std::uint64_
             return call_once(c, until_ns, t / 1000);
         std::lock_guard l(mu_);
         ++chains_ended_;
-        cv_.notify_all();
+        cv_.changed();
     });
 }
 
@@ -329,7 +329,7 @@ void HawserDriver::on_message(const Connection& from, std::string_view text) {
         return;
     }
     deliveries_.record(text, t);
-    cv_.notify_all();
+    cv_.changed();
 }
 
 void HawserDriver::settle(const std::uint64_t& counter,

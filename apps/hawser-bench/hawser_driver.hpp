@@ -6,7 +6,6 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -21,6 +20,7 @@
 #include "latency.hpp"
 #include "open_window.hpp"
 #include "phase_figures.hpp"
+#include "wakeup.hpp"
 
 namespace hawser::bench {
 
@@ -117,7 +117,7 @@ class HawserDriver final : public Driver {
 
     // Declared before the runtime and the group: callbacks use them until those are gone.
     std::mutex mu_;
-    std::condition_variable cv_;
+    Wakeup cv_;
     std::vector<std::deque<Connection>> conns_;  // per endpoint, oldest first
     std::uint64_t ok_ = 0, failed_ = 0, chains_ended_ = 0, last_ns_ = 0;
     std::map<std::string, std::uint64_t> errors_;

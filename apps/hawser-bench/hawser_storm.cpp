@@ -30,7 +30,7 @@ void HawserDriver::probe_once(const Connection& c) {
             ++probes_.ok, probes_.latency.record(now_us() - t0);
         else
             ++probes_.failed;
-        cv_.notify_all();
+        cv_.changed();
     });
 }
 
