@@ -38,7 +38,7 @@ Json HawserDriver::broadcast(bool trigger, unsigned count, unsigned size,
     auto deadline = Clock::now() + setup_.timeout;
     while (Clock::now() < deadline) {
         std::unique_lock l(mu_);
-        if (cv_.wait_for(l, tick, [&] { return deliveries_.count >= expected; })) break;
+        if (wakeup_.wait_for(l, tick, [&] { return deliveries_.count >= expected; })) break;
         l.unlock();
         progress(figures("broadcast"));
     }

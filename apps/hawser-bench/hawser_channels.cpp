@@ -28,7 +28,7 @@ Json HawserDriver::channels(const ChannelsPlan& plan, const Progress& progress) 
     for (std::size_t k = 0; k < all.size(); ++k) {
         {
             std::unique_lock l(mu_);
-            cv_.wait_until(l, deadline, [&] { return joining_ < 2 * setup_.max_opening; });
+            wakeup_.wait_until(l, deadline, [&] { return joining_ < 2 * setup_.max_opening; });
             joining_ += 2;
         }
         join_channels(all[k], k);
@@ -69,7 +69,7 @@ Json HawserDriver::channels(const ChannelsPlan& plan, const Progress& progress) 
     for (;;) {
         {
             std::unique_lock l(mu_);
-            if (cv_.wait_until(l, pace.wake(), [&] { return publishing_.over(); })) break;
+            if (wakeup_.wait_until(l, pace.wake(), [&] { return publishing_.over(); })) break;
         }
         if (plan.rate > 0) publish_next(pace.publications_due());
         for (auto n = pace.replacements_due(); n > 0; --n)
@@ -89,7 +89,7 @@ Json HawserDriver::channels(const ChannelsPlan& plan, const Progress& progress) 
     // Replacements and their subscriptions under way finish here, not in the next phase.
     {
         std::unique_lock l(mu_);
-        cv_.wait_for(l, setup_.timeout, [&] {
+        wakeup_.wait_for(l, setup_.timeout, [&] {
             return joining_ == 0 && std::all_of(opening_.begin(), opening_.end(),
                                                 [](std::size_t n) { return n == 0; });
         });
@@ -121,7 +121,7 @@ void HawserDriver::join_channels(const Connection& c, std::size_t k) {
             finished(bool(r), t0, r ? nullptr : &r.error());
             std::lock_guard l(mu_);
             --joining_;
-            cv_.changed();
+            wakeup_.changed();
         });
     }
 }
@@ -151,7 +151,7 @@ void HawserDriver::publish_next(std::uint64_t due) {
             else
                 publishing_.failed = true;
             chain = r && publishing_.chained;
-            cv_.changed();
+            wakeup_.changed();
         }
         if (chain) publish_next();
     });

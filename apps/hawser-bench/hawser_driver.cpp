@@ -55,8 +55,8 @@ Json HawserDriver::connect(std::size_t count, double rate, const Progress& progr
                 start + std::chrono::nanoseconds(std::int64_t(double(i) * 1e9 / rate)));
         {
             std::unique_lock l(mu_);
-            cv_.wait_for(l, setup_.timeout,
-                         [&] { return group_->opening() < open_window_.size(); });
+            wakeup_.wait_for(l, setup_.timeout,
+                             [&] { return group_->opening() < open_window_.size(); });
         }
         if (Clock::now() >= next_report) {
             next_report += tick;
@@ -122,7 +122,7 @@ Json HawserDriver::call(unsigned in_flight, std::chrono::milliseconds duration,
     // Every chain ends with one call that finds the deadline passed.
     {
         std::unique_lock l(mu_);
-        cv_.wait_for(l, setup_.timeout, [&] { return chains_ended_ >= started; });
+        wakeup_.wait_for(l, setup_.timeout, [&] { return chains_ended_ >= started; });
     }
     auto out = figures("call");
     out["start_ns"] = start_ns;
@@ -252,7 +252,7 @@ void HawserDriver::count_finished(bool ok, std::uint64_t t0_us, const Error* e,
         ++errors_[reason_of(*e)];
     }
     last_ns_ = end_ns;
-    cv_.changed();
+    wakeup_.changed();
 }
 
 void HawserDriver::wait_until_finished(std::size_t count, const Progress& progress,
@@ -260,7 +260,7 @@ void HawserDriver::wait_until_finished(std::size_t count, const Progress& progre
     auto deadline = Clock::now() + 2 * setup_.timeout;
     while (Clock::now() < deadline) {
         std::unique_lock l(mu_);
-        if (cv_.wait_for(l, tick, [&] { return ok_ + failed_ >= count; })) return;
+        if (wakeup_.wait_for(l, tick, [&] { return ok_ + failed_ >= count; })) return;
         l.unlock();
         progress(figures(phase));
     }
@@ -317,7 +317,7 @@ void HawserDriver::call_once(const Connection& c, const std::atomic<std::uint64_
             return call_once(c, until_ns, t / 1000);
         std::lock_guard l(mu_);
         ++chains_ended_;
-        cv_.changed();
+        wakeup_.changed();
     });
 }
 
@@ -329,7 +329,7 @@ void HawserDriver::on_message(const Connection& from, std::string_view text) {
         return;
     }
     deliveries_.record(text, t);
-    cv_.changed();
+    wakeup_.changed();
 }
 
 void HawserDriver::settle(const std::uint64_t& counter,
@@ -339,7 +339,8 @@ void HawserDriver::settle(const std::uint64_t& counter,
     for (;;) {
         auto goal = target();
         std::unique_lock l(mu_);
-        if (cv_.wait_for(l, tick, [&] { return counter >= goal; }) || settling.over(counter, goal))
+        if (wakeup_.wait_for(l, tick, [&] { return counter >= goal; }) ||
+            settling.over(counter, goal))
             return;
         l.unlock();
         progress(figures(phase));

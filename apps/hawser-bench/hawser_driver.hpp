@@ -117,7 +117,7 @@ class HawserDriver final : public Driver {
 
     // Declared before the runtime and the group: callbacks use them until those are gone.
     std::mutex mu_;
-    Wakeup cv_;
+    Wakeup wakeup_;
     std::vector<std::deque<Connection>> conns_;  // per endpoint, oldest first
     std::uint64_t ok_ = 0, failed_ = 0, chains_ended_ = 0, last_ns_ = 0;
     std::map<std::string, std::uint64_t> errors_;

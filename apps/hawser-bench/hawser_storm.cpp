@@ -30,7 +30,7 @@ void HawserDriver::probe_once(const Connection& c) {
             ++probes_.ok, probes_.latency.record(now_us() - t0);
         else
             ++probes_.failed;
-        cv_.changed();
+        wakeup_.changed();
     });
 }
 
@@ -94,7 +94,7 @@ Json HawserDriver::storm(double probe_rate, const Progress& progress) {
     // Opens still under way finish here, not in the next phase's figures.
     {
         std::unique_lock l(mu_);
-        cv_.wait_for(l, setup_.timeout, [&] {
+        wakeup_.wait_for(l, setup_.timeout, [&] {
             return probes_.ok + probes_.failed == probes_.started &&
                    std::all_of(opening_.begin(), opening_.end(),
                                [](std::size_t n) { return n == 0; });

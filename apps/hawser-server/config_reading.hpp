@@ -46,10 +46,16 @@ void read(const toml::value& table, const char* key, T& out) {
     }
 }
 
-inline void read_ms(const toml::value& table, const char* key, Milliseconds& out) {
+// A count of `Unit`s (the key's suffix says which: _ms, _s) into a duration.
+template <class Unit, class Duration>
+void read_duration(const toml::value& table, const char* key, Duration& out) {
     std::int64_t v = 0;
     read(table, key, v);  // the same range checks: not negative, at most 100 years
-    if (table.contains(key)) out = Milliseconds(v);
+    if (table.contains(key)) out = Unit(v);
+}
+
+inline void read_ms(const toml::value& table, const char* key, Milliseconds& out) {
+    read_duration<Milliseconds>(table, key, out);
 }
 
 }  // namespace hawser::app

@@ -155,9 +155,7 @@ Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path) {
         read(t, "max_hashes_queued", o.max_hashes_queued);
         read(t, "min_password_bytes", o.min_password_bytes);
         read(t, "max_password_bytes", o.max_password_bytes);
-        std::uint64_t lifetime_s = 0;
-        read(t, "session_lifetime_s", lifetime_s);
-        if (t.contains("session_lifetime_s")) o.session_lifetime = std::chrono::seconds(lifetime_s);
+        read_duration<std::chrono::seconds>(t, "session_lifetime_s", o.session_lifetime);
         read(t, "max_sessions_per_user", o.max_sessions_per_user);
         read(t, "login_attempts_per_address", o.login_attempts_per_address);
         read(t, "failed_logins_per_account", o.failed_logins_per_account);
@@ -165,9 +163,7 @@ Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path) {
         read(t, "registrations_per_address", o.registrations_per_address);
         read(t, "max_tracked", o.max_tracked);
         read(t, "max_queued_messages", o.max_queued_messages);
-        std::uint64_t message_s = 0;
-        read(t, "message_lifetime_s", message_s);
-        if (t.contains("message_lifetime_s")) o.message_lifetime = std::chrono::seconds(message_s);
+        read_duration<std::chrono::seconds>(t, "message_lifetime_s", o.message_lifetime);
         read(t, "max_message_bytes", o.max_message_bytes);
         read(t, "messages_per_minute", o.messages_per_minute);
         read(t, "max_follows", o.max_follows);
@@ -179,10 +175,8 @@ Result<std::optional<CloudConfig>> load_cloud_config(const std::string& path) {
         read(t, "quota_bytes", o.quota_bytes);
         read(t, "max_entries_per_user", o.max_entries_per_user);
         read(t, "max_transfers_per_user", o.max_transfers_per_user);
-        std::uint64_t partial_s = 0;
-        read(t, "partial_upload_lifetime_s", partial_s);
-        if (t.contains("partial_upload_lifetime_s"))
-            o.partial_upload_lifetime = std::chrono::seconds(partial_s);
+        read_duration<std::chrono::seconds>(t, "partial_upload_lifetime_s",
+                                            o.partial_upload_lifetime);
         read(t, "admins", o.admins);
         read(t, "max_records_per_user", o.max_records_per_user);
         read(t, "max_document_bytes", o.max_document_bytes);

@@ -487,6 +487,23 @@ TEST(Config, ReadsRoomLimitsAndRefusesBadOnes) {
     }
 }
 
+TEST(Config, ReadsCloudLifetimesInSecondsAndRefusesNegativeOnes) {
+    auto path = write_temp(
+        "[cloud]\nsession_lifetime_s = 3600\nmessage_lifetime_s = 60\n"
+        "partial_upload_lifetime_s = 7200\n");
+    auto c = app::load_cloud_config(path);
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ((*c)->options.session_lifetime, std::chrono::hours(1));
+    EXPECT_EQ((*c)->options.message_lifetime, std::chrono::minutes(1));
+    EXPECT_EQ((*c)->options.partial_upload_lifetime, std::chrono::hours(2));
+    std::remove(path.c_str());
+    path = write_temp("[cloud]\nmessage_lifetime_s = -1\n");
+    c = app::load_cloud_config(path);
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.error().message.find("message_lifetime_s"), std::string::npos) << c.error().message;
+    std::remove(path.c_str());
+}
+
 TEST(Config, BadSharedCloudStoreSettingsNameWhatIsWrong) {
     std::string key(64, 'a');
     auto remote = "store_endpoint = \"10.0.0.1:7100\"\nstore_public_key = \"" + key + "\"\n";
