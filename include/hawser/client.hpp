@@ -26,7 +26,13 @@ class Client {
   public:
     explicit Client(ClientOptions options = {});
     Client(Runtime& runtime, ClientOptions options);
-    ~Client();  // closes; no reconnect after
+    // Closes; no reconnect after. From a non-IO thread it waits (up to timeouts.shutdown) for
+    // the connection and the client's handlers: no hook or handler of this client runs after
+    // it returns. On the client's IO thread it cannot wait: hooks are cleared, but
+    // callbacks of calls in flight may still run. A Client that owns its Runtime must not be
+    // destroyed on that Runtime's IO thread, nor in one of its own handlers on a worker (it
+    // would wait for itself until timeouts.shutdown).
+    ~Client();
     Client(const Client&) = delete;
     Client& operator=(const Client&) = delete;
 

@@ -278,7 +278,10 @@ class Cluster {
     // Membership, for services that keep something about other nodes. A node joined (its
     // first report, or its first since it was gone); a node is gone, and what it held with
     // it: it said it leaves, or went silent past its (stretched) node_expiry. Never for this node
-    // itself.
+    // itself. They come one at a time, in the order the nodes came and went (a handler still
+    // running holds back the next, whichever thread it comes from): either may run on the
+    // cluster thread, which also ends questions at their timeout, so neither may wait for an
+    // ask() to complete.
     void on_node_joined(std::function<void(const std::string& node)> handler);
     void on_node_gone(std::function<void(const std::string& node)> handler);
     // Notices may have been lost: this node (re)connected to NATS (and at the end of start()),

@@ -40,7 +40,8 @@ using ConsoleCallback = std::function<void(Result<std::string>)>;
 using DataFrameCallback = std::function<void(Result<DataFrame>)>;
 
 // Cancels a call in flight; its callback then completes with Errc::cancelled (unless the reply
-// won the race). Safe from any thread, any number of times.
+// won the race). Safe from any thread, any number of times. On the connection's IO thread a
+// call under way completes within cancel(); otherwise the callback runs later, on that thread.
 class CallHandle {
   public:
     CallHandle() = default;

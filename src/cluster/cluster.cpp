@@ -135,7 +135,7 @@ Result<void> Cluster::start() {
         if (impl.server.ports().empty())
             return Error{Errc::invalid_argument, "cluster: start the server first"};
         if (auto r = impl.fill_self(); !r) return r;
-        impl.registry.update(impl.self, std::chrono::steady_clock::now());
+        impl.registry.update(impl.self, std::chrono::steady_clock::now(), impl.run_id);
     }
     std::weak_ptr<Impl> weak = impl_;
     // Channels on a connection of their own, delivered by nats.c's shared thread; each

@@ -185,12 +185,17 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     std::vector<std::function<void(const std::string&)>> node_joined_handlers, node_gone_handlers;
     std::vector<std::function<void()>> notices_lost_handlers;
     std::atomic<std::int64_t> last_slow_notices{0};
-    void node_joined(const std::string& node) {
-        for (auto& h : node_joined_handlers) h(node);
-    }
-    void node_gone(const std::string& node) {
-        for (auto& h : node_gone_handlers) h(node);
-    }
+    // Joined and gone in the order the registry changed: queued under mu where it changes,
+    // then delivered by one thread at a time with no lock held. A report on a NATS thread and
+    // an expiry on the cluster thread must not pass each other (a node back during a slow
+    // gone handler would otherwise be joined first and gone after, while it is there).
+    struct NodeEvent {
+        std::string node;
+        bool joined;
+    };
+    std::deque<NodeEvent> node_events;                             // under mu
+    bool delivering_node_events = false;                           // under mu
+    void deliver_node_events(std::unique_lock<std::mutex>& lock);  // membership.cpp
     void notices_lost() {
         for (auto& h : notices_lost_handlers) h();
     }

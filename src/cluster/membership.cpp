@@ -99,7 +99,7 @@ void Cluster::Impl::run() {
             // This node knows itself without NATS; the sequence moves first so that the
             // registry takes the update.
             ++self.sequence;
-            registry.update(self, now);
+            registry.update(self, now, run_id);
             auto bytes = detail::encode_report(self, false, run_id);
             lock.unlock();
             if (publish(subjects.node(name), bytes)) count(counters.reports_sent);
@@ -111,12 +111,15 @@ void Cluster::Impl::run() {
         }
         if (now >= next_expiry) {
             auto gone = registry.expire(now, options.node_expiry, options.report_interval);
-            for (const auto& node : gone)
+            for (auto& node : gone) {
                 spdlog::warn("hawser cluster: node {} went silent; dropped from routing", node);
+                node_events.push_back({std::move(node), false});
+            }
             next_expiry = now + options.report_interval;
-            lock.unlock();
-            for (const auto& node : gone) node_gone(node);
-            lock.lock();
+            if (!gone.empty()) {
+                deliver_node_events(lock);
+                lock.lock();
+            }
         }
         bool interest = interest_due && now >= *interest_due;
         if (interest) interest_due.reset();
@@ -163,13 +166,10 @@ void Cluster::Impl::on_report(std::string_view subject, std::string_view data) {
     counters.reports_received.fetch_add(1, std::memory_order_relaxed);
     std::unique_lock lock(mu);
     if (r->leaving) {
-        bool was_known = registry.remove(sender);
-        lock.unlock();
-        if (was_known) {
-            spdlog::info("hawser cluster: node {} left", sender);
-            node_gone(std::string(sender));
-        }
-        return;
+        if (!registry.remove(sender, r->run)) return;
+        spdlog::info("hawser cluster: node {} left", sender);
+        node_events.push_back({std::string(sender), false});
+        return deliver_node_events(lock);
     }
     bool known = registry.contains(sender);
     if (!known && r->info.public_key != self.public_key)
@@ -183,11 +183,40 @@ void Cluster::Impl::on_report(std::string_view subject, std::string_view data) {
         report_now = true;
         wake.notify_all();
     }
-    bool joined = registry.update(std::move(r->info), std::chrono::steady_clock::now()) && !known;
-    lock.unlock();
-    if (joined) {
-        spdlog::info("hawser cluster: node {} joined", sender);
-        node_joined(std::string(sender));
+    bool joined =
+        registry.update(std::move(r->info), std::chrono::steady_clock::now(), r->run) && !known;
+    if (!joined) return;
+    spdlog::info("hawser cluster: node {} joined", sender);
+    node_events.push_back({std::string(sender), true});
+    deliver_node_events(lock);
+}
+
+void Cluster::Impl::deliver_node_events(std::unique_lock<std::mutex>& lock) {
+    // Another thread is delivering: it takes these too, after what it has, in order.
+    if (delivering_node_events) return lock.unlock();
+    delivering_node_events = true;
+    struct Done {  // however this ends, another thread may deliver after this one
+        Cluster::Impl& impl;
+        std::unique_lock<std::mutex>& lock;
+        ~Done() {
+            if (!lock.owns_lock()) lock.lock();
+            impl.delivering_node_events = false;
+            lock.unlock();
+        }
+    } done{*this, lock};
+    while (!node_events.empty()) {
+        auto event = std::move(node_events.front());
+        node_events.pop_front();
+        lock.unlock();
+        for (auto& h : event.joined ? node_joined_handlers : node_gone_handlers) {
+            try {
+                h(event.node);
+            } catch (const std::exception& e) {  // the next handlers and events still run
+                spdlog::error("hawser cluster: a node {} handler threw: {}",
+                              event.joined ? "joined" : "gone", e.what());
+            }
+        }
+        lock.lock();
     }
 }
 

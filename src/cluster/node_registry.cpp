@@ -9,24 +9,30 @@
 
 namespace hawser::detail {
 
-bool NodeRegistry::update(NodeInfo info, Clock::time_point now) {
+bool NodeRegistry::update(NodeInfo info, Clock::time_point now, std::uint64_t run) {
     info.seen = now;
     auto it = nodes_.find(info.name);
     if (it == nodes_.end()) {
         auto name = info.name;
-        nodes_.emplace(std::move(name), std::move(info));
+        nodes_.emplace(std::move(name), Known{std::move(info), run});
         return true;
     }
     // NATS keeps one publisher's order, but a report may also be replayed or forged by a
-    // confused peer: never go back in time, except for a restart (which starts again at 1).
-    if (info.sequence <= it->second.sequence && info.sequence != 1) return false;
-    it->second = std::move(info);
+    // confused peer: never go back in time, except for a restart: another run (a restart
+    // whose first reports did not reach NATS starts past 1), or sequence 1 from a node that
+    // says no run.
+    auto& known = it->second;
+    if (run != 0 && run == known.superseded) return false;
+    bool restarted = run != 0 && known.run != 0 && run != known.run;
+    if (info.sequence <= known.info.sequence && !restarted && info.sequence != 1) return false;
+    known = Known{std::move(info), run, restarted ? known.run : known.superseded};
     return true;
 }
 
-bool NodeRegistry::remove(std::string_view name) {
+bool NodeRegistry::remove(std::string_view name, std::uint64_t run) {
     auto it = nodes_.find(std::string(name));
     if (it == nodes_.end()) return false;
+    if (run != 0 && it->second.run != 0 && run != it->second.run) return false;
     nodes_.erase(it);
     return true;
 }
@@ -45,7 +51,7 @@ std::vector<std::string> NodeRegistry::expire(Clock::time_point now, Clock::dura
     std::vector<std::string> gone;
     for (auto it = nodes_.begin(); it != nodes_.end();) {
         auto allowed = expiry;
-        Clock::duration period = it->second.report_period;
+        Clock::duration period = it->second.info.report_period;
         if (interval.count() > 0 && period > interval) {
             // expiry × period / interval in nanoseconds: the product needs 128 bits (3 s × 3.5 s
             // is 1e19 ns²), and the result saturates (a node_expiry of years must not wrap).
@@ -54,7 +60,7 @@ std::vector<std::string> NodeRegistry::expire(Clock::time_point now, Clock::dura
                           ? Clock::duration::max()
                           : Clock::duration(Clock::rep(stretched));
         }
-        if (now - it->second.seen >= allowed) {
+        if (now - it->second.info.seen >= allowed) {
             gone.push_back(it->first);
             it = nodes_.erase(it);
         } else {
@@ -66,7 +72,7 @@ std::vector<std::string> NodeRegistry::expire(Clock::time_point now, Clock::dura
 
 bool NodeRegistry::every_other_node_says_its_period(std::string_view self) const {
     return std::all_of(nodes_.begin(), nodes_.end(), [&](const auto& entry) {
-        return entry.first == self || entry.second.report_period.count() > 0;
+        return entry.first == self || entry.second.info.report_period.count() > 0;
     });
 }
 
@@ -77,7 +83,7 @@ bool NodeRegistry::contains(std::string_view name) const {
 std::vector<NodeInfo> NodeRegistry::nodes() const {
     std::vector<NodeInfo> out;
     out.reserve(nodes_.size());
-    for (const auto& [name, info] : nodes_) out.push_back(info);
+    for (const auto& [name, known] : nodes_) out.push_back(known.info);
     std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.name < b.name; });
     return out;
 }
@@ -89,10 +95,10 @@ std::optional<NodeInfo> NodeRegistry::pick(std::uint64_t random, std::string_vie
     // Sorted by name so that the same draw picks the same node whatever the map's order.
     std::vector<const NodeInfo*> candidates;
     unsigned __int128 total = 0;
-    for (const auto& [name, info] : nodes_)
-        if (eligible(info)) {
-            candidates.push_back(&info);
-            total += info.free_capacity();
+    for (const auto& [name, known] : nodes_)
+        if (eligible(known.info)) {
+            candidates.push_back(&known.info);
+            total += known.info.free_capacity();
         }
     if (candidates.empty()) return std::nullopt;
     std::sort(candidates.begin(), candidates.end(),
@@ -107,7 +113,7 @@ std::optional<NodeInfo> NodeRegistry::pick(std::uint64_t random, std::string_vie
 
 void NodeRegistry::routed_to(std::string_view name) {
     auto it = nodes_.find(std::string(name));
-    if (it != nodes_.end()) ++it->second.connections;
+    if (it != nodes_.end()) ++it->second.info.connections;
 }
 
 }  // namespace hawser::detail

@@ -26,10 +26,12 @@ class NodeRegistry {
     using Clock = std::chrono::steady_clock;
 
     // Records a report. Reports older than the last one seen from the same node run (a lower
-    // sequence) are ignored, unless the node restarted (sequence 1). True if it was news.
-    bool update(NodeInfo info, Clock::time_point now);
-    // The node said it leaves. True if it was known.
-    bool remove(std::string_view name);
+    // sequence) are ignored, unless the node restarted: `run` (the sender's process, 0 when it
+    // says none) differs, or sequence 1. True if it was news.
+    bool update(NodeInfo info, Clock::time_point now, std::uint64_t run = 0);
+    // The node said it leaves. True if it was known (and `run`, when both say one, is the run
+    // it knows: a late goodbye of a process that restarted does not remove the new one).
+    bool remove(std::string_view name, std::uint64_t run = 0);
     // Drops nodes not heard from within `expiry`, stretched for a node whose last report said
     // its next comes later than `interval` by as much (3 s for a 1 s interval is 9 s for a node
     // that reports every 3 s); returns their names.
@@ -53,7 +55,12 @@ class NodeRegistry {
     void routed_to(std::string_view name);
 
   private:
-    std::unordered_map<std::string, NodeInfo> nodes_;
+    struct Known {
+        NodeInfo info;
+        std::uint64_t run = 0;         // the process that sent its last report
+        std::uint64_t superseded = 0;  // the run before it: its late reports are not news
+    };
+    std::unordered_map<std::string, Known> nodes_;
 };
 
 }  // namespace hawser::detail

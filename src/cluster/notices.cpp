@@ -5,6 +5,8 @@
 // callback on an IO thread, as every application callback.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "cluster/cluster_impl.hpp"
 
 namespace hawser {
@@ -59,7 +61,10 @@ void Cluster::Impl::on_question(std::string_view subject, std::string_view data)
     }
     DataFrame reply;
     reply << name << *id << bytes(answer);
-    (void)publish(subjects.replies(*origin), reply.bytes());
+    // Not sent (over max_message_bytes, or NATS away): the asker goes on without this node's
+    // answer at its timeout; this node counts and says why.
+    if (auto r = publish(subjects.replies(*origin), reply.bytes()); !r)
+        dropped("answer to question '" + std::string(topic) + "': " + r.error().message);
 }
 
 void Cluster::Impl::on_reply(std::string_view data) {
@@ -97,6 +102,9 @@ void Cluster::Impl::ask(std::string_view topic, std::string body, Milliseconds t
         return fail({Errc::invalid_argument, "a topic is 1 to 64 of letters, digits, '-', '_'"});
     if (body.size() > options.max_message_bytes)
         return fail({Errc::limit_exceeded, "the question is over max_message_bytes"});
+    // As a remote request's: "forever" (Milliseconds::max()) must not overflow the deadline.
+    timeout =
+        std::clamp<Milliseconds>(timeout, Milliseconds(1), Milliseconds(std::chrono::hours(24)));
     std::set<std::string> waiting{name};
     {
         std::lock_guard lock(mu);

@@ -19,10 +19,15 @@ Result<void> fan_out(const std::shared_ptr<Host>& host, Kind kind, std::string_v
                    {reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()},
                    host->channel.transport, compress);
     // Fan-outs waiting for the IO threads are bounded like a connection's send queue: a caller
-    // faster than the loops gets `overloaded` instead of an unbounded backlog.
-    auto size = frame->size();
+    // faster than the loops gets `overloaded` instead of an unbounded backlog. What one holds is
+    // its frame and, for a channel's publication, the ids of its subscribers (a small message
+    // to a big channel holds more ids than bytes).
+    auto size = frame->size() + (to.only ? to.only->size() * sizeof(ConnectionId) : 0);
     auto& pending = host->counters.broadcast_pending_bytes;
-    if (pending.fetch_add(size) + size > host->limits.max_send_queue_bytes) {
+    // One is let through when nothing waits, however big: a channel bigger than the bound can
+    // still be published to, one publication at a time.
+    if (auto before = pending.fetch_add(size);
+        before != 0 && before + size > host->limits.max_send_queue_bytes) {
         pending.fetch_sub(size);
         return Error{Errc::overloaded, "too many broadcasts are waiting for the IO threads"};
     }

@@ -83,10 +83,18 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
 
     void close() {
         user_closed_ = true;
+        redirects_ = 0;
         reconnect_timer_.cancel();
         if (connector_) connector_->cancel();
         if (pending_) pending_->close(CloseReason::local_close);
-        if (auto c = current()) c->close_gracefully(CloseReason::local_close);
+        // Taken out now, not when its goodbye is flushed: a connect() right after this one
+        // must start a new connection, not find this one still open.
+        std::shared_ptr<Conn> closing;
+        {
+            std::lock_guard lock(mu_);
+            closing = std::move(conn_);
+        }
+        if (closing) closing->close_gracefully(CloseReason::local_close);
     }
 
     // Hooks live on the client's loop, where its connections run: set there, at any time.
@@ -272,6 +280,8 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
             pending_.reset();
             if (reason == CloseReason::redirect && follow_redirect(c.redirect_text())) return;
             if (fall_back_to_entry(std::string(to_string(reason)))) return;
+            if (user_closed_)  // as when close() comes before the TCP connect completes
+                return fail_waiters(Error{Errc::cancelled, "client closed while connecting"});
             auto why = c.transport_failure();
             return fail_waiters(
                 Error{Errc::not_connected, "handshake failed (" + std::string(to_string(reason)) +
@@ -359,18 +369,32 @@ Client::Client(Runtime& runtime, ClientOptions options)
 
 Client::~Client() {
     close();
-    if (!Runtime::on_io_thread()) {
-        (void)core_->host->connections.wait_until(std::chrono::steady_clock::now() +
-                                                  std::chrono::seconds(6));
-        // Hooks may capture objects that die with the caller: none runs after this point.
-        std::promise<void> cleared;
-        core_->loop.dispatch([core = core_, &cleared] {
-            core->host->clear_hooks_on(core->loop.index());
-            if (auto c = core->current()) c->close(CloseReason::local_close);
-            cleared.set_value();
-        });
-        cleared.get_future().wait();
+    auto& host = *core_->host;
+    if (Runtime::on_io_thread()) {
+        // Cannot wait on an IO thread. On the client's own loop its hooks go now, before the
+        // goodbye that close() queued is flushed; callbacks of calls in flight may still run.
+        if (core_->loop.in_loop())
+            host.clear_hooks_on(core_->loop.index());
+        else
+            spdlog::error(
+                "hawser: a Client destroyed on another IO thread; its hooks and "
+                "callbacks may still run");
+        return;
     }
+    auto deadline = std::chrono::steady_clock::now() + core_->options.timeouts.shutdown;
+    (void)host.connections.wait_until(deadline);
+    // A handler of the client's commands on a worker thread may use what the caller is about
+    // to destroy: none runs after this point (as ClientGroup's shut_down).
+    host.handlers.close();
+    (void)host.handlers.wait_until(deadline);
+    // Hooks may capture objects that die with the caller: none runs after this point.
+    std::promise<void> cleared;
+    core_->loop.dispatch([core = core_, &cleared] {
+        core->host->clear_hooks_on(core->loop.index());
+        for (auto& c : core->host->snapshot(core->loop.index())) c->close(CloseReason::local_close);
+        cleared.set_value();
+    });
+    cleared.get_future().wait();
 }
 
 Commands& Client::commands() {

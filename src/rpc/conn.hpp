@@ -88,7 +88,7 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     }
     void start_call(std::uint64_t id, Kind kind, std::string_view command, std::string payload,
                     const CallOptions& options, RawCallback done);
-    void cancel_call(std::uint64_t id);
+    bool cancel_call(std::uint64_t id);        // false if no such call is pending
     void expire_calls(Clock::time_point now);  // from the loop's deadline timer
     Result<void> send_direct(Kind kind, std::string_view command, std::string_view payload,
                              bool compress = true);

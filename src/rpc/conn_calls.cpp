@@ -247,9 +247,10 @@ void Conn::complete_call(std::uint64_t id, Result<std::string> result) {
     host_->run_user("call callback", [&] { (*done)(std::move(result)); });
 }
 
-void Conn::cancel_call(std::uint64_t id) {
-    if (calls_ && calls_->contains(id))
-        complete_call(id, Error{Errc::cancelled, "cancelled by the caller"});
+bool Conn::cancel_call(std::uint64_t id) {
+    if (!calls_ || !calls_->contains(id)) return false;
+    complete_call(id, Error{Errc::cancelled, "cancelled by the caller"});
+    return true;
 }
 
 void Conn::expire_calls(Clock::time_point now) {

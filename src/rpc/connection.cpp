@@ -59,8 +59,12 @@ Result<T> wait_for(const std::function<void(std::function<void(Result<T>)>)>& st
 }  // namespace
 
 void CallHandle::cancel() const {
-    if (auto conn = conn_.lock())
-        conn->loop().dispatch([conn, id = id_] { conn->cancel_call(id); });
+    auto conn = conn_.lock();
+    if (!conn) return;
+    // On its loop, a call under way is cancelled now. One started from another thread may
+    // still wait in the loop's queue to start: the cancel is posted behind it, not lost.
+    if (conn->loop().in_loop() && conn->cancel_call(id_)) return;
+    conn->loop().post([conn, id = id_] { conn->cancel_call(id); });
 }
 
 Connection::Connection(const std::shared_ptr<Conn>& conn)

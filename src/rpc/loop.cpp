@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <exception>
 
 #include "rpc/conn.hpp"
 
@@ -87,6 +88,16 @@ void Loop::start() {
 
 void Loop::stop() {
     if (!thread_.joinable()) return;
+    if (in_loop()) {
+        // The thread cannot join itself, and the context it is running would be destroyed
+        // under it: a Runtime (or a Client or Server owning one) destroyed from its own IO
+        // thread is a bug in the caller; say which, rather than std::system_error.
+        spdlog::critical(
+            "hawser: a Runtime destroyed on its own IO thread {}; destroy it from "
+            "another thread",
+            index_);
+        std::terminate();
+    }
     work_.reset();
     ctx_.stop();
     thread_.join();

@@ -7,7 +7,10 @@
 
 #include <atomic>
 #include <cmath>
+#include <future>
 #include <map>
+#include <mutex>
+#include <vector>
 
 #include "cluster/messages.hpp"
 #include "cluster/nats_server.hpp"
@@ -48,6 +51,59 @@ TEST(Cluster, ASilentNodeExpires) {
     // (node_expiry, 1 s here) can drop it.
     ASSERT_TRUE(sees(a.cluster, 1));
     EXPECT_EQ(a.cluster.nodes()[0].name, "a");
+}
+
+// A node that reports again while this node's gone handlers for it still run (a slow handler
+// on the cluster thread, the report on a NATS thread) is joined after it is gone, as the
+// registry changed: not joined first and then gone while it is there.
+TEST(Cluster, JoinedAndGoneComeInTheOrderTheRegistryChanged) {
+    NatsServer nats;
+    std::promise<void> release;
+    auto released = release.get_future().share();
+    Slot<bool> gone_handler_runs;
+    std::mutex mu;
+    std::vector<std::string> events;
+    auto record = [&](std::string e) {
+        std::lock_guard lock(mu);
+        events.push_back(std::move(e));
+    };
+    Node a(nats, "a", {}, [&](Node& n) {
+        n.cluster.on_node_gone([&, released](const std::string& node) {
+            if (node != "ghost") return;
+            gone_handler_runs.set(true);
+            released.wait();
+            record("gone");  // what the handler did, once done
+        });
+        n.cluster.on_node_joined([&](const std::string& node) {
+            if (node == "ghost") record("joined");
+        });
+    });
+    // Let go whatever happens: a failed assertion must not leave the cluster thread held.
+    struct Release {
+        std::promise<void>& p;
+        ~Release() {
+            try {
+                p.set_value();
+            } catch (const std::future_error&) {  // already
+            }
+        }
+    } release_at_end{release};
+    RawNats raw(nats);
+    raw.publish("test.node.ghost", detail::encode_report(fake_node("ghost", 10), false));
+    // Silent past its expiry: gone, and its handler holds the cluster thread.
+    gone_handler_runs.get();
+    auto back = fake_node("ghost", 10);
+    back.sequence = 2;
+    raw.publish("test.node.ghost", detail::encode_report(back, false));
+    ASSERT_TRUE(sees(a.cluster, 2));  // in the registry again
+    release.set_value();
+    ASSERT_TRUE(eventually([&] {
+        std::lock_guard lock(mu);
+        return events.size() >= 3;
+    }));
+    std::lock_guard lock(mu);  // (it may go silent, and be gone, again meanwhile)
+    EXPECT_EQ(std::vector<std::string>(events.begin(), events.begin() + 3),
+              (std::vector<std::string>{"joined", "gone", "joined"}));
 }
 
 TEST(Cluster, ANodeThatReportsLessOftenIsWaitedForLonger) {

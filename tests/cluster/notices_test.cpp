@@ -114,6 +114,22 @@ TEST(ClusterNotices, BadQuestionsAndAnswersAreDroppedAndCounted) {
     EXPECT_EQ(asked.load(), 1);
 }
 
+// An answer too big to send is counted as dropped (the asker goes on without it at its
+// timeout), and "wait as long as it takes" (the longest timeout) is a long wait, not none.
+TEST(ClusterNotices, AnAnswerOverTheLimitIsCountedAndTheLongestTimeoutWaits) {
+    NatsServer nats;
+    auto small = [](ClusterOptions& o) { o.max_message_bytes = 1024; };
+    Node a(nats, "a", small, [](Node& n) {
+        n.cluster.on_question("big", [](std::string_view) { return std::string(2048, 'x'); });
+        n.cluster.on_question("who", [](std::string_view) { return std::string("a"); });
+    });
+    auto missing = a.cluster.ask("big", "", use_wait, 300ms).value();
+    EXPECT_TRUE(missing.empty());
+    EXPECT_EQ(a.cluster.stats().dropped_messages, 1u);
+    auto answers = a.cluster.ask("who", "", use_wait, Milliseconds::max()).value();
+    EXPECT_EQ(answers, (std::map<std::string, std::string>{{"a", "a"}}));
+}
+
 TEST(ClusterNotices, StoppedClustersFailAtOnce) {
     NatsServer nats;
     Node a(nats, "a", {}, [](Node& n) {

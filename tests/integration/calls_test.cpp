@@ -169,6 +169,33 @@ TEST(Calls, CancelCompletesOnceWithCancelled) {
     EXPECT_EQ(completions.load(), 1);
 }
 
+// A handle cancelled on the connection's IO thread before its call has started there: the
+// call was started from another thread, so its start waits in the loop's queue; the cancel
+// must come after it, not be lost before it.
+TEST(Calls, CancelOnTheLoopBeforeAPostedStartStillCancels) {
+    Slot<Responder<std::string>> held;
+    Fixture f([&](Commands& c) {
+        echo_commands(c);
+        c.console("stall",
+                  [&](const Request&, std::string, Responder<std::string> r) { held.set(r); });
+    });
+    std::promise<CallHandle> second_handle;
+    auto handle = second_handle.get_future();
+    Slot<bool> loop_held;
+    // The first call's callback holds the IO thread until the second call's handle is known,
+    // then cancels it there, ahead of the second call's posted start.
+    f.to_server.call("echo", "first", [&](Result<std::string>) {
+        loop_held.set(true);
+        handle.get().cancel();
+    });
+    loop_held.get();
+    Slot<Errc> code;
+    second_handle.set_value(f.to_server.call(
+        "stall", "", [&](Result<std::string> r) { code.set(r ? Errc::ok : r.error().code); }));
+    EXPECT_EQ(code.get(), Errc::cancelled);
+    held.get().reply("");  // the server's handler ends: its shutdown need not wait for it
+}
+
 TEST(Calls, DisconnectMidCallCompletesEveryPendingCallOnce) {
     HeldReplies held;
     Fixture f([&](Commands& c) { c.console("stall", held.handler()); });

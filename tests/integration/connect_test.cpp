@@ -147,3 +147,47 @@ TEST(Connect, ReconnectsAfterTheServerRestarts) {
     EXPECT_EQ(second.public_key(), co.server_public_key);
     std::filesystem::remove_all(so.data_dir);
 }
+
+// close() then connect(): the first connection's goodbye is still queued when connect() runs;
+// connect() must open a new connection, not report the closing one as connected.
+TEST(Connect, ConnectRightAfterCloseOpensANewConnection) {
+    Server server(loopback_server(1));
+    echo_commands(server.commands());
+    server.start().value();
+    Client client(client_for(server));
+    client.connect().value();
+    auto first = client.connection().id();
+    client.close();
+    ASSERT_TRUE(client.connect());
+    EXPECT_TRUE(client.connected());
+    EXPECT_NE(client.connection().id(), first);
+    EXPECT_EQ(client.connection().call("echo", "again", use_wait).value(), "again");
+}
+
+// A close() during the key exchange ends the connect as cancelled, as one before the TCP
+// connect completes does (not as a failed handshake).
+TEST(Connect, CloseDuringTheHandshakeIsCancelled) {
+    int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(::listen(listener, 4), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+    ClientOptions co;
+    co.endpoints = {"127.0.0.1:" + std::to_string(ntohs(a.sin_port))};
+    co.server_public_key = std::string(64, 'a');  // never checked: nobody answers the hello
+    Client client(co);
+    Slot<Error> outcome;
+    client.connect([&](Result<void> r) { outcome.set(r ? Error{} : r.error()); });
+    int peer = ::accept(listener, nullptr, nullptr);
+    ASSERT_GE(peer, 0);
+    char hello[64];
+    ASSERT_GT(::recv(peer, hello, sizeof hello, 0), 0);  // the client is in its handshake
+    client.close();
+    auto e = outcome.get();
+    EXPECT_EQ(e.code, Errc::cancelled) << e.message;
+    ::close(peer);
+    ::close(listener);
+}

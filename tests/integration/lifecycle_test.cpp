@@ -5,6 +5,7 @@
 #include <random>
 #include <set>
 
+#include "rpc/loop.hpp"
 #include "support.hpp"
 
 using namespace hawser;
@@ -224,4 +225,67 @@ TEST(Lifecycle, TwoServersShareAPortWithReusePort) {
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().message.find("bind"), std::string::npos) << r.error().message;
     std::filesystem::remove_all(shared.data_dir);
+}
+
+// A handler of the client's own commands on a worker thread may use what the client's owner
+// frees after destroying it: the destructor waits for it. The handler is let go only once the
+// destructor has closed the connection (the server hears the goodbye), so it is still running
+// while the destructor runs.
+TEST(Lifecycle, DestroyingAClientWaitsForItsWorkerHandlers) {
+    std::promise<void> goodbye_heard;
+    auto heard = goodbye_heard.get_future().share();
+    Server server(loopback_server(1));
+    auto joined = std::make_shared<Slot<ConnectionId>>();
+    server.on_connect([joined](const Connection& c) { joined->set(c.id()); });
+    server.on_disconnect([&](const Connection&, CloseReason) { goodbye_heard.set_value(); });
+    server.start().value();
+    std::atomic<bool> handler_finished{false};
+    Slot<bool> handler_started;
+    auto client = std::make_unique<Client>(client_for(server));
+    client->commands().console(
+        "slow",
+        [&, heard](const Request&, std::string_view) {
+            handler_started.set(true);
+            heard.wait();
+            // Work that takes a while after the goodbye: the connection is closed by now, the
+            // handler still runs.
+            std::this_thread::sleep_for(300ms);
+            handler_finished = true;
+            return std::string();
+        },
+        CommandOptions{.on_worker = true});
+    client->connect().value();
+    server.find(joined->get()).value().call("slow", "", [](Result<std::string>) {});
+    handler_started.get();
+    client.reset();
+    EXPECT_TRUE(handler_finished.load());
+}
+
+// A Client destroyed on its own IO thread (from a call's callback, on a shared Runtime) cannot
+// wait, but its hooks must not run after it: its on_disconnect captures what dies with it.
+TEST(Lifecycle, AClientDestroyedOnItsOwnLoopRunsNoHookAfter) {
+    Server server(loopback_server(1));
+    echo_commands(server.commands());
+    Slot<bool> server_heard_goodbye;
+    server.on_disconnect([&](const Connection&, CloseReason) { server_heard_goodbye.set(true); });
+    server.start().value();
+    Runtime runtime(RuntimeOptions{.io_threads = 1, .worker_threads = 1});
+    auto client = std::make_unique<Client>(runtime, client_for(server));
+    std::atomic<bool> destroyed{false};
+    std::atomic<int> hooks_after{0};
+    client->on_disconnect([&](const Connection&, CloseReason) {
+        if (destroyed) ++hooks_after;  // (in an application: captures already gone)
+    });
+    client->connect().value();
+    client->connection().call("echo", "x", [&](Result<std::string>) {
+        client.reset();  // on the client's IO thread
+        destroyed = true;
+    });
+    EXPECT_TRUE(server_heard_goodbye.get());
+    // One more turn of the client's loop: whatever the close posted there has run.
+    std::promise<void> turned;
+    runtime.impl().loop(0).post([&] { turned.set_value(); });
+    turned.get_future().wait();
+    EXPECT_TRUE(destroyed.load());
+    EXPECT_EQ(hooks_after.load(), 0);
 }

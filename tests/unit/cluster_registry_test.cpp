@@ -95,6 +95,27 @@ TEST(NodeRegistry, IgnoresOldReportsButTakesARestart) {
     EXPECT_EQ(r.nodes()[0].connections, 0u);
 }
 
+// A node restarted under its name whose first reports did not reach NATS (it was still
+// connecting) starts past sequence 1: its run says it is another process.
+TEST(NodeRegistry, TakesAnotherRunAsARestartWhateverItsSequence) {
+    NodeRegistry r;
+    auto t = Clock::time_point{};
+    r.update(node("a", 10, 5, 5000), t, 111);
+    EXPECT_FALSE(r.update(node("a", 10, 1, 4999), t, 111));  // late, same process
+    EXPECT_TRUE(r.update(node("a", 10, 0, 3), t, 222));      // restarted
+    EXPECT_EQ(r.nodes()[0].connections, 0u);
+    EXPECT_FALSE(r.update(node("a", 10, 7, 2), t, 222));  // late, the new process
+    EXPECT_TRUE(r.update(node("a", 10, 9, 4), t, 222));
+    EXPECT_EQ(r.nodes()[0].connections, 9u);
+    // The process it replaced is not news any more, however far its sequence got, and its
+    // goodbye does not remove the new one.
+    EXPECT_FALSE(r.update(node("a", 10, 1, 6000), t, 111));
+    EXPECT_FALSE(r.remove("a", 111));
+    EXPECT_EQ(r.nodes()[0].connections, 9u);
+    EXPECT_TRUE(r.remove("a", 222));
+    EXPECT_EQ(r.size(), 0u);
+}
+
 TEST(NodeRegistry, NeverRoutesToAFullOrDrainingNode) {
     NodeRegistry r;
     auto t = Clock::time_point{};
