@@ -57,9 +57,9 @@ class Driver {
     // Reconnect storm. storm_arm: notes what is open, per server, before the first `killed`
     // servers are killed. storm (they were started again meanwhile): reopens what was lost on
     // the server it was lost on, at most max_opening at once, retrying failures every 50 ms,
-    // until every connection to a killed server was seen to drop and all are back, or twice
-    // the timeout passed. Figures: drops, reconnects (ok), failed attempts by reason, when
-    // reopening began (start_ns), and when 99.9 % and all were back (ns). Meanwhile
+    // until every connection to a killed server was seen to drop and all are back, or nothing
+    // more came back for twice the timeout. Figures: drops, reconnects (ok), failed attempts by
+    // reason, when reopening began (start_ns), and when 99.9 % and all were back (ns). Meanwhile
     // `probe_rate` echo calls a second go to the connections open at the time, spread over
     // them: what established clients see while a storm runs ("established": ok, failed,
     // latency; the Hawser driver only).

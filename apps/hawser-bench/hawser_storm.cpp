@@ -42,16 +42,12 @@ Json HawserDriver::storm(double probe_rate, const Progress& progress) {
     }
     auto start = Clock::now();
     auto start_ns = now_ns();
-    // Given up only when nothing came back for twice --timeout-ms: a million at a few thousand
-    // a second takes minutes.
-    auto deadline = start + 2 * setup_.timeout;
-    std::size_t most_open = 0;
     auto next_report = start + tick;
     std::size_t probed = 0;
     std::vector<Connection> targets;  // what is open, taken again every tick
     auto targets_taken = start - tick;
     auto next_open = start;
-    while (Clock::now() < deadline) {
+    for (;;) {
         // The probes due by now (every 10 ms, as the soak phase's calls, so that the two
         // compare), over what is open (back already, or never dropped); one that dropped since
         // the targets were taken is skipped, and those due while nothing was open are dropped,
@@ -82,11 +78,8 @@ Json HawserDriver::storm(double probe_rate, const Progress& progress) {
                     opening += opening_[e];
                     missing[e] = storm_.missing(e, conns_[e].size() + opening_[e]);
                 }
-                if (storm_.all_back(drops_, open)) break;
-            }
-            if (open > most_open) {
-                most_open = open;
-                deadline = Clock::now() + 2 * setup_.timeout;
+                if (storm_.all_back(drops_, open) || storm_.stalled(open, 2 * setup_.timeout))
+                    break;
             }
             auto room = setup_.max_opening - std::min(setup_.max_opening, opening);
             for (std::size_t e = 0; e < missing.size(); ++e)

@@ -65,6 +65,8 @@ struct StormWatch {
     std::uint64_t expected_drops = 0;  // of those, on the servers to be killed
     std::uint64_t drops_at_arm = 0;    // the driver's drops then
     std::uint64_t back_999_ns = 0, back_ns = 0;
+    std::size_t most_open = 0;       // the most seen open at once since armed
+    std::uint64_t last_gain_ns = 0;  // when that was (0: not looked yet)
 
     void arm(std::vector<std::size_t> open, std::size_t killed, std::uint64_t drops) {
         targets = std::move(open);
@@ -73,6 +75,19 @@ struct StormWatch {
             expected_drops += targets[e];
         drops_at_arm = drops;
         back_999_ns = back_ns = 0;
+        most_open = 0;
+        last_gain_ns = 0;
+    }
+    // True once nothing more has come back for `patience`, counted from the first look (the
+    // phase's start) or from the last time more were open than ever before: a million back at
+    // a few thousand a second takes minutes, and a storm that stopped gaining has ended.
+    bool stalled(std::size_t open, std::chrono::nanoseconds patience) {
+        auto now = now_ns();
+        if (!last_gain_ns || open > most_open) {
+            most_open = std::max(most_open, open);
+            last_gain_ns = now;
+        }
+        return now - last_gain_ns >= std::uint64_t(patience.count());
     }
     std::size_t target() const {
         std::size_t n = 0;

@@ -14,14 +14,7 @@ Json RawDriver::storm(double /*probe_rate: raw servers answer pings only*/,
                       const Progress& progress) {
     reset();
     auto start_ns = now_ns();
-    // Given up only when nothing came back for twice --timeout-ms (as the Hawser driver).
-    auto deadline = Clock::now() + 2 * setup_.timeout;
-    std::size_t most_open = 0;
-    while (Clock::now() < deadline && !storm_.all_back(drops_, open_)) {
-        if (open_ > most_open) {
-            most_open = open_;
-            deadline = Clock::now() + 2 * setup_.timeout;
-        }
+    while (!storm_.all_back(drops_, open_) && !storm_.stalled(open_, 2 * setup_.timeout)) {
         auto open = per_endpoint(Peer::open), opening = per_endpoint(Peer::connecting);
         auto room = setup_.max_opening - std::min(setup_.max_opening, opening_);
         for (std::size_t e = 0; e < targets_.size(); ++e) {

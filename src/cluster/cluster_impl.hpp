@@ -10,6 +10,7 @@
 // held while another is taken, except link_mu (shared) inside a publish.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -36,7 +37,13 @@ namespace hawser {
 
 namespace detail {
 Error channel_error(std::string_view channel);  // what an invalid channel name is told
+
+// How long a remote request or a question may wait: 1 ms to a day, so that "as long as it
+// takes" (Milliseconds::max()) does not overflow its deadline.
+inline Milliseconds bounded_wait(Milliseconds timeout) {
+    return std::clamp<Milliseconds>(timeout, Milliseconds(1), std::chrono::hours(24));
 }
+}  // namespace detail
 
 struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     using Clock = std::chrono::steady_clock;

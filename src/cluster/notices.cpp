@@ -5,8 +5,6 @@
 // callback on an IO thread, as every application callback.
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
-
 #include "cluster/cluster_impl.hpp"
 
 namespace hawser {
@@ -102,9 +100,7 @@ void Cluster::Impl::ask(std::string_view topic, std::string body, Milliseconds t
         return fail({Errc::invalid_argument, "a topic is 1 to 64 of letters, digits, '-', '_'"});
     if (body.size() > options.max_message_bytes)
         return fail({Errc::limit_exceeded, "the question is over max_message_bytes"});
-    // As a remote request's: "forever" (Milliseconds::max()) must not overflow the deadline.
-    timeout =
-        std::clamp<Milliseconds>(timeout, Milliseconds(1), Milliseconds(std::chrono::hours(24)));
+    timeout = detail::bounded_wait(timeout);
     std::set<std::string> waiting{name};
     {
         std::lock_guard lock(mu);

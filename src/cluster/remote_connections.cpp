@@ -129,7 +129,7 @@ void Cluster::Impl::request(const ClusterAddress& to, RemoteRequest r, Milliseco
     if (!knows(to.node)) return fail(Errc::not_found, "no node " + to.node + " in the cluster");
     if (r.op != RemoteRequest::Op::find && (r.command.empty() || r.command.size() > 255))
         return fail(Errc::invalid_argument, "command names are 1 to 255 bytes");
-    timeout = std::clamp<Milliseconds>(timeout, Milliseconds(1), Milliseconds(24h));
+    timeout = detail::bounded_wait(timeout);
     // What the answer, the deadline or stop() completes: the caller's callback, run on the
     // caller's IO thread (or any IO thread for a caller that is not on one).
     auto user = std::make_shared<std::function<void(RemoteAnswer)>>(std::move(done));
