@@ -19,6 +19,7 @@ HawserDriver::HawserDriver(const DriverSetup& setup)
     : setup_(setup), runtime_({.io_threads = 1, .worker_threads = 1}) {
     conns_.resize(setup.endpoints.size());
     opening_.resize(setup.endpoints.size());
+    open_.resize(setup.endpoints.size());
     ClientOptions o;
     o.endpoints = setup.endpoints;
     o.server_public_key = setup.server_key;
@@ -31,9 +32,11 @@ HawserDriver::HawserDriver(const DriverSetup& setup)
     group_->commands().direct_console(
         "bench.message",
         [this](const Request& r, std::string_view text) { on_message(r.connection(), text); });
-    group_->on_disconnect([this](const Connection&, CloseReason why) {
-        if (why == CloseReason::local_close) return;
+    group_->on_disconnect([this](const Connection& c, CloseReason why) {
         std::lock_guard l(mu_);
+        // After its open callback: both run on its IO thread, the callback first.
+        forget_open(c.id());
+        if (why == CloseReason::local_close) return;
         ++drops_;
         ++drop_reasons_[std::string(to_string(why))];
         if (!first_drop_ns_) first_drop_ns_ = now_ns();
@@ -195,6 +198,7 @@ bool HawserDriver::replace_oldest(std::size_t endpoint) {
                 continue;
             }
             victim = c;
+            forget_open(c.id());  // closing now: no longer open to a storm armed next
             if (auto it = channel_of_.find(c.id()); it != channel_of_.end()) {
                 channel = it->second;
                 channel_of_.erase(it);
@@ -207,10 +211,11 @@ bool HawserDriver::replace_oldest(std::size_t endpoint) {
     return true;
 }
 
-void HawserDriver::prune() {
+void HawserDriver::prune(bool mostly_closed) {
     std::lock_guard l(mu_);
-    for (auto& list : conns_)
-        std::erase_if(list, [](const Connection& c) { return !c.connected(); });
+    for (std::size_t e = 0; e < conns_.size(); ++e)
+        if (!mostly_closed || conns_[e].size() > 2 * open_[e] + 64)
+            std::erase_if(conns_[e], [](const Connection& c) { return !c.connected(); });
 }
 
 void HawserDriver::reset() {
@@ -281,7 +286,11 @@ void HawserDriver::open_one(std::size_t endpoint, std::optional<std::size_t> cha
                 // One step for whoever waits on opening_, ok_ and joining_: never seen between.
                 std::lock_guard l(mu_);
                 --opening_[endpoint];
-                if (r) conns_[endpoint].push_back(*r);
+                if (r) {
+                    conns_[endpoint].push_back(*r);
+                    endpoint_of_.emplace(r->id(), endpoint);
+                    ++open_[endpoint];
+                }
                 r ? open_window_.succeeded() : open_window_.failed();
                 join = r && channel && channels_open_;  // not once the phase is over
                 if (join) {
@@ -293,6 +302,34 @@ void HawserDriver::open_one(std::size_t endpoint, std::optional<std::size_t> cha
             if (join) join_channels(*r, *channel);
         },
         {.source_address = setup_.source_address, .endpoint = endpoint});
+}
+
+std::vector<Connection> HawserDriver::next_open(std::size_t count) {
+    std::vector<Connection> out;
+    std::size_t total = 0;
+    for (auto& list : conns_) total += list.size();
+    if (total == 0) return out;
+    // Pruned every 50 ms in a storm (prune(true)), a list holds about as many closed as open,
+    // and 64 more; a step also moves to the next list.
+    const auto most_steps = 3 * count + 64 + conns_.size();
+    for (std::size_t steps = 0; out.size() < count && steps < most_steps; ++steps) {
+        auto& list = conns_[probe_list_];
+        if (probe_at_ >= list.size()) {
+            probe_list_ = (probe_list_ + 1) % conns_.size();
+            probe_at_ = 0;
+            continue;
+        }
+        const auto& c = list[probe_at_++];
+        if (c.connected()) out.push_back(c);
+    }
+    return out;
+}
+
+void HawserDriver::forget_open(ConnectionId id) {
+    if (auto it = endpoint_of_.find(id); it != endpoint_of_.end()) {
+        --open_[it->second];
+        endpoint_of_.erase(it);
+    }
 }
 
 std::vector<Connection> HawserDriver::snapshot() {

@@ -70,8 +70,12 @@ class HawserDriver final : public Driver {
     void settle(const std::uint64_t& counter, const std::function<std::uint64_t()>& target,
                 const Progress& progress, const char* phase);
 
-    // Forgets the connections that closed.
-    void prune();
+    // Forgets the connections that closed: in every list, or (mostly_closed) only in those
+    // where they outnumber the open ones by more than 64, so that a loop may call it often
+    // and still walk each connection a bounded number of times.
+    void prune(bool mostly_closed = false);
+    // `id` closes (or is being closed): no longer counted open to its endpoint. mu_ held.
+    void forget_open(ConnectionId id);
 
     bool is_slow(const Connection& c) {
         std::lock_guard l(mu_);
@@ -102,6 +106,11 @@ class HawserDriver final : public Driver {
                   std::optional<std::size_t> channel = std::nullopt);
 
     std::vector<Connection> snapshot();
+    // Up to `count` open connections, taken in turn (each list's in order, then the next
+    // list's: every connection as often as another); a step for each closed one passed and
+    // each move to the next list, at most 3 * count + 64 + the lists (fewer found when the
+    // lists hold many closed ones: prune(true) keeps them from it). mu_ held.
+    std::vector<Connection> next_open(std::size_t count);
 
     // One echo call, begun at t0_us; with `until_ns` (now_ns), the next follows each reply
     // until that time.
@@ -124,7 +133,13 @@ class HawserDriver final : public Driver {
     Latency latency_;
     std::uint64_t drops_ = 0, first_drop_ns_ = 0;
     std::vector<std::size_t> opening_;  // per endpoint: opens under way
-    OpenWindow open_window_{1};         // the connect phase's opens in flight (set by it)
+    // Per endpoint: connections open now, counted as they open and close (the hook), so that
+    // a storm learns what is back without walking every connection (the lists keep closed
+    // ones until pruned). endpoint_of_: each open connection's.
+    std::vector<std::size_t> open_;
+    std::unordered_map<ConnectionId, std::size_t> endpoint_of_;
+    std::size_t probe_list_ = 0, probe_at_ = 0;  // where next_open goes on
+    OpenWindow open_window_{1};                  // the connect phase's opens in flight (set by it)
     StormWatch storm_;
     std::map<std::string, std::uint64_t> drop_reasons_;
     struct Probes {

@@ -43,8 +43,8 @@ class Servers {
     static Result<Servers> start_raw(const std::string& self, std::size_t nodes, bool sealed,
                                      const std::string& work_dir);
 
-    // Kills the first `count` servers (SIGKILL: a crash, no goodbye) and starts them again on
-    // the same ports; returns once they listen.
+    // Kills the first `count` servers at once (SIGKILL: a crash, no goodbye) and starts them
+    // again on the same ports; returns once they listen (and, in a cluster, see each other).
     Result<void> restart(std::size_t count);
 
     std::vector<std::string> endpoints;
