@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <exception>
+#include <random>
+
+#include <unistd.h>
 
 #include "rpc/conn.hpp"
 
@@ -16,13 +19,30 @@ thread_local Loop* t_current = nullptr;
 // Several whole encrypted frames (65,547 bytes each) per read, so fewer straddle two reads and
 // are copied; one buffer per loop, not per connection.
 constexpr std::size_t read_buffer_bytes = 256 * 1024;
+
+// Tick 0 of a real-clock loop's sweep: a random part of a period ago. Processes started
+// together (the nodes of one machine, a load generator's workers) would otherwise sweep in
+// step, and the heartbeats and timeouts of all of them would fall due in the same few
+// milliseconds of every period, queueing every other message behind them.
+Clock::time_point sweep_origin(bool manual, Clock::time_point now) {
+    if (manual) return now;  // tests' sweeps fall on whole periods from their start
+    std::uint64_t seed = std::uint64_t(now.time_since_epoch().count()) ^ std::uint64_t(::getpid());
+    try {
+        seed ^= std::random_device()();
+    } catch (const std::exception&) {  // no entropy source: the clock and pid still differ
+    }
+    std::minstd_rand pick(std::uint32_t(seed ^ (seed >> 32)));
+    std::uniform_int_distribution<Clock::rep> phase(
+        0, std::chrono::duration_cast<Clock::duration>(sweep_period).count() - 1);
+    return now - Clock::duration(phase(pick));
+}
 }  // namespace
 
 Loop::Loop(std::uint8_t index, ClockMode clock)
     : index_(index),
       manual_(clock == ClockMode::manual),
       manual_now_(Clock::now()),
-      origin_(manual_now_),
+      origin_(sweep_origin(manual_, manual_now_)),
       read_buffer_(read_buffer_bytes) {}
 
 Loop::Entered::Entered(Loop& loop) : previous(t_current) {
@@ -41,10 +61,18 @@ void Loop::poll_ready() {
 void Loop::advance(Clock::duration by) {
     Entered entered(*this);
     poll_ready();
-    while (by > Clock::duration::zero()) {
-        auto step = std::min<Clock::duration>(by, sweep_period);
-        manual_now_ += step;
-        by -= step;
+    const auto end = manual_now_ + std::min(by, Clock::time_point::max() - manual_now_);
+    while (manual_now_ < end) {
+        // To the next moment anything is due, as a real clock's timers fire: a timed task, a
+        // call's deadline or a sweep, each at its own time.
+        auto next = end;
+        if (auto sweep_at = origin_ + (tick_ + 1) * sweep_period; sweep_at > manual_now_)
+            next = std::min(next, Clock::time_point(sweep_at));
+        if (auto t = timed_.upper_bound(manual_now_); t != timed_.end())
+            next = std::min(next, t->first);
+        if (auto d = deadlines_.upper_bound(manual_now_); d != deadlines_.end())
+            next = std::min(next, d->first);
+        manual_now_ = next;
         on_deadlines();
         run_timed();
         sweep();

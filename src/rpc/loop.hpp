@@ -32,7 +32,10 @@ namespace hawser::detail {
 class Conn;
 using Clock = std::chrono::steady_clock;
 
-inline constexpr std::chrono::milliseconds sweep_period{250};
+// Short enough that the heartbeats falling due in one period are a short burst, not a queue
+// that the messages arriving meanwhile wait behind; long enough that an idle loop's ten
+// wake-ups a second cost next to nothing.
+inline constexpr std::chrono::milliseconds sweep_period{100};
 
 class Loop {
   public:
@@ -87,8 +90,9 @@ class Loop {
         f();
         poll_ready();
     }
-    // Manual clock only: moves time forward in sweep periods, running the deadlines, timed tasks
-    // (post_at) and sweeps it passes and every handler that becomes ready.
+    // Manual clock only: moves time forward from one due time to the next, running the
+    // deadlines, timed tasks (post_at) and sweeps it passes, each at its own time, and every
+    // handler that becomes ready.
     void advance(Clock::duration by);
 
     asio::io_context& context() noexcept { return ctx_; }
@@ -179,7 +183,7 @@ class Loop {
     Clock::time_point origin_;  // the sweep wheel's tick 0
     // Declared before the io_context, so destroyed after it: handlers that die with the
     // io_context may still drop the last reference to a connection, which detaches itself.
-    static constexpr std::size_t wheel_slots = 1024;              // 256 s ahead at most
+    static constexpr std::size_t wheel_slots = 2048;              // 204.7 s ahead at most
     std::vector<Conn*> wheel_ = std::vector<Conn*>(wheel_slots);  // list heads, by tick
     std::uint64_t tick_ = 0;                                      // the last swept
     std::size_t swept_count_ = 0;

@@ -178,7 +178,7 @@ TEST(Session, TrafficPostponesTheIdleTimeout) {
 }
 
 TEST(Session, AnIdleTimeoutBeyondTheSweepWheelsReachStillFires) {
-    // The sweep looks 256 s ahead at most: a longer timeout is checked at the horizon, found
+    // The sweep looks about 205 s ahead at most: a longer timeout is checked at the horizon, found
     // not due, and scheduled again; traffic in between postpones it as usual.
     Settings settings;
     settings.server_timeouts.idle = 600s;
@@ -205,7 +205,9 @@ TEST(Session, BytesWaitingUnreadAreNotIdle) {
     ASSERT_TRUE(s.client->is_open());
     std::shared_ptr<std::optional<Result<std::string>>> reply;
     // The server loop's timed tasks run before its sweep in the same step, and the sweep before
-    // what is ready: the client (on its own loop) writes its call from a timed task.
+    // what is ready: the client (on its own loop) writes its call from a timed task. Both come
+    // due 10 s after connecting, a sweep's time (the manual clock's sweeps count from then).
+    static_assert(10s % sweep_period == 0s);
     s.loop.run_here(
         [&] { s.loop.post_at(s.loop.now() + 10s, [&] { reply = s.call("echo", "late"); }); });
     s.loop.advance(10250ms);
