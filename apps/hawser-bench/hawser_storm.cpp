@@ -44,8 +44,8 @@ Json HawserDriver::storm(double probe_rate, const Progress& progress) {
     std::size_t probed = 0;
     auto next_reopen = start;
     for (;;) {
-        // The probes due by now (every 10 ms, as the soak phase's calls, so that the two
-        // compare), over what is open (back already, or never dropped), in turn; those due
+        // The probes due by now (paced as the soak phase's calls, so that the two compare),
+        // over what is open (back already, or never dropped), in turn; those due
         // while nothing was open, or more than a short walk finds, are dropped, not fired
         // together later.
         auto due =
@@ -82,7 +82,14 @@ Json HawserDriver::storm(double probe_rate, const Progress& progress) {
             for (std::size_t e = 0; e < missing.size(); ++e)
                 for (; missing[e] > 0 && room > 0; --missing[e], --room) open_one(e);
         }
-        std::this_thread::sleep_for(tick / 25);
+        // Until the next probe, reopen or report, but 10 ms at least.
+        auto next_probe =
+            probe_rate > 0
+                ? start + std::chrono::duration_cast<Clock::duration>(
+                              std::chrono::duration<double>(double(probed + 1) / probe_rate))
+                : next_reopen;
+        std::this_thread::sleep_until(
+            std::min({next_reopen, next_report, std::max(Clock::now() + tick / 25, next_probe)}));
         if (Clock::now() >= next_report) {
             next_report += tick;
             progress(figures("storm"));
