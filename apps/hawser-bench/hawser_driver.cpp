@@ -144,23 +144,25 @@ Json HawserDriver::soak(double rate, std::chrono::milliseconds duration, const P
         // The calls due by now go out together.
         auto due = std::size_t(std::chrono::duration<double>(now - start).count() * rate);
         for (; started < due; ++started) call_once(conns[started % conns.size()], nullptr);
-        // Until the next call is due, but 10 ms at least (what falls due meanwhile goes out
-        // together): a worker with a few calls a second (1,000 over a million's 67 workers)
-        // wakes for each of them, not a hundred times a second.
-        auto next_call = start + std::chrono::duration_cast<Clock::duration>(
-                                     std::chrono::duration<double>(double(started + 1) / rate));
-        std::this_thread::sleep_until(
-            std::min({start + duration, next_report, std::max(now + tick / 25, next_call)}));
-        if (Clock::now() >= next_report) {
-            next_report += tick;
-            progress(figures("soak"));
-        }
+        sleep_until_due(nth_due(start, started + 1, rate), start + duration, next_report, "soak",
+                        progress);
     }
     wait_until_finished(started, progress, "soak");
     auto out = figures("soak");
     out["start_ns"] = start_ns;
     out["end_ns"] = now_ns();
     return out;
+}
+
+void HawserDriver::sleep_until_due(Clock::time_point next_call, Clock::time_point soonest,
+                                   Clock::time_point& next_report, const char* phase,
+                                   const Progress& progress) {
+    auto floor = Clock::now() + tick / 25;
+    std::this_thread::sleep_until(std::min({soonest, next_report, std::max(floor, next_call)}));
+    if (Clock::now() < next_report) return;
+    // One report however long the sleep overran (a starved worker), not one per tick missed.
+    while (next_report <= Clock::now()) next_report += tick;
+    progress(figures(phase));
 }
 
 Json HawserDriver::churn(double rate, std::chrono::milliseconds duration,

@@ -5,6 +5,7 @@
 // and slow consumers) and hawser_channels.cpp.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <map>
@@ -48,6 +49,20 @@ class HawserDriver final : public Driver {
   private:
     using Clock = std::chrono::steady_clock;
     static constexpr auto tick = std::chrono::milliseconds(250);  // progress, and pacing
+
+    // When the nth of calls spread at `rate` a second from `start` falls due, a day on at
+    // most: a tiny rate gives a far time, not an overflow.
+    static Clock::time_point nth_due(Clock::time_point start, std::size_t n, double rate) {
+        auto seconds = std::min(double(n) / rate, 86400.0);
+        return start + std::chrono::ceil<Clock::duration>(std::chrono::duration<double>(seconds));
+    }
+    // Sleeps until the next call is due, or `soonest`, whichever is first, but lets the next
+    // call wait 10 ms at least (what falls due meanwhile goes out together): a worker with a
+    // few calls a second (1,000 over a million's 67 workers) wakes for each of them, not a
+    // hundred times a second. Then reports progress if a report is due.
+    void sleep_until_due(Clock::time_point next_call, Clock::time_point soonest,
+                         Clock::time_point& next_report, const char* phase,
+                         const Progress& progress);
 
     // A short reason for an error: its code and the system's words ("not_connected:
     // Connection refused"), without the addresses that would make every error its own reason.

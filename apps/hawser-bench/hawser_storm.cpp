@@ -82,18 +82,8 @@ Json HawserDriver::storm(double probe_rate, const Progress& progress) {
             for (std::size_t e = 0; e < missing.size(); ++e)
                 for (; missing[e] > 0 && room > 0; --missing[e], --room) open_one(e);
         }
-        // Until the next probe, reopen or report, but 10 ms at least.
-        auto next_probe =
-            probe_rate > 0
-                ? start + std::chrono::duration_cast<Clock::duration>(
-                              std::chrono::duration<double>(double(probed + 1) / probe_rate))
-                : next_reopen;
-        std::this_thread::sleep_until(
-            std::min({next_reopen, next_report, std::max(Clock::now() + tick / 25, next_probe)}));
-        if (Clock::now() >= next_report) {
-            next_report += tick;
-            progress(figures("storm"));
-        }
+        auto next_probe = probe_rate > 0 ? nth_due(start, probed + 1, probe_rate) : next_reopen;
+        sleep_until_due(next_probe, next_reopen, next_report, "storm", progress);
     }
     // Opens still under way finish here, not in the next phase's figures.
     {
