@@ -2,13 +2,11 @@
 // the manual clock for tests. Thread affinity: each loop's own thread (or the test driving it).
 #include "rpc/loop.hpp"
 
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <exception>
-#include <random>
-
-#include <unistd.h>
 
 #include "rpc/conn.hpp"
 
@@ -26,15 +24,9 @@ constexpr std::size_t read_buffer_bytes = 256 * 1024;
 // milliseconds of every period, queueing every other message behind them.
 Clock::time_point sweep_origin(bool manual, Clock::time_point now) {
     if (manual) return now;  // tests' sweeps fall on whole periods from their start
-    std::uint64_t seed = std::uint64_t(now.time_since_epoch().count()) ^ std::uint64_t(::getpid());
-    try {
-        seed ^= std::random_device()();
-    } catch (const std::exception&) {  // no entropy source: the clock and pid still differ
-    }
-    std::minstd_rand pick(std::uint32_t(seed ^ (seed >> 32)));
-    std::uniform_int_distribution<Clock::rep> phase(
-        0, std::chrono::duration_cast<Clock::duration>(sweep_period).count() - 1);
-    return now - Clock::duration(phase(pick));
+    constexpr auto period = std::chrono::duration_cast<Clock::duration>(sweep_period).count();
+    static_assert(period > 0 && period <= 0xffffffff, "randombytes_uniform takes 32 bits");
+    return now - Clock::duration(randombytes_uniform(std::uint32_t(period)));
 }
 }  // namespace
 

@@ -119,8 +119,8 @@ TEST(Lifecycle, IdleConnectionsAreClosed) {
 
 TEST(Lifecycle, HeartbeatKeepsAQuietClientConnected) {
     auto so = loopback_server();
-    so.timeouts.idle =
-        800ms;  // pings come every 100-200 ms (sweeps are 100 ms apart): a wide margin
+    // Pings come every 100-200 ms (sweeps are 100 ms apart): a wide margin.
+    so.timeouts.idle = 800ms;
     Slot<CloseReason> closed;  // before the server: its hook may still run while the client goes
     Server server(so);
     server.on_disconnect([&](const Connection&, CloseReason r) { closed.set(r); });

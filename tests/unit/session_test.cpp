@@ -178,8 +178,8 @@ TEST(Session, TrafficPostponesTheIdleTimeout) {
 }
 
 TEST(Session, AnIdleTimeoutBeyondTheSweepWheelsReachStillFires) {
-    // The sweep looks about 205 s ahead at most: a longer timeout is checked at the horizon, found
-    // not due, and scheduled again; traffic in between postpones it as usual.
+    // The sweep looks about 205 s ahead at most: a longer timeout is checked at the horizon,
+    // found not due, and scheduled again; traffic in between postpones it as usual.
     Settings settings;
     settings.server_timeouts.idle = 600s;
     settings.client_timeouts.idle = 0ms;
