@@ -158,13 +158,13 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     void start_connector(const std::vector<std::string>& endpoints) {
         connector_ = std::make_shared<Connector>(
             loop, endpoints, options.happy_eyeballs_delay, options.timeouts.connect,
-            [weak = weak_from_this()](Result<asio::ip::tcp::socket> socket) {
+            [weak = weak_from_this()](Result<TcpSocket> socket) {
                 if (auto self = weak.lock()) self->on_connect_result(std::move(socket));
             });
         connector_->start();
     }
 
-    void on_connect_result(Result<asio::ip::tcp::socket> socket) {
+    void on_connect_result(Result<TcpSocket> socket) {
         connector_.reset();
         if (!socket) {
             host->counters.closed[std::size_t(CloseReason::connect_failed)].fetch_add(1);
@@ -176,8 +176,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
         // The connection counts as connected once its handshake completes (on_opened).
         std::error_code ec;
         auto remote = socket->remote_endpoint(ec);
-        std::unique_ptr<Transport> transport =
-            std::make_unique<TcpTransport>(loop.context(), std::move(*socket));
+        std::unique_ptr<Transport> transport = std::make_unique<TcpTransport>(std::move(*socket));
         if (const auto& ws = options.websocket; ws.enabled) {
             auto host_header = ws.host.empty()
                                    ? host_port_text(remote.address().to_string(), remote.port())

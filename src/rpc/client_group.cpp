@@ -141,7 +141,7 @@ class GroupCore : public std::enable_shared_from_this<GroupCore> {
     // An open in its TCP connect. Keyed by a number, not the socket's address, which a later
     // socket may reuse while the cancelled operation's handler is still queued.
     struct Connecting {
-        std::unique_ptr<tcp::socket> socket;
+        std::unique_ptr<TcpSocket> socket;
         Done done;
     };
     // What one loop owns; touched on that loop only.
@@ -258,10 +258,12 @@ class GroupCore : public std::enable_shared_from_this<GroupCore> {
             });
             return;
         }
-        auto socket = std::make_unique<tcp::socket>(loop.context());
+        auto socket = std::make_unique<TcpSocket>(loop.context());
         std::error_code ec;
         socket->open(target.protocol(), ec);
         if (ec) return fail(Errc::not_connected, "socket: " + ec.message());
+        // Now, not in the transport: the connect would otherwise set it once more for itself.
+        socket->non_blocking(true, ec);
         int retries = syn_retries();
         ::setsockopt(socket->native_handle(), IPPROTO_TCP, TCP_SYNCNT, &retries, sizeof retries);
         if (source) {
@@ -302,8 +304,7 @@ class GroupCore : public std::enable_shared_from_this<GroupCore> {
             return;
         }
         auto conn = std::make_shared<Conn>(
-            loop, host, std::make_unique<TcpTransport>(loop.context(), std::move(*entry.socket)),
-            target);
+            loop, host, std::make_unique<TcpTransport>(std::move(*entry.socket)), target);
         state.opening.emplace(conn.get(), Opening{conn, std::move(entry.done)});
         conn->start();
     }

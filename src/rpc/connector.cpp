@@ -83,7 +83,7 @@ void Connector::launch() {
         return;
     }
     std::size_t index = attempts_.size();
-    attempts_.push_back(std::make_unique<tcp::socket>(loop_.context()));
+    attempts_.push_back(std::make_unique<TcpSocket>(loop_.context()));
     ++in_flight_;
     attempts_.back()->async_connect(
         addrs_[addr_index_++],
@@ -107,7 +107,7 @@ void Connector::on_attempt(std::size_t index, std::error_code ec) {
     launch();
 }
 
-void Connector::finish(Result<tcp::socket> result) {
+void Connector::finish(Result<TcpSocket> result) {
     if (finished_) return;
     finished_ = true;
     resolver_.cancel();

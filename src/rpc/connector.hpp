@@ -14,12 +14,13 @@
 
 #include "hawser/error.hpp"
 #include "rpc/loop.hpp"
+#include "rpc/tcp_transport.hpp"
 
 namespace hawser::detail {
 
 class Connector : public std::enable_shared_from_this<Connector> {
   public:
-    using Done = std::function<void(Result<asio::ip::tcp::socket>)>;
+    using Done = std::function<void(Result<TcpSocket>)>;
 
     Connector(Loop& loop, std::vector<std::string> endpoints, std::chrono::milliseconds stagger,
               std::chrono::milliseconds timeout, Done done);
@@ -34,7 +35,7 @@ class Connector : public std::enable_shared_from_this<Connector> {
     void next_endpoint();
     void launch();
     void on_attempt(std::size_t index, std::error_code ec);
-    void finish(Result<asio::ip::tcp::socket> result);
+    void finish(Result<TcpSocket> result);
 
     Loop& loop_;
     std::vector<std::string> endpoints_;
@@ -45,7 +46,7 @@ class Connector : public std::enable_shared_from_this<Connector> {
     std::vector<asio::ip::tcp::endpoint> addrs_;
     std::size_t addr_index_ = 0;
     std::size_t in_flight_ = 0;
-    std::vector<std::unique_ptr<asio::ip::tcp::socket>> attempts_;
+    std::vector<std::unique_ptr<TcpSocket>> attempts_;
     asio::ip::tcp::resolver resolver_;
     asio::steady_timer stagger_timer_;
     asio::steady_timer deadline_timer_;

@@ -66,7 +66,7 @@ void Listener::start() {
 void Listener::accept() {
     Loop& target = host_->runtime.next_loop();
     acceptor_.async_accept(target.context(), [self = shared_from_this(), &target](
-                                                 std::error_code ec, asio::ip::tcp::socket socket) {
+                                                 std::error_code ec, TcpSocket socket) {
         if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
         if (ec) {
             // Out of file descriptors or a transient error: pause instead of spinning.
@@ -104,7 +104,7 @@ void Listener::accept() {
             target.post([host = self->host_, &target, socket = std::move(socket), peer, overflow,
                          kind = self->kind_]() mutable {
                 std::unique_ptr<Transport> transport =
-                    std::make_unique<TcpTransport>(target.context(), std::move(socket));
+                    std::make_unique<TcpTransport>(std::move(socket));
                 if (kind.websocket)
                     transport = std::make_unique<WebSocketTransport>(
                         target.context(), std::move(transport),

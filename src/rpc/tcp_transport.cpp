@@ -2,7 +2,6 @@
 #include "rpc/tcp_transport.hpp"
 
 #include <poll.h>
-#include <unistd.h>
 
 #include <asio/bind_allocator.hpp>
 #include <cstdlib>
@@ -34,20 +33,11 @@ struct ExactAllocator {
 
 }  // namespace
 
-TcpTransport::TcpTransport(asio::io_context& context, asio::ip::tcp::socket socket)
-    : socket_(context) {
+TcpTransport::TcpTransport(TcpSocket socket) : socket_(std::move(socket)) {
     std::error_code ec;
-    // Sockets of different executor types cannot be moved into each other: hand the
-    // descriptor over. If that fails the socket stays closed and the first read says so.
-    auto local = socket.local_endpoint(ec);
-    if (!ec) {
-        auto fd = socket.release(ec);
-        if (!ec) {
-            socket_.assign(local.protocol(), fd, ec);
-            if (ec) ::close(fd);
-        }
-    }
-    socket_.non_blocking(true, ec);
+    // Each is a system call: a client that made its socket non-blocking before connecting
+    // needs no second one.
+    if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
     socket_.set_option(asio::ip::tcp::no_delay(true), ec);
 }
 
