@@ -65,55 +65,55 @@ void Listener::start() {
 
 void Listener::accept() {
     Loop& target = host_->runtime.next_loop();
-    acceptor_.async_accept(target.context(), [self = shared_from_this(), &target](
-                                                 std::error_code ec, TcpSocket socket) {
-        if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
-        if (ec) {
-            // Out of file descriptors or a transient error: pause instead of spinning.
-            self->host_->log.warn("accept", "hawser: accept failed: " + ec.message());
-            self->retry_timer_.expires_after(std::chrono::milliseconds(100));
-            self->retry_timer_.async_wait([self](std::error_code e) {
-                if (!e) self->accept();
-            });
-            return;
-        }
-        std::error_code peer_ec;
-        auto peer = socket.remote_endpoint(peer_ec);
-        auto refusal = CloseReason::none;
-        bool overflow = false;
-        if (peer_ec)
-            refusal = CloseReason::io_error;
-        else if (auto cap = self->host_->max_connections.load(std::memory_order_relaxed);
-                 cap && self->host_->count() >= cap)
-            refusal = CloseReason::max_connections;
-        else
-            refusal = self->host_->admission.admit(peer.address(), Clock::now(), &overflow);
-        if (refusal != CloseReason::none) {
-            auto& c = self->host_->counters;
-            c.refused.fetch_add(1, std::memory_order_relaxed);
-            c.closed[std::size_t(refusal)].fetch_add(1, std::memory_order_relaxed);
-            self->host_->log.warn(to_string(refusal),
-                                  "hawser: refusing a connection from " +
-                                      (peer_ec ? std::string("?") : peer.address().to_string()) +
-                                      ": " + std::string(to_string(refusal)));
-            std::error_code ignored;
-            socket.close(ignored);
-        } else {
-            // The peer's address is taken once, here: admission gives the slot back under the
-            // same key even if the peer has reset the socket by the time the connection starts.
-            target.post([host = self->host_, &target, socket = std::move(socket), peer, overflow,
-                         kind = self->kind_]() mutable {
-                std::unique_ptr<Transport> transport =
-                    std::make_unique<TcpTransport>(std::move(socket));
-                if (kind.websocket)
-                    transport = std::make_unique<WebSocketTransport>(
-                        target.context(), std::move(transport),
-                        WebSocketTransport::ServerSide{std::move(kind.websocket), kind.sniff});
-                std::make_shared<Conn>(target, host, std::move(transport), peer, overflow)->start();
-            });
-        }
-        self->accept();
-    });
+    // The peer's address comes with the accept (one accept is under way at a time, so one
+    // member holds it): a getpeername per connection less.
+    acceptor_.async_accept(
+        target.context(), peer_,
+        [self = shared_from_this(), &target](std::error_code ec, TcpSocket socket) {
+            if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
+            if (ec) {
+                // Out of file descriptors or a transient error: pause instead of spinning.
+                self->host_->log.warn("accept", "hawser: accept failed: " + ec.message());
+                self->retry_timer_.expires_after(std::chrono::milliseconds(100));
+                self->retry_timer_.async_wait([self](std::error_code e) {
+                    if (!e) self->accept();
+                });
+                return;
+            }
+            auto peer = self->peer_;
+            auto refusal = CloseReason::none;
+            bool overflow = false;
+            if (auto cap = self->host_->max_connections.load(std::memory_order_relaxed);
+                cap && self->host_->count() >= cap)
+                refusal = CloseReason::max_connections;
+            else
+                refusal = self->host_->admission.admit(peer.address(), Clock::now(), &overflow);
+            if (refusal != CloseReason::none) {
+                auto& c = self->host_->counters;
+                c.refused.fetch_add(1, std::memory_order_relaxed);
+                c.closed[std::size_t(refusal)].fetch_add(1, std::memory_order_relaxed);
+                self->host_->log.warn(to_string(refusal), "hawser: refusing a connection from " +
+                                                              peer.address().to_string() + ": " +
+                                                              std::string(to_string(refusal)));
+                std::error_code ignored;
+                socket.close(ignored);
+            } else {
+                // The peer's address is taken once, here: admission gives the slot back under the
+                // same key even if the peer has reset the socket by the time the connection starts.
+                target.post([host = self->host_, &target, socket = std::move(socket), peer,
+                             overflow, kind = self->kind_]() mutable {
+                    std::unique_ptr<Transport> transport =
+                        std::make_unique<TcpTransport>(std::move(socket));
+                    if (kind.websocket)
+                        transport = std::make_unique<WebSocketTransport>(
+                            target.context(), std::move(transport),
+                            WebSocketTransport::ServerSide{std::move(kind.websocket), kind.sniff});
+                    std::make_shared<Conn>(target, host, std::move(transport), peer, overflow)
+                        ->start();
+                });
+            }
+            self->accept();
+        });
 }
 
 void Listener::close() {

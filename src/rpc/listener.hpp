@@ -41,6 +41,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
     Kind kind_;
     asio::ip::tcp::acceptor acceptor_;
     asio::steady_timer retry_timer_;
+    asio::ip::tcp::endpoint peer_;  // of the accept under way
     std::uint16_t port_ = 0;
 };
 
