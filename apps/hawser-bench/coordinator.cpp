@@ -375,8 +375,9 @@ class Coordinator {
                 if (!step(mode, "storm_arm", [&](std::size_t) { return Json{{"killed", nodes}}; }))
                     return 1;
                 auto killed_ns = now_ns();
-                if (auto r = servers_->restart(nodes); !r) {
-                    std::fprintf(stderr, "hawser-bench: %s\n", r.error().message.c_str());
+                auto restart = servers_->restart(nodes);
+                if (!restart) {
+                    std::fprintf(stderr, "hawser-bench: %s\n", restart.error().message.c_str());
                     return 1;
                 }
                 auto restarted_ns = now_ns();
@@ -388,6 +389,8 @@ class Coordinator {
                 if (results)
                     for (auto& r : *results) {
                         r["killed_ns"] = killed_ns;
+                        r["reaped_ns"] = restart->reaped_ns;
+                        r["listening_ns"] = restart->listening_ns;
                         r["restarted_ns"] = restarted_ns;
                     }
             } else if (phase == "soak") {

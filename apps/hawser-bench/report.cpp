@@ -113,11 +113,14 @@ Json summarize(const std::string& phase, const std::vector<Json>& results) {
         // From the kill (the coordinator's clock, as every process's: CLOCK_MONOTONIC) to the
         // moment the last worker had 99.9 % of its connections back, and all of them; null if
         // a worker never got there.
-        std::uint64_t target = 0, back_999 = 0, back = 0, killed = 0, restarted = 0;
+        std::uint64_t target = 0, back_999 = 0, back = 0, killed = 0, reaped = 0, listening = 0,
+                      restarted = 0;
         bool all_back = !results.empty(), all_999 = !results.empty();
         for (const auto& r : results) {
             target += u64(r, "target");
             killed = std::max(killed, u64(r, "killed_ns"));
+            reaped = std::max(reaped, u64(r, "reaped_ns"));
+            listening = std::max(listening, u64(r, "listening_ns"));
             restarted = std::max(restarted, u64(r, "restarted_ns"));
             back_999 = std::max(back_999, u64(r, "back_999_ns"));
             back = std::max(back, u64(r, "back_ns"));
@@ -133,7 +136,11 @@ Json summarize(const std::string& phase, const std::vector<Json>& results) {
         s["drops"] = drops;
         s["drop_reasons"] = drop_reasons;
         s["all_back"] = all_back;
-        s["restart_seconds"] = since(killed, restarted);  // the servers' own start
+        // The servers' own restart, and its steps: every killed process gone (a kernel tearing
+        // down their sockets), every new one listening, every node seeing the others.
+        s["restart_seconds"] = since(killed, restarted);
+        s["reaped_seconds"] = since(killed, reaped);
+        s["listening_seconds"] = since(killed, listening);
         // Established clients' calls while it ran (the soak phase's p99 is the calm figure).
         Latency established;
         std::uint64_t probes_ok = 0, probes_failed = 0;

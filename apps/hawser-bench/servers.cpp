@@ -20,6 +20,8 @@
 #include <functional>
 #include <thread>
 
+#include "clock.hpp"
+
 namespace hawser::bench {
 
 namespace {
@@ -257,7 +259,7 @@ Result<Servers> Servers::start_raw(const std::string& self, std::size_t nodes, b
     return s;
 }
 
-Result<void> Servers::restart(std::size_t count) {
+Result<Servers::RestartSteps> Servers::restart(std::size_t count) {
     count = std::min(count, processes.size());
     // All killed before any is reaped: the crash of every node at one moment, not one after
     // the other as each exits (a node holding 18,000 connections takes about a second to).
@@ -269,6 +271,8 @@ Result<void> Servers::restart(std::size_t count) {
         std::erase(all_, p.pid);
         p.pid = 0;  // reaped: the number may be another process's now
     }
+    RestartSteps steps;
+    steps.reaped_ns = now_ns();
     for (std::size_t i = 0; i < count; ++i) {
         auto& p = processes[i];
         std::error_code ec;
@@ -282,12 +286,15 @@ Result<void> Servers::restart(std::size_t count) {
         auto& p = processes[i];
         auto ready = [&] { return port_from_log(p.log, p.ready_marker) != 0; };
         if (auto r = wait_ready(p.pid, p.name, p.log, ready); !r) return r.error();
-        // A cluster node has seen every other join again: broadcasts reach it.
-        auto joined = [&] { return count_in(p.log, " joined") + 1 >= processes.size(); };
-        if (cluster)
-            if (auto r = wait_ready(p.pid, p.name, p.log, joined); !r) return r.error();
     }
-    return {};
+    steps.listening_ns = now_ns();
+    // A cluster node has seen every other join again: broadcasts reach it.
+    for (std::size_t i = 0; cluster && i < count; ++i) {
+        auto& p = processes[i];
+        auto joined = [&] { return count_in(p.log, " joined") + 1 >= processes.size(); };
+        if (auto r = wait_ready(p.pid, p.name, p.log, joined); !r) return r.error();
+    }
+    return steps;
 }
 
 }  // namespace hawser::bench

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -43,9 +44,14 @@ class Servers {
     static Result<Servers> start_raw(const std::string& self, std::size_t nodes, bool sealed,
                                      const std::string& work_dir);
 
+    // When each step of a restart ended (CLOCK_MONOTONIC, as now_ns()).
+    struct RestartSteps {
+        std::uint64_t reaped_ns = 0;     // every killed process has exited
+        std::uint64_t listening_ns = 0;  // every one started again listens
+    };
     // Kills the first `count` servers at once (SIGKILL: a crash, no goodbye) and starts them
     // again on the same ports; returns once they listen (and, in a cluster, see each other).
-    Result<void> restart(std::size_t count);
+    Result<RestartSteps> restart(std::size_t count);
 
     std::vector<std::string> endpoints;
     std::string key;  // hawser: the nodes' public key

@@ -67,7 +67,12 @@ for (const mode of ['hawser', 'raw']) {
   // Both servers killed and started again: every connection dropped and came back.
   check(p.storm.target === 300 && p.storm.drops === 300 && p.storm.all_back &&
         p.storm.open === 300 && p.storm.ok === 300 && p.storm.seconds > 0 &&
-        p.storm.seconds_to_999 <= p.storm.seconds, `${mode} storm: ${JSON.stringify(p.storm)}`);
+        p.storm.seconds_to_999 <= p.storm.seconds &&
+        // The restart's steps, in order: the old processes gone, the new ones listening,
+        // every node seeing the others.
+        p.storm.reaped_seconds >= 0 && p.storm.reaped_seconds <= p.storm.listening_seconds &&
+        p.storm.listening_seconds <= p.storm.restart_seconds,
+        `${mode} storm: ${JSON.stringify(p.storm)}`);
   check(p.churn.ok === 30 && p.churn.failed === 0 && p.churn.open === 300,
         `${mode} churn: ${JSON.stringify(p.churn)}`);
   check(r.runs[mode].server_bytes_per_connection > 0, `${mode} memory per connection`);
