@@ -78,6 +78,16 @@ class ChildProcess {
     void signal(int sig) {
         if (pid_ > 0) ::kill(pid_, sig);
     }
+    // SIGSTOP, and returns once every thread of the child has stopped: kill() returns while
+    // the child may still run for a moment, on the other core, and read what it should not.
+    void stop_in_place() {
+        if (pid_ <= 0) return;
+        ::kill(pid_, SIGSTOP);
+        int status = 0;
+        while (waitpid(pid_, &status, WUNTRACED) == pid_ && !WIFSTOPPED(status) &&
+               !WIFEXITED(status) && !WIFSIGNALED(status)) {
+        }
+    }
     // Sends `sig` and reaps the child; removes the scratch directory.
     void end(int sig) {
         if (pid_ > 0) {

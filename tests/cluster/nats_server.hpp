@@ -31,7 +31,7 @@ class NatsServer {
     }
     void start_again() { start(port_); }  // after stop(), on the same port
     // Stopped in place: connections stay up, and nothing sent to it is read until resume().
-    void pause() { process_.signal(SIGSTOP); }
+    void pause() { process_.stop_in_place(); }
     void resume() { process_.signal(SIGCONT); }
 
   private:
