@@ -84,9 +84,9 @@ class ChildProcess {
         if (pid_ <= 0) return;
         ::kill(pid_, SIGSTOP);
         int status = 0;
-        while (waitpid(pid_, &status, WUNTRACED) == pid_ && !WIFSTOPPED(status) &&
-               !WIFEXITED(status) && !WIFSIGNALED(status)) {
-        }
+        // WUNTRACED reports the stop, or the end of a child that died first: then it is reaped,
+        // and end() must not signal a number another process may have by now.
+        if (waitpid(pid_, &status, WUNTRACED) == pid_ && !WIFSTOPPED(status)) pid_ = -1;
     }
     // Sends `sig` and reaps the child; removes the scratch directory.
     void end(int sig) {
