@@ -32,6 +32,7 @@ Result<std::optional<ClusterOptions>> load_cluster_config(const std::string& pat
                     "node_expiry_ms",
                     "reports_heard_per_second",
                     "max_message_bytes",
+                    "max_publish_queue_bytes",
                     "max_remote_requests",
                     "max_channels_per_connection",
                     "interest_batch_ms",
@@ -56,6 +57,7 @@ Result<std::optional<ClusterOptions>> load_cluster_config(const std::string& pat
         read_ms(t, "node_expiry_ms", c.node_expiry);
         read(t, "reports_heard_per_second", c.reports_heard_per_second);
         read(t, "max_message_bytes", c.max_message_bytes);
+        read(t, "max_publish_queue_bytes", c.max_publish_queue_bytes);
         read(t, "max_remote_requests", c.max_remote_requests);
         read(t, "max_channels_per_connection", c.max_channels_per_connection);
         read_ms(t, "interest_batch_ms", c.interest_batch);

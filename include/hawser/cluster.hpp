@@ -70,6 +70,10 @@ struct ClusterOptions {
     bool nats_send_asap = true;
     // Bounds of one cluster message (a broadcast's command and argument included).
     std::uint32_t max_message_bytes = 1u << 20;
+    // Messages for NATS waiting for the thread that writes them, per NATS connection (a node
+    // has two): nothing that publishes ever waits for NATS itself. Past it, publishing fails at
+    // once with Errc::overloaded: NATS is not reading as fast as this node publishes.
+    std::size_t max_publish_queue_bytes = 8u << 20;
     // Calls and finds to connections on other nodes waiting for their answer; past it they fail
     // at once with Errc::overloaded.
     std::size_t max_remote_requests = 65536;
@@ -144,6 +148,10 @@ struct ClusterStats {
     // NATS dropped messages for this node because its handler fell behind (a subscription's
     // pending limit): channel publications are at most once under overload, as core NATS is.
     std::uint64_t slow_consumer_events = 0;
+    // Messages for NATS queued and not yet written, now (max_publish_queue_bytes bounds it per
+    // connection), and those queued that NATS never got (the connection was lost first).
+    std::uint64_t publish_queue_bytes = 0;
+    std::uint64_t publishes_lost = 0;
 };
 
 class Cluster {
@@ -186,9 +194,9 @@ class Cluster {
     // This node's address of one of its connections.
     ClusterAddress address_of(ConnectionId local) const;
     // One-way command to a connection on any node. Succeeds once handed to the connection (this
-    // node) or to NATS (another node): a connection gone meanwhile drops it, as a local send
-    // would. Errc::not_found for a node the registry does not know; cluster_unavailable without
-    // NATS.
+    // node) or queued for NATS (another node): a connection gone meanwhile drops it, as a local
+    // send would. Errc::not_found for a node the registry does not know; cluster_unavailable
+    // without NATS; overloaded when NATS is not taking this node's messages.
     Result<void> send(const ClusterAddress& to, std::string_view command, std::string argument,
                       bool compress = true);
     Result<void> send(const ClusterAddress& to, std::string_view command, const DataFrame& argument,

@@ -171,7 +171,7 @@ void Cluster::Impl::apply_interest() {
     }
     // On the channel link, behind its subscriptions; it comes back on the membership link.
     Result<void> published =
-        nats ? nats->publish(subjects.marker(name), detail::encode_marker({run_id, marker}))
+        nats ? nats->publish(subjects.marker(name), detail::encode_marker({run_id, marker}), true)
              : Result<void>(Error{Errc::cluster_unavailable, "the cluster is not started"});
     if (published) return;
     {
@@ -182,9 +182,12 @@ void Cluster::Impl::apply_interest() {
         sent = std::move(confirming.back().waiters);
         confirming.pop_back();
     }
+    // Away, or too far behind to take even the marker.
     finish(*this, sent,
-           Error{Errc::cluster_unavailable,
-                 "NATS is away: the subscription stands and takes effect once NATS is back"});
+           Error{published.error().code, "NATS did not take the confirmation (" +
+                                             published.error().message +
+                                             "): the subscription stands and takes effect once "
+                                             "NATS has it"});
 }
 
 void Cluster::Impl::on_marker(std::string_view data) {

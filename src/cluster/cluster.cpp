@@ -36,6 +36,8 @@ Result<void> Cluster::validate(const ClusterOptions& options) {
     if (auto h = options.reports_heard_per_second; h != 0 && !(h >= 0.1 && h <= 1e6))
         return bad("reports_heard_per_second must be 0 (no limit) or from 0.1 to 1000000");
     if (options.max_message_bytes < 1024) return bad("max_message_bytes must be at least 1024");
+    if (options.max_publish_queue_bytes < 1024)
+        return bad("max_publish_queue_bytes must be at least 1024");
     if (options.max_remote_requests == 0) return bad("max_remote_requests must be at least 1");
     if (options.interest_batch.count() <= 0 || options.interest_batch > 10s)
         return bad("interest_batch must be between 1 ms and 10 s");
@@ -276,7 +278,15 @@ void Cluster::stop() {
         link = std::move(impl.link);
         channel_link = std::move(impl.channel_link);
     }
-    if (link) link->flush(std::chrono::milliseconds(500));
+    // What was queued goes out first: both links within the half second.
+    auto flush_by = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+    for (auto* l : {link.get(), channel_link.get()}) {
+        if (!l) continue;
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            flush_by - std::chrono::steady_clock::now());
+        if (left.count() > 0) l->flush(left);
+        impl.counters.publishes_lost.fetch_add(l->publishes_lost(), std::memory_order_relaxed);
+    }
     channel_link.reset();  // each returns once no NATS handler of its runs
     link.reset();
     impl.fail_requests();
@@ -349,6 +359,13 @@ ClusterStats Cluster::stats() const {
     s.interest_changes = get(c.interest_changes);
     s.name_clashes = get(c.name_clashes);
     s.slow_consumer_events = get(c.slow_consumers);
+    s.publishes_lost = get(c.publishes_lost);  // of links gone
+    std::shared_lock lock(impl_->link_mu);
+    for (const auto* l : {impl_->link.get(), impl_->channel_link.get()}) {
+        if (!l) continue;
+        s.publish_queue_bytes += l->publish_queue_bytes();
+        s.publishes_lost += l->publishes_lost();
+    }
     return s;
 }
 

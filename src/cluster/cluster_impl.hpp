@@ -7,7 +7,8 @@
 // thread (reports, deadlines, interest batches) on its own, commands and hooks on the server's
 // IO threads; application callbacks are posted to the server's IO threads (complete()), and
 // stop() waits for those on their way. Each lock guards the group of members below it; none is
-// held while another is taken, except link_mu (shared) inside a publish.
+// held while another is taken, except link_mu (shared) inside a publish and in stats(), around
+// a link's own (its PublishQueue's, the innermost).
 #pragma once
 
 #include <algorithm>
@@ -115,16 +116,19 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
             broadcasts_received{0}, dropped{0}, routes{0}, disconnects{0}, reconnects{0},
             redirects{0}, requests_sent{0}, requests_served{0}, publications_sent{0},
             publications_received{0}, deliveries{0}, deliveries_skipped{0},
-            channel_subscriptions{0}, interest_changes{0}, name_clashes{0}, slow_consumers{0};
+            channel_subscriptions{0}, interest_changes{0}, name_clashes{0}, slow_consumers{0},
+            publishes_lost{0};  // of links that are gone
     } counters;
     static void count(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
 
+    // Queued for NATS (NatsLink::publish); `essential`: a load report, which a burst of
+    // publications must not crowd out.
     Result<void> publish(const std::string& subject, std::string_view data,
-                         bool on_channel_link = false) {
+                         bool on_channel_link = false, bool essential = false) {
         std::shared_lock lock(link_mu);
         auto* l = on_channel_link ? channel_link.get() : link.get();
         if (!l) return Error{Errc::cluster_unavailable, "the cluster is not started"};
-        return l->publish(subject, data);
+        return l->publish(subject, data, essential);
     }
 
     // Application callbacks run on the server's IO threads, never on NATS's or the cluster's

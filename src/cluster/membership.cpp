@@ -56,7 +56,7 @@ void Cluster::Impl::report(bool leaving) {
         ++self.sequence;
         bytes = detail::encode_report(self, leaving, run_id);
     }
-    if (publish(subjects.node(name), bytes))
+    if (publish(subjects.node(name), bytes, false, true))
         counters.reports_sent.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -102,7 +102,7 @@ void Cluster::Impl::run() {
             registry.update(self, now, run_id);
             auto bytes = detail::encode_report(self, false, run_id);
             lock.unlock();
-            if (publish(subjects.node(name), bytes)) count(counters.reports_sent);
+            if (publish(subjects.node(name), bytes, false, true)) count(counters.reports_sent);
             // A longer period is waited only once said twice: a listener that lost the report
             // saying it still waits for the one before, which promised the shorter.
             next_report = now + std::min(period, announced);

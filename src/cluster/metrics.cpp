@@ -37,6 +37,11 @@ void write_metrics(MetricsText& out, const Cluster& cluster) {
               double(s.channel_subscriptions));
     counter("hawser_cluster_slow_consumer_events_total",
             "Messages NATS dropped because this node fell behind", s.slow_consumer_events);
+    out.gauge("hawser_cluster_publish_queue_bytes", "Messages for NATS not yet written",
+              double(s.publish_queue_bytes));
+    counter("hawser_cluster_publishes_lost_total",
+            "Messages for NATS lost with the connection before they were written",
+            s.publishes_lost);
 
     auto nodes = cluster.nodes();
     out.gauge("hawser_cluster_nodes", "Nodes this node knows, itself included",

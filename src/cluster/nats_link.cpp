@@ -57,8 +57,8 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
     if (r && delivery == Delivery::shared)
         r = check(natsOptions_UseGlobalMessageDelivery(opts, true), "shared delivery");
     if (r) r = check(natsOptions_SetTimeout(opts, 2000), "connect timeout");
-    // A publish never blocks its caller (an IO thread, maybe) longer than this on a stalled
-    // NATS: past it the write fails and the connection reconnects.
+    // The publish queue's thread waits no longer than this for a stalled NATS: past it the
+    // write fails and the connection reconnects. Publishers meanwhile queue, then are refused.
     if (r) r = check(natsOptions_SetWriteDeadline(opts, 2000), "write deadline");
     if (r && !o.nats_user.empty())
         r = check(natsOptions_SetUserInfo(opts, o.nats_user.c_str(), o.nats_password.c_str()),
@@ -86,6 +86,7 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
         opts,
         [](natsConnection* nc, void* c) {
             auto* l = static_cast<NatsLink*>(c);
+            l->connected_ = false;
             const char* why = nullptr;
             natsConnection_GetLastError(nc, &why);
             if (l->events_.disconnected) l->events_.disconnected(why ? why : "");
@@ -95,6 +96,7 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
         opts,
         [](natsConnection*, void* c) {
             auto* l = static_cast<NatsLink*>(c);
+            l->connected_ = true;
             if (l->events_.connected) l->events_.connected();
         },
         self);
@@ -102,6 +104,7 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
         opts,
         [](natsConnection*, void* c) {
             auto* l = static_cast<NatsLink*>(c);
+            l->connected_ = false;
             std::lock_guard lock(l->mu_);
             l->closed_ = true;
             l->cv_.notify_all();
@@ -120,10 +123,25 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
         opts, true,
         [](natsConnection*, void* c) {
             auto* l = static_cast<NatsLink*>(c);
+            l->connected_ = true;
             if (l->events_.connected) l->events_.connected();
         },
         self);
     auto s = natsConnection_Connect(&link->nc_, opts);
+    if (s == NATS_OK) link->connected_ = true;
+    if (link->nc_)
+        link->queue_ = std::make_unique<PublishQueue>(
+            o.max_publish_queue_bytes,
+            [self, nc = link->nc_](const char* subject, std::string_view d) {
+                auto st = natsConnection_Publish(nc, subject, d.data(), int(d.size()));
+                if (st == NATS_OK) return true;
+                // Lost: NATS went away with it queued (the reconnect buffer is small on
+                // purpose, see above), or refused it (a max_payload below max_message_bytes).
+                if (self->events_.error)
+                    self->events_.error(false, std::string("a message to ") + subject +
+                                                   " was lost: " + natsStatus_GetText(st));
+                return false;
+            });
     if (s == NATS_OK) {
         if (link->events_.connected) link->events_.connected();
     } else if (s == NATS_NOT_YET_CONNECTED) {
@@ -139,9 +157,13 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
 
 NatsLink::~NatsLink() {
     if (!nc_) return;
-    // Closing the connection closes every subscription; each reports completion once its
-    // handler has returned for the last time, and the connection reports closed last.
+    // The queue's thread sends nothing after the message it may be writing: closing waits for
+    // that write (both take the connection's lock), at most the write deadline. Closing the
+    // connection closes every subscription; each reports completion once its handler has
+    // returned for the last time, and the connection reports closed last.
+    if (queue_) queue_->stop();
     natsConnection_Close(nc_);
+    queue_.reset();
     {
         // No timeout: freeing what nats.c may still call into would be worse than waiting.
         std::unique_lock lock(mu_);
@@ -156,20 +178,22 @@ NatsLink::~NatsLink() {
 }
 
 bool NatsLink::connected() const {
-    return nc_ && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
+    return connected_;
 }
 
-Result<void> NatsLink::publish(const std::string& subject, std::string_view data) {
+Result<void> NatsLink::publish(const std::string& subject, std::string_view data, bool essential) {
     if (data.size() > max_message_bytes_)
         return Error{Errc::limit_exceeded, "cluster message over max_message_bytes"};
-    if (!connected()) return Error{Errc::cluster_unavailable, "not connected to NATS"};
-    auto s = natsConnection_Publish(nc_, subject.c_str(), data.data(), int(data.size()));
-    if (s != NATS_OK) return nats_error("NATS publish", s);
-    return {};
+    if (!connected() || !queue_) return Error{Errc::cluster_unavailable, "not connected to NATS"};
+    return queue_->push(subject, data, essential);
 }
 
 bool NatsLink::flush(std::chrono::milliseconds timeout) {
-    return connected() && natsConnection_FlushTimeout(nc_, timeout.count()) == NATS_OK;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    if (!connected() || !queue_ || !queue_->drained(deadline)) return false;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    return left.count() > 0 && natsConnection_FlushTimeout(nc_, left.count()) == NATS_OK;
 }
 
 Result<std::uint64_t> NatsLink::subscribe(const std::string& subject, Handler handler) {

@@ -1,6 +1,7 @@
 // NatsLink: this node's connection to NATS (nats.c) — connects in the background and keeps
 // reconnecting (with jitter) for as long as it lives, publishes only while connected (so
-// cluster operations fail at once instead of piling up while NATS is away), and delivers
+// cluster operations fail at once instead of piling up while NATS is away), through a
+// PublishQueue (so no publisher waits for a NATS that does not read), and delivers
 // subscribed messages to handlers. Subscriptions survive reconnects (nats.c resends them).
 // Ownership: owned by the Cluster. Thread affinity: publish/subscribe from any thread;
 // handlers run on nats.c's threads, each subscription's messages in order: a thread per
@@ -8,6 +9,7 @@
 // delivery thread for all of them; events on nats.c's threads.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -18,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cluster/publish_queue.hpp"
 #include "hawser/cluster.hpp"
 
 struct __natsConnection;
@@ -52,12 +55,20 @@ class NatsLink {
     NatsLink(const NatsLink&) = delete;
     NatsLink& operator=(const NatsLink&) = delete;
 
+    // As nats.c last said (its own status call takes the lock a stalled write holds).
     bool connected() const;
-    // Errc::cluster_unavailable unless connected now; limit_exceeded over max_message_bytes.
-    Result<void> publish(const std::string& subject, std::string_view data);
-    // Waits until NATS has everything published so far; false if not connected or the
-    // timeout passed first.
+    // Queues a message for NATS (PublishQueue: `essential` for load reports and markers).
+    // Errc::cluster_unavailable unless connected now; limit_exceeded over max_message_bytes;
+    // overloaded past max_publish_queue_bytes. Success is "queued": a message NATS then never
+    // gets (the connection lost first) is counted in publishes_lost() and reported as an error
+    // event.
+    Result<void> publish(const std::string& subject, std::string_view data, bool essential = false);
+    // Waits until everything published so far was given to NATS (or lost) and NATS has it;
+    // false if not connected or the timeout passed first.
     bool flush(std::chrono::milliseconds timeout);
+    // Messages queued and not yet given to nats.c (bytes, now), and those lost on the way.
+    std::size_t publish_queue_bytes() const { return queue_ ? queue_->bytes() : 0; }
+    std::uint64_t publishes_lost() const { return queue_ ? queue_->lost() : 0; }
     // Handler runs for every message on `subject` (wildcards allowed), on a nats.c thread.
     // The id is for unsubscribe.
     Result<std::uint64_t> subscribe(const std::string& subject, Handler handler);
@@ -81,6 +92,8 @@ class NatsLink {
     std::uint32_t max_message_bytes_;
     NatsPending pending_;
     __natsConnection* nc_ = nullptr;
+    std::atomic<bool> connected_{false};   // set by nats.c's connection events
+    std::unique_ptr<PublishQueue> queue_;  // once nc_ is set
     std::mutex mu_;
     std::condition_variable cv_;
     // Live, or unsubscribed and not reaped, by id.

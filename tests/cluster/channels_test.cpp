@@ -281,6 +281,47 @@ TEST(ClusterChannels, ASubscriptionNatsHasNotConfirmedHoldsUpNothingElse) {
     ASSERT_TRUE(eventually([&] { return here.messages() == std::vector<std::string>{"b:0"}; }));
 }
 
+TEST(ClusterChannels, PublishingFasterThanNatsReadsIsRefusedAtOnceNotWaitedFor) {
+    NatsServer nats;
+    Node a(nats, "a", [](ClusterOptions& c) { c.max_publish_queue_bytes = 64 << 10; });
+    Node b(nats, "b");
+    ASSERT_TRUE(sees(a.cluster, 2));
+    Listener there(b);
+    subscribe(b, there.id, "room");
+
+    // A stopped nats-server reads nothing: the sockets' buffers fill, then the node's queue,
+    // and from then on a publication is refused. nats.c's own publish would instead wait in
+    // its write, holding the connection's lock, until its 2 s write deadline, on whatever
+    // thread published (an IO thread, say).
+    nats.pause();
+    struct Resume {
+        NatsServer& nats;
+        ~Resume() { nats.resume(); }
+    } resume{nats};
+    const std::string piece(4096, 'x');
+    Result<void> r;
+    auto longest = std::chrono::steady_clock::duration::zero();
+    for (int published = 0; published < 200'000 && r; ++published) {
+        auto t0 = std::chrono::steady_clock::now();
+        r = a.cluster.publish("room", "fill", piece);
+        longest = std::max(longest, std::chrono::steady_clock::now() - t0);
+    }
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::overloaded) << r.error().message;
+    // Not a speed figure: a publish that waited for the stalled write would take 2 s.
+    EXPECT_LT(longest, 1s);
+    EXPECT_GT(a.cluster.stats().publish_queue_bytes, 0u);
+
+    // NATS reads again, and publications flow as before.
+    nats.resume();
+    ASSERT_TRUE(eventually([&] {
+        (void)a.cluster.publish("room", "msg", "a:after");
+        auto got = there.messages();
+        return std::find(got.begin(), got.end(), "a:after") != got.end();
+    }));
+    EXPECT_TRUE(eventually([&] { return a.cluster.stats().publish_queue_bytes == 0; }));
+}
+
 TEST(ClusterChannels, LimitsAndBadInputAreRefused) {
     NatsServer nats;
     Node a(nats, "a", [](ClusterOptions& c) { c.max_channels_per_connection = 3; });

@@ -533,6 +533,7 @@ TEST(Cluster, BadOptionsAreRefusedBeforeAnythingRuns) {
         c.node_expiry = 4h;
     }));
     EXPECT_FALSE(check([](ClusterOptions& c) { c.public_endpoints = {"nonsense"}; }));
+    EXPECT_FALSE(check([](ClusterOptions& c) { c.max_publish_queue_bytes = 1000; }));
     EXPECT_FALSE(check([](ClusterOptions& c) {
         c.nats_user = "u";
         c.nats_token = "t";

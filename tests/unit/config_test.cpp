@@ -339,6 +339,7 @@ node_expiry_ms = 2000
 reports_heard_per_second = 40
 max_message_bytes = 65536
 max_remote_requests = 1000
+max_publish_queue_bytes = 1048576
 max_channels_per_connection = 16
 interest_batch_ms = 50
 redirect_when_full = false
@@ -364,6 +365,7 @@ nats_send_asap = false
     EXPECT_DOUBLE_EQ(o.reports_heard_per_second, 40);
     EXPECT_EQ(o.max_message_bytes, 65536u);
     EXPECT_EQ(o.max_remote_requests, 1000u);
+    EXPECT_EQ(o.max_publish_queue_bytes, 1048576u);
     EXPECT_EQ(o.max_channels_per_connection, 16u);
     EXPECT_EQ(o.interest_batch, std::chrono::milliseconds(50));
     EXPECT_FALSE(o.redirect_when_full);
@@ -389,6 +391,7 @@ TEST(Config, BadClusterSettingsNameWhatIsWrong) {
              {"[cluster]\nnats_token = \"t\"\nnats_user = \"u\"\n", "one of"},
              {"[cluster]\nnode = \"typo\"\n", "unknown key 'node'"},
              {"[cluster]\nmax_remote_requests = 0\n", "max_remote_requests"},
+             {"[cluster]\nmax_publish_queue_bytes = 10\n", "max_publish_queue_bytes"},
              {"[cluster]\ninterest_batch_ms = 0\n", "interest_batch"},
              {"[cluster]\nreports_heard_per_second = -1\n", "reports_heard_per_second"},
          }) {

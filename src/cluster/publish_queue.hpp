@@ -1,0 +1,77 @@
+// PublishQueue: messages for NATS handed over from any thread and sent, in the order handed
+// over, by one thread of the queue's own. nats.c's publish writes to the socket in its caller's
+// thread, holding the connection's lock, and waits up to its write deadline (seconds) when NATS
+// does not read: the threads that publish (IO threads among them) must never wait for NATS.
+// Bounded in bytes: past the bound a message is refused at once (Errc::overloaded) instead of
+// queued; an essential one (a load report, an interest marker) may take the queue up to twice
+// the bound, so that a burst of publications does not cost a node its place in the cluster.
+// Ownership: owned by its NatsLink. Thread affinity: push, drained and stop from any thread;
+// `send` runs on the queue's thread only.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "hawser/error.hpp"
+
+namespace hawser::detail {
+
+class PublishQueue {
+  public:
+    // Sends one message (the subject is NUL-terminated for nats.c). May block; false when the
+    // message was lost (counted in lost()).
+    using Send = std::function<bool(const char* subject, std::string_view data)>;
+
+    PublishQueue(std::size_t max_bytes, Send send);
+    // stop(), then waits for the queue's thread: at most the message it is sending.
+    ~PublishQueue();
+    PublishQueue(const PublishQueue&) = delete;
+    PublishQueue& operator=(const PublishQueue&) = delete;
+
+    // Queues a copy. Errc::overloaded when it would take the queue past its bound (twice the
+    // bound for an essential message); one message is taken when nothing waits, however big,
+    // so that any message can be sent.
+    Result<void> push(std::string_view subject, std::string_view data, bool essential = false);
+    // Waits until everything pushed before this call has been sent (or lost); false if
+    // `deadline` came first.
+    bool drained(std::chrono::steady_clock::time_point deadline);
+    // Sends nothing more once the message being sent (if any) returns; what waits is dropped.
+    void stop();
+
+    std::size_t bytes() const;  // queued or being sent, now
+    std::uint64_t lost() const;
+
+  private:
+    struct Message {
+        std::string bytes;  // subject, NUL, data
+        std::size_t data_at;
+    };
+    // What a message counts against the bound: its bytes, and what holding them costs (the
+    // deque's slot, the string's heap block), so that many small ones cannot exceed it.
+    static std::size_t footprint(std::size_t subject, std::size_t data) {
+        return subject + 1 + data + 64;
+    }
+    bool fits(std::size_t size, bool essential) const {  // under mu_
+        return bytes_ == 0 || bytes_ + size <= (essential ? 2 * max_bytes_ : max_bytes_);
+    }
+    void run();
+
+    const std::size_t max_bytes_;
+    const Send send_;
+    mutable std::mutex mu_;
+    std::condition_variable work_, sent_;
+    std::deque<Message> queue_;
+    std::size_t bytes_ = 0;  // of queue_ and of the batch being sent
+    std::uint64_t pushed_ = 0, done_ = 0, lost_ = 0;
+    bool stopping_ = false;
+    std::thread thread_;  // last: starts once the rest is ready
+};
+
+}  // namespace hawser::detail

@@ -1,0 +1,133 @@
+// PublishQueue: order, the bound in bytes, and a sender that waits holding up no publisher.
+// No NATS here: `send` is the test's. Among the cluster tests because it is threaded: those run
+// under ThreadSanitizer too.
+#include "cluster/publish_queue.hpp"
+
+#include "integration/support.hpp"  // eventually
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace hawser::test {
+namespace {
+
+using namespace std::chrono_literals;
+using detail::PublishQueue;
+
+// What the queue's thread was given, and a gate that holds it inside `send` until opened.
+struct GatedSink {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<std::string> got;  // "subject data"
+    bool open = true;
+    bool inside = false;  // the queue's thread waits at the gate
+
+    PublishQueue::Send send() {
+        return [this](const char* subject, std::string_view data) {
+            std::unique_lock lock(mu);
+            inside = true;
+            cv.notify_all();
+            cv.wait(lock, [&] { return open; });
+            inside = false;
+            got.push_back(std::string(subject) + " " + std::string(data));
+            return data != "lost";
+        };
+    }
+    void close_gate() {
+        std::lock_guard lock(mu);
+        open = false;
+    }
+    void open_gate() {
+        std::lock_guard lock(mu);
+        open = true;
+        cv.notify_all();
+    }
+    // Opens the gate when a test ends early, before its queue waits for its thread.
+    struct Opens {
+        GatedSink& sink;
+        ~Opens() { sink.open_gate(); }
+    };
+    void wait_inside() {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return inside; });
+    }
+    std::vector<std::string> taken() {
+        std::lock_guard lock(mu);
+        return got;
+    }
+};
+
+TEST(PublishQueue, SendsEverythingInTheOrderPushed) {
+    GatedSink sink;
+    PublishQueue q(1 << 20, sink.send());
+    std::vector<std::string> expected;
+    for (int i = 0; i < 1000; ++i) {
+        auto data = std::to_string(i);
+        ASSERT_TRUE(q.push(i % 2 ? "odd" : "even", data));
+        expected.push_back((i % 2 ? "odd " : "even ") + data);
+    }
+    ASSERT_TRUE(q.drained(std::chrono::steady_clock::now() + 60s));
+    EXPECT_EQ(sink.taken(), expected);
+    EXPECT_EQ(q.bytes(), 0u);
+    EXPECT_EQ(q.lost(), 0u);
+}
+
+TEST(PublishQueue, AStuckSenderHoldsUpNoPublisherAndTheBoundRefusesTheRest) {
+    GatedSink sink;
+    sink.close_gate();
+    PublishQueue q(4096, sink.send());
+    ASSERT_TRUE(q.push("s", "first"));
+    sink.wait_inside();  // the queue's thread waits in send, as in a NATS write
+    const std::string kilobyte(1000, 'x');
+    int taken = 0;
+    Result<void> r;
+    while ((r = q.push("s", kilobyte))) ++taken;
+    EXPECT_EQ(r.error().code, Errc::overloaded);
+    EXPECT_GE(taken, 2);  // the bound holds a few of these, not one and not all
+    EXPECT_LE(taken, 4);
+    EXPECT_LE(q.bytes(), 4096u);
+    EXPECT_FALSE(q.drained(std::chrono::steady_clock::now() + 10ms));
+
+    sink.open_gate();
+    ASSERT_TRUE(q.drained(std::chrono::steady_clock::now() + 60s));
+    auto got = sink.taken();
+    ASSERT_EQ(got.size(), std::size_t(taken) + 1);
+    EXPECT_EQ(got.front(), "s first");
+    EXPECT_EQ(q.bytes(), 0u);
+    EXPECT_TRUE(q.push("s", kilobyte));  // room again
+}
+
+TEST(PublishQueue, OneMessageIsTakenWhenNothingWaitsHoweverBig) {
+    GatedSink sink;
+    PublishQueue q(1024, sink.send());
+    ASSERT_TRUE(q.push("big", std::string(10000, 'b')));
+    ASSERT_TRUE(q.drained(std::chrono::steady_clock::now() + 60s));
+    EXPECT_EQ(sink.taken().size(), 1u);
+}
+
+TEST(PublishQueue, LostMessagesAreCountedAndStoppingWaitsOnlyForTheMessageBeingSent) {
+    GatedSink sink;
+    PublishQueue q(1 << 20, sink.send());
+    GatedSink::Opens opens{sink};
+    ASSERT_TRUE(q.push("s", "lost"));
+    ASSERT_TRUE(q.drained(std::chrono::steady_clock::now() + 60s));
+    EXPECT_EQ(q.lost(), 1u);
+
+    sink.close_gate();
+    ASSERT_TRUE(q.push("s", "held"));
+    sink.wait_inside();
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE(q.push("s", "never"));
+    q.stop();                                                         // while "held" is being sent
+    EXPECT_FALSE(q.drained(std::chrono::steady_clock::now() + 60s));  // at once: it stopped
+    sink.open_gate();
+    // The thread ends after "held"; the hundred behind it are dropped, and counted.
+    EXPECT_TRUE(eventually([&] { return q.lost() == 101; }));
+    EXPECT_EQ(sink.taken(), (std::vector<std::string>{"s lost", "s held"}));
+}
+
+}  // namespace
+}  // namespace hawser::test
