@@ -5,6 +5,8 @@
 // broadcast is one publish that every node fans out to its own connections; channels reach
 // their subscribers on every node. NATS down: the node keeps serving its own connections,
 // cluster operations fail at once with Errc::cluster_unavailable, and it rejoins by itself.
+// NATS there but not reading as fast as this node publishes: they fail at once with
+// Errc::overloaded (ClusterOptions::max_publish_queue_bytes).
 // Ownership: a Cluster refers to its Server (which must outlive it) and owns its NATS link.
 // Thread safety: construct before server.start() (it registers the route command), start()
 // after it; start() and stop() from the thread that owns the Cluster; every other method is
@@ -149,7 +151,8 @@ struct ClusterStats {
     // pending limit): channel publications are at most once under overload, as core NATS is.
     std::uint64_t slow_consumer_events = 0;
     // Messages for NATS queued and not yet written, now (max_publish_queue_bytes bounds it per
-    // connection), and those queued that NATS never got (the connection was lost first).
+    // connection), and those queued that nats.c refused (the connection was lost, or a payload
+    // over NATS's max_payload) or that were still queued when the node stopped.
     std::uint64_t publish_queue_bytes = 0;
     std::uint64_t publishes_lost = 0;
 };
@@ -274,7 +277,8 @@ class Cluster {
     // at most max_message_bytes. Handlers are set before start(), one per topic, and run on a
     // NATS thread: keep them short and hand longer work on (a throw is logged). Delivery is at
     // most once, as NATS's.
-    // A notice goes to every node, this one included; cluster_unavailable without NATS.
+    // A notice goes to every node, this one included; cluster_unavailable without NATS,
+    // overloaded when NATS is not taking this node's messages.
     void on_notice(std::string topic, std::function<void(std::string_view body)> handler);
     Result<void> notify(std::string_view topic, std::string_view body);
     // A question goes to every node, this one included, and each answers with its handler.

@@ -184,10 +184,10 @@ void Cluster::Impl::apply_interest() {
     }
     // Away, or too far behind to take even the marker.
     finish(*this, sent,
-           Error{published.error().code, "NATS did not take the confirmation (" +
-                                             published.error().message +
-                                             "): the subscription stands and takes effect once "
-                                             "NATS has it"});
+           Error{Errc::cluster_unavailable, "NATS did not take the confirmation (" +
+                                                published.error().message +
+                                                "): the subscription stands and takes effect once "
+                                                "NATS has it"});
 }
 
 void Cluster::Impl::on_marker(std::string_view data) {

@@ -163,7 +163,8 @@ Result<void> Cluster::start() {
     };
     auto channel_link = detail::NatsLink::open(
         impl.options, "hawser-" + impl.name + "-channels", std::move(channel_events),
-        detail::NatsLink::Delivery::shared, detail::NatsPending{4096, 4 << 20});
+        impl.counters.publishes_lost, detail::NatsLink::Delivery::shared,
+        detail::NatsPending{4096, 4 << 20});
     if (!channel_link) return channel_link.error();
 
     detail::NatsLink::Events events;
@@ -194,15 +195,13 @@ Result<void> Cluster::start() {
         auto impl = weak.lock();
         if (!impl) return;
         impl->nats_error(slow_consumer, "NATS: " + what);
-        if (!slow_consumer) return;
-        // Notices or answers were dropped for this node: the services put right what they keep.
-        auto now = std::chrono::steady_clock::now().time_since_epoch().count();
-        auto before = impl->last_slow_notices.load();
-        if (now - before > 5'000'000'000 &&
-            impl->last_slow_notices.compare_exchange_strong(before, now))
-            impl->notices_lost();
+        if (slow_consumer) impl->notices_dropped();  // notices or answers for this node
     };
-    auto link = detail::NatsLink::open(impl.options, "hawser-" + impl.name, std::move(events));
+    events.caught_up = [weak] {  // this node's notices were refused while NATS fell behind
+        if (auto impl = weak.lock()) impl->notices_dropped();
+    };
+    auto link = detail::NatsLink::open(impl.options, "hawser-" + impl.name, std::move(events),
+                                       impl.counters.publishes_lost);
     if (!link) return link.error();
     // The handlers use the Impl, which outlives the link: stop() destroys the link first.
     auto on_report = [&impl](std::string_view subject, std::string_view data) {
@@ -285,7 +284,6 @@ void Cluster::stop() {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             flush_by - std::chrono::steady_clock::now());
         if (left.count() > 0) l->flush(left);
-        impl.counters.publishes_lost.fetch_add(l->publishes_lost(), std::memory_order_relaxed);
     }
     channel_link.reset();  // each returns once no NATS handler of its runs
     link.reset();
@@ -359,13 +357,10 @@ ClusterStats Cluster::stats() const {
     s.interest_changes = get(c.interest_changes);
     s.name_clashes = get(c.name_clashes);
     s.slow_consumer_events = get(c.slow_consumers);
-    s.publishes_lost = get(c.publishes_lost);  // of links gone
+    s.publishes_lost = get(c.publishes_lost);
     std::shared_lock lock(impl_->link_mu);
-    for (const auto* l : {impl_->link.get(), impl_->channel_link.get()}) {
-        if (!l) continue;
-        s.publish_queue_bytes += l->publish_queue_bytes();
-        s.publishes_lost += l->publishes_lost();
-    }
+    for (const auto* l : {impl_->link.get(), impl_->channel_link.get()})
+        if (l) s.publish_queue_bytes += l->publish_queue_bytes();
     return s;
 }
 

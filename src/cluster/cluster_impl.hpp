@@ -117,7 +117,7 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
             redirects{0}, requests_sent{0}, requests_served{0}, publications_sent{0},
             publications_received{0}, deliveries{0}, deliveries_skipped{0},
             channel_subscriptions{0}, interest_changes{0}, name_clashes{0}, slow_consumers{0},
-            publishes_lost{0};  // of links that are gone
+            publishes_lost{0};
     } counters;
     static void count(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
 
@@ -209,6 +209,15 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     void deliver_node_events(std::unique_lock<std::mutex>& lock);  // membership.cpp
     void notices_lost() {
         for (auto& h : notices_lost_handlers) h();
+    }
+    // Notices were dropped on their way in (NATS: slow consumer) or out (the publish queue was
+    // full) while NATS stayed connected: the services put right what they keep, at most every
+    // 5 s however many drops.
+    void notices_dropped() {
+        auto now = Clock::now().time_since_epoch().count();
+        auto before = last_slow_notices.load();
+        if (now - before > 5'000'000'000 && last_slow_notices.compare_exchange_strong(before, now))
+            notices_lost();
     }
     using Answers = std::map<std::string, std::string>;
     struct Asking {

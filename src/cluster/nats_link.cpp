@@ -19,6 +19,7 @@ Error nats_error(std::string_view what, natsStatus s) {
 
 Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
                                                  const std::string& client_name, Events events,
+                                                 std::atomic<std::uint64_t>& lost,
                                                  Delivery delivery, NatsPending pending) {
     std::unique_ptr<NatsLink> link(new NatsLink(std::move(events), o.max_message_bytes, pending));
     natsOptions* opts = nullptr;
@@ -86,7 +87,7 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
         opts,
         [](natsConnection* nc, void* c) {
             auto* l = static_cast<NatsLink*>(c);
-            l->connected_ = false;
+            l->connected_ = down;
             const char* why = nullptr;
             natsConnection_GetLastError(nc, &why);
             if (l->events_.disconnected) l->events_.disconnected(why ? why : "");
@@ -96,7 +97,7 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
         opts,
         [](natsConnection*, void* c) {
             auto* l = static_cast<NatsLink*>(c);
-            l->connected_ = true;
+            l->connected_ = up;
             if (l->events_.connected) l->events_.connected();
         },
         self);
@@ -104,7 +105,7 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
         opts,
         [](natsConnection*, void* c) {
             auto* l = static_cast<NatsLink*>(c);
-            l->connected_ = false;
+            l->connected_ = down;
             std::lock_guard lock(l->mu_);
             l->closed_ = true;
             l->cv_.notify_all();
@@ -123,12 +124,15 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
         opts, true,
         [](natsConnection*, void* c) {
             auto* l = static_cast<NatsLink*>(c);
-            l->connected_ = true;
+            l->connected_ = up;
             if (l->events_.connected) l->events_.connected();
         },
         self);
     auto s = natsConnection_Connect(&link->nc_, opts);
-    if (s == NATS_OK) link->connected_ = true;
+    if (s == NATS_OK) {
+        int was = unknown;  // a disconnect reported meanwhile stands
+        link->connected_.compare_exchange_strong(was, up);
+    }
     if (link->nc_)
         link->queue_ = std::make_unique<PublishQueue>(
             o.max_publish_queue_bytes,
@@ -141,6 +145,10 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
                     self->events_.error(false, std::string("a message to ") + subject +
                                                    " was lost: " + natsStatus_GetText(st));
                 return false;
+            },
+            lost,
+            [self] {
+                if (self->events_.caught_up) self->events_.caught_up();
             });
     if (s == NATS_OK) {
         if (link->events_.connected) link->events_.connected();
@@ -178,7 +186,7 @@ NatsLink::~NatsLink() {
 }
 
 bool NatsLink::connected() const {
-    return connected_;
+    return connected_ == up;
 }
 
 Result<void> NatsLink::publish(const std::string& subject, std::string_view data, bool essential) {

@@ -42,13 +42,18 @@ class NatsLink {
         std::function<void(std::string)> disconnected;  // lost the server (why); reconnecting
         // Asynchronous errors: (slow_consumer, text); slow_consumer: NATS dropped messages.
         std::function<void(bool, std::string)> error;
+        // The publish queue refused messages (overloaded) and has since emptied: they are lost.
+        std::function<void()> caught_up;
     };
     using Handler = std::function<void(std::string_view subject, std::string_view data)>;
 
     enum class Delivery { per_subscription, shared };
     // Checks the options and starts connecting. NATS being unreachable is not an error.
+    // Messages published and then lost (nats.c refused them, or the link stopped with them
+    // queued) are counted in `lost`, which must outlive the link.
     static Result<std::unique_ptr<NatsLink>> open(const ClusterOptions& options,
                                                   const std::string& client_name, Events events,
+                                                  std::atomic<std::uint64_t>& lost,
                                                   Delivery delivery = Delivery::per_subscription,
                                                   NatsPending pending = {});
     ~NatsLink();  // closes, and returns once no handler or event runs any more
@@ -59,16 +64,14 @@ class NatsLink {
     bool connected() const;
     // Queues a message for NATS (PublishQueue: `essential` for load reports and markers).
     // Errc::cluster_unavailable unless connected now; limit_exceeded over max_message_bytes;
-    // overloaded past max_publish_queue_bytes. Success is "queued": a message NATS then never
-    // gets (the connection lost first) is counted in publishes_lost() and reported as an error
-    // event.
+    // overloaded past max_publish_queue_bytes. Success is "queued": a message nats.c then
+    // refuses (the connection lost first) is counted in `lost` and reported as an error event.
     Result<void> publish(const std::string& subject, std::string_view data, bool essential = false);
     // Waits until everything published so far was given to NATS (or lost) and NATS has it;
     // false if not connected or the timeout passed first.
     bool flush(std::chrono::milliseconds timeout);
-    // Messages queued and not yet given to nats.c (bytes, now), and those lost on the way.
+    // Messages queued and not yet given to nats.c, now.
     std::size_t publish_queue_bytes() const { return queue_ ? queue_->bytes() : 0; }
-    std::uint64_t publishes_lost() const { return queue_ ? queue_->lost() : 0; }
     // Handler runs for every message on `subject` (wildcards allowed), on a nats.c thread.
     // The id is for unsubscribe.
     Result<std::uint64_t> subscribe(const std::string& subject, Handler handler);
@@ -92,7 +95,9 @@ class NatsLink {
     std::uint32_t max_message_bytes_;
     NatsPending pending_;
     __natsConnection* nc_ = nullptr;
-    std::atomic<bool> connected_{false};   // set by nats.c's connection events
+    // Set by nats.c's connection events, in their order; open() sets it only if none came yet.
+    enum : int { unknown = -1, down = 0, up = 1 };
+    std::atomic<int> connected_{unknown};
     std::unique_ptr<PublishQueue> queue_;  // once nc_ is set
     std::mutex mu_;
     std::condition_variable cv_;

@@ -3,18 +3,13 @@
 
 namespace hawser::detail {
 
-namespace {
-
-Error overloaded() {
-    return Error{Errc::overloaded,
-                 "NATS is not taking this node's messages as fast as it sends them "
-                 "(max_publish_queue_bytes)"};
-}
-
-}  // namespace
-
-PublishQueue::PublishQueue(std::size_t max_bytes, Send send)
-    : max_bytes_(max_bytes), send_(std::move(send)), thread_([this] { run(); }) {}
+PublishQueue::PublishQueue(std::size_t max_bytes, Send send, std::atomic<std::uint64_t>& lost,
+                           std::function<void()> caught_up)
+    : max_bytes_(max_bytes),
+      send_(std::move(send)),
+      lost_(lost),
+      caught_up_(std::move(caught_up)),
+      thread_([this] { run(); }) {}
 
 PublishQueue::~PublishQueue() {
     stop();
@@ -27,13 +22,23 @@ void PublishQueue::stop() {
         stopping_ = true;
     }
     work_.notify_all();
+    sent_.notify_all();
+}
+
+Result<void> PublishQueue::admit(std::size_t size, bool essential) {
+    if (stopping_) return Error{Errc::cluster_unavailable, "the NATS link is closing"};
+    if (bytes_ == 0 || bytes_ + size <= (essential ? 2 * max_bytes_ : max_bytes_)) return {};
+    refused_ = true;
+    return Error{Errc::overloaded,
+                 "NATS is not taking this node's messages as fast as it sends them "
+                 "(max_publish_queue_bytes)"};
 }
 
 Result<void> PublishQueue::push(std::string_view subject, std::string_view data, bool essential) {
     auto size = footprint(subject.size(), data.size());
     {
         std::lock_guard lock(mu_);  // a message refused is not copied first
-        if (!fits(size, essential)) return overloaded();
+        if (auto ok = admit(size, essential); !ok) return ok;
     }
     Message m;
     m.bytes.reserve(subject.size() + 1 + data.size());
@@ -42,7 +47,7 @@ Result<void> PublishQueue::push(std::string_view subject, std::string_view data,
     m.bytes.append(data);
     {
         std::lock_guard lock(mu_);
-        if (!fits(size, essential)) return overloaded();  // others came meanwhile
+        if (auto ok = admit(size, essential); !ok) return ok;  // others came meanwhile
         bytes_ += size;
         ++pushed_;
         queue_.push_back(std::move(m));
@@ -54,8 +59,8 @@ Result<void> PublishQueue::push(std::string_view subject, std::string_view data,
 bool PublishQueue::drained(std::chrono::steady_clock::time_point deadline) {
     std::unique_lock lock(mu_);
     auto target = pushed_;
-    return sent_.wait_until(lock, deadline, [&] { return done_ >= target || stopping_; }) &&
-           done_ >= target;
+    sent_.wait_until(lock, deadline, [&] { return done_ >= target || stopping_; });
+    return done_ >= target;
 }
 
 std::size_t PublishQueue::bytes() const {
@@ -63,41 +68,34 @@ std::size_t PublishQueue::bytes() const {
     return bytes_;
 }
 
-std::uint64_t PublishQueue::lost() const {
-    std::lock_guard lock(mu_);
-    return lost_;
-}
-
 void PublishQueue::run() {
-    std::deque<Message> batch;
     std::unique_lock lock(mu_);
     for (;;) {
         work_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
         if (stopping_) break;
-        batch.swap(queue_);
+        auto m = std::move(queue_.front());
+        queue_.pop_front();
         lock.unlock();
-        // Each message's memory and bytes are given back as it goes, so a long batch behind a
-        // slow NATS frees room as NATS takes it.
-        while (!batch.empty()) {
-            auto& m = batch.front();
-            bool ok = send_(m.bytes.data(), std::string_view(m.bytes).substr(m.data_at));
-            auto size = footprint(m.data_at - 1, m.bytes.size() - m.data_at);
-            batch.pop_front();
-            lock.lock();
-            bytes_ -= size;
-            ++done_;
-            if (!ok) ++lost_;
-            bool stop = stopping_;
-            lock.unlock();
-            sent_.notify_all();
-            if (stop) break;
-        }
+        bool ok = send_(m.bytes.data(), std::string_view(m.bytes).substr(m.data_at));
+        auto size = footprint(m.data_at - 1, m.bytes.size() - m.data_at);
+        m = {};  // its memory goes now, not under the lock
+        if (!ok) lost_.fetch_add(1, std::memory_order_relaxed);
         lock.lock();
-        if (stopping_) break;
+        bytes_ -= size;
+        ++done_;
+        sent_.notify_all();
+        if (bytes_ == 0 && refused_) {
+            refused_ = false;
+            if (caught_up_) {
+                lock.unlock();
+                caught_up_();
+                lock.lock();
+            }
+        }
     }
-    // What was never sent goes with the queue.
-    lost_ += batch.size() + queue_.size();
-    sent_.notify_all();
+    lost_.fetch_add(queue_.size(), std::memory_order_relaxed);
+    queue_.clear();
+    bytes_ = 0;
 }
 
 }  // namespace hawser::detail

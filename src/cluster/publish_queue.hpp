@@ -3,12 +3,14 @@
 // thread, holding the connection's lock, and waits up to its write deadline (seconds) when NATS
 // does not read: the threads that publish (IO threads among them) must never wait for NATS.
 // Bounded in bytes: past the bound a message is refused at once (Errc::overloaded) instead of
-// queued; an essential one (a load report, an interest marker) may take the queue up to twice
-// the bound, so that a burst of publications does not cost a node its place in the cluster.
+// queued. An essential one (a load report, an interest marker) may take the queue up to twice
+// the bound, so that a queue full of publications does not refuse it; it still goes out behind
+// them, in order.
 // Ownership: owned by its NatsLink. Thread affinity: push, drained and stop from any thread;
-// `send` runs on the queue's thread only.
+// `send` and `caught_up` run on the queue's thread only.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -26,10 +28,14 @@ namespace hawser::detail {
 class PublishQueue {
   public:
     // Sends one message (the subject is NUL-terminated for nats.c). May block; false when the
-    // message was lost (counted in lost()).
+    // message was lost.
     using Send = std::function<bool(const char* subject, std::string_view data)>;
 
-    PublishQueue(std::size_t max_bytes, Send send);
+    // Messages lost (send said so, or still queued at stop) are counted in `lost`, which must
+    // outlive the queue. `caught_up` runs when the queue has emptied after refusing messages:
+    // those are lost, and whoever keeps state from them may want to put it right.
+    PublishQueue(std::size_t max_bytes, Send send, std::atomic<std::uint64_t>& lost,
+                 std::function<void()> caught_up = {});
     // stop(), then waits for the queue's thread: at most the message it is sending.
     ~PublishQueue();
     PublishQueue(const PublishQueue&) = delete;
@@ -37,16 +43,15 @@ class PublishQueue {
 
     // Queues a copy. Errc::overloaded when it would take the queue past its bound (twice the
     // bound for an essential message); one message is taken when nothing waits, however big,
-    // so that any message can be sent.
+    // so that any message can be sent. Errc::cluster_unavailable once stopped.
     Result<void> push(std::string_view subject, std::string_view data, bool essential = false);
     // Waits until everything pushed before this call has been sent (or lost); false if
-    // `deadline` came first.
+    // `deadline` came first, or the queue stopped.
     bool drained(std::chrono::steady_clock::time_point deadline);
-    // Sends nothing more once the message being sent (if any) returns; what waits is dropped.
+    // Sends nothing more once the message being sent (if any) returns; what waits is lost.
     void stop();
 
     std::size_t bytes() const;  // queued or being sent, now
-    std::uint64_t lost() const;
 
   private:
     struct Message {
@@ -58,18 +63,19 @@ class PublishQueue {
     static std::size_t footprint(std::size_t subject, std::size_t data) {
         return subject + 1 + data + 64;
     }
-    bool fits(std::size_t size, bool essential) const {  // under mu_
-        return bytes_ == 0 || bytes_ + size <= (essential ? 2 * max_bytes_ : max_bytes_);
-    }
+    Result<void> admit(std::size_t size, bool essential);  // under mu_
     void run();
 
     const std::size_t max_bytes_;
     const Send send_;
+    std::atomic<std::uint64_t>& lost_;
+    const std::function<void()> caught_up_;
     mutable std::mutex mu_;
     std::condition_variable work_, sent_;
     std::deque<Message> queue_;
-    std::size_t bytes_ = 0;  // of queue_ and of the batch being sent
-    std::uint64_t pushed_ = 0, done_ = 0, lost_ = 0;
+    std::size_t bytes_ = 0;  // of queue_ and of the message being sent
+    std::uint64_t pushed_ = 0, done_ = 0;
+    bool refused_ = false;  // since the queue was last empty
     bool stopping_ = false;
     std::thread thread_;  // last: starts once the rest is ready
 };
