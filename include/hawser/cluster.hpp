@@ -73,8 +73,9 @@ struct ClusterOptions {
     // Bounds of one cluster message (a broadcast's command and argument included).
     std::uint32_t max_message_bytes = 1u << 20;
     // Messages for NATS waiting for the thread that writes them, per NATS connection (a node
-    // has two): nothing that publishes ever waits for NATS itself. Past it, publishing fails at
-    // once with Errc::overloaded: NATS is not reading as fast as this node publishes.
+    // has two), so that no publisher waits on NATS's socket. Past it, publishing fails at once
+    // with Errc::overloaded: NATS is not reading as fast as this node publishes. (One message
+    // of any size is taken when none waits; load reports and markers may use twice the bound.)
     std::size_t max_publish_queue_bytes = 8u << 20;
     // Calls and finds to connections on other nodes waiting for their answer; past it they fail
     // at once with Errc::overloaded.
@@ -298,10 +299,13 @@ class Cluster {
     void on_node_gone(std::function<void(const std::string& node)> handler);
     // Notices may have been lost: this node (re)connected to NATS (and at the end of start()),
     // so what it sent while away reached nobody and what was sent to it is gone; or NATS
-    // dropped messages for it as a slow consumer (at most once every 5 s). A service that
-    // keeps state on other nodes sends it again, and asks for theirs.
-    // These hooks: set before start(); they run on NATS's or the cluster's threads, or in
-    // start(), with no lock held: keep them short (post longer work elsewhere).
+    // dropped messages for it as a slow consumer, or its messages to NATS were refused
+    // (overloaded) while NATS fell behind and have since drained (at most once every 5 s; one
+    // inside the 5 s once they are over). A service that keeps state on other nodes sends it
+    // again, and asks for theirs.
+    // These hooks: set before start(); they run on NATS's or the cluster's threads (a NATS
+    // link's writing thread included), or in start(), with no lock held: keep them short (post
+    // longer work elsewhere).
     void on_notices_lost(std::function<void()> handler);
     // The largest cluster message (ClusterOptions::max_message_bytes).
     std::uint32_t max_message_bytes() const;

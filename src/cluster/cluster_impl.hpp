@@ -73,6 +73,18 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     std::optional<Clock::time_point> interest_due;  // when the next interest batch goes out
     std::mt19937_64 rng{std::random_device{}()};
 
+    std::atomic<bool> draining{false};
+    // Before the links: their publish queues count into it until they are gone.
+    struct Counters {
+        std::atomic<std::uint64_t> reports_sent{0}, reports_received{0}, broadcasts_sent{0},
+            broadcasts_received{0}, dropped{0}, routes{0}, disconnects{0}, reconnects{0},
+            redirects{0}, requests_sent{0}, requests_served{0}, publications_sent{0},
+            publications_received{0}, deliveries{0}, deliveries_skipped{0},
+            channel_subscriptions{0}, interest_changes{0}, name_clashes{0}, slow_consumers{0},
+            publishes_lost{0};
+    } counters;
+    static void count(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
+
     // Two NATS connections: `link` for membership, broadcasts and requests (a nats.c thread
     // per subscription), `channel_link` for channels (a subscription per channel with a local
     // subscriber, all on nats.c's shared delivery thread), so that a busy channel never
@@ -109,17 +121,6 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     std::unordered_map<std::string, std::uint64_t> channel_subscriptions;  // cluster thread
     // Set before the server starts, read-only after.
     std::function<bool(const Connection&, std::string_view)> subscribe_hook;
-
-    std::atomic<bool> draining{false};
-    struct Counters {
-        std::atomic<std::uint64_t> reports_sent{0}, reports_received{0}, broadcasts_sent{0},
-            broadcasts_received{0}, dropped{0}, routes{0}, disconnects{0}, reconnects{0},
-            redirects{0}, requests_sent{0}, requests_served{0}, publications_sent{0},
-            publications_received{0}, deliveries{0}, deliveries_skipped{0},
-            channel_subscriptions{0}, interest_changes{0}, name_clashes{0}, slow_consumers{0},
-            publishes_lost{0};
-    } counters;
-    static void count(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
 
     // Queued for NATS (NatsLink::publish); `essential`: a load report, which a burst of
     // publications must not crowd out.
@@ -212,12 +213,19 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     }
     // Notices were dropped on their way in (NATS: slow consumer) or out (the publish queue was
     // full) while NATS stayed connected: the services put right what they keep, at most every
-    // 5 s however many drops.
+    // 5 s however many drops. One inside the 5 s is put right once they are over (the cluster
+    // thread looks again), not forgotten.
+    std::atomic<bool> notices_repair_due{false};
     void notices_dropped() {
         auto now = Clock::now().time_since_epoch().count();
         auto before = last_slow_notices.load();
-        if (now - before > 5'000'000'000 && last_slow_notices.compare_exchange_strong(before, now))
+        if (now - before > 5'000'000'000 &&
+            last_slow_notices.compare_exchange_strong(before, now)) {
+            notices_repair_due = false;
             notices_lost();
+        } else {
+            notices_repair_due = true;
+        }
     }
     using Answers = std::map<std::string, std::string>;
     struct Asking {

@@ -125,6 +125,7 @@ void Cluster::Impl::run() {
         if (interest) interest_due.reset();
         recheck = false;  // before the deadlines are read: a later poke is not lost
         lock.unlock();
+        if (notices_repair_due) notices_dropped();
         expire_requests();
         expire_asks();
         if (interest) apply_interest();

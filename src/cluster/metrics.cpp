@@ -40,7 +40,8 @@ void write_metrics(MetricsText& out, const Cluster& cluster) {
     out.gauge("hawser_cluster_publish_queue_bytes", "Messages for NATS not yet written",
               double(s.publish_queue_bytes));
     counter("hawser_cluster_publishes_lost_total",
-            "Messages for NATS lost with the connection before they were written",
+            "Messages for NATS that nats.c refused (connection lost, over max_payload) or still "
+            "queued at stop",
             s.publishes_lost);
 
     auto nodes = cluster.nodes();

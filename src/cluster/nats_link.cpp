@@ -165,13 +165,13 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
 
 NatsLink::~NatsLink() {
     if (!nc_) return;
-    // The queue's thread sends nothing after the message it may be writing: closing waits for
-    // that write (both take the connection's lock), at most the write deadline. Closing the
-    // connection closes every subscription; each reports completion once its handler has
-    // returned for the last time, and the connection reports closed last.
-    if (queue_) queue_->stop();
-    natsConnection_Close(nc_);
+    // The queue's thread sends nothing after the message it may be writing, and is gone before
+    // the connection closes (closing would wait for that write anyway: both take the
+    // connection's lock). Closing the connection closes every subscription; each reports
+    // completion once its handler has returned for the last time, and the connection reports
+    // closed last.
     queue_.reset();
+    natsConnection_Close(nc_);
     {
         // No timeout: freeing what nats.c may still call into would be worse than waiting.
         std::unique_lock lock(mu_);

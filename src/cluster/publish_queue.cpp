@@ -84,7 +84,7 @@ void PublishQueue::run() {
         bytes_ -= size;
         ++done_;
         sent_.notify_all();
-        if (bytes_ == 0 && refused_) {
+        if (bytes_ == 0 && refused_ && !stopping_) {
             refused_ = false;
             if (caught_up_) {
                 lock.unlock();

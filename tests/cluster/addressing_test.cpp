@@ -31,9 +31,9 @@ struct Peer {
         EXPECT_TRUE(eventually([&] { return node.server.connection_count() == 1; }));
         address = node.cluster.address_of(node.server.connection_ids().at(0));
     }
-    Client client;
     std::atomic<int> notes{0};
     ClusterAddress address;
+    Client client;  // last, so that it goes first: its handlers use `notes`
 };
 
 TEST(ClusterAddressing, SendCallAndFindReachAConnectionOnAnotherNode) {

@@ -99,6 +99,7 @@ TEST(PublishQueue, AStuckSenderHoldsUpNoPublisherAndTheBoundRefusesTheRest) {
     // An essential message may take the queue to twice the bound, and no further.
     int essential = 0;
     while ((r = q.push("report", kilobyte, true)) && essential < 100) ++essential;
+    ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, Errc::overloaded);
     EXPECT_GE(essential, 3);
     EXPECT_LE(essential, 5);
