@@ -171,7 +171,8 @@ void Cluster::Impl::apply_interest() {
     }
     // On the channel link, behind its subscriptions; it comes back on the membership link.
     Result<void> published =
-        nats ? nats->publish(subjects.marker(name), detail::encode_marker({run_id, marker}), true)
+        nats ? nats->publish(subjects.marker(name), detail::encode_marker({run_id, marker}),
+                             /*essential=*/true)
              : Result<void>(Error{Errc::cluster_unavailable, "the cluster is not started"});
     if (published) return;
     {

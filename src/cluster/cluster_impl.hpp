@@ -122,8 +122,7 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     // Set before the server starts, read-only after.
     std::function<bool(const Connection&, std::string_view)> subscribe_hook;
 
-    // Queued for NATS (NatsLink::publish); `essential`: a load report, which a burst of
-    // publications must not crowd out.
+    // Queued for NATS (NatsLink::publish); `essential`: a load report (send_report).
     Result<void> publish(const std::string& subject, std::string_view data,
                          bool on_channel_link = false, bool essential = false) {
         std::shared_lock lock(link_mu);
@@ -168,7 +167,8 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     // membership.cpp
     Result<void> fill_self();
     void report(bool leaving);
-    void run();  // the cluster thread
+    void send_report(const std::string& bytes);  // encoded; counted once queued
+    void run();                                  // the cluster thread
     void on_report(std::string_view subject, std::string_view data);
     Result<NodeInfo> route();
     // A new connection at a full or draining node: the goodbye text naming where to go, or

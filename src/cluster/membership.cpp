@@ -56,8 +56,14 @@ void Cluster::Impl::report(bool leaving) {
         ++self.sequence;
         bytes = detail::encode_report(self, leaving, run_id);
     }
-    if (publish(subjects.node(name), bytes, false, true))
-        counters.reports_sent.fetch_add(1, std::memory_order_relaxed);
+    send_report(bytes);
+}
+
+void Cluster::Impl::send_report(const std::string& bytes) {
+    // Essential: a queue full of publications must not refuse the report that keeps this node
+    // in the others' registries.
+    if (publish(subjects.node(name), bytes, /*on_channel_link=*/false, /*essential=*/true))
+        count(counters.reports_sent);
 }
 
 void Cluster::Impl::run() {
@@ -102,7 +108,7 @@ void Cluster::Impl::run() {
             registry.update(self, now, run_id);
             auto bytes = detail::encode_report(self, false, run_id);
             lock.unlock();
-            if (publish(subjects.node(name), bytes, false, true)) count(counters.reports_sent);
+            send_report(bytes);
             // A longer period is waited only once said twice: a listener that lost the report
             // saying it still waits for the one before, which promised the shorter.
             next_report = now + std::min(period, announced);
