@@ -38,7 +38,9 @@ Result<std::optional<ClusterOptions>> load_cluster_config(const std::string& pat
                     "interest_batch_ms",
                     "redirect_when_full",
                     "client_channel_prefixes",
-                    "nats_send_asap"},
+                    "nats_send_asap",
+                    "nats_write_deadline_ms",
+                    "channel_write_deadline_ms"},
                    "cluster");
         read(t, "nats", c.nats_urls);
         read(t, "node_name", c.node_name);
@@ -64,6 +66,8 @@ Result<std::optional<ClusterOptions>> load_cluster_config(const std::string& pat
         read(t, "redirect_when_full", c.redirect_when_full);
         read(t, "client_channel_prefixes", c.client_channel_prefixes);
         read(t, "nats_send_asap", c.nats_send_asap);
+        read_ms(t, "nats_write_deadline_ms", c.nats_write_deadline);
+        read_ms(t, "channel_write_deadline_ms", c.channel_write_deadline);
     } catch (const std::exception& e) {
         return Error{Errc::invalid_argument, path + ": " + e.what()};
     }

@@ -67,6 +67,15 @@ struct ClusterOptions {
     // release does not). 0: every report_interval, however many nodes; else 0.1 to 1,000,000.
     double reports_heard_per_second = 16;
     Milliseconds nats_reconnect_wait{250ms};
+    // A NATS that has not taken what a node writes for this long is taken as gone: the
+    // connection is made again, and sends its subscriptions again. Meanwhile the connection's
+    // writing thread waits (publishers are refused once max_publish_queue_bytes is queued),
+    // and so do nats.c's own threads that need the connection (its pings), and stop(). The
+    // membership connection (load reports, calls) gives up sooner; the channel one later, as
+    // making it again sends every channel subscription of the node again to a NATS that is
+    // already slow. 100 ms to 1 minute.
+    Milliseconds nats_write_deadline{2000ms};
+    Milliseconds channel_write_deadline{10000ms};
     // Each message to NATS is written at once, instead of after nats.c's 1 ms of batching: a
     // write per message, and a cross-node call or publication about 1 ms sooner.
     bool nats_send_asap = true;
@@ -145,8 +154,8 @@ struct ClusterStats {
     std::uint64_t publications_sent = 0, publications_received = 0;
     std::uint64_t deliveries = 0;             // publications handed to local subscribers
     std::uint64_t deliveries_skipped = 0;     // to subscribers over their send soft limit
-    std::uint64_t channel_subscriptions = 0;  // NATS subscriptions held for channels, now
-    std::uint64_t interest_changes = 0;       // channel subscribe/unsubscribe sent to NATS
+    std::uint64_t channel_subscriptions = 0;  // NATS subscriptions for channels, held or queued
+    std::uint64_t interest_changes = 0;       // channel subscribes/unsubscribes queued for NATS
     std::uint64_t name_clashes = 0;           // reports under this node's name from another process
     // NATS dropped messages for this node because its handler fell behind (a subscription's
     // pending limit): channel publications are at most once under overload, as core NATS is.
@@ -250,8 +259,8 @@ class Cluster {
     // Subscribes a connection of this node; it leaves its channels when it closes. `subscribed`
     // (optional) runs, on an IO thread as call()'s callbacks do, once this node's interest in
     // the channel has reached NATS: from then on a publication from any node reaches it
-    // (cluster_unavailable: NATS is away, or did not confirm it within 5 s; the subscription
-    // stands and takes effect once NATS has it). limit_exceeded past
+    // (cluster_unavailable: NATS is away, too far behind to take it now, or did not confirm it
+    // within 5 s; the subscription stands and takes effect once NATS has it). limit_exceeded past
     // max_channels_per_connection; cluster_unavailable before start() and after stop().
     Result<void> subscribe(ConnectionId local, std::string_view channel,
                            std::function<void(Result<void>)> subscribed = {});

@@ -54,14 +54,20 @@ Waiters take_front(std::deque<Cluster::Impl::Confirming>& confirming, Over over)
     return out;
 }
 
-// The next interest batch goes out within interest_batch (one already due keeps its time).
-void schedule_interest(Cluster::Impl& impl) {
+// The next interest batch goes out within `within` (interest_batch unless said; one already
+// due keeps its time).
+void schedule_interest(Cluster::Impl& impl,
+                       std::optional<Cluster::Impl::Clock::duration> within = std::nullopt) {
     std::lock_guard lock(impl.mu);
     if (!impl.interest_due)
-        impl.interest_due = Cluster::Impl::Clock::now() + impl.options.interest_batch;
+        impl.interest_due =
+            Cluster::Impl::Clock::now() + within.value_or(impl.options.interest_batch);
     impl.recheck = true;
     impl.wake.notify_all();
 }
+
+// A subscription that cannot be made now is tried again in a second, not in a tight loop.
+constexpr auto retry_after = std::chrono::seconds(1);
 
 }  // namespace
 
@@ -103,11 +109,25 @@ void Cluster::Impl::connection_closed(ConnectionId id) {
     if (changed) schedule_interest(*this);
 }
 
+void Cluster::Impl::subscription_refused(std::string channel, std::uint64_t id, const Error& why) {
+    nats_error(false, "NATS refused the subscription to channel " + channel + ": " + why.message +
+                          "; retrying");
+    {
+        std::lock_guard lock(channels_mu);
+        refused_subscriptions.emplace_back(std::move(channel), id);
+    }
+    schedule_interest(*this, retry_after);
+}
+
 void Cluster::Impl::apply_interest() {
     std::vector<detail::ChannelTable::Interest> changes;
     std::vector<InterestWaiter> waiters;
+    std::vector<std::pair<std::string, std::uint64_t>> refused;
     {
         std::lock_guard lock(channels_mu);
+        refused = std::move(refused_subscriptions);
+        refused_subscriptions.clear();
+        for (auto& r : refused) channels.retry(r.first);  // looked at again in this batch
         changes = channels.take_changes();
         waiters = std::move(interest_waiters);
         interest_waiters.clear();
@@ -118,19 +138,34 @@ void Cluster::Impl::apply_interest() {
         std::shared_lock lock(link_mu);
         nats = channel_link.get();
     }
+    // Not held after all (unless it was withdrawn and made again meanwhile, with another id).
+    for (auto& [channel, id] : refused)
+        if (auto held = channel_subscriptions.find(channel);
+            held != channel_subscriptions.end() && held->second == id)
+            channel_subscriptions.erase(held);
     std::unordered_map<std::string, Error> failed;
     for (auto& change : changes) {
         if (!nats) break;
         auto held = channel_subscriptions.find(change.channel);
         if (change.wanted && held == channel_subscriptions.end()) {
-            auto sub = nats->subscribe(subjects.channel(change.channel),
-                                       [this](std::string_view subject, std::string_view data) {
-                                           on_publication(subject, data);
-                                       });
-            if (!sub) {
+            // Queued, as the marker behind it: this thread never waits on NATS.
+            auto sub = nats->subscribe_in_order(
+                subjects.channel(change.channel),
+                [this](std::string_view subject, std::string_view data) {
+                    on_publication(subject, data);
+                },
+                [this, channel = change.channel](std::uint64_t id, const Error& why) {
+                    subscription_refused(channel, id, why);
+                });
+            if (!sub) {  // NATS is not taking even subscriptions now
                 nats_error(false, "cannot subscribe to channel " + change.channel + ": " +
                                       sub.error().message + "; retrying");
-                failed.emplace(change.channel, sub.error());
+                failed.emplace(change.channel,
+                               Error{Errc::cluster_unavailable,
+                                     "NATS is not taking this node's subscriptions now (" +
+                                         sub.error().message +
+                                         "): the subscription stands and takes effect once "
+                                         "NATS has it"});
                 continue;
             }
             channel_subscriptions.emplace(change.channel, *sub);
@@ -148,7 +183,7 @@ void Cluster::Impl::apply_interest() {
             for (auto& [channel, error] : failed) channels.retry(channel);
         }
         std::lock_guard lock(mu);  // again in a second, not in a tight loop
-        if (!interest_due) interest_due = Clock::now() + std::chrono::seconds(1);
+        if (!interest_due) interest_due = Clock::now() + retry_after;
     }
     // Those whose subscribe failed hear it now; the rest once the marker published behind
     // their batch comes back, or at its deadline (expire_confirmations): waiting here would

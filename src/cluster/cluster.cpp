@@ -45,6 +45,11 @@ Result<void> Cluster::validate(const ClusterOptions& options) {
         if (prefix.size() > 128) return bad("client_channel_prefixes: at most 128 bytes each");
     if (options.nats_reconnect_wait.count() <= 0)
         return bad("nats_reconnect_wait must be positive");
+    for (auto [name, deadline] :
+         {std::pair{"nats_write_deadline", options.nats_write_deadline},
+          std::pair{"channel_write_deadline", options.channel_write_deadline}})
+        if (deadline < 100ms || deadline > 1min)  // stop() may wait for it
+            return bad(std::string(name) + " must be from 100 ms to 1 minute");
     for (const auto& e : options.public_endpoints)
         if (auto hp = detail::parse_host_port(e); !hp)
             return bad("public_endpoints: " + hp.error().message);
@@ -163,8 +168,9 @@ Result<void> Cluster::start() {
     };
     auto channel_link = detail::NatsLink::open(
         impl.options, "hawser-" + impl.name + "-channels", std::move(channel_events),
-        impl.counters.publishes_lost, detail::NatsLink::Delivery::shared,
-        detail::NatsPending{4096, 4 << 20});
+        impl.counters.publishes_lost,
+        {detail::NatsLink::Delivery::shared, detail::NatsPending{4096, 4 << 20},
+         impl.options.channel_write_deadline});
     if (!channel_link) return channel_link.error();
 
     detail::NatsLink::Events events;
@@ -201,7 +207,8 @@ Result<void> Cluster::start() {
         if (auto impl = weak.lock()) impl->notices_dropped();
     };
     auto link = detail::NatsLink::open(impl.options, "hawser-" + impl.name, std::move(events),
-                                       impl.counters.publishes_lost);
+                                       impl.counters.publishes_lost,
+                                       {.write_deadline = impl.options.nats_write_deadline});
     if (!link) return link.error();
     // The handlers use the Impl, which outlives the link: stop() destroys the link first.
     auto on_report = [&impl](std::string_view subject, std::string_view data) {

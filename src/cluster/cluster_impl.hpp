@@ -119,6 +119,8 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     std::uint64_t last_marker = 0;                                         // cluster thread
     bool channels_closed = false;                                          // stop(): no waiters
     std::unordered_map<std::string, std::uint64_t> channel_subscriptions;  // cluster thread
+    // Queued subscriptions nats.c then refused (channel, link id): the next batch retries them.
+    std::vector<std::pair<std::string, std::uint64_t>> refused_subscriptions;
     // Set before the server starts, read-only after.
     std::function<bool(const Connection&, std::string_view)> subscribe_hook;
 
@@ -253,6 +255,8 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     Result<void> unsubscribe(ConnectionId id, std::string_view channel);
     void connection_closed(ConnectionId id);
     void apply_interest();  // cluster thread
+    // A queued channel subscription nats.c refused; on the channel link's queue thread.
+    void subscription_refused(std::string channel, std::uint64_t id, const Error& why);
     // A marker came back (the channel link's delivery thread): the batches up to it are in.
     void on_marker(std::string_view data);
     // Fails the batches whose marker did not come back in time (cluster thread), and when

@@ -19,9 +19,9 @@ Error nats_error(std::string_view what, natsStatus s) {
 
 Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
                                                  const std::string& client_name, Events events,
-                                                 std::atomic<std::uint64_t>& lost,
-                                                 Delivery delivery, NatsPending pending) {
-    std::unique_ptr<NatsLink> link(new NatsLink(std::move(events), o.max_message_bytes, pending));
+                                                 std::atomic<std::uint64_t>& lost, Shape shape) {
+    std::unique_ptr<NatsLink> link(
+        new NatsLink(std::move(events), o.max_message_bytes, shape.pending));
     natsOptions* opts = nullptr;
     if (auto s = natsOptions_Create(&opts); s != NATS_OK) return nats_error("NATS options", s);
     struct Free {
@@ -51,16 +51,18 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
     // A NATS that closed the connection is noticed at once; one that went silent after 15 to
     // 20 s. A NATS busy for a few seconds is not gone: reconnecting would send every channel
     // subscription again at the worst moment (a million-connection run once did, on every node).
-    // The write deadline below still ends a connection NATS has not read from for 2 s.
+    // The write deadline below still ends a connection NATS has not read from for that long.
     if (r) r = check(natsOptions_SetPingInterval(opts, 5000), "ping interval");
     if (r) r = check(natsOptions_SetMaxPingsOut(opts, 3), "pings out");
     if (r) r = check(natsOptions_SetSendAsap(opts, o.nats_send_asap), "send asap");
-    if (r && delivery == Delivery::shared)
+    if (r && shape.delivery == Delivery::shared)
         r = check(natsOptions_UseGlobalMessageDelivery(opts, true), "shared delivery");
     if (r) r = check(natsOptions_SetTimeout(opts, 2000), "connect timeout");
     // The publish queue's thread waits no longer than this for a stalled NATS: past it the
     // write fails and the connection reconnects. Publishers meanwhile queue, then are refused.
-    if (r) r = check(natsOptions_SetWriteDeadline(opts, 2000), "write deadline");
+    if (r)
+        r = check(natsOptions_SetWriteDeadline(opts, shape.write_deadline.count()),
+                  "write deadline");
     if (r && !o.nats_user.empty())
         r = check(natsOptions_SetUserInfo(opts, o.nats_user.c_str(), o.nats_password.c_str()),
                   "user");
@@ -181,7 +183,8 @@ NatsLink::~NatsLink() {
             return closed_;
         });
     }
-    for (auto& [id, sub] : subs_) natsSubscription_Destroy(sub->sub);
+    for (auto& [id, sub] : subs_)
+        if (sub->sub) natsSubscription_Destroy(sub->sub);
     natsConnection_Destroy(nc_);
 }
 
@@ -193,7 +196,8 @@ Result<void> NatsLink::publish(const std::string& subject, std::string_view data
     if (data.size() > max_message_bytes_)
         return Error{Errc::limit_exceeded, "cluster message over max_message_bytes"};
     if (!connected() || !queue_) return Error{Errc::cluster_unavailable, "not connected to NATS"};
-    return queue_->push(subject, data, essential);
+    return queue_->push(subject, data,
+                        essential ? PublishQueue::Admit::essential : PublishQueue::Admit::bounded);
 }
 
 bool NatsLink::flush(std::chrono::milliseconds timeout) {
@@ -204,73 +208,134 @@ bool NatsLink::flush(std::chrono::milliseconds timeout) {
     return left.count() > 0 && natsConnection_FlushTimeout(nc_, left.count()) == NATS_OK;
 }
 
-Result<std::uint64_t> NatsLink::subscribe(const std::string& subject, Handler handler) {
-    auto sub = std::make_unique<Subscription>(Subscription{this, std::move(handler)});
+std::uint64_t NatsLink::add(Handler handler) {
+    // No reap here: freeing a nats.c subscription takes the connection's lock, which a stalled
+    // write holds, and this may run on the cluster thread.
+    std::lock_guard lock(mu_);
+    auto id = next_id_++;
+    subs_.emplace(id, std::make_unique<Subscription>(Subscription{this, std::move(handler)}));
+    return id;
+}
+
+Result<void> NatsLink::start(std::uint64_t id, const std::string& subject) {
+    reap();
+    Subscription* sub;
+    {
+        std::lock_guard lock(mu_);
+        auto it = subs_.find(id);
+        if (it == subs_.end()) return {};
+        sub = it->second.get();
+        sub->complete = false;  // its handler may run as soon as nats.c has it
+    }
+    auto forget = [&] {  // no handler has run, or will
+        std::lock_guard lock(mu_);
+        subs_.erase(id);
+    };
     auto on_message = [](natsConnection*, natsSubscription*, natsMsg* m, void* c) {
         auto* s = static_cast<Subscription*>(c);
         s->handler(natsMsg_GetSubject(m),
                    std::string_view(natsMsg_GetData(m), std::size_t(natsMsg_GetDataLength(m))));
         natsMsg_Destroy(m);
     };
-    auto st = natsConnection_Subscribe(&sub->sub, nc_, subject.c_str(), on_message, sub.get());
-    if (st != NATS_OK) return nats_error("NATS subscribe to " + subject, st);
+    natsSubscription* ns = nullptr;
+    auto st = natsConnection_Subscribe(&ns, nc_, subject.c_str(), on_message, sub);
+    if (st != NATS_OK) {
+        forget();
+        return nats_error("NATS subscribe to " + subject, st);
+    }
+    {
+        std::lock_guard lock(mu_);
+        sub->sub = ns;
+    }
     st = natsSubscription_SetOnCompleteCB(
-        sub->sub,
+        ns,
         [](void* c) {
             auto* s = static_cast<Subscription*>(c);
             std::lock_guard lock(s->link->mu_);
             s->complete = true;
             s->link->cv_.notify_all();
         },
-        sub.get());
+        sub);
     if (st != NATS_OK) {
         // Nothing would say when its handler is done for good: undo the subscription and let
         // the small Subscription go unfreed rather than free it under a running handler.
-        natsSubscription_Unsubscribe(sub->sub);
-        (void)sub.release();
+        natsSubscription_Unsubscribe(ns);
+        std::lock_guard lock(mu_);
+        if (auto it = subs_.find(id); it != subs_.end()) (void)it->second.release();
+        subs_.erase(id);
         return nats_error("NATS subscription settings for " + subject, st);
     }
     // Outside the lock, as every unsubscribe: the completion callback takes it.
-    bool limited =
-        natsSubscription_SetPendingLimits(sub->sub, pending_.messages, pending_.bytes) == NATS_OK;
-    if (!limited) natsSubscription_Unsubscribe(sub->sub);
-    std::lock_guard lock(mu_);
-    reap();
-    sub->id = next_id_++;
-    auto id = sub->id;
-    if (!limited) {
-        unsubscribed_.push_back(id);  // freed by reap once complete
-        subs_.emplace(id, std::move(sub));
+    if (natsSubscription_SetPendingLimits(ns, pending_.messages, pending_.bytes) != NATS_OK) {
+        stop(id);  // freed by reap once complete
         return nats_error("NATS pending limits for " + subject, NATS_ERR);
     }
-    subs_.emplace(id, std::move(sub));
+    return {};
+}
+
+Result<std::uint64_t> NatsLink::subscribe(const std::string& subject, Handler handler) {
+    auto id = add(std::move(handler));
+    if (auto started = start(id, subject); !started) return started.error();
+    return id;
+}
+
+Result<std::uint64_t> NatsLink::subscribe_in_order(const std::string& subject, Handler handler,
+                                                   Refused refused) {
+    if (!queue_) return Error{Errc::cluster_unavailable, "not connected to NATS"};
+    auto id = add(std::move(handler));
+    auto queued = queue_->push(
+        [this, id, subject, refused = std::move(refused)] {
+            if (auto started = start(id, subject); !started && refused)
+                refused(id, started.error());
+        },
+        footprint(subject.size()), PublishQueue::Admit::essential);
+    if (!queued) {
+        std::lock_guard lock(mu_);
+        subs_.erase(id);  // never started: no handler runs
+        return queued.error();
+    }
     return id;
 }
 
 void NatsLink::unsubscribe(std::uint64_t id) {
+    // Refused only once the queue stops, when the link is closing: closing unsubscribes all.
+    if (queue_)
+        (void)queue_->push([this, id] { stop(id); }, footprint(0), PublishQueue::Admit::always);
+}
+
+void NatsLink::stop(std::uint64_t id) {
     // Outside the lock: the completion callback takes it. Nothing frees the subscription
     // before its id is in unsubscribed_.
     natsSubscription* sub = nullptr;
     {
         std::lock_guard lock(mu_);
+        // Not there: nats.c refused it, and it was forgotten then.
         if (auto it = subs_.find(id); it != subs_.end()) sub = it->second->sub;
     }
     if (!sub) return;
     natsSubscription_Unsubscribe(sub);  // completion follows, on nats.c's delivery thread
-    std::lock_guard lock(mu_);
-    unsubscribed_.push_back(id);
+    {
+        std::lock_guard lock(mu_);
+        unsubscribed_.push_back(id);
+    }
     reap();
 }
 
 void NatsLink::reap() {
-    std::erase_if(unsubscribed_, [&](std::uint64_t id) {
-        auto it = subs_.find(id);
-        if (it == subs_.end()) return true;
-        if (!it->second->complete) return false;
-        natsSubscription_Destroy(it->second->sub);
-        subs_.erase(it);
-        return true;
-    });
+    // nats.c's free takes the connection's lock: done outside ours, which nats.c's threads take.
+    std::vector<natsSubscription*> done;
+    {
+        std::lock_guard lock(mu_);
+        std::erase_if(unsubscribed_, [&](std::uint64_t id) {
+            auto it = subs_.find(id);
+            if (it == subs_.end()) return true;
+            if (!it->second->complete) return false;
+            done.push_back(it->second->sub);
+            subs_.erase(it);
+            return true;
+        });
+    }
+    for (auto* sub : done) natsSubscription_Destroy(sub);
 }
 
 }  // namespace hawser::detail

@@ -6,7 +6,8 @@
 // Ownership: owned by the Cluster. Thread affinity: publish/subscribe from any thread;
 // handlers run on nats.c's threads, each subscription's messages in order: a thread per
 // subscription, or (Delivery::shared, for thousands of channel subscriptions) nats.c's one
-// delivery thread for all of them; events on nats.c's threads.
+// delivery thread for all of them; events on nats.c's threads; subscribe_in_order's and
+// unsubscribe's work on the publish queue's thread.
 #pragma once
 
 #include <atomic>
@@ -48,14 +49,20 @@ class NatsLink {
     using Handler = std::function<void(std::string_view subject, std::string_view data)>;
 
     enum class Delivery { per_subscription, shared };
+    // What differs between a node's two links.
+    struct Shape {
+        Delivery delivery = Delivery::per_subscription;
+        NatsPending pending{};
+        // A NATS that has not taken what the link writes for this long is taken as gone: the
+        // connection is made again, and sends every subscription again.
+        std::chrono::milliseconds write_deadline{2000};
+    };
     // Checks the options and starts connecting. NATS being unreachable is not an error.
     // Messages published and then lost (nats.c refused them, or the link stopped with them
     // queued) are counted in `lost`, which must outlive the link.
     static Result<std::unique_ptr<NatsLink>> open(const ClusterOptions& options,
                                                   const std::string& client_name, Events events,
-                                                  std::atomic<std::uint64_t>& lost,
-                                                  Delivery delivery = Delivery::per_subscription,
-                                                  NatsPending pending = {});
+                                                  std::atomic<std::uint64_t>& lost, Shape shape);
     ~NatsLink();  // closes, and returns once no handler or event runs any more
     NatsLink(const NatsLink&) = delete;
     NatsLink& operator=(const NatsLink&) = delete;
@@ -73,23 +80,39 @@ class NatsLink {
     // Messages queued and not yet given to nats.c, now.
     std::size_t publish_queue_bytes() const { return queue_ ? queue_->bytes() : 0; }
     // Handler runs for every message on `subject` (wildcards allowed), on a nats.c thread.
-    // The id is for unsubscribe.
+    // The id is for unsubscribe. Subscribes now, taking nats.c's connection lock: for setting
+    // up, before anything is published.
     Result<std::uint64_t> subscribe(const std::string& subject, Handler handler);
-    // Stops a subscription; its handler may still be running, and returns soon after.
+    // The same, queued behind what was published before it (so what is published after it
+    // follows it to NATS) and done by the publish queue's thread, so that the caller never
+    // waits on NATS. Errc::overloaded as an essential publish. Should nats.c refuse it there
+    // (a closed connection, no memory), the id is forgotten and `refused` runs, on that thread.
+    using Refused = std::function<void(std::uint64_t id, const Error& why)>;
+    Result<std::uint64_t> subscribe_in_order(const std::string& subject, Handler handler,
+                                             Refused refused);
+    // Stops a subscription, queued like subscribe_in_order (never refused). Its handler runs
+    // until the queue reaches it, and may still be running when that returns.
     void unsubscribe(std::uint64_t id);
 
   private:
     struct Subscription {
         NatsLink* link;
         Handler handler;
-        std::uint64_t id = 0;
-        __natsSubscription* sub = nullptr;
-        bool complete = false;  // its handler has returned for the last time
+        __natsSubscription* sub = nullptr;  // once nats.c has it
+        // Its handler has returned for the last time, or has never been called (no sub yet).
+        bool complete = true;
     };
-    // Frees subscriptions that were unsubscribed and are complete. Under mu_.
+    std::uint64_t add(Handler handler);  // a Subscription without a sub yet
+    // Subscribes `id` on nats.c (taking its connection lock); on failure `id` is forgotten.
+    // These three run where nats.c's lock may be waited for: the queue's thread, or setup.
+    Result<void> start(std::uint64_t id, const std::string& subject);
+    void stop(std::uint64_t id);  // unsubscribes it on nats.c
+    // Frees subscriptions that were unsubscribed and are complete. Not under mu_.
     void reap();
     NatsLink(Events events, std::uint32_t max_message_bytes, NatsPending pending)
         : events_(std::move(events)), max_message_bytes_(max_message_bytes), pending_(pending) {}
+    // What a queued subscribe or unsubscribe counts against the publish queue's bound.
+    static std::size_t footprint(std::size_t subject) { return subject + 256; }
 
     Events events_;
     std::uint32_t max_message_bytes_;

@@ -1,6 +1,8 @@
 // PublishQueue (see publish_queue.hpp).
 #include "cluster/publish_queue.hpp"
 
+#include <algorithm>
+
 namespace hawser::detail {
 
 PublishQueue::PublishQueue(std::size_t max_bytes, Send send, std::atomic<std::uint64_t>& lost,
@@ -25,30 +27,44 @@ void PublishQueue::stop() {
     sent_.notify_all();
 }
 
-Result<void> PublishQueue::admit(std::size_t size, bool essential) {
+Result<void> PublishQueue::admit(std::size_t size, Admit how) {
     if (stopping_) return Error{Errc::cluster_unavailable, "the NATS link is closing"};
-    if (bytes_ == 0 || bytes_ + size <= (essential ? 2 * max_bytes_ : max_bytes_)) return {};
+    if (how == Admit::always || bytes_ == 0 ||
+        bytes_ + size <= (how == Admit::essential ? 2 * max_bytes_ : max_bytes_))
+        return {};
     refused_ = true;
     return Error{Errc::overloaded,
                  "NATS is not taking this node's messages as fast as it sends them "
                  "(max_publish_queue_bytes)"};
 }
 
-Result<void> PublishQueue::push(std::string_view subject, std::string_view data, bool essential) {
+Result<void> PublishQueue::push(std::string_view subject, std::string_view data, Admit how) {
     auto size = footprint(subject.size(), data.size());
     {
         std::lock_guard lock(mu_);  // a message refused is not copied first
-        if (auto ok = admit(size, essential); !ok) return ok;
+        if (auto ok = admit(size, how); !ok) return ok;
     }
     Message m;
     m.bytes.reserve(subject.size() + 1 + data.size());
     m.bytes.append(subject).push_back('\0');
     m.data_at = m.bytes.size();
     m.bytes.append(data);
+    m.footprint = size;
+    return enqueue(std::move(m), how);
+}
+
+Result<void> PublishQueue::push(Operation operation, std::size_t cost, Admit how) {
+    Message m;
+    m.operation = std::move(operation);
+    m.footprint = cost;
+    return enqueue(std::move(m), how);
+}
+
+Result<void> PublishQueue::enqueue(Message m, Admit how) {
     {
         std::lock_guard lock(mu_);
-        if (auto ok = admit(size, essential); !ok) return ok;  // others came meanwhile
-        bytes_ += size;
+        if (auto ok = admit(m.footprint, how); !ok) return ok;  // others came meanwhile
+        bytes_ += m.footprint;
         ++pushed_;
         queue_.push_back(std::move(m));
     }
@@ -76,10 +92,12 @@ void PublishQueue::run() {
         auto m = std::move(queue_.front());
         queue_.pop_front();
         lock.unlock();
-        bool ok = send_(m.bytes.data(), std::string_view(m.bytes).substr(m.data_at));
-        auto size = footprint(m.data_at - 1, m.bytes.size() - m.data_at);
+        if (m.operation)
+            m.operation();
+        else if (!send_(m.bytes.data(), std::string_view(m.bytes).substr(m.data_at)))
+            lost_.fetch_add(1, std::memory_order_relaxed);
+        auto size = m.footprint;
         m = {};  // its memory goes now, not under the lock
-        if (!ok) lost_.fetch_add(1, std::memory_order_relaxed);
         lock.lock();
         bytes_ -= size;
         ++done_;
@@ -93,7 +111,8 @@ void PublishQueue::run() {
             }
         }
     }
-    lost_.fetch_add(queue_.size(), std::memory_order_relaxed);
+    lost_.fetch_add(std::ranges::count_if(queue_, [](const Message& m) { return !m.operation; }),
+                    std::memory_order_relaxed);
     queue_.clear();
     bytes_ = 0;
 }

@@ -119,13 +119,15 @@ TEST(ClusterChannels, InterestIsWithdrawnWhenTheLastLocalSubscriberLeaves) {
     x.reset();  // its connection closes: it leaves "c", the last of this node there
     ASSERT_TRUE(eventually([&] { return b.cluster.stats().channel_subscriptions == 1; }));
     EXPECT_TRUE(b.cluster.subscribers("c").empty());
+    // The withdrawal is queued for NATS; a subscription confirmed after it says NATS has it.
+    subscribe(b, marker.id, "m2");
     // NATS no longer sends "c" to b: after the marker on "m", b has seen nothing of "c".
     auto received = b.cluster.stats().publications_received;
     ASSERT_TRUE(a.cluster.publish("c", "msg", "a:1"));
     ASSERT_TRUE(a.cluster.publish("m", "end", ""));
     ASSERT_TRUE(eventually([&] { return marker.ends.load() == 1; }));
     EXPECT_EQ(b.cluster.stats().publications_received, received + 1);
-    EXPECT_EQ(b.cluster.stats().interest_changes, 3u);  // c, m, then c withdrawn
+    EXPECT_EQ(b.cluster.stats().interest_changes, 4u);  // c, m, c withdrawn, m2
 }
 
 TEST(ClusterChannels, ASubscribeStormReachesNatsAsItsNetChange) {
@@ -282,6 +284,30 @@ TEST(ClusterChannels, ASubscriptionNatsHasNotConfirmedHoldsUpNothingElse) {
     ASSERT_TRUE(eventually([&] { return here.messages() == std::vector<std::string>{"b:0"}; }));
 }
 
+// What publishing to a paused NATS came to: the last outcome, how many refusals came last in a
+// row, and the slowest publish.
+struct Stall {
+    Result<void> last;
+    int refused_in_a_row = 0;
+    std::chrono::steady_clock::duration longest{};
+};
+
+// Publishes 4 KiB pieces to `channel` until 5,000 refusals in a row (or one that is not
+// `overloaded`): refusals alone could come from a writer merely behind, a run of them says the
+// channel link's writer is stuck in its write, holding nats.c's connection lock.
+Stall publish_until_stalled(Node& node, const std::string& channel) {
+    const std::string piece(4096, 'x');
+    Stall s;
+    for (int tries = 0; tries < 2'000'000 && s.refused_in_a_row < 5'000; ++tries) {
+        auto t0 = std::chrono::steady_clock::now();
+        s.last = node.cluster.publish(channel, "fill", piece);
+        s.longest = std::max(s.longest, std::chrono::steady_clock::now() - t0);
+        if (!s.last && s.last.error().code != Errc::overloaded) break;
+        s.refused_in_a_row = s.last ? 0 : s.refused_in_a_row + 1;
+    }
+    return s;
+}
+
 TEST(ClusterChannels, PublishingFasterThanNatsReadsIsRefusedAtOnceNotWaitedFor) {
     NatsServer nats;
     Node a(nats, "a", [](ClusterOptions& c) { c.max_publish_queue_bytes = 64 << 10; });
@@ -292,32 +318,21 @@ TEST(ClusterChannels, PublishingFasterThanNatsReadsIsRefusedAtOnceNotWaitedFor) 
 
     // A stopped nats-server reads nothing: the sockets' buffers fill, then the node's queue,
     // and from then on a publication is refused. nats.c's own publish would instead wait in
-    // its write, holding the connection's lock, until its 2 s write deadline, on whatever
-    // thread published (an IO thread, say).
+    // its write, holding the connection's lock, until its write deadline, on whatever thread
+    // published (an IO thread, say).
     nats.pause();
     struct Resume {
         NatsServer& nats;
         ~Resume() { nats.resume(); }
     } resume{nats};
-    // Refusals alone could come from a writer merely behind: publishing goes on until a run of
-    // them says the write itself is stuck. Well inside nats.c's 2 s write deadline, after
-    // which the link would reconnect and refuse as cluster_unavailable: that ends it too.
-    const std::string piece(4096, 'x');
-    Result<void> r;
-    auto longest = std::chrono::steady_clock::duration::zero();
-    int refused_in_a_row = 0;
-    for (int tries = 0; tries < 2'000'000 && refused_in_a_row < 5'000; ++tries) {
-        auto t0 = std::chrono::steady_clock::now();
-        r = a.cluster.publish("room", "fill", piece);
-        longest = std::max(longest, std::chrono::steady_clock::now() - t0);
-        if (!r && r.error().code != Errc::overloaded) break;
-        refused_in_a_row = r ? 0 : refused_in_a_row + 1;
-    }
-    ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().code, Errc::overloaded) << r.error().message;
-    EXPECT_EQ(refused_in_a_row, 5'000);
-    // Not a speed figure: a publish that waited for the stalled write would take 2 s.
-    EXPECT_LT(longest, 1s);
+    // Well inside the 10 s write deadline, after which the link would reconnect and refuse as
+    // cluster_unavailable: that ends it too.
+    auto stall = publish_until_stalled(a, "room");
+    ASSERT_FALSE(stall.last);
+    EXPECT_EQ(stall.last.error().code, Errc::overloaded) << stall.last.error().message;
+    EXPECT_EQ(stall.refused_in_a_row, 5'000);
+    // Not a speed figure: a publish that waited for the stalled write would take seconds.
+    EXPECT_LT(stall.longest, 1s);
     EXPECT_GT(a.cluster.stats().publish_queue_bytes, 0u);
 
     // NATS reads again, and publications flow as before.
@@ -328,6 +343,80 @@ TEST(ClusterChannels, PublishingFasterThanNatsReadsIsRefusedAtOnceNotWaitedFor) 
         return std::find(got.begin(), got.end(), "a:after") != got.end();
     }));
     EXPECT_TRUE(eventually([&] { return a.cluster.stats().publish_queue_bytes == 0; }));
+}
+
+TEST(ClusterChannels, InterestBehindAStuckChannelWriteHoldsUpNotTheClusterThread) {
+    // Declared before the nodes: a node that stops early still completes the callbacks.
+    std::mutex mu;
+    std::vector<std::string> order;
+    auto note = [&](const char* what) {
+        std::lock_guard lock(mu);
+        order.emplace_back(what);
+    };
+    Slot<Result<void>> subscribed;
+    Slot<Result<std::string>> answered;
+    NatsServer nats;
+    // A write deadline far beyond the test's waits: the stuck write stays stuck throughout; and
+    // b stays in a's routing while NATS is stopped (its reports do not come meanwhile).
+    Node a(nats, "a", [](ClusterOptions& c) {
+        c.max_publish_queue_bytes = 64 << 10;
+        c.channel_write_deadline = 60s;
+        c.node_expiry = 60s;
+    });
+    Node b(nats, "b");
+    ASSERT_TRUE(sees(a.cluster, 2));
+    Listener here(a), there(b);
+    subscribe(b, there.id, "room");
+    auto address = b.cluster.address_of(there.id);
+    // A channel a held and withdrew: freeing its nats.c subscription takes the connection's
+    // lock too, and must not fall to the cluster thread either.
+    subscribe(a, here.id, "gone");
+    ASSERT_TRUE(a.cluster.unsubscribe(here.id, "gone"));
+    ASSERT_TRUE(eventually([&] { return a.cluster.stats().channel_subscriptions == 0; }));
+
+    nats.pause();
+    struct Resume {
+        NatsServer& nats;
+        ~Resume() { nats.resume(); }
+    } resume{nats};
+    auto stall = publish_until_stalled(a, "room");
+    ASSERT_FALSE(stall.last);
+    ASSERT_EQ(stall.refused_in_a_row, 5'000) << stall.last.error().message;
+
+    // The cluster thread applies this interest while the channel link's writer holds nats.c's
+    // connection lock. Had it subscribed on nats.c itself it would wait there, for up to the
+    // write deadline, and fail nothing on time meanwhile: not the remote call at its 300 ms,
+    // nor the subscription at its 5 s.
+    ASSERT_TRUE(a.cluster.subscribe(here.id, "hall", [&](Result<void> r) {
+        note("subscribed");
+        subscribed.set(r);
+    }));
+    a.cluster.call(
+        address, "echo", std::string("x"),
+        [&](Result<std::string> r) {
+            note("call");
+            answered.set(r);
+        },
+        CallOptions{300ms});
+    auto r = answered.get();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::timeout);
+    auto s = subscribed.get();
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code, Errc::cluster_unavailable) << s.error().message;
+    {
+        std::lock_guard lock(mu);
+        EXPECT_EQ(order, (std::vector<std::string>{"call", "subscribed"}));
+    }
+
+    // NATS reads again: the queued subscription reaches it, and the subscriber hears what is
+    // published there.
+    nats.resume();
+    ASSERT_TRUE(eventually([&] {
+        (void)b.cluster.publish("hall", "msg", "b:hall");
+        auto got = here.messages();
+        return std::find(got.begin(), got.end(), "b:hall") != got.end();
+    }));
 }
 
 TEST(ClusterChannels, LimitsAndBadInputAreRefused) {

@@ -534,6 +534,9 @@ TEST(Cluster, BadOptionsAreRefusedBeforeAnythingRuns) {
     }));
     EXPECT_FALSE(check([](ClusterOptions& c) { c.public_endpoints = {"nonsense"}; }));
     EXPECT_FALSE(check([](ClusterOptions& c) { c.max_publish_queue_bytes = 1000; }));
+    EXPECT_FALSE(check([](ClusterOptions& c) { c.nats_write_deadline = 0ms; }));
+    EXPECT_FALSE(check([](ClusterOptions& c) { c.channel_write_deadline = 61s; }));
+    EXPECT_TRUE(check([](ClusterOptions& c) { c.channel_write_deadline = 100ms; }));
     EXPECT_FALSE(check([](ClusterOptions& c) {
         c.nats_user = "u";
         c.nats_token = "t";

@@ -1,4 +1,5 @@
-// PublishQueue: order, the bound in bytes, and a sender that waits holding up no publisher.
+// PublishQueue: order (operations among messages), the bound in bytes, and a sender that waits
+// holding up no publisher.
 // No NATS here: `send` is the test's. Among the cluster tests because it is threaded: those run
 // under ThreadSanitizer too.
 #include "cluster/publish_queue.hpp"
@@ -98,7 +99,8 @@ TEST(PublishQueue, AStuckSenderHoldsUpNoPublisherAndTheBoundRefusesTheRest) {
     EXPECT_LE(q.bytes(), 4096u);
     // An essential message may take the queue to twice the bound, and no further.
     int essential = 0;
-    while ((r = q.push("report", kilobyte, true)) && essential < 100) ++essential;
+    while ((r = q.push("report", kilobyte, PublishQueue::Admit::essential)) && essential < 100)
+        ++essential;
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, Errc::overloaded);
     EXPECT_GE(essential, 3);
@@ -117,6 +119,61 @@ TEST(PublishQueue, AStuckSenderHoldsUpNoPublisherAndTheBoundRefusesTheRest) {
     // Refused, then empty: whoever lost those may put things right, once.
     EXPECT_TRUE(eventually([&] { return caught_up == 1; }));
     EXPECT_TRUE(q.push("s", kilobyte));  // room again
+}
+
+TEST(PublishQueue, OperationsRunInTheirPlaceAmongTheMessagesAndAreBoundedAlike) {
+    GatedSink sink;
+    sink.close_gate();
+    std::atomic<std::uint64_t> lost{0};
+    PublishQueue q(4096, sink.send(), lost);
+    GatedSink::Opens opens{sink};
+    auto mark = [&](std::string what) {
+        return [&sink, what] {  // runs on the queue's thread, between two sends
+            std::lock_guard lock(sink.mu);
+            sink.got.push_back(what);
+        };
+    };
+    using Admit = PublishQueue::Admit;
+    ASSERT_TRUE(q.push("s", "first"));
+    sink.wait_inside();
+    ASSERT_TRUE(q.push(mark("subscribe"), 1000, Admit::essential));
+    ASSERT_TRUE(q.push("marker", "1", Admit::essential));
+    // Bounded operations are refused as messages are; one admitted always is not.
+    const std::string kilobyte(1000, 'x');
+    Result<void> r;
+    int taken = 0;
+    while ((r = q.push(mark("bounded"), 1000, Admit::bounded)) && taken < 100) ++taken;
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::overloaded);
+    EXPECT_LE(taken, 2);
+    while ((r = q.push(mark("essential"), 1000, Admit::essential)) && taken < 100) ++taken;
+    ASSERT_FALSE(r);
+    EXPECT_LE(q.bytes(), 2 * 4096u);
+    ASSERT_TRUE(q.push(mark("unsubscribe"), 1000, Admit::always));
+    EXPECT_GT(q.bytes(), 2 * 4096u);
+
+    sink.open_gate();
+    ASSERT_TRUE(q.drained(std::chrono::steady_clock::now() + 60s));
+    auto got = sink.taken();
+    ASSERT_EQ(got.size(), std::size_t(4 + taken));
+    EXPECT_EQ(got[0], "s first");
+    EXPECT_EQ(got[1], "subscribe");
+    EXPECT_EQ(got[2], "marker 1");
+    EXPECT_EQ(got.back(), "unsubscribe");
+    EXPECT_EQ(q.bytes(), 0u);
+    EXPECT_EQ(lost, 0u);
+
+    // Stopped, operations waiting are dropped without running, and are not lost messages.
+    sink.close_gate();
+    ASSERT_TRUE(q.push("s", "held"));
+    sink.wait_inside();
+    ASSERT_TRUE(q.push(mark("never"), 10, Admit::always));
+    ASSERT_TRUE(q.push("s", "never"));
+    q.stop();
+    EXPECT_EQ(q.push(mark("late"), 10, Admit::always).error().code, Errc::cluster_unavailable);
+    sink.open_gate();
+    EXPECT_TRUE(eventually([&] { return lost == 1; }));
+    EXPECT_EQ(sink.taken().back(), "s held");
 }
 
 TEST(PublishQueue, OneMessageIsTakenWhenNothingWaitsHoweverBig) {

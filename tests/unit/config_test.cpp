@@ -345,6 +345,8 @@ interest_batch_ms = 50
 redirect_when_full = false
 client_channel_prefixes = ["public.", "lobby:"]
 nats_send_asap = false
+nats_write_deadline_ms = 3000
+channel_write_deadline_ms = 20000
 )");
     auto server = app::load_config(path);
     ASSERT_TRUE(server) << server.error().message;
@@ -371,6 +373,8 @@ nats_send_asap = false
     EXPECT_FALSE(o.redirect_when_full);
     EXPECT_EQ(o.client_channel_prefixes, (std::vector<std::string>{"public.", "lobby:"}));
     EXPECT_FALSE(o.nats_send_asap);
+    EXPECT_EQ(o.nats_write_deadline, std::chrono::milliseconds(3000));
+    EXPECT_EQ(o.channel_write_deadline, std::chrono::milliseconds(20000));
     std::remove(path.c_str());
 }
 
@@ -393,6 +397,8 @@ TEST(Config, BadClusterSettingsNameWhatIsWrong) {
              {"[cluster]\nmax_remote_requests = 0\n", "max_remote_requests"},
              {"[cluster]\nmax_publish_queue_bytes = 10\n", "max_publish_queue_bytes"},
              {"[cluster]\ninterest_batch_ms = 0\n", "interest_batch"},
+             {"[cluster]\nnats_write_deadline_ms = 50\n", "nats_write_deadline"},
+             {"[cluster]\nchannel_write_deadline_ms = 60001\n", "channel_write_deadline"},
              {"[cluster]\nreports_heard_per_second = -1\n", "reports_heard_per_second"},
          }) {
         auto path = write_temp(text);
