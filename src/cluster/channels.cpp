@@ -54,6 +54,20 @@ Waiters take_front(std::deque<Cluster::Impl::Confirming>& confirming, Over over)
     return out;
 }
 
+// The waiters in `from` for the channel link's subscription `id`, taken out of it.
+Waiters take_waiting_for(Waiters& from, std::uint64_t id) {
+    Waiters out, rest;
+    for (auto& w : from) (w.subscription == id ? out : rest).push_back(std::move(w));
+    from = std::move(rest);
+    return out;
+}
+
+// Told when nats.c refused the subscription they wait for.
+Error refused_error(const Error& why) {
+    return Error{Errc::cluster_unavailable,
+                 "NATS refused the subscription (" + why.message + "); it is tried again"};
+}
+
 // The next interest batch goes out within `within` (interest_batch unless said; one already
 // due keeps its time).
 void schedule_interest(Cluster::Impl& impl,
@@ -112,22 +126,28 @@ void Cluster::Impl::connection_closed(ConnectionId id) {
 void Cluster::Impl::subscription_refused(std::string channel, std::uint64_t id, const Error& why) {
     nats_error(false, "NATS refused the subscription to channel " + channel + ": " + why.message +
                           "; retrying");
+    // Those waiting for its batch's marker, which may still come back, hear it now; those not
+    // yet in `confirming` when it comes back are told as their batch goes in (apply_interest).
+    Waiters waiting;
     {
         std::lock_guard lock(channels_mu);
-        refused_subscriptions.emplace_back(std::move(channel), id);
+        for (auto& batch : confirming)
+            for (auto& w : take_waiting_for(batch.waiters, id)) waiting.push_back(std::move(w));
+        refused_subscriptions.push_back({std::move(channel), id, why});
     }
     schedule_interest(*this, retry_after);
+    finish(*this, waiting, refused_error(why));
 }
 
 void Cluster::Impl::apply_interest() {
     std::vector<detail::ChannelTable::Interest> changes;
     std::vector<InterestWaiter> waiters;
-    std::vector<std::pair<std::string, std::uint64_t>> refused;
+    std::vector<RefusedSubscription> refused;
     {
         std::lock_guard lock(channels_mu);
         refused = std::move(refused_subscriptions);
         refused_subscriptions.clear();
-        for (auto& r : refused) channels.retry(r.first);  // looked at again in this batch
+        for (auto& r : refused) channels.retry(r.channel);  // looked at again in this batch
         changes = channels.take_changes();
         waiters = std::move(interest_waiters);
         interest_waiters.clear();
@@ -139,14 +159,19 @@ void Cluster::Impl::apply_interest() {
         nats = channel_link.get();
     }
     // Not held after all (unless it was withdrawn and made again meanwhile, with another id).
-    for (auto& [channel, id] : refused)
-        if (auto held = channel_subscriptions.find(channel);
-            held != channel_subscriptions.end() && held->second == id)
+    for (auto& r : refused)
+        if (auto held = channel_subscriptions.find(r.channel);
+            held != channel_subscriptions.end() && held->second == r.id)
             channel_subscriptions.erase(held);
     std::unordered_map<std::string, Error> failed;
+    std::optional<Error> refusing;  // NATS is not taking subscriptions now: none is tried
     for (auto& change : changes) {
         if (!nats) break;
         auto held = channel_subscriptions.find(change.channel);
+        if (change.wanted && held == channel_subscriptions.end() && refusing) {
+            failed.emplace(change.channel, *refusing);
+            continue;
+        }
         if (change.wanted && held == channel_subscriptions.end()) {
             // Queued, as the marker behind it: this thread never waits on NATS.
             auto sub = nats->subscribe_in_order(
@@ -160,12 +185,12 @@ void Cluster::Impl::apply_interest() {
             if (!sub) {  // NATS is not taking even subscriptions now
                 nats_error(false, "cannot subscribe to channel " + change.channel + ": " +
                                       sub.error().message + "; retrying");
-                failed.emplace(change.channel,
-                               Error{Errc::cluster_unavailable,
-                                     "NATS is not taking this node's subscriptions now (" +
-                                         sub.error().message +
-                                         "): the subscription stands and takes effect once "
-                                         "NATS has it"});
+                refusing = Error{Errc::cluster_unavailable,
+                                 "NATS is not taking this node's subscriptions now (" +
+                                     sub.error().message +
+                                     "): the subscription stands and takes effect once NATS "
+                                     "has it"};
+                failed.emplace(change.channel, *refusing);
                 continue;
             }
             channel_subscriptions.emplace(change.channel, *sub);
@@ -192,6 +217,9 @@ void Cluster::Impl::apply_interest() {
     for (auto& w : waiters) {
         auto f = failed.find(w.channel);
         if (f == failed.end()) {
+            if (auto held = channel_subscriptions.find(w.channel);
+                held != channel_subscriptions.end())
+                w.subscription = held->second;
             sent.push_back(std::move(w));
             continue;
         }
@@ -200,10 +228,16 @@ void Cluster::Impl::apply_interest() {
     if (sent.empty()) return;
     // Queued before the marker goes: it may come back before publish() returns.
     auto marker = ++last_marker;
+    std::vector<std::pair<Waiters, Error>> refused_already;
     {
         std::lock_guard lock(channels_mu);
+        // Refused by nats.c before they were here for subscription_refused to tell them.
+        for (auto& r : refused_subscriptions)
+            if (auto told = take_waiting_for(sent, r.id); !told.empty())
+                refused_already.emplace_back(std::move(told), refused_error(r.why));
         confirming.push_back({marker, Clock::now() + confirm_within, std::move(sent)});
     }
+    for (auto& [told, why] : refused_already) finish(*this, told, why);
     // On the channel link, behind its subscriptions; it comes back on the membership link.
     Result<void> published =
         nats ? nats->publish(subjects.marker(name), detail::encode_marker({run_id, marker}),

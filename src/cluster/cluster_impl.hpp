@@ -107,6 +107,7 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
         std::string channel;
         std::size_t loop;  // where its callback runs
         std::function<void(Result<void>)> done;
+        std::uint64_t subscription = 0;  // the channel link's id, once its batch has gone
     };
     std::vector<InterestWaiter> interest_waiters;  // for the next batch
     // Batches sent, each waiting for its marker to come back from NATS (in marker order).
@@ -119,8 +120,13 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     std::uint64_t last_marker = 0;                                         // cluster thread
     bool channels_closed = false;                                          // stop(): no waiters
     std::unordered_map<std::string, std::uint64_t> channel_subscriptions;  // cluster thread
-    // Queued subscriptions nats.c then refused (channel, link id): the next batch retries them.
-    std::vector<std::pair<std::string, std::uint64_t>> refused_subscriptions;
+    // Queued subscriptions nats.c then refused: the next batch retries them.
+    struct RefusedSubscription {
+        std::string channel;
+        std::uint64_t id;  // the channel link's
+        Error why;
+    };
+    std::vector<RefusedSubscription> refused_subscriptions;
     // Set before the server starts, read-only after.
     std::function<bool(const Connection&, std::string_view)> subscribe_hook;
 

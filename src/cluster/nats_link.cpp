@@ -213,7 +213,7 @@ std::uint64_t NatsLink::add(Handler handler) {
     // write holds, and this may run on the cluster thread.
     std::lock_guard lock(mu_);
     auto id = next_id_++;
-    subs_.emplace(id, std::make_unique<Subscription>(Subscription{this, std::move(handler)}));
+    subs_.emplace(id, std::make_unique<Subscription>(Subscription{this, std::move(handler), id}));
     return id;
 }
 
@@ -253,6 +253,7 @@ Result<void> NatsLink::start(std::uint64_t id, const std::string& subject) {
             auto* s = static_cast<Subscription*>(c);
             std::lock_guard lock(s->link->mu_);
             s->complete = true;
+            s->link->completed_.push_back(s->id);
             s->link->cv_.notify_all();
         },
         sub);
@@ -267,7 +268,7 @@ Result<void> NatsLink::start(std::uint64_t id, const std::string& subject) {
     }
     // Outside the lock, as every unsubscribe: the completion callback takes it.
     if (natsSubscription_SetPendingLimits(ns, pending_.messages, pending_.bytes) != NATS_OK) {
-        stop(id);  // freed by reap once complete
+        stop(id);  // freed by a reap once complete
         return nats_error("NATS pending limits for " + subject, NATS_ERR);
     }
     return {};
@@ -281,6 +282,10 @@ Result<std::uint64_t> NatsLink::subscribe(const std::string& subject, Handler ha
 
 Result<std::uint64_t> NatsLink::subscribe_in_order(const std::string& subject, Handler handler,
                                                    Refused refused) {
+    {
+        std::lock_guard lock(mu_);  // nats.c closed it for good (an authorisation it refuses)
+        if (closed_) return Error{Errc::cluster_unavailable, "the NATS connection is closed"};
+    }
     if (!queue_) return Error{Errc::cluster_unavailable, "not connected to NATS"};
     auto id = add(std::move(handler));
     auto queued = queue_->push(
@@ -305,19 +310,17 @@ void NatsLink::unsubscribe(std::uint64_t id) {
 
 void NatsLink::stop(std::uint64_t id) {
     // Outside the lock: the completion callback takes it. Nothing frees the subscription
-    // before its id is in unsubscribed_.
+    // before it completes, which it does only once unsubscribed (or closed).
     natsSubscription* sub = nullptr;
     {
         std::lock_guard lock(mu_);
-        // Not there: nats.c refused it, and it was forgotten then.
-        if (auto it = subs_.find(id); it != subs_.end()) sub = it->second->sub;
+        // Not there: nats.c refused it, or closed it and it was reaped.
+        auto it = subs_.find(id);
+        if (it == subs_.end() || !it->second->sub || it->second->stopped) return;
+        it->second->stopped = true;
+        sub = it->second->sub;
     }
-    if (!sub) return;
     natsSubscription_Unsubscribe(sub);  // completion follows, on nats.c's delivery thread
-    {
-        std::lock_guard lock(mu_);
-        unsubscribed_.push_back(id);
-    }
     reap();
 }
 
@@ -326,14 +329,12 @@ void NatsLink::reap() {
     std::vector<natsSubscription*> done;
     {
         std::lock_guard lock(mu_);
-        std::erase_if(unsubscribed_, [&](std::uint64_t id) {
-            auto it = subs_.find(id);
-            if (it == subs_.end()) return true;
-            if (!it->second->complete) return false;
-            done.push_back(it->second->sub);
-            subs_.erase(it);
-            return true;
-        });
+        for (auto id : completed_)
+            if (auto it = subs_.find(id); it != subs_.end()) {
+                done.push_back(it->second->sub);
+                subs_.erase(it);
+            }
+        completed_.clear();
     }
     for (auto* sub : done) natsSubscription_Destroy(sub);
 }

@@ -85,8 +85,9 @@ class NatsLink {
     Result<std::uint64_t> subscribe(const std::string& subject, Handler handler);
     // The same, queued behind what was published before it (so what is published after it
     // follows it to NATS) and done by the publish queue's thread, so that the caller never
-    // waits on NATS. Errc::overloaded as an essential publish. Should nats.c refuse it there
-    // (a closed connection, no memory), the id is forgotten and `refused` runs, on that thread.
+    // waits on NATS. Errc::overloaded as an essential publish; cluster_unavailable once nats.c
+    // closed the connection for good. Should nats.c refuse it there (a closed connection, no
+    // memory), `refused` runs, on that thread, and the id stands for nothing any more.
     using Refused = std::function<void(std::uint64_t id, const Error& why)>;
     Result<std::uint64_t> subscribe_in_order(const std::string& subject, Handler handler,
                                              Refused refused);
@@ -98,16 +99,19 @@ class NatsLink {
     struct Subscription {
         NatsLink* link;
         Handler handler;
+        std::uint64_t id = 0;
         __natsSubscription* sub = nullptr;  // once nats.c has it
         // Its handler has returned for the last time, or has never been called (no sub yet).
         bool complete = true;
+        bool stopped = false;  // unsubscribed on nats.c (once)
     };
     std::uint64_t add(Handler handler);  // a Subscription without a sub yet
     // Subscribes `id` on nats.c (taking its connection lock); on failure `id` is forgotten.
-    // These three run where nats.c's lock may be waited for: the queue's thread, or setup.
+    // These three run where nats.c's lock may be waited for, one thread at a time: the queue's
+    // thread, or setup's before anything is queued (stop() frees nothing another may reap).
     Result<void> start(std::uint64_t id, const std::string& subject);
     void stop(std::uint64_t id);  // unsubscribes it on nats.c
-    // Frees subscriptions that were unsubscribed and are complete. Not under mu_.
+    // Frees the subscriptions nats.c said were complete since the last call. Not under mu_.
     void reap();
     NatsLink(Events events, std::uint32_t max_message_bytes, NatsPending pending)
         : events_(std::move(events)), max_message_bytes_(max_message_bytes), pending_(pending) {}
@@ -124,9 +128,9 @@ class NatsLink {
     std::unique_ptr<PublishQueue> queue_;  // once nc_ is set
     std::mutex mu_;
     std::condition_variable cv_;
-    // Live, or unsubscribed and not reaped, by id.
+    // Live, or unsubscribed (or closed by nats.c) and not reaped yet, by id.
     std::unordered_map<std::uint64_t, std::unique_ptr<Subscription>> subs_;
-    std::vector<std::uint64_t> unsubscribed_;  // ids waiting to be reaped
+    std::vector<std::uint64_t> completed_;  // ids whose handler is done for good, to reap
     std::uint64_t next_id_ = 1;
     bool closed_ = false;  // nats.c reported the connection closed
 };

@@ -235,16 +235,41 @@ TEST(ClusterChannels, ChannelsAndRemoteCallsResumeWhenNatsComesBack) {
     EXPECT_EQ(a.cluster.call(address, "echo", std::string("back"), use_wait).value(), "back");
 }
 
-TEST(ClusterChannels, ASubscriptionNatsHasNotConfirmedHoldsUpNothingElse) {
-    // Declared before the nodes: a node that stops early still completes the callbacks.
+// A subscription and a remote call with a 300 ms deadline, made together while NATS reads
+// nothing, and the order their callbacks came in. Declared before the nodes: a node that stops
+// early still completes the callbacks.
+struct SubscribeAndCall {
     std::mutex mu;
     std::vector<std::string> order;
-    auto note = [&](const char* what) {
-        std::lock_guard lock(mu);
-        order.emplace_back(what);
-    };
     Slot<Result<void>> subscribed;
     Slot<Result<std::string>> answered;
+
+    void start(Node& node, ConnectionId id, const std::string& channel,
+               const ClusterAddress& address) {
+        ASSERT_TRUE(node.cluster.subscribe(id, channel, [this](Result<void> r) {
+            note("subscribed");
+            subscribed.set(r);
+        }));
+        node.cluster.call(
+            address, "echo", std::string("x"),
+            [this](Result<std::string> r) {
+                note("call");
+                answered.set(r);
+            },
+            CallOptions{300ms});
+    }
+    void note(const char* what) {
+        std::lock_guard lock(mu);
+        order.emplace_back(what);
+    }
+    std::vector<std::string> taken() {
+        std::lock_guard lock(mu);
+        return order;
+    }
+};
+
+TEST(ClusterChannels, ASubscriptionNatsHasNotConfirmedHoldsUpNothingElse) {
+    SubscribeAndCall both;
     NatsServer nats;
     Node a(nats, "a"), b(nats, "b");
     ASSERT_TRUE(sees(a.cluster, 2));
@@ -253,32 +278,15 @@ TEST(ClusterChannels, ASubscriptionNatsHasNotConfirmedHoldsUpNothingElse) {
 
     // A stopped nats-server keeps its connections but reads nothing: the subscription waits
     // for NATS to confirm it, and meanwhile a remote call's deadline must pass on time.
-    nats.pause();
-    struct Resume {
-        NatsServer& nats;
-        ~Resume() { nats.resume(); }  // also when an assertion ends the test early
-    } resume{nats};
-    ASSERT_TRUE(a.cluster.subscribe(here.id, "room", [&](Result<void> r) {
-        note("subscribed");
-        subscribed.set(r);
-    }));
-    a.cluster.call(
-        address, "echo", std::string("x"),
-        [&](Result<std::string> r) {
-            note("call");
-            answered.set(r);
-        },
-        CallOptions{300ms});
-    auto r = answered.get();
+    auto paused = nats.paused();
+    ASSERT_NO_FATAL_FAILURE(both.start(a, here.id, "room", address));
+    auto r = both.answered.get();
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, Errc::timeout);
     nats.resume();
-    auto s = subscribed.get();
+    auto s = both.subscribed.get();
     EXPECT_TRUE(s) << s.error().message;  // confirmed once NATS read it
-    {
-        std::lock_guard lock(mu);
-        EXPECT_EQ(order, (std::vector<std::string>{"call", "subscribed"}));
-    }
+    EXPECT_EQ(both.taken(), (std::vector<std::string>{"call", "subscribed"}));
     // And it holds: a publication reaches the subscriber.
     ASSERT_TRUE(b.cluster.publish("room", "msg", "b:0"));
     ASSERT_TRUE(eventually([&] { return here.messages() == std::vector<std::string>{"b:0"}; }));
@@ -320,11 +328,7 @@ TEST(ClusterChannels, PublishingFasterThanNatsReadsIsRefusedAtOnceNotWaitedFor) 
     // and from then on a publication is refused. nats.c's own publish would instead wait in
     // its write, holding the connection's lock, until its write deadline, on whatever thread
     // published (an IO thread, say).
-    nats.pause();
-    struct Resume {
-        NatsServer& nats;
-        ~Resume() { nats.resume(); }
-    } resume{nats};
+    auto paused = nats.paused();
     // Well inside the 10 s write deadline, after which the link would reconnect and refuse as
     // cluster_unavailable: that ends it too.
     auto stall = publish_until_stalled(a, "room");
@@ -346,15 +350,7 @@ TEST(ClusterChannels, PublishingFasterThanNatsReadsIsRefusedAtOnceNotWaitedFor) 
 }
 
 TEST(ClusterChannels, InterestBehindAStuckChannelWriteHoldsUpNotTheClusterThread) {
-    // Declared before the nodes: a node that stops early still completes the callbacks.
-    std::mutex mu;
-    std::vector<std::string> order;
-    auto note = [&](const char* what) {
-        std::lock_guard lock(mu);
-        order.emplace_back(what);
-    };
-    Slot<Result<void>> subscribed;
-    Slot<Result<std::string>> answered;
+    SubscribeAndCall both;
     NatsServer nats;
     // A write deadline far beyond the test's waits: the stuck write stays stuck throughout; and
     // b stays in a's routing while NATS is stopped (its reports do not come meanwhile).
@@ -374,11 +370,7 @@ TEST(ClusterChannels, InterestBehindAStuckChannelWriteHoldsUpNotTheClusterThread
     ASSERT_TRUE(a.cluster.unsubscribe(here.id, "gone"));
     ASSERT_TRUE(eventually([&] { return a.cluster.stats().channel_subscriptions == 0; }));
 
-    nats.pause();
-    struct Resume {
-        NatsServer& nats;
-        ~Resume() { nats.resume(); }
-    } resume{nats};
+    auto paused = nats.paused();
     auto stall = publish_until_stalled(a, "room");
     ASSERT_FALSE(stall.last);
     ASSERT_EQ(stall.refused_in_a_row, 5'000) << stall.last.error().message;
@@ -387,27 +379,14 @@ TEST(ClusterChannels, InterestBehindAStuckChannelWriteHoldsUpNotTheClusterThread
     // connection lock. Had it subscribed on nats.c itself it would wait there, for up to the
     // write deadline, and fail nothing on time meanwhile: not the remote call at its 300 ms,
     // nor the subscription at its 5 s.
-    ASSERT_TRUE(a.cluster.subscribe(here.id, "hall", [&](Result<void> r) {
-        note("subscribed");
-        subscribed.set(r);
-    }));
-    a.cluster.call(
-        address, "echo", std::string("x"),
-        [&](Result<std::string> r) {
-            note("call");
-            answered.set(r);
-        },
-        CallOptions{300ms});
-    auto r = answered.get();
+    ASSERT_NO_FATAL_FAILURE(both.start(a, here.id, "hall", address));
+    auto r = both.answered.get();
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, Errc::timeout);
-    auto s = subscribed.get();
+    auto s = both.subscribed.get();
     ASSERT_FALSE(s);
     EXPECT_EQ(s.error().code, Errc::cluster_unavailable) << s.error().message;
-    {
-        std::lock_guard lock(mu);
-        EXPECT_EQ(order, (std::vector<std::string>{"call", "subscribed"}));
-    }
+    EXPECT_EQ(both.taken(), (std::vector<std::string>{"call", "subscribed"}));
 
     // NATS reads again: the queued subscription reaches it, and the subscriber hears what is
     // published there.

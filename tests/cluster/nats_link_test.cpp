@@ -104,15 +104,16 @@ TEST(NatsLink, ClosingWithTheWriterStuckBehindAStoppedNatsFreesWhatItHeld) {
     ASSERT_TRUE(held);
     ASSERT_TRUE(link->flush(10s));  // NATS has it
 
-    nats.pause();
-    struct Resume {
-        NatsServer& nats;
-        ~Resume() { nats.resume(); }
-    } resume{nats};
-    // Until the queue refuses: its writer is then stuck in a write, or past the deadline.
+    auto paused = nats.paused();
+    // Until 5,000 refusals in a row say the writer is stuck in its write (refusals alone could
+    // come from a writer merely behind), or the write deadline ended it.
     const std::string piece(4096, 'x');
     Result<void> r;
-    for (int i = 0; i < 1'000'000 && (r = link->publish("t.fill", piece)); ++i) {
+    int refused_in_a_row = 0;
+    for (int i = 0; i < 2'000'000 && refused_in_a_row < 5'000; ++i) {
+        r = link->publish("t.fill", piece);
+        if (!r && r.error().code != Errc::overloaded) break;
+        refused_in_a_row = r ? 0 : refused_in_a_row + 1;
     }
     ASSERT_FALSE(r);
     // Queued behind the stuck write: a subscription, the withdrawal of the held one, and more.
@@ -121,9 +122,10 @@ TEST(NatsLink, ClosingWithTheWriterStuckBehindAStoppedNatsFreesWhatItHeld) {
     (void)link->publish("t.fill", piece, /*essential=*/true);
 
     // Closing waits for the write under way (at most its deadline), drops what is queued
-    // (counting the messages among it) and frees every subscription, made or not.
+    // (counting the messages among it) and frees every subscription, made or not. The stuck
+    // write is lost at least, to the deadline or to the close.
     link.reset();
-    EXPECT_GT(lost, 0u);
+    EXPECT_GE(lost, 1u);
 }
 
 }  // namespace

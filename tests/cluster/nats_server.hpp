@@ -33,6 +33,15 @@ class NatsServer {
     // Stopped in place: connections stay up, and nothing sent to it is read until resume().
     void pause() { process_.stop_in_place(); }
     void resume() { process_.signal(SIGCONT); }
+    // pause() until the guard goes, also when an assertion ends a test early.
+    struct [[nodiscard]] Paused {
+        NatsServer& nats;
+        ~Paused() { nats.resume(); }
+    };
+    Paused paused() {
+        pause();
+        return Paused{*this};
+    }
 
   private:
     void start(int port) {
