@@ -149,6 +149,9 @@ struct ClusterStats {
     std::uint64_t dropped_messages = 0;  // undecodable, misnamed, or refused by the server
     std::uint64_t routes_answered = 0;
     std::uint64_t nats_disconnects = 0, nats_reconnects = 0;
+    // The channel connection lost (NATS away, or not reading for channel_write_deadline): each
+    // time, it sends all of this node's channel subscriptions again once back.
+    std::uint64_t nats_channel_disconnects = 0;
     std::uint64_t redirects = 0;  // new connections sent elsewhere (full or draining)
     // Requests to connections on other nodes: sent by this node, and answered here for others.
     std::uint64_t remote_requests_sent = 0, remote_requests_served = 0;

@@ -160,6 +160,7 @@ Result<void> Cluster::start() {
             std::lock_guard lock(impl->mu);
             if (impl->stopping) return;  // our own close
         }
+        impl->counters.channel_disconnects.fetch_add(1, std::memory_order_relaxed);
         spdlog::warn("hawser cluster: node {} lost NATS for channels ({}); reconnecting",
                      impl->name, why.empty() ? "connection closed" : why);
     };
@@ -354,6 +355,7 @@ ClusterStats Cluster::stats() const {
     s.routes_answered = get(c.routes);
     s.nats_disconnects = get(c.disconnects);
     s.nats_reconnects = get(c.reconnects);
+    s.nats_channel_disconnects = get(c.channel_disconnects);
     s.redirects = get(c.redirects);
     s.remote_requests_sent = get(c.requests_sent);
     s.remote_requests_served = get(c.requests_served);

@@ -19,6 +19,9 @@ void write_metrics(MetricsText& out, const Cluster& cluster) {
     counter("hawser_cluster_routes_answered_total", "Route requests answered", s.routes_answered);
     counter("hawser_cluster_nats_disconnects_total", "Times NATS went away", s.nats_disconnects);
     counter("hawser_cluster_nats_reconnects_total", "Times NATS came back", s.nats_reconnects);
+    counter("hawser_cluster_nats_channel_disconnects_total",
+            "Times the channel connection to NATS was lost (NATS away, or not reading)",
+            s.nats_channel_disconnects);
     counter("hawser_cluster_redirects_total", "New connections sent to another node", s.redirects);
     counter("hawser_cluster_remote_requests_sent_total", "Requests to connections on other nodes",
             s.remote_requests_sent);

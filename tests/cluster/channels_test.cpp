@@ -211,6 +211,7 @@ TEST(ClusterChannels, ChannelsAndRemoteCallsResumeWhenNatsComesBack) {
     // channel nobody is in, so that nothing sent before it noticed can reach a subscriber.
     ASSERT_TRUE(eventually([&] { return !a.cluster.publish("nobody", "msg", "a:-1"); }));
     EXPECT_EQ(a.cluster.publish("room", "msg", "a:0").error().code, Errc::cluster_unavailable);
+    EXPECT_TRUE(eventually([&] { return a.cluster.stats().nats_channel_disconnects >= 1; }));
     // A subscription made meanwhile stands, and says NATS does not have it yet.
     Listener late(b);
     Slot<Result<void>> pending;
