@@ -285,8 +285,8 @@ void Cluster::stop() {
         link = std::move(impl.link);
         channel_link = std::move(impl.channel_link);
     }
-    // What was queued goes out first: both links within the half second, unless a write is
-    // stuck behind a NATS that does not read (then up to its write deadline, as is closing).
+    // What was queued goes out first: both links within the half second (what a NATS that does
+    // not read has not taken by then is lost; closing gives nats.c half a second more).
     auto flush_by = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
     for (auto* l : {link.get(), channel_link.get()}) {
         if (!l) continue;

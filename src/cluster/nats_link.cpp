@@ -21,7 +21,7 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
                                                  const std::string& client_name, Events events,
                                                  std::atomic<std::uint64_t>& lost, Shape shape) {
     std::unique_ptr<NatsLink> link(
-        new NatsLink(std::move(events), o.max_message_bytes, shape.pending));
+        new NatsLink(std::move(events), o.max_message_bytes, shape.pending, shape.write_deadline));
     natsOptions* opts = nullptr;
     if (auto s = natsOptions_Create(&opts); s != NATS_OK) return nats_error("NATS options", s);
     struct Free {
@@ -58,11 +58,15 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
     if (r && shape.delivery == Delivery::shared)
         r = check(natsOptions_UseGlobalMessageDelivery(opts, true), "shared delivery");
     if (r) r = check(natsOptions_SetTimeout(opts, 2000), "connect timeout");
-    // The publish queue's thread waits no longer than this for a stalled NATS: past it the
-    // write fails and the connection reconnects. Publishers meanwhile queue, then are refused.
+    // The socket is read and written by the link's own loop (NatsSocketLoop), so that nats.c
+    // does no socket IO holding its connection's lock. The loop takes a NATS that has not read
+    // what it writes for the write deadline as gone, and nats.c reconnects; publishers
+    // meanwhile queue, then are refused. nats.c's own deadline bounds its connect handshake.
     if (r)
         r = check(natsOptions_SetWriteDeadline(opts, shape.write_deadline.count()),
                   "write deadline");
+    if (r && !link->loop_->attach_to(opts))
+        r = Error{Errc::invalid_argument, "cluster: NATS event loop refused"};
     if (r && !o.nats_user.empty())
         r = check(natsOptions_SetUserInfo(opts, o.nats_user.c_str(), o.nats_password.c_str()),
                   "user");
@@ -92,7 +96,10 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
             l->connected_ = down;
             const char* why = nullptr;
             natsConnection_GetLastError(nc, &why);
-            if (l->events_.disconnected) l->events_.disconnected(why ? why : "");
+            std::string reason = why ? why : "";
+            if (auto t = l->loop_->write_timeouts(); t != l->write_timeouts_seen_.exchange(t))
+                reason = "NATS took nothing written to it for the write deadline";
+            if (l->events_.disconnected) l->events_.disconnected(reason);
         },
         self);
     natsOptions_SetReconnectedCB(
@@ -139,6 +146,7 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
         link->queue_ = std::make_unique<PublishQueue>(
             o.max_publish_queue_bytes,
             [self, nc = link->nc_](const char* subject, std::string_view d) {
+                self->wait_for_room();
                 auto st = natsConnection_Publish(nc, subject, d.data(), int(d.size()));
                 if (st == NATS_OK) return true;
                 // Lost: NATS went away with it queued (the reconnect buffer is small on
@@ -167,11 +175,12 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
 
 NatsLink::~NatsLink() {
     if (!nc_) return;
-    // The queue's thread sends nothing after the message it may be writing, and is gone before
-    // the connection closes (closing would wait for that write anyway: both take the
-    // connection's lock). Closing the connection closes every subscription; each reports
-    // completion once its handler has returned for the last time, and the connection reports
-    // closed last.
+    // The queue's thread stops waiting for room, sends nothing after the message it may be
+    // handing to nats.c, and is gone before the connection closes. Closing the connection
+    // (which may wait half a second for what nats.c still buffers: the loop still writes)
+    // closes every subscription; each reports completion once its handler has returned for
+    // the last time, and the connection reports closed last. Then the loop can stop.
+    loop_->release_waiters();
     queue_.reset();
     natsConnection_Close(nc_);
     {
@@ -183,9 +192,20 @@ NatsLink::~NatsLink() {
             return closed_;
         });
     }
+    loop_->stop();
     for (auto& [id, sub] : subs_)
         if (sub->sub) natsSubscription_Destroy(sub->sub);
     natsConnection_Destroy(nc_);
+}
+
+void NatsLink::wait_for_room() {
+    for (;;) {
+        auto seen = loop_->writes();
+        // -1 once closed: the publish then fails, and says so.
+        if (natsConnection_Buffered(nc_) < max_buffered) return;
+        // Rechecked now and then: a reconnect empties the buffer without the loop writing.
+        if (!loop_->wait_written(seen, std::chrono::milliseconds(100))) return;
+    }
 }
 
 bool NatsLink::connected() const {
@@ -209,8 +229,8 @@ bool NatsLink::flush(std::chrono::milliseconds timeout) {
 }
 
 std::uint64_t NatsLink::add(Handler handler) {
-    // No reap here: freeing a nats.c subscription takes the connection's lock, which a stalled
-    // write holds, and this may run on the cluster thread.
+    // No reap here: this may run on the cluster thread, and reaping is the queue's thread's
+    // (see start).
     std::lock_guard lock(mu_);
     auto id = next_id_++;
     subs_.emplace(id, std::make_unique<Subscription>(Subscription{this, std::move(handler), id}));

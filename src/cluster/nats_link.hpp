@@ -7,7 +7,8 @@
 // handlers run on nats.c's threads, each subscription's messages in order: a thread per
 // subscription, or (Delivery::shared, for thousands of channel subscriptions) nats.c's one
 // delivery thread for all of them; events on nats.c's threads; subscribe_in_order's and
-// unsubscribe's work on the publish queue's thread.
+// unsubscribe's work on the publish queue's thread; the socket is read and written on the
+// link's NatsSocketLoop thread, so that nats.c never waits for NATS holding its lock.
 #pragma once
 
 #include <atomic>
@@ -21,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cluster/nats_socket_loop.hpp"
 #include "cluster/publish_queue.hpp"
 #include "hawser/cluster.hpp"
 
@@ -67,7 +69,7 @@ class NatsLink {
     NatsLink(const NatsLink&) = delete;
     NatsLink& operator=(const NatsLink&) = delete;
 
-    // As nats.c last said (its own status call takes the lock a stalled write holds).
+    // As nats.c's connection events last said.
     bool connected() const;
     // Queues a message for NATS (PublishQueue: `essential` for load reports and markers).
     // Errc::cluster_unavailable unless connected now; limit_exceeded over max_message_bytes;
@@ -113,19 +115,29 @@ class NatsLink {
     void stop(std::uint64_t id);  // unsubscribes it on nats.c
     // Frees the subscriptions nats.c said were complete since the last call. Not under mu_.
     void reap();
-    NatsLink(Events events, std::uint32_t max_message_bytes, NatsPending pending)
-        : events_(std::move(events)), max_message_bytes_(max_message_bytes), pending_(pending) {}
+    NatsLink(Events events, std::uint32_t max_message_bytes, NatsPending pending,
+             std::chrono::milliseconds write_deadline)
+        : events_(std::move(events)),
+          max_message_bytes_(max_message_bytes),
+          pending_(pending),
+          loop_(std::make_unique<NatsSocketLoop>(write_deadline)) {}
+    // Waits (on the queue's thread) until nats.c's write buffer, which nats.c does not bound
+    // when a loop writes for it, is below max_buffered: the rest waits in the bounded queue.
+    void wait_for_room();
+    static constexpr int max_buffered = 256 << 10;
     // What a queued subscribe or unsubscribe counts against the publish queue's bound.
     static std::size_t footprint(std::size_t subject) { return subject + 256; }
 
     Events events_;
     std::uint32_t max_message_bytes_;
     NatsPending pending_;
+    std::unique_ptr<NatsSocketLoop> loop_;  // before nc_, which it must outlive
     __natsConnection* nc_ = nullptr;
     // Set by nats.c's connection events, in their order; open() sets it only if none came yet.
     enum : int { unknown = -1, down = 0, up = 1 };
     std::atomic<int> connected_{unknown};
-    std::unique_ptr<PublishQueue> queue_;  // once nc_ is set
+    std::atomic<std::uint64_t> write_timeouts_seen_{0};  // by the disconnected event
+    std::unique_ptr<PublishQueue> queue_;                // once nc_ is set
     std::mutex mu_;
     std::condition_variable cv_;
     // Live, or unsubscribed (or closed by nats.c) and not reaped yet, by id.

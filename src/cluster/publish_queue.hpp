@@ -1,9 +1,9 @@
 // PublishQueue: messages for NATS handed over from any thread and sent, in the order handed
-// over, by one thread of the queue's own. nats.c's publish writes to the socket in its caller's
-// thread, holding the connection's lock, and waits up to its write deadline (seconds) when NATS
-// does not read: the threads that publish (IO threads among them) must never wait for NATS.
-// Operations (subscribing, unsubscribing: they take the same lock and write too) are queued
-// alike and run on the queue's thread in their place among the messages.
+// over, by one thread of the queue's own, which waits while NATS falls behind (its link hands
+// nats.c no more than it soon writes): the threads that publish (IO threads among them) must
+// never wait for NATS. Operations (subscribing, unsubscribing: they take nats.c's connection
+// lock and write too) are queued alike and run on the queue's thread in their place among the
+// messages.
 // Bounded in bytes: past the bound a message is refused at once (Errc::overloaded) instead of
 // queued. An essential one (a load report, an interest marker, a subscription) may take the
 // queue up to twice the bound, so that a queue full of publications does not refuse it; it

@@ -1,6 +1,7 @@
 // NatsLink on a real nats-server: subscriptions queued in order with what is published, so that
 // what follows one goes where it says; one nats.c refuses is handed back with its id, not lost;
-// and a link closed with its writer stuck behind a stopped NATS frees what it held.
+// a link closed with its writer stuck behind a stopped NATS frees what it held; a link whose
+// writes NATS does not take goes on reading, and reconnects past its write deadline.
 #include "cluster/nats_link.hpp"
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "cluster/node.hpp"
+#include "cluster/tcp_relay.hpp"
 
 namespace hawser::test {
 namespace {
@@ -18,11 +20,14 @@ using detail::NatsLink;
 
 // A link with nats.c's one delivery thread for all its subscriptions, as the channel link has:
 // messages of different subscriptions arrive in the order NATS sent them.
+// `url`: another way to the server (a relay) than its own.
 std::unique_ptr<NatsLink> open_link(const NatsServer& nats, std::atomic<std::uint64_t>& lost,
-                                    std::chrono::milliseconds write_deadline = 2s) {
+                                    std::chrono::milliseconds write_deadline = 2s,
+                                    NatsLink::Events events = {}, std::string url = {}) {
     auto o = cluster_options(nats, "link");
     o.max_publish_queue_bytes = 64 << 10;
-    auto link = NatsLink::open(o, "hawser-link-test", {}, lost,
+    if (!url.empty()) o.nats_urls = {url};
+    auto link = NatsLink::open(o, "hawser-link-test", std::move(events), lost,
                                {NatsLink::Delivery::shared, {}, write_deadline});
     EXPECT_TRUE(link) << link.error().message;
     if (!link) return nullptr;
@@ -94,6 +99,89 @@ TEST(NatsLink, ASubscriptionNatsRefusesIsHandedBackWithItsId) {
         eventually([&] { return received.taken() == std::vector<std::string>{"t.good 1"}; }));
 }
 
+// Publishes until the link has refused everything for a second, which says its writer is
+// stuck (it hands a message to nats.c in microseconds; refusals alone could come from a writer
+// merely behind); false if the link refused otherwise (lost NATS) or never stuck.
+bool fill_until_stuck(NatsLink& link) {
+    const std::string piece(4096, 'x');
+    auto refused_since = std::chrono::steady_clock::now();
+    bool refusing = false;
+    for (int i = 0; i < 20'000'000; ++i) {
+        auto r = link.publish("t.fill", piece);
+        if (!r && r.error().code != Errc::overloaded) return false;
+        auto now = std::chrono::steady_clock::now();
+        if (r) {
+            refusing = false;
+        } else if (!refusing) {
+            refusing = true;
+            refused_since = now;
+        } else if (now - refused_since >= 1s) {
+            return true;
+        }
+    }
+    return false;
+}
+
+TEST(NatsLink, ReadsGoOnWhileNatsTakesNothingTheLinkWrites) {
+    NatsServer nats;
+    TcpRelay relay(nats.port());
+    std::atomic<std::uint64_t> lost{0};
+    Received received;
+    // A deadline longer than the test: the link must not get out of this by reconnecting.
+    auto link = open_link(nats, lost, 60s, {}, relay.url());
+    ASSERT_TRUE(link);
+    ASSERT_TRUE(link->subscribe("t.in", received.handler()));
+    ASSERT_TRUE(link->flush(10s));
+
+    relay.hold_client_writes(true);
+    ASSERT_TRUE(fill_until_stuck(*link));
+    // Another client publishes to the stuck link's subscription: NATS sends it, and the link
+    // reads it although its own writes wait (nats.c's reader once waited for the writer's lock).
+    std::atomic<std::uint64_t> other_lost{0};
+    auto other = open_link(nats, other_lost);
+    ASSERT_TRUE(other);
+    // One at a time: nats.c's reader read once more after the writer stuck, then waited.
+    for (std::size_t i = 1; i <= 3; ++i) {
+        ASSERT_TRUE(other->publish("t.in", std::to_string(i)));
+        ASSERT_TRUE(eventually([&] { return received.taken().size() == i; }, 5s)) << i;
+    }
+    EXPECT_EQ(received.taken(), (std::vector<std::string>{"t.in 1", "t.in 2", "t.in 3"}));
+    EXPECT_TRUE(link->connected());
+
+    // Once NATS reads again, what waited goes out, and the link works on.
+    relay.hold_client_writes(false);
+    ASSERT_TRUE(link->flush(10s));
+    ASSERT_TRUE(link->publish("t.in", "after"));
+    EXPECT_TRUE(eventually([&] { return received.taken().size() == 4; }));
+}
+
+TEST(NatsLink, NatsTakingNothingForTheWriteDeadlineMakesTheLinkReconnect) {
+    NatsServer nats;
+    TcpRelay relay(nats.port());
+    std::atomic<std::uint64_t> lost{0};
+    Received received;
+    Slot<std::string> lost_because;
+    std::atomic<int> connects{0};
+    NatsLink::Events events;
+    events.disconnected = [&](std::string why) { lost_because.set(why); };
+    events.connected = [&] { ++connects; };
+    auto link = open_link(nats, lost, 500ms, std::move(events), relay.url());
+    ASSERT_TRUE(link);
+    ASSERT_TRUE(link->subscribe("t.in", received.handler()));
+    ASSERT_TRUE(link->flush(10s));
+    const int connected_before = connects;
+
+    relay.hold_client_writes(true);
+    (void)fill_until_stuck(*link);  // or until the deadline ended the connection
+    EXPECT_NE(lost_because.get().find("write deadline"), std::string::npos);
+    relay.hold_client_writes(false);
+    // nats.c connects again (through the relay) and sends the subscription again.
+    ASSERT_TRUE(eventually([&] { return connects > connected_before && link->connected(); }));
+    ASSERT_TRUE(link->flush(10s));
+    ASSERT_TRUE(link->publish("t.in", "again"));
+    EXPECT_TRUE(eventually([&] { return received.taken().size() == 1; }));
+}
+
 TEST(NatsLink, ClosingWithTheWriterStuckBehindAStoppedNatsFreesWhatItHeld) {
     NatsServer nats;
     std::atomic<std::uint64_t> lost{0};
@@ -105,25 +193,16 @@ TEST(NatsLink, ClosingWithTheWriterStuckBehindAStoppedNatsFreesWhatItHeld) {
     ASSERT_TRUE(link->flush(10s));  // NATS has it
 
     auto paused = nats.paused();
-    // Until 5,000 refusals in a row say the writer is stuck in its write (refusals alone could
-    // come from a writer merely behind), or the write deadline ended it.
+    // Until the writer is stuck in its write, or the write deadline ended it.
+    (void)fill_until_stuck(*link);
     const std::string piece(4096, 'x');
-    Result<void> r;
-    int refused_in_a_row = 0;
-    for (int i = 0; i < 2'000'000 && refused_in_a_row < 5'000; ++i) {
-        r = link->publish("t.fill", piece);
-        if (!r && r.error().code != Errc::overloaded) break;
-        refused_in_a_row = r ? 0 : refused_in_a_row + 1;
-    }
-    ASSERT_FALSE(r);
     // Queued behind the stuck write: a subscription, the withdrawal of the held one, and more.
     (void)link->subscribe_in_order("t.queued", received.handler(), {});
     link->unsubscribe(*held);
     (void)link->publish("t.fill", piece, /*essential=*/true);
 
-    // Closing waits for the write under way (at most its deadline), drops what is queued
-    // (counting the messages among it) and frees every subscription, made or not. The stuck
-    // write is lost at least, to the deadline or to the close.
+    // Closing drops what is queued (counting the messages among it) and frees every
+    // subscription, made or not. What waited is lost, to the deadline or to the close.
     link.reset();
     EXPECT_GE(lost, 1u);
 }

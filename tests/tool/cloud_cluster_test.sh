@@ -69,6 +69,10 @@ store_public_key = "$home_key"
 TOML
 start_node edge "$work/edge.toml" || exit 1
 edge_port=$node_port
+# What follows needs each node to know the other, which it learns from the other's load report
+# (within a report period): a question asks only the nodes known when it is asked.
+wait_for "${pids[-1]}" "$work/edge.log" '/node home joined/p' >/dev/null || exit 1
+wait_for "${pids[-2]}" "$work/home.log" '/node edge joined/p' >/dev/null || exit 1
 
 h() { "$cli" -e "127.0.0.1:$home_port" --key "$home_key" --session "$work/$1-home" "${@:2}"; }
 e() { "$cli" -e "127.0.0.1:$edge_port" --key "$edge_key" --session "$work/$1-edge" "${@:2}"; }

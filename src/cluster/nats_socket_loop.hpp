@@ -1,0 +1,71 @@
+// NatsSocketLoop: reads and writes one nats.c connection's socket on a thread of its own, as
+// nats.c's "external event loop" (natsOptions_SetEventLoop), so that nats.c never does socket IO
+// holding its connection lock. Without it nats.c's reader takes that lock after every read, and
+// a write stuck behind a NATS that does not read (the lock held up to the write deadline) stops
+// the node's reading too; NATS, unable to write to the node, then stalls its other clients.
+// Here a write waits for the socket to be writable, and reading goes on meanwhile.
+// A write that has waited `write_deadline` shuts the socket down: nats.c then reconnects.
+// Ownership: owned by its NatsLink, and must outlive the natsConnection (nats.c calls it until
+// the connection closes). Thread affinity: nats.c calls the callbacks from any of its threads,
+// often holding the connection's lock, so they only note what to poll and wake the loop's
+// thread, which alone calls into nats.c. stop() and wait_written() from any other thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+struct __natsConnection;
+struct __natsOptions;
+
+namespace hawser::detail {
+
+class NatsSocketLoop {
+  public:
+    explicit NatsSocketLoop(std::chrono::milliseconds write_deadline);
+    ~NatsSocketLoop();  // stop()
+    NatsSocketLoop(const NatsSocketLoop&) = delete;
+    NatsSocketLoop& operator=(const NatsSocketLoop&) = delete;
+
+    // Makes the connection these options open use this loop. false if nats.c refused.
+    bool attach_to(__natsOptions* options);
+    // Times the loop has written to the socket, and a wait for that to pass `seen`: false
+    // once the loop stopped or release_waiters() was called (then at once), true otherwise
+    // (also when `timeout` passed).
+    std::uint64_t writes() const;
+    bool wait_written(std::uint64_t seen, std::chrono::milliseconds timeout);
+    void release_waiters();  // for good: the link is closing
+    // Ends the thread (it finishes the read or write under way). nats.c may still call the
+    // callbacks, which then do nothing; closing the connection needs no reading or writing.
+    void stop();
+    // Times the loop found NATS had taken nothing written for the write deadline.
+    std::uint64_t write_timeouts() const;
+
+  private:
+    // What nats.c's callbacks (see nats.h) ask: a connect or reconnect starts reading the new
+    // socket; "stop reading" comes just before nats.c closes the socket.
+    void attached(__natsConnection* nc, int socket);
+    void want_read(bool add);
+    void want_write(bool add);
+    void detached();
+    void wake();  // under mu_
+    void run();
+
+    const std::chrono::milliseconds write_deadline_;
+    mutable std::mutex mu_;
+    std::condition_variable written_;
+    __natsConnection* nc_ = nullptr;
+    int fd_ = -1;  // the socket being polled; -1 once nats.c is about to close it
+    bool reading_ = false, writing_ = false;
+    std::chrono::steady_clock::time_point write_waits_since_{};
+    std::uint64_t writes_ = 0;  // times the loop wrote, for wait_written
+    std::uint64_t write_timeouts_ = 0;
+    bool stopping_ = false, released_ = false;
+    std::thread::id loop_thread_;
+    int wake_fd_ = -1;    // an eventfd: the callbacks changed what to poll
+    std::thread thread_;  // last: starts once the rest is ready
+};
+
+}  // namespace hawser::detail
