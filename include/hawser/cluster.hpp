@@ -69,10 +69,11 @@ struct ClusterOptions {
     Milliseconds nats_reconnect_wait{250ms};
     // A NATS that has not taken what a node writes for this long is taken as gone: the
     // connection is made again, and sends its subscriptions again. Meanwhile the connection
-    // goes on reading; what is published waits, and is refused once max_publish_queue_bytes is
-    // queued. The membership connection (load reports, calls) gives up sooner; the channel one
-    // later, as making it again sends every channel subscription of the node again to a NATS
-    // that is already slow. 100 ms to 1 minute.
+    // goes on reading (not with TLS to NATS, where nats.c's reader waits for the stuck write);
+    // what is published waits, and is refused once max_publish_queue_bytes is queued. The
+    // membership connection (load reports, calls) gives up sooner; the channel one later, as making
+    // it again sends every channel subscription of the node again to a NATS that is already slow.
+    // 100 ms to 1 minute.
     Milliseconds nats_write_deadline{2000ms};
     Milliseconds channel_write_deadline{10000ms};
     // Each message to NATS is written at once, instead of after nats.c's 1 ms of batching: a

@@ -286,7 +286,7 @@ void Cluster::stop() {
         channel_link = std::move(impl.channel_link);
     }
     // What was queued goes out first: both links within the half second (what a NATS that does
-    // not read has not taken by then is lost; closing gives nats.c half a second more).
+    // not read has not taken by then is lost; closing then takes each link up to a second).
     auto flush_by = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
     for (auto* l : {link.get(), channel_link.get()}) {
         if (!l) continue;

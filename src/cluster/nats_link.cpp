@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <system_error>
 
 namespace hawser::detail {
 
@@ -20,8 +21,14 @@ Error nats_error(std::string_view what, natsStatus s) {
 Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
                                                  const std::string& client_name, Events events,
                                                  std::atomic<std::uint64_t>& lost, Shape shape) {
-    std::unique_ptr<NatsLink> link(
-        new NatsLink(std::move(events), o.max_message_bytes, shape.pending, shape.write_deadline));
+    std::unique_ptr<NatsLink> link;
+    try {  // the socket loop's thread and eventfd
+        link.reset(new NatsLink(std::move(events), o.max_message_bytes, shape.pending,
+                                shape.write_deadline));
+    } catch (const std::system_error& e) {
+        return Error{Errc::cluster_unavailable,
+                     std::string("cannot start a NATS link: ") + e.what()};
+    }
     natsOptions* opts = nullptr;
     if (auto s = natsOptions_Create(&opts); s != NATS_OK) return nats_error("NATS options", s);
     struct Free {
@@ -59,13 +66,17 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
         r = check(natsOptions_UseGlobalMessageDelivery(opts, true), "shared delivery");
     if (r) r = check(natsOptions_SetTimeout(opts, 2000), "connect timeout");
     // The socket is read and written by the link's own loop (NatsSocketLoop), so that nats.c
-    // does no socket IO holding its connection's lock. The loop takes a NATS that has not read
-    // what it writes for the write deadline as gone, and nats.c reconnects; publishers
+    // never waits on the socket holding its connection's lock. The loop takes a NATS that has
+    // not read what it writes for the write deadline as gone, and nats.c reconnects; publishers
     // meanwhile queue, then are refused. nats.c's own deadline bounds its connect handshake.
+    // With TLS nats.c waits under the lock in that mode too (SSL wanting to read or write), so
+    // it keeps its own reader and writer threads, with its own write deadline. (A NATS that
+    // requires TLS needs nats_tls: nats.c would turn it on by itself, after the loop attached.)
+    const bool tls = o.nats_tls || !o.nats_tls_ca_file.empty();
     if (r)
         r = check(natsOptions_SetWriteDeadline(opts, shape.write_deadline.count()),
                   "write deadline");
-    if (r && !link->loop_->attach_to(opts))
+    if (r && !tls && !link->loop_->attach_to(opts))
         r = Error{Errc::invalid_argument, "cluster: NATS event loop refused"};
     if (r && !o.nats_user.empty())
         r = check(natsOptions_SetUserInfo(opts, o.nats_user.c_str(), o.nats_password.c_str()),
@@ -80,7 +91,7 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
         r = check(
             natsOptions_SetUserCredentialsFromFiles(opts, o.nats_credentials_file.c_str(), nullptr),
             "credentials file");
-    if (r && (o.nats_tls || !o.nats_tls_ca_file.empty())) {
+    if (r && tls) {
         r = check(natsOptions_SetSecure(opts, true), "tls");
         if (r && !o.nats_tls_ca_file.empty())
             r = check(natsOptions_LoadCATrustedCertificates(opts, o.nats_tls_ca_file.c_str()),
@@ -176,12 +187,18 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
 NatsLink::~NatsLink() {
     if (!nc_) return;
     // The queue's thread stops waiting for room, sends nothing after the message it may be
-    // handing to nats.c, and is gone before the connection closes. Closing the connection
-    // (which may wait half a second for what nats.c still buffers: the loop still writes)
-    // closes every subscription; each reports completion once its handler has returned for
-    // the last time, and the connection reports closed last. Then the loop can stop.
+    // handing to nats.c, and is gone before the connection closes. What nats.c still buffers
+    // goes out while the loop writes (half a second at most; behind a NATS that does not read,
+    // closing then waits half a second more for its own flush, as nothing reads). The loop
+    // stops before the
+    // connection closes: nats.c reads the socket without its lock, and closing closes the
+    // socket, whose number the process may reuse at once. Closing the connection closes every
+    // subscription; each reports completion once its handler has returned for the last time,
+    // and the connection reports closed last.
     loop_->release_waiters();
     queue_.reset();
+    if (connected()) natsConnection_FlushTimeout(nc_, 500);
+    loop_->stop();
     natsConnection_Close(nc_);
     {
         // No timeout: freeing what nats.c may still call into would be worse than waiting.
@@ -192,7 +209,6 @@ NatsLink::~NatsLink() {
             return closed_;
         });
     }
-    loop_->stop();
     for (auto& [id, sub] : subs_)
         if (sub->sub) natsSubscription_Destroy(sub->sub);
     natsConnection_Destroy(nc_);

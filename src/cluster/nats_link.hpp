@@ -8,7 +8,8 @@
 // subscription, or (Delivery::shared, for thousands of channel subscriptions) nats.c's one
 // delivery thread for all of them; events on nats.c's threads; subscribe_in_order's and
 // unsubscribe's work on the publish queue's thread; the socket is read and written on the
-// link's NatsSocketLoop thread, so that nats.c never waits for NATS holding its lock.
+// link's NatsSocketLoop thread, so that nats.c never waits for NATS holding its lock (with TLS,
+// on nats.c's own threads and the queue's, as nats.c does it).
 #pragma once
 
 #include <atomic>
@@ -61,7 +62,9 @@ class NatsLink {
     };
     // Checks the options and starts connecting. NATS being unreachable is not an error.
     // Messages published and then lost (nats.c refused them, or the link stopped with them
-    // queued) are counted in `lost`, which must outlive the link.
+    // queued) are counted in `lost`, which must outlive the link. What nats.c held unwritten
+    // when the connection was lost (under 64 KiB and a message) goes uncounted, as do messages
+    // NATS itself had not delivered.
     static Result<std::unique_ptr<NatsLink>> open(const ClusterOptions& options,
                                                   const std::string& client_name, Events events,
                                                   std::atomic<std::uint64_t>& lost, Shape shape);
@@ -124,7 +127,7 @@ class NatsLink {
     // Waits (on the queue's thread) until nats.c's write buffer, which nats.c does not bound
     // when a loop writes for it, is below max_buffered: the rest waits in the bounded queue.
     void wait_for_room();
-    static constexpr int max_buffered = 256 << 10;
+    static constexpr int max_buffered = 64 << 10;
     // What a queued subscribe or unsubscribe counts against the publish queue's bound.
     static std::size_t footprint(std::size_t subject) { return subject + 256; }
 

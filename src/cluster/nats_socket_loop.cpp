@@ -17,7 +17,12 @@ namespace hawser::detail {
 NatsSocketLoop::NatsSocketLoop(std::chrono::milliseconds write_deadline)
     : write_deadline_(write_deadline), wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
     if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
-    thread_ = std::thread([this] { run(); });
+    try {
+        thread_ = std::thread([this] { run(); });
+    } catch (...) {
+        ::close(wake_fd_);
+        throw;
+    }
 }
 
 NatsSocketLoop::~NatsSocketLoop() {
@@ -52,6 +57,7 @@ void NatsSocketLoop::attached(natsConnection* nc, int socket) {
     std::lock_guard lock(mu_);
     nc_ = nc;
     fd_ = socket;
+    ++attaches_;
     reading_ = true;
     writing_ = false;
     wake();
@@ -128,6 +134,7 @@ void NatsSocketLoop::run() {
     loop_thread_ = std::this_thread::get_id();
     while (!stopping_) {
         const int fd = fd_;
+        const auto attaches = attaches_;
         short events = 0;
         if (fd >= 0 && reading_) events |= POLLIN;
         if (fd >= 0 && writing_) events |= POLLOUT;
@@ -154,9 +161,17 @@ void NatsSocketLoop::run() {
             (void)!::read(wake_fd_, &count, sizeof count);
         }
         lock.lock();
-        // What changed while polling (a reconnect, a socket about to close) is polled afresh.
-        if (n <= 0 || fd_ < 0 || fd_ != fd || stopping_) continue;
+        // What changed while polling (a reconnect, maybe to the same number; a socket about to
+        // close) is polled afresh.
+        if (n <= 0 || fd_ < 0 || fd_ != fd || attaches_ != attaches || stopping_) continue;
         const short ready = fds[1].revents;
+        if (ready & POLLNVAL) {
+            // nats.c closed it without saying (a reconnect that failed after attaching): never
+            // poll or shut down that number again; the next attach brings the new socket.
+            fd_ = -1;
+            reading_ = writing_ = false;
+            continue;
+        }
         const bool read = reading_ && (ready & (POLLIN | POLLHUP | POLLERR));
         const bool writable = ready & (POLLOUT | POLLHUP | POLLERR);
         // Asked to write: the socket usually takes it at once, so try before polling for it

@@ -1,6 +1,8 @@
 // NatsSocketLoop: reads and writes one nats.c connection's socket on a thread of its own, as
-// nats.c's "external event loop" (natsOptions_SetEventLoop), so that nats.c never does socket IO
-// holding its connection lock. Without it nats.c's reader takes that lock after every read, and
+// nats.c's "external event loop" (natsOptions_SetEventLoop), so that nats.c never waits on the
+// socket holding its connection lock (but with TLS, which NatsLink therefore leaves to nats.c's
+// own threads, and in the connect handshake). Without it nats.c's reader takes that lock after
+// every read, and
 // a write stuck behind a NATS that does not read (the lock held up to the write deadline) stops
 // the node's reading too; NATS, unable to write to the node, then stalls its other clients.
 // Here a write waits for the socket to be writable, and reading goes on meanwhile.
@@ -31,14 +33,15 @@ class NatsSocketLoop {
 
     // Makes the connection these options open use this loop. false if nats.c refused.
     bool attach_to(__natsOptions* options);
-    // Times the loop has written to the socket, and a wait for that to pass `seen`: false
+    // Times the loop has tried to write to the socket, and a wait for that to pass `seen`: false
     // once the loop stopped or release_waiters() was called (then at once), true otherwise
     // (also when `timeout` passed).
     std::uint64_t writes() const;
     bool wait_written(std::uint64_t seen, std::chrono::milliseconds timeout);
     void release_waiters();  // for good: the link is closing
     // Ends the thread (it finishes the read or write under way). nats.c may still call the
-    // callbacks, which then do nothing; closing the connection needs no reading or writing.
+    // callbacks, which then only note what they ask. Nothing is read or written any more: a
+    // flush (natsConnection_Close's too, when nats.c still buffers) waits out its timeout.
     void stop();
     // Times the loop found NATS had taken nothing written for the write deadline.
     std::uint64_t write_timeouts() const;
@@ -57,7 +60,8 @@ class NatsSocketLoop {
     mutable std::mutex mu_;
     std::condition_variable written_;
     __natsConnection* nc_ = nullptr;
-    int fd_ = -1;  // the socket being polled; -1 once nats.c is about to close it
+    int fd_ = -1;                 // the socket being polled; -1 once nats.c is about to close it
+    std::uint64_t attaches_ = 0;  // sockets given, so that a number reused is told apart
     bool reading_ = false, writing_ = false;
     std::chrono::steady_clock::time_point write_waits_since_{};
     std::uint64_t writes_ = 0;  // times the loop wrote, for wait_written
