@@ -202,9 +202,10 @@ TEST(NatsLink, ClosingWithTheWriterStuckBehindAStoppedNatsFreesWhatItHeld) {
     (void)link->publish("t.fill", piece, /*essential=*/true);
 
     // Closing drops what is queued (counting the messages among it) and frees every
-    // subscription, made or not. What waited is lost, to the deadline or to the close.
+    // subscription, made or not (LeakSanitizer checks). No count is asserted: had the deadline
+    // ended the connection first, what nats.c held went with it, uncounted, and what was queued
+    // may since have fit in nats.c's buffer for the reconnect.
     link.reset();
-    EXPECT_GE(lost, 1u);
 }
 
 }  // namespace
