@@ -1,42 +1,29 @@
 // The coordinator (see coordinator.hpp).
 #include "coordinator.hpp"
 
-#include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
-#include <map>
+#include <functional>
 #include <optional>
 #include <thread>
 
 #include "clock.hpp"
-#include "control.hpp"
 #include "latency.hpp"
 #include "preflight.hpp"
 #include "process_memory.hpp"
 #include "report.hpp"
 #include "servers.hpp"
-#include "worker.hpp"
+#include "worker_pool.hpp"
 
 namespace hawser::bench {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-struct Worker {
-    pid_t pid = 0;
-    Control control{-1};
-    Json latest;      // its last progress figures in the running phase
-    Latency sampled;  // its latency histogram at the last timeline point
-};
 
 class Coordinator {
   public:
@@ -56,7 +43,7 @@ class Coordinator {
             std::fprintf(stderr, "hawser-bench: %s\n", problem->c_str());
             return 2;
         }
-        if (!fork_workers(workers)) return 1;
+        if (!pool_.fork(workers)) return 1;
         start_ = Clock::now();
         report_["plan"] = plan_json();
         report_["machine"] = {{"cores", std::thread::hardware_concurrency()},
@@ -65,12 +52,7 @@ class Coordinator {
         report_["ratios"] = Json::object();
         int status = run_mode("hawser");
         if (status == 0 && plan_.raw) status = run_mode("raw");
-        if (status == 0) {
-            for (auto& w : workers_) w.control.send({{"cmd", "exit"}});
-        } else {  // they may be mid-phase, blocked on progress nobody reads
-            for (auto& w : workers_) ::kill(w.pid, SIGKILL);
-        }
-        for (auto& w : workers_) ::waitpid(w.pid, nullptr, 0);
+        pool_.finish(/*ask=*/status == 0);  // else they may be mid-phase: killed
         servers_.reset();
         if (plan_.raw && report_["runs"].contains("raw"))
             for (auto& [phase, s] : report_["runs"]["hawser"]["phases"].items()) {
@@ -122,7 +104,7 @@ class Coordinator {
                 {"churn_seconds", plan_.churn_seconds},
                 {"per_worker", plan_.per_worker},
                 {"max_opening", plan_.max_opening},
-                {"workers", workers_.size()},
+                {"workers", pool_.size()},
                 {"spawn_cluster", plan_.endpoints.empty() ? plan_.spawn_cluster : 0},
                 {"endpoints", plan_.endpoints},
                 {"plaintext", plan_.plaintext},
@@ -132,72 +114,12 @@ class Coordinator {
                 {"heartbeat_ms", plan_.heartbeat_ms}};
     }
 
-    bool fork_workers(std::size_t count) {
-        std::fflush(nullptr);
-        const pid_t parent = ::getpid();
-        for (std::size_t i = 0; i < count; ++i) {
-            int sv[2];
-            if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return false;
-            pid_t pid = ::fork();
-            if (pid < 0) return false;
-            if (pid == 0) {
-                ::prctl(PR_SET_PDEATHSIG, SIGKILL);     // never outlive the coordinator
-                if (::getppid() != parent) ::_exit(1);  // it died before that took effect
-                for (auto& w : workers_) ::close(w.control.fd());
-                ::close(sv[0]);
-                ::_exit(run_worker(sv[1]));
-            }
-            ::close(sv[1]);
-            workers_.push_back({pid, Control(sv[0]), {}});
-        }
-        return true;
-    }
-
-    // Sends one command to every worker (`args(i)` adds its own fields) and collects every
-    // result, showing progress meanwhile. Empty if a worker died.
+    // One step on every worker, sampled for the timeline and the progress line meanwhile.
     std::optional<std::vector<Json>> step(const std::string& mode, const std::string& cmd,
                                           const std::function<Json(std::size_t)>& args = {}) {
-        for (std::size_t i = 0; i < workers_.size(); ++i) {
-            Json c = args ? args(i) : Json::object();
-            c["cmd"] = cmd;
-            workers_[i].latest = Json();
-            workers_[i].sampled = {};
-            if (!workers_[i].control.send(c)) return std::nullopt;
-        }
-        std::vector<std::optional<Json>> results(workers_.size());
-        std::size_t left = workers_.size();
-        auto next_sample = Clock::now();
-        std::vector<pollfd> fds(workers_.size());
-        while (left > 0) {
-            for (std::size_t i = 0; i < workers_.size(); ++i)
-                fds[i] = {workers_[i].control.fd(), short(results[i] ? 0 : POLLIN), 0};
-            ::poll(fds.data(), fds.size(), 250);
-            for (std::size_t i = 0; i < workers_.size(); ++i) {
-                if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-                if (!workers_[i].control.fill()) {
-                    std::fprintf(stderr, "\nhawser-bench: worker %zu exited\n", i);
-                    return std::nullopt;
-                }
-                while (auto m = workers_[i].control.next()) {
-                    if (!m->is_object()) continue;
-                    if (m->value("type", "") == "progress") workers_[i].latest = (*m)["figures"];
-                    if (m->value("type", "") == "result" && !results[i]) {
-                        results[i] = std::move(*m);
-                        workers_[i].latest = *results[i];
-                        --left;
-                    }
-                }
-            }
-            if (Clock::now() >= next_sample) {
-                next_sample = Clock::now() + std::chrono::milliseconds(500);
-                sample(mode, phase_.empty() ? cmd : phase_);
-            }
-        }
-        sample(mode, phase_.empty() ? cmd : phase_);
-        if (isatty(2)) std::fprintf(stderr, "\n");
-        std::vector<Json> out;
-        for (auto& r : results) out.push_back(std::move(*r));
-        return out;
+        auto results = pool_.step(cmd, args, [&] { sample(mode, phase_.empty() ? cmd : phase_); });
+        if (results && isatty(2)) std::fprintf(stderr, "\n");
+        return results;
     }
 
     // One point of the timeline, and the progress line. Its p99 is of what the workers recorded
@@ -205,7 +127,7 @@ class Coordinator {
     void sample(const std::string& mode, const std::string& phase) {
         std::uint64_t open = 0, ok = 0, failed = 0;
         Latency recent;  // each worker's since its last point, merged
-        for (auto& w : workers_) {
+        for (auto& w : pool_.workers()) {
             const auto& f = w.latest;
             if (!f.is_object()) continue;
             open += f.value("open", std::uint64_t(0));
@@ -338,7 +260,7 @@ class Coordinator {
                 std::fprintf(stderr, "hawser-bench: %s\n", r["error"].get<std::string>().c_str());
                 return 1;
             }
-        auto n = workers_.size();
+        auto n = pool_.size();
         auto ms = [](double seconds) { return std::int64_t(seconds * 1000); };
         for (const auto& phase : plan_.phases) {
             std::optional<std::vector<Json>> results;
@@ -446,7 +368,7 @@ class Coordinator {
     }
 
     Plan plan_;
-    std::vector<Worker> workers_;
+    WorkerPool pool_;
     std::optional<Servers> servers_;
     std::string phase_;  // the phase under way, for the timeline ("" between phases)
     Json report_;

@@ -136,6 +136,7 @@ class Table {
     void index_document(rocksdb::WriteBatch& batch, RecordId id, std::string_view document,
                         bool put) const;
     void put_counters(rocksdb::WriteBatch& batch) const;
+    static Error no_record(RecordId id);
     Result<void> build_index(const IndexDef& def);   // write_mu_ held
     Result<std::string> current(RecordId id) const;  // the stored bytes, or not_found
     Result<void> writable() const;                   // write_mu_ held

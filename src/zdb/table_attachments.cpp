@@ -1,0 +1,49 @@
+// Table (see table.hpp): its attachments, blobs kept beside a record under its id.
+#include "zdb/keys.hpp"
+#include "zdb/table.hpp"
+
+namespace hawser::zdb {
+
+Result<void> Table::put_attachment(RecordId id, std::string_view name,
+                                   std::span<const std::uint8_t> data) {
+    std::lock_guard lock(write_mu_);  // the record cannot go away between the check and the put
+    if (auto w = writable(); !w) return w.error();
+    auto present = get_encoded(id);
+    if (!present) return present.error();
+    if (!*present) return no_record(id);
+    rocksdb::WriteBatch batch;
+    batch.Put(families_.blobs, encode_u64(id) + std::string(name),
+              rocksdb::Slice(reinterpret_cast<const char*>(data.data()), data.size()));
+    return write(batch);
+}
+
+Result<std::optional<Bytes>> Table::get_attachment(RecordId id, std::string_view name) const {
+    rocksdb::PinnableSlice value;
+    auto s = db_.Get(rocksdb::ReadOptions(), families_.blobs, encode_u64(id) + std::string(name),
+                     &value);
+    if (s.IsNotFound()) return std::optional<Bytes>{};
+    if (!s.ok()) return storage_error(s);
+    auto p = reinterpret_cast<const std::uint8_t*>(value.data());
+    return std::optional<Bytes>(Bytes(p, p + value.size()));
+}
+
+Result<void> Table::remove_attachment(RecordId id, std::string_view name) {
+    std::lock_guard lock(write_mu_);
+    if (auto w = writable(); !w) return w.error();
+    rocksdb::WriteBatch batch;
+    batch.Delete(families_.blobs, encode_u64(id) + std::string(name));
+    return write(batch);
+}
+
+Result<std::vector<std::string>> Table::attachments(RecordId id) const {
+    std::vector<std::string> names;
+    auto prefix = encode_u64(id);
+    std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(rocksdb::ReadOptions(), families_.blobs));
+    // Keys only: the values (blobs) are not read.
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+        names.emplace_back(it->key().data() + 8, it->key().size() - 8);
+    if (!it->status().ok()) return storage_error(it->status());
+    return names;
+}
+
+}  // namespace hawser::zdb
