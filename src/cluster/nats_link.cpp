@@ -190,14 +190,13 @@ NatsLink::~NatsLink() {
     // handing to nats.c, and is gone before the connection closes. What nats.c still buffers
     // goes out while the loop writes (half a second at most; behind a NATS that does not read,
     // closing then waits half a second more for its own flush, as nothing reads). The loop
-    // stops before the
-    // connection closes: nats.c reads the socket without its lock, and closing closes the
-    // socket, whose number the process may reuse at once. Closing the connection closes every
-    // subscription; each reports completion once its handler has returned for the last time,
-    // and the connection reports closed last.
+    // stops before the connection closes: nats.c reads the socket without its lock, and closing
+    // closes the socket, whose number the process may reuse at once. Closing the connection
+    // closes every subscription; each reports completion once its handler has returned for the
+    // last time, and the connection reports closed last.
     loop_->release_waiters();
     queue_.reset();
-    if (connected()) natsConnection_FlushTimeout(nc_, 500);
+    if (connected() && natsConnection_Buffered(nc_) > 0) natsConnection_FlushTimeout(nc_, 500);
     loop_->stop();
     natsConnection_Close(nc_);
     {
@@ -215,9 +214,10 @@ NatsLink::~NatsLink() {
 }
 
 void NatsLink::wait_for_room() {
+    // -1 once closed: the publish then fails, and says so.
+    if (natsConnection_Buffered(nc_) < max_buffered) return;  // nearly always
     for (;;) {
         auto seen = loop_->writes();
-        // -1 once closed: the publish then fails, and says so.
         if (natsConnection_Buffered(nc_) < max_buffered) return;
         // Rechecked now and then: a reconnect empties the buffer without the loop writing.
         if (!loop_->wait_written(seen, std::chrono::milliseconds(100))) return;

@@ -2,9 +2,9 @@
 // nats.c's "external event loop" (natsOptions_SetEventLoop), so that nats.c never waits on the
 // socket holding its connection lock (but with TLS, which NatsLink therefore leaves to nats.c's
 // own threads, and in the connect handshake). Without it nats.c's reader takes that lock after
-// every read, and
-// a write stuck behind a NATS that does not read (the lock held up to the write deadline) stops
-// the node's reading too; NATS, unable to write to the node, then stalls its other clients.
+// every read, and a write stuck behind a NATS that does not read (the lock held up to the write
+// deadline) stops the node's reading too; NATS, unable to write to the node, then stalls its
+// other clients.
 // Here a write waits for the socket to be writable, and reading goes on meanwhile.
 // A write that has waited `write_deadline` shuts the socket down: nats.c then reconnects.
 // Ownership: owned by its NatsLink, and must outlive the natsConnection (nats.c calls it until

@@ -8,17 +8,13 @@
 
 namespace hawser::zdb {
 
-namespace {
-
 rocksdb::ReadOptions reading(const rocksdb::Snapshot* snapshot) {
     rocksdb::ReadOptions ro;
     ro.snapshot = snapshot;
     return ro;
 }
 
-std::string_view view(const rocksdb::Slice& s) {
-    return {s.data(), s.size()};
-}
+namespace {
 
 // Whether `v` holds more than `levels` levels of maps and arrays; looks no deeper than that.
 bool deeper_than(const Value& v, std::size_t levels) {
@@ -402,9 +398,9 @@ Result<void> Table::scan_encoded(const ScanOptions& options,
             it->SeekToLast();
     }
     for (; it->Valid(); options.reverse ? it->Prev() : it->Next()) {
-        RecordId id = decode_u64(view(it->key()));
+        RecordId id = decode_u64(it->key().ToStringView());
         if (options.to && (options.reverse ? id <= options.to : id >= options.to)) break;
-        if (!visit(id, view(it->value()))) break;
+        if (!visit(id, it->value().ToStringView())) break;
     }
     if (!it->status().ok()) return storage_error(it->status());
     return {};
@@ -423,7 +419,8 @@ Result<void> Table::repair() {
     std::uint64_t count = 0;
     RecordId last = 0;
     std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(rocksdb::ReadOptions(), families_.docs));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) ++count, last = decode_u64(view(it->key()));
+    for (it->SeekToFirst(); it->Valid(); it->Next())
+        ++count, last = decode_u64(it->key().ToStringView());
     if (!it->status().ok()) return storage_error(it->status());
     it.reset();
     for (const auto& def : index_defs_)

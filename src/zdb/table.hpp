@@ -163,6 +163,7 @@ class Table {
 rocksdb::BlockBasedTableOptions table_options(std::shared_ptr<rocksdb::Cache> cache);
 
 Error storage_error(const rocksdb::Status& s);
+rocksdb::ReadOptions reading(const rocksdb::Snapshot* snapshot);  // at that snapshot (or now)
 std::string encode_document(const Map& document);
 Result<Map> decode_document(std::string_view bytes);
 // What every write checks before storing a document, decoded or encoded, so that the reader

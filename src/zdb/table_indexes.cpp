@@ -92,8 +92,7 @@ Result<void> Table::index_ids(std::uint16_t index, const std::string& from, cons
     auto lower = prefix + from;
     auto upper = to.empty() ? prefix_end(prefix) : prefix + to;
     rocksdb::Slice upper_slice(upper);
-    rocksdb::ReadOptions ro;
-    ro.snapshot = snapshot;
+    auto ro = reading(snapshot);
     ro.iterate_upper_bound = &upper_slice;
     std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(ro, families_.index));
     for (it->Seek(lower); it->Valid(); it->Next()) {
