@@ -56,21 +56,23 @@ bool NatsSocketLoop::attach_to(natsOptions* options) {
 void NatsSocketLoop::attached(natsConnection* nc, int socket) {
     std::lock_guard lock(mu_);
     nc_ = nc;
-    fd_ = socket;
+    fd_ = socket;  // read from now on
     ++attaches_;
-    reading_ = true;
     writing_ = false;
     wake();
 }
 
 void NatsSocketLoop::want_read(bool add) {
+    // nats.c asks to stop reading just before it closes the socket, and never to start again:
+    // an attach does that.
     std::lock_guard lock(mu_);
-    reading_ = add;
-    if (!add) {
-        fd_ = -1;  // nats.c closes it next: never poll or shut down that number again
-        writing_ = false;
-    }
+    if (!add) forget_socket();
     wake();
+}
+
+void NatsSocketLoop::forget_socket() {
+    fd_ = -1;  // never poll or shut down that number again
+    writing_ = false;
 }
 
 void NatsSocketLoop::want_write(bool add) {
@@ -83,10 +85,7 @@ void NatsSocketLoop::want_write(bool add) {
 }
 
 void NatsSocketLoop::detached() {
-    std::lock_guard lock(mu_);
-    fd_ = -1;
-    reading_ = writing_ = false;
-    wake();
+    want_read(false);
 }
 
 void NatsSocketLoop::wake() {
@@ -136,7 +135,7 @@ void NatsSocketLoop::run() {
         const int fd = fd_;
         const auto attaches = attaches_;
         short events = 0;
-        if (fd >= 0 && reading_) events |= POLLIN;
+        if (fd >= 0) events |= POLLIN;
         if (fd >= 0 && writing_) events |= POLLOUT;
         int timeout_ms = -1;
         if (events & POLLOUT) {
@@ -163,16 +162,15 @@ void NatsSocketLoop::run() {
         lock.lock();
         // What changed while polling (a reconnect, maybe to the same number; a socket about to
         // close) is polled afresh.
-        if (n <= 0 || fd_ < 0 || fd_ != fd || attaches_ != attaches || stopping_) continue;
+        if (n <= 0 || fd_ < 0 || attaches_ != attaches || stopping_) continue;
         const short ready = fds[1].revents;
         if (ready & POLLNVAL) {
             // nats.c closed it without saying (a reconnect that failed after attaching): never
             // poll or shut down that number again; the next attach brings the new socket.
-            fd_ = -1;
-            reading_ = writing_ = false;
+            forget_socket();
             continue;
         }
-        const bool read = reading_ && (ready & (POLLIN | POLLHUP | POLLERR));
+        const bool read = ready & (POLLIN | POLLHUP | POLLERR);
         const bool writable = ready & (POLLOUT | POLLHUP | POLLERR);
         // Asked to write: the socket usually takes it at once, so try before polling for it
         // (nats.c keeps what it does not take, and asks no more: the poll then waits for it).

@@ -53,16 +53,17 @@ class NatsSocketLoop {
     void want_read(bool add);
     void want_write(bool add);
     void detached();
-    void wake();  // under mu_
+    void forget_socket();  // under mu_: nats.c closes it next (or did)
+    void wake();           // under mu_
     void run();
 
     const std::chrono::milliseconds write_deadline_;
     mutable std::mutex mu_;
     std::condition_variable written_;
     __natsConnection* nc_ = nullptr;
-    int fd_ = -1;                 // the socket being polled; -1 once nats.c is about to close it
+    int fd_ = -1;                 // the socket read (polled); -1 once nats.c is about to close it
     std::uint64_t attaches_ = 0;  // sockets given, so that a number reused is told apart
-    bool reading_ = false, writing_ = false;
+    bool writing_ = false;        // nats.c has something to write
     std::chrono::steady_clock::time_point write_waits_since_{};
     std::uint64_t writes_ = 0;  // times the loop wrote, for wait_written
     std::uint64_t write_timeouts_ = 0;
