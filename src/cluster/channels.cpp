@@ -165,6 +165,12 @@ void Cluster::Impl::apply_interest() {
             channel_subscriptions.erase(held);
     std::unordered_map<std::string, Error> failed;
     std::optional<Error> refusing;  // NATS is not taking subscriptions now: none is tried
+    // nats.c gave the connection up for good: nothing will take effect, and nothing is retried.
+    const bool closed = nats && nats->closed();
+    if (closed)
+        refusing = Error{Errc::cluster_unavailable,
+                         "NATS closed this node's connection for channels for good (its log says "
+                         "why): the subscription takes no effect until the node is restarted"};
     for (auto& change : changes) {
         if (!nats) break;
         auto held = channel_subscriptions.find(change.channel);
@@ -202,7 +208,7 @@ void Cluster::Impl::apply_interest() {
         }
     }
     counters.channel_subscriptions.store(channel_subscriptions.size(), std::memory_order_relaxed);
-    if (!failed.empty()) {
+    if (!failed.empty() && !closed) {
         {
             std::lock_guard lock(channels_mu);
             for (auto& [channel, error] : failed) channels.retry(channel);
@@ -252,12 +258,12 @@ void Cluster::Impl::apply_interest() {
         sent = std::move(confirming.back().waiters);
         confirming.pop_back();
     }
-    // Away, or too far behind to take even the marker.
+    // Away, or too far behind to take even the marker (or gone for good).
     finish(*this, sent,
-           Error{Errc::cluster_unavailable, "NATS did not take the confirmation (" +
-                                                published.error().message +
-                                                "): the subscription stands and takes effect once "
-                                                "NATS has it"});
+           closed ? *refusing
+                  : Error{Errc::cluster_unavailable,
+                          "NATS did not take the confirmation (" + published.error().message +
+                              "): the subscription stands and takes effect once NATS has it"});
 }
 
 void Cluster::Impl::on_marker(std::string_view data) {

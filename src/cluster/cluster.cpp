@@ -167,6 +167,13 @@ Result<void> Cluster::start() {
     channel_events.error = [weak](bool slow_consumer, std::string what) {
         if (auto impl = weak.lock()) impl->nats_error(slow_consumer, "NATS (channels): " + what);
     };
+    channel_events.closed = [weak](std::string why) {
+        if (auto impl = weak.lock())
+            spdlog::error(
+                "hawser cluster: node {}: NATS closed the connection for channels for good "
+                "({}); channel subscriptions on this node take no effect until it is restarted",
+                impl->name, why);
+    };
     auto channel_link = detail::NatsLink::open(
         impl.options, "hawser-" + impl.name + "-channels", std::move(channel_events),
         impl.counters.publishes_lost,
@@ -203,6 +210,13 @@ Result<void> Cluster::start() {
         if (!impl) return;
         impl->nats_error(slow_consumer, "NATS: " + what);
         if (slow_consumer) impl->notices_dropped();  // notices or answers for this node
+    };
+    events.closed = [weak](std::string why) {
+        if (auto impl = weak.lock())
+            spdlog::error(
+                "hawser cluster: node {}: NATS closed the connection for good ({}); serving "
+                "locally, outside the cluster, until the node is restarted",
+                impl->name, why);
     };
     events.caught_up = [weak] {  // this node's notices were refused while NATS fell behind
         if (auto impl = weak.lock()) impl->notices_dropped();

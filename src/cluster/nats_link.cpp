@@ -123,9 +123,16 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
         self);
     natsOptions_SetClosedCB(
         opts,
-        [](natsConnection*, void* c) {
+        [](natsConnection* nc, void* c) {
             auto* l = static_cast<NatsLink*>(c);
             l->connected_ = down;
+            // Told before closed_ is set: once it is, ~NatsLink may free the link.
+            if (!l->closing_) {
+                l->given_up_ = true;
+                const char* why = nullptr;
+                natsConnection_GetLastError(nc, &why);
+                if (l->events_.closed) l->events_.closed(why && *why ? why : "no reason given");
+            }
             std::lock_guard lock(l->mu_);
             l->closed_ = true;
             l->cv_.notify_all();
@@ -194,6 +201,7 @@ NatsLink::~NatsLink() {
     // closes the socket, whose number the process may reuse at once. Closing the connection
     // closes every subscription; each reports completion once its handler has returned for the
     // last time, and the connection reports closed last.
+    closing_ = true;
     loop_->release_waiters();
     queue_.reset();
     if (connected() && natsConnection_Buffered(nc_) > 0) natsConnection_FlushTimeout(nc_, 500);
@@ -318,10 +326,8 @@ Result<std::uint64_t> NatsLink::subscribe(const std::string& subject, Handler ha
 
 Result<std::uint64_t> NatsLink::subscribe_in_order(const std::string& subject, Handler handler,
                                                    Refused refused) {
-    {
-        std::lock_guard lock(mu_);  // nats.c closed it for good (an authorisation it refuses)
-        if (closed_) return Error{Errc::cluster_unavailable, "the NATS connection is closed"};
-    }
+    if (given_up_)  // by nats.c, for good (an authorisation it refuses)
+        return Error{Errc::cluster_unavailable, "NATS closed this node's connection for good"};
     if (!queue_) return Error{Errc::cluster_unavailable, "not connected to NATS"};
     auto id = add(std::move(handler));
     auto queued = queue_->push(

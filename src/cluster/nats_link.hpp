@@ -48,6 +48,10 @@ class NatsLink {
         std::function<void(bool, std::string)> error;
         // The publish queue refused messages (overloaded) and has since emptied: they are lost.
         std::function<void()> caught_up;
+        // nats.c gave the connection up for good (why), as it does when NATS refuses the same
+        // authorisation twice in a row or answers with an error it does not know: nothing is
+        // sent or received any more. Not called when the link itself closes.
+        std::function<void(std::string)> closed;
     };
     using Handler = std::function<void(std::string_view subject, std::string_view data)>;
 
@@ -74,6 +78,8 @@ class NatsLink {
 
     // As nats.c's connection events last said.
     bool connected() const;
+    // Given up for good by nats.c (Events::closed): it will not connect again.
+    bool closed() const { return given_up_; }
     // Queues a message for NATS (PublishQueue: `essential` for load reports and markers).
     // Errc::cluster_unavailable unless connected now; limit_exceeded over max_message_bytes;
     // overloaded past max_publish_queue_bytes. Success is "queued": a message nats.c then
@@ -147,7 +153,9 @@ class NatsLink {
     std::unordered_map<std::uint64_t, std::unique_ptr<Subscription>> subs_;
     std::vector<std::uint64_t> completed_;  // ids whose handler is done for good, to reap
     std::uint64_t next_id_ = 1;
-    bool closed_ = false;  // nats.c reported the connection closed
+    bool closed_ = false;                // nats.c reported the connection closed
+    std::atomic<bool> closing_{false};   // by ~NatsLink: the closed event is ours
+    std::atomic<bool> given_up_{false};  // closed by nats.c, not by ~NatsLink
 };
 
 }  // namespace hawser::detail

@@ -236,6 +236,35 @@ TEST(ClusterChannels, ChannelsAndRemoteCallsResumeWhenNatsComesBack) {
     EXPECT_EQ(a.cluster.call(address, "echo", std::string("back"), use_wait).value(), "back");
 }
 
+TEST(ClusterChannels, ANodeNatsRefusesForGoodSaysSoInsteadOfRetrying) {
+    NatsServer nats(0, {"--user", "hawser", "--pass", "one"});
+    Node b(nats, "b", [](ClusterOptions& c) {
+        c.nats_user = "hawser";
+        c.nats_password = "one";
+    });
+    ASSERT_TRUE(eventually([&] { return b.cluster.connected(); }));
+    Listener l(b);
+    subscribe(b, l.id, "room");
+
+    // The password changed under the node: nats.c is refused twice in a row and gives up.
+    nats.restart_with({"--user", "hawser", "--pass", "two"});
+    // Until the channel link has given up, a subscription is said to stand until NATS has it;
+    // once it has, every one is told it takes no effect until a restart.
+    int n = 0;
+    auto refused_for_good = [&] {
+        Slot<Result<void>> done;
+        auto channel = "c" + std::to_string(n++);
+        if (!b.cluster.subscribe(l.id, channel, [&](Result<void> r) { done.set(r); })) return false;
+        auto r = done.get();
+        return !r && r.error().code == Errc::cluster_unavailable &&
+               r.error().message.find("for good") != std::string::npos &&
+               r.error().message.find("takes no effect") != std::string::npos;
+    };
+    ASSERT_TRUE(eventually(refused_for_good, 20s));
+    EXPECT_TRUE(refused_for_good());  // and so on: nothing was retried into success
+    EXPECT_FALSE(b.cluster.connected());
+}
+
 // A subscription and a remote call with a 300 ms deadline, made together while NATS reads
 // nothing, and the order their callbacks came in. Declared before the nodes: a node that stops
 // early still completes the callbacks.

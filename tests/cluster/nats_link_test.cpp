@@ -208,5 +208,37 @@ TEST(NatsLink, ClosingWithTheWriterStuckBehindAStoppedNatsFreesWhatItHeld) {
     link.reset();
 }
 
+TEST(NatsLink, NatsRefusingItsAuthorisationForGoodIsReportedOnceAndRefusesWhatFollows) {
+    NatsServer nats(0, {"--user", "hawser", "--pass", "one"});
+    std::atomic<std::uint64_t> lost{0};
+    Slot<std::string> closed;
+    std::atomic<int> closed_events{0};
+    NatsLink::Events events;
+    events.closed = [&](std::string why) {
+        ++closed_events;
+        closed.set(std::move(why));
+    };
+    auto o = cluster_options(nats, "link");
+    o.nats_user = "hawser";
+    o.nats_password = "one";
+    auto opened = NatsLink::open(o, "hawser-link-test", std::move(events), lost, {});
+    ASSERT_TRUE(opened) << opened.error().message;
+    auto& link = *opened;
+    ASSERT_TRUE(eventually([&] { return link->connected(); }));
+
+    // The password changed under it: nats.c is refused twice in a row and gives up for good.
+    nats.restart_with({"--user", "hawser", "--pass", "two"});
+    auto why = closed.get();
+    EXPECT_NE(why.find("uthorization"), std::string::npos) << why;
+    EXPECT_TRUE(link->closed());
+    EXPECT_FALSE(link->connected());
+    auto sub = link->subscribe_in_order("t.s", {}, {});
+    ASSERT_FALSE(sub);
+    EXPECT_NE(sub.error().message.find("for good"), std::string::npos) << sub.error().message;
+    EXPECT_EQ(link->publish("t.s", "x").error().code, Errc::cluster_unavailable);
+    link.reset();  // its own close is not reported
+    EXPECT_EQ(closed_events, 1);
+}
+
 }  // namespace
 }  // namespace hawser::test

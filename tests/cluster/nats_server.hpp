@@ -30,6 +30,12 @@ class NatsServer {
         start(port_);
     }
     void start_again() { start(port_); }  // after stop(), on the same port
+    // Stopped and started on the same port with other flags (another password).
+    void restart_with(std::vector<std::string> extra) {
+        stop();
+        extra_ = std::move(extra);
+        start(port_);
+    }
     // Stopped in place: connections stay up, and nothing sent to it is read until resume().
     void pause() { process_.stop_in_place(); }
     void resume() { process_.signal(SIGCONT); }
