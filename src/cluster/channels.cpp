@@ -83,6 +83,14 @@ void schedule_interest(Cluster::Impl& impl,
 // A subscription that cannot be made now is tried again in a second, not in a tight loop.
 constexpr auto retry_after = std::chrono::seconds(1);
 
+// What a subscription hears once nats.c gave a link up for good (nothing then is retried).
+std::optional<Error> given_up(const Cluster::Impl& impl) {
+    if (!impl.nats_given_up) return std::nullopt;
+    return Error{Errc::cluster_unavailable,
+                 "NATS closed this node's connection for good (its log says why): the "
+                 "subscription takes no effect until the node is restarted"};
+}
+
 }  // namespace
 
 Result<void> Cluster::Impl::subscribe(ConnectionId id, std::string_view channel,
@@ -124,8 +132,10 @@ void Cluster::Impl::connection_closed(ConnectionId id) {
 }
 
 void Cluster::Impl::subscription_refused(std::string channel, std::uint64_t id, const Error& why) {
-    nats_error(false, "NATS refused the subscription to channel " + channel + ": " + why.message +
-                          "; retrying");
+    auto for_good = given_up(*this);
+    if (!for_good)
+        nats_error(false, "NATS refused the subscription to channel " + channel + ": " +
+                              why.message + "; retrying");
     // Those waiting for its batch's marker, which may still come back, hear it now; those not
     // yet in `confirming` when it comes back are told as their batch goes in (apply_interest).
     Waiters waiting;
@@ -135,8 +145,8 @@ void Cluster::Impl::subscription_refused(std::string channel, std::uint64_t id, 
             for (auto& w : take_waiting_for(batch.waiters, id)) waiting.push_back(std::move(w));
         refused_subscriptions.push_back({std::move(channel), id, why});
     }
-    schedule_interest(*this, retry_after);
-    finish(*this, waiting, refused_error(why));
+    schedule_interest(*this, retry_after);  // not retried once given up: apply_interest
+    finish(*this, waiting, for_good ? *for_good : refused_error(why));
 }
 
 void Cluster::Impl::apply_interest() {
@@ -164,13 +174,10 @@ void Cluster::Impl::apply_interest() {
             held != channel_subscriptions.end() && held->second == r.id)
             channel_subscriptions.erase(held);
     std::unordered_map<std::string, Error> failed;
-    std::optional<Error> refusing;  // NATS is not taking subscriptions now: none is tried
-    // nats.c gave the connection up for good: nothing will take effect, and nothing is retried.
-    const bool closed = nats && nats->closed();
-    if (closed)
-        refusing = Error{Errc::cluster_unavailable,
-                         "NATS closed this node's connection for channels for good (its log says "
-                         "why): the subscription takes no effect until the node is restarted"};
+    // NATS is not taking subscriptions now, so none is tried; or nats.c gave a link up for
+    // good, so nothing will take effect, and nothing is retried.
+    std::optional<Error> refusing = given_up(*this);
+    const bool closed = refusing.has_value();
     for (auto& change : changes) {
         if (!nats) break;
         auto held = channel_subscriptions.find(change.channel);
@@ -240,7 +247,8 @@ void Cluster::Impl::apply_interest() {
         // Refused by nats.c before they were here for subscription_refused to tell them.
         for (auto& r : refused_subscriptions)
             if (auto told = take_waiting_for(sent, r.id); !told.empty())
-                refused_already.emplace_back(std::move(told), refused_error(r.why));
+                refused_already.emplace_back(std::move(told),
+                                             closed ? *refusing : refused_error(r.why));
         confirming.push_back({marker, Clock::now() + confirm_within, std::move(sent)});
     }
     for (auto& [told, why] : refused_already) finish(*this, told, why);
@@ -287,6 +295,7 @@ void Cluster::Impl::expire_confirmations() {
         late = take_front(confirming, [&](const Confirming& c) { return c.deadline <= now; });
     }
     if (late.empty()) return;
+    if (auto for_good = given_up(*this)) return finish(*this, late, *for_good);
     // Away, or behind a backlog: the words must not claim which.
     finish(*this, late,
            Error{Errc::cluster_unavailable,

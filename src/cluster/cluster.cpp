@@ -144,6 +144,7 @@ Result<void> Cluster::start() {
         if (auto r = impl.fill_self(); !r) return r;
         impl.registry.update(impl.self, std::chrono::steady_clock::now(), impl.run_id);
     }
+    impl.nats_given_up = false;  // a start that failed may have seen it
     std::weak_ptr<Impl> weak = impl_;
     // Channels on a connection of their own, delivered by nats.c's shared thread; each
     // channel subscription holds less (there may be thousands). Opened first: if it cannot
@@ -168,11 +169,13 @@ Result<void> Cluster::start() {
         if (auto impl = weak.lock()) impl->nats_error(slow_consumer, "NATS (channels): " + what);
     };
     channel_events.closed = [weak](std::string why) {
-        if (auto impl = weak.lock())
-            spdlog::error(
-                "hawser cluster: node {}: NATS closed the connection for channels for good "
-                "({}); channel subscriptions on this node take no effect until it is restarted",
-                impl->name, why);
+        auto impl = weak.lock();
+        if (!impl) return;
+        impl->nats_given_up = true;
+        spdlog::error(
+            "hawser cluster: node {}: NATS closed the connection for channels for good "
+            "({}); channel subscriptions on this node take no effect until it is restarted",
+            impl->name, why);
     };
     auto channel_link = detail::NatsLink::open(
         impl.options, "hawser-" + impl.name + "-channels", std::move(channel_events),
@@ -212,11 +215,13 @@ Result<void> Cluster::start() {
         if (slow_consumer) impl->notices_dropped();  // notices or answers for this node
     };
     events.closed = [weak](std::string why) {
-        if (auto impl = weak.lock())
-            spdlog::error(
-                "hawser cluster: node {}: NATS closed the connection for good ({}); serving "
-                "locally, outside the cluster, until the node is restarted",
-                impl->name, why);
+        auto impl = weak.lock();
+        if (!impl) return;
+        impl->nats_given_up = true;
+        spdlog::error(
+            "hawser cluster: node {}: NATS closed the connection for good ({}); serving "
+            "locally, outside the cluster, until the node is restarted",
+            impl->name, why);
     };
     events.caught_up = [weak] {  // this node's notices were refused while NATS fell behind
         if (auto impl = weak.lock()) impl->notices_dropped();
@@ -264,6 +269,11 @@ Result<void> Cluster::start() {
     // When NATS is there, the server has the subscriptions before start() returns: whatever
     // is published after that reaches this node.
     (*link)->flush(std::chrono::seconds(2));
+    // Refused for good already (wrong credentials say so at the second try): not started.
+    for (auto* l : {link->get(), channel_link->get()})
+        if (l->closed())
+            return Error{Errc::cluster_unavailable,
+                         "NATS closed this node's connection for good: " + l->why_closed()};
     {
         std::unique_lock lock(impl.link_mu);
         impl.link = std::move(*link);

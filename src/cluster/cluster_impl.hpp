@@ -94,6 +94,9 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     // registry's lock, and the registry never waits on NATS.
     mutable std::shared_mutex link_mu;
     std::unique_ptr<detail::NatsLink> link, channel_link;
+    // nats.c gave either link up for good (NatsLink::Events::closed): channel interest can
+    // take no effect (its confirmations come back on the membership link) until a restart.
+    std::atomic<bool> nats_given_up{false};
     std::thread thread;  // the cluster thread
 
     // Requests this node made to connections on other nodes.

@@ -105,6 +105,9 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
         [](natsConnection* nc, void* c) {
             auto* l = static_cast<NatsLink*>(c);
             l->connected_ = down;
+            // Given up for good (or closed by ~NatsLink): the closed event says so, and nothing
+            // is being reconnected.
+            if (natsConnection_IsClosed(nc)) return;
             const char* why = nullptr;
             natsConnection_GetLastError(nc, &why);
             std::string reason = why ? why : "";
@@ -128,10 +131,15 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
             l->connected_ = down;
             // Told before closed_ is set: once it is, ~NatsLink may free the link.
             if (!l->closing_) {
-                l->given_up_ = true;
                 const char* why = nullptr;
                 natsConnection_GetLastError(nc, &why);
-                if (l->events_.closed) l->events_.closed(why && *why ? why : "no reason given");
+                std::string reason = why && *why ? why : "no reason given";
+                {
+                    std::lock_guard lock(l->mu_);
+                    l->why_closed_ = reason;
+                }
+                l->given_up_ = true;
+                if (l->events_.closed) l->events_.closed(std::move(reason));
             }
             std::lock_guard lock(l->mu_);
             l->closed_ = true;
@@ -234,6 +242,11 @@ void NatsLink::wait_for_room() {
 
 bool NatsLink::connected() const {
     return connected_ == up;
+}
+
+std::string NatsLink::why_closed() const {
+    std::lock_guard lock(mu_);
+    return why_closed_;
 }
 
 Result<void> NatsLink::publish(const std::string& subject, std::string_view data, bool essential) {

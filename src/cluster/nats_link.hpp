@@ -1,8 +1,8 @@
 // NatsLink: this node's connection to NATS (nats.c) — connects in the background and keeps
-// reconnecting (with jitter) for as long as it lives, publishes only while connected (so
-// cluster operations fail at once instead of piling up while NATS is away), through a
-// PublishQueue (so no publisher waits for a NATS that does not read), and delivers
-// subscribed messages to handlers. Subscriptions survive reconnects (nats.c resends them).
+// reconnecting (with jitter) for as long as it lives, unless nats.c gives up for good (closed()),
+// publishes only while connected (so cluster operations fail at once instead of piling up while
+// NATS is away), through a PublishQueue (so no publisher waits for a NATS that does not read), and
+// delivers subscribed messages to handlers. Subscriptions survive reconnects (nats.c resends them).
 // Ownership: owned by the Cluster. Thread affinity: publish/subscribe from any thread;
 // handlers run on nats.c's threads, each subscription's messages in order: a thread per
 // subscription, or (Delivery::shared, for thousands of channel subscriptions) nats.c's one
@@ -49,8 +49,9 @@ class NatsLink {
         // The publish queue refused messages (overloaded) and has since emptied: they are lost.
         std::function<void()> caught_up;
         // nats.c gave the connection up for good (why), as it does when NATS refuses the same
-        // authorisation twice in a row or answers with an error it does not know: nothing is
-        // sent or received any more. Not called when the link itself closes.
+        // authorisation twice in a row, or answers an established connection with an error it
+        // does not know: nothing is sent or received any more. Not called when the link itself
+        // closes, nor is `disconnected` for that loss.
         std::function<void(std::string)> closed;
     };
     using Handler = std::function<void(std::string_view subject, std::string_view data)>;
@@ -80,6 +81,8 @@ class NatsLink {
     bool connected() const;
     // Given up for good by nats.c (Events::closed): it will not connect again.
     bool closed() const { return given_up_; }
+    // Why, once closed(): NATS's words.
+    std::string why_closed() const;
     // Queues a message for NATS (PublishQueue: `essential` for load reports and markers).
     // Errc::cluster_unavailable unless connected now; limit_exceeded over max_message_bytes;
     // overloaded past max_publish_queue_bytes. Success is "queued": a message nats.c then
@@ -147,7 +150,7 @@ class NatsLink {
     std::atomic<int> connected_{unknown};
     std::atomic<std::uint64_t> write_timeouts_seen_{0};  // by the disconnected event
     std::unique_ptr<PublishQueue> queue_;                // once nc_ is set
-    std::mutex mu_;
+    mutable std::mutex mu_;
     std::condition_variable cv_;
     // Live, or unsubscribed (or closed by nats.c) and not reaped yet, by id.
     std::unordered_map<std::uint64_t, std::unique_ptr<Subscription>> subs_;
@@ -156,6 +159,7 @@ class NatsLink {
     bool closed_ = false;                // nats.c reported the connection closed
     std::atomic<bool> closing_{false};   // by ~NatsLink: the closed event is ours
     std::atomic<bool> given_up_{false};  // closed by nats.c, not by ~NatsLink
+    std::string why_closed_;             // under mu_, set before given_up_
 };
 
 }  // namespace hawser::detail

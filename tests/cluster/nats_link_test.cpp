@@ -221,6 +221,16 @@ TEST(NatsLink, NatsRefusingItsAuthorisationForGoodIsReportedOnceAndRefusesWhatFo
     auto o = cluster_options(nats, "link");
     o.nats_user = "hawser";
     o.nats_password = "one";
+    {  // A link that closes itself says nothing of it.
+        std::atomic<int> own_close{0};
+        NatsLink::Events quiet;
+        quiet.closed = [&](std::string) { ++own_close; };
+        auto other = NatsLink::open(o, "hawser-link-test-own", std::move(quiet), lost, {});
+        ASSERT_TRUE(other) << other.error().message;
+        ASSERT_TRUE(eventually([&] { return (*other)->connected(); }));
+        other->reset();
+        EXPECT_EQ(own_close, 0);
+    }
     auto opened = NatsLink::open(o, "hawser-link-test", std::move(events), lost, {});
     ASSERT_TRUE(opened) << opened.error().message;
     auto& link = *opened;
@@ -231,6 +241,7 @@ TEST(NatsLink, NatsRefusingItsAuthorisationForGoodIsReportedOnceAndRefusesWhatFo
     auto why = closed.get();
     EXPECT_NE(why.find("uthorization"), std::string::npos) << why;
     EXPECT_TRUE(link->closed());
+    EXPECT_EQ(link->why_closed(), why);
     EXPECT_FALSE(link->connected());
     auto sub = link->subscribe_in_order("t.s", {}, {});
     ASSERT_FALSE(sub);
