@@ -1,40 +1,15 @@
-// ZDB's store: one RocksDB per data directory. Layout (docs/zdb.md):
-//   "__meta"              name/<database> -> table number; table/<N>/{next_id,count,durability,
-//                         index/<field>}; next_table; open (set while a process has it open)
-//   "t<N>"                documents of table N, keyed by the 8-byte big-endian id
-//   "t<N>.blobs"          attachments, keyed id | name, in blob files
-//   "t<N>.index"          index entries, keyed index | value | id
-// A database name points at a table, so that copy and replace can build a table under no name
-// and then publish it with one atomic meta write. Tables no name points at (a copy or a drop
-// cut short by a crash) are removed when the store opens. A dropped or replaced table's column
-// families are dropped at once and their handles destroyed when the last query or copy reading
-// the table ends, which is when RocksDB deletes their files (table.hpp, FamilyHandles).
-#include <rocksdb/cache.h>
-#include <rocksdb/statistics.h>
-#include <rocksdb/table.h>
-#include <rocksdb/utilities/checkpoint.h>
-
+// ZDB's store (store_impl.hpp): opening it (reading the layout, removing tables no name points
+// at, repairing after a crash) and closing it.
 #include <algorithm>
 #include <charconv>
-#include <map>
-#include <set>
-#include <shared_mutex>
 
-#include "zdb/database_impl.hpp"
-#include "zdb/keys.hpp"
+#include "zdb/store_impl.hpp"
 
 namespace hawser::zdb {
 
 namespace {
 
-constexpr const char* meta_family = "__meta";
-constexpr std::size_t copy_batch_bytes = 4u << 20;
-
 const char* const family_suffixes[] = {"", ".blobs", ".index"};
-
-std::string family_name(std::uint64_t table, int which) {
-    return "t" + std::to_string(table) + family_suffixes[which];
-}
 
 std::optional<std::uint64_t> parse_number(std::string_view digits) {
     std::uint64_t v = 0;
@@ -44,7 +19,12 @@ std::optional<std::uint64_t> parse_number(std::string_view digits) {
     return v;
 }
 
-// The table number of a family name "t<N>", "t<N>.blobs" or "t<N>.index"; nothing otherwise.
+}  // namespace
+
+std::string family_name(std::uint64_t table, int which) {
+    return "t" + std::to_string(table) + family_suffixes[which];
+}
+
 std::optional<std::uint64_t> family_table(std::string_view name) {
     if (!name.starts_with('t')) return std::nullopt;
     auto dot = name.find('.');
@@ -52,8 +32,6 @@ std::optional<std::uint64_t> family_table(std::string_view name) {
     if (!suffix.empty() && suffix != ".blobs" && suffix != ".index") return std::nullopt;
     return parse_number(name.substr(1, dot == std::string_view::npos ? dot : dot - 1));
 }
-
-}  // namespace
 
 bool Store::valid_name(std::string_view name) {
     if (name.empty() || name.size() > 64 || name.rfind("__", 0) == 0) return false;
@@ -63,8 +41,6 @@ bool Store::valid_name(std::string_view name) {
     return true;
 }
 
-namespace {
-
 Error bad_name() {
     return Error{Errc::invalid_argument,
                  "database names are 1-64 of A-Z a-z 0-9 _ . -, not starting with __"};
@@ -73,83 +49,6 @@ Error bad_name() {
 Error no_database(std::string_view name) {
     return Error{Errc::not_found, "no database '" + std::string(name) + "'"};
 }
-
-}  // namespace
-
-class StoreImpl final : public Store {
-  public:
-    ~StoreImpl() override {
-        if (opened_) close_cleanly();
-        if (handles_) handles_->close();
-        db_.reset();
-    }
-
-    Result<void> open(const StoreOptions& options);
-    Result<std::shared_ptr<Database>> create(const std::string& name,
-                                             DatabaseOptions options) override;
-    Result<std::shared_ptr<Database>> database(std::string_view name) const override;
-    std::vector<std::string> list() const override;
-    Result<void> drop(std::string_view name) override;
-    Result<void> compact(std::string_view name) override;
-    Result<void> copy(std::string_view source, const std::string& destination) override;
-    Result<void> replace(std::string_view target, std::string_view source) override;
-    Result<void> checkpoint(const std::string& directory) override;
-    StoreStats stats() const override;
-
-  private:
-    rocksdb::ColumnFamilyOptions family_options(int which) const {
-        rocksdb::ColumnFamilyOptions o;
-        o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options(cache_)));
-        o.compression = rocksdb::kLZ4Compression;
-        o.write_buffer_size = write_buffer_bytes_;
-        if (which == 1) {  // attachments: values in blob files, so scans never read them
-            o.enable_blob_files = true;
-            o.min_blob_size = 0;
-            o.enable_blob_garbage_collection = true;
-        }
-        return o;
-    }
-    Result<std::shared_ptr<DatabaseImpl>> find(std::string_view name) const;
-    struct NewTable {
-        std::uint64_t number = 0;
-        TableFamilies families;
-    };
-    // A new table, not yet named, for a database to be called `name` (mu_ held).
-    Result<NewTable> new_table(const std::string& name);
-    void discard(const NewTable& table);
-    // Names the table with one synchronous meta write and opens its handle; on failure the
-    // table is discarded (mu_ held).
-    Result<std::shared_ptr<DatabaseImpl>> publish(const std::string& name, const NewTable& table,
-                                                  Durability durability, const TableState& state);
-    // Creates the families of a new table, unnamed and with no meta entries yet.
-    Result<TableFamilies> create_families(std::uint64_t table);
-    void drop_families(const TableFamilies& families);
-    Result<std::uint64_t> allocate_table();
-    Result<void> write_meta(rocksdb::WriteBatch& batch);
-    void put_table_meta(rocksdb::WriteBatch& batch, std::uint64_t table, Durability durability,
-                        const TableState& state) const;
-    // Removes tables no name points at, with their meta entries.
-    Result<void> collect_garbage(const std::set<std::uint64_t>& named);
-    // The "open" mark in __meta is set while a process has the store open: found at open, it
-    // says the last one stopped without closing, and `fast` tables are repaired.
-    Result<void> recover_after_crash();
-    void close_cleanly();
-    Result<void> copy_family(rocksdb::ColumnFamilyHandle* from, rocksdb::ColumnFamilyHandle* to,
-                             const rocksdb::Snapshot* snapshot);
-
-    mutable std::shared_mutex mu_;  // the name map and the layout
-    std::shared_ptr<rocksdb::Cache> cache_;
-    std::shared_ptr<rocksdb::Statistics> statistics_;
-    std::size_t write_buffer_bytes_ = 0;
-    std::unique_ptr<rocksdb::DB> db_;
-    rocksdb::ColumnFamilyHandle* meta_ = nullptr;
-    std::shared_ptr<FamilyHandles> handles_;           // every family handle, shared with tables
-    std::map<std::uint64_t, TableFamilies> families_;  // every table's families, by number
-    std::map<std::string, std::shared_ptr<DatabaseImpl>, std::less<>> databases_;
-    std::set<std::string, std::less<>> reserved_;  // names of copies in progress
-    std::uint64_t next_table_ = 1;
-    bool opened_ = false;  // open() succeeded: closing may clear the "open" mark
-};
 
 Result<void> StoreImpl::open(const StoreOptions& options) {
     if (options.path.empty()) return Error{Errc::invalid_argument, "store path is empty"};
@@ -292,257 +191,6 @@ Result<void> StoreImpl::collect_garbage(const std::set<std::uint64_t>& named) {
         handles_->release(it->second);
         it = families_.erase(it);
     }
-    return {};
-}
-
-Result<void> StoreImpl::write_meta(rocksdb::WriteBatch& batch) {
-    rocksdb::WriteOptions w;
-    w.sync = true;  // layout changes survive a power loss whatever the databases' durability
-    auto s = db_->Write(w, &batch);
-    if (!s.ok()) return storage_error(s);
-    return {};
-}
-
-void StoreImpl::put_table_meta(rocksdb::WriteBatch& batch, std::uint64_t table,
-                               Durability durability, const TableState& state) const {
-    auto prefix = table_meta_prefix(table);
-    batch.Put(meta_, prefix + "durability", encode_u64(static_cast<std::uint64_t>(durability)));
-    batch.Put(meta_, prefix + "next_id", encode_u64(state.next_id));
-    batch.Put(meta_, prefix + "count", encode_u64(state.count));
-    for (const auto& [path, n] : state.indexes)
-        batch.Put(meta_, prefix + "index/" + path, encode_u64(n));
-}
-
-Result<std::uint64_t> StoreImpl::allocate_table() {
-    auto number = next_table_++;
-    rocksdb::WriteBatch batch;
-    batch.Put(meta_, "next_table", encode_u64(next_table_));
-    if (auto r = write_meta(batch); !r) return r.error();
-    return number;
-}
-
-Result<TableFamilies> StoreImpl::create_families(std::uint64_t table) {
-    rocksdb::ColumnFamilyHandle* created[3] = {};
-    for (int which = 0; which < 3; ++which) {
-        auto s = db_->CreateColumnFamily(family_options(which), family_name(table, which),
-                                         &created[which]);
-        if (!s.ok()) {
-            for (int i = 0; i < which; ++i) {
-                db_->DropColumnFamily(created[i]);
-                db_->DestroyColumnFamilyHandle(created[i]);
-            }
-            return storage_error(s);
-        }
-    }
-    for (auto* h : created) handles_->add(h);
-    TableFamilies f{created[0], created[1], created[2]};
-    families_[table] = f;
-    return f;
-}
-
-void StoreImpl::drop_families(const TableFamilies& families) {
-    // The handles stay valid (RocksDB keeps dropped families readable until their handles are
-    // destroyed), so a query still running on the table finishes cleanly.
-    for (auto* h : {families.docs, families.blobs, families.index})
-        if (h) db_->DropColumnFamily(h);
-}
-
-Result<StoreImpl::NewTable> StoreImpl::new_table(const std::string& name) {
-    if (databases_.count(name) || reserved_.count(name))
-        return Error{Errc::invalid_argument, "database '" + name + "' exists"};
-    auto number = allocate_table();
-    if (!number) return number.error();
-    auto families = create_families(*number);
-    if (!families) return families.error();
-    return NewTable{*number, *families};
-}
-
-void StoreImpl::discard(const NewTable& table) {
-    drop_families(table.families);
-    handles_->release(table.families);  // never published: nothing else reads it
-    families_.erase(table.number);
-}
-
-Result<std::shared_ptr<DatabaseImpl>> StoreImpl::publish(const std::string& name,
-                                                         const NewTable& table,
-                                                         Durability durability,
-                                                         const TableState& state) {
-    rocksdb::WriteBatch batch;
-    put_table_meta(batch, table.number, durability, state);
-    batch.Put(meta_, "name/" + name, encode_u64(table.number));
-    if (auto r = write_meta(batch); !r) {
-        discard(table);
-        return r.error();
-    }
-    auto d = std::make_shared<DatabaseImpl>(
-        name, std::make_shared<Table>(*db_, handles_, meta_, table.number, table.families,
-                                      durability, state));
-    databases_.emplace(name, d);
-    return d;
-}
-
-Result<std::shared_ptr<Database>> StoreImpl::create(const std::string& name,
-                                                    DatabaseOptions options) {
-    if (!Store::valid_name(name)) return bad_name();
-    std::unique_lock lock(mu_);
-    auto table = new_table(name);
-    if (!table) return table.error();
-    auto d = publish(name, *table, options.durability, TableState{});
-    if (!d) return d.error();
-    return std::shared_ptr<Database>(*d);
-}
-
-Result<std::shared_ptr<DatabaseImpl>> StoreImpl::find(std::string_view name) const {
-    auto it = databases_.find(name);
-    if (it == databases_.end()) return no_database(name);
-    return it->second;
-}
-
-Result<std::shared_ptr<Database>> StoreImpl::database(std::string_view name) const {
-    std::shared_lock lock(mu_);
-    auto d = find(name);
-    if (!d) return d.error();
-    return std::shared_ptr<Database>(*d);
-}
-
-std::vector<std::string> StoreImpl::list() const {
-    std::shared_lock lock(mu_);
-    std::vector<std::string> out;
-    for (const auto& [n, d] : databases_) out.push_back(n);
-    return out;
-}
-
-Result<void> StoreImpl::drop(std::string_view name) {
-    std::unique_lock lock(mu_);
-    auto d = find(name);
-    if (!d) return d.error();
-    auto table = (*d)->table();
-    if (!table) return table.error();
-    rocksdb::WriteBatch batch;
-    batch.Delete(meta_, "name/" + std::string(name));
-    auto prefix = table_meta_prefix((*table)->number());
-    batch.DeleteRange(meta_, prefix, prefix_end(prefix));
-    if (auto r = write_meta(batch); !r) return r;
-    drop_families((*table)->families());
-    (*table)->mark_dropped();  // its handles go with the last query still reading it
-    (*d)->unbind();
-    families_.erase((*table)->number());
-    databases_.erase(databases_.find(name));
-    return {};
-}
-
-Result<void> StoreImpl::compact(std::string_view name) {
-    auto d = database(name);
-    if (!d) return d.error();
-    auto table = static_cast<DatabaseImpl&>(**d).table();
-    if (!table) return table.error();
-    const auto& f = (*table)->families();
-    for (auto* h : {f.docs, f.blobs, f.index}) {
-        auto s = db_->CompactRange(rocksdb::CompactRangeOptions(), h, nullptr, nullptr);
-        if (!s.ok()) return storage_error(s);
-    }
-    return {};
-}
-
-Result<void> StoreImpl::copy_family(rocksdb::ColumnFamilyHandle* from,
-                                    rocksdb::ColumnFamilyHandle* to,
-                                    const rocksdb::Snapshot* snapshot) {
-    rocksdb::ReadOptions ro;
-    ro.snapshot = snapshot;
-    ro.fill_cache = false;  // a one-off pass should not evict what the application reads
-    rocksdb::WriteOptions w;
-    w.disableWAL = true;  // flushed before the copy is published
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, from));
-    rocksdb::WriteBatch batch;
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-        batch.Put(to, it->key(), it->value());
-        if (batch.GetDataSize() >= copy_batch_bytes) {
-            auto s = db_->Write(w, &batch);
-            if (!s.ok()) return storage_error(s);
-            batch.Clear();
-        }
-    }
-    if (!it->status().ok()) return storage_error(it->status());
-    auto s = db_->Write(w, &batch);
-    if (s.ok()) s = db_->Flush(rocksdb::FlushOptions(), to);
-    if (!s.ok()) return storage_error(s);
-    return {};
-}
-
-Result<void> StoreImpl::copy(std::string_view source, const std::string& destination) {
-    if (!Store::valid_name(destination)) return bad_name();
-    std::shared_ptr<Table> from;
-    NewTable to;
-    {
-        std::unique_lock lock(mu_);
-        auto d = find(source);
-        if (!d) return d.error();
-        auto t = (*d)->table();
-        if (!t) return t.error();
-        from = std::move(*t);
-        auto created = new_table(destination);
-        if (!created) return created.error();
-        to = *created;
-        reserved_.insert(destination);
-    }
-    // The copy runs without the store lock: readers and writers of other databases go on.
-    auto [snapshot, state] = from->snapshot();
-    Result<void> copied;
-    const auto& f = from->families();
-    const auto& t = to.families;
-    for (auto [a, b] : {std::pair{f.docs, t.docs}, {f.blobs, t.blobs}, {f.index, t.index}}) {
-        copied = copy_family(a, b, snapshot);
-        if (!copied) break;
-    }
-    db_->ReleaseSnapshot(snapshot);
-    std::unique_lock lock(mu_);
-    reserved_.erase(destination);
-    if (!copied) {
-        discard(to);
-        return copied;
-    }
-    auto d = publish(destination, to, from->durability(), state);
-    if (!d) return d.error();
-    return {};
-}
-
-Result<void> StoreImpl::replace(std::string_view target, std::string_view source) {
-    if (target == source) return Error{Errc::invalid_argument, "a database cannot replace itself"};
-    std::unique_lock lock(mu_);
-    auto t = find(target), s = find(source);
-    if (!t) return t.error();
-    if (!s) return s.error();
-    auto old_table = (*t)->table(), new_table = (*s)->table();
-    if (!old_table) return old_table.error();
-    if (!new_table) return new_table.error();
-    if ((*new_table)->durability() == Durability::fast) {
-        // Its latest writes are only in memtables: make them durable before publishing.
-        const auto& f = (*new_table)->families();
-        auto st = db_->Flush(rocksdb::FlushOptions(), {f.docs, f.blobs, f.index});
-        if (!st.ok()) return storage_error(st);
-    }
-    rocksdb::WriteBatch batch;
-    batch.Put(meta_, "name/" + std::string(target), encode_u64((*new_table)->number()));
-    batch.Delete(meta_, "name/" + std::string(source));
-    auto prefix = table_meta_prefix((*old_table)->number());
-    batch.DeleteRange(meta_, prefix, prefix_end(prefix));
-    if (auto r = write_meta(batch); !r) return r;
-    drop_families((*old_table)->families());
-    (*old_table)->mark_dropped();  // its handles go with the last query still reading it
-    (*t)->bind(*new_table);
-    (*s)->unbind();
-    families_.erase((*old_table)->number());
-    databases_.erase(databases_.find(source));
-    return {};
-}
-
-Result<void> StoreImpl::checkpoint(const std::string& directory) {
-    rocksdb::Checkpoint* raw = nullptr;
-    auto s = rocksdb::Checkpoint::Create(db_.get(), &raw);
-    if (!s.ok()) return storage_error(s);
-    std::unique_ptr<rocksdb::Checkpoint> cp(raw);
-    s = cp->CreateCheckpoint(directory);
-    if (!s.ok()) return storage_error(s);
     return {};
 }
 
