@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +26,9 @@
 namespace hawser::bench {
 
 namespace {
+
+// GOGC for the nats-server a run starts (see where it is started).
+constexpr int nats_gogc = 300;
 
 using namespace std::chrono_literals;
 
@@ -44,13 +48,19 @@ std::uint16_t port_from_log(const std::string& log, const std::string& marker) {
     return 0;
 }
 
-// Starts argv[0] (searched in PATH) with stdout and stderr to `log`. The child gets SIGTERM
-// when the coordinator dies, however it dies, so no server outlives a run. `nice` below 0 needs
-// root; without it the child runs at the usual priority.
-Result<pid_t> spawn(const std::vector<std::string>& argv, const std::string& log, int nice = 0) {
+// Starts argv[0] (searched in PATH) with stdout and stderr to `log`, and this process's
+// environment plus `env` ("NAME=value"). The child gets SIGTERM when the coordinator dies,
+// however it dies, so no server outlives a run. `nice` below 0 needs root; without it the child
+// runs at the usual priority.
+Result<pid_t> spawn(const std::vector<std::string>& argv, const std::string& log, int nice = 0,
+                    const std::vector<std::string>& env = {}) {
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
+    std::vector<char*> environment;  // built before fork: the child only execs
+    for (char** e = environ; *e; ++e) environment.push_back(*e);
+    for (auto& e : env) environment.push_back(const_cast<char*>(e.c_str()));
+    environment.push_back(nullptr);
     int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (out < 0) return Error{Errc::invalid_argument, "cannot write " + log};
     const pid_t parent = ::getpid();
@@ -61,7 +71,7 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::string& log
         if (nice) (void)::setpriority(PRIO_PROCESS, 0, nice);  // before exec: every thread has it
         ::dup2(out, 1);
         ::dup2(out, 2);
-        ::execvp(args[0], args.data());
+        ::execvpe(args[0], args.data(), environment.data());
         std::fprintf(stderr, "cannot start %s: %s\n", args[0], std::strerror(errno));
         ::_exit(127);
     }
@@ -174,8 +184,14 @@ Result<Servers> Servers::start_hawser(const std::string& binary, std::size_t nod
         // where a deployment gives it cores of its own: a starved nats-server answers the
         // nodes' reports and pings so late that they drop each other and reconnect.
         constexpr int nats_nice = -10;
+        // Holding millions of channel subscriptions, nats-server's heap is most of a gigabyte,
+        // and Go's default pacing (GOGC=100) marks it every minute or so, making the read loops
+        // that are allocating help with the marking; with room to grow (about twice the memory)
+        // they rarely have to (docs/cluster.md, "Running NATS"). GOGC in the environment wins.
+        std::vector<std::string> nats_env;
+        if (!std::getenv("GOGC")) nats_env.push_back("GOGC=" + std::to_string(nats_gogc));
         auto pid = spawn({"nats-server", "-a", "127.0.0.1", "-p", "-1"}, log,  // -1: any port
-                         nats_nice);
+                         nats_nice, nats_env);
         if (!pid) return pid.error();
         s.all_.push_back(*pid);
         std::uint16_t port = 0;
@@ -184,6 +200,9 @@ Result<Servers> Servers::start_hawser(const std::string& binary, std::size_t nod
             return port != 0;
         };
         if (auto r = wait_ready(*pid, "nats-server", log, ready); !r) return r.error();
+        if (!nats_env.empty())
+            std::fprintf(stderr, "nats-server runs with GOGC=%d (set GOGC to change it)\n",
+                         nats_gogc);
         if (::getpriority(PRIO_PROCESS, id_t(*pid)) == nats_nice)  // ready: past its exec
             std::fprintf(stderr, "nats-server runs at nice %d, ahead of the nodes and workers\n",
                          nats_nice);
