@@ -159,7 +159,10 @@ struct ClusterStats {
     std::uint64_t deliveries_skipped = 0;     // to subscribers over their send soft limit
     std::uint64_t channel_subscriptions = 0;  // NATS subscriptions for channels, held or queued
     std::uint64_t interest_changes = 0;       // channel subscribes/unsubscribes queued for NATS
-    std::uint64_t name_clashes = 0;           // reports under this node's name from another process
+    // Channel subscriptions NATS could not take then (away, or refusing), tried again a second
+    // later; never once nats.c gave the connection up for good.
+    std::uint64_t interest_retries = 0;
+    std::uint64_t name_clashes = 0;  // reports under this node's name from another process
     // NATS dropped messages for this node because its handler fell behind (a subscription's
     // pending limit): channel publications are at most once under overload, as core NATS is.
     std::uint64_t slow_consumer_events = 0;

@@ -145,6 +145,7 @@ void Cluster::Impl::subscription_refused(std::string channel, std::uint64_t id, 
             for (auto& w : take_waiting_for(batch.waiters, id)) waiting.push_back(std::move(w));
         refused_subscriptions.push_back({std::move(channel), id, why});
     }
+    if (!for_good) count(counters.interest_retries);
     schedule_interest(*this, retry_after);  // not retried once given up: apply_interest
     finish(*this, waiting, for_good ? *for_good : refused_error(why));
 }
@@ -216,6 +217,7 @@ void Cluster::Impl::apply_interest() {
     }
     counters.channel_subscriptions.store(channel_subscriptions.size(), std::memory_order_relaxed);
     if (!failed.empty() && !closed) {
+        counters.interest_retries.fetch_add(failed.size(), std::memory_order_relaxed);
         {
             std::lock_guard lock(channels_mu);
             for (auto& [channel, error] : failed) channels.retry(channel);

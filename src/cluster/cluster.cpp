@@ -168,15 +168,18 @@ Result<void> Cluster::start() {
     channel_events.error = [weak](bool slow_consumer, std::string what) {
         if (auto impl = weak.lock()) impl->nats_error(slow_consumer, "NATS (channels): " + what);
     };
-    channel_events.closed = [weak](std::string why) {
-        auto impl = weak.lock();
-        if (!impl) return;
-        impl->nats_given_up = true;
-        spdlog::error(
-            "hawser cluster: node {}: NATS closed the connection for channels for good "
-            "({}); channel subscriptions on this node take no effect until it is restarted",
-            impl->name, why);
+    // nats.c gave a link up for good: said once, with NATS's reason and what follows.
+    auto given_up = [weak](const char* connection, const char* meaning) {
+        return [weak, connection, meaning](std::string why) {
+            auto impl = weak.lock();
+            if (!impl) return;
+            impl->nats_given_up = true;
+            spdlog::error("hawser cluster: node {}: NATS closed the connection{} for good ({}); {}",
+                          impl->name, connection, why, meaning);
+        };
     };
+    channel_events.closed = given_up(
+        " for channels", "channel subscriptions on this node take no effect until it is restarted");
     auto channel_link = detail::NatsLink::open(
         impl.options, "hawser-" + impl.name + "-channels", std::move(channel_events),
         impl.counters.publishes_lost,
@@ -214,15 +217,8 @@ Result<void> Cluster::start() {
         impl->nats_error(slow_consumer, "NATS: " + what);
         if (slow_consumer) impl->notices_dropped();  // notices or answers for this node
     };
-    events.closed = [weak](std::string why) {
-        auto impl = weak.lock();
-        if (!impl) return;
-        impl->nats_given_up = true;
-        spdlog::error(
-            "hawser cluster: node {}: NATS closed the connection for good ({}); serving "
-            "locally, outside the cluster, until the node is restarted",
-            impl->name, why);
-    };
+    events.closed =
+        given_up("", "serving locally, outside the cluster, until the node is restarted");
     events.caught_up = [weak] {  // this node's notices were refused while NATS fell behind
         if (auto impl = weak.lock()) impl->notices_dropped();
     };
@@ -389,6 +385,7 @@ ClusterStats Cluster::stats() const {
     s.deliveries_skipped = get(c.deliveries_skipped);
     s.channel_subscriptions = get(c.channel_subscriptions);
     s.interest_changes = get(c.interest_changes);
+    s.interest_retries = get(c.interest_retries);
     s.name_clashes = get(c.name_clashes);
     s.slow_consumer_events = get(c.slow_consumers);
     s.publishes_lost = get(c.publishes_lost);

@@ -81,7 +81,7 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
             redirects{0}, requests_sent{0}, requests_served{0}, publications_sent{0},
             publications_received{0}, deliveries{0}, deliveries_skipped{0},
             channel_subscriptions{0}, interest_changes{0}, name_clashes{0}, slow_consumers{0},
-            publishes_lost{0}, channel_disconnects{0};
+            publishes_lost{0}, channel_disconnects{0}, interest_retries{0};
     } counters;
     static void count(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
 

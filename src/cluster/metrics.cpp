@@ -38,6 +38,8 @@ void write_metrics(MetricsText& out, const Cluster& cluster) {
             s.deliveries_skipped);
     out.gauge("hawser_cluster_channel_subscriptions", "NATS subscriptions held for channels",
               double(s.channel_subscriptions));
+    counter("hawser_cluster_interest_retries_total",
+            "Channel subscriptions NATS could not take then, tried again", s.interest_retries);
     counter("hawser_cluster_slow_consumer_events_total",
             "Messages NATS dropped because this node fell behind", s.slow_consumer_events);
     out.gauge("hawser_cluster_publish_queue_bytes", "Messages for NATS not yet written",
