@@ -1,10 +1,10 @@
 // Parallel filter queries on a snapshot. Without a usable index, the id range [1, next_id) is cut
-// into one contiguous slice per worker (reverse queries walk each slice downwards). With one,
-// the candidate ids read from the index are cut the same way and fetched by id. Each worker
-// batches its matches into fragments; delivery to the sink is serialised. With `ordered`, a
-// slice's fragments are held until every slice before it has finished, so the sink sees ids in
-// order; a slice holds at most `ordered_lookahead` fragments (one more when it ends) before its
-// worker waits for its turn.
+// into one contiguous slice per worker (reverse queries walk each slice downwards). With one
+// (chosen by query_plan.cpp), the candidate ids read from the index are cut the same way and
+// fetched by id. Each worker batches its matches into fragments; delivery to the sink is
+// serialised. With `ordered`, a slice's fragments are held until every slice before it has
+// finished, so the sink sees ids in order; a slice holds at most `ordered_lookahead` fragments (one
+// more when it ends) before its worker waits for its turn.
 #include "hawser/zdb/query.hpp"
 
 #include <algorithm>
@@ -17,17 +17,13 @@
 
 #include "zdb/compiled_filter.hpp"
 #include "zdb/database_impl.hpp"
+#include "zdb/query_plan.hpp"
 
 namespace hawser::zdb {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// An index read that yields more candidates than this share of the records loses to a scan:
-// fetching by id costs several times a sequential read.
-constexpr std::uint64_t index_share_divisor = 8;
-constexpr std::uint64_t index_min_candidates = 1024;
 
 class QueryImpl final : public Query {
   public:
@@ -54,7 +50,7 @@ class QueryImpl final : public Query {
         auto [snapshot, state] = table_->snapshot();
         snapshot_ = snapshot;
         source_next_id_ = state.next_id;
-        auto candidates = plan(state);
+        auto candidates = plan_query(*table_, snapshot_, filter_, options_, state, index_);
         if (!candidates) return candidates.error();
         std::size_t n = options_.parallelism ? options_.parallelism
                                              : std::max(1u, std::thread::hardware_concurrency());
@@ -112,81 +108,6 @@ class QueryImpl final : public Query {
         std::deque<Fragment> held;        // ordered mode: waiting for earlier slices
         bool finished = false;
     };
-
-    // The candidate ids, in delivery order, from the first indexed condition that narrows the
-    // records enough (equalities tried before ranges), or else from the union of one such
-    // condition per branch of an $or. Nothing when no index helps.
-    using Candidates = std::optional<std::vector<RecordId>>;
-    Result<Candidates> plan(const TableState& state) {
-        const auto& compiled = filter_.compiled();
-        if (!options_.use_indexes || !compiled) return Candidates{};
-        const auto limit = std::max(index_min_candidates, state.count / index_share_divisor);
-        auto ids = narrowest(compiled->hints.conditions, state, limit, index_);
-        if (!ids || *ids) return ids;
-        for (const auto& either : compiled->hints.unions) {
-            std::vector<RecordId> all;
-            std::vector<std::string> fields;
-            for (const auto& branch : either.branches) {
-                std::string field;
-                auto part = narrowest(branch, state, limit - all.size(), field);
-                if (!part) return part.error();
-                if (!*part) break;
-                all.insert(all.end(), (*part)->begin(), (*part)->end());
-                fields.push_back(std::move(field));
-            }
-            if (fields.size() != either.branches.size()) continue;
-            sort_for_delivery(all);
-            for (const auto& f : fields) index_ += (index_.empty() ? "" : " | ") + f;
-            return Candidates(std::move(all));
-        }
-        return Candidates{};
-    }
-
-    // The ids of the first usable condition (equalities first) with at most `limit` of them.
-    Result<Candidates> narrowest(const std::vector<IndexCondition>& conditions,
-                                 const TableState& state, std::uint64_t limit, std::string& field) {
-        std::vector<std::pair<const IndexCondition*, std::uint16_t>> usable;
-        for (const auto& c : conditions)
-            if (auto it = state.indexes.find(c.field); it != state.indexes.end())
-                usable.emplace_back(&c, it->second);
-        std::stable_sort(usable.begin(), usable.end(), [](const auto& a, const auto& b) {
-            return std::pair(!a.first->equality, a.first->ranges.size()) <
-                   std::pair(!b.first->equality, b.first->ranges.size());
-        });
-        for (const auto& [condition, index] : usable) {
-            auto ids = read_index(*condition, index, limit);
-            if (!ids) return ids.error();
-            if (!*ids) continue;  // too broad
-            field = condition->field;
-            return ids;
-        }
-        return Candidates{};
-    }
-
-    void sort_for_delivery(std::vector<RecordId>& ids) const {
-        std::sort(ids.begin(), ids.end());
-        ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-        if (options_.reverse) std::reverse(ids.begin(), ids.end());
-    }
-
-    // The ids in the condition's ranges, sorted for delivery; nothing past `limit` of them.
-    Result<Candidates> read_index(const IndexCondition& condition, std::uint16_t index,
-                                  std::uint64_t limit) {
-        std::vector<RecordId> ids;
-        bool too_many = false;
-        for (const auto& r : condition.ranges) {
-            if (r.from >= r.to) continue;  // an empty range
-            auto read = table_->index_ids(index, r.from, r.to, snapshot_, [&](RecordId id) {
-                if (ids.size() >= limit) return !(too_many = true);
-                ids.push_back(id);
-                return true;
-            });
-            if (!read) return read.error();
-            if (too_many) return Candidates{};
-        }
-        sort_for_delivery(ids);
-        return Candidates(std::move(ids));
-    }
 
     void stop(QueryEnd why) {
         if (!stopped_.exchange(true)) end_.store(why);
