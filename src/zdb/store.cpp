@@ -184,8 +184,7 @@ Result<void> StoreImpl::collect_garbage(const std::set<std::uint64_t>& named) {
             continue;
         }
         rocksdb::WriteBatch batch;
-        auto prefix = table_meta_prefix(it->first);
-        batch.DeleteRange(meta_, prefix, prefix_end(prefix));
+        delete_table_meta(batch, it->first);
         if (auto r = write_meta(batch); !r) return r;
         drop_families(it->second);
         handles_->release(it->second);

@@ -92,14 +92,11 @@ Result<void> StoreImpl::replace(std::string_view target, std::string_view source
     rocksdb::WriteBatch batch;
     batch.Put(meta_, "name/" + std::string(target), encode_u64((*new_table)->number()));
     batch.Delete(meta_, "name/" + std::string(source));
-    auto prefix = table_meta_prefix((*old_table)->number());
-    batch.DeleteRange(meta_, prefix, prefix_end(prefix));
+    delete_table_meta(batch, (*old_table)->number());
     if (auto r = write_meta(batch); !r) return r;
-    drop_families((*old_table)->families());
-    (*old_table)->mark_dropped();  // its handles go with the last query still reading it
+    retire(**old_table);
     (*t)->bind(*new_table);
     (*s)->unbind();
-    families_.erase((*old_table)->number());
     databases_.erase(databases_.find(source));
     return {};
 }

@@ -89,6 +89,11 @@ class StoreImpl final : public Store {
     // Creates the families of a new table, unnamed and with no meta entries yet.
     Result<TableFamilies> create_families(std::uint64_t table);
     void drop_families(const TableFamilies& families);
+    // Deletes table `table`'s meta entries, in `batch`.
+    void delete_table_meta(rocksdb::WriteBatch& batch, std::uint64_t table) const;
+    // A published table whose name is gone from the meta: its families are dropped now, their
+    // handles with the last query still reading it (mu_ held).
+    void retire(Table& table);
     Result<std::uint64_t> allocate_table();
     Result<void> write_meta(rocksdb::WriteBatch& batch);
     void put_table_meta(rocksdb::WriteBatch& batch, std::uint64_t table, Durability durability,

@@ -56,6 +56,17 @@ void StoreImpl::drop_families(const TableFamilies& families) {
         if (h) db_->DropColumnFamily(h);
 }
 
+void StoreImpl::delete_table_meta(rocksdb::WriteBatch& batch, std::uint64_t table) const {
+    auto prefix = table_meta_prefix(table);
+    batch.DeleteRange(meta_, prefix, prefix_end(prefix));
+}
+
+void StoreImpl::retire(Table& table) {
+    drop_families(table.families());
+    table.mark_dropped();
+    families_.erase(table.number());
+}
+
 Result<StoreImpl::NewTable> StoreImpl::new_table(const std::string& name) {
     if (databases_.count(name) || reserved_.count(name))
         return Error{Errc::invalid_argument, "database '" + name + "' exists"};
@@ -129,13 +140,10 @@ Result<void> StoreImpl::drop(std::string_view name) {
     if (!table) return table.error();
     rocksdb::WriteBatch batch;
     batch.Delete(meta_, "name/" + std::string(name));
-    auto prefix = table_meta_prefix((*table)->number());
-    batch.DeleteRange(meta_, prefix, prefix_end(prefix));
+    delete_table_meta(batch, (*table)->number());
     if (auto r = write_meta(batch); !r) return r;
-    drop_families((*table)->families());
-    (*table)->mark_dropped();  // its handles go with the last query still reading it
+    retire(**table);
     (*d)->unbind();
-    families_.erase((*table)->number());
     databases_.erase(databases_.find(name));
     return {};
 }
