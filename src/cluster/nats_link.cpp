@@ -224,6 +224,7 @@ NatsLink::~NatsLink() {
             return closed_;
         });
     }
+    loop_->wait_detached();  // a close nats.c made itself detaches after reporting closed
     for (auto& [id, sub] : subs_)
         if (sub->sub) natsSubscription_Destroy(sub->sub);
     natsConnection_Destroy(nc_);

@@ -58,6 +58,7 @@ void NatsSocketLoop::attached(natsConnection* nc, int socket) {
     nc_ = nc;
     fd_ = socket;  // read from now on
     ++attaches_;
+    attached_ = true;
     writing_ = false;
     wake();
 }
@@ -85,7 +86,17 @@ void NatsSocketLoop::want_write(bool add) {
 }
 
 void NatsSocketLoop::detached() {
-    want_read(false);
+    // Notified under the lock: the waiter may free the loop as soon as it sees the change.
+    std::lock_guard lock(mu_);
+    forget_socket();
+    attached_ = false;
+    wake();
+    detached_.notify_all();
+}
+
+void NatsSocketLoop::wait_detached() {
+    std::unique_lock lock(mu_);
+    detached_.wait(lock, [&] { return !attached_; });
 }
 
 void NatsSocketLoop::wake() {

@@ -45,6 +45,11 @@ class NatsSocketLoop {
     void stop();
     // Times the loop found NATS had taken nothing written for the write deadline.
     std::uint64_t write_timeouts() const;
+    // Returns once nats.c no longer holds this loop attached to a connection. nats.c detaches
+    // when the connection closes, in the closing thread and after posting the closed event: a
+    // close nats.c made itself (from its reconnect thread) may still be detaching when the
+    // event has arrived, and the loop must outlive that.
+    void wait_detached();
 
   private:
     // What nats.c's callbacks (see nats.h) ask: a connect or reconnect starts reading the new
@@ -63,7 +68,9 @@ class NatsSocketLoop {
     __natsConnection* nc_ = nullptr;
     int fd_ = -1;                 // the socket read (polled); -1 once nats.c is about to close it
     std::uint64_t attaches_ = 0;  // sockets given, so that a number reused is told apart
-    bool writing_ = false;        // nats.c has something to write
+    bool attached_ = false;       // between nats.c's attach and its detach
+    std::condition_variable detached_;
+    bool writing_ = false;  // nats.c has something to write
     std::chrono::steady_clock::time_point write_waits_since_{};
     std::uint64_t writes_ = 0;  // times the loop wrote, for wait_written
     std::uint64_t write_timeouts_ = 0;
