@@ -58,9 +58,11 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::string& log
     for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     std::vector<char*> environment;  // built before fork: the child only execs
-    for (char** e = environ; *e; ++e) environment.push_back(*e);
+    for (char** e = environ; e && *e; ++e) environment.push_back(*e);
     for (auto& e : env) environment.push_back(const_cast<char*>(e.c_str()));
     environment.push_back(nullptr);
+    // The child may only make async-signal-safe calls: its message is made here.
+    const std::string cannot_start = "cannot start " + argv[0] + " (not found or not executable)\n";
     int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (out < 0) return Error{Errc::invalid_argument, "cannot write " + log};
     const pid_t parent = ::getpid();
@@ -72,7 +74,7 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::string& log
         ::dup2(out, 1);
         ::dup2(out, 2);
         ::execvpe(args[0], args.data(), environment.data());
-        std::fprintf(stderr, "cannot start %s: %s\n", args[0], std::strerror(errno));
+        (void)!::write(2, cannot_start.data(), cannot_start.size());
         ::_exit(127);
     }
     ::close(out);

@@ -194,6 +194,18 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
                                            std::string(nats_GetLastError(nullptr)) +
                                            "); retrying in the background");
     } else {
+        // When nats.c could not start its background connecting (a thread or a buffer it
+        // could not get), it closed the connection itself and calls the closed handler with
+        // this link, from a thread of its own: told it is closing, the handler reports
+        // nothing. The link is freed once that has run; one still owed a call after a second
+        // is left to nats.c rather than freed under it.
+        link->closing_ = true;
+        link->loop_->stop();
+        std::unique_lock lock(link->mu_);
+        if (!link->cv_.wait_for(lock, std::chrono::seconds(1), [&] { return link->closed_; })) {
+            lock.unlock();
+            (void)link.release();
+        }
         return nats_error("cannot start the NATS connection", s);
     }
     return link;

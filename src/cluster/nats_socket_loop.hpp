@@ -47,8 +47,9 @@ class NatsSocketLoop {
     std::uint64_t write_timeouts() const;
     // Returns once nats.c no longer holds this loop attached to a connection. nats.c detaches
     // when the connection closes, in the closing thread and after posting the closed event: a
-    // close nats.c made itself (from its reconnect thread) may still be detaching when the
-    // event has arrived, and the loop must outlive that.
+    // close nats.c made itself (from its reconnect thread; or from this loop's thread, in a
+    // read, which stop() outwaits) may still be detaching when the event has arrived, and the
+    // loop must outlive that.
     void wait_detached();
 
   private:
