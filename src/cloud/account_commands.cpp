@@ -176,6 +176,14 @@ void Cloud::Impl::do_login(const Request& req, DataFrame arg, Reply reply) {
                 return wrong_credentials();
             }
             online.set_session(conn.id(), account->id, session->id);
+            // And the session, once the registry names it: a revocation of it that ran before
+            // found no connection on it here (it looked for the session, not 0), but shows now.
+            auto still = sessions->get(session->id);
+            if (!still) return still.error();
+            if (!*still) {
+                counters.failed_logins.fetch_add(1);
+                return Error{Errc::unauthenticated, "the session was ended while logging in"};
+            }
             counters.logins.fetch_add(1);
             return Granted{account->id,
                            session->id,

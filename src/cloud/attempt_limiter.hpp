@@ -5,6 +5,7 @@
 // Thread safety: every method locks; called from IO threads and the worker pool.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -73,10 +74,18 @@ class AttemptLimiter {
         return &it->second;
     }
     void forget_ended(Clock::time_point now) {
-        // At most once a window: a full table of live keys is not swept on every attempt.
-        if (now - last_sweep_ < window_ && last_sweep_ != Clock::time_point{}) return;
+        // Only once the earliest window seen at the last sweep has ended (before that no key's
+        // has), and at most eight times a window: a full table of live keys is not swept on
+        // every attempt, and a key whose window ended holds its place an eighth of one at most.
+        if (swept_ && (now - earliest_ < window_ || now - last_sweep_ < window_ / 8)) return;
+        swept_ = true;
         last_sweep_ = now;
-        std::erase_if(keys_, [&](const auto& kv) { return now - kv.second.start >= window_; });
+        earliest_ = now;
+        std::erase_if(keys_, [&](const auto& kv) {
+            if (now - kv.second.start >= window_) return true;
+            earliest_ = std::min(earliest_, kv.second.start);
+            return false;
+        });
     }
 
     const std::uint32_t limit_;
@@ -84,7 +93,9 @@ class AttemptLimiter {
     const std::size_t max_keys_;
     mutable std::mutex mu_;
     std::unordered_map<std::string, Entry> keys_;
+    bool swept_ = false;
     Clock::time_point last_sweep_{};
+    Clock::time_point earliest_{};  // no key kept at the last sweep started before it
 };
 
 }  // namespace hawser::cloud::detail

@@ -335,7 +335,8 @@ Result<void> Cloud::broadcast(std::string_view command, const DataFrame& argumen
 }
 
 std::vector<ConnectionId> Cloud::connections_of(std::uint64_t user) const {
-    return impl_->online.connections_of(user, [](const auto&) { return true; });
+    // Signed in only: not a login or resume still being checked.
+    return impl_->online.connections_of(user, [](const auto& o) { return o.confirmed; });
 }
 
 CloudStats Cloud::stats() const {
@@ -348,7 +349,7 @@ CloudStats Cloud::stats() const {
     s.failed_resumptions = c.failed_resumptions.load();
     s.rate_limited = c.rate_limited.load();
     s.sessions_revoked = c.sessions_revoked.load();
-    s.online_connections = impl_->online.size();
+    s.online_connections = impl_->online.signed_in();
     s.messages_sent = impl_->messenger->sent();
     s.messages_pushed = impl_->messenger->pushed();
     s.queries_running = impl_->data->queries_running();

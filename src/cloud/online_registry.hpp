@@ -56,6 +56,7 @@ class OnlineRegistry {
         bool changed = false;
         for (auto& o : by_user_[user->second])
             if (o.connection == id && !o.confirmed) changed = o.confirmed = true;
+        if (changed) ++confirmed_;
         auto whose = user->second;
         lock.unlock();
         if (changed) tell(id, whose, true);
@@ -85,9 +86,10 @@ class OnlineRegistry {
                 if (which(o)) out.push_back(o.connection);
         return out;
     }
-    std::size_t size() const {
+    // Connections signed in: not those whose login or resume is still being checked.
+    std::size_t signed_in() const {
         std::lock_guard lock(mu_);
-        return user_of_.size();
+        return confirmed_;
     }
 
   private:
@@ -107,6 +109,7 @@ class OnlineRegistry {
         auto whose = user->first;
         if (user->second.empty()) by_user_.erase(user);
         if (!confirmed) return std::nullopt;
+        --confirmed_;
         return whose;
     }
     void tell(ConnectionId id, std::uint64_t user, bool online) const {
@@ -116,7 +119,8 @@ class OnlineRegistry {
     mutable std::mutex mu_;
     std::unordered_map<std::uint64_t, std::vector<Online>> by_user_;
     std::unordered_map<ConnectionId, std::uint64_t> user_of_;
-    Observer observer_;  // set before start, read-only after
+    std::size_t confirmed_ = 0;  // entries confirmed
+    Observer observer_;          // set before start, read-only after
 };
 
 }  // namespace hawser::cloud::detail

@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
+#include <future>
 
 #include "integration/cloud_support.hpp"
 
@@ -212,6 +214,49 @@ TEST(Cloud, LogoutEndsTheSessionAndReplayedTokensFail) {
     EXPECT_EQ(code_of(call(*s.client(), Cloud::resume_command, args({l.token}))),
               Errc::unauthenticated);
     EXPECT_TRUE(eventually([&] { return s.cloud->connections_of(l.user).empty(); }));
+}
+
+TEST(Cloud, AResumeStillBeingCheckedIsNotOnline) {
+    // Both workers held, so that the resume's check waits in the queue behind them.
+    std::atomic<int> held{0};
+    std::promise<void> release;
+    auto released = release.get_future().share();
+    CloudServer s(scratch("unchecked"), {}, [&](Commands& c) {
+        c.console(
+            "hold",
+            [&, released](const Request&, std::string_view) {
+                ++held;
+                released.wait();
+                return std::string("done");
+            },
+            CommandOptions{.on_worker = true, .public_access = true});
+        c.console(
+            "open", [](const Request&, std::string_view) { return std::string("hi"); },
+            CommandOptions{.public_access = true});
+    });
+    auto a = s.client();
+    auto user = register_user(*a, "kit");
+    auto l = login(*a, "kit", "correct horse").value();
+    ASSERT_TRUE(call(*a, Cloud::logout_command, {}));
+    ASSERT_TRUE(eventually([&] { return s.cloud->connections_of(user).empty(); }));
+
+    auto holder = s.client();
+    std::atomic<int> answered{0};
+    for (int i = 0; i < 2; ++i)
+        holder->connection().call("hold", "", [&](Result<std::string>) { ++answered; });
+    ASSERT_TRUE(eventually([&] { return held == 2; }));
+    // The logged-out token's MAC is good: the resume enters the registry, then waits.
+    auto b = s.client();
+    std::promise<Result<DataFrame>> resumed;
+    b->connection().call(Cloud::resume_command, args({l.token}),
+                         [&](Result<DataFrame> r) { resumed.set_value(std::move(r)); });
+    // Handled after the resume on b's IO thread: the resume has entered the registry by now.
+    ASSERT_EQ(b->connection().call("open", "", use_wait).value(), "hi");
+    EXPECT_TRUE(s.cloud->connections_of(user).empty());
+    EXPECT_EQ(s.cloud->stats().online_connections, 0u);
+    release.set_value();
+    EXPECT_EQ(code_of(resumed.get_future().get()), Errc::unauthenticated);
+    EXPECT_TRUE(eventually([&] { return answered == 2; }));
 }
 
 TEST(Cloud, SessionsAreListedAndRevokedOnlyByTheirOwner) {

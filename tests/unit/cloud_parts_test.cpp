@@ -77,6 +77,22 @@ TEST(CloudLimiter, CountsInWindowsAndStaysBounded) {
     EXPECT_TRUE(limits.over("c", t0 + 2600ms));
 }
 
+TEST(CloudLimiter, AFullTableTakesANewKeySoonAfterAWindowEnds) {
+    using namespace std::chrono_literals;
+    AttemptLimiter limits(5, 1000ms, 2);
+    auto t0 = AttemptLimiter::Clock::time_point{} + 1h;
+    EXPECT_TRUE(limits.try_count("a", t0));
+    EXPECT_TRUE(limits.try_count("b", t0 + 600ms));
+    // Full: this sweeps, and finds neither window ended.
+    EXPECT_FALSE(limits.try_count("c", t0 + 700ms));
+    // "a"'s ended 300 ms after that sweep: a new key is taken then, not a window later.
+    EXPECT_TRUE(limits.try_count("c", t0 + 1000ms + 200ms));
+    EXPECT_EQ(limits.tracked(), 2u);
+    // Both live again ("b" until 1600 ms, "c" until 2200 ms): refused, and not swept each time.
+    for (int i = 0; i < 5; ++i) EXPECT_FALSE(limits.try_count("d", t0 + 1300ms + i * 10ms));
+    EXPECT_TRUE(limits.try_count("d", t0 + 1700ms));  // "b"'s ended
+}
+
 TEST(CloudSource, IPv4IsTheAddressAndIPv6TheSlash64) {
     EXPECT_EQ(client_source("192.0.2.7:5000"), "192.0.2.7");
     EXPECT_EQ(client_source("[2001:db8:1:2:3:4:5:6]:443"), "2001:db8:1:2::/64");
