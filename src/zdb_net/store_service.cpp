@@ -23,6 +23,16 @@ namespace hawser::zdb {
 
 using Reply = Responder<DataFrame>;
 
+namespace {
+
+// What a client decodes, whatever it asked for: a scan page's ids and records are one array, of
+// at most DecodeLimits::max_container (65,536) values; a fragment's are two top-level values
+// each, and its ids and length headers (up to 14 bytes a record) are not in fragment_bytes.
+constexpr std::uint64_t max_scan_page_records = 32767;
+constexpr std::size_t max_fragment_records = 16384;
+
+}  // namespace
+
 struct StoreService::Impl {
     Impl(Store& s, StoreServiceOptions o, std::shared_ptr<hawser::detail::Host> h)
         : store(s),
@@ -280,6 +290,7 @@ struct StoreService::Impl {
         auto limit = arg.read_uint();
         if (!from || !to || !reverse || !limit || *limit == 0)
             return reply.fail(Errc::invalid_argument, "expected from, to, reverse and a limit");
+        *limit = std::min(*limit, max_scan_page_records);  // the client reads on from `last`
         DataFrame records;
         std::uint64_t n = 0;
         RecordId last = 0;
@@ -371,6 +382,7 @@ struct StoreService::Impl {
         // What a query may hold here is bounded by what it is allowed to run with: its workers
         // each finish the fragment they are making when it pauses.
         o.fragment_bytes = std::min(o.fragment_bytes, options.max_fragment_bytes);
+        o.fragment_records = std::min(o.fragment_records, max_fragment_records);
         o.parallelism = o.parallelism == 0 ? options.max_query_parallelism
                                            : std::min(o.parallelism, options.max_query_parallelism);
         o.ordered_lookahead = std::min<std::size_t>(o.ordered_lookahead, 4);

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <limits>
 #include <set>
 #include <thread>
 
@@ -165,6 +166,30 @@ TEST(ZdbRemote, ScanReadsEveryPageInOrder) {
     ASSERT_EQ(seen.size(), 490u);
     EXPECT_EQ(seen.front(), ids[500]);
     EXPECT_EQ(seen.back(), ids[11]);
+}
+
+TEST(ZdbRemote, PagesAndFragmentsAreCutToWhatAClientDecodes) {
+    ServedStore s("big_pages");
+    // 40,000 small records fit max_scan_bytes in one page, but not in the 65,536 values a
+    // client decodes in one array: the node cuts the page, and the scan reads on.
+    auto remote = zdb::connect_store(s.remote(/*page=*/40000)).value();
+    auto db = remote->create("items").value();
+    auto ids = db->insert_batch(numbered(40000)).value();
+    std::size_t scanned = 0;
+    ASSERT_TRUE(db->scan([&](zdb::RecordId, const Map&) { return ++scanned > 0; }));
+    EXPECT_EQ(scanned, ids.size());
+    // A query asking for fragments of any size gets them cut too.
+    zdb::QueryOptions o;
+    o.fragment_records = std::numeric_limits<std::size_t>::max();
+    o.parallelism = 1;
+    std::size_t records = 0, largest = 0;
+    auto query = zdb::run_query(db, zdb::compile_filter(Map{}).value(), o, [&](zdb::Fragment f) {
+                     records += f.records.size();
+                     largest = std::max(largest, f.records.size());
+                 }).value();
+    EXPECT_EQ(query->wait().value(), zdb::QueryEnd::completed);
+    EXPECT_EQ(records, ids.size());
+    EXPECT_LE(largest, 16384u);
 }
 
 TEST(ZdbRemote, AttachmentsAndIndexes) {
