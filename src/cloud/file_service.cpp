@@ -145,27 +145,36 @@ void FileService::do_get(const Request& req, DataFrame arg, Reply reply) {
                                   "at most " +
                                       std::to_string(self.options_.max_transfers_per_user) +
                                       " downloads at once");
+            // Given back here unless the callback below is handed over, which gives it back:
+            // a job that throws (Jobs answers the reply) must not keep the user's place.
+            struct Undo {
+                FileService& self;
+                std::uint64_t user;
+                bool armed = true;
+                ~Undo() {
+                    if (armed) self.end_download(user);
+                }
+            } undo{self, user};
             StreamOptions o;
             o.metadata << path << (*entry)->size;
             o.content_hash = (*entry)->hash;
             o.accept_timeout = download_accept_timeout;
-            conn.send_file(
-                stream, self.blobs_.path_of((*entry)->hash).string(),
-                [weak = self.weak_from_this(), user, reply,
-                 entry = (*entry)->to_map()](Result<void> r) {
-                    auto self = weak.lock();
-                    if (self) self->end_download(user);
-                    if (!r && r.error().code == Errc::storage_error) {
-                        spdlog::warn("hawser cloud: a download of user {} failed: {}", user,
-                                     r.error().message);
-                        return reply.fail(Errc::storage_error,
-                                          "the server could not read the file");
-                    }
-                    if (!r) return reply.fail(r.error().code, r.error().message);
-                    if (self) self->downloaded_.fetch_add(1);
-                    reply.reply(frame_of(Value(entry)));
-                },
-                std::move(o));
+            auto file = self.blobs_.path_of((*entry)->hash).string();
+            auto done = [weak = self.weak_from_this(), user, reply,
+                         entry = (*entry)->to_map()](Result<void> r) {
+                auto self = weak.lock();
+                if (self) self->end_download(user);
+                if (!r && r.error().code == Errc::storage_error) {
+                    spdlog::warn("hawser cloud: a download of user {} failed: {}", user,
+                                 r.error().message);
+                    return reply.fail(Errc::storage_error, "the server could not read the file");
+                }
+                if (!r) return reply.fail(r.error().code, r.error().message);
+                if (self) self->downloaded_.fetch_add(1);
+                reply.reply(frame_of(Value(entry)));
+            };
+            undo.armed = false;
+            conn.send_file(stream, file, std::move(done), std::move(o));
         });
 }
 

@@ -1,7 +1,8 @@
 // FileService's uploads (file_service.hpp): the cloud.put stream's admission and
 // reservation, the bytes through receive_file, the commit that makes them a file, and the
 // sweep of cut uploads. Thread affinity as the class says: admission and commit on the worker
-// pool, the receive callback on the connection's IO thread.
+// pool, the receive callback on the connection's IO thread (or at once, on the worker, when
+// the receive is refused before it starts).
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
@@ -180,8 +181,8 @@ void FileService::admit(IncomingStream& in, Upload up) {
     reservation.held = false;  // the callback releases it
 }
 
-// IO thread: the bytes are on disk and their hash matched (or the upload failed, and the
-// sender has heard why from the stream).
+// IO thread (or the admitting worker, for a receive refused before it started): the bytes are
+// on disk and their hash matched (or the upload failed, and the sender has heard why).
 void FileService::received(Result<ReceivedFile> r, const Upload& up) {
     if (!r) return release(up);
     auto stored = std::make_shared<ReceivedFile>(std::move(*r));
