@@ -17,7 +17,10 @@ namespace hawser::detail {
 class WorkerPool {
   public:
     WorkerPool(std::size_t threads, std::size_t max_jobs, std::size_t max_bytes)
-        : pool_(threads ? threads : 1), max_jobs_(max_jobs), max_bytes_(max_bytes) {}
+        : pool_(threads ? threads : 1),
+          threads_(threads ? threads : 1),
+          max_jobs_(max_jobs),
+          max_bytes_(max_bytes) {}
 
     // Queues `job` accounted as `bytes`; false (and the job is dropped unrun) when full.
     template <class Job>
@@ -45,13 +48,14 @@ class WorkerPool {
         return true;
     }
 
+    std::size_t threads() const noexcept { return threads_; }
     std::size_t queued_jobs() const noexcept { return jobs_.load(std::memory_order_relaxed); }
     std::size_t queued_bytes() const noexcept { return bytes_.load(std::memory_order_relaxed); }
     void join() { pool_.join(); }
 
   private:
     asio::thread_pool pool_;
-    const std::size_t max_jobs_, max_bytes_;
+    const std::size_t threads_, max_jobs_, max_bytes_;
     std::atomic<std::size_t> jobs_{0}, bytes_{0};
 };
 

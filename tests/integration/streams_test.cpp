@@ -5,6 +5,7 @@
 // content hash the sender knows.
 #include <atomic>
 #include <filesystem>
+#include <future>
 #include <stop_token>
 #include <thread>
 
@@ -469,6 +470,63 @@ TEST(Streams, APartThatDiffersFailsTheHashAndIsDiscarded) {
     EXPECT_FALSE(std::filesystem::exists(store / "f.bin.hawser-part"));
     ASSERT_TRUE(f.to_server.send_file("upload", (root / "f.bin").string(), use_wait));
     EXPECT_EQ(read_file(store / "f.bin"), content);
+    std::filesystem::remove_all(root);
+}
+
+TEST(Streams, ResumesHashTheirPartsOnHalfTheWorkersAtMost) {
+    // Two parts to resume, and both workers (loopback_server has two) held: the first resume's
+    // hash waits in the pool, and takes the half the pool gives such hashes.
+    auto a = random_bytes(1u << 20, 31), b = random_bytes(1u << 20, 32);
+    auto [root, store] = stage_part("resumes", a, a.substr(0, 1000));
+    write_file(root / "g.bin", b);
+    write_file(store / "g.bin.hawser-part", b.substr(0, 1000));
+    std::atomic<int> held{0};
+    std::promise<void> release;
+    auto released = release.get_future().share();
+    Fixture f([&, store](Commands& c) {
+        c.console(
+            "hold",
+            [&, released](const Request&, std::string_view) {
+                ++held;
+                released.wait();
+                return std::string();
+            },
+            CommandOptions{.on_worker = true});
+        c.stream("upload", [store](Request, IncomingStream in) -> Task<void> {
+            auto metadata = in.metadata();
+            auto name = metadata.read_string().value();
+            (void)co_await receive_file(std::move(in), store, name);
+        });
+    });
+    struct Release {  // before the server stops, whatever the test's outcome
+        std::promise<void>& promise;
+        bool done = false;
+        void now() {
+            if (!std::exchange(done, true)) promise.set_value();
+        }
+        ~Release() { now(); }
+    } workers{release};
+    for (int i = 0; i < 2; ++i) f.to_server.call("hold", "", [](Result<std::string>) {});
+    ASSERT_TRUE(eventually([&] { return held == 2; }));
+    auto upload = [&](const std::string& name, auto&& done) {
+        StreamOptions o;
+        o.metadata << name;
+        f.to_server.send_file("upload", (root / name).string(), std::forward<decltype(done)>(done),
+                              o);
+    };
+    auto first = std::make_shared<Slot<Result<void>>>();
+    upload("f.bin", [first](Result<void> r) { first->set(r); });
+    auto second = std::make_shared<Slot<Result<void>>>();
+    upload("g.bin", [second](Result<void> r) { second->set(r); });
+    EXPECT_EQ(second->get().error().code, Errc::overloaded);
+    workers.now();
+    ASSERT_TRUE(first->get());
+    EXPECT_EQ(read_file(store / "f.bin"), a);
+    // Its part kept: tried again, it resumes.
+    auto again = std::make_shared<Slot<Result<void>>>();
+    upload("g.bin", [again](Result<void> r) { again->set(r); });
+    ASSERT_TRUE(again->get());
+    EXPECT_EQ(read_file(store / "g.bin"), b);
     std::filesystem::remove_all(root);
 }
 
