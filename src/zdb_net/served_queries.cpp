@@ -6,6 +6,7 @@
 #include <optional>
 #include <vector>
 
+#include "rpc/loop.hpp"
 #include "zdb_net/protocol.hpp"
 
 namespace hawser::zdb::net {
@@ -176,6 +177,8 @@ Result<std::uint64_t> ServedQueries::start(ConnectionId conn, std::shared_ptr<Da
         served->query = query->get();
     }
     (*query)->resume();
+    lock.unlock();
+    arm_sweep();
     return id;
 }
 
@@ -248,6 +251,32 @@ void ServedQueries::sweep() {
         }
     }
     for (auto& e : gone) release(std::move(e));
+}
+
+// While queries run, a sweep every half of `idle`: a query its client left finds no other start
+// to sweep it. On the first loop, whose thread only takes the table's locks; releases go on
+// the worker pool.
+void ServedQueries::arm_sweep() {
+    {
+        std::lock_guard lock(mu_);
+        if (sweep_armed_ || stopped_ || queries_.empty()) return;
+        sweep_armed_ = true;
+    }
+    auto& loop = host_->runtime.loop(0);
+    auto every =
+        std::max<hawser::detail::Clock::duration>(limits_.idle / 2, std::chrono::milliseconds(10));
+    loop.post([weak = weak_from_this(), &loop, every] {
+        loop.post_at(loop.now() + every, [weak] {
+            auto self = weak.lock();
+            if (!self) return;
+            {
+                std::lock_guard lock(self->mu_);
+                self->sweep_armed_ = false;
+            }
+            self->sweep();
+            self->arm_sweep();
+        });
+    });
 }
 
 void ServedQueries::connection_closed(ConnectionId conn) {

@@ -3,8 +3,9 @@
 // the client's next call; past max_buffered the query pauses until the client takes one, so a
 // client that stops asking holds only that much. A query leaves the table when its client has
 // its end, when the client cancels it, when its connection closes, or when nobody asked for
-// it for `idle` (looked at whenever another query starts), so a client that gave up on it
-// cannot hold its place and its snapshot.
+// it for `idle` (looked at whenever another query starts, and every half of `idle` on the
+// server's first loop while any runs), so a client that gave up on it cannot hold its place and
+// its snapshot.
 //
 // Thread affinity: start, next, cancel and connection_closed run on the server's IO threads
 // and worker pool; fragments and ends arrive on query workers, which never release a query's
@@ -56,7 +57,8 @@ class ServedQueries : public std::enable_shared_from_this<ServedQueries> {
 
     std::shared_ptr<Served> find(ConnectionId conn, std::uint64_t id) const;
     void remove(ConnectionId conn, std::uint64_t id);
-    void sweep();  // the ended ones whose end went out, and those nobody asked for
+    void sweep();      // the ended ones whose end went out, and those nobody asked for
+    void arm_sweep();  // a sweep on the first loop in half of `idle`, unless one is due
     std::shared_ptr<Query> detach(Entry& entry);
     void release(Entry entry);  // on the worker pool when it takes it
 
@@ -66,6 +68,7 @@ class ServedQueries : public std::enable_shared_from_this<ServedQueries> {
     std::map<std::uint64_t, Entry> queries_;
     std::uint64_t next_id_ = 1;
     bool stopped_ = false;
+    bool sweep_armed_ = false;
 };
 
 }  // namespace hawser::zdb::net

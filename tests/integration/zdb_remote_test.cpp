@@ -367,6 +367,24 @@ TEST(ZdbRemote, AnAbandonedQueryLeavesWhenAnotherStarts) {
     EXPECT_EQ(abandoned->wait().error().code, Errc::not_found);
 }
 
+TEST(ZdbRemote, AnAbandonedQueryLeavesAfterItsIdleTimeAlone) {
+    ServedStore s("abandoned_alone", [](zdb::StoreServiceOptions& o) {
+        o.query_idle_timeout = std::chrono::milliseconds(50);
+    });
+    auto remote = zdb::connect_store(s.remote()).value();
+    auto db = remote->create("items").value();
+    ASSERT_TRUE(db->insert_batch(numbered(100)));
+    zdb::QueryOptions o;
+    o.start_paused = true;  // never asks for a fragment
+    auto abandoned =
+        zdb::run_query(db, zdb::compile_filter(Map{}).value(), o, [](zdb::Fragment) {}).value();
+    EXPECT_EQ(s.service->stats().queries, 1u);
+    // No other query starts: the service's own sweep lets it go.
+    EXPECT_TRUE(eventually([&] { return s.service->stats().queries == 0; }));
+    abandoned->resume();
+    EXPECT_EQ(abandoned->wait().error().code, Errc::not_found);
+}
+
 TEST(ZdbRemote, ServingNodeGoneEndsQueriesAndFailsCalls) {
     auto s = std::make_unique<ServedStore>("gone");
     auto remote = zdb::connect_store(s->remote()).value();

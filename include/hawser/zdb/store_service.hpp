@@ -43,7 +43,8 @@ struct StoreServiceOptions {
     std::size_t max_buffered_fragments = 2;
     // Workers per query, whatever the client asks for.
     std::size_t max_query_parallelism = 4;
-    // A query nobody asked a fragment of for this long is cancelled when another starts.
+    // A query nobody asked a fragment of for this long is cancelled (looked at when another
+    // starts, and every half of it while queries run).
     Milliseconds query_idle_timeout{60000};
     // A fragment's size, whatever the client asks for (one more record at most): it must fit
     // in a reply (Limits::max_frame_bytes on both sides).
