@@ -62,7 +62,7 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::string& log
     for (auto& e : env) environment.push_back(const_cast<char*>(e.c_str()));
     environment.push_back(nullptr);
     // The child may only make async-signal-safe calls: its message is made here.
-    const std::string cannot_start = "cannot start " + argv[0] + " (not found or not executable)\n";
+    const std::string cannot_start = "cannot start " + argv[0] + " (exec failed)\n";
     int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (out < 0) return Error{Errc::invalid_argument, "cannot write " + log};
     const pid_t parent = ::getpid();

@@ -16,7 +16,8 @@
 // Writes go to the page cache from the connection's IO thread (pwrite); nothing is fsynced.
 // Thread safety: any thread. The token's callback runs on the connection's IO thread, but when
 // the receive is refused at once (a bad name, a file it cannot open, a closed connection, a
-// full queue): it then runs before start_receive_file returns, on the caller's thread.
+// full queue, too many resumes being checked): it then runs before start_receive_file
+// returns, on the caller's thread.
 #pragma once
 
 #include <array>

@@ -1,9 +1,9 @@
 // Checks file names sent by a remote peer (file transfers, the per-user file store) and returns
 // their normal form. Names from the network are untrusted: no escaping the root with '..' or an
-// absolute path, no control characters, no invalid UTF-8, no invisible or bidirectional
-// characters, no lookalikes of '/' and '.'. Names are not Unicode-normalised: "café" typed two
-// ways, or two names differing in case, are two names. Thread safety: a pure function, safe to
-// call from any thread.
+// absolute path, no control characters, no invalid UTF-8, none of the common invisible or
+// bidirectional characters or lookalikes of '/' and '.'. Names are not Unicode-normalised: "café"
+// typed two ways, or two names differing in case, are two names. Thread safety: a pure function,
+// safe to call from any thread.
 #pragma once
 
 #include <cstddef>

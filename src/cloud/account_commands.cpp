@@ -179,7 +179,10 @@ void Cloud::Impl::do_login(const Request& req, DataFrame arg, Reply reply) {
             // And the session, once the registry names it: a revocation of it that ran before
             // found no connection on it here (it looked for the session, not 0), but shows now.
             auto still = sessions->get(session->id);
-            if (!still) return still.error();
+            if (!still) {
+                (void)sessions->remove(session->id);
+                return still.error();
+            }
             if (!*still) {
                 counters.failed_logins.fetch_add(1);
                 return Error{Errc::unauthenticated, "the session was ended while logging in"};

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 
 #include "cloud/file_arguments.hpp"
@@ -145,25 +146,29 @@ void FileService::do_get(const Request& req, DataFrame arg, Reply reply) {
                                   "at most " +
                                       std::to_string(self.options_.max_transfers_per_user) +
                                       " downloads at once");
-            // Given back here unless the callback below is handed over, which gives it back:
-            // a job that throws (Jobs answers the reply) must not keep the user's place.
+            // Given back once: by the callback below, or here if send_file is not reached or
+            // throws (Jobs then answers the reply), so that no failure keeps the user's place.
+            auto give_back = [weak = self.weak_from_this(), user,
+                              once = std::make_shared<std::atomic<bool>>(false)] {
+                if (once->exchange(true)) return;
+                if (auto self = weak.lock()) self->end_download(user);
+            };
             struct Undo {
-                FileService& self;
-                std::uint64_t user;
+                const decltype(give_back)& give;
                 bool armed = true;
                 ~Undo() {
-                    if (armed) self.end_download(user);
+                    if (armed) give();
                 }
-            } undo{self, user};
+            } undo{give_back};
             StreamOptions o;
             o.metadata << path << (*entry)->size;
             o.content_hash = (*entry)->hash;
             o.accept_timeout = download_accept_timeout;
             auto file = self.blobs_.path_of((*entry)->hash).string();
-            auto done = [weak = self.weak_from_this(), user, reply,
+            auto done = [weak = self.weak_from_this(), give_back, user, reply,
                          entry = (*entry)->to_map()](Result<void> r) {
+                give_back();
                 auto self = weak.lock();
-                if (self) self->end_download(user);
                 if (!r && r.error().code == Errc::storage_error) {
                     spdlog::warn("hawser cloud: a download of user {} failed: {}", user,
                                  r.error().message);
@@ -173,8 +178,8 @@ void FileService::do_get(const Request& req, DataFrame arg, Reply reply) {
                 if (self) self->downloaded_.fetch_add(1);
                 reply.reply(frame_of(Value(entry)));
             };
-            undo.armed = false;
             conn.send_file(stream, file, std::move(done), std::move(o));
+            undo.armed = false;
         });
 }
 

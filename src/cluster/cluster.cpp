@@ -18,6 +18,10 @@ namespace hawser {
 Result<void> Cluster::validate(const ClusterOptions& options) {
     auto bad = [](std::string what) { return Error{Errc::invalid_argument, "cluster: " + what}; };
     if (options.nats_urls.empty()) return bad("nats_urls is empty");
+    for (const auto& url : options.nats_urls)
+        if (!detail::NatsLink::url_parses(url))
+            return bad("nats_urls: '" + url.substr(0, 80) +
+                       "' is not a NATS URL (nats://host:port)");
     if (!options.node_name.empty() && !detail::valid_node_name(options.node_name))
         return bad("node_name '" + options.node_name.substr(0, 80) +
                    "': 1 to 64 letters, digits, '-' or '_'");

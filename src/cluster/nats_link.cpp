@@ -141,9 +141,14 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
                 l->given_up_ = true;
                 if (l->events_.closed) l->events_.closed(std::move(reason));
             }
-            std::lock_guard lock(l->mu_);
-            l->closed_ = true;
-            l->cv_.notify_all();
+            bool orphaned;
+            {
+                std::lock_guard lock(l->mu_);
+                l->closed_ = true;
+                orphaned = l->orphaned_;
+                l->cv_.notify_all();
+            }
+            if (orphaned) delete l;  // open() failed and left it here
         },
         self);
     natsOptions_SetErrorHandler(
@@ -163,7 +168,11 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
             if (l->events_.connected) l->events_.connected();
         },
         self);
+    // Until Connect returns, a closed event can only be nats.c giving up a start it could not
+    // make (below): the link reports it to nobody.
+    link->closing_ = true;
     auto s = natsConnection_Connect(&link->nc_, opts);
+    if (s == NATS_OK || s == NATS_NOT_YET_CONNECTED) link->closing_ = false;
     if (s == NATS_OK) {
         int was = unknown;  // a disconnect reported meanwhile stands
         link->connected_.compare_exchange_strong(was, up);
@@ -196,19 +205,37 @@ Result<std::unique_ptr<NatsLink>> NatsLink::open(const ClusterOptions& o,
     } else {
         // When nats.c could not start its background connecting (a thread or a buffer it
         // could not get), it closed the connection itself and calls the closed handler with
-        // this link, from a thread of its own: told it is closing, the handler reports
-        // nothing. The link is freed once that has run; one still owed a call after a second
-        // is left to nats.c rather than freed under it.
-        link->closing_ = true;
+        // this link, from a thread of its own. Unless that has run, the link is left to the
+        // handler, which frees it. (Whatever else fails here fails before nats.c has a
+        // connection, and then nothing calls: a link left so is lost, which only a failed
+        // allocation can make happen once nats_urls are checked.)
         link->loop_->stop();
         std::unique_lock lock(link->mu_);
-        if (!link->cv_.wait_for(lock, std::chrono::seconds(1), [&] { return link->closed_; })) {
+        if (!link->closed_) {
+            link->orphaned_ = true;
             lock.unlock();
             (void)link.release();
         }
         return nats_error("cannot start the NATS connection", s);
     }
     return link;
+}
+
+bool NatsLink::url_parses(std::string_view url) {
+    if (url.empty()) return false;
+    if (auto scheme = url.find("://"); scheme != std::string_view::npos)
+        url.remove_prefix(scheme + 3);
+    if (auto at = url.rfind('@'); at != std::string_view::npos) url.remove_prefix(at + 1);
+    auto bracket = url.rfind(']');
+    auto colon = url.rfind(':');
+    if (colon == std::string_view::npos || (bracket != std::string_view::npos && colon < bracket))
+        return true;  // no port: 4222
+    auto port = url.substr(colon + 1);
+    port = port.substr(0, port.find('/'));
+    if (port.empty()) return true;
+    if (port.size() > 10 || !std::ranges::all_of(port, [](char c) { return c >= '0' && c <= '9'; }))
+        return false;
+    return std::stoull(std::string(port)) <= 0x7fffffffull;
 }
 
 NatsLink::~NatsLink() {

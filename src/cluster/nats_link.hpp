@@ -70,6 +70,8 @@ class NatsLink {
     // queued) are counted in `lost`, which must outlive the link. What nats.c held unwritten
     // when the connection was lost (under 64 KiB and a message) goes uncounted, as do messages
     // NATS itself had not delivered.
+    // Whether nats.c can take `url` as a server's address (its parser: a port is digits).
+    static bool url_parses(std::string_view url);
     static Result<std::unique_ptr<NatsLink>> open(const ClusterOptions& options,
                                                   const std::string& client_name, Events events,
                                                   std::atomic<std::uint64_t>& lost, Shape shape);
@@ -157,7 +159,8 @@ class NatsLink {
     std::vector<std::uint64_t> completed_;  // ids whose handler is done for good, to reap
     std::uint64_t next_id_ = 1;
     bool closed_ = false;                // nats.c reported the connection closed
-    std::atomic<bool> closing_{false};   // by ~NatsLink: the closed event is ours
+    bool orphaned_ = false;              // open() failed and left the link to the closed event
+    std::atomic<bool> closing_{false};   // by ~NatsLink (and in open()): the closed event is ours
     std::atomic<bool> given_up_{false};  // closed by nats.c, not by ~NatsLink
     std::string why_closed_;             // under mu_, set before given_up_
 };

@@ -20,7 +20,6 @@ struct Counters {
     std::atomic<std::uint64_t> overloaded{0};
     std::atomic<std::uint64_t> broadcast_skipped{0};
     std::atomic<std::uint64_t> broadcast_pending_bytes{0};  // encoded, not yet delivered
-    std::atomic<std::uint64_t> prefix_hashes{0};  // resumed files' parts queued or hashing
 
     static void add(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
         counter.fetch_add(n, std::memory_order_relaxed);

@@ -198,25 +198,24 @@ void start_receive_file(IncomingStream stream, const std::filesystem::path& root
     auto conn = ref ? ref->conn().lock() : nullptr;
     if (!conn) return receiver->fail(Error{Errc::disconnected, "the connection is closed"});
     auto shared = std::make_shared<IncomingStream>(std::move(stream));
-    // A part is read whole (up to a quota's size, seconds of a worker): such hashes take half
-    // the pool at most, so that resumes a peer opens and drops in a loop cannot hold every
-    // worker with every other job behind them. Past that a resume is refused for now.
+    // A part is read whole (up to a quota's size, seconds of a worker): a long job, of which
+    // the pool runs half its threads' worth at most, so that resumes peers open and drop in a
+    // loop cannot hold every worker with every other job behind them. Past that a resume is
+    // refused for now.
     auto& workers = conn->host().runtime.workers();
-    auto& hashing = conn->host().counters.prefix_hashes;
-    if (hashing.fetch_add(1) >= std::max<std::size_t>(1, workers.threads() / 2)) {
-        hashing.fetch_sub(1);
+    if (!workers.try_start_long_job()) {
         shared->reject(Errc::overloaded, "too many resumed files are being checked; try again");
         return receiver->fail(Error{Errc::overloaded, "too many resumed files are being checked"});
     }
     // The job holds the connection and hands it back to its loop, where the result is used
     // and the application's callback runs.
-    bool posted = workers.try_post(0, [conn, shared, receiver, fd, have]() mutable {
-        struct Counted {
-            std::atomic<std::uint64_t>& n;
-            ~Counted() { n.fetch_sub(1); }
+    bool posted = workers.try_post(0, [conn, shared, receiver, fd, have, &workers]() mutable {
+        struct Ends {
+            WorkerPool& pool;
+            ~Ends() { pool.end_long_job(); }
         };
         auto hash = [&] {
-            Counted counted{conn->host().counters.prefix_hashes};
+            Ends ends{workers};
             return hash_prefix(fd, have);
         }();
         auto& loop = conn->loop();
@@ -232,7 +231,7 @@ void start_receive_file(IncomingStream stream, const std::filesystem::path& root
         });
     });
     if (!posted) {
-        hashing.fetch_sub(1);
+        workers.end_long_job();
         shared->reject(Errc::overloaded, "the receiver's worker pool is full");
         receiver->fail(Error{Errc::overloaded, "the worker pool is full"});
     }

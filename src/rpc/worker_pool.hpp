@@ -6,6 +6,7 @@
 // Thread safety: try_post from any thread.
 #pragma once
 
+#include <algorithm>
 #include <asio/post.hpp>
 #include <asio/thread_pool.hpp>
 #include <atomic>
@@ -49,6 +50,15 @@ class WorkerPool {
     }
 
     std::size_t threads() const noexcept { return threads_; }
+    // A place for a long job (seconds of a worker) among half the threads (one on a pool of
+    // one), so that long jobs a peer can ask for cannot hold every worker; false when taken.
+    // Give it back with end_long_job() once the job ends, or was not posted.
+    bool try_start_long_job() noexcept {
+        if (long_jobs_.fetch_add(1) < std::max<std::size_t>(1, threads_ / 2)) return true;
+        long_jobs_.fetch_sub(1);
+        return false;
+    }
+    void end_long_job() noexcept { long_jobs_.fetch_sub(1); }
     std::size_t queued_jobs() const noexcept { return jobs_.load(std::memory_order_relaxed); }
     std::size_t queued_bytes() const noexcept { return bytes_.load(std::memory_order_relaxed); }
     void join() { pool_.join(); }
@@ -56,7 +66,7 @@ class WorkerPool {
   private:
     asio::thread_pool pool_;
     const std::size_t threads_, max_jobs_, max_bytes_;
-    std::atomic<std::size_t> jobs_{0}, bytes_{0};
+    std::atomic<std::size_t> jobs_{0}, bytes_{0}, long_jobs_{0};
 };
 
 }  // namespace hawser::detail

@@ -254,8 +254,8 @@ void ServedQueries::sweep() {
 }
 
 // While queries run, a sweep every half of `idle`: a query its client left finds no other start
-// to sweep it. On the first loop, whose thread only takes the table's locks; releases go on
-// the worker pool.
+// to sweep it. On the first loop, whose thread takes the table's locks; releases go on the
+// worker pool when it takes them (as release() says, here otherwise).
 void ServedQueries::arm_sweep() {
     {
         std::lock_guard lock(mu_);

@@ -520,6 +520,12 @@ TEST(Cluster, BadOptionsAreRefusedBeforeAnythingRuns) {
     };
     EXPECT_TRUE(check([](ClusterOptions&) {}));
     EXPECT_FALSE(check([](ClusterOptions& c) { c.nats_urls.clear(); }));
+    EXPECT_FALSE(check([](ClusterOptions& c) { c.nats_urls = {""}; }));
+    EXPECT_FALSE(check([](ClusterOptions& c) { c.nats_urls = {"nats://127.0.0.1:abc"}; }));
+    EXPECT_FALSE(check([](ClusterOptions& c) { c.nats_urls = {"nats://h:99999999999"}; }));
+    EXPECT_TRUE(check([](ClusterOptions& c) {
+        c.nats_urls = {"nats://u:p@127.0.0.1:4222", "[::1]:4222", "tls://host", "h:"};
+    }));
     EXPECT_FALSE(check([](ClusterOptions& c) { c.node_name = "a.b"; }));
     EXPECT_FALSE(check([](ClusterOptions& c) { c.subject_prefix = "a..b"; }));
     EXPECT_FALSE(check([](ClusterOptions& c) { c.subject_prefix = "a.*"; }));

@@ -356,7 +356,6 @@ TEST(ZdbRemote, AnAbandonedQueryLeavesWhenAnotherStarts) {
     o.start_paused = true;  // never asks for a fragment
     auto abandoned =
         zdb::run_query(db, zdb::compile_filter(Map{}).value(), o, [](zdb::Fragment) {}).value();
-    EXPECT_EQ(s.service->stats().queries, 1u);
     EXPECT_TRUE(eventually([&] {
         auto other =
             zdb::run_query(db, zdb::compile_filter(Map{}).value(), o, [](zdb::Fragment) {});
@@ -369,7 +368,7 @@ TEST(ZdbRemote, AnAbandonedQueryLeavesWhenAnotherStarts) {
 
 TEST(ZdbRemote, AnAbandonedQueryLeavesAfterItsIdleTimeAlone) {
     ServedStore s("abandoned_alone", [](zdb::StoreServiceOptions& o) {
-        o.query_idle_timeout = std::chrono::milliseconds(50);
+        o.query_idle_timeout = std::chrono::milliseconds(500);  // past the start and the check
     });
     auto remote = zdb::connect_store(s.remote()).value();
     auto db = remote->create("items").value();
