@@ -4,9 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <filesystem>
-#include <future>
 
 #include "integration/cloud_support.hpp"
 
@@ -218,30 +216,13 @@ TEST(Cloud, LogoutEndsTheSessionAndReplayedTokensFail) {
 
 TEST(Cloud, AResumeStillBeingCheckedIsNotOnline) {
     // Both workers held, so that the resume's check waits in the queue behind them.
-    std::atomic<int> held{0};
-    std::promise<void> release;
-    auto released = release.get_future().share();
+    HeldWorkers workers;
     CloudServer s(scratch("unchecked"), {}, [&](Commands& c) {
-        c.console(
-            "hold",
-            [&, released](const Request&, std::string_view) {
-                ++held;
-                released.wait();
-                return std::string("done");
-            },
-            CommandOptions{.on_worker = true, .public_access = true});
+        workers.add_to(c);
         c.console(
             "open", [](const Request&, std::string_view) { return std::string("hi"); },
             CommandOptions{.public_access = true});
     });
-    struct Release {  // before the server stops, whatever the test's outcome
-        std::promise<void>& promise;
-        bool done = false;
-        void now() {
-            if (!std::exchange(done, true)) promise.set_value();
-        }
-        ~Release() { now(); }
-    } workers{release};
     auto a = s.client();
     auto user = register_user(*a, "kit");
     auto l = login(*a, "kit", "correct horse").value();
@@ -249,24 +230,18 @@ TEST(Cloud, AResumeStillBeingCheckedIsNotOnline) {
     ASSERT_TRUE(eventually([&] { return s.cloud->connections_of(user).empty(); }));
 
     auto holder = s.client();
-    std::atomic<int> answered{0};
-    for (int i = 0; i < 2; ++i)
-        holder->connection().call("hold", "", [&](Result<std::string>) { ++answered; });
-    ASSERT_TRUE(eventually([&] { return held == 2; }));
+    ASSERT_TRUE(workers.hold(holder->connection(), 2));
     // The logged-out token's MAC is good: the resume enters the registry, then waits.
     auto b = s.client();
-    std::promise<Result<DataFrame>> resumed;
+    auto resumed = std::make_shared<Slot<Result<DataFrame>>>();
     b->connection().call(Cloud::resume_command, args({l.token}),
-                         [&](Result<DataFrame> r) { resumed.set_value(std::move(r)); });
+                         [resumed](Result<DataFrame> r) { resumed->set(std::move(r)); });
     // Handled after the resume on b's IO thread: the resume has entered the registry by now.
     ASSERT_EQ(b->connection().call("open", "", use_wait).value(), "hi");
     EXPECT_TRUE(s.cloud->connections_of(user).empty());
     EXPECT_EQ(s.cloud->stats().online_connections, 0u);
-    workers.now();
-    auto answer = resumed.get_future();
-    ASSERT_EQ(answer.wait_for(10s), std::future_status::ready);
-    EXPECT_EQ(code_of(answer.get()), Errc::unauthenticated);
-    EXPECT_TRUE(eventually([&] { return answered == 2; }));
+    workers.release();
+    EXPECT_EQ(code_of(resumed->get()), Errc::unauthenticated);
 }
 
 TEST(Cloud, SessionsAreListedAndRevokedOnlyByTheirOwner) {

@@ -5,7 +5,6 @@
 // content hash the sender knows.
 #include <atomic>
 #include <filesystem>
-#include <future>
 #include <stop_token>
 #include <thread>
 
@@ -480,52 +479,32 @@ TEST(Streams, ResumesHashTheirPartsOnHalfTheWorkersAtMost) {
     auto [root, store] = stage_part("resumes", a, a.substr(0, 1000));
     write_file(root / "g.bin", b);
     write_file(store / "g.bin.hawser-part", b.substr(0, 1000));
-    std::atomic<int> held{0};
-    std::promise<void> release;
-    auto released = release.get_future().share();
+    HeldWorkers workers;
     Fixture f([&, store](Commands& c) {
-        c.console(
-            "hold",
-            [&, released](const Request&, std::string_view) {
-                ++held;
-                released.wait();
-                return std::string();
-            },
-            CommandOptions{.on_worker = true});
+        workers.add_to(c);
         c.stream("upload", [store](Request, IncomingStream in) -> Task<void> {
             auto metadata = in.metadata();
             auto name = metadata.read_string().value();
             (void)co_await receive_file(std::move(in), store, name);
         });
     });
-    struct Release {  // before the server stops, whatever the test's outcome
-        std::promise<void>& promise;
-        bool done = false;
-        void now() {
-            if (!std::exchange(done, true)) promise.set_value();
-        }
-        ~Release() { now(); }
-    } workers{release};
-    for (int i = 0; i < 2; ++i) f.to_server.call("hold", "", [](Result<std::string>) {});
-    ASSERT_TRUE(eventually([&] { return held == 2; }));
-    auto upload = [&](const std::string& name, auto&& done) {
+    ASSERT_TRUE(workers.hold(f.to_server, 2));
+    auto upload = [&](const std::string& name) {
+        auto done = std::make_shared<Slot<Result<void>>>();
         StreamOptions o;
         o.metadata << name;
-        f.to_server.send_file("upload", (root / name).string(), std::forward<decltype(done)>(done),
-                              o);
+        f.to_server.send_file(
+            "upload", (root / name).string(), [done](Result<void> r) { done->set(r); }, o);
+        return done;
     };
-    auto first = std::make_shared<Slot<Result<void>>>();
-    upload("f.bin", [first](Result<void> r) { first->set(r); });
-    auto second = std::make_shared<Slot<Result<void>>>();
-    upload("g.bin", [second](Result<void> r) { second->set(r); });
+    auto first = upload("f.bin");
+    auto second = upload("g.bin");
     EXPECT_EQ(second->get().error().code, Errc::overloaded);
-    workers.now();
+    workers.release();
     ASSERT_TRUE(first->get());
     EXPECT_EQ(read_file(store / "f.bin"), a);
     // Its part kept: tried again, it resumes.
-    auto again = std::make_shared<Slot<Result<void>>>();
-    upload("g.bin", [again](Result<void> r) { again->set(r); });
-    ASSERT_TRUE(again->get());
+    ASSERT_TRUE(upload("g.bin")->get());
     EXPECT_EQ(read_file(store / "g.bin"), b);
     std::filesystem::remove_all(root);
 }

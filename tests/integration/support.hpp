@@ -10,12 +10,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -84,6 +86,39 @@ inline bool eventually(const std::function<bool()>& cond, std::chrono::milliseco
     }
     return true;
 }
+
+// A server's worker threads held by a test: its "hold" command (public, on the worker pool)
+// waits until release(), or 30 s at most, so that a test that fails still shuts its server down.
+class HeldWorkers {
+  public:
+    void add_to(Commands& c) const {
+        c.console(
+            "hold",
+            [state = state_](const Request&, std::string_view) {
+                ++state->held;
+                state->released.wait_for(30s);
+                return std::string();
+            },
+            CommandOptions{.on_worker = true, .public_access = true});
+    }
+    // Calls "hold" `n` times over `to`; true once `n` workers are in it.
+    bool hold(Connection to, int n) const {
+        for (int i = 0; i < n; ++i) to.call("hold", "", [](Result<std::string>) {});
+        return eventually([&] { return state_->held == n; });
+    }
+    void release() const {
+        std::call_once(state_->once, [&] { state_->promise.set_value(); });
+    }
+
+  private:
+    struct State {
+        std::atomic<int> held{0};
+        std::promise<void> promise;
+        std::shared_future<void> released = promise.get_future().share();
+        std::once_flag once;
+    };
+    std::shared_ptr<State> state_ = std::make_shared<State>();
+};
 
 // A value set once by another thread.
 template <class T>
