@@ -1,7 +1,7 @@
 // Cloud (include/hawser/cloud/cloud.hpp): its options checked, its parts made and wired to the
 // server (the commands, the login gate, the close hook) and to a cluster (Cloud::join), and the
 // public methods. What it holds is Cloud::Impl (cloud_impl.hpp); the account and session
-// commands are in account_commands.cpp.
+// commands are in account_commands.cpp and session_commands.cpp.
 #include "hawser/cloud/cloud.hpp"
 
 #include <sodium.h>

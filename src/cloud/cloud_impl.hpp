@@ -1,7 +1,7 @@
 // Cloud::Impl: what one Cloud holds (its options, accounts, sessions, limits, the registry of
 // this node's logged-in connections and the services built on them) and the helpers its parts
-// share. The account and session commands are in account_commands.cpp; the wiring (the
-// constructor, join, the public methods) in cloud.cpp.
+// share. The account commands are in account_commands.cpp, the session commands in
+// session_commands.cpp; the wiring (the constructor, join, the public methods) in cloud.cpp.
 //
 // Where work runs: a command's handler starts on the connection's IO thread (argument checks,
 // rate limits, token MACs), hands the password hash and every storage call to the worker pool,
@@ -261,7 +261,7 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
         });
     }
 
-    // --- the account and session commands (account_commands.cpp) ---
+    // --- the account and session commands (account_commands.cpp, session_commands.cpp) ---
 
     void do_register(const Request& req, DataFrame arg, Reply reply);
 
