@@ -154,15 +154,14 @@ Cloud::Cloud(Server& server, zdb::Store& store, CloudOptions options) {
         if (!*account) return std::optional<std::pair<std::uint64_t, std::string>>();
         return std::optional(std::pair((*account)->id, (*account)->name));
     };
-    auto messenger = detail::Messenger::open(
-        store, impl.jobs, options,
-        {find_user,
-         [weak_impl](std::uint64_t user) {
-             auto impl = weak_impl.lock();
-             if (!impl) return std::vector<ConnectionId>();
-             return impl->online.connections_of(user, [](const auto& o) { return o.confirmed; });
-         },
-         account_exists});
+    auto messenger = detail::Messenger::open(store, impl.jobs, options,
+                                             {find_user,
+                                              [weak_impl](std::uint64_t user) {
+                                                  auto impl = weak_impl.lock();
+                                                  if (!impl) return std::vector<ConnectionId>();
+                                                  return impl->online.signed_in_of(user);
+                                              },
+                                              account_exists});
     if (!messenger) throw Exception(messenger.error());
     impl.messenger = std::move(*messenger);
     impl.presence = std::make_shared<detail::Presence>(
@@ -247,9 +246,7 @@ void Cloud::join(Cluster& cluster) {
         std::vector<std::uint64_t> online;
         if (auto impl = weak.lock())
             for (auto user : users)
-                if (!impl->online.connections_of(user, [](const auto& o) { return o.confirmed; })
-                         .empty())
-                    online.push_back(user);
+                if (!impl->online.signed_in_of(user).empty()) online.push_back(user);
         return online;
     };
     std::weak_ptr<detail::Presence> presence = impl_->presence;
@@ -335,8 +332,7 @@ Result<void> Cloud::broadcast(std::string_view command, const DataFrame& argumen
 }
 
 std::vector<ConnectionId> Cloud::connections_of(std::uint64_t user) const {
-    // Signed in only: not a login or resume still being checked.
-    return impl_->online.connections_of(user, [](const auto& o) { return o.confirmed; });
+    return impl_->online.signed_in_of(user);
 }
 
 CloudStats Cloud::stats() const {

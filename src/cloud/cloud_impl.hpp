@@ -169,9 +169,7 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
             return out;
         }
         for (auto user : *users)
-            for (auto conn :
-                 online.connections_of(user, [](const Online& o) { return o.confirmed; }))
-                out.push_back({user, conn, true});
+            for (auto conn : online.signed_in_of(user)) out.push_back({user, conn, true});
         return out;
     }
 
@@ -229,7 +227,7 @@ struct Cloud::Impl : std::enable_shared_from_this<Impl> {
         hawser::detail::FanOut to;
         std::vector<ConnectionId> ids;
         if (user != 0) {
-            ids = online.connections_of(user, [](const Online& o) { return o.confirmed; });
+            ids = online.signed_in_of(user);
             to.only = &ids;
         }
         to.admit = [user](const Connection& c) {

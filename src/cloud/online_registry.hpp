@@ -76,6 +76,10 @@ class OnlineRegistry {
                 if (o.confirmed) out.emplace_back(user, o.connection);
         return out;
     }
+    // The user's signed-in connections (not a login or resume still being checked).
+    std::vector<ConnectionId> signed_in_of(std::uint64_t user) const {
+        return connections_of(user, [](const Online& o) { return o.confirmed; });
+    }
     // The user's connections that `which(const Online&)` picks.
     template <class Which>
     std::vector<ConnectionId> connections_of(std::uint64_t user, Which which) const {

@@ -49,7 +49,6 @@ class WorkerPool {
         return true;
     }
 
-    std::size_t threads() const noexcept { return threads_; }
     // A place for a long job (seconds of a worker) among half the threads (one on a pool of
     // one), so that long jobs a peer can ask for cannot hold every worker; false when taken.
     // Give it back with end_long_job() once the job ends, or was not posted.

@@ -344,18 +344,30 @@ TEST(ZdbRemote, ReleasingAHandleCancelsTheQuery) {
     EXPECT_TRUE(eventually([&] { return s.service->stats().queries == 0; }));
 }
 
+// A store's table of 100 records and a query on it, started paused: its client never asks.
+struct Abandoned {
+    std::unique_ptr<zdb::Store> remote;
+    std::shared_ptr<zdb::Database> db;
+    zdb::QueryOptions options;
+    std::shared_ptr<zdb::Query> query;
+
+    explicit Abandoned(const ServedStore& s)
+        : remote(zdb::connect_store(s.remote()).value()),
+          db(remote->create("items").value()),
+          options{.start_paused = true} {
+        EXPECT_TRUE(db->insert_batch(numbered(100)));
+        query = zdb::run_query(db, zdb::compile_filter(Map{}).value(), options, [](zdb::Fragment) {
+                }).value();
+    }
+};
+
 // A query its client stopped asking for leaves the serving node once another starts.
 TEST(ZdbRemote, AnAbandonedQueryLeavesWhenAnotherStarts) {
     ServedStore s("abandoned", [](zdb::StoreServiceOptions& o) {
         o.query_idle_timeout = std::chrono::milliseconds(20);
     });
-    auto remote = zdb::connect_store(s.remote()).value();
-    auto db = remote->create("items").value();
-    ASSERT_TRUE(db->insert_batch(numbered(100)));
-    zdb::QueryOptions o;
-    o.start_paused = true;  // never asks for a fragment
-    auto abandoned =
-        zdb::run_query(db, zdb::compile_filter(Map{}).value(), o, [](zdb::Fragment) {}).value();
+    Abandoned a(s);
+    auto& [remote, db, o, abandoned] = a;
     EXPECT_TRUE(eventually([&] {
         auto other =
             zdb::run_query(db, zdb::compile_filter(Map{}).value(), o, [](zdb::Fragment) {});
@@ -370,13 +382,8 @@ TEST(ZdbRemote, AnAbandonedQueryLeavesAfterItsIdleTimeAlone) {
     ServedStore s("abandoned_alone", [](zdb::StoreServiceOptions& o) {
         o.query_idle_timeout = std::chrono::milliseconds(500);  // past the start and the check
     });
-    auto remote = zdb::connect_store(s.remote()).value();
-    auto db = remote->create("items").value();
-    ASSERT_TRUE(db->insert_batch(numbered(100)));
-    zdb::QueryOptions o;
-    o.start_paused = true;  // never asks for a fragment
-    auto abandoned =
-        zdb::run_query(db, zdb::compile_filter(Map{}).value(), o, [](zdb::Fragment) {}).value();
+    Abandoned a(s);
+    auto& [remote, db, o, abandoned] = a;
     EXPECT_EQ(s.service->stats().queries, 1u);
     // No other query starts: the service's own sweep lets it go.
     EXPECT_TRUE(eventually([&] { return s.service->stats().queries == 0; }));
