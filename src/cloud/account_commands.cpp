@@ -125,7 +125,12 @@ void Cloud::Impl::do_delete(const Request& req, DataFrame arg, Reply reply) {
          conn = req.connection(), reply] {
             auto account = check_own_password(me, account_key, told, password);
             if (!account) return reply.fail(account.error().code, account.error().message);
-            // The account goes first: a login under way then fails its second look
+            // Records are kept by name, so they go while the name is still this account's:
+            // once it is free, a new account may take it and write records of its own. A
+            // failure here leaves the account whole, to be deleted again.
+            if (auto r = data->remove_all(account_key); !r)
+                return reply.fail(r.error().code, r.error().message);
+            // The account goes next: a login under way then fails its second look
             // (OnlineRegistry).
             if (auto r = accounts->remove(me.user); !r)
                 return reply.fail(r.error().code, r.error().message);
@@ -138,8 +143,6 @@ void Cloud::Impl::do_delete(const Request& req, DataFrame arg, Reply reply) {
             if (files)
                 if (auto r = files->remove_all(me.user); !r && !failed) failed = r.error();
             if (auto r = messenger->remove_all(me.user); !r && !failed) failed = r.error();
-            if (auto r = data->remove_all(detail::Accounts::key_of(me.name)); !r && !failed)
-                failed = r.error();
             close_where(me.user, [&](const Online& o) { return o.connection != conn.id(); });
             close_elsewhere({me.user, detail::CloudCluster::Which::all, {}});
             on_loop(loop, [this, self = shared_from_this(), conn, me, failed, reply] {

@@ -6,6 +6,7 @@
 // filters on and every insert sets. Pure: any thread.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -31,6 +32,10 @@ struct DataScope {
     Map fixed;              // the fields every record of the scope holds
     std::string owner;      // a collection's one owner (its key); empty for every user's
     bool writable = false;  // insert (with one owner), patch, remove
+    // With a writable scope, the caller's account: its rights are that account's, so a job
+    // checks the account still exists. A deleted account's connection may outlive it on a node
+    // that was not told, and its name may be someone else's by then. 0 when not set.
+    std::uint64_t acting_account = 0;
 
     bool collection() const noexcept { return database.empty(); }
 };

@@ -101,7 +101,16 @@ std::optional<DataScope> DataService::scope_of(const Request& req, DataFrame& ar
         reply.fail(scope.error().code, scope.error().message);
         return std::nullopt;
     }
+    if (scope->writable) scope->acting_account = me.user;
     return std::move(*scope);
+}
+
+Result<void> DataService::check_acting_account(const DataScope& scope) const {
+    if (scope.acting_account == 0) return {};
+    auto exists = directory_.account_exists(scope.acting_account);
+    if (!exists) return exists.error();
+    if (!*exists) return Error{Errc::unauthenticated, "this account was deleted"};
+    return {};
 }
 
 Result<void> DataService::check_document(const DataScope& scope, const Map& fields) const {
@@ -128,8 +137,12 @@ void DataService::do_insert(const Request& req, DataFrame arg, Reply reply) {
     bool own = scope->owner == Accounts::key_of(me.name);
     jobs_->post_for(reply, [self = shared_from_this(), scope = std::move(*scope), own,
                             user = me.user, document = std::move(*document), reply]() mutable {
+        // One's own: checked by id, under the owner's lock, so a name deleted and taken again
+        // meanwhile is not one's own.
+        if (!own)
+            if (auto ok = self->check_acting_account(scope); !ok)
+                return reply.fail(ok.error().code, ok.error().message);
         auto id = self->data_->insert(scope, std::move(document), [&]() -> Result<bool> {
-            // One's own: by id, so a name deleted and taken again meanwhile is not one's own.
             return own ? self->directory_.account_exists(user)
                        : self->directory_.name_exists(scope.owner);
         });
@@ -146,6 +159,8 @@ void DataService::do_get(const Request& req, DataFrame arg, Reply reply) {
     auto id = read_id(arg, reply);
     if (!id) return;
     jobs_->post_for(reply, [self = shared_from_this(), scope = std::move(*scope), id = *id, reply] {
+        if (auto ok = self->check_acting_account(scope); !ok)
+            return reply.fail(ok.error().code, ok.error().message);
         auto record = self->data_->get(scope, id);
         if (!record) return reply.fail(record.error().code, record.error().message);
         DataFrame out;
@@ -165,6 +180,8 @@ void DataService::do_patch(const Request& req, DataFrame arg, Reply reply) {
         return reply.fail(ok.error().code, ok.error().message);
     jobs_->post_for(reply, [self = shared_from_this(), scope = std::move(*scope), id = *id,
                             fields = std::move(*fields), reply] {
+        if (auto ok = self->check_acting_account(scope); !ok)
+            return reply.fail(ok.error().code, ok.error().message);
         auto r = self->data_->patch(scope, id, fields);
         if (!r) return reply.fail(r.error().code, r.error().message);
         reply.reply(DataFrame{});
@@ -177,6 +194,8 @@ void DataService::do_remove(const Request& req, DataFrame arg, Reply reply) {
     auto id = read_id(arg, reply);
     if (!id) return;
     jobs_->post_for(reply, [self = shared_from_this(), scope = std::move(*scope), id = *id, reply] {
+        if (auto ok = self->check_acting_account(scope); !ok)
+            return reply.fail(ok.error().code, ok.error().message);
         auto r = self->data_->remove(scope, id);
         if (!r) return reply.fail(r.error().code, r.error().message);
         reply.reply(DataFrame{});
@@ -228,6 +247,8 @@ void DataService::do_query(const Request& req, DataFrame arg, Reply reply) {
     auto posted = jobs_->post(
         [self = shared_from_this(), conn, id = *query_id, scope = std::move(*scope),
          filter = std::move(*filter), o = std::move(o), window]() mutable {
+            if (auto ok = self->check_acting_account(scope); !ok)
+                return self->queries_->abandon(conn, id, ok.error().code, ok.error().message);
             auto compiled = UserData::filter_for(scope, filter);
             if (!compiled)
                 return self->queries_->abandon(conn, id, compiled.error().code,

@@ -55,6 +55,9 @@ class DataService : public std::enable_shared_from_this<DataService> {
                                       bool write) const;
     // Fields from the client: within max_document_bytes, and in a collection with no reserved
     // field but _public.
+    // unauthenticated when the account a scope acts for is gone (DataScope::acting_account).
+    // Worker pool.
+    Result<void> check_acting_account(const DataScope& scope) const;
     Result<void> check_document(const DataScope& scope, const Map& fields) const;
     void do_insert(const Request& req, DataFrame arg, Reply reply);
     void do_get(const Request& req, DataFrame arg, Reply reply);

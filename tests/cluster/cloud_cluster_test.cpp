@@ -173,6 +173,60 @@ TEST(CloudCluster, EndingASessionOnOneNodeClosesItsConnectionsOnTheOther) {
     EXPECT_TRUE(other->connected());
 }
 
+// Records are kept by name. A node not told of a deletion (NATS away) still holds a connection
+// of the deleted account; once the name is registered again, that connection must not reach
+// the new account's records.
+TEST(CloudCluster, ADeletedAccountsConnectionReachesNoRecordOfTheNameTakenAgain) {
+    TwoNodes t;
+    auto at_home = t.home->client();
+    register_user(*at_home, "ann", password);
+    login(*at_home, "ann", password).value();
+    auto stale = t.edge->client();
+    login(*stale, "ann", password).value();
+    auto record = [](std::string_view target, auto... more) {
+        DataFrame arg;
+        arg << std::string(target);
+        (arg << ... << more);
+        return arg;
+    };
+    auto old_id = call(*stale, Cloud::data_insert_command,
+                       record("notes", Map{{"text", Value("the first ann's")}}))
+                      .value()
+                      .get<std::uint64_t>();
+
+    t.nats.stop();
+    ASSERT_TRUE(eventually([&] { return !t.edge->cluster->connected(); }));
+    ASSERT_TRUE(call(*at_home, Cloud::delete_command, args({password})));
+    auto fresh = t.home->client();
+    register_user(*fresh, "ann", password);
+    login(*fresh, "ann", password).value();
+    auto new_id = call(*fresh, Cloud::data_insert_command,
+                       record("notes", Map{{"text", Value("the second ann's")}}))
+                      .value()
+                      .get<std::uint64_t>();
+    // The first ann's records went with her account.
+    EXPECT_EQ(code_of(call(*fresh, Cloud::data_get_command, record("notes", old_id))),
+              Errc::not_found);
+
+    ASSERT_TRUE(stale->connected());  // edge was not told
+    EXPECT_EQ(code_of(call(*stale, Cloud::data_get_command, record("notes", new_id))),
+              Errc::unauthenticated);
+    EXPECT_EQ(code_of(call(*stale, Cloud::data_patch_command,
+                           record("notes", new_id, Map{{"text", Value("changed")}}))),
+              Errc::unauthenticated);
+    EXPECT_EQ(code_of(call(*stale, Cloud::data_remove_command, record("notes", new_id))),
+              Errc::unauthenticated);
+    DataFrame query;
+    query << std::uint64_t(1) << "notes" << Map{};
+    EXPECT_EQ(code_of(call(*stale, Cloud::data_query_command, query)), Errc::unauthenticated);
+    EXPECT_EQ(code_of(call(*stale, Cloud::data_insert_command,
+                           record("notes", Map{{"text", Value("late")}}))),
+              Errc::not_found);
+
+    auto kept = call(*fresh, Cloud::data_get_command, record("notes", new_id)).value().get<Map>();
+    EXPECT_EQ(kept.at("text"), Value("the second ann's"));
+}
+
 TEST(CloudCluster, MessagesReachEveryDeviceOnEveryNodeAndWaitWhenOffline) {
     TwoNodes t;
     auto ann = t.home->client();
