@@ -44,6 +44,7 @@ struct Leftover {
     fs::path path;
     std::string name;
     fs::file_time_type written;
+    std::uint64_t bytes = 0;
 };
 
 std::vector<Leftover> leftovers(const fs::path& dir) {
@@ -54,8 +55,9 @@ std::vector<Leftover> leftovers(const fs::path& dir) {
         std::error_code stat_ec;
         if (!it->is_regular_file(stat_ec)) continue;
         auto written = it->last_write_time(stat_ec);
+        auto bytes = stat_ec ? 0 : it->file_size(stat_ec);
         if (stat_ec) continue;
-        found.push_back({it->path(), it->path().filename().string(), written});
+        found.push_back({it->path(), it->path().filename().string(), written, bytes});
     }
     return found;
 }
@@ -177,13 +179,19 @@ void BlobStore::sweep_user(std::uint64_t user, fs::file_time_type before, const 
             unlink_unless_locked(left.path);
 }
 
-void BlobStore::trim_user(std::uint64_t user, std::size_t at_most, const Keep& keep) {
+void BlobStore::trim_user(std::uint64_t user, std::size_t at_most, std::uint64_t at_most_bytes,
+                          const Keep& keep) {
     auto found = leftovers(uploads_of(user));
     std::erase_if(found, [&](const Leftover& l) { return keep && keep(user, l.name); });
-    if (found.size() <= at_most) return;
+    std::uint64_t bytes = 0;
+    for (const auto& l : found) bytes += l.bytes;
     std::sort(found.begin(), found.end(),
               [](const Leftover& a, const Leftover& b) { return a.written < b.written; });
-    for (std::size_t i = 0; i < found.size() - at_most; ++i) unlink_unless_locked(found[i].path);
+    for (std::size_t i = 0;
+         i < found.size() && (found.size() - i > at_most || bytes > at_most_bytes); ++i) {
+        unlink_unless_locked(found[i].path);
+        bytes -= found[i].bytes;
+    }
 }
 
 void BlobStore::remove_user(std::uint64_t user) {

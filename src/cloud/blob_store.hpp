@@ -53,8 +53,10 @@ class BlobStore {
     using Keep = std::function<bool(std::uint64_t, const std::string&)>;
     void sweep(std::filesystem::file_time_type before, const Keep& keep);
     void sweep_user(std::uint64_t user, std::filesystem::file_time_type before, const Keep& keep);
-    // Deletes `user`'s oldest leftovers until at most `at_most` remain, with the same skips.
-    void trim_user(std::uint64_t user, std::size_t at_most, const Keep& keep);
+    // Deletes `user`'s oldest leftovers until at most `at_most` remain, holding at most
+    // `at_most_bytes`, with the same skips.
+    void trim_user(std::uint64_t user, std::size_t at_most, std::uint64_t at_most_bytes,
+                   const Keep& keep);
     // Everything under `user`'s directory, and the directory (an account deleted).
     void remove_user(std::uint64_t user);
 

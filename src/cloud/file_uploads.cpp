@@ -137,6 +137,7 @@ Result<FileService::Placement> FileService::place(const Upload& up) const {
 // Worker pool: the checks that admit an upload, its reservation, then its bytes.
 void FileService::admit(IncomingStream& in, Upload up) {
     sweep(up.user);
+    std::uint64_t room = 0;  // the quota left beside the files and the uploads under way
     auto refused = [&]() -> std::optional<Error> {
         std::lock_guard tree(tree_mu_);
         auto p = place(up);
@@ -156,17 +157,20 @@ void FileService::admit(IncomingStream& in, Upload up) {
                                  "'" + up.path + "' is being uploaded already"};
         }
         up.entries = p->adding;
-        if (auto e = check_fits(up, p->freed, p->adding, p->usage, reserved_locked(up.user, 0)))
-            return e;
+        auto others = reserved_locked(up.user, 0);
+        if (auto e = check_fits(up, p->freed, p->adding, p->usage, others)) return e;
+        room = options_.quota_bytes - up.size - (p->usage.bytes - p->freed + others.bytes);
         up.ticket = next_ticket_++;
         uploads_[up.user].push_back(up);
         return std::nullopt;
     }();
     if (refused) return in.reject(refused->code, refused->message);
     Reservation reservation{this, up};
-    // Cut uploads kept to resume: as many as may run at once, the oldest going first.
+    // Cut uploads kept to resume: as many as may run at once, in what the quota has left, the
+    // oldest going first. A part counts against the quota as its upload did, so a user's disk
+    // stays within it.
     blobs_.trim_user(
-        up.user, options_.max_transfers_per_user,
+        up.user, options_.max_transfers_per_user, room,
         [this](std::uint64_t user, const std::string& name) { return uploading(user, name); });
     ReceiveFileOptions o;
     o.hold_verdict = true;

@@ -462,6 +462,22 @@ TEST(CloudFiles, CutUploadsAreSweptOnceTheirLifetimeIsOver) {
     EXPECT_FALSE(fs::exists(part));
 }
 
+TEST(CloudFiles, CutUploadsKeptToResumeCountAgainstTheQuota) {
+    auto s =
+        files_server("files_cut_quota", [](cloud::CloudOptions& o) { o.quota_bytes = 12u << 20; });
+    register_user(*s.client(), "ann", password);
+    cut_upload(s, "ann", "a.bin", random_bytes(6u << 20, 13), 3u << 20);
+    auto ann = member(s, "ann", true);
+    auto part = released_part(s, ann.id);
+    // 4 MiB of files leave 8 for the part of about 3: it stays for a resume.
+    ASSERT_TRUE(upload(ann, "b.bin", random_bytes(4u << 20, 14)));
+    EXPECT_TRUE(fs::exists(part));
+    // 11 MiB of files leave 1: the part goes as the upload is admitted.
+    ASSERT_TRUE(upload(ann, "c.bin", random_bytes(7u << 20, 15)));
+    EXPECT_FALSE(fs::exists(part));
+    EXPECT_EQ(files_under(fs::path(s.dir) / "files" / "uploads"), 0u);
+}
+
 TEST(CloudFiles, OneServerOwnsAFilesDirectory) {
     auto s = files_server("files_owner");
     auto other = scratch("files_owner_other");
