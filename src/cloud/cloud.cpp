@@ -349,6 +349,7 @@ CloudStats Cloud::stats() const {
     s.messages_sent = impl_->messenger->sent();
     s.messages_pushed = impl_->messenger->pushed();
     s.queries_running = impl_->data->queries_running();
+    s.queries_to_release = impl_->data->queries_to_release();
     s.followers = impl_->presence->followers();
     s.room_views = impl_->presence->room_views();
     if (impl_->files) {

@@ -79,6 +79,7 @@ struct DataQueries::Running {
 };
 
 bool DataQueries::admit(ConnectionId conn, std::uint64_t id, Reply reply) {
+    let_go_on_worker();  // what a full pool left parked
     std::lock_guard lock(mu_);
     // On the connection's thread: gone now means its closed hook has run, and will not again.
     if (!jobs_->host().find(conn)) return false;
@@ -101,7 +102,7 @@ bool DataQueries::admit(ConnectionId conn, std::uint64_t id, Reply reply) {
         return refuse(Errc::limit_exceeded, "a connection runs at most " +
                                                 std::to_string(limits_.per_connection) +
                                                 " queries at once");
-    if (running_.size() >= limits_.total)
+    if (running_.size() + parked_.size() >= limits_.total)  // parked ones hold snapshots too
         return refuse(Errc::overloaded,
                       "this node runs as many queries as it may; try again shortly");
     running_.emplace(Key{conn, id}, std::make_shared<Running>(conn, id, std::move(reply), jobs_));
@@ -247,8 +248,18 @@ void DataQueries::finish(ConnectionId conn, std::uint64_t id, Result<zdb::QueryE
 }
 
 void DataQueries::release(std::shared_ptr<Running> r) {
-    auto holder = std::make_shared<std::shared_ptr<Running>>(std::move(r));
-    if (jobs_->post([holder] { holder->reset(); }) != Jobs::Posted::ok) holder->reset();
+    parked_.park(std::move(r));
+    let_go_on_worker();
+}
+
+void DataQueries::let_go_on_worker() {
+    if (parked_.size() == 0) return;
+    auto posted = jobs_->post([weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->parked_.let_go();
+    });
+    // Stopping: no job runs any more, and the Cloud's stop waits for these queries (each
+    // counts as a job).
+    if (posted == Jobs::Posted::stopped) parked_.let_go();
 }
 
 void DataQueries::ack(ConnectionId conn, std::uint64_t id, std::uint64_t seq) {
@@ -256,6 +267,7 @@ void DataQueries::ack(ConnectionId conn, std::uint64_t id, std::uint64_t seq) {
         std::lock_guard lock(mu_);
         sweep();
     }
+    let_go_on_worker();  // what a full pool left parked
     auto r = find(conn, id);
     if (!r) return;  // ended meanwhile
     auto& flow = *r->flow;
@@ -313,6 +325,7 @@ void DataQueries::stop() {
     }
     for (auto& [key, r] : all) r->cancel();
     all.clear();  // each query's destructor waits for its workers
+    parked_.let_go();
 }
 
 std::size_t DataQueries::running() const {

@@ -24,6 +24,7 @@
 #include <utility>
 
 #include "cloud/jobs.hpp"
+#include "core/parked_handles.hpp"
 #include "hawser/commands.hpp"
 #include "hawser/zdb/query.hpp"
 
@@ -60,6 +61,7 @@ class DataQueries : public std::enable_shared_from_this<DataQueries> {
     void stop();
 
     std::size_t running() const;
+    std::size_t parked() const { return parked_.size(); }  // ended, to let go on a worker
 
   private:
     struct Flow;
@@ -72,14 +74,18 @@ class DataQueries : public std::enable_shared_from_this<DataQueries> {
     void sweep();
     void finish(ConnectionId conn, std::uint64_t id, Result<zdb::QueryEnd> end,
                 zdb::QueryProgress progress);
-    // Lets go of a query off the IO thread: its destructor waits for its workers.
+    // Lets go of a query off the IO thread, since its destructor waits for its workers: parks
+    // it, then lets the parked go on the worker pool. When the pool is full they wait for the
+    // next release, admission, acknowledgement or stop().
     void release(std::shared_ptr<Running> r);
+    void let_go_on_worker();
 
     const std::shared_ptr<Jobs> jobs_;
     const Limits limits_;
     mutable std::mutex mu_;
     std::map<Key, std::shared_ptr<Running>> running_;
     bool stopped_ = false;
+    hawser::detail::ParkedHandles parked_;  // queries that left, to let go on a worker
 };
 
 }  // namespace hawser::cloud::detail

@@ -47,6 +47,7 @@ class DataService : public std::enable_shared_from_this<DataService> {
     void close() { data_.reset(); }
 
     std::size_t queries_running() const { return queries_->running(); }
+    std::size_t queries_to_release() const { return queries_->parked(); }
 
   private:
     using Reply = Responder<DataFrame>;

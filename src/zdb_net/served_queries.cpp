@@ -84,7 +84,7 @@ Result<std::uint64_t> ServedQueries::start(ConnectionId conn, std::shared_ptr<Da
     {
         std::lock_guard lock(mu_);
         if (stopped_) return Error{Errc::shutting_down, "the store service stopped"};
-        if (queries_.size() >= limits_.total)
+        if (queries_.size() + parked_.size() >= limits_.total)  // parked ones hold snapshots
             return Error{Errc::limit_exceeded, "the store service runs its most queries"};
         std::size_t mine = 0;
         for (auto& [_, e] : queries_) mine += e.conn == conn;
@@ -250,16 +250,17 @@ void ServedQueries::sweep() {
             }
         }
     }
-    for (auto& e : gone) release(std::move(e));
+    for (auto& e : gone) park(e);
+    let_go_on_worker();  // also what an earlier release parked
 }
 
-// While queries run, a sweep every half of `idle`: a query its client left finds no other start
-// to sweep it. On the first loop, whose thread takes the table's locks; releases go on the
-// worker pool when it takes them (as release() says, here otherwise).
+// While queries run or handles wait to be let go, a sweep every half of `idle`: a query its
+// client left finds no other start to sweep it, and parked handles find no other release. On
+// the first loop, whose thread takes the table's locks; releases go on the worker pool.
 void ServedQueries::arm_sweep() {
     {
         std::lock_guard lock(mu_);
-        if (sweep_armed_ || stopped_ || queries_.empty()) return;
+        if (sweep_armed_ || stopped_ || (queries_.empty() && parked_.size() == 0)) return;
         sweep_armed_ = true;
     }
     auto& loop = host_->runtime.loop(0);
@@ -320,11 +321,22 @@ std::shared_ptr<Query> ServedQueries::detach(Entry& entry) {
 }
 
 void ServedQueries::release(Entry entry) {
-    auto query = detach(entry);
-    if (!query) return;
-    // Releasing the handle waits for the query's workers: on the worker pool, or here when the
-    // pool is full.
-    (void)host_->try_post_work([query = std::move(query)]() mutable { query.reset(); });
+    park(entry);
+    let_go_on_worker();
+}
+
+void ServedQueries::park(Entry& entry) {
+    if (auto query = detach(entry)) parked_.park(std::move(query));
+}
+
+// Releasing a handle waits for the query's workers: never on the caller's thread, which may be
+// an IO thread. With the pool full, the sweep tries again.
+void ServedQueries::let_go_on_worker() {
+    if (parked_.size() == 0) return;
+    bool posted = host_->try_post_work([weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->parked_.let_go();
+    });
+    if (!posted) arm_sweep();
 }
 
 void ServedQueries::stop() {
@@ -335,6 +347,7 @@ void ServedQueries::stop() {
         all.swap(queries_);
     }
     for (auto& [_, e] : all) detach(e).reset();  // waits for its workers
+    parked_.let_go();
 }
 
 std::size_t ServedQueries::buffered() const {

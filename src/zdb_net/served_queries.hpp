@@ -9,7 +9,8 @@
 //
 // Thread affinity: start, next, cancel and connection_closed run on the server's IO threads
 // and worker pool; fragments and ends arrive on query workers, which never release a query's
-// last handle (that waits for them): handles go on the worker pool.
+// last handle (that waits for them). Handles go on the worker pool; when it is full they are
+// parked, and the next release, sweep or stop() lets them go: never an IO thread.
 #pragma once
 
 #include <chrono>
@@ -18,6 +19,7 @@
 #include <memory>
 #include <mutex>
 
+#include "core/parked_handles.hpp"
 #include "hawser/commands.hpp"
 #include "hawser/zdb/query.hpp"
 #include "rpc/host.hpp"
@@ -45,7 +47,8 @@ class ServedQueries : public std::enable_shared_from_this<ServedQueries> {
     // Cancels every query and releases them (blocks until their workers are done).
     void stop();
     std::size_t size() const;
-    std::size_t buffered() const;  // fragments waiting for next calls
+    std::size_t buffered() const;                          // fragments waiting for next calls
+    std::size_t parked() const { return parked_.size(); }  // left, waiting for a free worker
 
   private:
     struct Served;
@@ -60,12 +63,15 @@ class ServedQueries : public std::enable_shared_from_this<ServedQueries> {
     void sweep();      // the ended ones whose end went out, and those nobody asked for
     void arm_sweep();  // a sweep on the first loop in half of `idle`, unless one is due
     std::shared_ptr<Query> detach(Entry& entry);
-    void release(Entry entry);  // on the worker pool when it takes it
+    void release(Entry entry);  // park(), then let_go_on_worker()
+    void park(Entry& entry);    // its handle, cancelled, waits to be let go
+    void let_go_on_worker();    // the parked handles, on the worker pool when it takes a job
 
     const std::shared_ptr<hawser::detail::Host> host_;
     const Limits limits_;
     mutable std::mutex mu_;
     std::map<std::uint64_t, Entry> queries_;
+    hawser::detail::ParkedHandles parked_;  // queries that left, cancelled
     std::uint64_t next_id_ = 1;
     bool stopped_ = false;
     bool sweep_armed_ = false;

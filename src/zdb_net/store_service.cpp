@@ -456,7 +456,7 @@ StoreService::~StoreService() {
 }
 
 StoreService::Stats StoreService::stats() const {
-    return {impl_->queries->size(), impl_->queries->buffered()};
+    return {impl_->queries->size(), impl_->queries->buffered(), impl_->queries->parked()};
 }
 
 }  // namespace hawser::zdb

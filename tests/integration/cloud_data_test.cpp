@@ -468,3 +468,34 @@ TEST(CloudData, TheDataClientDeliversEveryFragmentInOrder) {
     EXPECT_EQ(ann.query("n", odd, {.ordered = true}).value(),
               (std::vector<std::uint64_t>{ids[1], ids[3]}));
 }
+
+// A query's end waits for its ZDB workers as its handle goes: with every worker busy and the
+// pool's queue full, it waits for a worker, not on the IO thread that saw the end.
+TEST(CloudData, AQueryEndedWhileTheWorkersAreFullIsLetGoOnAWorkerLater) {
+    HeldWorkers workers;
+    CloudServer s(
+        scratch("data_parked"),
+        [](cloud::CloudOptions& o) {
+            o.query_fragment_bytes = 1024;
+            o.query_parallelism = 1;
+        },
+        [&](Commands& c) { workers.add_to(c); },
+        [](ServerOptions& o) { o.max_worker_jobs = 2; });  // the two held: the pool takes no job
+    User ann(s, "ann", User::logs_fragments);
+    for (int i = 0; i < 20; ++i)
+        ann.insert("notes", Map{{"n", Value(i)}, {"text", Value(std::string(300, 'z'))}}).value();
+    auto reply = start_query(ann, 1, "notes", {}, Map{{"window", Value(1)}});
+    ASSERT_TRUE(eventually([&] { return ann.fragments() == 1; }));  // held at its window
+
+    auto holder = s.client();
+    ASSERT_TRUE(workers.hold(holder->connection(), 2));
+    ASSERT_TRUE(ann.control(1, "cancel"));  // ends on ann's IO thread
+    EXPECT_EQ(code_of(reply.get()), Errc::ok);
+    EXPECT_TRUE(eventually([&] { return s.cloud->stats().queries_to_release == 1; }));
+    EXPECT_EQ(s.cloud->stats().queries_running, 0u);
+
+    // Workers free again: the next query's admission takes the parked one to a worker.
+    workers.release();
+    ASSERT_TRUE(start_query(ann, 2, "notes", Map{{"n", Value(3)}}, Map{}).get());
+    EXPECT_TRUE(eventually([&] { return s.cloud->stats().queries_to_release == 0; }));
+}

@@ -57,11 +57,14 @@ struct CloudServer {
 
     explicit CloudServer(std::string directory,
                          const std::function<void(cloud::CloudOptions&)>& tweak = {},
-                         const std::function<void(Commands&)>& commands = {})
+                         const std::function<void(Commands&)>& commands = {},
+                         const std::function<void(ServerOptions&)>& server_tweak = {})
         : dir(std::move(directory)) {
         std::filesystem::create_directories(dir);
         store = zdb::Store::open({.path = dir + "/store"}).value();
-        server = std::make_unique<Server>(loopback_server());
+        auto server_options = loopback_server();
+        if (server_tweak) server_tweak(server_options);
+        server = std::make_unique<Server>(server_options);
         auto o = cheap_options(dir);
         if (tweak) tweak(o);
         cloud = std::make_unique<Cloud>(*server, *store, o);

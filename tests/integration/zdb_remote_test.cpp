@@ -30,11 +30,16 @@ struct ServedStore {
     detail::noise::KeyPair node = detail::noise::KeyPair::generate();
 
     explicit ServedStore(const std::string& name,
-                         std::function<void(zdb::StoreServiceOptions&)> tweak = {}) {
+                         std::function<void(zdb::StoreServiceOptions&)> tweak = {},
+                         std::function<void(ServerOptions&)> server_tweak = {},
+                         std::function<void(Commands&)> commands = {}) {
         dir = ::testing::TempDir() + "hawser_zdb_net_" + name + "_" + std::to_string(::getpid());
         std::filesystem::remove_all(dir);
         store = zdb::Store::open({.path = dir}).value();
-        server = std::make_unique<Server>(loopback_server());
+        auto server_options = loopback_server();
+        if (server_tweak) server_tweak(server_options);
+        server = std::make_unique<Server>(server_options);
+        if (commands) commands(server->commands());
         zdb::StoreServiceOptions o;
         o.allowed_keys = {hex(node.public_key)};
         if (tweak) tweak(o);
@@ -389,6 +394,32 @@ TEST(ZdbRemote, AnAbandonedQueryLeavesAfterItsIdleTimeAlone) {
     EXPECT_TRUE(eventually([&] { return s.service->stats().queries == 0; }));
     abandoned->resume();
     EXPECT_EQ(abandoned->wait().error().code, Errc::not_found);
+}
+
+// A query that leaves waits for its workers as its handle goes: with every worker busy and the
+// pool's queue full, that waits for a worker, not on the IO thread that took the cancel.
+TEST(ZdbRemote, AQueryLeftWhileTheWorkersAreFullIsLetGoOnAWorkerLater) {
+    HeldWorkers workers;
+    ServedStore s(
+        "parked", {},
+        [](ServerOptions& o) { o.max_worker_jobs = 2; },  // the two held: the pool takes no job
+        [&](Commands& c) { workers.add_to(c); });
+    Abandoned a(s);
+    auto& [remote, db, o, query] = a;
+    ASSERT_EQ(s.service->stats().queries, 1u);
+    auto holder = Client(client_for(*s.server));
+    ASSERT_TRUE(holder.connect());
+    ASSERT_TRUE(workers.hold(holder.connection(), 2));
+    query->cancel();  // reaches the service's IO thread
+    EXPECT_TRUE(eventually([&] { return s.service->stats().queries == 0; }));
+    EXPECT_EQ(s.service->stats().queries_to_release, 1u);
+    // Workers free again: the next query to leave takes the parked one with it.
+    workers.release();
+    auto next = zdb::run_query(db, zdb::compile_filter(Map{}).value(), {}, [](zdb::Fragment) {});
+    ASSERT_TRUE(next);
+    ASSERT_TRUE((*next)->wait());
+    EXPECT_TRUE(eventually([&] { return s.service->stats().queries_to_release == 0; }));
+    EXPECT_EQ(s.service->stats().queries, 0u);
 }
 
 TEST(ZdbRemote, ServingNodeGoneEndsQueriesAndFailsCalls) {

@@ -144,6 +144,9 @@ struct CloudStats {
     std::uint64_t messages_sent = 0;    // kept in a mailbox
     std::uint64_t messages_pushed = 0;  // handed to a recipient's connection at once
     std::uint64_t queries_running = 0;  // data queries, on this node, now
+    // Data queries that ended while the worker pool was full, to let go on a worker (their
+    // release waits for their ZDB workers): they count against max_queries meanwhile.
+    std::uint64_t queries_to_release = 0;
     std::uint64_t followers = 0;   // connections following someone or in rooms, on this node, now
     std::uint64_t room_views = 0;  // members in their rooms' lists (max_room_views), now
 };

@@ -67,6 +67,9 @@ class StoreService {
     struct Stats {
         std::size_t queries = 0;             // running now, or ended and not yet fetched
         std::size_t buffered_fragments = 0;  // waiting for their client's next call
+        // Queries that left while the worker pool was full: their handles (and snapshots) are
+        // let go on a worker once one takes the job, never on an IO thread.
+        std::size_t queries_to_release = 0;
     };
     Stats stats() const;
 
