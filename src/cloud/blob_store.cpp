@@ -28,7 +28,9 @@ bool sync_dir(const fs::path& path) {
     int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return false;
     bool ok = ::fsync(fd) == 0;
+    int error = errno;
     ::close(fd);
+    errno = error;  // fsync's, for the caller's message
     return ok;
 }
 
@@ -141,8 +143,12 @@ Result<void> BlobStore::adopt(const fs::path& file, const ContentHash& hash) {
     // Synced (sync()) before it gets its name: a crash never leaves a named blob with a hole.
     if (::rename(file.c_str(), target.c_str()) != 0)
         return storage("renaming " + file.string(), errno);
-    if (!sync_dir(target.parent_path()))
-        return storage("syncing " + target.parent_path().string(), errno);
+    if (!sync_dir(target.parent_path())) {
+        int error = errno;
+        // Nothing names it yet (its entry comes after): it goes now, not at the next start.
+        ::unlink(target.c_str());
+        return storage("syncing " + target.parent_path().string(), error);
+    }
     return {};
 }
 
