@@ -79,7 +79,6 @@ struct DataQueries::Running {
 };
 
 bool DataQueries::admit(ConnectionId conn, std::uint64_t id, Reply reply) {
-    let_go_on_worker();  // what a full pool left parked
     std::lock_guard lock(mu_);
     // On the connection's thread: gone now means its closed hook has run, and will not again.
     if (!jobs_->host().find(conn)) return false;
@@ -102,7 +101,7 @@ bool DataQueries::admit(ConnectionId conn, std::uint64_t id, Reply reply) {
         return refuse(Errc::limit_exceeded, "a connection runs at most " +
                                                 std::to_string(limits_.per_connection) +
                                                 " queries at once");
-    if (running_.size() + parked_.size() >= limits_.total)  // parked ones hold snapshots too
+    if (running_.size() + parked_->size() >= limits_.total)  // parked ones hold snapshots too
         return refuse(Errc::overloaded,
                       "this node runs as many queries as it may; try again shortly");
     running_.emplace(Key{conn, id}, std::make_shared<Running>(conn, id, std::move(reply), jobs_));
@@ -140,7 +139,7 @@ void DataQueries::abandon(ConnectionId conn, std::uint64_t id, Errc code, std::s
     auto r = take(conn, id);
     if (!r) return;
     r->reply.fail(code, std::move(message));
-    release(std::move(r));
+    // Never started: nothing to wait for, so it goes here.
 }
 
 void DataQueries::start(ConnectionId conn, std::uint64_t id, std::shared_ptr<zdb::Database> db,
@@ -248,18 +247,7 @@ void DataQueries::finish(ConnectionId conn, std::uint64_t id, Result<zdb::QueryE
 }
 
 void DataQueries::release(std::shared_ptr<Running> r) {
-    parked_.park(std::move(r));
-    let_go_on_worker();
-}
-
-void DataQueries::let_go_on_worker() {
-    if (parked_.size() == 0) return;
-    auto posted = jobs_->post([weak = weak_from_this()] {
-        if (auto self = weak.lock()) self->parked_.let_go();
-    });
-    // Stopping: no job runs any more, and the Cloud's stop waits for these queries (each
-    // counts as a job).
-    if (posted == Jobs::Posted::stopped) parked_.let_go();
+    parked_->park(std::move(r));
 }
 
 void DataQueries::ack(ConnectionId conn, std::uint64_t id, std::uint64_t seq) {
@@ -267,7 +255,6 @@ void DataQueries::ack(ConnectionId conn, std::uint64_t id, std::uint64_t seq) {
         std::lock_guard lock(mu_);
         sweep();
     }
-    let_go_on_worker();  // what a full pool left parked
     auto r = find(conn, id);
     if (!r) return;  // ended meanwhile
     auto& flow = *r->flow;
@@ -323,9 +310,9 @@ void DataQueries::stop() {
         stopped_ = true;
         all.swap(running_);
     }
+    parked_->close();  // and a release racing this one lets go where it is
     for (auto& [key, r] : all) r->cancel();
     all.clear();  // each query's destructor waits for its workers
-    parked_.let_go();
 }
 
 std::size_t DataQueries::running() const {

@@ -24,9 +24,9 @@
 #include <utility>
 
 #include "cloud/jobs.hpp"
-#include "core/parked_handles.hpp"
 #include "hawser/commands.hpp"
 #include "hawser/zdb/query.hpp"
+#include "rpc/parked_handles.hpp"
 
 namespace hawser::cloud::detail {
 
@@ -41,7 +41,9 @@ class DataQueries : public std::enable_shared_from_this<DataQueries> {
     using Reply = Responder<DataFrame>;
 
     DataQueries(std::shared_ptr<Jobs> jobs, Limits limits)
-        : jobs_(std::move(jobs)), limits_(limits) {}
+        : jobs_(std::move(jobs)),
+          limits_(limits),
+          parked_(std::make_shared<hawser::detail::ParkedHandles>(jobs_->host_ptr())) {}
 
     // Takes a place for query `id` of connection `conn`; false, with `reply` failed, when the
     // connection is gone, the id in use or a limit reached. The connection's IO thread.
@@ -61,7 +63,7 @@ class DataQueries : public std::enable_shared_from_this<DataQueries> {
     void stop();
 
     std::size_t running() const;
-    std::size_t parked() const { return parked_.size(); }  // ended, to let go on a worker
+    std::size_t parked() const { return parked_->size(); }  // ended, to let go on a worker
 
   private:
     struct Flow;
@@ -74,18 +76,16 @@ class DataQueries : public std::enable_shared_from_this<DataQueries> {
     void sweep();
     void finish(ConnectionId conn, std::uint64_t id, Result<zdb::QueryEnd> end,
                 zdb::QueryProgress progress);
-    // Lets go of a query off the IO thread, since its destructor waits for its workers: parks
-    // it, then lets the parked go on the worker pool. When the pool is full they wait for the
-    // next release, admission, acknowledgement or stop().
+    // Lets go of a started query on the worker pool (ParkedHandles), never on the IO thread:
+    // its destructor waits for its workers.
     void release(std::shared_ptr<Running> r);
-    void let_go_on_worker();
 
     const std::shared_ptr<Jobs> jobs_;
     const Limits limits_;
     mutable std::mutex mu_;
     std::map<Key, std::shared_ptr<Running>> running_;
     bool stopped_ = false;
-    hawser::detail::ParkedHandles parked_;  // queries that left, to let go on a worker
+    const std::shared_ptr<hawser::detail::ParkedHandles> parked_;  // queries that ended
 };
 
 }  // namespace hawser::cloud::detail

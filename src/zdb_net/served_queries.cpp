@@ -84,7 +84,7 @@ Result<std::uint64_t> ServedQueries::start(ConnectionId conn, std::shared_ptr<Da
     {
         std::lock_guard lock(mu_);
         if (stopped_) return Error{Errc::shutting_down, "the store service stopped"};
-        if (queries_.size() + parked_.size() >= limits_.total)  // parked ones hold snapshots
+        if (queries_.size() + parked_->size() >= limits_.total)  // parked ones hold snapshots
             return Error{Errc::limit_exceeded, "the store service runs its most queries"};
         std::size_t mine = 0;
         for (auto& [_, e] : queries_) mine += e.conn == conn;
@@ -250,17 +250,16 @@ void ServedQueries::sweep() {
             }
         }
     }
-    for (auto& e : gone) park(e);
-    let_go_on_worker();  // also what an earlier release parked
+    for (auto& e : gone) release(e);
 }
 
-// While queries run or handles wait to be let go, a sweep every half of `idle`: a query its
-// client left finds no other start to sweep it, and parked handles find no other release. On
-// the first loop, whose thread takes the table's locks; releases go on the worker pool.
+// While queries run, a sweep every half of `idle`: a query its client left finds no other start
+// to sweep it. On the first loop, whose thread takes the table's locks; releases go on the
+// worker pool.
 void ServedQueries::arm_sweep() {
     {
         std::lock_guard lock(mu_);
-        if (sweep_armed_ || stopped_ || (queries_.empty() && parked_.size() == 0)) return;
+        if (sweep_armed_ || stopped_ || queries_.empty()) return;
         sweep_armed_ = true;
     }
     auto& loop = host_->runtime.loop(0);
@@ -292,7 +291,7 @@ void ServedQueries::connection_closed(ConnectionId conn) {
                 ++it;
             }
     }
-    for (auto& e : gone) release(std::move(e));
+    for (auto& e : gone) release(e);
 }
 
 void ServedQueries::remove(ConnectionId conn, std::uint64_t id) {
@@ -304,7 +303,7 @@ void ServedQueries::remove(ConnectionId conn, std::uint64_t id) {
         gone = std::move(it->second);
         queries_.erase(it);
     }
-    release(std::move(*gone));
+    release(*gone);
 }
 
 // The query's handle, cancelled and unhooked from what its workers share; null for an entry
@@ -320,23 +319,8 @@ std::shared_ptr<Query> ServedQueries::detach(Entry& entry) {
     return std::move(entry.query);
 }
 
-void ServedQueries::release(Entry entry) {
-    park(entry);
-    let_go_on_worker();
-}
-
-void ServedQueries::park(Entry& entry) {
-    if (auto query = detach(entry)) parked_.park(std::move(query));
-}
-
-// Releasing a handle waits for the query's workers: never on the caller's thread, which may be
-// an IO thread. With the pool full, the sweep tries again.
-void ServedQueries::let_go_on_worker() {
-    if (parked_.size() == 0) return;
-    bool posted = host_->try_post_work([weak = weak_from_this()] {
-        if (auto self = weak.lock()) self->parked_.let_go();
-    });
-    if (!posted) arm_sweep();
+void ServedQueries::release(Entry& entry) {
+    if (auto query = detach(entry)) parked_->park(std::move(query));
 }
 
 void ServedQueries::stop() {
@@ -346,8 +330,8 @@ void ServedQueries::stop() {
         stopped_ = true;
         all.swap(queries_);
     }
+    parked_->close();  // and a release racing this one lets go where it is
     for (auto& [_, e] : all) detach(e).reset();  // waits for its workers
-    parked_.let_go();
 }
 
 std::size_t ServedQueries::buffered() const {

@@ -9,8 +9,8 @@
 //
 // Thread affinity: start, next, cancel and connection_closed run on the server's IO threads
 // and worker pool; fragments and ends arrive on query workers, which never release a query's
-// last handle (that waits for them). Handles go on the worker pool; when it is full they are
-// parked, and the next release, sweep or stop() lets them go: never an IO thread.
+// last handle (that waits for them). Handles are let go on the worker pool (ParkedHandles), never
+// on an IO thread.
 #pragma once
 
 #include <chrono>
@@ -19,10 +19,10 @@
 #include <memory>
 #include <mutex>
 
-#include "core/parked_handles.hpp"
 #include "hawser/commands.hpp"
 #include "hawser/zdb/query.hpp"
 #include "rpc/host.hpp"
+#include "rpc/parked_handles.hpp"
 
 namespace hawser::zdb::net {
 
@@ -33,7 +33,9 @@ class ServedQueries : public std::enable_shared_from_this<ServedQueries> {
         std::chrono::milliseconds idle;
     };
     ServedQueries(std::shared_ptr<hawser::detail::Host> host, Limits limits)
-        : host_(std::move(host)), limits_(limits) {}
+        : host_(host),
+          limits_(limits),
+          parked_(std::make_shared<hawser::detail::ParkedHandles>(std::move(host))) {}
 
     // Starts a query for `conn`; its id. limit_exceeded past the limits.
     Result<std::uint64_t> start(ConnectionId conn, std::shared_ptr<Database> db, Filter filter,
@@ -47,8 +49,8 @@ class ServedQueries : public std::enable_shared_from_this<ServedQueries> {
     // Cancels every query and releases them (blocks until their workers are done).
     void stop();
     std::size_t size() const;
-    std::size_t buffered() const;                          // fragments waiting for next calls
-    std::size_t parked() const { return parked_.size(); }  // left, waiting for a free worker
+    std::size_t buffered() const;                           // fragments waiting for next calls
+    std::size_t parked() const { return parked_->size(); }  // left, waiting for a free worker
 
   private:
     struct Served;
@@ -63,15 +65,13 @@ class ServedQueries : public std::enable_shared_from_this<ServedQueries> {
     void sweep();      // the ended ones whose end went out, and those nobody asked for
     void arm_sweep();  // a sweep on the first loop in half of `idle`, unless one is due
     std::shared_ptr<Query> detach(Entry& entry);
-    void release(Entry entry);  // park(), then let_go_on_worker()
-    void park(Entry& entry);    // its handle, cancelled, waits to be let go
-    void let_go_on_worker();    // the parked handles, on the worker pool when it takes a job
+    void release(Entry& entry);  // its handle, cancelled, is let go on the worker pool
 
     const std::shared_ptr<hawser::detail::Host> host_;
     const Limits limits_;
     mutable std::mutex mu_;
     std::map<std::uint64_t, Entry> queries_;
-    hawser::detail::ParkedHandles parked_;  // queries that left, cancelled
+    const std::shared_ptr<hawser::detail::ParkedHandles> parked_;  // queries that left
     std::uint64_t next_id_ = 1;
     bool stopped_ = false;
     bool sweep_armed_ = false;

@@ -494,8 +494,7 @@ TEST(CloudData, AQueryEndedWhileTheWorkersAreFullIsLetGoOnAWorkerLater) {
     EXPECT_TRUE(eventually([&] { return s.cloud->stats().queries_to_release == 1; }));
     EXPECT_EQ(s.cloud->stats().queries_running, 0u);
 
-    // Workers free again: the next query's admission takes the parked one to a worker.
+    // Workers free again: a retry lets it go.
     workers.release();
-    ASSERT_TRUE(start_query(ann, 2, "notes", Map{{"n", Value(3)}}, Map{}).get());
     EXPECT_TRUE(eventually([&] { return s.cloud->stats().queries_to_release == 0; }));
 }
