@@ -197,8 +197,9 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     // Sends a request to another node and completes `done` with its answer, or with an error.
     void request(const ClusterAddress& to, detail::RemoteRequest r, Milliseconds timeout,
                  std::function<void(detail::RemoteAnswer)> done);
-    void expire_requests();  // cluster thread
-    void fail_requests();    // stop: every waiting request fails
+    void expire_requests();                        // cluster thread
+    void fail_requests();                          // stop: every waiting request fails
+    void fail_requests_to(std::string_view node);  // it left or went silent
 
     // notices.cpp: notices and questions between the nodes' services. The handlers are set
     // before start and read-only after.
@@ -248,7 +249,9 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     };
     std::mutex asks_mu;
     std::map<std::uint64_t, Asking> asks;
-    std::uint64_t next_ask = 1;
+    // From a random start, as PendingRequests' ids: a node restarted under the same name does
+    // not take a late reply to its last run's question as the answer to a new one.
+    std::uint64_t next_ask = run_id;
     void on_notice(std::string_view subject, std::string_view data);
     void on_question(std::string_view subject, std::string_view data);
     void on_reply(std::string_view data);

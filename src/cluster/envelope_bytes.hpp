@@ -1,6 +1,7 @@
 // The byte layout the cluster's binary envelopes share (broadcasts, publications, requests,
 // answers): big-endian numbers, short texts as a u8 length and the bytes, and a reader that
-// checks every take against what is left.
+// checks every take against what is left. A take that finds too little fails every take after
+// it, so a decoder that reads several fields may check only the last.
 // Thread affinity: none (values).
 #pragma once
 
@@ -21,10 +22,14 @@ inline void put_short_text(std::string& out, std::string_view text) {  // at mos
 }
 
 struct EnvelopeReader {
-    std::string_view bytes;  // what is left
+    std::string_view bytes;   // what is left
+    bool short_read = false;  // a take found too little: so will every later one
 
     std::optional<std::string_view> take(std::size_t n) {
-        if (bytes.size() < n) return std::nullopt;
+        if (short_read || bytes.size() < n) {
+            short_read = true;
+            return std::nullopt;
+        }
         auto part = bytes.substr(0, n);
         bytes.remove_prefix(n);
         return part;

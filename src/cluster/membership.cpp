@@ -215,12 +215,16 @@ void Cluster::Impl::deliver_node_events(std::unique_lock<std::mutex>& lock) {
         auto event = std::move(node_events.front());
         node_events.pop_front();
         lock.unlock();
+        if (!event.joined) fail_requests_to(event.node);  // its answers will not come
         for (auto& h : event.joined ? node_joined_handlers : node_gone_handlers) {
             try {
                 h(event.node);
             } catch (const std::exception& e) {  // the next handlers and events still run
                 spdlog::error("hawser cluster: a node {} handler threw: {}",
                               event.joined ? "joined" : "gone", e.what());
+            } catch (...) {
+                spdlog::error("hawser cluster: a node {} handler threw a non-standard exception",
+                              event.joined ? "joined" : "gone");
             }
         }
         lock.lock();

@@ -34,6 +34,9 @@ void Cluster::Impl::on_notice(std::string_view subject, std::string_view data) {
     } catch (const std::exception& e) {
         spdlog::error("hawser cluster: the handler of notice '{}' threw: {}", handler->first,
                       e.what());
+    } catch (...) {
+        spdlog::error("hawser cluster: the handler of notice '{}' threw a non-standard exception",
+                      handler->first);
     }
 }
 
@@ -55,6 +58,10 @@ void Cluster::Impl::on_question(std::string_view subject, std::string_view data)
     } catch (const std::exception& e) {
         spdlog::error("hawser cluster: the handler of question '{}' threw: {}", handler->first,
                       e.what());
+        return;
+    } catch (...) {
+        spdlog::error("hawser cluster: the handler of question '{}' threw a non-standard exception",
+                      handler->first);
         return;
     }
     DataFrame reply;

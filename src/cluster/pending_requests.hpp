@@ -9,6 +9,8 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -24,11 +26,12 @@ class PendingRequests {
     explicit PendingRequests(std::size_t max) : max_(max) {}
 
     // The new request's id, or nullopt (`done` left with the caller) when `max` are waiting.
-    std::optional<std::uint64_t> add(Clock::time_point deadline, Done& done) {
+    std::optional<std::uint64_t> add(Clock::time_point deadline, std::string_view node,
+                                     Done& done) {
         if (waiting_.size() >= max_) return std::nullopt;
         auto id = next_id_++;
         auto at = deadlines_.emplace(deadline, id);
-        waiting_.emplace(id, Entry{std::move(done), at});
+        waiting_.emplace(id, Entry{std::move(done), at, std::string(node)});
         return id;
     }
     // The request's completion, or an empty function if it already completed or expired.
@@ -48,6 +51,15 @@ class PendingRequests {
         return out;
     }
     std::vector<Done> take_all() { return expire(Clock::time_point::max()); }
+    // Those sent to `node`, removed: it left or went silent, and will not answer.
+    std::vector<Done> take_node(std::string_view node) {
+        std::vector<std::uint64_t> ids;
+        for (const auto& [id, e] : waiting_)
+            if (e.node == node) ids.push_back(id);
+        std::vector<Done> out;
+        for (auto id : ids) out.push_back(take(id));
+        return out;
+    }
     std::optional<Clock::time_point> next_deadline() const {
         if (deadlines_.empty()) return std::nullopt;
         return deadlines_.begin()->first;
@@ -58,6 +70,7 @@ class PendingRequests {
     struct Entry {
         Done done;
         std::multimap<Clock::time_point, std::uint64_t>::iterator at;
+        std::string node;  // where it went
     };
     std::size_t max_;
     // Random: a node restarted under the same name does not take a late answer meant for its

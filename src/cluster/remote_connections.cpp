@@ -139,7 +139,7 @@ void Cluster::Impl::request(const ClusterAddress& to, RemoteRequest r, Milliseco
     std::optional<std::uint64_t> id;
     {
         std::lock_guard lock(requests_mu);
-        id = requests.add(Clock::now() + timeout, posted);  // takes it only on success
+        id = requests.add(Clock::now() + timeout, to.node, posted);  // takes it only on success
     }
     if (!id)
         return (*user)({0, Errc::overloaded,
@@ -170,6 +170,17 @@ void Cluster::Impl::expire_requests() {
     }
     for (auto& done : expired)
         done({0, Errc::timeout, "no answer from the connection's node before the deadline"});
+}
+
+void Cluster::Impl::fail_requests_to(std::string_view node) {
+    std::vector<detail::PendingRequests::Done> waiting;
+    {
+        std::lock_guard lock(requests_mu);
+        waiting = requests.take_node(node);
+    }
+    for (auto& done : waiting)
+        done({0, Errc::cluster_unavailable,
+              "the connection's node " + std::string(node) + " left the cluster"});
 }
 
 void Cluster::Impl::fail_requests() {

@@ -124,6 +124,27 @@ TEST(ClusterAddressing, ACallToANodeThatNeverAnswersTimesOut) {
     EXPECT_EQ(found.error().code, Errc::timeout);
 }
 
+TEST(ClusterAddressing, ACallToANodeThatLeavesFailsWithoutWaitingForItsDeadline) {
+    NatsServer nats;
+    Node a(nats, "a");
+    RawNats raw(nats);
+    raw.publish("test.node.ghost", detail::encode_report(fake_node("ghost", 1), false));
+    ASSERT_TRUE(sees(a.cluster, 2));
+    CallOptions slow;
+    slow.timeout = 60s;
+    Slot<Result<std::string>> call;
+    a.cluster.call(
+        {"ghost", 5}, "echo", std::string(), [&](Result<std::string> r) { call.set(std::move(r)); },
+        slow);
+    Slot<Result<Presence>> found;
+    a.cluster.find(
+        {"ghost", 6}, [&](Result<Presence> r) { found.set(std::move(r)); }, 60s);
+    EXPECT_FALSE(call.has());
+    raw.publish("test.node.ghost", detail::encode_report(fake_node("ghost", 1), true));  // leaves
+    EXPECT_EQ(call.get().error().code, Errc::cluster_unavailable);
+    EXPECT_EQ(found.get().error().code, Errc::cluster_unavailable);
+}
+
 TEST(ClusterAddressing, RequestsWaitingForOtherNodesAreBounded) {
     NatsServer nats;
     Node a(nats, "a", [](ClusterOptions& c) { c.max_remote_requests = 1; });

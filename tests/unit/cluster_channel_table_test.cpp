@@ -84,11 +84,11 @@ TEST(PendingRequests, CompleteOnceExpireInOrderAndStayBounded) {
     };
     auto kept = record("kept");
     auto late_done = record("late"), soon_done = record("soon");
-    auto late = p.add(t0 + std::chrono::seconds(2), late_done);
-    auto soon = p.add(t0 + std::chrono::seconds(1), soon_done);
+    auto late = p.add(t0 + std::chrono::seconds(2), "b", late_done);
+    auto soon = p.add(t0 + std::chrono::seconds(1), "c", soon_done);
     ASSERT_TRUE(late && soon);
     EXPECT_NE(*late, *soon);
-    EXPECT_FALSE(p.add(t0, kept));  // bounded, and the refused completion stays the caller's
+    EXPECT_FALSE(p.add(t0, "b", kept));  // bounded, and the refused completion stays the caller's
     ASSERT_TRUE(kept);
     EXPECT_EQ(p.next_deadline(), t0 + std::chrono::seconds(1));
     EXPECT_TRUE(p.expire(t0).empty());
@@ -101,8 +101,18 @@ TEST(PendingRequests, CompleteOnceExpireInOrderAndStayBounded) {
     EXPECT_EQ(p.size(), 0u);
     EXPECT_FALSE(p.next_deadline());
     auto last = record("a");
-    p.add(t0, last);
+    p.add(t0, "b", last);
     EXPECT_EQ(p.take_all().size(), 1u);
+    // A node that leaves takes its requests, and only those, with it.
+    auto to_b = record("to b"), to_c = record("to c");
+    p.add(t0, "b", to_b);
+    p.add(t0, "c", to_c);
+    EXPECT_TRUE(p.take_node("d").empty());
+    auto of_b = p.take_node("b");
+    ASSERT_EQ(of_b.size(), 1u);
+    of_b[0]({});
+    EXPECT_EQ(done.back(), "to b");
+    EXPECT_EQ(p.size(), 1u);
 }
 
 TEST(RemoteMessages, RoundTrips) {
@@ -162,6 +172,13 @@ TEST(RemoteMessages, BadInputIsRefused) {
     auto find = no_command;
     find.op = RemoteRequest::Op::find;
     EXPECT_TRUE(decode_request(encode_request(find)));  // a find names no command
+    // A field cut short fails every field after it, even one the bytes left would fill: here
+    // the ids are missing, and the timeout, origin and command would fit.
+    EXPECT_FALSE(decode_request(std::string("\x01\x03\x00", 3) + std::string(4, '\0') +
+                                std::string("\x01"
+                                            "a"
+                                            "\x00",
+                                            3)));
     EXPECT_FALSE(decode_answer("\x01short"));
     EXPECT_FALSE(decode_answer(std::string("\x02") + std::string(10, '\0')));
     EXPECT_FALSE(decode_answer(std::string("\x01") + std::string(8, '\0') + "\xff\xff"));
