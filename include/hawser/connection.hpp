@@ -30,7 +30,8 @@ class Conn;
 using ConnectionId = std::uint64_t;
 
 struct CallOptions {
-    std::chrono::milliseconds timeout{0};  // 0 = the connection's default call timeout
+    // 0 = the connection's default call timeout; longer than a year counts as a year.
+    std::chrono::milliseconds timeout{0};
     // false: the argument goes uncompressed, for arguments that mix text a third party chose
     // with secrets (docs/security.md, "Compression and secrets").
     bool compress = true;

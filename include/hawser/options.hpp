@@ -61,6 +61,7 @@ struct Limits {
     std::uint32_t max_outgoing_streams = 1024;  // open at once per connection (more: refused)
 };
 
+// Any of these longer than a year counts as a year.
 struct Timeouts {
     Milliseconds call{30s};      // default deadline of a call
     Milliseconds idle{90s};      // close after receiving nothing this long; 0 = never

@@ -167,8 +167,8 @@ Result<void> AdminServer::validate(const AdminOptions& options) {
     if (auto address = parse_address(options.listen); !address) return address.error();
     if (options.max_connections == 0 || options.max_connections > 1024)
         return Error{Errc::invalid_argument, "admin max_connections must be 1 to 1024"};
-    if (options.timeout.count() < 1000)
-        return Error{Errc::invalid_argument, "admin timeout must be at least 1 s"};
+    if (options.timeout.count() < 1000 || options.timeout > std::chrono::hours(1))
+        return Error{Errc::invalid_argument, "admin timeout must be 1 s to 1 hour"};
     return {};
 }
 

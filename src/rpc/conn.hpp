@@ -66,15 +66,18 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     bool congested() const noexcept { return congested_.load(std::memory_order_relaxed); }
     // Bytes handed to this connection from other threads and not yet applied on its loop are
     // bounded by the hard send limit: a producer faster than the loop is refused, not queued.
+    // Each post counts its closure too, so that posts of empty messages are bounded as well.
     // Any thread.
+    static constexpr std::size_t post_overhead = 128;
     bool reserve_post(std::size_t bytes) noexcept {
+        bytes += post_overhead;
         auto before = posted_bytes_.fetch_add(bytes, std::memory_order_relaxed);
         if (before + bytes <= host_->limits.max_send_queue_bytes) return true;
         posted_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
         return false;
     }
     void release_post(std::size_t bytes) noexcept {
-        posted_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+        posted_bytes_.fetch_sub(bytes + post_overhead, std::memory_order_relaxed);
     }
     const asio::ip::tcp::endpoint& remote() const noexcept { return remote_; }
 

@@ -11,6 +11,10 @@
 
 namespace hawser::detail {
 
+namespace {
+constexpr std::size_t max_error_text = 4096;  // bytes of an error reply's message
+}  // namespace
+
 // --- incoming calls ---
 
 // Runs a command's handler: here, or on the worker pool when the command asks for it. A big
@@ -209,7 +213,10 @@ void Conn::finish_call(std::uint64_t id, Errc code, const std::string& payload, 
         else
             send_message(Kind::reply, id, {}, as_bytes(payload), compress);
     } else {
-        send_coded(Kind::error, id, std::uint16_t(code), payload);
+        // An error's text is a message, not a payload: cut, so that it never passes the frame
+        // limit (the peer would close the connection) or fills the send queue.
+        send_coded(Kind::error, id, std::uint16_t(code),
+                   std::string_view(payload).substr(0, max_error_text));
     }
     drain_if_idle();
 }
@@ -232,7 +239,8 @@ void Conn::start_call(std::uint64_t id, Kind kind, std::string_view command, std
     if (!calls_) calls_ = std::make_unique<CallTable>(loop_, *this);
     if (calls_->size() >= host_->limits.max_pending_calls)
         return fail(Errc::too_many_pending, "too many calls in flight on this connection");
-    auto timeout = options.timeout.count() > 0 ? options.timeout : host_->timeouts.call;
+    auto timeout =
+        options.timeout.count() > 0 ? at_most_a_year(options.timeout) : host_->timeouts.call;
     calls_->add(id, std::move(done), loop_.now_exact() + timeout);
     LoopCounters::add(channel_.counters().calls_out);
     send_message(kind, id, command, as_bytes(payload), options.compress);
@@ -263,12 +271,16 @@ void Conn::expire_calls(Clock::time_point now) {
 }
 
 void Conn::on_reply(const MessageView& m) {
-    if (m.kind == Kind::reply) {
+    auto coded = m.kind == Kind::error ? parse_coded(m.payload) : std::nullopt;
+    if (m.kind == Kind::error && !coded)
+        return protocol_close(CloseReason::malformed, "error reply without a code");
+    // This side numbers its calls from 1 up: a reply to any other id answers no call it made
+    // (one to a call that ended already is late, and dropped).
+    if (m.id == 0 || m.id >= next_call_id_.load(std::memory_order_relaxed))
+        return protocol_close(CloseReason::protocol_error, "a reply to a call never made");
+    if (!coded)
         return complete_call(
             m.id, std::string(reinterpret_cast<const char*>(m.payload.data()), m.payload.size()));
-    }
-    auto coded = parse_coded(m.payload);
-    if (!coded) return protocol_close(CloseReason::malformed, "error reply without a code");
     auto code = coded->first == 0 ? Errc::handler_error : Errc(coded->first);
     complete_call(m.id, Error{code, std::string(coded->second)});
 }

@@ -45,17 +45,6 @@ Result<void> on_loop_counted(const std::shared_ptr<Conn>& conn, std::size_t byte
     return {};
 }
 
-template <class T>
-Result<T> wait_for(const std::function<void(std::function<void(Result<T>)>)>& start) {
-    if (Runtime::on_io_thread())
-        return Error{Errc::would_deadlock,
-                     "blocking call on an IO thread; use a callback or co_await"};
-    auto promise = std::make_shared<std::promise<Result<T>>>();
-    auto future = promise->get_future();
-    start([promise](Result<T> r) { promise->set_value(std::move(r)); });
-    return future.get();  // every call completes: reply, error, timeout or disconnect
-}
-
 }  // namespace
 
 void CallHandle::cancel() const {
@@ -156,16 +145,20 @@ CallHandle Connection::start_call(std::string_view command, DataFrame argument,
 
 Result<std::string> Connection::wait_call(std::string_view command, std::string argument,
                                           CallOptions options) const {
-    return wait_for<std::string>([&](auto done) {
-        start_call(command, std::move(argument), ConsoleCallback(std::move(done)), options);
-    });
+    return detail::wait_for<std::string>(
+        [&](auto done) {
+            start_call(command, std::move(argument), ConsoleCallback(std::move(done)), options);
+        },
+        "call");
 }
 
 Result<DataFrame> Connection::wait_call(std::string_view command, DataFrame argument,
                                         CallOptions options) const {
-    return wait_for<DataFrame>([&](auto done) {
-        start_call(command, std::move(argument), DataFrameCallback(std::move(done)), options);
-    });
+    return detail::wait_for<DataFrame>(
+        [&](auto done) {
+            start_call(command, std::move(argument), DataFrameCallback(std::move(done)), options);
+        },
+        "call");
 }
 
 Result<void> Connection::send(std::string_view command, std::string argument, bool compress) const {

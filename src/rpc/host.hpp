@@ -42,6 +42,12 @@ namespace hawser::detail {
 class Conn;
 class RuntimeImpl;
 
+// A timeout as a deadline can hold: a year at most, so that "never" (Milliseconds::max()) added
+// to a steady clock's now does not overflow.
+inline Milliseconds at_most_a_year(Milliseconds timeout) noexcept {
+    return std::min<Milliseconds>(timeout, std::chrono::hours(24 * 365));
+}
+
 class Host : public std::enable_shared_from_this<Host> {
   public:
     Host(RuntimeImpl& runtime, bool is_client, const ProtocolMark& mark, const Limits& limits,

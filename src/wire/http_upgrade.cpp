@@ -102,9 +102,11 @@ Result<Head> split_head(std::string_view bytes, std::size_t max_headers) {
             return Error{Errc::bad_payload, "a header value with a control character"};
         head.headers.emplace_back(name, value);
     }
-    if (head.start_line.find('\n') != std::string_view::npos ||
-        head.start_line.find('\r') != std::string_view::npos)
-        return Error{Errc::bad_payload, "a line does not end with CRLF"};
+    // CR and LF included; a refusal's status line goes into error texts and logs, where a
+    // terminal's escape sequences have no business.
+    if (std::any_of(head.start_line.begin(), head.start_line.end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+        return Error{Errc::bad_payload, "a start line with a control character"};
     return head;
 }
 

@@ -109,6 +109,12 @@ TEST(Admin, BadOptionsAreRefusedAndAPortInUseFailsTheStart) {
     EXPECT_FALSE(AdminServer::validate({.listen = "127.0.0.1"}));
     EXPECT_FALSE(AdminServer::validate({.listen = "127.0.0.1:0", .max_connections = 0}));
     EXPECT_FALSE(AdminServer::validate({.listen = "127.0.0.1:0", .max_connections = 1025}));
+    EXPECT_FALSE(AdminServer::validate({.listen = "127.0.0.1:0", .timeout = 999ms}));
+    // Past an hour libmicrohttpd's seconds could wrap to 0, which it takes as "never".
+    EXPECT_FALSE(
+        AdminServer::validate({.listen = "127.0.0.1:0", .timeout = std::chrono::hours(2)}));
+    EXPECT_FALSE(AdminServer::validate(
+        {.listen = "127.0.0.1:0", .timeout = std::chrono::milliseconds::max()}));
     EXPECT_TRUE(AdminServer::validate({.listen = "[::1]:0"}));
     AdminServer first({.listen = "127.0.0.1:0"});
     ASSERT_TRUE(first.start());

@@ -71,6 +71,13 @@ TEST(BadInput, MalformedMessageHeader) {
     auto error_without_code = encode_message(Kind::error, 1, "", "");
     EXPECT_EQ(t.send_and_read_reason(error_without_code), int(CloseReason::malformed));
     EXPECT_EQ(t.server.stats().closed(CloseReason::malformed), 3u);
+    // Replies to calls the server never made: id 0, and an id it has not used.
+    for (auto kind : {Kind::reply, Kind::error})
+        for (std::uint64_t id : {0, 1})
+            EXPECT_EQ(
+                t.send_and_read_reason(encode_message(kind, id, "", std::string("\0\x05", 2))),
+                int(CloseReason::protocol_error))
+                << int(kind) << " " << id;
     t.expect_still_serving();
 }
 

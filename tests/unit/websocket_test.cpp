@@ -159,6 +159,11 @@ TEST(HttpUpgrade, ClientRefusesWrongAnswers) {
     EXPECT_NE(r.error().message.find("403"), std::string::npos) << r.error().message;
     EXPECT_NE(r.error().message.find("this Origin is not allowed"), std::string::npos);
     EXPECT_FALSE(http::read_response(std::string(9000, 'x'), key));
+    // A status line with a terminal escape in it is not repeated in the error.
+    auto escape = http::read_response("HTTP/1.1 403 \x1b]0;owned\x07\r\n\r\n", key);
+    ASSERT_FALSE(escape);
+    EXPECT_EQ(escape.error().code, Errc::bad_payload);
+    EXPECT_EQ(escape.error().message.find('\x1b'), std::string::npos) << escape.error().message;
 }
 
 // --- the transport, against a raw end ---
