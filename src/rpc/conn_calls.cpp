@@ -241,9 +241,13 @@ void Conn::start_call(std::uint64_t id, Kind kind, std::string_view command, std
         return fail(Errc::too_many_pending, "too many calls in flight on this connection");
     auto timeout =
         options.timeout.count() > 0 ? at_most_a_year(options.timeout) : host_->timeouts.call;
+    // Sent before it enters the table (no reply can come before this returns): a send that
+    // closes the connection (its queue over the hard limit) then fails it later, on this loop,
+    // instead of close() running its callback inside call().
+    send_message(kind, id, command, as_bytes(payload), options.compress);
+    if (state_ == State::closed) return fail(Errc::disconnected, "the connection closed");
     calls_->add(id, std::move(done), loop_.now_exact() + timeout);
     LoopCounters::add(channel_.counters().calls_out);
-    send_message(kind, id, command, as_bytes(payload), options.compress);
 }
 
 void Conn::complete_call(std::uint64_t id, Result<std::string> result) {

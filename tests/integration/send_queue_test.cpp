@@ -203,6 +203,34 @@ TEST(SendQueue, PostsFromOtherThreadsAreBounded) {
     EXPECT_NE(call.get(), Errc::ok);  // a call still goes through once the loop is free
 }
 
+// A call whose own send passes the hard limit closes the connection; its callback still runs
+// after call() has returned, on the connection's thread, never inside call().
+TEST(SendQueue, ACallThatClosesTheConnectionFailsAfterCallReturns) {
+    Runtime runtime({.io_threads = 1});
+    auto so = plaintext_server(1);
+    so.limits.send_queue_soft_bytes = 256u << 10;
+    so.limits.max_send_queue_bytes = 512u << 10;
+    Server server(runtime, so);
+    Slot<ConnectionId> joined;
+    server.on_connect([&](const Connection& c) { joined.set(c.id()); });
+    server.start().value();
+    RawSocket reader(server.ports()[0], 4096);
+    reader.plaintext_hello();
+    auto conn = server.find(joined.get()).value();
+    auto inside = std::make_shared<std::atomic<bool>>(false);
+    Slot<std::pair<bool, Errc>> done;
+    runtime.impl().loop(0).post([&, inside] {
+        *inside = true;
+        conn.call("x", incompressible(4u << 20, 3), [&, inside](Result<std::string> r) {
+            done.set({inside->load(), r ? Errc::ok : r.error().code});
+        });
+        *inside = false;
+    });
+    auto [was_inside, code] = done.get();
+    EXPECT_FALSE(was_inside);
+    EXPECT_EQ(code, Errc::disconnected);
+}
+
 // Broadcasts waiting for busy IO threads are bounded the same way.
 TEST(SendQueue, BroadcastsWaitingForTheLoopsAreBounded) {
     Runtime runtime({.io_threads = 1});
