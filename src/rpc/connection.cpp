@@ -45,6 +45,13 @@ Result<void> on_loop_counted(const std::shared_ptr<Conn>& conn, std::size_t byte
     return {};
 }
 
+// A call refused before it reached the loop (too much waits for it) still completes there, as
+// every call does, and never inside call(). Uncounted: one small closure per refused call.
+template <class Callback>
+void refuse_on_loop(Conn& conn, std::shared_ptr<Callback> done, Error e) {
+    conn.post_user("call callback", [done = std::move(done), e = std::move(e)] { (*done)(e); });
+}
+
 }  // namespace
 
 void CallHandle::cancel() const {
@@ -108,7 +115,7 @@ CallHandle Connection::start_call(std::string_view command, std::string argument
                                  c.start_call(id, Kind::call_console, cmd, std::move(arg), options,
                                               std::move(*refused));
                              });
-    if (!r) (*refused)(r.error());
+    if (!r) refuse_on_loop(*conn, refused, r.error());
     return CallHandle(conn, id);
 }
 
@@ -139,7 +146,7 @@ CallHandle Connection::start_call(std::string_view command, DataFrame argument,
                                  c.start_call(id, Kind::call_dataframe, cmd, std::move(arg),
                                               options, std::move(*refused));
                              });
-    if (!r) (*refused)(r.error());
+    if (!r) refuse_on_loop(*conn, refused, r.error());
     return CallHandle(conn, id);
 }
 

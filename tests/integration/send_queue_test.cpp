@@ -194,7 +194,14 @@ TEST(SendQueue, PostsFromOtherThreadsAreBounded) {
     runtime.impl().loop(0).post([release] { release->wait(); });  // the IO thread is busy
     const std::string chunk(1024, 'x');
     auto pushed = push_until_refused(4096, [&] { return conn.send("push", chunk); });
+    // A call refused there completes on the IO thread once it is free, not inside call().
+    Slot<std::pair<bool, Errc>> refused;
+    conn.call("x", chunk, [&](Result<std::string> r) {
+        refused.set({Runtime::on_io_thread(), r ? Errc::ok : r.error().code});
+    });
+    EXPECT_FALSE(refused.has());
     release->count_down();
+    EXPECT_EQ(refused.get(), std::pair(true, Errc::overloaded));
     EXPECT_EQ(pushed.refusal, Errc::overloaded);
     EXPECT_LE(pushed.accepted, 1024);
     Slot<Errc> call;
