@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <memory>
 #include <optional>
 
 #include "zdb/compiled_filter.hpp"
@@ -178,9 +180,17 @@ Result<Check> compile_operator(const std::string& path, const std::string& op, c
         bool in = op == "$in";
         return Check([arg, in](const std::optional<Field>& v) {
             bool found = false;
-            if (v)
+            if (v && (v->kind == Kind::binary || v->kind == Kind::array || v->kind == Kind::map)) {
+                // Decoded once, not once for every candidate (a big field and a long list).
+                auto whole = v->decode();
+                if (whole)
+                    for (const auto& candidate : arg.as<Array>())
+                        if (auto c = compare_values(*whole, candidate); (found = c && *c == 0))
+                            break;
+            } else if (v) {
                 for (const auto& candidate : arg.as<Array>())
                     if ((found = equal(*v, candidate))) break;
+            }
             return found == in;
         });
     }
@@ -196,10 +206,25 @@ Result<Check> compile_operator(const std::string& path, const std::string& op, c
         });
     }
     if (op == "$contains") {
-        return Check([arg](const std::optional<Field>& v) {
+        // Boyer-Moore, built once: its search is linear in the text, where a plain find costs
+        // text times pattern on a hostile pair (a long run of 'a' and "aaa...ab").
+        using Searcher = std::boyer_moore_searcher<std::string::const_iterator>;
+        struct Pattern {
+            std::string text;
+            std::optional<Searcher> searcher;
+        };
+        auto pattern = std::make_shared<Pattern>();
+        if (arg.is<std::string>() && !arg.as<std::string>().empty()) {
+            pattern->text = arg.as<std::string>();
+            pattern->searcher.emplace(pattern->text.begin(), pattern->text.end());
+        }
+        return Check([arg, pattern](const std::optional<Field>& v) {
             if (!v) return false;
-            if (v->kind == Kind::string && arg.is<std::string>())
-                return v->text.find(arg.as<std::string>()) != std::string_view::npos;
+            if (v->kind == Kind::string && arg.is<std::string>()) {
+                if (!pattern->searcher) return true;  // "" is in every string
+                return std::search(v->text.begin(), v->text.end(), *pattern->searcher) !=
+                       v->text.end();
+            }
             if (v->kind != Kind::array) return false;
             auto array = v->decode();
             if (!array) return false;
@@ -214,7 +239,13 @@ Result<Check> compile_operator(const std::string& path, const std::string& op, c
 Result<Predicate> compile_field(const std::string& path, const Value& condition,
                                 IndexHints* hints) {
     if (path.empty()) return bad("empty field name");
+    // No record holds a deeper path (max_document_depth), and splitting a huge one costs.
+    if (path.size() > max_field_path_bytes)
+        return bad("field paths are at most " + std::to_string(max_field_path_bytes) + " bytes");
     auto field = split_path(path);
+    if (field.size() > max_document_depth)
+        return bad("field '" + path.substr(0, 80) + "' is deeper than " +
+                   std::to_string(max_document_depth) + " levels");
     for (const auto& key : field)
         if (key.empty()) return bad("field '" + path + "' has an empty step");
     std::vector<Check> checks;

@@ -52,7 +52,7 @@ class QueryImpl final : public Query {
         source_next_id_ = state.next_id;
         auto candidates = plan_query(*table_, snapshot_, filter_, options_, state, index_);
         if (!candidates) return candidates.error();
-        std::size_t n = options_.parallelism ? options_.parallelism
+        std::size_t n = options_.parallelism ? std::min<std::size_t>(options_.parallelism, 256)
                                              : std::max(1u, std::thread::hardware_concurrency());
         if (*candidates) {
             candidates_ = std::move(**candidates);
@@ -149,6 +149,9 @@ class QueryImpl final : public Query {
                 auto f = std::move(from.held.front());
                 from.held.pop_front();
                 held_records_ -= f.size();
+                // Cancelled or failed: nothing more reaches the sink or the output.
+                if (end_.load() == QueryEnd::cancelled || !error_.message.empty())
+                    delivered_stopped_ = true;
                 if (delivered_stopped_) continue;
                 if (options_.max_results) {
                     auto room = options_.max_results - matched_.load();
@@ -165,7 +168,15 @@ class QueryImpl final : public Query {
                     continue;
                 }
                 matched_ += f.size();
-                if (sink_) sink_(std::move(f));  // under the lock: one call at a time
+                if (!sink_) continue;
+                try {
+                    sink_(std::move(f));  // under the lock: one call at a time
+                } catch (...) {           // the query ends with the error; workers go on
+                    if (error_.message.empty())
+                        error_ = Error{Errc::handler_error, "the query's sink threw"};
+                    stopped_.store(true);
+                    delivered_stopped_ = true;
+                }
             }
         };
         if (!options_.ordered) {
@@ -188,10 +199,12 @@ class QueryImpl final : public Query {
             // The output takes the source's id counter: ids the source gave out stay unused.
             if (output_ && error_.message.empty())
                 if (auto r = output_->reserve_ids(source_next_id_); !r) error_ = r.error();
-            if (options_.on_end)
-                options_.on_end(error_.message.empty() ? Result<QueryEnd>(end_.load())
-                                                       : Result<QueryEnd>(error_),
-                                progress());
+            if (options_.on_end) try {
+                    options_.on_end(error_.message.empty() ? Result<QueryEnd>(end_.load())
+                                                           : Result<QueryEnd>(error_),
+                                    progress());
+                } catch (...) {  // a query worker must not end the process; nothing to tell
+                }
         }
     }
 
@@ -256,21 +269,27 @@ class QueryImpl final : public Query {
             return !stopped_.load();
         };
         Result<void> result;
-        if (slice.last > slice.first) {
-            for (auto i = slice.first; i < slice.last; ++i) {
-                auto bytes = table_->get_encoded(candidates_[i], snapshot_);
-                if (!bytes) {
-                    result = bytes.error();
-                    break;
+        try {  // an exception (a record filter's, bad_alloc) fails the query, not the process
+            if (slice.last > slice.first) {
+                for (auto i = slice.first; i < slice.last; ++i) {
+                    auto bytes = table_->get_encoded(candidates_[i], snapshot_);
+                    if (!bytes) {
+                        result = bytes.error();
+                        break;
+                    }
+                    if (*bytes && !step(candidates_[i], **bytes)) break;
                 }
-                if (*bytes && !step(candidates_[i], **bytes)) break;
+            } else if (slice.hi > slice.lo) {
+                ScanOptions scan;
+                scan.reverse = options_.reverse;
+                scan.from = options_.reverse ? slice.hi - 1 : slice.lo;
+                scan.to = options_.reverse ? slice.lo - 1 : slice.hi;
+                result = table_->scan_encoded(scan, step, snapshot_);  // reverse to 0: unbounded
             }
-        } else if (slice.hi > slice.lo) {
-            ScanOptions scan;
-            scan.reverse = options_.reverse;
-            scan.from = options_.reverse ? slice.hi - 1 : slice.lo;
-            scan.to = options_.reverse ? slice.lo - 1 : slice.hi;
-            result = table_->scan_encoded(scan, step, snapshot_);  // reverse to 0: unbounded
+        } catch (const std::exception& e) {
+            result = Error{Errc::handler_error, std::string("a query worker failed: ") + e.what()};
+        } catch (...) {
+            result = Error{Errc::handler_error, "a query worker failed"};
         }
         scanned_ += unpublished;
         if (!result) fail(result.error());

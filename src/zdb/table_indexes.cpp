@@ -17,8 +17,12 @@ constexpr std::size_t build_batch = 10000;  // index entries per write while bui
 
 Result<void> Table::create_index(const std::string& path) {
     if (path.empty() || path.front() == '.' || path.back() == '.' ||
-        path.find("..") != std::string::npos)
-        return Error{Errc::invalid_argument, "index field '" + path + "' is not a field path"};
+        path.find("..") != std::string::npos || path.size() > max_field_path_bytes ||
+        std::size_t(std::count(path.begin(), path.end(), '.')) >= max_document_depth)
+        return Error{Errc::invalid_argument,
+                     "index field '" + path.substr(0, 80) + "' is not a field path (at most " +
+                         std::to_string(max_document_depth) + " steps and " +
+                         std::to_string(max_field_path_bytes) + " bytes)"};
     std::lock_guard lock(write_mu_);
     if (auto w = writable(); !w) return w.error();
     if (state_.indexes.count(path))
@@ -26,8 +30,13 @@ Result<void> Table::create_index(const std::string& path) {
     if (state_.indexes.size() >= max_indexes)
         return Error{Errc::limit_exceeded,
                      "a database has at most " + std::to_string(max_indexes) + " indexes"};
+    // The lowest number no live index has (build_index clears what a dropped one left under
+    // it): past the highest + 1, create and drop cycles would run out of 16 bits, and wrap onto
+    // a live index's entries.
     std::uint16_t number = 1;
-    for (const auto& def : index_defs_) number = std::max<std::uint16_t>(number, def.number + 1);
+    while (std::any_of(index_defs_.begin(), index_defs_.end(),
+                       [&](const IndexDef& d) { return d.number == number; }))
+        ++number;  // at most max_indexes steps
     IndexDef def{number, split_path(path)};
     if (auto r = build_index(def); !r) return r;
     // Without a WAL the entries live in the memtable only: flush them before the definition.

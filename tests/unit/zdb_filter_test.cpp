@@ -49,6 +49,22 @@ TEST(DeclarativeFilter, EveryOperator) {
     EXPECT_TRUE(matches(op("tags", "$contains", Value("eu"))));
     EXPECT_TRUE(matches({{"guild.name", Value("owls")}}));
     EXPECT_TRUE(matches({{"active", Value(true)}}));
+    // A whole array among the candidates (the field decoded once for all of them).
+    EXPECT_TRUE(matches(
+        op("tags", "$in", Value(Array{Value(1), Value(Array{Value("pvp"), Value("eu")})}))));
+    EXPECT_FALSE(matches(op("tags", "$in", Value(Array{Value(Array{Value("pvp")})}))));
+    EXPECT_TRUE(matches(op("name", "$contains", Value(""))));
+    EXPECT_FALSE(matches(op("name", "$contains", Value("windy"))));
+}
+
+TEST(DeclarativeFilter, ContainsFindsAPatternInALongRunOfItsOwnLetters) {
+    // The pair a plain find takes text times pattern on: found or not, by Boyer-Moore.
+    std::string run(200000, 'a');
+    auto record = Map{{"text", Value(run + "b")}};
+    auto pattern = std::string(5000, 'a') + "b";
+    EXPECT_TRUE(compile_filter(op("text", "$contains", Value(pattern))).value()(1, record, {}));
+    auto missing = std::string(5000, 'a') + "c";
+    EXPECT_FALSE(compile_filter(op("text", "$contains", Value(missing))).value()(1, record, {}));
 }
 
 TEST(DeclarativeFilter, LogicalOperators) {
@@ -79,6 +95,14 @@ TEST(DeclarativeFilter, MalformedFiltersSayWhat) {
         {op("level", "$exists", Value(1)), "$exists"},
         {op("name", "$prefix", Value(3)), "$prefix"},
         {{{"", Value(1)}}, "empty field"},
+        {{{std::string(1025, 'a'), Value(1)}}, "at most 1024 bytes"},
+        {{{[] {
+               std::string path = "a";
+               for (int i = 0; i < 32; ++i) path += ".a";
+               return path;
+           }(),
+           Value(1)}},
+         "deeper than 32"},
     };
     for (const auto& c : cases) {
         auto f = compile_filter(c.filter);

@@ -208,10 +208,20 @@ TEST(ZdbIndex, BadIndexRequestsSayWhy) {
     EXPECT_EQ(db->create_index("a.b").error().code, Errc::invalid_argument);
     for (const char* bad : {"", ".a", "a.", "a..b"})
         EXPECT_EQ(db->create_index(bad).error().code, Errc::invalid_argument) << bad;
+    std::string deep = "a";
+    for (int i = 0; i < 32; ++i) deep += ".a";  // 33 steps: no record is that deep
+    EXPECT_EQ(db->create_index(deep).error().code, Errc::invalid_argument);
+    EXPECT_EQ(db->create_index(std::string(1025, 'x')).error().code, Errc::invalid_argument);
     EXPECT_EQ(db->drop_index("nope").error().code, Errc::not_found);
     for (int i = 0; i < 63; ++i) ASSERT_TRUE(db->create_index("f" + std::to_string(i)));
     auto over = db->create_index("one_more");
     ASSERT_FALSE(over);
     EXPECT_EQ(over.error().code, Errc::limit_exceeded);
     EXPECT_NE(over.error().message.find("64"), std::string::npos) << over.error().message;
+    // Dropped and made again, indexes take the numbers freed: cycles never run out of them.
+    for (int i = 0; i < 200; ++i) {
+        ASSERT_TRUE(db->drop_index("f" + std::to_string(i % 63)));
+        ASSERT_TRUE(db->create_index("f" + std::to_string(i % 63)));
+    }
+    EXPECT_EQ(db->stats().indexes.size(), 64u);
 }

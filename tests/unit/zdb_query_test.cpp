@@ -213,9 +213,11 @@ TEST(ZdbQuery, CancelPauseAndResume) {
         std::shared_ptr<Query> q;
         std::promise<void> first;
         bool once = false;
+        int calls = 0;  // the sink is called one at a time
         std::mutex qmu;
         std::unique_lock hold(qmu);
         q = run_query(f.db, all, o, [&](Fragment) {
+                ++calls;
                 if (once) return;
                 once = true;
                 std::lock_guard l(qmu);  // q is assigned
@@ -226,6 +228,7 @@ TEST(ZdbQuery, CancelPauseAndResume) {
         first.get_future().wait();
         EXPECT_EQ(q->wait().value(), QueryEnd::cancelled);
         EXPECT_LT(q->progress().scanned, f.reference.size());
+        EXPECT_EQ(calls, 1);  // nothing reaches the sink after the cancel
     }
     {
         QueryOptions o;
@@ -252,6 +255,26 @@ TEST(ZdbQuery, CancelPauseAndResume) {
         EXPECT_EQ(q->wait().value(), QueryEnd::completed);
         EXPECT_EQ(q->progress().scanned, f.reference.size());
     }
+}
+
+TEST(ZdbQuery, ASinkOrFilterThatThrowsFailsTheQueryNotTheProcess) {
+    Fixture f(1000);
+    QueryOptions o;
+    o.fragment_records = 10;
+    o.parallelism = 2;
+    auto all = [](RecordId, const Map&, const Map&) { return true; };
+    auto thrown = run_query(f.db, all, o, [](Fragment) { throw std::runtime_error("sink"); });
+    auto end = thrown.value()->wait();
+    ASSERT_FALSE(end);
+    EXPECT_EQ(end.error().code, Errc::handler_error);
+    auto picky = [](RecordId id, const Map&, const Map&) -> bool {
+        if (id == 500) throw std::runtime_error("filter");
+        return false;
+    };
+    end = run_query(f.db, picky, o, [](Fragment) {}).value()->wait();
+    ASSERT_FALSE(end);
+    EXPECT_EQ(end.error().code, Errc::handler_error);
+    EXPECT_NE(end.error().message.find("filter"), std::string::npos) << end.error().message;
 }
 
 TEST(ZdbQuery, NamedFiltersAndBadArguments) {

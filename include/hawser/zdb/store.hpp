@@ -28,6 +28,9 @@ using RecordId = std::uint64_t;
 // first. Every write refuses a deeper document with limit_exceeded, and the reader (which
 // bounds its recursion with the same number) rejects deeper records.
 inline constexpr std::size_t max_document_depth = 32;
+// A field path ("a.b.c") in a filter or an index is at most this long, and at most
+// max_document_depth steps: no record holds a deeper one.
+inline constexpr std::size_t max_field_path_bytes = 1024;
 
 // How far an acknowledged write is protected.
 enum class Durability : std::uint8_t {
