@@ -34,8 +34,9 @@ Result<R> wait_for(Start&& start, std::string_view what) {
                      std::string(what) + ": blocking on an IO thread; use a callback or co_await"};
     auto promise = std::make_shared<std::promise<Result<R>>>();
     auto future = promise->get_future();
+    // The callback alone holds the promise: dropped uncalled, it breaks it, and the wait ends.
     start(std::function<void(Result<R>)>(
-        [promise](Result<R> r) { promise->set_value(std::move(r)); }));
+        [promise = std::move(promise)](Result<R> r) { promise->set_value(std::move(r)); }));
     try {
         return future.get();
     } catch (const std::future_error&) {  // broken promise: the callback died uncalled

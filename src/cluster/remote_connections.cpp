@@ -144,6 +144,16 @@ void Cluster::Impl::request(const ClusterAddress& to, RemoteRequest r, Milliseco
     if (!id)
         return (*user)({0, Errc::overloaded,
                         "too many requests to other nodes waiting (max_remote_requests)"});
+    // A node that left between the first look and the add found nothing to fail: look again.
+    if (!knows(to.node)) {
+        detail::PendingRequests::Done taken;
+        {
+            std::lock_guard lock(requests_mu);
+            taken = requests.take(*id);
+        }
+        if (taken) (*user)({*id, Errc::cluster_unavailable, "node " + to.node + " left"});
+        return;
+    }
     r.request = *id;
     r.connection = to.id;
     r.origin = name;

@@ -28,7 +28,7 @@ namespace detail {
 class ClientCore : public std::enable_shared_from_this<ClientCore> {
   public:
     ClientCore(RuntimeImpl& runtime, ClientOptions options)
-        : options(std::move(options)),
+        : options(with_bounded_timeouts(std::move(options))),
           host(std::make_shared<Host>(runtime, true, this->options.mark, this->options.limits,
                                       this->options.timeouts, this->options.transport)),
           loop(runtime.next_loop()),

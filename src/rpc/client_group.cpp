@@ -31,7 +31,7 @@ class GroupCore : public std::enable_shared_from_this<GroupCore> {
     using Done = std::function<void(Result<Connection>)>;
 
     GroupCore(RuntimeImpl& runtime, ClientOptions o)
-        : options(std::move(o)),
+        : options(with_bounded_timeouts(std::move(o))),
           host(std::make_shared<Host>(runtime, true, options.mark, options.limits, options.timeouts,
                                       options.transport)),
           loops_(runtime.size()) {}

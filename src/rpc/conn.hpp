@@ -72,7 +72,9 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     bool reserve_post(std::size_t bytes) noexcept {
         bytes += post_overhead;
         auto before = posted_bytes_.fetch_add(bytes, std::memory_order_relaxed);
-        if (before + bytes <= host_->limits.max_send_queue_bytes) return true;
+        // One post's overhead of slack: a message of the full limit still goes when nothing
+        // waits.
+        if (before + bytes <= host_->limits.max_send_queue_bytes + post_overhead) return true;
         posted_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
         return false;
     }

@@ -14,9 +14,7 @@ Host::Host(RuntimeImpl& rt, bool is_client, const ProtocolMark& mark, const Limi
     : runtime(rt),
       is_client(is_client),
       limits(limits),
-      timeouts{at_most_a_year(timeouts.call), at_most_a_year(timeouts.idle),
-               at_most_a_year(timeouts.heartbeat), at_most_a_year(timeouts.shutdown),
-               at_most_a_year(timeouts.connect)},
+      timeouts(bounded(timeouts)),
       // In the secure transport a frame carries one Noise message of up to 65,535 bytes, full of
       // records, whatever this side's max_frame_bytes: the limit applies to the messages in it.
       channel{FrameConfig{mark, transport.insecure_plaintext ? limits.max_frame_bytes

@@ -47,6 +47,17 @@ class RuntimeImpl;
 inline Milliseconds at_most_a_year(Milliseconds timeout) noexcept {
     return std::min<Milliseconds>(timeout, std::chrono::hours(24 * 365));
 }
+inline Timeouts bounded(Timeouts t) noexcept {
+    for (auto* d : {&t.call, &t.idle, &t.heartbeat, &t.shutdown, &t.connect})
+        *d = at_most_a_year(*d);
+    return t;
+}
+// Server or client options with every timeout at most a year: what they keep, and read.
+template <class Options>
+Options with_bounded_timeouts(Options o) noexcept {
+    o.timeouts = bounded(o.timeouts);
+    return o;
+}
 
 class Host : public std::enable_shared_from_this<Host> {
   public:

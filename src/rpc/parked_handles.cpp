@@ -22,6 +22,9 @@ void ParkedHandles::close() {
         closed_ = true;
     }
     let_go();
+    // A worker may be letting go of handles it took before: close() returns after them too.
+    std::unique_lock lock(mu_);
+    done_.wait(lock, [&] { return letting_go_ == 0; });
 }
 
 std::size_t ParkedHandles::size() const {
@@ -42,8 +45,11 @@ void ParkedHandles::let_go() {
     {
         std::lock_guard lock(mu_);
         handles.swap(handles_);
+        ++letting_go_;
     }
     handles.clear();  // waits for what each waits for
+    std::lock_guard lock(mu_);
+    if (--letting_go_ == 0) done_.notify_all();
 }
 
 // On the first loop: its thread only takes this object's lock, and posts the job.

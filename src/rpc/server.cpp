@@ -22,7 +22,7 @@ namespace hawser {
 using detail::Conn;
 
 struct Server::State {
-    explicit State(ServerOptions o) : options(std::move(o)) {}
+    explicit State(ServerOptions o) : options(detail::with_bounded_timeouts(std::move(o))) {}
     ServerOptions options;
     std::mutex mu;
     std::condition_variable cv;

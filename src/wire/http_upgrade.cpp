@@ -102,10 +102,11 @@ Result<Head> split_head(std::string_view bytes, std::size_t max_headers) {
             return Error{Errc::bad_payload, "a header value with a control character"};
         head.headers.emplace_back(name, value);
     }
-    // CR and LF included; a refusal's status line goes into error texts and logs, where a
-    // terminal's escape sequences have no business.
-    if (std::any_of(head.start_line.begin(), head.start_line.end(),
-                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+    // CR and LF included (a tab is allowed, as in a reason phrase); a refusal's status line
+    // goes into error texts and logs, where a terminal's escape sequences have no business.
+    if (std::any_of(head.start_line.begin(), head.start_line.end(), [](char c) {
+            return (static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f;
+        }))
         return Error{Errc::bad_payload, "a start line with a control character"};
     return head;
 }

@@ -45,6 +45,26 @@ TEST(Connect, InterleavesAddressFamilies) {
     EXPECT_EQ(out[4].address().to_string(), "::3");
 }
 
+// "Never" as a timeout: every timeout counts at most a year, so none overflows its deadline
+// (a connect timeout of Milliseconds::max() used to close each handshake at once).
+TEST(Connect, TimeoutsOfForeverAreAYear) {
+    auto so = loopback_server(1);
+    so.timeouts.idle = so.timeouts.shutdown = std::chrono::milliseconds::max();
+    Server s(so);
+    s.start().value();
+    EXPECT_EQ(s.options().timeouts.idle, std::chrono::hours(24 * 365));
+    auto co = client_for(s);
+    co.timeouts.connect = co.timeouts.call = std::chrono::milliseconds::max();
+    Client c(co);
+    ASSERT_TRUE(c.connect());
+    EXPECT_EQ(c.connection()
+                  .call("hawser.ping", "", use_wait,
+                        CallOptions{.timeout = std::chrono::milliseconds::max()})
+                  .error()
+                  .code,
+              Errc::unknown_command);  // answered, not timed out at once
+}
+
 TEST(Connect, OverIPv6) {
     if (!has_ipv6_loopback()) GTEST_SKIP() << "no IPv6 loopback here";
     auto so = loopback_server();

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "cluster/channel_table.hpp"
+#include "cluster/envelope_bytes.hpp"
 #include "cluster/pending_requests.hpp"
 #include "cluster/remote_messages.hpp"
 #include "rpc/cluster_hop.hpp"
@@ -180,6 +181,10 @@ TEST(RemoteMessages, BadInputIsRefused) {
                                             "\x00",
                                             3)));
     EXPECT_FALSE(decode_answer("\x01short"));
+    EnvelopeReader reader{std::string_view("12345", 5)};
+    EXPECT_FALSE(reader.take(8));
+    EXPECT_FALSE(reader.take(1));  // the bytes are there, but the read before came up short
+    EXPECT_FALSE(reader.number(1));
     EXPECT_FALSE(decode_answer(std::string("\x02") + std::string(10, '\0')));
     EXPECT_FALSE(decode_answer(std::string("\x01") + std::string(8, '\0') + "\xff\xff"));
 }

@@ -164,6 +164,9 @@ TEST(HttpUpgrade, ClientRefusesWrongAnswers) {
     ASSERT_FALSE(escape);
     EXPECT_EQ(escape.error().code, Errc::bad_payload);
     EXPECT_EQ(escape.error().message.find('\x1b'), std::string::npos) << escape.error().message;
+    auto tab = http::read_response("HTTP/1.1 403 Not\tallowed\r\n\r\n", key);  // HTTP allows it
+    ASSERT_FALSE(tab);
+    EXPECT_EQ(tab.error().code, Errc::not_allowed);
 }
 
 // --- the transport, against a raw end ---
