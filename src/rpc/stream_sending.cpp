@@ -76,16 +76,27 @@ void StreamTable::start_sending(Out& s, std::uint64_t offset) {
         return wake(s);
     }
     // The end's hash covers the whole content: the bytes the receiver has are read and hashed
-    // on a worker, not on this loop.
+    // on a worker, not on this loop. Such hashes take long jobs' places (half the workers), as
+    // the receiver's do: peers that ask for resumes and drop them cannot hold every worker.
+    auto& workers = conn_.host().runtime.workers();
+    if (!workers.try_start_long_job())
+        return fail_out(s.id, Error{Errc::overloaded, "too many resumed streams are being hashed"},
+                        true);
     s.state = Out::State::hashing;
     // The job holds the connection and hands it back to its loop: never released elsewhere.
+    // It stops reading once the stream has left the table (reset, cancelled, closed).
     auto job = [conn = conn_.shared_from_this(), id = s.id, feed = s.feed, offset,
-                stop = s.options.stop]() mutable {
+                stop = s.options.stop, in_table = std::weak_ptr<const bool>(s.in_table),
+                &workers]() mutable {
+        struct Ends {
+            WorkerPool& pool;
+            ~Ends() { pool.end_long_job(); }
+        } ends{workers};
         Result<ContentHasher> result = ContentHasher();
         std::vector<std::uint8_t> block(256 * 1024);
         for (std::uint64_t at = 0; at < offset && result;) {
-            if (stop.stop_requested()) {  // a stopped stream's prefix is not worth reading
-                result = Error{Errc::cancelled, "the sender cancelled the stream"};
+            if (stop.stop_requested() || in_table.expired()) {  // not worth reading on
+                result = Error{Errc::cancelled, "the stream ended"};
                 break;
             }
             auto n = std::size_t(std::min<std::uint64_t>(block.size(), offset - at));
@@ -101,8 +112,10 @@ void StreamTable::start_sending(Out& s, std::uint64_t offset) {
             if (auto* table = conn->streams_if_any()) table->prefix_hashed(id, std::move(result));
         });
     };
-    bool posted = conn_.host().runtime.workers().try_post(0, std::move(job));
-    if (!posted) fail_out(s.id, Error{Errc::overloaded, "the worker pool is full"}, true);
+    if (!workers.try_post(0, std::move(job))) {  // dropped unrun: its place comes back here
+        workers.end_long_job();
+        fail_out(s.id, Error{Errc::overloaded, "the worker pool is full"}, true);
+    }
 }
 
 void StreamTable::prefix_hashed(std::uint64_t id, Result<ContentHasher> hash) {

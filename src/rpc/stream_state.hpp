@@ -45,6 +45,8 @@ struct StreamTable::Out {
     std::function<void(Result<void>)> accepted, done;
     // Cancels the stream on options.stop; destroyed with the stream, on the loop.
     std::unique_ptr<std::stop_callback<std::function<void()>>> on_stop;
+    // Expires when the stream leaves the table: a prefix being hashed for it stops there.
+    std::shared_ptr<const bool> in_table = std::make_shared<const bool>(true);
 };
 
 struct StreamTable::In {

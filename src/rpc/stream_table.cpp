@@ -325,13 +325,14 @@ void StreamTable::on_reset(const MessageView& m) {
     std::string text(coded->second.substr(0, 1024));  // kept until the handles go: bounded
     if (!mine(m.id)) {
         if (m.id > highest_in_id_) return violation("reset for a stream never opened");
+        // Code 0 is the receiver's verdict after an end; a sender never says it.
+        if (code == Errc::ok) return violation("a stream reset with code 0 by its sender");
         auto* s = find_in(m.id);
         if (!s) return;
         if (s->state == In::State::failed) return;
         // The sender gave up: the reader learns why; nothing more is said to it.
         s->state = In::State::failed;
-        s->error = Error{code == Errc::ok ? Errc::cancelled : code,
-                         text.empty() ? "the sender cancelled the stream" : text};
+        s->error = Error{code, text.empty() ? "the sender cancelled the stream" : text};
         drop_chunks(*s);
         return deliver(*s);
     }

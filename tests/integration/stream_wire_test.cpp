@@ -219,6 +219,15 @@ TEST(StreamWire, ASecondEndClosesTheConnectionWhileTheFirstWaitsForItsHash) {
     EXPECT_EQ(peer.goodbye(), int(CloseReason::protocol_error));
 }
 
+TEST(StreamWire, ACodeZeroResetFromTheSenderClosesTheConnection) {
+    // Code 0 is the receiver's verdict after an end: a sender that says it breaks the protocol.
+    HoldingServer s;
+    RawPeer peer(s.port());
+    peer.open(1, "hold");
+    peer.send(reset_, 1, "", std::string(2, '\0'));
+    EXPECT_EQ(peer.goodbye(), int(CloseReason::protocol_error));
+}
+
 TEST(StreamWire, IdsThePeerMayNotUseCloseTheConnection) {
     {
         HoldingServer s;

@@ -509,6 +509,74 @@ TEST(Streams, ResumesHashTheirPartsOnHalfTheWorkersAtMost) {
     std::filesystem::remove_all(root);
 }
 
+TEST(Streams, SendersHashResumedPrefixesOnHalfTheWorkersAtMost) {
+    // The server sends two files the client has parts of, with both of the server's workers
+    // held: the first accepted resume's prefix hash takes the half of the pool long jobs get,
+    // and the other is refused. (The client checks its parts on eight workers: it refuses none.)
+    auto a = random_bytes(1u << 20, 41), b = random_bytes(1u << 20, 42);
+    auto [root, store] = stage_part("send_resumes", a, a.substr(0, 1000));
+    write_file(root / "g.bin", b);
+    write_file(store / "g.bin.hawser-part", b.substr(0, 1000));
+    HeldWorkers workers;
+    Server server(loopback_server());
+    workers.add_to(server.commands());
+    Slot<ConnectionId> joined;
+    server.on_connect([&](const Connection& c) { joined.set(c.id()); });
+    server.start().value();
+    Runtime client_runtime({.io_threads = 1, .worker_threads = 8});
+    Client client(client_runtime, client_for(server));
+    client.commands().stream("download", [store](Request, IncomingStream in) -> Task<void> {
+        auto metadata = in.metadata();
+        auto name = metadata.read_string().value();
+        (void)co_await receive_file(std::move(in), store, name);
+    });
+    client.connect().value();
+    auto to_client = server.find(joined.get()).value();
+    ASSERT_TRUE(workers.hold(client.connection(), 2));
+    std::mutex mu;
+    std::map<std::string, Result<void>> ended;
+    auto send = [&](const std::string& name) {
+        StreamOptions o;
+        o.metadata << name;
+        to_client.send_file(
+            "download", (root / name).string(),
+            [&, name](Result<void> r) {
+                std::lock_guard lock(mu);
+                ended.emplace(name, r);
+            },
+            o);
+    };
+    auto count = [&] {
+        std::lock_guard lock(mu);
+        return ended.size();
+    };
+    send("f.bin");
+    send("g.bin");
+    ASSERT_TRUE(eventually([&] { return count() == 1; }));
+    std::string refused;
+    {
+        std::lock_guard lock(mu);
+        refused = ended.begin()->first;
+        EXPECT_EQ(ended.begin()->second.error().code, Errc::overloaded);
+    }
+    workers.release();
+    ASSERT_TRUE(eventually([&] { return count() == 2; }));
+    {
+        std::lock_guard lock(mu);
+        for (auto& [name, r] : ended)
+            if (name != refused) {
+                EXPECT_TRUE(r) << name << ": " << r.error().message;
+            }
+        ended.clear();
+    }
+    send(refused);  // its part was kept: it resumes
+    ASSERT_TRUE(eventually([&] { return count() == 1; }));
+    EXPECT_TRUE(ended.begin()->second);
+    EXPECT_EQ(read_file(store / "f.bin"), a);
+    EXPECT_EQ(read_file(store / "g.bin"), b);
+    std::filesystem::remove_all(root);
+}
+
 TEST(Streams, AContentHashTheSenderKnowsIsCheckedByTheReceiver) {
     auto got = std::make_shared<Slot<Collected>>();
     std::atomic<int> streams{0};
