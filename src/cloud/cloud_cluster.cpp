@@ -23,6 +23,7 @@ constexpr std::string_view server_push_topic = "cloud-push";
 // Whole states gathered from their parts at once: from this many nodes at most, holding this
 // much memory in all (entry_memory).
 constexpr std::size_t max_states_gathered = 256;
+constexpr auto state_parts_lifetime = std::chrono::seconds(30);  // a state's parts come together
 constexpr std::size_t max_state_bytes = std::size_t(512) << 20;
 std::size_t entry_memory(const PresenceEntry& e) {
     return sizeof(PresenceEntry) + e.room.size() + e.name.size();
@@ -268,8 +269,18 @@ void CloudCluster::on_presence(std::string_view bytes) {
         if (it == parts_.end()) {
             // Only a first part starts a state; a later one whose first was lost is dropped.
             if (notice->part != 0) return log_dropped("presence state (a part was lost)");
+            // Only from a node of the cluster (names are what senders say they are): one that
+            // left or never was would hold its place until a node_gone that never comes.
+            if (!knows(origin)) return log_dropped("presence state (an unknown node)");
+            auto now = std::chrono::steady_clock::now();
+            if (parts_.size() >= max_states_gathered)  // states whose parts stopped coming go
+                std::erase_if(parts_, [&](const auto& p) {
+                    bool stale = now - p.second.started > state_parts_lifetime;
+                    if (stale) parts_bytes_ -= p.second.bytes;
+                    return stale;
+                });
             if (parts_.size() >= max_states_gathered) return log_dropped("presence state");
-            it = parts_.emplace(origin, Parts{0, notice->parts, {}, 0}).first;
+            it = parts_.emplace(origin, Parts{0, notice->parts, {}, 0, now}).first;
         }
         auto& p = it->second;
         std::size_t bytes = 0;

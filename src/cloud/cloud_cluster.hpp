@@ -13,6 +13,7 @@
 // IO thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -118,6 +119,7 @@ class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
         std::uint64_t next = 0, total = 0;
         std::vector<PresenceEntry> entries;
         std::size_t bytes = 0;  // the entries' memory
+        std::chrono::steady_clock::time_point started;
     };
     std::mutex parts_mu_;
     std::map<std::string, Parts> parts_;

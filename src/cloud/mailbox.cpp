@@ -51,18 +51,30 @@ Result<std::uint64_t> Mailbox::append(Message m, std::size_t max_per_user, std::
     auto exists = recipient_exists();
     if (!exists) return exists.error();
     if (!*exists) return Error{Errc::not_found, "no such user"};
+    auto full = [&] {
+        return Error{Errc::limit_exceeded, "the recipient's mailbox is full (" +
+                                               std::to_string(max_per_user) +
+                                               " messages not yet acknowledged)"};
+    };
+    auto clock = std::chrono::steady_clock::now();
     std::optional<std::size_t> counted;
     {
         std::lock_guard counts(counts_mu_);
         if (auto it = counts_.find(m.to); it != counts_.end()) counted = it->second;
+        if (auto it = full_.find(m.to); it != full_.end()) {
+            if (clock - it->second < full_recount) return full();  // read in full just now
+            full_.erase(it);
+        }
     }
     if (!counted || *counted >= max_per_user) {
         auto queued = live(m.to, now_ms);  // the true count, expired ones deleted
         if (!queued) return queued.error();
-        if (queued->size() >= max_per_user)
-            return Error{Errc::limit_exceeded, "the recipient's mailbox is full (" +
-                                                   std::to_string(max_per_user) +
-                                                   " messages not yet acknowledged)"};
+        if (queued->size() >= max_per_user) {
+            std::lock_guard counts(counts_mu_);
+            if (full_.size() >= max_counted) full_.clear();
+            full_.insert_or_assign(m.to, clock);
+            return full();
+        }
         std::lock_guard counts(counts_mu_);
         if (counts_.size() >= max_counted) counts_.clear();
         counts_.insert_or_assign(m.to, queued->size() + 1);
@@ -72,12 +84,21 @@ Result<std::uint64_t> Mailbox::append(Message m, std::size_t max_per_user, std::
         std::lock_guard counts(counts_mu_);
         if (auto it = counts_.find(m.to); it != counts_.end()) ++it->second;
     }
-    return db_->insert(Map{{"to", Value(m.to)},
-                           {"from", Value(m.from)},
-                           {"from_name", Value(std::move(m.from_name))},
-                           {"body", std::move(m.body)},
-                           {"sent_ms", Value(m.sent_ms)},
-                           {"expires_ms", Value(m.expires_ms)}});
+    auto id = db_->insert(Map{{"to", Value(m.to)},
+                              {"from", Value(m.from)},
+                              {"from_name", Value(std::move(m.from_name))},
+                              {"body", std::move(m.body)},
+                              {"sent_ms", Value(m.sent_ms)},
+                              {"expires_ms", Value(m.expires_ms)}});
+    if (!id) return id;
+    // A second look: on a cluster the account may have been deleted on another node, its
+    // mailbox emptied, between the first look and the insert (the lock above is this node's).
+    exists = recipient_exists();
+    if (exists && !*exists) {
+        (void)db_->remove(*id);
+        return Error{Errc::not_found, "no such user"};
+    }
+    return id;
 }
 
 // The oldest messages first, fetching twice as many each time the page is not yet full: a
@@ -107,6 +128,10 @@ Result<std::vector<Message>> Mailbox::read(std::uint64_t to, std::uint64_t after
 }
 
 Result<std::uint64_t> Mailbox::acknowledge(std::uint64_t to, std::uint64_t up_to) {
+    {
+        std::lock_guard counts(counts_mu_);
+        full_.erase(to);  // room, likely: the next send counts again
+    }
     constexpr std::uint64_t batch = 256;
     std::uint64_t removed = 0;
     for (;;) {  // the oldest first, in id order, until one is past up_to

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -65,7 +66,12 @@ class Mailbox {
     // Messages per recipient, at least as many as there are; forgotten (and counted again
     // when needed) past max_counted recipients.
     std::unordered_map<std::uint64_t, std::size_t> counts_;
+    // Mailboxes found full, and when: a send to one is refused without reading it all again
+    // for a second (an acknowledgement here forgets the mark; one on another node waits it
+    // out). Bounded as counts_ is.
+    std::unordered_map<std::uint64_t, std::chrono::steady_clock::time_point> full_;
     static constexpr std::size_t max_counted = 100000;
+    static constexpr std::chrono::seconds full_recount{1};
 };
 
 }  // namespace hawser::cloud::detail

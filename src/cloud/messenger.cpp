@@ -196,9 +196,12 @@ void Messenger::do_who(const Request& req, DataFrame arg, Reply reply) {
         for (auto& [_, id] : users)
             if (id) ids.push_back(*id);
         // Every node says which of them it holds; without NATS, this node's answer stands.
+        // This node's own users count whether or not its own answer came back in time.
         self->cluster_->who(std::move(ids), [answer, here](Result<std::vector<std::uint64_t>> r) {
             if (!r) return answer(here);
-            answer([&](std::uint64_t id) { return std::binary_search(r->begin(), r->end(), id); });
+            answer([&](std::uint64_t id) {
+                return std::binary_search(r->begin(), r->end(), id) || here(id);
+            });
         });
     });
 }

@@ -108,14 +108,16 @@ std::shared_ptr<const Presence::News> Presence::whole_state(std::string node,
 }
 
 void Presence::changed_elsewhere(const std::string& node, std::vector<Entry> entries, bool whole) {
-    // A whole state from a node gone counts only if the node is back (it may have been sent
-    // before it left, and come after).
-    bool back = whole && cluster_ && cluster_->knows(node);
     auto news = whole ? whole_state(node, std::move(entries))
                       : std::make_shared<const News>(News{node, std::move(entries), false, {}});
     std::lock_guard lock(mu_);
     // The check and the posts under one lock: a node_gone cannot slip between them.
     if (auto gone = std::find(gone_.begin(), gone_.end(), node); gone != gone_.end()) {
+        // A whole state from a node gone counts only if the node is back (it may have been
+        // sent before it left, and come after). Asked under the lock: the registry drops a
+        // node before its node_gone comes, so a node_gone that ran before this finds it unknown
+        // here, and one still to come removes what this delivers.
+        bool back = whole && cluster_ && cluster_->knows(node);
         if (!back) return;  // sent before it went; its next whole state says what holds
         gone_.erase(gone);
     }
