@@ -72,7 +72,7 @@ Result<std::uint64_t> Mailbox::append(Message m, std::size_t max_per_user, std::
         if (queued->size() >= max_per_user) {
             std::lock_guard counts(counts_mu_);
             if (full_.size() >= max_counted) full_.clear();
-            full_.insert_or_assign(m.to, clock);
+            full_.insert_or_assign(m.to, std::chrono::steady_clock::now());  // after the read
             return full();
         }
         std::lock_guard counts(counts_mu_);
@@ -128,10 +128,18 @@ Result<std::vector<Message>> Mailbox::read(std::uint64_t to, std::uint64_t after
 }
 
 Result<std::uint64_t> Mailbox::acknowledge(std::uint64_t to, std::uint64_t up_to) {
-    {
-        std::lock_guard counts(counts_mu_);
-        full_.erase(to);  // room, likely: the next send counts again
-    }
+    // Room, likely: the next send counts again. Forgotten at the end too: a send that counted
+    // while these went may have marked it full again.
+    struct Forget {
+        Mailbox& box;
+        std::uint64_t to;
+        void now() {
+            std::lock_guard counts(box.counts_mu_);
+            box.full_.erase(to);
+        }
+        ~Forget() { now(); }
+    } forget{*this, to};
+    forget.now();
     constexpr std::uint64_t batch = 256;
     std::uint64_t removed = 0;
     for (;;) {  // the oldest first, in id order, until one is past up_to

@@ -16,6 +16,8 @@ namespace hawser::zdb {
 
 namespace {
 
+constexpr std::size_t max_contains_bytes = 4096;  // a $contains text
+
 using Predicate = std::function<bool(RecordView&)>;
 using Check = std::function<bool(const std::optional<Field>&)>;
 using Kind = Field::Kind;
@@ -214,6 +216,11 @@ Result<Check> compile_operator(const std::string& path, const std::string& op, c
             std::optional<Searcher> searcher;
         };
         auto pattern = std::make_shared<Pattern>();
+        // Its tables grow with the pattern (and take longer than linear to build on a
+        // repetitive one): a pattern is at most max_contains_bytes.
+        if (arg.is<std::string>() && arg.as<std::string>().size() > max_contains_bytes)
+            return bad("$contains on '" + path + "' takes at most " +
+                       std::to_string(max_contains_bytes) + " bytes of text");
         if (arg.is<std::string>() && !arg.as<std::string>().empty()) {
             pattern->text = arg.as<std::string>();
             pattern->searcher.emplace(pattern->text.begin(), pattern->text.end());

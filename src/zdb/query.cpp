@@ -85,6 +85,7 @@ class QueryImpl final : public Query {
         cv_.notify_all();
     }
     void cancel() override {
+        cancelled_.store(true);  // also after another stop (a limit) came first
         stop(QueryEnd::cancelled);
         resume();
     }
@@ -108,6 +109,14 @@ class QueryImpl final : public Query {
         std::deque<Fragment> held;        // ordered mode: waiting for earlier slices
         bool finished = false;
     };
+
+    // Under mu_: the sink threw; nothing more reaches it, and the query fails with its text.
+    void sink_threw(const std::string& what) {
+        if (error_.message.empty())
+            error_ = Error{Errc::handler_error, "the query's sink threw: " + what};
+        stopped_.store(true);
+        delivered_stopped_ = true;
+    }
 
     void stop(QueryEnd why) {
         if (!stopped_.exchange(true)) end_.store(why);
@@ -150,8 +159,7 @@ class QueryImpl final : public Query {
                 from.held.pop_front();
                 held_records_ -= f.size();
                 // Cancelled or failed: nothing more reaches the sink or the output.
-                if (end_.load() == QueryEnd::cancelled || !error_.message.empty())
-                    delivered_stopped_ = true;
+                if (cancelled_.load() || !error_.message.empty()) delivered_stopped_ = true;
                 if (delivered_stopped_) continue;
                 if (options_.max_results) {
                     auto room = options_.max_results - matched_.load();
@@ -170,12 +178,11 @@ class QueryImpl final : public Query {
                 matched_ += f.size();
                 if (!sink_) continue;
                 try {
-                    sink_(std::move(f));  // under the lock: one call at a time
-                } catch (...) {           // the query ends with the error; workers go on
-                    if (error_.message.empty())
-                        error_ = Error{Errc::handler_error, "the query's sink threw"};
-                    stopped_.store(true);
-                    delivered_stopped_ = true;
+                    sink_(std::move(f));             // under the lock: one call at a time
+                } catch (const std::exception& e) {  // the query ends with the error
+                    sink_threw(e.what());
+                } catch (...) {
+                    sink_threw("a non-standard exception");
                 }
             }
         };
@@ -318,6 +325,7 @@ class QueryImpl final : public Query {
     std::mutex pause_mu_;  // only for sleeping while paused
     std::condition_variable cv_;
     std::atomic<bool> paused_, stopped_{false};
+    std::atomic<bool> cancelled_{false};  // cancel() was called, whatever stopped the query
     std::atomic<std::uint64_t> scanned_{0}, matched_{0}, held_records_{0};
     std::condition_variable turn_;  // ordered delivery: the slice being delivered moved on
     std::atomic<QueryEnd> end_{QueryEnd::completed};

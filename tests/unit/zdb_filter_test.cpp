@@ -61,9 +61,9 @@ TEST(DeclarativeFilter, ContainsFindsAPatternInALongRunOfItsOwnLetters) {
     // The pair a plain find takes text times pattern on: found or not, by Boyer-Moore.
     std::string run(200000, 'a');
     auto record = Map{{"text", Value(run + "b")}};
-    auto pattern = std::string(5000, 'a') + "b";
+    auto pattern = std::string(4000, 'a') + "b";
     EXPECT_TRUE(compile_filter(op("text", "$contains", Value(pattern))).value()(1, record, {}));
-    auto missing = std::string(5000, 'a') + "c";
+    auto missing = std::string(4000, 'a') + "c";
     EXPECT_FALSE(compile_filter(op("text", "$contains", Value(missing))).value()(1, record, {}));
 }
 
@@ -96,6 +96,7 @@ TEST(DeclarativeFilter, MalformedFiltersSayWhat) {
         {op("name", "$prefix", Value(3)), "$prefix"},
         {{{"", Value(1)}}, "empty field"},
         {{{std::string(1025, 'a'), Value(1)}}, "at most 1024 bytes"},
+        {op("name", "$contains", Value(std::string(4097, 'a'))), "at most 4096 bytes"},
         {{{[] {
                std::string path = "a";
                for (int i = 0; i < 32; ++i) path += ".a";

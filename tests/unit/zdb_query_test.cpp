@@ -267,6 +267,7 @@ TEST(ZdbQuery, ASinkOrFilterThatThrowsFailsTheQueryNotTheProcess) {
     auto end = thrown.value()->wait();
     ASSERT_FALSE(end);
     EXPECT_EQ(end.error().code, Errc::handler_error);
+    EXPECT_NE(end.error().message.find("sink"), std::string::npos) << end.error().message;
     auto picky = [](RecordId id, const Map&, const Map&) -> bool {
         if (id == 500) throw std::runtime_error("filter");
         return false;
