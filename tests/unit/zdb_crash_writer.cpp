@@ -1,10 +1,12 @@
 // Helper for the crash tests: opens a store, inserts records into a `sync` database (or a `fast`
 // one, with small memtables so that its column families flush at different moments, patching
-// older records too) as fast as it can, its index on "seq" updated in the same batches, and
-// prints each acknowledged id (one per line, flushed) until it is killed.
+// older records too, and giving some an attachment) as fast as it can, its index on "seq" updated
+// in the same batches, and prints each acknowledged id (one per line, flushed) until it is
+// killed.
 //   zdb_crash_writer <store path> [fast]
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "hawser/zdb/store.hpp"
 
@@ -33,6 +35,10 @@ int main(int argc, char** argv) {
         if (i % 2) {
             auto id = (*db)->insert(Map{{"seq", Value(i)}, {"pad", Value(std::string(200, 'p'))}});
             if (!id) return 1;
+            // Big attachments fill their family's small memtable first: it flushes ahead of the
+            // records, and a crash can leave attachments whose record was lost.
+            const std::vector<std::uint8_t> blob(8192, 'b');
+            if (fast && !(*db)->put_attachment(*id, "a", blob)) return 1;
             std::printf("%llu\n", static_cast<unsigned long long>(*id));
         } else {
             std::vector<Map> docs(5, Map{{"seq", Value(i)}});

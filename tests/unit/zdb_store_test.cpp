@@ -390,6 +390,9 @@ TEST(ZdbStore, FastDatabasesAreRepairedAfterACrash) {
           }).value();
         EXPECT_EQ(db->count(), records) << "round " << round;
         EXPECT_GT(db->stats().next_id, last) << "round " << round;
+        // No attachment outlived its record: the ids past the last record hold none.
+        for (RecordId id = last + 1; id < last + 64; ++id)
+            EXPECT_TRUE(db->attachments(id).value().empty()) << id << " in round " << round;
         // Every indexed value answers exactly its records: sample the values and a missing one.
         std::vector<std::int64_t> values;
         for (const auto& [seq, ids] : by_seq) values.push_back(seq);
