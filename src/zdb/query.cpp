@@ -95,11 +95,14 @@ class QueryImpl final : public Query {
                 held_records_.load()};
     }
     Result<QueryEnd> wait() override {
-        for (auto& t : workers_)
-            if (t.joinable()) t.join();
+        {
+            std::lock_guard joining(join_mu_);  // several threads may wait
+            for (auto& t : workers_)
+                if (t.joinable()) t.join();
+        }
         std::lock_guard lock(mu_);
         if (!error_.message.empty()) return error_;
-        return end_.load();
+        return ended_.value_or(end_.load());
     }
 
   private:
@@ -203,6 +206,7 @@ class QueryImpl final : public Query {
                 turn_.wait_for(lock, std::chrono::milliseconds(50));  // also sees cancel()
         }
         if (last && ++finished_ == slices_.size()) {
+            ended_ = end_.load();  // what on_end says; a cancel after it changes nothing
             // The output takes the source's id counter: ids the source gave out stay unused.
             if (output_ && error_.message.empty())
                 if (auto r = output_->reserve_ids(source_next_id_); !r) error_ = r.error();
@@ -326,6 +330,8 @@ class QueryImpl final : public Query {
     std::condition_variable cv_;
     std::atomic<bool> paused_, stopped_{false};
     std::atomic<bool> cancelled_{false};  // cancel() was called, whatever stopped the query
+    std::optional<QueryEnd> ended_;       // under mu_: how it ended, once the last slice did
+    std::mutex join_mu_;                  // wait()'s joins
     std::atomic<std::uint64_t> scanned_{0}, matched_{0}, held_records_{0};
     std::condition_variable turn_;  // ordered delivery: the slice being delivered moved on
     std::atomic<QueryEnd> end_{QueryEnd::completed};

@@ -278,6 +278,22 @@ TEST(ZdbQuery, ASinkOrFilterThatThrowsFailsTheQueryNotTheProcess) {
     EXPECT_NE(end.error().message.find("filter"), std::string::npos) << end.error().message;
 }
 
+TEST(ZdbQuery, HowItEndedStaysWhatOnEndSaidAndAnyThreadMayWait) {
+    Fixture f(2000);
+    auto all = [](RecordId, const Map&, const Map&) { return true; };
+    QueryOptions o;
+    o.parallelism = 2;
+    auto q = run_query(f.db, all, o, [](Fragment) {}).value();
+    std::vector<std::thread> waiters;
+    std::atomic<int> completed{0};
+    for (int i = 0; i < 4; ++i)
+        waiters.emplace_back([&] { completed += q->wait().value() == QueryEnd::completed; });
+    for (auto& t : waiters) t.join();
+    EXPECT_EQ(completed.load(), 4);
+    q->cancel();  // after the end: nothing to cancel
+    EXPECT_EQ(q->wait().value(), QueryEnd::completed);
+}
+
 TEST(ZdbQuery, NamedFiltersAndBadArguments) {
     Fixture f(10);
     FilterRegistry filters;
