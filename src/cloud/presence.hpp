@@ -187,6 +187,7 @@ class Presence : public std::enable_shared_from_this<Presence> {
     void send_later(std::vector<Entry> entries);
     void flush_changes();                // this node's changes to the others, in order
     std::vector<Entry> take_outgoing();  // under publish_mu_
+    void post_state();                   // send_state's job, now
     void send_state_now();
 
     const std::shared_ptr<Jobs> jobs_;
@@ -220,6 +221,8 @@ class Presence : public std::enable_shared_from_this<Presence> {
     std::vector<Entry> outgoing_;
     bool flush_posted_ = false;
     bool state_posted_ = false, state_asks_ = false;  // a whole state on its way
+    std::chrono::steady_clock::time_point last_state_sent_{};
+    static constexpr std::chrono::seconds state_cooldown{1};
 };
 
 }  // namespace hawser::cloud::detail

@@ -53,12 +53,30 @@ std::vector<Presence::Entry> Presence::take_outgoing() {
 
 void Presence::send_state(bool ask_others) {
     if (!cluster_) return;
+    std::chrono::steady_clock::duration wait{};
     {
         std::lock_guard lock(outgoing_mu_);
         state_asks_ = state_asks_ || ask_others;
         if (state_posted_) return;
         state_posted_ = true;
+        // At most one whole state a second: a small notice (or a flapping node) asks for one,
+        // and it may be megabytes to every node. Asks meanwhile ride on the one that comes.
+        auto since = std::chrono::steady_clock::now() - last_state_sent_;
+        if (since < state_cooldown) wait = state_cooldown - since;
     }
+    if (wait.count() > 0) {
+        auto& loop = jobs_->host().runtime.loop(0);
+        loop.post([weak = weak_from_this(), &loop, wait] {
+            loop.post_at(loop.now() + wait, [weak] {
+                if (auto self = weak.lock()) self->post_state();
+            });
+        });
+        return;
+    }
+    post_state();
+}
+
+void Presence::post_state() {
     auto posted = jobs_->post([weak = weak_from_this()] {
         if (auto self = weak.lock()) self->send_state_now();
     });
@@ -83,6 +101,7 @@ void Presence::send_state_now() {
         std::lock_guard lock(outgoing_mu_);
         state_posted_ = false;
         asks = std::exchange(state_asks_, false);
+        last_state_sent_ = std::chrono::steady_clock::now();
     }
     if (auto batch = take_outgoing(); !batch.empty()) cluster_->presence_changes(batch);
     // Read after the changes went: it holds them all, and later ones follow it.
@@ -97,6 +116,9 @@ void Presence::send_state_now() {
 
 std::shared_ptr<const Presence::News> Presence::whole_state(std::string node,
                                                             std::vector<Entry> entries) {
+    // A whole state lists what is online; an entry that says otherwise is dropped, not taken
+    // as present.
+    std::erase_if(entries, [](const Entry& e) { return !e.online; });
     auto news = std::make_shared<News>(News{std::move(node), std::move(entries), true, {}, {}});
     for (auto& e : news->entries) {
         if (e.room.empty())

@@ -291,6 +291,9 @@ void Presence::apply_rooms(Follower& f, const News& news,
             f.members.erase(k);
             --room_views_;
         }
+        // Another node's news is bounded as joins here are: past max_room_views, not kept.
+        // (This node's own joins were admitted against it already.)
+        if (news.node != node_ && room_views_ >= options_.max_room_views) return;
         auto& m = f.members.emplace(key, Member{e.user, e.name}).first->second;
         ++room_views_;
         say(key, m, true);
