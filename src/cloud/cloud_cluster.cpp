@@ -273,12 +273,11 @@ void CloudCluster::on_presence(std::string_view bytes) {
             // left or never was would hold its place until a node_gone that never comes.
             if (!knows(origin)) return log_dropped("presence state (an unknown node)");
             auto now = std::chrono::steady_clock::now();
-            if (parts_.size() >= max_states_gathered)  // states whose parts stopped coming go
-                std::erase_if(parts_, [&](const auto& p) {
-                    bool stale = now - p.second.started > state_parts_lifetime;
-                    if (stale) parts_bytes_ -= p.second.bytes;
-                    return stale;
-                });
+            std::erase_if(parts_, [&](const auto& p) {  // states whose parts stopped coming
+                bool stale = now - p.second.last_part > state_parts_lifetime;
+                if (stale) parts_bytes_ -= p.second.bytes;
+                return stale;
+            });
             if (parts_.size() >= max_states_gathered) return log_dropped("presence state");
             it = parts_.emplace(origin, Parts{0, notice->parts, {}, 0, now}).first;
         }
@@ -293,6 +292,7 @@ void CloudCluster::on_presence(std::string_view bytes) {
         }
         p.entries.insert(p.entries.end(), std::make_move_iterator(notice->entries.begin()),
                          std::make_move_iterator(notice->entries.end()));
+        p.last_part = std::chrono::steady_clock::now();
         p.bytes += bytes;
         parts_bytes_ += bytes;
         if (++p.next < p.total) return;

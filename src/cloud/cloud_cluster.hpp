@@ -118,8 +118,8 @@ class CloudCluster : public std::enable_shared_from_this<CloudCluster> {
     struct Parts {
         std::uint64_t next = 0, total = 0;
         std::vector<PresenceEntry> entries;
-        std::size_t bytes = 0;  // the entries' memory
-        std::chrono::steady_clock::time_point started;
+        std::size_t bytes = 0;                            // the entries' memory
+        std::chrono::steady_clock::time_point last_part;  // when the last one came
     };
     std::mutex parts_mu_;
     std::map<std::string, Parts> parts_;

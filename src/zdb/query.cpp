@@ -211,7 +211,7 @@ class QueryImpl final : public Query {
             if (output_ && error_.message.empty())
                 if (auto r = output_->reserve_ids(source_next_id_); !r) error_ = r.error();
             if (options_.on_end) try {
-                    options_.on_end(error_.message.empty() ? Result<QueryEnd>(end_.load())
+                    options_.on_end(error_.message.empty() ? Result<QueryEnd>(*ended_)
                                                            : Result<QueryEnd>(error_),
                                     progress());
                 } catch (...) {  // a query worker must not end the process; nothing to tell
