@@ -428,28 +428,7 @@ Result<void> Table::repair() {
     state_.count = count;
     state_.next_id = std::max(state_.next_id, last + 1);
     rocksdb::WriteBatch batch;
-    // Attachments flushed ahead of a record the crash lost belong to no record: they go, or the
-    // next record given that id would come with them.
-    std::unique_ptr<rocksdb::Iterator> blobs(
-        db_.NewIterator(rocksdb::ReadOptions(), families_.blobs));
-    for (blobs->SeekToFirst(); blobs->Valid();) {
-        auto key = blobs->key().ToStringView();
-        if (key.size() < 8) {  // not an attachment's key: nothing of ours
-            blobs->Next();
-            continue;
-        }
-        RecordId id = decode_u64(key.substr(0, 8));
-        std::string value;
-        auto found = db_.Get(rocksdb::ReadOptions(), families_.docs, encode_u64(id), &value);
-        if (found.IsNotFound())
-            batch.DeleteRange(families_.blobs, encode_u64(id), encode_u64(id + 1));
-        else if (!found.ok())
-            return storage_error(found);
-        if (id == ~RecordId(0)) break;
-        blobs->Seek(encode_u64(id + 1));  // the record's next attachments are decided
-    }
-    if (!blobs->status().ok()) return storage_error(blobs->status());
-    blobs.reset();
+    if (auto r = delete_orphan_attachments(batch); !r) return r;
     put_counters(batch);
     if (auto r = write_definition(batch); !r) return r;
     // What was rebuilt is written without a WAL: flush it before the store calls it repaired.

@@ -137,7 +137,9 @@ class Table {
                         bool put) const;
     void put_counters(rocksdb::WriteBatch& batch) const;
     static Error no_record(RecordId id);
-    Result<void> build_index(const IndexDef& def);   // write_mu_ held
+    Result<void> build_index(const IndexDef& def);  // write_mu_ held
+    // Into `batch`: deletes attachments of ids with no record (repair, write_mu_ held).
+    Result<void> delete_orphan_attachments(rocksdb::WriteBatch& batch);
     Result<std::string> current(RecordId id) const;  // the stored bytes, or not_found
     Result<void> writable() const;                   // write_mu_ held
     Result<void> write(rocksdb::WriteBatch& batch);

@@ -35,6 +35,30 @@ Result<void> Table::remove_attachment(RecordId id, std::string_view name) {
     return write(batch);
 }
 
+// Attachments flushed ahead of a record a crash lost belong to no record: they go, or the next
+// record given that id would come with them.
+Result<void> Table::delete_orphan_attachments(rocksdb::WriteBatch& batch) {
+    std::unique_ptr<rocksdb::Iterator> it(db_.NewIterator(rocksdb::ReadOptions(), families_.blobs));
+    for (it->SeekToFirst(); it->Valid();) {
+        auto key = it->key().ToStringView();
+        if (key.size() < 8) {  // not an attachment's key: nothing of ours
+            it->Next();
+            continue;
+        }
+        RecordId id = decode_u64(key.substr(0, 8));
+        std::string value;
+        auto found = db_.Get(rocksdb::ReadOptions(), families_.docs, encode_u64(id), &value);
+        if (found.IsNotFound())
+            batch.DeleteRange(families_.blobs, encode_u64(id), encode_u64(id + 1));
+        else if (!found.ok())
+            return storage_error(found);
+        if (id == ~RecordId(0)) break;
+        it->Seek(encode_u64(id + 1));  // this record's other attachments are decided
+    }
+    if (!it->status().ok()) return storage_error(it->status());
+    return {};
+}
+
 Result<std::vector<std::string>> Table::attachments(RecordId id) const {
     std::vector<std::string> names;
     auto prefix = encode_u64(id);
