@@ -15,8 +15,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "rpc/call_table.hpp"
 #include "rpc/channel.hpp"
@@ -119,6 +121,12 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     bool stream_room() const noexcept;
     // Runs application code on this loop in a later turn (a stream's callback).
     void post_user(std::string_view what, std::function<void()> f);
+    // A call refused before it reached this loop (its post budget was full): its callback runs
+    // on the loop, as every call's does. Those waiting are gathered and run by one post, at most
+    // max_refused_calls of them; past that (a producer that ignores refusals while the loop is
+    // stuck) the callback runs at once, on the caller's thread. Any thread.
+    static constexpr std::size_t max_refused_calls = 1024;
+    void refuse_call(std::function<void()> callback);
 
     // The reply of an incoming call, from its ReplySlot.
     void finish_call(std::uint64_t id, Errc code, const std::string& payload_or_message,
@@ -280,6 +288,9 @@ class Conn final : public std::enable_shared_from_this<Conn>,
     Gate::Pass registered_;  // held while open: shutdown waits for it
     Loop::SweepLink sweep_link_;
     std::atomic<std::size_t> posted_bytes_{0};  // see reserve_post
+    std::mutex refused_mu_;                     // see refuse_call
+    std::vector<std::function<void()>> refused_;
+    bool refused_posted_ = false;
     std::unique_ptr<Rare> rare_;
 };
 

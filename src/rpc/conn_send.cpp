@@ -70,6 +70,29 @@ void Conn::post_user(std::string_view what, std::function<void()> f) {
     loop_.post([host = host_, what, f = std::move(f)] { host->run_user(what, f); });
 }
 
+void Conn::refuse_call(std::function<void()> callback) {
+    bool kept = false, post = false;
+    {
+        std::lock_guard lock(refused_mu_);
+        if (refused_.size() < max_refused_calls) {
+            refused_.push_back(std::move(callback));
+            kept = true;
+            post = !std::exchange(refused_posted_, true);
+        }
+    }
+    if (!kept) return host_->run_user("call callback", callback);  // past the bound
+    if (!post) return;
+    loop_.post([self = shared_from_this()] {
+        std::vector<std::function<void()>> refused;
+        {
+            std::lock_guard lock(self->refused_mu_);
+            refused.swap(self->refused_);
+            self->refused_posted_ = false;
+        }
+        for (auto& f : refused) self->host_->run_user("call callback", f);
+    });
+}
+
 void Conn::seal_failed() {
     // The piece that failed was dropped unsent, and nothing more can be sealed (not even a
     // goodbye): write what is already sealed, best effort, and close.

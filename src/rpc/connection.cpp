@@ -46,10 +46,10 @@ Result<void> on_loop_counted(const std::shared_ptr<Conn>& conn, std::size_t byte
 }
 
 // A call refused before it reached the loop (too much waits for it) still completes there, as
-// every call does, and never inside call(). Uncounted: one small closure per refused call.
+// every call does (Conn::refuse_call bounds how many wait).
 template <class Callback>
 void refuse_on_loop(Conn& conn, std::shared_ptr<Callback> done, Error e) {
-    conn.post_user("call callback", [done = std::move(done), e = std::move(e)] { (*done)(e); });
+    conn.refuse_call([done = std::move(done), e = std::move(e)] { (*done)(e); });
 }
 
 }  // namespace

@@ -3,7 +3,9 @@
 #include <latch>
 #include <mutex>
 #include <random>
+#include <thread>
 
+#include "rpc/conn.hpp"
 #include "rpc/loop.hpp"
 
 #include "support.hpp"
@@ -200,8 +202,19 @@ TEST(SendQueue, PostsFromOtherThreadsAreBounded) {
         refused.set({Runtime::on_io_thread(), r ? Errc::ok : r.error().code});
     });
     EXPECT_FALSE(refused.has());
+    // Refusals wait for the loop up to a bound; past it they run at once, on this thread.
+    const auto here = std::this_thread::get_id();
+    std::atomic<int> refusals{0}, on_this_thread{0};
+    const int more = int(detail::Conn::max_refused_calls) + 50;
+    for (int i = 0; i < more; ++i)
+        conn.call("x", chunk, [&](Result<std::string>) {
+            on_this_thread += std::this_thread::get_id() == here;
+            ++refusals;
+        });
+    EXPECT_EQ(on_this_thread.load(), 51);  // the first refusal above took one place
     release->count_down();
     EXPECT_EQ(refused.get(), std::pair(true, Errc::overloaded));
+    EXPECT_TRUE(eventually([&] { return refusals.load() == more; }));
     EXPECT_EQ(pushed.refusal, Errc::overloaded);
     EXPECT_LE(pushed.accepted, 1024);
     Slot<Errc> call;
