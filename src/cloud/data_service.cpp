@@ -113,6 +113,12 @@ Result<void> DataService::check_acting_account(const DataScope& scope) const {
     return {};
 }
 
+bool DataService::acting_account_gone(const DataScope& scope, const Reply& reply) const {
+    auto ok = check_acting_account(scope);
+    if (!ok) reply.fail(ok.error().code, ok.error().message);
+    return !ok;
+}
+
 Result<void> DataService::check_document(const DataScope& scope, const Map& fields) const {
     DataFrame sized;
     sized << fields;
@@ -139,9 +145,7 @@ void DataService::do_insert(const Request& req, DataFrame arg, Reply reply) {
                             user = me.user, document = std::move(*document), reply]() mutable {
         // One's own: checked by id, under the owner's lock, so a name deleted and taken again
         // meanwhile is not one's own.
-        if (!own)
-            if (auto ok = self->check_acting_account(scope); !ok)
-                return reply.fail(ok.error().code, ok.error().message);
+        if (!own && self->acting_account_gone(scope, reply)) return;
         auto id = self->data_->insert(scope, std::move(document), [&]() -> Result<bool> {
             return own ? self->directory_.account_exists(user)
                        : self->directory_.name_exists(scope.owner);
@@ -159,8 +163,7 @@ void DataService::do_get(const Request& req, DataFrame arg, Reply reply) {
     auto id = read_id(arg, reply);
     if (!id) return;
     jobs_->post_for(reply, [self = shared_from_this(), scope = std::move(*scope), id = *id, reply] {
-        if (auto ok = self->check_acting_account(scope); !ok)
-            return reply.fail(ok.error().code, ok.error().message);
+        if (self->acting_account_gone(scope, reply)) return;
         auto record = self->data_->get(scope, id);
         if (!record) return reply.fail(record.error().code, record.error().message);
         DataFrame out;
@@ -180,8 +183,7 @@ void DataService::do_patch(const Request& req, DataFrame arg, Reply reply) {
         return reply.fail(ok.error().code, ok.error().message);
     jobs_->post_for(reply, [self = shared_from_this(), scope = std::move(*scope), id = *id,
                             fields = std::move(*fields), reply] {
-        if (auto ok = self->check_acting_account(scope); !ok)
-            return reply.fail(ok.error().code, ok.error().message);
+        if (self->acting_account_gone(scope, reply)) return;
         auto r = self->data_->patch(scope, id, fields);
         if (!r) return reply.fail(r.error().code, r.error().message);
         reply.reply(DataFrame{});
@@ -194,8 +196,7 @@ void DataService::do_remove(const Request& req, DataFrame arg, Reply reply) {
     auto id = read_id(arg, reply);
     if (!id) return;
     jobs_->post_for(reply, [self = shared_from_this(), scope = std::move(*scope), id = *id, reply] {
-        if (auto ok = self->check_acting_account(scope); !ok)
-            return reply.fail(ok.error().code, ok.error().message);
+        if (self->acting_account_gone(scope, reply)) return;
         auto r = self->data_->remove(scope, id);
         if (!r) return reply.fail(r.error().code, r.error().message);
         reply.reply(DataFrame{});

@@ -59,6 +59,8 @@ class DataService : public std::enable_shared_from_this<DataService> {
     // unauthenticated when the account a scope acts for is gone (DataScope::acting_account).
     // Worker pool.
     Result<void> check_acting_account(const DataScope& scope) const;
+    // The same, failing `reply` when the account is gone (or could not be read): true then.
+    bool acting_account_gone(const DataScope& scope, const Reply& reply) const;
     Result<void> check_document(const DataScope& scope, const Map& fields) const;
     void do_insert(const Request& req, DataFrame arg, Reply reply);
     void do_get(const Request& req, DataFrame arg, Reply reply);

@@ -64,15 +64,10 @@ void Presence::send_state(bool ask_others) {
         auto since = std::chrono::steady_clock::now() - last_state_sent_;
         if (since < state_cooldown) wait = state_cooldown - since;
     }
-    if (wait.count() > 0) {
-        auto& loop = jobs_->host().runtime.loop(0);
-        loop.post([weak = weak_from_this(), &loop, wait] {
-            loop.post_at(loop.now() + wait, [weak] {
-                if (auto self = weak.lock()) self->post_state();
-            });
+    if (wait.count() > 0)
+        return jobs_->host().runtime.loop(0).post_after(wait, [weak = weak_from_this()] {
+            if (auto self = weak.lock()) self->post_state();
         });
-        return;
-    }
     post_state();
 }
 

@@ -144,30 +144,23 @@ void Cluster::Impl::request(const ClusterAddress& to, RemoteRequest r, Milliseco
     if (!id)
         return (*user)({0, Errc::overloaded,
                         "too many requests to other nodes waiting (max_remote_requests)"});
-    // A node that left between the first look and the add found nothing to fail: look again.
-    if (!knows(to.node)) {
+    // Fails it at once, here, unless an answer, the deadline or stop() took it first.
+    auto take_back = [&](Errc code, std::string why) {
         detail::PendingRequests::Done taken;
         {
             std::lock_guard lock(requests_mu);
             taken = requests.take(*id);
         }
-        if (taken) (*user)({*id, Errc::cluster_unavailable, "node " + to.node + " left"});
-        return;
-    }
+        if (taken) (*user)({*id, code, std::move(why)});
+    };
+    // A node that left between the first look and the add found nothing to fail: look again.
+    if (!knows(to.node)) return take_back(Errc::cluster_unavailable, "node " + to.node + " left");
     r.request = *id;
     r.connection = to.id;
     r.origin = name;
     r.timeout_ms = std::uint32_t(std::min<std::int64_t>(timeout.count(), UINT32_MAX));
     auto sent = publish(subjects.requests(to.node), detail::encode_request(r));
-    if (!sent) {
-        detail::PendingRequests::Done taken;
-        {
-            std::lock_guard lock(requests_mu);
-            taken = requests.take(*id);
-        }
-        if (taken) (*user)({*id, sent.error().code, sent.error().message});  // at once, here
-        return;
-    }
+    if (!sent) return take_back(sent.error().code, sent.error().message);
     count(counters.requests_sent);
     poke();  // its deadline may be the earliest
 }

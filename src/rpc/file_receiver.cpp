@@ -210,12 +210,8 @@ void start_receive_file(IncomingStream stream, const std::filesystem::path& root
     // The job holds the connection and hands it back to its loop, where the result is used
     // and the application's callback runs.
     bool posted = workers.try_post(0, [conn, shared, receiver, fd, have, &workers]() mutable {
-        struct Ends {
-            WorkerPool& pool;
-            ~Ends() { pool.end_long_job(); }
-        };
         auto hash = [&] {
-            Ends ends{workers};
+            WorkerPool::LongJobPlace place{workers};
             return hash_prefix(fd, have);
         }();
         auto& loop = conn->loop();

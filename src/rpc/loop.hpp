@@ -128,6 +128,12 @@ class Loop {
     // Runs task on this loop at `at` (by now(): in manual mode, when advance() passes it).
     // Loop thread only.
     void post_at(Clock::time_point at, std::function<void()> task);
+    // Runs task on this loop `delay` after it gets there. Any thread.
+    void post_after(Clock::duration delay, std::function<void()> task) {
+        post([this, delay, task = std::move(task)]() mutable {
+            post_at(now() + delay, std::move(task));
+        });
+    }
 
     // Shared by every connection of this loop: valid until the reading handler returns.
     std::span<std::uint8_t> read_buffer() noexcept { return read_buffer_; }

@@ -59,17 +59,14 @@ void ParkedHandles::arm_retry() {
         if (retry_armed_ || closed_ || handles_.empty()) return;
         retry_armed_ = true;
     }
-    auto& loop = host_->runtime.loop(0);
-    loop.post([weak = weak_from_this(), &loop, retry = retry_] {
-        loop.post_at(loop.now() + retry, [weak] {
-            auto self = weak.lock();
-            if (!self) return;
-            {
-                std::lock_guard lock(self->mu_);
-                self->retry_armed_ = false;
-            }
-            self->let_go_on_worker();
-        });
+    host_->runtime.loop(0).post_after(retry_, [weak = weak_from_this()] {
+        auto self = weak.lock();
+        if (!self) return;
+        {
+            std::lock_guard lock(self->mu_);
+            self->retry_armed_ = false;
+        }
+        self->let_go_on_worker();
     });
 }
 

@@ -88,10 +88,7 @@ void StreamTable::start_sending(Out& s, std::uint64_t offset) {
     auto job = [conn = conn_.shared_from_this(), id = s.id, feed = s.feed, offset,
                 stop = s.options.stop, in_table = std::weak_ptr<const bool>(s.in_table),
                 &workers]() mutable {
-        struct Ends {
-            WorkerPool& pool;
-            ~Ends() { pool.end_long_job(); }
-        } ends{workers};
+        WorkerPool::LongJobPlace place{workers};
         Result<ContentHasher> result = ContentHasher();
         std::vector<std::uint8_t> block(256 * 1024);
         for (std::uint64_t at = 0; at < offset && result;) {

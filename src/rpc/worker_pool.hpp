@@ -58,6 +58,11 @@ class WorkerPool {
         return false;
     }
     void end_long_job() noexcept { long_jobs_.fetch_sub(1); }
+    // Gives a long job's place back when the job that holds it ends.
+    struct LongJobPlace {
+        WorkerPool& pool;
+        ~LongJobPlace() { pool.end_long_job(); }
+    };
     std::size_t queued_jobs() const noexcept { return jobs_.load(std::memory_order_relaxed); }
     std::size_t queued_bytes() const noexcept { return bytes_.load(std::memory_order_relaxed); }
     void join() { pool_.join(); }

@@ -262,20 +262,17 @@ void ServedQueries::arm_sweep() {
         if (sweep_armed_ || stopped_ || queries_.empty()) return;
         sweep_armed_ = true;
     }
-    auto& loop = host_->runtime.loop(0);
     auto every =
         std::max<hawser::detail::Clock::duration>(limits_.idle / 2, std::chrono::milliseconds(10));
-    loop.post([weak = weak_from_this(), &loop, every] {
-        loop.post_at(loop.now() + every, [weak] {
-            auto self = weak.lock();
-            if (!self) return;
-            {
-                std::lock_guard lock(self->mu_);
-                self->sweep_armed_ = false;
-            }
-            self->sweep();
-            self->arm_sweep();
-        });
+    host_->runtime.loop(0).post_after(every, [weak = weak_from_this()] {
+        auto self = weak.lock();
+        if (!self) return;
+        {
+            std::lock_guard lock(self->mu_);
+            self->sweep_armed_ = false;
+        }
+        self->sweep();
+        self->arm_sweep();
     });
 }
 
