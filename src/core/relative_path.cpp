@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <utility>
 
+#include "core/utf8.hpp"
+
 namespace hawser {
 
 namespace {
@@ -17,32 +19,6 @@ std::string hex(const char* format, unsigned long value) {
     char buf[32];
     std::snprintf(buf, sizeof buf, format, value);
     return buf;
-}
-
-// Decodes the UTF-8 sequence starting at s[i] (a lead byte >= 0x80). Returns its length, or 0
-// if it is invalid: a stray continuation byte, an overlong form, a surrogate, a code point
-// above U+10FFFF, or a sequence cut short.
-std::size_t decode_utf8(std::string_view s, std::size_t i, char32_t& cp) {
-    auto c = static_cast<unsigned char>(s[i]);
-    std::size_t len;
-    char32_t min;
-    if (c >= 0xC2 && c <= 0xDF) {  // 0xC0 and 0xC1 can only start overlong forms
-        len = 2, cp = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-        len = 3, cp = c & 0x0F, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4, cp = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (s.size() - i < len) return 0;
-    for (std::size_t k = 1; k < len; ++k) {
-        auto b = static_cast<unsigned char>(s[i + k]);
-        if ((b & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (b & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return len;
 }
 
 // Characters that hide or disguise what a name is: bidi controls, zero-width characters, the
@@ -76,7 +52,7 @@ std::string check_bytes(std::string_view name, std::size_t begin, std::size_t en
             continue;
         }
         char32_t cp = 0;
-        std::size_t len = decode_utf8(name.substr(0, end), i, cp);
+        std::size_t len = detail::decode_utf8(name.substr(0, end), i, cp);
         if (len == 0) return "invalid UTF-8 at byte " + std::to_string(i);
         if (deceptive(cp))
             return hex("U+%04lX", cp) + " is not allowed (invisible, bidi or lookalike character)";

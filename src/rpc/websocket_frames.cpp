@@ -4,6 +4,8 @@
 // Thread affinity: the connection's loop.
 #include "rpc/websocket_transport.hpp"
 
+#include "core/utf8.hpp"
+
 #include <sodium.h>
 #include <wslay/wslay.h>
 
@@ -153,6 +155,9 @@ std::optional<WebSocketTransport::Violation> WebSocketTransport::on_chunk(
                 (code >= 1000 && code <= 1014 && code != 1004 && code != 1005 && code != 1006) ||
                 (code >= 3000 && code <= 4999);
             if (!valid) return violation(1002, "a WebSocket close frame with a reserved code");
+            // Its reason is text (RFC 6455 5.5.1, 8.1): not UTF-8 fails the connection with 1007.
+            if (!detail::valid_utf8(std::string_view(control_in_).substr(2)))
+                return violation(1007, "a WebSocket close reason that is not UTF-8");
         }
         // The peer's status code comes back (RFC 6455 5.5.1), without its reason; the end of
         // input then reads as the peer closing.

@@ -328,7 +328,7 @@ TEST_F(WebSocketPair, AnswersPingsAndCloses) {
     EXPECT_EQ(pong->opcode, 0xA);
     EXPECT_EQ(pong->payload, "are you there");
 
-    send_raw(frame(0x8, std::string("\x03\xe9", 2) + "going away"));  // 1001
+    send_raw(frame(0x8, std::string("\x03\xe9", 2) + "going away \xe2\x80\x94 bye"));  // 1001
     std::error_code ec;
     read_ws(ec);
     EXPECT_EQ(ec, asio::error::eof);
@@ -358,7 +358,9 @@ TEST_F(WebSocketPair, ProtocolBreachesCloseWithAReason) {
         {frame(0x3, "x"), 1002, "reserved opcode"},
         {frame(0x9, std::string(126, 'p')), 1002, "malformed"},
         {frame(0x8, "x"), 1002, "one-byte"},
-        {frame(0x8, std::string("\x03\xed", 2)), 1002, "reserved code"},  // 1005
+        {frame(0x8, std::string("\x03\xed", 2)), 1002, "reserved code"},          // 1005
+        {frame(0x8, std::string("\x03\xe8ok\xc0\xaf", 6)), 1007, "not UTF-8"},    // overlong '/'
+        {frame(0x8, std::string("\x03\xe8\xed\xa0\x80", 5)), 1007, "not UTF-8"},  // a surrogate
     };
     for (const auto& c : cases) {
         serve();
