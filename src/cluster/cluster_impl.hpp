@@ -197,9 +197,10 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     // Sends a request to another node and completes `done` with its answer, or with an error.
     void request(const ClusterAddress& to, detail::RemoteRequest r, Milliseconds timeout,
                  std::function<void(detail::RemoteAnswer)> done);
-    void expire_requests();                        // cluster thread
-    void fail_requests();                          // stop: every waiting request fails
-    void fail_requests_to(std::string_view node);  // it left or went silent
+    void expire_requests();  // cluster thread
+    void fail_requests();    // stop: every waiting request fails
+    void fail_requests_to(std::string_view node,
+                          std::uint64_t added_before);  // it left or went silent
 
     // notices.cpp: notices and questions between the nodes' services. The handlers are set
     // before start and read-only after.
@@ -216,6 +217,9 @@ struct Cluster::Impl : std::enable_shared_from_this<Impl> {
     struct NodeEvent {
         std::string node;
         bool joined;
+        // Left: requests.added() when it did. Those added later went to a run of the same name
+        // that joined since (the event may be delivered after it did), and are not failed.
+        std::uint64_t requests_before = 0;
     };
     std::deque<NodeEvent> node_events;                             // under mu
     bool delivering_node_events = false;                           // under mu

@@ -119,7 +119,7 @@ void Cluster::Impl::run() {
             auto gone = registry.expire(now, options.node_expiry, options.report_interval);
             for (auto& node : gone) {
                 spdlog::warn("hawser cluster: node {} went silent; dropped from routing", node);
-                node_events.push_back({std::move(node), false});
+                node_events.push_back({std::move(node), false, requests.added()});
             }
             next_expiry = now + options.report_interval;
             if (!gone.empty()) {
@@ -175,7 +175,7 @@ void Cluster::Impl::on_report(std::string_view subject, std::string_view data) {
     if (r->leaving) {
         if (!registry.remove(sender, r->run)) return;
         spdlog::info("hawser cluster: node {} left", sender);
-        node_events.push_back({std::string(sender), false});
+        node_events.push_back({std::string(sender), false, requests.added()});
         return deliver_node_events(lock);
     }
     bool known = registry.contains(sender);
@@ -215,7 +215,8 @@ void Cluster::Impl::deliver_node_events(std::unique_lock<std::mutex>& lock) {
         auto event = std::move(node_events.front());
         node_events.pop_front();
         lock.unlock();
-        if (!event.joined) fail_requests_to(event.node);  // its answers will not come
+        if (!event.joined)  // its answers will not come
+            fail_requests_to(event.node, event.requests_before);
         for (auto& h : event.joined ? node_joined_handlers : node_gone_handlers) {
             try {
                 h(event.node);

@@ -175,11 +175,11 @@ void Cluster::Impl::expire_requests() {
         done({0, Errc::timeout, "no answer from the connection's node before the deadline"});
 }
 
-void Cluster::Impl::fail_requests_to(std::string_view node) {
+void Cluster::Impl::fail_requests_to(std::string_view node, std::uint64_t added_before) {
     std::vector<detail::PendingRequests::Done> waiting;
     {
         std::lock_guard lock(requests_mu);
-        waiting = requests.take_node(node);
+        waiting = requests.take_node(node, added_before);
     }
     for (auto& done : waiting)
         done({0, Errc::cluster_unavailable,

@@ -108,11 +108,22 @@ TEST(PendingRequests, CompleteOnceExpireInOrderAndStayBounded) {
     auto to_b = record("to b"), to_c = record("to c");
     p.add(t0, "b", to_b);
     p.add(t0, "c", to_c);
-    EXPECT_TRUE(p.take_node("d").empty());
-    auto of_b = p.take_node("b");
+    auto left_at = p.added();
+    EXPECT_TRUE(p.take_node("d", left_at).empty());
+    auto of_b = p.take_node("b", left_at);
     ASSERT_EQ(of_b.size(), 1u);
     of_b[0]({});
     EXPECT_EQ(done.back(), "to b");
+    EXPECT_EQ(p.size(), 1u);
+    // Added after it left: to a run of the same name that came back, which a late leave event
+    // must not fail.
+    auto to_b_again = record("to b again");
+    p.add(t0, "b", to_b_again);
+    EXPECT_TRUE(p.take_node("b", left_at).empty());
+    auto of_b_again = p.take_node("b", p.added());
+    ASSERT_EQ(of_b_again.size(), 1u);
+    of_b_again[0]({});
+    EXPECT_EQ(done.back(), "to b again");
     EXPECT_EQ(p.size(), 1u);
 }
 
