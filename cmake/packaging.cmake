@@ -4,7 +4,7 @@
 install(FILES packaging/hawser.service DESTINATION lib/systemd/system)
 install(FILES packaging/server.toml DESTINATION ${CMAKE_INSTALL_DATADIR}/hawser)
 install(FILES README.md docs/operations.md docs/configuration.md docs/protocol.md
-  docs/security.md docs/cluster.md docs/browser.md
+  docs/security.md docs/cluster.md docs/browser.md docs/cloud.md docs/zdb.md docs/design.md
   DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/hawser)
 
 set(CPACK_PACKAGE_NAME hawser)

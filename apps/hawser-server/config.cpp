@@ -5,31 +5,26 @@
 #include <toml.hpp>
 
 #include "config_reading.hpp"
-#include "rpc/address.hpp"
+#include "hawser/server.hpp"
 #include "rpc/admission.hpp"
-#include "wire/noise.hpp"
 
 namespace hawser::app {
 
 Result<void> validate(const ServerOptions& o) {
     auto bad = [](std::string what) { return Error{Errc::invalid_argument, std::move(what)}; };
-    if (o.listen.empty()) return bad("listen must name at least one address");
-    for (const auto& address : o.listen)
-        if (auto hp = detail::parse_host_port(address); !hp) return hp.error();
+    // What Server::start would refuse (limits, WebSocket, addresses, client keys), before
+    // anything touches the disk; then what only this program's file can get wrong.
+    if (auto valid = Server::validate(o); !valid) return valid.error();
     if (o.io_threads > 1024) return bad("io_threads must be 0 (one per core) to 1024");
     if (o.worker_threads > 1024) return bad("worker_threads must be at most 1024");
-    if (o.backlog < 1) return bad("backlog must be at least 1");
     // A zero here would refuse every job, call or connection: almost surely a mistake.
     if (o.max_worker_jobs < 1) return bad("max_worker_jobs must be at least 1");
     if (o.max_worker_bytes < 1) return bad("max_worker_bytes must be at least 1");
-    if (o.limits.max_frame_bytes < 64) return bad("max_frame_bytes below 64");
-    if (o.limits.max_pending_calls < 1) return bad("max_pending_calls must be at least 1");
     if (o.limits.dataframe.max_depth < 1) return bad("max_dataframe_depth must be at least 1");
     if (o.limits.dataframe.max_container < 1)
         return bad("max_dataframe_container must be at least 1");
     if (o.limits.dataframe.max_elements < 1)
         return bad("max_dataframe_elements must be at least 1");
-    if (o.transport.rekey_messages == 0) return bad("rekey_messages must be at least 1");
     const auto& a = o.admission;
     if (a.max_handshakes < 1) return bad("max_handshakes must be at least 1");
     if (a.max_handshakes_per_ip < 1) return bad("max_handshakes_per_ip must be at least 1");
@@ -44,16 +39,6 @@ Result<void> validate(const ServerOptions& o) {
     for (const auto* list : {&a.allow, &a.deny})
         for (const auto& range : *list)
             if (auto c = detail::Cidr::parse(range); !c) return c.error();
-    // The same checks Server::start makes (client_key_policy), before anything touches the disk.
-    for (std::size_t i = 0; i < o.allowed_client_keys.size(); ++i)
-        if (!detail::noise::key_from_hex(o.allowed_client_keys[i]))
-            return bad("allowed_client_keys[" + std::to_string(i) + "] ('" +
-                       o.allowed_client_keys[i].substr(0, 80) +
-                       "') is not a public key: 64 hex digits expected");
-    if ((o.require_client_key || !o.allowed_client_keys.empty()) && o.transport.insecure_plaintext)
-        return bad(
-            "require_client_key / allowed_client_keys need encryption, but "
-            "insecure_plaintext is set");
     return {};
 }
 
@@ -107,8 +92,11 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
         if (root.contains("mark")) {
             const auto& m = toml::find(root, "mark");
             check_keys(m, {"head", "tail"}, "mark");
-            auto mark =
-                parse_mark(toml::find<std::string>(m, "head"), toml::find<std::string>(m, "tail"));
+            // Either may be left out: it keeps its default.
+            const auto& d = o.mark;
+            auto mark = parse_mark(
+                toml::find_or<std::string>(m, "head", std::string(d.head.begin(), d.head.end())),
+                toml::find_or<std::string>(m, "tail", std::string(d.tail.begin(), d.tail.end())));
             if (!mark) return Error{Errc::invalid_argument, path + ": " + mark.error().message};
             o.mark = *mark;
         }

@@ -41,8 +41,8 @@ int main(int argc, char** argv) {
     std::string config_path, mark_head, mark_tail, log_level = "info";
     std::vector<std::string> listen;
     std::size_t threads = 0, max_connections = 0;
-    bool has_threads = false, print_public_key = false, insecure_plaintext = false,
-         reuse_port = false, bench_commands = false, cloud = false;
+    bool has_threads = false, has_max_connections = false, print_public_key = false,
+         insecure_plaintext = false, reuse_port = false, bench_commands = false, cloud = false;
     std::string data_dir, node_name, add_account;
     std::vector<std::string> cluster_urls, public_endpoints;
     std::string admin_listen;
@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
     cli.add_option("-t,--threads", threads, "IO threads (0 = one per core)")
         ->each([&](const std::string&) { has_threads = true; });
     cli.add_option("--max-connections", max_connections,
-                   "refuse connections beyond this many (0 = no limit)");
+                   "refuse connections beyond this many (0 = no limit)")
+        ->each([&](const std::string&) { has_max_connections = true; });
     cli.add_option("--mark-head", mark_head, "4-byte protocol mark before each frame");
     cli.add_option("--mark-tail", mark_tail, "4-byte protocol mark after each frame");
     cli.add_option("--data-dir", data_dir, "where the server key lives (default hawser-data)");
@@ -84,7 +85,12 @@ int main(int argc, char** argv) {
                    "(an [admin] table in the configuration does too)");
     cli.add_option("--log-level", log_level, "trace, debug, info, warn, error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
-    CLI11_PARSE(cli, argc, argv);
+    try {
+        cli.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        // --help and --version exit 0; a bad flag is a bad configuration, which exits 2.
+        return cli.exit(e) == 0 ? 0 : 2;
+    }
     spdlog::set_level(spdlog::level::from_str(log_level));
 
     hawser::ServerOptions options;
@@ -141,10 +147,13 @@ int main(int argc, char** argv) {
     if (insecure_plaintext) options.transport.insecure_plaintext = true;
     if (reuse_port) options.reuse_port = true;
     if (has_threads) options.io_threads = threads;
-    if (max_connections) options.max_connections = max_connections;
+    if (has_max_connections) options.max_connections = max_connections;
     if (!mark_head.empty() || !mark_tail.empty()) {
-        auto mark = hawser::app::parse_mark(mark_head.empty() ? "HWSR" : mark_head,
-                                            mark_tail.empty() ? "hwsr" : mark_tail);
+        // One flag alone keeps the other half from the file (or the default).
+        const auto& m = options.mark;
+        auto mark = hawser::app::parse_mark(
+            mark_head.empty() ? std::string(m.head.begin(), m.head.end()) : mark_head,
+            mark_tail.empty() ? std::string(m.tail.begin(), m.tail.end()) : mark_tail);
         if (!mark) {
             spdlog::error("{}", mark.error().message);
             return 2;
@@ -154,6 +163,12 @@ int main(int argc, char** argv) {
     // The whole configuration is checked before anything touches the disk or the network.
     if (auto valid = hawser::app::validate(options); !valid) {
         spdlog::error("configuration: {}", valid.error().message);
+        return 2;
+    }
+    if (cloud_config && options.transport.insecure_plaintext) {
+        spdlog::error(
+            "configuration: the cloud service needs encryption (passwords and tokens would "
+            "cross the wire in clear), but insecure_plaintext is set");
         return 2;
     }
     if (cloud_config && (cloud_config->remote_store() || !cloud_config->serve_store_to.empty()) &&
@@ -335,9 +350,16 @@ int main(int argc, char** argv) {
         if (config_path.empty()) return spdlog::warn("SIGHUP: no --config file to reload");
         hawser::app::notify_reloading();
         auto fresh = hawser::app::load_config(config_path);
-        if (fresh && max_connections) fresh->max_connections = max_connections;
+        if (fresh && has_max_connections) fresh->max_connections = max_connections;
         auto applied = fresh ? server.update_limits(fresh->max_connections, fresh->admission)
                              : hawser::Result<void>(fresh.error());
+        if (applied &&
+            (fresh->admission.handshake_timeout != server.options().admission.handshake_timeout ||
+             fresh->admission.max_tracked_addresses !=
+                 server.options().admission.max_tracked_addresses))
+            spdlog::warn(
+                "SIGHUP: admission.handshake_timeout_ms and admission.max_tracked_addresses "
+                "apply at the next start");
         if (applied)
             spdlog::info(
                 "SIGHUP: limits reloaded from {} (max_connections {}; other settings "

@@ -39,6 +39,10 @@ class Server {
     void on_connect(std::function<void(const Connection&)> hook);
     void on_disconnect(std::function<void(const Connection&, CloseReason)> hook);
 
+    // What start() would refuse in `options` without binding or resolving anything: limits,
+    // the WebSocket settings, listen addresses that are not host:port, client keys. A program
+    // that reads its options from a file checks them here before it touches the disk.
+    static Result<void> validate(const ServerOptions& options);
     // Binds every listen address and starts accepting. Errors name the address that failed.
     Result<void> start();
     // The ports actually bound, in the order of options.listen (useful with port 0).

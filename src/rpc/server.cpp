@@ -149,13 +149,11 @@ const ServerOptions& Server::options() const {
     return state_->options;
 }
 
-Result<void> Server::start() {
-    std::lock_guard lock(state_->mu);
-    if (state_->started) return Error{Errc::invalid_argument, "server already started"};
-    const auto& o = state_->options;
-    // Everything that can be refused is checked, and every port bound, before the data
-    // directory is touched: a bad address or a port in use leaves no key behind.
+Result<void> Server::validate(const ServerOptions& o) {
     if (o.listen.empty()) return Error{Errc::invalid_argument, "no listen address"};
+    for (const auto* list : {&o.listen, &o.websocket.listen})
+        for (const auto& address : *list)
+            if (auto hp = detail::parse_host_port(address); !hp) return hp.error();
     if (o.backlog < 1) return Error{Errc::invalid_argument, "backlog must be at least 1"};
     if (o.limits.max_frame_bytes < 64)
         return Error{Errc::invalid_argument, "max_frame_bytes must be at least 64"};
@@ -165,8 +163,19 @@ Result<void> Server::start() {
         return Error{Errc::invalid_argument, "rekey_messages must be at least 1"};
     if (auto bad = detail::StreamTable::check_limits(o.limits); !bad.empty())
         return Error{Errc::invalid_argument, bad};
+    if (auto websocket = websocket_policy(o); !websocket) return websocket.error();
+    if (auto keys = client_key_policy(o); !keys) return keys.error();
+    return {};
+}
+
+Result<void> Server::start() {
+    std::lock_guard lock(state_->mu);
+    if (state_->started) return Error{Errc::invalid_argument, "server already started"};
+    const auto& o = state_->options;
+    // Everything that can be refused is checked, and every port bound, before the data
+    // directory is touched: a bad address or a port in use leaves no key behind.
+    if (auto valid = validate(o); !valid) return valid.error();
     auto websocket = websocket_policy(o);
-    if (!websocket) return websocket.error();
     // Native addresses first, then WebSocket-only ones: ports() and websocket_ports() split there.
     std::vector<std::pair<asio::ip::tcp::endpoint, detail::Listener::Kind>> endpoints;
     for (const auto* list : {&o.listen, &o.websocket.listen}) {

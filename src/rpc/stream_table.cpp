@@ -23,9 +23,11 @@ std::string StreamTable::check_limits(const Limits& l) {
         return "stream_chunk_bytes must be 1 byte to 1 MiB, and a chunk must fit in a frame";
     if (l.stream_hash_turn_bytes < 1024 || l.stream_hash_turn_bytes > (1u << 20))
         return "stream_hash_turn_bytes must be 1 KiB to 1 MiB";
-    for (auto window : {l.stream_window_bytes, l.stream_connection_window_bytes})
-        if (window < 1024 || window > max_stream_credit)
-            return "stream windows must be 1 KiB to 2 GiB";
+    if (l.stream_window_bytes < 1024 || l.stream_window_bytes > max_stream_credit)
+        return "stream_window_bytes must be 1 KiB to 2 GiB";
+    if (l.stream_connection_window_bytes < 1024 ||
+        l.stream_connection_window_bytes > max_stream_credit)
+        return "stream_connection_window_bytes must be 1 KiB to 2 GiB";
     return {};
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # hawser-server reloads its limits on SIGHUP: a deny rule in the file refuses hawser-cli, the
-# file without it (and a SIGHUP) lets it in, and a broken file keeps the running limits.
+# file without it (and a SIGHUP) lets it in, and a broken file keeps the running limits. A bad
+# configuration exits 2 before anything touches the disk.
 #   reload_test.sh path/to/hawser-cli path/to/hawser-server
 set -uo pipefail
 cli=$1 server=$2
@@ -35,4 +36,11 @@ kill -HUP "$server_pid"
 wait_log "kept the running limits" 0
 expect "still allowed after a bad reload" 0 "hello, reload" call
 kill -0 "$server_pid" || fail "the server died"
+
+# A bad configuration exits 2 before anything touches the disk: a bad flag, and a setting only
+# the server's start used to refuse (after it had made its data directory).
+expect "a bad flag" 2 "no-such-flag" "$server" --no-such-flag
+printf '[websocket]\nlisten = ["127.0.0.1:0"]\npath = "no-slash"\n' >"$work/bad.toml"
+expect "a bad WebSocket path" 2 "path" "$server" -c "$work/bad.toml" --data-dir "$work/untouched"
+[[ ! -e $work/untouched ]] || fail "a refused configuration made its data directory"
 if ((failures)); then echo "$failures failure(s)"; exit 1; fi

@@ -180,6 +180,14 @@ TEST(Config, BadFilesGetAClearError) {
         {"require_client_key = 1\n", "require_client_key"},
         {"require_client_key = true\n[transport]\ninsecure_plaintext = true\n",
          "insecure_plaintext"},
+        // What Server::start refuses is refused at load, before anything touches the disk.
+        {"[limits]\nstream_window_bytes = 10\n", "stream_window_bytes must"},
+        {"[limits]\nstream_connection_window_bytes = 10\n", "stream_connection_window_bytes"},
+        {"[limits]\nstream_chunk_bytes = 0\n", "stream_chunk_bytes"},
+        {"[websocket]\nlisten = [\"[::]:7180\"]\npath = \"no-slash\"\n", "path"},
+        {"[websocket]\nlisten = [\"[::]:7180\"]\nmax_headers = 2\n", "max_headers"},
+        {"[websocket]\nlisten = [\"not an address\"]\n", "not an address"},
+        {"[websocket]\non_native_ports = true\n[mark]\nhead = \"GET \"\n", "GET"},
     };
     for (const auto& c : cases) {
         auto path = write_temp(c.text);
@@ -190,6 +198,15 @@ TEST(Config, BadFilesGetAClearError) {
         }
         std::remove(path.c_str());
     }
+}
+
+TEST(Config, AMarkWithOneHalfKeepsTheOthersDefault) {
+    auto path = write_temp("[mark]\nhead = \"ABCD\"\n");
+    auto o = app::load_config(path);
+    std::remove(path.c_str());
+    ASSERT_TRUE(o) << o.error().message;
+    EXPECT_EQ(std::string(o->mark.head.begin(), o->mark.head.end()), "ABCD");
+    EXPECT_EQ(o->mark.tail, ServerOptions{}.mark.tail);
 }
 
 TEST(Config, ReusePortIsOffUnlessAsked) {
