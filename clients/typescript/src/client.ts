@@ -59,6 +59,7 @@ export class Client {
   /** What the server may call or send to this client. */
   readonly commands = new Commands();
   private connection: Connection | null = null;
+  private connecting: Connection | null = null;  // an attempt's, until it is the connection
   private readonly settings: ConnectionSettings;
   private readonly channels = new Set<string>();
   private readonly connectHooks: (() => void)[] = [];
@@ -171,6 +172,8 @@ export class Client {
     this.retry = null;
     this.connection?.close();  // onDisconnect hooks run; a local close never reconnects
     this.connection = null;
+    this.connecting?.close();  // its attempt fails with `cancelled`
+    this.connecting = null;
   }
 
   private live(): Connection {
@@ -192,10 +195,23 @@ export class Client {
     const conn = new Connection(link, { ...this.settings, handshakeMs: Math.max(1, deadline - Date.now()) },
                                 this.commands);
     conn.onClose = (reason, why) => this.lost(conn, reason, why);
-    await conn.established;
-    // The server's first message may already have closed it (key_not_allowed, redirect).
-    if (!conn.open)
-      throw new HawserError(Errc.not_connected, conn.closeText, conn.closeReason);
+    this.connecting = conn;
+    const left = () => Math.max(1, deadline - Date.now());
+    try {
+      await conn.established;
+      // A server decides on the client's key after the handshake (XX: once it read the last
+      // message) and a full node redirects then too: it has taken this client once it answers
+      // a ping, and a refusal comes before that answer and fails the connect.
+      await conn.confirmed(left());
+    } catch (e) {
+      const ended = conn.closeReason !== CloseReason.none;  // by the server, or a failure
+      conn.close();
+      if (!current()) throw cancelled();
+      if (ended) throw new HawserError(Errc.not_connected, conn.closeText, conn.closeReason);
+      throw new HawserError(Errc.not_connected, (e as Error).message, CloseReason.handshake_timeout);
+    } finally {
+      if (this.connecting === conn) this.connecting = null;
+    }
     if (!current()) {
       conn.close();
       throw cancelled();
@@ -203,10 +219,12 @@ export class Client {
     // Trust on first use: the first server's key is pinned for every reconnect after it.
     if (!this.settings.serverKey) this.settings.serverKey = fromHex(conn.serverKey);
     this.connection = conn;
-    this.attempts = 0;
-    // Back in every channel before the hooks run: a publication from then on reaches it.
-    await Promise.all([...this.channels].map((channel) => this.call('hawser.subscribe', channel)
-        .catch((e) => this.settings.report(`joining channel ${channel} again`, e))));
+    this.attempts = 0;  // a server that took the client: the backoff starts again
+    // Back in every channel before the hooks run, within connectMs: a publication from then on
+    // reaches it.
+    await Promise.all([...this.channels].map((channel) =>
+        this.call('hawser.subscribe', channel, { timeoutMs: left() })
+            .catch((e) => this.settings.report(`joining channel ${channel} again`, e))));
     if (this.connection !== conn || !conn.open) return;  // lost meanwhile: onDisconnect said so
     for (const hook of this.connectHooks) {
       try {
@@ -249,7 +267,8 @@ export class Client {
         this.settings.report('an onDisconnect hook', e);
       }
     }
-    if (reason !== CloseReason.local_close) this.scheduleReconnect();
+    // A server's own close (its goodbye may say local_close too) reconnects; close() never does.
+    if (!conn.closedHere) this.scheduleReconnect();
   }
 
   // Backoff doubles from minDelayMs up to maxDelayMs; each wait is drawn from its upper half,

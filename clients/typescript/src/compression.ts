@@ -50,9 +50,16 @@ function zstd(body: Uint8Array, size: number): Uint8Array {
   if (contentSize !== size) throw new DecompressError('the zstd content size differs');
   try {
     // Into a buffer of the announced size: fzstd then allocates nothing for the content and
-    // throws when a frame (a second one, say) would write past it.
-    return zstdDecompress(body, new Uint8Array(size));
+    // throws when a frame (a second one, say) would write past it. It returns the whole buffer
+    // however much it wrote, so the frame is decoded twice, over zeros and over 0xff: a byte it
+    // did not write differs, and content that stops short of the size is refused.
+    const out = zstdDecompress(body, new Uint8Array(size));
+    const again = zstdDecompress(body, new Uint8Array(size).fill(0xff));
+    for (let i = 0; i < size; ++i)
+      if (out[i] !== again[i]) throw new DecompressError('the zstd content stops short of its size');
+    return out;
   } catch (e) {
+    if (e instanceof DecompressError) throw e;
     throw new DecompressError(`zstd: ${(e as Error).message}`);
   }
 }

@@ -16,6 +16,7 @@ const MAX_NOISE_MESSAGE = 65535;
 const MAX_PIECE_DATA = MAX_NOISE_MESSAGE - 16 - 1;
 const PIECE_DATA = 0;
 const PIECE_REKEY = 2;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 // A close reason the protocol knows, or `otherwise` (docs/protocol.md: an unknown code or 0).
 const knownReason = (code: number, otherwise: number): number =>
@@ -94,6 +95,8 @@ export class Connection {
   onClose: (reason: number, text: string) => void = () => {};
   closeReason: number = CloseReason.none;
   closeText = '';
+  /** Closed by this side's close(), not by the server or a failure. */
+  closedHere = false;
   /** The server's static public key, 64 hex digits, once the handshake is done. */
   serverKey = '';
 
@@ -109,6 +112,8 @@ export class Connection {
   private nextId = 1n;
   private readonly calls = new Map<bigint, PendingCall>();
   private callsServing = 0;
+  private directsRunning = 0;
+  private confirming: bigint | null = null;  // the ping confirmed() waits for
   private highestPeerStream = 0n;
   private sealedSinceRekey = 0;
   private rekeyedAt = Date.now();
@@ -120,7 +125,8 @@ export class Connection {
   constructor(private readonly link: Link, private readonly settings: ConnectionSettings,
               private readonly commands: Commands) {
     this.established = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
-    this.frames = new FrameReader(settings.mark, settings.maxFrameBytes);
+    // Handshake replies and a refusal in clear are small: a body of one Noise message at most.
+    this.frames = new FrameReader(settings.mark, Math.min(settings.maxFrameBytes, MAX_NOISE_MESSAGE));
     this.records = new RecordReader(settings.maxFrameBytes);
     const name = protocolName(settings.pattern);
     const prologue = concat([utf8(`Hawser/${VERSION} ${name} `), settings.mark.head, settings.mark.tail]);
@@ -157,10 +163,11 @@ export class Connection {
       const message = encodeMessage(kind, id, command, payload);
       if (message.length > this.settings.maxFrameBytes)
         return reject(new HawserError(Errc.limit_exceeded, `a call of ${message.length} bytes`));
+      // setTimeout takes at most 2^31-1 ms (about 24.8 days); past that it would fire at once.
       const timer = setTimeout(() => {
         this.calls.delete(id);
         reject(new HawserError(Errc.timeout, `no reply to ${command} in ${timeoutMs} ms`));
-      }, timeoutMs);
+      }, Math.min(Math.max(timeoutMs, 0), MAX_TIMER_MS));
       this.calls.set(id, { resolve, reject, timer });
       this.queue(message);
     });
@@ -175,8 +182,27 @@ export class Connection {
     this.queue(message);
   }
 
+  /** Resolves once the server answers a ping sent now: it has taken the handshake (a server
+   *  that refuses this client's key, or redirects it, says so before any answer). Rejects with
+   *  the close reason if the connection ends first, or `timeout` after `ms`. */
+  confirmed(ms: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.state !== 'open') return reject(this.notOpen());
+      const id = this.nextId++;
+      const timer = setTimeout(() => {
+        this.calls.delete(id);
+        reject(new HawserError(Errc.timeout, `the server did not answer in ${ms} ms`));
+      }, Math.min(Math.max(ms, 0), MAX_TIMER_MS));
+      // Kept with the calls, so that the end of the connection rejects it with its reason.
+      this.calls.set(id, { resolve: () => resolve(), reject, timer });
+      this.confirming = id;
+      this.queue(encodeMessage(Kind.ping, id, '', new Uint8Array(0)));
+    });
+  }
+
   /** Says goodbye (when open) and closes once what is queued is written. */
   close(reason: number = CloseReason.local_close, why = ''): void {
+    if (this.state !== 'closed') this.closedHere = true;
     this.finish(reason, why, true);
   }
 
@@ -269,7 +295,9 @@ export class Connection {
       case Kind.ping:
         return this.queue(encodeMessage(Kind.pong, m.id, '', new Uint8Array(0)));
       case Kind.pong:
-        return;
+        if (m.id !== this.confirming) return;  // a heartbeat's
+        this.confirming = null;
+        return this.answered({ ...m, kind: Kind.reply });
       case Kind.goodbye: {
         const code = m.payload.length >= 2 ? (m.payload[0] << 8) | m.payload[1] : 0;
         return this.finish(knownReason(code, CloseReason.peer_closed), text(m.payload.subarray(2)), false);
@@ -280,12 +308,17 @@ export class Connection {
   }
 
   private answered(m: Message): void {
+    // This side numbers its calls (and pings) from 1 up: an answer to any other id answers
+    // nothing it asked (docs/protocol.md); one to a call that ended already is late, and dropped.
+    if (m.id === 0n || m.id >= this.nextId)
+      throw new FrameError(CloseReason.protocol_error, 'a reply to a call never made');
+    if (m.kind === Kind.error && m.payload.length < 2)
+      throw new FrameError(CloseReason.malformed, 'an error without a code');
     const call = this.calls.get(m.id);
     if (!call) return;  // timed out already
     this.calls.delete(m.id);
     clearTimeout(call.timer);
     if (m.kind === Kind.reply) return call.resolve(m.payload);
-    if (m.payload.length < 2) throw new FrameError(CloseReason.malformed, 'an error without a code');
     const code = (m.payload[0] << 8) | m.payload[1];
     call.reject(new HawserError(code || Errc.handler_error, text(m.payload.subarray(2))));
   }
@@ -315,10 +348,16 @@ export class Connection {
     }
     const request = { command };
     if (!isCall) {
+      // Async one-way handlers still running are bounded like the calls being served: past the
+      // bound a message is dropped and reported (a push flood onto a slow handler).
+      if (this.directsRunning >= this.settings.maxPendingCalls)
+        return fail(Errc.overloaded, 'too many one-way handlers running');
+      this.directsRunning++;
       // A handler may be async although its type says void: its rejection is reported too.
       Promise.resolve()
         .then(() => (handler.run as (a: typeof argument, r: typeof request) => unknown)(argument, request))
-        .catch((e) => this.settings.report(`one-way command ${command}`, e));
+        .catch((e) => this.settings.report(`one-way command ${command}`, e))
+        .finally(() => this.directsRunning--);
       return;
     }
     this.callsServing++;
@@ -358,8 +397,12 @@ export class Connection {
     }
     const ours = m.kind === Kind.stream_accept || m.kind === Kind.stream_window;
     if (m.kind === Kind.stream_window && m.id === 0n) return;
-    if (ours || m.id > this.highestPeerStream)
+    // This side opened none, so a message about a client (odd) id is about no stream.
+    if (ours || m.id === 0n || m.id % 2n !== 0n || m.id > this.highestPeerStream)
       throw new FrameError(CloseReason.protocol_error, `a stream message about unknown stream ${m.id}`);
+    // Every stream was refused, so nothing was granted: any data is past the window.
+    if (m.kind === Kind.stream_data && m.payload.length > 0)
+      throw new FrameError(CloseReason.protocol_error, `data on stream ${m.id}, which was granted none`);
   }
 
   // --- sending ---

@@ -1,5 +1,6 @@
 // DataFrames: MessagePack values back to back, no outer array (docs/protocol.md, "DataFrame").
-// In TypeScript a DataFrame is an array of values. Integers beyond 2^53 come and go as bigint.
+// In TypeScript a DataFrame is an array of values. Integers beyond 2^53 come and go as bigint;
+// integers past 32 bits go out as MessagePack integers, never as floats.
 import { decodeMulti, encode } from '@msgpack/msgpack';
 
 import { concat } from './bytes.js';
@@ -36,8 +37,38 @@ export class DataFrameError extends Error {
   }
 }
 
+// With useBigInt64 the encoder writes a number past 32 bits as a float64, which a peer reading an
+// integer refuses: such integers go as bigint, so they leave as MessagePack int64 or uint64.
+const wide = (n: number): boolean => Number.isSafeInteger(n) && (n >= 2 ** 32 || n < -(2 ** 31));
+function widened(v: Value): Value {
+  if (typeof v === 'number') return wide(v) ? BigInt(v) : v;
+  if (Array.isArray(v)) return v.map(widened);
+  if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array)) {
+    const out: { [key: string]: Value } = {};
+    for (const [k, x] of Object.entries(v)) out[k] = widened(x);
+    return out;
+  }
+  return v;
+}
+
+// The decoder gives every int64 or uint64 as a bigint: those a number holds exactly come back as
+// numbers, so only integers beyond 2^53 are bigints, as the sender's side had them.
+function narrowed(v: unknown): unknown {
+  if (typeof v === 'bigint')
+    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; ++i) v[i] = narrowed(v[i]);
+    return v;
+  }
+  if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array)) {
+    const o = v as Record<string, unknown>;
+    for (const k of Object.keys(o)) o[k] = narrowed(o[k]);
+  }
+  return v;
+}
+
 export function encodeDataFrame(values: DataFrame): Uint8Array {
-  return concat(values.map((v) => encode(v, { useBigInt64: true, ignoreUndefined: true })));
+  return concat(values.map((v) => encode(widened(v), { useBigInt64: true, ignoreUndefined: true })));
 }
 
 // Walks the MessagePack structure before anything is decoded: every container's count must fit
@@ -114,7 +145,7 @@ export function decodeDataFrame(bytes: Uint8Array,
         return key;
       },
     };
-    return Array.from(decodeMulti(bytes, options)) as DataFrame;
+    return Array.from(decodeMulti(bytes, options), narrowed) as DataFrame;
   } catch (e) {
     if (e instanceof DataFrameError) throw e;
     throw new DataFrameError((e as Error).message);

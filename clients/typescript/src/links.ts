@@ -60,7 +60,12 @@ export function openWebSocket(url: string): Promise<Link> {
     ws.onmessage = (event: MessageEvent) => {
       if (typeof event.data === 'string') {
         link.closed('the server sent a text message');  // tells the connection first
-        ws.close(1003);
+        // The WebSocket API takes only 1000 and 3000-4999 (it throws on 1003, RFC 6455's).
+        try {
+          ws.close(4003, 'text messages are not part of the protocol');
+        } catch {
+          // already closing
+        }
       } else {
         link.onData(new Uint8Array(event.data as ArrayBuffer));
       }
@@ -85,7 +90,13 @@ export async function openTcp(host: string, port: number): Promise<Link> {
     const link = new StreamLink({
       send: (bytes) => socket.write(bytes),
       buffered: () => socket.writableLength,
-      end: () => socket.end(),
+      // A FIN first, so that what was written goes; a peer that never closes its side does
+      // not keep the socket (and Node's event loop) for ever.
+      end: () => {
+        socket.end();
+        const timer = setTimeout(() => socket.destroy(), 2000);
+        (timer as { unref?: () => void }).unref?.();
+      },
     });
     let open = false;
     socket.once('connect', () => {

@@ -5,6 +5,7 @@ declare module 'node:net' {
     setNoDelay(noDelay: boolean): void;
     write(data: Uint8Array): boolean;
     end(): void;
+    destroy(): void;
     readonly writableLength: number;
     once(event: 'connect', listener: () => void): void;
     on(event: 'data', listener: (data: Uint8Array) => void): void;

@@ -60,6 +60,10 @@ for (const link of Object.keys(links)) {
                        { name: 'x', n: 7 }, null, true];
         assert.deepEqual(await client.call('echo.frame', frame), frame);
         assert.deepEqual(await client.call('sum', [1, 2, 39]), [42]);
+        // Integers past 32 bits leave as MessagePack integers (not floats, which the server
+        // refuses as int64), and come back as numbers while a number holds them exactly.
+        assert.deepEqual(await client.call('sum', [2 ** 40, -(2 ** 41), 1]), [-(2 ** 40) + 1]);
+        assert.deepEqual(await client.call('sum', [2n ** 62n, 2n ** 62n - 1n]), [2n ** 63n - 1n]);
         // Many calls at once: replies are matched by id, whatever their order.
         const replies = await Promise.all(
             Array.from({ length: 200 }, (_, i) => client.call('echo', `n${i}`)));
@@ -143,13 +147,20 @@ test('a refused handshake says why', async () => {
   const wrong = 'aa'.repeat(32);
   await assert.rejects(new Client({ host: '127.0.0.1', port: zstdServer.port, serverPublicKey: wrong }).connect(),
                        (e) => e.code === Errc.not_connected && e.closeReason === CloseReason.handshake_failed);
-  // An anonymous client to a server that wants a known key: its handshake succeeds, then the
-  // server's first message is a goodbye. connect() fails with it when it came in the same read,
-  // else the connection ends right after.
-  const anonymous = new Client({ host: '127.0.0.1', port: keyedServer.port, serverPublicKey: keyedServer.key });
-  const gone = next((resolve) => anonymous.onDisconnect((reason) => resolve(reason)));
-  const reason = await anonymous.connect().then(() => gone, (e) => e.closeReason);
-  assert.equal(reason, CloseReason.key_not_allowed);
+  // A client whose key the server does not take: its handshake succeeds, then the server's
+  // first message is a goodbye. connect() waits for the server to answer a first ping, so it
+  // fails with that goodbye, anonymous (NK) or with a key not on the list (XX), and nothing
+  // is left connected.
+  for (const clientPrivateKey of [undefined, 'ab'.repeat(32)]) {
+    const refused = new Client({ host: '127.0.0.1', port: keyedServer.port, serverPublicKey: keyedServer.key,
+                                 clientPrivateKey });
+    let disconnects = 0;
+    refused.onDisconnect(() => ++disconnects);
+    await assert.rejects(refused.connect(),
+                         (e) => e.code === Errc.not_connected && e.closeReason === CloseReason.key_not_allowed);
+    assert.equal(refused.connected, false);
+    assert.equal(disconnects, 0, 'never connected, so never disconnected');
+  }
   await assert.rejects(new Client({ host: '127.0.0.1', port: 1, serverPublicKey: zstdServer.key }).connect(),
                        (e) => e.code === Errc.not_connected && e.closeReason === CloseReason.connect_failed);
 });

@@ -131,12 +131,23 @@ test('zstd: a frame decodes; a second frame cannot write past the announced size
   // The same, then a frame announcing 1.5 GB: refused without allocating it.
   const huge = Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0xe0, 0, 0, 0, 0x60, 0, 0, 0, 0, 0x11, 0, 0, 0x78);
   assert.throws(() => decompress(1, concat([u32(2), hi, huge]), 100), DecompressError);
+  // A header announcing 4 bytes over a block of 2: refused, not padded with zeros.
+  const short = Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0x20, 4, 0x11, 0, 0, 0x68, 0x69);
+  assert.throws(() => decompress(1, concat([u32(4), short]), 100), DecompressError);
 });
 
 test('DataFrames: values round-trip; ext types, bad bytes and limits are refused', () => {
   const values = [0, -1, 2 ** 40, -(2n ** 63n), 2n ** 64n - 1n, 0.25, '', 'ü', new Uint8Array(3),
                   [], [[1], { a: [null] }], {}, false];
   assert.deepEqual(decodeDataFrame(encodeDataFrame(values)), values);
+  // Integers past 32 bits go as MessagePack integers, never floats; int64 and uint64 values a
+  // number holds exactly come back as numbers.
+  assert.deepEqual(Array.from(encodeDataFrame([2 ** 40])), [0xcf, 0, 0, 1, 0, 0, 0, 0, 0]);
+  assert.deepEqual(Array.from(encodeDataFrame([{ a: [-(2 ** 33)] }])).slice(0, 4), [0x81, 0xa1, 0x61, 0x91]);
+  assert.equal(encodeDataFrame([{ a: [-(2 ** 33)] }])[4], 0xd3);
+  assert.deepEqual(decodeDataFrame(Uint8Array.of(0xcf, 0, 0, 0, 0, 0, 0, 0, 5, 0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfb)),
+                   [5, -5]);
+  assert.deepEqual(decodeDataFrame(encodeDataFrame([2n ** 53n, [-(2n ** 53n)]])), [2n ** 53n, [-(2n ** 53n)]]);
   assert.throws(() => decodeDataFrame(Uint8Array.of(0xd4, 1, 0)), DataFrameError);      // ext
   assert.throws(() => decodeDataFrame(Uint8Array.of(0xdb, 0xff, 0xff, 0xff, 0xff)), DataFrameError);
   assert.throws(() => decodeDataFrame(Uint8Array.of(0xc1)), DataFrameError);           // never used
