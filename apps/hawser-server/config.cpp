@@ -92,11 +92,12 @@ Result<ServerOptions> load_config(const std::string& path, ServerOptions o) {
         if (root.contains("mark")) {
             const auto& m = toml::find(root, "mark");
             check_keys(m, {"head", "tail"}, "mark");
-            // Either may be left out: it keeps its default.
-            const auto& d = o.mark;
-            auto mark = parse_mark(
-                toml::find_or<std::string>(m, "head", std::string(d.head.begin(), d.head.end())),
-                toml::find_or<std::string>(m, "tail", std::string(d.tail.begin(), d.tail.end())));
+            // Either may be left out: it keeps its default (one of another type is an error).
+            auto half = [&](const char* key, const std::array<std::uint8_t, 4>& d) {
+                return m.contains(key) ? toml::find<std::string>(m, key)
+                                       : std::string(d.begin(), d.end());
+            };
+            auto mark = parse_mark(half("head", o.mark.head), half("tail", o.mark.tail));
             if (!mark) return Error{Errc::invalid_argument, path + ": " + mark.error().message};
             o.mark = *mark;
         }

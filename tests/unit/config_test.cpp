@@ -136,6 +136,7 @@ TEST(Config, BadFilesGetAClearError) {
         {"listen = [\"a:1\"]\nlisen = 3\n", "lisen"},
         {"io_threads = \"many\"\n", "io_threads"},
         {"[mark]\nhead = \"AB\"\ntail = \"abcd\"\n", "4 bytes"},
+        {"[mark]\nhead = 1234\n", "head"},  // a half of another type is not left out
         {"[timeouts]\ncall_ms = -5\n", "negative"},
         {"listen = [\n", ""},
         {"listen = []\n", "listen"},

@@ -226,7 +226,8 @@ export class Connection {
   private handshakeFrame(body: Uint8Array): void {
     const hs = this.handshake!;
     try {
-      hs.read(body);
+      // Handshake payloads are empty (docs/protocol.md): a reply carrying one is not Hawser's.
+      if (hs.read(body).length !== 0) throw new Error('a handshake payload');
     } catch (e) {
       // A refusal comes as a goodbye in clear (a plaintext message), never as a Noise message.
       const clear = parseMessage(body);
@@ -349,15 +350,19 @@ export class Connection {
     const request = { command };
     if (!isCall) {
       // Async one-way handlers still running are bounded like the calls being served: past the
-      // bound a message is dropped and reported (a push flood onto a slow handler).
+      // bound a message is dropped and reported (a push flood onto a slow handler). Those that
+      // return at once count for nothing, however many one read brings.
       if (this.directsRunning >= this.settings.maxPendingCalls)
         return fail(Errc.overloaded, 'too many one-way handlers running');
-      this.directsRunning++;
       // A handler may be async although its type says void: its rejection is reported too.
       Promise.resolve()
-        .then(() => (handler.run as (a: typeof argument, r: typeof request) => unknown)(argument, request))
-        .catch((e) => this.settings.report(`one-way command ${command}`, e))
-        .finally(() => this.directsRunning--);
+        .then(() => {
+          const r = (handler.run as (a: typeof argument, r: typeof request) => unknown)(argument, request);
+          if (!(r instanceof Promise)) return r;
+          this.directsRunning++;
+          return r.finally(() => this.directsRunning--);
+        })
+        .catch((e) => this.settings.report(`one-way command ${command}`, e));
       return;
     }
     this.callsServing++;
