@@ -1,6 +1,9 @@
 // ZDB in one file: a database of players with an attachment and an index, a query streamed in
 // fragments, then the same data filtered into a new database that replaces the old one.
-//   example_zdb_players [store directory]   (default: a fresh directory under /tmp)
+//   example_zdb_players [store directory]   (default: a fresh directory under /tmp; one given
+//   must not exist or be empty, and is removed at the end)
+#include <stdlib.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -12,8 +15,19 @@
 using namespace hawser;
 
 int main(int argc, char** argv) {
-    std::string path = argc > 1 ? argv[1] : "/tmp/hawser_example_zdb";
-    std::filesystem::remove_all(path);
+    std::string path;
+    if (argc > 1) {
+        path = argv[1];
+        std::error_code ec;
+        if (std::filesystem::exists(path) && !std::filesystem::is_empty(path, ec)) {
+            std::fprintf(stderr, "%s is not empty: give a new directory\n", path.c_str());
+            return 2;
+        }
+    } else {
+        std::string dir = std::filesystem::temp_directory_path() / "hawser_zdb_XXXXXX";
+        if (!::mkdtemp(dir.data())) return std::perror("mkdtemp"), 2;
+        path = dir;
+    }
     auto store = zdb::Store::open({.path = path}).value();
     auto players = store->create("players", {.durability = zdb::Durability::sync}).value();
     std::vector<Map> batch;
