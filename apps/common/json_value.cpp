@@ -110,4 +110,8 @@ nlohmann::json to_json(const Value& v) {
         v.v);
 }
 
+std::string json_text(const nlohmann::json& j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace hawser::app

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <string_view>
 
 #include "hawser/dataframe.hpp"
@@ -17,5 +18,8 @@ namespace hawser::app {
 Result<Value> parse_json(std::string_view text, std::size_t max_depth);
 // Bytes (which JSON lacks) come out as {"$hex": "..."}.
 nlohmann::json to_json(const Value& v);
+// The JSON text of `j`. A string that is not UTF-8 (DataFrames and ZDB records do not check)
+// gets U+FFFD for its bad bytes instead of stopping the program.
+std::string json_text(const nlohmann::json& j);
 
 }  // namespace hawser::app

@@ -76,7 +76,14 @@ class Coordinator {
             }
             std::fprintf(stdout, "\n%s", summary_table(report_).c_str());
         }
-        std::ofstream(plan_.report) << report_.dump(2) << "\n";
+        std::ofstream out(plan_.report);
+        out << report_.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
+        out.close();
+        if (!out) {
+            std::fprintf(stderr, "hawser-bench: cannot write the report to %s\n",
+                         plan_.report.c_str());
+            return status ? status : 1;
+        }
         std::fprintf(stdout, "report: %s\n", plan_.report.c_str());
         return status;
     }

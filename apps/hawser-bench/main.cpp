@@ -188,7 +188,11 @@ int main(int argc, char** argv) {
         bad = "--server-max-handshakes-per-second must be 0 (none) or 1 to 1e9";
     if (plan.max_opening == 0 || plan.max_opening > 1'000'000)
         bad = "--max-opening must be 1 to 1000000";
-    if (plan.calls_in_flight == 0) bad = "--calls-in-flight must be at least 1";
+    if (plan.calls_in_flight == 0 || plan.calls_in_flight > 1024)
+        bad = "--calls-in-flight must be 1 to 1024";
+    // A node holds at most ~19,000 connections (a process's files): a few more than a million.
+    if (plan.endpoints.empty() && (plan.spawn_cluster == 0 || plan.spawn_cluster > 1000))
+        bad = "--spawn-cluster must be 1 to 1000";
     if (plan.timeout_ms <= 0) bad = "--timeout-ms must be above 0";
     if (plan.heartbeat_ms < 0) bad = "--heartbeat-ms must be 0 or more";
     for (double seconds : {plan.hold_seconds, plan.raw_hold_seconds < 0 ? 0 : plan.raw_hold_seconds,

@@ -173,7 +173,8 @@ Result<Servers> Servers::start_hawser(const std::string& binary, std::size_t nod
                              "connections_per_second_per_ip = 0\n"
                           << "max_handshakes_per_second = "
                           << std::to_string(max_handshakes_per_second) << "\n";
-    if (idle > std::chrono::seconds(90))
+    // Clients without heartbeats (idle 0) are never idle to the servers; others get three.
+    if (idle.count() == 0 || idle > std::chrono::seconds(90))
         std::ofstream(config, std::ios::app) << "[timeouts]\nidle_ms = " << idle.count() << "\n";
     s.key =
         read_command("'" + binary + "' --data-dir '" + data + "' --print-public-key 2>/dev/null");

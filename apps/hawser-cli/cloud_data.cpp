@@ -22,7 +22,7 @@ std::unique_ptr<cloud::DataClient>& data_client() {
 }
 
 std::string json_of(const Value& v) {
-    return to_json(v).dump();
+    return json_text(to_json(v));
 }
 
 }  // namespace

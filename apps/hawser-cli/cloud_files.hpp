@@ -15,6 +15,7 @@ struct FileCommand {
     std::string first,
         second;              // put LOCAL [REMOTE]; get REMOTE [LOCAL]; mv FROM TO; ls/rm/mkdir PATH
     bool recursive = false;  // rm -r
+    bool force = false;      // get -f: replace a local file
 };
 
 // The local file a `get` stores into (its default: the remote name's last segment, here).

@@ -32,7 +32,7 @@ Result<std::string> frame_to_json(DataFrame frame) {
         if (!v) return v.error();
         out.push_back(to_json(*v));
     }
-    return out.dump();
+    return json_text(out);
 }
 
 }  // namespace hawser::app

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <iostream>
@@ -47,7 +48,7 @@ the same endpoint resume the session (kept, mode 0600, in --session):
   hawser-cli --key $key rm -r trips
   hawser-cli --key $key message bob "see you at 8"   # kept until bob reads it
   hawser-cli --key $key inbox                        # what waits for you; marks it read
-  hawser-cli --key $key listen -n 1                  # waits for the next one
+  hawser-cli --key $key listen -n 1                  # what waits, else the next one
   hawser-cli --key $key who bob carol
   hawser-cli --key $key follow bob carol             # online now, then each change
   hawser-cli --key $key join lobby -n 1              # who is in it, then who joins or leaves
@@ -159,6 +160,7 @@ int main(int argc, char** argv) {
     auto* get = add_file("get", "download a file from your cloud files (resumes a cut one)");
     get->add_option("remote", file.first, "its path in the cloud")->required();
     get->add_option("local", file.second, "where to store it (default: its name, here)");
+    get->add_flag("-f,--force", file.force, "replace a local file of that name");
     add_file("ls", "list a directory of your cloud files")
         ->add_option("path", file.first, "the directory (default: the top)");
     auto* rm = add_file("rm", "remove a file or directory from your cloud files");
@@ -185,7 +187,8 @@ int main(int argc, char** argv) {
     add_message("inbox", "print the messages waiting for you, then mark them read")
         ->add_flag("--keep", message.keep, "leave them in the mailbox");
     auto* listen = add_message("listen", "print waiting messages, then new ones as they come");
-    listen->add_option("-n,--count", message.count, "stop after this many (default: never)");
+    listen->add_option("-n,--count", message.count,
+                       "stop once this many were printed (waiting ones count; default: never)");
     listen->add_flag("--keep", message.keep, "leave them in the mailbox");
     add_message("who", "print which of these users are online")
         ->add_option("names", message.words, "usernames")
@@ -287,6 +290,12 @@ int main(int argc, char** argv) {
     // Declared before the client, which may still run its hook while it is destroyed.
     std::promise<void> closed;
     std::once_flag closed_once;
+    if (get->parsed() && !file.force &&
+        std::filesystem::exists(hawser::app::download_target(file))) {
+        std::fprintf(stderr, "%s exists: --force replaces it\n",
+                     hawser::app::download_target(file).c_str());
+        return hawser::app::exit_usage;
+    }
     hawser::Client client(options);
     if (get->parsed())
         hawser::app::prepare_download(client.commands(), hawser::app::download_target(file));

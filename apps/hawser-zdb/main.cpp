@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -25,7 +26,8 @@ int fail(const std::string& message) {
 
 void progress(std::uint64_t done, std::uint64_t total_bytes, std::uint64_t read_bytes) {
     if (!::isatty(2)) return;  // a bar only for people
-    int width = 30, filled = total_bytes ? int(width * read_bytes / total_bytes) : 0;
+    const int width = 30;
+    int filled = total_bytes ? int(width * std::min(read_bytes, total_bytes) / total_bytes) : 0;
     std::fprintf(stderr, "\r[%s%s] %llu records", std::string(filled, '#').c_str(),
                  std::string(width - filled, ' ').c_str(), static_cast<unsigned long long>(done));
 }
@@ -35,9 +37,14 @@ void progress(std::uint64_t done, std::uint64_t total_bytes, std::uint64_t read_
 int import_lines(Database& db, const std::string& path, std::size_t batch_size) {
     std::ifstream in(path, std::ios::binary);
     if (!in) return fail("cannot open " + path);
-    in.seekg(0, std::ios::end);
-    auto total = static_cast<std::uint64_t>(in.tellg());
-    in.seekg(0);
+    // The bar needs the size; a pipe (/dev/stdin, <(...)) has none, and is read all the same.
+    std::uint64_t total = 0;
+    if (in.seekg(0, std::ios::end)) {
+        auto end = in.tellg();
+        if (end > 0) total = static_cast<std::uint64_t>(end);
+        in.seekg(0);
+    }
+    in.clear();
     std::vector<Map> batch;
     std::uint64_t imported = 0, line_no = 0;
     auto flush = [&]() -> Result<void> {
@@ -46,7 +53,8 @@ int import_lines(Database& db, const std::string& path, std::size_t batch_size) 
         if (!r) return r.error();
         imported += batch.size();
         batch.clear();
-        progress(imported, total, static_cast<std::uint64_t>(in.tellg()));
+        auto at = in.tellg();  // -1 once the last line is read
+        progress(imported, total, at < 0 ? total : static_cast<std::uint64_t>(at));
         return {};
     };
     auto stop = [&](const std::string& where, const std::string& why) {
@@ -69,6 +77,11 @@ int import_lines(Database& db, const std::string& path, std::size_t batch_size) 
         if (batch.size() >= batch_size)
             if (auto r = flush(); !r) return stop("write failed at " + where, r.error().message);
     }
+    if (in.bad()) {
+        if (auto r = flush(); !r)
+            return stop("write failed at the end of " + path, r.error().message);
+        return stop(path + ":" + std::to_string(line_no + 1), "cannot read further");
+    }
     if (auto r = flush(); !r) return stop("write failed at the end of " + path, r.error().message);
     if (::isatty(2)) std::fprintf(stderr, "\n");
     std::fprintf(stderr, "imported %llu records into '%s'\n",
@@ -79,7 +92,7 @@ int import_lines(Database& db, const std::string& path, std::size_t batch_size) 
 void print_record(RecordId id, const Map& record) {
     auto j = app::to_json(Value(record));
     j["_id"] = id;
-    std::cout << j.dump() << '\n';
+    std::cout << app::json_text(j) << '\n';
 }
 
 }  // namespace
@@ -113,7 +126,9 @@ int main(int argc, char** argv) {
     exp->add_option("name", name)->required();
     auto compact = cli.add_subcommand("compact", "compact a database");
     compact->add_option("name", name)->required();
-    auto checkpoint = cli.add_subcommand("checkpoint", "consistent online copy of the whole store");
+    auto checkpoint = cli.add_subcommand(
+        "checkpoint",
+        "consistent copy of the whole store (with its server stopped, which locks it)");
     checkpoint->add_option("directory", directory)->required();
     auto stats = cli.add_subcommand("stats", "records and sizes of every database");
     auto list = cli.add_subcommand("list", "database names");
@@ -134,7 +149,10 @@ int main(int argc, char** argv) {
     drop_index->add_option("field", field)->required();
     CLI11_PARSE(cli, argc, argv);
 
-    auto store = Store::open({.path = store_path, .block_cache_bytes = cache_mib << 20});
+    // Only `create` may make a store: a mistyped path elsewhere is an error, not an empty store.
+    auto store = Store::open({.path = store_path,
+                              .block_cache_bytes = cache_mib << 20,
+                              .create_if_missing = create->parsed()});
     if (!store) return fail("cannot open store " + store_path + ": " + store.error().message);
     auto& s = **store;
 
@@ -199,11 +217,17 @@ int main(int argc, char** argv) {
         auto r = index->parsed() ? (*db)->create_index(field) : (*db)->drop_index(field);
         return r ? 0 : fail(r.error().message);
     }
+    // What was printed is checked: a full disk under `export > backup.jsonl` is a failure.
+    auto written = [] {
+        std::cout.flush();
+        return bool(std::cout);
+    };
     if (exp->parsed()) {
         auto r = (*db)->scan([](RecordId id, const Map& m) {
             print_record(id, m);
-            return true;
+            return bool(std::cout);
         });
+        if (!written()) return fail("cannot write the records to stdout");
         return r ? 0 : fail(r.error().message);
     }
     // query
@@ -227,7 +251,7 @@ int main(int argc, char** argv) {
     });
     if (!q) return fail(q.error().message);
     auto end = (*q)->wait();
-    std::cout.flush();
+    if (!written()) return fail("cannot write the records to stdout");
     if (!end) return fail(end.error().message);
     auto p = (*q)->progress();
     std::fprintf(stderr, "%llu matched of %llu scanned in %.3fs (%s)\n",

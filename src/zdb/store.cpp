@@ -2,6 +2,7 @@
 // at, repairing after a crash) and closing it.
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 
 #include "zdb/store_impl.hpp"
 
@@ -52,6 +53,8 @@ Error no_database(std::string_view name) {
 
 Result<void> StoreImpl::open(const StoreOptions& options) {
     if (options.path.empty()) return Error{Errc::invalid_argument, "store path is empty"};
+    if (!options.create_if_missing && !std::filesystem::exists(options.path + "/CURRENT"))
+        return Error{Errc::not_found, "no store in " + options.path + " (create makes one)"};
     cache_ = rocksdb::NewLRUCache(options.block_cache_bytes);
     statistics_ = rocksdb::CreateDBStatistics();
     write_buffer_bytes_ = options.write_buffer_bytes;

@@ -218,6 +218,12 @@ kill "$raw_pid" 2>/dev/null; wait "$raw_pid" 2>/dev/null
 # Plans this machine cannot run: exit 2 and a reason, before any process starts.
 out=$("$bench" --connections 100000 --spawn-cluster 1 --server-binary "$server" 2>&1); rc=$?
 [[ $rc == 2 && $out == *"--spawn-cluster"* ]] || fail "too few servers: exit $rc: $out"
+for nodes in 0 1001; do
+  out=$("$bench" --spawn-cluster "$nodes" 2>&1); rc=$?
+  [[ $rc == 2 && $out == *"--spawn-cluster must be 1 to 1000"* ]] || fail "spawn-cluster $nodes: exit $rc: $out"
+done
+out=$("$bench" --calls-in-flight 1025 2>&1); rc=$?
+[[ $rc == 2 && $out == *"--calls-in-flight"* ]] || fail "calls in flight 1025: exit $rc: $out"
 out=$("$bench" --per-worker 0 2>&1); rc=$?
 [[ $rc == 2 && $out == *"--per-worker"* ]] || fail "per-worker 0: exit $rc: $out"
 out=$("$bench" --endpoint 127.0.0.1:1 2>&1); rc=$?

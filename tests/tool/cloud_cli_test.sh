@@ -49,6 +49,9 @@ expect "ls" 0 "trips/" c ls
 expect "ls trips" 0 "3000000" c ls trips
 expect "get" 0 "" c get trips/photo.bin "$work/copy.bin"
 cmp -s "$work/photo.bin" "$work/copy.bin" || fail "the downloaded file differs from the upload"
+expect "get onto a file that exists" 2 "--force replaces it" c get trips/photo.bin "$work/copy.bin"
+expect "get --force" 0 "" c get --force trips/photo.bin "$work/copy.bin"
+cmp -s "$work/photo.bin" "$work/copy.bin" || fail "the forced download differs from the upload"
 expect "a name that escapes" 1 "error: invalid_argument:" c put "$work/photo.bin" ../escape
 expect "mv" 0 "" c mv trips/photo.bin trips/renamed.bin
 expect "get a moved-away name" 1 "error: not_found:" c get trips/photo.bin "$work/none.bin"

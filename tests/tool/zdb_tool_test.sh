@@ -88,5 +88,17 @@ check "drop" "$zdb" -s "$s" drop players
 check "drop the copy" "$zdb" -s "$s" drop backup
 [[ -z $("$zdb" -s "$s" list) ]] || { echo "FAIL: list after drop"; failures=$((failures + 1)); }
 
-echo "$((47 - failures)) passed, $failures failed"
+# Only create makes a store: a mistyped path is an error, and leaves nothing behind.
+refuse "a path with no store" "no store in" "$zdb" -s "$work/typo" list
+[[ ! -e $work/typo ]] || { echo "FAIL: a path with no store was made one"; failures=$((failures + 1)); }
+# A pipe has no size for the bar, and is imported all the same.
+check "create piped" "$zdb" -s "$s" create piped
+check "import from a pipe" bash -c "cat '$work/good.jsonl' | '$zdb' -s '$s' import piped /dev/stdin"
+[[ $("$zdb" -s "$s" export piped 2>/dev/null | wc -l) == 3 ]] || { echo "FAIL: piped contents"; failures=$((failures + 1)); }
+# Output that cannot be written fails the command.
+if [[ -w /dev/full ]]; then
+    refuse "export to a full disk" "cannot write" bash -c "'$zdb' -s '$s' export piped >/dev/full"
+fi
+
+echo "$((52 - failures)) passed, $failures failed"
 [[ $failures == 0 ]]

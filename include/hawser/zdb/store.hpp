@@ -40,11 +40,13 @@ enum class Durability : std::uint8_t {
 };
 
 struct StoreOptions {
-    std::string path;                            // created if missing
+    std::string path;                            // created if missing (create_if_missing)
     std::size_t block_cache_bytes = 256u << 20;  // LRU cache shared by every database
     std::size_t write_buffer_bytes = 64u << 20;  // memtable size per column family
     int max_open_files = 1024;                   // table files RocksDB keeps open
     int background_jobs = 2;                     // flush and compaction threads
+    // false: a path that holds no store is an error (not_found) instead of a new, empty store.
+    bool create_if_missing = true;
 };
 
 struct DatabaseOptions {
