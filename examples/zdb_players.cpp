@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
     if (argc > 1) {
         path = argv[1];
         std::error_code ec;
-        if (std::filesystem::exists(path) && !std::filesystem::is_empty(path, ec)) {
+        if (std::filesystem::exists(path, ec) && !std::filesystem::is_empty(path, ec)) {
             std::fprintf(stderr, "%s is not empty: give a new directory\n", path.c_str());
             return 2;
         }
@@ -69,6 +69,12 @@ int main(int argc, char** argv) {
     std::printf("players now holds %llu records; the next id is %llu\n",
                 static_cast<unsigned long long>(players->count()),
                 static_cast<unsigned long long>(players->stats().next_id));
+    const bool ok = found == 7 && players->count() == 180;
+    query.reset();
+    pipeline.reset();
+    high.reset();
+    players.reset();
+    store.reset();  // closed before its directory goes
     std::filesystem::remove_all(path);
-    return found == 7 && players->count() == 180 ? 0 : 1;
+    return ok ? 0 : 1;
 }

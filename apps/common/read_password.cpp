@@ -5,13 +5,15 @@
 
 #include <csignal>
 #include <iostream>
+#include <iterator>
 
 namespace hawser::app {
 
 namespace {
 
-// One line, at most `max` bytes (a password is at most 1 KiB: Cloud's max_password_bytes), so
-// that stdin from /dev/zero or a big file does not fill memory. False past the bound.
+// One line, at most `max` bytes (a password is at most 1 KiB by Cloud's default
+// max_password_bytes), so that stdin from /dev/zero or a big file does not fill memory. False
+// past the bound.
 bool read_line(std::string& out, std::size_t max) {
     for (int c; (c = std::cin.get()) != EOF && c != '\n';) {
         if (out.size() == max) return false;
@@ -37,20 +39,24 @@ Result<std::string> read_password(const char* prompt) {
         std::cerr << prompt << std::flush;
         termios old{};
         bool quiet = ::tcgetattr(STDIN_FILENO, &old) == 0;
-        void (*was_int)(int) = SIG_DFL, (*was_term)(int) = SIG_DFL;
+        // A signal that ends the program while echo is off puts the terminal back first (one
+        // the program ignores stays ignored).
+        constexpr int ending[] = {SIGINT, SIGTERM, SIGQUIT, SIGHUP};
+        void (*was[std::size(ending)])(int) = {};
         if (quiet) {
             termios silent = old;
             silent.c_lflag &= ~tcflag_t(ECHO);
-            t_saved = old;  // a Ctrl-C while echo is off puts it back before ending
-            was_int = ::signal(SIGINT, restore_and_end);
-            was_term = ::signal(SIGTERM, restore_and_end);
+            t_saved = old;
+            for (std::size_t i = 0; i < std::size(ending); ++i) {
+                was[i] = ::signal(ending[i], restore_and_end);
+                if (was[i] == SIG_IGN) ::signal(ending[i], SIG_IGN);
+            }
             ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &silent);
         }
         bool fits = read_line(password, max);
         if (quiet) {
             ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-            ::signal(SIGINT, was_int);
-            ::signal(SIGTERM, was_term);
+            for (std::size_t i = 0; i < std::size(ending); ++i) ::signal(ending[i], was[i]);
         }
         std::cerr << '\n';
         if (!fits) return Error{Errc::invalid_argument, "the password is over 4096 bytes"};

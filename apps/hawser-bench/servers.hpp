@@ -33,7 +33,8 @@ class Servers {
     // `nodes` hawser-server processes (one IO thread each, hawser-bench's commands on,
     // admission limits off, clients may join channels "bench.*"), sharing one key; with
     // `cluster`, joined over a nats-server. `idle`: the servers' idle timeout when longer than
-    // their default (90 s), for clients whose heartbeats are further apart.
+    // their default (90 s), for clients whose heartbeats are further apart; 0 (clients without
+    // heartbeats): none.
     // `max_handshakes_per_second`: each node's pace of key exchanges (0 = none).
     static Result<Servers> start_hawser(const std::string& server_binary, std::size_t nodes,
                                         bool cluster, bool plaintext,

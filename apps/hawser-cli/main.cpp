@@ -290,8 +290,9 @@ int main(int argc, char** argv) {
     // Declared before the client, which may still run its hook while it is destroyed.
     std::promise<void> closed;
     std::once_flag closed_once;
+    std::error_code no_look;  // a target that cannot be looked at fails the download itself
     if (get->parsed() && !file.force &&
-        std::filesystem::exists(hawser::app::download_target(file))) {
+        std::filesystem::exists(hawser::app::download_target(file), no_look)) {
         std::fprintf(stderr, "%s exists: --force replaces it\n",
                      hawser::app::download_target(file).c_str());
         return hawser::app::exit_usage;

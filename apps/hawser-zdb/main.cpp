@@ -174,14 +174,13 @@ int main(int argc, char** argv) {
     if (stats->parsed()) {
         for (const auto& n : s.list()) {
             auto st = s.database(n).value()->stats();
-            std::cout << nlohmann::json{{"database", n},
-                                        {"records", st.records},
-                                        {"next_id", st.next_id},
-                                        {"document_bytes", st.document_bytes},
-                                        {"blob_bytes", st.blob_bytes},
-                                        {"index_bytes", st.index_bytes},
-                                        {"indexes", st.indexes}}
-                             .dump()
+            std::cout << app::json_text(nlohmann::json{{"database", n},
+                                                       {"records", st.records},
+                                                       {"next_id", st.next_id},
+                                                       {"document_bytes", st.document_bytes},
+                                                       {"blob_bytes", st.blob_bytes},
+                                                       {"index_bytes", st.index_bytes},
+                                                       {"indexes", st.indexes}})
                       << '\n';
         }
         auto st = s.stats();

@@ -53,8 +53,21 @@ Error no_database(std::string_view name) {
 
 Result<void> StoreImpl::open(const StoreOptions& options) {
     if (options.path.empty()) return Error{Errc::invalid_argument, "store path is empty"};
-    if (!options.create_if_missing && !std::filesystem::exists(options.path + "/CURRENT"))
-        return Error{Errc::not_found, "no store in " + options.path + " (create makes one)"};
+    {
+        std::error_code ec;
+        const bool store = std::filesystem::exists(options.path + "/CURRENT", ec);
+        if (!store && !options.create_if_missing)
+            return Error{Errc::not_found,
+                         "no store in " + options.path + (ec ? " (" + ec.message() + ")" : "")};
+        // Only an empty or missing directory becomes a new store: anything else is refused,
+        // not written into.
+        if (!store && !ec && std::filesystem::exists(options.path, ec) &&
+            !std::filesystem::is_empty(options.path, ec))
+            return Error{Errc::invalid_argument,
+                         options.path + " holds files but no store: give an empty directory"};
+        if (ec && ec != std::errc::no_such_file_or_directory)
+            return Error{Errc::storage_error, options.path + ": " + ec.message()};
+    }
     cache_ = rocksdb::NewLRUCache(options.block_cache_bytes);
     statistics_ = rocksdb::CreateDBStatistics();
     write_buffer_bytes_ = options.write_buffer_bytes;
@@ -174,6 +187,8 @@ void StoreImpl::close_cleanly() {
         const auto& f = (*table)->families();
         unlogged.insert(unlogged.end(), {f.docs, f.blobs, f.index});
     }
+    // Their counters are in __meta, written without the log too.
+    if (!unlogged.empty()) unlogged.push_back(meta_);
     if (!unlogged.empty() && !db_->Flush(rocksdb::FlushOptions(), unlogged).ok()) return;
     rocksdb::WriteBatch batch;
     batch.Delete(meta_, "open");

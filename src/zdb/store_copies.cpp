@@ -89,6 +89,9 @@ Result<void> StoreImpl::replace(std::string_view target, std::string_view source
         auto st = db_->Flush(rocksdb::FlushOptions(), {f.docs, f.blobs, f.index});
         if (!st.ok()) return storage_error(st);
     }
+    // Ids the target gave out stay given out: its new contents count on from the higher of
+    // the two counters (a query's output starts from its source's counter, taken earlier).
+    if (auto r = (*new_table)->reserve_ids((*old_table)->state().next_id); !r) return r;
     rocksdb::WriteBatch batch;
     batch.Put(meta_, "name/" + std::string(target), encode_u64((*new_table)->number()));
     batch.Delete(meta_, "name/" + std::string(source));

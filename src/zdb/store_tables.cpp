@@ -104,6 +104,9 @@ Result<std::shared_ptr<DatabaseImpl>> StoreImpl::publish(const std::string& name
 Result<std::shared_ptr<Database>> StoreImpl::create(const std::string& name,
                                                     DatabaseOptions options) {
     if (!Store::valid_name(name)) return bad_name();
+    if (options.durability != Durability::sync && options.durability != Durability::normal &&
+        options.durability != Durability::fast)
+        return Error{Errc::invalid_argument, "durability is sync, normal or fast"};
     std::unique_lock lock(mu_);
     auto table = new_table(name);
     if (!table) return table.error();

@@ -12,8 +12,12 @@ Result<void> Table::put_attachment(RecordId id, std::string_view name,
     if (!present) return present.error();
     if (!*present) return no_record(id);
     rocksdb::WriteBatch batch;
-    batch.Put(families_.blobs, encode_u64(id) + std::string(name),
-              rocksdb::Slice(reinterpret_cast<const char*>(data.data()), data.size()));
+    // RocksDB takes values below 4 GiB; past that Put fails and leaves the batch empty.
+    auto put = batch.Put(families_.blobs, encode_u64(id) + std::string(name),
+                         rocksdb::Slice(reinterpret_cast<const char*>(data.data()), data.size()));
+    if (!put.ok())
+        return Error{Errc::limit_exceeded,
+                     "an attachment is at most 4 GiB - 1 byte: " + put.ToString()};
     return write(batch);
 }
 

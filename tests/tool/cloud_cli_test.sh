@@ -50,6 +50,7 @@ expect "ls trips" 0 "3000000" c ls trips
 expect "get" 0 "" c get trips/photo.bin "$work/copy.bin"
 cmp -s "$work/photo.bin" "$work/copy.bin" || fail "the downloaded file differs from the upload"
 expect "get onto a file that exists" 2 "--force replaces it" c get trips/photo.bin "$work/copy.bin"
+echo "not the photo" >"$work/copy.bin"
 expect "get --force" 0 "" c get --force trips/photo.bin "$work/copy.bin"
 cmp -s "$work/photo.bin" "$work/copy.bin" || fail "the forced download differs from the upload"
 expect "a name that escapes" 1 "error: invalid_argument:" c put "$work/photo.bin" ../escape

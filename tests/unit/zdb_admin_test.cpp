@@ -1,7 +1,10 @@
 // ZDB administration: copy and atomic replace of databases, what a crash in the middle leaves
 // (nothing under any name), and the store's cache statistics.
 #include <gtest/gtest.h>
+
 #include <rocksdb/db.h>
+#include <filesystem>
+#include <fstream>
 
 #include <algorithm>
 #include <atomic>
@@ -244,6 +247,41 @@ TEST(ZdbAdmin, AForeignRocksDbIsRefused) {
     ASSERT_FALSE(store);
     EXPECT_EQ(store.error().code, Errc::storage_error);
     EXPECT_NE(store.error().message.find("'users'"), std::string::npos) << store.error().message;
+}
+
+TEST(ZdbAdmin, OnlyAnEmptyOrMissingDirectoryBecomesAStore) {
+    ScratchDir dir("not_a_store");
+    // Without create_if_missing a path with no store is not_found, and nothing is made there.
+    auto none = Store::open({.path = dir.path, .create_if_missing = false});
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.error().code, Errc::not_found);
+    EXPECT_FALSE(std::filesystem::exists(dir.path));
+    // A directory holding other files is refused, not written into.
+    std::filesystem::create_directories(dir.path);
+    std::ofstream(dir.path + "/notes.txt") << "mine";
+    auto other = Store::open({.path = dir.path});
+    ASSERT_FALSE(other);
+    EXPECT_EQ(other.error().code, Errc::invalid_argument);
+    EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path),
+                            std::filesystem::directory_iterator()),
+              1);
+    std::filesystem::remove(dir.path + "/notes.txt");
+    Store::open({.path = dir.path}).value()->create("t").value();  // empty: made a store
+    EXPECT_TRUE(Store::open({.path = dir.path, .create_if_missing = false}));
+}
+
+TEST(ZdbAdmin, AReplacedNameNeverGivesItsIdsAgain) {
+    ScratchDir dir("replace_ids");
+    auto store = Store::open({.path = dir.path}).value();
+    auto live = store->create("live").value();
+    for (int i = 0; i < 3; ++i) live->insert(Map{{"n", Value(i)}}).value();  // ids 1 to 3
+    store->create("fresh").value();  // its counter starts at 1
+    store->replace("live", "fresh").value();
+    EXPECT_EQ(live->insert(Map{{"n", Value(9)}}).value(), 4u);
+    // A durability out of range is refused at create, not stored to fail the next open.
+    auto bad = store->create("odd", {.durability = Durability(7)});
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().code, Errc::invalid_argument);
 }
 
 TEST(ZdbAdmin, StatisticsCountCacheHitsAndMisses) {

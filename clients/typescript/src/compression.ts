@@ -50,14 +50,14 @@ function zstd(body: Uint8Array, size: number): Uint8Array {
   if (contentSize !== size) throw new DecompressError('the zstd content size differs');
   try {
     // Into a buffer of the announced size: fzstd then allocates nothing for the content and
-    // throws when a frame (a second one, say) would write past it. It returns the whole buffer
-    // however much it wrote, and writes it from the start: content that reached the last byte
-    // is whole. A last byte of zero may be one never written, so then the frame is decoded again
-    // over 0xff, where such a byte would stay 0xff.
+    // throws when a frame would write past it. It returns the whole buffer however much it
+    // wrote (and keeps a block's literals at the buffer's end while it decodes), so the frame is
+    // decoded twice, over zeros and over 0xff: a byte the content did not write differs, and
+    // content that stops short of the size is refused. Compressed payloads cost twice.
     const out = zstdDecompress(body, new Uint8Array(size));
-    if (size > 0 && out[size - 1] === 0 &&
-        zstdDecompress(body, new Uint8Array(size).fill(0xff))[size - 1] !== 0)
-      throw new DecompressError('the zstd content stops short of its size');
+    const again = zstdDecompress(body, new Uint8Array(size).fill(0xff));
+    for (let i = 0; i < size; ++i)
+      if (out[i] !== again[i]) throw new DecompressError('the zstd content stops short of its size');
     return out;
   } catch (e) {
     if (e instanceof DecompressError) throw e;

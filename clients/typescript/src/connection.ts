@@ -350,19 +350,23 @@ export class Connection {
     const request = { command };
     if (!isCall) {
       // Async one-way handlers still running are bounded like the calls being served: past the
-      // bound a message is dropped and reported (a push flood onto a slow handler). Those that
-      // return at once count for nothing, however many one read brings.
+      // bound a message is dropped and reported (a push flood onto a slow handler). The handler
+      // runs now, so that one read's messages count as they start; those that return at once
+      // count for nothing.
       if (this.directsRunning >= this.settings.maxPendingCalls)
         return fail(Errc.overloaded, 'too many one-way handlers running');
+      let r: unknown;
+      try {
+        r = (handler.run as (a: typeof argument, r: typeof request) => unknown)(argument, request);
+      } catch (e) {
+        return this.settings.report(`one-way command ${command}`, e);
+      }
       // A handler may be async although its type says void: its rejection is reported too.
-      Promise.resolve()
-        .then(() => {
-          const r = (handler.run as (a: typeof argument, r: typeof request) => unknown)(argument, request);
-          if (!(r instanceof Promise)) return r;
-          this.directsRunning++;
-          return r.finally(() => this.directsRunning--);
-        })
-        .catch((e) => this.settings.report(`one-way command ${command}`, e));
+      if (r instanceof Promise) {
+        this.directsRunning++;
+        r.catch((e) => this.settings.report(`one-way command ${command}`, e))
+          .finally(() => this.directsRunning--);
+      }
       return;
     }
     this.callsServing++;
