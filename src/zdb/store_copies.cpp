@@ -90,14 +90,17 @@ Result<void> StoreImpl::replace(std::string_view target, std::string_view source
         if (!st.ok()) return storage_error(st);
     }
     // Ids the target gave out stay given out: its new contents count on from the higher of
-    // the two counters (a query's output starts from its source's counter, taken earlier).
-    if (auto r = (*new_table)->reserve_ids((*old_table)->state().next_id); !r) return r;
+    // the two counters (a query's output starts from its source's counter, taken earlier). The
+    // target takes no write once its counter is read.
+    (*old_table)->mark_dropped();
+    if (auto r = (*new_table)->reserve_ids((*old_table)->state().next_id); !r) {
+        (*old_table)->mark_dropped(false);
+        return r;
+    }
     rocksdb::WriteBatch batch;
     batch.Put(meta_, "name/" + std::string(target), encode_u64((*new_table)->number()));
     batch.Delete(meta_, "name/" + std::string(source));
-    delete_table_meta(batch, (*old_table)->number());
-    if (auto r = write_meta(batch); !r) return r;
-    retire(**old_table);
+    if (auto r = unname(**old_table, batch); !r) return r;
     (*t)->bind(*new_table);
     (*s)->unbind();
     databases_.erase(databases_.find(source));

@@ -62,9 +62,21 @@ void StoreImpl::delete_table_meta(rocksdb::WriteBatch& batch, std::uint64_t tabl
 }
 
 void StoreImpl::retire(Table& table) {
-    drop_families(table.families());
-    table.mark_dropped();
+    drop_families(table.families());  // marked dropped before its name went (unname)
     families_.erase(table.number());
+}
+
+Result<void> StoreImpl::unname(Table& table, rocksdb::WriteBatch& batch) {
+    // No write may land between the meta write and the families' drop: one would write the
+    // counters back under keys nothing deletes, or fail with a column family gone.
+    table.mark_dropped();
+    delete_table_meta(batch, table.number());
+    if (auto r = write_meta(batch); !r) {
+        table.mark_dropped(false);
+        return r;
+    }
+    retire(table);
+    return {};
 }
 
 Result<StoreImpl::NewTable> StoreImpl::new_table(const std::string& name) {
@@ -143,9 +155,7 @@ Result<void> StoreImpl::drop(std::string_view name) {
     if (!table) return table.error();
     rocksdb::WriteBatch batch;
     batch.Delete(meta_, "name/" + std::string(name));
-    delete_table_meta(batch, (*table)->number());
-    if (auto r = write_meta(batch); !r) return r;
-    retire(**table);
+    if (auto r = unname(**table, batch); !r) return r;
     (*d)->unbind();
     databases_.erase(databases_.find(name));
     return {};

@@ -141,9 +141,9 @@ std::pair<const rocksdb::Snapshot*, TableState> Table::snapshot() const {
     return {db_.GetSnapshot(), state_};
 }
 
-void Table::mark_dropped() {
+void Table::mark_dropped(bool dropped) {
     std::lock_guard lock(write_mu_);
-    dropped_ = true;
+    dropped_ = dropped;
 }
 
 Result<void> Table::writable() const {

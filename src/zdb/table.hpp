@@ -79,9 +79,11 @@ class Table {
     std::uint64_t count() const;  // state().count without copying the index definitions
     // A RocksDB snapshot with the counters that match it (release it with the DB).
     std::pair<const rocksdb::Snapshot*, TableState> snapshot() const;
-    // Called once the store dropped the column families: writes fail with not_found from here
-    // on, readers finish what they started, and the handles go with the table.
-    void mark_dropped();
+    // Called before the store unnames the table (its meta keys deleted, its families dropped):
+    // writes fail with not_found from here on, so none lands after the keys are gone, readers
+    // finish what they started, and the handles go with the table. Waits for a write under
+    // way. `dropped` false takes it back, when unnaming it failed.
+    void mark_dropped(bool dropped = true);
 
     Result<std::vector<RecordId>> insert(const std::vector<Map>& documents);
     // Inserts unless the index on `field` already holds the document's value there.
