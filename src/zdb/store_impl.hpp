@@ -91,11 +91,9 @@ class StoreImpl final : public Store {
     void drop_families(const TableFamilies& families);
     // Deletes table `table`'s meta entries, in `batch`.
     void delete_table_meta(rocksdb::WriteBatch& batch, std::uint64_t table) const;
-    // A published table whose name is gone from the meta: its families are dropped now, their
-    // handles with the last query still reading it (mu_ held).
-    void retire(Table& table);
     // Deletes a published table's meta keys with what `batch` holds, in one synchronous write,
-    // then retires it; marked dropped first, so that no write lands between the two (mu_ held).
+    // then drops its families (their handles go with the last query still reading it); marked
+    // dropped first, so that no write lands between the two (mu_ held).
     Result<void> unname(Table& table, rocksdb::WriteBatch& batch);
     Result<std::uint64_t> allocate_table();
     Result<void> write_meta(rocksdb::WriteBatch& batch);

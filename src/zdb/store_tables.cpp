@@ -61,11 +61,6 @@ void StoreImpl::delete_table_meta(rocksdb::WriteBatch& batch, std::uint64_t tabl
     batch.DeleteRange(meta_, prefix, prefix_end(prefix));
 }
 
-void StoreImpl::retire(Table& table) {
-    drop_families(table.families());  // marked dropped before its name went (unname)
-    families_.erase(table.number());
-}
-
 Result<void> StoreImpl::unname(Table& table, rocksdb::WriteBatch& batch) {
     // No write may land between the meta write and the families' drop: one would write the
     // counters back under keys nothing deletes, or fail with a column family gone.
@@ -75,7 +70,9 @@ Result<void> StoreImpl::unname(Table& table, rocksdb::WriteBatch& batch) {
         table.mark_dropped(false);
         return r;
     }
-    retire(table);
+    // Its handles go with the last query still reading it.
+    drop_families(table.families());
+    families_.erase(table.number());
     return {};
 }
 
